@@ -1,0 +1,214 @@
+//! Consistency checks: refs resolve, everything reachable is present, parents
+//! form no cycle, and (with `read_data`) every object hashes to its id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::id::ObjectId;
+use crate::image;
+use crate::odb::{Error, Result, Store, View};
+use crate::progress::Progress;
+use crate::reach::{self, Visit};
+use crate::refs::RefName;
+
+/// What fsck checks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FsckOptions {
+    /// Read and re-hash every object, not just check that it is there.
+    pub read_data: bool,
+}
+
+/// What is wrong with one object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// The object is absent.
+    Missing,
+    /// The object is present but unreadable or hashes wrong.
+    Corrupt(String),
+    /// The object is its own ancestor.
+    Cycle,
+}
+
+/// One broken object and what depends on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The broken object.
+    pub id: ObjectId,
+    /// What is wrong.
+    pub fault: Fault,
+    /// Snapshots whose content or history it breaks.
+    pub snapshots: BTreeSet<ObjectId>,
+    /// Refs that point straight at it.
+    pub refs: BTreeSet<RefName>,
+}
+
+/// The outcome of a check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FsckReport {
+    /// Problems, ordered by object id.
+    pub problems: Vec<Problem>,
+    /// Reachable snapshots checked.
+    pub snapshots: u64,
+    /// Distinct objects checked.
+    pub objects: u64,
+}
+
+impl FsckReport {
+    /// Whether nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks `store`.
+pub fn check(store: &Store, options: FsckOptions, progress: &mut dyn Progress) -> Result<FsckReport> {
+    let view = store.view();
+    let forgotten: HashSet<ObjectId> = view.forgotten()?.into_iter().map(|(id, _)| id).collect();
+    let mut checker = Checker {
+        view,
+        read_data: options.read_data,
+        status: HashMap::new(),
+        problems: BTreeMap::new(),
+    };
+    for (name, id) in view.refs("")? {
+        if !view.contains(&id)? {
+            checker.fault(id, Fault::Missing).refs.insert(name);
+        }
+    }
+
+    let mut snapshots = Vec::new();
+    reach::walk_snapshots(view, reach::roots(view, i64::MIN)?, |visit| match visit {
+        Visit::Snapshot(id, snapshot) => snapshots.push((id, snapshot)),
+        Visit::Broken {
+            id,
+            error,
+            children,
+        } => {
+            let fault = match error {
+                Error::NotFound { .. } => Fault::Missing,
+                other => Fault::Corrupt(other.to_string()),
+            };
+            checker.fault(id, fault).snapshots.extend(children);
+        }
+        Visit::Cycle { id } => {
+            checker.fault(id, Fault::Cycle).snapshots.insert(id);
+        }
+    })?;
+
+    progress.start("checking snapshots", snapshots.len() as u64);
+    for (id, snapshot) in &snapshots {
+        checker.status.insert(*id, true);
+        checker.check(snapshot.schema, *id)?;
+        if let (Some(image_id), false) = (snapshot.image, forgotten.contains(id)) {
+            match image::resolve(view, &image_id) {
+                Ok(resolved) => {
+                    for block in resolved.chain.iter().chain(&resolved.blocks) {
+                        checker.check(*block, *id)?;
+                    }
+                }
+                Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
+                Err(error) => {
+                    let broken = match &error {
+                        Error::NotFound { id }
+                        | Error::Corrupt { id, .. }
+                        | Error::Unreadable { id, .. }
+                        | Error::WrongKind { id, .. } => *id,
+                        _ => image_id,
+                    };
+                    let fault = match error {
+                        Error::NotFound { .. } => Fault::Missing,
+                        other => Fault::Corrupt(other.to_string()),
+                    };
+                    checker.fault(broken, fault).snapshots.insert(*id);
+                }
+            }
+        }
+        progress.advance(1);
+    }
+    progress.finish();
+
+    if options.read_data {
+        let mut all = Vec::new();
+        view.for_each_object(|id, info| {
+            if let (Some(id), Some(_)) = (id, info) {
+                all.push(id);
+            }
+        })?;
+        progress.start("reading objects", all.len() as u64);
+        for id in all {
+            if !checker.status.contains_key(&id) {
+                checker.verify(id)?;
+            }
+            progress.advance(1);
+        }
+        progress.finish();
+    }
+
+    Ok(FsckReport {
+        objects: checker.status.len() as u64,
+        snapshots: snapshots.len() as u64,
+        problems: checker.problems.into_values().collect(),
+    })
+}
+
+struct Checker<'a> {
+    view: View<'a>,
+    read_data: bool,
+    /// Objects already looked at, and whether they were fine.
+    status: HashMap<ObjectId, bool>,
+    problems: BTreeMap<ObjectId, Problem>,
+}
+
+impl Checker<'_> {
+    fn fault(&mut self, id: ObjectId, fault: Fault) -> &mut Problem {
+        self.status.insert(id, false);
+        self.problems.entry(id).or_insert_with(|| Problem {
+            id,
+            fault,
+            snapshots: BTreeSet::new(),
+            refs: BTreeSet::new(),
+        })
+    }
+
+    /// Checks an object that `snapshot` needs.
+    fn check(&mut self, id: ObjectId, snapshot: ObjectId) -> Result<()> {
+        let ok = match self.status.get(&id) {
+            Some(ok) => *ok,
+            None => self.verify(id)?,
+        };
+        if !ok {
+            if let Some(problem) = self.problems.get_mut(&id) {
+                problem.snapshots.insert(snapshot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks at one object once and records the verdict.
+    fn verify(&mut self, id: ObjectId) -> Result<bool> {
+        let fault = if self.read_data {
+            match self.view.try_read(&id) {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(Fault::Missing),
+                Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
+                Err(other) => Some(Fault::Corrupt(other.to_string())),
+            }
+        } else {
+            match self.view.info(&id) {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(Fault::Missing),
+                Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
+                Err(other) => Some(Fault::Corrupt(other.to_string())),
+            }
+        };
+        match fault {
+            None => {
+                self.status.insert(id, true);
+                Ok(true)
+            }
+            Some(fault) => {
+                self.fault(id, fault);
+                Ok(false)
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Garbage collection: delete what no ref, recent reflog entry or retained
+//! image needs.
+//!
+//! Safety rules:
+//! - the whole collection runs in one write transaction, so no snapshot can
+//!   start using an object between the reachability walk and the deletion, and
+//!   an interrupted gc deletes nothing (run it again);
+//! - reflog entries and forgotten images are kept for a grace period, so a
+//!   mistaken `forget` or ref move can be undone until then;
+//! - gc refuses to run when anything reachable is unreadable: deleting around
+//!   a hole could delete what the hole would have kept.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::id::ObjectId;
+use crate::image;
+use crate::odb::{Error, ObjectInfo, Result, Store, now};
+use crate::progress::Progress;
+use crate::reach::{self, Visit};
+
+/// How gc behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct GcOptions {
+    /// Seconds that reflog entries and forgotten images are kept for.
+    pub grace_secs: i64,
+    /// Compute and report, but delete nothing.
+    pub dry_run: bool,
+}
+
+/// What a gc did (or, for a dry run, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Objects deleted.
+    pub deleted_objects: u64,
+    /// Stored bytes those objects took.
+    pub freed_bytes: u64,
+    /// Objects kept.
+    pub kept_objects: u64,
+    /// Reflog entries expired.
+    pub expired_reflog: u64,
+    /// Store file size before and after (equal for a dry run).
+    pub file_size: (u64, u64),
+}
+
+/// Why gc refused to run.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    /// A reachable object could not be read.
+    #[error("gc refused: reachable object {id} is unreadable ({reason}); run `migsnap fsck`")]
+    Unreadable {
+        /// The object.
+        id: ObjectId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A store error.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+/// Runs a garbage collection of `store`.
+pub fn collect(
+    store: &mut Store,
+    options: GcOptions,
+    progress: &mut dyn Progress,
+) -> Result<GcReport, GcError> {
+    let size_before = store.view().file_size()?;
+    let cutoff = now() - options.grace_secs.max(0);
+    let mut tx = store.transaction()?;
+    let view = tx.view();
+    let forgotten: HashMap<ObjectId, i64> = view.forgotten()?.into_iter().collect();
+
+    let mut live: HashSet<ObjectId> = HashSet::new();
+    let mut snapshots = Vec::new();
+    let mut problem = None;
+    reach::walk_snapshots(view, reach::roots(view, cutoff)?, |visit| match visit {
+        Visit::Snapshot(id, snapshot) => snapshots.push((id, snapshot)),
+        Visit::Broken { id, error, .. } => {
+            problem.get_or_insert((id, error.to_string()));
+        }
+        Visit::Cycle { id } => {
+            problem.get_or_insert((id, "parent cycle".into()));
+        }
+    })?;
+    if let Some((id, reason)) = problem {
+        return Err(GcError::Unreadable { id, reason });
+    }
+    progress.start("marking", snapshots.len() as u64);
+    for (id, snapshot) in &snapshots {
+        live.insert(*id);
+        live.insert(snapshot.schema);
+        let keep_image = forgotten.get(id).is_none_or(|time| *time >= cutoff);
+        if let (Some(image_id), true) = (snapshot.image, keep_image) {
+            let resolved = image::resolve(view, &image_id).map_err(|e| match e {
+                Error::Sqlite { .. } => GcError::Store(e),
+                other => GcError::Unreadable {
+                    id: image_id,
+                    reason: other.to_string(),
+                },
+            })?;
+            live.extend(resolved.chain);
+            live.extend(resolved.blocks);
+        }
+        progress.advance(1);
+    }
+    progress.finish();
+
+    let mut doomed: Vec<(ObjectId, ObjectInfo)> = Vec::new();
+    let mut kept = 0u64;
+    view.for_each_object(|id, info| match (id, info) {
+        (Some(id), Some(info)) if !live.contains(&id) => doomed.push((id, info)),
+        _ => kept += 1,
+    })?;
+    let mut report = GcReport {
+        deleted_objects: doomed.len() as u64,
+        freed_bytes: doomed.iter().map(|(_, info)| info.stored_len).sum(),
+        kept_objects: kept,
+        expired_reflog: 0,
+        file_size: (size_before, size_before),
+    };
+    if options.dry_run {
+        report.expired_reflog = view
+            .reflog(None)?
+            .iter()
+            .filter(|entry| entry.time < cutoff)
+            .count() as u64;
+        return Ok(report);
+    }
+    progress.start("deleting", doomed.len() as u64);
+    let ids: Vec<ObjectId> = doomed.iter().map(|(id, _)| *id).collect();
+    for batch in ids.chunks(4096) {
+        tx.delete_objects(batch)?;
+        progress.advance(batch.len() as u64);
+    }
+    progress.finish();
+    report.expired_reflog = tx.expire_reflog(cutoff)? as u64;
+    let gone: Vec<ObjectId> = forgotten.keys().filter(|id| !live.contains(id)).copied().collect();
+    tx.drop_forgotten_marks(&gone)?;
+    tx.commit(&[], "")?;
+    store.vacuum()?;
+    report.file_size.1 = store.view().file_size()?;
+    Ok(report)
+}

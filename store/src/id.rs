@@ -1,0 +1,253 @@
+//! Object ids and hex prefixes.
+//!
+//! An [`ObjectId`] is the BLAKE3 hash of an object's canonical encoded bytes
+//! (see [`crate::codec`]). There is exactly one hash function and no hash
+//! agility: the id *is* the 32 bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The 32-byte BLAKE3 name of an object.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectId([u8; 32]);
+
+impl ObjectId {
+    /// Length of an id in bytes.
+    pub const LEN: usize = 32;
+
+    /// Names `bytes` by hashing them.
+    pub fn hash(bytes: &[u8]) -> Self {
+        ObjectId(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Wraps raw id bytes, as read from the store or decoded from an object.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        ObjectId(bytes)
+    }
+
+    /// The raw id bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Wraps a slice that must be exactly [`ObjectId::LEN`] bytes long.
+    pub fn try_from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(ObjectId)
+    }
+}
+
+impl fmt::Display for ObjectId {
+    /// Lowercase hex; honours precision so `{:.12}` prints a short id.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut hex = [0u8; 64];
+        for (i, byte) in self.0.iter().enumerate() {
+            hex[2 * i] = HEX[usize::from(byte >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+        f.pad(std::str::from_utf8(&hex).expect("holds because HEX is ASCII"))
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({self})")
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Why a string is not an object id or prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseIdError {
+    /// The string has a character outside `0-9a-f`.
+    #[error("'{input}' is not hexadecimal")]
+    NotHex {
+        /// The rejected input.
+        input: String,
+    },
+    /// The string has the wrong number of hex digits.
+    #[error("'{input}' has {len} hex digits; {expected}")]
+    BadLength {
+        /// The rejected input.
+        input: String,
+        /// How many digits it had.
+        len: usize,
+        /// What was expected, in words.
+        expected: &'static str,
+    },
+}
+
+fn parse_nibbles(input: &str) -> Result<Vec<u8>, ParseIdError> {
+    input
+        .bytes()
+        .map(nibble)
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| ParseIdError::NotHex {
+            input: input.to_owned(),
+        })
+}
+
+impl FromStr for ObjectId {
+    type Err = ParseIdError;
+
+    /// Parses exactly 64 hex digits.
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let nibbles = parse_nibbles(input)?;
+        if nibbles.len() != 64 {
+            return Err(ParseIdError::BadLength {
+                input: input.to_owned(),
+                len: nibbles.len(),
+                expected: "an object id has 64",
+            });
+        }
+        let mut bytes = [0u8; 32];
+        for (i, pair) in nibbles.chunks_exact(2).enumerate() {
+            bytes[i] = (pair[0] << 4) | pair[1];
+        }
+        Ok(ObjectId(bytes))
+    }
+}
+
+/// A hex prefix of an object id, at least [`Prefix::MIN_LEN`] digits long,
+/// used to name objects the short way, as git does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    nibbles: Vec<u8>,
+}
+
+impl Prefix {
+    /// The shortest prefix accepted: shorter ones are too often ambiguous.
+    pub const MIN_LEN: usize = 4;
+
+    /// The smallest id that starts with this prefix.
+    pub fn lower_bound(&self) -> ObjectId {
+        self.bound(0)
+    }
+
+    /// The largest id that starts with this prefix.
+    pub fn upper_bound(&self) -> ObjectId {
+        self.bound(0xf)
+    }
+
+    fn bound(&self, fill: u8) -> ObjectId {
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            let hi = self.nibbles.get(2 * i).copied().unwrap_or(fill);
+            let lo = self.nibbles.get(2 * i + 1).copied().unwrap_or(fill);
+            *byte = (hi << 4) | lo;
+        }
+        ObjectId(bytes)
+    }
+
+    /// Whether `id` starts with this prefix.
+    pub fn matches(&self, id: &ObjectId) -> bool {
+        self.lower_bound() <= *id && *id <= self.upper_bound()
+    }
+
+    /// Number of hex digits.
+    pub fn len(&self) -> usize {
+        self.nibbles.len()
+    }
+
+    /// Always false: a prefix has at least [`Prefix::MIN_LEN`] digits.
+    pub fn is_empty(&self) -> bool {
+        self.nibbles.is_empty()
+    }
+}
+
+impl FromStr for Prefix {
+    type Err = ParseIdError;
+
+    /// Parses 4 to 64 hex digits.
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let nibbles = parse_nibbles(input)?;
+        if !(Self::MIN_LEN..=64).contains(&nibbles.len()) {
+            return Err(ParseIdError::BadLength {
+                input: input.to_owned(),
+                len: nibbles.len(),
+                expected: "a prefix needs 4 to 64",
+            });
+        }
+        Ok(Prefix { nibbles })
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: String = self
+            .nibbles
+            .iter()
+            .map(|n| char::from(HEX[usize::from(*n)]))
+            .collect();
+        f.pad(&hex)
+    }
+}
+
+/// What a prefix names in a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrefixResolution {
+    /// No object starts with the prefix.
+    None,
+    /// Exactly one object does.
+    One(ObjectId),
+    /// Several do; the candidates are listed so an error can show them.
+    Ambiguous(Vec<ObjectId>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_lowercase_hex_and_honours_precision() {
+        let id = ObjectId::hash(b"");
+        // BLAKE3 of the empty input, from the BLAKE3 test vectors.
+        let full = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+        assert_eq!(id.to_string(), full);
+        assert_eq!(format!("{id:.12}"), &full[..12]);
+        assert_eq!(full.parse::<ObjectId>().unwrap(), id);
+        assert_eq!(full.to_uppercase().parse::<ObjectId>().unwrap(), id);
+    }
+
+    #[test]
+    fn parse_rejects_bad_ids() {
+        assert!(matches!(
+            "xyz".parse::<ObjectId>(),
+            Err(ParseIdError::NotHex { .. })
+        ));
+        assert!(matches!(
+            "abcd".parse::<ObjectId>(),
+            Err(ParseIdError::BadLength { len: 4, .. })
+        ));
+        assert!(matches!(
+            "abc".parse::<Prefix>(),
+            Err(ParseIdError::BadLength { len: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn prefix_bounds_cover_odd_lengths() {
+        let prefix: Prefix = "abcde".parse().unwrap();
+        assert_eq!(
+            prefix.lower_bound().to_string(),
+            format!("abcde{}", "0".repeat(59))
+        );
+        assert_eq!(
+            prefix.upper_bound().to_string(),
+            format!("abcde{}", "f".repeat(59))
+        );
+        let id: ObjectId = format!("abcde7{}", "1".repeat(58)).parse().unwrap();
+        assert!(prefix.matches(&id));
+        let other: ObjectId = format!("abcdf0{}", "0".repeat(58)).parse().unwrap();
+        assert!(!prefix.matches(&other));
+    }
+}

@@ -1,0 +1,203 @@
+//! Reading and planning block listings of [`Image`]s.
+//!
+//! A writer lists a new image as a delta against its parent image when that is
+//! cheaper, and rebases to a full listing when the chain would be too deep or
+//! would, added up, cost more than a full listing. So a reader walks at most
+//! [`MAX_DELTA_DEPTH`] deltas, and the listing bytes of a chain stay below
+//! twice those of one full listing.
+
+use crate::id::ObjectId;
+use crate::object::{BlockChange, Image, Listing, Object};
+use crate::odb::{Error, Result, View};
+
+/// The longest chain of deltas a writer builds.
+pub const MAX_DELTA_DEPTH: u32 = 64;
+
+/// Reads an image object (not its blocks).
+pub fn read_image(view: View<'_>, id: &ObjectId) -> Result<Image> {
+    match view.try_read(id)?.ok_or(Error::NotFound { id: *id })? {
+        Object::Image(image) => Ok(image),
+        other => Err(Error::WrongKind {
+            id: *id,
+            expected: "image",
+            actual: other.kind().name(),
+        }),
+    }
+}
+
+/// An image with its listing resolved to one blob id per block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedImage {
+    /// The image's id.
+    pub id: ObjectId,
+    /// The image object itself.
+    pub image: Image,
+    /// One blob id per block, in order.
+    pub blocks: Vec<ObjectId>,
+    /// The image objects read to resolve it, newest first (itself first).
+    pub chain: Vec<ObjectId>,
+}
+
+/// Resolves the listing of image `id`, following its delta chain.
+pub fn resolve(view: View<'_>, id: &ObjectId) -> Result<ResolvedImage> {
+    let top = read_image(view, id)?;
+    let mut chain = vec![*id];
+    let mut deltas: Vec<Image> = Vec::new();
+    let mut current = top.clone();
+    let mut blocks = loop {
+        match current.listing {
+            Listing::Full(ref blocks) => break blocks.clone(),
+            Listing::Delta { base, .. } => {
+                if chain.len() as u32 > MAX_DELTA_DEPTH + 1 {
+                    return Err(Error::Unreadable {
+                        id: *id,
+                        reason: format!("delta chain longer than {MAX_DELTA_DEPTH}"),
+                    });
+                }
+                chain.push(base);
+                let base_image = read_image(view, &base)?;
+                deltas.push(std::mem::replace(&mut current, base_image));
+            }
+        }
+    };
+    let full_len = current.block_count as usize;
+    if blocks.len() != full_len {
+        return Err(Error::Unreadable {
+            id: *chain.last().expect("holds because chain starts with id"),
+            reason: format!("lists {} blocks but claims {full_len}", blocks.len()),
+        });
+    }
+    for delta in deltas.iter().rev() {
+        let Listing::Delta { ref changes, .. } = delta.listing else {
+            unreachable!("BUG: only deltas are pushed");
+        };
+        blocks.truncate(delta.block_count as usize);
+        for change in changes {
+            let index = change.index as usize;
+            if index < blocks.len() {
+                blocks[index] = change.block;
+            } else if index == blocks.len() && index < delta.block_count as usize {
+                blocks.push(change.block);
+            } else {
+                return Err(Error::Unreadable {
+                    id: *id,
+                    reason: format!("delta changes block {index} out of order"),
+                });
+            }
+        }
+        if blocks.len() != delta.block_count as usize {
+            return Err(Error::Unreadable {
+                id: *id,
+                reason: format!(
+                    "delta leaves {} blocks but claims {}",
+                    blocks.len(),
+                    delta.block_count
+                ),
+            });
+        }
+    }
+    Ok(ResolvedImage {
+        id: *id,
+        image: top,
+        blocks,
+        chain,
+    })
+}
+
+/// Chooses how to list `blocks`: a delta against `parent` when that is
+/// cheaper and the chain stays within bounds, otherwise in full.
+pub fn plan_listing(parent: Option<&ResolvedImage>, block_size: u32, blocks: &[ObjectId]) -> Listing {
+    let Some(parent) = parent.filter(|p| p.image.block_size == block_size) else {
+        return Listing::Full(blocks.to_vec());
+    };
+    let changes: Vec<BlockChange> = blocks
+        .iter()
+        .enumerate()
+        .filter(|(index, block)| parent.blocks.get(*index) != Some(block))
+        .map(|(index, block)| BlockChange {
+            index: u32::try_from(index).expect("holds because block_count is a u32"),
+            block: *block,
+        })
+        .collect();
+    let (depth, chain_changes) = match parent.image.listing {
+        Listing::Full(_) => (1, changes.len() as u64),
+        Listing::Delta {
+            depth,
+            chain_changes,
+            ..
+        } => (depth + 1, chain_changes + changes.len() as u64),
+    };
+    if depth > MAX_DELTA_DEPTH || chain_changes >= blocks.len() as u64 {
+        return Listing::Full(blocks.to_vec());
+    }
+    Listing::Delta {
+        base: parent.id,
+        depth,
+        chain_changes,
+        changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::odb::{ObjectStore, Store};
+
+    fn block(n: u8) -> ObjectId {
+        ObjectId::from_bytes([n; 32])
+    }
+
+    fn write_image(store: &mut Store, parent: Option<&ResolvedImage>, blocks: &[ObjectId]) -> ResolvedImage {
+        let listing = plan_listing(parent, 4096, blocks);
+        let image = Image {
+            block_size: 4096,
+            block_count: blocks.len() as u32,
+            digest: [0; 32],
+            listing,
+        };
+        let id = store.write(&Object::Image(image)).unwrap();
+        resolve(store.view(), &id).unwrap()
+    }
+
+    #[test]
+    fn deltas_resolve_to_the_same_blocks_through_growth_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let v1: Vec<_> = (0..100).map(block).collect();
+        let r1 = write_image(&mut store, None, &v1);
+        assert!(matches!(r1.image.listing, Listing::Full(_)));
+
+        let mut v2 = v1.clone();
+        v2[3] = block(200);
+        v2.push(block(201));
+        let r2 = write_image(&mut store, Some(&r1), &v2);
+        assert!(matches!(
+            r2.image.listing,
+            Listing::Delta { depth: 1, chain_changes: 2, .. }
+        ));
+        assert_eq!(r2.blocks, v2);
+
+        let v3 = v2[..50].to_vec();
+        let r3 = write_image(&mut store, Some(&r2), &v3);
+        assert!(matches!(r3.image.listing, Listing::Delta { depth: 2, .. }));
+        assert_eq!(r3.blocks, v3);
+        assert_eq!(r3.chain.len(), 3);
+    }
+
+    #[test]
+    fn chain_rebases_when_deltas_add_up_to_a_full_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let mut blocks: Vec<_> = (0..10).map(block).collect();
+        let mut current = write_image(&mut store, None, &blocks);
+        let mut kinds = Vec::new();
+        for step in 0..12u8 {
+            blocks[usize::from(step % 10)] = block(100 + step);
+            current = write_image(&mut store, Some(&current), &blocks);
+            kinds.push(matches!(current.image.listing, Listing::Full(_)));
+            assert_eq!(current.blocks, blocks);
+        }
+        // Nine single-block deltas fit under ten blocks; the tenth rebases.
+        assert_eq!(kinds.iter().position(|full| *full), Some(9));
+    }
+}

@@ -1,0 +1,895 @@
+//! The object database: a SQLite file holding objects, refs and the reflog.
+//!
+//! Layout of `store.db` (see `docs/format.md`):
+//! - `objects(seq INTEGER PRIMARY KEY, id BLOB UNIQUE, kind, raw_len, compression, data)`:
+//!   rows are appended in write order, so a snapshot's pages land next to each
+//!   other and inserts never split pages in the middle of the table; the
+//!   32-byte id has its own index.
+//! - `refs(name PRIMARY KEY, id)`, `reflog(seq, name, old, new, time, message)`.
+//! - `forgotten(snapshot PRIMARY KEY, time)`: snapshots whose image was given
+//!   up by retention; their schema and history stay.
+//!
+//! A [`Transaction`] is one SQLite write transaction: objects, ref edits and
+//! reflog entries commit together or not at all, so a crash leaves the old
+//! state or the new one, with no fsync/rename choreography.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::codec::{self, DecodeError};
+use crate::compress::{self, Compression, Compressor};
+use crate::id::{ObjectId, Prefix, PrefixResolution};
+use crate::object::{Added, Kind, Object};
+use crate::refs::{Change, Expected, RefEdit, RefName, ReflogEntry};
+
+/// The version of the `store.db` table layout, kept in `PRAGMA user_version`.
+pub const STORE_FORMAT: i64 = 1;
+
+/// Marks a SQLite file as a migsnap store (`PRAGMA application_id`, "msnp").
+pub const APPLICATION_ID: i64 = 0x6d73_6e70;
+
+/// Name of the database file inside a store directory.
+pub const STORE_FILE: &str = "store.db";
+
+/// How long a command waits for another process that holds the store's write
+/// lock before it gives up with [`Error::Busy`].
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// There is no store at the path.
+    #[error("no migsnap store at {path}")]
+    NotAStore {
+        /// The directory looked at.
+        path: PathBuf,
+    },
+    /// `init` found a store already there.
+    #[error("a migsnap store already exists at {path}")]
+    AlreadyExists {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// The file is SQLite but not a migsnap store.
+    #[error("{path} is not a migsnap store (application_id {found:#x})")]
+    Foreign {
+        /// The store file.
+        path: PathBuf,
+        /// Its application id.
+        found: i64,
+    },
+    /// Written by a newer migsnap.
+    #[error("store {path} has format {found}, newer than this migsnap reads ({supported}); upgrade migsnap")]
+    NewerFormat {
+        /// The store file.
+        path: PathBuf,
+        /// Its format.
+        found: i64,
+        /// The newest format this build reads.
+        supported: i64,
+    },
+    /// The store cannot be written.
+    #[error("store {path} is read-only")]
+    ReadOnly {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Another process kept the store locked past [`BUSY_TIMEOUT`].
+    #[error("store {path} is locked by another process")]
+    Busy {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The disk is full.
+    #[error("disk full while writing store {path}")]
+    DiskFull {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// An object is missing.
+    #[error("object {id} not found")]
+    NotFound {
+        /// The missing id.
+        id: ObjectId,
+    },
+    /// An object's bytes no longer hash to its id.
+    #[error("object {id} is corrupt: its bytes hash to {actual}")]
+    Corrupt {
+        /// The id it is stored under.
+        id: ObjectId,
+        /// The hash of the bytes found.
+        actual: ObjectId,
+    },
+    /// An object's stored row cannot be turned back into bytes or decoded.
+    #[error("object {id} is corrupt: {reason}")]
+    Unreadable {
+        /// The id it is stored under.
+        id: ObjectId,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An object is not of the kind the caller needs.
+    #[error("object {id} is a {actual}, not a {expected}")]
+    WrongKind {
+        /// The object.
+        id: ObjectId,
+        /// What was needed.
+        expected: &'static str,
+        /// What it is.
+        actual: &'static str,
+    },
+    /// A ref edit's precondition failed: someone else moved the ref.
+    #[error("ref {name} was expected to be {expected} but is {actual}")]
+    RefMismatch {
+        /// The ref.
+        name: RefName,
+        /// What the edit expected.
+        expected: String,
+        /// What the ref was.
+        actual: String,
+    },
+    /// A stored ref value is not a valid name or id.
+    #[error("store {path} holds an invalid ref '{name}'")]
+    BadRef {
+        /// The store file.
+        path: PathBuf,
+        /// The ref as stored.
+        name: String,
+    },
+    /// Any other SQLite failure.
+    #[error("store {path}")]
+    Sqlite {
+        /// The store file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Creating the store directory failed.
+    #[error("cannot create store directory {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn sql_error(path: &Path, source: rusqlite::Error) -> Error {
+    let path = path.to_path_buf();
+    match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Busy { path },
+        Some(ErrorCode::ReadOnly) => Error::ReadOnly { path },
+        Some(ErrorCode::DiskFull) => Error::DiskFull { path },
+        _ => Error::Sqlite { path, source },
+    }
+}
+
+/// Reading and writing objects by id.
+///
+/// Implemented by [`Store`] (each call its own transaction) and by
+/// [`Transaction`] (calls see the transaction's uncommitted writes).
+pub trait ObjectStore {
+    /// Whether an object is present. Does not verify it.
+    fn contains(&self, id: &ObjectId) -> Result<bool>;
+
+    /// Reads and verifies an object: the stored bytes are re-hashed and a
+    /// mismatch is [`Error::Corrupt`]. `Ok(None)` when absent.
+    fn try_read(&self, id: &ObjectId) -> Result<Option<Object>>;
+
+    /// Stores an object and returns its id. Idempotent: writing an object that
+    /// already exists succeeds and changes nothing. Atomic on its own; within a
+    /// [`Transaction`] it becomes durable only at commit.
+    fn write(&mut self, object: &Object) -> Result<ObjectId>;
+
+    /// Like [`ObjectStore::try_read`], but absence is [`Error::NotFound`].
+    fn read(&self, id: &ObjectId) -> Result<Object> {
+        self.try_read(id)?.ok_or(Error::NotFound { id: *id })
+    }
+}
+
+/// An object encoded, hashed and compressed, ready to insert. Building one
+/// needs no store, so it can happen on worker threads.
+pub struct Prepared {
+    /// The object's id.
+    pub id: ObjectId,
+    kind: Kind,
+    raw_len: usize,
+    compression: Compression,
+    data: Vec<u8>,
+}
+
+impl Prepared {
+    /// Encodes, hashes and compresses `object`.
+    pub fn new(object: &Object, compressor: &mut Compressor) -> Prepared {
+        Prepared::from_encoded(object.kind(), codec::encode_object(object), compressor)
+    }
+
+    /// Prepares a blob straight from its bytes.
+    pub fn blob(bytes: &[u8], compressor: &mut Compressor) -> Prepared {
+        Prepared::from_encoded(Kind::Blob, codec::encode_blob(bytes), compressor)
+    }
+
+    fn from_encoded(kind: Kind, encoded: Vec<u8>, compressor: &mut Compressor) -> Prepared {
+        let id = ObjectId::hash(&encoded);
+        let raw_len = encoded.len();
+        let (compression, data) = compressor.compress(encoded);
+        Prepared {
+            id,
+            kind,
+            raw_len,
+            compression,
+            data,
+        }
+    }
+
+    /// Bytes this object takes in the store.
+    pub fn stored_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Size figures of one stored object, read without decoding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The object's kind.
+    pub kind: Kind,
+    /// Length of its encoded bytes.
+    pub raw_len: u64,
+    /// Bytes it takes in the store.
+    pub stored_len: u64,
+}
+
+/// A store directory with its open `store.db`.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    dir: PathBuf,
+    compression_level: i32,
+}
+
+impl Store {
+    /// Creates a store in `dir` (created with mode 0700 if missing; the store
+    /// file gets mode 0600 because it holds private data).
+    pub fn init(dir: &Path) -> Result<Store> {
+        let path = dir.join(STORE_FILE);
+        if path.exists() {
+            return Err(Error::AlreadyExists {
+                path: dir.to_path_buf(),
+            });
+        }
+        create_private_dir(dir)?;
+        create_private_file(&path)?;
+        let conn = Connection::open(&path).map_err(|e| sql_error(&path, e))?;
+        // page_size and auto_vacuum only take effect before the first table;
+        // 64 KiB pages pack 1-4 KiB compressed pages with little slack, and
+        // incremental vacuum lets gc return freed space to the file system.
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = 65536;
+             PRAGMA auto_vacuum = INCREMENTAL;
+             BEGIN;
+             CREATE TABLE objects(
+                 seq INTEGER PRIMARY KEY,
+                 id BLOB NOT NULL UNIQUE,
+                 kind INTEGER NOT NULL,
+                 raw_len INTEGER NOT NULL,
+                 compression INTEGER NOT NULL,
+                 data BLOB NOT NULL);
+             CREATE TABLE refs(name TEXT PRIMARY KEY, id BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE reflog(
+                 seq INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 old BLOB,
+                 new BLOB,
+                 time INTEGER NOT NULL,
+                 message TEXT NOT NULL);
+             CREATE INDEX reflog_by_name ON reflog(name, seq);
+             CREATE TABLE forgotten(snapshot BLOB PRIMARY KEY, time INTEGER NOT NULL) WITHOUT ROWID;
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {STORE_FORMAT};
+             COMMIT;"
+        ))
+        .map_err(|e| sql_error(&path, e))?;
+        drop(conn);
+        Store::open(dir)
+    }
+
+    /// Opens the store in `dir` for reading and writing.
+    pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    /// Opens the store in `dir` without ever writing to it.
+    pub fn open_read_only(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    fn open_with(dir: &Path, mode: OpenFlags) -> Result<Store> {
+        let path = dir.join(STORE_FILE);
+        if !path.is_file() {
+            return Err(Error::NotAStore {
+                path: dir.to_path_buf(),
+            });
+        }
+        let flags = mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| sql_error(&path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sql_error(&path, e))?;
+        let (app_id, format): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id),
+                        (SELECT user_version FROM pragma_user_version)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(ErrorCode::NotADatabase) => Error::Foreign {
+                    path: path.clone(),
+                    found: 0,
+                },
+                _ => sql_error(&path, e),
+            })?;
+        if app_id != APPLICATION_ID {
+            return Err(Error::Foreign {
+                path,
+                found: app_id,
+            });
+        }
+        if format > STORE_FORMAT {
+            return Err(Error::NewerFormat {
+                path,
+                found: format,
+                supported: STORE_FORMAT,
+            });
+        }
+        // Keep index pages of the id index in memory during big snapshots
+        // without letting memory grow with the database (32 MiB).
+        conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA foreign_keys = OFF;")
+            .map_err(|e| sql_error(&path, e))?;
+        Ok(Store {
+            conn,
+            path,
+            dir: dir.to_path_buf(),
+            compression_level: compress::DEFAULT_LEVEL,
+        })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The zstd level new objects are compressed with.
+    pub fn compression_level(&self) -> i32 {
+        self.compression_level
+    }
+
+    /// A compressor for [`Prepared`] objects at this store's level.
+    pub fn compressor(&self) -> Compressor {
+        Compressor::new(self.compression_level)
+            .expect("holds because the level is in zstd's range")
+    }
+
+    /// Starts a write transaction. It takes the store's write lock at once
+    /// (`BEGIN IMMEDIATE`), so what it reads stays true until it commits.
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        let compressor = self.compressor();
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(&path, e))?;
+        Ok(Transaction {
+            tx,
+            path,
+            compressor,
+            added: Added::default(),
+        })
+    }
+
+    /// Read access to the store's current state.
+    pub fn view(&self) -> View<'_> {
+        View {
+            conn: &self.conn,
+            path: &self.path,
+        }
+    }
+
+    /// Reclaims the file space that deleted objects left free.
+    pub fn vacuum(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA incremental_vacuum;")
+            .map_err(|e| self.sql(e))
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> Error {
+        sql_error(&self.path, source)
+    }
+}
+
+impl ObjectStore for Store {
+    fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.view().contains(id)
+    }
+
+    fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        self.view().try_read(id)
+    }
+
+    fn write(&mut self, object: &Object) -> Result<ObjectId> {
+        let mut tx = self.transaction()?;
+        let id = tx.write(object)?;
+        tx.commit(&[], "")?;
+        Ok(id)
+    }
+}
+
+/// One atomic change to a store: objects, ref edits and reflog entries.
+///
+/// Dropping it without [`Transaction::commit`] rolls everything back.
+pub struct Transaction<'s> {
+    tx: rusqlite::Transaction<'s>,
+    path: PathBuf,
+    compressor: Compressor,
+    added: Added,
+}
+
+impl Transaction<'_> {
+    /// Inserts a prepared object unless it exists; returns whether it was new.
+    pub fn write_prepared(&mut self, object: &Prepared) -> Result<bool> {
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO objects(id, kind, raw_len, compression, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    object.id.as_bytes(),
+                    object.kind as u8,
+                    object.raw_len as i64,
+                    object.compression as u8,
+                    object.data,
+                ])
+            })
+            .map_err(|e| sql_error(&self.path, e))?;
+        if inserted == 1 {
+            self.added.objects += 1;
+            self.added.bytes += object.data.len() as u64;
+        }
+        Ok(inserted == 1)
+    }
+
+    /// What this transaction has added so far.
+    pub fn added(&self) -> Added {
+        self.added
+    }
+
+    /// Read access that sees this transaction's own writes.
+    pub fn view(&self) -> View<'_> {
+        View {
+            conn: &self.tx,
+            path: &self.path,
+        }
+    }
+
+    /// Marks a snapshot's image as given up by retention at `time`. Its image
+    /// becomes collectable by gc after the grace period; the snapshot object,
+    /// its schema and its place in history stay.
+    pub fn forget_image(&mut self, snapshot: &ObjectId, time: i64) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT OR IGNORE INTO forgotten(snapshot, time) VALUES (?1, ?2)",
+                params![snapshot.as_bytes(), time],
+            )
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Deletes the given objects and returns the stored bytes freed.
+    ///
+    /// The caller must have proven them unreachable inside this transaction:
+    /// because the transaction holds the write lock, no snapshot can start to
+    /// use them before the deletion commits.
+    pub fn delete_objects(&mut self, ids: &[ObjectId]) -> Result<u64> {
+        let mut freed = 0u64;
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM objects WHERE id = ?1 RETURNING length(data)")
+            .map_err(|e| sql_error(&self.path, e))?;
+        for id in ids {
+            let len: Option<i64> = stmt
+                .query_row([id.as_bytes()], |row| row.get(0))
+                .optional()
+                .map_err(|e| sql_error(&self.path, e))?;
+            freed += len.unwrap_or(0).max(0) as u64;
+        }
+        Ok(freed)
+    }
+
+    /// Drops the forgotten marks of snapshots that no longer exist.
+    pub fn drop_forgotten_marks(&mut self, snapshots: &[ObjectId]) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM forgotten WHERE snapshot = ?1")
+            .map_err(|e| sql_error(&self.path, e))?;
+        for id in snapshots {
+            stmt.execute([id.as_bytes()])
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes reflog entries older than `cutoff` (seconds since the epoch).
+    pub fn expire_reflog(&mut self, cutoff: i64) -> Result<usize> {
+        self.tx
+            .execute("DELETE FROM reflog WHERE time < ?1", [cutoff])
+            .map_err(|e| sql_error(&self.path, e))
+    }
+
+    /// Applies `edits` with compare-and-swap checks, appends one reflog entry
+    /// per edit with `message`, and commits everything written so far. If any
+    /// expectation fails, nothing at all is committed.
+    pub fn commit(self, edits: &[RefEdit], message: &str) -> Result<()> {
+        let time = now();
+        for edit in edits {
+            let actual = self.view().find_ref(&edit.name)?;
+            let expected = match edit.change {
+                Change::Update { expected, .. } | Change::Delete { expected } => expected,
+            };
+            let ok = match expected {
+                Expected::Any => true,
+                Expected::MustNotExist => actual.is_none(),
+                Expected::MustEqual(id) => actual == Some(id),
+            };
+            if !ok {
+                return Err(Error::RefMismatch {
+                    name: edit.name.clone(),
+                    expected: match expected {
+                        Expected::Any => "anything".into(),
+                        Expected::MustNotExist => "absent".into(),
+                        Expected::MustEqual(id) => id.to_string(),
+                    },
+                    actual: actual.map_or_else(|| "absent".into(), |id| id.to_string()),
+                });
+            }
+            let new = match edit.change {
+                Change::Update { new, .. } => {
+                    self.tx
+                        .execute(
+                            "INSERT INTO refs(name, id) VALUES (?1, ?2)
+                             ON CONFLICT(name) DO UPDATE SET id = excluded.id",
+                            params![edit.name.as_str(), new.as_bytes()],
+                        )
+                        .map_err(|e| sql_error(&self.path, e))?;
+                    Some(new)
+                }
+                Change::Delete { .. } => {
+                    self.tx
+                        .execute("DELETE FROM refs WHERE name = ?1", [edit.name.as_str()])
+                        .map_err(|e| sql_error(&self.path, e))?;
+                    None
+                }
+            };
+            self.tx
+                .execute(
+                    "INSERT INTO reflog(name, old, new, time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        edit.name.as_str(),
+                        actual.as_ref().map(|id| id.as_bytes().to_vec()),
+                        new.as_ref().map(|id| id.as_bytes().to_vec()),
+                        time,
+                        message
+                    ],
+                )
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        self.tx.commit().map_err(|e| sql_error(&self.path, e))
+    }
+}
+
+impl ObjectStore for Transaction<'_> {
+    fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.view().contains(id)
+    }
+
+    fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        self.view().try_read(id)
+    }
+
+    fn write(&mut self, object: &Object) -> Result<ObjectId> {
+        let prepared = Prepared::new(object, &mut self.compressor);
+        self.write_prepared(&prepared)?;
+        Ok(prepared.id)
+    }
+}
+
+/// Seconds since the Unix epoch, for reflog and retention times.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Read access to one state of a store: the committed state for
+/// [`Store::view`], or a transaction's state including its own writes.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+impl View<'_> {
+    fn sql(&self, source: rusqlite::Error) -> Error {
+        sql_error(self.path, source)
+    }
+
+    /// See [`ObjectStore::contains`].
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM objects WHERE id = ?1")
+            .and_then(|mut stmt| stmt.exists([id.as_bytes()]))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// See [`ObjectStore::try_read`].
+    pub fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT raw_len, compression, data FROM objects WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([id.as_bytes()], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, Vec<u8>>(2)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))?;
+        let Some((raw_len, compression, data)) = row else {
+            return Ok(None);
+        };
+        let unreadable = |reason: String| Error::Unreadable { id: *id, reason };
+        let compression = Compression::from_tag(compression)
+            .ok_or_else(|| unreadable(format!("unknown compression {compression}")))?;
+        let raw_len = usize::try_from(raw_len)
+            .ok()
+            .filter(|len| *len <= codec::DECODE_LIMIT + 2)
+            .ok_or_else(|| unreadable(format!("impossible length {raw_len}")))?;
+        let bytes = compress::decompress(compression, data, raw_len)
+            .map_err(|e| unreadable(format!("cannot decompress: {e}")))?;
+        let actual = ObjectId::hash(&bytes);
+        if actual != *id {
+            return Err(Error::Corrupt { id: *id, actual });
+        }
+        codec::decode_object(&bytes)
+            .map(Some)
+            .map_err(|e: DecodeError| unreadable(e.to_string()))
+    }
+
+    /// Size figures of an object without reading its data.
+    pub fn info(&self, id: &ObjectId) -> Result<Option<ObjectInfo>> {
+        self.conn
+            .prepare_cached("SELECT kind, raw_len, length(data) FROM objects WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([id.as_bytes()], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))?
+            .map(|(kind, raw_len, stored_len)| {
+                let kind = u8::try_from(kind)
+                    .ok()
+                    .and_then(Kind::from_byte)
+                    .ok_or_else(|| Error::Unreadable {
+                        id: *id,
+                        reason: format!("unknown kind {kind}"),
+                    })?;
+                Ok(ObjectInfo {
+                    kind,
+                    raw_len: raw_len.max(0) as u64,
+                    stored_len: stored_len.max(0) as u64,
+                })
+            })
+            .transpose()
+    }
+
+    /// The target of a ref, if it exists.
+    pub fn find_ref(&self, name: &RefName) -> Result<Option<ObjectId>> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT id FROM refs WHERE name = ?1")
+            .and_then(|mut stmt| stmt.query_row([name.as_str()], |row| row.get(0)).optional())
+            .map_err(|e| self.sql(e))?;
+        bytes
+            .map(|b| ObjectId::try_from_slice(&b).ok_or_else(|| self.bad_ref(name.as_str())))
+            .transpose()
+    }
+
+    fn bad_ref(&self, name: &str) -> Error {
+        Error::BadRef {
+            path: self.path.to_path_buf(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Resolves a hex prefix to the objects that start with it.
+    pub fn resolve_prefix(&self, prefix: &Prefix) -> Result<PrefixResolution> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM objects WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT 10",
+            )
+            .map_err(|e| self.sql(e))?;
+        let ids = stmt
+            .query_map(
+                params![prefix.lower_bound().as_bytes(), prefix.upper_bound().as_bytes()],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .map_err(|e| self.sql(e))?
+            .filter_map(|row| row.ok().and_then(|b| ObjectId::try_from_slice(&b)))
+            .collect::<Vec<_>>();
+        Ok(match ids.as_slice() {
+            [] => PrefixResolution::None,
+            [one] => PrefixResolution::One(*one),
+            _ => PrefixResolution::Ambiguous(ids),
+        })
+    }
+
+    /// All refs whose name starts with `prefix`, sorted by name.
+    pub fn refs(&self, prefix: &str) -> Result<Vec<(RefName, ObjectId)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, id FROM refs WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([prefix], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, id) = row.map_err(|e| self.sql(e))?;
+            match (RefName::new(name.clone()), ObjectId::try_from_slice(&id)) {
+                (Ok(name), Some(id)) => out.push((name, id)),
+                _ => return Err(self.bad_ref(&name)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The reflog of one ref, or of every ref when `name` is `None`, oldest
+    /// first.
+    pub fn reflog(&self, name: Option<&RefName>) -> Result<Vec<ReflogEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, old, new, time, message FROM reflog
+                 WHERE ?1 IS NULL OR name = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([name.map(RefName::as_str)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<Vec<u8>>>(1)?,
+                    row.get::<_, Option<Vec<u8>>>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, old, new, time, message) = row.map_err(|e| self.sql(e))?;
+            let id = |bytes: Option<Vec<u8>>| match bytes {
+                None => Ok(None),
+                Some(b) => ObjectId::try_from_slice(&b)
+                    .map(Some)
+                    .ok_or_else(|| self.bad_ref(&name)),
+            };
+            out.push(ReflogEntry {
+                name: RefName::new(name.clone()).map_err(|_| self.bad_ref(&name))?,
+                old: id(old)?,
+                new: id(new)?,
+                time,
+                message,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Snapshots whose image retention gave up, with the time it did.
+    pub fn forgotten(&self) -> Result<Vec<(ObjectId, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT snapshot, time FROM forgotten ORDER BY snapshot")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, time) = row.map_err(|e| self.sql(e))?;
+            let id = ObjectId::try_from_slice(&id).ok_or_else(|| self.bad_ref("forgotten"))?;
+            out.push((id, time));
+        }
+        Ok(out)
+    }
+
+    /// Calls `each` with the id and size figures of every object, in storage
+    /// order, without decoding any. Rows whose id or kind is unreadable are
+    /// passed with `None` so fsck can report them.
+    pub fn for_each_object(
+        &self,
+        mut each: impl FnMut(Option<ObjectId>, Option<ObjectInfo>),
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, kind, raw_len, length(data) FROM objects ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let id: Vec<u8> = row.get(0).map_err(|e| self.sql(e))?;
+            let kind: i64 = row.get(1).map_err(|e| self.sql(e))?;
+            let raw_len: i64 = row.get(2).map_err(|e| self.sql(e))?;
+            let stored_len: i64 = row.get(3).map_err(|e| self.sql(e))?;
+            let info = u8::try_from(kind).ok().and_then(Kind::from_byte).map(|kind| ObjectInfo {
+                kind,
+                raw_len: raw_len.max(0) as u64,
+                stored_len: stored_len.max(0) as u64,
+            });
+            each(ObjectId::try_from_slice(&id), info);
+        }
+        Ok(())
+    }
+
+    /// Size of the store file in bytes.
+    pub fn file_size(&self) -> Result<u64> {
+        let size: i64 = self
+            .conn
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(size.max(0) as u64)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
