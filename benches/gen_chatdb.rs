@@ -137,17 +137,20 @@ install python rust docker container image network memory cache thread async awa
 object class method module package library build deploy release branch commit merge test debug log trace metric";
 
 const CODE_WORDS: &[&str] = &[
-    "let", "const", "fn", "def", "return", "if", "else", "for", "in", "while", "match", "import", "from", "self",
-    "await", "async", "None", "True", "False", "Ok", "Err", "Some", "result", "value", "data", "items", "item", "key",
-    "config", "path", "args", "kwargs", "response", "request", "client", "session", "conn", "cursor", "row", "rows",
-    "user_id", "chat_id", "message", "messages", "content", "model", "json", "dict", "len", "str", "int", "print",
-    "logger", "error", "query", "params", "timeout", "retry", "buffer", "index", "count", "total", "offset", "limit",
+    "let", "const", "fn", "def", "return", "if", "else", "for", "in", "while", "match", "import",
+    "from", "self", "await", "async", "None", "True", "False", "Ok", "Err", "Some", "result",
+    "value", "data", "items", "item", "key", "config", "path", "args", "kwargs", "response",
+    "request", "client", "session", "conn", "cursor", "row", "rows", "user_id", "chat_id",
+    "message", "messages", "content", "model", "json", "dict", "len", "str", "int", "print",
+    "logger", "error", "query", "params", "timeout", "retry", "buffer", "index", "count", "total",
+    "offset", "limit",
 ];
 
 const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ter", "an", "ver", "sol", "ri", "tan", "pe", "dor", "el", "vis", "qua", "min", "ba", "ron",
-    "ti", "sa", "len", "mor", "ex", "cal", "ne", "do", "fra", "gi", "lu", "pha", "zen", "ol", "ar", "in", "ul", "ko",
-    "tri", "ste", "per", "con", "dis", "pro", "syn", "ment", "tion", "al", "ic", "ous", "ive", "ly", "ing",
+    "ka", "lo", "mi", "ter", "an", "ver", "sol", "ri", "tan", "pe", "dor", "el", "vis", "qua",
+    "min", "ba", "ron", "ti", "sa", "len", "mor", "ex", "cal", "ne", "do", "fra", "gi", "lu",
+    "pha", "zen", "ol", "ar", "in", "ul", "ko", "tri", "ste", "per", "con", "dis", "pro", "syn",
+    "ment", "tion", "al", "ic", "ous", "ive", "ly", "ing",
 ];
 
 const MODELS: &[(&str, &str)] = &[
@@ -160,12 +163,14 @@ const MODELS: &[(&str, &str)] = &[
 ];
 
 const FIRST_NAMES: &[&str] = &[
-    "Alice", "Bob", "Carla", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal", "Lena", "Mateo",
-    "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Ximena", "Yusuf", "Zoe",
+    "Alice", "Bob", "Carla", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal",
+    "Lena", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tariq", "Uma",
+    "Viktor", "Wen", "Ximena", "Yusuf", "Zoe",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Almeida", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova", "Jensen", "Kowalski",
-    "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Rossi", "Schmidt", "Tanaka", "Usman", "Varga", "Weber",
+    "Almeida", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova",
+    "Jensen", "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Rossi", "Schmidt",
+    "Tanaka", "Usman", "Varga", "Weber",
 ];
 
 /// Word vocabulary with a 64K-entry lookup table that samples ranks from a
@@ -178,14 +183,16 @@ struct Vocab {
 impl Vocab {
     /// Fixed for all seeds, so every database speaks the same "language".
     fn new() -> Self {
-        const ZIPF_S: f64 = 1.05;
+        const ZIPF_S: f64 = 0.95;
         const SYNTHETIC: usize = 6000;
         let mut words: Vec<String> = COMMON.split_whitespace().map(str::to_owned).collect();
         let mut seen: std::collections::HashSet<String> = words.iter().cloned().collect();
         let mut rng = StdRng::seed_from_u64(0x5eed_70c4_b01a_0001);
         while words.len() < COMMON.split_whitespace().count() + SYNTHETIC {
             let n = rng.random_range(2..=4);
-            let w: String = (0..n).map(|_| *SYLLABLES.choose(&mut rng).unwrap()).collect();
+            let w: String = (0..n)
+                .map(|_| *SYLLABLES.choose(&mut rng).unwrap())
+                .collect();
             if seen.insert(w.clone()) {
                 words.push(w);
             }
@@ -297,7 +304,9 @@ impl<'v> Gen<'v> {
     }
 
     fn code_block(&mut self, out: &mut String) {
-        let lang = *["python", "rust", "bash", "sql", "javascript"].choose(&mut self.rng).unwrap();
+        let lang = *["python", "rust", "bash", "sql", "javascript"]
+            .choose(&mut self.rng)
+            .unwrap();
         out.push_str("```");
         out.push_str(lang);
         out.push('\n');
@@ -310,7 +319,11 @@ impl<'v> Gen<'v> {
             let n = self.rng.random_range(2..=7);
             for j in 0..n {
                 if j > 0 {
-                    out.push_str(*[" ", " = ", "(", ", ", ".", " "].choose(&mut self.rng).unwrap());
+                    out.push_str(
+                        *[" ", " = ", "(", ", ", ".", " "]
+                            .choose(&mut self.rng)
+                            .unwrap(),
+                    );
                 }
                 out.push_str(CODE_WORDS.choose(&mut self.rng).unwrap());
             }
@@ -333,7 +346,11 @@ impl<'v> Gen<'v> {
             if !out.is_empty() {
                 out.push_str("\n\n");
             }
-            let pick = if assistant { self.rng.random_range(0..10) } else { 0 };
+            let pick = if assistant {
+                self.rng.random_range(0..10)
+            } else {
+                0
+            };
             match pick {
                 0..=5 => self.paragraph(&mut out, !assistant),
                 6 | 7 => {
@@ -369,11 +386,14 @@ impl<'v> Gen<'v> {
             }
         }
         if exact && out.len() > target {
-            out.truncate(target); // ASCII only, so any byte index is a char boundary
-            while out.ends_with([' ', '\n']) {
-                out.pop();
-                out.push('.');
+            // Cut at a word boundary at most 20 bytes before `target` (the text
+            // is ASCII, so every byte index is a char boundary).
+            out.truncate(target - 1);
+            if let Some(sp) = out.rfind([' ', '\n']).filter(|&sp| sp + 20 >= target) {
+                out.truncate(sp);
             }
+            out.truncate(out.trim_end_matches([' ', '\n', ',', '*', '`', '#']).len());
+            out.push('.');
         }
         out
     }
@@ -449,8 +469,7 @@ const INSERT_USER: &str = r#"INSERT INTO "user" (id, name, email, role, profile_
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)"#;
 const INSERT_CHAT: &str = "INSERT INTO chat (id, user_id, title, chat, created_at, updated_at, share_id, archived, pinned, meta, folder_id)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-const INSERT_MESSAGE: &str =
-    "INSERT INTO message (chat_id, user_id, content, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
+const INSERT_MESSAGE: &str = "INSERT INTO message (chat_id, user_id, content, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
 
 #[derive(Default, Debug)]
 struct Counts {
@@ -508,6 +527,8 @@ fn chat_message(
     m
 }
 
+const MAX_BODY: usize = 20 * 1024;
+
 /// Build an Open WebUI style chat body (`history.messages` map plus a flat
 /// `messages` list, both carrying the content) of roughly `target` bytes.
 /// Returns the body and the timestamp of its last message.
@@ -532,7 +553,13 @@ fn chat_body(g: &mut Gen, chat_id: &str, title: &str, target: usize, t0: i64) ->
             break;
         }
     }
-    build_body(g, chat_id, title, model, &msgs, t0)
+    loop {
+        let (body, last) = build_body(g, chat_id, title, model, &msgs, t0);
+        if body.len() <= MAX_BODY || msgs.len() <= 2 {
+            return (body, last);
+        }
+        msgs.truncate(msgs.len() - 2);
+    }
 }
 
 fn build_body(
@@ -570,16 +597,23 @@ fn build_body(
 /// Append one user/assistant exchange (or regenerate the last answer) in an
 /// existing chat body. Keeps the document's structure and key order.
 fn extend_body(g: &mut Gen, body: &str, now: i64) -> Result<String> {
-    let mut v: Value = serde_json::from_str(body)?;
+    let v: Value = serde_json::from_str(body)?;
     let model_id = v["models"][0].as_str().unwrap_or(MODELS[0].0).to_owned();
-    let model = *MODELS.iter().find(|m| m.0 == model_id).unwrap_or(&MODELS[0]);
+    let model = *MODELS
+        .iter()
+        .find(|m| m.0 == model_id)
+        .unwrap_or(&MODELS[0]);
     let list = v["messages"].as_array().cloned().unwrap_or_default();
     let mut msgs: Vec<(String, &str, String, i64)> = list
         .iter()
         .map(|m| {
             (
                 m["id"].as_str().unwrap_or_default().to_owned(),
-                if m["role"] == "user" { "user" } else { "assistant" },
+                if m["role"] == "user" {
+                    "user"
+                } else {
+                    "assistant"
+                },
                 m["content"].as_str().unwrap_or_default().to_owned(),
                 m["timestamp"].as_i64().unwrap_or(now),
             )
@@ -622,9 +656,21 @@ impl Writer<'_, '_> {
         let last = *LAST_NAMES.choose(&mut g.rng).unwrap();
         let n = self.users.len();
         let name = format!("{first} {last}");
-        let email = format!("{}.{}{}@example.org", first.to_lowercase(), last.to_lowercase(), n);
-        let role = if n == 0 { "admin" } else if g.rng.random_ratio(1, 20) { "pending" } else { "user" };
+        let email = format!(
+            "{}.{}{}@example.org",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            n
+        );
+        let role = if n == 0 {
+            "admin"
+        } else if g.rng.random_ratio(1, 20) {
+            "pending"
+        } else {
+            "user"
+        };
         let model = MODELS.choose(&mut g.rng).unwrap().0;
+        let system_len = g.rng.random_range(0..300);
         let settings = json!({
             "ui": {
                 "theme": *["dark", "light", "system", "oled-dark"].choose(&mut g.rng).unwrap(),
@@ -634,7 +680,7 @@ impl Writer<'_, '_> {
                 "chatBubble": g.rng.random_bool(0.7),
                 "widescreenMode": g.rng.random_bool(0.2),
                 "params": {"temperature": g.rng.random_range(0..=10) * 10, "max_tokens": g.rng.random_range(1..=16) * 256},
-                "system": g.text(g.rng.random_range(0..300), false, true),
+                "system": g.text(system_len, false, true),
             }
         });
         let info = json!({"location": *["Berlin", "Lisbon", "Osaka", "Toronto", "Nairobi"].choose(&mut g.rng).unwrap()});
@@ -666,7 +712,11 @@ impl Writer<'_, '_> {
         let title = g.title();
         let target = g.log_uniform(1024.0, 20480.0);
         let (body, last) = chat_body(g, &id, &title, target, self.now);
-        let updated = if g.rng.random_ratio(1, 5) { last + g.rng.random_range(0..86_400 * 14) } else { last };
+        let updated = if g.rng.random_ratio(1, 5) {
+            last + g.rng.random_range(0..86_400 * 14)
+        } else {
+            last
+        };
         let share = g.rng.random_ratio(1, 50).then(|| g.uuid());
         let archived = g.rng.random_ratio(1, 15);
         let pinned = g.rng.random_ratio(1, 30);
@@ -676,7 +726,17 @@ impl Writer<'_, '_> {
             "{}".to_owned()
         };
         self.conn.prepare_cached(INSERT_CHAT)?.execute(params![
-            id, user, title, body, self.now, updated, share, archived, pinned, meta, None::<String>
+            id,
+            user,
+            title,
+            body,
+            self.now,
+            updated,
+            share,
+            archived,
+            pinned,
+            meta,
+            None::<String>
         ])?;
         self.counts.chats += 1;
         let n = self.g.rng.random_range(0..=10);
@@ -689,7 +749,8 @@ impl Writer<'_, '_> {
     }
 
     fn add_message(&mut self, chat_id: &str, user_id: &str, t: i64) -> Result<()> {
-        let len = self.g.rng.random_range(50..=2000);
+        // Cutting at a word boundary takes off at most 20 bytes: 50..=2000 chars.
+        let len = self.g.rng.random_range(70..=2000);
         let assistant = self.g.rng.random_bool(0.5);
         let content = self.g.text(len, assistant, true);
         self.conn
@@ -707,9 +768,9 @@ fn base_time(seed: u64) -> i64 {
 }
 
 fn file_bytes(conn: &Connection) -> Result<u64> {
-    let pages: u64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-    let size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    Ok(pages * size)
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok((pages * size) as u64)
 }
 
 fn remove_db_files(p: &Path) {
@@ -825,7 +886,11 @@ fn mutate(db: &Path, percent: f64, seed: u64) -> Result<()> {
     )?;
 
     let pick = |n: usize, frac: f64| -> usize {
-        if n == 0 { 0 } else { ((n as f64 * frac).round() as usize).clamp(1, n) }
+        if n == 0 {
+            0
+        } else {
+            ((n as f64 * frac).round() as usize).clamp(1, n)
+        }
     };
     let n_chat_upd = pick(chat_rowids.len(), percent / 100.0);
     let n_msg_upd = pick(msg_ids.len(), percent / 100.0);
@@ -841,10 +906,11 @@ fn mutate(db: &Path, percent: f64, seed: u64) -> Result<()> {
     };
     w.now += w.g.rng.random_range(3600..86_400);
 
-    let mut chat_sel: Vec<i64> = rand::seq::index::sample(&mut w.g.rng, chat_rowids.len(), n_chat_upd)
-        .into_iter()
-        .map(|i| chat_rowids[i])
-        .collect();
+    let mut chat_sel: Vec<i64> =
+        rand::seq::index::sample(&mut w.g.rng, chat_rowids.len(), n_chat_upd)
+            .into_iter()
+            .map(|i| chat_rowids[i])
+            .collect();
     chat_sel.sort_unstable();
     let mut msg_sel: Vec<i64> = rand::seq::index::sample(&mut w.g.rng, msg_ids.len(), n_msg_upd)
         .into_iter()
@@ -872,7 +938,7 @@ fn mutate(db: &Path, percent: f64, seed: u64) -> Result<()> {
     }
     let mut msg_bytes = 0u64;
     for id in &msg_sel {
-        let len = w.g.rng.random_range(50..=2000);
+        let len = w.g.rng.random_range(70..=2000);
         let assistant = w.g.rng.random_bool(0.5);
         let content = w.g.text(len, assistant, true);
         msg_bytes += content.len() as u64;
@@ -895,7 +961,7 @@ fn mutate(db: &Path, percent: f64, seed: u64) -> Result<()> {
     }
     conn.execute_batch("COMMIT")?;
     let after = file_bytes(&conn)?;
-    let free: u64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
     let counts = std::mem::take(&mut w.counts);
     drop(w);
     conn.close().map_err(|(_, e)| e)?;

@@ -1,1 +1,18 @@
+//! migsnap: Git-style, content-addressed snapshots of SQLite databases.
+//!
+//! The engine lives here; `cli` only parses, calls and renders. The object
+//! store underneath is the `migsnap_store` crate, which knows nothing about
+//! SQL.
 
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod image;
+pub mod log;
+pub mod repo;
+pub mod restore;
+pub mod revision;
+pub mod schema;
+pub mod snapshot;
+pub mod sqlite;
+pub mod tag;

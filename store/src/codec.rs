@@ -40,7 +40,9 @@ pub enum DecodeError {
     #[error("unknown object kind byte {0}")]
     UnknownKind(u8),
     /// Written by a newer format version than this program reads.
-    #[error("object format version {found} is newer than this migsnap reads ({supported}); upgrade migsnap")]
+    #[error(
+        "object format version {found} is newer than this migsnap reads ({supported}); upgrade migsnap"
+    )]
     NewerVersion {
         /// The version byte found.
         found: u8,
@@ -179,12 +181,12 @@ mod tests {
         });
         let bytes = encode_object(&image);
         let expected = [
-            "0201",                // kind image, format 1
-            "fb0010",              // block_size 4096 (varint u16 marker 0xfb, LE)
-            "02",                  // block_count 2
-            &"dd".repeat(32),      // digest
-            "00",                  // Listing::Full
-            "02",                  // two ids
+            "0201",           // kind image, format 1
+            "fb0010",         // block_size 4096 (varint u16 marker 0xfb, LE)
+            "02",             // block_count 2
+            &"dd".repeat(32), // digest
+            "00",             // Listing::Full
+            "02",             // two ids
             &"aa".repeat(32),
             &"bb".repeat(32),
         ]

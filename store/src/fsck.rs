@@ -60,7 +60,11 @@ impl FsckReport {
 }
 
 /// Checks `store`.
-pub fn check(store: &Store, options: FsckOptions, progress: &mut dyn Progress) -> Result<FsckReport> {
+pub fn check(
+    store: &Store,
+    options: FsckOptions,
+    progress: &mut dyn Progress,
+) -> Result<FsckReport> {
     let view = store.view();
     let forgotten: HashSet<ObjectId> = view.forgotten()?.into_iter().map(|(id, _)| id).collect();
     let mut checker = Checker {

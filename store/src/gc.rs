@@ -134,7 +134,11 @@ pub fn collect(
     }
     progress.finish();
     report.expired_reflog = tx.expire_reflog(cutoff)? as u64;
-    let gone: Vec<ObjectId> = forgotten.keys().filter(|id| !live.contains(id)).copied().collect();
+    let gone: Vec<ObjectId> = forgotten
+        .keys()
+        .filter(|id| !live.contains(id))
+        .copied()
+        .collect();
     tx.drop_forgotten_marks(&gone)?;
     tx.commit(&[], "")?;
     store.vacuum()?;

@@ -106,7 +106,11 @@ pub fn resolve(view: View<'_>, id: &ObjectId) -> Result<ResolvedImage> {
 
 /// Chooses how to list `blocks`: a delta against `parent` when that is
 /// cheaper and the chain stays within bounds, otherwise in full.
-pub fn plan_listing(parent: Option<&ResolvedImage>, block_size: u32, blocks: &[ObjectId]) -> Listing {
+pub fn plan_listing(
+    parent: Option<&ResolvedImage>,
+    block_size: u32,
+    blocks: &[ObjectId],
+) -> Listing {
     let Some(parent) = parent.filter(|p| p.image.block_size == block_size) else {
         return Listing::Full(blocks.to_vec());
     };
@@ -147,7 +151,11 @@ mod tests {
         ObjectId::from_bytes([n; 32])
     }
 
-    fn write_image(store: &mut Store, parent: Option<&ResolvedImage>, blocks: &[ObjectId]) -> ResolvedImage {
+    fn write_image(
+        store: &mut Store,
+        parent: Option<&ResolvedImage>,
+        blocks: &[ObjectId],
+    ) -> ResolvedImage {
         let listing = plan_listing(parent, 4096, blocks);
         let image = Image {
             block_size: 4096,
@@ -173,7 +181,11 @@ mod tests {
         let r2 = write_image(&mut store, Some(&r1), &v2);
         assert!(matches!(
             r2.image.listing,
-            Listing::Delta { depth: 1, chain_changes: 2, .. }
+            Listing::Delta {
+                depth: 1,
+                chain_changes: 2,
+                ..
+            }
         ));
         assert_eq!(r2.blocks, v2);
 

@@ -61,7 +61,9 @@ pub enum Error {
         found: i64,
     },
     /// Written by a newer migsnap.
-    #[error("store {path} has format {found}, newer than this migsnap reads ({supported}); upgrade migsnap")]
+    #[error(
+        "store {path} has format {found}, newer than this migsnap reads ({supported}); upgrade migsnap"
+    )]
     NewerFormat {
         /// The store file.
         path: PathBuf,
@@ -372,8 +374,7 @@ impl Store {
 
     /// A compressor for [`Prepared`] objects at this store's level.
     pub fn compressor(&self) -> Compressor {
-        Compressor::new(self.compression_level)
-            .expect("holds because the level is in zstd's range")
+        Compressor::new(self.compression_level).expect("holds because the level is in zstd's range")
     }
 
     /// Starts a write transaction. It takes the store's write lock at once
@@ -389,6 +390,7 @@ impl Store {
             tx,
             path,
             compressor,
+            level: self.compression_level,
             added: Added::default(),
         })
     }
@@ -437,10 +439,17 @@ pub struct Transaction<'s> {
     tx: rusqlite::Transaction<'s>,
     path: PathBuf,
     compressor: Compressor,
+    level: i32,
     added: Added,
 }
 
 impl Transaction<'_> {
+    /// A compressor at the store's level, for preparing objects on other
+    /// threads before [`Transaction::write_prepared`].
+    pub fn compressor(&self) -> Compressor {
+        Compressor::new(self.level).expect("holds because the level is in zstd's range")
+    }
+
     /// Inserts a prepared object unless it exists; returns whether it was new.
     pub fn write_prepared(&mut self, object: &Prepared) -> Result<bool> {
         let inserted = self
@@ -645,7 +654,11 @@ impl View<'_> {
             .prepare_cached("SELECT raw_len, compression, data FROM objects WHERE id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([id.as_bytes()], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, Vec<u8>>(2)?))
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                    ))
                 })
                 .optional()
             })
@@ -671,13 +684,30 @@ impl View<'_> {
             .map_err(|e: DecodeError| unreadable(e.to_string()))
     }
 
+    /// Reads a blob's bytes; any other kind is [`Error::WrongKind`].
+    pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        match self.try_read(id)? {
+            Some(Object::Blob(bytes)) => Ok(bytes),
+            Some(other) => Err(Error::WrongKind {
+                id: *id,
+                expected: "blob",
+                actual: other.kind().name(),
+            }),
+            None => Err(Error::NotFound { id: *id }),
+        }
+    }
+
     /// Size figures of an object without reading its data.
     pub fn info(&self, id: &ObjectId) -> Result<Option<ObjectInfo>> {
         self.conn
             .prepare_cached("SELECT kind, raw_len, length(data) FROM objects WHERE id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([id.as_bytes()], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
                 })
                 .optional()
             })
@@ -718,17 +748,24 @@ impl View<'_> {
         }
     }
 
-    /// Resolves a hex prefix to the objects that start with it.
-    pub fn resolve_prefix(&self, prefix: &Prefix) -> Result<PrefixResolution> {
+    /// Resolves a hex prefix to the objects of `kind` that start with it.
+    /// Naming is by kind because a short prefix of a snapshot id would
+    /// otherwise collide with one of the many page blobs.
+    pub fn resolve_prefix(&self, prefix: &Prefix, kind: Kind) -> Result<PrefixResolution> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id FROM objects WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT 10",
+                "SELECT id FROM objects WHERE id BETWEEN ?1 AND ?2 AND kind = ?3
+                 ORDER BY id LIMIT 10",
             )
             .map_err(|e| self.sql(e))?;
         let ids = stmt
             .query_map(
-                params![prefix.lower_bound().as_bytes(), prefix.upper_bound().as_bytes()],
+                params![
+                    prefix.lower_bound().as_bytes(),
+                    prefix.upper_bound().as_bytes(),
+                    kind as u8
+                ],
                 |row| row.get::<_, Vec<u8>>(0),
             )
             .map_err(|e| self.sql(e))?
@@ -813,7 +850,9 @@ impl View<'_> {
             .prepare("SELECT snapshot, time FROM forgotten ORDER BY snapshot")
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+            })
             .map_err(|e| self.sql(e))?;
         let mut out = Vec::new();
         for row in rows {
@@ -841,11 +880,14 @@ impl View<'_> {
             let kind: i64 = row.get(1).map_err(|e| self.sql(e))?;
             let raw_len: i64 = row.get(2).map_err(|e| self.sql(e))?;
             let stored_len: i64 = row.get(3).map_err(|e| self.sql(e))?;
-            let info = u8::try_from(kind).ok().and_then(Kind::from_byte).map(|kind| ObjectInfo {
-                kind,
-                raw_len: raw_len.max(0) as u64,
-                stored_len: stored_len.max(0) as u64,
-            });
+            let info = u8::try_from(kind)
+                .ok()
+                .and_then(Kind::from_byte)
+                .map(|kind| ObjectInfo {
+                    kind,
+                    raw_len: raw_len.max(0) as u64,
+                    stored_len: stored_len.max(0) as u64,
+                });
             each(ObjectId::try_from_slice(&id), info);
         }
         Ok(())

@@ -68,7 +68,9 @@ pub(crate) fn walk_snapshots(
                         }
                         visit(Visit::Snapshot(id, snapshot));
                     }
-                    Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
+                    Err(Error::Sqlite { path, source }) => {
+                        return Err(Error::Sqlite { path, source });
+                    }
                     Err(error) => {
                         broken.insert(id, (error, child.into_iter().collect()));
                     }

@@ -1,0 +1,293 @@
+//! The one place where library errors get a kind (and so an exit code),
+//! a `caused by:` chain and hints.
+
+use migsnap_store::Error as StoreError;
+
+use super::exit;
+use crate::image::ImageError;
+use crate::repo::RepoError;
+use crate::restore::RestoreError;
+use crate::revision::RevError;
+use crate::snapshot::SnapshotError;
+use crate::sqlite::SqliteError;
+
+/// How an error is classified; decides the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input: files, revisions, names, configuration.
+    Input,
+    /// Refused for safety.
+    Refused,
+    /// Corrupt or missing objects in the store.
+    Corrupt,
+    /// A bug or unexpected system failure.
+    Internal,
+    /// stdout was closed by the reader (`migsnap log | head`).
+    BrokenPipe,
+}
+
+impl ErrorKind {
+    /// The process exit code for this kind.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Input => exit::INPUT,
+            ErrorKind::Refused => exit::REFUSED,
+            ErrorKind::Corrupt => exit::CORRUPT,
+            ErrorKind::Internal => exit::INTERNAL,
+            ErrorKind::BrokenPipe => exit::OK,
+        }
+    }
+
+    /// Stable name for JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Input => "input",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::Internal => "internal",
+            ErrorKind::BrokenPipe => "broken-pipe",
+        }
+    }
+}
+
+/// An error ready to show a person.
+#[derive(Debug)]
+pub struct CliError {
+    /// Classification.
+    pub kind: ErrorKind,
+    /// The one-line message.
+    pub message: String,
+    /// Underlying causes, outermost first.
+    pub causes: Vec<String>,
+    /// What to do about it.
+    pub hints: Vec<String>,
+}
+
+impl CliError {
+    /// An error with no cause chain.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CliError {
+        CliError {
+            kind,
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+        }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    fn from_error(kind: ErrorKind, error: &dyn std::error::Error) -> CliError {
+        let message = error.to_string();
+        let mut causes: Vec<String> = Vec::new();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if text != message && causes.last() != Some(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        CliError {
+            kind,
+            message,
+            causes,
+            hints: Vec::new(),
+        }
+    }
+
+    /// A failed write to stdout.
+    pub fn from_stdout(error: std::io::Error) -> CliError {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::new(ErrorKind::BrokenPipe, "broken pipe")
+        } else {
+            CliError::from_error(ErrorKind::Internal, &error)
+        }
+    }
+}
+
+fn io_kind(error: &std::io::Error) -> ErrorKind {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            ErrorKind::Refused
+        }
+        std::io::ErrorKind::NotFound => ErrorKind::Input,
+        _ => ErrorKind::Internal,
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(error: StoreError) -> CliError {
+        let kind = match &error {
+            StoreError::NotAStore { .. } | StoreError::Foreign { .. } => ErrorKind::Input,
+            StoreError::AlreadyExists { .. }
+            | StoreError::NewerFormat { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Busy { .. }
+            | StoreError::DiskFull { .. }
+            | StoreError::RefMismatch { .. } => ErrorKind::Refused,
+            StoreError::NotFound { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Unreadable { .. }
+            | StoreError::WrongKind { .. }
+            | StoreError::BadRef { .. } => ErrorKind::Corrupt,
+            StoreError::Io { source, .. } => io_kind(source),
+            StoreError::Sqlite { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
+                    ErrorKind::Refused
+                }
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                    ErrorKind::Corrupt
+                }
+                _ => ErrorKind::Internal,
+            },
+        };
+        let e = CliError::from_error(kind, &error);
+        match error {
+            StoreError::NotAStore { .. } => {
+                e.hint("run `migsnap init` there, or pass --store DIR (or set MIGSNAP_STORE)")
+            }
+            StoreError::ReadOnly { .. } => e.hint("check the permissions of the store directory"),
+            StoreError::Busy { .. } => {
+                e.hint("another migsnap is writing to this store; try again when it is done")
+            }
+            StoreError::RefMismatch { .. } => {
+                e.hint("another process changed the store meanwhile; run the command again")
+            }
+            StoreError::NotFound { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Unreadable { .. } => {
+                e.hint("run `migsnap fsck --read-data` to see what is damaged")
+            }
+            _ => e,
+        }
+    }
+}
+
+impl From<SqliteError> for CliError {
+    fn from(error: SqliteError) -> CliError {
+        let kind = match &error {
+            SqliteError::Busy { .. } => ErrorKind::Refused,
+            SqliteError::Io { source, .. } => io_kind(source),
+            SqliteError::Sqlite { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
+                    ErrorKind::Input
+                }
+                _ => ErrorKind::Internal,
+            },
+            _ => ErrorKind::Input,
+        };
+        let e = CliError::from_error(kind, &error);
+        match error {
+            SqliteError::Busy { .. } => {
+                e.hint("wait for the writer to finish, or raise --busy-timeout")
+            }
+            _ => e,
+        }
+    }
+}
+
+impl From<RepoError> for CliError {
+    fn from(error: RepoError) -> CliError {
+        let error = match error {
+            RepoError::Store(inner) => return inner.into(),
+            other => other,
+        };
+        let hint = match &error {
+            RepoError::NoStore { .. } => Some(
+                "run `migsnap init` to create one, or pass --store DIR (or set MIGSNAP_STORE)"
+                    .to_owned(),
+            ),
+            RepoError::NoDatabase => Some("track one with `migsnap track NAME PATH`".to_owned()),
+            RepoError::UnknownDatabase { known, .. } if known.is_empty() => {
+                Some("track it with `migsnap track NAME PATH`".to_owned())
+            }
+            RepoError::UnknownDatabase { known, .. } => {
+                Some(format!("tracked: {}", known.join(", ")))
+            }
+            _ => None,
+        };
+        let kind = match &error {
+            RepoError::Io { source, .. } => io_kind(source),
+            RepoError::NameTaken { .. } => ErrorKind::Refused,
+            _ => ErrorKind::Input,
+        };
+        let e = CliError::from_error(kind, &error);
+        match hint {
+            Some(hint) => e.hint(hint),
+            None => e,
+        }
+    }
+}
+
+impl From<ImageError> for CliError {
+    fn from(error: ImageError) -> CliError {
+        match error {
+            ImageError::Store(e) => e.into(),
+            ImageError::Source(e) => e.into(),
+            ImageError::BadPage { .. } | ImageError::Digest { .. } => {
+                CliError::from_error(ErrorKind::Corrupt, &error)
+                    .hint("run `migsnap fsck --read-data` to see what is damaged")
+            }
+            ImageError::Io { ref source, .. } => CliError::from_error(io_kind(source), &error),
+        }
+    }
+}
+
+impl From<SnapshotError> for CliError {
+    fn from(error: SnapshotError) -> CliError {
+        match error {
+            SnapshotError::Source(e) => e.into(),
+            SnapshotError::Image(e) => e.into(),
+            SnapshotError::Store(e) => e.into(),
+            SnapshotError::Repo(e) => e.into(),
+            SnapshotError::Tag { .. } => CliError::from_error(ErrorKind::Input, &error),
+        }
+    }
+}
+
+impl From<RestoreError> for CliError {
+    fn from(error: RestoreError) -> CliError {
+        match error {
+            RestoreError::Image(e) => e.into(),
+            RestoreError::Store(e) => e.into(),
+            RestoreError::Sqlite(e) => e.into(),
+            RestoreError::SchemaOnly { .. } | RestoreError::Forgotten { .. } => {
+                CliError::from_error(ErrorKind::Input, &error)
+            }
+            RestoreError::QuickCheck(_) => CliError::from_error(ErrorKind::Corrupt, &error),
+            RestoreError::Io { ref source, .. } => CliError::from_error(io_kind(source), &error),
+            RestoreError::Exists { .. }
+            | RestoreError::Symlink { .. }
+            | RestoreError::InUse { .. }
+            | RestoreError::Safety { .. } => CliError::from_error(ErrorKind::Refused, &error),
+        }
+    }
+}
+
+impl From<RevError> for CliError {
+    fn from(error: RevError) -> CliError {
+        match error {
+            RevError::Repo(e) => e.into(),
+            RevError::Store(e) => e.into(),
+            RevError::Ambiguous { ref candidates, .. } => {
+                let list: Vec<String> = candidates.iter().map(|id| format!("{id:.12}")).collect();
+                CliError::from_error(ErrorKind::Input, &error)
+                    .hint(format!("candidates: {}", list.join(", ")))
+                    .hint("use more hex digits")
+            }
+            RevError::Unknown { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("name a snapshot by hash prefix (4+ digits), tag, database name, HEAD~N or @{N}; see `migsnap log`"),
+            _ => CliError::from_error(ErrorKind::Input, &error),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> CliError {
+        CliError::from_error(io_kind(&error), &error)
+    }
+}

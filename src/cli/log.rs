@@ -1,0 +1,179 @@
+//! `migsnap log`: list a database's snapshots, newest first.
+
+use super::output::{Paint, bytes, time, time_rfc3339};
+use super::{CliError, Ctx, Status};
+use crate::log::{LogEntry, first_parent_log};
+
+/// Show the snapshot history of a database: hash, time, message, tags,
+/// Alembic revisions, size, bytes added and whether the schema changed.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// Tracked database name or path (default: the only tracked one).
+    db: Option<String>,
+    /// One line per snapshot.
+    #[arg(long)]
+    oneline: bool,
+    /// Show at most N snapshots.
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    max_count: Option<usize>,
+}
+
+pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut repo = ctx.open_repo()?;
+    let db = ctx.select_db(&mut repo, args.db.as_deref())?;
+    let view = repo.store.view();
+    let entries = match view.find_ref(&db.head_ref())? {
+        Some(head) => first_parent_log(view, head, args.max_count)?,
+        None => Vec::new(),
+    };
+    if ctx.out.is_json() {
+        let list: Vec<_> = entries.iter().map(json_entry).collect();
+        ctx.out
+            .json(&serde_json::json!({ "database": db.name, "snapshots": list }))?;
+        return Ok(Status::Ok);
+    }
+    if entries.is_empty() {
+        ctx.out.note(&format!(
+            "no snapshots of '{}' yet; take one with `migsnap snapshot`",
+            db.name
+        ));
+    }
+    for entry in &entries {
+        if args.oneline {
+            ctx.out.line(&oneline(ctx, entry))?;
+        } else {
+            long(ctx, entry)?;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+fn decorations(ctx: &Ctx, entry: &LogEntry) -> String {
+    if entry.refs.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = entry
+        .refs
+        .iter()
+        .map(|r| match r.strip_prefix("tags/") {
+            Some(tag) => format!("tag: {tag}"),
+            None => format!("HEAD -> {}", r.trim_start_matches("heads/")),
+        })
+        .collect();
+    format!(
+        " {}",
+        ctx.out
+            .paint(Paint::Ref, &format!("({})", names.join(", ")))
+    )
+}
+
+fn flags(entry: &LogEntry) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if entry.schema_changed {
+        flags.push("schema changed");
+    }
+    if entry.snapshot.image.is_none() {
+        flags.push("schema-only");
+    }
+    if entry.forgotten {
+        flags.push("data forgotten");
+    }
+    flags
+}
+
+fn oneline(ctx: &Ctx, entry: &LogEntry) -> String {
+    let flags = flags(entry);
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", flags.join(", "))
+    };
+    let alembic = entry
+        .recorded
+        .meta
+        .alembic_versions
+        .as_ref()
+        .map(|v| {
+            format!(
+                " alembic:{}",
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.join(",")
+                }
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{} {}{alembic}{flags} {}{}",
+        ctx.out.paint(Paint::Id, &format!("{:.12}", entry.id)),
+        &time(entry.snapshot.time)[..16],
+        entry.snapshot.message.lines().next().unwrap_or_default(),
+        decorations(ctx, entry)
+    )
+}
+
+fn long(ctx: &Ctx, entry: &LogEntry) -> Result<(), CliError> {
+    let out = &ctx.out;
+    out.line(&format!(
+        "{}{}",
+        out.paint(Paint::Id, &format!("snapshot {}", entry.id)),
+        decorations(ctx, entry)
+    ))?;
+    out.line(&format!("Date:    {}", time(entry.snapshot.time)))?;
+    if let Some(versions) = &entry.recorded.meta.alembic_versions {
+        let text = if versions.is_empty() {
+            "(empty alembic_version)".to_owned()
+        } else {
+            versions.join(", ")
+        };
+        out.line(&format!("Alembic: {text}"))?;
+    }
+    let size = match &entry.image {
+        Some(image) => format!(
+            "{} ({} pages of {} B)",
+            bytes(image.len()),
+            image.block_count,
+            image.block_size
+        ),
+        None => "schema only".to_owned(),
+    };
+    out.line(&format!(
+        "Size:    {size}; added {} in {} objects",
+        bytes(entry.snapshot.added.bytes),
+        entry.snapshot.added.objects
+    ))?;
+    let flags = flags(entry);
+    if !flags.is_empty() {
+        out.line(&format!("Notes:   {}", flags.join(", ")))?;
+    }
+    out.line("")?;
+    for line in entry.snapshot.message.lines() {
+        out.line(&format!("    {line}"))?;
+    }
+    if !entry.snapshot.message.is_empty() {
+        out.line("")?;
+    }
+    Ok(())
+}
+
+/// The JSON form of a log entry; field names are documented in docs/cli.md.
+pub fn json_entry(entry: &LogEntry) -> serde_json::Value {
+    serde_json::json!({
+        "id": entry.id.to_string(),
+        "parents": entry.snapshot.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "database": entry.snapshot.database,
+        "time": time_rfc3339(entry.snapshot.time),
+        "message": entry.snapshot.message,
+        "refs": entry.refs,
+        "alembic_versions": entry.recorded.meta.alembic_versions,
+        "schema_changed": entry.schema_changed,
+        "schema_only": entry.snapshot.image.is_none(),
+        "data_forgotten": entry.forgotten,
+        "logical_size": entry.image.as_ref().map(|i| i.len()),
+        "page_size": entry.image.as_ref().map(|i| i.block_size),
+        "page_count": entry.image.as_ref().map(|i| i.block_count),
+        "added_bytes": entry.snapshot.added.bytes,
+        "added_objects": entry.snapshot.added.objects,
+    })
+}

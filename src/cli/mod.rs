@@ -1,0 +1,201 @@
+//! The command-line interface: clap definitions, one file per subcommand, and
+//! the single place where errors become messages and exit codes.
+//!
+//! Nothing here holds logic a library user would need; each subcommand parses
+//! its arguments, calls the library, and renders the result as text or JSON.
+
+mod checkout;
+mod demo;
+mod du;
+mod error;
+mod forget;
+mod fsck;
+mod gc;
+mod init;
+mod log;
+mod output;
+mod restore;
+mod show;
+mod snapshot;
+mod tag;
+mod track;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use error::{CliError, ErrorKind};
+pub use output::Output;
+
+use crate::repo::{Repo, Tracked};
+
+/// Git-style, content-addressed snapshots of SQLite databases.
+#[derive(Debug, Parser)]
+#[command(name = "migsnap", version, max_term_width = 100)]
+pub struct Cli {
+    /// The store directory (default: the nearest `.migsnap` up from here).
+    #[arg(long, global = true, env = "MIGSNAP_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// How long to wait for a database locked by a writer, e.g. `5s`, `500ms`.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    busy_timeout: Duration,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(init::InitArgs),
+    Track(track::TrackArgs),
+    Snapshot(snapshot::SnapshotArgs),
+    Log(log::LogArgs),
+    Show(show::ShowArgs),
+    Checkout(checkout::CheckoutArgs),
+    Restore(restore::RestoreArgs),
+    Tag(tag::TagArgs),
+    Tags(tag::TagsArgs),
+    Fsck(fsck::FsckArgs),
+    Forget(forget::ForgetArgs),
+    Gc(gc::GcArgs),
+    Du(du::DuArgs),
+    Demo(demo::DemoArgs),
+}
+
+/// What a command found, beyond success or failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Everything as expected.
+    Ok,
+    /// The command ran, and found problems (fsck) or differences.
+    Problems,
+}
+
+/// Exit codes; the table in `docs/cli.md` must match.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The command ran and found problems or differences.
+    pub const PROBLEMS: u8 = 1;
+    /// The command line is wrong.
+    pub const USAGE: u8 = 2;
+    /// Bad input: a missing or invalid file, revision, name or configuration.
+    pub const INPUT: u8 = 3;
+    /// Refused for safety: in use, locked, exists, read-only, newer format.
+    pub const REFUSED: u8 = 4;
+    /// The store holds corrupt or missing objects.
+    pub const CORRUPT: u8 = 5;
+    /// A bug or an unexpected system failure.
+    pub const INTERNAL: u8 = 70;
+}
+
+/// Shared state of one invocation.
+pub struct Ctx {
+    store: Option<PathBuf>,
+    cwd: PathBuf,
+    busy_timeout: Duration,
+    out: Output,
+}
+
+impl Ctx {
+    fn open_repo(&self) -> Result<Repo, CliError> {
+        Ok(Repo::open(self.store.as_deref(), &self.cwd)?)
+    }
+
+    /// Picks the database named by `arg` (name or path), or the only one. An
+    /// untracked SQLite file given by path is tracked under its file stem.
+    fn select_db(&self, repo: &mut Repo, arg: Option<&str>) -> Result<Tracked, CliError> {
+        match repo.select(arg) {
+            Ok(tracked) => Ok(tracked),
+            Err(crate::repo::RepoError::UnknownDatabase { .. })
+                if arg.is_some_and(|a| Path::new(a).is_file()) =>
+            {
+                let path = Path::new(arg.expect("holds because of the guard"));
+                crate::sqlite::check_file(path)?;
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let tracked = repo.track(&name, path)?;
+                self.out.note(&format!(
+                    "now tracking {} as '{}'",
+                    tracked.path.display(),
+                    tracked.name
+                ));
+                Ok(tracked)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
+                _ => exit::USAGE,
+            });
+        }
+    };
+    let out = Output::new(cli.format);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut ctx = Ctx {
+        store: cli.store.map(|s| crate::repo::absolute(&s)),
+        cwd,
+        busy_timeout: cli.busy_timeout,
+        out,
+    };
+    let result = match cli.command {
+        Command::Init(args) => init::run(args, &mut ctx),
+        Command::Track(args) => track::run(args, &mut ctx),
+        Command::Snapshot(args) => snapshot::run(args, &mut ctx),
+        Command::Log(args) => log::run(args, &mut ctx),
+        Command::Show(args) => show::run(args, &mut ctx),
+        Command::Checkout(args) => checkout::run(args, &mut ctx),
+        Command::Restore(args) => restore::run(args, &mut ctx),
+        Command::Tag(args) => tag::run(args, &mut ctx),
+        Command::Tags(args) => tag::run_list(args, &mut ctx),
+        Command::Fsck(args) => fsck::run(args, &mut ctx),
+        Command::Forget(args) => forget::run(args, &mut ctx),
+        Command::Gc(args) => gc::run(args, &mut ctx),
+        Command::Du(args) => du::run(args, &mut ctx),
+        Command::Demo(args) => demo::run(args, &mut ctx),
+    };
+    match result {
+        Ok(Status::Ok) => ExitCode::from(exit::OK),
+        Ok(Status::Problems) => ExitCode::from(exit::PROBLEMS),
+        Err(e) => ExitCode::from(ctx.out.error(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,183 @@
+//! Everything the CLI writes: results on stdout (text or JSON), notes and
+//! errors on stderr, progress bars on a terminal only, colour only on a
+//! terminal and only without `NO_COLOR` (<https://no-color.org>).
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use migsnap_store::Progress;
+
+use super::Format;
+use super::error::{CliError, ErrorKind};
+
+/// The CLI's writer.
+pub struct Output {
+    format: Format,
+    color: bool,
+}
+
+/// What a piece of text is, for colouring.
+#[derive(Clone, Copy)]
+pub enum Paint {
+    /// An object id.
+    Id,
+    /// A ref decoration.
+    Ref,
+    /// Something added or good.
+    Good,
+    /// Something removed, bad or a warning.
+    Bad,
+}
+
+impl Output {
+    /// An output in `format`.
+    pub fn new(format: Format) -> Output {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Output {
+            format,
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// Whether results go out as JSON.
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Wraps `text` in colour when colour is on.
+    pub fn paint(&self, paint: Paint, text: &str) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        let code = match paint {
+            Paint::Id => "33",
+            Paint::Ref => "36",
+            Paint::Good => "32",
+            Paint::Bad => "31",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// Writes one line of text output.
+    pub fn line(&self, text: &str) -> Result<(), CliError> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{text}").map_err(CliError::from_stdout)
+    }
+
+    /// Writes the JSON result document.
+    pub fn json(&self, value: &serde_json::Value) -> Result<(), CliError> {
+        let text =
+            serde_json::to_string_pretty(value).expect("holds because Values always serialise");
+        self.line(&text)
+    }
+
+    /// A remark on stderr that is not the result.
+    pub fn note(&self, text: &str) {
+        if !self.is_json() {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A warning on stderr.
+    pub fn warn(&self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+
+    /// Prints an error and returns the exit code for it.
+    pub fn error(&self, error: &CliError) -> u8 {
+        if error.kind == ErrorKind::BrokenPipe {
+            return super::exit::OK;
+        }
+        if self.is_json() {
+            let value = serde_json::json!({
+                "error": {
+                    "kind": error.kind.name(),
+                    "message": error.message,
+                    "causes": error.causes,
+                    "hints": error.hints,
+                    "exit_code": error.kind.exit_code(),
+                }
+            });
+            eprintln!("{value}");
+        } else {
+            eprintln!("error: {}", error.message);
+            for cause in &error.causes {
+                eprintln!("caused by: {cause}");
+            }
+            for hint in &error.hints {
+                eprintln!("hint: {hint}");
+            }
+        }
+        error.kind.exit_code()
+    }
+
+    /// A progress sink: a bar on a terminal in text mode, nothing otherwise.
+    pub fn progress(&self) -> Box<dyn Progress> {
+        if self.is_json() || !std::io::stderr().is_terminal() {
+            Box::new(migsnap_store::progress::Silent)
+        } else {
+            Box::new(Bar::default())
+        }
+    }
+}
+
+/// A terminal progress bar.
+#[derive(Default)]
+struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress for Bar {
+    fn start(&mut self, what: &str, total: u64) {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>16} [{bar:30}] {percent:>3}% {eta}")
+                .expect("holds because the template is fixed")
+                .progress_chars("=> "),
+        );
+        bar.set_message(what.to_owned());
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, units: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(units);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Formats a byte count for people (binary units).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Formats seconds since the epoch as local-agnostic UTC time.
+pub fn time(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+/// The same time in RFC 3339, for JSON.
+pub fn time_rfc3339(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| secs.to_string())
+}

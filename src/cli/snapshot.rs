@@ -1,0 +1,92 @@
+//! `migsnap snapshot`: record the current state of a database.
+
+use super::output::{Paint, bytes};
+use super::{CliError, Ctx, Status};
+use crate::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, take};
+
+/// Record the schema and every page (or only the schema) of a database as a
+/// new snapshot on top of its previous one, and print its short hash.
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    /// Tracked database name or path (default: the only tracked one). An
+    /// untracked SQLite file is tracked under its file stem.
+    db: Option<String>,
+    /// Snapshot message.
+    #[arg(short, long, default_value = "")]
+    message: String,
+    /// Record only the schema and metadata, no data pages.
+    #[arg(long)]
+    schema_only: bool,
+    /// Tag the new snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Record a snapshot even when nothing changed.
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut repo = ctx.open_repo()?;
+    let db = ctx.select_db(&mut repo, args.db.as_deref())?;
+    let options = SnapshotOptions {
+        message: args.message,
+        schema_only: args.schema_only,
+        allow_empty: args.allow_empty,
+        tags: args.tags,
+        busy_timeout: ctx.busy_timeout,
+    };
+    let outcome = take(&mut repo, &db, &options, ctx.out.progress().as_mut())?;
+    match outcome {
+        SnapshotOutcome::Unchanged { head } => {
+            if ctx.out.is_json() {
+                ctx.out.json(&serde_json::json!({
+                    "recorded": false,
+                    "database": db.name,
+                    "head": head.to_string(),
+                }))?;
+            } else {
+                ctx.out.line(&format!(
+                    "nothing changed since {} ({}); use --allow-empty to record anyway",
+                    ctx.out.paint(Paint::Id, &format!("{head:.12}")),
+                    db.name
+                ))?;
+            }
+        }
+        SnapshotOutcome::Recorded { id, snapshot } => {
+            let recorded = Recorded::from_snapshot(&snapshot);
+            if ctx.out.is_json() {
+                ctx.out.json(&serde_json::json!({
+                    "recorded": true,
+                    "id": id.to_string(),
+                    "database": db.name,
+                    "schema_only": snapshot.image.is_none(),
+                    "added_objects": snapshot.added.objects,
+                    "added_bytes": snapshot.added.bytes,
+                    "alembic_versions": recorded.meta.alembic_versions,
+                }))?;
+            } else {
+                ctx.out.line(&format!(
+                    "{}",
+                    ctx.out.paint(Paint::Id, &format!("{id:.12}"))
+                ))?;
+                let kind = if snapshot.image.is_some() {
+                    "snapshot"
+                } else {
+                    "schema-only snapshot"
+                };
+                ctx.out.note(&format!(
+                    "[{} {id:.12}] {kind}{}; added {} in {} objects",
+                    db.name,
+                    if snapshot.message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", snapshot.message)
+                    },
+                    bytes(snapshot.added.bytes),
+                    snapshot.added.objects
+                ));
+            }
+        }
+    }
+    Ok(Status::Ok)
+}

@@ -1,0 +1,239 @@
+//! Moving page images between SQLite files and the store.
+//!
+//! Recording runs as a pipeline so that memory stays flat and both cores work:
+//! a reader thread pulls pages through `sqlite_dbpage` and hashes the whole
+//! image; worker threads hash each page and compress only pages that differ
+//! from the parent image; the calling thread inserts them in the store
+//! transaction. Channels are bounded, so at most a few MiB of pages are in
+//! flight whatever the database size.
+//!
+//! Writing an image back re-hashes every page as it is read from the store and
+//! the whole image as it is written, so a restore is verified end to end.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::bounded;
+use migsnap_store::image::{ResolvedImage, plan_listing};
+use migsnap_store::{Image, Object, ObjectId, ObjectStore, Prepared, Progress, Transaction, View};
+
+use crate::sqlite::{Capture, Database, SqliteError};
+
+/// Pages handed to a worker at a time.
+const BATCH_PAGES: usize = 64;
+/// Batches in flight per channel.
+const QUEUE_BATCHES: usize = 16;
+
+/// What can go wrong moving an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// The source database failed.
+    #[error(transparent)]
+    Source(#[from] SqliteError),
+    /// A page object is not a blob of the page size.
+    #[error("object {id} is not a page of {expected} bytes")]
+    BadPage {
+        /// The object.
+        id: ObjectId,
+        /// The page size expected.
+        expected: u32,
+    },
+    /// The rebuilt image does not hash to the recorded digest.
+    #[error("image {image} rebuilt with the wrong content (whole-image hash mismatch)")]
+    Digest {
+        /// The image object.
+        image: ObjectId,
+    },
+    /// Writing the output file failed.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result of recording one image.
+pub struct Recorded {
+    /// What the capture read besides the pages.
+    pub capture: Capture,
+    /// The image object's id.
+    pub id: ObjectId,
+    /// The image object.
+    pub image: Image,
+}
+
+struct Batch {
+    first: usize,
+    pages: Vec<Vec<u8>>,
+}
+
+type Hashed = Vec<(usize, ObjectId, Option<Prepared>)>;
+
+/// Reads every page of `db` (with schema and metadata, in one read
+/// transaction) into `tx`, listing the image against `parent`.
+pub fn record(
+    tx: &mut Transaction<'_>,
+    db: &mut Database,
+    parent: Option<&ResolvedImage>,
+    progress: &mut dyn Progress,
+) -> Result<Recorded, ImageError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let mut compressors: Vec<_> = (0..workers).map(|_| tx.compressor()).collect();
+    let parent_blocks: &[ObjectId] = parent.map_or(&[], |p| &p.blocks);
+    let estimate = file_len(db.path());
+    progress.start("reading pages", estimate);
+
+    std::thread::scope(|scope| {
+        let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
+        let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
+
+        let reader = scope.spawn(move || {
+            let mut digest = blake3::Hasher::new();
+            let mut batch = Batch {
+                first: 0,
+                pages: Vec::with_capacity(BATCH_PAGES),
+            };
+            let mut next = 0usize;
+            let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
+                digest.update(page);
+                batch.pages.push(page.to_vec());
+                next += 1;
+                if batch.pages.len() == BATCH_PAGES {
+                    let full = std::mem::replace(
+                        &mut batch,
+                        Batch {
+                            first: next,
+                            pages: Vec::with_capacity(BATCH_PAGES),
+                        },
+                    );
+                    // A closed channel means the writer failed; it reports why.
+                    let _ = page_tx.send(full);
+                }
+                Ok(())
+            };
+            let capture = db.capture(Some(&mut sink));
+            if !batch.pages.is_empty() {
+                let _ = page_tx.send(batch);
+            }
+            drop(page_tx);
+            capture.map(|capture| (capture, *digest.finalize().as_bytes()))
+        });
+
+        for mut compressor in compressors.drain(..) {
+            let page_rx = page_rx.clone();
+            let hash_tx = hash_tx.clone();
+            scope.spawn(move || {
+                for batch in page_rx {
+                    let hashed: Hashed = batch
+                        .pages
+                        .iter()
+                        .enumerate()
+                        .map(|(offset, page)| {
+                            let index = batch.first + offset;
+                            let id = migsnap_store::codec::blob_id(page);
+                            if parent_blocks.get(index) == Some(&id) {
+                                (index, id, None)
+                            } else {
+                                (index, id, Some(Prepared::blob(page, &mut compressor)))
+                            }
+                        })
+                        .collect();
+                    if hash_tx.send(hashed).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(page_rx);
+        drop(hash_tx);
+
+        let mut blocks: Vec<ObjectId> = Vec::new();
+        let mut insert_error = None;
+        for hashed in &hash_rx {
+            for (index, id, prepared) in hashed {
+                if blocks.len() <= index {
+                    blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+                }
+                blocks[index] = id;
+                if let Some(prepared) = prepared {
+                    if let Err(e) = tx.write_prepared(&prepared) {
+                        insert_error.get_or_insert(e);
+                    }
+                }
+                progress.advance(parent.map_or(4096, |p| u64::from(p.image.block_size)));
+            }
+            if insert_error.is_some() {
+                break;
+            }
+        }
+        drop(hash_rx);
+        let read = reader.join().expect("BUG: page reader panicked");
+        if let Some(e) = insert_error {
+            return Err(ImageError::Store(e));
+        }
+        let (capture, digest) = read?;
+        progress.finish();
+        let geometry = capture.geometry;
+        blocks.truncate(geometry.page_count as usize);
+        let image = Image {
+            block_size: geometry.page_size,
+            block_count: geometry.page_count,
+            digest,
+            listing: plan_listing(parent, geometry.page_size, &blocks),
+        };
+        let id = tx.write(&Object::Image(image.clone()))?;
+        Ok(Recorded { capture, id, image })
+    })
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Writes the pages of `image` to `out`, verifying each page hash (on read)
+/// and the whole-image digest (over what was written).
+pub fn write(
+    view: View<'_>,
+    image: &ResolvedImage,
+    out: &mut File,
+    out_path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<(), ImageError> {
+    let io = |source| ImageError::Io {
+        path: out_path.to_path_buf(),
+        source,
+    };
+    let block_size = image.image.block_size;
+    progress.start("writing pages", image.image.len());
+    let mut digest = blake3::Hasher::new();
+    let mut writer = BufWriter::with_capacity(1 << 20, out);
+    for block in &image.blocks {
+        let bytes = match view.read_blob(block)? {
+            bytes if bytes.len() == block_size as usize => bytes,
+            _ => {
+                return Err(ImageError::BadPage {
+                    id: *block,
+                    expected: block_size,
+                });
+            }
+        };
+        digest.update(&bytes);
+        writer.write_all(&bytes).map_err(io)?;
+        progress.advance(u64::from(block_size));
+    }
+    writer.flush().map_err(io)?;
+    progress.finish();
+    if digest.finalize().as_bytes() != &image.image.digest {
+        return Err(ImageError::Digest { image: image.id });
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! A migsnap repository: the store directory (`.migsnap/`), the project root
+//! that holds it, and the databases it tracks.
+//!
+//! The store is found as git finds `.git`: an explicit directory
+//! (`--store`/`MIGSNAP_STORE`) or the nearest `.migsnap/` walking up from the
+//! current directory. Tracked databases come from `migsnap.toml` at the
+//! project root (checked in, hand-written) and from `.migsnap/config.toml`
+//! (written by `migsnap track`). Relative paths are relative to the project
+//! root, so a repository can move as a whole.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use migsnap_store::{RefName, Store};
+use serde::{Deserialize, Serialize};
+
+/// Name of the store directory.
+pub const STORE_DIR: &str = ".migsnap";
+/// Name of the per-project configuration file at the project root.
+pub const PROJECT_CONFIG: &str = "migsnap.toml";
+/// Name of the configuration file `track` writes inside the store directory.
+pub const STORE_CONFIG: &str = "config.toml";
+
+/// What can go wrong finding or configuring a repository.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No `.migsnap` directory up from the start directory.
+    #[error("no migsnap store found in {start} or any parent directory")]
+    NoStore {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// The store itself failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// A configuration file does not parse or is inconsistent.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// No database is tracked.
+    #[error("no database is tracked in this store")]
+    NoDatabase,
+    /// A database must be named because several are tracked.
+    #[error("several databases are tracked ({}); name one", names.join(", "))]
+    WhichDatabase {
+        /// The tracked names.
+        names: Vec<String>,
+    },
+    /// The name is not tracked.
+    #[error("no tracked database is called '{name}'")]
+    UnknownDatabase {
+        /// The name asked for.
+        name: String,
+        /// The tracked names.
+        known: Vec<String>,
+    },
+    /// The name cannot be used for a database.
+    #[error("'{name}' cannot name a database: use letters, digits, '.', '_' and '-'")]
+    BadName {
+        /// The rejected name.
+        name: String,
+    },
+    /// The name is taken by another path.
+    #[error("database name '{name}' already tracks {existing}")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The path it tracks.
+        existing: PathBuf,
+    },
+    /// Reading or writing a configuration file failed.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A database tracked by the repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    /// Its name, used in refs and revisions (`webui~2`).
+    pub name: String,
+    /// Its path, absolute.
+    pub path: PathBuf,
+}
+
+impl Tracked {
+    /// The ref that points at its latest snapshot.
+    pub fn head_ref(&self) -> RefName {
+        head_ref(&self.name)
+    }
+}
+
+/// The ref holding the latest snapshot of database `name`.
+pub fn head_ref(name: &str) -> RefName {
+    RefName::new(format!("heads/{name}")).expect("holds because database names are validated")
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    databases: BTreeMap<String, DatabaseEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseEntry {
+    path: PathBuf,
+}
+
+/// An open repository.
+pub struct Repo {
+    /// The object store.
+    pub store: Store,
+    root: PathBuf,
+    databases: BTreeMap<String, Tracked>,
+}
+
+impl Repo {
+    /// Creates a store at `store_dir`; its parent becomes the project root.
+    pub fn init(store_dir: &Path) -> Result<Repo, RepoError> {
+        let store = Store::init(store_dir)?;
+        Repo::with_store(store)
+    }
+
+    /// Opens the store at `store_dir`, or the nearest `.migsnap` up from `cwd`.
+    pub fn open(store_dir: Option<&Path>, cwd: &Path) -> Result<Repo, RepoError> {
+        let dir = match store_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => discover(cwd)?,
+        };
+        Repo::with_store(Store::open(&dir)?)
+    }
+
+    fn with_store(store: Store) -> Result<Repo, RepoError> {
+        let dir = absolute(store.dir());
+        let root = dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf);
+        let mut repo = Repo {
+            store,
+            root,
+            databases: BTreeMap::new(),
+        };
+        repo.load()?;
+        Ok(repo)
+    }
+
+    fn load(&mut self) -> Result<(), RepoError> {
+        let mut databases = BTreeMap::new();
+        for path in [self.project_config(), self.store_config()] {
+            for (name, entry) in read_config(&path)?.databases {
+                validate_name(&name)?;
+                let tracked = Tracked {
+                    path: self.root.join(&entry.path),
+                    name: name.clone(),
+                };
+                if let Some(existing) = databases.get(&name).map(|t: &Tracked| t.path.clone()) {
+                    if existing != tracked.path {
+                        return Err(RepoError::Config {
+                            path,
+                            message: format!(
+                                "database '{name}' is also defined in {PROJECT_CONFIG} as {}",
+                                existing.display()
+                            ),
+                        });
+                    }
+                }
+                databases.insert(name, tracked);
+            }
+        }
+        self.databases = databases;
+        Ok(())
+    }
+
+    fn project_config(&self) -> PathBuf {
+        self.root.join(PROJECT_CONFIG)
+    }
+
+    fn store_config(&self) -> PathBuf {
+        absolute(self.store.dir()).join(STORE_CONFIG)
+    }
+
+    /// The project root: the directory holding the store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Tracked databases by name.
+    pub fn databases(&self) -> impl Iterator<Item = &Tracked> {
+        self.databases.values()
+    }
+
+    /// Starts tracking `path` as `name` (recorded in `.migsnap/config.toml`).
+    /// Tracking the same path under the same name again is a no-op.
+    pub fn track(&mut self, name: &str, path: &Path) -> Result<Tracked, RepoError> {
+        validate_name(name)?;
+        let path = absolute(path);
+        if let Some(existing) = self.databases.get(name) {
+            if existing.path == path {
+                return Ok(existing.clone());
+            }
+            return Err(RepoError::NameTaken {
+                name: name.to_owned(),
+                existing: existing.path.clone(),
+            });
+        }
+        let config_path = self.store_config();
+        let mut config = read_config(&config_path)?;
+        let stored = path
+            .strip_prefix(&self.root)
+            .map_or_else(|_| path.clone(), Path::to_path_buf);
+        config
+            .databases
+            .insert(name.to_owned(), DatabaseEntry { path: stored });
+        let text = toml::to_string(&config).expect("holds because the config is plain data");
+        write_atomically(&config_path, text.as_bytes()).map_err(|source| RepoError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let tracked = Tracked {
+            name: name.to_owned(),
+            path,
+        };
+        self.databases.insert(name.to_owned(), tracked.clone());
+        Ok(tracked)
+    }
+
+    /// Picks the database a command works on: by name, by path, or the only
+    /// one tracked when `arg` is `None`.
+    pub fn select(&self, arg: Option<&str>) -> Result<Tracked, RepoError> {
+        let Some(arg) = arg else {
+            let mut all = self.databases.values();
+            return match (all.next(), all.next()) {
+                (None, _) => Err(RepoError::NoDatabase),
+                (Some(one), None) => Ok(one.clone()),
+                _ => Err(RepoError::WhichDatabase {
+                    names: self.databases.keys().cloned().collect(),
+                }),
+            };
+        };
+        if let Some(tracked) = self.databases.get(arg) {
+            return Ok(tracked.clone());
+        }
+        let as_path = absolute(Path::new(arg));
+        self.databases
+            .values()
+            .find(|t| t.path == as_path)
+            .cloned()
+            .ok_or_else(|| RepoError::UnknownDatabase {
+                name: arg.to_owned(),
+                known: self.databases.keys().cloned().collect(),
+            })
+    }
+
+    /// Looks a database up by name.
+    pub fn database(&self, name: &str) -> Option<&Tracked> {
+        self.databases.get(name)
+    }
+}
+
+/// Finds the nearest `.migsnap/` holding a store, from `start` upwards.
+pub fn discover(start: &Path) -> Result<PathBuf, RepoError> {
+    let start = absolute(start);
+    start
+        .ancestors()
+        .map(|dir| dir.join(STORE_DIR))
+        .find(|candidate| candidate.join(migsnap_store::odb::STORE_FILE).is_file())
+        .ok_or(RepoError::NoStore { start })
+}
+
+/// Checks that `name` can name a database (and so a ref component).
+pub fn validate_name(name: &str) -> Result<(), RepoError> {
+    let ok = !name.is_empty()
+        && !name.contains('/')
+        && name != "HEAD"
+        && RefName::new(format!("heads/{name}")).is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(RepoError::BadName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile, RepoError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+        Err(source) => {
+            return Err(RepoError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|e| RepoError::Config {
+        path: path.to_path_buf(),
+        message: e.message().to_owned(),
+    })
+}
+
+/// The absolute form of `path` without resolving symlinks.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Replaces `path` with `bytes` through a temporary file and a rename, so
+/// readers see the old or the new file, never half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

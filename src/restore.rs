@@ -1,0 +1,340 @@
+//! Writing a snapshot's database back: `checkout` into a new file, `restore`
+//! in place.
+//!
+//! Both rebuild the image into a temporary file in the target's directory,
+//! verify it (every page hash on read, the whole-image hash on write, then
+//! `PRAGMA quick_check`), fsync it and rename it over the target, so the
+//! target is always either the old file or the complete new one. Nothing is
+//! touched until the new file has passed every check.
+//!
+//! `restore` first records a safety snapshot of the current database, so a
+//! restore can itself be undone by restoring that snapshot.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use migsnap_store::image;
+use migsnap_store::{ObjectId, Progress, View};
+use tempfile::NamedTempFile;
+
+use crate::image::ImageError;
+use crate::repo::{Repo, Tracked};
+use crate::snapshot::{self, Recorded, SnapshotError, SnapshotOptions, SnapshotOutcome};
+use crate::sqlite::{self, SqliteError};
+
+/// What can go wrong writing a snapshot back.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The snapshot has no pages.
+    #[error("snapshot {snapshot:.12} is schema-only: it has no data to restore")]
+    SchemaOnly {
+        /// The snapshot.
+        snapshot: ObjectId,
+    },
+    /// Retention gave up the snapshot's pages.
+    #[error(
+        "the data of snapshot {snapshot:.12} was forgotten by retention; only its schema remains"
+    )]
+    Forgotten {
+        /// The snapshot.
+        snapshot: ObjectId,
+    },
+    /// The output exists and `--force` was not given.
+    #[error("{path} already exists; pass --force to overwrite it")]
+    Exists {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// The output path is a symlink.
+    #[error("{path} is a symbolic link; refusing to write through it")]
+    Symlink {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// Other processes have the database open.
+    #[error("database {path} is in use by process(es) {}; stop them, or pass --force", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    InUse {
+        /// The database.
+        path: PathBuf,
+        /// Processes holding it, where known.
+        pids: Vec<u32>,
+    },
+    /// The current database could not be snapshotted first.
+    #[error("cannot take the safety snapshot of {path}; pass --force to restore without one")]
+    Safety {
+        /// The database.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<SnapshotError>,
+    },
+    /// The rebuilt file fails `PRAGMA quick_check`.
+    #[error("rebuilt database fails quick_check: {0}")]
+    QuickCheck(String),
+    /// Rebuilding failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// Checking the rebuilt or current database failed.
+    #[error(transparent)]
+    Sqlite(#[from] SqliteError),
+    /// File system work on the target failed.
+    #[error("cannot write {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> RestoreError + '_ {
+    move |source| RestoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a checkout or restore wrote.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The file written.
+    pub path: PathBuf,
+    /// The snapshot it came from.
+    pub snapshot: ObjectId,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The safety snapshot taken first (restore only), or the head when the
+    /// database was already recorded unchanged.
+    pub safety: Option<ObjectId>,
+}
+
+/// Writes the database of `snapshot` to the new file `out`.
+pub fn checkout(
+    repo: &Repo,
+    snapshot: ObjectId,
+    out: &Path,
+    force: bool,
+    progress: &mut dyn Progress,
+) -> Result<Written, RestoreError> {
+    refuse_symlink(out)?;
+    if out.exists() && !force {
+        return Err(RestoreError::Exists {
+            path: out.to_path_buf(),
+        });
+    }
+    let built = rebuild(repo.store.view(), snapshot, out, None, progress)?;
+    let bytes = built.bytes;
+    if force {
+        remove_sidecars(out)?;
+        built.temp.persist(out).map_err(|e| io(out)(e.error))?;
+    } else {
+        built
+            .temp
+            .persist_noclobber(out)
+            .map_err(|e| match e.error.kind() {
+                std::io::ErrorKind::AlreadyExists => RestoreError::Exists {
+                    path: out.to_path_buf(),
+                },
+                _ => io(out)(e.error),
+            })?;
+    }
+    sync_parent(out)?;
+    Ok(Written {
+        path: out.to_path_buf(),
+        snapshot,
+        bytes,
+        safety: None,
+    })
+}
+
+/// Options for [`restore`].
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Restore even though other processes hold the database, or without a
+    /// safety snapshot when one cannot be taken.
+    pub force: bool,
+    /// Message of the safety snapshot.
+    pub message: String,
+    /// Busy timeout for reading the current database.
+    pub busy_timeout: std::time::Duration,
+}
+
+/// Puts the database of `snapshot` back in place of `db`.
+pub fn restore(
+    repo: &mut Repo,
+    snapshot: ObjectId,
+    db: &Tracked,
+    options: &RestoreOptions,
+    progress: &mut dyn Progress,
+) -> Result<Written, RestoreError> {
+    let target = db.path.as_path();
+    refuse_symlink(target)?;
+    // Check the snapshot can be rebuilt before anything else happens.
+    plan(repo.store.view(), snapshot)?;
+    let exists = target.exists();
+    if exists && !options.force {
+        let pids = sqlite::holders(target);
+        if !pids.is_empty() || sqlite::is_locked(target) {
+            return Err(RestoreError::InUse {
+                path: target.to_path_buf(),
+                pids,
+            });
+        }
+    }
+
+    let mut safety = None;
+    let mut owner = None;
+    if exists {
+        owner = Some(std::fs::metadata(target).map_err(io(target))?);
+        // Fold any WAL into the file and roll back a hot journal, so that no
+        // stale -wal or -journal can be replayed onto the restored file.
+        sqlite::settle(target)?;
+        let safety_options = SnapshotOptions {
+            message: options.message.clone(),
+            busy_timeout: options.busy_timeout,
+            ..SnapshotOptions::default()
+        };
+        match snapshot::take(repo, db, &safety_options, progress) {
+            Ok(SnapshotOutcome::Recorded { id, .. })
+            | Ok(SnapshotOutcome::Unchanged { head: id }) => safety = Some(id),
+            Err(e) if options.force => drop(e),
+            Err(e) => {
+                return Err(RestoreError::Safety {
+                    path: target.to_path_buf(),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+
+    let built = rebuild(
+        repo.store.view(),
+        snapshot,
+        target,
+        owner.as_ref(),
+        progress,
+    )?;
+    let bytes = built.bytes;
+    // After settle() the WAL is empty, so removing sidecars first loses
+    // nothing, and a crash before the rename leaves the old file intact.
+    remove_sidecars(target)?;
+    built
+        .temp
+        .persist(target)
+        .map_err(|e| io(target)(e.error))?;
+    sync_parent(target)?;
+    Ok(Written {
+        path: target.to_path_buf(),
+        snapshot,
+        bytes,
+        safety,
+    })
+}
+
+struct Built {
+    temp: NamedTempFile,
+    bytes: u64,
+}
+
+/// Resolves what rebuilding `snapshot` needs, failing early when it cannot be.
+fn plan(
+    view: View<'_>,
+    snapshot: ObjectId,
+) -> Result<(image::ResolvedImage, Recorded), RestoreError> {
+    let record = snapshot::read_snapshot(view, &snapshot)?;
+    let image_id = record.image.ok_or(RestoreError::SchemaOnly { snapshot })?;
+    let resolved = match image::resolve(view, &image_id) {
+        Ok(resolved) => resolved,
+        Err(migsnap_store::Error::NotFound { .. })
+            if view.forgotten()?.iter().any(|(id, _)| *id == snapshot) =>
+        {
+            return Err(RestoreError::Forgotten { snapshot });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((resolved, Recorded::from_snapshot(&record)))
+}
+
+/// Rebuilds the database of `snapshot` in a verified temporary file next to
+/// `target`, with the permissions (and, when possible, owner) the target
+/// should have.
+fn rebuild(
+    view: View<'_>,
+    snapshot: ObjectId,
+    target: &Path,
+    owner: Option<&std::fs::Metadata>,
+    progress: &mut dyn Progress,
+) -> Result<Built, RestoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (resolved, recorded) = plan(view, snapshot)?;
+    let dir = parent_dir(target);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".migsnap-restore-")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    let temp_path = temp.path().to_path_buf();
+    crate::image::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
+    let file: &File = temp.as_file();
+    file.sync_all().map_err(io(&temp_path))?;
+    let verdict = sqlite::quick_check(&temp_path)?;
+    if verdict != ["ok"] {
+        return Err(RestoreError::QuickCheck(verdict.join("; ")));
+    }
+    let mode = owner
+        .map(|m| m.permissions().mode() & 0o777)
+        .or(recorded.file_mode)
+        .unwrap_or(0o600);
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io(&temp_path))?;
+    if let Some(meta) = owner {
+        // Only root can give a file away; for others this is a no-op when
+        // the owner is already themselves, and failure is not fatal.
+        let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+    }
+    Ok(Built {
+        temp,
+        bytes: resolved.image.len(),
+    })
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn refuse_symlink(path: &Path) -> Result<(), RestoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(RestoreError::Symlink {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Removes `-wal`, `-shm` and `-journal` files left beside `path` by the file
+/// it replaced: SQLite would otherwise apply them to the new file.
+fn remove_sidecars(path: &Path) -> Result<(), RestoreError> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let sidecar = PathBuf::from(name);
+        match std::fs::remove_file(&sidecar) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&sidecar)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Makes a rename durable by syncing the directory that holds it.
+fn sync_parent(path: &Path) -> Result<(), RestoreError> {
+    let dir = parent_dir(path);
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}

@@ -1,0 +1,220 @@
+//! Naming snapshots the way git names commits.
+//!
+//! Grammar: `BASE SUFFIX*`, where
+//! - `BASE` is `HEAD` (or `@`), a database name (its latest snapshot), a tag,
+//!   a full ref name (`heads/webui`, `tags/v1`), or a hex prefix of at least
+//!   4 digits of a snapshot id;
+//! - `SUFFIX` is `~N` (N first parents back, `~` = `~1`), `^N` (the N-th
+//!   parent, `^` = `^1`) or `@{N}` (the value the ref had N moves ago, from the
+//!   reflog; only directly after a ref, or alone for HEAD).
+//!
+//! Names are tried in that order, so a tag that looks like hex wins over a
+//! prefix, as in git.
+
+use migsnap_store::id::Prefix;
+use migsnap_store::{Kind, ObjectId, PrefixResolution, RefName, View};
+
+use crate::repo::{Repo, RepoError, Tracked, head_ref};
+use crate::snapshot::read_snapshot;
+
+/// Why a revision does not name a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum RevError {
+    /// Syntax error.
+    #[error("malformed revision '{spec}': {reason}")]
+    Malformed {
+        /// The revision as given.
+        spec: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Nothing is called that.
+    #[error("unknown revision '{spec}'")]
+    Unknown {
+        /// The revision as given.
+        spec: String,
+    },
+    /// A prefix names several snapshots.
+    #[error("revision '{spec}' is ambiguous: {} snapshots start with it", candidates.len())]
+    Ambiguous {
+        /// The revision as given.
+        spec: String,
+        /// The snapshots it could mean.
+        candidates: Vec<ObjectId>,
+    },
+    /// `~N` or `^N` walks past the first snapshot.
+    #[error("revision '{spec}' goes back further than the history of {from:.12}")]
+    NoSuchAncestor {
+        /// The revision as given.
+        spec: String,
+        /// Where the walk started.
+        from: ObjectId,
+    },
+    /// `@{N}` goes back further than the reflog.
+    #[error("revision '{spec}': the reflog of {name} has only {len} entries")]
+    NoSuchReflogEntry {
+        /// The revision as given.
+        spec: String,
+        /// The ref.
+        name: RefName,
+        /// How many entries there are.
+        len: usize,
+    },
+    /// The database that `HEAD` refers to could not be chosen.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+}
+
+/// Resolves `spec` to a snapshot id. `HEAD` means the head of `db`, or of
+/// the only tracked database when `db` is `None`.
+pub fn resolve(repo: &Repo, spec: &str, db: Option<&Tracked>) -> Result<ObjectId, RevError> {
+    let malformed = |reason| RevError::Malformed {
+        spec: spec.to_owned(),
+        reason,
+    };
+    let view = repo.store.view();
+    let base_end = spec.find(['~', '^']).unwrap_or(spec.len());
+    let (base, suffixes) = spec.split_at(base_end);
+    let (base, reflog) = match base.find("@{") {
+        Some(at) => {
+            let number = base[at + 2..]
+                .strip_suffix('}')
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| malformed("expected @{N} with a number N"))?;
+            (&base[..at], Some(number))
+        }
+        None => (base, None),
+    };
+    if base.is_empty() && reflog.is_none() {
+        return Err(malformed("empty revision"));
+    }
+
+    let mut id = match reflog {
+        Some(n) => {
+            let name = base_ref(repo, view, if base.is_empty() { "HEAD" } else { base }, db)?
+                .ok_or_else(|| RevError::Unknown {
+                    spec: spec.to_owned(),
+                })?;
+            nth_reflog(view, spec, &name, n)?
+        }
+        None => resolve_base(repo, view, spec, base, db)?,
+    };
+
+    let mut rest = suffixes;
+    while let Some(op) = rest.chars().next() {
+        rest = &rest[1..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let count = match &rest[..digits] {
+            "" => 1,
+            n => n
+                .parse::<usize>()
+                .map_err(|_| malformed("number too large"))?,
+        };
+        rest = &rest[digits..];
+        id = match op {
+            '~' => {
+                let mut current = id;
+                for _ in 0..count {
+                    current = nth_parent(view, spec, current, id, 1)?;
+                }
+                current
+            }
+            '^' if count == 0 => id,
+            '^' => nth_parent(view, spec, id, id, count)?,
+            _ => return Err(malformed("expected ~N or ^N after the name")),
+        };
+    }
+    read_snapshot(view, &id)?;
+    Ok(id)
+}
+
+/// The ref a base name stands for, if it names one.
+fn base_ref(
+    repo: &Repo,
+    view: View<'_>,
+    base: &str,
+    db: Option<&Tracked>,
+) -> Result<Option<RefName>, RevError> {
+    if base == "HEAD" || base == "@" {
+        let tracked = match db {
+            Some(db) => db.clone(),
+            None => repo.select(None)?,
+        };
+        return Ok(Some(tracked.head_ref()));
+    }
+    let mut candidates = vec![format!("tags/{base}")];
+    if repo.database(base).is_some() {
+        candidates.push(head_ref(base).to_string());
+    }
+    candidates.push(base.to_owned());
+    for candidate in candidates {
+        if let Ok(name) = RefName::new(candidate) {
+            if view.find_ref(&name)?.is_some() {
+                return Ok(Some(name));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn resolve_base(
+    repo: &Repo,
+    view: View<'_>,
+    spec: &str,
+    base: &str,
+    db: Option<&Tracked>,
+) -> Result<ObjectId, RevError> {
+    if let Some(name) = base_ref(repo, view, base, db)? {
+        return view.find_ref(&name)?.ok_or_else(|| RevError::Unknown {
+            spec: spec.to_owned(),
+        });
+    }
+    let Ok(prefix) = base.parse::<Prefix>() else {
+        return Err(RevError::Unknown {
+            spec: spec.to_owned(),
+        });
+    };
+    match view.resolve_prefix(&prefix, Kind::Snapshot)? {
+        PrefixResolution::One(id) => Ok(id),
+        PrefixResolution::None => Err(RevError::Unknown {
+            spec: spec.to_owned(),
+        }),
+        PrefixResolution::Ambiguous(candidates) => Err(RevError::Ambiguous {
+            spec: spec.to_owned(),
+            candidates,
+        }),
+    }
+}
+
+fn nth_parent(
+    view: View<'_>,
+    spec: &str,
+    id: ObjectId,
+    from: ObjectId,
+    n: usize,
+) -> Result<ObjectId, RevError> {
+    read_snapshot(view, &id)?
+        .parents
+        .get(n - 1)
+        .copied()
+        .ok_or_else(|| RevError::NoSuchAncestor {
+            spec: spec.to_owned(),
+            from,
+        })
+}
+
+fn nth_reflog(view: View<'_>, spec: &str, name: &RefName, n: usize) -> Result<ObjectId, RevError> {
+    let log = view.reflog(Some(name))?;
+    log.iter()
+        .rev()
+        .filter_map(|entry| entry.new)
+        .nth(n)
+        .ok_or_else(|| RevError::NoSuchReflogEntry {
+            spec: spec.to_owned(),
+            name: name.clone(),
+            len: log.len(),
+        })
+}

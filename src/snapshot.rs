@@ -1,0 +1,264 @@
+//! Taking a snapshot of a tracked database, and reading back what a snapshot
+//! recorded about it.
+//!
+//! A snapshot is one store transaction: pages, image, schema blob, snapshot
+//! object, the head ref (compare-and-swap against the parent it was built on)
+//! and any tags commit together or not at all.
+
+use std::path::Path;
+use std::time::Duration;
+
+use migsnap_store::image::{self, ResolvedImage};
+use migsnap_store::{
+    Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot, View,
+};
+
+use crate::image::ImageError;
+use crate::repo::{Repo, RepoError, Tracked};
+use crate::sqlite::{Database, DbMeta, SqliteError};
+
+/// The name and version written into every snapshot.
+pub const TOOL: &str = concat!("migsnap ", env!("CARGO_PKG_VERSION"));
+
+/// What a snapshot should record.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotOptions {
+    /// The message.
+    pub message: String,
+    /// Record only the schema and metadata, no pages.
+    pub schema_only: bool,
+    /// Record even when nothing changed since the parent.
+    pub allow_empty: bool,
+    /// Tags to create pointing at the new snapshot.
+    pub tags: Vec<String>,
+    /// How long to wait for a writer holding the database locked.
+    pub busy_timeout: Duration,
+}
+
+/// What taking a snapshot did.
+#[derive(Clone, Debug)]
+pub enum SnapshotOutcome {
+    /// A new snapshot was recorded.
+    Recorded {
+        /// Its id.
+        id: ObjectId,
+        /// The snapshot object.
+        snapshot: Snapshot,
+    },
+    /// Nothing changed since `head`; nothing was recorded.
+    Unchanged {
+        /// The current head.
+        head: ObjectId,
+    },
+}
+
+/// What can go wrong taking a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The database could not be read.
+    #[error(transparent)]
+    Source(#[from] SqliteError),
+    /// Pages could not be recorded.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// A tag name is invalid or taken.
+    #[error("tag '{name}' {reason}")]
+    Tag {
+        /// The tag.
+        name: String,
+        /// Why it cannot be created.
+        reason: String,
+    },
+    /// The repository configuration failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// What a snapshot recorded about its database, typed, from the snapshot's
+/// headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Recorded {
+    /// The database path at snapshot time.
+    pub path: String,
+    /// Metadata beside the schema.
+    pub meta: DbMeta,
+    /// The database file's permission bits.
+    pub file_mode: Option<u32>,
+}
+
+const H_PATH: &str = "path";
+const H_ALEMBIC_TABLE: &str = "alembic-table";
+const H_ALEMBIC: &str = "alembic-version";
+const H_USER_VERSION: &str = "user-version";
+const H_APPLICATION_ID: &str = "application-id";
+const H_JOURNAL: &str = "journal-mode";
+const H_MODE: &str = "file-mode";
+
+impl Recorded {
+    /// The headers that carry this record, in their fixed order.
+    pub fn to_headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![(H_PATH.to_owned(), self.path.clone())];
+        if let Some(versions) = &self.meta.alembic_versions {
+            headers.push((H_ALEMBIC_TABLE.to_owned(), "present".to_owned()));
+            for version in versions {
+                headers.push((H_ALEMBIC.to_owned(), version.clone()));
+            }
+        }
+        headers.push((
+            H_USER_VERSION.to_owned(),
+            self.meta.user_version.to_string(),
+        ));
+        headers.push((
+            H_APPLICATION_ID.to_owned(),
+            self.meta.application_id.to_string(),
+        ));
+        headers.push((H_JOURNAL.to_owned(), self.meta.journal_mode.clone()));
+        if let Some(mode) = self.file_mode {
+            headers.push((H_MODE.to_owned(), format!("{mode:o}")));
+        }
+        headers
+    }
+
+    /// Reads the record back from a snapshot's headers; unknown headers are
+    /// ignored so newer writers stay readable.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Recorded {
+        let one = |key| snapshot.header_values(key).next().unwrap_or_default();
+        let alembic_versions = snapshot.header_values(H_ALEMBIC_TABLE).next().map(|_| {
+            snapshot
+                .header_values(H_ALEMBIC)
+                .map(str::to_owned)
+                .collect()
+        });
+        Recorded {
+            path: one(H_PATH).to_owned(),
+            meta: DbMeta {
+                alembic_versions,
+                user_version: one(H_USER_VERSION).parse().unwrap_or(0),
+                application_id: one(H_APPLICATION_ID).parse().unwrap_or(0),
+                journal_mode: one(H_JOURNAL).to_owned(),
+            },
+            file_mode: u32::from_str_radix(one(H_MODE), 8).ok(),
+        }
+    }
+}
+
+/// Reads snapshot `id`.
+pub fn read_snapshot(view: View<'_>, id: &ObjectId) -> Result<Snapshot, migsnap_store::Error> {
+    match view.try_read(id)? {
+        Some(Object::Snapshot(snapshot)) => Ok(snapshot),
+        Some(other) => Err(migsnap_store::Error::WrongKind {
+            id: *id,
+            expected: "snapshot",
+            actual: other.kind().name(),
+        }),
+        None => Err(migsnap_store::Error::NotFound { id: *id }),
+    }
+}
+
+/// Takes a snapshot of `db` on top of its current head.
+pub fn take(
+    repo: &mut Repo,
+    db: &Tracked,
+    options: &SnapshotOptions,
+    progress: &mut dyn Progress,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let mut source = Database::open(&db.path, options.busy_timeout)?;
+    let tag_refs = options
+        .tags
+        .iter()
+        .map(|name| {
+            RefName::new(format!("tags/{name}")).map_err(|e| SnapshotError::Tag {
+                name: name.clone(),
+                reason: format!("is not a valid name: {}", e.reason),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut tx = repo.store.transaction()?;
+    let head_ref = db.head_ref();
+    let head = tx.view().find_ref(&head_ref)?;
+    let parent = head.map(|id| read_snapshot(tx.view(), &id)).transpose()?;
+    for tag in &tag_refs {
+        if tx.view().find_ref(tag)?.is_some() {
+            return Err(SnapshotError::Tag {
+                name: tag.as_str()["tags/".len()..].to_owned(),
+                reason: "already exists".into(),
+            });
+        }
+    }
+    // A parent image that cannot be read (forgotten by retention, or damaged)
+    // only costs dedup: the new image is then listed in full.
+    let parent_image: Option<ResolvedImage> = parent
+        .as_ref()
+        .and_then(|p| p.image)
+        .and_then(|id| image::resolve(tx.view(), &id).ok());
+
+    let (capture, image) = if options.schema_only {
+        (source.capture(None)?, None)
+    } else {
+        let recorded = crate::image::record(&mut tx, &mut source, parent_image.as_ref(), progress)?;
+        (recorded.capture, Some((recorded.id, recorded.image)))
+    };
+    let schema = tx.write(&Object::Blob(capture.schema.to_blob()))?;
+    let record = Recorded {
+        path: db.path.display().to_string(),
+        meta: capture.meta,
+        file_mode: file_mode(&db.path),
+    };
+
+    if let (Some(head), Some(parent), false) = (head, &parent, options.allow_empty) {
+        let same_meta = Recorded::from_snapshot(parent).meta == record.meta;
+        let same_image = match &image {
+            None => true,
+            Some((_, image)) => parent_image
+                .as_ref()
+                .is_some_and(|p| p.image.digest == image.digest),
+        };
+        if parent.schema == schema && same_meta && same_image {
+            return Ok(SnapshotOutcome::Unchanged { head });
+        }
+    }
+
+    let snapshot = Snapshot {
+        parents: head.into_iter().collect(),
+        schema,
+        image: image.map(|(id, _)| id),
+        database: db.name.clone(),
+        time: migsnap_store::odb::now(),
+        message: options.message.clone(),
+        host: gethostname::gethostname().to_string_lossy().into_owned(),
+        tool: TOOL.to_owned(),
+        added: tx.added(),
+        headers: record.to_headers(),
+    };
+    let id = tx.write(&Object::Snapshot(snapshot.clone()))?;
+    let mut edits = vec![RefEdit {
+        name: head_ref,
+        change: Change::Update {
+            expected: head.map_or(Expected::MustNotExist, Expected::MustEqual),
+            new: id,
+        },
+    }];
+    edits.extend(tag_refs.into_iter().map(|name| RefEdit {
+        name,
+        change: Change::Update {
+            expected: Expected::MustNotExist,
+            new: id,
+        },
+    }));
+    let summary = options.message.lines().next().unwrap_or_default();
+    tx.commit(&edits, &format!("snapshot: {summary}"))?;
+    Ok(SnapshotOutcome::Recorded { id, snapshot })
+}
+
+/// Permission bits of a file, to give checkouts and restores no wider access
+/// than the database had.
+pub fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}

@@ -1,0 +1,470 @@
+//! Safe access to users' SQLite databases.
+//!
+//! - Opening never writes: connections are read-only with a busy timeout.
+//! - A capture reads the page image, the schema and the metadata inside **one
+//!   read transaction**, so they describe the same instant even while other
+//!   processes write (in WAL mode the read sees one WAL snapshot; in rollback
+//!   mode the SHARED lock holds writers off until the read ends).
+//! - Pages are read through the pager with the `sqlite_dbpage` virtual table
+//!   (<https://sqlite.org/dbpage.html>), not by copying the file, so pages that
+//!   still sit in the WAL are included and no temporary copy is made.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+
+use crate::schema::{Schema, SchemaEntry};
+
+/// The 16 bytes every SQLite database file starts with.
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// How long a capture waits for a writer that holds the database locked.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What can go wrong with a user's database file.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    /// The path does not exist.
+    #[error("database {path} does not exist")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The path is a directory or something else that is not a file.
+    #[error("database {path} is not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is empty.
+    #[error("database {path} is an empty file, not a SQLite database")]
+    Empty {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file does not start with the SQLite header.
+    #[error("{path} is not a SQLite database (no 'SQLite format 3' header)")]
+    NotSqlite {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is shorter than its header says.
+    #[error("database {path} is truncated: {actual} bytes, but its header needs {expected}")]
+    Truncated {
+        /// The path.
+        path: PathBuf,
+        /// Bytes present.
+        actual: u64,
+        /// Bytes the header accounts for.
+        expected: u64,
+    },
+    /// Another connection kept the database locked past the busy timeout.
+    #[error("database {path} is locked by another process (waited {waited:?})")]
+    Busy {
+        /// The path.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// SQLite reports the database as malformed.
+    #[error("database {path} is corrupt: {message}")]
+    Corrupt {
+        /// The path.
+        path: PathBuf,
+        /// SQLite's own message, quoted.
+        message: String,
+    },
+    /// Reading the file failed.
+    #[error("cannot read database {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other SQLite failure.
+    #[error("database {path}")]
+    Sqlite {
+        /// The path.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+fn sql_error(path: &Path, waited: Duration, source: rusqlite::Error) -> SqliteError {
+    let path = path.to_path_buf();
+    match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            SqliteError::Busy { path, waited }
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => SqliteError::Corrupt {
+            path,
+            message: source.to_string(),
+        },
+        _ => SqliteError::Sqlite { path, source },
+    }
+}
+
+/// Facts about a database kept beside its schema: they change without the
+/// schema changing, and migsnap reports on them rather than diffing them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DbMeta {
+    /// Rows of `alembic_version`, sorted; `None` when the table is absent.
+    pub alembic_versions: Option<Vec<String>>,
+    /// `PRAGMA user_version`.
+    pub user_version: i64,
+    /// `PRAGMA application_id`.
+    pub application_id: i64,
+    /// `PRAGMA journal_mode` at capture time (`wal`, `delete`, ...).
+    pub journal_mode: String,
+}
+
+/// Page geometry of a captured image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Bytes per page.
+    pub page_size: u32,
+    /// Number of pages.
+    pub page_count: u32,
+}
+
+/// Checks that `path` looks like a SQLite database before SQLite sees it, so
+/// the common mistakes get a precise message instead of "file is not a
+/// database".
+pub fn check_file(path: &Path) -> Result<(), SqliteError> {
+    let io = |source| SqliteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SqliteError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_file() {
+        return Err(SqliteError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(SqliteError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut header = [0u8; 100];
+    let mut file = File::open(path).map_err(io)?;
+    let mut filled = 0;
+    while filled < header.len() {
+        match file.read(&mut header[filled..]).map_err(io)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    if filled < 100 || &header[..16] != MAGIC {
+        return Err(SqliteError::NotSqlite {
+            path: path.to_path_buf(),
+        });
+    }
+    // The in-header page count is valid only when the "version-valid-for"
+    // number matches the change counter (https://sqlite.org/fileformat.html).
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536u64,
+        n => u64::from(n),
+    };
+    let change_counter = &header[24..28];
+    let valid_for = &header[92..96];
+    let header_pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    if change_counter == valid_for && header_pages > 0 {
+        let expected = header_pages * page_size;
+        if meta.len() < expected {
+            return Err(SqliteError::Truncated {
+                path: path.to_path_buf(),
+                actual: meta.len(),
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A read-only connection to a user's database.
+pub struct Database {
+    conn: Connection,
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+impl Database {
+    /// Opens `path` read-only after [`check_file`].
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Database, SqliteError> {
+        check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql_error(path, busy_timeout, e))?;
+        conn.busy_timeout(busy_timeout)
+            .map_err(|e| sql_error(path, busy_timeout, e))?;
+        Ok(Database {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout,
+        })
+    }
+
+    /// The path this database was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> SqliteError {
+        sql_error(&self.path, self.busy_timeout, source)
+    }
+
+    /// Reads schema, metadata and (when `pages` is given) every page, inside
+    /// one read transaction. `pages` receives pages in order, starting at page 1.
+    pub fn capture(
+        &mut self,
+        pages: Option<&mut dyn FnMut(&[u8]) -> Result<(), SqliteError>>,
+    ) -> Result<Capture, SqliteError> {
+        let path = self.path.clone();
+        let waited = self.busy_timeout;
+        let sql = move |e| sql_error(&path, waited, e);
+        let tx = self.conn.unchecked_transaction().map_err(&sql)?;
+        // The first read starts the read transaction (takes the SHARED lock or
+        // the WAL read mark); everything below sees that one state.
+        let schema = read_schema(&tx).map_err(&sql)?;
+        let meta = read_meta(&tx, &schema).map_err(&sql)?;
+        let geometry = Geometry {
+            page_size: tx
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .map_err(&sql)?,
+            page_count: tx
+                .query_row("PRAGMA page_count", [], |row| row.get(0))
+                .map_err(&sql)?,
+        };
+        if let Some(sink) = pages {
+            let mut stmt = tx
+                .prepare("SELECT data FROM sqlite_dbpage('main') ORDER BY pgno")
+                .map_err(&sql)?;
+            let mut rows = stmt.query([]).map_err(&sql)?;
+            let mut seen = 0u32;
+            while let Some(row) = rows.next().map_err(&sql)? {
+                let data = row
+                    .get_ref(0)
+                    .map_err(&sql)?
+                    .as_blob()
+                    .map_err(|e| sql(e.into()))?;
+                sink(data)?;
+                seen += 1;
+            }
+            if seen != geometry.page_count {
+                return Err(SqliteError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!(
+                        "read {seen} pages but page_count is {}",
+                        geometry.page_count
+                    ),
+                });
+            }
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(Capture {
+            schema,
+            meta,
+            geometry,
+        })
+    }
+
+    /// Whether `table` exists in the main schema.
+    pub fn has_table(&self, table: &str) -> Result<bool, SqliteError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.sql(e))
+    }
+}
+
+/// What one capture read.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The schema.
+    pub schema: Schema,
+    /// Metadata beside the schema.
+    pub meta: DbMeta,
+    /// Page geometry.
+    pub geometry: Geometry,
+}
+
+fn read_schema(conn: &Connection) -> rusqlite::Result<Schema> {
+    let mut stmt =
+        conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")?;
+    let entries = stmt
+        .query_map([], |row| {
+            Ok(SchemaEntry {
+                kind: row.get(0)?,
+                name: row.get(1)?,
+                table: row.get(2)?,
+                sql: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Schema::from_entries(entries))
+}
+
+fn read_meta(conn: &Connection, schema: &Schema) -> rusqlite::Result<DbMeta> {
+    let alembic_versions = if schema.has_table("alembic_version") {
+        let mut stmt = conn.prepare("SELECT version_num FROM alembic_version")?;
+        let mut rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.sort();
+        Some(rows)
+    } else {
+        None
+    };
+    Ok(DbMeta {
+        alembic_versions,
+        user_version: conn.query_row("PRAGMA user_version", [], |row| row.get(0))?,
+        application_id: conn.query_row("PRAGMA application_id", [], |row| row.get(0))?,
+        journal_mode: conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?,
+    })
+}
+
+/// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict
+/// lines; `["ok"]` means sound.
+pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
+    // immutable=1: the file is ours and unchanging, so SQLite needs no locks
+    // and no -shm file even when the image is in WAL mode.
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let conn = Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(path, Duration::ZERO, e))?;
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| sql_error(path, Duration::ZERO, e))?;
+    stmt.query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| sql_error(path, Duration::ZERO, e))
+}
+
+/// Percent-encodes a path for a `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for byte in path.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b'~' => {
+                out.push(char::from(*byte))
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// Processes other than this one that have `path` (or its `-wal`/`-shm`)
+/// open, found through `/proc`. Best effort: processes of other users are
+/// only visible to root.
+pub fn holders(path: &Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mut wanted = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        if let Ok(meta) = std::fs::metadata(PathBuf::from(name)) {
+            wanted.push((meta.dev(), meta.ino()));
+        }
+    }
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::metadata(fd.path()).is_ok_and(|m| wanted.contains(&(m.dev(), m.ino())))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether another connection holds a lock that keeps a writer out right now.
+pub fn is_locked(path: &Path) -> bool {
+    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+        return false;
+    };
+    let _ = conn.busy_timeout(Duration::ZERO);
+    match conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;") {
+        Ok(()) => false,
+        Err(e) => matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        ),
+    }
+}
+
+/// Brings a database file to a state where the main file alone is the whole
+/// database: a WAL is checkpointed and truncated, a hot journal rolled back.
+/// The logical content does not change.
+pub fn settle(path: &Path) -> Result<(), SqliteError> {
+    let sql = |e| sql_error(path, DEFAULT_BUSY_TIMEOUT, e);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(sql)?;
+    // Reading takes a SHARED lock, which rolls back a hot journal first.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .map_err(sql)?;
+    if mode.eq_ignore_ascii_case("wal") {
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(sql)?;
+        if busy != 0 {
+            return Err(SqliteError::Busy {
+                path: path.to_path_buf(),
+                waited: DEFAULT_BUSY_TIMEOUT,
+            });
+        }
+    }
+    Ok(())
+}
