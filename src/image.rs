@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::bounded;
 use migsnap_store::image::{ResolvedImage, plan_listing};
-use migsnap_store::{Image, Object, ObjectId, ObjectStore, Prepared, Progress, Transaction, View};
+use migsnap_store::pack::PACK_OBJECTS;
+use migsnap_store::{
+    Image, Object, ObjectId, ObjectStore, PreparedPack, Progress, Transaction, View,
+};
 
 use crate::sqlite::{Capture, Database, SqliteError};
 
@@ -74,7 +77,13 @@ struct Batch {
     pages: Vec<Vec<u8>>,
 }
 
-type Hashed = Vec<(usize, ObjectId, Option<Prepared>)>;
+/// A batch after hashing: every page's id by index, the pages that differ
+/// from the parent packed and compressed, and the bytes read.
+struct Hashed {
+    ids: Vec<(usize, ObjectId)>,
+    packs: Vec<PreparedPack>,
+    bytes: u64,
+}
 
 /// Reads every page of `db` (with schema and metadata, in one read
 /// transaction) into `tx`, listing the image against `parent`.
@@ -133,21 +142,22 @@ pub fn record(
             let hash_tx = hash_tx.clone();
             scope.spawn(move || {
                 for batch in page_rx {
-                    let hashed: Hashed = batch
-                        .pages
-                        .iter()
-                        .enumerate()
-                        .map(|(offset, page)| {
-                            let index = batch.first + offset;
-                            let id = migsnap_store::codec::blob_id(page);
-                            if parent_blocks.get(index) == Some(&id) {
-                                (index, id, None)
-                            } else {
-                                (index, id, Some(Prepared::blob(page, &mut compressor)))
-                            }
-                        })
+                    let mut ids = Vec::with_capacity(batch.pages.len());
+                    let mut changed: Vec<&[u8]> = Vec::new();
+                    for (offset, page) in batch.pages.iter().enumerate() {
+                        let index = batch.first + offset;
+                        let id = migsnap_store::codec::blob_id(page);
+                        if parent_blocks.get(index) != Some(&id) {
+                            changed.push(page);
+                        }
+                        ids.push((index, id));
+                    }
+                    let packs = changed
+                        .chunks(PACK_OBJECTS)
+                        .map(|pages| PreparedPack::blobs(pages.iter().copied(), &mut compressor))
                         .collect();
-                    if hash_tx.send(hashed).is_err() {
+                    let bytes = batch.pages.iter().map(|p| p.len() as u64).sum();
+                    if hash_tx.send(Hashed { ids, packs, bytes }).is_err() {
                         return;
                     }
                 }
@@ -159,18 +169,18 @@ pub fn record(
         let mut blocks: Vec<ObjectId> = Vec::new();
         let mut insert_error = None;
         for hashed in &hash_rx {
-            for (index, id, prepared) in hashed {
+            for (index, id) in hashed.ids {
                 if blocks.len() <= index {
                     blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
                 }
                 blocks[index] = id;
-                if let Some(prepared) = prepared {
-                    if let Err(e) = tx.write_prepared(&prepared) {
-                        insert_error.get_or_insert(e);
-                    }
-                }
-                progress.advance(parent.map_or(4096, |p| u64::from(p.image.block_size)));
             }
+            for pack in &hashed.packs {
+                if let Err(e) = tx.write_pack(pack) {
+                    insert_error.get_or_insert(e);
+                }
+            }
+            progress.advance(hashed.bytes);
             if insert_error.is_some() {
                 break;
             }

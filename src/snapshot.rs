@@ -199,6 +199,9 @@ pub fn take(
     let (capture, image) = if options.schema_only {
         (source.capture(None)?, None)
     } else {
+        if !tx.has_dictionary() {
+            train_dictionary(&mut tx, &source)?;
+        }
         let recorded = crate::image::record(&mut tx, &mut source, parent_image.as_ref(), progress)?;
         (recorded.capture, Some((recorded.id, recorded.image)))
     };
@@ -252,6 +255,27 @@ pub fn take(
     let summary = options.message.lines().next().unwrap_or_default();
     tx.commit(&edits, &format!("snapshot: {summary}"))?;
     Ok(SnapshotOutcome::Recorded { id, snapshot })
+}
+
+/// Pages sampled for a compression dictionary; fewer make a poor one.
+const DICTIONARY_SAMPLES: u32 = 1000;
+
+/// Gives the store a zstd dictionary trained on this database's pages, the
+/// first time a large enough database is snapshotted. Packs of pages primed
+/// with it compress nearly as well as the whole file at once (see
+/// docs/benchmarks.md). Too small a database to train on is not an error.
+fn train_dictionary(
+    tx: &mut migsnap_store::Transaction<'_>,
+    source: &Database,
+) -> Result<(), SnapshotError> {
+    let samples = source.sample_pages(DICTIONARY_SAMPLES)?;
+    if samples.len() < DICTIONARY_SAMPLES as usize / 2 {
+        return Ok(());
+    }
+    if let Ok(dictionary) = migsnap_store::compress::train_dictionary(&samples) {
+        tx.add_dictionary(dictionary)?;
+    }
+    Ok(())
 }
 
 /// Permission bits of a file, to give checkouts and restores no wider access

@@ -288,6 +288,29 @@ impl Database {
         })
     }
 
+    /// Up to `count` pages spread evenly over the database, to train a
+    /// compression dictionary on. Consistency does not matter here: a stale
+    /// sample only makes the dictionary slightly less apt.
+    pub fn sample_pages(&self, count: u32) -> Result<Vec<Vec<u8>>, SqliteError> {
+        let page_count: u32 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))?;
+        let step = (page_count / count.max(1)).max(1);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
+            .map_err(|e| self.sql(e))?;
+        (1..=page_count)
+            .step_by(step as usize)
+            .take(count as usize)
+            .map(|pgno| {
+                stmt.query_row([pgno], |row| row.get(0))
+                    .map_err(|e| self.sql(e))
+            })
+            .collect()
+    }
+
     /// Whether `table` exists in the main schema.
     pub fn has_table(&self, table: &str) -> Result<bool, SqliteError> {
         self.conn

@@ -1,17 +1,21 @@
-//! zstd compression of stored objects.
+//! zstd compression of packs, optionally with a trained dictionary.
 //!
-//! Objects are hashed *before* compression, so the compression level can change
-//! without changing any id. An object that zstd cannot shrink is stored as is.
+//! Objects are hashed *before* compression, so neither the level nor the
+//! dictionary is part of any id. Small records such as 4 KiB database pages
+//! compress poorly on their own; packing 16 of them into one frame and
+//! priming zstd with a dictionary trained on the database's own pages brings
+//! the store close to compressing the whole file at once.
 
+use std::collections::HashMap;
 use std::io;
 
-/// How the `data` column of an object row is encoded.
+/// How the `data` column of a pack row is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Compression {
-    /// The encoded object bytes as they are.
+    /// The concatenated encoded objects as they are.
     None = 0,
-    /// A zstd frame holding the encoded object bytes.
+    /// One zstd frame of them (with the row's dictionary, if any).
     Zstd = 1,
 }
 
@@ -26,37 +30,97 @@ impl Compression {
     }
 }
 
-/// The zstd level used unless a store is opened with another one.
+/// The zstd level used for new packs.
 pub const DEFAULT_LEVEL: i32 = 3;
 
-/// A reusable zstd context: creating one per object would cost more than
-/// compressing a 4 KiB page.
+/// Size of a trained dictionary in bytes.
+pub const DICTIONARY_SIZE: usize = 64 * 1024;
+
+/// A dictionary stored in the store, by its row number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dictionary {
+    /// Row number in the `dictionaries` table.
+    pub id: i64,
+    /// The zstd dictionary bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Trains a zstd dictionary from sample records (e.g. database pages).
+pub fn train_dictionary(samples: &[Vec<u8>]) -> io::Result<Vec<u8>> {
+    zstd::dict::from_samples(samples, DICTIONARY_SIZE)
+}
+
+/// A reusable zstd context, optionally primed with a dictionary: creating one
+/// per pack would cost more than compressing it.
 pub struct Compressor {
     inner: zstd::bulk::Compressor<'static>,
+    dictionary: Option<i64>,
 }
 
 impl Compressor {
-    /// A compressor at `level` (zstd's scale, 1 to 22).
-    pub fn new(level: i32) -> io::Result<Compressor> {
+    /// A compressor at `level` (zstd's scale, 1 to 22) with `dictionary`.
+    pub fn new(level: i32, dictionary: Option<&Dictionary>) -> io::Result<Compressor> {
+        let inner = match dictionary {
+            Some(dict) => zstd::bulk::Compressor::with_dictionary(level, &dict.bytes)?,
+            None => zstd::bulk::Compressor::new(level)?,
+        };
         Ok(Compressor {
-            inner: zstd::bulk::Compressor::new(level)?,
+            inner,
+            dictionary: dictionary.map(|d| d.id),
         })
     }
 
-    /// Compresses `raw`, or returns it unchanged when that is smaller.
-    pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Vec<u8>) {
+    /// Compresses `raw`, or returns it unchanged when that is smaller. Also
+    /// returns the dictionary used, if any.
+    pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Option<i64>, Vec<u8>) {
         match self.inner.compress(&raw) {
-            Ok(packed) if packed.len() < raw.len() => (Compression::Zstd, packed),
-            _ => (Compression::None, raw),
+            Ok(packed) if packed.len() < raw.len() => (Compression::Zstd, self.dictionary, packed),
+            _ => (Compression::None, None, raw),
         }
     }
 }
 
-/// Undoes [`Compressor::compress`]; `raw_len` bounds the output so a hostile
-/// frame cannot allocate more than the row claims.
-pub fn decompress(compression: Compression, data: Vec<u8>, raw_len: usize) -> io::Result<Vec<u8>> {
-    match compression {
-        Compression::None => Ok(data),
-        Compression::Zstd => zstd::bulk::decompress(&data, raw_len),
+/// Decompression contexts by dictionary, kept for the life of a connection.
+#[derive(Default)]
+pub struct Decompressors {
+    contexts: HashMap<Option<i64>, zstd::bulk::Decompressor<'static>>,
+}
+
+impl Decompressors {
+    /// Whether a context for `dictionary` is ready.
+    pub fn has(&self, dictionary: Option<i64>) -> bool {
+        self.contexts.contains_key(&dictionary)
+    }
+
+    /// Prepares a context for `dictionary` (its bytes, or `None` for plain zstd).
+    pub fn add(&mut self, dictionary: Option<&Dictionary>) -> io::Result<()> {
+        let context = match dictionary {
+            Some(dict) => zstd::bulk::Decompressor::with_dictionary(&dict.bytes)?,
+            None => zstd::bulk::Decompressor::new()?,
+        };
+        self.contexts.insert(dictionary.map(|d| d.id), context);
+        Ok(())
+    }
+
+    /// Undoes [`Compressor::compress`]; `raw_len` bounds the output so a
+    /// hostile frame cannot allocate more than the row claims.
+    pub fn decompress(
+        &mut self,
+        compression: Compression,
+        dictionary: Option<i64>,
+        data: Vec<u8>,
+        raw_len: usize,
+    ) -> io::Result<Vec<u8>> {
+        match compression {
+            Compression::None => Ok(data),
+            Compression::Zstd => {
+                let context = self.contexts.get_mut(&dictionary).ok_or_else(|| {
+                    io::Error::other(format!(
+                        "no decompression context for dictionary {dictionary:?}"
+                    ))
+                })?;
+                context.decompress(&data, raw_len)
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::id::ObjectId;
 use crate::image;
-use crate::odb::{Error, ObjectInfo, Result, Store, now};
+use crate::odb::{Error, Result, Store, now};
 use crate::progress::Progress;
 use crate::reach::{self, Visit};
 
@@ -105,35 +105,31 @@ pub fn collect(
     }
     progress.finish();
 
-    let mut doomed: Vec<(ObjectId, ObjectInfo)> = Vec::new();
+    let mut doomed: Vec<ObjectId> = Vec::new();
     let mut kept = 0u64;
     view.for_each_object(|id, info| match (id, info) {
-        (Some(id), Some(info)) if !live.contains(&id) => doomed.push((id, info)),
+        (Some(id), Some(_)) if !live.contains(&id) => doomed.push(id),
         _ => kept += 1,
     })?;
-    let mut report = GcReport {
-        deleted_objects: doomed.len() as u64,
-        freed_bytes: doomed.iter().map(|(_, info)| info.stored_len).sum(),
-        kept_objects: kept,
-        expired_reflog: 0,
-        file_size: (size_before, size_before),
-    };
-    if options.dry_run {
-        report.expired_reflog = view
-            .reflog(None)?
-            .iter()
-            .filter(|entry| entry.time < cutoff)
-            .count() as u64;
-        return Ok(report);
-    }
+    // A dry run deletes inside the transaction too and then rolls back, so
+    // its figures are exactly what a real run would report.
     progress.start("deleting", doomed.len() as u64);
-    let ids: Vec<ObjectId> = doomed.iter().map(|(id, _)| *id).collect();
-    for batch in ids.chunks(4096) {
+    for batch in doomed.chunks(4096) {
         tx.delete_objects(batch)?;
         progress.advance(batch.len() as u64);
     }
+    let freed_bytes = tx.delete_orphan_packs()?;
     progress.finish();
-    report.expired_reflog = tx.expire_reflog(cutoff)? as u64;
+    let mut report = GcReport {
+        deleted_objects: doomed.len() as u64,
+        freed_bytes,
+        kept_objects: kept,
+        expired_reflog: tx.expire_reflog(cutoff)? as u64,
+        file_size: (size_before, size_before),
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
     let gone: Vec<ObjectId> = forgotten
         .keys()
         .filter(|id| !live.contains(id))

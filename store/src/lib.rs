@@ -37,12 +37,14 @@ pub mod id;
 pub mod image;
 pub mod object;
 pub mod odb;
+pub mod pack;
 pub mod progress;
 mod reach;
 pub mod refs;
 
 pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};
 pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};
-pub use odb::{Error, ObjectInfo, ObjectStore, Prepared, Result, Store, Transaction, View};
+pub use odb::{Error, ObjectInfo, ObjectStore, Result, Storage, Store, Transaction, View};
+pub use pack::{PackMember, PreparedPack};
 pub use progress::Progress;
 pub use refs::{Change, Expected, RefEdit, RefName, RefNameError, ReflogEntry};

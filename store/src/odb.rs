@@ -1,10 +1,12 @@
 //! The object database: a SQLite file holding objects, refs and the reflog.
 //!
 //! Layout of `store.db` (see `docs/format.md`):
-//! - `objects(seq INTEGER PRIMARY KEY, id BLOB UNIQUE, kind, raw_len, compression, data)`:
-//!   rows are appended in write order, so a snapshot's pages land next to each
-//!   other and inserts never split pages in the middle of the table; the
-//!   32-byte id has its own index.
+//! - `packs(seq INTEGER PRIMARY KEY, raw_len, compression, dictionary, data)`:
+//!   compressed runs of encoded objects, appended in write order, so a
+//!   snapshot's pages land next to each other;
+//! - `objects(id PRIMARY KEY, kind, pack, offset, raw_len) WITHOUT ROWID`:
+//!   where each object's bytes are (small rows, so keyed by id directly);
+//! - `dictionaries(seq INTEGER PRIMARY KEY, data)`: zstd dictionaries;
 //! - `refs(name PRIMARY KEY, id)`, `reflog(seq, name, old, new, time, message)`.
 //! - `forgotten(snapshot PRIMARY KEY, time)`: snapshots whose image was given
 //!   up by retention; their schema and history stay.
@@ -16,12 +18,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::codec::{self, DecodeError};
-use crate::compress::{self, Compression, Compressor};
+use crate::compress::{self, Compression, Compressor, Decompressors, Dictionary};
 use crate::id::{ObjectId, Prefix, PrefixResolution};
 use crate::object::{Added, Kind, Object};
+use crate::pack::PreparedPack;
 use crate::refs::{Change, Expected, RefEdit, RefName, ReflogEntry};
 
 /// The version of the `store.db` table layout, kept in `PRAGMA user_version`.
@@ -196,47 +202,6 @@ pub trait ObjectStore {
     }
 }
 
-/// An object encoded, hashed and compressed, ready to insert. Building one
-/// needs no store, so it can happen on worker threads.
-pub struct Prepared {
-    /// The object's id.
-    pub id: ObjectId,
-    kind: Kind,
-    raw_len: usize,
-    compression: Compression,
-    data: Vec<u8>,
-}
-
-impl Prepared {
-    /// Encodes, hashes and compresses `object`.
-    pub fn new(object: &Object, compressor: &mut Compressor) -> Prepared {
-        Prepared::from_encoded(object.kind(), codec::encode_object(object), compressor)
-    }
-
-    /// Prepares a blob straight from its bytes.
-    pub fn blob(bytes: &[u8], compressor: &mut Compressor) -> Prepared {
-        Prepared::from_encoded(Kind::Blob, codec::encode_blob(bytes), compressor)
-    }
-
-    fn from_encoded(kind: Kind, encoded: Vec<u8>, compressor: &mut Compressor) -> Prepared {
-        let id = ObjectId::hash(&encoded);
-        let raw_len = encoded.len();
-        let (compression, data) = compressor.compress(encoded);
-        Prepared {
-            id,
-            kind,
-            raw_len,
-            compression,
-            data,
-        }
-    }
-
-    /// Bytes this object takes in the store.
-    pub fn stored_len(&self) -> usize {
-        self.data.len()
-    }
-}
-
 /// Size figures of one stored object, read without decoding it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -244,8 +209,29 @@ pub struct ObjectInfo {
     pub kind: Kind,
     /// Length of its encoded bytes.
     pub raw_len: u64,
-    /// Bytes it takes in the store.
-    pub stored_len: u64,
+    /// The pack holding it.
+    pub pack: i64,
+}
+
+/// Totals over the whole store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// Number of objects.
+    pub objects: u64,
+    /// Their encoded size in bytes.
+    pub raw_bytes: u64,
+    /// Number of packs.
+    pub packs: u64,
+    /// Bytes the packs take (compressed).
+    pub pack_bytes: u64,
+}
+
+/// The last decompressed pack and the zstd contexts of one connection: a
+/// restore reads pages in pack order, so one cached pack serves 16 reads.
+#[derive(Default)]
+struct PackCache {
+    last: Option<(i64, Rc<Vec<u8>>)>,
+    decompressors: Decompressors,
 }
 
 /// A store directory with its open `store.db`.
@@ -254,6 +240,7 @@ pub struct Store {
     path: PathBuf,
     dir: PathBuf,
     compression_level: i32,
+    cache: RefCell<PackCache>,
 }
 
 impl Store {
@@ -273,16 +260,22 @@ impl Store {
         // 64 KiB pages pack 1-4 KiB compressed pages with little slack, and
         // incremental vacuum lets gc return freed space to the file system.
         conn.execute_batch(&format!(
-            "PRAGMA page_size = 65536;
+            "PRAGMA page_size = 4096;
              PRAGMA auto_vacuum = INCREMENTAL;
              BEGIN;
-             CREATE TABLE objects(
+             CREATE TABLE packs(
                  seq INTEGER PRIMARY KEY,
-                 id BLOB NOT NULL UNIQUE,
-                 kind INTEGER NOT NULL,
                  raw_len INTEGER NOT NULL,
                  compression INTEGER NOT NULL,
+                 dictionary INTEGER,
                  data BLOB NOT NULL);
+             CREATE TABLE objects(
+                 id BLOB PRIMARY KEY,
+                 kind INTEGER NOT NULL,
+                 pack INTEGER NOT NULL,
+                 offset INTEGER NOT NULL,
+                 raw_len INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE dictionaries(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
              CREATE TABLE refs(name TEXT PRIMARY KEY, id BLOB NOT NULL) WITHOUT ROWID;
              CREATE TABLE reflog(
                  seq INTEGER PRIMARY KEY,
@@ -359,6 +352,7 @@ impl Store {
             path,
             dir: dir.to_path_buf(),
             compression_level: compress::DEFAULT_LEVEL,
+            cache: RefCell::default(),
         })
     }
 
@@ -367,32 +361,24 @@ impl Store {
         &self.dir
     }
 
-    /// The zstd level new objects are compressed with.
-    pub fn compression_level(&self) -> i32 {
-        self.compression_level
-    }
-
-    /// A compressor for [`Prepared`] objects at this store's level.
-    pub fn compressor(&self) -> Compressor {
-        Compressor::new(self.compression_level).expect("holds because the level is in zstd's range")
-    }
-
     /// Starts a write transaction. It takes the store's write lock at once
     /// (`BEGIN IMMEDIATE`), so what it reads stays true until it commits.
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
-        let compressor = self.compressor();
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sql_error(&path, e))?;
-        Ok(Transaction {
+        let mut tx = Transaction {
             tx,
             path,
-            compressor,
+            cache: &self.cache,
             level: self.compression_level,
+            dictionary: None,
             added: Added::default(),
-        })
+        };
+        tx.dictionary = tx.view().dictionary()?;
+        Ok(tx)
     }
 
     /// Read access to the store's current state.
@@ -400,6 +386,7 @@ impl Store {
         View {
             conn: &self.conn,
             path: &self.path,
+            cache: &self.cache,
         }
     }
 
@@ -438,41 +425,102 @@ impl ObjectStore for Store {
 pub struct Transaction<'s> {
     tx: rusqlite::Transaction<'s>,
     path: PathBuf,
-    compressor: Compressor,
+    cache: &'s RefCell<PackCache>,
     level: i32,
+    dictionary: Option<Dictionary>,
     added: Added,
 }
 
 impl Transaction<'_> {
-    /// A compressor at the store's level, for preparing objects on other
-    /// threads before [`Transaction::write_prepared`].
+    /// A compressor at the store's level and with its dictionary, for
+    /// preparing packs on other threads before [`Transaction::write_pack`].
     pub fn compressor(&self) -> Compressor {
-        Compressor::new(self.level).expect("holds because the level is in zstd's range")
+        Compressor::new(self.level, self.dictionary.as_ref())
+            .expect("holds because the level is in zstd's range and the dictionary loaded before")
     }
 
-    /// Inserts a prepared object unless it exists; returns whether it was new.
-    pub fn write_prepared(&mut self, object: &Prepared) -> Result<bool> {
-        let inserted = self
-            .tx
+    /// Whether the store has a compression dictionary.
+    pub fn has_dictionary(&self) -> bool {
+        self.dictionary.is_some()
+    }
+
+    /// Stores a zstd dictionary; compressors made from now on use it.
+    pub fn add_dictionary(&mut self, bytes: Vec<u8>) -> Result<()> {
+        // Validate before storing: a dictionary zstd cannot load would make
+        // every pack compressed with it unreadable.
+        let candidate = Dictionary { id: 0, bytes };
+        Compressor::new(self.level, Some(&candidate)).map_err(|e| Error::Unreadable {
+            id: ObjectId::hash(&candidate.bytes),
+            reason: format!("zstd rejects the dictionary: {e}"),
+        })?;
+        self.tx
+            .execute(
+                "INSERT INTO dictionaries(data) VALUES (?1)",
+                [&candidate.bytes],
+            )
+            .map_err(|e| sql_error(&self.path, e))?;
+        self.added.bytes += candidate.bytes.len() as u64;
+        self.dictionary = Some(Dictionary {
+            id: self.tx.last_insert_rowid(),
+            bytes: candidate.bytes,
+        });
+        Ok(())
+    }
+
+    /// Inserts the objects of a prepared pack that the store lacks, and
+    /// returns how many were new. A pack whose objects all exist is not
+    /// stored at all.
+    pub fn write_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
+        let view = self.view();
+        let mut new = Vec::with_capacity(pack.members.len());
+        for member in &pack.members {
+            if !view.contains(&member.id)?
+                && !new
+                    .iter()
+                    .any(|m: &&crate::pack::PackMember| m.id == member.id)
+            {
+                new.push(member);
+            }
+        }
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let sql = |e| sql_error(&self.path, e);
+        self.tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO objects(id, kind, raw_len, compression, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO packs(raw_len, compression, dictionary, data) VALUES (?1, ?2, ?3, ?4)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
-                    object.id.as_bytes(),
-                    object.kind as u8,
-                    object.raw_len as i64,
-                    object.compression as u8,
-                    object.data,
+                    pack.raw_len as i64,
+                    pack.compression as u8,
+                    pack.dictionary,
+                    pack.data
                 ])
             })
-            .map_err(|e| sql_error(&self.path, e))?;
-        if inserted == 1 {
-            self.added.objects += 1;
-            self.added.bytes += object.data.len() as u64;
+            .map_err(sql)?;
+        let seq = self.tx.last_insert_rowid();
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO objects(id, kind, pack, offset, raw_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(sql)?;
+        for member in &new {
+            insert
+                .execute(params![
+                    member.id.as_bytes(),
+                    member.kind as u8,
+                    seq,
+                    member.offset,
+                    member.len
+                ])
+                .map_err(sql)?;
         }
-        Ok(inserted == 1)
+        self.added.objects += new.len() as u64;
+        self.added.bytes += pack.data.len() as u64;
+        Ok(new.len())
     }
 
     /// What this transaction has added so far.
@@ -485,6 +533,7 @@ impl Transaction<'_> {
         View {
             conn: &self.tx,
             path: &self.path,
+            cache: self.cache,
         }
     }
 
@@ -501,25 +550,42 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Deletes the given objects and returns the stored bytes freed.
+    /// Deletes the given objects' index rows; their bytes go with
+    /// [`Transaction::delete_orphan_packs`].
     ///
-    /// The caller must have proven them unreachable inside this transaction:
-    /// because the transaction holds the write lock, no snapshot can start to
-    /// use them before the deletion commits.
-    pub fn delete_objects(&mut self, ids: &[ObjectId]) -> Result<u64> {
-        let mut freed = 0u64;
+    /// The caller must have proven the objects unreachable inside this
+    /// transaction: because the transaction holds the write lock, no snapshot
+    /// can start to use them before the deletion commits.
+    pub fn delete_objects(&mut self, ids: &[ObjectId]) -> Result<()> {
         let mut stmt = self
             .tx
-            .prepare_cached("DELETE FROM objects WHERE id = ?1 RETURNING length(data)")
+            .prepare_cached("DELETE FROM objects WHERE id = ?1")
             .map_err(|e| sql_error(&self.path, e))?;
         for id in ids {
-            let len: Option<i64> = stmt
-                .query_row([id.as_bytes()], |row| row.get(0))
-                .optional()
+            stmt.execute([id.as_bytes()])
                 .map_err(|e| sql_error(&self.path, e))?;
-            freed += len.unwrap_or(0).max(0) as u64;
         }
-        Ok(freed)
+        Ok(())
+    }
+
+    /// Deletes every pack that no object uses any more and returns the
+    /// stored bytes freed. A pack with some live objects stays whole.
+    pub fn delete_orphan_packs(&mut self) -> Result<u64> {
+        let sql = |e| sql_error(&self.path, e);
+        let orphans = "FROM packs WHERE seq NOT IN (SELECT pack FROM objects)";
+        let freed: i64 = self
+            .tx
+            .query_row(
+                &format!("SELECT coalesce(sum(length(data)), 0) {orphans}"),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sql)?;
+        self.tx
+            .execute(&format!("DELETE {orphans}"), [])
+            .map_err(sql)?;
+        *self.cache.borrow_mut() = PackCache::default();
+        Ok(freed.max(0) as u64)
     }
 
     /// Drops the forgotten marks of snapshots that no longer exist.
@@ -613,9 +679,9 @@ impl ObjectStore for Transaction<'_> {
     }
 
     fn write(&mut self, object: &Object) -> Result<ObjectId> {
-        let prepared = Prepared::new(object, &mut self.compressor);
-        self.write_prepared(&prepared)?;
-        Ok(prepared.id)
+        let pack = PreparedPack::object(object, &mut self.compressor());
+        self.write_pack(&pack)?;
+        Ok(pack.members[0].id)
     }
 }
 
@@ -632,6 +698,7 @@ pub fn now() -> i64 {
 pub struct View<'a> {
     conn: &'a Connection,
     path: &'a Path,
+    cache: &'a RefCell<PackCache>,
 }
 
 impl View<'_> {
@@ -639,49 +706,153 @@ impl View<'_> {
         sql_error(self.path, source)
     }
 
-    /// See [`ObjectStore::contains`].
+    /// See [`ObjectStore::contains`]. An object whose pack is gone does not
+    /// count as present, so writing it again heals the store.
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.conn
-            .prepare_cached("SELECT 1 FROM objects WHERE id = ?1")
+            .prepare_cached(
+                "SELECT 1 FROM objects JOIN packs ON packs.seq = objects.pack WHERE objects.id = ?1",
+            )
             .and_then(|mut stmt| stmt.exists([id.as_bytes()]))
             .map_err(|e| self.sql(e))
     }
 
     /// See [`ObjectStore::try_read`].
     pub fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        let Some(bytes) = self.try_read_encoded(id)? else {
+            return Ok(None);
+        };
+        codec::decode_object(&bytes)
+            .map(Some)
+            .map_err(|e: DecodeError| Error::Unreadable {
+                id: *id,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Reads an object's encoded bytes and checks they hash to `id`.
+    fn try_read_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
         let row = self
             .conn
-            .prepare_cached("SELECT raw_len, compression, data FROM objects WHERE id = ?1")
+            .prepare_cached("SELECT pack, offset, raw_len FROM objects WHERE id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([id.as_bytes()], |row| {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, i64>(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, i64>(2)?,
                     ))
                 })
                 .optional()
             })
             .map_err(|e| self.sql(e))?;
-        let Some((raw_len, compression, data)) = row else {
+        let Some((pack, offset, len)) = row else {
             return Ok(None);
         };
         let unreadable = |reason: String| Error::Unreadable { id: *id, reason };
-        let compression = Compression::from_tag(compression)
-            .ok_or_else(|| unreadable(format!("unknown compression {compression}")))?;
-        let raw_len = usize::try_from(raw_len)
+        let bytes = self.pack_bytes(pack).map_err(|e| match e {
+            Error::Unreadable { reason, .. } => unreadable(reason),
+            other => other,
+        })?;
+        let range = usize::try_from(offset)
             .ok()
-            .filter(|len| *len <= codec::DECODE_LIMIT + 2)
-            .ok_or_else(|| unreadable(format!("impossible length {raw_len}")))?;
-        let bytes = compress::decompress(compression, data, raw_len)
-            .map_err(|e| unreadable(format!("cannot decompress: {e}")))?;
-        let actual = ObjectId::hash(&bytes);
+            .zip(usize::try_from(len).ok())
+            .and_then(|(start, len)| Some(start..start.checked_add(len)?))
+            .filter(|range| range.end <= bytes.len())
+            .ok_or_else(|| {
+                unreadable(format!("its place {offset}+{len} is outside pack {pack}"))
+            })?;
+        let encoded = bytes[range].to_vec();
+        let actual = ObjectId::hash(&encoded);
         if actual != *id {
             return Err(Error::Corrupt { id: *id, actual });
         }
-        codec::decode_object(&bytes)
-            .map(Some)
-            .map_err(|e: DecodeError| unreadable(e.to_string()))
+        Ok(Some(encoded))
+    }
+
+    /// The decompressed bytes of pack `seq`, from the one-pack cache when the
+    /// previous read used the same pack.
+    fn pack_bytes(&self, seq: i64) -> Result<Rc<Vec<u8>>> {
+        let mut cache = self.cache.borrow_mut();
+        if let Some((cached, bytes)) = &cache.last {
+            if *cached == seq {
+                return Ok(Rc::clone(bytes));
+            }
+        }
+        let unreadable = |reason: String| Error::Unreadable {
+            id: ObjectId::from_bytes([0; 32]),
+            reason,
+        };
+        let (raw_len, compression, dictionary, data) = self
+            .conn
+            .prepare_cached(
+                "SELECT raw_len, compression, dictionary, data FROM packs WHERE seq = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([seq], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))?
+            .ok_or_else(|| unreadable(format!("its pack {seq} is missing")))?;
+        let compression = Compression::from_tag(compression).ok_or_else(|| {
+            unreadable(format!("pack {seq} has unknown compression {compression}"))
+        })?;
+        let raw_len = usize::try_from(raw_len)
+            .ok()
+            .filter(|len| *len <= codec::DECODE_LIMIT)
+            .ok_or_else(|| unreadable(format!("pack {seq} claims impossible length {raw_len}")))?;
+        if compression == Compression::Zstd && !cache.decompressors.has(dictionary) {
+            let dict = match dictionary {
+                Some(dict_id) => Some(self.load_dictionary(dict_id)?.ok_or_else(|| {
+                    unreadable(format!("pack {seq} needs missing dictionary {dict_id}"))
+                })?),
+                None => None,
+            };
+            cache
+                .decompressors
+                .add(dict.as_ref())
+                .map_err(|e| unreadable(format!("dictionary {dictionary:?} does not load: {e}")))?;
+        }
+        let bytes = cache
+            .decompressors
+            .decompress(compression, dictionary, data, raw_len)
+            .map_err(|e| unreadable(format!("pack {seq} does not decompress: {e}")))?;
+        if bytes.len() != raw_len {
+            return Err(unreadable(format!(
+                "pack {seq} holds {} bytes, not {raw_len}",
+                bytes.len()
+            )));
+        }
+        let bytes = Rc::new(bytes);
+        cache.last = Some((seq, Rc::clone(&bytes)));
+        Ok(bytes)
+    }
+
+    fn load_dictionary(&self, id: i64) -> Result<Option<Dictionary>> {
+        self.conn
+            .prepare_cached("SELECT data FROM dictionaries WHERE seq = ?1")
+            .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
+            .map_err(|e| self.sql(e))
+            .map(|bytes| bytes.map(|bytes| Dictionary { id, bytes }))
+    }
+
+    /// The newest compression dictionary, if the store has one.
+    pub fn dictionary(&self) -> Result<Option<Dictionary>> {
+        let newest: Option<i64> = self
+            .conn
+            .query_row("SELECT max(seq) FROM dictionaries", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))?;
+        match newest {
+            Some(id) => self.load_dictionary(id),
+            None => Ok(None),
+        }
     }
 
     /// Reads a blob's bytes; any other kind is [`Error::WrongKind`].
@@ -700,7 +871,7 @@ impl View<'_> {
     /// Size figures of an object without reading its data.
     pub fn info(&self, id: &ObjectId) -> Result<Option<ObjectInfo>> {
         self.conn
-            .prepare_cached("SELECT kind, raw_len, length(data) FROM objects WHERE id = ?1")
+            .prepare_cached("SELECT kind, raw_len, pack FROM objects WHERE id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([id.as_bytes()], |row| {
                     Ok((
@@ -712,7 +883,7 @@ impl View<'_> {
                 .optional()
             })
             .map_err(|e| self.sql(e))?
-            .map(|(kind, raw_len, stored_len)| {
+            .map(|(kind, raw_len, pack)| {
                 let kind = u8::try_from(kind)
                     .ok()
                     .and_then(Kind::from_byte)
@@ -723,7 +894,7 @@ impl View<'_> {
                 Ok(ObjectInfo {
                     kind,
                     raw_len: raw_len.max(0) as u64,
-                    stored_len: stored_len.max(0) as u64,
+                    pack,
                 })
             })
             .transpose()
@@ -863,34 +1034,54 @@ impl View<'_> {
         Ok(out)
     }
 
-    /// Calls `each` with the id and size figures of every object, in storage
-    /// order, without decoding any. Rows whose id or kind is unreadable are
-    /// passed with `None` so fsck can report them.
+    /// Calls `each` with the id and size figures of every object, in pack
+    /// order (so reading them one by one hits the pack cache), without
+    /// decoding any. Rows whose id or kind is unreadable are passed with
+    /// `None` so fsck can report them.
     pub fn for_each_object(
         &self,
         mut each: impl FnMut(Option<ObjectId>, Option<ObjectInfo>),
     ) -> Result<()> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, kind, raw_len, length(data) FROM objects ORDER BY seq")
+            .prepare("SELECT id, kind, raw_len, pack FROM objects ORDER BY pack, offset")
             .map_err(|e| self.sql(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
             let id: Vec<u8> = row.get(0).map_err(|e| self.sql(e))?;
             let kind: i64 = row.get(1).map_err(|e| self.sql(e))?;
             let raw_len: i64 = row.get(2).map_err(|e| self.sql(e))?;
-            let stored_len: i64 = row.get(3).map_err(|e| self.sql(e))?;
+            let pack: i64 = row.get(3).map_err(|e| self.sql(e))?;
             let info = u8::try_from(kind)
                 .ok()
                 .and_then(Kind::from_byte)
                 .map(|kind| ObjectInfo {
                     kind,
                     raw_len: raw_len.max(0) as u64,
-                    stored_len: stored_len.max(0) as u64,
+                    pack,
                 });
             each(ObjectId::try_from_slice(&id), info);
         }
         Ok(())
+    }
+
+    /// Object and pack totals.
+    pub fn storage(&self) -> Result<Storage> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM objects), (SELECT coalesce(sum(raw_len), 0) FROM objects),
+                        (SELECT count(*) FROM packs), (SELECT coalesce(sum(length(data)), 0) FROM packs)",
+                [],
+                |row| {
+                    Ok(Storage {
+                        objects: row.get::<_, i64>(0)?.max(0) as u64,
+                        raw_bytes: row.get::<_, i64>(1)?.max(0) as u64,
+                        packs: row.get::<_, i64>(2)?.max(0) as u64,
+                        pack_bytes: row.get::<_, i64>(3)?.max(0) as u64,
+                    })
+                },
+            )
+            .map_err(|e| self.sql(e))
     }
 
     /// Size of the store file in bytes.

@@ -1,0 +1,93 @@
+//! Packs: several encoded objects stored as one compressed row.
+//!
+//! Objects keep their own ids and are found through the `objects` table
+//! (`id → pack, offset, raw_len`); a pack is only how their bytes are kept.
+//! Small objects get a pack of their own; a snapshot packs up to
+//! [`PACK_OBJECTS`] new pages together, which compresses far better than
+//! pages one by one.
+
+use crate::codec;
+use crate::compress::{Compression, Compressor};
+use crate::id::ObjectId;
+use crate::object::{Kind, Object};
+
+/// How many pages a writer puts in one pack (128 KiB of 4 KiB pages).
+pub const PACK_OBJECTS: usize = 32;
+
+/// One object inside a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackMember {
+    /// The object's id.
+    pub id: ObjectId,
+    /// Its kind.
+    pub kind: Kind,
+    /// Where its encoded bytes start in the decompressed pack.
+    pub offset: u32,
+    /// How long they are.
+    pub len: u32,
+}
+
+/// A pack encoded, hashed and compressed, ready to insert. Building one needs
+/// no store, so it happens on worker threads.
+pub struct PreparedPack {
+    pub(crate) members: Vec<PackMember>,
+    pub(crate) raw_len: usize,
+    pub(crate) compression: Compression,
+    pub(crate) dictionary: Option<i64>,
+    pub(crate) data: Vec<u8>,
+}
+
+impl PreparedPack {
+    /// Packs one object on its own.
+    pub fn object(object: &Object, compressor: &mut Compressor) -> PreparedPack {
+        PreparedPack::from_encoded(
+            vec![(object.kind(), codec::encode_object(object))],
+            compressor,
+        )
+    }
+
+    /// Packs blobs holding `blocks`, in order.
+    pub fn blobs<'a>(
+        blocks: impl IntoIterator<Item = &'a [u8]>,
+        compressor: &mut Compressor,
+    ) -> PreparedPack {
+        let encoded = blocks
+            .into_iter()
+            .map(|bytes| (Kind::Blob, codec::encode_blob(bytes)))
+            .collect();
+        PreparedPack::from_encoded(encoded, compressor)
+    }
+
+    fn from_encoded(objects: Vec<(Kind, Vec<u8>)>, compressor: &mut Compressor) -> PreparedPack {
+        let mut raw = Vec::with_capacity(objects.iter().map(|(_, bytes)| bytes.len()).sum());
+        let mut members = Vec::with_capacity(objects.len());
+        for (kind, bytes) in objects {
+            members.push(PackMember {
+                id: ObjectId::hash(&bytes),
+                kind,
+                offset: u32::try_from(raw.len()).expect("holds because packs are small"),
+                len: u32::try_from(bytes.len()).expect("holds because objects are under 4 GiB"),
+            });
+            raw.extend_from_slice(&bytes);
+        }
+        let raw_len = raw.len();
+        let (compression, dictionary, data) = compressor.compress(raw);
+        PreparedPack {
+            members,
+            raw_len,
+            compression,
+            dictionary,
+            data,
+        }
+    }
+
+    /// The objects in the pack.
+    pub fn members(&self) -> &[PackMember] {
+        &self.members
+    }
+
+    /// Bytes the pack takes in the store.
+    pub fn stored_len(&self) -> usize {
+        self.data.len()
+    }
+}
