@@ -272,8 +272,9 @@ fn rebuild(
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let (resolved, recorded) = plan(view, snapshot)?;
     let dir = parent_dir(target);
+    remove_stale_temp_files(dir);
     let mut temp = tempfile::Builder::new()
-        .prefix(".migsnap-restore-")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(io(dir))?;
     let temp_path = temp.path().to_path_buf();
@@ -299,6 +300,32 @@ fn rebuild(
         temp,
         bytes: resolved.image.len(),
     })
+}
+
+/// Temporary files are named `.migsnap-restore-<pid>-<random>`, so one left
+/// by a killed process can be told from one still being written.
+const TEMP_PREFIX: &str = ".migsnap-restore-";
+
+/// Removes temporary files that a killed checkout or restore left in `dir`:
+/// those whose process no longer exists.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {

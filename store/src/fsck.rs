@@ -197,11 +197,10 @@ impl Checker<'_> {
                 Err(other) => Some(Fault::Corrupt(other.to_string())),
             }
         } else {
-            match self.view.info(&id) {
-                Ok(Some(_)) => None,
-                Ok(None) => Some(Fault::Missing),
-                Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
-                Err(other) => Some(Fault::Corrupt(other.to_string())),
+            // contains() also requires the object's pack to exist.
+            match self.view.contains(&id)? {
+                true => None,
+                false => Some(Fault::Missing),
             }
         };
         match fault {
