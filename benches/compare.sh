@@ -184,7 +184,7 @@ SECTION=$OUT/section.md
     echo "Reproduce: \`bash benches/compare.sh ${SIZES[*]}\`"
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "- machine: nproc $(nproc), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
+    echo "- machine: nproc $(nproc), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- versions: ${MIG_VERSION}; sqlite3 $(sqlite3 --version | cut -d' ' -f1); $(restic version | head -n 1 | cut -d' ' -f1-2); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n 1); gen_chatdb source ${GEN_HASH}"
     echo "- data: \`gen_chatdb create --seed $SEED --journal $JOURNAL\`, then \`gen_chatdb mutate --percent $PERCENT --seed $MUTATE_SEED\`"
     echo "- method: warm page cache; each command run $REPS times from the same starting state; wall = median, RSS = max of the runs."
@@ -274,15 +274,34 @@ for size in "${SIZES[@]}"; do
     mut_sha=$(sha "$DB")
     cp "$DB" "$W/mutated.db"
 
-    mig_incr_wall=$NA mig_incr_rss=$NA mig_incr_all=$NA store_growth=$NA
+    mig_incr_wall=$NA mig_incr_rss=$NA mig_incr_all=$NA store_growth=$NA mig_added=$NA
     if [[ $SKIP_MIGSNAP != 1 ]]; then
         say "[$size] c. migsnap snapshot (incremental)"
         prep_store_incr() { rm -rf "$STORE"; cp -a "$W/store.base" "$STORE"; }
         measure prep_store_incr "$MIGSNAP" --store "$STORE" snapshot chat -m "after $PERCENT% mutation"
         mig_incr_wall=$M_WALL mig_incr_rss=$M_RSS mig_incr_all=$M_ALL
         store_growth=$(($(bytes "$STORE") - store_before))
-        "$MIGSNAP" --store "$STORE" du --format json >"$W/migsnap-du.json" 2>>"$LOG" || echo '(migsnap du failed)' >"$W/migsnap-du.json"
-        "$MIGSNAP" --store "$STORE" log chat --format json >"$W/migsnap-log.json" 2>>"$LOG" || echo '(migsnap log failed)' >"$W/migsnap-log.json"
+        for q in du log; do
+            args=(du --format json)
+            [[ $q == log ]] && args=(log chat --format json)
+            "$MIGSNAP" --store "$STORE" "${args[@]}" >"$W/migsnap-$q.json" 2>>"$LOG" || {
+                rc=$?
+                echo "(exit status $rc from migsnap ${args[*]})" >>"$W/migsnap-$q.json"
+            }
+        done
+        # migsnap's own count of what the increment added: field added_bytes of
+        # that snapshot in `du --format json` (found by the id `log` gives for
+        # its message), else in `log --format json`. Needs jq; n/a without it.
+        if command -v jq >/dev/null; then
+            # shellcheck disable=SC2016 # $m is a jq variable, not a shell one
+            sel='[.snapshots[]? | select(.message == $m)][0]'
+            mig_id=$(jq -r --arg m "after $PERCENT% mutation" "$sel.id // empty" "$W/migsnap-log.json" 2>/dev/null || true)
+            mig_added=$(jq -r --arg id "$mig_id" '[.snapshots[]? | select(.id == $id) | .added_bytes][0] // empty' \
+                "$W/migsnap-du.json" 2>/dev/null || true)
+            [[ $mig_added =~ ^[0-9]+$ ]] ||
+                mig_added=$(jq -r --arg m "after $PERCENT% mutation" "$sel.added_bytes // empty" "$W/migsnap-log.json" 2>/dev/null || true)
+            [[ $mig_added =~ ^[0-9]+$ ]] || mig_added=$NA
+        fi
     fi
 
     say "[$size] c. restic backup (incremental)"
@@ -346,6 +365,8 @@ for size in "${SIZES[@]}"; do
             "$(fmt_s "$mig_incr_wall")" "$(secs "$restic_incr_wall")" "$mig_incr_wall" "$restic_incr_wall" le 0.5 "≤ 0.5"
         row "c. store growth of that increment vs restic repo growth" \
             "$(fmt_b "$store_growth")" "$(size_h "$repo_growth")" "$store_growth" "$repo_growth" le 0.1 "≤ 0.1"
+        row "info: bytes added by the increment per \`migsnap du --format json\` (added_bytes) vs restic repo growth" \
+            "$(fmt_b "$mig_added")" "$(size_h "$repo_growth")" "$mig_added" "$repo_growth" - 0 "—"
         row "d. restore wall: \`restore chat~1 --force\` in place (verified) vs \`restic restore latest\`" \
             "$(fmt_s "$mig_restore_wall")" "$(secs "$restic_restore_wall")" "$mig_restore_wall" "$restic_restore_wall" le 1.0 "≤ 1.0"
         row "e. peak RSS: first \`snapshot\` (ref: \`sqlite3 .backup\`)" \

@@ -11,6 +11,7 @@ pub mod image;
 pub mod log;
 pub mod repo;
 pub mod restore;
+pub mod retention;
 pub mod revision;
 pub mod schema;
 pub mod snapshot;

@@ -162,16 +162,15 @@ impl Repo {
                     path: self.root.join(&entry.path),
                     name: name.clone(),
                 };
-                if let Some(existing) = databases.get(&name).map(|t: &Tracked| t.path.clone()) {
-                    if existing != tracked.path {
-                        return Err(RepoError::Config {
-                            path,
-                            message: format!(
-                                "database '{name}' is also defined in {PROJECT_CONFIG} as {}",
-                                existing.display()
-                            ),
-                        });
-                    }
+                let existing = databases.get(&name).map(|t: &Tracked| t.path.clone());
+                if let Some(existing) = existing.filter(|e| *e != tracked.path) {
+                    return Err(RepoError::Config {
+                        path,
+                        message: format!(
+                            "database '{name}' is also defined in {PROJECT_CONFIG} as {}",
+                            existing.display()
+                        ),
+                    });
                 }
                 databases.insert(name, tracked);
             }

@@ -247,15 +247,22 @@ fn plan(
 ) -> Result<(image::ResolvedImage, Recorded), RestoreError> {
     let record = snapshot::read_snapshot(view, &snapshot)?;
     let image_id = record.image.ok_or(RestoreError::SchemaOnly { snapshot })?;
+    // A forgotten snapshot stays restorable until gc frees its pages; its
+    // listing may outlive them (as the base of a newer delta), so check the
+    // pages too before promising anything.
+    let forgotten = view.is_forgotten(&snapshot)?;
     let resolved = match image::resolve(view, &image_id) {
         Ok(resolved) => resolved,
-        Err(migsnap_store::Error::NotFound { .. })
-            if view.forgotten()?.iter().any(|(id, _)| *id == snapshot) =>
-        {
-            return Err(RestoreError::Forgotten { snapshot });
-        }
+        Err(_) if forgotten => return Err(RestoreError::Forgotten { snapshot }),
         Err(e) => return Err(e.into()),
     };
+    if forgotten {
+        for block in &resolved.blocks {
+            if !view.contains(block)? {
+                return Err(RestoreError::Forgotten { snapshot });
+            }
+        }
+    }
     Ok((resolved, Recorded::from_snapshot(&record)))
 }
 

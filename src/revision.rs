@@ -151,10 +151,11 @@ fn base_ref(
     }
     candidates.push(base.to_owned());
     for candidate in candidates {
-        if let Ok(name) = RefName::new(candidate) {
-            if view.find_ref(&name)?.is_some() {
-                return Ok(Some(name));
-            }
+        let Ok(name) = RefName::new(candidate) else {
+            continue;
+        };
+        if view.find_ref(&name)?.is_some() {
+            return Ok(Some(name));
         }
     }
     Ok(None)

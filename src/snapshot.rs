@@ -43,7 +43,7 @@ pub enum SnapshotOutcome {
         /// Its id.
         id: ObjectId,
         /// The snapshot object.
-        snapshot: Snapshot,
+        snapshot: Box<Snapshot>,
     },
     /// Nothing changed since `head`; nothing was recorded.
     Unchanged {
@@ -189,11 +189,17 @@ pub fn take(
             });
         }
     }
-    // A parent image that cannot be read (forgotten by retention, or damaged)
-    // only costs dedup: the new image is then listed in full.
+    // A parent image that cannot be read, or whose pages retention gave up,
+    // only costs dedup: the new image is then listed and stored in full, so it
+    // never leans on pages that gc may delete.
+    let parent_forgotten = match head {
+        Some(head) => tx.view().is_forgotten(&head)?,
+        None => false,
+    };
     let parent_image: Option<ResolvedImage> = parent
         .as_ref()
         .and_then(|p| p.image)
+        .filter(|_| !parent_forgotten)
         .and_then(|id| image::resolve(tx.view(), &id).ok());
 
     let (capture, image) = if options.schema_only {
@@ -254,7 +260,10 @@ pub fn take(
     }));
     let summary = options.message.lines().next().unwrap_or_default();
     tx.commit(&edits, &format!("snapshot: {summary}"))?;
-    Ok(SnapshotOutcome::Recorded { id, snapshot })
+    Ok(SnapshotOutcome::Recorded {
+        id,
+        snapshot: Box::new(snapshot),
+    })
 }
 
 /// Pages sampled for a compression dictionary; fewer make a poor one.

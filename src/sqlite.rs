@@ -199,6 +199,9 @@ pub fn check_file(path: &Path) -> Result<(), SqliteError> {
     Ok(())
 }
 
+/// Receives the pages of a capture, in order.
+pub type PageSink<'a> = dyn FnMut(&[u8]) -> Result<(), SqliteError> + 'a;
+
 /// A read-only connection to a user's database.
 pub struct Database {
     conn: Connection,
@@ -235,10 +238,7 @@ impl Database {
 
     /// Reads schema, metadata and (when `pages` is given) every page, inside
     /// one read transaction. `pages` receives pages in order, starting at page 1.
-    pub fn capture(
-        &mut self,
-        pages: Option<&mut dyn FnMut(&[u8]) -> Result<(), SqliteError>>,
-    ) -> Result<Capture, SqliteError> {
+    pub fn capture(&mut self, pages: Option<&mut PageSink<'_>>) -> Result<Capture, SqliteError> {
         let path = self.path.clone();
         let waited = self.busy_timeout;
         let sql = move |e| sql_error(&path, waited, e);

@@ -39,7 +39,13 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let migsnap = |args: &[&str]| -> Result<(), CliError> {
         let shown: Vec<String> = args
             .iter()
-            .map(|a| if a.contains(' ') { format!("'{a}'") } else { (*a).to_owned() })
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    (*a).to_owned()
+                }
+            })
             .collect();
         out.line(&format!("$ migsnap {}", shown.join(" ")))?;
         let result = Command::new(&exe)
@@ -58,7 +64,11 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         } else {
             Err(CliError::new(
                 ErrorKind::Internal,
-                format!("demo step `migsnap {}` failed with {}", args.join(" "), result.status),
+                format!(
+                    "demo step `migsnap {}` failed with {}",
+                    args.join(" "),
+                    result.status
+                ),
             ))
         }
     };
@@ -66,15 +76,35 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     std::fs::create_dir_all(dir.join("data"))?;
     let db_path = dir.join("data/webui.db");
     step("A chat app's database, at Alembic revision 9f1c2a7d3b10")?;
-    build_database(&db_path).map_err(|e| CliError::new(ErrorKind::Internal, format!("building the demo database: {e}")))?;
-    out.line(&format!("created {} ({} KiB)", db_path.display(), std::fs::metadata(&db_path)?.len() / 1024))?;
+    build_database(&db_path).map_err(|e| {
+        CliError::new(
+            ErrorKind::Internal,
+            format!("building the demo database: {e}"),
+        )
+    })?;
+    out.line(&format!(
+        "created {} ({} KiB)",
+        db_path.display(),
+        std::fs::metadata(&db_path)?.len() / 1024
+    ))?;
 
     step("Start a store and take a snapshot before a risky change")?;
     migsnap(&["init", "--track", "data/webui.db"])?;
-    migsnap(&["snapshot", "-m", "before upgrade", "--tag", "before-upgrade"])?;
+    migsnap(&[
+        "snapshot",
+        "-m",
+        "before upgrade",
+        "--tag",
+        "before-upgrade",
+    ])?;
 
     step("A hand-written 'fix script' alters a table and stamps a revision")?;
-    damage(&db_path).map_err(|e| CliError::new(ErrorKind::Internal, format!("changing the demo database: {e}")))?;
+    damage(&db_path).map_err(|e| {
+        CliError::new(
+            ErrorKind::Internal,
+            format!("changing the demo database: {e}"),
+        )
+    })?;
     out.line("ALTER TABLE chat ADD COLUMN archived INTEGER; CREATE TABLE folder(...); UPDATE alembic_version ...")?;
     migsnap(&["snapshot", "-m", "after fix script"])?;
     migsnap(&["snapshot", "-m", "nothing changed, so nothing is recorded"])?;
@@ -85,15 +115,21 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
 
     step("Put the database back the way it was, by tag; a safety snapshot comes first")?;
     migsnap(&["restore", "before-upgrade"])?;
-    let columns = column_names(&db_path, "chat")
-        .map_err(|e| CliError::new(ErrorKind::Internal, format!("reading the demo database: {e}")))?;
+    let columns = column_names(&db_path, "chat").map_err(|e| {
+        CliError::new(
+            ErrorKind::Internal,
+            format!("reading the demo database: {e}"),
+        )
+    })?;
     out.line(&format!("chat columns now: {}", columns.join(", ")))?;
     migsnap(&["log", "--oneline"])?;
 
     step("Everything in the store still hashes to its name")?;
     migsnap(&["fsck", "--read-data"])?;
     if !columns.iter().any(|c| c == "archived") {
-        out.line("\ndemo complete: the restore removed the fix script's column and kept every row.")?;
+        out.line(
+            "\ndemo complete: the restore removed the fix script's column and kept every row.",
+        )?;
     }
     Ok(Status::Ok)
 }
@@ -116,20 +152,33 @@ fn build_database(path: &Path) -> rusqlite::Result<()> {
     for u in 0..50 {
         tx.execute(
             "INSERT INTO user VALUES (?1, ?2, ?3, ?4)",
-            (format!("u{u}"), format!("User {u}"), format!("user{u}@example.com"), 1_700_000_000 + u),
+            (
+                format!("u{u}"),
+                format!("User {u}"),
+                format!("user{u}@example.com"),
+                1_700_000_000 + u,
+            ),
         )?;
         for c in 0..10 {
             let body = format!(
                 r#"{{"messages":[{}]}}"#,
                 (0..8)
-                    .map(|m| format!(r#"{{"role":"user","content":"message {m} of chat {c} by user {u}"}}"#))
+                    .map(|m| format!(
+                        r#"{{"role":"user","content":"message {m} of chat {c} by user {u}"}}"#
+                    ))
                     .collect::<Vec<_>>()
                     .join(",")
             );
             let chat_id = format!("c{u}-{c}");
             tx.execute(
                 "INSERT INTO chat VALUES (?1, ?2, ?3, ?4, ?5)",
-                (&chat_id, format!("u{u}"), format!("Chat {c}"), body, 1_700_000_000 + c),
+                (
+                    &chat_id,
+                    format!("u{u}"),
+                    format!("Chat {c}"),
+                    body,
+                    1_700_000_000 + c,
+                ),
             )?;
             tx.execute(
                 "INSERT INTO message(chat_id, content, created_at) VALUES (?1, ?2, ?3)",

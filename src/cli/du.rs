@@ -20,6 +20,7 @@ pub struct DuArgs {
     db: Option<String>,
 }
 
+/// Runs `migsnap du`.
 pub fn run(args: DuArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let selected = match args.db.as_deref() {

@@ -65,10 +65,8 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     "alembic_versions": recorded.meta.alembic_versions,
                 }))?;
             } else {
-                ctx.out.line(&format!(
-                    "{}",
-                    ctx.out.paint(Paint::Id, &format!("{id:.12}"))
-                ))?;
+                ctx.out
+                    .line(&ctx.out.paint(Paint::Id, &format!("{id:.12}")))?;
                 let kind = if snapshot.image.is_some() {
                     "snapshot"
                 } else {

@@ -179,10 +179,8 @@ impl Checker<'_> {
             Some(ok) => *ok,
             None => self.verify(id)?,
         };
-        if !ok {
-            if let Some(problem) = self.problems.get_mut(&id) {
-                problem.snapshots.insert(snapshot);
-            }
+        if let (false, Some(problem)) = (ok, self.problems.get_mut(&id)) {
+            problem.snapshots.insert(snapshot);
         }
         Ok(())
     }

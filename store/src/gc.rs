@@ -89,7 +89,9 @@ pub fn collect(
     for (id, snapshot) in &snapshots {
         live.insert(*id);
         live.insert(snapshot.schema);
-        let keep_image = forgotten.get(id).is_none_or(|time| *time >= cutoff);
+        // Strictly after the cutoff, so that `--grace 0s` frees what was
+        // forgotten in this very second.
+        let keep_image = forgotten.get(id).is_none_or(|time| *time > cutoff);
         if let (Some(image_id), true) = (snapshot.image, keep_image) {
             let resolved = image::resolve(view, &image_id).map_err(|e| match e {
                 Error::Sqlite { .. } => GcError::Store(e),

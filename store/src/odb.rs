@@ -601,10 +601,11 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Removes reflog entries older than `cutoff` (seconds since the epoch).
+    /// Removes reflog entries made at or before `cutoff` (seconds since the
+    /// epoch).
     pub fn expire_reflog(&mut self, cutoff: i64) -> Result<usize> {
         self.tx
-            .execute("DELETE FROM reflog WHERE time < ?1", [cutoff])
+            .execute("DELETE FROM reflog WHERE time <= ?1", [cutoff])
             .map_err(|e| sql_error(&self.path, e))
     }
 
@@ -774,10 +775,8 @@ impl View<'_> {
     /// previous read used the same pack.
     fn pack_bytes(&self, seq: i64) -> Result<Rc<Vec<u8>>> {
         let mut cache = self.cache.borrow_mut();
-        if let Some((cached, bytes)) = &cache.last {
-            if *cached == seq {
-                return Ok(Rc::clone(bytes));
-            }
+        if let Some((_, bytes)) = cache.last.as_ref().filter(|(cached, _)| *cached == seq) {
+            return Ok(Rc::clone(bytes));
         }
         let unreadable = |reason: String| Error::Unreadable {
             id: ObjectId::from_bytes([0; 32]),
@@ -1012,6 +1011,14 @@ impl View<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// Whether retention gave up the image of `snapshot`.
+    pub fn is_forgotten(&self, snapshot: &ObjectId) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM forgotten WHERE snapshot = ?1")
+            .and_then(|mut stmt| stmt.exists([snapshot.as_bytes()]))
+            .map_err(|e| self.sql(e))
     }
 
     /// Snapshots whose image retention gave up, with the time it did.

@@ -102,7 +102,7 @@ pub(crate) fn read_snapshot(view: View<'_>, id: &ObjectId) -> Result<Snapshot> {
 }
 
 /// The roots of reachability: every ref target and every id a reflog entry
-/// at or after `reflog_cutoff` names, deduplicated, refs first.
+/// made after `reflog_cutoff` names, deduplicated, refs first.
 pub(crate) fn roots(view: View<'_>, reflog_cutoff: i64) -> Result<Vec<ObjectId>> {
     let mut seen = HashSet::new();
     let mut roots = Vec::new();
@@ -112,7 +112,7 @@ pub(crate) fn roots(view: View<'_>, reflog_cutoff: i64) -> Result<Vec<ObjectId>>
         }
     }
     for entry in view.reflog(None)? {
-        if entry.time < reflog_cutoff {
+        if entry.time <= reflog_cutoff {
             continue;
         }
         for id in [entry.old, entry.new].into_iter().flatten() {

@@ -1,0 +1,673 @@
+//! Integration tests of the store crate's public API on real store files.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use migsnap_store::fsck::{self, Fault, FsckOptions};
+use migsnap_store::gc::{self, GcOptions};
+use migsnap_store::progress::Silent;
+use migsnap_store::{
+    Added, Change, Error, Expected, Image, Kind, Listing, Object, ObjectId, ObjectStore, Prefix,
+    PrefixResolution, RefEdit, RefName, Snapshot, Store,
+};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+fn new_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join(".migsnap")).unwrap();
+    (dir, store)
+}
+
+fn store_conn(dir: &tempfile::TempDir) -> Connection {
+    Connection::open(dir.path().join(".migsnap/store.db")).unwrap()
+}
+
+fn object_rows(dir: &tempfile::TempDir) -> i64 {
+    store_conn(dir)
+        .query_row("SELECT count(*) FROM objects", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Incompressible bytes for `(label, n)`.
+fn noise(label: &str, n: u64, len: usize) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    h.update(label.as_bytes());
+    h.update(&n.to_le_bytes());
+    let mut out = vec![0; len];
+    h.finalize_xof().fill(&mut out);
+    out
+}
+
+fn name(text: &str) -> RefName {
+    RefName::new(text).unwrap()
+}
+
+fn update(ref_name: &str, expected: Expected, new: ObjectId) -> RefEdit {
+    RefEdit {
+        name: name(ref_name),
+        change: Change::Update { expected, new },
+    }
+}
+
+/// Writes a snapshot with pages `pages` (ids of blobs already written or
+/// written here) on top of `parents`, in one transaction, pointing `ref_name`
+/// at it when given. Returns its id.
+fn snapshot(
+    store: &mut Store,
+    pages: &[Vec<u8>],
+    parents: Vec<ObjectId>,
+    ref_name: Option<&str>,
+    message: &str,
+) -> ObjectId {
+    let mut tx = store.transaction().unwrap();
+    let blocks: Vec<ObjectId> = pages
+        .iter()
+        .map(|p| tx.write(&Object::Blob(p.clone())).unwrap())
+        .collect();
+    let image = tx
+        .write(&Object::Image(Image {
+            block_size: 4096,
+            block_count: blocks.len() as u32,
+            digest: [0; 32],
+            listing: Listing::Full(blocks),
+        }))
+        .unwrap();
+    let schema = tx
+        .write(&Object::Blob(b"CREATE TABLE t(x);".to_vec()))
+        .unwrap();
+    let id = tx
+        .write(&Object::Snapshot(Snapshot {
+            parents,
+            schema,
+            image: Some(image),
+            database: "db".into(),
+            time: 1_700_000_000,
+            message: message.into(),
+            host: "host".into(),
+            tool: "test".into(),
+            added: Added::default(),
+            headers: vec![("k".into(), "v".into())],
+        }))
+        .unwrap();
+    let edits: Vec<RefEdit> = ref_name
+        .map(|r| {
+            let current = tx.view().find_ref(&name(r)).unwrap();
+            update(
+                r,
+                current.map_or(Expected::MustNotExist, Expected::MustEqual),
+                id,
+            )
+        })
+        .into_iter()
+        .collect();
+    tx.commit(&edits, message).unwrap();
+    id
+}
+
+/// Flips one bit in the middle of object `id`'s stored bytes and nothing
+/// else, on either store layout (a row per object, or objects packed into
+/// `packs`); compressed rows are rewritten uncompressed.
+fn flip_a_byte(store_db: &Path, id: &ObjectId) {
+    let conn = Connection::open(store_db).unwrap();
+    let id_bytes = id.as_bytes().to_vec();
+    let packed = conn
+        .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'pack'")
+        .unwrap()
+        .exists([])
+        .unwrap();
+    let (table, key_column, key, offset, len) = if packed {
+        let (pack, offset, len): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT pack, offset, raw_len FROM objects WHERE id = ?1",
+                [&id_bytes],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        (
+            "packs",
+            "seq",
+            Value::Integer(pack),
+            offset as usize,
+            len as usize,
+        )
+    } else {
+        let len: i64 = conn
+            .query_row(
+                "SELECT raw_len FROM objects WHERE id = ?1",
+                [&id_bytes],
+                |r| r.get(0),
+            )
+            .unwrap();
+        ("objects", "id", Value::Blob(id_bytes), 0, len as usize)
+    };
+    let (raw_len, compression, dictionary, data): (i64, i64, Option<i64>, Vec<u8>) = conn
+        .query_row(
+            &format!(
+                "SELECT raw_len, compression, {}, data FROM {table} WHERE {key_column} = ?1",
+                if packed { "dictionary" } else { "NULL" }
+            ),
+            [&key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let mut raw = if compression == 0 {
+        data
+    } else {
+        assert_eq!(dictionary, None, "test stores have no dictionary");
+        zstd::bulk::decompress(&data, raw_len as usize).unwrap()
+    };
+    raw[offset + len / 2] ^= 0x01;
+    let n = conn
+        .execute(
+            &format!(
+                "UPDATE {table} SET data = ?1, compression = 0{} WHERE {key_column} = ?2",
+                if packed { ", dictionary = NULL" } else { "" }
+            ),
+            rusqlite::params![raw, key],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+fn delete_row(store_db: &Path, id: &ObjectId) {
+    let conn = Connection::open(store_db).unwrap();
+    let n = conn
+        .execute(
+            "DELETE FROM objects WHERE id = ?1",
+            [id.as_bytes().as_slice()],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn objects_of_every_kind_round_trip() {
+    let (dir, mut store) = new_store();
+    let objects = vec![
+        Object::Blob(Vec::new()),
+        Object::Blob(b"hello".to_vec()),
+        Object::Blob(noise("page", 1, 4096)),
+        Object::Blob(vec![0; 65536]),
+        Object::Image(Image {
+            block_size: 4096,
+            block_count: 2,
+            digest: [7; 32],
+            listing: Listing::Full(vec![ObjectId::hash(b"a"), ObjectId::hash(b"b")]),
+        }),
+        Object::Snapshot(Snapshot {
+            parents: vec![ObjectId::hash(b"p")],
+            schema: ObjectId::hash(b"s"),
+            image: None,
+            database: "webui".into(),
+            time: -5,
+            message: "ünïcode\nmessage".into(),
+            host: "h".into(),
+            tool: "t".into(),
+            added: Added {
+                objects: 3,
+                bytes: 9,
+            },
+            headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+        }),
+    ];
+    let ids: Vec<ObjectId> = objects.iter().map(|o| store.write(o).unwrap()).collect();
+    for (object, id) in objects.iter().zip(&ids) {
+        // The id is the hash of the canonical encoding.
+        assert_eq!(
+            *id,
+            ObjectId::hash(&migsnap_store::codec::encode_object(object))
+        );
+        assert!(store.contains(id).unwrap());
+        assert_eq!(&store.read(id).unwrap(), object);
+        assert_eq!(
+            store.view().info(id).unwrap().map(|i| i.kind),
+            Some(object.kind())
+        );
+    }
+    let Object::Blob(page) = &objects[2] else {
+        unreachable!()
+    };
+    assert_eq!(ids[2], migsnap_store::codec::blob_id(page));
+    assert_eq!(store.view().read_blob(&ids[1]).unwrap(), b"hello");
+    assert!(matches!(
+        store.view().read_blob(&ids[4]),
+        Err(Error::WrongKind { .. })
+    ));
+
+    // Absent objects.
+    let absent = ObjectId::hash(b"never written");
+    assert!(!store.contains(&absent).unwrap());
+    assert_eq!(store.try_read(&absent).unwrap(), None);
+    assert!(matches!(store.read(&absent), Err(Error::NotFound { id }) if id == absent));
+
+    // Everything survives closing and reopening.
+    drop(store);
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+    for (object, id) in objects.iter().zip(&ids) {
+        assert_eq!(&store.read(id).unwrap(), object);
+    }
+    let read_only = Store::open_read_only(&dir.path().join(".migsnap")).unwrap();
+    assert_eq!(read_only.read(&ids[1]).unwrap(), objects[1]);
+}
+
+#[test]
+fn writes_are_idempotent() {
+    let (dir, mut store) = new_store();
+    let blob = Object::Blob(noise("x", 0, 4096));
+    let id = store.write(&blob).unwrap();
+    let rows = object_rows(&dir);
+    assert_eq!(rows, 1);
+    assert_eq!(store.write(&blob).unwrap(), id);
+    assert_eq!(object_rows(&dir), rows);
+
+    // Within a transaction, a known object adds nothing.
+    let mut tx = store.transaction().unwrap();
+    assert_eq!(tx.write(&blob).unwrap(), id);
+    assert_eq!(tx.added(), Added::default());
+    let other = tx.write(&Object::Blob(noise("y", 0, 4096))).unwrap();
+    assert_eq!(tx.added().objects, 1);
+    assert!(tx.added().bytes > 0);
+    // ... and writing the new one again in the same transaction adds nothing.
+    tx.write(&Object::Blob(noise("y", 0, 4096))).unwrap();
+    assert_eq!(tx.added().objects, 1);
+    tx.commit(&[], "").unwrap();
+    assert_eq!(object_rows(&dir), 2);
+    assert_eq!(
+        store.read(&other).unwrap(),
+        Object::Blob(noise("y", 0, 4096))
+    );
+}
+
+#[test]
+fn flipped_stored_bytes_are_reported_as_corrupt_not_returned() {
+    let (dir, mut store) = new_store();
+    let damaged = store.write(&Object::Blob(noise("a", 0, 4096))).unwrap();
+    let healthy = store.write(&Object::Blob(noise("b", 0, 4096))).unwrap();
+    drop(store);
+    flip_a_byte(&dir.path().join(".migsnap/store.db"), &damaged);
+
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+    match store.read(&damaged) {
+        Err(Error::Corrupt { id, actual }) => {
+            assert_eq!(id, damaged);
+            assert_ne!(actual, damaged);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(matches!(
+        store.try_read(&damaged),
+        Err(Error::Corrupt { .. })
+    ));
+    // Presence is not verification; the neighbour is unharmed.
+    assert!(store.contains(&damaged).unwrap());
+    assert_eq!(
+        store.read(&healthy).unwrap(),
+        Object::Blob(noise("b", 0, 4096))
+    );
+}
+
+#[test]
+fn a_failed_compare_and_swap_commits_nothing() {
+    let (dir, mut store) = new_store();
+    let first = store.write(&Object::Blob(b"one".to_vec())).unwrap();
+    let tx = store.transaction().unwrap();
+    tx.commit(
+        &[update("heads/a", Expected::MustNotExist, first)],
+        "create",
+    )
+    .unwrap();
+    let rows = object_rows(&dir);
+    let reflog = store.view().reflog(None).unwrap();
+
+    // Expected value wrong: the object written in the same transaction, the
+    // first (valid) edit and the reflog all roll back.
+    let mut tx = store.transaction().unwrap();
+    let orphan = tx.write(&Object::Blob(noise("orphan", 0, 4096))).unwrap();
+    let err = tx
+        .commit(
+            &[
+                update("tags/ok", Expected::MustNotExist, orphan),
+                update("heads/a", Expected::MustEqual(orphan), orphan),
+            ],
+            "should fail",
+        )
+        .unwrap_err();
+    match err {
+        Error::RefMismatch {
+            name: n,
+            expected,
+            actual,
+        } => {
+            assert_eq!(n.as_str(), "heads/a");
+            assert_eq!(expected, orphan.to_string());
+            assert_eq!(actual, first.to_string());
+        }
+        other => panic!("expected RefMismatch, got {other:?}"),
+    }
+    assert!(
+        !store.contains(&orphan).unwrap(),
+        "object of a failed commit is stored"
+    );
+    assert_eq!(object_rows(&dir), rows);
+    assert_eq!(store.view().find_ref(&name("tags/ok")).unwrap(), None);
+    assert_eq!(
+        store.view().find_ref(&name("heads/a")).unwrap(),
+        Some(first)
+    );
+    assert_eq!(store.view().reflog(None).unwrap(), reflog);
+
+    // MustNotExist on an existing ref fails the same way.
+    let tx = store.transaction().unwrap();
+    assert!(matches!(
+        tx.commit(&[update("heads/a", Expected::MustNotExist, orphan)], "x"),
+        Err(Error::RefMismatch { actual, .. }) if actual == first.to_string()
+    ));
+    // A dropped transaction rolls back too.
+    {
+        let mut tx = store.transaction().unwrap();
+        tx.write(&Object::Blob(b"dropped".to_vec())).unwrap();
+    }
+    assert!(
+        !store
+            .contains(&migsnap_store::codec::blob_id(b"dropped"))
+            .unwrap()
+    );
+    assert_eq!(object_rows(&dir), rows);
+}
+
+#[test]
+fn commits_append_reflog_entries() {
+    let (_dir, mut store) = new_store();
+    let a = store.write(&Object::Blob(b"a".to_vec())).unwrap();
+    let b = store.write(&Object::Blob(b"b".to_vec())).unwrap();
+    let before = migsnap_store::odb::now();
+    let tx = store.transaction().unwrap();
+    tx.commit(
+        &[
+            update("heads/x", Expected::MustNotExist, a),
+            update("tags/t", Expected::Any, a),
+        ],
+        "first",
+    )
+    .unwrap();
+    let tx = store.transaction().unwrap();
+    tx.commit(&[update("heads/x", Expected::MustEqual(a), b)], "second")
+        .unwrap();
+    let tx = store.transaction().unwrap();
+    tx.commit(
+        &[RefEdit {
+            name: name("tags/t"),
+            change: Change::Delete {
+                expected: Expected::MustEqual(a),
+            },
+        }],
+        "delete tag",
+    )
+    .unwrap();
+
+    let x = store.view().reflog(Some(&name("heads/x"))).unwrap();
+    let summary: Vec<_> = x
+        .iter()
+        .map(|e| (e.old, e.new, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [(None, Some(a), "first"), (Some(a), Some(b), "second")]
+    );
+    assert!(
+        x.iter()
+            .all(|e| e.time >= before && e.time <= migsnap_store::odb::now())
+    );
+    let all = store.view().reflog(None).unwrap();
+    let order: Vec<_> = all
+        .iter()
+        .map(|e| (e.name.as_str().to_owned(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("heads/x".to_owned(), "first"),
+            ("tags/t".to_owned(), "first"),
+            ("heads/x".to_owned(), "second"),
+            ("tags/t".to_owned(), "delete tag"),
+        ]
+    );
+    assert_eq!(all[3].old, Some(a));
+    assert_eq!(all[3].new, None);
+    assert_eq!(store.view().find_ref(&name("tags/t")).unwrap(), None);
+    assert_eq!(store.view().refs("").unwrap(), [(name("heads/x"), b)]);
+    assert_eq!(store.view().refs("tags/").unwrap(), []);
+}
+
+#[test]
+fn prefixes_resolve_to_none_one_or_all_candidates() {
+    let (_dir, mut store) = new_store();
+    // Blobs until two ids share four hex digits (~300 by the birthday bound).
+    let mut seen: HashMap<String, Vec<u8>> = HashMap::new();
+    let (a, b) = (0u64..)
+        .find_map(|n| {
+            let bytes = noise("prefix", n, 16);
+            let key = migsnap_store::codec::blob_id(&bytes).to_string()[..4].to_owned();
+            match seen.insert(key, bytes.clone()) {
+                Some(other) => Some((other, bytes)),
+                None => None,
+            }
+        })
+        .unwrap();
+    let id_a = store.write(&Object::Blob(a)).unwrap();
+    let id_b = store.write(&Object::Blob(b)).unwrap();
+    let (lo, hi) = if id_a < id_b {
+        (id_a, id_b)
+    } else {
+        (id_b, id_a)
+    };
+    let (lo_hex, hi_hex) = (lo.to_string(), hi.to_string());
+    let shared = lo_hex
+        .bytes()
+        .zip(hi_hex.bytes())
+        .take_while(|(x, y)| x == y)
+        .count();
+    assert!(shared >= 4);
+    let view = store.view();
+    let prefix = |text: &str| text.parse::<Prefix>().unwrap();
+
+    assert_eq!(
+        view.resolve_prefix(&prefix(&lo_hex[..shared]), Kind::Blob)
+            .unwrap(),
+        PrefixResolution::Ambiguous(vec![lo, hi])
+    );
+    assert_eq!(
+        view.resolve_prefix(&prefix(&lo_hex[..shared + 1]), Kind::Blob)
+            .unwrap(),
+        PrefixResolution::One(lo)
+    );
+    assert_eq!(
+        view.resolve_prefix(&prefix(&hi_hex.to_uppercase()), Kind::Blob)
+            .unwrap(),
+        PrefixResolution::One(hi)
+    );
+    // Resolution is by kind: no snapshot has these prefixes.
+    assert_eq!(
+        view.resolve_prefix(&prefix(&lo_hex[..shared]), Kind::Snapshot)
+            .unwrap(),
+        PrefixResolution::None
+    );
+    // A prefix just past both.
+    let mut next = hi.as_bytes().to_owned();
+    next[31] = next[31].wrapping_add(1);
+    let beyond = ObjectId::from_bytes(next).to_string();
+    assert_eq!(
+        view.resolve_prefix(&prefix(&beyond), Kind::Blob).unwrap(),
+        PrefixResolution::None
+    );
+    // Too short or not hex.
+    assert!("abc".parse::<Prefix>().is_err());
+    assert!("wxyz".parse::<Prefix>().is_err());
+}
+
+#[test]
+fn gc_deletes_exactly_the_unreachable_objects() {
+    let (dir, mut store) = new_store();
+    let shared = noise("shared", 0, 4096);
+    let kept_page = noise("kept", 0, 4096);
+    let lost_page = noise("lost", 0, 4096);
+    let s1 = snapshot(
+        &mut store,
+        &[shared.clone(), kept_page.clone()],
+        vec![],
+        Some("heads/a"),
+        "s1",
+    );
+    let s2 = snapshot(
+        &mut store,
+        &[shared.clone(), kept_page.clone(), noise("kept", 1, 4096)],
+        vec![s1],
+        Some("heads/a"),
+        "s2",
+    );
+    // A snapshot nothing points at, sharing one page with the kept history.
+    let lost = snapshot(
+        &mut store,
+        &[shared.clone(), lost_page.clone()],
+        vec![],
+        None,
+        "lost",
+    );
+    let lost_page_id = migsnap_store::codec::blob_id(&lost_page);
+    let rows = object_rows(&dir);
+
+    let dry = gc::collect(
+        &mut store,
+        GcOptions {
+            grace_secs: 0,
+            dry_run: true,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(object_rows(&dir), rows, "dry run deleted objects");
+    let report = gc::collect(
+        &mut store,
+        GcOptions {
+            grace_secs: 0,
+            dry_run: false,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(report.deleted_objects, dry.deleted_objects);
+    // The lost snapshot, its image and its own page; not the shared page
+    // nor the shared schema.
+    assert_eq!(report.deleted_objects, 3, "{report:?}");
+    assert_eq!(object_rows(&dir), rows - 3);
+    assert!(!store.contains(&lost).unwrap());
+    assert!(!store.contains(&lost_page_id).unwrap());
+    for id in [
+        s1,
+        s2,
+        migsnap_store::codec::blob_id(&shared),
+        migsnap_store::codec::blob_id(&kept_page),
+    ] {
+        store.read(&id).unwrap();
+    }
+    assert!(
+        fsck::check(&store, FsckOptions { read_data: true }, &mut Silent)
+            .unwrap()
+            .is_clean()
+    );
+    // Collecting again finds nothing.
+    let again = gc::collect(
+        &mut store,
+        GcOptions {
+            grace_secs: 0,
+            dry_run: false,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(again.deleted_objects, 0);
+    assert_eq!(again.freed_bytes, 0);
+}
+
+#[test]
+fn gc_keeps_what_young_reflog_entries_point_at() {
+    let (_dir, mut store) = new_store();
+    let page = noise("p", 0, 4096);
+    let s1 = snapshot(&mut store, &[page.clone()], vec![], Some("tags/old"), "s1");
+    let tx = store.transaction().unwrap();
+    tx.commit(
+        &[RefEdit {
+            name: name("tags/old"),
+            change: Change::Delete {
+                expected: Expected::MustEqual(s1),
+            },
+        }],
+        "delete",
+    )
+    .unwrap();
+    let report = gc::collect(
+        &mut store,
+        GcOptions {
+            grace_secs: 3600,
+            dry_run: false,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(report.deleted_objects, 0);
+    assert_eq!(report.expired_reflog, 0);
+    store.read(&s1).unwrap();
+}
+
+#[test]
+fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
+    let (dir, mut store) = new_store();
+    let store_db = dir.path().join(".migsnap/store.db");
+    let shared = noise("shared", 0, 4096);
+    let only_s2 = noise("only-s2", 0, 4096);
+    let s1 = snapshot(&mut store, &[shared.clone()], vec![], None, "s1");
+    let s2 = snapshot(
+        &mut store,
+        &[shared.clone(), only_s2.clone()],
+        vec![s1],
+        Some("heads/db"),
+        "s2",
+    );
+    let clean = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    assert!(clean.is_clean(), "{clean:?}");
+    assert_eq!(clean.snapshots, 2);
+    drop(store);
+
+    let shared_id = migsnap_store::codec::blob_id(&shared);
+    let only_id = migsnap_store::codec::blob_id(&only_s2);
+    delete_row(&store_db, &shared_id);
+    flip_a_byte(&store_db, &only_id);
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+
+    // Without reading data, only the missing page shows.
+    let quick = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    assert_eq!(quick.problems.len(), 1, "{quick:?}");
+    assert_eq!(quick.problems[0].id, shared_id);
+    assert_eq!(quick.problems[0].fault, Fault::Missing);
+    assert_eq!(quick.problems[0].snapshots, BTreeSet::from([s1, s2]));
+
+    let full = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    assert!(!full.is_clean());
+    assert_eq!(full.problems.len(), 2, "{full:?}");
+    let missing = full.problems.iter().find(|p| p.id == shared_id).unwrap();
+    assert_eq!(missing.fault, Fault::Missing);
+    assert_eq!(missing.snapshots, BTreeSet::from([s1, s2]));
+    let corrupt = full.problems.iter().find(|p| p.id == only_id).unwrap();
+    assert!(matches!(corrupt.fault, Fault::Corrupt(_)), "{corrupt:?}");
+    assert_eq!(corrupt.snapshots, BTreeSet::from([s2]));
+
+    // A ref whose snapshot is missing is reported with the ref.
+    drop(store);
+    delete_row(&store_db, &s2);
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+    let report = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    let head = report.problems.iter().find(|p| p.id == s2).unwrap();
+    assert_eq!(head.fault, Fault::Missing);
+    assert_eq!(head.refs, BTreeSet::from([name("heads/db")]));
+}
