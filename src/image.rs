@@ -205,6 +205,13 @@ pub fn record(
     })
 }
 
+/// Worker threads for hashing and compression: one per core, at most 8.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8)
+}
+
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
@@ -226,20 +233,20 @@ pub fn write(
     progress.start("writing pages", image.image.len());
     let mut digest = blake3::Hasher::new();
     let mut writer = BufWriter::with_capacity(1 << 20, out);
-    for block in &image.blocks {
-        let bytes = match view.read_blob(block)? {
-            bytes if bytes.len() == block_size as usize => bytes,
-            _ => {
-                return Err(ImageError::BadPage {
-                    id: *block,
-                    expected: block_size,
-                });
-            }
-        };
-        digest.update(&bytes);
-        writer.write_all(&bytes).map_err(io)?;
+    let mut index = 0usize;
+    migsnap_store::bulk::read_blobs(view, &image.blocks, workers(), |bytes| {
+        if bytes.len() != block_size as usize {
+            return Err(ImageError::BadPage {
+                id: image.blocks[index],
+                expected: block_size,
+            });
+        }
+        index += 1;
+        digest.update(bytes);
+        writer.write_all(bytes).map_err(io)?;
         progress.advance(u64::from(block_size));
-    }
+        Ok(())
+    })?;
     writer.flush().map_err(io)?;
     progress.finish();
     if digest.finalize().as_bytes() != &image.image.digest {

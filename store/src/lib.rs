@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bulk;
 pub mod codec;
 pub mod compress;
 pub mod fsck;

@@ -686,6 +686,82 @@ impl ObjectStore for Transaction<'_> {
     }
 }
 
+/// A pack row as stored: compressed bytes plus what is needed to unpack them.
+pub(crate) struct RawPack {
+    pub(crate) seq: i64,
+    raw_len: i64,
+    compression: i64,
+    pub(crate) dictionary: Option<i64>,
+    data: Vec<u8>,
+}
+
+impl RawPack {
+    fn unreadable(&self, reason: String) -> Error {
+        Error::Unreadable {
+            id: ObjectId::from_bytes([0; 32]),
+            reason: format!("pack {}: {reason}", self.seq),
+        }
+    }
+
+    /// Decompresses the pack; `decompressors` must hold a context for its
+    /// dictionary. The declared length bounds the output.
+    pub(crate) fn unpack(self, decompressors: &mut Decompressors) -> Result<Vec<u8>> {
+        let compression = Compression::from_tag(self.compression)
+            .ok_or_else(|| self.unreadable(format!("unknown compression {}", self.compression)))?;
+        let raw_len = usize::try_from(self.raw_len)
+            .ok()
+            .filter(|len| *len <= codec::DECODE_LIMIT)
+            .ok_or_else(|| self.unreadable(format!("impossible length {}", self.raw_len)))?;
+        // Contexts for dictionaries are the caller's to add; the plain one is
+        // made here on first use.
+        if compression == Compression::Zstd && self.dictionary.is_none() && !decompressors.has(None)
+        {
+            decompressors
+                .add(None)
+                .map_err(|e| self.unreadable(format!("zstd context: {e}")))?;
+        }
+        let seq = self.seq;
+        let bytes = decompressors
+            .decompress(compression, self.dictionary, self.data, raw_len)
+            .map_err(|e| Error::Unreadable {
+                id: ObjectId::from_bytes([0; 32]),
+                reason: format!("pack {seq} does not decompress: {e}"),
+            })?;
+        if bytes.len() != raw_len {
+            return Err(Error::Unreadable {
+                id: ObjectId::from_bytes([0; 32]),
+                reason: format!("pack {seq} holds {} bytes, not {raw_len}", bytes.len()),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Cuts object `id` out of an unpacked pack and checks its hash.
+pub(crate) fn extract(
+    pack_bytes: &[u8],
+    id: &ObjectId,
+    pack: i64,
+    offset: i64,
+    len: i64,
+) -> Result<Vec<u8>> {
+    let range = usize::try_from(offset)
+        .ok()
+        .zip(usize::try_from(len).ok())
+        .and_then(|(start, len)| Some(start..start.checked_add(len)?))
+        .filter(|range| range.end <= pack_bytes.len())
+        .ok_or_else(|| Error::Unreadable {
+            id: *id,
+            reason: format!("its place {offset}+{len} is outside pack {pack}"),
+        })?;
+    let encoded = pack_bytes[range].to_vec();
+    let actual = ObjectId::hash(&encoded);
+    if actual != *id {
+        return Err(Error::Corrupt { id: *id, actual });
+    }
+    Ok(encoded)
+}
+
 /// Seconds since the Unix epoch, for reflog and retention times.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -733,42 +809,14 @@ impl View<'_> {
 
     /// Reads an object's encoded bytes and checks they hash to `id`.
     fn try_read_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
-        let row = self
-            .conn
-            .prepare_cached("SELECT pack, offset, raw_len FROM objects WHERE id = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row([id.as_bytes()], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, i64>(2)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(|e| self.sql(e))?;
-        let Some((pack, offset, len)) = row else {
+        let Some((pack, offset, len)) = self.locate(id)? else {
             return Ok(None);
         };
-        let unreadable = |reason: String| Error::Unreadable { id: *id, reason };
         let bytes = self.pack_bytes(pack).map_err(|e| match e {
-            Error::Unreadable { reason, .. } => unreadable(reason),
+            Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
             other => other,
         })?;
-        let range = usize::try_from(offset)
-            .ok()
-            .zip(usize::try_from(len).ok())
-            .and_then(|(start, len)| Some(start..start.checked_add(len)?))
-            .filter(|range| range.end <= bytes.len())
-            .ok_or_else(|| {
-                unreadable(format!("its place {offset}+{len} is outside pack {pack}"))
-            })?;
-        let encoded = bytes[range].to_vec();
-        let actual = ObjectId::hash(&encoded);
-        if actual != *id {
-            return Err(Error::Corrupt { id: *id, actual });
-        }
-        Ok(Some(encoded))
+        extract(&bytes, id, pack, offset, len).map(Some)
     }
 
     /// The decompressed bytes of pack `seq`, from the one-pack cache when the
@@ -778,9 +826,28 @@ impl View<'_> {
         if let Some((_, bytes)) = cache.last.as_ref().filter(|(cached, _)| *cached == seq) {
             return Ok(Rc::clone(bytes));
         }
-        let unreadable = |reason: String| Error::Unreadable {
+        let raw = self.fetch_pack(seq)?;
+        if let Some(dictionary) = raw
+            .dictionary
+            .filter(|d| !cache.decompressors.has(Some(*d)))
+        {
+            let dict = self
+                .load_dictionary(dictionary)?
+                .ok_or_else(|| raw.unreadable(format!("needs missing dictionary {dictionary}")))?;
+            cache.decompressors.add(Some(&dict)).map_err(|e| {
+                raw.unreadable(format!("dictionary {dictionary} does not load: {e}"))
+            })?;
+        }
+        let bytes = Rc::new(raw.unpack(&mut cache.decompressors)?);
+        cache.last = Some((seq, Rc::clone(&bytes)));
+        Ok(bytes)
+    }
+
+    /// Reads pack row `seq` as stored, without decompressing it.
+    pub(crate) fn fetch_pack(&self, seq: i64) -> Result<RawPack> {
+        let missing = || Error::Unreadable {
             id: ObjectId::from_bytes([0; 32]),
-            reason,
+            reason: format!("its pack {seq} is missing"),
         };
         let (raw_len, compression, dictionary, data) = self
             .conn
@@ -799,39 +866,47 @@ impl View<'_> {
                 .optional()
             })
             .map_err(|e| self.sql(e))?
-            .ok_or_else(|| unreadable(format!("its pack {seq} is missing")))?;
-        let compression = Compression::from_tag(compression).ok_or_else(|| {
-            unreadable(format!("pack {seq} has unknown compression {compression}"))
-        })?;
-        let raw_len = usize::try_from(raw_len)
-            .ok()
-            .filter(|len| *len <= codec::DECODE_LIMIT)
-            .ok_or_else(|| unreadable(format!("pack {seq} claims impossible length {raw_len}")))?;
-        if compression == Compression::Zstd && !cache.decompressors.has(dictionary) {
-            let dict = match dictionary {
-                Some(dict_id) => Some(self.load_dictionary(dict_id)?.ok_or_else(|| {
-                    unreadable(format!("pack {seq} needs missing dictionary {dict_id}"))
-                })?),
-                None => None,
-            };
-            cache
-                .decompressors
-                .add(dict.as_ref())
-                .map_err(|e| unreadable(format!("dictionary {dictionary:?} does not load: {e}")))?;
-        }
-        let bytes = cache
-            .decompressors
-            .decompress(compression, dictionary, data, raw_len)
-            .map_err(|e| unreadable(format!("pack {seq} does not decompress: {e}")))?;
-        if bytes.len() != raw_len {
-            return Err(unreadable(format!(
-                "pack {seq} holds {} bytes, not {raw_len}",
-                bytes.len()
-            )));
-        }
-        let bytes = Rc::new(bytes);
-        cache.last = Some((seq, Rc::clone(&bytes)));
-        Ok(bytes)
+            .ok_or_else(missing)?;
+        Ok(RawPack {
+            seq,
+            raw_len,
+            compression,
+            dictionary,
+            data,
+        })
+    }
+
+    /// Where object `id` lives: its pack, offset and length.
+    pub(crate) fn locate(&self, id: &ObjectId) -> Result<Option<(i64, i64, i64)>> {
+        self.conn
+            .prepare_cached("SELECT pack, offset, raw_len FROM objects WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([id.as_bytes()], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Every compression dictionary, for decompressing on other threads.
+    pub(crate) fn dictionaries(&self) -> Result<Vec<Dictionary>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, data FROM dictionaries ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map([], |row| {
+            Ok(Dictionary {
+                id: row.get(0)?,
+                bytes: row.get(1)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.sql(e))
     }
 
     fn load_dictionary(&self, id: i64) -> Result<Option<Dictionary>> {
