@@ -33,30 +33,125 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             temp.path().to_path_buf()
         }
     };
-    let exe = std::env::current_exe()?;
-    let out = &ctx.out;
-    let step = |text: &str| out.line(&format!("\n## {text}"));
-    let migsnap = |args: &[&str]| -> Result<(), CliError> {
-        let shown: Vec<String> = args
-            .iter()
-            .map(|a| {
-                if a.contains(' ') {
-                    format!("'{a}'")
-                } else {
-                    (*a).to_owned()
-                }
-            })
-            .collect();
-        out.line(&format!("$ migsnap {}", shown.join(" ")))?;
-        let result = Command::new(&exe)
+    let mut walk = Walkthrough {
+        exe: std::env::current_exe()?,
+        dir: dir.clone(),
+        out: &ctx.out,
+        json: Vec::new(),
+    };
+    let internal = |what: &str, e: rusqlite::Error| {
+        CliError::new(
+            ErrorKind::Internal,
+            format!("{what} the demo database: {e}"),
+        )
+    };
+
+    std::fs::create_dir_all(dir.join("data"))?;
+    let db_path = dir.join("data/webui.db");
+    walk.say("A chat app's database, at Alembic revision 9f1c2a7d3b10")?;
+    build_database(&db_path).map_err(|e| internal("building", e))?;
+    walk.say(&format!(
+        "created {} ({} KiB)",
+        db_path.display(),
+        std::fs::metadata(&db_path)?.len() / 1024
+    ))?;
+
+    walk.say("Start a store and take a snapshot before a risky change")?;
+    walk.run(&["init", "--track", "data/webui.db"])?;
+    walk.run(&[
+        "snapshot",
+        "-m",
+        "before upgrade",
+        "--tag",
+        "before-upgrade",
+    ])?;
+
+    walk.say("A hand-written 'fix script' alters a table and stamps a revision")?;
+    damage(&db_path).map_err(|e| internal("changing", e))?;
+    walk.say("ran: ALTER TABLE chat ADD COLUMN archived ...; CREATE TABLE folder(...); UPDATE alembic_version ...")?;
+    walk.run(&["snapshot", "-m", "after fix script"])?;
+    walk.run(&["snapshot", "-m", "nothing changed, so nothing is recorded"])?;
+
+    walk.say("History: what changed, which revision was stamped, what each snapshot cost")?;
+    walk.run(&["log"])?;
+    walk.run(&["du"])?;
+
+    walk.say("Put the database back the way it was, by tag; a safety snapshot comes first")?;
+    walk.run(&["restore", "before-upgrade"])?;
+    let columns = column_names(&db_path, "chat").map_err(|e| internal("reading", e))?;
+    walk.say(&format!("chat columns now: {}", columns.join(", ")))?;
+    walk.run(&["log", "--oneline"])?;
+
+    walk.say("Everything in the store still hashes to its name")?;
+    walk.run(&["fsck", "--read-data"])?;
+    if columns.iter().any(|c| c == "archived") {
+        return Err(CliError::new(
+            ErrorKind::Internal,
+            "demo: the restore did not remove the fix script's column",
+        ));
+    }
+    walk.say("demo complete: the restore removed the fix script's column and kept every row.")?;
+    if ctx.out.is_json() {
+        ctx.out
+            .json(&serde_json::json!({ "dir": dir, "steps": walk.json }))?;
+    }
+    Ok(Status::Ok)
+}
+
+/// Runs demo steps with the real binary and shows them as text, or collects
+/// them for one JSON document.
+struct Walkthrough<'a> {
+    exe: PathBuf,
+    dir: PathBuf,
+    out: &'a super::Output,
+    json: Vec<serde_json::Value>,
+}
+
+impl Walkthrough<'_> {
+    fn say(&mut self, text: &str) -> Result<(), CliError> {
+        if self.out.is_json() {
+            self.json.push(serde_json::json!({ "say": text }));
+            Ok(())
+        } else {
+            self.out.line(&format!("\n## {text}"))
+        }
+    }
+
+    fn run(&mut self, args: &[&str]) -> Result<(), CliError> {
+        let json = self.out.is_json();
+        let mut command = Command::new(&self.exe);
+        if json {
+            command.args(["--format", "json"]);
+        }
+        let result = command
             .args(args)
-            .current_dir(&dir)
+            .current_dir(&self.dir)
             .env_remove("MIGSNAP_STORE")
             .output()?;
-        for stream in [&result.stdout, &result.stderr] {
-            let text = String::from_utf8_lossy(stream);
-            for line in text.lines() {
-                out.line(&format!("  {line}"))?;
+        if json {
+            let output: serde_json::Value =
+                serde_json::from_slice(&result.stdout).unwrap_or(serde_json::Value::Null);
+            self.json.push(serde_json::json!({
+                "command": args,
+                "exit_code": result.status.code(),
+                "output": output,
+            }));
+        } else {
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.contains(' ') {
+                        format!("'{a}'")
+                    } else {
+                        (*a).to_owned()
+                    }
+                })
+                .collect();
+            self.out.line(&format!("$ migsnap {}", shown.join(" ")))?;
+            for stream in [&result.stdout, &result.stderr] {
+                for line in String::from_utf8_lossy(stream).lines() {
+                    self.out.line(&format!("  {line}"))?;
+                }
             }
         }
         if result.status.success() {
@@ -71,67 +166,7 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 ),
             ))
         }
-    };
-
-    std::fs::create_dir_all(dir.join("data"))?;
-    let db_path = dir.join("data/webui.db");
-    step("A chat app's database, at Alembic revision 9f1c2a7d3b10")?;
-    build_database(&db_path).map_err(|e| {
-        CliError::new(
-            ErrorKind::Internal,
-            format!("building the demo database: {e}"),
-        )
-    })?;
-    out.line(&format!(
-        "created {} ({} KiB)",
-        db_path.display(),
-        std::fs::metadata(&db_path)?.len() / 1024
-    ))?;
-
-    step("Start a store and take a snapshot before a risky change")?;
-    migsnap(&["init", "--track", "data/webui.db"])?;
-    migsnap(&[
-        "snapshot",
-        "-m",
-        "before upgrade",
-        "--tag",
-        "before-upgrade",
-    ])?;
-
-    step("A hand-written 'fix script' alters a table and stamps a revision")?;
-    damage(&db_path).map_err(|e| {
-        CliError::new(
-            ErrorKind::Internal,
-            format!("changing the demo database: {e}"),
-        )
-    })?;
-    out.line("ALTER TABLE chat ADD COLUMN archived INTEGER; CREATE TABLE folder(...); UPDATE alembic_version ...")?;
-    migsnap(&["snapshot", "-m", "after fix script"])?;
-    migsnap(&["snapshot", "-m", "nothing changed, so nothing is recorded"])?;
-
-    step("History: what changed, which revision was stamped, what each snapshot cost")?;
-    migsnap(&["log"])?;
-    migsnap(&["du"])?;
-
-    step("Put the database back the way it was, by tag; a safety snapshot comes first")?;
-    migsnap(&["restore", "before-upgrade"])?;
-    let columns = column_names(&db_path, "chat").map_err(|e| {
-        CliError::new(
-            ErrorKind::Internal,
-            format!("reading the demo database: {e}"),
-        )
-    })?;
-    out.line(&format!("chat columns now: {}", columns.join(", ")))?;
-    migsnap(&["log", "--oneline"])?;
-
-    step("Everything in the store still hashes to its name")?;
-    migsnap(&["fsck", "--read-data"])?;
-    if !columns.iter().any(|c| c == "archived") {
-        out.line(
-            "\ndemo complete: the restore removed the fix script's column and kept every row.",
-        )?;
     }
-    Ok(Status::Ok)
 }
 
 /// A small Open-WebUI-shaped database: users, chats with JSON bodies,

@@ -117,7 +117,7 @@ pub fn run(args: DuArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     out.line("")?;
     let ratio = dedup_ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}x"));
     out.line(&format!(
-        "logical size of the snapshots in the store that hold data: {}; stored: {}; dedup ratio {ratio}",
+        "logical size of the snapshots in the store that hold data: {}; stored: {}; {ratio} smaller (dedup and compression)",
         bytes(logical_total),
         bytes(stored)
     ))?;
