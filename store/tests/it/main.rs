@@ -184,7 +184,7 @@ fn delete_row(store_db: &Path, id: &ObjectId) {
 #[test]
 fn objects_of_every_kind_round_trip() {
     let (dir, mut store) = new_store();
-    let objects = vec![
+    let objects = [
         Object::Blob(Vec::new()),
         Object::Blob(b"hello".to_vec()),
         Object::Blob(noise("page", 1, 4096)),
@@ -449,10 +449,7 @@ fn prefixes_resolve_to_none_one_or_all_candidates() {
         .find_map(|n| {
             let bytes = noise("prefix", n, 16);
             let key = migsnap_store::codec::blob_id(&bytes).to_string()[..4].to_owned();
-            match seen.insert(key, bytes.clone()) {
-                Some(other) => Some((other, bytes)),
-                None => None,
-            }
+            seen.insert(key, bytes.clone()).map(|other| (other, bytes))
         })
         .unwrap();
     let id_a = store.write(&Object::Blob(a)).unwrap();
@@ -594,7 +591,13 @@ fn gc_deletes_exactly_the_unreachable_objects() {
 fn gc_keeps_what_young_reflog_entries_point_at() {
     let (_dir, mut store) = new_store();
     let page = noise("p", 0, 4096);
-    let s1 = snapshot(&mut store, &[page.clone()], vec![], Some("tags/old"), "s1");
+    let s1 = snapshot(
+        &mut store,
+        std::slice::from_ref(&page),
+        vec![],
+        Some("tags/old"),
+        "s1",
+    );
     let tx = store.transaction().unwrap();
     tx.commit(
         &[RefEdit {
@@ -626,7 +629,13 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
     let store_db = dir.path().join(".migsnap/store.db");
     let shared = noise("shared", 0, 4096);
     let only_s2 = noise("only-s2", 0, 4096);
-    let s1 = snapshot(&mut store, &[shared.clone()], vec![], None, "s1");
+    let s1 = snapshot(
+        &mut store,
+        std::slice::from_ref(&shared),
+        vec![],
+        None,
+        "s1",
+    );
     let s2 = snapshot(
         &mut store,
         &[shared.clone(), only_s2.clone()],

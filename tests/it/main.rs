@@ -1,0 +1,17 @@
+//! Integration tests: the real `migsnap` binary on real SQLite files.
+//!
+//! One module per area; `common` holds the fixtures. Run with
+//! `cargo test --test it`.
+
+mod common;
+
+mod bad_input;
+mod checkout_restore;
+mod concurrency;
+mod corruption;
+mod crash;
+mod fsck_gc_tags;
+mod revisions;
+mod snapshot_log;
+mod store_init;
+mod track;

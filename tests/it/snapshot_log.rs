@@ -1,0 +1,297 @@
+//! `snapshot`, `log` and `show`.
+
+use insta::assert_snapshot;
+
+use crate::common::{Journal, TestEnv, exec, exit};
+
+fn is_short_hash(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[test]
+fn unchanged_database_records_nothing_unless_allowed() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 30);
+    let first = env.run(&["snapshot", "app.db"]);
+    let short = first.ok().trim_end().to_owned();
+    assert!(is_short_hash(&short), "{short:?}");
+    let before = env.store_state();
+
+    let out = env.run(&["snapshot"]);
+    assert_eq!(
+        out.ok(),
+        format!("nothing changed since {short} (app); use --allow-empty to record anyway\n")
+    );
+    assert_eq!(
+        env.store_state(),
+        before,
+        "an unchanged snapshot wrote to the store"
+    );
+    let json = env.run(&["--format", "json", "snapshot"]).ok_json();
+    assert_eq!(json["recorded"], false);
+    assert!(json["head"].as_str().unwrap().starts_with(&short));
+    assert_eq!(env.log(None).len(), 1);
+
+    let second = env.snapshot(&["--allow-empty", "-m", "checkpoint"]);
+    assert!(!second.starts_with(&short));
+    let log = env.log(None);
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["id"], second.as_str());
+    assert_eq!(log[0]["message"], "checkpoint");
+    assert_eq!(log[0]["parents"][0].as_str().unwrap()[..12], short);
+    // Same pages: no page is stored again.
+    assert!(log[0]["added_bytes"].as_u64().unwrap() < 4096, "{}", log[0]);
+    assert_eq!(log[0]["schema_changed"], false);
+}
+
+#[test]
+fn log_reports_alembic_schema_changes_and_sizes() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 40);
+    exec(
+        &db,
+        "CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY);
+         INSERT INTO alembic_version VALUES ('f00d0002'), ('c0ffee01');",
+    );
+    let s1 = env.snapshot(&["app.db", "-m", "initial"]);
+    exec(
+        &db,
+        "INSERT INTO items(name, payload) SELECT name || '-copy', payload FROM items;",
+    );
+    let s2 = env.snapshot(&["-m", "more rows"]);
+    exec(
+        &db,
+        "CREATE INDEX items_by_name ON items(name);
+         DELETE FROM alembic_version WHERE version_num = 'c0ffee01';
+         UPDATE alembic_version SET version_num = 'beef0003';",
+    );
+    let s3 = env.snapshot(&["-m", "migrate\n\nbody line"]);
+
+    let size = std::fs::metadata(&db).unwrap().len();
+    let log = env.log(None);
+    let ids: Vec<&str> = log.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [&s3, &s2, &s1]);
+    for entry in &log {
+        let page_size = entry["page_size"].as_u64().unwrap();
+        let page_count = entry["page_count"].as_u64().unwrap();
+        assert_eq!(
+            entry["logical_size"].as_u64().unwrap(),
+            page_size * page_count
+        );
+        assert!(entry["added_bytes"].as_u64().unwrap() > 0, "{entry}");
+        assert_eq!(entry["database"], "app");
+        assert_eq!(entry["schema_only"], false);
+        assert_eq!(entry["data_forgotten"], false);
+    }
+    // The newest snapshot's logical size is the file's size.
+    assert_eq!(log[0]["logical_size"].as_u64().unwrap(), size);
+    assert_eq!(log[0]["page_size"], 4096);
+    assert_eq!(
+        log[2]["alembic_versions"],
+        serde_json::json!(["c0ffee01", "f00d0002"])
+    );
+    assert_eq!(log[1]["alembic_versions"], log[2]["alembic_versions"]);
+    assert_eq!(log[0]["alembic_versions"], serde_json::json!(["beef0003"]));
+    let changed: Vec<bool> = log
+        .iter()
+        .map(|e| e["schema_changed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(changed, [true, false, true]);
+    assert_eq!(log[0]["refs"], serde_json::json!(["heads/app"]));
+    assert_eq!(log[1]["refs"], serde_json::json!([]));
+    assert_eq!(log[0]["parents"], serde_json::json!([s2]));
+    assert_eq!(log[2]["parents"], serde_json::json!([]));
+    assert_eq!(log[0]["message"], "migrate\n\nbody line");
+
+    // -n limits, newest first.
+    let json = env.run(&["--format", "json", "log", "-n", "1"]).ok_json();
+    let one = json["snapshots"].as_array().unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["id"], s3.as_str());
+    let text = env.run(&["log", "-n", "2"]);
+    assert_eq!(
+        text.ok().matches("\nsnapshot ").count() + 1,
+        2,
+        "{}",
+        text.stdout
+    );
+
+    let oneline = env.run(&["log", "--oneline"]);
+    assert_snapshot!(env.redact(oneline.ok()), @r"
+    [SHORT] [TIME] alembic:beef0003 [schema changed] migrate (HEAD -> app)
+    [SHORT] [TIME] alembic:c0ffee01,f00d0002 more rows
+    [SHORT] [TIME] alembic:c0ffee01,f00d0002 [schema changed] initial
+    ");
+    let lines: Vec<&str> = oneline.stdout.lines().collect();
+    assert!(lines[0].starts_with(&s3[..12]));
+    assert!(lines[2].starts_with(&s1[..12]));
+
+    // The long form: full ids, Alembic line, size line and the message.
+    let long = env.run(&["log", "-n", "1"]);
+    let long = long.ok();
+    assert!(
+        long.starts_with(&format!("snapshot {s3} (HEAD -> app)\n")),
+        "{long}"
+    );
+    assert!(long.contains("\nAlembic: beef0003\n"), "{long}");
+    assert!(long.contains("\nSize:    "), "{long}");
+    assert!(long.contains(" pages of 4096 B); added "), "{long}");
+    assert!(long.contains("Notes:   schema changed\n"), "{long}");
+    assert!(
+        long.contains("\n    migrate\n    \n    body line\n"),
+        "{long}"
+    );
+}
+
+#[test]
+fn schema_only_snapshot_records_no_pages() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 30);
+    let full = env.snapshot(&["app.db"]);
+    exec(&env.join("app.db"), "CREATE TABLE extra(x INTEGER);");
+    let out = env.run(&["--format", "json", "snapshot", "--schema-only"]);
+    let json = out.ok_json();
+    assert_eq!(json["schema_only"], true);
+    let id = json["id"].as_str().unwrap().to_owned();
+    // Only the new schema is stored: no pages, no image.
+    assert_eq!(json["added_objects"], 1);
+
+    let log = env.log(None);
+    assert_eq!(log[0]["id"], id.as_str());
+    assert_eq!(log[0]["schema_only"], true);
+    assert_eq!(log[0]["schema_changed"], true);
+    assert!(log[0]["logical_size"].is_null());
+    assert!(log[0]["page_count"].is_null());
+    assert_eq!(log[1]["id"], full.as_str());
+
+    let oneline = env.run(&["log", "--oneline", "-n", "1"]);
+    assert!(
+        oneline.ok().contains("[schema changed, schema-only]"),
+        "{}",
+        oneline.stdout
+    );
+    let show = env.run(&["show", &id]);
+    assert!(
+        show.ok()
+            .contains("\nData:     none (schema-only snapshot)\n")
+    );
+    assert!(show.stdout.contains("CREATE TABLE extra(x INTEGER);"));
+
+    // There is nothing to check out or restore.
+    env.run(&["checkout", &id, "-o", "out.db"])
+        .expect_error(exit::INPUT, &[&id[..12], "schema-only"]);
+    assert!(!env.join("out.db").exists());
+    env.run(&["restore", &id])
+        .expect_error(exit::INPUT, &[&id[..12], "schema-only"]);
+    // A second schema-only snapshot of the same schema changes nothing.
+    let again = env.run(&["snapshot", "--schema-only"]);
+    assert!(
+        again.ok().starts_with("nothing changed since "),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn tags_given_when_snapshotting() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 10);
+    let id = env.snapshot(&["app.db", "--tag", "v1", "--tag", "release-1.0"]);
+    assert_eq!(
+        env.refs(),
+        [
+            ("heads/app".to_owned(), id.clone()),
+            ("tags/release-1.0".to_owned(), id.clone()),
+            ("tags/v1".to_owned(), id.clone()),
+        ]
+    );
+    let log = env.log(None);
+    assert_eq!(
+        log[0]["refs"],
+        serde_json::json!(["heads/app", "tags/release-1.0", "tags/v1"])
+    );
+    let oneline = env.run(&["log", "--oneline"]);
+    assert!(
+        oneline
+            .ok()
+            .contains("(HEAD -> app, tag: release-1.0, tag: v1)"),
+        "{}",
+        oneline.stdout
+    );
+    assert_eq!(env.resolve("v1"), id);
+
+    // A taken or invalid tag fails the whole snapshot.
+    let before = env.store_state();
+    env.run(&["snapshot", "--allow-empty", "--tag", "v1"])
+        .expect_error(exit::INPUT, &["tag 'v1' already exists"]);
+    env.run(&["snapshot", "--allow-empty", "--tag", "bad name"])
+        .expect_error(exit::INPUT, &["bad name"]);
+    env.run(&["snapshot", "--allow-empty", "--tag", "ok", "--tag", "v1"])
+        .expect_error(exit::INPUT, &["v1"]);
+    assert_eq!(
+        env.store_state(),
+        before,
+        "a failed tagged snapshot changed the store"
+    );
+}
+
+#[test]
+fn show_prints_metadata_and_schema_sql() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 10);
+    exec(
+        &db,
+        "CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY);
+         INSERT INTO alembic_version VALUES ('ab12cd34');
+         CREATE INDEX items_by_name ON items(name);
+         CREATE VIEW item_names AS SELECT name FROM items;
+         PRAGMA user_version = 7;
+         PRAGMA application_id = 42;",
+    );
+    let id = env.snapshot(&["app.db", "-m", "first\nsecond line", "--tag", "v1"]);
+    let out = env.run(&["show", "v1"]);
+    let text = env.redact(out.ok());
+    let text = regex::Regex::new(r"(?m)^(Host: +)\S+  \(migsnap [^)]*\)$")
+        .unwrap()
+        .replace(&text, "${1}[HOST]  ([TOOL])");
+    let text = regex::Regex::new(r"(?m)^Added: .*$")
+        .unwrap()
+        .replace(&text, "Added:    [ADDED]");
+    assert_snapshot!(text, @r"
+    snapshot [ID]
+    Refs:     heads/app, tags/v1
+    Database: app ([TMP]/app.db)
+    Date:     [TIME]
+    Host:     [HOST]  ([TOOL])
+    Alembic:  ab12cd34
+    Meta:     user_version=7 application_id=42 journal_mode=delete
+    Data:     20.0 KiB (5 pages of 4096 B)
+    Added:    [ADDED]
+
+        first
+        second line
+
+    CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY);
+    CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload BLOB);
+    CREATE INDEX items_by_name ON items(name);
+    CREATE VIEW item_names AS SELECT name FROM items;
+    ");
+    assert!(out.stdout.starts_with(&format!("snapshot {id}\n")));
+
+    let json = env.run(&["--format", "json", "show", &id[..10]]).ok_json();
+    assert_eq!(json["id"], id.as_str());
+    assert_eq!(json["user_version"], 7);
+    assert_eq!(json["application_id"], 42);
+    assert_eq!(json["journal_mode"], "delete");
+    assert_eq!(json["path"], db.display().to_string());
+    assert_eq!(json["alembic_versions"], serde_json::json!(["ab12cd34"]));
+    let sql = json["schema_sql"].as_str().unwrap();
+    assert!(sql.contains("CREATE TABLE items("), "{sql}");
+    assert!(sql.contains("CREATE INDEX items_by_name"), "{sql}");
+    // `show` with no revision shows HEAD.
+    assert!(
+        env.run(&["show"])
+            .ok()
+            .starts_with(&format!("snapshot {id}\n"))
+    );
+}

@@ -1,0 +1,197 @@
+//! `init` and finding the store: walk-up discovery, `--store`, `MIGSNAP_STORE`.
+
+use insta::assert_snapshot;
+
+use crate::common::{Journal, TestEnv, exit, file_hash, mode};
+
+#[test]
+fn init_creates_a_private_store() {
+    let env = TestEnv::new();
+    let out = env.run(&["init"]);
+    out.expect(exit::OK);
+    assert_snapshot!(env.redact(&out.stdout), @"Initialized empty migsnap store in [TMP]/.migsnap");
+    assert_eq!(out.stderr, "");
+
+    assert_eq!(mode(&env.store_dir()), 0o700, ".migsnap must be 0700");
+    assert_eq!(mode(&env.store_db()), 0o600, "store.db must be 0600");
+
+    // It is a SQLite file marked as a migsnap store, with the documented tables.
+    let conn = env.store_conn();
+    let (app_id, format): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id),
+                    (SELECT user_version FROM pragma_user_version)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(app_id, 0x6d73_6e70);
+    assert_eq!(format, 1);
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for table in ["forgotten", "objects", "refs", "reflog"] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "no table {table} in {tables:?}"
+        );
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "{table} is not empty");
+    }
+}
+
+#[test]
+fn init_twice_is_refused_and_keeps_the_store() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 20);
+    let id = env.snapshot(&["app.db"]);
+    let before = file_hash(&env.store_db());
+
+    let out = env.run(&["init"]);
+    out.expect_error(exit::REFUSED, &["already exists"]);
+    assert_snapshot!(env.redact(&out.stderr), @"error: a migsnap store already exists at [TMP]/.migsnap");
+    assert_eq!(out.stdout, "");
+    assert_eq!(file_hash(&env.store_db()), before, "store.db changed");
+    assert_eq!(env.log_ids(None), [id]);
+}
+
+#[test]
+fn init_with_track_tracks_the_database() {
+    let env = TestEnv::new();
+    env.make_db("app.db", Journal::Delete, 5);
+    let out = env.run(&["init", "--track", "app.db"]);
+    out.expect(exit::OK);
+    assert_snapshot!(env.redact(&out.stdout), @r"
+    Initialized empty migsnap store in [TMP]/.migsnap
+    Tracking [TMP]/app.db as 'app'
+    ");
+    assert_eq!(
+        env.run(&["track"]).ok(),
+        format!("app\t{}\n", env.join("app.db").display())
+    );
+}
+
+#[test]
+fn init_with_a_bad_track_path_reports_the_file() {
+    let env = TestEnv::new();
+    std::fs::write(env.join("notes.txt"), "hello").unwrap();
+    env.run(&["init", "--track", "notes.txt"])
+        .expect_error(exit::INPUT, &["notes.txt", "not a SQLite database"]);
+}
+
+#[test]
+fn commands_find_the_store_from_a_subdirectory() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 10);
+    env.run(&["track", "app", "app.db"]).ok();
+    let deep = env.join("src/pkg/deep");
+    std::fs::create_dir_all(&deep).unwrap();
+
+    let listed = env.run_in(&deep, &["track"], &[]);
+    assert_eq!(
+        listed.ok(),
+        format!("app\t{}\n", env.join("app.db").display())
+    );
+    let out = env.run_in(&deep, &["--format", "json", "snapshot"], &[]);
+    let id = out.ok_json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.log_ids(None), std::slice::from_ref(&id));
+    // A path relative to the subdirectory names the same database.
+    let out = env.run_in(&deep, &["log", "--oneline", "../../../app.db"], &[]);
+    assert!(out.ok().starts_with(&id[..12]), "{}", out.stdout);
+}
+
+#[test]
+fn without_a_store_commands_say_how_to_make_one() {
+    let env = TestEnv::new();
+    if env
+        .path()
+        .ancestors()
+        .any(|d| d.join(".migsnap/store.db").is_file())
+    {
+        eprintln!("skipped: a .migsnap store exists above the temp dir");
+        return;
+    }
+    let out = env.run(&["log"]);
+    out.expect_error(
+        exit::INPUT,
+        &[
+            "no migsnap store found in",
+            &env.path().display().to_string(),
+        ],
+    );
+    assert!(
+        out.stderr.contains("hint: run `migsnap init`"),
+        "{}",
+        out.stderr
+    );
+    // Nothing was created.
+    assert!(!env.store_dir().exists());
+}
+
+#[test]
+fn store_flag_and_environment_override_discovery() {
+    let env = TestEnv::with_store();
+    env.make_db("a.db", Journal::Delete, 5);
+    env.make_db("b.db", Journal::Delete, 5);
+    env.run(&["track", "a", "a.db"]).ok();
+
+    // A second store elsewhere, created and filled through --store.
+    let other = env.join("elsewhere/store");
+    let other_s = other.display().to_string();
+    let out = env.run(&["--store", &other_s, "init"]);
+    assert_eq!(
+        out.ok(),
+        format!("Initialized empty migsnap store in {other_s}\n")
+    );
+    assert_eq!(mode(&other), 0o700);
+    assert_eq!(mode(&other.join("store.db")), 0o600);
+    env.run(&["--store", &other_s, "track", "b", "b.db"]).ok();
+
+    let a_line = format!("a\t{}\n", env.join("a.db").display());
+    let b_line = format!("b\t{}\n", env.join("b.db").display());
+    assert_eq!(env.run(&["track"]).ok(), a_line, "discovered store");
+    assert_eq!(
+        env.run(&["--store", &other_s, "track"]).ok(),
+        b_line,
+        "--store"
+    );
+    assert_eq!(
+        env.run_in(env.path(), &["track"], &[("MIGSNAP_STORE", &other_s)])
+            .ok(),
+        b_line,
+        "MIGSNAP_STORE"
+    );
+    // A relative --store is relative to the current directory.
+    assert_eq!(
+        env.run(&["--store", "elsewhere/store", "track"]).ok(),
+        b_line
+    );
+    // The flag wins over the environment.
+    let mine = env.store_dir().display().to_string();
+    assert_eq!(
+        env.run_in(
+            env.path(),
+            &["--store", &mine, "track"],
+            &[("MIGSNAP_STORE", &other_s)]
+        )
+        .ok(),
+        a_line
+    );
+    // Snapshots land in the chosen store only.
+    let id = env.snapshot(&["--store", &other_s, "b"]);
+    assert_eq!(env.log_ids(Some("a")), Vec::<String>::new());
+    let out = env.run(&["--store", &other_s, "--format", "json", "log", "b"]);
+    assert_eq!(out.ok_json()["snapshots"][0]["id"], id.as_str());
+
+    // A --store that holds no store is bad input, and is not created.
+    let missing = env.join("nowhere").display().to_string();
+    env.run(&["--store", &missing, "log"])
+        .expect_error(exit::INPUT, &["no migsnap store at", &missing]);
+    assert!(!env.join("nowhere").exists());
+}

@@ -1,0 +1,132 @@
+//! Tracking databases, and the single-database convenience.
+
+use insta::assert_snapshot;
+
+use crate::common::{Journal, TestEnv, exit};
+
+#[test]
+fn snapshot_of_an_untracked_file_tracks_it_under_its_stem() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 20);
+
+    let out = env.run(&["snapshot", "app.db"]);
+    out.expect(exit::OK);
+    let short = out.stdout.trim_end();
+    assert!(
+        short.len() == 12 && short.bytes().all(|b| b.is_ascii_hexdigit()),
+        "stdout must be a 12-hex short hash: {:?}",
+        out.stdout
+    );
+    let stderr = env.redact(&out.stderr);
+    let stderr = regex::Regex::new(r"added .* in \d+ objects")
+        .unwrap()
+        .replace(&stderr, "added [SIZE]");
+    assert_snapshot!(stderr, @r"
+    now tracking [TMP]/app.db as 'app'
+    [app [SHORT]] snapshot; added [SIZE]
+    ");
+
+    assert_eq!(
+        env.run(&["track"]).ok(),
+        format!("app\t{}\n", env.join("app.db").display())
+    );
+    // The config stores the path relative to the project root.
+    let config = std::fs::read_to_string(env.store_dir().join("config.toml")).unwrap();
+    assert!(config.contains("[databases.app]"), "{config}");
+    assert!(config.contains("path = \"app.db\""), "{config}");
+
+    // With one database, no name is needed; by name and by path work too.
+    for args in [
+        &["log", "--oneline"][..],
+        &["log", "--oneline", "app"],
+        &["log", "--oneline", "app.db"],
+    ] {
+        let out = env.run(args);
+        assert!(out.ok().starts_with(short), "{args:?}: {}", out.stdout);
+        assert_eq!(out.stdout.lines().count(), 1);
+    }
+}
+
+#[test]
+fn track_names_databases_and_lists_them() {
+    let env = TestEnv::with_store();
+    env.make_db("one.db", Journal::Delete, 5);
+    env.make_db("two.db", Journal::Wal, 5);
+    env.run(&["track", "main", "one.db"]).ok();
+    let out = env.run(&["track", "replica", "two.db"]);
+    assert_snapshot!(env.redact(out.ok()), @r"
+    main	[TMP]/one.db
+    replica	[TMP]/two.db
+    ");
+    let json = env.run(&["--format", "json", "track"]).ok_json();
+    assert_eq!(json["databases"][0]["name"], "main");
+    assert_eq!(
+        json["databases"][1]["path"],
+        env.join("two.db").display().to_string()
+    );
+
+    // Tracking the same name and path again is a no-op.
+    env.run(&["track", "main", "one.db"]).ok();
+    let before = env.store_state();
+    // A taken name is refused; bad names and bad files are bad input.
+    env.run(&["track", "main", "two.db"])
+        .expect_error(exit::REFUSED, &["main"]);
+    env.run(&["track", "a/b", "one.db"])
+        .expect_error(exit::INPUT, &["a/b"]);
+    env.run(&["track", "HEAD", "one.db"])
+        .expect_error(exit::INPUT, &["HEAD"]);
+    env.run(&["track", "gone", "missing.db"])
+        .expect_error(exit::INPUT, &["missing.db", "does not exist"]);
+    assert_eq!(
+        env.store_state(),
+        before,
+        "a failed track changed the store"
+    );
+    // A name without a path is a usage error.
+    env.run(&["track", "main"]).expect(exit::USAGE);
+}
+
+#[test]
+fn with_two_databases_a_name_is_required() {
+    let env = TestEnv::with_store();
+    env.make_db("one.db", Journal::Delete, 5);
+    env.make_db("two.db", Journal::Delete, 5);
+    env.run(&["track", "main", "one.db"]).ok();
+    env.run(&["track", "other", "two.db"]).ok();
+    let before = env.store_state();
+
+    for args in [
+        &["snapshot"][..],
+        &["log"],
+        &["show"],
+        &["show", "HEAD~1"],
+        &["restore", "HEAD"],
+    ] {
+        let out = env.run(args);
+        out.expect_error(
+            exit::INPUT,
+            &["several databases are tracked (main, other); name one"],
+        );
+    }
+    let out = env.run(&["snapshot"]);
+    assert_snapshot!(env.redact(&out.stderr), @"error: several databases are tracked (main, other); name one");
+    assert_eq!(
+        env.store_state(),
+        before,
+        "a failed snapshot changed the store"
+    );
+
+    // Naming one works, and an unknown name lists the tracked ones.
+    let id = env.snapshot(&["main"]);
+    assert_eq!(env.log_ids(Some("main")), std::slice::from_ref(&id));
+    assert_eq!(env.log_ids(Some("other")), Vec::<String>::new());
+    let out = env.run(&["snapshot", "nope"]);
+    out.expect_error(exit::INPUT, &["no tracked database is called 'nope'"]);
+    assert!(
+        out.stderr.contains("hint: tracked: main, other"),
+        "{}",
+        out.stderr
+    );
+    // Database names are revisions.
+    assert_eq!(env.resolve("main"), id);
+}
