@@ -307,9 +307,23 @@ fn read_config(path: &Path) -> Result<ConfigFile, RepoError> {
     })
 }
 
-/// The absolute form of `path` without resolving symlinks.
+/// The absolute form of `path` with `.` and `..` folded lexically, without
+/// resolving symlinks, so `sub/../app.db` and `app.db` name the same
+/// tracked database.
 pub fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+    use std::path::Component;
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Replaces `path` with `bytes` through a temporary file and a rename, so
@@ -322,4 +336,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_folds_dot_and_dot_dot() {
+        assert_eq!(
+            absolute(Path::new("/r/sub/../app.db")),
+            PathBuf::from("/r/app.db")
+        );
+        assert_eq!(
+            absolute(Path::new("/r/./app.db")),
+            PathBuf::from("/r/app.db")
+        );
+        assert_eq!(absolute(Path::new("/../app.db")), PathBuf::from("/app.db"));
+    }
 }

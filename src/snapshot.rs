@@ -278,7 +278,7 @@ fn train_dictionary(
     source: &Database,
 ) -> Result<(), SnapshotError> {
     let samples = source.sample_pages(DICTIONARY_SAMPLES)?;
-    if samples.len() < DICTIONARY_SAMPLES as usize / 2 {
+    if samples.is_empty() {
         return Ok(());
     }
     if let Ok(dictionary) = migsnap_store::compress::train_dictionary(&samples) {

@@ -1,0 +1,98 @@
+//! Criterion benchmarks of the per-page hot paths of a snapshot and a
+//! restore: hashing a page, packing and compressing 32 pages, planning a
+//! delta listing, and unpacking. Run: `cargo bench --bench hot_paths`.
+//! The whole-command comparison with sqlite3, restic and zstd is
+//! `benches/compare.sh`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use migsnap_store::compress::{Compressor, DEFAULT_LEVEL, Dictionary, train_dictionary};
+use migsnap_store::image::{ResolvedImage, plan_listing};
+use migsnap_store::pack::PACK_OBJECTS;
+use migsnap_store::{Image, Listing, ObjectId, PreparedPack};
+
+const PAGE: usize = 4096;
+
+/// Text-like pages from a small vocabulary, so they compress like chat data.
+fn pages(count: usize) -> Vec<Vec<u8>> {
+    let words = [
+        "the",
+        "user",
+        "message",
+        "content",
+        "role",
+        "assistant",
+        "model",
+        "chat",
+        "{\"id\":",
+        "\"timestamp\":",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..count)
+        .map(|_| {
+            let mut page = Vec::with_capacity(PAGE);
+            while page.len() < PAGE {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                page.extend_from_slice(words[(state % words.len() as u64) as usize].as_bytes());
+                page.push(b' ');
+            }
+            page.truncate(PAGE);
+            page
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let pages = pages(1024);
+    let dictionary = Dictionary {
+        id: 1,
+        bytes: train_dictionary(&pages).expect("enough samples to train"),
+    };
+
+    let mut group = c.benchmark_group("page");
+    group.throughput(Throughput::Bytes(PAGE as u64));
+    group.bench_function("blob_id", |b| {
+        b.iter(|| migsnap_store::codec::blob_id(&pages[7]))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("pack");
+    group.throughput(Throughput::Bytes((PAGE * PACK_OBJECTS) as u64));
+    let run: Vec<&[u8]> = pages[..PACK_OBJECTS].iter().map(Vec::as_slice).collect();
+    let mut plain = Compressor::new(DEFAULT_LEVEL, None).expect("valid level");
+    group.bench_function("32 pages, zstd 3", |b| {
+        b.iter(|| PreparedPack::blobs(run.iter().copied(), &mut plain))
+    });
+    let mut primed = Compressor::new(DEFAULT_LEVEL, Some(&dictionary)).expect("valid dictionary");
+    group.bench_function("32 pages, zstd 3 + dictionary", |b| {
+        b.iter(|| PreparedPack::blobs(run.iter().copied(), &mut primed))
+    });
+    group.finish();
+
+    // A 1 GiB database: 262144 pages, 1% of them changed.
+    let blocks: Vec<ObjectId> = (0..262_144u32)
+        .map(|i| ObjectId::hash(&i.to_le_bytes()))
+        .collect();
+    let parent = ResolvedImage {
+        id: ObjectId::hash(b"parent"),
+        image: Image {
+            block_size: PAGE as u32,
+            block_count: blocks.len() as u32,
+            digest: [0; 32],
+            listing: Listing::Full(Vec::new()),
+        },
+        blocks: blocks.clone(),
+        chain: Vec::new(),
+    };
+    let mut changed = blocks;
+    for index in (0..changed.len()).step_by(100) {
+        changed[index] = ObjectId::hash(&(index as u64).to_be_bytes());
+    }
+    c.bench_function("plan_listing 1 GiB, 1% changed", |b| {
+        b.iter(|| plan_listing(Some(&parent), PAGE as u32, &changed))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
