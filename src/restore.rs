@@ -287,8 +287,15 @@ fn rebuild(
     let temp_path = temp.path().to_path_buf();
     crate::image::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
     let file: &File = temp.as_file();
-    file.sync_all().map_err(io(&temp_path))?;
-    let verdict = sqlite::quick_check(&temp_path)?;
+    // fsync and quick_check both wait on the disk or the page cache; run
+    // them side by side. Both must pass before anything is renamed.
+    let (synced, verdict) = std::thread::scope(|scope| {
+        let sync = scope.spawn(|| file.sync_all());
+        let verdict = sqlite::quick_check(&temp_path);
+        (sync.join().expect("BUG: fsync thread panicked"), verdict)
+    });
+    synced.map_err(io(&temp_path))?;
+    let verdict = verdict?;
     if verdict != ["ok"] {
         return Err(RestoreError::QuickCheck(verdict.join("; ")));
     }
