@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
         changed[index] = ObjectId::hash(&(index as u64).to_be_bytes());
     }
     c.bench_function("plan_listing 1 GiB, 1% changed", |b| {
-        b.iter(|| plan_listing(Some(&parent), PAGE as u32, &changed))
+        b.iter(|| plan_listing(Some(&parent), PAGE as u32, changed.clone()))
     });
 }
 

@@ -63,13 +63,13 @@ pub enum ImageError {
 }
 
 /// Result of recording one image.
-pub struct Recorded {
+pub struct RecordedImage {
     /// What the capture read besides the pages.
     pub capture: Capture,
     /// The image object's id.
     pub id: ObjectId,
-    /// The image object.
-    pub image: Image,
+    /// BLAKE3 of the whole image.
+    pub digest: [u8; 32],
 }
 
 struct Batch {
@@ -92,7 +92,7 @@ pub fn record(
     db: &mut Database,
     parent: Option<&ResolvedImage>,
     progress: &mut dyn Progress,
-) -> Result<Recorded, ImageError> {
+) -> Result<RecordedImage, ImageError> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
@@ -194,14 +194,18 @@ pub fn record(
         progress.finish();
         let geometry = capture.geometry;
         blocks.truncate(geometry.page_count as usize);
-        let image = Image {
+        let image = Object::Image(Image {
             block_size: geometry.page_size,
             block_count: geometry.page_count,
             digest,
-            listing: plan_listing(parent, geometry.page_size, &blocks),
-        };
-        let id = tx.write(&Object::Image(image.clone()))?;
-        Ok(Recorded { capture, id, image })
+            listing: plan_listing(parent, geometry.page_size, blocks),
+        });
+        let id = tx.write(&image)?;
+        Ok(RecordedImage {
+            capture,
+            id,
+            digest,
+        })
     })
 }
 
@@ -231,23 +235,42 @@ pub fn write(
     };
     let block_size = image.image.block_size;
     progress.start("writing pages", image.image.len());
-    let mut digest = blake3::Hasher::new();
-    let mut writer = BufWriter::with_capacity(1 << 20, out);
-    let mut index = 0usize;
-    migsnap_store::bulk::read_blobs(view, &image.blocks, workers(), |bytes| {
-        if bytes.len() != block_size as usize {
-            return Err(ImageError::BadPage {
-                id: image.blocks[index],
-                expected: block_size,
-            });
-        }
-        index += 1;
-        digest.update(bytes);
-        writer.write_all(bytes).map_err(io)?;
-        progress.advance(u64::from(block_size));
-        Ok(())
-    })?;
-    writer.flush().map_err(io)?;
+    // The calling thread owns the store connection and puts pages in order;
+    // a writer thread hashes and writes them, so disk writes overlap reads
+    // (1 GiB checkout, three runs each on 2 cores: 7.0-7.8 s without it,
+    // 5.1-6.6 s with it).
+    let (written, read) = std::thread::scope(|scope| {
+        let (page_tx, page_rx) = bounded::<Vec<u8>>(QUEUE_BATCHES * BATCH_PAGES);
+        let writer = scope.spawn(move || {
+            let mut digest = blake3::Hasher::new();
+            let mut writer = BufWriter::with_capacity(1 << 20, out);
+            for page in page_rx {
+                digest.update(&page);
+                writer.write_all(&page)?;
+            }
+            writer.flush()?;
+            Ok::<_, std::io::Error>(digest)
+        });
+        let mut index = 0usize;
+        let read = migsnap_store::bulk::read_blobs(view, &image.blocks, workers(), |bytes| {
+            if bytes.len() != block_size as usize {
+                return Err(ImageError::BadPage {
+                    id: image.blocks[index],
+                    expected: block_size,
+                });
+            }
+            index += 1;
+            progress.advance(u64::from(block_size));
+            // A closed channel means the writer failed; its error is reported below.
+            let _ = page_tx.send(bytes);
+            Ok(())
+        });
+        drop(page_tx);
+        let written = writer.join().expect("BUG: image writer panicked");
+        (written, read)
+    });
+    read?;
+    let digest = written.map_err(io)?;
     progress.finish();
     if digest.finalize().as_bytes() != &image.image.digest {
         return Err(ImageError::Digest { image: image.id });

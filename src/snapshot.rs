@@ -209,7 +209,7 @@ pub fn take(
             train_dictionary(&mut tx, &source)?;
         }
         let recorded = crate::image::record(&mut tx, &mut source, parent_image.as_ref(), progress)?;
-        (recorded.capture, Some((recorded.id, recorded.image)))
+        (recorded.capture, Some((recorded.id, recorded.digest)))
     };
     let schema = tx.write(&Object::Blob(capture.schema.to_blob()))?;
     let record = Recorded {
@@ -222,9 +222,9 @@ pub fn take(
         let same_meta = Recorded::from_snapshot(parent).meta == record.meta;
         let same_image = match &image {
             None => true,
-            Some((_, image)) => parent_image
+            Some((_, digest)) => parent_image
                 .as_ref()
-                .is_some_and(|p| p.image.digest == image.digest),
+                .is_some_and(|p| p.image.digest == *digest),
         };
         if parent.schema == schema && same_meta && same_image {
             return Ok(SnapshotOutcome::Unchanged { head });

@@ -35,13 +35,22 @@ struct Done {
 }
 
 /// Calls `each` with the bytes of every blob in `ids`, in order, each
-/// verified against its id. Stops at the first error, which is the store's
+/// verified against its id (owned, so the caller can hand them on). Stops at the first error, which is the store's
 /// ([`Error::NotFound`], [`Error::Corrupt`], ...) or the callback's.
 pub fn read_blobs<E: From<Error>>(
     view: View<'_>,
     ids: &[ObjectId],
     threads: usize,
-    mut each: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    mut each: impl FnMut(Vec<u8>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    view.consistent(|view| read_blobs_in(view, ids, threads, &mut each))
+}
+
+fn read_blobs_in<E: From<Error>>(
+    view: View<'_>,
+    ids: &[ObjectId],
+    threads: usize,
+    each: &mut impl FnMut(Vec<u8>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let dictionaries = Arc::new(view.dictionaries()?);
     std::thread::scope(|scope| {
@@ -72,7 +81,7 @@ pub fn read_blobs<E: From<Error>>(
             let done = done_rx.recv().expect("BUG: a worker died");
             ready.insert(done.number, done.blobs?);
             while let Some(blobs) = ready.remove(&delivered) {
-                for blob in &blobs {
+                for blob in blobs {
                     each(blob)?;
                 }
                 delivered += 1;

@@ -65,7 +65,16 @@ pub fn check(
     options: FsckOptions,
     progress: &mut dyn Progress,
 ) -> Result<FsckReport> {
-    let view = store.view();
+    store
+        .view()
+        .consistent(|view| check_view(view, options, progress))
+}
+
+fn check_view(
+    view: View<'_>,
+    options: FsckOptions,
+    progress: &mut dyn Progress,
+) -> Result<FsckReport> {
     let forgotten: HashSet<ObjectId> = view.forgotten()?.into_iter().map(|(id, _)| id).collect();
     let mut checker = Checker {
         view,

@@ -58,7 +58,23 @@ impl PreparedPack {
         PreparedPack::from_encoded(encoded, compressor)
     }
 
-    fn from_encoded(objects: Vec<(Kind, Vec<u8>)>, compressor: &mut Compressor) -> PreparedPack {
+    fn from_encoded(
+        mut objects: Vec<(Kind, Vec<u8>)>,
+        compressor: &mut Compressor,
+    ) -> PreparedPack {
+        // A lone object is its own pack: reuse its buffer (a full image
+        // listing of a 1 GiB database is 8 MiB).
+        if let [(kind, _)] = objects.as_slice() {
+            let kind = *kind;
+            let bytes = objects.pop().expect("holds because there is one object").1;
+            let member = PackMember {
+                id: ObjectId::hash(&bytes),
+                kind,
+                offset: 0,
+                len: u32::try_from(bytes.len()).expect("holds because objects are under 4 GiB"),
+            };
+            return PreparedPack::compress(vec![member], bytes, compressor);
+        }
         let mut raw = Vec::with_capacity(objects.iter().map(|(_, bytes)| bytes.len()).sum());
         let mut members = Vec::with_capacity(objects.len());
         for (kind, bytes) in objects {
@@ -70,6 +86,14 @@ impl PreparedPack {
             });
             raw.extend_from_slice(&bytes);
         }
+        PreparedPack::compress(members, raw, compressor)
+    }
+
+    fn compress(
+        members: Vec<PackMember>,
+        raw: Vec<u8>,
+        compressor: &mut Compressor,
+    ) -> PreparedPack {
         let raw_len = raw.len();
         let (compression, dictionary, data) = compressor.compress(raw);
         PreparedPack {

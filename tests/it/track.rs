@@ -130,3 +130,50 @@ fn with_two_databases_a_name_is_required() {
     // Database names are revisions.
     assert_eq!(env.resolve("main"), id);
 }
+
+#[test]
+fn migsnap_toml_at_the_project_root_names_databases() {
+    let env = TestEnv::with_store();
+    std::fs::create_dir_all(env.join("data")).unwrap();
+    env.make_db("data/webui.db", Journal::Wal, 5);
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[databases.webui]\npath = \"data/webui.db\"\n",
+    )
+    .unwrap();
+
+    // The only database needs no name, and a subdirectory finds it too.
+    let id = env.snapshot(&[]);
+    let listed = env.run(&["--format", "json", "track"]).json();
+    assert_eq!(listed["databases"][0]["name"], "webui");
+    assert_eq!(
+        listed["databases"][0]["path"].as_str().unwrap(),
+        env.join("data/webui.db").to_str().unwrap()
+    );
+    let out = env.run_in(&env.join("data"), &["--format", "json", "log"], &[]);
+    assert_eq!(out.json()["snapshots"][0]["id"], id.as_str());
+    assert_eq!(env.resolve("webui"), id);
+
+    // `track` may not give the name to another path.
+    env.make_db("other.db", Journal::Delete, 5);
+    env.run(&["track", "webui", "other.db"])
+        .expect_error(exit::REFUSED, &["database name 'webui' already tracks"]);
+
+    // A broken migsnap.toml is bad input that names the file.
+    let before = env.store_state();
+    std::fs::write(env.join("migsnap.toml"), "[databases.webui]\npath = 3\n").unwrap();
+    env.run(&["log"])
+        .expect_error(exit::INPUT, &["migsnap.toml"]);
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[databases.\"bad name\"]\npath = \"x.db\"\n",
+    )
+    .unwrap();
+    env.run(&["log"])
+        .expect_error(exit::INPUT, &["'bad name' cannot name a database"]);
+    assert_eq!(
+        env.store_state(),
+        before,
+        "a config error changed the store"
+    );
+}
