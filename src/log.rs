@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use migsnap_store::image::read_image;
 use migsnap_store::{Image, ObjectId, Snapshot, View};
 
-use crate::snapshot::{Recorded, read_snapshot};
+use crate::snapshot::Recorded;
 
 /// One snapshot as `log` shows it.
 #[derive(Clone, Debug)]
@@ -47,12 +47,12 @@ pub fn first_parent_log(
         }
         let snapshot = match current.take() {
             Some(snapshot) => snapshot,
-            None => read_snapshot(view, &id)?,
+            None => view.read_snapshot(&id)?,
         };
         let parent = snapshot
             .parents
             .first()
-            .map(|p| read_snapshot(view, p))
+            .map(|p| view.read_snapshot(p))
             .transpose()?;
         let image = match snapshot.image {
             Some(image_id) if !forgotten.contains(&id) => Some(read_image(view, &image_id)?),

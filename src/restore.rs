@@ -245,7 +245,7 @@ fn plan(
     view: View<'_>,
     snapshot: ObjectId,
 ) -> Result<(image::ResolvedImage, Recorded), RestoreError> {
-    let record = snapshot::read_snapshot(view, &snapshot)?;
+    let record = view.read_snapshot(&snapshot)?;
     let image_id = record.image.ok_or(RestoreError::SchemaOnly { snapshot })?;
     // A forgotten snapshot stays restorable until gc frees its pages; its
     // listing may outlive them (as the base of a newer delta), so check the

@@ -41,8 +41,6 @@ use jiff::civil::DateTime;
 use jiff::tz::Offset;
 use migsnap_store::{ObjectId, RefName, Store, View};
 
-use crate::snapshot::read_snapshot;
-
 /// Reason given for a database's current head.
 pub const REASON_HEAD: &str = "head";
 /// Reason given for a snapshot a tag points at.
@@ -474,7 +472,7 @@ fn gather(
         // A snapshot seen before belongs to a history already walked (or to
         // a damaged cycle); either way the rest of this line was walked too.
         while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let snapshot = read_snapshot(view, &id)?;
+            let snapshot = view.read_snapshot(&id)?;
             next = snapshot.parents.first().copied();
             if snapshot.image.is_none() {
                 gathered.schema_only += 1;

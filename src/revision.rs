@@ -15,7 +15,6 @@ use migsnap_store::id::Prefix;
 use migsnap_store::{Kind, ObjectId, PrefixResolution, RefName, View};
 
 use crate::repo::{Repo, RepoError, Tracked, head_ref};
-use crate::snapshot::read_snapshot;
 
 /// Why a revision does not name a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +126,7 @@ pub fn resolve(repo: &Repo, spec: &str, db: Option<&Tracked>) -> Result<ObjectId
             _ => return Err(malformed("expected ~N or ^N after the name")),
         };
     }
-    read_snapshot(view, &id)?;
+    view.read_snapshot(&id)?;
     Ok(id)
 }
 
@@ -197,7 +196,7 @@ fn nth_parent(
     from: ObjectId,
     n: usize,
 ) -> Result<ObjectId, RevError> {
-    read_snapshot(view, &id)?
+    view.read_snapshot(&id)?
         .parents
         .get(n - 1)
         .copied()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use migsnap_store::image::{self, ResolvedImage};
 use migsnap_store::{
-    Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot, View,
+    Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
 };
 
 use crate::image::ImageError;
@@ -145,19 +145,6 @@ impl Recorded {
     }
 }
 
-/// Reads snapshot `id`.
-pub fn read_snapshot(view: View<'_>, id: &ObjectId) -> Result<Snapshot, migsnap_store::Error> {
-    match view.try_read(id)? {
-        Some(Object::Snapshot(snapshot)) => Ok(snapshot),
-        Some(other) => Err(migsnap_store::Error::WrongKind {
-            id: *id,
-            expected: "snapshot",
-            actual: other.kind().name(),
-        }),
-        None => Err(migsnap_store::Error::NotFound { id: *id }),
-    }
-}
-
 /// Takes a snapshot of `db` on top of its current head.
 pub fn take(
     repo: &mut Repo,
@@ -180,7 +167,7 @@ pub fn take(
     let mut tx = repo.store.transaction()?;
     let head_ref = db.head_ref();
     let head = tx.view().find_ref(&head_ref)?;
-    let parent = head.map(|id| read_snapshot(tx.view(), &id)).transpose()?;
+    let parent = head.map(|id| tx.view().read_snapshot(&id)).transpose()?;
     for tag in &tag_refs {
         if tx.view().find_ref(tag)?.is_some() {
             return Err(SnapshotError::Tag {

@@ -8,7 +8,6 @@ use migsnap_store::{ObjectId, View};
 use super::output::{Paint, bytes, time, time_rfc3339};
 use super::{CliError, Ctx, Status};
 use crate::log::{LogEntry, first_parent_log};
-use crate::snapshot::read_snapshot;
 
 /// Show the store's size, and for each snapshot (newest first) its logical
 /// size, what it added to the store and whether its data was forgotten. The
@@ -150,7 +149,7 @@ fn held_total(view: View<'_>, roots: impl Iterator<Item = ObjectId>) -> Result<u
     for root in roots {
         let mut next = Some(root);
         while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let snapshot = read_snapshot(view, &id)?;
+            let snapshot = view.read_snapshot(&id)?;
             next = snapshot.parents.first().copied();
             if let (Some(image), false) = (snapshot.image, forgotten.contains(&id)) {
                 total += read_image(view, &image)?.len();

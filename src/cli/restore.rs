@@ -4,7 +4,6 @@ use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
 use crate::restore::{RestoreOptions, restore};
 use crate::revision;
-use crate::snapshot::read_snapshot;
 
 /// Restore a database to a snapshot, in place. A safety snapshot of the
 /// current state is taken first and its hash printed, so the restore can be
@@ -33,7 +32,7 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let db = match chosen {
         Some(db) => db,
         None => {
-            let name = read_snapshot(repo.store.view(), &id)?.database;
+            let name = repo.store.view().read_snapshot(&id)?.database;
             ctx.select_db(&mut repo, Some(&name))?
         }
     };

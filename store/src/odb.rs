@@ -953,6 +953,20 @@ impl View<'_> {
         }
     }
 
+    /// Reads a snapshot; absence is [`Error::NotFound`] and any other kind
+    /// is [`Error::WrongKind`].
+    pub fn read_snapshot(&self, id: &ObjectId) -> Result<crate::object::Snapshot> {
+        match self.try_read(id)? {
+            Some(Object::Snapshot(snapshot)) => Ok(snapshot),
+            Some(other) => Err(Error::WrongKind {
+                id: *id,
+                expected: "snapshot",
+                actual: other.kind().name(),
+            }),
+            None => Err(Error::NotFound { id: *id }),
+        }
+    }
+
     /// Reads a blob's bytes; any other kind is [`Error::WrongKind`].
     pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
         match self.try_read(id)? {

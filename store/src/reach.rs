@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::id::ObjectId;
-use crate::object::{Object, Snapshot};
+use crate::object::Snapshot;
 use crate::odb::{Error, Result, View};
 
 /// What the walk found at one node of the snapshot graph.
@@ -59,7 +59,7 @@ pub(crate) fn walk_snapshots(
                     Some(Mark::Done) => continue,
                     None => {}
                 }
-                match read_snapshot(view, &id) {
+                match view.read_snapshot(&id) {
                     Ok(snapshot) => {
                         marks.insert(id, Mark::Open);
                         stack.push(Step::Exit(id));
@@ -86,19 +86,6 @@ pub(crate) fn walk_snapshots(
         });
     }
     Ok(())
-}
-
-/// Reads `id`, which must be a snapshot.
-pub(crate) fn read_snapshot(view: View<'_>, id: &ObjectId) -> Result<Snapshot> {
-    match view.try_read(id)? {
-        Some(Object::Snapshot(snapshot)) => Ok(snapshot),
-        Some(other) => Err(Error::WrongKind {
-            id: *id,
-            expected: "snapshot",
-            actual: other.kind().name(),
-        }),
-        None => Err(Error::NotFound { id: *id }),
-    }
 }
 
 /// The roots of reachability: every ref target and every id a reflog entry
