@@ -26,53 +26,22 @@ fn two_databases() -> (TestEnv, String, String, String) {
 }
 
 /// Flips one bit in the middle of the stored bytes of object `id`, and
-/// nothing else. Works on both store layouts: one row per object
-/// (`objects.data`) and objects packed at an offset into `packs.data`; a
-/// compressed row is rewritten uncompressed (compression 0) so the damage
-/// stays inside the one object.
+/// nothing else: its pack is rewritten uncompressed (compression 0) with the
+/// bit flipped inside that one object's range.
 fn flip_a_byte(env: &TestEnv, id: &str) {
-    use rusqlite::types::Value;
     let conn = env.store_conn();
-    let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('objects')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let (table, key_column, key, offset, len) = if columns.iter().any(|c| c == "data") {
-        let len: i64 = conn
-            .query_row(
-                "SELECT raw_len FROM objects WHERE id = ?1",
-                [unhex(id)],
-                |r| r.get(0),
-            )
-            .expect("the page object is in the store");
-        ("objects", "id", Value::Blob(unhex(id)), 0, len as usize)
-    } else {
-        let (pack, offset, len): (i64, i64, i64) = conn
-            .query_row(
-                "SELECT pack, offset, raw_len FROM objects WHERE id = ?1",
-                [unhex(id)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .expect("the page object is in the store");
-        (
-            "packs",
-            "seq",
-            Value::Integer(pack),
-            offset as usize,
-            len as usize,
+    let (pack, offset, len): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT pack, offset, raw_len FROM objects WHERE id = ?1",
+            [unhex(id)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-    };
-    let has_dictionary = table == "packs";
+        .expect("the page object is in the store");
+    let (offset, len) = (offset as usize, len as usize);
     let (raw_len, compression, dictionary, data): (i64, i64, Option<i64>, Vec<u8>) = conn
         .query_row(
-            &format!(
-                "SELECT raw_len, compression, {}, data FROM {table} WHERE {key_column} = ?1",
-                if has_dictionary { "dictionary" } else { "NULL" }
-            ),
-            [&key],
+            "SELECT raw_len, compression, dictionary, data FROM packs WHERE seq = ?1",
+            [pack],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
@@ -100,15 +69,8 @@ fn flip_a_byte(env: &TestEnv, id: &str) {
     raw[offset + len / 2] ^= 0x40;
     let n = conn
         .execute(
-            &format!(
-                "UPDATE {table} SET data = ?1, compression = 0{} WHERE {key_column} = ?2",
-                if has_dictionary {
-                    ", dictionary = NULL"
-                } else {
-                    ""
-                }
-            ),
-            rusqlite::params![raw, key],
+            "UPDATE packs SET data = ?1, compression = 0, dictionary = NULL WHERE seq = ?2",
+            rusqlite::params![raw, pack],
         )
         .unwrap();
     assert_eq!(n, 1);
