@@ -2,11 +2,22 @@
 # The one command that runs every test, from a fresh clone: formatting,
 # lints, then the unit and integration tests of both crates.
 # CI runs exactly this (see .ci/run).
+#
+# The integration tests drive real Alembic projects, so this first makes or
+# refreshes .venv/ (pinned Alembic and SQLAlchemy from PyPI, see
+# scripts/test-venv.sh) and hands its Python to the tests in
+# MIGSNAP_TEST_PYTHON. MIGSNAP_SKIP_ALEMBIC=1 skips both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+if [[ ${MIGSNAP_SKIP_ALEMBIC:-} == 1 ]]; then
+    echo "== test venv: skipped (MIGSNAP_SKIP_ALEMBIC=1): the Alembic tests will be skipped"
+else
+    bash scripts/test-venv.sh
+    export MIGSNAP_TEST_PYTHON="$PWD/.venv/bin/python"
+fi
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod alembic_projects;
 mod bad_input;
 mod checkout_restore;
 mod concurrency;
