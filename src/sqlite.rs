@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-use crate::schema::{Schema, SchemaEntry};
+use crate::schema::{self, Finding, Schema};
 
 /// The 16 bytes every SQLite database file starts with.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -245,7 +245,7 @@ impl Database {
         let tx = self.conn.unchecked_transaction().map_err(&sql)?;
         // The first read starts the read transaction (takes the SHARED lock or
         // the WAL read mark); everything below sees that one state.
-        let schema = read_schema(&tx).map_err(&sql)?;
+        let schema::Captured { schema, findings } = schema::capture(&tx).map_err(&sql)?;
         let meta = read_meta(&tx, &schema).map_err(&sql)?;
         let geometry = Geometry {
             page_size: tx
@@ -283,6 +283,7 @@ impl Database {
         tx.commit().map_err(&sql)?;
         Ok(Capture {
             schema,
+            findings,
             meta,
             geometry,
         })
@@ -330,26 +331,13 @@ impl Database {
 pub struct Capture {
     /// The schema.
     pub schema: Schema,
+    /// What the schema capture noticed: migration artefacts, statements it
+    /// could only read in part.
+    pub findings: Vec<Finding>,
     /// Metadata beside the schema.
     pub meta: DbMeta,
     /// Page geometry.
     pub geometry: Geometry,
-}
-
-fn read_schema(conn: &Connection) -> rusqlite::Result<Schema> {
-    let mut stmt =
-        conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")?;
-    let entries = stmt
-        .query_map([], |row| {
-            Ok(SchemaEntry {
-                kind: row.get(0)?,
-                name: row.get(1)?,
-                table: row.get(2)?,
-                sql: row.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Schema::from_entries(entries))
 }
 
 fn read_meta(conn: &Connection, schema: &Schema) -> rusqlite::Result<DbMeta> {

@@ -14,6 +14,8 @@ use crate::sqlite::SqliteError;
 /// How an error is classified; decides the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// The command line is wrong in a way clap cannot see.
+    Usage,
     /// Bad input: files, revisions, names, configuration.
     Input,
     /// Refused for safety.
@@ -30,6 +32,7 @@ impl ErrorKind {
     /// The process exit code for this kind.
     pub fn exit_code(self) -> u8 {
         match self {
+            ErrorKind::Usage => exit::USAGE,
             ErrorKind::Input => exit::INPUT,
             ErrorKind::Refused => exit::REFUSED,
             ErrorKind::Corrupt => exit::CORRUPT,
@@ -41,6 +44,7 @@ impl ErrorKind {
     /// Stable name for JSON output.
     pub fn name(self) -> &'static str {
         match self {
+            ErrorKind::Usage => "usage",
             ErrorKind::Input => "input",
             ErrorKind::Refused => "refused",
             ErrorKind::Corrupt => "corrupt",

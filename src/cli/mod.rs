@@ -6,6 +6,7 @@
 
 mod checkout;
 mod demo;
+mod diff;
 mod du;
 mod error;
 mod forget;
@@ -58,6 +59,8 @@ pub enum Format {
     Text,
     /// One JSON document on stdout.
     Json,
+    /// SQL: only `diff`, for the DDL that turns one schema into another.
+    Sql,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +70,7 @@ enum Command {
     Snapshot(snapshot::SnapshotArgs),
     Log(log::LogArgs),
     Show(show::ShowArgs),
+    Diff(diff::DiffArgs),
     Checkout(checkout::CheckoutArgs),
     Restore(restore::RestoreArgs),
     Tag(tag::TagArgs),
@@ -110,6 +114,7 @@ pub struct Ctx {
     store: Option<PathBuf>,
     cwd: PathBuf,
     busy_timeout: Duration,
+    format: Format,
     out: Output,
 }
 
@@ -160,11 +165,17 @@ pub fn main() -> ExitCode {
         }
     };
     let out = Output::new(cli.format);
+    if cli.format == Format::Sql && !matches!(cli.command, Command::Diff(_)) {
+        let error = CliError::new(ErrorKind::Usage, "--format sql is only for `migsnap diff`")
+            .hint("use --format text or --format json");
+        return ExitCode::from(out.error(&error));
+    }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut ctx = Ctx {
         store: cli.store.map(|s| crate::repo::absolute(&s)),
         cwd,
         busy_timeout: cli.busy_timeout,
+        format: cli.format,
         out,
     };
     let result = match cli.command {
@@ -173,6 +184,7 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => snapshot::run(args, &mut ctx),
         Command::Log(args) => log::run(args, &mut ctx),
         Command::Show(args) => show::run(args, &mut ctx),
+        Command::Diff(args) => diff::run(args, &mut ctx),
         Command::Checkout(args) => checkout::run(args, &mut ctx),
         Command::Restore(args) => restore::run(args, &mut ctx),
         Command::Tag(args) => tag::run(args, &mut ctx),

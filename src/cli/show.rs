@@ -1,4 +1,5 @@
-//! `migsnap show`: one snapshot's metadata and its schema as SQL.
+//! `migsnap show`: one snapshot's metadata and its schema as SQL (the exact
+//! texts the database stored).
 
 use migsnap_store::ObjectStore;
 
@@ -52,8 +53,8 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         value["application_id"] = entry.recorded.meta.application_id.into();
         value["journal_mode"] = entry.recorded.meta.journal_mode.clone().into();
         value["schema"] =
-            serde_json::to_value(schema.entries()).expect("holds because entries are plain data");
-        value["schema_sql"] = schema.to_sql().into();
+            serde_json::to_value(&schema).expect("holds because the model is plain data");
+        value["schema_sql"] = schema.exact_sql().into();
         ctx.out.json(&value)?;
         return Ok(Status::Ok);
     }
@@ -109,6 +110,6 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         out.line(&format!("    {line}"))?;
     }
     out.line("")?;
-    out.line(schema.to_sql().trim_end())?;
+    out.line(schema.exact_sql().trim_end())?;
     Ok(Status::Ok)
 }
