@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod datadiff;
 pub mod image;
 pub mod log;
 pub mod repo;

@@ -1,11 +1,18 @@
 //! Walking a database's snapshot history, newest first along first parents,
-//! with what each snapshot changed.
+//! with what each snapshot changed; and following one schema object through
+//! that history (`log --changed`), from snapshot objects and schema blobs
+//! alone.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
+use std::str::FromStr;
 
 use migsnap_store::image::read_image;
 use migsnap_store::{Image, ObjectId, Snapshot, View};
 
+use crate::schema::diff::{SchemaDiff, diff};
+use crate::schema::{self, Column, Index, Schema, SchemaError, Table, Trigger, fold};
 use crate::snapshot::Recorded;
 
 /// One snapshot as `log` shows it.
@@ -27,17 +34,50 @@ pub struct LogEntry {
     pub refs: Vec<String>,
 }
 
+fn ref_names(view: View<'_>) -> Result<HashMap<ObjectId, Vec<String>>, migsnap_store::Error> {
+    let mut refs: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    for (name, id) in view.refs("")? {
+        refs.entry(id).or_default().push(name.to_string());
+    }
+    Ok(refs)
+}
+
+fn forgotten_set(view: View<'_>) -> Result<HashSet<ObjectId>, migsnap_store::Error> {
+    Ok(view.forgotten()?.into_iter().map(|(id, _)| id).collect())
+}
+
+fn entry(
+    view: View<'_>,
+    id: ObjectId,
+    snapshot: Snapshot,
+    schema_changed: bool,
+    refs: &mut HashMap<ObjectId, Vec<String>>,
+    forgotten: &HashSet<ObjectId>,
+) -> Result<LogEntry, migsnap_store::Error> {
+    let image = match snapshot.image {
+        Some(image_id) if !forgotten.contains(&id) => Some(read_image(view, &image_id)?),
+        Some(image_id) => read_image(view, &image_id).ok(),
+        None => None,
+    };
+    Ok(LogEntry {
+        id,
+        recorded: Recorded::from_snapshot(&snapshot),
+        schema_changed,
+        forgotten: forgotten.contains(&id),
+        refs: refs.remove(&id).unwrap_or_default(),
+        image,
+        snapshot,
+    })
+}
+
 /// Reads up to `limit` snapshots from `start` back along first parents.
 pub fn first_parent_log(
     view: View<'_>,
     start: ObjectId,
     limit: Option<usize>,
 ) -> Result<Vec<LogEntry>, migsnap_store::Error> {
-    let mut refs: HashMap<ObjectId, Vec<String>> = HashMap::new();
-    for (name, id) in view.refs("")? {
-        refs.entry(id).or_default().push(name.to_string());
-    }
-    let forgotten: HashSet<ObjectId> = view.forgotten()?.into_iter().map(|(id, _)| id).collect();
+    let mut refs = ref_names(view)?;
+    let forgotten = forgotten_set(view)?;
     let mut out = Vec::new();
     let mut next = Some(start);
     let mut current = None;
@@ -54,22 +94,382 @@ pub fn first_parent_log(
             .first()
             .map(|p| view.read_snapshot(p))
             .transpose()?;
-        let image = match snapshot.image {
-            Some(image_id) if !forgotten.contains(&id) => Some(read_image(view, &image_id)?),
-            Some(image_id) => read_image(view, &image_id).ok(),
-            None => None,
-        };
         next = snapshot.parents.first().copied();
-        out.push(LogEntry {
+        let schema_changed = parent.as_ref().is_none_or(|p| p.schema != snapshot.schema);
+        out.push(entry(
+            view,
             id,
-            recorded: Recorded::from_snapshot(&snapshot),
-            schema_changed: parent.as_ref().is_none_or(|p| p.schema != snapshot.schema),
-            forgotten: forgotten.contains(&id),
-            refs: refs.remove(&id).unwrap_or_default(),
-            image,
             snapshot,
-        });
+            schema_changed,
+            &mut refs,
+            &forgotten,
+        )?);
         current = parent;
     }
     Ok(out)
+}
+
+/// A schema object that `log --changed` follows, by name as the user wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectSpec {
+    /// `table:NAME`.
+    Table(String),
+    /// `column:TABLE.COLUMN`.
+    Column {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// `index:NAME`.
+    Index(String),
+    /// `trigger:NAME`.
+    Trigger(String),
+    /// `view:NAME`.
+    View(String),
+}
+
+/// The forms an [`ObjectSpec`] may take, for messages.
+pub const SPEC_FORMS: &str = "table:NAME, column:TABLE.COLUMN, index:NAME, trigger:NAME, view:NAME";
+
+/// Why a `--changed` argument names no object.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// Not one of the allowed forms.
+    #[error("'{spec}' is not an object spec; use one of {SPEC_FORMS}")]
+    Invalid {
+        /// The text given.
+        spec: String,
+    },
+}
+
+impl FromStr for ObjectSpec {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<ObjectSpec, SpecError> {
+        let invalid = || SpecError::Invalid {
+            spec: spec.to_owned(),
+        };
+        let (kind, name) = spec.split_once(':').ok_or_else(invalid)?;
+        if name.is_empty() {
+            return Err(invalid());
+        }
+        let name = name.to_owned();
+        Ok(match kind.to_ascii_lowercase().as_str() {
+            "table" => ObjectSpec::Table(name),
+            "index" => ObjectSpec::Index(name),
+            "trigger" => ObjectSpec::Trigger(name),
+            "view" => ObjectSpec::View(name),
+            "column" => {
+                // Table names may hold dots; column names rarely do, so the
+                // last dot separates them.
+                let (table, column) = name.rsplit_once('.').ok_or_else(invalid)?;
+                if table.is_empty() || column.is_empty() {
+                    return Err(invalid());
+                }
+                ObjectSpec::Column {
+                    table: table.to_owned(),
+                    column: column.to_owned(),
+                }
+            }
+            _ => return Err(invalid()),
+        })
+    }
+}
+
+impl fmt::Display for ObjectSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectSpec::Table(name) => write!(f, "table:{name}"),
+            ObjectSpec::Column { table, column } => write!(f, "column:{table}.{column}"),
+            ObjectSpec::Index(name) => write!(f, "index:{name}"),
+            ObjectSpec::Trigger(name) => write!(f, "trigger:{name}"),
+            ObjectSpec::View(name) => write!(f, "view:{name}"),
+        }
+    }
+}
+
+/// The object as one schema defines it, with its exact `CREATE` text left
+/// out: formatting is not a change.
+#[derive(Debug, PartialEq)]
+enum Definition {
+    Table(Table),
+    Column(Column),
+    Index(Index),
+    Trigger(Trigger),
+    View(schema::View),
+}
+
+impl ObjectSpec {
+    /// The object's definition in `schema`, if it has one.
+    fn find(&self, schema: &Schema) -> Option<Definition> {
+        Some(match self {
+            ObjectSpec::Table(name) => Definition::Table(Table {
+                sql: None,
+                ..schema.tables.get(&fold(name))?.clone()
+            }),
+            ObjectSpec::Column { table, column } => {
+                Definition::Column(schema.tables.get(&fold(table))?.column(column)?.clone())
+            }
+            ObjectSpec::Index(name) => Definition::Index(Index {
+                sql: None,
+                ..schema.indexes.get(&fold(name))?.clone()
+            }),
+            ObjectSpec::Trigger(name) => Definition::Trigger(Trigger {
+                sql: String::new(),
+                ..schema.triggers.get(&fold(name))?.clone()
+            }),
+            ObjectSpec::View(name) => Definition::View(schema::View {
+                sql: String::new(),
+                ..schema.views.get(&fold(name))?.clone()
+            }),
+        })
+    }
+
+    /// What happened to the object between `parent` (none for a root) and
+    /// `schema`; `None` when nothing did.
+    pub fn change(&self, parent: Option<&Schema>, schema: &Schema) -> Option<ObjectChange> {
+        let before = parent.and_then(|p| self.find(p));
+        let after = self.find(schema);
+        match (before, after) {
+            (None, Some(_)) => Some(ObjectChange::Appeared),
+            (Some(_), None) => Some(ObjectChange::Disappeared),
+            (Some(before), Some(after)) if before != after => Some(ObjectChange::Changed),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to a followed object in one snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectChange {
+    /// Absent from the first parent (or there is none), present here.
+    Appeared,
+    /// Present in both, defined differently.
+    Changed,
+    /// Present in the first parent, absent here.
+    Disappeared,
+}
+
+impl ObjectChange {
+    /// The lowercase verb, as `log` prints it and JSON spells it.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ObjectChange::Appeared => "appeared",
+            ObjectChange::Changed => "changed",
+            ObjectChange::Disappeared => "disappeared",
+        }
+    }
+}
+
+/// Why a history walk over schemas failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// A snapshot's schema blob does not decode.
+    #[error("cannot read schema {schema:.12} of snapshot {snapshot:.12}")]
+    Schema {
+        /// The snapshot.
+        snapshot: ObjectId,
+        /// Its schema blob.
+        schema: ObjectId,
+        /// Why.
+        #[source]
+        source: SchemaError,
+    },
+}
+
+/// Decoded schemas by blob id. Most consecutive snapshots share a schema
+/// blob, so a walk decodes each distinct schema once.
+#[derive(Default)]
+pub struct SchemaCache {
+    schemas: HashMap<ObjectId, Rc<Schema>>,
+}
+
+impl SchemaCache {
+    /// The schema of `snapshot` (whose schema blob is `schema`).
+    pub fn get(
+        &mut self,
+        view: View<'_>,
+        snapshot: ObjectId,
+        schema: ObjectId,
+    ) -> Result<Rc<Schema>, LogError> {
+        if let Some(found) = self.schemas.get(&schema) {
+            return Ok(Rc::clone(found));
+        }
+        let bytes = view.read_blob(&schema)?;
+        let decoded = Rc::new(
+            Schema::from_blob(&bytes).map_err(|source| LogError::Schema {
+                snapshot,
+                schema,
+                source,
+            })?,
+        );
+        self.schemas.insert(schema, Rc::clone(&decoded));
+        Ok(decoded)
+    }
+}
+
+/// Walks from `start` back along first parents and keeps the snapshots where
+/// `spec`'s object appeared, changed or disappeared compared with the first
+/// parent, newest first, at most `limit` of them.
+///
+/// Reads snapshot objects and schema blobs only, never an image or a page;
+/// the image objects (geometry, for display) are read for the kept entries.
+pub fn changed_log(
+    view: View<'_>,
+    start: ObjectId,
+    spec: &ObjectSpec,
+    limit: Option<usize>,
+) -> Result<Vec<(LogEntry, ObjectChange)>, LogError> {
+    let mut cache = SchemaCache::default();
+    let mut found = Vec::new();
+    let mut next = Some(start);
+    let mut current: Option<(Snapshot, Rc<Schema>)> = None;
+    while let Some(id) = next {
+        if limit.is_some_and(|n| found.len() >= n) {
+            break;
+        }
+        let (snapshot, schema) = match current.take() {
+            Some(pair) => pair,
+            None => {
+                let snapshot = view.read_snapshot(&id)?;
+                let schema = cache.get(view, id, snapshot.schema)?;
+                (snapshot, schema)
+            }
+        };
+        let parent = match snapshot.parents.first() {
+            Some(parent_id) => {
+                let parent = view.read_snapshot(parent_id)?;
+                let parent_schema = cache.get(view, *parent_id, parent.schema)?;
+                Some((parent, parent_schema))
+            }
+            None => None,
+        };
+        let change = if parent
+            .as_ref()
+            .is_some_and(|(p, _)| p.schema == snapshot.schema)
+        {
+            None // same blob, same object
+        } else {
+            spec.change(parent.as_ref().map(|(_, s)| &**s), &schema)
+        };
+        next = snapshot.parents.first().copied();
+        if let Some(change) = change {
+            found.push((id, snapshot, change));
+        }
+        current = parent;
+    }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut refs = ref_names(view)?;
+    let forgotten = forgotten_set(view)?;
+    found
+        .into_iter()
+        .map(|(id, snapshot, change)| {
+            let schema_changed = match snapshot.parents.first() {
+                Some(parent) => view.read_snapshot(parent)?.schema != snapshot.schema,
+                None => true,
+            };
+            let entry = entry(view, id, snapshot, schema_changed, &mut refs, &forgotten)?;
+            Ok((entry, change))
+        })
+        .collect()
+}
+
+/// The schema change `entry` made: the diff from its first parent's schema
+/// (an empty schema for a root) to its own. Same blob, empty diff, without
+/// decoding anything.
+pub fn patch(
+    view: View<'_>,
+    cache: &mut SchemaCache,
+    entry: &LogEntry,
+) -> Result<SchemaDiff, LogError> {
+    let parent = match entry.snapshot.parents.first() {
+        Some(parent_id) => {
+            let parent = view.read_snapshot(parent_id)?;
+            if parent.schema == entry.snapshot.schema {
+                return Ok(SchemaDiff::default());
+            }
+            cache.get(view, *parent_id, parent.schema)?
+        }
+        None => Rc::new(Schema::default()),
+    };
+    let schema = cache.get(view, entry.id, entry.snapshot.schema)?;
+    Ok(diff(&parent, &schema))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, Table};
+
+    #[test]
+    fn specs_parse_and_print_back() {
+        for text in [
+            "table:users",
+            "column:users.email",
+            "column:my.schema.col",
+            "index:ix",
+            "trigger:tr",
+            "view:v",
+        ] {
+            assert_eq!(text.parse::<ObjectSpec>().unwrap().to_string(), text);
+        }
+        assert_eq!(
+            "column:a.b.c".parse::<ObjectSpec>().unwrap(),
+            ObjectSpec::Column {
+                table: "a.b".into(),
+                column: "c".into()
+            }
+        );
+        for bad in [
+            "",
+            "table",
+            "table:",
+            "column:t",
+            "column:t.",
+            "column:.c",
+            "seq:x",
+        ] {
+            assert!(bad.parse::<ObjectSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn changes_compare_definitions_not_text() {
+        let mut before = Schema::default();
+        let mut table = Table::new("t", vec![Column::new("a", "INTEGER")]);
+        table.sql = Some("CREATE TABLE t(a INTEGER)".into());
+        before.insert_table(table.clone());
+        let mut reformatted = Schema::default();
+        table.sql = Some("create table t (a integer)".into());
+        reformatted.insert_table(table.clone());
+        let mut widened = Schema::default();
+        table.columns.push(Column::new("b", "TEXT"));
+        widened.insert_table(table);
+
+        let t: ObjectSpec = "table:T".parse().unwrap();
+        let a: ObjectSpec = "column:t.A".parse().unwrap();
+        let b: ObjectSpec = "column:t.b".parse().unwrap();
+        assert_eq!(t.change(None, &before), Some(ObjectChange::Appeared));
+        assert_eq!(t.change(Some(&before), &reformatted), None);
+        assert_eq!(
+            t.change(Some(&before), &widened),
+            Some(ObjectChange::Changed)
+        );
+        assert_eq!(a.change(Some(&before), &widened), None);
+        assert_eq!(
+            b.change(Some(&before), &widened),
+            Some(ObjectChange::Appeared)
+        );
+        assert_eq!(
+            b.change(Some(&widened), &Schema::default()),
+            Some(ObjectChange::Disappeared)
+        );
+        assert_eq!(b.change(None, &Schema::default()), None);
+    }
 }

@@ -1,8 +1,11 @@
 //! `migsnap log`: list a database's snapshots, newest first.
 
 use super::output::{Paint, bytes, time, time_rfc3339};
-use super::{CliError, Ctx, Status};
-use crate::log::{LogEntry, first_parent_log};
+use super::{CliError, Ctx, ErrorKind, Status};
+use crate::log::{
+    LogEntry, LogError, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
+};
+use crate::schema::diff::{Op, SchemaDiff};
 
 /// Show the snapshot history of a database: hash, time, message, tags,
 /// Alembic revisions, size, bytes added and whether the schema changed.
@@ -16,36 +19,160 @@ pub struct LogArgs {
     /// Show at most N snapshots.
     #[arg(short = 'n', long = "max-count", value_name = "N")]
     max_count: Option<usize>,
+    /// Only snapshots where this schema object appeared, changed or
+    /// disappeared compared with the first parent: `table:NAME`,
+    /// `column:TABLE.COLUMN`, `index:NAME`, `trigger:NAME` or `view:NAME`.
+    #[arg(long, value_name = "SPEC")]
+    changed: Option<String>,
+    /// Under each snapshot, its schema diff from its first parent.
+    #[arg(short = 'p', long)]
+    patch: bool,
 }
 
 pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let db = ctx.select_db(&mut repo, args.db.as_deref())?;
+    let spec = args
+        .changed
+        .as_deref()
+        .map(str::parse::<ObjectSpec>)
+        .transpose()
+        .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?;
     let view = repo.store.view();
-    let entries = match view.find_ref(&db.head_ref())? {
-        Some(head) => first_parent_log(view, head, args.max_count)?,
-        None => Vec::new(),
+    let head = view.find_ref(&db.head_ref())?;
+    let entries: Vec<(LogEntry, Option<ObjectChange>)> = match (head, &spec) {
+        (Some(head), Some(spec)) => changed_log(view, head, spec, args.max_count)
+            .map_err(log_error)?
+            .into_iter()
+            .map(|(entry, change)| (entry, Some(change)))
+            .collect(),
+        (Some(head), None) => first_parent_log(view, head, args.max_count)?
+            .into_iter()
+            .map(|entry| (entry, None))
+            .collect(),
+        (None, _) => Vec::new(),
     };
+    let mut cache = SchemaCache::default();
+    let patches: Vec<Option<SchemaDiff>> = entries
+        .iter()
+        .map(|(entry, _)| {
+            args.patch
+                .then(|| patch(view, &mut cache, entry))
+                .transpose()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(log_error)?;
     if ctx.out.is_json() {
-        let list: Vec<_> = entries.iter().map(json_entry).collect();
-        ctx.out
-            .json(&serde_json::json!({ "database": db.name, "snapshots": list }))?;
+        let list: Vec<_> = entries
+            .iter()
+            .zip(&patches)
+            .map(|((entry, change), patch)| {
+                let mut json = json_entry(entry);
+                if let Some(change) = change {
+                    json["change"] = change.verb().into();
+                }
+                if let Some(patch) = patch {
+                    json["patch"] = serde_json::to_value(&patch.changes)
+                        .expect("holds because a schema diff serialises to JSON");
+                }
+                json
+            })
+            .collect();
+        let mut doc = serde_json::json!({ "database": db.name, "snapshots": list });
+        if let Some(spec) = &spec {
+            doc["changed"] = spec.to_string().into();
+        }
+        ctx.out.json(&doc)?;
         return Ok(Status::Ok);
     }
-    if entries.is_empty() {
+    if let (Some(spec), true, Some(_)) = (&spec, entries.is_empty(), head) {
+        ctx.out
+            .note(&format!("no snapshot of '{}' changed {spec}", db.name));
+    } else if entries.is_empty() {
         ctx.out.note(&format!(
             "no snapshots of '{}' yet; take one with `migsnap snapshot`",
             db.name
         ));
     }
-    for entry in &entries {
+    for ((entry, change), patch) in entries.iter().zip(&patches) {
+        let change = change.map(|change| {
+            (
+                change,
+                spec.as_ref().expect("holds because a change needs a spec"),
+            )
+        });
         if args.oneline {
-            ctx.out.line(&oneline(ctx, entry))?;
+            let mut line = oneline(ctx, entry);
+            if let Some((change, spec)) = change {
+                line = format!("{line} {}: {spec}", change.verb());
+            }
+            ctx.out.line(&line)?;
         } else {
-            long(ctx, entry)?;
+            long(ctx, entry, change)?;
+        }
+        if let Some(patch) = patch {
+            for line in patch_lines(ctx, patch) {
+                ctx.out.line(&line)?;
+            }
+            if args.oneline && !patch.is_empty() {
+                ctx.out.line("")?;
+            }
         }
     }
     Ok(Status::Ok)
+}
+
+/// A schema diff as indented lines: `+`, `-` or `~`, the kind and the name;
+/// under a change, each field as `old → new`.
+fn patch_lines(ctx: &Ctx, patch: &SchemaDiff) -> Vec<String> {
+    let mut lines = Vec::new();
+    for change in &patch.changes {
+        let (sigil, paint) = match change.op {
+            Op::Added => ("+", Some(Paint::Good)),
+            Op::Removed => ("-", Some(Paint::Bad)),
+            Op::Changed => ("~", None),
+        };
+        let name = match (&change.table, change.kind.name()) {
+            (Some(table), "column") => format!("{table}.{}", change.name),
+            (Some(table), _) if *table != change.name => format!("{} on {table}", change.name),
+            _ => change.name.clone(),
+        };
+        let head = format!(
+            "    {sigil} {} {name}",
+            change.kind.name().replace('_', " ")
+        );
+        lines.push(match paint {
+            Some(paint) => ctx.out.paint(paint, &head),
+            None => head,
+        });
+        if change.op == Op::Changed {
+            let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+            for field in &change.fields {
+                lines.push(format!(
+                    "        {}: {} → {}",
+                    field.field,
+                    shown(&field.before),
+                    shown(&field.after)
+                ));
+            }
+        }
+    }
+    lines
+}
+
+fn log_error(error: LogError) -> CliError {
+    match error {
+        LogError::Store(error) => error.into(),
+        LogError::Schema { .. } => {
+            let mut cli = CliError::new(ErrorKind::Corrupt, error.to_string());
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                cli.causes.push(cause.to_string());
+                source = cause.source();
+            }
+            cli.hint("run `migsnap fsck` to check the store")
+        }
+    }
 }
 
 fn decorations(ctx: &Ctx, entry: &LogEntry) -> String {
@@ -113,7 +240,11 @@ fn oneline(ctx: &Ctx, entry: &LogEntry) -> String {
     )
 }
 
-fn long(ctx: &Ctx, entry: &LogEntry) -> Result<(), CliError> {
+fn long(
+    ctx: &Ctx,
+    entry: &LogEntry,
+    change: Option<(ObjectChange, &ObjectSpec)>,
+) -> Result<(), CliError> {
     let out = &ctx.out;
     out.line(&format!(
         "{}{}",
@@ -146,6 +277,9 @@ fn long(ctx: &Ctx, entry: &LogEntry) -> Result<(), CliError> {
     let flags = flags(entry);
     if !flags.is_empty() {
         out.line(&format!("Notes:   {}", flags.join(", ")))?;
+    }
+    if let Some((change, spec)) = change {
+        out.line(&format!("Change:  {spec} {}", change.verb()))?;
     }
     out.line("")?;
     for line in entry.snapshot.message.lines() {
