@@ -4,17 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-use migsnap_store::ObjectStore;
+use migsnap_store::ObjectId;
 
-use super::output::Paint;
+use super::output::{Paint, diff_lines};
 use super::{CliError, Ctx, ErrorKind, Format, Status};
-use crate::log::first_parent_log;
+use crate::log::SchemaCache;
 use crate::repo::Repo;
 use crate::revision;
 use crate::schema::Schema;
 use crate::schema::diff::{Change, Op, SchemaDiff, diff};
 use crate::schema::plan::plan_from_diff;
 use crate::sqlite::Database;
+use crate::{datadiff, restore};
 
 /// Show how the schema differs between two snapshots or databases.
 ///
@@ -36,15 +37,23 @@ pub struct DiffArgs {
     /// Only name the changed objects, one per line.
     #[arg(long)]
     name_only: bool,
+    /// Compare the data instead of the schema: per table, row counts and rows
+    /// added, removed and changed, keyed by primary key or rowid. Snapshot
+    /// sides are checked out (verified) to temporary files first.
+    #[arg(long, conflicts_with_all = ["stat", "name_only"])]
+    data: bool,
+    /// With --data, print the differing rows themselves.
+    #[arg(long, requires = "data")]
+    rows: bool,
+    /// With --rows, at most this many rows per table.
+    #[arg(long, requires = "rows", default_value_t = 100)]
+    limit: usize,
 }
 
-/// One side, as resolved.
+/// One side's schema, with the label it is shown under.
 struct Side {
     label: String,
     schema: Schema,
-    /// The tracked database a snapshot side belongs to: what `live` on the
-    /// other side means when several are tracked.
-    database: Option<String>,
 }
 
 pub fn run(args: DiffArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -54,8 +63,17 @@ pub fn run(args: DiffArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         (Some(a), Some(b)) => (a, b),
     };
     let mut repo = None;
-    let old = load(&a, ctx, &mut repo, None)?;
-    let new = load(&b, ctx, &mut repo, old.database.as_deref())?;
+    let old_source = resolve(&a, ctx, &mut repo, None)?;
+    let new_source = resolve(&b, ctx, &mut repo, old_source.database())?;
+    if args.data {
+        let options = datadiff::Options {
+            rows: args.rows,
+            limit: args.limit,
+        };
+        return data(ctx, repo.as_ref(), &old_source, &new_source, options);
+    }
+    let old = schema_side(&old_source, ctx, repo.as_ref())?;
+    let new = schema_side(&new_source, ctx, repo.as_ref())?;
     let changes = diff(&old.schema, &new.schema);
     let status = if changes.is_empty() {
         Status::Ok
@@ -111,33 +129,8 @@ fn qualified(change: &Change) -> String {
 }
 
 fn text(ctx: &Ctx, changes: &SchemaDiff) -> Result<(), CliError> {
-    for change in &changes.changes {
-        let (sigil, paint) = match change.op {
-            Op::Added => ("+", Some(Paint::Good)),
-            Op::Removed => ("-", Some(Paint::Bad)),
-            Op::Changed => ("~", None),
-        };
-        let name = match (&change.table, change.kind.name()) {
-            (Some(table), "column") => format!("{table}.{}", change.name),
-            (Some(table), _) => format!("{} on {table}", change.name),
-            (None, _) => change.name.clone(),
-        };
-        let head = format!("{sigil} {} {name}", change.kind.name().replace('_', " "));
-        ctx.out.line(&match paint {
-            Some(paint) => ctx.out.paint(paint, &head),
-            None => head,
-        })?;
-        if change.op == Op::Changed {
-            let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
-            for field in &change.fields {
-                ctx.out.line(&format!(
-                    "    {}: {} → {}",
-                    field.field,
-                    shown(&field.before),
-                    shown(&field.after)
-                ))?;
-            }
-        }
+    for line in diff_lines(&ctx.out, changes, "") {
+        ctx.out.line(&line)?;
     }
     Ok(())
 }
@@ -194,17 +187,46 @@ fn stat(ctx: &Ctx, changes: &SchemaDiff) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Where one side comes from.
+enum Source {
+    /// A SQLite file: a path given, or a tracked database's live file.
+    File { path: PathBuf, label: String },
+    /// A snapshot in the store.
+    Snapshot { id: ObjectId, database: String },
+}
+
+impl Source {
+    /// The tracked database a snapshot side belongs to: what `live` on the
+    /// other side means when several are tracked.
+    fn database(&self) -> Option<&str> {
+        match self {
+            Source::File { .. } => None,
+            Source::Snapshot { database, .. } => Some(database),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Source::File { label, .. } => label.clone(),
+            Source::Snapshot { id, .. } => format!("{id:.12}"),
+        }
+    }
+}
+
 /// Resolves one side: `live` or a tracked name (its live file), an
 /// existing file, else a revision.
-fn load(
+fn resolve(
     spec: &str,
     ctx: &Ctx,
     repo: &mut Option<Repo>,
     database: Option<&str>,
-) -> Result<Side, CliError> {
+) -> Result<Source, CliError> {
     let path = Path::new(spec);
     if spec != "live" && path.is_file() && !looks_tracked(spec, ctx, repo) {
-        return load_file(path, spec.to_owned(), ctx);
+        return Ok(Source::File {
+            path: path.to_path_buf(),
+            label: spec.to_owned(),
+        });
     }
     if repo.is_none() {
         match ctx.open_repo() {
@@ -223,38 +245,102 @@ fn load(
     if spec == "live" || repo.database(spec).is_some() {
         let name = if spec == "live" { database } else { Some(spec) };
         let tracked = repo.select(name)?;
-        let label = format!("{} (live)", tracked.name);
-        return load_file(&tracked.path, label, ctx);
+        return Ok(Source::File {
+            label: format!("{} (live)", tracked.name),
+            path: tracked.path,
+        });
     }
     let id = revision::resolve(repo, spec, None)?;
-    let entry = first_parent_log(repo.store.view(), id, Some(1))?
-        .pop()
-        .expect("holds because the revision resolved to a snapshot");
-    let blob = match repo.store.read(&entry.snapshot.schema)? {
-        migsnap_store::Object::Blob(bytes) => bytes,
-        other => {
-            return Err(CliError::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "schema {} of snapshot {id:.12} is a {}",
-                    entry.snapshot.schema,
-                    other.kind().name()
-                ),
-            ));
+    let database = repo.store.view().read_snapshot(&id)?.database;
+    Ok(Source::Snapshot { id, database })
+}
+
+/// The schema of one side.
+fn schema_side(source: &Source, ctx: &Ctx, repo: Option<&Repo>) -> Result<Side, CliError> {
+    let schema = match source {
+        Source::File { path, .. } => {
+            Database::open(path, ctx.busy_timeout)?
+                .capture(None)?
+                .schema
+        }
+        Source::Snapshot { id, .. } => {
+            let repo = repo.expect("holds because a snapshot side came from the store");
+            let view = repo.store.view();
+            let snapshot = view.read_snapshot(id)?;
+            SchemaCache::default()
+                .get(view, *id, snapshot.schema)?
+                .as_ref()
+                .clone()
         }
     };
-    let schema = Schema::from_blob(&blob).map_err(|e| {
-        CliError::new(
-            ErrorKind::Corrupt,
-            format!("schema {} of snapshot {id:.12}: {e}", entry.snapshot.schema),
-        )
-        .hint("run `migsnap fsck` to check the store")
-    })?;
     Ok(Side {
-        label: format!("{id:.12}"),
+        label: source.label(),
         schema,
-        database: Some(entry.snapshot.database.clone()),
     })
+}
+
+/// `diff --data`: compares the rows of two sides table by table.
+fn data(
+    ctx: &Ctx,
+    repo: Option<&Repo>,
+    old: &Source,
+    new: &Source,
+    options: datadiff::Options,
+) -> Result<Status, CliError> {
+    let scratch = tempfile::tempdir()?;
+    let materialise = |source: &Source, name: &str| -> Result<PathBuf, CliError> {
+        match source {
+            Source::File { path, .. } => Ok(path.clone()),
+            Source::Snapshot { id, .. } => {
+                let repo = repo.expect("holds because a snapshot side came from the store");
+                let out = scratch.path().join(name);
+                restore::checkout(repo, *id, &out, false, ctx.out.progress().as_mut())?;
+                Ok(out)
+            }
+        }
+    };
+    let result = datadiff::compare(
+        &materialise(old, "a.db")?,
+        &materialise(new, "b.db")?,
+        options,
+    )?;
+    let status = if result.has_changes() {
+        Status::Problems
+    } else {
+        Status::Ok
+    };
+    if ctx.out.is_json() {
+        ctx.out.json(&serde_json::json!({
+            "a": old.label(),
+            "b": new.label(),
+            "tables": serde_json::to_value(&result.tables).expect("holds because the diff is plain data"),
+        }))?;
+        return Ok(status);
+    }
+    for table in result.tables.iter().filter(|t| t.has_changes()) {
+        let presence = match table.presence {
+            datadiff::Presence::Both => String::new(),
+            datadiff::Presence::OnlyA => format!(" (only in {})", old.label()),
+            datadiff::Presence::OnlyB => format!(" (only in {})", new.label()),
+        };
+        ctx.out.line(&format!(
+            "{}{presence}: {} → {} rows, {} added, {} removed, {} changed",
+            table.name, table.rows_a, table.rows_b, table.added, table.removed, table.changed
+        ))?;
+        for row in &table.rows {
+            ctx.out.line(&format!(
+                "    {}",
+                serde_json::to_string(row).expect("holds because rows are plain data")
+            ))?;
+        }
+        if table.truncated {
+            ctx.out.line(&format!(
+                "    … more rows (raise --limit, now {})",
+                options.limit
+            ))?;
+        }
+    }
+    Ok(status)
 }
 
 /// Whether `spec` names a tracked database (which wins over a file of the
@@ -264,15 +350,4 @@ fn looks_tracked(spec: &str, ctx: &Ctx, repo: &mut Option<Repo>) -> bool {
         *repo = ctx.open_repo().ok();
     }
     repo.as_ref().is_some_and(|r| r.database(spec).is_some())
-}
-
-fn load_file(path: &Path, label: String, ctx: &Ctx) -> Result<Side, CliError> {
-    let path: PathBuf = path.to_path_buf();
-    let mut db = Database::open(&path, ctx.busy_timeout)?;
-    let capture = db.capture(None)?;
-    Ok(Side {
-        label,
-        schema: capture.schema,
-        database: None,
-    })
 }

@@ -4,7 +4,9 @@
 use migsnap_store::Error as StoreError;
 
 use super::exit;
+use crate::datadiff::DataDiffError;
 use crate::image::ImageError;
+use crate::log::LogError;
 use crate::repo::RepoError;
 use crate::restore::RestoreError;
 use crate::revision::RevError;
@@ -287,6 +289,24 @@ impl From<RevError> for CliError {
                 .hint("name a snapshot by hash prefix (4+ digits), tag, database name, HEAD~N or @{N}; see `migsnap log`"),
             _ => CliError::from_error(ErrorKind::Input, &error),
         }
+    }
+}
+
+impl From<LogError> for CliError {
+    fn from(error: LogError) -> CliError {
+        match error {
+            LogError::Store(e) => e.into(),
+            LogError::Schema { .. } => CliError::from_error(ErrorKind::Corrupt, &error)
+                .hint("run `migsnap fsck` to check the store"),
+        }
+    }
+}
+
+impl From<DataDiffError> for CliError {
+    fn from(error: DataDiffError) -> CliError {
+        // Both sides are files the user named (or checkouts migsnap just
+        // verified), so a failure to read one is bad input.
+        CliError::from_error(ErrorKind::Input, &error)
     }
 }
 

@@ -1,11 +1,11 @@
 //! `migsnap log`: list a database's snapshots, newest first.
 
-use super::output::{Paint, bytes, time, time_rfc3339};
+use super::output::{Paint, bytes, diff_lines, time, time_rfc3339};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::log::{
-    LogEntry, LogError, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
+    LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
 };
-use crate::schema::diff::{Op, SchemaDiff};
+use crate::schema::diff::SchemaDiff;
 
 /// Show the snapshot history of a database: hash, time, message, tags,
 /// Alembic revisions, size, bytes added and whether the schema changed.
@@ -42,7 +42,7 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let head = view.find_ref(&db.head_ref())?;
     let entries: Vec<(LogEntry, Option<ObjectChange>)> = match (head, &spec) {
         (Some(head), Some(spec)) => changed_log(view, head, spec, args.max_count)
-            .map_err(log_error)?
+            .map_err(CliError::from)?
             .into_iter()
             .map(|(entry, change)| (entry, Some(change)))
             .collect(),
@@ -61,7 +61,7 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 .transpose()
         })
         .collect::<Result<_, _>>()
-        .map_err(log_error)?;
+        .map_err(CliError::from)?;
     if ctx.out.is_json() {
         let list: Vec<_> = entries
             .iter()
@@ -111,7 +111,7 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             long(ctx, entry, change)?;
         }
         if let Some(patch) = patch {
-            for line in patch_lines(ctx, patch) {
+            for line in diff_lines(&ctx.out, patch, "    ") {
                 ctx.out.line(&line)?;
             }
             if args.oneline && !patch.is_empty() {
@@ -120,59 +120,6 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
     }
     Ok(Status::Ok)
-}
-
-/// A schema diff as indented lines: `+`, `-` or `~`, the kind and the name;
-/// under a change, each field as `old → new`.
-fn patch_lines(ctx: &Ctx, patch: &SchemaDiff) -> Vec<String> {
-    let mut lines = Vec::new();
-    for change in &patch.changes {
-        let (sigil, paint) = match change.op {
-            Op::Added => ("+", Some(Paint::Good)),
-            Op::Removed => ("-", Some(Paint::Bad)),
-            Op::Changed => ("~", None),
-        };
-        let name = match (&change.table, change.kind.name()) {
-            (Some(table), "column") => format!("{table}.{}", change.name),
-            (Some(table), _) if *table != change.name => format!("{} on {table}", change.name),
-            _ => change.name.clone(),
-        };
-        let head = format!(
-            "    {sigil} {} {name}",
-            change.kind.name().replace('_', " ")
-        );
-        lines.push(match paint {
-            Some(paint) => ctx.out.paint(paint, &head),
-            None => head,
-        });
-        if change.op == Op::Changed {
-            let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
-            for field in &change.fields {
-                lines.push(format!(
-                    "        {}: {} → {}",
-                    field.field,
-                    shown(&field.before),
-                    shown(&field.after)
-                ));
-            }
-        }
-    }
-    lines
-}
-
-fn log_error(error: LogError) -> CliError {
-    match error {
-        LogError::Store(error) => error.into(),
-        LogError::Schema { .. } => {
-            let mut cli = CliError::new(ErrorKind::Corrupt, error.to_string());
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                cli.causes.push(cause.to_string());
-                source = cause.source();
-            }
-            cli.hint("run `migsnap fsck` to check the store")
-        }
-    }
 }
 
 fn decorations(ctx: &Ctx, entry: &LogEntry) -> String {

@@ -181,3 +181,47 @@ pub fn time_rfc3339(secs: i64) -> String {
         .map(|t| t.to_string())
         .unwrap_or_else(|_| secs.to_string())
 }
+
+/// A schema diff as lines: `+`, `-` or `~`, the kind and the name, and under
+/// a change each field as `old → new`; every line starts with `indent`.
+/// Shared by `diff` and `log -p` so both read the same.
+pub fn diff_lines(
+    out: &Output,
+    diff: &crate::schema::diff::SchemaDiff,
+    indent: &str,
+) -> Vec<String> {
+    use crate::schema::diff::Op;
+    let mut lines = Vec::new();
+    for change in &diff.changes {
+        let (sigil, paint) = match change.op {
+            Op::Added => ("+", Some(Paint::Good)),
+            Op::Removed => ("-", Some(Paint::Bad)),
+            Op::Changed => ("~", None),
+        };
+        let name = match (&change.table, change.kind.name()) {
+            (Some(table), "column") => format!("{table}.{}", change.name),
+            (Some(table), _) if *table != change.name => format!("{} on {table}", change.name),
+            _ => change.name.clone(),
+        };
+        let head = format!(
+            "{indent}{sigil} {} {name}",
+            change.kind.name().replace('_', " ")
+        );
+        lines.push(match paint {
+            Some(paint) => out.paint(paint, &head),
+            None => head,
+        });
+        if change.op == Op::Changed {
+            let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+            for field in &change.fields {
+                lines.push(format!(
+                    "{indent}    {}: {} → {}",
+                    field.field,
+                    shown(&field.before),
+                    shown(&field.after)
+                ));
+            }
+        }
+    }
+    lines
+}

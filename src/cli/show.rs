@@ -1,14 +1,11 @@
 //! `migsnap show`: one snapshot's metadata and its schema as SQL (the exact
 //! texts the database stored).
 
-use migsnap_store::ObjectStore;
-
 use super::log::json_entry;
 use super::output::{bytes, time};
-use super::{CliError, Ctx, ErrorKind, Status};
-use crate::log::first_parent_log;
+use super::{CliError, Ctx, Status};
+use crate::log::{SchemaCache, first_parent_log};
 use crate::revision;
-use crate::schema::Schema;
 
 /// Show a snapshot's metadata and its schema as SQL.
 #[derive(Debug, clap::Args)]
@@ -25,25 +22,7 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let entry = first_parent_log(view, id, Some(1))?
         .pop()
         .expect("holds because the revision resolved to a snapshot");
-    let blob = match repo.store.read(&entry.snapshot.schema)? {
-        migsnap_store::Object::Blob(bytes) => bytes,
-        other => {
-            return Err(CliError::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "schema {} of snapshot {id:.12} is a {}",
-                    entry.snapshot.schema,
-                    other.kind().name()
-                ),
-            ));
-        }
-    };
-    let schema = Schema::from_blob(&blob).map_err(|e| {
-        CliError::new(
-            ErrorKind::Corrupt,
-            format!("schema {} of snapshot {id:.12}: {e}", entry.snapshot.schema),
-        )
-    })?;
+    let schema = SchemaCache::default().get(view, id, entry.snapshot.schema)?;
     if ctx.out.is_json() {
         let mut value = json_entry(&entry);
         value["host"] = entry.snapshot.host.clone().into();
@@ -53,7 +32,7 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         value["application_id"] = entry.recorded.meta.application_id.into();
         value["journal_mode"] = entry.recorded.meta.journal_mode.clone().into();
         value["schema"] =
-            serde_json::to_value(&schema).expect("holds because the model is plain data");
+            serde_json::to_value(&*schema).expect("holds because the model is plain data");
         value["schema_sql"] = schema.exact_sql().into();
         ctx.out.json(&value)?;
         return Ok(Status::Ok);

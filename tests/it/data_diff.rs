@@ -335,3 +335,56 @@ fn virtual_tables_are_compared_through_their_shadow_tables() {
     assert!(diff.tables.iter().all(|t| t.name != "docs"), "{diff:#?}");
     assert_eq!(counts(table(&diff, "docs_content")), (1, 2, 1, 0, 0));
 }
+
+#[test]
+fn diff_data_compares_a_snapshot_with_the_live_database() {
+    let env = TestEnv::with_store();
+    let live = db(
+        &env,
+        "app.db",
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t(v) VALUES ('a'), ('b'), ('c');",
+    );
+    env.snapshot(&["app.db"]);
+    env.run(&["diff", "--data"]).expect(crate::common::exit::OK);
+
+    let conn = Connection::open(&live).unwrap();
+    conn.execute_batch(
+        "UPDATE t SET v = 'B' WHERE id = 2; DELETE FROM t WHERE id = 1;
+         INSERT INTO t(id, v) VALUES (9, 'z');",
+    )
+    .unwrap();
+    drop(conn);
+    let out = env.run(&[
+        "--format", "json", "diff", "--data", "--rows", "HEAD", "live",
+    ]);
+    out.expect(crate::common::exit::PROBLEMS);
+    let json = out.json();
+    let t = &json["tables"][0];
+    assert_eq!(t["name"], "t");
+    assert_eq!(
+        (
+            t["added"].as_u64(),
+            t["removed"].as_u64(),
+            t["changed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let kinds: Vec<&str> = t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["removed", "changed", "added"]);
+    // Text names the table and the counts; --rows needs --data.
+    let text = env.run(&["diff", "--data"]);
+    assert!(
+        text.stdout
+            .contains("t: 3 → 3 rows, 1 added, 1 removed, 1 changed"),
+        "{}",
+        text.stdout
+    );
+    env.run(&["diff", "--rows"])
+        .expect(crate::common::exit::USAGE);
+}
