@@ -82,7 +82,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("open + capture + semantic hash", |b| {
         b.iter(|| {
             let mut db = Database::open(&path, Duration::from_secs(1)).expect("open");
-            db.capture(None).expect("capture").schema.semantic_hash()
+            db.capture(None, None)
+                .expect("capture")
+                .schema
+                .expect("no known stamp was given")
+                .semantic_hash()
         })
     });
     let captured = check.schema;

@@ -91,6 +91,7 @@ pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,
     parent: Option<&ResolvedImage>,
+    known: Option<&crate::sqlite::SchemaStamp>,
     progress: &mut dyn Progress,
 ) -> Result<RecordedImage, ImageError> {
     let workers = std::thread::available_parallelism()
@@ -129,7 +130,7 @@ pub fn record(
                 }
                 Ok(())
             };
-            let capture = db.capture(Some(&mut sink));
+            let capture = db.capture(Some(&mut sink), known);
             if !batch.pages.is_empty() {
                 let _ = page_tx.send(batch);
             }

@@ -95,7 +95,7 @@ pub fn first_parent_log(
             .map(|p| view.read_snapshot(p))
             .transpose()?;
         next = snapshot.parents.first().copied();
-        let schema_changed = parent.as_ref().is_none_or(|p| p.schema != snapshot.schema);
+        let schema_changed = parent.as_ref().is_none_or(|p| schema_differs(p, &snapshot));
         out.push(entry(
             view,
             id,
@@ -371,7 +371,7 @@ pub fn changed_log(
         .into_iter()
         .map(|(id, snapshot, change)| {
             let schema_changed = match snapshot.parents.first() {
-                Some(parent) => view.read_snapshot(parent)?.schema != snapshot.schema,
+                Some(parent) => schema_differs(&view.read_snapshot(parent)?, &snapshot),
                 None => true,
             };
             let entry = entry(view, id, snapshot, schema_changed, &mut refs, &forgotten)?;
@@ -400,6 +400,17 @@ pub fn patch(
     };
     let schema = cache.get(view, entry.id, entry.snapshot.schema)?;
     Ok(diff(&parent, &schema))
+}
+
+/// Whether `child`'s schema means something else than `parent`'s: by the
+/// recorded semantic hashes when both have one (so reformatted SQL is no
+/// change), else by schema blob.
+fn schema_differs(parent: &Snapshot, child: &Snapshot) -> bool {
+    let semantic = |s: &Snapshot| Recorded::from_snapshot(s).schema_semantic;
+    match (semantic(parent), semantic(child)) {
+        (Some(a), Some(b)) => a != b,
+        _ => parent.schema != child.schema,
+    }
 }
 
 #[cfg(test)]

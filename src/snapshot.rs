@@ -15,7 +15,7 @@ use migsnap_store::{
 
 use crate::image::ImageError;
 use crate::repo::{Repo, RepoError, Tracked};
-use crate::sqlite::{Database, DbMeta, SqliteError};
+use crate::sqlite::{Database, DbMeta, SchemaStamp, SqliteError};
 
 /// The name and version written into every snapshot.
 pub const TOOL: &str = concat!("migsnap ", env!("CARGO_PKG_VERSION"));
@@ -87,6 +87,11 @@ pub struct Recorded {
     pub meta: DbMeta,
     /// The database file's permission bits.
     pub file_mode: Option<u32>,
+    /// The schema's cookie and text hash, to skip parsing it next time.
+    #[serde(skip)]
+    pub schema_stamp: Option<SchemaStamp>,
+    /// The semantic hash of the schema, hex.
+    pub schema_semantic: Option<String>,
 }
 
 const H_PATH: &str = "path";
@@ -96,6 +101,9 @@ const H_USER_VERSION: &str = "user-version";
 const H_APPLICATION_ID: &str = "application-id";
 const H_JOURNAL: &str = "journal-mode";
 const H_MODE: &str = "file-mode";
+const H_SCHEMA_COOKIE: &str = "schema-cookie";
+const H_SCHEMA_TEXT: &str = "schema-text";
+const H_SCHEMA_SEMANTIC: &str = "schema-semantic";
 
 impl Recorded {
     /// The headers that carry this record, in their fixed order.
@@ -119,6 +127,13 @@ impl Recorded {
         if let Some(mode) = self.file_mode {
             headers.push((H_MODE.to_owned(), format!("{mode:o}")));
         }
+        if let Some(stamp) = &self.schema_stamp {
+            headers.push((H_SCHEMA_COOKIE.to_owned(), stamp.cookie.to_string()));
+            headers.push((H_SCHEMA_TEXT.to_owned(), hex(&stamp.text)));
+        }
+        if let Some(semantic) = &self.schema_semantic {
+            headers.push((H_SCHEMA_SEMANTIC.to_owned(), semantic.clone()));
+        }
         headers
     }
 
@@ -141,6 +156,15 @@ impl Recorded {
                 journal_mode: one(H_JOURNAL).to_owned(),
             },
             file_mode: u32::from_str_radix(one(H_MODE), 8).ok(),
+            schema_stamp: one(H_SCHEMA_COOKIE)
+                .parse()
+                .ok()
+                .zip(unhex(one(H_SCHEMA_TEXT)))
+                .map(|(cookie, text)| SchemaStamp { cookie, text }),
+            schema_semantic: snapshot
+                .header_values(H_SCHEMA_SEMANTIC)
+                .next()
+                .map(str::to_owned),
         }
     }
 }
@@ -189,31 +213,53 @@ pub fn take(
         .filter(|_| !parent_forgotten)
         .and_then(|id| image::resolve(tx.view(), &id).ok());
 
+    // What the parent recorded about its schema lets an unchanged schema be
+    // recognised from the schema cookie without parsing it again.
+    let parent_record = parent.as_ref().map(Recorded::from_snapshot);
+    let known = parent_record.as_ref().and_then(|r| r.schema_stamp);
     let (capture, image) = if options.schema_only {
-        (source.capture(None)?, None)
+        (source.capture(None, known.as_ref())?, None)
     } else {
         if !tx.has_dictionary() {
             train_dictionary(&mut tx, &source)?;
         }
-        let recorded = crate::image::record(&mut tx, &mut source, parent_image.as_ref(), progress)?;
+        let recorded = crate::image::record(
+            &mut tx,
+            &mut source,
+            parent_image.as_ref(),
+            known.as_ref(),
+            progress,
+        )?;
         (recorded.capture, Some((recorded.id, recorded.digest)))
     };
-    let schema = tx.write(&Object::Blob(capture.schema.to_blob()))?;
+    let (schema, semantic) = match (&capture.schema, &parent, &parent_record) {
+        (Some(captured), _, _) => (
+            tx.write(&Object::Blob(captured.to_blob()))?,
+            Some(captured.semantic_hash().to_string()),
+        ),
+        (None, Some(parent), Some(record)) => (parent.schema, record.schema_semantic.clone()),
+        (None, ..) => unreachable!("BUG: a known schema stamp comes from a parent"),
+    };
     let record = Recorded {
         path: db.path.display().to_string(),
         meta: capture.meta,
         file_mode: file_mode(&db.path),
+        schema_stamp: Some(capture.stamp),
+        schema_semantic: semantic,
     };
 
-    if let (Some(head), Some(parent), false) = (head, &parent, options.allow_empty) {
-        let same_meta = Recorded::from_snapshot(parent).meta == record.meta;
+    if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
+        let same_meta = parent_record.meta == record.meta;
+        // Semantic, so reformatting a CREATE statement is not a change.
+        let same_schema = record.schema_semantic.is_some()
+            && parent_record.schema_semantic == record.schema_semantic;
         let same_image = match &image {
             None => true,
             Some((_, digest)) => parent_image
                 .as_ref()
                 .is_some_and(|p| p.image.digest == *digest),
         };
-        if parent.schema == schema && same_meta && same_image {
+        if same_schema && same_meta && same_image {
             return Ok(SnapshotOutcome::Unchanged { head });
         }
     }
@@ -251,6 +297,21 @@ pub fn take(
         id,
         snapshot: Box::new(snapshot),
     })
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
 }
 
 /// Pages sampled for a compression dictionary; fewer make a poor one.

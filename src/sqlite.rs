@@ -238,15 +238,29 @@ impl Database {
 
     /// Reads schema, metadata and (when `pages` is given) every page, inside
     /// one read transaction. `pages` receives pages in order, starting at page 1.
-    pub fn capture(&mut self, pages: Option<&mut PageSink<'_>>) -> Result<Capture, SqliteError> {
+    ///
+    /// When `known` matches the database's schema stamp (schema cookie and
+    /// the exact text of `sqlite_schema`), the schema is not parsed again and
+    /// [`Capture::schema`] is `None`: it is the schema `known` was taken from.
+    pub fn capture(
+        &mut self,
+        pages: Option<&mut PageSink<'_>>,
+        known: Option<&SchemaStamp>,
+    ) -> Result<Capture, SqliteError> {
         let path = self.path.clone();
         let waited = self.busy_timeout;
         let sql = move |e| sql_error(&path, waited, e);
         let tx = self.conn.unchecked_transaction().map_err(&sql)?;
         // The first read starts the read transaction (takes the SHARED lock or
         // the WAL read mark); everything below sees that one state.
-        let schema::Captured { schema, findings } = schema::capture(&tx).map_err(&sql)?;
-        let meta = read_meta(&tx, &schema).map_err(&sql)?;
+        let stamp = schema_stamp(&tx).map_err(&sql)?;
+        let (schema, findings) = if known == Some(&stamp) {
+            (None, Vec::new())
+        } else {
+            let schema::Captured { schema, findings } = schema::capture(&tx).map_err(&sql)?;
+            (Some(schema), findings)
+        };
+        let meta = read_meta(&tx).map_err(&sql)?;
         let geometry = Geometry {
             page_size: tx
                 .query_row("PRAGMA page_size", [], |row| row.get(0))
@@ -283,6 +297,7 @@ impl Database {
         tx.commit().map_err(&sql)?;
         Ok(Capture {
             schema,
+            stamp,
             findings,
             meta,
             geometry,
@@ -329,8 +344,10 @@ impl Database {
 /// What one capture read.
 #[derive(Clone, Debug)]
 pub struct Capture {
-    /// The schema.
-    pub schema: Schema,
+    /// The schema; `None` when it matched the stamp the caller already knew.
+    pub schema: Option<Schema>,
+    /// What identifies the schema cheaply, without parsing it.
+    pub stamp: SchemaStamp,
     /// What the schema capture noticed: migration artefacts, statements it
     /// could only read in part.
     pub findings: Vec<Finding>,
@@ -340,8 +357,49 @@ pub struct Capture {
     pub geometry: Geometry,
 }
 
-fn read_meta(conn: &Connection, schema: &Schema) -> rusqlite::Result<DbMeta> {
-    let alembic_versions = if schema.has_table("alembic_version") {
+/// Identifies a database's schema without parsing it: SQLite's schema cookie
+/// (`PRAGMA schema_version`, bumped by every schema change) and the BLAKE3 of
+/// the exact rows of `sqlite_schema`. The cookie alone is not enough: two
+/// different files (say, before and after a restore) can share a cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaStamp {
+    /// `PRAGMA schema_version`.
+    pub cookie: u32,
+    /// BLAKE3 of `type, name, tbl_name, sql` of every `sqlite_schema` row.
+    pub text: [u8; 32],
+}
+
+fn schema_stamp(conn: &Connection) -> rusqlite::Result<SchemaStamp> {
+    let cookie: u32 = conn.query_row("PRAGMA schema_version", [], |row| row.get(0))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut stmt =
+        conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        for column in 0..4 {
+            // Length-prefixed so that no two different rows hash the same.
+            let text: Option<String> = row.get(column)?;
+            let bytes = text.as_deref().unwrap_or("\u{0}NULL").as_bytes();
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
+    }
+    Ok(SchemaStamp {
+        cookie,
+        text: *hasher.finalize().as_bytes(),
+    })
+}
+
+fn read_meta(conn: &Connection) -> rusqlite::Result<DbMeta> {
+    let has_alembic = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'alembic_version'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    let alembic_versions = if has_alembic {
         let mut stmt = conn.prepare("SELECT version_num FROM alembic_version")?;
         let mut rows = stmt
             .query_map([], |row| row.get::<_, String>(0))?

@@ -258,11 +258,10 @@ fn resolve(
 /// The schema of one side.
 fn schema_side(source: &Source, ctx: &Ctx, repo: Option<&Repo>) -> Result<Side, CliError> {
     let schema = match source {
-        Source::File { path, .. } => {
-            Database::open(path, ctx.busy_timeout)?
-                .capture(None)?
-                .schema
-        }
+        Source::File { path, .. } => Database::open(path, ctx.busy_timeout)?
+            .capture(None, None)?
+            .schema
+            .expect("holds because no known stamp was given"),
         Source::Snapshot { id, .. } => {
             let repo = repo.expect("holds because a snapshot side came from the store");
             let view = repo.store.view();

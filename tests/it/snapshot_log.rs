@@ -295,3 +295,41 @@ fn show_prints_metadata_and_schema_sql() {
             .starts_with(&format!("snapshot {id}\n"))
     );
 }
+
+#[test]
+fn schema_only_snapshots_skip_changes_of_text_that_keep_the_meaning() {
+    let env = TestEnv::with_store();
+    let db = env.join("app.db");
+    crate::common::exec(&db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
+    env.snapshot(&["app.db", "--schema-only"]);
+    let text = |db: &std::path::Path| -> String {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT sql FROM sqlite_schema WHERE name = 't'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let before = text(&db);
+
+    // Renaming away and back makes SQLite rewrite the stored CREATE text
+    // (and bump the schema cookie) without changing what it means.
+    crate::common::exec(
+        &db,
+        "ALTER TABLE t RENAME TO t2; ALTER TABLE t2 RENAME TO t;",
+    );
+    assert_ne!(text(&db), before, "the test needs the exact text to change");
+    let out = env.run(&["snapshot", "--schema-only"]);
+    assert!(out.ok().contains("nothing changed"), "{}", out.stdout);
+    assert_eq!(env.log_ids(None).len(), 1);
+
+    // A real change is recorded; an untouched file is recognised by its
+    // schema cookie and recorded as unchanged.
+    crate::common::exec(&db, "ALTER TABLE t ADD COLUMN w INTEGER;");
+    env.snapshot(&["--schema-only"]);
+    assert_eq!(env.log_ids(None).len(), 2);
+    let out = env.run(&["snapshot", "--schema-only"]);
+    assert!(out.ok().contains("nothing changed"), "{}", out.stdout);
+    let log = env.log(None);
+    assert_eq!(log[0]["schema_changed"], true);
+}
