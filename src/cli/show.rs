@@ -34,6 +34,8 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         value["schema"] =
             serde_json::to_value(&*schema).expect("holds because the model is plain data");
         value["schema_sql"] = schema.exact_sql().into();
+        value["findings"] = serde_json::to_value(schema.artefacts())
+            .expect("holds because findings are plain data");
         ctx.out.json(&value)?;
         return Ok(Status::Ok);
     }
@@ -89,6 +91,12 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         out.line(&format!("    {line}"))?;
     }
     out.line("")?;
+    for finding in schema.artefacts() {
+        out.line(&format!(
+            "Finding:  {}",
+            super::snapshot::finding_line(&finding)
+        ))?;
+    }
     out.line(schema.exact_sql().trim_end())?;
     Ok(Status::Ok)
 }

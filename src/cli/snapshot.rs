@@ -2,6 +2,8 @@
 
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
+use crate::log::SchemaCache;
+use crate::schema::Finding;
 use crate::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, take};
 
 /// Record the schema and every page (or only the schema) of a database as a
@@ -54,6 +56,10 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
         SnapshotOutcome::Recorded { id, snapshot } => {
             let recorded = Recorded::from_snapshot(&snapshot);
+            // Migration artefacts are reported, never hidden (issue #3).
+            let artefacts = SchemaCache::default()
+                .get(repo.store.view(), id, snapshot.schema)?
+                .artefacts();
             if ctx.out.is_json() {
                 ctx.out.json(&serde_json::json!({
                     "recorded": true,
@@ -63,6 +69,7 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     "added_objects": snapshot.added.objects,
                     "added_bytes": snapshot.added.bytes,
                     "alembic_versions": recorded.meta.alembic_versions,
+                    "findings": artefacts,
                 }))?;
             } else {
                 ctx.out
@@ -83,8 +90,24 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     bytes(snapshot.added.bytes),
                     snapshot.added.objects
                 ));
+                for finding in &artefacts {
+                    ctx.out.warn(&finding_line(finding));
+                }
             }
         }
     }
     Ok(Status::Ok)
+}
+
+/// One finding as a line: `[code] object: message (hint: …)`.
+pub fn finding_line(finding: &Finding) -> String {
+    let hint = finding
+        .hint
+        .as_ref()
+        .map(|h| format!(" (hint: {h})"))
+        .unwrap_or_default();
+    format!(
+        "[{}] {}: {}{hint}",
+        finding.code, finding.object, finding.message
+    )
 }

@@ -333,3 +333,41 @@ fn schema_only_snapshots_skip_changes_of_text_that_keep_the_meaning() {
     let log = env.log(None);
     assert_eq!(log[0]["schema_changed"], true);
 }
+
+#[test]
+fn migration_artefacts_are_reported_by_snapshot_and_show() {
+    let env = TestEnv::with_store();
+    let db = env.join("app.db");
+    // What a batch migration that died midway leaves behind on SQLite.
+    crate::common::exec(
+        &db,
+        "CREATE TABLE chat (id INTEGER PRIMARY KEY, title TEXT);
+         CREATE TABLE _alembic_tmp_chat (id INTEGER PRIMARY KEY, title TEXT NOT NULL);",
+    );
+    let out = env.run(&["--format", "json", "snapshot", "app.db"]);
+    let json = out.json();
+    let findings = json["findings"].as_array().expect("findings listed");
+    assert_eq!(findings.len(), 1, "{json}");
+    assert_eq!(findings[0]["code"], "artefact.alembic-tmp");
+    assert_eq!(findings[0]["object"], "_alembic_tmp_chat");
+
+    crate::common::exec(&db, "INSERT INTO chat(title) VALUES ('x');");
+    let out = env.run(&["snapshot"]);
+    assert!(
+        out.stderr
+            .contains("warning: [artefact.alembic-tmp] _alembic_tmp_chat"),
+        "{}",
+        out.stderr
+    );
+    let show = env.run(&["show"]);
+    assert!(
+        show.ok()
+            .contains("Finding:  [artefact.alembic-tmp] _alembic_tmp_chat"),
+        "{}",
+        show.stdout
+    );
+    // A clean schema has none.
+    crate::common::exec(&db, "DROP TABLE _alembic_tmp_chat;");
+    let json = env.run(&["--format", "json", "snapshot"]).json();
+    assert_eq!(json["findings"], serde_json::json!([]));
+}
