@@ -12,6 +12,8 @@
 //! - Changes come out in a stable order: tables (each followed by its
 //!   columns and constraints), then indexes, views and triggers, by name.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::model::{
@@ -121,8 +123,9 @@ impl SchemaDiff {
 /// The differences that turn `old` into `new`.
 pub fn diff(old: &Schema, new: &Schema) -> SchemaDiff {
     let mut changes = Vec::new();
+    let constraints = (constraint_index_map(old), constraint_index_map(new));
     for (key, before, after) in pair(&old.tables, &new.tables) {
-        diff_table(old, new, key, before, after, &mut changes);
+        diff_table(&constraints, key, before, after, &mut changes);
     }
     let created = |schema: &Schema| -> NameMap<Index> {
         schema
@@ -354,28 +357,46 @@ pub(crate) fn constraint_indexes(schema: &Schema, table: &str) -> Vec<String> {
     let mut out: Vec<String> = schema
         .indexes_on(table)
         .filter(|index| index.origin != IndexOrigin::Created)
-        .map(|index| {
-            format!(
-                "{}{} ({})",
-                if index.unique { "unique " } else { "" },
-                format!("{:?}", index.origin).to_lowercase(),
-                parts_text(index)
-            )
-        })
+        .map(constraint_text)
         .collect();
     out.sort();
     out
 }
 
+/// [`constraint_indexes`] of every table at once, by folded table name:
+/// asking per table would scan every index once for each table.
+fn constraint_index_map(schema: &Schema) -> HashMap<String, Vec<String>> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for index in schema.indexes.values() {
+        if index.origin != IndexOrigin::Created {
+            map.entry(fold(&index.table))
+                .or_default()
+                .push(constraint_text(index));
+        }
+    }
+    for list in map.values_mut() {
+        list.sort();
+    }
+    map
+}
+
+fn constraint_text(index: &Index) -> String {
+    format!(
+        "{}{} ({})",
+        if index.unique { "unique " } else { "" },
+        format!("{:?}", index.origin).to_lowercase(),
+        parts_text(index)
+    )
+}
+
 fn diff_table(
-    old: &Schema,
-    new: &Schema,
+    (old, new): &(HashMap<String, Vec<String>>, HashMap<String, Vec<String>>),
     key: &str,
     before: Option<&Table>,
     after: Option<&Table>,
     changes: &mut Vec<Change>,
 ) {
-    let table_fields = |schema: &Schema, table: &Table| -> Fields {
+    let table_fields = |constraints: &HashMap<String, Vec<String>>, table: &Table| -> Fields {
         let mut fields: Fields = vec![("name", Some(table.name.clone()))];
         fields.push((
             "columns",
@@ -395,7 +416,10 @@ fn diff_table(
             ));
         }
         fields.push(("unparsed", table.unparsed.clone()));
-        let constraints = constraint_indexes(schema, &table.name);
+        let constraints = constraints
+            .get(&fold(&table.name))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         fields.push((
             "constraint_indexes",
             Some(constraints.join("; ")).filter(|c| !c.is_empty()),
