@@ -363,10 +363,13 @@ pub(crate) fn constraint_indexes(schema: &Schema, table: &str) -> Vec<String> {
     out
 }
 
+/// Constraint-index texts by folded table name.
+type ConstraintMap = HashMap<String, Vec<String>>;
+
 /// [`constraint_indexes`] of every table at once, by folded table name:
 /// asking per table would scan every index once for each table.
-fn constraint_index_map(schema: &Schema) -> HashMap<String, Vec<String>> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+fn constraint_index_map(schema: &Schema) -> ConstraintMap {
+    let mut map = ConstraintMap::new();
     for index in schema.indexes.values() {
         if index.origin != IndexOrigin::Created {
             map.entry(fold(&index.table))
@@ -390,13 +393,13 @@ fn constraint_text(index: &Index) -> String {
 }
 
 fn diff_table(
-    (old, new): &(HashMap<String, Vec<String>>, HashMap<String, Vec<String>>),
+    (old, new): &(ConstraintMap, ConstraintMap),
     key: &str,
     before: Option<&Table>,
     after: Option<&Table>,
     changes: &mut Vec<Change>,
 ) {
-    let table_fields = |constraints: &HashMap<String, Vec<String>>, table: &Table| -> Fields {
+    let table_fields = |constraints: &ConstraintMap, table: &Table| -> Fields {
         let mut fields: Fields = vec![("name", Some(table.name.clone()))];
         fields.push((
             "columns",
