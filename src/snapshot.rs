@@ -97,6 +97,8 @@ pub struct Recorded {
 const H_PATH: &str = "path";
 const H_ALEMBIC_TABLE: &str = "alembic-table";
 const H_ALEMBIC: &str = "alembic-version";
+const H_PEEWEE_TABLE: &str = "peewee-table";
+const H_PEEWEE: &str = "peewee-migration";
 const H_USER_VERSION: &str = "user-version";
 const H_APPLICATION_ID: &str = "application-id";
 const H_JOURNAL: &str = "journal-mode";
@@ -113,6 +115,12 @@ impl Recorded {
             headers.push((H_ALEMBIC_TABLE.to_owned(), "present".to_owned()));
             for version in versions {
                 headers.push((H_ALEMBIC.to_owned(), version.clone()));
+            }
+        }
+        if let Some(migrations) = &self.meta.peewee_migrations {
+            headers.push((H_PEEWEE_TABLE.to_owned(), "present".to_owned()));
+            for name in migrations {
+                headers.push((H_PEEWEE.to_owned(), name.clone()));
             }
         }
         headers.push((
@@ -141,16 +149,18 @@ impl Recorded {
     /// ignored so newer writers stay readable.
     pub fn from_snapshot(snapshot: &Snapshot) -> Recorded {
         let one = |key| snapshot.header_values(key).next().unwrap_or_default();
-        let alembic_versions = snapshot.header_values(H_ALEMBIC_TABLE).next().map(|_| {
+        // A list header is present (possibly empty) only with its table marker.
+        let listed = |table: &str, key: &str| -> Option<Vec<String>> {
             snapshot
-                .header_values(H_ALEMBIC)
-                .map(str::to_owned)
-                .collect()
-        });
+                .header_values(table)
+                .next()
+                .map(|_| snapshot.header_values(key).map(str::to_owned).collect())
+        };
         Recorded {
             path: one(H_PATH).to_owned(),
             meta: DbMeta {
-                alembic_versions,
+                alembic_versions: listed(H_ALEMBIC_TABLE, H_ALEMBIC),
+                peewee_migrations: listed(H_PEEWEE_TABLE, H_PEEWEE),
                 user_version: one(H_USER_VERSION).parse().unwrap_or(0),
                 application_id: one(H_APPLICATION_ID).parse().unwrap_or(0),
                 journal_mode: one(H_JOURNAL).to_owned(),

@@ -117,6 +117,10 @@ fn sql_error(path: &Path, waited: Duration, source: rusqlite::Error) -> SqliteEr
 pub struct DbMeta {
     /// Rows of `alembic_version`, sorted; `None` when the table is absent.
     pub alembic_versions: Option<Vec<String>>,
+    /// Migrations peewee-migrate recorded in `migratehistory` (the `name`
+    /// column, in the order applied); `None` when the table is absent.
+    /// Open WebUI used it before it moved to Alembic.
+    pub peewee_migrations: Option<Vec<String>>,
     /// `PRAGMA user_version`.
     pub user_version: i64,
     /// `PRAGMA application_id`.
@@ -391,30 +395,45 @@ fn schema_stamp(conn: &Connection) -> rusqlite::Result<SchemaStamp> {
 }
 
 fn read_meta(conn: &Connection) -> rusqlite::Result<DbMeta> {
-    let has_alembic = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'alembic_version'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    let alembic_versions = if has_alembic {
-        let mut stmt = conn.prepare("SELECT version_num FROM alembic_version")?;
-        let mut rows = stmt
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.sort();
-        Some(rows)
-    } else {
-        None
-    };
     Ok(DbMeta {
-        alembic_versions,
+        alembic_versions: read_column_if_table(
+            conn,
+            "alembic_version",
+            "SELECT version_num FROM alembic_version ORDER BY version_num",
+        )?,
+        peewee_migrations: read_column_if_table(
+            conn,
+            "migratehistory",
+            "SELECT name FROM migratehistory ORDER BY id",
+        )?,
         user_version: conn.query_row("PRAGMA user_version", [], |row| row.get(0))?,
         application_id: conn.query_row("PRAGMA application_id", [], |row| row.get(0))?,
         journal_mode: conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?,
     })
+}
+
+/// The text values `query` returns, when `table` exists; `None` otherwise.
+fn read_column_if_table(
+    conn: &Connection,
+    table: &str,
+    query: &str,
+) -> rusqlite::Result<Option<Vec<String>>> {
+    let exists = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare(query)?;
+    let rows = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(rows))
 }
 
 /// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict

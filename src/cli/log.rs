@@ -248,6 +248,7 @@ pub fn json_entry(entry: &LogEntry) -> serde_json::Value {
         "message": entry.snapshot.message,
         "refs": entry.refs,
         "alembic_versions": entry.recorded.meta.alembic_versions,
+        "peewee_migrations": entry.recorded.meta.peewee_migrations,
         "schema_changed": entry.schema_changed,
         "schema_only": entry.snapshot.image.is_none(),
         "data_forgotten": entry.forgotten,

@@ -61,6 +61,16 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         Some(v) => out.line(&format!("Alembic:  {}", v.join(", ")))?,
         None => out.line("Alembic:  (no alembic_version table)")?,
     }
+    if let Some(migrations) = &entry.recorded.meta.peewee_migrations {
+        out.line(&format!(
+            "Peewee:   {} migration(s) in migratehistory{}",
+            migrations.len(),
+            migrations
+                .last()
+                .map(|m| format!(", last {m}"))
+                .unwrap_or_default()
+        ))?;
+    }
     out.line(&format!(
         "Meta:     user_version={} application_id={} journal_mode={}",
         entry.recorded.meta.user_version,

@@ -371,3 +371,45 @@ fn migration_artefacts_are_reported_by_snapshot_and_show() {
     let json = env.run(&["--format", "json", "snapshot"]).json();
     assert_eq!(json["findings"], serde_json::json!([]));
 }
+
+#[test]
+fn peewee_migratehistory_is_metadata_not_schema() {
+    let env = TestEnv::with_store();
+    let db = env.join("app.db");
+    // Open WebUI's databases carry peewee-migrate's table from before Alembic.
+    crate::common::exec(
+        &db,
+        "CREATE TABLE chat (id INTEGER PRIMARY KEY);
+         CREATE TABLE migratehistory (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL,
+                                      migrated_at DATETIME NOT NULL);
+         INSERT INTO migratehistory (name, migrated_at) VALUES
+             ('001_initial_schema', '2024-01-01'), ('002_add_local_sharing', '2024-01-02');",
+    );
+    env.snapshot(&["app.db"]);
+    let log = env.log(None);
+    assert_eq!(
+        log[0]["peewee_migrations"],
+        serde_json::json!(["001_initial_schema", "002_add_local_sharing"])
+    );
+    let show = env.run(&["--format", "json", "show"]).json();
+    let tables: Vec<&str> = show["schema"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["chat"], "migratehistory is not schema");
+    assert!(
+        env.run(&["show"])
+            .ok()
+            .contains("Peewee:   2 migration(s) in migratehistory, last 002_add_local_sharing")
+    );
+
+    // A new migration row is a metadata change: a schema-only snapshot records it.
+    crate::common::exec(
+        &db,
+        "INSERT INTO migratehistory (name, migrated_at) VALUES ('003_x', '2024-01-03');",
+    );
+    env.snapshot(&["--schema-only"]);
+    assert_eq!(env.log(None)[0]["peewee_migrations"][2], "003_x");
+}
