@@ -76,6 +76,10 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     walk.run(&["log"])?;
     walk.run(&["du"])?;
 
+    walk.say("What exactly the fix script changed, and since when that column exists")?;
+    walk.run_allowing(&["diff", "before-upgrade", "HEAD"], &[1])?;
+    walk.run(&["log", "--oneline", "--changed", "column:chat.archived"])?;
+
     walk.say("Put the database back the way it was, by tag; a safety snapshot comes first")?;
     walk.run(&["restore", "before-upgrade"])?;
     let columns = column_names(&db_path, "chat").map_err(|e| internal("reading", e))?;
@@ -118,6 +122,12 @@ impl Walkthrough<'_> {
     }
 
     fn run(&mut self, args: &[&str]) -> Result<(), CliError> {
+        self.run_allowing(args, &[])
+    }
+
+    /// Runs a step whose exit code may also be one of `ok` (e.g. 1 from
+    /// `diff`, which means "there is a difference").
+    fn run_allowing(&mut self, args: &[&str], ok: &[i32]) -> Result<(), CliError> {
         let json = self.out.is_json();
         let mut command = Command::new(&self.exe);
         if json {
@@ -154,7 +164,7 @@ impl Walkthrough<'_> {
                 }
             }
         }
-        if result.status.success() {
+        if result.status.success() || result.status.code().is_some_and(|c| ok.contains(&c)) {
             Ok(())
         } else {
             Err(CliError::new(
