@@ -12,6 +12,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod data_diff;
+mod demo;
 mod fsck_gc_tags;
 mod log_changed;
 mod revisions;
