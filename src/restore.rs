@@ -69,8 +69,13 @@ pub enum RestoreError {
         source: Box<SnapshotError>,
     },
     /// The rebuilt file fails `PRAGMA quick_check`.
-    #[error("rebuilt database fails quick_check: {0}")]
-    QuickCheck(String),
+    #[error("snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {verdict}")]
+    QuickCheck {
+        /// The snapshot.
+        snapshot: ObjectId,
+        /// SQLite's verdict lines, joined.
+        verdict: String,
+    },
     /// Rebuilding failed.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -297,7 +302,10 @@ fn rebuild(
     synced.map_err(io(&temp_path))?;
     let verdict = verdict?;
     if verdict != ["ok"] {
-        return Err(RestoreError::QuickCheck(verdict.join("; ")));
+        return Err(RestoreError::QuickCheck {
+            snapshot,
+            verdict: verdict.join("; "),
+        });
     }
     let mode = owner
         .map(|m| m.permissions().mode() & 0o777)

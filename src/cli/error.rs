@@ -264,7 +264,7 @@ impl From<RestoreError> for CliError {
             RestoreError::SchemaOnly { .. } | RestoreError::Forgotten { .. } => {
                 CliError::from_error(ErrorKind::Input, &error)
             }
-            RestoreError::QuickCheck(_) => CliError::from_error(ErrorKind::Corrupt, &error),
+            RestoreError::QuickCheck { .. } => CliError::from_error(ErrorKind::Corrupt, &error),
             RestoreError::Io { ref source, .. } => CliError::from_error(io_kind(source), &error),
             RestoreError::Exists { .. }
             | RestoreError::Symlink { .. }
