@@ -90,7 +90,7 @@ pub fn run(args: DiffArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ctx.out.json(&value)?;
         return Ok(status);
     }
-    if ctx.format == Format::Sql {
+    if ctx.out.format() == Format::Sql {
         let plan = plan_from_diff(&old.schema, &new.schema, &changes);
         let script = plan.to_script();
         if !script.is_empty() {

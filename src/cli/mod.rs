@@ -114,7 +114,6 @@ pub struct Ctx {
     store: Option<PathBuf>,
     cwd: PathBuf,
     busy_timeout: Duration,
-    format: Format,
     out: Output,
 }
 
@@ -175,7 +174,6 @@ pub fn main() -> ExitCode {
         store: cli.store.map(|s| crate::repo::absolute(&s)),
         cwd,
         busy_timeout: cli.busy_timeout,
-        format: cli.format,
         out,
     };
     let result = match cli.command {

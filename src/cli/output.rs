@@ -39,6 +39,11 @@ impl Output {
         }
     }
 
+    /// The format results go out in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// Whether results go out as JSON.
     pub fn is_json(&self) -> bool {
         self.format == Format::Json
