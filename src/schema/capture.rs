@@ -193,21 +193,14 @@ pub fn capture(conn: &Connection) -> rusqlite::Result<Captured> {
                     Some(Statement::VirtualTable(vt)) => {
                         virtual_table(conn, row, vt, &mut findings)
                     }
-                    Some(Statement::Table(parsed)) => build_table(
-                        row,
-                        Some(&parsed),
-                        columns.remove(&key).unwrap_or_default(),
-                        foreign_keys.remove(&key).unwrap_or_default(),
-                        unique_indexes
-                            .get(&key)
-                            .map(Vec::as_slice)
-                            .unwrap_or_default(),
-                        &index_columns,
-                    ),
-                    _ => {
+                    parsed => {
+                        let parsed = match parsed {
+                            Some(Statement::Table(table)) => Some(table),
+                            _ => None,
+                        };
                         let mut table = build_table(
                             row,
-                            None,
+                            parsed.as_ref(),
                             columns.remove(&key).unwrap_or_default(),
                             foreign_keys.remove(&key).unwrap_or_default(),
                             unique_indexes
@@ -216,7 +209,11 @@ pub fn capture(conn: &Connection) -> rusqlite::Result<Captured> {
                                 .unwrap_or_default(),
                             &index_columns,
                         );
-                        table.unparsed = unparsed();
+                        // Without a parse, the normalised text stands in for
+                        // what only the parser could tell.
+                        if parsed.is_none() {
+                            table.unparsed = unparsed();
+                        }
                         table
                     }
                 };
