@@ -11,7 +11,6 @@ use migsnap_store::{
     PrefixResolution, RefEdit, RefName, Snapshot, Store,
 };
 use rusqlite::Connection;
-use rusqlite::types::Value;
 
 fn new_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -106,48 +105,21 @@ fn snapshot(
 }
 
 /// Flips one bit in the middle of object `id`'s stored bytes and nothing
-/// else, on either store layout (a row per object, or objects packed into
-/// `packs`); compressed rows are rewritten uncompressed.
+/// else: its pack is rewritten uncompressed with the bit flipped inside that
+/// one object's range.
 fn flip_a_byte(store_db: &Path, id: &ObjectId) {
     let conn = Connection::open(store_db).unwrap();
-    let id_bytes = id.as_bytes().to_vec();
-    let packed = conn
-        .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'pack'")
-        .unwrap()
-        .exists([])
-        .unwrap();
-    let (table, key_column, key, offset, len) = if packed {
-        let (pack, offset, len): (i64, i64, i64) = conn
-            .query_row(
-                "SELECT pack, offset, raw_len FROM objects WHERE id = ?1",
-                [&id_bytes],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
-        (
-            "packs",
-            "seq",
-            Value::Integer(pack),
-            offset as usize,
-            len as usize,
+    let (pack, offset, len): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT pack, offset, raw_len FROM objects WHERE id = ?1",
+            [id.as_bytes().as_slice()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-    } else {
-        let len: i64 = conn
-            .query_row(
-                "SELECT raw_len FROM objects WHERE id = ?1",
-                [&id_bytes],
-                |r| r.get(0),
-            )
-            .unwrap();
-        ("objects", "id", Value::Blob(id_bytes), 0, len as usize)
-    };
+        .unwrap();
     let (raw_len, compression, dictionary, data): (i64, i64, Option<i64>, Vec<u8>) = conn
         .query_row(
-            &format!(
-                "SELECT raw_len, compression, {}, data FROM {table} WHERE {key_column} = ?1",
-                if packed { "dictionary" } else { "NULL" }
-            ),
-            [&key],
+            "SELECT raw_len, compression, dictionary, data FROM packs WHERE seq = ?1",
+            [pack],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap();
@@ -157,14 +129,11 @@ fn flip_a_byte(store_db: &Path, id: &ObjectId) {
         assert_eq!(dictionary, None, "test stores have no dictionary");
         zstd::bulk::decompress(&data, raw_len as usize).unwrap()
     };
-    raw[offset + len / 2] ^= 0x01;
+    raw[(offset + len / 2) as usize] ^= 0x01;
     let n = conn
         .execute(
-            &format!(
-                "UPDATE {table} SET data = ?1, compression = 0{} WHERE {key_column} = ?2",
-                if packed { ", dictionary = NULL" } else { "" }
-            ),
-            rusqlite::params![raw, key],
+            "UPDATE packs SET data = ?1, compression = 0, dictionary = NULL WHERE seq = ?2",
+            rusqlite::params![raw, pack],
         )
         .unwrap();
     assert_eq!(n, 1);
