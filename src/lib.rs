@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod datadiff;
+pub mod finding;
 pub mod image;
 pub mod log;
 pub mod repo;

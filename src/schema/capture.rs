@@ -161,17 +161,18 @@ pub fn capture(conn: &Connection) -> rusqlite::Result<Captured> {
         }
         let parsed = match parsed {
             Some(Err(error)) => {
-                findings.push(Finding {
-                    code: codes::UNPARSED,
-                    severity: Severity::Warning,
-                    object: row.name.clone(),
-                    message: error.to_string(),
-                    hint: Some(
+                findings.push(
+                    Finding::new(
+                        codes::UNPARSED,
+                        Severity::Warning,
+                        row.name.clone(),
+                        error.to_string(),
+                    )
+                    .hint(
                         "constraint names, CHECKs and expressions of this object are not \
-                         compared; please report the statement to migsnap"
-                            .into(),
+                         compared; please report the statement to migsnap",
                     ),
-                });
+                );
                 None
             }
             Some(Ok(statement)) => Some(statement),
@@ -757,16 +758,15 @@ fn virtual_table(
             })
             .collect(),
         Err(error) => {
-            findings.push(Finding {
-                code: codes::UNKNOWN_MODULE,
-                severity: Severity::Info,
-                object: row.name.clone(),
-                message: format!(
+            findings.push(Finding::new(
+                codes::UNKNOWN_MODULE,
+                Severity::Info,
+                row.name.clone(),
+                format!(
                     "the columns of virtual table '{}' (module '{}') are unknown: {error}",
                     row.name, parsed.module
                 ),
-                hint: None,
-            });
+            ));
             Vec::new()
         }
     };

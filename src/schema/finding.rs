@@ -5,36 +5,9 @@
 //! them: a leftover `_alembic_tmp_*` table, or a table rebuild (create the
 //! new table, copy, drop the old one, rename) that stopped halfway.
 
-use serde::Serialize;
+pub use crate::finding::{Finding, Severity};
 
 use super::model::{Schema, fold};
-
-/// How much a finding matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Worth knowing.
-    Info,
-    /// Probably wrong.
-    Warning,
-    /// Wrong, and data may be at risk.
-    Error,
-}
-
-/// One finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable identifier, `area.name` (see the `codes` constants).
-    pub code: &'static str,
-    /// How much it matters.
-    pub severity: Severity,
-    /// The object it is about (a table name, as written).
-    pub object: String,
-    /// What was found.
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-}
 
 /// The stable finding codes.
 pub mod codes {
@@ -83,35 +56,23 @@ impl Schema {
                     .get(ALEMBIC_TMP_PREFIX.len()..)
                     .unwrap_or(original);
                 findings.push(match self.tables.get(original) {
-                    Some(_) => Finding {
-                        code: codes::ALEMBIC_TMP,
-                        severity: Severity::Warning,
-                        object: table.name.clone(),
-                        message: format!(
+                    Some(_) => Finding::new(codes::ALEMBIC_TMP, Severity::Warning, table.name.clone(), format!(
                             "table '{}' is a leftover copy from an Alembic batch migration of '{original_name}'",
                             table.name
-                        ),
-                        hint: Some(format!(
+                        )).hint(format!(
                             "a batch migration of '{original_name}' stopped midway; check that the \
                              revision in alembic_version matches the schema, then drop '{}'",
                             table.name
                         )),
-                    },
-                    None => Finding {
-                        code: codes::ALEMBIC_TMP,
-                        severity: Severity::Error,
-                        object: table.name.clone(),
-                        message: format!(
+                    None => Finding::new(codes::ALEMBIC_TMP, Severity::Error, table.name.clone(), format!(
                             "table '{}' holds the data of '{original_name}', which is missing: an \
                              Alembic batch migration dropped it but never renamed the copy",
                             table.name
-                        ),
-                        hint: Some(format!(
+                        )).hint(format!(
                             "rename '{}' to '{original_name}' once its rows look right, or restore a \
                              snapshot from before the migration",
                             table.name
                         )),
-                    },
                 });
                 continue;
             }
@@ -120,19 +81,13 @@ impl Schema {
                 continue;
             };
             let original_name = &self.tables[&fold(original)].name;
-            findings.push(Finding {
-                code: codes::HALF_REBUILT,
-                severity: Severity::Warning,
-                object: table.name.clone(),
-                message: format!(
+            findings.push(Finding::new(codes::HALF_REBUILT, Severity::Warning, table.name.clone(), format!(
                     "tables '{original_name}' and '{}' both exist: a table rebuild looks interrupted",
                     table.name
-                ),
-                hint: Some(format!(
+                )).hint(format!(
                     "compare the columns and rows of both; keep the right one under the name \
                      '{original_name}' and drop the other"
-                )),
-            });
+                )));
         }
         findings
     }
