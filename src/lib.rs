@@ -6,11 +6,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bisect;
 pub mod cli;
 pub mod datadiff;
+pub mod drift;
 pub mod finding;
+pub mod history;
 pub mod image;
 pub mod log;
+pub mod replay;
 pub mod repo;
 pub mod restore;
 pub mod retention;

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use migsnap_store::{RefName, Store};
+
+use crate::history::project::MigrationsConfig;
 use serde::{Deserialize, Serialize};
 
 /// Name of the store directory.
@@ -90,6 +92,8 @@ pub struct Tracked {
     pub name: String,
     /// Its path, absolute.
     pub path: PathBuf,
+    /// Its own migration settings (`[databases.NAME.migrations]`), if any.
+    pub migrations: Option<MigrationsConfig>,
 }
 
 impl Tracked {
@@ -107,6 +111,8 @@ pub fn head_ref(name: &str) -> RefName {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    migrations: Option<MigrationsConfig>,
     #[serde(default)]
     databases: BTreeMap<String, DatabaseEntry>,
 }
@@ -115,6 +121,8 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct DatabaseEntry {
     path: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    migrations: Option<MigrationsConfig>,
 }
 
 /// An open repository.
@@ -123,6 +131,7 @@ pub struct Repo {
     pub store: Store,
     root: PathBuf,
     databases: BTreeMap<String, Tracked>,
+    migrations: Option<MigrationsConfig>,
 }
 
 impl Repo {
@@ -148,6 +157,7 @@ impl Repo {
             store,
             root,
             databases: BTreeMap::new(),
+            migrations: None,
         };
         repo.load()?;
         Ok(repo)
@@ -155,12 +165,14 @@ impl Repo {
 
     fn load(&mut self) -> Result<(), RepoError> {
         let mut databases = BTreeMap::new();
+        self.migrations = read_config(&self.project_config())?.migrations;
         for path in [self.project_config(), self.store_config()] {
             for (name, entry) in read_config(&path)?.databases {
                 validate_name(&name)?;
                 let tracked = Tracked {
                     path: self.root.join(&entry.path),
                     name: name.clone(),
+                    migrations: entry.migrations,
                 };
                 let existing = databases.get(&name).map(|t: &Tracked| t.path.clone());
                 if let Some(existing) = existing.filter(|e| *e != tracked.path) {
@@ -216,9 +228,13 @@ impl Repo {
         let stored = path
             .strip_prefix(&self.root)
             .map_or_else(|_| path.clone(), Path::to_path_buf);
-        config
-            .databases
-            .insert(name.to_owned(), DatabaseEntry { path: stored });
+        config.databases.insert(
+            name.to_owned(),
+            DatabaseEntry {
+                path: stored,
+                migrations: None,
+            },
+        );
         let text = toml::to_string(&config).expect("holds because the config is plain data");
         write_atomically(&config_path, text.as_bytes()).map_err(|source| RepoError::Io {
             path: config_path.clone(),
@@ -227,6 +243,7 @@ impl Repo {
         let tracked = Tracked {
             name: name.to_owned(),
             path,
+            migrations: None,
         };
         self.databases.insert(name.to_owned(), tracked.clone());
         Ok(tracked)
@@ -257,6 +274,14 @@ impl Repo {
                 name: arg.to_owned(),
                 known: self.databases.keys().cloned().collect(),
             })
+    }
+
+    /// The migration settings for `db`: its own, else the project-wide
+    /// `[migrations]` of `migsnap.toml`, else none (discovery decides).
+    pub fn migrations_for(&self, db: Option<&Tracked>) -> MigrationsConfig {
+        db.and_then(|t| t.migrations.clone())
+            .or_else(|| self.migrations.clone())
+            .unwrap_or_default()
     }
 
     /// Looks a database up by name.

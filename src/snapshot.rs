@@ -179,6 +179,34 @@ impl Recorded {
     }
 }
 
+/// Where a snapshot is recorded: the ref it moves and what it descends from.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The database name written into the snapshot.
+    pub database: String,
+    /// The ref that will point at the new snapshot (compare-and-swap against
+    /// its value when the snapshot began).
+    pub reference: RefName,
+    /// The parents; `None` means the ref's current value, as for a database
+    /// head. The first parent's image is the base for page dedup and for the
+    /// "nothing changed" check.
+    pub parents: Option<Vec<ObjectId>>,
+    /// Headers beyond what the database itself records.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Target {
+    /// The head of tracked database `db`.
+    pub fn head(db: &Tracked) -> Target {
+        Target {
+            database: db.name.clone(),
+            reference: db.head_ref(),
+            parents: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
 /// Takes a snapshot of `db` on top of its current head.
 pub fn take(
     repo: &mut Repo,
@@ -186,7 +214,18 @@ pub fn take(
     options: &SnapshotOptions,
     progress: &mut dyn Progress,
 ) -> Result<SnapshotOutcome, SnapshotError> {
-    let mut source = Database::open(&db.path, options.busy_timeout)?;
+    take_into(repo, &db.path, &Target::head(db), options, progress)
+}
+
+/// Takes a snapshot of the database at `path` and points `target`'s ref at it.
+pub fn take_into(
+    repo: &mut Repo,
+    path: &Path,
+    target: &Target,
+    options: &SnapshotOptions,
+    progress: &mut dyn Progress,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let mut source = Database::open(path, options.busy_timeout)?;
     let tag_refs = options
         .tags
         .iter()
@@ -199,8 +238,12 @@ pub fn take(
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut tx = repo.store.transaction()?;
-    let head_ref = db.head_ref();
-    let head = tx.view().find_ref(&head_ref)?;
+    let current = tx.view().find_ref(&target.reference)?;
+    let parents = target
+        .parents
+        .clone()
+        .unwrap_or_else(|| current.into_iter().collect());
+    let head = parents.first().copied();
     let parent = head.map(|id| tx.view().read_snapshot(&id)).transpose()?;
     for tag in &tag_refs {
         if tx.view().find_ref(tag)?.is_some() {
@@ -251,9 +294,9 @@ pub fn take(
         (None, ..) => unreachable!("BUG: a known schema stamp comes from a parent"),
     };
     let record = Recorded {
-        path: db.path.display().to_string(),
+        path: path.display().to_string(),
         meta: capture.meta,
-        file_mode: file_mode(&db.path),
+        file_mode: file_mode(path),
         schema_stamp: Some(capture.stamp),
         schema_semantic: semantic,
     };
@@ -275,22 +318,26 @@ pub fn take(
     }
 
     let snapshot = Snapshot {
-        parents: head.into_iter().collect(),
+        parents,
         schema,
         image: image.map(|(id, _)| id),
-        database: db.name.clone(),
+        database: target.database.clone(),
         time: migsnap_store::odb::now(),
         message: options.message.clone(),
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         tool: TOOL.to_owned(),
         added: tx.added(),
-        headers: record.to_headers(),
+        headers: record
+            .to_headers()
+            .into_iter()
+            .chain(target.headers.iter().cloned())
+            .collect(),
     };
     let id = tx.write(&Object::Snapshot(snapshot.clone()))?;
     let mut edits = vec![RefEdit {
-        name: head_ref,
+        name: target.reference.clone(),
         change: Change::Update {
-            expected: head.map_or(Expected::MustNotExist, Expected::MustEqual),
+            expected: current.map_or(Expected::MustNotExist, Expected::MustEqual),
             new: id,
         },
     }];

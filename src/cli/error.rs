@@ -4,6 +4,7 @@
 use migsnap_store::Error as StoreError;
 
 use super::exit;
+use crate::bisect::BisectError;
 use crate::datadiff::DataDiffError;
 use crate::image::ImageError;
 use crate::log::LogError;
@@ -313,5 +314,87 @@ impl From<DataDiffError> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(error: std::io::Error) -> CliError {
         CliError::from_error(io_kind(&error), &error)
+    }
+}
+
+impl From<BisectError> for CliError {
+    fn from(error: BisectError) -> CliError {
+        let reset = "`migsnap bisect reset` ends the session";
+        match error {
+            BisectError::Checkout(e) => e.into(),
+            BisectError::Store(e) => e.into(),
+            BisectError::Active { .. } => {
+                CliError::from_error(ErrorKind::Refused, &error).hint(reset)
+            }
+            BisectError::NoSession { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("start one with `migsnap bisect start [BAD [GOOD...]]`"),
+            BisectError::NotOnLine { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("bisect marks snapshots of the database's history; see `migsnap log`"),
+            BisectError::Inconsistent { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("mark the other snapshot again if it was wrong, or see `migsnap bisect log`"),
+            BisectError::ForeignRef { .. } => {
+                CliError::from_error(ErrorKind::Input, &error).hint(reset)
+            }
+            BisectError::Aborted { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("exit 0 means good, 125 skip, 1-127 bad; the marks made so far are kept"),
+            BisectError::Spawn { ref source, .. } | BisectError::Io { ref source, .. } => {
+                CliError::from_error(io_kind(source), &error)
+            }
+            BisectError::NoHistory { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("take snapshots with `migsnap snapshot` first"),
+        }
+    }
+}
+
+impl From<crate::history::project::HistoryError> for CliError {
+    fn from(error: crate::history::project::HistoryError) -> CliError {
+        use crate::history::project::HistoryError;
+        let e = CliError::from_error(
+            match &error {
+                HistoryError::Config(crate::history::alembic_config::ConfigError::Io {
+                    source,
+                    ..
+                })
+                | HistoryError::Directory { source, .. } => match io_kind(source) {
+                    ErrorKind::Internal => ErrorKind::Input,
+                    kind => kind,
+                },
+                _ => ErrorKind::Input,
+            },
+            &error,
+        );
+        match error {
+            HistoryError::Config(_) => {
+                e.hint("fix alembic.ini, or name the migrations in migsnap.toml ([databases.NAME.migrations])")
+            }
+            _ => e,
+        }
+    }
+}
+
+impl From<crate::replay::ReplayError> for CliError {
+    fn from(error: crate::replay::ReplayError) -> CliError {
+        use crate::replay::ReplayError;
+        match error {
+            ReplayError::Snapshot(e) => e.into(),
+            ReplayError::Restore(e) => e.into(),
+            ReplayError::Store(e) => e.into(),
+            ReplayError::Database(e) => e.into(),
+            ReplayError::Schema(_) => CliError::from_error(ErrorKind::Corrupt, &error)
+                .hint("run `migsnap fsck` to check the store"),
+            ReplayError::Scratch(ref source) => CliError::from_error(io_kind(source), &error),
+            ReplayError::Start { ref failure, .. } => {
+                let mut e = CliError::from_error(ErrorKind::Input, &error);
+                if let Some(last) = failure.detail.lines().rev().find(|l| !l.trim().is_empty())
+                    && !e.message.contains(last.trim())
+                {
+                    e.causes.push(last.trim().to_owned());
+                }
+                e.hint("the Python that runs the migrations needs the project's Alembic and imports; set python = \"…\" under [databases.NAME.migrations] in migsnap.toml")
+            }
+            ReplayError::NoPython { .. } | ReplayError::Setting(_) => {
+                CliError::from_error(ErrorKind::Input, &error)
+            }
+        }
     }
 }

@@ -4,6 +4,9 @@
 //! Nothing here holds logic a library user would need; each subcommand parses
 //! its arguments, calls the library, and renders the result as text or JSON.
 
+mod accept;
+mod bisect;
+mod bisect_builtin;
 mod checkout;
 mod demo;
 mod diff;
@@ -12,12 +15,17 @@ mod error;
 mod forget;
 mod fsck;
 mod gc;
+mod history;
 mod init;
+mod locate;
 mod log;
+mod migrations;
 mod output;
+mod replay;
 mod restore;
 mod show;
 mod snapshot;
+mod status;
 mod tag;
 mod track;
 
@@ -80,6 +88,12 @@ enum Command {
     Gc(gc::GcArgs),
     Du(du::DuArgs),
     Demo(demo::DemoArgs),
+    History(history::HistoryArgs),
+    Replay(replay::ReplayArgs),
+    Status(status::StatusArgs),
+    Locate(locate::LocateArgs),
+    Accept(accept::AcceptArgs),
+    Bisect(bisect::BisectArgs),
 }
 
 /// What a command found, beyond success or failure.
@@ -192,6 +206,12 @@ pub fn main() -> ExitCode {
         Command::Gc(args) => gc::run(args, &mut ctx),
         Command::Du(args) => du::run(args, &mut ctx),
         Command::Demo(args) => demo::run(args, &mut ctx),
+        Command::History(args) => history::run(args, &mut ctx),
+        Command::Replay(args) => replay::run(args, &mut ctx),
+        Command::Status(args) => status::run(args, &mut ctx),
+        Command::Locate(args) => locate::run(args, &mut ctx),
+        Command::Accept(args) => accept::run(args, &mut ctx),
+        Command::Bisect(args) => bisect::run(args, &mut ctx),
     };
     match result {
         Ok(Status::Ok) => ExitCode::from(exit::OK),

@@ -195,13 +195,33 @@ pub fn diff_lines(
     diff: &crate::schema::diff::SchemaDiff,
     indent: &str,
 ) -> Vec<String> {
+    change_lines(out, diff, indent, ["+", "-", "~"])
+}
+
+/// Drift from a reference as lines: `extra`, `missing` or `differs` (the
+/// database against the reference), then as [`diff_lines`].
+pub fn drift_lines(
+    out: &Output,
+    diff: &crate::schema::diff::SchemaDiff,
+    indent: &str,
+) -> Vec<String> {
+    change_lines(out, diff, indent, ["extra", "missing", "differs"])
+}
+
+/// [`diff_lines`] with the words for added, removed and changed.
+fn change_lines(
+    out: &Output,
+    diff: &crate::schema::diff::SchemaDiff,
+    indent: &str,
+    [added, removed, changed]: [&str; 3],
+) -> Vec<String> {
     use crate::schema::diff::Op;
     let mut lines = Vec::new();
     for change in &diff.changes {
         let (sigil, paint) = match change.op {
-            Op::Added => ("+", Some(Paint::Good)),
-            Op::Removed => ("-", Some(Paint::Bad)),
-            Op::Changed => ("~", None),
+            Op::Added => (added, Some(Paint::Good)),
+            Op::Removed => (removed, Some(Paint::Bad)),
+            Op::Changed => (changed, None),
         };
         let name = match (&change.table, change.kind.name()) {
             (Some(table), "column") => format!("{table}.{}", change.name),

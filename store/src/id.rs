@@ -36,6 +36,13 @@ impl ObjectId {
     }
 }
 
+/// Serialises as the full lowercase hex id, the form every JSON output uses.
+impl serde::Serialize for ObjectId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for ObjectId {
     /// Lowercase hex; honours precision so `{:.12}` prints a short id.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

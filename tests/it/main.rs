@@ -7,6 +7,7 @@ mod common;
 
 mod alembic_projects;
 mod bad_input;
+mod bisect;
 mod checkout_restore;
 mod concurrency;
 mod corruption;
@@ -15,6 +16,7 @@ mod data_diff;
 mod demo;
 mod fsck_gc_tags;
 mod log_changed;
+mod migrations;
 mod revisions;
 mod schema_plan;
 mod snapshot_log;

@@ -1,0 +1,453 @@
+//! `migsnap bisect`: find the first bad snapshot of a database, git-style.
+
+use std::path::PathBuf;
+
+use migsnap_store::ObjectId;
+use serde_json::{Value, json};
+
+use super::log::json_entry;
+use super::output::{Paint, diff_lines, time};
+use super::{CliError, Ctx, ErrorKind, Status};
+use crate::bisect::{self, Next, Session, StartOptions, Verdict};
+use crate::log::{LogEntry, SchemaCache, patch};
+use crate::repo::{Repo, Tracked};
+use crate::revision;
+
+/// Find the first bad snapshot of a database by binary search along its
+/// first-parent history, as `git bisect` does. Each candidate is checked out
+/// into `.migsnap/bisect/DB.db` in the store; the live database is never
+/// touched. The session lives in the store's refs until `bisect reset`.
+#[derive(Debug, clap::Args)]
+pub struct BisectArgs {
+    /// Tracked database name (default: the only tracked one).
+    #[arg(long, global = true, value_name = "NAME")]
+    db: Option<String>,
+    #[command(subcommand)]
+    command: BisectCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BisectCommand {
+    /// Start a session: BAD (default: the head) is bad, each GOOD is good.
+    Start {
+        /// A bad snapshot (REV syntax).
+        bad: Option<String>,
+        /// Good snapshots (REV syntax).
+        good: Vec<String>,
+        /// Count the state before the oldest snapshot as good, so no GOOD is
+        /// needed and the oldest snapshot itself can turn out bad.
+        #[arg(long)]
+        from_root: bool,
+    },
+    /// Mark REV (default: the current candidate) good.
+    Good {
+        /// The snapshot (REV syntax).
+        rev: Option<String>,
+    },
+    /// Mark REV (default: the current candidate) bad.
+    Bad {
+        /// The snapshot (REV syntax).
+        rev: Option<String>,
+    },
+    /// Mark snapshots (default: the current candidate) as untestable.
+    Skip {
+        /// The snapshots (REV syntax).
+        revs: Vec<String>,
+    },
+    /// Show where the session stands, checking the candidate out afresh.
+    #[command(visible_alias = "view")]
+    Status,
+    /// Print the marks in the order they were given.
+    Log,
+    /// End the session: delete its refs and its checked-out database.
+    Reset,
+    /// Find, without a session, the first snapshot whose schema no longer
+    /// matches the reference of the revision(s) it recorded (the built-in
+    /// drift predicate; reads no data pages).
+    Drift {
+        /// The tracked database (instead of --db).
+        database: Option<String>,
+    },
+    /// Bisect along the revision chain instead: the first revision whose
+    /// reference introduces something the database lacks or contradicts.
+    Revisions {
+        /// The database: a tracked name or a path.
+        database: Option<String>,
+        /// The revision the chain ends at (default: the stamped revision,
+        /// or the only head).
+        #[arg(long, value_name = "REV")]
+        to: Option<String>,
+    },
+    /// Judge each candidate by running CMD until the first bad is found:
+    /// exit 0 is good, 125 skip, 1-127 bad; 128 and above, or a signal,
+    /// abort. CMD gets MIGSNAP_BISECT_DB (the checked-out database) and
+    /// MIGSNAP_BISECT_REV (the snapshot id); its stdout goes to stderr.
+    Run {
+        /// The command and its arguments.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+    },
+}
+
+pub fn run(args: BisectArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    match args.command {
+        BisectCommand::Drift { database } => {
+            return super::bisect_builtin::drift(ctx, database.or(args.db).as_deref());
+        }
+        BisectCommand::Revisions { database, to } => {
+            return super::bisect_builtin::revisions(
+                ctx,
+                database.or(args.db).as_deref(),
+                to.as_deref(),
+            );
+        }
+        _ => {}
+    }
+    let mut repo = ctx.open_repo()?;
+    let db = ctx.select_db(&mut repo, args.db.as_deref())?;
+    match args.command {
+        BisectCommand::Start {
+            bad,
+            good,
+            from_root,
+        } => {
+            let options = StartOptions {
+                bad: bad.map(|rev| resolve(&repo, &db, &rev)).transpose()?,
+                good: good
+                    .iter()
+                    .map(|rev| resolve(&repo, &db, rev))
+                    .collect::<Result<_, _>>()?,
+                from_root,
+            };
+            let session = Session::start(&mut repo, &db, &options)?;
+            show_step(ctx, &repo, &db, &session, session.marks())
+        }
+        BisectCommand::Good { rev } => mark(ctx, repo, &db, Verdict::Good, Vec::from_iter(rev)),
+        BisectCommand::Bad { rev } => mark(ctx, repo, &db, Verdict::Bad, Vec::from_iter(rev)),
+        BisectCommand::Skip { revs } => mark(ctx, repo, &db, Verdict::Skip, revs),
+        BisectCommand::Status => {
+            let session = Session::load(&repo, &db)?;
+            show_step(ctx, &repo, &db, &session, &[])
+        }
+        BisectCommand::Log => show_log(ctx, &repo, &db),
+        BisectCommand::Reset => {
+            let ended = bisect::reset(&mut repo, &db)?;
+            if ctx.out.is_json() {
+                ctx.out
+                    .json(&json!({ "database": db.name, "reset": ended }))?;
+            } else if ended {
+                ctx.out
+                    .line(&format!("bisect session of '{}' ended", db.name))?;
+            } else {
+                ctx.out
+                    .note(&format!("no bisect session of '{}' to reset", db.name));
+            }
+            Ok(Status::Ok)
+        }
+        BisectCommand::Run { command } => run_command(ctx, repo, &db, &command),
+        BisectCommand::Drift { .. } | BisectCommand::Revisions { .. } => {
+            unreachable!("BUG: handled before a session is loaded")
+        }
+    }
+}
+
+fn resolve(repo: &Repo, db: &Tracked, rev: &str) -> Result<ObjectId, CliError> {
+    Ok(revision::resolve(repo, rev, Some(db))?)
+}
+
+/// Records `verdict` on `revs`, or on the current candidate when none are
+/// named, then shows the next step.
+fn mark(
+    ctx: &Ctx,
+    mut repo: Repo,
+    db: &Tracked,
+    verdict: Verdict,
+    revs: Vec<String>,
+) -> Result<Status, CliError> {
+    let mut session = Session::load(&repo, db)?;
+    let ids: Vec<ObjectId> = match (revs.is_empty(), session.next()) {
+        (false, _) => revs
+            .iter()
+            .map(|rev| resolve(&repo, db, rev))
+            .collect::<Result<_, _>>()?,
+        (true, Next::Test { item, .. }) => vec![item],
+        (true, _) => {
+            return Err(CliError::new(
+                ErrorKind::Usage,
+                format!("there is no candidate to mark {verdict}"),
+            )
+            .hint(format!("name the snapshot: `migsnap bisect {verdict} REV`")));
+        }
+    };
+    let marks: Vec<(ObjectId, Verdict)> = ids.into_iter().map(|id| (id, verdict)).collect();
+    session.record(&mut repo, db, &marks)?;
+    show_step(ctx, &repo, db, &session, &marks)
+}
+
+/// Prints the marks just made and where the session stands now.
+fn show_step(
+    ctx: &Ctx,
+    repo: &Repo,
+    db: &Tracked,
+    session: &Session,
+    marked: &[(ObjectId, Verdict)],
+) -> Result<Status, CliError> {
+    let state = State::of(ctx, repo, db, session)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&json!({
+            "database": db.name,
+            "marked": marked
+                .iter()
+                .map(|(id, verdict)| json!({ "id": id.to_string(), "verdict": verdict.name() }))
+                .collect::<Vec<_>>(),
+            "next": state.json,
+        }))?;
+        return Ok(Status::Ok);
+    }
+    for (id, verdict) in marked {
+        ctx.out.line(&format!(
+            "marked {verdict}: {}",
+            summary(ctx, entry(session, id))
+        ))?;
+    }
+    state.print(ctx)?;
+    Ok(Status::Ok)
+}
+
+/// Where a session stands, rendered both ways, with the candidate (if any)
+/// already checked out.
+struct State {
+    json: Value,
+    lines: Vec<String>,
+    /// The snapshot to test and the path of its database, if it has one.
+    candidate: Option<(ObjectId, Option<PathBuf>)>,
+}
+
+impl State {
+    fn of(ctx: &Ctx, repo: &Repo, db: &Tracked, session: &Session) -> Result<State, CliError> {
+        let state = |json, lines| State {
+            json,
+            lines,
+            candidate: None,
+        };
+        Ok(match session.next() {
+            Next::Test {
+                item,
+                remaining,
+                steps,
+            } => {
+                let candidate = entry(session, &item);
+                let path =
+                    bisect::checkout_candidate(repo, db, candidate, ctx.out.progress().as_mut())?;
+                let database = match &path {
+                    Some(path) => path.display().to_string(),
+                    None if candidate.forgotten => {
+                        "none (its data was forgotten by retention)".to_owned()
+                    }
+                    None => "none (schema-only snapshot)".to_owned(),
+                };
+                State {
+                    json: json!({
+                        "state": "test",
+                        "candidate": json_entry(candidate),
+                        "remaining": remaining,
+                        "steps": steps,
+                        "path": path,
+                    }),
+                    lines: vec![
+                        format!(
+                            "Bisecting: {remaining} candidate{} left, about {steps} step{}",
+                            plural(remaining),
+                            plural(steps as usize)
+                        ),
+                        format!("candidate {}", summary(ctx, candidate)),
+                        format!("database  {database}"),
+                    ],
+                    candidate: Some((item, path)),
+                }
+            }
+            Next::Found {
+                first_bad,
+                last_good,
+            } => {
+                let bad = entry(session, &first_bad);
+                let good = last_good.map(|id| entry(session, &id));
+                // The line is a first-parent chain and nothing is left between
+                // the two, so the first bad's own patch is the change from the
+                // last good.
+                let changes = patch(repo.store.view(), &mut SchemaCache::default(), bad)?;
+                let mut lines = vec![
+                    format!("first bad snapshot: {}", summary(ctx, bad)),
+                    match good {
+                        Some(good) => format!("last good snapshot: {}", summary(ctx, good)),
+                        None => "last good snapshot: none (the oldest snapshot is bad)".to_owned(),
+                    },
+                ];
+                if !changes.is_empty() {
+                    lines.push("schema changes in the first bad snapshot:".to_owned());
+                    lines.extend(diff_lines(&ctx.out, &changes, "    "));
+                }
+                state(
+                    json!({
+                        "state": "found",
+                        "first_bad": json_entry(bad),
+                        "last_good": good.map(json_entry),
+                        "patch": serde_json::to_value(&changes.changes)
+                            .expect("holds because a schema diff serialises to JSON"),
+                    }),
+                    lines,
+                )
+            }
+            Next::OnlySkipped { candidates } => {
+                let entries: Vec<&LogEntry> =
+                    candidates.iter().map(|id| entry(session, id)).collect();
+                let mut lines = vec![
+                    "There are only skipped snapshots left to test.".to_owned(),
+                    "The first bad snapshot could be any of:".to_owned(),
+                ];
+                lines.extend(entries.iter().map(|entry| summary(ctx, entry)));
+                state(
+                    json!({
+                        "state": "only_skipped",
+                        "candidates": entries.into_iter().map(json_entry).collect::<Vec<_>>(),
+                    }),
+                    lines,
+                )
+            }
+            Next::NeedBad => state(
+                json!({ "state": "need_bad" }),
+                vec!["waiting for a bad snapshot: `migsnap bisect bad REV`".to_owned()],
+            ),
+            Next::NeedGood => state(
+                json!({ "state": "need_good" }),
+                vec![
+                    "waiting for a good snapshot: `migsnap bisect good REV` \
+                     (or `bisect start --from-root`)"
+                        .to_owned(),
+                ],
+            ),
+            Next::Inconsistent { good, bad } => state(
+                json!({ "state": "inconsistent", "good": good.to_string(), "bad": bad.to_string() }),
+                vec![format!(
+                    "inconsistent marks: {good:.12} is good but newer than {bad:.12}, marked bad"
+                )],
+            ),
+        })
+    }
+
+    fn print(&self, ctx: &Ctx) -> Result<(), CliError> {
+        self.lines.iter().try_for_each(|line| ctx.out.line(line))
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn entry<'s>(session: &'s Session, id: &ObjectId) -> &'s LogEntry {
+    session
+        .entry(id)
+        .expect("holds because sessions only name snapshots of their line")
+}
+
+/// `ID TIME MESSAGE` on one line.
+fn summary(ctx: &Ctx, entry: &LogEntry) -> String {
+    format!(
+        "{} {} {}",
+        ctx.out.paint(Paint::Id, &format!("{:.12}", entry.id)),
+        &time(entry.snapshot.time)[..16],
+        entry.snapshot.message.lines().next().unwrap_or_default()
+    )
+}
+
+fn show_log(ctx: &Ctx, repo: &Repo, db: &Tracked) -> Result<Status, CliError> {
+    let session = Session::load(repo, db)?;
+    let start = entry(&session, &session.start_id());
+    if ctx.out.is_json() {
+        let marks: Vec<Value> = session
+            .marks()
+            .iter()
+            .map(|(id, verdict)| {
+                json!({
+                    "verdict": verdict.name(),
+                    "id": id.to_string(),
+                    "message": entry(&session, id).snapshot.message,
+                })
+            })
+            .collect();
+        ctx.out.json(&json!({
+            "database": db.name,
+            "start": start.id.to_string(),
+            "from_root": session.from_root(),
+            "marks": marks,
+        }))?;
+        return Ok(Status::Ok);
+    }
+    let from_root = if session.from_root() {
+        " (from root)"
+    } else {
+        ""
+    };
+    ctx.out
+        .line(&format!("start{from_root} {}", summary(ctx, start)))?;
+    for (id, verdict) in session.marks() {
+        ctx.out
+            .line(&format!("{verdict} {}", summary(ctx, entry(&session, id))))?;
+    }
+    Ok(Status::Ok)
+}
+
+/// `bisect run`: test candidates with `command` until the search ends. Each
+/// verdict is recorded as it comes, so an aborted run keeps its progress.
+fn run_command(
+    ctx: &Ctx,
+    mut repo: Repo,
+    db: &Tracked,
+    command: &[String],
+) -> Result<Status, CliError> {
+    let mut session = Session::load(&repo, db)?;
+    if matches!(session.next(), Next::NeedBad | Next::NeedGood) {
+        return Err(CliError::new(
+            ErrorKind::Input,
+            "bisect run needs a snapshot marked bad and one marked good first",
+        )
+        .hint("mark them with `migsnap bisect bad REV` and `migsnap bisect good REV`, or start with --from-root"));
+    }
+    let mut steps = Vec::new();
+    loop {
+        let state = State::of(ctx, &repo, db, &session)?;
+        let Some((candidate, path)) = state.candidate.clone() else {
+            if ctx.out.is_json() {
+                ctx.out.json(&json!({
+                    "database": db.name,
+                    "steps": steps,
+                    "next": state.json,
+                }))?;
+            } else {
+                state.print(ctx)?;
+            }
+            return Ok(Status::Ok);
+        };
+        if !ctx.out.is_json() {
+            state.print(ctx)?;
+        }
+        let outcome = bisect::run_test(command, candidate, path.as_deref())?;
+        session.record(&mut repo, db, &[(candidate, outcome.verdict)])?;
+        if !ctx.out.is_json() {
+            ctx.out.line(&format!(
+                "verdict   {} (exit {})",
+                outcome.verdict, outcome.exit_code
+            ))?;
+        }
+        steps.push(json!({
+            "id": candidate.to_string(),
+            "verdict": outcome.verdict.name(),
+            "exit_code": outcome.exit_code,
+        }));
+    }
+}

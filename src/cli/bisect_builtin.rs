@@ -1,0 +1,208 @@
+//! `migsnap bisect drift` and `migsnap bisect revisions`: bisection with
+//! the built-in drift predicates, no session and no test command.
+
+use migsnap_store::ObjectId;
+
+use super::migrations::{self, failure_lines, replay_progress};
+use super::output::{Paint, drift_lines};
+use super::{CliError, Ctx, ErrorKind, Status};
+use crate::drift::{self, Live};
+use crate::history::graph::Resolved;
+use crate::replay::Replayer;
+
+/// `bisect drift [DB]`: the first snapshot of a tracked database that
+/// drifted from its recorded revision's reference.
+pub fn drift(ctx: &Ctx, db: Option<&str>) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, db)?;
+    let tracked = match &opened.tracked {
+        Some(tracked) => tracked.clone(),
+        None => opened.repo.select(db)?,
+    };
+    let line = first_parent_line(&opened, &tracked)?;
+    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let found = drift::bisect_snapshots(
+        &mut opened.repo,
+        &replayer,
+        &opened.graph,
+        line,
+        &mut replay_progress(ctx),
+    )?;
+    if ctx.out.is_json() {
+        ctx.out
+            .json(&serde_json::to_value(&found).expect("holds: plain data"))?;
+        return Ok(if found.first_bad.is_some() {
+            Status::Problems
+        } else {
+            Status::Ok
+        });
+    }
+    let out = &ctx.out;
+    let short = |id: &ObjectId| out.paint(Paint::Id, &format!("{id:.12}"));
+    match (found.outcome, &found.first_bad) {
+        ("found", Some(first_bad)) => {
+            out.line(&format!(
+                "first drifted snapshot: {} ({} judged)",
+                short(first_bad),
+                found.tested
+            ))?;
+            match &found.last_good {
+                Some(good) => out.line(&format!("last good snapshot:     {}", short(good)))?,
+                None => out.line("last good snapshot:     none (the oldest one drifted)")?,
+            }
+            if let Some(explained) = &found.explained {
+                out.line(&format!(
+                    "it recorded {} and differs from its reference:",
+                    if explained.targets.is_empty() {
+                        "an empty alembic_version".to_owned()
+                    } else {
+                        explained.targets.join(" + ")
+                    }
+                ))?;
+                for line in drift_lines(out, &explained.drift, "    ") {
+                    out.line(&line)?;
+                }
+                let matches: Vec<String> =
+                    explained.matches.iter().map(|m| m.join(" + ")).collect();
+                out.line(&match matches.as_slice() {
+                    [] => "its schema matches no revision".to_owned(),
+                    _ => format!("its schema matches {} instead", matches.join(" or ")),
+                })?;
+            }
+            Ok(Status::Problems)
+        }
+        ("only-skipped", _) => {
+            out.line("only snapshots that recorded no revision are left; the first drifted one is one of:")?;
+            for id in &found.candidates {
+                out.line(&format!("    {}", short(id)))?;
+            }
+            Ok(Status::Problems)
+        }
+        _ => {
+            out.line(&format!(
+                "no drift: the newest snapshot of '{}' matches its reference",
+                tracked.name
+            ))?;
+            Ok(Status::Ok)
+        }
+    }
+}
+
+/// The first-parent history of a tracked database's head, oldest first,
+/// read from snapshot objects only.
+fn first_parent_line(
+    opened: &migrations::Opened,
+    tracked: &crate::repo::Tracked,
+) -> Result<Vec<ObjectId>, CliError> {
+    let view = opened.repo.store.view();
+    let mut line = Vec::new();
+    let mut next = view.find_ref(&tracked.head_ref())?;
+    while let Some(id) = next {
+        line.push(id);
+        next = view.read_snapshot(&id)?.parents.first().copied();
+    }
+    if line.is_empty() {
+        return Err(CliError::new(
+            ErrorKind::Input,
+            format!("database '{}' has no snapshots to bisect", tracked.name),
+        )
+        .hint("take some with `migsnap snapshot`"));
+    }
+    line.reverse();
+    Ok(line)
+}
+
+/// `bisect revisions [DB] [--to REV]`: the first revision along the chain
+/// whose reference the database lacks or contradicts.
+pub fn revisions(ctx: &Ctx, db: Option<&str>, to: Option<&str>) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, db)?;
+    let path = opened.database(db)?;
+    let live = Live::capture(&path, ctx.busy_timeout)?;
+    let tip = match to {
+        Some(name) => match opened
+            .graph
+            .resolve(name)
+            .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
+        {
+            Resolved::Revisions(ids) if ids.len() == 1 => ids[0].clone(),
+            _ => {
+                return Err(CliError::new(
+                    ErrorKind::Input,
+                    format!("--to {name} does not name one revision"),
+                ));
+            }
+        },
+        None => {
+            let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| opened.graph.get(r).is_some())
+                .collect::<Vec<_>>();
+            let heads = opened.graph.heads();
+            match (stamped.as_slice(), heads.as_slice()) {
+                ([one], _) | ([], [one]) => one.clone(),
+                _ => {
+                    return Err(CliError::new(
+                        ErrorKind::Input,
+                        "which revision chain? the database records no single revision and the history has several heads",
+                    )
+                    .hint("name the end of the chain with --to REV"));
+                }
+            }
+        }
+    };
+    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let found = drift::bisect_revisions(
+        &mut opened.repo,
+        &replayer,
+        &opened.graph,
+        &live.schema,
+        &tip,
+        &mut replay_progress(ctx),
+    )?;
+    let found = match found {
+        Ok(found) => found,
+        Err(failure) => {
+            let lines = failure_lines(&failure, opened.repo.root());
+            return Err(CliError::new(
+                ErrorKind::Input,
+                format!("the reference chain could not be built: {}", lines[0]),
+            ));
+        }
+    };
+    let status = if found.first_bad.is_some() {
+        Status::Problems
+    } else {
+        Status::Ok
+    };
+    if ctx.out.is_json() {
+        ctx.out
+            .json(&serde_json::to_value(&found).expect("holds: plain data"))?;
+        return Ok(status);
+    }
+    let out = &ctx.out;
+    match &found.first_bad {
+        None => out.line(&format!(
+            "{} has everything of every revision up to {tip}",
+            path.display()
+        ))?,
+        Some(first_bad) => {
+            out.line(&format!(
+                "first revision the database lacks or contradicts: {} ({} judged along {} revisions)",
+                out.paint(Paint::Id, first_bad),
+                found.tested,
+                found.line.len()
+            ))?;
+            if let Some(good) = &found.last_good {
+                out.line(&format!(
+                    "last revision it has in full:                  {good}"
+                ))?;
+            }
+            if let Some(drift) = &found.drift {
+                for line in drift_lines(out, drift, "    ") {
+                    out.line(&line)?;
+                }
+            }
+        }
+    }
+    Ok(status)
+}

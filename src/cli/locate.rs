@@ -1,0 +1,126 @@
+//! `migsnap locate`: which revision does this database's schema really
+//! match?
+
+use super::migrations::{self, failure_lines, replay_progress};
+use super::output::drift_lines;
+use super::{CliError, Ctx, Status};
+use crate::drift::{self, Live};
+use crate::replay::Replayer;
+use crate::revision;
+use crate::schema::Schema;
+use crate::snapshot::Recorded;
+
+/// Find the revision(s) whose reference schema the database matches, or
+/// the nearest one and what differs.
+#[derive(Debug, clap::Args)]
+pub struct LocateArgs {
+    /// A tracked database name or path (default: the only tracked one), or a
+    /// snapshot (hash prefix, tag, HEAD~N) to locate what it recorded.
+    target: Option<String>,
+}
+
+pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, args.target.as_deref())?;
+    let (schema, semantic, stamped, what): (Schema, String, Option<Vec<String>>, String) =
+        match opened.database(args.target.as_deref()) {
+            Ok(path) => {
+                let live = Live::capture(&path, ctx.busy_timeout)?;
+                (
+                    live.schema,
+                    live.semantic,
+                    drift::stamped(opened.project.kind, &live.meta, &opened.graph),
+                    path.display().to_string(),
+                )
+            }
+            Err(not_a_database) => {
+                let Some(spec) = args.target.as_deref() else {
+                    return Err(not_a_database);
+                };
+                let id = revision::resolve(&opened.repo, spec, opened.tracked.as_ref())
+                    .map_err(|_| not_a_database)?;
+                let view = opened.repo.store.view();
+                let snapshot = view.read_snapshot(&id)?;
+                let recorded = Recorded::from_snapshot(&snapshot);
+                let schema =
+                    (*crate::log::SchemaCache::default().get(view, id, snapshot.schema)?).clone();
+                let semantic = recorded
+                    .schema_semantic
+                    .clone()
+                    .unwrap_or_else(|| schema.semantic_hash().to_string());
+                (
+                    schema,
+                    semantic,
+                    drift::stamped(opened.project.kind, &recorded.meta, &opened.graph),
+                    format!("snapshot {id:.12}"),
+                )
+            }
+        };
+    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let located = drift::locate(
+        &mut opened.repo,
+        &replayer,
+        &opened.graph,
+        &schema,
+        &semantic,
+        stamped,
+        &mut replay_progress(ctx),
+    )?;
+    let stamped_matches = located.exact.iter().any(|c| {
+        let mut a = c.targets.clone();
+        let mut b = located.stamped.clone().unwrap_or_default();
+        a.sort();
+        b.sort();
+        a == b
+    });
+    let status = if stamped_matches {
+        Status::Ok
+    } else {
+        Status::Problems
+    };
+    if ctx.out.is_json() {
+        let mut value = serde_json::to_value(&located).expect("holds: plain data");
+        value["stamped_matches"] = stamped_matches.into();
+        ctx.out.json(&value)?;
+        return Ok(status);
+    }
+    let out = &ctx.out;
+    let stamped = match &located.stamped {
+        None => "no alembic_version table".to_owned(),
+        Some(rows) if rows.is_empty() => "alembic_version empty".to_owned(),
+        Some(rows) => format!("stamped {}", rows.join(" + ")),
+    };
+    if !located.exact.is_empty() {
+        let names: Vec<String> = located
+            .exact
+            .iter()
+            .map(|c| c.targets.join(" + "))
+            .collect();
+        out.line(&format!(
+            "{what} looks like {}, {stamped}",
+            names.join(" or ")
+        ))?;
+    } else if let Some(nearest) = &located.nearest {
+        out.line(&format!(
+            "{what} matches no revision exactly; nearest is {} ({} difference{}), {stamped}:",
+            nearest.targets.join(" + "),
+            nearest.drift.changes.len(),
+            if nearest.drift.changes.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ))?;
+        for line in drift_lines(out, &nearest.drift, "    ") {
+            out.line(&line)?;
+        }
+    } else {
+        out.line(&format!("{what}: no reference to compare with, {stamped}"))?;
+    }
+    if let Some(failure) = &located.replay_failure {
+        out.line("some references could not be built:")?;
+        for line in failure_lines(failure, opened.repo.root()) {
+            out.line(&format!("    {line}"))?;
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,178 @@
+//! What the migration commands (`history`, `replay`, `status`, `locate`,
+//! `accept`, bisect's predicates) share: finding the project, its graph, the
+//! reference chain and the database, and printing replay progress.
+
+use std::path::{Path, PathBuf};
+
+use super::{CliError, Ctx, ErrorKind};
+use crate::history::graph::Graph;
+use crate::history::project::{MigrationKind, Project};
+use crate::replay::{Chain, ReplayEvent, ReplayFailure};
+use crate::repo::{Repo, Tracked};
+
+/// A migration project opened for a command.
+pub struct Opened {
+    /// The repository (store and configuration).
+    pub repo: Repo,
+    /// The project.
+    pub project: Project,
+    /// Its revision graph.
+    pub graph: Graph,
+    /// Where its references live.
+    pub chain: Chain,
+    /// The tracked database the command is about, if it is a tracked one.
+    pub tracked: Option<Tracked>,
+}
+
+/// Opens the repository and the migration project for `db_arg` (a tracked
+/// name or a path; `None`: the only tracked database, if any).
+pub fn open(ctx: &Ctx, db_arg: Option<&str>) -> Result<Opened, CliError> {
+    let repo = ctx.open_repo()?;
+    let tracked = match db_arg {
+        Some(arg) => repo.select(Some(arg)).ok(),
+        None => repo.select(None).ok(),
+    };
+    let settings = repo.migrations_for(tracked.as_ref());
+    let project = Project::discover(repo.root(), &ctx.cwd, &settings)?;
+    let graph = project.load_graph()?;
+    let chain_name = match &tracked {
+        Some(t) if t.migrations.is_some() => t.name.clone(),
+        _ => "default".to_owned(),
+    };
+    Ok(Opened {
+        repo,
+        project,
+        graph,
+        chain: Chain::new(&chain_name),
+        tracked,
+    })
+}
+
+impl Opened {
+    /// The database file the command is about: the argument as a tracked
+    /// name or a path, else the only tracked database, else the one the
+    /// Alembic configuration (or `DATABASE_URL`) names when it is a SQLite
+    /// file that exists.
+    pub fn database(&self, db_arg: Option<&str>) -> Result<PathBuf, CliError> {
+        if let Some(tracked) = &self.tracked {
+            return Ok(tracked.path.clone());
+        }
+        if let Some(arg) = db_arg {
+            let path = Path::new(arg);
+            crate::sqlite::check_file(path)?;
+            return Ok(crate::repo::absolute(path));
+        }
+        let mut urls: Vec<(String, String)> = Vec::new();
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            urls.push(("DATABASE_URL".into(), url));
+        }
+        if let Some(url) = self
+            .project
+            .alembic
+            .as_ref()
+            .and_then(|a| a.sqlalchemy_url.clone())
+        {
+            urls.push(("sqlalchemy.url".into(), url));
+        }
+        for (_, url) in &urls {
+            if let Some(path) = sqlite_path(url, &self.project.root)
+                && path.is_file()
+            {
+                crate::sqlite::check_file(&path)?;
+                return Ok(path);
+            }
+        }
+        let tried = if urls.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} name no existing SQLite file)",
+                urls.iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        };
+        Err(CliError::new(
+            ErrorKind::Input,
+            format!("which database? none is tracked and none was named{tried}"),
+        )
+        .hint("name it: `migsnap status path/to/app.db`, or `migsnap track NAME PATH`, or [databases.NAME] path = \"…\" in migsnap.toml"))
+    }
+
+    /// A one-line description of the project, for text output.
+    pub fn describe(&self) -> String {
+        let kind = match self.project.kind {
+            MigrationKind::Alembic => "Alembic",
+            MigrationKind::Sql => "SQL folder",
+        };
+        let dirs: Vec<String> = self
+            .project
+            .version_dirs()
+            .iter()
+            .map(|d| shown(d, self.repo.root()))
+            .collect();
+        format!(
+            "{kind} migrations in {} ({} revisions, {} head{})",
+            dirs.join(", "),
+            self.graph.len(),
+            self.graph.heads().len(),
+            if self.graph.heads().len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        )
+    }
+}
+
+/// `path` relative to `root` when inside it, for display.
+pub fn shown(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The file of a `sqlite:///…` URL (relative paths against `root`).
+fn sqlite_path(url: &str, root: &Path) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite:///")
+        .or_else(|| url.strip_prefix("sqlite+pysqlite:///"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.is_empty() || rest == ":memory:" {
+        return None;
+    }
+    Some(root.join(rest))
+}
+
+/// A progress callback that tells a person, on stderr, what a replay is
+/// running (cached steps are silent).
+pub fn replay_progress(ctx: &Ctx) -> impl FnMut(ReplayEvent<'_>) + '_ {
+    move |event| match event {
+        ReplayEvent::Running(targets) => {
+            ctx.out
+                .note(&format!("replaying {} …", targets.join(" + ")));
+        }
+        ReplayEvent::Done(_) => {}
+    }
+}
+
+/// The lines that explain a replay failure.
+pub fn failure_lines(failure: &ReplayFailure, root: &Path) -> Vec<String> {
+    let mut lines = vec![format!(
+        "migration {} failed{}: {}",
+        failure.revision,
+        failure
+            .file
+            .as_ref()
+            .map(|f| format!(" ({})", shown(f, root)))
+            .unwrap_or_default(),
+        failure.failure.error
+    )];
+    let detail = failure.failure.detail.trim_end();
+    if !detail.is_empty() {
+        lines.extend(detail.lines().map(|l| format!("    {l}")));
+    }
+    lines
+}

@@ -1,0 +1,163 @@
+//! `migsnap status`: is the database where its migration history says it
+//! is? The command a person runs first.
+
+use super::migrations::{self, failure_lines, replay_progress, shown};
+use super::output::drift_lines;
+use super::snapshot::finding_line;
+use super::{CliError, Ctx, Status};
+use crate::drift::{self, Live};
+use crate::history::position::Position;
+use crate::log::SchemaCache;
+use crate::replay::Replayer;
+use crate::schema::diff;
+use crate::snapshot::Recorded;
+
+/// Show where a database stands against its migrations: version rows,
+/// pending revisions, drift from the reference schema, artefacts.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The database: a tracked name or a path (default: the only tracked
+    /// one, or the SQLite file the Alembic configuration names).
+    db: Option<String>,
+}
+
+pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, args.db.as_deref())?;
+    let path = opened.database(args.db.as_deref())?;
+    let live = Live::capture(&path, ctx.busy_timeout)?;
+    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let report = drift::status(
+        &mut opened.repo,
+        &replayer,
+        &opened.graph,
+        &live,
+        &mut replay_progress(ctx),
+    )?;
+
+    // Changes since the last snapshot of a tracked database.
+    let since = match &opened.tracked {
+        Some(tracked) => {
+            let view = opened.repo.store.view();
+            match view.find_ref(&tracked.head_ref())? {
+                Some(head) => {
+                    let snapshot = view.read_snapshot(&head)?;
+                    let same = Recorded::from_snapshot(&snapshot)
+                        .schema_semantic
+                        .as_deref()
+                        == Some(live.semantic.as_str());
+                    let changes = if same {
+                        diff::SchemaDiff::default()
+                    } else {
+                        let schema = SchemaCache::default().get(view, head, snapshot.schema)?;
+                        diff::diff(&schema, &live.schema)
+                    };
+                    Some((head, changes))
+                }
+                None => None,
+            }
+        }
+        None => None,
+    };
+
+    let status = if report.is_clean() {
+        Status::Ok
+    } else {
+        Status::Problems
+    };
+    if ctx.out.is_json() {
+        let mut value = serde_json::to_value(&report).expect("holds: plain data");
+        value["class"] = report.position.class().into();
+        value["project"] = serde_json::json!({
+            "kind": opened.project.kind,
+            "root": opened.project.root,
+            "version_locations": opened.project.version_dirs(),
+            "revisions": opened.graph.len(),
+        });
+        value["since_snapshot"] = match &since {
+            Some((head, changes)) => serde_json::json!({"snapshot": head, "changes": changes}),
+            None => serde_json::Value::Null,
+        };
+        value["clean"] = report.is_clean().into();
+        ctx.out.json(&value)?;
+        return Ok(status);
+    }
+
+    let out = &ctx.out;
+    let root = opened.repo.root().to_path_buf();
+    out.line(&format!("database:   {}", shown(&report.database, &root)))?;
+    out.line(&format!("migrations: {}", opened.describe()))?;
+    out.line(&format!(
+        "version:    {}",
+        match &report.rows {
+            None => "(no alembic_version table)".to_owned(),
+            Some(rows) if rows.is_empty() => "(alembic_version is empty)".to_owned(),
+            Some(rows) => rows.join(", "),
+        }
+    ))?;
+    out.line(&format!("heads:      {}", report.heads.join(", ")))?;
+    let class = report.position.class();
+    out.line(&format!(
+        "state:      {}",
+        match &report.position {
+            Position::AtHeads => out.paint(super::output::Paint::Good, class),
+            _ => out.paint(super::output::Paint::Bad, class),
+        }
+    ))?;
+    if !report.position.pending().is_empty() {
+        out.line(&format!(
+            "pending:    {}",
+            report.position.pending().join(" → ")
+        ))?;
+    }
+    match (&report.comparison, &report.replay_failure) {
+        (Some(comparison), _) if comparison.drift.is_empty() => out.line(&format!(
+            "schema:     matches the reference for {}{}",
+            comparison.targets.join(" + "),
+            comparison
+                .variant
+                .map(|v| format!(" (accepted variant {v:.12})"))
+                .unwrap_or_default()
+        ))?,
+        (Some(comparison), _) => {
+            out.line(&format!(
+                "schema:     {} from the reference for {} ({:.12}):",
+                out.paint(super::output::Paint::Bad, "DRIFT"),
+                comparison.targets.join(" + "),
+                comparison.reference
+            ))?;
+            for line in drift_lines(out, &comparison.drift, "    ") {
+                out.line(&line)?;
+            }
+        }
+        (None, Some(failure)) => {
+            out.line("schema:     not compared: the reference could not be built")?;
+            for line in failure_lines(failure, &root) {
+                out.line(&format!("    {line}"))?;
+            }
+        }
+        (None, None) => {
+            out.line("schema:     not compared (no stamped revision to compare with)")?
+        }
+    }
+    if let Some((head, changes)) = &since {
+        if changes.is_empty() {
+            out.line(&format!("snapshot:   unchanged since {head:.12}"))?;
+        } else {
+            out.line(&format!("snapshot:   changed since {head:.12}:"))?;
+            for line in super::output::diff_lines(out, changes, "    ") {
+                out.line(&line)?;
+            }
+        }
+    }
+    if !report.findings.is_empty() {
+        out.line("")?;
+        for finding in &report.findings {
+            out.line(&format!(
+                "{}: {}",
+                finding.severity.as_str(),
+                finding_line(finding)
+            ))?;
+        }
+    }
+    Ok(status)
+}

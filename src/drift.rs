@@ -1,0 +1,801 @@
+//! Drift: how a live database compares with the reference chain. This is
+//! where `status`, `locate` and the built-in bisect predicates get their
+//! answers.
+//!
+//! A database *drifts* when its schema differs from the reference of the
+//! revisions its `alembic_version` rows name. A reference can have accepted
+//! variants (recorded with `migsnap accept`): some revisions create tables
+//! only "if missing", so one revision can leave more than one valid shape,
+//! and a database matching any of them does not drift.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use migsnap_store::{ObjectId, RefName};
+use serde::Serialize;
+
+use crate::bisect::{self, Bisection, Next, Verdict};
+use crate::finding::{Finding, Severity};
+use crate::history::graph::Graph;
+use crate::history::position::{self, Position};
+use crate::history::project::MigrationKind;
+use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
+use crate::repo::Repo;
+use crate::schema::Schema;
+use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
+use crate::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
+use crate::sqlite::{Database, DbMeta, SqliteError};
+use migsnap_store::progress::Silent;
+
+/// The stable finding codes of `status`.
+pub mod codes {
+    /// The schema differs from the reference of the stamped revisions.
+    pub const DRIFT: &str = "drift.schema";
+    /// Revisions are pending.
+    pub const BEHIND: &str = "status.behind";
+    /// Some branches are not applied at all.
+    pub const ON_SOME_BRANCHES: &str = "status.on-some-branches";
+    /// `alembic_version` names a revision the scripts do not have.
+    pub const UNKNOWN_REVISION: &str = "status.unknown-revision";
+    /// One `alembic_version` row is an ancestor of another.
+    pub const INCONSISTENT: &str = "status.inconsistent";
+    /// No `alembic_version` table.
+    pub const UNVERSIONED: &str = "status.unversioned";
+    /// The reference could not be built: a migration failed in replay.
+    pub const REPLAY_FAILED: &str = "replay.failed";
+}
+
+/// A live database's schema and metadata, read once.
+#[derive(Clone, Debug)]
+pub struct Live {
+    /// The database file.
+    pub path: PathBuf,
+    /// Its schema.
+    pub schema: Schema,
+    /// Its semantic hash, hex.
+    pub semantic: String,
+    /// Its metadata (`alembic_version` rows and the rest).
+    pub meta: DbMeta,
+    /// What the capture noticed (migration artefacts).
+    pub findings: Vec<Finding>,
+}
+
+impl Live {
+    /// Reads the database at `path` (read-only, one read transaction).
+    pub fn capture(path: &Path, busy_timeout: Duration) -> Result<Live, SqliteError> {
+        let mut db = Database::open(path, busy_timeout)?;
+        let capture = db.capture(None, None)?;
+        let schema = capture
+            .schema
+            .expect("holds: no stamp was given, so the schema is read");
+        Ok(Live {
+            path: path.to_path_buf(),
+            semantic: schema.semantic_hash().to_string(),
+            schema,
+            meta: capture.meta,
+            findings: capture.findings,
+        })
+    }
+}
+
+/// The ref prefix of the accepted variants of the reference for `targets`.
+fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
+    let reference = replayer.chain().ref_for(targets);
+    let tail = reference
+        .as_str()
+        .strip_prefix(&replayer.chain().prefix())
+        .unwrap_or(reference.as_str());
+    format!("{}accepted/{tail}/", replayer.chain().prefix())
+}
+
+/// The semantic hashes of the accepted variants for `targets`, with their
+/// snapshots.
+pub fn accepted(
+    repo: &Repo,
+    replayer: &Replayer<'_>,
+    targets: &[String],
+) -> Result<Vec<(ObjectId, String)>, ReplayError> {
+    let view = repo.store.view();
+    let mut out = Vec::new();
+    for (_, id) in view.refs(&accepted_prefix(replayer, targets))? {
+        let snapshot = view.read_snapshot(&id)?;
+        if let Some(semantic) = Recorded::from_snapshot(&snapshot).schema_semantic {
+            out.push((id, semantic));
+        }
+    }
+    Ok(out)
+}
+
+/// Records the schema of the database at `path` as an accepted variant of
+/// the reference for `targets`: a schema-only snapshot whose parent is the
+/// reference, under `replay/<chain>/accepted/…`. Returns the ref and the
+/// snapshot; `Ok(None)` when the schema already is the reference's.
+pub fn accept(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    targets: &[String],
+    path: &Path,
+    busy_timeout: Duration,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Result<(RefName, ObjectId), Option<ReplayFailure>>, ReplayError> {
+    let (reference, report) = replayer.reference(repo, targets, on_event)?;
+    let Some(reference) = reference else {
+        return Ok(Err(report.failure));
+    };
+    let live = Live::capture(path, busy_timeout)?;
+    if Recorded::from_snapshot(&reference.snapshot)
+        .schema_semantic
+        .as_deref()
+        == Some(live.semantic.as_str())
+    {
+        return Ok(Err(None));
+    }
+    let name = RefName::new(format!(
+        "{}{}",
+        accepted_prefix(replayer, targets),
+        &live.semantic[..live.semantic.len().min(24)]
+    ))
+    .expect("holds: the prefix is a valid ref and the hash is hex");
+    let target = Target {
+        database: format!("accepted/{}", targets.join("+")),
+        reference: name.clone(),
+        parents: Some(vec![reference.id]),
+        headers: Vec::new(),
+    };
+    let options = SnapshotOptions {
+        message: format!("accepted variant of {}", targets.join(" + ")),
+        schema_only: true,
+        allow_empty: true,
+        busy_timeout,
+        ..SnapshotOptions::default()
+    };
+    let id = match snapshot::take_into(repo, path, &target, &options, &mut Silent)? {
+        SnapshotOutcome::Recorded { id, .. } => id,
+        SnapshotOutcome::Unchanged { head } => head,
+    };
+    Ok(Ok((name, id)))
+}
+
+/// How the schema compares with the reference of its stamped revisions.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The stamped revisions the reference is for.
+    pub targets: Vec<String>,
+    /// The reference snapshot.
+    pub reference: ObjectId,
+    /// The accepted variant the schema matches, if it matches one rather
+    /// than the reference itself.
+    pub variant: Option<ObjectId>,
+    /// What differs from the reference: `added` objects are extra in the
+    /// database, `removed` ones are missing from it. Empty when it matches
+    /// the reference or a variant.
+    pub drift: SchemaDiff,
+}
+
+/// Everything `status` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The database file.
+    pub database: PathBuf,
+    /// The `alembic_version` rows (`None`: no table).
+    pub rows: Option<Vec<String>>,
+    /// Where that puts the database.
+    pub position: Position,
+    /// The history's heads.
+    pub heads: Vec<String>,
+    /// The comparison with the reference, when one could be had.
+    pub comparison: Option<Comparison>,
+    /// Why the reference could not be built, if it could not.
+    pub replay_failure: Option<ReplayFailure>,
+    /// What is wrong, from the history, the capture and the comparison.
+    pub findings: Vec<Finding>,
+}
+
+impl Status {
+    /// Whether nothing needs attention: at the heads, no drift, no
+    /// finding of warning or worse.
+    pub fn is_clean(&self) -> bool {
+        self.findings.iter().all(|f| f.severity == Severity::Info)
+    }
+}
+
+/// Compares `schema` with the reference for `targets` and its accepted
+/// variants, building the reference if needed. `Ok(None)` when a migration
+/// failed during the replay (the failure is returned beside it).
+pub fn compare(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    targets: &[String],
+    schema: &Schema,
+    semantic: &str,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<(Option<Comparison>, Option<ReplayFailure>), ReplayError> {
+    let (reference, report) = replayer.reference(repo, targets, on_event)?;
+    let Some(reference) = reference else {
+        return Ok((None, report.failure));
+    };
+    let same = Recorded::from_snapshot(&reference.snapshot)
+        .schema_semantic
+        .as_deref()
+        == Some(semantic);
+    let variant = if same {
+        None
+    } else {
+        accepted(repo, replayer, targets)?
+            .into_iter()
+            .find(|(_, s)| s == semantic)
+            .map(|(id, _)| id)
+    };
+    let drift = if same || variant.is_some() {
+        SchemaDiff::default()
+    } else {
+        diff::diff(&reference.schema(repo)?, schema)
+    };
+    Ok((
+        Some(Comparison {
+            targets: targets.to_vec(),
+            reference: reference.id,
+            variant,
+            drift,
+        }),
+        None,
+    ))
+}
+
+/// Works out the status of `live` against `graph`.
+pub fn status(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &Live,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Status, ReplayError> {
+    let rows = stamped(replayer.project().kind, &live.meta, graph);
+    let position = position::classify(graph, rows.as_deref());
+    let mut findings: Vec<Finding> = graph.findings().to_vec();
+    findings.extend(live.findings.iter().cloned());
+    let db = live.path.display().to_string();
+    let pending = position.pending().join(", ");
+    match &position {
+        Position::AtHeads => {}
+        Position::Unversioned => findings.push(
+            Finding::new(
+                codes::UNVERSIONED,
+                Severity::Warning,
+                &db,
+                format!("{db} has no alembic_version table"),
+            )
+            .hint("run `migsnap locate` to see which revision it matches, then `migsnap stamp --verify`"),
+        ),
+        Position::Behind { pending: list } => findings.push(
+            Finding::new(
+                codes::BEHIND,
+                Severity::Warning,
+                &db,
+                format!("{} revision(s) pending: {pending}", list.len()),
+            )
+            .hint("`alembic upgrade heads` (take a snapshot first, or use `migsnap guard`)"),
+        ),
+        Position::OnSomeBranches { untracked_heads, .. } => findings.push(
+            Finding::new(
+                codes::ON_SOME_BRANCHES,
+                Severity::Warning,
+                &db,
+                format!(
+                    "the database follows some branches only; not applied: {}",
+                    untracked_heads.join(", ")
+                ),
+            )
+            .hint("`alembic upgrade heads` applies every branch"),
+        ),
+        Position::UnknownRevision { unknown } => findings.push(
+            Finding::new(
+                codes::UNKNOWN_REVISION,
+                Severity::Error,
+                unknown.join(", "),
+                format!(
+                    "alembic_version names {}, which no migration script declares",
+                    unknown.join(", ")
+                ),
+            )
+            .hint("the scripts may be from another branch or version of the app; `migsnap locate` shows what the schema matches"),
+        ),
+        Position::Inconsistent {
+            ancestor,
+            descendant,
+        } => findings.push(
+            Finding::new(
+                codes::INCONSISTENT,
+                Severity::Error,
+                format!("{ancestor}, {descendant}"),
+                format!(
+                    "alembic_version holds both {ancestor} and its descendant {descendant}"
+                ),
+            )
+            .revision(ancestor)
+            .hint("Alembic never writes this; `migsnap locate`, then `migsnap stamp --verify` the right revision"),
+        ),
+    }
+
+    let comparable = matches!(
+        position,
+        Position::AtHeads | Position::Behind { .. } | Position::OnSomeBranches { .. }
+    ) && rows.as_ref().is_some_and(|r| !r.is_empty());
+    let (comparison, replay_failure) = if comparable {
+        let targets = rows.clone().unwrap_or_default();
+        compare(
+            repo,
+            replayer,
+            &targets,
+            &live.schema,
+            &live.semantic,
+            on_event,
+        )?
+    } else {
+        (None, None)
+    };
+    if let Some(failure) = &replay_failure {
+        findings.push(
+            Finding::new(
+                codes::REPLAY_FAILED,
+                Severity::Error,
+                &failure.revision,
+                format!(
+                    "the reference for {} could not be built: {}",
+                    failure.revision, failure.failure.error
+                ),
+            )
+            .revision(&failure.revision)
+            .hint("`migsnap replay` shows the whole error; fix the migration or its environment"),
+        );
+        if let Some(file) = &failure.file
+            && let Some(last) = findings.last_mut()
+        {
+            last.file = Some(file.clone());
+        }
+    }
+    if let Some(comparison) = &comparison
+        && !comparison.drift.is_empty()
+    {
+        let missing = count(&comparison.drift, Op::Removed);
+        let extra = count(&comparison.drift, Op::Added);
+        let changed = count(&comparison.drift, Op::Changed);
+        findings.push(
+            Finding::new(
+                codes::DRIFT,
+                Severity::Error,
+                &db,
+                format!(
+                    "the schema does not match revision {}: {missing} missing, {extra} extra, {changed} changed",
+                    comparison.targets.join(" + ")
+                ),
+            )
+            .revision(comparison.targets.join(" "))
+            .hint("`migsnap locate` shows which revision it does match; `migsnap repair` plans the fix"),
+        );
+    }
+    Ok(Status {
+        database: live.path.clone(),
+        rows,
+        position,
+        heads: graph.heads(),
+        comparison,
+        replay_failure,
+        findings,
+    })
+}
+
+/// The revisions a database says it is at: its `alembic_version` rows, or
+/// for a SQL folder the migration numbered `PRAGMA user_version` (none at
+/// 0). `None`: the database records no position at all.
+pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<String>> {
+    match kind {
+        MigrationKind::Alembic => meta.alembic_versions.clone(),
+        MigrationKind::Sql => {
+            if meta.user_version == 0 {
+                return Some(Vec::new());
+            }
+            let number = u64::try_from(meta.user_version).ok();
+            let found = graph
+                .revisions()
+                .find(|r| r.id.parse::<u64>().ok() == number)
+                .map(|r| r.id.clone());
+            Some(vec![found.unwrap_or_else(|| meta.user_version.to_string())])
+        }
+    }
+}
+
+fn count(diff: &SchemaDiff, op: Op) -> usize {
+    diff.changes.iter().filter(|c| c.op == op).count()
+}
+
+/// One candidate of `locate`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    /// The revisions it is the reference for.
+    pub targets: Vec<String>,
+    /// The reference (or accepted variant) snapshot.
+    pub snapshot: ObjectId,
+    /// The difference from it to the database (empty for an exact match).
+    pub drift: SchemaDiff,
+}
+
+/// What `locate` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Located {
+    /// The stamped revisions, as read.
+    pub stamped: Option<Vec<String>>,
+    /// References the schema matches exactly, in history order.
+    pub exact: Vec<Candidate>,
+    /// With no exact match: the reference with the smallest difference.
+    pub nearest: Option<Candidate>,
+    /// Why some references could not be built.
+    pub replay_failure: Option<ReplayFailure>,
+}
+
+/// Finds which revision(s) `schema` really matches, among every
+/// revision's reference, the heads together, and accepted variants.
+pub fn locate(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    schema: &Schema,
+    semantic: &str,
+    stamped: Option<Vec<String>>,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Located, ReplayError> {
+    let report = replayer.replay_all(repo, on_event)?;
+    let mut candidates: Vec<Vec<String>> =
+        graph.topological().into_iter().map(|id| vec![id]).collect();
+    let heads = graph.heads();
+    if heads.len() > 1 {
+        candidates.push(heads);
+    }
+    let mut exact = Vec::new();
+    let mut nearest: Option<Candidate> = None;
+    for targets in candidates {
+        let Some(reference) = replayer.cached(repo, &targets)? else {
+            continue;
+        };
+        let mut shapes = vec![(
+            reference.id,
+            Recorded::from_snapshot(&reference.snapshot).schema_semantic,
+        )];
+        shapes.extend(
+            accepted(repo, replayer, &targets)?
+                .into_iter()
+                .map(|(id, s)| (id, Some(s))),
+        );
+        for (id, shape) in shapes {
+            if shape.as_deref() == Some(semantic) {
+                exact.push(Candidate {
+                    targets: targets.clone(),
+                    snapshot: id,
+                    drift: SchemaDiff::default(),
+                });
+            }
+        }
+        if !exact.is_empty() {
+            continue;
+        }
+        let drift = diff::diff(&reference.schema(repo)?, schema);
+        // Later revisions win ties: an empty migration leaves the same schema
+        // as its parent, and the latest is the likelier stamp.
+        if nearest
+            .as_ref()
+            .is_none_or(|n| drift.changes.len() <= n.drift.changes.len())
+        {
+            nearest = Some(Candidate {
+                targets,
+                snapshot: reference.id,
+                drift,
+            });
+        }
+    }
+    Ok(Located {
+        stamped,
+        nearest: if exact.is_empty() { nearest } else { None },
+        exact,
+        replay_failure: report.failure,
+    })
+}
+
+/// Whether `drift` (from a reference to a database) shows the database
+/// lacking or contradicting something of the reference. Extra objects do
+/// not count, nor does a table whose only difference is extra columns.
+pub fn lacks_or_contradicts(drift: &SchemaDiff) -> bool {
+    drift.changes.iter().any(|change| match change.op {
+        Op::Added => false,
+        Op::Removed => true,
+        Op::Changed => {
+            !(change.kind == ChangeKind::Table
+                && change.fields.iter().all(|f| {
+                    f.field == "columns" && extends(f.before.as_deref(), f.after.as_deref())
+                }))
+        }
+    })
+}
+
+/// Whether the comma-separated list `after` keeps every name of `before`,
+/// in order.
+fn extends(before: Option<&str>, after: Option<&str>) -> bool {
+    let split = |s: Option<&str>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split(", ")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let after = split(after);
+    let mut rest = after.iter();
+    split(before).iter().all(|name| rest.any(|a| a == name))
+}
+
+/// The first bad item of a built-in bisection, explained.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirstBad {
+    /// The revisions it is compared with.
+    pub targets: Vec<String>,
+    /// How it differs from their reference.
+    pub drift: SchemaDiff,
+    /// The revisions its schema matches instead.
+    pub matches: Vec<Vec<String>>,
+}
+
+/// What a built-in bisection over a database's snapshots found.
+#[derive(Clone, Debug, Serialize)]
+pub struct SnapshotBisect {
+    /// The outcome: `found`, `only-skipped` or `no-drift`.
+    pub outcome: &'static str,
+    /// The first snapshot that drifted.
+    pub first_bad: Option<ObjectId>,
+    /// The snapshot before it, which matched.
+    pub last_good: Option<ObjectId>,
+    /// With only skipped snapshots left: where the first bad one may be.
+    pub candidates: Vec<ObjectId>,
+    /// How many snapshots were judged.
+    pub tested: usize,
+    /// The first bad snapshot, explained.
+    pub explained: Option<FirstBad>,
+}
+
+/// Judges a recorded snapshot with the built-in drift predicate: good when
+/// its schema matches the reference (or an accepted variant) of the
+/// revisions it recorded, bad when it does not or names revisions the
+/// scripts lack, skipped when it recorded no revision at all. Reads the
+/// snapshot and schema objects only, never data pages.
+pub fn snapshot_verdict(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    snapshot: &migsnap_store::Snapshot,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<(Verdict, Option<Vec<String>>), ReplayError> {
+    let recorded = Recorded::from_snapshot(snapshot);
+    let Some(rows) = stamped(replayer.project().kind, &recorded.meta, graph) else {
+        return Ok((Verdict::Skip, None));
+    };
+    let semantic = match &recorded.schema_semantic {
+        Some(s) => s.clone(),
+        None => {
+            let bytes = repo.store.view().read_blob(&snapshot.schema)?;
+            Schema::from_blob(&bytes)?.semantic_hash().to_string()
+        }
+    };
+    if rows.is_empty() {
+        let empty = Schema::default().semantic_hash().to_string();
+        let verdict = if semantic == empty {
+            Verdict::Good
+        } else {
+            Verdict::Bad
+        };
+        return Ok((verdict, Some(rows)));
+    }
+    if !matches!(
+        position::classify(graph, Some(&rows)),
+        Position::AtHeads | Position::Behind { .. } | Position::OnSomeBranches { .. }
+    ) {
+        return Ok((Verdict::Bad, Some(rows)));
+    }
+    let (reference, report) = replayer.reference(repo, &rows, on_event)?;
+    let Some(reference) = reference else {
+        // No reference to judge by: a migration fails in replay.
+        let _ = report;
+        return Ok((Verdict::Skip, Some(rows)));
+    };
+    let matches_reference = Recorded::from_snapshot(&reference.snapshot)
+        .schema_semantic
+        .as_deref()
+        == Some(&semantic);
+    let verdict = if matches_reference
+        || accepted(repo, replayer, &rows)?
+            .iter()
+            .any(|(_, s)| *s == semantic)
+    {
+        Verdict::Good
+    } else {
+        Verdict::Bad
+    };
+    Ok((verdict, Some(rows)))
+}
+
+/// Finds the first snapshot in `line` (oldest first, a first-parent line)
+/// whose schema no longer matches the reference for the revision it
+/// recorded.
+pub fn bisect_snapshots(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    line: Vec<ObjectId>,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<SnapshotBisect, ReplayError> {
+    let mut tested = 0;
+    let mut judge = |repo: &mut Repo, id: &ObjectId| -> Result<Verdict, ReplayError> {
+        tested += 1;
+        let snapshot = repo.store.view().read_snapshot(id)?;
+        Ok(snapshot_verdict(repo, replayer, graph, &snapshot, on_event)?.0)
+    };
+    let Some(newest) = line.last().copied() else {
+        return Ok(SnapshotBisect {
+            outcome: "no-drift",
+            first_bad: None,
+            last_good: None,
+            candidates: Vec::new(),
+            tested: 0,
+            explained: None,
+        });
+    };
+    let newest_verdict = judge(repo, &newest)?;
+    if newest_verdict != Verdict::Bad {
+        return Ok(SnapshotBisect {
+            outcome: "no-drift",
+            first_bad: None,
+            last_good: None,
+            candidates: Vec::new(),
+            tested,
+            explained: None,
+        });
+    }
+    let mut bisection = Bisection::with_open_start(line);
+    bisection
+        .mark(&newest, Verdict::Bad)
+        .expect("holds: the newest snapshot is on the line");
+    let next = bisect::search(bisection, |id| judge(repo, id))?;
+    let mut result = SnapshotBisect {
+        outcome: "only-skipped",
+        first_bad: None,
+        last_good: None,
+        candidates: Vec::new(),
+        tested,
+        explained: None,
+    };
+    match next {
+        Next::Found {
+            first_bad,
+            last_good,
+        } => {
+            result.outcome = "found";
+            result.first_bad = Some(first_bad);
+            result.last_good = last_good;
+            result.explained = Some(explain_snapshot(repo, replayer, graph, &first_bad)?);
+        }
+        Next::OnlySkipped { candidates } => result.candidates = candidates,
+        other => unreachable!("BUG: a search with a bad end always settles, got {other:?}"),
+    }
+    Ok(result)
+}
+
+/// How a bad snapshot differs from its reference, and what it matches.
+fn explain_snapshot(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    id: &ObjectId,
+) -> Result<FirstBad, ReplayError> {
+    let snapshot = repo.store.view().read_snapshot(id)?;
+    let recorded = Recorded::from_snapshot(&snapshot);
+    let schema = Schema::from_blob(&repo.store.view().read_blob(&snapshot.schema)?)?;
+    let semantic = schema.semantic_hash().to_string();
+    let targets = stamped(replayer.project().kind, &recorded.meta, graph).unwrap_or_default();
+    let drift = match replayer.cached(repo, &targets)? {
+        Some(reference) if !targets.is_empty() => diff::diff(&reference.schema(repo)?, &schema),
+        _ => diff::diff(&Schema::default(), &schema),
+    };
+    let located = locate(repo, replayer, graph, &schema, &semantic, None, &mut |_| {})?;
+    Ok(FirstBad {
+        targets,
+        drift,
+        matches: located.exact.into_iter().map(|c| c.targets).collect(),
+    })
+}
+
+/// What a bisection along the revision chain found.
+#[derive(Clone, Debug, Serialize)]
+pub struct RevisionBisect {
+    /// The revisions bisected, oldest first.
+    pub line: Vec<String>,
+    /// The first revision whose reference the database lacks or
+    /// contradicts; `None` when the database has all of the last one.
+    pub first_bad: Option<String>,
+    /// The revision before it, whose reference the database has.
+    pub last_good: Option<String>,
+    /// What of the first bad revision's reference the database lacks or
+    /// contradicts.
+    pub drift: Option<SchemaDiff>,
+    /// How many revisions were judged.
+    pub tested: usize,
+}
+
+/// Bisects along the first-parent revision chain ending at `tip`: finds
+/// the first revision whose reference introduces something the database
+/// (`schema`) lacks or contradicts.
+pub fn bisect_revisions(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    schema: &Schema,
+    tip: &str,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Result<RevisionBisect, ReplayFailure>, ReplayError> {
+    let mut line = vec![tip.to_owned()];
+    while let Some(parent) = graph
+        .get(line.last().expect("holds: the line starts non-empty"))
+        .and_then(|r| r.parents.first())
+    {
+        if line.contains(parent) {
+            break;
+        }
+        line.push(parent.clone());
+    }
+    line.reverse();
+    let (_, report) = replayer.reference(repo, &[tip.to_owned()], on_event)?;
+    if let Some(failure) = report.failure {
+        return Ok(Err(failure));
+    }
+    let mut tested = 0;
+    let mut drift_of = |repo: &mut Repo, id: &String| -> Result<SchemaDiff, ReplayError> {
+        tested += 1;
+        let reference = replayer
+            .cached(repo, std::slice::from_ref(id))?
+            .expect("holds: the tip's closure was just replayed");
+        Ok(diff::diff(&reference.schema(repo)?, schema))
+    };
+    let tip_drift = drift_of(repo, &line[line.len() - 1])?;
+    if !lacks_or_contradicts(&tip_drift) {
+        return Ok(Ok(RevisionBisect {
+            line,
+            first_bad: None,
+            last_good: None,
+            drift: None,
+            tested,
+        }));
+    }
+    let mut bisection = Bisection::with_open_start(line.clone());
+    bisection
+        .mark(&line[line.len() - 1], Verdict::Bad)
+        .expect("holds: the tip is on the line");
+    let next = bisect::search(bisection, |id| {
+        Ok::<_, ReplayError>(if lacks_or_contradicts(&drift_of(repo, id)?) {
+            Verdict::Bad
+        } else {
+            Verdict::Good
+        })
+    })?;
+    let Next::Found {
+        first_bad,
+        last_good,
+    } = next
+    else {
+        unreachable!("BUG: without skips a search with a bad end finds the first bad")
+    };
+    let mut drift = drift_of(repo, &first_bad)?;
+    tested -= 1;
+    drift.changes.retain(|c| c.op != Op::Added);
+    Ok(Ok(RevisionBisect {
+        line,
+        first_bad: Some(first_bad),
+        last_good,
+        drift: Some(drift),
+        tested,
+    }))
+}

@@ -1,0 +1,656 @@
+//! The revision graph of a migration history: revisions, their parents
+//! (`down_revision`), dependencies (`depends_on`) and branch labels, with the
+//! findings that make a history suspect.
+//!
+//! Alembic's words are used throughout: a *head* has no child, a *base* has no
+//! parent, a *branch point* has several children and a *merge point* several
+//! parents. Children and heads follow `down_revision` only, as in Alembic; a
+//! dependency orders revisions (it is applied first) without making its
+//! target a parent.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Severity};
+
+/// The stable finding codes of a revision graph.
+pub mod codes {
+    /// More than one head: two branches were never merged.
+    pub const MULTIPLE_HEADS: &str = "history.multiple-heads";
+    /// `down_revision` names a revision that does not exist.
+    pub const ORPHAN_PARENT: &str = "history.orphan-parent";
+    /// Two files declare the same revision id.
+    pub const DUPLICATE_ID: &str = "history.duplicate-id";
+    /// Following `down_revision` (and `depends_on`) loops.
+    pub const CYCLE: &str = "history.cycle";
+    /// A revision id has characters Alembic rejects (`@`, `-`, `+`).
+    pub const ILLEGAL_ID: &str = "history.illegal-id";
+    /// The docstring header (`Revises:`) disagrees with `down_revision`.
+    pub const HEADER_MISMATCH: &str = "history.header-mismatch";
+    /// The ids came from the docstring header because the variables are
+    /// missing.
+    pub const HEADER_FALLBACK: &str = "history.header-fallback";
+    /// `depends_on` names neither a revision nor a branch label.
+    pub const UNKNOWN_DEPENDENCY: &str = "history.unknown-dependency";
+    /// Two revisions claim the same branch label.
+    pub const DUPLICATE_LABEL: &str = "history.duplicate-label";
+    /// A revision file could not be read or parsed.
+    pub const UNREADABLE: &str = "history.unreadable";
+}
+
+/// One revision: a migration step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Revision {
+    /// Its id (`revision`).
+    pub id: String,
+    /// Its parents (`down_revision`); empty for a base.
+    pub parents: Vec<String>,
+    /// Revisions (or branch labels) that must be applied first.
+    pub depends_on: Vec<String>,
+    /// Its branch labels.
+    pub branch_labels: Vec<String>,
+    /// The file that declares it.
+    pub path: PathBuf,
+    /// BLAKE3 of the file's bytes, hex: the key of everything cached about
+    /// what the revision does.
+    pub file_hash: String,
+    /// The first line of its docstring, or its name.
+    pub message: Option<String>,
+}
+
+/// A revision graph with its findings.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    revisions: BTreeMap<String, Revision>,
+    children: BTreeMap<String, Vec<String>>,
+    labels: BTreeMap<String, String>,
+    findings: Vec<Finding>,
+}
+
+/// What a revision name given by a user resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// These revisions (one for an id or label, several for `heads`).
+    Revisions(Vec<String>),
+    /// `base`: before the first revision.
+    Base,
+}
+
+/// Why a user's revision name does not resolve.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// Nothing has that id, prefix or label.
+    #[error("no revision '{0}' in the migration history")]
+    Unknown(String),
+    /// A prefix of several ids.
+    #[error("revision '{name}' is ambiguous: {}", candidates.join(", "))]
+    Ambiguous {
+        /// What was asked for.
+        name: String,
+        /// The ids it could mean.
+        candidates: Vec<String>,
+    },
+    /// `head` when there are several heads.
+    #[error("'head' is ambiguous: the history has several heads ({}); use 'heads' or name one", heads.join(", "))]
+    SeveralHeads {
+        /// The heads.
+        heads: Vec<String>,
+    },
+}
+
+impl Graph {
+    /// Builds a graph from revisions as declared, reporting duplicates,
+    /// orphans, cycles, illegal ids and unknown dependencies. Findings from
+    /// reading the files (`findings`) are kept in front.
+    pub fn build(declared: Vec<Revision>, mut findings: Vec<Finding>) -> Graph {
+        let mut revisions: BTreeMap<String, Revision> = BTreeMap::new();
+        for revision in declared {
+            if revision.id.contains(['@', '-', '+']) {
+                findings.push(
+                    Finding::new(
+                        codes::ILLEGAL_ID,
+                        Severity::Error,
+                        &revision.id,
+                        format!(
+                            "revision id '{}' has a character Alembic rejects ('@', '-' or '+')",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("rename the revision; Alembic will refuse to load it"),
+                );
+            }
+            if let Some(first) = revisions.get(&revision.id) {
+                findings.push(
+                    Finding::new(
+                        codes::DUPLICATE_ID,
+                        Severity::Error,
+                        &revision.id,
+                        format!(
+                            "revision '{}' is declared twice, also in {}",
+                            revision.id,
+                            first.path.display()
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("give one of the files a new revision id (and fix its children)"),
+                );
+                continue;
+            }
+            revisions.insert(revision.id.clone(), revision);
+        }
+
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        for revision in revisions.values() {
+            for label in &revision.branch_labels {
+                match labels.get(label) {
+                    Some(owner) if owner != &revision.id => findings.push(
+                        Finding::new(
+                            codes::DUPLICATE_LABEL,
+                            Severity::Error,
+                            label,
+                            format!(
+                                "branch label '{label}' is claimed by both '{owner}' and '{}'",
+                                revision.id
+                            ),
+                        )
+                        .revision(&revision.id)
+                        .file(&revision.path)
+                        .hint("a branch label names one revision; remove one of them"),
+                    ),
+                    _ => {
+                        labels.insert(label.clone(), revision.id.clone());
+                    }
+                }
+            }
+        }
+
+        let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for revision in revisions.values() {
+            for parent in &revision.parents {
+                if revisions.contains_key(parent) {
+                    children
+                        .entry(parent.clone())
+                        .or_default()
+                        .push(revision.id.clone());
+                } else {
+                    findings.push(
+                        Finding::new(
+                            codes::ORPHAN_PARENT,
+                            Severity::Error,
+                            &revision.id,
+                            format!(
+                                "revision '{}' has down_revision '{parent}', which does not exist",
+                                revision.id
+                            ),
+                        )
+                        .revision(&revision.id)
+                        .file(&revision.path)
+                        .hint("restore the missing revision file, or point down_revision at an existing revision"),
+                    );
+                }
+            }
+            for dependency in &revision.depends_on {
+                if !revisions.contains_key(dependency) && !labels.contains_key(dependency) {
+                    findings.push(
+                        Finding::new(
+                            codes::UNKNOWN_DEPENDENCY,
+                            Severity::Error,
+                            &revision.id,
+                            format!(
+                                "revision '{}' depends on '{dependency}', which is neither a revision nor a branch label",
+                                revision.id
+                            ),
+                        )
+                        .revision(&revision.id)
+                        .file(&revision.path)
+                        .hint("fix depends_on, or restore the revision it names"),
+                    );
+                }
+            }
+        }
+
+        let mut graph = Graph {
+            revisions,
+            children,
+            labels,
+            findings,
+        };
+        for cycle in graph.cycles() {
+            let first = &graph.revisions[&cycle[0]];
+            let finding = Finding::new(
+                codes::CYCLE,
+                Severity::Error,
+                &first.id,
+                format!(
+                    "revisions form a cycle: {} → {}",
+                    cycle.join(" → "),
+                    cycle[0]
+                ),
+            )
+            .revision(&first.id)
+            .file(&first.path)
+            .hint("one of these down_revision or depends_on entries must point elsewhere");
+            graph.findings.push(finding);
+        }
+        let heads = graph.heads();
+        if heads.len() > 1 {
+            graph.findings.push(
+                Finding::new(
+                    codes::MULTIPLE_HEADS,
+                    Severity::Warning,
+                    heads.join(", "),
+                    format!(
+                        "the history has {} heads: {}",
+                        heads.len(),
+                        heads.join(", ")
+                    ),
+                )
+                .hint("merge them with `alembic merge heads`, or upgrade with `heads`"),
+            );
+        }
+        graph
+    }
+
+    /// Every revision, by id.
+    pub fn revisions(&self) -> impl Iterator<Item = &Revision> {
+        self.revisions.values()
+    }
+
+    /// How many revisions there are.
+    pub fn len(&self) -> usize {
+        self.revisions.len()
+    }
+
+    /// Whether the history has no revision.
+    pub fn is_empty(&self) -> bool {
+        self.revisions.is_empty()
+    }
+
+    /// The revision with this exact id.
+    pub fn get(&self, id: &str) -> Option<&Revision> {
+        self.revisions.get(id)
+    }
+
+    /// What is wrong or noteworthy about the history.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The children of `id` (revisions whose `down_revision` names it).
+    pub fn children(&self, id: &str) -> &[String] {
+        self.children.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Revisions without children, sorted.
+    pub fn heads(&self) -> Vec<String> {
+        self.revisions
+            .keys()
+            .filter(|id| self.children(id).is_empty())
+            .cloned()
+            .collect()
+    }
+
+    /// Revisions without parents, sorted.
+    pub fn bases(&self) -> Vec<String> {
+        self.revisions
+            .values()
+            .filter(|r| r.parents.is_empty())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Revisions with more than one child.
+    pub fn branch_points(&self) -> Vec<String> {
+        self.children
+            .iter()
+            .filter(|(_, c)| c.len() > 1)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Revisions with more than one parent.
+    pub fn merge_points(&self) -> Vec<String> {
+        self.revisions
+            .values()
+            .filter(|r| r.parents.len() > 1)
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// The revisions `id` must come after: its parents and its dependencies
+    /// (labels resolved), those that exist.
+    pub fn prerequisites(&self, id: &str) -> Vec<String> {
+        let Some(revision) = self.revisions.get(id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for name in revision.parents.iter().chain(&revision.depends_on) {
+            let target = self.labels.get(name).unwrap_or(name);
+            if self.revisions.contains_key(target) && !out.contains(target) {
+                out.push(target.clone());
+            }
+        }
+        out
+    }
+
+    /// `ids` and everything they need: what upgrading to them applies.
+    pub fn closure<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        while let Some(id) = stack.pop() {
+            if self.revisions.contains_key(&id) && seen.insert(id.clone()) {
+                stack.extend(self.prerequisites(&id));
+            }
+        }
+        seen
+    }
+
+    /// The strict `down_revision` ancestors of `id` (not its dependencies):
+    /// what Alembic means when it says one version row is "an ancestor of"
+    /// another.
+    pub fn ancestors(&self, id: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = self
+            .revisions
+            .get(id)
+            .map(|r| r.parents.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        while let Some(next) = stack.pop() {
+            if let Some(revision) = self.revisions.get(next)
+                && seen.insert(next.to_owned())
+            {
+                stack.extend(revision.parents.iter().map(String::as_str));
+            }
+        }
+        seen
+    }
+
+    /// Every revision, prerequisites first. Among revisions ready at the
+    /// same time, a child of the revision just placed comes first, so a
+    /// replay continues along a branch instead of jumping between branches;
+    /// otherwise ids order them. Revisions on a cycle are left out (the
+    /// cycle is a finding).
+    pub fn topological(&self) -> Vec<String> {
+        let mut waiting: HashMap<&str, usize> = self
+            .revisions
+            .keys()
+            .map(|id| (id.as_str(), self.prerequisites(id).len()))
+            .collect();
+        let mut dependents: HashMap<String, Vec<&str>> = HashMap::new();
+        for id in self.revisions.keys() {
+            for before in self.prerequisites(id) {
+                dependents.entry(before).or_default().push(id);
+            }
+        }
+        let mut ready: BTreeSet<&str> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut order: Vec<String> = Vec::with_capacity(self.revisions.len());
+        while let Some(next) = order
+            .last()
+            .and_then(|last| {
+                self.children(last)
+                    .iter()
+                    .find(|c| ready.contains(c.as_str()))
+                    .map(String::as_str)
+            })
+            .or_else(|| ready.first().copied())
+        {
+            ready.remove(next);
+            order.push(next.to_owned());
+            for dependent in dependents.get(next).into_iter().flatten() {
+                let count = waiting
+                    .get_mut(dependent)
+                    .expect("holds: every id has a count");
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(dependent);
+                }
+            }
+        }
+        order
+    }
+
+    /// Resolves what a user typed: a full id, a unique id prefix, a branch
+    /// label, `head` (the only head), `heads` or `base`.
+    pub fn resolve(&self, name: &str) -> Result<Resolved, ResolveError> {
+        match name {
+            "base" => return Ok(Resolved::Base),
+            "heads" => return Ok(Resolved::Revisions(self.heads())),
+            "head" => {
+                let heads = self.heads();
+                return match heads.len() {
+                    1 => Ok(Resolved::Revisions(heads)),
+                    _ => Err(ResolveError::SeveralHeads { heads }),
+                };
+            }
+            _ => {}
+        }
+        if self.revisions.contains_key(name) {
+            return Ok(Resolved::Revisions(vec![name.to_owned()]));
+        }
+        if let Some(id) = self.labels.get(name) {
+            return Ok(Resolved::Revisions(vec![id.clone()]));
+        }
+        let candidates: Vec<String> = self
+            .revisions
+            .range(name.to_owned()..)
+            .take_while(|(id, _)| id.starts_with(name))
+            .map(|(id, _)| id.clone())
+            .collect();
+        match candidates.len() {
+            0 => Err(ResolveError::Unknown(name.to_owned())),
+            1 => Ok(Resolved::Revisions(candidates)),
+            _ => Err(ResolveError::Ambiguous {
+                name: name.to_owned(),
+                candidates,
+            }),
+        }
+    }
+
+    /// The cycles among prerequisites, each as the ids along it, starting
+    /// from its smallest id so each is reported once.
+    fn cycles(&self) -> Vec<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Open,
+            Done,
+        }
+        let mut marks: HashMap<String, Mark> = HashMap::new();
+        let mut found: BTreeSet<Vec<String>> = BTreeSet::new();
+        for start in self.revisions.keys() {
+            if marks.contains_key(start) {
+                continue;
+            }
+            // Iterative depth-first search: (node, next prerequisite index).
+            let mut path: Vec<(String, Vec<String>, usize)> =
+                vec![(start.clone(), self.prerequisites(start), 0)];
+            marks.insert(start.clone(), Mark::Open);
+            while let Some((node, nexts, index)) = path.last_mut() {
+                let Some(next) = nexts.get(*index).cloned() else {
+                    marks.insert(node.clone(), Mark::Done);
+                    path.pop();
+                    continue;
+                };
+                *index += 1;
+                match marks.get(&next) {
+                    Some(Mark::Open) => {
+                        let from = path
+                            .iter()
+                            .position(|(n, _, _)| *n == next)
+                            .expect("holds: an open node is on the path");
+                        let mut cycle: Vec<String> =
+                            path[from..].iter().map(|(n, _, _)| n.clone()).collect();
+                        // Parents point backwards in time; report forwards.
+                        cycle.reverse();
+                        let smallest = (0..cycle.len())
+                            .min_by_key(|&i| &cycle[i])
+                            .expect("holds: a cycle is not empty");
+                        cycle.rotate_left(smallest);
+                        found.insert(cycle);
+                    }
+                    Some(Mark::Done) => {}
+                    None => {
+                        marks.insert(next.clone(), Mark::Open);
+                        let prerequisites = self.prerequisites(&next);
+                        path.push((next, prerequisites, 0));
+                    }
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+}
+
+/// BLAKE3 of a file's bytes, hex.
+pub fn file_hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// A path shown relative to `root` when it is inside it.
+pub fn display_path(path: &Path, root: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(id: &str, parents: &[&str]) -> Revision {
+        Revision {
+            id: id.into(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+            depends_on: Vec::new(),
+            branch_labels: Vec::new(),
+            path: PathBuf::from(format!("versions/{id}.py")),
+            file_hash: String::new(),
+            message: None,
+        }
+    }
+
+    fn codes_of(graph: &Graph) -> Vec<&'static str> {
+        graph.findings().iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn heads_bases_branches_and_merges() {
+        let graph = Graph::build(
+            vec![
+                rev("a", &[]),
+                rev("b", &["a"]),
+                rev("c1", &["b"]),
+                rev("c2", &["b"]),
+                rev("m", &["c1", "c2"]),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(graph.heads(), ["m"]);
+        assert_eq!(graph.bases(), ["a"]);
+        assert_eq!(graph.branch_points(), ["b"]);
+        assert_eq!(graph.merge_points(), ["m"]);
+        assert!(graph.findings().is_empty());
+        assert_eq!(graph.topological(), ["a", "b", "c1", "c2", "m"]);
+        assert_eq!(
+            graph.ancestors("m"),
+            ["a", "b", "c1", "c2"].map(String::from).into()
+        );
+    }
+
+    #[test]
+    fn topological_order_follows_a_branch_before_switching() {
+        let graph = Graph::build(
+            vec![
+                rev("a", &[]),
+                rev("x1", &["a"]),
+                rev("y1", &["a"]),
+                rev("x2", &["x1"]),
+                rev("y2", &["y1"]),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(graph.topological(), ["a", "x1", "x2", "y1", "y2"]);
+        assert_eq!(codes_of(&graph), [codes::MULTIPLE_HEADS]);
+    }
+
+    #[test]
+    fn dependencies_order_but_do_not_parent() {
+        let mut dependent = rev("n2", &["n1"]);
+        dependent.depends_on = vec!["core".into()];
+        let mut labelled = rev("c2", &["c1"]);
+        labelled.branch_labels = vec!["core".into()];
+        let graph = Graph::build(
+            vec![rev("n1", &[]), dependent, rev("c1", &[]), labelled],
+            Vec::new(),
+        );
+        let order = graph.topological();
+        let at = |id: &str| order.iter().position(|o| o == id).unwrap();
+        assert!(at("c2") < at("n2"));
+        assert_eq!(graph.heads(), ["c2", "n2"]);
+        assert_eq!(
+            graph.closure(["n2"]),
+            ["c1", "c2", "n1", "n2"].map(String::from).into()
+        );
+        assert!(graph.ancestors("n2").contains("n1"));
+        assert!(!graph.ancestors("n2").contains("c2"));
+    }
+
+    #[test]
+    fn reports_orphans_duplicates_cycles_illegal_ids_and_unknown_dependencies() {
+        let mut dependent = rev("d", &["a"]);
+        dependent.depends_on = vec!["nowhere".into()];
+        let graph = Graph::build(
+            vec![
+                rev("a", &[]),
+                rev("a", &[]),
+                rev("o", &["missing"]),
+                rev("x", &["y"]),
+                rev("y", &["x"]),
+                rev("bad-id", &["a"]),
+                dependent,
+            ],
+            Vec::new(),
+        );
+        let codes = codes_of(&graph);
+        for code in [
+            codes::DUPLICATE_ID,
+            codes::ORPHAN_PARENT,
+            codes::CYCLE,
+            codes::ILLEGAL_ID,
+            codes::UNKNOWN_DEPENDENCY,
+            codes::MULTIPLE_HEADS,
+        ] {
+            assert!(codes.contains(&code), "{code} missing from {codes:?}");
+        }
+        let cycle = graph
+            .findings()
+            .iter()
+            .find(|f| f.code == codes::CYCLE)
+            .unwrap();
+        assert_eq!(cycle.message, "revisions form a cycle: x → y → x");
+        assert!(!graph.topological().contains(&"x".to_owned()));
+    }
+
+    #[test]
+    fn resolves_ids_prefixes_labels_and_heads() {
+        let mut labelled = rev("abc2", &["abc1"]);
+        labelled.branch_labels = vec!["feature".into()];
+        let graph = Graph::build(vec![rev("abc1", &[]), labelled], Vec::new());
+        let one = |id: &str| Ok(Resolved::Revisions(vec![id.to_owned()]));
+        assert_eq!(graph.resolve("abc1"), one("abc1"));
+        assert_eq!(graph.resolve("feature"), one("abc2"));
+        assert_eq!(graph.resolve("head"), one("abc2"));
+        assert_eq!(graph.resolve("base"), Ok(Resolved::Base));
+        assert!(matches!(
+            graph.resolve("abc"),
+            Err(ResolveError::Ambiguous { .. })
+        ));
+        assert!(matches!(graph.resolve("zz"), Err(ResolveError::Unknown(_))));
+    }
+}

@@ -1,0 +1,7 @@
+//! Migration histories: where a project's migrations live and what each revision file declares, read statically.
+pub mod alembic_config;
+pub mod graph;
+pub mod position;
+pub mod project;
+pub mod revision_file;
+pub mod sql_folder;
