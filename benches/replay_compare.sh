@@ -91,9 +91,9 @@ for i in $(seq 2 1000); do
     fi
     "$M" snapshot app.db --schema-only --allow-empty -m "s$i" >/dev/null 2>&1
 done
-t0=$(now); /usr/bin/time -f '%M' -o rss.txt "$M" --format json bisect drift app > bisect.json; t1=$(now)
+t0=$(now); /usr/bin/time -f '%M' -o rss.txt "$M" --format json bisect drift app > bisect.json || true; t1=$(now)
 bisect_ms=$(ms "$t0" "$t1")
-bisect_rss=$(cat rss.txt)
+bisect_rss=$(tail -1 rss.txt)
 bisect_found=$("$PY" -c "import json; b = json.load(open('bisect.json')); print(b['outcome'], b['tested'], 'judged')")
 
 echo "project: $N revisions (tables, columns, indexes, batch rebuilds)"

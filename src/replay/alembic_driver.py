@@ -16,6 +16,7 @@ and the parsed revision files are loaded once, not once per revision.
 """
 
 import json
+import logging.config
 import os
 import sys
 import traceback
@@ -48,6 +49,9 @@ def main():
         # Every command asks for the script directory again, which re-reads
         # every revision file; one parse serves the whole replay.
         ScriptDirectory.from_config = classmethod(lambda cls, cfg: script)
+        # env.py runs once per step and usually calls fileConfig on the same
+        # ini each time; configuring logging once is enough.
+        once(logging.config, "fileConfig")
     except BaseException as error:  # noqa: BLE001 - reported, not swallowed
         reply(ok=False, error=describe(error), file=culprit(error, versions),
               traceback=traceback.format_exc())
@@ -68,6 +72,22 @@ def main():
             continue
         reply(ok=True)
     return 0
+
+
+def once(module, name):
+    """Makes module.name do its work only the first time it is called with
+    given arguments."""
+    original = getattr(module, name)
+    seen = set()
+
+    def wrapper(*args, **kwargs):
+        key = repr((args, sorted(kwargs.items())))
+        if key in seen:
+            return None
+        seen.add(key)
+        return original(*args, **kwargs)
+
+    setattr(module, name, wrapper)
 
 
 def describe(error):
