@@ -451,6 +451,15 @@ pub fn locate(
     if heads.len() > 1 {
         candidates.push(heads);
     }
+    // A multi-row stamp has a reference of its own (heads that depend on
+    // each other leave fewer rows than heads).
+    if let Some(rows) = stamped.as_ref().filter(|r| r.len() > 1)
+        && !candidates.contains(rows)
+        && rows.iter().all(|r| graph.get(r).is_some())
+    {
+        replayer.reference(repo, rows, on_event)?;
+        candidates.push(rows.clone());
+    }
     let mut exact = Vec::new();
     let mut nearest: Option<Candidate> = None;
     for targets in candidates {

@@ -15,6 +15,8 @@ use crate::replay::Replayer;
 /// reference for its stamped revision(s) (or --revision).
 #[derive(Debug, clap::Args)]
 pub struct AcceptArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
     /// A tracked database name or path.
     db: Option<String>,
     /// The revision(s) the shape is valid for (default: the database's
@@ -24,7 +26,7 @@ pub struct AcceptArgs {
 }
 
 pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.db.as_deref())?;
+    let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
     let targets: Vec<String> = if args.revisions.is_empty() {
         let live = Live::capture(&path, ctx.busy_timeout)?;

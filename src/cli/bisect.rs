@@ -63,20 +63,22 @@ enum BisectCommand {
     Reset,
     /// Find, without a session, the first snapshot whose schema no longer
     /// matches the reference of the revision(s) it recorded (the built-in
-    /// drift predicate; reads no data pages).
+    /// drift predicate; reads no data pages). With --revisions, bisect
+    /// along the revision chain instead: the first revision whose reference
+    /// introduces something the database lacks or contradicts.
     Drift {
-        /// The tracked database (instead of --db).
+        /// The database (instead of --db): a tracked name, or with
+        /// --revisions also a path.
         database: Option<String>,
-    },
-    /// Bisect along the revision chain instead: the first revision whose
-    /// reference introduces something the database lacks or contradicts.
-    Revisions {
-        /// The database: a tracked name or a path.
-        database: Option<String>,
-        /// The revision the chain ends at (default: the stamped revision,
-        /// or the only head).
-        #[arg(long, value_name = "REV")]
+        /// Bisect the revision chain against the live database.
+        #[arg(long)]
+        revisions: bool,
+        /// With --revisions: the revision the chain ends at (default: the
+        /// stamped revision, or the only head).
+        #[arg(long, value_name = "REV", requires = "revisions")]
         to: Option<String>,
+        #[command(flatten)]
+        project: super::migrations::ProjectArgs,
     },
     /// Judge each candidate by running CMD until the first bad is found:
     /// exit 0 is good, 125 skip, 1-127 bad; 128 and above, or a signal,
@@ -96,14 +98,25 @@ enum BisectCommand {
 
 pub fn run(args: BisectArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     match args.command {
-        BisectCommand::Drift { database } => {
-            return super::bisect_builtin::drift(ctx, database.or(args.db).as_deref());
+        BisectCommand::Drift {
+            database,
+            revisions: false,
+            project,
+            ..
+        } => {
+            return super::bisect_builtin::drift(ctx, database.or(args.db).as_deref(), &project);
         }
-        BisectCommand::Revisions { database, to } => {
+        BisectCommand::Drift {
+            database,
+            revisions: true,
+            to,
+            project,
+        } => {
             return super::bisect_builtin::revisions(
                 ctx,
                 database.or(args.db).as_deref(),
                 to.as_deref(),
+                &project,
             );
         }
         _ => {}
@@ -150,9 +163,7 @@ pub fn run(args: BisectArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             Ok(Status::Ok)
         }
         BisectCommand::Run { command } => run_command(ctx, repo, &db, &command),
-        BisectCommand::Drift { .. } | BisectCommand::Revisions { .. } => {
-            unreachable!("BUG: handled before a session is loaded")
-        }
+        BisectCommand::Drift { .. } => unreachable!("BUG: handled before a session is loaded"),
     }
 }
 

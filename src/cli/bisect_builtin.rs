@@ -1,4 +1,4 @@
-//! `migsnap bisect drift` and `migsnap bisect revisions`: bisection with
+//! `migsnap bisect drift [--revisions]`: bisection with
 //! the built-in drift predicates, no session and no test command.
 
 use migsnap_store::ObjectId;
@@ -12,8 +12,12 @@ use crate::replay::Replayer;
 
 /// `bisect drift [DB]`: the first snapshot of a tracked database that
 /// drifted from its recorded revision's reference.
-pub fn drift(ctx: &Ctx, db: Option<&str>) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, db)?;
+pub fn drift(
+    ctx: &Ctx,
+    db: Option<&str>,
+    project: &migrations::ProjectArgs,
+) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, db, project)?;
     let tracked = match &opened.tracked {
         Some(tracked) => tracked.clone(),
         None => opened.repo.select(db)?,
@@ -111,10 +115,15 @@ fn first_parent_line(
     Ok(line)
 }
 
-/// `bisect revisions [DB] [--to REV]`: the first revision along the chain
+/// `bisect drift --revisions [DB] [--to REV]`: the first revision along the chain
 /// whose reference the database lacks or contradicts.
-pub fn revisions(ctx: &Ctx, db: Option<&str>, to: Option<&str>) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, db)?;
+pub fn revisions(
+    ctx: &Ctx,
+    db: Option<&str>,
+    to: Option<&str>,
+    project: &migrations::ProjectArgs,
+) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, db, project)?;
     let path = opened.database(db)?;
     let live = Live::capture(&path, ctx.busy_timeout)?;
     let tip = match to {

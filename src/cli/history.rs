@@ -10,13 +10,15 @@ use crate::finding::Severity;
 /// points, dependencies, and what is wrong with it.
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
     /// Draw the graph, newest first, with branch and merge lines.
     #[arg(long)]
     graph: bool,
 }
 
 pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let opened = migrations::open(ctx, None)?;
+    let opened = migrations::open(ctx, None, &args.project)?;
     let graph = &opened.graph;
     let root = opened.repo.root().to_path_buf();
     let status = if graph

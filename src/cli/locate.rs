@@ -14,13 +14,15 @@ use crate::snapshot::Recorded;
 /// the nearest one and what differs.
 #[derive(Debug, clap::Args)]
 pub struct LocateArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
     /// A tracked database name or path (default: the only tracked one), or a
     /// snapshot (hash prefix, tag, HEAD~N) to locate what it recorded.
     target: Option<String>,
 }
 
 pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.target.as_deref())?;
+    let mut opened = migrations::open(ctx, args.target.as_deref(), &args.project)?;
     let (schema, semantic, stamped, what): (Schema, String, Option<Vec<String>>, String) =
         match opened.database(args.target.as_deref()) {
             Ok(path) => {

@@ -24,15 +24,33 @@ pub struct Opened {
     pub tracked: Option<Tracked>,
 }
 
+/// How to find the Alembic configuration, as `alembic -c` and `-n` do.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProjectArgs {
+    /// The Alembic ini file, as `alembic -c` (default: ALEMBIC_CONFIG, else
+    /// alembic.ini here or at the project root, else pyproject.toml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The ini section, as `alembic -n` (default: alembic).
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    name: Option<String>,
+}
+
 /// Opens the repository and the migration project for `db_arg` (a tracked
 /// name or a path; `None`: the only tracked database, if any).
-pub fn open(ctx: &Ctx, db_arg: Option<&str>) -> Result<Opened, CliError> {
+pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Opened, CliError> {
     let repo = ctx.open_repo()?;
     let tracked = match db_arg {
         Some(arg) => repo.select(Some(arg)).ok(),
         None => repo.select(None).ok(),
     };
-    let settings = repo.migrations_for(tracked.as_ref());
+    let mut settings = repo.migrations_for(tracked.as_ref());
+    if let Some(config) = &project.config {
+        settings.config = Some(crate::repo::absolute(&ctx.cwd.join(config)));
+    }
+    if let Some(name) = &project.name {
+        settings.section = Some(name.clone());
+    }
     let project = Project::discover(repo.root(), &ctx.cwd, &settings)?;
     let graph = project.load_graph()?;
     let chain_name = match &tracked {
@@ -82,16 +100,10 @@ impl Opened {
                 return Ok(path);
             }
         }
-        let tried = if urls.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({} name no existing SQLite file)",
-                urls.iter()
-                    .map(|(s, _)| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            )
+        let tried = match urls.as_slice() {
+            [] => String::new(),
+            [(one, _)] => format!(" ({one} names no existing SQLite file)"),
+            _ => " (DATABASE_URL and sqlalchemy.url name no existing SQLite file)".to_owned(),
         };
         Err(CliError::new(
             ErrorKind::Input,

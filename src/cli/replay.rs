@@ -9,13 +9,15 @@ use crate::replay::{ReplayEvent, Replayer};
 /// the project's migrations on a scratch database; cached by file hashes.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
     /// Whose migration settings to use: a tracked database name.
     #[arg(long)]
     db: Option<String>,
 }
 
 pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.db.as_deref())?;
+    let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let json = ctx.out.is_json();
     let out = &ctx.out;

@@ -16,13 +16,15 @@ use crate::snapshot::Recorded;
 /// pending revisions, drift from the reference schema, artefacts.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
     /// The database: a tracked name or a path (default: the only tracked
     /// one, or the SQLite file the Alembic configuration names).
     db: Option<String>,
 }
 
 pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.db.as_deref())?;
+    let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
     let live = Live::capture(&path, ctx.busy_timeout)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());

@@ -109,6 +109,51 @@ fn history_reads_the_graph_statically() {
 }
 
 #[test]
+fn the_project_is_found_as_alembic_finds_it() {
+    let env = TestEnv::new();
+    // Open WebUI keeps alembic.ini next to its package, not at the root.
+    let Some(mut project) = AlembicProject::new_in(&env, "backend/open_webui") else {
+        return;
+    };
+    project.revision(Revision::new("aaaa00000001", "one"));
+    env.run(&["init"]).ok();
+    env.run(&["history"])
+        .expect_error(3, &["no migrations found in", "migsnap.toml"]);
+    let ini = "backend/open_webui/alembic.ini";
+    let json = env
+        .run(&["--format", "json", "history", "-c", ini])
+        .ok_json();
+    assert_eq!(json["heads"], serde_json::json!(["aaaa00000001"]));
+    let json = env
+        .run_in(
+            env.path(),
+            &["--format", "json", "history"],
+            &[("ALEMBIC_CONFIG", ini)],
+        )
+        .ok_json();
+    assert_eq!(json["heads"], serde_json::json!(["aaaa00000001"]));
+    env.run(&["history", "-c", ini, "-n", "other"])
+        .expect_error(3, &["alembic.ini", "no [other] section"]);
+    // From inside the project, as `alembic` is run.
+    let json = env
+        .run_in(
+            &project.root().to_path_buf(),
+            &["--format", "json", "history"],
+            &[],
+        )
+        .ok_json();
+    assert_eq!(json["heads"], serde_json::json!(["aaaa00000001"]));
+    // No database anywhere: the error says how to name one.
+    env.run(&["status", "-c", ini]).expect_error(
+        3,
+        &[
+            "which database?",
+            "sqlalchemy.url names no existing SQLite file",
+        ],
+    );
+}
+
+#[test]
 fn replay_builds_caches_and_refreshes_the_reference_chain() {
     let env = TestEnv::new();
     let Some(project) = AlembicProject::chat_app(&env) else {
@@ -203,7 +248,8 @@ fn status_and_locate_explain_stamped_ahead_and_hand_made_tables() {
             "--format",
             "json",
             "bisect",
-            "revisions",
+            "drift",
+            "--revisions",
             db.to_str().unwrap(),
         ])
         .expect(1)
@@ -468,6 +514,8 @@ fn two_heads_give_a_multi_row_version_table_with_its_own_reference() {
     // Two heads are a finding of their own.
     assert_eq!(code, 1);
     assert_eq!(codes(&json), ["history.multiple-heads"]);
+    let located = exact(&locate(&env, &db));
+    assert!(located.contains(&rows), "{located:?}");
     let last_good = env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
     exec(&db, "DROP TABLE c2_t");
     let dropped = env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
