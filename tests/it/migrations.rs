@@ -136,11 +136,7 @@ fn the_project_is_found_as_alembic_finds_it() {
         .expect_error(3, &["alembic.ini", "no [other] section"]);
     // From inside the project, as `alembic` is run.
     let json = env
-        .run_in(
-            &project.root().to_path_buf(),
-            &["--format", "json", "history"],
-            &[],
-        )
+        .run_in(project.root(), &["--format", "json", "history"], &[])
         .ok_json();
     assert_eq!(json["heads"], serde_json::json!(["aaaa00000001"]));
     // No database anywhere: the error says how to name one.
