@@ -58,8 +58,8 @@ fn build(dir: &Path) {
             message: format!("snapshot {i}"),
             schema_only: true,
             allow_empty: true,
-            tags: Vec::new(),
             busy_timeout: Duration::from_secs(5),
+            ..SnapshotOptions::default()
         };
         take(&mut repo, &db, &options, &mut Silent).expect("snapshot is taken");
     }

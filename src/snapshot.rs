@@ -5,7 +5,9 @@
 //! object, the head ref (compare-and-swap against the parent it was built on)
 //! and any tags commit together or not at all.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use migsnap_store::image::{self, ResolvedImage};
@@ -13,6 +15,7 @@ use migsnap_store::{
     Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
 };
 
+use crate::history::graph::Graph;
 use crate::image::ImageError;
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::sqlite::{Database, DbMeta, SchemaStamp, SqliteError};
@@ -33,6 +36,10 @@ pub struct SnapshotOptions {
     pub tags: Vec<String>,
     /// How long to wait for a writer holding the database locked.
     pub busy_timeout: Duration,
+    /// The migration history, if the project has one: the snapshot then
+    /// records the file hash of every revision the database has applied,
+    /// so `lint` can tell when a file changed after it was applied.
+    pub migrations: Option<Arc<Graph>>,
 }
 
 /// What taking a snapshot did.
@@ -92,6 +99,9 @@ pub struct Recorded {
     pub schema_stamp: Option<SchemaStamp>,
     /// The semantic hash of the schema, hex.
     pub schema_semantic: Option<String>,
+    /// BLAKE3 of the file of each migration revision the database had
+    /// applied, by revision id (empty when no history was known).
+    pub migration_files: BTreeMap<String, String>,
 }
 
 const H_PATH: &str = "path";
@@ -106,6 +116,7 @@ const H_MODE: &str = "file-mode";
 const H_SCHEMA_COOKIE: &str = "schema-cookie";
 const H_SCHEMA_TEXT: &str = "schema-text";
 const H_SCHEMA_SEMANTIC: &str = "schema-semantic";
+const H_MIGRATION_FILE: &str = "migration-file";
 
 impl Recorded {
     /// The headers that carry this record, in their fixed order.
@@ -142,6 +153,9 @@ impl Recorded {
         if let Some(semantic) = &self.schema_semantic {
             headers.push((H_SCHEMA_SEMANTIC.to_owned(), semantic.clone()));
         }
+        for (revision, hash) in &self.migration_files {
+            headers.push((H_MIGRATION_FILE.to_owned(), format!("{revision} {hash}")));
+        }
         headers
     }
 
@@ -175,6 +189,11 @@ impl Recorded {
                 .header_values(H_SCHEMA_SEMANTIC)
                 .next()
                 .map(str::to_owned),
+            migration_files: snapshot
+                .header_values(H_MIGRATION_FILE)
+                .filter_map(|value| value.split_once(' '))
+                .map(|(revision, hash)| (revision.to_owned(), hash.to_owned()))
+                .collect(),
         }
     }
 }
@@ -293,12 +312,14 @@ pub fn take_into(
         (None, Some(parent), Some(record)) => (parent.schema, record.schema_semantic.clone()),
         (None, ..) => unreachable!("BUG: a known schema stamp comes from a parent"),
     };
+    let migration_files = applied_files(options.migrations.as_deref(), &capture.meta);
     let record = Recorded {
         path: path.display().to_string(),
         meta: capture.meta,
         file_mode: file_mode(path),
         schema_stamp: Some(capture.stamp),
         schema_semantic: semantic,
+        migration_files,
     };
 
     if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
@@ -354,6 +375,19 @@ pub fn take_into(
         id,
         snapshot: Box::new(snapshot),
     })
+}
+
+/// The file hashes of the revisions `meta`'s `alembic_version` rows say
+/// are applied (the rows and everything they need).
+fn applied_files(graph: Option<&Graph>, meta: &DbMeta) -> BTreeMap<String, String> {
+    let (Some(graph), Some(rows)) = (graph, &meta.alembic_versions) else {
+        return BTreeMap::new();
+    };
+    graph
+        .closure(rows.iter().map(String::as_str))
+        .into_iter()
+        .filter_map(|id| graph.get(&id).map(|r| (id.clone(), r.file_hash.clone())))
+        .collect()
 }
 
 fn hex(bytes: &[u8; 32]) -> String {

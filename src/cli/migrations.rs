@@ -138,6 +138,14 @@ impl Opened {
     }
 }
 
+/// The migration history of `db`'s project, if one is found and reads;
+/// `None` otherwise, silently: a snapshot records what it can.
+pub fn quiet_graph(ctx: &Ctx, repo: &Repo, db: &Tracked) -> Option<std::sync::Arc<Graph>> {
+    let settings = repo.migrations_for(Some(db));
+    let project = Project::discover(repo.root(), &ctx.cwd, &settings).ok()?;
+    project.load_graph().ok().map(std::sync::Arc::new)
+}
+
 /// `path` relative to `root` when inside it, for display.
 pub fn shown(path: &Path, root: &Path) -> String {
     path.strip_prefix(root)

@@ -36,6 +36,7 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         allow_empty: args.allow_empty,
         tags: args.tags,
         busy_timeout: ctx.busy_timeout,
+        migrations: super::migrations::quiet_graph(ctx, &repo, &db),
     };
     let outcome = take(&mut repo, &db, &options, ctx.out.progress().as_mut())?;
     match outcome {
