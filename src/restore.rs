@@ -68,6 +68,14 @@ pub enum RestoreError {
         #[source]
         source: Box<SnapshotError>,
     },
+    /// The database changed while a rewrite was being prepared.
+    #[error(
+        "{path} changed while the change was being prepared; nothing was written, run the command again"
+    )]
+    Changed {
+        /// The database.
+        path: PathBuf,
+    },
     /// The rebuilt file fails `PRAGMA quick_check`.
     #[error("snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {verdict}")]
     QuickCheck {
@@ -238,6 +246,105 @@ pub fn restore(
         bytes,
         safety,
     })
+}
+
+/// Changes `db` in place through a verified copy, the way every
+/// destructive operation on a database must: refuse when the database is
+/// in use (unless `force`), take a safety snapshot, rebuild it into a
+/// temporary file beside the database, let `edit` change that copy (it
+/// must verify its own result, and fail to leave the database untouched),
+/// check the copy with `quick_check`, make sure the database did not change
+/// meanwhile, and rename the copy over it. Returns what was written, with
+/// the safety snapshot, and what `edit` returned.
+pub fn rewrite<T, E>(
+    repo: &mut Repo,
+    db: &Tracked,
+    options: &RestoreOptions,
+    progress: &mut dyn Progress,
+    edit: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<(Written, T), E>
+where
+    E: From<RestoreError>,
+{
+    let target = db.path.as_path();
+    refuse_symlink(target)?;
+    if !options.force {
+        let pids = sqlite::holders(target);
+        if !pids.is_empty() || sqlite::is_locked(target) {
+            return Err(RestoreError::InUse {
+                path: target.to_path_buf(),
+                pids,
+            }
+            .into());
+        }
+    }
+    let owner = std::fs::metadata(target).map_err(io(target))?;
+    sqlite::settle(target).map_err(RestoreError::from)?;
+    let safety_options = SnapshotOptions {
+        message: options.message.clone(),
+        busy_timeout: options.busy_timeout,
+        ..SnapshotOptions::default()
+    };
+    let safety = match snapshot::take(repo, db, &safety_options, progress) {
+        Ok(SnapshotOutcome::Recorded { id, .. }) | Ok(SnapshotOutcome::Unchanged { head: id }) => {
+            id
+        }
+        Err(e) => {
+            return Err(RestoreError::Safety {
+                path: target.to_path_buf(),
+                source: Box::new(e),
+            }
+            .into());
+        }
+    };
+    let built = rebuild(repo.store.view(), safety, target, Some(&owner), progress)?;
+    let result = edit(built.temp.path())?;
+    let file: &File = built.temp.as_file();
+    file.sync_all().map_err(io(built.temp.path()))?;
+    let verdict = sqlite::quick_check(built.temp.path()).map_err(RestoreError::from)?;
+    if verdict != ["ok"] {
+        return Err(RestoreError::QuickCheck {
+            snapshot: safety,
+            verdict: verdict.join("; "),
+        }
+        .into());
+    }
+    // A write that landed after the safety snapshot would be lost by the
+    // rename: refuse instead.
+    match snapshot::take(repo, db, &safety_options, progress) {
+        Ok(SnapshotOutcome::Unchanged { head }) if head == safety => {}
+        Ok(_) => {
+            return Err(RestoreError::Changed {
+                path: target.to_path_buf(),
+            }
+            .into());
+        }
+        Err(e) => {
+            return Err(RestoreError::Safety {
+                path: target.to_path_buf(),
+                source: Box::new(e),
+            }
+            .into());
+        }
+    }
+    let bytes = std::fs::metadata(built.temp.path())
+        .map_err(io(built.temp.path()))?
+        .len();
+    remove_sidecars(target)?;
+    built
+        .temp
+        .persist(target)
+        .map_err(|e| io(target)(e.error))?;
+    sync_parent(target)?;
+    Ok((
+        Written {
+            path: target.to_path_buf(),
+            snapshot: safety,
+            bytes,
+            safety: Some(safety),
+        },
+        result,
+    ))
 }
 
 struct Built {

@@ -8,7 +8,6 @@
 use super::migrations::{self, failure_lines, replay_progress};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live};
-use crate::history::graph::Resolved;
 use crate::replay::Replayer;
 
 /// Accept the database's current schema as a valid variant of the
@@ -28,40 +27,13 @@ pub struct AcceptArgs {
 pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
-    let targets: Vec<String> = if args.revisions.is_empty() {
+    let stamped = if args.revisions.is_empty() {
         let live = Live::capture(&path, ctx.busy_timeout)?;
-        match drift::stamped(opened.project.kind, &live.meta, &opened.graph) {
-            Some(rows) if !rows.is_empty() => rows,
-            _ => {
-                return Err(CliError::new(
-                    ErrorKind::Input,
-                    format!(
-                        "{} records no revision to accept its shape for",
-                        path.display()
-                    ),
-                )
-                .hint("name the revision with --revision REV"));
-            }
-        }
+        drift::stamped(opened.project.kind, &live.meta, &opened.graph)
     } else {
-        let mut targets = Vec::new();
-        for name in &args.revisions {
-            match opened
-                .graph
-                .resolve(name)
-                .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
-            {
-                Resolved::Revisions(ids) => targets.extend(ids),
-                Resolved::Base => {
-                    return Err(CliError::new(
-                        ErrorKind::Input,
-                        "'base' has no reference to accept a variant of",
-                    ));
-                }
-            }
-        }
-        targets
+        None
     };
+    let targets = opened.targets(&args.revisions, stamped, "accept a shape for")?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let outcome = drift::accept(
         &mut opened.repo,

@@ -270,6 +270,7 @@ impl From<RestoreError> for CliError {
             RestoreError::Exists { .. }
             | RestoreError::Symlink { .. }
             | RestoreError::InUse { .. }
+            | RestoreError::Changed { .. }
             | RestoreError::Safety { .. } => CliError::from_error(ErrorKind::Refused, &error),
         }
     }
@@ -395,6 +396,37 @@ impl From<crate::replay::ReplayError> for CliError {
             ReplayError::NoPython { .. } | ReplayError::Setting(_) => {
                 CliError::from_error(ErrorKind::Input, &error)
             }
+        }
+    }
+}
+
+impl From<crate::lint::LintError> for CliError {
+    fn from(error: crate::lint::LintError) -> CliError {
+        use crate::lint::LintError;
+        match error {
+            LintError::Replay(e) => e.into(),
+            LintError::Store(e) => e.into(),
+            LintError::UnknownCode { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("the codes are listed under `migsnap lint` in docs/cli.md"),
+            LintError::Since(_) => CliError::from_error(ErrorKind::Input, &error)
+                .hint("`migsnap history` lists the revisions"),
+            LintError::GitMissing(_)
+            | LintError::Git { .. }
+            | LintError::BadRef { .. }
+            | LintError::NotAlembic => CliError::from_error(ErrorKind::Input, &error),
+        }
+    }
+}
+
+impl From<crate::roundtrip::RoundTripError> for CliError {
+    fn from(error: crate::roundtrip::RoundTripError) -> CliError {
+        use crate::roundtrip::RoundTripError;
+        match error {
+            RoundTripError::Replay(e) => e.into(),
+            RoundTripError::NoDowngrade { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("point [migrations] at the Alembic project or the SQL folder instead of an `upgrade` template"),
+            RoundTripError::Since(_) => CliError::from_error(ErrorKind::Input, &error)
+                .hint("`migsnap history` lists the revisions"),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, Ctx, ErrorKind};
-use crate::history::graph::Graph;
+use crate::history::graph::{Graph, Resolved};
 use crate::history::project::{MigrationKind, Project};
 use crate::replay::{Chain, ReplayEvent, ReplayFailure};
 use crate::repo::{Repo, Tracked};
@@ -110,6 +110,53 @@ impl Opened {
             format!("which database? none is tracked and none was named{tried}"),
         )
         .hint("name it: `migsnap status path/to/app.db`, or `migsnap track NAME PATH`, or [databases.NAME] path = \"…\" in migsnap.toml"))
+    }
+
+    /// The revisions `names` stand for (ids, prefixes, labels, `head`,
+    /// `heads`), or, with no names, the revisions `stamped` records; sorted
+    /// and without duplicates. `what` says what they are for, in errors.
+    pub fn targets(
+        &self,
+        names: &[String],
+        stamped: Option<Vec<String>>,
+        what: &str,
+    ) -> Result<Vec<String>, CliError> {
+        let mut targets = Vec::new();
+        if names.is_empty() {
+            targets = stamped.unwrap_or_default();
+            if targets.is_empty() {
+                return Err(CliError::new(
+                    ErrorKind::Input,
+                    format!("the database records no revision to {what}"),
+                )
+                .hint("name the revision(s) with --revision REV (or --to REV)"));
+            }
+            if let Some(unknown) = targets.iter().find(|t| self.graph.get(t).is_none()) {
+                return Err(CliError::new(
+                    ErrorKind::Input,
+                    format!("the database records revision {unknown}, which no migration script declares; cannot {what}"),
+                )
+                .hint("name the revision(s) explicitly; `migsnap locate` shows which the schema matches"));
+            }
+        }
+        for name in names {
+            match self
+                .graph
+                .resolve(name)
+                .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
+            {
+                Resolved::Revisions(ids) => targets.extend(ids),
+                Resolved::Base => {
+                    return Err(CliError::new(
+                        ErrorKind::Input,
+                        format!("'base' has no reference to {what}"),
+                    ));
+                }
+            }
+        }
+        targets.sort();
+        targets.dedup();
+        Ok(targets)
     }
 
     /// A one-line description of the project, for text output.

@@ -15,18 +15,23 @@ mod error;
 mod forget;
 mod fsck;
 mod gc;
+mod guard;
 mod history;
 mod init;
+mod lint;
 mod locate;
 mod log;
 mod migrations;
 mod output;
+mod repair;
 mod replay;
 mod restore;
 mod show;
 mod snapshot;
+mod stamp;
 mod status;
 mod tag;
+mod test;
 mod track;
 
 use std::path::{Path, PathBuf};
@@ -93,7 +98,12 @@ enum Command {
     Status(status::StatusArgs),
     Locate(locate::LocateArgs),
     Accept(accept::AcceptArgs),
+    Repair(repair::RepairArgs),
+    Stamp(stamp::StampArgs),
+    Guard(guard::GuardArgs),
     Bisect(bisect::BisectArgs),
+    Lint(lint::LintArgs),
+    Test(test::TestArgs),
 }
 
 /// What a command found, beyond success or failure.
@@ -211,7 +221,12 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args, &mut ctx),
         Command::Locate(args) => locate::run(args, &mut ctx),
         Command::Accept(args) => accept::run(args, &mut ctx),
+        Command::Repair(args) => repair::run(args, &mut ctx),
+        Command::Stamp(args) => stamp::run(args, &mut ctx),
+        Command::Guard(args) => guard::run(args, &mut ctx),
         Command::Bisect(args) => bisect::run(args, &mut ctx),
+        Command::Lint(args) => lint::run(args, &mut ctx),
+        Command::Test(args) => test::run(args, &mut ctx),
     };
     match result {
         Ok(Status::Ok) => ExitCode::from(exit::OK),

@@ -53,6 +53,9 @@ pub struct MigrationsConfig {
     pub url_in_ini: Option<bool>,
     /// How long one replay step may take, e.g. `2m` (default 10 minutes).
     pub timeout: Option<String>,
+    /// `migsnap lint` settings (`[migrations.lint]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lint: Option<crate::lint::config::LintConfig>,
 }
 
 /// What can go wrong finding or reading a migration project.

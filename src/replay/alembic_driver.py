@@ -9,6 +9,7 @@ Requests:
   {"op": "upgrade", "target": "<rev or heads>"}   -> {"ok": true}
                                                    -> {"ok": false, "error": "...",
                                                        "file": "...", "traceback": "..."}
+  {"op": "downgrade", "target": "<rev@-1 or a parent>"}  -> the same answers
   {"op": "quit"}
 
 One process serves every step: Python, SQLAlchemy, Alembic, env.py's imports
@@ -63,7 +64,11 @@ def main():
         if request.get("op") == "quit":
             break
         try:
-            command.upgrade(config, request["target"])
+            if request.get("op") == "downgrade":
+                # migsnap test's round trip: undo one revision.
+                command.downgrade(config, request["target"])
+            else:
+                command.upgrade(config, request["target"])
         except BaseException as error:  # noqa: BLE001
             reply(ok=False, error=describe(error), file=culprit(error, versions),
                   traceback=traceback.format_exc())

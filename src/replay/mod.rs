@@ -169,7 +169,7 @@ fn drain(
 }
 
 /// A database state a replay step can start from.
-enum State<'a> {
+pub(crate) enum State<'a> {
     /// The empty database.
     Empty,
     /// A copy of a state replayed earlier in this run.
@@ -542,7 +542,12 @@ impl<'a> Replayer<'a> {
     /// into the scratch file, in place: an application that keeps a
     /// connection open across steps (some `env.py` files import the app,
     /// which opens its engine once) still sees the same file.
-    fn load_state(&self, repo: &Repo, state: State<'_>, scratch: &Path) -> Result<(), ReplayError> {
+    pub(crate) fn load_state(
+        &self,
+        repo: &Repo,
+        state: State<'_>,
+        scratch: &Path,
+    ) -> Result<(), ReplayError> {
         for suffix in ["-journal", "-wal", "-shm"] {
             let mut sidecar = scratch.as_os_str().to_owned();
             sidecar.push(suffix);
@@ -614,7 +619,9 @@ impl<'a> Replayer<'a> {
         }
     }
 
-    fn runner(&self, scratch: &Path) -> Result<Box<dyn Runner>, ReplayError> {
+    /// The runner the project's settings call for, working on `scratch`
+    /// (for Alembic: the driver, started and loaded).
+    pub(crate) fn runner(&self, scratch: &Path) -> Result<Box<dyn Runner>, ReplayError> {
         let project = self.project;
         let settings = &project.settings;
         let timeout = project
@@ -680,7 +687,7 @@ impl<'a> Replayer<'a> {
 /// there is some, because a scratch database needs no durability and every
 /// migration commits (and so fsyncs) once; that halves the Python side of a
 /// replay. Elsewhere the ordinary temporary directory.
-fn scratch_dir() -> Result<tempfile::TempDir, ReplayError> {
+pub(crate) fn scratch_dir() -> Result<tempfile::TempDir, ReplayError> {
     let builder = || {
         let mut builder = tempfile::Builder::new();
         builder.prefix("migsnap-replay-");

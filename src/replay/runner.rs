@@ -28,6 +28,11 @@ pub struct StepFailure {
 pub trait Runner {
     /// Upgrades the scratch database from its current state to `target`.
     fn upgrade(&mut self, target: &str) -> Result<(), StepFailure>;
+    /// Downgrades the scratch database from its current state to `target`:
+    /// an Alembic downgrade target (`<rev>@-1`, a parent id) for Alembic, a
+    /// migration id or `base` for a SQL folder. Used by the round trip of
+    /// `migsnap test`; replay only ever upgrades.
+    fn downgrade(&mut self, target: &str) -> Result<(), StepFailure>;
     /// Whether this runner has started an external process.
     fn started_process(&self) -> bool;
 }
@@ -227,13 +232,29 @@ impl AlembicDriver {
     }
 }
 
-impl Runner for AlembicDriver {
-    fn upgrade(&mut self, target: &str) -> Result<(), StepFailure> {
-        let request = serde_json::json!({"op": "upgrade", "target": target});
+impl AlembicDriver {
+    /// Sends one `upgrade` or `downgrade` request and waits for its answer.
+    fn request(&mut self, op: &str, target: &str) -> Result<(), StepFailure> {
+        let request = serde_json::json!({"op": op, "target": target});
         writeln!(self.stdin, "{request}")
             .and_then(|()| self.stdin.flush())
             .map_err(|e| failure(format!("cannot talk to the replay driver: {e}")))?;
-        self.answer(&format!("upgrading to {target}"))
+        let doing = if op == "downgrade" {
+            "downgrading"
+        } else {
+            "upgrading"
+        };
+        self.answer(&format!("{doing} to {target}"))
+    }
+}
+
+impl Runner for AlembicDriver {
+    fn upgrade(&mut self, target: &str) -> Result<(), StepFailure> {
+        self.request("upgrade", target)
+    }
+
+    fn downgrade(&mut self, target: &str) -> Result<(), StepFailure> {
+        self.request("downgrade", target)
     }
 
     fn started_process(&self) -> bool {
@@ -366,6 +387,15 @@ impl Runner for TemplateRunner {
         }
     }
 
+    /// A template names one command, which only upgrades: there is no
+    /// setting for a way down, so the round trip refuses such projects
+    /// before it gets here.
+    fn downgrade(&mut self, target: &str) -> Result<(), StepFailure> {
+        Err(failure(format!(
+            "cannot downgrade to {target}: the `upgrade` template has no downgrade counterpart"
+        )))
+    }
+
     fn started_process(&self) -> bool {
         self.started
     }
@@ -417,6 +447,60 @@ impl Runner for SqlRunner {
             applied.map_err(|e| StepFailure {
                 error: e.to_string(),
                 file: Some(migration.up.clone()),
+                detail: String::new(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Undoes, newest first, every applied migration numbered above
+    /// `target` (`base`: all of them): each `down.sql` in one transaction
+    /// that also sets `user_version` to the number of the migration before
+    /// it (0 before the first), as upgrading to that one would have left it.
+    fn downgrade(&mut self, target: &str) -> Result<(), StepFailure> {
+        let floor = if target == "base" {
+            0
+        } else {
+            self.migrations
+                .iter()
+                .find(|m| m.id == target)
+                .map(|m| m.number)
+                .ok_or_else(|| failure(format!("no migration '{target}' in the folder")))?
+        };
+        let mut conn = rusqlite::Connection::open(&self.db)
+            .map_err(|e| failure(format!("cannot open the scratch database: {e}")))?;
+        let current: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| failure(e.to_string()))?;
+        for (index, migration) in self.migrations.iter().enumerate().rev() {
+            if migration.number <= floor
+                || i64::try_from(migration.number).is_ok_and(|n| n > current)
+            {
+                continue;
+            }
+            let Some(down) = &migration.down else {
+                return Err(StepFailure {
+                    error: format!("no down.sql for migration {}", migration.id),
+                    file: Some(migration.up.clone()),
+                    detail: String::new(),
+                });
+            };
+            let sql = std::fs::read_to_string(down).map_err(|e| StepFailure {
+                error: format!("cannot read {}: {e}", down.display()),
+                file: Some(down.clone()),
+                detail: String::new(),
+            })?;
+            let previous = index
+                .checked_sub(1)
+                .map_or(0, |before| self.migrations[before].number);
+            let applied = conn.transaction().and_then(|tx| {
+                tx.execute_batch(&sql)?;
+                tx.pragma_update(None, "user_version", previous as i64)?;
+                tx.commit()
+            });
+            applied.map_err(|e| StepFailure {
+                error: e.to_string(),
+                file: Some(down.clone()),
                 detail: String::new(),
             })?;
         }

@@ -1,0 +1,148 @@
+//! `migsnap stamp --verify`: write `alembic_version`, but only when the
+//! live schema matches the reference of the revisions written.
+
+use super::migrations::{self, failure_lines, replay_progress};
+use super::output::drift_lines;
+use super::{CliError, Ctx, ErrorKind, Status};
+use crate::drift::{self, Live};
+use crate::history::position::{self, Position};
+use crate::replay::Replayer;
+use crate::restore::{self, RestoreOptions};
+
+/// Write alembic_version (several REVs for several branches) after
+/// verifying that the live schema matches their reference; a safety
+/// snapshot is taken first.
+#[derive(Debug, clap::Args)]
+pub struct StampArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
+    /// The revision(s) to record: ids, prefixes, labels, `head`, `heads`.
+    #[arg(required = true, value_name = "REV")]
+    revisions: Vec<String>,
+    /// Verify before writing. Always on: migsnap never stamps blindly; the
+    /// flag is accepted so scripts can say what they mean.
+    #[arg(long)]
+    verify: bool,
+    /// The database: a tracked name or a path.
+    #[arg(long)]
+    db: Option<String>,
+    /// Write even though other processes have the database open.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
+    let path = opened.database(args.db.as_deref())?;
+    let targets = opened.targets(&args.revisions, None, "stamp")?;
+    if let Position::Inconsistent {
+        ancestor,
+        descendant,
+    } = position::classify(&opened.graph, Some(&targets))
+    {
+        return Err(CliError::new(
+            ErrorKind::Input,
+            format!("{ancestor} is an ancestor of {descendant}: stamp only the descendant"),
+        ));
+    }
+    let live = Live::capture(&path, ctx.busy_timeout)?;
+    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let (comparison, failure) = drift::compare(
+        &mut opened.repo,
+        &replayer,
+        &targets,
+        &live.schema,
+        &live.semantic,
+        &mut replay_progress(ctx),
+    )?;
+    let Some(comparison) = comparison else {
+        let failure = failure.expect("holds: no comparison means a failed step");
+        let lines = failure_lines(&failure, opened.repo.root());
+        return Err(CliError::new(
+            ErrorKind::Input,
+            format!(
+                "the reference for {} could not be built: {}",
+                targets.join(" + "),
+                lines[0]
+            ),
+        ));
+    };
+    let towards = targets.join(" + ");
+    if !comparison.drift.is_empty() {
+        if ctx.out.is_json() {
+            ctx.out.json(&serde_json::json!({
+                "database": path, "targets": targets, "stamped": false,
+                "reference": comparison.reference, "drift": comparison.drift,
+            }))?;
+        } else {
+            ctx.out.line(&format!(
+                "refusing to stamp {towards}: {} does not match its reference ({:.12}):",
+                path.display(),
+                comparison.reference
+            ))?;
+            for line in drift_lines(&ctx.out, &comparison.drift, "    ") {
+                ctx.out.line(&line)?;
+            }
+            ctx.out.line("`migsnap locate` shows which revision it does match; `migsnap repair --to REV` plans the fix")?;
+        }
+        return Ok(Status::Problems);
+    }
+    if live.meta.alembic_versions.as_deref() == Some(targets.as_slice()) {
+        if ctx.out.is_json() {
+            ctx.out.json(&serde_json::json!({
+                "database": path, "targets": targets, "stamped": false,
+                "reference": comparison.reference, "unchanged": true,
+            }))?;
+        } else {
+            ctx.out.line(&format!(
+                "{} is already stamped {towards}, and matches it",
+                path.display()
+            ))?;
+        }
+        return Ok(Status::Ok);
+    }
+    let tracked = ctx.select_db(&mut opened.repo, Some(&path.display().to_string()))?;
+    let options = RestoreOptions {
+        force: args.force,
+        message: format!("before stamp {towards}"),
+        busy_timeout: ctx.busy_timeout,
+    };
+    let (written, rows) = restore::rewrite(
+        &mut opened.repo,
+        &tracked,
+        &options,
+        ctx.out.progress().as_mut(),
+        |copy| {
+            let rows = crate::stamp::write_versions(copy, &targets).map_err(|e| {
+                CliError::new(
+                    ErrorKind::Internal,
+                    format!("cannot write alembic_version: {e}"),
+                )
+            })?;
+            if rows != targets {
+                return Err(CliError::new(
+                    ErrorKind::Internal,
+                    format!("alembic_version reads back as {rows:?} after writing {targets:?}"),
+                ));
+            }
+            Ok(rows)
+        },
+    )?;
+    let safety = written.safety.expect("holds: rewrite always takes one");
+    if ctx.out.is_json() {
+        ctx.out.json(&serde_json::json!({
+            "database": path, "targets": rows, "stamped": true,
+            "reference": comparison.reference, "variant": comparison.variant,
+            "safety_snapshot": safety,
+        }))?;
+    } else {
+        ctx.out.line(&format!(
+            "stamped {} as {towards} (schema verified)",
+            path.display()
+        ))?;
+        ctx.out.line(&format!(
+            "safety snapshot: {safety}  (undo: migsnap restore {safety:.12})"
+        ))?;
+    }
+    Ok(Status::Ok)
+}

@@ -1,0 +1,96 @@
+//! `migsnap test`: the up/down/up round trip of every revision, with the
+//! object-level difference when a downgrade does not undo its upgrade.
+
+use super::migrations::{self, shown};
+use super::{CliError, Ctx, Status};
+use crate::roundtrip::{RevisionOutcome, RoundTrip};
+
+/// Check that every revision's downgrade undoes its upgrade exactly: upgrade
+/// it, downgrade it one step (the schema must be the one before), upgrade it
+/// again (the schema must be the one after). Runs on scratch databases.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    project: migrations::ProjectArgs,
+    /// Test only the revisions that upgrading to REV does not apply.
+    #[arg(long, value_name = "REV")]
+    since: Option<String>,
+    /// Whose migration settings to use: a tracked database name.
+    #[arg(long)]
+    db: Option<String>,
+}
+
+pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
+    let trip = RoundTrip::new(
+        &opened.project,
+        &opened.graph,
+        opened.chain.clone(),
+        ctx.busy_timeout,
+    );
+    let revisions = trip.revisions(args.since.as_deref())?;
+    let out = &ctx.out;
+    let root = opened.repo.root();
+    let mut on_testing = |revision: &str| out.note(&format!("testing {revision} …"));
+    let report = trip.run(&opened.repo, &revisions, &mut on_testing)?;
+    let status = if report.failures == 0 {
+        Status::Ok
+    } else {
+        Status::Problems
+    };
+    if out.is_json() {
+        out.json(&serde_json::to_value(&report).expect("holds: plain data"))?;
+        return Ok(status);
+    }
+    for outcome in &report.revisions {
+        for line in outcome_lines(ctx, outcome, root) {
+            ctx.out.line(&line)?;
+        }
+    }
+    let first = report.revisions.iter().find(|r| !r.ok);
+    ctx.out.line(&match first {
+        None => format!("{} revisions round-trip", report.revisions.len()),
+        Some(first) => format!(
+            "{} of {} revisions fail the round trip; the first is {}",
+            report.failures,
+            report.revisions.len(),
+            first.revision
+        ),
+    })?;
+    Ok(status)
+}
+
+/// One line for the revision, then for a failure the difference (as the
+/// database after the step against what it should be) or the error.
+fn outcome_lines(ctx: &Ctx, outcome: &RevisionOutcome, root: &std::path::Path) -> Vec<String> {
+    let out = &ctx.out;
+    let file = shown(&outcome.file, root);
+    let Some(step) = outcome.step else {
+        return vec![format!(
+            "{} {:<14} {file}",
+            out.paint(super::output::Paint::Good, "ok    "),
+            outcome.revision
+        )];
+    };
+    let mut lines = vec![format!(
+        "{} {:<14} {file}: {}",
+        out.paint(super::output::Paint::Bad, "FAILED"),
+        outcome.revision,
+        step.name()
+    )];
+    if let Some(difference) = &outcome.difference {
+        lines.extend(super::output::drift_lines(out, difference, "    "));
+    }
+    if let Some(failure) = &outcome.error {
+        let culprit = failure
+            .file
+            .as_ref()
+            .filter(|f| **f != outcome.file)
+            .map(|f| format!(" ({})", shown(f, root)))
+            .unwrap_or_default();
+        lines.push(format!("    {}{culprit}", failure.error));
+        let detail = failure.detail.trim_end();
+        lines.extend(detail.lines().map(|l| format!("        {l}")));
+    }
+    lines
+}
