@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use migsnap_store::ObjectId;
 use serde_json::{Value, json};
 
-use super::log::json_entry;
-use super::output::{Paint, diff_lines, time};
+use super::log::{json_entry, oneline};
+use super::output::diff_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::bisect::{self, Next, Session, StartOptions, Verdict};
 use crate::log::{LogEntry, SchemaCache, patch};
@@ -223,7 +223,7 @@ fn show_step(
     for (id, verdict) in marked {
         ctx.out.line(&format!(
             "marked {verdict}: {}",
-            summary(ctx, entry(session, id))
+            oneline(ctx, entry(session, id))
         ))?;
     }
     state.print(ctx)?;
@@ -276,7 +276,7 @@ impl State {
                             plural(remaining),
                             plural(steps as usize)
                         ),
-                        format!("candidate {}", summary(ctx, candidate)),
+                        format!("candidate {}", oneline(ctx, candidate)),
                         format!("database  {database}"),
                     ],
                     candidate: Some((item, path)),
@@ -293,9 +293,9 @@ impl State {
                 // last good.
                 let changes = patch(repo.store.view(), &mut SchemaCache::default(), bad)?;
                 let mut lines = vec![
-                    format!("first bad snapshot: {}", summary(ctx, bad)),
+                    format!("first bad snapshot: {}", oneline(ctx, bad)),
                     match good {
-                        Some(good) => format!("last good snapshot: {}", summary(ctx, good)),
+                        Some(good) => format!("last good snapshot: {}", oneline(ctx, good)),
                         None => "last good snapshot: none (the oldest snapshot is bad)".to_owned(),
                     },
                 ];
@@ -321,7 +321,7 @@ impl State {
                     "There are only skipped snapshots left to test.".to_owned(),
                     "The first bad snapshot could be any of:".to_owned(),
                 ];
-                lines.extend(entries.iter().map(|entry| summary(ctx, entry)));
+                lines.extend(entries.iter().map(|entry| oneline(ctx, entry)));
                 state(
                     json!({
                         "state": "only_skipped",
@@ -366,16 +366,6 @@ fn entry<'s>(session: &'s Session, id: &ObjectId) -> &'s LogEntry {
         .expect("holds because sessions only name snapshots of their line")
 }
 
-/// `ID TIME MESSAGE` on one line.
-fn summary(ctx: &Ctx, entry: &LogEntry) -> String {
-    format!(
-        "{} {} {}",
-        ctx.out.paint(Paint::Id, &format!("{:.12}", entry.id)),
-        &time(entry.snapshot.time)[..16],
-        entry.snapshot.message.lines().next().unwrap_or_default()
-    )
-}
-
 fn show_log(ctx: &Ctx, repo: &Repo, db: &Tracked) -> Result<Status, CliError> {
     let session = Session::load(repo, db)?;
     let start = entry(&session, &session.start_id());
@@ -405,10 +395,10 @@ fn show_log(ctx: &Ctx, repo: &Repo, db: &Tracked) -> Result<Status, CliError> {
         ""
     };
     ctx.out
-        .line(&format!("start{from_root} {}", summary(ctx, start)))?;
+        .line(&format!("start{from_root} {}", oneline(ctx, start)))?;
     for (id, verdict) in session.marks() {
         ctx.out
-            .line(&format!("{verdict} {}", summary(ctx, entry(&session, id))))?;
+            .line(&format!("{verdict} {}", oneline(ctx, entry(&session, id))))?;
     }
     Ok(Status::Ok)
 }

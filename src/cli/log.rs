@@ -126,19 +126,37 @@ fn decorations(ctx: &Ctx, entry: &LogEntry) -> String {
     if entry.refs.is_empty() {
         return String::new();
     }
-    let names: Vec<String> = entry
-        .refs
-        .iter()
-        .map(|r| match r.strip_prefix("tags/") {
-            Some(tag) => format!("tag: {tag}"),
-            None => format!("HEAD -> {}", r.trim_start_matches("heads/")),
-        })
-        .collect();
+    let names: Vec<String> = entry.refs.iter().map(|name| decoration(name)).collect();
     format!(
         " {}",
         ctx.out
             .paint(Paint::Ref, &format!("({})", names.join(", ")))
     )
+}
+
+/// How one ref reads in a decoration: `tag: NAME`, `HEAD -> DB` for a
+/// database's head, and a labelled leaf for the refs a bisect session
+/// (`bisect/DB/start`, `bisect/DB/marks/00000001-bad`) or the replay cache
+/// (`replay/CHAIN/revs/REV`) keeps: those are no branch, so never `HEAD ->`.
+fn decoration(name: &str) -> String {
+    if let Some(tag) = name.strip_prefix("tags/") {
+        return format!("tag: {tag}");
+    }
+    for label in ["bisect", "replay"] {
+        if let Some(rest) = name
+            .strip_prefix(label)
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            // The database (or chain) name is the log's own, so it is left out.
+            let leaf = rest.split_once('/').map_or(rest, |(_, leaf)| leaf);
+            let leaf = match label {
+                "bisect" => leaf.strip_prefix("marks/").unwrap_or(leaf),
+                _ => leaf,
+            };
+            return format!("{label}: {leaf}");
+        }
+    }
+    format!("HEAD -> {}", name.trim_start_matches("heads/"))
 }
 
 fn flags(entry: &LogEntry) -> Vec<&'static str> {
@@ -155,7 +173,9 @@ fn flags(entry: &LogEntry) -> Vec<&'static str> {
     flags
 }
 
-fn oneline(ctx: &Ctx, entry: &LogEntry) -> String {
+/// One snapshot on one line: `ID TIME [alembic:REVS] [[FLAGS]] MESSAGE
+/// [(REFS)]`, as `log --oneline` and `bisect` print it.
+pub(super) fn oneline(ctx: &Ctx, entry: &LogEntry) -> String {
     let flags = flags(entry);
     let flags = if flags.is_empty() {
         String::new()
@@ -258,4 +278,29 @@ pub fn json_entry(entry: &LogEntry) -> serde_json::Value {
         "added_bytes": entry.snapshot.added.bytes,
         "added_objects": entry.snapshot.added.objects,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decoration;
+
+    #[test]
+    fn session_and_cache_refs_are_labelled_not_branches() {
+        assert_eq!(decoration("heads/app"), "HEAD -> app");
+        assert_eq!(decoration("tags/v1"), "tag: v1");
+        assert_eq!(decoration("bisect/app/start"), "bisect: start");
+        assert_eq!(decoration("bisect/app/from-root"), "bisect: from-root");
+        assert_eq!(
+            decoration("bisect/app/marks/00000001-bad"),
+            "bisect: 00000001-bad"
+        );
+        assert_eq!(
+            decoration("replay/app/revs/beef0003"),
+            "replay: revs/beef0003"
+        );
+        assert_eq!(
+            decoration("replay/default/accepted/revs/beef0003/0123abcd"),
+            "replay: accepted/revs/beef0003/0123abcd"
+        );
+    }
 }

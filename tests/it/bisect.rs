@@ -253,15 +253,37 @@ fn interactive_good_bad_skip_without_rev_mark_the_candidate() {
         lines[2].starts_with(&format!("good {}", &ids[0][..12])),
         "{lines:?}"
     );
+    // Each line is `log --oneline`'s, so flags and the mark's ref show.
     assert!(
-        lines[3].starts_with("bad ") && lines[3].ends_with("snapshot 7"),
+        lines[3].starts_with("bad ")
+            && lines[3].ends_with("[schema changed] snapshot 7 (bisect: 00000003-bad)"),
         "{lines:?}"
     );
     assert!(
-        lines[4].starts_with("skip ") && lines[4].ends_with("snapshot 4"),
+        lines[4].starts_with("skip ") && lines[4].ends_with("snapshot 4 (bisect: 00000004-skip)"),
         "{lines:?}"
     );
     assert_eq!(lines.len(), 3 + tests);
+
+    // `log` labels the session's refs instead of showing them as branches
+    // (it used to print `HEAD -> bisect/app/start`); JSON keeps full names.
+    let log = env.run(&["log", "--oneline"]);
+    let newest = log.ok().lines().next().unwrap_or_default().to_owned();
+    assert!(
+        newest.ends_with("snapshot 12 (bisect: 00000001-bad, bisect: start, HEAD -> app)"),
+        "{newest}"
+    );
+    assert!(!log.stdout.contains("HEAD -> bisect"), "{}", log.stdout);
+    let json = env.run(&["--format", "json", "log"]).ok_json();
+    let refs = &json["snapshots"][0]["refs"];
+    assert_eq!(
+        refs,
+        &serde_json::json!([
+            "bisect/app/marks/00000001-bad",
+            "bisect/app/start",
+            "heads/app"
+        ])
+    );
 
     // Marks are refs: the session survives between processes, and reset
     // deletes them all.
