@@ -142,6 +142,15 @@ impl From<StoreError> for CliError {
             | StoreError::WrongKind { .. }
             | StoreError::BadRef { .. } => ErrorKind::Corrupt,
             StoreError::Io { source, .. } => io_kind(source),
+            // The store writes every column with its declared type, so a
+            // value of another type means store.db was altered.
+            StoreError::Sqlite {
+                source:
+                    rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..),
+                ..
+            } => ErrorKind::Corrupt,
             StoreError::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
                     ErrorKind::Refused
@@ -169,6 +178,9 @@ impl From<StoreError> for CliError {
             | StoreError::Unreadable { .. } => {
                 e.hint("run `migsnap fsck --read-data` to see what is damaged")
             }
+            _ if e.kind == ErrorKind::Corrupt => {
+                e.hint("store.db itself is damaged; check it with `sqlite3 store.db 'PRAGMA integrity_check'`")
+            }
             _ => e,
         }
     }
@@ -183,15 +195,22 @@ impl From<SqliteError> for CliError {
                 Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
                     ErrorKind::Input
                 }
+                Some(rusqlite::ErrorCode::ReadOnly) => ErrorKind::Refused,
                 _ => ErrorKind::Internal,
             },
             _ => ErrorKind::Input,
         };
+        let read_only = kind == ErrorKind::Refused && !matches!(error, SqliteError::Busy { .. });
         let e = CliError::from_error(kind, &error);
         match error {
             SqliteError::Busy { .. } => {
                 e.hint("wait for the writer to finish, or raise --busy-timeout")
             }
+            // Even a reader of a WAL database must create or write its
+            // `-shm` file (https://sqlite.org/wal.html#readonly).
+            _ if read_only => e.hint(
+                "SQLite could not write beside the database: check that you may write to its directory (a WAL database needs its -shm file)",
+            ),
             _ => e,
         }
     }
@@ -215,11 +234,16 @@ impl From<RepoError> for CliError {
             RepoError::UnknownDatabase { known, .. } => {
                 Some(format!("tracked: {}", known.join(", ")))
             }
+            RepoError::Untrusted { path, .. } => Some(format!(
+                "if you trust it, add its directory to {0} (`export {0}={1}`), or chown the file to yourself",
+                crate::repo::SAFE_DIRECTORIES_ENV,
+                path.parent().unwrap_or(path).display()
+            )),
             _ => None,
         };
         let kind = match &error {
             RepoError::Io { source, .. } => io_kind(source),
-            RepoError::NameTaken { .. } => ErrorKind::Refused,
+            RepoError::NameTaken { .. } | RepoError::Untrusted { .. } => ErrorKind::Refused,
             _ => ErrorKind::Input,
         };
         let e = CliError::from_error(kind, &error);

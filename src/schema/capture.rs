@@ -1098,9 +1098,9 @@ mod tests {
             };
             tables.insert(fold(&row.name), table.clone());
             // Foreign keys: the same set of (id-grouped) rows, in any order.
+            type Key = (String, String, Option<String>, String, String);
             let keys = |rows: Vec<ForeignKeyRow>| {
-                let mut grouped: Vec<Vec<(String, String, Option<String>, String, String)>> =
-                    Vec::new();
+                let mut grouped: Vec<Vec<Key>> = Vec::new();
                 let mut last = None;
                 for r in rows {
                     if last != Some(r.id) {

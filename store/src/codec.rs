@@ -128,6 +128,14 @@ pub fn peek_kind(bytes: &[u8]) -> Result<Kind, DecodeError> {
             supported: FORMAT_VERSION,
         });
     }
+    // Format 1 is the first; a smaller number is damage, and accepting it
+    // would give one object two encodings.
+    if version < FORMAT_VERSION {
+        return Err(DecodeError::Malformed {
+            what: "object header",
+            reason: format!("format version {version} does not exist"),
+        });
+    }
     Ok(kind)
 }
 

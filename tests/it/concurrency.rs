@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::common::{Journal, TestEnv, integrity_check};
+use crate::common::{Journal, TestEnv, exit, integrity_check};
 
 /// Every writer transaction inserts a +x/-x pair into `ledger` and sets the
 /// one `counter` row to the ledger's row count, touching pages at both ends
@@ -144,4 +144,183 @@ fn snapshots_of_a_wal_database_under_concurrent_writes_are_consistent() {
 #[test]
 fn snapshots_of_a_rollback_journal_database_under_concurrent_writes_are_consistent() {
     snapshots_under_load(Journal::Delete);
+}
+
+/// What one of several migsnap processes sharing a store may do: succeed, or
+/// refuse with exit 4 and one `error:` line saying the store was locked or
+/// changed meanwhile. Anything else (a crash, exit 5, exit 70) fails.
+#[track_caller]
+fn succeeded_or_refused_politely(out: &crate::common::Output) -> bool {
+    if out.status == exit::OK {
+        return true;
+    }
+    out.expect_error(exit::REFUSED, &[]);
+    assert!(
+        ["locked by another process", "changed", "concurrently"]
+            .iter()
+            .any(|why| out.stderr.contains(why)),
+        "`{}` refused for an unexpected reason:\n{}",
+        out.command,
+        out.stderr
+    );
+    false
+}
+
+#[test]
+fn processes_sharing_a_store_snapshot_gc_and_read_at_once() {
+    let env = TestEnv::with_store();
+    let names = ["a", "b", "c"];
+    for name in names {
+        env.make_db(&format!("{name}.db"), Journal::Wal, 80);
+        env.run(&["track", name, &format!("{name}.db")]).ok();
+    }
+    env.snapshot(&["a"]);
+    let env = Arc::new(env);
+    let rounds = 6;
+    let mut workers = Vec::new();
+    // One snapshotter per database, changing it between snapshots, and two
+    // more that snapshot database `a` too, so refs race.
+    for (i, name) in names.iter().chain(["a", "a"].iter()).enumerate() {
+        let env = env.clone();
+        let name = name.to_string();
+        workers.push(std::thread::spawn(move || {
+            let db = env.join(format!("{name}.db"));
+            let mut ok = 0;
+            for round in 0..rounds {
+                crate::common::exec(
+                    &db,
+                    &format!(
+                        "UPDATE items SET name = 'w{i}-r{round}' WHERE id % 7 = {};",
+                        round % 7
+                    ),
+                );
+                let out = env.run(&["snapshot", &name, "-m", &format!("w{i} r{round}")]);
+                ok += usize::from(succeeded_or_refused_politely(&out));
+            }
+            ok
+        }));
+    }
+    // A gc loop with no grace (the harshest), and readers.
+    {
+        let env = env.clone();
+        workers.push(std::thread::spawn(move || {
+            let mut ok = 0;
+            for _ in 0..rounds {
+                let out = env.run(&["gc", "--grace", "0s"]);
+                ok += usize::from(succeeded_or_refused_politely(&out));
+            }
+            ok
+        }));
+    }
+    for args in [&["log", "a"][..], &["fsck"], &["tags"]] {
+        let env = env.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        workers.push(std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut ok = 0;
+            for _ in 0..rounds {
+                let out = env.run(&args);
+                // fsck exits 1 on problems: that must never happen here.
+                ok += usize::from(succeeded_or_refused_politely(&out));
+            }
+            ok
+        }));
+    }
+    let succeeded: Vec<usize> = workers
+        .into_iter()
+        .map(|w| w.join().expect("a worker panicked"))
+        .collect();
+    eprintln!(
+        "shared store: successes per process out of {rounds}: {succeeded:?} (the rest refused politely)"
+    );
+    assert!(
+        succeeded.iter().all(|n| *n > 0),
+        "every process should get through at least once: {succeeded:?}"
+    );
+
+    // The store is whole, and every snapshot of every database rebuilds.
+    env.run(&["fsck", "--read-data"]).ok();
+    for name in names {
+        let ids = env.log_ids(Some(name));
+        assert!(!ids.is_empty(), "{name} has no snapshot");
+        for (i, id) in ids.iter().enumerate() {
+            let out = format!("{name}-{i}.db");
+            env.run(&["checkout", id, "-o", &out]).ok();
+            assert_eq!(integrity_check(&env.join(&out)), "ok", "{name} {id}");
+        }
+    }
+}
+
+#[test]
+fn a_write_lock_on_the_store_is_waited_for_and_a_killed_holder_never_blocks() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 30);
+    let first = env.snapshot(&["app.db"]);
+    let state = env.store_state();
+
+    // A live process holding the store's write lock makes migsnap wait, not
+    // fail: it goes ahead once the lock is released.
+    let holder = Connection::open(env.store_db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    crate::common::exec(&env.join("app.db"), "DELETE FROM items WHERE id < 5;");
+    let mut child = env
+        .command(&["tag", "waited"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "migsnap did not wait for the store lock"
+    );
+    holder.execute_batch("COMMIT;").unwrap();
+    drop(holder);
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "the waiting run failed after the lock was released"
+    );
+
+    // A writer killed inside its transaction leaves a hot journal and a
+    // dead lock; the next migsnap run neither waits nor sees its writes.
+    let python = std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let killed = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(
+            "import os, sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('PRAGMA cache_size = 1')\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             c.execute(\"DELETE FROM refs\")\n\
+             c.execute(\"INSERT INTO reflog(name, old, new, time, message) SELECT name, old, new, time, 'killed' FROM reflog\")\n\
+             c.execute(\"UPDATE packs SET data = zeroblob(length(data))\")\n\
+             os.kill(os.getpid(), 9)\n",
+        )
+        .arg(env.store_db())
+        .status();
+    let Ok(killed) = killed else {
+        eprintln!("skipped the killed-writer half: no {python}");
+        return;
+    };
+    assert!(!killed.success(), "the writer was meant to die");
+    let journal = env.join(".migsnap/store.db-journal");
+    assert!(journal.exists(), "the killed writer left no hot journal");
+
+    let start = std::time::Instant::now();
+    env.run(&["fsck", "--read-data"]).ok();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "a dead writer's lock blocked fsck for {:?}",
+        start.elapsed()
+    );
+    let after = env.store_state();
+    assert_eq!(
+        after.refs.len(),
+        state.refs.len() + 1,
+        "the killed writer's deletes survived"
+    );
+    env.snapshot(&[]);
+    env.run(&["checkout", &first, "-o", "first.db"]).ok();
+    assert_eq!(integrity_check(&env.join("first.db")), "ok");
 }

@@ -208,3 +208,438 @@ fn a_damaged_snapshot_object_is_reported_with_its_ref() {
         .expect_error(exit::INPUT, &["unknown revision"]);
     env.run(&["log"]).expect_error(exit::CORRUPT, &[&s1]);
 }
+
+/// Where an object's bytes live: (kind, pack, offset, raw length).
+fn locate(env: &TestEnv, id: &str) -> (i64, i64, i64, i64) {
+    env.store_conn()
+        .query_row(
+            "SELECT kind, pack, offset, raw_len FROM objects WHERE id = ?1",
+            [unhex(id)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap_or_else(|e| panic!("object {id}: {e}"))
+}
+
+/// Ids of every object in the store, by kind (1 blob, 2 image, 3 snapshot).
+fn objects_of_kind(env: &TestEnv, kind: i64) -> std::collections::BTreeSet<String> {
+    env.store_conn()
+        .prepare("SELECT id FROM objects WHERE kind = ?1")
+        .unwrap()
+        .query_map([kind], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| crate::common::hex(&r.unwrap()))
+        .collect()
+}
+
+/// A store where `app.db` is large and compressible enough to train the
+/// zstd dictionary, and `other.db` has a schema and pages of its own.
+struct Damageable {
+    env: TestEnv,
+    s_app: String,
+    s_other: String,
+    /// app's image listing, schema blob and one of its pages.
+    image: String,
+    schema: String,
+    page: String,
+}
+
+fn damageable() -> Damageable {
+    let env = TestEnv::with_store();
+    let app = env.join("app.db");
+    exec(
+        &app,
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, title TEXT, body TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+         INSERT INTO notes SELECT i, 'note ' || i,
+             replace(printf('%.*c', 240, 'x'), 'x', 'lorem ipsum ' || (i * 7919 % 997) || ' ')
+         FROM n;",
+    );
+    let s_app = env.snapshot(&["app.db"]);
+    let images = objects_of_kind(&env, 2);
+    let blobs = objects_of_kind(&env, 1);
+    let app_pages = page_ids(&app);
+    let other = env.make_db("other.db", Journal::Delete, 60);
+    exec(&other, "CREATE TABLE extra(x);");
+    let s_other = env.snapshot(&["other.db"]);
+    let other_pages = page_ids(&other);
+    let schema = blobs
+        .iter()
+        .find(|b| !app_pages.contains(b))
+        .expect("app's schema blob")
+        .clone();
+    let page = app_pages[app_pages.len() / 2].clone();
+    assert!(!other_pages.contains(&page));
+    let dictionaries: i64 = env
+        .store_conn()
+        .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dictionaries, 1, "app.db should have trained a dictionary");
+    Damageable {
+        env,
+        s_app,
+        s_other,
+        image: images.into_iter().next().expect("app's image"),
+        schema,
+        page,
+    }
+}
+
+/// fsck (with `--read-data` when `read_data`) reports `object` with
+/// `fault`, naming every snapshot in `affected` on the text line and in
+/// JSON; returns the JSON problems.
+#[track_caller]
+fn fsck_names(
+    env: &TestEnv,
+    read_data: bool,
+    object: &str,
+    fault: &str,
+    affected: &[&str],
+) -> Vec<serde_json::Value> {
+    let mut args = vec!["fsck"];
+    if read_data {
+        args.push("--read-data");
+    }
+    let out = env.run(&args);
+    out.expect(exit::PROBLEMS);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(object))
+        .unwrap_or_else(|| panic!("fsck does not name {object}:\n{}", out.stdout));
+    assert!(
+        line.starts_with(&format!("{fault} object {object}")),
+        "{line}"
+    );
+    for snapshot in affected {
+        assert!(line.contains(&snapshot[..12]), "{line} misses {snapshot}");
+    }
+    let mut json_args = vec!["--format", "json"];
+    json_args.extend(&args);
+    let json = env.run(&json_args).json();
+    let problems = json["problems"].as_array().unwrap().clone();
+    let problem = problems
+        .iter()
+        .find(|p| p["object"] == object)
+        .expect("the object is in the JSON problems");
+    assert_eq!(problem["fault"], fault);
+    for snapshot in affected {
+        assert!(
+            problem["snapshots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == snapshot),
+            "{problem}"
+        );
+    }
+    problems
+}
+
+/// Restoring `snapshot` fails with exit 5 naming `object` and changes
+/// nothing; checkout creates nothing.
+#[track_caller]
+fn restore_refuses(env: &TestEnv, db: &str, snapshot: &str, object: &str) {
+    restore_refuses_naming_one_of(env, db, snapshot, &[object.to_owned()]);
+}
+
+/// [`restore_refuses`] where the error may name any of `objects` (the
+/// members of one damaged pack: the first one read is named).
+#[track_caller]
+fn restore_refuses_naming_one_of(env: &TestEnv, db: &str, snapshot: &str, objects: &[String]) {
+    let path = env.join(db);
+    exec(
+        &path,
+        "CREATE TABLE IF NOT EXISTS later(x); INSERT INTO later VALUES (1);",
+    );
+    let bytes = file_hash(&path);
+    let names_one = |out: &crate::common::Output| {
+        out.expect_error(exit::CORRUPT, &[]);
+        assert!(
+            objects
+                .iter()
+                .any(|o| out.stderr.lines().next().unwrap().contains(o.as_str())),
+            "{} names none of the damaged objects",
+            out.stderr
+        );
+    };
+    names_one(&env.run(&["restore", snapshot, db]));
+    assert_eq!(file_hash(&path), bytes, "a refused restore changed {db}");
+    names_one(&env.run(&["checkout", snapshot, "-o", "refused.db"]));
+    assert!(!env.join("refused.db").exists());
+    assert_eq!(env.restore_temps(env.path()), Vec::<String>::new());
+}
+
+/// The undamaged snapshot still restores, verified.
+#[track_caller]
+fn restores(env: &TestEnv, db: &str, snapshot: &str) {
+    let path = env.join(db);
+    let expected = {
+        env.run(&["checkout", snapshot, "-o", "expected.db", "--force"])
+            .ok();
+        dump(&env.join("expected.db"))
+    };
+    exec(&path, "CREATE TABLE IF NOT EXISTS later(x);");
+    env.run(&["restore", snapshot, db]).ok();
+    assert_eq!(dump(&path), expected);
+    assert_eq!(integrity_check(&path), "ok");
+}
+
+#[test]
+fn a_flipped_snapshot_object_is_corrupt_and_named_with_its_ref() {
+    let d = damageable();
+    flip_a_byte(&d.env, &d.s_app);
+    let out = d.env.run(&["fsck"]);
+    out.expect(exit::PROBLEMS);
+    assert!(
+        out.stdout
+            .starts_with(&format!("corrupt object {} (", d.s_app)),
+        "{}",
+        out.stdout
+    );
+    restore_refuses(&d.env, "app.db", &d.s_app, &d.s_app);
+    d.env
+        .run(&["log", "app"])
+        .expect_error(exit::CORRUPT, &[&d.s_app]);
+    restores(&d.env, "other.db", &d.s_other);
+}
+
+#[test]
+fn a_damaged_image_listing_is_found_and_blocks_its_snapshot_only() {
+    let d = damageable();
+    flip_a_byte(&d.env, &d.image);
+    fsck_names(&d.env, false, &d.image, "corrupt", &[&d.s_app]);
+    restore_refuses(&d.env, "app.db", &d.s_app, &d.image);
+    restores(&d.env, "other.db", &d.s_other);
+
+    let n = d
+        .env
+        .store_conn()
+        .execute("DELETE FROM objects WHERE id = ?1", [unhex(&d.image)])
+        .unwrap();
+    assert_eq!(n, 1);
+    fsck_names(&d.env, false, &d.image, "missing", &[&d.s_app]);
+    restore_refuses(&d.env, "app.db", &d.s_app, &d.image);
+    restores(&d.env, "other.db", &d.s_other);
+}
+
+#[test]
+fn a_damaged_schema_blob_is_found_and_named() {
+    let d = damageable();
+    flip_a_byte(&d.env, &d.schema);
+    // Only a read of the data finds a flipped schema blob.
+    fsck_names(&d.env, true, &d.schema, "corrupt", &[&d.s_app]);
+    // The snapshot's metadata and schema cannot be shown, with exit 5.
+    d.env
+        .run(&["show", &d.s_app])
+        .expect_error(exit::CORRUPT, &[&d.schema]);
+    restores(&d.env, "other.db", &d.s_other);
+    let n = d
+        .env
+        .store_conn()
+        .execute("DELETE FROM objects WHERE id = ?1", [unhex(&d.schema)])
+        .unwrap();
+    assert_eq!(n, 1);
+    fsck_names(&d.env, false, &d.schema, "missing", &[&d.s_app]);
+}
+
+/// Ids of the objects stored in pack `pack`.
+fn pack_members(env: &TestEnv, pack: i64) -> Vec<String> {
+    env.store_conn()
+        .prepare("SELECT id FROM objects WHERE pack = ?1")
+        .unwrap()
+        .query_map([pack], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| crate::common::hex(&r.unwrap()))
+        .collect()
+}
+
+/// Ids of the objects in every pack compressed with a dictionary.
+fn dictionary_members(env: &TestEnv) -> Vec<String> {
+    env.store_conn()
+        .prepare(
+            "SELECT o.id FROM objects o JOIN packs p ON p.seq = o.pack
+             WHERE p.dictionary IS NOT NULL",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| crate::common::hex(&r.unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_truncated_pack_is_found_with_every_object_in_it() {
+    let d = damageable();
+    let (_, pack, _, _) = locate(&d.env, &d.page);
+    let members = pack_members(&d.env, pack);
+    assert!(members.len() > 1, "pages should share packs");
+    let n = d
+        .env
+        .store_conn()
+        .execute(
+            "UPDATE packs SET data = substr(data, 1, length(data) / 2) WHERE seq = ?1",
+            [pack],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    // Presence alone looks fine; reading the data finds every object.
+    d.env.run(&["fsck"]).expect(exit::OK);
+    let problems = fsck_names(&d.env, true, &d.page, "corrupt", &[&d.s_app]);
+    for member in &members {
+        assert!(
+            problems.iter().any(|p| p["object"] == member.as_str()),
+            "{member} of the truncated pack is not reported"
+        );
+    }
+    restore_refuses_naming_one_of(&d.env, "app.db", &d.s_app, &members);
+    restores(&d.env, "other.db", &d.s_other);
+}
+
+#[test]
+fn a_deleted_pack_makes_its_objects_missing() {
+    let d = damageable();
+    let (_, pack, _, _) = locate(&d.env, &d.page);
+    let members = pack_members(&d.env, pack);
+    let n = d
+        .env
+        .store_conn()
+        .execute("DELETE FROM packs WHERE seq = ?1", [pack])
+        .unwrap();
+    assert_eq!(n, 1);
+    let out = d.env.run(&["fsck", "--read-data"]);
+    out.expect(exit::PROBLEMS);
+    assert!(out.stdout.contains(&d.page), "{}", out.stdout);
+    assert!(out.stdout.contains(&d.s_app[..12]), "{}", out.stdout);
+    restore_refuses_naming_one_of(&d.env, "app.db", &d.s_app, &members);
+    restores(&d.env, "other.db", &d.s_other);
+}
+
+#[test]
+fn a_damaged_dictionary_is_found_through_every_pack_that_needs_it() {
+    let d = damageable();
+    let conn = d.env.store_conn();
+    let packs: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM packs WHERE dictionary IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(packs > 0, "no pack uses the dictionary");
+    // Truncate it to half, keeping it a BLOB as the store wrote it.
+    let dictionary: Vec<u8> = conn
+        .query_row("SELECT data FROM dictionaries", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "UPDATE dictionaries SET data = ?1",
+        [&dictionary[..dictionary.len() / 2]],
+    )
+    .unwrap();
+    drop(conn);
+    let members = dictionary_members(&d.env);
+    let out = d.env.run(&["fsck", "--read-data"]);
+    out.expect(exit::PROBLEMS);
+    assert!(out.stdout.contains(&d.page), "{}", out.stdout);
+    assert!(out.stdout.contains(&d.s_app[..12]), "{}", out.stdout);
+    restore_refuses_naming_one_of(&d.env, "app.db", &d.s_app, &members);
+
+    // Deleting it outright is found the same way.
+    d.env
+        .store_conn()
+        .execute_batch("DELETE FROM dictionaries;")
+        .unwrap();
+    let out = d.env.run(&["fsck", "--read-data"]);
+    out.expect(exit::PROBLEMS);
+    assert!(out.stdout.contains(&d.page), "{}", out.stdout);
+    restore_refuses_naming_one_of(&d.env, "app.db", &d.s_app, &members);
+}
+
+#[test]
+fn a_corrupt_schema_in_the_source_database_is_refused_at_snapshot_time() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 30);
+    env.snapshot(&["app.db"]);
+    let before = env.store_state();
+    // Garbage over the cells of sqlite_schema on page 1.
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in &mut bytes[3900..4000] {
+        *b = 0x07;
+    }
+    bytes[100 + 8..100 + 12].copy_from_slice(&[0xff; 4]);
+    std::fs::write(&db, &bytes).unwrap();
+    let out = env.run(&["snapshot", "app"]);
+    out.expect_error(
+        exit::INPUT,
+        &[&db.display().to_string(), "is corrupt", "malformed"],
+    );
+    assert_eq!(env.store_state(), before);
+}
+
+#[test]
+#[ignore = "gap: snapshot does not run quick_check on the source, so a damaged data page is recorded as is (src/snapshot.rs)"]
+fn a_corrupt_data_page_in_the_source_database_is_refused_at_snapshot_time() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 60);
+    env.snapshot(&["app.db"]);
+    let before = env.store_state();
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page_size = 4096;
+    // Garbage in the b-tree header of the table's first leaf page.
+    for b in &mut bytes[page_size * 2..page_size * 2 + 64] {
+        *b = 0xff;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    assert_ne!(integrity_check(&db), "ok");
+    env.run(&["snapshot", "app"])
+        .expect_error(exit::INPUT, &[&db.display().to_string(), "corrupt"]);
+    assert_eq!(env.store_state(), before);
+}
+
+#[test]
+#[ignore = "gap: fsck reports a corrupt snapshot that a ref points at as `unreachable` instead of `affects heads/app` (store/src/fsck.rs)"]
+fn a_flipped_snapshot_object_names_the_ref_pointing_at_it() {
+    let d = damageable();
+    flip_a_byte(&d.env, &d.s_app);
+    let out = d.env.run(&["fsck"]);
+    out.expect(exit::PROBLEMS);
+    assert!(
+        out.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("affects heads/app"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_store_value_of_the_wrong_type_is_corruption_not_a_crash() {
+    let d = damageable();
+    // The dictionary turned into TEXT (as `||` in a hand-made UPDATE does).
+    d.env
+        .store_conn()
+        .execute_batch("UPDATE dictionaries SET data = CAST(data AS TEXT) || '';")
+        .unwrap();
+    let app = d.env.join("app.db");
+    let bytes = file_hash(&app);
+    // restore first takes a safety snapshot, whose writing needs the
+    // dictionary: it refuses (exit 4) with the store error as the cause.
+    let out = d.env.run(&["restore", &d.s_app, "app.db"]);
+    out.expect_error(exit::REFUSED, &["cannot take the safety snapshot"]);
+    assert!(out.stderr.contains("caused by: store "), "{}", out.stderr);
+    for args in [
+        &["fsck", "--read-data"][..],
+        &["checkout", &d.s_other, "-o", "x.db"],
+    ] {
+        let out = d.env.run(args);
+        out.expect_error(exit::CORRUPT, &["store.db"]);
+        assert!(
+            out.stderr.contains("hint: store.db itself is damaged"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(file_hash(&app), bytes);
+    assert!(!d.env.join("x.db").exists());
+}

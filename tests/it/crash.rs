@@ -1,5 +1,14 @@
-//! SIGKILL at random moments of `snapshot`, `restore` and `gc`: the store
-//! must stay consistent and the database must be the old or the new one.
+//! SIGKILL at random moments of every write path (`snapshot`, `restore`,
+//! `gc`, `forget`, `repair --apply`, `stamp --verify`): the store must pass
+//! `fsck --read-data`, every ref must name a complete snapshot, the database
+//! must be entirely the old one or entirely the new one and pass
+//! `integrity_check`, and no temporary file may outlive the next command.
+//!
+//! The number of kills comes from `MIGSNAP_CRASH_KILLS` (the whole suite's
+//! total, split evenly over the six paths; default [`DEFAULT_KILLS`], the
+//! fast subset `cargo test` runs). The full run is
+//! `MIGSNAP_CRASH_KILLS=200 cargo test --test it crash`; figures are in
+//! `docs/reliability.md`.
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
@@ -10,14 +19,21 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::Connection;
 
-use crate::common::{Journal, TestEnv, create_db, dump_digest, exit, integrity_check, seed};
+use crate::common::{
+    Journal, TestEnv, create_db, dump_digest, exit, hex, integrity_check, pseudo_random, seed,
+};
+
+/// Kills in the whole crash suite when `MIGSNAP_CRASH_KILLS` is unset.
+const DEFAULT_KILLS: usize = 60;
+/// The write paths the kills are spread over.
+const PATHS: usize = 6;
 
 const ROWS: usize = 4000;
 const PAYLOAD: usize = 1000;
 const JUNK_ROWS: usize = 400;
 
 /// Rewrites `n` random rows (of the first `rows`) with fresh random payloads.
-fn mutate(path: &Path, rows: usize, rng: &mut StdRng, n: usize) {
+pub(crate) fn mutate(path: &Path, rows: usize, rng: &mut StdRng, n: usize) {
     let mut conn = Connection::open(path).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let tx = conn.transaction().unwrap();
@@ -54,10 +70,13 @@ fn make_garbage(env: &TestEnv, rng: &mut StdRng) {
     .unwrap();
 }
 
-/// After a kill: the store passes a full fsck, and every ref names a snapshot
-/// that `show` can read.
+/// After a kill: the store passes a full fsck, every ref names a snapshot
+/// that `show` can read, and once that fsck (a reader) has run the store
+/// directory holds no hot journal and no temporary file. A journal whose
+/// header was never completed may stay: SQLite ignores it, and the next
+/// write transaction removes it (see [`assert_no_leftovers`]).
 #[track_caller]
-fn check_store(env: &TestEnv, context: &str) {
+pub(crate) fn check_store(env: &TestEnv, context: &str) {
     let out = env.run(&["fsck", "--read-data"]);
     assert_eq!(
         out.status,
@@ -76,6 +95,85 @@ fn check_store(env: &TestEnv, context: &str) {
         );
         assert_eq!(out.json()["id"], id.as_str());
     }
+    let leftovers: Vec<String> = store_leftovers(env)
+        .into_iter()
+        .filter(|name| name != "store.db-journal" || is_hot(&env.store_dir().join(name)))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{context}: left in .migsnap/ after the next command: {leftovers:?}"
+    );
+}
+
+/// Whether a rollback journal is hot: SQLite writes the header magic only
+/// once the journal is complete and synced, before it changes the database
+/// file (<https://www.sqlite.org/fileformat.html#the_rollback_journal>); a
+/// journal without it describes no change and is ignored by readers.
+pub(crate) fn is_hot(journal: &Path) -> bool {
+    let bytes = std::fs::read(journal).unwrap_or_default();
+    bytes.len() >= 8 && bytes[..8] != [0u8; 8]
+}
+
+/// After a command that ran to completion and wrote to the store (the
+/// "next command" after a kill): nothing at all is left in `.migsnap/`.
+#[track_caller]
+fn assert_no_leftovers(env: &TestEnv, context: &str) {
+    assert_eq!(
+        store_leftovers(env),
+        Vec::<String>::new(),
+        "{context}: left in .migsnap/ after a command that finished"
+    );
+}
+
+/// After a restore, repair or stamp that ran to completion: besides
+/// [`assert_no_leftovers`], no temporary rebuild file is left beside the
+/// databases, its own or one of a killed run (those commands remove the
+/// files of dead processes before they start their own).
+#[track_caller]
+fn assert_no_rebuild_temps(env: &TestEnv, context: &str) {
+    assert_no_leftovers(env, context);
+    assert_eq!(
+        env.restore_temps(env.path()),
+        Vec::<String>::new(),
+        "{context}: restore temporary files left after a command that finished"
+    );
+}
+
+/// Files in `.migsnap/` that only an unfinished write leaves: SQLite
+/// journals and temporary files.
+pub(crate) fn store_leftovers(env: &TestEnv) -> Vec<String> {
+    std::fs::read_dir(env.store_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.ends_with("-journal")
+                || n.ends_with("-wal")
+                || n.ends_with("-shm")
+                || n.starts_with('.')
+                || n.contains("tmp")
+        })
+        .collect()
+}
+
+/// Kills per write path: `MIGSNAP_CRASH_KILLS` (a suite total) over
+/// [`PATHS`], rounded up.
+fn kills_per_path() -> usize {
+    let total = std::env::var("MIGSNAP_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_KILLS);
+    total.div_ceil(PATHS).max(1)
+}
+
+/// Snapshots whose data `forget` gave up.
+fn forgotten(env: &TestEnv) -> Vec<String> {
+    let conn = env.store_conn();
+    let mut stmt = conn.prepare("SELECT snapshot FROM forgotten").unwrap();
+    stmt.query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| hex(&r.unwrap()))
+        .collect()
 }
 
 fn timed(env: &TestEnv, args: &[&str]) -> Duration {
@@ -112,7 +210,7 @@ fn random_delay(rng: &mut StdRng, run_time: Duration) -> Duration {
 }
 
 #[test]
-fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
+fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
     let seed = seed("sigkill loop");
     let mut rng = StdRng::seed_from_u64(seed);
     let env = TestEnv::with_store();
@@ -125,7 +223,7 @@ fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
 
     // Known snapshots of big and the digest of their content.
     let mut known: HashMap<String, String> = HashMap::new();
-    let s0 = env.snapshot(&["big"]);
+    let s0 = env.snapshot(&["big", "--tag", "base"]);
     known.insert(s0.clone(), dump_digest(&big));
 
     // How long each command takes when left alone.
@@ -139,13 +237,20 @@ fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
     assert_eq!(dump_digest(&big), known[&s0]);
     make_garbage(&env, &mut rng);
     let t_gc = timed(&env, &["gc", "--grace", "0s"]);
-    eprintln!("uninterrupted: snapshot {t_snapshot:?}, restore {t_restore:?}, gc {t_gc:?}");
+    let forget = ["forget", "big", "--keep-last", "4"];
+    mutate(&big, ROWS, &mut rng, 20);
+    known.insert(env.snapshot(&["big"]), dump_digest(&big));
+    let t_forget = timed(&env, &forget);
+    eprintln!(
+        "uninterrupted: snapshot {t_snapshot:?}, restore {t_restore:?}, gc {t_gc:?}, forget {t_forget:?}"
+    );
 
-    const ITERATIONS: usize = 54;
-    let mut interrupted = [0usize; 3];
-    let mut leftover_temps = 0;
-    for i in 0..ITERATIONS {
-        let op = i % 3;
+    const OPS: [&str; 4] = ["snapshot", "restore", "gc", "forget"];
+    let iterations = OPS.len() * kills_per_path();
+    let mut interrupted = [0usize; OPS.len()];
+    let start = Instant::now();
+    for i in 0..iterations {
+        let op = i % OPS.len();
         match op {
             0 => {
                 mutate(&big, ROWS, &mut rng, 40);
@@ -153,12 +258,12 @@ fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
                 let head_before = head(&env, "big");
                 let message = format!("crash {i}");
                 let delay = random_delay(&mut rng, t_snapshot);
-                interrupted[0] += usize::from(run_and_kill(
-                    &env,
-                    &["snapshot", "big", "-m", &message],
-                    delay,
-                ));
+                let killed = run_and_kill(&env, &["snapshot", "big", "-m", &message], delay);
+                interrupted[0] += usize::from(killed);
                 let context = format!("iteration {i} (snapshot killed after {delay:?})");
+                if !killed {
+                    assert_no_leftovers(&env, &context);
+                }
                 check_store(&env, &context);
                 assert_eq!(integrity_check(&big), "ok", "{context}");
                 assert_eq!(
@@ -178,11 +283,15 @@ fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
                 let old = dump_digest(&big);
                 let head_before = head(&env, "big");
                 let delay = random_delay(&mut rng, t_restore);
-                interrupted[1] += usize::from(run_and_kill(&env, &["restore", &target], delay));
+                let killed = run_and_kill(&env, &["restore", &target], delay);
+                interrupted[1] += usize::from(killed);
                 let context = format!(
                     "iteration {i} (restore {:.12} killed after {delay:?})",
                     target
                 );
+                if !killed {
+                    assert_no_rebuild_temps(&env, &context);
+                }
                 check_store(&env, &context);
                 assert_eq!(integrity_check(&big), "ok", "{context}");
                 let now = dump_digest(&big);
@@ -201,27 +310,51 @@ fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
                     // The safety snapshot holds the state before the restore.
                     known.insert(head_after.unwrap(), old);
                 }
-                leftover_temps = env.restore_temps(env.path()).len();
             }
-            _ => {
+            2 => {
                 make_garbage(&env, &mut rng);
                 let delay = random_delay(&mut rng, t_gc);
-                interrupted[2] += usize::from(run_and_kill(&env, &["gc", "--grace", "0s"], delay));
-                check_store(&env, &format!("iteration {i} (gc killed after {delay:?})"));
+                let killed = run_and_kill(&env, &["gc", "--grace", "0s"], delay);
+                interrupted[2] += usize::from(killed);
+                let context = format!("iteration {i} (gc killed after {delay:?})");
+                if !killed {
+                    assert_no_leftovers(&env, &context);
+                }
+                check_store(&env, &context);
+            }
+            _ => {
+                // One more snapshot, so that every forget has one to give up.
+                mutate(&big, ROWS, &mut rng, 20);
+                let content = dump_digest(&big);
+                known.insert(env.snapshot(&["big"]), content);
+                let delay = random_delay(&mut rng, t_forget);
+                interrupted[3] += usize::from(run_and_kill(&env, &forget, delay));
+                let context = format!("iteration {i} (forget killed after {delay:?})");
+                // No leftover check of its own: a forget with nothing to
+                // forget writes nothing, so it leaves a never-completed
+                // journal of a killed command for the next writer;
+                // check_store still rules out a hot one.
+                check_store(&env, &context);
+                // Forgotten data is no longer promised: gc may free it.
+                for id in forgotten(&env) {
+                    known.remove(&id);
+                }
+                assert!(known.contains_key(&s0), "forget gave up the tagged base");
             }
         }
     }
+    let report: Vec<String> = OPS
+        .iter()
+        .zip(interrupted)
+        .map(|(op, n)| format!("{op} {n}/{}", iterations / OPS.len()))
+        .collect();
     eprintln!(
-        "interrupted: {} of {} snapshots, {} of {} restores, {} of {} gcs; {leftover_temps} restore temp files left",
-        interrupted[0],
-        ITERATIONS / 3,
-        interrupted[1],
-        ITERATIONS / 3,
-        interrupted[2],
-        ITERATIONS / 3
+        "kills: {iterations} in {:?}; interrupted mid-run: {}",
+        start.elapsed(),
+        report.join(", ")
     );
     assert!(
-        interrupted.iter().sum::<usize>() >= ITERATIONS / 3,
+        interrupted.iter().sum::<usize>() >= iterations / 3,
         "too few commands were actually interrupted: {interrupted:?}"
     );
 
@@ -243,6 +376,191 @@ fn sigkill_during_snapshot_restore_and_gc_leaves_a_consistent_store() {
         Vec::<String>::new(),
         "temporary files of killed restores remain after a successful restore"
     );
+}
+
+/// Schema (every `sqlite_schema` row and `user_version`) and rows of a
+/// database, hashed: what "entirely the old or entirely the new database"
+/// compares.
+pub(crate) fn schema_and_rows(path: &Path) -> String {
+    let conn = Connection::open(path).unwrap();
+    let mut hasher = blake3::Hasher::new();
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_schema ORDER BY name")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{}\n",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        hasher.update(row.unwrap().as_bytes());
+    }
+    let user_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    hasher.update(&user_version.to_le_bytes());
+    hasher.update(dump_digest(path).as_bytes());
+    hasher.finalize().to_hex().to_string()
+}
+
+/// A SQL-folder migration project (`migsnap.toml`, `sql/0001`, `sql/0002`)
+/// with two tracked databases of about 4 MiB: `rep.db` at 0001 with the
+/// column `users.email` lost (for `repair --apply`) and `app.db` with the
+/// schema of 0002 but no version rows (for `stamp --verify 0002`). Returns
+/// the pristine bytes of each.
+pub(crate) fn migration_project(env: &TestEnv) -> (Vec<u8>, Vec<u8>) {
+    const USERS_0001: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload BLOB, email TEXT);";
+    const POSTS_0002: &str = "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), body TEXT);";
+    std::fs::create_dir(env.join("sql")).unwrap();
+    std::fs::write(env.join("sql/0001_users.sql"), USERS_0001).unwrap();
+    std::fs::write(env.join("sql/0002_posts.sql"), POSTS_0002).unwrap();
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
+    )
+    .unwrap();
+    let fill = |path: &Path, schema: &str, user_version: u32| {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(&format!("{schema} PRAGMA user_version = {user_version};"))
+            .unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        for i in 0..ROWS as u64 {
+            tx.execute(
+                "INSERT INTO users (id, name, payload) VALUES (?1, ?2, ?3)",
+                rusqlite::params![
+                    i as i64 + 1,
+                    format!("user-{i}"),
+                    pseudo_random("users", i, PAYLOAD)
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    };
+    fill(
+        &env.join("rep.db"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload BLOB);",
+        1,
+    );
+    fill(
+        &env.join("app.db"),
+        &format!("{USERS_0001} {POSTS_0002}"),
+        2,
+    );
+    env.run(&["track", "rep", "rep.db"]).ok();
+    env.run(&["track", "app", "app.db"]).ok();
+    (
+        std::fs::read(env.join("rep.db")).unwrap(),
+        std::fs::read(env.join("app.db")).unwrap(),
+    )
+}
+
+/// Puts `bytes` back as `path` by rename, as a user's own restore would.
+pub(crate) fn put_back(path: &Path, bytes: &[u8]) {
+    let temp = path.with_extension("pristine");
+    std::fs::write(&temp, bytes).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+#[test]
+fn sigkill_during_repair_and_stamp_leaves_the_old_or_the_new_database() {
+    let seed = seed("sigkill repair/stamp");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let env = TestEnv::with_store();
+    let (rep_bytes, app_bytes) = migration_project(&env);
+    let repair = ["repair", "rep", "--apply"];
+    let stamp = ["stamp", "--verify", "0002", "--db", "app"];
+    let (rep, app) = (env.join("rep.db"), env.join("app.db"));
+
+    // The first runs build the reference chain; the fastest of the next
+    // three sets the range of the kill delays.
+    let mut expected = Vec::new();
+    for (args, db, bytes) in [
+        (&repair[..], &rep, &rep_bytes),
+        (&stamp[..], &app, &app_bytes),
+    ] {
+        let old = schema_and_rows(db);
+        env.run(args).ok();
+        let new = schema_and_rows(db);
+        assert_ne!(old, new, "{args:?} changed nothing");
+        let mut time = Duration::MAX;
+        for _ in 0..3 {
+            put_back(db, bytes);
+            time = time.min(timed(&env, args));
+            assert_eq!(schema_and_rows(db), new, "{args:?} is not deterministic");
+        }
+        put_back(db, bytes);
+        expected.push((old, new, time));
+    }
+    eprintln!(
+        "uninterrupted: repair --apply {:?}, stamp --verify {:?}",
+        expected[0].2, expected[1].2
+    );
+
+    let iterations = 2 * kills_per_path();
+    let mut interrupted = [0usize; 2];
+    let mut ended_new = [0usize; 2];
+    let start = Instant::now();
+    for i in 0..iterations {
+        let op = i % 2;
+        let (args, db, bytes) = match op {
+            0 => (&repair[..], &rep, &rep_bytes),
+            _ => (&stamp[..], &app, &app_bytes),
+        };
+        let (old, new, time) = &expected[op];
+        put_back(db, bytes);
+        let delay = random_delay(&mut rng, *time);
+        let killed = run_and_kill(&env, args, delay);
+        interrupted[op] += usize::from(killed);
+        let context = format!("iteration {i} ({} killed after {delay:?})", args[0]);
+        if !killed {
+            assert_no_rebuild_temps(&env, &context);
+        }
+        check_store(&env, &context);
+        assert_eq!(integrity_check(db), "ok", "{context}");
+        let now = schema_and_rows(db);
+        assert!(
+            &now == old || &now == new,
+            "{context}: the database is neither the old one nor the new one"
+        );
+        ended_new[op] += usize::from(&now == new);
+        let mut sidecar = db.as_os_str().to_owned();
+        sidecar.push("-journal");
+        assert!(
+            !Path::new(&sidecar).exists(),
+            "{context}: the database's journal was left behind"
+        );
+    }
+    eprintln!(
+        "kills: {iterations} in {:?}; interrupted mid-run: repair {}/{n}, stamp {}/{n}; \
+         ended as the new database: repair {}, stamp {}",
+        start.elapsed(),
+        interrupted[0],
+        interrupted[1],
+        ended_new[0],
+        ended_new[1],
+        n = iterations / 2,
+    );
+    assert!(
+        interrupted.iter().sum::<usize>() >= iterations / 3,
+        "too few commands were actually interrupted: {interrupted:?}"
+    );
+    // The next runs work and clean up after the killed ones.
+    for (args, db, bytes) in [
+        (&repair[..], &rep, &rep_bytes),
+        (&stamp[..], &app, &app_bytes),
+    ] {
+        put_back(db, bytes);
+        env.run(args).ok();
+    }
+    assert_eq!(env.restore_temps(env.path()), Vec::<String>::new());
+    check_store(&env, "after the last runs");
 }
 
 #[test]

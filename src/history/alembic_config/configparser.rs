@@ -98,7 +98,7 @@ impl Ini {
 
     /// Parses ini text as `RawConfigParser._read` does with ConfigParser's
     /// defaults; `here` is the value of the `here` default.
-    fn parse(path: &Path, text: &str, here: &str) -> Result<Ini, ConfigError> {
+    pub(super) fn parse(path: &Path, text: &str, here: &str) -> Result<Ini, ConfigError> {
         let at = |line: usize| Location {
             path: path.to_path_buf(),
             line: Some(line),

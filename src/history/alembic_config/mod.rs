@@ -276,7 +276,14 @@ pub enum ConfigError {
 /// Reads section `section` of the ini file at `path`, ignoring any
 /// pyproject.toml.
 pub fn load_ini(path: &Path, section: &str) -> Result<AlembicConfig, ConfigError> {
-    let ini = Ini::read(path)?;
+    parse_ini(path, &read_text(path)?, section)
+}
+
+/// [`load_ini`] on ini text already read, as if it came from `path` (which
+/// is not read; it gives `%(here)s` and the file named in errors). For
+/// callers that hold the text, such as the fuzzer.
+pub fn parse_ini(path: &Path, text: &str, section: &str) -> Result<AlembicConfig, ConfigError> {
+    let ini = Ini::parse(path, text, &here_of(path))?;
     if !ini.has_section(section) {
         return Err(ConfigError::NoSection {
             path: path.to_path_buf(),
