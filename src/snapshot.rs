@@ -295,13 +295,29 @@ pub fn take_into(
         if !tx.has_dictionary() {
             train_dictionary(&mut tx, &source)?;
         }
-        let recorded = crate::image::record(
-            &mut tx,
-            &mut source,
-            parent_image.as_ref(),
-            known.as_ref(),
-            progress,
-        )?;
+        // A backup of a damaged database would carry the damage along
+        // unnoticed: SQLite checks the file on a second connection while the
+        // pages are read, and a verdict other than "ok" refuses the
+        // snapshot before anything is committed.
+        let checker = Database::open(path, options.busy_timeout)?;
+        let (recorded, checked) = std::thread::scope(|scope| {
+            let check = scope.spawn(move || checker.check());
+            let recorded = crate::image::record(
+                &mut tx,
+                &mut source,
+                parent_image.as_ref(),
+                known.as_ref(),
+                progress,
+            );
+            (
+                recorded,
+                check
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            )
+        });
+        checked?;
+        let recorded = recorded?;
         (recorded.capture, Some((recorded.id, recorded.digest)))
     };
     let (schema, semantic) = match (&capture.schema, &parent, &parent_record) {

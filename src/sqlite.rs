@@ -331,6 +331,26 @@ impl Database {
             .collect()
     }
 
+    /// Runs `PRAGMA quick_check` in a read transaction of its own and fails
+    /// with [`SqliteError::Corrupt`], quoting SQLite, unless it says `ok`.
+    pub fn check(&self) -> Result<(), SqliteError> {
+        let verdict: Vec<String> = self
+            .conn
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|e| self.sql(e))?;
+        if verdict == ["ok"] {
+            return Ok(());
+        }
+        Err(SqliteError::Corrupt {
+            path: self.path.clone(),
+            message: format!("quick_check: {}", verdict.join("; ")),
+        })
+    }
+
     /// Whether `table` exists in the main schema.
     pub fn has_table(&self, table: &str) -> Result<bool, SqliteError> {
         self.conn

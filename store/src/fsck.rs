@@ -156,6 +156,14 @@ fn check_view(
         progress.finish();
     }
 
+    // A broken snapshot that a ref names directly has no child to report it
+    // through: name the ref.
+    for (name, id) in view.refs("")? {
+        if let Some(problem) = checker.problems.get_mut(&id) {
+            problem.refs.insert(name);
+        }
+    }
+
     Ok(FsckReport {
         objects: checker.status.len() as u64,
         snapshots: snapshots.len() as u64,

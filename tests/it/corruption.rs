@@ -576,7 +576,6 @@ fn a_corrupt_schema_in_the_source_database_is_refused_at_snapshot_time() {
 }
 
 #[test]
-#[ignore = "gap: snapshot does not run quick_check on the source, so a damaged data page is recorded as is (src/snapshot.rs)"]
 fn a_corrupt_data_page_in_the_source_database_is_refused_at_snapshot_time() {
     let env = TestEnv::with_store();
     let db = env.make_db("app.db", Journal::Delete, 60);
@@ -596,7 +595,6 @@ fn a_corrupt_data_page_in_the_source_database_is_refused_at_snapshot_time() {
 }
 
 #[test]
-#[ignore = "gap: fsck reports a corrupt snapshot that a ref points at as `unreachable` instead of `affects heads/app` (store/src/fsck.rs)"]
 fn a_flipped_snapshot_object_names_the_ref_pointing_at_it() {
     let d = damageable();
     flip_a_byte(&d.env, &d.s_app);

@@ -527,17 +527,18 @@ pub fn dump_digest(path: &Path) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-/// `PRAGMA integrity_check`, lines joined with "; " ("ok" when sound).
+/// `PRAGMA integrity_check`, lines joined with "; " ("ok" when sound;
+/// SQLite's error when it cannot even check).
 pub fn integrity_check(path: &Path) -> String {
     let conn = open_for_reading(path);
-    let lines: Vec<String> = conn
+    // A file damaged badly enough makes SQLite fail instead of answering.
+    let lines: rusqlite::Result<Vec<String>> = conn
         .prepare("PRAGMA integrity_check")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    lines.join("; ")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect());
+    match lines {
+        Ok(lines) => lines.join("; "),
+        Err(e) => format!("error: {e}"),
+    }
 }
 
 /// The ids the store gives the pages of a database file: BLAKE3 of the blob
