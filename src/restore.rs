@@ -232,14 +232,7 @@ pub fn restore(
         progress,
     )?;
     let bytes = built.bytes;
-    // After settle() the WAL is empty, so removing sidecars first loses
-    // nothing, and a crash before the rename leaves the old file intact.
-    remove_sidecars(target)?;
-    built
-        .temp
-        .persist(target)
-        .map_err(|e| io(target)(e.error))?;
-    sync_parent(target)?;
+    put_in_place(built.temp, target)?;
     Ok(Written {
         path: target.to_path_buf(),
         snapshot,
@@ -330,12 +323,7 @@ where
     let bytes = std::fs::metadata(built.temp.path())
         .map_err(io(built.temp.path()))?
         .len();
-    remove_sidecars(target)?;
-    built
-        .temp
-        .persist(target)
-        .map_err(|e| io(target)(e.error))?;
-    sync_parent(target)?;
+    put_in_place(built.temp, target)?;
     Ok((
         Written {
             path: target.to_path_buf(),
@@ -345,6 +333,16 @@ where
         },
         result,
     ))
+}
+
+/// Renames a verified temporary file over `target`, durably. The caller
+/// has settled the target (its WAL folded in), so removing the sidecars
+/// first loses nothing, and a crash before the rename leaves the old file
+/// intact.
+fn put_in_place(temp: NamedTempFile, target: &Path) -> Result<(), RestoreError> {
+    remove_sidecars(target)?;
+    temp.persist(target).map_err(|e| io(target)(e.error))?;
+    sync_parent(target)
 }
 
 struct Built {

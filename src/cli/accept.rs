@@ -5,7 +5,7 @@
 //! does), so a database can be right in more than one shape. Accepting its
 //! shape stops `status`, `locate` and bisect from calling it drift.
 
-use super::migrations::{self, failure_lines, replay_progress};
+use super::migrations::{self, reference_error, replay_progress};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live};
 use crate::replay::Replayer;
@@ -66,16 +66,6 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 targets.join(" + ")
             ),
         )),
-        Err(Some(failure)) => {
-            let lines = failure_lines(&failure, opened.repo.root());
-            Err(CliError::new(
-                ErrorKind::Input,
-                format!(
-                    "the reference for {} could not be built: {}",
-                    targets.join(" + "),
-                    lines[0]
-                ),
-            ))
-        }
+        Err(Some(failure)) => Err(reference_error(&failure, &targets, opened.repo.root())),
     }
 }

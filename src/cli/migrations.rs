@@ -225,6 +225,21 @@ pub fn replay_progress(ctx: &Ctx) -> impl FnMut(ReplayEvent<'_>) + '_ {
     }
 }
 
+/// The error for a command that needed the reference of `targets` and could
+/// not have it because a migration failed in replay.
+pub fn reference_error(failure: &ReplayFailure, targets: &[String], root: &Path) -> CliError {
+    let lines = failure_lines(failure, root);
+    CliError::new(
+        ErrorKind::Input,
+        format!(
+            "the reference for {} could not be built: {}",
+            targets.join(" + "),
+            lines[0]
+        ),
+    )
+    .hint("`migsnap replay` shows the whole error")
+}
+
 /// The lines that explain a replay failure.
 pub fn failure_lines(failure: &ReplayFailure, root: &Path) -> Vec<String> {
     let mut lines = vec![format!(

@@ -1,7 +1,7 @@
 //! `migsnap repair`: plan, and on request apply, the SQL that brings the
 //! live schema to the reference schema of its revision.
 
-use super::migrations::{self, failure_lines, replay_progress};
+use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live};
@@ -58,15 +58,7 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         let failure = report
             .failure
             .expect("holds: no reference means a failed step");
-        let lines = failure_lines(&failure, opened.repo.root());
-        return Err(CliError::new(
-            ErrorKind::Input,
-            format!(
-                "the reference for {} could not be built: {}",
-                targets.join(" + "),
-                lines[0]
-            ),
-        ));
+        return Err(reference_error(&failure, &targets, opened.repo.root()));
     };
     let reference_schema = reference.schema(&opened.repo)?;
     let planned = repair::plan(&live.schema, &reference_schema, args.allow_destructive);

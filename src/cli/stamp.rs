@@ -1,7 +1,7 @@
 //! `migsnap stamp --verify`: write `alembic_version`, but only when the
 //! live schema matches the reference of the revisions written.
 
-use super::migrations::{self, failure_lines, replay_progress};
+use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live};
@@ -57,15 +57,7 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     )?;
     let Some(comparison) = comparison else {
         let failure = failure.expect("holds: no comparison means a failed step");
-        let lines = failure_lines(&failure, opened.repo.root());
-        return Err(CliError::new(
-            ErrorKind::Input,
-            format!(
-                "the reference for {} could not be built: {}",
-                targets.join(" + "),
-                lines[0]
-            ),
-        ));
+        return Err(reference_error(&failure, &targets, opened.repo.root()));
     };
     let towards = targets.join(" + ");
     if !comparison.drift.is_empty() {

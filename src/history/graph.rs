@@ -520,10 +520,9 @@ pub fn display_path(path: &Path, root: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rev(id: &str, parents: &[&str]) -> Revision {
+impl Revision {
+    /// A revision with only an id and parents, for tests.
+    pub(crate) fn bare(id: &str, parents: &[&str]) -> Revision {
         Revision {
             id: id.into(),
             parents: parents.iter().map(|p| p.to_string()).collect(),
@@ -533,6 +532,15 @@ mod tests {
             file_hash: String::new(),
             message: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(id: &str, parents: &[&str]) -> Revision {
+        Revision::bare(id, parents)
     }
 
     fn codes_of(graph: &Graph) -> Vec<&'static str> {

@@ -121,7 +121,6 @@ pub fn classify(graph: &Graph, rows: Option<&[String]>) -> Position {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::super::graph::Revision;
     use super::*;
@@ -130,15 +129,7 @@ mod tests {
         Graph::build(
             edges
                 .iter()
-                .map(|(id, parents)| Revision {
-                    id: id.to_string(),
-                    parents: parents.iter().map(|p| p.to_string()).collect(),
-                    depends_on: Vec::new(),
-                    branch_labels: Vec::new(),
-                    path: PathBuf::from(format!("{id}.py")),
-                    file_hash: String::new(),
-                    message: None,
-                })
+                .map(|(id, parents)| Revision::bare(id, parents))
                 .collect(),
             Vec::new(),
         )

@@ -530,7 +530,6 @@ fn common_id_type(schema: &Schema) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
     use crate::schema::capture;
@@ -544,15 +543,7 @@ mod tests {
     }
 
     fn revision(id: &str, parents: &[&str]) -> Revision {
-        Revision {
-            id: id.into(),
-            parents: parents.iter().map(|p| p.to_string()).collect(),
-            depends_on: Vec::new(),
-            branch_labels: Vec::new(),
-            path: PathBuf::from(format!("versions/{id}.py")),
-            file_hash: String::new(),
-            message: None,
-        }
+        Revision::bare(id, parents)
     }
 
     fn codes_of(findings: &[Finding]) -> Vec<&'static str> {
