@@ -168,6 +168,18 @@ impl Ctx {
                 ));
                 Ok(tracked)
             }
+            // A path that names no file is better told as such than as an
+            // unknown database name.
+            Err(crate::repo::RepoError::UnknownDatabase { .. })
+                if arg.is_some_and(|a| a.contains('/') || Path::new(a).extension().is_some()) =>
+            {
+                let path = Path::new(arg.expect("holds because of the guard"));
+                crate::sqlite::check_file(path)?;
+                Err(repo
+                    .select(arg)
+                    .expect_err("holds: the name is not tracked")
+                    .into())
+            }
             Err(e) => Err(e.into()),
         }
     }

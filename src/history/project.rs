@@ -276,7 +276,7 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => {
-            findings.push(unreadable(format!("{}: {e}", path.display())));
+            findings.push(unreadable(e.to_string()));
             return None;
         }
     };
@@ -284,7 +284,7 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
     let file = match revision_file::parse(&text) {
         Ok(file) => file,
         Err(e) => {
-            findings.push(unreadable(format!("{}: {e}", path.display())));
+            findings.push(unreadable(e.to_string()));
             return None;
         }
     };
@@ -294,10 +294,9 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
         (id, _) => {
             // The variables are missing: the docstring header is all there is.
             let Some(id) = id.or_else(|| file.header_revision.clone()) else {
-                findings.push(unreadable(format!(
-                    "{}: no `revision = ...` and no `Revision ID:` header",
-                    path.display()
-                )));
+                findings.push(unreadable(
+                    "no `revision = ...` and no `Revision ID:` header".to_owned(),
+                ));
                 return None;
             };
             let parents = header_parents.clone().unwrap_or_default();

@@ -624,9 +624,13 @@ impl<'a> Replayer<'a> {
     pub(crate) fn runner(&self, scratch: &Path) -> Result<Box<dyn Runner>, ReplayError> {
         let project = self.project;
         let settings = &project.settings;
-        let timeout = project
-            .timeout()
-            .map_err(|e| ReplayError::Setting(e.to_string()))?;
+        let timeout = project.timeout().map_err(|e| match e {
+            // Both say "migsnap.toml: " in front; keep one.
+            crate::history::project::HistoryError::Setting(message) => {
+                ReplayError::Setting(message)
+            }
+            other => ReplayError::Setting(other.to_string()),
+        })?;
         let url = sqlite_url(scratch);
         let env: Vec<(String, String)> = settings
             .url_env

@@ -80,14 +80,15 @@ struct Body {
     excluded: Vec<Excluded>,
 }
 
-/// A format-1 body.
-#[derive(bincode::Decode)]
+/// A format-1 body. (Encode only so that decoding can insist on the
+/// canonical form, as for every object.)
+#[derive(bincode::Encode, bincode::Decode)]
 struct RowsBody {
     entries: Vec<Row>,
 }
 
 /// A format-1 entry: one row of `sqlite_schema`.
-#[derive(bincode::Decode)]
+#[derive(bincode::Encode, bincode::Decode)]
 struct Row {
     kind: String,
     name: String,

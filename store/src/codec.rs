@@ -73,8 +73,14 @@ pub fn encode<T: bincode::Encode>(value: &T) -> Vec<u8> {
         .expect("holds because encoding into a Vec cannot fail for derived types")
 }
 
-/// Decodes a value that must use every byte of `bytes`.
-pub fn decode<T: bincode::Decode<()>>(what: &'static str, bytes: &[u8]) -> Result<T, DecodeError> {
+/// Decodes a value that must use every byte of `bytes`, in their one
+/// canonical form. bincode accepts longer-than-needed varints, so a value
+/// is re-encoded and compared: otherwise one object could be stored under
+/// two ids (found by the `decode_object` fuzz target).
+pub fn decode<T: bincode::Decode<()> + bincode::Encode>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let (value, used) =
         bincode::decode_from_slice(bytes, config()).map_err(|e| DecodeError::Malformed {
             what,
@@ -84,6 +90,12 @@ pub fn decode<T: bincode::Decode<()>>(what: &'static str, bytes: &[u8]) -> Resul
         return Err(DecodeError::TrailingBytes {
             what,
             extra: bytes.len() - used,
+        });
+    }
+    if encode(&value) != bytes {
+        return Err(DecodeError::Malformed {
+            what,
+            reason: "not in canonical form (an integer is longer than it needs to be)".into(),
         });
     }
     Ok(value)
@@ -275,6 +287,26 @@ mod tests {
         assert_eq!(hex(&bytes), expected);
         assert_eq!(decode_object(&bytes).unwrap(), snapshot);
         assert_eq!(ObjectId::hash(&bytes).to_string(), SNAPSHOT_GOLDEN_ID);
+    }
+
+    #[test]
+    fn non_canonical_varints_are_refused() {
+        // The full image of `full_image_golden_bytes` with block_count 2
+        // written as a three-byte varint (0xfb 0x02 0x00) instead of 0x02.
+        let canonical = encode_object(&Object::Image(Image {
+            block_size: 4096,
+            block_count: 2,
+            digest: [0xdd; 32],
+            listing: Listing::Full(vec![id(0xaa), id(0xbb)]),
+        }));
+        let mut long = canonical[..5].to_vec();
+        long.extend([0xfb, 0x02, 0x00]);
+        long.extend(&canonical[6..]);
+        assert!(decode_object(&canonical).is_ok());
+        assert!(matches!(
+            decode_object(&long),
+            Err(DecodeError::Malformed { .. })
+        ));
     }
 
     // Cross-checked with the reference Python `blake3` package.
