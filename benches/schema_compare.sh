@@ -10,6 +10,8 @@ M=$ROOT/target/release/migsnap
 command -v sqldiff >/dev/null || { apt-get update >&2 && apt-get install -y sqlite3-tools >&2; }
 command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >&2
 [[ -x $M ]] || cargo build --release --bin migsnap >&2
+cargo build --release --example capture_once >&2
+C=$ROOT/target/release/examples/capture_once
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -47,8 +49,10 @@ time_it() {
 ms_migsnap=$(time_it "$M" diff "$work/a.db" "$work/b.db")
 ms_sqldiff=$(time_it sqldiff --schema "$work/a.db" "$work/b.db")
 ms_show=$(time_it "$M" diff "$work/a.db" "$work/a.db")
+ms_once=$(time_it "$C" "$work/a.db")
 echo "200-table schemas, mean of $runs runs (process wall time):"
 echo "  migsnap diff a.db b.db         ${ms_migsnap} ms"
 echo "  sqldiff --schema a.db b.db     ${ms_sqldiff} ms"
 echo "  ratio migsnap / sqldiff        $(echo "scale=2; $ms_migsnap / $ms_sqldiff" | bc)"
 echo "  migsnap diff a.db a.db (2 captures + semantic hashes, no changes)  ${ms_show} ms"
+echo "  one capture + semantic hash, whole process (capture_once a.db)     ${ms_once} ms"

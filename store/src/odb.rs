@@ -393,8 +393,13 @@ impl Store {
 
     /// Reclaims the file space that deleted objects left free.
     pub fn vacuum(&self) -> Result<()> {
+        // The pragma frees one page per step and commits (and syncs) only
+        // when stepped to the end: `execute_batch` steps once, and the error
+        // of the commit done by finalize is lost
+        // (<https://www.sqlite.org/pragma.html#pragma_incremental_vacuum>).
         self.conn
-            .execute_batch("PRAGMA incremental_vacuum;")
+            .prepare("PRAGMA incremental_vacuum")
+            .and_then(|mut stmt| stmt.query([])?.mapped(|_| Ok(())).collect())
             .map_err(|e| self.sql(e))
     }
 

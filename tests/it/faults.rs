@@ -9,9 +9,9 @@
 //! directory, so `ENOSPC` comes from the kernel when the file system is full;
 //! a file bind-mounted onto itself cannot be renamed over (`EBUSY`); a
 //! read-only remount gives `EROFS`. Mounting needs root (CI runs as root);
-//! elsewhere the tests say they were skipped and pass. fsync failures are not
-//! injected: that needs a failing block device (device-mapper), which this
-//! machine lacks. `docs/reliability.md` has the figures.
+//! elsewhere the tests say they were skipped and pass. fsync failures are
+//! injected by an `LD_PRELOAD` shim instead, in `fsync_faults.rs`.
+//! `docs/reliability.md` has the figures.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -139,7 +139,12 @@ struct Sweep {
 /// `error:` first line and only `caused by:`/`hint:` lines after it, with
 /// the OS reason (`needle`) somewhere in the chain. Returns the error line.
 #[track_caller]
-fn assert_clear_error(env: &TestEnv, out: &Output, needles: &[&str], context: &str) -> String {
+pub(crate) fn assert_clear_error(
+    env: &TestEnv,
+    out: &Output,
+    needles: &[&str],
+    context: &str,
+) -> String {
     assert_ne!(out.status, 0, "{context}: `{}` succeeded", out.command);
     assert!(
         [4, 5, 70].contains(&out.status),

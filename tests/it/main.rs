@@ -16,6 +16,7 @@ mod data_diff;
 mod demo;
 mod faults;
 mod fsck_gc_tags;
+mod fsync_faults;
 mod lint;
 mod log_changed;
 mod migrations;
