@@ -21,17 +21,14 @@ const SLIM_USER: &str = "d4d4d4d4d4d4";
 /// A store beside `project`, told which Python has its Alembic; `lint` is
 /// the body of `[migrations.lint]`.
 fn setup(env: &TestEnv, project: &AlembicProject, lint: &str) {
-    if !env.store_dir().exists() {
-        env.run(&["init"]).ok();
-    }
-    std::fs::write(
-        env.join("migsnap.toml"),
-        format!(
-            "[migrations]\npython = \"{}\"\n\n[migrations.lint]\n{lint}",
-            project.python().display()
+    project.configure_store(
+        env,
+        &format!(
+            "
+[migrations.lint]
+{lint}"
         ),
-    )
-    .unwrap();
+    );
 }
 
 /// `lint ARGS --format json`: exit status and the document.

@@ -10,15 +10,7 @@ use crate::common::{TestEnv, exec};
 
 /// A store beside `project`, told which Python has its Alembic.
 fn setup(env: &TestEnv, project: &AlembicProject, extra: &str) {
-    env.run(&["init"]).ok();
-    std::fs::write(
-        env.join("migsnap.toml"),
-        format!(
-            "[migrations]\npython = \"{}\"\n{extra}",
-            project.python().display()
-        ),
-    )
-    .unwrap();
+    project.configure_store(env, extra);
 }
 
 fn status(env: &TestEnv, db: &Path) -> (i32, serde_json::Value) {

@@ -6,15 +6,7 @@ use crate::common::alembic::{AlembicProject, chat_app, tables, version_rows};
 use crate::common::{TestEnv, dump, exec, file_hash};
 
 fn setup(env: &TestEnv, project: &AlembicProject) {
-    env.run(&["init"]).ok();
-    std::fs::write(
-        env.join("migsnap.toml"),
-        format!(
-            "[migrations]\npython = \"{}\"\n",
-            project.python().display()
-        ),
-    )
-    .unwrap();
+    project.configure_store(env, "");
 }
 
 fn clean(env: &TestEnv, db: &str) -> serde_json::Value {

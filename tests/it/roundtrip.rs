@@ -8,15 +8,7 @@ use crate::common::alembic::{AlembicProject, Revision, chat_app};
 
 /// A store beside `project`, told which Python has its Alembic.
 fn setup(env: &TestEnv, project: &AlembicProject) {
-    env.run(&["init"]).ok();
-    std::fs::write(
-        env.join("migsnap.toml"),
-        format!(
-            "[migrations]\npython = \"{}\"\n",
-            project.python().display()
-        ),
-    )
-    .unwrap();
+    project.configure_store(env, "");
 }
 
 /// `migsnap --format json test ARGS`, which must exit with `code`.

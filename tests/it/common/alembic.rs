@@ -591,6 +591,23 @@ impl AlembicProject {
         &self.root
     }
 
+    /// Gives `env` a store (unless it has one) and a `migsnap.toml` that
+    /// names this project's Python, followed by `extra` (more settings of
+    /// the `[migrations]` table, or further tables).
+    pub fn configure_store(&self, env: &TestEnv, extra: &str) {
+        if !env.store_dir().exists() {
+            env.run(&["init"]).ok();
+        }
+        std::fs::write(
+            env.join("migsnap.toml"),
+            format!(
+                "[migrations]\npython = \"{}\"\n{extra}",
+                self.python.display()
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn python(&self) -> &Path {
         &self.python
     }
