@@ -68,7 +68,10 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         if planned.destructive && !args.allow_destructive {
             return Err(CliError::new(
                 ErrorKind::Refused,
-                "the plan has steps that can lose data; nothing was changed",
+                format!(
+                    "the repair of {} has steps that can lose data; nothing was changed",
+                    path.display()
+                ),
             )
             .hint("review them with `migsnap repair` (dry run), then pass --allow-destructive"));
         }
