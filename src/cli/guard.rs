@@ -44,6 +44,11 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             None
         }
     };
+    // The snapshot records which migration files were applied, as
+    // `migsnap snapshot` does, for lint's edited-after-applied rule.
+    let history = opened
+        .as_ref()
+        .map(|o| std::sync::Arc::new(o.graph.clone()));
     let repo: &mut crate::repo::Repo = match &mut opened {
         Some(opened) => &mut opened.repo,
         None => &mut own_repo,
@@ -54,6 +59,7 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &SnapshotOptions {
             message: format!("before `{}`", shell_words::join(&args.command)),
             busy_timeout: ctx.busy_timeout,
+            migrations: history,
             ..SnapshotOptions::default()
         },
         ctx.out.progress().as_mut(),
