@@ -142,6 +142,22 @@ pub struct Geometry {
 /// the common mistakes get a precise message instead of "file is not a
 /// database".
 pub fn check_file(path: &Path) -> Result<(), SqliteError> {
+    // A live database can look truncated for a moment: a commit or a WAL
+    // checkpoint writes page 1 (with the new page count) before the pages
+    // that extend the file. Only a file that stays short is truncated.
+    let mut attempts = 0;
+    loop {
+        match check_file_once(path) {
+            Err(SqliteError::Truncated { .. }) if attempts < 3 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn check_file_once(path: &Path) -> Result<(), SqliteError> {
     let io = |source| SqliteError::Io {
         path: path.to_path_buf(),
         source,
@@ -190,12 +206,15 @@ pub fn check_file(path: &Path) -> Result<(), SqliteError> {
     let header_pages = u64::from(u32::from_be_bytes([
         header[28], header[29], header[30], header[31],
     ]));
+    // The size is read again after the header: a file that grew meanwhile
+    // is not short.
+    let size = file.metadata().map_err(io)?.len();
     if change_counter == valid_for && header_pages > 0 {
         let expected = header_pages * page_size;
-        if meta.len() < expected {
+        if size < expected {
             return Err(SqliteError::Truncated {
                 path: path.to_path_buf(),
-                actual: meta.len(),
+                actual: size,
                 expected,
             });
         }
