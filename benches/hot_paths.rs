@@ -45,10 +45,7 @@ fn pages(count: usize) -> Vec<Vec<u8>> {
 
 fn bench(c: &mut Criterion) {
     let pages = pages(1024);
-    let dictionary = Dictionary {
-        id: 1,
-        bytes: train_dictionary(&pages).expect("enough samples to train"),
-    };
+    let dictionary = Dictionary::new(train_dictionary(&pages).expect("enough samples to train"));
 
     let mut group = c.benchmark_group("page");
     group.throughput(Throughput::Bytes(PAGE as u64));

@@ -176,15 +176,17 @@ pub fn record(
                 }
                 blocks[index] = id;
             }
-            for pack in &hashed.packs {
-                if let Err(e) = tx.write_pack(pack) {
-                    insert_error.get_or_insert(e);
-                }
-            }
-            progress.advance(hashed.bytes);
-            if insert_error.is_some() {
+            // Stop at the first failed insert: SQLite may have rolled the
+            // transaction back, and nothing more may be written.
+            if let Err(e) = hashed
+                .packs
+                .iter()
+                .try_for_each(|pack| tx.write_pack(pack).map(drop))
+            {
+                insert_error = Some(e);
                 break;
             }
+            progress.advance(hashed.bytes);
         }
         drop(hash_rx);
         let read = reader.join().expect("BUG: page reader panicked");

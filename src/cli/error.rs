@@ -132,6 +132,7 @@ impl From<StoreError> for CliError {
             StoreError::NotAStore { .. } | StoreError::Foreign { .. } => ErrorKind::Input,
             StoreError::AlreadyExists { .. }
             | StoreError::NewerFormat { .. }
+            | StoreError::OldFormat { .. }
             | StoreError::ReadOnly { .. }
             | StoreError::Busy { .. }
             | StoreError::DiskFull { .. }
@@ -142,6 +143,8 @@ impl From<StoreError> for CliError {
             | StoreError::WrongKind { .. }
             | StoreError::BadRef { .. } => ErrorKind::Corrupt,
             StoreError::Io { source, .. } => io_kind(source),
+            // A guard against a bug: a write after SQLite ended the transaction.
+            StoreError::OutsideTransaction { .. } => ErrorKind::Internal,
             // The store writes every column with its declared type, so a
             // value of another type means store.db was altered.
             StoreError::Sqlite {
@@ -178,6 +181,9 @@ impl From<StoreError> for CliError {
             | StoreError::Unreadable { .. } => {
                 e.hint("run `migsnap fsck --read-data` to see what is damaged")
             }
+            StoreError::BadRef { .. } => e.hint(
+                "`migsnap fsck` lists damaged refs; `migsnap refs --delete-broken` removes them",
+            ),
             _ if e.kind == ErrorKind::Corrupt => {
                 e.hint("store.db itself is damaged; check it with `sqlite3 store.db 'PRAGMA integrity_check'`")
             }

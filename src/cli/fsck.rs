@@ -4,9 +4,10 @@ use migsnap_store::fsck::{self, Fault, FsckOptions};
 
 use super::{CliError, Ctx, Status};
 
-/// Check that refs resolve, every reachable object is present and parents
-/// form no cycle; with --read-data, that every object hashes to its id.
-/// Exits 1 when anything is wrong.
+/// Check that every ref and reflog row is readable, refs resolve, every
+/// reachable object is present (with its pack's dictionary) and parents form
+/// no cycle; with --read-data, that every object hashes to its id. Exits 1
+/// when anything is wrong.
 #[derive(Debug, clap::Args)]
 pub struct FsckArgs {
     /// Read and re-hash every object.
@@ -41,6 +42,7 @@ pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             "objects": report.objects,
             "read_data": args.read_data,
             "problems": problems,
+            "damaged_rows": report.damaged_rows,
         }))?;
     } else {
         for p in &report.problems {
@@ -61,6 +63,9 @@ pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             ctx.out
                 .line(&format!("{fault} object {}{detail}: {affected}", p.id))?;
         }
+        for row in &report.damaged_rows {
+            ctx.out.line(&format!("damaged {row}"))?;
+        }
         ctx.out.line(&format!(
             "checked {} snapshots and {} objects{}: {}",
             report.snapshots,
@@ -73,7 +78,10 @@ pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             if report.is_clean() {
                 "no problems".to_owned()
             } else {
-                format!("{} problem(s)", report.problems.len())
+                format!(
+                    "{} problem(s)",
+                    report.problems.len() + report.damaged_rows.len()
+                )
             }
         ))?;
     }

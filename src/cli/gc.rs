@@ -60,9 +60,11 @@ impl From<GcError> for CliError {
     fn from(error: GcError) -> CliError {
         match error {
             GcError::Store(e) => e.into(),
-            other @ GcError::Unreadable { .. } => {
+            other @ (GcError::Unreadable { .. }
+            | GcError::Missing { .. }
+            | GcError::BrokenRef { .. }) => {
                 CliError::new(ErrorKind::Corrupt, other.to_string())
-                    .hint("run `migsnap fsck --read-data` to see what is damaged")
+                    .hint("run `migsnap fsck --read-data` to see what is damaged; gc deletes nothing until it is repaired")
             }
         }
     }

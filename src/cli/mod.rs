@@ -23,6 +23,7 @@ mod locate;
 mod log;
 mod migrations;
 mod output;
+mod refs;
 mod repair;
 mod replay;
 mod restore;
@@ -88,6 +89,7 @@ enum Command {
     Restore(restore::RestoreArgs),
     Tag(tag::TagArgs),
     Tags(tag::TagsArgs),
+    Refs(refs::RefsArgs),
     Fsck(fsck::FsckArgs),
     Forget(forget::ForgetArgs),
     Gc(gc::GcArgs),
@@ -223,6 +225,7 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => restore::run(args, &mut ctx),
         Command::Tag(args) => tag::run(args, &mut ctx),
         Command::Tags(args) => tag::run_list(args, &mut ctx),
+        Command::Refs(args) => refs::run(args, &mut ctx),
         Command::Fsck(args) => fsck::run(args, &mut ctx),
         Command::Forget(args) => forget::run(args, &mut ctx),
         Command::Gc(args) => gc::run(args, &mut ctx),

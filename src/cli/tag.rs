@@ -25,7 +25,26 @@ pub struct TagsArgs {}
 pub fn run(args: TagArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     if args.delete {
-        let target = tag::delete(&mut repo.store, &args.name)?;
+        let target = match tag::delete(&mut repo.store, &args.name) {
+            // A tag whose row is damaged has no target to show; deleting the
+            // row is how it is repaired.
+            Err(TagError::Store(migsnap_store::Error::BadRef { .. })) => {
+                let name = migsnap_store::RefName::new(format!("tags/{}", args.name))
+                    .expect("holds because tag::delete found a row by this name");
+                let mut tx = repo.store.transaction()?;
+                tx.delete_broken_ref(&name)?;
+                tx.commit(&[], "")?;
+                if ctx.out.is_json() {
+                    ctx.out
+                        .json(&serde_json::json!({"deleted": args.name, "target": null}))?;
+                } else {
+                    ctx.out
+                        .line(&format!("Deleted damaged tag '{}'", args.name))?;
+                }
+                return Ok(Status::Ok);
+            }
+            other => other?,
+        };
         if ctx.out.is_json() {
             ctx.out
                 .json(&serde_json::json!({"deleted": args.name, "target": target.to_string()}))?;

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::io;
 
+use crate::id::ObjectId;
+
 /// How the `data` column of a pack row is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -36,13 +38,25 @@ pub const DEFAULT_LEVEL: i32 = 3;
 /// Size of a trained dictionary in bytes.
 pub const DICTIONARY_SIZE: usize = 64 * 1024;
 
-/// A dictionary stored in the store, by its row number.
+/// A zstd dictionary, named by the BLAKE3 hash of its bytes: a pack names the
+/// dictionary it was compressed with by that hash, so it can never be paired
+/// with another one (a row number could be reused after a rollback).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dictionary {
-    /// Row number in the `dictionaries` table.
-    pub id: i64,
+    /// BLAKE3 of `bytes`.
+    pub id: ObjectId,
     /// The zstd dictionary bytes.
     pub bytes: Vec<u8>,
+}
+
+impl Dictionary {
+    /// Names `bytes` by their hash.
+    pub fn new(bytes: Vec<u8>) -> Dictionary {
+        Dictionary {
+            id: ObjectId::hash(&bytes),
+            bytes,
+        }
+    }
 }
 
 /// Trains a zstd dictionary from sample records (e.g. database pages).
@@ -54,7 +68,7 @@ pub fn train_dictionary(samples: &[Vec<u8>]) -> io::Result<Vec<u8>> {
 /// per pack would cost more than compressing it.
 pub struct Compressor {
     inner: zstd::bulk::Compressor<'static>,
-    dictionary: Option<i64>,
+    dictionary: Option<ObjectId>,
 }
 
 impl Compressor {
@@ -72,7 +86,7 @@ impl Compressor {
 
     /// Compresses `raw`, or returns it unchanged when that is smaller. Also
     /// returns the dictionary used, if any.
-    pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Option<i64>, Vec<u8>) {
+    pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Option<ObjectId>, Vec<u8>) {
         match self.inner.compress(&raw) {
             Ok(packed) if packed.len() < raw.len() => (Compression::Zstd, self.dictionary, packed),
             _ => (Compression::None, None, raw),
@@ -83,12 +97,12 @@ impl Compressor {
 /// Decompression contexts by dictionary, kept for the life of a connection.
 #[derive(Default)]
 pub struct Decompressors {
-    contexts: HashMap<Option<i64>, zstd::bulk::Decompressor<'static>>,
+    contexts: HashMap<Option<ObjectId>, zstd::bulk::Decompressor<'static>>,
 }
 
 impl Decompressors {
     /// Whether a context for `dictionary` is ready.
-    pub fn has(&self, dictionary: Option<i64>) -> bool {
+    pub fn has(&self, dictionary: Option<ObjectId>) -> bool {
         self.contexts.contains_key(&dictionary)
     }
 
@@ -107,7 +121,7 @@ impl Decompressors {
     pub fn decompress(
         &mut self,
         compression: Compression,
-        dictionary: Option<i64>,
+        dictionary: Option<ObjectId>,
         data: Vec<u8>,
         raw_len: usize,
     ) -> io::Result<Vec<u8>> {

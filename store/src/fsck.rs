@@ -1,5 +1,7 @@
-//! Consistency checks: refs resolve, everything reachable is present, parents
-//! form no cycle, and (with `read_data`) every object hashes to its id.
+//! Consistency checks: every ref and reflog row is readable, refs resolve,
+//! everything reachable is present (with its pack and the dictionary that
+//! pack names), parents form no cycle, and (with `read_data`) every object
+//! hashes to its id.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -50,12 +52,16 @@ pub struct FsckReport {
     pub snapshots: u64,
     /// Distinct objects checked.
     pub objects: u64,
+    /// Damaged rows outside the object graph: unreadable refs and reflog
+    /// entries, packs naming a dictionary the store lacks, dictionaries
+    /// whose bytes do not match their name.
+    pub damaged_rows: Vec<String>,
 }
 
 impl FsckReport {
     /// Whether nothing is wrong.
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.damaged_rows.is_empty()
     }
 }
 
@@ -76,6 +82,12 @@ fn check_view(
     progress: &mut dyn Progress,
 ) -> Result<FsckReport> {
     let forgotten: HashSet<ObjectId> = view.forgotten()?.into_iter().map(|(id, _)| id).collect();
+    let mut damaged_rows: Vec<String> = view
+        .broken_refs()?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    damaged_rows.extend(view.dictionary_problems()?);
     let mut checker = Checker {
         view,
         read_data: options.read_data,
@@ -168,6 +180,7 @@ fn check_view(
         objects: checker.status.len() as u64,
         snapshots: snapshots.len() as u64,
         problems: checker.problems.into_values().collect(),
+        damaged_rows,
     })
 }
 
@@ -212,10 +225,14 @@ impl Checker<'_> {
                 Err(other) => Some(Fault::Corrupt(other.to_string())),
             }
         } else {
-            // contains() also requires the object's pack to exist.
-            match self.view.contains(&id)? {
-                true => None,
-                false => Some(Fault::Missing),
+            // contains() also requires the object's pack to exist, and the
+            // dictionary that pack names.
+            match (self.view.contains(&id)?, self.view.locate(&id)?) {
+                (true, _) => None,
+                (false, None) => Some(Fault::Missing),
+                (false, Some((pack, _, _))) => Some(Fault::Corrupt(format!(
+                    "its pack {pack} is missing or needs a dictionary the store lacks"
+                ))),
             }
         };
         match fault {

@@ -7,14 +7,16 @@
 //!   an interrupted gc deletes nothing (run it again);
 //! - reflog entries and forgotten images are kept for a grace period, so a
 //!   mistaken `forget` or ref move can be undone until then;
-//! - gc refuses to run when anything reachable is unreadable: deleting around
-//!   a hole could delete what the hole would have kept.
+//! - gc refuses to run when anything reachable is missing or unreadable, or a
+//!   ref or reflog row cannot be read: deleting around a hole could delete
+//!   what the hole would have kept, such as the packs of objects whose index
+//!   rows were lost, which a repair could still recover.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::id::ObjectId;
 use crate::image;
-use crate::odb::{Error, Result, Store, now};
+use crate::odb::{BrokenRef, Error, Result, Store, now};
 use crate::progress::Progress;
 use crate::reach::{self, Visit};
 
@@ -53,6 +55,19 @@ pub enum GcError {
         /// What went wrong.
         reason: String,
     },
+    /// A reachable object is not in the store (its index row, its pack or
+    /// its pack's dictionary is gone).
+    #[error("gc refused: reachable object {id} is missing; run `migsnap fsck`")]
+    Missing {
+        /// The object.
+        id: ObjectId,
+    },
+    /// A ref or reflog row cannot be read, so what it keeps is unknown.
+    #[error("gc refused: {broken}; run `migsnap fsck`")]
+    BrokenRef {
+        /// The first such row.
+        broken: BrokenRef,
+    },
     /// A store error.
     #[error(transparent)]
     Store(#[from] Error),
@@ -69,6 +84,9 @@ pub fn collect(
     let mut tx = store.transaction()?;
     let view = tx.view();
     let forgotten: HashMap<ObjectId, i64> = view.forgotten()?.into_iter().collect();
+    if let Some(broken) = view.broken_refs()?.into_iter().next() {
+        return Err(GcError::BrokenRef { broken });
+    }
 
     let mut live: HashSet<ObjectId> = HashSet::new();
     let mut snapshots = Vec::new();
@@ -106,6 +124,13 @@ pub fn collect(
         progress.advance(1);
     }
     progress.finish();
+    // Packs are deleted when no index row uses them: with a live object's
+    // row lost, its bytes would go too.
+    for id in &live {
+        if !view.contains(id)? {
+            return Err(GcError::Missing { id: *id });
+        }
+    }
 
     let mut doomed: Vec<ObjectId> = Vec::new();
     let mut kept = 0u64;

@@ -45,7 +45,9 @@ pub mod refs;
 
 pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};
 pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};
-pub use odb::{Error, ObjectInfo, ObjectStore, Result, Storage, Store, Transaction, View};
+pub use odb::{
+    BrokenRef, Error, ObjectInfo, ObjectStore, Result, Storage, Store, Transaction, View,
+};
 pub use pack::{PackMember, PreparedPack};
 pub use progress::Progress;
 pub use refs::{Change, Expected, RefEdit, RefName, RefNameError, ReflogEntry};

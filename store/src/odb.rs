@@ -6,7 +6,8 @@
 //!   snapshot's pages land next to each other;
 //! - `objects(id PRIMARY KEY, kind, pack, offset, raw_len) WITHOUT ROWID`:
 //!   where each object's bytes are (small rows, so keyed by id directly);
-//! - `dictionaries(seq INTEGER PRIMARY KEY, data)`: zstd dictionaries;
+//! - `dictionaries(seq INTEGER PRIMARY KEY, data, id)`: zstd dictionaries,
+//!   named by the BLAKE3 hash of their bytes (`id`), which is how packs name them;
 //! - `refs(name PRIMARY KEY, id)`, `reflog(seq, name, old, new, time, message)`.
 //! - `forgotten(snapshot PRIMARY KEY, time)`: snapshots whose image was given
 //!   up by retention; their schema and history stay.
@@ -21,6 +22,7 @@ use std::time::Duration;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::codec::{self, DecodeError};
@@ -31,7 +33,9 @@ use crate::pack::PreparedPack;
 use crate::refs::{Change, Expected, RefEdit, RefName, ReflogEntry};
 
 /// The version of the `store.db` table layout, kept in `PRAGMA user_version`.
-pub const STORE_FORMAT: i64 = 1;
+/// Format 2 names dictionaries by hash; a format 1 store is upgraded in place
+/// the first time it is opened for writing ([`Store::open`]).
+pub const STORE_FORMAT: i64 = 2;
 
 /// Marks a SQLite file as a migsnap store (`PRAGMA application_id`, "msnp").
 pub const APPLICATION_ID: i64 = 0x6d73_6e70;
@@ -77,6 +81,25 @@ pub enum Error {
         found: i64,
         /// The newest format this build reads.
         supported: i64,
+    },
+    /// A format 1 store opened read-only: it must be opened for writing once
+    /// so it can be upgraded.
+    #[error(
+        "store {path} has the old format {found}; run any writing migsnap command once to upgrade it"
+    )]
+    OldFormat {
+        /// The store file.
+        path: PathBuf,
+        /// Its format.
+        found: i64,
+    },
+    /// A write was attempted after SQLite had ended the transaction (it rolls
+    /// back by itself on a full disk or I/O error): it would have committed
+    /// on its own, outside the all-or-nothing transaction, so it is refused.
+    #[error("store {path}: write refused because its transaction was already rolled back")]
+    OutsideTransaction {
+        /// The store file.
+        path: PathBuf,
     },
     /// The store cannot be written.
     #[error("store {path} is read-only")]
@@ -267,7 +290,7 @@ impl Store {
                  seq INTEGER PRIMARY KEY,
                  raw_len INTEGER NOT NULL,
                  compression INTEGER NOT NULL,
-                 dictionary INTEGER,
+                 dictionary BLOB,
                  data BLOB NOT NULL);
              CREATE TABLE objects(
                  id BLOB PRIMARY KEY,
@@ -275,7 +298,8 @@ impl Store {
                  pack INTEGER NOT NULL,
                  offset INTEGER NOT NULL,
                  raw_len INTEGER NOT NULL) WITHOUT ROWID;
-             CREATE TABLE dictionaries(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+             CREATE TABLE dictionaries(seq INTEGER PRIMARY KEY, data BLOB NOT NULL, id BLOB);
+             CREATE INDEX dictionaries_by_id ON dictionaries(id);
              CREATE TABLE refs(name TEXT PRIMARY KEY, id BLOB NOT NULL) WITHOUT ROWID;
              CREATE TABLE reflog(
                  seq INTEGER PRIMARY KEY,
@@ -342,6 +366,15 @@ impl Store {
                 found: format,
                 supported: STORE_FORMAT,
             });
+        }
+        if format < STORE_FORMAT {
+            if mode.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+                return Err(Error::OldFormat {
+                    path,
+                    found: format,
+                });
+            }
+            upgrade(&conn).map_err(|e| sql_error(&path, e))?;
         }
         // Keep index pages of the id index in memory during big snapshots
         // without letting memory grow with the database (16 MiB: the id index of a
@@ -450,26 +483,41 @@ impl Transaction<'_> {
         self.dictionary.is_some()
     }
 
+    /// Fails unless the SQLite transaction is still open. SQLite rolls a
+    /// transaction back by itself on some errors (a full disk, an I/O
+    /// error); a statement run after that would commit on its own, so every
+    /// write checks first.
+    fn still_open(&self) -> Result<()> {
+        if self.tx.is_autocommit() {
+            return Err(Error::OutsideTransaction {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Stores a zstd dictionary; compressors made from now on use it.
     pub fn add_dictionary(&mut self, bytes: Vec<u8>) -> Result<()> {
         // Validate before storing: a dictionary zstd cannot load would make
         // every pack compressed with it unreadable.
-        let candidate = Dictionary { id: 0, bytes };
+        let candidate = Dictionary::new(bytes);
         Compressor::new(self.level, Some(&candidate)).map_err(|e| Error::Unreadable {
-            id: ObjectId::hash(&candidate.bytes),
+            id: candidate.id,
             reason: format!("zstd rejects the dictionary: {e}"),
         })?;
-        self.tx
+        self.still_open()?;
+        let added = self
+            .tx
             .execute(
-                "INSERT INTO dictionaries(data) VALUES (?1)",
-                [&candidate.bytes],
+                "INSERT INTO dictionaries(data, id) SELECT ?1, ?2
+                 WHERE NOT EXISTS (SELECT 1 FROM dictionaries WHERE id = ?2)",
+                params![&candidate.bytes, candidate.id.as_bytes()],
             )
             .map_err(|e| sql_error(&self.path, e))?;
-        self.added.bytes += candidate.bytes.len() as u64;
-        self.dictionary = Some(Dictionary {
-            id: self.tx.last_insert_rowid(),
-            bytes: candidate.bytes,
-        });
+        if added > 0 {
+            self.added.bytes += candidate.bytes.len() as u64;
+        }
+        self.dictionary = Some(candidate);
         Ok(())
     }
 
@@ -492,6 +540,7 @@ impl Transaction<'_> {
             return Ok(0);
         }
         let sql = |e| sql_error(&self.path, e);
+        self.still_open()?;
         self.tx
             .prepare_cached(
                 "INSERT INTO packs(raw_len, compression, dictionary, data) VALUES (?1, ?2, ?3, ?4)",
@@ -500,7 +549,7 @@ impl Transaction<'_> {
                 stmt.execute(params![
                     pack.raw_len as i64,
                     pack.compression as u8,
-                    pack.dictionary,
+                    pack.dictionary.as_ref().map(ObjectId::as_bytes),
                     pack.data
                 ])
             })
@@ -514,6 +563,11 @@ impl Transaction<'_> {
             )
             .map_err(sql)?;
         for member in &new {
+            if self.tx.is_autocommit() {
+                return Err(Error::OutsideTransaction {
+                    path: self.path.clone(),
+                });
+            }
             insert
                 .execute(params![
                     member.id.as_bytes(),
@@ -547,6 +601,7 @@ impl Transaction<'_> {
     /// becomes collectable by gc after the grace period; the snapshot object,
     /// its schema and its place in history stay.
     pub fn forget_image(&mut self, snapshot: &ObjectId, time: i64) -> Result<()> {
+        self.still_open()?;
         self.tx
             .execute(
                 "INSERT OR IGNORE INTO forgotten(snapshot, time) VALUES (?1, ?2)",
@@ -563,6 +618,7 @@ impl Transaction<'_> {
     /// transaction: because the transaction holds the write lock, no snapshot
     /// can start to use them before the deletion commits.
     pub fn delete_objects(&mut self, ids: &[ObjectId]) -> Result<()> {
+        self.still_open()?;
         let mut stmt = self
             .tx
             .prepare_cached("DELETE FROM objects WHERE id = ?1")
@@ -579,6 +635,7 @@ impl Transaction<'_> {
     pub fn delete_orphan_packs(&mut self) -> Result<u64> {
         let sql = |e| sql_error(&self.path, e);
         let orphans = "FROM packs WHERE seq NOT IN (SELECT pack FROM objects)";
+        self.still_open()?;
         let freed: i64 = self
             .tx
             .query_row(
@@ -596,6 +653,7 @@ impl Transaction<'_> {
 
     /// Drops the forgotten marks of snapshots that no longer exist.
     pub fn drop_forgotten_marks(&mut self, snapshots: &[ObjectId]) -> Result<()> {
+        self.still_open()?;
         let mut stmt = self
             .tx
             .prepare_cached("DELETE FROM forgotten WHERE snapshot = ?1")
@@ -607,9 +665,44 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// Deletes every ref and reflog row that cannot be read, and returns
+    /// them. The object graph is untouched: what only a broken ref kept
+    /// reachable stays until gc finds it unreachable.
+    pub fn delete_broken_refs(&mut self) -> Result<Vec<BrokenRef>> {
+        self.delete_broken(|_| true)
+    }
+
+    /// Deletes the ref row called `name` if it cannot be read (its id is
+    /// damaged), with its unreadable reflog rows; says whether there was one.
+    pub fn delete_broken_ref(&mut self, name: &RefName) -> Result<bool> {
+        let deleted = self.delete_broken(|broken| broken.name == name.as_str())?;
+        Ok(deleted.iter().any(|broken| broken.seq.is_none()))
+    }
+
+    fn delete_broken(&mut self, which: impl Fn(&BrokenRef) -> bool) -> Result<Vec<BrokenRef>> {
+        let broken: Vec<BrokenRef> = self
+            .view()
+            .broken_refs()?
+            .into_iter()
+            .filter(which)
+            .collect();
+        for row in &broken {
+            self.still_open()?;
+            let sql = match row.seq {
+                None => "DELETE FROM refs WHERE name = ?1",
+                Some(_) => "DELETE FROM reflog WHERE seq = ?1",
+            };
+            self.tx
+                .execute(sql, [&row.key])
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        Ok(broken)
+    }
+
     /// Removes reflog entries made at or before `cutoff` (seconds since the
     /// epoch).
     pub fn expire_reflog(&mut self, cutoff: i64) -> Result<usize> {
+        self.still_open()?;
         self.tx
             .execute("DELETE FROM reflog WHERE time <= ?1", [cutoff])
             .map_err(|e| sql_error(&self.path, e))
@@ -621,6 +714,7 @@ impl Transaction<'_> {
     pub fn commit(self, edits: &[RefEdit], message: &str) -> Result<()> {
         let time = now();
         for edit in edits {
+            self.still_open()?;
             let actual = self.view().find_ref(&edit.name)?;
             let expected = match edit.change {
                 Change::Update { expected, .. } | Change::Delete { expected } => expected,
@@ -672,6 +766,9 @@ impl Transaction<'_> {
                 )
                 .map_err(|e| sql_error(&self.path, e))?;
         }
+        // Committing a transaction SQLite already rolled back would report
+        // success for writes that did not happen.
+        self.still_open()?;
         self.tx.commit().map_err(|e| sql_error(&self.path, e))
     }
 }
@@ -697,7 +794,7 @@ pub(crate) struct RawPack {
     pub(crate) seq: i64,
     raw_len: i64,
     compression: i64,
-    pub(crate) dictionary: Option<i64>,
+    pub(crate) dictionary: Option<ObjectId>,
     data: Vec<u8>,
 }
 
@@ -812,12 +909,15 @@ impl View<'_> {
         Ok(value)
     }
 
-    /// See [`ObjectStore::contains`]. An object whose pack is gone does not
-    /// count as present, so writing it again heals the store.
+    /// See [`ObjectStore::contains`]. An object whose pack is gone, or whose
+    /// pack needs a dictionary the store lacks, does not count as present, so
+    /// writing it again heals the store.
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.conn
             .prepare_cached(
-                "SELECT 1 FROM objects JOIN packs ON packs.seq = objects.pack WHERE objects.id = ?1",
+                "SELECT 1 FROM objects JOIN packs ON packs.seq = objects.pack
+                 WHERE objects.id = ?1 AND (packs.dictionary IS NULL
+                     OR packs.dictionary IN (SELECT id FROM dictionaries))",
             )
             .and_then(|mut stmt| stmt.exists([id.as_bytes()]))
             .map_err(|e| self.sql(e))
@@ -861,7 +961,7 @@ impl View<'_> {
             .filter(|d| !cache.decompressors.has(Some(*d)))
         {
             let dict = self
-                .load_dictionary(dictionary)?
+                .load_dictionary(&dictionary)?
                 .ok_or_else(|| raw.unreadable(format!("needs missing dictionary {dictionary}")))?;
             cache.decompressors.add(Some(&dict)).map_err(|e| {
                 raw.unreadable(format!("dictionary {dictionary} does not load: {e}"))
@@ -888,7 +988,7 @@ impl View<'_> {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, i64>(1)?,
-                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, rusqlite::types::Value>(2)?,
                         row.get::<_, Vec<u8>>(3)?,
                     ))
                 })
@@ -896,6 +996,10 @@ impl View<'_> {
             })
             .map_err(|e| self.sql(e))?
             .ok_or_else(missing)?;
+        let dictionary = dictionary_ref(&dictionary).map_err(|reason| Error::Unreadable {
+            id: ObjectId::from_bytes([0; 32]),
+            reason: format!("pack {seq} {reason}"),
+        })?;
         Ok(RawPack {
             seq,
             raw_len,
@@ -923,39 +1027,84 @@ impl View<'_> {
     }
 
     /// Every compression dictionary, for decompressing on other threads.
+    /// Each is named by the hash of the bytes read, not by the stored `id`,
+    /// so a damaged row can never stand in for the dictionary a pack needs.
     pub(crate) fn dictionaries(&self) -> Result<Vec<Dictionary>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT seq, data FROM dictionaries ORDER BY seq")
+            .prepare("SELECT data FROM dictionaries ORDER BY seq")
             .map_err(|e| self.sql(e))?;
-        stmt.query_map([], |row| {
-            Ok(Dictionary {
-                id: row.get(0)?,
-                bytes: row.get(1)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.sql(e))
+        stmt.query_map([], |row| Ok(Dictionary::new(row.get(0)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))
     }
 
-    fn load_dictionary(&self, id: i64) -> Result<Option<Dictionary>> {
-        self.conn
-            .prepare_cached("SELECT data FROM dictionaries WHERE seq = ?1")
-            .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
-            .map_err(|e| self.sql(e))
-            .map(|bytes| bytes.map(|bytes| Dictionary { id, bytes }))
+    /// The dictionary whose bytes hash to `id`, if the store has it.
+    fn load_dictionary(&self, id: &ObjectId) -> Result<Option<Dictionary>> {
+        let rows: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT data FROM dictionaries WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_map([id.as_bytes()], |row| row.get(0))?.collect())
+            .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .into_iter()
+            .map(Dictionary::new)
+            .find(|dict| dict.id == *id))
     }
 
     /// The newest compression dictionary, if the store has one.
     pub fn dictionary(&self) -> Result<Option<Dictionary>> {
-        let newest: Option<i64> = self
+        self.conn
+            .query_row(
+                "SELECT data FROM dictionaries ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+            .map(|bytes| bytes.map(Dictionary::new))
+    }
+
+    /// Packs and dictionaries that cannot be used as stored, without reading
+    /// any pack data: a dictionary row whose bytes do not hash to its `id`,
+    /// and a pack that names a dictionary the store lacks.
+    pub fn dictionary_problems(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut rows = self
             .conn
-            .query_row("SELECT max(seq) FROM dictionaries", [], |row| row.get(0))
+            .prepare("SELECT seq, id, data FROM dictionaries ORDER BY seq")
             .map_err(|e| self.sql(e))?;
-        match newest {
-            Some(id) => self.load_dictionary(id),
-            None => Ok(None),
+        let mut rows = rows.query([]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let seq: i64 = row.get(0).map_err(|e| self.sql(e))?;
+            let id: rusqlite::types::Value = row.get(1).map_err(|e| self.sql(e))?;
+            let data: Vec<u8> = row.get(2).map_err(|e| self.sql(e))?;
+            let actual = ObjectId::hash(&data);
+            if dictionary_ref(&id) != Ok(Some(actual)) {
+                problems.push(format!(
+                    "dictionary row {seq} is damaged: its bytes hash to {actual}, not to its id"
+                ));
+            }
         }
+        let mut packs = self
+            .conn
+            .prepare(
+                "SELECT seq, dictionary FROM packs WHERE dictionary IS NOT NULL
+                 AND dictionary NOT IN (SELECT id FROM dictionaries WHERE id IS NOT NULL)
+                 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut rows = packs.query([]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let seq: i64 = row.get(0).map_err(|e| self.sql(e))?;
+            let dictionary: rusqlite::types::Value = row.get(1).map_err(|e| self.sql(e))?;
+            problems.push(match dictionary_ref(&dictionary) {
+                Ok(Some(id)) => format!("pack {seq} needs dictionary {id}, which the store lacks"),
+                Ok(None) => continue,
+                Err(reason) => format!("pack {seq} {reason}"),
+            });
+        }
+        Ok(problems)
     }
 
     /// Reads a snapshot; absence is [`Error::NotFound`] and any other kind
@@ -1066,7 +1215,10 @@ impl View<'_> {
         })
     }
 
-    /// All refs whose name starts with `prefix`, sorted by name.
+    /// All refs whose name starts with `prefix`, sorted by name. A row that
+    /// cannot be read is left out, so one damaged ref does not stop every
+    /// command: [`View::broken_refs`] lists such rows, and gc refuses to run
+    /// while there is one.
     pub fn refs(&self, prefix: &str) -> Result<Vec<(RefName, ObjectId)>> {
         let mut stmt = self
             .conn
@@ -1075,23 +1227,19 @@ impl View<'_> {
             )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([prefix], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
+            .query_map([prefix], |row| Ok(ref_row(row.get(0)?, row.get(1)?)))
             .map_err(|e| self.sql(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, id) = row.map_err(|e| self.sql(e))?;
-            match (RefName::new(name.clone()), ObjectId::try_from_slice(&id)) {
-                (Ok(name), Some(id)) => out.push((name, id)),
-                _ => return Err(self.bad_ref(&name)),
+            if let Ok(good) = row.map_err(|e| self.sql(e))? {
+                out.push(good);
             }
         }
         Ok(out)
     }
 
     /// The reflog of one ref, or of every ref when `name` is `None`, oldest
-    /// first.
+    /// first. Like [`View::refs`], it leaves out rows that cannot be read.
     pub fn reflog(&self, name: Option<&RefName>) -> Result<Vec<ReflogEntry>> {
         let mut stmt = self
             .conn
@@ -1102,31 +1250,72 @@ impl View<'_> {
             .map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map([name.map(RefName::as_str)], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<Vec<u8>>>(1)?,
-                    row.get::<_, Option<Vec<u8>>>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
+                Ok(reflog_row(
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
                 ))
             })
             .map_err(|e| self.sql(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, old, new, time, message) = row.map_err(|e| self.sql(e))?;
-            let id = |bytes: Option<Vec<u8>>| match bytes {
-                None => Ok(None),
-                Some(b) => ObjectId::try_from_slice(&b)
-                    .map(Some)
-                    .ok_or_else(|| self.bad_ref(&name)),
-            };
-            out.push(ReflogEntry {
-                name: RefName::new(name.clone()).map_err(|_| self.bad_ref(&name))?,
-                old: id(old)?,
-                new: id(new)?,
-                time,
-                message,
-            });
+            if let Ok(entry) = row.map_err(|e| self.sql(e))? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ref and reflog rows that cannot be read (a name that breaks the
+    /// [`RefName`] rules, an id that is not 32 bytes, a value of the wrong
+    /// type), in table order.
+    pub fn broken_refs(&self) -> Result<Vec<BrokenRef>> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, id FROM refs ORDER BY name")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let name: Value = row.get(0)?;
+                Ok((name.clone(), ref_row(name, row.get(1)?)))
+            })
+            .map_err(|e| self.sql(e))?;
+        for row in rows {
+            if let (key, Err(reason)) = row.map_err(|e| self.sql(e))? {
+                out.push(BrokenRef {
+                    name: describe_value(&key),
+                    seq: None,
+                    reason,
+                    key,
+                });
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, name, old, new, time, message FROM reflog ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let name: Value = row.get(1)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    name.clone(),
+                    reflog_row(name, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?),
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        for row in rows {
+            if let (seq, name, Err(reason)) = row.map_err(|e| self.sql(e))? {
+                out.push(BrokenRef {
+                    name: describe_value(&name),
+                    seq: Some(seq),
+                    reason,
+                    key: Value::Integer(seq),
+                });
+            }
         }
         Ok(out)
     }
@@ -1220,6 +1409,142 @@ impl View<'_> {
             )
             .map_err(|e| self.sql(e))?;
         Ok(size.max(0) as u64)
+    }
+}
+
+/// A ref or reflog row that cannot be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokenRef {
+    /// The ref's name as stored, made printable.
+    pub name: String,
+    /// The reflog entry's number, or `None` for a row of `refs`.
+    pub seq: Option<i64>,
+    /// What is wrong with it.
+    pub reason: String,
+    /// The row's key, to delete it by.
+    key: Value,
+}
+
+impl std::fmt::Display for BrokenRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.seq {
+            None => write!(f, "ref '{}': {}", self.name, self.reason),
+            Some(seq) => write!(f, "reflog entry {seq} of '{}': {}", self.name, self.reason),
+        }
+    }
+}
+
+fn describe_value(value: &Value) -> String {
+    match value {
+        Value::Text(text) => text.escape_debug().to_string(),
+        Value::Blob(bytes) => {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("x'{hex}'")
+        }
+        Value::Integer(n) => n.to_string(),
+        Value::Real(x) => x.to_string(),
+        Value::Null => "NULL".to_owned(),
+    }
+}
+
+fn ref_name(name: Value) -> std::result::Result<RefName, String> {
+    match name {
+        Value::Text(text) => RefName::new(text).map_err(|e| format!("bad name: {}", e.reason)),
+        other => Err(format!("its name is a {:?}, not text", other.data_type())),
+    }
+}
+
+fn ref_id(value: Value, column: &str) -> std::result::Result<Option<ObjectId>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Blob(bytes) => ObjectId::try_from_slice(&bytes)
+            .map(Some)
+            .ok_or_else(|| format!("its {column} id is {} bytes, not 32", bytes.len())),
+        other => Err(format!("its {column} id is a {:?}", other.data_type())),
+    }
+}
+
+fn ref_row(name: Value, id: Value) -> std::result::Result<(RefName, ObjectId), String> {
+    let name = ref_name(name)?;
+    let id = ref_id(id, "target")?.ok_or("its target id is NULL")?;
+    Ok((name, id))
+}
+
+fn reflog_row(
+    name: Value,
+    old: Value,
+    new: Value,
+    time: Value,
+    message: Value,
+) -> std::result::Result<ReflogEntry, String> {
+    let (Value::Integer(time), Value::Text(message)) = (time, message) else {
+        return Err("its time or message has the wrong type".to_owned());
+    };
+    Ok(ReflogEntry {
+        name: ref_name(name)?,
+        old: ref_id(old, "old")?,
+        new: ref_id(new, "new")?,
+        time,
+        message,
+    })
+}
+
+/// Reads a pack's `dictionary` column: NULL or the 32-byte hash of a
+/// dictionary. Anything else (such as a format 1 row number whose dictionary
+/// was gone when the store was upgraded) is refused, never guessed at.
+fn dictionary_ref(value: &rusqlite::types::Value) -> std::result::Result<Option<ObjectId>, String> {
+    use rusqlite::types::Value;
+    match value {
+        Value::Null => Ok(None),
+        Value::Blob(bytes) => ObjectId::try_from_slice(bytes).map(Some).ok_or_else(|| {
+            format!(
+                "names a dictionary by {} bytes, not a 32-byte hash",
+                bytes.len()
+            )
+        }),
+        Value::Integer(seq) => Err(format!("names dictionary row {seq}, which the store lacks")),
+        other => Err(format!("names a dictionary by a {:?}", other.data_type())),
+    }
+}
+
+/// Upgrades a format 1 store (dictionaries named by row number) to format 2
+/// (named by hash), in one write transaction so a crash leaves either. A pack
+/// that names a row number with no dictionary keeps it: it stays unreadable
+/// and fsck reports it, rather than being paired with another dictionary.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        // Another process may have upgraded the store while this one waited.
+        let format: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if format != 1 {
+            return Ok(());
+        }
+        conn.execute_batch(
+            "ALTER TABLE dictionaries ADD COLUMN id BLOB;
+             CREATE INDEX dictionaries_by_id ON dictionaries(id);",
+        )?;
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, data FROM dictionaries")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (seq, data) in rows {
+            conn.execute(
+                "UPDATE dictionaries SET id = ?1 WHERE seq = ?2",
+                params![ObjectId::hash(&data).as_bytes(), seq],
+            )?;
+        }
+        conn.execute_batch(&format!(
+            "UPDATE packs SET dictionary = (SELECT id FROM dictionaries d WHERE d.seq = packs.dictionary)
+                 WHERE typeof(dictionary) = 'integer' AND dictionary IN (SELECT seq FROM dictionaries);
+             PRAGMA user_version = {STORE_FORMAT};"
+        ))
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 

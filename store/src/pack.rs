@@ -33,7 +33,7 @@ pub struct PreparedPack {
     pub(crate) members: Vec<PackMember>,
     pub(crate) raw_len: usize,
     pub(crate) compression: Compression,
-    pub(crate) dictionary: Option<i64>,
+    pub(crate) dictionary: Option<ObjectId>,
     pub(crate) data: Vec<u8>,
 }
 

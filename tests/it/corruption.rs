@@ -38,7 +38,7 @@ fn flip_a_byte(env: &TestEnv, id: &str) {
         )
         .expect("the page object is in the store");
     let (offset, len) = (offset as usize, len as usize);
-    let (raw_len, compression, dictionary, data): (i64, i64, Option<i64>, Vec<u8>) = conn
+    let (raw_len, compression, dictionary, data): (i64, i64, Option<Vec<u8>>, Vec<u8>) = conn
         .query_row(
             "SELECT raw_len, compression, dictionary, data FROM packs WHERE seq = ?1",
             [pack],
@@ -51,11 +51,9 @@ fn flip_a_byte(env: &TestEnv, id: &str) {
             let mut decompressor = match dictionary {
                 Some(dict) => {
                     let bytes: Vec<u8> = conn
-                        .query_row(
-                            "SELECT data FROM dictionaries WHERE seq = ?1",
-                            [dict],
-                            |r| r.get(0),
-                        )
+                        .query_row("SELECT data FROM dictionaries WHERE id = ?1", [dict], |r| {
+                            r.get(0)
+                        })
                         .unwrap();
                     zstd::bulk::Decompressor::with_dictionary(&bytes).unwrap()
                 }
@@ -176,9 +174,10 @@ fn a_deleted_page_is_reported_missing() {
     env.run(&["restore", &s_app])
         .expect_error(exit::CORRUPT, &[&page, "not found"]);
     assert_eq!(file_hash(&app), bytes);
-    // gc deletes nothing anyone needs: afterwards the damage is the same and
-    // the other database is whole.
-    env.run(&["gc", "--grace", "0s"]).ok();
+    // gc refuses while something reachable is missing (issue 10, item 18);
+    // afterwards the damage is the same and the other database is whole.
+    env.run(&["gc", "--grace", "0s"])
+        .expect_error(exit::CORRUPT, &["gc refused", &page, "missing"]);
     let json = env.run(&["--format", "json", "fsck", "--read-data"]).json();
     assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
     env.run(&["checkout", &s_other, "-o", "fine.db"]).ok();
@@ -640,4 +639,53 @@ fn a_store_value_of_the_wrong_type_is_corruption_not_a_crash() {
     }
     assert_eq!(file_hash(&app), bytes);
     assert!(!d.env.join("x.db").exists());
+}
+
+/// Issue 10, item 18: with the index rows of a whole pack lost, the pack
+/// looked unused and gc deleted it, destroying the bytes a repair could
+/// have re-indexed. gc must refuse while anything reachable is missing.
+#[test]
+fn gc_refuses_while_reachable_objects_are_missing_and_keeps_their_packs() {
+    let (env, s_app, _, page) = two_databases();
+    let (_, pack, _, _) = locate(&env, &page);
+    let members = pack_members(&env, pack);
+    let conn = env.store_conn();
+    let n = conn
+        .execute("DELETE FROM objects WHERE pack = ?1", [pack])
+        .unwrap();
+    assert_eq!(n, members.len());
+    let pack_bytes = |conn: &rusqlite::Connection| -> Option<Vec<u8>> {
+        conn.query_row("SELECT data FROM packs WHERE seq = ?1", [pack], |r| {
+            r.get(0)
+        })
+        .ok()
+    };
+    let before = pack_bytes(&conn).expect("the pack is there");
+    let packs = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM packs", [], |r| r.get(0))
+            .unwrap()
+    };
+    let count = packs(&conn);
+    drop(conn);
+    env.run(&["fsck"]).expect(exit::PROBLEMS);
+    for args in [&["gc", "--grace", "0s"][..], &["gc", "--dry-run"]] {
+        let out = env.run(args);
+        out.expect_error(exit::CORRUPT, &["gc refused", "missing"]);
+        let conn = env.store_conn();
+        assert_eq!(pack_bytes(&conn), Some(before.clone()), "{args:?}");
+        assert_eq!(packs(&conn), count, "{args:?}");
+    }
+    let json = env.run(&["--format", "json", "fsck"]).json();
+    assert!(
+        json["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["fault"] == "missing"
+                && p["snapshots"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&s_app.as_str().into())),
+        "{json}"
+    );
 }
