@@ -215,3 +215,60 @@ fn gc_with_zero_grace_collects_a_just_deleted_tag() {
         .expect_error(exit::INPUT, &["unknown revision"]);
     env.run(&["fsck", "--read-data"]).ok();
 }
+
+/// Issue 10, item 17: one unreadable ref or reflog row made every command
+/// exit 5, fsck and `tag -d` included. Now fsck lists such rows (exit 1),
+/// other commands work, gc refuses (it cannot know what the row kept), and
+/// `tag -d` and `refs --delete-broken` remove them.
+#[test]
+fn damaged_ref_rows_are_listed_by_fsck_and_can_be_deleted() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 10);
+    let s1 = env.snapshot(&["app.db"]);
+    env.run(&["tag", "good"]).ok();
+    env.store_conn()
+        .execute_batch(
+            "INSERT INTO refs(name, id) VALUES ('tags/short', x'0102030405');
+             INSERT INTO reflog(name, old, new, time, message)
+                 VALUES ('tags/bad..name', NULL, zeroblob(32), 0, 'hand-made');",
+        )
+        .unwrap();
+
+    let out = env.run(&["fsck"]);
+    out.expect(exit::PROBLEMS);
+    assert!(
+        out.stdout
+            .contains("damaged ref 'tags/short': its target id is 5 bytes, not 32\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("damaged reflog entry ") && out.stdout.contains("'tags/bad..name'"),
+        "{}",
+        out.stdout
+    );
+    let json = env.run(&["--format", "json", "fsck"]).json();
+    assert_eq!(json["damaged_rows"].as_array().unwrap().len(), 2, "{json}");
+
+    // Commands that do not need the damaged rows work.
+    env.run(&["tags"]).ok();
+    env.run(&["log"]).ok();
+    exec(&db, "DELETE FROM items WHERE id = 3;");
+    env.snapshot(&[]);
+    env.run(&["checkout", &s1, "-o", "old.db"]).ok();
+    assert_eq!(integrity_check(&env.join("old.db")), "ok");
+    // gc cannot tell what the rows kept alive.
+    env.run(&["gc", "--grace", "0s"])
+        .expect_error(exit::CORRUPT, &["gc refused", "tags/short"]);
+
+    let out = env.run(&["tag", "-d", "short"]);
+    assert_eq!(out.ok(), "Deleted damaged tag 'short'\n");
+    let out = env.run(&["refs"]);
+    out.expect(exit::PROBLEMS);
+    assert!(out.stdout.contains(&format!("{s1} tags/good\n")), "{}", out.stdout);
+    let out = env.run(&["refs", "--delete-broken"]);
+    assert!(out.ok().ends_with("1 damaged row(s) deleted\n"), "{}", out.stdout);
+    env.run(&["fsck"]).ok();
+    env.run(&["refs"]).ok();
+    env.run(&["gc", "--grace", "0s"]).ok();
+}
