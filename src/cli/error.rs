@@ -142,6 +142,15 @@ impl From<StoreError> for CliError {
             | StoreError::Unreadable { .. }
             | StoreError::WrongKind { .. }
             | StoreError::BadRef { .. } => ErrorKind::Corrupt,
+            // `--store FILE`: the store directory is a file.
+            StoreError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                ErrorKind::Input
+            }
             StoreError::Io { source, .. } => io_kind(source),
             // A guard against a bug: a write after SQLite ended the transaction.
             StoreError::OutsideTransaction { .. } => ErrorKind::Internal,

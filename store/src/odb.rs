@@ -269,53 +269,41 @@ pub struct Store {
 impl Store {
     /// Creates a store in `dir` (created with mode 0700 if missing; the store
     /// file gets mode 0600 because it holds private data).
+    ///
+    /// Atomic: the store is built under a temporary name and linked into
+    /// place only when complete, so an interrupted or failed init leaves no
+    /// half-made `store.db`, and of two racing inits exactly one succeeds.
+    /// An empty `store.db` (left by an init before this rule) counts as absent.
     pub fn init(dir: &Path) -> Result<Store> {
         let path = dir.join(STORE_FILE);
-        if path.exists() {
+        let empty = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if path.symlink_metadata().is_ok() && !empty {
             return Err(Error::AlreadyExists {
                 path: dir.to_path_buf(),
             });
         }
         create_private_dir(dir)?;
-        create_private_file(&path)?;
-        let conn = Connection::open(&path).map_err(|e| sql_error(&path, e))?;
-        // page_size and auto_vacuum only take effect before the first table;
-        // 64 KiB pages pack 1-4 KiB compressed pages with little slack, and
-        // incremental vacuum lets gc return freed space to the file system.
-        conn.execute_batch(&format!(
-            "PRAGMA page_size = 4096;
-             PRAGMA auto_vacuum = INCREMENTAL;
-             BEGIN;
-             CREATE TABLE packs(
-                 seq INTEGER PRIMARY KEY,
-                 raw_len INTEGER NOT NULL,
-                 compression INTEGER NOT NULL,
-                 dictionary BLOB,
-                 data BLOB NOT NULL);
-             CREATE TABLE objects(
-                 id BLOB PRIMARY KEY,
-                 kind INTEGER NOT NULL,
-                 pack INTEGER NOT NULL,
-                 offset INTEGER NOT NULL,
-                 raw_len INTEGER NOT NULL) WITHOUT ROWID;
-             CREATE TABLE dictionaries(seq INTEGER PRIMARY KEY, data BLOB NOT NULL, id BLOB);
-             CREATE INDEX dictionaries_by_id ON dictionaries(id);
-             CREATE TABLE refs(name TEXT PRIMARY KEY, id BLOB NOT NULL) WITHOUT ROWID;
-             CREATE TABLE reflog(
-                 seq INTEGER PRIMARY KEY,
-                 name TEXT NOT NULL,
-                 old BLOB,
-                 new BLOB,
-                 time INTEGER NOT NULL,
-                 message TEXT NOT NULL);
-             CREATE INDEX reflog_by_name ON reflog(name, seq);
-             CREATE TABLE forgotten(snapshot BLOB PRIMARY KEY, time INTEGER NOT NULL) WITHOUT ROWID;
-             PRAGMA application_id = {APPLICATION_ID};
-             PRAGMA user_version = {STORE_FORMAT};
-             COMMIT;"
-        ))
-        .map_err(|e| sql_error(&path, e))?;
-        drop(conn);
+        remove_stale_temps(dir);
+        let temp = dir.join(format!("{STORE_FILE}.init-{}", std::process::id()));
+        let _ = std::fs::remove_file(&temp);
+        let built = build_store(&temp).and_then(|()| {
+            if empty {
+                let _ = std::fs::remove_file(&path);
+            }
+            // A hard link never replaces an existing file: the loser of a
+            // race sees AlreadyExists.
+            std::fs::hard_link(&temp, &path).map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                    path: dir.to_path_buf(),
+                },
+                _ => Error::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })
+        });
+        let _ = std::fs::remove_file(&temp);
+        built?;
         Store::open(dir)
     }
 
@@ -1544,6 +1532,68 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
+        }
+    }
+}
+
+/// Writes a complete, empty store file at `path`, which must not exist yet.
+fn build_store(path: &Path) -> Result<()> {
+    create_private_file(path)?;
+    let conn = Connection::open(path).map_err(|e| sql_error(path, e))?;
+    // page_size and auto_vacuum only take effect before the first table;
+    // 64 KiB pages pack 1-4 KiB compressed pages with little slack, and
+    // incremental vacuum lets gc return freed space to the file system.
+    conn.execute_batch(&format!(
+        "PRAGMA page_size = 4096;
+             PRAGMA auto_vacuum = INCREMENTAL;
+             BEGIN;
+             CREATE TABLE packs(
+                 seq INTEGER PRIMARY KEY,
+                 raw_len INTEGER NOT NULL,
+                 compression INTEGER NOT NULL,
+                 dictionary BLOB,
+                 data BLOB NOT NULL);
+             CREATE TABLE objects(
+                 id BLOB PRIMARY KEY,
+                 kind INTEGER NOT NULL,
+                 pack INTEGER NOT NULL,
+                 offset INTEGER NOT NULL,
+                 raw_len INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE dictionaries(seq INTEGER PRIMARY KEY, data BLOB NOT NULL, id BLOB);
+             CREATE INDEX dictionaries_by_id ON dictionaries(id);
+             CREATE TABLE refs(name TEXT PRIMARY KEY, id BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE reflog(
+                 seq INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL,
+                 old BLOB,
+                 new BLOB,
+                 time INTEGER NOT NULL,
+                 message TEXT NOT NULL);
+             CREATE INDEX reflog_by_name ON reflog(name, seq);
+             CREATE TABLE forgotten(snapshot BLOB PRIMARY KEY, time INTEGER NOT NULL) WITHOUT ROWID;
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {STORE_FORMAT};
+             COMMIT;"
+    ))
+    .map_err(|e| sql_error(path, e))?;
+    // Closing checks that the file is fully written before it is linked.
+    conn.close().map_err(|(_, e)| sql_error(path, e))
+}
+
+/// Removes temporary files of inits whose process is gone (killed midway).
+fn remove_stale_temps(dir: &Path) {
+    let prefix = format!("{STORE_FILE}.init-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let pid = pid.split('-').next().unwrap_or_default();
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

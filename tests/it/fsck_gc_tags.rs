@@ -265,9 +265,17 @@ fn damaged_ref_rows_are_listed_by_fsck_and_can_be_deleted() {
     assert_eq!(out.ok(), "Deleted damaged tag 'short'\n");
     let out = env.run(&["refs"]);
     out.expect(exit::PROBLEMS);
-    assert!(out.stdout.contains(&format!("{s1} tags/good\n")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("{s1} tags/good\n")),
+        "{}",
+        out.stdout
+    );
     let out = env.run(&["refs", "--delete-broken"]);
-    assert!(out.ok().ends_with("1 damaged row(s) deleted\n"), "{}", out.stdout);
+    assert!(
+        out.ok().ends_with("1 damaged row(s) deleted\n"),
+        "{}",
+        out.stdout
+    );
     env.run(&["fsck"]).ok();
     env.run(&["refs"]).ok();
     env.run(&["gc", "--grace", "0s"]).ok();

@@ -26,7 +26,7 @@ fn init_creates_a_private_store() {
         )
         .unwrap();
     assert_eq!(app_id, 0x6d73_6e70);
-    assert_eq!(format, 1);
+    assert_eq!(format, 2);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -194,4 +194,49 @@ fn store_flag_and_environment_override_discovery() {
     env.run(&["--store", &missing, "log"])
         .expect_error(exit::INPUT, &["no migsnap store at", &missing]);
     assert!(!env.join("nowhere").exists());
+}
+
+/// Issue 10, items 15 and 16: an init killed midway left a 0-byte store.db
+/// that blocked the next init; racing inits and `--store FILE` exited 70.
+#[test]
+fn init_is_atomic_and_refuses_cleanly() {
+    // An empty store.db, as an interrupted init used to leave, is no store.
+    let env = TestEnv::new();
+    std::fs::create_dir(env.store_dir()).unwrap();
+    std::fs::write(env.store_db(), b"").unwrap();
+    env.run(&["init"]).ok();
+    env.run(&["fsck"]).ok();
+
+    // Of racing inits exactly one wins; the others are refused (exit 4).
+    let env = TestEnv::new();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            env.command(&["init"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert!(
+        codes.iter().all(|c| [0, exit::REFUSED].contains(c)),
+        "{codes:?}"
+    );
+    env.run(&["fsck"]).ok();
+    let names: Vec<String> = std::fs::read_dir(env.store_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["store.db"], "temporary files left");
+
+    // A store path that is a file is bad input.
+    let env = TestEnv::new();
+    std::fs::write(env.join("file"), b"x").unwrap();
+    env.run(&["--store", "file", "init"])
+        .expect_error(exit::INPUT, &["file"]);
 }
