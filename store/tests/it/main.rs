@@ -649,3 +649,121 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
     assert_eq!(head.fault, Fault::Missing);
     assert_eq!(head.refs, BTreeSet::from([name("heads/db")]));
 }
+
+/// A page of text that zstd compresses, and that a dictionary helps with.
+fn text_page(n: u64) -> Vec<u8> {
+    let mut page = Vec::with_capacity(4096);
+    let mut i = 0;
+    while page.len() < 4096 {
+        page.extend_from_slice(
+            format!("row {n}-{i} lorem ipsum dolor {} sit amet; ", i * 7 % 13).as_bytes(),
+        );
+        i += 1;
+    }
+    page.truncate(4096);
+    page
+}
+
+/// Issue 10, item 1: dictionaries are named by hash (format 2). A format 1
+/// store is upgraded in place on the first writable open; a pack naming a
+/// dictionary row that does not exist is never paired with another one, and
+/// plain fsck (no data read) reports it, as it reports a pack whose
+/// dictionary went missing. Objects in such a pack count as absent, so the
+/// next write of the same page heals the store.
+#[test]
+fn dictionaries_are_named_by_hash_and_format_1_stores_are_upgraded() {
+    let (dir, mut store) = new_store();
+    let samples: Vec<Vec<u8>> = (0..400).map(text_page).collect();
+    let mut tx = store.transaction().unwrap();
+    tx.add_dictionary(migsnap_store::compress::train_dictionary(&samples).unwrap())
+        .unwrap();
+    tx.commit(&[], "").unwrap();
+    let pages: Vec<Vec<u8>> = (1000..1040).map(text_page).collect();
+    snapshot(&mut store, &pages, vec![], Some("heads/db"), "s1");
+    drop(store);
+    let conn = store_conn(&dir);
+    let with_dictionary: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM packs WHERE typeof(dictionary) = 'blob'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(with_dictionary > 0, "no pack used the dictionary");
+    // Turn it back into a format 1 store, with one extra pack that names a
+    // dictionary row that is gone.
+    conn.execute_batch(
+        "UPDATE packs SET dictionary = (SELECT seq FROM dictionaries d WHERE d.id = packs.dictionary)
+             WHERE dictionary IS NOT NULL;
+         DROP INDEX dictionaries_by_id;
+         ALTER TABLE dictionaries DROP COLUMN id;
+         INSERT INTO packs(raw_len, compression, dictionary, data) VALUES (10, 1, 99, x'00');
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let store_dir = dir.path().join(".migsnap");
+    assert!(matches!(
+        Store::open_read_only(&store_dir),
+        Err(Error::OldFormat { found: 1, .. })
+    ));
+
+    let store = Store::open(&store_dir).unwrap();
+    for page in &pages {
+        let id = migsnap_store::codec::blob_id(page);
+        assert_eq!(&store.view().read_blob(&id).unwrap(), page);
+    }
+    let report = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(report.damaged_rows.len(), 1, "{report:?}");
+    assert!(
+        report.damaged_rows[0].ends_with("names dictionary row 99, which the store lacks"),
+        "{report:?}"
+    );
+    drop(store);
+    let conn = store_conn(&dir);
+    let format: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(format, 2);
+    let legacy: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM packs WHERE typeof(dictionary) = 'integer'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        legacy, 1,
+        "only the pack whose dictionary is gone keeps its row number"
+    );
+
+    // The dictionary gone: plain fsck names the packs and the pages.
+    conn.execute_batch(
+        "DELETE FROM dictionaries; DELETE FROM packs WHERE seq = (SELECT max(seq) FROM packs);",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&store_dir).unwrap();
+    let report = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    assert!(
+        report
+            .damaged_rows
+            .iter()
+            .any(|row| row.contains("which the store lacks")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(&p.fault, Fault::Corrupt(reason) if reason.contains("dictionary"))),
+        "{report:?}"
+    );
+    // Writing the pages again (as the next snapshot does) heals the store.
+    let first = migsnap_store::codec::blob_id(&pages[0]);
+    assert!(!store.contains(&first).unwrap());
+    snapshot(&mut store, &pages, vec![], Some("heads/db"), "s2");
+    assert!(store.contains(&first).unwrap());
+    assert_eq!(store.view().read_blob(&first).unwrap(), pages[0]);
+}
