@@ -609,3 +609,39 @@ fn a_killed_restore_leaves_no_temp_file_after_the_next_restore() {
         "the killed restore's temporary file is still there after a successful restore"
     );
 }
+
+/// Issue 10, item 15: SIGKILL during `init` left a 0-byte `store.db` in 16 of
+/// 60 kills, after which init said "already exists" and every other command
+/// "not a migsnap store". After a killed init there is no store or a whole
+/// one, and the next init either creates it or says it exists, leaving no
+/// temporary file.
+#[test]
+fn sigkill_during_init_leaves_no_store_or_a_whole_one() {
+    let mut rng = StdRng::seed_from_u64(seed("sigkill init"));
+    let t_init = timed(&TestEnv::new(), &["init"]);
+    let (mut interrupted, mut whole) = (0, 0);
+    for i in 0..kills_per_path() {
+        let env = TestEnv::new();
+        let context = format!("init kill {i}");
+        let delay = random_delay(&mut rng, t_init);
+        interrupted += usize::from(run_and_kill(&env, &["init"], delay));
+        if env.store_db().exists() {
+            whole += 1;
+            env.run(&["fsck"]).ok();
+            env.run(&["init"])
+                .expect_error(exit::REFUSED, &["already exists"]);
+        } else {
+            env.run(&["init"]).ok();
+        }
+        check_store(&env, &context);
+        let names: Vec<String> = std::fs::read_dir(env.store_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["store.db"], "{context}: left in .migsnap/");
+    }
+    eprintln!(
+        "init: {interrupted} of {} kills interrupted it, {whole} left a whole store",
+        kills_per_path()
+    );
+}
