@@ -42,6 +42,15 @@ pub enum RepoError {
         /// Where the search started.
         start: PathBuf,
     },
+    /// The nearest `.migsnap` is not a usable store. Discovery stops there
+    /// rather than fall through to a parent directory's store.
+    #[error("{path} is not a usable migsnap store: {problem}")]
+    BrokenStore {
+        /// The `.migsnap` found.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// The store itself failed.
     #[error(transparent)]
     Store(#[from] migsnap_store::Error),
@@ -320,11 +329,26 @@ impl Repo {
 /// Finds the nearest `.migsnap/` holding a store, from `start` upwards.
 pub fn discover(start: &Path) -> Result<PathBuf, RepoError> {
     let start = absolute(start);
-    start
+    let found = start
         .ancestors()
         .map(|dir| dir.join(STORE_DIR))
-        .find(|candidate| candidate.join(migsnap_store::odb::STORE_FILE).is_file())
-        .ok_or(RepoError::NoStore { start })
+        .find(|candidate| candidate.symlink_metadata().is_ok())
+        .ok_or(RepoError::NoStore {
+            start: start.clone(),
+        })?;
+    let file = std::fs::metadata(found.join(migsnap_store::odb::STORE_FILE));
+    let problem = match (found.is_dir(), file) {
+        (false, _) => "it is not a directory",
+        (true, Err(_)) => "it has no store.db",
+        (true, Ok(m)) if m.is_dir() => "its store.db is a directory",
+        (true, Ok(m)) if !m.is_file() => "its store.db is not a regular file",
+        (true, Ok(m)) if m.len() == 0 => "its store.db is empty (an interrupted init?)",
+        (true, Ok(_)) => return Ok(found),
+    };
+    Err(RepoError::BrokenStore {
+        path: found,
+        problem,
+    })
 }
 
 /// Checks that `name` can name a database (and so a ref component).

@@ -242,6 +242,10 @@ impl From<RepoError> for CliError {
                 "run `migsnap init` to create one, or pass --store DIR (or set MIGSNAP_STORE)"
                     .to_owned(),
             ),
+            RepoError::BrokenStore { path, .. } => Some(format!(
+                "migsnap does not look past it to a parent's store; repair or remove {}, or pass --store DIR",
+                path.display()
+            )),
             RepoError::NoDatabase => Some("track one with `migsnap track NAME PATH`".to_owned()),
             RepoError::UnknownDatabase { known, .. } if known.is_empty() => {
                 Some("track it with `migsnap track NAME PATH`".to_owned())
@@ -259,6 +263,7 @@ impl From<RepoError> for CliError {
         let kind = match &error {
             RepoError::Io { source, .. } => io_kind(source),
             RepoError::NameTaken { .. } | RepoError::Untrusted { .. } => ErrorKind::Refused,
+            RepoError::BrokenStore { .. } => ErrorKind::Corrupt,
             _ => ErrorKind::Input,
         };
         let e = CliError::from_error(kind, &error);

@@ -240,3 +240,39 @@ fn init_is_atomic_and_refuses_cleanly() {
     env.run(&["--store", "file", "init"])
         .expect_error(exit::INPUT, &["file"]);
 }
+
+/// Issue 10, item 8: a broken inner `.migsnap` (no store.db, store.db a
+/// directory or empty, `.migsnap` a file) made discovery fall through to the
+/// parent's store, so commands silently used the wrong one. Discovery stops
+/// at the first `.migsnap` and says what is wrong with it (exit 5).
+#[test]
+fn a_broken_inner_store_is_reported_not_skipped() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 5);
+    env.snapshot(&["app.db"]);
+    let inner = env.join("inner");
+    let store = inner.join(".migsnap");
+    let cases: [(&str, &dyn Fn()); 4] = [
+        ("it has no store.db", &|| {
+            std::fs::create_dir_all(&store).unwrap()
+        }),
+        ("its store.db is a directory", &|| {
+            std::fs::create_dir_all(store.join("store.db")).unwrap()
+        }),
+        ("its store.db is empty", &|| {
+            std::fs::create_dir_all(&store).unwrap();
+            std::fs::write(store.join("store.db"), b"").unwrap();
+        }),
+        ("it is not a directory", &|| {
+            std::fs::create_dir_all(&inner).unwrap();
+            std::fs::write(&store, b"").unwrap();
+        }),
+    ];
+    for (problem, make) in cases {
+        let _ = std::fs::remove_dir_all(&inner);
+        make();
+        let out = env.run_in(&inner, &["log"], &[]);
+        out.expect_error(exit::CORRUPT, &[problem, "not a usable migsnap store"]);
+        assert!(out.stdout.is_empty(), "{problem}: {}", out.stdout);
+    }
+}
