@@ -141,6 +141,7 @@ impl From<StoreError> for CliError {
             | StoreError::Corrupt { .. }
             | StoreError::Unreadable { .. }
             | StoreError::WrongKind { .. }
+            | StoreError::Damaged { .. }
             | StoreError::BadRef { .. } => ErrorKind::Corrupt,
             // `--store FILE`: the store directory is a file.
             StoreError::Io { source, .. }
@@ -189,6 +190,9 @@ impl From<StoreError> for CliError {
             | StoreError::Corrupt { .. }
             | StoreError::Unreadable { .. } => {
                 e.hint("run `migsnap fsck --read-data` to see what is damaged")
+            }
+            StoreError::Damaged { .. } => {
+                e.hint("store.db was altered outside migsnap; restore .migsnap from a backup")
             }
             StoreError::BadRef { .. } => e.hint(
                 "`migsnap fsck` lists damaged refs; `migsnap refs --delete-broken` removes them",

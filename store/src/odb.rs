@@ -101,6 +101,15 @@ pub enum Error {
         /// The store file.
         path: PathBuf,
     },
+    /// `store.db` lacks a table the format has, or holds a value no
+    /// migsnap writes (found without reading objects).
+    #[error("store {path} is damaged: {reason}")]
+    Damaged {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot be written.
     #[error("store {path} is read-only")]
     ReadOnly {
@@ -353,6 +362,26 @@ impl Store {
                 path,
                 found: format,
                 supported: STORE_FORMAT,
+            });
+        }
+        // A dropped table would otherwise surface as "no such table" from
+        // whichever statement first needs it.
+        let missing: Option<String> = conn
+            .query_row(
+                "SELECT name FROM (SELECT 'packs' AS name UNION ALL SELECT 'objects'
+                     UNION ALL SELECT 'dictionaries' UNION ALL SELECT 'refs'
+                     UNION ALL SELECT 'reflog' UNION ALL SELECT 'forgotten')
+                 WHERE name NOT IN (SELECT name FROM sqlite_schema WHERE type = 'table')
+                 LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(&path, e))?;
+        if let Some(table) = missing {
+            return Err(Error::Damaged {
+                path,
+                reason: format!("its table '{table}' is missing"),
             });
         }
         if format < STORE_FORMAT {
@@ -1367,23 +1396,46 @@ impl View<'_> {
         Ok(())
     }
 
-    /// Object and pack totals.
+    /// Object and pack totals. An object length no writer could store (as
+    /// a hand-edited row may hold) is [`Error::Damaged`]: summing it could
+    /// overflow.
     pub fn storage(&self) -> Result<Storage> {
-        self.conn
+        let (objects, raw_bytes, lowest, highest, packs, pack_bytes) = self
+            .conn
             .query_row(
-                "SELECT (SELECT count(*) FROM objects), (SELECT coalesce(sum(raw_len), 0) FROM objects),
-                        (SELECT count(*) FROM packs), (SELECT coalesce(sum(length(data)), 0) FROM packs)",
+                "SELECT count(*), total(raw_len), min(raw_len), max(raw_len),
+                        (SELECT count(*) FROM packs), (SELECT total(length(data)) FROM packs)
+                 FROM objects",
                 [],
                 |row| {
-                    Ok(Storage {
-                        objects: row.get::<_, i64>(0)?.max(0) as u64,
-                        raw_bytes: row.get::<_, i64>(1)?.max(0) as u64,
-                        packs: row.get::<_, i64>(2)?.max(0) as u64,
-                        pack_bytes: row.get::<_, i64>(3)?.max(0) as u64,
-                    })
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, f64>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, f64>(5)?,
+                    ))
                 },
             )
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.sql(e))?;
+        let limit = codec::DECODE_LIMIT as i64;
+        if let Some(bad) = [lowest, highest]
+            .into_iter()
+            .flatten()
+            .find(|len| !(0..=limit).contains(len))
+        {
+            return Err(Error::Damaged {
+                path: self.path.to_path_buf(),
+                reason: format!("an object's raw_len is {bad}, which no object can have"),
+            });
+        }
+        Ok(Storage {
+            objects: objects.max(0) as u64,
+            raw_bytes: raw_bytes as u64,
+            packs: packs.max(0) as u64,
+            pack_bytes: pack_bytes as u64,
+        })
     }
 
     /// Size of the store file in bytes.

@@ -689,3 +689,28 @@ fn gc_refuses_while_reachable_objects_are_missing_and_keeps_their_packs() {
         "{json}"
     );
 }
+
+/// Issue 10, item 16: a dropped store table and an impossible `raw_len`
+/// (whose sum overflowed in `du`) exited 70 as internal errors; they are a
+/// damaged store, exit 5, named.
+#[test]
+fn a_dropped_table_or_an_impossible_length_is_a_damaged_store() {
+    let (env, s_app, _, _) = two_databases();
+    env.store_conn()
+        .execute_batch(&format!("UPDATE objects SET raw_len = {};", i64::MAX))
+        .unwrap();
+    env.run(&["du"])
+        .expect_error(exit::CORRUPT, &["is damaged", "raw_len"]);
+
+    let (env, _, _, _) = two_databases();
+    env.store_conn()
+        .execute_batch("DROP TABLE forgotten;")
+        .unwrap();
+    for args in [&["log"][..], &["fsck"], &["checkout", &s_app, "-o", "x.db"]] {
+        env.run(args).expect_error(
+            exit::CORRUPT,
+            &["is damaged", "table 'forgotten' is missing"],
+        );
+    }
+    assert!(!env.join("x.db").exists());
+}
