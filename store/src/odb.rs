@@ -300,16 +300,26 @@ impl Store {
                 let _ = std::fs::remove_file(&path);
             }
             // A hard link never replaces an existing file: the loser of a
-            // race sees AlreadyExists.
-            std::fs::hard_link(&temp, &path).map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                    path: dir.to_path_buf(),
-                },
-                _ => Error::Io {
+            // race sees AlreadyExists. A file system without hard links gets
+            // a rename, atomic too but not race-free against another init.
+            match std::fs::hard_link(&temp, &path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(Error::AlreadyExists {
+                        path: dir.to_path_buf(),
+                    })
+                }
+                Err(_) if !path.exists() => {
+                    std::fs::rename(&temp, &path).map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+                Err(source) => Err(Error::Io {
                     path: path.clone(),
                     source,
-                },
-            })
+                }),
+            }
         });
         let _ = std::fs::remove_file(&temp);
         built?;
