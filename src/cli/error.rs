@@ -154,7 +154,9 @@ impl From<StoreError> for CliError {
             }
             StoreError::Io { source, .. } => io_kind(source),
             // A guard against a bug: a write after SQLite ended the transaction.
-            StoreError::OutsideTransaction { .. } => ErrorKind::Internal,
+            StoreError::OutsideTransaction { .. } | StoreError::AfterFailedWrite { .. } => {
+                ErrorKind::Internal
+            }
             // The store writes every column with its declared type, so a
             // value of another type means store.db was altered.
             StoreError::Sqlite {

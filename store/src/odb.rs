@@ -110,6 +110,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A write was attempted after an earlier write of the same transaction
+    /// failed: what it would add to a partly written transaction could be
+    /// committed as if whole.
+    #[error("store {path}: write refused because an earlier write of its transaction failed")]
+    AfterFailedWrite {
+        /// The store file.
+        path: PathBuf,
+    },
     /// The store cannot be written.
     #[error("store {path} is read-only")]
     ReadOnly {
@@ -437,6 +445,7 @@ impl Store {
             level: self.compression_level,
             dictionary: None,
             added: Added::default(),
+            failed: false,
         };
         tx.dictionary = tx.view().dictionary()?;
         Ok(tx)
@@ -495,6 +504,9 @@ pub struct Transaction<'s> {
     level: i32,
     dictionary: Option<Dictionary>,
     added: Added,
+    /// Set when an object or dictionary write failed: the transaction may
+    /// only be dropped (rolled back) then.
+    failed: bool,
 }
 
 impl Transaction<'_> {
@@ -515,6 +527,11 @@ impl Transaction<'_> {
     /// error); a statement run after that would commit on its own, so every
     /// write checks first.
     fn still_open(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::AfterFailedWrite {
+                path: self.path.clone(),
+            });
+        }
         if self.tx.is_autocommit() {
             return Err(Error::OutsideTransaction {
                 path: self.path.clone(),
@@ -540,7 +557,9 @@ impl Transaction<'_> {
                  WHERE NOT EXISTS (SELECT 1 FROM dictionaries WHERE id = ?2)",
                 params![&candidate.bytes, candidate.id.as_bytes()],
             )
-            .map_err(|e| sql_error(&self.path, e))?;
+            .map_err(|e| sql_error(&self.path, e));
+        self.failed |= added.is_err();
+        let added = added?;
         if added > 0 {
             self.added.bytes += candidate.bytes.len() as u64;
         }
@@ -550,8 +569,15 @@ impl Transaction<'_> {
 
     /// Inserts the objects of a prepared pack that the store lacks, and
     /// returns how many were new. A pack whose objects all exist is not
-    /// stored at all.
+    /// stored at all. After a failure every later write of the transaction
+    /// is refused.
     pub fn write_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
+        let written = self.insert_pack(pack);
+        self.failed |= written.is_err();
+        written
+    }
+
+    fn insert_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
         let view = self.view();
         let mut new = Vec::with_capacity(pack.members.len());
         for member in &pack.members {
