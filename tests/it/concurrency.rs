@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::common::{Journal, TestEnv, exit, integrity_check};
+use crate::common::{Journal, TestEnv, exec, exit, integrity_check};
 
 /// Every writer transaction inserts a +x/-x pair into `ledger` and sets the
 /// one `counter` row to the ledger's row count, touching pages at both ends
@@ -323,4 +323,65 @@ fn a_write_lock_on_the_store_is_waited_for_and_a_killed_holder_never_blocks() {
     env.snapshot(&[]);
     env.run(&["checkout", &first, "-o", "first.db"]).ok();
     assert_eq!(integrity_check(&env.join("first.db")), "ok");
+}
+
+/// Issue 10 item 12: a store with no dictionary yet samples the database's
+/// pages to train one. The sample must come from one state of the database:
+/// a writer that shrinks the file (VACUUM) between reading the page count
+/// and reading the pages made the snapshot fail with "Query returned no
+/// rows" (exit 70). Each snapshot goes into a fresh store, so each samples.
+#[test]
+fn snapshots_while_a_writer_shrinks_the_database_never_fail() {
+    let env = TestEnv::new();
+    let db = env.join("shrinking.db");
+    exec(
+        &db,
+        "PRAGMA auto_vacuum = FULL; PRAGMA journal_mode = WAL;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB);",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let cycles = Arc::new(AtomicU64::new(0));
+    let handle = {
+        let (db, stop, cycles) = (db.clone(), stop.clone(), cycles.clone());
+        std::thread::spawn(move || {
+            let conn = Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(30)).unwrap();
+            conn.execute_batch("PRAGMA synchronous = OFF;").unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                // Grows the file to some 600 pages, then shrinks it to two
+                // (auto_vacuum truncates the file at each commit).
+                conn.execute_batch(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+                     INSERT INTO t(body) SELECT randomblob(3000) FROM n;
+                     DELETE FROM t;",
+                )
+                .expect("writer");
+                cycles.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while cycles.load(Ordering::Relaxed) < 3 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let rounds = 20;
+    let mut failures = Vec::new();
+    for round in 0..rounds {
+        let store = format!("store-{round}");
+        env.run(&["--store", &store, "init"]).ok();
+        let out = env.run(&["--store", &store, "snapshot", "shrinking.db"]);
+        if out.status != exit::OK {
+            failures.push(out.stderr.clone());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    handle.join().expect("writer panicked");
+    assert!(
+        cycles.load(Ordering::Relaxed) >= rounds,
+        "the writer should shrink the file during most snapshots"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {rounds} snapshots failed: {failures:#?}",
+        failures.len()
+    );
 }
