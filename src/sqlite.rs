@@ -1,6 +1,12 @@
 //! Safe access to users' SQLite databases.
 //!
 //! - Opening never writes: connections are read-only with a busy timeout.
+//!   The one exception is a hot journal left by a writer that crashed
+//!   mid-transaction: SQLite must roll it back before anyone can read, and
+//!   it does so on the first read of any connection that may write the file.
+//!   That restores the last committed state, which is what a backup after a
+//!   crash should hold; [`Database::open`] does it when the user may write
+//!   the file, and otherwise names the journal ([`SqliteError::HotJournal`]).
 //! - A capture reads the page image, the schema and the metadata inside **one
 //!   read transaction**, so they describe the same instant even while other
 //!   processes write (in WAL mode the read sees one WAL snapshot; in rollback
@@ -77,6 +83,17 @@ pub enum SqliteError {
         /// SQLite's own message, quoted.
         message: String,
     },
+    /// A writer crashed mid-transaction and left a hot journal that only a
+    /// connection allowed to write the database can roll back.
+    #[error(
+        "database {path} has a hot journal {journal} from a writer that crashed mid-transaction, and it cannot be rolled back without write access to the database and its directory"
+    )]
+    HotJournal {
+        /// The database.
+        path: PathBuf,
+        /// The journal.
+        journal: PathBuf,
+    },
     /// Reading the file failed.
     #[error("cannot read database {path}")]
     Io {
@@ -108,6 +125,44 @@ fn sql_error(path: &Path, waited: Duration, source: rusqlite::Error) -> SqliteEr
             message: source.to_string(),
         },
         _ => SqliteError::Sqlite { path, source },
+    }
+}
+
+/// Whether SQLite refused a read because a hot journal needs rolling back
+/// and the connection may not write (`SQLITE_READONLY_ROLLBACK`).
+fn is_readonly_rollback(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
+}
+
+/// Lets SQLite roll back the hot journal of `path` through a read-write
+/// connection's first read; refuses with [`SqliteError::HotJournal`] when
+/// the file or its directory may not be written.
+fn roll_back_hot_journal(path: &Path, busy_timeout: Duration) -> Result<(), SqliteError> {
+    let sql = |e| sql_error(path, busy_timeout, e);
+    let refused = || {
+        let mut journal = path.as_os_str().to_owned();
+        journal.push("-journal");
+        SqliteError::HotJournal {
+            path: path.to_path_buf(),
+            journal: journal.into(),
+        }
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            refused()
+        }
+        _ => sql(e),
+    })?;
+    conn.busy_timeout(busy_timeout).map_err(sql)?;
+    match conn.query_row("PRAGMA schema_version", [], |_| Ok(())) {
+        Ok(()) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => Err(refused()),
+        Err(e) => Err(sql(e)),
     }
 }
 
@@ -233,16 +288,25 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens `path` read-only after [`check_file`].
+    /// Opens `path` read-only after [`check_file`]. A hot journal is rolled
+    /// back first when the user may write the database (see the module
+    /// documentation).
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Database, SqliteError> {
         check_file(path)?;
+        let sql = |e| sql_error(path, busy_timeout, e);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| sql_error(path, busy_timeout, e))?;
-        conn.busy_timeout(busy_timeout)
-            .map_err(|e| sql_error(path, busy_timeout, e))?;
+        .map_err(sql)?;
+        conn.busy_timeout(busy_timeout).map_err(sql)?;
+        // The first read is where SQLite finds a hot journal.
+        if let Err(e) = conn.query_row("PRAGMA schema_version", [], |_| Ok(())) {
+            if !is_readonly_rollback(&e) {
+                return Err(sql(e));
+            }
+            roll_back_hot_journal(path, busy_timeout)?;
+        }
         Ok(Database {
             conn,
             path: path.to_path_buf(),

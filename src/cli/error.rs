@@ -189,7 +189,7 @@ impl From<StoreError> for CliError {
 impl From<SqliteError> for CliError {
     fn from(error: SqliteError) -> CliError {
         let kind = match &error {
-            SqliteError::Busy { .. } => ErrorKind::Refused,
+            SqliteError::Busy { .. } | SqliteError::HotJournal { .. } => ErrorKind::Refused,
             SqliteError::Io { source, .. } => io_kind(source),
             SqliteError::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
@@ -200,12 +200,22 @@ impl From<SqliteError> for CliError {
             },
             _ => ErrorKind::Input,
         };
-        let read_only = kind == ErrorKind::Refused && !matches!(error, SqliteError::Busy { .. });
+        let read_only = kind == ErrorKind::Refused
+            && !matches!(
+                error,
+                SqliteError::Busy { .. } | SqliteError::HotJournal { .. }
+            );
         let e = CliError::from_error(kind, &error);
         match error {
             SqliteError::Busy { .. } => {
                 e.hint("wait for the writer to finish, or raise --busy-timeout")
             }
+            // Deleting the journal would keep the crashed writer's half
+            // transaction in the file.
+            SqliteError::HotJournal { path, .. } => e.hint(format!(
+                "run migsnap again as a user who may write {0} and its directory (or `sqlite3 {0} 'PRAGMA quick_check'`): SQLite then restores the last committed state; never delete the journal",
+                path.display()
+            )),
             // Even a reader of a WAL database must create or write its
             // `-shm` file (https://sqlite.org/wal.html#readonly).
             _ if read_only => e.hint(
