@@ -84,6 +84,15 @@ pub enum RepoError {
         /// The path it tracks.
         existing: PathBuf,
     },
+    /// A tag has the name: a database of that name would hide it, because
+    /// revisions look names up as tags first.
+    #[error("'{name}' is already a tag; a database of that name would be shadowed by it")]
+    TagNamed {
+        /// The name.
+        name: String,
+        /// The path that was to be tracked.
+        path: PathBuf,
+    },
     /// A configuration file owned by another user names commands to run.
     #[error(
         "{path} is owned by {owner}, not by you or root, and sets {keys}; refusing to run commands it names"
@@ -248,6 +257,13 @@ impl Repo {
             return Err(RepoError::NameTaken {
                 name: name.to_owned(),
                 existing: existing.path.clone(),
+            });
+        }
+        let tag = RefName::new(format!("tags/{name}")).expect("holds because the name is valid");
+        if self.store.view().find_ref(&tag)?.is_some() {
+            return Err(RepoError::TagNamed {
+                name: name.to_owned(),
+                path,
             });
         }
         let config_path = self.store_config();

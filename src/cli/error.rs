@@ -244,6 +244,10 @@ impl From<RepoError> for CliError {
             RepoError::UnknownDatabase { known, .. } => {
                 Some(format!("tracked: {}", known.join(", ")))
             }
+            RepoError::TagNamed { path, .. } => Some(format!(
+                "track it under another name: `migsnap track NAME {}`",
+                path.display()
+            )),
             RepoError::Untrusted { path, .. } => Some(format!(
                 "if you trust it, add its directory to {0} (`export {0}={1}`), or chown the file to yourself",
                 crate::repo::SAFE_DIRECTORIES_ENV,
@@ -253,7 +257,9 @@ impl From<RepoError> for CliError {
         };
         let kind = match &error {
             RepoError::Io { source, .. } => io_kind(source),
-            RepoError::NameTaken { .. } | RepoError::Untrusted { .. } => ErrorKind::Refused,
+            RepoError::NameTaken { .. }
+            | RepoError::TagNamed { .. }
+            | RepoError::Untrusted { .. } => ErrorKind::Refused,
             _ => ErrorKind::Input,
         };
         let e = CliError::from_error(kind, &error);
@@ -285,7 +291,7 @@ impl From<SnapshotError> for CliError {
             SnapshotError::Image(e) => e.into(),
             SnapshotError::Store(e) => e.into(),
             SnapshotError::Repo(e) => e.into(),
-            SnapshotError::Tag { .. } => CliError::from_error(ErrorKind::Input, &error),
+            SnapshotError::Tag(e) => e.into(),
         }
     }
 }

@@ -160,7 +160,18 @@ impl Ctx {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let tracked = repo.track(&name, path)?;
+                let tracked = repo.track(&name, path).map_err(|e| {
+                    let from_stem = matches!(e, crate::repo::RepoError::BadName { .. });
+                    let e = CliError::from(e);
+                    if from_stem {
+                        e.hint(format!(
+                            "the name comes from the file name; choose one with `migsnap track NAME {}`",
+                            path.display()
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
                 self.out.note(&format!(
                     "now tracking {} as '{}'",
                     tracked.path.display(),
