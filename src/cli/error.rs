@@ -433,6 +433,17 @@ impl From<crate::replay::ReplayError> for CliError {
                 }
                 e.hint("the Python that runs the migrations needs the project's Alembic and imports; set python = \"…\" under [databases.NAME.migrations] in migsnap.toml")
             }
+            ReplayError::Untrusted(ref untrusted) => {
+                let dir = untrusted.directory().display().to_string();
+                let config = crate::trust::user_config().map_or_else(
+                    || "your config.toml".to_owned(),
+                    |p| p.display().to_string(),
+                );
+                CliError::from_error(ErrorKind::Refused, &error).hint(format!(
+                    "if you trust it, add it to {env} (`export {env}={dir}`) or to safe_directories in {config}",
+                    env = crate::trust::SAFE_DIRECTORIES_ENV,
+                ))
+            }
             ReplayError::NoPython { .. } | ReplayError::Setting(_) => {
                 CliError::from_error(ErrorKind::Input, &error)
             }
