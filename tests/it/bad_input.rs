@@ -773,3 +773,31 @@ fn hostile_names_round_trip_through_snapshot_show_diff_and_restore() {
     assert_eq!(users, 1);
     assert_eq!(crate::common::integrity_check(&db), "ok");
 }
+
+/// Issue 10 item 11: SQLite takes the busy timeout as 32-bit milliseconds;
+/// a longer `--busy-timeout` made rusqlite panic (exit 101). It is a usage
+/// error now, and the longest valid value works.
+#[test]
+fn a_busy_timeout_sqlite_cannot_take_is_a_usage_error() {
+    let (env, _id) = tracked();
+    let before = env.store_state();
+    for too_long in ["25days", "2147483648ms", "100years"] {
+        let out = env.run(&["--busy-timeout", too_long, "snapshot", "--allow-empty"]);
+        out.expect(exit::USAGE);
+        assert!(
+            out.stderr.contains("--busy-timeout") && out.stderr.contains("at most 24days"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(env.store_state(), before);
+    env.run(&[
+        "--busy-timeout",
+        "2147483647ms",
+        "snapshot",
+        "--allow-empty",
+    ])
+    .ok();
+    env.run(&["--busy-timeout", "24days", "tag", "long-wait"])
+        .ok();
+}

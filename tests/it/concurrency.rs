@@ -385,3 +385,28 @@ fn snapshots_while_a_writer_shrinks_the_database_never_fail() {
         failures.len()
     );
 }
+
+/// Issue 10 item 20: `--busy-timeout` also bounds the wait for another
+/// process's lock on the store (a stopped snapshot held it for the 60 s
+/// default), and the refusal says the store is locked.
+#[test]
+fn busy_timeout_bounds_the_wait_for_the_store_lock() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 10);
+    env.snapshot(&["app.db"]);
+    let before = env.store_state();
+    let holder = Connection::open(env.store_db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let start = std::time::Instant::now();
+    let out = env.run(&["--busy-timeout", "300ms", "tag", "t"]);
+    let took = start.elapsed();
+    out.expect_error(exit::REFUSED, &["store", "locked by another process"]);
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(10),
+        "waited {took:?} for the store lock with --busy-timeout 300ms"
+    );
+    holder.execute_batch("ROLLBACK;").unwrap();
+    drop(holder);
+    assert_eq!(env.store_state(), before);
+    env.run(&["--busy-timeout", "300ms", "tag", "t"]).ok();
+}
