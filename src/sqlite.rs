@@ -94,6 +94,21 @@ pub enum SqliteError {
         /// The journal.
         journal: PathBuf,
     },
+    /// A schema entry's name or SQL is not valid UTF-8. The page image would
+    /// keep it, but schemas are compared and hashed as text, where two such
+    /// names could look alike; so the snapshot is refused, naming the entry
+    /// with its bytes escaped (`\xff`).
+    #[error("database {path}: the {part} of {kind} '{name}' is not valid UTF-8")]
+    NotUtf8 {
+        /// The database.
+        path: PathBuf,
+        /// `table`, `index`, `view` or `trigger`.
+        kind: String,
+        /// The entry's name, invalid bytes escaped.
+        name: String,
+        /// `name` or `SQL`.
+        part: &'static str,
+    },
     /// Reading the file failed.
     #[error("cannot read database {path}")]
     Io {
@@ -340,6 +355,14 @@ impl Database {
         let tx = self.conn.unchecked_transaction().map_err(&sql)?;
         // The first read starts the read transaction (takes the SHARED lock or
         // the WAL read mark); everything below sees that one state.
+        if let Some((kind, name, part)) = non_utf8_entry(&tx).map_err(&sql)? {
+            return Err(SqliteError::NotUtf8 {
+                path: self.path.clone(),
+                kind,
+                name,
+                part,
+            });
+        }
         let stamp = schema_stamp(&tx).map_err(&sql)?;
         let (schema, findings) = if known == Some(&stamp) {
             (None, Vec::new())
@@ -476,6 +499,44 @@ pub struct SchemaStamp {
     pub cookie: u32,
     /// BLAKE3 of `type, name, tbl_name, sql` of every `sqlite_schema` row.
     pub text: [u8; 32],
+}
+
+/// The first `sqlite_schema` entry whose name or SQL is not valid UTF-8:
+/// its type, its name with invalid bytes escaped, and which part is bad.
+fn non_utf8_entry(conn: &Connection) -> rusqlite::Result<Option<(String, String, &'static str)>> {
+    let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY rowid")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let bytes = |column| -> rusqlite::Result<Vec<u8>> {
+            use rusqlite::types::ValueRef;
+            Ok(match row.get_ref(column)? {
+                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.to_vec(),
+                _ => Vec::new(),
+            })
+        };
+        let (kind, name, sql) = (bytes(0)?, bytes(1)?, bytes(2)?);
+        let part = if std::str::from_utf8(&name).is_err() {
+            "name"
+        } else if std::str::from_utf8(&sql).is_err() {
+            "SQL"
+        } else {
+            continue;
+        };
+        return Ok(Some((escape_bytes(&kind), escape_bytes(&name), part)));
+    }
+    Ok(None)
+}
+
+/// `bytes` as text, each byte that is not part of valid UTF-8 as `\xNN`.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
 }
 
 fn schema_stamp(conn: &Connection) -> rusqlite::Result<SchemaStamp> {

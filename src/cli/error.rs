@@ -210,6 +210,9 @@ impl From<SqliteError> for CliError {
             SqliteError::Busy { .. } => {
                 e.hint("wait for the writer to finish, or raise --busy-timeout")
             }
+            SqliteError::NotUtf8 { .. } => e.hint(
+                "give it a valid UTF-8 name and SQL (for a table: ALTER TABLE … RENAME TO …), then snapshot again",
+            ),
             // Deleting the journal would keep the crashed writer's half
             // transaction in the file.
             SqliteError::HotJournal { path, .. } => e.hint(format!(

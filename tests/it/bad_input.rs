@@ -801,3 +801,69 @@ fn a_busy_timeout_sqlite_cannot_take_is_a_usage_error() {
     env.run(&["--busy-timeout", "24days", "tag", "long-wait"])
         .ok();
 }
+
+/// Rewrites the `sqlite_schema` row of table `table` of `path` so that its
+/// name (and the name in its SQL) becomes `name`, and its SQL gets
+/// `extra_sql` appended inside the column list: bytes that need not be
+/// UTF-8, which no `&str` API could write.
+fn rename_in_schema(path: &std::path::Path, table: &str, name: &[u8], extra_sql: &[u8]) {
+    let mut sql = b"CREATE TABLE \"".to_vec();
+    sql.extend_from_slice(name);
+    sql.extend_from_slice(b"\"(x INTEGER");
+    sql.extend_from_slice(extra_sql);
+    sql.extend_from_slice(b")");
+    let hex = crate::common::hex;
+    exec(
+        path,
+        &format!(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET name = CAST(X'{n}' AS TEXT), tbl_name = CAST(X'{n}' AS TEXT),
+                                      sql = CAST(X'{s}' AS TEXT)
+             WHERE name = '{table}';",
+            n = hex(name),
+            s = hex(&sql),
+        ),
+    );
+}
+
+/// Issue 10 item 14: a table whose name (or SQL) is not valid UTF-8 gave
+/// exit 70 naming nothing. It is refused with exit 3, naming the table with
+/// its bytes escaped; nothing is recorded.
+#[test]
+fn a_schema_entry_that_is_not_utf8_is_refused_naming_it() {
+    let env = TestEnv::with_store();
+    let db = env.join("odd.db");
+    exec(
+        &db,
+        "CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1);
+         CREATE TABLE u(x INTEGER);",
+    );
+    rename_in_schema(&db, "t", b"t\xff\xfeq", b"");
+    assert_eq!(crate::common::integrity_check(&db), "ok");
+    env.run(&["track", "odd", "odd.db"]).ok();
+    let db2 = env.join("odd2.db");
+    exec(&db2, "CREATE TABLE v(x INTEGER);");
+    rename_in_schema(&db2, "v", b"v", b", y TEXT DEFAULT '\x80'");
+    env.run(&["track", "odd2", "odd2.db"]).ok();
+    let before = env.store_state();
+    let out = env.run(&["snapshot", "odd"]);
+    out.expect_error(
+        exit::INPUT,
+        &[
+            "odd.db",
+            "the name of table 't\\xff\\xfeq' is not valid UTF-8",
+        ],
+    );
+    assert!(
+        out.stderr.contains("hint: give it a valid UTF-8 name"),
+        "{}",
+        out.stderr
+    );
+    env.run(&["snapshot", "odd", "--schema-only"])
+        .expect_error(exit::INPUT, &["'t\\xff\\xfeq'"]);
+
+    // A valid name with bytes that are not UTF-8 in its SQL.
+    env.run(&["snapshot", "odd2"])
+        .expect_error(exit::INPUT, &["the SQL of table 'v' is not valid UTF-8"]);
+    assert_eq!(env.store_state(), before);
+}
