@@ -109,6 +109,20 @@ pub enum SqliteError {
         /// `name` or `SQL`.
         part: &'static str,
     },
+    /// `PRAGMA quick_check` found problems. The message names the first and
+    /// counts them; all of them are in `problems`.
+    #[error(
+        "database {path} is corrupt: quick_check found {} problem{}, the first: {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.first().map_or("", String::as_str)
+    )]
+    QuickCheck {
+        /// The database.
+        path: PathBuf,
+        /// SQLite's verdict, one problem a line.
+        problems: Vec<String>,
+    },
     /// Reading the file failed.
     #[error("cannot read database {path}")]
     Io {
@@ -440,7 +454,7 @@ impl Database {
     }
 
     /// Runs `PRAGMA quick_check` in a read transaction of its own and fails
-    /// with [`SqliteError::Corrupt`], quoting SQLite, unless it says `ok`.
+    /// with [`SqliteError::QuickCheck`] unless it says `ok`.
     pub fn check(&self) -> Result<(), SqliteError> {
         let verdict: Vec<String> = self
             .conn
@@ -453,9 +467,17 @@ impl Database {
         if verdict == ["ok"] {
             return Ok(());
         }
-        Err(SqliteError::Corrupt {
+        // SQLite may put several problems in one row, one a line, under a
+        // "*** in database main ***" heading.
+        let problems = verdict
+            .iter()
+            .flat_map(|row| row.lines())
+            .filter(|line| !line.trim().is_empty() && !line.starts_with("*** "))
+            .map(str::to_owned)
+            .collect();
+        Err(SqliteError::QuickCheck {
             path: self.path.clone(),
-            message: format!("quick_check: {}", verdict.join("; ")),
+            problems,
         })
     }
 

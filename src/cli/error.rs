@@ -68,6 +68,9 @@ pub struct CliError {
     pub causes: Vec<String>,
     /// What to do about it.
     pub hints: Vec<String>,
+    /// Everything behind a summarised message (each quick_check problem),
+    /// shown only in JSON.
+    pub details: Vec<String>,
 }
 
 impl CliError {
@@ -78,6 +81,7 @@ impl CliError {
             message: message.into(),
             causes: Vec::new(),
             hints: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -103,6 +107,7 @@ impl CliError {
             message,
             causes,
             hints: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -210,6 +215,13 @@ impl From<SqliteError> for CliError {
             SqliteError::Busy { .. } => {
                 e.hint("wait for the writer to finish, or raise --busy-timeout")
             }
+            SqliteError::QuickCheck { path, problems } => CliError {
+                details: problems,
+                ..e.hint(format!(
+                    "`sqlite3 {} 'PRAGMA quick_check'` (or --format json) lists every problem",
+                    path.display()
+                ))
+            },
             SqliteError::NotUtf8 { .. } => e.hint(
                 "give it a valid UTF-8 name and SQL (for a table: ALTER TABLE … RENAME TO …), then snapshot again",
             ),

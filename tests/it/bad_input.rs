@@ -867,3 +867,69 @@ fn a_schema_entry_that_is_not_utf8_is_refused_naming_it() {
         .expect_error(exit::INPUT, &["the SQL of table 'v' is not valid UTF-8"]);
     assert_eq!(env.store_state(), before);
 }
+
+/// Issue 10 item 20: a database that fails quick_check is refused with one
+/// line that counts the problems and names the first, not SQLite's whole
+/// verdict (here 70+ lines); JSON carries every problem.
+#[test]
+fn a_quick_check_refusal_is_one_line_with_the_details_in_json() {
+    let env = TestEnv::with_store();
+    let db = env.join("broken.db");
+    let root: i64 = {
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE items(id INTEGER PRIMARY KEY, payload BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO items(payload) SELECT randomblob(1000) FROM n;",
+        )
+        .unwrap();
+        conn.query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'items'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    env.run(&["track", "broken", "broken.db"]).ok();
+    // The table's root page becomes an empty leaf: every other page of the
+    // table is then "never used".
+    let mut bytes = std::fs::read(&db).unwrap();
+    let start = (root as usize - 1) * 4096;
+    bytes[start..start + 4096].fill(0);
+    bytes[start] = 0x0d;
+    std::fs::write(&db, &bytes).unwrap();
+    let before = env.store_state();
+
+    let out = env.run(&["snapshot", "broken"]);
+    out.expect_error(
+        exit::INPUT,
+        &[
+            "broken.db is corrupt: quick_check found",
+            "problems, the first: ",
+        ],
+    );
+    assert!(
+        out.stderr.lines().count() <= 3,
+        "the refusal is not short:\n{}",
+        out.stderr
+    );
+    let out = env.run(&["--format", "json", "snapshot", "broken"]);
+    out.expect(exit::INPUT);
+    let json: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    let details = json["error"]["details"].as_array().unwrap();
+    assert!(details.len() > 50, "{json}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().unwrap().contains("never used")),
+        "{json}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("quick_check found {} problems", details.len())),
+        "{json}"
+    );
+    assert_eq!(env.store_state(), before);
+}
