@@ -744,15 +744,26 @@ fn check_trust(project: &Project, python: Option<&Path>) -> Result<(), crate::tr
         check(&config.script_location.join("env.py"), "it")?;
         for dir in &config.version_locations {
             check(dir, "the revision files in it")?;
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                check(&entry.path(), "it as a revision file")?;
-            }
+            check_tree(dir)?;
         }
     }
     if let Some(python) = python {
         check(python, "it as the project's Python")?;
         if let Some(bin) = python.parent() {
             check(bin, "the project's Python from it")?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks everything under a version directory, subdirectories included
+/// (`recursive_version_locations`); symbolic links are checked, not followed.
+fn check_tree(dir: &Path) -> Result<(), crate::trust::Untrusted> {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        crate::trust::check(&path, "it as a revision file")?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            check_tree(&path)?;
         }
     }
     Ok(())

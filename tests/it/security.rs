@@ -500,7 +500,7 @@ fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
     // A trusted project directory does not vouch for a foreign interpreter
     // inside it.
     std::fs::remove_file(&ran).unwrap();
-    project.revision(Revision::new("0003", "v").down("0002").upgrade(
+    let third = project.revision(Revision::new("0003", "v").down("0002").upgrade(
         r#"
         op.create_table("v", sa.Column("id", sa.Integer, primary_key=True))
         "#,
@@ -522,4 +522,20 @@ fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
             ],
         );
     assert!(!ran.exists(), "a foreign interpreter ran");
+    // Nor for someone else's revision file.
+    std::os::unix::fs::lchown(&venv_python, Some(0), Some(0)).unwrap();
+    std::os::unix::fs::lchown(&third, Some(65534), Some(65534)).unwrap();
+    env.run_in(env.path(), &["replay"], &[("HOME", "/nonexistent")])
+        .expect_error(
+            exit::REFUSED,
+            &[
+                &env.join("migrations/versions")
+                    .join(third.file_name().unwrap())
+                    .display()
+                    .to_string(),
+                "owned by uid 65534",
+                "revision file",
+            ],
+        );
+    assert!(!ran.exists(), "a foreign revision file ran");
 }
