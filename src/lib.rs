@@ -27,3 +27,4 @@ pub mod snapshot;
 pub mod sqlite;
 pub mod stamp;
 pub mod tag;
+pub mod trust;

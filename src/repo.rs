@@ -9,10 +9,9 @@
 //! root, so a repository can move as a whole.
 //!
 //! Configuration files may name commands migsnap runs (`python = "…"`,
-//! `upgrade = "…"`). Like git's `safe.directory`, such settings are honoured
-//! only from a file owned by the current user or root, or one whose
-//! directory is listed in `MIGSNAP_SAFE_DIRECTORIES`; otherwise opening the
-//! repository fails with [`RepoError::Untrusted`] before anything runs.
+//! `upgrade = "…"`). Such settings are honoured only from a file that
+//! [`crate::trust`] trusts; otherwise opening the repository fails with
+//! [`RepoError::Untrusted`] before anything runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,10 +27,7 @@ pub const STORE_DIR: &str = ".migsnap";
 pub const PROJECT_CONFIG: &str = "migsnap.toml";
 /// Name of the configuration file `track` writes inside the store directory.
 pub const STORE_CONFIG: &str = "config.toml";
-/// Environment variable listing directories whose configuration files are
-/// trusted to name commands whoever owns them (`:`-separated, as `PATH`;
-/// `*` trusts every directory).
-pub const SAFE_DIRECTORIES_ENV: &str = "MIGSNAP_SAFE_DIRECTORIES";
+pub use crate::trust::SAFE_DIRECTORIES_ENV;
 
 /// What can go wrong finding or configuring a repository.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +88,15 @@ pub enum RepoError {
         name: String,
         /// The path it tracks.
         existing: PathBuf,
+    },
+    /// A tag has the name: a database of that name would hide it, because
+    /// revisions look names up as tags first.
+    #[error("'{name}' is already a tag; a database of that name would be shadowed by it")]
+    TagNamed {
+        /// The name.
+        name: String,
+        /// The path that was to be tracked.
+        path: PathBuf,
     },
     /// A configuration file owned by another user names commands to run.
     #[error(
@@ -259,6 +264,13 @@ impl Repo {
                 existing: existing.path.clone(),
             });
         }
+        let tag = RefName::new(format!("tags/{name}")).expect("holds because the name is valid");
+        if self.store.view().find_ref(&tag)?.is_some() {
+            return Err(RepoError::TagNamed {
+                name: name.to_owned(),
+                path,
+            });
+        }
         let config_path = self.store_config();
         let mut config = read_config(&config_path)?;
         let stored = path
@@ -384,12 +396,9 @@ fn read_config(path: &Path) -> Result<ConfigFile, RepoError> {
 }
 
 /// Refuses a configuration file that names commands (`python`, `upgrade`)
-/// unless it is trusted: owned by the current user or root, or in a
-/// directory listed in [`SAFE_DIRECTORIES_ENV`]. Running a command named by
-/// someone else's file would run their code as us, which is why git added
-/// `safe.directory` (CVE-2022-24765).
+/// unless [`crate::trust`] trusts it: running a command named by someone
+/// else's file would run their code as us.
 fn check_trusted(path: &Path, config: &ConfigFile) -> Result<(), RepoError> {
-    use std::os::unix::fs::MetadataExt;
     let mut keys = Vec::new();
     let sections = config.migrations.iter().chain(
         config
@@ -408,69 +417,13 @@ fn check_trusted(path: &Path, config: &ConfigFile) -> Result<(), RepoError> {
     if keys.is_empty() {
         return Ok(());
     }
-    let meta = std::fs::metadata(path).map_err(|source| RepoError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let owner = meta.uid();
-    if owner == 0 || Some(owner) == current_uid() || listed_as_safe(path) {
-        return Ok(());
-    }
-    Err(RepoError::Untrusted {
-        path: path.to_path_buf(),
-        owner: describe_uid(owner),
-        keys: keys.join(" and "),
-    })
-}
-
-/// Whether the directory holding `path` is listed in
-/// [`SAFE_DIRECTORIES_ENV`] (compared lexically and after resolving
-/// symlinks), or the list holds `*`.
-fn listed_as_safe(path: &Path) -> bool {
-    let Some(list) = std::env::var_os(SAFE_DIRECTORIES_ENV) else {
-        return false;
-    };
-    let dir = absolute(path.parent().unwrap_or(Path::new(".")));
-    let real = std::fs::canonicalize(&dir).ok();
-    std::env::split_paths(&list).any(|entry| {
-        if entry.as_os_str() == "*" {
-            return true;
-        }
-        let entry = absolute(&entry);
-        entry == dir
-            || std::fs::canonicalize(&entry)
-                .ok()
-                .is_some_and(|e| Some(e) == real)
-    })
-}
-
-/// The effective uid of this process: the owner of `/proc/self` on Linux,
-/// else the owner of a file it creates. `None` when neither works, which
-/// trusts only root's files.
-fn current_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(meta) = std::fs::metadata("/proc/self") {
-        return Some(meta.uid());
-    }
-    let probe = tempfile::NamedTempFile::new().ok()?;
-    probe.as_file().metadata().ok().map(|m| m.uid())
-}
-
-/// `uid N (name)`, with the name from `/etc/passwd` when it has one.
-fn describe_uid(uid: u32) -> String {
-    let name = std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                let id = fields.nth(1)?.parse::<u32>().ok()?;
-                (id == uid).then(|| name.to_owned())
-            })
-        });
-    match name {
-        Some(name) => format!("uid {uid} ({name})"),
-        None => format!("uid {uid}"),
+    match crate::trust::foreign_owner(path) {
+        None => Ok(()),
+        Some(owner) => Err(RepoError::Untrusted {
+            path: path.to_path_buf(),
+            owner: crate::trust::describe_uid(owner),
+            keys: keys.join(" and "),
+        }),
     }
 }
 

@@ -72,13 +72,8 @@ pub enum SnapshotError {
     #[error(transparent)]
     Store(#[from] migsnap_store::Error),
     /// A tag name is invalid or taken.
-    #[error("tag '{name}' {reason}")]
-    Tag {
-        /// The tag.
-        name: String,
-        /// Why it cannot be created.
-        reason: String,
-    },
+    #[error(transparent)]
+    Tag(#[from] crate::tag::TagError),
     /// The repository configuration failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
@@ -248,12 +243,7 @@ pub fn take_into(
     let tag_refs = options
         .tags
         .iter()
-        .map(|name| {
-            RefName::new(format!("tags/{name}")).map_err(|e| SnapshotError::Tag {
-                name: name.clone(),
-                reason: format!("is not a valid name: {}", e.reason),
-            })
-        })
+        .map(|name| crate::tag::check_name(repo, name))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut tx = repo.store.transaction()?;
@@ -265,12 +255,7 @@ pub fn take_into(
     let head = parents.first().copied();
     let parent = head.map(|id| tx.view().read_snapshot(&id)).transpose()?;
     for tag in &tag_refs {
-        if tx.view().find_ref(tag)?.is_some() {
-            return Err(SnapshotError::Tag {
-                name: tag.as_str()["tags/".len()..].to_owned(),
-                reason: "already exists".into(),
-            });
-        }
+        crate::tag::check_free(tx.view(), tag)?;
     }
     // A parent image that cannot be read, or whose pages retention gave up,
     // only costs dedup: the new image is then listed and stored in full, so it

@@ -1,6 +1,12 @@
 //! Safe access to users' SQLite databases.
 //!
 //! - Opening never writes: connections are read-only with a busy timeout.
+//!   The one exception is a hot journal left by a writer that crashed
+//!   mid-transaction: SQLite must roll it back before anyone can read, and
+//!   it does so on the first read of any connection that may write the file.
+//!   That restores the last committed state, which is what a backup after a
+//!   crash should hold; [`Database::open`] does it when the user may write
+//!   the file, and otherwise names the journal ([`SqliteError::HotJournal`]).
 //! - A capture reads the page image, the schema and the metadata inside **one
 //!   read transaction**, so they describe the same instant even while other
 //!   processes write (in WAL mode the read sees one WAL snapshot; in rollback
@@ -77,6 +83,46 @@ pub enum SqliteError {
         /// SQLite's own message, quoted.
         message: String,
     },
+    /// A writer crashed mid-transaction and left a hot journal that only a
+    /// connection allowed to write the database can roll back.
+    #[error(
+        "database {path} has a hot journal {journal} from a writer that crashed mid-transaction, and it cannot be rolled back without write access to the database and its directory"
+    )]
+    HotJournal {
+        /// The database.
+        path: PathBuf,
+        /// The journal.
+        journal: PathBuf,
+    },
+    /// A schema entry's name or SQL is not valid UTF-8. The page image would
+    /// keep it, but schemas are compared and hashed as text, where two such
+    /// names could look alike; so the snapshot is refused, naming the entry
+    /// with its bytes escaped (`\xff`).
+    #[error("database {path}: the {part} of {kind} '{name}' is not valid UTF-8")]
+    NotUtf8 {
+        /// The database.
+        path: PathBuf,
+        /// `table`, `index`, `view` or `trigger`.
+        kind: String,
+        /// The entry's name, invalid bytes escaped.
+        name: String,
+        /// `name` or `SQL`.
+        part: &'static str,
+    },
+    /// `PRAGMA quick_check` found problems. The message names the first and
+    /// counts them; all of them are in `problems`.
+    #[error(
+        "database {path} is corrupt: quick_check found {} problem{}, the first: {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.first().map_or("", String::as_str)
+    )]
+    QuickCheck {
+        /// The database.
+        path: PathBuf,
+        /// SQLite's verdict, one problem a line.
+        problems: Vec<String>,
+    },
     /// Reading the file failed.
     #[error("cannot read database {path}")]
     Io {
@@ -108,6 +154,44 @@ fn sql_error(path: &Path, waited: Duration, source: rusqlite::Error) -> SqliteEr
             message: source.to_string(),
         },
         _ => SqliteError::Sqlite { path, source },
+    }
+}
+
+/// Whether SQLite refused a read because a hot journal needs rolling back
+/// and the connection may not write (`SQLITE_READONLY_ROLLBACK`).
+fn is_readonly_rollback(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
+}
+
+/// Lets SQLite roll back the hot journal of `path` through a read-write
+/// connection's first read; refuses with [`SqliteError::HotJournal`] when
+/// the file or its directory may not be written.
+fn roll_back_hot_journal(path: &Path, busy_timeout: Duration) -> Result<(), SqliteError> {
+    let sql = |e| sql_error(path, busy_timeout, e);
+    let refused = || {
+        let mut journal = path.as_os_str().to_owned();
+        journal.push("-journal");
+        SqliteError::HotJournal {
+            path: path.to_path_buf(),
+            journal: journal.into(),
+        }
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
+            refused()
+        }
+        _ => sql(e),
+    })?;
+    conn.busy_timeout(busy_timeout).map_err(sql)?;
+    match conn.query_row("PRAGMA schema_version", [], |_| Ok(())) {
+        Ok(()) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => Err(refused()),
+        Err(e) => Err(sql(e)),
     }
 }
 
@@ -233,16 +317,25 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens `path` read-only after [`check_file`].
+    /// Opens `path` read-only after [`check_file`]. A hot journal is rolled
+    /// back first when the user may write the database (see the module
+    /// documentation).
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Database, SqliteError> {
         check_file(path)?;
+        let sql = |e| sql_error(path, busy_timeout, e);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| sql_error(path, busy_timeout, e))?;
-        conn.busy_timeout(busy_timeout)
-            .map_err(|e| sql_error(path, busy_timeout, e))?;
+        .map_err(sql)?;
+        conn.busy_timeout(busy_timeout).map_err(sql)?;
+        // The first read is where SQLite finds a hot journal.
+        if let Err(e) = conn.query_row("PRAGMA schema_version", [], |_| Ok(())) {
+            if !is_readonly_rollback(&e) {
+                return Err(sql(e));
+            }
+            roll_back_hot_journal(path, busy_timeout)?;
+        }
         Ok(Database {
             conn,
             path: path.to_path_buf(),
@@ -276,6 +369,14 @@ impl Database {
         let tx = self.conn.unchecked_transaction().map_err(&sql)?;
         // The first read starts the read transaction (takes the SHARED lock or
         // the WAL read mark); everything below sees that one state.
+        if let Some((kind, name, part)) = non_utf8_entry(&tx).map_err(&sql)? {
+            return Err(SqliteError::NotUtf8 {
+                path: self.path.clone(),
+                kind,
+                name,
+                part,
+            });
+        }
         let stamp = schema_stamp(&tx).map_err(&sql)?;
         let (schema, findings) = if known == Some(&stamp) {
             (None, Vec::new())
@@ -328,30 +429,32 @@ impl Database {
     }
 
     /// Up to `count` pages spread evenly over the database, to train a
-    /// compression dictionary on. Consistency does not matter here: a stale
-    /// sample only makes the dictionary slightly less apt.
+    /// compression dictionary on. The page count and the pages are read in
+    /// one read transaction: read apart, a writer that shrinks the file in
+    /// between (VACUUM, auto_vacuum) leaves pages that no longer exist.
     pub fn sample_pages(&self, count: u32) -> Result<Vec<Vec<u8>>, SqliteError> {
-        let page_count: u32 = self
-            .conn
+        let sql = |e| self.sql(e);
+        let tx = self.conn.unchecked_transaction().map_err(sql)?;
+        let page_count: u32 = tx
             .query_row("PRAGMA page_count", [], |row| row.get(0))
-            .map_err(|e| self.sql(e))?;
+            .map_err(sql)?;
         let step = (page_count / count.max(1)).max(1);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
-            .map_err(|e| self.sql(e))?;
-        (1..=page_count)
-            .step_by(step as usize)
-            .take(count as usize)
-            .map(|pgno| {
-                stmt.query_row([pgno], |row| row.get(0))
-                    .map_err(|e| self.sql(e))
-            })
-            .collect()
+        let samples = {
+            let mut stmt = tx
+                .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
+                .map_err(sql)?;
+            (1..=page_count)
+                .step_by(step as usize)
+                .take(count as usize)
+                .map(|pgno| stmt.query_row([pgno], |row| row.get(0)).map_err(sql))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit().map_err(sql)?;
+        Ok(samples)
     }
 
     /// Runs `PRAGMA quick_check` in a read transaction of its own and fails
-    /// with [`SqliteError::Corrupt`], quoting SQLite, unless it says `ok`.
+    /// with [`SqliteError::QuickCheck`] unless it says `ok`.
     pub fn check(&self) -> Result<(), SqliteError> {
         let verdict: Vec<String> = self
             .conn
@@ -364,9 +467,17 @@ impl Database {
         if verdict == ["ok"] {
             return Ok(());
         }
-        Err(SqliteError::Corrupt {
+        // SQLite may put several problems in one row, one a line, under a
+        // "*** in database main ***" heading.
+        let problems = verdict
+            .iter()
+            .flat_map(|row| row.lines())
+            .filter(|line| !line.trim().is_empty() && !line.starts_with("*** "))
+            .map(str::to_owned)
+            .collect();
+        Err(SqliteError::QuickCheck {
             path: self.path.clone(),
-            message: format!("quick_check: {}", verdict.join("; ")),
+            problems,
         })
     }
 
@@ -410,6 +521,44 @@ pub struct SchemaStamp {
     pub cookie: u32,
     /// BLAKE3 of `type, name, tbl_name, sql` of every `sqlite_schema` row.
     pub text: [u8; 32],
+}
+
+/// The first `sqlite_schema` entry whose name or SQL is not valid UTF-8:
+/// its type, its name with invalid bytes escaped, and which part is bad.
+fn non_utf8_entry(conn: &Connection) -> rusqlite::Result<Option<(String, String, &'static str)>> {
+    let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY rowid")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let bytes = |column| -> rusqlite::Result<Vec<u8>> {
+            use rusqlite::types::ValueRef;
+            Ok(match row.get_ref(column)? {
+                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.to_vec(),
+                _ => Vec::new(),
+            })
+        };
+        let (kind, name, sql) = (bytes(0)?, bytes(1)?, bytes(2)?);
+        let part = if std::str::from_utf8(&name).is_err() {
+            "name"
+        } else if std::str::from_utf8(&sql).is_err() {
+            "SQL"
+        } else {
+            continue;
+        };
+        return Ok(Some((escape_bytes(&kind), escape_bytes(&name), part)));
+    }
+    Ok(None)
+}
+
+/// `bytes` as text, each byte that is not part of valid UTF-8 as `\xNN`.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
 }
 
 fn schema_stamp(conn: &Connection) -> rusqlite::Result<SchemaStamp> {

@@ -1,6 +1,14 @@
 //! Tags: immutable names for snapshots, kept as `tags/NAME` refs.
+//!
+//! A revision's name is looked up as a tag first (see [`crate::revision`]),
+//! so a new tag must not be able to mean anything else: not a tracked
+//! database, not `HEAD`, not a full ref name, not a snapshot id prefix, and
+//! not an option. [`check_name`] holds those rules, as git's
+//! `check-ref-format` does for branches.
 
 use migsnap_store::{Change, Expected, ObjectId, RefEdit, RefName, Store};
+
+use crate::repo::Repo;
 
 /// What can go wrong with a tag.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,8 @@ pub enum TagError {
     Store(#[from] migsnap_store::Error),
 }
 
+/// The ref of an existing tag `name`; only the ref syntax is checked, so a
+/// tag made before [`check_name`]'s rules can still be deleted.
 fn tag_ref(name: &str) -> Result<RefName, TagError> {
     RefName::new(format!("tags/{name}")).map_err(|e| TagError::BadName {
         name: name.to_owned(),
@@ -41,15 +51,47 @@ fn tag_ref(name: &str) -> Result<RefName, TagError> {
     })
 }
 
-/// Creates tag `name` at `target`.
-pub fn create(store: &mut Store, name: &str, target: ObjectId) -> Result<(), TagError> {
-    let refname = tag_ref(name)?;
-    if let Some(existing) = store.view().find_ref(&refname)? {
-        return Err(TagError::Exists {
+/// Checks that `name` can be a new tag in `repo` and returns its ref.
+pub fn check_name(repo: &Repo, name: &str) -> Result<RefName, TagError> {
+    let bad = |reason| {
+        Err(TagError::BadName {
             name: name.to_owned(),
-            target: existing,
-        });
+            reason,
+        })
+    };
+    if name.starts_with('-') {
+        return bad("it starts with '-', which reads as an option");
     }
+    if name == "HEAD" {
+        return bad("HEAD names the latest snapshot");
+    }
+    if name.contains('/') {
+        return bad("'/' makes it a full ref name, such as heads/NAME or tags/NAME");
+    }
+    if name.len() >= 4 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return bad("it looks like a snapshot id prefix");
+    }
+    if repo.database(name).is_some() {
+        return bad("a tracked database has that name, and the tag would hide its latest snapshot");
+    }
+    tag_ref(name)
+}
+
+/// Fails with [`TagError::Exists`] when tag `refname` exists in `view`.
+pub fn check_free(view: migsnap_store::View<'_>, refname: &RefName) -> Result<(), TagError> {
+    match view.find_ref(refname)? {
+        Some(existing) => Err(TagError::Exists {
+            name: refname.as_str()["tags/".len()..].to_owned(),
+            target: existing,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Creates tag `name` at `target`.
+pub fn create(repo: &mut Repo, name: &str, target: ObjectId) -> Result<(), TagError> {
+    let refname = check_name(repo, name)?;
+    check_free(repo.store.view(), &refname)?;
     let edit = RefEdit {
         name: refname,
         change: Change::Update {
@@ -57,7 +99,7 @@ pub fn create(store: &mut Store, name: &str, target: ObjectId) -> Result<(), Tag
             new: target,
         },
     };
-    store
+    repo.store
         .transaction()?
         .commit(&[edit], &format!("tag {name}"))?;
     Ok(())

@@ -68,6 +68,9 @@ pub struct CliError {
     pub causes: Vec<String>,
     /// What to do about it.
     pub hints: Vec<String>,
+    /// Everything behind a summarised message (each quick_check problem),
+    /// shown only in JSON.
+    pub details: Vec<String>,
 }
 
 impl CliError {
@@ -78,6 +81,7 @@ impl CliError {
             message: message.into(),
             causes: Vec::new(),
             hints: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -103,6 +107,7 @@ impl CliError {
             message,
             causes,
             hints: Vec::new(),
+            details: Vec::new(),
         }
     }
 
@@ -210,7 +215,7 @@ impl From<StoreError> for CliError {
 impl From<SqliteError> for CliError {
     fn from(error: SqliteError) -> CliError {
         let kind = match &error {
-            SqliteError::Busy { .. } => ErrorKind::Refused,
+            SqliteError::Busy { .. } | SqliteError::HotJournal { .. } => ErrorKind::Refused,
             SqliteError::Io { source, .. } => io_kind(source),
             SqliteError::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
@@ -221,12 +226,32 @@ impl From<SqliteError> for CliError {
             },
             _ => ErrorKind::Input,
         };
-        let read_only = kind == ErrorKind::Refused && !matches!(error, SqliteError::Busy { .. });
+        let read_only = kind == ErrorKind::Refused
+            && !matches!(
+                error,
+                SqliteError::Busy { .. } | SqliteError::HotJournal { .. }
+            );
         let e = CliError::from_error(kind, &error);
         match error {
             SqliteError::Busy { .. } => {
                 e.hint("wait for the writer to finish, or raise --busy-timeout")
             }
+            SqliteError::QuickCheck { path, problems } => CliError {
+                details: problems,
+                ..e.hint(format!(
+                    "`sqlite3 {} 'PRAGMA quick_check'` (or --format json) lists every problem",
+                    path.display()
+                ))
+            },
+            SqliteError::NotUtf8 { .. } => e.hint(
+                "give it a valid UTF-8 name and SQL (for a table: ALTER TABLE … RENAME TO …), then snapshot again",
+            ),
+            // Deleting the journal would keep the crashed writer's half
+            // transaction in the file.
+            SqliteError::HotJournal { path, .. } => e.hint(format!(
+                "run migsnap again as a user who may write {0} and its directory (or `sqlite3 {0} 'PRAGMA quick_check'`): SQLite then restores the last committed state; never delete the journal",
+                path.display()
+            )),
             // Even a reader of a WAL database must create or write its
             // `-shm` file (https://sqlite.org/wal.html#readonly).
             _ if read_only => e.hint(
@@ -259,6 +284,10 @@ impl From<RepoError> for CliError {
             RepoError::UnknownDatabase { known, .. } => {
                 Some(format!("tracked: {}", known.join(", ")))
             }
+            RepoError::TagNamed { path, .. } => Some(format!(
+                "track it under another name: `migsnap track NAME {}`",
+                path.display()
+            )),
             RepoError::Untrusted { path, .. } => Some(format!(
                 "if you trust it, add its directory to {0} (`export {0}={1}`), or chown the file to yourself",
                 crate::repo::SAFE_DIRECTORIES_ENV,
@@ -268,7 +297,9 @@ impl From<RepoError> for CliError {
         };
         let kind = match &error {
             RepoError::Io { source, .. } => io_kind(source),
-            RepoError::NameTaken { .. } | RepoError::Untrusted { .. } => ErrorKind::Refused,
+            RepoError::NameTaken { .. }
+            | RepoError::TagNamed { .. }
+            | RepoError::Untrusted { .. } => ErrorKind::Refused,
             RepoError::BrokenStore { .. } => ErrorKind::Corrupt,
             _ => ErrorKind::Input,
         };
@@ -301,7 +332,7 @@ impl From<SnapshotError> for CliError {
             SnapshotError::Image(e) => e.into(),
             SnapshotError::Store(e) => e.into(),
             SnapshotError::Repo(e) => e.into(),
-            SnapshotError::Tag { .. } => CliError::from_error(ErrorKind::Input, &error),
+            SnapshotError::Tag(e) => e.into(),
         }
     }
 }
@@ -442,6 +473,17 @@ impl From<crate::replay::ReplayError> for CliError {
                     e.causes.push(last.trim().to_owned());
                 }
                 e.hint("the Python that runs the migrations needs the project's Alembic and imports; set python = \"…\" under [databases.NAME.migrations] in migsnap.toml")
+            }
+            ReplayError::Untrusted(ref untrusted) => {
+                let dir = untrusted.directory().display().to_string();
+                let config = crate::trust::user_config().map_or_else(
+                    || "your config.toml".to_owned(),
+                    |p| p.display().to_string(),
+                );
+                CliError::from_error(ErrorKind::Refused, &error).hint(format!(
+                    "if you trust it, add it to {env} (`export {env}={dir}`) or to safe_directories in {config}",
+                    env = crate::trust::SAFE_DIRECTORIES_ENV,
+                ))
             }
             ReplayError::NoPython { .. } | ReplayError::Setting(_) => {
                 CliError::from_error(ErrorKind::Input, &error)

@@ -58,12 +58,28 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
 
-    /// How long to wait for a database locked by a writer, e.g. `5s`, `500ms`.
-    #[arg(long, global = true, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
-    busy_timeout: Duration,
+    /// How long to wait for a database locked by a writer (default 5s), and
+    /// for another migsnap's lock on the store (default 60s), e.g. `500ms`.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_busy_timeout)]
+    busy_timeout: Option<Duration>,
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// Parses `--busy-timeout`. SQLite takes the wait as an `int` of
+/// milliseconds, so anything longer than 2^31 - 1 ms (about 24.8 days)
+/// cannot be passed on.
+fn parse_busy_timeout(text: &str) -> Result<Duration, String> {
+    let wait = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    let longest = Duration::from_millis(i32::MAX as u64);
+    if wait > longest {
+        return Err(format!(
+            "at most {} (SQLite counts the wait in 32-bit milliseconds)",
+            humantime::format_duration(longest)
+        ));
+    }
+    Ok(wait)
 }
 
 /// How results are printed.
@@ -140,12 +156,19 @@ pub struct Ctx {
     store: Option<PathBuf>,
     cwd: PathBuf,
     busy_timeout: Duration,
+    /// `--busy-timeout` as given; the store waits longer by default, as
+    /// another migsnap may hold its lock for a whole snapshot.
+    store_busy_timeout: Option<Duration>,
     out: Output,
 }
 
 impl Ctx {
     fn open_repo(&self) -> Result<Repo, CliError> {
-        Ok(Repo::open(self.store.as_deref(), &self.cwd)?)
+        let mut repo = Repo::open(self.store.as_deref(), &self.cwd)?;
+        if let Some(wait) = self.store_busy_timeout {
+            repo.store.set_busy_timeout(wait)?;
+        }
+        Ok(repo)
     }
 
     /// Picks the database named by `arg` (name or path), or the only one. An
@@ -162,7 +185,18 @@ impl Ctx {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let tracked = repo.track(&name, path)?;
+                let tracked = repo.track(&name, path).map_err(|e| {
+                    let from_stem = matches!(e, crate::repo::RepoError::BadName { .. });
+                    let e = CliError::from(e);
+                    if from_stem {
+                        e.hint(format!(
+                            "the name comes from the file name; choose one with `migsnap track NAME {}`",
+                            path.display()
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
                 self.out.note(&format!(
                     "now tracking {} as '{}'",
                     tracked.path.display(),
@@ -211,7 +245,10 @@ pub fn main() -> ExitCode {
     let mut ctx = Ctx {
         store: cli.store.map(|s| crate::repo::absolute(&s)),
         cwd,
-        busy_timeout: cli.busy_timeout,
+        busy_timeout: cli
+            .busy_timeout
+            .unwrap_or(crate::sqlite::DEFAULT_BUSY_TIMEOUT),
+        store_busy_timeout: cli.busy_timeout,
         out,
     };
     let result = match cli.command {

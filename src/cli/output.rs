@@ -100,6 +100,7 @@ impl Output {
                     "message": error.message,
                     "causes": error.causes,
                     "hints": error.hints,
+                    "details": error.details,
                     "exit_code": error.kind.exit_code(),
                 }
             });

@@ -55,7 +55,7 @@ pub fn run(args: TagArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         return Ok(Status::Ok);
     }
     let target = revision::resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"), None)?;
-    tag::create(&mut repo.store, &args.name, target)?;
+    tag::create(&mut repo, &args.name, target)?;
     if ctx.out.is_json() {
         ctx.out
             .json(&serde_json::json!({"tag": args.name, "target": target.to_string()}))?;

@@ -62,6 +62,9 @@ pub enum ReplayError {
     /// A setting is unusable.
     #[error("migsnap.toml: {0}")]
     Setting(String),
+    /// Something the replay would run belongs to another user.
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
     /// Recording a reference failed.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
@@ -631,6 +634,7 @@ impl<'a> Replayer<'a> {
             }
             other => ReplayError::Setting(other.to_string()),
         })?;
+        check_trust(project, None)?;
         let url = sqlite_url(scratch);
         let env: Vec<(String, String)> = settings
             .url_env
@@ -661,6 +665,7 @@ impl<'a> Replayer<'a> {
                     .as_ref()
                     .expect("holds: an Alembic project has a config");
                 let python = find_python(project)?;
+                check_trust(project, Some(&python))?;
                 let (ini, toml) = match &config.source {
                     crate::history::alembic_config::ConfigSource::Ini(p) => (Some(p.clone()), None),
                     crate::history::alembic_config::ConfigSource::Pyproject(p) => {
@@ -723,6 +728,45 @@ fn run_identity(project: &Project) -> String {
         ));
     }
     identity
+}
+
+/// Holds everything a replay of `project` runs to [`crate::trust`]'s rule:
+/// the directory commands run in, the migration folder, Alembic's
+/// environment (`env.py`) and revision files, and the interpreter.
+fn check_trust(project: &Project, python: Option<&Path>) -> Result<(), crate::trust::Untrusted> {
+    use crate::trust::check;
+    check(&project.root, "the project's migrations from it")?;
+    if let Some(dir) = &project.sql_dir {
+        check(dir, "the migrations in it")?;
+    }
+    if let Some(config) = &project.alembic {
+        check(&config.script_location, "Alembic's env.py from it")?;
+        check(&config.script_location.join("env.py"), "it")?;
+        for dir in &config.version_locations {
+            check(dir, "the revision files in it")?;
+            check_tree(dir)?;
+        }
+    }
+    if let Some(python) = python {
+        check(python, "it as the project's Python")?;
+        if let Some(bin) = python.parent() {
+            check(bin, "the project's Python from it")?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks everything under a version directory, subdirectories included
+/// (`recursive_version_locations`); symbolic links are checked, not followed.
+fn check_tree(dir: &Path) -> Result<(), crate::trust::Untrusted> {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        crate::trust::check(&path, "it as a revision file")?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            check_tree(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The SQLAlchemy URL of a SQLite file.

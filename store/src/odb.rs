@@ -124,7 +124,7 @@ pub enum Error {
         /// The store file.
         path: PathBuf,
     },
-    /// Another process kept the store locked past [`BUSY_TIMEOUT`].
+    /// Another process kept the store locked past the busy timeout.
     #[error("store {path} is locked by another process")]
     Busy {
         /// The store file.
@@ -423,6 +423,12 @@ impl Store {
             compression_level: compress::DEFAULT_LEVEL,
             cache: RefCell::default(),
         })
+    }
+
+    /// Sets how long to wait for another process's lock on the store
+    /// (otherwise [`BUSY_TIMEOUT`]).
+    pub fn set_busy_timeout(&mut self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait).map_err(|e| self.sql(e))
     }
 
     /// The store directory.

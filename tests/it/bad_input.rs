@@ -773,3 +773,163 @@ fn hostile_names_round_trip_through_snapshot_show_diff_and_restore() {
     assert_eq!(users, 1);
     assert_eq!(crate::common::integrity_check(&db), "ok");
 }
+
+/// Issue 10 item 11: SQLite takes the busy timeout as 32-bit milliseconds;
+/// a longer `--busy-timeout` made rusqlite panic (exit 101). It is a usage
+/// error now, and the longest valid value works.
+#[test]
+fn a_busy_timeout_sqlite_cannot_take_is_a_usage_error() {
+    let (env, _id) = tracked();
+    let before = env.store_state();
+    for too_long in ["25days", "2147483648ms", "100years"] {
+        let out = env.run(&["--busy-timeout", too_long, "snapshot", "--allow-empty"]);
+        out.expect(exit::USAGE);
+        assert!(
+            out.stderr.contains("--busy-timeout") && out.stderr.contains("at most 24days"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(env.store_state(), before);
+    env.run(&[
+        "--busy-timeout",
+        "2147483647ms",
+        "snapshot",
+        "--allow-empty",
+    ])
+    .ok();
+    env.run(&["--busy-timeout", "24days", "tag", "long-wait"])
+        .ok();
+}
+
+/// Rewrites the `sqlite_schema` row of table `table` of `path` so that its
+/// name (and the name in its SQL) becomes `name`, and its SQL gets
+/// `extra_sql` appended inside the column list: bytes that need not be
+/// UTF-8, which no `&str` API could write.
+fn rename_in_schema(path: &std::path::Path, table: &str, name: &[u8], extra_sql: &[u8]) {
+    let mut sql = b"CREATE TABLE \"".to_vec();
+    sql.extend_from_slice(name);
+    sql.extend_from_slice(b"\"(x INTEGER");
+    sql.extend_from_slice(extra_sql);
+    sql.extend_from_slice(b")");
+    let hex = crate::common::hex;
+    exec(
+        path,
+        &format!(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET name = CAST(X'{n}' AS TEXT), tbl_name = CAST(X'{n}' AS TEXT),
+                                      sql = CAST(X'{s}' AS TEXT)
+             WHERE name = '{table}';",
+            n = hex(name),
+            s = hex(&sql),
+        ),
+    );
+}
+
+/// Issue 10 item 14: a table whose name (or SQL) is not valid UTF-8 gave
+/// exit 70 naming nothing. It is refused with exit 3, naming the table with
+/// its bytes escaped; nothing is recorded.
+#[test]
+fn a_schema_entry_that_is_not_utf8_is_refused_naming_it() {
+    let env = TestEnv::with_store();
+    let db = env.join("odd.db");
+    exec(
+        &db,
+        "CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1);
+         CREATE TABLE u(x INTEGER);",
+    );
+    rename_in_schema(&db, "t", b"t\xff\xfeq", b"");
+    assert_eq!(crate::common::integrity_check(&db), "ok");
+    env.run(&["track", "odd", "odd.db"]).ok();
+    let db2 = env.join("odd2.db");
+    exec(&db2, "CREATE TABLE v(x INTEGER);");
+    rename_in_schema(&db2, "v", b"v", b", y TEXT DEFAULT '\x80'");
+    env.run(&["track", "odd2", "odd2.db"]).ok();
+    let before = env.store_state();
+    let out = env.run(&["snapshot", "odd"]);
+    out.expect_error(
+        exit::INPUT,
+        &[
+            "odd.db",
+            "the name of table 't\\xff\\xfeq' is not valid UTF-8",
+        ],
+    );
+    assert!(
+        out.stderr.contains("hint: give it a valid UTF-8 name"),
+        "{}",
+        out.stderr
+    );
+    env.run(&["snapshot", "odd", "--schema-only"])
+        .expect_error(exit::INPUT, &["'t\\xff\\xfeq'"]);
+
+    // A valid name with bytes that are not UTF-8 in its SQL.
+    env.run(&["snapshot", "odd2"])
+        .expect_error(exit::INPUT, &["the SQL of table 'v' is not valid UTF-8"]);
+    assert_eq!(env.store_state(), before);
+}
+
+/// Issue 10 item 20: a database that fails quick_check is refused with one
+/// line that counts the problems and names the first, not SQLite's whole
+/// verdict (here 70+ lines); JSON carries every problem.
+#[test]
+fn a_quick_check_refusal_is_one_line_with_the_details_in_json() {
+    let env = TestEnv::with_store();
+    let db = env.join("broken.db");
+    let root: i64 = {
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE items(id INTEGER PRIMARY KEY, payload BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO items(payload) SELECT randomblob(1000) FROM n;",
+        )
+        .unwrap();
+        conn.query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'items'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    env.run(&["track", "broken", "broken.db"]).ok();
+    // The table's root page becomes an empty leaf: every other page of the
+    // table is then "never used".
+    let mut bytes = std::fs::read(&db).unwrap();
+    let start = (root as usize - 1) * 4096;
+    bytes[start..start + 4096].fill(0);
+    bytes[start] = 0x0d;
+    std::fs::write(&db, &bytes).unwrap();
+    let before = env.store_state();
+
+    let out = env.run(&["snapshot", "broken"]);
+    out.expect_error(
+        exit::INPUT,
+        &[
+            "broken.db is corrupt: quick_check found",
+            "problems, the first: ",
+        ],
+    );
+    assert!(
+        out.stderr.lines().count() <= 3,
+        "the refusal is not short:\n{}",
+        out.stderr
+    );
+    let out = env.run(&["--format", "json", "snapshot", "broken"]);
+    out.expect(exit::INPUT);
+    let json: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    let details = json["error"]["details"].as_array().unwrap();
+    assert!(details.len() > 50, "{json}");
+    assert!(
+        details
+            .iter()
+            .any(|d| d.as_str().unwrap().contains("never used")),
+        "{json}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("quick_check found {} problems", details.len())),
+        "{json}"
+    );
+    assert_eq!(env.store_state(), before);
+}

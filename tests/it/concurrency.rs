@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::common::{Journal, TestEnv, exit, integrity_check};
+use crate::common::{Journal, TestEnv, exec, exit, integrity_check};
 
 /// Every writer transaction inserts a +x/-x pair into `ledger` and sets the
 /// one `counter` row to the ledger's row count, touching pages at both ends
@@ -323,4 +323,90 @@ fn a_write_lock_on_the_store_is_waited_for_and_a_killed_holder_never_blocks() {
     env.snapshot(&[]);
     env.run(&["checkout", &first, "-o", "first.db"]).ok();
     assert_eq!(integrity_check(&env.join("first.db")), "ok");
+}
+
+/// Issue 10 item 12: a store with no dictionary yet samples the database's
+/// pages to train one. The sample must come from one state of the database:
+/// a writer that shrinks the file (VACUUM) between reading the page count
+/// and reading the pages made the snapshot fail with "Query returned no
+/// rows" (exit 70). Each snapshot goes into a fresh store, so each samples.
+#[test]
+fn snapshots_while_a_writer_shrinks_the_database_never_fail() {
+    let env = TestEnv::new();
+    let db = env.join("shrinking.db");
+    exec(
+        &db,
+        "PRAGMA auto_vacuum = FULL; PRAGMA journal_mode = WAL;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB);",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let cycles = Arc::new(AtomicU64::new(0));
+    let handle = {
+        let (db, stop, cycles) = (db.clone(), stop.clone(), cycles.clone());
+        std::thread::spawn(move || {
+            let conn = Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(30)).unwrap();
+            conn.execute_batch("PRAGMA synchronous = OFF;").unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                // Grows the file to some 600 pages, then shrinks it to two
+                // (auto_vacuum truncates the file at each commit).
+                conn.execute_batch(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+                     INSERT INTO t(body) SELECT randomblob(3000) FROM n;
+                     DELETE FROM t;",
+                )
+                .expect("writer");
+                cycles.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while cycles.load(Ordering::Relaxed) < 3 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let rounds = 20;
+    let mut failures = Vec::new();
+    for round in 0..rounds {
+        let store = format!("store-{round}");
+        env.run(&["--store", &store, "init"]).ok();
+        let out = env.run(&["--store", &store, "snapshot", "shrinking.db"]);
+        if out.status != exit::OK {
+            failures.push(out.stderr.clone());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    handle.join().expect("writer panicked");
+    assert!(
+        cycles.load(Ordering::Relaxed) >= rounds,
+        "the writer should shrink the file during most snapshots"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {rounds} snapshots failed: {failures:#?}",
+        failures.len()
+    );
+}
+
+/// Issue 10 item 20: `--busy-timeout` also bounds the wait for another
+/// process's lock on the store (a stopped snapshot held it for the 60 s
+/// default), and the refusal says the store is locked.
+#[test]
+fn busy_timeout_bounds_the_wait_for_the_store_lock() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 10);
+    env.snapshot(&["app.db"]);
+    let before = env.store_state();
+    let holder = Connection::open(env.store_db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let start = std::time::Instant::now();
+    let out = env.run(&["--busy-timeout", "300ms", "tag", "t"]);
+    let took = start.elapsed();
+    out.expect_error(exit::REFUSED, &["store", "locked by another process"]);
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(10),
+        "waited {took:?} for the store lock with --busy-timeout 300ms"
+    );
+    holder.execute_batch("ROLLBACK;").unwrap();
+    drop(holder);
+    assert_eq!(env.store_state(), before);
+    env.run(&["--busy-timeout", "300ms", "tag", "t"]).ok();
 }

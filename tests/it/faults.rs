@@ -34,8 +34,8 @@ const PAYLOAD: usize = 1000;
 
 /// A [`TestEnv`] whose directory is a fresh `tmpfs`, plus any mounts made
 /// inside it; everything is unmounted (lazily, in reverse) on drop.
-struct FaultEnv {
-    env: TestEnv,
+pub(crate) struct FaultEnv {
+    pub(crate) env: TestEnv,
     mounts: Vec<PathBuf>,
 }
 
@@ -59,7 +59,7 @@ fn mount(args: &[&str], target: &Path) -> bool {
 impl FaultEnv {
     /// A project directory on its own `tmpfs` with an initialised store, or
     /// `None` (after saying so) when mounting is not allowed here.
-    fn new(test: &str) -> Option<FaultEnv> {
+    pub(crate) fn new(test: &str) -> Option<FaultEnv> {
         let env = TestEnv::new();
         let size = format!("size={TMPFS_MIB}m");
         if !mount(&["-t", "tmpfs", "-o", &size, "tmpfs"], env.path()) {
@@ -109,14 +109,14 @@ impl FaultEnv {
     }
 
     /// Makes `dir` read-only (`EROFS`) by a read-only bind mount onto itself.
-    fn read_only(&mut self, dir: &Path) {
+    pub(crate) fn read_only(&mut self, dir: &Path) {
         assert!(mount(&["--bind", dir.to_str().unwrap()], dir), "bind mount");
         self.mounts.push(dir.to_path_buf());
         assert!(mount(&["-o", "remount,bind,ro"], dir), "read-only remount");
     }
 
     /// Undoes the last [`pin`](Self::pin) or [`read_only`](Self::read_only).
-    fn unmount_last(&mut self) {
+    pub(crate) fn unmount_last(&mut self) {
         let dir = self.mounts.pop().expect("a mount to undo");
         let status = Command::new("umount").arg(&dir).status().unwrap();
         assert!(status.success(), "umount {}", dir.display());

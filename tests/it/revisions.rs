@@ -76,13 +76,12 @@ fn names_resolve_to_the_right_snapshot() {
 }
 
 #[test]
-fn a_tag_that_looks_like_hex_wins_over_a_prefix() {
+fn a_tag_that_looks_like_hex_is_refused_so_a_prefix_keeps_its_meaning() {
     let (env, [s1, s2, _s3]) = history();
     let name = &s2[..8];
-    env.run(&["tag", name, &s1]).ok();
-    assert_eq!(env.resolve(name), s1, "tag wins, as in git");
-    // A longer prefix still reaches s2.
-    assert_eq!(env.resolve(&s2[..9]), s2);
+    env.run(&["tag", name, &s1])
+        .expect_error(exit::INPUT, &["looks like a snapshot id prefix"]);
+    assert_eq!(env.resolve(name), s2);
 }
 
 #[test]

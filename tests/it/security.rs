@@ -401,3 +401,141 @@ fn restore_removes_symlinked_sidecars_instead_of_following_them() {
         assert_eq!(crate::common::integrity_check(&db), "ok");
     }
 }
+
+/// Issue 10 item 10: run as root in a project another user owns, a replay
+/// would run that user's `.venv/bin/python`, `env.py` and revision files
+/// as root. One trust rule holds for all of them: the project is refused
+/// unless it is listed as safe, in `MIGSNAP_SAFE_DIRECTORIES` or in the
+/// user's `~/.config/migsnap/config.toml`.
+#[test]
+fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
+    use crate::common::alembic::{AlembicProject, Revision};
+    if !is_root() {
+        eprintln!("skipped: giving a project away needs root");
+        return;
+    }
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    project.revision(Revision::new("0001", "t").upgrade(
+        r#"
+        op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))
+        "#,
+    ));
+    project.upgrade("head").ok();
+    env.run(&["init"]).ok();
+    env.run(&["track", "app", AlembicProject::DB]).ok();
+    // The project's own interpreter, found by discovery: it leaves a marker
+    // whenever it runs, then is the real Python.
+    let marker = tempfile::tempdir().unwrap();
+    let ran = marker.path().join("ran");
+    std::fs::create_dir_all(env.join(".venv/bin")).unwrap();
+    let venv_python = env.join(".venv/bin/python");
+    std::fs::write(
+        &venv_python,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nexec '{}' \"$@\"\n",
+            ran.display(),
+            project.python().display()
+        ),
+    )
+    .unwrap();
+    chmod(&venv_python, 0o755);
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(env.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+
+    let dir = env.path().display().to_string();
+    for args in [&["status", "app"][..], &["replay"]] {
+        let out = env.run_in(env.path(), args, &[("HOME", "/nonexistent")]);
+        out.expect_error(
+            exit::REFUSED,
+            &[
+                &dir,
+                "owned by uid 65534",
+                "not by you or root",
+                "refusing to run",
+            ],
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "hint: if you trust it, add it to MIGSNAP_SAFE_DIRECTORIES (`export MIGSNAP_SAFE_DIRECTORIES={dir}`)"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(!ran.exists(), "{args:?} ran the project's Python");
+    }
+
+    // Listed in the environment, the project runs with its own Python.
+    env.run_in(
+        env.path(),
+        &["replay"],
+        &[("HOME", "/nonexistent"), ("MIGSNAP_SAFE_DIRECTORIES", &dir)],
+    )
+    .ok();
+    assert!(ran.exists(), "a trusted project's Python did not run");
+    std::fs::remove_file(&ran).unwrap();
+
+    // Listed in the user's configuration file, the same; a new revision
+    // makes the replay run again.
+    project.revision(Revision::new("0002", "u").down("0001").upgrade(
+        r#"
+        op.create_table("u", sa.Column("id", sa.Integer, primary_key=True))
+        "#,
+    ));
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".config/migsnap/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, format!("safe_directories = [\"{dir}\"]\n")).unwrap();
+    let home_dir = home.path().display().to_string();
+    let with_home = [("HOME", home_dir.as_str()), ("XDG_CONFIG_HOME", "")];
+    env.run_in(env.path(), &["replay"], &with_home).ok();
+    assert!(ran.exists(), "a project listed in config.toml did not run");
+
+    // A trusted project directory does not vouch for a foreign interpreter
+    // inside it.
+    std::fs::remove_file(&ran).unwrap();
+    let third = project.revision(Revision::new("0003", "v").down("0002").upgrade(
+        r#"
+        op.create_table("v", sa.Column("id", sa.Integer, primary_key=True))
+        "#,
+    ));
+    let chown_back = std::process::Command::new("chown")
+        .args(["-R", "0:0"])
+        .arg(env.path())
+        .status()
+        .unwrap();
+    assert!(chown_back.success());
+    std::os::unix::fs::lchown(&venv_python, Some(65534), Some(65534)).unwrap();
+    env.run_in(env.path(), &["replay"], &[("HOME", "/nonexistent")])
+        .expect_error(
+            exit::REFUSED,
+            &[
+                &venv_python.display().to_string(),
+                "owned by uid 65534",
+                "Python",
+            ],
+        );
+    assert!(!ran.exists(), "a foreign interpreter ran");
+    // Nor for someone else's revision file.
+    std::os::unix::fs::lchown(&venv_python, Some(0), Some(0)).unwrap();
+    std::os::unix::fs::lchown(&third, Some(65534), Some(65534)).unwrap();
+    env.run_in(env.path(), &["replay"], &[("HOME", "/nonexistent")])
+        .expect_error(
+            exit::REFUSED,
+            &[
+                &env.join("migrations/versions")
+                    .join(third.file_name().unwrap())
+                    .display()
+                    .to_string(),
+                "owned by uid 65534",
+                "revision file",
+            ],
+        );
+    assert!(!ran.exists(), "a foreign revision file ran");
+}

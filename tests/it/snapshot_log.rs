@@ -413,3 +413,108 @@ fn peewee_migratehistory_is_metadata_not_schema() {
     env.snapshot(&["--schema-only"]);
     assert_eq!(env.log(None)[0]["peewee_migrations"][2], "003_x");
 }
+
+/// Runs a writer that is SIGKILLed inside a big write transaction on `db`,
+/// after it has journaled old pages and spilled new ones into the file
+/// (a tiny cache forces the spill), and checks that it left a hot journal
+/// and a changed main file. Returns the journal's path.
+fn crash_mid_transaction(db: &std::path::Path) -> std::path::PathBuf {
+    let before_crash = crate::common::file_hash(db);
+    let python = std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let killed = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(
+            "import os, sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('PRAGMA cache_size = 1')\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             c.execute('UPDATE items SET payload = zeroblob(length(payload)), name = \\'crashed\\'')\n\
+             c.execute('DELETE FROM items WHERE id % 2 = 0')\n\
+             os.kill(os.getpid(), 9)\n",
+        )
+        .arg(db)
+        .status()
+        .unwrap_or_else(|e| panic!("this test needs {python}: {e}"));
+    assert!(!killed.success(), "the writer was meant to die");
+    let mut journal = db.as_os_str().to_owned();
+    journal.push("-journal");
+    let journal = std::path::PathBuf::from(journal);
+    assert!(
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "the killed writer left no hot journal"
+    );
+    assert_ne!(
+        crate::common::file_hash(db),
+        before_crash,
+        "the killed writer spilled no page into the database file"
+    );
+    journal
+}
+
+/// Issue 10 item 13: an application killed inside a write transaction
+/// leaves a hot journal, and pages of its unfinished change already in the
+/// main file. A backup taken right after the crash must succeed and hold the
+/// last committed state: SQLite's own rollback of the journal, as any
+/// connection that may write the file does before reading it.
+#[test]
+fn a_snapshot_right_after_a_crash_rolls_the_hot_journal_back() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 400);
+    let committed = crate::common::dump_digest(&db);
+    let journal = crash_mid_transaction(&db);
+
+    let id = env.snapshot(&["app.db"]);
+    env.run(&["checkout", &id, "-o", "backup.db"]).ok();
+    assert_eq!(
+        crate::common::dump_digest(&env.join("backup.db")),
+        committed,
+        "the snapshot is not the last committed state"
+    );
+    assert!(!journal.exists(), "the hot journal is still there");
+    assert_eq!(crate::common::dump_digest(&db), committed);
+}
+
+/// When the hot journal cannot be rolled back (the database's directory is
+/// read-only), the snapshot is refused naming the journal and the safe way
+/// out, and the journal is left alone.
+#[test]
+fn a_hot_journal_that_cannot_be_rolled_back_is_named() {
+    let Some(mut fx) = crate::faults::FaultEnv::new("read-only hot journal") else {
+        return;
+    };
+    let data = fx.env.join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("app.db");
+    crate::common::create_db(&db, Journal::Delete, 400, 200);
+    let committed = crate::common::dump_digest(&db);
+    fx.env.run(&["track", "app", "data/app.db"]).ok();
+    let journal = crash_mid_transaction(&db);
+    let before = fx.env.store_state();
+    fx.read_only(&data);
+    let out = fx.env.run(&["snapshot", "app"]);
+    out.expect_error(
+        exit::REFUSED,
+        &[
+            "hot journal",
+            &journal.display().to_string(),
+            "crashed mid-transaction",
+        ],
+    );
+    assert!(
+        out.stderr
+            .contains("hint: run migsnap again as a user who may write")
+            && out.stderr.contains("never delete the journal"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("-shm"),
+        "the hint is about WAL files: {}",
+        out.stderr
+    );
+    fx.unmount_last();
+    assert!(journal.exists(), "the hot journal was removed");
+    assert_eq!(fx.env.store_state(), before);
+    fx.env.run(&["snapshot", "app"]).ok();
+    assert_eq!(crate::common::dump_digest(&db), committed);
+}

@@ -2,7 +2,7 @@
 
 use insta::assert_snapshot;
 
-use crate::common::{Journal, TestEnv, exit};
+use crate::common::{Journal, TestEnv, exec, exit};
 
 #[test]
 fn snapshot_of_an_untracked_file_tracks_it_under_its_stem() {
@@ -176,4 +176,92 @@ fn migsnap_toml_at_the_project_root_names_databases() {
         before,
         "a config error changed the store"
     );
+}
+
+/// Issue 10 item 9: names are looked up as tags first, so a tag may not
+/// take a name that already means something else, and a database may not
+/// take a tag's name. Each refusal names the tag and why, exits 3 (4 for a
+/// database name a tag holds) and changes nothing.
+#[test]
+fn a_tag_cannot_shadow_a_database_head_a_ref_or_an_id() {
+    let env = TestEnv::with_store();
+    env.make_db("app.db", Journal::Delete, 10);
+    let s1 = env.snapshot(&["app.db"]);
+    exec(&env.join("app.db"), "DELETE FROM items WHERE id < 4;");
+    let s2 = env.snapshot(&["app"]);
+    let before = env.store_state();
+    let cases: [(&str, &str); 9] = [
+        ("app", "a tracked database has that name"),
+        ("HEAD", "HEAD names the latest snapshot"),
+        ("heads/app", "full ref name"),
+        ("tags/x", "full ref name"),
+        ("release/1.0", "full ref name"),
+        (&s1[..8], "looks like a snapshot id prefix"),
+        ("cafe", "looks like a snapshot id prefix"),
+        ("-n", "starts with '-'"),
+        ("-", "starts with '-'"),
+    ];
+    for (name, why) in cases {
+        // `--` so that the names starting with '-' reach migsnap as names.
+        env.run(&["tag", "--", name, &s1]).expect_error(
+            exit::INPUT,
+            &[&format!("'{name}' is not a valid tag name"), why],
+        );
+        env.run(&["snapshot", "app", "--allow-empty", &format!("--tag={name}")])
+            .expect_error(
+                exit::INPUT,
+                &[&format!("'{name}' is not a valid tag name"), why],
+            );
+    }
+    // `--help` is read as a request for help, not as a tag.
+    env.run(&["tag", "--help"]).ok();
+    assert_eq!(env.store_state(), before, "a refused tag changed the store");
+    // So `restore app` and friends still mean the database's head.
+    assert_eq!(env.resolve("app"), s2);
+    assert_eq!(env.resolve("HEAD"), s2);
+
+    // Ordinary names, including hex-looking short ones, still work.
+    for name in ["v1", "before-upgrade", "abc", "release_1.0", "deadbeefx"] {
+        env.run(&["tag", name, &s1]).ok();
+        assert_eq!(env.resolve(name), s1);
+    }
+
+    // The other way round: a database may not take a tag's name.
+    env.make_db("v1.db", Journal::Delete, 5);
+    let state = env.store_state();
+    let out = env.run(&["track", "v1", "v1.db"]);
+    out.expect_error(exit::REFUSED, &["'v1' is already a tag"]);
+    assert!(
+        out.stderr
+            .contains("hint: track it under another name: `migsnap track NAME"),
+        "{}",
+        out.stderr
+    );
+    // Nor by being snapshotted by path (its stem is the tag's name).
+    env.run(&["snapshot", "v1.db"])
+        .expect_error(exit::REFUSED, &["'v1' is already a tag"]);
+    assert_eq!(env.store_state(), state);
+    let listed = env.run(&["--format", "json", "track"]).json();
+    assert_eq!(listed["databases"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(env.resolve("v1"), s1);
+}
+
+/// Issue 10 item 20: a database snapshotted by a path whose file stem is
+/// not a valid name is refused with a hint to choose one with `track`.
+#[test]
+fn an_odd_file_stem_gets_a_hint_to_name_the_database() {
+    let env = TestEnv::with_store();
+    env.make_db("my app.db", Journal::Delete, 5);
+    let out = env.run(&["snapshot", "my app.db"]);
+    out.expect_error(exit::INPUT, &["'my app' cannot name a database"]);
+    assert!(
+        out.stderr.contains(&format!(
+            "hint: the name comes from the file name; choose one with `migsnap track NAME {}`",
+            "my app.db"
+        )),
+        "{}",
+        out.stderr
+    );
+    env.run(&["track", "app", "my app.db"]).ok();
+    env.snapshot(&["app"]);
 }
