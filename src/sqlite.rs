@@ -510,18 +510,40 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
+/// The identity of a file: device and inode. A rename over a path gives
+/// the path a new identity; processes that had the old file open keep it.
+pub type FileId = (u64, u64);
+
+/// The identity of the file at `path` (following symlinks), if it exists.
+pub fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The identities of `path` and of its `-wal`/`-shm`, those that exist.
+pub fn database_files(path: &Path) -> Vec<FileId> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            file_id(Path::new(&name))
+        })
+        .collect()
+}
+
 /// Processes other than this one that have `path` (or its `-wal`/`-shm`)
 /// open, found through `/proc`. Best effort: processes of other users are
 /// only visible to root.
 pub fn holders(path: &Path) -> Vec<u32> {
+    holders_of(&database_files(path))
+}
+
+/// Processes other than this one that have any of the files `wanted` open.
+pub fn holders_of(wanted: &[FileId]) -> Vec<u32> {
     use std::os::unix::fs::MetadataExt;
-    let mut wanted = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        if let Ok(meta) = std::fs::metadata(PathBuf::from(name)) {
-            wanted.push((meta.dev(), meta.ino()));
-        }
+    if wanted.is_empty() {
+        return Vec::new();
     }
     let me = std::process::id();
     let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -552,12 +574,30 @@ pub fn holders(path: &Path) -> Vec<u32> {
     pids
 }
 
+/// Opens a read-write connection that never checkpoints or deletes the WAL
+/// when it closes: probing or locking a database must not rewrite its main
+/// file (a stray `-wal` folded into an intact file cannot be taken back).
+fn open_writable(path: &Path, busy_timeout: Duration) -> Result<Connection, SqliteError> {
+    let sql = |e| sql_error(path, busy_timeout, e);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(busy_timeout).map_err(sql)?;
+    Ok(conn)
+}
+
 /// Whether another connection holds a lock that keeps a writer out right now.
 pub fn is_locked(path: &Path) -> bool {
-    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+    let Ok(conn) = open_writable(path, Duration::ZERO) else {
         return false;
     };
-    let _ = conn.busy_timeout(Duration::ZERO);
     match conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;") {
         Ok(()) => false,
         Err(e) => matches!(
@@ -567,31 +607,173 @@ pub fn is_locked(path: &Path) -> bool {
     }
 }
 
-/// Brings a database file to a state where the main file alone is the whole
-/// database: a WAL is checkpointed and truncated, a hot journal rolled back.
-/// The logical content does not change.
-pub fn settle(path: &Path) -> Result<(), SqliteError> {
-    let sql = |e| sql_error(path, DEFAULT_BUSY_TIMEOUT, e);
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql)?;
-    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(sql)?;
-    // Reading takes a SHARED lock, which rolls back a hot journal first.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .map_err(sql)?;
-    if mode.eq_ignore_ascii_case("wal") {
-        let busy: i64 = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-            .map_err(sql)?;
-        if busy != 0 {
-            return Err(SqliteError::Busy {
-                path: path.to_path_buf(),
-                waited: DEFAULT_BUSY_TIMEOUT,
-            });
-        }
+/// A read-write connection holding the database's write lock (`BEGIN
+/// IMMEDIATE`: RESERVED in rollback-journal mode, the WAL write lock in WAL
+/// mode). Other writers wait on SQLite's own lock, through their busy
+/// timeout, until [`WriteLock::commit`] or drop; readers go on, so a
+/// snapshot can still be read on another connection. Dropping it rolls back.
+pub struct WriteLock {
+    conn: Connection,
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+/// Page geometry and modes of a locked database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockedFacts {
+    /// Bytes per page.
+    pub page_size: u32,
+    /// Number of pages.
+    pub page_count: u32,
+    /// `PRAGMA auto_vacuum` is FULL: SQLite relocates pages on commit, so
+    /// pages cannot be written in place.
+    pub full_auto_vacuum: bool,
+}
+
+impl WriteLock {
+    /// Opens `path` and takes its write lock, waiting up to `busy_timeout`
+    /// for another writer. A hot journal is rolled back by SQLite first, as
+    /// any connection would; a WAL is neither checkpointed nor removed.
+    pub fn acquire(path: &Path, busy_timeout: Duration) -> Result<WriteLock, SqliteError> {
+        check_file(path)?;
+        let conn = open_writable(path, busy_timeout)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE;")
+            .map_err(|e| sql_error(path, busy_timeout, e))?;
+        Ok(WriteLock {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout,
+        })
     }
-    Ok(())
+
+    fn sql(&self, source: rusqlite::Error) -> SqliteError {
+        sql_error(&self.path, self.busy_timeout, source)
+    }
+
+    /// Page size, page count and auto-vacuum mode, as this transaction sees them.
+    pub fn facts(&self) -> Result<LockedFacts, SqliteError> {
+        let pragma = |name: &str| -> Result<u32, SqliteError> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                .map_err(|e| self.sql(e))
+        };
+        Ok(LockedFacts {
+            page_size: pragma("page_size")?,
+            page_count: pragma("page_count")?,
+            full_auto_vacuum: pragma("auto_vacuum")? == 1,
+        })
+    }
+
+    /// Page `pgno` as this transaction sees it (including its own writes).
+    pub fn page(&self, pgno: u32) -> Result<Vec<u8>, SqliteError> {
+        self.conn
+            .query_row(
+                "SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1",
+                [pgno],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Writes page `pgno` through the pager, journaled like any write
+    /// (<https://sqlite.org/dbpage.html>); invisible to others before
+    /// [`WriteLock::commit`].
+    pub fn write_page(&self, pgno: u32, data: &[u8]) -> Result<(), SqliteError> {
+        self.conn
+            .prepare_cached("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)")
+            .and_then(|mut stmt| stmt.execute(rusqlite::params![pgno, data]))
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Cuts the database to `page_count` pages at commit. Must be the last
+    /// write: a later [`WriteLock::write_page`] cancels it.
+    pub fn truncate(&self, page_count: u32) -> Result<(), SqliteError> {
+        self.conn
+            .execute(
+                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
+                [page_count + 1],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Commits (durably: `synchronous = FULL`) and releases the lock. In WAL
+    /// mode a passive checkpoint follows, so the main file catches up when no
+    /// reader is in the way. Returns `PRAGMA data_version` right after the
+    /// commit, for [`WriteLock::unchanged_since`].
+    pub fn commit(self) -> Result<Committed, SqliteError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))?;
+        let version = self.data_version()?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            // Best effort: the WAL already holds the commit durably.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+        Ok(Committed {
+            lock: self,
+            version,
+        })
+    }
+
+    fn data_version(&self) -> Result<i64, SqliteError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))
+    }
+}
+
+/// A database just committed by a [`WriteLock`], kept open to read it back.
+pub struct Committed {
+    lock: WriteLock,
+    version: i64,
+}
+
+impl Committed {
+    /// Reads every page back in one read transaction, calling `each` with
+    /// (number, bytes), unless another connection has committed since: then
+    /// the file is no longer ours to compare and `false` is returned.
+    pub fn read_back(
+        &self,
+        mut each: impl FnMut(u32, &[u8]) -> Result<(), SqliteError>,
+    ) -> Result<bool, SqliteError> {
+        let conn = &self.lock.conn;
+        let sql = |e| self.lock.sql(e);
+        let tx = conn.unchecked_transaction().map_err(sql)?;
+        let mut stmt = tx
+            .prepare("SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let pgno: u32 = row.get(0).map_err(sql)?;
+            let data = row
+                .get_ref(1)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| sql(e.into()))?;
+            each(pgno, data)?;
+        }
+        drop(rows);
+        drop(stmt);
+        // Inside the read transaction: equal means nobody committed between
+        // our commit and this read.
+        let unchanged = self.lock.data_version()? == self.version;
+        tx.commit().map_err(sql)?;
+        Ok(unchanged)
+    }
+
+    /// Closes the connection the way an application's last connection
+    /// would: in WAL mode SQLite then checkpoints and removes the `-wal` and
+    /// `-shm` when no one else has the database open.
+    pub fn close(self) {
+        let _ = self.lock.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            false,
+        );
+    }
 }
