@@ -10,8 +10,8 @@
 //!   still sit in the WAL are included and no temporary copy is made.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -182,14 +182,20 @@ fn check_file_once(path: &Path) -> Result<(), SqliteError> {
         });
     }
     let mut header = [0u8; 100];
-    let mut file = File::open(path).map_err(io)?;
-    let mut filled = 0;
-    while filled < header.len() {
-        match file.read(&mut header[filled..]).map_err(io)? {
-            0 => break,
-            n => filled += n,
+    let (filled, size) = with_file(path, |file| {
+        use std::os::unix::fs::FileExt;
+        let mut filled = 0;
+        while filled < header.len() {
+            match file.read_at(&mut header[filled..], filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
         }
-    }
+        // The size is read after the header: a file that grew meanwhile is
+        // not short.
+        Ok((filled, file.metadata()?.len()))
+    })
+    .map_err(io)?;
     if filled < 100 || &header[..16] != MAGIC {
         return Err(SqliteError::NotSqlite {
             path: path.to_path_buf(),
@@ -206,9 +212,6 @@ fn check_file_once(path: &Path) -> Result<(), SqliteError> {
     let header_pages = u64::from(u32::from_be_bytes([
         header[28], header[29], header[30], header[31],
     ]));
-    // The size is read again after the header: a file that grew meanwhile
-    // is not short.
-    let size = file.metadata().map_err(io)?.len();
     if change_counter == valid_for && header_pages > 0 {
         let expected = header_pages * page_size;
         if size < expected {
@@ -574,6 +577,63 @@ pub fn holders_of(wanted: &[FileId]) -> Vec<u32> {
     pids
 }
 
+/// Database files this process holds SQLite locks on, each with a
+/// descriptor opened before the lock was taken. POSIX locks belong to the
+/// process, and closing *any* descriptor of a file drops them all, so while
+/// a lock is held the file is read only through this descriptor
+/// ([`with_file`]), never opened and closed again.
+static LOCKED: Mutex<Vec<(FileId, Arc<File>)>> = Mutex::new(Vec::new());
+
+/// Keeps a file registered in [`LOCKED`]; unregisters (and closes the
+/// descriptor, unless [`with_file`] still uses it) on drop.
+struct Registered {
+    id: FileId,
+}
+
+impl Registered {
+    fn new(path: &Path) -> std::io::Result<Registered> {
+        use std::os::unix::fs::MetadataExt;
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        let id = (meta.dev(), meta.ino());
+        LOCKED
+            .lock()
+            .expect("BUG: lock registry poisoned")
+            .push((id, Arc::new(file)));
+        Ok(Registered { id })
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut locked = LOCKED.lock().expect("BUG: lock registry poisoned");
+        if let Some(at) = locked.iter().position(|(id, _)| *id == self.id) {
+            locked.remove(at);
+        }
+    }
+}
+
+/// Runs `f` on the file at `path`: through the descriptor registered for it
+/// when this process holds a SQLite lock on it (so no close drops the
+/// lock), otherwise on a fresh descriptor.
+pub fn with_file<T>(
+    path: &Path,
+    f: impl FnOnce(&File) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let held = file_id(path).and_then(|wanted| {
+        LOCKED
+            .lock()
+            .expect("BUG: lock registry poisoned")
+            .iter()
+            .find(|(id, _)| *id == wanted)
+            .map(|(_, file)| Arc::clone(file))
+    });
+    match held {
+        Some(file) => f(&file),
+        None => f(&File::open(path)?),
+    }
+}
+
 /// Opens a read-write connection that never checkpoints or deletes the WAL
 /// when it closes: probing or locking a database must not rewrite its main
 /// file (a stray `-wal` folded into an intact file cannot be taken back).
@@ -613,7 +673,10 @@ pub fn is_locked(path: &Path) -> bool {
 /// timeout, until [`WriteLock::commit`] or drop; readers go on, so a
 /// snapshot can still be read on another connection. Dropping it rolls back.
 pub struct WriteLock {
+    // Dropped first: the connection closes before the registered
+    // descriptor does.
     conn: Connection,
+    _registered: Registered,
     path: PathBuf,
     busy_timeout: Duration,
 }
@@ -636,11 +699,16 @@ impl WriteLock {
     /// any connection would; a WAL is neither checkpointed nor removed.
     pub fn acquire(path: &Path, busy_timeout: Duration) -> Result<WriteLock, SqliteError> {
         check_file(path)?;
+        let registered = Registered::new(path).map_err(|source| SqliteError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let conn = open_writable(path, busy_timeout)?;
         conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE;")
             .map_err(|e| sql_error(path, busy_timeout, e))?;
         Ok(WriteLock {
             conn,
+            _registered: registered,
             path: path.to_path_buf(),
             busy_timeout,
         })

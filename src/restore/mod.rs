@@ -528,10 +528,15 @@ fn keep_raw_copy(target: &Path) -> Result<PathBuf, RestoreError> {
             PathBuf::from(name)
         };
         let (from, to) = (with(target), with(&copy));
-        match std::fs::copy(&from, &to) {
-            Ok(_) => File::open(&to)
-                .and_then(|f| f.sync_all())
-                .map_err(io(&to))?,
+        // Through the locked file's own descriptor: opening and closing the
+        // database again would drop this process's SQLite locks.
+        let copied = sqlite::with_file(&from, |mut file| {
+            let mut out = File::create(&to)?;
+            std::io::copy(&mut file, &mut out)?;
+            out.sync_all()
+        });
+        match copied {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
             Err(e) => return Err(io(&to)(e)),
         }
