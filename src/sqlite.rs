@@ -369,7 +369,7 @@ impl Database {
         }
         Err(SqliteError::Corrupt {
             path: self.path.clone(),
-            message: format!("quick_check: {}", verdict.join("; ")),
+            message: format!("quick_check: {}", summarise_verdict(&verdict)),
         })
     }
 
@@ -476,6 +476,21 @@ fn read_column_if_table(
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(rows))
+}
+
+/// One line for a `quick_check` verdict: its first problem and how many
+/// more there are (a damaged file easily has hundreds).
+pub fn summarise_verdict(verdict: &[String]) -> String {
+    let problems: Vec<&str> = verdict
+        .iter()
+        .flat_map(|line| line.lines())
+        .filter(|line| !line.starts_with("*** in database"))
+        .collect();
+    match problems.as_slice() {
+        [] => "no verdict".to_owned(),
+        [only] => (*only).to_owned(),
+        [first, rest @ ..] => format!("{first} (and {} more problems)", rest.len()),
+    }
 }
 
 /// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict

@@ -48,7 +48,9 @@ pub(super) fn apply(
         Ok(page)
     };
     let mut written = 0;
-    for pgno in 1..=count {
+    // Page 1 last: it holds the schema, and each statement re-reads the
+    // schema when its cookie changed, which must then find the new pages.
+    for pgno in (2..=count).chain([1]) {
         let index = pgno as usize - 1;
         let equal = match (old_blocks, &built.blocks) {
             _ if pgno == 1 || pgno > facts.page_count => false,
@@ -99,9 +101,15 @@ pub(super) fn apply(
 
 /// Gives the snapshot's page 1 the live file's journal mode, the next
 /// change counter (valid for the in-header page count, which is set to
-/// `count`), as SQLite's own commit would.
+/// `count`), as SQLite's own commit would, and a schema cookie above both
+/// the live and the snapshot's: connections that stay open reload their
+/// cached schema only when the cookie changed, and two different schemas
+/// can carry the same cookie.
 fn patch_header(page: &mut [u8], live: &[u8], count: u32) {
     page[18..20].copy_from_slice(&live[18..20]);
+    let cookie = |bytes: &[u8]| u32::from_be_bytes(bytes[40..44].try_into().expect("4 bytes"));
+    let schema = cookie(page).max(cookie(live)).wrapping_add(1);
+    page[40..44].copy_from_slice(&schema.to_be_bytes());
     let counter = u32::from_be_bytes(live[24..28].try_into().expect("4 bytes")).wrapping_add(1);
     page[24..28].copy_from_slice(&counter.to_be_bytes());
     page[28..32].copy_from_slice(&count.to_be_bytes());

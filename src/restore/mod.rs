@@ -145,11 +145,14 @@ pub enum RestoreError {
         pgno: u32,
     },
     /// The rebuilt file fails `PRAGMA quick_check`.
-    #[error("snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {}{}", verdict[0], match verdict.len() { 1 => String::new(), n => format!(" (and {} more problems)", n - 1) })]
+    #[error(
+        "snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {}",
+        sqlite::summarise_verdict(verdict)
+    )]
     QuickCheck {
         /// The snapshot.
         snapshot: ObjectId,
-        /// SQLite's verdict lines (never empty).
+        /// SQLite's verdict lines.
         verdict: Vec<String>,
     },
     /// Rebuilding failed.

@@ -9,12 +9,13 @@ use rusqlite::Connection;
 use crate::common::{Journal, TestEnv, chmod, dump, dump_conn, exec, exit, integrity_check, mode};
 
 /// Whether two database files are equal but for the page-1 bytes SQLite
-/// stamps on every commit (change counter, version-valid-for, version):
-/// what an in-place write through SQLite cannot keep.
+/// stamps on every commit (change counter, version-valid-for, version) and
+/// the schema cookie: what an in-place write through SQLite must change so
+/// that open connections notice.
 pub(crate) fn same_but_commit_stamp(a: &[u8], b: &[u8]) -> bool {
     let clear = |bytes: &[u8]| {
         let mut bytes = bytes.to_vec();
-        for range in [24..28, 92..100] {
+        for range in [24..28, 40..44, 92..100] {
             if bytes.len() >= range.end {
                 bytes[range].fill(0);
             }
