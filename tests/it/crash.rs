@@ -609,3 +609,64 @@ fn a_killed_restore_leaves_no_temp_file_after_the_next_restore() {
         "the killed restore's temporary file is still there after a successful restore"
     );
 }
+
+#[test]
+fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
+    let seed = seed("sigkill checkout --force");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let env = TestEnv::with_store();
+    let big = env.join("big.db");
+    create_db(&big, Journal::Delete, ROWS, PAYLOAD);
+    let s0 = env.snapshot(&["big.db"]);
+    let d0 = dump_digest(&big);
+    mutate(&big, ROWS, &mut rng, 300);
+    let s1 = env.snapshot(&[]);
+    let d1 = dump_digest(&big);
+    let known = HashMap::from([(s0.clone(), d0), (s1.clone(), d1)]);
+
+    // Over an existing database (written in place) and over a file that is
+    // not one (renamed over).
+    let out = env.join("out.db");
+    env.run(&["checkout", &s0, "-o", "out.db"]).ok();
+    let t_checkout = timed(&env, &["checkout", &s1, "-o", "out.db", "--force"]);
+    let mut interrupted = 0;
+    for i in 0..kills_per_path() {
+        if i % 4 == 3 {
+            std::fs::write(&out, b"not a database").unwrap();
+        }
+        let old = std::fs::read(&out).unwrap();
+        let old_digest = (integrity_check(&out) == "ok").then(|| dump_digest(&out));
+        let target = if i % 2 == 0 { &s0 } else { &s1 };
+        let delay = random_delay(&mut rng, t_checkout);
+        let killed = run_and_kill(
+            &env,
+            &["checkout", target, "-o", "out.db", "--force"],
+            delay,
+        );
+        interrupted += usize::from(killed);
+        let context =
+            format!("iteration {i} (checkout --force {target:.12} killed after {delay:?})");
+        check_store(&env, &context);
+        match &old_digest {
+            None if std::fs::read(&out).unwrap() == old => {}
+            _ => {
+                assert_eq!(integrity_check(&out), "ok", "{context}");
+                let now = dump_digest(&out);
+                assert!(
+                    Some(&now) == old_digest.as_ref() || now == known[target],
+                    "{context}: out.db is neither the old nor the checked-out content"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "checkout --force: {interrupted} of {} runs killed (seed {seed})",
+        kills_per_path()
+    );
+    env.run(&["checkout", &s0, "-o", "out.db", "--force"]).ok();
+    assert_eq!(
+        env.restore_temps(env.path()),
+        Vec::<String>::new(),
+        "temporary files of killed checkouts remain after a successful one"
+    );
+}
