@@ -376,7 +376,11 @@ pub fn restore(
     let lock = lock_if_database(target, options.busy_timeout)?;
     let mut warnings = other_database(repo, snapshot, db)?;
     let safety = match take_safety(repo, db, options, progress) {
-        Ok(safety) => Some(safety),
+        Ok(safety) => {
+            let rebuilt = plan(repo.store.view(), snapshot)?.0.blocks;
+            prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
+            Some(safety)
+        }
         Err(_) if options.no_safety_snapshot => {
             warnings.push(Warning::RawCopy {
                 path: keep_raw_copy(target)?,
@@ -472,10 +476,8 @@ fn other_database(
     })
 }
 
-/// Records the safety snapshot of `db` and proves it reads back: every
-/// page it relies on is read, hash-checked, and the whole image digested,
-/// so the printed undo works. The snapshot may reuse pages stored long ago,
-/// or be the head itself; either way nothing was read when it was taken.
+/// Records the safety snapshot of `db` (or finds the head already holds
+/// its content).
 fn take_safety(
     repo: &mut Repo,
     db: &Tracked,
@@ -498,20 +500,58 @@ fn take_safety(
             });
         }
     };
+    Ok(safety)
+}
+
+/// Proves the undo of a restore can be carried out before anything is
+/// written: reads back every page of the safety snapshot (hash-checked as
+/// read) except those in `rebuilt`, the pages of the restored snapshot,
+/// which the rebuild reads and checks anyway. The safety snapshot may reuse
+/// pages stored long ago, or be the head itself; nothing read them then.
+fn prove_undo(
+    view: View<'_>,
+    path: &Path,
+    safety: ObjectId,
+    rebuilt: &[ObjectId],
+    progress: &mut dyn Progress,
+) -> Result<(), RestoreError> {
     let unreadable = |source: ImageError| RestoreError::UndoUnreadable {
-        path: db.path.clone(),
+        path: path.to_path_buf(),
         snapshot: safety,
         source: Box::new(source),
     };
-    let view = repo.store.view();
     let (resolved, _) = plan(view, safety).map_err(|e| match e {
         RestoreError::Store(e) => unreadable(e.into()),
         other => other,
     })?;
-    progress.start("reading back the safety snapshot", resolved.image.len());
-    verify_readable(view, &resolved).map_err(unreadable)?;
+    let rebuilt: std::collections::HashSet<&ObjectId> = rebuilt.iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    let missing: Vec<ObjectId> = resolved
+        .blocks
+        .iter()
+        .filter(|id| !rebuilt.contains(id) && seen.insert(**id))
+        .copied()
+        .collect();
+    let block_size = resolved.image.block_size;
+    progress.start(
+        "reading back the safety snapshot",
+        missing.len() as u64 * u64::from(block_size),
+    );
+    let mut index = 0;
+    migsnap_store::bulk::read_blobs(view, &missing, 2, |bytes| {
+        if bytes.len() != block_size as usize {
+            return Err(ImageError::BadPage {
+                id: missing[index],
+                expected: block_size,
+            });
+        }
+        index += 1;
+        progress.advance(u64::from(block_size));
+        Ok(())
+    })
+    .map_err(unreadable)?;
     progress.finish();
-    Ok(safety)
+    Ok(())
 }
 
 /// Copies the file that could not be snapshotted, with its sidecars, to
@@ -634,6 +674,8 @@ where
         other => other.into(),
     })?;
     let safety = take_safety(repo, db, options, progress)?;
+    // Rebuilding the safety snapshot reads back every page of it,
+    // hash-checked, before anything is written: that proves the undo.
     let built = rebuild(repo.store.view(), safety, target, Some(&meta), progress)?;
     let result = edit(built.temp.path())?;
     let file: &File = built.temp.as_file();
@@ -712,29 +754,6 @@ struct Built {
     page_size: u32,
     /// One stored block id per page, when the file is exactly a stored image.
     blocks: Option<Vec<ObjectId>>,
-}
-
-/// Reads every block of `image` back from the store, in order: each is
-/// hash-checked as it is read, and the whole image must hash to its digest.
-fn verify_readable(view: View<'_>, image: &image::ResolvedImage) -> Result<(), ImageError> {
-    let block_size = image.image.block_size as usize;
-    let mut digest = blake3::Hasher::new();
-    let mut index = 0;
-    migsnap_store::bulk::read_blobs(view, &image.blocks, 2, |bytes| {
-        if bytes.len() != block_size {
-            return Err(ImageError::BadPage {
-                id: image.blocks[index],
-                expected: image.image.block_size,
-            });
-        }
-        index += 1;
-        digest.update(&bytes);
-        Ok(())
-    })?;
-    if digest.finalize().as_bytes() != &image.image.digest {
-        return Err(ImageError::Digest { image: image.id });
-    }
-    Ok(())
 }
 
 /// The page size a database file's header declares.
