@@ -300,6 +300,7 @@ impl From<RestoreError> for CliError {
             | RestoreError::InUse { .. }
             | RestoreError::Changed { .. }
             | RestoreError::StillOpen { .. }
+            | RestoreError::Raced { .. }
             | RestoreError::Safety { .. } => CliError::from_error(ErrorKind::Refused, &error),
         }
     }

@@ -136,6 +136,14 @@ pub enum RestoreError {
         /// The processes.
         pids: Vec<u32>,
     },
+    /// Another process put a file at the target right after the rename.
+    #[error(
+        "{path} was replaced by another process right after the restored file was renamed into place; check what it holds (the previous state is in the safety snapshot)"
+    )]
+    Raced {
+        /// The database.
+        path: PathBuf,
+    },
     /// The pages written in place do not read back as the snapshot's.
     #[error("{path}: page {pgno} does not read back as written; restore the safety snapshot")]
     ReadBack {
@@ -204,11 +212,13 @@ pub enum Warning {
         /// The database the snapshot belongs to.
         from: String,
     },
-    /// The file had other hard links; a rename gave this name a new file,
-    /// the other names keep the old content.
+    /// The file had other hard links: written in place, every name has the
+    /// new content; renamed over, only this one.
     HardLinks {
         /// The link count before the restore.
         links: u64,
+        /// Whether the file was written in place.
+        in_place: bool,
     },
     /// The current file could not be snapshotted; a raw copy was kept.
     RawCopy {
@@ -223,9 +233,19 @@ impl std::fmt::Display for Warning {
             Warning::OtherDatabase { from } => {
                 write!(f, "the snapshot was taken of database {from}, not this one")
             }
-            Warning::HardLinks { links } => write!(
+            Warning::HardLinks {
+                links,
+                in_place: true,
+            } => write!(
                 f,
-                "the file had {links} hard links; only this name has the restored content"
+                "the file has {links} hard links: all of them now have the restored content"
+            ),
+            Warning::HardLinks {
+                links,
+                in_place: false,
+            } => write!(
+                f,
+                "the file had {links} hard links: only this name has the restored content, the others keep the old file"
             ),
             Warning::RawCopy { path } => write!(
                 f,
@@ -612,6 +632,10 @@ fn replace(
         method,
         warnings,
     };
+    let hard_links = |in_place| match meta.nlink() {
+        1 => Vec::new(),
+        links => vec![Warning::HardLinks { links, in_place }],
+    };
     let lock = match lock {
         Some(lock) => {
             let facts = lock.facts()?;
@@ -622,18 +646,14 @@ fn replace(
                 };
                 let pages_written =
                     in_place::apply(lock, &facts, &built, old_blocks.as_deref(), target)?;
-                return Ok(written(Method::InPlace { pages_written }, Vec::new()));
+                return Ok(written(Method::InPlace { pages_written }, hard_links(true)));
             }
             Some(lock)
         }
         None => None,
     };
-    let warnings = match meta.nlink() {
-        1 => Vec::new(),
-        links => vec![Warning::HardLinks { links }],
-    };
     put_in_place(built.temp, target, (meta.dev(), meta.ino()), lock)?;
-    Ok(written(Method::Rename, warnings))
+    Ok(written(Method::Rename, hard_links(false)))
 }
 
 /// Changes `db` in place through a verified copy, the way every
@@ -731,8 +751,18 @@ fn put_in_place(
             path: target.to_path_buf(),
         });
     }
+    let new = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = temp.as_file().metadata().map_err(io(temp.path()))?;
+        (meta.dev(), meta.ino())
+    };
     temp.persist(target).map_err(|e| io(target)(e.error))?;
     sync_parent(target)?;
+    if sqlite::file_id(target) != Some(new) {
+        return Err(RestoreError::Raced {
+            path: target.to_path_buf(),
+        });
+    }
     remove_sidecars(target)?;
     sync_parent(target)?;
     let pids = sqlite::holders_of(&old_files);

@@ -230,6 +230,14 @@ fn restore_warns_about_another_database_and_refuses_a_read_only_file() {
         "{json}"
     );
 
+    // A hard link elsewhere shares the inode, so it shares the restore.
+    let link = env.join("app-link.db");
+    std::fs::hard_link(&app, &link).unwrap();
+    let out = env.run(&["restore", "app", "app"]);
+    out.ok();
+    assert!(out.stderr.contains("2 hard links"), "{}", out.stderr);
+    std::fs::remove_file(&link).unwrap();
+
     chmod(&app, 0o444);
     let bytes = std::fs::read(&app).unwrap();
     env.run(&["restore", "app", "app"])
