@@ -96,12 +96,12 @@ pub enum RestoreError {
         pids: Vec<u32>,
     },
     /// The current database could not be snapshotted first.
-    #[error(
-        "cannot take the safety snapshot of {path}; pass --no-safety-snapshot to restore anyway (a raw copy of the file is kept beside it)"
-    )]
+    #[error("cannot take the safety snapshot of {path}{}", if *.restoring { "; pass --no-safety-snapshot to restore anyway (a raw copy of the file is kept beside it)" } else { "" })]
     Safety {
         /// The database.
         path: PathBuf,
+        /// Whether a restore asked (which can go ahead without one).
+        restoring: bool,
         /// Why.
         #[source]
         source: Box<SnapshotError>,
@@ -395,7 +395,7 @@ pub fn restore(
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
     let mut warnings = other_database(repo, snapshot, db)?;
-    let safety = match take_safety(repo, db, options, progress) {
+    let safety = match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
             let rebuilt = plan(repo.store.view(), snapshot)?.0.blocks;
             prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
@@ -502,6 +502,7 @@ fn take_safety(
     repo: &mut Repo,
     db: &Tracked,
     options: &RestoreOptions,
+    restoring: bool,
     progress: &mut dyn Progress,
 ) -> Result<ObjectId, RestoreError> {
     let safety_options = SnapshotOptions {
@@ -516,6 +517,7 @@ fn take_safety(
         Err(e) => {
             return Err(RestoreError::Safety {
                 path: db.path.clone(),
+                restoring,
                 source: Box::new(e),
             });
         }
@@ -693,7 +695,7 @@ where
         },
         other => other.into(),
     })?;
-    let safety = take_safety(repo, db, options, progress)?;
+    let safety = take_safety(repo, db, options, false, progress)?;
     // Rebuilding the safety snapshot reads back every page of it,
     // hash-checked, before anything is written: that proves the undo.
     let built = rebuild(repo.store.view(), safety, target, Some(&meta), progress)?;
