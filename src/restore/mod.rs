@@ -313,8 +313,20 @@ pub fn checkout(
         }),
         Target::File(meta) => {
             let lock = lock_if_database(out, sqlite::DEFAULT_BUSY_TIMEOUT)?;
-            let built = rebuild(view, snapshot, out, Some(&meta), progress)?;
-            replace(view, snapshot, built, out, &meta, lock, None)
+            // A checkout gets the permissions the database had, not the
+            // replaced file's: written in place, the file is given them.
+            let built = rebuild(view, snapshot, out, None, progress)?;
+            let permissions = built
+                .temp
+                .as_file()
+                .metadata()
+                .map_err(io(built.temp.path()))?
+                .permissions();
+            let written = replace(view, snapshot, built, out, &meta, lock, None)?;
+            if matches!(written.method, Method::InPlace { .. }) {
+                std::fs::set_permissions(out, permissions).map_err(io(out))?;
+            }
+            Ok(written)
         }
         Target::Absent => {
             let sidecars = existing_sidecars(out);
