@@ -61,25 +61,25 @@ fn nothing_but_a_regular_file_is_ever_replaced() {
         .status()
         .unwrap();
     assert!(status.success());
-    for force in [false, true] {
+    for force in [true, false] {
         let mut args = vec!["checkout", &s1, "-o", "pipe"];
         if force {
             args.push("--force");
         }
-        env.run(&args)
-            .expect_error(exit::INPUT, &["pipe", "not a regular file"]);
+        let out = env.run(&args);
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        out.expect_error(exit::INPUT, &["pipe", "not a regular file"]);
     }
     // A device, as root could replace it.
     let null = std::fs::metadata("/dev/null").unwrap();
-    env.run(&["checkout", &s1, "-o", "/dev/null", "--force"])
-        .expect_error(exit::INPUT, &["/dev/null", "not a regular file"]);
+    let out = env.run(&["checkout", &s1, "-o", "/dev/null", "--force"]);
     assert!(
         std::fs::metadata("/dev/null")
             .unwrap()
             .file_type()
             .is_char_device()
     );
+    out.expect_error(exit::INPUT, &["/dev/null", "not a regular file"]);
     assert_eq!(
         std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/dev/null").unwrap()),
         std::os::unix::fs::MetadataExt::ino(&null)
@@ -115,7 +115,6 @@ fn a_refused_restore_leaves_a_stray_wal_and_the_main_file_untouched() {
     let main = std::fs::read(&db).unwrap();
     let wal = std::fs::read(env.join("app.db-wal")).unwrap();
     let out = env.run(&["restore", &s1]);
-    out.expect_error(exit::REFUSED, &["safety snapshot", "--no-safety-snapshot"]);
     assert!(
         std::fs::read(&db).unwrap() == main,
         "a refused restore rewrote the main file"
@@ -124,6 +123,7 @@ fn a_refused_restore_leaves_a_stray_wal_and_the_main_file_untouched() {
         std::fs::read(env.join("app.db-wal")).unwrap() == wal,
         "a refused restore changed the -wal"
     );
+    out.expect_error(exit::REFUSED, &["safety snapshot", "--no-safety-snapshot"]);
     // Deleting the stray WAL still recovers the intact file.
     std::fs::remove_file(env.join("app.db-wal")).unwrap();
     let _ = std::fs::remove_file(env.join("app.db-shm"));
