@@ -16,8 +16,8 @@
 //!   still sit in the WAL are included and no temporary copy is made.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -266,14 +266,20 @@ fn check_file_once(path: &Path) -> Result<(), SqliteError> {
         });
     }
     let mut header = [0u8; 100];
-    let mut file = File::open(path).map_err(io)?;
-    let mut filled = 0;
-    while filled < header.len() {
-        match file.read(&mut header[filled..]).map_err(io)? {
-            0 => break,
-            n => filled += n,
+    let (filled, size) = with_file(path, |file| {
+        use std::os::unix::fs::FileExt;
+        let mut filled = 0;
+        while filled < header.len() {
+            match file.read_at(&mut header[filled..], filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
         }
-    }
+        // The size is read after the header: a file that grew meanwhile is
+        // not short.
+        Ok((filled, file.metadata()?.len()))
+    })
+    .map_err(io)?;
     if filled < 100 || &header[..16] != MAGIC {
         return Err(SqliteError::NotSqlite {
             path: path.to_path_buf(),
@@ -290,9 +296,6 @@ fn check_file_once(path: &Path) -> Result<(), SqliteError> {
     let header_pages = u64::from(u32::from_be_bytes([
         header[28], header[29], header[30], header[31],
     ]));
-    // The size is read again after the header: a file that grew meanwhile
-    // is not short.
-    let size = file.metadata().map_err(io)?.len();
     if change_counter == valid_for && header_pages > 0 {
         let expected = header_pages * page_size;
         if size < expected {
@@ -467,17 +470,9 @@ impl Database {
         if verdict == ["ok"] {
             return Ok(());
         }
-        // SQLite may put several problems in one row, one a line, under a
-        // "*** in database main ***" heading.
-        let problems = verdict
-            .iter()
-            .flat_map(|row| row.lines())
-            .filter(|line| !line.trim().is_empty() && !line.starts_with("*** "))
-            .map(str::to_owned)
-            .collect();
         Err(SqliteError::QuickCheck {
             path: self.path.clone(),
-            problems,
+            problems: quick_check_problems(&verdict),
         })
     }
 
@@ -624,6 +619,17 @@ fn read_column_if_table(
     Ok(Some(rows))
 }
 
+/// The problems of a `quick_check` verdict, one a line: SQLite may put
+/// several in one row, under a "*** in database main ***" heading.
+pub fn quick_check_problems(verdict: &[String]) -> Vec<String> {
+    verdict
+        .iter()
+        .flat_map(|row| row.lines())
+        .filter(|line| !line.trim().is_empty() && !line.starts_with("*** "))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict
 /// lines; `["ok"]` means sound.
 pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
@@ -659,18 +665,40 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
+/// The identity of a file: device and inode. A rename over a path gives
+/// the path a new identity; processes that had the old file open keep it.
+pub type FileId = (u64, u64);
+
+/// The identity of the file at `path` (following symlinks), if it exists.
+pub fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The identities of `path` and of its `-wal`/`-shm`, those that exist.
+pub fn database_files(path: &Path) -> Vec<FileId> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            file_id(Path::new(&name))
+        })
+        .collect()
+}
+
 /// Processes other than this one that have `path` (or its `-wal`/`-shm`)
 /// open, found through `/proc`. Best effort: processes of other users are
 /// only visible to root.
 pub fn holders(path: &Path) -> Vec<u32> {
+    holders_of(&database_files(path))
+}
+
+/// Processes other than this one that have any of the files `wanted` open.
+pub fn holders_of(wanted: &[FileId]) -> Vec<u32> {
     use std::os::unix::fs::MetadataExt;
-    let mut wanted = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        if let Ok(meta) = std::fs::metadata(PathBuf::from(name)) {
-            wanted.push((meta.dev(), meta.ino()));
-        }
+    if wanted.is_empty() {
+        return Vec::new();
     }
     let me = std::process::id();
     let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -701,12 +729,87 @@ pub fn holders(path: &Path) -> Vec<u32> {
     pids
 }
 
+/// Database files this process holds SQLite locks on, each with a
+/// descriptor opened before the lock was taken. POSIX locks belong to the
+/// process, and closing *any* descriptor of a file drops them all, so while
+/// a lock is held the file is read only through this descriptor
+/// ([`with_file`]), never opened and closed again.
+static LOCKED: Mutex<Vec<(FileId, Arc<File>)>> = Mutex::new(Vec::new());
+
+/// Keeps a file registered in [`LOCKED`]; unregisters (and closes the
+/// descriptor, unless [`with_file`] still uses it) on drop.
+struct Registered {
+    id: FileId,
+}
+
+impl Registered {
+    fn new(path: &Path) -> std::io::Result<Registered> {
+        use std::os::unix::fs::MetadataExt;
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        let id = (meta.dev(), meta.ino());
+        LOCKED
+            .lock()
+            .expect("BUG: lock registry poisoned")
+            .push((id, Arc::new(file)));
+        Ok(Registered { id })
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut locked = LOCKED.lock().expect("BUG: lock registry poisoned");
+        if let Some(at) = locked.iter().position(|(id, _)| *id == self.id) {
+            locked.remove(at);
+        }
+    }
+}
+
+/// Runs `f` on the file at `path`: through the descriptor registered for it
+/// when this process holds a SQLite lock on it (so no close drops the
+/// lock), otherwise on a fresh descriptor.
+pub fn with_file<T>(
+    path: &Path,
+    f: impl FnOnce(&File) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let held = file_id(path).and_then(|wanted| {
+        LOCKED
+            .lock()
+            .expect("BUG: lock registry poisoned")
+            .iter()
+            .find(|(id, _)| *id == wanted)
+            .map(|(_, file)| Arc::clone(file))
+    });
+    match held {
+        Some(file) => f(&file),
+        None => f(&File::open(path)?),
+    }
+}
+
+/// Opens a read-write connection that never checkpoints or deletes the WAL
+/// when it closes: probing or locking a database must not rewrite its main
+/// file (a stray `-wal` folded into an intact file cannot be taken back).
+fn open_writable(path: &Path, busy_timeout: Duration) -> Result<Connection, SqliteError> {
+    let sql = |e| sql_error(path, busy_timeout, e);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(busy_timeout).map_err(sql)?;
+    Ok(conn)
+}
+
 /// Whether another connection holds a lock that keeps a writer out right now.
 pub fn is_locked(path: &Path) -> bool {
-    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+    let Ok(conn) = open_writable(path, Duration::ZERO) else {
         return false;
     };
-    let _ = conn.busy_timeout(Duration::ZERO);
     match conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;") {
         Ok(()) => false,
         Err(e) => matches!(
@@ -716,31 +819,181 @@ pub fn is_locked(path: &Path) -> bool {
     }
 }
 
-/// Brings a database file to a state where the main file alone is the whole
-/// database: a WAL is checkpointed and truncated, a hot journal rolled back.
-/// The logical content does not change.
-pub fn settle(path: &Path) -> Result<(), SqliteError> {
-    let sql = |e| sql_error(path, DEFAULT_BUSY_TIMEOUT, e);
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql)?;
-    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(sql)?;
-    // Reading takes a SHARED lock, which rolls back a hot journal first.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .map_err(sql)?;
-    if mode.eq_ignore_ascii_case("wal") {
-        let busy: i64 = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-            .map_err(sql)?;
-        if busy != 0 {
-            return Err(SqliteError::Busy {
-                path: path.to_path_buf(),
-                waited: DEFAULT_BUSY_TIMEOUT,
-            });
-        }
+/// A read-write connection holding the database's write lock (`BEGIN
+/// IMMEDIATE`: RESERVED in rollback-journal mode, the WAL write lock in WAL
+/// mode). Other writers wait on SQLite's own lock, through their busy
+/// timeout, until [`WriteLock::commit`] or drop; readers go on, so a
+/// snapshot can still be read on another connection. Dropping it rolls back.
+pub struct WriteLock {
+    // Dropped first: the connection closes before the registered
+    // descriptor does.
+    conn: Connection,
+    _registered: Registered,
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+/// Page geometry and modes of a locked database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockedFacts {
+    /// Bytes per page.
+    pub page_size: u32,
+    /// Number of pages.
+    pub page_count: u32,
+    /// `PRAGMA auto_vacuum` is FULL: SQLite relocates pages on commit, so
+    /// pages cannot be written in place.
+    pub full_auto_vacuum: bool,
+}
+
+impl WriteLock {
+    /// Opens `path` and takes its write lock, waiting up to `busy_timeout`
+    /// for another writer. A hot journal is rolled back by SQLite first, as
+    /// any connection would; a WAL is neither checkpointed nor removed.
+    pub fn acquire(path: &Path, busy_timeout: Duration) -> Result<WriteLock, SqliteError> {
+        check_file(path)?;
+        let registered = Registered::new(path).map_err(|source| SqliteError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let conn = open_writable(path, busy_timeout)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE;")
+            .map_err(|e| sql_error(path, busy_timeout, e))?;
+        Ok(WriteLock {
+            conn,
+            _registered: registered,
+            path: path.to_path_buf(),
+            busy_timeout,
+        })
     }
-    Ok(())
+
+    fn sql(&self, source: rusqlite::Error) -> SqliteError {
+        sql_error(&self.path, self.busy_timeout, source)
+    }
+
+    /// Page size, page count and auto-vacuum mode, as this transaction sees them.
+    pub fn facts(&self) -> Result<LockedFacts, SqliteError> {
+        let pragma = |name: &str| -> Result<u32, SqliteError> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                .map_err(|e| self.sql(e))
+        };
+        Ok(LockedFacts {
+            page_size: pragma("page_size")?,
+            page_count: pragma("page_count")?,
+            full_auto_vacuum: pragma("auto_vacuum")? == 1,
+        })
+    }
+
+    /// Page `pgno` as this transaction sees it (including its own writes).
+    pub fn page(&self, pgno: u32) -> Result<Vec<u8>, SqliteError> {
+        self.conn
+            .query_row(
+                "SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1",
+                [pgno],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Writes page `pgno` through the pager, journaled like any write
+    /// (<https://sqlite.org/dbpage.html>); invisible to others before
+    /// [`WriteLock::commit`].
+    pub fn write_page(&self, pgno: u32, data: &[u8]) -> Result<(), SqliteError> {
+        self.conn
+            .prepare_cached("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)")
+            .and_then(|mut stmt| stmt.execute(rusqlite::params![pgno, data]))
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Cuts the database to `page_count` pages at commit. Must be the last
+    /// write: a later [`WriteLock::write_page`] cancels it.
+    pub fn truncate(&self, page_count: u32) -> Result<(), SqliteError> {
+        self.conn
+            .execute(
+                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
+                [page_count + 1],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Commits (durably: `synchronous = FULL`) and releases the lock. In WAL
+    /// mode a passive checkpoint follows, so the main file catches up when no
+    /// reader is in the way. Returns `PRAGMA data_version` right after the
+    /// commit, for [`WriteLock::unchanged_since`].
+    pub fn commit(self) -> Result<Committed, SqliteError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))?;
+        let version = self.data_version()?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            // Best effort: the WAL already holds the commit durably.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+        Ok(Committed {
+            lock: self,
+            version,
+        })
+    }
+
+    fn data_version(&self) -> Result<i64, SqliteError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))
+    }
+}
+
+/// A database just committed by a [`WriteLock`], kept open to read it back.
+pub struct Committed {
+    lock: WriteLock,
+    version: i64,
+}
+
+impl Committed {
+    /// Reads every page back in one read transaction, calling `each` with
+    /// (number, bytes), unless another connection has committed since: then
+    /// the file is no longer ours to compare and `false` is returned.
+    pub fn read_back(
+        &self,
+        mut each: impl FnMut(u32, &[u8]) -> Result<(), SqliteError>,
+    ) -> Result<bool, SqliteError> {
+        let conn = &self.lock.conn;
+        let sql = |e| self.lock.sql(e);
+        let tx = conn.unchecked_transaction().map_err(sql)?;
+        let mut stmt = tx
+            .prepare("SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let pgno: u32 = row.get(0).map_err(sql)?;
+            let data = row
+                .get_ref(1)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| sql(e.into()))?;
+            each(pgno, data)?;
+        }
+        drop(rows);
+        drop(stmt);
+        // Inside the read transaction: equal means nobody committed between
+        // our commit and this read.
+        let unchanged = self.lock.data_version()? == self.version;
+        tx.commit().map_err(sql)?;
+        Ok(unchanged)
+    }
+
+    /// Closes the connection the way an application's last connection
+    /// would: in WAL mode SQLite then checkpoints and removes the `-wal` and
+    /// `-shm` when no one else has the database open.
+    pub fn close(self) {
+        let _ = self.lock.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            false,
+        );
+    }
 }

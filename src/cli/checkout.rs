@@ -6,7 +6,9 @@ use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
 use crate::{restore, revision};
 
-/// Write the database as it was at a snapshot into a new file, verified.
+/// Write the database as it was at a snapshot into a file, verified. An
+/// existing database is overwritten (with --force) in place, under its
+/// write lock; anything but a regular file is never replaced.
 #[derive(Debug, clap::Args)]
 pub struct CheckoutArgs {
     /// The snapshot: hash prefix, tag, database name, HEAD~N, @{N}.
@@ -14,7 +16,8 @@ pub struct CheckoutArgs {
     /// The file to create.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
-    /// Overwrite FILE if it exists.
+    /// Overwrite FILE if it exists, or delete leftover FILE-wal,
+    /// FILE-shm, FILE-journal beside an absent FILE.
     #[arg(long)]
     force: bool,
 }

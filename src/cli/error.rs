@@ -343,15 +343,25 @@ impl From<RestoreError> for CliError {
             RestoreError::Image(e) => e.into(),
             RestoreError::Store(e) => e.into(),
             RestoreError::Sqlite(e) => e.into(),
-            RestoreError::SchemaOnly { .. } | RestoreError::Forgotten { .. } => {
-                CliError::from_error(ErrorKind::Input, &error)
+            RestoreError::SchemaOnly { .. }
+            | RestoreError::Forgotten { .. }
+            | RestoreError::NotRegular { .. } => CliError::from_error(ErrorKind::Input, &error),
+            RestoreError::QuickCheck { ref problems, .. } => CliError {
+                details: problems.clone(),
+                ..CliError::from_error(ErrorKind::Corrupt, &error)
+            },
+            RestoreError::UndoUnreadable { .. } | RestoreError::ReadBack { .. } => {
+                CliError::from_error(ErrorKind::Corrupt, &error)
             }
-            RestoreError::QuickCheck { .. } => CliError::from_error(ErrorKind::Corrupt, &error),
             RestoreError::Io { ref source, .. } => CliError::from_error(io_kind(source), &error),
             RestoreError::Exists { .. }
+            | RestoreError::Sidecars { .. }
             | RestoreError::Symlink { .. }
+            | RestoreError::ReadOnly { .. }
             | RestoreError::InUse { .. }
             | RestoreError::Changed { .. }
+            | RestoreError::StillOpen { .. }
+            | RestoreError::Raced { .. }
             | RestoreError::Safety { .. } => CliError::from_error(ErrorKind::Refused, &error),
         }
     }

@@ -119,6 +119,7 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 force: false,
                 message: format!("after failed `{}`", shell_words::join(&args.command)),
                 busy_timeout: ctx.busy_timeout,
+                ..RestoreOptions::default()
             },
             ctx.out.progress().as_mut(),
         )?;

@@ -80,6 +80,7 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             force: args.force,
             message: format!("before repair towards {}", targets.join(" + ")),
             busy_timeout: ctx.busy_timeout,
+            ..RestoreOptions::default()
         };
         let (written, ()) = restore::rewrite(
             &mut opened.repo,

@@ -6,19 +6,24 @@ use crate::restore::{RestoreOptions, restore};
 use crate::revision;
 
 /// Restore a database to a snapshot, in place. A safety snapshot of the
-/// current state is taken first and its hash printed, so the restore can be
-/// undone. The new file is rebuilt beside the target, verified (page hashes,
-/// whole-image hash, quick_check), fsynced and renamed over it.
+/// current state is taken first, read back, and its hash printed, so the
+/// restore can be undone. The snapshot is rebuilt beside the target and
+/// verified (page hashes, whole-image hash, quick_check), then its changed
+/// pages are written into the live database under SQLite's write lock.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// The snapshot: hash prefix, tag, database name, HEAD~N, @{N}.
     rev: String,
     /// Tracked database to restore into (default: the snapshot's own).
     db: Option<String>,
-    /// Restore even if other processes have the database open, or if no
-    /// safety snapshot can be taken.
+    /// Restore even if other processes have the database open (they wait
+    /// on its lock, then see the restored content), or it is read-only.
     #[arg(long)]
     force: bool,
+    /// Restore even when the current database cannot be snapshotted (it is
+    /// corrupt, say); a raw copy of it is kept beside it instead.
+    #[arg(long)]
+    no_safety_snapshot: bool,
 }
 
 pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -38,10 +43,14 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     };
     let options = RestoreOptions {
         force: args.force,
+        no_safety_snapshot: args.no_safety_snapshot,
         message: format!("safety snapshot before restoring {id:.12}"),
         busy_timeout: ctx.busy_timeout,
     };
     let written = restore(&mut repo, id, &db, &options, ctx.out.progress().as_mut())?;
+    for warning in &written.warnings {
+        ctx.out.warn(&warning.to_string());
+    }
     if ctx.out.is_json() {
         ctx.out.json(&serde_json::json!({
             "snapshot": id.to_string(),
@@ -49,6 +58,8 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             "path": written.path,
             "bytes": written.bytes,
             "safety_snapshot": written.safety.map(|s| s.to_string()),
+            "method": written.method,
+            "warnings": written.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "verified": true,
         }))?;
     } else {

@@ -98,6 +98,7 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         force: args.force,
         message: format!("before stamp {towards}"),
         busy_timeout: ctx.busy_timeout,
+        ..RestoreOptions::default()
     };
     let (written, rows) = restore::rewrite(
         &mut opened.repo,

@@ -410,3 +410,161 @@ fn busy_timeout_bounds_the_wait_for_the_store_lock() {
     assert_eq!(env.store_state(), before);
     env.run(&["--busy-timeout", "300ms", "tag", "t"]).ok();
 }
+
+/// How a racing writer holds its connection.
+#[derive(Clone, Copy, Debug)]
+enum Connecting {
+    /// A new connection per commit (cron jobs, CLI tools, many web apps).
+    PerCommit,
+    /// One connection for its whole life.
+    LongLived,
+}
+
+/// Inserts `base + 1, base + 2, ...` into `acks`, one row per transaction,
+/// until stopped, and returns the ids whose COMMIT succeeded: the commits
+/// the application was told are durable.
+fn acknowledging_writer(
+    path: std::path::PathBuf,
+    connecting: Connecting,
+    base: i64,
+    stop: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+) -> Vec<i64> {
+    let open = || {
+        let conn = Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::from_secs(30)).unwrap();
+        conn
+    };
+    let mut long_lived = match connecting {
+        Connecting::LongLived => Some(open()),
+        Connecting::PerCommit => None,
+    };
+    let mut acked = Vec::new();
+    let mut id = base;
+    while !stop.load(Ordering::Relaxed) {
+        id += 1;
+        let fresh;
+        let conn = match long_lived.as_mut() {
+            Some(conn) => conn,
+            None => {
+                fresh = open();
+                &fresh
+            }
+        };
+        let done = conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; INSERT INTO acks(id, note) VALUES ({id}, hex(randomblob(200))); COMMIT;"
+        ));
+        match done {
+            Ok(()) => {
+                acked.push(id);
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    acked
+}
+
+/// The ids in `acks` of the database at `path`.
+fn acked_ids(path: &std::path::Path) -> std::collections::BTreeSet<i64> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM acks").unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// Restores run while two writers commit (one connecting per commit, one
+/// holding a long-lived connection); every commit a writer saw succeed
+/// must end up in the restored file or in one of the safety snapshots.
+fn restores_under_writers_lose_no_acknowledged_commit(mode: Journal) {
+    let env = TestEnv::with_store();
+    let db = env.join("app.db");
+    {
+        let conn = Connection::open(&db).unwrap();
+        if mode == Journal::Wal {
+            conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE acks(id INTEGER PRIMARY KEY, note TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO acks SELECT i, hex(randomblob(300)) FROM n;",
+        )
+        .unwrap();
+    }
+    env.run(&["track", "app", "app.db"]).ok();
+    let base = env.snapshot(&["app"]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = [
+        (Connecting::PerCommit, 1_000_000),
+        (Connecting::LongLived, 2_000_000),
+    ]
+    .into_iter()
+    .map(|(connecting, first)| {
+        let (db, stop, commits) = (db.clone(), stop.clone(), commits.clone());
+        std::thread::spawn(move || acknowledging_writer(db, connecting, first, stop, commits))
+    })
+    .collect();
+    while commits.load(Ordering::Relaxed) < 20 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut safeties = Vec::new();
+    let mut during = Vec::new();
+    for _ in 0..6 {
+        let before = commits.load(Ordering::Relaxed);
+        // --force: the writers (threads of this test process) have the
+        // database open, which is the point.
+        let json = env
+            .run(&["--format", "json", "restore", "--force", &base])
+            .ok_json();
+        safeties.push(json["safety_snapshot"].as_str().unwrap().to_owned());
+        std::thread::sleep(Duration::from_millis(100));
+        during.push(commits.load(Ordering::Relaxed) - before);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<i64> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer panicked"))
+        .collect();
+    assert!(
+        during.iter().all(|n| *n > 0),
+        "the writers should commit around every restore: {during:?}"
+    );
+
+    let mut found = acked_ids(&db);
+    assert_eq!(integrity_check(&db), "ok");
+    for (i, safety) in safeties.iter().enumerate() {
+        let out = env.join(format!("safety-{i}.db"));
+        env.run(&["checkout", safety, "-o", out.to_str().unwrap()])
+            .ok();
+        found.extend(acked_ids(&out));
+    }
+    let lost: Vec<i64> = acked
+        .iter()
+        .filter(|id| !found.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged commits are in neither the database nor a safety snapshot: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(20)]
+    );
+}
+
+#[test]
+fn restores_of_a_rollback_journal_database_under_writers_lose_no_acknowledged_commit() {
+    restores_under_writers_lose_no_acknowledged_commit(Journal::Delete);
+}
+
+#[test]
+fn restores_of_a_wal_database_under_writers_lose_no_acknowledged_commit() {
+    restores_under_writers_lose_no_acknowledged_commit(Journal::Wal);
+}

@@ -28,7 +28,7 @@ fn two_databases() -> (TestEnv, String, String, String) {
 /// Flips one bit in the middle of the stored bytes of object `id`, and
 /// nothing else: its pack is rewritten uncompressed (compression 0) with the
 /// bit flipped inside that one object's range.
-fn flip_a_byte(env: &TestEnv, id: &str) {
+pub(crate) fn flip_a_byte(env: &TestEnv, id: &str) {
     let conn = env.store_conn();
     let (pack, offset, len): (i64, i64, i64) = conn
         .query_row(

@@ -1,11 +1,12 @@
 //! SIGKILL at random moments of every write path (`snapshot`, `restore`,
-//! `gc`, `forget`, `repair --apply`, `stamp --verify`): the store must pass
+//! `gc`, `forget`, `repair --apply`, `stamp --verify`, `init`,
+//! `checkout --force`): the store must pass
 //! `fsck --read-data`, every ref must name a complete snapshot, the database
 //! must be entirely the old one or entirely the new one and pass
 //! `integrity_check`, and no temporary file may outlive the next command.
 //!
 //! The number of kills comes from `MIGSNAP_CRASH_KILLS` (the whole suite's
-//! total, split evenly over the six paths; default [`DEFAULT_KILLS`], the
+//! total, split evenly over the eight paths; default [`DEFAULT_KILLS`], the
 //! fast subset `cargo test` runs). The full run is
 //! `MIGSNAP_CRASH_KILLS=200 cargo test --test it crash`; figures are in
 //! `docs/reliability.md`.
@@ -26,7 +27,7 @@ use crate::common::{
 /// Kills in the whole crash suite when `MIGSNAP_CRASH_KILLS` is unset.
 const DEFAULT_KILLS: usize = 60;
 /// The write paths the kills are spread over.
-const PATHS: usize = 6;
+const PATHS: usize = 8;
 
 const ROWS: usize = 4000;
 const PAYLOAD: usize = 1000;
@@ -530,12 +531,27 @@ fn sigkill_during_repair_and_stamp_leaves_the_old_or_the_new_database() {
             "{context}: the database is neither the old one nor the new one"
         );
         ended_new[op] += usize::from(&now == new);
+        // The database is written in place by one SQLite transaction: a
+        // kill inside its commit leaves the journal, which the next
+        // connection rolls back (a hot one) or ignores (one without its
+        // header); either way the database is then the old or the new one.
         let mut sidecar = db.as_os_str().to_owned();
         sidecar.push("-journal");
-        assert!(
-            !Path::new(&sidecar).exists(),
-            "{context}: the database's journal was left behind"
-        );
+        let sidecar = std::path::PathBuf::from(sidecar);
+        if sidecar.exists() {
+            let conn = Connection::open(db).unwrap();
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+                .unwrap();
+            drop(conn);
+            let now = schema_and_rows(db);
+            assert!(
+                &now == old || &now == new,
+                "{context}: after its journal, the database is neither the old one nor the new one"
+            );
+            assert!(!is_hot(&sidecar), "{context}: a hot journal was left");
+            // put_back renames the next file in beside it.
+            let _ = std::fs::remove_file(&sidecar);
+        }
     }
     eprintln!(
         "kills: {iterations} in {:?}; interrupted mid-run: repair {}/{n}, stamp {}/{n}; \
@@ -643,5 +659,66 @@ fn sigkill_during_init_leaves_no_store_or_a_whole_one() {
     eprintln!(
         "init: {interrupted} of {} kills interrupted it, {whole} left a whole store",
         kills_per_path()
+    );
+}
+
+#[test]
+fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
+    let seed = seed("sigkill checkout --force");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let env = TestEnv::with_store();
+    let big = env.join("big.db");
+    create_db(&big, Journal::Delete, ROWS, PAYLOAD);
+    let s0 = env.snapshot(&["big.db"]);
+    let d0 = dump_digest(&big);
+    mutate(&big, ROWS, &mut rng, 300);
+    let s1 = env.snapshot(&[]);
+    let d1 = dump_digest(&big);
+    let known = HashMap::from([(s0.clone(), d0), (s1.clone(), d1)]);
+
+    // Over an existing database (written in place) and over a file that is
+    // not one (renamed over).
+    let out = env.join("out.db");
+    env.run(&["checkout", &s0, "-o", "out.db"]).ok();
+    let t_checkout = timed(&env, &["checkout", &s1, "-o", "out.db", "--force"]);
+    let mut interrupted = 0;
+    for i in 0..kills_per_path() {
+        if i % 4 == 3 {
+            std::fs::write(&out, b"not a database").unwrap();
+        }
+        let old = std::fs::read(&out).unwrap();
+        let old_digest = (integrity_check(&out) == "ok").then(|| dump_digest(&out));
+        let target = if i % 2 == 0 { &s0 } else { &s1 };
+        let delay = random_delay(&mut rng, t_checkout);
+        let killed = run_and_kill(
+            &env,
+            &["checkout", target, "-o", "out.db", "--force"],
+            delay,
+        );
+        interrupted += usize::from(killed);
+        let context =
+            format!("iteration {i} (checkout --force {target:.12} killed after {delay:?})");
+        check_store(&env, &context);
+        match &old_digest {
+            None if std::fs::read(&out).unwrap() == old => {}
+            _ => {
+                assert_eq!(integrity_check(&out), "ok", "{context}");
+                let now = dump_digest(&out);
+                assert!(
+                    Some(&now) == old_digest.as_ref() || now == known[target],
+                    "{context}: out.db is neither the old nor the checked-out content"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "checkout --force: {interrupted} of {} runs killed (seed {seed})",
+        kills_per_path()
+    );
+    env.run(&["checkout", &s0, "-o", "out.db", "--force"]).ok();
+    assert_eq!(
+        env.restore_temps(env.path()),
+        Vec::<String>::new(),
+        "temporary files of killed checkouts remain after a successful one"
     );
 }

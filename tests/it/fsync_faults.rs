@@ -278,12 +278,18 @@ fn sweep(shim: &Shim, env: &TestEnv, args: &[&str], db: &Path, safety: bool) -> 
         ..Sweep::default()
     };
     let names = callers(&calls);
-    // The directory sync that makes the rename over the database durable:
-    // from there on the database is the new one.
+    // The directory sync that makes the rename over the database durable,
+    // or SQLite's sync of the database (or its -wal) when the new pages are
+    // committed in place: from there on the database may be the new one.
+    let in_place_commit = |call: &Call, caller: &str| {
+        let db = db.to_str().unwrap();
+        caller.lines().any(|f| f == "unixSync")
+            && (call.path == db || call.path == format!("{db}-wal"))
+    };
     let rename_sync = calls
         .iter()
         .zip(&names)
-        .position(|(call, name)| is_our_dir_sync(call, name));
+        .position(|(call, name)| is_our_dir_sync(call, name) || in_place_commit(call, name));
     eprintln!("{args:?}: {} syncs when nothing fails:", calls.len());
     for (call, name) in calls.iter().zip(&names) {
         eprintln!("    {}", describe(call, name, env));

@@ -21,6 +21,7 @@ mod lint;
 mod log_changed;
 mod migrations;
 mod repair;
+mod restore_refusals;
 mod revisions;
 mod roundtrip;
 mod schema_plan;
