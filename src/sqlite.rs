@@ -906,16 +906,29 @@ impl WriteLock {
             .map_err(|e| self.sql(e))
     }
 
-    /// Cuts the database to `page_count` pages at commit. Must be the last
-    /// write: a later [`WriteLock::write_page`] cancels it.
-    pub fn truncate(&self, page_count: u32) -> Result<(), SqliteError> {
-        self.conn
-            .execute(
-                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
-                [page_count + 1],
-            )
-            .map(drop)
-            .map_err(|e| self.sql(e))
+    /// Writes page 1 and, when `truncate_to` is given, cuts the database to
+    /// that many pages at commit: the last write of a transaction, in one
+    /// statement. The b-tree layer keeps its own decoded copy of page 1 for
+    /// the whole transaction, so a later statement would reload the schema
+    /// through that stale copy ("malformed"); and a page written after the
+    /// truncation row would cancel it.
+    pub fn write_last(
+        &self,
+        first_page: &[u8],
+        truncate_to: Option<u32>,
+    ) -> Result<(), SqliteError> {
+        match truncate_to {
+            Some(page_count) => self.conn.execute(
+                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, ?1), (?2, NULL)",
+                rusqlite::params![first_page, page_count + 1],
+            ),
+            None => self.conn.execute(
+                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, ?1)",
+                [first_page],
+            ),
+        }
+        .map(drop)
+        .map_err(|e| self.sql(e))
     }
 
     /// Commits (durably: `synchronous = FULL`) and releases the lock. In WAL
@@ -924,6 +937,12 @@ impl WriteLock {
     /// commit, for [`WriteLock::unchanged_since`].
     pub fn commit(self) -> Result<Committed, SqliteError> {
         self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))?;
+        // The pages were written under the b-tree layer, whose decoded copies
+        // of them (page 1's above all) in this connection's cache are now
+        // stale: reading through them reports "malformed". Dropping the
+        // cache makes every later read, the read-back included, load and
+        // decode the pages afresh from the file.
+        self.conn.release_memory().map_err(|e| self.sql(e))?;
         let version = self.data_version()?;
         let mode: String = self
             .conn

@@ -48,12 +48,10 @@ pub(super) fn apply(
         Ok(page)
     };
     let mut written = 0;
-    // Page 1 last: it holds the schema, and each statement re-reads the
-    // schema when its cookie changed, which must then find the new pages.
-    for pgno in (2..=count).chain([1]) {
+    for pgno in 2..=count {
         let index = pgno as usize - 1;
         let equal = match (old_blocks, &built.blocks) {
-            _ if pgno == 1 || pgno > facts.page_count => false,
+            _ if pgno > facts.page_count => false,
             (Some(old), Some(new)) => old.get(index) == new.get(index),
             _ => lock.page(pgno)? == read(pgno)?,
         };
@@ -62,9 +60,10 @@ pub(super) fn apply(
             written += 1;
         }
     }
-    if count < facts.page_count {
-        lock.truncate(count)?;
-    }
+    // Page 1 last: it holds the schema, which SQLite must find pointing at
+    // pages already written.
+    lock.write_last(&read(1)?, (count < facts.page_count).then_some(count))?;
+    written += 1;
     let committed = lock.commit()?;
     let mut first_bad = None;
     let mut seen = 0u32;

@@ -108,7 +108,7 @@ pub enum RestoreError {
     },
     /// The safety snapshot does not read back: the undo would not work.
     #[error(
-        "the safety snapshot {snapshot:.12} of {path} does not read back, so the change could not be undone; nothing was written (run `migsnap fsck --full`)"
+        "the safety snapshot {snapshot:.12} of {path} does not read back, so the change could not be undone; nothing was written (run `migsnap fsck --read-data`)"
     )]
     UndoUnreadable {
         /// The database.

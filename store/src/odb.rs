@@ -85,7 +85,7 @@ pub enum Error {
     /// A format 1 store opened read-only: it must be opened for writing once
     /// so it can be upgraded.
     #[error(
-        "store {path} has the old format {found}; run any writing migsnap command once to upgrade it"
+        "store {path} has the old format {found}; run any migsnap command once (it opens the store for writing) to upgrade it"
     )]
     OldFormat {
         /// The store file.

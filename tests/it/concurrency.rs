@@ -420,52 +420,72 @@ enum Connecting {
     LongLived,
 }
 
-/// Inserts `base + 1, base + 2, ...` into `acks`, one row per transaction,
-/// until stopped, and returns the ids whose COMMIT succeeded: the commits
-/// the application was told are durable.
+/// A writer process (Python's `sqlite3`, so another process with its own
+/// SQLite build) that inserts `base + 1, base + 2, ...` into `acks`, one
+/// row per transaction, and prints each id whose COMMIT succeeded: the
+/// commits the application was told are durable. It stops when `stop`
+/// exists.
+const ACKNOWLEDGING_WRITER: &str = r#"
+import os, sqlite3, sys, time
+path, connecting, base, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def connect():
+    return sqlite3.connect(path, timeout=30, isolation_level=None)
+long_lived = connect() if connecting == "long-lived" else None
+i = base
+while not os.path.exists(stop):
+    i += 1
+    conn = long_lived or connect()
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO acks(id, note) VALUES (?, hex(randomblob(200)))", (i,))
+        conn.execute("COMMIT")
+        print(i, flush=True)
+    except sqlite3.Error:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+    if long_lived is None:
+        conn.close()
+    time.sleep(0.002)
+"#;
+
+/// Starts an [`ACKNOWLEDGING_WRITER`] process and a thread that collects
+/// the ids it acknowledges, counting them in `commits`.
 fn acknowledging_writer(
-    path: std::path::PathBuf,
+    path: &std::path::Path,
     connecting: Connecting,
     base: i64,
-    stop: Arc<AtomicBool>,
+    stop: &std::path::Path,
     commits: Arc<AtomicU64>,
-) -> Vec<i64> {
-    let open = || {
-        let conn = Connection::open(&path).unwrap();
-        conn.busy_timeout(Duration::from_secs(30)).unwrap();
-        conn
+) -> (std::process::Child, std::thread::JoinHandle<Vec<i64>>) {
+    use std::io::BufRead;
+    let python = std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let connecting = match connecting {
+        Connecting::PerCommit => "per-commit",
+        Connecting::LongLived => "long-lived",
     };
-    let mut long_lived = match connecting {
-        Connecting::LongLived => Some(open()),
-        Connecting::PerCommit => None,
-    };
-    let mut acked = Vec::new();
-    let mut id = base;
-    while !stop.load(Ordering::Relaxed) {
-        id += 1;
-        let fresh;
-        let conn = match long_lived.as_mut() {
-            Some(conn) => conn,
-            None => {
-                fresh = open();
-                &fresh
-            }
-        };
-        let done = conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; INSERT INTO acks(id, note) VALUES ({id}, hex(randomblob(200))); COMMIT;"
-        ));
-        match done {
-            Ok(()) => {
-                acked.push(id);
+    let mut child = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(ACKNOWLEDGING_WRITER)
+        .arg(path)
+        .arg(connecting)
+        .arg(base.to_string())
+        .arg(stop)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the writer process {python}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map(|line| {
                 commits.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    acked
+                line.unwrap().trim().parse().unwrap()
+            })
+            .collect()
+    });
+    (child, reader)
 }
 
 /// The ids in `acks` of the database at `path`.
@@ -499,17 +519,14 @@ fn restores_under_writers_lose_no_acknowledged_commit(mode: Journal) {
     env.run(&["track", "app", "app.db"]).ok();
     let base = env.snapshot(&["app"]);
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = env.join("stop-writers");
     let commits = Arc::new(AtomicU64::new(0));
     let writers: Vec<_> = [
         (Connecting::PerCommit, 1_000_000),
         (Connecting::LongLived, 2_000_000),
     ]
     .into_iter()
-    .map(|(connecting, first)| {
-        let (db, stop, commits) = (db.clone(), stop.clone(), commits.clone());
-        std::thread::spawn(move || acknowledging_writer(db, connecting, first, stop, commits))
-    })
+    .map(|(connecting, first)| acknowledging_writer(&db, connecting, first, &stop, commits.clone()))
     .collect();
     while commits.load(Ordering::Relaxed) < 20 {
         std::thread::sleep(Duration::from_millis(2));
@@ -518,8 +535,8 @@ fn restores_under_writers_lose_no_acknowledged_commit(mode: Journal) {
     let mut during = Vec::new();
     for _ in 0..6 {
         let before = commits.load(Ordering::Relaxed);
-        // --force: the writers (threads of this test process) have the
-        // database open, which is the point.
+        // --force: the writer processes have the database open, which is
+        // the point.
         let json = env
             .run(&["--format", "json", "restore", "--force", &base])
             .ok_json();
@@ -527,10 +544,13 @@ fn restores_under_writers_lose_no_acknowledged_commit(mode: Journal) {
         std::thread::sleep(Duration::from_millis(100));
         during.push(commits.load(Ordering::Relaxed) - before);
     }
-    stop.store(true, Ordering::Relaxed);
+    std::fs::write(&stop, b"").unwrap();
     let acked: Vec<i64> = writers
         .into_iter()
-        .flat_map(|w| w.join().expect("writer panicked"))
+        .flat_map(|(mut child, reader)| {
+            assert!(child.wait().unwrap().success(), "a writer process failed");
+            reader.join().expect("writer output reader panicked")
+        })
         .collect();
     assert!(
         during.iter().all(|n| *n > 0),
