@@ -906,29 +906,30 @@ impl WriteLock {
             .map_err(|e| self.sql(e))
     }
 
-    /// Writes page 1 and, when `truncate_to` is given, cuts the database to
-    /// that many pages at commit: the last write of a transaction, in one
-    /// statement. The b-tree layer keeps its own decoded copy of page 1 for
-    /// the whole transaction, so a later statement would reload the schema
-    /// through that stale copy ("malformed"); and a page written after the
-    /// truncation row would cancel it.
-    pub fn write_last(
-        &self,
-        first_page: &[u8],
-        truncate_to: Option<u32>,
-    ) -> Result<(), SqliteError> {
-        match truncate_to {
-            Some(page_count) => self.conn.execute(
-                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, ?1), (?2, NULL)",
-                rusqlite::params![first_page, page_count + 1],
-            ),
-            None => self.conn.execute(
-                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, ?1)",
-                [first_page],
-            ),
-        }
-        .map(drop)
-        .map_err(|e| self.sql(e))
+    /// Cuts the database to `page_count` pages at commit. Must come after
+    /// the last [`WriteLock::write_page`], which would cancel it, and in a
+    /// statement of its own: the b-tree re-reads its page count from page 1
+    /// at the end of a statement that writes several rows, after which the
+    /// cut is no longer below it and is skipped.
+    pub fn truncate(&self, page_count: u32) -> Result<(), SqliteError> {
+        self.conn
+            .execute(
+                "INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)",
+                [page_count + 1],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Sets the schema cookie, so that every connection reloads its cached
+    /// schema. Done through SQLite's own header write rather than in the
+    /// page image: a cookie changed under this connection would make its
+    /// next statement reload the schema through the b-tree's stale decoded
+    /// copy of page 1 ("malformed").
+    pub fn set_schema_cookie(&self, cookie: u32) -> Result<(), SqliteError> {
+        self.conn
+            .execute_batch(&format!("PRAGMA schema_version = {cookie}"))
+            .map_err(|e| self.sql(e))
     }
 
     /// Commits (durably: `synchronous = FULL`) and releases the lock. In WAL

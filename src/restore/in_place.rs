@@ -15,9 +15,9 @@ use migsnap_store::ObjectId;
 use super::{Built, RestoreError, io};
 use crate::sqlite::{LockedFacts, WriteLock};
 
-/// Page 1 bytes that SQLite itself rewrites on commit: the change counter,
-/// the version-valid-for number and the SQLite version.
-const COMMIT_STAMPED: [std::ops::Range<usize>; 2] = [24..28, 92..100];
+/// Page 1 bytes that the commit stamps: the change counter, the schema
+/// cookie, the version-valid-for number and the SQLite version.
+const COMMIT_STAMPED: [std::ops::Range<usize>; 3] = [24..28, 40..44, 92..100];
 
 /// Writes `built` (of the same page size as the live database) into the
 /// database `lock` holds, commits, and reads it back. `old_blocks` and
@@ -38,6 +38,9 @@ pub(super) fn apply(
     let temp_path = built.temp.path();
     let count = u32::try_from(built.bytes / size as u64).expect("BUG: page count over u32");
     let live_header = lock.page(1)?;
+    let mut snapshot_header = vec![0u8; 100];
+    file.read_exact_at(&mut snapshot_header, 0)
+        .map_err(io(temp_path))?;
     let read = |pgno: u32| -> Result<Vec<u8>, RestoreError> {
         let mut page = vec![0u8; size];
         file.read_exact_at(&mut page, u64::from(pgno - 1) * size as u64)
@@ -48,10 +51,12 @@ pub(super) fn apply(
         Ok(page)
     };
     let mut written = 0;
-    for pgno in 2..=count {
+    // Page 1 keeps the live schema cookie while pages are written, so this
+    // connection never reloads its schema mid-way; the cookie moves last.
+    for pgno in 1..=count {
         let index = pgno as usize - 1;
         let equal = match (old_blocks, &built.blocks) {
-            _ if pgno > facts.page_count => false,
+            _ if pgno == 1 || pgno > facts.page_count => false,
             (Some(old), Some(new)) => old.get(index) == new.get(index),
             _ => lock.page(pgno)? == read(pgno)?,
         };
@@ -60,10 +65,10 @@ pub(super) fn apply(
             written += 1;
         }
     }
-    // Page 1 last: it holds the schema, which SQLite must find pointing at
-    // pages already written.
-    lock.write_last(&read(1)?, (count < facts.page_count).then_some(count))?;
-    written += 1;
+    if count < facts.page_count {
+        lock.truncate(count)?;
+    }
+    lock.set_schema_cookie(next_cookie(&snapshot_header, &live_header))?;
     let committed = lock.commit()?;
     let mut first_bad = None;
     let mut seen = 0u32;
@@ -98,21 +103,25 @@ pub(super) fn apply(
     Ok(written)
 }
 
-/// Gives the snapshot's page 1 the live file's journal mode, the next
-/// change counter (valid for the in-header page count, which is set to
-/// `count`), as SQLite's own commit would, and a schema cookie above both
-/// the live and the snapshot's: connections that stay open reload their
-/// cached schema only when the cookie changed, and two different schemas
-/// can carry the same cookie.
+/// Gives the snapshot's page 1 the live file's journal mode (bytes 18-19)
+/// and schema cookie (changed afterwards, see [`next_cookie`]), and the next
+/// change counter, valid for the in-header page count `count`, as SQLite's
+/// own commit would.
 fn patch_header(page: &mut [u8], live: &[u8], count: u32) {
     page[18..20].copy_from_slice(&live[18..20]);
-    let cookie = |bytes: &[u8]| u32::from_be_bytes(bytes[40..44].try_into().expect("4 bytes"));
-    let schema = cookie(page).max(cookie(live)).wrapping_add(1);
-    page[40..44].copy_from_slice(&schema.to_be_bytes());
+    page[40..44].copy_from_slice(&live[40..44]);
     let counter = u32::from_be_bytes(live[24..28].try_into().expect("4 bytes")).wrapping_add(1);
     page[24..28].copy_from_slice(&counter.to_be_bytes());
     page[28..32].copy_from_slice(&count.to_be_bytes());
     page[92..96].copy_from_slice(&counter.to_be_bytes());
+}
+
+/// A schema cookie above both the live database's and the snapshot's:
+/// connections that stay open reload their cached schema only when the
+/// cookie changed, and two different schemas can carry the same cookie.
+fn next_cookie(snapshot: &[u8], live: &[u8]) -> u32 {
+    let cookie = |bytes: &[u8]| u32::from_be_bytes(bytes[40..44].try_into().expect("4 bytes"));
+    cookie(snapshot).max(cookie(live)).wrapping_add(1)
 }
 
 /// Whether two page-1 images are equal apart from what commit stamps.
