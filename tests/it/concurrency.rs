@@ -284,7 +284,7 @@ fn a_write_lock_on_the_store_is_waited_for_and_a_killed_holder_never_blocks() {
 
     // A writer killed inside its transaction leaves a hot journal and a
     // dead lock; the next migsnap run neither waits nor sees its writes.
-    let python = std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = crate::common::sqlite_python();
     let killed = std::process::Command::new(&python)
         .arg("-c")
         .arg(
@@ -460,7 +460,7 @@ fn acknowledging_writer(
     commits: Arc<AtomicU64>,
 ) -> (std::process::Child, std::thread::JoinHandle<Vec<i64>>) {
     use std::io::BufRead;
-    let python = std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = crate::common::sqlite_python();
     let connecting = match connecting {
         Connecting::PerCommit => "per-commit",
         Connecting::LongLived => "long-lived",

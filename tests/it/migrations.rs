@@ -648,7 +648,7 @@ fn sql_folders_and_command_templates_replay_without_alembic() {
 
     // The same folder through a command template: a script applies one file
     // per step, as another migration tool would.
-    let python = which_python();
+    let python = crate::common::sqlite_python();
     std::fs::write(
         env.join("apply.py"),
         "import glob, sqlite3, sys\n\
@@ -678,9 +678,4 @@ fn sql_folders_and_command_templates_replay_without_alembic() {
     );
     let (_, json) = status(&env, &db);
     assert_eq!(drift(&json), []);
-}
-
-/// A Python 3 for the template test (any will do: it only uses sqlite3).
-fn which_python() -> String {
-    std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }

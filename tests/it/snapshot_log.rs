@@ -420,7 +420,7 @@ fn peewee_migratehistory_is_metadata_not_schema() {
 /// and a changed main file. Returns the journal's path.
 fn crash_mid_transaction(db: &std::path::Path) -> std::path::PathBuf {
     let before_crash = crate::common::file_hash(db);
-    let python = std::env::var("MIGSNAP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = crate::common::sqlite_python();
     let killed = std::process::Command::new(&python)
         .arg("-c")
         .arg(

@@ -575,3 +575,9 @@ pub fn seed(test: &str) -> u64 {
     eprintln!("{test}: seed {seed} (replay with MIGSNAP_IT_SEED={seed})");
     seed
 }
+
+/// A Python 3 for small `sqlite3` scripts run as another process, with its
+/// own SQLite build: the test venv's (`MIGSNAP_TEST_PYTHON`), else `python3`.
+pub fn sqlite_python() -> String {
+    std::env::var(alembic::PYTHON_VAR).unwrap_or_else(|_| "python3".to_owned())
+}
