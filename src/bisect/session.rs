@@ -331,7 +331,14 @@ pub fn checkout_candidate(
         path: dir.to_path_buf(),
         source,
     })?;
-    restore::checkout(repo, entry.id, &path, true, progress)?;
+    restore::checkout(
+        repo,
+        entry.id,
+        &path,
+        true,
+        crate::sqlite::DEFAULT_BUSY_TIMEOUT,
+        progress,
+    )?;
     Ok(Some(path))
 }
 

@@ -30,6 +30,7 @@ pub fn run(args: CheckoutArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         id,
         &args.output,
         args.force,
+        ctx.busy_timeout,
         ctx.out.progress().as_mut(),
     )?;
     if ctx.out.is_json() {

@@ -293,7 +293,14 @@ fn data(
             Source::Snapshot { id, .. } => {
                 let repo = repo.expect("holds because a snapshot side came from the store");
                 let out = scratch.path().join(name);
-                restore::checkout(repo, *id, &out, false, ctx.out.progress().as_mut())?;
+                restore::checkout(
+                    repo,
+                    *id,
+                    &out,
+                    false,
+                    ctx.busy_timeout,
+                    ctx.out.progress().as_mut(),
+                )?;
                 Ok(out)
             }
         }

@@ -359,6 +359,7 @@ impl From<RestoreError> for CliError {
             | RestoreError::Symlink { .. }
             | RestoreError::ReadOnly { .. }
             | RestoreError::InUse { .. }
+            | RestoreError::Locked { .. }
             | RestoreError::Changed { .. }
             | RestoreError::StillOpen { .. }
             | RestoreError::Raced { .. }

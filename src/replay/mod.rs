@@ -568,6 +568,7 @@ impl<'a> Replayer<'a> {
                     id,
                     &staged,
                     true,
+                    crate::sqlite::DEFAULT_BUSY_TIMEOUT,
                     &mut migsnap_store::progress::Silent,
                 )?;
                 std::fs::copy(&staged, scratch).map_err(ReplayError::Scratch)?;

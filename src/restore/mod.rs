@@ -95,6 +95,18 @@ pub enum RestoreError {
         /// Processes holding it, where known.
         pids: Vec<u32>,
     },
+    /// Another writer kept the database locked past the busy timeout while
+    /// the write lock was being taken (`--force` does not override this:
+    /// nothing can be written without the lock).
+    #[error(
+        "database {path} stayed locked by another writer for {waited:?}; run again when it is idle, or raise --busy-timeout"
+    )]
+    Locked {
+        /// The database.
+        path: PathBuf,
+        /// How long the lock was waited for.
+        waited: std::time::Duration,
+    },
     /// The current database could not be snapshotted first.
     #[error("cannot take the safety snapshot of {path}{}", if *.restoring { "; pass --no-safety-snapshot to restore anyway (a raw copy of the file is kept beside it)" } else { "" })]
     Safety {
@@ -300,12 +312,14 @@ fn inspect(path: &Path) -> Result<Target, RestoreError> {
 
 /// Writes the database of `snapshot` to the file `out`. An existing `out`
 /// is replaced only with `force`, in place when it is a database SQLite can
-/// lock (its writers wait, and see the new content after).
+/// lock (its writers wait, and see the new content after), waiting up to
+/// `busy_timeout` for that lock.
 pub fn checkout(
     repo: &Repo,
     snapshot: ObjectId,
     out: &Path,
     force: bool,
+    busy_timeout: std::time::Duration,
     progress: &mut dyn Progress,
 ) -> Result<Written, RestoreError> {
     let view = repo.store.view();
@@ -314,7 +328,7 @@ pub fn checkout(
             path: out.to_path_buf(),
         }),
         Target::File(meta) => {
-            let lock = lock_if_database(out, sqlite::DEFAULT_BUSY_TIMEOUT)?;
+            let lock = lock_if_database(out, busy_timeout)?;
             // A checkout gets the permissions the database had, not the
             // replaced file's: written in place, the file is given them.
             let built = rebuild(view, snapshot, out, None, progress)?;
@@ -474,10 +488,7 @@ fn lock_if_database(
 ) -> Result<Option<WriteLock>, RestoreError> {
     match WriteLock::acquire(path, busy_timeout) {
         Ok(lock) => Ok(Some(lock)),
-        Err(SqliteError::Busy { .. }) => Err(RestoreError::InUse {
-            path: path.to_path_buf(),
-            pids: sqlite::holders(path),
-        }),
+        Err(SqliteError::Busy { path, waited }) => Err(RestoreError::Locked { path, waited }),
         Err(
             SqliteError::Corrupt { .. }
             | SqliteError::NotSqlite { .. }
@@ -703,10 +714,7 @@ where
     };
     refuse_unless_forced(target, &meta, options)?;
     let lock = WriteLock::acquire(target, options.busy_timeout).map_err(|e| match e {
-        SqliteError::Busy { .. } => RestoreError::InUse {
-            path: target.to_path_buf(),
-            pids: sqlite::holders(target),
-        },
+        SqliteError::Busy { path, waited } => RestoreError::Locked { path, waited },
         other => other.into(),
     })?;
     let safety = take_safety(repo, db, options, false, progress)?;

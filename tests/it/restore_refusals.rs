@@ -245,3 +245,38 @@ fn restore_warns_about_another_database_and_refuses_a_read_only_file() {
     assert!(std::fs::read(&app).unwrap() == bytes);
     chmod(&app, 0o644);
 }
+
+/// A writer that keeps the database locked past `--busy-timeout` makes
+/// `checkout --force` (and `restore --force`) refuse with what happened
+/// and how to get past it, not with "pass --force" (which was given), and
+/// the file keeps its content.
+#[test]
+fn a_lock_held_past_the_busy_timeout_is_named_not_forced() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 50);
+    let snapshot = env.snapshot(&["app.db"]);
+    exec(&db, "UPDATE items SET name = 'later';");
+    let before = dump(&db);
+    let holder = Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    for args in [
+        vec![
+            "--busy-timeout",
+            "300ms",
+            "checkout",
+            &snapshot,
+            "-o",
+            "app.db",
+            "--force",
+        ],
+        vec!["--busy-timeout", "300ms", "restore", &snapshot, "--force"],
+    ] {
+        env.run(&args).expect_error(
+            exit::REFUSED,
+            &["stayed locked by another writer", "--busy-timeout"],
+        );
+    }
+    holder.execute_batch("ROLLBACK;").unwrap();
+    drop(holder);
+    assert_eq!(dump(&db), before, "a refused command changed the database");
+}
