@@ -123,6 +123,13 @@ pub enum SqliteError {
         /// SQLite's verdict, one problem a line.
         problems: Vec<String>,
     },
+    /// The file system filled up while SQLite wrote the database; SQLite
+    /// rolled the transaction back.
+    #[error("disk full while writing database {path}; nothing was changed")]
+    DiskFull {
+        /// The database.
+        path: PathBuf,
+    },
     /// Reading the file failed.
     #[error("cannot read database {path}")]
     Io {
@@ -149,6 +156,7 @@ fn sql_error(path: &Path, waited: Duration, source: rusqlite::Error) -> SqliteEr
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             SqliteError::Busy { path, waited }
         }
+        Some(ErrorCode::DiskFull) => SqliteError::DiskFull { path },
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => SqliteError::Corrupt {
             path,
             message: source.to_string(),

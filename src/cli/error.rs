@@ -123,9 +123,11 @@ impl CliError {
 
 fn io_kind(error: &std::io::Error) -> ErrorKind {
     match error.kind() {
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-            ErrorKind::Refused
-        }
+        // A full disk is the environment refusing, as it is for the store.
+        std::io::ErrorKind::PermissionDenied
+        | std::io::ErrorKind::ReadOnlyFilesystem
+        | std::io::ErrorKind::StorageFull
+        | std::io::ErrorKind::QuotaExceeded => ErrorKind::Refused,
         std::io::ErrorKind::NotFound => ErrorKind::Input,
         _ => ErrorKind::Internal,
     }
@@ -215,7 +217,9 @@ impl From<StoreError> for CliError {
 impl From<SqliteError> for CliError {
     fn from(error: SqliteError) -> CliError {
         let kind = match &error {
-            SqliteError::Busy { .. } | SqliteError::HotJournal { .. } => ErrorKind::Refused,
+            SqliteError::Busy { .. }
+            | SqliteError::HotJournal { .. }
+            | SqliteError::DiskFull { .. } => ErrorKind::Refused,
             SqliteError::Io { source, .. } => io_kind(source),
             SqliteError::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
@@ -229,12 +233,17 @@ impl From<SqliteError> for CliError {
         let read_only = kind == ErrorKind::Refused
             && !matches!(
                 error,
-                SqliteError::Busy { .. } | SqliteError::HotJournal { .. }
+                SqliteError::Busy { .. }
+                    | SqliteError::HotJournal { .. }
+                    | SqliteError::DiskFull { .. }
             );
         let e = CliError::from_error(kind, &error);
         match error {
             SqliteError::Busy { .. } => {
                 e.hint("wait for the writer to finish, or raise --busy-timeout")
+            }
+            SqliteError::DiskFull { .. } => {
+                e.hint("free space on the database's file system, then run the command again")
             }
             SqliteError::QuickCheck { path, problems } => CliError {
                 details: problems,
