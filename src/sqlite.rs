@@ -112,10 +112,8 @@ pub enum SqliteError {
     /// `PRAGMA quick_check` found problems. The message names the first and
     /// counts them; all of them are in `problems`.
     #[error(
-        "database {path} is corrupt: quick_check found {} problem{}, the first: {}",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" },
-        problems.first().map_or("", String::as_str)
+        "database {path} is corrupt: quick_check found {}",
+        summarise_problems(problems)
     )]
     QuickCheck {
         /// The database.
@@ -177,13 +175,9 @@ fn is_readonly_rollback(error: &rusqlite::Error) -> bool {
 /// the file or its directory may not be written.
 fn roll_back_hot_journal(path: &Path, busy_timeout: Duration) -> Result<(), SqliteError> {
     let sql = |e| sql_error(path, busy_timeout, e);
-    let refused = || {
-        let mut journal = path.as_os_str().to_owned();
-        journal.push("-journal");
-        SqliteError::HotJournal {
-            path: path.to_path_buf(),
-            journal: journal.into(),
-        }
+    let refused = || SqliteError::HotJournal {
+        path: path.to_path_buf(),
+        journal: with_suffix(path, "-journal"),
     };
     let conn = Connection::open_with_flags(
         path,
@@ -638,6 +632,16 @@ pub fn quick_check_problems(verdict: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// One line for many `quick_check` problems: how many, and the first.
+pub fn summarise_problems(problems: &[String]) -> String {
+    format!(
+        "{} problem{}, the first: {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.first().map_or("", String::as_str)
+    )
+}
+
 /// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict
 /// lines; `["ok"]` means sound.
 pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
@@ -673,6 +677,14 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
+/// `path` with `suffix` appended to its file name: a database's `-wal`,
+/// `-shm` or `-journal`, or a name derived from it.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// The identity of a file: device and inode. A rename over a path gives
 /// the path a new identity; processes that had the old file open keep it.
 pub type FileId = (u64, u64);
@@ -687,11 +699,7 @@ pub fn file_id(path: &Path) -> Option<FileId> {
 pub fn database_files(path: &Path) -> Vec<FileId> {
     ["", "-wal", "-shm"]
         .iter()
-        .filter_map(|suffix| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            file_id(Path::new(&name))
-        })
+        .filter_map(|suffix| file_id(&with_suffix(path, suffix)))
         .collect()
 }
 

@@ -552,9 +552,7 @@ impl<'a> Replayer<'a> {
         scratch: &Path,
     ) -> Result<(), ReplayError> {
         for suffix in ["-journal", "-wal", "-shm"] {
-            let mut sidecar = scratch.as_os_str().to_owned();
-            sidecar.push(suffix);
-            let _ = std::fs::remove_file(sidecar);
+            let _ = std::fs::remove_file(crate::sqlite::with_suffix(scratch, suffix));
         }
         match state {
             State::Empty => std::fs::write(scratch, b"").map_err(ReplayError::Scratch),

@@ -166,10 +166,8 @@ pub enum RestoreError {
     },
     /// The rebuilt file fails `PRAGMA quick_check`.
     #[error(
-        "snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {} problem{}, the first: {}",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" },
-        problems.first().map_or("", String::as_str)
+        "snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {}",
+        sqlite::summarise_problems(problems)
     )]
     QuickCheck {
         /// The snapshot.
@@ -417,7 +415,7 @@ pub fn restore(
         Target::File(meta) => meta,
     };
     // Check the snapshot can be rebuilt before anything else happens.
-    plan(repo.store.view(), snapshot)?;
+    let rebuilt = plan(repo.store.view(), snapshot)?.0.blocks;
     refuse_unless_forced(target, &meta, options)?;
     // Every decision below is taken before anything is written: a refusal
     // leaves the file, its sidecars and the store as they were.
@@ -425,7 +423,6 @@ pub fn restore(
     let mut warnings = other_database(repo, snapshot, db)?;
     let safety = match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
-            let rebuilt = plan(repo.store.view(), snapshot)?.0.blocks;
             prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
             Some(safety)
         }
@@ -608,16 +605,12 @@ fn keep_raw_copy(target: &Path) -> Result<PathBuf, RestoreError> {
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut copy = target.as_os_str().to_owned();
-    copy.push(format!(".migsnap-unsnapshotted-{time}"));
-    let copy = PathBuf::from(copy);
+    let copy = sqlite::with_suffix(target, &format!(".migsnap-unsnapshotted-{time}"));
     for suffix in ["", "-wal", "-journal"] {
-        let with = |path: &Path| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        };
-        let (from, to) = (with(target), with(&copy));
+        let (from, to) = (
+            sqlite::with_suffix(target, suffix),
+            sqlite::with_suffix(&copy, suffix),
+        );
         // Through the locked file's own descriptor: opening and closing the
         // database again would drop this process's SQLite locks.
         let copied = sqlite::with_file(&from, |mut file| {
@@ -775,14 +768,10 @@ fn put_in_place(
             path: target.to_path_buf(),
         });
     }
-    let new = {
-        use std::os::unix::fs::MetadataExt;
-        let meta = temp.as_file().metadata().map_err(io(temp.path()))?;
-        (meta.dev(), meta.ino())
-    };
+    let new = sqlite::file_id(temp.path());
     temp.persist(target).map_err(|e| io(target)(e.error))?;
     sync_parent(target)?;
-    if sqlite::file_id(target) != Some(new) {
+    if sqlite::file_id(target) != new {
         return Err(RestoreError::Raced {
             path: target.to_path_buf(),
         });
@@ -939,11 +928,9 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// The `-wal`, `-shm` and `-journal` files beside `path`.
 fn sidecars(path: &Path) -> impl Iterator<Item = PathBuf> + '_ {
-    ["-wal", "-shm", "-journal"].into_iter().map(move |suffix| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    })
+    ["-wal", "-shm", "-journal"]
+        .into_iter()
+        .map(move |suffix| sqlite::with_suffix(path, suffix))
 }
 
 /// The sidecars of `path` that exist (as anything, even a dangling link).
