@@ -769,6 +769,15 @@ fn put_in_place(
         });
     }
     let new = sqlite::file_id(temp.path());
+    // The old file is counted by its inode number, which the kernel reuses
+    // for new files once the old one is gone: keep it open until its
+    // holders are counted (the lock's own descriptor does that when there
+    // is a lock), and count before its sidecars are unlinked.
+    let keep_old = if lock.is_none() {
+        File::open(target).ok()
+    } else {
+        None
+    };
     temp.persist(target).map_err(|e| io(target)(e.error))?;
     sync_parent(target)?;
     if sqlite::file_id(target) != new {
@@ -776,10 +785,11 @@ fn put_in_place(
             path: target.to_path_buf(),
         });
     }
+    let pids = sqlite::holders_of(&old_files);
     remove_sidecars(target)?;
     sync_parent(target)?;
-    let pids = sqlite::holders_of(&old_files);
     drop(lock);
+    drop(keep_old);
     if !pids.is_empty() {
         return Err(RestoreError::StillOpen {
             path: target.to_path_buf(),

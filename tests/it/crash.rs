@@ -208,10 +208,14 @@ fn run_and_kill(env: &TestEnv, args: &[&str], delay: Duration) -> bool {
     match status.signal() {
         Some(libc::SIGKILL) => true,
         _ => {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
             assert_eq!(
                 status.code(),
                 Some(0),
-                "{args:?} failed before it was killed"
+                "{args:?} failed before it was killed: {stderr}"
             );
             false
         }

@@ -188,9 +188,11 @@ impl TestEnv {
 
     /// Starts the binary without waiting (output discarded).
     pub fn spawn(&self, args: &[&str]) -> Child {
+        // stderr is kept for the caller to show when the run fails; an
+        // error is a few lines, far below a pipe's buffer.
         self.command(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn migsnap")
     }
