@@ -43,6 +43,9 @@ pub mod codes {
     pub const UNVERSIONED: &str = "status.unversioned";
     /// The reference could not be built: a migration failed in replay.
     pub const REPLAY_FAILED: &str = "replay.failed";
+
+    /// Every code above, for validating configuration.
+    pub const ALL: &[&str] = &[DRIFT, BEHIND, ON_SOME_BRANCHES, UNKNOWN_REVISION, INCONSISTENT, UNVERSIONED, REPLAY_FAILED];
 }
 
 /// A live database's schema and metadata, read once.
@@ -192,10 +195,10 @@ pub struct Status {
 }
 
 impl Status {
-    /// Whether nothing needs attention: at the heads, no drift, no
-    /// finding of warning or worse.
-    pub fn is_clean(&self) -> bool {
-        self.findings.iter().all(|f| f.severity == Severity::Info)
+    /// Whether the schema matches the reference of the stamped revisions
+    /// (or an accepted variant of it); `None` when it could not be compared.
+    pub fn schema_matches(&self) -> Option<bool> {
+        self.comparison.as_ref().map(|c| c.drift.is_empty())
     }
 }
 
@@ -261,7 +264,8 @@ pub fn status(
         Position::Unversioned => findings.push(
             Finding::new(
                 codes::UNVERSIONED,
-                Severity::Warning,
+                // `alembic upgrade` would try to create every table again.
+                Severity::Error,
                 &db,
                 format!("{db} has no alembic_version table"),
             )

@@ -15,6 +15,7 @@ pub mod history;
 pub mod image;
 pub mod lint;
 pub mod log;
+pub mod policy;
 pub mod repair;
 pub mod replay;
 pub mod repo;

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use migsnap_store::{RefName, Store};
 
+use crate::policy::FindingsConfig;
+
 use crate::history::project::MigrationsConfig;
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +151,8 @@ pub fn head_ref(name: &str) -> RefName {
 struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     migrations: Option<MigrationsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    findings: Option<FindingsConfig>,
     #[serde(default)]
     databases: BTreeMap<String, DatabaseEntry>,
 }
@@ -168,6 +172,7 @@ pub struct Repo {
     root: PathBuf,
     databases: BTreeMap<String, Tracked>,
     migrations: Option<MigrationsConfig>,
+    findings: FindingsConfig,
 }
 
 impl Repo {
@@ -194,6 +199,7 @@ impl Repo {
             root,
             databases: BTreeMap::new(),
             migrations: None,
+            findings: FindingsConfig::default(),
         };
         repo.load()?;
         Ok(repo)
@@ -201,7 +207,15 @@ impl Repo {
 
     fn load(&mut self) -> Result<(), RepoError> {
         let mut databases = BTreeMap::new();
-        self.migrations = read_config(&self.project_config())?.migrations;
+        let project = read_config(&self.project_config())?;
+        self.migrations = project.migrations;
+        self.findings = project.findings.unwrap_or_default();
+        self.findings
+            .validate()
+            .map_err(|e| RepoError::Config {
+                path: self.project_config(),
+                message: e.to_string(),
+            })?;
         for path in [self.project_config(), self.store_config()] {
             let config = read_config(&path)?;
             check_trusted(&path, &config)?;
@@ -238,6 +252,12 @@ impl Repo {
 
     fn store_config(&self) -> PathBuf {
         absolute(self.store.dir()).join(STORE_CONFIG)
+    }
+
+    /// How findings become verdicts: the `[findings]` table of
+    /// `migsnap.toml`.
+    pub fn findings(&self) -> &FindingsConfig {
+        &self.findings
     }
 
     /// The project root: the directory holding the store directory.

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use super::migrations::{self, replay_progress};
 use super::output::{diff_lines, drift_lines};
-use super::snapshot::finding_line;
+use super::verdict::finding_line;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live};
 use crate::finding::Severity;

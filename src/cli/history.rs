@@ -2,7 +2,7 @@
 //! files, with its heads, bases, branch and merge points, and findings.
 
 use super::migrations::{self, shown};
-use super::snapshot::finding_line;
+use super::verdict::finding_line;
 use super::{CliError, Ctx, Status};
 use crate::finding::Severity;
 

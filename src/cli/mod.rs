@@ -34,6 +34,7 @@ mod status;
 mod tag;
 mod test;
 mod track;
+mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +63,10 @@ pub struct Cli {
     /// for another migsnap's lock on the store (default 60s), e.g. `500ms`.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_busy_timeout)]
     busy_timeout: Option<Duration>,
+
+    /// Print errors and the verdict only (for cron and scripts).
+    #[arg(short, long, global = true)]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -235,7 +240,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    let out = Output::new(cli.format);
+    let out = Output::new(cli.format, cli.quiet);
     if cli.format == Format::Sql && !matches!(cli.command, Command::Diff(_)) {
         let error = CliError::new(ErrorKind::Usage, "--format sql is only for `migsnap diff`")
             .hint("use --format text or --format json");

@@ -14,6 +14,7 @@ use super::error::{CliError, ErrorKind};
 pub struct Output {
     format: Format,
     color: bool,
+    quiet: bool,
 }
 
 /// What a piece of text is, for colouring.
@@ -30,13 +31,20 @@ pub enum Paint {
 }
 
 impl Output {
-    /// An output in `format`.
-    pub fn new(format: Format) -> Output {
+    /// An output in `format`; `quiet` keeps text output to errors and
+    /// verdicts.
+    pub fn new(format: Format, quiet: bool) -> Output {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Output {
             format,
             color: !no_color && std::io::stdout().is_terminal(),
+            quiet,
         }
+    }
+
+    /// Whether `-q` asked for errors and verdicts only.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// The format results go out in.
@@ -63,24 +71,40 @@ impl Output {
         format!("\x1b[{code}m{text}\x1b[0m")
     }
 
-    /// Writes one line of text output.
+    /// Writes one line of text output (none under `-q`).
     pub fn line(&self, text: &str) -> Result<(), CliError> {
+        if self.quiet {
+            return Ok(());
+        }
+        self.verdict(text)
+    }
+
+    /// Writes a line that `-q` keeps: a verdict, or a finding that fails it.
+    pub fn verdict(&self, text: &str) -> Result<(), CliError> {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{text}").map_err(CliError::from_stdout)
     }
 
-    /// Writes the JSON result document.
+    /// Writes the JSON result document; `-q` does not shorten it, because a
+    /// script that asks for JSON wants all of it.
     pub fn json(&self, value: &serde_json::Value) -> Result<(), CliError> {
         let text =
             serde_json::to_string_pretty(value).expect("holds because Values always serialise");
-        self.line(&text)
+        self.verdict(&text)
     }
 
-    /// A remark on stderr that is not the result.
+    /// A remark on stderr that is not the result (none in JSON or under
+    /// `-q`).
     pub fn note(&self, text: &str) {
-        if !self.is_json() {
+        if !self.is_json() && !self.quiet {
             eprintln!("{text}");
         }
+    }
+
+    /// A line on stderr that `-q` keeps: a finding that fails the verdict
+    /// of a command whose stdout is its result.
+    pub fn problem(&self, text: &str) {
+        eprintln!("{text}");
     }
 
     /// A warning on stderr.
@@ -119,7 +143,7 @@ impl Output {
 
     /// A progress sink: a bar on a terminal in text mode, nothing otherwise.
     pub fn progress(&self) -> Box<dyn Progress> {
-        if self.is_json() || !std::io::stderr().is_terminal() {
+        if self.is_json() || self.quiet || !std::io::stderr().is_terminal() {
             Box::new(migsnap_store::progress::Silent)
         } else {
             Box::new(Bar::default())

@@ -104,7 +104,7 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     for finding in schema.artefacts() {
         out.line(&format!(
             "Finding:  {}",
-            super::snapshot::finding_line(&finding)
+            super::verdict::finding_line(&finding)
         ))?;
     }
     out.line(schema.exact_sql().trim_end())?;

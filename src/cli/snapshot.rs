@@ -1,9 +1,9 @@
 //! `migsnap snapshot`: record the current state of a database.
 
 use super::output::{Paint, bytes};
+use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::log::SchemaCache;
-use crate::schema::Finding;
 use crate::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, take};
 
 /// Record the schema and every page (or only the schema) of a database as a
@@ -25,6 +25,8 @@ pub struct SnapshotArgs {
     /// Record a snapshot even when nothing changed.
     #[arg(long)]
     allow_empty: bool,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
 }
 
 pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -39,6 +41,7 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         migrations: super::migrations::quiet_graph(ctx, &repo, &db),
     };
     let outcome = take(&mut repo, &db, &options, ctx.out.progress().as_mut())?;
+    let mut status = Status::Ok;
     match outcome {
         SnapshotOutcome::Unchanged { head } => {
             if ctx.out.is_json() {
@@ -61,6 +64,8 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             let artefacts = SchemaCache::default()
                 .get(repo.store.view(), id, snapshot.schema)?
                 .artefacts();
+            let judged = args.verdict.judge(repo.findings(), artefacts);
+            status = verdict::status(&judged);
             if ctx.out.is_json() {
                 ctx.out.json(&serde_json::json!({
                     "recorded": true,
@@ -70,11 +75,15 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     "added_objects": snapshot.added.objects,
                     "added_bytes": snapshot.added.bytes,
                     "alembic_versions": recorded.meta.alembic_versions,
-                    "findings": artefacts,
+                    "findings": judged.findings,
+                    "ignored": judged.ignored,
+                    "fail_on": judged.fail_on,
+                    "clean": judged.clean,
                 }))?;
             } else {
+                // The id is the result, so `-q` keeps it for scripts.
                 ctx.out
-                    .line(&ctx.out.paint(Paint::Id, &format!("{id:.12}")))?;
+                    .verdict(&ctx.out.paint(Paint::Id, &format!("{id:.12}")))?;
                 let kind = if snapshot.image.is_some() {
                     "snapshot"
                 } else {
@@ -91,24 +100,17 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     bytes(snapshot.added.bytes),
                     snapshot.added.objects
                 ));
-                for finding in &artefacts {
-                    ctx.out.warn(&finding_line(finding));
+                // On stderr: stdout holds only the id, for scripts.
+                for finding in &judged.findings {
+                    let line = format!("{}: {}", finding.severity.as_str(), finding_line(finding));
+                    if judged.fail_on.reached_by(finding.severity) {
+                        ctx.out.problem(&line);
+                    } else {
+                        ctx.out.note(&line);
+                    }
                 }
             }
         }
     }
-    Ok(Status::Ok)
-}
-
-/// One finding as a line: `[code] object: message (hint: …)`.
-pub fn finding_line(finding: &Finding) -> String {
-    let hint = finding
-        .hint
-        .as_ref()
-        .map(|h| format!(" (hint: {h})"))
-        .unwrap_or_default();
-    format!(
-        "[{}] {}: {}{hint}",
-        finding.code, finding.object, finding.message
-    )
+    Ok(status)
 }

@@ -3,8 +3,7 @@
 
 use super::migrations::{self, failure_lines, replay_progress, shown};
 use super::output::drift_lines;
-use super::snapshot::finding_line;
-use super::{CliError, Ctx, Status};
+use super::{CliError, Ctx, Status, verdict};
 use crate::drift::{self, Live};
 use crate::history::position::Position;
 use crate::log::SchemaCache;
@@ -18,6 +17,8 @@ use crate::snapshot::Recorded;
 pub struct StatusArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
     /// The database: a tracked name or a path (default: the only tracked
     /// one, or the SQLite file the Alembic configuration names).
     db: Option<String>,
@@ -61,14 +62,14 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         None => None,
     };
 
-    let status = if report.is_clean() {
-        Status::Ok
-    } else {
-        Status::Problems
-    };
+    let verdict = args
+        .verdict
+        .judge(opened.repo.findings(), report.findings.clone());
+    let status = verdict::status(&verdict);
     if ctx.out.is_json() {
         let mut value = serde_json::to_value(&report).expect("holds: plain data");
         value["class"] = report.position.class().into();
+        value["schema_matches"] = report.schema_matches().into();
         value["project"] = serde_json::json!({
             "kind": opened.project.kind,
             "root": opened.project.root,
@@ -79,7 +80,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             Some((head, changes)) => serde_json::json!({"snapshot": head, "changes": changes}),
             None => serde_json::Value::Null,
         };
-        value["clean"] = report.is_clean().into();
+        verdict::extend_json(&mut value, &verdict);
         ctx.out.json(&value)?;
         return Ok(status);
     }
@@ -151,15 +152,6 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             }
         }
     }
-    if !report.findings.is_empty() {
-        out.line("")?;
-        for finding in &report.findings {
-            out.line(&format!(
-                "{}: {}",
-                finding.severity.as_str(),
-                finding_line(finding)
-            ))?;
-        }
-    }
+    verdict::render(ctx, &verdict, &root)?;
     Ok(status)
 }

@@ -328,7 +328,10 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
             findings.push(
                 Finding::new(
                     graph::codes::HEADER_MISMATCH,
-                    Severity::Warning,
+                    // A comment that disagrees with the code is a note about
+                    // the file, not a verdict on any database: Alembic reads
+                    // only `down_revision`.
+                    Severity::Info,
                     &id,
                     format!(
                         "{}: the header says `Revises: {}` but down_revision is {}",
@@ -343,7 +346,7 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
                 )
                 .revision(&id)
                 .file(path)
-                .hint("Alembic follows down_revision; correct the header so people are not misled"),
+                .hint("Alembic follows down_revision and ignores the header; correct it only in files your project owns (an upstream file is best left as shipped)"),
             );
         }
     }

@@ -22,6 +22,9 @@ pub mod codes {
     /// A virtual table whose module this build of SQLite lacks: its columns
     /// are unknown.
     pub const UNKNOWN_MODULE: &str = "capture.unknown-module";
+
+    /// Every code above, for validating configuration.
+    pub const ALL: &[&str] = &[ALEMBIC_TMP, HALF_REBUILT, UNPARSED, UNKNOWN_MODULE];
 }
 
 /// The prefix Alembic's batch mode gives its copy of a table
