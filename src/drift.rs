@@ -45,7 +45,15 @@ pub mod codes {
     pub const REPLAY_FAILED: &str = "replay.failed";
 
     /// Every code above, for validating configuration.
-    pub const ALL: &[&str] = &[DRIFT, BEHIND, ON_SOME_BRANCHES, UNKNOWN_REVISION, INCONSISTENT, UNVERSIONED, REPLAY_FAILED];
+    pub const ALL: &[&str] = &[
+        DRIFT,
+        BEHIND,
+        ON_SOME_BRANCHES,
+        UNKNOWN_REVISION,
+        INCONSISTENT,
+        UNVERSIONED,
+        REPLAY_FAILED,
+    ];
 }
 
 /// A live database's schema and metadata, read once.

@@ -206,10 +206,13 @@ impl FindingsConfig {
                 place: "severity",
             });
         }
-        match self.ignore.iter().find(|rule| match rule.code.strip_suffix('*') {
-            Some(prefix) => !known.iter().any(|k| k.starts_with(prefix)),
-            None => unknown(&rule.code),
-        }) {
+        match self
+            .ignore
+            .iter()
+            .find(|rule| match rule.code.strip_suffix('*') {
+                Some(prefix) => !known.iter().any(|k| k.starts_with(prefix)),
+                None => unknown(&rule.code),
+            }) {
             Some(rule) => Err(UnknownCode {
                 code: rule.code.clone(),
                 place: "ignore",
@@ -234,7 +237,11 @@ impl FindingsConfig {
                 ignored.push(Ignored { finding, reason });
                 continue;
             }
-            match self.severity.get(finding.code).map(|level| level.severity()) {
+            match self
+                .severity
+                .get(finding.code)
+                .map(|level| level.severity())
+            {
                 Some(None) => {
                     ignored.push(Ignored {
                         reason: format!("[findings] severity sets {} off", finding.code),
@@ -324,7 +331,11 @@ mod tests {
         assert_eq!(verdict.findings[0].severity, Severity::Warning);
         assert_eq!(verdict.ignored.len(), 1);
         assert_eq!(verdict.ignored[0].reason, "kept on purpose");
-        assert!(verdict.summary().starts_with("clean: 1 warning, 1 info, 1 ignored"));
+        assert!(
+            verdict
+                .summary()
+                .starts_with("clean: 1 warning, 1 info, 1 ignored")
+        );
 
         let warning = Ask {
             fail_on: Some(Threshold::Warning),
@@ -347,8 +358,7 @@ mod tests {
         let typo: FindingsConfig =
             toml::from_str("severity = { \"drift.sheme\" = \"off\" }").unwrap();
         assert_eq!(typo.validate().unwrap_err().code, "drift.sheme");
-        let ignore: FindingsConfig =
-            toml::from_str("[[ignore]]\ncode = \"nothing.*\"\n").unwrap();
+        let ignore: FindingsConfig = toml::from_str("[[ignore]]\ncode = \"nothing.*\"\n").unwrap();
         assert_eq!(ignore.validate().unwrap_err().place, "ignore");
     }
 

@@ -210,12 +210,10 @@ impl Repo {
         let project = read_config(&self.project_config())?;
         self.migrations = project.migrations;
         self.findings = project.findings.unwrap_or_default();
-        self.findings
-            .validate()
-            .map_err(|e| RepoError::Config {
-                path: self.project_config(),
-                message: e.to_string(),
-            })?;
+        self.findings.validate().map_err(|e| RepoError::Config {
+            path: self.project_config(),
+            message: e.to_string(),
+        })?;
         for path in [self.project_config(), self.store_config()] {
             let config = read_config(&path)?;
             check_trusted(&path, &config)?;

@@ -2,9 +2,7 @@
 //! files, with its heads, bases, branch and merge points, and findings.
 
 use super::migrations::{self, shown};
-use super::verdict::finding_line;
-use super::{CliError, Ctx, Status};
-use crate::finding::Severity;
+use super::{CliError, Ctx, Status, verdict};
 
 /// Show the migration history: revisions, heads, bases, branch and merge
 /// points, dependencies, and what is wrong with it.
@@ -15,21 +13,18 @@ pub struct HistoryArgs {
     /// Draw the graph, newest first, with branch and merge lines.
     #[arg(long)]
     graph: bool,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
 }
 
 pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let opened = migrations::open(ctx, None, &args.project)?;
     let graph = &opened.graph;
     let root = opened.repo.root().to_path_buf();
-    let status = if graph
-        .findings()
-        .iter()
-        .any(|f| f.severity >= Severity::Warning)
-    {
-        Status::Problems
-    } else {
-        Status::Ok
-    };
+    let judged = args
+        .verdict
+        .judge(opened.repo.findings(), graph.findings().to_vec());
+    let status = verdict::status(&judged);
     let order = graph.topological();
     if ctx.out.is_json() {
         let revisions: Vec<serde_json::Value> = order
@@ -48,7 +43,7 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 })
             })
             .collect();
-        ctx.out.json(&serde_json::json!({
+        let mut value = serde_json::json!({
             "kind": opened.project.kind,
             "version_locations": opened.project.version_dirs(),
             "revisions": revisions,
@@ -56,8 +51,9 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             "bases": graph.bases(),
             "branch_points": graph.branch_points(),
             "merge_points": graph.merge_points(),
-            "findings": graph.findings(),
-        }))?;
+        });
+        verdict::extend_json(&mut value, &judged);
+        ctx.out.json(&value)?;
         return Ok(status);
     }
     let out = &ctx.out;
@@ -127,21 +123,7 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             out.line(&format!("|   {}", shown(&revision.path, &root)))?;
         }
     }
-    if !graph.findings().is_empty() {
-        out.line("")?;
-        for finding in graph.findings() {
-            out.line(&format!(
-                "{}: {}{}",
-                finding.severity.as_str(),
-                finding_line(finding),
-                finding
-                    .file
-                    .as_ref()
-                    .map(|f| format!(" [{}]", shown(f, &root)))
-                    .unwrap_or_default()
-            ))?;
-        }
-    }
+    verdict::render(ctx, &judged, &root)?;
     Ok(status)
 }
 

@@ -40,7 +40,18 @@ pub mod codes {
     pub const UNREADABLE: &str = "history.unreadable";
 
     /// Every code above, for validating configuration.
-    pub const ALL: &[&str] = &[MULTIPLE_HEADS, ORPHAN_PARENT, DUPLICATE_ID, CYCLE, ILLEGAL_ID, HEADER_MISMATCH, HEADER_FALLBACK, UNKNOWN_DEPENDENCY, DUPLICATE_LABEL, UNREADABLE];
+    pub const ALL: &[&str] = &[
+        MULTIPLE_HEADS,
+        ORPHAN_PARENT,
+        DUPLICATE_ID,
+        CYCLE,
+        ILLEGAL_ID,
+        HEADER_MISMATCH,
+        HEADER_FALLBACK,
+        UNKNOWN_DEPENDENCY,
+        DUPLICATE_LABEL,
+        UNREADABLE,
+    ];
 }
 
 /// One revision: a migration step.
