@@ -43,6 +43,8 @@ pub mod codes {
     pub const UNVERSIONED: &str = "status.unversioned";
     /// The reference could not be built: a migration failed in replay.
     pub const REPLAY_FAILED: &str = "replay.failed";
+    /// `locate`: the schema is not what the stamped revision makes.
+    pub const STAMP_MISMATCH: &str = "locate.stamp-mismatch";
 
     /// Every code above, for validating configuration.
     pub const ALL: &[&str] = &[
@@ -443,6 +445,74 @@ pub struct Located {
     pub nearest: Option<Candidate>,
     /// Why some references could not be built.
     pub replay_failure: Option<ReplayFailure>,
+}
+
+impl Located {
+    /// Whether an exact match is the stamped revision set.
+    pub fn stamped_matches(&self) -> bool {
+        let Some(stamped) = &self.stamped else {
+            return false;
+        };
+        let mut stamped = stamped.clone();
+        stamped.sort();
+        self.exact.iter().any(|c| {
+            let mut targets = c.targets.clone();
+            targets.sort();
+            targets == stamped
+        })
+    }
+
+    /// The verdict's input: a finding when the schema is not what the stamp
+    /// says, naming what it does match and the verified fix.
+    pub fn findings(&self, what: &str) -> Vec<Finding> {
+        if self.stamped_matches() {
+            return Vec::new();
+        }
+        let stamped = match &self.stamped {
+            None => "no alembic_version table".to_owned(),
+            Some(rows) if rows.is_empty() => "an empty alembic_version".to_owned(),
+            Some(rows) => format!("alembic_version {}", rows.join(" + ")),
+        };
+        let finding = match (self.exact.first(), &self.nearest) {
+            (Some(exact), _) => {
+                let real = exact.targets.join(" ");
+                Finding::new(
+                    codes::STAMP_MISMATCH,
+                    Severity::Error,
+                    what,
+                    format!(
+                        "the schema is revision {}, but the database has {stamped}",
+                        exact.targets.join(" + ")
+                    ),
+                )
+                .hint(format!(
+                    "`migsnap stamp --verify {real}` records the truth (a safety snapshot first)"
+                ))
+            }
+            (None, Some(nearest)) => Finding::new(
+                codes::STAMP_MISMATCH,
+                Severity::Error,
+                what,
+                format!(
+                    "the schema matches no revision; nearest is {} ({} difference{}), and the database has {stamped}",
+                    nearest.targets.join(" + "),
+                    nearest.drift.changes.len(),
+                    if nearest.drift.changes.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .hint(format!(
+                "`migsnap repair --to {}` plans the change that brings it there",
+                nearest.targets.join(" --to ")
+            )),
+            (None, None) => Finding::new(
+                codes::STAMP_MISMATCH,
+                Severity::Error,
+                what,
+                format!("no reference to compare with, and the database has {stamped}"),
+            ),
+        };
+        vec![finding]
+    }
 }
 
 /// Finds which revision(s) `schema` really matches, among every

@@ -3,7 +3,7 @@
 
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::drift_lines;
-use super::{CliError, Ctx, Status};
+use super::{CliError, Ctx, Status, verdict};
 use crate::drift::{self, Live};
 use crate::replay::Replayer;
 use crate::revision;
@@ -16,6 +16,8 @@ use crate::snapshot::Recorded;
 pub struct LocateArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
     /// A tracked database name or path (default: the only tracked one), or a
     /// snapshot (hash prefix, tag, HEAD~N) to locate what it recorded.
     target: Option<String>,
@@ -67,21 +69,15 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         stamped,
         &mut replay_progress(ctx),
     )?;
-    let stamped_matches = located.exact.iter().any(|c| {
-        let mut a = c.targets.clone();
-        let mut b = located.stamped.clone().unwrap_or_default();
-        a.sort();
-        b.sort();
-        a == b
-    });
-    let status = if stamped_matches {
-        Status::Ok
-    } else {
-        Status::Problems
-    };
+    let stamped_matches = located.stamped_matches();
+    let judged = args
+        .verdict
+        .judge(opened.repo.findings(), located.findings(&what));
+    let status = verdict::status(&judged);
     if ctx.out.is_json() {
         let mut value = serde_json::to_value(&located).expect("holds: plain data");
         value["stamped_matches"] = stamped_matches.into();
+        verdict::extend_json(&mut value, &judged);
         ctx.out.json(&value)?;
         return Ok(status);
     }
@@ -124,5 +120,6 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             out.line(&format!("    {line}"))?;
         }
     }
+    verdict::render(ctx, &judged, opened.repo.root())?;
     Ok(status)
 }

@@ -187,3 +187,42 @@ fn pending_revisions_are_a_warning_and_an_unversioned_database_an_error() {
     out.expect(exit::PROBLEMS);
     assert_eq!(out.json()["class"], "unversioned");
 }
+
+#[test]
+fn locate_fails_only_when_the_stamp_is_not_what_the_schema_is() {
+    let env = TestEnv::new();
+    let Some(project) = header_mismatch_project(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    let db = project.db_path();
+    let db = db.to_str().unwrap();
+    let out = env.run(&["--format", "json", "locate", db]);
+    out.expect(exit::OK);
+    assert_eq!(out.json()["clean"], true);
+
+    // Stamped ahead of the schema: the finding names the truth and the
+    // verified fix.
+    crate::common::exec(
+        &project.db_path(),
+        "DROP TABLE note; UPDATE alembic_version SET version_num = 'a10000000002'",
+    );
+    let out = env.run(&["--format", "json", "locate", db]);
+    out.expect(exit::PROBLEMS);
+    let json = out.json();
+    assert_eq!(codes(&json, "findings"), ["locate.stamp-mismatch"]);
+    let finding = &json["findings"][0];
+    assert!(
+        finding["message"].as_str().unwrap().contains(
+            "the schema is revision a10000000001, but the database has alembic_version a10000000002"
+        ),
+        "{finding}"
+    );
+    assert!(
+        finding["hint"]
+            .as_str()
+            .unwrap()
+            .contains("migsnap stamp --verify a10000000001"),
+        "{finding}"
+    );
+}
