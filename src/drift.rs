@@ -442,6 +442,35 @@ pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<
     }
 }
 
+/// The artefact findings of `schema`, a database whose metadata is `meta`:
+/// the name heuristics' guesses, less the tables the reference of its
+/// stamped revisions has, when the store already holds that reference. No
+/// replay: a snapshot must stay cheap, and without the reference the
+/// guesses stand (their hints say to check before dropping anything).
+pub fn artefacts(
+    repo: &Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    schema: &Schema,
+    meta: &DbMeta,
+) -> Result<Vec<Finding>, ReplayError> {
+    let mut findings = schema.artefacts();
+    if findings.is_empty() {
+        return Ok(findings);
+    }
+    let targets = stamped(replayer.project().kind, meta, graph).unwrap_or_default();
+    if targets.is_empty() || targets.iter().any(|t| graph.get(t).is_none()) {
+        return Ok(findings);
+    }
+    if let Some(reference) = replayer.cached(repo, &targets)? {
+        let reference = reference.schema(repo)?;
+        forget_artefacts(&mut findings, |table| {
+            reference.tables.contains_key(&fold(table))
+        });
+    }
+    Ok(findings)
+}
+
 /// One `drift.order` or `drift.name` finding (info) per change of form in
 /// `drift`, a diff from the expected schema (`expected` says what it is, as
 /// "revision abc") to the one found. Differences of definition are left to

@@ -41,7 +41,11 @@ pub mod codes {
 
     /// Every code a round trip can emit: its own, and the drift codes for
     /// differences of form.
-    pub const ALL: &[&str] = &[FAILED, crate::drift::codes::ORDER, crate::drift::codes::NAME];
+    pub const ALL: &[&str] = &[
+        FAILED,
+        crate::drift::codes::ORDER,
+        crate::drift::codes::NAME,
+    ];
 }
 
 /// What keeps a round trip from running (a revision that fails it is not
@@ -377,7 +381,11 @@ fn outcome_findings(outcome: &RevisionOutcome) -> Vec<Finding> {
             FailedStep::ReupgradeDiffers => "the first upgrade",
             _ => "the schema before the upgrade",
         };
-        findings.extend(drift::form_findings(&form.difference, expected).into_iter().map(about));
+        findings.extend(
+            drift::form_findings(&form.difference, expected)
+                .into_iter()
+                .map(about),
+        );
     }
     if let Some(step) = outcome.step {
         let what = match (&outcome.difference, &outcome.error) {

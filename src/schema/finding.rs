@@ -183,8 +183,8 @@ mod tests {
 
     #[test]
     fn tables_the_reference_has_are_not_artefacts() {
-        let mut findings = schema(&["config", "config_old", "users", "_alembic_tmp_users"])
-            .artefacts();
+        let mut findings =
+            schema(&["config", "config_old", "users", "_alembic_tmp_users"]).artefacts();
         assert_eq!(findings.len(), 2);
         forget_artefacts(&mut findings, |table| table == "config_old");
         let left: Vec<_> = findings.iter().map(|f| f.object.as_str()).collect();
