@@ -8,6 +8,7 @@
 //! only "if missing", so one revision can leave more than one valid shape,
 //! and a database matching any of them does not drift.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use crate::history::project::MigrationKind;
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
-use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
+use crate::schema::diff::{self, Change, ChangeKind, Meaning, Op, SchemaDiff};
+use crate::schema::finding::forget_artefacts;
+use crate::schema::fold;
 use crate::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
 use crate::sqlite::{Database, DbMeta, SqliteError};
 use migsnap_store::progress::Silent;
@@ -31,6 +34,11 @@ use migsnap_store::progress::Silent;
 pub mod codes {
     /// The schema differs from the reference of the stamped revisions.
     pub const DRIFT: &str = "drift.schema";
+    /// A table has the reference's columns in another order (info: SQLite
+    /// and SQLAlchemy name their columns).
+    pub const ORDER: &str = "drift.order";
+    /// A constraint or index is the reference's under another name (info).
+    pub const NAME: &str = "drift.name";
     /// Revisions are pending.
     pub const BEHIND: &str = "status.behind";
     /// Some branches are not applied at all.
@@ -46,9 +54,12 @@ pub mod codes {
     /// `locate`: the schema is not what the stamped revision makes.
     pub const STAMP_MISMATCH: &str = "locate.stamp-mismatch";
 
-    /// Every code above, for validating configuration.
+    /// Every code `status` and `locate` can emit themselves (the capture's
+    /// artefact codes are listed in [`crate::schema::finding::codes::ALL`]).
     pub const ALL: &[&str] = &[
         DRIFT,
+        ORDER,
+        NAME,
         BEHIND,
         ON_SOME_BRANCHES,
         UNKNOWN_REVISION,
@@ -205,10 +216,14 @@ pub struct Status {
 }
 
 impl Status {
-    /// Whether the schema matches the reference of the stamped revisions
-    /// (or an accepted variant of it); `None` when it could not be compared.
+    /// Whether the schema means what the reference of the stamped revisions
+    /// (or an accepted variant of it) means: differences of form (column
+    /// order, constraint names) do not count. `None` when it could not be
+    /// compared.
     pub fn schema_matches(&self) -> Option<bool> {
-        self.comparison.as_ref().map(|c| c.drift.is_empty())
+        self.comparison
+            .as_ref()
+            .map(|c| c.drift.is_empty() || c.drift.is_form_only())
     }
 }
 
@@ -368,24 +383,39 @@ pub fn status(
             last.file = Some(file.clone());
         }
     }
-    if let Some(comparison) = &comparison
-        && !comparison.drift.is_empty()
-    {
-        let missing = count(&comparison.drift, Op::Removed);
-        let extra = count(&comparison.drift, Op::Added);
-        let changed = count(&comparison.drift, Op::Changed);
-        findings.push(
-            Finding::new(
-                codes::DRIFT,
-                Severity::Error,
-                &db,
-                format!(
-                    "the schema does not match revision {}: {missing} missing, {extra} extra, {changed} changed",
-                    comparison.targets.join(" + ")
-                ),
-            )
-            .revision(comparison.targets.join(" "))
-            .hint("`migsnap locate` shows which revision it does match; `migsnap repair` plans the fix"),
+    if let Some(comparison) = &comparison {
+        // An object the reference has is part of the schema, never an
+        // artefact: of the tables the heuristics flag, only those the
+        // reference lacks (the extra tables of the drift) stay flagged.
+        let extra: HashSet<String> = comparison
+            .drift
+            .changes
+            .iter()
+            .filter(|c| c.op == Op::Added && c.kind == ChangeKind::Table)
+            .map(|c| fold(&c.name))
+            .collect();
+        forget_artefacts(&mut findings, |table| !extra.contains(&fold(table)));
+        let revision = comparison.targets.join(" + ");
+        let tally = comparison.drift.tally();
+        if tally.definition() > 0 {
+            findings.push(
+                Finding::new(
+                    codes::DRIFT,
+                    Severity::Error,
+                    &db,
+                    format!(
+                        "the schema does not match revision {revision}: {} missing, {} extra, {} changed",
+                        tally.removed, tally.added, tally.changed
+                    ),
+                )
+                .revision(comparison.targets.join(" "))
+                .hint("`migsnap locate` shows which revision it does match; `migsnap repair` plans the fix"),
+            );
+        }
+        findings.extend(
+            form_findings(&comparison.drift, &format!("revision {revision}"))
+                .into_iter()
+                .map(|f| f.revision(comparison.targets.join(" "))),
         );
     }
     Ok(Status {
@@ -419,8 +449,100 @@ pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<
     }
 }
 
-fn count(diff: &SchemaDiff, op: Op) -> usize {
-    diff.changes.iter().filter(|c| c.op == op).count()
+/// The artefact findings of `schema`, a database whose metadata is `meta`:
+/// the name heuristics' guesses, less the tables the reference of its
+/// stamped revisions has, when the store already holds that reference. No
+/// replay: a snapshot must stay cheap, and without the reference the
+/// guesses stand (their hints say to check before dropping anything).
+pub fn artefacts(
+    repo: &Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    schema: &Schema,
+    meta: &DbMeta,
+) -> Result<Vec<Finding>, ReplayError> {
+    let mut findings = schema.artefacts();
+    if findings.is_empty() {
+        return Ok(findings);
+    }
+    let targets = stamped(replayer.project().kind, meta, graph).unwrap_or_default();
+    if targets.is_empty() || targets.iter().any(|t| graph.get(t).is_none()) {
+        return Ok(findings);
+    }
+    if let Some(reference) = replayer.cached(repo, &targets)? {
+        let reference = reference.schema(repo)?;
+        forget_artefacts(&mut findings, |table| {
+            reference.tables.contains_key(&fold(table))
+        });
+    }
+    Ok(findings)
+}
+
+/// One `drift.order` or `drift.name` finding (info) per change of form in
+/// `drift`, a diff from the expected schema (`expected` says what it is, as
+/// "revision abc") to the one found. Differences of definition are left to
+/// the caller, which knows what they mean for its verdict.
+pub fn form_findings(drift: &SchemaDiff, expected: &str) -> Vec<Finding> {
+    drift
+        .changes
+        .iter()
+        .filter_map(|change| match change.meaning {
+            Meaning::Definition => None,
+            Meaning::Order => Some(order_finding(change, expected)),
+            Meaning::Name => Some(name_finding(change, expected)),
+        })
+        .collect()
+}
+
+fn order_finding(change: &Change, expected: &str) -> Finding {
+    let moved = match change.moved.as_slice() {
+        [] => String::new(),
+        [one] => format!(" ({one} moved)"),
+        many => format!(" ({} moved)", many.join(", ")),
+    };
+    Finding::new(
+        codes::ORDER,
+        Severity::Info,
+        &change.name,
+        format!(
+            "table {}: same columns, different order than {expected}{moved}",
+            change.name
+        ),
+    )
+    .hint(
+        "SQLite and SQLAlchemy name columns, so only `SELECT *` or an INSERT without column \
+         names sees the order; `migsnap repair` rebuilds the table in the reference's order \
+         if it matters",
+    )
+}
+
+fn name_finding(change: &Change, expected: &str) -> Finding {
+    let kind = change.kind.name().replace('_', " ");
+    let (before, after) = change
+        .fields
+        .iter()
+        .find(|f| f.field == "name")
+        .map(|f| (f.before.clone(), f.after.clone()))
+        .unwrap_or_default();
+    let shown = |name: Option<String>| name.map_or("unnamed".to_owned(), |n| format!("'{n}'"));
+    let object = match &change.table {
+        Some(table) if *table != change.name => format!("{table}.{}", change.name),
+        _ => change.name.clone(),
+    };
+    Finding::new(
+        codes::NAME,
+        Severity::Info,
+        &object,
+        format!(
+            "{kind} {object}: same {kind}, different name ({} in {expected}, {} here)",
+            shown(before),
+            shown(after)
+        ),
+    )
+    .hint(
+        "names matter only to a migration that drops or alters the constraint by name; \
+         `migsnap repair` gives it the reference's name if one will",
+    )
 }
 
 /// One candidate of `locate`.
@@ -430,7 +552,8 @@ pub struct Candidate {
     pub targets: Vec<String>,
     /// The reference (or accepted variant) snapshot.
     pub snapshot: ObjectId,
-    /// The difference from it to the database (empty for an exact match).
+    /// The difference from it to the database: empty for an exact match,
+    /// only changes of form (order, names) for a match in form only.
     pub drift: SchemaDiff,
 }
 
@@ -439,7 +562,8 @@ pub struct Candidate {
 pub struct Located {
     /// The stamped revisions, as read.
     pub stamped: Option<Vec<String>>,
-    /// References the schema matches exactly, in history order.
+    /// References the schema matches, in history order: exactly, or when
+    /// none does, in everything but form (column order, constraint names).
     pub exact: Vec<Candidate>,
     /// With no exact match: the reference with the smallest difference.
     pub nearest: Option<Candidate>,
@@ -566,10 +690,18 @@ pub fn locate(
                 });
             }
         }
-        if !exact.is_empty() {
+        if exact.iter().any(|c| c.drift.is_empty()) {
             continue;
         }
         let drift = diff::diff(&reference.schema(repo)?, schema);
+        if drift.is_form_only() {
+            exact.push(Candidate {
+                targets,
+                snapshot: reference.id,
+                drift,
+            });
+            continue;
+        }
         // Later revisions win ties: an empty migration leaves the same schema
         // as its parent, and the latest is the likelier stamp.
         if nearest
@@ -583,6 +715,10 @@ pub fn locate(
             });
         }
     }
+    // A match in form only counts when nothing matches exactly.
+    if exact.iter().any(|c| c.drift.is_empty()) {
+        exact.retain(|c| c.drift.is_empty());
+    }
     Ok(Located {
         stamped,
         nearest: if exact.is_empty() { nearest } else { None },
@@ -593,33 +729,13 @@ pub fn locate(
 
 /// Whether `drift` (from a reference to a database) shows the database
 /// lacking or contradicting something of the reference. Extra objects do
-/// not count, nor does a table whose only difference is extra columns.
+/// not count (extra columns included), nor do differences of form only
+/// (column order, constraint names).
 pub fn lacks_or_contradicts(drift: &SchemaDiff) -> bool {
-    drift.changes.iter().any(|change| match change.op {
-        Op::Added => false,
-        Op::Removed => true,
-        Op::Changed => {
-            !(change.kind == ChangeKind::Table
-                && change.fields.iter().all(|f| {
-                    f.field == "columns" && extends(f.before.as_deref(), f.after.as_deref())
-                }))
-        }
-    })
-}
-
-/// Whether the comma-separated list `after` keeps every name of `before`,
-/// in order.
-fn extends(before: Option<&str>, after: Option<&str>) -> bool {
-    let split = |s: Option<&str>| -> Vec<String> {
-        s.unwrap_or_default()
-            .split(", ")
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let after = split(after);
-    let mut rest = after.iter();
-    split(before).iter().all(|name| rest.any(|a| a == name))
+    drift
+        .changes
+        .iter()
+        .any(|change| change.meaning == Meaning::Definition && change.op != Op::Added)
 }
 
 /// The first bad item of a built-in bisection, explained.

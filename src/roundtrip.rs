@@ -9,7 +9,10 @@
 //! targets). Then R is upgraded (AFTER), downgraded by exactly one step
 //! (must equal BEFORE) and upgraded again (must equal AFTER). Schemas are
 //! compared by their semantic hash, so only a difference in meaning counts,
-//! and `alembic_version` is metadata, not schema.
+//! and `alembic_version` is metadata, not schema. A difference of form only
+//! (the same columns in another order, the same constraint under another
+//! name) is not a failure: it is reported as a `drift.order` or
+//! `drift.name` finding (info), and the round trip goes on.
 //!
 //! Every revision is tested, not only up to the first failure: a revision
 //! starts from its parent's state right after the parent's *upgrade*, so a
@@ -20,7 +23,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::drift::Live;
+use crate::drift::{self, Live};
+use crate::finding::{Finding, Severity};
 use crate::history::graph::{Graph, ResolveError, Resolved};
 use crate::history::project::{MigrationKind, Project};
 use crate::replay::runner::{Runner, StepFailure};
@@ -28,6 +32,21 @@ use crate::replay::{self, Chain, ReplayError, Replayer, State};
 use crate::repo::Repo;
 use crate::schema::Schema;
 use crate::schema::diff::{self, SchemaDiff};
+
+/// The stable finding codes of `migsnap test`.
+pub mod codes {
+    /// A revision fails the round trip: a step raised, or its downgrade or
+    /// re-upgrade left a schema that differs in definition.
+    pub const FAILED: &str = "roundtrip.failed";
+
+    /// Every code a round trip can emit: its own, and the drift codes for
+    /// differences of form.
+    pub const ALL: &[&str] = &[
+        FAILED,
+        crate::drift::codes::ORDER,
+        crate::drift::codes::NAME,
+    ];
+}
 
 /// What keeps a round trip from running (a revision that fails it is not
 /// one of these: it is an outcome in [`RoundTripReport`]).
@@ -97,6 +116,19 @@ pub struct RevisionOutcome {
     pub difference: Option<SchemaDiff>,
     /// For a `*-error` step: what the migration tool said.
     pub error: Option<StepFailure>,
+    /// Steps that left a schema differing in form only: not failures.
+    pub form: Vec<FormDifference>,
+}
+
+/// A step that left the schema differing from the expected one in form
+/// only (column order, constraint or index names).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FormDifference {
+    /// The step: `downgrade-differs` or `reupgrade-differs`.
+    pub step: FailedStep,
+    /// From the expected schema to the one found; every change is one of
+    /// form.
+    pub difference: SchemaDiff,
 }
 
 /// What a round trip found.
@@ -106,6 +138,9 @@ pub struct RoundTripReport {
     pub revisions: Vec<RevisionOutcome>,
     /// How many of them fail.
     pub failures: usize,
+    /// One `roundtrip.failed` (error) per failing revision, one
+    /// `drift.order` or `drift.name` (info) per difference of form.
+    pub findings: Vec<Finding>,
 }
 
 /// Runs the round trip over a project's revisions.
@@ -183,6 +218,7 @@ impl<'a> RoundTrip<'a> {
                 applied.insert(revision.clone(), keep);
             }
             report.failures += usize::from(!outcome.ok);
+            report.findings.extend(outcome_findings(&outcome));
             report.revisions.push(outcome);
         }
         Ok(report)
@@ -204,15 +240,17 @@ impl<'a> RoundTrip<'a> {
             .get(revision)
             .map(|r| r.path.clone())
             .unwrap_or_default();
-        let outcome = |step: Option<FailedStep>, difference, error| RevisionOutcome {
+        let mut form = Vec::new();
+        let outcome = |step: Option<FailedStep>, difference, error, form| RevisionOutcome {
             revision: revision.to_owned(),
             file: file.clone(),
             ok: step.is_none(),
             step,
             difference,
             error,
+            form,
         };
-        let failed = |step, error| Ok(outcome(Some(step), None, Some(error)));
+        let failed = |step, error, form| Ok(outcome(Some(step), None, Some(error), form));
 
         let first_parent = self
             .graph
@@ -236,43 +274,57 @@ impl<'a> RoundTrip<'a> {
         // also covers the first parent when its state was not at hand.
         for prerequisite in self.graph.prerequisites(revision) {
             if let Err(error) = runner.upgrade(&prerequisite) {
-                return failed(FailedStep::UpgradeError, error);
+                return failed(FailedStep::UpgradeError, error, form);
             }
         }
         let before = self.capture(scratch)?;
 
         if let Err(error) = runner.upgrade(revision) {
-            return failed(FailedStep::UpgradeError, error);
+            return failed(FailedStep::UpgradeError, error, form);
         }
         let after = self.capture(scratch)?;
         std::fs::copy(scratch, keep).map_err(ReplayError::Scratch)?;
 
         if let Err(error) = runner.downgrade(&self.downgrade_target(revision)) {
-            return failed(FailedStep::DowngradeError, error);
+            return failed(FailedStep::DowngradeError, error, form);
         }
         let down = self.capture(scratch)?;
         if down.semantic_hash() != before.semantic_hash() {
             let difference = diff::diff(&before, &down);
-            return Ok(outcome(
-                Some(FailedStep::DowngradeDiffers),
-                Some(difference),
-                None,
-            ));
+            if !difference.is_form_only() {
+                return Ok(outcome(
+                    Some(FailedStep::DowngradeDiffers),
+                    Some(difference),
+                    None,
+                    form,
+                ));
+            }
+            form.push(FormDifference {
+                step: FailedStep::DowngradeDiffers,
+                difference,
+            });
         }
 
         if let Err(error) = runner.upgrade(revision) {
-            return failed(FailedStep::ReupgradeError, error);
+            return failed(FailedStep::ReupgradeError, error, form);
         }
         let again = self.capture(scratch)?;
         if again.semantic_hash() != after.semantic_hash() {
             let difference = diff::diff(&after, &again);
-            return Ok(outcome(
-                Some(FailedStep::ReupgradeDiffers),
-                Some(difference),
-                None,
-            ));
+            if !difference.is_form_only() {
+                return Ok(outcome(
+                    Some(FailedStep::ReupgradeDiffers),
+                    Some(difference),
+                    None,
+                    form,
+                ));
+            }
+            form.push(FormDifference {
+                step: FailedStep::ReupgradeDiffers,
+                difference,
+            });
         }
-        Ok(outcome(None, None, None))
+        Ok(outcome(None, None, None, form))
     }
 
     /// The downgrade target that removes exactly `revision` from a database
@@ -313,4 +365,57 @@ impl<'a> RoundTrip<'a> {
         }
         Ok(Live::capture(scratch, self.busy_timeout)?.schema)
     }
+}
+
+/// The findings of one revision's round trip: `roundtrip.failed` for a
+/// failure, `drift.order`/`drift.name` for each difference of form.
+fn outcome_findings(outcome: &RevisionOutcome) -> Vec<Finding> {
+    let about = |finding: Finding| {
+        finding
+            .revision(&outcome.revision)
+            .file(outcome.file.clone())
+    };
+    let mut findings = Vec::new();
+    for form in &outcome.form {
+        let expected = match form.step {
+            FailedStep::ReupgradeDiffers => "the first upgrade",
+            _ => "the schema before the upgrade",
+        };
+        findings.extend(
+            drift::form_findings(&form.difference, expected)
+                .into_iter()
+                .map(about),
+        );
+    }
+    if let Some(step) = outcome.step {
+        let what = match (&outcome.difference, &outcome.error) {
+            (Some(difference), _) => {
+                let tally = difference.tally();
+                format!(
+                    "{} missing, {} extra, {} changed",
+                    tally.removed, tally.added, tally.changed
+                )
+            }
+            (None, Some(error)) => error.error.clone(),
+            (None, None) => String::new(),
+        };
+        findings.push(about(
+            Finding::new(
+                codes::FAILED,
+                Severity::Error,
+                &outcome.revision,
+                format!("{} fails the round trip at {}: {what}", outcome.revision, step.name()),
+            )
+            .hint(match step {
+                FailedStep::DowngradeDiffers => {
+                    "make downgrade() undo exactly what upgrade() does"
+                }
+                FailedStep::ReupgradeDiffers => {
+                    "upgrade() gives another schema the second time: it depends on state the downgrade leaves"
+                }
+                _ => "the error above names the statement; fix the migration",
+            }),
+        ));
+    }
+    findings
 }

@@ -97,6 +97,12 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             "{what} looks like {}, {stamped}",
             names.join(" or ")
         ))?;
+        // A match in form only: say how the form differs.
+        if let Some(first) = located.exact.first() {
+            for line in drift_lines(out, &first.drift, "    ") {
+                out.line(&line)?;
+            }
+        }
     } else if let Some(nearest) = &located.nearest {
         out.line(&format!(
             "{what} matches no revision exactly; nearest is {} ({} difference{}), {stamped}:",

@@ -53,17 +53,22 @@ pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Op
     }
     let project = Project::discover(repo.root(), &ctx.cwd, &settings)?;
     let graph = project.load_graph()?;
-    let chain_name = match &tracked {
-        Some(t) if t.migrations.is_some() => t.name.clone(),
-        _ => "default".to_owned(),
-    };
     Ok(Opened {
         repo,
         project,
         graph,
-        chain: Chain::new(&chain_name),
+        chain: chain_for(tracked.as_ref()),
         tracked,
     })
+}
+
+/// Where the references of `tracked`'s project live: its own chain when it
+/// has migration settings of its own, else the default one.
+pub fn chain_for(tracked: Option<&Tracked>) -> Chain {
+    match tracked {
+        Some(t) if t.migrations.is_some() => Chain::new(&t.name),
+        _ => Chain::new("default"),
+    }
 }
 
 impl Opened {
@@ -185,12 +190,17 @@ impl Opened {
     }
 }
 
-/// The migration history of `db`'s project, if one is found and reads;
+/// `db`'s migration project and its history, if one is found and reads;
 /// `None` otherwise, silently: a snapshot records what it can.
-pub fn quiet_graph(ctx: &Ctx, repo: &Repo, db: &Tracked) -> Option<std::sync::Arc<Graph>> {
+pub fn quiet_project(
+    ctx: &Ctx,
+    repo: &Repo,
+    db: &Tracked,
+) -> Option<(Project, std::sync::Arc<Graph>)> {
     let settings = repo.migrations_for(Some(db));
     let project = Project::discover(repo.root(), &ctx.cwd, &settings).ok()?;
-    project.load_graph().ok().map(std::sync::Arc::new)
+    let graph = project.load_graph().ok()?;
+    Some((project, std::sync::Arc::new(graph)))
 }
 
 /// `path` relative to `root` when inside it, for display.

@@ -214,7 +214,9 @@ pub fn time_rfc3339(secs: i64) -> String {
 
 /// A schema diff as lines: `+`, `-` or `~`, the kind and the name, and under
 /// a change each field as `old → new`; every line starts with `indent`.
-/// Shared by `diff` and `log -p` so both read the same.
+/// Changes of form say so in words instead of listing fields: "same
+/// columns, different order" with the moved columns, "same constraint,
+/// different name". Shared by `diff` and `log -p` so both read the same.
 pub fn diff_lines(
     out: &Output,
     diff: &crate::schema::diff::SchemaDiff,
@@ -233,6 +235,15 @@ pub fn drift_lines(
     change_lines(out, diff, indent, ["extra", "missing", "differs"])
 }
 
+/// `(a, b moved)`, or nothing when no column moved.
+fn moved_text(moved: &[String]) -> String {
+    if moved.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} moved)", moved.join(", "))
+    }
+}
+
 /// [`diff_lines`] with the words for added, removed and changed.
 fn change_lines(
     out: &Output,
@@ -240,7 +251,8 @@ fn change_lines(
     indent: &str,
     [added, removed, changed]: [&str; 3],
 ) -> Vec<String> {
-    use crate::schema::diff::Op;
+    use crate::schema::diff::{Meaning, Op};
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
     let mut lines = Vec::new();
     for change in &diff.changes {
         let (sigil, paint) = match change.op {
@@ -248,28 +260,48 @@ fn change_lines(
             Op::Removed => (removed, Some(Paint::Bad)),
             Op::Changed => (changed, None),
         };
+        let kind = change.kind.name().replace('_', " ");
         let name = match (&change.table, change.kind.name()) {
             (Some(table), "column") => format!("{table}.{}", change.name),
             (Some(table), _) if *table != change.name => format!("{} on {table}", change.name),
             _ => change.name.clone(),
         };
-        let head = format!(
-            "{indent}{sigil} {} {name}",
-            change.kind.name().replace('_', " ")
-        );
+        let what = match change.meaning {
+            Meaning::Definition => String::new(),
+            Meaning::Order => format!(
+                ": same columns, different order{}",
+                moved_text(&change.moved)
+            ),
+            Meaning::Name => {
+                let names = change
+                    .fields
+                    .iter()
+                    .find(|f| f.field == "name")
+                    .map(|f| format!(": {} → {}", shown(&f.before), shown(&f.after)))
+                    .unwrap_or_default();
+                format!(": same {kind}, different name{names}")
+            }
+        };
+        let head = format!("{indent}{sigil} {kind} {name}{what}");
         lines.push(match paint {
             Some(paint) => out.paint(paint, &head),
             None => head,
         });
-        if change.op == Op::Changed {
-            let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+        if change.op == Op::Changed && change.meaning == Meaning::Definition {
             for field in &change.fields {
-                lines.push(format!(
-                    "{indent}    {}: {} → {}",
-                    field.field,
-                    shown(&field.before),
-                    shown(&field.after)
-                ));
+                lines.push(if field.field == "columns" {
+                    format!(
+                        "{indent}    columns: different order{}",
+                        moved_text(&change.moved)
+                    )
+                } else {
+                    format!(
+                        "{indent}    {}: {} → {}",
+                        field.field,
+                        shown(&field.before),
+                        shown(&field.after)
+                    )
+                });
             }
         }
     }

@@ -1,9 +1,12 @@
 //! `migsnap snapshot`: record the current state of a database.
 
+use super::migrations::chain_for;
 use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
+use crate::drift;
 use crate::log::SchemaCache;
+use crate::replay::Replayer;
 use crate::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, take};
 
 /// Record the schema and every page (or only the schema) of a database as a
@@ -32,13 +35,14 @@ pub struct SnapshotArgs {
 pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let db = ctx.select_db(&mut repo, args.db.as_deref())?;
+    let project = super::migrations::quiet_project(ctx, &repo, &db);
     let options = SnapshotOptions {
         message: args.message,
         schema_only: args.schema_only,
         allow_empty: args.allow_empty,
         tags: args.tags,
         busy_timeout: ctx.busy_timeout,
-        migrations: super::migrations::quiet_graph(ctx, &repo, &db),
+        migrations: project.as_ref().map(|(_, graph)| graph.clone()),
     };
     let outcome = take(&mut repo, &db, &options, ctx.out.progress().as_mut())?;
     let mut status = Status::Ok;
@@ -60,10 +64,17 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
         SnapshotOutcome::Recorded { id, snapshot } => {
             let recorded = Recorded::from_snapshot(&snapshot);
-            // Migration artefacts are reported, never hidden (issue #3).
-            let artefacts = SchemaCache::default()
-                .get(repo.store.view(), id, snapshot.schema)?
-                .artefacts();
+            // Migration artefacts are reported, never hidden (issue #3),
+            // except tables the reference of the stamped revisions has,
+            // which are schema (issue #11).
+            let schema = SchemaCache::default().get(repo.store.view(), id, snapshot.schema)?;
+            let artefacts = match &project {
+                Some((project, graph)) => {
+                    let replayer = Replayer::new(project, graph, chain_for(Some(&db)));
+                    drift::artefacts(&repo, &replayer, graph, &schema, &recorded.meta)?
+                }
+                None => schema.artefacts(),
+            };
             let judged = args.verdict.judge(repo.findings(), artefacts);
             status = verdict::status(&judged);
             if ctx.out.is_json() {

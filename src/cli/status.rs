@@ -124,7 +124,11 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         (Some(comparison), _) => {
             out.line(&format!(
                 "schema:     {} from the reference for {} ({:.12}):",
-                out.paint(super::output::Paint::Bad, "DRIFT"),
+                if comparison.drift.is_form_only() {
+                    "differs in form only".to_owned()
+                } else {
+                    out.paint(super::output::Paint::Bad, "DRIFT")
+                },
                 comparison.targets.join(" + "),
                 comparison.reference
             ))?;

@@ -65,19 +65,27 @@ pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
 fn outcome_lines(ctx: &Ctx, outcome: &RevisionOutcome, root: &std::path::Path) -> Vec<String> {
     let out = &ctx.out;
     let file = shown(&outcome.file, root);
-    let Some(step) = outcome.step else {
-        return vec![format!(
+    let mut lines = vec![match outcome.step {
+        None => format!(
             "{} {:<14} {file}",
             out.paint(super::output::Paint::Good, "ok    "),
             outcome.revision
-        )];
-    };
-    let mut lines = vec![format!(
-        "{} {:<14} {file}: {}",
-        out.paint(super::output::Paint::Bad, "FAILED"),
-        outcome.revision,
-        step.name()
-    )];
+        ),
+        Some(step) => format!(
+            "{} {:<14} {file}: {}",
+            out.paint(super::output::Paint::Bad, "FAILED"),
+            outcome.revision,
+            step.name()
+        ),
+    }];
+    // Differences of form are not failures, but a person may care.
+    for form in &outcome.form {
+        lines.push(format!(
+            "    {} in form only (not a failure):",
+            form.step.name()
+        ));
+        lines.extend(super::output::drift_lines(out, &form.difference, "      "));
+    }
     if let Some(difference) = &outcome.difference {
         lines.extend(super::output::drift_lines(out, difference, "    "));
     }

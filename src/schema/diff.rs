@@ -11,6 +11,13 @@
 //!   differences show as a change of the table's `constraint_indexes`.
 //! - Changes come out in a stable order: tables (each followed by its
 //!   columns and constraints), then indexes, views and triggers, by name.
+//! - Every difference is one change, counted once: a table's column list is
+//!   a change of the table only when the columns both sides have are in
+//!   another order; added and removed columns are their own changes.
+//! - Each change says what it means ([`Meaning`]): a difference of
+//!   definition, or one of form only (the same columns in another order, the
+//!   same constraint or index under another name), which SQLite and an ORM
+//!   that names its columns read alike.
 
 use std::collections::HashMap;
 
@@ -84,6 +91,28 @@ impl ChangeKind {
     }
 }
 
+/// What a change means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Meaning {
+    /// The definition differs: something is added, removed or defined
+    /// otherwise.
+    #[default]
+    Definition,
+    /// Same columns, different order (a table whose only field that differs
+    /// is `columns`).
+    Order,
+    /// Same constraint or index, different name.
+    Name,
+}
+
+impl Meaning {
+    /// Whether the change is one of form only: order or name.
+    pub fn is_form(self) -> bool {
+        self != Meaning::Definition
+    }
+}
+
 /// One object added, removed or changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -91,6 +120,14 @@ pub struct Change {
     pub op: Op,
     /// What kind of object.
     pub kind: ChangeKind,
+    /// What the change means: a difference of definition, or of order or
+    /// name only.
+    pub meaning: Meaning,
+    /// For a table whose shared columns are in another order: the fewest
+    /// columns that moved (the others keep their relative order), in the
+    /// new schema's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<String>,
     /// The table it belongs to, for parts of a table (columns,
     /// constraints, options) and for indexes and triggers.
     pub table: Option<String>,
@@ -113,10 +150,54 @@ pub struct FieldChange {
     pub after: Option<String>,
 }
 
+/// How many changes of each sort a diff holds: differences of definition
+/// by what happened, differences of form by their meaning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Objects only in the new schema.
+    pub added: usize,
+    /// Objects only in the old schema.
+    pub removed: usize,
+    /// Objects in both, defined differently.
+    pub changed: usize,
+    /// Tables with the same columns in another order.
+    pub reordered: usize,
+    /// Constraints and indexes under another name.
+    pub renamed: usize,
+}
+
+impl Tally {
+    /// The differences of definition.
+    pub fn definition(&self) -> usize {
+        self.added + self.removed + self.changed
+    }
+}
+
 impl SchemaDiff {
-    /// Whether the schemas mean the same.
+    /// Whether the schemas are the same, in meaning and in form.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// Whether the schemas differ, and only in form (order, names).
+    pub fn is_form_only(&self) -> bool {
+        !self.is_empty() && self.changes.iter().all(|c| c.meaning.is_form())
+    }
+
+    /// The changes counted by sort; every renderer counts with this.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        for change in &self.changes {
+            let slot = match (change.meaning, change.op) {
+                (Meaning::Order, _) => &mut tally.reordered,
+                (Meaning::Name, _) => &mut tally.renamed,
+                (Meaning::Definition, Op::Added) => &mut tally.added,
+                (Meaning::Definition, Op::Removed) => &mut tally.removed,
+                (Meaning::Definition, Op::Changed) => &mut tally.changed,
+            };
+            *slot += 1;
+        }
+        tally
     }
 }
 
@@ -136,7 +217,31 @@ pub fn diff(old: &Schema, new: &Schema) -> SchemaDiff {
             .collect()
     };
     let (old_indexes, new_indexes) = (created(old), created(new));
-    for (_, before, after) in pair(&old_indexes, &new_indexes) {
+    // An index only in one schema that is, but for its name, an index only
+    // in the other was renamed: one change of name, not a removal and an
+    // addition.
+    let unnamed = |index: &Index| index_fields(index).split_off(1);
+    let mut renamed: HashMap<&str, &Index> = HashMap::new();
+    for (key, index) in &old_indexes {
+        if new_indexes.contains_key(key) {
+            continue;
+        }
+        let partner = new_indexes.iter().find(|(new_key, candidate)| {
+            !old_indexes.contains_key(*new_key)
+                && !renamed
+                    .values()
+                    .any(|taken| std::ptr::eq(*taken, *candidate))
+                && unnamed(candidate) == unnamed(index)
+        });
+        if let Some((_, candidate)) = partner {
+            renamed.insert(key, candidate);
+        }
+    }
+    for (key, before, after) in pair(&old_indexes, &new_indexes) {
+        if after.is_some_and(|a| renamed.values().any(|taken| std::ptr::eq(*taken, a))) {
+            continue;
+        }
+        let after = after.or_else(|| renamed.get(key).copied());
         push_object(
             &mut changes,
             ChangeKind::Index,
@@ -240,10 +345,88 @@ fn push_object<T>(
     changes.push(Change {
         op,
         kind,
+        meaning: meaning_of(op, kind, &fields),
+        moved: Vec::new(),
         table: table(named),
         name: name(named),
         fields,
     });
+}
+
+/// The meaning of a change of a constraint or an index, or of a column
+/// other than its order: a change of name only is [`Meaning::Name`]. A
+/// table or column under another name is another object to SQL, so a
+/// change of their name (its case) stays one of definition.
+fn meaning_of(op: Op, kind: ChangeKind, fields: &[FieldChange]) -> Meaning {
+    let constraint = matches!(
+        kind,
+        ChangeKind::Index
+            | ChangeKind::ForeignKey
+            | ChangeKind::Check
+            | ChangeKind::Unique
+            | ChangeKind::PrimaryKey
+    );
+    if op == Op::Changed && constraint && fields.iter().all(|f| f.field == "name") {
+        Meaning::Name
+    } else {
+        Meaning::Definition
+    }
+}
+
+/// The fewest columns of `after` that moved against `before`: the columns
+/// both tables have, in `after`'s order, that are not in a longest common
+/// subsequence of the two orders. Empty when the shared columns keep their
+/// order (columns only added or removed have not moved).
+fn moved_columns(before: &Table, after: &Table) -> Vec<String> {
+    let a: Vec<String> = before
+        .columns
+        .iter()
+        .filter(|c| after.column(&c.name).is_some())
+        .map(|c| fold(&c.name))
+        .collect();
+    let b: Vec<&Column> = after
+        .columns
+        .iter()
+        .filter(|c| before.column(&c.name).is_some())
+        .collect();
+    if a.iter().map(String::as_str).eq(b
+        .iter()
+        .map(|c| fold(&c.name))
+        .collect::<Vec<_>>()
+        .iter()
+        .map(String::as_str))
+    {
+        return Vec::new();
+    }
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if same_name(&a[i], &b[j].name) {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut kept = vec![false; b.len()];
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if same_name(&a[i], &b[j].name) {
+            kept[j] = true;
+            i += 1;
+            j += 1;
+        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    b.iter()
+        .zip(kept)
+        .filter(|(_, kept)| !kept)
+        .map(|(c, _)| c.name.clone())
+        .collect()
 }
 
 fn flag(value: bool) -> Option<String> {
@@ -437,6 +620,8 @@ fn diff_table(
             changes.push(Change {
                 op: if added { Op::Added } else { Op::Removed },
                 kind: ChangeKind::Table,
+                meaning: Meaning::Definition,
+                moved: Vec::new(),
                 table: None,
                 name: table.name.clone(),
                 fields: if added {
@@ -448,12 +633,23 @@ fn diff_table(
         }
         (Some(a), Some(b)) => {
             // The table itself: name case, virtual table, unparsed text,
-            // constraint index details. Column order shows as `columns`.
-            let fields = field_changes(Some(table_fields(old, a)), Some(table_fields(new, b)));
+            // constraint index details, and the order of the columns both
+            // have. Added and removed columns are changes of their own, so
+            // the column list shows only when that order differs.
+            let moved = moved_columns(a, b);
+            let mut fields = field_changes(Some(table_fields(old, a)), Some(table_fields(new, b)));
+            fields.retain(|f| f.field != "columns" || !moved.is_empty());
             if !fields.is_empty() {
+                let meaning = if fields.iter().all(|f| f.field == "columns") {
+                    Meaning::Order
+                } else {
+                    Meaning::Definition
+                };
                 changes.push(Change {
                     op: Op::Changed,
                     kind: ChangeKind::Table,
+                    meaning,
+                    moved,
                     table: None,
                     name: b.name.clone(),
                     fields,
@@ -499,6 +695,8 @@ fn diff_table(
                     changes.push(Change {
                         op: if y { Op::Added } else { Op::Removed },
                         kind: ChangeKind::TableOption,
+                        meaning: Meaning::Definition,
+                        moved: Vec::new(),
                         table: table.clone(),
                         name: name.to_owned(),
                         fields: vec![FieldChange {
@@ -611,9 +809,10 @@ fn names_eq(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_name(x, y))
 }
 
-/// Constraints matched by name when named, else by their whole content:
-/// a named one that changed is `Changed`; anything else unmatched is
-/// `Removed` or `Added`.
+/// Constraints matched whole, then by everything but their name (a change
+/// of name only), then by name when named (a named one that changed is
+/// `Changed`); anything else unmatched is `Removed` or `Added`. The name is
+/// the first field.
 fn constraint_changes(
     kind: ChangeKind,
     table: &Option<String>,
@@ -623,47 +822,68 @@ fn constraint_changes(
 ) {
     let named = |fields: &Fields| fields[0].1.is_some();
     let mut unmatched_new: Vec<bool> = vec![true; new.len()];
-    for (name, fields) in &old {
-        let exact = new
+    let mut unmatched_old: Vec<bool> = vec![true; old.len()];
+    let find = |unmatched_new: &mut Vec<bool>, pred: &dyn Fn(&String, &Fields) -> bool| {
+        let i = new
             .iter()
             .enumerate()
-            .position(|(i, (_, f))| unmatched_new[i] && f == fields);
-        if let Some(i) = exact {
-            unmatched_new[i] = false;
+            .position(|(i, (n, f))| unmatched_new[i] && pred(n, f))?;
+        unmatched_new[i] = false;
+        Some(i)
+    };
+    let mut matched: Vec<Option<usize>> = vec![None; old.len()];
+    // Whole matches first, so a rename never takes another's exact partner.
+    for (o, (_, fields)) in old.iter().enumerate() {
+        if find(&mut unmatched_new, &|_, f| f == fields).is_some() {
+            unmatched_old[o] = false;
+        }
+    }
+    for (o, (_, fields)) in old.iter().enumerate() {
+        if unmatched_old[o] {
+            matched[o] = find(&mut unmatched_new, &|_, f| f[1..] == fields[1..]);
+        }
+    }
+    for (o, (name, fields)) in old.iter().enumerate() {
+        if unmatched_old[o] && matched[o].is_none() && named(fields) {
+            matched[o] = find(&mut unmatched_new, &|n, f| named(f) && same_name(n, name));
+        }
+    }
+    for (o, (name, fields)) in old.iter().enumerate() {
+        if !unmatched_old[o] {
             continue;
         }
-        let by_name = named(fields)
-            .then(|| {
-                new.iter()
-                    .enumerate()
-                    .position(|(i, (n, f))| unmatched_new[i] && named(f) && same_name(n, name))
-            })
-            .flatten();
-        match by_name {
+        let change = match matched[o] {
             Some(i) => {
-                unmatched_new[i] = false;
-                changes.push(Change {
+                let fields = field_changes(Some(fields.clone()), Some(new[i].1.clone()));
+                Change {
                     op: Op::Changed,
                     kind,
+                    meaning: meaning_of(Op::Changed, kind, &fields),
+                    moved: Vec::new(),
                     table: table.clone(),
                     name: new[i].0.clone(),
-                    fields: field_changes(Some(fields.clone()), Some(new[i].1.clone())),
-                });
+                    fields,
+                }
             }
-            None => changes.push(Change {
+            None => Change {
                 op: Op::Removed,
                 kind,
+                meaning: Meaning::Definition,
+                moved: Vec::new(),
                 table: table.clone(),
                 name: name.clone(),
                 fields: field_changes(Some(fields.clone()), None),
-            }),
-        }
+            },
+        };
+        changes.push(change);
     }
     for (i, (name, fields)) in new.into_iter().enumerate() {
         if unmatched_new[i] {
             changes.push(Change {
                 op: Op::Added,
                 kind,
+                meaning: Meaning::Definition,
+                moved: Vec::new(),
                 table: table.clone(),
                 name,
                 fields: field_changes(None, Some(fields)),
@@ -735,13 +955,110 @@ mod tests {
         assert_eq!(
             summary(&diff(&a, &b)),
             [
-                "Changed table t [columns:a, b, c->a, c, d]",
                 "Changed column t.a [not_null:-->true]",
                 "Removed column t.b [name:b->- declared_type:TEXT->-]",
                 "Changed column t.c [default:1->2 collation:-->NOCASE]",
                 "Added column t.d [name:-->d declared_type:-->BLOB]",
             ]
         );
+    }
+
+    #[test]
+    fn column_order_alone_is_one_change_of_order_naming_the_moved_columns() {
+        let reference =
+            schema("CREATE TABLE user(id TEXT, name TEXT, scim JSON, email TEXT, role TEXT)");
+        let hand_fixed =
+            schema("CREATE TABLE user(id TEXT, name TEXT, email TEXT, role TEXT, scim JSON)");
+        let d = diff(&reference, &hand_fixed);
+        assert_eq!(
+            summary(&d),
+            [
+                "Changed table user [columns:id, name, scim, email, role->id, name, email, role, scim]"
+            ]
+        );
+        assert_eq!(d.changes[0].meaning, Meaning::Order);
+        assert_eq!(d.changes[0].moved, ["scim"]);
+        assert!(d.is_form_only());
+        assert_eq!(
+            d.tally(),
+            Tally {
+                reordered: 1,
+                ..Tally::default()
+            }
+        );
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["changes"][0]["meaning"], "order");
+        assert_eq!(json["changes"][0]["moved"][0], "scim");
+    }
+
+    #[test]
+    fn a_missing_column_is_one_difference() {
+        let reference = schema("CREATE TABLE t(a INTEGER, b TEXT, c REAL)");
+        let live = schema("CREATE TABLE t(a INTEGER, c REAL)");
+        let d = diff(&reference, &live);
+        assert_eq!(
+            summary(&d),
+            ["Removed column t.b [name:b->- declared_type:TEXT->-]"]
+        );
+        assert_eq!(
+            d.tally(),
+            Tally {
+                removed: 1,
+                ..Tally::default()
+            }
+        );
+        // Moved and missing at once: the order is its own change of form.
+        let moved = diff(&reference, &schema("CREATE TABLE t(c REAL, a INTEGER, x)"));
+        let t = moved.tally();
+        assert_eq!(
+            (t.removed, t.added, t.reordered, t.definition()),
+            (1, 1, 1, 2)
+        );
+        assert!(!moved.is_form_only());
+    }
+
+    #[test]
+    fn constraint_and_index_names_alone_are_changes_of_name() {
+        let reference = schema(
+            "CREATE TABLE p(id INTEGER, CONSTRAINT pk_p PRIMARY KEY (id));
+             CREATE TABLE t(a INTEGER, b INTEGER,
+                CONSTRAINT fk_t_b_p FOREIGN KEY (b) REFERENCES p(id),
+                CONSTRAINT uq_t_a UNIQUE (a), CONSTRAINT ck_t_a CHECK (a > 0));
+             CREATE INDEX ix_t_b ON t(b);",
+        );
+        let live = schema(
+            "CREATE TABLE p(id INTEGER, PRIMARY KEY (id));
+             CREATE TABLE t(a INTEGER, b INTEGER, FOREIGN KEY (b) REFERENCES p(id),
+                CONSTRAINT t_a_key UNIQUE (a), CHECK (a > 0));
+             CREATE INDEX t_b_idx ON t(b);",
+        );
+        let d = diff(&reference, &live);
+        assert!(d.is_form_only(), "{:#?}", summary(&d));
+        assert_eq!(
+            d.tally(),
+            Tally {
+                renamed: 5,
+                ..Tally::default()
+            }
+        );
+        assert!(
+            summary(&d).contains(&"Changed index t.t_b_idx [name:ix_t_b->t_b_idx]".to_owned()),
+            "{:#?}",
+            summary(&d)
+        );
+        // The SQL plan still drops the old index and makes the new one.
+        let script = crate::schema::plan::plan(&reference, &live).to_script();
+        assert!(script.contains("DROP INDEX \"ix_t_b\""), "{script}");
+        assert!(script.contains("CREATE INDEX \"t_b_idx\""), "{script}");
+        // A renamed constraint that also changed is a difference of definition.
+        let other = schema(
+            "CREATE TABLE p(id INTEGER, CONSTRAINT pk_p PRIMARY KEY (id));
+             CREATE TABLE t(a INTEGER, b INTEGER,
+                CONSTRAINT fk_t_b_p FOREIGN KEY (b) REFERENCES p(id),
+                CONSTRAINT uq_t_a UNIQUE (a), CONSTRAINT ck_t_a CHECK (a > 1));
+             CREATE INDEX ix_t_b ON t(b);",
+        );
+        assert_eq!(diff(&reference, &other).tally().definition(), 1);
     }
 
     #[test]

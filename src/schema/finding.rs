@@ -4,6 +4,12 @@
 //! The schema capture reports migration artefacts here rather than hiding
 //! them: a leftover `_alembic_tmp_*` table, or a table rebuild (create the
 //! new table, copy, drop the old one, rename) that stopped halfway.
+//!
+//! Those are guesses from names alone. A table the reference schema of the
+//! stamped revisions has is part of the schema, never an artefact (a
+//! migration may keep `config_old` on purpose): whoever has the reference
+//! drops those findings with [`forget_artefacts`]. Without it the guess
+//! stands, so its hint never says to drop anything before checking.
 
 pub use crate::finding::{Finding, Severity};
 
@@ -23,8 +29,16 @@ pub mod codes {
     /// are unknown.
     pub const UNKNOWN_MODULE: &str = "capture.unknown-module";
 
-    /// Every code above, for validating configuration.
+    /// Every code the capture can emit.
     pub const ALL: &[&str] = &[ALEMBIC_TMP, HALF_REBUILT, UNPARSED, UNKNOWN_MODULE];
+    /// The codes that are guesses from table names alone.
+    pub const ARTEFACTS: &[&str] = &[ALEMBIC_TMP, HALF_REBUILT];
+}
+
+/// Drops from `findings` the artefact findings about tables `in_reference`
+/// says the reference has: those tables are part of the schema.
+pub fn forget_artefacts(findings: &mut Vec<Finding>, in_reference: impl Fn(&str) -> bool) {
+    findings.retain(|f| !(codes::ARTEFACTS.contains(&f.code) && in_reference(&f.object)));
 }
 
 /// The prefix Alembic's batch mode gives its copy of a table
@@ -63,8 +77,10 @@ impl Schema {
                             "table '{}' is a leftover copy from an Alembic batch migration of '{original_name}'",
                             table.name
                         )).hint(format!(
-                            "a batch migration of '{original_name}' stopped midway; check that the \
-                             revision in alembic_version matches the schema, then drop '{}'",
+                            "a batch migration of '{original_name}' may have stopped midway: check \
+                             with `migsnap status` that the schema matches the revision in \
+                             alembic_version and that '{}' holds nothing you need; only then drop \
+                             it, after a snapshot",
                             table.name
                         )),
                     None => Finding::new(codes::ALEMBIC_TMP, Severity::Error, table.name.clone(), format!(
@@ -85,11 +101,13 @@ impl Schema {
             };
             let original_name = &self.tables[&fold(original)].name;
             findings.push(Finding::new(codes::HALF_REBUILT, Severity::Warning, table.name.clone(), format!(
-                    "tables '{original_name}' and '{}' both exist: a table rebuild looks interrupted",
+                    "tables '{original_name}' and '{}' both exist: a table rebuild may have stopped midway",
                     table.name
                 )).hint(format!(
-                    "compare the columns and rows of both; keep the right one under the name \
-                     '{original_name}' and drop the other"
+                    "if a migration keeps '{}' on purpose, it is schema, not an artefact (`migsnap \
+                     status` checks against the migrations' reference); otherwise compare the \
+                     columns and rows of both before changing either, and take a snapshot first",
+                    table.name
                 )));
         }
         findings
@@ -157,5 +175,19 @@ mod tests {
         );
         assert!(findings[2].message.contains("'Users' and 'new_users'"));
         assert!(schema(&["orders", "orders_history"]).artefacts().is_empty());
+        assert!(findings.iter().all(|f| {
+            let hint = f.hint.as_deref().unwrap_or_default();
+            !hint.contains("drop the other") && hint.contains("before")
+        }));
+    }
+
+    #[test]
+    fn tables_the_reference_has_are_not_artefacts() {
+        let mut findings =
+            schema(&["config", "config_old", "users", "_alembic_tmp_users"]).artefacts();
+        assert_eq!(findings.len(), 2);
+        forget_artefacts(&mut findings, |table| table == "config_old");
+        let left: Vec<_> = findings.iter().map(|f| f.object.as_str()).collect();
+        assert_eq!(left, ["_alembic_tmp_users"]);
     }
 }

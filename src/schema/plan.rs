@@ -96,12 +96,22 @@ pub fn plan_from_diff(old: &Schema, new: &Schema, changes: &SchemaDiff) -> Plan 
     if changes.is_empty() {
         return Plan::default();
     }
+    // A renamed index is one change under its new name; its old name is
+    // in its `name` field, and the old index must go too.
     let changed = |kind: ChangeKind| -> BTreeSet<String> {
         changes
             .changes
             .iter()
             .filter(|c| c.kind == kind)
-            .map(|c| fold(&c.name))
+            .flat_map(|c| {
+                let old_name = c
+                    .fields
+                    .iter()
+                    .find(|f| f.field == "name")
+                    .and_then(|f| f.before.as_deref());
+                std::iter::once(c.name.as_str()).chain(old_name)
+            })
+            .map(fold)
             .collect()
     };
     let (changed_indexes, changed_views, changed_triggers) = (

@@ -24,6 +24,7 @@ mod repair;
 mod restore_refusals;
 mod revisions;
 mod roundtrip;
+mod schema_meaning;
 mod schema_plan;
 mod security;
 mod snapshot_log;
