@@ -522,8 +522,13 @@ impl From<crate::lint::LintError> for CliError {
                 .hint("the codes are listed under `migsnap lint` in docs/cli.md"),
             LintError::Since(_) => CliError::from_error(ErrorKind::Input, &error)
                 .hint("`migsnap history` lists the revisions"),
+            LintError::Database(e) => e.into(),
+            LintError::SinceNewHead { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("name the revision before it (--since PARENT), review uncommitted files with --base HEAD or --staged, or track the database so that head means its stamped revision"),
             LintError::GitMissing(_)
             | LintError::Git { .. }
+            | LintError::NotARepository { .. }
+            | LintError::UnknownStamp { .. }
             | LintError::BadRef { .. }
             | LintError::NotAlembic => CliError::from_error(ErrorKind::Input, &error),
         }

@@ -3,26 +3,34 @@
 
 use clap::ValueEnum;
 
-use super::migrations::{self, replay_progress};
+use super::migrations::{self, replay_progress, shown};
 use super::{CliError, Ctx, Status};
+use crate::finding::Finding;
 use crate::finding::Severity;
 use crate::history::graph::display_path;
-use crate::lint::{self, Scope};
+use crate::lint::{self, Scope, Stamped};
 use crate::replay::Replayer;
 
 /// Review new migrations: what each one does to the schema (from the
-/// reference chain) and what its file says. Without --since or --base,
-/// every revision is new.
+/// reference chain) and what its file says. Without --since, --base or
+/// --staged, every revision is new.
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
-    /// Review the revisions an upgrade to REV would not apply.
-    #[arg(long, value_name = "REV", conflicts_with = "base")]
+    /// Review the revisions after REV in the graph (those an upgrade to REV
+    /// would not apply). `head` and `heads` mean the revisions the database
+    /// is stamped with, when one is known (tracked, or sqlalchemy.url);
+    /// otherwise a head that is itself new is refused.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["base", "staged"])]
     since: Option<String>,
     /// Review the revisions whose files are not in git commit GITREF.
-    #[arg(long, value_name = "GITREF")]
+    #[arg(long, value_name = "GITREF", conflicts_with = "staged")]
     base: Option<String>,
+    /// Review the revision files staged in git's index (added or
+    /// modified), as a pre-commit hook does.
+    #[arg(long)]
+    staged: bool,
     /// Exit 1 when a finding is at least this severe.
     #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Error)]
     fail_on: FailOn,
@@ -40,10 +48,17 @@ enum FailOn {
 /// Lints, prints the findings, and fails when one reaches `--fail-on`.
 pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, None, &args.project)?;
-    let scope = match (args.since, args.base) {
-        (Some(revision), _) => Scope::Since(revision),
-        (None, Some(gitref)) => Scope::Base(gitref),
-        (None, None) => Scope::All,
+    let scope = match (args.since, args.base, args.staged) {
+        (Some(rev), _, _) => Scope::Since {
+            database: opened.database(None).ok().map(|path| Stamped {
+                path,
+                busy_timeout: ctx.busy_timeout,
+            }),
+            rev,
+        },
+        (None, Some(gitref), _) => Scope::Base(gitref),
+        (None, None, true) => Scope::Staged,
+        (None, None, false) => Scope::All,
     };
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let mut report = lint::lint(
@@ -78,6 +93,7 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     if ctx.out.is_json() {
         ctx.out.json(&serde_json::json!({
             "revisions_checked": report.revisions_checked,
+            "since": report.since,
             "findings": report.findings,
             "counts": counts
                 .iter()
@@ -94,31 +110,59 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             .map(|h| format!(" (hint: {h})"))
             .unwrap_or_default();
         out.line(&format!(
-            "{} {} {} {} {}: {}{hint}",
+            "{} {} {}: {}{hint}",
             finding.severity.as_str(),
             finding.code,
-            finding.revision.as_deref().unwrap_or("-"),
-            finding
-                .file
-                .as_ref()
-                .map_or_else(|| "-".to_owned(), |f| f.display().to_string()),
-            finding.object,
+            place(finding),
             finding.message
+        ))?;
+    }
+    if let Some(since) = &report.since {
+        let after = if since.after.is_empty() {
+            "base".to_owned()
+        } else {
+            since.after.join(", ")
+        };
+        out.line(&format!(
+            "since {}: after {after}{}",
+            since.rev,
+            since
+                .database
+                .as_ref()
+                .map(|db| format!(" (stamped in {})", shown(db, root)))
+                .unwrap_or_default()
         ))?;
     }
     let summary: Vec<String> = counts
         .iter()
         .map(|(s, n)| format!("{n} {}", s.as_str()))
         .collect();
+    let checked = report.revisions_checked.len();
     out.line(&format!(
-        "{} revision{} checked: {}",
-        report.revisions_checked.len(),
-        if report.revisions_checked.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
+        "{checked} revision{} checked: {}",
+        if checked == 1 { "" } else { "s" },
         summary.join(", ")
     ))?;
     Ok(status)
+}
+
+/// Where a finding is, naming the revision and its file once: the file
+/// alone when its name holds the revision id (Alembic's `<id>_<slug>.py`),
+/// else both; the object when there is neither.
+fn place(finding: &Finding) -> String {
+    match (&finding.revision, &finding.file) {
+        (Some(revision), Some(file)) => {
+            let named = file
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(revision.as_str()));
+            if named {
+                file.display().to_string()
+            } else {
+                format!("{revision} ({})", file.display())
+            }
+        }
+        (Some(revision), None) => revision.clone(),
+        (None, Some(file)) => file.display().to_string(),
+        (None, None) => finding.object.clone(),
+    }
 }

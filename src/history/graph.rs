@@ -10,9 +10,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::touched::Touched;
 use crate::finding::{Finding, Severity};
 
 /// The stable finding codes of a revision graph.
@@ -253,19 +255,8 @@ impl Graph {
         }
         let heads = graph.heads();
         if heads.len() > 1 {
-            graph.findings.push(
-                Finding::new(
-                    codes::MULTIPLE_HEADS,
-                    Severity::Warning,
-                    heads.join(", "),
-                    format!(
-                        "the history has {} heads: {}",
-                        heads.len(),
-                        heads.join(", ")
-                    ),
-                )
-                .hint("merge them with `alembic merge heads`, or upgrade with `heads`"),
-            );
+            let finding = graph.multiple_heads(&heads);
+            graph.findings.push(finding);
         }
         graph
     }
@@ -469,6 +460,153 @@ impl Graph {
         }
     }
 
+    /// `history.multiple-heads`, an error: `alembic upgrade head` refuses to
+    /// run. The hint is the guide's: name the fork point and each branch
+    /// (its revisions, how far behind the others it is), say whether the
+    /// branches touch the same tables, and re-point the newer branch rather
+    /// than merge; a merge revision is for branches that have both shipped.
+    fn multiple_heads(&self, heads: &[String]) -> Finding {
+        let lines: Vec<BTreeSet<String>> = heads
+            .iter()
+            .map(|head| {
+                let mut line = self.ancestors(head);
+                line.insert(head.clone());
+                line
+            })
+            .collect();
+        let common: BTreeSet<String> = lines.iter().skip(1).fold(lines[0].clone(), |acc, line| {
+            acc.intersection(line).cloned().collect()
+        });
+        let below: BTreeSet<String> = common.iter().flat_map(|id| self.ancestors(id)).collect();
+        let forks: Vec<&String> = common.difference(&below).collect();
+        let order = self.topological();
+        let mut branches: Vec<Branch> = heads
+            .iter()
+            .zip(&lines)
+            .enumerate()
+            .map(|(i, (head, line))| {
+                let revisions: Vec<&Revision> = order
+                    .iter()
+                    .filter(|id| {
+                        line.contains(*id)
+                            && !lines
+                                .iter()
+                                .enumerate()
+                                .any(|(j, l)| j != i && l.contains(*id))
+                    })
+                    .filter_map(|id| self.revisions.get(id))
+                    .collect();
+                let mut touched = Touched::default();
+                let mut newest = None;
+                for revision in &revisions {
+                    match std::fs::read_to_string(&revision.path) {
+                        Ok(text) => touched.scan(&text),
+                        Err(_) => touched.opaque = true,
+                    }
+                    let modified = std::fs::metadata(&revision.path)
+                        .and_then(|m| m.modified())
+                        .ok();
+                    newest = newest.max(modified);
+                }
+                Branch {
+                    head: head.as_str(),
+                    revisions,
+                    touched,
+                    newest,
+                }
+            })
+            .collect();
+        let total: usize = branches.iter().map(|b| b.revisions.len()).sum();
+
+        let fork = match forks.as_slice() {
+            [] => "the heads share no revision (separate bases)".to_owned(),
+            several => format!(
+                "fork point {}",
+                several
+                    .iter()
+                    .map(|id| self.shown(id))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        };
+        let described: Vec<String> = branches
+            .iter()
+            .map(|branch| {
+                let count = branch.revisions.len();
+                let behind = total - count;
+                format!(
+                    "branch to {}: {} ({count} revision{} since the fork; {behind} behind the other head{})",
+                    branch.head,
+                    branch
+                        .revisions
+                        .iter()
+                        .map(|r| self.shown(&r.id))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    plural(count),
+                    plural(heads.len() - 1),
+                )
+            })
+            .collect();
+        // Oldest first: each newer branch goes on top of the one before.
+        branches.sort_by(|a, b| a.newest.cmp(&b.newest).then(a.head.cmp(b.head)));
+        let tables = tables_verdict(&branches);
+        let repoint: Vec<String> = branches
+            .windows(2)
+            .map(|pair| {
+                let firsts: Vec<String> = pair[1]
+                    .revisions
+                    .iter()
+                    .filter(|r| {
+                        !r.parents
+                            .iter()
+                            .any(|p| pair[1].revisions.iter().any(|o| &o.id == p))
+                    })
+                    .map(|r| self.shown(&r.id))
+                    .collect();
+                format!(
+                    "re-point the down_revision of {} (the newer branch, by file time) at {}",
+                    firsts.join(" and "),
+                    pair[0].head
+                )
+            })
+            .collect();
+        Finding::new(
+            codes::MULTIPLE_HEADS,
+            Severity::Error,
+            heads.join(", "),
+            format!(
+                "the history has {} heads: {}; `alembic upgrade head` fails until there is one",
+                heads.len(),
+                heads.join(", ")
+            ),
+        )
+        .hint(format!(
+            "{fork}; {}; {tables}; the usual fix: {}, then lint again; \
+             merge the heads (`alembic merge`) only when both branches have already shipped to databases, never blindly",
+            described.join("; "),
+            repoint.join(", then "),
+        ))
+    }
+
+    /// A revision as a hint names it: its file name when that holds the id
+    /// (Alembic's `<id>_<slug>.py`), else the id and the file name.
+    fn shown(&self, id: &str) -> String {
+        let Some(name) = self
+            .revisions
+            .get(id)
+            .and_then(|r| r.path.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            return id.to_owned();
+        };
+        if name.contains(id) {
+            name
+        } else {
+            format!("{id} ({name})")
+        }
+    }
+
     /// The cycles among prerequisites, each as the ids along it, starting
     /// from its smallest id so each is reported once.
     fn cycles(&self) -> Vec<Vec<String>> {
@@ -521,6 +659,67 @@ impl Graph {
         }
         found.into_iter().collect()
     }
+}
+
+/// One branch of a forked history: the revisions only its head has.
+struct Branch<'a> {
+    head: &'a str,
+    revisions: Vec<&'a Revision>,
+    touched: Touched,
+    /// The newest modification time of its files: which branch is newer.
+    newest: Option<SystemTime>,
+}
+
+/// Whether the branches touch different tables, in words.
+fn tables_verdict(branches: &[Branch<'_>]) -> String {
+    let list = |branch: &Branch<'_>| {
+        if branch.touched.tables.is_empty() {
+            "none named".to_owned()
+        } else {
+            branch
+                .touched
+                .tables
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let each: Vec<String> = branches
+        .iter()
+        .map(|b| format!("{}: {}", b.head, list(b)))
+        .collect();
+    let mut seen: BTreeSet<&String> = BTreeSet::new();
+    let mut shared: BTreeSet<&String> = BTreeSet::new();
+    for branch in branches {
+        for table in &branch.touched.tables {
+            if !seen.insert(table) {
+                shared.insert(table);
+            }
+        }
+    }
+    if !shared.is_empty() {
+        format!(
+            "the branches touch the same tables ({}), so check that the newer one still works on top of the other before re-pointing ({})",
+            shared.into_iter().cloned().collect::<Vec<_>>().join(", "),
+            each.join("; ")
+        )
+    } else if branches.iter().any(|b| b.touched.opaque) {
+        format!(
+            "their op.* calls name different tables ({}), but op.execute SQL was not read: check it",
+            each.join("; ")
+        )
+    } else {
+        format!(
+            "the branches touch different tables ({}), so re-pointing is safe",
+            each.join("; ")
+        )
+    }
+}
+
+/// `s` after a count other than one.
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
 
 /// BLAKE3 of a file's bytes, hex.

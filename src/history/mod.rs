@@ -5,3 +5,4 @@ pub mod position;
 pub mod project;
 pub mod revision_file;
 pub mod sql_folder;
+pub mod touched;

@@ -6,7 +6,7 @@
 //! edit silently forks the schema between machines. Only snapshot objects
 //! are read (their headers), never schemas or pages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use migsnap_store::ObjectId;
 
@@ -23,6 +23,36 @@ struct Stale {
     database: String,
 }
 
+/// Calls `each(time, snapshot, database, revision, recorded hash)` for every
+/// revision file recorded by a snapshot on the first-parent history of a
+/// tracked database's head.
+fn walk(
+    repo: &Repo,
+    mut each: impl FnMut(i64, ObjectId, &str, String, String),
+) -> Result<(), migsnap_store::Error> {
+    let view = repo.store.view();
+    for database in repo.databases() {
+        let mut next = view.find_ref(&database.head_ref())?;
+        while let Some(id) = next {
+            let snapshot = view.read_snapshot(&id)?;
+            for (revision, recorded) in Recorded::from_snapshot(&snapshot).migration_files {
+                each(snapshot.time, id, &database.name, revision, recorded);
+            }
+            next = snapshot.parents.first().copied();
+        }
+    }
+    Ok(())
+}
+
+/// The revisions some snapshot of a tracked database recorded as applied.
+pub fn recorded(repo: &Repo) -> Result<BTreeSet<String>, migsnap_store::Error> {
+    let mut applied = BTreeSet::new();
+    walk(repo, |_, _, _, revision, _| {
+        applied.insert(revision);
+    })?;
+    Ok(applied)
+}
+
 /// One finding per revision whose file differs from what a snapshot on the
 /// first-parent history of a tracked database's head recorded; it names
 /// the newest such snapshot.
@@ -30,53 +60,34 @@ pub fn edited_after_applied(
     repo: &Repo,
     graph: &Graph,
 ) -> Result<Vec<Finding>, migsnap_store::Error> {
-    let view = repo.store.view();
     let mut stale: BTreeMap<String, Stale> = BTreeMap::new();
-    for database in repo.databases() {
-        let mut next = view.find_ref(&database.head_ref())?;
-        while let Some(id) = next {
-            let snapshot = view.read_snapshot(&id)?;
-            for (revision, recorded) in Recorded::from_snapshot(&snapshot).migration_files {
-                let edited = graph
-                    .get(&revision)
-                    .is_some_and(|current| current.file_hash != recorded);
-                let newer = stale
-                    .get(&revision)
-                    .is_none_or(|seen| snapshot.time > seen.time);
-                if edited && newer {
-                    stale.insert(
-                        revision,
-                        Stale {
-                            time: snapshot.time,
-                            snapshot: id,
-                            database: database.name.clone(),
-                        },
-                    );
-                }
-            }
-            next = snapshot.parents.first().copied();
+    walk(repo, |time, snapshot, database, revision, recorded| {
+        let edited = graph
+            .get(&revision)
+            .is_some_and(|current| current.file_hash != recorded);
+        let newer = stale.get(&revision).is_none_or(|seen| time > seen.time);
+        if edited && newer {
+            stale.insert(
+                revision,
+                Stale {
+                    time,
+                    snapshot,
+                    database: database.to_owned(),
+                },
+            );
         }
-    }
+    })?;
     Ok(stale
         .into_iter()
         .map(|(id, stale)| {
             let revision = graph.get(&id).expect("holds: only known revisions are kept");
-            // The file name: the full path is in `file`, shown relative.
-            let name = revision
-                .path
-                .file_name()
-                .map_or_else(|| revision.path.display().to_string(), |n| {
-                    n.to_string_lossy().into_owned()
-                });
             Finding::new(
                 codes::EDITED_AFTER_APPLIED,
                 Severity::Error,
                 &id,
                 format!(
-                    "{} changed after snapshot {:.12} of {} recorded revision {id} as applied",
-                    name,
-                    stale.snapshot,
-                    stale.database
+                    "the file changed after snapshot {:.12} of {} recorded it as applied",
+                    stale.snapshot, stale.database
                 ),
             )
             .revision(&id)

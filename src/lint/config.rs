@@ -146,4 +146,24 @@ mod tests {
             Err(LintError::UnknownCode { code }) if code == "lint.destrutive"
         ));
     }
+
+    /// The shipped guide profile is valid TOML, names only codes that
+    /// exist, and states the defaults the rules really have.
+    #[test]
+    fn the_guide_profile_names_real_codes_and_the_guide_defaults() {
+        let profile: toml::Table =
+            toml::from_str(include_str!("../../docs/guide-profile.toml")).unwrap();
+        let severity = profile["findings"]["severity"].as_table().unwrap();
+        for (code, level) in severity {
+            assert!(
+                codes::ALL.contains(&code.as_str()) || code.starts_with("history."),
+                "{code}"
+            );
+            let level: Level = level.clone().try_into().unwrap();
+            if [codes::ALTERS_EXISTING_TABLE, codes::CROSS_FEATURE_FK].contains(&code.as_str()) {
+                assert_eq!(level, Level::Error, "{code}");
+            }
+        }
+        assert_eq!(severity.len(), codes::ALL.len() + 2);
+    }
 }

@@ -1,12 +1,14 @@
-//! The base of `lint --base GITREF`: the revision graph as it was at a git
-//! commit, read with the `git` command line (no libgit2: every machine that
-//! has the repository has `git`).
+//! What lint asks git, with the `git` command line (no libgit2: every
+//! machine that has the repository has `git`): the revision graph as it was
+//! at a commit (`lint --base GITREF`), the files staged in the index
+//! (`lint --staged`), and whether `HEAD` has a file (`lint --since head`).
 //!
-//! A revision is new when its id is not in that graph. That is the set of
+//! With `--base`, a revision is new when its id is not in that graph. That is the set of
 //! revision files added since the commit (`git diff --diff-filter=A`), plus
 //! files not yet committed or staged, which a diff would miss; and a renamed
 //! file keeps its id, so it is not new.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,7 +26,7 @@ pub fn graph_at(
     dirs: &[PathBuf],
     recursive: bool,
 ) -> Result<Graph, LintError> {
-    let toplevel = PathBuf::from(git(root, &["rev-parse", "--show-toplevel"])?.trim_end());
+    let toplevel = toplevel(root)?;
     if git(
         root,
         &[
@@ -89,6 +91,48 @@ pub fn graph_at(
         }
     }
     Ok(Graph::build(revisions, Vec::new()))
+}
+
+/// The files staged in git's index as added or modified, under the
+/// repository that holds `root`: what `lint --staged` reviews, for a
+/// pre-commit hook. Paths are absolute and canonical.
+pub fn staged(root: &Path) -> Result<BTreeSet<PathBuf>, LintError> {
+    let toplevel = toplevel(root)?;
+    let listing = git(
+        &toplevel,
+        &["diff", "--cached", "--name-only", "--diff-filter=AM", "-z"],
+    )?;
+    Ok(listing
+        .split('\0')
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            let path = toplevel.join(name);
+            std::fs::canonicalize(&path).unwrap_or(path)
+        })
+        .collect())
+}
+
+/// Whether git's `HEAD` commit has the file at `path` (any version of
+/// it). `false` as well when git or a repository is missing: the caller
+/// only learns that the file is not known to be committed.
+pub fn committed(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let spec = format!("HEAD:./{}", name.to_string_lossy());
+    git_bytes(dir, &["cat-file", "-e", &spec]).is_ok()
+}
+
+/// The top level of the git work tree holding `root`.
+fn toplevel(root: &Path) -> Result<PathBuf, LintError> {
+    match git(root, &["rev-parse", "--show-toplevel"]) {
+        Ok(text) => Ok(PathBuf::from(text.trim_end())),
+        Err(LintError::Git { stderr, .. }) => Err(LintError::NotARepository {
+            root: root.to_path_buf(),
+            stderr,
+        }),
+        Err(other) => Err(other),
+    }
 }
 
 /// The revision a file declared at the base. A file that does not parse is

@@ -19,6 +19,7 @@ pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::drift;
 use crate::finding::{Finding, Severity};
@@ -79,8 +80,44 @@ pub enum LintError {
     #[error(transparent)]
     Since(#[from] ResolveError),
     /// `git` could not be started.
-    #[error("cannot run git: --base needs git on PATH")]
+    #[error("cannot run git: --base and --staged need git on PATH")]
     GitMissing(#[source] std::io::Error),
+    /// `--base` or `--staged` outside a git work tree.
+    #[error("{} is not in a git repository: {stderr}", root.display())]
+    NotARepository {
+        /// The project root.
+        root: PathBuf,
+        /// What git said.
+        stderr: String,
+    },
+    /// `--since REV` names a head that is itself new, so "after it" would
+    /// check nothing.
+    #[error(
+        "--since {rev}: head {head} ({}) is itself new: no snapshot records it as applied and git HEAD does not have its file, so nothing after it would be checked",
+        file.display()
+    )]
+    SinceNewHead {
+        /// The revision as given.
+        rev: String,
+        /// The new head it resolved to.
+        head: String,
+        /// Its file.
+        file: PathBuf,
+    },
+    /// The database `--since head` reads is stamped with a revision no
+    /// file declares.
+    #[error("--since {rev}: {} is stamped {stamped}, which no revision file declares", database.display())]
+    UnknownStamp {
+        /// The revision as given.
+        rev: String,
+        /// The database.
+        database: PathBuf,
+        /// The unknown row.
+        stamped: String,
+    },
+    /// The database `--since head` reads could not be read.
+    #[error(transparent)]
+    Database(#[from] crate::sqlite::SqliteError),
     /// A `git` command failed.
     #[error("`{command}` failed: {stderr}")]
     Git {
@@ -113,11 +150,48 @@ pub enum LintError {
 pub enum Scope {
     /// Every revision (a first review of a whole project).
     All,
-    /// Those not applied by upgrading to this revision (an id, prefix,
-    /// label, `head` or `heads`).
-    Since(String),
+    /// Those after this revision in the graph: not applied by upgrading
+    /// to it (an id, prefix, label, `head` or `heads`).
+    Since {
+        /// The revision as given.
+        rev: String,
+        /// The database whose stamped revisions `head` and `heads` mean,
+        /// when one is known (see [`Since`]).
+        database: Option<Stamped>,
+    },
     /// Those whose ids the revision files at this git commit do not declare.
     Base(String),
+    /// Those whose files are staged in git's index, added or modified.
+    Staged,
+}
+
+/// The database `--since head` is resolved against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamped {
+    /// Its file.
+    pub path: PathBuf,
+    /// How long to wait for a writer's lock.
+    pub busy_timeout: Duration,
+}
+
+/// What `--since REV` resolved to, and from where.
+///
+/// `head` and `heads` mean the revisions the known database is stamped
+/// with, because a revision file just added is already the graph's head:
+/// "after head" would then check nothing. Without a database (or one
+/// without `alembic_version`) they resolve in the graph, and a resolved
+/// head that is itself new (no snapshot records it as applied, and git
+/// `HEAD` does not have its file) is rejected with
+/// [`LintError::SinceNewHead`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Since {
+    /// The revision as given.
+    pub rev: String,
+    /// The revisions whose closure counts as old.
+    pub after: Vec<String>,
+    /// The database whose `alembic_version` gave `after`, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<PathBuf>,
 }
 
 /// What a lint found.
@@ -125,6 +199,9 @@ pub enum Scope {
 pub struct LintReport {
     /// The new revisions, prerequisites first.
     pub revisions_checked: Vec<String>,
+    /// What `--since` resolved to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
     /// The findings, severities as configured; whole-history findings
     /// first, then by revision.
     pub findings: Vec<Finding>,
@@ -142,7 +219,7 @@ pub fn lint(
     let project = replayer.project();
     let config = project.settings.lint.clone().unwrap_or_default();
     config.validate()?;
-    let (new, base) = select(graph, replayer, scope)?;
+    let Selected { new, base, since } = select(repo, graph, replayer, scope)?;
     let order: Vec<String> = graph
         .topological()
         .into_iter()
@@ -177,6 +254,7 @@ pub fn lint(
     }
     Ok(LintReport {
         revisions_checked: order,
+        since,
         findings: findings
             .into_iter()
             .filter_map(|finding| config.apply(finding))
@@ -184,23 +262,45 @@ pub fn lint(
     })
 }
 
-/// The new revisions of `scope`, and the graph they are new against: the
-/// graph at the git base, or the rest of the current graph.
+/// The revisions a scope selects.
+struct Selected {
+    /// The new revisions.
+    new: BTreeSet<String>,
+    /// The graph they are new against: the graph at the git base, or the
+    /// rest of the current graph.
+    base: Graph,
+    /// What `--since` resolved to.
+    since: Option<Since>,
+}
+
+/// The new revisions of `scope`, and what they are new against.
 fn select(
+    repo: &Repo,
     graph: &Graph,
     replayer: &Replayer<'_>,
     scope: &Scope,
-) -> Result<(BTreeSet<String>, Graph), LintError> {
+) -> Result<Selected, LintError> {
     let all = || graph.revisions().map(|r| r.id.clone());
+    let mut since = None;
     let new: BTreeSet<String> = match scope {
         Scope::All => all().collect(),
-        Scope::Since(name) => match graph.resolve(name)? {
-            Resolved::Base => all().collect(),
-            Resolved::Revisions(ids) => {
-                let old = graph.closure(ids.iter().map(String::as_str));
-                all().filter(|id| !old.contains(id)).collect()
-            }
-        },
+        Scope::Since { rev, database } => {
+            let resolved = resolve_since(repo, graph, replayer, rev, database.as_ref())?;
+            let old = graph.closure(resolved.after.iter().map(String::as_str));
+            since = Some(resolved);
+            all().filter(|id| !old.contains(id)).collect()
+        }
+        Scope::Staged => {
+            let staged = git::staged(&replayer.project().root)?;
+            graph
+                .revisions()
+                .filter(|r| {
+                    let path = std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+                    staged.contains(&path)
+                })
+                .map(|r| r.id.clone())
+                .collect()
+        }
         Scope::Base(gitref) => {
             let project = replayer.project();
             let alembic = project.alembic.as_ref().ok_or(LintError::NotAlembic)?;
@@ -211,7 +311,11 @@ fn select(
                 alembic.recursive_version_locations,
             )?;
             let new = all().filter(|id| base.get(id).is_none()).collect();
-            return Ok((new, base));
+            return Ok(Selected {
+                new,
+                base,
+                since: None,
+            });
         }
     };
     let old = graph
@@ -219,7 +323,66 @@ fn select(
         .filter(|r| !new.contains(&r.id))
         .cloned()
         .collect();
-    Ok((new, Graph::build(old, Vec::new())))
+    Ok(Selected {
+        new,
+        base: Graph::build(old, Vec::new()),
+        since,
+    })
+}
+
+/// Resolves `--since REV` as [`Since`] documents.
+fn resolve_since(
+    repo: &Repo,
+    graph: &Graph,
+    replayer: &Replayer<'_>,
+    rev: &str,
+    database: Option<&Stamped>,
+) -> Result<Since, LintError> {
+    if let (true, Some(database)) = (matches!(rev, "head" | "heads"), database) {
+        let live = drift::Live::capture(&database.path, database.busy_timeout)?;
+        if let Some(rows) = drift::stamped(replayer.project().kind, &live.meta, graph) {
+            if let Some(unknown) = rows.iter().find(|row| graph.get(row).is_none()) {
+                return Err(LintError::UnknownStamp {
+                    rev: rev.to_owned(),
+                    database: database.path.clone(),
+                    stamped: unknown.clone(),
+                });
+            }
+            return Ok(Since {
+                rev: rev.to_owned(),
+                after: rows,
+                database: Some(database.path.clone()),
+            });
+        }
+    }
+    let after = match graph.resolve(rev)? {
+        Resolved::Base => Vec::new(),
+        Resolved::Revisions(ids) => ids,
+    };
+    let heads = graph.heads();
+    let mut applied = None;
+    for id in after.iter().filter(|id| heads.contains(id)) {
+        let revision = graph.get(id).expect("holds: resolved ids exist");
+        if git::committed(&revision.path) {
+            continue;
+        }
+        let applied = match &mut applied {
+            Some(applied) => applied,
+            None => applied.insert(applied::recorded(repo)?),
+        };
+        if !applied.contains(id) {
+            return Err(LintError::SinceNewHead {
+                rev: rev.to_owned(),
+                head: id.clone(),
+                file: revision.path.clone(),
+            });
+        }
+    }
+    Ok(Since {
+        rev: rev.to_owned(),
+        after,
+        database: None,
+    })
 }
 
 /// The findings of every effect rule on the new revisions (`order`),
@@ -285,8 +448,8 @@ fn replay_failed(failure: &ReplayFailure) -> Finding {
         Severity::Error,
         &failure.revision,
         format!(
-            "migration {} failed in replay: {}; its effect and those after it are not checked",
-            failure.revision, failure.failure.error
+            "failed in replay: {}; its effect and those after it are not checked",
+            failure.failure.error
         ),
     )
     .revision(&failure.revision)

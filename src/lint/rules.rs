@@ -113,7 +113,7 @@ impl<'a> Effect<'a> {
                 };
                 self.finding(
                     codes::ALTERS_EXISTING_TABLE,
-                    Severity::Warning,
+                    Severity::Error,
                     &table,
                     format!("alters existing table {table}: {what}"),
                     "a feature creates its own tables; put the new data in a table of its own that references this one",
@@ -168,7 +168,7 @@ impl<'a> Effect<'a> {
                 };
                 out.push(self.finding(
                     codes::CROSS_FEATURE_FK,
-                    Severity::Warning,
+                    Severity::Error,
                     format!("{}({})", table.name, fk.columns.join(", ")),
                     format!(
                         "foreign key {}({}) -> {} crosses features: {} belongs to {holder}, {} to {target}",
@@ -186,31 +186,32 @@ impl<'a> Effect<'a> {
     }
 
     /// `lint.inconsistent-id-type`: a new table whose single-column primary
-    /// key has another type than the project's ids.
+    /// key means something else in SQLite than the project's ids: another
+    /// type affinity, or another declared length where the project's ids all
+    /// declare one. `VARCHAR` and `TEXT` ids agree (both have TEXT affinity).
     fn inconsistent_id_types(&self, config: &LintConfig) -> Vec<Finding> {
         let convention = match &config.id_type {
-            Some(configured) => Some((base_type(configured), "configured".to_owned())),
-            None => common_id_type(self.before),
+            Some(configured) => Some(IdConvention::configured(configured)),
+            None => IdConvention::common(self.before),
         };
-        let Some((expected, why)) = convention else {
+        let Some(convention) = convention else {
             return Vec::new();
         };
         self.created_tables()
             .filter_map(|table| {
                 let (column, declared) = id_column(table)?;
-                (base_type(declared) != expected).then(|| {
-                    self.finding(
-                        codes::INCONSISTENT_ID_TYPE,
-                        Severity::Warning,
-                        format!("{}.{column}", table.name),
-                        format!(
-                            "new table {} has primary key {column} {}, but the project's ids are {expected} ({why})",
-                            table.name,
-                            if declared.is_empty() { "(no type)" } else { declared },
-                        ),
-                        "use the same id type as the other tables, so foreign keys and joins compare alike",
-                    )
-                })
+                let difference = convention.difference(declared)?;
+                Some(self.finding(
+                    codes::INCONSISTENT_ID_TYPE,
+                    Severity::Warning,
+                    format!("{}.{column}", table.name),
+                    format!(
+                        "new table {} has primary key {column} {}: {difference}",
+                        table.name,
+                        if declared.is_empty() { "(no type)" } else { declared },
+                    ),
+                    "use the same id type as the other tables, so foreign keys and joins compare alike",
+                ))
             })
             .collect()
     }
@@ -285,7 +286,7 @@ pub fn irreversible_downgrade(revision: &Revision, downgrade: Body) -> Option<Fi
             codes::IRREVERSIBLE_DOWNGRADE,
             Severity::Warning,
             &revision.id,
-            format!("revision {} {what}", revision.id),
+            what.to_owned(),
         )
         .hint("write the downgrade that undoes upgrade(), so a bad release can be rolled back"),
     )
@@ -350,14 +351,15 @@ pub fn heads(graph: &Graph, base: &Graph, new: &BTreeSet<String>) -> Vec<Finding
                     Severity::Warning,
                     head,
                     format!(
-                        "revision {head} adds a head: the history has {} heads, the base had {}",
+                        "adds a head: the history has {} heads, the base had {}",
                         heads.len(),
                         base_heads.len()
                     ),
                 )
-                .hint(
-                    "point down_revision at the current head, or merge with `alembic merge heads`",
-                ),
+                .hint(format!(
+                    "point down_revision at the current head ({}); lint.multiple-heads names the fork point",
+                    base_heads.join(", ")
+                )),
             );
         }
     }
@@ -508,24 +510,149 @@ fn id_column(table: &Table) -> Option<(&str, &str)> {
         .then_some((column.name.as_str(), column.declared_type.as_str()))
 }
 
-/// The most common id type among the tables of `schema`, with how common
-/// it is; `None` when no table has a single-column key or two types tie.
-fn common_id_type(schema: &Schema) -> Option<(String, String)> {
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut total = 0;
-    for table in schema.tables.values() {
-        if let Some((_, declared)) = id_column(table) {
-            *counts.entry(base_type(declared)).or_default() += 1;
-            total += 1;
+/// SQLite's type affinity of a declared column type, by the five rules of
+/// <https://www.sqlite.org/datatype3.html> section 3.1, applied in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Affinity {
+    Integer,
+    Text,
+    Blob,
+    Real,
+    Numeric,
+}
+
+impl Affinity {
+    /// The affinity SQLite gives a column declared `declared`.
+    fn of(declared: &str) -> Affinity {
+        let upper = declared.to_ascii_uppercase();
+        let has = |words: &[&str]| words.iter().any(|w| upper.contains(w));
+        if has(&["INT"]) {
+            Affinity::Integer
+        } else if has(&["CHAR", "CLOB", "TEXT"]) {
+            Affinity::Text
+        } else if has(&["BLOB"]) || upper.trim().is_empty() {
+            Affinity::Blob
+        } else if has(&["REAL", "FLOA", "DOUB"]) {
+            Affinity::Real
+        } else {
+            Affinity::Numeric
         }
     }
-    let best = *counts.values().max()?;
-    let mut winners = counts.into_iter().filter(|(_, n)| *n == best);
-    let (name, _) = winners.next()?;
-    winners
-        .next()
-        .is_none()
-        .then(|| (name, format!("{best} of {total} existing tables")))
+
+    /// Its name as SQLite's documentation writes it.
+    fn name(self) -> &'static str {
+        match self {
+            Affinity::Integer => "INTEGER",
+            Affinity::Text => "TEXT",
+            Affinity::Blob => "BLOB",
+            Affinity::Real => "REAL",
+            Affinity::Numeric => "NUMERIC",
+        }
+    }
+}
+
+/// The declared length of a text type (`VARCHAR(36)`: 36); `None` for an
+/// unbounded one and for other affinities, whose numbers (`INT(11)`,
+/// `NUMERIC(10, 2)`) SQLite ignores and other databases read differently.
+fn declared_length(declared: &str) -> Option<u64> {
+    if Affinity::of(declared) != Affinity::Text {
+        return None;
+    }
+    declared
+        .split_once('(')
+        .and_then(|(_, rest)| rest.trim_end().trim_end_matches(')').trim().parse().ok())
+}
+
+/// What the project's ids are: an affinity, and a length when every id of
+/// that affinity declares the same one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct IdConvention {
+    affinity: Affinity,
+    length: Option<u64>,
+    /// Where it comes from, for the message: `configured`, or the types
+    /// as spelt and how many tables use them.
+    why: String,
+}
+
+impl IdConvention {
+    /// The configured `id_type`.
+    fn configured(declared: &str) -> IdConvention {
+        IdConvention {
+            affinity: Affinity::of(declared),
+            length: declared_length(declared),
+            why: format!("configured id_type {declared}"),
+        }
+    }
+
+    /// The most common id affinity among the tables of `schema`; `None`
+    /// when no table has a single-column key or two affinities tie.
+    fn common(schema: &Schema) -> Option<IdConvention> {
+        let mut by_affinity: BTreeMap<Affinity, Vec<&str>> = BTreeMap::new();
+        let mut total = 0;
+        for table in schema.tables.values() {
+            if let Some((_, declared)) = id_column(table) {
+                by_affinity
+                    .entry(Affinity::of(declared))
+                    .or_default()
+                    .push(declared);
+                total += 1;
+            }
+        }
+        let best = by_affinity.values().map(Vec::len).max()?;
+        let mut winners = by_affinity.into_iter().filter(|(_, ids)| ids.len() == best);
+        let (affinity, declared) = winners.next()?;
+        if winners.next().is_some() {
+            return None;
+        }
+        let lengths: BTreeSet<Option<u64>> = declared.iter().map(|d| declared_length(d)).collect();
+        let spellings: BTreeSet<String> = declared
+            .iter()
+            .map(|d| {
+                if d.is_empty() {
+                    "(no type)".to_owned()
+                } else {
+                    d.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        Some(IdConvention {
+            affinity,
+            length: match lengths.into_iter().collect::<Vec<_>>().as_slice() {
+                [Some(length)] => Some(*length),
+                _ => None,
+            },
+            why: format!(
+                "{best} of {total} existing tables: {}",
+                spellings.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+
+    /// How an id declared `declared` differs in meaning, if it does: only
+    /// affinity and length are named, never the spelling.
+    fn difference(&self, declared: &str) -> Option<String> {
+        let affinity = Affinity::of(declared);
+        if affinity != self.affinity {
+            return Some(format!(
+                "{} affinity, but the project's ids have {} affinity ({})",
+                affinity.name(),
+                self.affinity.name(),
+                self.why
+            ));
+        }
+        let expected = self.length?;
+        match declared_length(declared) {
+            Some(length) if length == expected => None,
+            Some(length) => Some(format!(
+                "at most {length} characters, but the project's ids declare {expected} ({})",
+                self.why
+            )),
+            None => Some(format!(
+                "no length, but the project's ids declare {expected} characters ({})",
+                self.why
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -577,21 +704,72 @@ mod tests {
     }
 
     #[test]
-    fn ids_follow_the_most_common_type_unless_tied() {
+    fn ids_follow_the_most_common_affinity_unless_tied() {
         let schema = parse_sql_schema(
             "CREATE TABLE a (id VARCHAR(36) PRIMARY KEY);
-             CREATE TABLE b (id VARCHAR(12) PRIMARY KEY);
+             CREATE TABLE b (id TEXT PRIMARY KEY);
              CREATE TABLE c (id INTEGER PRIMARY KEY);
              CREATE TABLE d (x INT, y INT, PRIMARY KEY (x, y));",
         );
-        assert_eq!(
-            common_id_type(&schema),
-            Some(("VARCHAR".into(), "2 of 3 existing tables".into()))
+        let convention = IdConvention::common(&schema).unwrap();
+        assert_eq!(convention.affinity, Affinity::Text);
+        assert_eq!(convention.length, None, "36 and unbounded disagree");
+        assert_eq!(convention.why, "2 of 3 existing tables: TEXT, VARCHAR(36)");
+        // VARCHAR, TEXT and CLOB mean the same in SQLite; INT and BIGINT too.
+        for same in [
+            "VARCHAR",
+            "TEXT",
+            "CLOB",
+            "NVARCHAR(50)",
+            "character varying",
+        ] {
+            assert_eq!(convention.difference(same), None, "{same}");
+        }
+        let integer = convention.difference("BIGINT").unwrap();
+        assert!(
+            integer.starts_with("INTEGER affinity, but the project's ids have TEXT affinity"),
+            "{integer}"
         );
         let tied = parse_sql_schema(
             "CREATE TABLE a (id TEXT PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY);",
         );
-        assert_eq!(common_id_type(&tied), None);
+        assert_eq!(IdConvention::common(&tied), None);
+    }
+
+    #[test]
+    fn affinity_follows_sqlites_five_rules_in_order() {
+        let cases = [
+            ("INTEGER", Affinity::Integer),
+            ("TINYINT", Affinity::Integer),
+            ("VARCHAR(36)", Affinity::Text),
+            ("CLOB", Affinity::Text),
+            ("BLOB", Affinity::Blob),
+            ("", Affinity::Blob),
+            ("DOUBLE PRECISION", Affinity::Real),
+            ("FLOAT", Affinity::Real),
+            ("DECIMAL(10, 5)", Affinity::Numeric),
+            ("DATETIME", Affinity::Numeric),
+            // Rule order: "INT" wins over "CHAR", "POINT" holds "INT".
+            ("CHARINT", Affinity::Integer),
+            ("FLOATING POINT", Affinity::Integer),
+        ];
+        for (declared, affinity) in cases {
+            assert_eq!(Affinity::of(declared), affinity, "{declared}");
+        }
+        // A length counts where every id declares the same one.
+        let sized = IdConvention::configured("VARCHAR(36)");
+        assert_eq!(sized.difference("VARCHAR(36)"), None);
+        assert!(
+            sized
+                .difference("VARCHAR(12)")
+                .unwrap()
+                .starts_with("at most 12 characters")
+        );
+        assert!(sized.difference("TEXT").unwrap().starts_with("no length"));
+        assert_eq!(
+            IdConvention::configured("TEXT").difference("VARCHAR(12)"),
+            None
+        );
     }
 
     #[test]

@@ -169,9 +169,11 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
         .filter(|f| f["code"] == "lint.unnamed-constraint")
         .count();
     assert_eq!(unnamed, 2, "{json:#}");
+    // The guide's rules are errors by default: altering an existing table,
+    // and a foreign key across features.
     assert_eq!(
         json["counts"],
-        serde_json::json!({"error": 2, "warning": 7, "info": 0})
+        serde_json::json!({"error": 4, "warning": 5, "info": 0})
     );
     let notes = &json["findings"]
         .as_array()
@@ -191,21 +193,21 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
     assert!(!out.stderr.contains("replaying"), "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
-        lines.contains(&"error lint.destructive d4d4d4d4d4d4 migrations/versions/d4d4d4d4d4d4_slim_user.py user.bio: drops column user.bio (hint: data can be lost; deprecate first and drop in a later release, or widen instead)"),
+        lines.contains(&"error lint.destructive migrations/versions/d4d4d4d4d4d4_slim_user.py: drops column user.bio (hint: data can be lost; deprecate first and drop in a later release, or widen instead)"),
         "{}",
         out.stdout
     );
     assert_eq!(
         lines.last(),
-        Some(&"1 revision checked: 2 error, 2 warning, 0 info")
+        Some(&"1 revision checked: 3 error, 1 warning, 0 info")
     );
 
-    // Severity overrides: destructive becomes a warning, unnamed constraints
+    // Severity overrides: the errors become warnings, unnamed constraints
     // are off; the default threshold then passes and --fail-on warning fails.
     setup(
         &env,
         &project,
-        "severity = { \"lint.destructive\" = \"warning\", \"lint.unnamed-constraint\" = \"off\" }\n",
+        "severity = { \"lint.destructive\" = \"warning\", \"lint.alters-existing-table\" = \"warning\", \"lint.cross-feature-fk\" = \"warning\", \"lint.unnamed-constraint\" = \"off\" }\n",
     );
     let (status, json) = lint(&env, &["--since", USERS]);
     assert_eq!(status, 0, "{json:#}");
@@ -343,6 +345,28 @@ fn lint_base_reviews_files_added_since_a_git_commit() {
             .contains("e1e1e1e1e1e1 is not a head of the base (heads: e2e2e2e2e2e2)"),
         "{parent}"
     );
+    // The two-heads hint follows the guide: fork point, branches, how far
+    // behind each is, whether they touch the same tables, re-point the
+    // newer one; merge only what has shipped.
+    let heads = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "lint.multiple-heads")
+        .unwrap();
+    assert_eq!(heads["severity"], "error");
+    let hint = heads["hint"].as_str().unwrap();
+    for needle in [
+        "fork point e1e1e1e1e1e1_one.py",
+        "branch to e3e3e3e3e3e3: e2e2e2e2e2e2_two.py, e3e3e3e3e3e3_three.py (2 revisions since the fork; 1 behind the other head)",
+        "branch to e4e4e4e4e4e4: e4e4e4e4e4e4_four.py (1 revision since the fork; 2 behind the other head)",
+        "the branches touch different tables (e3e3e3e3e3e3: three, two; e4e4e4e4e4e4: four), so re-pointing is safe",
+        "re-point the down_revision of e4e4e4e4e4e4_four.py (the newer branch, by file time) at e3e3e3e3e3e3",
+        "only when both branches have already shipped",
+    ] {
+        assert!(hint.contains(needle), "{needle:?} not in {hint}");
+    }
+    assert!(!hint.contains("merge heads"), "{hint}");
 
     env.run(&["lint", "--base", "no-such-ref"])
         .expect_error(3, &["--base no-such-ref: no such commit"]);
@@ -384,6 +408,286 @@ fn lint_names_a_file_edited_after_a_snapshot_recorded_it_as_applied() {
         .into()
     );
     let message = json["findings"][0]["message"].as_str().unwrap();
-    assert!(message.contains("f1f1f1f1f1f1_one.py"), "{message}");
     assert!(message.contains(&snapshot[..12]), "{message}");
+    assert_eq!(
+        json["findings"][0]["file"],
+        "migrations/versions/f1f1f1f1f1f1_one.py"
+    );
+    // `head` meant the tracked database's stamped revision.
+    assert_eq!(json["since"]["after"], serde_json::json!(["f1f1f1f1f1f1"]));
+    assert!(json["since"]["database"].is_string(), "{json:#}");
+}
+
+/// `op.create_table` of a feature table with a `sa.String()` id.
+fn feature_table(table: &str, extra: &str) -> String {
+    format!("op.create_table(\"{table}\", sa.Column(\"id\", sa.String(), primary_key=True){extra})")
+}
+
+/// An app whose ids are `sa.String()` (VARCHAR) and TEXT, as Open WebUI's
+/// are, then a feature that follows the guide's id type but adds a foreign
+/// key to chat.id, and one that adds a column to user.
+fn guide_project(env: &TestEnv) -> Option<AlembicProject> {
+    let mut p = AlembicProject::new(env)?;
+    p.revision(
+        Revision::new("g1g1g1g1g1g1", "app")
+            .upgrade(&format!(
+                "{}\n{}\n{}",
+                feature_table("user", ""),
+                feature_table("chat", ""),
+                "op.create_table(\"auth\", sa.Column(\"id\", sa.Text(), primary_key=True))",
+            ))
+            .downgrade("op.drop_table(\"auth\")\nop.drop_table(\"chat\")\nop.drop_table(\"user\")"),
+    );
+    p.revision(
+        Revision::new("g2g2g2g2g2g2", "notes")
+            .down("g1g1g1g1g1g1")
+            .upgrade(&feature_table(
+                "note",
+                ", sa.Column(\"chat_id\", sa.String()), sa.ForeignKeyConstraint([\"chat_id\"], [\"chat.id\"], name=\"fk_note_chat\")",
+            ))
+            .downgrade("op.drop_table(\"note\")"),
+    );
+    p.revision(
+        Revision::new("g3g3g3g3g3g3", "scim")
+            .down("g2g2g2g2g2g2")
+            .upgrade("op.add_column(\"user\", sa.Column(\"scim\", sa.JSON()))")
+            .downgrade("op.drop_column(\"user\", \"scim\")"),
+    );
+    Some(p)
+}
+
+#[test]
+fn lint_fails_by_default_on_what_the_guide_forbids_and_accepts_string_ids() {
+    let env = TestEnv::new();
+    let Some(project) = guide_project(&env) else {
+        return;
+    };
+    setup(&env, &project, "");
+    let (status, json) = lint(&env, &["--since", "g1g1g1g1g1g1"]);
+    assert_eq!(status, 1, "{json:#}");
+    // sa.String() ids beside VARCHAR and TEXT ones: no id-type finding.
+    let expected: BTreeSet<_> = [
+        finding("lint.cross-feature-fk", "g2g2g2g2g2g2", "note(chat_id)"),
+        finding("lint.alters-existing-table", "g3g3g3g3g3g3", "user"),
+    ]
+    .into();
+    assert_eq!(findings(&json), expected, "{json:#}");
+    assert!(
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] == "error"),
+        "{json:#}"
+    );
+
+    // Each on its own fails; "1 revision", and the revision named once.
+    let out = env.run(&["lint", "--since", "g2g2g2g2g2g2"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error lint.alters-existing-table migrations/versions/g3g3g3g3g3g3_scim.py: alters existing table user: added column scim (hint: a feature creates its own tables; put the new data in a table of its own that references this one)",
+            "since g2g2g2g2g2g2: after g2g2g2g2g2g2",
+            "1 revision checked: 1 error, 0 warning, 0 info",
+        ]
+    );
+
+    // A project relaxes the guide in migsnap.toml.
+    setup(
+        &env,
+        &project,
+        "severity = { \"lint.alters-existing-table\" = \"warning\", \"lint.cross-feature-fk\" = \"off\" }\n",
+    );
+    let (status, json) = lint(&env, &["--since", "g1g1g1g1g1g1"]);
+    assert_eq!(status, 0, "{json:#}");
+    assert_eq!(
+        json["counts"],
+        serde_json::json!({"error": 0, "warning": 1, "info": 0})
+    );
+}
+
+/// e1 ── e2 ── e3 on one branch, e4 on another from e1.
+fn forked_project(env: &TestEnv) -> Option<AlembicProject> {
+    let mut p = AlembicProject::new(env)?;
+    let create = |table: &str| {
+        format!("op.create_table(\"{table}\", sa.Column(\"id\", sa.String(36), primary_key=True))")
+    };
+    let drop = |table: &str| format!("op.drop_table(\"{table}\")");
+    for (id, message, down) in [
+        ("e1e1e1e1e1e1", "one", None),
+        ("e2e2e2e2e2e2", "two", Some("e1e1e1e1e1e1")),
+        ("e3e3e3e3e3e3", "three", Some("e2e2e2e2e2e2")),
+        ("e4e4e4e4e4e4", "four", Some("e1e1e1e1e1e1")),
+    ] {
+        let mut revision = Revision::new(id, message)
+            .upgrade(&create(message))
+            .downgrade(&drop(message));
+        if let Some(down) = down {
+            revision = revision.down(down);
+        }
+        p.revision(revision);
+    }
+    Some(p)
+}
+
+#[test]
+fn history_graph_draws_two_branches_in_two_lanes_and_two_heads_are_an_error() {
+    let env = TestEnv::new();
+    let Some(project) = forked_project(&env) else {
+        return;
+    };
+    setup(&env, &project, "");
+    let out = env.run(&["history", "--graph"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("* ")).unwrap();
+    assert_eq!(
+        lines[start..start + 9],
+        [
+            "* e1e1e1e1e1e1 -> e4e4e4e4e4e4 (head)  four",
+            "|  migrations/versions/e4e4e4e4e4e4_four.py",
+            "| * e2e2e2e2e2e2 -> e3e3e3e3e3e3 (head)  three",
+            "| |  migrations/versions/e3e3e3e3e3e3_three.py",
+            "| * e1e1e1e1e1e1 -> e2e2e2e2e2e2  two",
+            "| |  migrations/versions/e2e2e2e2e2e2_two.py",
+            "|/",
+            "* <base> -> e1e1e1e1e1e1 (base, branchpoint)  one",
+            "   migrations/versions/e1e1e1e1e1e1_one.py",
+        ],
+        "{}",
+        out.stdout
+    );
+    let error = lines
+        .iter()
+        .find(|l| l.contains("history.multiple-heads"))
+        .unwrap();
+    assert!(error.starts_with("error: "), "{error}");
+    assert!(error.contains("fork point e1e1e1e1e1e1_one.py"), "{error}");
+
+    let (status, json) = lint(&env, &[]);
+    assert_eq!(status, 1, "{json:#}");
+    assert!(
+        findings(&json).contains(&finding(
+            "lint.multiple-heads",
+            "-",
+            "e3e3e3e3e3e3, e4e4e4e4e4e4"
+        )),
+        "{json:#}"
+    );
+}
+
+#[test]
+fn lint_since_head_means_the_stamped_revision_and_refuses_a_new_head() {
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    project.revision(
+        Revision::new("h1h1h1h1h1h1", "one")
+            .upgrade(&feature_table("one", ""))
+            .downgrade("op.drop_table(\"one\")"),
+    );
+    project.revision(
+        Revision::new("h2h2h2h2h2h2", "two")
+            .down("h1h1h1h1h1h1")
+            .upgrade(&feature_table("two", ""))
+            .downgrade("op.drop_table(\"two\")"),
+    );
+    setup(&env, &project, "");
+
+    // No database, no snapshot, no git: head is the file just added.
+    env.run(&["lint", "--since", "head"]).expect_error(
+        3,
+        &[
+            "--since head: head h2h2h2h2h2h2",
+            "is itself new",
+            "nothing after it would be checked",
+        ],
+    );
+    // An explicit revision is "after it in the graph".
+    let (_, json) = lint(&env, &["--since", "h1h1h1h1h1h1"]);
+    assert_eq!(
+        json["revisions_checked"],
+        serde_json::json!(["h2h2h2h2h2h2"])
+    );
+
+    // The database Alembic would upgrade (sqlalchemy.url) is at h1: head
+    // means that.
+    project.upgrade("h1h1h1h1h1h1").expect(0);
+    let (status, json) = lint(&env, &["--since", "head"]);
+    assert_eq!(status, 0, "{json:#}");
+    assert_eq!(
+        json["revisions_checked"],
+        serde_json::json!(["h2h2h2h2h2h2"])
+    );
+    assert_eq!(json["since"]["after"], serde_json::json!(["h1h1h1h1h1h1"]));
+    let out = env.run(&["lint", "--since", "head"]);
+    assert!(
+        out.stdout
+            .contains("since head: after h1h1h1h1h1h1 (stamped in data/app.db)"),
+        "{}",
+        out.stdout
+    );
+
+    // Without a database, a committed head is not new: nothing after it.
+    std::fs::remove_file(project.db_path()).unwrap();
+    git(env.path(), &["init", "-q"]);
+    git(env.path(), &["add", "alembic.ini", "migrations"]);
+    git(env.path(), &["commit", "-q", "-m", "base"]);
+    let (status, json) = lint(&env, &["--since", "head"]);
+    assert_eq!(status, 0, "{json:#}");
+    assert_eq!(json["revisions_checked"], serde_json::json!([]));
+}
+
+#[test]
+fn lint_staged_reviews_the_revision_files_in_the_git_index() {
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    project.revision(
+        Revision::new("s1s1s1s1s1s1", "one")
+            .upgrade(&feature_table("one", ""))
+            .downgrade("op.drop_table(\"one\")"),
+    );
+    setup(&env, &project, "");
+    env.run(&["lint", "--staged"])
+        .expect_error(3, &["is not in a git repository"]);
+
+    git(env.path(), &["init", "-q"]);
+    git(env.path(), &["add", "alembic.ini", "migrations"]);
+    git(env.path(), &["commit", "-q", "-m", "base"]);
+    let staged = project.revision(
+        Revision::new("s2s2s2s2s2s2", "two")
+            .down("s1s1s1s1s1s1")
+            .upgrade("op.add_column(\"one\", sa.Column(\"extra\", sa.Text()))")
+            .downgrade("op.drop_column(\"one\", \"extra\")"),
+    );
+    git(env.path(), &["add", staged.to_str().unwrap()]);
+    // Written but not staged: not reviewed.
+    project.revision(
+        Revision::new("s3s3s3s3s3s3", "three")
+            .down("s2s2s2s2s2s2")
+            .upgrade(&feature_table("three", ""))
+            .downgrade("op.drop_table(\"three\")"),
+    );
+    let (status, json) = lint(&env, &["--staged"]);
+    assert_eq!(status, 1, "an altered table is an error: {json:#}");
+    assert_eq!(
+        json["revisions_checked"],
+        serde_json::json!(["s2s2s2s2s2s2"])
+    );
+    assert_eq!(
+        findings(&json),
+        [finding("lint.alters-existing-table", "s2s2s2s2s2s2", "one")].into()
+    );
+    let out = env.run(&["lint", "--staged"]);
+    assert!(
+        out.stdout
+            .ends_with("1 revision checked: 1 error, 0 warning, 0 info\n"),
+        "{}",
+        out.stdout
+    );
 }
