@@ -376,4 +376,22 @@ mod tests {
         assert!(verdict.clean);
         assert_eq!(verdict.ignored.len(), 1);
     }
+
+    /// The shipped guide profile is a valid `[findings]` table naming only
+    /// real codes, and it holds the guide's two rules as errors.
+    #[test]
+    fn the_guide_profile_is_valid_and_states_the_guide() {
+        #[derive(Deserialize)]
+        struct Profile {
+            findings: FindingsConfig,
+        }
+        let profile: Profile = toml::from_str(include_str!("../docs/guide-profile.toml")).unwrap();
+        profile.findings.validate().unwrap();
+        for code in crate::lint::codes::ALL {
+            assert!(profile.findings.severity.contains_key(code), "{code}");
+        }
+        for code in ["lint.alters-existing-table", "lint.cross-feature-fk"] {
+            assert_eq!(profile.findings.severity[code], Level::Error, "{code}");
+        }
+    }
 }

@@ -518,8 +518,6 @@ impl From<crate::lint::LintError> for CliError {
         match error {
             LintError::Replay(e) => e.into(),
             LintError::Store(e) => e.into(),
-            LintError::UnknownCode { .. } => CliError::from_error(ErrorKind::Input, &error)
-                .hint("the codes are listed under `migsnap lint` in docs/cli.md"),
             LintError::Since(_) => CliError::from_error(ErrorKind::Input, &error)
                 .hint("`migsnap history` lists the revisions"),
             LintError::Database(e) => e.into(),

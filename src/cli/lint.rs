@@ -1,10 +1,8 @@
 //! `migsnap lint`: reviews new migrations by what their files say and what
 //! they do to the schema.
 
-use clap::ValueEnum;
-
 use super::migrations::{self, replay_progress, shown};
-use super::{CliError, Ctx, Status};
+use super::{CliError, Ctx, Status, verdict};
 use crate::finding::Finding;
 use crate::finding::Severity;
 use crate::history::graph::display_path;
@@ -31,18 +29,8 @@ pub struct LintArgs {
     /// modified), as a pre-commit hook does.
     #[arg(long)]
     staged: bool,
-    /// Exit 1 when a finding is at least this severe.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Error)]
-    fail_on: FailOn,
-}
-
-/// The least severity that fails the command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum FailOn {
-    /// Warnings and errors.
-    Warning,
-    /// Errors only.
-    Error,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
 }
 
 /// Lints, prints the findings, and fails when one reaches `--fail-on`.
@@ -72,49 +60,51 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     for finding in &mut report.findings {
         finding.file = finding.file.as_deref().map(|f| display_path(f, root));
     }
-    let threshold = match args.fail_on {
-        FailOn::Warning => Severity::Warning,
-        FailOn::Error => Severity::Error,
-    };
-    let status = if report.findings.iter().any(|f| f.severity >= threshold) {
-        Status::Problems
-    } else {
-        Status::Ok
-    };
-    let count = |severity| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .count()
-    };
-    let counts = [Severity::Error, Severity::Warning, Severity::Info].map(|s| (s, count(s)));
+    let judged = args
+        .verdict
+        .judge(opened.repo.findings(), std::mem::take(&mut report.findings));
+    let status = verdict::status(&judged);
+    let counts = [Severity::Error, Severity::Warning, Severity::Info].map(|s| (s, judged.count(s)));
 
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
+        let mut value = serde_json::json!({
             "revisions_checked": report.revisions_checked,
             "since": report.since,
-            "findings": report.findings,
             "counts": counts
                 .iter()
                 .map(|(s, n)| (s.as_str().to_owned(), (*n).into()))
                 .collect::<serde_json::Map<_, _>>(),
-        }))?;
+        });
+        verdict::extend_json(&mut value, &judged);
+        ctx.out.json(&value)?;
         return Ok(status);
     }
     let out = &ctx.out;
-    for finding in &report.findings {
+    for finding in &judged.findings {
         let hint = finding
             .hint
             .as_ref()
             .map(|h| format!(" (hint: {h})"))
             .unwrap_or_default();
-        out.line(&format!(
+        let line = format!(
             "{} {} {}: {}{hint}",
             finding.severity.as_str(),
             finding.code,
             place(finding),
             finding.message
+        );
+        if judged.fail_on.reached_by(finding.severity) {
+            out.verdict(&line)?;
+        } else {
+            out.line(&line)?;
+        }
+    }
+    for ignored in &judged.ignored {
+        out.line(&format!(
+            "ignored {} {}: {}",
+            ignored.finding.code,
+            place(&ignored.finding),
+            ignored.reason
         ))?;
     }
     if let Some(since) = &report.since {
@@ -133,16 +123,12 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 .unwrap_or_default()
         ))?;
     }
-    let summary: Vec<String> = counts
-        .iter()
-        .map(|(s, n)| format!("{n} {}", s.as_str()))
-        .collect();
     let checked = report.revisions_checked.len();
     out.line(&format!(
-        "{checked} revision{} checked: {}",
+        "{checked} revision{} checked",
         if checked == 1 { "" } else { "s" },
-        summary.join(", ")
     ))?;
+    out.verdict(&judged.summary())?;
     Ok(status)
 }
 

@@ -1,5 +1,7 @@
-//! Lint settings from `migsnap.toml`: severity overrides, feature ownership
-//! of tables and the project's id type.
+//! Lint settings from `migsnap.toml`: feature ownership of tables and the
+//! project's id type. Severities are not here: every command's findings,
+//! lint's included, take theirs from the one `[findings]` table
+//! ([`crate::policy`]).
 //!
 //! They live under `[migrations.lint]` (or `[databases.NAME.migrations.lint]`)
 //! rather than a top-level `[lint]`, because `migsnap.toml` rejects unknown
@@ -9,17 +11,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LintError, codes};
-use crate::finding::{Finding, Severity};
-
 /// The `lint` table of a migrations configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LintConfig {
-    /// A level per finding code (`"lint.destructive" = "warning"`), replacing
-    /// the rule's default; `off` drops the rule's findings.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub severity: BTreeMap<String, Level>,
     /// Features by name, each owning the tables that match one of its
     /// patterns (a name, or a glob with `*`): `chat = ["chat", "chat_*"]`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -30,48 +25,7 @@ pub struct LintConfig {
     pub id_type: Option<String>,
 }
 
-/// What a severity override sets a code to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// The rule does not report.
-    Off,
-    /// Reported as info.
-    Info,
-    /// Reported as a warning.
-    Warning,
-    /// Reported as an error.
-    Error,
-}
-
 impl LintConfig {
-    /// Fails on an override of a code no rule reports, so a misspelt code
-    /// does not silently leave a rule at its default.
-    pub fn validate(&self) -> Result<(), LintError> {
-        match self
-            .severity
-            .keys()
-            .find(|code| !codes::ALL.contains(&code.as_str()))
-        {
-            Some(code) => Err(LintError::UnknownCode { code: code.clone() }),
-            None => Ok(()),
-        }
-    }
-
-    /// `finding` with its configured severity, or `None` when its code is
-    /// turned off.
-    pub fn apply(&self, mut finding: Finding) -> Option<Finding> {
-        if let Some(level) = self.severity.get(finding.code) {
-            finding.severity = match level {
-                Level::Off => return None,
-                Level::Info => Severity::Info,
-                Level::Warning => Severity::Warning,
-                Level::Error => Severity::Error,
-            };
-        }
-        Some(finding)
-    }
-
     /// The feature that owns `table` by configuration: the first feature (by
     /// name) with a matching pattern.
     pub fn feature_of(&self, table: &str) -> Option<&str> {
@@ -122,48 +76,12 @@ mod tests {
     }
 
     #[test]
-    fn overrides_change_or_drop_findings_and_unknown_codes_fail() {
-        let config: LintConfig = toml::from_str(
-            "severity = { \"lint.destructive\" = \"warning\", \"lint.unnamed-constraint\" = \"off\" }\n\
-             features = { chat = [\"chat\", \"chat_*\"] }\n",
-        )
-        .unwrap();
-        config.validate().unwrap();
-        let destructive = Finding::new(codes::DESTRUCTIVE, Severity::Error, "t", "m");
-        assert_eq!(
-            config.apply(destructive).unwrap().severity,
-            Severity::Warning
-        );
-        let unnamed = Finding::new(codes::UNNAMED_CONSTRAINT, Severity::Warning, "t", "m");
-        assert!(config.apply(unnamed).is_none());
+    fn features_own_tables_by_pattern() {
+        let config: LintConfig =
+            toml::from_str("features = { chat = [\"chat\", \"chat_*\"] }\n").unwrap();
         assert_eq!(config.feature_of("chat_tag"), Some("chat"));
         assert_eq!(config.feature_of("user"), None);
-
-        let typo: LintConfig =
-            toml::from_str("severity = { \"lint.destrutive\" = \"off\" }").unwrap();
-        assert!(matches!(
-            typo.validate(),
-            Err(LintError::UnknownCode { code }) if code == "lint.destrutive"
-        ));
-    }
-
-    /// The shipped guide profile is valid TOML, names only codes that
-    /// exist, and states the defaults the rules really have.
-    #[test]
-    fn the_guide_profile_names_real_codes_and_the_guide_defaults() {
-        let profile: toml::Table =
-            toml::from_str(include_str!("../../docs/guide-profile.toml")).unwrap();
-        let severity = profile["findings"]["severity"].as_table().unwrap();
-        for (code, level) in severity {
-            assert!(
-                codes::ALL.contains(&code.as_str()) || code.starts_with("history."),
-                "{code}"
-            );
-            let level: Level = level.clone().try_into().unwrap();
-            if [codes::ALTERS_EXISTING_TABLE, codes::CROSS_FEATURE_FK].contains(&code.as_str()) {
-                assert_eq!(level, Level::Error, "{code}");
-            }
-        }
-        assert_eq!(severity.len(), codes::ALL.len() + 2);
+        // Severities moved to [findings]; an old key is refused, not dropped.
+        assert!(toml::from_str::<LintConfig>("severity = {}").is_err());
     }
 }

@@ -70,12 +70,6 @@ pub mod codes {
 /// What can stop a lint (a failing migration does not: it is a finding).
 #[derive(Debug, thiserror::Error)]
 pub enum LintError {
-    /// A severity override names a code no rule reports.
-    #[error("migsnap.toml: [migrations.lint] severity names unknown code '{code}'")]
-    UnknownCode {
-        /// The code as written.
-        code: String,
-    },
     /// `--since` names no revision.
     #[error(transparent)]
     Since(#[from] ResolveError),
@@ -202,7 +196,8 @@ pub struct LintReport {
     /// What `--since` resolved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Since>,
-    /// The findings, severities as configured; whole-history findings
+    /// The findings, with their default severities (the caller's
+    /// [`crate::policy`] applies the project's); whole-history findings
     /// first, then by revision.
     pub findings: Vec<Finding>,
 }
@@ -218,7 +213,6 @@ pub fn lint(
 ) -> Result<LintReport, LintError> {
     let project = replayer.project();
     let config = project.settings.lint.clone().unwrap_or_default();
-    config.validate()?;
     let Selected { new, base, since } = select(repo, graph, replayer, scope)?;
     let order: Vec<String> = graph
         .topological()
@@ -255,10 +249,7 @@ pub fn lint(
     Ok(LintReport {
         revisions_checked: order,
         since,
-        findings: findings
-            .into_iter()
-            .filter_map(|finding| config.apply(finding))
-            .collect(),
+        findings,
     })
 }
 

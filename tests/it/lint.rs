@@ -31,6 +31,11 @@ fn setup(env: &TestEnv, project: &AlembicProject, lint: &str) {
     );
 }
 
+/// A store and a `migsnap.toml` whose `[findings]` table is `findings`.
+fn setup_findings(env: &TestEnv, project: &AlembicProject, findings: &str) {
+    project.configure_store(env, &format!("\n[findings]\n{findings}"));
+}
+
 /// `lint ARGS --format json`: exit status and the document.
 fn lint(env: &TestEnv, args: &[&str]) -> (i32, serde_json::Value) {
     let mut all = vec!["--format", "json", "lint"];
@@ -198,13 +203,16 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
         out.stdout
     );
     assert_eq!(
-        lines.last(),
-        Some(&"1 revision checked: 3 error, 1 warning, 0 info")
+        lines[lines.len() - 2..],
+        [
+            "1 revision checked",
+            "FAIL: 3 errors, 1 warning (fail on error)"
+        ]
     );
 
     // Severity overrides: the errors become warnings, unnamed constraints
     // are off; the default threshold then passes and --fail-on warning fails.
-    setup(
+    setup_findings(
         &env,
         &project,
         "severity = { \"lint.destructive\" = \"warning\", \"lint.alters-existing-table\" = \"warning\", \"lint.cross-feature-fk\" = \"warning\", \"lint.unnamed-constraint\" = \"off\" }\n",
@@ -238,13 +246,13 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
     );
 
     // A misspelt code and an unknown revision are bad input.
-    setup(
+    setup_findings(
         &env,
         &project,
         "severity = { \"lint.destrutive\" = \"off\" }\n",
     );
     env.run(&["lint"])
-        .expect_error(3, &["unknown code 'lint.destrutive'"]);
+        .expect_error(3, &["unknown finding code 'lint.destrutive'"]);
     setup(&env, &project, "");
     env.run(&["lint", "--since", "nope"])
         .expect_error(3, &["nope"]);
@@ -490,12 +498,13 @@ fn lint_fails_by_default_on_what_the_guide_forbids_and_accepts_string_ids() {
         [
             "error lint.alters-existing-table migrations/versions/g3g3g3g3g3g3_scim.py: alters existing table user: added column scim (hint: a feature creates its own tables; put the new data in a table of its own that references this one)",
             "since g2g2g2g2g2g2: after g2g2g2g2g2g2",
-            "1 revision checked: 1 error, 0 warning, 0 info",
+            "1 revision checked",
+            "FAIL: 1 error (fail on error)",
         ]
     );
 
     // A project relaxes the guide in migsnap.toml.
-    setup(
+    setup_findings(
         &env,
         &project,
         "severity = { \"lint.alters-existing-table\" = \"warning\", \"lint.cross-feature-fk\" = \"off\" }\n",
@@ -686,7 +695,7 @@ fn lint_staged_reviews_the_revision_files_in_the_git_index() {
     let out = env.run(&["lint", "--staged"]);
     assert!(
         out.stdout
-            .ends_with("1 revision checked: 1 error, 0 warning, 0 info\n"),
+            .ends_with("1 revision checked\nFAIL: 1 error (fail on error)\n"),
         "{}",
         out.stdout
     );
