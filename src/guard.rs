@@ -181,7 +181,8 @@ pub struct GuardReport {
     /// Whether the command failed: a non-zero exit or new drift. Only this
     /// restores.
     pub failed: bool,
-    /// Whether the snapshot was put back.
+    /// Whether the snapshot was put back (only after a failure that
+    /// changed something).
     pub restored: bool,
     /// The safety snapshot of the failed state, taken by the restore.
     pub failed_state_snapshot: Option<ObjectId>,
@@ -273,8 +274,10 @@ pub fn guard(
         _ => None,
     };
     let failed = !exit.success() || drift.as_ref().is_some_and(|d| !d.introduced.is_empty());
+    let changed = after != before;
     let mut failed_state_snapshot = None;
-    let restored = failed && options.restore_on_failure;
+    // A failed command that changed nothing leaves nothing to put back.
+    let restored = failed && changed && options.restore_on_failure;
     if restored {
         let written = restore::restore(
             repo,
@@ -297,7 +300,7 @@ pub fn guard(
         signal: signal(exit),
         before,
         after,
-        changed: after != before,
+        changed,
         alembic_version: Versions {
             before: rows(&status_before, &live_before),
             after: rows(&status_after, &live_after),
@@ -526,13 +529,21 @@ fn drift_findings(judged: &DriftJudgement, shown: &str, database: &Path) -> Vec<
     findings
 }
 
-/// The findings of the status after the command that the status before it
-/// did not have; drift is judged separately.
+/// The findings of the status after the command about something the
+/// status before it had no finding of that code about; drift is judged
+/// separately. By code and object, not message: "2 revisions pending"
+/// becoming "1 revision pending" is not news.
 fn new_findings(before: &drift::Status, after: &drift::Status) -> Vec<Finding> {
     after
         .findings
         .iter()
-        .filter(|f| f.code != drift::codes::DRIFT && !before.findings.contains(f))
+        .filter(|f| {
+            f.code != drift::codes::DRIFT
+                && !before
+                    .findings
+                    .iter()
+                    .any(|old| old.code == f.code && old.object == f.object)
+        })
         .cloned()
         .collect()
 }

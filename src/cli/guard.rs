@@ -156,7 +156,7 @@ fn render(ctx: &Ctx, report: &GuardReport, tracked: &Tracked) -> Result<(), CliE
             if report.changed {
                 ""
             } else {
-                "; nothing changed"
+                "; nothing changed (version rows and data are as before)"
             }
         ))?;
     } else {

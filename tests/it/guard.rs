@@ -250,6 +250,8 @@ fn a_failing_upgrade_reports_the_version_rows_and_is_restored() {
             .any(|f| f.0 == "guard.command-failed" && f.1 == "error"),
         "{found:?}"
     );
+    // Behind before and behind after: the version line says how far it got.
+    assert!(!found.iter().any(|f| f.0 == "status.behind"), "{found:?}");
     assert_eq!(json["restored"], true);
     assert!(json["failed_state_snapshot"].is_string());
     assert_eq!(dump(&db), before);
@@ -339,8 +341,28 @@ fn nothing_to_undo_when_the_command_changed_nothing() {
     assert_eq!(out.status, 0, "{out:?}");
     assert!(out.stdout.contains("nothing changed"), "{out:?}");
     assert!(!out.stdout.contains("to undo"), "{out:?}");
-    let json = guard_json(&env, &db, &[], &[python, "-c".into(), "pass".into()]);
+    let json = guard_json(
+        &env,
+        &db,
+        &[],
+        &[python.clone(), "-c".into(), "pass".into()],
+    );
     assert_eq!(json["changed"], false);
     assert_eq!(json["before"], json["after"]);
     assert_eq!(json["findings"], serde_json::json!([]));
+
+    // A failure that changed nothing: reported, and nothing to put back.
+    let fails = [python, "-c".into(), "import sys; sys.exit(3)".into()];
+    let out = guard(&env, &db, &["--restore-on-failure"], &fails);
+    assert_eq!(out.status, 1, "{out:?}");
+    assert!(out.stdout.contains("FAILED with exit code 3"), "{out:?}");
+    assert!(!out.stdout.contains("to undo"), "{out:?}");
+    assert!(!out.stdout.contains("restored"), "{out:?}");
+    let json = guard_json(&env, &db, &["--restore-on-failure"], &fails);
+    assert_eq!(json["exit_code"], 3);
+    assert_eq!(json["failed"], true);
+    assert_eq!(json["restored"], false);
+    let found = findings(&json);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "guard.command-failed");
 }
