@@ -13,7 +13,7 @@
 //! `restore_on_failure`), through [`restore::restore`] and its safety
 //! snapshot of the failed state; nothing else ever does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +106,9 @@ pub struct GuardOptions {
     /// The migration history, recorded with the snapshots as `migsnap
     /// snapshot` does (for lint's edited-after-applied rule).
     pub migrations: Option<Arc<Graph>>,
+    /// Send the command's stdout to stderr, so that it cannot mix with a
+    /// JSON report on stdout.
+    pub stdout_to_stderr: bool,
 }
 
 /// What guard tells its caller while it works.
@@ -224,14 +227,15 @@ pub fn guard(
         .map(|c| status(repo, c, &live_before, on_event))
         .transpose()?;
     on_event(GuardEvent::Running { before });
-    let exit = Command::new(&command[0])
-        .args(&command[1..])
-        .current_dir(&options.cwd)
-        .status()
-        .map_err(|source| GuardError::Start {
-            program: command[0].clone(),
-            source,
-        })?;
+    let mut run = Command::new(&command[0]);
+    run.args(&command[1..]).current_dir(&options.cwd);
+    if options.stdout_to_stderr {
+        run.stdout(std::io::stderr());
+    }
+    let exit = run.status().map_err(|source| GuardError::Start {
+        program: command[0].clone(),
+        source,
+    })?;
     let after_command = |source: GuardError| GuardError::AfterCommand {
         before,
         source: Box::new(source),
@@ -265,10 +269,10 @@ pub fn guard(
         );
     }
     let drift = match (&status_before, &status_after) {
-        (Some(before), Some(after)) => {
-            let judged = judge(before, after);
-            findings.extend(drift_findings(&judged, &shown, &tracked.path));
-            findings.extend(new_findings(before, after));
+        (Some(was), Some(now)) => {
+            let judged = judge(was, now);
+            findings.extend(drift_findings(&judged, &shown, (before, after)));
+            findings.extend(new_findings(was, now));
             Some(judged)
         }
         _ => None,
@@ -469,7 +473,12 @@ fn only_columns(change: &Change, changes: &SchemaDiff) -> bool {
 }
 
 /// One finding per introduced, fixed and pre-existing difference.
-fn drift_findings(judged: &DriftJudgement, shown: &str, database: &Path) -> Vec<Finding> {
+/// `snapshots` are those before and after the command.
+fn drift_findings(
+    judged: &DriftJudgement,
+    shown: &str,
+    snapshots: (ObjectId, ObjectId),
+) -> Vec<Finding> {
     let targets = |t: &Option<Vec<String>>| t.clone().unwrap_or_default().join(" + ");
     let (before, after) = (
         targets(&judged.targets_before),
@@ -501,8 +510,8 @@ fn drift_findings(judged: &DriftJudgement, shown: &str, database: &Path) -> Vec<
             )
         },
         Some(format!(
-            "`migsnap diff` against the snapshot before it shows the whole change to {}",
-            database.display()
+            "`migsnap diff {:.12} {:.12}` shows everything the command changed",
+            snapshots.0, snapshots.1
         )),
     );
     each(

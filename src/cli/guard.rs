@@ -50,6 +50,7 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         migrations: opened
             .as_ref()
             .map(|o| std::sync::Arc::new(o.graph.clone())),
+        stdout_to_stderr: ctx.out.is_json(),
     };
     let ctx: &Ctx = ctx;
     let shown = shell_words::join(&args.command);

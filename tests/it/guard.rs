@@ -21,13 +21,14 @@ fn at_head(env: &TestEnv) -> Option<AlembicProject> {
     Some(project)
 }
 
-/// `python -c CODE` run on the database: a hand-written command.
+/// `python -c CODE` run on the database: a hand-written command. It prints
+/// to stdout, which guard keeps out of its JSON.
 fn python_sql(project: &AlembicProject, sql: &str, exit: i32) -> Vec<String> {
     vec![
         project.python().to_str().unwrap().to_owned(),
         "-c".to_owned(),
         format!(
-            "import sqlite3, sys; c = sqlite3.connect('{}'); c.executescript({sql:?}); c.commit(); sys.exit({exit})",
+            "import sqlite3, sys; c = sqlite3.connect('{}'); c.executescript({sql:?}); c.commit(); print('done'); sys.exit({exit})",
             project.db_path().display()
         ),
     ]
