@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use migsnap_store::{ObjectId, RefName};
+use migsnap_store::{Change as RefChange, Expected, ObjectId, RefEdit, RefName};
 use serde::Serialize;
 
 use crate::bisect::{self, Bisection, Next, Verdict};
@@ -102,6 +102,11 @@ impl Live {
     }
 }
 
+/// The ref prefix of every accepted variant of the chain's references.
+fn accepted_root(replayer: &Replayer<'_>) -> String {
+    format!("{}accepted/", replayer.chain().prefix())
+}
+
 /// The ref prefix of the accepted variants of the reference for `targets`.
 fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
     let reference = replayer.chain().ref_for(targets);
@@ -109,7 +114,7 @@ fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
         .as_str()
         .strip_prefix(&replayer.chain().prefix())
         .unwrap_or(reference.as_str());
-    format!("{}accepted/{tail}/", replayer.chain().prefix())
+    format!("{}{tail}/", accepted_root(replayer))
 }
 
 /// The semantic hashes of the accepted variants for `targets`, with their
@@ -130,21 +135,86 @@ pub fn accepted(
     Ok(out)
 }
 
-/// Records the schema of the database at `path` as an accepted variant of
-/// the reference for `targets`: a schema-only snapshot whose parent is the
-/// reference, under `replay/<chain>/accepted/…`. Returns the ref and the
-/// snapshot; `Ok(None)` when the schema already is the reference's.
-pub fn accept(
+/// What can go wrong accepting, listing or removing a variant.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// No accepted variant's id starts with the prefix.
+    #[error("no accepted variant {prefix}")]
+    NoVariant {
+        /// The prefix given.
+        prefix: String,
+    },
+    /// More than one accepted variant's id starts with the prefix.
+    #[error("accepted variant {prefix} is ambiguous: {}", candidates.iter().map(|c| format!("{c:.12}")).collect::<Vec<_>>().join(", "))]
+    Ambiguous {
+        /// The prefix given.
+        prefix: String,
+        /// The variants it matches.
+        candidates: Vec<ObjectId>,
+    },
+    /// The database's schema changed between showing it and accepting it.
+    #[error(
+        "the schema of {path} changed while it was being accepted; nothing was accepted, run the command again"
+    )]
+    Changed {
+        /// The database.
+        path: PathBuf,
+    },
+    /// The reference or the store failed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+impl From<migsnap_store::Error> for AcceptError {
+    fn from(error: migsnap_store::Error) -> AcceptError {
+        AcceptError::Replay(error.into())
+    }
+}
+
+/// What accepting a database's shape would record.
+#[derive(Clone, Debug, Serialize)]
+pub struct Proposal {
+    /// The revisions the shape would be valid for.
+    pub targets: Vec<String>,
+    /// Their reference.
+    pub reference: ObjectId,
+    /// How the database differs from the reference: what would be accepted
+    /// (`added`: extra in the database, `removed`: missing from it).
+    pub diff: SchemaDiff,
+    /// The database's semantic schema hash.
+    pub semantic: String,
+}
+
+/// Whether a database's shape can be accepted.
+#[derive(Clone, Debug)]
+pub enum AcceptPlan {
+    /// It differs from the reference and from every accepted variant.
+    Propose(Proposal),
+    /// It already is the reference: nothing to accept.
+    IsReference,
+    /// It already is this accepted variant.
+    AlreadyAccepted(ObjectId),
+    /// The reference could not be built.
+    ReplayFailed(ReplayFailure),
+}
+
+/// Works out what accepting the shape of the database at `path` for
+/// `targets` would record, building the reference if needed. Records
+/// nothing: [`accept`] does, once the difference is confirmed.
+pub fn plan_accept(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     targets: &[String],
     path: &Path,
     busy_timeout: Duration,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<Result<(RefName, ObjectId), Option<ReplayFailure>>, ReplayError> {
+) -> Result<AcceptPlan, ReplayError> {
     let (reference, report) = replayer.reference(repo, targets, on_event)?;
     let Some(reference) = reference else {
-        return Ok(Err(report.failure));
+        return Ok(match report.failure {
+            Some(failure) => AcceptPlan::ReplayFailed(failure),
+            None => unreachable!("BUG: a reference that was not built has a failure"),
+        });
     };
     let live = Live::capture(path, busy_timeout)?;
     if Recorded::from_snapshot(&reference.snapshot)
@@ -152,18 +222,54 @@ pub fn accept(
         .as_deref()
         == Some(live.semantic.as_str())
     {
-        return Ok(Err(None));
+        return Ok(AcceptPlan::IsReference);
+    }
+    if let Some((id, _)) = accepted(repo, replayer, targets)?
+        .into_iter()
+        .find(|(_, s)| *s == live.semantic)
+    {
+        return Ok(AcceptPlan::AlreadyAccepted(id));
+    }
+    Ok(AcceptPlan::Propose(Proposal {
+        targets: targets.to_vec(),
+        reference: reference.id,
+        diff: diff::diff(&reference.schema(repo)?, &live.schema),
+        semantic: live.semantic,
+    }))
+}
+
+/// Records the schema of the database at `path` as an accepted variant of
+/// the reference `proposal` names: a schema-only snapshot whose parent is
+/// the reference, under `replay/<chain>/accepted/…`. Refuses when the
+/// schema is no longer the one proposed. Returns the ref and the snapshot.
+pub fn accept(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    proposal: &Proposal,
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<(RefName, ObjectId), AcceptError> {
+    let targets = &proposal.targets;
+    let changed = || AcceptError::Changed {
+        path: path.to_path_buf(),
+    };
+    if Live::capture(path, busy_timeout)
+        .map_err(ReplayError::from)?
+        .semantic
+        != proposal.semantic
+    {
+        return Err(changed());
     }
     let name = RefName::new(format!(
         "{}{}",
         accepted_prefix(replayer, targets),
-        &live.semantic[..live.semantic.len().min(24)]
+        &proposal.semantic[..proposal.semantic.len().min(24)]
     ))
     .expect("holds: the prefix is a valid ref and the hash is hex");
     let target = Target {
         database: format!("accepted/{}", targets.join("+")),
         reference: name.clone(),
-        parents: Some(vec![reference.id]),
+        parents: Some(vec![proposal.reference]),
         headers: Vec::new(),
     };
     let options = SnapshotOptions {
@@ -173,11 +279,126 @@ pub fn accept(
         busy_timeout,
         ..SnapshotOptions::default()
     };
-    let id = match snapshot::take_into(repo, path, &target, &options, &mut Silent)? {
+    let id = match snapshot::take_into(repo, path, &target, &options, &mut Silent)
+        .map_err(ReplayError::from)?
+    {
         SnapshotOutcome::Recorded { id, .. } => id,
         SnapshotOutcome::Unchanged { head } => head,
     };
-    Ok(Ok((name, id)))
+    // The snapshot reads the schema again: a change in between would have
+    // accepted a shape nobody saw, so it is taken back.
+    let recorded = repo.store.view().read_snapshot(&id)?;
+    if Recorded::from_snapshot(&recorded)
+        .schema_semantic
+        .as_deref()
+        != Some(proposal.semantic.as_str())
+    {
+        remove_ref(repo, &name, id)?;
+        return Err(changed());
+    }
+    Ok((name, id))
+}
+
+/// One accepted variant, as `accept --list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AcceptedVariant {
+    /// Its snapshot: the id `status` and `locate` name.
+    pub id: ObjectId,
+    /// Its ref.
+    #[serde(rename = "ref")]
+    pub reference_name: String,
+    /// The revisions it is a valid shape for.
+    pub targets: Vec<String>,
+    /// When it was accepted, seconds since the Unix epoch.
+    pub time: i64,
+    /// The reference it varies.
+    pub reference: Option<ObjectId>,
+    /// How it differs from that reference.
+    pub diff: SchemaDiff,
+}
+
+/// Every accepted variant of the chain's references, oldest first.
+pub fn accepted_variants(
+    repo: &Repo,
+    replayer: &Replayer<'_>,
+) -> Result<Vec<AcceptedVariant>, AcceptError> {
+    let view = repo.store.view();
+    let mut variants = Vec::new();
+    for (name, id) in view.refs(&accepted_root(replayer))? {
+        let snapshot = view.read_snapshot(&id)?;
+        let schema = |blob: &ObjectId| -> Result<Schema, AcceptError> {
+            Schema::from_blob(&view.read_blob(blob)?)
+                .map_err(|e| AcceptError::Replay(ReplayError::from(e)))
+        };
+        let reference = snapshot.parents.first().copied();
+        let base = match reference {
+            Some(parent) => schema(&view.read_snapshot(&parent)?.schema)?,
+            None => Schema::default(),
+        };
+        variants.push(AcceptedVariant {
+            id,
+            reference_name: name.as_str().to_owned(),
+            targets: snapshot
+                .database
+                .strip_prefix("accepted/")
+                .unwrap_or(&snapshot.database)
+                .split('+')
+                .map(str::to_owned)
+                .collect(),
+            time: snapshot.time,
+            reference,
+            diff: diff::diff(&base, &schema(&snapshot.schema)?),
+        });
+    }
+    variants.sort_by_key(|v| v.time);
+    Ok(variants)
+}
+
+/// Removes the accepted variant whose id starts with `prefix` (the
+/// database's shape is drift again) and returns it. Its snapshot stays in
+/// the store until gc.
+pub fn remove_accepted(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    prefix: &str,
+) -> Result<AcceptedVariant, AcceptError> {
+    let wanted = prefix.to_ascii_lowercase();
+    let mut matching: Vec<AcceptedVariant> = accepted_variants(repo, replayer)?
+        .into_iter()
+        .filter(|v| !wanted.is_empty() && v.id.to_string().starts_with(&wanted))
+        .collect();
+    let variant = match matching.len() {
+        0 => {
+            return Err(AcceptError::NoVariant {
+                prefix: prefix.to_owned(),
+            });
+        }
+        1 => matching.remove(0),
+        _ => {
+            return Err(AcceptError::Ambiguous {
+                prefix: prefix.to_owned(),
+                candidates: matching.iter().map(|v| v.id).collect(),
+            });
+        }
+    };
+    let name = RefName::new(variant.reference_name.clone())
+        .expect("holds: the name was read from the store's refs");
+    remove_ref(repo, &name, variant.id)?;
+    Ok(variant)
+}
+
+/// Deletes ref `name`, expected to point at `id`.
+fn remove_ref(repo: &mut Repo, name: &RefName, id: ObjectId) -> Result<(), AcceptError> {
+    let edit = RefEdit {
+        name: name.clone(),
+        change: RefChange::Delete {
+            expected: Expected::MustEqual(id),
+        },
+    };
+    repo.store
+        .transaction()?
+        .commit(&[edit], &format!("remove accepted variant {id:.12}"))?;
+    Ok(())
 }
 
 /// How the schema compares with the reference of its stamped revisions.
@@ -552,6 +773,8 @@ pub struct Candidate {
     pub targets: Vec<String>,
     /// The reference (or accepted variant) snapshot.
     pub snapshot: ObjectId,
+    /// Whether `snapshot` is an accepted variant rather than the reference.
+    pub accepted: bool,
     /// The difference from it to the database: empty for an exact match,
     /// only changes of form (order, names) for a match in form only.
     pub drift: SchemaDiff,
@@ -675,17 +898,19 @@ pub fn locate(
         let mut shapes = vec![(
             reference.id,
             Recorded::from_snapshot(&reference.snapshot).schema_semantic,
+            false,
         )];
         shapes.extend(
             accepted(repo, replayer, &targets)?
                 .into_iter()
-                .map(|(id, s)| (id, Some(s))),
+                .map(|(id, s)| (id, Some(s), true)),
         );
-        for (id, shape) in shapes {
+        for (id, shape, accepted) in shapes {
             if shape.as_deref() == Some(semantic) {
                 exact.push(Candidate {
                     targets: targets.clone(),
                     snapshot: id,
+                    accepted,
                     drift: SchemaDiff::default(),
                 });
             }
@@ -698,6 +923,7 @@ pub fn locate(
             exact.push(Candidate {
                 targets,
                 snapshot: reference.id,
+                accepted: false,
                 drift,
             });
             continue;
@@ -711,6 +937,7 @@ pub fn locate(
             nearest = Some(Candidate {
                 targets,
                 snapshot: reference.id,
+                accepted: false,
                 drift,
             });
         }
@@ -736,6 +963,21 @@ pub fn lacks_or_contradicts(drift: &SchemaDiff) -> bool {
         .changes
         .iter()
         .any(|change| change.meaning == Meaning::Definition && change.op != Op::Added)
+}
+
+/// Whether the comma-separated list `after` keeps every name of `before`,
+/// in order.
+pub fn extends(before: Option<&str>, after: Option<&str>) -> bool {
+    let split = |s: Option<&str>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split(", ")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let after = split(after);
+    let mut rest = after.iter();
+    split(before).iter().all(|name| rest.any(|a| a == name))
 }
 
 /// The first bad item of a built-in bisection, explained.

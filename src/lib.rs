@@ -11,6 +11,7 @@ pub mod cli;
 pub mod datadiff;
 pub mod drift;
 pub mod finding;
+pub mod guard;
 pub mod history;
 pub mod image;
 pub mod lint;

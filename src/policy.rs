@@ -18,7 +18,7 @@ use crate::finding::{Finding, Severity};
 /// Codes whose findings are about the form of a schema, not its meaning
 /// (column order, constraint names). Info by default; `--strict` makes
 /// them errors.
-pub const COSMETIC_CODES: &[&str] = &["drift.order", "drift.name"];
+pub const COSMETIC_CODES: &[&str] = &[crate::drift::codes::ORDER, crate::drift::codes::NAME];
 
 /// Every finding code any command can report, for validating configuration.
 pub fn known_codes() -> Vec<&'static str> {
@@ -27,7 +27,8 @@ pub fn known_codes() -> Vec<&'static str> {
         crate::drift::codes::ALL,
         crate::history::graph::codes::ALL,
         &crate::lint::codes::ALL[..],
-        COSMETIC_CODES,
+        crate::roundtrip::codes::ALL,
+        crate::guard::codes::ALL,
     ]
     .concat()
 }

@@ -1,17 +1,23 @@
 //! `migsnap accept`: record a database's schema as another valid shape of
-//! the reference for its revision(s).
+//! the reference for its revision(s); list and remove such shapes.
 //!
 //! Some revisions create tables only "if missing" (Open WebUI's first one
 //! does), so a database can be right in more than one shape. Accepting its
-//! shape stops `status`, `locate` and bisect from calling it drift.
+//! shape stops `status`, `locate` and bisect from calling it drift, so the
+//! difference is shown first and must be confirmed.
+
+use std::io::IsTerminal;
 
 use super::migrations::{self, reference_error, replay_progress};
+use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, Live};
+use crate::drift::{self, AcceptError, AcceptPlan, Live};
 use crate::replay::Replayer;
 
 /// Accept the database's current schema as a valid variant of the
-/// reference for its stamped revision(s) (or --revision).
+/// reference for its stamped revision(s) (or --revision). Shows the
+/// difference first; records it only with --yes or a confirmation on a
+/// terminal.
 #[derive(Debug, clap::Args)]
 pub struct AcceptArgs {
     #[command(flatten)]
@@ -22,10 +28,64 @@ pub struct AcceptArgs {
     /// alembic_version rows).
     #[arg(long = "revision", value_name = "REV")]
     revisions: Vec<String>,
+    /// Accept without asking.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// List the accepted variants: id, revision(s), when, and what differs
+    /// from the reference.
+    #[arg(long, conflicts_with_all = ["revisions", "yes", "remove"])]
+    list: bool,
+    /// Remove the accepted variant ID (a unique prefix): the shape is drift
+    /// again.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["revisions", "yes"])]
+    remove: Option<String>,
 }
 
 pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
+    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    if args.list {
+        let variants = drift::accepted_variants(&opened.repo, &replayer).map_err(error)?;
+        if ctx.out.is_json() {
+            ctx.out.json(&serde_json::json!({ "variants": variants }))?;
+            return Ok(Status::Ok);
+        }
+        if variants.is_empty() {
+            ctx.out.line("no accepted variants")?;
+        }
+        for variant in &variants {
+            ctx.out.line(&format!(
+                "{:.12}  {}  accepted {}  ({} difference{} from the reference)",
+                variant.id,
+                variant.targets.join(" + "),
+                time(variant.time),
+                variant.diff.changes.len(),
+                if variant.diff.changes.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ))?;
+            for line in drift_lines(&ctx.out, &variant.diff, "    ") {
+                ctx.out.line(&line)?;
+            }
+        }
+        return Ok(Status::Ok);
+    }
+    if let Some(prefix) = &args.remove {
+        let removed = drift::remove_accepted(&mut opened.repo, &replayer, prefix).map_err(error)?;
+        if ctx.out.is_json() {
+            ctx.out.json(&serde_json::json!({ "removed": removed }))?;
+        } else {
+            ctx.out.line(&format!(
+                "removed accepted variant {:.12} of {}; a database of that shape is drift again",
+                removed.id,
+                removed.targets.join(" + ")
+            ))?;
+        }
+        return Ok(Status::Ok);
+    }
+
     let path = opened.database(args.db.as_deref())?;
     let stamped = if args.revisions.is_empty() {
         let live = Live::capture(&path, ctx.busy_timeout)?;
@@ -34,8 +94,7 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         None
     };
     let targets = opened.targets(&args.revisions, stamped, "accept a shape for")?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let outcome = drift::accept(
+    let plan = drift::plan_accept(
         &mut opened.repo,
         &replayer,
         &targets,
@@ -43,29 +102,102 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ctx.busy_timeout,
         &mut replay_progress(ctx),
     )?;
-    match outcome {
-        Ok((name, id)) => {
-            if ctx.out.is_json() {
-                ctx.out.json(&serde_json::json!({
-                    "targets": targets, "snapshot": id, "ref": name.as_str(),
-                }))?;
-            } else {
-                ctx.out.line(&format!(
-                    "accepted {id:.12} as a variant of {} ({})",
-                    targets.join(" + "),
-                    name.as_str()
-                ))?;
-            }
-            Ok(Status::Ok)
+    let proposal = match plan {
+        AcceptPlan::Propose(proposal) => proposal,
+        AcceptPlan::IsReference => {
+            return Err(CliError::new(
+                ErrorKind::Input,
+                format!(
+                    "{} already matches the reference for {}; nothing to accept",
+                    path.display(),
+                    targets.join(" + ")
+                ),
+            ));
         }
-        Err(None) => Err(CliError::new(
-            ErrorKind::Input,
-            format!(
-                "{} already matches the reference for {}; nothing to accept",
-                path.display(),
-                targets.join(" + ")
-            ),
-        )),
-        Err(Some(failure)) => Err(reference_error(&failure, &targets, opened.repo.root())),
+        AcceptPlan::AlreadyAccepted(id) => {
+            return Err(CliError::new(
+                ErrorKind::Input,
+                format!(
+                    "{} already matches accepted variant {id:.12} of {}; nothing to accept",
+                    path.display(),
+                    targets.join(" + ")
+                ),
+            )
+            .hint("`migsnap accept --list` shows the accepted variants"));
+        }
+        AcceptPlan::ReplayFailed(failure) => {
+            return Err(reference_error(&failure, &targets, opened.repo.root()));
+        }
+    };
+    if !ctx.out.is_json() {
+        ctx.out.line(&format!(
+            "{} differs from the reference for {} ({:.12}):",
+            path.display(),
+            targets.join(" + "),
+            proposal.reference
+        ))?;
+        for line in drift_lines(&ctx.out, &proposal.diff, "    ") {
+            ctx.out.line(&line)?;
+        }
+    }
+    if !(args.yes || confirm(&targets)?) {
+        if ctx.out.is_json() {
+            ctx.out.json(&serde_json::json!({
+                "targets": targets, "reference": proposal.reference,
+                "diff": proposal.diff, "accepted": false,
+            }))?;
+        }
+        return Err(CliError::new(
+            ErrorKind::Refused,
+            "not accepted: accepting makes this difference count as a valid shape",
+        )
+        .hint("check the difference above, then run again with --yes"));
+    }
+    let (name, id) = drift::accept(
+        &mut opened.repo,
+        &replayer,
+        &proposal,
+        &path,
+        ctx.busy_timeout,
+    )
+    .map_err(error)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&serde_json::json!({
+            "targets": targets, "reference": proposal.reference, "diff": proposal.diff,
+            "accepted": true, "snapshot": id, "ref": name.as_str(),
+        }))?;
+    } else {
+        ctx.out.line(&format!(
+            "accepted {id:.12} as a variant of {} (undo with `migsnap accept --remove {id:.12}`)",
+            targets.join(" + "),
+        ))?;
+    }
+    Ok(Status::Ok)
+}
+
+/// Asks on the terminal; `false` when stdin is not one, or on anything but
+/// yes.
+fn confirm(targets: &[String]) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!(
+        "accept this as a valid shape of {}? [y/N] ",
+        targets.join(" + ")
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+fn error(e: AcceptError) -> CliError {
+    match e {
+        AcceptError::Replay(e) => e.into(),
+        AcceptError::NoVariant { .. } => CliError::new(ErrorKind::Input, e.to_string())
+            .hint("`migsnap accept --list` shows the accepted variants"),
+        AcceptError::Ambiguous { .. } => {
+            CliError::new(ErrorKind::Input, e.to_string()).hint("give more digits of the id")
+        }
+        AcceptError::Changed { .. } => CliError::new(ErrorKind::Refused, e.to_string()),
     }
 }

@@ -1,31 +1,33 @@
 //! `migsnap guard -- CMD…`: snapshot, run a risky command (`alembic upgrade
-//! head`), check the result, and say how to undo it, or undo it.
-
-use std::process::Command;
+//! head`), and say what it did, how to undo it, or undo it. The judgement
+//! is [`crate::guard`]'s; this file parses and renders.
 
 use super::migrations::{self, replay_progress};
 use super::output::{diff_lines, drift_lines};
-use super::verdict::finding_line;
-use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, Live};
+use super::verdict::{self, finding_line};
+use super::{CliError, Ctx, Status};
 use crate::finding::Severity;
+use crate::guard::{self, Check, GuardError, GuardEvent, GuardOptions, GuardReport, codes};
+use crate::policy::Verdict;
 use crate::replay::Replayer;
-use crate::restore::{self, RestoreOptions};
-use crate::schema::diff;
-use crate::snapshot::{self, SnapshotOptions, SnapshotOutcome};
+use crate::repo::Tracked;
 
-/// Snapshot the database, run CMD, then check its status; on failure or
-/// drift, say what happened and how to restore (or restore, with
-/// --restore-on-failure).
+/// Snapshot the database, run CMD, then judge what CMD did: its exit, the
+/// version rows and schema before and after, and drift it introduced,
+/// fixed or left as it was. Says how to undo a change, or undoes a failed
+/// one with --restore-on-failure.
 #[derive(Debug, clap::Args)]
 pub struct GuardArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
     /// The database: a tracked name or a path.
     db: Option<String>,
-    /// Put the snapshot back when CMD fails or leaves drift.
+    /// Put the snapshot back when CMD exits non-zero or introduces drift
+    /// (never for drift that was there before).
     #[arg(long)]
     restore_on_failure: bool,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
@@ -34,8 +36,8 @@ pub struct GuardArgs {
 pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut own_repo = ctx.open_repo()?;
     let tracked = ctx.select_db(&mut own_repo, args.db.as_deref())?;
-    // Without a migration project there is nothing to check the result
-    // against; the snapshot and the way back still stand.
+    // Without a migration project there is nothing to judge drift by; the
+    // snapshot, the exit and the way back still stand.
     let mut opened = match migrations::open(ctx, Some(&tracked.name), &args.project) {
         Ok(opened) => Some(opened),
         Err(e) => {
@@ -44,163 +46,185 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             None
         }
     };
-    // The snapshot records which migration files were applied, as
-    // `migsnap snapshot` does, for lint's edited-after-applied rule.
-    let history = opened
-        .as_ref()
-        .map(|o| std::sync::Arc::new(o.graph.clone()));
-    let repo: &mut crate::repo::Repo = match &mut opened {
-        Some(opened) => &mut opened.repo,
-        None => &mut own_repo,
+    let options = GuardOptions {
+        restore_on_failure: args.restore_on_failure,
+        cwd: ctx.cwd.clone(),
+        busy_timeout: ctx.busy_timeout,
+        migrations: opened
+            .as_ref()
+            .map(|o| std::sync::Arc::new(o.graph.clone())),
+        stdout_to_stderr: ctx.out.is_json(),
     };
-    let before = match snapshot::take(
-        repo,
-        &tracked,
-        &SnapshotOptions {
-            message: format!("before `{}`", shell_words::join(&args.command)),
-            busy_timeout: ctx.busy_timeout,
-            migrations: history,
-            ..SnapshotOptions::default()
-        },
-        ctx.out.progress().as_mut(),
-    )? {
-        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
+    let ctx: &Ctx = ctx;
+    let shown = shell_words::join(&args.command);
+    let mut replay = replay_progress(ctx);
+    let mut on_event = |event: GuardEvent<'_>| match event {
+        GuardEvent::Running { before } => ctx
+            .out
+            .note(&format!("snapshot {before:.12} taken; running `{shown}`")),
+        GuardEvent::Replay(event) => replay(event),
     };
-    ctx.out.note(&format!(
-        "snapshot {before:.12} taken; running `{}`",
-        shell_words::join(&args.command)
-    ));
-    let exit = Command::new(&args.command[0])
-        .args(&args.command[1..])
-        .current_dir(&ctx.cwd)
-        .status()
-        .map_err(|e| {
-            CliError::new(
-                ErrorKind::Input,
-                format!("cannot run {}: {e}", args.command[0]),
-            )
-        })?;
-
-    let live = Live::capture(&tracked.path, ctx.busy_timeout)?;
-    let before_snapshot = repo.store.view().read_snapshot(&before)?;
-    let before_schema =
-        crate::schema::Schema::from_blob(&repo.store.view().read_blob(&before_snapshot.schema)?)
-            .map_err(|e| CliError::new(ErrorKind::Corrupt, e.to_string()))?;
-    let changed = diff::diff(&before_schema, &live.schema);
-    let status = match &mut opened {
+    let mut progress = ctx.out.progress();
+    let report = match &mut opened {
         Some(opened) => {
             let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-            Some(drift::status(
+            let check = Check {
+                replayer: &replayer,
+                graph: &opened.graph,
+            };
+            guard::guard(
                 &mut opened.repo,
-                &replayer,
-                &opened.graph,
-                &live,
-                &mut replay_progress(ctx),
-            )?)
+                &tracked,
+                Some(check),
+                &args.command,
+                &options,
+                progress.as_mut(),
+                &mut on_event,
+            )
         }
-        None => None,
-    };
-    let drifted = status.as_ref().is_some_and(|s| {
-        s.comparison.as_ref().is_some_and(|c| !c.drift.is_empty())
-            || s.findings.iter().any(|f| f.severity == Severity::Error)
-    });
-    let failed = !exit.success() || drifted;
-    let mut restored = None;
-    if failed && args.restore_on_failure {
-        let repo: &mut crate::repo::Repo = match &mut opened {
-            Some(opened) => &mut opened.repo,
-            None => &mut own_repo,
-        };
-        let written = restore::restore(
-            repo,
-            before,
+        None => guard::guard(
+            &mut own_repo,
             &tracked,
-            &RestoreOptions {
-                force: false,
-                message: format!("after failed `{}`", shell_words::join(&args.command)),
-                busy_timeout: ctx.busy_timeout,
-                ..RestoreOptions::default()
-            },
-            ctx.out.progress().as_mut(),
-        )?;
-        restored = Some(written.safety);
+            None,
+            &args.command,
+            &options,
+            progress.as_mut(),
+            &mut on_event,
+        ),
     }
+    .map_err(|e| error(e, &tracked))?;
 
+    // The restore was decided by the engine from what the command did
+    // (its exit, new drift); the exit code is the shared verdict.
+    let mut report = report;
+    let judged = args
+        .verdict
+        .judge(own_repo.findings(), std::mem::take(&mut report.findings));
+    let status = verdict::status(&judged);
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "database": tracked.path,
-            "command": args.command,
-            "exit_code": exit.code(),
-            "before": before,
-            "schema_changes": changed,
-            "status": status,
-            "failed": failed,
-            "restored": args.restore_on_failure && failed,
-            "failed_state_snapshot": restored.flatten(),
-        }))?;
-        return Ok(if failed { Status::Problems } else { Status::Ok });
+        let mut value = serde_json::to_value(&report).expect("holds: plain data");
+        verdict::extend_json(&mut value, &judged);
+        ctx.out.json(&value)?;
+        return Ok(status);
     }
+    render(ctx, &report, &judged, &tracked)?;
+    ctx.out.verdict(&judged.summary())?;
+    Ok(status)
+}
+
+/// A library error as a CLI error; one after the command ran says how to
+/// undo it.
+fn error(e: GuardError, tracked: &Tracked) -> CliError {
+    match e {
+        GuardError::AfterCommand { before, source } => error(*source, tracked).hint(format!(
+            "to undo the command: migsnap restore {before:.12} {}",
+            tracked.name
+        )),
+        GuardError::Start { .. } => CliError::new(super::ErrorKind::Input, e.to_string()),
+        GuardError::Snapshot(e) => e.into(),
+        GuardError::Read(e) => e.into(),
+        GuardError::Check(e) => e.into(),
+        GuardError::Restore(e) => e.into(),
+    }
+}
+
+fn render(
+    ctx: &Ctx,
+    report: &GuardReport,
+    judged: &Verdict,
+    tracked: &Tracked,
+) -> Result<(), CliError> {
     let out = &ctx.out;
-    let command = shell_words::join(&args.command);
-    match exit.code() {
-        Some(0) => out.line(&format!("`{command}` succeeded"))?,
-        Some(code) => out.line(&format!("`{command}` FAILED with exit code {code}"))?,
-        None => out.line(&format!("`{command}` was killed ({exit})"))?,
+    let command = shell_words::join(&report.command);
+    match (report.exit_code, report.signal) {
+        (Some(0), _) => out.line(&format!("`{command}` succeeded"))?,
+        (Some(code), _) => out.line(&format!("`{command}` FAILED with exit code {code}"))?,
+        (None, Some(signal)) => out.line(&format!("`{command}` was killed by signal {signal}"))?,
+        (None, None) => out.line(&format!("`{command}` ended abnormally"))?,
     }
-    if changed.is_empty() {
-        out.line("the schema did not change")?;
+    let rows = |rows: &Option<Vec<String>>| match rows {
+        None => "(no alembic_version table)".to_owned(),
+        Some(rows) if rows.is_empty() => "(empty)".to_owned(),
+        Some(rows) => rows.join(", "),
+    };
+    let versions = &report.alembic_version;
+    if versions.before == versions.after {
+        out.line(&format!("version: {} (unchanged)", rows(&versions.after)))?;
     } else {
-        out.line("schema changes since the snapshot:")?;
-        for line in diff_lines(out, &changed, "    ") {
+        out.line(&format!(
+            "version: {} → {}",
+            rows(&versions.before),
+            rows(&versions.after)
+        ))?;
+    }
+    if report.schema_changes.is_empty() {
+        out.line(&format!(
+            "the schema did not change{}",
+            if report.changed {
+                ""
+            } else {
+                "; nothing changed (version rows and data are as before)"
+            }
+        ))?;
+    } else {
+        out.line("schema changes made by the command:")?;
+        for line in diff_lines(out, &report.schema_changes, "    ") {
             out.line(&line)?;
         }
     }
-    if let Some(status) = &status {
-        out.line(&format!(
-            "status: {}{}",
-            status.position.class(),
-            status
-                .rows
-                .as_ref()
-                .map(|r| format!(" at {}", r.join(", ")))
-                .unwrap_or_default()
-        ))?;
-        if let Some(comparison) = status.comparison.as_ref().filter(|c| !c.drift.is_empty()) {
-            out.line(&format!(
-                "DRIFT from the reference for {}:",
-                comparison.targets.join(" + ")
-            ))?;
-            for line in drift_lines(out, &comparison.drift, "    ") {
-                out.line(&line)?;
+    if let Some(judged) = &report.drift {
+        let sections = [
+            (
+                &judged.introduced,
+                "NEW drift from the reference (the command's doing):",
+            ),
+            (&judged.fixed, "drift the command fixed:"),
+            (
+                &judged.preexisting,
+                "drift that was there before (unchanged, not the command's doing):",
+            ),
+        ];
+        for (drift, heading) in sections {
+            if !drift.is_empty() {
+                out.line(heading)?;
+                for line in drift_lines(out, drift, "    ") {
+                    out.line(&line)?;
+                }
             }
         }
-        for finding in status
-            .findings
-            .iter()
-            .filter(|f| f.severity >= Severity::Warning)
-        {
-            out.line(&format!(
-                "{}: {}",
-                finding.severity.as_str(),
-                finding_line(finding)
-            ))?;
-        }
     }
-    if failed {
-        match restored {
-            Some(state) => out.line(&format!(
-                "restored {} to snapshot {before:.12}{}",
-                tracked.path.display(),
-                state
-                    .map(|s| format!("; the failed state is kept as {s:.12}"))
-                    .unwrap_or_default()
-            ))?,
-            None => out.line(&format!(
-                "to undo: migsnap restore {before:.12} {}",
-                tracked.name
-            ))?,
-        }
-        return Ok(Status::Problems);
+    // The exit and the drift findings repeat the lines above in words; what
+    // the status after the command newly found follows.
+    for finding in judged.findings.iter().filter(|f| {
+        f.severity >= Severity::Warning
+            && ![
+                codes::COMMAND_FAILED,
+                codes::NEW_DRIFT,
+                codes::PREEXISTING_DRIFT,
+            ]
+            .contains(&f.code)
+    }) {
+        out.line(&format!(
+            "{}: {}",
+            finding.severity.as_str(),
+            finding_line(finding)
+        ))?;
     }
-    Ok(Status::Ok)
+    let before = report.before;
+    if report.restored {
+        out.line(&format!(
+            "restored {} to snapshot {before:.12}{}",
+            report.database.display(),
+            report
+                .failed_state_snapshot
+                .map(|s| format!("; the failed state is kept as {s:.12}"))
+                .unwrap_or_default()
+        ))?;
+    } else if report.changed {
+        out.line(&format!(
+            "to undo: migsnap restore {before:.12} {}",
+            tracked.name
+        ))?;
+    }
+    Ok(())
 }

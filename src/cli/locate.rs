@@ -91,7 +91,14 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         let names: Vec<String> = located
             .exact
             .iter()
-            .map(|c| c.targets.join(" + "))
+            .map(|c| {
+                let targets = c.targets.join(" + ");
+                if c.accepted {
+                    format!("{targets} (accepted variant {:.12})", c.snapshot)
+                } else {
+                    targets
+                }
+            })
             .collect();
         out.line(&format!(
             "{what} looks like {}, {stamped}",

@@ -113,14 +113,19 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?;
     }
     match (&report.comparison, &report.replay_failure) {
-        (Some(comparison), _) if comparison.drift.is_empty() => out.line(&format!(
-            "schema:     matches the reference for {}{}",
-            comparison.targets.join(" + "),
-            comparison
-                .variant
-                .map(|v| format!(" (accepted variant {v:.12})"))
-                .unwrap_or_default()
-        ))?,
+        (Some(comparison), _) if comparison.drift.is_empty() => out.line(&match comparison
+            .variant
+        {
+            // Not the reference itself: say so, and where to review it.
+            Some(v) => format!(
+                "schema:     matches accepted variant {v:.12} of the reference for {} (`migsnap accept --list` shows what differs)",
+                comparison.targets.join(" + ")
+            ),
+            None => format!(
+                "schema:     matches the reference for {}",
+                comparison.targets.join(" + ")
+            ),
+        })?,
         (Some(comparison), _) => {
             out.line(&format!(
                 "schema:     {} from the reference for {} ({:.12}):",

@@ -2,7 +2,7 @@
 //! object-level difference when a downgrade does not undo its upgrade.
 
 use super::migrations::{self, shown};
-use super::{CliError, Ctx, Status};
+use super::{CliError, Ctx, Status, verdict};
 use crate::roundtrip::{RevisionOutcome, RoundTrip};
 
 /// Check that every revision's downgrade undoes its upgrade exactly: upgrade
@@ -18,6 +18,8 @@ pub struct TestArgs {
     /// Whose migration settings to use: a tracked database name.
     #[arg(long)]
     db: Option<String>,
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
 }
 
 pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -32,14 +34,15 @@ pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let out = &ctx.out;
     let root = opened.repo.root();
     let mut on_testing = |revision: &str| out.note(&format!("testing {revision} …"));
-    let report = trip.run(&opened.repo, &revisions, &mut on_testing)?;
-    let status = if report.failures == 0 {
-        Status::Ok
-    } else {
-        Status::Problems
-    };
+    let mut report = trip.run(&opened.repo, &revisions, &mut on_testing)?;
+    let judged = args
+        .verdict
+        .judge(opened.repo.findings(), std::mem::take(&mut report.findings));
+    let status = verdict::status(&judged);
     if out.is_json() {
-        out.json(&serde_json::to_value(&report).expect("holds: plain data"))?;
+        let mut value = serde_json::to_value(&report).expect("holds: plain data");
+        verdict::extend_json(&mut value, &judged);
+        out.json(&value)?;
         return Ok(status);
     }
     for outcome in &report.revisions {
@@ -57,6 +60,7 @@ pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             first.revision
         ),
     })?;
+    ctx.out.verdict(&judged.summary())?;
     Ok(status)
 }
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod accept;
 mod alembic_projects;
 mod bad_input;
 mod bisect;
@@ -17,6 +18,7 @@ mod demo;
 mod faults;
 mod fsck_gc_tags;
 mod fsync_faults;
+mod guard;
 mod lint;
 mod log_changed;
 mod migrations;

@@ -599,7 +599,7 @@ fn accepted_variants_are_not_drift() {
     let (code, _) = status(&env, &db);
     assert_eq!(code, 1);
     let accepted = env
-        .run(&["--format", "json", "accept", db.to_str().unwrap()])
+        .run(&["--format", "json", "accept", db.to_str().unwrap(), "--yes"])
         .ok_json();
     assert_eq!(accepted["targets"], serde_json::json!([chat_app::HEAD]));
     let (code, json) = status(&env, &db);
@@ -609,7 +609,7 @@ fn accepted_variants_are_not_drift() {
     assert_eq!(exact(&located), [[chat_app::HEAD]]);
     // Accepting the same shape again is refused: nothing to accept.
     exec(&db, "DROP INDEX chat_title_idx");
-    env.run(&["accept", db.to_str().unwrap()])
+    env.run(&["accept", db.to_str().unwrap(), "--yes"])
         .expect_error(3, &["already matches the reference"]);
 }
 
