@@ -424,8 +424,6 @@ fn diff_of_two_files_in_every_format() {
     let text = env.run(&["diff", s(&a), s(&b)]);
     text.expect(exit::PROBLEMS);
     insta::assert_snapshot!(text.stdout, @r"
-    ~ table t
-        columns: id, a, b → id, a, c
     ~ column t.a
         not_null: (none) → true
         default: (none) → ''
@@ -437,29 +435,29 @@ fn diff_of_two_files_in_every_format() {
     let stat = env.run(&["diff", "--stat", s(&a), s(&b)]);
     stat.expect(exit::PROBLEMS);
     insta::assert_snapshot!(stat.stdout, @r"
-     table t  |   4 +-~~
+     table t  |   3 +-~
      index ia |   1 -
      view v   |   1 +
-     3 objects: 2 added, 2 removed, 2 changed
+     3 objects: 2 added, 2 removed, 1 changed
     ");
     let names = env.run(&["diff", "--name-only", s(&a), s(&b)]);
     assert_eq!(
         names.stdout,
-        "table:t\ncolumn:t.a\ncolumn:t.b\ncolumn:t.c\nindex:ia\nview:v\n"
+        "column:t.a\ncolumn:t.b\ncolumn:t.c\nindex:ia\nview:v\n"
     );
     let json = env.run(&["diff", "--format", "json", s(&a), s(&b)]);
     json.expect(exit::PROBLEMS);
     let json = json.json();
-    assert_eq!(json["changes"][1]["op"], "changed");
-    assert_eq!(json["changes"][1]["kind"], "column");
-    assert_eq!(json["changes"][1]["table"], "t");
-    assert_eq!(json["changes"][1]["name"], "a");
-    assert_eq!(json["changes"][1]["fields"][0]["field"], "not_null");
+    assert_eq!(json["changes"][0]["op"], "changed");
+    assert_eq!(json["changes"][0]["kind"], "column");
+    assert_eq!(json["changes"][0]["table"], "t");
+    assert_eq!(json["changes"][0]["name"], "a");
+    assert_eq!(json["changes"][0]["fields"][0]["field"], "not_null");
     assert_eq!(
-        json["changes"][1]["fields"][0]["before"],
+        json["changes"][0]["fields"][0]["before"],
         serde_json::Value::Null
     );
-    assert_eq!(json["changes"][1]["fields"][0]["after"], "true");
+    assert_eq!(json["changes"][0]["fields"][0]["after"], "true");
 
     let sql = env.run(&["diff", "--format", "sql", s(&a), s(&b)]);
     sql.expect(exit::PROBLEMS);
