@@ -528,7 +528,7 @@ impl Graph {
                 let count = branch.revisions.len();
                 let behind = total - count;
                 format!(
-                    "branch to {}: {} ({count} revision{} since the fork; {behind} behind the other head{})",
+                    "branch to {}: {} ({count} revision{} since the fork; {behind} revision{} behind the other head{})",
                     branch.head,
                     branch
                         .revisions
@@ -537,6 +537,7 @@ impl Graph {
                         .collect::<Vec<_>>()
                         .join(", "),
                     plural(count),
+                    plural(behind),
                     plural(heads.len() - 1),
                 )
             })
@@ -898,8 +899,8 @@ mod tests {
         let hint = finding.hint.unwrap();
         for needle in [
             "fork point a.py",
-            "branch to x2: x1.py, x2.py (2 revisions since the fork; 1 behind the other head)",
-            "branch to y1: y1.py (1 revision since the fork; 2 behind the other head)",
+            "branch to x2: x1.py, x2.py (2 revisions since the fork; 1 revision behind the other head)",
+            "branch to y1: y1.py (1 revision since the fork; 2 revisions behind the other head)",
             "re-point the down_revision of y1.py (the new branch) at x2",
         ] {
             assert!(hint.contains(needle), "{needle:?} not in {hint}");
