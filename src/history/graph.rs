@@ -915,4 +915,29 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[test]
+    fn two_heads_say_whether_the_branches_touch_the_same_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_file = |id: &str, parents: &[&str], body: &str| {
+            let mut revision = rev(id, parents);
+            revision.path = dir.path().join(format!("{id}_x.py"));
+            std::fs::write(&revision.path, body).unwrap();
+            revision
+        };
+        let graph = Graph::build(
+            vec![
+                with_file("a", &[], "op.create_table('user')"),
+                with_file("x1", &["a"], "op.add_column('user', sa.Column('x'))"),
+                with_file("y1", &["a"], "op.create_index('ix', 'User', ['y'])"),
+            ],
+            Vec::new(),
+        );
+        let hint = graph.findings()[0].hint.clone().unwrap();
+        assert!(
+            hint.contains("the branches touch the same tables (user)"),
+            "{hint}"
+        );
+        assert!(hint.contains("fork point a_x.py"), "{hint}");
+    }
 }
