@@ -38,10 +38,16 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, None, &args.project)?;
     let scope = match (args.since, args.base, args.staged) {
         (Some(rev), _, _) => Scope::Since {
-            database: opened.database(None).ok().map(|path| Stamped {
-                path,
-                busy_timeout: ctx.busy_timeout,
-            }),
+            // A tracked database absent here (a CI checkout) is no
+            // database: `head` then resolves in the graph.
+            database: opened
+                .database(None)
+                .ok()
+                .filter(|path| path.is_file())
+                .map(|path| Stamped {
+                    path,
+                    busy_timeout: ctx.busy_timeout,
+                }),
             rev,
         },
         (None, Some(gitref), _) => Scope::Base(gitref),

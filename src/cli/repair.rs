@@ -161,10 +161,11 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         )?;
     }
     if let Some((safety, after)) = applied {
+        let count = planned.plan.statement_count();
         out.line(&format!(
-            "repaired {} towards {towards}: {} step(s) applied and verified",
+            "repaired {} towards {towards}: {count} statement{} applied and verified",
             path.display(),
-            planned.plan.steps.len()
+            if count == 1 { "" } else { "s" }
         ))?;
         out.line(&format!(
             "safety snapshot: {safety}  (undo: migsnap restore {safety:.12})"

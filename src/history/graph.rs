@@ -253,9 +253,7 @@ impl Graph {
             .hint("one of these down_revision or depends_on entries must point elsewhere");
             graph.findings.push(finding);
         }
-        let heads = graph.heads();
-        if heads.len() > 1 {
-            let finding = graph.multiple_heads(&heads);
+        if let Some(finding) = graph.multiple_heads(&BTreeSet::new()) {
             graph.findings.push(finding);
         }
         graph
@@ -465,7 +463,15 @@ impl Graph {
     /// (its revisions, how far behind the others it is), say whether the
     /// branches touch the same tables, and re-point the newer branch rather
     /// than merge; a merge revision is for branches that have both shipped.
-    fn multiple_heads(&self, heads: &[String]) -> Finding {
+    ///
+    /// The newer branch is one holding a revision of `new` (what a lint
+    /// reviews), else the one whose files were modified last. `None` with
+    /// one head or none.
+    pub fn multiple_heads(&self, new: &BTreeSet<String>) -> Option<Finding> {
+        let heads = self.heads();
+        if heads.len() < 2 {
+            return None;
+        }
         let lines: Vec<BTreeSet<String>> = heads
             .iter()
             .map(|head| {
@@ -510,6 +516,7 @@ impl Graph {
                 }
                 Branch {
                     head: head.as_str(),
+                    is_new: revisions.iter().any(|r| new.contains(&r.id)),
                     revisions,
                     touched,
                     newest,
@@ -535,7 +542,7 @@ impl Graph {
                 let count = branch.revisions.len();
                 let behind = total - count;
                 format!(
-                    "branch to {}: {} ({count} revision{} since the fork; {behind} behind the other head{})",
+                    "branch to {}: {} ({count} revision{} since the fork; {behind} revision{} behind the other head{})",
                     branch.head,
                     branch
                         .revisions
@@ -544,12 +551,17 @@ impl Graph {
                         .collect::<Vec<_>>()
                         .join(", "),
                     plural(count),
+                    plural(behind),
                     plural(heads.len() - 1),
                 )
             })
             .collect();
         // Oldest first: each newer branch goes on top of the one before.
-        branches.sort_by(|a, b| a.newest.cmp(&b.newest).then(a.head.cmp(b.head)));
+        branches.sort_by(|a, b| {
+            (a.is_new, a.newest)
+                .cmp(&(b.is_new, b.newest))
+                .then(a.head.cmp(b.head))
+        });
         let tables = tables_verdict(&branches);
         let repoint: Vec<String> = branches
             .windows(2)
@@ -564,21 +576,25 @@ impl Graph {
                     })
                     .map(|r| self.shown(&r.id))
                     .collect();
+                let why = if pair[1].is_new && !pair[0].is_new {
+                    "the new branch"
+                } else {
+                    "the newer branch, by file time"
+                };
                 format!(
-                    "re-point the down_revision of {} (the newer branch, by file time) at {}",
+                    "re-point the down_revision of {} ({why}) at {}",
                     firsts.join(" and "),
                     pair[0].head
                 )
             })
             .collect();
-        Finding::new(
+        let finding = Finding::new(
             codes::MULTIPLE_HEADS,
             Severity::Error,
             heads.join(", "),
             format!(
-                "the history has {} heads: {}; `alembic upgrade head` fails until there is one",
-                heads.len(),
-                heads.join(", ")
+                "{} heads: `alembic upgrade head` fails until there is one",
+                heads.len()
             ),
         )
         .hint(format!(
@@ -586,7 +602,8 @@ impl Graph {
              merge the heads (`alembic merge`) only when both branches have already shipped to databases, never blindly",
             described.join("; "),
             repoint.join(", then "),
-        ))
+        ));
+        Some(finding)
     }
 
     /// A revision as a hint names it: its file name when that holds the id
@@ -664,6 +681,8 @@ impl Graph {
 /// One branch of a forked history: the revisions only its head has.
 struct Branch<'a> {
     head: &'a str,
+    /// It holds a revision under review.
+    is_new: bool,
     revisions: Vec<&'a Revision>,
     touched: Touched,
     /// The newest modification time of its files: which branch is newer.
@@ -873,5 +892,66 @@ mod tests {
             Err(ResolveError::Ambiguous { .. })
         ));
         assert!(matches!(graph.resolve("zz"), Err(ResolveError::Unknown(_))));
+    }
+
+    #[test]
+    fn two_heads_name_the_fork_and_re_point_the_new_branch() {
+        let graph = Graph::build(
+            vec![
+                rev("a", &[]),
+                rev("x1", &["a"]),
+                rev("x2", &["x1"]),
+                rev("y1", &["a"]),
+            ],
+            Vec::new(),
+        );
+        let generic = &graph.findings()[0];
+        assert_eq!(generic.severity, Severity::Error);
+        assert_eq!(generic.object, "x2, y1");
+        let new: BTreeSet<String> = ["y1".to_owned()].into();
+        let finding = graph.multiple_heads(&new).unwrap();
+        let hint = finding.hint.unwrap();
+        for needle in [
+            "fork point a.py",
+            "branch to x2: x1.py, x2.py (2 revisions since the fork; 1 revision behind the other head)",
+            "branch to y1: y1.py (1 revision since the fork; 2 revisions behind the other head)",
+            "re-point the down_revision of y1.py (the new branch) at x2",
+        ] {
+            assert!(hint.contains(needle), "{needle:?} not in {hint}");
+        }
+
+        let separate = Graph::build(vec![rev("p", &[]), rev("q", &[])], Vec::new());
+        let hint = separate.findings()[0].hint.clone().unwrap();
+        assert!(hint.starts_with("the heads share no revision"), "{hint}");
+        assert!(
+            Graph::build(vec![rev("p", &[])], Vec::new())
+                .multiple_heads(&new)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn two_heads_say_whether_the_branches_touch_the_same_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_file = |id: &str, parents: &[&str], body: &str| {
+            let mut revision = rev(id, parents);
+            revision.path = dir.path().join(format!("{id}_x.py"));
+            std::fs::write(&revision.path, body).unwrap();
+            revision
+        };
+        let graph = Graph::build(
+            vec![
+                with_file("a", &[], "op.create_table('user')"),
+                with_file("x1", &["a"], "op.add_column('user', sa.Column('x'))"),
+                with_file("y1", &["a"], "op.create_index('ix', 'User', ['y'])"),
+            ],
+            Vec::new(),
+        );
+        let hint = graph.findings()[0].hint.clone().unwrap();
+        assert!(
+            hint.contains("the branches touch the same tables (user)"),
+            "{hint}"
+        );
+        assert!(hint.contains("fork point a_x.py"), "{hint}");
     }
 }

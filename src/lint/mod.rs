@@ -220,18 +220,18 @@ pub fn lint(
         .filter(|id| new.contains(id))
         .collect();
 
+    // The graph's findings, with multiple heads re-judged knowing which
+    // revisions are new: the newer branch is the one under review.
     let mut findings: Vec<Finding> = graph
         .findings()
         .iter()
-        .map(|finding| match finding.code {
-            graph::codes::MULTIPLE_HEADS => Finding {
-                code: codes::MULTIPLE_HEADS,
-                severity: Severity::Error,
-                ..finding.clone()
-            },
-            _ => finding.clone(),
-        })
+        .filter(|finding| finding.code != graph::codes::MULTIPLE_HEADS)
+        .cloned()
         .collect();
+    findings.extend(graph.multiple_heads(&new).map(|finding| Finding {
+        code: codes::MULTIPLE_HEADS,
+        ..finding
+    }));
     findings.extend(applied::edited_after_applied(repo, graph)?);
     findings.extend(rules::heads(graph, &base, &new));
     if project.kind == MigrationKind::Alembic {

@@ -324,7 +324,9 @@ pub fn heads(graph: &Graph, base: &Graph, new: &BTreeSet<String>) -> Vec<Finding
         );
     }
     let heads = graph.heads();
-    if heads.len() > base_heads.len().max(1) {
+    // Against an empty base (every revision new) there is no head to add
+    // to: `lint.multiple-heads` says it all.
+    if !base.is_empty() && heads.len() > base_heads.len().max(1) {
         // A new head ends a line of new revisions. The first line to
         // continue a head of the base is the history going on; any other
         // line (a second one on the same head, or a new base) adds a head,

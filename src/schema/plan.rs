@@ -50,6 +50,21 @@ impl Plan {
         self.steps.is_empty()
     }
 
+    /// How many statements change the schema: the steps without the
+    /// framing every plan has (`PRAGMA`, `BEGIN`, `COMMIT`), so a report
+    /// counts what was done, not how it was wrapped.
+    pub fn statement_count(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|step| {
+                let first = step.sql.split_whitespace().next().unwrap_or_default();
+                !["PRAGMA", "BEGIN", "COMMIT"]
+                    .iter()
+                    .any(|framing| first.eq_ignore_ascii_case(framing))
+            })
+            .count()
+    }
+
     /// The plan as a SQL script: each step after a `-- reason` comment,
     /// destructive ones after a `-- DESTRUCTIVE:` marker.
     pub fn to_script(&self) -> String {
@@ -774,6 +789,8 @@ mod tests {
             "{script}"
         );
         assert!(!script.contains("new_t"), "{script}");
+        // Two ALTERs, counted without the PRAGMA/BEGIN/COMMIT framing.
+        assert_eq!(plan.statement_count(), 2, "{script}");
         let row: (i64, String, i64) = conn
             .query_row("SELECT a, b, d FROM t", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

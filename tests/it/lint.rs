@@ -366,8 +366,8 @@ fn lint_base_reviews_files_added_since_a_git_commit() {
     let hint = heads["hint"].as_str().unwrap();
     for needle in [
         "fork point e1e1e1e1e1e1_one.py",
-        "branch to e3e3e3e3e3e3: e2e2e2e2e2e2_two.py, e3e3e3e3e3e3_three.py (2 revisions since the fork; 1 behind the other head)",
-        "branch to e4e4e4e4e4e4: e4e4e4e4e4e4_four.py (1 revision since the fork; 2 behind the other head)",
+        "branch to e3e3e3e3e3e3: e2e2e2e2e2e2_two.py, e3e3e3e3e3e3_three.py (2 revisions since the fork; 1 revision behind the other head)",
+        "branch to e4e4e4e4e4e4: e4e4e4e4e4e4_four.py (1 revision since the fork; 2 revisions behind the other head)",
         "the branches touch different tables (e3e3e3e3e3e3: three, two; e4e4e4e4e4e4: four), so re-pointing is safe",
         "re-point the down_revision of e4e4e4e4e4e4_four.py (the newer branch, by file time) at e3e3e3e3e3e3",
         "only when both branches have already shipped",
@@ -575,14 +575,18 @@ fn history_graph_draws_two_branches_in_two_lanes_and_two_heads_are_an_error() {
     assert!(error.starts_with("error: "), "{error}");
     assert!(error.contains("fork point e1e1e1e1e1e1_one.py"), "{error}");
 
+    // A first review of everything: the two heads, and no "adds a head"
+    // against an empty base.
     let (status, json) = lint(&env, &[]);
     assert_eq!(status, 1, "{json:#}");
-    assert!(
-        findings(&json).contains(&finding(
+    assert_eq!(
+        findings(&json),
+        [finding(
             "lint.multiple-heads",
             "-",
             "e3e3e3e3e3e3, e4e4e4e4e4e4"
-        )),
+        )]
+        .into(),
         "{json:#}"
     );
 }

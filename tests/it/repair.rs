@@ -215,8 +215,16 @@ fn repair_with_allow_destructive_drops_extras_and_rebuilds_keeping_rows() {
     );
     let kept = env.run(&["--format", "json", "repair", path]).json();
     assert_eq!(kept["kept"]["changes"][0]["name"], "scratch");
-    env.run(&["repair", path, "--apply", "--allow-destructive"])
-        .ok();
+    let applied = env
+        .run(&["repair", path, "--apply", "--allow-destructive"])
+        .ok()
+        .to_owned();
+    // DROP TABLE and CREATE INDEX: statements, not the PRAGMA/BEGIN/COMMIT
+    // around them.
+    assert!(
+        applied.contains(": 2 statements applied and verified"),
+        "{applied}"
+    );
     clean(&env, path);
     assert_eq!(rows(&db, "SELECT id, email FROM user ORDER BY id").len(), 2);
     // `clean` already says there is no drift; name both objects anyway.
