@@ -367,6 +367,10 @@ fn signal(_: ExitStatus) -> Option<i32> {
 /// references may differ (an upgrade moves the version rows); a difference
 /// is the same when it is about the same object and the database's side
 /// of it did not change.
+///
+/// Without a comparison after the command (it left no version rows, or
+/// unknown ones) nothing is judged: the status findings say why. Without
+/// one before it, every difference after it is the command's.
 fn judge(before: &drift::Status, after: &drift::Status) -> DriftJudgement {
     let drift_of = |status: &drift::Status| {
         status
@@ -381,6 +385,9 @@ fn judge(before: &drift::Status, after: &drift::Status) -> DriftJudgement {
         targets_after: after.comparison.as_ref().map(|c| c.targets.clone()),
         ..DriftJudgement::default()
     };
+    if after.comparison.is_none() {
+        return judged;
+    }
     for change in &now {
         if was.iter().any(|old| same_drift(old, change)) {
             judged.preexisting.changes.push(change.clone());
