@@ -52,6 +52,9 @@ pub mod codes {
 /// What can go wrong guarding a command.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
+    /// No command was given.
+    #[error("no command to guard")]
+    NoCommand,
     /// The command could not be started.
     #[error("cannot run {program}: {source}")]
     Start {
@@ -202,6 +205,9 @@ pub fn guard(
     progress: &mut dyn Progress,
     on_event: &mut dyn FnMut(GuardEvent<'_>),
 ) -> Result<GuardReport, GuardError> {
+    let Some((program, arguments)) = command.split_first() else {
+        return Err(GuardError::NoCommand);
+    };
     let shown = shell_words::join(command);
     let take = |repo: &mut Repo, message: String, progress: &mut dyn Progress| {
         let outcome = snapshot::take(
@@ -227,13 +233,13 @@ pub fn guard(
         .map(|c| status(repo, c, &live_before, on_event))
         .transpose()?;
     on_event(GuardEvent::Running { before });
-    let mut run = Command::new(&command[0]);
-    run.args(&command[1..]).current_dir(&options.cwd);
+    let mut run = Command::new(program);
+    run.args(arguments).current_dir(&options.cwd);
     if options.stdout_to_stderr {
         run.stdout(std::io::stderr());
     }
     let exit = run.status().map_err(|source| GuardError::Start {
-        program: command[0].clone(),
+        program: program.clone(),
         source,
     })?;
     let after_command = |source: GuardError| GuardError::AfterCommand {
@@ -256,17 +262,21 @@ pub fn guard(
         None => live.meta.alembic_versions.clone(),
     };
 
+    let changed = after != before;
     let mut findings = Vec::new();
     if !exit.success() {
-        findings.push(
-            Finding::new(
-                codes::COMMAND_FAILED,
-                Severity::Error,
-                &shown,
-                format!("`{shown}` {}", describe_exit(exit)),
-            )
-            .hint("the schema changes and version rows show how far it got"),
+        let mut finding = Finding::new(
+            codes::COMMAND_FAILED,
+            Severity::Error,
+            &shown,
+            format!("`{shown}` {}", describe_exit(exit)),
         );
+        if changed {
+            finding = finding.hint(format!(
+                "it changed the database before it stopped: `migsnap diff {before:.12} {after:.12}` shows how far it got"
+            ));
+        }
+        findings.push(finding);
     }
     let drift = match (&status_before, &status_after) {
         (Some(was), Some(now)) => {
@@ -278,7 +288,6 @@ pub fn guard(
         _ => None,
     };
     let failed = !exit.success() || drift.as_ref().is_some_and(|d| !d.introduced.is_empty());
-    let changed = after != before;
     let mut failed_state_snapshot = None;
     // A failed command that changed nothing leaves nothing to put back.
     let restored = failed && changed && options.restore_on_failure;
@@ -358,6 +367,10 @@ fn signal(_: ExitStatus) -> Option<i32> {
 /// references may differ (an upgrade moves the version rows); a difference
 /// is the same when it is about the same object and the database's side
 /// of it did not change.
+///
+/// Without a comparison after the command (it left no version rows, or
+/// unknown ones) nothing is judged: the status findings say why. Without
+/// one before it, every difference after it is the command's.
 fn judge(before: &drift::Status, after: &drift::Status) -> DriftJudgement {
     let drift_of = |status: &drift::Status| {
         status
@@ -372,6 +385,9 @@ fn judge(before: &drift::Status, after: &drift::Status) -> DriftJudgement {
         targets_after: after.comparison.as_ref().map(|c| c.targets.clone()),
         ..DriftJudgement::default()
     };
+    if after.comparison.is_none() {
+        return judged;
+    }
     for change in &now {
         if was.iter().any(|old| same_drift(old, change)) {
             judged.preexisting.changes.push(change.clone());

@@ -367,3 +367,30 @@ fn nothing_to_undo_when_the_command_changed_nothing() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "guard.command-failed");
 }
+
+#[test]
+fn a_command_that_leaves_nothing_to_compare_with_fixes_no_drift() {
+    // With alembic_version emptied there is no reference after the
+    // command: the drift before it is not "fixed", and the status says why.
+    let env = TestEnv::new();
+    let Some(project) = at_head(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    exec(&db, "CREATE INDEX chat_title_idx ON chat(title)");
+    let unstamp = python_sql(&project, "DELETE FROM alembic_version", 0);
+    let json = guard_json(&env, &db, &[], &unstamp);
+    assert_eq!(
+        json["alembic_version"],
+        serde_json::json!({"before": [chat_app::HEAD], "after": []})
+    );
+    assert_eq!(json["drift"]["targets_after"], serde_json::Value::Null);
+    assert_eq!(names(&json, "fixed"), Vec::<String>::new());
+    assert_eq!(names(&json, "introduced"), Vec::<String>::new());
+    let found = findings(&json);
+    assert!(found.iter().any(|f| f.0 == "status.behind"), "{found:?}");
+    assert!(
+        !found.iter().any(|f| f.0.starts_with("guard.")),
+        "{found:?}"
+    );
+}
