@@ -79,6 +79,12 @@ fn json_paths_are_absolute_for_every_migration_command() {
         vec!["bisect", "drift", "--revisions", db],
         vec!["stamp", db, chat_app::HEAD],
         vec!["repair", db],
+        vec!["snapshot", db, "--allow-empty"],
+        vec!["restore", "app"],
+        vec!["guard", db, "--", "true"],
+        vec!["test"],
+        vec!["du"],
+        vec!["fsck"],
     ];
     let mut found = Vec::new();
     for args in &commands {
