@@ -38,9 +38,13 @@ pub struct StampArgs {
 }
 
 pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let names_database = {
-        let repo = ctx.open_repo()?;
-        move |arg: &str| Path::new(arg).is_file() || repo.select(Some(arg)).is_ok()
+    // Asked only of arguments that could be misplaced, so the usual forms
+    // open nothing more.
+    let names_database = |arg: &str| {
+        Path::new(arg).is_file()
+            || ctx
+                .open_repo()
+                .is_ok_and(|repo| repo.select(Some(arg)).is_ok())
     };
     // `stamp DB REV...` like every other command, and `stamp REV... --db DB`
     // as before: the first of several arguments is the database when it
