@@ -8,7 +8,7 @@
 //! only "if missing", so one revision can leave more than one valid shape,
 //! and a database matching any of them does not drift.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,9 +23,9 @@ use crate::history::project::MigrationKind;
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
-use crate::schema::diff::{self, Change, ChangeKind, Meaning, Op, SchemaDiff};
+use crate::schema::diff::{self, Change, ChangeKind, FieldChange, Meaning, Op, SchemaDiff};
 use crate::schema::finding::forget_artefacts;
-use crate::schema::fold;
+use crate::schema::model::{fold, same_name};
 use crate::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
 use crate::sqlite::{Database, DbMeta, SqliteError};
 use migsnap_store::progress::Silent;
@@ -965,6 +965,55 @@ pub fn lacks_or_contradicts(drift: &SchemaDiff) -> bool {
         .any(|change| change.meaning == Meaning::Definition && change.op != Op::Added)
 }
 
+/// Whether `change` (from a reference to a database) is a defect: the
+/// database lacks or contradicts something of the reference. Extra objects
+/// are not, nor are differences of form (column order, constraint names),
+/// nor is a table whose only difference is extra columns.
+fn is_defect(change: &Change) -> bool {
+    if change.meaning.is_form() {
+        return false;
+    }
+    match change.op {
+        Op::Added => false,
+        Op::Removed => true,
+        Op::Changed => change.fields.iter().any(|f| defect_field(change, f)),
+    }
+}
+
+/// Whether one changed field of `change` is a defect: a table's `columns`
+/// only when the database drops or reorders the reference's columns (an
+/// extra column shows as its own change), any other field always.
+fn defect_field(change: &Change, field: &FieldChange) -> bool {
+    !(change.kind == ChangeKind::Table
+        && field.field == "columns"
+        && extends(field.before.as_deref(), field.after.as_deref()))
+}
+
+/// Whether `change` (against some revision's reference) shows the same
+/// defect as `tip` (against the tip's reference): the same object, lacking
+/// in both, or contradicted in the same field with the same reference
+/// value. The reference value matters: a column whose type a later
+/// revision changed is a different defect against the earlier type. A
+/// table's column list is the exception, as it grows with every column
+/// added: the defect is that the database lacks or reorders the list.
+fn same_defect(tip: &Change, change: &Change) -> bool {
+    let same_object = tip.op == change.op
+        && tip.kind == change.kind
+        && tip.table.as_deref().map(fold) == change.table.as_deref().map(fold)
+        && same_name(&tip.name, &change.name);
+    if !same_object || !is_defect(change) {
+        return false;
+    }
+    tip.op != Op::Changed
+        || tip.fields.iter().filter(|f| defect_field(tip, f)).any(|f| {
+            change.fields.iter().any(|g| {
+                g.field == f.field
+                    && defect_field(change, g)
+                    && (g.field == "columns" || g.before == f.before)
+            })
+        })
+}
+
 /// Whether the comma-separated list `after` keeps every name of `before`,
 /// in order.
 pub fn extends(before: Option<&str>, after: Option<&str>) -> bool {
@@ -983,9 +1032,15 @@ pub fn extends(before: Option<&str>, after: Option<&str>) -> bool {
 /// The first bad item of a built-in bisection, explained.
 #[derive(Clone, Debug, Serialize)]
 pub struct FirstBad {
-    /// The revisions it is compared with.
+    /// The revisions it recorded.
     pub targets: Vec<String>,
-    /// How it differs from their reference.
+    /// Those of them no migration script declares.
+    pub unknown: Vec<String>,
+    /// With an unknown revision recorded: the revisions it is compared with
+    /// instead, the ones its schema matches or is nearest to (there is no
+    /// reference for a revision the scripts lack).
+    pub compared_with: Option<Vec<String>>,
+    /// How it differs from the reference it is compared with.
     pub drift: SchemaDiff,
     /// The revisions its schema matches instead.
     pub matches: Vec<Vec<String>>,
@@ -1134,7 +1189,10 @@ pub fn bisect_snapshots(
     Ok(result)
 }
 
-/// How a bad snapshot differs from its reference, and what it matches.
+/// How a bad snapshot differs from its reference, and what it matches. A
+/// snapshot that recorded a revision the scripts lack has no reference: it
+/// is compared with the revision(s) its schema matches or is nearest to,
+/// rather than with an empty schema (which shows every object as extra).
 fn explain_snapshot(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
@@ -1146,47 +1204,138 @@ fn explain_snapshot(
     let schema = Schema::from_blob(&repo.store.view().read_blob(&snapshot.schema)?)?;
     let semantic = schema.semantic_hash().to_string();
     let targets = stamped(replayer.project().kind, &recorded.meta, graph).unwrap_or_default();
-    let drift = match replayer.cached(repo, &targets)? {
-        Some(reference) if !targets.is_empty() => diff::diff(&reference.schema(repo)?, &schema),
-        _ => diff::diff(&Schema::default(), &schema),
-    };
+    let unknown = unknown_revisions(graph, &targets);
     let located = locate(repo, replayer, graph, &schema, &semantic, None, &mut |_| {})?;
+    let (compared_with, drift) = if !unknown.is_empty() {
+        match closest(&located) {
+            Some(candidate) => (Some(candidate.targets.clone()), candidate.drift.clone()),
+            None => (None, SchemaDiff::default()),
+        }
+    } else {
+        let drift = match replayer.cached(repo, &targets)? {
+            Some(reference) if !targets.is_empty() => diff::diff(&reference.schema(repo)?, &schema),
+            _ => diff::diff(&Schema::default(), &schema),
+        };
+        (None, drift)
+    };
     Ok(FirstBad {
         targets,
+        unknown,
+        compared_with,
         drift,
         matches: located.exact.into_iter().map(|c| c.targets).collect(),
     })
 }
 
+/// The revisions of `targets` that no migration script declares.
+fn unknown_revisions(graph: &Graph, targets: &[String]) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|t| graph.get(t).is_none())
+        .cloned()
+        .collect()
+}
+
+/// The candidate of `located` a schema is best compared with: the latest
+/// exact match (an empty migration leaves its parent's schema, and the
+/// latest is the likelier), else the nearest.
+fn closest(located: &Located) -> Option<&Candidate> {
+    located.exact.last().or(located.nearest.as_ref())
+}
+
 /// What a bisection along the revision chain found.
 #[derive(Clone, Debug, Serialize)]
 pub struct RevisionBisect {
+    /// The revision the chain ends at: `--to`, else the stamped revision,
+    /// else the only head, else (with an unknown stamp) `compared_with`.
+    pub tip: String,
+    /// Stamped revisions that no migration script declares.
+    pub unknown: Vec<String>,
+    /// With an unknown stamp and no `--to`: the revision the schema matches
+    /// or is nearest to, which the chain ends at instead.
+    pub compared_with: Option<String>,
     /// The revisions bisected, oldest first.
     pub line: Vec<String>,
-    /// The first revision whose reference the database lacks or
-    /// contradicts; `None` when the database has all of the last one.
+    /// The first revision after which the database shows a defect it shows
+    /// against the tip: something of that revision's reference it lacks or
+    /// contradicts. `None` when it shows none against the tip.
     pub first_bad: Option<String>,
-    /// The revision before it, whose reference the database has.
+    /// The revision before it, which the database has in full (as far as
+    /// the tip's defects go); `None` when the first revision is bad.
     pub last_good: Option<String>,
-    /// What of the first bad revision's reference the database lacks or
-    /// contradicts.
+    /// The defects the first bad revision introduces, against its reference.
     pub drift: Option<SchemaDiff>,
+    /// What the database has beyond the tip's reference (extra objects and
+    /// columns): no revision along the chain is to blame for it.
+    pub extra: SchemaDiff,
     /// How many revisions were judged.
     pub tested: usize,
 }
 
-/// Bisects along the first-parent revision chain ending at `tip`: finds
-/// the first revision whose reference introduces something the database
-/// (`schema`) lacks or contradicts.
+/// Why a revision bisection could not run.
+#[derive(Clone, Debug)]
+pub enum NoChain {
+    /// A migration failed in replay, so the references are missing.
+    Failed(ReplayFailure),
+    /// No single revision to end the chain at: the database records several
+    /// or none and the history has several heads, or its unknown stamp is
+    /// nearest to several revisions together.
+    Ambiguous,
+}
+
+/// Bisects the first-parent revision chain that ends at `to` (default: the
+/// stamped revision, else the only head; with an unknown stamp, the
+/// revision the schema is nearest to) against the live database.
+///
+/// Revision R is bad when the database shows, against R's reference, a
+/// defect it shows against the tip's: the same object missing, or the same
+/// field contradicted. A column missing at the tip is then first missing
+/// after the revision that added it. Judging each reference on its own
+/// (does the database lack anything of it?) is wrong: every revision whose
+/// objects a later one alters or drops looks bad, down to the base.
 pub fn bisect_revisions(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
-    schema: &Schema,
-    tip: &str,
+    live: &Live,
+    to: Option<&str>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<Result<RevisionBisect, ReplayFailure>, ReplayError> {
-    let mut line = vec![tip.to_owned()];
+) -> Result<Result<RevisionBisect, NoChain>, ReplayError> {
+    let rows = stamped(replayer.project().kind, &live.meta, graph).unwrap_or_default();
+    let unknown = unknown_revisions(graph, &rows);
+    let mut compared_with = None;
+    let tip = match to {
+        Some(tip) => tip.to_owned(),
+        None if !unknown.is_empty() => {
+            let located = locate(
+                repo,
+                replayer,
+                graph,
+                &live.schema,
+                &live.semantic,
+                None,
+                on_event,
+            )?;
+            match closest(&located).map(|c| c.targets.as_slice()) {
+                Some([one]) => {
+                    compared_with = Some(one.clone());
+                    one.clone()
+                }
+                Some(_) => return Ok(Err(NoChain::Ambiguous)),
+                None => {
+                    return Ok(Err(match located.replay_failure {
+                        Some(failure) => NoChain::Failed(failure),
+                        None => NoChain::Ambiguous,
+                    }));
+                }
+            }
+        }
+        None => match (rows.as_slice(), graph.heads().as_slice()) {
+            ([one], _) | ([], [one]) => one.clone(),
+            _ => return Ok(Err(NoChain::Ambiguous)),
+        },
+    };
+    let mut line = vec![tip.clone()];
     while let Some(parent) = graph
         .get(line.last().expect("holds: the line starts non-empty"))
         .and_then(|r| r.parents.first())
@@ -1197,37 +1346,57 @@ pub fn bisect_revisions(
         line.push(parent.clone());
     }
     line.reverse();
-    let (_, report) = replayer.reference(repo, &[tip.to_owned()], on_event)?;
+    let (_, report) = replayer.reference(repo, std::slice::from_ref(&tip), on_event)?;
     if let Some(failure) = report.failure {
-        return Ok(Err(failure));
+        return Ok(Err(NoChain::Failed(failure)));
     }
-    let mut tested = 0;
+    let mut judged: HashMap<String, SchemaDiff> = HashMap::new();
     let mut drift_of = |repo: &mut Repo, id: &String| -> Result<SchemaDiff, ReplayError> {
-        tested += 1;
+        if let Some(drift) = judged.get(id) {
+            return Ok(drift.clone());
+        }
         let reference = replayer
             .cached(repo, std::slice::from_ref(id))?
             .expect("holds: the tip's closure was just replayed");
-        Ok(diff::diff(&reference.schema(repo)?, schema))
+        let drift = diff::diff(&reference.schema(repo)?, &live.schema);
+        judged.insert(id.clone(), drift.clone());
+        Ok(drift)
     };
-    let tip_drift = drift_of(repo, &line[line.len() - 1])?;
-    if !lacks_or_contradicts(&tip_drift) {
-        return Ok(Ok(RevisionBisect {
-            line,
-            first_bad: None,
-            last_good: None,
-            drift: None,
-            tested,
-        }));
+    let (defects, extra): (Vec<Change>, Vec<Change>) = drift_of(repo, &tip)?
+        .changes
+        .into_iter()
+        .partition(is_defect);
+    // The defects `drift` shows that the database also shows against the tip.
+    let shared = |drift: SchemaDiff| -> Vec<Change> {
+        drift
+            .changes
+            .into_iter()
+            .filter(|c| defects.iter().any(|d| same_defect(d, c)))
+            .collect()
+    };
+    let mut found = RevisionBisect {
+        tip: tip.clone(),
+        unknown,
+        compared_with,
+        line: line.clone(),
+        first_bad: None,
+        last_good: None,
+        drift: None,
+        extra: SchemaDiff { changes: extra },
+        tested: 1,
+    };
+    if defects.is_empty() {
+        return Ok(Ok(found));
     }
-    let mut bisection = Bisection::with_open_start(line.clone());
+    let mut bisection = Bisection::with_open_start(line);
     bisection
-        .mark(&line[line.len() - 1], Verdict::Bad)
+        .mark(&tip, Verdict::Bad)
         .expect("holds: the tip is on the line");
     let next = bisect::search(bisection, |id| {
-        Ok::<_, ReplayError>(if lacks_or_contradicts(&drift_of(repo, id)?) {
-            Verdict::Bad
-        } else {
+        Ok::<_, ReplayError>(if shared(drift_of(repo, id)?).is_empty() {
             Verdict::Good
+        } else {
+            Verdict::Bad
         })
     })?;
     let Next::Found {
@@ -1237,14 +1406,11 @@ pub fn bisect_revisions(
     else {
         unreachable!("BUG: without skips a search with a bad end finds the first bad")
     };
-    let mut drift = drift_of(repo, &first_bad)?;
-    tested -= 1;
-    drift.changes.retain(|c| c.op != Op::Added);
-    Ok(Ok(RevisionBisect {
-        line,
-        first_bad: Some(first_bad),
-        last_good,
-        drift: Some(drift),
-        tested,
-    }))
+    found.drift = Some(SchemaDiff {
+        changes: shared(drift_of(repo, &first_bad)?),
+    });
+    found.tested = judged.len();
+    found.first_bad = Some(first_bad);
+    found.last_good = last_good;
+    Ok(Ok(found))
 }

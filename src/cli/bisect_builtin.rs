@@ -6,7 +6,7 @@ use migsnap_store::ObjectId;
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::{Paint, drift_lines};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, Live};
+use crate::drift::{self, Live, NoChain};
 use crate::history::graph::Resolved;
 use crate::replay::Replayer;
 
@@ -54,14 +54,29 @@ pub fn drift(
                 None => out.line("last good snapshot:     none (the oldest one drifted)")?,
             }
             if let Some(explained) = &found.explained {
-                out.line(&format!(
-                    "it recorded {} and differs from its reference:",
-                    if explained.targets.is_empty() {
-                        "an empty alembic_version".to_owned()
-                    } else {
-                        explained.targets.join(" + ")
-                    }
-                ))?;
+                let recorded = if explained.targets.is_empty() {
+                    "an empty alembic_version".to_owned()
+                } else {
+                    explained.targets.join(" + ")
+                };
+                out.line(
+                    &match (&explained.compared_with, explained.unknown.as_slice()) {
+                        (Some(nearest), unknown) => format!(
+                            "it recorded {recorded}, which no migration script declares ({}); \
+                         compared with {}, the revision its schema is nearest to:",
+                            unknown.join(", "),
+                            nearest.join(" + ")
+                        ),
+                        (None, []) => {
+                            format!("it recorded {recorded} and differs from its reference:")
+                        }
+                        (None, unknown) => format!(
+                            "it recorded {recorded}, which no migration script declares ({}), \
+                         and no reference could be built to compare it with",
+                            unknown.join(", ")
+                        ),
+                    },
+                )?;
                 for line in drift_lines(out, &explained.drift, "    ") {
                     out.line(&line)?;
                 }
@@ -115,8 +130,8 @@ fn first_parent_line(
     Ok(line)
 }
 
-/// `bisect drift --revisions [DB] [--to REV]`: the first revision along the chain
-/// whose reference the database lacks or contradicts.
+/// `bisect drift --revisions [DB] [--to REV]`: the first revision along the
+/// chain after which the database shows the defects it shows at the tip.
 pub fn revisions(
     ctx: &Ctx,
     db: Option<&str>,
@@ -126,91 +141,101 @@ pub fn revisions(
     let mut opened = migrations::open(ctx, db, project)?;
     let path = opened.database(db)?;
     let live = Live::capture(&path, ctx.busy_timeout)?;
-    let tip = match to {
-        Some(name) => match opened
-            .graph
-            .resolve(name)
-            .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
-        {
-            Resolved::Revisions(ids) if ids.len() == 1 => ids[0].clone(),
-            _ => {
-                return Err(CliError::new(
-                    ErrorKind::Input,
-                    format!("--to {name} does not name one revision"),
-                ));
-            }
-        },
-        None => {
-            let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| opened.graph.get(r).is_some())
-                .collect::<Vec<_>>();
-            let heads = opened.graph.heads();
-            match (stamped.as_slice(), heads.as_slice()) {
-                ([one], _) | ([], [one]) => one.clone(),
+    let to = match to {
+        Some(name) => Some(
+            match opened
+                .graph
+                .resolve(name)
+                .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
+            {
+                Resolved::Revisions(ids) if ids.len() == 1 => ids[0].clone(),
                 _ => {
                     return Err(CliError::new(
                         ErrorKind::Input,
-                        "which revision chain? the database records no single revision and the history has several heads",
-                    )
-                    .hint("name the end of the chain with --to REV"));
+                        format!("--to {name} does not name one revision"),
+                    ));
                 }
-            }
-        }
+            },
+        ),
+        None => None,
     };
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let found = drift::bisect_revisions(
         &mut opened.repo,
         &replayer,
         &opened.graph,
-        &live.schema,
-        &tip,
+        &live,
+        to.as_deref(),
         &mut replay_progress(ctx),
     )?;
     let found = match found {
         Ok(found) => found,
-        Err(failure) => {
+        Err(NoChain::Failed(failure)) => {
             let lines = failure_lines(&failure, opened.repo.root());
             return Err(CliError::new(
                 ErrorKind::Input,
                 format!("the reference chain could not be built: {}", lines[0]),
-            ));
+            )
+            .hint("`migsnap replay` shows the whole error"));
+        }
+        Err(NoChain::Ambiguous) => {
+            return Err(CliError::new(
+                ErrorKind::Input,
+                "which revision chain? the database records no single revision and the history has several heads",
+            )
+            .hint("name the end of the chain with --to REV"));
         }
     };
-    let status = if found.first_bad.is_some() {
+    let status = if found.first_bad.is_some() || !found.extra.is_empty() {
         Status::Problems
     } else {
         Status::Ok
     };
     if ctx.out.is_json() {
-        ctx.out
-            .json(&serde_json::to_value(&found).expect("holds: plain data"))?;
+        let mut value = serde_json::to_value(&found).expect("holds: plain data");
+        value["database"] = path.display().to_string().into();
+        ctx.out.json(&value)?;
         return Ok(status);
     }
     let out = &ctx.out;
-    match &found.first_bad {
-        None => out.line(&format!(
-            "{} has everything of every revision up to {tip}",
-            path.display()
-        ))?,
-        Some(first_bad) => {
+    let shown = migrations::shown(&path, opened.repo.root());
+    if let Some(tip) = &found.compared_with {
+        out.line(&format!(
+            "{shown} is stamped {}, which no migration script declares; \
+             the chain ends at {tip} instead, the revision its schema is nearest to",
+            found.unknown.join(" + ")
+        ))?;
+    }
+    let tip = &found.tip;
+    match (&found.first_bad, &found.drift) {
+        (Some(first_bad), Some(drift)) => {
             out.line(&format!(
-                "first revision the database lacks or contradicts: {} ({} judged along {} revisions)",
+                "first bad revision: {} ({} judged along {} revisions up to {tip})",
                 out.paint(Paint::Id, first_bad),
                 found.tested,
                 found.line.len()
             ))?;
-            if let Some(good) = &found.last_good {
-                out.line(&format!(
-                    "last revision it has in full:                  {good}"
-                ))?;
+            out.line(&match &found.last_good {
+                Some(good) => format!("last good revision: {good}"),
+                None => "last good revision: none (the first revision is already bad)".to_owned(),
+            })?;
+            out.line(&format!(
+                "after {first_bad}, the database lacks or contradicts what it does at {tip}:"
+            ))?;
+            for line in drift_lines(out, drift, "    ") {
+                out.line(&line)?;
             }
-            if let Some(drift) = &found.drift {
-                for line in drift_lines(out, drift, "    ") {
-                    out.line(&line)?;
-                }
-            }
+        }
+        _ => out.line(&format!(
+            "{shown} has everything of every revision up to {tip}"
+        ))?,
+    }
+    if !found.extra.is_empty() {
+        out.line(&format!(
+            "extra in the database, not in the reference of {tip} (no revision along the chain is to blame):"
+        ))?;
+        for line in drift_lines(out, &found.extra, "    ") {
+            out.line(&line)?;
         }
     }
     Ok(status)

@@ -36,7 +36,7 @@ pub fn run(args: CheckoutArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     if ctx.out.is_json() {
         ctx.out.json(&serde_json::json!({
             "snapshot": id.to_string(),
-            "path": written.path,
+            "path": crate::repo::absolute(&written.path),
             "bytes": written.bytes,
             "verified": true,
         }))?;

@@ -63,8 +63,12 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &mut replay_progress(ctx),
     )?;
     let root = opened.repo.root();
-    for finding in &mut report.findings {
-        finding.file = finding.file.as_deref().map(|f| display_path(f, root));
+    // Text names files relative to the project root; JSON keeps them
+    // absolute, as every path in JSON is.
+    if !ctx.out.is_json() {
+        for finding in &mut report.findings {
+            finding.file = finding.file.as_deref().map(|f| display_path(f, root));
+        }
     }
     let judged = args
         .verdict

@@ -1,13 +1,17 @@
 //! `migsnap locate`: which revision does this database's schema really
 //! match?
 
+use std::path::PathBuf;
+
+use migsnap_store::ObjectId;
+use serde_json::{Value, json};
+
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
 use crate::drift::{self, Live};
 use crate::replay::Replayer;
 use crate::revision;
-use crate::schema::Schema;
 use crate::snapshot::Recorded;
 
 /// Find the revision(s) whose reference schema the database matches, or
@@ -23,9 +27,19 @@ pub struct LocateArgs {
     target: Option<String>,
 }
 
+/// What `locate` was given.
+enum Source {
+    /// A database file.
+    Database(PathBuf),
+    /// A snapshot.
+    Snapshot(ObjectId),
+}
+
 pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.target.as_deref(), &args.project)?;
-    let (schema, semantic, stamped, what): (Schema, String, Option<Vec<String>>, String) =
+    // What is located: a database (its absolute path, for JSON) or a
+    // snapshot.
+    let (schema, semantic, stamped, what, source): (_, _, _, _, Source) =
         match opened.database(args.target.as_deref()) {
             Ok(path) => {
                 let live = Live::capture(&path, ctx.busy_timeout)?;
@@ -34,6 +48,7 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     live.semantic,
                     drift::stamped(opened.project.kind, &live.meta, &opened.graph),
                     path.display().to_string(),
+                    Source::Database(path),
                 )
             }
             Err(not_a_database) => {
@@ -56,6 +71,7 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     semantic,
                     drift::stamped(opened.project.kind, &recorded.meta, &opened.graph),
                     format!("snapshot {id:.12}"),
+                    Source::Snapshot(id),
                 )
             }
         };
@@ -76,6 +92,13 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let status = verdict::status(&judged);
     if ctx.out.is_json() {
         let mut value = serde_json::to_value(&located).expect("holds: plain data");
+        match source {
+            Source::Database(path) => value["database"] = json!(path),
+            Source::Snapshot(id) => {
+                value["database"] = Value::Null;
+                value["snapshot"] = json!(id);
+            }
+        }
         value["stamped_matches"] = stamped_matches.into();
         verdict::extend_json(&mut value, &judged);
         ctx.out.json(&value)?;

@@ -19,41 +19,37 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let json = ctx.out.is_json();
-    let out = &ctx.out;
-    let mut on_event = |event: ReplayEvent<'_>| match event {
-        ReplayEvent::Running(targets) => out.note(&format!("replaying {} …", targets.join(" + "))),
-        ReplayEvent::Done(step) if !json => {
-            let _ = out.line(&format!(
-                "{} {:<14} {}",
-                out.paint(super::output::Paint::Id, &format!("{:.12}", step.snapshot)),
-                step.targets.join(" + "),
-                match step.seconds {
-                    Some(s) => format!("replayed in {:.0} ms", s * 1000.0),
-                    None => "cached".to_owned(),
-                }
-            ));
+    // A bar that moves once per revision on a terminal; nothing otherwise
+    // (a log or a pipe gets the summary below, JSON the steps).
+    let mut progress = ctx.out.progress();
+    progress.start("replay", replayer.all_targets().len() as u64);
+    let report = replayer.replay_all(&mut opened.repo, &mut |event| {
+        if let ReplayEvent::Done(_) = event {
+            progress.advance(1);
         }
-        ReplayEvent::Done(_) => {}
-    };
-    let report = replayer.replay_all(&mut opened.repo, &mut on_event)?;
+    });
+    progress.finish();
+    let report = report?;
     let status = if report.failure.is_some() {
         Status::Problems
     } else {
         Status::Ok
     };
-    if json {
+    if ctx.out.is_json() {
         let mut value = serde_json::to_value(&report).expect("holds: plain data");
         value["chain"] = opened.chain.prefix().trim_end_matches('/').into();
         ctx.out.json(&value)?;
         return Ok(status);
     }
     let cached = report.steps.iter().filter(|s| s.cached).count();
+    let seconds: f64 = report.steps.iter().filter_map(|s| s.seconds).sum();
     ctx.out.line(&format!(
-        "{} references ({} cached, {} replayed) under refs {}*",
+        "{} reference{} ({} cached, {} replayed in {:.1} s) under refs {}*",
         report.steps.len(),
+        if report.steps.len() == 1 { "" } else { "s" },
         cached,
         report.steps.len() - cached,
+        seconds,
         opened.chain.prefix()
     ))?;
     if let Some(failure) = &report.failure {

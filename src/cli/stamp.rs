@@ -1,6 +1,8 @@
 //! `migsnap stamp --verify`: write `alembic_version`, but only when the
 //! live schema matches the reference of the revisions written.
 
+use std::path::Path;
+
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
@@ -16,14 +18,18 @@ use crate::restore::{self, RestoreOptions};
 pub struct StampArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
-    /// The revision(s) to record: ids, prefixes, labels, `head`, `heads`.
-    #[arg(required = true, value_name = "REV")]
-    revisions: Vec<String>,
+    /// The database first, as for every command (a tracked name or a path;
+    /// default: the only tracked one, or the SQLite file the Alembic
+    /// configuration names), then the revision(s) to record: ids,
+    /// prefixes, labels, `head`, `heads`.
+    #[arg(required = true, value_name = "[DB] REV")]
+    args: Vec<String>,
     /// Verify before writing. Always on: migsnap never stamps blindly; the
     /// flag is accepted so scripts can say what they mean.
     #[arg(long)]
     verify: bool,
-    /// The database: a tracked name or a path.
+    /// The database, instead of the first argument (kept for scripts that
+    /// name it so).
     #[arg(long)]
     db: Option<String>,
     /// Write even though other processes have the database open.
@@ -32,9 +38,50 @@ pub struct StampArgs {
 }
 
 pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
-    let path = opened.database(args.db.as_deref())?;
-    let targets = opened.targets(&args.revisions, None, "stamp")?;
+    // Asked only of arguments that could be misplaced, so the usual forms
+    // open nothing more.
+    let names_database = |arg: &str| {
+        Path::new(arg).is_file()
+            || ctx
+                .open_repo()
+                .is_ok_and(|repo| repo.select(Some(arg)).is_ok())
+    };
+    // `stamp DB REV...` like every other command, and `stamp REV... --db DB`
+    // as before: the first of several arguments is the database when it
+    // names one.
+    let (db, revisions) = match args.args.split_first() {
+        Some((first, rest)) if args.db.is_none() && !rest.is_empty() && names_database(first) => {
+            (Some(first.clone()), rest.to_vec())
+        }
+        _ => (args.db.clone(), args.args.clone()),
+    };
+    let mut opened = migrations::open(ctx, db.as_deref(), &args.project)?;
+    // A database where a revision belongs: say where it goes, rather than
+    // "unknown revision".
+    if let Some(misplaced) = revisions
+        .iter()
+        .find(|r| opened.graph.resolve(r).is_err() && names_database(r))
+    {
+        let others: Vec<&str> = revisions
+            .iter()
+            .filter(|r| *r != misplaced)
+            .map(String::as_str)
+            .collect();
+        let usage = if others.is_empty() {
+            format!("migsnap stamp {misplaced} REV")
+        } else {
+            format!("migsnap stamp {misplaced} {}", others.join(" "))
+        };
+        return Err(CliError::new(
+            ErrorKind::Usage,
+            format!("{misplaced} is a database, not a revision to stamp"),
+        )
+        .hint(format!(
+            "the database comes first, then the revision(s): `{usage}`"
+        )));
+    }
+    let path = opened.database(db.as_deref())?;
+    let targets = opened.targets(&revisions, None, "stamp")?;
     if let Position::Inconsistent {
         ancestor,
         descendant,

@@ -309,6 +309,14 @@ impl<'a> Replayer<'a> {
         repo: &mut Repo,
         on_event: &mut dyn FnMut(ReplayEvent<'_>),
     ) -> Result<ReplayReport, ReplayError> {
+        let wanted = self.all_targets();
+        self.ensure(repo, &wanted, on_event)
+    }
+
+    /// What [`Replayer::replay_all`] builds, one step each: every revision
+    /// in topological order, then all heads together when there are
+    /// several.
+    pub fn all_targets(&self) -> Vec<Vec<String>> {
         let mut wanted: Vec<Vec<String>> = self
             .graph
             .topological()
@@ -319,7 +327,7 @@ impl<'a> Replayer<'a> {
         if heads.len() > 1 {
             wanted.push(heads);
         }
-        self.ensure(repo, &wanted, on_event)
+        wanted
     }
 
     /// Makes sure `targets` (one revision, or a set such as the rows of a
