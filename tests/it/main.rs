@@ -29,3 +29,4 @@ mod security;
 mod snapshot_log;
 mod store_init;
 mod track;
+mod upstream;
