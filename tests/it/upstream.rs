@@ -311,12 +311,18 @@ fn correct_database_passes_every_check(history: &History) {
     checks.exit(&out, 0);
     checks.that(
         graph["heads"] == serde_json::json!([history.head]),
-        format!("history: heads {} (expected [{}])", graph["heads"], history.head),
+        format!(
+            "history: heads {} (expected [{}])",
+            graph["heads"], history.head
+        ),
     );
     let count = graph["revisions"].as_array().map_or(0, Vec::len);
     checks.that(
         count == history.revisions,
-        format!("history: {count} revisions (expected {})", history.revisions),
+        format!(
+            "history: {count} revisions (expected {})",
+            history.revisions
+        ),
     );
 
     let (out, status) = json(&env, &["status", db]);
@@ -326,13 +332,20 @@ fn correct_database_passes_every_check(history: &History) {
         format!("status: class {} (expected at-heads)", status["class"]),
     );
     let found = drift(&status);
-    checks.that(found.is_empty(), format!("status: drift {found:?} on a correct database"));
+    checks.that(
+        found.is_empty(),
+        format!("status: drift {found:?} on a correct database"),
+    );
 
     let (out, located) = json(&env, &["locate", db]);
     checks.exit(&out, 0);
     checks.that(
         exact(&located).contains(&vec![history.head.to_owned()]),
-        format!("locate: exact {:?} (expected [{}] among them)", exact(&located), history.head),
+        format!(
+            "locate: exact {:?} (expected [{}] among them)",
+            exact(&located),
+            history.head
+        ),
     );
 
     // A snapshot of a correct database has nothing to warn about (no
@@ -342,7 +355,10 @@ fn correct_database_passes_every_check(history: &History) {
     checks.exit(&out, 0);
     checks.that(
         !out.stderr.contains("warning") && !out.stdout.contains("artefact"),
-        format!("snapshot warned on a correct database:\n{}{}", out.stdout, out.stderr),
+        format!(
+            "snapshot warned on a correct database:\n{}{}",
+            out.stdout, out.stderr
+        ),
     );
     checks.done();
 }
@@ -399,7 +415,9 @@ fn recent_revisions_round_trip(history: &History) {
     checks.exit(&out, 0);
     checks.that(failed.is_empty(), format!("test: failures {failed:?}"));
     checks.that(
-        report["revisions"].as_array().is_some_and(|r| !r.is_empty()),
+        report["revisions"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
         format!("test: no revision tested: {report}"),
     );
     checks.done();
@@ -421,7 +439,10 @@ fn stamped_ahead_is_located(history: &History) {
     let (out, status) = json(&env, &["status", db]);
     checks.that(
         out.status != 0,
-        format!("status exited 0 on a database stamped ahead:\n{}", tail(&out.stdout)),
+        format!(
+            "status exited 0 on a database stamped ahead:\n{}",
+            tail(&out.stdout)
+        ),
     );
     checks.that(
         codes(&status).iter().any(|c| c == "drift.schema"),
@@ -440,10 +461,16 @@ fn stamped_ahead_is_located(history: &History) {
     );
     checks.that(
         located["stamped"] == serde_json::json!([history.head]),
-        format!("locate: stamped {} (expected [{}])", located["stamped"], history.head),
+        format!(
+            "locate: stamped {} (expected [{}])",
+            located["stamped"], history.head
+        ),
     );
     let text = env.run(&["locate", db]);
-    let words = format!("looks like {}, stamped {}", history.stamped_ahead_at, history.head);
+    let words = format!(
+        "looks like {}, stamped {}",
+        history.stamped_ahead_at, history.head
+    );
     checks.that(
         text.stdout.contains(&words),
         format!("locate does not say {words:?}:\n{}", text.stdout),
@@ -462,7 +489,10 @@ fn dropped_column_is_found(history: &History) {
     upgrade(&project, "head");
     let (table, column, added_by) = history.dropped;
     let db = project.db_path();
-    exec(&db, &format!("ALTER TABLE \"{table}\" DROP COLUMN \"{column}\""));
+    exec(
+        &db,
+        &format!("ALTER TABLE \"{table}\" DROP COLUMN \"{column}\""),
+    );
     let db = db.to_str().unwrap();
     let mut checks = Checks::default();
 
