@@ -51,6 +51,11 @@ struct History {
     /// really violates, relaxed to warnings by the test's `[findings]`
     /// table (see `lint_of_recent_revisions`).
     relaxed: &'static [&'static str],
+    /// The revisions whose downgrade really does not undo their upgrade on
+    /// SQLite, with why: the only ones the whole-history round trip may
+    /// fail. Differences of column order or constraint names alone are
+    /// not failures.
+    lossy_downgrades: &'static [(&'static str, &'static str)],
     /// The schema is this revision's; the stamp says `head`.
     stamped_ahead_at: &'static str,
     /// (table, column, the revision that adds it): dropped by hand.
@@ -74,6 +79,26 @@ const OPEN_WEBUI: History = History {
     // config reshape, and 108 warnings.)
     window_since: "d6a8c3f912ab",
     relaxed: &["lint.alters-existing-table"],
+    // Five more fail today only by form (issue 11: "five of the ten"):
+    // 242a2047eae0, 37f288994c47, 3e0e00844bb0 and f1e2d3c4b5a6 put columns
+    // back at the end; 3ab32c4b8f59 leaves the primary key named `pk_id`.
+    lossy_downgrades: &[
+        (
+            "1af9b942657b",
+            "leaves chat.pinned, chat.meta and tag's new shape",
+        ),
+        ("2f1211949ecc", "leaves channel_member's four new columns"),
+        (
+            "b10670c03dd5",
+            "does not restore user's UNIQUE api_key and oauth_sub",
+        ),
+        ("374d2f66af06", "leaves prompt.id"),
+        (
+            "f0bd01a18a3d",
+            "keeps uq_user_email_lower: SQLAlchemy's SQLite inspector does not list \
+             expression indexes, so `_index_exists()` is false",
+        ),
+    ],
     // d4c1a8e37b62 adds chat.timer_at; a7d3e9f2b641, after it, adds
     // auth.mfa and auth.session_stamp.
     stamped_ahead_at: "d4c1a8e37b62",
@@ -91,6 +116,13 @@ const CONDA_STORE: History = History {
     // specification.is_lockfile: conda-store grows its tables in place.
     window_since: "03c839888c82",
     relaxed: &["lint.alters-existing-table"],
+    // 16f65805dc8f fails today only by form: its downgrade names the
+    // rebuilt tables' primary keys.
+    lossy_downgrades: &[(
+        "5ad723de2abd",
+        "widens build_artifact.artifact_type to VARCHAR(18) and keeps it \
+         (\"harmless to keep extra enum around\")",
+    )],
     // e17b4cc6e086 adds build.hash; bf065abf375b (head) adds
     // specification.is_lockfile.
     stamped_ahead_at: "e17b4cc6e086",
@@ -447,6 +479,51 @@ fn recent_revisions_round_trip(history: &History) {
     checks.done();
 }
 
+/// `migsnap test` over the whole history fails exactly the revisions whose
+/// downgrade really loses the schema, and passes those that differ only in
+/// column order or constraint names.
+fn whole_history_round_trip_fails_only_lossy_downgrades(history: &History) {
+    let env = TestEnv::new();
+    let Some(_project) = project(&env, history, "") else {
+        return;
+    };
+    let (out, report) = json(&env, &["test"]);
+    let revisions = report["revisions"].as_array().cloned().unwrap_or_default();
+    let failed: Vec<&str> = revisions
+        .iter()
+        .filter(|r| r["ok"] != true)
+        .filter_map(|r| r["revision"].as_str())
+        .collect();
+    let expected: Vec<&str> = history.lossy_downgrades.iter().map(|(r, _)| *r).collect();
+    let mut checks = Checks::default();
+    checks.exit(&out, 1);
+    checks.that(
+        revisions.len() == history.revisions,
+        format!(
+            "test: {} revisions tested (expected {})",
+            revisions.len(),
+            history.revisions
+        ),
+    );
+    let unexpected: Vec<String> = revisions
+        .iter()
+        .filter(|r| r["ok"] != true)
+        .filter(|r| !expected.iter().any(|e| r["revision"] == *e))
+        .map(|r| format!("{} {}: {}", r["revision"], r["step"], r["difference"]))
+        .collect();
+    checks.that(
+        unexpected.is_empty(),
+        format!("test: failures upstream does not have (form only?): {unexpected:#?}"),
+    );
+    for (revision, why) in history.lossy_downgrades {
+        checks.that(
+            failed.contains(revision),
+            format!("test: {revision} passed, but its downgrade {why}"),
+        );
+    }
+    checks.done();
+}
+
 /// The schema of `stamped_ahead_at`, stamped head: `status` fails and
 /// `locate` names the real revision.
 fn stamped_ahead_is_located(history: &History) {
@@ -560,6 +637,11 @@ fn open_webui_recent_revisions_round_trip() {
 }
 
 #[test]
+fn open_webui_whole_history_round_trip_fails_only_lossy_downgrades() {
+    whole_history_round_trip_fails_only_lossy_downgrades(&OPEN_WEBUI);
+}
+
+#[test]
 fn open_webui_stamped_ahead_is_located() {
     stamped_ahead_is_located(&OPEN_WEBUI);
 }
@@ -582,6 +664,11 @@ fn conda_store_lint_of_recent_revisions_passes_with_the_guide_relaxed() {
 #[test]
 fn conda_store_recent_revisions_round_trip() {
     recent_revisions_round_trip(&CONDA_STORE);
+}
+
+#[test]
+fn conda_store_whole_history_round_trip_fails_only_lossy_downgrades() {
+    whole_history_round_trip_fails_only_lossy_downgrades(&CONDA_STORE);
 }
 
 #[test]
