@@ -5,7 +5,8 @@
 # dependency, no build, no code run), and only their migrations unpacked:
 #
 #   .cache/upstream/wheels/            the wheels as downloaded (kept: pip
-#                                      reuses a file whose hash matches)
+#                                      reuses a file whose hash matches; not
+#                                      also in pip's own cache)
 #   .cache/upstream/open-webui/        open_webui/migrations/...
 #   .cache/upstream/conda-store-server/  conda_store_server/_internal/alembic/...
 #
@@ -67,7 +68,7 @@ fi
 "$python" -m pip --version >/dev/null 2>&1 || die "no pip: run scripts/test-venv.sh first, or install python3-pip"
 
 echo "== upstream histories: pip download (pinned by sha256, $req)"
-"$python" -m pip download --quiet --progress-bar off --no-deps --require-hashes \
+"$python" -m pip download --quiet --progress-bar off --no-cache-dir --no-deps --require-hashes \
     --only-binary :all: --dest "$wheels" -r "$req" ||
     die "pip could not download the wheels of $req (a changed hash is refused)"
 

@@ -58,6 +58,9 @@ struct History {
     lossy_downgrades: &'static [(&'static str, &'static str)],
     /// The schema is this revision's; the stamp says `head`.
     stamped_ahead_at: &'static str,
+    /// The first revision after `stamped_ahead_at` that changes the schema:
+    /// what `bisect drift --revisions` must name on that database.
+    first_ahead: &'static str,
     /// (table, column, the revision that adds it): dropped by hand.
     dropped: (&'static str, &'static str, &'static str),
 }
@@ -102,6 +105,7 @@ const OPEN_WEBUI: History = History {
     // d4c1a8e37b62 adds chat.timer_at; a7d3e9f2b641, after it, adds
     // auth.mfa and auth.session_stamp.
     stamped_ahead_at: "d4c1a8e37b62",
+    first_ahead: "a7d3e9f2b641",
     dropped: ("user", "scim", "b2c3d4e5f6a7"),
 };
 
@@ -126,6 +130,7 @@ const CONDA_STORE: History = History {
     // e17b4cc6e086 adds build.hash; bf065abf375b (head) adds
     // specification.is_lockfile.
     stamped_ahead_at: "e17b4cc6e086",
+    first_ahead: "bf065abf375b",
     dropped: ("environment", "description", "8d63a091aff8"),
 };
 
@@ -524,8 +529,9 @@ fn whole_history_round_trip_fails_only_lossy_downgrades(history: &History) {
     checks.done();
 }
 
-/// The schema of `stamped_ahead_at`, stamped head: `status` fails and
-/// `locate` names the real revision.
+/// The schema of `stamped_ahead_at`, stamped head: `status` fails,
+/// `locate` names the real revision and `bisect drift --revisions` the
+/// first one the database lacks.
 fn stamped_ahead_is_located(history: &History) {
     let env = TestEnv::new();
     let Some(project) = project(&env, history, "") else {
@@ -565,6 +571,19 @@ fn stamped_ahead_is_located(history: &History) {
         format!(
             "locate: stamped {} (expected [{}])",
             located["stamped"], history.head
+        ),
+    );
+    let (out, bisected) = json(&env, &["bisect", "drift", "--revisions", db]);
+    checks.exit(&out, 1);
+    checks.that(
+        bisected["first_bad"] == history.first_ahead
+            && bisected["last_good"] == history.stamped_ahead_at,
+        format!(
+            "bisect drift --revisions: first bad {}, last good {} (expected {}, {})",
+            bisected["first_bad"],
+            bisected["last_good"],
+            history.first_ahead,
+            history.stamped_ahead_at
         ),
     );
     let text = env.run(&["locate", db]);
