@@ -7,6 +7,9 @@
 # refreshes .venv/ (pinned Alembic and SQLAlchemy from PyPI, see
 # scripts/test-venv.sh) and hands its Python to the tests in
 # MIGSNAP_TEST_PYTHON. MIGSNAP_SKIP_ALEMBIC=1 skips both.
+# It also fetches the upstream Alembic histories (hash-pinned wheels,
+# scripts/upstream-histories.sh) into .cache/upstream/ and hands them to the
+# tests in MIGSNAP_TEST_UPSTREAM; MIGSNAP_SKIP_UPSTREAM=1 skips only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,12 @@ if [[ ${MIGSNAP_SKIP_ALEMBIC:-} == 1 ]]; then
 else
     bash scripts/test-venv.sh
     export MIGSNAP_TEST_PYTHON="$PWD/.venv/bin/python"
+    if [[ ${MIGSNAP_SKIP_UPSTREAM:-} == 1 ]]; then
+        echo "== upstream histories: skipped (MIGSNAP_SKIP_UPSTREAM=1): their tests will be skipped"
+    else
+        bash scripts/upstream-histories.sh
+        export MIGSNAP_TEST_UPSTREAM="$PWD/.cache/upstream"
+    fi
 fi
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -954,17 +954,6 @@ pub fn locate(
     })
 }
 
-/// Whether `drift` (from a reference to a database) shows the database
-/// lacking or contradicting something of the reference. Extra objects do
-/// not count (extra columns included), nor do differences of form only
-/// (column order, constraint names).
-pub fn lacks_or_contradicts(drift: &SchemaDiff) -> bool {
-    drift
-        .changes
-        .iter()
-        .any(|change| change.meaning == Meaning::Definition && change.op != Op::Added)
-}
-
 /// Whether `change` (from a reference to a database) is a defect: the
 /// database lacks or contradicts something of the reference. Extra objects
 /// are not, nor are differences of form (column order, constraint names),

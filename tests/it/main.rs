@@ -34,4 +34,5 @@ mod security;
 mod snapshot_log;
 mod store_init;
 mod track;
+mod upstream;
 mod verdicts;
