@@ -497,10 +497,7 @@ fn order_finding(change: &Change, expected: &str) -> Finding {
         codes::ORDER,
         Severity::Info,
         &change.name,
-        format!(
-            "table {}: same columns, different order than {expected}{moved}",
-            change.name
-        ),
+        format!("same columns as {expected}, different order{moved}"),
     )
     .hint(
         "SQLite and SQLAlchemy name columns, so only `SELECT *` or an INSERT without column \
@@ -527,7 +524,7 @@ fn name_finding(change: &Change, expected: &str) -> Finding {
         Severity::Info,
         &object,
         format!(
-            "{kind} {object}: same {kind}, different name ({} in {expected}, {} here)",
+            "same {kind}, different name ({} in {expected}, {} here)",
             shown(before),
             shown(after)
         ),
@@ -994,14 +991,13 @@ mod tests {
                     codes::ORDER,
                     Severity::Info,
                     "user",
-                    "table user: same columns, different order than revision r1 (scim moved)"
+                    "same columns as revision r1, different order (scim moved)"
                 ),
                 (
                     codes::NAME,
                     Severity::Info,
                     "user.user_email_idx",
-                    "index user.user_email_idx: same index, different name \
-                     ('ix_user_email' in revision r1, 'user_email_idx' here)"
+                    "same index, different name ('ix_user_email' in revision r1, 'user_email_idx' here)"
                 ),
             ]
         );
