@@ -725,10 +725,7 @@ fn order_finding(change: &Change, expected: &str) -> Finding {
         codes::ORDER,
         Severity::Info,
         &change.name,
-        format!(
-            "table {}: same columns, different order than {expected}{moved}",
-            change.name
-        ),
+        format!("same columns as {expected}, different order{moved}"),
     )
     .hint(
         "SQLite and SQLAlchemy name columns, so only `SELECT *` or an INSERT without column \
@@ -755,7 +752,7 @@ fn name_finding(change: &Change, expected: &str) -> Finding {
         Severity::Info,
         &object,
         format!(
-            "{kind} {object}: same {kind}, different name ({} in {expected}, {} here)",
+            "same {kind}, different name ({} in {expected}, {} here)",
             shown(before),
             shown(after)
         ),
@@ -1054,9 +1051,10 @@ pub struct SnapshotBisect {
 
 /// Judges a recorded snapshot with the built-in drift predicate: good when
 /// its schema matches the reference (or an accepted variant) of the
-/// revisions it recorded, bad when it does not or names revisions the
-/// scripts lack, skipped when it recorded no revision at all. Reads the
-/// snapshot and schema objects only, never data pages.
+/// revisions it recorded, or differs from it in form only; bad when it does
+/// not or names revisions the scripts lack; skipped when it recorded no
+/// revision at all. Reads the snapshot and schema objects only, never data
+/// pages.
 pub fn snapshot_verdict(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
@@ -1100,15 +1098,17 @@ pub fn snapshot_verdict(
         .schema_semantic
         .as_deref()
         == Some(&semantic);
-    let verdict = if matches_reference
+    let good = matches_reference
         || accepted(repo, replayer, &rows)?
             .iter()
             .any(|(_, s)| *s == semantic)
-    {
-        Verdict::Good
-    } else {
-        Verdict::Bad
-    };
+        // A difference of form only is no drift, as in `status`.
+        || {
+            let view = repo.store.view();
+            let schema = Schema::from_blob(&view.read_blob(&snapshot.schema)?)?;
+            diff::diff(&reference.schema(repo)?, &schema).is_form_only()
+        };
+    let verdict = if good { Verdict::Good } else { Verdict::Bad };
     Ok((verdict, Some(rows)))
 }
 
@@ -1402,4 +1402,76 @@ pub fn bisect_revisions(
     found.first_bad = Some(first_bad);
     found.last_good = last_good;
     Ok(Ok(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(sql: &str) -> Schema {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        crate::schema::capture(&tx).unwrap().schema
+    }
+
+    #[test]
+    fn extra_objects_and_differences_of_form_neither_lack_nor_contradict() {
+        let reference = schema("CREATE TABLE t(a, b, c); CREATE INDEX ix_t_a ON t(a);");
+        for (live, lacks) in [
+            (
+                "CREATE TABLE t(a, b, c, d); CREATE INDEX ix_t_a ON t(a);",
+                false,
+            ),
+            (
+                "CREATE TABLE t(a, x, b, c); CREATE INDEX ix_t_a ON t(a); CREATE TABLE u(a);",
+                false,
+            ),
+            (
+                "CREATE TABLE t(c, a, b); CREATE INDEX t_a_idx ON t(a);",
+                false,
+            ),
+            ("CREATE TABLE t(a, c); CREATE INDEX ix_t_a ON t(a);", true),
+            (
+                "CREATE TABLE t(a, b, c NOT NULL); CREATE INDEX ix_t_a ON t(a);",
+                true,
+            ),
+            ("CREATE TABLE t(a, b, c);", true),
+        ] {
+            let drift = diff::diff(&reference, &schema(live));
+            assert_eq!(lacks_or_contradicts(&drift), lacks, "{live}: {drift:#?}");
+        }
+    }
+
+    #[test]
+    fn differences_of_form_are_info_findings_in_words() {
+        let reference = schema(
+            "CREATE TABLE user(id, name, scim, email); CREATE INDEX ix_user_email ON user(email);",
+        );
+        let live = schema(
+            "CREATE TABLE user(id, name, email, scim); CREATE INDEX user_email_idx ON user(email);",
+        );
+        let findings = form_findings(&diff::diff(&reference, &live), "revision r1");
+        let summary: Vec<_> = findings
+            .iter()
+            .map(|f| (f.code, f.severity, f.object.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    codes::ORDER,
+                    Severity::Info,
+                    "user",
+                    "same columns as revision r1, different order (scim moved)"
+                ),
+                (
+                    codes::NAME,
+                    Severity::Info,
+                    "user.user_email_idx",
+                    "same index, different name ('ix_user_email' in revision r1, 'user_email_idx' here)"
+                ),
+            ]
+        );
+    }
 }

@@ -585,6 +585,8 @@ mod tests {
             table: table.map(str::to_owned),
             name: name.to_owned(),
             fields: Vec::new(),
+            meaning: Default::default(),
+            moved: Vec::new(),
         }
     }
 

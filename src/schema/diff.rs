@@ -389,13 +389,7 @@ fn moved_columns(before: &Table, after: &Table) -> Vec<String> {
         .iter()
         .filter(|c| before.column(&c.name).is_some())
         .collect();
-    if a.iter().map(String::as_str).eq(b
-        .iter()
-        .map(|c| fold(&c.name))
-        .collect::<Vec<_>>()
-        .iter()
-        .map(String::as_str))
-    {
+    if a.iter().zip(&b).all(|(x, y)| same_name(x, &y.name)) {
         return Vec::new();
     }
     // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].

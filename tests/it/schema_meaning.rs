@@ -14,6 +14,7 @@ const KEEP_OLD: &str = "rev_keep_old";
 const USERS: &str = "rev_users";
 const DROP_SCIM: &str = "rev_drop_scim";
 const FORGETS: &str = "rev_forgets";
+const EMAIL_INDEX: &str = "rev_email_ix";
 
 fn status_json(env: &TestEnv, db: &Path) -> (i32, serde_json::Value) {
     let out = env.run(&["--format", "json", "status", db.to_str().unwrap()]);
@@ -311,5 +312,58 @@ fn a_round_trip_that_only_reorders_columns_passes_with_a_note() {
         text.stdout.contains("1 of 3 revisions fail the round trip"),
         "{}",
         text.stdout
+    );
+}
+
+#[test]
+fn an_index_under_another_name_is_a_difference_of_name_and_mixed_drift_counts_the_real_ones() {
+    let env = TestEnv::new();
+    let Some(mut project) = scim_in_the_middle(&env) else {
+        return;
+    };
+    project.revision(
+        Revision::new(EMAIL_INDEX, "index user email")
+            .down(USERS)
+            .upgrade(r#"op.create_index("ix_user_email", "user", ["email"])"#)
+            .downgrade(r#"op.drop_index("ix_user_email", table_name="user")"#),
+    );
+    project.upgrade("head").ok();
+    let db = project.db_path();
+    let db_arg = db.to_str().unwrap();
+    exec(
+        &db,
+        r#"DROP INDEX ix_user_email; CREATE INDEX user_email_idx ON "user"(email);"#,
+    );
+    let text = env.run(&["status", db_arg]);
+    text.expect(0);
+    assert!(
+        text.stdout
+            .contains("same index, different name: ix_user_email → user_email_idx"),
+        "{}",
+        text.stdout
+    );
+    let (code, json) = status_json(&env, &db);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(findings(&json), [("drift.name".into(), "info".into())]);
+    assert_eq!(json["comparison"]["drift"]["changes"][0]["meaning"], "name");
+
+    // A real difference beside it: drift.schema counts only the real one,
+    // and the difference of name is still its own info finding.
+    exec(&db, r#"ALTER TABLE "user" DROP COLUMN role"#);
+    let (code, json) = status_json(&env, &db);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(
+        findings(&json),
+        [
+            ("drift.schema".into(), "error".into()),
+            ("drift.name".into(), "info".into()),
+        ]
+    );
+    assert!(
+        json["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("1 missing, 0 extra, 0 changed"),
+        "{json}"
     );
 }
