@@ -251,9 +251,11 @@ impl Lanes {
                 (' ', if w.is_some() { '|' } else { ' ' })
             } else if i < joining {
                 ('_', if w.is_some() { '|' } else { '_' })
-            } else {
+            } else if i == joining || w.is_some() {
                 // The joining lane and those right of it move one left.
                 ('/', ' ')
+            } else {
+                (' ', ' ')
             };
             if i > 0 {
                 line.push(gap);
@@ -269,17 +271,18 @@ impl Lanes {
     fn open(&self, column: usize) -> String {
         let mut line = String::new();
         for (i, w) in self.waiting.iter().enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
-            if i <= column {
-                line.push(if w.is_some() { '|' } else { ' ' });
+            line.push(match (i <= column, w) {
+                (true, Some(_)) => '|',
+                _ => ' ',
+            });
+            // The new lane leaves from `column`; those right of it shift.
+            line.push(if i == column || (i > column && w.is_some()) {
+                '\\'
             } else {
-                line.push('\\');
-            }
+                ' '
+            });
         }
-        line.push('\\');
-        line
+        line.trim_end().to_owned()
     }
 }
 
@@ -319,6 +322,23 @@ mod tests {
             lines,
             [
                 "* m", "|\\", "| * c2", "| | * z", "* | | c1", "| |/", "|/", "* b"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_merge_beside_another_lane_shifts_it_right() {
+        let lines = draw(&[
+            ("z", &["a"]),
+            ("m", &["c1", "c2"]),
+            ("c2", &["a"]),
+            ("c1", &["a"]),
+            ("a", &[]),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "* z", "| * m", "| |\\", "| | * c2", "| * | c1", "| |/", "|/", "* a"
             ]
         );
     }

@@ -117,7 +117,9 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             ignored.reason
         ))?;
     }
-    if let Some(since) = &report.since {
+    // Say what --since meant when it was not a revision id as resolved
+    // (`head`, a label, a prefix).
+    if let Some(since) = report.since.as_ref().filter(|s| s.after != [s.rev.clone()]) {
         let after = if since.after.is_empty() {
             "base".to_owned()
         } else {

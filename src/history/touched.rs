@@ -15,9 +15,15 @@ pub struct Touched {
 }
 
 impl Touched {
-    /// Adds what the Python source `text` names.
+    /// Adds what the Python source `text` names (comments left out, so a
+    /// commented-out call does not count).
     pub fn scan(&mut self, text: &str) {
-        let mut rest = text;
+        let code: String = text
+            .lines()
+            .map(without_comment)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut rest = code.as_str();
         while let Some(at) = rest.find("op.") {
             // `batch_op.x` acts on the table its `batch_alter_table` names.
             let preceded = rest[..at]
@@ -69,6 +75,24 @@ impl Touched {
             }
         }
     }
+}
+
+/// A line without its `#` comment (a `#` inside a string is kept).
+fn without_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (at, c) in line.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' => return &line[..at],
+            None => {}
+        }
+    }
+    line
 }
 
 /// The top-level arguments of a call whose text starts at its `(`, each
@@ -160,6 +184,9 @@ def upgrade():
             ["a", "b", "note", "old", "tag", "user", "x, y", "z"]
         );
         assert!(!touched.opaque);
+        touched.scan("# op.drop_table('ghost')\nop.drop_table('t#1')  # op.drop_table('other')");
+        assert!(touched.tables.contains("t#1"));
+        assert!(!touched.tables.contains("ghost") && !touched.tables.contains("other"));
         touched.scan("op.execute(\"UPDATE chat SET x = 1\")");
         assert!(touched.opaque);
     }
