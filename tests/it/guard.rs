@@ -435,3 +435,41 @@ fn without_a_project_guard_judges_the_exit_and_sees_data_changes_in_wal() {
     assert_eq!(json["restored"], true);
     assert_eq!(dump(&db), before);
 }
+
+#[test]
+fn drift_kept_across_a_successful_upgrade_is_not_the_upgrades_doing() {
+    // The upgrade moves the reference (a new column on chat); the hand-made
+    // column it did not touch stays pre-existing, not new drift.
+    let env = TestEnv::new();
+    let Some(project) = AlembicProject::chat_app(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    project.upgrade(chat_app::MERGE).ok();
+    let db = project.db_path();
+    exec(&db, "ALTER TABLE chat ADD COLUMN scim JSON");
+    let upgrade: Vec<String> = [
+        project.python().to_str().unwrap(),
+        "-m",
+        "alembic",
+        "-c",
+        "alembic.ini",
+        "upgrade",
+        "head",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let json = guard_json(&env, &db, &["--restore-on-failure"], &upgrade);
+    assert_eq!(
+        json["alembic_version"],
+        serde_json::json!({"before": [chat_app::MERGE], "after": [chat_app::HEAD]})
+    );
+    assert_eq!(names(&json, "introduced"), Vec::<String>::new(), "{json}");
+    assert!(
+        names(&json, "preexisting").contains(&"scim".to_owned()),
+        "{json}"
+    );
+    assert_eq!(json["failed"], false);
+    assert_eq!(json["restored"], false);
+    assert_eq!(version_rows(&db), Some(vec![chat_app::HEAD.to_owned()]));
+}
