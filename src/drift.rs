@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use migsnap_store::{Change as RefChange, Expected, ObjectId, RefEdit, RefName};
+use migsnap_store::{Change as RefChange, Expected, ObjectId, Prefix, RefEdit, RefName};
 use serde::Serialize;
 
 use crate::bisect::{self, Bisection, Next, Verdict};
@@ -360,23 +360,22 @@ pub fn accepted_variants(
 pub fn remove_accepted(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
-    prefix: &str,
+    prefix: &Prefix,
 ) -> Result<AcceptedVariant, AcceptError> {
-    let wanted = prefix.to_ascii_lowercase();
     let mut matching: Vec<AcceptedVariant> = accepted_variants(repo, replayer)?
         .into_iter()
-        .filter(|v| !wanted.is_empty() && v.id.to_string().starts_with(&wanted))
+        .filter(|v| prefix.matches(&v.id))
         .collect();
     let variant = match matching.len() {
         0 => {
             return Err(AcceptError::NoVariant {
-                prefix: prefix.to_owned(),
+                prefix: prefix.to_string(),
             });
         }
         1 => matching.remove(0),
         _ => {
             return Err(AcceptError::Ambiguous {
-                prefix: prefix.to_owned(),
+                prefix: prefix.to_string(),
                 candidates: matching.iter().map(|v| v.id).collect(),
             });
         }

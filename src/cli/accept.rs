@@ -8,6 +8,8 @@
 
 use std::io::IsTerminal;
 
+use migsnap_store::{ParseIdError, Prefix};
+
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
@@ -73,7 +75,12 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         return Ok(Status::Ok);
     }
     if let Some(prefix) = &args.remove {
-        let removed = drift::remove_accepted(&mut opened.repo, &replayer, prefix).map_err(error)?;
+        let prefix: Prefix = prefix.parse().map_err(|e: ParseIdError| {
+            CliError::new(ErrorKind::Input, format!("accept --remove: {e}"))
+                .hint("give 4 or more hex digits of an id from `migsnap accept --list`")
+        })?;
+        let removed =
+            drift::remove_accepted(&mut opened.repo, &replayer, &prefix).map_err(error)?;
         if ctx.out.is_json() {
             ctx.out.json(&serde_json::json!({ "removed": removed }))?;
         } else {

@@ -41,8 +41,7 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = match migrations::open(ctx, Some(&tracked.name), &args.project) {
         Ok(opened) => Some(opened),
         Err(e) => {
-            ctx.out
-                .note(&format!("no status check afterwards: {}", e.message));
+            ctx.out.note(&format!("no drift judgement: {}", e.message));
             None
         }
     };

@@ -101,6 +101,8 @@ fn accept_shows_the_difference_and_needs_yes_then_list_and_remove() {
     // Remove by a prefix: the shape is drift again.
     env.run(&["accept", "--remove", "0000ffff"])
         .expect_error(3, &["no accepted variant 0000ffff"]);
+    env.run(&["accept", "--remove", "ab"])
+        .expect_error(3, &["accept --remove", "hex digits"]);
     let removed = env
         .run(&["--format", "json", "accept", "--remove", &id[..8]])
         .ok_json();

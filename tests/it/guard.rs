@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::common::alembic::{AlembicProject, Revision, chat_app, tables, version_rows};
-use crate::common::{TestEnv, dump, exec};
+use crate::common::{Journal, TestEnv, dump, exec};
 
 const USERS: &str = "INSERT INTO user VALUES ('u1', 'Ann', 'ann@example.com', 'admin', 1), \
                      ('u2', 'Bob', 'bob@example.com', 'user', 2)";
@@ -393,4 +393,83 @@ fn a_command_that_leaves_nothing_to_compare_with_fixes_no_drift() {
         !found.iter().any(|f| f.0.starts_with("guard.")),
         "{found:?}"
     );
+}
+
+#[test]
+fn without_a_project_guard_judges_the_exit_and_sees_data_changes_in_wal() {
+    // No migrations to judge drift by. A data change in a WAL database
+    // (which leaves the file change counter alone) still counts as a
+    // change, and a failing command is put back.
+    let env = TestEnv::with_store();
+    let db = env.make_db("plain.db", Journal::Wal, 20);
+    let python = crate::common::sqlite_python();
+    let sql = |sql: &str, exit: i32| {
+        vec![
+            python.clone(),
+            "-c".to_owned(),
+            format!(
+                "import sqlite3, sys; c = sqlite3.connect('{}'); c.executescript({sql:?}); c.commit(); sys.exit({exit})",
+                db.display()
+            ),
+        ]
+    };
+    let out = guard(
+        &env,
+        &db,
+        &[],
+        &sql("UPDATE items SET name = 'x' WHERE id = 1", 0),
+    );
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(out.stdout.contains("the schema did not change"), "{out:?}");
+    assert!(out.stdout.contains("to undo: migsnap restore"), "{out:?}");
+
+    let before = dump(&db);
+    let json = guard_json(
+        &env,
+        &db,
+        &["--restore-on-failure"],
+        &sql("DELETE FROM items WHERE id > 10", 1),
+    );
+    assert_eq!(json["drift"], serde_json::Value::Null);
+    assert_eq!(json["changed"], true);
+    assert_eq!(json["restored"], true);
+    assert_eq!(dump(&db), before);
+}
+
+#[test]
+fn drift_kept_across_a_successful_upgrade_is_not_the_upgrades_doing() {
+    // The upgrade moves the reference (a new column on chat); the hand-made
+    // column it did not touch stays pre-existing, not new drift.
+    let env = TestEnv::new();
+    let Some(project) = AlembicProject::chat_app(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    project.upgrade(chat_app::MERGE).ok();
+    let db = project.db_path();
+    exec(&db, "ALTER TABLE chat ADD COLUMN scim JSON");
+    let upgrade: Vec<String> = [
+        project.python().to_str().unwrap(),
+        "-m",
+        "alembic",
+        "-c",
+        "alembic.ini",
+        "upgrade",
+        "head",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let json = guard_json(&env, &db, &["--restore-on-failure"], &upgrade);
+    assert_eq!(
+        json["alembic_version"],
+        serde_json::json!({"before": [chat_app::MERGE], "after": [chat_app::HEAD]})
+    );
+    assert_eq!(names(&json, "introduced"), Vec::<String>::new(), "{json}");
+    assert!(
+        names(&json, "preexisting").contains(&"scim".to_owned()),
+        "{json}"
+    );
+    assert_eq!(json["failed"], false);
+    assert_eq!(json["restored"], false);
+    assert_eq!(version_rows(&db), Some(vec![chat_app::HEAD.to_owned()]));
 }
