@@ -957,3 +957,108 @@ pub fn bisect_revisions(
     found.last_good = last_good;
     Ok(Ok(found))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(op: Op, kind: ChangeKind, name: &str, fields: &[(&str, &str, &str)]) -> Change {
+        Change {
+            op,
+            kind,
+            table: (kind != ChangeKind::Table).then(|| "t".to_owned()),
+            name: name.to_owned(),
+            fields: fields
+                .iter()
+                .map(|(field, before, after)| FieldChange {
+                    field: (*field).to_owned(),
+                    before: Some((*before).to_owned()).filter(|b| !b.is_empty()),
+                    after: Some((*after).to_owned()).filter(|a| !a.is_empty()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn extra_objects_and_extra_columns_are_not_defects() {
+        assert!(!is_defect(&change(Op::Added, ChangeKind::Table, "x", &[])));
+        assert!(!is_defect(&change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a", "id, a, b")]
+        )));
+        assert!(is_defect(&change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a, b", "id, b")]
+        )));
+        assert!(is_defect(&change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a, b", "id, b, a")]
+        )));
+        assert!(is_defect(&change(
+            Op::Removed,
+            ChangeKind::Column,
+            "a",
+            &[]
+        )));
+    }
+
+    #[test]
+    fn a_contradicted_field_is_the_same_defect_only_against_the_same_reference_value() {
+        let tip = change(
+            Op::Changed,
+            ChangeKind::Column,
+            "name",
+            &[("declared_type", "TEXT", "INTEGER")],
+        );
+        let same = change(
+            Op::Changed,
+            ChangeKind::Column,
+            "NAME",
+            &[("declared_type", "TEXT", "INTEGER")],
+        );
+        // Before a later revision changed the type to TEXT, the database
+        // contradicted another value: not the defect the tip shows.
+        let earlier = change(
+            Op::Changed,
+            ChangeKind::Column,
+            "name",
+            &[("declared_type", "VARCHAR", "INTEGER")],
+        );
+        assert!(same_defect(&tip, &same));
+        assert!(!same_defect(&tip, &earlier));
+        assert!(!same_defect(
+            &tip,
+            &change(Op::Added, ChangeKind::Column, "name", &[])
+        ));
+    }
+
+    #[test]
+    fn a_shorter_column_list_is_the_same_defect_whatever_the_list_grew_to() {
+        let tip = change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a, b, c", "id, b, c")],
+        );
+        let at_a = change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a", "id, b, c")],
+        );
+        let before_a = change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id", "id, b, c")],
+        );
+        assert!(same_defect(&tip, &at_a));
+        assert!(!same_defect(&tip, &before_a));
+    }
+}
