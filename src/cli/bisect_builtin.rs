@@ -192,7 +192,7 @@ pub fn revisions(
         Err(NoChain::Ambiguous) => {
             return Err(CliError::new(
                 ErrorKind::Input,
-                "which revision chain? the database records no single revision and the history has several heads",
+                "which revision chain? neither the database's stamp nor the history's heads name a single revision to end it at",
             )
             .hint("name the end of the chain with --to REV"));
         }
