@@ -118,7 +118,9 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
 
     // A dropped column: x35 was added to the base table by revision 35, so
     // 35 is the revision after which the database should have it.
-    let dropped = upgraded(&project, "dropped", "head");
+    let clean = upgraded(&project, "clean", "head");
+    let dropped = project.root().join("data/dropped.db");
+    std::fs::copy(&clean, &dropped).unwrap();
     exec(&dropped, "ALTER TABLE t001 DROP COLUMN x35");
     let (code, json) = bisect_revisions(&env, &dropped);
     assert_eq!(code, exit::PROBLEMS, "{json}");
@@ -188,7 +190,6 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
     );
 
     // A database that matches the head: nothing to find, exit 0.
-    let clean = upgraded(&project, "clean", "head");
     let (code, json) = bisect_revisions(&env, &clean);
     assert_eq!(code, exit::OK, "{json}");
     assert_eq!(json["first_bad"], serde_json::Value::Null);
