@@ -9,6 +9,7 @@ use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live, NoChain};
 use crate::history::graph::Resolved;
 use crate::replay::Replayer;
+use crate::schema::diff::{ChangeKind, Op};
 
 /// `bisect drift [DB]`: the first snapshot of a tracked database that
 /// drifted from its recorded revision's reference.
@@ -245,10 +246,40 @@ pub fn revisions(
     }
     if !found.extra.is_empty() {
         out.line(&format!(
-            "extra in the database, not in the reference of {tip} (no revision along the chain is to blame):"
+            "extra in the database, not in the reference of {tip}:"
         ))?;
         for line in drift_lines(out, &found.extra, "    ") {
             out.line(&line)?;
+        }
+        for dropped in &found.dropped {
+            out.line(&format!(
+                "{} {} was dropped by {} ({} is the last revision that has it); the database missed that",
+                dropped.kind.name(),
+                match &dropped.table {
+                    Some(table) if dropped.kind == ChangeKind::Column => {
+                        format!("{table}.{}", dropped.name)
+                    }
+                    _ => dropped.name.clone(),
+                },
+                out.paint(Paint::Id, &dropped.dropped_by),
+                dropped.last_had
+            ))?;
+        }
+        let added = found
+            .extra
+            .changes
+            .iter()
+            .filter(|c| c.op == Op::Added)
+            .count();
+        if added > found.dropped.len() {
+            out.line(&format!(
+                "no revision along the chain made {}",
+                if found.dropped.is_empty() {
+                    "them"
+                } else {
+                    "the others"
+                }
+            ))?;
         }
     }
     Ok(status)
