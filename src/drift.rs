@@ -982,11 +982,7 @@ fn defect_field(change: &Change, field: &FieldChange) -> bool {
 /// table's column list is the exception, as it grows with every column
 /// added: the defect is that the database lacks or reorders the list.
 fn same_defect(tip: &Change, change: &Change) -> bool {
-    let same_object = tip.op == change.op
-        && tip.kind == change.kind
-        && tip.table.as_deref().map(fold) == change.table.as_deref().map(fold)
-        && same_name(&tip.name, &change.name);
-    if !same_object || !is_defect(change) {
+    if tip.op != change.op || !same_object(tip, change) || !is_defect(change) {
         return false;
     }
     tip.op != Op::Changed
@@ -997,6 +993,14 @@ fn same_defect(tip: &Change, change: &Change) -> bool {
                     && (g.field == "columns" || g.before == f.before)
             })
         })
+}
+
+/// Whether two changes are about the same object (same kind, table and
+/// name, as SQLite compares names).
+fn same_object(a: &Change, b: &Change) -> bool {
+    a.kind == b.kind
+        && a.table.as_deref().map(fold) == b.table.as_deref().map(fold)
+        && same_name(&a.name, &b.name)
 }
 
 /// Whether the comma-separated list `after` keeps every name of `before`,
@@ -1254,10 +1258,49 @@ pub struct RevisionBisect {
     /// The defects the first bad revision introduces, against its reference.
     pub drift: Option<SchemaDiff>,
     /// What the database has beyond the tip's reference (extra objects and
-    /// columns): no revision along the chain is to blame for it.
+    /// columns): no revision is bad for it.
     pub extra: SchemaDiff,
+    /// The extra objects an earlier revision along the chain had: which
+    /// revision dropped (or renamed) them. The rest no revision made.
+    pub dropped: Vec<Dropped>,
     /// How many revisions were judged.
     pub tested: usize,
+}
+
+/// An extra object of the database that a revision along the chain had
+/// and a later one dropped or renamed: a drop the database missed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dropped {
+    /// The kind of object.
+    pub kind: ChangeKind,
+    /// Its table, for parts of a table and for indexes and triggers.
+    pub table: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// The last revision whose reference has it.
+    pub last_had: String,
+    /// The revision after that one, which dropped or renamed it.
+    pub dropped_by: String,
+}
+
+/// The difference from the reference of revision `id` to `live`, each
+/// revision diffed once.
+fn drift_against(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    live: &Schema,
+    judged: &mut HashMap<String, SchemaDiff>,
+    id: &str,
+) -> Result<SchemaDiff, ReplayError> {
+    if let Some(drift) = judged.get(id) {
+        return Ok(drift.clone());
+    }
+    let reference = replayer
+        .cached(repo, &[id.to_owned()])?
+        .expect("holds: the tip's closure was replayed first");
+    let drift = diff::diff(&reference.schema(repo)?, live);
+    judged.insert(id.to_owned(), drift.clone());
+    Ok(drift)
 }
 
 /// Why a revision bisection could not run.
@@ -1339,18 +1382,10 @@ pub fn bisect_revisions(
         return Ok(Err(NoChain::Failed(failure)));
     }
     let mut judged: HashMap<String, SchemaDiff> = HashMap::new();
-    let mut drift_of = |repo: &mut Repo, id: &String| -> Result<SchemaDiff, ReplayError> {
-        if let Some(drift) = judged.get(id) {
-            return Ok(drift.clone());
-        }
-        let reference = replayer
-            .cached(repo, std::slice::from_ref(id))?
-            .expect("holds: the tip's closure was just replayed");
-        let drift = diff::diff(&reference.schema(repo)?, &live.schema);
-        judged.insert(id.clone(), drift.clone());
-        Ok(drift)
+    let drift_of = |repo: &mut Repo, judged: &mut HashMap<String, SchemaDiff>, id: &str| {
+        drift_against(repo, replayer, &live.schema, judged, id)
     };
-    let (defects, extra): (Vec<Change>, Vec<Change>) = drift_of(repo, &tip)?
+    let (defects, extra): (Vec<Change>, Vec<Change>) = drift_of(repo, &mut judged, &tip)?
         .changes
         .into_iter()
         .partition(is_defect);
@@ -1371,35 +1406,56 @@ pub fn bisect_revisions(
         last_good: None,
         drift: None,
         extra: SchemaDiff { changes: extra },
+        dropped: Vec::new(),
         tested: 1,
     };
-    if defects.is_empty() {
-        return Ok(Ok(found));
+    if !defects.is_empty() {
+        let mut bisection = Bisection::with_open_start(line.clone());
+        bisection
+            .mark(&tip, Verdict::Bad)
+            .expect("holds: the tip is on the line");
+        let next = bisect::search(bisection, |id| {
+            Ok::<_, ReplayError>(if shared(drift_of(repo, &mut judged, id)?).is_empty() {
+                Verdict::Good
+            } else {
+                Verdict::Bad
+            })
+        })?;
+        let Next::Found {
+            first_bad,
+            last_good,
+        } = next
+        else {
+            unreachable!("BUG: without skips a search with a bad end finds the first bad")
+        };
+        found.drift = Some(SchemaDiff {
+            changes: shared(drift_of(repo, &mut judged, &first_bad)?),
+        });
+        found.tested = judged.len();
+        found.first_bad = Some(first_bad);
+        found.last_good = last_good;
     }
-    let mut bisection = Bisection::with_open_start(line);
-    bisection
-        .mark(&tip, Verdict::Bad)
-        .expect("holds: the tip is on the line");
-    let next = bisect::search(bisection, |id| {
-        Ok::<_, ReplayError>(if shared(drift_of(repo, id)?).is_empty() {
-            Verdict::Good
-        } else {
-            Verdict::Bad
-        })
-    })?;
-    let Next::Found {
-        first_bad,
-        last_good,
-    } = next
-    else {
-        unreachable!("BUG: without skips a search with a bad end finds the first bad")
-    };
-    found.drift = Some(SchemaDiff {
-        changes: shared(drift_of(repo, &first_bad)?),
-    });
-    found.tested = judged.len();
-    found.first_bad = Some(first_bad);
-    found.last_good = last_good;
+    // An extra object is not extra against a reference that has it: the
+    // newest such revision is the last that had it. A plain scan, newest
+    // first; each reference is diffed once however many objects there are.
+    for change in found.extra.changes.iter().filter(|c| c.op == Op::Added) {
+        for (at, id) in line.iter().enumerate().rev().skip(1) {
+            let has = !drift_of(repo, &mut judged, id)?
+                .changes
+                .iter()
+                .any(|c| c.op == Op::Added && same_object(change, c));
+            if has {
+                found.dropped.push(Dropped {
+                    kind: change.kind,
+                    table: change.table.clone(),
+                    name: change.name.clone(),
+                    last_had: id.clone(),
+                    dropped_by: line[at + 1].clone(),
+                });
+                break;
+            }
+        }
+    }
     Ok(Ok(found))
 }
 
@@ -1415,7 +1471,7 @@ mod tests {
     }
 
     #[test]
-    fn extra_objects_and_differences_of_form_neither_lack_nor_contradict() {
+    fn extra_objects_and_differences_of_form_are_not_defects() {
         let reference = schema("CREATE TABLE t(a, b, c); CREATE INDEX ix_t_a ON t(a);");
         for (live, lacks) in [
             (
@@ -1438,7 +1494,11 @@ mod tests {
             ("CREATE TABLE t(a, b, c);", true),
         ] {
             let drift = diff::diff(&reference, &schema(live));
-            assert_eq!(lacks_or_contradicts(&drift), lacks, "{live}: {drift:#?}");
+            assert_eq!(
+                drift.changes.iter().any(is_defect),
+                lacks,
+                "{live}: {drift:#?}"
+            );
         }
     }
 
@@ -1472,5 +1532,107 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    fn change(op: Op, kind: ChangeKind, name: &str, fields: &[(&str, &str, &str)]) -> Change {
+        Change {
+            op,
+            kind,
+            table: (kind != ChangeKind::Table).then(|| "t".to_owned()),
+            name: name.to_owned(),
+            fields: fields
+                .iter()
+                .map(|(field, before, after)| FieldChange {
+                    field: (*field).to_owned(),
+                    before: Some((*before).to_owned()).filter(|b| !b.is_empty()),
+                    after: Some((*after).to_owned()).filter(|a| !a.is_empty()),
+                })
+                .collect(),
+            meaning: Meaning::Definition,
+            moved: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn extra_objects_and_extra_columns_are_not_defects() {
+        assert!(!is_defect(&change(Op::Added, ChangeKind::Table, "x", &[])));
+        assert!(!is_defect(&change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a", "id, a, b")]
+        )));
+        assert!(is_defect(&change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a, b", "id, b")]
+        )));
+        assert!(is_defect(&change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a, b", "id, b, a")]
+        )));
+        assert!(is_defect(&change(
+            Op::Removed,
+            ChangeKind::Column,
+            "a",
+            &[]
+        )));
+    }
+
+    #[test]
+    fn a_contradicted_field_is_the_same_defect_only_against_the_same_reference_value() {
+        let tip = change(
+            Op::Changed,
+            ChangeKind::Column,
+            "name",
+            &[("declared_type", "TEXT", "INTEGER")],
+        );
+        let same = change(
+            Op::Changed,
+            ChangeKind::Column,
+            "NAME",
+            &[("declared_type", "TEXT", "INTEGER")],
+        );
+        // Before a later revision changed the type to TEXT, the database
+        // contradicted another value: not the defect the tip shows.
+        let earlier = change(
+            Op::Changed,
+            ChangeKind::Column,
+            "name",
+            &[("declared_type", "VARCHAR", "INTEGER")],
+        );
+        assert!(same_defect(&tip, &same));
+        assert!(!same_defect(&tip, &earlier));
+        assert!(!same_defect(
+            &tip,
+            &change(Op::Added, ChangeKind::Column, "name", &[])
+        ));
+    }
+
+    #[test]
+    fn a_shorter_column_list_is_the_same_defect_whatever_the_list_grew_to() {
+        let tip = change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a, b, c", "id, b, c")],
+        );
+        let at_a = change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id, a", "id, b, c")],
+        );
+        let before_a = change(
+            Op::Changed,
+            ChangeKind::Table,
+            "t",
+            &[("columns", "id", "id, b, c")],
+        );
+        assert!(same_defect(&tip, &at_a));
+        assert!(!same_defect(&tip, &before_a));
     }
 }

@@ -9,6 +9,7 @@ use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live, NoChain};
 use crate::history::graph::Resolved;
 use crate::replay::Replayer;
+use crate::schema::diff::{ChangeKind, Op};
 
 /// `bisect drift [DB]`: the first snapshot of a tracked database that
 /// drifted from its recorded revision's reference.
@@ -54,29 +55,7 @@ pub fn drift(
                 None => out.line("last good snapshot:     none (the oldest one drifted)")?,
             }
             if let Some(explained) = &found.explained {
-                let recorded = if explained.targets.is_empty() {
-                    "an empty alembic_version".to_owned()
-                } else {
-                    explained.targets.join(" + ")
-                };
-                out.line(
-                    &match (&explained.compared_with, explained.unknown.as_slice()) {
-                        (Some(nearest), unknown) => format!(
-                            "it recorded {recorded}, which no migration script declares ({}); \
-                         compared with {}, the revision its schema is nearest to:",
-                            unknown.join(", "),
-                            nearest.join(" + ")
-                        ),
-                        (None, []) => {
-                            format!("it recorded {recorded} and differs from its reference:")
-                        }
-                        (None, unknown) => format!(
-                            "it recorded {recorded}, which no migration script declares ({}), \
-                         and no reference could be built to compare it with",
-                            unknown.join(", ")
-                        ),
-                    },
-                )?;
+                out.line(&recorded_line(explained))?;
                 for line in drift_lines(out, &explained.drift, "    ") {
                     out.line(&line)?;
                 }
@@ -103,6 +82,39 @@ pub fn drift(
             ))?;
             Ok(Status::Ok)
         }
+    }
+}
+
+/// What a first drifted snapshot recorded, and what it is compared with.
+fn recorded_line(explained: &drift::FirstBad) -> String {
+    let recorded = if explained.targets.is_empty() {
+        "an empty alembic_version".to_owned()
+    } else {
+        explained.targets.join(" + ")
+    };
+    let undeclared = if explained.unknown == explained.targets {
+        "which no migration script declares".to_owned()
+    } else {
+        format!(
+            "of which no migration script declares {}",
+            explained.unknown.join(" + ")
+        )
+    };
+    match (&explained.compared_with, explained.unknown.is_empty()) {
+        (None, true) => format!("it recorded {recorded} and differs from its reference:"),
+        (Some(nearest), _) => format!(
+            "it recorded {recorded}, {undeclared}; compared with {}, \
+             the revision(s) its schema {}:",
+            nearest.join(" + "),
+            if explained.drift.is_empty() {
+                "matches"
+            } else {
+                "is nearest to"
+            }
+        ),
+        (None, false) => format!(
+            "it recorded {recorded}, {undeclared}, and no reference could be built to compare it with"
+        ),
     }
 }
 
@@ -181,7 +193,7 @@ pub fn revisions(
         Err(NoChain::Ambiguous) => {
             return Err(CliError::new(
                 ErrorKind::Input,
-                "which revision chain? the database records no single revision and the history has several heads",
+                "which revision chain? neither the database's stamp nor the history's heads name a single revision to end it at",
             )
             .hint("name the end of the chain with --to REV"));
         }
@@ -200,10 +212,12 @@ pub fn revisions(
     let out = &ctx.out;
     let shown = migrations::shown(&path, opened.repo.root());
     if let Some(tip) = &found.compared_with {
+        let matches = found.first_bad.is_none() && found.extra.is_empty();
         out.line(&format!(
             "{shown} is stamped {}, which no migration script declares; \
-             the chain ends at {tip} instead, the revision its schema is nearest to",
-            found.unknown.join(" + ")
+             the chain ends at {tip} instead, the revision its schema {}",
+            found.unknown.join(" + "),
+            if matches { "matches" } else { "is nearest to" }
         ))?;
     }
     let tip = &found.tip;
@@ -220,7 +234,7 @@ pub fn revisions(
                 None => "last good revision: none (the first revision is already bad)".to_owned(),
             })?;
             out.line(&format!(
-                "after {first_bad}, the database lacks or contradicts what it does at {tip}:"
+                "what the database lacks or contradicts of {first_bad}'s reference, as of {tip}'s:"
             ))?;
             for line in drift_lines(out, drift, "    ") {
                 out.line(&line)?;
@@ -232,10 +246,40 @@ pub fn revisions(
     }
     if !found.extra.is_empty() {
         out.line(&format!(
-            "extra in the database, not in the reference of {tip} (no revision along the chain is to blame):"
+            "extra in the database, not in the reference of {tip}:"
         ))?;
         for line in drift_lines(out, &found.extra, "    ") {
             out.line(&line)?;
+        }
+        for dropped in &found.dropped {
+            out.line(&format!(
+                "{} {} was dropped by {} ({} is the last revision that has it); the database missed that",
+                dropped.kind.name(),
+                match &dropped.table {
+                    Some(table) if dropped.kind == ChangeKind::Column => {
+                        format!("{table}.{}", dropped.name)
+                    }
+                    _ => dropped.name.clone(),
+                },
+                out.paint(Paint::Id, &dropped.dropped_by),
+                dropped.last_had
+            ))?;
+        }
+        let added = found
+            .extra
+            .changes
+            .iter()
+            .filter(|c| c.op == Op::Added)
+            .count();
+        if added > found.dropped.len() {
+            out.line(&format!(
+                "no revision along the chain made {}",
+                if found.dropped.is_empty() {
+                    "them"
+                } else {
+                    "the others"
+                }
+            ))?;
         }
     }
     Ok(status)

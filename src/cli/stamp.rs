@@ -15,6 +15,7 @@ use crate::restore::{self, RestoreOptions};
 /// verifying that the live schema matches their reference; a safety
 /// snapshot is taken first.
 #[derive(Debug, clap::Args)]
+#[command(override_usage = "migsnap stamp [OPTIONS] [DB] <REV>...")]
 pub struct StampArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
@@ -22,7 +23,7 @@ pub struct StampArgs {
     /// default: the only tracked one, or the SQLite file the Alembic
     /// configuration names), then the revision(s) to record: ids,
     /// prefixes, labels, `head`, `heads`.
-    #[arg(required = true, value_name = "[DB] REV")]
+    #[arg(required = true, value_name = "REV")]
     args: Vec<String>,
     /// Verify before writing. Always on: migsnap never stamps blindly; the
     /// flag is accepted so scripts can say what they mean.

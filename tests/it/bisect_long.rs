@@ -118,7 +118,9 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
 
     // A dropped column: x35 was added to the base table by revision 35, so
     // 35 is the revision after which the database should have it.
-    let dropped = upgraded(&project, "dropped", "head");
+    let clean = upgraded(&project, "clean", "head");
+    let dropped = project.root().join("data/dropped.db");
+    std::fs::copy(&clean, &dropped).unwrap();
     exec(&dropped, "ALTER TABLE t001 DROP COLUMN x35");
     let (code, json) = bisect_revisions(&env, &dropped);
     assert_eq!(code, exit::PROBLEMS, "{json}");
@@ -170,6 +172,40 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
     assert!(text.stdout.contains("hand_made"), "{text:?}");
     assert!(text.stdout.contains("no revision"), "{text:?}");
 
+    assert_eq!(json["dropped"], serde_json::json!([]), "{json}");
+
+    // A table a revision dropped, still there (the drop was stamped over,
+    // or the table made again by hand): the revision that dropped it is
+    // named.
+    let undropped = project.root().join("data/undropped.db");
+    std::fs::copy(&clean, &undropped).unwrap();
+    exec(
+        &undropped,
+        "CREATE TABLE t002 (id INTEGER NOT NULL, name VARCHAR NOT NULL, PRIMARY KEY (id))",
+    );
+    let (code, json) = bisect_revisions(&env, &undropped);
+    assert_eq!(code, exit::PROBLEMS, "{json}");
+    assert_eq!(json["first_bad"], serde_json::Value::Null, "{json}");
+    assert_eq!(
+        json["dropped"],
+        serde_json::json!([{
+            "kind": "table", "table": null, "name": "t002",
+            "last_had": rev(21), "dropped_by": rev(22),
+        }]),
+        "{json}"
+    );
+    let text = env.run(&[
+        "bisect",
+        "drift",
+        "--revisions",
+        undropped.to_str().unwrap(),
+    ]);
+    assert!(
+        text.stdout
+            .contains(&format!("table t002 was dropped by {}", rev(22))),
+        "{text:?}"
+    );
+
     // Stamped ahead: the schema is revision 40's, the stamp says head.
     let ahead = upgraded(&project, "ahead", &rev(40));
     project
@@ -188,7 +224,6 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
     );
 
     // A database that matches the head: nothing to find, exit 0.
-    let clean = upgraded(&project, "clean", "head");
     let (code, json) = bisect_revisions(&env, &clean);
     assert_eq!(code, exit::OK, "{json}");
     assert_eq!(json["first_bad"], serde_json::Value::Null);
