@@ -49,6 +49,10 @@ struct History {
     head: &'static str,
     /// How many revision files it has.
     revisions: usize,
+    /// Codes of the `info` findings `status` reports on a correct database
+    /// (notes about the files, not the database): `--fail-on info` fails
+    /// on them, the default does not.
+    info_codes: &'static [&'static str],
     /// `lint --since` and `test --since` check the revisions after this one.
     window_since: &'static str,
     /// Codes `lint --since window_since` reports that the upstream history
@@ -77,6 +81,9 @@ const OPEN_WEBUI: History = History {
     versions: "open_webui/migrations/versions",
     head: "0bd252b206fb",
     revisions: 66,
+    // d4e5f6a7b8c9's header says `Revises: f1e2d3c4b5a6`; its
+    // down_revision is a3dd5bedd151.
+    info_codes: &["history.header-mismatch"],
     // e7b9d4a023bc (model history), f8c0e5b134cd (tool and function
     // history), b8f2c6d91a04 (a PostgreSQL-only index), c92da83b017f (apps),
     // 0bd252b206fb (rows only). Mostly new tables, as the guide wants, but
@@ -120,6 +127,7 @@ const CONDA_STORE: History = History {
     versions: "conda_store_server/_internal/alembic/versions",
     head: "bf065abf375b",
     revisions: 14,
+    info_codes: &[],
     // e17b4cc6e086 adds build.hash, bf065abf375b adds
     // specification.is_lockfile: conda-store grows its tables in place.
     window_since: "03c839888c82",
@@ -401,6 +409,22 @@ fn correct_database_passes_every_check(history: &History) {
         found.is_empty(),
         format!("status: drift {found:?} on a correct database"),
     );
+
+    let infos: Vec<String> = status["findings"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .filter(|f| f["severity"] == "info")
+        .filter_map(|f| f["code"].as_str().map(str::to_owned))
+        .collect();
+    for code in history.info_codes {
+        checks.that(
+            infos.iter().any(|c| c == code),
+            format!("status: no info {code} (info findings: {infos:?})"),
+        );
+    }
+    let out = env.run(&["status", "--fail-on", "info", db]);
+    checks.exit(&out, i32::from(!history.info_codes.is_empty()));
 
     let (out, located) = json(&env, &["locate", db]);
     checks.exit(&out, 0);
