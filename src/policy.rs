@@ -182,8 +182,8 @@ pub struct Ignored {
 /// The judgement of a command's findings.
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
-    /// The findings that count, with their configured severities, most
-    /// severe first.
+    /// The findings that count, with their configured severities, in the
+    /// order the command found them.
     pub findings: Vec<Finding>,
     /// The findings left out by the ignore list or an `off` severity.
     pub ignored: Vec<Ignored>,
@@ -258,8 +258,6 @@ impl FindingsConfig {
             }
             kept.push(finding);
         }
-        // Stable, so findings of one severity keep the order they were found in.
-        kept.sort_by(|a, b| b.severity.cmp(&a.severity));
         let clean = !kept.iter().any(|f| fail_on.reached_by(f.severity));
         Verdict {
             findings: kept,
@@ -329,7 +327,7 @@ mod tests {
         ];
         let verdict = config.judge(findings.clone(), Ask::default());
         assert!(verdict.clean);
-        assert_eq!(verdict.findings[0].severity, Severity::Warning);
+        assert_eq!(verdict.findings[1].severity, Severity::Warning);
         assert_eq!(verdict.ignored.len(), 1);
         assert_eq!(verdict.ignored[0].reason, "kept on purpose");
         assert!(
@@ -352,6 +350,7 @@ mod tests {
         );
         assert!(!strict.clean);
         assert_eq!(strict.findings[0].code, "drift.order");
+        assert_eq!(strict.findings[0].severity, Severity::Error);
     }
 
     #[test]

@@ -421,9 +421,12 @@ fn lint_names_a_file_edited_after_a_snapshot_recorded_it_as_applied() {
     );
     let message = json["findings"][0]["message"].as_str().unwrap();
     assert!(message.contains(&snapshot[..12]), "{message}");
-    assert_eq!(
-        json["findings"][0]["file"],
-        "migrations/versions/f1f1f1f1f1f1_one.py"
+    assert!(
+        json["findings"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("/migrations/versions/f1f1f1f1f1f1_one.py"),
+        "JSON paths are absolute: {json:#}"
     );
     // `head` meant the tracked database's stamped revision.
     assert_eq!(json["since"]["after"], serde_json::json!(["f1f1f1f1f1f1"]));

@@ -182,6 +182,7 @@ fn a_downgrade_that_forgets_an_index_is_caught() {
         extra index ix_user_email on user
     ok     rev_notes      migrations/versions/rev_notes_notes.py
     1 of 3 revisions fail the round trip; the first is rev_email_ix
+    FAIL: 1 error (fail on error)
     ");
 }
 
