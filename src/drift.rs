@@ -20,6 +20,7 @@ use crate::finding::{Finding, Severity};
 use crate::history::graph::Graph;
 use crate::history::position::{self, Position};
 use crate::history::project::MigrationKind;
+use crate::history::touched::Touched;
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
@@ -671,9 +672,10 @@ pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<
 
 /// The artefact findings of `schema`, a database whose metadata is `meta`:
 /// the name heuristics' guesses, less the tables the reference of its
-/// stamped revisions has, when the store already holds that reference. No
-/// replay: a snapshot must stay cheap, and without the reference the
-/// guesses stand (their hints say to check before dropping anything).
+/// stamped revisions has, when the store already holds that reference, or
+/// else less the tables the migration files themselves name in their
+/// `op.*` calls (`op.rename_table('config', 'config_old')` makes
+/// `config_old` on purpose). No replay: a snapshot must stay cheap.
 pub fn artefacts(
     repo: &Repo,
     replayer: &Replayer<'_>,
@@ -694,7 +696,18 @@ pub fn artefacts(
         forget_artefacts(&mut findings, |table| {
             reference.tables.contains_key(&fold(table))
         });
+        return Ok(findings);
     }
+    let mut named = Touched::default();
+    for revision in graph.revisions() {
+        // An unreadable file is a history finding of its own.
+        if let Ok(text) = std::fs::read_to_string(&revision.path) {
+            named.scan(&text);
+        }
+    }
+    forget_artefacts(&mut findings, |table| {
+        named.tables.contains(&table.to_ascii_lowercase())
+    });
     Ok(findings)
 }
 
