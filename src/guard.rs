@@ -372,11 +372,20 @@ fn signal(_: ExitStatus) -> Option<i32> {
 /// unknown ones) nothing is judged: the status findings say why. Without
 /// one before it, every difference after it is the command's.
 fn judge(before: &drift::Status, after: &drift::Status) -> DriftJudgement {
-    let drift_of = |status: &drift::Status| {
+    // Differences of form (column order, names) are no failure of the
+    // command; the status after it reports them as info findings.
+    let drift_of = |status: &drift::Status| -> Vec<Change> {
         status
             .comparison
             .as_ref()
-            .map(|c| c.drift.changes.clone())
+            .map(|c| {
+                c.drift
+                    .changes
+                    .iter()
+                    .filter(|change| !change.meaning.is_form())
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (was, now) = (drift_of(before), drift_of(after));

@@ -108,7 +108,9 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         return Err(reference_error(&failure, &targets, opened.repo.root()));
     };
     let towards = targets.join(" + ");
-    if !comparison.drift.is_empty() {
+    // Alembic does not care about column order or constraint names, so a
+    // schema that differs only in form is the revision's schema.
+    if !comparison.drift.is_empty() && !comparison.drift.is_form_only() {
         if ctx.out.is_json() {
             ctx.out.json(&serde_json::json!({
                 "database": path, "targets": targets, "stamped": false,

@@ -208,8 +208,37 @@ fn a_hand_added_column_at_the_end_is_a_difference_of_order() {
         "{located:?}"
     );
 
-    // The hand fix appends it: same columns, different order.
-    exec(&db, r#"ALTER TABLE "user" ADD COLUMN scim JSON"#);
+    // The hand fix appends it: same columns, different order. Under guard
+    // it is a fix, not new drift: nothing is restored.
+    let fix = format!(
+        "import sqlite3; c = sqlite3.connect('{}'); c.execute('ALTER TABLE \"user\" ADD COLUMN scim JSON'); c.commit()",
+        db.display()
+    );
+    let python = crate::common::sqlite_python();
+    let guarded = env.run(&[
+        "--format",
+        "json",
+        "guard",
+        db_arg,
+        "--restore-on-failure",
+        "--",
+        &python,
+        "-c",
+        &fix,
+    ]);
+    guarded.expect(0);
+    let report = guarded.json();
+    assert_eq!(report["failed"], false, "{report:#}");
+    assert_eq!(report["restored"], false, "{report:#}");
+    assert_eq!(report["clean"], true, "{report:#}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "guard.drift-fixed"),
+        "{report:#}"
+    );
     let text = env.run(&["status", db_arg]);
     text.expect(0);
     assert!(
@@ -222,6 +251,8 @@ fn a_hand_added_column_at_the_end_is_a_difference_of_order() {
     let (code, json) = status_json(&env, &db);
     assert_eq!(code, 0, "{json}");
     assert_eq!(findings(&json), [("drift.order".into(), "info".into())]);
+    // `--strict` makes differences of form count.
+    env.run(&["status", "--strict", db_arg]).expect(1);
     let change = &json["comparison"]["drift"]["changes"][0];
     assert_eq!(change["kind"], "table", "{json}");
     assert_eq!(change["meaning"], "order", "{json}");
