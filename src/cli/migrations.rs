@@ -229,7 +229,7 @@ pub fn replay_progress(ctx: &Ctx) -> impl FnMut(ReplayEvent<'_>) + '_ {
     move |event| match event {
         ReplayEvent::Running(targets) => {
             ctx.out
-                .note(&format!("replaying {} …", targets.join(" + ")));
+                .step(&format!("replaying {} …", targets.join(" + ")));
         }
         ReplayEvent::Done(_) => {}
     }

@@ -107,6 +107,14 @@ impl Output {
         eprintln!("{text}");
     }
 
+    /// A step of long work on stderr, only on a terminal: logs and cron mail
+    /// get the command's summary instead of one line per step.
+    pub fn step(&self, text: &str) {
+        if !self.is_json() && !self.quiet && std::io::stderr().is_terminal() {
+            eprintln!("{text}");
+        }
+    }
+
     /// A warning on stderr.
     pub fn warn(&self, text: &str) {
         eprintln!("warning: {text}");

@@ -33,7 +33,7 @@ pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let revisions = trip.revisions(args.since.as_deref())?;
     let out = &ctx.out;
     let root = opened.repo.root();
-    let mut on_testing = |revision: &str| out.note(&format!("testing {revision} …"));
+    let mut on_testing = |revision: &str| out.step(&format!("testing {revision} …"));
     let mut report = trip.run(&opened.repo, &revisions, &mut on_testing)?;
     let judged = args
         .verdict
