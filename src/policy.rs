@@ -394,4 +394,14 @@ mod tests {
             assert_eq!(profile.findings.severity[code], Level::Error, "{code}");
         }
     }
+
+    /// Every code a command can report has a row, with its default, in the
+    /// findings table of `docs/cli.md`.
+    #[test]
+    fn every_code_is_documented() {
+        let docs = include_str!("../docs/cli.md");
+        for code in known_codes() {
+            assert!(docs.contains(&format!("| `{code}` |")), "{code}");
+        }
+    }
 }
