@@ -27,6 +27,8 @@ else
         export MIGSNAP_TEST_UPSTREAM="$PWD/.cache/upstream"
     fi
 fi
+echo "== layers: no module imports a layer above it"
+python3 scripts/check-layers.py
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

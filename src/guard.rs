@@ -216,7 +216,10 @@ pub fn guard(
             &SnapshotOptions {
                 message,
                 busy_timeout: options.busy_timeout,
-                migrations: options.migrations.clone(),
+                migrations: options
+                    .migrations
+                    .clone()
+                    .map(|graph| graph as Arc<dyn crate::snapshot::MigrationFiles>),
                 ..SnapshotOptions::default()
             },
             progress,

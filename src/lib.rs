@@ -8,6 +8,7 @@
 
 pub mod bisect;
 pub mod cli;
+pub mod config;
 pub mod datadiff;
 pub mod drift;
 pub mod finding;

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use migsnap_store::{RefName, Store};
 
-use crate::policy::FindingsConfig;
+use crate::config::findings::FindingsConfig;
 
-use crate::history::project::MigrationsConfig;
+use crate::config::migrations::MigrationsConfig;
 use serde::{Deserialize, Serialize};
 
 /// Name of the store directory.
@@ -210,10 +210,6 @@ impl Repo {
         let project = read_config(&self.project_config())?;
         self.migrations = project.migrations;
         self.findings = project.findings.unwrap_or_default();
-        self.findings.validate().map_err(|e| RepoError::Config {
-            path: self.project_config(),
-            message: e.to_string(),
-        })?;
         for path in [self.project_config(), self.store_config()] {
             let config = read_config(&path)?;
             check_trusted(&path, &config)?;
@@ -244,7 +240,8 @@ impl Repo {
         Ok(())
     }
 
-    fn project_config(&self) -> PathBuf {
+    /// The project's `migsnap.toml`.
+    pub fn project_config(&self) -> PathBuf {
         self.root.join(PROJECT_CONFIG)
     }
 

@@ -15,7 +15,6 @@ use migsnap_store::{
     Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
 };
 
-use crate::history::graph::Graph;
 use crate::image::ImageError;
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::sqlite::{Database, DbMeta, SchemaStamp, SqliteError};
@@ -39,7 +38,17 @@ pub struct SnapshotOptions {
     /// The migration history, if the project has one: the snapshot then
     /// records the file hash of every revision the database has applied,
     /// so `lint` can tell when a file changed after it was applied.
-    pub migrations: Option<Arc<Graph>>,
+    pub migrations: Option<Arc<dyn MigrationFiles>>,
+}
+
+/// What a snapshot needs of a migration history: the files behind the
+/// revisions a database says it has applied. A trait, so the snapshot layer
+/// does not depend on the history layer above it
+/// ([`crate::history::graph::Graph`] implements it).
+pub trait MigrationFiles: Send + Sync + std::fmt::Debug {
+    /// Revision id → file hash of the revisions `rows` name and everything
+    /// they need.
+    fn applied_files(&self, rows: &[String]) -> BTreeMap<String, String>;
 }
 
 /// What taking a snapshot did.
@@ -380,15 +389,11 @@ pub fn take_into(
 
 /// The file hashes of the revisions `meta`'s `alembic_version` rows say
 /// are applied (the rows and everything they need).
-fn applied_files(graph: Option<&Graph>, meta: &DbMeta) -> BTreeMap<String, String> {
-    let (Some(graph), Some(rows)) = (graph, &meta.alembic_versions) else {
-        return BTreeMap::new();
-    };
-    graph
-        .closure(rows.iter().map(String::as_str))
-        .into_iter()
-        .filter_map(|id| graph.get(&id).map(|r| (id.clone(), r.file_hash.clone())))
-        .collect()
+fn applied_files(files: Option<&dyn MigrationFiles>, meta: &DbMeta) -> BTreeMap<String, String> {
+    match (files, &meta.alembic_versions) {
+        (Some(files), Some(rows)) => files.applied_files(rows),
+        _ => BTreeMap::new(),
+    }
 }
 
 fn hex(bytes: &[u8; 32]) -> String {

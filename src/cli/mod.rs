@@ -170,6 +170,14 @@ pub struct Ctx {
 impl Ctx {
     fn open_repo(&self) -> Result<Repo, CliError> {
         let mut repo = Repo::open(self.store.as_deref(), &self.cwd)?;
+        // The codes come from every area, so the policy (above them all)
+        // checks them, not the repository that read the file.
+        repo.findings()
+            .validate()
+            .map_err(|e| crate::repo::RepoError::Config {
+                path: repo.project_config(),
+                message: e.to_string(),
+            })?;
         if let Some(wait) = self.store_busy_timeout {
             repo.store.set_busy_timeout(wait)?;
         }

@@ -1,5 +1,7 @@
 //! `migsnap snapshot`: record the current state of a database.
 
+use std::sync::Arc;
+
 use super::migrations::chain_for;
 use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
@@ -7,7 +9,7 @@ use super::{CliError, Ctx, Status};
 use crate::drift;
 use crate::log::SchemaCache;
 use crate::replay::Replayer;
-use crate::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, take};
+use crate::snapshot::{MigrationFiles, Recorded, SnapshotOptions, SnapshotOutcome, take};
 
 /// Record the schema and every page (or only the schema) of a database as a
 /// new snapshot on top of its previous one, and print its short hash.
@@ -42,7 +44,9 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         allow_empty: args.allow_empty,
         tags: args.tags,
         busy_timeout: ctx.busy_timeout,
-        migrations: project.as_ref().map(|(_, graph)| graph.clone()),
+        migrations: project
+            .as_ref()
+            .map(|(_, graph)| graph.clone() as Arc<dyn MigrationFiles>),
     };
     let outcome = take(&mut repo, &db, &options, ctx.out.progress().as_mut())?;
     let mut status = Status::Ok;

@@ -56,6 +56,15 @@ pub mod codes {
     ];
 }
 
+impl crate::snapshot::MigrationFiles for Graph {
+    fn applied_files(&self, rows: &[String]) -> BTreeMap<String, String> {
+        self.closure(rows.iter().map(String::as_str))
+            .into_iter()
+            .filter_map(|id| self.get(&id).map(|r| (id.clone(), r.file_hash.clone())))
+            .collect()
+    }
+}
+
 /// One revision: a migration step.
 #[derive(Clone, Debug, Serialize)]
 pub struct Revision {

@@ -13,7 +13,6 @@
 //!   history.
 
 pub mod applied;
-pub mod config;
 pub mod git;
 pub mod rules;
 
@@ -21,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::lint::LintConfig;
 use crate::drift;
 use crate::finding::{Finding, Severity};
 use crate::history::graph::{self, Graph, ResolveError, Resolved};
@@ -29,7 +29,6 @@ use crate::history::revision_file;
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
-use config::LintConfig;
 use rules::{Effect, Owners};
 
 /// The stable finding codes of the lint.

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::codes;
-use super::config::LintConfig;
+use crate::config::lint::LintConfig;
 use crate::finding::{Finding, Severity};
 use crate::history::graph::{Graph, Revision};
 use crate::history::revision_file::Body;
