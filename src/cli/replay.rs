@@ -11,13 +11,16 @@ use crate::replay::{ReplayEvent, Replayer};
 pub struct ReplayArgs {
     #[command(flatten)]
     project: migrations::ProjectArgs,
-    /// Whose migration settings to use: a tracked database name.
-    #[arg(long)]
+    /// Whose migration settings to use: a tracked database name or path,
+    /// given like every other command's database.
     db: Option<String>,
+    /// The same as DB (the form earlier versions took).
+    #[arg(long = "db", value_name = "DB", conflicts_with = "db", hide = true)]
+    db_flag: Option<String>,
 }
 
 pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
+    let mut opened = migrations::open(ctx, args.db.or(args.db_flag).as_deref(), &args.project)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     // A bar that moves once per revision on a terminal; nothing otherwise
     // (a log or a pipe gets the summary below, JSON the steps).

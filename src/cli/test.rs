@@ -15,15 +15,18 @@ pub struct TestArgs {
     /// Test only the revisions that upgrading to REV does not apply.
     #[arg(long, value_name = "REV")]
     since: Option<String>,
-    /// Whose migration settings to use: a tracked database name.
-    #[arg(long)]
+    /// Whose migration settings to use: a tracked database name or path,
+    /// given like every other command's database.
     db: Option<String>,
+    /// The same as DB (the form earlier versions took).
+    #[arg(long = "db", value_name = "DB", conflicts_with = "db", hide = true)]
+    db_flag: Option<String>,
     #[command(flatten)]
     verdict: verdict::VerdictArgs,
 }
 
 pub fn run(args: TestArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
+    let opened = migrations::open(ctx, args.db.or(args.db_flag).as_deref(), &args.project)?;
     let trip = RoundTrip::new(
         &opened.project,
         &opened.graph,

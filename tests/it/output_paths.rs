@@ -216,3 +216,24 @@ fn replay_prints_one_summary_line_when_not_on_a_terminal() {
         "{again:?}"
     );
 }
+
+#[test]
+fn replay_and_test_take_the_database_like_every_command_and_keep_db() {
+    let env = TestEnv::new();
+    let Some(project) = AlembicProject::chat_app(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    project.upgrade("heads").ok();
+    let db = AlembicProject::DB;
+    for args in [
+        vec!["replay", db],
+        vec!["replay", "--db", db],
+        vec!["test", db, "--since", chat_app::MERGE],
+        vec!["test", "--db", db, "--since", chat_app::MERGE],
+    ] {
+        env.run(&args).expect(exit::OK);
+    }
+    // Both forms at once is a usage error, not a silent choice.
+    env.run(&["replay", db, "--db", db]).expect(exit::USAGE);
+}
