@@ -377,6 +377,23 @@ impl From<RestoreError> for CliError {
     }
 }
 
+impl From<crate::stamp::StampError> for CliError {
+    fn from(error: crate::stamp::StampError) -> CliError {
+        use crate::stamp::StampError;
+        match error {
+            StampError::Database(e) => e.into(),
+            StampError::Replay(e) => e.into(),
+            StampError::Restore(e) => e.into(),
+            StampError::Inconsistent { .. } | StampError::Reference { .. } => {
+                CliError::from_error(ErrorKind::Input, &error)
+            }
+            StampError::Write(_) | StampError::ReadBack { .. } => {
+                CliError::from_error(ErrorKind::Internal, &error)
+            }
+        }
+    }
+}
+
 impl From<RevError> for CliError {
     fn from(error: RevError) -> CliError {
         match error {
