@@ -16,7 +16,7 @@ use crate::drift::{self, Live};
 use crate::history::graph::Graph;
 use crate::history::position::{self, Position};
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
-use crate::repo::{Repo, Tracked};
+use crate::repo::{Repo, RepoError, Tracked};
 use crate::restore::{self, RestoreError, RestoreOptions};
 use crate::schema::diff::SchemaDiff;
 use crate::sqlite::SqliteError;
@@ -94,6 +94,9 @@ pub enum StampError {
     /// The reference could not be built or read.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The database could not be tracked for its safety snapshot.
+    #[error(transparent)]
+    Track(#[from] RepoError),
     /// A migration failed while the reference was built.
     #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
     Reference {
@@ -237,6 +240,92 @@ fn write_versions(path: &Path, revisions: &[String]) -> rusqlite::Result<Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::project::Project;
+    use crate::replay::Chain;
+
+    /// The engine alone, on a SQL-folder project (no Python): a schema that
+    /// differs is refused and tracks nothing, a matching one is stamped with
+    /// a safety snapshot, and stamping it again changes nothing.
+    #[test]
+    fn stamps_only_a_schema_that_matches_and_tracks_only_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sql")).unwrap();
+        std::fs::write(
+            root.join("sql/0001_init.sql"),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("sql/0002_more.sql"),
+            "ALTER TABLE t ADD COLUMN x INTEGER;",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("migsnap.toml"),
+            "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
+        )
+        .unwrap();
+        let db = root.join("app.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);")
+            .unwrap();
+        let mut repo = Repo::init(&root.join(".migsnap")).unwrap();
+        let project = Project::discover(root, root, &repo.migrations_for(None)).unwrap();
+        let graph = project.load_graph().unwrap();
+        let replayer = Replayer::new(&project, &graph, Chain::new("default"));
+        let mut tracked_times = 0;
+        let mut stamp = |repo: &mut Repo, target: &str| {
+            let targets = [target.to_owned()];
+            let request = StampRequest {
+                database: &db,
+                targets: &targets,
+                force: false,
+                busy_timeout: Duration::from_secs(5),
+            };
+            stamp_verified(
+                repo,
+                &replayer,
+                &graph,
+                &request,
+                |repo: &mut Repo| {
+                    tracked_times += 1;
+                    Ok::<_, StampError>(repo.track("app", &db)?)
+                },
+                &mut |_| {},
+                &mut migsnap_store::progress::Silent,
+            )
+            .unwrap()
+        };
+
+        let refused = stamp(&mut repo, "0002");
+        assert!(!refused.stamped);
+        let StampOutcome::Refused { drift } = &refused.outcome else {
+            panic!("{refused:?}")
+        };
+        assert!(!drift.is_empty());
+        assert!(
+            repo.databases().next().is_none(),
+            "a refusal tracks nothing"
+        );
+
+        let stamped = stamp(&mut repo, "0001");
+        assert!(stamped.stamped, "{stamped:?}");
+        assert!(matches!(stamped.outcome, StampOutcome::Stamped { .. }));
+        let again = stamp(&mut repo, "0001");
+        assert!(matches!(again.outcome, StampOutcome::Unchanged { .. }));
+        assert_eq!(tracked_times, 1);
+        let rows: Vec<String> = Connection::open(&db)
+            .unwrap()
+            .prepare("SELECT version_num FROM alembic_version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, ["0001"]);
+    }
 
     #[test]
     fn writes_rows_as_a_set_and_creates_the_table_as_alembic_does() {

@@ -384,6 +384,7 @@ impl From<crate::stamp::StampError> for CliError {
             StampError::Database(e) => e.into(),
             StampError::Replay(e) => e.into(),
             StampError::Restore(e) => e.into(),
+            StampError::Track(e) => e.into(),
             StampError::Inconsistent { .. } | StampError::Reference { .. } => {
                 CliError::from_error(ErrorKind::Input, &error)
             }

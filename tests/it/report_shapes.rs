@@ -1,0 +1,91 @@
+//! The JSON of the workflow commands is the serialization of the engine's
+//! typed reports: these tests pin each document's field set, so a renamed
+//! or dropped field fails here before it reaches a script. A SQL-folder
+//! project keeps them free of Python.
+
+use std::collections::BTreeSet;
+
+use crate::common::{TestEnv, exec};
+
+/// A store, a SQL folder of two migrations, and `app.db` at the first.
+fn sql_project() -> TestEnv {
+    let env = TestEnv::with_store();
+    std::fs::create_dir(env.join("sql")).unwrap();
+    std::fs::write(
+        env.join("sql/0001_init.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("sql/0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN x INTEGER;",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
+    )
+    .unwrap();
+    exec(
+        &env.join("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         INSERT INTO t VALUES (1, 'a');
+         PRAGMA user_version = 1;",
+    );
+    env
+}
+
+/// The keys of a JSON object.
+#[track_caller]
+fn keys(json: &serde_json::Value) -> BTreeSet<&str> {
+    json.as_object()
+        .unwrap_or_else(|| panic!("not an object: {json}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The set of `names`.
+fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().copied().collect()
+}
+
+#[test]
+fn stamp_json_has_the_documented_fields_in_each_outcome() {
+    let env = sql_project();
+    let refused = env.run(&["--format", "json", "stamp", "app.db", "0002"]);
+    refused.expect(1);
+    let json = refused.json();
+    assert_eq!(
+        keys(&json),
+        set(&["database", "targets", "stamped", "reference", "drift"])
+    );
+    assert_eq!(json["stamped"], false);
+    assert!(json["drift"]["changes"].is_array(), "{json}");
+
+    let stamped = env.run(&["--format", "json", "stamp", "app.db", "0001"]);
+    let json = stamped.ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "database",
+            "targets",
+            "stamped",
+            "reference",
+            "variant",
+            "safety_snapshot"
+        ])
+    );
+    assert_eq!(json["stamped"], true);
+    assert_eq!(json["targets"], serde_json::json!(["0001"]));
+    assert!(json["variant"].is_null(), "{json}");
+
+    let again = env.run(&["--format", "json", "stamp", "app.db", "0001"]);
+    let json = again.ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&["database", "targets", "stamped", "reference", "unchanged"])
+    );
+    assert_eq!(json["unchanged"], true);
+    assert_eq!(json["stamped"], false);
+}
