@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
@@ -101,12 +102,13 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &mut replay_progress(ctx),
         ctx.out.progress().as_mut(),
     )
-    .map_err(|failed| match failed {
-        Failed::Cli(e) => e,
-        Failed::Stamp(StampError::Reference { targets, failure }) => {
-            reference_error(&failure, &targets, &root)
-        }
-        Failed::Stamp(e) => e.into(),
+    .map_err(|failed| {
+        failed.into_cli(|e| match e {
+            StampError::Reference { targets, failure } => {
+                reference_error(&failure, &targets, &root)
+            }
+            e => e.into(),
+        })
     })?;
     if ctx.out.is_json() {
         ctx.out.json(&report)?;
@@ -117,19 +119,6 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         StampOutcome::Refused { .. } => Status::Problems,
         StampOutcome::Unchanged { .. } | StampOutcome::Stamped { .. } => Status::Ok,
     })
-}
-
-/// Why the stamp did not run: the engine's reason, or the CLI's own (the
-/// database could not be tracked for its safety snapshot).
-enum Failed {
-    Stamp(StampError),
-    Cli(CliError),
-}
-
-impl From<StampError> for Failed {
-    fn from(error: StampError) -> Failed {
-        Failed::Stamp(error)
-    }
 }
 
 /// The report as text.

@@ -89,3 +89,40 @@ fn stamp_json_has_the_documented_fields_in_each_outcome() {
     assert_eq!(json["unchanged"], true);
     assert_eq!(json["stamped"], false);
 }
+
+#[test]
+fn repair_json_has_the_documented_fields_planned_and_applied() {
+    let env = sql_project();
+    // Stamped at 0002 without its column: the plan adds it.
+    exec(&env.join("app.db"), "PRAGMA user_version = 2;");
+    let fields = set(&[
+        "database",
+        "targets",
+        "reference",
+        "plan",
+        "kept",
+        "destructive",
+        "applied",
+        "safety_snapshot",
+        "after_snapshot",
+    ]);
+    let planned = env.run(&["--format", "json", "repair", "app.db"]);
+    planned.expect(1);
+    let json = planned.json();
+    assert_eq!(keys(&json), fields);
+    assert_eq!(keys(&json["plan"]), set(&["steps"]));
+    assert_eq!(
+        keys(&json["plan"]["steps"][0]),
+        set(&["sql", "reason", "destructive"])
+    );
+    assert_eq!(keys(&json["kept"]), set(&["changes"]));
+    assert_eq!(json["applied"], false);
+    assert!(json["safety_snapshot"].is_null(), "{json}");
+
+    let applied = env.run(&["--format", "json", "repair", "app.db", "--apply"]);
+    let json = applied.ok_json();
+    assert_eq!(keys(&json), fields);
+    assert_eq!(json["applied"], true);
+    assert!(json["safety_snapshot"].is_string(), "{json}");
+    assert!(json["after_snapshot"].is_string(), "{json}");
+}
