@@ -11,6 +11,7 @@ use std::str::FromStr;
 use migsnap_store::image::read_image;
 use migsnap_store::{Image, ObjectId, Snapshot, View};
 
+use crate::repo::Tracked;
 use crate::schema::diff::{SchemaDiff, diff};
 use crate::schema::{self, Column, Index, Schema, SchemaError, Table, Trigger, fold};
 use crate::snapshot::Recorded;
@@ -400,6 +401,47 @@ pub fn patch(
     };
     let schema = cache.get(view, entry.id, entry.snapshot.schema)?;
     Ok(diff(&parent, &schema))
+}
+
+/// What changed in a database's schema since its last snapshot.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SinceSnapshot {
+    /// The last snapshot: the head of the database's history.
+    pub snapshot: ObjectId,
+    /// From that snapshot's schema to the live one (`added`: new in the
+    /// database); empty when both mean the same.
+    pub changes: SchemaDiff,
+}
+
+/// What changed in `db`'s schema since its last snapshot, given the live
+/// `schema` and its `semantic` hash (hex); `None` before its first
+/// snapshot. The same meaning by recorded hash needs no decoding.
+pub fn since_last_snapshot(
+    view: View<'_>,
+    db: &Tracked,
+    schema: &Schema,
+    semantic: &str,
+) -> Result<Option<SinceSnapshot>, LogError> {
+    let Some(head) = view.find_ref(&db.head_ref())? else {
+        return Ok(None);
+    };
+    let snapshot = view.read_snapshot(&head)?;
+    let same = Recorded::from_snapshot(&snapshot)
+        .schema_semantic
+        .as_deref()
+        == Some(semantic);
+    let changes = if same {
+        SchemaDiff::default()
+    } else {
+        diff(
+            &*SchemaCache::default().get(view, head, snapshot.schema)?,
+            schema,
+        )
+    };
+    Ok(Some(SinceSnapshot {
+        snapshot: head,
+        changes,
+    }))
 }
 
 /// Whether `child`'s schema means something else than `parent`'s: by the

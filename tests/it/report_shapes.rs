@@ -126,3 +126,52 @@ fn repair_json_has_the_documented_fields_planned_and_applied() {
     assert!(json["safety_snapshot"].is_string(), "{json}");
     assert!(json["after_snapshot"].is_string(), "{json}");
 }
+
+#[test]
+fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).ok();
+    let fields = set(&[
+        "database",
+        "rows",
+        "position",
+        "class",
+        "schema_matches",
+        "heads",
+        "comparison",
+        "replay_failure",
+        "findings",
+        "ignored",
+        "fail_on",
+        "strict",
+        "clean",
+        "project",
+        "since_snapshot",
+    ]);
+    // Before the first snapshot there is nothing to compare with.
+    let json = env.run(&["--format", "json", "status", "app"]).ok_json();
+    assert_eq!(keys(&json), fields);
+    assert!(json["since_snapshot"].is_null(), "{json}");
+    assert_eq!(
+        keys(&json["project"]),
+        set(&["kind", "root", "version_locations", "revisions"])
+    );
+    assert_eq!(
+        keys(&json["comparison"]),
+        set(&["targets", "reference", "variant", "drift"])
+    );
+
+    env.run(&["snapshot", "app"]).ok();
+    exec(&env.join("app.db"), "CREATE TABLE extra (a);");
+    let out = env.run(&["--format", "json", "status", "app"]);
+    out.expect(1);
+    let json = out.json();
+    assert_eq!(keys(&json), fields);
+    assert_eq!(keys(&json["since_snapshot"]), set(&["snapshot", "changes"]));
+    let changes = json["since_snapshot"]["changes"]["changes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(changes.len(), 1, "{json}");
+    assert_eq!(changes[0]["name"], "extra");
+    assert_eq!(changes[0]["op"], "added");
+}
