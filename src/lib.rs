@@ -30,3 +30,4 @@ pub mod sqlite;
 pub mod stamp;
 pub mod tag;
 pub mod trust;
+pub mod usage;

@@ -175,3 +175,44 @@ fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot
     assert_eq!(changes[0]["name"], "extra");
     assert_eq!(changes[0]["op"], "added");
 }
+
+#[test]
+fn du_json_has_the_documented_fields() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["snapshot", "app"]).ok();
+    env.run(&["snapshot", "app", "--schema-only", "--allow-empty"])
+        .ok();
+    let json = env.run(&["--format", "json", "du"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "store_file_bytes",
+            "objects",
+            "stored_bytes",
+            "snapshots",
+            "logical_total",
+            "dedup_ratio"
+        ])
+    );
+    let snapshots = json["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 2, "{json}");
+    for snapshot in snapshots {
+        assert_eq!(
+            keys(snapshot),
+            set(&[
+                "id",
+                "database",
+                "time",
+                "logical_size",
+                "added_bytes",
+                "added_objects",
+                "data_forgotten"
+            ])
+        );
+        assert!(snapshot["time"].as_str().unwrap().ends_with('Z'), "{json}");
+    }
+    // Newest first: the schema-only snapshot has no logical size.
+    assert!(snapshots[0]["logical_size"].is_null(), "{json}");
+    assert!(snapshots[1]["logical_size"].is_u64(), "{json}");
+}
