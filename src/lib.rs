@@ -11,6 +11,8 @@ pub mod cli;
 pub mod datadiff;
 pub mod drift;
 pub mod finding;
+#[cfg(test)]
+mod fixtures;
 pub mod guard;
 pub mod history;
 pub mod image;

@@ -458,7 +458,54 @@ fn schema_differs(parent: &Snapshot, child: &Snapshot) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::SqlProject;
+    use crate::repo::Repo;
     use crate::schema::{Column, Table};
+
+    /// Nothing before the first snapshot; after it, no change until the
+    /// database gains a table, which is then the one change.
+    #[test]
+    fn since_last_snapshot_diffs_the_live_schema_against_the_head() {
+        let SqlProject {
+            dir: _dir,
+            mut repo,
+            db,
+            ..
+        } = SqlProject::new();
+        let tracked = repo.track("app", &db).unwrap();
+        let wait = std::time::Duration::from_secs(5);
+        let since = |repo: &Repo| {
+            let live = crate::drift::Live::capture(&db, wait).unwrap();
+            since_last_snapshot(repo.store.view(), &tracked, &live.schema, &live.semantic).unwrap()
+        };
+        assert!(since(&repo).is_none());
+        let options = crate::snapshot::SnapshotOptions {
+            busy_timeout: wait,
+            ..Default::default()
+        };
+        crate::snapshot::take(
+            &mut repo,
+            &tracked,
+            &options,
+            &mut migsnap_store::progress::Silent,
+        )
+        .unwrap();
+        let unchanged = since(&repo).unwrap();
+        assert!(unchanged.changes.is_empty(), "{unchanged:?}");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE extra (a)")
+            .unwrap();
+        let changed = since(&repo).unwrap();
+        assert_eq!(changed.snapshot, unchanged.snapshot);
+        let names: Vec<&str> = changed
+            .changes
+            .changes
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["extra"]);
+    }
 
     #[test]
     fn specs_parse_and_print_back() {

@@ -401,6 +401,61 @@ fn verify(conn: &Connection, target: &Schema) -> Result<(), ApplyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::SqlProject;
+    use crate::replay::Chain;
+
+    /// The whole workflow through the engine alone: a dry run plans the
+    /// missing column, applying it records the snapshots before and after
+    /// and leaves nothing to do.
+    #[test]
+    fn repair_plans_then_applies_with_snapshots_around_it() {
+        let SqlProject {
+            dir: _dir,
+            mut repo,
+            project,
+            graph,
+            db,
+        } = SqlProject::new();
+        let replayer = Replayer::new(&project, &graph, Chain::new("default"));
+        let targets = ["0002".to_owned()];
+        let run = |repo: &mut Repo, apply: bool| {
+            let live = Live::capture(&db, Duration::from_secs(5)).unwrap();
+            let request = RepairRequest {
+                targets: &targets,
+                apply,
+                allow_destructive: false,
+                force: false,
+                busy_timeout: Duration::from_secs(5),
+            };
+            repair(
+                repo,
+                &replayer,
+                &live,
+                &request,
+                |repo: &mut Repo| Ok::<_, RepairError>(repo.track("app", &db)?),
+                &mut |_| {},
+                &mut migsnap_store::progress::Silent,
+            )
+            .unwrap()
+        };
+
+        let planned = run(&mut repo, false);
+        assert!(!planned.applied && !planned.settled(), "{planned:?}");
+        assert!(planned.planned.plan.to_script().contains("ADD COLUMN"));
+        assert!(
+            repo.databases().next().is_none(),
+            "a dry run tracks nothing"
+        );
+
+        let applied = run(&mut repo, true);
+        assert!(applied.applied && applied.settled(), "{applied:?}");
+        assert!(applied.safety_snapshot.is_some());
+        assert!(applied.after_snapshot.is_some());
+        assert_ne!(applied.safety_snapshot, applied.after_snapshot);
+
+        let again = run(&mut repo, false);
+        assert!(again.planned.plan.is_empty(), "{again:?}");
+    }
 
     fn schema(sql: &str) -> Schema {
         let conn = Connection::open_in_memory().unwrap();

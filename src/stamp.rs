@@ -240,7 +240,7 @@ fn write_versions(path: &Path, revisions: &[String]) -> rusqlite::Result<Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::project::Project;
+    use crate::fixtures::SqlProject;
     use crate::replay::Chain;
 
     /// The engine alone, on a SQL-folder project (no Python): a schema that
@@ -248,32 +248,13 @@ mod tests {
     /// a safety snapshot, and stamping it again changes nothing.
     #[test]
     fn stamps_only_a_schema_that_matches_and_tracks_only_to_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir(root.join("sql")).unwrap();
-        std::fs::write(
-            root.join("sql/0001_init.sql"),
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("sql/0002_more.sql"),
-            "ALTER TABLE t ADD COLUMN x INTEGER;",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("migsnap.toml"),
-            "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
-        )
-        .unwrap();
-        let db = root.join("app.db");
-        Connection::open(&db)
-            .unwrap()
-            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);")
-            .unwrap();
-        let mut repo = Repo::init(&root.join(".migsnap")).unwrap();
-        let project = Project::discover(root, root, &repo.migrations_for(None)).unwrap();
-        let graph = project.load_graph().unwrap();
+        let SqlProject {
+            dir: _dir,
+            mut repo,
+            project,
+            graph,
+            db,
+        } = SqlProject::new();
         let replayer = Replayer::new(&project, &graph, Chain::new("default"));
         let mut tracked_times = 0;
         let mut stamp = |repo: &mut Repo, target: &str| {
