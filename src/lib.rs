@@ -12,6 +12,8 @@ pub mod config;
 pub mod datadiff;
 pub mod drift;
 pub mod finding;
+#[cfg(test)]
+mod fixtures;
 pub mod guard;
 pub mod history;
 pub mod image;
@@ -31,3 +33,4 @@ pub mod sqlite;
 pub mod stamp;
 pub mod tag;
 pub mod trust;
+pub mod usage;

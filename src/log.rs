@@ -11,6 +11,7 @@ use std::str::FromStr;
 use migsnap_store::image::read_image;
 use migsnap_store::{Image, ObjectId, Snapshot, View};
 
+use crate::repo::Tracked;
 use crate::schema::diff::{SchemaDiff, diff};
 use crate::schema::{self, Column, Index, Schema, SchemaError, Table, Trigger, fold};
 use crate::snapshot::Recorded;
@@ -402,6 +403,47 @@ pub fn patch(
     Ok(diff(&parent, &schema))
 }
 
+/// What changed in a database's schema since its last snapshot.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SinceSnapshot {
+    /// The last snapshot: the head of the database's history.
+    pub snapshot: ObjectId,
+    /// From that snapshot's schema to the live one (`added`: new in the
+    /// database); empty when both mean the same.
+    pub changes: SchemaDiff,
+}
+
+/// What changed in `db`'s schema since its last snapshot, given the live
+/// `schema` and its `semantic` hash (hex); `None` before its first
+/// snapshot. The same meaning by recorded hash needs no decoding.
+pub fn since_last_snapshot(
+    view: View<'_>,
+    db: &Tracked,
+    schema: &Schema,
+    semantic: &str,
+) -> Result<Option<SinceSnapshot>, LogError> {
+    let Some(head) = view.find_ref(&db.head_ref())? else {
+        return Ok(None);
+    };
+    let snapshot = view.read_snapshot(&head)?;
+    let same = Recorded::from_snapshot(&snapshot)
+        .schema_semantic
+        .as_deref()
+        == Some(semantic);
+    let changes = if same {
+        SchemaDiff::default()
+    } else {
+        diff(
+            &*SchemaCache::default().get(view, head, snapshot.schema)?,
+            schema,
+        )
+    };
+    Ok(Some(SinceSnapshot {
+        snapshot: head,
+        changes,
+    }))
+}
+
 /// Whether `child`'s schema means something else than `parent`'s: by the
 /// recorded semantic hashes when both have one (so reformatted SQL is no
 /// change), else by schema blob.
@@ -416,7 +458,54 @@ fn schema_differs(parent: &Snapshot, child: &Snapshot) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::SqlProject;
+    use crate::repo::Repo;
     use crate::schema::{Column, Table};
+
+    /// Nothing before the first snapshot; after it, no change until the
+    /// database gains a table, which is then the one change.
+    #[test]
+    fn since_last_snapshot_diffs_the_live_schema_against_the_head() {
+        let SqlProject {
+            dir: _dir,
+            mut repo,
+            db,
+            ..
+        } = SqlProject::new();
+        let tracked = repo.track("app", &db).unwrap();
+        let wait = std::time::Duration::from_secs(5);
+        let since = |repo: &Repo| {
+            let live = crate::drift::Live::capture(&db, wait).unwrap();
+            since_last_snapshot(repo.store.view(), &tracked, &live.schema, &live.semantic).unwrap()
+        };
+        assert!(since(&repo).is_none());
+        let options = crate::snapshot::SnapshotOptions {
+            busy_timeout: wait,
+            ..Default::default()
+        };
+        crate::snapshot::take(
+            &mut repo,
+            &tracked,
+            &options,
+            &mut migsnap_store::progress::Silent,
+        )
+        .unwrap();
+        let unchanged = since(&repo).unwrap();
+        assert!(unchanged.changes.is_empty(), "{unchanged:?}");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE extra (a)")
+            .unwrap();
+        let changed = since(&repo).unwrap();
+        assert_eq!(changed.snapshot, unchanged.snapshot);
+        let names: Vec<&str> = changed
+            .changes
+            .changes
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["extra"]);
+    }
 
     #[test]
     fn specs_parse_and_print_back() {

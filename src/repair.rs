@@ -9,17 +9,27 @@
 //! transaction, with foreign-key enforcement off outside it and
 //! `foreign_key_check` before the commit, then requires the copy's schema to
 //! mean exactly the target; only then does the copy replace the database
-//! (see [`crate::restore::rewrite`]).
+//! (see [`crate::restore::rewrite`]). [`repair`] is the whole workflow:
+//! the reference, the plan, and on request the application with its
+//! snapshots before and after.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use migsnap_store::ObjectId;
+use migsnap_store::progress::Progress;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::drift::Live;
+use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
+use crate::repo::{Repo, RepoError, Tracked};
+use crate::restore::{self, RestoreError, RestoreOptions};
 use crate::schema::diff::{self, Op, SchemaDiff};
 use crate::schema::model::{IndexOrigin, fold};
 use crate::schema::plan::{self, Plan};
 use crate::schema::{self as schema_mod, Schema};
+use crate::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
 
 /// What a repair would do.
 #[derive(Clone, Debug, Serialize)]
@@ -200,6 +210,167 @@ pub fn apply(path: &Path, plan: &Plan, target: &Schema) -> Result<(), ApplyError
     Ok(())
 }
 
+/// What to repair, and how.
+#[derive(Clone, Debug)]
+pub struct RepairRequest<'a> {
+    /// The revisions whose reference is the goal, resolved, sorted and
+    /// without duplicates.
+    pub targets: &'a [String],
+    /// Apply the plan (else only plan it).
+    pub apply: bool,
+    /// Drop what the reference lacks, and allow steps that can lose data.
+    pub allow_destructive: bool,
+    /// Apply even though other processes have the database open.
+    pub force: bool,
+    /// How long to wait for a database locked by a writer.
+    pub busy_timeout: Duration,
+}
+
+/// What a repair planned and did. Serialized, it is the JSON of
+/// `migsnap repair --format json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepairReport {
+    /// The database file.
+    pub database: PathBuf,
+    /// The revisions repaired towards.
+    pub targets: Vec<String>,
+    /// Their reference snapshot.
+    pub reference: ObjectId,
+    /// The plan, what it keeps, and whether it can lose data.
+    #[serde(flatten)]
+    pub planned: RepairPlan,
+    /// Whether the plan was applied (never for an empty plan).
+    pub applied: bool,
+    /// The snapshot taken before applying (the undo).
+    pub safety_snapshot: Option<ObjectId>,
+    /// The snapshot of the repaired database.
+    pub after_snapshot: Option<ObjectId>,
+}
+
+impl RepairReport {
+    /// Whether the database is left with nothing to repair: the plan was
+    /// empty, or it was applied.
+    pub fn settled(&self) -> bool {
+        self.planned.plan.is_empty() || self.applied
+    }
+}
+
+/// Why a repair could not run. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// The reference could not be built or read.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A migration failed while the reference was built.
+    #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
+    Reference {
+        /// The revisions whose reference was needed.
+        targets: Vec<String>,
+        /// The step that failed.
+        failure: Box<ReplayFailure>,
+    },
+    /// Applying was asked for, but the plan can lose data and that was not
+    /// allowed.
+    #[error("the repair of {} has steps that can lose data; nothing was changed", path.display())]
+    Destructive {
+        /// The database.
+        path: PathBuf,
+    },
+    /// The database could not be tracked for its snapshots.
+    #[error(transparent)]
+    Track(#[from] RepoError),
+    /// The safety snapshot, the copy or the write failed.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    /// The plan failed on the copy, or did not give the target.
+    #[error("repair failed, nothing was changed")]
+    Apply(#[source] ApplyError),
+    /// The snapshot after the repair could not be taken (the repair
+    /// itself is done).
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Plans the repair of `live` towards the reference of `request.targets`
+/// (built if needed; `on_event` hears of each replay step) and, when asked,
+/// applies it: a safety snapshot, the plan on a verified copy that replaces
+/// the database, then an "after" snapshot. `track` gives the tracked
+/// database the snapshots are recorded under; it is called only when there
+/// is something to apply.
+pub fn repair<E: From<RepairError>>(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    live: &Live,
+    request: &RepairRequest<'_>,
+    track: impl FnOnce(&mut Repo) -> Result<Tracked, E>,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    progress: &mut dyn Progress,
+) -> Result<RepairReport, E> {
+    let targets = request.targets;
+    let (reference, replayed) = replayer
+        .reference(repo, targets, on_event)
+        .map_err(RepairError::from)?;
+    let Some(reference) = reference else {
+        let failure = replayed
+            .failure
+            .expect("holds: no reference means a failed step");
+        return Err(RepairError::Reference {
+            targets: targets.to_vec(),
+            failure: Box::new(failure),
+        }
+        .into());
+    };
+    let reference_schema = reference.schema(repo).map_err(RepairError::from)?;
+    let planned = plan(&live.schema, &reference_schema, request.allow_destructive);
+    let mut report = RepairReport {
+        database: live.path.clone(),
+        targets: targets.to_vec(),
+        reference: reference.id,
+        planned,
+        applied: false,
+        safety_snapshot: None,
+        after_snapshot: None,
+    };
+    if !request.apply || report.planned.plan.is_empty() {
+        return Ok(report);
+    }
+    if report.planned.destructive && !request.allow_destructive {
+        return Err(RepairError::Destructive {
+            path: live.path.clone(),
+        }
+        .into());
+    }
+    let tracked = track(repo)?;
+    let towards = targets.join(" + ");
+    let options = RestoreOptions {
+        force: request.force,
+        message: format!("before repair towards {towards}"),
+        busy_timeout: request.busy_timeout,
+        ..RestoreOptions::default()
+    };
+    let planned = &report.planned;
+    let (written, ()) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
+        apply(copy, &planned.plan, &planned.target).map_err(RepairError::Apply)
+    })?;
+    let after = snapshot::take(
+        repo,
+        &tracked,
+        &SnapshotOptions {
+            message: format!("repaired towards {towards}"),
+            busy_timeout: request.busy_timeout,
+            ..SnapshotOptions::default()
+        },
+        progress,
+    )
+    .map_err(RepairError::from)?;
+    report.applied = true;
+    report.safety_snapshot = Some(written.safety.expect("holds: rewrite always takes one"));
+    report.after_snapshot = Some(match after {
+        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
+    });
+    Ok(report)
+}
+
 fn foreign_key_check(conn: &Connection) -> rusqlite::Result<Option<ApplyError>> {
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
     let rows: Vec<(String, i64)> = stmt
@@ -230,6 +401,61 @@ fn verify(conn: &Connection, target: &Schema) -> Result<(), ApplyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::SqlProject;
+    use crate::replay::Chain;
+
+    /// The whole workflow through the engine alone: a dry run plans the
+    /// missing column, applying it records the snapshots before and after
+    /// and leaves nothing to do.
+    #[test]
+    fn repair_plans_then_applies_with_snapshots_around_it() {
+        let SqlProject {
+            dir: _dir,
+            mut repo,
+            project,
+            graph,
+            db,
+        } = SqlProject::new();
+        let replayer = Replayer::new(&project, &graph, Chain::new("default"));
+        let targets = ["0002".to_owned()];
+        let run = |repo: &mut Repo, apply: bool| {
+            let live = Live::capture(&db, Duration::from_secs(5)).unwrap();
+            let request = RepairRequest {
+                targets: &targets,
+                apply,
+                allow_destructive: false,
+                force: false,
+                busy_timeout: Duration::from_secs(5),
+            };
+            repair(
+                repo,
+                &replayer,
+                &live,
+                &request,
+                |repo: &mut Repo| Ok::<_, RepairError>(repo.track("app", &db)?),
+                &mut |_| {},
+                &mut migsnap_store::progress::Silent,
+            )
+            .unwrap()
+        };
+
+        let planned = run(&mut repo, false);
+        assert!(!planned.applied && !planned.settled(), "{planned:?}");
+        assert!(planned.planned.plan.to_script().contains("ADD COLUMN"));
+        assert!(
+            repo.databases().next().is_none(),
+            "a dry run tracks nothing"
+        );
+
+        let applied = run(&mut repo, true);
+        assert!(applied.applied && applied.settled(), "{applied:?}");
+        assert!(applied.safety_snapshot.is_some());
+        assert!(applied.after_snapshot.is_some());
+        assert_ne!(applied.safety_snapshot, applied.after_snapshot);
+
+        let again = run(&mut repo, false);
+        assert!(again.planned.plan.is_empty(), "{again:?}");
+    }
 
     fn schema(sql: &str) -> Schema {
         let conn = Connection::open_in_memory().unwrap();

@@ -377,6 +377,43 @@ impl From<RestoreError> for CliError {
     }
 }
 
+impl From<crate::stamp::StampError> for CliError {
+    fn from(error: crate::stamp::StampError) -> CliError {
+        use crate::stamp::StampError;
+        match error {
+            StampError::Database(e) => e.into(),
+            StampError::Replay(e) => e.into(),
+            StampError::Restore(e) => e.into(),
+            StampError::Track(e) => e.into(),
+            StampError::Inconsistent { .. } | StampError::Reference { .. } => {
+                CliError::from_error(ErrorKind::Input, &error)
+            }
+            StampError::Write(_) | StampError::ReadBack { .. } => {
+                CliError::from_error(ErrorKind::Internal, &error)
+            }
+        }
+    }
+}
+
+impl From<crate::repair::RepairError> for CliError {
+    fn from(error: crate::repair::RepairError) -> CliError {
+        use crate::repair::{ApplyError, RepairError};
+        match error {
+            RepairError::Replay(e) => e.into(),
+            RepairError::Track(e) => e.into(),
+            RepairError::Restore(e) => e.into(),
+            RepairError::Snapshot(e) => e.into(),
+            RepairError::Reference { .. } => CliError::from_error(ErrorKind::Input, &error),
+            RepairError::Apply(ApplyError::Open(_)) => {
+                CliError::from_error(ErrorKind::Internal, &error)
+            }
+            RepairError::Destructive { .. } | RepairError::Apply(_) => {
+                CliError::from_error(ErrorKind::Refused, &error)
+            }
+        }
+    }
+}
+
 impl From<RevError> for CliError {
     fn from(error: RevError) -> CliError {
         match error {

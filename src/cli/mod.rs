@@ -12,6 +12,7 @@ mod demo;
 mod diff;
 mod du;
 mod error;
+mod failed;
 mod forget;
 mod fsck;
 mod gc;

@@ -85,11 +85,13 @@ impl Output {
         writeln!(stdout, "{text}").map_err(CliError::from_stdout)
     }
 
-    /// Writes the JSON result document; `-q` does not shorten it, because a
-    /// script that asks for JSON wants all of it.
-    pub fn json(&self, value: &serde_json::Value) -> Result<(), CliError> {
+    /// Writes the JSON result document (a report, or a `Value`); `-q` does
+    /// not shorten it, because a script that asks for JSON wants all of it.
+    /// Keys come out sorted, whatever the type's field order.
+    pub fn json(&self, value: &impl serde::Serialize) -> Result<(), CliError> {
+        let value = serde_json::to_value(value).expect("holds: reports are plain data");
         let text =
-            serde_json::to_string_pretty(value).expect("holds because Values always serialise");
+            serde_json::to_string_pretty(&value).expect("holds because Values always serialise");
         self.verdict(&text)
     }
 

@@ -1,14 +1,13 @@
 //! `migsnap repair`: plan, and on request apply, the SQL that brings the
 //! live schema to the reference schema of its revision.
 
+use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
-use super::{CliError, Ctx, ErrorKind, Status};
+use super::{CliError, Ctx, Status};
 use crate::drift::{self, Live};
-use crate::repair::{self, ApplyError};
+use crate::repair::{self, RepairError, RepairReport, RepairRequest};
 use crate::replay::Replayer;
-use crate::restore::{self, RestoreOptions};
-use crate::snapshot::{self, SnapshotOptions, SnapshotOutcome};
 
 /// Plan the SQL that brings the database's schema to the reference schema
 /// of its stamped revision (or --to); a dry run unless --apply.
@@ -35,16 +34,6 @@ pub struct RepairArgs {
     force: bool,
 }
 
-impl From<ApplyError> for CliError {
-    fn from(error: ApplyError) -> CliError {
-        let kind = match error {
-            ApplyError::Open(_) => ErrorKind::Internal,
-            _ => ErrorKind::Refused,
-        };
-        CliError::new(kind, format!("repair failed, nothing was changed: {error}"))
-    }
-}
-
 pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
@@ -52,97 +41,65 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph);
     let targets = opened.targets(&args.to, stamped, "repair towards")?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let (reference, report) =
-        replayer.reference(&mut opened.repo, &targets, &mut replay_progress(ctx))?;
-    let Some(reference) = reference else {
-        let failure = report
-            .failure
-            .expect("holds: no reference means a failed step");
-        return Err(reference_error(&failure, &targets, opened.repo.root()));
+    let request = RepairRequest {
+        targets: &targets,
+        apply: args.apply,
+        allow_destructive: args.allow_destructive,
+        force: args.force,
+        busy_timeout: ctx.busy_timeout,
     };
-    let reference_schema = reference.schema(&opened.repo)?;
-    let planned = repair::plan(&live.schema, &reference_schema, args.allow_destructive);
-
-    let mut applied = None;
-    if args.apply && !planned.plan.is_empty() {
-        if planned.destructive && !args.allow_destructive {
-            return Err(CliError::new(
-                ErrorKind::Refused,
-                format!(
-                    "the repair of {} has steps that can lose data; nothing was changed",
-                    path.display()
-                ),
-            )
-            .hint("review them with `migsnap repair` (dry run), then pass --allow-destructive"));
-        }
-        let tracked = ctx.select_db(&mut opened.repo, Some(&path.display().to_string()))?;
-        let options = RestoreOptions {
-            force: args.force,
-            message: format!("before repair towards {}", targets.join(" + ")),
-            busy_timeout: ctx.busy_timeout,
-            ..RestoreOptions::default()
-        };
-        let (written, ()) = restore::rewrite(
-            &mut opened.repo,
-            &tracked,
-            &options,
-            ctx.out.progress().as_mut(),
-            |copy| repair::apply(copy, &planned.plan, &planned.target).map_err(CliError::from),
-        )?;
-        let after = snapshot::take(
-            &mut opened.repo,
-            &tracked,
-            &SnapshotOptions {
-                message: format!("repaired towards {}", targets.join(" + ")),
-                busy_timeout: ctx.busy_timeout,
-                ..SnapshotOptions::default()
-            },
-            ctx.out.progress().as_mut(),
-        )?;
-        let after = match after {
-            SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
-        };
-        applied = Some((
-            written.safety.expect("holds: rewrite always takes one"),
-            after,
-        ));
-    }
-
-    let status = if planned.plan.is_empty() || applied.is_some() {
+    let root = opened.repo.root().to_path_buf();
+    let report = repair::repair(
+        &mut opened.repo,
+        &replayer,
+        &live,
+        &request,
+        |repo| {
+            ctx.select_db(repo, Some(&path.display().to_string()))
+                .map_err(Failed::Cli)
+        },
+        &mut replay_progress(ctx),
+        ctx.out.progress().as_mut(),
+    )
+    .map_err(|failed| {
+        failed.into_cli(|e| match e {
+            RepairError::Reference { targets, failure } => {
+                reference_error(&failure, &targets, &root)
+            }
+            e @ RepairError::Destructive { .. } => CliError::from(e)
+                .hint("review them with `migsnap repair` (dry run), then pass --allow-destructive"),
+            e => e.into(),
+        })
+    })?;
+    let status = if report.settled() {
         Status::Ok
     } else {
         Status::Problems
     };
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "database": path,
-            "targets": targets,
-            "reference": reference.id,
-            "plan": planned.plan,
-            "kept": planned.kept,
-            "destructive": planned.destructive,
-            "applied": applied.is_some(),
-            "safety_snapshot": applied.map(|(s, _)| s),
-            "after_snapshot": applied.map(|(_, a)| a),
-        }))?;
-        return Ok(status);
+        ctx.out.json(&report)?;
+    } else {
+        render(ctx, &report)?;
     }
+    Ok(status)
+}
+
+/// The report as text: the plan of a dry run, what is kept, and what an
+/// application did.
+fn render(ctx: &Ctx, report: &RepairReport) -> Result<(), CliError> {
     let out = &ctx.out;
-    let towards = targets.join(" + ");
+    let path = report.database.display();
+    let planned = &report.planned;
+    let towards = report.targets.join(" + ");
     if planned.plan.is_empty() && planned.kept.is_empty() {
-        out.line(&format!(
-            "{} already has the schema of {towards}",
-            path.display()
-        ))?;
+        out.line(&format!("{path} already has the schema of {towards}"))?;
     } else if planned.plan.is_empty() {
         out.line(&format!(
-            "{} has everything of {towards}; nothing to add or change",
-            path.display()
+            "{path} has everything of {towards}; nothing to add or change"
         ))?;
-    } else if applied.is_none() {
+    } else if !report.applied {
         out.line(&format!(
-            "-- repair of {} towards {towards} (dry run; --apply to run it)",
-            path.display()
+            "-- repair of {path} towards {towards} (dry run; --apply to run it)"
         ))?;
         out.line(planned.plan.to_script().trim_end())?;
     }
@@ -155,16 +112,15 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             out.line(&line)?;
         }
     }
-    if planned.destructive && applied.is_none() {
+    if planned.destructive && !report.applied {
         out.line(
             "warning: steps marked DESTRUCTIVE can lose data; --apply needs --allow-destructive",
         )?;
     }
-    if let Some((safety, after)) = applied {
+    if let (Some(safety), Some(after)) = (report.safety_snapshot, report.after_snapshot) {
         let count = planned.plan.statement_count();
         out.line(&format!(
-            "repaired {} towards {towards}: {count} statement{} applied and verified",
-            path.display(),
+            "repaired {path} towards {towards}: {count} statement{} applied and verified",
             if count == 1 { "" } else { "s" }
         ))?;
         out.line(&format!(
@@ -172,5 +128,5 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?;
         out.line(&format!("after:           {after:.12}"))?;
     }
-    Ok(status)
+    Ok(())
 }

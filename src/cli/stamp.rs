@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
+use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, Live};
-use crate::history::position::{self, Position};
 use crate::replay::Replayer;
-use crate::restore::{self, RestoreOptions};
+use crate::stamp::{self, StampError, StampOutcome, StampReport, StampRequest};
 
 /// Write alembic_version (several REVs for several branches) after
 /// verifying that the live schema matches their reference; a safety
@@ -83,109 +82,72 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     let path = opened.database(db.as_deref())?;
     let targets = opened.targets(&revisions, None, "stamp")?;
-    if let Position::Inconsistent {
-        ancestor,
-        descendant,
-    } = position::classify(&opened.graph, Some(&targets))
-    {
-        return Err(CliError::new(
-            ErrorKind::Input,
-            format!("{ancestor} is an ancestor of {descendant}: stamp only the descendant"),
-        ));
-    }
-    let live = Live::capture(&path, ctx.busy_timeout)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let (comparison, failure) = drift::compare(
+    let request = StampRequest {
+        database: &path,
+        targets: &targets,
+        force: args.force,
+        busy_timeout: ctx.busy_timeout,
+    };
+    let root = opened.repo.root().to_path_buf();
+    let report = stamp::stamp_verified(
         &mut opened.repo,
         &replayer,
-        &targets,
-        &live.schema,
-        &live.semantic,
-        &mut replay_progress(ctx),
-    )?;
-    let Some(comparison) = comparison else {
-        let failure = failure.expect("holds: no comparison means a failed step");
-        return Err(reference_error(&failure, &targets, opened.repo.root()));
-    };
-    let towards = targets.join(" + ");
-    // Alembic does not care about column order or constraint names, so a
-    // schema that differs only in form is the revision's schema.
-    if !comparison.drift.is_empty() && !comparison.drift.is_form_only() {
-        if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({
-                "database": path, "targets": targets, "stamped": false,
-                "reference": comparison.reference, "drift": comparison.drift,
-            }))?;
-        } else {
-            ctx.out.line(&format!(
-                "refusing to stamp {towards}: {} does not match its reference ({:.12}):",
-                path.display(),
-                comparison.reference
-            ))?;
-            for line in drift_lines(&ctx.out, &comparison.drift, "    ") {
-                ctx.out.line(&line)?;
-            }
-            ctx.out.line("`migsnap locate` shows which revision it does match; `migsnap repair --to REV` plans the fix")?;
-        }
-        return Ok(Status::Problems);
-    }
-    if live.meta.alembic_versions.as_deref() == Some(targets.as_slice()) {
-        if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({
-                "database": path, "targets": targets, "stamped": false,
-                "reference": comparison.reference, "unchanged": true,
-            }))?;
-        } else {
-            ctx.out.line(&format!(
-                "{} is already stamped {towards}, and matches it",
-                path.display()
-            ))?;
-        }
-        return Ok(Status::Ok);
-    }
-    let tracked = ctx.select_db(&mut opened.repo, Some(&path.display().to_string()))?;
-    let options = RestoreOptions {
-        force: args.force,
-        message: format!("before stamp {towards}"),
-        busy_timeout: ctx.busy_timeout,
-        ..RestoreOptions::default()
-    };
-    let (written, rows) = restore::rewrite(
-        &mut opened.repo,
-        &tracked,
-        &options,
-        ctx.out.progress().as_mut(),
-        |copy| {
-            let rows = crate::stamp::write_versions(copy, &targets).map_err(|e| {
-                CliError::new(
-                    ErrorKind::Internal,
-                    format!("cannot write alembic_version: {e}"),
-                )
-            })?;
-            if rows != targets {
-                return Err(CliError::new(
-                    ErrorKind::Internal,
-                    format!("alembic_version reads back as {rows:?} after writing {targets:?}"),
-                ));
-            }
-            Ok(rows)
+        &opened.graph,
+        &request,
+        |repo| {
+            ctx.select_db(repo, Some(&path.display().to_string()))
+                .map_err(Failed::Cli)
         },
-    )?;
-    let safety = written.safety.expect("holds: rewrite always takes one");
+        &mut replay_progress(ctx),
+        ctx.out.progress().as_mut(),
+    )
+    .map_err(|failed| {
+        failed.into_cli(|e| match e {
+            StampError::Reference { targets, failure } => {
+                reference_error(&failure, &targets, &root)
+            }
+            e => e.into(),
+        })
+    })?;
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "database": path, "targets": rows, "stamped": true,
-            "reference": comparison.reference, "variant": comparison.variant,
-            "safety_snapshot": safety,
-        }))?;
+        ctx.out.json(&report)?;
     } else {
-        ctx.out.line(&format!(
-            "stamped {} as {towards} (schema verified)",
-            path.display()
-        ))?;
-        ctx.out.line(&format!(
-            "safety snapshot: {safety}  (undo: migsnap restore {safety:.12})"
-        ))?;
+        render(ctx, &report)?;
     }
-    Ok(Status::Ok)
+    Ok(match report.outcome {
+        StampOutcome::Refused { .. } => Status::Problems,
+        StampOutcome::Unchanged { .. } | StampOutcome::Stamped { .. } => Status::Ok,
+    })
+}
+
+/// The report as text.
+fn render(ctx: &Ctx, report: &StampReport) -> Result<(), CliError> {
+    let out = &ctx.out;
+    let path = report.database.display();
+    let towards = report.targets.join(" + ");
+    match &report.outcome {
+        StampOutcome::Refused { drift } => {
+            out.line(&format!(
+                "refusing to stamp {towards}: {path} does not match its reference ({:.12}):",
+                report.reference
+            ))?;
+            for line in drift_lines(out, drift, "    ") {
+                out.line(&line)?;
+            }
+            out.line("`migsnap locate` shows which revision it does match; `migsnap repair --to REV` plans the fix")
+        }
+        StampOutcome::Unchanged { .. } => out.line(&format!(
+            "{path} is already stamped {towards}, and matches it"
+        )),
+        StampOutcome::Stamped {
+            safety_snapshot: safety,
+            ..
+        } => {
+            out.line(&format!("stamped {path} as {towards} (schema verified)"))?;
+            out.line(&format!(
+                "safety snapshot: {safety}  (undo: migsnap restore {safety:.12})"
+            ))
+        }
+    }
 }

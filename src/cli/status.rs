@@ -1,15 +1,19 @@
 //! `migsnap status`: is the database where its migration history says it
 //! is? The command a person runs first.
 
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
 use super::migrations::{self, failure_lines, replay_progress, shown};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
-use crate::drift::{self, Live};
+use crate::drift::{self, Comparison, Live};
 use crate::history::position::Position;
-use crate::log::SchemaCache;
-use crate::replay::Replayer;
-use crate::schema::diff;
-use crate::snapshot::Recorded;
+use crate::history::project::MigrationKind;
+use crate::log::{self, SinceSnapshot};
+use crate::policy::Verdict;
+use crate::replay::{ReplayFailure, Replayer};
 
 /// Show where a database stands against its migrations: version rows,
 /// pending revisions, drift from the reference schema, artefacts.
@@ -22,6 +26,37 @@ pub struct StatusArgs {
     /// The database: a tracked name or a path (default: the only tracked
     /// one, or the SQLite file the Alembic configuration names).
     db: Option<String>,
+}
+
+/// The JSON of `migsnap status`: the engine's status (its findings judged
+/// into the verdict's), the project, and the changes since the last
+/// snapshot.
+#[derive(Serialize)]
+struct StatusDocument<'a> {
+    database: &'a Path,
+    rows: Option<&'a [String]>,
+    position: &'a Position,
+    class: &'static str,
+    /// See [`drift::Status::schema_matches`].
+    schema_matches: Option<bool>,
+    heads: &'a [String],
+    comparison: Option<&'a Comparison>,
+    replay_failure: Option<&'a ReplayFailure>,
+    project: ProjectSummary<'a>,
+    since_snapshot: Option<&'a SinceSnapshot>,
+    /// `findings` (the counting ones), `ignored`, `fail_on`, `strict`,
+    /// `clean`.
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+}
+
+/// The migration project, in brief.
+#[derive(Serialize)]
+struct ProjectSummary<'a> {
+    kind: MigrationKind,
+    root: &'a Path,
+    version_locations: Vec<PathBuf>,
+    revisions: usize,
 }
 
 pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -37,28 +72,13 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &mut replay_progress(ctx),
     )?;
 
-    // Changes since the last snapshot of a tracked database.
     let since = match &opened.tracked {
-        Some(tracked) => {
-            let view = opened.repo.store.view();
-            match view.find_ref(&tracked.head_ref())? {
-                Some(head) => {
-                    let snapshot = view.read_snapshot(&head)?;
-                    let same = Recorded::from_snapshot(&snapshot)
-                        .schema_semantic
-                        .as_deref()
-                        == Some(live.semantic.as_str());
-                    let changes = if same {
-                        diff::SchemaDiff::default()
-                    } else {
-                        let schema = SchemaCache::default().get(view, head, snapshot.schema)?;
-                        diff::diff(&schema, &live.schema)
-                    };
-                    Some((head, changes))
-                }
-                None => None,
-            }
-        }
+        Some(tracked) => log::since_last_snapshot(
+            opened.repo.store.view(),
+            tracked,
+            &live.schema,
+            &live.semantic,
+        )?,
         None => None,
     };
 
@@ -67,21 +87,24 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .judge(opened.repo.findings(), report.findings.clone());
     let status = verdict::status(&verdict);
     if ctx.out.is_json() {
-        let mut value = serde_json::to_value(&report).expect("holds: plain data");
-        value["class"] = report.position.class().into();
-        value["schema_matches"] = report.schema_matches().into();
-        value["project"] = serde_json::json!({
-            "kind": opened.project.kind,
-            "root": opened.project.root,
-            "version_locations": opened.project.version_dirs(),
-            "revisions": opened.graph.len(),
-        });
-        value["since_snapshot"] = match &since {
-            Some((head, changes)) => serde_json::json!({"snapshot": head, "changes": changes}),
-            None => serde_json::Value::Null,
-        };
-        verdict::extend_json(&mut value, &verdict);
-        ctx.out.json(&value)?;
+        ctx.out.json(&StatusDocument {
+            database: &report.database,
+            rows: report.rows.as_deref(),
+            position: &report.position,
+            class: report.position.class(),
+            schema_matches: report.schema_matches(),
+            heads: &report.heads,
+            comparison: report.comparison.as_ref(),
+            replay_failure: report.replay_failure.as_ref(),
+            project: ProjectSummary {
+                kind: opened.project.kind,
+                root: &opened.project.root,
+                version_locations: opened.project.version_dirs(),
+                revisions: opened.graph.len(),
+            },
+            since_snapshot: since.as_ref(),
+            verdict: &verdict,
+        })?;
         return Ok(status);
     }
 
@@ -151,7 +174,11 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             out.line("schema:     not compared (no stamped revision to compare with)")?
         }
     }
-    if let Some((head, changes)) = &since {
+    if let Some(SinceSnapshot {
+        snapshot: head,
+        changes,
+    }) = &since
+    {
         if changes.is_empty() {
             out.line(&format!("snapshot:   unchanged since {head:.12}"))?;
         } else {

@@ -25,6 +25,7 @@ mod log_changed;
 mod migrations;
 mod output_paths;
 mod repair;
+mod report_shapes;
 mod restore_refusals;
 mod revisions;
 mod roundtrip;

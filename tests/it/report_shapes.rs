@@ -1,0 +1,218 @@
+//! The JSON of the workflow commands is the serialization of the engine's
+//! typed reports: these tests pin each document's field set, so a renamed
+//! or dropped field fails here before it reaches a script. A SQL-folder
+//! project keeps them free of Python.
+
+use std::collections::BTreeSet;
+
+use crate::common::{TestEnv, exec};
+
+/// A store, a SQL folder of two migrations, and `app.db` at the first.
+fn sql_project() -> TestEnv {
+    let env = TestEnv::with_store();
+    std::fs::create_dir(env.join("sql")).unwrap();
+    std::fs::write(
+        env.join("sql/0001_init.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("sql/0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN x INTEGER;",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
+    )
+    .unwrap();
+    exec(
+        &env.join("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         INSERT INTO t VALUES (1, 'a');
+         PRAGMA user_version = 1;",
+    );
+    env
+}
+
+/// The keys of a JSON object.
+#[track_caller]
+fn keys(json: &serde_json::Value) -> BTreeSet<&str> {
+    json.as_object()
+        .unwrap_or_else(|| panic!("not an object: {json}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The set of `names`.
+fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().copied().collect()
+}
+
+#[test]
+fn stamp_json_has_the_documented_fields_in_each_outcome() {
+    let env = sql_project();
+    let refused = env.run(&["--format", "json", "stamp", "app.db", "0002"]);
+    refused.expect(1);
+    let json = refused.json();
+    assert_eq!(
+        keys(&json),
+        set(&["database", "targets", "stamped", "reference", "drift"])
+    );
+    assert_eq!(json["stamped"], false);
+    assert!(json["drift"]["changes"].is_array(), "{json}");
+
+    let stamped = env.run(&["--format", "json", "stamp", "app.db", "0001"]);
+    let json = stamped.ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "database",
+            "targets",
+            "stamped",
+            "reference",
+            "variant",
+            "safety_snapshot"
+        ])
+    );
+    assert_eq!(json["stamped"], true);
+    assert_eq!(json["targets"], serde_json::json!(["0001"]));
+    assert!(json["variant"].is_null(), "{json}");
+
+    let again = env.run(&["--format", "json", "stamp", "app.db", "0001"]);
+    let json = again.ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&["database", "targets", "stamped", "reference", "unchanged"])
+    );
+    assert_eq!(json["unchanged"], true);
+    assert_eq!(json["stamped"], false);
+}
+
+#[test]
+fn repair_json_has_the_documented_fields_planned_and_applied() {
+    let env = sql_project();
+    // Stamped at 0002 without its column: the plan adds it.
+    exec(&env.join("app.db"), "PRAGMA user_version = 2;");
+    let fields = set(&[
+        "database",
+        "targets",
+        "reference",
+        "plan",
+        "kept",
+        "destructive",
+        "applied",
+        "safety_snapshot",
+        "after_snapshot",
+    ]);
+    let planned = env.run(&["--format", "json", "repair", "app.db"]);
+    planned.expect(1);
+    let json = planned.json();
+    assert_eq!(keys(&json), fields);
+    assert_eq!(keys(&json["plan"]), set(&["steps"]));
+    assert_eq!(
+        keys(&json["plan"]["steps"][0]),
+        set(&["sql", "reason", "destructive"])
+    );
+    assert_eq!(keys(&json["kept"]), set(&["changes"]));
+    assert_eq!(json["applied"], false);
+    assert!(json["safety_snapshot"].is_null(), "{json}");
+
+    let applied = env.run(&["--format", "json", "repair", "app.db", "--apply"]);
+    let json = applied.ok_json();
+    assert_eq!(keys(&json), fields);
+    assert_eq!(json["applied"], true);
+    assert!(json["safety_snapshot"].is_string(), "{json}");
+    assert!(json["after_snapshot"].is_string(), "{json}");
+}
+
+#[test]
+fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).ok();
+    let fields = set(&[
+        "database",
+        "rows",
+        "position",
+        "class",
+        "schema_matches",
+        "heads",
+        "comparison",
+        "replay_failure",
+        "findings",
+        "ignored",
+        "fail_on",
+        "strict",
+        "clean",
+        "project",
+        "since_snapshot",
+    ]);
+    // Before the first snapshot there is nothing to compare with.
+    let json = env.run(&["--format", "json", "status", "app"]).ok_json();
+    assert_eq!(keys(&json), fields);
+    assert!(json["since_snapshot"].is_null(), "{json}");
+    assert_eq!(
+        keys(&json["project"]),
+        set(&["kind", "root", "version_locations", "revisions"])
+    );
+    assert_eq!(
+        keys(&json["comparison"]),
+        set(&["targets", "reference", "variant", "drift"])
+    );
+
+    env.run(&["snapshot", "app"]).ok();
+    exec(&env.join("app.db"), "CREATE TABLE extra (a);");
+    let out = env.run(&["--format", "json", "status", "app"]);
+    out.expect(1);
+    let json = out.json();
+    assert_eq!(keys(&json), fields);
+    assert_eq!(keys(&json["since_snapshot"]), set(&["snapshot", "changes"]));
+    let changes = json["since_snapshot"]["changes"]["changes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(changes.len(), 1, "{json}");
+    assert_eq!(changes[0]["name"], "extra");
+    assert_eq!(changes[0]["op"], "added");
+}
+
+#[test]
+fn du_json_has_the_documented_fields() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["snapshot", "app"]).ok();
+    env.run(&["snapshot", "app", "--schema-only", "--allow-empty"])
+        .ok();
+    let json = env.run(&["--format", "json", "du"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "store_file_bytes",
+            "objects",
+            "stored_bytes",
+            "snapshots",
+            "logical_total",
+            "dedup_ratio"
+        ])
+    );
+    let snapshots = json["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 2, "{json}");
+    for snapshot in snapshots {
+        assert_eq!(
+            keys(snapshot),
+            set(&[
+                "id",
+                "database",
+                "time",
+                "logical_size",
+                "added_bytes",
+                "added_objects",
+                "data_forgotten"
+            ])
+        );
+        assert!(snapshot["time"].as_str().unwrap().ends_with('Z'), "{json}");
+    }
+    // Newest first: the schema-only snapshot has no logical size.
+    assert!(snapshots[0]["logical_size"].is_null(), "{json}");
+    assert!(snapshots[1]["logical_size"].is_u64(), "{json}");
+}
