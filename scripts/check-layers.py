@@ -24,7 +24,7 @@ LAYERS = [
     # The repository: the store, tracked databases, trust in project files.
     {"repo", "trust"},
     # Snapshots of databases.
-    {"snapshot", "tag", "revision", "restore", "log", "retention", "datadiff"},
+    {"snapshot", "tag", "revision", "restore", "log", "retention", "datadiff", "usage"},
     # Migration histories, and the reference chain built from them.
     {"history"},
     {"replay"},
