@@ -32,8 +32,9 @@ LAYERS = [
     {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint"},
     # Verdicts over every area's findings.
     {"policy"},
-    # The command line.
-    {"cli"},
+    # The command line, and the engine tests' fixtures (test-only code that
+    # may use every layer).
+    {"cli", "fixtures"},
 ]
 
 
