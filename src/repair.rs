@@ -282,9 +282,11 @@ pub enum RepairError {
     /// The safety snapshot, the copy or the write failed.
     #[error(transparent)]
     Restore(#[from] RestoreError),
-    /// The plan failed on the copy, or did not give the target.
-    #[error("repair failed, nothing was changed")]
-    Apply(#[source] ApplyError),
+    /// The plan failed on the copy, or did not give the target. Its text
+    /// is the reason (it has no cause of its own), so it is part of this
+    /// message; what a person must know first is that nothing changed.
+    #[error("repair failed, nothing was changed: {0}")]
+    Apply(ApplyError),
     /// The snapshot after the repair could not be taken (the repair
     /// itself is done).
     #[error(transparent)]
