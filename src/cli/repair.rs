@@ -5,7 +5,7 @@ use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, Live};
-use crate::repair::{self, ApplyError};
+use crate::repair;
 use crate::replay::Replayer;
 use crate::restore::{self, RestoreOptions};
 use crate::snapshot::{self, SnapshotOptions, SnapshotOutcome};
@@ -33,16 +33,6 @@ pub struct RepairArgs {
     /// Apply even though other processes have the database open.
     #[arg(long)]
     force: bool,
-}
-
-impl From<ApplyError> for CliError {
-    fn from(error: ApplyError) -> CliError {
-        let kind = match error {
-            ApplyError::Open(_) => ErrorKind::Internal,
-            _ => ErrorKind::Refused,
-        };
-        CliError::new(kind, format!("repair failed, nothing was changed: {error}"))
-    }
 }
 
 pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {

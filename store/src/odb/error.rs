@@ -146,6 +146,27 @@ pub enum Error {
         /// The ref as stored.
         name: String,
     },
+    /// SQLite cannot open `store.db` (no permission, or its directory is
+    /// not searchable).
+    #[error("cannot open store {path}")]
+    CannotOpen {
+        /// The store file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// SQLite finds `store.db` itself malformed, or a column holds a value of
+    /// a type the store never writes (every column is written with its
+    /// declared type, so such a value means the file was altered).
+    #[error("store {path} is damaged")]
+    Malformed {
+        /// The store file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// Any other SQLite failure.
     #[error("store {path}")]
     Sqlite {
@@ -155,8 +176,8 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
-    /// Creating the store directory failed.
-    #[error("cannot create store directory {path}")]
+    /// Creating the store directory or a file in it failed.
+    #[error("cannot create {path}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -164,6 +185,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// Whether the failure is SQLite's with `store.db` as a whole (it cannot
+    /// be opened or read), not one object's: a walk over objects stops on it
+    /// instead of blaming the object it was reading.
+    pub fn is_store_file(&self) -> bool {
+        matches!(
+            self,
+            Error::Sqlite { .. } | Error::CannotOpen { .. } | Error::Malformed { .. }
+        )
+    }
 }
 
 /// Shorthand for results in this crate.
@@ -175,6 +208,21 @@ pub(super) fn sql_error(path: &Path, source: rusqlite::Error) -> Error {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Busy { path },
         Some(ErrorCode::ReadOnly) => Error::ReadOnly { path },
         Some(ErrorCode::DiskFull) => Error::DiskFull { path },
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            Error::CannotOpen { path, source }
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            Error::Malformed { path, source }
+        }
+        _ if matches!(
+            source,
+            rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+        ) =>
+        {
+            Error::Malformed { path, source }
+        }
         _ => Error::Sqlite { path, source },
     }
 }
