@@ -56,7 +56,7 @@ pub enum GuardError {
     #[error("no command to guard")]
     NoCommand,
     /// The command could not be started.
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}")]
     Start {
         /// The program.
         program: String,

@@ -148,7 +148,7 @@ pub enum ApplyError {
         rowid: i64,
     },
     /// The result does not mean the target schema.
-    #[error("after the change the schema still differs from the target in {} object(s); nothing was changed", remaining.changes.len())]
+    #[error("after the change the schema still differs from the target in {} object(s)", remaining.changes.len())]
     Unverified {
         /// What still differs (target → result).
         remaining: SchemaDiff,

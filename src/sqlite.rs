@@ -137,6 +137,26 @@ pub enum SqliteError {
         #[source]
         source: std::io::Error,
     },
+    /// SQLite cannot open the file (no permission, or a directory on the
+    /// way is not searchable).
+    #[error("cannot open database {path}")]
+    CannotOpen {
+        /// The path.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// SQLite needed to write and could not: the file, or its directory
+    /// (a WAL database needs its `-shm` file even to be read), is read-only.
+    #[error("database {path} cannot be written")]
+    ReadOnly {
+        /// The path.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// Any other SQLite failure.
     #[error("database {path}")]
     Sqlite {
@@ -159,6 +179,10 @@ fn sql_error(path: &Path, waited: Duration, source: rusqlite::Error) -> SqliteEr
             path,
             message: source.to_string(),
         },
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            SqliteError::CannotOpen { path, source }
+        }
+        Some(ErrorCode::ReadOnly) => SqliteError::ReadOnly { path, source },
         _ => SqliteError::Sqlite { path, source },
     }
 }

@@ -22,9 +22,7 @@ pub enum TagError {
         reason: &'static str,
     },
     /// The tag exists already.
-    #[error(
-        "tag '{name}' already exists (at {target:.12}); delete it first with `migsnap tag -d {name}`"
-    )]
+    #[error("tag '{name}' already exists (at {target:.12})")]
     Exists {
         /// The name.
         name: String,

@@ -13,7 +13,7 @@ use migsnap_store::{ParseIdError, Prefix};
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, AcceptError, AcceptPlan, Live};
+use crate::drift::{self, AcceptPlan, Live};
 use crate::replay::Replayer;
 
 /// Accept the database's current schema as a valid variant of the
@@ -47,7 +47,7 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     if args.list {
-        let variants = drift::accepted_variants(&opened.repo, &replayer).map_err(error)?;
+        let variants = drift::accepted_variants(&opened.repo, &replayer).map_err(CliError::from)?;
         if ctx.out.is_json() {
             ctx.out.json(&serde_json::json!({ "variants": variants }))?;
             return Ok(Status::Ok);
@@ -80,7 +80,7 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 .hint("give 4 or more hex digits of an id from `migsnap accept --list`")
         })?;
         let removed =
-            drift::remove_accepted(&mut opened.repo, &replayer, &prefix).map_err(error)?;
+            drift::remove_accepted(&mut opened.repo, &replayer, &prefix).map_err(CliError::from)?;
         if ctx.out.is_json() {
             ctx.out.json(&serde_json::json!({ "removed": removed }))?;
         } else {
@@ -167,7 +167,7 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &path,
         ctx.busy_timeout,
     )
-    .map_err(error)?;
+    .map_err(CliError::from)?;
     if ctx.out.is_json() {
         ctx.out.json(&serde_json::json!({
             "targets": targets, "reference": proposal.reference, "diff": proposal.diff,
@@ -195,16 +195,4 @@ fn confirm(targets: &[String]) -> Result<bool, CliError> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
-}
-
-fn error(e: AcceptError) -> CliError {
-    match e {
-        AcceptError::Replay(e) => e.into(),
-        AcceptError::NoVariant { .. } => CliError::new(ErrorKind::Input, e.to_string())
-            .hint("`migsnap accept --list` shows the accepted variants"),
-        AcceptError::Ambiguous { .. } => {
-            CliError::new(ErrorKind::Input, e.to_string()).hint("give more digits of the id")
-        }
-        AcceptError::Changed { .. } => CliError::new(ErrorKind::Refused, e.to_string()),
-    }
 }

@@ -154,21 +154,15 @@ pub fn revisions(
     let path = opened.database(db)?;
     let live = Live::capture(&path, ctx.busy_timeout)?;
     let to = match to {
-        Some(name) => Some(
-            match opened
-                .graph
-                .resolve(name)
-                .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
-            {
-                Resolved::Revisions(ids) if ids.len() == 1 => ids[0].clone(),
-                _ => {
-                    return Err(CliError::new(
-                        ErrorKind::Input,
-                        format!("--to {name} does not name one revision"),
-                    ));
-                }
-            },
-        ),
+        Some(name) => Some(match opened.graph.resolve(name)? {
+            Resolved::Revisions(ids) if ids.len() == 1 => ids[0].clone(),
+            _ => {
+                return Err(CliError::new(
+                    ErrorKind::Input,
+                    format!("--to {name} does not name one revision"),
+                ));
+            }
+        }),
         None => None,
     };
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());

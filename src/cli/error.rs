@@ -164,24 +164,9 @@ impl From<StoreError> for CliError {
             StoreError::OutsideTransaction { .. } | StoreError::AfterFailedWrite { .. } => {
                 ErrorKind::Internal
             }
-            // The store writes every column with its declared type, so a
-            // value of another type means store.db was altered.
-            StoreError::Sqlite {
-                source:
-                    rusqlite::Error::InvalidColumnType(..)
-                    | rusqlite::Error::FromSqlConversionFailure(..)
-                    | rusqlite::Error::IntegralValueOutOfRange(..),
-                ..
-            } => ErrorKind::Corrupt,
-            StoreError::Sqlite { source, .. } => match source.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
-                    ErrorKind::Refused
-                }
-                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
-                    ErrorKind::Corrupt
-                }
-                _ => ErrorKind::Internal,
-            },
+            StoreError::CannotOpen { .. } => ErrorKind::Refused,
+            StoreError::Malformed { .. } => ErrorKind::Corrupt,
+            StoreError::Sqlite { .. } => ErrorKind::Internal,
         };
         let e = CliError::from_error(kind, &error);
         match error {
@@ -206,7 +191,7 @@ impl From<StoreError> for CliError {
             StoreError::BadRef { .. } => e.hint(
                 "`migsnap fsck` lists damaged refs; `migsnap refs --delete-broken` removes them",
             ),
-            _ if e.kind == ErrorKind::Corrupt => {
+            StoreError::Malformed { .. } | StoreError::WrongKind { .. } => {
                 e.hint("store.db itself is damaged; check it with `sqlite3 store.db 'PRAGMA integrity_check'`")
             }
             _ => e,
@@ -221,13 +206,9 @@ impl From<SqliteError> for CliError {
             | SqliteError::HotJournal { .. }
             | SqliteError::DiskFull { .. } => ErrorKind::Refused,
             SqliteError::Io { source, .. } => io_kind(source),
-            SqliteError::Sqlite { source, .. } => match source.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied) => {
-                    ErrorKind::Input
-                }
-                Some(rusqlite::ErrorCode::ReadOnly) => ErrorKind::Refused,
-                _ => ErrorKind::Internal,
-            },
+            SqliteError::CannotOpen { .. } => ErrorKind::Input,
+            SqliteError::ReadOnly { .. } => ErrorKind::Refused,
+            SqliteError::Sqlite { .. } => ErrorKind::Internal,
             _ => ErrorKind::Input,
         };
         let read_only = kind == ErrorKind::Refused
@@ -579,6 +560,91 @@ impl From<crate::roundtrip::RoundTripError> for CliError {
                 .hint("point [migrations] at the Alembic project or the SQL folder instead of an `upgrade` template"),
             RoundTripError::Since(_) => CliError::from_error(ErrorKind::Input, &error)
                 .hint("`migsnap history` lists the revisions"),
+        }
+    }
+}
+
+impl From<crate::tag::TagError> for CliError {
+    fn from(error: crate::tag::TagError) -> CliError {
+        use crate::tag::TagError;
+        match error {
+            TagError::Store(e) => e.into(),
+            TagError::Exists { ref name, .. } => {
+                let hint = format!("delete it first with `migsnap tag -d {name}`");
+                CliError::from_error(ErrorKind::Input, &error).hint(hint)
+            }
+            TagError::BadName { .. } | TagError::Missing { .. } => {
+                CliError::from_error(ErrorKind::Input, &error)
+            }
+        }
+    }
+}
+
+impl From<crate::retention::RetentionError> for CliError {
+    fn from(error: crate::retention::RetentionError) -> CliError {
+        use crate::retention::RetentionError;
+        match error {
+            RetentionError::Store(e) => e.into(),
+            RetentionError::EmptyPolicy => CliError::from_error(ErrorKind::Input, &error)
+                .hint("give at least one rule, e.g. `--keep-last 10` or `--keep-daily 7`"),
+            RetentionError::BadTag { .. } => CliError::from_error(ErrorKind::Input, &error),
+        }
+    }
+}
+
+impl From<migsnap_store::gc::GcError> for CliError {
+    fn from(error: migsnap_store::gc::GcError) -> CliError {
+        use migsnap_store::gc::GcError;
+        match error {
+            GcError::Store(e) => e.into(),
+            GcError::Unreadable { .. } | GcError::Missing { .. } | GcError::BrokenRef { .. } => {
+                CliError::from_error(ErrorKind::Corrupt, &error)
+                    .hint("run `migsnap fsck --read-data` to see what is damaged; gc deletes nothing until it is repaired")
+            }
+        }
+    }
+}
+
+impl From<crate::history::graph::ResolveError> for CliError {
+    fn from(error: crate::history::graph::ResolveError) -> CliError {
+        CliError::from_error(ErrorKind::Input, &error)
+    }
+}
+
+impl From<crate::log::SpecError> for CliError {
+    fn from(error: crate::log::SpecError) -> CliError {
+        CliError::from_error(ErrorKind::Input, &error)
+    }
+}
+
+impl From<crate::drift::AcceptError> for CliError {
+    fn from(error: crate::drift::AcceptError) -> CliError {
+        use crate::drift::AcceptError;
+        match error {
+            AcceptError::Replay(e) => e.into(),
+            AcceptError::NoVariant { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("`migsnap accept --list` shows the accepted variants"),
+            AcceptError::Ambiguous { .. } => {
+                CliError::from_error(ErrorKind::Input, &error).hint("give more digits of the id")
+            }
+            AcceptError::Changed { .. } => CliError::from_error(ErrorKind::Refused, &error),
+        }
+    }
+}
+
+impl From<crate::guard::GuardError> for CliError {
+    /// Everything but [`GuardError::AfterCommand`]'s undo hint, which needs
+    /// the tracked database's name and is added by `cli::guard`.
+    fn from(error: crate::guard::GuardError) -> CliError {
+        use crate::guard::GuardError;
+        match error {
+            GuardError::AfterCommand { source, .. } => (*source).into(),
+            GuardError::NoCommand => CliError::from_error(ErrorKind::Usage, &error),
+            GuardError::Start { .. } => CliError::from_error(ErrorKind::Input, &error),
+            GuardError::Snapshot(e) => e.into(),
+            GuardError::Read(e) => e.into(),
+            GuardError::Check(e) => e.into(),
+            GuardError::Restore(e) => e.into(),
         }
     }
 }

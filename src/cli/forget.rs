@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::output::{Paint, time, time_rfc3339};
-use super::{CliError, Ctx, ErrorKind, Status};
-use crate::retention::{self, Count, ForgetReport, Judged, Policy, RetentionError};
+use super::{CliError, Ctx, Status};
+use crate::retention::{self, Count, ForgetReport, Judged, Policy};
 
 /// Give up the data (pages) of the snapshots a restic-style policy does not
 /// keep; their schema and place in history stay. Policies apply to each
@@ -220,16 +220,5 @@ fn plural(n: usize) -> String {
         "1 snapshot".to_owned()
     } else {
         format!("{n} snapshots")
-    }
-}
-
-impl From<RetentionError> for CliError {
-    fn from(error: RetentionError) -> CliError {
-        match error {
-            RetentionError::Store(e) => e.into(),
-            RetentionError::EmptyPolicy => CliError::new(ErrorKind::Input, error.to_string())
-                .hint("give at least one rule, e.g. `--keep-last 10` or `--keep-daily 7`"),
-            RetentionError::BadTag { .. } => CliError::new(ErrorKind::Input, error.to_string()),
-        }
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use migsnap_store::gc::{self, GcError, GcOptions};
+use migsnap_store::gc::{self, GcOptions};
 
 use super::output::bytes;
-use super::{CliError, Ctx, ErrorKind, Status};
+use super::{CliError, Ctx, Status};
 
 /// Delete objects no ref, reflog entry (younger than the grace period) or
 /// retained snapshot needs, and report the bytes freed. Safe to interrupt:
@@ -54,18 +54,4 @@ pub fn run(args: GcArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?;
     }
     Ok(Status::Ok)
-}
-
-impl From<GcError> for CliError {
-    fn from(error: GcError) -> CliError {
-        match error {
-            GcError::Store(e) => e.into(),
-            other @ (GcError::Unreadable { .. }
-            | GcError::Missing { .. }
-            | GcError::BrokenRef { .. }) => {
-                CliError::new(ErrorKind::Corrupt, other.to_string())
-                    .hint("run `migsnap fsck --read-data` to see what is damaged; gc deletes nothing until it is repaired")
-            }
-        }
-    }
 }

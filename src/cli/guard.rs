@@ -119,12 +119,7 @@ fn error(e: GuardError, tracked: &Tracked) -> CliError {
             "to undo the command: migsnap restore {before:.12} {}",
             tracked.name
         )),
-        GuardError::NoCommand => CliError::new(super::ErrorKind::Usage, e.to_string()),
-        GuardError::Start { .. } => CliError::new(super::ErrorKind::Input, e.to_string()),
-        GuardError::Snapshot(e) => e.into(),
-        GuardError::Read(e) => e.into(),
-        GuardError::Check(e) => e.into(),
-        GuardError::Restore(e) => e.into(),
+        other => other.into(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `migsnap log`: list a database's snapshots, newest first.
 
 use super::output::{Paint, bytes, diff_lines, time, time_rfc3339};
-use super::{CliError, Ctx, ErrorKind, Status};
+use super::{CliError, Ctx, Status};
 use crate::log::{
     LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
 };
@@ -36,8 +36,7 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .changed
         .as_deref()
         .map(str::parse::<ObjectSpec>)
-        .transpose()
-        .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?;
+        .transpose()?;
     let view = repo.store.view();
     let head = view.find_ref(&db.head_ref())?;
     let entries: Vec<(LogEntry, Option<ObjectChange>)> = match (head, &spec) {

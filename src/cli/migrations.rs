@@ -145,11 +145,7 @@ impl Opened {
             }
         }
         for name in names {
-            match self
-                .graph
-                .resolve(name)
-                .map_err(|e| CliError::new(ErrorKind::Input, e.to_string()))?
-            {
+            match self.graph.resolve(name)? {
                 Resolved::Revisions(ids) => targets.extend(ids),
                 Resolved::Base => {
                     return Err(CliError::new(

@@ -1,7 +1,7 @@
 //! `migsnap tag` and `migsnap tags`.
 
 use super::output::Paint;
-use super::{CliError, Ctx, ErrorKind, Status};
+use super::{CliError, Ctx, Status};
 use crate::revision;
 use crate::tag::{self, TagError};
 
@@ -87,13 +87,4 @@ pub fn run_list(_args: TagsArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
     }
     Ok(Status::Ok)
-}
-
-impl From<TagError> for CliError {
-    fn from(error: TagError) -> CliError {
-        match error {
-            TagError::Store(e) => e.into(),
-            other => CliError::new(ErrorKind::Input, other.to_string()),
-        }
-    }
 }

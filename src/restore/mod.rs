@@ -492,14 +492,7 @@ fn lock_if_database(
             | SqliteError::Empty { .. }
             | SqliteError::Truncated { .. },
         ) => Ok(None),
-        Err(SqliteError::Sqlite { source, .. })
-            if matches!(
-                source.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
-            ) =>
-        {
-            Ok(None)
-        }
+        Err(SqliteError::ReadOnly { .. } | SqliteError::CannotOpen { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

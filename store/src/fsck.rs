@@ -130,7 +130,7 @@ fn check_view(
                         checker.check(*block, *id)?;
                     }
                 }
-                Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
+                Err(e) if e.is_store_file() => return Err(e),
                 Err(error) => {
                     let broken = match &error {
                         Error::NotFound { id }
@@ -221,7 +221,7 @@ impl Checker<'_> {
             match self.view.try_read(&id) {
                 Ok(Some(_)) => None,
                 Ok(None) => Some(Fault::Missing),
-                Err(Error::Sqlite { path, source }) => return Err(Error::Sqlite { path, source }),
+                Err(e) if e.is_store_file() => return Err(e),
                 Err(other) => Some(Fault::Corrupt(other.to_string())),
             }
         } else {

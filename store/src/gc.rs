@@ -48,7 +48,7 @@ pub struct GcReport {
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
     /// A reachable object could not be read.
-    #[error("gc refused: reachable object {id} is unreadable ({reason}); run `migsnap fsck`")]
+    #[error("gc refused: reachable object {id} is unreadable ({reason})")]
     Unreadable {
         /// The object.
         id: ObjectId,
@@ -57,13 +57,13 @@ pub enum GcError {
     },
     /// A reachable object is not in the store (its index row, its pack or
     /// its pack's dictionary is gone).
-    #[error("gc refused: reachable object {id} is missing; run `migsnap fsck`")]
+    #[error("gc refused: reachable object {id} is missing")]
     Missing {
         /// The object.
         id: ObjectId,
     },
     /// A ref or reflog row cannot be read, so what it keeps is unknown.
-    #[error("gc refused: {broken}; run `migsnap fsck`")]
+    #[error("gc refused: {broken}")]
     BrokenRef {
         /// The first such row.
         broken: BrokenRef,
@@ -112,7 +112,7 @@ pub fn collect(
         let keep_image = forgotten.get(id).is_none_or(|time| *time > cutoff);
         if let (Some(image_id), true) = (snapshot.image, keep_image) {
             let resolved = image::resolve(view, &image_id).map_err(|e| match e {
-                Error::Sqlite { .. } => GcError::Store(e),
+                e if e.is_store_file() => GcError::Store(e),
                 other => GcError::Unreadable {
                     id: image_id,
                     reason: other.to_string(),

@@ -68,9 +68,7 @@ pub(crate) fn walk_snapshots(
                         }
                         visit(Visit::Snapshot(id, snapshot));
                     }
-                    Err(Error::Sqlite { path, source }) => {
-                        return Err(Error::Sqlite { path, source });
-                    }
+                    Err(e) if e.is_store_file() => return Err(e),
                     Err(error) => {
                         broken.insert(id, (error, child.into_iter().collect()));
                     }

@@ -1,0 +1,92 @@
+//! Pack rows as stored, and the per-connection cache of the last unpacked one.
+
+use std::rc::Rc;
+
+use super::{Error, Result};
+use crate::codec;
+use crate::compress::{Compression, Decompressors};
+use crate::id::ObjectId;
+
+/// The last decompressed pack and the zstd contexts of one connection: a
+/// restore reads pages in pack order, so one cached pack serves 16 reads.
+#[derive(Default)]
+pub(super) struct PackCache {
+    pub(super) last: Option<(i64, Rc<Vec<u8>>)>,
+    pub(super) decompressors: Decompressors,
+}
+
+/// A pack row as stored: compressed bytes plus what is needed to unpack them.
+pub(crate) struct RawPack {
+    pub(crate) seq: i64,
+    pub(super) raw_len: i64,
+    pub(super) compression: i64,
+    pub(crate) dictionary: Option<ObjectId>,
+    pub(super) data: Vec<u8>,
+}
+
+impl RawPack {
+    pub(super) fn unreadable(&self, reason: String) -> Error {
+        Error::Unreadable {
+            id: ObjectId::from_bytes([0; 32]),
+            reason: format!("pack {}: {reason}", self.seq),
+        }
+    }
+
+    /// Decompresses the pack; `decompressors` must hold a context for its
+    /// dictionary. The declared length bounds the output.
+    pub(crate) fn unpack(self, decompressors: &mut Decompressors) -> Result<Vec<u8>> {
+        let compression = Compression::from_tag(self.compression)
+            .ok_or_else(|| self.unreadable(format!("unknown compression {}", self.compression)))?;
+        let raw_len = usize::try_from(self.raw_len)
+            .ok()
+            .filter(|len| *len <= codec::DECODE_LIMIT)
+            .ok_or_else(|| self.unreadable(format!("impossible length {}", self.raw_len)))?;
+        // Contexts for dictionaries are the caller's to add; the plain one is
+        // made here on first use.
+        if compression == Compression::Zstd && self.dictionary.is_none() && !decompressors.has(None)
+        {
+            decompressors
+                .add(None)
+                .map_err(|e| self.unreadable(format!("zstd context: {e}")))?;
+        }
+        let seq = self.seq;
+        let bytes = decompressors
+            .decompress(compression, self.dictionary, self.data, raw_len)
+            .map_err(|e| Error::Unreadable {
+                id: ObjectId::from_bytes([0; 32]),
+                reason: format!("pack {seq} does not decompress: {e}"),
+            })?;
+        if bytes.len() != raw_len {
+            return Err(Error::Unreadable {
+                id: ObjectId::from_bytes([0; 32]),
+                reason: format!("pack {seq} holds {} bytes, not {raw_len}", bytes.len()),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Cuts object `id` out of an unpacked pack and checks its hash.
+pub(crate) fn extract(
+    pack_bytes: &[u8],
+    id: &ObjectId,
+    pack: i64,
+    offset: i64,
+    len: i64,
+) -> Result<Vec<u8>> {
+    let range = usize::try_from(offset)
+        .ok()
+        .zip(usize::try_from(len).ok())
+        .and_then(|(start, len)| Some(start..start.checked_add(len)?))
+        .filter(|range| range.end <= pack_bytes.len())
+        .ok_or_else(|| Error::Unreadable {
+            id: *id,
+            reason: format!("its place {offset}+{len} is outside pack {pack}"),
+        })?;
+    let encoded = pack_bytes[range].to_vec();
+    let actual = ObjectId::hash(&encoded);
+    if actual != *id {
+        return Err(Error::Corrupt { id: *id, actual });
+    }
+    Ok(encoded)
+}

@@ -1,0 +1,363 @@
+//! One atomic change to a store.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use rusqlite::params;
+
+use super::error::sql_error;
+use super::packs::PackCache;
+use super::{BrokenRef, Error, ObjectStore, Result, View, now};
+use crate::compress::{Compressor, Dictionary};
+use crate::id::ObjectId;
+use crate::object::{Added, Object};
+use crate::pack::PreparedPack;
+use crate::refs::{Change, Expected, RefEdit, RefName};
+
+/// One atomic change to a store: objects, ref edits and reflog entries.
+///
+/// Dropping it without [`Transaction::commit`] rolls everything back.
+pub struct Transaction<'s> {
+    pub(super) tx: rusqlite::Transaction<'s>,
+    pub(super) path: PathBuf,
+    pub(super) cache: &'s RefCell<PackCache>,
+    pub(super) level: i32,
+    pub(super) dictionary: Option<Dictionary>,
+    pub(super) added: Added,
+    /// Set when an object or dictionary write failed: the transaction may
+    /// only be dropped (rolled back) then.
+    pub(super) failed: bool,
+}
+
+impl Transaction<'_> {
+    /// A compressor at the store's level and with its dictionary, for
+    /// preparing packs on other threads before [`Transaction::write_pack`].
+    pub fn compressor(&self) -> Compressor {
+        Compressor::new(self.level, self.dictionary.as_ref())
+            .expect("holds because the level is in zstd's range and the dictionary loaded before")
+    }
+
+    /// Whether the store has a compression dictionary.
+    pub fn has_dictionary(&self) -> bool {
+        self.dictionary.is_some()
+    }
+
+    /// Fails unless the SQLite transaction is still open. SQLite rolls a
+    /// transaction back by itself on some errors (a full disk, an I/O
+    /// error); a statement run after that would commit on its own, so every
+    /// write checks first.
+    fn still_open(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::AfterFailedWrite {
+                path: self.path.clone(),
+            });
+        }
+        if self.tx.is_autocommit() {
+            return Err(Error::OutsideTransaction {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores a zstd dictionary; compressors made from now on use it.
+    pub fn add_dictionary(&mut self, bytes: Vec<u8>) -> Result<()> {
+        // Validate before storing: a dictionary zstd cannot load would make
+        // every pack compressed with it unreadable.
+        let candidate = Dictionary::new(bytes);
+        Compressor::new(self.level, Some(&candidate)).map_err(|e| Error::Unreadable {
+            id: candidate.id,
+            reason: format!("zstd rejects the dictionary: {e}"),
+        })?;
+        self.still_open()?;
+        let added = self
+            .tx
+            .execute(
+                "INSERT INTO dictionaries(data, id) SELECT ?1, ?2
+                 WHERE NOT EXISTS (SELECT 1 FROM dictionaries WHERE id = ?2)",
+                params![&candidate.bytes, candidate.id.as_bytes()],
+            )
+            .map_err(|e| sql_error(&self.path, e));
+        self.failed |= added.is_err();
+        let added = added?;
+        if added > 0 {
+            self.added.bytes += candidate.bytes.len() as u64;
+        }
+        self.dictionary = Some(candidate);
+        Ok(())
+    }
+
+    /// Inserts the objects of a prepared pack that the store lacks, and
+    /// returns how many were new. A pack whose objects all exist is not
+    /// stored at all. After a failure every later write of the transaction
+    /// is refused.
+    pub fn write_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
+        let written = self.insert_pack(pack);
+        self.failed |= written.is_err();
+        written
+    }
+
+    fn insert_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
+        let view = self.view();
+        let mut new = Vec::with_capacity(pack.members.len());
+        for member in &pack.members {
+            if !view.contains(&member.id)?
+                && !new
+                    .iter()
+                    .any(|m: &&crate::pack::PackMember| m.id == member.id)
+            {
+                new.push(member);
+            }
+        }
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let sql = |e| sql_error(&self.path, e);
+        self.still_open()?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO packs(raw_len, compression, dictionary, data) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    pack.raw_len as i64,
+                    pack.compression as u8,
+                    pack.dictionary.as_ref().map(ObjectId::as_bytes),
+                    pack.data
+                ])
+            })
+            .map_err(sql)?;
+        let seq = self.tx.last_insert_rowid();
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO objects(id, kind, pack, offset, raw_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(sql)?;
+        for member in &new {
+            if self.tx.is_autocommit() {
+                return Err(Error::OutsideTransaction {
+                    path: self.path.clone(),
+                });
+            }
+            insert
+                .execute(params![
+                    member.id.as_bytes(),
+                    member.kind as u8,
+                    seq,
+                    member.offset,
+                    member.len
+                ])
+                .map_err(sql)?;
+        }
+        self.added.objects += new.len() as u64;
+        self.added.bytes += pack.data.len() as u64;
+        Ok(new.len())
+    }
+
+    /// What this transaction has added so far.
+    pub fn added(&self) -> Added {
+        self.added
+    }
+
+    /// Read access that sees this transaction's own writes.
+    pub fn view(&self) -> View<'_> {
+        View {
+            conn: &self.tx,
+            path: &self.path,
+            cache: self.cache,
+        }
+    }
+
+    /// Marks a snapshot's image as given up by retention at `time`. Its image
+    /// becomes collectable by gc after the grace period; the snapshot object,
+    /// its schema and its place in history stay.
+    pub fn forget_image(&mut self, snapshot: &ObjectId, time: i64) -> Result<()> {
+        self.still_open()?;
+        self.tx
+            .execute(
+                "INSERT OR IGNORE INTO forgotten(snapshot, time) VALUES (?1, ?2)",
+                params![snapshot.as_bytes(), time],
+            )
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Deletes the given objects' index rows; their bytes go with
+    /// [`Transaction::delete_orphan_packs`].
+    ///
+    /// The caller must have proven the objects unreachable inside this
+    /// transaction: because the transaction holds the write lock, no snapshot
+    /// can start to use them before the deletion commits.
+    pub fn delete_objects(&mut self, ids: &[ObjectId]) -> Result<()> {
+        self.still_open()?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM objects WHERE id = ?1")
+            .map_err(|e| sql_error(&self.path, e))?;
+        for id in ids {
+            stmt.execute([id.as_bytes()])
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every pack that no object uses any more and returns the
+    /// stored bytes freed. A pack with some live objects stays whole.
+    pub fn delete_orphan_packs(&mut self) -> Result<u64> {
+        let sql = |e| sql_error(&self.path, e);
+        let orphans = "FROM packs WHERE seq NOT IN (SELECT pack FROM objects)";
+        self.still_open()?;
+        let freed: i64 = self
+            .tx
+            .query_row(
+                &format!("SELECT coalesce(sum(length(data)), 0) {orphans}"),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sql)?;
+        self.tx
+            .execute(&format!("DELETE {orphans}"), [])
+            .map_err(sql)?;
+        *self.cache.borrow_mut() = PackCache::default();
+        Ok(freed.max(0) as u64)
+    }
+
+    /// Drops the forgotten marks of snapshots that no longer exist.
+    pub fn drop_forgotten_marks(&mut self, snapshots: &[ObjectId]) -> Result<()> {
+        self.still_open()?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM forgotten WHERE snapshot = ?1")
+            .map_err(|e| sql_error(&self.path, e))?;
+        for id in snapshots {
+            stmt.execute([id.as_bytes()])
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every ref and reflog row that cannot be read, and returns
+    /// them. The object graph is untouched: what only a broken ref kept
+    /// reachable stays until gc finds it unreachable.
+    pub fn delete_broken_refs(&mut self) -> Result<Vec<BrokenRef>> {
+        self.delete_broken(|_| true)
+    }
+
+    /// Deletes the ref row called `name` if it cannot be read (its id is
+    /// damaged), with its unreadable reflog rows; says whether there was one.
+    pub fn delete_broken_ref(&mut self, name: &RefName) -> Result<bool> {
+        let deleted = self.delete_broken(|broken| broken.name == name.as_str())?;
+        Ok(deleted.iter().any(|broken| broken.seq.is_none()))
+    }
+
+    fn delete_broken(&mut self, which: impl Fn(&BrokenRef) -> bool) -> Result<Vec<BrokenRef>> {
+        let broken: Vec<BrokenRef> = self
+            .view()
+            .broken_refs()?
+            .into_iter()
+            .filter(which)
+            .collect();
+        for row in &broken {
+            self.still_open()?;
+            let sql = match row.seq {
+                None => "DELETE FROM refs WHERE name = ?1",
+                Some(_) => "DELETE FROM reflog WHERE seq = ?1",
+            };
+            self.tx
+                .execute(sql, [&row.key])
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        Ok(broken)
+    }
+
+    /// Removes reflog entries made at or before `cutoff` (seconds since the
+    /// epoch).
+    pub fn expire_reflog(&mut self, cutoff: i64) -> Result<usize> {
+        self.still_open()?;
+        self.tx
+            .execute("DELETE FROM reflog WHERE time <= ?1", [cutoff])
+            .map_err(|e| sql_error(&self.path, e))
+    }
+
+    /// Applies `edits` with compare-and-swap checks, appends one reflog entry
+    /// per edit with `message`, and commits everything written so far. If any
+    /// expectation fails, nothing at all is committed.
+    pub fn commit(self, edits: &[RefEdit], message: &str) -> Result<()> {
+        let time = now();
+        for edit in edits {
+            self.still_open()?;
+            let actual = self.view().find_ref(&edit.name)?;
+            let expected = match edit.change {
+                Change::Update { expected, .. } | Change::Delete { expected } => expected,
+            };
+            let ok = match expected {
+                Expected::Any => true,
+                Expected::MustNotExist => actual.is_none(),
+                Expected::MustEqual(id) => actual == Some(id),
+            };
+            if !ok {
+                return Err(Error::RefMismatch {
+                    name: edit.name.clone(),
+                    expected: match expected {
+                        Expected::Any => "anything".into(),
+                        Expected::MustNotExist => "absent".into(),
+                        Expected::MustEqual(id) => id.to_string(),
+                    },
+                    actual: actual.map_or_else(|| "absent".into(), |id| id.to_string()),
+                });
+            }
+            let new = match edit.change {
+                Change::Update { new, .. } => {
+                    self.tx
+                        .execute(
+                            "INSERT INTO refs(name, id) VALUES (?1, ?2)
+                             ON CONFLICT(name) DO UPDATE SET id = excluded.id",
+                            params![edit.name.as_str(), new.as_bytes()],
+                        )
+                        .map_err(|e| sql_error(&self.path, e))?;
+                    Some(new)
+                }
+                Change::Delete { .. } => {
+                    self.tx
+                        .execute("DELETE FROM refs WHERE name = ?1", [edit.name.as_str()])
+                        .map_err(|e| sql_error(&self.path, e))?;
+                    None
+                }
+            };
+            self.tx
+                .execute(
+                    "INSERT INTO reflog(name, old, new, time, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        edit.name.as_str(),
+                        actual.as_ref().map(|id| id.as_bytes().to_vec()),
+                        new.as_ref().map(|id| id.as_bytes().to_vec()),
+                        time,
+                        message
+                    ],
+                )
+                .map_err(|e| sql_error(&self.path, e))?;
+        }
+        // Committing a transaction SQLite already rolled back would report
+        // success for writes that did not happen.
+        self.still_open()?;
+        self.tx.commit().map_err(|e| sql_error(&self.path, e))
+    }
+}
+
+impl ObjectStore for Transaction<'_> {
+    fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.view().contains(id)
+    }
+
+    fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        self.view().try_read(id)
+    }
+
+    fn write(&mut self, object: &Object) -> Result<ObjectId> {
+        let pack = PreparedPack::object(object, &mut self.compressor());
+        self.write_pack(&pack)?;
+        Ok(pack.members[0].id)
+    }
+}

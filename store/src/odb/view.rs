@@ -1,0 +1,581 @@
+//! Reading one state of a store.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::error::sql_error;
+use super::packs::{PackCache, RawPack, extract};
+use super::rows::{BrokenRef, describe_value, dictionary_ref, ref_row, reflog_row};
+use super::{Error, ObjectInfo, Result, Storage};
+use crate::codec::{self, DecodeError};
+use crate::compress::Dictionary;
+use crate::id::{ObjectId, Prefix, PrefixResolution};
+use crate::object::{Kind, Object};
+use crate::refs::{RefName, ReflogEntry};
+
+/// Read access to one state of a store: the committed state for
+/// [`Store::view`], or a transaction's state including its own writes.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub(super) conn: &'a Connection,
+    pub(super) path: &'a Path,
+    pub(super) cache: &'a RefCell<PackCache>,
+}
+
+impl View<'_> {
+    fn sql(&self, source: rusqlite::Error) -> Error {
+        sql_error(self.path, source)
+    }
+
+    /// Runs `reads` inside one read transaction (a savepoint, so it nests in
+    /// a write transaction too): every read sees the same state of the store,
+    /// and SQLite takes its file lock once instead of once per statement,
+    /// which is most of the cost of reading many small rows.
+    pub fn consistent<T, E: From<Error>>(
+        &self,
+        reads: impl FnOnce(View<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("SAVEPOINT migsnap_read")
+            .map_err(|e| self.sql(e))?;
+        let result = reads(*self);
+        // Releasing a read-only savepoint cannot lose anything; a failure here
+        // only matters if the reads themselves succeeded.
+        let released = self
+            .conn
+            .execute_batch("RELEASE migsnap_read")
+            .map_err(|e| self.sql(e));
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
+    /// See [`ObjectStore::contains`]. An object whose pack is gone, or whose
+    /// pack needs a dictionary the store lacks, does not count as present, so
+    /// writing it again heals the store.
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM objects JOIN packs ON packs.seq = objects.pack
+                 WHERE objects.id = ?1 AND (packs.dictionary IS NULL
+                     OR packs.dictionary IN (SELECT id FROM dictionaries))",
+            )
+            .and_then(|mut stmt| stmt.exists([id.as_bytes()]))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// See [`ObjectStore::try_read`].
+    pub fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        let Some(bytes) = self.try_read_encoded(id)? else {
+            return Ok(None);
+        };
+        codec::decode_object(&bytes)
+            .map(Some)
+            .map_err(|e: DecodeError| Error::Unreadable {
+                id: *id,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Reads an object's encoded bytes and checks they hash to `id`.
+    fn try_read_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        let Some((pack, offset, len)) = self.locate(id)? else {
+            return Ok(None);
+        };
+        let bytes = self.pack_bytes(pack).map_err(|e| match e {
+            Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
+            other => other,
+        })?;
+        extract(&bytes, id, pack, offset, len).map(Some)
+    }
+
+    /// The decompressed bytes of pack `seq`, from the one-pack cache when the
+    /// previous read used the same pack.
+    fn pack_bytes(&self, seq: i64) -> Result<Rc<Vec<u8>>> {
+        let mut cache = self.cache.borrow_mut();
+        if let Some((_, bytes)) = cache.last.as_ref().filter(|(cached, _)| *cached == seq) {
+            return Ok(Rc::clone(bytes));
+        }
+        let raw = self.fetch_pack(seq)?;
+        if let Some(dictionary) = raw
+            .dictionary
+            .filter(|d| !cache.decompressors.has(Some(*d)))
+        {
+            let dict = self
+                .load_dictionary(&dictionary)?
+                .ok_or_else(|| raw.unreadable(format!("needs missing dictionary {dictionary}")))?;
+            cache.decompressors.add(Some(&dict)).map_err(|e| {
+                raw.unreadable(format!("dictionary {dictionary} does not load: {e}"))
+            })?;
+        }
+        let bytes = Rc::new(raw.unpack(&mut cache.decompressors)?);
+        cache.last = Some((seq, Rc::clone(&bytes)));
+        Ok(bytes)
+    }
+
+    /// Reads pack row `seq` as stored, without decompressing it.
+    pub(crate) fn fetch_pack(&self, seq: i64) -> Result<RawPack> {
+        let missing = || Error::Unreadable {
+            id: ObjectId::from_bytes([0; 32]),
+            reason: format!("its pack {seq} is missing"),
+        };
+        let (raw_len, compression, dictionary, data) = self
+            .conn
+            .prepare_cached(
+                "SELECT raw_len, compression, dictionary, data FROM packs WHERE seq = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([seq], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, rusqlite::types::Value>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))?
+            .ok_or_else(missing)?;
+        let dictionary = dictionary_ref(&dictionary).map_err(|reason| Error::Unreadable {
+            id: ObjectId::from_bytes([0; 32]),
+            reason: format!("pack {seq} {reason}"),
+        })?;
+        Ok(RawPack {
+            seq,
+            raw_len,
+            compression,
+            dictionary,
+            data,
+        })
+    }
+
+    /// Where object `id` lives: its pack, offset and length.
+    pub(crate) fn locate(&self, id: &ObjectId) -> Result<Option<(i64, i64, i64)>> {
+        self.conn
+            .prepare_cached("SELECT pack, offset, raw_len FROM objects WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([id.as_bytes()], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Every compression dictionary, for decompressing on other threads.
+    /// Each is named by the hash of the bytes read, not by the stored `id`,
+    /// so a damaged row can never stand in for the dictionary a pack needs.
+    pub(crate) fn dictionaries(&self) -> Result<Vec<Dictionary>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT data FROM dictionaries ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map([], |row| Ok(Dictionary::new(row.get(0)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The dictionary whose bytes hash to `id`, if the store has it.
+    fn load_dictionary(&self, id: &ObjectId) -> Result<Option<Dictionary>> {
+        let rows: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT data FROM dictionaries WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_map([id.as_bytes()], |row| row.get(0))?.collect())
+            .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .into_iter()
+            .map(Dictionary::new)
+            .find(|dict| dict.id == *id))
+    }
+
+    /// The newest compression dictionary, if the store has one.
+    pub fn dictionary(&self) -> Result<Option<Dictionary>> {
+        self.conn
+            .query_row(
+                "SELECT data FROM dictionaries ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+            .map(|bytes| bytes.map(Dictionary::new))
+    }
+
+    /// Packs and dictionaries that cannot be used as stored, without reading
+    /// any pack data: a dictionary row whose bytes do not hash to its `id`,
+    /// and a pack that names a dictionary the store lacks.
+    pub fn dictionary_problems(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut rows = self
+            .conn
+            .prepare("SELECT seq, id, data FROM dictionaries ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        let mut rows = rows.query([]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let seq: i64 = row.get(0).map_err(|e| self.sql(e))?;
+            let id: rusqlite::types::Value = row.get(1).map_err(|e| self.sql(e))?;
+            let data: Vec<u8> = row.get(2).map_err(|e| self.sql(e))?;
+            let actual = ObjectId::hash(&data);
+            if dictionary_ref(&id) != Ok(Some(actual)) {
+                problems.push(format!(
+                    "dictionary row {seq} is damaged: its bytes hash to {actual}, not to its id"
+                ));
+            }
+        }
+        let mut packs = self
+            .conn
+            .prepare(
+                "SELECT seq, dictionary FROM packs WHERE dictionary IS NOT NULL
+                 AND dictionary NOT IN (SELECT id FROM dictionaries WHERE id IS NOT NULL)
+                 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut rows = packs.query([]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let seq: i64 = row.get(0).map_err(|e| self.sql(e))?;
+            let dictionary: rusqlite::types::Value = row.get(1).map_err(|e| self.sql(e))?;
+            problems.push(match dictionary_ref(&dictionary) {
+                Ok(Some(id)) => format!("pack {seq} needs dictionary {id}, which the store lacks"),
+                Ok(None) => continue,
+                Err(reason) => format!("pack {seq} {reason}"),
+            });
+        }
+        Ok(problems)
+    }
+
+    /// Reads a snapshot; absence is [`Error::NotFound`] and any other kind
+    /// is [`Error::WrongKind`].
+    pub fn read_snapshot(&self, id: &ObjectId) -> Result<crate::object::Snapshot> {
+        match self.try_read(id)? {
+            Some(Object::Snapshot(snapshot)) => Ok(snapshot),
+            Some(other) => Err(Error::WrongKind {
+                id: *id,
+                expected: "snapshot",
+                actual: other.kind().name(),
+            }),
+            None => Err(Error::NotFound { id: *id }),
+        }
+    }
+
+    /// Reads a blob's bytes; any other kind is [`Error::WrongKind`].
+    pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        match self.try_read(id)? {
+            Some(Object::Blob(bytes)) => Ok(bytes),
+            Some(other) => Err(Error::WrongKind {
+                id: *id,
+                expected: "blob",
+                actual: other.kind().name(),
+            }),
+            None => Err(Error::NotFound { id: *id }),
+        }
+    }
+
+    /// Size figures of an object without reading its data.
+    pub fn info(&self, id: &ObjectId) -> Result<Option<ObjectInfo>> {
+        self.conn
+            .prepare_cached("SELECT kind, raw_len, pack FROM objects WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([id.as_bytes()], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sql(e))?
+            .map(|(kind, raw_len, pack)| {
+                let kind = u8::try_from(kind)
+                    .ok()
+                    .and_then(Kind::from_byte)
+                    .ok_or_else(|| Error::Unreadable {
+                        id: *id,
+                        reason: format!("unknown kind {kind}"),
+                    })?;
+                Ok(ObjectInfo {
+                    kind,
+                    raw_len: raw_len.max(0) as u64,
+                    pack,
+                })
+            })
+            .transpose()
+    }
+
+    /// The target of a ref, if it exists.
+    pub fn find_ref(&self, name: &RefName) -> Result<Option<ObjectId>> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT id FROM refs WHERE name = ?1")
+            .and_then(|mut stmt| stmt.query_row([name.as_str()], |row| row.get(0)).optional())
+            .map_err(|e| self.sql(e))?;
+        bytes
+            .map(|b| ObjectId::try_from_slice(&b).ok_or_else(|| self.bad_ref(name.as_str())))
+            .transpose()
+    }
+
+    fn bad_ref(&self, name: &str) -> Error {
+        Error::BadRef {
+            path: self.path.to_path_buf(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Resolves a hex prefix to the objects of `kind` that start with it.
+    /// Naming is by kind because a short prefix of a snapshot id would
+    /// otherwise collide with one of the many page blobs.
+    pub fn resolve_prefix(&self, prefix: &Prefix, kind: Kind) -> Result<PrefixResolution> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM objects WHERE id BETWEEN ?1 AND ?2 AND kind = ?3
+                 ORDER BY id LIMIT 10",
+            )
+            .map_err(|e| self.sql(e))?;
+        let ids = stmt
+            .query_map(
+                params![
+                    prefix.lower_bound().as_bytes(),
+                    prefix.upper_bound().as_bytes(),
+                    kind as u8
+                ],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .map_err(|e| self.sql(e))?
+            .filter_map(|row| row.ok().and_then(|b| ObjectId::try_from_slice(&b)))
+            .collect::<Vec<_>>();
+        Ok(match ids.as_slice() {
+            [] => PrefixResolution::None,
+            [one] => PrefixResolution::One(*one),
+            _ => PrefixResolution::Ambiguous(ids),
+        })
+    }
+
+    /// All refs whose name starts with `prefix`, sorted by name. A row that
+    /// cannot be read is left out, so one damaged ref does not stop every
+    /// command: [`View::broken_refs`] lists such rows, and gc refuses to run
+    /// while there is one.
+    pub fn refs(&self, prefix: &str) -> Result<Vec<(RefName, ObjectId)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, id FROM refs WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([prefix], |row| Ok(ref_row(row.get(0)?, row.get(1)?)))
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(good) = row.map_err(|e| self.sql(e))? {
+                out.push(good);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The reflog of one ref, or of every ref when `name` is `None`, oldest
+    /// first. Like [`View::refs`], it leaves out rows that cannot be read.
+    pub fn reflog(&self, name: Option<&RefName>) -> Result<Vec<ReflogEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, old, new, time, message FROM reflog
+                 WHERE ?1 IS NULL OR name = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([name.map(RefName::as_str)], |row| {
+                Ok(reflog_row(
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(entry) = row.map_err(|e| self.sql(e))? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ref and reflog rows that cannot be read (a name that breaks the
+    /// [`RefName`] rules, an id that is not 32 bytes, a value of the wrong
+    /// type), in table order.
+    pub fn broken_refs(&self) -> Result<Vec<BrokenRef>> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, id FROM refs ORDER BY name")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let name: Value = row.get(0)?;
+                Ok((name.clone(), ref_row(name, row.get(1)?)))
+            })
+            .map_err(|e| self.sql(e))?;
+        for row in rows {
+            if let (key, Err(reason)) = row.map_err(|e| self.sql(e))? {
+                out.push(BrokenRef {
+                    name: describe_value(&key),
+                    seq: None,
+                    reason,
+                    key,
+                });
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, name, old, new, time, message FROM reflog ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let name: Value = row.get(1)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    name.clone(),
+                    reflog_row(name, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?),
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        for row in rows {
+            if let (seq, name, Err(reason)) = row.map_err(|e| self.sql(e))? {
+                out.push(BrokenRef {
+                    name: describe_value(&name),
+                    seq: Some(seq),
+                    reason,
+                    key: Value::Integer(seq),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether retention gave up the image of `snapshot`.
+    pub fn is_forgotten(&self, snapshot: &ObjectId) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM forgotten WHERE snapshot = ?1")
+            .and_then(|mut stmt| stmt.exists([snapshot.as_bytes()]))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Snapshots whose image retention gave up, with the time it did.
+    pub fn forgotten(&self) -> Result<Vec<(ObjectId, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT snapshot, time FROM forgotten ORDER BY snapshot")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, time) = row.map_err(|e| self.sql(e))?;
+            let id = ObjectId::try_from_slice(&id).ok_or_else(|| self.bad_ref("forgotten"))?;
+            out.push((id, time));
+        }
+        Ok(out)
+    }
+
+    /// Calls `each` with the id and size figures of every object, in pack
+    /// order (so reading them one by one hits the pack cache), without
+    /// decoding any. Rows whose id or kind is unreadable are passed with
+    /// `None` so fsck can report them.
+    pub fn for_each_object(
+        &self,
+        mut each: impl FnMut(Option<ObjectId>, Option<ObjectInfo>),
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, kind, raw_len, pack FROM objects ORDER BY pack, offset")
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let id: Vec<u8> = row.get(0).map_err(|e| self.sql(e))?;
+            let kind: i64 = row.get(1).map_err(|e| self.sql(e))?;
+            let raw_len: i64 = row.get(2).map_err(|e| self.sql(e))?;
+            let pack: i64 = row.get(3).map_err(|e| self.sql(e))?;
+            let info = u8::try_from(kind)
+                .ok()
+                .and_then(Kind::from_byte)
+                .map(|kind| ObjectInfo {
+                    kind,
+                    raw_len: raw_len.max(0) as u64,
+                    pack,
+                });
+            each(ObjectId::try_from_slice(&id), info);
+        }
+        Ok(())
+    }
+
+    /// Object and pack totals. An object length no writer could store (as
+    /// a hand-edited row may hold) is [`Error::Damaged`]: summing it could
+    /// overflow.
+    pub fn storage(&self) -> Result<Storage> {
+        let (objects, raw_bytes, lowest, highest, packs, pack_bytes) = self
+            .conn
+            .query_row(
+                "SELECT count(*), total(raw_len), min(raw_len), max(raw_len),
+                        (SELECT count(*) FROM packs), (SELECT total(length(data)) FROM packs)
+                 FROM objects",
+                [],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, f64>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, f64>(5)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.sql(e))?;
+        let limit = codec::DECODE_LIMIT as i64;
+        if let Some(bad) = [lowest, highest]
+            .into_iter()
+            .flatten()
+            .find(|len| !(0..=limit).contains(len))
+        {
+            return Err(Error::Damaged {
+                path: self.path.to_path_buf(),
+                reason: format!("an object's raw_len is {bad}, which no object can have"),
+            });
+        }
+        Ok(Storage {
+            objects: objects.max(0) as u64,
+            raw_bytes: raw_bytes as u64,
+            packs: packs.max(0) as u64,
+            pack_bytes: pack_bytes as u64,
+        })
+    }
+
+    /// Size of the store file in bytes.
+    pub fn file_size(&self) -> Result<u64> {
+        let size: i64 = self
+            .conn
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(size.max(0) as u64)
+    }
+}
