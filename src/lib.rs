@@ -10,6 +10,7 @@ pub mod bisect;
 pub mod cli;
 pub mod datadiff;
 pub mod drift;
+pub mod duration;
 pub mod finding;
 pub mod guard;
 pub mod history;
