@@ -15,8 +15,8 @@ import re
 import sys
 
 LAYERS = [
-    # Plain data every layer reads: findings and configuration.
-    {"finding", "config"},
+    # Plain data every layer reads: findings, configuration, durations.
+    {"finding", "config", "duration"},
     # The dialect-neutral schema model.
     {"schema"},
     # Reading and writing SQLite files.

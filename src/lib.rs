@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod datadiff;
 pub mod drift;
+pub mod duration;
 pub mod finding;
 #[cfg(test)]
 mod fixtures;

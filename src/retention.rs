@@ -155,7 +155,7 @@ impl fmt::Display for Policy {
         if let Some(within) = self.within.filter(|d| !d.is_zero()) {
             parts.push(format!(
                 "all snapshots within {} of the newest",
-                humantime::format_duration(within)
+                crate::duration::display(within)
             ));
         }
         if parts.is_empty() {
@@ -277,7 +277,7 @@ fn plan_group(list: &[&Candidate], policy: &Policy, now: i64, out: &mut Vec<Deci
         .unwrap_or(i64::MIN);
     let within = policy.within.filter(|d| !d.is_zero()).map(|d| {
         let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        (latest.saturating_sub(secs), humantime::format_duration(d))
+        (latest.saturating_sub(secs), crate::duration::display(d))
     });
     for (nr, cur) in list.iter().enumerate() {
         let mut reasons = Vec::new();

@@ -397,18 +397,11 @@ fn applied_files(files: Option<&dyn MigrationFiles>, meta: &DbMeta) -> BTreeMap<
 }
 
 fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    blake3::Hash::from_bytes(*bytes).to_hex().to_string()
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {
-    let bytes: Vec<u8> = (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<_>>()?;
-    bytes.try_into().ok()
+    blake3::Hash::from_hex(text).ok().map(|h| *h.as_bytes())
 }
 
 /// Pages sampled for a compression dictionary; fewer make a poor one.

@@ -37,7 +37,7 @@ pub struct ForgetArgs {
     keep_yearly: Option<Count>,
     /// Keep every snapshot newer than the newest one minus DURATION, e.g.
     /// `7days`, `1month 2days`.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
     keep_within: Option<Duration>,
     /// Keep the snapshot tag TAG points at (repeatable).
     #[arg(long, value_name = "TAG")]

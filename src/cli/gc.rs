@@ -16,7 +16,7 @@ pub struct GcArgs {
     #[arg(long, short = 'n')]
     dry_run: bool,
     /// Keep reflog entries and forgotten data this long (`0s` = collect now).
-    #[arg(long, value_name = "DURATION", default_value = "14days", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "14days", value_parser = crate::duration::parse)]
     grace: Duration,
 }
 

@@ -77,12 +77,12 @@ pub struct Cli {
 /// milliseconds, so anything longer than 2^31 - 1 ms (about 24.8 days)
 /// cannot be passed on.
 fn parse_busy_timeout(text: &str) -> Result<Duration, String> {
-    let wait = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    let wait = crate::duration::parse(text).map_err(|e| e.to_string())?;
     let longest = Duration::from_millis(i32::MAX as u64);
     if wait > longest {
         return Err(format!(
             "at most {} (SQLite counts the wait in 32-bit milliseconds)",
-            humantime::format_duration(longest)
+            crate::duration::display(longest)
         ));
     }
     Ok(wait)

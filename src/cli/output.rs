@@ -4,6 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use anstyle::AnsiColor;
 use indicatif::{ProgressBar, ProgressStyle};
 use migsnap_store::Progress;
 
@@ -62,13 +63,14 @@ impl Output {
         if !self.color {
             return text.to_owned();
         }
-        let code = match paint {
-            Paint::Id => "33",
-            Paint::Ref => "36",
-            Paint::Good => "32",
-            Paint::Bad => "31",
+        let colour = match paint {
+            Paint::Id => AnsiColor::Yellow,
+            Paint::Ref => AnsiColor::Cyan,
+            Paint::Good => AnsiColor::Green,
+            Paint::Bad => AnsiColor::Red,
         };
-        format!("\x1b[{code}m{text}\x1b[0m")
+        let style = colour.on_default();
+        format!("{style}{text}{style:#}")
     }
 
     /// Writes one line of text output (none under `-q`).

@@ -139,7 +139,7 @@ impl Project {
     pub fn timeout(&self) -> Result<Duration, HistoryError> {
         match &self.settings.timeout {
             None => Ok(DEFAULT_TIMEOUT),
-            Some(text) => humantime::parse_duration(text)
+            Some(text) => crate::duration::parse(text)
                 .map_err(|e| HistoryError::Setting(format!("timeout = \"{text}\": {e}"))),
         }
     }

@@ -189,7 +189,7 @@ impl AlembicDriver {
                 return Err(StepFailure {
                     error: format!(
                         "{doing} did not finish within {}; the replay was stopped",
-                        humantime::format_duration(self.timeout)
+                        crate::duration::display(self.timeout)
                     ),
                     file: None,
                     detail: self.stderr.text(),
@@ -363,7 +363,7 @@ impl Runner for TemplateRunner {
                         error: format!(
                             "`{}` did not finish within {}; it was stopped",
                             words.join(" "),
-                            humantime::format_duration(self.timeout)
+                            crate::duration::display(self.timeout)
                         ),
                         file: None,
                         detail: output.text(),

@@ -42,8 +42,7 @@ impl SchemaHash {
 impl fmt::Display for SchemaHash {
     /// Lowercase hex; a precision shortens it (`{:.12}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
-        f.pad(&hex)
+        f.pad(&blake3::Hash::from_bytes(self.0).to_hex())
     }
 }
 

@@ -46,12 +46,7 @@ impl serde::Serialize for ObjectId {
 impl fmt::Display for ObjectId {
     /// Lowercase hex; honours precision so `{:.12}` prints a short id.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut hex = [0u8; 64];
-        for (i, byte) in self.0.iter().enumerate() {
-            hex[2 * i] = HEX[usize::from(byte >> 4)];
-            hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
-        f.pad(std::str::from_utf8(&hex).expect("holds because HEX is ASCII"))
+        f.pad(&blake3::Hash::from_bytes(self.0).to_hex())
     }
 }
 
@@ -61,6 +56,7 @@ impl fmt::Debug for ObjectId {
     }
 }
 
+/// The digits of a [`Prefix`], one per nibble.
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn nibble(c: u8) -> Option<u8> {
@@ -108,19 +104,17 @@ impl FromStr for ObjectId {
 
     /// Parses exactly 64 hex digits.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let nibbles = parse_nibbles(input)?;
-        if nibbles.len() != 64 {
+        // Not-hex is reported before a wrong length, as for a prefix.
+        let len = parse_nibbles(input)?.len();
+        if len != 64 {
             return Err(ParseIdError::BadLength {
                 input: input.to_owned(),
-                len: nibbles.len(),
+                len,
                 expected: "an object id has 64",
             });
         }
-        let mut bytes = [0u8; 32];
-        for (i, pair) in nibbles.chunks_exact(2).enumerate() {
-            bytes[i] = (pair[0] << 4) | pair[1];
-        }
-        Ok(ObjectId(bytes))
+        let hash = blake3::Hash::from_hex(input).expect("holds: 64 hex digits");
+        Ok(ObjectId(*hash.as_bytes()))
     }
 }
 
