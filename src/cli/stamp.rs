@@ -164,7 +164,7 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             })?;
             if rows != targets {
                 return Err(CliError::new(
-                    ErrorKind::Internal,
+                    ErrorKind::Refused, // a stamp whose result does not verify: exit 4
                     format!("alembic_version reads back as {rows:?} after writing {targets:?}"),
                 ));
             }
