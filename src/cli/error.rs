@@ -350,7 +350,7 @@ impl From<RestoreError> for CliError {
             RestoreError::Sidecars { .. } => CliError::from_error(ErrorKind::Refused, &error)
                 .hint("move them away, or pass --force to delete them"),
             RestoreError::ReadOnly { .. } => CliError::from_error(ErrorKind::Refused, &error)
-                .hint("pass --force to restore it anyway"),
+                .hint("pass --force to write it anyway"),
             RestoreError::InUse { .. } => {
                 CliError::from_error(ErrorKind::Refused, &error).hint("stop them, or pass --force")
             }
