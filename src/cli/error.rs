@@ -340,20 +340,34 @@ impl From<RestoreError> for CliError {
                 details: problems.clone(),
                 ..CliError::from_error(ErrorKind::Corrupt, &error)
             },
-            RestoreError::UndoUnreadable { .. } | RestoreError::ReadBack { .. } => {
-                CliError::from_error(ErrorKind::Corrupt, &error)
-            }
+            RestoreError::UndoUnreadable { .. } => CliError::from_error(ErrorKind::Corrupt, &error)
+                .hint("run `migsnap fsck --read-data` to see what is damaged"),
+            RestoreError::ReadBack { .. } => CliError::from_error(ErrorKind::Corrupt, &error),
             RestoreError::Io { ref source, .. } => CliError::from_error(io_kind(source), &error),
-            RestoreError::Exists { .. }
-            | RestoreError::Sidecars { .. }
-            | RestoreError::Symlink { .. }
-            | RestoreError::ReadOnly { .. }
-            | RestoreError::InUse { .. }
-            | RestoreError::Locked { .. }
+            // The flags that override a refusal are named here, at the edge.
+            RestoreError::Exists { .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint("pass --force to overwrite it"),
+            RestoreError::Sidecars { .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint("move them away, or pass --force to delete them"),
+            RestoreError::ReadOnly { .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint("pass --force to write it anyway"),
+            RestoreError::InUse { .. } => {
+                CliError::from_error(ErrorKind::Refused, &error).hint("stop them, or pass --force")
+            }
+            RestoreError::Locked { .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint("run again when it is idle, or raise --busy-timeout"),
+            RestoreError::Safety { restoring, .. } => {
+                let e = CliError::from_error(ErrorKind::Refused, &error);
+                if restoring {
+                    e.hint("pass --no-safety-snapshot to restore anyway (a raw copy of the file is kept beside it)")
+                } else {
+                    e
+                }
+            }
+            RestoreError::Symlink { .. }
             | RestoreError::Changed { .. }
             | RestoreError::StillOpen { .. }
-            | RestoreError::Raced { .. }
-            | RestoreError::Safety { .. } => CliError::from_error(ErrorKind::Refused, &error),
+            | RestoreError::Raced { .. } => CliError::from_error(ErrorKind::Refused, &error),
         }
     }
 }
@@ -369,9 +383,10 @@ impl From<crate::stamp::StampError> for CliError {
             StampError::Inconsistent { .. } | StampError::Reference { .. } => {
                 CliError::from_error(ErrorKind::Input, &error)
             }
-            StampError::Write(_) | StampError::ReadBack { .. } => {
-                CliError::from_error(ErrorKind::Internal, &error)
-            }
+            StampError::Write(_) => CliError::from_error(ErrorKind::Internal, &error),
+            // A stamp whose result does not verify is refused (exit 4), as
+            // documented: the safety snapshot holds the state before it.
+            StampError::ReadBack { .. } => CliError::from_error(ErrorKind::Refused, &error),
         }
     }
 }

@@ -29,7 +29,7 @@ pub enum HistoryError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A versions directory does not exist or cannot be listed.
-    #[error("cannot read migrations directory {path}: {source}")]
+    #[error("cannot read migrations directory {path}")]
     Directory {
         /// The directory.
         path: PathBuf,

@@ -81,7 +81,7 @@ pub enum ReplayError {
     #[error(transparent)]
     Database(#[from] crate::sqlite::SqliteError),
     /// The scratch directory failed.
-    #[error("replay scratch space: {0}")]
+    #[error("cannot use the replay scratch space")]
     Scratch(#[source] std::io::Error),
 }
 

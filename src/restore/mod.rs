@@ -48,14 +48,14 @@ pub enum RestoreError {
         snapshot: ObjectId,
     },
     /// The output exists and `--force` was not given.
-    #[error("{path} already exists; pass --force to overwrite it")]
+    #[error("{path} already exists")]
     Exists {
         /// The output path.
         path: PathBuf,
     },
     /// `-wal`, `-shm` or `-journal` files lie beside an absent output:
     /// SQLite would replay them into the new file.
-    #[error("{path} has leftover {}: SQLite would apply them to the new file; move them away, or pass --force to delete them", .sidecars.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("{path} has leftover {}: SQLite would apply them to the new file", .sidecars.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     Sidecars {
         /// The output path.
         path: PathBuf,
@@ -80,7 +80,7 @@ pub enum RestoreError {
         path: PathBuf,
     },
     /// The database file has no write permission.
-    #[error("{path} is read-only (mode {mode:o}); pass --force to restore it anyway")]
+    #[error("{path} is read-only (mode {mode:o})")]
     ReadOnly {
         /// The database.
         path: PathBuf,
@@ -88,7 +88,7 @@ pub enum RestoreError {
         mode: u32,
     },
     /// Other processes have the database open.
-    #[error("database {path} is in use by process(es) {}; stop them, or pass --force", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    #[error("database {path} is in use by process(es) {}", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
     InUse {
         /// The database.
         path: PathBuf,
@@ -98,9 +98,7 @@ pub enum RestoreError {
     /// Another writer kept the database locked past the busy timeout while
     /// the write lock was being taken (`--force` does not override this:
     /// nothing can be written without the lock).
-    #[error(
-        "database {path} stayed locked by another writer for {waited:?}; run again when it is idle, or raise --busy-timeout"
-    )]
+    #[error("database {path} stayed locked by another writer for {waited:?}")]
     Locked {
         /// The database.
         path: PathBuf,
@@ -108,7 +106,7 @@ pub enum RestoreError {
         waited: std::time::Duration,
     },
     /// The current database could not be snapshotted first.
-    #[error("cannot take the safety snapshot of {path}{}", if *.restoring { "; pass --no-safety-snapshot to restore anyway (a raw copy of the file is kept beside it)" } else { "" })]
+    #[error("cannot take the safety snapshot of {path}")]
     Safety {
         /// The database.
         path: PathBuf,
@@ -120,7 +118,7 @@ pub enum RestoreError {
     },
     /// The safety snapshot does not read back: the undo would not work.
     #[error(
-        "the safety snapshot {snapshot:.12} of {path} does not read back, so the change could not be undone; nothing was written (run `migsnap fsck --read-data`)"
+        "the safety snapshot {snapshot:.12} of {path} does not read back, so the change could not be undone; nothing was written"
     )]
     UndoUnreadable {
         /// The database.

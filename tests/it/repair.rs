@@ -140,6 +140,20 @@ fn repair_and_stamp_recover_stamped_ahead_and_hand_made_tables() {
         .json();
     assert_eq!(destructive["destructive"], true, "{destructive}");
     assert_eq!(file_hash(&db), hash);
+    // Refusals come in two classes (docs/cli.md, "Exit codes"): a stamp
+    // refused because the schema is not the revision named is a verdict
+    // about the database (exit 1, above); one refused for safety, here a
+    // read-only file that --force would override, exits 4 like a refused
+    // destructive repair, and also writes nothing.
+    crate::common::chmod(&db, 0o444);
+    let safety = env.run(&["stamp", "--verify", chat_app::ADD_ARCHIVED, "--db", path]);
+    crate::common::chmod(&db, 0o644);
+    assert_eq!(safety.status, crate::common::exit::REFUSED, "{safety:?}");
+    assert!(
+        safety.stderr.contains("is read-only") && safety.stderr.contains("hint: pass --force"),
+        "{safety:?}"
+    );
+    assert_eq!(file_hash(&db), hash);
     // The recovery: stamp what the schema really is, then upgrade.
     env.run(&["stamp", "--verify", chat_app::ADD_ARCHIVED, "--db", path])
         .ok();
