@@ -659,7 +659,7 @@ fn gc_refuses_while_reachable_objects_are_missing_and_keeps_their_packs() {
         conn.query_row("SELECT data FROM packs WHERE seq = ?1", [pack], |r| {
             r.get(0)
         })
-        .assert_success()
+        .ok()
     };
     let before = pack_bytes(&conn).expect("the pack is there");
     let packs = |conn: &rusqlite::Connection| -> i64 {
