@@ -310,7 +310,7 @@ fn only_skipped_snapshots_left_lists_the_candidates() {
     ]);
     let json = out.ok_json();
     assert_eq!(json["marked"].as_array().unwrap().len(), 3);
-    assert_eq!(json["next"]["state"], "only_skipped");
+    assert_eq!(json["next"]["state"], "only-skipped");
     let candidates: Vec<&str> = json["next"]["candidates"]
         .as_array()
         .unwrap()
@@ -357,7 +357,7 @@ fn run_treats_125_as_skip_and_ends_with_the_skipped_candidates() {
         })
         .collect();
     assert_eq!(skips.len(), 2, "{run}");
-    assert_eq!(run["next"]["state"], "only_skipped", "{run}");
+    assert_eq!(run["next"]["state"], "only-skipped", "{run}");
     let candidates: Vec<&str> = run["next"]["candidates"]
         .as_array()
         .unwrap()
