@@ -324,18 +324,18 @@ impl State {
                 lines.extend(entries.iter().map(|entry| oneline(ctx, entry)));
                 state(
                     json!({
-                        "state": "only_skipped",
+                        "state": "only-skipped",
                         "candidates": entries.into_iter().map(json_entry).collect::<Vec<_>>(),
                     }),
                     lines,
                 )
             }
             Next::NeedBad => state(
-                json!({ "state": "need_bad" }),
+                json!({ "state": "need-bad" }),
                 vec!["waiting for a bad snapshot: `migsnap bisect bad REV`".to_owned()],
             ),
             Next::NeedGood => state(
-                json!({ "state": "need_good" }),
+                json!({ "state": "need-good" }),
                 vec![
                     "waiting for a good snapshot: `migsnap bisect good REV` \
                      (or `bisect start --from-root`)"

@@ -29,7 +29,7 @@ fn accept_shows_the_difference_and_needs_yes_then_list_and_remove() {
     project.configure_store(&env, "");
     let db = project.db_path();
     let path = db.to_str().unwrap();
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     // A legacy install created an extra index the migrations never made.
     exec(&db, "CREATE INDEX chat_title_idx ON chat(title)");
 
@@ -68,7 +68,7 @@ fn accept_shows_the_difference_and_needs_yes_then_list_and_remove() {
     assert_eq!(listed[0]["diff"]["changes"][0]["op"], "added");
     assert!(listed[0]["time"].as_i64().unwrap() > 0);
     let text = env.run(&["accept", "--list"]);
-    assert!(text.ok().contains(&id[..12]), "{text:?}");
+    assert!(text.assert_success().contains(&id[..12]), "{text:?}");
     assert!(text.stdout.contains(chat_app::HEAD), "{text:?}");
     assert!(
         text.stdout.contains("extra index chat_title_idx"),
@@ -81,7 +81,7 @@ fn accept_shows_the_difference_and_needs_yes_then_list_and_remove() {
     assert_eq!(json["comparison"]["variant"], id.as_str());
     let text = env.run(&["status", path]);
     assert!(
-        text.ok()
+        text.assert_success()
             .contains(&format!("matches accepted variant {}", &id[..12])),
         "{text:?}"
     );
@@ -90,7 +90,7 @@ fn accept_shows_the_difference_and_needs_yes_then_list_and_remove() {
     assert_eq!(located["exact"][0]["snapshot"], id.as_str());
     let text = env.run(&["locate", path]);
     assert!(
-        text.ok()
+        text.assert_success()
             .contains(&format!("(accepted variant {})", &id[..12])),
         "{text:?}"
     );

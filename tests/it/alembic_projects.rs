@@ -136,7 +136,7 @@ fn chat_app_upgrades_to_head_and_back_to_base() {
     assert_eq!(app.revision_ids(), chat_app::ALL);
 
     let up = app.upgrade("head");
-    up.ok();
+    up.assert_success();
     let applied: Vec<&str> = up
         .stderr
         .lines()
@@ -183,7 +183,7 @@ fn chat_app_upgrades_to_head_and_back_to_base() {
     );
 
     let down = app.downgrade("base");
-    down.ok();
+    down.assert_success();
     let reverted = down
         .stderr
         .lines()
@@ -206,7 +206,7 @@ fn two_heads_before_the_merge_are_two_rows() {
     };
     let db = app.db_path();
 
-    app.upgrade(chat_app::FOLDERS).ok();
+    app.upgrade(chat_app::FOLDERS).assert_success();
     assert_eq!(version_rows(&db), Some(vec![chat_app::FOLDERS.to_owned()]));
     env.snapshot(&[AlembicProject::DB, "-m", "folders"]);
     assert_eq!(
@@ -214,7 +214,7 @@ fn two_heads_before_the_merge_are_two_rows() {
         serde_json::json!([chat_app::FOLDERS])
     );
 
-    app.upgrade(chat_app::TAGS).ok();
+    app.upgrade(chat_app::TAGS).assert_success();
     let both = sorted(&[chat_app::FOLDERS, chat_app::TAGS]);
     assert_eq!(version_rows(&db), Some(both.clone()));
     assert!(tables(&db).contains(&"folder".to_owned()));
@@ -224,13 +224,13 @@ fn two_heads_before_the_merge_are_two_rows() {
     let oneline = env.run(&["log", "--oneline", "-n", "1"]);
     assert!(
         oneline
-            .ok()
+            .assert_success()
             .contains(&format!(" alembic:{} ", both.join(","))),
         "{}",
         oneline.stdout
     );
 
-    app.upgrade(chat_app::MERGE).ok();
+    app.upgrade(chat_app::MERGE).assert_success();
     assert_eq!(version_rows(&db), Some(vec![chat_app::MERGE.to_owned()]));
     env.snapshot(&["-m", "merged"]);
     assert_eq!(logged_versions(&env), serde_json::json!([chat_app::MERGE]));
@@ -247,7 +247,7 @@ fn batch_alter_table_rebuilds_the_table() {
         return;
     };
     let db = app.db_path();
-    app.upgrade(chat_app::ADD_ARCHIVED).ok();
+    app.upgrade(chat_app::ADD_ARCHIVED).assert_success();
     exec(
         &db,
         r#"INSERT INTO "user" VALUES ('u1', 'Ada', 'ada@example.org', 'admin', 1700000000);
@@ -282,7 +282,7 @@ fn batch_alter_table_rebuilds_the_table() {
     let data = r#"c1={"messages": []}/0;c2={"messages": [1]}/0"#;
     assert_eq!(rows("chat"), data);
 
-    app.upgrade(chat_app::RENAME_BATCH).ok();
+    app.upgrade(chat_app::RENAME_BATCH).assert_success();
     let after = columns(&db, "chat");
     assert_eq!(
         names(&after),
@@ -322,7 +322,7 @@ fn batch_alter_table_rebuilds_the_table() {
     assert_eq!(index_table, "chat");
     drop(conn);
 
-    app.downgrade("-1").ok();
+    app.downgrade("-1").assert_success();
     assert_eq!(
         version_rows(&db),
         Some(vec![chat_app::ADD_ARCHIVED.to_owned()])
@@ -353,7 +353,7 @@ fn database_url_wins_and_stamp_writes_only_the_version() {
     let elsewhere = env.join("elsewhere.db");
     let url = format!("sqlite:///{}", elsewhere.display());
     app.run_with(&["upgrade", "head"], &[("DATABASE_URL", url.as_str())])
-        .ok();
+        .assert_success();
     assert_eq!(tables(&elsewhere), ["alembic_version", "note"]);
     assert_eq!(
         version_rows(&elsewhere),
@@ -361,7 +361,7 @@ fn database_url_wins_and_stamp_writes_only_the_version() {
     );
     assert!(!app.db_path().exists(), "the ini's database was used");
 
-    app.stamp("head").ok();
+    app.stamp("head").assert_success();
     assert_eq!(app.db_path(), env.join("backend/open_webui/data/app.db"));
     assert_eq!(tables(&app.db_path()), ["alembic_version"]);
     assert_eq!(app.version_rows(), Some(vec!["0a1b2c3d4e5f".to_owned()]));

@@ -96,7 +96,7 @@ fn a_tracked_database_that_went_bad() {
     assert_eq!(env.store_state(), before);
     std::fs::remove_dir(&db).unwrap();
     // The snapshot can still bring it back.
-    env.run(&["restore", &id]).ok();
+    env.run(&["restore", &id]).assert_success();
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn a_database_locked_by_a_writer_past_the_busy_timeout_is_refused() {
 fn a_read_only_store_is_refused() {
     let (env, _id) = tracked();
     crate::common::exec(&env.join("app.db"), "DELETE FROM items WHERE id < 5;");
-    let is_root = unsafe { libc::geteuid() } == 0;
+    let is_root = crate::common::is_root();
     let state = env.store_state();
     // chmod does not stop root; run the binary as nobody instead, over files
     // it owns but cannot write.
@@ -282,7 +282,7 @@ fn a_foreign_sqlite_file_as_store_is_bad_input() {
 /// permissions), after giving it the whole test directory; as ourselves
 /// otherwise.
 fn as_unprivileged(env: &TestEnv) -> impl Fn(&[&str]) -> crate::common::Output + '_ {
-    let is_root = unsafe { libc::geteuid() } == 0;
+    let is_root = crate::common::is_root();
     if is_root {
         chown_tree(env.path(), 65534);
     }
@@ -375,7 +375,7 @@ fn a_read_only_database_directory_is_refused_and_changes_nothing() {
     env.make_db("data/app.db", Journal::Delete, 20);
     env.make_db("data/wal.db", Journal::Wal, 20);
     let id = env.snapshot(&["data/app.db"]);
-    env.run(&["track", "wal", "data/wal.db"]).ok();
+    env.run(&["track", "wal", "data/wal.db"]).assert_success();
     exec(&env.join("data/app.db"), "DELETE FROM items WHERE id < 5;");
     let run = as_unprivileged(&env);
     chmod(&env.join("data"), 0o555);
@@ -718,7 +718,7 @@ fn hostile_names_round_trip_through_snapshot_show_diff_and_restore() {
     let s2 = env.snapshot(&["odd.db"]);
 
     let show = env.run(&["show", &s1]);
-    show.ok();
+    show.assert_success();
     assert!(show.stdout.contains(&q(HOSTILE[0])), "{}", show.stdout);
     let changed = env.run(&[
         "--format",
@@ -747,7 +747,8 @@ fn hostile_names_round_trip_through_snapshot_show_diff_and_restore() {
     assert_eq!(column["table"], HOSTILE[0]);
     assert_eq!(column["name"], "select");
 
-    env.run(&["checkout", &s2, "-o", "copy.db"]).ok();
+    env.run(&["checkout", &s2, "-o", "copy.db"])
+        .assert_success();
     let conn = Connection::open(env.join("copy.db")).unwrap();
     for (i, table) in HOSTILE.iter().enumerate() {
         let value: String = conn
@@ -765,7 +766,7 @@ fn hostile_names_round_trip_through_snapshot_show_diff_and_restore() {
     }
     drop(conn);
     exec(&db, "DELETE FROM users;");
-    env.run(&["restore", &s2]).ok();
+    env.run(&["restore", &s2]).assert_success();
     let users: i64 = Connection::open(&db)
         .unwrap()
         .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
@@ -797,9 +798,9 @@ fn a_busy_timeout_sqlite_cannot_take_is_a_usage_error() {
         "snapshot",
         "--allow-empty",
     ])
-    .ok();
+    .assert_success();
     env.run(&["--busy-timeout", "24days", "tag", "long-wait"])
-        .ok();
+        .assert_success();
 }
 
 /// Rewrites the `sqlite_schema` row of table `table` of `path` so that its
@@ -840,11 +841,11 @@ fn a_schema_entry_that_is_not_utf8_is_refused_naming_it() {
     );
     rename_in_schema(&db, "t", b"t\xff\xfeq", b"");
     assert_eq!(crate::common::integrity_check(&db), "ok");
-    env.run(&["track", "odd", "odd.db"]).ok();
+    env.run(&["track", "odd", "odd.db"]).assert_success();
     let db2 = env.join("odd2.db");
     exec(&db2, "CREATE TABLE v(x INTEGER);");
     rename_in_schema(&db2, "v", b"v", b", y TEXT DEFAULT '\x80'");
-    env.run(&["track", "odd2", "odd2.db"]).ok();
+    env.run(&["track", "odd2", "odd2.db"]).assert_success();
     let before = env.store_state();
     let out = env.run(&["snapshot", "odd"]);
     out.expect_error(
@@ -890,7 +891,7 @@ fn a_quick_check_refusal_is_one_line_with_the_details_in_json() {
         )
         .unwrap()
     };
-    env.run(&["track", "broken", "broken.db"]).ok();
+    env.run(&["track", "broken", "broken.db"]).assert_success();
     // The table's root page becomes an empty leaf: every other page of the
     // table is then "never used".
     let mut bytes = std::fs::read(&db).unwrap();

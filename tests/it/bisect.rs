@@ -71,7 +71,7 @@ fn run_finds_the_snapshot_where_a_column_appeared_without_touching_the_live_db()
     let (env, db, ids) = history(12);
     let live = file_hash(&db);
     let out = env.run(&["bisect", "start", "HEAD", &ids[0]]);
-    let text = out.ok();
+    let text = out.assert_success();
     assert!(
         text.contains("Bisecting: 10 candidates left, about 4 steps"),
         "{text}"
@@ -84,7 +84,7 @@ fn run_finds_the_snapshot_where_a_column_appeared_without_touching_the_live_db()
 
     let command = has_flag(&[]);
     let out = env.run(&run_args(&["bisect", "run"], &command));
-    let text = out.ok();
+    let text = out.assert_success();
     assert!(
         text.contains(&format!("first bad snapshot: {} ", &ids[FLAG_AT - 1][..12]))
             && text.contains(&format!("snapshot {FLAG_AT}\n")),
@@ -122,7 +122,7 @@ fn run_finds_the_snapshot_where_a_column_appeared_without_touching_the_live_db()
     assert_eq!(marks[1]["message"], "snapshot 1");
 
     assert!(checkout.is_file());
-    env.run(&["bisect", "reset"]).ok();
+    env.run(&["bisect", "reset"]).assert_success();
     assert!(
         bisect_refs(&env).is_empty(),
         "reset leaves {:?}",
@@ -186,8 +186,9 @@ fn run_reports_json_and_from_root_can_find_the_oldest() {
     assert_eq!(added_column["name"], "flag");
 
     // From the root, every snapshot bad: the oldest is the first bad one.
-    env.run(&["bisect", "reset"]).ok();
-    env.run(&["bisect", "start", "--from-root"]).ok();
+    env.run(&["bisect", "reset"]).assert_success();
+    env.run(&["bisect", "start", "--from-root"])
+        .assert_success();
     let always_bad = ["sh", "-c", "exit 3"].map(String::from);
     let run = env
         .run(&run_args(
@@ -234,13 +235,13 @@ fn interactive_good_bad_skip_without_rev_mark_the_candidate() {
     let status = env.run(&["bisect", "status"]);
     assert!(
         status
-            .ok()
+            .assert_success()
             .contains(&format!("first bad snapshot: {}", &ids[FLAG_AT - 1][..12])),
         "{}",
         status.stdout
     );
     let log = env.run(&["bisect", "log"]);
-    let lines: Vec<&str> = log.ok().lines().collect();
+    let lines: Vec<&str> = log.assert_success().lines().collect();
     assert!(
         lines[0].starts_with(&format!("start {}", &ids[11][..12])),
         "{lines:?}"
@@ -268,7 +269,12 @@ fn interactive_good_bad_skip_without_rev_mark_the_candidate() {
     // `log` labels the session's refs instead of showing them as branches
     // (it used to print `HEAD -> bisect/app/start`); JSON keeps full names.
     let log = env.run(&["log", "--oneline"]);
-    let newest = log.ok().lines().next().unwrap_or_default().to_owned();
+    let newest = log
+        .assert_success()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         newest.ends_with("snapshot 12 (bisect: 00000001-bad, bisect: start, HEAD -> app)"),
         "{newest}"
@@ -297,13 +303,14 @@ fn interactive_good_bad_skip_without_rev_mark_the_candidate() {
 #[test]
 fn only_skipped_snapshots_left_lists_the_candidates() {
     let (env, _db, ids) = history(8);
-    env.run(&["bisect", "start", &ids[6], &ids[2]]).ok();
+    env.run(&["bisect", "start", &ids[6], &ids[2]])
+        .assert_success();
     let out = env.run(&[
         "--format", "json", "bisect", "skip", &ids[3], &ids[4], &ids[5],
     ]);
     let json = out.ok_json();
     assert_eq!(json["marked"].as_array().unwrap().len(), 3);
-    assert_eq!(json["next"]["state"], "only_skipped");
+    assert_eq!(json["next"]["state"], "only-skipped");
     let candidates: Vec<&str> = json["next"]["candidates"]
         .as_array()
         .unwrap()
@@ -316,7 +323,7 @@ fn only_skipped_snapshots_left_lists_the_candidates() {
     );
 
     let text = env.run(&["bisect", "status"]);
-    let text = text.ok();
+    let text = text.assert_success();
     assert!(
         text.contains("There are only skipped snapshots left to test."),
         "{text}"
@@ -333,7 +340,8 @@ fn only_skipped_snapshots_left_lists_the_candidates() {
 #[test]
 fn run_treats_125_as_skip_and_ends_with_the_skipped_candidates() {
     let (env, _db, ids) = history(10);
-    env.run(&["bisect", "start", "HEAD", &ids[0]]).ok();
+    env.run(&["bisect", "start", "HEAD", &ids[0]])
+        .assert_success();
     let command = has_flag(&[5, 6]);
     let run = env
         .run(&run_args(&["--format", "json", "bisect", "run"], &command))
@@ -349,7 +357,7 @@ fn run_treats_125_as_skip_and_ends_with_the_skipped_candidates() {
         })
         .collect();
     assert_eq!(skips.len(), 2, "{run}");
-    assert_eq!(run["next"]["state"], "only_skipped", "{run}");
+    assert_eq!(run["next"]["state"], "only-skipped", "{run}");
     let candidates: Vec<&str> = run["next"]["candidates"]
         .as_array()
         .unwrap()
@@ -362,7 +370,8 @@ fn run_treats_125_as_skip_and_ends_with_the_skipped_candidates() {
 #[test]
 fn run_aborts_on_exit_codes_from_128_and_on_signals_keeping_earlier_marks() {
     let (env, _db, ids) = history(6);
-    env.run(&["bisect", "start", "HEAD", &ids[0]]).ok();
+    env.run(&["bisect", "start", "HEAD", &ids[0]])
+        .assert_success();
     let before = env.run(&["--format", "json", "bisect", "log"]).ok_json();
 
     let out = env.run(&["bisect", "run", "sh", "-c", "exit 200"]);
@@ -397,14 +406,14 @@ fn starting_twice_is_refused_and_reset_is_idempotent() {
     let (env, _db, ids) = history(4);
     env.run(&["bisect", "good", &ids[0]])
         .expect_error(exit::INPUT, &["no bisect session of 'app'"]);
-    env.run(&["bisect", "start"]).ok();
+    env.run(&["bisect", "start"]).assert_success();
     let state = env.store_state();
     env.run(&["bisect", "start", "HEAD", &ids[0]])
         .expect_error(exit::REFUSED, &["already in progress"]);
     assert_eq!(env.store_state(), state, "a refused start wrote something");
     let out = env.run(&["bisect", "status"]);
     assert!(
-        out.ok().contains("waiting for a good snapshot"),
+        out.assert_success().contains("waiting for a good snapshot"),
         "{}",
         out.stdout
     );
@@ -416,15 +425,16 @@ fn starting_twice_is_refused_and_reset_is_idempotent() {
         &["needs a snapshot marked bad and one marked good"],
     );
 
-    env.run(&["bisect", "reset"]).ok();
+    env.run(&["bisect", "reset"]).assert_success();
     let again = env.run(&["bisect", "reset"]);
-    again.ok();
+    again.assert_success();
     assert!(
         again.stderr.contains("no bisect session of 'app' to reset"),
         "{}",
         again.stderr
     );
-    env.run(&["bisect", "start", "HEAD", &ids[0]]).ok();
+    env.run(&["bisect", "start", "HEAD", &ids[0]])
+        .assert_success();
 }
 
 #[test]
@@ -434,7 +444,8 @@ fn unknown_revisions_and_contradictions_are_bad_input_and_write_nothing() {
         .expect_error(exit::INPUT, &["unknown revision 'nosuchrev'"]);
     assert!(bisect_refs(&env).is_empty());
 
-    env.run(&["bisect", "start", &ids[4], &ids[1]]).ok();
+    env.run(&["bisect", "start", &ids[4], &ids[1]])
+        .assert_success();
     let state = env.store_state();
     env.run(&["bisect", "bad", "nosuchrev"])
         .expect_error(exit::INPUT, &["unknown revision 'nosuchrev'"]);
@@ -482,7 +493,8 @@ fn schema_only_candidates_get_no_database_file() {
     assert!(!env.store_dir().join("bisect/app.db").exists());
     let text = env.run(&["bisect", "status"]);
     assert!(
-        text.ok().contains("database  none (schema-only snapshot)"),
+        text.assert_success()
+            .contains("database  none (schema-only snapshot)"),
         "{}",
         text.stdout
     );

@@ -62,7 +62,7 @@ fn upgraded(project: &AlembicProject, name: &str, target: &str) -> PathBuf {
     let url = format!("sqlite:///{}", db.display());
     project
         .run_with(&["upgrade", target], &[("DATABASE_URL", &url)])
-        .ok();
+        .assert_success();
     db
 }
 
@@ -159,7 +159,7 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
     let url = format!("sqlite:///{}", extra.display());
     project
         .run_with(&["upgrade", "head"], &[("DATABASE_URL", &url)])
-        .ok();
+        .assert_success();
     let (code, json) = bisect_revisions(&env, &extra);
     assert_eq!(code, exit::PROBLEMS, "{json}");
     assert_eq!(json["first_bad"], serde_json::Value::Null, "{json}");
@@ -213,7 +213,7 @@ fn drift_in_the_middle_of_a_long_history_is_named_by_the_revision_that_made_it()
             &["stamp", "head"],
             &[("DATABASE_URL", &format!("sqlite:///{}", ahead.display()))],
         )
-        .ok();
+        .assert_success();
     let (code, json) = bisect_revisions(&env, &ahead);
     assert_eq!(code, exit::PROBLEMS, "{json}");
     assert_eq!(json["first_bad"], rev(41), "{json}");
@@ -237,9 +237,9 @@ fn an_unknown_stamp_is_compared_with_the_nearest_located_revision() {
         return;
     };
     let db = project.db_path();
-    project.upgrade(&rev(20)).ok();
+    project.upgrade(&rev(20)).assert_success();
     env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
-    project.upgrade(&rev(30)).ok();
+    project.upgrade(&rev(30)).assert_success();
     exec(&db, "ALTER TABLE t001 DROP COLUMN x25");
     exec(
         &db,

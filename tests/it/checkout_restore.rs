@@ -42,7 +42,7 @@ fn checkout_of_a_rollback_journal_db_is_byte_identical() {
     let s2 = env.snapshot(&[]);
 
     let out = env.run(&["checkout", &s1, "-o", "v1.db"]);
-    assert_snapshot!(env.redact(out.ok()), @"checked out [SHORT] into v1.db (56.0 KiB, verified)");
+    assert_snapshot!(env.redact(out.assert_success()), @"checked out [SHORT] into v1.db (56.0 KiB, verified)");
     assert!(
         std::fs::read(env.join("v1.db")).unwrap() == bytes_v1,
         "checkout of s1 differs from the file at s1"
@@ -76,7 +76,8 @@ fn checkout_of_a_rollback_journal_db_is_byte_identical() {
     );
     // --force overwrites an existing database in place, under its lock:
     // only the change counter SQLite stamps on every commit differs.
-    env.run(&["checkout", &s1, "-o", "v2.db", "--force"]).ok();
+    env.run(&["checkout", &s1, "-o", "v2.db", "--force"])
+        .assert_success();
     assert!(same_but_commit_stamp(
         &std::fs::read(env.join("v2.db")).unwrap(),
         &bytes_v1
@@ -112,8 +113,8 @@ fn checkout_of_a_wal_db_includes_pages_still_in_the_wal() {
     let s2 = env.snapshot(&[]);
     drop(conn);
 
-    env.run(&["checkout", &s1, "-o", "one.db"]).ok();
-    env.run(&["checkout", &s2, "-o", "two.db"]).ok();
+    env.run(&["checkout", &s1, "-o", "one.db"]).assert_success();
+    env.run(&["checkout", &s2, "-o", "two.db"]).assert_success();
     for (file, want) in [("one.db", &state1), ("two.db", &state2)] {
         let path = env.join(file);
         assert_eq!(integrity_check(&path), "ok", "{file}");
@@ -183,7 +184,7 @@ fn restore_puts_an_old_state_back_and_can_be_undone() {
 
     // Undo.
     let out = env.run(&["restore", &safety]);
-    out.ok();
+    out.assert_success();
     assert!(
         same_but_commit_stamp(&std::fs::read(&db).unwrap(), &bytes2),
         "undo is byte-identical but for the change counter"
@@ -201,7 +202,8 @@ fn restore_puts_an_old_state_back_and_can_be_undone() {
     let head = env.log(None)[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(json["safety_snapshot"], head.as_str());
     assert_ne!(&head[..12], safety.as_str());
-    env.run(&["checkout", &head, "-o", "again.db"]).ok();
+    env.run(&["checkout", &head, "-o", "again.db"])
+        .assert_success();
     assert_eq!(dump(&env.join("again.db")), state2);
 }
 
@@ -215,7 +217,7 @@ fn restore_into_a_missing_file_recreates_it_with_the_recorded_mode() {
     std::fs::remove_file(&db).unwrap();
 
     let out = env.run(&["restore", "HEAD"]);
-    let stdout = out.ok();
+    let stdout = out.assert_success();
     assert!(
         stdout.starts_with(&format!("restored {}", &s1[..12])),
         "{stdout}"
@@ -253,7 +255,12 @@ fn restore_removes_a_stale_wal_and_shm() {
     std::fs::write(env.join("app.db-shm"), &shm_bytes).unwrap();
 
     let out = env.run(&["restore", &s1]);
-    let safety = out.ok().split_whitespace().nth(5).unwrap().to_owned();
+    let safety = out
+        .assert_success()
+        .split_whitespace()
+        .nth(5)
+        .unwrap()
+        .to_owned();
     for sidecar in ["app.db-wal", "app.db-shm", "app.db-journal"] {
         assert!(
             !env.join(sidecar).exists(),
@@ -267,7 +274,8 @@ fn restore_removes_a_stale_wal_and_shm() {
         "stale WAL frames leaked into the restored file"
     );
     // The committed WAL content was saved by the safety snapshot.
-    env.run(&["checkout", &safety, "-o", "saved.db"]).ok();
+    env.run(&["checkout", &safety, "-o", "saved.db"])
+        .assert_success();
     assert_eq!(dump(&env.join("saved.db")), newer);
 }
 
@@ -311,7 +319,7 @@ fn restore_refuses_while_another_process_has_the_database_open() {
         );
 
         // --force overrides.
-        env.run(&["restore", "--force", &s1]).ok();
+        env.run(&["restore", "--force", &s1]).assert_success();
         assert_eq!(dump(&db), state1);
     }));
     holder.kill().unwrap();
@@ -335,7 +343,7 @@ fn restore_refuses_while_this_process_holds_a_sqlite_lock() {
     drop(conn);
     assert!(std::fs::read(&db).unwrap() == bytes);
     // Once it is closed, the restore goes ahead.
-    env.run(&["restore", &s1]).ok();
+    env.run(&["restore", &s1]).assert_success();
 }
 
 #[test]
@@ -391,7 +399,7 @@ fn restore_in_place_to_a_smaller_older_schema_and_back() {
         assert_eq!(integrity_check(&db), "ok", "{journal:?}");
         assert!(pages(&db) < grown, "{journal:?}: the file was not cut back");
 
-        env.run(&["restore", &new]).ok();
+        env.run(&["restore", &new]).assert_success();
         assert_eq!(dump(&db), new_dump, "{journal:?}: forward again");
         assert_eq!(integrity_check(&db), "ok", "{journal:?}");
     }

@@ -56,7 +56,7 @@ fn snapshots_under_load(mode: Journal) {
         )
         .unwrap();
     }
-    env.run(&["track", "ledger", "ledger.db"]).ok();
+    env.run(&["track", "ledger", "ledger.db"]).assert_success();
 
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
@@ -102,7 +102,8 @@ fn snapshots_under_load(mode: Journal) {
     let mut last_n = -1i64;
     for (i, id) in ids.iter().enumerate() {
         let out = env.join(format!("check-{i}.db"));
-        env.run(&["checkout", id, "-o", out.to_str().unwrap()]).ok();
+        env.run(&["checkout", id, "-o", out.to_str().unwrap()])
+            .assert_success();
         assert_eq!(integrity_check(&out), "ok", "snapshot {id}");
         let conn = Connection::open(&out).unwrap();
         let (sum, count, pairs): (i64, i64, i64) = conn
@@ -172,7 +173,8 @@ fn processes_sharing_a_store_snapshot_gc_and_read_at_once() {
     let names = ["a", "b", "c"];
     for name in names {
         env.make_db(&format!("{name}.db"), Journal::Wal, 80);
-        env.run(&["track", name, &format!("{name}.db")]).ok();
+        env.run(&["track", name, &format!("{name}.db")])
+            .assert_success();
     }
     env.snapshot(&["a"]);
     let env = Arc::new(env);
@@ -239,13 +241,13 @@ fn processes_sharing_a_store_snapshot_gc_and_read_at_once() {
     );
 
     // The store is whole, and every snapshot of every database rebuilds.
-    env.run(&["fsck", "--read-data"]).ok();
+    env.run(&["fsck", "--read-data"]).assert_success();
     for name in names {
         let ids = env.log_ids(Some(name));
         assert!(!ids.is_empty(), "{name} has no snapshot");
         for (i, id) in ids.iter().enumerate() {
             let out = format!("{name}-{i}.db");
-            env.run(&["checkout", id, "-o", &out]).ok();
+            env.run(&["checkout", id, "-o", &out]).assert_success();
             assert_eq!(integrity_check(&env.join(&out)), "ok", "{name} {id}");
         }
     }
@@ -308,7 +310,7 @@ fn a_write_lock_on_the_store_is_waited_for_and_a_killed_holder_never_blocks() {
     assert!(journal.exists(), "the killed writer left no hot journal");
 
     let start = std::time::Instant::now();
-    env.run(&["fsck", "--read-data"]).ok();
+    env.run(&["fsck", "--read-data"]).assert_success();
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "a dead writer's lock blocked fsck for {:?}",
@@ -321,7 +323,8 @@ fn a_write_lock_on_the_store_is_waited_for_and_a_killed_holder_never_blocks() {
         "the killed writer's deletes survived"
     );
     env.snapshot(&[]);
-    env.run(&["checkout", &first, "-o", "first.db"]).ok();
+    env.run(&["checkout", &first, "-o", "first.db"])
+        .assert_success();
     assert_eq!(integrity_check(&env.join("first.db")), "ok");
 }
 
@@ -367,7 +370,7 @@ fn snapshots_while_a_writer_shrinks_the_database_never_fail() {
     let mut failures = Vec::new();
     for round in 0..rounds {
         let store = format!("store-{round}");
-        env.run(&["--store", &store, "init"]).ok();
+        env.run(&["--store", &store, "init"]).assert_success();
         let out = env.run(&["--store", &store, "snapshot", "shrinking.db"]);
         if out.status != exit::OK {
             failures.push(out.stderr.clone());
@@ -408,7 +411,8 @@ fn busy_timeout_bounds_the_wait_for_the_store_lock() {
     holder.execute_batch("ROLLBACK;").unwrap();
     drop(holder);
     assert_eq!(env.store_state(), before);
-    env.run(&["--busy-timeout", "300ms", "tag", "t"]).ok();
+    env.run(&["--busy-timeout", "300ms", "tag", "t"])
+        .assert_success();
 }
 
 /// How a racing writer holds its connection.
@@ -516,7 +520,7 @@ fn restores_under_writers_lose_no_acknowledged_commit(mode: Journal) {
         )
         .unwrap();
     }
-    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["track", "app", "app.db"]).assert_success();
     let base = env.snapshot(&["app"]);
 
     let stop = env.join("stop-writers");
@@ -562,7 +566,7 @@ fn restores_under_writers_lose_no_acknowledged_commit(mode: Journal) {
     for (i, safety) in safeties.iter().enumerate() {
         let out = env.join(format!("safety-{i}.db"));
         env.run(&["checkout", safety, "-o", out.to_str().unwrap()])
-            .ok();
+            .assert_success();
         found.extend(acked_ids(&out));
     }
     let lost: Vec<i64> = acked

@@ -79,7 +79,7 @@ fn a_flipped_page_is_found_and_blocks_only_the_snapshots_using_it() {
     let (env, s_app, s_other, page) = two_databases();
     let app = env.join("app.db");
     let other = env.join("other.db");
-    env.run(&["fsck", "--read-data"]).ok();
+    env.run(&["fsck", "--read-data"]).assert_success();
     flip_a_byte(&env, &page);
 
     // Without --read-data, fsck checks presence and structure only.
@@ -132,12 +132,12 @@ fn a_flipped_page_is_found_and_blocks_only_the_snapshots_using_it() {
     assert!(!env.join("copy.db").exists());
     assert_eq!(env.restore_temps(env.path()), Vec::<String>::new());
     // Its metadata is still readable.
-    env.run(&["show", &s_app]).ok();
+    env.run(&["show", &s_app]).assert_success();
 
     // The other database shares no page and restores fine.
     let other_state = dump(&other);
     exec(&other, "UPDATE items SET name = 'changed';");
-    env.run(&["restore", &s_other]).ok();
+    env.run(&["restore", &s_other]).assert_success();
     assert_eq!(dump(&other), other_state);
     assert_eq!(integrity_check(&other), "ok");
 }
@@ -180,7 +180,8 @@ fn a_deleted_page_is_reported_missing() {
         .expect_error(exit::CORRUPT, &["gc refused", &page, "missing"]);
     let json = env.run(&["--format", "json", "fsck", "--read-data"]).json();
     assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
-    env.run(&["checkout", &s_other, "-o", "fine.db"]).ok();
+    env.run(&["checkout", &s_other, "-o", "fine.db"])
+        .assert_success();
     assert_eq!(integrity_check(&env.join("fine.db")), "ok");
 }
 
@@ -374,11 +375,11 @@ fn restores(env: &TestEnv, db: &str, snapshot: &str) {
     let path = env.join(db);
     let expected = {
         env.run(&["checkout", snapshot, "-o", "expected.db", "--force"])
-            .ok();
+            .assert_success();
         dump(&env.join("expected.db"))
     };
     exec(&path, "CREATE TABLE IF NOT EXISTS later(x);");
-    env.run(&["restore", snapshot, db]).ok();
+    env.run(&["restore", snapshot, db]).assert_success();
     assert_eq!(dump(&path), expected);
     assert_eq!(integrity_check(&path), "ok");
 }

@@ -194,7 +194,7 @@ fn forgotten(env: &TestEnv) -> Vec<String> {
 
 fn timed(env: &TestEnv, args: &[&str]) -> Duration {
     let start = Instant::now();
-    env.run(args).ok();
+    env.run(args).assert_success();
     start.elapsed()
 }
 
@@ -238,8 +238,8 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
     create_db(&big, Journal::Delete, ROWS, PAYLOAD);
     create_db(&env.join("junk.db"), Journal::Delete, JUNK_ROWS, PAYLOAD);
     assert!(std::fs::metadata(&big).unwrap().len() > 4 << 20);
-    env.run(&["track", "big", "big.db"]).ok();
-    env.run(&["track", "junk", "junk.db"]).ok();
+    env.run(&["track", "big", "big.db"]).assert_success();
+    env.run(&["track", "junk", "junk.db"]).assert_success();
 
     // Known snapshots of big and the digest of their content.
     let mut known: HashMap<String, String> = HashMap::new();
@@ -382,7 +382,7 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
     // Every snapshot seen along the way is still there and restorable.
     for (id, content) in &known {
         env.run(&["checkout", id, "-o", "verify.db", "--force"])
-            .ok();
+            .assert_success();
         assert_eq!(
             &dump_digest(&env.join("verify.db")),
             content,
@@ -390,7 +390,7 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
         );
     }
     // A successful restore cleans up after the killed ones.
-    env.run(&["restore", &s0]).ok();
+    env.run(&["restore", &s0]).assert_success();
     assert_eq!(dump_digest(&big), known[&s0]);
     assert_eq!(
         env.restore_temps(env.path()),
@@ -474,8 +474,8 @@ pub(crate) fn migration_project(env: &TestEnv) -> (Vec<u8>, Vec<u8>) {
         &format!("{USERS_0001} {POSTS_0002}"),
         2,
     );
-    env.run(&["track", "rep", "rep.db"]).ok();
-    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["track", "rep", "rep.db"]).assert_success();
+    env.run(&["track", "app", "app.db"]).assert_success();
     (
         std::fs::read(env.join("rep.db")).unwrap(),
         std::fs::read(env.join("app.db")).unwrap(),
@@ -507,7 +507,7 @@ fn sigkill_during_repair_and_stamp_leaves_the_old_or_the_new_database() {
         (&stamp[..], &app, &app_bytes),
     ] {
         let old = schema_and_rows(db);
-        env.run(args).ok();
+        env.run(args).assert_success();
         let new = schema_and_rows(db);
         assert_ne!(old, new, "{args:?} changed nothing");
         let mut time = Duration::MAX;
@@ -575,7 +575,7 @@ fn sigkill_during_repair_and_stamp_leaves_the_old_or_the_new_database() {
         (&stamp[..], &app, &app_bytes),
     ] {
         put_back(db, bytes);
-        env.run(args).ok();
+        env.run(args).assert_success();
     }
     assert_eq!(env.restore_temps(env.path()), Vec::<String>::new());
     check_store(&env, "after the last runs");
@@ -619,7 +619,7 @@ fn a_killed_restore_leaves_no_temp_file_after_the_next_restore() {
     assert_eq!(dump_digest(&big), content1);
     check_store(&env, "after the killed restore");
 
-    env.run(&["restore", &s0]).ok();
+    env.run(&["restore", &s0]).assert_success();
     assert_eq!(dump_digest(&big), content0);
     assert_eq!(
         env.restore_temps(env.path()),
@@ -645,11 +645,11 @@ fn sigkill_during_init_leaves_no_store_or_a_whole_one() {
         interrupted += usize::from(run_and_kill(&env, &["init"], delay));
         if env.store_db().exists() {
             whole += 1;
-            env.run(&["fsck"]).ok();
+            env.run(&["fsck"]).assert_success();
             env.run(&["init"])
                 .expect_error(exit::REFUSED, &["already exists"]);
         } else {
-            env.run(&["init"]).ok();
+            env.run(&["init"]).assert_success();
         }
         check_store(&env, &context);
         let names: Vec<String> = std::fs::read_dir(env.store_dir())
@@ -681,7 +681,7 @@ fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
     // Over an existing database (written in place) and over a file that is
     // not one (renamed over).
     let out = env.join("out.db");
-    env.run(&["checkout", &s0, "-o", "out.db"]).ok();
+    env.run(&["checkout", &s0, "-o", "out.db"]).assert_success();
     let t_checkout = timed(&env, &["checkout", &s1, "-o", "out.db", "--force"]);
     let mut interrupted = 0;
     for i in 0..kills_per_path() {
@@ -717,7 +717,8 @@ fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
         "checkout --force: {interrupted} of {} runs killed (seed {seed})",
         kills_per_path()
     );
-    env.run(&["checkout", &s0, "-o", "out.db", "--force"]).ok();
+    env.run(&["checkout", &s0, "-o", "out.db", "--force"])
+        .assert_success();
     assert_eq!(
         env.restore_temps(env.path()),
         Vec::<String>::new(),

@@ -309,9 +309,9 @@ fn snapshots_compare_after_checkout_to_temp_files() {
     let second = env.snapshot(&[]);
     let (a, b) = (env.join("a.db"), env.join("b.db"));
     env.run(&["checkout", &first, "-o", a.to_str().unwrap()])
-        .ok();
+        .assert_success();
     env.run(&["checkout", &second, "-o", b.to_str().unwrap()])
-        .ok();
+        .assert_success();
     let diff = compare(&a, &b);
     assert_eq!(counts(table(&diff, "t")), (3, 2, 0, 1, 1));
     // And a snapshot against the live file.

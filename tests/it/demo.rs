@@ -6,7 +6,7 @@ use crate::common::TestEnv;
 fn demo_runs_end_to_end_in_text_and_json() {
     let env = TestEnv::new();
     let out = env.run(&["demo"]);
-    let text = out.ok();
+    let text = out.assert_success();
     for needle in [
         "$ migsnap snapshot -m 'before upgrade' --tag before-upgrade",
         "+ column chat.archived",

@@ -70,7 +70,7 @@ impl FaultEnv {
             mounts: vec![env.path().to_path_buf()],
             env,
         };
-        fx.env.run(&["init"]).ok();
+        fx.env.run(&["init"]).assert_success();
         Some(fx)
     }
 
@@ -267,7 +267,7 @@ fn a_full_disk_at_every_step_of_snapshot_restore_gc_and_forget_changes_nothing()
     let mut rng = StdRng::seed_from_u64(11);
     let db = env.join("big.db");
     create_db(&db, Journal::Delete, ROWS, PAYLOAD);
-    env.run(&["track", "big", "big.db"]).ok();
+    env.run(&["track", "big", "big.db"]).assert_success();
     let first = env.snapshot(&["big"]);
     for _ in 0..3 {
         mutate(&db, ROWS, &mut rng, 50);
@@ -333,7 +333,7 @@ fn a_full_disk_at_every_step_of_repair_and_stamp_changes_nothing() {
     let (rep_bytes, app_bytes) = migration_project(env);
     let (rep, app) = (env.join("rep.db"), env.join("app.db"));
     // Build the reference chain with room to spare, then undo the repair.
-    env.run(&["repair", "rep", "--apply"]).ok();
+    env.run(&["repair", "rep", "--apply"]).assert_success();
     put_back(&rep, &rep_bytes);
     for (name, args, db) in [
         ("repair --apply", &["repair", "rep", "--apply"][..], &rep),
@@ -385,7 +385,7 @@ fn a_rename_that_fails_leaves_the_database_and_no_temporary_file() {
         "{context}: the temporary file was left"
     );
     check_store(&fx.env, context);
-    fx.env.run(&args).ok();
+    fx.env.run(&args).assert_success();
 
     // A database bind-mounted as a single file (as in Docker) cannot be
     // renamed over, and needs not be: restore, repair and stamp write it in
@@ -398,7 +398,7 @@ fn a_rename_that_fails_leaves_the_database_and_no_temporary_file() {
     for (args, target) in cases {
         let context = format!("{args:?} with {} pinned", target.display());
         fx.pin(target);
-        fx.env.run(args).ok();
+        fx.env.run(args).assert_success();
         fx.unmount_last();
         assert_eq!(integrity_check(target), "ok", "{context}");
         assert_eq!(
@@ -461,8 +461,8 @@ fn a_read_only_file_system_refuses_every_write_path_cleanly() {
     assert_eq!(fx.env.store_state(), before, "a read-only store changed");
     check_store(&fx.env, "after the read-only store");
     // The next runs work.
-    fx.env.run(&["snapshot", "app"]).ok();
-    fx.env.run(&["restore", &first, "app"]).ok();
+    fx.env.run(&["snapshot", "app"]).assert_success();
+    fx.env.run(&["restore", &first, "app"]).assert_success();
 
     // The database's directory read-only, the store writable: the rebuilt
     // copy cannot be created beside the database.
@@ -470,7 +470,7 @@ fn a_read_only_file_system_refuses_every_write_path_cleanly() {
     std::fs::create_dir(&data).unwrap();
     let db = data.join("d.db");
     create_db(&db, Journal::Delete, ROWS, PAYLOAD);
-    fx.env.run(&["track", "d", "data/d.db"]).ok();
+    fx.env.run(&["track", "d", "data/d.db"]).assert_success();
     let snapshot = fx.env.snapshot(&["d"]);
     crate::common::exec(&db, "DELETE FROM items WHERE id % 7 = 0");
     let old = schema_and_rows(&db);
@@ -492,7 +492,7 @@ fn a_read_only_file_system_refuses_every_write_path_cleanly() {
     );
     assert_eq!(fx.env.restore_temps(&data), Vec::<String>::new());
     check_store(&fx.env, "after the read-only database directory");
-    fx.env.run(&args).ok();
+    fx.env.run(&args).assert_success();
     assert_ne!(schema_and_rows(&db), old);
 }
 
@@ -538,7 +538,7 @@ fn a_full_disk_during_the_first_dictionary_snapshot_leaves_no_orphan_pack() {
     // once they outgrow the store's 16 MiB page cache: the database must be
     // bigger than that, and the free space smaller.
     text_db(&big, 9000, 2500, "lorem ipsum");
-    env.run(&["track", "big", "big.db"]).ok();
+    env.run(&["track", "big", "big.db"]).assert_success();
     let before = env.store_state();
     // Where the disk fills decides which insert of a batch fails; the old
     // code left an orphan only when one came after it in the same batch.
@@ -559,7 +559,7 @@ fn a_full_disk_during_the_first_dictionary_snapshot_leaves_no_orphan_pack() {
     // one is snapshotted again and must come back whole.
     let other = env.join("other.db");
     text_db(&other, 3000, 100, "dolor sit amet");
-    env.run(&["track", "other", "other.db"]).ok();
+    env.run(&["track", "other", "other.db"]).assert_success();
     env.snapshot(&["other"]);
     assert_eq!(
         store_rows(env, "dictionaries"),
@@ -570,9 +570,10 @@ fn a_full_disk_during_the_first_dictionary_snapshot_leaves_no_orphan_pack() {
     // The file system holds the database or its copy, not both.
     let digest = crate::common::dump_digest(&big);
     std::fs::remove_file(&big).unwrap();
-    env.run(&["checkout", &snapshot, "-o", "copy.db"]).ok();
+    env.run(&["checkout", &snapshot, "-o", "copy.db"])
+        .assert_success();
     assert_eq!(crate::common::dump_digest(&env.join("copy.db")), digest);
-    env.run(&["fsck"]).ok();
+    env.run(&["fsck"]).assert_success();
     check_store(env, "after the full disk");
 }
 

@@ -15,11 +15,17 @@ fn tag_list_and_delete() {
     let s2 = env.snapshot(&[]);
 
     let out = env.run(&["tag", "v2"]);
-    assert_eq!(out.ok(), format!("Tagged {} as 'v2'\n", &s2[..12]));
+    assert_eq!(
+        out.assert_success(),
+        format!("Tagged {} as 'v2'\n", &s2[..12])
+    );
     let out = env.run(&["tag", "v1", "HEAD~1"]);
-    assert_eq!(out.ok(), format!("Tagged {} as 'v1'\n", &s1[..12]));
+    assert_eq!(
+        out.assert_success(),
+        format!("Tagged {} as 'v1'\n", &s1[..12])
+    );
     let out = env.run(&["tags"]);
-    assert_snapshot!(env.redact(out.ok()), @r"
+    assert_snapshot!(env.redact(out.assert_success()), @r"
     [SHORT]	v1
     [SHORT]	v2
     ");
@@ -43,8 +49,14 @@ fn tag_list_and_delete() {
     assert_eq!(env.store_state(), before);
 
     let out = env.run(&["tag", "-d", "v1"]);
-    assert_eq!(out.ok(), format!("Deleted tag 'v1' (was {})\n", &s1[..12]));
-    assert_eq!(env.run(&["tags"]).ok(), format!("{}\tv2\n", &s2[..12]));
+    assert_eq!(
+        out.assert_success(),
+        format!("Deleted tag 'v1' (was {})\n", &s1[..12])
+    );
+    assert_eq!(
+        env.run(&["tags"]).assert_success(),
+        format!("{}\tv2\n", &s2[..12])
+    );
     env.run(&["tag", "-d", "v1"])
         .expect_error(exit::INPUT, &["tag 'v1' does not exist"]);
     env.run(&["show", "v1"]).expect_error(exit::INPUT, &["v1"]);
@@ -58,7 +70,7 @@ fn tag_list_and_delete() {
         )
         .unwrap();
     assert_eq!(reflog, 1);
-    env.run(&["tag", "v1", &s2]).ok();
+    env.run(&["tag", "v1", &s2]).assert_success();
     assert_eq!(env.resolve("v1"), s2);
 }
 
@@ -66,7 +78,7 @@ fn tag_list_and_delete() {
 fn fsck_of_a_healthy_store() {
     let env = TestEnv::with_store();
     let out = env.run(&["fsck"]);
-    assert_snapshot!(out.ok(), @"checked 0 snapshots and 0 objects: no problems");
+    assert_snapshot!(out.assert_success(), @"checked 0 snapshots and 0 objects: no problems");
     let db = env.make_db("app.db", Journal::Wal, 30);
     env.snapshot(&["app.db"]);
     exec(&db, "UPDATE items SET name = 'x' WHERE id = 1;");
@@ -74,7 +86,7 @@ fn fsck_of_a_healthy_store() {
     let out = env.run(&["fsck", "--read-data"]);
     let text = regex::Regex::new(r"and \d+ objects")
         .unwrap()
-        .replace(out.ok(), "and [N] objects");
+        .replace(out.assert_success(), "and [N] objects");
     assert_snapshot!(text, @"checked 2 snapshots and [N] objects (data read and re-hashed): no problems");
     let json = env
         .run(&["--format", "json", "fsck", "--read-data"])
@@ -121,17 +133,18 @@ fn objects(env: &TestEnv) -> i64 {
 #[test]
 fn gc_keeps_a_deleted_tags_snapshot_during_the_grace_period() {
     let (env, sx, sy1) = untracked_history();
-    env.run(&["gc", "--grace", "0s"]).ok();
-    env.run(&["show", &sx]).ok();
-    env.run(&["tag", "-d", "t"]).ok();
+    env.run(&["gc", "--grace", "0s"]).assert_success();
+    env.run(&["show", &sx]).assert_success();
+    env.run(&["tag", "-d", "t"]).assert_success();
 
     // Within the default grace period the reflog entry keeps it.
     let n = objects(&env);
     let json = env.run(&["--format", "json", "gc"]).ok_json();
     assert_eq!(json["deleted_objects"], 0, "{json}");
     assert_eq!(objects(&env), n);
-    env.run(&["show", &sx]).ok();
-    env.run(&["checkout", &sx, "-o", "still.db"]).ok();
+    env.run(&["show", &sx]).assert_success();
+    env.run(&["checkout", &sx, "-o", "still.db"])
+        .assert_success();
     assert_eq!(integrity_check(&env.join("still.db")), "ok");
 
     // Fifteen days later (the reflog entry backdated), it is collected.
@@ -153,10 +166,10 @@ fn gc_keeps_a_deleted_tags_snapshot_during_the_grace_period() {
         .expect_error(exit::INPUT, &["unknown revision"]);
 
     // Nothing anyone still needs went away.
-    env.run(&["fsck", "--read-data"]).ok();
-    env.run(&["checkout", &sy1, "-o", "y1.db"]).ok();
+    env.run(&["fsck", "--read-data"]).assert_success();
+    env.run(&["checkout", &sy1, "-o", "y1.db"]).assert_success();
     assert_eq!(integrity_check(&env.join("y1.db")), "ok");
-    env.run(&["checkout", "y", "-o", "y2.db"]).ok();
+    env.run(&["checkout", "y", "-o", "y2.db"]).assert_success();
     assert!(file_hash(&env.join("y2.db")) == file_hash(&env.join("y.db")));
     let again = env
         .run(&["--format", "json", "gc", "--grace", "0s"])
@@ -176,7 +189,7 @@ fn gc_collects_an_unreachable_history_and_keeps_the_rest() {
         .unwrap();
     let n = objects(&env);
     let out = env.run(&["gc", "--grace", "0s"]);
-    let text = out.ok();
+    let text = out.assert_success();
     let freed = regex::Regex::new(r"^deleted (\d+) objects \((.*?)\), kept (\d+); \d+ reflog entries expired; store file .* -> .*\n$")
         .unwrap()
         .captures(text)
@@ -188,8 +201,8 @@ fn gc_collects_an_unreachable_history_and_keeps_the_rest() {
     assert_eq!(objects(&env), n - deleted);
     env.run(&["show", &sx])
         .expect_error(exit::INPUT, &["unknown revision"]);
-    env.run(&["fsck", "--read-data"]).ok();
-    env.run(&["checkout", &sy1, "-o", "y1.db"]).ok();
+    env.run(&["fsck", "--read-data"]).assert_success();
+    env.run(&["checkout", &sy1, "-o", "y1.db"]).assert_success();
     assert_eq!(integrity_check(&env.join("y1.db")), "ok");
 }
 
@@ -203,7 +216,7 @@ fn gc_with_zero_grace_collects_a_just_deleted_tag() {
         Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()))
             + Duration::from_millis(5),
     );
-    env.run(&["tag", "-d", "t"]).ok();
+    env.run(&["tag", "-d", "t"]).assert_success();
     let json = env
         .run(&["--format", "json", "gc", "--grace", "0s"])
         .ok_json();
@@ -213,7 +226,7 @@ fn gc_with_zero_grace_collects_a_just_deleted_tag() {
     );
     env.run(&["show", &sx])
         .expect_error(exit::INPUT, &["unknown revision"]);
-    env.run(&["fsck", "--read-data"]).ok();
+    env.run(&["fsck", "--read-data"]).assert_success();
 }
 
 /// Issue 10, item 17: one unreadable ref or reflog row made every command
@@ -225,7 +238,7 @@ fn damaged_ref_rows_are_listed_by_fsck_and_can_be_deleted() {
     let env = TestEnv::with_store();
     let db = env.make_db("app.db", Journal::Delete, 10);
     let s1 = env.snapshot(&["app.db"]);
-    env.run(&["tag", "good"]).ok();
+    env.run(&["tag", "good"]).assert_success();
     env.store_conn()
         .execute_batch(
             "INSERT INTO refs(name, id) VALUES ('tags/short', x'0102030405');
@@ -251,18 +264,18 @@ fn damaged_ref_rows_are_listed_by_fsck_and_can_be_deleted() {
     assert_eq!(json["damaged_rows"].as_array().unwrap().len(), 2, "{json}");
 
     // Commands that do not need the damaged rows work.
-    env.run(&["tags"]).ok();
-    env.run(&["log"]).ok();
+    env.run(&["tags"]).assert_success();
+    env.run(&["log"]).assert_success();
     exec(&db, "DELETE FROM items WHERE id = 3;");
     env.snapshot(&[]);
-    env.run(&["checkout", &s1, "-o", "old.db"]).ok();
+    env.run(&["checkout", &s1, "-o", "old.db"]).assert_success();
     assert_eq!(integrity_check(&env.join("old.db")), "ok");
     // gc cannot tell what the rows kept alive.
     env.run(&["gc", "--grace", "0s"])
         .expect_error(exit::CORRUPT, &["gc refused", "tags/short"]);
 
     let out = env.run(&["tag", "-d", "short"]);
-    assert_eq!(out.ok(), "Deleted damaged tag 'short'\n");
+    assert_eq!(out.assert_success(), "Deleted damaged tag 'short'\n");
     let out = env.run(&["refs"]);
     out.expect(exit::PROBLEMS);
     assert!(
@@ -272,11 +285,11 @@ fn damaged_ref_rows_are_listed_by_fsck_and_can_be_deleted() {
     );
     let out = env.run(&["refs", "--delete-broken"]);
     assert!(
-        out.ok().ends_with("1 damaged row(s) deleted\n"),
+        out.assert_success().ends_with("1 damaged row(s) deleted\n"),
         "{}",
         out.stdout
     );
-    env.run(&["fsck"]).ok();
-    env.run(&["refs"]).ok();
-    env.run(&["gc", "--grace", "0s"]).ok();
+    env.run(&["fsck"]).assert_success();
+    env.run(&["refs"]).assert_success();
+    env.run(&["gc", "--grace", "0s"]).assert_success();
 }

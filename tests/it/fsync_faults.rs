@@ -426,8 +426,8 @@ fn an_fsync_failure_at_every_sync_of_snapshot_restore_gc_and_forget_changes_noth
     let db = env.join("big.db");
     create_db(&db, Journal::Delete, ROWS, 1000);
     create_db(&env.join("junk.db"), Journal::Delete, 200, 1000);
-    env.run(&["track", "big", "big.db"]).ok();
-    env.run(&["track", "junk", "junk.db"]).ok();
+    env.run(&["track", "big", "big.db"]).assert_success();
+    env.run(&["track", "junk", "junk.db"]).assert_success();
     let first = env.snapshot(&["big"]);
     for _ in 0..3 {
         mutate(&db, ROWS, &mut rng, 50);

@@ -16,7 +16,7 @@ const USERS: &str = "INSERT INTO user VALUES ('u1', 'Ann', 'ann@example.com', 'a
 fn at_head(env: &TestEnv) -> Option<AlembicProject> {
     let project = AlembicProject::chat_app(env)?;
     project.configure_store(env, "");
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     exec(&project.db_path(), USERS);
     Some(project)
 }
@@ -222,7 +222,7 @@ fn a_failing_upgrade_reports_the_version_rows_and_is_restored() {
         .next()
         .unwrap()
         .to_owned();
-    env.run(&["restore", &undo, "app"]).ok();
+    env.run(&["restore", &undo, "app"]).assert_success();
     assert_eq!(dump(&db), before);
 
     let json = guard_json(&env, &db, &["--restore-on-failure"], &upgrade);
@@ -445,7 +445,7 @@ fn drift_kept_across_a_successful_upgrade_is_not_the_upgrades_doing() {
         return;
     };
     project.configure_store(&env, "");
-    project.upgrade(chat_app::MERGE).ok();
+    project.upgrade(chat_app::MERGE).assert_success();
     let db = project.db_path();
     exec(&db, "ALTER TABLE chat ADD COLUMN scim JSON");
     let upgrade: Vec<String> = [

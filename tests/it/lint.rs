@@ -36,13 +36,11 @@ fn setup_findings(env: &TestEnv, project: &AlembicProject, findings: &str) {
     project.configure_store(env, &format!("\n[findings]\n{findings}"));
 }
 
-/// `lint ARGS --format json`: exit status and the document.
-fn lint(env: &TestEnv, args: &[&str]) -> (i32, serde_json::Value) {
+/// `lint ARGS --format json`, which must exit `code`: the document.
+fn lint(env: &TestEnv, args: &[&str], code: i32) -> serde_json::Value {
     let mut all = vec!["--format", "json", "lint"];
     all.extend_from_slice(args);
-    let out = env.run(&all);
-    assert!(out.status == 0 || out.status == 1, "{out:?}");
-    (out.status, out.json())
+    env.run(&all).expect(code).json()
 }
 
 /// (code, revision, object) of every finding.
@@ -148,8 +146,8 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
     };
     setup(&env, &project, "");
 
-    let (status, json) = lint(&env, &["--since", USERS]);
-    assert_eq!(status, 1, "destructive is an error: {json:#}");
+    // Destructive is an error.
+    let json = lint(&env, &["--since", USERS], 1);
     assert_eq!(
         json["revisions_checked"],
         serde_json::json!([NOTES, CHAT_TAGS, SLIM_USER])
@@ -226,8 +224,7 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
         &project,
         "severity = { \"lint.destructive\" = \"warning\", \"lint.alters-existing-table\" = \"warning\", \"lint.cross-feature-fk\" = \"warning\", \"lint.unnamed-constraint\" = \"off\" }\n",
     );
-    let (status, json) = lint(&env, &["--since", USERS]);
-    assert_eq!(status, 0, "{json:#}");
+    let json = lint(&env, &["--since", USERS], 0);
     assert!(
         !findings(&json)
             .iter()
@@ -237,8 +234,7 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
         json["counts"],
         serde_json::json!({"error": 0, "warning": 7, "info": 0})
     );
-    let (status, _) = lint(&env, &["--since", USERS, "--fail-on", "warning"]);
-    assert_eq!(status, 1);
+    lint(&env, &["--since", USERS, "--fail-on", "warning"], 1);
 
     // Configured features: note belongs with user, so its key is in-feature.
     setup(
@@ -246,7 +242,7 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
         &project,
         "features = { accounts = [\"user\", \"note*\"] }\n",
     );
-    let (_, json) = lint(&env, &["--since", USERS]);
+    let json = lint(&env, &["--since", USERS], 1);
     assert!(
         !findings(&json)
             .iter()
@@ -322,8 +318,7 @@ fn lint_base_reviews_files_added_since_a_git_commit() {
             .upgrade(&create("three"))
             .downgrade(&drop("three")),
     );
-    let (status, json) = lint(&env, &["--base", "HEAD", "--fail-on", "warning"]);
-    assert_eq!(status, 0, "{json:#}");
+    let json = lint(&env, &["--base", "HEAD", "--fail-on", "warning"], 0);
     assert_eq!(
         json["revisions_checked"],
         serde_json::json!(["e3e3e3e3e3e3"])
@@ -337,8 +332,8 @@ fn lint_base_reviews_files_added_since_a_git_commit() {
             .upgrade(&create("four"))
             .downgrade(&drop("four")),
     );
-    let (status, json) = lint(&env, &["--base", "HEAD"]);
-    assert_eq!(status, 1, "multiple heads is an error: {json:#}");
+    // Multiple heads is an error.
+    let json = lint(&env, &["--base", "HEAD"], 1);
     assert_eq!(
         json["revisions_checked"],
         serde_json::json!(["e3e3e3e3e3e3", "e4e4e4e4e4e4"])
@@ -400,21 +395,20 @@ fn lint_names_a_file_edited_after_a_snapshot_recorded_it_as_applied() {
             .upgrade(r#"op.create_table("one", sa.Column("id", sa.Integer(), primary_key=True))"#)
             .downgrade(r#"op.drop_table("one")"#),
     );
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     setup(&env, &project, "");
     let db = project.db_path();
     let snapshot = env.snapshot(&[db.to_str().unwrap()]);
 
     // `--since head`: nothing new, so no replay; the rule covers every
     // revision regardless.
-    let (status, json) = lint(&env, &["--since", "head"]);
-    assert_eq!((status, &json["findings"]), (0, &serde_json::json!([])));
+    let json = lint(&env, &["--since", "head"], 0);
+    assert_eq!(json["findings"], serde_json::json!([]));
 
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("\n# tidied up after it ran\n");
     std::fs::write(&path, text).unwrap();
-    let (status, json) = lint(&env, &["--since", "head"]);
-    assert_eq!(status, 1, "{json:#}");
+    let json = lint(&env, &["--since", "head"], 1);
     assert_eq!(
         findings(&json),
         [finding(
@@ -483,8 +477,7 @@ fn lint_fails_by_default_on_what_the_guide_forbids_and_accepts_string_ids() {
         return;
     };
     setup(&env, &project, "");
-    let (status, json) = lint(&env, &["--since", "g1g1g1g1g1g1"]);
-    assert_eq!(status, 1, "{json:#}");
+    let json = lint(&env, &["--since", "g1g1g1g1g1g1"], 1);
     // sa.String() ids beside VARCHAR and TEXT ones: no id-type finding.
     let expected: BTreeSet<_> = [
         finding("lint.cross-feature-fk", "g2g2g2g2g2g2", "note(chat_id)"),
@@ -520,8 +513,7 @@ fn lint_fails_by_default_on_what_the_guide_forbids_and_accepts_string_ids() {
         &project,
         "severity = { \"lint.alters-existing-table\" = \"warning\", \"lint.cross-feature-fk\" = \"off\" }\n",
     );
-    let (status, json) = lint(&env, &["--since", "g1g1g1g1g1g1"]);
-    assert_eq!(status, 0, "{json:#}");
+    let json = lint(&env, &["--since", "g1g1g1g1g1g1"], 0);
     assert_eq!(
         json["counts"],
         serde_json::json!({"error": 0, "warning": 1, "info": 0})
@@ -588,8 +580,7 @@ fn history_graph_draws_two_branches_in_two_lanes_and_two_heads_are_an_error() {
 
     // A first review of everything: the two heads, and no "adds a head"
     // against an empty base.
-    let (status, json) = lint(&env, &[]);
-    assert_eq!(status, 1, "{json:#}");
+    let json = lint(&env, &[], 1);
     assert_eq!(
         findings(&json),
         [finding(
@@ -631,7 +622,7 @@ fn lint_since_head_means_the_stamped_revision_and_refuses_a_new_head() {
         ],
     );
     // An explicit revision is "after it in the graph".
-    let (_, json) = lint(&env, &["--since", "h1h1h1h1h1h1"]);
+    let json = lint(&env, &["--since", "h1h1h1h1h1h1"], 0);
     assert_eq!(
         json["revisions_checked"],
         serde_json::json!(["h2h2h2h2h2h2"])
@@ -640,8 +631,7 @@ fn lint_since_head_means_the_stamped_revision_and_refuses_a_new_head() {
     // The database Alembic would upgrade (sqlalchemy.url) is at h1: head
     // means that.
     project.upgrade("h1h1h1h1h1h1").expect(0);
-    let (status, json) = lint(&env, &["--since", "head"]);
-    assert_eq!(status, 0, "{json:#}");
+    let json = lint(&env, &["--since", "head"], 0);
     assert_eq!(
         json["revisions_checked"],
         serde_json::json!(["h2h2h2h2h2h2"])
@@ -660,8 +650,7 @@ fn lint_since_head_means_the_stamped_revision_and_refuses_a_new_head() {
     git(env.path(), &["init", "-q"]);
     git(env.path(), &["add", "alembic.ini", "migrations"]);
     git(env.path(), &["commit", "-q", "-m", "base"]);
-    let (status, json) = lint(&env, &["--since", "head"]);
-    assert_eq!(status, 0, "{json:#}");
+    let json = lint(&env, &["--since", "head"], 0);
     assert_eq!(json["revisions_checked"], serde_json::json!([]));
 }
 
@@ -697,8 +686,8 @@ fn lint_staged_reviews_the_revision_files_in_the_git_index() {
             .upgrade(&feature_table("three", ""))
             .downgrade("op.drop_table(\"three\")"),
     );
-    let (status, json) = lint(&env, &["--staged"]);
-    assert_eq!(status, 1, "an altered table is an error: {json:#}");
+    // An altered table is an error.
+    let json = lint(&env, &["--staged"], 1);
     assert_eq!(
         json["revisions_checked"],
         serde_json::json!(["s2s2s2s2s2s2"])

@@ -59,7 +59,7 @@ fn column_changes_list_exactly_the_snapshots_that_touched_it() {
     assert_eq!(changes(&env, "column:T.C").len(), 2);
 
     let oneline = env.run(&["log", "--oneline", "--changed", "column:t.c"]);
-    let lines: Vec<&str> = oneline.ok().lines().collect();
+    let lines: Vec<&str> = oneline.assert_success().lines().collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].starts_with(&dropped[..12]), "{lines:?}");
     assert!(lines[0].ends_with("disappeared: column:t.c"), "{lines:?}");
@@ -68,7 +68,8 @@ fn column_changes_list_exactly_the_snapshots_that_touched_it() {
 
     let long = env.run(&["log", "--changed", "column:t.c"]);
     assert!(
-        long.ok().contains("Change:  column:t.c appeared"),
+        long.assert_success()
+            .contains("Change:  column:t.c appeared"),
         "{}",
         long.stdout
     );
@@ -93,7 +94,7 @@ fn table_changes_count_its_columns_but_not_other_tables() {
     );
     assert!(changes(&env, "index:nope").is_empty());
     let text = env.run(&["log", "--changed", "view:nope"]);
-    assert_eq!(text.ok(), "");
+    assert_eq!(text.assert_success(), "");
     assert!(text.stderr.contains("changed view:nope"), "{}", text.stderr);
 }
 
@@ -133,7 +134,7 @@ fn patch_shows_each_snapshots_schema_diff_from_its_parent() {
     let env = TestEnv::with_store();
     let ids = history(&env);
     let out = env.run(&["log", "--oneline", "-p", "-n", "4"]);
-    let text = out.ok();
+    let text = out.assert_success();
     let block = |id: &str| -> String {
         let start = text.find(&id[..12]).expect("entry listed");
         let rest = &text[start..];
@@ -174,7 +175,7 @@ fn oneline_and_patch_output_is_pinned() {
     let env = TestEnv::with_store();
     history(&env);
     let out = env.run(&["log", "--oneline", "-p", "--changed", "column:t.c"]);
-    assert_snapshot!(env.redact(out.ok()), @r"
+    assert_snapshot!(env.redact(out.assert_success()), @r"
     [SHORT] [TIME] [schema changed] drop t (HEAD -> app) disappeared: column:t.c
         - table t
 

@@ -19,10 +19,10 @@ fn status(env: &TestEnv, db: &Path) -> (i32, serde_json::Value) {
     (out.status, out.json())
 }
 
-fn locate(env: &TestEnv, db: &Path) -> serde_json::Value {
-    let out = env.run(&["--format", "json", "locate", db.to_str().unwrap()]);
-    assert!(out.status == 0 || out.status == 1, "{out:?}");
-    out.json()
+fn locate(env: &TestEnv, db: &Path, code: i32) -> serde_json::Value {
+    env.run(&["--format", "json", "locate", db.to_str().unwrap()])
+        .expect(code)
+        .json()
 }
 
 /// The (op, kind, table, name) of every drift change.
@@ -95,7 +95,7 @@ fn history_reads_the_graph_statically() {
         serde_json::json!([chat_app::FOLDERS])
     );
     assert_eq!(json["findings"], serde_json::json!([]));
-    let text = env.run(&["history"]).ok().to_owned();
+    let text = env.run(&["history"]).assert_success().to_owned();
     assert!(text.contains("(head)"), "{text}");
     assert!(text.contains("label: folders"), "{text}");
 }
@@ -108,7 +108,7 @@ fn the_project_is_found_as_alembic_finds_it() {
         return;
     };
     project.revision(Revision::new("aaaa00000001", "one"));
-    env.run(&["init"]).ok();
+    env.run(&["init"]).assert_success();
     env.run(&["history"])
         .expect_error(3, &["no migrations found in", "migsnap.toml"]);
     let ini = "backend/open_webui/alembic.ini";
@@ -194,7 +194,7 @@ fn replay_builds_caches_and_refreshes_the_reference_chain() {
 
     // The reference for the head is what `alembic upgrade head` builds, and
     // status finds the database named by sqlalchemy.url on its own.
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     let out = env.run(&["--format", "json", "status"]);
     assert_eq!(out.status, 0, "{out:?}");
     let json = out.json();
@@ -204,7 +204,10 @@ fn replay_builds_caches_and_refreshes_the_reference_chain() {
         json["comparison"]["drift"]["changes"],
         serde_json::json!([])
     );
-    assert_eq!(exact(&locate(&env, &project.db_path())), [[chat_app::HEAD]]);
+    assert_eq!(
+        exact(&locate(&env, &project.db_path(), 0)),
+        [[chat_app::HEAD]]
+    );
 }
 
 #[test]
@@ -217,11 +220,11 @@ fn status_and_locate_explain_stamped_ahead_and_hand_made_tables() {
     let db = project.db_path();
 
     // Stamped ahead: the schema is ADD_ARCHIVED's, the stamp says head.
-    project.upgrade(chat_app::BASE).ok();
+    project.upgrade(chat_app::BASE).assert_success();
     env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
-    project.upgrade(chat_app::ADD_ARCHIVED).ok();
+    project.upgrade(chat_app::ADD_ARCHIVED).assert_success();
     let last_good = env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
-    project.stamp("head").ok();
+    project.stamp("head").assert_success();
     let stamped = env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
     exec(&db, "CREATE TABLE notes (id INTEGER PRIMARY KEY)");
     env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
@@ -261,7 +264,7 @@ fn status_and_locate_explain_stamped_ahead_and_hand_made_tables() {
         assert!(found.contains(&expected), "{expected:?} not in {found:?}");
     }
     assert!(codes(&json).contains(&"drift.schema".to_owned()));
-    let located = locate(&env, &db);
+    let located = locate(&env, &db, 1);
     assert_eq!(exact(&located), [[chat_app::ADD_ARCHIVED]]);
     assert_eq!(located["stamped"], serde_json::json!([chat_app::HEAD]));
     let text = env.run(&["locate", db.to_str().unwrap()]);
@@ -282,7 +285,7 @@ fn status_and_locate_explain_stamped_ahead_and_hand_made_tables() {
             &["upgrade", chat_app::RENAME_BATCH],
             &[("DATABASE_URL", &format!("sqlite:///{}", db.display()))],
         )
-        .ok();
+        .assert_success();
     let last_good = env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
     let reference = env.join("reference.db");
     env.run(&[
@@ -291,7 +294,7 @@ fn status_and_locate_explain_stamped_ahead_and_hand_made_tables() {
         "-o",
         reference.to_str().unwrap(),
     ])
-    .ok();
+    .assert_success();
     let conn = rusqlite::Connection::open(&reference).unwrap();
     let ddl: Vec<String> = conn
         .prepare("SELECT sql FROM sqlite_schema WHERE tbl_name = 'folder' AND sql IS NOT NULL")
@@ -327,7 +330,7 @@ fn status_and_locate_explain_stamped_ahead_and_hand_made_tables() {
             change("added", "index", "folder_user_id_idx")
         ]
     );
-    assert_eq!(exact(&locate(&env, &db)), [[chat_app::FOLDERS]]);
+    assert_eq!(exact(&locate(&env, &db, 1)), [[chat_app::FOLDERS]]);
     let (first_bad, good, matches) = bisect_drift(&env, "hand");
     assert_eq!((first_bad, good), (hand_made, last_good));
     assert_eq!(matches, [[chat_app::FOLDERS]]);
@@ -355,7 +358,7 @@ fn status_reports_dropped_columns_unknown_and_inconsistent_rows() {
     };
     setup(&env, &project, "");
     let db = project.db_path();
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     env.snapshot(&[db.to_str().unwrap()]);
     exec(
         &db,
@@ -392,7 +395,7 @@ fn status_reports_dropped_columns_unknown_and_inconsistent_rows() {
         "{:?}",
         drift(&json)
     );
-    let located = locate(&env, &db);
+    let located = locate(&env, &db, 1);
     assert_eq!(exact(&located), Vec::<Vec<String>>::new());
     assert_eq!(
         located["nearest"]["targets"],
@@ -489,7 +492,7 @@ fn two_heads_give_a_multi_row_version_table_with_its_own_reference() {
     };
     setup(&env, &project, "");
     let db = project.db_path();
-    project.upgrade("heads").ok();
+    project.upgrade("heads").assert_success();
     let rows = crate::common::alembic::version_rows(&db).unwrap();
     assert!(rows.len() >= 2, "{rows:?}");
     assert!(rows.contains(&"c200000000005".to_owned()), "{rows:?}");
@@ -502,7 +505,7 @@ fn two_heads_give_a_multi_row_version_table_with_its_own_reference() {
     // Two heads are a finding of their own.
     assert_eq!(code, 1);
     assert_eq!(codes(&json), ["history.multiple-heads"]);
-    let located = exact(&locate(&env, &db));
+    let located = exact(&locate(&env, &db, 0));
     assert!(located.contains(&rows), "{located:?}");
     let last_good = env.snapshot(&[db.to_str().unwrap(), "--schema-only"]);
     exec(&db, "DROP TABLE c2_t");
@@ -513,7 +516,7 @@ fn two_heads_give_a_multi_row_version_table_with_its_own_reference() {
 
     // Upgraded along one branch only.
     std::fs::remove_file(&db).unwrap();
-    project.upgrade("left00000003").ok();
+    project.upgrade("left00000003").assert_success();
     let (_, json) = status(&env, &db);
     assert_eq!(json["class"], "on-some-branches");
     assert_eq!(
@@ -593,7 +596,7 @@ fn accepted_variants_are_not_drift() {
     };
     setup(&env, &project, "");
     let db = project.db_path();
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     // A legacy install created an extra index the migrations never made.
     exec(&db, "CREATE INDEX chat_title_idx ON chat(title)");
     let (code, _) = status(&env, &db);
@@ -605,7 +608,7 @@ fn accepted_variants_are_not_drift() {
     let (code, json) = status(&env, &db);
     assert_eq!(code, 0, "{json}");
     assert!(json["comparison"]["variant"].is_string());
-    let located = locate(&env, &db);
+    let located = locate(&env, &db, 0);
     assert_eq!(exact(&located), [[chat_app::HEAD]]);
     // Accepting the same shape again is refused: nothing to accept.
     exec(&db, "DROP INDEX chat_title_idx");

@@ -59,9 +59,9 @@ fn json_paths_are_absolute_for_every_migration_command() {
         return;
     };
     project.configure_store(&env, "");
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     let db = AlembicProject::DB;
-    env.run(&["track", "app", db]).ok();
+    env.run(&["track", "app", db]).assert_success();
     env.snapshot(&[db]);
     let checkout = "out/copy.db";
     std::fs::create_dir_all(env.join("out")).unwrap();
@@ -148,7 +148,7 @@ fn stamp_takes_the_database_first_and_hints_when_it_is_misplaced() {
         return;
     };
     project.configure_store(&env, "");
-    project.upgrade(chat_app::ADD_ARCHIVED).ok();
+    project.upgrade(chat_app::ADD_ARCHIVED).assert_success();
     let db = AlembicProject::DB;
 
     // The database first, as for status, locate and repair.
@@ -210,7 +210,7 @@ fn replay_prints_one_summary_line_when_not_on_a_terminal() {
     );
     let again = env.run(&["replay"]);
     assert!(
-        again.ok().starts_with(&format!(
+        again.assert_success().starts_with(&format!(
             "{references} references ({references} cached, 0 replayed"
         )),
         "{again:?}"

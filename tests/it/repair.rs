@@ -43,7 +43,7 @@ fn repair_brings_back_a_dropped_column_and_keeps_the_data() {
     setup(&env, &project);
     let db = project.db_path();
     let path = db.to_str().unwrap();
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     exec(&db, USERS);
     exec(
         &db,
@@ -85,7 +85,7 @@ fn repair_brings_back_a_dropped_column_and_keeps_the_data() {
     // The safety snapshot is the database as it was, and restores.
     let restored = env.join("before.db");
     env.run(&["checkout", safety, "-o", restored.to_str().unwrap()])
-        .ok();
+        .assert_success();
     assert!(
         !columns(&restored, "chat")
             .iter()
@@ -104,9 +104,9 @@ fn repair_and_stamp_recover_stamped_ahead_and_hand_made_tables() {
     let path = db.to_str().unwrap();
 
     // Stamped ahead: the schema is ADD_ARCHIVED's, the stamp says head.
-    project.upgrade(chat_app::ADD_ARCHIVED).ok();
+    project.upgrade(chat_app::ADD_ARCHIVED).assert_success();
     exec(&db, USERS);
-    project.stamp("head").ok();
+    project.stamp("head").assert_success();
     // A verified stamp of the head refuses, and changes nothing.
     let hash = file_hash(&db);
     let refused = env.run(&[
@@ -156,9 +156,9 @@ fn repair_and_stamp_recover_stamped_ahead_and_hand_made_tables() {
     assert_eq!(file_hash(&db), hash);
     // The recovery: stamp what the schema really is, then upgrade.
     env.run(&["stamp", "--verify", chat_app::ADD_ARCHIVED, "--db", path])
-        .ok();
+        .assert_success();
     assert_eq!(version_rows(&db).unwrap(), [chat_app::ADD_ARCHIVED]);
-    project.upgrade("heads").ok();
+    project.upgrade("heads").assert_success();
     clean(&env, path);
     assert_eq!(
         rows(&db, "SELECT id FROM user ORDER BY id"),
@@ -174,7 +174,7 @@ fn repair_and_stamp_recover_stamped_ahead_and_hand_made_tables() {
             &["upgrade", chat_app::RENAME_BATCH],
             &[("DATABASE_URL", &url)],
         )
-        .ok();
+        .assert_success();
     exec(&db, USERS);
     exec(
         &db,
@@ -205,7 +205,7 @@ fn repair_and_stamp_recover_stamped_ahead_and_hand_made_tables() {
     assert!(stamped["safety_snapshot"].is_string());
     project
         .run_with(&["upgrade", "heads"], &[("DATABASE_URL", &url)])
-        .ok();
+        .assert_success();
     clean(&env, path);
     assert_eq!(rows(&db, "SELECT name FROM folder"), ["Text(\"work\")"]);
 }
@@ -219,7 +219,7 @@ fn repair_with_allow_destructive_drops_extras_and_rebuilds_keeping_rows() {
     setup(&env, &project);
     let db = project.db_path();
     let path = db.to_str().unwrap();
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     exec(&db, USERS);
     // Two kinds of drift: an extra table and a lost index.
     exec(
@@ -231,7 +231,7 @@ fn repair_with_allow_destructive_drops_extras_and_rebuilds_keeping_rows() {
     assert_eq!(kept["kept"]["changes"][0]["name"], "scratch");
     let applied = env
         .run(&["repair", path, "--apply", "--allow-destructive"])
-        .ok()
+        .assert_success()
         .to_owned();
     // DROP TABLE and CREATE INDEX: statements, not the PRAGMA/BEGIN/COMMIT
     // around them.
@@ -262,7 +262,7 @@ fn guard_reports_a_failed_command_and_can_restore() {
     };
     setup(&env, &project);
     let db = project.db_path();
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     exec(&db, USERS);
     env.snapshot(&[db.to_str().unwrap()]);
     let before = dump(&db);
@@ -290,7 +290,7 @@ fn guard_reports_a_failed_command_and_can_restore() {
         .next()
         .unwrap()
         .to_owned();
-    env.run(&["restore", &undo, "app"]).ok();
+    env.run(&["restore", &undo, "app"]).assert_success();
     assert_eq!(dump(&db), before);
     assert!(tables(&db).contains(&"tag".to_owned()));
     let json = env

@@ -46,7 +46,8 @@ fn checkout_refuses_a_stale_wal_beside_an_absent_file_and_force_deletes_it() {
     assert!(!db.exists(), "a refused checkout created the file");
     assert_eq!(std::fs::read(env.join("app.db-wal")).unwrap(), wal);
 
-    env.run(&["checkout", &s1, "-o", "app.db", "--force"]).ok();
+    env.run(&["checkout", &s1, "-o", "app.db", "--force"])
+        .assert_success();
     assert!(!env.join("app.db-wal").exists());
     assert_eq!(dump(&db), state1, "the stale WAL leaked into the checkout");
 }
@@ -147,7 +148,7 @@ fn restore_refuses_when_the_safety_snapshot_does_not_read_back() {
     let first: std::collections::BTreeSet<String> = {
         let out = env.join("first.db");
         env.run(&["checkout", &s1, "-o", out.to_str().unwrap()])
-            .ok();
+            .assert_success();
         page_ids(&out).into_iter().collect()
     };
     let only_head = page_ids(&db)
@@ -198,7 +199,7 @@ fn restore_over_a_corrupt_database_keeps_a_raw_copy_and_force_is_only_for_in_use
     }
 
     let out = env.run(&["restore", "--no-safety-snapshot", &s1]);
-    out.ok();
+    out.assert_success();
     let kept = out
         .stderr
         .lines()
@@ -216,9 +217,9 @@ fn restore_warns_about_another_database_and_refuses_a_read_only_file() {
     let env = TestEnv::with_store();
     let app = env.make_db("app.db", Journal::Delete, 50);
     env.make_db("small.db", Journal::Delete, 5);
-    env.run(&["track", "app", "app.db"]).ok();
-    env.run(&["track", "small", "small.db"]).ok();
-    env.run(&["snapshot", "app"]).ok();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env.run(&["track", "small", "small.db"]).assert_success();
+    env.run(&["snapshot", "app"]).assert_success();
     let small = env.snapshot(&["small"]);
 
     let out = env.run(&["--format", "json", "restore", &small, "app"]);
@@ -237,7 +238,7 @@ fn restore_warns_about_another_database_and_refuses_a_read_only_file() {
     let link = env.join("app-link.db");
     std::fs::hard_link(&app, &link).unwrap();
     let out = env.run(&["restore", "app", "app"]);
-    out.ok();
+    out.assert_success();
     assert!(out.stderr.contains("2 hard links"), "{}", out.stderr);
     std::fs::remove_file(&link).unwrap();
 

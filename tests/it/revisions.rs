@@ -70,8 +70,9 @@ fn names_resolve_to_the_right_snapshot() {
         );
     }
     // checkout and tag take the same names.
-    env.run(&["checkout", "HEAD~2", "-o", "old.db"]).ok();
-    env.run(&["tag", "second", "app~1"]).ok();
+    env.run(&["checkout", "HEAD~2", "-o", "old.db"])
+        .assert_success();
+    env.run(&["tag", "second", "app~1"]).assert_success();
     assert_eq!(env.resolve("second"), s2);
 }
 

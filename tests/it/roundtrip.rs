@@ -114,7 +114,7 @@ fn a_clean_linear_history_round_trips() {
     // --since leaves out what upgrading to REV applies; the first revision
     // tested starts from a state the run did not make (the reference, when
     // replayed, else an upgrade from empty).
-    env.run(&["replay"]).ok();
+    env.run(&["replay"]).assert_success();
     let json = test_json(&env, &["--since", USERS], 0);
     assert_eq!(
         steps(&json),

@@ -76,7 +76,7 @@ fn keeps_config_old(env: &TestEnv) -> Option<AlembicProject> {
             ),
     );
     project.configure_store(env, "");
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     Some(project)
 }
 
@@ -127,7 +127,7 @@ fn a_table_the_reference_has_is_never_an_artefact() {
     );
 
     // A table the reference lacks is still flagged.
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     exec(&db, "CREATE TABLE config_new(id INTEGER PRIMARY KEY)");
     let (code, json) = status_json(&env, &db);
     assert_eq!(code, 1, "{json}");
@@ -162,7 +162,7 @@ fn scim_in_the_middle(env: &TestEnv) -> Option<AlembicProject> {
             .downgrade(r#"op.drop_table("user")"#),
     );
     project.configure_store(env, "");
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     Some(project)
 }
 
@@ -355,7 +355,7 @@ fn an_index_under_another_name_is_a_difference_of_name_and_mixed_drift_counts_th
             .upgrade(r#"op.create_index("ix_user_email", "user", ["email"])"#)
             .downgrade(r#"op.drop_index("ix_user_email", table_name="user")"#),
     );
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     let db = project.db_path();
     let db_arg = db.to_str().unwrap();
     exec(

@@ -476,7 +476,8 @@ fn diff_of_two_files_in_every_format() {
     same.expect(exit::OK);
     assert_eq!(same.stdout, "");
     assert_eq!(
-        env.run(&["diff", "--format", "sql", s(&copy), s(&b)]).ok(),
+        env.run(&["diff", "--format", "sql", s(&copy), s(&b)])
+            .assert_success(),
         ""
     );
     env.run(&["diff", "nope.db", s(&b)])
@@ -494,7 +495,7 @@ fn diff_format_sql_is_refused_elsewhere() {
 fn diff_compares_head_with_live_by_default() {
     let env = TestEnv::with_store();
     let live = db(&env, "app.db", "CREATE TABLE t(a)");
-    env.run(&["track", "app", s(&live)]).ok();
+    env.run(&["track", "app", s(&live)]).assert_success();
     env.snapshot(&["app"]);
     env.run(&["diff"]).expect(exit::OK);
     env.run(&["diff", "HEAD", "app"]).expect(exit::OK);
@@ -507,7 +508,7 @@ fn diff_compares_head_with_live_by_default() {
     env.run(&["diff", "no-such-rev"]).expect(exit::INPUT);
     // With two databases, `live` is the live file of the snapshot's own.
     let other = db(&env, "other.db", "CREATE TABLE o(a)");
-    env.run(&["track", "other", s(&other)]).ok();
+    env.run(&["track", "other", s(&other)]).assert_success();
     let out = env.run(&["diff", "app~0"]);
     out.expect(exit::PROBLEMS);
     assert!(out.stdout.contains("+ column t.b"), "{}", out.stdout);
@@ -538,7 +539,7 @@ fn diff_sql_replays_every_alembic_step() {
         if !path.exists() {
             let url = format!("sqlite:///{}", path.display());
             app.run_with(&["upgrade", rev], &[("DATABASE_URL", &url)])
-                .ok();
+                .assert_success();
         }
         path
     };

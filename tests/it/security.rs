@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::common::{Journal, TestEnv, chmod, exec, exit, file_hash, mode};
+use crate::common::{Journal, TestEnv, chmod, exec, exit, file_hash, is_root, mode, skip};
 
 /// `"name"` with embedded quotes doubled, as SQLite quotes an identifier.
 fn q(name: &str) -> String {
@@ -69,7 +69,7 @@ fn repair_apply_quotes_hostile_table_and_column_names() {
         ),
     );
     chmod(&db, 0o600);
-    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["track", "app", "app.db"]).assert_success();
 
     // The dry run prints the plan and changes nothing.
     let before = file_hash(&db);
@@ -105,7 +105,8 @@ fn repair_apply_quotes_hostile_table_and_column_names() {
     // `diff --format sql` from the repaired database back to the damaged
     // state's snapshot is a script that also runs cleanly.
     let safety = json["safety_snapshot"].as_str().unwrap().to_owned();
-    env.run(&["checkout", &safety, "-o", "old.db"]).ok();
+    env.run(&["checkout", &safety, "-o", "old.db"])
+        .assert_success();
     let sql = env.run(&["diff", "--format", "sql", "app.db", "old.db"]);
     sql.expect(exit::PROBLEMS);
     let copy = env.join("copy.db");
@@ -162,7 +163,7 @@ fn run_with_open_umask(env: &TestEnv, args: &[&str]) -> crate::common::Output {
 #[test]
 fn nothing_written_is_wider_than_a_0600_database() {
     let env = TestEnv::new();
-    run_with_open_umask(&env, &["init"]).ok();
+    run_with_open_umask(&env, &["init"]).assert_success();
     let db = env.make_db("secret.db", Journal::Wal, 40);
     chmod(&db, 0o600);
     let s1 = {
@@ -170,9 +171,9 @@ fn nothing_written_is_wider_than_a_0600_database() {
         out.ok_json()["id"].as_str().unwrap().to_owned()
     };
     exec(&db, "DELETE FROM items WHERE id > 10;");
-    run_with_open_umask(&env, &["snapshot", "secret"]).ok();
-    run_with_open_umask(&env, &["tag", "t1", &s1]).ok();
-    run_with_open_umask(&env, &["gc", "--grace", "0s"]).ok();
+    run_with_open_umask(&env, &["snapshot", "secret"]).assert_success();
+    run_with_open_umask(&env, &["tag", "t1", &s1]).assert_success();
+    run_with_open_umask(&env, &["gc", "--grace", "0s"]).assert_success();
 
     // The store: the directory 0700 and nothing in it readable by others.
     for (path, bits) in modes_under(&env.store_dir()) {
@@ -181,11 +182,11 @@ fn nothing_written_is_wider_than_a_0600_database() {
     assert_eq!(mode(&env.store_dir()), 0o700);
 
     // A checkout of it, into a new file and over an existing 0644 one.
-    run_with_open_umask(&env, &["checkout", &s1, "-o", "copy.db"]).ok();
+    run_with_open_umask(&env, &["checkout", &s1, "-o", "copy.db"]).assert_success();
     assert_eq!(mode(&env.join("copy.db")), 0o600);
     std::fs::write(env.join("over.db"), b"x").unwrap();
     chmod(&env.join("over.db"), 0o644);
-    run_with_open_umask(&env, &["checkout", &s1, "-o", "over.db", "--force"]).ok();
+    run_with_open_umask(&env, &["checkout", &s1, "-o", "over.db", "--force"]).assert_success();
     assert!(
         mode(&env.join("over.db")) & 0o077 == 0,
         "checkout --force widened a 0600 snapshot to {:o}",
@@ -194,10 +195,10 @@ fn nothing_written_is_wider_than_a_0600_database() {
 
     // A restore in place keeps 0600, and so does a restore after the file
     // was deleted (the mode then comes from the snapshot).
-    run_with_open_umask(&env, &["restore", &s1]).ok();
+    run_with_open_umask(&env, &["restore", &s1]).assert_success();
     assert_eq!(mode(&db), 0o600);
     std::fs::remove_file(&db).unwrap();
-    run_with_open_umask(&env, &["restore", &s1, "secret"]).ok();
+    run_with_open_umask(&env, &["restore", &s1, "secret"]).assert_success();
     assert_eq!(mode(&db), 0o600);
     // No sidecar or temporary file was left readable either.
     for entry in std::fs::read_dir(env.path()).unwrap() {
@@ -212,7 +213,7 @@ fn nothing_written_is_wider_than_a_0600_database() {
 /// A project whose `migsnap.toml` names an `upgrade` command that leaves a
 /// marker file when run; the file is given to `uid`.
 fn project_with_command(env: &TestEnv, key: &str, uid: u32) -> PathBuf {
-    env.run(&["init"]).ok();
+    env.run(&["init"]).assert_success();
     std::fs::create_dir(env.join("sql")).unwrap();
     std::fs::write(env.join("sql/0001_t.sql"), "CREATE TABLE t(id INTEGER);").unwrap();
     let marker = env.join("pwned");
@@ -230,15 +231,10 @@ fn project_with_command(env: &TestEnv, key: &str, uid: u32) -> PathBuf {
     marker
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn commands_from_a_migsnap_toml_owned_by_someone_else_are_refused() {
     if !is_root() {
-        eprintln!("skipped: giving a file away needs root");
+        skip("giving a file away needs root");
         return;
     }
     let env = TestEnv::new();
@@ -302,7 +298,7 @@ fn commands_from_a_migsnap_toml_owned_by_someone_else_are_refused() {
 #[test]
 fn a_python_setting_from_someone_elses_migsnap_toml_is_refused() {
     if !is_root() {
-        eprintln!("skipped: giving a file away needs root");
+        skip("giving a file away needs root");
         return;
     }
     let env = TestEnv::new();
@@ -334,7 +330,7 @@ fn a_python_setting_from_someone_elses_migsnap_toml_is_refused() {
     );
     // Without command settings, a foreign file is only data and is read.
     std::fs::write(&store_config, "[databases.app]\npath = \"app.db\"\n").unwrap();
-    env.run(&["track"]).ok();
+    env.run(&["track"]).assert_success();
 }
 
 #[test]
@@ -411,7 +407,7 @@ fn restore_removes_symlinked_sidecars_instead_of_following_them() {
 fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
     use crate::common::alembic::{AlembicProject, Revision};
     if !is_root() {
-        eprintln!("skipped: giving a project away needs root");
+        skip("giving a project away needs root");
         return;
     }
     let env = TestEnv::new();
@@ -423,9 +419,10 @@ fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
         op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))
         "#,
     ));
-    project.upgrade("head").ok();
-    env.run(&["init"]).ok();
-    env.run(&["track", "app", AlembicProject::DB]).ok();
+    project.upgrade("head").assert_success();
+    env.run(&["init"]).assert_success();
+    env.run(&["track", "app", AlembicProject::DB])
+        .assert_success();
     // The project's own interpreter, found by discovery: it leaves a marker
     // whenever it runs, then is the real Python.
     let marker = tempfile::tempdir().unwrap();
@@ -477,7 +474,7 @@ fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
         &["replay"],
         &[("HOME", "/nonexistent"), ("MIGSNAP_SAFE_DIRECTORIES", &dir)],
     )
-    .ok();
+    .assert_success();
     assert!(ran.exists(), "a trusted project's Python did not run");
     std::fs::remove_file(&ran).unwrap();
 
@@ -494,7 +491,8 @@ fn a_project_owned_by_someone_else_is_not_run_unless_listed_as_safe() {
     std::fs::write(&config, format!("safe_directories = [\"{dir}\"]\n")).unwrap();
     let home_dir = home.path().display().to_string();
     let with_home = [("HOME", home_dir.as_str()), ("XDG_CONFIG_HOME", "")];
-    env.run_in(env.path(), &["replay"], &with_home).ok();
+    env.run_in(env.path(), &["replay"], &with_home)
+        .assert_success();
     assert!(ran.exists(), "a project listed in config.toml did not run");
 
     // A trusted project directory does not vouch for a foreign interpreter

@@ -13,13 +13,13 @@ fn unchanged_database_records_nothing_unless_allowed() {
     let env = TestEnv::with_store();
     env.make_db("app.db", Journal::Delete, 30);
     let first = env.run(&["snapshot", "app.db"]);
-    let short = first.ok().trim_end().to_owned();
+    let short = first.assert_success().trim_end().to_owned();
     assert!(is_short_hash(&short), "{short:?}");
     let before = env.store_state();
 
     let out = env.run(&["snapshot"]);
     assert_eq!(
-        out.ok(),
+        out.assert_success(),
         format!("nothing changed since {short} (app); use --allow-empty to record anyway\n")
     );
     assert_eq!(
@@ -110,14 +110,14 @@ fn log_reports_alembic_schema_changes_and_sizes() {
     assert_eq!(one[0]["id"], s3.as_str());
     let text = env.run(&["log", "-n", "2"]);
     assert_eq!(
-        text.ok().matches("\nsnapshot ").count() + 1,
+        text.assert_success().matches("\nsnapshot ").count() + 1,
         2,
         "{}",
         text.stdout
     );
 
     let oneline = env.run(&["log", "--oneline"]);
-    assert_snapshot!(env.redact(oneline.ok()), @r"
+    assert_snapshot!(env.redact(oneline.assert_success()), @r"
     [SHORT] [TIME] alembic:beef0003 [schema changed] migrate (HEAD -> app)
     [SHORT] [TIME] alembic:c0ffee01,f00d0002 more rows
     [SHORT] [TIME] alembic:c0ffee01,f00d0002 [schema changed] initial
@@ -128,7 +128,7 @@ fn log_reports_alembic_schema_changes_and_sizes() {
 
     // The long form: full ids, Alembic line, size line and the message.
     let long = env.run(&["log", "-n", "1"]);
-    let long = long.ok();
+    let long = long.assert_success();
     assert!(
         long.starts_with(&format!("snapshot {s3} (HEAD -> app)\n")),
         "{long}"
@@ -166,13 +166,15 @@ fn schema_only_snapshot_records_no_pages() {
 
     let oneline = env.run(&["log", "--oneline", "-n", "1"]);
     assert!(
-        oneline.ok().contains("[schema changed, schema-only]"),
+        oneline
+            .assert_success()
+            .contains("[schema changed, schema-only]"),
         "{}",
         oneline.stdout
     );
     let show = env.run(&["show", &id]);
     assert!(
-        show.ok()
+        show.assert_success()
             .contains("\nData:     none (schema-only snapshot)\n")
     );
     assert!(show.stdout.contains("CREATE TABLE extra(x INTEGER);"));
@@ -186,7 +188,7 @@ fn schema_only_snapshot_records_no_pages() {
     // A second schema-only snapshot of the same schema changes nothing.
     let again = env.run(&["snapshot", "--schema-only"]);
     assert!(
-        again.ok().starts_with("nothing changed since "),
+        again.assert_success().starts_with("nothing changed since "),
         "{}",
         again.stdout
     );
@@ -213,7 +215,7 @@ fn tags_given_when_snapshotting() {
     let oneline = env.run(&["log", "--oneline"]);
     assert!(
         oneline
-            .ok()
+            .assert_success()
             .contains("(HEAD -> app, tag: release-1.0, tag: v1)"),
         "{}",
         oneline.stdout
@@ -250,7 +252,7 @@ fn show_prints_metadata_and_schema_sql() {
     );
     let id = env.snapshot(&["app.db", "-m", "first\nsecond line", "--tag", "v1"]);
     let out = env.run(&["show", "v1"]);
-    let text = env.redact(out.ok());
+    let text = env.redact(out.assert_success());
     let text = regex::Regex::new(r"(?m)^(Host: +)\S+  \(migsnap [^)]*\)$")
         .unwrap()
         .replace(&text, "${1}[HOST]  ([TOOL])");
@@ -291,7 +293,7 @@ fn show_prints_metadata_and_schema_sql() {
     // `show` with no revision shows HEAD.
     assert!(
         env.run(&["show"])
-            .ok()
+            .assert_success()
             .starts_with(&format!("snapshot {id}\n"))
     );
 }
@@ -320,7 +322,11 @@ fn schema_only_snapshots_skip_changes_of_text_that_keep_the_meaning() {
     );
     assert_ne!(text(&db), before, "the test needs the exact text to change");
     let out = env.run(&["snapshot", "--schema-only"]);
-    assert!(out.ok().contains("nothing changed"), "{}", out.stdout);
+    assert!(
+        out.assert_success().contains("nothing changed"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(env.log_ids(None).len(), 1);
 
     // A real change is recorded; an untouched file is recognised by its
@@ -329,7 +335,11 @@ fn schema_only_snapshots_skip_changes_of_text_that_keep_the_meaning() {
     env.snapshot(&["--schema-only"]);
     assert_eq!(env.log_ids(None).len(), 2);
     let out = env.run(&["snapshot", "--schema-only"]);
-    assert!(out.ok().contains("nothing changed"), "{}", out.stdout);
+    assert!(
+        out.assert_success().contains("nothing changed"),
+        "{}",
+        out.stdout
+    );
     let log = env.log(None);
     assert_eq!(log[0]["schema_changed"], true);
 }
@@ -361,7 +371,7 @@ fn migration_artefacts_are_reported_by_snapshot_and_show() {
     );
     let show = env.run(&["show"]);
     assert!(
-        show.ok()
+        show.assert_success()
             .contains("Finding:  [artefact.alembic-tmp] _alembic_tmp_chat"),
         "{}",
         show.stdout
@@ -401,7 +411,7 @@ fn peewee_migratehistory_is_metadata_not_schema() {
     assert_eq!(tables, ["chat"], "migratehistory is not schema");
     assert!(
         env.run(&["show"])
-            .ok()
+            .assert_success()
             .contains("Peewee:   2 migration(s) in migratehistory, last 002_add_local_sharing")
     );
 
@@ -464,7 +474,8 @@ fn a_snapshot_right_after_a_crash_rolls_the_hot_journal_back() {
     let journal = crash_mid_transaction(&db);
 
     let id = env.snapshot(&["app.db"]);
-    env.run(&["checkout", &id, "-o", "backup.db"]).ok();
+    env.run(&["checkout", &id, "-o", "backup.db"])
+        .assert_success();
     assert_eq!(
         crate::common::dump_digest(&env.join("backup.db")),
         committed,
@@ -487,7 +498,9 @@ fn a_hot_journal_that_cannot_be_rolled_back_is_named() {
     let db = data.join("app.db");
     crate::common::create_db(&db, Journal::Delete, 400, 200);
     let committed = crate::common::dump_digest(&db);
-    fx.env.run(&["track", "app", "data/app.db"]).ok();
+    fx.env
+        .run(&["track", "app", "data/app.db"])
+        .assert_success();
     let journal = crash_mid_transaction(&db);
     let before = fx.env.store_state();
     fx.read_only(&data);
@@ -515,6 +528,6 @@ fn a_hot_journal_that_cannot_be_rolled_back_is_named() {
     fx.unmount_last();
     assert!(journal.exists(), "the hot journal was removed");
     assert_eq!(fx.env.store_state(), before);
-    fx.env.run(&["snapshot", "app"]).ok();
+    fx.env.run(&["snapshot", "app"]).assert_success();
     assert_eq!(crate::common::dump_digest(&db), committed);
 }

@@ -72,7 +72,7 @@ fn init_with_track_tracks_the_database() {
     Tracking [TMP]/app.db as 'app'
     ");
     assert_eq!(
-        env.run(&["track"]).ok(),
+        env.run(&["track"]).assert_success(),
         format!("app\t{}\n", env.join("app.db").display())
     );
 }
@@ -89,13 +89,13 @@ fn init_with_a_bad_track_path_reports_the_file() {
 fn commands_find_the_store_from_a_subdirectory() {
     let env = TestEnv::with_store();
     env.make_db("app.db", Journal::Delete, 10);
-    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["track", "app", "app.db"]).assert_success();
     let deep = env.join("src/pkg/deep");
     std::fs::create_dir_all(&deep).unwrap();
 
     let listed = env.run_in(&deep, &["track"], &[]);
     assert_eq!(
-        listed.ok(),
+        listed.assert_success(),
         format!("app\t{}\n", env.join("app.db").display())
     );
     let out = env.run_in(&deep, &["--format", "json", "snapshot"], &[]);
@@ -103,7 +103,11 @@ fn commands_find_the_store_from_a_subdirectory() {
     assert_eq!(env.log_ids(None), std::slice::from_ref(&id));
     // A path relative to the subdirectory names the same database.
     let out = env.run_in(&deep, &["log", "--oneline", "../../../app.db"], &[]);
-    assert!(out.ok().starts_with(&id[..12]), "{}", out.stdout);
+    assert!(
+        out.assert_success().starts_with(&id[..12]),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -139,37 +143,43 @@ fn store_flag_and_environment_override_discovery() {
     let env = TestEnv::with_store();
     env.make_db("a.db", Journal::Delete, 5);
     env.make_db("b.db", Journal::Delete, 5);
-    env.run(&["track", "a", "a.db"]).ok();
+    env.run(&["track", "a", "a.db"]).assert_success();
 
     // A second store elsewhere, created and filled through --store.
     let other = env.join("elsewhere/store");
     let other_s = other.display().to_string();
     let out = env.run(&["--store", &other_s, "init"]);
     assert_eq!(
-        out.ok(),
+        out.assert_success(),
         format!("Initialized empty migsnap store in {other_s}\n")
     );
     assert_eq!(mode(&other), 0o700);
     assert_eq!(mode(&other.join("store.db")), 0o600);
-    env.run(&["--store", &other_s, "track", "b", "b.db"]).ok();
+    env.run(&["--store", &other_s, "track", "b", "b.db"])
+        .assert_success();
 
     let a_line = format!("a\t{}\n", env.join("a.db").display());
     let b_line = format!("b\t{}\n", env.join("b.db").display());
-    assert_eq!(env.run(&["track"]).ok(), a_line, "discovered store");
     assert_eq!(
-        env.run(&["--store", &other_s, "track"]).ok(),
+        env.run(&["track"]).assert_success(),
+        a_line,
+        "discovered store"
+    );
+    assert_eq!(
+        env.run(&["--store", &other_s, "track"]).assert_success(),
         b_line,
         "--store"
     );
     assert_eq!(
         env.run_in(env.path(), &["track"], &[("MIGSNAP_STORE", &other_s)])
-            .ok(),
+            .assert_success(),
         b_line,
         "MIGSNAP_STORE"
     );
     // A relative --store is relative to the current directory.
     assert_eq!(
-        env.run(&["--store", "elsewhere/store", "track"]).ok(),
+        env.run(&["--store", "elsewhere/store", "track"])
+            .assert_success(),
         b_line
     );
     // The flag wins over the environment.
@@ -180,7 +190,7 @@ fn store_flag_and_environment_override_discovery() {
             &["--store", &mine, "track"],
             &[("MIGSNAP_STORE", &other_s)]
         )
-        .ok(),
+        .assert_success(),
         a_line
     );
     // Snapshots land in the chosen store only.
@@ -204,8 +214,8 @@ fn init_is_atomic_and_refuses_cleanly() {
     let env = TestEnv::new();
     std::fs::create_dir(env.store_dir()).unwrap();
     std::fs::write(env.store_db(), b"").unwrap();
-    env.run(&["init"]).ok();
-    env.run(&["fsck"]).ok();
+    env.run(&["init"]).assert_success();
+    env.run(&["fsck"]).assert_success();
 
     // Of racing inits exactly one wins; the others are refused (exit 4).
     let env = TestEnv::new();
@@ -227,7 +237,7 @@ fn init_is_atomic_and_refuses_cleanly() {
         codes.iter().all(|c| [0, exit::REFUSED].contains(c)),
         "{codes:?}"
     );
-    env.run(&["fsck"]).ok();
+    env.run(&["fsck"]).assert_success();
     let names: Vec<String> = std::fs::read_dir(env.store_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -27,7 +27,7 @@ fn snapshot_of_an_untracked_file_tracks_it_under_its_stem() {
     ");
 
     assert_eq!(
-        env.run(&["track"]).ok(),
+        env.run(&["track"]).assert_success(),
         format!("app\t{}\n", env.join("app.db").display())
     );
     // The config stores the path relative to the project root.
@@ -42,7 +42,11 @@ fn snapshot_of_an_untracked_file_tracks_it_under_its_stem() {
         &["log", "--oneline", "app.db"],
     ] {
         let out = env.run(args);
-        assert!(out.ok().starts_with(short), "{args:?}: {}", out.stdout);
+        assert!(
+            out.assert_success().starts_with(short),
+            "{args:?}: {}",
+            out.stdout
+        );
         assert_eq!(out.stdout.lines().count(), 1);
     }
 }
@@ -52,9 +56,9 @@ fn track_names_databases_and_lists_them() {
     let env = TestEnv::with_store();
     env.make_db("one.db", Journal::Delete, 5);
     env.make_db("two.db", Journal::Wal, 5);
-    env.run(&["track", "main", "one.db"]).ok();
+    env.run(&["track", "main", "one.db"]).assert_success();
     let out = env.run(&["track", "replica", "two.db"]);
-    assert_snapshot!(env.redact(out.ok()), @r"
+    assert_snapshot!(env.redact(out.assert_success()), @r"
     main	[TMP]/one.db
     replica	[TMP]/two.db
     ");
@@ -66,7 +70,7 @@ fn track_names_databases_and_lists_them() {
     );
 
     // Tracking the same name and path again is a no-op.
-    env.run(&["track", "main", "one.db"]).ok();
+    env.run(&["track", "main", "one.db"]).assert_success();
     let before = env.store_state();
     // A taken name is refused; bad names and bad files are bad input.
     env.run(&["track", "main", "two.db"])
@@ -91,8 +95,8 @@ fn with_two_databases_a_name_is_required() {
     let env = TestEnv::with_store();
     env.make_db("one.db", Journal::Delete, 5);
     env.make_db("two.db", Journal::Delete, 5);
-    env.run(&["track", "main", "one.db"]).ok();
-    env.run(&["track", "other", "two.db"]).ok();
+    env.run(&["track", "main", "one.db"]).assert_success();
+    env.run(&["track", "other", "two.db"]).assert_success();
     let before = env.store_state();
 
     for args in [
@@ -214,7 +218,7 @@ fn a_tag_cannot_shadow_a_database_head_a_ref_or_an_id() {
             );
     }
     // `--help` is read as a request for help, not as a tag.
-    env.run(&["tag", "--help"]).ok();
+    env.run(&["tag", "--help"]).assert_success();
     assert_eq!(env.store_state(), before, "a refused tag changed the store");
     // So `restore app` and friends still mean the database's head.
     assert_eq!(env.resolve("app"), s2);
@@ -222,7 +226,7 @@ fn a_tag_cannot_shadow_a_database_head_a_ref_or_an_id() {
 
     // Ordinary names, including hex-looking short ones, still work.
     for name in ["v1", "before-upgrade", "abc", "release_1.0", "deadbeefx"] {
-        env.run(&["tag", name, &s1]).ok();
+        env.run(&["tag", name, &s1]).assert_success();
         assert_eq!(env.resolve(name), s1);
     }
 
@@ -262,6 +266,6 @@ fn an_odd_file_stem_gets_a_hint_to_name_the_database() {
         "{}",
         out.stderr
     );
-    env.run(&["track", "app", "my app.db"]).ok();
+    env.run(&["track", "app", "my app.db"]).assert_success();
     env.snapshot(&["app"]);
 }

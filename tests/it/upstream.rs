@@ -254,7 +254,7 @@ fn project(env: &TestEnv, history: &History, toml: &str) -> Option<AlembicProjec
 /// `alembic upgrade TARGET`, which must succeed.
 #[track_caller]
 fn upgrade(project: &AlembicProject, target: &str) {
-    project.upgrade(target).ok();
+    project.upgrade(target).assert_success();
 }
 
 /// Collects failed expectations so one test reports every command that
@@ -439,7 +439,7 @@ fn correct_database_passes_every_check(history: &History) {
 
     // A snapshot of a correct database has nothing to warn about (no
     // artefact: what the reference has is part of the schema).
-    env.run(&["track", "app", db]).ok();
+    env.run(&["track", "app", db]).assert_success();
     let out = env.run(&["snapshot", "-m", "at head"]);
     checks.exit(&out, 0);
     checks.that(
@@ -566,7 +566,7 @@ fn stamped_ahead_is_located(history: &History) {
         return;
     };
     upgrade(&project, history.stamped_ahead_at);
-    project.stamp("head").ok();
+    project.stamp("head").assert_success();
     let db = project.db_path();
     let db = db.to_str().unwrap();
     let mut checks = Checks::default();

@@ -25,7 +25,7 @@ fn header_mismatch_project(env: &TestEnv) -> Option<AlembicProject> {
                  sa.Column('body', sa.Text()))",
             ),
     );
-    project.upgrade("head").ok();
+    project.upgrade("head").assert_success();
     Some(project)
 }
 
@@ -68,7 +68,7 @@ fn a_header_mismatch_is_a_note_not_a_verdict_on_the_database() {
 
     // Text: the note, then one verdict line; `-q` keeps only the verdict.
     let text = env.run(&["status", db]);
-    let stdout = text.ok();
+    let stdout = text.assert_success();
     assert!(
         stdout.contains("info: [history.header-mismatch]"),
         "{stdout}"
@@ -78,7 +78,7 @@ fn a_header_mismatch_is_a_note_not_a_verdict_on_the_database() {
         "{stdout}"
     );
     let quiet = env.run(&["-q", "status", db]);
-    assert_eq!(quiet.ok(), "clean: 1 info (fail on error)\n");
+    assert_eq!(quiet.assert_success(), "clean: 1 info (fail on error)\n");
     let failing = env.run(&["-q", "status", "--fail-on", "info", db]);
     failing.expect(exit::PROBLEMS);
     let lines: Vec<&str> = failing.stdout.lines().collect();
@@ -125,7 +125,7 @@ fn the_findings_table_sets_severities_ignores_and_the_threshold() {
     assert_eq!(json["ignored"][0]["reason"], "upstream file, shipped as is");
     let text = env.run(&["status", db]);
     assert!(
-        text.ok().contains(
+        text.assert_success().contains(
             "ignored: [history.header-mismatch] a10000000002: upstream file, shipped as is"
         ),
         "{}",

@@ -17,7 +17,6 @@
 //! so tests should run as few as they need.
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -80,14 +79,7 @@ pub fn python_or_skip() -> Option<PathBuf> {
     match interpreter_from(std::env::var_os(PYTHON_VAR), std::env::var_os(SKIP_VAR)) {
         Interpreter::Use(path) => Some(path),
         Interpreter::Skip => {
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("a test");
-            // Straight to the file descriptor: `eprintln!` would be captured
-            // and never shown for a passing test.
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: {test}: skipped ({SKIP_VAR}=1; it needs Alembic)"
-            );
+            super::skip(&format!("{SKIP_VAR}=1; it needs Alembic"));
             None
         }
         Interpreter::Missing(message) => panic!("{message}"),
@@ -596,7 +588,7 @@ impl AlembicProject {
     /// the `[migrations]` table, or further tables).
     pub fn configure_store(&self, env: &TestEnv, extra: &str) {
         if !env.store_dir().exists() {
-            env.run(&["init"]).ok();
+            env.run(&["init"]).assert_success();
         }
         std::fs::write(
             env.join("migsnap.toml"),
@@ -709,13 +701,13 @@ impl AlembicProject {
     /// "effective heads" that dependencies imply).
     #[track_caller]
     pub fn current_revisions(&self) -> Vec<String> {
-        first_words(self.current().ok())
+        first_words(self.current().assert_success())
     }
 
     /// The heads `alembic heads` reports, sorted.
     #[track_caller]
     pub fn head_revisions(&self) -> Vec<String> {
-        first_words(self.heads().ok())
+        first_words(self.heads().assert_success())
     }
 
     /// The rows of `alembic_version` in the project's database, sorted;

@@ -18,6 +18,23 @@ use rusqlite::{Connection, OpenFlags};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_migsnap");
 
+/// Whether the tests run as root (then file ownership can be given away, and
+/// file permissions do not stop the test process).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Says that the running test is skipped and why, as `note: TEST: SKIPPED
+/// (why)`. Straight to the file descriptor: `eprintln!` would be captured
+/// and never shown for a passing test, hiding the skip.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "note: {test}: SKIPPED ({why})");
+}
+
 /// Exit codes, as documented in `src/cli/mod.rs`.
 pub mod exit {
     pub const OK: i32 = 0;
@@ -53,7 +70,7 @@ impl Output {
 
     /// Asserts success and returns stdout.
     #[track_caller]
-    pub fn ok(&self) -> &str {
+    pub fn assert_success(&self) -> &str {
         self.expect(exit::OK);
         &self.stdout
     }
@@ -139,7 +156,7 @@ impl TestEnv {
     /// A fresh directory with an initialised store.
     pub fn with_store() -> TestEnv {
         let env = TestEnv::new();
-        env.run(&["init"]).ok();
+        env.run(&["init"]).assert_success();
         env
     }
 
