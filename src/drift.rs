@@ -1485,6 +1485,17 @@ mod tests {
     }
 
     #[test]
+    fn a_list_extends_another_when_it_keeps_its_names_in_order() {
+        assert!(extends(Some("a, b"), Some("a, x, b, y")));
+        assert!(extends(None, Some("a")));
+        assert!(extends(Some(""), None));
+        assert!(extends(Some("a, b"), Some("a, b")));
+        assert!(!extends(Some("a, b"), Some("b, a")));
+        assert!(!extends(Some("a, b"), Some("a")));
+        assert!(!extends(Some("a"), None));
+    }
+
+    #[test]
     fn extra_objects_and_differences_of_form_are_not_defects() {
         let reference = schema("CREATE TABLE t(a, b, c); CREATE INDEX ix_t_a ON t(a);");
         for (live, lacks) in [
