@@ -504,68 +504,7 @@ pub fn status(
     let mut findings: Vec<Finding> = graph.findings().to_vec();
     findings.extend(live.findings.iter().cloned());
     let db = live.path.display().to_string();
-    let pending = position.pending().join(", ");
-    match &position {
-        Position::AtHeads => {}
-        Position::Unversioned => findings.push(
-            Finding::new(
-                codes::UNVERSIONED,
-                // `alembic upgrade` would try to create every table again.
-                Severity::Error,
-                &db,
-                format!("{db} has no alembic_version table"),
-            )
-            .hint("run `migsnap locate` to see which revision it matches, then `migsnap stamp --verify`"),
-        ),
-        Position::Behind { pending: list } => findings.push(
-            Finding::new(
-                codes::BEHIND,
-                Severity::Warning,
-                &db,
-                format!("{} revision(s) pending: {pending}", list.len()),
-            )
-            .hint("`alembic upgrade heads` (take a snapshot first, or use `migsnap guard`)"),
-        ),
-        Position::OnSomeBranches { untracked_heads, .. } => findings.push(
-            Finding::new(
-                codes::ON_SOME_BRANCHES,
-                Severity::Warning,
-                &db,
-                format!(
-                    "the database follows some branches only; not applied: {}",
-                    untracked_heads.join(", ")
-                ),
-            )
-            .hint("`alembic upgrade heads` applies every branch"),
-        ),
-        Position::UnknownRevision { unknown } => findings.push(
-            Finding::new(
-                codes::UNKNOWN_REVISION,
-                Severity::Error,
-                unknown.join(", "),
-                format!(
-                    "alembic_version names {}, which no migration script declares",
-                    unknown.join(", ")
-                ),
-            )
-            .hint("the scripts may be from another branch or version of the app; `migsnap locate` shows what the schema matches"),
-        ),
-        Position::Inconsistent {
-            ancestor,
-            descendant,
-        } => findings.push(
-            Finding::new(
-                codes::INCONSISTENT,
-                Severity::Error,
-                format!("{ancestor}, {descendant}"),
-                format!(
-                    "alembic_version holds both {ancestor} and its descendant {descendant}"
-                ),
-            )
-            .revision(ancestor)
-            .hint("Alembic never writes this; `migsnap locate`, then `migsnap stamp --verify` the right revision"),
-        ),
-    }
+    findings.extend(position_finding(&position, &db));
 
     let comparable = matches!(
         position,
@@ -585,59 +524,10 @@ pub fn status(
         (None, None)
     };
     if let Some(failure) = &replay_failure {
-        findings.push(
-            Finding::new(
-                codes::REPLAY_FAILED,
-                Severity::Error,
-                &failure.revision,
-                format!(
-                    "the reference for {} could not be built: {}",
-                    failure.revision, failure.failure.error
-                ),
-            )
-            .revision(&failure.revision)
-            .hint("`migsnap replay` shows the whole error; fix the migration or its environment"),
-        );
-        if let Some(file) = &failure.file
-            && let Some(last) = findings.last_mut()
-        {
-            last.file = Some(file.clone());
-        }
+        findings.push(replay_failure_finding(failure));
     }
     if let Some(comparison) = &comparison {
-        // An object the reference has is part of the schema, never an
-        // artefact: of the tables the heuristics flag, only those the
-        // reference lacks (the extra tables of the drift) stay flagged.
-        let extra: HashSet<String> = comparison
-            .drift
-            .changes
-            .iter()
-            .filter(|c| c.op == Op::Added && c.kind == ChangeKind::Table)
-            .map(|c| fold(&c.name))
-            .collect();
-        forget_artefacts(&mut findings, |table| !extra.contains(&fold(table)));
-        let revision = comparison.targets.join(" + ");
-        let tally = comparison.drift.tally();
-        if tally.definition() > 0 {
-            findings.push(
-                Finding::new(
-                    codes::DRIFT,
-                    Severity::Error,
-                    &db,
-                    format!(
-                        "the schema does not match revision {revision}: {} missing, {} extra, {} changed",
-                        tally.removed, tally.added, tally.changed
-                    ),
-                )
-                .revision(comparison.targets.join(" "))
-                .hint("`migsnap locate` shows which revision it does match; `migsnap repair` plans the fix"),
-            );
-        }
-        findings.extend(
-            form_findings(&comparison.drift, &format!("revision {revision}"))
-                .into_iter()
-                .map(|f| f.revision(comparison.targets.join(" "))),
-        );
+        comparison_findings(comparison, &db, &mut findings);
     }
     Ok(Status {
         database: live.path.clone(),
@@ -648,6 +538,117 @@ pub fn status(
         replay_failure,
         findings,
     })
+}
+
+/// What is wrong with where the database `db` stands, if anything.
+fn position_finding(position: &Position, db: &str) -> Option<Finding> {
+    let pending = position.pending().join(", ");
+    Some(match position {
+        Position::AtHeads => return None,
+        Position::Unversioned => Finding::new(
+            codes::UNVERSIONED,
+            // `alembic upgrade` would try to create every table again.
+            Severity::Error,
+            db,
+            format!("{db} has no alembic_version table"),
+        )
+        .hint("run `migsnap locate` to see which revision it matches, then `migsnap stamp --verify`"),
+        Position::Behind { pending: list } => Finding::new(
+            codes::BEHIND,
+            Severity::Warning,
+            db,
+            format!("{} revision(s) pending: {pending}", list.len()),
+        )
+        .hint("`alembic upgrade heads` (take a snapshot first, or use `migsnap guard`)"),
+        Position::OnSomeBranches { untracked_heads, .. } => Finding::new(
+            codes::ON_SOME_BRANCHES,
+            Severity::Warning,
+            db,
+            format!(
+                "the database follows some branches only; not applied: {}",
+                untracked_heads.join(", ")
+            ),
+        )
+        .hint("`alembic upgrade heads` applies every branch"),
+        Position::UnknownRevision { unknown } => Finding::new(
+            codes::UNKNOWN_REVISION,
+            Severity::Error,
+            unknown.join(", "),
+            format!(
+                "alembic_version names {}, which no migration script declares",
+                unknown.join(", ")
+            ),
+        )
+        .hint("the scripts may be from another branch or version of the app; `migsnap locate` shows what the schema matches"),
+        Position::Inconsistent {
+            ancestor,
+            descendant,
+        } => Finding::new(
+            codes::INCONSISTENT,
+            Severity::Error,
+            format!("{ancestor}, {descendant}"),
+            format!("alembic_version holds both {ancestor} and its descendant {descendant}"),
+        )
+        .revision(ancestor)
+        .hint("Alembic never writes this; `migsnap locate`, then `migsnap stamp --verify` the right revision"),
+    })
+}
+
+/// The finding for a reference that could not be built.
+fn replay_failure_finding(failure: &ReplayFailure) -> Finding {
+    let mut finding = Finding::new(
+        codes::REPLAY_FAILED,
+        Severity::Error,
+        &failure.revision,
+        format!(
+            "the reference for {} could not be built: {}",
+            failure.revision, failure.failure.error
+        ),
+    )
+    .revision(&failure.revision)
+    .hint("`migsnap replay` shows the whole error; fix the migration or its environment");
+    if let Some(file) = &failure.file {
+        finding.file = Some(file.clone());
+    }
+    finding
+}
+
+/// Adds what the comparison of the database `db` with its reference found
+/// to `findings`, and drops the artefact findings the reference explains.
+fn comparison_findings(comparison: &Comparison, db: &str, findings: &mut Vec<Finding>) {
+    // An object the reference has is part of the schema, never an
+    // artefact: of the tables the heuristics flag, only those the
+    // reference lacks (the extra tables of the drift) stay flagged.
+    let extra: HashSet<String> = comparison
+        .drift
+        .changes
+        .iter()
+        .filter(|c| c.op == Op::Added && c.kind == ChangeKind::Table)
+        .map(|c| fold(&c.name))
+        .collect();
+    forget_artefacts(findings, |table| !extra.contains(&fold(table)));
+    let revision = comparison.targets.join(" + ");
+    let tally = comparison.drift.tally();
+    if tally.definition() > 0 {
+        findings.push(
+            Finding::new(
+                codes::DRIFT,
+                Severity::Error,
+                db,
+                format!(
+                    "the schema does not match revision {revision}: {} missing, {} extra, {} changed",
+                    tally.removed, tally.added, tally.changed
+                ),
+            )
+            .revision(comparison.targets.join(" "))
+            .hint("`migsnap locate` shows which revision it does match; `migsnap repair` plans the fix"),
+        );
+    }
+    findings.extend(
+        form_findings(&comparison.drift, &format!("revision {revision}"))
+            .into_iter()
+            .map(|f| f.revision(comparison.targets.join(" "))),
+    );
 }
 
 /// The revisions a database says it is at: its `alembic_version` rows, or
@@ -1481,6 +1482,17 @@ mod tests {
         conn.execute_batch(sql).unwrap();
         let tx = conn.unchecked_transaction().unwrap();
         crate::schema::capture(&tx).unwrap().schema
+    }
+
+    #[test]
+    fn a_list_extends_another_when_it_keeps_its_names_in_order() {
+        assert!(extends(Some("a, b"), Some("a, x, b, y")));
+        assert!(extends(None, Some("a")));
+        assert!(extends(Some(""), None));
+        assert!(extends(Some("a, b"), Some("a, b")));
+        assert!(!extends(Some("a, b"), Some("b, a")));
+        assert!(!extends(Some("a, b"), Some("a")));
+        assert!(!extends(Some("a"), None));
     }
 
     #[test]

@@ -911,6 +911,43 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_off_by_default_and_only_at_zero() {
+        assert_eq!(Count::default(), Count::Most(0));
+        assert!(!Count::Most(0).is_on());
+        assert!(Count::Most(1).is_on() && Count::Unlimited.is_on());
+        let tags_only = Policy {
+            tags: vec!["release".into()],
+            ..Policy::default()
+        };
+        assert!(!tags_only.is_empty());
+        assert_eq!(tags_only.to_string(), "keep all snapshots tagged release");
+        assert_eq!(
+            Policy::default().to_string(),
+            "keep everything (the policy has no rule)"
+        );
+    }
+
+    #[test]
+    fn times_outside_the_calendar_share_its_first_or_last_bucket() {
+        // A damaged clock must not fail the whole policy.
+        assert_eq!(year_bucket(i64::MIN, 0), year_bucket(i64::MIN + 1, 0));
+        assert_eq!(day_bucket(i64::MAX, 0), day_bucket(i64::MAX - 1, 0));
+        let policy = Policy {
+            yearly: Count::Most(5),
+            ..Policy::default()
+        };
+        let decisions = plan(
+            &[
+                candidate(1, i64::MAX),
+                candidate(2, i64::MIN),
+                candidate(3, 0),
+            ],
+            &policy,
+        );
+        assert_eq!(kept(&decisions), [1, 3, 2]);
+    }
+
+    #[test]
     fn apply_forgets_in_the_store_and_skips_what_has_no_data() {
         use migsnap_store::{
             Added, Change, Expected, Image, Listing, Object, ObjectStore, RefEdit, Snapshot,

@@ -67,31 +67,84 @@ pub enum RevError {
     Store(#[from] migsnap_store::Error),
 }
 
+/// A revision, parsed: where to start and how to walk from there. Parsing
+/// needs no store, so a malformed revision is refused before any name is
+/// looked up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevSpec {
+    /// The name to start from: `HEAD` or `@`, a database, a tag, a ref or a
+    /// hex prefix. Empty only before `@{N}` alone, which means `HEAD`.
+    pub base: String,
+    /// `@{N}`: the value the base's ref had N moves ago.
+    pub reflog: Option<usize>,
+    /// The `~N` and `^N` suffixes, in order.
+    pub steps: Vec<RevStep>,
+}
+
+/// One suffix of a revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevStep {
+    /// `~N`: N first parents back (`~` is `~1`).
+    Ancestor(usize),
+    /// `^N`: the N-th parent (`^` is `^1`; `^0` is the snapshot itself).
+    Parent(usize),
+}
+
+impl RevSpec {
+    /// Parses `spec` by the grammar in the module documentation.
+    pub fn parse(spec: &str) -> Result<RevSpec, RevError> {
+        let malformed = |reason| RevError::Malformed {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let base_end = spec.find(['~', '^']).unwrap_or(spec.len());
+        let (base, suffixes) = spec.split_at(base_end);
+        let (base, reflog) = match base.find("@{") {
+            Some(at) => {
+                let number = base[at + 2..]
+                    .strip_suffix('}')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(|| malformed("expected @{N} with a number N"))?;
+                (&base[..at], Some(number))
+            }
+            None => (base, None),
+        };
+        if base.is_empty() && reflog.is_none() {
+            return Err(malformed("empty revision"));
+        }
+        let mut steps = Vec::new();
+        let mut rest = suffixes;
+        while let Some(op) = rest.chars().next() {
+            rest = &rest[op.len_utf8()..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let count = match &rest[..digits] {
+                "" => 1,
+                n => n
+                    .parse::<usize>()
+                    .map_err(|_| malformed("number too large"))?,
+            };
+            rest = &rest[digits..];
+            steps.push(match op {
+                '~' => RevStep::Ancestor(count),
+                '^' => RevStep::Parent(count),
+                _ => return Err(malformed("expected ~N or ^N after the name")),
+            });
+        }
+        Ok(RevSpec {
+            base: base.to_owned(),
+            reflog,
+            steps,
+        })
+    }
+}
+
 /// Resolves `spec` to a snapshot id. `HEAD` means the head of `db`, or of
 /// the only tracked database when `db` is `None`.
 pub fn resolve(repo: &Repo, spec: &str, db: Option<&Tracked>) -> Result<ObjectId, RevError> {
-    let malformed = |reason| RevError::Malformed {
-        spec: spec.to_owned(),
-        reason,
-    };
+    let parsed = RevSpec::parse(spec)?;
     let view = repo.store.view();
-    let base_end = spec.find(['~', '^']).unwrap_or(spec.len());
-    let (base, suffixes) = spec.split_at(base_end);
-    let (base, reflog) = match base.find("@{") {
-        Some(at) => {
-            let number = base[at + 2..]
-                .strip_suffix('}')
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| malformed("expected @{N} with a number N"))?;
-            (&base[..at], Some(number))
-        }
-        None => (base, None),
-    };
-    if base.is_empty() && reflog.is_none() {
-        return Err(malformed("empty revision"));
-    }
-
-    let mut id = match reflog {
+    let base = parsed.base.as_str();
+    let mut id = match parsed.reflog {
         Some(n) => {
             let name = base_ref(repo, view, if base.is_empty() { "HEAD" } else { base }, db)?
                 .ok_or_else(|| RevError::Unknown {
@@ -101,29 +154,17 @@ pub fn resolve(repo: &Repo, spec: &str, db: Option<&Tracked>) -> Result<ObjectId
         }
         None => resolve_base(repo, view, spec, base, db)?,
     };
-
-    let mut rest = suffixes;
-    while let Some(op) = rest.chars().next() {
-        rest = &rest[1..];
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let count = match &rest[..digits] {
-            "" => 1,
-            n => n
-                .parse::<usize>()
-                .map_err(|_| malformed("number too large"))?,
-        };
-        rest = &rest[digits..];
-        id = match op {
-            '~' => {
+    for step in parsed.steps {
+        id = match step {
+            RevStep::Ancestor(count) => {
                 let mut current = id;
                 for _ in 0..count {
                     current = nth_parent(view, spec, current, id, 1)?;
                 }
                 current
             }
-            '^' if count == 0 => id,
-            '^' => nth_parent(view, spec, id, id, count)?,
-            _ => return Err(malformed("expected ~N or ^N after the name")),
+            RevStep::Parent(0) => id,
+            RevStep::Parent(n) => nth_parent(view, spec, id, id, n)?,
         };
     }
     view.read_snapshot(&id)?;
@@ -217,4 +258,75 @@ fn nth_reflog(view: View<'_>, spec: &str, name: &RefName, n: usize) -> Result<Ob
             name: name.clone(),
             len: log.len(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(spec: &str) -> (String, Option<usize>, Vec<RevStep>) {
+        let parsed = RevSpec::parse(spec).unwrap();
+        (parsed.base, parsed.reflog, parsed.steps)
+    }
+
+    fn malformed(spec: &str) -> &'static str {
+        match RevSpec::parse(spec) {
+            Err(RevError::Malformed { reason, spec: s }) => {
+                assert_eq!(s, spec);
+                reason
+            }
+            other => panic!("{spec}: expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_alone_are_a_base_without_steps() {
+        for name in [
+            "HEAD",
+            "@",
+            "app",
+            "tags/v1",
+            "heads/webui",
+            "abcd1234",
+            "a..b",
+        ] {
+            assert_eq!(parsed(name), (name.to_owned(), None, vec![]));
+        }
+    }
+
+    #[test]
+    fn suffixes_are_steps_in_order_with_default_counts() {
+        use RevStep::{Ancestor, Parent};
+        assert_eq!(parsed("HEAD~"), ("HEAD".into(), None, vec![Ancestor(1)]));
+        assert_eq!(
+            parsed("HEAD~3^2"),
+            ("HEAD".into(), None, vec![Ancestor(3), Parent(2)])
+        );
+        assert_eq!(
+            parsed("v1^^0~10"),
+            ("v1".into(), None, vec![Parent(1), Parent(0), Ancestor(10)])
+        );
+    }
+
+    #[test]
+    fn reflog_follows_a_ref_or_stands_alone_for_head() {
+        assert_eq!(parsed("app@{2}"), ("app".into(), Some(2), vec![]));
+        assert_eq!(
+            parsed("@{1}~2"),
+            (String::new(), Some(1), vec![RevStep::Ancestor(2)])
+        );
+    }
+
+    #[test]
+    fn malformed_revisions_say_why() {
+        assert_eq!(malformed(""), "empty revision");
+        assert_eq!(malformed("~1"), "empty revision");
+        assert_eq!(malformed("^"), "empty revision");
+        assert_eq!(malformed("@{x}"), "expected @{N} with a number N");
+        assert_eq!(malformed("app@{1"), "expected @{N} with a number N");
+        assert_eq!(malformed("app@{1}x"), "expected @{N} with a number N");
+        assert_eq!(malformed("HEAD~99999999999999999999"), "number too large");
+        assert_eq!(malformed("HEAD~1x"), "expected ~N or ^N after the name");
+        assert_eq!(malformed("HEAD^2é"), "expected ~N or ^N after the name");
+    }
 }

@@ -286,32 +286,15 @@ pub fn take_into(
     let (capture, image) = if options.schema_only {
         (source.capture(None, known.as_ref())?, None)
     } else {
-        if !tx.has_dictionary() {
-            train_dictionary(&mut tx, &source)?;
-        }
-        // A backup of a damaged database would carry the damage along
-        // unnoticed: SQLite checks the file on a second connection while the
-        // pages are read, and a verdict other than "ok" refuses the
-        // snapshot before anything is committed.
-        let checker = Database::open(path, options.busy_timeout)?;
-        let (recorded, checked) = std::thread::scope(|scope| {
-            let check = scope.spawn(move || checker.check());
-            let recorded = crate::image::record(
-                &mut tx,
-                &mut source,
-                parent_image.as_ref(),
-                known.as_ref(),
-                progress,
-            );
-            (
-                recorded,
-                check
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            )
-        });
-        checked?;
-        let recorded = recorded?;
+        let recorded = record_checked(
+            &mut tx,
+            &mut source,
+            path,
+            options,
+            parent_image.as_ref(),
+            known.as_ref(),
+            progress,
+        )?;
         (recorded.capture, Some((recorded.id, recorded.digest)))
     };
     let (schema, semantic) = match (&capture.schema, &parent, &parent_record) {
@@ -333,17 +316,8 @@ pub fn take_into(
     };
 
     if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
-        let same_meta = parent_record.meta == record.meta;
-        // Semantic, so reformatting a CREATE statement is not a change.
-        let same_schema = record.schema_semantic.is_some()
-            && parent_record.schema_semantic == record.schema_semantic;
-        let same_image = match &image {
-            None => true,
-            Some((_, digest)) => parent_image
-                .as_ref()
-                .is_some_and(|p| p.image.digest == *digest),
-        };
-        if same_schema && same_meta && same_image {
+        let digest = image.as_ref().map(|(_, digest)| digest);
+        if unchanged(parent_record, parent_image.as_ref(), &record, digest) {
             return Ok(SnapshotOutcome::Unchanged { head });
         }
     }
@@ -385,6 +359,58 @@ pub fn take_into(
         id,
         snapshot: Box::new(snapshot),
     })
+}
+
+/// Records the pages of `source` into `tx` while SQLite checks the file.
+///
+/// A backup of a damaged database would carry the damage along unnoticed:
+/// SQLite checks the file on a second connection while the pages are read,
+/// and a verdict other than "ok" refuses the snapshot before anything is
+/// committed.
+fn record_checked(
+    tx: &mut migsnap_store::Transaction<'_>,
+    source: &mut Database,
+    path: &Path,
+    options: &SnapshotOptions,
+    parent_image: Option<&ResolvedImage>,
+    known: Option<&SchemaStamp>,
+    progress: &mut dyn Progress,
+) -> Result<crate::image::RecordedImage, SnapshotError> {
+    if !tx.has_dictionary() {
+        train_dictionary(tx, source)?;
+    }
+    let checker = Database::open(path, options.busy_timeout)?;
+    let (recorded, checked) = std::thread::scope(|scope| {
+        let check = scope.spawn(move || checker.check());
+        let recorded = crate::image::record(tx, source, parent_image, known, progress);
+        (
+            recorded,
+            check
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    checked?;
+    Ok(recorded?)
+}
+
+/// Whether a snapshot recording `record` (and an image with `digest`, if
+/// pages were read) would repeat its parent.
+fn unchanged(
+    parent_record: &Recorded,
+    parent_image: Option<&ResolvedImage>,
+    record: &Recorded,
+    digest: Option<&[u8; 32]>,
+) -> bool {
+    let same_meta = parent_record.meta == record.meta;
+    // Semantic, so reformatting a CREATE statement is not a change.
+    let same_schema =
+        record.schema_semantic.is_some() && parent_record.schema_semantic == record.schema_semantic;
+    let same_image = match digest {
+        None => true,
+        Some(digest) => parent_image.is_some_and(|p| p.image.digest == *digest),
+    };
+    same_schema && same_meta && same_image
 }
 
 /// The file hashes of the revisions `meta`'s `alembic_version` rows say

@@ -17,6 +17,7 @@
 //! from any cached revision (migrations may insert rows that later ones
 //! rely on, which a schema alone would lose).
 
+mod recorder;
 pub mod runner;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::repo::Repo;
 use crate::restore::RestoreError;
 use crate::schema::{Schema, SchemaError};
 use crate::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome, Target};
+use recorder::{Job, Recorder};
 use runner::{AlembicDriver, AlembicLaunch, Runner, SqlRunner, StepFailure, TemplateRunner};
 
 /// Header holding a reference's key.
@@ -148,29 +150,6 @@ pub enum ReplayEvent<'a> {
     Done(&'a StepReport),
 }
 
-/// Moves the recorder's finished steps into `report`, waiting for all of
-/// them when `wait` (the job queue is closed by then).
-fn drain(
-    done: &crossbeam_channel::Receiver<Result<StepReport, ReplayError>>,
-    report: &mut ReplayReport,
-    on_event: &mut dyn FnMut(ReplayEvent<'_>),
-    wait: bool,
-) -> Result<(), ReplayError> {
-    loop {
-        let next = if wait {
-            done.recv().ok()
-        } else {
-            done.try_recv().ok()
-        };
-        let Some(result) = next else {
-            return Ok(());
-        };
-        let step = result?;
-        on_event(ReplayEvent::Done(&step));
-        report.steps.push(step);
-    }
-}
-
 /// A database state a replay step can start from.
 pub(crate) enum State<'a> {
     /// The empty database.
@@ -181,14 +160,35 @@ pub(crate) enum State<'a> {
     Stored(ObjectId),
 }
 
-/// A replayed state waiting for the recorder.
-struct Job {
-    targets: Vec<String>,
-    /// The targets of the references that are its parents.
-    parents: Vec<Vec<String>>,
-    /// A copy of the scratch database right after the step.
-    file: PathBuf,
-    seconds: f64,
+/// The scratch side of one replay run.
+struct Session<'a> {
+    /// The run's temporary folder.
+    dir: &'a Path,
+    /// The database the migrations run on.
+    scratch: PathBuf,
+    runner: Box<dyn Runner>,
+    /// References recorded before this run, by targets.
+    known: BTreeMap<Vec<String>, ObjectId>,
+    /// What the scratch file holds: `None` is the empty database.
+    holds: Option<Vec<String>>,
+    /// Copies of the states replayed in this run, by targets.
+    copies: BTreeMap<Vec<String>, PathBuf>,
+}
+
+impl Session<'_> {
+    /// Copies the scratch file, which holds `targets` after step `index`,
+    /// aside twice, and returns the copy for the recorder: the recorder
+    /// deletes its file when done, so the run keeps one of its own as a
+    /// starting point for later steps.
+    fn keep(&mut self, index: usize, targets: &[String]) -> Result<PathBuf, ReplayError> {
+        let copy = self.dir.join(format!("state-{index}.db"));
+        std::fs::copy(&self.scratch, &copy).map_err(ReplayError::Scratch)?;
+        let keep = self.dir.join(format!("start-{index}.db"));
+        std::fs::copy(&copy, &keep).map_err(ReplayError::Scratch)?;
+        self.copies.insert(targets.to_vec(), keep);
+        self.holds = Some(targets.to_vec());
+        Ok(copy)
+    }
 }
 
 /// The name the reference chain of a project goes by in refs.
@@ -358,10 +358,8 @@ impl<'a> Replayer<'a> {
     /// (singletons prerequisites first, then sets), stopping at the first
     /// failing migration.
     ///
-    /// Recording a reference (capture, pages, snapshot) overlaps with the
-    /// next migration: after each step the scratch file is copied aside and
-    /// a recorder thread, with its own handle on the store, snapshots the
-    /// copy while Python runs the next step. The copies also serve as the
+    /// Recording a reference overlaps with the next migration (see
+    /// [`recorder`]). The copies of the replayed states also serve as the
     /// starting states of later steps, so a branch never waits for a
     /// checkout of something recorded in the same run.
     fn ensure(
@@ -396,145 +394,127 @@ impl<'a> Replayer<'a> {
         let scratch_dir = scratch_dir()?;
         let scratch = scratch_dir.path().join("scratch.db");
         std::fs::write(&scratch, b"").map_err(ReplayError::Scratch)?;
-        let mut runner = self.runner(&scratch)?;
+        let runner = self.runner(&scratch)?;
         report.ran_migrations = true;
-
-        let (jobs, job_queue) = crossbeam_channel::unbounded::<Job>();
-        let (done_send, done) = crossbeam_channel::unbounded::<Result<StepReport, ReplayError>>();
+        let mut session = Session {
+            dir: scratch_dir.path(),
+            scratch,
+            runner,
+            known,
+            holds: None,
+            copies: BTreeMap::new(),
+        };
         let store_dir = repo.store.dir().to_path_buf();
         let root = repo.root().to_path_buf();
-        let recorded_before = known.clone();
+        let repo = &*repo;
         std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let recorder = Repo::open(Some(&store_dir), &root)
-                    .map_err(|e| ReplayError::Setting(e.to_string()));
-                let mut recorder = match recorder {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = done_send.send(Err(e));
-                        return;
-                    }
-                };
-                let mut ids = recorded_before;
-                for job in job_queue {
-                    let parents: Vec<ObjectId> = job
-                        .parents
-                        .iter()
-                        .filter_map(|p| ids.get(p).copied())
-                        .collect();
-                    let result = self.record(&mut recorder, &job.file, &job.targets, parents);
-                    let _ = std::fs::remove_file(&job.file);
-                    let result = result.map(|id| {
-                        ids.insert(job.targets.clone(), id);
-                        StepReport {
-                            targets: job.targets,
-                            snapshot: id,
-                            cached: false,
-                            seconds: Some(job.seconds),
-                        }
-                    });
-                    let failed = result.is_err();
-                    let _ = done_send.send(result);
-                    if failed {
-                        return;
-                    }
-                }
-            });
-
-            // What the scratch file holds: `None` is the empty database.
-            let mut holds: Option<Vec<String>> = None;
-            // Copies of the states replayed in this run, by targets.
-            let mut copies: BTreeMap<Vec<String>, PathBuf> = BTreeMap::new();
-            let mut outcome: Result<(), ReplayError> = Ok(());
-            for (index, targets) in missing.into_iter().enumerate() {
-                // Start from the first target's first parent (or from the
-                // first target itself, for a set); the migration tool
-                // applies whatever else the targets need.
-                let start: Option<Vec<String>> = match targets.as_slice() {
-                    [one] => self
-                        .graph
-                        .get(one)
-                        .and_then(|r| r.parents.first())
-                        .map(|p| vec![p.clone()]),
-                    many => Some(vec![many[0].clone()]),
-                };
-                if start != holds {
-                    let loaded = match &start {
-                        None => self.load_state(repo, State::Empty, &scratch),
-                        Some(from) => match copies.get(from) {
-                            Some(copy) => self.load_state(repo, State::Copy(copy), &scratch),
-                            None => match self.known_or_cached(repo, &known, from) {
-                                Ok(Some(id)) => self.load_state(repo, State::Stored(id), &scratch),
-                                Ok(None) => self.load_state(repo, State::Empty, &scratch),
-                                Err(e) => Err(e),
-                            },
-                        },
-                    };
-                    if let Err(e) = loaded {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-                on_event(ReplayEvent::Running(targets));
-                let began = Instant::now();
-                let mut step = Ok(());
-                for target in targets {
-                    step = runner.upgrade(target);
-                    if step.is_err() {
-                        break;
-                    }
-                }
-                if let Err(failure) = step {
-                    let file = failure
-                        .file
-                        .clone()
-                        .or_else(|| self.graph.get(&targets[0]).map(|r| r.path.clone()));
-                    report.failure = Some(ReplayFailure {
-                        revision: targets.join(" "),
-                        file,
-                        failure,
-                    });
-                    break;
-                }
-                let seconds = began.elapsed().as_secs_f64();
-                let copy = scratch_dir.path().join(format!("state-{index}.db"));
-                if let Err(e) = std::fs::copy(&scratch, &copy) {
-                    outcome = Err(ReplayError::Scratch(e));
-                    break;
-                }
-                // The recorder deletes its file when done; keep one of our own
-                // as a starting point for later steps.
-                let keep = scratch_dir.path().join(format!("start-{index}.db"));
-                if let Err(e) = std::fs::copy(&copy, &keep) {
-                    outcome = Err(ReplayError::Scratch(e));
-                    break;
-                }
-                copies.insert(targets.clone(), keep);
-                holds = Some(targets.clone());
-                let parents: Vec<Vec<String>> = match targets.as_slice() {
-                    [one] => self
-                        .graph
-                        .get(one)
-                        .map(|r| r.parents.iter().map(|p| vec![p.clone()]).collect())
-                        .unwrap_or_default(),
-                    many => many.iter().map(|t| vec![t.clone()]).collect(),
-                };
-                let _ = jobs.send(Job {
-                    targets: targets.clone(),
-                    parents,
-                    file: copy,
-                    seconds,
-                });
-                if let Err(e) = drain(&done, &mut report, on_event, false) {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-            drop(jobs);
-            let drained = drain(&done, &mut report, on_event, true);
+            let recorder = Recorder::start(scope, self, store_dir, root, session.known.clone());
+            let outcome = self.replay_missing(
+                repo,
+                &missing,
+                &mut session,
+                &recorder,
+                &mut report,
+                on_event,
+            );
+            let drained = recorder.finish(&mut report, on_event);
             outcome.and(drained)
         })?;
         Ok(report)
+    }
+
+    /// Runs the `missing` steps in order, handing each replayed state to the
+    /// recorder; a failing migration ends the run with `report.failure`.
+    fn replay_missing(
+        &self,
+        repo: &Repo,
+        missing: &[&Vec<String>],
+        session: &mut Session<'_>,
+        recorder: &Recorder,
+        report: &mut ReplayReport,
+        on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    ) -> Result<(), ReplayError> {
+        for (index, targets) in missing.iter().copied().enumerate() {
+            self.load_start(repo, session, targets)?;
+            on_event(ReplayEvent::Running(targets));
+            let began = Instant::now();
+            let mut step = Ok(());
+            for target in targets {
+                step = session.runner.upgrade(target);
+                if step.is_err() {
+                    break;
+                }
+            }
+            if let Err(failure) = step {
+                let file = failure
+                    .file
+                    .clone()
+                    .or_else(|| self.graph.get(&targets[0]).map(|r| r.path.clone()));
+                report.failure = Some(ReplayFailure {
+                    revision: targets.join(" "),
+                    file,
+                    failure,
+                });
+                return Ok(());
+            }
+            let seconds = began.elapsed().as_secs_f64();
+            let copy = session.keep(index, targets)?;
+            recorder.send(Job {
+                targets: targets.clone(),
+                parents: self.parent_targets(targets),
+                file: copy,
+                seconds,
+            });
+            recorder.drain(report, on_event)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the state the step for `targets` starts from into the scratch
+    /// file, unless it holds that state already: the first target's first
+    /// parent (or the first target itself, for a set); the migration tool
+    /// applies whatever else the targets need.
+    fn load_start(
+        &self,
+        repo: &Repo,
+        session: &mut Session<'_>,
+        targets: &[String],
+    ) -> Result<(), ReplayError> {
+        let start: Option<Vec<String>> = match targets {
+            [one] => self
+                .graph
+                .get(one)
+                .and_then(|r| r.parents.first())
+                .map(|p| vec![p.clone()]),
+            many => Some(vec![many[0].clone()]),
+        };
+        if start == session.holds {
+            return Ok(());
+        }
+        let scratch = &session.scratch;
+        match &start {
+            None => self.load_state(repo, State::Empty, scratch),
+            Some(from) => match session.copies.get(from) {
+                Some(copy) => self.load_state(repo, State::Copy(copy), scratch),
+                None => match self.known_or_cached(repo, &session.known, from)? {
+                    Some(id) => self.load_state(repo, State::Stored(id), scratch),
+                    None => self.load_state(repo, State::Empty, scratch),
+                },
+            },
+        }
+    }
+
+    /// The targets of the references that are the parents of the one for
+    /// `targets`.
+    fn parent_targets(&self, targets: &[String]) -> Vec<Vec<String>> {
+        match targets {
+            [one] => self
+                .graph
+                .get(one)
+                .map(|r| r.parents.iter().map(|p| vec![p.clone()]).collect())
+                .unwrap_or_default(),
+            many => many.iter().map(|t| vec![t.clone()]).collect(),
+        }
     }
 
     fn known_or_cached(

@@ -111,53 +111,19 @@ pub fn capture(conn: &Connection) -> rusqlite::Result<Captured> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (statements, pragmas)
     });
-    let Pragmas {
-        listed,
-        index_list,
-        mut index_columns,
-    } = pragmas?;
-    let FromParse {
-        mut columns,
-        index_columns: created_index_columns,
-        mut foreign_keys,
-    } = from_parse(conn, &rows, &statements)?;
-    index_columns.extend(created_index_columns);
-    // Folded names of UNIQUE-constraint indexes by folded table, in order.
-    let mut unique_indexes: HashMap<String, Vec<String>> = HashMap::new();
-    for ((table, index), info) in &index_list {
-        if info.origin == "u" {
-            unique_indexes
-                .entry(table.clone())
-                .or_default()
-                .push(index.clone());
-        }
-    }
-    for names in unique_indexes.values_mut() {
-        names.sort();
-    }
+    let mut facts = Facts::gather(conn, &rows, &statements, pragmas?)?;
 
     let mut findings = Vec::new();
     let mut schema = Schema::default();
-
-    // Which tables are not schema, and why.
-    let mut excluded_tables: HashMap<String, ExclusionReason> = HashMap::new();
-    for row in rows.iter().filter(|r| r.kind == "table") {
-        let key = fold(&row.name);
-        let list_type = listed.get(&key).map(|(t, _, _)| t.as_str());
-        if let Some(reason) = exclusion(&key, list_type) {
-            excluded_tables.insert(key, reason);
-        }
-    }
-
+    let excluded_tables = excluded_tables(&rows, &facts.listed);
     for (row, parsed) in rows.iter().zip(statements) {
         let Some(kind) = object_kind(&row.kind) else {
             continue;
         };
-        let owner = fold(&row.table);
         let reason = match kind {
             ObjectKind::View => None,
             ObjectKind::Table => excluded_tables.get(&fold(&row.name)),
-            ObjectKind::Index | ObjectKind::Trigger => excluded_tables.get(&owner),
+            ObjectKind::Index | ObjectKind::Trigger => excluded_tables.get(&fold(&row.table)),
         };
         if let Some(reason) = reason {
             schema.excluded.push(Excluded {
@@ -169,177 +135,296 @@ pub fn capture(conn: &Connection) -> rusqlite::Result<Captured> {
             });
             continue;
         }
-        let parsed = match parsed {
-            Some(Err(error)) => {
-                findings.push(
-                    Finding::new(
-                        codes::UNPARSED,
-                        Severity::Warning,
-                        row.name.clone(),
-                        error.to_string(),
-                    )
-                    .hint(
-                        "constraint names, CHECKs and expressions of this object are not \
-                         compared; please report the statement to migsnap",
-                    ),
-                );
-                None
-            }
-            Some(Ok(statement)) => Some(statement),
-            None => None,
-        };
-        let unparsed = || {
-            row.sql
-                .as_deref()
-                .map(|sql| lex::normalise_text(sql).unwrap_or_else(|| sql.to_owned()))
-        };
+        let parsed = parsed_or_finding(row, parsed, &mut findings);
         match kind {
             ObjectKind::Table => {
-                let key = fold(&row.name);
-                let (table_type, without_rowid, strict) = listed
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| ("table".into(), false, false));
-                let table = match parsed {
-                    Some(Statement::VirtualTable(vt)) => {
-                        virtual_table(conn, row, vt, &mut findings)
-                    }
-                    parsed => {
-                        let parsed = match parsed {
-                            Some(Statement::Table(table)) => Some(table),
-                            _ => None,
-                        };
-                        let mut table = build_table(
-                            row,
-                            parsed.as_ref(),
-                            columns.remove(&key).unwrap_or_default(),
-                            foreign_keys.remove(&key).unwrap_or_default(),
-                            unique_indexes
-                                .get(&key)
-                                .map(Vec::as_slice)
-                                .unwrap_or_default(),
-                            &index_columns,
-                        );
-                        // Without a parse, the normalised text stands in for
-                        // what only the parser could tell.
-                        if parsed.is_none() {
-                            table.unparsed = unparsed();
-                        }
-                        table
-                    }
-                };
-                let mut table = table;
-                table.options.without_rowid = without_rowid;
-                table.options.strict = strict;
-                if table_type == "virtual" && table.virtual_table.is_none() {
-                    table.unparsed = table.unparsed.or_else(unparsed);
-                }
+                let table = capture_table(conn, row, parsed, &mut facts, &mut findings);
                 schema.insert_table(table);
             }
-            ObjectKind::Index => {
-                let parsed = match parsed {
-                    Some(Statement::Index(index)) => Some(index),
-                    _ => None,
-                };
-                let info = index_list.get(&(owner.clone(), fold(&row.name)));
-                let parts = index_columns
-                    .get(&fold(&row.name))
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, column)| IndexPart {
-                        target: match (column.cid, &column.name) {
-                            (-2, _) => IndexTarget::Expression(
-                                parsed
-                                    .as_ref()
-                                    .and_then(|p| p.terms.get(i))
-                                    .map_or_else(String::new, |t| t.expression.clone()),
-                            ),
-                            (_, Some(name)) => IndexTarget::Column(name.clone()),
-                            (_, None) => IndexTarget::Column("rowid".into()),
-                        },
-                        collation: column.collation.as_deref().map(str::to_ascii_uppercase),
-                        descending: column.descending,
-                    })
-                    .collect();
-                let origin = match info.map(|i| i.origin.as_str()) {
-                    Some("pk") => IndexOrigin::PrimaryKey,
-                    Some("u") => IndexOrigin::UniqueConstraint,
-                    Some(_) => IndexOrigin::Created,
-                    None if row.sql.is_some() => IndexOrigin::Created,
-                    None => IndexOrigin::UniqueConstraint,
-                };
-                let unparsed = match (&parsed, &row.sql) {
-                    (None, Some(_)) => unparsed(),
-                    _ => None,
-                };
-                schema.insert_index(Index {
-                    name: row.name.clone(),
-                    table: row.table.clone(),
-                    unique: match (info, &row.sql) {
-                        (Some(info), _) => info.unique,
-                        // SQLite writes this prefix itself, whatever the user typed.
-                        (None, Some(sql)) => sql
-                            .get(..20)
-                            .is_some_and(|p| p.eq_ignore_ascii_case("CREATE UNIQUE INDEX ")),
-                        (None, None) => true,
-                    },
-                    parts,
-                    predicate: parsed.and_then(|p| p.predicate),
-                    origin,
-                    unparsed,
-                    sql: row.sql.clone(),
-                });
-            }
-            ObjectKind::View => {
-                let sql = row.sql.clone().unwrap_or_default();
-                schema.insert_view(match parsed {
-                    Some(Statement::View(view)) => View {
-                        name: row.name.clone(),
-                        columns: view.columns,
-                        select: view.select,
-                        unparsed: None,
-                        sql,
-                    },
-                    _ => View {
-                        name: row.name.clone(),
-                        columns: Vec::new(),
-                        select: String::new(),
-                        unparsed: unparsed(),
-                        sql,
-                    },
-                });
-            }
-            ObjectKind::Trigger => {
-                let sql = row.sql.clone().unwrap_or_default();
-                schema.insert_trigger(match parsed {
-                    Some(Statement::Trigger(trigger)) => Trigger {
-                        name: row.name.clone(),
-                        table: row.table.clone(),
-                        timing: trigger.timing,
-                        event: trigger.event,
-                        when: trigger.when,
-                        body: trigger.body,
-                        unparsed: None,
-                        sql,
-                    },
-                    _ => Trigger {
-                        name: row.name.clone(),
-                        table: row.table.clone(),
-                        timing: super::model::Timing::Before,
-                        event: super::model::Event::Insert,
-                        when: None,
-                        body: String::new(),
-                        unparsed: unparsed(),
-                        sql,
-                    },
-                });
-            }
+            ObjectKind::Index => schema.insert_index(capture_index(row, parsed, &facts)),
+            ObjectKind::View => schema.insert_view(capture_view(row, parsed)),
+            ObjectKind::Trigger => schema.insert_trigger(capture_trigger(row, parsed)),
         }
     }
-    // A WITHOUT ROWID table's primary key index is the table itself, so it
-    // has no row in sqlite_schema; the PRAGMAs still describe it.
+    insert_implicit_primary_keys(conn, &facts.index_list, &mut schema)?;
+    resolve_references(&mut schema);
+    unquote_columns(&mut schema);
+    super::canon::canonicalise(&mut schema);
+    findings.extend(schema.artefacts());
+    Ok(Captured { schema, findings })
+}
+
+/// Everything known about the objects before they are built: the PRAGMAs'
+/// answers merged with what the parse derived in their place.
+struct Facts {
+    /// `table_list`: type, WITHOUT ROWID and STRICT by folded table.
+    listed: HashMap<String, (String, bool, bool)>,
+    index_list: HashMap<(String, String), IndexListRow>,
+    /// Key columns by folded index, constraint and `CREATE INDEX` alike.
+    index_columns: HashMap<String, Vec<IndexColumnRow>>,
+    /// Columns by folded table; a built table takes its own out.
+    columns: HashMap<String, Vec<ColumnRow>>,
+    /// Foreign keys by folded table; a built table takes its own out.
+    foreign_keys: HashMap<String, Vec<ForeignKeyRow>>,
+    /// Folded names of UNIQUE-constraint indexes by folded table, in order.
+    unique_indexes: HashMap<String, Vec<String>>,
+}
+
+impl Facts {
+    fn gather(
+        conn: &Connection,
+        rows: &[Row],
+        statements: &[Option<Result<Statement, parse::ParseError>>],
+        pragmas: Pragmas,
+    ) -> rusqlite::Result<Facts> {
+        let Pragmas {
+            listed,
+            index_list,
+            mut index_columns,
+        } = pragmas;
+        let FromParse {
+            columns,
+            index_columns: created_index_columns,
+            foreign_keys,
+        } = from_parse(conn, rows, statements)?;
+        index_columns.extend(created_index_columns);
+        let mut unique_indexes: HashMap<String, Vec<String>> = HashMap::new();
+        for ((table, index), info) in &index_list {
+            if info.origin == "u" {
+                unique_indexes
+                    .entry(table.clone())
+                    .or_default()
+                    .push(index.clone());
+            }
+        }
+        for names in unique_indexes.values_mut() {
+            names.sort();
+        }
+        Ok(Facts {
+            listed,
+            index_list,
+            index_columns,
+            columns,
+            foreign_keys,
+            unique_indexes,
+        })
+    }
+}
+
+/// Which tables are not schema, and why, by folded name.
+fn excluded_tables(
+    rows: &[Row],
+    listed: &HashMap<String, (String, bool, bool)>,
+) -> HashMap<String, ExclusionReason> {
+    let mut excluded = HashMap::new();
+    for row in rows.iter().filter(|r| r.kind == "table") {
+        let key = fold(&row.name);
+        let list_type = listed.get(&key).map(|(t, _, _)| t.as_str());
+        if let Some(reason) = exclusion(&key, list_type) {
+            excluded.insert(key, reason);
+        }
+    }
+    excluded
+}
+
+/// The parsed statement of `row`, or `None` with a finding when the parser
+/// could not read it.
+fn parsed_or_finding(
+    row: &Row,
+    parsed: Option<Result<Statement, parse::ParseError>>,
+    findings: &mut Vec<Finding>,
+) -> Option<Statement> {
+    match parsed {
+        Some(Err(error)) => {
+            findings.push(
+                Finding::new(
+                    codes::UNPARSED,
+                    Severity::Warning,
+                    row.name.clone(),
+                    error.to_string(),
+                )
+                .hint(
+                    "constraint names, CHECKs and expressions of this object are not \
+                     compared; please report the statement to migsnap",
+                ),
+            );
+            None
+        }
+        Some(Ok(statement)) => Some(statement),
+        None => None,
+    }
+}
+
+/// The normalised text of an object the parser could not read, which stands
+/// in for what only the parser could tell.
+fn unparsed_text(row: &Row) -> Option<String> {
+    row.sql
+        .as_deref()
+        .map(|sql| lex::normalise_text(sql).unwrap_or_else(|| sql.to_owned()))
+}
+
+/// Builds the table of a `table` row, taking its columns and foreign keys
+/// out of `facts`.
+fn capture_table(
+    conn: &Connection,
+    row: &Row,
+    parsed: Option<Statement>,
+    facts: &mut Facts,
+    findings: &mut Vec<Finding>,
+) -> Table {
+    let key = fold(&row.name);
+    let (table_type, without_rowid, strict) = facts
+        .listed
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| ("table".into(), false, false));
+    let mut table = match parsed {
+        Some(Statement::VirtualTable(vt)) => virtual_table(conn, row, vt, findings),
+        parsed => {
+            let parsed = match parsed {
+                Some(Statement::Table(table)) => Some(table),
+                _ => None,
+            };
+            let mut table = build_table(
+                row,
+                parsed.as_ref(),
+                facts.columns.remove(&key).unwrap_or_default(),
+                facts.foreign_keys.remove(&key).unwrap_or_default(),
+                facts
+                    .unique_indexes
+                    .get(&key)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+                &facts.index_columns,
+            );
+            if parsed.is_none() {
+                table.unparsed = unparsed_text(row);
+            }
+            table
+        }
+    };
+    table.options.without_rowid = without_rowid;
+    table.options.strict = strict;
+    if table_type == "virtual" && table.virtual_table.is_none() {
+        table.unparsed = table.unparsed.or_else(|| unparsed_text(row));
+    }
+    table
+}
+
+/// Builds the index of an `index` row.
+fn capture_index(row: &Row, parsed: Option<Statement>, facts: &Facts) -> Index {
+    let parsed = match parsed {
+        Some(Statement::Index(index)) => Some(index),
+        _ => None,
+    };
+    let info = facts.index_list.get(&(fold(&row.table), fold(&row.name)));
+    let parts = facts
+        .index_columns
+        .get(&fold(&row.name))
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, column)| IndexPart {
+            target: match (column.cid, &column.name) {
+                (-2, _) => IndexTarget::Expression(
+                    parsed
+                        .as_ref()
+                        .and_then(|p| p.terms.get(i))
+                        .map_or_else(String::new, |t| t.expression.clone()),
+                ),
+                (_, Some(name)) => IndexTarget::Column(name.clone()),
+                (_, None) => IndexTarget::Column("rowid".into()),
+            },
+            collation: column.collation.as_deref().map(str::to_ascii_uppercase),
+            descending: column.descending,
+        })
+        .collect();
+    let origin = match info.map(|i| i.origin.as_str()) {
+        Some("pk") => IndexOrigin::PrimaryKey,
+        Some("u") => IndexOrigin::UniqueConstraint,
+        Some(_) => IndexOrigin::Created,
+        None if row.sql.is_some() => IndexOrigin::Created,
+        None => IndexOrigin::UniqueConstraint,
+    };
+    let unparsed = match (&parsed, &row.sql) {
+        (None, Some(_)) => unparsed_text(row),
+        _ => None,
+    };
+    Index {
+        name: row.name.clone(),
+        table: row.table.clone(),
+        unique: match (info, &row.sql) {
+            (Some(info), _) => info.unique,
+            // SQLite writes this prefix itself, whatever the user typed.
+            (None, Some(sql)) => sql
+                .get(..20)
+                .is_some_and(|p| p.eq_ignore_ascii_case("CREATE UNIQUE INDEX ")),
+            (None, None) => true,
+        },
+        parts,
+        predicate: parsed.and_then(|p| p.predicate),
+        origin,
+        unparsed,
+        sql: row.sql.clone(),
+    }
+}
+
+/// Builds the view of a `view` row.
+fn capture_view(row: &Row, parsed: Option<Statement>) -> View {
+    let sql = row.sql.clone().unwrap_or_default();
+    match parsed {
+        Some(Statement::View(view)) => View {
+            name: row.name.clone(),
+            columns: view.columns,
+            select: view.select,
+            unparsed: None,
+            sql,
+        },
+        _ => View {
+            name: row.name.clone(),
+            columns: Vec::new(),
+            select: String::new(),
+            unparsed: unparsed_text(row),
+            sql,
+        },
+    }
+}
+
+/// Builds the trigger of a `trigger` row.
+fn capture_trigger(row: &Row, parsed: Option<Statement>) -> Trigger {
+    let sql = row.sql.clone().unwrap_or_default();
+    match parsed {
+        Some(Statement::Trigger(trigger)) => Trigger {
+            name: row.name.clone(),
+            table: row.table.clone(),
+            timing: trigger.timing,
+            event: trigger.event,
+            when: trigger.when,
+            body: trigger.body,
+            unparsed: None,
+            sql,
+        },
+        _ => Trigger {
+            name: row.name.clone(),
+            table: row.table.clone(),
+            timing: super::model::Timing::Before,
+            event: super::model::Event::Insert,
+            when: None,
+            body: String::new(),
+            unparsed: unparsed_text(row),
+            sql,
+        },
+    }
+}
+
+/// A WITHOUT ROWID table's primary key index is the table itself, so it
+/// has no row in sqlite_schema; the PRAGMAs still describe it.
+fn insert_implicit_primary_keys(
+    conn: &Connection,
+    index_list: &HashMap<(String, String), IndexListRow>,
+    schema: &mut Schema,
+) -> rusqlite::Result<()> {
     let mut implicit: Vec<(&(String, String), &IndexListRow)> = index_list
         .iter()
         .filter(|((table, index), info)| {
@@ -369,11 +454,7 @@ pub fn capture(conn: &Connection) -> rusqlite::Result<Captured> {
             sql: None,
         });
     }
-    resolve_references(&mut schema);
-    unquote_columns(&mut schema);
-    super::canon::canonicalise(&mut schema);
-    findings.extend(schema.artefacts());
-    Ok(Captured { schema, findings })
+    Ok(())
 }
 
 /// What the PRAGMAs say that the parsed SQL cannot.

@@ -576,36 +576,6 @@ fn diff_table(
     after: Option<&Table>,
     changes: &mut Vec<Change>,
 ) {
-    let table_fields = |constraints: &ConstraintMap, table: &Table| -> Fields {
-        let mut fields: Fields = vec![("name", Some(table.name.clone()))];
-        fields.push((
-            "columns",
-            Some(
-                table
-                    .columns
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-        ));
-        if let Some(vt) = &table.virtual_table {
-            fields.push((
-                "virtual_table",
-                Some(format!("{}({})", vt.module, vt.arguments.join(", "))),
-            ));
-        }
-        fields.push(("unparsed", table.unparsed.clone()));
-        let constraints = constraints
-            .get(&fold(&table.name))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        fields.push((
-            "constraint_indexes",
-            Some(constraints.join("; ")).filter(|c| !c.is_empty()),
-        ));
-        fields
-    };
     match (before, after) {
         (None, Some(table)) | (Some(table), None) => {
             let added = before.is_none();
@@ -626,177 +596,239 @@ fn diff_table(
             });
         }
         (Some(a), Some(b)) => {
-            // The table itself: name case, virtual table, unparsed text,
-            // constraint index details, and the order of the columns both
-            // have. Added and removed columns are changes of their own, so
-            // the column list shows only when that order differs.
-            let moved = moved_columns(a, b);
-            let mut fields = field_changes(Some(table_fields(old, a)), Some(table_fields(new, b)));
-            fields.retain(|f| f.field != "columns" || !moved.is_empty());
-            if !fields.is_empty() {
-                let meaning = if fields.iter().all(|f| f.field == "columns") {
-                    Meaning::Order
-                } else {
-                    Meaning::Definition
-                };
-                changes.push(Change {
-                    op: Op::Changed,
-                    kind: ChangeKind::Table,
-                    meaning,
-                    moved,
-                    table: None,
-                    name: b.name.clone(),
-                    fields,
-                });
-            }
+            diff_table_itself((old, new), a, b, changes);
             let table = Some(b.name.clone());
-            // Columns.
-            let mut names: Vec<String> = a.columns.iter().map(|c| fold(&c.name)).collect();
-            for column in &b.columns {
-                if !names.contains(&fold(&column.name)) {
-                    names.push(fold(&column.name));
-                }
-            }
-            for name in names {
-                let (x, y) = (a.column(&name), b.column(&name));
-                let mut part = Vec::new();
-                push_object(
-                    &mut part,
-                    ChangeKind::Column,
-                    x,
-                    y,
-                    |c| c.name.clone(),
-                    |_| table.clone(),
-                    column_fields,
-                );
-                changes.extend(part);
-            }
-            // Table options.
-            for (name, x, y) in [
-                (
-                    "without_rowid",
-                    a.options.without_rowid,
-                    b.options.without_rowid,
-                ),
-                ("strict", a.options.strict, b.options.strict),
-                (
-                    "autoincrement",
-                    a.options.autoincrement,
-                    b.options.autoincrement,
-                ),
-            ] {
-                if x != y {
-                    changes.push(Change {
-                        op: if y { Op::Added } else { Op::Removed },
-                        kind: ChangeKind::TableOption,
-                        meaning: Meaning::Definition,
-                        moved: Vec::new(),
-                        table: table.clone(),
-                        name: name.to_owned(),
-                        fields: vec![FieldChange {
-                            field: "value".into(),
-                            before: Some(x.to_string()),
-                            after: Some(y.to_string()),
-                        }],
-                    });
-                }
-            }
-            // Primary key.
-            let pk_fields = |pk: &super::model::PrimaryKey| -> Fields {
-                vec![
-                    ("name", pk.name.clone()),
-                    ("columns", Some(list(&pk.columns))),
-                    ("on_conflict", pk.on_conflict.map(|c| c.sql().to_owned())),
-                ]
-            };
-            let (x, y) = (a.primary_key.as_ref(), b.primary_key.as_ref());
-            let pk_same = match (x, y) {
-                (Some(x), Some(y)) => {
-                    pk_fields(x) == pk_fields(y) && names_eq(&x.columns, &y.columns)
-                }
-                (None, None) => true,
-                _ => false,
-            };
-            if !pk_same {
-                let name = y
-                    .or(x)
-                    .map(|pk| pk.name.clone().unwrap_or_else(|| list(&pk.columns)))
-                    .unwrap_or_default();
-                let mut part = Vec::new();
-                push_object(
-                    &mut part,
-                    ChangeKind::PrimaryKey,
-                    x,
-                    y,
-                    |_| name.clone(),
-                    |_| table.clone(),
-                    pk_fields,
-                );
-                changes.extend(part);
-            }
+            diff_columns(&table, a, b, changes);
+            diff_table_options(&table, a, b, changes);
+            diff_primary_key(&table, a, b, changes);
             // Uniques, checks and foreign keys: matched whole; a changed
             // unnamed constraint is one removed and one added.
-            let uniques = |t: &Table| -> Vec<(String, Fields)> {
-                t.uniques
-                    .iter()
-                    .map(|u| {
-                        (
-                            u.name.clone().unwrap_or_else(|| list(&u.columns)),
-                            vec![
-                                ("name", u.name.clone()),
-                                ("columns", Some(list(&u.columns))),
-                                ("on_conflict", u.on_conflict.map(|c| c.sql().to_owned())),
-                            ],
-                        )
-                    })
-                    .collect()
-            };
             constraint_changes(ChangeKind::Unique, &table, uniques(a), uniques(b), changes);
-            let checks = |t: &Table| -> Vec<(String, Fields)> {
-                t.checks
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.name.clone().unwrap_or_else(|| c.expression.clone()),
-                            vec![
-                                ("name", c.name.clone()),
-                                ("expression", Some(c.expression.clone())),
-                            ],
-                        )
-                    })
-                    .collect()
-            };
             constraint_changes(ChangeKind::Check, &table, checks(a), checks(b), changes);
-            let fks = |t: &Table| -> Vec<(String, Fields)> {
-                t.foreign_keys
-                    .iter()
-                    .map(|fk| {
-                        let target = if fk.target_columns.is_empty() {
-                            fk.target_table.clone()
-                        } else {
-                            format!("{}({})", fk.target_table, list(&fk.target_columns))
-                        };
-                        (
-                            fk.name
-                                .clone()
-                                .unwrap_or_else(|| format!("({}) -> {target}", list(&fk.columns))),
-                            vec![
-                                ("name", fk.name.clone()),
-                                ("columns", Some(list(&fk.columns))),
-                                ("references", Some(target)),
-                                ("on_delete", Some(fk.on_delete.sql().to_owned())),
-                                ("on_update", Some(fk.on_update.sql().to_owned())),
-                                ("deferrable", flag(fk.deferrable)),
-                                ("initially_deferred", flag(fk.initially_deferred)),
-                            ],
-                        )
-                    })
-                    .collect()
-            };
-            constraint_changes(ChangeKind::ForeignKey, &table, fks(a), fks(b), changes);
+            let (x, y) = (foreign_keys(a), foreign_keys(b));
+            constraint_changes(ChangeKind::ForeignKey, &table, x, y, changes);
         }
         (None, None) => unreachable!("BUG: table key {key} on neither side"),
     }
+}
+
+/// The fields of a table itself; `constraints` are its side's constraint
+/// indexes.
+fn table_fields(constraints: &ConstraintMap, table: &Table) -> Fields {
+    let mut fields: Fields = vec![("name", Some(table.name.clone()))];
+    fields.push((
+        "columns",
+        Some(
+            table
+                .columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ));
+    if let Some(vt) = &table.virtual_table {
+        fields.push((
+            "virtual_table",
+            Some(format!("{}({})", vt.module, vt.arguments.join(", "))),
+        ));
+    }
+    fields.push(("unparsed", table.unparsed.clone()));
+    let constraints = constraints
+        .get(&fold(&table.name))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    fields.push((
+        "constraint_indexes",
+        Some(constraints.join("; ")).filter(|c| !c.is_empty()),
+    ));
+    fields
+}
+
+/// The table itself: name case, virtual table, unparsed text, constraint
+/// index details, and the order of the columns both have. Added and
+/// removed columns are changes of their own, so the column list shows only
+/// when that order differs.
+fn diff_table_itself(
+    (old, new): (&ConstraintMap, &ConstraintMap),
+    a: &Table,
+    b: &Table,
+    changes: &mut Vec<Change>,
+) {
+    let moved = moved_columns(a, b);
+    let mut fields = field_changes(Some(table_fields(old, a)), Some(table_fields(new, b)));
+    fields.retain(|f| f.field != "columns" || !moved.is_empty());
+    if fields.is_empty() {
+        return;
+    }
+    let meaning = if fields.iter().all(|f| f.field == "columns") {
+        Meaning::Order
+    } else {
+        Meaning::Definition
+    };
+    changes.push(Change {
+        op: Op::Changed,
+        kind: ChangeKind::Table,
+        meaning,
+        moved,
+        table: None,
+        name: b.name.clone(),
+        fields,
+    });
+}
+
+/// The columns of a table both sides have, in `a`'s order then `b`'s new
+/// ones.
+fn diff_columns(table: &Option<String>, a: &Table, b: &Table, changes: &mut Vec<Change>) {
+    let mut names: Vec<String> = a.columns.iter().map(|c| fold(&c.name)).collect();
+    for column in &b.columns {
+        if !names.contains(&fold(&column.name)) {
+            names.push(fold(&column.name));
+        }
+    }
+    for name in names {
+        let (x, y) = (a.column(&name), b.column(&name));
+        push_object(
+            changes,
+            ChangeKind::Column,
+            x,
+            y,
+            |c| c.name.clone(),
+            |_| table.clone(),
+            column_fields,
+        );
+    }
+}
+
+/// WITHOUT ROWID, STRICT and AUTOINCREMENT, each a change of its own.
+fn diff_table_options(table: &Option<String>, a: &Table, b: &Table, changes: &mut Vec<Change>) {
+    for (name, x, y) in [
+        (
+            "without_rowid",
+            a.options.without_rowid,
+            b.options.without_rowid,
+        ),
+        ("strict", a.options.strict, b.options.strict),
+        (
+            "autoincrement",
+            a.options.autoincrement,
+            b.options.autoincrement,
+        ),
+    ] {
+        if x != y {
+            changes.push(Change {
+                op: if y { Op::Added } else { Op::Removed },
+                kind: ChangeKind::TableOption,
+                meaning: Meaning::Definition,
+                moved: Vec::new(),
+                table: table.clone(),
+                name: name.to_owned(),
+                fields: vec![FieldChange {
+                    field: "value".into(),
+                    before: Some(x.to_string()),
+                    after: Some(y.to_string()),
+                }],
+            });
+        }
+    }
+}
+
+fn primary_key_fields(pk: &super::model::PrimaryKey) -> Fields {
+    vec![
+        ("name", pk.name.clone()),
+        ("columns", Some(list(&pk.columns))),
+        ("on_conflict", pk.on_conflict.map(|c| c.sql().to_owned())),
+    ]
+}
+
+/// The primary key, the same when its fields are and its columns name the
+/// same columns.
+fn diff_primary_key(table: &Option<String>, a: &Table, b: &Table, changes: &mut Vec<Change>) {
+    let (x, y) = (a.primary_key.as_ref(), b.primary_key.as_ref());
+    let same = match (x, y) {
+        (Some(x), Some(y)) => {
+            primary_key_fields(x) == primary_key_fields(y) && names_eq(&x.columns, &y.columns)
+        }
+        (None, None) => true,
+        _ => false,
+    };
+    if same {
+        return;
+    }
+    let name = y
+        .or(x)
+        .map(|pk| pk.name.clone().unwrap_or_else(|| list(&pk.columns)))
+        .unwrap_or_default();
+    push_object(
+        changes,
+        ChangeKind::PrimaryKey,
+        x,
+        y,
+        |_| name.clone(),
+        |_| table.clone(),
+        primary_key_fields,
+    );
+}
+
+/// A table's UNIQUE constraints as (match name, fields).
+fn uniques(t: &Table) -> Vec<(String, Fields)> {
+    t.uniques
+        .iter()
+        .map(|u| {
+            (
+                u.name.clone().unwrap_or_else(|| list(&u.columns)),
+                vec![
+                    ("name", u.name.clone()),
+                    ("columns", Some(list(&u.columns))),
+                    ("on_conflict", u.on_conflict.map(|c| c.sql().to_owned())),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// A table's CHECK constraints as (match name, fields).
+fn checks(t: &Table) -> Vec<(String, Fields)> {
+    t.checks
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone().unwrap_or_else(|| c.expression.clone()),
+                vec![
+                    ("name", c.name.clone()),
+                    ("expression", Some(c.expression.clone())),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// A table's foreign keys as (match name, fields).
+fn foreign_keys(t: &Table) -> Vec<(String, Fields)> {
+    t.foreign_keys
+        .iter()
+        .map(|fk| {
+            let target = if fk.target_columns.is_empty() {
+                fk.target_table.clone()
+            } else {
+                format!("{}({})", fk.target_table, list(&fk.target_columns))
+            };
+            (
+                fk.name
+                    .clone()
+                    .unwrap_or_else(|| format!("({}) -> {target}", list(&fk.columns))),
+                vec![
+                    ("name", fk.name.clone()),
+                    ("columns", Some(list(&fk.columns))),
+                    ("references", Some(target)),
+                    ("on_delete", Some(fk.on_delete.sql().to_owned())),
+                    ("on_update", Some(fk.on_update.sql().to_owned())),
+                    ("deferrable", flag(fk.deferrable)),
+                    ("initially_deferred", flag(fk.initially_deferred)),
+                ],
+            )
+        })
+        .collect()
 }
 
 fn names_eq(a: &[String], b: &[String]) -> bool {

@@ -111,41 +111,7 @@ pub fn plan_from_diff(old: &Schema, new: &Schema, changes: &SchemaDiff) -> Plan 
     if changes.is_empty() {
         return Plan::default();
     }
-    // A renamed index is one change under its new name; its old name is
-    // in its `name` field, and the old index must go too.
-    let changed = |kind: ChangeKind| -> BTreeSet<String> {
-        changes
-            .changes
-            .iter()
-            .filter(|c| c.kind == kind)
-            .flat_map(|c| {
-                let old_name = c
-                    .fields
-                    .iter()
-                    .find(|f| f.field == "name")
-                    .and_then(|f| f.before.as_deref());
-                std::iter::once(c.name.as_str()).chain(old_name)
-            })
-            .map(fold)
-            .collect()
-    };
-    let (changed_indexes, changed_views, changed_triggers) = (
-        changed(ChangeKind::Index),
-        changed(ChangeKind::View),
-        changed(ChangeKind::Trigger),
-    );
-    let changed_tables: BTreeSet<String> = changes
-        .changes
-        .iter()
-        .filter(|c| {
-            !matches!(
-                c.kind,
-                ChangeKind::Index | ChangeKind::View | ChangeKind::Trigger
-            )
-        })
-        .map(|c| fold(c.table.as_deref().unwrap_or(&c.name)))
-        .collect();
-
+    let changed = Changed::of(changes);
     let mut b = Builder { steps: Vec::new() };
     b.push(
         "PRAGMA foreign_keys=OFF".into(),
@@ -157,196 +123,13 @@ pub fn plan_from_diff(old: &Schema, new: &Schema, changes: &SchemaDiff) -> Plan 
         "one transaction for the whole change",
         false,
     );
-
-    // Tables that lose their old shape: dropped, altered or rebuilt.
-    let touched: BTreeSet<String> = changed_tables
-        .iter()
-        .filter(|key| old.tables.contains_key(*key))
-        .cloned()
-        .collect();
-
-    // Views and triggers that change, go, or depend on a touched table (or
-    // on a view that goes) are dropped first and made again at the end:
-    // SQLite checks them when a table is altered or renamed.
-    let mut gone_views: BTreeSet<String> = BTreeSet::new();
-    loop {
-        let before = gone_views.len();
-        for (key, view) in &old.views {
-            if gone_views.contains(key) {
-                continue;
-            }
-            let text = format!("{} {}", view.select, view.unparsed.as_deref().unwrap_or(""));
-            if changed_views.contains(key)
-                || touched
-                    .iter()
-                    .chain(&gone_views)
-                    .any(|t| mentions(&text, t))
-            {
-                gone_views.insert(key.clone());
-            }
-        }
-        if gone_views.len() == before {
-            break;
-        }
-    }
-    let mut gone_triggers = BTreeSet::new();
-    for (key, trigger) in &old.triggers {
-        let text = format!(
-            "{} {} {}",
-            trigger.when.as_deref().unwrap_or(""),
-            trigger.body,
-            trigger.unparsed.as_deref().unwrap_or("")
-        );
-        if changed_triggers.contains(key)
-            || touched.contains(&fold(&trigger.table))
-            || gone_views.contains(&fold(&trigger.table))
-            || touched
-                .iter()
-                .chain(&gone_views)
-                .any(|t| mentions(&text, t))
-        {
-            gone_triggers.insert(key.clone());
-        }
-    }
-    for key in &gone_triggers {
-        let trigger = &old.triggers[key];
-        b.push(
-            format!("DROP TRIGGER {}", quote_ident(&trigger.name)),
-            if changed_triggers.contains(key) && !new.triggers.contains_key(key) {
-                format!("trigger {} is removed", trigger.name)
-            } else {
-                format!("trigger {} is made again below", trigger.name)
-            },
-            false,
-        );
-    }
-    for key in &gone_views {
-        let view = &old.views[key];
-        b.push(
-            format!("DROP VIEW {}", quote_ident(&view.name)),
-            if new.views.contains_key(key) {
-                format!("view {} is made again below", view.name)
-            } else {
-                format!("view {} is removed", view.name)
-            },
-            false,
-        );
-    }
-
-    // Indexes that change or go, on tables that stay.
-    for key in &changed_indexes {
-        let Some(index) = old.indexes.get(key) else {
-            continue;
-        };
-        if index.origin != IndexOrigin::Created {
-            continue;
-        }
-        b.push(
-            format!("DROP INDEX {}", quote_ident(&index.name)),
-            if new.indexes.contains_key(key) {
-                format!("index {} changes; made again below", index.name)
-            } else {
-                format!("index {} is removed", index.name)
-            },
-            false,
-        );
-    }
-
-    // Tables.
-    let mut rebuilt: BTreeSet<String> = BTreeSet::new();
-    for key in &changed_tables {
-        match (old.tables.get(key), new.tables.get(key)) {
-            (Some(a), None) => b.push(
-                format!("DROP TABLE {}", quote_ident(&a.name)),
-                format!("table {} is removed, with its rows", a.name),
-                true,
-            ),
-            (None, Some(t)) => b.push(
-                render_table_as(new, t, &t.name, t.unparsed.is_some()),
-                format!("table {} is added", t.name),
-                false,
-            ),
-            (Some(a), Some(t)) => {
-                if let Some(steps) = alter_steps(old, new, a, t) {
-                    b.steps.extend(steps);
-                } else {
-                    rebuild(old, new, a, t, &mut b);
-                    rebuilt.insert(key.clone());
-                }
-            }
-            (None, None) => {}
-        }
-    }
-
-    // Indexes that are new, changed, or went with a rebuilt table.
-    for (key, index) in &new.indexes {
-        if index.origin != IndexOrigin::Created {
-            continue;
-        }
-        let again = rebuilt.contains(&fold(&index.table)) && !changed_indexes.contains(key);
-        if changed_indexes.contains(key) || again {
-            b.push(
-                render_index(index),
-                if again {
-                    format!(
-                        "index {} again, after the rebuild of {}",
-                        index.name, index.table
-                    )
-                } else if old.indexes.contains_key(key) {
-                    format!("index {} as it is now", index.name)
-                } else {
-                    format!("index {} is added", index.name)
-                },
-                false,
-            );
-        }
-    }
-
-    // Views, each after the views it reads.
-    let mut pending: Vec<&String> = new
-        .views
-        .keys()
-        .filter(|key| changed_views.contains(*key) || gone_views.contains(*key))
-        .collect();
-    while !pending.is_empty() {
-        let waiting = |key: &String| {
-            let view = &new.views[key];
-            pending
-                .iter()
-                .any(|other| *other != key && mentions(&view.select, other))
-        };
-        let next = pending.iter().position(|key| !waiting(key)).unwrap_or(0);
-        let key = pending.remove(next);
-        let view = &new.views[key];
-        let mut mini = Schema::default();
-        mini.insert_view(view.clone());
-        b.push(
-            statement(&mini),
-            if old.views.contains_key(key) {
-                format!("view {} as it is now", view.name)
-            } else {
-                format!("view {} is added", view.name)
-            },
-            false,
-        );
-    }
-    for (key, trigger) in &new.triggers {
-        if !(changed_triggers.contains(key) || gone_triggers.contains(key)) {
-            continue;
-        }
-        let mut mini = Schema::default();
-        mini.insert_trigger(trigger.clone());
-        b.push(
-            statement(&mini),
-            if old.triggers.contains_key(key) {
-                format!("trigger {} as it is now", trigger.name)
-            } else {
-                format!("trigger {} is added", trigger.name)
-            },
-            false,
-        );
-    }
-
+    let dependents = Dependents::of(old, &changed);
+    b.drop_dependents(old, new, &changed, &dependents);
+    b.drop_changed_indexes(old, new, &changed.indexes);
+    let rebuilt = b.change_tables(old, new, &changed.tables);
+    b.create_indexes(old, new, &changed.indexes, &rebuilt);
+    b.create_views(old, new, &changed.views, &dependents.views);
+    b.create_triggers(old, new, &changed.triggers, &dependents.triggers);
     b.push(
         "PRAGMA foreign_key_check".into(),
         "lists rows whose foreign keys the change broke (expect none)",
@@ -359,6 +142,299 @@ pub fn plan_from_diff(old: &Schema, new: &Schema, changes: &SchemaDiff) -> Plan 
         false,
     );
     Plan { steps: b.steps }
+}
+
+/// The folded names of the objects a diff changes, by kind.
+struct Changed {
+    /// Tables that are added, removed or altered.
+    tables: BTreeSet<String>,
+    indexes: BTreeSet<String>,
+    views: BTreeSet<String>,
+    triggers: BTreeSet<String>,
+}
+
+impl Changed {
+    fn of(changes: &SchemaDiff) -> Changed {
+        // A renamed index is one change under its new name; its old name is
+        // in its `name` field, and the old index must go too.
+        let changed = |kind: ChangeKind| -> BTreeSet<String> {
+            changes
+                .changes
+                .iter()
+                .filter(|c| c.kind == kind)
+                .flat_map(|c| {
+                    let old_name = c
+                        .fields
+                        .iter()
+                        .find(|f| f.field == "name")
+                        .and_then(|f| f.before.as_deref());
+                    std::iter::once(c.name.as_str()).chain(old_name)
+                })
+                .map(fold)
+                .collect()
+        };
+        Changed {
+            tables: changes
+                .changes
+                .iter()
+                .filter(|c| {
+                    !matches!(
+                        c.kind,
+                        ChangeKind::Index | ChangeKind::View | ChangeKind::Trigger
+                    )
+                })
+                .map(|c| fold(c.table.as_deref().unwrap_or(&c.name)))
+                .collect(),
+            indexes: changed(ChangeKind::Index),
+            views: changed(ChangeKind::View),
+            triggers: changed(ChangeKind::Trigger),
+        }
+    }
+}
+
+/// Views and triggers of the old schema that change, go, or depend on a
+/// touched table (or on a view that goes): they are dropped first and made
+/// again at the end, because SQLite checks them when a table is altered or
+/// renamed.
+struct Dependents {
+    views: BTreeSet<String>,
+    triggers: BTreeSet<String>,
+}
+
+impl Dependents {
+    fn of(old: &Schema, changed: &Changed) -> Dependents {
+        // Tables that lose their old shape: dropped, altered or rebuilt.
+        let touched: BTreeSet<String> = changed
+            .tables
+            .iter()
+            .filter(|key| old.tables.contains_key(*key))
+            .cloned()
+            .collect();
+        let mut views: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let before = views.len();
+            for (key, view) in &old.views {
+                if views.contains(key) {
+                    continue;
+                }
+                let text = format!("{} {}", view.select, view.unparsed.as_deref().unwrap_or(""));
+                if changed.views.contains(key)
+                    || touched.iter().chain(&views).any(|t| mentions(&text, t))
+                {
+                    views.insert(key.clone());
+                }
+            }
+            if views.len() == before {
+                break;
+            }
+        }
+        let mut triggers = BTreeSet::new();
+        for (key, trigger) in &old.triggers {
+            let text = format!(
+                "{} {} {}",
+                trigger.when.as_deref().unwrap_or(""),
+                trigger.body,
+                trigger.unparsed.as_deref().unwrap_or("")
+            );
+            if changed.triggers.contains(key)
+                || touched.contains(&fold(&trigger.table))
+                || views.contains(&fold(&trigger.table))
+                || touched.iter().chain(&views).any(|t| mentions(&text, t))
+            {
+                triggers.insert(key.clone());
+            }
+        }
+        Dependents { views, triggers }
+    }
+}
+
+/// The phases of a plan, in the order [`plan_from_diff`] runs them.
+impl Builder {
+    /// Drops the views and triggers that go or are made again.
+    fn drop_dependents(
+        &mut self,
+        old: &Schema,
+        new: &Schema,
+        changed: &Changed,
+        dependents: &Dependents,
+    ) {
+        for key in &dependents.triggers {
+            let trigger = &old.triggers[key];
+            self.push(
+                format!("DROP TRIGGER {}", quote_ident(&trigger.name)),
+                if changed.triggers.contains(key) && !new.triggers.contains_key(key) {
+                    format!("trigger {} is removed", trigger.name)
+                } else {
+                    format!("trigger {} is made again below", trigger.name)
+                },
+                false,
+            );
+        }
+        for key in &dependents.views {
+            let view = &old.views[key];
+            self.push(
+                format!("DROP VIEW {}", quote_ident(&view.name)),
+                if new.views.contains_key(key) {
+                    format!("view {} is made again below", view.name)
+                } else {
+                    format!("view {} is removed", view.name)
+                },
+                false,
+            );
+        }
+    }
+
+    /// Drops the indexes that change or go, on tables that stay.
+    fn drop_changed_indexes(&mut self, old: &Schema, new: &Schema, changed: &BTreeSet<String>) {
+        for key in changed {
+            let Some(index) = old.indexes.get(key) else {
+                continue;
+            };
+            if index.origin != IndexOrigin::Created {
+                continue;
+            }
+            self.push(
+                format!("DROP INDEX {}", quote_ident(&index.name)),
+                if new.indexes.contains_key(key) {
+                    format!("index {} changes; made again below", index.name)
+                } else {
+                    format!("index {} is removed", index.name)
+                },
+                false,
+            );
+        }
+    }
+
+    /// Adds, drops, alters or rebuilds the changed tables; returns the
+    /// folded names of the rebuilt ones.
+    fn change_tables(
+        &mut self,
+        old: &Schema,
+        new: &Schema,
+        changed: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut rebuilt: BTreeSet<String> = BTreeSet::new();
+        for key in changed {
+            match (old.tables.get(key), new.tables.get(key)) {
+                (Some(a), None) => self.push(
+                    format!("DROP TABLE {}", quote_ident(&a.name)),
+                    format!("table {} is removed, with its rows", a.name),
+                    true,
+                ),
+                (None, Some(t)) => self.push(
+                    render_table_as(new, t, &t.name, t.unparsed.is_some()),
+                    format!("table {} is added", t.name),
+                    false,
+                ),
+                (Some(a), Some(t)) => {
+                    if let Some(steps) = alter_steps(old, new, a, t) {
+                        self.steps.extend(steps);
+                    } else {
+                        rebuild(old, new, a, t, self);
+                        rebuilt.insert(key.clone());
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        rebuilt
+    }
+
+    /// Creates the indexes that are new, changed, or went with a rebuilt
+    /// table.
+    fn create_indexes(
+        &mut self,
+        old: &Schema,
+        new: &Schema,
+        changed: &BTreeSet<String>,
+        rebuilt: &BTreeSet<String>,
+    ) {
+        for (key, index) in &new.indexes {
+            if index.origin != IndexOrigin::Created {
+                continue;
+            }
+            let again = rebuilt.contains(&fold(&index.table)) && !changed.contains(key);
+            if changed.contains(key) || again {
+                self.push(
+                    render_index(index),
+                    if again {
+                        format!(
+                            "index {} again, after the rebuild of {}",
+                            index.name, index.table
+                        )
+                    } else if old.indexes.contains_key(key) {
+                        format!("index {} as it is now", index.name)
+                    } else {
+                        format!("index {} is added", index.name)
+                    },
+                    false,
+                );
+            }
+        }
+    }
+
+    /// Creates the changed and dropped views, each after the views it reads.
+    fn create_views(
+        &mut self,
+        old: &Schema,
+        new: &Schema,
+        changed: &BTreeSet<String>,
+        gone: &BTreeSet<String>,
+    ) {
+        let mut pending: Vec<&String> = new
+            .views
+            .keys()
+            .filter(|key| changed.contains(*key) || gone.contains(*key))
+            .collect();
+        while !pending.is_empty() {
+            let waiting = |key: &String| {
+                let view = &new.views[key];
+                pending
+                    .iter()
+                    .any(|other| *other != key && mentions(&view.select, other))
+            };
+            let next = pending.iter().position(|key| !waiting(key)).unwrap_or(0);
+            let key = pending.remove(next);
+            let view = &new.views[key];
+            let mut mini = Schema::default();
+            mini.insert_view(view.clone());
+            self.push(
+                statement(&mini),
+                if old.views.contains_key(key) {
+                    format!("view {} as it is now", view.name)
+                } else {
+                    format!("view {} is added", view.name)
+                },
+                false,
+            );
+        }
+    }
+
+    /// Creates the changed and dropped triggers.
+    fn create_triggers(
+        &mut self,
+        old: &Schema,
+        new: &Schema,
+        changed: &BTreeSet<String>,
+        gone: &BTreeSet<String>,
+    ) {
+        for (key, trigger) in &new.triggers {
+            if !(changed.contains(key) || gone.contains(key)) {
+                continue;
+            }
+            let mut mini = Schema::default();
+            mini.insert_trigger(trigger.clone());
+            self.push(
+                statement(&mini),
+                if old.triggers.contains_key(key) {
+                    format!("trigger {} as it is now", trigger.name)
+                } else {
+                    format!("trigger {} is added", trigger.name)
+                },
+                false,
+            );
+        }
+    }
 }
 
 /// The single statement `mini.to_sql()` renders, without its `;`.
@@ -488,54 +564,10 @@ fn alter_steps(old: &Schema, new: &Schema, a: &Table, b: &Table) -> Option<Vec<S
     {
         return None;
     }
-    for column in &added {
-        let ok = column.primary_key.is_none()
-            && !column.hidden
-            && !(column.not_null && column.default.is_none())
-            && column.default.as_deref().is_none_or(constant_default)
-            && column
-                .generated
-                .as_ref()
-                .is_none_or(|g| g.storage == Storage::Virtual);
-        if !ok {
-            return None;
-        }
-    }
-    for column in &dropped {
-        let name = &column.name;
-        let in_index = old.indexes_on(&a.name).any(|index| {
-            index.parts.iter().any(|part| match &part.target {
-                IndexTarget::Column(c) => same_name(c, name),
-                IndexTarget::Expression(e) => mentions(e, name),
-            }) || index
-                .predicate
-                .as_deref()
-                .is_some_and(|p| mentions(p, name))
-                || index.unparsed.is_some()
-        });
-        let in_generated = a.columns.iter().any(|c| {
-            c.generated
-                .as_ref()
-                .is_some_and(|g| mentions(&g.expression, name))
-        });
-        let referenced = old.tables.values().any(|t| {
-            t.foreign_keys.iter().any(|fk| {
-                same_name(&fk.target_table, &a.name)
-                    && fk.target_columns.iter().any(|c| same_name(c, name))
-            })
-        });
-        if column.primary_key.is_some()
-            || column.generated.is_some()
-            || in_index
-            || in_generated
-            || referenced
-            || a.checks.iter().any(|c| mentions(&c.expression, name))
-            || a.foreign_keys
-                .iter()
-                .any(|fk| fk.columns.iter().any(|c| same_name(c, name)))
-        {
-            return None;
-        }
+    if !added.iter().all(|column| can_add(column))
+        || !dropped.iter().all(|column| can_drop(old, a, column))
+    {
+        return None;
     }
     let table = quote_ident(&a.name);
     let mut steps = Vec::new();
@@ -564,6 +596,56 @@ fn alter_steps(old: &Schema, new: &Schema, a: &Table, b: &Table) -> Option<Vec<S
         });
     }
     Some(steps)
+}
+
+/// Whether `ALTER TABLE … ADD COLUMN` can add `column`
+/// (<https://sqlite.org/lang_altertable.html#altertabaddcol>).
+fn can_add(column: &Column) -> bool {
+    column.primary_key.is_none()
+        && !column.hidden
+        && !(column.not_null && column.default.is_none())
+        && column.default.as_deref().is_none_or(constant_default)
+        && column
+            .generated
+            .as_ref()
+            .is_none_or(|g| g.storage == Storage::Virtual)
+}
+
+/// Whether `ALTER TABLE … DROP COLUMN` can drop `column` of `a`: nothing
+/// in the old schema may use it
+/// (<https://sqlite.org/lang_altertable.html#altertabdropcol>).
+fn can_drop(old: &Schema, a: &Table, column: &Column) -> bool {
+    let name = &column.name;
+    let in_index = old.indexes_on(&a.name).any(|index| {
+        index.parts.iter().any(|part| match &part.target {
+            IndexTarget::Column(c) => same_name(c, name),
+            IndexTarget::Expression(e) => mentions(e, name),
+        }) || index
+            .predicate
+            .as_deref()
+            .is_some_and(|p| mentions(p, name))
+            || index.unparsed.is_some()
+    });
+    let in_generated = a.columns.iter().any(|c| {
+        c.generated
+            .as_ref()
+            .is_some_and(|g| mentions(&g.expression, name))
+    });
+    let referenced = old.tables.values().any(|t| {
+        t.foreign_keys.iter().any(|fk| {
+            same_name(&fk.target_table, &a.name)
+                && fk.target_columns.iter().any(|c| same_name(c, name))
+        })
+    });
+    !(column.primary_key.is_some()
+        || column.generated.is_some()
+        || in_index
+        || in_generated
+        || referenced
+        || a.checks.iter().any(|c| mentions(&c.expression, name))
+        || a.foreign_keys
+            .iter()
+            .any(|fk| fk.columns.iter().any(|c| same_name(c, name))))
 }
 
 /// A value for a new `NOT NULL` column without a default, so that existing
