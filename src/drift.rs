@@ -21,6 +21,7 @@ use crate::history::graph::Graph;
 use crate::history::position::{self, Position};
 use crate::history::project::MigrationKind;
 use crate::history::touched::Touched;
+use crate::log::snapshot_schema;
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
@@ -1075,6 +1076,7 @@ pub fn snapshot_verdict(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
+    id: &ObjectId,
     snapshot: &migsnap_store::Snapshot,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<(Verdict, Option<Vec<String>>), ReplayError> {
@@ -1084,10 +1086,9 @@ pub fn snapshot_verdict(
     };
     let semantic = match &recorded.schema_semantic {
         Some(s) => s.clone(),
-        None => {
-            let bytes = repo.store.view().read_blob(&snapshot.schema)?;
-            Schema::from_blob(&bytes)?.semantic_hash().to_string()
-        }
+        None => snapshot_schema(repo.store.view(), *id, snapshot)?
+            .semantic_hash()
+            .to_string(),
     };
     if rows.is_empty() {
         let empty = Schema::default().semantic_hash().to_string();
@@ -1120,8 +1121,7 @@ pub fn snapshot_verdict(
             .any(|(_, s)| *s == semantic)
         // A difference of form only is no drift, as in `status`.
         || {
-            let view = repo.store.view();
-            let schema = Schema::from_blob(&view.read_blob(&snapshot.schema)?)?;
+            let schema = snapshot_schema(repo.store.view(), *id, snapshot)?;
             diff::diff(&reference.schema(repo)?, &schema).is_form_only()
         };
     let verdict = if good { Verdict::Good } else { Verdict::Bad };
@@ -1142,7 +1142,7 @@ pub fn bisect_snapshots(
     let mut judge = |repo: &mut Repo, id: &ObjectId| -> Result<Verdict, ReplayError> {
         tested += 1;
         let snapshot = repo.store.view().read_snapshot(id)?;
-        Ok(snapshot_verdict(repo, replayer, graph, &snapshot, on_event)?.0)
+        Ok(snapshot_verdict(repo, replayer, graph, id, &snapshot, on_event)?.0)
     };
     let Some(newest) = line.last().copied() else {
         return Ok(SnapshotBisect {
@@ -1206,7 +1206,7 @@ fn explain_snapshot(
 ) -> Result<FirstBad, ReplayError> {
     let snapshot = repo.store.view().read_snapshot(id)?;
     let recorded = Recorded::from_snapshot(&snapshot);
-    let schema = Schema::from_blob(&repo.store.view().read_blob(&snapshot.schema)?)?;
+    let schema = snapshot_schema(repo.store.view(), *id, &snapshot)?;
     let semantic = schema.semantic_hash().to_string();
     let targets = stamped(replayer.project().kind, &recorded.meta, graph).unwrap_or_default();
     let unknown = unknown_revisions(graph, &targets);

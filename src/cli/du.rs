@@ -7,7 +7,7 @@ use migsnap_store::{ObjectId, View};
 
 use super::output::{Paint, bytes, time, time_rfc3339};
 use super::{CliError, Ctx, Status};
-use crate::log::{LogEntry, first_parent_log};
+use crate::log::{LogEntry, first_parent_log, first_parents};
 
 /// Show the store's size, and for each snapshot (newest first) its logical
 /// size, what it added to the store and whether its data was forgotten. The
@@ -147,10 +147,8 @@ fn held_total(view: View<'_>, roots: impl Iterator<Item = ObjectId>) -> Result<u
     let mut seen = HashSet::new();
     let mut total = 0u64;
     for root in roots {
-        let mut next = Some(root);
-        while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let snapshot = view.read_snapshot(&id)?;
-            next = snapshot.parents.first().copied();
+        for step in first_parents(view, Some(root)).until_seen(&mut seen) {
+            let (id, snapshot) = step?;
             if let (Some(image), false) = (snapshot.image, forgotten.contains(&id)) {
                 total += read_image(view, &image)?.len();
             }
