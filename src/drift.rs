@@ -17,10 +17,11 @@ use serde::Serialize;
 
 use crate::bisect::{self, Bisection, Next, Verdict};
 use crate::finding::{Finding, Severity};
-use crate::history::graph::Graph;
+use crate::history::graph::{Graph, ResolveError, Resolved};
 use crate::history::position::{self, Position};
 use crate::history::project::MigrationKind;
 use crate::history::touched::Touched;
+use crate::log::snapshot_schema;
 use crate::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
@@ -1049,11 +1050,24 @@ pub struct FirstBad {
     pub matches: Vec<Vec<String>>,
 }
 
+/// How a built-in bisection over a database's snapshots ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotOutcomeKind {
+    /// The first drifted snapshot is known.
+    Found,
+    /// Only snapshots that recorded no revision are left; one of them is
+    /// the first drifted one.
+    OnlySkipped,
+    /// The newest snapshot matches its reference.
+    NoDrift,
+}
+
 /// What a built-in bisection over a database's snapshots found.
 #[derive(Clone, Debug, Serialize)]
 pub struct SnapshotBisect {
-    /// The outcome: `found`, `only-skipped` or `no-drift`.
-    pub outcome: &'static str,
+    /// The outcome.
+    pub outcome: SnapshotOutcomeKind,
     /// The first snapshot that drifted.
     pub first_bad: Option<ObjectId>,
     /// The snapshot before it, which matched.
@@ -1076,6 +1090,7 @@ pub fn snapshot_verdict(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
+    id: &ObjectId,
     snapshot: &migsnap_store::Snapshot,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<(Verdict, Option<Vec<String>>), ReplayError> {
@@ -1085,10 +1100,9 @@ pub fn snapshot_verdict(
     };
     let semantic = match &recorded.schema_semantic {
         Some(s) => s.clone(),
-        None => {
-            let bytes = repo.store.view().read_blob(&snapshot.schema)?;
-            Schema::from_blob(&bytes)?.semantic_hash().to_string()
-        }
+        None => snapshot_schema(repo.store.view(), *id, snapshot)?
+            .semantic_hash()
+            .to_string(),
     };
     if rows.is_empty() {
         let empty = Schema::default().semantic_hash().to_string();
@@ -1121,8 +1135,7 @@ pub fn snapshot_verdict(
             .any(|(_, s)| *s == semantic)
         // A difference of form only is no drift, as in `status`.
         || {
-            let view = repo.store.view();
-            let schema = Schema::from_blob(&view.read_blob(&snapshot.schema)?)?;
+            let schema = snapshot_schema(repo.store.view(), *id, snapshot)?;
             diff::diff(&reference.schema(repo)?, &schema).is_form_only()
         };
     let verdict = if good { Verdict::Good } else { Verdict::Bad };
@@ -1143,11 +1156,11 @@ pub fn bisect_snapshots(
     let mut judge = |repo: &mut Repo, id: &ObjectId| -> Result<Verdict, ReplayError> {
         tested += 1;
         let snapshot = repo.store.view().read_snapshot(id)?;
-        Ok(snapshot_verdict(repo, replayer, graph, &snapshot, on_event)?.0)
+        Ok(snapshot_verdict(repo, replayer, graph, id, &snapshot, on_event)?.0)
     };
     let Some(newest) = line.last().copied() else {
         return Ok(SnapshotBisect {
-            outcome: "no-drift",
+            outcome: SnapshotOutcomeKind::NoDrift,
             first_bad: None,
             last_good: None,
             candidates: Vec::new(),
@@ -1158,7 +1171,7 @@ pub fn bisect_snapshots(
     let newest_verdict = judge(repo, &newest)?;
     if newest_verdict != Verdict::Bad {
         return Ok(SnapshotBisect {
-            outcome: "no-drift",
+            outcome: SnapshotOutcomeKind::NoDrift,
             first_bad: None,
             last_good: None,
             candidates: Vec::new(),
@@ -1172,7 +1185,7 @@ pub fn bisect_snapshots(
         .expect("holds: the newest snapshot is on the line");
     let next = bisect::search(bisection, |id| judge(repo, id))?;
     let mut result = SnapshotBisect {
-        outcome: "only-skipped",
+        outcome: SnapshotOutcomeKind::OnlySkipped,
         first_bad: None,
         last_good: None,
         candidates: Vec::new(),
@@ -1184,7 +1197,7 @@ pub fn bisect_snapshots(
             first_bad,
             last_good,
         } => {
-            result.outcome = "found";
+            result.outcome = SnapshotOutcomeKind::Found;
             result.first_bad = Some(first_bad);
             result.last_good = last_good;
             result.explained = Some(explain_snapshot(repo, replayer, graph, &first_bad)?);
@@ -1207,7 +1220,7 @@ fn explain_snapshot(
 ) -> Result<FirstBad, ReplayError> {
     let snapshot = repo.store.view().read_snapshot(id)?;
     let recorded = Recorded::from_snapshot(&snapshot);
-    let schema = Schema::from_blob(&repo.store.view().read_blob(&snapshot.schema)?)?;
+    let schema = snapshot_schema(repo.store.view(), *id, &snapshot)?;
     let semantic = schema.semantic_hash().to_string();
     let targets = stamped(replayer.project().kind, &recorded.meta, graph).unwrap_or_default();
     let unknown = unknown_revisions(graph, &targets);
@@ -1326,11 +1339,20 @@ pub enum NoChain {
     /// or none and the history has several heads, or its unknown stamp is
     /// nearest to several revisions together.
     Ambiguous,
+    /// The revision the chain should end at does not resolve.
+    Unresolved(ResolveError),
+    /// The revision the chain should end at names several revisions, or
+    /// `base`, rather than one.
+    NotOneRevision {
+        /// The name given.
+        name: String,
+    },
 }
 
-/// Bisects the first-parent revision chain that ends at `to` (default: the
-/// stamped revision, else the only head; with an unknown stamp, the
-/// revision the schema is nearest to) against the live database.
+/// Bisects the first-parent revision chain that ends at `to` (a revision
+/// name as a user types it; default: the stamped revision, else the only
+/// head; with an unknown stamp, the revision the schema is nearest to)
+/// against the live database.
 ///
 /// Revision R is bad when the database shows, against R's reference, a
 /// defect it shows against the tip's: the same object missing, or the same
@@ -1350,7 +1372,15 @@ pub fn bisect_revisions(
     let unknown = unknown_revisions(graph, &rows);
     let mut compared_with = None;
     let tip = match to {
-        Some(tip) => tip.to_owned(),
+        Some(name) => match graph.resolve(name) {
+            Ok(Resolved::Revisions(ids)) if ids.len() == 1 => ids[0].clone(),
+            Ok(_) => {
+                return Ok(Err(NoChain::NotOneRevision {
+                    name: name.to_owned(),
+                }));
+            }
+            Err(e) => return Ok(Err(NoChain::Unresolved(e))),
+        },
         None if !unknown.is_empty() => {
             let located = locate(
                 repo,

@@ -71,6 +71,84 @@ fn entry(
     })
 }
 
+/// The snapshots from a start back along first parents, newest first, each
+/// with its id: the one walk over a database's history. Reads snapshot
+/// objects only. Stops after the first error.
+pub struct FirstParents<'v, 's> {
+    view: View<'v>,
+    next: Option<ObjectId>,
+    /// Read ahead by [`FirstParents::peek`], returned next.
+    peeked: Option<(ObjectId, Snapshot)>,
+    /// Snapshots walked already (by this walk or an earlier one); the walk
+    /// stops at the first of them, because the rest of the line was walked
+    /// too (or the history is a damaged cycle).
+    seen: Option<&'s mut HashSet<ObjectId>>,
+}
+
+/// Walks from `start` (none: an empty walk, as for a database without
+/// snapshots) back along first parents.
+pub fn first_parents(view: View<'_>, start: Option<ObjectId>) -> FirstParents<'_, 'static> {
+    FirstParents {
+        view,
+        next: start,
+        peeked: None,
+        seen: None,
+    }
+}
+
+impl<'v> FirstParents<'v, 'static> {
+    /// The same walk, stopping at a snapshot already in `seen` and adding
+    /// every snapshot it returns to it: several lines (heads, tags) that
+    /// join are walked once.
+    pub fn until_seen<'s>(self, seen: &'s mut HashSet<ObjectId>) -> FirstParents<'v, 's> {
+        FirstParents {
+            view: self.view,
+            next: self.next,
+            peeked: self.peeked,
+            seen: Some(seen),
+        }
+    }
+}
+
+impl FirstParents<'_, '_> {
+    /// The snapshot the walk returns next: the first parent of the one it
+    /// returned last; `None` at a root. Read once, whether peeked or not.
+    pub fn peek(&mut self) -> Result<Option<&(ObjectId, Snapshot)>, migsnap_store::Error> {
+        if self.peeked.is_none() {
+            match self.read_next() {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(pair)) => self.peeked = Some(pair),
+            }
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    fn read_next(&mut self) -> Option<Result<(ObjectId, Snapshot), migsnap_store::Error>> {
+        let id = self.next.take()?;
+        if let Some(seen) = self.seen.as_deref_mut()
+            && !seen.insert(id)
+        {
+            return None;
+        }
+        Some(self.view.read_snapshot(&id).map(|snapshot| {
+            self.next = snapshot.parents.first().copied();
+            (id, snapshot)
+        }))
+    }
+}
+
+impl Iterator for FirstParents<'_, '_> {
+    type Item = Result<(ObjectId, Snapshot), migsnap_store::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.peeked.take() {
+            Some(pair) => Some(Ok(pair)),
+            None => self.read_next(),
+        }
+    }
+}
+
 /// Reads up to `limit` snapshots from `start` back along first parents.
 pub fn first_parent_log(
     view: View<'_>,
@@ -80,23 +158,13 @@ pub fn first_parent_log(
     let mut refs = ref_names(view)?;
     let forgotten = forgotten_set(view)?;
     let mut out = Vec::new();
-    let mut next = Some(start);
-    let mut current = None;
-    while let Some(id) = next {
-        if limit.is_some_and(|n| out.len() >= n) {
-            break;
-        }
-        let snapshot = match current.take() {
-            Some(snapshot) => snapshot,
-            None => view.read_snapshot(&id)?,
-        };
-        let parent = snapshot
-            .parents
-            .first()
-            .map(|p| view.read_snapshot(p))
-            .transpose()?;
-        next = snapshot.parents.first().copied();
-        let schema_changed = parent.as_ref().is_none_or(|p| schema_differs(p, &snapshot));
+    let mut line = first_parents(view, Some(start));
+    while limit.is_none_or(|n| out.len() < n) {
+        let Some(step) = line.next() else { break };
+        let (id, snapshot) = step?;
+        let schema_changed = line
+            .peek()?
+            .is_none_or(|(_, parent)| schema_differs(parent, &snapshot));
         out.push(entry(
             view,
             id,
@@ -105,7 +173,6 @@ pub fn first_parent_log(
             &mut refs,
             &forgotten,
         )?);
-        current = parent;
     }
     Ok(out)
 }
@@ -300,17 +367,30 @@ impl SchemaCache {
         if let Some(found) = self.schemas.get(&schema) {
             return Ok(Rc::clone(found));
         }
-        let bytes = view.read_blob(&schema)?;
-        let decoded = Rc::new(
-            Schema::from_blob(&bytes).map_err(|source| LogError::Schema {
-                snapshot,
-                schema,
-                source,
-            })?,
-        );
+        let decoded = Rc::new(decode(view, snapshot, schema)?);
         self.schemas.insert(schema, Rc::clone(&decoded));
         Ok(decoded)
     }
+}
+
+/// The schema `snapshot` recorded: its schema blob, decoded. `id` (the
+/// snapshot's id) names it in the error. A walk over many snapshots uses a
+/// [`SchemaCache`] instead.
+pub fn snapshot_schema(
+    view: View<'_>,
+    id: ObjectId,
+    snapshot: &Snapshot,
+) -> Result<Schema, LogError> {
+    decode(view, id, snapshot.schema)
+}
+
+fn decode(view: View<'_>, snapshot: ObjectId, schema: ObjectId) -> Result<Schema, LogError> {
+    let bytes = view.read_blob(&schema)?;
+    Schema::from_blob(&bytes).map_err(|source| LogError::Schema {
+        snapshot,
+        schema,
+        source,
+    })
 }
 
 /// Walks from `start` back along first parents and keeps the snapshots where
@@ -327,41 +407,23 @@ pub fn changed_log(
 ) -> Result<Vec<(LogEntry, ObjectChange)>, LogError> {
     let mut cache = SchemaCache::default();
     let mut found = Vec::new();
-    let mut next = Some(start);
-    let mut current: Option<(Snapshot, Rc<Schema>)> = None;
-    while let Some(id) = next {
-        if limit.is_some_and(|n| found.len() >= n) {
-            break;
-        }
-        let (snapshot, schema) = match current.take() {
-            Some(pair) => pair,
-            None => {
-                let snapshot = view.read_snapshot(&id)?;
-                let schema = cache.get(view, id, snapshot.schema)?;
-                (snapshot, schema)
-            }
-        };
-        let parent = match snapshot.parents.first() {
-            Some(parent_id) => {
-                let parent = view.read_snapshot(parent_id)?;
+    let mut line = first_parents(view, Some(start));
+    while limit.is_none_or(|n| found.len() < n) {
+        let Some(step) = line.next() else { break };
+        let (id, snapshot) = step?;
+        let change = match line.peek()? {
+            // Same blob, same object.
+            Some((_, parent)) if parent.schema == snapshot.schema => None,
+            Some((parent_id, parent)) => {
                 let parent_schema = cache.get(view, *parent_id, parent.schema)?;
-                Some((parent, parent_schema))
+                let schema = cache.get(view, id, snapshot.schema)?;
+                spec.change(Some(&parent_schema), &schema)
             }
-            None => None,
+            None => spec.change(None, &*cache.get(view, id, snapshot.schema)?),
         };
-        let change = if parent
-            .as_ref()
-            .is_some_and(|(p, _)| p.schema == snapshot.schema)
-        {
-            None // same blob, same object
-        } else {
-            spec.change(parent.as_ref().map(|(_, s)| &**s), &schema)
-        };
-        next = snapshot.parents.first().copied();
         if let Some(change) = change {
             found.push((id, snapshot, change));
         }
-        current = parent;
     }
     if found.is_empty() {
         return Ok(Vec::new());

@@ -41,6 +41,8 @@ use jiff::civil::DateTime;
 use jiff::tz::Offset;
 use migsnap_store::{ObjectId, RefName, Store, View};
 
+use crate::log::first_parents;
+
 /// Reason given for a database's current head.
 pub const REASON_HEAD: &str = "head";
 /// Reason given for a snapshot a tag points at.
@@ -468,12 +470,8 @@ fn gather(
         if database.is_some_and(|wanted| wanted != db) {
             continue;
         }
-        let mut next = Some(head);
-        // A snapshot seen before belongs to a history already walked (or to
-        // a damaged cycle); either way the rest of this line was walked too.
-        while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let snapshot = view.read_snapshot(&id)?;
-            next = snapshot.parents.first().copied();
+        for step in first_parents(view, Some(head)).until_seen(&mut seen) {
+            let (id, snapshot) = step?;
             if snapshot.image.is_none() {
                 gathered.schema_only += 1;
             } else if forgotten.contains(&id) {

@@ -21,9 +21,11 @@ use migsnap_store::{ObjectId, RefName};
 use crate::restore::RestoreError;
 
 mod engine;
+mod line;
 mod session;
 
 pub use engine::{Bisection, Next, Verdict, search};
+pub use line::snapshot_line;
 pub use session::{
     Session, StartOptions, TestOutcome, checkout_candidate, checkout_path, reset, run_test,
 };

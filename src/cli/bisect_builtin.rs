@@ -6,8 +6,10 @@ use migsnap_store::ObjectId;
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::{Paint, drift_lines};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, Live, NoChain};
-use crate::history::graph::Resolved;
+use serde::Serialize;
+
+use crate::bisect;
+use crate::drift::{self, Live, NoChain, RevisionBisect, SnapshotOutcomeKind};
 use crate::replay::Replayer;
 use crate::schema::diff::{ChangeKind, Op};
 
@@ -23,7 +25,7 @@ pub fn drift(
         Some(tracked) => tracked.clone(),
         None => opened.repo.select(db)?,
     };
-    let line = first_parent_line(&opened, &tracked)?;
+    let line = bisect::snapshot_line(&opened.repo, &tracked)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let found = drift::bisect_snapshots(
         &mut opened.repo,
@@ -44,7 +46,7 @@ pub fn drift(
     let out = &ctx.out;
     let short = |id: &ObjectId| out.paint(Paint::Id, &format!("{id:.12}"));
     match (found.outcome, &found.first_bad) {
-        ("found", Some(first_bad)) => {
+        (SnapshotOutcomeKind::Found, Some(first_bad)) => {
             out.line(&format!(
                 "first drifted snapshot: {} ({} judged)",
                 short(first_bad),
@@ -68,7 +70,7 @@ pub fn drift(
             }
             Ok(Status::Problems)
         }
-        ("only-skipped", _) => {
+        (SnapshotOutcomeKind::OnlySkipped, _) => {
             out.line("only snapshots that recorded no revision are left; the first drifted one is one of:")?;
             for id in &found.candidates {
                 out.line(&format!("    {}", short(id)))?;
@@ -118,30 +120,6 @@ fn recorded_line(explained: &drift::FirstBad) -> String {
     }
 }
 
-/// The first-parent history of a tracked database's head, oldest first,
-/// read from snapshot objects only.
-fn first_parent_line(
-    opened: &migrations::Opened,
-    tracked: &crate::repo::Tracked,
-) -> Result<Vec<ObjectId>, CliError> {
-    let view = opened.repo.store.view();
-    let mut line = Vec::new();
-    let mut next = view.find_ref(&tracked.head_ref())?;
-    while let Some(id) = next {
-        line.push(id);
-        next = view.read_snapshot(&id)?.parents.first().copied();
-    }
-    if line.is_empty() {
-        return Err(CliError::new(
-            ErrorKind::Input,
-            format!("database '{}' has no snapshots to bisect", tracked.name),
-        )
-        .hint("take some with `migsnap snapshot`"));
-    }
-    line.reverse();
-    Ok(line)
-}
-
 /// `bisect drift --revisions [DB] [--to REV]`: the first revision along the
 /// chain after which the database shows the defects it shows at the tip.
 pub fn revisions(
@@ -153,25 +131,13 @@ pub fn revisions(
     let mut opened = migrations::open(ctx, db, project)?;
     let path = opened.database(db)?;
     let live = Live::capture(&path, ctx.busy_timeout)?;
-    let to = match to {
-        Some(name) => Some(match opened.graph.resolve(name)? {
-            Resolved::Revisions(ids) if ids.len() == 1 => ids[0].clone(),
-            _ => {
-                return Err(CliError::new(
-                    ErrorKind::Input,
-                    format!("--to {name} does not name one revision"),
-                ));
-            }
-        }),
-        None => None,
-    };
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let found = drift::bisect_revisions(
         &mut opened.repo,
         &replayer,
         &opened.graph,
         &live,
-        to.as_deref(),
+        to,
         &mut replay_progress(ctx),
     )?;
     let found = match found {
@@ -183,6 +149,15 @@ pub fn revisions(
                 format!("the reference chain could not be built: {}", lines[0]),
             )
             .hint("`migsnap replay` shows the whole error"));
+        }
+        Err(NoChain::Unresolved(e)) => {
+            return Err(CliError::new(ErrorKind::Input, e.to_string()));
+        }
+        Err(NoChain::NotOneRevision { name }) => {
+            return Err(CliError::new(
+                ErrorKind::Input,
+                format!("--to {name} does not name one revision"),
+            ));
         }
         Err(NoChain::Ambiguous) => {
             return Err(CliError::new(
@@ -198,9 +173,12 @@ pub fn revisions(
         Status::Ok
     };
     if ctx.out.is_json() {
-        let mut value = serde_json::to_value(&found).expect("holds: plain data");
-        value["database"] = path.display().to_string().into();
-        ctx.out.json(&value)?;
+        let report = RevisionBisectJson {
+            found: &found,
+            database: path.display().to_string(),
+        };
+        ctx.out
+            .json(&serde_json::to_value(&report).expect("holds: plain data"))?;
         return Ok(status);
     }
     let out = &ctx.out;
@@ -277,4 +255,13 @@ pub fn revisions(
         }
     }
     Ok(status)
+}
+
+/// The JSON of `bisect drift --revisions`: the engine's report and the
+/// database judged.
+#[derive(Serialize)]
+struct RevisionBisectJson<'a> {
+    #[serde(flatten)]
+    found: &'a RevisionBisect,
+    database: String,
 }

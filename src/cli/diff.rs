@@ -8,7 +8,7 @@ use migsnap_store::ObjectId;
 
 use super::output::{Paint, diff_lines};
 use super::{CliError, Ctx, ErrorKind, Format, Status};
-use crate::log::SchemaCache;
+use crate::log::snapshot_schema;
 use crate::repo::Repo;
 use crate::revision;
 use crate::schema::Schema;
@@ -266,10 +266,7 @@ fn schema_side(source: &Source, ctx: &Ctx, repo: Option<&Repo>) -> Result<Side, 
             let repo = repo.expect("holds because a snapshot side came from the store");
             let view = repo.store.view();
             let snapshot = view.read_snapshot(id)?;
-            SchemaCache::default()
-                .get(view, *id, snapshot.schema)?
-                .as_ref()
-                .clone()
+            snapshot_schema(view, *id, &snapshot)?
         }
     };
     Ok(Side {

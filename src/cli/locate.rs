@@ -60,8 +60,7 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 let view = opened.repo.store.view();
                 let snapshot = view.read_snapshot(&id)?;
                 let recorded = Recorded::from_snapshot(&snapshot);
-                let schema =
-                    (*crate::log::SchemaCache::default().get(view, id, snapshot.schema)?).clone();
+                let schema = crate::log::snapshot_schema(view, id, &snapshot)?;
                 let semantic = recorded
                     .schema_semantic
                     .clone()

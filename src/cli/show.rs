@@ -4,7 +4,7 @@
 use super::log::json_entry;
 use super::output::{bytes, time};
 use super::{CliError, Ctx, Status};
-use crate::log::{SchemaCache, first_parent_log};
+use crate::log::{first_parent_log, snapshot_schema};
 use crate::revision;
 
 /// Show a snapshot's metadata and its schema as SQL.
@@ -22,7 +22,7 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let entry = first_parent_log(view, id, Some(1))?
         .pop()
         .expect("holds because the revision resolved to a snapshot");
-    let schema = SchemaCache::default().get(view, id, entry.snapshot.schema)?;
+    let schema = snapshot_schema(view, id, &entry.snapshot)?;
     if ctx.out.is_json() {
         let mut value = json_entry(&entry);
         value["host"] = entry.snapshot.host.clone().into();
@@ -32,7 +32,7 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         value["application_id"] = entry.recorded.meta.application_id.into();
         value["journal_mode"] = entry.recorded.meta.journal_mode.clone().into();
         value["schema"] =
-            serde_json::to_value(&*schema).expect("holds because the model is plain data");
+            serde_json::to_value(&schema).expect("holds because the model is plain data");
         value["schema_sql"] = schema.exact_sql().into();
         value["findings"] = serde_json::to_value(schema.artefacts())
             .expect("holds because findings are plain data");

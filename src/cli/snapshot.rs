@@ -7,7 +7,7 @@ use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::drift;
-use crate::log::SchemaCache;
+use crate::log::snapshot_schema;
 use crate::replay::Replayer;
 use crate::snapshot::{MigrationFiles, Recorded, SnapshotOptions, SnapshotOutcome, take};
 
@@ -71,7 +71,7 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             // Migration artefacts are reported, never hidden (issue #3),
             // except tables the reference of the stamped revisions has,
             // which are schema (issue #11).
-            let schema = SchemaCache::default().get(repo.store.view(), id, snapshot.schema)?;
+            let schema = snapshot_schema(repo.store.view(), id, &snapshot)?;
             let artefacts = match &project {
                 Some((project, graph)) => {
                     let replayer = Replayer::new(project, graph, chain_for(Some(&db)));

@@ -13,6 +13,7 @@ use migsnap_store::ObjectId;
 use super::codes;
 use crate::finding::{Finding, Severity};
 use crate::history::graph::Graph;
+use crate::log::first_parents;
 use crate::repo::Repo;
 use crate::snapshot::Recorded;
 
@@ -32,13 +33,11 @@ fn walk(
 ) -> Result<(), migsnap_store::Error> {
     let view = repo.store.view();
     for database in repo.databases() {
-        let mut next = view.find_ref(&database.head_ref())?;
-        while let Some(id) = next {
-            let snapshot = view.read_snapshot(&id)?;
+        for step in first_parents(view, view.find_ref(&database.head_ref())?) {
+            let (id, snapshot) = step?;
             for (revision, recorded) in Recorded::from_snapshot(&snapshot).migration_files {
                 each(snapshot.time, id, &database.name, revision, recorded);
             }
-            next = snapshot.parents.first().copied();
         }
     }
     Ok(())

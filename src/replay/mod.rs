@@ -28,6 +28,7 @@ use migsnap_store::{ObjectId, RefName, Snapshot};
 
 use crate::history::graph::Graph;
 use crate::history::project::{MigrationKind, Project};
+use crate::log::{LogError, snapshot_schema};
 use crate::repo::Repo;
 use crate::restore::RestoreError;
 use crate::schema::{Schema, SchemaError};
@@ -87,6 +88,17 @@ pub enum ReplayError {
     Scratch(#[source] std::io::Error),
 }
 
+impl From<LogError> for ReplayError {
+    /// A snapshot's schema that does not decode is a schema error here, as
+    /// the references' messages have always said.
+    fn from(error: LogError) -> ReplayError {
+        match error {
+            LogError::Store(e) => ReplayError::Store(e),
+            LogError::Schema { source, .. } => ReplayError::Schema(source),
+        }
+    }
+}
+
 /// A recorded reference.
 #[derive(Clone, Debug)]
 pub struct Reference {
@@ -101,8 +113,7 @@ pub struct Reference {
 impl Reference {
     /// Its schema.
     pub fn schema(&self, repo: &Repo) -> Result<Schema, ReplayError> {
-        let bytes = repo.store.view().read_blob(&self.snapshot.schema)?;
-        Ok(Schema::from_blob(&bytes)?)
+        Ok(snapshot_schema(repo.store.view(), self.id, &self.snapshot)?)
     }
 }
 
