@@ -224,7 +224,7 @@ fn replay_and_test_take_the_database_like_every_command_and_keep_db() {
         return;
     };
     project.configure_store(&env, "");
-    project.upgrade("heads").ok();
+    project.upgrade("heads").assert_success();
     let db = AlembicProject::DB;
     for args in [
         vec!["replay", db],

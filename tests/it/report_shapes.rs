@@ -130,7 +130,7 @@ fn repair_json_has_the_documented_fields_planned_and_applied() {
 #[test]
 fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot() {
     let env = sql_project();
-    env.run(&["track", "app", "app.db"]).ok();
+    env.run(&["track", "app", "app.db"]).assert_success();
     let fields = set(&[
         "database",
         "rows",
@@ -161,7 +161,7 @@ fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot
         set(&["targets", "reference", "variant", "drift"])
     );
 
-    env.run(&["snapshot", "app"]).ok();
+    env.run(&["snapshot", "app"]).assert_success();
     exec(&env.join("app.db"), "CREATE TABLE extra (a);");
     let out = env.run(&["--format", "json", "status", "app"]);
     out.expect(1);
@@ -179,10 +179,10 @@ fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot
 #[test]
 fn du_json_has_the_documented_fields() {
     let env = sql_project();
-    env.run(&["track", "app", "app.db"]).ok();
-    env.run(&["snapshot", "app"]).ok();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env.run(&["snapshot", "app"]).assert_success();
     env.run(&["snapshot", "app", "--schema-only", "--allow-empty"])
-        .ok();
+        .assert_success();
     let json = env.run(&["--format", "json", "du"]).ok_json();
     assert_eq!(
         keys(&json),
