@@ -10,6 +10,8 @@
 # It also fetches the upstream Alembic histories (hash-pinned wheels,
 # scripts/upstream-histories.sh) into .cache/upstream/ and hands them to the
 # tests in MIGSNAP_TEST_UPSTREAM; MIGSNAP_SKIP_UPSTREAM=1 skips only those.
+# The dependency advisory check is scripts/audit.sh, not run here: its
+# database is on GitHub, which the test machines cannot reach.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
