@@ -61,8 +61,9 @@ pub enum RoundTripError {
         /// The template.
         template: String,
     },
-    /// `--since` names no revision.
-    #[error("--since: {0}")]
+    /// The revision to start from names no revision (the CLI says which
+    /// flag gave it).
+    #[error(transparent)]
     Since(ResolveError),
     /// Starting the runner, loading a state or reading the scratch
     /// database failed.

@@ -573,7 +573,8 @@ impl From<crate::roundtrip::RoundTripError> for CliError {
             RoundTripError::Replay(e) => e.into(),
             RoundTripError::NoDowngrade { .. } => CliError::from_error(ErrorKind::Input, &error)
                 .hint("point [migrations] at the Alembic project or the SQL folder instead of an `upgrade` template"),
-            RoundTripError::Since(_) => CliError::from_error(ErrorKind::Input, &error)
+            // ResolveError has no source: its text is all there is to keep.
+            RoundTripError::Since(e) => CliError::new(ErrorKind::Input, format!("--since: {e}"))
                 .hint("`migsnap history` lists the revisions"),
         }
     }

@@ -226,3 +226,82 @@ pub(super) fn sql_error(path: &Path, source: rusqlite::Error) -> Error {
         _ => Error::Sqlite { path, source },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    fn classify(source: rusqlite::Error) -> Error {
+        sql_error(Path::new("store.db"), source)
+    }
+
+    #[test]
+    fn sqlite_failures_get_the_store_own_kinds() {
+        use rusqlite::ffi;
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_BUSY)),
+            Error::Busy { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_LOCKED)),
+            Error::Busy { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_READONLY)),
+            Error::ReadOnly { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_FULL)),
+            Error::DiskFull { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_CANTOPEN)),
+            Error::CannotOpen { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_PERM)),
+            Error::CannotOpen { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_CORRUPT)),
+            Error::Malformed { .. }
+        ));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_NOTADB)),
+            Error::Malformed { .. }
+        ));
+        // A value of a type the store never writes means store.db was altered.
+        let wrong_type =
+            rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text);
+        assert!(matches!(classify(wrong_type), Error::Malformed { .. }));
+        assert!(matches!(
+            classify(failure(ffi::SQLITE_IOERR)),
+            Error::Sqlite { .. }
+        ));
+    }
+
+    #[test]
+    fn only_whole_file_failures_stop_an_object_walk() {
+        use rusqlite::ffi;
+        assert!(classify(failure(ffi::SQLITE_CORRUPT)).is_store_file());
+        assert!(classify(failure(ffi::SQLITE_IOERR)).is_store_file());
+        let id = ObjectId::from_bytes([1; 32]);
+        assert!(!Error::NotFound { id }.is_store_file());
+    }
+
+    #[test]
+    fn messages_do_not_repeat_their_cause() {
+        let error = Error::Io {
+            path: PathBuf::from("/x/.migsnap/store.db"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(error.to_string(), "cannot create /x/.migsnap/store.db");
+        let error = classify(failure(rusqlite::ffi::SQLITE_CORRUPT));
+        assert_eq!(error.to_string(), "store store.db is damaged");
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}
