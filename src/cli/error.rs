@@ -556,12 +556,17 @@ impl From<crate::lint::LintError> for CliError {
             LintError::Database(e) => e.into(),
             LintError::SinceNewHead { .. } => CliError::from_error(ErrorKind::Input, &error)
                 .hint("name the revision before it (--since PARENT), review uncommitted files with --base HEAD or --staged, or track the database so that head means its stamped revision"),
-            LintError::GitMissing(_)
-            | LintError::Git { .. }
-            | LintError::NotARepository { .. }
-            | LintError::UnknownStamp { .. }
-            | LintError::BadRef { .. }
-            | LintError::NotAlembic => CliError::from_error(ErrorKind::Input, &error),
+            LintError::GitMissing(_) => CliError::from_error(ErrorKind::Input, &error)
+                .hint("--base and --staged need git on PATH"),
+            LintError::UnknownStamp { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("--since head reads the database's alembic_version; name a revision instead"),
+            LintError::BadRef { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("--base takes a commit, branch or tag of the project's git repository"),
+            LintError::NotAlembic => CliError::from_error(ErrorKind::Input, &error)
+                .hint("--base is for Alembic projects; use --since REV"),
+            LintError::Git { .. } | LintError::NotARepository { .. } => {
+                CliError::from_error(ErrorKind::Input, &error)
+            }
         }
     }
 }

@@ -73,7 +73,7 @@ pub enum LintError {
     #[error(transparent)]
     Since(#[from] ResolveError),
     /// `git` could not be started.
-    #[error("cannot run git: --base and --staged need git on PATH")]
+    #[error("cannot run git")]
     GitMissing(#[source] std::io::Error),
     /// `--base` or `--staged` outside a git work tree.
     #[error("{} is not in a git repository: {stderr}", root.display())]
@@ -86,7 +86,7 @@ pub enum LintError {
     /// `--since REV` names a head that is itself new, so "after it" would
     /// check nothing.
     #[error(
-        "--since {rev}: head {head} ({}) is itself new: no snapshot records it as applied and git HEAD does not have its file, so nothing after it would be checked",
+        "'{rev}' is head {head} ({}), which is itself new: no snapshot records it as applied and git HEAD does not have its file, so nothing after it would be checked",
         file.display()
     )]
     SinceNewHead {
@@ -99,7 +99,7 @@ pub enum LintError {
     },
     /// The database `--since head` reads is stamped with a revision no
     /// file declares.
-    #[error("--since {rev}: {} is stamped {stamped}, which no revision file declares", database.display())]
+    #[error("'{rev}' means the stamped revision, but {} is stamped {stamped}, which no revision file declares", database.display())]
     UnknownStamp {
         /// The revision as given.
         rev: String,
@@ -120,7 +120,7 @@ pub enum LintError {
         stderr: String,
     },
     /// The `--base` reference names no commit.
-    #[error("--base {gitref}: no such commit in the git repository {}", root.display())]
+    #[error("{gitref}: no such commit in the git repository {}", root.display())]
     BadRef {
         /// The reference as given.
         gitref: String,
@@ -128,7 +128,9 @@ pub enum LintError {
         root: PathBuf,
     },
     /// `--base` on a project that is not Alembic.
-    #[error("--base reads Alembic revision files; this project is a SQL folder")]
+    #[error(
+        "comparing with a git commit reads Alembic revision files; this project is a SQL folder"
+    )]
     NotAlembic,
     /// Building or reading references failed.
     #[error(transparent)]

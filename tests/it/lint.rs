@@ -381,7 +381,7 @@ fn lint_base_reviews_files_added_since_a_git_commit() {
     assert!(!hint.contains("merge heads"), "{hint}");
 
     env.run(&["lint", "--base", "no-such-ref"])
-        .expect_error(3, &["--base no-such-ref: no such commit"]);
+        .expect_error(3, &["no-such-ref: no such commit"]);
 }
 
 #[test]
@@ -616,7 +616,7 @@ fn lint_since_head_means_the_stamped_revision_and_refuses_a_new_head() {
     env.run(&["lint", "--since", "head"]).expect_error(
         3,
         &[
-            "--since head: head h2h2h2h2h2h2",
+            "'head' is head h2h2h2h2h2h2",
             "is itself new",
             "nothing after it would be checked",
         ],
