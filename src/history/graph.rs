@@ -491,36 +491,15 @@ impl Graph {
             .zip(&lines)
             .enumerate()
             .map(|(i, (head, line))| {
-                let revisions: Vec<&Revision> = order
-                    .iter()
-                    .filter(|id| {
-                        line.contains(*id)
-                            && !lines
-                                .iter()
-                                .enumerate()
-                                .any(|(j, l)| j != i && l.contains(*id))
-                    })
-                    .filter_map(|id| self.revisions.get(id))
-                    .collect();
-                let mut touched = Touched::default();
-                let mut newest = None;
-                for revision in &revisions {
-                    match std::fs::read_to_string(&revision.path) {
-                        Ok(text) => touched.scan(&text),
-                        Err(_) => touched.opaque = true,
-                    }
-                    let modified = std::fs::metadata(&revision.path)
-                        .and_then(|m| m.modified())
-                        .ok();
-                    newest = newest.max(modified);
-                }
-                Branch {
-                    head: head.as_str(),
-                    is_new: revisions.iter().any(|r| new.contains(&r.id)),
-                    revisions,
-                    touched,
-                    newest,
-                }
+                // The revisions on this head's line and no other.
+                let own = |id: &String| {
+                    line.contains(id)
+                        && !lines
+                            .iter()
+                            .enumerate()
+                            .any(|(j, l)| j != i && l.contains(id))
+                };
+                self.branch(head, order.iter().filter(|id| own(id)), new)
             })
             .collect();
         let total: usize = branches.iter().map(|b| b.revisions.len()).sum();
@@ -565,28 +544,7 @@ impl Graph {
         let tables = tables_verdict(&branches);
         let repoint: Vec<String> = branches
             .windows(2)
-            .map(|pair| {
-                let firsts: Vec<String> = pair[1]
-                    .revisions
-                    .iter()
-                    .filter(|r| {
-                        !r.parents
-                            .iter()
-                            .any(|p| pair[1].revisions.iter().any(|o| &o.id == p))
-                    })
-                    .map(|r| self.shown(&r.id))
-                    .collect();
-                let why = if pair[1].is_new && !pair[0].is_new {
-                    "the new branch"
-                } else {
-                    "the newer branch, by file time"
-                };
-                format!(
-                    "re-point the down_revision of {} ({why}) at {}",
-                    firsts.join(" and "),
-                    pair[0].head
-                )
-            })
+            .map(|pair| self.repoint(&pair[0], &pair[1]))
             .collect();
         let finding = Finding::new(
             codes::MULTIPLE_HEADS,
@@ -604,6 +562,59 @@ impl Graph {
             repoint.join(", then "),
         ));
         Some(finding)
+    }
+
+    /// The branch to `head` made of the revisions `ids` (oldest first).
+    fn branch<'a>(
+        &'a self,
+        head: &'a str,
+        ids: impl Iterator<Item = &'a String>,
+        new: &BTreeSet<String>,
+    ) -> Branch<'a> {
+        let revisions: Vec<&Revision> = ids.filter_map(|id| self.revisions.get(id)).collect();
+        let mut touched = Touched::default();
+        let mut newest = None;
+        for revision in &revisions {
+            match std::fs::read_to_string(&revision.path) {
+                Ok(text) => touched.scan(&text),
+                Err(_) => touched.opaque = true,
+            }
+            let modified = std::fs::metadata(&revision.path)
+                .and_then(|m| m.modified())
+                .ok();
+            newest = newest.max(modified);
+        }
+        Branch {
+            head,
+            is_new: revisions.iter().any(|r| new.contains(&r.id)),
+            revisions,
+            touched,
+            newest,
+        }
+    }
+
+    /// The advice to put the `newer` branch on top of the `older` one.
+    fn repoint(&self, older: &Branch<'_>, newer: &Branch<'_>) -> String {
+        let firsts: Vec<String> = newer
+            .revisions
+            .iter()
+            .filter(|r| {
+                !r.parents
+                    .iter()
+                    .any(|p| newer.revisions.iter().any(|o| &o.id == p))
+            })
+            .map(|r| self.shown(&r.id))
+            .collect();
+        let why = if newer.is_new && !older.is_new {
+            "the new branch"
+        } else {
+            "the newer branch, by file time"
+        };
+        format!(
+            "re-point the down_revision of {} ({why}) at {}",
+            firsts.join(" and "),
+            older.head
+        )
     }
 
     /// A revision as a hint names it: its file name when that holds the id
