@@ -121,114 +121,9 @@ impl Graph {
     /// orphans, cycles, illegal ids and unknown dependencies. Findings from
     /// reading the files (`findings`) are kept in front.
     pub fn build(declared: Vec<Revision>, mut findings: Vec<Finding>) -> Graph {
-        let mut revisions: BTreeMap<String, Revision> = BTreeMap::new();
-        for revision in declared {
-            if revision.id.contains(['@', '-', '+']) {
-                findings.push(
-                    Finding::new(
-                        codes::ILLEGAL_ID,
-                        Severity::Error,
-                        &revision.id,
-                        format!(
-                            "revision id '{}' has a character Alembic rejects ('@', '-' or '+')",
-                            revision.id
-                        ),
-                    )
-                    .revision(&revision.id)
-                    .file(&revision.path)
-                    .hint("rename the revision; Alembic will refuse to load it"),
-                );
-            }
-            if let Some(first) = revisions.get(&revision.id) {
-                findings.push(
-                    Finding::new(
-                        codes::DUPLICATE_ID,
-                        Severity::Error,
-                        &revision.id,
-                        format!(
-                            "revision '{}' is declared twice, also in {}",
-                            revision.id,
-                            first.path.display()
-                        ),
-                    )
-                    .revision(&revision.id)
-                    .file(&revision.path)
-                    .hint("give one of the files a new revision id (and fix its children)"),
-                );
-                continue;
-            }
-            revisions.insert(revision.id.clone(), revision);
-        }
-
-        let mut labels: BTreeMap<String, String> = BTreeMap::new();
-        for revision in revisions.values() {
-            for label in &revision.branch_labels {
-                match labels.get(label) {
-                    Some(owner) if owner != &revision.id => findings.push(
-                        Finding::new(
-                            codes::DUPLICATE_LABEL,
-                            Severity::Error,
-                            label,
-                            format!(
-                                "branch label '{label}' is claimed by both '{owner}' and '{}'",
-                                revision.id
-                            ),
-                        )
-                        .revision(&revision.id)
-                        .file(&revision.path)
-                        .hint("a branch label names one revision; remove one of them"),
-                    ),
-                    _ => {
-                        labels.insert(label.clone(), revision.id.clone());
-                    }
-                }
-            }
-        }
-
-        let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for revision in revisions.values() {
-            for parent in &revision.parents {
-                if revisions.contains_key(parent) {
-                    children
-                        .entry(parent.clone())
-                        .or_default()
-                        .push(revision.id.clone());
-                } else {
-                    findings.push(
-                        Finding::new(
-                            codes::ORPHAN_PARENT,
-                            Severity::Error,
-                            &revision.id,
-                            format!(
-                                "revision '{}' has down_revision '{parent}', which does not exist",
-                                revision.id
-                            ),
-                        )
-                        .revision(&revision.id)
-                        .file(&revision.path)
-                        .hint("restore the missing revision file, or point down_revision at an existing revision"),
-                    );
-                }
-            }
-            for dependency in &revision.depends_on {
-                if !revisions.contains_key(dependency) && !labels.contains_key(dependency) {
-                    findings.push(
-                        Finding::new(
-                            codes::UNKNOWN_DEPENDENCY,
-                            Severity::Error,
-                            &revision.id,
-                            format!(
-                                "revision '{}' depends on '{dependency}', which is neither a revision nor a branch label",
-                                revision.id
-                            ),
-                        )
-                        .revision(&revision.id)
-                        .file(&revision.path)
-                        .hint("fix depends_on, or restore the revision it names"),
-                    );
-                }
-            }
-        }
+        let revisions = unique_revisions(declared, &mut findings);
+        let labels = branch_labels(&revisions, &mut findings);
+        let children = children(&revisions, &labels, &mut findings);
 
         let mut graph = Graph {
             revisions,
@@ -687,6 +582,139 @@ impl Graph {
         }
         found.into_iter().collect()
     }
+}
+
+/// The declared revisions by id, the first of each id; findings for ids
+/// Alembic rejects and for ids declared twice.
+fn unique_revisions(
+    declared: Vec<Revision>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, Revision> {
+    let mut revisions: BTreeMap<String, Revision> = BTreeMap::new();
+    for revision in declared {
+        if revision.id.contains(['@', '-', '+']) {
+            findings.push(
+                Finding::new(
+                    codes::ILLEGAL_ID,
+                    Severity::Error,
+                    &revision.id,
+                    format!(
+                        "revision id '{}' has a character Alembic rejects ('@', '-' or '+')",
+                        revision.id
+                    ),
+                )
+                .revision(&revision.id)
+                .file(&revision.path)
+                .hint("rename the revision; Alembic will refuse to load it"),
+            );
+        }
+        if let Some(first) = revisions.get(&revision.id) {
+            findings.push(
+                Finding::new(
+                    codes::DUPLICATE_ID,
+                    Severity::Error,
+                    &revision.id,
+                    format!(
+                        "revision '{}' is declared twice, also in {}",
+                        revision.id,
+                        first.path.display()
+                    ),
+                )
+                .revision(&revision.id)
+                .file(&revision.path)
+                .hint("give one of the files a new revision id (and fix its children)"),
+            );
+            continue;
+        }
+        revisions.insert(revision.id.clone(), revision);
+    }
+    revisions
+}
+
+/// The revision each branch label names; findings for labels claimed twice.
+fn branch_labels(
+    revisions: &BTreeMap<String, Revision>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    for revision in revisions.values() {
+        for label in &revision.branch_labels {
+            match labels.get(label) {
+                Some(owner) if owner != &revision.id => findings.push(
+                    Finding::new(
+                        codes::DUPLICATE_LABEL,
+                        Severity::Error,
+                        label,
+                        format!(
+                            "branch label '{label}' is claimed by both '{owner}' and '{}'",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("a branch label names one revision; remove one of them"),
+                ),
+                _ => {
+                    labels.insert(label.clone(), revision.id.clone());
+                }
+            }
+        }
+    }
+    labels
+}
+
+/// The children of each revision; findings for parents and dependencies
+/// that do not exist.
+fn children(
+    revisions: &BTreeMap<String, Revision>,
+    labels: &BTreeMap<String, String>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for revision in revisions.values() {
+        for parent in &revision.parents {
+            if revisions.contains_key(parent) {
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(revision.id.clone());
+            } else {
+                findings.push(
+                    Finding::new(
+                        codes::ORPHAN_PARENT,
+                        Severity::Error,
+                        &revision.id,
+                        format!(
+                            "revision '{}' has down_revision '{parent}', which does not exist",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("restore the missing revision file, or point down_revision at an existing revision"),
+                );
+            }
+        }
+        for dependency in &revision.depends_on {
+            if !revisions.contains_key(dependency) && !labels.contains_key(dependency) {
+                findings.push(
+                    Finding::new(
+                        codes::UNKNOWN_DEPENDENCY,
+                        Severity::Error,
+                        &revision.id,
+                        format!(
+                            "revision '{}' depends on '{dependency}', which is neither a revision nor a branch label",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("fix depends_on, or restore the revision it names"),
+                );
+            }
+        }
+    }
+    children
 }
 
 /// One branch of a forked history: the revisions only its head has.
