@@ -72,6 +72,7 @@ def main():
                             found.append((length, f"{path}:{line}", name))
     for length, where, name in sorted(found, reverse=True):
         print(f"{length:5}  {where:40}  {name}")
+    sys.stdout.flush()
     print(f"{len(found)} function(s) longer than {args.max} lines", file=sys.stderr)
     return 1 if found else 0
 

@@ -209,24 +209,8 @@ pub fn guard(
         return Err(GuardError::NoCommand);
     };
     let shown = shell_words::join(command);
-    let take = |repo: &mut Repo, message: String, progress: &mut dyn Progress| {
-        let outcome = snapshot::take(
-            repo,
-            tracked,
-            &SnapshotOptions {
-                message,
-                busy_timeout: options.busy_timeout,
-                migrations: options
-                    .migrations
-                    .clone()
-                    .map(|graph| graph as Arc<dyn crate::snapshot::MigrationFiles>),
-                ..SnapshotOptions::default()
-            },
-            progress,
-        )?;
-        Ok::<_, GuardError>(match outcome {
-            SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
-        })
+    let take = |repo: &mut Repo, message, progress: &mut dyn Progress| {
+        take_snapshot(repo, tracked, options, message, progress)
     };
     let before = take(repo, format!("before `{shown}`"), progress)?;
     let live_before = Live::capture(&tracked.path, options.busy_timeout)?;
@@ -236,15 +220,7 @@ pub fn guard(
         .map(|c| status(repo, c, &live_before, on_event))
         .transpose()?;
     on_event(GuardEvent::Running { before });
-    let mut run = Command::new(program);
-    run.args(arguments).current_dir(&options.cwd);
-    if options.stdout_to_stderr {
-        run.stdout(std::io::stderr());
-    }
-    let exit = run.status().map_err(|source| GuardError::Start {
-        program: program.clone(),
-        source,
-    })?;
+    let exit = run_command(program, arguments, options)?;
     let after_command = |source: GuardError| GuardError::AfterCommand {
         before,
         source: Box::new(source),
@@ -268,18 +244,11 @@ pub fn guard(
     let changed = after != before;
     let mut findings = Vec::new();
     if !exit.success() {
-        let mut finding = Finding::new(
-            codes::COMMAND_FAILED,
-            Severity::Error,
+        findings.push(command_failed(
+            exit,
             &shown,
-            format!("`{shown}` {}", describe_exit(exit)),
-        );
-        if changed {
-            finding = finding.hint(format!(
-                "it changed the database before it stopped: `migsnap diff {before:.12} {after:.12}` shows how far it got"
-            ));
-        }
-        findings.push(finding);
+            changed.then_some((before, after)),
+        ));
     }
     let drift = match (&status_before, &status_after) {
         (Some(was), Some(now)) => {
@@ -329,6 +298,71 @@ pub fn guard(
         restored,
         failed_state_snapshot,
     })
+}
+
+/// Snapshots `tracked`; an unchanged database gives its current head.
+fn take_snapshot(
+    repo: &mut Repo,
+    tracked: &Tracked,
+    options: &GuardOptions,
+    message: String,
+    progress: &mut dyn Progress,
+) -> Result<ObjectId, GuardError> {
+    let outcome = snapshot::take(
+        repo,
+        tracked,
+        &SnapshotOptions {
+            message,
+            busy_timeout: options.busy_timeout,
+            migrations: options
+                .migrations
+                .clone()
+                .map(|graph| graph as Arc<dyn crate::snapshot::MigrationFiles>),
+            ..SnapshotOptions::default()
+        },
+        progress,
+    )?;
+    Ok(match outcome {
+        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
+    })
+}
+
+/// Runs the guarded command and waits for it.
+fn run_command(
+    program: &str,
+    arguments: &[String],
+    options: &GuardOptions,
+) -> Result<std::process::ExitStatus, GuardError> {
+    let mut run = Command::new(program);
+    run.args(arguments).current_dir(&options.cwd);
+    if options.stdout_to_stderr {
+        run.stdout(std::io::stderr());
+    }
+    run.status().map_err(|source| GuardError::Start {
+        program: program.to_owned(),
+        source,
+    })
+}
+
+/// The finding for a command that failed; `changed` holds the snapshots
+/// before and after it when it changed the database.
+fn command_failed(
+    exit: std::process::ExitStatus,
+    shown: &str,
+    changed: Option<(ObjectId, ObjectId)>,
+) -> Finding {
+    let finding = Finding::new(
+        codes::COMMAND_FAILED,
+        Severity::Error,
+        shown,
+        format!("`{shown}` {}", describe_exit(exit)),
+    );
+    match changed {
+        Some((before, after)) => finding.hint(format!(
+            "it changed the database before it stopped: `migsnap diff {before:.12} {after:.12}` shows how far it got"
+        )),
+        None => finding,
+    }
 }
 
 fn status(

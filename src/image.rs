@@ -15,6 +15,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::bounded;
+use migsnap_store::compress::Compressor;
 use migsnap_store::image::{ResolvedImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
 use migsnap_store::{
@@ -143,22 +144,8 @@ pub fn record(
             let hash_tx = hash_tx.clone();
             scope.spawn(move || {
                 for batch in page_rx {
-                    let mut ids = Vec::with_capacity(batch.pages.len());
-                    let mut changed: Vec<&[u8]> = Vec::new();
-                    for (offset, page) in batch.pages.iter().enumerate() {
-                        let index = batch.first + offset;
-                        let id = migsnap_store::codec::blob_id(page);
-                        if parent_blocks.get(index) != Some(&id) {
-                            changed.push(page);
-                        }
-                        ids.push((index, id));
-                    }
-                    let packs = changed
-                        .chunks(PACK_OBJECTS)
-                        .map(|pages| PreparedPack::blobs(pages.iter().copied(), &mut compressor))
-                        .collect();
-                    let bytes = batch.pages.iter().map(|p| p.len() as u64).sum();
-                    if hash_tx.send(Hashed { ids, packs, bytes }).is_err() {
+                    let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
+                    if hash_tx.send(hashed).is_err() {
                         return;
                     }
                 }
@@ -210,6 +197,27 @@ pub fn record(
             digest,
         })
     })
+}
+
+/// Hashes a batch of pages and packs the ones that differ from the parent's
+/// blocks at the same index.
+fn hash_batch(batch: &Batch, parent_blocks: &[ObjectId], compressor: &mut Compressor) -> Hashed {
+    let mut ids = Vec::with_capacity(batch.pages.len());
+    let mut changed: Vec<&[u8]> = Vec::new();
+    for (offset, page) in batch.pages.iter().enumerate() {
+        let index = batch.first + offset;
+        let id = migsnap_store::codec::blob_id(page);
+        if parent_blocks.get(index) != Some(&id) {
+            changed.push(page);
+        }
+        ids.push((index, id));
+    }
+    let packs = changed
+        .chunks(PACK_OBJECTS)
+        .map(|pages| PreparedPack::blobs(pages.iter().copied(), compressor))
+        .collect();
+    let bytes = batch.pages.iter().map(|p| p.len() as u64).sum();
+    Hashed { ids, packs, bytes }
 }
 
 /// Worker threads for hashing and compression: one per core, at most 8.

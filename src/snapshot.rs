@@ -339,6 +339,23 @@ pub fn take_into(
             .collect(),
     };
     let id = tx.write(&Object::Snapshot(snapshot.clone()))?;
+    commit(tx, target, current, tag_refs, id, &options.message)?;
+    Ok(SnapshotOutcome::Recorded {
+        id,
+        snapshot: Box::new(snapshot),
+    })
+}
+
+/// Moves `target`'s ref (compare-and-swap against `current`) and creates the
+/// tags, all pointing at the new snapshot `id`, in one commit.
+fn commit(
+    tx: migsnap_store::Transaction<'_>,
+    target: &Target,
+    current: Option<ObjectId>,
+    tag_refs: Vec<RefName>,
+    id: ObjectId,
+    message: &str,
+) -> Result<(), SnapshotError> {
     let mut edits = vec![RefEdit {
         name: target.reference.clone(),
         change: Change::Update {
@@ -353,12 +370,9 @@ pub fn take_into(
             new: id,
         },
     }));
-    let summary = options.message.lines().next().unwrap_or_default();
+    let summary = message.lines().next().unwrap_or_default();
     tx.commit(&edits, &format!("snapshot: {summary}"))?;
-    Ok(SnapshotOutcome::Recorded {
-        id,
-        snapshot: Box::new(snapshot),
-    })
+    Ok(())
 }
 
 /// Records the pages of `source` into `tx` while SQLite checks the file.

@@ -130,114 +130,9 @@ impl Graph {
     /// orphans, cycles, illegal ids and unknown dependencies. Findings from
     /// reading the files (`findings`) are kept in front.
     pub fn build(declared: Vec<Revision>, mut findings: Vec<Finding>) -> Graph {
-        let mut revisions: BTreeMap<String, Revision> = BTreeMap::new();
-        for revision in declared {
-            if revision.id.contains(['@', '-', '+']) {
-                findings.push(
-                    Finding::new(
-                        codes::ILLEGAL_ID,
-                        Severity::Error,
-                        &revision.id,
-                        format!(
-                            "revision id '{}' has a character Alembic rejects ('@', '-' or '+')",
-                            revision.id
-                        ),
-                    )
-                    .revision(&revision.id)
-                    .file(&revision.path)
-                    .hint("rename the revision; Alembic will refuse to load it"),
-                );
-            }
-            if let Some(first) = revisions.get(&revision.id) {
-                findings.push(
-                    Finding::new(
-                        codes::DUPLICATE_ID,
-                        Severity::Error,
-                        &revision.id,
-                        format!(
-                            "revision '{}' is declared twice, also in {}",
-                            revision.id,
-                            first.path.display()
-                        ),
-                    )
-                    .revision(&revision.id)
-                    .file(&revision.path)
-                    .hint("give one of the files a new revision id (and fix its children)"),
-                );
-                continue;
-            }
-            revisions.insert(revision.id.clone(), revision);
-        }
-
-        let mut labels: BTreeMap<String, String> = BTreeMap::new();
-        for revision in revisions.values() {
-            for label in &revision.branch_labels {
-                match labels.get(label) {
-                    Some(owner) if owner != &revision.id => findings.push(
-                        Finding::new(
-                            codes::DUPLICATE_LABEL,
-                            Severity::Error,
-                            label,
-                            format!(
-                                "branch label '{label}' is claimed by both '{owner}' and '{}'",
-                                revision.id
-                            ),
-                        )
-                        .revision(&revision.id)
-                        .file(&revision.path)
-                        .hint("a branch label names one revision; remove one of them"),
-                    ),
-                    _ => {
-                        labels.insert(label.clone(), revision.id.clone());
-                    }
-                }
-            }
-        }
-
-        let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for revision in revisions.values() {
-            for parent in &revision.parents {
-                if revisions.contains_key(parent) {
-                    children
-                        .entry(parent.clone())
-                        .or_default()
-                        .push(revision.id.clone());
-                } else {
-                    findings.push(
-                        Finding::new(
-                            codes::ORPHAN_PARENT,
-                            Severity::Error,
-                            &revision.id,
-                            format!(
-                                "revision '{}' has down_revision '{parent}', which does not exist",
-                                revision.id
-                            ),
-                        )
-                        .revision(&revision.id)
-                        .file(&revision.path)
-                        .hint("restore the missing revision file, or point down_revision at an existing revision"),
-                    );
-                }
-            }
-            for dependency in &revision.depends_on {
-                if !revisions.contains_key(dependency) && !labels.contains_key(dependency) {
-                    findings.push(
-                        Finding::new(
-                            codes::UNKNOWN_DEPENDENCY,
-                            Severity::Error,
-                            &revision.id,
-                            format!(
-                                "revision '{}' depends on '{dependency}', which is neither a revision nor a branch label",
-                                revision.id
-                            ),
-                        )
-                        .revision(&revision.id)
-                        .file(&revision.path)
-                        .hint("fix depends_on, or restore the revision it names"),
-                    );
-                }
-            }
-        }
+        let revisions = unique_revisions(declared, &mut findings);
+        let labels = branch_labels(&revisions, &mut findings);
+        let children = children(&revisions, &labels, &mut findings);
 
         let mut graph = Graph {
             revisions,
@@ -500,36 +395,15 @@ impl Graph {
             .zip(&lines)
             .enumerate()
             .map(|(i, (head, line))| {
-                let revisions: Vec<&Revision> = order
-                    .iter()
-                    .filter(|id| {
-                        line.contains(*id)
-                            && !lines
-                                .iter()
-                                .enumerate()
-                                .any(|(j, l)| j != i && l.contains(*id))
-                    })
-                    .filter_map(|id| self.revisions.get(id))
-                    .collect();
-                let mut touched = Touched::default();
-                let mut newest = None;
-                for revision in &revisions {
-                    match std::fs::read_to_string(&revision.path) {
-                        Ok(text) => touched.scan(&text),
-                        Err(_) => touched.opaque = true,
-                    }
-                    let modified = std::fs::metadata(&revision.path)
-                        .and_then(|m| m.modified())
-                        .ok();
-                    newest = newest.max(modified);
-                }
-                Branch {
-                    head: head.as_str(),
-                    is_new: revisions.iter().any(|r| new.contains(&r.id)),
-                    revisions,
-                    touched,
-                    newest,
-                }
+                // The revisions on this head's line and no other.
+                let own = |id: &String| {
+                    line.contains(id)
+                        && !lines
+                            .iter()
+                            .enumerate()
+                            .any(|(j, l)| j != i && l.contains(id))
+                };
+                self.branch(head, order.iter().filter(|id| own(id)), new)
             })
             .collect();
         let total: usize = branches.iter().map(|b| b.revisions.len()).sum();
@@ -574,28 +448,7 @@ impl Graph {
         let tables = tables_verdict(&branches);
         let repoint: Vec<String> = branches
             .windows(2)
-            .map(|pair| {
-                let firsts: Vec<String> = pair[1]
-                    .revisions
-                    .iter()
-                    .filter(|r| {
-                        !r.parents
-                            .iter()
-                            .any(|p| pair[1].revisions.iter().any(|o| &o.id == p))
-                    })
-                    .map(|r| self.shown(&r.id))
-                    .collect();
-                let why = if pair[1].is_new && !pair[0].is_new {
-                    "the new branch"
-                } else {
-                    "the newer branch, by file time"
-                };
-                format!(
-                    "re-point the down_revision of {} ({why}) at {}",
-                    firsts.join(" and "),
-                    pair[0].head
-                )
-            })
+            .map(|pair| self.repoint(&pair[0], &pair[1]))
             .collect();
         let finding = Finding::new(
             codes::MULTIPLE_HEADS,
@@ -613,6 +466,59 @@ impl Graph {
             repoint.join(", then "),
         ));
         Some(finding)
+    }
+
+    /// The branch to `head` made of the revisions `ids` (oldest first).
+    fn branch<'a>(
+        &'a self,
+        head: &'a str,
+        ids: impl Iterator<Item = &'a String>,
+        new: &BTreeSet<String>,
+    ) -> Branch<'a> {
+        let revisions: Vec<&Revision> = ids.filter_map(|id| self.revisions.get(id)).collect();
+        let mut touched = Touched::default();
+        let mut newest = None;
+        for revision in &revisions {
+            match std::fs::read_to_string(&revision.path) {
+                Ok(text) => touched.scan(&text),
+                Err(_) => touched.opaque = true,
+            }
+            let modified = std::fs::metadata(&revision.path)
+                .and_then(|m| m.modified())
+                .ok();
+            newest = newest.max(modified);
+        }
+        Branch {
+            head,
+            is_new: revisions.iter().any(|r| new.contains(&r.id)),
+            revisions,
+            touched,
+            newest,
+        }
+    }
+
+    /// The advice to put the `newer` branch on top of the `older` one.
+    fn repoint(&self, older: &Branch<'_>, newer: &Branch<'_>) -> String {
+        let firsts: Vec<String> = newer
+            .revisions
+            .iter()
+            .filter(|r| {
+                !r.parents
+                    .iter()
+                    .any(|p| newer.revisions.iter().any(|o| &o.id == p))
+            })
+            .map(|r| self.shown(&r.id))
+            .collect();
+        let why = if newer.is_new && !older.is_new {
+            "the new branch"
+        } else {
+            "the newer branch, by file time"
+        };
+        format!(
+            "re-point the down_revision of {} ({why}) at {}",
+            firsts.join(" and "),
+            older.head
+        )
     }
 
     /// A revision as a hint names it: its file name when that holds the id
@@ -685,6 +591,139 @@ impl Graph {
         }
         found.into_iter().collect()
     }
+}
+
+/// The declared revisions by id, the first of each id; findings for ids
+/// Alembic rejects and for ids declared twice.
+fn unique_revisions(
+    declared: Vec<Revision>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, Revision> {
+    let mut revisions: BTreeMap<String, Revision> = BTreeMap::new();
+    for revision in declared {
+        if revision.id.contains(['@', '-', '+']) {
+            findings.push(
+                Finding::new(
+                    codes::ILLEGAL_ID,
+                    Severity::Error,
+                    &revision.id,
+                    format!(
+                        "revision id '{}' has a character Alembic rejects ('@', '-' or '+')",
+                        revision.id
+                    ),
+                )
+                .revision(&revision.id)
+                .file(&revision.path)
+                .hint("rename the revision; Alembic will refuse to load it"),
+            );
+        }
+        if let Some(first) = revisions.get(&revision.id) {
+            findings.push(
+                Finding::new(
+                    codes::DUPLICATE_ID,
+                    Severity::Error,
+                    &revision.id,
+                    format!(
+                        "revision '{}' is declared twice, also in {}",
+                        revision.id,
+                        first.path.display()
+                    ),
+                )
+                .revision(&revision.id)
+                .file(&revision.path)
+                .hint("give one of the files a new revision id (and fix its children)"),
+            );
+            continue;
+        }
+        revisions.insert(revision.id.clone(), revision);
+    }
+    revisions
+}
+
+/// The revision each branch label names; findings for labels claimed twice.
+fn branch_labels(
+    revisions: &BTreeMap<String, Revision>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    for revision in revisions.values() {
+        for label in &revision.branch_labels {
+            match labels.get(label) {
+                Some(owner) if owner != &revision.id => findings.push(
+                    Finding::new(
+                        codes::DUPLICATE_LABEL,
+                        Severity::Error,
+                        label,
+                        format!(
+                            "branch label '{label}' is claimed by both '{owner}' and '{}'",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("a branch label names one revision; remove one of them"),
+                ),
+                _ => {
+                    labels.insert(label.clone(), revision.id.clone());
+                }
+            }
+        }
+    }
+    labels
+}
+
+/// The children of each revision; findings for parents and dependencies
+/// that do not exist.
+fn children(
+    revisions: &BTreeMap<String, Revision>,
+    labels: &BTreeMap<String, String>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for revision in revisions.values() {
+        for parent in &revision.parents {
+            if revisions.contains_key(parent) {
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(revision.id.clone());
+            } else {
+                findings.push(
+                    Finding::new(
+                        codes::ORPHAN_PARENT,
+                        Severity::Error,
+                        &revision.id,
+                        format!(
+                            "revision '{}' has down_revision '{parent}', which does not exist",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("restore the missing revision file, or point down_revision at an existing revision"),
+                );
+            }
+        }
+        for dependency in &revision.depends_on {
+            if !revisions.contains_key(dependency) && !labels.contains_key(dependency) {
+                findings.push(
+                    Finding::new(
+                        codes::UNKNOWN_DEPENDENCY,
+                        Severity::Error,
+                        &revision.id,
+                        format!(
+                            "revision '{}' depends on '{dependency}', which is neither a revision nor a branch label",
+                            revision.id
+                        ),
+                    )
+                    .revision(&revision.id)
+                    .file(&revision.path)
+                    .hint("fix depends_on, or restore the revision it names"),
+                );
+            }
+        }
+    }
+    children
 }
 
 /// One branch of a forked history: the revisions only its head has.

@@ -921,9 +921,34 @@ fn build_table(
         }
     });
 
-    // UNIQUE constraints are the indexes SQLite made for them; a constraint
-    // that repeats another's columns got no index of its own.
-    let uniques = unique_indexes
+    let uniques = table_uniques(parsed, unique_indexes, index_columns);
+    let foreign_keys = table_foreign_keys(parsed, fk_rows);
+
+    Table {
+        name: row.name.clone(),
+        columns,
+        primary_key,
+        uniques,
+        checks: parsed.map(|p| p.checks.clone()).unwrap_or_default(),
+        foreign_keys,
+        options: TableOptions {
+            autoincrement: parsed.is_some_and(|p| p.autoincrement),
+            ..TableOptions::default()
+        },
+        virtual_table: None,
+        unparsed: None,
+        sql: row.sql.clone(),
+    }
+}
+
+/// UNIQUE constraints are the indexes SQLite made for them; a constraint
+/// that repeats another's columns got no index of its own.
+fn table_uniques(
+    parsed: Option<&ParsedTable>,
+    unique_indexes: &[String],
+    index_columns: &HashMap<String, Vec<IndexColumnRow>>,
+) -> Vec<Unique> {
+    unique_indexes
         .iter()
         .map(|index| {
             let columns: Vec<String> = index_columns
@@ -944,8 +969,15 @@ fn build_table(
                 on_conflict: conflict(declared.and_then(|d| d.on_conflict)),
             }
         })
-        .collect();
+        .collect()
+}
 
+/// The foreign keys of `foreign_key_list` rows (one row per column), with
+/// what only the parse knows (names, deferrability).
+fn table_foreign_keys(
+    parsed: Option<&ParsedTable>,
+    fk_rows: Vec<ForeignKeyRow>,
+) -> Vec<super::model::ForeignKey> {
     let mut foreign_keys = Vec::new();
     let mut fk_rows = fk_rows.into_iter().peekable();
     while let Some(first) = fk_rows.next() {
@@ -977,22 +1009,7 @@ fn build_table(
             initially_deferred: deferred,
         });
     }
-
-    Table {
-        name: row.name.clone(),
-        columns,
-        primary_key,
-        uniques,
-        checks: parsed.map(|p| p.checks.clone()).unwrap_or_default(),
-        foreign_keys,
-        options: TableOptions {
-            autoincrement: parsed.is_some_and(|p| p.autoincrement),
-            ..TableOptions::default()
-        },
-        virtual_table: None,
-        unparsed: None,
-        sql: row.sql.clone(),
-    }
+    foreign_keys
 }
 
 /// A virtual table; its columns come from its module, which may be missing

@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::lex::{self, TokenKind};
 use super::model::{
-    Column, Conflict, Event, ExclusionReason, Index, IndexOrigin, IndexPart, IndexTarget,
-    ObjectKind, Schema, Storage, Table, Timing, Trigger, View, fold, same_name,
+    Column, Conflict, Event, ExclusionReason, ForeignKey, Index, IndexOrigin, IndexPart,
+    IndexTarget, ObjectKind, PrimaryKey, Schema, Storage, Table, Timing, Trigger, View,
+    VirtualTable, fold, same_name,
 };
 
 pub use super::lex::quote_ident;
@@ -175,17 +176,7 @@ impl Schema {
 
     fn render_table(&self, table: &Table, out: &mut String) {
         if let Some(vt) = &table.virtual_table {
-            out.push_str("CREATE VIRTUAL TABLE ");
-            out.push_str(&quote_ident(&table.name));
-            out.push_str(" USING ");
-            out.push_str(&quote_ident(&vt.module));
-            if !vt.arguments.is_empty() {
-                out.push('(');
-                let arguments: Vec<String> =
-                    vt.arguments.iter().map(|a| verbatim_guarded(a)).collect();
-                out.push_str(&arguments.join(", "));
-                out.push(')');
-            }
+            render_virtual_table(&table.name, vt, out);
             return;
         }
         let mut items = Vec::new();
@@ -204,43 +195,8 @@ impl Schema {
                 })
         });
         for column in &table.columns {
-            let mut item = quote_ident(&column.name);
-            if !column.declared_type.is_empty() {
-                item.push(' ');
-                item.push_str(&render_type(&column.declared_type));
-            }
-            if let Some(pk) = column_pk.filter(|pk| same_name(&pk.columns[0], &column.name)) {
-                push_constraint_name(&mut item, pk.name.as_deref());
-                item.push_str(" PRIMARY KEY");
-                if pk_index.is_some_and(|index| index.parts[0].descending) {
-                    item.push_str(" DESC");
-                }
-                push_conflict(&mut item, pk.on_conflict);
-                if table.options.autoincrement {
-                    item.push_str(" AUTOINCREMENT");
-                }
-            }
-            if column.not_null {
-                item.push_str(" NOT NULL");
-                push_conflict(&mut item, column.not_null_on_conflict);
-            }
-            if let Some(default) = &column.default {
-                item.push_str(" DEFAULT ");
-                item.push_str(&render_default(default));
-            }
-            if let Some(collation) = &column.collation {
-                item.push_str(" COLLATE ");
-                item.push_str(&quote_ident(collation));
-            }
-            if let Some(generated) = &column.generated {
-                item.push_str(" GENERATED ALWAYS AS (");
-                item.push_str(&guarded(&generated.expression, false));
-                item.push_str(match generated.storage {
-                    Storage::Virtual => ") VIRTUAL",
-                    Storage::Stored => ") STORED",
-                });
-            }
-            items.push(item);
+            let pk = column_pk.filter(|pk| same_name(&pk.columns[0], &column.name));
+            items.push(render_column(table, column, pk, pk_index));
         }
         if let Some(pk) = table.primary_key.as_ref().filter(|_| column_pk.is_none()) {
             let mut item = String::new();
@@ -268,35 +224,7 @@ impl Schema {
             item.push(')');
             items.push(item.trim_start().to_owned());
         }
-        for fk in &table.foreign_keys {
-            let mut item = String::new();
-            push_constraint_name(&mut item, fk.name.as_deref());
-            item.push_str(" FOREIGN KEY (");
-            item.push_str(&quote_list(&fk.columns));
-            item.push_str(") REFERENCES ");
-            item.push_str(&quote_ident(&fk.target_table));
-            if !fk.target_columns.is_empty() {
-                item.push_str(" (");
-                item.push_str(&quote_list(&fk.target_columns));
-                item.push(')');
-            }
-            for (event, action) in [("DELETE", fk.on_delete), ("UPDATE", fk.on_update)] {
-                if action != super::model::Action::NoAction {
-                    item.push_str(" ON ");
-                    item.push_str(event);
-                    item.push(' ');
-                    item.push_str(action.sql());
-                }
-            }
-            if fk.deferrable {
-                item.push_str(if fk.initially_deferred {
-                    " DEFERRABLE INITIALLY DEFERRED"
-                } else {
-                    " DEFERRABLE INITIALLY IMMEDIATE"
-                });
-            }
-            items.push(item.trim_start().to_owned());
-        }
+        items.extend(table.foreign_keys.iter().map(render_foreign_key));
         out.push_str("CREATE TABLE ");
         out.push_str(&quote_ident(&table.name));
         out.push_str(" (\n  ");
@@ -354,6 +282,98 @@ impl Schema {
             out.push_str(&guarded(predicate, false));
         }
     }
+}
+
+/// `CREATE VIRTUAL TABLE name USING module(arguments)`.
+fn render_virtual_table(name: &str, vt: &VirtualTable, out: &mut String) {
+    out.push_str("CREATE VIRTUAL TABLE ");
+    out.push_str(&quote_ident(name));
+    out.push_str(" USING ");
+    out.push_str(&quote_ident(&vt.module));
+    if !vt.arguments.is_empty() {
+        out.push('(');
+        let arguments: Vec<String> = vt.arguments.iter().map(|a| verbatim_guarded(a)).collect();
+        out.push_str(&arguments.join(", "));
+        out.push(')');
+    }
+}
+
+/// One column definition of `table`; `pk` is the table's primary key when
+/// it goes on this column, `pk_index` the index SQLite made for that key.
+fn render_column(
+    table: &Table,
+    column: &Column,
+    pk: Option<&PrimaryKey>,
+    pk_index: Option<&Index>,
+) -> String {
+    let mut item = quote_ident(&column.name);
+    if !column.declared_type.is_empty() {
+        item.push(' ');
+        item.push_str(&render_type(&column.declared_type));
+    }
+    if let Some(pk) = pk {
+        push_constraint_name(&mut item, pk.name.as_deref());
+        item.push_str(" PRIMARY KEY");
+        if pk_index.is_some_and(|index| index.parts[0].descending) {
+            item.push_str(" DESC");
+        }
+        push_conflict(&mut item, pk.on_conflict);
+        if table.options.autoincrement {
+            item.push_str(" AUTOINCREMENT");
+        }
+    }
+    if column.not_null {
+        item.push_str(" NOT NULL");
+        push_conflict(&mut item, column.not_null_on_conflict);
+    }
+    if let Some(default) = &column.default {
+        item.push_str(" DEFAULT ");
+        item.push_str(&render_default(default));
+    }
+    if let Some(collation) = &column.collation {
+        item.push_str(" COLLATE ");
+        item.push_str(&quote_ident(collation));
+    }
+    if let Some(generated) = &column.generated {
+        item.push_str(" GENERATED ALWAYS AS (");
+        item.push_str(&guarded(&generated.expression, false));
+        item.push_str(match generated.storage {
+            Storage::Virtual => ") VIRTUAL",
+            Storage::Stored => ") STORED",
+        });
+    }
+    item
+}
+
+/// One `FOREIGN KEY` table constraint.
+fn render_foreign_key(fk: &ForeignKey) -> String {
+    let mut item = String::new();
+    push_constraint_name(&mut item, fk.name.as_deref());
+    item.push_str(" FOREIGN KEY (");
+    item.push_str(&quote_list(&fk.columns));
+    item.push_str(") REFERENCES ");
+    item.push_str(&quote_ident(&fk.target_table));
+    if !fk.target_columns.is_empty() {
+        item.push_str(" (");
+        item.push_str(&quote_list(&fk.target_columns));
+        item.push(')');
+    }
+    for (event, action) in [("DELETE", fk.on_delete), ("UPDATE", fk.on_update)] {
+        if action != super::model::Action::NoAction {
+            item.push_str(" ON ");
+            item.push_str(event);
+            item.push(' ');
+            item.push_str(action.sql());
+        }
+    }
+    if fk.deferrable {
+        item.push_str(if fk.initially_deferred {
+            " DEFERRABLE INITIALLY DEFERRED"
+        } else {
+            " DEFERRABLE INITIALLY IMMEDIATE"
+        });
+    }
+    item.trim_start().to_owned()
 }
 
 /// A stored statement the parser could not read, safe to follow with `;`:

@@ -103,14 +103,6 @@ impl Ini {
             path: path.to_path_buf(),
             line: Some(line),
         };
-        let mut defaults = IniSection::new();
-        defaults.insert(
-            "here".to_string(),
-            IniValue {
-                raw: here.to_string(),
-                line: None,
-            },
-        );
         // Values as lists of lines until the end, as configparser keeps them.
         let mut pending: BTreeMap<(String, String), (Vec<String>, usize)> = BTreeMap::new();
         let mut section_names: HashSet<String> = HashSet::new();
@@ -201,6 +193,25 @@ impl Ini {
             return Err(ConfigError::BadLine { at: at(line) });
         }
 
+        Ok(Ini::assemble(path, here, section_names, pending))
+    }
+
+    /// The parsed ini from its section names and the lines of each value,
+    /// by (section, option); `here` is the value of the `here` default.
+    fn assemble(
+        path: &Path,
+        here: &str,
+        section_names: HashSet<String>,
+        pending: BTreeMap<(String, String), (Vec<String>, usize)>,
+    ) -> Ini {
+        let mut defaults = IniSection::new();
+        defaults.insert(
+            "here".to_string(),
+            IniValue {
+                raw: here.to_string(),
+                line: None,
+            },
+        );
         let mut sections: BTreeMap<String, IniSection> = section_names
             .into_iter()
             .map(|name| (name, IniSection::new()))
@@ -217,11 +228,11 @@ impl Ini {
                 options.insert(name, value);
             }
         }
-        Ok(Ini {
+        Ini {
             path: path.to_path_buf(),
             defaults,
             sections,
-        })
+        }
     }
 
     pub(super) fn has_section(&self, section: &str) -> bool {
