@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 
 use migsnap_store::{ParseIdError, Prefix};
 
-use super::migrations::{self, reference_error, replay_progress};
+use super::migrations::{self, Opened, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::drift::{self, AcceptPlan, Live};
@@ -45,54 +45,70 @@ pub struct AcceptArgs {
 
 pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     if args.list {
-        let variants = drift::accepted_variants(&opened.repo, &replayer).map_err(CliError::from)?;
-        if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({ "variants": variants }))?;
-            return Ok(Status::Ok);
-        }
-        if variants.is_empty() {
-            ctx.out.line("no accepted variants")?;
-        }
-        for variant in &variants {
-            ctx.out.line(&format!(
-                "{:.12}  {}  accepted {}  ({} difference{} from the reference)",
-                variant.id,
-                variant.targets.join(" + "),
-                time(variant.time),
-                variant.diff.changes.len(),
-                if variant.diff.changes.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            ))?;
-            for line in drift_lines(&ctx.out, &variant.diff, "    ") {
-                ctx.out.line(&line)?;
-            }
-        }
-        return Ok(Status::Ok);
+        list(ctx, &opened)
+    } else if let Some(prefix) = &args.remove {
+        remove(ctx, &mut opened, prefix)
+    } else {
+        accept(ctx, &args, &mut opened)
     }
-    if let Some(prefix) = &args.remove {
-        let prefix: Prefix = prefix.parse().map_err(|e: ParseIdError| {
-            CliError::new(ErrorKind::Input, format!("accept --remove: {e}"))
-                .hint("give 4 or more hex digits of an id from `migsnap accept --list`")
-        })?;
-        let removed =
-            drift::remove_accepted(&mut opened.repo, &replayer, &prefix).map_err(CliError::from)?;
-        if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({ "removed": removed }))?;
-        } else {
-            ctx.out.line(&format!(
-                "removed accepted variant {:.12} of {}; a database of that shape is drift again",
-                removed.id,
-                removed.targets.join(" + ")
-            ))?;
-        }
-        return Ok(Status::Ok);
-    }
+}
 
+/// `accept --list`: every accepted variant with its difference.
+fn list(ctx: &Ctx, opened: &Opened) -> Result<Status, CliError> {
+    let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let variants = drift::accepted_variants(&opened.repo, replayer).map_err(CliError::from)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&serde_json::json!({ "variants": variants }))?;
+        return Ok(Status::Ok);
+    }
+    if variants.is_empty() {
+        ctx.out.line("no accepted variants")?;
+    }
+    for variant in &variants {
+        ctx.out.line(&format!(
+            "{:.12}  {}  accepted {}  ({} difference{} from the reference)",
+            variant.id,
+            variant.targets.join(" + "),
+            time(variant.time),
+            variant.diff.changes.len(),
+            if variant.diff.changes.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ))?;
+        for line in drift_lines(&ctx.out, &variant.diff, "    ") {
+            ctx.out.line(&line)?;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// `accept --remove ID`.
+fn remove(ctx: &Ctx, opened: &mut Opened, prefix: &str) -> Result<Status, CliError> {
+    let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let prefix: Prefix = prefix.parse().map_err(|e: ParseIdError| {
+        CliError::new(ErrorKind::Input, format!("accept --remove: {e}"))
+            .hint("give 4 or more hex digits of an id from `migsnap accept --list`")
+    })?;
+    let removed =
+        drift::remove_accepted(&mut opened.repo, replayer, &prefix).map_err(CliError::from)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&serde_json::json!({ "removed": removed }))?;
+    } else {
+        ctx.out.line(&format!(
+            "removed accepted variant {:.12} of {}; a database of that shape is drift again",
+            removed.id,
+            removed.targets.join(" + ")
+        ))?;
+    }
+    Ok(Status::Ok)
+}
+
+/// Shows the difference and, confirmed, records it as an accepted variant.
+fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Opened) -> Result<Status, CliError> {
+    let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let path = opened.database(args.db.as_deref())?;
     let stamped = if args.revisions.is_empty() {
         let live = Live::capture(&path, ctx.busy_timeout)?;
@@ -103,7 +119,7 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let targets = opened.targets(&args.revisions, stamped, "accept a shape for")?;
     let plan = drift::plan_accept(
         &mut opened.repo,
-        &replayer,
+        replayer,
         &targets,
         &path,
         ctx.busy_timeout,
@@ -162,7 +178,7 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     let (name, id) = drift::accept(
         &mut opened.repo,
-        &replayer,
+        replayer,
         &proposal,
         &path,
         ctx.busy_timeout,

@@ -1,8 +1,15 @@
 //! `migsnap history`: the revision graph read statically from the migration
 //! files, with its heads, bases, branch and merge points, and findings.
 
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
 use super::migrations::{self, shown};
 use super::{CliError, Ctx, Status, verdict};
+use crate::history::graph::{Graph, Revision};
+use crate::history::project::MigrationKind;
+use crate::policy::Verdict;
 
 /// Show the migration history: revisions, heads, bases, branch and merge
 /// points, dependencies, and what is wrong with it.
@@ -17,6 +24,55 @@ pub struct HistoryArgs {
     verdict: verdict::VerdictArgs,
 }
 
+/// `history --format json`: the graph, revisions prerequisites first, and
+/// the verdict.
+#[derive(Serialize)]
+struct HistoryDocument<'a> {
+    kind: MigrationKind,
+    version_locations: Vec<PathBuf>,
+    revisions: Vec<RevisionEntry<'a>>,
+    heads: Vec<String>,
+    bases: Vec<String>,
+    branch_points: Vec<String>,
+    merge_points: Vec<String>,
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+}
+
+/// One revision in `history`'s JSON.
+#[derive(Serialize)]
+struct RevisionEntry<'a> {
+    revision: &'a str,
+    down_revision: &'a [String],
+    depends_on: &'a [String],
+    branch_labels: &'a [String],
+    message: Option<&'a str>,
+    file: &'a Path,
+    file_hash: &'a str,
+    children: &'a [String],
+}
+
+/// The marks after a revision in the text listing: head, base, merge,
+/// branch point, labels.
+fn marks(graph: &Graph, heads: &[String], revision: &Revision) -> Vec<String> {
+    let id = &revision.id;
+    let mut marks = Vec::new();
+    if heads.contains(id) {
+        marks.push("head".to_owned());
+    }
+    if revision.parents.is_empty() {
+        marks.push("base".to_owned());
+    }
+    if revision.parents.len() > 1 {
+        marks.push("merge".to_owned());
+    }
+    if graph.children(id).len() > 1 {
+        marks.push("branchpoint".to_owned());
+    }
+    marks.extend(revision.branch_labels.iter().map(|l| format!("label: {l}")));
+    marks
+}
+
 pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let opened = migrations::open(ctx, None, &args.project)?;
     let graph = &opened.graph;
@@ -27,33 +83,29 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let status = verdict::status(&judged);
     let order = graph.topological();
     if ctx.out.is_json() {
-        let revisions: Vec<serde_json::Value> = order
-            .iter()
-            .filter_map(|id| graph.get(id))
-            .map(|r| {
-                serde_json::json!({
-                    "revision": r.id,
-                    "down_revision": r.parents,
-                    "depends_on": r.depends_on,
-                    "branch_labels": r.branch_labels,
-                    "message": r.message,
-                    "file": r.path,
-                    "file_hash": r.file_hash,
-                    "children": graph.children(&r.id),
+        ctx.out.json(&HistoryDocument {
+            kind: opened.project.kind,
+            version_locations: opened.project.version_dirs(),
+            revisions: order
+                .iter()
+                .filter_map(|id| graph.get(id))
+                .map(|r| RevisionEntry {
+                    revision: &r.id,
+                    down_revision: &r.parents,
+                    depends_on: &r.depends_on,
+                    branch_labels: &r.branch_labels,
+                    message: r.message.as_deref(),
+                    file: &r.path,
+                    file_hash: &r.file_hash,
+                    children: graph.children(&r.id),
                 })
-            })
-            .collect();
-        let mut value = serde_json::json!({
-            "kind": opened.project.kind,
-            "version_locations": opened.project.version_dirs(),
-            "revisions": revisions,
-            "heads": graph.heads(),
-            "bases": graph.bases(),
-            "branch_points": graph.branch_points(),
-            "merge_points": graph.merge_points(),
-        });
-        verdict::extend_json(&mut value, &judged);
-        ctx.out.json(&value)?;
+                .collect(),
+            heads: graph.heads(),
+            bases: graph.bases(),
+            branch_points: graph.branch_points(),
+            merge_points: graph.merge_points(),
+            verdict: &judged,
+        })?;
         return Ok(status);
     }
     let out = &ctx.out;
@@ -80,20 +132,7 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         let Some(revision) = graph.get(id) else {
             continue;
         };
-        let mut marks = Vec::new();
-        if heads.contains(id) {
-            marks.push("head".to_owned());
-        }
-        if revision.parents.is_empty() {
-            marks.push("base".to_owned());
-        }
-        if revision.parents.len() > 1 {
-            marks.push("merge".to_owned());
-        }
-        if graph.children(id).len() > 1 {
-            marks.push("branchpoint".to_owned());
-        }
-        marks.extend(revision.branch_labels.iter().map(|l| format!("label: {l}")));
+        let marks = marks(graph, &heads, revision);
         let arrow = if revision.parents.is_empty() {
             "<base>".to_owned()
         } else {

@@ -135,6 +135,28 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             report.position.pending().join(" → ")
         ))?;
     }
+    schema_lines(out, &report, &root)?;
+    if let Some(SinceSnapshot {
+        snapshot: head,
+        changes,
+    }) = &since
+    {
+        if changes.is_empty() {
+            out.line(&format!("snapshot:   unchanged since {head:.12}"))?;
+        } else {
+            out.line(&format!("snapshot:   changed since {head:.12}:"))?;
+            for line in super::output::diff_lines(out, changes, "    ") {
+                out.line(&line)?;
+            }
+        }
+    }
+    verdict::render(ctx, &verdict, &root)?;
+    Ok(status)
+}
+
+/// The `schema:` line and what follows it: a match, the drift, or why
+/// nothing was compared.
+fn schema_lines(out: &super::Output, report: &drift::Status, root: &Path) -> Result<(), CliError> {
     match (&report.comparison, &report.replay_failure) {
         (Some(comparison), _) if comparison.drift.is_empty() => out.line(&match comparison
             .variant
@@ -166,7 +188,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
         (None, Some(failure)) => {
             out.line("schema:     not compared: the reference could not be built")?;
-            for line in failure_lines(failure, &root) {
+            for line in failure_lines(failure, root) {
                 out.line(&format!("    {line}"))?;
             }
         }
@@ -174,20 +196,5 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             out.line("schema:     not compared (no stamped revision to compare with)")?
         }
     }
-    if let Some(SinceSnapshot {
-        snapshot: head,
-        changes,
-    }) = &since
-    {
-        if changes.is_empty() {
-            out.line(&format!("snapshot:   unchanged since {head:.12}"))?;
-        } else {
-            out.line(&format!("snapshot:   changed since {head:.12}:"))?;
-            for line in super::output::diff_lines(out, changes, "    ") {
-                out.line(&line)?;
-            }
-        }
-    }
-    verdict::render(ctx, &verdict, &root)?;
-    Ok(status)
+    Ok(())
 }
