@@ -25,6 +25,7 @@ pub mod retention;
 pub mod revision;
 pub mod roundtrip;
 pub mod schema;
+pub mod side;
 pub mod snapshot;
 pub mod sqlite;
 pub mod stamp;
