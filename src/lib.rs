@@ -31,3 +31,4 @@ pub mod sqlite;
 pub mod stamp;
 pub mod tag;
 pub mod trust;
+pub mod workspace;
