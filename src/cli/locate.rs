@@ -1,7 +1,10 @@
 //! `migsnap locate`: which revision does this database's schema really
 //! match?
 
-use serde_json::{Value, json};
+use std::path::Path;
+
+use migsnap_store::ObjectId;
+use serde::Serialize;
 
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::drift_lines;
@@ -68,15 +71,17 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .judge(opened.repo.findings(), located.findings(&what));
     let status = verdict::status(&judged);
     if ctx.out.is_json() {
-        let mut value = serde_json::to_value(&located).expect("holds: plain data");
-        match &side {
-            Side::File { path, .. } => value["database"] = json!(path),
-            Side::Snapshot { id, .. } => {
-                value["database"] = Value::Null;
-                value["snapshot"] = json!(id);
-            }
-        }
-        value["stamped_matches"] = stamped_matches.into();
+        let (database, snapshot) = match &side {
+            Side::File { path, .. } => (Some(path.as_path()), None),
+            Side::Snapshot { id, .. } => (None, Some(*id)),
+        };
+        let report = LocateJson {
+            located: &located,
+            database,
+            snapshot,
+            stamped_matches,
+        };
+        let mut value = serde_json::to_value(&report).expect("holds: plain data");
         verdict::extend_json(&mut value, &judged);
         ctx.out.json(&value)?;
         return Ok(status);
@@ -135,4 +140,18 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     verdict::render(ctx, &judged, opened.repo.root())?;
     Ok(status)
+}
+
+/// The JSON of `locate` (before the verdict is added): what the engine
+/// found, what was located, and whether the stamp matches.
+#[derive(Serialize)]
+struct LocateJson<'a> {
+    #[serde(flatten)]
+    located: &'a drift::Located,
+    /// The database file located (absolute); null for a snapshot.
+    database: Option<&'a Path>,
+    /// The snapshot located, if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<ObjectId>,
+    stamped_matches: bool,
 }
