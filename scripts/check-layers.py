@@ -26,10 +26,10 @@ LAYERS = [
     # Snapshots of databases.
     {"snapshot", "tag", "revision", "restore", "log", "retention", "datadiff", "usage"},
     # Migration histories, and the reference chain built from them.
-    {"history"},
+    {"history", "workspace"},
     {"replay"},
     # Workflows against the history.
-    {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint"},
+    {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint", "side"},
     # Verdicts over every area's findings.
     {"policy"},
     # The command line, and the engine tests' fixtures (test-only code that

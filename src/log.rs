@@ -634,4 +634,54 @@ mod tests {
         );
         assert_eq!(b.change(None, &Schema::default()), None);
     }
+
+    #[test]
+    fn first_parents_walk_peek_and_stop_where_lines_join() {
+        use migsnap_store::{Added, Object, ObjectStore, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let schema = store.write(&Object::Blob(b"schema".to_vec())).unwrap();
+        let mut write = |parents: Vec<ObjectId>, time: i64| {
+            let snapshot = Snapshot {
+                parents,
+                schema,
+                image: None,
+                database: "app".into(),
+                time,
+                message: String::new(),
+                host: String::new(),
+                tool: String::new(),
+                added: Added::default(),
+                headers: Vec::new(),
+            };
+            store.write(&Object::Snapshot(snapshot)).unwrap()
+        };
+        let root = write(Vec::new(), 1);
+        let middle = write(vec![root], 2);
+        let side = write(Vec::new(), 3);
+        // A merge's second parent is not on the first-parent line.
+        let tip = write(vec![middle, side], 4);
+        let view = store.view();
+        let ids = |walk: FirstParents<'_, '_>| -> Vec<ObjectId> {
+            walk.map(|step| step.unwrap().0).collect()
+        };
+
+        assert_eq!(ids(first_parents(view, Some(tip))), [tip, middle, root]);
+        assert!(ids(first_parents(view, None)).is_empty());
+
+        let mut walk = first_parents(view, Some(tip));
+        assert_eq!(walk.next().unwrap().unwrap().0, tip);
+        assert_eq!(walk.peek().unwrap().unwrap().0, middle);
+        assert_eq!(ids(walk), [middle, root]);
+
+        let mut seen = HashSet::new();
+        assert_eq!(
+            ids(first_parents(view, Some(middle)).until_seen(&mut seen)),
+            [middle, root]
+        );
+        assert_eq!(
+            ids(first_parents(view, Some(tip)).until_seen(&mut seen)),
+            [tip]
+        );
+    }
 }

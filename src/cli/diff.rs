@@ -4,17 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use migsnap_store::ObjectId;
-
 use super::output::{Paint, diff_lines};
 use super::{CliError, Ctx, ErrorKind, Format, Status};
-use crate::log::snapshot_schema;
 use crate::repo::Repo;
-use crate::revision;
 use crate::schema::Schema;
 use crate::schema::diff::{Change, Op, SchemaDiff, diff};
 use crate::schema::plan::plan_from_diff;
-use crate::sqlite::Database;
+use crate::side::Side as Source;
 use crate::{datadiff, restore};
 
 /// Show how the schema differs between two snapshots or databases.
@@ -187,32 +183,6 @@ fn stat(ctx: &Ctx, changes: &SchemaDiff) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Where one side comes from.
-enum Source {
-    /// A SQLite file: a path given, or a tracked database's live file.
-    File { path: PathBuf, label: String },
-    /// A snapshot in the store.
-    Snapshot { id: ObjectId, database: String },
-}
-
-impl Source {
-    /// The tracked database a snapshot side belongs to: what `live` on the
-    /// other side means when several are tracked.
-    fn database(&self) -> Option<&str> {
-        match self {
-            Source::File { .. } => None,
-            Source::Snapshot { database, .. } => Some(database),
-        }
-    }
-
-    fn label(&self) -> String {
-        match self {
-            Source::File { label, .. } => label.clone(),
-            Source::Snapshot { id, .. } => format!("{id:.12}"),
-        }
-    }
-}
-
 /// Resolves one side: `live` or a tracked name (its live file), an
 /// existing file, else a revision.
 fn resolve(
@@ -242,36 +212,14 @@ fn resolve(
         }
     }
     let repo = repo.as_ref().expect("holds because it was just opened");
-    if spec == "live" || repo.database(spec).is_some() {
-        let name = if spec == "live" { database } else { Some(spec) };
-        let tracked = repo.select(name)?;
-        return Ok(Source::File {
-            label: format!("{} (live)", tracked.name),
-            path: tracked.path,
-        });
-    }
-    let id = revision::resolve(repo, spec, None)?;
-    let database = repo.store.view().read_snapshot(&id)?.database;
-    Ok(Source::Snapshot { id, database })
+    Ok(Source::resolve(repo, spec, database)?)
 }
 
 /// The schema of one side.
 fn schema_side(source: &Source, ctx: &Ctx, repo: Option<&Repo>) -> Result<Side, CliError> {
-    let schema = match source {
-        Source::File { path, .. } => Database::open(path, ctx.busy_timeout)?
-            .capture(None, None)?
-            .schema
-            .expect("holds because no known stamp was given"),
-        Source::Snapshot { id, .. } => {
-            let repo = repo.expect("holds because a snapshot side came from the store");
-            let view = repo.store.view();
-            let snapshot = view.read_snapshot(id)?;
-            snapshot_schema(view, *id, &snapshot)?
-        }
-    };
     Ok(Side {
         label: source.label(),
-        schema,
+        schema: source.schema(repo, ctx.busy_timeout)?.schema,
     })
 }
 

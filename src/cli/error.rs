@@ -11,6 +11,7 @@ use crate::log::LogError;
 use crate::repo::RepoError;
 use crate::restore::RestoreError;
 use crate::revision::RevError;
+use crate::side::SideError;
 use crate::snapshot::SnapshotError;
 use crate::sqlite::SqliteError;
 
@@ -424,6 +425,18 @@ impl From<RevError> for CliError {
             RevError::Unknown { .. } => CliError::from_error(ErrorKind::Input, &error)
                 .hint("name a snapshot by hash prefix (4+ digits), tag, database name, HEAD~N or @{N}; see `migsnap log`"),
             _ => CliError::from_error(ErrorKind::Input, &error),
+        }
+    }
+}
+
+impl From<SideError> for CliError {
+    fn from(error: SideError) -> CliError {
+        match error {
+            SideError::Repo(e) => e.into(),
+            SideError::Revision(e) => e.into(),
+            SideError::Store(e) => e.into(),
+            SideError::Log(e) => e.into(),
+            SideError::Sqlite(e) => e.into(),
         }
     }
 }

@@ -1,18 +1,18 @@
 //! `migsnap locate`: which revision does this database's schema really
 //! match?
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use migsnap_store::ObjectId;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
-use crate::drift::{self, Live};
+use crate::drift;
 use crate::replay::Replayer;
 use crate::revision;
-use crate::snapshot::Recorded;
+use crate::side::{Side, SideSchema};
 
 /// Find the revision(s) whose reference schema the database matches, or
 /// the nearest one and what differs.
@@ -27,53 +27,34 @@ pub struct LocateArgs {
     target: Option<String>,
 }
 
-/// What `locate` was given.
-enum Source {
-    /// A database file.
-    Database(PathBuf),
-    /// A snapshot.
-    Snapshot(ObjectId),
-}
-
 pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.target.as_deref(), &args.project)?;
     // What is located: a database (its absolute path, for JSON) or a
     // snapshot.
-    let (schema, semantic, stamped, what, source): (_, _, _, _, Source) =
-        match opened.database(args.target.as_deref()) {
-            Ok(path) => {
-                let live = Live::capture(&path, ctx.busy_timeout)?;
-                (
-                    live.schema,
-                    live.semantic,
-                    drift::stamped(opened.project.kind, &live.meta, &opened.graph),
-                    path.display().to_string(),
-                    Source::Database(path),
-                )
-            }
-            Err(not_a_database) => {
-                let Some(spec) = args.target.as_deref() else {
-                    return Err(not_a_database);
-                };
-                let id = revision::resolve(&opened.repo, spec, opened.tracked.as_ref())
-                    .map_err(|_| not_a_database)?;
-                let view = opened.repo.store.view();
-                let snapshot = view.read_snapshot(&id)?;
-                let recorded = Recorded::from_snapshot(&snapshot);
-                let schema = crate::log::snapshot_schema(view, id, &snapshot)?;
-                let semantic = recorded
-                    .schema_semantic
-                    .clone()
-                    .unwrap_or_else(|| schema.semantic_hash().to_string());
-                (
-                    schema,
-                    semantic,
-                    drift::stamped(opened.project.kind, &recorded.meta, &opened.graph),
-                    format!("snapshot {id:.12}"),
-                    Source::Snapshot(id),
-                )
-            }
-        };
+    let side = match opened.database(args.target.as_deref()) {
+        Ok(path) => Side::File {
+            label: path.display().to_string(),
+            path,
+        },
+        Err(not_a_database) => {
+            let Some(spec) = args.target.as_deref() else {
+                return Err(not_a_database);
+            };
+            let id = revision::resolve(&opened.repo, spec, opened.tracked.as_ref())
+                .map_err(|_| not_a_database)?;
+            Side::snapshot(&opened.repo, id)?
+        }
+    };
+    let what = match &side {
+        Side::File { label, .. } => label.clone(),
+        Side::Snapshot { id, .. } => format!("snapshot {id:.12}"),
+    };
+    let SideSchema {
+        schema,
+        semantic,
+        meta,
+    } = side.schema(Some(&opened.repo), ctx.busy_timeout)?;
+    let stamped = drift::stamped(opened.project.kind, &meta, &opened.graph);
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let located = drift::locate(
         &mut opened.repo,
@@ -90,15 +71,17 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .judge(opened.repo.findings(), located.findings(&what));
     let status = verdict::status(&judged);
     if ctx.out.is_json() {
-        let mut value = serde_json::to_value(&located).expect("holds: plain data");
-        match source {
-            Source::Database(path) => value["database"] = json!(path),
-            Source::Snapshot(id) => {
-                value["database"] = Value::Null;
-                value["snapshot"] = json!(id);
-            }
-        }
-        value["stamped_matches"] = stamped_matches.into();
+        let (database, snapshot) = match &side {
+            Side::File { path, .. } => (Some(path.as_path()), None),
+            Side::Snapshot { id, .. } => (None, Some(*id)),
+        };
+        let report = LocateJson {
+            located: &located,
+            database,
+            snapshot,
+            stamped_matches,
+        };
+        let mut value = serde_json::to_value(&report).expect("holds: plain data");
         verdict::extend_json(&mut value, &judged);
         ctx.out.json(&value)?;
         return Ok(status);
@@ -157,4 +140,18 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     verdict::render(ctx, &judged, opened.repo.root())?;
     Ok(status)
+}
+
+/// The JSON of `locate` (before the verdict is added): what the engine
+/// found, what was located, and whether the stamp matches.
+#[derive(Serialize)]
+struct LocateJson<'a> {
+    #[serde(flatten)]
+    located: &'a drift::Located,
+    /// The database file located (absolute); null for a snapshot.
+    database: Option<&'a Path>,
+    /// The snapshot located, if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<ObjectId>,
+    stamped_matches: bool,
 }

@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, Ctx, ErrorKind};
-use crate::history::graph::{Graph, Resolved};
+use crate::history::graph::Graph;
 use crate::history::project::{MigrationKind, Project};
 use crate::replay::{Chain, ReplayEvent, ReplayFailure};
 use crate::repo::{Repo, Tracked};
+use crate::workspace::{self, DatabaseError, TargetError};
 
 /// A migration project opened for a command.
 pub struct Opened {
@@ -77,44 +78,11 @@ impl Opened {
     /// Alembic configuration (or `DATABASE_URL`) names when it is a SQLite
     /// file that exists.
     pub fn database(&self, db_arg: Option<&str>) -> Result<PathBuf, CliError> {
-        if let Some(tracked) = &self.tracked {
-            return Ok(tracked.path.clone());
-        }
-        if let Some(arg) = db_arg {
-            let path = Path::new(arg);
-            crate::sqlite::check_file(path)?;
-            return Ok(crate::repo::absolute(path));
-        }
-        let mut urls: Vec<(String, String)> = Vec::new();
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            urls.push(("DATABASE_URL".into(), url));
-        }
-        if let Some(url) = self
-            .project
-            .alembic
-            .as_ref()
-            .and_then(|a| a.sqlalchemy_url.clone())
-        {
-            urls.push(("sqlalchemy.url".into(), url));
-        }
-        for (_, url) in &urls {
-            if let Some(path) = sqlite_path(url, &self.project.root)
-                && path.is_file()
-            {
-                crate::sqlite::check_file(&path)?;
-                return Ok(path);
-            }
-        }
-        let tried = match urls.as_slice() {
-            [] => String::new(),
-            [(one, _)] => format!(" ({one} names no existing SQLite file)"),
-            _ => " (DATABASE_URL and sqlalchemy.url name no existing SQLite file)".to_owned(),
-        };
-        Err(CliError::new(
-            ErrorKind::Input,
-            format!("which database? none is tracked and none was named{tried}"),
-        )
-        .hint("name it: `migsnap status path/to/app.db`, or `migsnap track NAME PATH`, or [databases.NAME] path = \"…\" in migsnap.toml"))
+        workspace::find_database(self.tracked.as_ref(), db_arg, &self.project).map_err(|e| match e {
+            DatabaseError::File(e) => e.into(),
+            e @ DatabaseError::NotFound { .. } => CliError::new(ErrorKind::Input, e.to_string())
+                .hint("name it: `migsnap status path/to/app.db`, or `migsnap track NAME PATH`, or [databases.NAME] path = \"…\" in migsnap.toml"),
+        })
     }
 
     /// The revisions `names` stand for (ids, prefixes, labels, `head`,
@@ -126,38 +94,23 @@ impl Opened {
         stamped: Option<Vec<String>>,
         what: &str,
     ) -> Result<Vec<String>, CliError> {
-        let mut targets = Vec::new();
-        if names.is_empty() {
-            targets = stamped.unwrap_or_default();
-            if targets.is_empty() {
-                return Err(CliError::new(
-                    ErrorKind::Input,
-                    format!("the database records no revision to {what}"),
-                )
-                .hint("name the revision(s) with --revision REV (or --to REV)"));
-            }
-            if let Some(unknown) = targets.iter().find(|t| self.graph.get(t).is_none()) {
-                return Err(CliError::new(
-                    ErrorKind::Input,
-                    format!("the database records revision {unknown}, which no migration script declares; cannot {what}"),
-                )
-                .hint("name the revision(s) explicitly; `migsnap locate` shows which the schema matches"));
-            }
-        }
-        for name in names {
-            match self.graph.resolve(name)? {
-                Resolved::Revisions(ids) => targets.extend(ids),
-                Resolved::Base => {
-                    return Err(CliError::new(
-                        ErrorKind::Input,
-                        format!("'base' has no reference to {what}"),
-                    ));
-                }
-            }
-        }
-        targets.sort();
-        targets.dedup();
-        Ok(targets)
+        workspace::targets(&self.graph, names, stamped).map_err(|e| match e {
+            TargetError::NoneRecorded => CliError::new(
+                ErrorKind::Input,
+                format!("the database records no revision to {what}"),
+            )
+            .hint("name the revision(s) with --revision REV (or --to REV)"),
+            TargetError::Undeclared { revision } => CliError::new(
+                ErrorKind::Input,
+                format!("the database records revision {revision}, which no migration script declares; cannot {what}"),
+            )
+            .hint("name the revision(s) explicitly; `migsnap locate` shows which the schema matches"),
+            TargetError::Unresolved(e) => e.into(),
+            TargetError::Base => CliError::new(
+                ErrorKind::Input,
+                format!("'base' has no reference to {what}"),
+            ),
+        })
     }
 
     /// A one-line description of the project, for text output.
@@ -205,18 +158,6 @@ pub fn shown(path: &Path, root: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-/// The file of a `sqlite:///…` URL (relative paths against `root`).
-fn sqlite_path(url: &str, root: &Path) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite:///")
-        .or_else(|| url.strip_prefix("sqlite+pysqlite:///"))?;
-    let rest = rest.split('?').next().unwrap_or(rest);
-    if rest.is_empty() || rest == ":memory:" {
-        return None;
-    }
-    Some(root.join(rest))
 }
 
 /// A progress callback that tells a person, on stderr, what a replay is
