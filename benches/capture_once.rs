@@ -8,9 +8,11 @@ use std::time::Duration;
 
 fn main() {
     let path = std::env::args_os().nth(1).expect("usage: capture_once DB");
-    let mut db =
-        migsnap::sqlite::Database::open(std::path::Path::new(&path), Duration::from_secs(5))
-            .expect("the database opens");
+    let mut db = migsnap::snapshots::sqlite::Database::open(
+        std::path::Path::new(&path),
+        Duration::from_secs(5),
+    )
+    .expect("the database opens");
     let capture = db.capture(None, None).expect("the schema is read");
     let schema = capture
         .schema

@@ -15,9 +15,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use migsnap::log::{ObjectSpec, changed_log};
 use migsnap::repo::Repo;
-use migsnap::snapshot::{SnapshotOptions, take};
+use migsnap::snapshots::log::{ObjectSpec, changed_log};
+use migsnap::snapshots::snapshot::{SnapshotOptions, take};
 use migsnap_store::progress::Silent;
 use rusqlite::Connection;
 

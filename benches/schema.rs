@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use migsnap::schema;
-use migsnap::sqlite::Database;
+use migsnap::snapshots::sqlite::Database;
 use rusqlite::Connection;
 
 const TABLES: usize = 200;

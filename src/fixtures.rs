@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use rusqlite::Connection;
 
-use crate::history::graph::Graph;
-use crate::history::project::Project;
+use crate::migrations::history::graph::Graph;
+use crate::migrations::history::project::Project;
 use crate::repo::Repo;
 
 /// The first migration's schema.

@@ -17,17 +17,20 @@ use crate::finding::{Finding, Severity};
 /// Codes whose findings are about the form of a schema, not its meaning
 /// (column order, constraint names). Info by default; `--strict` makes
 /// them errors.
-pub const COSMETIC_CODES: &[&str] = &[crate::drift::codes::ORDER, crate::drift::codes::NAME];
+pub const COSMETIC_CODES: &[&str] = &[
+    crate::migrations::drift::codes::ORDER,
+    crate::migrations::drift::codes::NAME,
+];
 
 /// Every finding code any command can report, for validating configuration.
 pub fn known_codes() -> Vec<&'static str> {
     [
         crate::schema::finding::codes::ALL,
-        crate::drift::codes::ALL,
-        crate::history::graph::codes::ALL,
-        &crate::lint::codes::ALL[..],
-        crate::roundtrip::codes::ALL,
-        crate::guard::codes::ALL,
+        crate::migrations::drift::codes::ALL,
+        crate::migrations::history::graph::codes::ALL,
+        &crate::migrations::lint::codes::ALL[..],
+        crate::migrations::roundtrip::codes::ALL,
+        crate::migrations::guard::codes::ALL,
     ]
     .concat()
 }
@@ -286,7 +289,7 @@ mod tests {
         }
         let profile: Profile = toml::from_str(include_str!("../docs/guide-profile.toml")).unwrap();
         profile.findings.validate().unwrap();
-        for code in crate::lint::codes::ALL {
+        for code in crate::migrations::lint::codes::ALL {
             assert!(profile.findings.severity.contains_key(code), "{code}");
         }
         for code in ["lint.alters-existing-table", "lint.cross-feature-fk"] {

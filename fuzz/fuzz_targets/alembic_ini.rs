@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = migsnap::history::alembic_config::parse_ini(
+        let _ = migsnap::migrations::history::alembic_config::parse_ini(
             Path::new("/fuzz/alembic.ini"),
             text,
             "alembic",

@@ -13,8 +13,8 @@ use migsnap_store::{ParseIdError, Prefix};
 use super::migrations::{self, Opened, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::drift::{self, AcceptPlan, Live};
-use crate::replay::Replayer;
+use crate::migrations::drift::{self, AcceptPlan, Live};
+use crate::migrations::replay::Replayer;
 
 /// Accept the database's current schema as a valid variant of the
 /// reference for its stamped revision(s) (or --revision). Shows the

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use super::log::{json_entry, oneline};
 use super::output::diff_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::bisect::{self, Next, Session, StartOptions, Verdict};
-use crate::log::{LogEntry, SchemaCache, patch};
+use crate::migrations::bisect::{self, Next, Session, StartOptions, Verdict};
 use crate::repo::{Repo, Tracked};
-use crate::revision;
+use crate::snapshots::log::{LogEntry, SchemaCache, patch};
+use crate::snapshots::revspec;
 
 /// Find the first bad snapshot of a database by binary search along its
 /// first-parent history, as `git bisect` does. Each candidate is checked out
@@ -168,7 +168,7 @@ pub fn run(args: BisectArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
 }
 
 fn resolve(repo: &Repo, db: &Tracked, rev: &str) -> Result<ObjectId, CliError> {
-    Ok(revision::resolve(repo, rev, Some(db))?)
+    Ok(revspec::resolve(repo, rev, Some(db))?)
 }
 
 /// Records `verdict` on `revs`, or on the current candidate when none are

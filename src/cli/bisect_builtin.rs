@@ -8,9 +8,9 @@ use super::output::{Paint, drift_lines};
 use super::{CliError, Ctx, ErrorKind, Status};
 use serde::Serialize;
 
-use crate::bisect;
-use crate::drift::{self, Live, NoChain, RevisionBisect, SnapshotOutcomeKind};
-use crate::replay::Replayer;
+use crate::migrations::bisect;
+use crate::migrations::drift::{self, Live, NoChain, RevisionBisect, SnapshotOutcomeKind};
+use crate::migrations::replay::Replayer;
 use crate::schema::diff::{ChangeKind, Op};
 
 /// `bisect drift [DB]`: the first snapshot of a tracked database that

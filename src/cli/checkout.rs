@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
-use crate::{restore, revision};
+use crate::snapshots::restore;
+use crate::snapshots::revspec;
 
 /// Write the database as it was at a snapshot into a file, verified. An
 /// existing database is overwritten (with --force) in place, under its
@@ -24,7 +25,7 @@ pub struct CheckoutArgs {
 
 pub fn run(args: CheckoutArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
-    let id = revision::resolve(&repo, &args.rev, None)?;
+    let id = revspec::resolve(&repo, &args.rev, None)?;
     let written = restore::checkout(
         &repo,
         id,

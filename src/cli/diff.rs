@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use super::output::{Paint, diff_lines};
 use super::{CliError, Ctx, ErrorKind, Format, Status};
+use crate::migrations::side::Side as Source;
 use crate::repo::Repo;
 use crate::schema::Schema;
 use crate::schema::diff::{Change, Op, SchemaDiff, diff};
 use crate::schema::plan::plan_from_diff;
-use crate::side::Side as Source;
-use crate::{datadiff, restore};
+use crate::snapshots::datadiff;
+use crate::snapshots::restore;
 
 /// Show how the schema differs between two snapshots or databases.
 ///

@@ -2,7 +2,7 @@
 
 use super::output::{Paint, bytes, time};
 use super::{CliError, Ctx, Status};
-use crate::usage::{self, UsageReport};
+use crate::snapshots::usage::{self, UsageReport};
 
 /// Show the store's size, and for each snapshot (newest first) its logical
 /// size, what it added to the store and whether its data was forgotten. The

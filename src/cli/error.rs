@@ -4,16 +4,16 @@
 use migsnap_store::Error as StoreError;
 
 use super::exit;
-use crate::bisect::BisectError;
-use crate::datadiff::DataDiffError;
-use crate::image::ImageError;
-use crate::log::LogError;
+use crate::migrations::bisect::BisectError;
+use crate::migrations::side::SideError;
 use crate::repo::RepoError;
-use crate::restore::RestoreError;
-use crate::revision::RevError;
-use crate::side::SideError;
-use crate::snapshot::SnapshotError;
-use crate::sqlite::SqliteError;
+use crate::snapshots::datadiff::DataDiffError;
+use crate::snapshots::log::LogError;
+use crate::snapshots::pages::ImageError;
+use crate::snapshots::restore::RestoreError;
+use crate::snapshots::revspec::RevError;
+use crate::snapshots::snapshot::SnapshotError;
+use crate::snapshots::sqlite::SqliteError;
 
 /// How an error is classified; decides the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -373,9 +373,9 @@ impl From<RestoreError> for CliError {
     }
 }
 
-impl From<crate::stamp::StampError> for CliError {
-    fn from(error: crate::stamp::StampError) -> CliError {
-        use crate::stamp::StampError;
+impl From<crate::migrations::stamp::StampError> for CliError {
+    fn from(error: crate::migrations::stamp::StampError) -> CliError {
+        use crate::migrations::stamp::StampError;
         match error {
             StampError::Database(e) => e.into(),
             StampError::Replay(e) => e.into(),
@@ -392,9 +392,9 @@ impl From<crate::stamp::StampError> for CliError {
     }
 }
 
-impl From<crate::repair::RepairError> for CliError {
-    fn from(error: crate::repair::RepairError) -> CliError {
-        use crate::repair::{ApplyError, RepairError};
+impl From<crate::migrations::repair::RepairError> for CliError {
+    fn from(error: crate::migrations::repair::RepairError) -> CliError {
+        use crate::migrations::repair::{ApplyError, RepairError};
         match error {
             RepairError::Replay(e) => e.into(),
             RepairError::Track(e) => e.into(),
@@ -494,15 +494,14 @@ impl From<BisectError> for CliError {
     }
 }
 
-impl From<crate::history::project::HistoryError> for CliError {
-    fn from(error: crate::history::project::HistoryError) -> CliError {
-        use crate::history::project::HistoryError;
+impl From<crate::migrations::history::project::HistoryError> for CliError {
+    fn from(error: crate::migrations::history::project::HistoryError) -> CliError {
+        use crate::migrations::history::project::HistoryError;
         let e = CliError::from_error(
             match &error {
-                HistoryError::Config(crate::history::alembic_config::ConfigError::Io {
-                    source,
-                    ..
-                })
+                HistoryError::Config(
+                    crate::migrations::history::alembic_config::ConfigError::Io { source, .. },
+                )
                 | HistoryError::Directory { source, .. } => match io_kind(source) {
                     ErrorKind::Internal => ErrorKind::Input,
                     kind => kind,
@@ -520,9 +519,9 @@ impl From<crate::history::project::HistoryError> for CliError {
     }
 }
 
-impl From<crate::replay::ReplayError> for CliError {
-    fn from(error: crate::replay::ReplayError) -> CliError {
-        use crate::replay::ReplayError;
+impl From<crate::migrations::replay::ReplayError> for CliError {
+    fn from(error: crate::migrations::replay::ReplayError) -> CliError {
+        use crate::migrations::replay::ReplayError;
         match error {
             ReplayError::Snapshot(e) => e.into(),
             ReplayError::Restore(e) => e.into(),
@@ -558,9 +557,9 @@ impl From<crate::replay::ReplayError> for CliError {
     }
 }
 
-impl From<crate::lint::LintError> for CliError {
-    fn from(error: crate::lint::LintError) -> CliError {
-        use crate::lint::LintError;
+impl From<crate::migrations::lint::LintError> for CliError {
+    fn from(error: crate::migrations::lint::LintError) -> CliError {
+        use crate::migrations::lint::LintError;
         match error {
             LintError::Replay(e) => e.into(),
             LintError::Store(e) => e.into(),
@@ -584,9 +583,9 @@ impl From<crate::lint::LintError> for CliError {
     }
 }
 
-impl From<crate::roundtrip::RoundTripError> for CliError {
-    fn from(error: crate::roundtrip::RoundTripError) -> CliError {
-        use crate::roundtrip::RoundTripError;
+impl From<crate::migrations::roundtrip::RoundTripError> for CliError {
+    fn from(error: crate::migrations::roundtrip::RoundTripError) -> CliError {
+        use crate::migrations::roundtrip::RoundTripError;
         match error {
             RoundTripError::Replay(e) => e.into(),
             RoundTripError::NoDowngrade { .. } => CliError::from_error(ErrorKind::Input, &error)
@@ -598,9 +597,9 @@ impl From<crate::roundtrip::RoundTripError> for CliError {
     }
 }
 
-impl From<crate::tag::TagError> for CliError {
-    fn from(error: crate::tag::TagError) -> CliError {
-        use crate::tag::TagError;
+impl From<crate::snapshots::tag::TagError> for CliError {
+    fn from(error: crate::snapshots::tag::TagError) -> CliError {
+        use crate::snapshots::tag::TagError;
         match error {
             TagError::Store(e) => e.into(),
             TagError::Exists { ref name, .. } => {
@@ -614,9 +613,9 @@ impl From<crate::tag::TagError> for CliError {
     }
 }
 
-impl From<crate::retention::RetentionError> for CliError {
-    fn from(error: crate::retention::RetentionError) -> CliError {
-        use crate::retention::RetentionError;
+impl From<crate::snapshots::retention::RetentionError> for CliError {
+    fn from(error: crate::snapshots::retention::RetentionError) -> CliError {
+        use crate::snapshots::retention::RetentionError;
         match error {
             RetentionError::Store(e) => e.into(),
             RetentionError::EmptyPolicy => CliError::from_error(ErrorKind::Input, &error)
@@ -639,21 +638,21 @@ impl From<migsnap_store::gc::GcError> for CliError {
     }
 }
 
-impl From<crate::history::graph::ResolveError> for CliError {
-    fn from(error: crate::history::graph::ResolveError) -> CliError {
+impl From<crate::migrations::history::graph::ResolveError> for CliError {
+    fn from(error: crate::migrations::history::graph::ResolveError) -> CliError {
         CliError::from_error(ErrorKind::Input, &error)
     }
 }
 
-impl From<crate::log::SpecError> for CliError {
-    fn from(error: crate::log::SpecError) -> CliError {
+impl From<crate::snapshots::log::SpecError> for CliError {
+    fn from(error: crate::snapshots::log::SpecError) -> CliError {
         CliError::from_error(ErrorKind::Input, &error)
     }
 }
 
-impl From<crate::drift::AcceptError> for CliError {
-    fn from(error: crate::drift::AcceptError) -> CliError {
-        use crate::drift::AcceptError;
+impl From<crate::migrations::drift::AcceptError> for CliError {
+    fn from(error: crate::migrations::drift::AcceptError) -> CliError {
+        use crate::migrations::drift::AcceptError;
         match error {
             AcceptError::Replay(e) => e.into(),
             AcceptError::NoVariant { .. } => CliError::from_error(ErrorKind::Input, &error)
@@ -666,11 +665,11 @@ impl From<crate::drift::AcceptError> for CliError {
     }
 }
 
-impl From<crate::guard::GuardError> for CliError {
+impl From<crate::migrations::guard::GuardError> for CliError {
     /// Everything but [`GuardError::AfterCommand`]'s undo hint, which needs
     /// the tracked database's name and is added by `cli::guard`.
-    fn from(error: crate::guard::GuardError) -> CliError {
-        use crate::guard::GuardError;
+    fn from(error: crate::migrations::guard::GuardError) -> CliError {
+        use crate::migrations::guard::GuardError;
         match error {
             GuardError::AfterCommand { source, .. } => (*source).into(),
             GuardError::NoCommand => CliError::from_error(ErrorKind::Usage, &error),

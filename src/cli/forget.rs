@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::output::{Paint, time, time_rfc3339};
 use super::{CliError, Ctx, Status};
-use crate::retention::{self, Count, ForgetReport, Judged, Policy};
+use crate::snapshots::retention::{self, Count, ForgetReport, Judged, Policy};
 
 /// Give up the data (pages) of the snapshots a restic-style policy does not
 /// keep; their schema and place in history stay. Policies apply to each

@@ -1,15 +1,17 @@
 //! `migsnap guard -- CMD…`: snapshot, run a risky command (`alembic upgrade
 //! head`), and say what it did, how to undo it, or undo it. The judgement
-//! is [`crate::guard`]'s; this file parses and renders.
+//! is [`crate::migrations::guard`]'s; this file parses and renders.
 
 use super::migrations::{self, replay_progress};
 use super::output::{diff_lines, drift_lines};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::finding::Severity;
-use crate::guard::{self, Check, GuardError, GuardEvent, GuardOptions, GuardReport, codes};
+use crate::migrations::guard::{
+    self, Check, GuardError, GuardEvent, GuardOptions, GuardReport, codes,
+};
+use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
-use crate::replay::Replayer;
 use crate::repo::Tracked;
 
 /// Snapshot the database, run CMD, then judge what CMD did: its exit, the

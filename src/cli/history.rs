@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::migrations::{self, shown};
 use super::{CliError, Ctx, Status, verdict};
-use crate::history::graph::{Graph, Revision};
-use crate::history::project::MigrationKind;
+use crate::migrations::history::graph::{Graph, Revision};
+use crate::migrations::history::project::MigrationKind;
 use crate::policy::Verdict;
 
 /// Show the migration history: revisions, heads, bases, branch and merge

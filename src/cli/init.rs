@@ -18,7 +18,7 @@ pub fn run(args: InitArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = Repo::init(&dir)?;
     let tracked = match args.track {
         Some(path) => {
-            crate::sqlite::check_file(&path)?;
+            crate::snapshots::sqlite::check_file(&path)?;
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

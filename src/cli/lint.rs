@@ -5,9 +5,9 @@ use super::migrations::{self, replay_progress, shown};
 use super::{CliError, Ctx, Status, verdict};
 use crate::finding::Finding;
 use crate::finding::Severity;
-use crate::history::graph::display_path;
-use crate::lint::{self, Scope, Stamped};
-use crate::replay::Replayer;
+use crate::migrations::history::graph::display_path;
+use crate::migrations::lint::{self, Scope, Stamped};
+use crate::migrations::replay::Replayer;
 
 /// Review new migrations: what each one does to the schema (from the
 /// reference chain) and what its file says. Without --since, --base or

@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
-use crate::drift;
-use crate::replay::Replayer;
-use crate::revision;
-use crate::side::{Side, SideSchema};
+use crate::migrations::drift;
+use crate::migrations::replay::Replayer;
+use crate::migrations::side::{Side, SideSchema};
+use crate::snapshots::revspec;
 
 /// Find the revision(s) whose reference schema the database matches, or
 /// the nearest one and what differs.
@@ -40,7 +40,7 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             let Some(spec) = args.target.as_deref() else {
                 return Err(not_a_database);
             };
-            let id = revision::resolve(&opened.repo, spec, opened.tracked.as_ref())
+            let id = revspec::resolve(&opened.repo, spec, opened.tracked.as_ref())
                 .map_err(|_| not_a_database)?;
             Side::snapshot(&opened.repo, id)?
         }

@@ -2,10 +2,10 @@
 
 use super::output::{Paint, bytes, diff_lines, time, time_rfc3339};
 use super::{CliError, Ctx, Status};
-use crate::log::{
+use crate::schema::diff::SchemaDiff;
+use crate::snapshots::log::{
     LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
 };
-use crate::schema::diff::SchemaDiff;
 
 /// Show the snapshot history of a database: hash, time, message, tags,
 /// Alembic revisions, size, bytes added and whether the schema changed.

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, Ctx, ErrorKind};
-use crate::history::graph::Graph;
-use crate::history::project::{MigrationKind, Project};
-use crate::replay::{Chain, ReplayEvent, ReplayFailure};
+use crate::migrations::history::graph::Graph;
+use crate::migrations::history::project::{MigrationKind, Project};
+use crate::migrations::replay::{Chain, ReplayEvent, ReplayFailure};
+use crate::migrations::workspace::{self, DatabaseError, TargetError};
 use crate::repo::{Repo, Tracked};
-use crate::workspace::{self, DatabaseError, TargetError};
 
 /// A migration project opened for a command.
 pub struct Opened {

@@ -194,7 +194,7 @@ impl Ctx {
                 if arg.is_some_and(|a| Path::new(a).is_file()) =>
             {
                 let path = Path::new(arg.expect("holds because of the guard"));
-                crate::sqlite::check_file(path)?;
+                crate::snapshots::sqlite::check_file(path)?;
                 let name = path
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
@@ -224,7 +224,7 @@ impl Ctx {
                 if arg.is_some_and(|a| a.contains('/') || Path::new(a).extension().is_some()) =>
             {
                 let path = Path::new(arg.expect("holds because of the guard"));
-                crate::sqlite::check_file(path)?;
+                crate::snapshots::sqlite::check_file(path)?;
                 Err(repo
                     .select(arg)
                     .expect_err("holds: the name is not tracked")
@@ -261,7 +261,7 @@ pub fn main() -> ExitCode {
         cwd,
         busy_timeout: cli
             .busy_timeout
-            .unwrap_or(crate::sqlite::DEFAULT_BUSY_TIMEOUT),
+            .unwrap_or(crate::snapshots::sqlite::DEFAULT_BUSY_TIMEOUT),
         store_busy_timeout: cli.busy_timeout,
         out,
     };

@@ -5,9 +5,9 @@ use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
-use crate::drift::{self, Live};
-use crate::repair::{self, RepairError, RepairReport, RepairRequest};
-use crate::replay::Replayer;
+use crate::migrations::drift::{self, Live};
+use crate::migrations::repair::{self, RepairError, RepairReport, RepairRequest};
+use crate::migrations::replay::Replayer;
 
 /// Plan the SQL that brings the database's schema to the reference schema
 /// of its stamped revision (or --to); a dry run unless --apply.

@@ -3,7 +3,7 @@
 
 use super::migrations::{self, failure_lines, shown};
 use super::{CliError, Ctx, Status};
-use crate::replay::{ReplayEvent, Replayer};
+use crate::migrations::replay::{ReplayEvent, Replayer};
 
 /// Build (or refresh) the reference schema of every revision by running
 /// the project's migrations on a scratch database; cached by file hashes.

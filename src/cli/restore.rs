@@ -2,8 +2,8 @@
 
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
-use crate::restore::{RestoreOptions, restore};
-use crate::revision;
+use crate::snapshots::restore::{RestoreOptions, restore};
+use crate::snapshots::revspec;
 
 /// Restore a database to a snapshot, in place. A safety snapshot of the
 /// current state is taken first, read back, and its hash printed, so the
@@ -33,7 +33,7 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .as_deref()
         .map(|arg| ctx.select_db(&mut repo, Some(arg)))
         .transpose()?;
-    let id = revision::resolve(&repo, &args.rev, chosen.as_ref())?;
+    let id = revspec::resolve(&repo, &args.rev, chosen.as_ref())?;
     let db = match chosen {
         Some(db) => db,
         None => {

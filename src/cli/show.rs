@@ -4,8 +4,8 @@
 use super::log::json_entry;
 use super::output::{bytes, time};
 use super::{CliError, Ctx, Status};
-use crate::log::{first_parent_log, snapshot_schema};
-use crate::revision;
+use crate::snapshots::log::{first_parent_log, snapshot_schema};
+use crate::snapshots::revspec;
 
 /// Show a snapshot's metadata and its schema as SQL.
 #[derive(Debug, clap::Args)]
@@ -17,7 +17,7 @@ pub struct ShowArgs {
 
 pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
-    let id = revision::resolve(&repo, &args.rev, None)?;
+    let id = revspec::resolve(&repo, &args.rev, None)?;
     let view = repo.store.view();
     let entry = first_parent_log(view, id, Some(1))?
         .pop()

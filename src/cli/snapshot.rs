@@ -6,10 +6,12 @@ use super::migrations::chain_for;
 use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
-use crate::drift;
-use crate::log::snapshot_schema;
-use crate::replay::Replayer;
-use crate::snapshot::{MigrationFiles, Recorded, SnapshotOptions, SnapshotOutcome, take};
+use crate::migrations::drift;
+use crate::migrations::replay::Replayer;
+use crate::snapshots::log::snapshot_schema;
+use crate::snapshots::snapshot::{
+    MigrationFiles, Recorded, SnapshotOptions, SnapshotOutcome, take,
+};
 
 /// Record the schema and every page (or only the schema) of a database as a
 /// new snapshot on top of its previous one, and print its short hash.

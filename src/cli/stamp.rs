@@ -7,8 +7,8 @@ use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::replay::Replayer;
-use crate::stamp::{self, StampError, StampOutcome, StampReport, StampRequest};
+use crate::migrations::replay::Replayer;
+use crate::migrations::stamp::{self, StampError, StampOutcome, StampReport, StampRequest};
 
 /// Write alembic_version (several REVs for several branches) after
 /// verifying that the live schema matches their reference; a safety

@@ -8,12 +8,12 @@ use serde::Serialize;
 use super::migrations::{self, failure_lines, replay_progress, shown};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
-use crate::drift::{self, Comparison, Live};
-use crate::history::position::Position;
-use crate::history::project::MigrationKind;
-use crate::log::{self, SinceSnapshot};
+use crate::migrations::drift::{self, Comparison, Live};
+use crate::migrations::history::position::Position;
+use crate::migrations::history::project::MigrationKind;
+use crate::migrations::replay::{ReplayFailure, Replayer};
 use crate::policy::Verdict;
-use crate::replay::{ReplayFailure, Replayer};
+use crate::snapshots::log::{self, SinceSnapshot};
 
 /// Show where a database stands against its migrations: version rows,
 /// pending revisions, drift from the reference schema, artefacts.

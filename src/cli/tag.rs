@@ -2,8 +2,8 @@
 
 use super::output::Paint;
 use super::{CliError, Ctx, Status};
-use crate::revision;
-use crate::tag::{self, TagError};
+use crate::snapshots::revspec;
+use crate::snapshots::tag::{self, TagError};
 
 /// Name a snapshot with a tag, or delete a tag with -d.
 #[derive(Debug, clap::Args)]
@@ -54,7 +54,7 @@ pub fn run(args: TagArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
         return Ok(Status::Ok);
     }
-    let target = revision::resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"), None)?;
+    let target = revspec::resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"), None)?;
     tag::create(&mut repo, &args.name, target)?;
     if ctx.out.is_json() {
         ctx.out

@@ -3,7 +3,7 @@
 
 use super::migrations::{self, shown};
 use super::{CliError, Ctx, Status, verdict};
-use crate::roundtrip::{RevisionOutcome, RoundTrip};
+use crate::migrations::roundtrip::{RevisionOutcome, RoundTrip};
 
 /// Check that every revision's downgrade undoes its upgrade exactly: upgrade
 /// it, downgrade it one step (the schema must be the one before), upgrade it

@@ -18,7 +18,7 @@ pub struct TrackArgs {
 pub fn run(args: TrackArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     if let (Some(name), Some(path)) = (&args.name, &args.path) {
-        crate::sqlite::check_file(path)?;
+        crate::snapshots::sqlite::check_file(path)?;
         repo.track(name, path)?;
     }
     let all: Vec<_> = repo.databases().cloned().collect();

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use migsnap::datadiff::{self, DataDiff, Key, Options, Presence, RowChange, TableDiff, Value};
+use migsnap::snapshots::datadiff::{
+    self, DataDiff, Key, Options, Presence, RowChange, TableDiff, Value,
+};
 use rusqlite::Connection;
 
 use crate::common::TestEnv;

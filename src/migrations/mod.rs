@@ -1,0 +1,16 @@
+//! Databases against their migration history: the history read statically,
+//! the reference chain built by replaying it, and the workflows on top
+//! (drift status and locate, bisect, repair, the verified stamp, guard, lint
+//! and the round trip).
+
+pub mod bisect;
+pub mod drift;
+pub mod guard;
+pub mod history;
+pub mod lint;
+pub mod repair;
+pub mod replay;
+pub mod roundtrip;
+pub mod side;
+pub mod stamp;
+pub mod workspace;

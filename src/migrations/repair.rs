@@ -1,0 +1,538 @@
+//! Repair: the SQL that brings a live schema to the reference schema of a
+//! revision, planned first and applied only on request, through a verified
+//! copy.
+//!
+//! The target is the reference, except that objects the database has and
+//! the reference lacks (extra tables, columns, indexes, views, triggers) are
+//! kept unless the caller allows destructive steps: they are reported, not
+//! silently dropped. Applying runs the plan on a copy of the database in one
+//! transaction, with foreign-key enforcement off outside it and
+//! `foreign_key_check` before the commit, then requires the copy's schema to
+//! mean exactly the target; only then does the copy replace the database
+//! (see [`crate::snapshots::restore::rewrite`]). [`repair`] is the whole workflow:
+//! the reference, the plan, and on request the application with its
+//! snapshots before and after.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use migsnap_store::ObjectId;
+use migsnap_store::progress::Progress;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::migrations::drift::Live;
+use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
+use crate::repo::{Repo, RepoError, Tracked};
+use crate::schema::diff::{self, Op, SchemaDiff};
+use crate::schema::model::{IndexOrigin, fold};
+use crate::schema::plan::{self, Plan};
+use crate::schema::{self as schema_mod, Schema};
+use crate::snapshots::restore::{self, RestoreError, RestoreOptions};
+use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
+
+/// What a repair would do.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepairPlan {
+    /// The schema the database will have: the reference, plus the extras
+    /// that are kept.
+    #[serde(skip)]
+    pub target: Schema,
+    /// The statements, each with its reason.
+    pub plan: Plan,
+    /// Objects only the database has, kept because destructive steps were
+    /// not allowed (the `added` changes from the reference to the database).
+    pub kept: SchemaDiff,
+    /// Whether some step can still lose data (a table rebuilt without a
+    /// column, a type narrowed): refused unless allowed.
+    pub destructive: bool,
+}
+
+/// Plans the change from `live` to `reference`. Without
+/// `allow_destructive`, what only `live` has is kept in the target.
+pub fn plan(live: &Schema, reference: &Schema, allow_destructive: bool) -> RepairPlan {
+    let mut target = reference.clone();
+    let mut kept = SchemaDiff::default();
+    if !allow_destructive {
+        let extras = diff::diff(reference, live);
+        keep_extras(&mut target, live);
+        kept.changes = extras
+            .changes
+            .into_iter()
+            .filter(|c| c.op == Op::Added)
+            .collect();
+    }
+    target.excluded = live.excluded.clone();
+    let plan = plan::plan(live, &target);
+    let destructive = plan.steps.iter().any(|s| s.destructive);
+    RepairPlan {
+        target,
+        plan,
+        kept,
+        destructive,
+    }
+}
+
+/// Adds to `target` what `live` has beyond it: whole tables, created
+/// indexes, views and triggers, and extra columns of shared tables
+/// (appended, so the reference's columns keep their order).
+fn keep_extras(target: &mut Schema, live: &Schema) {
+    for (key, table) in &live.tables {
+        match target.tables.get_mut(key) {
+            None => {
+                target.tables.insert(key.clone(), table.clone());
+                // With its constraint indexes, which are part of the table.
+                for (index_key, index) in &live.indexes {
+                    if fold(&index.table) == *key {
+                        target.indexes.insert(index_key.clone(), index.clone());
+                    }
+                }
+            }
+            Some(shared) => {
+                for column in &table.columns {
+                    if !shared
+                        .columns
+                        .iter()
+                        .any(|c| c.name.eq_ignore_ascii_case(&column.name))
+                    {
+                        shared.columns.push(column.clone());
+                    }
+                }
+            }
+        }
+    }
+    for (key, index) in &live.indexes {
+        if index.origin == IndexOrigin::Created && !target.indexes.contains_key(key) {
+            target.indexes.insert(key.clone(), index.clone());
+        }
+    }
+    for (key, view) in &live.views {
+        target
+            .views
+            .entry(key.clone())
+            .or_insert_with(|| view.clone());
+    }
+    for (key, trigger) in &live.triggers {
+        target
+            .triggers
+            .entry(key.clone())
+            .or_insert_with(|| trigger.clone());
+    }
+    schema_mod::canon::canonicalise(target);
+}
+
+/// Why applying a plan failed; the database file it ran on is then left
+/// as it was (the transaction is rolled back).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A statement failed.
+    #[error("step {step} failed: {message} (SQL: {sql})")]
+    Statement {
+        /// Its position, from 1.
+        step: usize,
+        /// The statement.
+        sql: String,
+        /// SQLite's message.
+        message: String,
+    },
+    /// `PRAGMA foreign_key_check` found rows that break a foreign key.
+    #[error(
+        "the change leaves {count} row(s) breaking foreign keys (first: table {table}, rowid {rowid})"
+    )]
+    ForeignKeys {
+        /// How many violations.
+        count: usize,
+        /// The first violating table.
+        table: String,
+        /// Its rowid.
+        rowid: i64,
+    },
+    /// The result does not mean the target schema.
+    #[error("after the change the schema still differs from the target in {} object(s)", remaining.changes.len())]
+    Unverified {
+        /// What still differs (target → result).
+        remaining: SchemaDiff,
+    },
+    /// The copy could not be opened or read.
+    #[error("cannot work on the copy of the database: {0}")]
+    Open(String),
+}
+
+/// Runs `plan` on the database at `path` in one transaction and commits
+/// only when the result's schema means `target` and no foreign key is
+/// broken; otherwise rolls back.
+pub fn apply(path: &Path, plan: &Plan, target: &Schema) -> Result<(), ApplyError> {
+    let conn = Connection::open(path).map_err(|e| ApplyError::Open(e.to_string()))?;
+    let statement_error = |step: usize, sql: &str, e: rusqlite::Error| ApplyError::Statement {
+        step,
+        sql: sql.to_owned(),
+        message: e.to_string(),
+    };
+    let rollback = |conn: &Connection| {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let _ = conn.execute_batch("PRAGMA foreign_keys=ON");
+    };
+    for (index, step) in plan.steps.iter().enumerate() {
+        let number = index + 1;
+        let sql = step.sql.trim();
+        if sql.eq_ignore_ascii_case("COMMIT") {
+            // Everything is in place but not committed: judge it now.
+            if let Err(e) = verify(&conn, target) {
+                rollback(&conn);
+                return Err(e);
+            }
+        }
+        if sql.eq_ignore_ascii_case("PRAGMA foreign_key_check") {
+            match foreign_key_check(&conn) {
+                Ok(None) => continue,
+                Ok(Some(broken)) => {
+                    rollback(&conn);
+                    return Err(broken);
+                }
+                Err(e) => {
+                    rollback(&conn);
+                    return Err(statement_error(number, sql, e));
+                }
+            }
+        }
+        if let Err(e) = conn.execute_batch(sql) {
+            rollback(&conn);
+            return Err(statement_error(number, sql, e));
+        }
+    }
+    if !conn.is_autocommit() {
+        // A plan always ends its transaction; this is for an empty plan.
+        conn.execute_batch("COMMIT")
+            .map_err(|e| statement_error(plan.steps.len(), "COMMIT", e))?;
+    }
+    Ok(())
+}
+
+/// What to repair, and how.
+#[derive(Clone, Debug)]
+pub struct RepairRequest<'a> {
+    /// The revisions whose reference is the goal, resolved, sorted and
+    /// without duplicates.
+    pub targets: &'a [String],
+    /// Apply the plan (else only plan it).
+    pub apply: bool,
+    /// Drop what the reference lacks, and allow steps that can lose data.
+    pub allow_destructive: bool,
+    /// Apply even though other processes have the database open.
+    pub force: bool,
+    /// How long to wait for a database locked by a writer.
+    pub busy_timeout: Duration,
+}
+
+/// What a repair planned and did. Serialized, it is the JSON of
+/// `migsnap repair --format json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepairReport {
+    /// The database file.
+    pub database: PathBuf,
+    /// The revisions repaired towards.
+    pub targets: Vec<String>,
+    /// Their reference snapshot.
+    pub reference: ObjectId,
+    /// The plan, what it keeps, and whether it can lose data.
+    #[serde(flatten)]
+    pub planned: RepairPlan,
+    /// Whether the plan was applied (never for an empty plan).
+    pub applied: bool,
+    /// The snapshot taken before applying (the undo).
+    pub safety_snapshot: Option<ObjectId>,
+    /// The snapshot of the repaired database.
+    pub after_snapshot: Option<ObjectId>,
+}
+
+impl RepairReport {
+    /// Whether the database is left with nothing to repair: the plan was
+    /// empty, or it was applied.
+    pub fn settled(&self) -> bool {
+        self.planned.plan.is_empty() || self.applied
+    }
+}
+
+/// Why a repair could not run. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// The reference could not be built or read.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A migration failed while the reference was built.
+    #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
+    Reference {
+        /// The revisions whose reference was needed.
+        targets: Vec<String>,
+        /// The step that failed.
+        failure: Box<ReplayFailure>,
+    },
+    /// Applying was asked for, but the plan can lose data and that was not
+    /// allowed.
+    #[error("the repair of {} has steps that can lose data; nothing was changed", path.display())]
+    Destructive {
+        /// The database.
+        path: PathBuf,
+    },
+    /// The database could not be tracked for its snapshots.
+    #[error(transparent)]
+    Track(#[from] RepoError),
+    /// The safety snapshot, the copy or the write failed.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    /// The plan failed on the copy, or did not give the target. Its text
+    /// is the reason (it has no cause of its own), so it is part of this
+    /// message; what a person must know first is that nothing changed.
+    #[error("repair failed, nothing was changed: {0}")]
+    Apply(ApplyError),
+    /// The snapshot after the repair could not be taken (the repair
+    /// itself is done).
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Plans the repair of `live` towards the reference of `request.targets`
+/// (built if needed; `on_event` hears of each replay step) and, when asked,
+/// applies it: a safety snapshot, the plan on a verified copy that replaces
+/// the database, then an "after" snapshot. `track` gives the tracked
+/// database the snapshots are recorded under; it is called only when there
+/// is something to apply.
+pub fn repair<E: From<RepairError>>(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    live: &Live,
+    request: &RepairRequest<'_>,
+    track: impl FnOnce(&mut Repo) -> Result<Tracked, E>,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    progress: &mut dyn Progress,
+) -> Result<RepairReport, E> {
+    let targets = request.targets;
+    let (reference, replayed) = replayer
+        .reference(repo, targets, on_event)
+        .map_err(RepairError::from)?;
+    let Some(reference) = reference else {
+        let failure = replayed
+            .failure
+            .expect("holds: no reference means a failed step");
+        return Err(RepairError::Reference {
+            targets: targets.to_vec(),
+            failure: Box::new(failure),
+        }
+        .into());
+    };
+    let reference_schema = reference.schema(repo).map_err(RepairError::from)?;
+    let planned = plan(&live.schema, &reference_schema, request.allow_destructive);
+    let mut report = RepairReport {
+        database: live.path.clone(),
+        targets: targets.to_vec(),
+        reference: reference.id,
+        planned,
+        applied: false,
+        safety_snapshot: None,
+        after_snapshot: None,
+    };
+    if !request.apply || report.planned.plan.is_empty() {
+        return Ok(report);
+    }
+    if report.planned.destructive && !request.allow_destructive {
+        return Err(RepairError::Destructive {
+            path: live.path.clone(),
+        }
+        .into());
+    }
+    let tracked = track(repo)?;
+    let towards = targets.join(" + ");
+    let options = RestoreOptions {
+        force: request.force,
+        message: format!("before repair towards {towards}"),
+        busy_timeout: request.busy_timeout,
+        ..RestoreOptions::default()
+    };
+    let planned = &report.planned;
+    let (written, ()) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
+        apply(copy, &planned.plan, &planned.target).map_err(RepairError::Apply)
+    })?;
+    let after = snapshot::take(
+        repo,
+        &tracked,
+        &SnapshotOptions {
+            message: format!("repaired towards {towards}"),
+            busy_timeout: request.busy_timeout,
+            ..SnapshotOptions::default()
+        },
+        progress,
+    )
+    .map_err(RepairError::from)?;
+    report.applied = true;
+    report.safety_snapshot = Some(written.safety.expect("holds: rewrite always takes one"));
+    report.after_snapshot = Some(match after {
+        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
+    });
+    Ok(report)
+}
+
+fn foreign_key_check(conn: &Connection) -> rusqlite::Result<Option<ApplyError>> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows: Vec<(String, i64)> = stmt
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows.first().map(|(table, rowid)| ApplyError::ForeignKeys {
+        count: rows.len(),
+        table: table.clone(),
+        rowid: *rowid,
+    }))
+}
+
+/// Requires the schema `conn` sees (inside the open transaction) to mean
+/// `target`.
+fn verify(conn: &Connection, target: &Schema) -> Result<(), ApplyError> {
+    let captured =
+        schema_mod::capture::capture(conn).map_err(|e| ApplyError::Open(e.to_string()))?;
+    if captured.schema.semantic_hash() == target.semantic_hash() {
+        return Ok(());
+    }
+    Err(ApplyError::Unverified {
+        remaining: diff::diff(target, &captured.schema),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::SqlProject;
+    use crate::migrations::replay::Chain;
+
+    /// The whole workflow through the engine alone: a dry run plans the
+    /// missing column, applying it records the snapshots before and after
+    /// and leaves nothing to do.
+    #[test]
+    fn repair_plans_then_applies_with_snapshots_around_it() {
+        let SqlProject {
+            dir: _dir,
+            mut repo,
+            project,
+            graph,
+            db,
+        } = SqlProject::new();
+        let replayer = Replayer::new(&project, &graph, Chain::new("default"));
+        let targets = ["0002".to_owned()];
+        let run = |repo: &mut Repo, apply: bool| {
+            let live = Live::capture(&db, Duration::from_secs(5)).unwrap();
+            let request = RepairRequest {
+                targets: &targets,
+                apply,
+                allow_destructive: false,
+                force: false,
+                busy_timeout: Duration::from_secs(5),
+            };
+            repair(
+                repo,
+                &replayer,
+                &live,
+                &request,
+                |repo: &mut Repo| Ok::<_, RepairError>(repo.track("app", &db)?),
+                &mut |_| {},
+                &mut migsnap_store::progress::Silent,
+            )
+            .unwrap()
+        };
+
+        let planned = run(&mut repo, false);
+        assert!(!planned.applied && !planned.settled(), "{planned:?}");
+        assert!(planned.planned.plan.to_script().contains("ADD COLUMN"));
+        assert!(
+            repo.databases().next().is_none(),
+            "a dry run tracks nothing"
+        );
+
+        let applied = run(&mut repo, true);
+        assert!(applied.applied && applied.settled(), "{applied:?}");
+        assert!(applied.safety_snapshot.is_some());
+        assert!(applied.after_snapshot.is_some());
+        assert_ne!(applied.safety_snapshot, applied.after_snapshot);
+
+        let again = run(&mut repo, false);
+        assert!(again.planned.plan.is_empty(), "{again:?}");
+    }
+
+    fn schema(sql: &str) -> Schema {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        schema_mod::capture::capture(&conn).unwrap().schema
+    }
+
+    const REFERENCE: &str = "CREATE TABLE user (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+                             CREATE TABLE chat (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES user(id));";
+
+    #[test]
+    fn extras_are_kept_unless_destruction_is_allowed() {
+        let reference = schema(REFERENCE);
+        let live = schema(
+            "CREATE TABLE user (id INTEGER PRIMARY KEY, name TEXT NOT NULL, nick TEXT);
+             CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT UNIQUE);
+             CREATE INDEX notes_body ON notes(body);",
+        );
+        let kept = plan(&live, &reference, false);
+        assert!(!kept.destructive);
+        let names: Vec<&str> = kept.kept.changes.iter().map(|c| c.name.as_str()).collect();
+        assert!(
+            names.contains(&"notes") && names.contains(&"nick"),
+            "{names:?}"
+        );
+        // Only chat is missing: one CREATE TABLE, nothing rebuilt.
+        let script = kept.plan.to_script();
+        assert!(script.contains("CREATE TABLE \"chat\""), "{script}");
+        assert!(!script.contains("DROP"), "{script}");
+
+        let dropped = plan(&live, &reference, true);
+        assert!(dropped.destructive);
+        assert!(dropped.kept.is_empty());
+        assert_eq!(dropped.target.semantic_hash(), reference.semantic_hash());
+    }
+
+    #[test]
+    fn apply_commits_only_a_verified_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE user (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             INSERT INTO user VALUES (1, 'ann');",
+        )
+        .unwrap();
+        drop(conn);
+        let live = schema("CREATE TABLE user (id INTEGER PRIMARY KEY, name TEXT NOT NULL);");
+        let reference = schema(REFERENCE);
+        let planned = plan(&live, &reference, false);
+        apply(&path, &planned.plan, &planned.target).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let after = schema_mod::capture::capture(&conn).unwrap().schema;
+        assert_eq!(after.semantic_hash(), reference.semantic_hash());
+        let name: String = conn
+            .query_row("SELECT name FROM user", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(name, "ann");
+        drop(conn);
+
+        // A target the plan cannot reach is refused and rolled back.
+        let other = schema("CREATE TABLE other (x);");
+        let bytes = std::fs::read(&path).unwrap();
+        let err = apply(
+            &path,
+            &Plan {
+                steps: planned.plan.steps.clone(),
+            },
+            &other,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ApplyError::Statement { .. } | ApplyError::Unverified { .. }
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}

@@ -1,0 +1,159 @@
+//! What a migration command works on besides the store: the database file
+//! it is about (found from a tracked database, a path, or the URL that
+//! `DATABASE_URL` or Alembic's `sqlalchemy.url` names) and the revisions it
+//! targets (named, or recorded by the database).
+
+use std::path::{Path, PathBuf};
+
+use crate::migrations::history::graph::{Graph, ResolveError, Resolved};
+use crate::migrations::history::project::Project;
+use crate::repo::{Tracked, absolute};
+use crate::snapshots::sqlite::{SqliteError, check_file};
+
+/// Why no database file was found.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The file named is not a readable SQLite database.
+    #[error(transparent)]
+    File(#[from] SqliteError),
+    /// None is tracked, none was named, and no URL names an existing SQLite
+    /// file.
+    #[error("which database? none is tracked and none was named{}", tried(.urls))]
+    NotFound {
+        /// The URL settings that were tried (`DATABASE_URL`,
+        /// `sqlalchemy.url`).
+        urls: Vec<&'static str>,
+    },
+}
+
+fn tried(urls: &[&str]) -> String {
+    match urls {
+        [] => String::new(),
+        [one] => format!(" ({one} names no existing SQLite file)"),
+        _ => " (DATABASE_URL and sqlalchemy.url name no existing SQLite file)".to_owned(),
+    }
+}
+
+/// The database file a command is about: `tracked`'s file, else `named` (a
+/// path), else the one `DATABASE_URL` or the Alembic configuration's
+/// `sqlalchemy.url` names when it is a SQLite file that exists (relative
+/// paths against the project root).
+pub fn find_database(
+    tracked: Option<&Tracked>,
+    named: Option<&str>,
+    project: &Project,
+) -> Result<PathBuf, DatabaseError> {
+    if let Some(tracked) = tracked {
+        return Ok(tracked.path.clone());
+    }
+    if let Some(arg) = named {
+        let path = Path::new(arg);
+        check_file(path)?;
+        return Ok(absolute(path));
+    }
+    let mut urls: Vec<(&'static str, String)> = Vec::new();
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        urls.push(("DATABASE_URL", url));
+    }
+    if let Some(url) = project
+        .alembic
+        .as_ref()
+        .and_then(|a| a.sqlalchemy_url.clone())
+    {
+        urls.push(("sqlalchemy.url", url));
+    }
+    for (_, url) in &urls {
+        if let Some(path) = sqlite_path(url, &project.root)
+            && path.is_file()
+        {
+            check_file(&path)?;
+            return Ok(path);
+        }
+    }
+    Err(DatabaseError::NotFound {
+        urls: urls.into_iter().map(|(name, _)| name).collect(),
+    })
+}
+
+/// The file of a `sqlite:///…` URL (relative paths against `root`).
+fn sqlite_path(url: &str, root: &Path) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite:///")
+        .or_else(|| url.strip_prefix("sqlite+pysqlite:///"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.is_empty() || rest == ":memory:" {
+        return None;
+    }
+    Some(root.join(rest))
+}
+
+/// Why the target revisions cannot be told.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// No names, and the database records no revision.
+    #[error("the database records no revision")]
+    NoneRecorded,
+    /// No names, and the database records a revision no script declares.
+    #[error("the database records revision {revision}, which no migration script declares")]
+    Undeclared {
+        /// The revision.
+        revision: String,
+    },
+    /// A name does not resolve.
+    #[error(transparent)]
+    Unresolved(#[from] ResolveError),
+    /// A name means `base`, which has no reference.
+    #[error("'base' has no reference")]
+    Base,
+}
+
+/// The revisions `names` stand for (ids, prefixes, labels, `head`,
+/// `heads`), or, with no names, the revisions `stamped` records; sorted and
+/// without duplicates.
+pub fn targets(
+    graph: &Graph,
+    names: &[String],
+    stamped: Option<Vec<String>>,
+) -> Result<Vec<String>, TargetError> {
+    let mut targets = Vec::new();
+    if names.is_empty() {
+        targets = stamped.unwrap_or_default();
+        if targets.is_empty() {
+            return Err(TargetError::NoneRecorded);
+        }
+        if let Some(unknown) = targets.iter().find(|t| graph.get(t).is_none()) {
+            return Err(TargetError::Undeclared {
+                revision: unknown.clone(),
+            });
+        }
+    }
+    for name in names {
+        match graph.resolve(name)? {
+            Resolved::Revisions(ids) => targets.extend(ids),
+            Resolved::Base => return Err(TargetError::Base),
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_files_against_the_root() {
+        let root = Path::new("/p");
+        assert_eq!(
+            sqlite_path("sqlite:///app.db?mode=ro", root),
+            Some(PathBuf::from("/p/app.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite+pysqlite:////abs/x.db", root),
+            Some(PathBuf::from("/abs/x.db"))
+        );
+        assert_eq!(sqlite_path("sqlite:///:memory:", root), None);
+        assert_eq!(sqlite_path("postgresql://h/db", root), None);
+    }
+}

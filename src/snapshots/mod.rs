@@ -1,0 +1,14 @@
+//! Snapshots of databases: reading SQLite files safely, recording their
+//! schema and pages as snapshots, naming (`revspec`, `tag`), listing
+//! (`log`), comparing data (`datadiff`), restoring and forgetting them.
+
+pub mod datadiff;
+pub mod log;
+pub mod pages;
+pub mod restore;
+pub mod retention;
+pub mod revspec;
+pub mod snapshot;
+pub mod sqlite;
+pub mod tag;
+pub mod usage;

@@ -1,0 +1,290 @@
+//! Moving page images between SQLite files and the store.
+//!
+//! Recording runs as a pipeline so that memory stays flat and both cores work:
+//! a reader thread pulls pages through `sqlite_dbpage` and hashes the whole
+//! image; worker threads hash each page and compress only pages that differ
+//! from the parent image; the calling thread inserts them in the store
+//! transaction. Channels are bounded, so at most a few MiB of pages are in
+//! flight whatever the database size.
+//!
+//! Writing an image back re-hashes every page as it is read from the store and
+//! the whole image as it is written, so a restore is verified end to end.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::bounded;
+use migsnap_store::compress::Compressor;
+use migsnap_store::image::{ResolvedImage, plan_listing};
+use migsnap_store::pack::PACK_OBJECTS;
+use migsnap_store::{
+    Image, Object, ObjectId, ObjectStore, PreparedPack, Progress, Transaction, View,
+};
+
+use crate::snapshots::sqlite::{Capture, Database, SqliteError};
+
+/// Pages handed to a worker at a time.
+const BATCH_PAGES: usize = 64;
+/// Batches in flight per channel.
+const QUEUE_BATCHES: usize = 16;
+
+/// What can go wrong moving an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// The source database failed.
+    #[error(transparent)]
+    Source(#[from] SqliteError),
+    /// A page object is not a blob of the page size.
+    #[error("object {id} is not a page of {expected} bytes")]
+    BadPage {
+        /// The object.
+        id: ObjectId,
+        /// The page size expected.
+        expected: u32,
+    },
+    /// The rebuilt image does not hash to the recorded digest.
+    #[error("image {image} rebuilt with the wrong content (whole-image hash mismatch)")]
+    Digest {
+        /// The image object.
+        image: ObjectId,
+    },
+    /// Writing the output file failed.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result of recording one image.
+pub struct RecordedImage {
+    /// What the capture read besides the pages.
+    pub capture: Capture,
+    /// The image object's id.
+    pub id: ObjectId,
+    /// BLAKE3 of the whole image.
+    pub digest: [u8; 32],
+}
+
+struct Batch {
+    first: usize,
+    pages: Vec<Vec<u8>>,
+}
+
+/// A batch after hashing: every page's id by index, the pages that differ
+/// from the parent packed and compressed, and the bytes read.
+struct Hashed {
+    ids: Vec<(usize, ObjectId)>,
+    packs: Vec<PreparedPack>,
+    bytes: u64,
+}
+
+/// Reads every page of `db` (with schema and metadata, in one read
+/// transaction) into `tx`, listing the image against `parent`.
+pub fn record(
+    tx: &mut Transaction<'_>,
+    db: &mut Database,
+    parent: Option<&ResolvedImage>,
+    known: Option<&crate::snapshots::sqlite::SchemaStamp>,
+    progress: &mut dyn Progress,
+) -> Result<RecordedImage, ImageError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let mut compressors: Vec<_> = (0..workers).map(|_| tx.compressor()).collect();
+    let parent_blocks: &[ObjectId] = parent.map_or(&[], |p| &p.blocks);
+    let estimate = file_len(db.path());
+    progress.start("reading pages", estimate);
+
+    std::thread::scope(|scope| {
+        let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
+        let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
+
+        let reader = scope.spawn(move || {
+            let mut digest = blake3::Hasher::new();
+            let mut batch = Batch {
+                first: 0,
+                pages: Vec::with_capacity(BATCH_PAGES),
+            };
+            let mut next = 0usize;
+            let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
+                digest.update(page);
+                batch.pages.push(page.to_vec());
+                next += 1;
+                if batch.pages.len() == BATCH_PAGES {
+                    let full = std::mem::replace(
+                        &mut batch,
+                        Batch {
+                            first: next,
+                            pages: Vec::with_capacity(BATCH_PAGES),
+                        },
+                    );
+                    // A closed channel means the writer failed; it reports why.
+                    let _ = page_tx.send(full);
+                }
+                Ok(())
+            };
+            let capture = db.capture(Some(&mut sink), known);
+            if !batch.pages.is_empty() {
+                let _ = page_tx.send(batch);
+            }
+            drop(page_tx);
+            capture.map(|capture| (capture, *digest.finalize().as_bytes()))
+        });
+
+        for mut compressor in compressors.drain(..) {
+            let page_rx = page_rx.clone();
+            let hash_tx = hash_tx.clone();
+            scope.spawn(move || {
+                for batch in page_rx {
+                    let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
+                    if hash_tx.send(hashed).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(page_rx);
+        drop(hash_tx);
+
+        let mut blocks: Vec<ObjectId> = Vec::new();
+        let mut insert_error = None;
+        for hashed in &hash_rx {
+            for (index, id) in hashed.ids {
+                if blocks.len() <= index {
+                    blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+                }
+                blocks[index] = id;
+            }
+            // Stop at the first failed insert: SQLite may have rolled the
+            // transaction back, and nothing more may be written.
+            if let Err(e) = hashed
+                .packs
+                .iter()
+                .try_for_each(|pack| tx.write_pack(pack).map(drop))
+            {
+                insert_error = Some(e);
+                break;
+            }
+            progress.advance(hashed.bytes);
+        }
+        drop(hash_rx);
+        let read = reader.join().expect("BUG: page reader panicked");
+        if let Some(e) = insert_error {
+            return Err(ImageError::Store(e));
+        }
+        let (capture, digest) = read?;
+        progress.finish();
+        let geometry = capture.geometry;
+        blocks.truncate(geometry.page_count as usize);
+        let image = Object::Image(Image {
+            block_size: geometry.page_size,
+            block_count: geometry.page_count,
+            digest,
+            listing: plan_listing(parent, geometry.page_size, blocks),
+        });
+        let id = tx.write(&image)?;
+        Ok(RecordedImage {
+            capture,
+            id,
+            digest,
+        })
+    })
+}
+
+/// Hashes a batch of pages and packs the ones that differ from the parent's
+/// blocks at the same index.
+fn hash_batch(batch: &Batch, parent_blocks: &[ObjectId], compressor: &mut Compressor) -> Hashed {
+    let mut ids = Vec::with_capacity(batch.pages.len());
+    let mut changed: Vec<&[u8]> = Vec::new();
+    for (offset, page) in batch.pages.iter().enumerate() {
+        let index = batch.first + offset;
+        let id = migsnap_store::codec::blob_id(page);
+        if parent_blocks.get(index) != Some(&id) {
+            changed.push(page);
+        }
+        ids.push((index, id));
+    }
+    let packs = changed
+        .chunks(PACK_OBJECTS)
+        .map(|pages| PreparedPack::blobs(pages.iter().copied(), compressor))
+        .collect();
+    let bytes = batch.pages.iter().map(|p| p.len() as u64).sum();
+    Hashed { ids, packs, bytes }
+}
+
+/// Worker threads for hashing and compression: one per core, at most 8.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8)
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Writes the pages of `image` to `out`, verifying each page hash (on read)
+/// and the whole-image digest (over what was written).
+pub fn write(
+    view: View<'_>,
+    image: &ResolvedImage,
+    out: &mut File,
+    out_path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<(), ImageError> {
+    let io = |source| ImageError::Io {
+        path: out_path.to_path_buf(),
+        source,
+    };
+    let block_size = image.image.block_size;
+    progress.start("writing pages", image.image.len());
+    // The calling thread owns the store connection and puts pages in order;
+    // a writer thread hashes and writes them, so disk writes overlap reads
+    // (1 GiB checkout, three runs each on 2 cores: 7.0-7.8 s without it,
+    // 5.1-6.6 s with it).
+    let (written, read) = std::thread::scope(|scope| {
+        let (page_tx, page_rx) = bounded::<Vec<u8>>(QUEUE_BATCHES * BATCH_PAGES);
+        let writer = scope.spawn(move || {
+            let mut digest = blake3::Hasher::new();
+            let mut writer = BufWriter::with_capacity(1 << 20, out);
+            for page in page_rx {
+                digest.update(&page);
+                writer.write_all(&page)?;
+            }
+            writer.flush()?;
+            Ok::<_, std::io::Error>(digest)
+        });
+        let mut index = 0usize;
+        let read = migsnap_store::bulk::read_blobs(view, &image.blocks, workers(), |bytes| {
+            if bytes.len() != block_size as usize {
+                return Err(ImageError::BadPage {
+                    id: image.blocks[index],
+                    expected: block_size,
+                });
+            }
+            index += 1;
+            progress.advance(u64::from(block_size));
+            // A closed channel means the writer failed; its error is reported below.
+            let _ = page_tx.send(bytes);
+            Ok(())
+        });
+        drop(page_tx);
+        let written = writer.join().expect("BUG: image writer panicked");
+        (written, read)
+    });
+    read?;
+    let digest = written.map_err(io)?;
+    progress.finish();
+    if digest.finalize().as_bytes() != &image.image.digest {
+        return Err(ImageError::Digest { image: image.id });
+    }
+    Ok(())
+}

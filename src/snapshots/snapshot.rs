@@ -1,0 +1,475 @@
+//! Taking a snapshot of a tracked database, and reading back what a snapshot
+//! recorded about it.
+//!
+//! A snapshot is one store transaction: pages, image, schema blob, snapshot
+//! object, the head ref (compare-and-swap against the parent it was built on)
+//! and any tags commit together or not at all.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use migsnap_store::image::{self, ResolvedImage};
+use migsnap_store::{
+    Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
+};
+
+use crate::repo::{Repo, RepoError, Tracked};
+use crate::snapshots::pages::ImageError;
+use crate::snapshots::sqlite::{Database, DbMeta, SchemaStamp, SqliteError};
+
+/// The name and version written into every snapshot.
+pub const TOOL: &str = concat!("migsnap ", env!("CARGO_PKG_VERSION"));
+
+/// What a snapshot should record.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotOptions {
+    /// The message.
+    pub message: String,
+    /// Record only the schema and metadata, no pages.
+    pub schema_only: bool,
+    /// Record even when nothing changed since the parent.
+    pub allow_empty: bool,
+    /// Tags to create pointing at the new snapshot.
+    pub tags: Vec<String>,
+    /// How long to wait for a writer holding the database locked.
+    pub busy_timeout: Duration,
+    /// The migration history, if the project has one: the snapshot then
+    /// records the file hash of every revision the database has applied,
+    /// so `lint` can tell when a file changed after it was applied.
+    pub migrations: Option<Arc<dyn MigrationFiles>>,
+}
+
+/// What a snapshot needs of a migration history: the files behind the
+/// revisions a database says it has applied. A trait, so the snapshot layer
+/// does not depend on the history layer above it
+/// ([`crate::migrations::history::graph::Graph`] implements it).
+pub trait MigrationFiles: Send + Sync + std::fmt::Debug {
+    /// Revision id → file hash of the revisions `rows` name and everything
+    /// they need.
+    fn applied_files(&self, rows: &[String]) -> BTreeMap<String, String>;
+}
+
+/// What taking a snapshot did.
+#[derive(Clone, Debug)]
+pub enum SnapshotOutcome {
+    /// A new snapshot was recorded.
+    Recorded {
+        /// Its id.
+        id: ObjectId,
+        /// The snapshot object.
+        snapshot: Box<Snapshot>,
+    },
+    /// Nothing changed since `head`; nothing was recorded.
+    Unchanged {
+        /// The current head.
+        head: ObjectId,
+    },
+}
+
+/// What can go wrong taking a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The database could not be read.
+    #[error(transparent)]
+    Source(#[from] SqliteError),
+    /// Pages could not be recorded.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// A tag name is invalid or taken.
+    #[error(transparent)]
+    Tag(#[from] crate::snapshots::tag::TagError),
+    /// The repository configuration failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// What a snapshot recorded about its database, typed, from the snapshot's
+/// headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Recorded {
+    /// The database path at snapshot time.
+    pub path: String,
+    /// Metadata beside the schema.
+    pub meta: DbMeta,
+    /// The database file's permission bits.
+    pub file_mode: Option<u32>,
+    /// The schema's cookie and text hash, to skip parsing it next time.
+    #[serde(skip)]
+    pub schema_stamp: Option<SchemaStamp>,
+    /// The semantic hash of the schema, hex.
+    pub schema_semantic: Option<String>,
+    /// BLAKE3 of the file of each migration revision the database had
+    /// applied, by revision id (empty when no history was known).
+    pub migration_files: BTreeMap<String, String>,
+}
+
+const H_PATH: &str = "path";
+const H_ALEMBIC_TABLE: &str = "alembic-table";
+const H_ALEMBIC: &str = "alembic-version";
+const H_PEEWEE_TABLE: &str = "peewee-table";
+const H_PEEWEE: &str = "peewee-migration";
+const H_USER_VERSION: &str = "user-version";
+const H_APPLICATION_ID: &str = "application-id";
+const H_JOURNAL: &str = "journal-mode";
+const H_MODE: &str = "file-mode";
+const H_SCHEMA_COOKIE: &str = "schema-cookie";
+const H_SCHEMA_TEXT: &str = "schema-text";
+const H_SCHEMA_SEMANTIC: &str = "schema-semantic";
+const H_MIGRATION_FILE: &str = "migration-file";
+
+impl Recorded {
+    /// The headers that carry this record, in their fixed order.
+    pub fn to_headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![(H_PATH.to_owned(), self.path.clone())];
+        if let Some(versions) = &self.meta.alembic_versions {
+            headers.push((H_ALEMBIC_TABLE.to_owned(), "present".to_owned()));
+            for version in versions {
+                headers.push((H_ALEMBIC.to_owned(), version.clone()));
+            }
+        }
+        if let Some(migrations) = &self.meta.peewee_migrations {
+            headers.push((H_PEEWEE_TABLE.to_owned(), "present".to_owned()));
+            for name in migrations {
+                headers.push((H_PEEWEE.to_owned(), name.clone()));
+            }
+        }
+        headers.push((
+            H_USER_VERSION.to_owned(),
+            self.meta.user_version.to_string(),
+        ));
+        headers.push((
+            H_APPLICATION_ID.to_owned(),
+            self.meta.application_id.to_string(),
+        ));
+        headers.push((H_JOURNAL.to_owned(), self.meta.journal_mode.clone()));
+        if let Some(mode) = self.file_mode {
+            headers.push((H_MODE.to_owned(), format!("{mode:o}")));
+        }
+        if let Some(stamp) = &self.schema_stamp {
+            headers.push((H_SCHEMA_COOKIE.to_owned(), stamp.cookie.to_string()));
+            headers.push((H_SCHEMA_TEXT.to_owned(), hex(&stamp.text)));
+        }
+        if let Some(semantic) = &self.schema_semantic {
+            headers.push((H_SCHEMA_SEMANTIC.to_owned(), semantic.clone()));
+        }
+        for (revision, hash) in &self.migration_files {
+            headers.push((H_MIGRATION_FILE.to_owned(), format!("{revision} {hash}")));
+        }
+        headers
+    }
+
+    /// Reads the record back from a snapshot's headers; unknown headers are
+    /// ignored so newer writers stay readable.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Recorded {
+        let one = |key| snapshot.header_values(key).next().unwrap_or_default();
+        // A list header is present (possibly empty) only with its table marker.
+        let listed = |table: &str, key: &str| -> Option<Vec<String>> {
+            snapshot
+                .header_values(table)
+                .next()
+                .map(|_| snapshot.header_values(key).map(str::to_owned).collect())
+        };
+        Recorded {
+            path: one(H_PATH).to_owned(),
+            meta: DbMeta {
+                alembic_versions: listed(H_ALEMBIC_TABLE, H_ALEMBIC),
+                peewee_migrations: listed(H_PEEWEE_TABLE, H_PEEWEE),
+                user_version: one(H_USER_VERSION).parse().unwrap_or(0),
+                application_id: one(H_APPLICATION_ID).parse().unwrap_or(0),
+                journal_mode: one(H_JOURNAL).to_owned(),
+            },
+            file_mode: u32::from_str_radix(one(H_MODE), 8).ok(),
+            schema_stamp: one(H_SCHEMA_COOKIE)
+                .parse()
+                .ok()
+                .zip(unhex(one(H_SCHEMA_TEXT)))
+                .map(|(cookie, text)| SchemaStamp { cookie, text }),
+            schema_semantic: snapshot
+                .header_values(H_SCHEMA_SEMANTIC)
+                .next()
+                .map(str::to_owned),
+            migration_files: snapshot
+                .header_values(H_MIGRATION_FILE)
+                .filter_map(|value| value.split_once(' '))
+                .map(|(revision, hash)| (revision.to_owned(), hash.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// Where a snapshot is recorded: the ref it moves and what it descends from.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The database name written into the snapshot.
+    pub database: String,
+    /// The ref that will point at the new snapshot (compare-and-swap against
+    /// its value when the snapshot began).
+    pub reference: RefName,
+    /// The parents; `None` means the ref's current value, as for a database
+    /// head. The first parent's image is the base for page dedup and for the
+    /// "nothing changed" check.
+    pub parents: Option<Vec<ObjectId>>,
+    /// Headers beyond what the database itself records.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Target {
+    /// The head of tracked database `db`.
+    pub fn head(db: &Tracked) -> Target {
+        Target {
+            database: db.name.clone(),
+            reference: db.head_ref(),
+            parents: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Takes a snapshot of `db` on top of its current head.
+pub fn take(
+    repo: &mut Repo,
+    db: &Tracked,
+    options: &SnapshotOptions,
+    progress: &mut dyn Progress,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    take_into(repo, &db.path, &Target::head(db), options, progress)
+}
+
+/// Takes a snapshot of the database at `path` and points `target`'s ref at it.
+pub fn take_into(
+    repo: &mut Repo,
+    path: &Path,
+    target: &Target,
+    options: &SnapshotOptions,
+    progress: &mut dyn Progress,
+) -> Result<SnapshotOutcome, SnapshotError> {
+    let mut source = Database::open(path, options.busy_timeout)?;
+    let tag_refs = options
+        .tags
+        .iter()
+        .map(|name| crate::snapshots::tag::check_name(repo, name))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut tx = repo.store.transaction()?;
+    let current = tx.view().find_ref(&target.reference)?;
+    let parents = target
+        .parents
+        .clone()
+        .unwrap_or_else(|| current.into_iter().collect());
+    let head = parents.first().copied();
+    let parent = head.map(|id| tx.view().read_snapshot(&id)).transpose()?;
+    for tag in &tag_refs {
+        crate::snapshots::tag::check_free(tx.view(), tag)?;
+    }
+    // A parent image that cannot be read, or whose pages retention gave up,
+    // only costs dedup: the new image is then listed and stored in full, so it
+    // never leans on pages that gc may delete.
+    let parent_forgotten = match head {
+        Some(head) => tx.view().is_forgotten(&head)?,
+        None => false,
+    };
+    let parent_image: Option<ResolvedImage> = parent
+        .as_ref()
+        .and_then(|p| p.image)
+        .filter(|_| !parent_forgotten)
+        .and_then(|id| image::resolve(tx.view(), &id).ok());
+
+    // What the parent recorded about its schema lets an unchanged schema be
+    // recognised from the schema cookie without parsing it again.
+    let parent_record = parent.as_ref().map(Recorded::from_snapshot);
+    let known = parent_record.as_ref().and_then(|r| r.schema_stamp);
+    let (capture, image) = if options.schema_only {
+        (source.capture(None, known.as_ref())?, None)
+    } else {
+        let recorded = record_checked(
+            &mut tx,
+            &mut source,
+            path,
+            options,
+            parent_image.as_ref(),
+            known.as_ref(),
+            progress,
+        )?;
+        (recorded.capture, Some((recorded.id, recorded.digest)))
+    };
+    let (schema, semantic) = match (&capture.schema, &parent, &parent_record) {
+        (Some(captured), _, _) => (
+            tx.write(&Object::Blob(captured.to_blob()))?,
+            Some(captured.semantic_hash().to_string()),
+        ),
+        (None, Some(parent), Some(record)) => (parent.schema, record.schema_semantic.clone()),
+        (None, ..) => unreachable!("BUG: a known schema stamp comes from a parent"),
+    };
+    let migration_files = applied_files(options.migrations.as_deref(), &capture.meta);
+    let record = Recorded {
+        path: path.display().to_string(),
+        meta: capture.meta,
+        file_mode: file_mode(path),
+        schema_stamp: Some(capture.stamp),
+        schema_semantic: semantic,
+        migration_files,
+    };
+
+    if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
+        let digest = image.as_ref().map(|(_, digest)| digest);
+        if unchanged(parent_record, parent_image.as_ref(), &record, digest) {
+            return Ok(SnapshotOutcome::Unchanged { head });
+        }
+    }
+
+    let snapshot = Snapshot {
+        parents,
+        schema,
+        image: image.map(|(id, _)| id),
+        database: target.database.clone(),
+        time: migsnap_store::odb::now(),
+        message: options.message.clone(),
+        host: gethostname::gethostname().to_string_lossy().into_owned(),
+        tool: TOOL.to_owned(),
+        added: tx.added(),
+        headers: record
+            .to_headers()
+            .into_iter()
+            .chain(target.headers.iter().cloned())
+            .collect(),
+    };
+    let id = tx.write(&Object::Snapshot(snapshot.clone()))?;
+    commit(tx, target, current, tag_refs, id, &options.message)?;
+    Ok(SnapshotOutcome::Recorded {
+        id,
+        snapshot: Box::new(snapshot),
+    })
+}
+
+/// Moves `target`'s ref (compare-and-swap against `current`) and creates the
+/// tags, all pointing at the new snapshot `id`, in one commit.
+fn commit(
+    tx: migsnap_store::Transaction<'_>,
+    target: &Target,
+    current: Option<ObjectId>,
+    tag_refs: Vec<RefName>,
+    id: ObjectId,
+    message: &str,
+) -> Result<(), SnapshotError> {
+    let mut edits = vec![RefEdit {
+        name: target.reference.clone(),
+        change: Change::Update {
+            expected: current.map_or(Expected::MustNotExist, Expected::MustEqual),
+            new: id,
+        },
+    }];
+    edits.extend(tag_refs.into_iter().map(|name| RefEdit {
+        name,
+        change: Change::Update {
+            expected: Expected::MustNotExist,
+            new: id,
+        },
+    }));
+    let summary = message.lines().next().unwrap_or_default();
+    tx.commit(&edits, &format!("snapshot: {summary}"))?;
+    Ok(())
+}
+
+/// Records the pages of `source` into `tx` while SQLite checks the file.
+///
+/// A backup of a damaged database would carry the damage along unnoticed:
+/// SQLite checks the file on a second connection while the pages are read,
+/// and a verdict other than "ok" refuses the snapshot before anything is
+/// committed.
+fn record_checked(
+    tx: &mut migsnap_store::Transaction<'_>,
+    source: &mut Database,
+    path: &Path,
+    options: &SnapshotOptions,
+    parent_image: Option<&ResolvedImage>,
+    known: Option<&SchemaStamp>,
+    progress: &mut dyn Progress,
+) -> Result<crate::snapshots::pages::RecordedImage, SnapshotError> {
+    if !tx.has_dictionary() {
+        train_dictionary(tx, source)?;
+    }
+    let checker = Database::open(path, options.busy_timeout)?;
+    let (recorded, checked) = std::thread::scope(|scope| {
+        let check = scope.spawn(move || checker.check());
+        let recorded = crate::snapshots::pages::record(tx, source, parent_image, known, progress);
+        (
+            recorded,
+            check
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    checked?;
+    Ok(recorded?)
+}
+
+/// Whether a snapshot recording `record` (and an image with `digest`, if
+/// pages were read) would repeat its parent.
+fn unchanged(
+    parent_record: &Recorded,
+    parent_image: Option<&ResolvedImage>,
+    record: &Recorded,
+    digest: Option<&[u8; 32]>,
+) -> bool {
+    let same_meta = parent_record.meta == record.meta;
+    // Semantic, so reformatting a CREATE statement is not a change.
+    let same_schema =
+        record.schema_semantic.is_some() && parent_record.schema_semantic == record.schema_semantic;
+    let same_image = match digest {
+        None => true,
+        Some(digest) => parent_image.is_some_and(|p| p.image.digest == *digest),
+    };
+    same_schema && same_meta && same_image
+}
+
+/// The file hashes of the revisions `meta`'s `alembic_version` rows say
+/// are applied (the rows and everything they need).
+fn applied_files(files: Option<&dyn MigrationFiles>, meta: &DbMeta) -> BTreeMap<String, String> {
+    match (files, &meta.alembic_versions) {
+        (Some(files), Some(rows)) => files.applied_files(rows),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*bytes).to_hex().to_string()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    blake3::Hash::from_hex(text).ok().map(|h| *h.as_bytes())
+}
+
+/// Pages sampled for a compression dictionary; fewer make a poor one.
+const DICTIONARY_SAMPLES: u32 = 1000;
+
+/// Gives the store a zstd dictionary trained on this database's pages, the
+/// first time a large enough database is snapshotted. Packs of pages primed
+/// with it compress nearly as well as the whole file at once (see
+/// docs/benchmarks.md). Too small a database to train on is not an error.
+fn train_dictionary(
+    tx: &mut migsnap_store::Transaction<'_>,
+    source: &Database,
+) -> Result<(), SnapshotError> {
+    let samples = source.sample_pages(DICTIONARY_SAMPLES)?;
+    if samples.is_empty() {
+        return Ok(());
+    }
+    if let Ok(dictionary) = migsnap_store::compress::train_dictionary(&samples) {
+        tx.add_dictionary(dictionary)?;
+    }
+    Ok(())
+}
+
+/// Permission bits of a file, to give checkouts and restores no wider access
+/// than the database had.
+pub fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
