@@ -10,7 +10,7 @@ use migsnap_store::{ObjectId, View};
 use serde::Serialize;
 
 use crate::repo::{Repo, Tracked};
-use crate::snapshots::log::{LogEntry, LogError, first_parent_log};
+use crate::snapshots::log::{LogEntry, LogError, first_parent_log, first_parents};
 
 /// Where the store's space goes. Serialized, it is the JSON of
 /// `migsnap du --format json`.
@@ -114,10 +114,8 @@ fn held_total(view: View<'_>, roots: impl Iterator<Item = ObjectId>) -> Result<u
     let mut seen = HashSet::new();
     let mut total = 0u64;
     for root in roots {
-        let mut next = Some(root);
-        while let Some(id) = next.filter(|id| seen.insert(*id)) {
-            let snapshot = view.read_snapshot(&id)?;
-            next = snapshot.parents.first().copied();
+        for step in first_parents(view, Some(root)).until_seen(&mut seen) {
+            let (id, snapshot) = step?;
             if let (Some(image), false) = (snapshot.image, forgotten.contains(&id)) {
                 total += read_image(view, &image)?.len();
             }
