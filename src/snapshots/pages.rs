@@ -92,7 +92,7 @@ pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,
     parent: Option<&ResolvedImage>,
-    known: Option<&crate::snapshots::sqlite::SchemaStamp>,
+    known: Option<&crate::snapshots::sqlite::SchemaFingerprint>,
     progress: &mut dyn Progress,
 ) -> Result<RecordedImage, ImageError> {
     let workers = std::thread::available_parallelism()

@@ -17,7 +17,7 @@ use migsnap_store::{
 
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::snapshots::pages::ImageError;
-use crate::snapshots::sqlite::{Database, DbMeta, SchemaStamp, SqliteError};
+use crate::snapshots::sqlite::{Database, DbMeta, SchemaFingerprint, SqliteError};
 
 /// The name and version written into every snapshot.
 pub const TOOL: &str = concat!("migsnap ", env!("CARGO_PKG_VERSION"));
@@ -100,7 +100,7 @@ pub struct Recorded {
     pub file_mode: Option<u32>,
     /// The schema's cookie and text hash, to skip parsing it next time.
     #[serde(skip)]
-    pub schema_stamp: Option<SchemaStamp>,
+    pub schema_fingerprint: Option<SchemaFingerprint>,
     /// The semantic hash of the schema, hex.
     pub schema_semantic: Option<String>,
     /// BLAKE3 of the file of each migration revision the database had
@@ -150,7 +150,7 @@ impl Recorded {
         if let Some(mode) = self.file_mode {
             headers.push((H_MODE.to_owned(), format!("{mode:o}")));
         }
-        if let Some(stamp) = &self.schema_stamp {
+        if let Some(stamp) = &self.schema_fingerprint {
             headers.push((H_SCHEMA_COOKIE.to_owned(), stamp.cookie.to_string()));
             headers.push((H_SCHEMA_TEXT.to_owned(), hex(&stamp.text)));
         }
@@ -184,11 +184,11 @@ impl Recorded {
                 journal_mode: one(H_JOURNAL).to_owned(),
             },
             file_mode: u32::from_str_radix(one(H_MODE), 8).ok(),
-            schema_stamp: one(H_SCHEMA_COOKIE)
+            schema_fingerprint: one(H_SCHEMA_COOKIE)
                 .parse()
                 .ok()
                 .zip(unhex(one(H_SCHEMA_TEXT)))
-                .map(|(cookie, text)| SchemaStamp { cookie, text }),
+                .map(|(cookie, text)| SchemaFingerprint { cookie, text }),
             schema_semantic: snapshot
                 .header_values(H_SCHEMA_SEMANTIC)
                 .next()
@@ -282,7 +282,7 @@ pub fn take_into(
     // What the parent recorded about its schema lets an unchanged schema be
     // recognised from the schema cookie without parsing it again.
     let parent_record = parent.as_ref().map(Recorded::from_snapshot);
-    let known = parent_record.as_ref().and_then(|r| r.schema_stamp);
+    let known = parent_record.as_ref().and_then(|r| r.schema_fingerprint);
     let (capture, image) = if options.schema_only {
         (source.capture(None, known.as_ref())?, None)
     } else {
@@ -310,7 +310,7 @@ pub fn take_into(
         path: path.display().to_string(),
         meta: capture.meta,
         file_mode: file_mode(path),
-        schema_stamp: Some(capture.stamp),
+        schema_fingerprint: Some(capture.stamp),
         schema_semantic: semantic,
         migration_files,
     };
@@ -387,7 +387,7 @@ fn record_checked(
     path: &Path,
     options: &SnapshotOptions,
     parent_image: Option<&ResolvedImage>,
-    known: Option<&SchemaStamp>,
+    known: Option<&SchemaFingerprint>,
     progress: &mut dyn Progress,
 ) -> Result<crate::snapshots::pages::RecordedImage, SnapshotError> {
     if !tx.has_dictionary() {

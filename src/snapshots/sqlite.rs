@@ -390,7 +390,7 @@ impl Database {
     pub fn capture(
         &mut self,
         pages: Option<&mut PageSink<'_>>,
-        known: Option<&SchemaStamp>,
+        known: Option<&SchemaFingerprint>,
     ) -> Result<Capture, SqliteError> {
         let path = self.path.clone();
         let waited = self.busy_timeout;
@@ -406,7 +406,7 @@ impl Database {
                 part,
             });
         }
-        let stamp = schema_stamp(&tx).map_err(&sql)?;
+        let stamp = schema_fingerprint(&tx).map_err(&sql)?;
         let (schema, findings) = if known == Some(&stamp) {
             (None, Vec::new())
         } else {
@@ -522,7 +522,7 @@ pub struct Capture {
     /// The schema; `None` when it matched the stamp the caller already knew.
     pub schema: Option<Schema>,
     /// What identifies the schema cheaply, without parsing it.
-    pub stamp: SchemaStamp,
+    pub stamp: SchemaFingerprint,
     /// What the schema capture noticed: migration artefacts, statements it
     /// could only read in part.
     pub findings: Vec<Finding>,
@@ -537,7 +537,7 @@ pub struct Capture {
 /// the exact rows of `sqlite_schema`. The cookie alone is not enough: two
 /// different files (say, before and after a restore) can share a cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SchemaStamp {
+pub struct SchemaFingerprint {
     /// `PRAGMA schema_version`.
     pub cookie: u32,
     /// BLAKE3 of `type, name, tbl_name, sql` of every `sqlite_schema` row.
@@ -582,7 +582,7 @@ fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
-fn schema_stamp(conn: &Connection) -> rusqlite::Result<SchemaStamp> {
+fn schema_fingerprint(conn: &Connection) -> rusqlite::Result<SchemaFingerprint> {
     let cookie: u32 = conn.query_row("PRAGMA schema_version", [], |row| row.get(0))?;
     let mut hasher = blake3::Hasher::new();
     let mut stmt =
@@ -597,7 +597,7 @@ fn schema_stamp(conn: &Connection) -> rusqlite::Result<SchemaStamp> {
             hasher.update(bytes);
         }
     }
-    Ok(SchemaStamp {
+    Ok(SchemaFingerprint {
         cookie,
         text: *hasher.finalize().as_bytes(),
     })

@@ -268,7 +268,7 @@ impl std::fmt::Display for Warning {
 
 /// What a checkout or restore wrote.
 #[derive(Clone, Debug)]
-pub struct Written {
+pub struct Restored {
     /// The file written.
     pub path: PathBuf,
     /// The snapshot it came from.
@@ -317,7 +317,7 @@ pub fn checkout(
     force: bool,
     busy_timeout: std::time::Duration,
     progress: &mut dyn Progress,
-) -> Result<Written, RestoreError> {
+) -> Result<Restored, RestoreError> {
     let view = repo.store.view();
     match inspect(out)? {
         Target::File(_) if !force => Err(RestoreError::Exists {
@@ -356,7 +356,7 @@ pub fn checkout(
 
 /// Renames a verified file to the absent `out`, after removing sidecars
 /// that belong to no file (a deleted database's).
-fn create(built: Built, out: &Path, snapshot: ObjectId) -> Result<Written, RestoreError> {
+fn create(built: Built, out: &Path, snapshot: ObjectId) -> Result<Restored, RestoreError> {
     remove_sidecars(out)?;
     let bytes = built.bytes;
     built
@@ -369,7 +369,7 @@ fn create(built: Built, out: &Path, snapshot: ObjectId) -> Result<Written, Resto
             _ => io(out)(e.error),
         })?;
     sync_parent(out)?;
-    Ok(Written {
+    Ok(Restored {
         path: out.to_path_buf(),
         snapshot,
         bytes,
@@ -401,7 +401,7 @@ pub fn restore(
     db: &Tracked,
     options: &RestoreOptions,
     progress: &mut dyn Progress,
-) -> Result<Written, RestoreError> {
+) -> Result<Restored, RestoreError> {
     let target = db.path.as_path();
     let meta = match inspect(target)? {
         Target::Absent => {
@@ -632,10 +632,10 @@ fn replace(
     meta: &std::fs::Metadata,
     lock: Option<WriteLock>,
     safety: Option<ObjectId>,
-) -> Result<Written, RestoreError> {
+) -> Result<Restored, RestoreError> {
     use std::os::unix::fs::MetadataExt;
     let bytes = built.bytes;
-    let written = |method, warnings| Written {
+    let written = |method, warnings| Restored {
         path: target.to_path_buf(),
         snapshot,
         bytes,
@@ -682,7 +682,7 @@ pub fn rewrite<T, E>(
     options: &RestoreOptions,
     progress: &mut dyn Progress,
     edit: impl FnOnce(&Path) -> Result<T, E>,
-) -> Result<(Written, T), E>
+) -> Result<(Restored, T), E>
 where
     E: From<RestoreError>,
 {
