@@ -15,8 +15,8 @@ use super::migrations::{self, Opened, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, Live};
-use crate::schema::diff::SchemaDiff;
 use crate::migrations::replay::Replayer;
+use crate::schema::diff::SchemaDiff;
 
 /// Accept the database's current schema as a valid variant of the
 /// reference for its stamped revision(s) (or --revision). Shows the

@@ -279,11 +279,16 @@ enum NextDocument<'s> {
         patch: Vec<Change>,
     },
     /// Only skipped snapshots are left; any of them could be the first bad.
-    OnlySkipped { candidates: Vec<EntryDocument<'s>> },
+    OnlySkipped {
+        candidates: Vec<EntryDocument<'s>>,
+    },
     NeedBad,
     NeedGood,
     /// A good snapshot is newer than a bad one.
-    Inconsistent { good: String, bad: String },
+    Inconsistent {
+        good: String,
+        bad: String,
+    },
 }
 
 /// The JSON of `bisect log`.

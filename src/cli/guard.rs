@@ -14,13 +14,12 @@ use super::{CliError, Ctx, Status};
 use crate::finding::Severity;
 use crate::migrations::drift;
 use crate::migrations::guard::{
-    self, Check, DriftJudgement, GuardError, GuardEvent, GuardOptions, GuardReport, Versions,
-    codes,
+    self, Check, DriftJudgement, GuardError, GuardEvent, GuardOptions, GuardReport, Versions, codes,
 };
-use crate::schema::diff::SchemaDiff;
 use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
 use crate::repo::Tracked;
+use crate::schema::diff::SchemaDiff;
 
 /// The JSON of `guard`: the engine's report with the verdict in place of
 /// its findings (the report's own `findings` would be a second key).

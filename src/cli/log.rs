@@ -300,7 +300,12 @@ impl<'a> EntryDocument<'a> {
     pub fn new(entry: &'a LogEntry) -> Self {
         EntryDocument {
             id: entry.id.to_string(),
-            parents: entry.snapshot.parents.iter().map(ToString::to_string).collect(),
+            parents: entry
+                .snapshot
+                .parents
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             database: &entry.snapshot.database,
             time: time_rfc3339(entry.snapshot.time),
             message: &entry.snapshot.message,

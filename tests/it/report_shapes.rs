@@ -250,12 +250,14 @@ fn with_verdict<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
 fn two_snapshots() -> TestEnv {
     let env = sql_project();
     env.run(&["track", "app", "app.db"]).assert_success();
-    env.run(&["snapshot", "app", "-m", "first"]).assert_success();
+    env.run(&["snapshot", "app", "-m", "first"])
+        .assert_success();
     exec(
         &env.join("app.db"),
         "ALTER TABLE t ADD COLUMN x INTEGER; PRAGMA user_version = 2;",
     );
-    env.run(&["snapshot", "app", "-m", "second"]).assert_success();
+    env.run(&["snapshot", "app", "-m", "second"])
+        .assert_success();
     env
 }
 
@@ -267,7 +269,15 @@ fn log_json_has_the_documented_fields() {
     assert_eq!(keys(&json["snapshots"][0]), set(ENTRY));
 
     let json = env
-        .run(&["--format", "json", "log", "app", "--patch", "--changed", "column:t.x"])
+        .run(&[
+            "--format",
+            "json",
+            "log",
+            "app",
+            "--patch",
+            "--changed",
+            "column:t.x",
+        ])
         .ok_json();
     assert_eq!(keys(&json), set(&["database", "snapshots", "changed"]));
     let mut fields = set(ENTRY);
@@ -304,14 +314,24 @@ fn accept_json_has_the_documented_fields_in_each_mode() {
 fn forget_json_has_the_documented_fields() {
     let env = two_snapshots();
     let json = env
-        .run(&["--format", "json", "forget", "--keep-last", "1", "--dry-run"])
+        .run(&[
+            "--format",
+            "json",
+            "forget",
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ])
         .ok_json();
     assert_eq!(keys(&json), set(&["dry_run", "kept", "forgotten"]));
     assert_eq!(
         keys(&json["kept"][0]),
         set(&["id", "time", "database", "reasons"])
     );
-    assert_eq!(keys(&json["forgotten"][0]), set(&["id", "time", "database"]));
+    assert_eq!(
+        keys(&json["forgotten"][0]),
+        set(&["id", "time", "database"])
+    );
 }
 
 #[test]
@@ -352,7 +372,9 @@ fn bisect_json_has_the_documented_fields_in_each_step() {
     assert_eq!(keys(&json["next"]), set(&["state"]));
     assert_eq!(json["next"]["state"], "need-bad");
 
-    let json = env.run(&["--format", "json", "bisect", "bad"]).ok_json();
+    let json = env
+        .run(&["--format", "json", "bisect", "bad", "HEAD"])
+        .ok_json();
     assert_eq!(keys(&json["marked"][0]), set(&["id", "verdict"]));
     assert_eq!(json["next"]["state"], "test", "{json}");
     assert_eq!(
@@ -362,14 +384,20 @@ fn bisect_json_has_the_documented_fields_in_each_step() {
     assert_eq!(keys(&json["next"]["candidate"]), set(ENTRY));
 
     let json = env.run(&["--format", "json", "bisect", "log"]).ok_json();
-    assert_eq!(keys(&json), set(&["database", "start", "from_root", "marks"]));
+    assert_eq!(
+        keys(&json),
+        set(&["database", "start", "from_root", "marks"])
+    );
     assert_eq!(keys(&json["marks"][0]), set(&["verdict", "id", "message"]));
 
     let json = env
         .run(&["--format", "json", "bisect", "run", "--", "true"])
         .ok_json();
     assert_eq!(keys(&json), set(&["database", "steps", "next"]));
-    assert_eq!(keys(&json["steps"][0]), set(&["id", "verdict", "exit_code"]));
+    assert_eq!(
+        keys(&json["steps"][0]),
+        set(&["id", "verdict", "exit_code"])
+    );
     assert_eq!(
         keys(&json["next"]),
         set(&["state", "first_bad", "last_good", "patch"])
@@ -382,9 +410,7 @@ fn bisect_json_has_the_documented_fields_in_each_step() {
 #[test]
 fn locate_json_has_the_documented_fields_and_the_verdict() {
     let env = sql_project();
-    let json = env
-        .run(&["--format", "json", "locate", "app.db"])
-        .ok_json();
+    let json = env.run(&["--format", "json", "locate", "app.db"]).ok_json();
     assert_eq!(
         keys(&json),
         with_verdict(&[
