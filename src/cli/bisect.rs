@@ -333,7 +333,7 @@ struct State<'s> {
     candidate: Option<(ObjectId, Option<PathBuf>)>,
 }
 
-impl State {
+impl<'s> State<'s> {
     fn of(
         ctx: &Ctx,
         repo: &Repo,
