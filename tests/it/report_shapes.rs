@@ -365,30 +365,21 @@ fn gc_json_has_the_documented_fields() {
 #[test]
 fn bisect_json_has_the_documented_fields_in_each_step() {
     let env = two_snapshots();
+    let json = env.run(&["--format", "json", "bisect", "start"]).ok_json();
+    assert_eq!(keys(&json), set(&["database", "marked", "next"]));
+    assert_eq!(keys(&json["next"]), set(&["state"]));
+    assert_eq!(json["next"]["state"], "need-good");
+    env.run(&["bisect", "reset"]).assert_success();
+
     let json = env
         .run(&["--format", "json", "bisect", "start", "--from-root"])
         .ok_json();
-    assert_eq!(keys(&json), set(&["database", "marked", "next"]));
-    assert_eq!(keys(&json["next"]), set(&["state"]));
-    assert_eq!(json["next"]["state"], "need-bad");
-
-    let json = env
-        .run(&["--format", "json", "bisect", "bad", "HEAD"])
-        .ok_json();
-    assert_eq!(keys(&json["marked"][0]), set(&["id", "verdict"]));
     assert_eq!(json["next"]["state"], "test", "{json}");
     assert_eq!(
         keys(&json["next"]),
         set(&["state", "candidate", "remaining", "steps", "path"])
     );
     assert_eq!(keys(&json["next"]["candidate"]), set(ENTRY));
-
-    let json = env.run(&["--format", "json", "bisect", "log"]).ok_json();
-    assert_eq!(
-        keys(&json),
-        set(&["database", "start", "from_root", "marks"])
-    );
-    assert_eq!(keys(&json["marks"][0]), set(&["verdict", "id", "message"]));
 
     let json = env
         .run(&["--format", "json", "bisect", "run", "--", "true"])
@@ -398,10 +389,23 @@ fn bisect_json_has_the_documented_fields_in_each_step() {
         keys(&json["steps"][0]),
         set(&["id", "verdict", "exit_code"])
     );
+    assert_eq!(json["next"]["state"], "found", "{json}");
     assert_eq!(
         keys(&json["next"]),
         set(&["state", "first_bad", "last_good", "patch"])
     );
+
+    let json = env.run(&["--format", "json", "bisect", "log"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&["database", "start", "from_root", "marks"])
+    );
+    assert_eq!(keys(&json["marks"][0]), set(&["verdict", "id", "message"]));
+
+    let json = env
+        .run(&["--format", "json", "bisect", "good", "HEAD~1"])
+        .ok_json();
+    assert_eq!(keys(&json["marked"][0]), set(&["id", "verdict"]));
 
     let json = env.run(&["--format", "json", "bisect", "reset"]).ok_json();
     assert_eq!(keys(&json), set(&["database", "reset"]));
@@ -427,12 +431,16 @@ fn locate_json_has_the_documented_fields_and_the_verdict() {
 #[test]
 fn lint_json_has_the_documented_fields_and_the_verdict() {
     let env = sql_project();
-    let json = env.run(&["--format", "json", "lint"]).ok_json();
+    // 0002 alters the table 0001 made: one error.
+    let out = env.run(&["--format", "json", "lint"]);
+    out.expect(1);
+    let json = out.json();
     assert_eq!(
         keys(&json),
         with_verdict(&["revisions_checked", "since", "counts"])
     );
     assert_eq!(keys(&json["counts"]), set(&["error", "warning", "info"]));
+    assert_eq!(json["counts"]["error"], 1, "{json}");
 }
 
 #[test]
