@@ -130,7 +130,7 @@ pub fn run(args: ForgetArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     if ctx.out.is_json() {
         ctx.out.json(&ForgetDocument {
             dry_run: report.dry_run,
-            kept: report.kept.iter().map(|j| KeptItem::new(j)).collect(),
+            kept: report.kept.iter().map(KeptItem::new).collect(),
             forgotten: report.forgotten.iter().map(SnapshotItem::new).collect(),
         })?;
         return Ok(Status::Ok);
