@@ -59,7 +59,6 @@ fn parse_count(text: &str) -> Result<Count, String> {
         .map_err(|_| format!("'{text}' is not a count: use a number or `unlimited`"))
 }
 
-/// Runs `migsnap forget`: applies the policy and reports what it kept and forgot.
 /// The JSON of `forget`: the snapshots kept (with why) and forgotten.
 #[derive(Serialize)]
 struct ForgetDocument<'a> {
@@ -77,6 +76,7 @@ struct SnapshotItem<'a> {
 }
 
 impl<'a> SnapshotItem<'a> {
+    /// The item of `judged`.
     fn new(judged: &'a Judged) -> Self {
         SnapshotItem {
             id: judged.id.to_string(),
@@ -95,6 +95,7 @@ struct KeptItem<'a> {
 }
 
 impl<'a> KeptItem<'a> {
+    /// The item of `judged`, with its reasons.
     fn new(judged: &'a Judged) -> Self {
         KeptItem {
             snapshot: SnapshotItem::new(judged),
@@ -103,6 +104,7 @@ impl<'a> KeptItem<'a> {
     }
 }
 
+/// Runs `migsnap forget`: applies the policy and reports what it kept and forgot.
 pub fn run(args: ForgetArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let database = args

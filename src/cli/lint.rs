@@ -38,7 +38,6 @@ pub struct LintArgs {
     verdict: verdict::VerdictArgs,
 }
 
-/// Lints, prints the findings, and fails when one reaches `--fail-on`.
 /// The JSON of `lint`: the report's revisions and `since` (null when not
 /// given), the counts by severity after the policy, and the verdict in
 /// place of the report's findings.
@@ -54,6 +53,7 @@ struct LintDocument<'a> {
     verdict: &'a Verdict,
 }
 
+/// Lints, prints the findings, and fails when one reaches `--fail-on`.
 pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, None, &args.project)?;
     let scope = match (args.since, args.base, args.staged) {
