@@ -8,13 +8,15 @@
 
 use std::io::IsTerminal;
 
-use migsnap_store::{ParseIdError, Prefix};
+use migsnap_store::{ObjectId, ParseIdError, Prefix};
+use serde::Serialize;
 
 use super::migrations::{self, Opened, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::migrations::drift::{self, AcceptPlan, Live};
+use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, Live};
 use crate::migrations::replay::Replayer;
+use crate::schema::diff::SchemaDiff;
 
 /// Accept the database's current schema as a valid variant of the
 /// reference for its stamped revision(s) (or --revision). Shows the
@@ -54,12 +56,47 @@ pub fn run(args: AcceptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
 }
 
+/// The JSON of `accept --list`.
+#[derive(Serialize)]
+struct VariantsDocument<'a> {
+    variants: &'a [AcceptedVariant],
+}
+
+/// The JSON of `accept --remove`.
+#[derive(Serialize)]
+struct RemovedDocument<'a> {
+    removed: &'a AcceptedVariant,
+}
+
+/// The JSON of `accept`: the difference shown, and whether it was
+/// accepted (then with the variant's snapshot and ref).
+#[derive(Serialize)]
+struct AcceptDocument<'a> {
+    targets: &'a [String],
+    reference: ObjectId,
+    diff: &'a SchemaDiff,
+    accepted: bool,
+    /// Absent when not accepted.
+    #[serde(flatten)]
+    recorded: Option<Recorded<'a>>,
+}
+
+/// Where an accepted variant was recorded.
+#[derive(Serialize)]
+struct Recorded<'a> {
+    snapshot: ObjectId,
+    #[serde(rename = "ref")]
+    name: &'a str,
+}
+
 /// `accept --list`: every accepted variant with its difference.
 fn list(ctx: &Ctx, opened: &Opened) -> Result<Status, CliError> {
     let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let variants = drift::accepted_variants(&opened.repo, replayer).map_err(CliError::from)?;
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({ "variants": variants }))?;
+        ctx.out.json(&VariantsDocument {
+            variants: &variants,
+        })?;
         return Ok(Status::Ok);
     }
     if variants.is_empty() {
@@ -95,7 +132,7 @@ fn remove(ctx: &Ctx, opened: &mut Opened, prefix: &str) -> Result<Status, CliErr
     let removed =
         drift::remove_accepted(&mut opened.repo, replayer, &prefix).map_err(CliError::from)?;
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({ "removed": removed }))?;
+        ctx.out.json(&RemovedDocument { removed: &removed })?;
     } else {
         ctx.out.line(&format!(
             "removed accepted variant {:.12} of {}; a database of that shape is drift again",
@@ -165,10 +202,13 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Opened) -> Result<Status, C
     }
     if !(args.yes || confirm(&targets)?) {
         if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({
-                "targets": targets, "reference": proposal.reference,
-                "diff": proposal.diff, "accepted": false,
-            }))?;
+            ctx.out.json(&AcceptDocument {
+                targets: &targets,
+                reference: proposal.reference,
+                diff: &proposal.diff,
+                accepted: false,
+                recorded: None,
+            })?;
         }
         return Err(CliError::new(
             ErrorKind::Refused,
@@ -185,10 +225,16 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Opened) -> Result<Status, C
     )
     .map_err(CliError::from)?;
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "targets": targets, "reference": proposal.reference, "diff": proposal.diff,
-            "accepted": true, "snapshot": id, "ref": name.as_str(),
-        }))?;
+        ctx.out.json(&AcceptDocument {
+            targets: &targets,
+            reference: proposal.reference,
+            diff: &proposal.diff,
+            accepted: true,
+            recorded: Some(Recorded {
+                snapshot: id,
+                name: name.as_str(),
+            }),
+        })?;
     } else {
         ctx.out.line(&format!(
             "accepted {id:.12} as a variant of {} (undo with `migsnap accept --remove {id:.12}`)",

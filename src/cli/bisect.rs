@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use migsnap_store::ObjectId;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::log::{json_entry, oneline};
+use super::log::{EntryDocument, oneline};
 use super::output::diff_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::bisect::{self, Next, Session, StartOptions, Verdict};
 use crate::repo::{Repo, Tracked};
+use crate::schema::diff::Change;
 use crate::snapshots::log::{LogEntry, SchemaCache, patch};
 use crate::snapshots::revspec;
 
@@ -151,8 +152,10 @@ pub fn run(args: BisectArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         BisectCommand::Reset => {
             let ended = bisect::reset(&mut repo, &db)?;
             if ctx.out.is_json() {
-                ctx.out
-                    .json(&json!({ "database": db.name, "reset": ended }))?;
+                ctx.out.json(&ResetDocument {
+                    database: &db.name,
+                    reset: ended,
+                })?;
             } else if ended {
                 ctx.out
                     .line(&format!("bisect session of '{}' ended", db.name))?;
@@ -210,14 +213,17 @@ fn show_step(
 ) -> Result<Status, CliError> {
     let state = State::of(ctx, repo, db, session)?;
     if ctx.out.is_json() {
-        ctx.out.json(&json!({
-            "database": db.name,
-            "marked": marked
+        ctx.out.json(&StepDocument {
+            database: &db.name,
+            marked: marked
                 .iter()
-                .map(|(id, verdict)| json!({ "id": id.to_string(), "verdict": verdict.name() }))
-                .collect::<Vec<_>>(),
-            "next": state.json,
-        }))?;
+                .map(|(id, verdict)| Marked {
+                    id: id.to_string(),
+                    verdict: verdict.name(),
+                })
+                .collect(),
+            next: &state.next,
+        })?;
         return Ok(Status::Ok);
     }
     for (id, verdict) in marked {
@@ -230,19 +236,112 @@ fn show_step(
     Ok(Status::Ok)
 }
 
+/// The JSON of `bisect reset`.
+#[derive(Serialize)]
+struct ResetDocument<'a> {
+    database: &'a str,
+    /// Whether a session was there to end.
+    reset: bool,
+}
+
+/// The JSON of `bisect start`, `good`, `bad`, `skip` and `status`: the
+/// marks just made and where the session stands.
+#[derive(Serialize)]
+struct StepDocument<'a> {
+    database: &'a str,
+    marked: Vec<Marked>,
+    next: &'a NextDocument<'a>,
+}
+
+/// A mark just made.
+#[derive(Serialize)]
+struct Marked {
+    id: String,
+    verdict: &'static str,
+}
+
+/// Where a bisect session stands, as JSON: `state` names the variant.
+#[derive(Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+enum NextDocument<'s> {
+    /// A candidate to test, checked out at `path` (null when it has no
+    /// data).
+    Test {
+        candidate: EntryDocument<'s>,
+        remaining: usize,
+        steps: u32,
+        path: Option<PathBuf>,
+    },
+    /// The search ended; `patch` is the first bad snapshot's schema change.
+    Found {
+        first_bad: EntryDocument<'s>,
+        last_good: Option<EntryDocument<'s>>,
+        patch: Vec<Change>,
+    },
+    /// Only skipped snapshots are left; any of them could be the first bad.
+    OnlySkipped {
+        candidates: Vec<EntryDocument<'s>>,
+    },
+    NeedBad,
+    NeedGood,
+    /// A good snapshot is newer than a bad one.
+    Inconsistent {
+        good: String,
+        bad: String,
+    },
+}
+
+/// The JSON of `bisect log`.
+#[derive(Serialize)]
+struct LogDocument<'a> {
+    database: &'a str,
+    start: String,
+    from_root: bool,
+    marks: Vec<LogMark<'a>>,
+}
+
+/// A mark in `bisect log`, with its snapshot's message.
+#[derive(Serialize)]
+struct LogMark<'a> {
+    verdict: &'static str,
+    id: String,
+    message: &'a str,
+}
+
+/// The JSON of `bisect run`: the steps it took and where it stopped.
+#[derive(Serialize)]
+struct RunDocument<'a> {
+    database: &'a str,
+    steps: &'a [RunStep],
+    next: &'a NextDocument<'a>,
+}
+
+/// One candidate `bisect run` tested.
+#[derive(Serialize)]
+struct RunStep {
+    id: String,
+    verdict: &'static str,
+    exit_code: i32,
+}
+
 /// Where a session stands, rendered both ways, with the candidate (if any)
 /// already checked out.
-struct State {
-    json: Value,
+struct State<'s> {
+    next: NextDocument<'s>,
     lines: Vec<String>,
     /// The snapshot to test and the path of its database, if it has one.
     candidate: Option<(ObjectId, Option<PathBuf>)>,
 }
 
-impl State {
-    fn of(ctx: &Ctx, repo: &Repo, db: &Tracked, session: &Session) -> Result<State, CliError> {
-        let state = |json, lines| State {
-            json,
+impl<'s> State<'s> {
+    fn of(
+        ctx: &Ctx,
+        repo: &Repo,
+        db: &Tracked,
+        session: &'s Session,
+    ) -> Result<State<'s>, CliError> {
+        let state = |next, lines| State {
+            next,
             lines,
             candidate: None,
         };
@@ -263,13 +362,12 @@ impl State {
                     None => "none (schema-only snapshot)".to_owned(),
                 };
                 State {
-                    json: json!({
-                        "state": "test",
-                        "candidate": json_entry(candidate),
-                        "remaining": remaining,
-                        "steps": steps,
-                        "path": path,
-                    }),
+                    next: NextDocument::Test {
+                        candidate: EntryDocument::new(candidate),
+                        remaining,
+                        steps,
+                        path: path.clone(),
+                    },
                     lines: vec![
                         format!(
                             "Bisecting: {remaining} candidate{} left, about {steps} step{}",
@@ -304,13 +402,11 @@ impl State {
                     lines.extend(diff_lines(&ctx.out, &changes, "    "));
                 }
                 state(
-                    json!({
-                        "state": "found",
-                        "first_bad": json_entry(bad),
-                        "last_good": good.map(json_entry),
-                        "patch": serde_json::to_value(&changes.changes)
-                            .expect("holds because a schema diff serialises to JSON"),
-                    }),
+                    NextDocument::Found {
+                        first_bad: EntryDocument::new(bad),
+                        last_good: good.map(EntryDocument::new),
+                        patch: changes.changes,
+                    },
                     lines,
                 )
             }
@@ -323,19 +419,18 @@ impl State {
                 ];
                 lines.extend(entries.iter().map(|entry| oneline(ctx, entry)));
                 state(
-                    json!({
-                        "state": "only-skipped",
-                        "candidates": entries.into_iter().map(json_entry).collect::<Vec<_>>(),
-                    }),
+                    NextDocument::OnlySkipped {
+                        candidates: entries.into_iter().map(EntryDocument::new).collect(),
+                    },
                     lines,
                 )
             }
             Next::NeedBad => state(
-                json!({ "state": "need-bad" }),
+                NextDocument::NeedBad,
                 vec!["waiting for a bad snapshot: `migsnap bisect bad REV`".to_owned()],
             ),
             Next::NeedGood => state(
-                json!({ "state": "need-good" }),
+                NextDocument::NeedGood,
                 vec![
                     "waiting for a good snapshot: `migsnap bisect good REV` \
                      (or `bisect start --from-root`)"
@@ -343,7 +438,10 @@ impl State {
                 ],
             ),
             Next::Inconsistent { good, bad } => state(
-                json!({ "state": "inconsistent", "good": good.to_string(), "bad": bad.to_string() }),
+                NextDocument::Inconsistent {
+                    good: good.to_string(),
+                    bad: bad.to_string(),
+                },
                 vec![format!(
                     "inconsistent marks: {good:.12} is good but newer than {bad:.12}, marked bad"
                 )],
@@ -370,23 +468,20 @@ fn show_log(ctx: &Ctx, repo: &Repo, db: &Tracked) -> Result<Status, CliError> {
     let session = Session::load(repo, db)?;
     let start = entry(&session, &session.start_id());
     if ctx.out.is_json() {
-        let marks: Vec<Value> = session
-            .marks()
-            .iter()
-            .map(|(id, verdict)| {
-                json!({
-                    "verdict": verdict.name(),
-                    "id": id.to_string(),
-                    "message": entry(&session, id).snapshot.message,
+        ctx.out.json(&LogDocument {
+            database: &db.name,
+            start: start.id.to_string(),
+            from_root: session.from_root(),
+            marks: session
+                .marks()
+                .iter()
+                .map(|(id, verdict)| LogMark {
+                    verdict: verdict.name(),
+                    id: id.to_string(),
+                    message: &entry(&session, id).snapshot.message,
                 })
-            })
-            .collect();
-        ctx.out.json(&json!({
-            "database": db.name,
-            "start": start.id.to_string(),
-            "from_root": session.from_root(),
-            "marks": marks,
-        }))?;
+                .collect(),
+        })?;
         return Ok(Status::Ok);
     }
     let from_root = if session.from_root() {
@@ -424,11 +519,11 @@ fn run_command(
         let state = State::of(ctx, &repo, db, &session)?;
         let Some((candidate, path)) = state.candidate.clone() else {
             if ctx.out.is_json() {
-                ctx.out.json(&json!({
-                    "database": db.name,
-                    "steps": steps,
-                    "next": state.json,
-                }))?;
+                ctx.out.json(&RunDocument {
+                    database: &db.name,
+                    steps: &steps,
+                    next: &state.next,
+                })?;
             } else {
                 state.print(ctx)?;
             }
@@ -445,10 +540,10 @@ fn run_command(
                 outcome.verdict, outcome.exit_code
             ))?;
         }
-        steps.push(json!({
-            "id": candidate.to_string(),
-            "verdict": outcome.verdict.name(),
-            "exit_code": outcome.exit_code,
-        }));
+        steps.push(RunStep {
+            id: candidate.to_string(),
+            verdict: outcome.verdict.name(),
+            exit_code: outcome.exit_code,
+        });
     }
 }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use super::output::{Paint, diff_lines};
 use super::{CliError, Ctx, ErrorKind, Format, Status};
 use crate::migrations::side::Side as Source;
@@ -53,6 +55,22 @@ struct Side {
     schema: Schema,
 }
 
+/// The JSON of `diff`: the two sides' labels and the schema changes.
+#[derive(Serialize)]
+struct DiffDocument<'a> {
+    a: &'a str,
+    b: &'a str,
+    changes: &'a [Change],
+}
+
+/// The JSON of `diff --data`: the two sides' labels and each table's rows.
+#[derive(Serialize)]
+struct DataDiffDocument<'a> {
+    a: &'a str,
+    b: &'a str,
+    tables: &'a [datadiff::TableDiff],
+}
+
 pub fn run(args: DiffArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let (a, b) = match (args.a, args.b) {
         (None, _) => ("HEAD".to_owned(), "live".to_owned()),
@@ -78,13 +96,11 @@ pub fn run(args: DiffArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         Status::Problems
     };
     if ctx.out.is_json() {
-        let value = serde_json::json!({
-            "a": old.label,
-            "b": new.label,
-            "changes": serde_json::to_value(&changes.changes)
-                .expect("holds because changes are plain data"),
-        });
-        ctx.out.json(&value)?;
+        ctx.out.json(&DiffDocument {
+            a: &old.label,
+            b: &new.label,
+            changes: &changes.changes,
+        })?;
         return Ok(status);
     }
     if ctx.out.format() == Format::Sql {
@@ -262,11 +278,11 @@ fn data(
         Status::Ok
     };
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "a": old.label(),
-            "b": new.label(),
-            "tables": serde_json::to_value(&result.tables).expect("holds because the diff is plain data"),
-        }))?;
+        ctx.out.json(&DataDiffDocument {
+            a: &old.label(),
+            b: &new.label(),
+            tables: &result.tables,
+        })?;
         return Ok(status);
     }
     for table in result.tables.iter().filter(|t| t.has_changes()) {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::output::{Paint, time, time_rfc3339};
 use super::{CliError, Ctx, Status};
 use crate::snapshots::retention::{self, Count, ForgetReport, Judged, Policy};
@@ -57,6 +59,51 @@ fn parse_count(text: &str) -> Result<Count, String> {
         .map_err(|_| format!("'{text}' is not a count: use a number or `unlimited`"))
 }
 
+/// The JSON of `forget`: the snapshots kept (with why) and forgotten.
+#[derive(Serialize)]
+struct ForgetDocument<'a> {
+    dry_run: bool,
+    kept: Vec<KeptItem<'a>>,
+    forgotten: Vec<SnapshotItem<'a>>,
+}
+
+/// A snapshot in `forget`'s JSON: which, when, of what.
+#[derive(Serialize)]
+struct SnapshotItem<'a> {
+    id: String,
+    time: String,
+    database: &'a str,
+}
+
+impl<'a> SnapshotItem<'a> {
+    /// The item of `judged`.
+    fn new(judged: &'a Judged) -> Self {
+        SnapshotItem {
+            id: judged.id.to_string(),
+            time: time_rfc3339(judged.time),
+            database: &judged.database,
+        }
+    }
+}
+
+/// A snapshot kept, and the rules that keep it.
+#[derive(Serialize)]
+struct KeptItem<'a> {
+    #[serde(flatten)]
+    snapshot: SnapshotItem<'a>,
+    reasons: &'a [String],
+}
+
+impl<'a> KeptItem<'a> {
+    /// The item of `judged`, with its reasons.
+    fn new(judged: &'a Judged) -> Self {
+        KeptItem {
+            snapshot: SnapshotItem::new(judged),
+            reasons: &judged.reasons,
+        }
+    }
+}
+
 /// Runs `migsnap forget`: applies the policy and reports what it kept and forgot.
 pub fn run(args: ForgetArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
@@ -83,34 +130,11 @@ pub fn run(args: ForgetArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ));
     }
     if ctx.out.is_json() {
-        let kept: Vec<_> = report
-            .kept
-            .iter()
-            .map(|j| {
-                serde_json::json!({
-                    "id": j.id.to_string(),
-                    "time": time_rfc3339(j.time),
-                    "database": j.database,
-                    "reasons": j.reasons,
-                })
-            })
-            .collect();
-        let forgotten: Vec<_> = report
-            .forgotten
-            .iter()
-            .map(|j| {
-                serde_json::json!({
-                    "id": j.id.to_string(),
-                    "time": time_rfc3339(j.time),
-                    "database": j.database,
-                })
-            })
-            .collect();
-        ctx.out.json(&serde_json::json!({
-            "dry_run": report.dry_run,
-            "kept": kept,
-            "forgotten": forgotten,
-        }))?;
+        ctx.out.json(&ForgetDocument {
+            dry_run: report.dry_run,
+            kept: report.kept.iter().map(KeptItem::new).collect(),
+            forgotten: report.forgotten.iter().map(SnapshotItem::new).collect(),
+        })?;
         return Ok(Status::Ok);
     }
     text(ctx, &policy, &report)?;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use migsnap_store::gc::{self, GcOptions};
+use serde::Serialize;
 
 use super::output::bytes;
 use super::{CliError, Ctx, Status};
@@ -20,6 +21,18 @@ pub struct GcArgs {
     grace: Duration,
 }
 
+/// The JSON of `gc`: the store's report, its file sizes as two fields.
+#[derive(Serialize)]
+struct GcDocument {
+    dry_run: bool,
+    deleted_objects: u64,
+    freed_bytes: u64,
+    kept_objects: u64,
+    expired_reflog_entries: u64,
+    store_size_before: u64,
+    store_size_after: u64,
+}
+
 pub fn run(args: GcArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let options = GcOptions {
@@ -28,15 +41,15 @@ pub fn run(args: GcArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     };
     let report = gc::collect(&mut repo.store, options, ctx.out.progress().as_mut())?;
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "dry_run": args.dry_run,
-            "deleted_objects": report.deleted_objects,
-            "freed_bytes": report.freed_bytes,
-            "kept_objects": report.kept_objects,
-            "expired_reflog_entries": report.expired_reflog,
-            "store_size_before": report.file_size.0,
-            "store_size_after": report.file_size.1,
-        }))?;
+        ctx.out.json(&GcDocument {
+            dry_run: args.dry_run,
+            deleted_objects: report.deleted_objects,
+            freed_bytes: report.freed_bytes,
+            kept_objects: report.kept_objects,
+            expired_reflog_entries: report.expired_reflog,
+            store_size_before: report.file_size.0,
+            store_size_after: report.file_size.1,
+        })?;
     } else {
         let verb = if args.dry_run {
             "would delete"

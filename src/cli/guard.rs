@@ -2,17 +2,71 @@
 //! head`), and say what it did, how to undo it, or undo it. The judgement
 //! is [`crate::migrations::guard`]'s; this file parses and renders.
 
+use std::path::Path;
+
+use migsnap_store::ObjectId;
+use serde::Serialize;
+
 use super::migrations::{self, replay_progress};
 use super::output::{diff_lines, drift_lines};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::finding::Severity;
+use crate::migrations::drift;
 use crate::migrations::guard::{
-    self, Check, GuardError, GuardEvent, GuardOptions, GuardReport, codes,
+    self, Check, DriftJudgement, GuardError, GuardEvent, GuardOptions, GuardReport, Versions, codes,
 };
 use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
 use crate::repo::Tracked;
+use crate::schema::diff::SchemaDiff;
+
+/// The JSON of `guard`: the engine's report with the verdict in place of
+/// its findings (the report's own `findings` would be a second key).
+#[derive(Serialize)]
+struct GuardDocument<'a> {
+    database: &'a Path,
+    command: &'a [String],
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    before: ObjectId,
+    after: ObjectId,
+    changed: bool,
+    alembic_version: &'a Versions,
+    schema_changes: &'a SchemaDiff,
+    drift: Option<&'a DriftJudgement>,
+    status: Option<&'a drift::Status>,
+    failed: bool,
+    restored: bool,
+    failed_state_snapshot: Option<ObjectId>,
+    /// `findings` (the counting ones), `ignored`, `fail_on`, `strict`,
+    /// `clean`.
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+}
+
+impl<'a> GuardDocument<'a> {
+    /// The document of `report` judged as `verdict`.
+    fn new(report: &'a GuardReport, verdict: &'a Verdict) -> Self {
+        GuardDocument {
+            database: &report.database,
+            command: &report.command,
+            exit_code: report.exit_code,
+            signal: report.signal,
+            before: report.before,
+            after: report.after,
+            changed: report.changed,
+            alembic_version: &report.alembic_version,
+            schema_changes: &report.schema_changes,
+            drift: report.drift.as_ref(),
+            status: report.status.as_ref(),
+            failed: report.failed,
+            restored: report.restored,
+            failed_state_snapshot: report.failed_state_snapshot,
+            verdict,
+        }
+    }
+}
 
 /// Snapshot the database, run CMD, then judge what CMD did: its exit, the
 /// version rows and schema before and after, and drift it introduced,
@@ -103,9 +157,7 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .judge(own_repo.findings(), std::mem::take(&mut report.findings));
     let status = verdict::status(&judged);
     if ctx.out.is_json() {
-        let mut value = serde_json::to_value(&report).expect("holds: plain data");
-        verdict::extend_json(&mut value, &judged);
-        ctx.out.json(&value)?;
+        ctx.out.json(&GuardDocument::new(&report, &judged))?;
         return Ok(status);
     }
     render(ctx, &report, &judged, &tracked)?;

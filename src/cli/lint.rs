@@ -1,13 +1,18 @@
 //! `migsnap lint`: reviews new migrations by what their files say and what
 //! they do to the schema.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
 use super::migrations::{self, replay_progress, shown};
 use super::{CliError, Ctx, Status, verdict};
 use crate::finding::Finding;
 use crate::finding::Severity;
 use crate::migrations::history::graph::display_path;
-use crate::migrations::lint::{self, Scope, Stamped};
+use crate::migrations::lint::{self, Scope, Since, Stamped};
 use crate::migrations::replay::Replayer;
+use crate::policy::Verdict;
 
 /// Review new migrations: what each one does to the schema (from the
 /// reference chain) and what its file says. Without --since, --base or
@@ -31,6 +36,21 @@ pub struct LintArgs {
     staged: bool,
     #[command(flatten)]
     verdict: verdict::VerdictArgs,
+}
+
+/// The JSON of `lint`: the report's revisions and `since` (null when not
+/// given), the counts by severity after the policy, and the verdict in
+/// place of the report's findings.
+#[derive(Serialize)]
+struct LintDocument<'a> {
+    revisions_checked: &'a [String],
+    since: Option<&'a Since>,
+    /// `error`, `warning` and `info`: how many counting findings of each.
+    counts: BTreeMap<&'static str, usize>,
+    /// `findings` (the counting ones), `ignored`, `fail_on`, `strict`,
+    /// `clean`.
+    #[serde(flatten)]
+    verdict: &'a Verdict,
 }
 
 /// Lints, prints the findings, and fails when one reaches `--fail-on`.
@@ -77,16 +97,12 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let counts = [Severity::Error, Severity::Warning, Severity::Info].map(|s| (s, judged.count(s)));
 
     if ctx.out.is_json() {
-        let mut value = serde_json::json!({
-            "revisions_checked": report.revisions_checked,
-            "since": report.since,
-            "counts": counts
-                .iter()
-                .map(|(s, n)| (s.as_str().to_owned(), (*n).into()))
-                .collect::<serde_json::Map<_, _>>(),
-        });
-        verdict::extend_json(&mut value, &judged);
-        ctx.out.json(&value)?;
+        ctx.out.json(&LintDocument {
+            revisions_checked: &report.revisions_checked,
+            since: report.since.as_ref(),
+            counts: counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            verdict: &judged,
+        })?;
         return Ok(status);
     }
     let out = &ctx.out;

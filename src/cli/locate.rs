@@ -12,6 +12,7 @@ use super::{CliError, Ctx, Status, verdict};
 use crate::migrations::drift;
 use crate::migrations::replay::Replayer;
 use crate::migrations::side::{Side, SideSchema};
+use crate::policy::Verdict;
 use crate::snapshots::revspec;
 
 /// Find the revision(s) whose reference schema the database matches, or
@@ -75,15 +76,13 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             Side::File { path, .. } => (Some(path.as_path()), None),
             Side::Snapshot { id, .. } => (None, Some(*id)),
         };
-        let report = LocateJson {
+        ctx.out.json(&LocateDocument {
             located: &located,
             database,
             snapshot,
             stamped_matches,
-        };
-        let mut value = serde_json::to_value(&report).expect("holds: plain data");
-        verdict::extend_json(&mut value, &judged);
-        ctx.out.json(&value)?;
+            verdict: &judged,
+        })?;
         return Ok(status);
     }
     let out = &ctx.out;
@@ -142,10 +141,10 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     Ok(status)
 }
 
-/// The JSON of `locate` (before the verdict is added): what the engine
-/// found, what was located, and whether the stamp matches.
+/// The JSON of `locate`: what the engine found, what was located, whether
+/// the stamp matches, and the verdict.
 #[derive(Serialize)]
-struct LocateJson<'a> {
+struct LocateDocument<'a> {
     #[serde(flatten)]
     located: &'a drift::Located,
     /// The database file located (absolute); null for a snapshot.
@@ -154,4 +153,8 @@ struct LocateJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     snapshot: Option<ObjectId>,
     stamped_matches: bool,
+    /// `findings` (the counting ones), `ignored`, `fail_on`, `strict`,
+    /// `clean`.
+    #[serde(flatten)]
+    verdict: &'a Verdict,
 }

@@ -1,8 +1,10 @@
 //! `migsnap log`: list a database's snapshots, newest first.
 
+use serde::Serialize;
+
 use super::output::{Paint, bytes, diff_lines, time, time_rfc3339};
 use super::{CliError, Ctx, Status};
-use crate::schema::diff::SchemaDiff;
+use crate::schema::diff::{Change, SchemaDiff};
 use crate::snapshots::log::{
     LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
 };
@@ -27,6 +29,28 @@ pub struct LogArgs {
     /// Under each snapshot, its schema diff from its first parent.
     #[arg(short = 'p', long)]
     patch: bool,
+}
+
+/// The JSON of `log`: the database's snapshots, newest first, and with
+/// `--changed` the spec they were filtered by.
+#[derive(Serialize)]
+struct LogDocument<'a> {
+    database: &'a str,
+    snapshots: Vec<LogItem<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed: Option<String>,
+}
+
+/// One snapshot in `log`'s JSON: the entry, how it changed the `--changed`
+/// object and, with `--patch`, its schema changes.
+#[derive(Serialize)]
+struct LogItem<'a> {
+    #[serde(flatten)]
+    entry: EntryDocument<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<&'a [Change]>,
 }
 
 pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -62,26 +86,19 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .collect::<Result<_, _>>()
         .map_err(CliError::from)?;
     if ctx.out.is_json() {
-        let list: Vec<_> = entries
-            .iter()
-            .zip(&patches)
-            .map(|((entry, change), patch)| {
-                let mut json = json_entry(entry);
-                if let Some(change) = change {
-                    json["change"] = change.verb().into();
-                }
-                if let Some(patch) = patch {
-                    json["patch"] = serde_json::to_value(&patch.changes)
-                        .expect("holds because a schema diff serialises to JSON");
-                }
-                json
-            })
-            .collect();
-        let mut doc = serde_json::json!({ "database": db.name, "snapshots": list });
-        if let Some(spec) = &spec {
-            doc["changed"] = spec.to_string().into();
-        }
-        ctx.out.json(&doc)?;
+        ctx.out.json(&LogDocument {
+            database: &db.name,
+            snapshots: entries
+                .iter()
+                .zip(&patches)
+                .map(|((entry, change), patch)| LogItem {
+                    entry: EntryDocument::new(entry),
+                    change: change.map(|c| c.verb()),
+                    patch: patch.as_ref().map(|p| p.changes.as_slice()),
+                })
+                .collect(),
+            changed: spec.as_ref().map(ToString::to_string),
+        })?;
         return Ok(Status::Ok);
     }
     if let (Some(spec), true, Some(_)) = (&spec, entries.is_empty(), head) {
@@ -258,25 +275,59 @@ fn long(
 }
 
 /// The JSON form of a log entry; field names are documented in docs/cli.md.
+#[derive(Serialize)]
+pub struct EntryDocument<'a> {
+    id: String,
+    parents: Vec<String>,
+    database: &'a str,
+    time: String,
+    message: &'a str,
+    refs: &'a [String],
+    alembic_versions: Option<&'a [String]>,
+    peewee_migrations: Option<&'a [String]>,
+    schema_changed: bool,
+    schema_only: bool,
+    data_forgotten: bool,
+    logical_size: Option<u64>,
+    page_size: Option<u32>,
+    page_count: Option<u32>,
+    added_bytes: u64,
+    added_objects: u64,
+}
+
+impl<'a> EntryDocument<'a> {
+    /// The document of `entry`.
+    pub fn new(entry: &'a LogEntry) -> Self {
+        EntryDocument {
+            id: entry.id.to_string(),
+            parents: entry
+                .snapshot
+                .parents
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            database: &entry.snapshot.database,
+            time: time_rfc3339(entry.snapshot.time),
+            message: &entry.snapshot.message,
+            refs: &entry.refs,
+            alembic_versions: entry.recorded.meta.alembic_versions.as_deref(),
+            peewee_migrations: entry.recorded.meta.peewee_migrations.as_deref(),
+            schema_changed: entry.schema_changed,
+            schema_only: entry.snapshot.image.is_none(),
+            data_forgotten: entry.forgotten,
+            logical_size: entry.image.as_ref().map(|i| i.len()),
+            page_size: entry.image.as_ref().map(|i| i.block_size),
+            page_count: entry.image.as_ref().map(|i| i.block_count),
+            added_bytes: entry.snapshot.added.bytes,
+            added_objects: entry.snapshot.added.objects,
+        }
+    }
+}
+
+/// [`EntryDocument`] as a JSON value, for `show`, which adds its own
+/// fields to it.
 pub fn json_entry(entry: &LogEntry) -> serde_json::Value {
-    serde_json::json!({
-        "id": entry.id.to_string(),
-        "parents": entry.snapshot.parents.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "database": entry.snapshot.database,
-        "time": time_rfc3339(entry.snapshot.time),
-        "message": entry.snapshot.message,
-        "refs": entry.refs,
-        "alembic_versions": entry.recorded.meta.alembic_versions,
-        "peewee_migrations": entry.recorded.meta.peewee_migrations,
-        "schema_changed": entry.schema_changed,
-        "schema_only": entry.snapshot.image.is_none(),
-        "data_forgotten": entry.forgotten,
-        "logical_size": entry.image.as_ref().map(|i| i.len()),
-        "page_size": entry.image.as_ref().map(|i| i.block_size),
-        "page_count": entry.image.as_ref().map(|i| i.block_count),
-        "added_bytes": entry.snapshot.added.bytes,
-        "added_objects": entry.snapshot.added.objects,
-    })
+    serde_json::to_value(EntryDocument::new(entry)).expect("holds: plain data")
 }
 
 #[cfg(test)]

@@ -78,15 +78,6 @@ pub fn render(ctx: &Ctx, verdict: &Verdict, root: &Path) -> Result<(), CliError>
     out.verdict(&verdict.summary())
 }
 
-/// Adds the verdict's fields to a command's JSON document: `findings` (the
-/// counting ones), `ignored`, `fail_on`, `strict` and `clean`.
-pub fn extend_json(value: &mut serde_json::Value, verdict: &Verdict) {
-    let judged = serde_json::to_value(verdict).expect("holds: plain data");
-    if let (Some(target), serde_json::Value::Object(fields)) = (value.as_object_mut(), judged) {
-        target.extend(fields);
-    }
-}
-
 /// One finding as a line: `[code] object: message (hint: …)`.
 pub fn finding_line(finding: &Finding) -> String {
     let hint = finding

@@ -216,3 +216,269 @@ fn du_json_has_the_documented_fields() {
     assert!(snapshots[0]["logical_size"].is_null(), "{json}");
     assert!(snapshots[1]["logical_size"].is_u64(), "{json}");
 }
+
+/// The fields of a log entry in `log`, `bisect` and `show`.
+const ENTRY: &[&str] = &[
+    "id",
+    "parents",
+    "database",
+    "time",
+    "message",
+    "refs",
+    "alembic_versions",
+    "peewee_migrations",
+    "schema_changed",
+    "schema_only",
+    "data_forgotten",
+    "logical_size",
+    "page_size",
+    "page_count",
+    "added_bytes",
+    "added_objects",
+];
+
+/// The fields the shared verdict adds to a judging command's document.
+const VERDICT: &[&str] = &["findings", "ignored", "fail_on", "strict", "clean"];
+
+/// `names` and the verdict's fields.
+fn with_verdict<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().chain(VERDICT).copied().collect()
+}
+
+/// [`sql_project`] with `app.db` tracked as `app`, snapshotted, then given
+/// the column of 0002 and snapshotted again.
+fn two_snapshots() -> TestEnv {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env.run(&["snapshot", "app", "-m", "first"])
+        .assert_success();
+    exec(
+        &env.join("app.db"),
+        "ALTER TABLE t ADD COLUMN x INTEGER; PRAGMA user_version = 2;",
+    );
+    env.run(&["snapshot", "app", "-m", "second"])
+        .assert_success();
+    env
+}
+
+#[test]
+fn log_json_has_the_documented_fields() {
+    let env = two_snapshots();
+    let json = env.run(&["--format", "json", "log", "app"]).ok_json();
+    assert_eq!(keys(&json), set(&["database", "snapshots"]));
+    assert_eq!(keys(&json["snapshots"][0]), set(ENTRY));
+
+    let json = env
+        .run(&[
+            "--format",
+            "json",
+            "log",
+            "app",
+            "--patch",
+            "--changed",
+            "column:t.x",
+        ])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["database", "snapshots", "changed"]));
+    let mut fields = set(ENTRY);
+    fields.extend(["change", "patch"]);
+    assert_eq!(keys(&json["snapshots"][0]), fields);
+}
+
+#[test]
+fn accept_json_has_the_documented_fields_in_each_mode() {
+    let env = sql_project();
+    exec(&env.join("app.db"), "CREATE INDEX t_name ON t(name);");
+    let refused = env.run(&["--format", "json", "accept", "app.db"]);
+    refused.expect(4);
+    let fields = set(&["targets", "reference", "diff", "accepted"]);
+    assert_eq!(keys(&refused.json()), fields);
+
+    let json = env
+        .run(&["--format", "json", "accept", "app.db", "--yes"])
+        .ok_json();
+    let mut accepted = fields.clone();
+    accepted.extend(["snapshot", "ref"]);
+    assert_eq!(keys(&json), accepted);
+    let id = json["snapshot"].as_str().unwrap().to_owned();
+
+    let json = env.run(&["--format", "json", "accept", "--list"]).ok_json();
+    assert_eq!(keys(&json), set(&["variants"]));
+    let json = env
+        .run(&["--format", "json", "accept", "--remove", &id[..8]])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["removed"]));
+}
+
+#[test]
+fn forget_json_has_the_documented_fields() {
+    let env = two_snapshots();
+    let json = env
+        .run(&[
+            "--format",
+            "json",
+            "forget",
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["dry_run", "kept", "forgotten"]));
+    assert_eq!(
+        keys(&json["kept"][0]),
+        set(&["id", "time", "database", "reasons"])
+    );
+    assert_eq!(
+        keys(&json["forgotten"][0]),
+        set(&["id", "time", "database"])
+    );
+}
+
+#[test]
+fn diff_json_has_the_documented_fields_for_schema_and_data() {
+    let env = two_snapshots();
+    let out = env.run(&["--format", "json", "diff", "HEAD~1", "HEAD"]);
+    out.expect(1);
+    assert_eq!(keys(&out.json()), set(&["a", "b", "changes"]));
+    let out = env.run(&["--format", "json", "diff", "--data", "HEAD~1", "HEAD"]);
+    assert_eq!(keys(&out.json()), set(&["a", "b", "tables"]));
+}
+
+#[test]
+fn gc_json_has_the_documented_fields() {
+    let env = two_snapshots();
+    let json = env.run(&["--format", "json", "gc", "--dry-run"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "dry_run",
+            "deleted_objects",
+            "freed_bytes",
+            "kept_objects",
+            "expired_reflog_entries",
+            "store_size_before",
+            "store_size_after"
+        ])
+    );
+}
+
+#[test]
+fn bisect_json_has_the_documented_fields_in_each_step() {
+    let env = two_snapshots();
+    let json = env.run(&["--format", "json", "bisect", "start"]).ok_json();
+    assert_eq!(keys(&json), set(&["database", "marked", "next"]));
+    assert_eq!(keys(&json["next"]), set(&["state"]));
+    assert_eq!(json["next"]["state"], "need-good");
+    env.run(&["bisect", "reset"]).assert_success();
+
+    let json = env
+        .run(&["--format", "json", "bisect", "start", "--from-root"])
+        .ok_json();
+    assert_eq!(json["next"]["state"], "test", "{json}");
+    assert_eq!(
+        keys(&json["next"]),
+        set(&["state", "candidate", "remaining", "steps", "path"])
+    );
+    assert_eq!(keys(&json["next"]["candidate"]), set(ENTRY));
+
+    let json = env
+        .run(&["--format", "json", "bisect", "run", "--", "true"])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["database", "steps", "next"]));
+    assert_eq!(
+        keys(&json["steps"][0]),
+        set(&["id", "verdict", "exit_code"])
+    );
+    assert_eq!(json["next"]["state"], "found", "{json}");
+    assert_eq!(
+        keys(&json["next"]),
+        set(&["state", "first_bad", "last_good", "patch"])
+    );
+
+    let json = env.run(&["--format", "json", "bisect", "log"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&["database", "start", "from_root", "marks"])
+    );
+    assert_eq!(keys(&json["marks"][0]), set(&["verdict", "id", "message"]));
+
+    let json = env
+        .run(&["--format", "json", "bisect", "good", "HEAD~1"])
+        .ok_json();
+    assert_eq!(keys(&json["marked"][0]), set(&["id", "verdict"]));
+
+    let json = env.run(&["--format", "json", "bisect", "reset"]).ok_json();
+    assert_eq!(keys(&json), set(&["database", "reset"]));
+}
+
+#[test]
+fn locate_json_has_the_documented_fields_and_the_verdict() {
+    let env = sql_project();
+    let json = env.run(&["--format", "json", "locate", "app.db"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        with_verdict(&[
+            "stamped",
+            "exact",
+            "nearest",
+            "replay_failure",
+            "database",
+            "stamped_matches"
+        ])
+    );
+}
+
+#[test]
+fn lint_json_has_the_documented_fields_and_the_verdict() {
+    let env = sql_project();
+    // 0002 alters the table 0001 made: one error.
+    let out = env.run(&["--format", "json", "lint"]);
+    out.expect(1);
+    let json = out.json();
+    assert_eq!(
+        keys(&json),
+        with_verdict(&["revisions_checked", "since", "counts"])
+    );
+    assert_eq!(keys(&json["counts"]), set(&["error", "warning", "info"]));
+    assert_eq!(json["counts"]["error"], 1, "{json}");
+}
+
+#[test]
+fn test_json_has_the_documented_fields_and_the_verdict() {
+    let env = sql_project();
+    std::fs::write(env.join("sql/0001_init.down.sql"), "DROP TABLE t;").unwrap();
+    std::fs::write(
+        env.join("sql/0002_more.down.sql"),
+        "ALTER TABLE t DROP COLUMN x;",
+    )
+    .unwrap();
+    let json = env.run(&["--format", "json", "test"]).ok_json();
+    assert_eq!(keys(&json), with_verdict(&["revisions", "failures"]));
+}
+
+#[test]
+fn guard_json_has_the_documented_fields_and_the_verdict() {
+    let env = sql_project();
+    let json = env
+        .run(&["--format", "json", "guard", "app.db", "--", "true"])
+        .ok_json();
+    assert_eq!(
+        keys(&json),
+        with_verdict(&[
+            "database",
+            "command",
+            "exit_code",
+            "signal",
+            "before",
+            "after",
+            "changed",
+            "alembic_version",
+            "schema_changes",
+            "drift",
+            "status",
+            "failed",
+            "restored",
+            "failed_state_snapshot"
+        ])
+    );
+}
