@@ -28,7 +28,7 @@ LAYERS = [
     # The repository: the store, tracked databases, trust in project files.
     {"repo", "trust"},
     # Snapshots of databases.
-    {"snapshot", "tag", "revspec", "restore", "log", "retention", "datadiff", "usage"},
+    {"snapshot", "tag", "refs", "revspec", "restore", "log", "retention", "datadiff", "usage"},
     # Migration histories, and the reference chain built from them.
     {"history", "workspace"},
     {"replay"},

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use migsnap_store::ObjectId;
+use serde::Serialize;
+
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
 use crate::snapshots::restore;
@@ -23,6 +26,16 @@ pub struct CheckoutArgs {
     force: bool,
 }
 
+/// `checkout --format json`: what was written, and from which snapshot.
+#[derive(Serialize)]
+struct CheckoutDocument {
+    snapshot: ObjectId,
+    path: PathBuf,
+    bytes: u64,
+    /// Always true: a checkout that fails verification is an error.
+    verified: bool,
+}
+
 pub fn run(args: CheckoutArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
     let id = revspec::resolve(&repo, &args.rev, None)?;
@@ -35,12 +48,12 @@ pub fn run(args: CheckoutArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ctx.out.progress().as_mut(),
     )?;
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "snapshot": id.to_string(),
-            "path": crate::repo::absolute(&written.path),
-            "bytes": written.bytes,
-            "verified": true,
-        }))?;
+        ctx.out.json(&CheckoutDocument {
+            snapshot: id,
+            path: crate::repo::absolute(&written.path),
+            bytes: written.bytes,
+            verified: true,
+        })?;
     } else {
         ctx.out.line(&format!(
             "checked out {} into {} ({}, verified)",

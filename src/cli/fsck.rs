@@ -1,6 +1,10 @@
 //! `migsnap fsck`: check the store.
 
+use std::collections::BTreeSet;
+
+use migsnap_store::ObjectId;
 use migsnap_store::fsck::{self, Fault, FsckOptions};
+use serde::Serialize;
 
 use super::{CliError, Ctx, Status};
 
@@ -15,6 +19,27 @@ pub struct FsckArgs {
     read_data: bool,
 }
 
+/// `fsck --format json`: what was checked and what is wrong.
+#[derive(Serialize)]
+struct FsckDocument<'a> {
+    clean: bool,
+    snapshots: u64,
+    objects: u64,
+    read_data: bool,
+    problems: Vec<ProblemEntry<'a>>,
+    damaged_rows: &'a [String],
+}
+
+/// One damaged or missing object, and what it affects.
+#[derive(Serialize)]
+struct ProblemEntry<'a> {
+    object: ObjectId,
+    fault: &'static str,
+    detail: String,
+    snapshots: &'a BTreeSet<ObjectId>,
+    refs: Vec<String>,
+}
+
 pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
     let options = FsckOptions {
@@ -22,28 +47,28 @@ pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     };
     let report = fsck::check(&repo.store, options, ctx.out.progress().as_mut())?;
     if ctx.out.is_json() {
-        let problems: Vec<_> = report
+        let problems = report
             .problems
             .iter()
             .map(|p| {
                 let (fault, detail) = describe(&p.fault);
-                serde_json::json!({
-                    "object": p.id.to_string(),
-                    "fault": fault,
-                    "detail": detail,
-                    "snapshots": p.snapshots.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "refs": p.refs.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                })
+                ProblemEntry {
+                    object: p.id,
+                    fault,
+                    detail,
+                    snapshots: &p.snapshots,
+                    refs: p.refs.iter().map(ToString::to_string).collect(),
+                }
             })
             .collect();
-        ctx.out.json(&serde_json::json!({
-            "clean": report.is_clean(),
-            "snapshots": report.snapshots,
-            "objects": report.objects,
-            "read_data": args.read_data,
-            "problems": problems,
-            "damaged_rows": report.damaged_rows,
-        }))?;
+        ctx.out.json(&FsckDocument {
+            clean: report.is_clean(),
+            snapshots: report.snapshots,
+            objects: report.objects,
+            read_data: args.read_data,
+            problems,
+            damaged_rows: &report.damaged_rows,
+        })?;
     } else {
         for p in &report.problems {
             let (fault, detail) = describe(&p.fault);

@@ -1,7 +1,10 @@
 //! `migsnap init`: create a store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
+use super::track::DatabaseEntry;
 use super::{CliError, Ctx, Status};
 use crate::repo::{Repo, STORE_DIR};
 
@@ -11,6 +14,13 @@ pub struct InitArgs {
     /// Track this database right away, under its file stem.
     #[arg(long, value_name = "PATH")]
     track: Option<PathBuf>,
+}
+
+/// `init --format json`: the store, and the database tracked with it.
+#[derive(Serialize)]
+struct InitDocument<'a> {
+    store: &'a Path,
+    tracked: Option<DatabaseEntry<'a>>,
 }
 
 pub fn run(args: InitArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -28,10 +38,10 @@ pub fn run(args: InitArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         None => None,
     };
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "store": dir,
-            "tracked": tracked.as_ref().map(|t| serde_json::json!({"name": t.name, "path": t.path})),
-        }))?;
+        ctx.out.json(&InitDocument {
+            store: &dir,
+            tracked: tracked.as_ref().map(DatabaseEntry::from),
+        })?;
     } else {
         ctx.out.line(&format!(
             "Initialized empty migsnap store in {}",

@@ -1,6 +1,7 @@
 //! `migsnap refs`: list every ref, and remove ref rows that cannot be read.
 
 use super::{CliError, Ctx, Status};
+use crate::snapshots::refs;
 
 /// List every ref (heads, tags, references of replay chains) with its
 /// target, and any damaged ref or reflog row (exit 1 when there is one).
@@ -16,41 +17,30 @@ pub struct RefsArgs {
 pub fn run(args: RefsArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     if args.delete_broken {
-        let mut tx = repo.store.transaction()?;
-        let deleted = tx.delete_broken_refs()?;
-        tx.commit(&[], "")?;
+        let report = refs::delete_broken(&mut repo.store)?;
         if ctx.out.is_json() {
-            let rows: Vec<String> = deleted.iter().map(ToString::to_string).collect();
-            ctx.out.json(&serde_json::json!({ "deleted": rows }))?;
+            ctx.out.json(&report)?;
         } else {
-            for row in &deleted {
+            for row in &report.deleted {
                 ctx.out.line(&format!("deleted damaged {row}"))?;
             }
             ctx.out
-                .line(&format!("{} damaged row(s) deleted", deleted.len()))?;
+                .line(&format!("{} damaged row(s) deleted", report.deleted.len()))?;
         }
         return Ok(Status::Ok);
     }
-    let view = repo.store.view();
-    let refs = view.refs("")?;
-    let broken = view.broken_refs()?;
+    let report = refs::list(&repo.store)?;
     if ctx.out.is_json() {
-        let refs: Vec<_> = refs
-            .iter()
-            .map(|(name, id)| serde_json::json!({"name": name.as_str(), "target": id.to_string()}))
-            .collect();
-        let broken: Vec<String> = broken.iter().map(ToString::to_string).collect();
-        ctx.out
-            .json(&serde_json::json!({ "refs": refs, "damaged": broken }))?;
+        ctx.out.json(&report)?;
     } else {
-        for (name, id) in &refs {
-            ctx.out.line(&format!("{id} {name}"))?;
+        for entry in &report.refs {
+            ctx.out.line(&format!("{} {}", entry.target, entry.name))?;
         }
-        for row in &broken {
+        for row in &report.damaged {
             ctx.out.line(&format!("damaged {row}"))?;
         }
     }
-    Ok(if broken.is_empty() {
+    Ok(if report.is_clean() {
         Status::Ok
     } else {
         Status::Problems

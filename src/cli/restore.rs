@@ -1,8 +1,13 @@
 //! `migsnap restore`: put a snapshot's database back in place.
 
+use std::path::Path;
+
+use migsnap_store::ObjectId;
+use serde::Serialize;
+
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
-use crate::snapshots::restore::{RestoreOptions, restore};
+use crate::snapshots::restore::{Method, RestoreOptions, restore};
 use crate::snapshots::revspec;
 
 /// Restore a database to a snapshot, in place. A safety snapshot of the
@@ -24,6 +29,21 @@ pub struct RestoreArgs {
     /// corrupt, say); a raw copy of it is kept beside it instead.
     #[arg(long)]
     no_safety_snapshot: bool,
+}
+
+/// `restore --format json`: what was written, from which snapshot, and the
+/// safety snapshot that undoes it.
+#[derive(Serialize)]
+struct RestoreDocument<'a> {
+    snapshot: ObjectId,
+    database: &'a str,
+    path: &'a Path,
+    bytes: u64,
+    safety_snapshot: Option<ObjectId>,
+    method: Method,
+    warnings: Vec<String>,
+    /// Always true: a restore that fails verification is an error.
+    verified: bool,
 }
 
 pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -52,16 +72,16 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ctx.out.warn(&warning.to_string());
     }
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "snapshot": id.to_string(),
-            "database": db.name,
-            "path": written.path,
-            "bytes": written.bytes,
-            "safety_snapshot": written.safety.map(|s| s.to_string()),
-            "method": written.method,
-            "warnings": written.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "verified": true,
-        }))?;
+        ctx.out.json(&RestoreDocument {
+            snapshot: id,
+            database: &db.name,
+            path: &written.path,
+            bytes: written.bytes,
+            safety_snapshot: written.safety,
+            method: written.method,
+            warnings: written.warnings.iter().map(ToString::to_string).collect(),
+            verified: true,
+        })?;
     } else {
         if let Some(safety) = written.safety {
             ctx.out.line(&format!(

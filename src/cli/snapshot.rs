@@ -2,12 +2,17 @@
 
 use std::sync::Arc;
 
+use migsnap_store::ObjectId;
+use serde::Serialize;
+
 use super::migrations::chain_for;
 use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
+use crate::finding::Finding;
 use crate::migrations::drift;
 use crate::migrations::replay::Replayer;
+use crate::policy::{Ignored, Threshold};
 use crate::snapshots::log::snapshot_schema;
 use crate::snapshots::snapshot::{
     MigrationFiles, Recorded, SnapshotOptions, SnapshotOutcome, take,
@@ -36,6 +41,33 @@ pub struct SnapshotArgs {
     verdict: verdict::VerdictArgs,
 }
 
+/// `snapshot --format json` when nothing changed and nothing was recorded.
+#[derive(Serialize)]
+struct UnchangedDocument<'a> {
+    /// Always false.
+    recorded: bool,
+    database: &'a str,
+    head: ObjectId,
+}
+
+/// `snapshot --format json` for a new snapshot, with the verdict on its
+/// migration artefacts.
+#[derive(Serialize)]
+struct RecordedDocument<'a> {
+    /// Always true.
+    recorded: bool,
+    id: ObjectId,
+    database: &'a str,
+    schema_only: bool,
+    added_objects: u64,
+    added_bytes: u64,
+    alembic_versions: Option<&'a [String]>,
+    findings: &'a [Finding],
+    ignored: &'a [Ignored],
+    fail_on: Threshold,
+    clean: bool,
+}
+
 pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let db = ctx.select_db(&mut repo, args.db.as_deref())?;
@@ -55,11 +87,11 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     match outcome {
         SnapshotOutcome::Unchanged { head } => {
             if ctx.out.is_json() {
-                ctx.out.json(&serde_json::json!({
-                    "recorded": false,
-                    "database": db.name,
-                    "head": head.to_string(),
-                }))?;
+                ctx.out.json(&UnchangedDocument {
+                    recorded: false,
+                    database: &db.name,
+                    head,
+                })?;
             } else {
                 ctx.out.line(&format!(
                     "nothing changed since {} ({}); use --allow-empty to record anyway",
@@ -84,19 +116,19 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             let judged = args.verdict.judge(repo.findings(), artefacts);
             status = verdict::status(&judged);
             if ctx.out.is_json() {
-                ctx.out.json(&serde_json::json!({
-                    "recorded": true,
-                    "id": id.to_string(),
-                    "database": db.name,
-                    "schema_only": snapshot.image.is_none(),
-                    "added_objects": snapshot.added.objects,
-                    "added_bytes": snapshot.added.bytes,
-                    "alembic_versions": recorded.meta.alembic_versions,
-                    "findings": judged.findings,
-                    "ignored": judged.ignored,
-                    "fail_on": judged.fail_on,
-                    "clean": judged.clean,
-                }))?;
+                ctx.out.json(&RecordedDocument {
+                    recorded: true,
+                    id,
+                    database: &db.name,
+                    schema_only: snapshot.image.is_none(),
+                    added_objects: snapshot.added.objects,
+                    added_bytes: snapshot.added.bytes,
+                    alembic_versions: recorded.meta.alembic_versions.as_deref(),
+                    findings: &judged.findings,
+                    ignored: &judged.ignored,
+                    fail_on: judged.fail_on,
+                    clean: judged.clean,
+                })?;
             } else {
                 // The id is the result, so `-q` keeps it for scripts.
                 ctx.out

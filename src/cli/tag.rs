@@ -1,9 +1,11 @@
 //! `migsnap tag` and `migsnap tags`.
 
+use serde::Serialize;
+
 use super::output::Paint;
 use super::{CliError, Ctx, Status};
 use crate::snapshots::revspec;
-use crate::snapshots::tag::{self, TagError};
+use crate::snapshots::tag;
 
 /// Name a snapshot with a tag, or delete a tag with -d.
 #[derive(Debug, clap::Args)]
@@ -25,40 +27,22 @@ pub struct TagsArgs {}
 pub fn run(args: TagArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     if args.delete {
-        let target = match tag::delete(&mut repo.store, &args.name) {
-            // A tag whose row is damaged has no target to show; deleting the
-            // row is how it is repaired.
-            Err(TagError::Store(migsnap_store::Error::BadRef { .. })) => {
-                let name = migsnap_store::RefName::new(format!("tags/{}", args.name))
-                    .expect("holds because tag::delete found a row by this name");
-                let mut tx = repo.store.transaction()?;
-                tx.delete_broken_ref(&name)?;
-                tx.commit(&[], "")?;
-                if ctx.out.is_json() {
-                    ctx.out
-                        .json(&serde_json::json!({"deleted": args.name, "target": null}))?;
-                } else {
-                    ctx.out
-                        .line(&format!("Deleted damaged tag '{}'", args.name))?;
-                }
-                return Ok(Status::Ok);
-            }
-            other => other?,
-        };
+        let deleted = tag::delete(&mut repo.store, &args.name)?;
         if ctx.out.is_json() {
-            ctx.out
-                .json(&serde_json::json!({"deleted": args.name, "target": target.to_string()}))?;
-        } else {
+            ctx.out.json(&deleted)?;
+        } else if let Some(target) = deleted.target {
             ctx.out
                 .line(&format!("Deleted tag '{}' (was {target:.12})", args.name))?;
+        } else {
+            ctx.out
+                .line(&format!("Deleted damaged tag '{}'", args.name))?;
         }
         return Ok(Status::Ok);
     }
     let target = revspec::resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"), None)?;
-    tag::create(&mut repo, &args.name, target)?;
+    let tagged = tag::create(&mut repo, &args.name, target)?;
     if ctx.out.is_json() {
-        ctx.out
-            .json(&serde_json::json!({"tag": args.name, "target": target.to_string()}))?;
+        ctx.out.json(&tagged)?;
     } else {
         ctx.out.line(&format!(
             "Tagged {} as '{}'",
@@ -69,20 +53,23 @@ pub fn run(args: TagArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     Ok(Status::Ok)
 }
 
+/// `tags --format json`: every tag and its target.
+#[derive(Serialize)]
+struct TagsDocument<'a> {
+    tags: &'a [tag::TagEntry],
+}
+
 pub fn run_list(_args: TagsArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
     let tags = tag::list(&repo.store)?;
     if ctx.out.is_json() {
-        let list: Vec<_> = tags
-            .iter()
-            .map(|(name, id)| serde_json::json!({"name": name, "target": id.to_string()}))
-            .collect();
-        ctx.out.json(&serde_json::json!({ "tags": list }))?;
+        ctx.out.json(&TagsDocument { tags: &tags })?;
     } else {
-        for (name, id) in &tags {
+        for entry in &tags {
             ctx.out.line(&format!(
-                "{}\t{name}",
-                ctx.out.paint(Paint::Id, &format!("{id:.12}"))
+                "{}\t{}",
+                ctx.out.paint(Paint::Id, &format!("{:.12}", entry.target)),
+                entry.name
             ))?;
         }
     }

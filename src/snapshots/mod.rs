@@ -1,10 +1,11 @@
 //! Snapshots of databases: reading SQLite files safely, recording their
 //! schema and pages as snapshots, naming (`revspec`, `tag`), listing
-//! (`log`), comparing data (`datadiff`), restoring and forgetting them.
+//! (`log`), listing and repairing refs (`refs`), comparing data (`datadiff`), restoring and forgetting them.
 
 pub mod datadiff;
 pub mod log;
 pub mod pages;
+pub mod refs;
 pub mod restore;
 pub mod retention;
 pub mod revspec;

@@ -86,8 +86,36 @@ pub fn check_free(view: migsnap_store::View<'_>, refname: &RefName) -> Result<()
     }
 }
 
+/// A tag that was created (`tag --format json`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Tagged {
+    /// The tag's name.
+    pub tag: String,
+    /// The snapshot it names.
+    pub target: ObjectId,
+}
+
+/// A tag that was deleted (`tag -d --format json`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Deleted {
+    /// The tag's name.
+    pub deleted: String,
+    /// Where it pointed; `None` when its row was damaged and had no
+    /// readable target.
+    pub target: Option<ObjectId>,
+}
+
+/// One tag and its target (`tags --format json`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TagEntry {
+    /// The tag's name, without `tags/`.
+    pub name: String,
+    /// The snapshot it names.
+    pub target: ObjectId,
+}
+
 /// Creates tag `name` at `target`.
-pub fn create(repo: &mut Repo, name: &str, target: ObjectId) -> Result<(), TagError> {
+pub fn create(repo: &mut Repo, name: &str, target: ObjectId) -> Result<Tagged, TagError> {
     let refname = check_name(repo, name)?;
     check_free(repo.store.view(), &refname)?;
     let edit = RefEdit {
@@ -100,19 +128,33 @@ pub fn create(repo: &mut Repo, name: &str, target: ObjectId) -> Result<(), TagEr
     repo.store
         .transaction()?
         .commit(&[edit], &format!("tag {name}"))?;
-    Ok(())
+    Ok(Tagged {
+        tag: name.to_owned(),
+        target,
+    })
 }
 
 /// Deletes tag `name` and returns where it pointed. The reflog keeps the
-/// snapshot reachable for gc's grace period.
-pub fn delete(store: &mut Store, name: &str) -> Result<ObjectId, TagError> {
+/// snapshot reachable for gc's grace period. A tag whose row is damaged has
+/// no target to show; deleting the row is how it is repaired.
+pub fn delete(store: &mut Store, name: &str) -> Result<Deleted, TagError> {
     let refname = tag_ref(name)?;
-    let target = store
-        .view()
-        .find_ref(&refname)?
-        .ok_or_else(|| TagError::Missing {
-            name: name.to_owned(),
-        })?;
+    let found = match store.view().find_ref(&refname) {
+        Err(migsnap_store::Error::BadRef { .. }) => None,
+        other => Some(other?),
+    };
+    let Some(found) = found else {
+        let mut tx = store.transaction()?;
+        tx.delete_broken_ref(&refname)?;
+        tx.commit(&[], "")?;
+        return Ok(Deleted {
+            deleted: name.to_owned(),
+            target: None,
+        });
+    };
+    let target = found.ok_or_else(|| TagError::Missing {
+        name: name.to_owned(),
+    })?;
     let edit = RefEdit {
         name: refname,
         change: Change::Delete {
@@ -122,15 +164,21 @@ pub fn delete(store: &mut Store, name: &str) -> Result<ObjectId, TagError> {
     store
         .transaction()?
         .commit(&[edit], &format!("delete tag {name}"))?;
-    Ok(target)
+    Ok(Deleted {
+        deleted: name.to_owned(),
+        target: Some(target),
+    })
 }
 
 /// All tags with their targets, by name.
-pub fn list(store: &Store) -> Result<Vec<(String, ObjectId)>, TagError> {
+pub fn list(store: &Store) -> Result<Vec<TagEntry>, TagError> {
     Ok(store
         .view()
         .refs("tags/")?
         .into_iter()
-        .map(|(name, id)| (name.as_str()["tags/".len()..].to_owned(), id))
+        .map(|(name, target)| TagEntry {
+            name: name.as_str()["tags/".len()..].to_owned(),
+            target,
+        })
         .collect())
 }

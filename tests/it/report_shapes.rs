@@ -1,4 +1,4 @@
-//! The JSON of the workflow commands is the serialization of the engine's
+//! The JSON of the commands is the serialization of the engine's
 //! typed reports: these tests pin each document's field set, so a renamed
 //! or dropped field fails here before it reaches a script. A SQL-folder
 //! project keeps them free of Python.
@@ -479,6 +479,129 @@ fn guard_json_has_the_documented_fields_and_the_verdict() {
             "failed",
             "restored",
             "failed_state_snapshot"
+        ])
+    );
+}
+
+#[test]
+fn init_and_track_json_have_the_documented_fields() {
+    let env = TestEnv::new();
+    exec(
+        &env.join("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+    );
+    let json = env
+        .run(&["--format", "json", "init", "--track", "app.db"])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["store", "tracked"]));
+    assert_eq!(keys(&json["tracked"]), set(&["name", "path"]));
+
+    let json = env.run(&["--format", "json", "track"]).ok_json();
+    assert_eq!(keys(&json), set(&["databases"]));
+    assert_eq!(keys(&json["databases"][0]), set(&["name", "path"]));
+
+    let bare = TestEnv::new();
+    let json = bare.run(&["--format", "json", "init"]).ok_json();
+    assert_eq!(keys(&json), set(&["store", "tracked"]));
+    assert!(json["tracked"].is_null(), "{json}");
+}
+
+#[test]
+fn snapshot_json_has_the_documented_fields_recorded_and_unchanged() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    let json = env.run(&["--format", "json", "snapshot", "app"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "recorded",
+            "id",
+            "database",
+            "schema_only",
+            "added_objects",
+            "added_bytes",
+            "alembic_versions",
+            "findings",
+            "ignored",
+            "fail_on",
+            "clean"
+        ])
+    );
+    assert_eq!(json["recorded"], true);
+
+    let json = env.run(&["--format", "json", "snapshot", "app"]).ok_json();
+    assert_eq!(keys(&json), set(&["recorded", "database", "head"]));
+    assert_eq!(json["recorded"], false);
+}
+
+#[test]
+fn checkout_and_restore_json_have_the_documented_fields() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env.run(&["snapshot", "app"]).assert_success();
+    let json = env
+        .run(&["--format", "json", "checkout", "app", "-o", "copy.db"])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["snapshot", "path", "bytes", "verified"]));
+
+    exec(&env.join("app.db"), "INSERT INTO t VALUES (2, 'b');");
+    let json = env.run(&["--format", "json", "restore", "app"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "snapshot",
+            "database",
+            "path",
+            "bytes",
+            "safety_snapshot",
+            "method",
+            "warnings",
+            "verified"
+        ])
+    );
+    assert!(json["safety_snapshot"].is_string(), "{json}");
+}
+
+#[test]
+fn tag_tags_and_refs_json_have_the_documented_fields() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env.run(&["snapshot", "app"]).assert_success();
+    let json = env.run(&["--format", "json", "tag", "v1"]).ok_json();
+    assert_eq!(keys(&json), set(&["tag", "target"]));
+
+    let json = env.run(&["--format", "json", "tags"]).ok_json();
+    assert_eq!(keys(&json), set(&["tags"]));
+    assert_eq!(keys(&json["tags"][0]), set(&["name", "target"]));
+
+    let json = env.run(&["--format", "json", "refs"]).ok_json();
+    assert_eq!(keys(&json), set(&["refs", "damaged"]));
+    assert_eq!(keys(&json["refs"][0]), set(&["name", "target"]));
+    let json = env
+        .run(&["--format", "json", "refs", "--delete-broken"])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["deleted"]));
+
+    let json = env.run(&["--format", "json", "tag", "-d", "v1"]).ok_json();
+    assert_eq!(keys(&json), set(&["deleted", "target"]));
+    assert!(json["target"].is_string(), "{json}");
+}
+
+#[test]
+fn fsck_json_has_the_documented_fields() {
+    let env = sql_project();
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env.run(&["snapshot", "app"]).assert_success();
+    let json = env.run(&["--format", "json", "fsck"]).ok_json();
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "clean",
+            "snapshots",
+            "objects",
+            "read_data",
+            "problems",
+            "damaged_rows"
         ])
     );
 }
