@@ -96,8 +96,10 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     walk.say("demo complete: the restore removed the fix script's column and kept every row.")?;
     if ctx.out.is_json() {
-        ctx.out
-            .json(&serde_json::json!({ "dir": dir, "steps": walk.json }))?;
+        ctx.out.json(&DemoDocument {
+            dir: &dir,
+            steps: &walk.json,
+        })?;
     }
     Ok(Status::Ok)
 }
@@ -108,13 +110,37 @@ struct Walkthrough<'a> {
     exe: PathBuf,
     dir: PathBuf,
     out: &'a super::Output,
-    json: Vec<serde_json::Value>,
+    json: Vec<Step>,
+}
+
+/// `demo --format json`: where it ran and every step.
+#[derive(serde::Serialize)]
+struct DemoDocument<'a> {
+    dir: &'a Path,
+    steps: &'a [Step],
+}
+
+/// One step of the walk-through: a sentence, or a command with its exit
+/// code and its own JSON output.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Step {
+    Say {
+        say: String,
+    },
+    Command {
+        command: Vec<String>,
+        exit_code: Option<i32>,
+        output: serde_json::Value,
+    },
 }
 
 impl Walkthrough<'_> {
     fn say(&mut self, text: &str) -> Result<(), CliError> {
         if self.out.is_json() {
-            self.json.push(serde_json::json!({ "say": text }));
+            self.json.push(Step::Say {
+                say: text.to_owned(),
+            });
             Ok(())
         } else {
             self.out.line(&format!("\n## {text}"))
@@ -141,11 +167,11 @@ impl Walkthrough<'_> {
         if json {
             let output: serde_json::Value =
                 serde_json::from_slice(&result.stdout).unwrap_or(serde_json::Value::Null);
-            self.json.push(serde_json::json!({
-                "command": args,
-                "exit_code": result.status.code(),
-                "output": output,
-            }));
+            self.json.push(Step::Command {
+                command: args.iter().map(|a| (*a).to_owned()).collect(),
+                exit_code: result.status.code(),
+                output,
+            });
         } else {
             let shown: Vec<String> = args
                 .iter()

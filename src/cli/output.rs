@@ -130,16 +130,19 @@ impl Output {
             return super::exit::OK;
         }
         if self.is_json() {
-            let value = serde_json::json!({
-                "error": {
-                    "kind": error.kind.name(),
-                    "message": error.message,
-                    "causes": error.causes,
-                    "hints": error.hints,
-                    "details": error.details,
-                    "exit_code": error.kind.exit_code(),
-                }
-            });
+            // Fields in alphabetical order: the document's byte form is
+            // part of the interface, and it predates the typed struct.
+            let value = serde_json::to_string(&ErrorDocument {
+                error: ErrorBody {
+                    causes: &error.causes,
+                    details: &error.details,
+                    exit_code: error.kind.exit_code(),
+                    hints: &error.hints,
+                    kind: error.kind.name(),
+                    message: &error.message,
+                },
+            })
+            .expect("holds: plain data");
             eprintln!("{value}");
         } else {
             eprintln!("error: {}", error.message);
@@ -318,4 +321,21 @@ fn change_lines(
         }
     }
     lines
+}
+
+/// An error in `--format json`, on stderr.
+#[derive(serde::Serialize)]
+struct ErrorDocument<'a> {
+    error: ErrorBody<'a>,
+}
+
+/// The fields of [`ErrorDocument`].
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    causes: &'a [String],
+    details: &'a [String],
+    exit_code: u8,
+    hints: &'a [String],
+    kind: &'a str,
+    message: &'a str,
 }
