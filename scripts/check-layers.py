@@ -30,10 +30,10 @@ LAYERS = [
     # Snapshots of databases.
     {"snapshot", "tag", "refs", "revspec", "restore", "log", "retention", "datadiff", "usage"},
     # Migration histories, and the reference chain built from them.
-    {"history", "workspace"},
+    {"history"},
     {"replay"},
     # Workflows against the history.
-    {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint", "side"},
+    {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint", "side", "workspace"},
     # Verdicts over every area's findings.
     {"policy"},
     # The command line, and the engine tests' fixtures (test-only code that

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use migsnap_store::{ObjectId, ParseIdError, Prefix};
 use serde::Serialize;
 
-use super::migrations::{self, Opened, reference_error, replay_progress};
+use super::migrations::{self, Workspace, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, Live};
@@ -90,7 +90,7 @@ struct Recorded<'a> {
 }
 
 /// `accept --list`: every accepted variant with its difference.
-fn list(ctx: &Ctx, opened: &Opened) -> Result<Status, CliError> {
+fn list(ctx: &Ctx, opened: &Workspace) -> Result<Status, CliError> {
     let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let variants = drift::accepted_variants(&opened.repo, replayer).map_err(CliError::from)?;
     if ctx.out.is_json() {
@@ -123,7 +123,7 @@ fn list(ctx: &Ctx, opened: &Opened) -> Result<Status, CliError> {
 }
 
 /// `accept --remove ID`.
-fn remove(ctx: &Ctx, opened: &mut Opened, prefix: &str) -> Result<Status, CliError> {
+fn remove(ctx: &Ctx, opened: &mut Workspace, prefix: &str) -> Result<Status, CliError> {
     let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let prefix: Prefix = prefix.parse().map_err(|e: ParseIdError| {
         CliError::new(ErrorKind::Input, format!("accept --remove: {e}"))
@@ -144,7 +144,7 @@ fn remove(ctx: &Ctx, opened: &mut Opened, prefix: &str) -> Result<Status, CliErr
 }
 
 /// Shows the difference and, confirmed, records it as an accepted variant.
-fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Opened) -> Result<Status, CliError> {
+fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status, CliError> {
     let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let path = opened.database(args.db.as_deref())?;
     let stamped = if args.revisions.is_empty() {
@@ -153,7 +153,7 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Opened) -> Result<Status, C
     } else {
         None
     };
-    let targets = opened.targets(&args.revisions, stamped, "accept a shape for")?;
+    let targets = migrations::targets(opened, &args.revisions, stamped, "accept a shape for")?;
     let plan = drift::plan_accept(
         &mut opened.repo,
         replayer,

@@ -681,3 +681,14 @@ impl From<crate::migrations::guard::GuardError> for CliError {
         }
     }
 }
+
+impl From<crate::migrations::workspace::DatabaseError> for CliError {
+    fn from(error: crate::migrations::workspace::DatabaseError) -> CliError {
+        use crate::migrations::workspace::DatabaseError;
+        match error {
+            DatabaseError::File(e) => e.into(),
+            DatabaseError::NotFound { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("name it: `migsnap status path/to/app.db`, or `migsnap track NAME PATH`, or [databases.NAME] path = \"…\" in migsnap.toml"),
+        }
+    }
+}

@@ -109,7 +109,7 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         return Ok(status);
     }
     let out = &ctx.out;
-    out.line(&opened.describe())?;
+    out.line(&migrations::describe(&opened))?;
     out.line(&format!("heads: {}", graph.heads().join(", ")))?;
     out.line(&format!("bases: {}", graph.bases().join(", ")))?;
     if !graph.branch_points().is_empty() {

@@ -39,7 +39,7 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         },
         Err(not_a_database) => {
             let Some(spec) = args.target.as_deref() else {
-                return Err(not_a_database);
+                return Err(not_a_database.into());
             };
             let id = revspec::resolve(&opened.repo, spec, opened.tracked.as_ref())
                 .map_err(|_| not_a_database)?;

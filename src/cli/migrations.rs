@@ -7,23 +7,10 @@ use std::path::{Path, PathBuf};
 use super::{CliError, Ctx, ErrorKind};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::{MigrationKind, Project};
-use crate::migrations::replay::{Chain, ReplayEvent, ReplayFailure};
-use crate::migrations::workspace::{self, DatabaseError, TargetError};
+use crate::migrations::replay::{ReplayEvent, ReplayFailure};
+pub use crate::migrations::workspace::Workspace;
+use crate::migrations::workspace::{self, TargetError};
 use crate::repo::{Repo, Tracked};
-
-/// A migration project opened for a command.
-pub struct Opened {
-    /// The repository (store and configuration).
-    pub repo: Repo,
-    /// The project.
-    pub project: Project,
-    /// Its revision graph.
-    pub graph: Graph,
-    /// Where its references live.
-    pub chain: Chain,
-    /// The tracked database the command is about, if it is a tracked one.
-    pub tracked: Option<Tracked>,
-}
 
 /// How to find the Alembic configuration, as `alembic -c` and `-n` do.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -39,104 +26,64 @@ pub struct ProjectArgs {
 
 /// Opens the repository and the migration project for `db_arg` (a tracked
 /// name or a path; `None`: the only tracked database, if any).
-pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Opened, CliError> {
+pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Workspace, CliError> {
     let repo = ctx.open_repo()?;
-    let tracked = match db_arg {
-        Some(arg) => repo.select(Some(arg)).ok(),
-        None => repo.select(None).ok(),
-    };
-    let mut settings = repo.migrations_for(tracked.as_ref());
-    if let Some(config) = &project.config {
-        settings.config = Some(crate::repo::absolute(&ctx.cwd.join(config)));
-    }
-    if let Some(name) = &project.name {
-        settings.section = Some(name.clone());
-    }
-    let project = Project::discover(repo.root(), &ctx.cwd, &settings)?;
-    let graph = project.load_graph()?;
-    Ok(Opened {
+    Ok(Workspace::open(
         repo,
-        project,
-        graph,
-        chain: chain_for(tracked.as_ref()),
-        tracked,
+        &ctx.cwd,
+        db_arg,
+        project.config.as_deref(),
+        project.name.as_deref(),
+    )?)
+}
+
+/// The revisions `names` stand for (ids, prefixes, labels, `head`,
+/// `heads`), or, with no names, the revisions `stamped` records; sorted and
+/// without duplicates. `what` says what they are for, in errors.
+pub fn targets(
+    opened: &Workspace,
+    names: &[String],
+    stamped: Option<Vec<String>>,
+    what: &str,
+) -> Result<Vec<String>, CliError> {
+    workspace::targets(&opened.graph, names, stamped).map_err(|e| match e {
+        TargetError::NoneRecorded => CliError::new(
+            ErrorKind::Input,
+            format!("the database records no revision to {what}"),
+        )
+        .hint("name the revision(s) with --revision REV (or --to REV)"),
+        TargetError::Undeclared { revision } => CliError::new(
+            ErrorKind::Input,
+            format!("the database records revision {revision}, which no migration script declares; cannot {what}"),
+        )
+        .hint("name the revision(s) explicitly; `migsnap locate` shows which the schema matches"),
+        TargetError::Unresolved(e) => e.into(),
+        TargetError::Base => CliError::new(
+            ErrorKind::Input,
+            format!("'base' has no reference to {what}"),
+        ),
     })
 }
 
-/// Where the references of `tracked`'s project live: its own chain when it
-/// has migration settings of its own, else the default one.
-pub fn chain_for(tracked: Option<&Tracked>) -> Chain {
-    match tracked {
-        Some(t) if t.migrations.is_some() => Chain::new(&t.name),
-        _ => Chain::new("default"),
-    }
-}
-
-impl Opened {
-    /// The database file the command is about: the argument as a tracked
-    /// name or a path, else the only tracked database, else the one the
-    /// Alembic configuration (or `DATABASE_URL`) names when it is a SQLite
-    /// file that exists.
-    pub fn database(&self, db_arg: Option<&str>) -> Result<PathBuf, CliError> {
-        workspace::find_database(self.tracked.as_ref(), db_arg, &self.project).map_err(|e| match e {
-            DatabaseError::File(e) => e.into(),
-            e @ DatabaseError::NotFound { .. } => CliError::new(ErrorKind::Input, e.to_string())
-                .hint("name it: `migsnap status path/to/app.db`, or `migsnap track NAME PATH`, or [databases.NAME] path = \"…\" in migsnap.toml"),
-        })
-    }
-
-    /// The revisions `names` stand for (ids, prefixes, labels, `head`,
-    /// `heads`), or, with no names, the revisions `stamped` records; sorted
-    /// and without duplicates. `what` says what they are for, in errors.
-    pub fn targets(
-        &self,
-        names: &[String],
-        stamped: Option<Vec<String>>,
-        what: &str,
-    ) -> Result<Vec<String>, CliError> {
-        workspace::targets(&self.graph, names, stamped).map_err(|e| match e {
-            TargetError::NoneRecorded => CliError::new(
-                ErrorKind::Input,
-                format!("the database records no revision to {what}"),
-            )
-            .hint("name the revision(s) with --revision REV (or --to REV)"),
-            TargetError::Undeclared { revision } => CliError::new(
-                ErrorKind::Input,
-                format!("the database records revision {revision}, which no migration script declares; cannot {what}"),
-            )
-            .hint("name the revision(s) explicitly; `migsnap locate` shows which the schema matches"),
-            TargetError::Unresolved(e) => e.into(),
-            TargetError::Base => CliError::new(
-                ErrorKind::Input,
-                format!("'base' has no reference to {what}"),
-            ),
-        })
-    }
-
-    /// A one-line description of the project, for text output.
-    pub fn describe(&self) -> String {
-        let kind = match self.project.kind {
-            MigrationKind::Alembic => "Alembic",
-            MigrationKind::Sql => "SQL folder",
-        };
-        let dirs: Vec<String> = self
-            .project
-            .version_dirs()
-            .iter()
-            .map(|d| shown(d, self.repo.root()))
-            .collect();
-        format!(
-            "{kind} migrations in {} ({} revisions, {} head{})",
-            dirs.join(", "),
-            self.graph.len(),
-            self.graph.heads().len(),
-            if self.graph.heads().len() == 1 {
-                ""
-            } else {
-                "s"
-            }
-        )
-    }
+/// A one-line description of the project, for text output.
+pub fn describe(opened: &Workspace) -> String {
+    let kind = match opened.project.kind {
+        MigrationKind::Alembic => "Alembic",
+        MigrationKind::Sql => "SQL folder",
+    };
+    let dirs: Vec<String> = opened
+        .project
+        .version_dirs()
+        .iter()
+        .map(|d| shown(d, opened.repo.root()))
+        .collect();
+    let heads = opened.graph.heads().len();
+    format!(
+        "{kind} migrations in {} ({} revisions, {heads} head{})",
+        dirs.join(", "),
+        opened.graph.len(),
+        if heads == 1 { "" } else { "s" }
+    )
 }
 
 /// `db`'s migration project and its history, if one is found and reads;

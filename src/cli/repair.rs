@@ -39,7 +39,7 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let path = opened.database(args.db.as_deref())?;
     let live = Live::capture(&path, ctx.busy_timeout)?;
     let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph);
-    let targets = opened.targets(&args.to, stamped, "repair towards")?;
+    let targets = migrations::targets(&opened, &args.to, stamped, "repair towards")?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let request = RepairRequest {
         targets: &targets,

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use migsnap_store::ObjectId;
 use serde::Serialize;
 
-use super::migrations::chain_for;
 use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::finding::Finding;
 use crate::migrations::drift;
 use crate::migrations::replay::Replayer;
+use crate::migrations::workspace::chain_for;
 use crate::policy::{Ignored, Threshold};
 use crate::snapshots::log::snapshot_schema;
 use crate::snapshots::snapshot::{

@@ -81,7 +81,7 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         )));
     }
     let path = opened.database(db.as_deref())?;
-    let targets = opened.targets(&revisions, None, "stamp")?;
+    let targets = migrations::targets(&opened, &revisions, None, "stamp")?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let request = StampRequest {
         database: &path,

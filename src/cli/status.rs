@@ -111,7 +111,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let out = &ctx.out;
     let root = opened.repo.root().to_path_buf();
     out.line(&format!("database:   {}", shown(&report.database, &root)))?;
-    out.line(&format!("migrations: {}", opened.describe()))?;
+    out.line(&format!("migrations: {}", migrations::describe(&opened)))?;
     out.line(&format!(
         "version:    {}",
         match &report.rows {

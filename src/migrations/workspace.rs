@@ -1,13 +1,78 @@
-//! What a migration command works on besides the store: the database file
-//! it is about (found from a tracked database, a path, or the URL that
+//! What a migration workflow works on: the repository, the migration project
+//! with its graph and reference chain ([`Workspace`]), the database file it
+//! is about (found from a tracked database, a path, or the URL that
 //! `DATABASE_URL` or Alembic's `sqlalchemy.url` names) and the revisions it
 //! targets (named, or recorded by the database).
 
 use std::path::{Path, PathBuf};
 
 use crate::migrations::history::graph::{Graph, ResolveError, Resolved};
+use crate::migrations::history::project::HistoryError;
 use crate::migrations::history::project::Project;
-use crate::repo::{Tracked, absolute};
+use crate::migrations::replay::Chain;
+use crate::repo::{Repo, Tracked, absolute};
+
+/// A migration project opened for a workflow.
+pub struct Workspace {
+    /// The repository (store and configuration).
+    pub repo: Repo,
+    /// The project.
+    pub project: Project,
+    /// Its revision graph.
+    pub graph: Graph,
+    /// Where its references live.
+    pub chain: Chain,
+    /// The tracked database the workflow is about, if it is a tracked one.
+    pub tracked: Option<Tracked>,
+}
+
+impl Workspace {
+    /// Opens the migration project of `db_arg` (a tracked name or a path;
+    /// `None`: the only tracked database, if any) from `cwd`; `config` and
+    /// `section` override the ini file and section, as `alembic -c` and
+    /// `-n` do.
+    pub fn open(
+        repo: Repo,
+        cwd: &Path,
+        db_arg: Option<&str>,
+        config: Option<&Path>,
+        section: Option<&str>,
+    ) -> Result<Workspace, HistoryError> {
+        // A path that is not tracked is fine here: it is the database, and
+        // the project's own settings apply.
+        let tracked = repo.select(db_arg).ok();
+        let mut settings = repo.migrations_for(tracked.as_ref());
+        if let Some(config) = config {
+            settings.config = Some(absolute(&cwd.join(config)));
+        }
+        if let Some(section) = section {
+            settings.section = Some(section.to_owned());
+        }
+        let project = Project::discover(repo.root(), cwd, &settings)?;
+        let graph = project.load_graph()?;
+        Ok(Workspace {
+            chain: chain_for(tracked.as_ref()),
+            repo,
+            project,
+            graph,
+            tracked,
+        })
+    }
+
+    /// The database file the workflow is about: see [`find_database`].
+    pub fn database(&self, db_arg: Option<&str>) -> Result<PathBuf, DatabaseError> {
+        find_database(self.tracked.as_ref(), db_arg, &self.project)
+    }
+}
+
+/// Where the references of `tracked`'s project live: its own chain when it
+/// has migration settings of its own, else the default one.
+pub fn chain_for(tracked: Option<&Tracked>) -> Chain {
+    match tracked {
+        Some(t) if t.migrations.is_some() => Chain::new(&t.name),
+        _ => Chain::new("default"),
+    }
+}
 use crate::snapshots::sqlite::{SqliteError, check_file};
 
 /// Why no database file was found.
