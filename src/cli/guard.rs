@@ -35,7 +35,7 @@ struct GuardDocument<'a> {
     alembic_version: &'a Versions,
     schema_changes: &'a SchemaDiff,
     drift: Option<&'a DriftJudgement>,
-    status: Option<&'a drift::Status>,
+    status: Option<&'a drift::StatusReport>,
     failed: bool,
     restored: bool,
     failed_state_snapshot: Option<ObjectId>,

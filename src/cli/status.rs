@@ -37,7 +37,7 @@ struct StatusDocument<'a> {
     rows: Option<&'a [String]>,
     position: &'a Position,
     class: &'static str,
-    /// See [`drift::Status::schema_matches`].
+    /// See [`drift::StatusReport::schema_matches`].
     schema_matches: Option<bool>,
     heads: &'a [String],
     comparison: Option<&'a Comparison>,
@@ -156,7 +156,11 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
 
 /// The `schema:` line and what follows it: a match, the drift, or why
 /// nothing was compared.
-fn schema_lines(out: &super::Output, report: &drift::Status, root: &Path) -> Result<(), CliError> {
+fn schema_lines(
+    out: &super::Output,
+    report: &drift::StatusReport,
+    root: &Path,
+) -> Result<(), CliError> {
     match (&report.comparison, &report.replay_failure) {
         (Some(comparison), _) if comparison.drift.is_empty() => out.line(&match comparison
             .variant

@@ -179,7 +179,7 @@ pub struct GuardReport {
     /// The drift judgement; `None` without a migration project.
     pub drift: Option<DriftJudgement>,
     /// The status after the command; `None` without a migration project.
-    pub status: Option<drift::Status>,
+    pub status: Option<drift::StatusReport>,
     /// What the command did wrong (or fixed); findings that were there
     /// before it ran and are unchanged are left out, except drift, which
     /// is reported as pre-existing.
@@ -236,7 +236,7 @@ pub fn guard(
         .transpose()
         .map_err(after_command)?;
     let schema_changes = diff::diff(&live_before.schema, &live_after.schema);
-    let rows = |status: &Option<drift::Status>, live: &Live| match status {
+    let rows = |status: &Option<drift::StatusReport>, live: &Live| match status {
         Some(status) => status.rows.clone(),
         None => live.meta.alembic_versions.clone(),
     };
@@ -370,7 +370,7 @@ fn status(
     check: Check<'_>,
     live: &Live,
     on_event: &mut dyn FnMut(GuardEvent<'_>),
-) -> Result<drift::Status, GuardError> {
+) -> Result<drift::StatusReport, GuardError> {
     Ok(drift::status(
         repo,
         check.replayer,
@@ -408,10 +408,10 @@ fn signal(_: ExitStatus) -> Option<i32> {
 /// Without a comparison after the command (it left no version rows, or
 /// unknown ones) nothing is judged: the status findings say why. Without
 /// one before it, every difference after it is the command's.
-fn judge(before: &drift::Status, after: &drift::Status) -> DriftJudgement {
+fn judge(before: &drift::StatusReport, after: &drift::StatusReport) -> DriftJudgement {
     // Differences of form (column order, names) are no failure of the
     // command; the status after it reports them as info findings.
-    let drift_of = |status: &drift::Status| -> Vec<Change> {
+    let drift_of = |status: &drift::StatusReport| -> Vec<Change> {
         status
             .comparison
             .as_ref()
@@ -604,7 +604,7 @@ fn drift_findings(
 /// status before it had no finding of that code about; drift is judged
 /// separately. By code and object, not message: "2 revisions pending"
 /// becoming "1 revision pending" is not news.
-fn new_findings(before: &drift::Status, after: &drift::Status) -> Vec<Finding> {
+fn new_findings(before: &drift::StatusReport, after: &drift::StatusReport) -> Vec<Finding> {
     after
         .findings
         .iter()

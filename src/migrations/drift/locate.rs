@@ -18,7 +18,7 @@ use super::codes;
 
 /// One candidate of `locate`.
 #[derive(Clone, Debug, Serialize)]
-pub struct Candidate {
+pub struct LocateMatch {
     /// The revisions it is the reference for.
     pub targets: Vec<String>,
     /// The reference (or accepted variant) snapshot.
@@ -37,9 +37,9 @@ pub struct Located {
     pub stamped: Option<Vec<String>>,
     /// References the schema matches, in history order: exactly, or when
     /// none does, in everything but form (column order, constraint names).
-    pub exact: Vec<Candidate>,
+    pub exact: Vec<LocateMatch>,
     /// With no exact match: the reference with the smallest difference.
-    pub nearest: Option<Candidate>,
+    pub nearest: Option<LocateMatch>,
     /// Why some references could not be built.
     pub replay_failure: Option<ReplayFailure>,
 }
@@ -140,7 +140,7 @@ pub fn locate(
         candidates.push(rows.clone());
     }
     let mut exact = Vec::new();
-    let mut nearest: Option<Candidate> = None;
+    let mut nearest: Option<LocateMatch> = None;
     for targets in candidates {
         let Some(reference) = replayer.cached(repo, &targets)? else {
             continue;
@@ -157,7 +157,7 @@ pub fn locate(
         );
         for (id, shape, accepted) in shapes {
             if shape.as_deref() == Some(semantic) {
-                exact.push(Candidate {
+                exact.push(LocateMatch {
                     targets: targets.clone(),
                     snapshot: id,
                     accepted,
@@ -170,7 +170,7 @@ pub fn locate(
         }
         let drift = diff::diff(&reference.schema(repo)?, schema);
         if drift.is_form_only() {
-            exact.push(Candidate {
+            exact.push(LocateMatch {
                 targets,
                 snapshot: reference.id,
                 accepted: false,
@@ -184,7 +184,7 @@ pub fn locate(
             .as_ref()
             .is_none_or(|n| drift.changes.len() <= n.drift.changes.len())
         {
-            nearest = Some(Candidate {
+            nearest = Some(LocateMatch {
                 targets,
                 snapshot: reference.id,
                 accepted: false,
@@ -275,7 +275,7 @@ pub fn extends(before: Option<&str>, after: Option<&str>) -> bool {
 /// The candidate of `located` a schema is best compared with: the latest
 /// exact match (an empty migration leaves its parent's schema, and the
 /// latest is the likelier), else the nearest.
-pub(super) fn closest(located: &Located) -> Option<&Candidate> {
+pub(super) fn closest(located: &Located) -> Option<&LocateMatch> {
     located.exact.last().or(located.nearest.as_ref())
 }
 

@@ -37,8 +37,8 @@ pub use bisect::{
     bisect_revisions, bisect_snapshots, snapshot_verdict,
 };
 pub use form::form_findings;
-pub use locate::{Candidate, Located, extends, locate};
-pub use status::{Comparison, Status, compare, status};
+pub use locate::{LocateMatch, Located, extends, locate};
+pub use status::{Comparison, StatusReport, compare, status};
 
 /// The stable finding codes of `status`.
 pub mod codes {

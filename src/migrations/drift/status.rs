@@ -40,7 +40,7 @@ pub struct Comparison {
 
 /// Everything `status` reports.
 #[derive(Clone, Debug, Serialize)]
-pub struct Status {
+pub struct StatusReport {
     /// The database file.
     pub database: PathBuf,
     /// The `alembic_version` rows (`None`: no table).
@@ -57,7 +57,7 @@ pub struct Status {
     pub findings: Vec<Finding>,
 }
 
-impl Status {
+impl StatusReport {
     /// Whether the schema means what the reference of the stamped revisions
     /// (or an accepted variant of it) means: differences of form (column
     /// order, constraint names) do not count. `None` when it could not be
@@ -119,7 +119,7 @@ pub fn status(
     graph: &Graph,
     live: &Live,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<Status, ReplayError> {
+) -> Result<StatusReport, ReplayError> {
     let rows = stamped(replayer.project().kind, &live.meta, graph);
     let position = position::classify(graph, rows.as_deref());
     let mut findings: Vec<Finding> = graph.findings().to_vec();
@@ -150,7 +150,7 @@ pub fn status(
     if let Some(comparison) = &comparison {
         comparison_findings(comparison, &db, &mut findings);
     }
-    Ok(Status {
+    Ok(StatusReport {
         database: live.path.clone(),
         rows,
         position,
