@@ -31,6 +31,7 @@ else
 fi
 echo "== layers: no module imports a layer above it"
 python3 scripts/check-layers.py
+python3 scripts/long-functions.py
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -1,11 +1,13 @@
 //! `migsnap bisect drift [--revisions]`: bisection with
 //! the built-in drift predicates, no session and no test command.
 
+use std::path::Path;
+
 use migsnap_store::ObjectId;
 
 use super::migrations::{self, failure_lines, replay_progress};
 use super::output::{Paint, drift_lines};
-use super::{CliError, Ctx, ErrorKind, Status};
+use super::{CliError, Ctx, ErrorKind, Output, Status};
 use serde::Serialize;
 
 use crate::migrations::bisect;
@@ -139,34 +141,8 @@ pub fn revisions(
         &live,
         to,
         &mut replay_progress(ctx),
-    )?;
-    let found = match found {
-        Ok(found) => found,
-        Err(NoChain::Failed(failure)) => {
-            let lines = failure_lines(&failure, opened.repo.root());
-            return Err(CliError::new(
-                ErrorKind::Input,
-                format!("the reference chain could not be built: {}", lines[0]),
-            )
-            .hint("`migsnap replay` shows the whole error"));
-        }
-        Err(NoChain::Unresolved(e)) => {
-            return Err(CliError::new(ErrorKind::Input, e.to_string()));
-        }
-        Err(NoChain::NotOneRevision { name }) => {
-            return Err(CliError::new(
-                ErrorKind::Input,
-                format!("--to {name} does not name one revision"),
-            ));
-        }
-        Err(NoChain::Ambiguous) => {
-            return Err(CliError::new(
-                ErrorKind::Input,
-                "which revision chain? neither the database's stamp nor the history's heads name a single revision to end it at",
-            )
-            .hint("name the end of the chain with --to REV"));
-        }
-    };
+    )?
+    .map_err(|no_chain| no_chain_error(no_chain, opened.repo.root()))?;
     let status = if found.first_bad.is_some() || !found.extra.is_empty() {
         Status::Problems
     } else {
@@ -181,8 +157,37 @@ pub fn revisions(
             .json(&serde_json::to_value(&report).expect("holds: plain data"))?;
         return Ok(status);
     }
-    let out = &ctx.out;
     let shown = migrations::shown(&path, opened.repo.root());
+    render_revisions(&ctx.out, &found, &shown)?;
+    Ok(status)
+}
+
+/// The CLI error for a revision bisection that could not run.
+fn no_chain_error(no_chain: NoChain, root: &Path) -> CliError {
+    match no_chain {
+        NoChain::Failed(failure) => {
+            let lines = failure_lines(&failure, root);
+            CliError::new(
+                ErrorKind::Input,
+                format!("the reference chain could not be built: {}", lines[0]),
+            )
+            .hint("`migsnap replay` shows the whole error")
+        }
+        NoChain::Unresolved(e) => CliError::new(ErrorKind::Input, e.to_string()),
+        NoChain::NotOneRevision { name } => CliError::new(
+            ErrorKind::Input,
+            format!("--to {name} does not name one revision"),
+        ),
+        NoChain::Ambiguous => CliError::new(
+            ErrorKind::Input,
+            "which revision chain? neither the database's stamp nor the history's heads name a single revision to end it at",
+        )
+        .hint("name the end of the chain with --to REV"),
+    }
+}
+
+/// The text of a revision bisection of the database shown as `shown`.
+fn render_revisions(out: &Output, found: &RevisionBisect, shown: &str) -> Result<(), CliError> {
     if let Some(tip) = &found.compared_with {
         let matches = found.first_bad.is_none() && found.extra.is_empty();
         out.line(&format!(
@@ -217,44 +222,52 @@ pub fn revisions(
         ))?,
     }
     if !found.extra.is_empty() {
-        out.line(&format!(
-            "extra in the database, not in the reference of {tip}:"
-        ))?;
-        for line in drift_lines(out, &found.extra, "    ") {
-            out.line(&line)?;
-        }
-        for dropped in &found.dropped {
-            out.line(&format!(
-                "{} {} was dropped by {} ({} is the last revision that has it); the database missed that",
-                dropped.kind.name(),
-                match &dropped.table {
-                    Some(table) if dropped.kind == ChangeKind::Column => {
-                        format!("{table}.{}", dropped.name)
-                    }
-                    _ => dropped.name.clone(),
-                },
-                out.paint(Paint::Id, &dropped.dropped_by),
-                dropped.last_had
-            ))?;
-        }
-        let added = found
-            .extra
-            .changes
-            .iter()
-            .filter(|c| c.op == Op::Added)
-            .count();
-        if added > found.dropped.len() {
-            out.line(&format!(
-                "no revision along the chain made {}",
-                if found.dropped.is_empty() {
-                    "them"
-                } else {
-                    "the others"
-                }
-            ))?;
-        }
+        render_extra(out, found)?;
     }
-    Ok(status)
+    Ok(())
+}
+
+/// What the database has beyond the tip's reference, and which revision
+/// dropped what an earlier one had.
+fn render_extra(out: &Output, found: &RevisionBisect) -> Result<(), CliError> {
+    out.line(&format!(
+        "extra in the database, not in the reference of {}:",
+        found.tip
+    ))?;
+    for line in drift_lines(out, &found.extra, "    ") {
+        out.line(&line)?;
+    }
+    for dropped in &found.dropped {
+        out.line(&format!(
+            "{} {} was dropped by {} ({} is the last revision that has it); the database missed that",
+            dropped.kind.name(),
+            match &dropped.table {
+                Some(table) if dropped.kind == ChangeKind::Column => {
+                    format!("{table}.{}", dropped.name)
+                }
+                _ => dropped.name.clone(),
+            },
+            out.paint(Paint::Id, &dropped.dropped_by),
+            dropped.last_had
+        ))?;
+    }
+    let added = found
+        .extra
+        .changes
+        .iter()
+        .filter(|c| c.op == Op::Added)
+        .count();
+    if added > found.dropped.len() {
+        out.line(&format!(
+            "no revision along the chain made {}",
+            if found.dropped.is_empty() {
+                "them"
+            } else {
+                "the others"
+            }
+        ))?;
+    }
+    Ok(())
 }
 
 /// The JSON of `bisect drift --revisions`: the engine's report and the

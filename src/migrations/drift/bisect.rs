@@ -350,77 +350,21 @@ pub fn bisect_revisions(
 ) -> Result<Result<RevisionBisect, NoChain>, ReplayError> {
     let rows = stamped(replayer.project().kind, &live.meta, graph).unwrap_or_default();
     let unknown = unknown_revisions(graph, &rows);
-    let mut compared_with = None;
-    let tip = match to {
-        Some(name) => match graph.resolve(name) {
-            Ok(Resolved::Revisions(ids)) if ids.len() == 1 => ids[0].clone(),
-            Ok(_) => {
-                return Ok(Err(NoChain::NotOneRevision {
-                    name: name.to_owned(),
-                }));
-            }
-            Err(e) => return Ok(Err(NoChain::Unresolved(e))),
-        },
-        None if !unknown.is_empty() => {
-            let located = locate(
-                repo,
-                replayer,
-                graph,
-                &live.schema,
-                &live.semantic,
-                None,
-                on_event,
-            )?;
-            match closest(&located).map(|c| c.targets.as_slice()) {
-                Some([one]) => {
-                    compared_with = Some(one.clone());
-                    one.clone()
-                }
-                Some(_) => return Ok(Err(NoChain::Ambiguous)),
-                None => {
-                    return Ok(Err(match located.replay_failure {
-                        Some(failure) => NoChain::Failed(failure),
-                        None => NoChain::Ambiguous,
-                    }));
-                }
-            }
-        }
-        None => match (rows.as_slice(), graph.heads().as_slice()) {
-            ([one], _) | ([], [one]) => one.clone(),
-            _ => return Ok(Err(NoChain::Ambiguous)),
-        },
+    let (tip, compared_with) = match chain_tip(repo, replayer, graph, live, to, &rows, on_event)? {
+        Ok(tip) => tip,
+        Err(no_chain) => return Ok(Err(no_chain)),
     };
-    let mut line = vec![tip.clone()];
-    while let Some(parent) = graph
-        .get(line.last().expect("holds: the line starts non-empty"))
-        .and_then(|r| r.parents.first())
-    {
-        if line.contains(parent) {
-            break;
-        }
-        line.push(parent.clone());
-    }
-    line.reverse();
+    let line = first_parent_line(graph, &tip);
     let (_, report) = replayer.reference(repo, std::slice::from_ref(&tip), on_event)?;
     if let Some(failure) = report.failure {
         return Ok(Err(NoChain::Failed(failure)));
     }
     let mut judged: HashMap<String, SchemaDiff> = HashMap::new();
-    let drift_of = |repo: &mut Repo, judged: &mut HashMap<String, SchemaDiff>, id: &str| {
-        drift_against(repo, replayer, &live.schema, judged, id)
-    };
-    let (defects, extra): (Vec<Change>, Vec<Change>) = drift_of(repo, &mut judged, &tip)?
-        .changes
-        .into_iter()
-        .partition(is_defect);
-    // The defects `drift` shows that the database also shows against the tip.
-    let shared = |drift: SchemaDiff| -> Vec<Change> {
-        drift
+    let (defects, extra): (Vec<Change>, Vec<Change>) =
+        drift_against(repo, replayer, &live.schema, &mut judged, &tip)?
             .changes
             .into_iter()
-            .filter(|c| defects.iter().any(|d| same_defect(d, c)))
-            .collect()
-    };
+            .partition(is_defect);
     let mut found = RevisionBisect {
         tip: tip.clone(),
         unknown,
@@ -434,42 +378,161 @@ pub fn bisect_revisions(
         tested: 1,
     };
     if !defects.is_empty() {
-        let mut bisection = Bisection::with_open_start(line.clone());
-        bisection
-            .mark(&tip, Verdict::Bad)
-            .expect("holds: the tip is on the line");
-        let next = bisect::search(bisection, |id| {
-            Ok::<_, ReplayError>(if shared(drift_of(repo, &mut judged, id)?).is_empty() {
-                Verdict::Good
-            } else {
-                Verdict::Bad
-            })
-        })?;
-        let Next::Found {
-            first_bad,
-            last_good,
-        } = next
-        else {
-            unreachable!("BUG: without skips a search with a bad end finds the first bad")
-        };
-        found.drift = Some(SchemaDiff {
-            changes: shared(drift_of(repo, &mut judged, &first_bad)?),
-        });
+        let (first_bad, last_good, drift) =
+            first_bad(repo, replayer, &live.schema, &mut judged, &line, &defects)?;
+        found.drift = Some(drift);
         found.tested = judged.len();
         found.first_bad = Some(first_bad);
         found.last_good = last_good;
     }
+    found.dropped = dropped(
+        repo,
+        replayer,
+        &live.schema,
+        &mut judged,
+        &line,
+        &found.extra,
+    )?;
+    Ok(Ok(found))
+}
+
+/// The revision the chain ends at, and with an unknown stamp in `rows`
+/// and no `to`, the revision the schema is nearest to (which that tip is).
+fn chain_tip(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &Live,
+    to: Option<&str>,
+    rows: &[String],
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Result<(String, Option<String>), NoChain>, ReplayError> {
+    Ok(Ok(match to {
+        Some(name) => match graph.resolve(name) {
+            Ok(Resolved::Revisions(ids)) if ids.len() == 1 => (ids[0].clone(), None),
+            Ok(_) => {
+                return Ok(Err(NoChain::NotOneRevision {
+                    name: name.to_owned(),
+                }));
+            }
+            Err(e) => return Ok(Err(NoChain::Unresolved(e))),
+        },
+        None if !unknown_revisions(graph, rows).is_empty() => {
+            let located = locate(
+                repo,
+                replayer,
+                graph,
+                &live.schema,
+                &live.semantic,
+                None,
+                on_event,
+            )?;
+            match closest(&located).map(|c| c.targets.as_slice()) {
+                Some([one]) => (one.clone(), Some(one.clone())),
+                Some(_) => return Ok(Err(NoChain::Ambiguous)),
+                None => {
+                    return Ok(Err(match located.replay_failure {
+                        Some(failure) => NoChain::Failed(failure),
+                        None => NoChain::Ambiguous,
+                    }));
+                }
+            }
+        }
+        None => match (rows, graph.heads().as_slice()) {
+            ([one], _) | ([], [one]) => (one.clone(), None),
+            _ => return Ok(Err(NoChain::Ambiguous)),
+        },
+    }))
+}
+
+/// The first-parent chain of revisions that ends at `tip`, oldest first.
+fn first_parent_line(graph: &Graph, tip: &str) -> Vec<String> {
+    let mut line = vec![tip.to_owned()];
+    while let Some(parent) = graph
+        .get(line.last().expect("holds: the line starts non-empty"))
+        .and_then(|r| r.parents.first())
+    {
+        if line.contains(parent) {
+            break;
+        }
+        line.push(parent.clone());
+    }
+    line.reverse();
+    line
+}
+
+/// The changes of `drift` that are defects the database also shows against
+/// the tip (`defects`).
+fn shared(defects: &[Change], drift: SchemaDiff) -> Vec<Change> {
+    drift
+        .changes
+        .into_iter()
+        .filter(|c| defects.iter().any(|d| same_defect(d, c)))
+        .collect()
+}
+
+/// Bisects `line`, whose last revision (the tip) shows `defects`: the first
+/// bad revision, the last good one, and the defects the first bad one
+/// introduces.
+fn first_bad(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    live: &Schema,
+    judged: &mut HashMap<String, SchemaDiff>,
+    line: &[String],
+    defects: &[Change],
+) -> Result<(String, Option<String>, SchemaDiff), ReplayError> {
+    let tip = line.last().expect("holds: the line ends at the tip");
+    let mut bisection = Bisection::with_open_start(line.to_vec());
+    bisection
+        .mark(tip, Verdict::Bad)
+        .expect("holds: the tip is on the line");
+    let next = bisect::search(bisection, |id| {
+        let drift = drift_against(repo, replayer, live, judged, id)?;
+        Ok::<_, ReplayError>(if shared(defects, drift).is_empty() {
+            Verdict::Good
+        } else {
+            Verdict::Bad
+        })
+    })?;
+    let Next::Found {
+        first_bad,
+        last_good,
+    } = next
+    else {
+        unreachable!("BUG: without skips a search with a bad end finds the first bad")
+    };
+    let drift = SchemaDiff {
+        changes: shared(
+            defects,
+            drift_against(repo, replayer, live, judged, &first_bad)?,
+        ),
+    };
+    Ok((first_bad, last_good, drift))
+}
+
+/// Which revision along `line` dropped (or renamed) each extra object of
+/// `extra` that an earlier revision had.
+fn dropped(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    live: &Schema,
+    judged: &mut HashMap<String, SchemaDiff>,
+    line: &[String],
+    extra: &SchemaDiff,
+) -> Result<Vec<Dropped>, ReplayError> {
+    let mut dropped = Vec::new();
     // An extra object is not extra against a reference that has it: the
     // newest such revision is the last that had it. A plain scan, newest
     // first; each reference is diffed once however many objects there are.
-    for change in found.extra.changes.iter().filter(|c| c.op == Op::Added) {
+    for change in extra.changes.iter().filter(|c| c.op == Op::Added) {
         for (at, id) in line.iter().enumerate().rev().skip(1) {
-            let has = !drift_of(repo, &mut judged, id)?
+            let has = !drift_against(repo, replayer, live, judged, id)?
                 .changes
                 .iter()
                 .any(|c| c.op == Op::Added && same_object(change, c));
             if has {
-                found.dropped.push(Dropped {
+                dropped.push(Dropped {
                     kind: change.kind,
                     table: change.table.clone(),
                     name: change.name.clone(),
@@ -480,5 +543,5 @@ pub fn bisect_revisions(
             }
         }
     }
-    Ok(Ok(found))
+    Ok(dropped)
 }
