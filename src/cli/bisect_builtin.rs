@@ -11,7 +11,9 @@ use super::{CliError, Ctx, ErrorKind, Output, Status};
 use serde::Serialize;
 
 use crate::migrations::bisect;
-use crate::migrations::drift::{self, Live, NoChain, RevisionBisect, SnapshotOutcomeKind};
+use crate::migrations::drift::{
+    self, Live, NoChain, RevisionBisect, RevisionBisectError, SnapshotOutcomeKind,
+};
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::{ChangeKind, Op};
 
@@ -141,8 +143,11 @@ pub fn revisions(
         &live,
         to,
         &mut replay_progress(ctx),
-    )?
-    .map_err(|no_chain| no_chain_error(no_chain, opened.repo.root()))?;
+    )
+    .map_err(|e| match e {
+        RevisionBisectError::NoChain(no_chain) => no_chain_error(no_chain, opened.repo.root()),
+        RevisionBisectError::Replay(e) => e.into(),
+    })?;
     let status = if found.first_bad.is_some() || !found.extra.is_empty() {
         Status::Problems
     } else {

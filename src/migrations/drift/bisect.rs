@@ -310,7 +310,30 @@ fn drift_against(
     Ok(drift)
 }
 
-/// Why a revision bisection could not run.
+/// Why a revision bisection stopped without an answer: the chain to
+/// bisect is missing, or replaying a reference failed to run at all.
+#[derive(Debug)]
+pub enum RevisionBisectError {
+    /// There is no chain of revisions to bisect.
+    NoChain(NoChain),
+    /// Replay could not run (an environment or I/O failure, not a failing
+    /// migration).
+    Replay(ReplayError),
+}
+
+impl From<NoChain> for RevisionBisectError {
+    fn from(no_chain: NoChain) -> Self {
+        RevisionBisectError::NoChain(no_chain)
+    }
+}
+
+impl From<ReplayError> for RevisionBisectError {
+    fn from(error: ReplayError) -> Self {
+        RevisionBisectError::Replay(error)
+    }
+}
+
+/// Why there is no chain of revisions to bisect.
 #[derive(Clone, Debug)]
 pub enum NoChain {
     /// A migration failed in replay, so the references are missing.
@@ -347,17 +370,14 @@ pub fn bisect_revisions(
     live: &Live,
     to: Option<&str>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<Result<RevisionBisect, NoChain>, ReplayError> {
+) -> Result<RevisionBisect, RevisionBisectError> {
     let rows = stamped(replayer.project().kind, &live.meta, graph).unwrap_or_default();
     let unknown = unknown_revisions(graph, &rows);
-    let (tip, compared_with) = match chain_tip(repo, replayer, graph, live, to, &rows, on_event)? {
-        Ok(tip) => tip,
-        Err(no_chain) => return Ok(Err(no_chain)),
-    };
+    let (tip, compared_with) = chain_tip(repo, replayer, graph, live, to, &rows, on_event)?;
     let line = first_parent_line(graph, &tip);
     let (_, report) = replayer.reference(repo, std::slice::from_ref(&tip), on_event)?;
     if let Some(failure) = report.failure {
-        return Ok(Err(NoChain::Failed(failure)));
+        return Err(NoChain::Failed(failure).into());
     }
     let mut judged: HashMap<String, SchemaDiff> = HashMap::new();
     let (defects, extra): (Vec<Change>, Vec<Change>) =
@@ -393,7 +413,7 @@ pub fn bisect_revisions(
         &line,
         &found.extra,
     )?;
-    Ok(Ok(found))
+    Ok(found)
 }
 
 /// The revision the chain ends at, and with an unknown stamp in `rows`
@@ -406,16 +426,17 @@ fn chain_tip(
     to: Option<&str>,
     rows: &[String],
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<Result<(String, Option<String>), NoChain>, ReplayError> {
-    Ok(Ok(match to {
+) -> Result<(String, Option<String>), RevisionBisectError> {
+    Ok(match to {
         Some(name) => match graph.resolve(name) {
             Ok(Resolved::Revisions(ids)) if ids.len() == 1 => (ids[0].clone(), None),
             Ok(_) => {
-                return Ok(Err(NoChain::NotOneRevision {
+                return Err(NoChain::NotOneRevision {
                     name: name.to_owned(),
-                }));
+                }
+                .into());
             }
-            Err(e) => return Ok(Err(NoChain::Unresolved(e))),
+            Err(e) => return Err(NoChain::Unresolved(e).into()),
         },
         None if !unknown_revisions(graph, rows).is_empty() => {
             let located = locate(
@@ -429,20 +450,21 @@ fn chain_tip(
             )?;
             match closest(&located).map(|c| c.targets.as_slice()) {
                 Some([one]) => (one.clone(), Some(one.clone())),
-                Some(_) => return Ok(Err(NoChain::Ambiguous)),
+                Some(_) => return Err(NoChain::Ambiguous.into()),
                 None => {
-                    return Ok(Err(match located.replay_failure {
+                    return Err(match located.replay_failure {
                         Some(failure) => NoChain::Failed(failure),
                         None => NoChain::Ambiguous,
-                    }));
+                    }
+                    .into());
                 }
             }
         }
         None => match (rows, graph.heads().as_slice()) {
             ([one], _) | ([], [one]) => (one.clone(), None),
-            _ => return Ok(Err(NoChain::Ambiguous)),
+            _ => return Err(NoChain::Ambiguous.into()),
         },
-    }))
+    })
 }
 
 /// The first-parent chain of revisions that ends at `tip`, oldest first.

@@ -33,8 +33,8 @@ pub use accept::{
     plan_accept, remove_accepted,
 };
 pub use bisect::{
-    Dropped, FirstBad, NoChain, RevisionBisect, SnapshotBisect, SnapshotOutcomeKind,
-    bisect_revisions, bisect_snapshots, snapshot_verdict,
+    Dropped, FirstBad, NoChain, RevisionBisect, RevisionBisectError, SnapshotBisect,
+    SnapshotOutcomeKind, bisect_revisions, bisect_snapshots, snapshot_verdict,
 };
 pub use form::form_findings;
 pub use locate::{LocateMatch, Located, extends, locate};
