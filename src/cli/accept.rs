@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::migrations::{self, Workspace, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, Live};
+use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, LiveDatabase};
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::SchemaDiff;
 
@@ -148,7 +148,7 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
     let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let path = opened.database(args.db.as_deref())?;
     let stamped = if args.revisions.is_empty() {
-        let live = Live::capture(&path, ctx.busy_timeout)?;
+        let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
         drift::stamped(opened.project.kind, &live.meta, &opened.graph)
     } else {
         None

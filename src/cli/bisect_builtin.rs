@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::migrations::bisect;
 use crate::migrations::drift::{
-    self, Live, NoChain, RevisionBisect, RevisionBisectError, SnapshotOutcomeKind,
+    self, LiveDatabase, NoChain, RevisionBisect, RevisionBisectError, SnapshotOutcomeKind,
 };
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::{ChangeKind, Op};
@@ -134,7 +134,7 @@ pub fn revisions(
 ) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, db, project)?;
     let path = opened.database(db)?;
-    let live = Live::capture(&path, ctx.busy_timeout)?;
+    let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let found = drift::bisect_revisions(
         &mut opened.repo,

@@ -5,7 +5,7 @@ use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
-use crate::migrations::drift::{self, Live};
+use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::repair::{self, RepairError, RepairReport, RepairRequest};
 use crate::migrations::replay::Replayer;
 
@@ -37,7 +37,7 @@ pub struct RepairArgs {
 pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
-    let live = Live::capture(&path, ctx.busy_timeout)?;
+    let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
     let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph);
     let targets = migrations::targets(&opened, &args.to, stamped, "repair towards")?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
-use crate::snapshots::restore::{Method, RestoreOptions, restore};
+use crate::snapshots::restore::{Method, ReplaceOptions, restore};
 use crate::snapshots::revspec;
 
 /// Restore a database to a snapshot, in place. A safety snapshot of the
@@ -61,7 +61,7 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             ctx.select_db(&mut repo, Some(&name))?
         }
     };
-    let options = RestoreOptions {
+    let options = ReplaceOptions {
         force: args.force,
         no_safety_snapshot: args.no_safety_snapshot,
         message: format!("safety snapshot before restoring {id:.12}"),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::migrations::{self, failure_lines, replay_progress, shown};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
-use crate::migrations::drift::{self, Comparison, Live};
+use crate::migrations::drift::{self, Comparison, LiveDatabase};
 use crate::migrations::history::position::Position;
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::replay::{ReplayFailure, Replayer};
@@ -62,7 +62,7 @@ struct ProjectSummary<'a> {
 pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
-    let live = Live::capture(&path, ctx.busy_timeout)?;
+    let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
     let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let report = drift::status(
         &mut opened.repo,

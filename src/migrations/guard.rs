@@ -22,13 +22,13 @@ use migsnap_store::{ObjectId, Progress};
 use serde::Serialize;
 
 use crate::finding::{Finding, Severity};
-use crate::migrations::drift::{self, Live};
+use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::{Repo, Tracked};
 use crate::schema::diff::{self, Change, ChangeKind, Op, SchemaDiff};
 use crate::schema::model::same_name;
-use crate::snapshots::restore::{self, RestoreError, RestoreOptions};
+use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
 use crate::snapshots::sqlite::SqliteError;
 
@@ -213,7 +213,7 @@ pub fn guard(
         take_snapshot(repo, tracked, options, message, progress)
     };
     let before = take(repo, format!("before `{shown}`"), progress)?;
-    let live_before = Live::capture(&tracked.path, options.busy_timeout)?;
+    let live_before = LiveDatabase::capture(&tracked.path, options.busy_timeout)?;
     // The reference is built before the command runs, so that a slow
     // replay does not stand between the command and its judgement.
     let status_before = check
@@ -229,14 +229,14 @@ pub fn guard(
     // A snapshot of the result tells whether anything changed at all,
     // data included, and keeps the result even when it is then restored.
     let after = take(repo, format!("after `{shown}`"), progress).map_err(after_command)?;
-    let live_after =
-        Live::capture(&tracked.path, options.busy_timeout).map_err(|e| after_command(e.into()))?;
+    let live_after = LiveDatabase::capture(&tracked.path, options.busy_timeout)
+        .map_err(|e| after_command(e.into()))?;
     let status_after = check
         .map(|c| status(repo, c, &live_after, on_event))
         .transpose()
         .map_err(after_command)?;
     let schema_changes = diff::diff(&live_before.schema, &live_after.schema);
-    let rows = |status: &Option<drift::StatusReport>, live: &Live| match status {
+    let rows = |status: &Option<drift::StatusReport>, live: &LiveDatabase| match status {
         Some(status) => status.rows.clone(),
         None => live.meta.alembic_versions.clone(),
     };
@@ -268,10 +268,10 @@ pub fn guard(
             repo,
             before,
             tracked,
-            &RestoreOptions {
+            &ReplaceOptions {
                 message: format!("after failed `{shown}`"),
                 busy_timeout: options.busy_timeout,
-                ..RestoreOptions::default()
+                ..ReplaceOptions::default()
             },
             progress,
         )
@@ -368,7 +368,7 @@ fn command_failed(
 fn status(
     repo: &mut Repo,
     check: Check<'_>,
-    live: &Live,
+    live: &LiveDatabase,
     on_event: &mut dyn FnMut(GuardEvent<'_>),
 ) -> Result<drift::StatusReport, GuardError> {
     Ok(drift::status(

@@ -21,14 +21,14 @@ use migsnap_store::progress::Progress;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::migrations::drift::Live;
+use crate::migrations::drift::LiveDatabase;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::schema::diff::{self, Op, SchemaDiff};
 use crate::schema::model::{IndexOrigin, fold};
 use crate::schema::plan::{self, Plan};
 use crate::schema::{self as schema_mod, Schema};
-use crate::snapshots::restore::{self, RestoreError, RestoreOptions};
+use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
 
 /// What a repair would do.
@@ -302,7 +302,7 @@ pub enum RepairError {
 pub fn repair<E: From<RepairError>>(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
-    live: &Live,
+    live: &LiveDatabase,
     request: &RepairRequest<'_>,
     track: impl FnOnce(&mut Repo) -> Result<Tracked, E>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
@@ -344,11 +344,11 @@ pub fn repair<E: From<RepairError>>(
     }
     let tracked = track(repo)?;
     let towards = targets.join(" + ");
-    let options = RestoreOptions {
+    let options = ReplaceOptions {
         force: request.force,
         message: format!("before repair towards {towards}"),
         busy_timeout: request.busy_timeout,
-        ..RestoreOptions::default()
+        ..ReplaceOptions::default()
     };
     let planned = &report.planned;
     let (written, ()) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
@@ -421,7 +421,7 @@ mod tests {
         let replayer = Replayer::new(&project, &graph, Chain::new("default"));
         let targets = ["0002".to_owned()];
         let run = |repo: &mut Repo, apply: bool| {
-            let live = Live::capture(&db, Duration::from_secs(5)).unwrap();
+            let live = LiveDatabase::capture(&db, Duration::from_secs(5)).unwrap();
             let request = RepairRequest {
                 targets: &targets,
                 apply,

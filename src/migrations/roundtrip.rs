@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::finding::{Finding, Severity};
-use crate::migrations::drift::{self, Live};
+use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::{Graph, ResolveError, Resolved};
 use crate::migrations::history::project::{MigrationKind, Project};
 use crate::migrations::replay::runner::{Runner, StepFailure};
@@ -364,7 +364,7 @@ impl<'a> RoundTrip<'a> {
         {
             return Ok(Schema::default());
         }
-        Ok(Live::capture(scratch, self.busy_timeout)?.schema)
+        Ok(LiveDatabase::capture(scratch, self.busy_timeout)?.schema)
     }
 }
 

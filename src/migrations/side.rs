@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use migsnap_store::ObjectId;
 
-use crate::migrations::drift::Live;
+use crate::migrations::drift::LiveDatabase;
 use crate::repo::{Repo, RepoError};
 use crate::schema::Schema;
 use crate::snapshots::log::{LogError, snapshot_schema};
@@ -115,7 +115,7 @@ impl Side {
     ) -> Result<SideSchema, SideError> {
         match self {
             Side::File { path, .. } => {
-                let live = Live::capture(path, busy_timeout)?;
+                let live = LiveDatabase::capture(path, busy_timeout)?;
                 Ok(SideSchema {
                     schema: live.schema,
                     semantic: live.semantic,

@@ -12,13 +12,13 @@ use migsnap_store::progress::Progress;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::migrations::drift::{self, Live};
+use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::schema::diff::SchemaDiff;
-use crate::snapshots::restore::{self, RestoreError, RestoreOptions};
+use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::sqlite::SqliteError;
 
 /// What to stamp, and how.
@@ -148,7 +148,8 @@ pub fn stamp_verified<E: From<StampError>>(
         }
         .into());
     }
-    let live = Live::capture(request.database, request.busy_timeout).map_err(StampError::from)?;
+    let live =
+        LiveDatabase::capture(request.database, request.busy_timeout).map_err(StampError::from)?;
     let (comparison, failure) = drift::compare(
         repo,
         replayer,
@@ -184,11 +185,11 @@ pub fn stamp_verified<E: From<StampError>>(
         ));
     }
     let tracked = track(repo)?;
-    let options = RestoreOptions {
+    let options = ReplaceOptions {
         force: request.force,
         message: format!("before stamp {}", targets.join(" + ")),
         busy_timeout: request.busy_timeout,
-        ..RestoreOptions::default()
+        ..ReplaceOptions::default()
     };
     let (written, rows) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
         let rows = write_versions(copy, targets).map_err(StampError::Write)?;

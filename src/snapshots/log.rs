@@ -537,7 +537,7 @@ mod tests {
         let tracked = repo.track("app", &db).unwrap();
         let wait = std::time::Duration::from_secs(5);
         let since = |repo: &Repo| {
-            let live = crate::migrations::drift::Live::capture(&db, wait).unwrap();
+            let live = crate::migrations::drift::LiveDatabase::capture(&db, wait).unwrap();
             since_last_snapshot(repo.store.view(), &tracked, &live.schema, &live.semantic).unwrap()
         };
         assert!(since(&repo).is_none());

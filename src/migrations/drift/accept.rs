@@ -14,7 +14,7 @@ use crate::schema::Schema;
 use crate::schema::diff::{self, SchemaDiff};
 use crate::snapshots::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
 
-use super::Live;
+use super::LiveDatabase;
 
 /// The ref prefix of every accepted variant of the chain's references.
 fn accepted_root(replayer: &Replayer<'_>) -> String {
@@ -130,7 +130,7 @@ pub fn plan_accept(
             None => unreachable!("BUG: a reference that was not built has a failure"),
         });
     };
-    let live = Live::capture(path, busy_timeout)?;
+    let live = LiveDatabase::capture(path, busy_timeout)?;
     if Recorded::from_snapshot(&reference.snapshot)
         .schema_semantic
         .as_deref()
@@ -167,7 +167,7 @@ pub fn accept(
     let changed = || AcceptError::Changed {
         path: path.to_path_buf(),
     };
-    if Live::capture(path, busy_timeout)
+    if LiveDatabase::capture(path, busy_timeout)
         .map_err(ReplayError::from)?
         .semantic
         != proposal.semantic

@@ -18,7 +18,7 @@ use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
 use super::locate::{closest, is_defect, locate, same_defect, same_object};
-use super::{Live, stamped};
+use super::{LiveDatabase, stamped};
 
 /// The first bad item of a built-in bisection, explained.
 #[derive(Clone, Debug, Serialize)]
@@ -367,7 +367,7 @@ pub fn bisect_revisions(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
-    live: &Live,
+    live: &LiveDatabase,
     to: Option<&str>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<RevisionBisect, RevisionBisectError> {
@@ -422,7 +422,7 @@ fn chain_tip(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
-    live: &Live,
+    live: &LiveDatabase,
     to: Option<&str>,
     rows: &[String],
     on_event: &mut dyn FnMut(ReplayEvent<'_>),

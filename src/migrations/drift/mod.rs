@@ -81,7 +81,7 @@ pub mod codes {
 
 /// A live database's schema and metadata, read once.
 #[derive(Clone, Debug)]
-pub struct Live {
+pub struct LiveDatabase {
     /// The database file.
     pub path: PathBuf,
     /// Its schema.
@@ -94,15 +94,15 @@ pub struct Live {
     pub findings: Vec<Finding>,
 }
 
-impl Live {
+impl LiveDatabase {
     /// Reads the database at `path` (read-only, one read transaction).
-    pub fn capture(path: &Path, busy_timeout: Duration) -> Result<Live, SqliteError> {
+    pub fn capture(path: &Path, busy_timeout: Duration) -> Result<LiveDatabase, SqliteError> {
         let mut db = Database::open(path, busy_timeout)?;
         let capture = db.capture(None, None)?;
         let schema = capture
             .schema
             .expect("holds: no stamp was given, so the schema is read");
-        Ok(Live {
+        Ok(LiveDatabase {
             path: path.to_path_buf(),
             semantic: schema.semantic_hash().to_string(),
             schema,

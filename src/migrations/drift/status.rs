@@ -20,7 +20,7 @@ use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
 use super::form::form_findings;
-use super::{Live, codes, stamped};
+use super::{LiveDatabase, codes, stamped};
 
 /// How the schema compares with the reference of its stamped revisions.
 #[derive(Clone, Debug, Serialize)]
@@ -117,7 +117,7 @@ pub fn status(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
-    live: &Live,
+    live: &LiveDatabase,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<StatusReport, ReplayError> {
     let rows = stamped(replayer.project().kind, &live.meta, graph);

@@ -331,7 +331,7 @@ fn resolve_since(
     database: Option<&Stamped>,
 ) -> Result<Since, LintError> {
     if let (true, Some(database)) = (matches!(rev, "head" | "heads"), database) {
-        let live = drift::Live::capture(&database.path, database.busy_timeout)?;
+        let live = drift::LiveDatabase::capture(&database.path, database.busy_timeout)?;
         if let Some(rows) = drift::stamped(replayer.project().kind, &live.meta, graph) {
             if let Some(unknown) = rows.iter().find(|row| graph.get(row).is_none()) {
                 return Err(LintError::UnknownStamp {

@@ -379,9 +379,10 @@ fn create(built: Built, out: &Path, snapshot: ObjectId) -> Result<Restored, Rest
     })
 }
 
-/// Options for [`restore`] and [`rewrite`].
+/// How a live database file is replaced in place: by [`restore`], and by
+/// [`rewrite`], which stamp, repair and guard use.
 #[derive(Clone, Debug, Default)]
-pub struct RestoreOptions {
+pub struct ReplaceOptions {
     /// Go ahead even though other processes have the database open (they
     /// wait on its lock, then see the new content), or it is read-only.
     pub force: bool,
@@ -399,7 +400,7 @@ pub fn restore(
     repo: &mut Repo,
     snapshot: ObjectId,
     db: &Tracked,
-    options: &RestoreOptions,
+    options: &ReplaceOptions,
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let target = db.path.as_path();
@@ -451,7 +452,7 @@ pub fn restore(
 fn refuse_unless_forced(
     target: &Path,
     meta: &std::fs::Metadata,
-    options: &RestoreOptions,
+    options: &ReplaceOptions,
 ) -> Result<(), RestoreError> {
     use std::os::unix::fs::PermissionsExt;
     if options.force {
@@ -514,7 +515,7 @@ fn other_database(
 fn take_safety(
     repo: &mut Repo,
     db: &Tracked,
-    options: &RestoreOptions,
+    options: &ReplaceOptions,
     restoring: bool,
     progress: &mut dyn Progress,
 ) -> Result<ObjectId, RestoreError> {
@@ -679,7 +680,7 @@ fn replace(
 pub fn rewrite<T, E>(
     repo: &mut Repo,
     db: &Tracked,
-    options: &RestoreOptions,
+    options: &ReplaceOptions,
     progress: &mut dyn Progress,
     edit: impl FnOnce(&Path) -> Result<T, E>,
 ) -> Result<(Restored, T), E>
