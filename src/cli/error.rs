@@ -692,3 +692,14 @@ impl From<crate::migrations::workspace::DatabaseError> for CliError {
         }
     }
 }
+
+impl From<crate::migrations::record::RecordError> for CliError {
+    fn from(e: crate::migrations::record::RecordError) -> Self {
+        use crate::migrations::record::RecordError;
+        match e {
+            RecordError::Snapshot(e) => e.into(),
+            RecordError::Log(e) => e.into(),
+            RecordError::Replay(e) => e.into(),
+        }
+    }
+}

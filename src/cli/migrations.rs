@@ -5,12 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, Ctx, ErrorKind};
-use crate::migrations::history::graph::Graph;
-use crate::migrations::history::project::{MigrationKind, Project};
+use crate::migrations::history::project::MigrationKind;
 use crate::migrations::replay::{ReplayEvent, ReplayFailure};
 pub use crate::migrations::workspace::Workspace;
 use crate::migrations::workspace::{self, TargetError};
-use crate::repo::{Repo, Tracked};
 
 /// How to find the Alembic configuration, as `alembic -c` and `-n` do.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -84,19 +82,6 @@ pub fn describe(opened: &Workspace) -> String {
         opened.graph.len(),
         if heads == 1 { "" } else { "s" }
     )
-}
-
-/// `db`'s migration project and its history, if one is found and reads;
-/// `None` otherwise, silently: a snapshot records what it can.
-pub fn quiet_project(
-    ctx: &Ctx,
-    repo: &Repo,
-    db: &Tracked,
-) -> Option<(Project, std::sync::Arc<Graph>)> {
-    let settings = repo.migrations_for(Some(db));
-    let project = Project::discover(repo.root(), &ctx.cwd, &settings).ok()?;
-    let graph = project.load_graph().ok()?;
-    Some((project, std::sync::Arc::new(graph)))
 }
 
 /// `path` relative to `root` when inside it, for display.

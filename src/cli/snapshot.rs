@@ -1,7 +1,5 @@
 //! `migsnap snapshot`: record the current state of a database.
 
-use std::sync::Arc;
-
 use migsnap_store::ObjectId;
 use serde::Serialize;
 
@@ -9,14 +7,9 @@ use super::output::{Paint, bytes};
 use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::finding::Finding;
-use crate::migrations::drift;
-use crate::migrations::replay::Replayer;
-use crate::migrations::workspace::chain_for;
+use crate::migrations::record::record;
 use crate::policy::{Ignored, Threshold};
-use crate::snapshots::log::snapshot_schema;
-use crate::snapshots::snapshot::{
-    MigrationFiles, Recorded, SnapshotOptions, SnapshotOutcome, take,
-};
+use crate::snapshots::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome};
 
 /// Record the schema and every page (or only the schema) of a database as a
 /// new snapshot on top of its previous one, and print its short hash.
@@ -71,20 +64,23 @@ struct RecordedDocument<'a> {
 pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let db = ctx.select_db(&mut repo, args.db.as_deref())?;
-    let project = super::migrations::quiet_project(ctx, &repo, &db);
     let options = SnapshotOptions {
         message: args.message,
         schema_only: args.schema_only,
         allow_empty: args.allow_empty,
         tags: args.tags,
         busy_timeout: ctx.busy_timeout,
-        migrations: project
-            .as_ref()
-            .map(|(_, graph)| graph.clone() as Arc<dyn MigrationFiles>),
+        migrations: None,
     };
-    let outcome = take(&mut repo, &db, &options, ctx.out.progress().as_mut())?;
+    let report = record(
+        &mut repo,
+        &db,
+        &ctx.cwd,
+        options,
+        ctx.out.progress().as_mut(),
+    )?;
     let mut status = Status::Ok;
-    match outcome {
+    match report.outcome {
         SnapshotOutcome::Unchanged { head } => {
             if ctx.out.is_json() {
                 ctx.out.json(&UnchangedDocument {
@@ -102,18 +98,8 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
         SnapshotOutcome::Recorded { id, snapshot } => {
             let recorded = Recorded::from_snapshot(&snapshot);
-            // Migration artefacts are reported, never hidden (issue #3),
-            // except tables the reference of the stamped revisions has,
-            // which are schema (issue #11).
-            let schema = snapshot_schema(repo.store.view(), id, &snapshot)?;
-            let artefacts = match &project {
-                Some((project, graph)) => {
-                    let replayer = Replayer::new(project, graph, chain_for(Some(&db)));
-                    drift::artefacts(&repo, &replayer, graph, &schema, &recorded.meta)?
-                }
-                None => schema.artefacts(),
-            };
-            let judged = args.verdict.judge(repo.findings(), artefacts);
+            // Migration artefacts are reported, never hidden (issue #3).
+            let judged = args.verdict.judge(repo.findings(), report.artefacts);
             status = verdict::status(&judged);
             if ctx.out.is_json() {
                 ctx.out.json(&RecordedDocument {

@@ -1,13 +1,14 @@
 //! Databases against their migration history: the history read statically,
 //! the reference chain built by replaying it, and the workflows on top
-//! (drift status and locate, bisect, repair, the verified stamp, guard, lint
-//! and the round trip).
+//! (drift status and locate, bisect, repair, the verified stamp, guard, lint,
+//! the round trip, and a snapshot judged for artefacts).
 
 pub mod bisect;
 pub mod drift;
 pub mod guard;
 pub mod history;
 pub mod lint;
+pub mod record;
 pub mod repair;
 pub mod replay;
 pub mod roundtrip;
