@@ -23,8 +23,8 @@ LAYERS = [
     {"finding", "config", "duration"},
     # The dialect-neutral schema model.
     {"schema"},
-    # Reading and writing SQLite files.
-    {"sqlite", "pages"},
+    # Reading and writing SQLite files, and the demo's scenario database.
+    {"sqlite", "pages", "demo"},
     # The repository: the store, tracked databases, trust in project files.
     {"repo", "trust"},
     # Snapshots of databases.

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod duration;
 pub mod finding;
 #[cfg(test)]

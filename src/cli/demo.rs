@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rusqlite::Connection;
-
 use super::{CliError, Ctx, ErrorKind, Status};
+use crate::demo;
 
 /// Run a self-contained demonstration: build a small chat-app database with an
 /// Alembic revision, snapshot it, damage it the way a hand-written fix script
@@ -39,17 +38,11 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         out: &ctx.out,
         json: Vec::new(),
     };
-    let internal = |what: &str, e: rusqlite::Error| {
-        CliError::new(
-            ErrorKind::Internal,
-            format!("{what} the demo database: {e}"),
-        )
-    };
 
     std::fs::create_dir_all(dir.join("data"))?;
     let db_path = dir.join("data/webui.db");
     walk.say("A chat app's database, at Alembic revision 9f1c2a7d3b10")?;
-    build_database(&db_path).map_err(|e| internal("building", e))?;
+    demo::build_database(&db_path)?;
     walk.say(&format!(
         "created {} ({} KiB)",
         db_path.display(),
@@ -67,7 +60,7 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     ])?;
 
     walk.say("A hand-written 'fix script' alters a table and stamps a revision")?;
-    damage(&db_path).map_err(|e| internal("changing", e))?;
+    demo::damage(&db_path)?;
     walk.say("ran: ALTER TABLE chat ADD COLUMN archived ...; CREATE TABLE folder(...); UPDATE alembic_version ...")?;
     walk.run(&["snapshot", "-m", "after fix script"])?;
     walk.run(&["snapshot", "-m", "nothing changed, so nothing is recorded"])?;
@@ -82,7 +75,7 @@ pub fn run(args: DemoArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
 
     walk.say("Put the database back the way it was, by tag; a safety snapshot comes first")?;
     walk.run(&["restore", "before-upgrade"])?;
-    let columns = column_names(&db_path, "chat").map_err(|e| internal("reading", e))?;
+    let columns = demo::column_names(&db_path, "chat")?;
     walk.say(&format!("chat columns now: {}", columns.join(", ")))?;
     walk.run(&["log", "--oneline"])?;
 
@@ -203,74 +196,4 @@ impl Walkthrough<'_> {
             ))
         }
     }
-}
-
-/// A small Open-WebUI-shaped database: users, chats with JSON bodies,
-/// messages, indexes, and an `alembic_version` row.
-fn build_database(path: &Path) -> rusqlite::Result<()> {
-    let conn = Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         CREATE TABLE user(id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, created_at INTEGER);
-         CREATE TABLE chat(id TEXT PRIMARY KEY, user_id TEXT REFERENCES user(id), title TEXT, chat JSON, updated_at INTEGER);
-         CREATE TABLE message(id INTEGER PRIMARY KEY, chat_id TEXT REFERENCES chat(id), content TEXT, created_at INTEGER);
-         CREATE INDEX chat_user ON chat(user_id);
-         CREATE INDEX message_chat ON message(chat_id);
-         CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY);
-         INSERT INTO alembic_version VALUES ('9f1c2a7d3b10');",
-    )?;
-    let tx = conn.unchecked_transaction()?;
-    for u in 0..50 {
-        tx.execute(
-            "INSERT INTO user VALUES (?1, ?2, ?3, ?4)",
-            (
-                format!("u{u}"),
-                format!("User {u}"),
-                format!("user{u}@example.com"),
-                1_700_000_000 + u,
-            ),
-        )?;
-        for c in 0..10 {
-            let body = format!(
-                r#"{{"messages":[{}]}}"#,
-                (0..8)
-                    .map(|m| format!(
-                        r#"{{"role":"user","content":"message {m} of chat {c} by user {u}"}}"#
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let chat_id = format!("c{u}-{c}");
-            tx.execute(
-                "INSERT INTO chat VALUES (?1, ?2, ?3, ?4, ?5)",
-                (
-                    &chat_id,
-                    format!("u{u}"),
-                    format!("Chat {c}"),
-                    body,
-                    1_700_000_000 + c,
-                ),
-            )?;
-            tx.execute(
-                "INSERT INTO message(chat_id, content, created_at) VALUES (?1, ?2, ?3)",
-                (&chat_id, "hello from the demo", 1_700_000_000 + c),
-            )?;
-        }
-    }
-    tx.commit()
-}
-
-fn damage(path: &Path) -> rusqlite::Result<()> {
-    Connection::open(path)?.execute_batch(
-        "ALTER TABLE chat ADD COLUMN archived INTEGER DEFAULT 0;
-         CREATE TABLE folder(id TEXT PRIMARY KEY, name TEXT);
-         UPDATE chat SET archived = 1 WHERE rowid % 7 = 0;
-         UPDATE alembic_version SET version_num = 'ca81bd47c050';",
-    )
-}
-
-fn column_names(path: &Path, table: &str) -> rusqlite::Result<Vec<String>> {
-    let conn = Connection::open(path)?;
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
-    stmt.query_map([table], |row| row.get(0))?.collect()
 }

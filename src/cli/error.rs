@@ -703,3 +703,11 @@ impl From<crate::migrations::record::RecordError> for CliError {
         }
     }
 }
+
+impl From<crate::demo::DemoError> for CliError {
+    fn from(error: crate::demo::DemoError) -> CliError {
+        // The demo builds its own database in its own directory: a failure
+        // there is migsnap's, not the user's input.
+        CliError::from_error(ErrorKind::Internal, &error)
+    }
+}
