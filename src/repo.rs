@@ -21,6 +21,7 @@ use migsnap_store::{RefName, Store};
 use crate::config::findings::FindingsConfig;
 
 use crate::config::migrations::MigrationsConfig;
+use crate::snapshots::sqlite::{SqliteError, check_file};
 use serde::{Deserialize, Serialize};
 
 /// Name of the store directory.
@@ -30,6 +31,37 @@ pub const PROJECT_CONFIG: &str = "migsnap.toml";
 /// Name of the configuration file `track` writes inside the store directory.
 pub const STORE_CONFIG: &str = "config.toml";
 pub use crate::trust::SAFE_DIRECTORIES_ENV;
+
+/// A database a command names: already tracked, or an untracked SQLite
+/// file tracked just now under its file stem.
+#[derive(Clone, Debug)]
+pub struct Selected {
+    /// The tracked database.
+    pub tracked: Tracked,
+    /// Whether it was tracked just now.
+    pub newly_tracked: bool,
+}
+
+/// Why the database a command names could not be selected.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// None or several are tracked, the name is unknown, or the store could
+    /// not be read.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The file named is not a readable SQLite database.
+    #[error(transparent)]
+    File(#[from] SqliteError),
+    /// The file could not be tracked under its file stem.
+    #[error("cannot track {} under its file name", path.display())]
+    Track {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: RepoError,
+    },
+}
 
 /// What can go wrong finding or configuring a repository.
 #[derive(Debug, thiserror::Error)]
@@ -337,6 +369,53 @@ impl Repo {
                 name: arg.to_owned(),
                 known: self.databases.keys().cloned().collect(),
             })
+    }
+
+    /// Picks the database a command works on as [`Repo::select`] does, and
+    /// tracks an untracked SQLite file that `arg` names under its file
+    /// stem, as `git add` takes a new file.
+    pub fn select_or_track(&mut self, arg: Option<&str>) -> Result<Selected, SelectError> {
+        let unknown = match self.select(arg) {
+            Ok(tracked) => {
+                return Ok(Selected {
+                    tracked,
+                    newly_tracked: false,
+                });
+            }
+            Err(e @ RepoError::UnknownDatabase { .. }) => e,
+            Err(e) => return Err(e.into()),
+        };
+        let arg = arg.expect("holds: without an argument nothing is unknown");
+        let path = Path::new(arg);
+        if path.is_file() {
+            check_file(path)?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tracked = self
+                .track(&name, path)
+                .map_err(|source| SelectError::Track {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            return Ok(Selected {
+                tracked,
+                newly_tracked: true,
+            });
+        }
+        // A path that names no file is better told as such than as an
+        // unknown database name.
+        if arg.contains('/') || path.extension().is_some() {
+            check_file(path)?;
+        }
+        Err(unknown.into())
+    }
+
+    /// [`Repo::select_or_track`] for a database given by its path: the
+    /// workflows that write to a database record their snapshots under it.
+    pub fn select_or_track_path(&mut self, path: &Path) -> Result<Selected, SelectError> {
+        self.select_or_track(Some(&path.to_string_lossy()))
     }
 
     /// The migration settings for `db`: its own, else the project-wide

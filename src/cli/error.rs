@@ -711,3 +711,25 @@ impl From<crate::demo::DemoError> for CliError {
         CliError::from_error(ErrorKind::Internal, &error)
     }
 }
+
+impl From<crate::repo::SelectError> for CliError {
+    fn from(error: crate::repo::SelectError) -> CliError {
+        use crate::repo::{RepoError, SelectError};
+        match error {
+            SelectError::Repo(e) => e.into(),
+            SelectError::File(e) => e.into(),
+            SelectError::Track { path, source } => {
+                let from_stem = matches!(source, RepoError::BadName { .. });
+                let e = CliError::from(source);
+                if from_stem {
+                    e.hint(format!(
+                        "the name comes from the file name; choose one with `migsnap track NAME {}`",
+                        path.display()
+                    ))
+                } else {
+                    e
+                }
+            }
+        }
+    }
+}

@@ -12,7 +12,6 @@ mod demo;
 mod diff;
 mod du;
 mod error;
-mod failed;
 mod forget;
 mod fsck;
 mod gc;
@@ -37,7 +36,7 @@ mod test;
 mod track;
 mod verdict;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -188,49 +187,19 @@ impl Ctx {
     /// Picks the database named by `arg` (name or path), or the only one. An
     /// untracked SQLite file given by path is tracked under its file stem.
     fn select_db(&self, repo: &mut Repo, arg: Option<&str>) -> Result<Tracked, CliError> {
-        match repo.select(arg) {
-            Ok(tracked) => Ok(tracked),
-            Err(crate::repo::RepoError::UnknownDatabase { .. })
-                if arg.is_some_and(|a| Path::new(a).is_file()) =>
-            {
-                let path = Path::new(arg.expect("holds because of the guard"));
-                crate::snapshots::sqlite::check_file(path)?;
-                let name = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let tracked = repo.track(&name, path).map_err(|e| {
-                    let from_stem = matches!(e, crate::repo::RepoError::BadName { .. });
-                    let e = CliError::from(e);
-                    if from_stem {
-                        e.hint(format!(
-                            "the name comes from the file name; choose one with `migsnap track NAME {}`",
-                            path.display()
-                        ))
-                    } else {
-                        e
-                    }
-                })?;
-                self.out.note(&format!(
-                    "now tracking {} as '{}'",
-                    tracked.path.display(),
-                    tracked.name
-                ));
-                Ok(tracked)
-            }
-            // A path that names no file is better told as such than as an
-            // unknown database name.
-            Err(crate::repo::RepoError::UnknownDatabase { .. })
-                if arg.is_some_and(|a| a.contains('/') || Path::new(a).extension().is_some()) =>
-            {
-                let path = Path::new(arg.expect("holds because of the guard"));
-                crate::snapshots::sqlite::check_file(path)?;
-                Err(repo
-                    .select(arg)
-                    .expect_err("holds: the name is not tracked")
-                    .into())
-            }
-            Err(e) => Err(e.into()),
+        let selected = repo.select_or_track(arg)?;
+        self.tracked_note(selected.newly_tracked.then_some(&selected.tracked));
+        Ok(selected.tracked)
+    }
+
+    /// Tells the user, on stderr, that a database was tracked just now.
+    fn tracked_note(&self, newly_tracked: Option<&Tracked>) {
+        if let Some(tracked) = newly_tracked {
+            self.out.note(&format!(
+                "now tracking {} as '{}'",
+                tracked.path.display(),
+                tracked.name
+            ));
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `migsnap repair`: plan, and on request apply, the SQL that brings the
 //! live schema to the reference schema of its revision.
 
-use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
@@ -54,23 +53,16 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &replayer,
         &live,
         &request,
-        |repo| {
-            ctx.select_db(repo, Some(&path.display().to_string()))
-                .map_err(Failed::Cli)
-        },
         &mut replay_progress(ctx),
         ctx.out.progress().as_mut(),
     )
-    .map_err(|failed| {
-        failed.into_cli(|e| match e {
-            RepairError::Reference { targets, failure } => {
-                reference_error(&failure, &targets, &root)
-            }
-            e @ RepairError::Destructive { .. } => CliError::from(e)
-                .hint("review them with `migsnap repair` (dry run), then pass --allow-destructive"),
-            e => e.into(),
-        })
+    .map_err(|e| match e {
+        RepairError::Reference { targets, failure } => reference_error(&failure, &targets, &root),
+        e @ RepairError::Destructive { .. } => CliError::from(e)
+            .hint("review them with `migsnap repair` (dry run), then pass --allow-destructive"),
+        e => e.into(),
     })?;
+    ctx.tracked_note(report.newly_tracked.as_ref());
     let status = if report.settled() {
         Status::Ok
     } else {

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use super::failed::Failed;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
@@ -95,21 +94,14 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &replayer,
         &opened.graph,
         &request,
-        |repo| {
-            ctx.select_db(repo, Some(&path.display().to_string()))
-                .map_err(Failed::Cli)
-        },
         &mut replay_progress(ctx),
         ctx.out.progress().as_mut(),
     )
-    .map_err(|failed| {
-        failed.into_cli(|e| match e {
-            StampError::Reference { targets, failure } => {
-                reference_error(&failure, &targets, &root)
-            }
-            e => e.into(),
-        })
+    .map_err(|e| match e {
+        StampError::Reference { targets, failure } => reference_error(&failure, &targets, &root),
+        e => e.into(),
     })?;
+    ctx.tracked_note(report.newly_tracked.as_ref());
     if ctx.out.is_json() {
         ctx.out.json(&report)?;
     } else {

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::migrations::drift::LiveDatabase;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
-use crate::repo::{Repo, RepoError, Tracked};
+use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::{self, Op, SchemaDiff};
 use crate::schema::model::{IndexOrigin, fold};
 use crate::schema::plan::{self, Plan};
@@ -245,6 +245,10 @@ pub struct RepairReport {
     pub safety_snapshot: Option<ObjectId>,
     /// The snapshot of the repaired database.
     pub after_snapshot: Option<ObjectId>,
+    /// The database, when this call began tracking it (its snapshots need a
+    /// name); not part of the JSON, where the database is named already.
+    #[serde(skip)]
+    pub newly_tracked: Option<Tracked>,
 }
 
 impl RepairReport {
@@ -278,7 +282,7 @@ pub enum RepairError {
     },
     /// The database could not be tracked for its snapshots.
     #[error(transparent)]
-    Track(#[from] RepoError),
+    Track(#[from] SelectError),
     /// The safety snapshot, the copy or the write failed.
     #[error(transparent)]
     Restore(#[from] RestoreError),
@@ -296,22 +300,19 @@ pub enum RepairError {
 /// Plans the repair of `live` towards the reference of `request.targets`
 /// (built if needed; `on_event` hears of each replay step) and, when asked,
 /// applies it: a safety snapshot, the plan on a verified copy that replaces
-/// the database, then an "after" snapshot. `track` gives the tracked
-/// database the snapshots are recorded under; it is called only when there
-/// is something to apply.
-pub fn repair<E: From<RepairError>>(
+/// the database, then an "after" snapshot. An untracked database is
+/// tracked (under its file stem) for those snapshots only when there is
+/// something to apply.
+pub fn repair(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     live: &LiveDatabase,
     request: &RepairRequest<'_>,
-    track: impl FnOnce(&mut Repo) -> Result<Tracked, E>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
     progress: &mut dyn Progress,
-) -> Result<RepairReport, E> {
+) -> Result<RepairReport, RepairError> {
     let targets = request.targets;
-    let (reference, replayed) = replayer
-        .reference(repo, targets, on_event)
-        .map_err(RepairError::from)?;
+    let (reference, replayed) = replayer.reference(repo, targets, on_event)?;
     let Some(reference) = reference else {
         let failure = replayed
             .failure
@@ -319,10 +320,9 @@ pub fn repair<E: From<RepairError>>(
         return Err(RepairError::Reference {
             targets: targets.to_vec(),
             failure: Box::new(failure),
-        }
-        .into());
+        });
     };
-    let reference_schema = reference.schema(repo).map_err(RepairError::from)?;
+    let reference_schema = reference.schema(repo)?;
     let planned = plan(&live.schema, &reference_schema, request.allow_destructive);
     let mut report = RepairReport {
         database: live.path.clone(),
@@ -332,6 +332,7 @@ pub fn repair<E: From<RepairError>>(
         applied: false,
         safety_snapshot: None,
         after_snapshot: None,
+        newly_tracked: None,
     };
     if !request.apply || report.planned.plan.is_empty() {
         return Ok(report);
@@ -339,10 +340,10 @@ pub fn repair<E: From<RepairError>>(
     if report.planned.destructive && !request.allow_destructive {
         return Err(RepairError::Destructive {
             path: live.path.clone(),
-        }
-        .into());
+        });
     }
-    let tracked = track(repo)?;
+    let selected = repo.select_or_track_path(&live.path)?;
+    let tracked = selected.tracked;
     let towards = targets.join(" + ");
     let options = ReplaceOptions {
         force: request.force,
@@ -363,9 +364,9 @@ pub fn repair<E: From<RepairError>>(
             ..SnapshotOptions::default()
         },
         progress,
-    )
-    .map_err(RepairError::from)?;
+    )?;
     report.applied = true;
+    report.newly_tracked = selected.newly_tracked.then_some(tracked);
     report.safety_snapshot = Some(written.safety.expect("holds: rewrite always takes one"));
     report.after_snapshot = Some(match after {
         SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
@@ -434,7 +435,6 @@ mod tests {
                 &replayer,
                 &live,
                 &request,
-                |repo: &mut Repo| Ok::<_, RepairError>(repo.track("app", &db)?),
                 &mut |_| {},
                 &mut migsnap_store::progress::Silent,
             )
@@ -453,6 +453,7 @@ mod tests {
         assert!(applied.applied && applied.settled(), "{applied:?}");
         assert!(applied.safety_snapshot.is_some());
         assert!(applied.after_snapshot.is_some());
+        assert!(applied.newly_tracked.is_some(), "applying tracks the file");
         assert_ne!(applied.safety_snapshot, applied.after_snapshot);
 
         let again = run(&mut repo, false);

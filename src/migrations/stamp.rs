@@ -16,7 +16,7 @@ use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
-use crate::repo::{Repo, RepoError, Tracked};
+use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::SchemaDiff;
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::sqlite::SqliteError;
@@ -50,6 +50,10 @@ pub struct StampReport {
     /// What came of it.
     #[serde(flatten)]
     pub outcome: StampOutcome,
+    /// The database, when this call began tracking it (its snapshots need a
+    /// name); not part of the JSON, where the database is named already.
+    #[serde(skip)]
+    pub newly_tracked: Option<Tracked>,
 }
 
 /// How a verified stamp ended.
@@ -96,7 +100,7 @@ pub enum StampError {
     Replay(#[from] ReplayError),
     /// The database could not be tracked for its safety snapshot.
     #[error(transparent)]
-    Track(#[from] RepoError),
+    Track(#[from] SelectError),
     /// A migration failed while the reference was built.
     #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
     Reference {
@@ -124,18 +128,17 @@ pub enum StampError {
 /// Stamps `request.database` with `request.targets` after verifying that its
 /// schema means their reference (differences of form allowed: Alembic sees
 /// neither column order nor constraint names). The reference is built if
-/// needed (`on_event` hears of each replay step). `track` gives the tracked
-/// database the safety snapshot is recorded under; it is called only when
-/// there is something to write, so a refused stamp tracks nothing.
-pub fn stamp_verified<E: From<StampError>>(
+/// needed (`on_event` hears of each replay step). An untracked database is
+/// tracked (under its file stem) for its safety snapshot only when there is
+/// something to write, so a refused stamp tracks nothing.
+pub fn stamp_verified(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
     request: &StampRequest<'_>,
-    track: impl FnOnce(&mut Repo) -> Result<Tracked, E>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
     progress: &mut dyn Progress,
-) -> Result<StampReport, E> {
+) -> Result<StampReport, StampError> {
     let targets = request.targets;
     if let Position::Inconsistent {
         ancestor,
@@ -145,11 +148,9 @@ pub fn stamp_verified<E: From<StampError>>(
         return Err(StampError::Inconsistent {
             ancestor,
             descendant,
-        }
-        .into());
+        });
     }
-    let live =
-        LiveDatabase::capture(request.database, request.busy_timeout).map_err(StampError::from)?;
+    let live = LiveDatabase::capture(request.database, request.busy_timeout)?;
     let (comparison, failure) = drift::compare(
         repo,
         replayer,
@@ -157,15 +158,13 @@ pub fn stamp_verified<E: From<StampError>>(
         &live.schema,
         &live.semantic,
         on_event,
-    )
-    .map_err(StampError::from)?;
+    )?;
     let Some(comparison) = comparison else {
         let failure = failure.expect("holds: no comparison means a failed step");
         return Err(StampError::Reference {
             targets: targets.to_vec(),
             failure: Box::new(failure),
-        }
-        .into());
+        });
     };
     let report = |targets: Vec<String>, outcome: StampOutcome| StampReport {
         database: request.database.to_path_buf(),
@@ -173,6 +172,7 @@ pub fn stamp_verified<E: From<StampError>>(
         stamped: matches!(outcome, StampOutcome::Stamped { .. }),
         reference: comparison.reference,
         outcome,
+        newly_tracked: None,
     };
     if !comparison.drift.is_empty() && !comparison.drift.is_form_only() {
         let drift = comparison.drift.clone();
@@ -184,7 +184,8 @@ pub fn stamp_verified<E: From<StampError>>(
             StampOutcome::Unchanged { unchanged: true },
         ));
     }
-    let tracked = track(repo)?;
+    let selected = repo.select_or_track_path(request.database)?;
+    let tracked = selected.tracked;
     let options = ReplaceOptions {
         force: request.force,
         message: format!("before stamp {}", targets.join(" + ")),
@@ -202,13 +203,15 @@ pub fn stamp_verified<E: From<StampError>>(
         Ok(rows)
     })?;
     let safety_snapshot = written.safety.expect("holds: rewrite always takes one");
-    Ok(report(
+    let mut stamped = report(
         rows,
         StampOutcome::Stamped {
             variant: comparison.variant,
             safety_snapshot,
         },
-    ))
+    );
+    stamped.newly_tracked = selected.newly_tracked.then_some(tracked);
+    Ok(stamped)
 }
 
 /// The table Alembic creates on first use (`alembic/runtime/migration.py`,
@@ -257,8 +260,7 @@ mod tests {
             db,
         } = SqlProject::new();
         let replayer = Replayer::new(&project, &graph, Chain::new("default"));
-        let mut tracked_times = 0;
-        let mut stamp = |repo: &mut Repo, target: &str| {
+        let stamp = |repo: &mut Repo, target: &str| {
             let targets = [target.to_owned()];
             let request = StampRequest {
                 database: &db,
@@ -271,10 +273,6 @@ mod tests {
                 &replayer,
                 &graph,
                 &request,
-                |repo: &mut Repo| {
-                    tracked_times += 1;
-                    Ok::<_, StampError>(repo.track("app", &db)?)
-                },
                 &mut |_| {},
                 &mut migsnap_store::progress::Silent,
             )
@@ -295,9 +293,11 @@ mod tests {
         let stamped = stamp(&mut repo, "0001");
         assert!(stamped.stamped, "{stamped:?}");
         assert!(matches!(stamped.outcome, StampOutcome::Stamped { .. }));
+        assert!(stamped.newly_tracked.is_some(), "writing tracks the file");
         let again = stamp(&mut repo, "0001");
         assert!(matches!(again.outcome, StampOutcome::Unchanged { .. }));
-        assert_eq!(tracked_times, 1);
+        assert!(again.newly_tracked.is_none());
+        assert_eq!(repo.databases().count(), 1);
         let rows: Vec<String> = Connection::open(&db)
             .unwrap()
             .prepare("SELECT version_num FROM alembic_version")
