@@ -19,8 +19,8 @@ import sys
 GROUPS = ("snapshots", "migrations")
 
 LAYERS = [
-    # Plain data every layer reads: findings, configuration, durations.
-    {"finding", "config", "duration"},
+    # Plain data every layer reads: findings, configuration, durations, times.
+    {"finding", "config", "duration", "timestamp"},
     # The dialect-neutral schema model.
     {"schema"},
     # Reading and writing SQLite files, and the demo's scenario database.

@@ -18,4 +18,5 @@ pub mod policy;
 pub mod repo;
 pub mod schema;
 pub mod snapshots;
+pub mod timestamp;
 pub mod trust;

@@ -12,11 +12,12 @@ use migsnap_store::{ObjectId, ParseIdError, Prefix};
 use serde::Serialize;
 
 use super::migrations::{self, Workspace, reference_error, replay_progress};
-use super::output::{drift_lines, time};
+use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, LiveDatabase};
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::SchemaDiff;
+use crate::timestamp;
 
 /// Accept the database's current schema as a valid variant of the
 /// reference for its stamped revision(s) (or --revision). Shows the
@@ -107,7 +108,7 @@ fn list(ctx: &Ctx, opened: &Workspace) -> Result<Status, CliError> {
             "{:.12}  {}  accepted {}  ({} difference{} from the reference)",
             variant.id,
             variant.targets.join(" + "),
-            time(variant.time),
+            timestamp::utc(variant.time),
             variant.diff.changes.len(),
             if variant.diff.changes.len() == 1 {
                 ""

@@ -1,8 +1,9 @@
 //! `migsnap du`: where the store's space goes.
 
-use super::output::{Paint, bytes, time};
+use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
 use crate::snapshots::usage::{self, UsageReport};
+use crate::timestamp;
 
 /// Show the store's size, and for each snapshot (newest first) its logical
 /// size, what it added to the store and whether its data was forgotten. The
@@ -66,7 +67,7 @@ fn render(ctx: &Ctx, report: &UsageReport) -> Result<(), CliError> {
             let id = out.paint(Paint::Id, &format!("{:.12}", s.id));
             let line = format!(
                 "{id}  {:<23}  {:<width$}  {size:>11}  {:>10}  {:>7}  {data}",
-                time(s.time),
+                timestamp::utc(s.time),
                 s.database,
                 bytes(s.added_bytes),
                 s.added_objects,

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::output::{Paint, time, time_rfc3339};
+use super::output::Paint;
 use super::{CliError, Ctx, Status};
 use crate::snapshots::retention::{self, Count, ForgetReport, Judged, Policy};
+use crate::timestamp;
 
 /// Give up the data (pages) of the snapshots a restic-style policy does not
 /// keep; their schema and place in history stay. Policies apply to each
@@ -80,7 +81,7 @@ impl<'a> SnapshotItem<'a> {
     fn new(judged: &'a Judged) -> Self {
         SnapshotItem {
             id: judged.id.to_string(),
-            time: time_rfc3339(judged.time),
+            time: timestamp::rfc3339(judged.time),
             database: &judged.database,
         }
     }
@@ -229,7 +230,7 @@ fn table(ctx: &Ctx, title: &str, rows: &[&Judged], with_reasons: bool) -> Result
     for row in rows {
         // Pad before painting: escape codes would count towards the width.
         let id = out.paint(Paint::Id, &format!("{:.12}", row.id));
-        let line = format!("{id}  {:<23}", time(row.time));
+        let line = format!("{id}  {:<23}", timestamp::utc(row.time));
         out.line(&if with_reasons {
             format!("{line}  {}", row.reasons.join(", "))
         } else {

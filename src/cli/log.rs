@@ -2,12 +2,13 @@
 
 use serde::Serialize;
 
-use super::output::{Paint, bytes, diff_lines, time, time_rfc3339};
+use super::output::{Paint, bytes, diff_lines};
 use super::{CliError, Ctx, Status};
 use crate::schema::diff::{Change, SchemaDiff};
 use crate::snapshots::log::{
     LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
 };
+use crate::timestamp;
 
 /// Show the snapshot history of a database: hash, time, message, tags,
 /// Alembic revisions, size, bytes added and whether the schema changed.
@@ -217,7 +218,7 @@ pub(super) fn oneline(ctx: &Ctx, entry: &LogEntry) -> String {
     format!(
         "{} {}{alembic}{flags} {}{}",
         ctx.out.paint(Paint::Id, &format!("{:.12}", entry.id)),
-        &time(entry.snapshot.time)[..16],
+        &timestamp::utc(entry.snapshot.time)[..16],
         entry.snapshot.message.lines().next().unwrap_or_default(),
         decorations(ctx, entry)
     )
@@ -234,7 +235,7 @@ fn long(
         out.paint(Paint::Id, &format!("snapshot {}", entry.id)),
         decorations(ctx, entry)
     ))?;
-    out.line(&format!("Date:    {}", time(entry.snapshot.time)))?;
+    out.line(&format!("Date:    {}", timestamp::utc(entry.snapshot.time)))?;
     if let Some(versions) = &entry.recorded.meta.alembic_versions {
         let text = if versions.is_empty() {
             "(empty alembic_version)".to_owned()
@@ -307,7 +308,7 @@ impl<'a> EntryDocument<'a> {
                 .map(ToString::to_string)
                 .collect(),
             database: &entry.snapshot.database,
-            time: time_rfc3339(entry.snapshot.time),
+            time: timestamp::rfc3339(entry.snapshot.time),
             message: &entry.snapshot.message,
             refs: &entry.refs,
             alembic_versions: entry.recorded.meta.alembic_versions.as_deref(),

@@ -213,20 +213,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Formats seconds since the epoch as local-agnostic UTC time.
-pub fn time(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|_| secs.to_string())
-}
-
-/// The same time in RFC 3339, for JSON.
-pub fn time_rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| secs.to_string())
-}
-
 /// A schema diff as lines: `+`, `-` or `~`, the kind and the name, and under
 /// a change each field as `old → new`; every line starts with `indent`.
 /// Changes of form say so in words instead of listing fields: "same

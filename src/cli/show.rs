@@ -2,10 +2,11 @@
 //! texts the database stored).
 
 use super::log::json_entry;
-use super::output::{bytes, time};
+use super::output::bytes;
 use super::{CliError, Ctx, Status};
 use crate::snapshots::log::{first_parent_log, snapshot_schema};
 use crate::snapshots::revspec;
+use crate::timestamp;
 
 /// Show a snapshot's metadata and its schema as SQL.
 #[derive(Debug, clap::Args)]
@@ -51,7 +52,10 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         "Database: {} ({})",
         entry.snapshot.database, entry.recorded.path
     ))?;
-    out.line(&format!("Date:     {}", time(entry.snapshot.time)))?;
+    out.line(&format!(
+        "Date:     {}",
+        timestamp::utc(entry.snapshot.time)
+    ))?;
     out.line(&format!(
         "Host:     {}  ({})",
         entry.snapshot.host, entry.snapshot.tool

@@ -40,7 +40,7 @@ pub struct SnapshotUsage {
     /// The database it is of.
     pub database: String,
     /// When it was taken (seconds since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::timestamp::serialize_rfc3339")]
     pub time: i64,
     /// Page size × page count; `None` without data.
     pub logical_size: Option<u64>,
@@ -122,13 +122,4 @@ fn held_total(view: View<'_>, roots: impl Iterator<Item = ObjectId>) -> Result<u
         }
     }
     Ok(total)
-}
-
-/// Seconds since the epoch as RFC 3339 (the seconds themselves when out of
-/// range), as every JSON time is written.
-fn rfc3339<S: serde::Serializer>(secs: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    match jiff::Timestamp::from_second(*secs) {
-        Ok(time) => serializer.collect_str(&time),
-        Err(_) => serializer.collect_str(secs),
-    }
 }
