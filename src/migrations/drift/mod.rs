@@ -76,6 +76,7 @@ pub mod codes {
         INCONSISTENT,
         UNVERSIONED,
         REPLAY_FAILED,
+        STAMP_MISMATCH,
     ];
 }
 
