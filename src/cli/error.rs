@@ -733,3 +733,20 @@ impl From<crate::repo::SelectError> for CliError {
         }
     }
 }
+
+impl From<crate::migrations::fix::FixError> for CliError {
+    fn from(error: crate::migrations::fix::FixError) -> CliError {
+        use crate::migrations::fix::FixError;
+        match error {
+            // Applying a fix nobody can choose safely is a safety refusal.
+            FixError::NothingSafe { .. } => CliError::from_error(ErrorKind::Refused, &error),
+            FixError::UnknownOption { .. } => CliError::from_error(ErrorKind::Usage, &error),
+            FixError::Destructive { .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint("pass --allow-destructive to drop them, or `--choose accept` to keep them"),
+            FixError::Track(e) => e.into(),
+            FixError::Snapshot(e) => e.into(),
+            FixError::Restore(e) => e.into(),
+            FixError::Replay(e) => e.into(),
+        }
+    }
+}

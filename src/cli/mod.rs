@@ -12,6 +12,7 @@ mod demo;
 mod diff;
 mod du;
 mod error;
+mod fix;
 mod forget;
 mod fsck;
 mod gc;
@@ -121,6 +122,7 @@ enum Command {
     Status(status::StatusArgs),
     Locate(locate::LocateArgs),
     Accept(accept::AcceptArgs),
+    Fix(fix::FixArgs),
     Repair(repair::RepairArgs),
     Stamp(stamp::StampArgs),
     Guard(guard::GuardArgs),
@@ -256,6 +258,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args, &mut ctx),
         Command::Locate(args) => locate::run(args, &mut ctx),
         Command::Accept(args) => accept::run(args, &mut ctx),
+        Command::Fix(args) => fix::run(args, &mut ctx),
         Command::Repair(args) => repair::run(args, &mut ctx),
         Command::Stamp(args) => stamp::run(args, &mut ctx),
         Command::Guard(args) => guard::run(args, &mut ctx),

@@ -5,6 +5,7 @@
 
 pub mod bisect;
 pub mod drift;
+pub mod fix;
 pub mod guard;
 pub mod history;
 pub mod lint;

@@ -514,6 +514,17 @@ impl Database {
             .map(|found| found.is_some())
             .map_err(|e| self.sql(e))
     }
+
+    /// How many rows `table` holds: what dropping it would lose.
+    pub fn row_count(&self, table: &str) -> Result<u64, SqliteError> {
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM {quoted}"), [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0).unsigned_abs())
+            .map_err(|e| self.sql(e))
+    }
 }
 
 /// What one capture read.

@@ -17,6 +17,7 @@ mod crash;
 mod data_diff;
 mod demo;
 mod faults;
+mod fix;
 mod fsck_gc_tags;
 mod fsync_faults;
 mod guard;

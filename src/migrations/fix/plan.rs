@@ -1,0 +1,328 @@
+//! The planner: from the position, the comparison with the stamped
+//! revisions' reference and `locate`, the one fix to recommend.
+
+use crate::finding::{Finding, Severity};
+use crate::migrations::drift::{self, LiveDatabase, StatusReport};
+use crate::migrations::history::graph::Graph;
+use crate::migrations::history::position::{self, Position};
+use crate::migrations::repair;
+use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
+use crate::repo::Repo;
+use crate::schema::diff::{Change, ChangeKind, Op, SchemaDiff};
+use crate::snapshots::sqlite::Database;
+
+use super::{FixClass, FixOption, FixPlan, FixStep, codes};
+
+/// Plans the fix of `live` against `graph`: builds the references it needs
+/// (`on_event` hears of each replay step) and changes nothing.
+pub fn plan(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &LiveDatabase,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<FixPlan, ReplayError> {
+    let status = drift::status(repo, replayer, graph, live, on_event)?;
+    let mut plan = FixPlan {
+        database: live.path.clone(),
+        rows: status.rows.clone(),
+        position: status.position.clone(),
+        class: FixClass::Healthy,
+        anchor: None,
+        drift: SchemaDiff::default(),
+        reason: String::new(),
+        steps: Vec::new(),
+        options: Vec::new(),
+        findings: Vec::new(),
+    };
+    let heads = graph.heads();
+    if heads.len() > 1 {
+        let reason = format!(
+            "the history has {} heads ({}): that is fixed in the migration files, not in the database; \
+             `alembic merge -m \"merge heads\" {}` makes one head, then run `migsnap fix` again",
+            heads.len(),
+            heads.join(", "),
+            heads.join(" ")
+        );
+        return Ok(plan.decided(FixClass::MultipleHeads, reason));
+    }
+    if let Some(failure) = &status.replay_failure {
+        let reason = format!(
+            "revision {} fails in replay ({}), so there is no reference to fix towards; \
+             fix the migration first (`migsnap replay` shows the error)",
+            failure.revision, failure.failure.error
+        );
+        return Ok(plan.decided(FixClass::Unsure, reason));
+    }
+    if let Some(decided) = stamped_is_right(&status, &mut plan) {
+        return Ok(decided);
+    }
+    let located = drift::locate(
+        repo,
+        replayer,
+        graph,
+        &live.schema,
+        &live.semantic,
+        status.rows.clone(),
+        on_event,
+    )?;
+    if let Some(exact) = located.exact.last() {
+        return Ok(misstamped(plan, graph, exact.targets.clone()));
+    }
+    // No revision is exactly this schema: fix the differences from the
+    // stamped revisions' reference when there is one, else from the
+    // nearest reference.
+    let (anchor, residual) = match (&status.comparison, &located.nearest) {
+        (Some(comparison), _) => (comparison.targets.clone(), comparison.drift.clone()),
+        (None, Some(nearest)) => (nearest.targets.clone(), nearest.drift.clone()),
+        (None, None) => {
+            let reason = "no revision's reference is near this schema; compare it with \
+                          `migsnap locate` before changing anything"
+                .to_owned();
+            return Ok(plan.decided(FixClass::Unsure, reason));
+        }
+    };
+    drifted(plan, repo, replayer, graph, live, anchor, residual)
+}
+
+/// The plan when the schema is what the version rows say: nothing to do,
+/// or only the upgrade. `None` when it is not.
+fn stamped_is_right(status: &StatusReport, plan: &mut FixPlan) -> Option<FixPlan> {
+    if status.schema_matches() != Some(true) {
+        return None;
+    }
+    let rows = status.rows.clone().unwrap_or_default();
+    plan.anchor = Some(rows.clone());
+    let revision = rows.join(" + ");
+    Some(match &status.position {
+        Position::AtHeads => plan.clone().decided(
+            FixClass::Healthy,
+            format!("the schema is that of its revision {revision}, and nothing is pending"),
+        ),
+        _ => {
+            let pending = status.position.pending().len();
+            let mut plan = plan.clone();
+            plan.steps = vec![FixStep::Upgrade];
+            plan.decided(
+                FixClass::Behind,
+                format!(
+                    "the schema is that of its revision {revision} and {pending} revision(s) are pending: \
+                     the project's upgrade applies them"
+                ),
+            )
+        }
+    })
+}
+
+/// The plan when the schema is exactly `located`'s and the version rows
+/// say otherwise: record the truth, then let the migrations run.
+fn misstamped(mut plan: FixPlan, graph: &Graph, located: Vec<String>) -> FixPlan {
+    let revision = located.join(" + ");
+    let said = said(&plan.position, plan.rows.as_deref());
+    let upgrade = position::classify(graph, Some(&located)) != Position::AtHeads;
+    plan.steps = vec![FixStep::Stamp {
+        revisions: located.clone(),
+    }];
+    let then = if upgrade {
+        plan.steps.push(FixStep::Upgrade);
+        "record it (verified), then upgrade, so that the migrations after it run for real, data steps included"
+    } else {
+        "record it (verified); nothing is pending after it"
+    };
+    plan.anchor = Some(located);
+    plan.decided(
+        FixClass::Misstamped,
+        format!("{said}, but the schema is exactly revision {revision}: {then}"),
+    )
+}
+
+/// The plan when the schema differs from the reference of `anchor` by
+/// `residual`: repair what is missing, offer the ways out of what is
+/// extra, then record `anchor` and upgrade.
+fn drifted(
+    mut plan: FixPlan,
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &LiveDatabase,
+    anchor: Vec<String>,
+    residual: SchemaDiff,
+) -> Result<FixPlan, ReplayError> {
+    let definition: Vec<&Change> = residual
+        .changes
+        .iter()
+        .filter(|c| !c.meaning.is_form())
+        .collect();
+    let missing = definition.iter().filter(|c| c.op != Op::Added).count();
+    let extra: Vec<&Change> = definition
+        .iter()
+        .copied()
+        .filter(|c| c.op == Op::Added)
+        .collect();
+    let revision = anchor.join(" + ");
+    plan.anchor = Some(anchor.clone());
+    plan.drift = residual.clone();
+    if missing > 0 {
+        let reference = replayer
+            .cached(repo, &anchor)?
+            .expect("holds: the anchor's reference was built by status or locate")
+            .schema(repo)?;
+        if repair::plan(&live.schema, &reference, false).destructive {
+            let reason = format!(
+                "bringing the schema to revision {revision} needs steps that can lose data; \
+                 review them with `migsnap repair --to {}` before deciding",
+                anchor.join(" --to ")
+            );
+            return Ok(plan.decided(FixClass::Unsure, reason));
+        }
+    }
+    let mut tail = Vec::new();
+    if plan.rows.as_deref() != Some(anchor.as_slice()) {
+        tail.push(FixStep::Stamp {
+            revisions: anchor.clone(),
+        });
+    }
+    if position::classify(graph, Some(&anchor)) != Position::AtHeads {
+        tail.push(FixStep::Upgrade);
+    }
+    let repair_step = (missing > 0).then(|| FixStep::Repair {
+        towards: anchor.clone(),
+    });
+    if extra.is_empty() {
+        plan.steps = repair_step.into_iter().chain(tail).collect();
+        let reason = format!(
+            "{missing} object(s) of revision {revision} are missing and nothing is extra: \
+             repair adds them (schema only), keeping every row"
+        );
+        return Ok(plan.decided(FixClass::MissingObjects, reason));
+    }
+    plan.options =
+        extra_options(live, &anchor, &extra, repair_step, &tail).map_err(ReplayError::from)?;
+    plan.steps = plan.options[0].steps.clone();
+    let names = extra
+        .iter()
+        .map(|c| shown(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let class = if missing > 0 {
+        FixClass::MissingAndExtraObjects
+    } else {
+        FixClass::ExtraObjects
+    };
+    let missing_part = if missing > 0 {
+        format!("{missing} object(s) of revision {revision} are missing (repair adds them), and ")
+    } else {
+        String::new()
+    };
+    let reason = format!(
+        "{missing_part}{} object(s) no revision makes are extra ({names}): {}",
+        extra.len(),
+        plan.options[0].why
+    );
+    Ok(plan.decided(class, reason))
+}
+
+/// The ways out of `extra` objects, the recommended one first: accept them
+/// as a variant of `anchor` (nothing is lost), or drop them (their rows
+/// are counted first). Each is followed by `tail`.
+fn extra_options(
+    live: &LiveDatabase,
+    anchor: &[String],
+    extra: &[&Change],
+    repair_step: Option<FixStep>,
+    tail: &[FixStep],
+) -> Result<Vec<FixOption>, crate::snapshots::sqlite::SqliteError> {
+    let db = Database::open(&live.path, std::time::Duration::from_secs(5))?;
+    let mut rows = 0;
+    for change in extra.iter().filter(|c| c.kind == ChangeKind::Table) {
+        rows += db.row_count(&change.name)?;
+    }
+    let revision = anchor.join(" + ");
+    let accept = FixOption {
+        name: "accept",
+        steps: repair_step
+            .into_iter()
+            .chain([FixStep::Accept {
+                revisions: anchor.to_vec(),
+            }])
+            .chain(tail.iter().cloned())
+            .collect(),
+        why: format!(
+            "accept them as a valid variant of revision {revision}, so status and stamp \
+             stay clean and nothing is lost (dropping them would lose {rows} row(s))"
+        ),
+    };
+    let drop = FixOption {
+        name: "drop",
+        steps: [FixStep::Drop {
+            towards: anchor.to_vec(),
+            objects: extra.iter().map(|c| shown(c)).collect(),
+            rows,
+        }]
+        .into_iter()
+        .chain(tail.iter().cloned())
+        .collect(),
+        why: format!(
+            "drop them, which loses {rows} row(s): only for leftovers nobody uses \
+             (needs --allow-destructive)"
+        ),
+    };
+    Ok(vec![accept, drop])
+}
+
+/// A change's object as `kind name` (`table.column` for a column).
+fn shown(change: &Change) -> String {
+    match &change.table {
+        Some(table) if change.kind == ChangeKind::Column => {
+            format!("column {table}.{}", change.name)
+        }
+        _ => format!("{} {}", change.kind.name(), change.name),
+    }
+}
+
+/// What the version rows say, as the start of a sentence.
+fn said(position: &Position, rows: Option<&[String]>) -> String {
+    match (position, rows) {
+        (Position::Unversioned, _) | (_, None) => "there is no alembic_version table".to_owned(),
+        (_, Some([])) => "alembic_version is empty".to_owned(),
+        (Position::UnknownRevision { unknown }, _) => format!(
+            "alembic_version names {}, which no migration script declares",
+            unknown.join(", ")
+        ),
+        (_, Some(rows)) => format!("alembic_version says {}", rows.join(" + ")),
+    }
+}
+
+impl FixPlan {
+    /// The plan with its class, reason and the verdict's finding.
+    fn decided(mut self, class: FixClass, reason: String) -> FixPlan {
+        let db = self.database.display().to_string();
+        let finding = match class {
+            FixClass::Healthy => None,
+            FixClass::Behind => Some(
+                Finding::new(codes::NEEDED, Severity::Warning, &db, reason.clone())
+                    .hint("`migsnap fix --apply` runs the upgrade (a safety snapshot first)"),
+            ),
+            FixClass::MultipleHeads => Some(Finding::new(
+                codes::MULTIPLE_HEADS,
+                Severity::Error,
+                &db,
+                reason.clone(),
+            )),
+            FixClass::Unsure => Some(Finding::new(
+                codes::UNSURE,
+                Severity::Error,
+                &db,
+                reason.clone(),
+            )),
+            _ => Some(
+                Finding::new(codes::NEEDED, Severity::Error, &db, reason.clone())
+                    .hint("`migsnap fix --apply` runs these steps (a safety snapshot first)"),
+            ),
+        };
+        self.findings.extend(finding);
+        self.class = class;
+        self.reason = reason;
+        self
+    }
+}

@@ -1,0 +1,306 @@
+//! `migsnap fix` end to end on a real Alembic project with a data
+//! migration: each class planned and applied, with rows checked before and
+//! after, and the classes that must not be applied refused.
+
+use crate::common::alembic::{AlembicProject, Revision, tables, version_rows};
+use crate::common::{TestEnv, exec, file_hash};
+
+/// The revisions of the notes app, in order.
+const USERS: &str = "a1a1a1a1a1a1";
+/// Creates `profile` and backfills it from `user`: a data migration.
+const PROFILES: &str = "b2b2b2b2b2b2";
+const EMAIL: &str = "c3c3c3c3c3c3";
+const TAGS: &str = "d4d4d4d4d4d4";
+
+/// A four-revision project whose second revision backfills rows.
+fn notes_app(env: &TestEnv) -> Option<AlembicProject> {
+    let mut p = AlembicProject::new(env)?;
+    p.revision(
+        Revision::new(USERS, "users")
+            .upgrade(
+                r#"
+                op.create_table(
+                    "user",
+                    sa.Column("id", sa.Integer(), nullable=False),
+                    sa.Column("name", sa.String(), nullable=False),
+                    sa.PrimaryKeyConstraint("id"),
+                )
+                "#,
+            )
+            .downgrade(r#"op.drop_table("user")"#),
+    );
+    p.revision(
+        Revision::new(PROFILES, "profiles, backfilled from users")
+            .down(USERS)
+            .upgrade(
+                r#"
+                op.create_table(
+                    "profile",
+                    sa.Column("user_id", sa.Integer(), nullable=False),
+                    sa.Column("display_name", sa.String(), nullable=False),
+                    sa.ForeignKeyConstraint(["user_id"], ["user.id"]),
+                    sa.PrimaryKeyConstraint("user_id"),
+                )
+                op.execute("INSERT INTO profile (user_id, display_name) SELECT id, name FROM user")
+                "#,
+            )
+            .downgrade(r#"op.drop_table("profile")"#),
+    );
+    p.revision(
+        Revision::new(EMAIL, "user email")
+            .down(PROFILES)
+            .upgrade(r#"op.add_column("user", sa.Column("email", sa.String(), nullable=True))"#)
+            .downgrade(
+                r#"
+                with op.batch_alter_table("user") as batch_op:
+                    batch_op.drop_column("email")
+                "#,
+            ),
+    );
+    p.revision(
+        Revision::new(TAGS, "tags")
+            .down(EMAIL)
+            .upgrade(
+                r#"
+                op.create_table(
+                    "tag",
+                    sa.Column("id", sa.Integer(), nullable=False),
+                    sa.Column("name", sa.String(), nullable=False),
+                    sa.PrimaryKeyConstraint("id"),
+                )
+                "#,
+            )
+            .downgrade(r#"op.drop_table("tag")"#),
+    );
+    p.configure_store(env, "");
+    Some(p)
+}
+
+fn count(db: &std::path::Path, table: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+fn plan(env: &TestEnv, db: &str) -> (i32, serde_json::Value) {
+    let out = env.run(&["--format", "json", "fix", db]);
+    (out.status, out.json())
+}
+
+fn step_names(plan: &serde_json::Value) -> Vec<String> {
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn status_is_clean(env: &TestEnv, db: &str) {
+    let out = env.run(&["--format", "json", "status", db]);
+    assert_eq!(out.status, 0, "status after the fix: {}", out.json());
+}
+
+#[test]
+fn stamped_ahead_over_a_data_migration_is_fixed_by_stamp_and_upgrade_so_the_backfill_runs() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(USERS).assert_success();
+    exec(&db, "INSERT INTO user VALUES (1, 'Ann'), (2, 'Bob'), (3, 'Cy')");
+    // The version row says head; the schema is that of the first revision.
+    project.stamp(TAGS).assert_success();
+
+    let hash = file_hash(&db);
+    let (code, planned) = plan(&env, path);
+    assert_eq!(code, 1, "{planned}");
+    assert_eq!(planned["class"], "misstamped", "{planned}");
+    assert_eq!(planned["anchor"], serde_json::json!([USERS]));
+    assert_eq!(step_names(&planned), ["stamp", "upgrade"], "{planned}");
+    let stamp = planned["commands"][0].as_str().unwrap();
+    assert!(
+        stamp.starts_with("migsnap stamp --verify") && stamp.ends_with(USERS),
+        "{planned}"
+    );
+    assert_eq!(file_hash(&db), hash, "a dry run changes nothing");
+
+    // The text says why and names the steps.
+    let text = env.run(&["fix", path]);
+    assert!(text.stdout.contains("exactly revision"), "{text:?}");
+    assert!(text.stdout.contains("alembic upgrade heads"), "{text:?}");
+
+    let applied = env
+        .run(&["--format", "json", "fix", path, "--apply"])
+        .ok_json();
+    assert_eq!(applied["fixed"], true, "{applied}");
+    assert_eq!(applied["restored"], false);
+    assert!(applied["safety_snapshot"].is_string());
+    assert_eq!(version_rows(&db), Some(vec![TAGS.to_owned()]));
+    // The data migration ran: every user has a profile.
+    assert_eq!(count(&db, "profile"), 3);
+    status_is_clean(&env, path);
+    let (code, again) = plan(&env, path);
+    assert_eq!((code, again["class"].as_str()), (0, Some("healthy")));
+}
+
+#[test]
+fn hand_made_later_objects_are_fixed_by_stamping_where_the_schema_is_then_upgrading() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(EMAIL).assert_success();
+    exec(&db, "INSERT INTO user (id, name) VALUES (1, 'Ann')");
+    // A fix script added the email column by hand; the row still says the
+    // revision before it, so `alembic upgrade head` dies on a duplicate
+    // column.
+    project.stamp(PROFILES).assert_success();
+    assert_ne!(project.upgrade("head").status, 0);
+
+    let (_, planned) = plan(&env, path);
+    assert_eq!(planned["class"], "misstamped", "{planned}");
+    assert_eq!(planned["anchor"], serde_json::json!([EMAIL]));
+    assert_eq!(step_names(&planned), ["stamp", "upgrade"]);
+
+    env.run(&["fix", path, "--apply"]).assert_success();
+    assert_eq!(version_rows(&db), Some(vec![TAGS.to_owned()]));
+    assert!(tables(&db).contains(&"tag".to_owned()));
+    assert_eq!(count(&db, "user"), 1, "rows kept");
+    status_is_clean(&env, path);
+}
+
+#[test]
+fn a_dropped_column_is_fixed_by_repair_and_rows_are_kept() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade("head").assert_success();
+    exec(&db, "INSERT INTO user (id, name) VALUES (1, 'Ann'), (2, 'Bob')");
+    exec(&db, "INSERT INTO tag VALUES (1, 'x')");
+    exec(&db, "ALTER TABLE tag DROP COLUMN name");
+
+    let (code, planned) = plan(&env, path);
+    assert_eq!(code, 1);
+    assert_eq!(planned["class"], "missing-objects", "{planned}");
+    assert_eq!(step_names(&planned), ["repair"]);
+
+    env.run(&["fix", path, "--apply"]).assert_success();
+    assert_eq!(count(&db, "user"), 2);
+    assert_eq!(count(&db, "tag"), 1);
+    status_is_clean(&env, path);
+}
+
+#[test]
+fn an_unknown_row_with_a_hand_made_table_is_accepted_or_dropped_never_silently() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade("head").assert_success();
+    exec(
+        &db,
+        "CREATE TABLE feature_x (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO feature_x VALUES (1, 'a'), (2, 'b');
+         UPDATE alembic_version SET version_num = 'deadbeef0000';",
+    );
+
+    let (code, planned) = plan(&env, path);
+    assert_eq!(code, 1);
+    assert_eq!(planned["class"], "extra-objects", "{planned}");
+    assert_eq!(planned["anchor"], serde_json::json!([TAGS]));
+    assert_eq!(step_names(&planned), ["accept", "stamp"], "{planned}");
+    let options: Vec<&str> = planned["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["accept", "drop"]);
+    assert_eq!(planned["options"][1]["steps"][0]["rows"], 2, "{planned}");
+
+    // Dropping loses rows: refused without the flag, nothing changed.
+    let hash = file_hash(&db);
+    let refused = env.run(&["fix", path, "--apply", "--choose", "drop"]);
+    assert_eq!(refused.status, 4, "{refused:?}");
+    assert!(refused.stderr.contains("2 row(s)"), "{refused:?}");
+    assert_eq!(file_hash(&db), hash);
+
+    // The recommended way keeps the table and its rows.
+    env.run(&["fix", path, "--apply"]).assert_success();
+    assert_eq!(version_rows(&db), Some(vec![TAGS.to_owned()]));
+    assert_eq!(count(&db, "feature_x"), 2);
+    status_is_clean(&env, path);
+}
+
+#[test]
+fn multiple_heads_are_explained_and_never_applied() {
+    let env = TestEnv::new();
+    let Some(mut project) = notes_app(&env) else {
+        return;
+    };
+    for id in ["e5e5e5e5e5e5", "f6f6f6f6f6f6"] {
+        project.revision(Revision::new(id, "a feature branch").down(TAGS));
+    }
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(TAGS).assert_success();
+
+    let (code, planned) = plan(&env, path);
+    assert_eq!(code, 1);
+    assert_eq!(planned["class"], "multiple-heads", "{planned}");
+    assert!(planned["steps"].as_array().unwrap().is_empty());
+    assert!(
+        planned["reason"].as_str().unwrap().contains("alembic merge"),
+        "{planned}"
+    );
+    let hash = file_hash(&db);
+    let refused = env.run(&["fix", path, "--apply"]);
+    assert_eq!(refused.status, 4, "{refused:?}");
+    assert_eq!(file_hash(&db), hash);
+}
+
+#[test]
+fn a_failing_upgrade_restores_the_database_and_says_so() {
+    let env = TestEnv::new();
+    let Some(mut project) = notes_app(&env) else {
+        return;
+    };
+    // A later revision whose data step fails on real rows.
+    project.revision(
+        Revision::new("g7g7g7g7g7g7", "unique names")
+            .down(TAGS)
+            .upgrade(r#"op.create_index("user_name_uq", "user", ["name"], unique=True)"#)
+            .downgrade(r#"op.drop_index("user_name_uq", table_name="user")"#),
+    );
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(USERS).assert_success();
+    exec(&db, "INSERT INTO user VALUES (1, 'Ann'), (2, 'Ann')");
+    project.stamp("g7g7g7g7g7g7").assert_success();
+
+    let out = env.run(&["--format", "json", "fix", path, "--apply"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    let report = out.json();
+    assert_eq!(report["fixed"], false, "{report}");
+    assert_eq!(report["restored"], true, "{report}");
+    let applied = report["applied"].as_array().unwrap();
+    assert_eq!(applied.last().unwrap()["step"], "upgrade", "{report}");
+    assert_eq!(applied.last().unwrap()["ok"], false);
+    // As it was: the version row, the tables and the rows.
+    assert_eq!(version_rows(&db), Some(vec!["g7g7g7g7g7g7".to_owned()]));
+    assert!(!tables(&db).contains(&"profile".to_owned()), "{report}");
+    assert_eq!(count(&db, "user"), 2);
+}
