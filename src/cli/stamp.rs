@@ -127,7 +127,9 @@ fn render(ctx: &Ctx, report: &StampReport) -> Result<(), CliError> {
             for line in drift_lines(out, drift, "    ") {
                 out.line(&line)?;
             }
-            out.line("`migsnap locate` shows which revision it does match; `migsnap repair --to REV` plans the fix")
+            out.line(
+                "`migsnap fix` plans the fix: which revision the schema really is, and the steps",
+            )
         }
         StampOutcome::Unchanged { .. } => out.line(&format!(
             "{path} is already stamped {towards}, and matches it"

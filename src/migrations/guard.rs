@@ -595,7 +595,7 @@ fn drift_findings(
                 drift_words(c)
             )
         },
-        Some("not the command's doing; `migsnap status` and `migsnap repair` deal with it".into()),
+        Some("not the command's doing; `migsnap fix` plans its fix".into()),
     );
     findings
 }

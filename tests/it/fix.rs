@@ -113,7 +113,10 @@ fn stamped_ahead_over_a_data_migration_is_fixed_by_stamp_and_upgrade_so_the_back
     let db = project.db_path();
     let path = db.to_str().unwrap();
     project.upgrade(USERS).assert_success();
-    exec(&db, "INSERT INTO user VALUES (1, 'Ann'), (2, 'Bob'), (3, 'Cy')");
+    exec(
+        &db,
+        "INSERT INTO user VALUES (1, 'Ann'), (2, 'Bob'), (3, 'Cy')",
+    );
     // The version row says head; the schema is that of the first revision.
     project.stamp(TAGS).assert_success();
 
@@ -186,7 +189,10 @@ fn a_dropped_column_is_fixed_by_repair_and_rows_are_kept() {
     let db = project.db_path();
     let path = db.to_str().unwrap();
     project.upgrade("head").assert_success();
-    exec(&db, "INSERT INTO user (id, name) VALUES (1, 'Ann'), (2, 'Bob')");
+    exec(
+        &db,
+        "INSERT INTO user (id, name) VALUES (1, 'Ann'), (2, 'Bob')",
+    );
     exec(&db, "INSERT INTO tag VALUES (1, 'x')");
     exec(&db, "ALTER TABLE tag DROP COLUMN name");
 
@@ -263,7 +269,10 @@ fn multiple_heads_are_explained_and_never_applied() {
     assert_eq!(planned["class"], "multiple-heads", "{planned}");
     assert!(planned["steps"].as_array().unwrap().is_empty());
     assert!(
-        planned["reason"].as_str().unwrap().contains("alembic merge"),
+        planned["reason"]
+            .as_str()
+            .unwrap()
+            .contains("alembic merge"),
         "{planned}"
     );
     let hash = file_hash(&db);

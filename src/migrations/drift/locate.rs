@@ -98,8 +98,8 @@ impl Located {
                 ),
             )
             .hint(format!(
-                "`migsnap repair --to {}` plans the change that brings it there",
-                nearest.targets.join(" --to ")
+                "`migsnap fix` plans the way to {}: what to repair, and what to do with what is extra",
+                nearest.targets.join(" + ")
             )),
             (None, None) => Finding::new(
                 codes::STAMP_MISMATCH,

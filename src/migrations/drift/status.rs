@@ -173,7 +173,7 @@ fn position_finding(position: &Position, db: &str) -> Option<Finding> {
             db,
             format!("{db} has no alembic_version table"),
         )
-        .hint("run `migsnap locate` to see which revision it matches, then `migsnap stamp --verify`"),
+        .hint("`migsnap fix` finds the revision the schema is and records it, verified"),
         Position::Behind { pending: list } => Finding::new(
             codes::BEHIND,
             Severity::Warning,
@@ -200,7 +200,7 @@ fn position_finding(position: &Position, db: &str) -> Option<Finding> {
                 unknown.join(", ")
             ),
         )
-        .hint("the scripts may be from another branch or version of the app; `migsnap locate` shows what the schema matches"),
+        .hint("the scripts may be from another branch or version of the app; `migsnap fix` finds the nearest revision and plans the way there"),
         Position::Inconsistent {
             ancestor,
             descendant,
@@ -211,7 +211,7 @@ fn position_finding(position: &Position, db: &str) -> Option<Finding> {
             format!("alembic_version holds both {ancestor} and its descendant {descendant}"),
         )
         .revision(ancestor)
-        .hint("Alembic never writes this; `migsnap locate`, then `migsnap stamp --verify` the right revision"),
+        .hint("Alembic never writes this; `migsnap fix` finds the right revision and records it, verified"),
     })
 }
 
@@ -262,7 +262,7 @@ fn comparison_findings(comparison: &Comparison, db: &str, findings: &mut Vec<Fin
                 ),
             )
             .revision(comparison.targets.join(" "))
-            .hint("`migsnap locate` shows which revision it does match; `migsnap repair` plans the fix"),
+            .hint("`migsnap fix` plans the fix: which revision the schema really is, and the steps"),
         );
     }
     findings.extend(
