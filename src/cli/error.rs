@@ -744,7 +744,6 @@ impl From<crate::migrations::fix::FixError> for CliError {
             FixError::Destructive { .. } => CliError::from_error(ErrorKind::Refused, &error)
                 .hint("pass --allow-destructive to drop them, or `--choose accept` to keep them"),
             FixError::Track(e) => e.into(),
-            FixError::Snapshot(e) => e.into(),
             FixError::Restore(e) => e.into(),
             FixError::Replay(e) => e.into(),
         }

@@ -204,24 +204,22 @@ fn render_applied(out: &Output, report: &FixReport) -> Result<(), CliError> {
             applied.detail
         ))?;
     }
-    let safety = report
-        .safety_snapshot
-        .map(|id| format!("{id:.12}"))
-        .unwrap_or_default();
     if report.fixed && report.applied.is_empty() {
         out.line("nothing to fix")?;
     } else if report.fixed {
+        let safety = report
+            .safety_snapshot
+            .map(|id| format!("{id:.12}"))
+            .unwrap_or_default();
         out.verdict(&format!(
             "fixed; safety snapshot {safety} (`migsnap restore {safety}` undoes it)"
         ))?;
-    } else if report.restored {
-        let failed = report
-            .failed_state_snapshot
-            .map(|id| format!("; the failed state is kept as {id:.12}"))
-            .unwrap_or_default();
-        out.verdict(&format!(
-            "FAIL: nothing changed: the database was restored from {safety}{failed}"
-        ))?;
+    } else if report.replaced {
+        out.verdict(
+            "FAIL: the database is fixed, but its extra objects were not recorded as valid; `migsnap accept` records them",
+        )?;
+    } else {
+        out.verdict("FAIL: not fixed; the steps ran on a copy, and the database is unchanged")?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
+use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
@@ -178,7 +179,8 @@ pub fn stamp_verified(
         let drift = comparison.drift.clone();
         return Ok(report(targets.to_vec(), StampOutcome::Refused { drift }));
     }
-    if live.meta.alembic_versions.as_deref() == Some(targets) {
+    let kind = replayer.project().kind;
+    if drift::stamped(kind, &live.meta, graph).as_deref() == Some(targets) {
         return Ok(report(
             targets.to_vec(),
             StampOutcome::Unchanged { unchanged: true },
@@ -193,7 +195,7 @@ pub fn stamp_verified(
         ..ReplaceOptions::default()
     };
     let (written, rows) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
-        let rows = write_versions(copy, targets).map_err(StampError::Write)?;
+        let rows = write_position(kind, copy, targets).map_err(StampError::Write)?;
         if rows != targets {
             return Err(StampError::ReadBack {
                 rows,
@@ -219,6 +221,37 @@ pub fn stamp_verified(
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS alembic_version (\
      version_num VARCHAR(32) NOT NULL, \
      CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))";
+
+/// Records `revisions` as the position of the database at `path` the way
+/// its project keeps it, and reads it back: the rows of `alembic_version`
+/// for Alembic; for a SQL folder, `PRAGMA user_version` set to the number
+/// of its one migration (a SQL folder's history is a line).
+pub(crate) fn write_position(
+    kind: MigrationKind,
+    path: &Path,
+    revisions: &[String],
+) -> rusqlite::Result<Vec<String>> {
+    match (kind, revisions) {
+        (MigrationKind::Alembic, _) => write_versions(path, revisions),
+        (MigrationKind::Sql, [id]) => {
+            let conn = Connection::open(path)?;
+            // A SQL folder's revision id is its number as written.
+            let number: i64 = id.parse().unwrap_or_default();
+            conn.pragma_update(None, "user_version", number)?;
+            let read: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            Ok(vec![if read == number {
+                id.clone()
+            } else {
+                read.to_string()
+            }])
+        }
+        (MigrationKind::Sql, _) => {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "user_version", 0)?;
+            Ok(Vec::new())
+        }
+    }
+}
 
 /// Replaces the rows of `alembic_version` in the database at `path` with
 /// `revisions`, in one transaction, and reads them back.
@@ -298,15 +331,21 @@ mod tests {
         assert!(matches!(again.outcome, StampOutcome::Unchanged { .. }));
         assert!(again.newly_tracked.is_none());
         assert_eq!(repo.databases().count(), 1);
-        let rows: Vec<String> = Connection::open(&db)
-            .unwrap()
-            .prepare("SELECT version_num FROM alembic_version")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
+        // A SQL folder keeps its position in `user_version`, not in an
+        // `alembic_version` table.
+        let conn = Connection::open(&db).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(rows, ["0001"]);
+        assert_eq!(version, 1);
+        let alembic: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'alembic_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(alembic, 0);
     }
 
     #[test]

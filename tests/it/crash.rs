@@ -469,10 +469,12 @@ pub(crate) fn migration_project(env: &TestEnv) -> (Vec<u8>, Vec<u8>) {
         "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload BLOB);",
         1,
     );
+    // No position recorded (`user_version` 0): `stamp` has something
+    // to write.
     fill(
         &env.join("app.db"),
         &format!("{USERS_0001} {POSTS_0002}"),
-        2,
+        0,
     );
     env.run(&["track", "rep", "rep.db"]).assert_success();
     env.run(&["track", "app", "app.db"]).assert_success();

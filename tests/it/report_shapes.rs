@@ -63,6 +63,8 @@ fn stamp_json_has_the_documented_fields_in_each_outcome() {
     assert_eq!(json["stamped"], false);
     assert!(json["drift"]["changes"].is_array(), "{json}");
 
+    // Nothing recorded yet, so the stamp has something to write.
+    exec(&env.join("app.db"), "PRAGMA user_version = 0;");
     let stamped = env.run(&["--format", "json", "stamp", "app.db", "0001"]);
     let json = stamped.ok_json();
     assert_eq!(

@@ -1,6 +1,13 @@
-//! Applying a fix: a safety snapshot, then each step with a check that it
-//! reached its state, then a final status. A step that fails, or a final
-//! state that is not healthy, puts the safety snapshot back.
+//! Applying a fix: every step runs on one verified copy of the database,
+//! each checked, and the copy replaces the database only when the end state
+//! is healthy ([`restore::rewrite`]: write lock, safety snapshot, copy,
+//! `quick_check`, atomic replacement). A step that fails leaves the
+//! database untouched, and a kill at any moment leaves the old database or
+//! the fixed one, never a half-fixed one (stamped but not upgraded).
+//!
+//! What needs the store (references, the accepted variant) is read before
+//! the copy is made or recorded after it replaced the database, because
+//! the copy is edited while the store is busy with the rewrite.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,13 +17,14 @@ use serde::Serialize;
 
 use crate::migrations::drift::{self, AcceptPlan, LiveDatabase};
 use crate::migrations::history::graph::Graph;
-use crate::migrations::history::position::Position;
-use crate::migrations::repair::{self, RepairError, RepairRequest};
+use crate::migrations::history::position::{self, Position};
+use crate::migrations::repair::{self, RepairPlan};
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
-use crate::migrations::stamp::{self, StampError, StampOutcome, StampRequest};
-use crate::repo::{Repo, SelectError, Tracked};
+use crate::migrations::stamp;
+use crate::repo::{Repo, SelectError};
+use crate::schema::Schema;
+use crate::schema::diff::{self, Change, Op};
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
-use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
 
 use super::{FixClass, FixPlan, FixStep};
 
@@ -53,20 +61,22 @@ pub struct FixReport {
     /// The plan that was applied.
     #[serde(flatten)]
     pub plan: FixPlan,
-    /// The steps that ran, in order; the last failed when `fixed` is false.
+    /// The steps that ran on the copy, in order; when `fixed` is false the
+    /// last one failed.
     pub applied: Vec<AppliedStep>,
-    /// The snapshot taken before the first step (the undo).
+    /// The snapshot taken before the database was replaced (the undo).
     pub safety_snapshot: Option<ObjectId>,
-    /// Whether every step ran and the database is now healthy.
+    /// Whether every step ran, the result is healthy and it replaced the
+    /// database.
     pub fixed: bool,
-    /// Whether the safety snapshot was put back after a failure.
-    pub restored: bool,
-    /// The snapshot of the failed state, taken by the restore.
-    pub failed_state_snapshot: Option<ObjectId>,
+    /// Whether the database was replaced by the fixed copy; false means it
+    /// was not changed at all. (Only recording the accepted variant comes
+    /// after, so `replaced` without `fixed` means that failed.)
+    pub replaced: bool,
 }
 
 /// Why a fix could not be applied at all (a step that fails is not an
-/// error: the report says so, and the database is put back).
+/// error: the report says so, and the database is unchanged).
 #[derive(Debug, thiserror::Error)]
 pub enum FixError {
     /// The plan has nothing safe to apply.
@@ -94,11 +104,8 @@ pub enum FixError {
     /// The database could not be tracked for its snapshots.
     #[error(transparent)]
     Track(#[from] SelectError),
-    /// The safety snapshot could not be taken.
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
-    /// Putting the safety snapshot back failed: the database is in the
-    /// failed state, which the error's safety snapshot keeps.
+    /// The database could not be replaced (in use, locked, full, …):
+    /// nothing was changed.
     #[error(transparent)]
     Restore(#[from] RestoreError),
     /// A reference could not be built or read.
@@ -106,9 +113,7 @@ pub enum FixError {
     Replay(#[from] ReplayError),
 }
 
-/// Applies `plan` to its database: a safety snapshot, then each step, each
-/// checked; on a failure (or a final state that is not healthy) the safety
-/// snapshot is put back.
+/// Applies `plan` to its database through one verified copy.
 pub fn apply(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
@@ -124,66 +129,78 @@ pub fn apply(
         applied: Vec::new(),
         safety_snapshot: None,
         fixed: false,
-        restored: false,
-        failed_state_snapshot: None,
+        replaced: false,
     };
     if report.plan.healthy() {
         report.fixed = true;
         return Ok(report);
     }
-    let path = report.plan.database.clone();
-    let tracked = repo.select_or_track_path(&path)?.tracked;
-    let safety = take(repo, &tracked, "before fix", options.busy_timeout, progress)?;
-    report.safety_snapshot = Some(safety);
-    let mut runner = StepRunner {
+    let expected = Expected::read(
         repo,
         replayer,
         graph,
-        path: &path,
+        &report.plan,
+        &steps,
         options,
         on_event,
-        progress,
+    )?;
+    let tracked = repo.select_or_track_path(&report.plan.database)?.tracked;
+    let replace = ReplaceOptions {
+        force: options.force,
+        message: format!("before fix ({})", report.plan.class.name()),
+        busy_timeout: options.busy_timeout,
+        ..ReplaceOptions::default()
     };
-    let mut failed = false;
-    for step in steps {
-        let outcome = runner.run(&step);
-        failed = outcome.is_err();
-        report.applied.push(AppliedStep {
-            step,
-            ok: !failed,
-            detail: outcome.unwrap_or_else(|why| why),
-        });
-        if failed {
-            break;
-        }
-    }
-    if !failed {
-        let verdict = runner.healthy();
-        failed = verdict.is_err();
-        report.fixed = !failed;
-        if let Err(why) = verdict {
-            report.applied.push(AppliedStep {
-                step: FixStep::Upgrade,
-                ok: false,
-                detail: format!("the database is not healthy after the fix: {why}"),
+    let mut applied = Vec::new();
+    let edited = restore::rewrite(repo, &tracked, &replace, progress, |copy| {
+        let mut editor = Editor {
+            replayer,
+            graph,
+            copy,
+            expected: &expected,
+        };
+        for step in &steps {
+            let outcome = editor.run(step);
+            let ok = outcome.is_ok();
+            applied.push(AppliedStep {
+                step: step.clone(),
+                ok,
+                detail: outcome.clone().unwrap_or_else(|why| why),
             });
+            outcome.map_err(EditError::Step)?;
         }
+        editor.healthy().map_err(EditError::Step)
+    });
+    report.applied = applied;
+    match edited {
+        Ok((written, ())) => {
+            report.safety_snapshot = written.safety;
+            report.fixed = true;
+            report.replaced = true;
+        }
+        Err(EditError::Step(why)) => {
+            if report.applied.last().is_none_or(|a| a.ok) {
+                report.applied.push(AppliedStep {
+                    step: FixStep::Upgrade,
+                    ok: false,
+                    detail: format!("the result is not healthy: {why}"),
+                });
+            }
+            return Ok(report);
+        }
+        Err(EditError::Restore(e)) => return Err(e.into()),
     }
-    if failed {
-        let restored = restore::restore(
-            repo,
-            safety,
-            &tracked,
-            &ReplaceOptions {
-                message: "after failed fix".to_owned(),
-                busy_timeout: options.busy_timeout,
-                force: options.force,
-                ..ReplaceOptions::default()
-            },
-            progress,
-        )?;
-        report.restored = true;
-        report.failed_state_snapshot = restored.safety;
+    if let Some(revisions) = &expected.accept {
+        let detail = record_variant(repo, replayer, &report.plan, revisions, options, on_event);
+        if let Some(step) = report
+            .applied
+            .iter_mut()
+            .find(|a| matches!(a.step, FixStep::Accept { .. }))
+        {
+            step.ok = detail.is_ok();
+            step.detail = detail.unwrap_or_else(|why| why);
+            report.fixed = step.ok;
+        }
     }
     Ok(report)
 }
@@ -224,79 +241,185 @@ fn chosen_steps(plan: &FixPlan, options: &FixOptions) -> Result<Vec<FixStep>, Fi
     Ok(steps)
 }
 
-/// Snapshots `tracked`; an unchanged database gives its current head.
-fn take(
-    repo: &mut Repo,
-    tracked: &Tracked,
-    message: &str,
-    busy_timeout: Duration,
-    progress: &mut dyn Progress,
-) -> Result<ObjectId, SnapshotError> {
-    let options = SnapshotOptions {
-        message: message.to_owned(),
-        busy_timeout,
-        ..SnapshotOptions::default()
-    };
-    Ok(match snapshot::take(repo, tracked, &options, progress)? {
-        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
-    })
+/// What the steps are checked against, read from the store before the
+/// copy is made.
+struct Expected {
+    /// The reference of the plan's anchor, which the stamp verifies.
+    anchor: Option<Schema>,
+    /// The repair of the live schema towards the anchor, when a step
+    /// repairs or drops.
+    repair: Option<RepairPlan>,
+    /// The reference of the heads, which the end state must mean.
+    heads: Schema,
+    /// The extra objects that stay (the accept way out), which the checks
+    /// allow beside a reference.
+    extra: Vec<Change>,
+    /// The revisions whose variant to record once the fix is in place.
+    accept: Option<Vec<String>>,
 }
 
-/// Runs steps on one database; each returns what it did, or why it failed.
-struct StepRunner<'r, 'a> {
-    repo: &'r mut Repo,
-    replayer: &'r Replayer<'a>,
-    graph: &'r Graph,
-    path: &'r Path,
-    options: &'r FixOptions,
-    on_event: &'r mut dyn FnMut(ReplayEvent<'_>),
-    progress: &'r mut dyn Progress,
+impl Expected {
+    fn read(
+        repo: &mut Repo,
+        replayer: &Replayer<'_>,
+        graph: &Graph,
+        plan: &FixPlan,
+        steps: &[FixStep],
+        options: &FixOptions,
+        on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    ) -> Result<Expected, FixError> {
+        let mut reference = |repo: &mut Repo, targets: &[String]| -> Result<Schema, FixError> {
+            let (built, replayed) = replayer.reference(repo, targets, on_event)?;
+            match built {
+                Some(reference) => Ok(reference.schema(repo)?),
+                None => Err(FixError::NothingSafe {
+                    reason: format!(
+                        "the reference of {} cannot be built: {}",
+                        targets.join(" + "),
+                        replayed
+                            .failure
+                            .map(|f| f.failure.error)
+                            .unwrap_or_default()
+                    ),
+                }),
+            }
+        };
+        let anchor = match &plan.anchor {
+            Some(anchor) => Some(reference(repo, anchor)?),
+            None => None,
+        };
+        let heads = reference(repo, &graph.heads())?;
+        let dropping = steps.iter().any(FixStep::destructive);
+        let repairing = steps
+            .iter()
+            .any(|s| matches!(s, FixStep::Repair { .. } | FixStep::Drop { .. }));
+        let repair = match (&anchor, repairing) {
+            (Some(anchor), true) => {
+                let live = LiveDatabase::capture(&plan.database, options.busy_timeout)
+                    .map_err(ReplayError::from)?;
+                Some(repair::plan(&live.schema, anchor, dropping))
+            }
+            _ => None,
+        };
+        let accept = steps.iter().find_map(|s| match s {
+            FixStep::Accept { .. } => Some(graph.heads()),
+            _ => None,
+        });
+        let extra = if accept.is_some() {
+            plan.drift
+                .changes
+                .iter()
+                .filter(|c| c.op == Op::Added && !c.meaning.is_form())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Expected {
+            anchor,
+            repair,
+            heads,
+            extra,
+            accept,
+        })
+    }
 }
 
-impl StepRunner<'_, '_> {
+/// Whether `schema` means `reference`, allowing differences of form and
+/// the `extra` objects.
+fn fits(schema: &Schema, reference: &Schema, extra: &[Change]) -> Result<(), String> {
+    let drift = diff::diff(reference, schema);
+    let unexpected: Vec<&Change> = drift
+        .changes
+        .iter()
+        .filter(|c| !c.meaning.is_form())
+        .filter(|c| {
+            !(c.op == Op::Added
+                && extra
+                    .iter()
+                    .any(|e| e.kind == c.kind && e.name == c.name && e.table == c.table))
+        })
+        .collect();
+    match unexpected.as_slice() {
+        [] => Ok(()),
+        [first, ..] => Err(format!(
+            "{} difference(s) from the reference, first: {:?} {} {}",
+            unexpected.len(),
+            first.op,
+            first.kind.name(),
+            first.name
+        )),
+    }
+}
+
+/// Why editing the copy stopped.
+enum EditError {
+    /// A step failed, or the end state is not healthy.
+    Step(String),
+    /// Making or replacing the copy failed.
+    Restore(RestoreError),
+}
+
+impl From<RestoreError> for EditError {
+    fn from(error: RestoreError) -> Self {
+        EditError::Restore(error)
+    }
+}
+
+/// Runs steps on the copy; each returns what it did, or why it failed.
+struct Editor<'e, 'a> {
+    replayer: &'e Replayer<'a>,
+    graph: &'e Graph,
+    copy: &'e Path,
+    expected: &'e Expected,
+}
+
+impl Editor<'_, '_> {
     fn run(&mut self, step: &FixStep) -> Result<String, String> {
         match step {
             FixStep::Stamp { revisions } => self.stamp(revisions),
             FixStep::Upgrade => self.upgrade(),
-            FixStep::Repair { towards } => self.repair(towards, false),
-            FixStep::Drop { towards, .. } => self.repair(towards, true),
-            FixStep::Accept { revisions } => self.accept(revisions),
+            FixStep::Repair { towards } | FixStep::Drop { towards, .. } => self.repair(towards),
+            // Recorded once the copy is in place.
+            FixStep::Accept { revisions } => Ok(format!(
+                "the extra objects stay; recorded as valid for {} once the fix is in place",
+                revisions.join(" + ")
+            )),
         }
     }
 
+    fn schema(&self) -> Result<Schema, String> {
+        LiveDatabase::capture(self.copy, Duration::from_secs(5))
+            .map(|live| live.schema)
+            .map_err(|e| e.to_string())
+    }
+
     fn stamp(&mut self, revisions: &[String]) -> Result<String, String> {
-        let mut targets = revisions.to_vec();
-        targets.sort();
-        targets.dedup();
-        let request = StampRequest {
-            database: self.path,
-            targets: &targets,
-            force: self.options.force,
-            busy_timeout: self.options.busy_timeout,
-        };
-        let report = stamp::stamp_verified(
-            self.repo,
-            self.replayer,
-            self.graph,
-            &request,
-            self.on_event,
-            self.progress,
-        )
-        .map_err(|e: StampError| e.to_string())?;
-        match report.outcome {
-            StampOutcome::Refused { drift } => Err(format!(
-                "the schema is not revision {} ({} difference(s)); nothing was written",
-                targets.join(" + "),
-                drift.changes.len()
-            )),
-            StampOutcome::Unchanged { .. } => {
-                Ok(format!("already stamped {}", targets.join(" + ")))
-            }
-            StampOutcome::Stamped { .. } => Ok(format!(
-                "stamped {} (verified, read back)",
-                report.targets.join(" + ")
-            )),
+        let anchor = self
+            .expected
+            .anchor
+            .as_ref()
+            .expect("holds: a plan that stamps has an anchor");
+        fits(&self.schema()?, anchor, &self.expected.extra).map_err(|why| {
+            format!(
+                "the schema is not revision {}: {why}",
+                revisions.join(" + ")
+            )
+        })?;
+        let mut rows = revisions.to_vec();
+        rows.sort();
+        let kind = self.replayer.project().kind;
+        let written = stamp::write_position(kind, self.copy, &rows).map_err(|e| e.to_string())?;
+        if written != rows {
+            return Err(format!(
+                "alembic_version reads back as {}",
+                written.join(", ")
+            ));
         }
+        Ok(format!(
+            "stamped {} (verified, read back)",
+            rows.join(" + ")
+        ))
     }
 
     fn upgrade(&mut self) -> Result<String, String> {
@@ -304,7 +427,7 @@ impl StepRunner<'_, '_> {
         let [head] = heads.as_slice() else {
             return Err(format!("the history has {} heads", heads.len()));
         };
-        let mut runner = self.replayer.runner(self.path).map_err(|e| e.to_string())?;
+        let mut runner = self.replayer.runner(self.copy).map_err(|e| e.to_string())?;
         runner.upgrade(head).map_err(|failure| {
             let file = failure
                 .file
@@ -312,89 +435,61 @@ impl StepRunner<'_, '_> {
                 .unwrap_or_default();
             format!("the upgrade failed{file}: {}", failure.error)
         })?;
-        drop(runner);
-        let live = self.live()?;
-        let rows = drift::stamped(self.replayer.project().kind, &live.meta, self.graph);
-        match crate::migrations::history::position::classify(self.graph, rows.as_deref()) {
-            Position::AtHeads => Ok(format!("upgraded to {head}")),
-            other => Err(format!(
-                "the upgrade ran but the database is {}, not at its head",
-                other.class()
-            )),
-        }
+        Ok(format!("upgraded to {head}"))
     }
 
-    fn repair(&mut self, towards: &[String], allow_destructive: bool) -> Result<String, String> {
-        let live = self.live()?;
-        let request = RepairRequest {
-            targets: towards,
-            apply: true,
-            allow_destructive,
-            force: self.options.force,
-            busy_timeout: self.options.busy_timeout,
-        };
-        let report = repair::repair(
-            self.repo,
-            self.replayer,
-            &live,
-            &request,
-            self.on_event,
-            self.progress,
-        )
-        .map_err(|e: RepairError| e.to_string())?;
-        if !report.settled() {
-            return Err("the repair left steps unapplied".to_owned());
-        }
+    fn repair(&mut self, towards: &[String]) -> Result<String, String> {
+        let planned = self
+            .expected
+            .repair
+            .as_ref()
+            .expect("holds: a plan that repairs has its repair read");
+        repair::apply(self.copy, &planned.plan, &planned.target).map_err(|e| e.to_string())?;
         Ok(format!(
-            "{} statement(s) applied towards {} (verified)",
-            report.planned.plan.steps.len(),
+            "{} statement(s) towards {} (verified)",
+            planned.plan.steps.len(),
             towards.join(" + ")
         ))
     }
 
-    fn accept(&mut self, revisions: &[String]) -> Result<String, String> {
-        let busy = self.options.busy_timeout;
-        let planned = drift::plan_accept(
-            self.repo,
-            self.replayer,
-            revisions,
-            self.path,
-            busy,
-            self.on_event,
-        )
-        .map_err(|e| e.to_string())?;
-        match planned {
-            AcceptPlan::Propose(proposal) => {
-                let (name, _) = drift::accept(self.repo, self.replayer, &proposal, self.path, busy)
-                    .map_err(|e| e.to_string())?;
-                Ok(format!("accepted the shape as {name}"))
-            }
-            AcceptPlan::IsReference | AcceptPlan::AlreadyAccepted(_) => {
-                Ok("the shape is already valid".to_owned())
-            }
-            AcceptPlan::ReplayFailed(failure) => Err(format!(
-                "the reference could not be built: {}",
-                failure.failure.error
-            )),
+    /// Whether the copy is at its heads with their schema.
+    fn healthy(&self) -> Result<(), String> {
+        let live =
+            LiveDatabase::capture(self.copy, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let rows = drift::stamped(self.replayer.project().kind, &live.meta, self.graph);
+        match position::classify(self.graph, rows.as_deref()) {
+            Position::AtHeads => fits(&live.schema, &self.expected.heads, &self.expected.extra),
+            other => Err(format!("it is {}, not at its heads", other.class())),
         }
     }
+}
 
-    /// Whether the database is now at its heads with their schema.
-    fn healthy(&mut self) -> Result<(), String> {
-        let live = self.live()?;
-        let status = drift::status(self.repo, self.replayer, self.graph, &live, self.on_event)
-            .map_err(|e| e.to_string())?;
-        match (&status.position, status.schema_matches()) {
-            (Position::AtHeads, Some(true)) => Ok(()),
-            (position, Some(false)) => Err(format!(
-                "it is {} and its schema differs from the reference",
-                position.class()
-            )),
-            (position, _) => Err(format!("it is {}", position.class())),
+/// Records the fixed database's shape as a valid variant of `revisions`,
+/// so that its extra objects are acknowledged rather than drift.
+fn record_variant(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    plan: &FixPlan,
+    revisions: &[String],
+    options: &FixOptions,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<String, String> {
+    let busy = options.busy_timeout;
+    let path = plan.database.as_path();
+    match drift::plan_accept(repo, replayer, revisions, path, busy, on_event)
+        .map_err(|e| e.to_string())?
+    {
+        AcceptPlan::Propose(proposal) => {
+            let (name, _) =
+                drift::accept(repo, replayer, &proposal, path, busy).map_err(|e| e.to_string())?;
+            Ok(format!("the extra objects are recorded as valid ({name})"))
         }
-    }
-
-    fn live(&self) -> Result<LiveDatabase, String> {
-        LiveDatabase::capture(self.path, self.options.busy_timeout).map_err(|e| e.to_string())
+        AcceptPlan::IsReference | AcceptPlan::AlreadyAccepted(_) => {
+            Ok("the shape is already valid".to_owned())
+        }
+        AcceptPlan::ReplayFailed(failure) => Err(format!(
+            "the reference could not be built: {}",
+            failure.failure.error
+        )),
     }
 }
