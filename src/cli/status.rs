@@ -77,7 +77,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             opened.repo.store.view(),
             tracked,
             &live.schema,
-            &live.semantic,
+            live.semantic,
         )?,
         None => None,
     };

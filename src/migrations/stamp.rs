@@ -154,7 +154,7 @@ pub fn stamp_verified<E: From<StampError>>(
         replayer,
         targets,
         &live.schema,
-        &live.semantic,
+        live.semantic,
         on_event,
     )
     .map_err(StampError::from)?;

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{self, SchemaDiff};
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
 
 use super::Live;
@@ -37,7 +37,7 @@ pub fn accepted(
     repo: &Repo,
     replayer: &Replayer<'_>,
     targets: &[String],
-) -> Result<Vec<(ObjectId, String)>, ReplayError> {
+) -> Result<Vec<(ObjectId, SchemaHash)>, ReplayError> {
     let view = repo.store.view();
     let mut out = Vec::new();
     for (_, id) in view.refs(&accepted_prefix(replayer, targets))? {
@@ -96,7 +96,7 @@ pub struct Proposal {
     /// (`added`: extra in the database, `removed`: missing from it).
     pub diff: SchemaDiff,
     /// The database's semantic schema hash.
-    pub semantic: String,
+    pub semantic: SchemaHash,
 }
 
 /// Whether a database's shape can be accepted.
@@ -131,11 +131,7 @@ pub fn plan_accept(
         });
     };
     let live = Live::capture(path, busy_timeout)?;
-    if Recorded::from_snapshot(&reference.snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(live.semantic.as_str())
-    {
+    if Recorded::from_snapshot(&reference.snapshot).schema_semantic == Some(live.semantic) {
         return Ok(AcceptPlan::IsReference);
     }
     if let Some((id, _)) = accepted(repo, replayer, targets)?
@@ -177,7 +173,7 @@ pub fn accept(
     let name = RefName::new(format!(
         "{}{}",
         accepted_prefix(replayer, targets),
-        &proposal.semantic[..proposal.semantic.len().min(24)]
+        format_args!("{:.24}", proposal.semantic)
     ))
     .expect("holds: the prefix is a valid ref and the hash is hex");
     let target = Target {
@@ -202,11 +198,7 @@ pub fn accept(
     // The snapshot reads the schema again: a change in between would have
     // accepted a shape nobody saw, so it is taken back.
     let recorded = repo.store.view().read_snapshot(&id)?;
-    if Recorded::from_snapshot(&recorded)
-        .schema_semantic
-        .as_deref()
-        != Some(proposal.semantic.as_str())
-    {
+    if Recorded::from_snapshot(&recorded).schema_semantic != Some(proposal.semantic) {
         remove_ref(repo, &name, id)?;
         return Err(changed());
     }

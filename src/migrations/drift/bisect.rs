@@ -86,13 +86,11 @@ pub fn snapshot_verdict(
         return Ok((Verdict::Skip, None));
     };
     let semantic = match &recorded.schema_semantic {
-        Some(s) => s.clone(),
-        None => snapshot_schema(repo.store.view(), *id, snapshot)?
-            .semantic_hash()
-            .to_string(),
+        Some(s) => *s,
+        None => snapshot_schema(repo.store.view(), *id, snapshot)?.semantic_hash(),
     };
     if rows.is_empty() {
-        let empty = Schema::default().semantic_hash().to_string();
+        let empty = Schema::default().semantic_hash();
         let verdict = if semantic == empty {
             Verdict::Good
         } else {
@@ -112,10 +110,8 @@ pub fn snapshot_verdict(
         let _ = report;
         return Ok((Verdict::Skip, Some(rows)));
     };
-    let matches_reference = Recorded::from_snapshot(&reference.snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(&semantic);
+    let matches_reference =
+        Recorded::from_snapshot(&reference.snapshot).schema_semantic == Some(semantic);
     let good = matches_reference
         || accepted(repo, replayer, &rows)?
             .iter()
@@ -208,10 +204,10 @@ fn explain_snapshot(
     let snapshot = repo.store.view().read_snapshot(id)?;
     let recorded = Recorded::from_snapshot(&snapshot);
     let schema = snapshot_schema(repo.store.view(), *id, &snapshot)?;
-    let semantic = schema.semantic_hash().to_string();
+    let semantic = schema.semantic_hash();
     let targets = stamped(replayer.project().kind, &recorded.meta, graph).unwrap_or_default();
     let unknown = unknown_revisions(graph, &targets);
-    let located = locate(repo, replayer, graph, &schema, &semantic, None, &mut |_| {})?;
+    let located = locate(repo, replayer, graph, &schema, semantic, None, &mut |_| {})?;
     let (compared_with, drift) = if !unknown.is_empty() {
         match closest(&located) {
             Some(candidate) => (Some(candidate.targets.clone()), candidate.drift.clone()),
@@ -423,7 +419,7 @@ fn chain_tip(
                 replayer,
                 graph,
                 &live.schema,
-                &live.semantic,
+                live.semantic,
                 None,
                 on_event,
             )?;

@@ -8,9 +8,9 @@ use crate::finding::{Finding, Severity};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{self, Change, ChangeKind, FieldChange, Op, SchemaDiff};
 use crate::schema::model::{fold, same_name};
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
@@ -119,7 +119,7 @@ pub fn locate(
     replayer: &Replayer<'_>,
     graph: &Graph,
     schema: &Schema,
-    semantic: &str,
+    semantic: SchemaHash,
     stamped: Option<Vec<String>>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<Located, ReplayError> {
@@ -156,7 +156,7 @@ pub fn locate(
                 .map(|(id, s)| (id, Some(s), true)),
         );
         for (id, shape, accepted) in shapes {
-            if shape.as_deref() == Some(semantic) {
+            if shape == Some(semantic) {
                 exact.push(LocateMatch {
                     targets: targets.clone(),
                     snapshot: id,

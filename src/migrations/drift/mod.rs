@@ -23,9 +23,9 @@ use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::touched::Touched;
 use crate::migrations::replay::{ReplayError, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::finding::forget_artefacts;
 use crate::schema::model::fold;
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::sqlite::{Database, DbMeta, SqliteError};
 
 pub use accept::{
@@ -86,8 +86,8 @@ pub struct Live {
     pub path: PathBuf,
     /// Its schema.
     pub schema: Schema,
-    /// Its semantic hash, hex.
-    pub semantic: String,
+    /// Its semantic hash.
+    pub semantic: SchemaHash,
     /// Its metadata (`alembic_version` rows and the rest).
     pub meta: DbMeta,
     /// What the capture noticed (migration artefacts).
@@ -104,7 +104,7 @@ impl Live {
             .expect("holds: no stamp was given, so the schema is read");
         Ok(Live {
             path: path.to_path_buf(),
-            semantic: schema.semantic_hash().to_string(),
+            semantic: schema.semantic_hash(),
             schema,
             meta: capture.meta,
             findings: capture.findings,

@@ -12,10 +12,10 @@ use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
 use crate::schema::finding::forget_artefacts;
 use crate::schema::model::fold;
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
@@ -77,23 +77,20 @@ pub fn compare(
     replayer: &Replayer<'_>,
     targets: &[String],
     schema: &Schema,
-    semantic: &str,
+    semantic: SchemaHash,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<(Option<Comparison>, Option<ReplayFailure>), ReplayError> {
     let (reference, report) = replayer.reference(repo, targets, on_event)?;
     let Some(reference) = reference else {
         return Ok((None, report.failure));
     };
-    let same = Recorded::from_snapshot(&reference.snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(semantic);
+    let same = Recorded::from_snapshot(&reference.snapshot).schema_semantic == Some(semantic);
     let variant = if same {
         None
     } else {
         accepted(repo, replayer, targets)?
             .into_iter()
-            .find(|(_, s)| s == semantic)
+            .find(|(_, s)| *s == semantic)
             .map(|(id, _)| id)
     };
     let drift = if same || variant.is_some() {
@@ -138,7 +135,7 @@ pub fn status(
             replayer,
             &targets,
             &live.schema,
-            &live.semantic,
+            live.semantic,
             on_event,
         )?
     } else {
