@@ -15,6 +15,7 @@ use super::migrations::{self, Workspace, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, Live};
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::SchemaDiff;
 
@@ -72,7 +73,7 @@ struct RemovedDocument<'a> {
 /// accepted (then with the variant's snapshot and ref).
 #[derive(Serialize)]
 struct AcceptDocument<'a> {
-    targets: &'a [String],
+    targets: &'a Targets,
     reference: ObjectId,
     diff: &'a SchemaDiff,
     accepted: bool,

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use super::{CliError, Ctx, ErrorKind};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::{MigrationKind, Project};
+use crate::migrations::history::targets::{TargetError, Targets};
 use crate::migrations::replay::{ReplayEvent, ReplayFailure};
 pub use crate::migrations::workspace::Workspace;
-use crate::migrations::workspace::{self, TargetError};
 use crate::repo::{Repo, Tracked};
 
 /// How to find the Alembic configuration, as `alembic -c` and `-n` do.
@@ -45,8 +45,8 @@ pub fn targets(
     names: &[String],
     stamped: Option<Vec<String>>,
     what: &str,
-) -> Result<Vec<String>, CliError> {
-    workspace::targets(&opened.graph, names, stamped).map_err(|e| match e {
+) -> Result<Targets, CliError> {
+    Targets::resolve(&opened.graph, names, stamped).map_err(|e| match e {
         TargetError::NoneRecorded => CliError::new(
             ErrorKind::Input,
             format!("the database records no revision to {what}"),

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::migrations::drift::{self, Live};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::schema::diff::SchemaDiff;
@@ -26,8 +27,8 @@ use crate::snapshots::sqlite::SqliteError;
 pub struct StampRequest<'a> {
     /// The database file.
     pub database: &'a Path,
-    /// The revisions to record, resolved, sorted and without duplicates.
-    pub targets: &'a [String],
+    /// The revisions to record.
+    pub targets: &'a Targets,
     /// Write even though other processes have the database open.
     pub force: bool,
     /// How long to wait for a database locked by a writer.
@@ -40,8 +41,8 @@ pub struct StampRequest<'a> {
 pub struct StampReport {
     /// The database file.
     pub database: PathBuf,
-    /// The revisions asked for; once stamped, the rows read back (the same).
-    pub targets: Vec<String>,
+    /// The revisions asked for; once stamped, also the rows read back.
+    pub targets: Targets,
     /// Whether `alembic_version` was written: only for
     /// [`StampOutcome::Stamped`].
     pub stamped: bool,
@@ -98,10 +99,10 @@ pub enum StampError {
     #[error(transparent)]
     Track(#[from] RepoError),
     /// A migration failed while the reference was built.
-    #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
+    #[error("the reference for {targets} could not be built: migration {} failed", failure.revision)]
     Reference {
         /// The revisions whose reference was needed.
-        targets: Vec<String>,
+        targets: Targets,
         /// The step that failed.
         failure: Box<ReplayFailure>,
     },
@@ -161,53 +162,47 @@ pub fn stamp_verified<E: From<StampError>>(
     let Some(comparison) = comparison else {
         let failure = failure.expect("holds: no comparison means a failed step");
         return Err(StampError::Reference {
-            targets: targets.to_vec(),
+            targets: targets.clone(),
             failure: Box::new(failure),
         }
         .into());
     };
-    let report = |targets: Vec<String>, outcome: StampOutcome| StampReport {
+    let report = |outcome: StampOutcome| StampReport {
         database: request.database.to_path_buf(),
-        targets,
+        targets: targets.clone(),
         stamped: matches!(outcome, StampOutcome::Stamped { .. }),
         reference: comparison.reference,
         outcome,
     };
     if !comparison.drift.is_empty() && !comparison.drift.is_form_only() {
         let drift = comparison.drift.clone();
-        return Ok(report(targets.to_vec(), StampOutcome::Refused { drift }));
+        return Ok(report(StampOutcome::Refused { drift }));
     }
-    if live.meta.alembic_versions.as_deref() == Some(targets) {
-        return Ok(report(
-            targets.to_vec(),
-            StampOutcome::Unchanged { unchanged: true },
-        ));
+    if live.meta.alembic_versions.as_deref() == Some(&**targets) {
+        return Ok(report(StampOutcome::Unchanged { unchanged: true }));
     }
     let tracked = track(repo)?;
     let options = RestoreOptions {
         force: request.force,
-        message: format!("before stamp {}", targets.join(" + ")),
+        message: format!("before stamp {targets}"),
         busy_timeout: request.busy_timeout,
         ..RestoreOptions::default()
     };
-    let (written, rows) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
+    let (written, ()) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
         let rows = write_versions(copy, targets).map_err(StampError::Write)?;
-        if rows != targets {
+        if rows != **targets {
             return Err(StampError::ReadBack {
                 rows,
                 targets: targets.to_vec(),
             });
         }
-        Ok(rows)
+        Ok(())
     })?;
     let safety_snapshot = written.safety.expect("holds: rewrite always takes one");
-    Ok(report(
-        rows,
-        StampOutcome::Stamped {
-            variant: comparison.variant,
-            safety_snapshot,
-        },
-    ))
+    Ok(report(StampOutcome::Stamped {
+        variant: comparison.variant,
+        safety_snapshot,
+    }))
 }
 
 /// The table Alembic creates on first use (`alembic/runtime/migration.py`,
@@ -258,7 +253,7 @@ mod tests {
         let replayer = Replayer::new(&project, &graph, Chain::new("default"));
         let mut tracked_times = 0;
         let mut stamp = |repo: &mut Repo, target: &str| {
-            let targets = [target.to_owned()];
+            let targets = Targets::one(target);
             let request = StampRequest {
                 database: &db,
                 targets: &targets,

@@ -8,6 +8,7 @@ use migsnap_store::progress::Silent;
 use migsnap_store::{Change as RefChange, Expected, ObjectId, Prefix, RefEdit, RefName};
 use serde::Serialize;
 
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::diff::{self, SchemaDiff};
@@ -89,7 +90,7 @@ impl From<migsnap_store::Error> for AcceptError {
 #[derive(Clone, Debug, Serialize)]
 pub struct Proposal {
     /// The revisions the shape would be valid for.
-    pub targets: Vec<String>,
+    pub targets: Targets,
     /// Their reference.
     pub reference: ObjectId,
     /// How the database differs from the reference: what would be accepted
@@ -118,7 +119,7 @@ pub enum AcceptPlan {
 pub fn plan_accept(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
-    targets: &[String],
+    targets: &Targets,
     path: &Path,
     busy_timeout: Duration,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
@@ -141,7 +142,7 @@ pub fn plan_accept(
         return Ok(AcceptPlan::AlreadyAccepted(id));
     }
     Ok(AcceptPlan::Propose(Proposal {
-        targets: targets.to_vec(),
+        targets: targets.clone(),
         reference: reference.id,
         diff: diff::diff(&reference.schema(repo)?, &live.schema),
         semantic: live.semantic,
@@ -183,7 +184,7 @@ pub fn accept(
         headers: Vec::new(),
     };
     let options = SnapshotOptions {
-        message: format!("accepted variant of {}", targets.join(" + ")),
+        message: format!("accepted variant of {targets}"),
         schema_only: true,
         allow_empty: true,
         busy_timeout,

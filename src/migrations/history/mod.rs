@@ -5,4 +5,5 @@ pub mod position;
 pub mod project;
 pub mod revision_file;
 pub mod sql_folder;
+pub mod targets;
 pub mod touched;
