@@ -15,6 +15,7 @@ use super::migrations::{self, Workspace, reference_error, replay_progress};
 use super::output::{drift_lines, time};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, Live};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::SchemaDiff;
@@ -247,7 +248,7 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
 
 /// Asks on the terminal; `false` when stdin is not one, or on anything but
 /// yes.
-fn confirm(targets: &[String]) -> Result<bool, CliError> {
+fn confirm(targets: &[RevisionId]) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }

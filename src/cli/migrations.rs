@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{CliError, Ctx, ErrorKind};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::{MigrationKind, Project};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::{TargetError, Targets};
 use crate::migrations::replay::{ReplayEvent, ReplayFailure};
 pub use crate::migrations::workspace::Workspace;
@@ -43,7 +44,7 @@ pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Wo
 pub fn targets(
     opened: &Workspace,
     names: &[String],
-    stamped: Option<Vec<String>>,
+    stamped: Option<Vec<RevisionId>>,
     what: &str,
 ) -> Result<Targets, CliError> {
     Targets::resolve(&opened.graph, names, stamped).map_err(|e| match e {
@@ -121,7 +122,7 @@ pub fn replay_progress(ctx: &Ctx) -> impl FnMut(ReplayEvent<'_>) + '_ {
 
 /// The error for a command that needed the reference of `targets` and could
 /// not have it because a migration failed in replay.
-pub fn reference_error(failure: &ReplayFailure, targets: &[String], root: &Path) -> CliError {
+pub fn reference_error(failure: &ReplayFailure, targets: &[RevisionId], root: &Path) -> CliError {
     let lines = failure_lines(failure, root);
     CliError::new(
         ErrorKind::Input,

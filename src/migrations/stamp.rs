@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::migrations::drift::{self, Live};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, RepoError, Tracked};
@@ -85,9 +86,9 @@ pub enum StampError {
     #[error("{ancestor} is an ancestor of {descendant}: stamp only the descendant")]
     Inconsistent {
         /// The ancestor.
-        ancestor: String,
+        ancestor: RevisionId,
         /// Its descendant.
-        descendant: String,
+        descendant: RevisionId,
     },
     /// The database could not be read.
     #[error(transparent)]
@@ -116,9 +117,9 @@ pub enum StampError {
     #[error("alembic_version reads back as {rows:?} after writing {targets:?}")]
     ReadBack {
         /// What was read.
-        rows: Vec<String>,
+        rows: Vec<RevisionId>,
         /// What was written.
-        targets: Vec<String>,
+        targets: Vec<RevisionId>,
     },
 }
 
@@ -178,7 +179,12 @@ pub fn stamp_verified<E: From<StampError>>(
         let drift = comparison.drift.clone();
         return Ok(report(StampOutcome::Refused { drift }));
     }
-    if live.meta.alembic_versions.as_deref() == Some(&**targets) {
+    let rows = live.meta.alembic_versions.as_deref();
+    if rows.is_some_and(|rows| {
+        rows.iter()
+            .map(String::as_str)
+            .eq(targets.iter().map(|t| t.as_str()))
+    }) {
         return Ok(report(StampOutcome::Unchanged { unchanged: true }));
     }
     let tracked = track(repo)?;
@@ -213,7 +219,7 @@ const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS alembic_version (
 
 /// Replaces the rows of `alembic_version` in the database at `path` with
 /// `revisions`, in one transaction, and reads them back.
-fn write_versions(path: &Path, revisions: &[String]) -> rusqlite::Result<Vec<String>> {
+fn write_versions(path: &Path, revisions: &[RevisionId]) -> rusqlite::Result<Vec<RevisionId>> {
     let mut conn = Connection::open(path)?;
     let tx = conn.transaction()?;
     tx.execute_batch(CREATE_VERSION_TABLE)?;
@@ -221,12 +227,12 @@ fn write_versions(path: &Path, revisions: &[String]) -> rusqlite::Result<Vec<Str
     for revision in revisions {
         tx.execute(
             "INSERT INTO alembic_version (version_num) VALUES (?1)",
-            [revision],
+            [revision.as_str()],
         )?;
     }
-    let written: Vec<String> = tx
+    let written: Vec<RevisionId> = tx
         .prepare("SELECT version_num FROM alembic_version ORDER BY version_num")?
-        .query_map([], |row| row.get(0))?
+        .query_map([], |row| row.get::<_, String>(0).map(RevisionId::from))?
         .collect::<Result<_, _>>()?;
     tx.commit()?;
     Ok(written)

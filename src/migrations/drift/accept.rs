@@ -8,6 +8,7 @@ use migsnap_store::progress::Silent;
 use migsnap_store::{Change as RefChange, Expected, ObjectId, Prefix, RefEdit, RefName};
 use serde::Serialize;
 
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
@@ -23,7 +24,7 @@ fn accepted_root(replayer: &Replayer<'_>) -> String {
 }
 
 /// The ref prefix of the accepted variants of the reference for `targets`.
-fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
+fn accepted_prefix(replayer: &Replayer<'_>, targets: &[RevisionId]) -> String {
     let reference = replayer.chain().ref_for(targets);
     let tail = reference
         .as_str()
@@ -37,7 +38,7 @@ fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
 pub fn accepted(
     repo: &Repo,
     replayer: &Replayer<'_>,
-    targets: &[String],
+    targets: &[RevisionId],
 ) -> Result<Vec<(ObjectId, SchemaHash)>, ReplayError> {
     let view = repo.store.view();
     let mut out = Vec::new();
@@ -215,7 +216,7 @@ pub struct AcceptedVariant {
     #[serde(rename = "ref")]
     pub reference_name: String,
     /// The revisions it is a valid shape for.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// When it was accepted, seconds since the Unix epoch.
     pub time: i64,
     /// The reference it varies.
@@ -250,7 +251,7 @@ pub fn accepted_variants(
                 .strip_prefix("accepted/")
                 .unwrap_or(&snapshot.database)
                 .split('+')
-                .map(str::to_owned)
+                .map(RevisionId::from)
                 .collect(),
             time: snapshot.time,
             reference,

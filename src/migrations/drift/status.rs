@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::finding::{Finding, Severity};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
@@ -26,7 +27,7 @@ use super::{Live, codes, stamped};
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     /// The stamped revisions the reference is for.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// The reference snapshot.
     pub reference: ObjectId,
     /// The accepted variant the schema matches, if it matches one rather
@@ -44,11 +45,11 @@ pub struct StatusReport {
     /// The database file.
     pub database: PathBuf,
     /// The `alembic_version` rows (`None`: no table).
-    pub rows: Option<Vec<String>>,
+    pub rows: Option<Vec<RevisionId>>,
     /// Where that puts the database.
     pub position: Position,
     /// The history's heads.
-    pub heads: Vec<String>,
+    pub heads: Vec<RevisionId>,
     /// The comparison with the reference, when one could be had.
     pub comparison: Option<Comparison>,
     /// Why the reference could not be built, if it could not.
@@ -75,7 +76,7 @@ impl StatusReport {
 pub fn compare(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
-    targets: &[String],
+    targets: &[RevisionId],
     schema: &Schema,
     semantic: SchemaHash,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),

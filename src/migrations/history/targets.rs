@@ -8,6 +8,7 @@ use std::ops::Deref;
 use serde::Serialize;
 
 use super::graph::{Graph, ResolveError, Resolved};
+use super::revision_id::RevisionId;
 
 /// Revisions of one graph that a workflow works towards together: never
 /// empty, sorted and without duplicates, so two spellings of the same set
@@ -15,7 +16,7 @@ use super::graph::{Graph, ResolveError, Resolved};
 /// Serialized as the list of ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Targets(Vec<String>);
+pub struct Targets(Vec<RevisionId>);
 
 /// Why the target revisions cannot be told.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,7 @@ pub enum TargetError {
     #[error("the database records revision {revision}, which no migration script declares")]
     Undeclared {
         /// The revision.
-        revision: String,
+        revision: RevisionId,
     },
     /// A name does not resolve.
     #[error(transparent)]
@@ -43,7 +44,7 @@ impl Targets {
     pub fn resolve(
         graph: &Graph,
         names: &[String],
-        stamped: Option<Vec<String>>,
+        stamped: Option<Vec<RevisionId>>,
     ) -> Result<Targets, TargetError> {
         let mut targets = Vec::new();
         if names.is_empty() {
@@ -71,15 +72,15 @@ impl Targets {
     /// The one revision `id`, taken as declared (for callers that already
     /// hold a revision of the graph).
     pub fn one(id: &str) -> Targets {
-        Targets(vec![id.to_owned()])
+        Targets(vec![id.into()])
     }
 }
 
 impl Deref for Targets {
-    type Target = [String];
+    type Target = [RevisionId];
 
     /// The ids, sorted: what the reference chain and the version rows take.
-    fn deref(&self) -> &[String] {
+    fn deref(&self) -> &[RevisionId] {
         &self.0
     }
 }
@@ -109,6 +110,10 @@ mod tests {
         names.iter().map(|n| n.to_string()).collect()
     }
 
+    fn ids(ids: &[&str]) -> Vec<RevisionId> {
+        ids.iter().map(|&id| id.into()).collect()
+    }
+
     /// Two spellings of one set are one value; it prints and serializes as
     /// the sorted ids.
     #[test]
@@ -127,14 +132,14 @@ mod tests {
     #[test]
     fn falls_back_to_the_recorded_revisions() {
         let graph = graph();
-        let recorded = Targets::resolve(&graph, &[], Some(names(&["b1"]))).unwrap();
+        let recorded = Targets::resolve(&graph, &[], Some(ids(&["b1"]))).unwrap();
         assert_eq!(recorded, Targets::one("b1"));
         assert!(matches!(
             Targets::resolve(&graph, &[], Some(Vec::new())),
             Err(TargetError::NoneRecorded)
         ));
         assert!(matches!(
-            Targets::resolve(&graph, &[], Some(names(&["zz"]))),
+            Targets::resolve(&graph, &[], Some(ids(&["zz"]))),
             Err(TargetError::Undeclared { revision }) if revision == "zz"
         ));
         assert!(matches!(
