@@ -183,7 +183,7 @@ pub fn stamp_verified<E: From<StampError>>(
     if rows.is_some_and(|rows| {
         rows.iter()
             .map(String::as_str)
-            .eq(targets.iter().map(|t| t.as_str()))
+            .eq(targets.iter().map(RevisionId::as_str))
     }) {
         return Ok(report(StampOutcome::Unchanged { unchanged: true }));
     }

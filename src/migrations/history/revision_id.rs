@@ -91,3 +91,24 @@ impl From<&RevisionId> for String {
         id.0.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// An id prints, serializes and debug-prints as the bare string did, so
+    /// retyping changed no output; maps keyed by id answer a `&str`.
+    #[test]
+    fn reads_as_its_string() {
+        let id = RevisionId::from("ae1027a6acf");
+        assert_eq!(id.to_string(), "ae1027a6acf");
+        assert_eq!(format!("{id:>12}"), " ae1027a6acf");
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""ae1027a6acf""#);
+        assert_eq!(format!("{:?}", [&id]), r#"["ae1027a6acf"]"#);
+        let map = BTreeMap::from([(id.clone(), 1)]);
+        assert_eq!(map.get("ae1027a6acf"), Some(&1));
+        assert_eq!(id, "ae1027a6acf");
+    }
+}
