@@ -15,6 +15,8 @@ use super::migrations::{self, Workspace, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, LiveDatabase};
+use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::Replayer;
 use crate::schema::diff::SchemaDiff;
 use crate::timestamp;
@@ -73,7 +75,7 @@ struct RemovedDocument<'a> {
 /// accepted (then with the variant's snapshot and ref).
 #[derive(Serialize)]
 struct AcceptDocument<'a> {
-    targets: &'a [String],
+    targets: &'a Targets,
     reference: ObjectId,
     diff: &'a SchemaDiff,
     accepted: bool,
@@ -247,7 +249,7 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
 
 /// Asks on the terminal; `false` when stdin is not one, or on anything but
 /// yes.
-fn confirm(targets: &[String]) -> Result<bool, CliError> {
+fn confirm(targets: &[RevisionId]) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }

@@ -16,6 +16,7 @@ use crate::migrations::drift;
 use crate::migrations::guard::{
     self, Check, DriftJudgement, GuardError, GuardEvent, GuardOptions, GuardReport, Versions, codes,
 };
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
 use crate::repo::Tracked;
@@ -191,7 +192,7 @@ fn render(
         (None, Some(signal)) => out.line(&format!("`{command}` was killed by signal {signal}"))?,
         (None, None) => out.line(&format!("`{command}` ended abnormally"))?,
     }
-    let rows = |rows: &Option<Vec<String>>| match rows {
+    let rows = |rows: &Option<Vec<RevisionId>>| match rows {
         None => "(no alembic_version table)".to_owned(),
         Some(rows) if rows.is_empty() => "(empty)".to_owned(),
         Some(rows) => rows.join(", "),

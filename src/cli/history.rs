@@ -9,6 +9,7 @@ use super::migrations::{self, shown};
 use super::{CliError, Ctx, Status, verdict};
 use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::project::MigrationKind;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::policy::Verdict;
 
 /// Show the migration history: revisions, heads, bases, branch and merge
@@ -31,10 +32,10 @@ struct HistoryDocument<'a> {
     kind: MigrationKind,
     version_locations: Vec<PathBuf>,
     revisions: Vec<RevisionEntry<'a>>,
-    heads: Vec<String>,
-    bases: Vec<String>,
-    branch_points: Vec<String>,
-    merge_points: Vec<String>,
+    heads: Vec<RevisionId>,
+    bases: Vec<RevisionId>,
+    branch_points: Vec<RevisionId>,
+    merge_points: Vec<RevisionId>,
     #[serde(flatten)]
     verdict: &'a Verdict,
 }
@@ -42,19 +43,19 @@ struct HistoryDocument<'a> {
 /// One revision in `history`'s JSON.
 #[derive(Serialize)]
 struct RevisionEntry<'a> {
-    revision: &'a str,
-    down_revision: &'a [String],
+    revision: &'a RevisionId,
+    down_revision: &'a [RevisionId],
     depends_on: &'a [String],
     branch_labels: &'a [String],
     message: Option<&'a str>,
     file: &'a Path,
     file_hash: &'a str,
-    children: &'a [String],
+    children: &'a [RevisionId],
 }
 
 /// The marks after a revision in the text listing: head, base, merge,
 /// branch point, labels.
-fn marks(graph: &Graph, heads: &[String], revision: &Revision) -> Vec<String> {
+fn marks(graph: &Graph, heads: &[RevisionId], revision: &Revision) -> Vec<String> {
     let id = &revision.id;
     let mut marks = Vec::new();
     if heads.contains(id) {
@@ -145,9 +146,9 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 .parents
                 .iter()
                 .filter(|p| graph.get(p).is_some())
-                .map(String::as_str)
+                .map(RevisionId::as_str)
                 .collect();
-            let drawn = lanes.place(id, &parents);
+            let drawn = lanes.place(id.as_str(), &parents);
             for line in &drawn.before {
                 out.line(line)?;
             }
@@ -157,7 +158,7 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         out.line(&format!(
             "{prefix}{} -> {}{}{}  {}",
             arrow,
-            out.paint(super::output::Paint::Id, id),
+            out.paint(super::output::Paint::Id, id.as_str()),
             if marks.is_empty() {
                 String::new()
             } else {

@@ -10,6 +10,7 @@ use super::{CliError, Ctx, Status, verdict};
 use crate::finding::Finding;
 use crate::finding::Severity;
 use crate::migrations::history::graph::display_path;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::lint::{self, Scope, Since, Stamped};
 use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
@@ -43,7 +44,7 @@ pub struct LintArgs {
 /// place of the report's findings.
 #[derive(Serialize)]
 struct LintDocument<'a> {
-    revisions_checked: &'a [String],
+    revisions_checked: &'a [RevisionId],
     since: Option<&'a Since>,
     /// `error`, `warning` and `info`: how many counting findings of each.
     counts: BTreeMap<&'static str, usize>,
@@ -135,7 +136,11 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     // Say what --since meant when it was not a revision id as resolved
     // (`head`, a label, a prefix).
-    if let Some(since) = report.since.as_ref().filter(|s| s.after != [s.rev.clone()]) {
+    if let Some(since) = report
+        .since
+        .as_ref()
+        .filter(|s| s.after != [s.rev.as_str()])
+    {
         let after = if since.after.is_empty() {
             "base".to_owned()
         } else {

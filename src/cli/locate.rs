@@ -62,7 +62,7 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &replayer,
         &opened.graph,
         &schema,
-        &semantic,
+        semantic,
         stamped,
         &mut replay_progress(ctx),
     )?;

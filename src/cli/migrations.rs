@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use super::{CliError, Ctx, ErrorKind};
 use crate::migrations::history::project::MigrationKind;
+use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::history::targets::{TargetError, Targets};
 use crate::migrations::replay::{ReplayEvent, ReplayFailure};
 pub use crate::migrations::workspace::Workspace;
-use crate::migrations::workspace::{self, TargetError};
 
 /// How to find the Alembic configuration, as `alembic -c` and `-n` do.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -41,10 +42,10 @@ pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Wo
 pub fn targets(
     opened: &Workspace,
     names: &[String],
-    stamped: Option<Vec<String>>,
+    stamped: Option<Vec<RevisionId>>,
     what: &str,
-) -> Result<Vec<String>, CliError> {
-    workspace::targets(&opened.graph, names, stamped).map_err(|e| match e {
+) -> Result<Targets, CliError> {
+    Targets::resolve(&opened.graph, names, stamped).map_err(|e| match e {
         TargetError::NoneRecorded => CliError::new(
             ErrorKind::Input,
             format!("the database records no revision to {what}"),
@@ -106,7 +107,7 @@ pub fn replay_progress(ctx: &Ctx) -> impl FnMut(ReplayEvent<'_>) + '_ {
 
 /// The error for a command that needed the reference of `targets` and could
 /// not have it because a migration failed in replay.
-pub fn reference_error(failure: &ReplayFailure, targets: &[String], root: &Path) -> CliError {
+pub fn reference_error(failure: &ReplayFailure, targets: &[RevisionId], root: &Path) -> CliError {
     let lines = failure_lines(failure, root);
     CliError::new(
         ErrorKind::Input,

@@ -11,6 +11,7 @@ use super::{CliError, Ctx, Status, verdict};
 use crate::migrations::drift::{self, Comparison, LiveDatabase};
 use crate::migrations::history::position::Position;
 use crate::migrations::history::project::MigrationKind;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayFailure, Replayer};
 use crate::policy::Verdict;
 use crate::snapshots::log::{self, SinceSnapshot};
@@ -34,12 +35,12 @@ pub struct StatusArgs {
 #[derive(Serialize)]
 struct StatusDocument<'a> {
     database: &'a Path,
-    rows: Option<&'a [String]>,
+    rows: Option<&'a [RevisionId]>,
     position: &'a Position,
     class: &'static str,
     /// See [`drift::StatusReport::schema_matches`].
     schema_matches: Option<bool>,
-    heads: &'a [String],
+    heads: &'a [RevisionId],
     comparison: Option<&'a Comparison>,
     replay_failure: Option<&'a ReplayFailure>,
     project: ProjectSummary<'a>,
@@ -77,7 +78,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             opened.repo.store.view(),
             tracked,
             &live.schema,
-            &live.semantic,
+            live.semantic,
         )?,
         None => None,
     };

@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::finding::{Finding, Severity};
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::{Repo, Tracked};
 use crate::schema::diff::{self, Change, ChangeKind, Op, SchemaDiff};
@@ -131,9 +132,9 @@ pub enum GuardEvent<'e> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Versions {
     /// Before the command.
-    pub before: Option<Vec<String>>,
+    pub before: Option<Vec<RevisionId>>,
     /// After it.
-    pub after: Option<Vec<String>>,
+    pub after: Option<Vec<RevisionId>>,
 }
 
 /// The drift after the command, judged against the drift before it. Each
@@ -142,9 +143,9 @@ pub struct Versions {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DriftJudgement {
     /// The revisions the database was compared with before the command.
-    pub targets_before: Option<Vec<String>>,
+    pub targets_before: Option<Vec<RevisionId>>,
     /// The revisions it was compared with after it.
-    pub targets_after: Option<Vec<String>>,
+    pub targets_after: Option<Vec<RevisionId>>,
     /// Drift the command introduced (or changed): its failure.
     pub introduced: SchemaDiff,
     /// Drift the command removed.
@@ -238,7 +239,11 @@ pub fn guard(
     let schema_changes = diff::diff(&live_before.schema, &live_after.schema);
     let rows = |status: &Option<drift::StatusReport>, live: &LiveDatabase| match status {
         Some(status) => status.rows.clone(),
-        None => live.meta.alembic_versions.clone(),
+        None => live
+            .meta
+            .alembic_versions
+            .as_ref()
+            .map(|rows| rows.iter().map(|row| row.as_str().into()).collect()),
     };
 
     let changed = after != before;
@@ -541,7 +546,7 @@ fn drift_findings(
     shown: &str,
     snapshots: (ObjectId, ObjectId),
 ) -> Vec<Finding> {
-    let targets = |t: &Option<Vec<String>>| t.clone().unwrap_or_default().join(" + ");
+    let targets = |t: &Option<Vec<RevisionId>>| t.clone().unwrap_or_default().join(" + ");
     let (before, after) = (
         targets(&judged.targets_before),
         targets(&judged.targets_after),

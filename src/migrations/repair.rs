@@ -22,6 +22,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::migrations::drift::LiveDatabase;
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::{self, Op, SchemaDiff};
@@ -213,9 +214,8 @@ pub fn apply(path: &Path, plan: &Plan, target: &Schema) -> Result<(), ApplyError
 /// What to repair, and how.
 #[derive(Clone, Debug)]
 pub struct RepairRequest<'a> {
-    /// The revisions whose reference is the goal, resolved, sorted and
-    /// without duplicates.
-    pub targets: &'a [String],
+    /// The revisions whose reference is the goal.
+    pub targets: &'a Targets,
     /// Apply the plan (else only plan it).
     pub apply: bool,
     /// Drop what the reference lacks, and allow steps that can lose data.
@@ -233,7 +233,7 @@ pub struct RepairReport {
     /// The database file.
     pub database: PathBuf,
     /// The revisions repaired towards.
-    pub targets: Vec<String>,
+    pub targets: Targets,
     /// Their reference snapshot.
     pub reference: ObjectId,
     /// The plan, what it keeps, and whether it can lose data.
@@ -266,10 +266,10 @@ pub enum RepairError {
     #[error(transparent)]
     Replay(#[from] ReplayError),
     /// A migration failed while the reference was built.
-    #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
+    #[error("the reference for {targets} could not be built: migration {} failed", failure.revision)]
     Reference {
         /// The revisions whose reference was needed.
-        targets: Vec<String>,
+        targets: Targets,
         /// The step that failed.
         failure: Box<ReplayFailure>,
     },
@@ -318,7 +318,7 @@ pub fn repair(
             .failure
             .expect("holds: no reference means a failed step");
         return Err(RepairError::Reference {
-            targets: targets.to_vec(),
+            targets: targets.clone(),
             failure: Box::new(failure),
         });
     };
@@ -326,7 +326,7 @@ pub fn repair(
     let planned = plan(&live.schema, &reference_schema, request.allow_destructive);
     let mut report = RepairReport {
         database: live.path.clone(),
-        targets: targets.to_vec(),
+        targets: targets.clone(),
         reference: reference.id,
         planned,
         applied: false,
@@ -344,7 +344,7 @@ pub fn repair(
     }
     let selected = repo.select_or_track_path(&live.path)?;
     let tracked = selected.tracked;
-    let towards = targets.join(" + ");
+    let towards = targets.to_string();
     let options = ReplaceOptions {
         force: request.force,
         message: format!("before repair towards {towards}"),
@@ -420,7 +420,7 @@ mod tests {
             db,
         } = SqlProject::new();
         let replayer = Replayer::new(&project, &graph, Chain::new("default"));
-        let targets = ["0002".to_owned()];
+        let targets = Targets::one("0002");
         let run = |repo: &mut Repo, apply: bool| {
             let live = LiveDatabase::capture(&db, Duration::from_secs(5)).unwrap();
             let request = RepairRequest {

@@ -27,6 +27,7 @@ use crate::finding::{Finding, Severity};
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::{Graph, ResolveError, Resolved};
 use crate::migrations::history::project::{MigrationKind, Project};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::runner::{Runner, StepFailure};
 use crate::migrations::replay::{self, Chain, ReplayError, Replayer, State};
 use crate::repo::Repo;
@@ -105,7 +106,7 @@ impl FailedStep {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RevisionOutcome {
     /// The revision.
-    pub revision: String,
+    pub revision: RevisionId,
     /// Its file.
     pub file: PathBuf,
     /// Whether it round-trips.
@@ -169,12 +170,12 @@ impl<'a> RoundTrip<'a> {
 
     /// The revisions to test, in topological order: all of them, or with
     /// `since`, those that upgrading to `since` does not apply.
-    pub fn revisions(&self, since: Option<&str>) -> Result<Vec<String>, RoundTripError> {
+    pub fn revisions(&self, since: Option<&str>) -> Result<Vec<RevisionId>, RoundTripError> {
         let done = match since {
             None => Default::default(),
             Some(name) => match self.graph.resolve(name).map_err(RoundTripError::Since)? {
                 Resolved::Base => Default::default(),
-                Resolved::Revisions(ids) => self.graph.closure(ids.iter().map(String::as_str)),
+                Resolved::Revisions(ids) => self.graph.closure(ids.iter().map(RevisionId::as_str)),
             },
         };
         Ok(self
@@ -191,7 +192,7 @@ impl<'a> RoundTrip<'a> {
     pub fn run(
         &self,
         repo: &Repo,
-        revisions: &[String],
+        revisions: &[RevisionId],
         on_testing: &mut dyn FnMut(&str),
     ) -> Result<RoundTripReport, RoundTripError> {
         if let Some(template) = &self.replayer.project().settings.upgrade {
@@ -208,7 +209,7 @@ impl<'a> RoundTrip<'a> {
         std::fs::write(&scratch, b"").map_err(ReplayError::Scratch)?;
         let mut runner = self.replayer.runner(&scratch)?;
         // Copies of "revision applied" states made in this run, by revision.
-        let mut applied: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let mut applied: BTreeMap<RevisionId, PathBuf> = BTreeMap::new();
         for revision in revisions {
             on_testing(revision);
             let keep = scratch_dir
@@ -232,8 +233,8 @@ impl<'a> RoundTrip<'a> {
         repo: &Repo,
         runner: &mut dyn Runner,
         scratch: &Path,
-        revision: &str,
-        applied: &BTreeMap<String, PathBuf>,
+        revision: &RevisionId,
+        applied: &BTreeMap<RevisionId, PathBuf>,
         keep: &Path,
     ) -> Result<RevisionOutcome, RoundTripError> {
         let file = self
@@ -243,7 +244,7 @@ impl<'a> RoundTrip<'a> {
             .unwrap_or_default();
         let mut form = Vec::new();
         let outcome = |step: Option<FailedStep>, difference, error, form| RevisionOutcome {
-            revision: revision.to_owned(),
+            revision: revision.clone(),
             file: file.clone(),
             ok: step.is_none(),
             step,
@@ -346,9 +347,9 @@ impl<'a> RoundTrip<'a> {
             .map(|r| r.parents.as_slice())
             .unwrap_or_default();
         match (self.replayer.project().kind, parents) {
-            (MigrationKind::Sql, [parent, ..]) => parent.clone(),
+            (MigrationKind::Sql, [parent, ..]) => parent.to_string(),
             (MigrationKind::Sql, []) => "base".to_owned(),
-            (MigrationKind::Alembic, [first, _, ..]) => first.clone(),
+            (MigrationKind::Alembic, [first, _, ..]) => first.to_string(),
             (MigrationKind::Alembic, _) => format!("{revision}@-1"),
         }
     }

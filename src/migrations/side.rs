@@ -9,7 +9,7 @@ use migsnap_store::ObjectId;
 
 use crate::migrations::drift::LiveDatabase;
 use crate::repo::{Repo, RepoError};
-use crate::schema::Schema;
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::log::{LogError, snapshot_schema};
 use crate::snapshots::revspec::{self, RevError};
 use crate::snapshots::snapshot::Recorded;
@@ -39,8 +39,8 @@ pub enum Side {
 pub struct SideSchema {
     /// The schema.
     pub schema: Schema,
-    /// Its semantic hash, hex: recorded by a snapshot, else computed.
-    pub semantic: String,
+    /// Its semantic hash: recorded by a snapshot, else computed.
+    pub semantic: SchemaHash,
     /// The database's metadata (`alembic_version` rows and the rest), as
     /// read or as the snapshot recorded it.
     pub meta: DbMeta,
@@ -130,7 +130,7 @@ impl Side {
                 let schema = snapshot_schema(view, *id, &snapshot)?;
                 let semantic = recorded
                     .schema_semantic
-                    .unwrap_or_else(|| schema.semantic_hash().to_string());
+                    .unwrap_or_else(|| schema.semantic_hash());
                 Ok(SideSchema {
                     schema,
                     semantic,

@@ -14,8 +14,10 @@ use serde::Serialize;
 
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
-use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::project::MigrationKind;
+use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::SchemaDiff;
@@ -27,8 +29,8 @@ use crate::snapshots::sqlite::SqliteError;
 pub struct StampRequest<'a> {
     /// The database file.
     pub database: &'a Path,
-    /// The revisions to record, resolved, sorted and without duplicates.
-    pub targets: &'a [String],
+    /// The revisions to record.
+    pub targets: &'a Targets,
     /// Write even though other processes have the database open.
     pub force: bool,
     /// How long to wait for a database locked by a writer.
@@ -41,8 +43,8 @@ pub struct StampRequest<'a> {
 pub struct StampReport {
     /// The database file.
     pub database: PathBuf,
-    /// The revisions asked for; once stamped, the rows read back (the same).
-    pub targets: Vec<String>,
+    /// The revisions asked for; once stamped, also the rows read back.
+    pub targets: Targets,
     /// Whether `alembic_version` was written: only for
     /// [`StampOutcome::Stamped`].
     pub stamped: bool,
@@ -89,9 +91,9 @@ pub enum StampError {
     #[error("{ancestor} is an ancestor of {descendant}: stamp only the descendant")]
     Inconsistent {
         /// The ancestor.
-        ancestor: String,
+        ancestor: RevisionId,
         /// Its descendant.
-        descendant: String,
+        descendant: RevisionId,
     },
     /// The database could not be read.
     #[error(transparent)]
@@ -103,10 +105,10 @@ pub enum StampError {
     #[error(transparent)]
     Track(#[from] SelectError),
     /// A migration failed while the reference was built.
-    #[error("the reference for {} could not be built: migration {} failed", targets.join(" + "), failure.revision)]
+    #[error("the reference for {targets} could not be built: migration {} failed", failure.revision)]
     Reference {
         /// The revisions whose reference was needed.
-        targets: Vec<String>,
+        targets: Targets,
         /// The step that failed.
         failure: Box<ReplayFailure>,
     },
@@ -120,9 +122,9 @@ pub enum StampError {
     #[error("alembic_version reads back as {rows:?} after writing {targets:?}")]
     ReadBack {
         /// What was read.
-        rows: Vec<String>,
+        rows: Vec<RevisionId>,
         /// What was written.
-        targets: Vec<String>,
+        targets: Vec<RevisionId>,
     },
 }
 
@@ -157,19 +159,19 @@ pub fn stamp_verified(
         replayer,
         targets,
         &live.schema,
-        &live.semantic,
+        live.semantic,
         on_event,
     )?;
     let Some(comparison) = comparison else {
         let failure = failure.expect("holds: no comparison means a failed step");
         return Err(StampError::Reference {
-            targets: targets.to_vec(),
+            targets: targets.clone(),
             failure: Box::new(failure),
         });
     };
-    let report = |targets: Vec<String>, outcome: StampOutcome| StampReport {
+    let report = |outcome: StampOutcome| StampReport {
         database: request.database.to_path_buf(),
-        targets,
+        targets: targets.clone(),
         stamped: matches!(outcome, StampOutcome::Stamped { .. }),
         reference: comparison.reference,
         outcome,
@@ -177,41 +179,35 @@ pub fn stamp_verified(
     };
     if !comparison.drift.is_empty() && !comparison.drift.is_form_only() {
         let drift = comparison.drift.clone();
-        return Ok(report(targets.to_vec(), StampOutcome::Refused { drift }));
+        return Ok(report(StampOutcome::Refused { drift }));
     }
     let kind = replayer.project().kind;
-    if drift::stamped(kind, &live.meta, graph).as_deref() == Some(targets) {
-        return Ok(report(
-            targets.to_vec(),
-            StampOutcome::Unchanged { unchanged: true },
-        ));
+    if drift::stamped(kind, &live.meta, graph).as_deref() == Some(&**targets) {
+        return Ok(report(StampOutcome::Unchanged { unchanged: true }));
     }
     let selected = repo.select_or_track_path(request.database)?;
     let tracked = selected.tracked;
     let options = ReplaceOptions {
         force: request.force,
-        message: format!("before stamp {}", targets.join(" + ")),
+        message: format!("before stamp {targets}"),
         busy_timeout: request.busy_timeout,
         ..ReplaceOptions::default()
     };
-    let (written, rows) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
+    let (written, ()) = restore::rewrite(repo, &tracked, &options, progress, |copy| {
         let rows = write_position(kind, copy, targets).map_err(StampError::Write)?;
-        if rows != targets {
+        if rows != **targets {
             return Err(StampError::ReadBack {
                 rows,
                 targets: targets.to_vec(),
             });
         }
-        Ok(rows)
+        Ok(())
     })?;
     let safety_snapshot = written.safety.expect("holds: rewrite always takes one");
-    let mut stamped = report(
-        rows,
-        StampOutcome::Stamped {
-            variant: comparison.variant,
-            safety_snapshot,
-        },
-    );
+    let mut stamped = report(StampOutcome::Stamped {
+        variant: comparison.variant,
+        safety_snapshot,
+    });
     stamped.newly_tracked = selected.newly_tracked.then_some(tracked);
     Ok(stamped)
 }
@@ -229,8 +225,8 @@ const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS alembic_version (
 pub(crate) fn write_position(
     kind: MigrationKind,
     path: &Path,
-    revisions: &[String],
-) -> rusqlite::Result<Vec<String>> {
+    revisions: &[RevisionId],
+) -> rusqlite::Result<Vec<RevisionId>> {
     match (kind, revisions) {
         (MigrationKind::Alembic, _) => write_versions(path, revisions),
         (MigrationKind::Sql, [id]) => {
@@ -242,7 +238,7 @@ pub(crate) fn write_position(
             Ok(vec![if read == number {
                 id.clone()
             } else {
-                read.to_string()
+                RevisionId::from(read.to_string().as_str())
             }])
         }
         (MigrationKind::Sql, _) => {
@@ -255,7 +251,7 @@ pub(crate) fn write_position(
 
 /// Replaces the rows of `alembic_version` in the database at `path` with
 /// `revisions`, in one transaction, and reads them back.
-fn write_versions(path: &Path, revisions: &[String]) -> rusqlite::Result<Vec<String>> {
+fn write_versions(path: &Path, revisions: &[RevisionId]) -> rusqlite::Result<Vec<RevisionId>> {
     let mut conn = Connection::open(path)?;
     let tx = conn.transaction()?;
     tx.execute_batch(CREATE_VERSION_TABLE)?;
@@ -263,12 +259,12 @@ fn write_versions(path: &Path, revisions: &[String]) -> rusqlite::Result<Vec<Str
     for revision in revisions {
         tx.execute(
             "INSERT INTO alembic_version (version_num) VALUES (?1)",
-            [revision],
+            [revision.as_str()],
         )?;
     }
-    let written: Vec<String> = tx
+    let written: Vec<RevisionId> = tx
         .prepare("SELECT version_num FROM alembic_version ORDER BY version_num")?
-        .query_map([], |row| row.get(0))?
+        .query_map([], |row| row.get::<_, String>(0).map(RevisionId::from))?
         .collect::<Result<_, _>>()?;
     tx.commit()?;
     Ok(written)
@@ -294,7 +290,7 @@ mod tests {
         } = SqlProject::new();
         let replayer = Replayer::new(&project, &graph, Chain::new("default"));
         let stamp = |repo: &mut Repo, target: &str| {
-            let targets = [target.to_owned()];
+            let targets = Targets::one(target);
             let request = StampRequest {
                 database: &db,
                 targets: &targets,

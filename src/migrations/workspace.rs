@@ -1,12 +1,12 @@
 //! What a migration workflow works on: the repository, the migration project
 //! with its graph and reference chain ([`Workspace`]), the database file it
 //! is about (found from a tracked database, a path, or the URL that
-//! `DATABASE_URL` or Alembic's `sqlalchemy.url` names) and the revisions it
-//! targets (named, or recorded by the database).
+//! `DATABASE_URL` or Alembic's `sqlalchemy.url` names). The revisions it
+//! targets are a [`Targets`](crate::migrations::history::targets::Targets).
 
 use std::path::{Path, PathBuf};
 
-use crate::migrations::history::graph::{Graph, ResolveError, Resolved};
+use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::HistoryError;
 use crate::migrations::history::project::Project;
 use crate::migrations::replay::Chain;
@@ -150,57 +150,6 @@ fn sqlite_path(url: &str, root: &Path) -> Option<PathBuf> {
         return None;
     }
     Some(root.join(rest))
-}
-
-/// Why the target revisions cannot be told.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// No names, and the database records no revision.
-    #[error("the database records no revision")]
-    NoneRecorded,
-    /// No names, and the database records a revision no script declares.
-    #[error("the database records revision {revision}, which no migration script declares")]
-    Undeclared {
-        /// The revision.
-        revision: String,
-    },
-    /// A name does not resolve.
-    #[error(transparent)]
-    Unresolved(#[from] ResolveError),
-    /// A name means `base`, which has no reference.
-    #[error("'base' has no reference")]
-    Base,
-}
-
-/// The revisions `names` stand for (ids, prefixes, labels, `head`,
-/// `heads`), or, with no names, the revisions `stamped` records; sorted and
-/// without duplicates.
-pub fn targets(
-    graph: &Graph,
-    names: &[String],
-    stamped: Option<Vec<String>>,
-) -> Result<Vec<String>, TargetError> {
-    let mut targets = Vec::new();
-    if names.is_empty() {
-        targets = stamped.unwrap_or_default();
-        if targets.is_empty() {
-            return Err(TargetError::NoneRecorded);
-        }
-        if let Some(unknown) = targets.iter().find(|t| graph.get(t).is_none()) {
-            return Err(TargetError::Undeclared {
-                revision: unknown.clone(),
-            });
-        }
-    }
-    for name in names {
-        match graph.resolve(name)? {
-            Resolved::Revisions(ids) => targets.extend(ids),
-            Resolved::Base => return Err(TargetError::Base),
-        }
-    }
-    targets.sort();
-    targets.dedup();
-    Ok(targets)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
+use std::str::FromStr;
 
 use bincode::Encode;
 use bincode::enc::Encoder;
@@ -43,6 +44,23 @@ impl fmt::Display for SchemaHash {
     /// Lowercase hex; a precision shortens it (`{:.12}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&blake3::Hash::from_bytes(self.0).to_hex())
+    }
+}
+
+/// A schema hash that is not 64 hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("not a schema hash (64 hex digits): {0:?}")]
+pub struct ParseSchemaHashError(String);
+
+impl FromStr for SchemaHash {
+    type Err = ParseSchemaHashError;
+
+    /// The inverse of [`Display`](fmt::Display) at full length: how a hash
+    /// recorded as text (a snapshot header) is read back.
+    fn from_str(text: &str) -> Result<SchemaHash, ParseSchemaHashError> {
+        blake3::Hash::from_hex(text)
+            .map(|hash| SchemaHash(*hash.as_bytes()))
+            .map_err(|_| ParseSchemaHashError(text.to_owned()))
     }
 }
 
@@ -390,5 +408,16 @@ mod tests {
             serde_json::to_value(hash).unwrap(),
             serde_json::json!("ab".repeat(32))
         );
+    }
+
+    /// A header's text reads back to the hash it was written from; text that
+    /// is not a full-length hash is an error, never a partial hash.
+    #[test]
+    fn hash_parses_from_its_hex() {
+        let hash = SchemaHash([0x5c; 32]);
+        assert_eq!(hash.to_string().parse::<SchemaHash>().unwrap(), hash);
+        for bad in ["", "5c5c", &"zz".repeat(32), &format!("{hash}0")] {
+            assert!(bad.parse::<SchemaHash>().is_err(), "{bad}");
+        }
     }
 }

@@ -29,7 +29,7 @@ pub mod sql;
 
 use migsnap_store::codec::{self, DecodeError};
 
-pub use canon::{SchemaHash, canonicalise};
+pub use canon::{ParseSchemaHashError, SchemaHash, canonicalise};
 pub use capture::{Captured, capture};
 pub use finding::{Finding, Severity};
 pub use lex::quote_ident;

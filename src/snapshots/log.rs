@@ -13,7 +13,7 @@ use migsnap_store::{Image, ObjectId, Snapshot, View};
 
 use crate::repo::Tracked;
 use crate::schema::diff::{SchemaDiff, diff};
-use crate::schema::{self, Column, Index, Schema, SchemaError, Table, Trigger, fold};
+use crate::schema::{self, Column, Index, Schema, SchemaError, SchemaHash, Table, Trigger, fold};
 use crate::snapshots::snapshot::Recorded;
 
 /// One snapshot as `log` shows it.
@@ -476,22 +476,19 @@ pub struct SinceSnapshot {
 }
 
 /// What changed in `db`'s schema since its last snapshot, given the live
-/// `schema` and its `semantic` hash (hex); `None` before its first
+/// `schema` and its `semantic` hash; `None` before its first
 /// snapshot. The same meaning by recorded hash needs no decoding.
 pub fn since_last_snapshot(
     view: View<'_>,
     db: &Tracked,
     schema: &Schema,
-    semantic: &str,
+    semantic: SchemaHash,
 ) -> Result<Option<SinceSnapshot>, LogError> {
     let Some(head) = view.find_ref(&db.head_ref())? else {
         return Ok(None);
     };
     let snapshot = view.read_snapshot(&head)?;
-    let same = Recorded::from_snapshot(&snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(semantic);
+    let same = Recorded::from_snapshot(&snapshot).schema_semantic == Some(semantic);
     let changes = if same {
         SchemaDiff::default()
     } else {
@@ -538,7 +535,7 @@ mod tests {
         let wait = std::time::Duration::from_secs(5);
         let since = |repo: &Repo| {
             let live = crate::migrations::drift::LiveDatabase::capture(&db, wait).unwrap();
-            since_last_snapshot(repo.store.view(), &tracked, &live.schema, &live.semantic).unwrap()
+            since_last_snapshot(repo.store.view(), &tracked, &live.schema, live.semantic).unwrap()
         };
         assert!(since(&repo).is_none());
         let options = crate::snapshots::snapshot::SnapshotOptions {

@@ -16,6 +16,7 @@ use migsnap_store::{
 };
 
 use crate::repo::{Repo, RepoError, Tracked};
+use crate::schema::SchemaHash;
 use crate::snapshots::pages::ImageError;
 use crate::snapshots::sqlite::{Database, DbMeta, SchemaFingerprint, SqliteError};
 
@@ -101,8 +102,8 @@ pub struct Recorded {
     /// The schema's cookie and text hash, to skip parsing it next time.
     #[serde(skip)]
     pub schema_fingerprint: Option<SchemaFingerprint>,
-    /// The semantic hash of the schema, hex.
-    pub schema_semantic: Option<String>,
+    /// The semantic hash of the schema.
+    pub schema_semantic: Option<SchemaHash>,
     /// BLAKE3 of the file of each migration revision the database had
     /// applied, by revision id (empty when no history was known).
     pub migration_files: BTreeMap<String, String>,
@@ -155,7 +156,7 @@ impl Recorded {
             headers.push((H_SCHEMA_TEXT.to_owned(), hex(&stamp.text)));
         }
         if let Some(semantic) = &self.schema_semantic {
-            headers.push((H_SCHEMA_SEMANTIC.to_owned(), semantic.clone()));
+            headers.push((H_SCHEMA_SEMANTIC.to_owned(), semantic.to_string()));
         }
         for (revision, hash) in &self.migration_files {
             headers.push((H_MIGRATION_FILE.to_owned(), format!("{revision} {hash}")));
@@ -189,10 +190,13 @@ impl Recorded {
                 .ok()
                 .zip(unhex(one(H_SCHEMA_TEXT)))
                 .map(|(cookie, text)| SchemaFingerprint { cookie, text }),
+            // Like the fingerprint, a hash that does not parse (only a damaged
+            // or foreign header) reads as absent: it could match no live
+            // schema anyway, and readers fall back to the schema blob.
             schema_semantic: snapshot
                 .header_values(H_SCHEMA_SEMANTIC)
                 .next()
-                .map(str::to_owned),
+                .and_then(|hex| hex.parse().ok()),
             migration_files: snapshot
                 .header_values(H_MIGRATION_FILE)
                 .filter_map(|value| value.split_once(' '))
@@ -300,9 +304,9 @@ pub fn take_into(
     let (schema, semantic) = match (&capture.schema, &parent, &parent_record) {
         (Some(captured), _, _) => (
             tx.write(&Object::Blob(captured.to_blob()))?,
-            Some(captured.semantic_hash().to_string()),
+            Some(captured.semantic_hash()),
         ),
-        (None, Some(parent), Some(record)) => (parent.schema, record.schema_semantic.clone()),
+        (None, Some(parent), Some(record)) => (parent.schema, record.schema_semantic),
         (None, ..) => unreachable!("BUG: a known schema stamp comes from a parent"),
     };
     let migration_files = applied_files(options.migrations.as_deref(), &capture.meta);
@@ -472,4 +476,44 @@ pub fn file_mode(path: &Path) -> Option<u32> {
     std::fs::metadata(path)
         .ok()
         .map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_with(headers: Vec<(String, String)>) -> Snapshot {
+        Snapshot {
+            parents: Vec::new(),
+            schema: ObjectId::hash(b"schema"),
+            image: None,
+            database: "db".to_owned(),
+            time: 0,
+            message: String::new(),
+            host: String::new(),
+            tool: TOOL.to_owned(),
+            added: Default::default(),
+            headers,
+        }
+    }
+
+    /// The semantic hash is written as the hex text `docs/format.md`
+    /// documents and reads back to the same hash; a value that is not a hash
+    /// reads as absent, like an unreadable fingerprint.
+    #[test]
+    fn semantic_hash_header_round_trips_as_hex() {
+        let hash = crate::schema::Schema::default().semantic_hash();
+        let record = Recorded {
+            schema_semantic: Some(hash),
+            ..Recorded::default()
+        };
+        let headers = record.to_headers();
+        assert!(headers.contains(&(H_SCHEMA_SEMANTIC.to_owned(), hash.to_string())));
+        let back = Recorded::from_snapshot(&snapshot_with(headers));
+        assert_eq!(back.schema_semantic, Some(hash));
+
+        let damaged = vec![(H_SCHEMA_SEMANTIC.to_owned(), "not hex".to_owned())];
+        let back = Recorded::from_snapshot(&snapshot_with(damaged));
+        assert_eq!(back.schema_semantic, None);
+    }
 }

@@ -8,10 +8,12 @@ use migsnap_store::progress::Silent;
 use migsnap_store::{Change as RefChange, Expected, ObjectId, Prefix, RefEdit, RefName};
 use serde::Serialize;
 
+use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{self, SchemaDiff};
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
 
 use super::LiveDatabase;
@@ -22,7 +24,7 @@ fn accepted_root(replayer: &Replayer<'_>) -> String {
 }
 
 /// The ref prefix of the accepted variants of the reference for `targets`.
-fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
+fn accepted_prefix(replayer: &Replayer<'_>, targets: &[RevisionId]) -> String {
     let reference = replayer.chain().ref_for(targets);
     let tail = reference
         .as_str()
@@ -36,8 +38,8 @@ fn accepted_prefix(replayer: &Replayer<'_>, targets: &[String]) -> String {
 pub fn accepted(
     repo: &Repo,
     replayer: &Replayer<'_>,
-    targets: &[String],
-) -> Result<Vec<(ObjectId, String)>, ReplayError> {
+    targets: &[RevisionId],
+) -> Result<Vec<(ObjectId, SchemaHash)>, ReplayError> {
     let view = repo.store.view();
     let mut out = Vec::new();
     for (_, id) in view.refs(&accepted_prefix(replayer, targets))? {
@@ -89,14 +91,14 @@ impl From<migsnap_store::Error> for AcceptError {
 #[derive(Clone, Debug, Serialize)]
 pub struct Proposal {
     /// The revisions the shape would be valid for.
-    pub targets: Vec<String>,
+    pub targets: Targets,
     /// Their reference.
     pub reference: ObjectId,
     /// How the database differs from the reference: what would be accepted
     /// (`added`: extra in the database, `removed`: missing from it).
     pub diff: SchemaDiff,
     /// The database's semantic schema hash.
-    pub semantic: String,
+    pub semantic: SchemaHash,
 }
 
 /// Whether a database's shape can be accepted.
@@ -118,7 +120,7 @@ pub enum AcceptPlan {
 pub fn plan_accept(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
-    targets: &[String],
+    targets: &Targets,
     path: &Path,
     busy_timeout: Duration,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
@@ -131,11 +133,7 @@ pub fn plan_accept(
         });
     };
     let live = LiveDatabase::capture(path, busy_timeout)?;
-    if Recorded::from_snapshot(&reference.snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(live.semantic.as_str())
-    {
+    if Recorded::from_snapshot(&reference.snapshot).schema_semantic == Some(live.semantic) {
         return Ok(AcceptPlan::IsReference);
     }
     if let Some((id, _)) = accepted(repo, replayer, targets)?
@@ -145,7 +143,7 @@ pub fn plan_accept(
         return Ok(AcceptPlan::AlreadyAccepted(id));
     }
     Ok(AcceptPlan::Propose(Proposal {
-        targets: targets.to_vec(),
+        targets: targets.clone(),
         reference: reference.id,
         diff: diff::diff(&reference.schema(repo)?, &live.schema),
         semantic: live.semantic,
@@ -177,7 +175,7 @@ pub fn accept(
     let name = RefName::new(format!(
         "{}{}",
         accepted_prefix(replayer, targets),
-        &proposal.semantic[..proposal.semantic.len().min(24)]
+        format_args!("{:.24}", proposal.semantic)
     ))
     .expect("holds: the prefix is a valid ref and the hash is hex");
     let target = Target {
@@ -187,7 +185,7 @@ pub fn accept(
         headers: Vec::new(),
     };
     let options = SnapshotOptions {
-        message: format!("accepted variant of {}", targets.join(" + ")),
+        message: format!("accepted variant of {targets}"),
         schema_only: true,
         allow_empty: true,
         busy_timeout,
@@ -202,11 +200,7 @@ pub fn accept(
     // The snapshot reads the schema again: a change in between would have
     // accepted a shape nobody saw, so it is taken back.
     let recorded = repo.store.view().read_snapshot(&id)?;
-    if Recorded::from_snapshot(&recorded)
-        .schema_semantic
-        .as_deref()
-        != Some(proposal.semantic.as_str())
-    {
+    if Recorded::from_snapshot(&recorded).schema_semantic != Some(proposal.semantic) {
         remove_ref(repo, &name, id)?;
         return Err(changed());
     }
@@ -222,7 +216,7 @@ pub struct AcceptedVariant {
     #[serde(rename = "ref")]
     pub reference_name: String,
     /// The revisions it is a valid shape for.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// When it was accepted, seconds since the Unix epoch.
     pub time: i64,
     /// The reference it varies.
@@ -257,7 +251,7 @@ pub fn accepted_variants(
                 .strip_prefix("accepted/")
                 .unwrap_or(&snapshot.database)
                 .split('+')
-                .map(str::to_owned)
+                .map(RevisionId::from)
                 .collect(),
             time: snapshot.time,
             reference,

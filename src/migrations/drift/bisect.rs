@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::migrations::bisect::{self, Bisection, Next, Verdict};
 use crate::migrations::history::graph::{Graph, ResolveError, Resolved};
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
@@ -24,17 +25,17 @@ use super::{LiveDatabase, stamped};
 #[derive(Clone, Debug, Serialize)]
 pub struct FirstBad {
     /// The revisions it recorded.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// Those of them no migration script declares.
-    pub unknown: Vec<String>,
+    pub unknown: Vec<RevisionId>,
     /// With an unknown revision recorded: the revisions it is compared with
     /// instead, the ones its schema matches or is nearest to (there is no
     /// reference for a revision the scripts lack).
-    pub compared_with: Option<Vec<String>>,
+    pub compared_with: Option<Vec<RevisionId>>,
     /// How it differs from the reference it is compared with.
     pub drift: SchemaDiff,
     /// The revisions its schema matches instead.
-    pub matches: Vec<Vec<String>>,
+    pub matches: Vec<Vec<RevisionId>>,
 }
 
 /// How a built-in bisection over a database's snapshots ended.
@@ -80,19 +81,17 @@ pub fn snapshot_verdict(
     id: &ObjectId,
     snapshot: &migsnap_store::Snapshot,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<(Verdict, Option<Vec<String>>), ReplayError> {
+) -> Result<(Verdict, Option<Vec<RevisionId>>), ReplayError> {
     let recorded = Recorded::from_snapshot(snapshot);
     let Some(rows) = stamped(replayer.project().kind, &recorded.meta, graph) else {
         return Ok((Verdict::Skip, None));
     };
     let semantic = match &recorded.schema_semantic {
-        Some(s) => s.clone(),
-        None => snapshot_schema(repo.store.view(), *id, snapshot)?
-            .semantic_hash()
-            .to_string(),
+        Some(s) => *s,
+        None => snapshot_schema(repo.store.view(), *id, snapshot)?.semantic_hash(),
     };
     if rows.is_empty() {
-        let empty = Schema::default().semantic_hash().to_string();
+        let empty = Schema::default().semantic_hash();
         let verdict = if semantic == empty {
             Verdict::Good
         } else {
@@ -112,10 +111,8 @@ pub fn snapshot_verdict(
         let _ = report;
         return Ok((Verdict::Skip, Some(rows)));
     };
-    let matches_reference = Recorded::from_snapshot(&reference.snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(&semantic);
+    let matches_reference =
+        Recorded::from_snapshot(&reference.snapshot).schema_semantic == Some(semantic);
     let good = matches_reference
         || accepted(repo, replayer, &rows)?
             .iter()
@@ -208,10 +205,10 @@ fn explain_snapshot(
     let snapshot = repo.store.view().read_snapshot(id)?;
     let recorded = Recorded::from_snapshot(&snapshot);
     let schema = snapshot_schema(repo.store.view(), *id, &snapshot)?;
-    let semantic = schema.semantic_hash().to_string();
+    let semantic = schema.semantic_hash();
     let targets = stamped(replayer.project().kind, &recorded.meta, graph).unwrap_or_default();
     let unknown = unknown_revisions(graph, &targets);
-    let located = locate(repo, replayer, graph, &schema, &semantic, None, &mut |_| {})?;
+    let located = locate(repo, replayer, graph, &schema, semantic, None, &mut |_| {})?;
     let (compared_with, drift) = if !unknown.is_empty() {
         match closest(&located) {
             Some(candidate) => (Some(candidate.targets.clone()), candidate.drift.clone()),
@@ -234,7 +231,7 @@ fn explain_snapshot(
 }
 
 /// The revisions of `targets` that no migration script declares.
-fn unknown_revisions(graph: &Graph, targets: &[String]) -> Vec<String> {
+fn unknown_revisions(graph: &Graph, targets: &[RevisionId]) -> Vec<RevisionId> {
     targets
         .iter()
         .filter(|t| graph.get(t).is_none())
@@ -247,21 +244,21 @@ fn unknown_revisions(graph: &Graph, targets: &[String]) -> Vec<String> {
 pub struct RevisionBisect {
     /// The revision the chain ends at: `--to`, else the stamped revision,
     /// else the only head, else (with an unknown stamp) `compared_with`.
-    pub tip: String,
+    pub tip: RevisionId,
     /// Stamped revisions that no migration script declares.
-    pub unknown: Vec<String>,
+    pub unknown: Vec<RevisionId>,
     /// With an unknown stamp and no `--to`: the revision the schema matches
     /// or is nearest to, which the chain ends at instead.
-    pub compared_with: Option<String>,
+    pub compared_with: Option<RevisionId>,
     /// The revisions bisected, oldest first.
-    pub line: Vec<String>,
+    pub line: Vec<RevisionId>,
     /// The first revision after which the database shows a defect it shows
     /// against the tip: something of that revision's reference it lacks or
     /// contradicts. `None` when it shows none against the tip.
-    pub first_bad: Option<String>,
+    pub first_bad: Option<RevisionId>,
     /// The revision before it, which the database has in full (as far as
     /// the tip's defects go); `None` when the first revision is bad.
-    pub last_good: Option<String>,
+    pub last_good: Option<RevisionId>,
     /// The defects the first bad revision introduces, against its reference.
     pub drift: Option<SchemaDiff>,
     /// What the database has beyond the tip's reference (extra objects and
@@ -285,9 +282,9 @@ pub struct Dropped {
     /// Its name.
     pub name: String,
     /// The last revision whose reference has it.
-    pub last_had: String,
+    pub last_had: RevisionId,
     /// The revision after that one, which dropped or renamed it.
-    pub dropped_by: String,
+    pub dropped_by: RevisionId,
 }
 
 /// The difference from the reference of revision `id` to `live`, each
@@ -296,17 +293,17 @@ fn drift_against(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     live: &Schema,
-    judged: &mut HashMap<String, SchemaDiff>,
+    judged: &mut HashMap<RevisionId, SchemaDiff>,
     id: &str,
 ) -> Result<SchemaDiff, ReplayError> {
     if let Some(drift) = judged.get(id) {
         return Ok(drift.clone());
     }
     let reference = replayer
-        .cached(repo, &[id.to_owned()])?
+        .cached(repo, &[id.into()])?
         .expect("holds: the tip's closure was replayed first");
     let drift = diff::diff(&reference.schema(repo)?, live);
-    judged.insert(id.to_owned(), drift.clone());
+    judged.insert(id.into(), drift.clone());
     Ok(drift)
 }
 
@@ -379,7 +376,7 @@ pub fn bisect_revisions(
     if let Some(failure) = report.failure {
         return Err(NoChain::Failed(failure).into());
     }
-    let mut judged: HashMap<String, SchemaDiff> = HashMap::new();
+    let mut judged: HashMap<RevisionId, SchemaDiff> = HashMap::new();
     let (defects, extra): (Vec<Change>, Vec<Change>) =
         drift_against(repo, replayer, &live.schema, &mut judged, &tip)?
             .changes
@@ -424,9 +421,9 @@ fn chain_tip(
     graph: &Graph,
     live: &LiveDatabase,
     to: Option<&str>,
-    rows: &[String],
+    rows: &[RevisionId],
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
-) -> Result<(String, Option<String>), RevisionBisectError> {
+) -> Result<(RevisionId, Option<RevisionId>), RevisionBisectError> {
     Ok(match to {
         Some(name) => match graph.resolve(name) {
             Ok(Resolved::Revisions(ids)) if ids.len() == 1 => (ids[0].clone(), None),
@@ -444,7 +441,7 @@ fn chain_tip(
                 replayer,
                 graph,
                 &live.schema,
-                &live.semantic,
+                live.semantic,
                 None,
                 on_event,
             )?;
@@ -468,8 +465,8 @@ fn chain_tip(
 }
 
 /// The first-parent chain of revisions that ends at `tip`, oldest first.
-fn first_parent_line(graph: &Graph, tip: &str) -> Vec<String> {
-    let mut line = vec![tip.to_owned()];
+fn first_parent_line(graph: &Graph, tip: &str) -> Vec<RevisionId> {
+    let mut line = vec![RevisionId::from(tip)];
     while let Some(parent) = graph
         .get(line.last().expect("holds: the line starts non-empty"))
         .and_then(|r| r.parents.first())
@@ -500,10 +497,10 @@ fn first_bad(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     live: &Schema,
-    judged: &mut HashMap<String, SchemaDiff>,
-    line: &[String],
+    judged: &mut HashMap<RevisionId, SchemaDiff>,
+    line: &[RevisionId],
     defects: &[Change],
-) -> Result<(String, Option<String>, SchemaDiff), ReplayError> {
+) -> Result<(RevisionId, Option<RevisionId>, SchemaDiff), ReplayError> {
     let tip = line.last().expect("holds: the line ends at the tip");
     let mut bisection = Bisection::with_open_start(line.to_vec());
     bisection
@@ -539,8 +536,8 @@ fn dropped(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     live: &Schema,
-    judged: &mut HashMap<String, SchemaDiff>,
-    line: &[String],
+    judged: &mut HashMap<RevisionId, SchemaDiff>,
+    line: &[RevisionId],
     extra: &SchemaDiff,
 ) -> Result<Vec<Dropped>, ReplayError> {
     let mut dropped = Vec::new();

@@ -6,11 +6,12 @@ use serde::Serialize;
 
 use crate::finding::{Finding, Severity};
 use crate::migrations::history::graph::Graph;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{self, Change, ChangeKind, FieldChange, Op, SchemaDiff};
 use crate::schema::model::{fold, same_name};
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
@@ -20,7 +21,7 @@ use super::codes;
 #[derive(Clone, Debug, Serialize)]
 pub struct LocateMatch {
     /// The revisions it is the reference for.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// The reference (or accepted variant) snapshot.
     pub snapshot: ObjectId,
     /// Whether `snapshot` is an accepted variant rather than the reference.
@@ -34,7 +35,7 @@ pub struct LocateMatch {
 #[derive(Clone, Debug, Serialize)]
 pub struct Located {
     /// The stamped revisions, as read.
-    pub stamped: Option<Vec<String>>,
+    pub stamped: Option<Vec<RevisionId>>,
     /// References the schema matches, in history order: exactly, or when
     /// none does, in everything but form (column order, constraint names).
     pub exact: Vec<LocateMatch>,
@@ -119,12 +120,12 @@ pub fn locate(
     replayer: &Replayer<'_>,
     graph: &Graph,
     schema: &Schema,
-    semantic: &str,
-    stamped: Option<Vec<String>>,
+    semantic: SchemaHash,
+    stamped: Option<Vec<RevisionId>>,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<Located, ReplayError> {
     let report = replayer.replay_all(repo, on_event)?;
-    let mut candidates: Vec<Vec<String>> =
+    let mut candidates: Vec<Vec<RevisionId>> =
         graph.topological().into_iter().map(|id| vec![id]).collect();
     let heads = graph.heads();
     if heads.len() > 1 {
@@ -156,7 +157,7 @@ pub fn locate(
                 .map(|(id, s)| (id, Some(s), true)),
         );
         for (id, shape, accepted) in shapes {
-            if shape.as_deref() == Some(semantic) {
+            if shape == Some(semantic) {
                 exact.push(LocateMatch {
                     targets: targets.clone(),
                     snapshot: id,

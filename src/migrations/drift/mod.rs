@@ -20,12 +20,13 @@ use std::time::Duration;
 use crate::finding::Finding;
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::MigrationKind;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::touched::Touched;
 use crate::migrations::replay::{ReplayError, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::finding::forget_artefacts;
 use crate::schema::model::fold;
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::sqlite::{Database, DbMeta, SqliteError};
 
 pub use accept::{
@@ -87,8 +88,8 @@ pub struct LiveDatabase {
     pub path: PathBuf,
     /// Its schema.
     pub schema: Schema,
-    /// Its semantic hash, hex.
-    pub semantic: String,
+    /// Its semantic hash.
+    pub semantic: SchemaHash,
     /// Its metadata (`alembic_version` rows and the rest).
     pub meta: DbMeta,
     /// What the capture noticed (migration artefacts).
@@ -105,7 +106,7 @@ impl LiveDatabase {
             .expect("holds: no stamp was given, so the schema is read");
         Ok(LiveDatabase {
             path: path.to_path_buf(),
-            semantic: schema.semantic_hash().to_string(),
+            semantic: schema.semantic_hash(),
             schema,
             meta: capture.meta,
             findings: capture.findings,
@@ -116,9 +117,20 @@ impl LiveDatabase {
 /// The revisions a database says it is at: its `alembic_version` rows, or
 /// for a SQL folder the migration numbered `PRAGMA user_version` (none at
 /// 0). `None`: the database records no position at all.
-pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<String>> {
+///
+/// The rows are user data and may name a revision no script declares; they
+/// are still revision ids (that is what Alembic writes there, and an
+/// unknown one is reported as such by [`position::classify`]), so they
+/// become [`RevisionId`]s here, where the migration layer first reads them.
+///
+/// [`position::classify`]: crate::migrations::history::position::classify
+pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<RevisionId>> {
     match kind {
-        MigrationKind::Alembic => meta.alembic_versions.clone(),
+        MigrationKind::Alembic => meta.alembic_versions.as_ref().map(|rows| {
+            rows.iter()
+                .map(|row| RevisionId::from(row.as_str()))
+                .collect()
+        }),
         MigrationKind::Sql => {
             if meta.user_version == 0 {
                 return Some(Vec::new());
@@ -128,7 +140,9 @@ pub fn stamped(kind: MigrationKind, meta: &DbMeta, graph: &Graph) -> Option<Vec<
                 .revisions()
                 .find(|r| r.id.parse::<u64>().ok() == number)
                 .map(|r| r.id.clone());
-            Some(vec![found.unwrap_or_else(|| meta.user_version.to_string())])
+            Some(vec![
+                found.unwrap_or_else(|| meta.user_version.to_string().into()),
+            ])
         }
     }
 }

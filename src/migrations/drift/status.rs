@@ -10,12 +10,13 @@ use serde::Serialize;
 use crate::finding::{Finding, Severity};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
 use crate::schema::finding::forget_artefacts;
 use crate::schema::model::fold;
+use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
@@ -26,7 +27,7 @@ use super::{LiveDatabase, codes, stamped};
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     /// The stamped revisions the reference is for.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// The reference snapshot.
     pub reference: ObjectId,
     /// The accepted variant the schema matches, if it matches one rather
@@ -44,11 +45,11 @@ pub struct StatusReport {
     /// The database file.
     pub database: PathBuf,
     /// The `alembic_version` rows (`None`: no table).
-    pub rows: Option<Vec<String>>,
+    pub rows: Option<Vec<RevisionId>>,
     /// Where that puts the database.
     pub position: Position,
     /// The history's heads.
-    pub heads: Vec<String>,
+    pub heads: Vec<RevisionId>,
     /// The comparison with the reference, when one could be had.
     pub comparison: Option<Comparison>,
     /// Why the reference could not be built, if it could not.
@@ -75,25 +76,22 @@ impl StatusReport {
 pub fn compare(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
-    targets: &[String],
+    targets: &[RevisionId],
     schema: &Schema,
-    semantic: &str,
+    semantic: SchemaHash,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<(Option<Comparison>, Option<ReplayFailure>), ReplayError> {
     let (reference, report) = replayer.reference(repo, targets, on_event)?;
     let Some(reference) = reference else {
         return Ok((None, report.failure));
     };
-    let same = Recorded::from_snapshot(&reference.snapshot)
-        .schema_semantic
-        .as_deref()
-        == Some(semantic);
+    let same = Recorded::from_snapshot(&reference.snapshot).schema_semantic == Some(semantic);
     let variant = if same {
         None
     } else {
         accepted(repo, replayer, targets)?
             .into_iter()
-            .find(|(_, s)| s == semantic)
+            .find(|(_, s)| *s == semantic)
             .map(|(id, _)| id)
     };
     let drift = if same || variant.is_some() {
@@ -138,7 +136,7 @@ pub fn status(
             replayer,
             &targets,
             &live.schema,
-            &live.semantic,
+            live.semantic,
             on_event,
         )?
     } else {

@@ -18,6 +18,8 @@ use serde::Serialize;
 use crate::migrations::drift::{self, AcceptPlan, LiveDatabase};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::history::targets::Targets;
 use crate::migrations::repair::{self, RepairPlan};
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::migrations::stamp;
@@ -191,7 +193,15 @@ pub fn apply(
         Err(EditError::Restore(e)) => return Err(e.into()),
     }
     if let Some(revisions) = &expected.accept {
-        let detail = record_variant(repo, replayer, &report.plan, revisions, options, on_event);
+        let detail = record_variant(
+            repo,
+            replayer,
+            graph,
+            &report.plan,
+            revisions,
+            options,
+            on_event,
+        );
         if let Some(step) = report
             .applied
             .iter_mut()
@@ -255,7 +265,7 @@ struct Expected {
     /// allow beside a reference.
     extra: Vec<Change>,
     /// The revisions whose variant to record once the fix is in place.
-    accept: Option<Vec<String>>,
+    accept: Option<Vec<RevisionId>>,
 }
 
 impl Expected {
@@ -268,7 +278,7 @@ impl Expected {
         options: &FixOptions,
         on_event: &mut dyn FnMut(ReplayEvent<'_>),
     ) -> Result<Expected, FixError> {
-        let mut reference = |repo: &mut Repo, targets: &[String]| -> Result<Schema, FixError> {
+        let mut reference = |repo: &mut Repo, targets: &[RevisionId]| -> Result<Schema, FixError> {
             let (built, replayed) = replayer.reference(repo, targets, on_event)?;
             match built {
                 Some(reference) => Ok(reference.schema(repo)?),
@@ -394,7 +404,7 @@ impl Editor<'_, '_> {
             .map_err(|e| e.to_string())
     }
 
-    fn stamp(&mut self, revisions: &[String]) -> Result<String, String> {
+    fn stamp(&mut self, revisions: &[RevisionId]) -> Result<String, String> {
         let anchor = self
             .expected
             .anchor
@@ -438,7 +448,7 @@ impl Editor<'_, '_> {
         Ok(format!("upgraded to {head}"))
     }
 
-    fn repair(&mut self, towards: &[String]) -> Result<String, String> {
+    fn repair(&mut self, towards: &[RevisionId]) -> Result<String, String> {
         let planned = self
             .expected
             .repair
@@ -469,14 +479,17 @@ impl Editor<'_, '_> {
 fn record_variant(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
+    graph: &Graph,
     plan: &FixPlan,
-    revisions: &[String],
+    revisions: &[RevisionId],
     options: &FixOptions,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<String, String> {
+    let targets =
+        Targets::resolve(graph, &[], Some(revisions.to_vec())).map_err(|e| e.to_string())?;
     let busy = options.busy_timeout;
     let path = plan.database.as_path();
-    match drift::plan_accept(repo, replayer, revisions, path, busy, on_event)
+    match drift::plan_accept(repo, replayer, &targets, path, busy, on_event)
         .map_err(|e| e.to_string())?
     {
         AcceptPlan::Propose(proposal) => {

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::finding::Finding;
 use crate::migrations::history::position::Position;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::schema::diff::SchemaDiff;
 
 pub use apply::{AppliedStep, FixError, FixOptions, FixReport, apply};
@@ -87,7 +88,7 @@ pub enum FixStep {
     /// schema is theirs (`migsnap stamp --verify`).
     Stamp {
         /// The revisions to record.
-        revisions: Vec<String>,
+        revisions: Vec<RevisionId>,
     },
     /// Run the project's upgrade to its heads (`alembic upgrade heads`),
     /// so that every pending migration, data steps included, runs.
@@ -96,19 +97,19 @@ pub enum FixStep {
     /// keeping everything else (`migsnap repair --apply`).
     Repair {
         /// The revisions whose reference is the goal.
-        towards: Vec<String>,
+        towards: Vec<RevisionId>,
     },
     /// Record the database's shape, extra objects included, as a valid
     /// variant of `revisions` (`migsnap accept`).
     Accept {
         /// The revisions the shape is accepted for.
-        revisions: Vec<String>,
+        revisions: Vec<RevisionId>,
     },
     /// Drop the extra objects (`migsnap repair --apply
     /// --allow-destructive`): destructive.
     Drop {
         /// The revisions whose reference is the goal.
-        towards: Vec<String>,
+        towards: Vec<RevisionId>,
         /// The extra objects dropped, as `kind name`.
         objects: Vec<String>,
         /// The rows the dropped tables hold.
@@ -140,13 +141,13 @@ pub struct FixPlan {
     /// The database file.
     pub database: PathBuf,
     /// Its `alembic_version` rows (`None`: no table).
-    pub rows: Option<Vec<String>>,
+    pub rows: Option<Vec<RevisionId>>,
     /// Where the rows put it.
     pub position: Position,
     /// What the planner found.
     pub class: FixClass,
     /// The revisions the schema is (or, with differences, is nearest to).
-    pub anchor: Option<Vec<String>>,
+    pub anchor: Option<Vec<RevisionId>>,
     /// How the schema differs from the anchor's reference (`added`: extra
     /// in the database, `removed`: missing from it).
     pub drift: SchemaDiff,

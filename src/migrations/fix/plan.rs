@@ -5,6 +5,7 @@ use crate::finding::{Finding, Severity};
 use crate::migrations::drift::{self, LiveDatabase, StatusReport};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::repair;
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::Repo;
@@ -62,7 +63,7 @@ pub fn plan(
         replayer,
         graph,
         &live.schema,
-        &live.semantic,
+        live.semantic,
         status.rows.clone(),
         on_event,
     )?;
@@ -116,7 +117,7 @@ fn stamped_is_right(status: &StatusReport, plan: &mut FixPlan) -> Option<FixPlan
 
 /// The plan when the schema is exactly `located`'s and the version rows
 /// say otherwise: record the truth, then let the migrations run.
-fn misstamped(mut plan: FixPlan, graph: &Graph, located: Vec<String>) -> FixPlan {
+fn misstamped(mut plan: FixPlan, graph: &Graph, located: Vec<RevisionId>) -> FixPlan {
     let revision = located.join(" + ");
     let said = said(&plan.position, plan.rows.as_deref());
     let upgrade = position::classify(graph, Some(&located)) != Position::AtHeads;
@@ -145,7 +146,7 @@ fn drifted(
     replayer: &Replayer<'_>,
     graph: &Graph,
     live: &LiveDatabase,
-    anchor: Vec<String>,
+    anchor: Vec<RevisionId>,
     residual: SchemaDiff,
 ) -> Result<FixPlan, ReplayError> {
     let definition: Vec<&Change> = residual
@@ -227,7 +228,7 @@ fn drifted(
 /// are counted first). Each is followed by `tail`.
 fn extra_options(
     live: &LiveDatabase,
-    anchor: &[String],
+    anchor: &[RevisionId],
     extra: &[&Change],
     repair_step: Option<FixStep>,
     tail: &[FixStep],
@@ -281,7 +282,7 @@ fn shown(change: &Change) -> String {
 }
 
 /// What the version rows say, as the start of a sentence.
-fn said(position: &Position, rows: Option<&[String]>) -> String {
+fn said(position: &Position, rows: Option<&[RevisionId]>) -> String {
     match (position, rows) {
         (Position::Unversioned, _) | (_, None) => "there is no alembic_version table".to_owned(),
         (_, Some([])) => "alembic_version is empty".to_owned(),

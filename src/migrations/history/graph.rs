@@ -9,11 +9,13 @@
 //! target a parent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::revision_id::RevisionId;
 use super::touched::Touched;
 use crate::finding::{Finding, Severity};
 
@@ -60,7 +62,10 @@ impl crate::snapshots::snapshot::MigrationFiles for Graph {
     fn applied_files(&self, rows: &[String]) -> BTreeMap<String, String> {
         self.closure(rows.iter().map(String::as_str))
             .into_iter()
-            .filter_map(|id| self.get(&id).map(|r| (id.clone(), r.file_hash.clone())))
+            .filter_map(|id| {
+                self.get(id.as_str())
+                    .map(|r| (id.to_string(), r.file_hash.clone()))
+            })
             .collect()
     }
 }
@@ -69,10 +74,11 @@ impl crate::snapshots::snapshot::MigrationFiles for Graph {
 #[derive(Clone, Debug, Serialize)]
 pub struct Revision {
     /// Its id (`revision`).
-    pub id: String,
+    pub id: RevisionId,
     /// Its parents (`down_revision`); empty for a base.
-    pub parents: Vec<String>,
-    /// Revisions (or branch labels) that must be applied first.
+    pub parents: Vec<RevisionId>,
+    /// Revisions that must be applied first, as written: an id or a branch
+    /// label (so text, until [`Graph::prerequisites`] resolves it).
     pub depends_on: Vec<String>,
     /// Its branch labels.
     pub branch_labels: Vec<String>,
@@ -88,9 +94,9 @@ pub struct Revision {
 /// A revision graph with its findings.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
-    revisions: BTreeMap<String, Revision>,
-    children: BTreeMap<String, Vec<String>>,
-    labels: BTreeMap<String, String>,
+    revisions: BTreeMap<RevisionId, Revision>,
+    children: BTreeMap<RevisionId, Vec<RevisionId>>,
+    labels: BTreeMap<String, RevisionId>,
     findings: Vec<Finding>,
 }
 
@@ -98,7 +104,7 @@ pub struct Graph {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolved {
     /// These revisions (one for an id or label, several for `heads`).
-    Revisions(Vec<String>),
+    Revisions(Vec<RevisionId>),
     /// `base`: before the first revision.
     Base,
 }
@@ -115,13 +121,13 @@ pub enum ResolveError {
         /// What was asked for.
         name: String,
         /// The ids it could mean.
-        candidates: Vec<String>,
+        candidates: Vec<RevisionId>,
     },
     /// `head` when there are several heads.
     #[error("'head' is ambiguous: the history has several heads ({}); use 'heads' or name one", heads.join(", "))]
     SeveralHeads {
         /// The heads.
-        heads: Vec<String>,
+        heads: Vec<RevisionId>,
     },
 }
 
@@ -178,9 +184,10 @@ impl Graph {
         self.revisions.is_empty()
     }
 
-    /// The revision with this exact id.
-    pub fn get(&self, id: &str) -> Option<&Revision> {
-        self.revisions.get(id)
+    /// The revision with this exact id (a [`RevisionId`], or text that may
+    /// be one).
+    pub fn get(&self, id: impl AsRef<str>) -> Option<&Revision> {
+        self.revisions.get(id.as_ref())
     }
 
     /// What is wrong or noteworthy about the history.
@@ -189,12 +196,12 @@ impl Graph {
     }
 
     /// The children of `id` (revisions whose `down_revision` names it).
-    pub fn children(&self, id: &str) -> &[String] {
-        self.children.get(id).map_or(&[], Vec::as_slice)
+    pub fn children(&self, id: impl AsRef<str>) -> &[RevisionId] {
+        self.children.get(id.as_ref()).map_or(&[], Vec::as_slice)
     }
 
     /// Revisions without children, sorted.
-    pub fn heads(&self) -> Vec<String> {
+    pub fn heads(&self) -> Vec<RevisionId> {
         self.revisions
             .keys()
             .filter(|id| self.children(id).is_empty())
@@ -203,7 +210,7 @@ impl Graph {
     }
 
     /// Revisions without parents, sorted.
-    pub fn bases(&self) -> Vec<String> {
+    pub fn bases(&self) -> Vec<RevisionId> {
         self.revisions
             .values()
             .filter(|r| r.parents.is_empty())
@@ -212,7 +219,7 @@ impl Graph {
     }
 
     /// Revisions with more than one child.
-    pub fn branch_points(&self) -> Vec<String> {
+    pub fn branch_points(&self) -> Vec<RevisionId> {
         self.children
             .iter()
             .filter(|(_, c)| c.len() > 1)
@@ -221,7 +228,7 @@ impl Graph {
     }
 
     /// Revisions with more than one parent.
-    pub fn merge_points(&self) -> Vec<String> {
+    pub fn merge_points(&self) -> Vec<RevisionId> {
         self.revisions
             .values()
             .filter(|r| r.parents.len() > 1)
@@ -231,14 +238,17 @@ impl Graph {
 
     /// The revisions `id` must come after: its parents and its dependencies
     /// (labels resolved), those that exist.
-    pub fn prerequisites(&self, id: &str) -> Vec<String> {
-        let Some(revision) = self.revisions.get(id) else {
+    pub fn prerequisites(&self, id: impl AsRef<str>) -> Vec<RevisionId> {
+        let Some(revision) = self.revisions.get(id.as_ref()) else {
             return Vec::new();
         };
-        let mut out: Vec<String> = Vec::new();
-        for name in revision.parents.iter().chain(&revision.depends_on) {
-            let target = self.labels.get(name).unwrap_or(name);
-            if self.revisions.contains_key(target) && !out.contains(target) {
+        let mut out: Vec<RevisionId> = Vec::new();
+        let parents = revision.parents.iter().map(RevisionId::as_str);
+        for name in parents.chain(revision.depends_on.iter().map(String::as_str)) {
+            let target = self.labels.get(name).map_or(name, RevisionId::as_str);
+            if let Some((target, _)) = self.revisions.get_key_value(target)
+                && !out.contains(target)
+            {
                 out.push(target.clone());
             }
         }
@@ -246,12 +256,12 @@ impl Graph {
     }
 
     /// `ids` and everything they need: what upgrading to them applies.
-    pub fn closure<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    pub fn closure<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> BTreeSet<RevisionId> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        let mut stack: Vec<RevisionId> = ids.into_iter().map(RevisionId::from).collect();
         while let Some(id) = stack.pop() {
-            if self.revisions.contains_key(&id) && seen.insert(id.clone()) {
-                stack.extend(self.prerequisites(&id));
+            if self.revisions.contains_key(id.as_str()) && seen.insert(id.clone()) {
+                stack.extend(self.prerequisites(id.as_str()));
             }
         }
         seen
@@ -260,18 +270,18 @@ impl Graph {
     /// The strict `down_revision` ancestors of `id` (not its dependencies):
     /// what Alembic means when it says one version row is "an ancestor of"
     /// another.
-    pub fn ancestors(&self, id: &str) -> BTreeSet<String> {
+    pub fn ancestors(&self, id: impl AsRef<str>) -> BTreeSet<RevisionId> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<&str> = self
+        let mut stack: Vec<&RevisionId> = self
             .revisions
-            .get(id)
-            .map(|r| r.parents.iter().map(String::as_str).collect())
+            .get(id.as_ref())
+            .map(|r| r.parents.iter().collect())
             .unwrap_or_default();
         while let Some(next) = stack.pop() {
             if let Some(revision) = self.revisions.get(next)
-                && seen.insert(next.to_owned())
+                && seen.insert(next.clone())
             {
-                stack.extend(revision.parents.iter().map(String::as_str));
+                stack.extend(&revision.parents);
             }
         }
         seen
@@ -282,16 +292,16 @@ impl Graph {
     /// replay continues along a branch instead of jumping between branches;
     /// otherwise ids order them. Revisions on a cycle are left out (the
     /// cycle is a finding).
-    pub fn topological(&self) -> Vec<String> {
+    pub fn topological(&self) -> Vec<RevisionId> {
         let mut waiting: HashMap<&str, usize> = self
             .revisions
             .keys()
-            .map(|id| (id.as_str(), self.prerequisites(id).len()))
+            .map(|id| (id.as_str(), self.prerequisites(id.as_str()).len()))
             .collect();
-        let mut dependents: HashMap<String, Vec<&str>> = HashMap::new();
+        let mut dependents: HashMap<RevisionId, Vec<&str>> = HashMap::new();
         for id in self.revisions.keys() {
-            for before in self.prerequisites(id) {
-                dependents.entry(before).or_default().push(id);
+            for before in self.prerequisites(id.as_str()) {
+                dependents.entry(before).or_default().push(id.as_str());
             }
         }
         let mut ready: BTreeSet<&str> = waiting
@@ -299,19 +309,19 @@ impl Graph {
             .filter(|(_, n)| **n == 0)
             .map(|(id, _)| *id)
             .collect();
-        let mut order: Vec<String> = Vec::with_capacity(self.revisions.len());
+        let mut order: Vec<RevisionId> = Vec::with_capacity(self.revisions.len());
         while let Some(next) = order
             .last()
             .and_then(|last| {
-                self.children(last)
+                self.children(last.as_str())
                     .iter()
                     .find(|c| ready.contains(c.as_str()))
-                    .map(String::as_str)
+                    .map(RevisionId::as_str)
             })
             .or_else(|| ready.first().copied())
         {
             ready.remove(next);
-            order.push(next.to_owned());
+            order.push(next.into());
             for dependent in dependents.get(next).into_iter().flatten() {
                 let count = waiting
                     .get_mut(dependent)
@@ -341,15 +351,15 @@ impl Graph {
             _ => {}
         }
         if self.revisions.contains_key(name) {
-            return Ok(Resolved::Revisions(vec![name.to_owned()]));
+            return Ok(Resolved::Revisions(vec![name.into()]));
         }
         if let Some(id) = self.labels.get(name) {
             return Ok(Resolved::Revisions(vec![id.clone()]));
         }
-        let candidates: Vec<String> = self
+        let candidates: Vec<RevisionId> = self
             .revisions
-            .range(name.to_owned()..)
-            .take_while(|(id, _)| id.starts_with(name))
+            .range::<str, _>((Bound::Included(name), Bound::Unbounded))
+            .take_while(|(id, _)| id.as_str().starts_with(name))
             .map(|(id, _)| id.clone())
             .collect();
         match candidates.len() {
@@ -371,12 +381,12 @@ impl Graph {
     /// The newer branch is one holding a revision of `new` (what a lint
     /// reviews), else the one whose files were modified last. `None` with
     /// one head or none.
-    pub fn multiple_heads(&self, new: &BTreeSet<String>) -> Option<Finding> {
+    pub fn multiple_heads(&self, new: &BTreeSet<RevisionId>) -> Option<Finding> {
         let heads = self.heads();
         if heads.len() < 2 {
             return None;
         }
-        let lines: Vec<BTreeSet<String>> = heads
+        let lines: Vec<BTreeSet<RevisionId>> = heads
             .iter()
             .map(|head| {
                 let mut line = self.ancestors(head);
@@ -384,11 +394,15 @@ impl Graph {
                 line
             })
             .collect();
-        let common: BTreeSet<String> = lines.iter().skip(1).fold(lines[0].clone(), |acc, line| {
-            acc.intersection(line).cloned().collect()
-        });
-        let below: BTreeSet<String> = common.iter().flat_map(|id| self.ancestors(id)).collect();
-        let forks: Vec<&String> = common.difference(&below).collect();
+        let common: BTreeSet<RevisionId> =
+            lines.iter().skip(1).fold(lines[0].clone(), |acc, line| {
+                acc.intersection(line).cloned().collect()
+            });
+        let below: BTreeSet<RevisionId> = common
+            .iter()
+            .flat_map(|id| self.ancestors(id.as_str()))
+            .collect();
+        let forks: Vec<&RevisionId> = common.difference(&below).collect();
         let order = self.topological();
         let mut branches: Vec<Branch> = heads
             .iter()
@@ -396,14 +410,14 @@ impl Graph {
             .enumerate()
             .map(|(i, (head, line))| {
                 // The revisions on this head's line and no other.
-                let own = |id: &String| {
+                let own = |id: &RevisionId| {
                     line.contains(id)
                         && !lines
                             .iter()
                             .enumerate()
                             .any(|(j, l)| j != i && l.contains(id))
                 };
-                self.branch(head, order.iter().filter(|id| own(id)), new)
+                self.branch(head.as_str(), order.iter().filter(|id| own(id)), new)
             })
             .collect();
         let total: usize = branches.iter().map(|b| b.revisions.len()).sum();
@@ -472,8 +486,8 @@ impl Graph {
     fn branch<'a>(
         &'a self,
         head: &'a str,
-        ids: impl Iterator<Item = &'a String>,
-        new: &BTreeSet<String>,
+        ids: impl Iterator<Item = &'a RevisionId>,
+        new: &BTreeSet<RevisionId>,
     ) -> Branch<'a> {
         let revisions: Vec<&Revision> = ids.filter_map(|id| self.revisions.get(id)).collect();
         let mut touched = Touched::default();
@@ -523,16 +537,16 @@ impl Graph {
 
     /// A revision as a hint names it: its file name when that holds the id
     /// (Alembic's `<id>_<slug>.py`), else the id and the file name.
-    fn shown(&self, id: &str) -> String {
+    fn shown(&self, id: &RevisionId) -> String {
         let Some(name) = self
             .revisions
             .get(id)
             .and_then(|r| r.path.file_name())
             .map(|n| n.to_string_lossy().into_owned())
         else {
-            return id.to_owned();
+            return id.to_string();
         };
-        if name.contains(id) {
+        if name.contains(id.as_str()) {
             name
         } else {
             format!("{id} ({name})")
@@ -541,21 +555,21 @@ impl Graph {
 
     /// The cycles among prerequisites, each as the ids along it, starting
     /// from its smallest id so each is reported once.
-    fn cycles(&self) -> Vec<Vec<String>> {
+    fn cycles(&self) -> Vec<Vec<RevisionId>> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             Open,
             Done,
         }
-        let mut marks: HashMap<String, Mark> = HashMap::new();
-        let mut found: BTreeSet<Vec<String>> = BTreeSet::new();
+        let mut marks: HashMap<RevisionId, Mark> = HashMap::new();
+        let mut found: BTreeSet<Vec<RevisionId>> = BTreeSet::new();
         for start in self.revisions.keys() {
             if marks.contains_key(start) {
                 continue;
             }
             // Iterative depth-first search: (node, next prerequisite index).
-            let mut path: Vec<(String, Vec<String>, usize)> =
-                vec![(start.clone(), self.prerequisites(start), 0)];
+            let mut path: Vec<(RevisionId, Vec<RevisionId>, usize)> =
+                vec![(start.clone(), self.prerequisites(start.as_str()), 0)];
             marks.insert(start.clone(), Mark::Open);
             while let Some((node, nexts, index)) = path.last_mut() {
                 let Some(next) = nexts.get(*index).cloned() else {
@@ -570,7 +584,7 @@ impl Graph {
                             .iter()
                             .position(|(n, _, _)| *n == next)
                             .expect("holds: an open node is on the path");
-                        let mut cycle: Vec<String> =
+                        let mut cycle: Vec<RevisionId> =
                             path[from..].iter().map(|(n, _, _)| n.clone()).collect();
                         // Parents point backwards in time; report forwards.
                         cycle.reverse();
@@ -583,7 +597,7 @@ impl Graph {
                     Some(Mark::Done) => {}
                     None => {
                         marks.insert(next.clone(), Mark::Open);
-                        let prerequisites = self.prerequisites(&next);
+                        let prerequisites = self.prerequisites(next.as_str());
                         path.push((next, prerequisites, 0));
                     }
                 }
@@ -598,10 +612,10 @@ impl Graph {
 fn unique_revisions(
     declared: Vec<Revision>,
     findings: &mut Vec<Finding>,
-) -> BTreeMap<String, Revision> {
-    let mut revisions: BTreeMap<String, Revision> = BTreeMap::new();
+) -> BTreeMap<RevisionId, Revision> {
+    let mut revisions: BTreeMap<RevisionId, Revision> = BTreeMap::new();
     for revision in declared {
-        if revision.id.contains(['@', '-', '+']) {
+        if revision.id.as_str().contains(['@', '-', '+']) {
             findings.push(
                 Finding::new(
                     codes::ILLEGAL_ID,
@@ -642,10 +656,10 @@ fn unique_revisions(
 
 /// The revision each branch label names; findings for labels claimed twice.
 fn branch_labels(
-    revisions: &BTreeMap<String, Revision>,
+    revisions: &BTreeMap<RevisionId, Revision>,
     findings: &mut Vec<Finding>,
-) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+) -> BTreeMap<String, RevisionId> {
+    let mut labels: BTreeMap<String, RevisionId> = BTreeMap::new();
     for revision in revisions.values() {
         for label in &revision.branch_labels {
             match labels.get(label) {
@@ -675,11 +689,11 @@ fn branch_labels(
 /// The children of each revision; findings for parents and dependencies
 /// that do not exist.
 fn children(
-    revisions: &BTreeMap<String, Revision>,
-    labels: &BTreeMap<String, String>,
+    revisions: &BTreeMap<RevisionId, Revision>,
+    labels: &BTreeMap<String, RevisionId>,
     findings: &mut Vec<Finding>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> BTreeMap<RevisionId, Vec<RevisionId>> {
+    let mut children: BTreeMap<RevisionId, Vec<RevisionId>> = BTreeMap::new();
     for revision in revisions.values() {
         for parent in &revision.parents {
             if revisions.contains_key(parent) {
@@ -705,7 +719,7 @@ fn children(
             }
         }
         for dependency in &revision.depends_on {
-            if !revisions.contains_key(dependency) && !labels.contains_key(dependency) {
+            if !revisions.contains_key(dependency.as_str()) && !labels.contains_key(dependency) {
                 findings.push(
                     Finding::new(
                         codes::UNKNOWN_DEPENDENCY,
@@ -805,7 +819,7 @@ impl Revision {
     pub(crate) fn bare(id: &str, parents: &[&str]) -> Revision {
         Revision {
             id: id.into(),
-            parents: parents.iter().map(|p| p.to_string()).collect(),
+            parents: parents.iter().map(|&p| p.into()).collect(),
             depends_on: Vec::new(),
             branch_labels: Vec::new(),
             path: PathBuf::from(format!("versions/{id}.py")),
@@ -847,7 +861,7 @@ mod tests {
         assert_eq!(graph.topological(), ["a", "b", "c1", "c2", "m"]);
         assert_eq!(
             graph.ancestors("m"),
-            ["a", "b", "c1", "c2"].map(String::from).into()
+            ["a", "b", "c1", "c2"].map(RevisionId::from).into()
         );
     }
 
@@ -883,7 +897,7 @@ mod tests {
         assert_eq!(graph.heads(), ["c2", "n2"]);
         assert_eq!(
             graph.closure(["n2"]),
-            ["c1", "c2", "n1", "n2"].map(String::from).into()
+            ["c1", "c2", "n1", "n2"].map(RevisionId::from).into()
         );
         assert!(graph.ancestors("n2").contains("n1"));
         assert!(!graph.ancestors("n2").contains("c2"));
@@ -922,7 +936,7 @@ mod tests {
             .find(|f| f.code == codes::CYCLE)
             .unwrap();
         assert_eq!(cycle.message, "revisions form a cycle: x → y → x");
-        assert!(!graph.topological().contains(&"x".to_owned()));
+        assert!(!graph.topological().contains(&"x".into()));
     }
 
     #[test]
@@ -930,7 +944,7 @@ mod tests {
         let mut labelled = rev("abc2", &["abc1"]);
         labelled.branch_labels = vec!["feature".into()];
         let graph = Graph::build(vec![rev("abc1", &[]), labelled], Vec::new());
-        let one = |id: &str| Ok(Resolved::Revisions(vec![id.to_owned()]));
+        let one = |id: &str| Ok(Resolved::Revisions(vec![id.into()]));
         assert_eq!(graph.resolve("abc1"), one("abc1"));
         assert_eq!(graph.resolve("feature"), one("abc2"));
         assert_eq!(graph.resolve("head"), one("abc2"));
@@ -956,7 +970,7 @@ mod tests {
         let generic = &graph.findings()[0];
         assert_eq!(generic.severity, Severity::Error);
         assert_eq!(generic.object, "x2, y1");
-        let new: BTreeSet<String> = ["y1".to_owned()].into();
+        let new: BTreeSet<RevisionId> = ["y1".into()].into();
         let finding = graph.multiple_heads(&new).unwrap();
         let hint = finding.hint.unwrap();
         for needle in [

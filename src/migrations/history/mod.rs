@@ -4,5 +4,7 @@ pub mod graph;
 pub mod position;
 pub mod project;
 pub mod revision_file;
+pub mod revision_id;
 pub mod sql_folder;
+pub mod targets;
 pub mod touched;

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::graph::Graph;
+use super::revision_id::RevisionId;
 
 /// The class of a database's position, with what each class needs to say.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -21,27 +22,27 @@ pub enum Position {
     /// (at base) is behind everything.
     Behind {
         /// Revisions to apply, prerequisites first.
-        pending: Vec<String>,
+        pending: Vec<RevisionId>,
     },
     /// The rows follow some branches only: these heads descend from no row,
     /// so their branches are not applied at all.
     OnSomeBranches {
         /// The heads no row leads to.
-        untracked_heads: Vec<String>,
+        untracked_heads: Vec<RevisionId>,
         /// Revisions to apply to reach every head, prerequisites first.
-        pending: Vec<String>,
+        pending: Vec<RevisionId>,
     },
     /// A row names a revision the migration scripts do not have.
     UnknownRevision {
         /// The rows with no script.
-        unknown: Vec<String>,
+        unknown: Vec<RevisionId>,
     },
     /// One row is an ancestor of another: Alembic never leaves a table so.
     Inconsistent {
         /// The ancestor row.
-        ancestor: String,
+        ancestor: RevisionId,
         /// The row it is an ancestor of.
-        descendant: String,
+        descendant: RevisionId,
     },
 }
 
@@ -59,7 +60,7 @@ impl Position {
     }
 
     /// The revisions still to apply, when the class knows them.
-    pub fn pending(&self) -> &[String] {
+    pub fn pending(&self) -> &[RevisionId] {
         match self {
             Position::Behind { pending } | Position::OnSomeBranches { pending, .. } => pending,
             _ => &[],
@@ -69,15 +70,15 @@ impl Position {
 
 /// Classifies a database whose `alembic_version` rows are `rows` (`None`
 /// when the table does not exist).
-pub fn classify(graph: &Graph, rows: Option<&[String]>) -> Position {
+pub fn classify(graph: &Graph, rows: Option<&[RevisionId]>) -> Position {
     let Some(rows) = rows else {
         return Position::Unversioned;
     };
-    let rows: BTreeSet<&str> = rows.iter().map(String::as_str).collect();
-    let unknown: Vec<String> = rows
+    let rows: BTreeSet<&RevisionId> = rows.iter().collect();
+    let unknown: Vec<RevisionId> = rows
         .iter()
         .filter(|r| graph.get(r).is_none())
-        .map(|r| r.to_string())
+        .map(|&r| r.clone())
         .collect();
     if !unknown.is_empty() {
         return Position::UnknownRevision { unknown };
@@ -86,13 +87,13 @@ pub fn classify(graph: &Graph, rows: Option<&[String]>) -> Position {
         let ancestors = graph.ancestors(row);
         if let Some(ancestor) = rows.iter().find(|other| ancestors.contains(**other)) {
             return Position::Inconsistent {
-                ancestor: ancestor.to_string(),
-                descendant: row.to_string(),
+                ancestor: (*ancestor).clone(),
+                descendant: (*row).clone(),
             };
         }
     }
-    let applied = graph.closure(rows.iter().copied());
-    let pending: Vec<String> = graph
+    let applied = graph.closure(rows.iter().map(|r| r.as_str()));
+    let pending: Vec<RevisionId> = graph
         .topological()
         .into_iter()
         .filter(|id| !applied.contains(id))
@@ -102,7 +103,7 @@ pub fn classify(graph: &Graph, rows: Option<&[String]>) -> Position {
     if pending.is_empty() {
         return Position::AtHeads;
     }
-    let untracked_heads: Vec<String> = graph
+    let untracked_heads: Vec<RevisionId> = graph
         .heads()
         .into_iter()
         .filter(|head| {
@@ -135,8 +136,8 @@ mod tests {
         )
     }
 
-    fn rows(ids: &[&str]) -> Vec<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    fn rows(ids: &[&str]) -> Vec<RevisionId> {
+        ids.iter().map(|&s| s.into()).collect()
     }
 
     #[test]

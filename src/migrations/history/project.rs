@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::alembic_config::{self, AlembicConfig, ConfigError};
 use super::graph::{self, Graph, Revision};
 use super::revision_file::{self, DownRevision};
+use super::revision_id::RevisionId;
 use super::sql_folder;
 use crate::finding::{Finding, Severity};
 
@@ -306,8 +307,8 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
         }
     }
     Some(Revision {
-        id,
-        parents,
+        id: id.into(),
+        parents: parents.into_iter().map(RevisionId::from).collect(),
         depends_on: file.depends_on.clone(),
         branch_labels: file.branch_labels.clone(),
         path: path.to_path_buf(),

@@ -116,7 +116,7 @@ pub fn read(dir: &Path) -> std::io::Result<(Vec<Revision>, Vec<Finding>)> {
         let bytes = std::fs::read(&migration.up)?;
         revisions.push(Revision {
             parents: revisions.last().map(|r| r.id.clone()).into_iter().collect(),
-            id: migration.id,
+            id: migration.id.into(),
             depends_on: Vec::new(),
             branch_labels: Vec::new(),
             path: migration.up,

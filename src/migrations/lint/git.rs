@@ -15,6 +15,7 @@ use std::process::Command;
 use super::LintError;
 use crate::migrations::history::graph::{self, Graph, Revision};
 use crate::migrations::history::revision_file;
+use crate::migrations::history::revision_id::RevisionId;
 
 /// Reads the revision files under `dirs` as they were at `gitref` and
 /// builds their graph. `recursive` follows Alembic's
@@ -142,12 +143,12 @@ fn revision_of(bytes: &[u8], path: PathBuf) -> Option<Revision> {
     let file = revision_file::parse(&String::from_utf8_lossy(bytes)).ok()?;
     let id = file.revision.clone().or(file.header_revision.clone())?;
     Some(Revision {
-        id,
+        id: id.into(),
         parents: file
             .down_revision
             .parents()
             .into_iter()
-            .map(str::to_owned)
+            .map(RevisionId::from)
             .collect(),
         depends_on: file.depends_on,
         branch_labels: file.branch_labels,

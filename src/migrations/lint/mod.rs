@@ -26,6 +26,7 @@ use crate::migrations::drift;
 use crate::migrations::history::graph::{self, Graph, ResolveError, Resolved};
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_file;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
@@ -93,7 +94,7 @@ pub enum LintError {
         /// The revision as given.
         rev: String,
         /// The new head it resolved to.
-        head: String,
+        head: RevisionId,
         /// Its file.
         file: PathBuf,
     },
@@ -106,7 +107,7 @@ pub enum LintError {
         /// The database.
         database: PathBuf,
         /// The unknown row.
-        stamped: String,
+        stamped: RevisionId,
     },
     /// The database `--since head` reads could not be read.
     #[error(transparent)]
@@ -183,7 +184,7 @@ pub struct Since {
     /// The revision as given.
     pub rev: String,
     /// The revisions whose closure counts as old.
-    pub after: Vec<String>,
+    pub after: Vec<RevisionId>,
     /// The database whose `alembic_version` gave `after`, if one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<PathBuf>,
@@ -193,7 +194,7 @@ pub struct Since {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LintReport {
     /// The new revisions, prerequisites first.
-    pub revisions_checked: Vec<String>,
+    pub revisions_checked: Vec<RevisionId>,
     /// What `--since` resolved to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Since>,
@@ -215,7 +216,7 @@ pub fn lint(
     let project = replayer.project();
     let config = project.settings.lint.clone().unwrap_or_default();
     let Selected { new, base, since } = select(repo, graph, replayer, scope)?;
-    let order: Vec<String> = graph
+    let order: Vec<RevisionId> = graph
         .topological()
         .into_iter()
         .filter(|id| new.contains(id))
@@ -257,7 +258,7 @@ pub fn lint(
 /// The revisions a scope selects.
 struct Selected {
     /// The new revisions.
-    new: BTreeSet<String>,
+    new: BTreeSet<RevisionId>,
     /// The graph they are new against: the graph at the git base, or the
     /// rest of the current graph.
     base: Graph,
@@ -274,11 +275,11 @@ fn select(
 ) -> Result<Selected, LintError> {
     let all = || graph.revisions().map(|r| r.id.clone());
     let mut since = None;
-    let new: BTreeSet<String> = match scope {
+    let new: BTreeSet<RevisionId> = match scope {
         Scope::All => all().collect(),
         Scope::Since { rev, database } => {
             let resolved = resolve_since(repo, graph, replayer, rev, database.as_ref())?;
-            let old = graph.closure(resolved.after.iter().map(String::as_str));
+            let old = graph.closure(resolved.after.iter().map(RevisionId::as_str));
             since = Some(resolved);
             all().filter(|id| !old.contains(id)).collect()
         }
@@ -362,7 +363,7 @@ fn resolve_since(
             Some(applied) => applied,
             None => applied.insert(applied::recorded(repo)?),
         };
-        if !applied.contains(id) {
+        if !applied.contains(id.as_str()) {
             return Err(LintError::SinceNewHead {
                 rev: rev.to_owned(),
                 head: id.clone(),
@@ -383,7 +384,7 @@ fn effects(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
-    order: &[String],
+    order: &[RevisionId],
     config: &LintConfig,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<Vec<Finding>, LintError> {
@@ -393,7 +394,7 @@ fn effects(
     // all of it is cheaper than one per new revision.
     let report = replayer.replay_all(repo, on_event)?;
     findings.extend(report.failure.as_ref().map(replay_failed));
-    let mut schemas: BTreeMap<String, Schema> = BTreeMap::new();
+    let mut schemas: BTreeMap<RevisionId, Schema> = BTreeMap::new();
     let mut owners = Owners::default();
     for id in graph.topological() {
         if let Some(reference) = replayer.cached(repo, std::slice::from_ref(&id))? {

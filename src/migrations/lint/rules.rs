@@ -14,6 +14,7 @@ use crate::config::lint::LintConfig;
 use crate::finding::{Finding, Severity};
 use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::revision_file::Body;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::schema::Schema;
 use crate::schema::diff::{self, Change, ChangeKind, FieldChange, Op, SchemaDiff};
 use crate::schema::model::{Table, fold};
@@ -295,7 +296,7 @@ pub fn irreversible_downgrade(revision: &Revision, downgrade: Body) -> Option<Fi
 /// `lint.parent-not-head` and `lint.multiple-heads`: new revisions that
 /// branch off below a head of `base` or leave an extra head, and a graph
 /// with several heads.
-pub fn heads(graph: &Graph, base: &Graph, new: &BTreeSet<String>) -> Vec<Finding> {
+pub fn heads(graph: &Graph, base: &Graph, new: &BTreeSet<RevisionId>) -> Vec<Finding> {
     let mut out = Vec::new();
     let base_heads = base.heads();
     let mut branched: BTreeSet<&str> = BTreeSet::new();
@@ -849,7 +850,7 @@ mod tests {
         all.push(revision("d", &["c"]));
         all.push(revision("e", &["b"]));
         let graph = Graph::build(all.clone(), Vec::new());
-        let new: BTreeSet<String> = ["c", "d", "e"].map(String::from).into();
+        let new: BTreeSet<RevisionId> = ["c", "d", "e"].map(RevisionId::from).into();
         let findings = heads(&graph, &base, &new);
         assert_eq!(codes_of(&findings), [codes::PARENT_NOT_HEAD]);
         assert_eq!(findings[0].revision.as_deref(), Some("c"));
@@ -858,7 +859,7 @@ mod tests {
         all.truncate(2);
         all.push(revision("z", &[]));
         let graph = Graph::build(all, Vec::new());
-        let new: BTreeSet<String> = ["z".to_owned()].into();
+        let new: BTreeSet<RevisionId> = ["z".into()].into();
         let findings = heads(&graph, &base, &new);
         assert_eq!(findings.len(), 1);
         assert!(findings[0].message.contains("adds a head"), "{findings:?}");

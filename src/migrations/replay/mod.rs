@@ -28,6 +28,7 @@ use migsnap_store::{ObjectId, RefName, Snapshot};
 
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::{MigrationKind, Project};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::repo::Repo;
 use crate::schema::{Schema, SchemaError};
 use crate::snapshots::log::{LogError, snapshot_schema};
@@ -103,7 +104,7 @@ impl From<LogError> for ReplayError {
 #[derive(Clone, Debug)]
 pub struct Reference {
     /// The revisions it is the reference for.
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// Its snapshot.
     pub id: ObjectId,
     /// The snapshot object.
@@ -121,7 +122,7 @@ impl Reference {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StepReport {
     /// The revision(s).
-    pub targets: Vec<String>,
+    pub targets: Vec<RevisionId>,
     /// The reference snapshot.
     pub snapshot: ObjectId,
     /// Whether it came from the cache.
@@ -133,7 +134,8 @@ pub struct StepReport {
 /// A migration that failed during a replay.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ReplayFailure {
-    /// The revision being replayed.
+    /// The revision being replayed (the ids joined by spaces, for the
+    /// step that merges several heads' states).
     pub revision: String,
     /// Its file.
     pub file: Option<PathBuf>,
@@ -156,7 +158,7 @@ pub struct ReplayReport {
 /// Progress of a replay, for a caller that shows it.
 pub enum ReplayEvent<'a> {
     /// About to run the migration of these revisions.
-    Running(&'a [String]),
+    Running(&'a [RevisionId]),
     /// Finished a step.
     Done(&'a StepReport),
 }
@@ -179,11 +181,11 @@ struct Session<'a> {
     scratch: PathBuf,
     runner: Box<dyn Runner>,
     /// References recorded before this run, by targets.
-    known: BTreeMap<Vec<String>, ObjectId>,
+    known: BTreeMap<Vec<RevisionId>, ObjectId>,
     /// What the scratch file holds: `None` is the empty database.
-    holds: Option<Vec<String>>,
+    holds: Option<Vec<RevisionId>>,
     /// Copies of the states replayed in this run, by targets.
-    copies: BTreeMap<Vec<String>, PathBuf>,
+    copies: BTreeMap<Vec<RevisionId>, PathBuf>,
 }
 
 impl Session<'_> {
@@ -191,7 +193,7 @@ impl Session<'_> {
     /// aside twice, and returns the copy for the recorder: the recorder
     /// deletes its file when done, so the run keeps one of its own as a
     /// starting point for later steps.
-    fn keep(&mut self, index: usize, targets: &[String]) -> Result<PathBuf, ReplayError> {
+    fn keep(&mut self, index: usize, targets: &[RevisionId]) -> Result<PathBuf, ReplayError> {
         let copy = self.dir.join(format!("state-{index}.db"));
         std::fs::copy(&self.scratch, &copy).map_err(ReplayError::Scratch)?;
         let keep = self.dir.join(format!("start-{index}.db"));
@@ -217,7 +219,7 @@ impl Chain {
     }
 
     /// The ref of the reference for `targets` (one revision or a set).
-    pub fn ref_for(&self, targets: &[String]) -> RefName {
+    pub fn ref_for(&self, targets: &[RevisionId]) -> RefName {
         let name = match targets {
             [one] if RefName::new(format!("x/{one}")).is_ok() && !one.contains('/') => {
                 format!("replay/{}/revs/{one}", self.name)
@@ -269,7 +271,7 @@ impl<'a> Replayer<'a> {
     }
 
     /// The key a reference for `targets` must carry to be current.
-    pub fn key(&self, targets: &[String]) -> String {
+    pub fn key(&self, targets: &[RevisionId]) -> String {
         let mut hasher = blake3::Hasher::new();
         hasher.update(KEY_VERSION.as_bytes());
         hasher.update(b"\0");
@@ -280,7 +282,7 @@ impl<'a> Replayer<'a> {
             hasher.update(b"\0target\0");
             hasher.update(target.as_bytes());
         }
-        for id in self.graph.closure(targets.iter().map(String::as_str)) {
+        for id in self.graph.closure(targets.iter().map(RevisionId::as_str)) {
             let revision = self
                 .graph
                 .get(&id)
@@ -297,7 +299,7 @@ impl<'a> Replayer<'a> {
     pub fn cached(
         &self,
         repo: &Repo,
-        targets: &[String],
+        targets: &[RevisionId],
     ) -> Result<Option<Reference>, ReplayError> {
         let view = repo.store.view();
         let Some(id) = view.find_ref(&self.chain.ref_for(targets))? else {
@@ -327,8 +329,8 @@ impl<'a> Replayer<'a> {
     /// What [`Replayer::replay_all`] builds, one step each: every revision
     /// in topological order, then all heads together when there are
     /// several.
-    pub fn all_targets(&self) -> Vec<Vec<String>> {
-        let mut wanted: Vec<Vec<String>> = self
+    pub fn all_targets(&self) -> Vec<Vec<RevisionId>> {
+        let mut wanted: Vec<Vec<RevisionId>> = self
             .graph
             .topological()
             .into_iter()
@@ -347,11 +349,11 @@ impl<'a> Replayer<'a> {
     pub fn reference(
         &self,
         repo: &mut Repo,
-        targets: &[String],
+        targets: &[RevisionId],
         on_event: &mut dyn FnMut(ReplayEvent<'_>),
     ) -> Result<(Option<Reference>, ReplayReport), ReplayError> {
-        let closure = self.graph.closure(targets.iter().map(String::as_str));
-        let mut wanted: Vec<Vec<String>> = self
+        let closure = self.graph.closure(targets.iter().map(RevisionId::as_str));
+        let mut wanted: Vec<Vec<RevisionId>> = self
             .graph
             .topological()
             .into_iter()
@@ -376,12 +378,12 @@ impl<'a> Replayer<'a> {
     fn ensure(
         &self,
         repo: &mut Repo,
-        wanted: &[Vec<String>],
+        wanted: &[Vec<RevisionId>],
         on_event: &mut dyn FnMut(ReplayEvent<'_>),
     ) -> Result<ReplayReport, ReplayError> {
         let mut report = ReplayReport::default();
-        let mut known: BTreeMap<Vec<String>, ObjectId> = BTreeMap::new();
-        let mut missing: Vec<&Vec<String>> = Vec::new();
+        let mut known: BTreeMap<Vec<RevisionId>, ObjectId> = BTreeMap::new();
+        let mut missing: Vec<&Vec<RevisionId>> = Vec::new();
         for targets in wanted {
             match self.cached(repo, targets)? {
                 Some(reference) => {
@@ -439,7 +441,7 @@ impl<'a> Replayer<'a> {
     fn replay_missing(
         &self,
         repo: &Repo,
-        missing: &[&Vec<String>],
+        missing: &[&Vec<RevisionId>],
         session: &mut Session<'_>,
         recorder: &Recorder,
         report: &mut ReplayReport,
@@ -489,9 +491,9 @@ impl<'a> Replayer<'a> {
         &self,
         repo: &Repo,
         session: &mut Session<'_>,
-        targets: &[String],
+        targets: &[RevisionId],
     ) -> Result<(), ReplayError> {
-        let start: Option<Vec<String>> = match targets {
+        let start: Option<Vec<RevisionId>> = match targets {
             [one] => self
                 .graph
                 .get(one)
@@ -517,7 +519,7 @@ impl<'a> Replayer<'a> {
 
     /// The targets of the references that are the parents of the one for
     /// `targets`.
-    fn parent_targets(&self, targets: &[String]) -> Vec<Vec<String>> {
+    fn parent_targets(&self, targets: &[RevisionId]) -> Vec<Vec<RevisionId>> {
         match targets {
             [one] => self
                 .graph
@@ -531,8 +533,8 @@ impl<'a> Replayer<'a> {
     fn known_or_cached(
         &self,
         repo: &Repo,
-        known: &BTreeMap<Vec<String>, ObjectId>,
-        targets: &[String],
+        known: &BTreeMap<Vec<RevisionId>, ObjectId>,
+        targets: &[RevisionId],
     ) -> Result<Option<ObjectId>, ReplayError> {
         match known.get(targets) {
             Some(id) => Ok(Some(*id)),
@@ -578,11 +580,11 @@ impl<'a> Replayer<'a> {
         &self,
         repo: &mut Repo,
         scratch: &Path,
-        targets: &[String],
+        targets: &[RevisionId],
         parents: Vec<ObjectId>,
     ) -> Result<ObjectId, ReplayError> {
         let mut headers = vec![(H_KEY.to_owned(), self.key(targets))];
-        headers.extend(targets.iter().map(|t| (H_TARGET.to_owned(), t.clone())));
+        headers.extend(targets.iter().map(|t| (H_TARGET.to_owned(), t.to_string())));
         let target = Target {
             database: format!("replay/{}", self.chain.name),
             reference: self.chain.ref_for(targets),

@@ -15,13 +15,14 @@ use crossbeam_channel::{Receiver, Sender};
 use migsnap_store::ObjectId;
 
 use super::{ReplayError, ReplayEvent, ReplayReport, Replayer, StepReport};
+use crate::migrations::history::revision_id::RevisionId;
 use crate::repo::Repo;
 
 /// A replayed state waiting for the recorder.
 pub(super) struct Job {
-    pub(super) targets: Vec<String>,
+    pub(super) targets: Vec<RevisionId>,
     /// The targets of the references that are its parents.
-    pub(super) parents: Vec<Vec<String>>,
+    pub(super) parents: Vec<Vec<RevisionId>>,
     /// A copy of the scratch database right after the step; the recorder
     /// deletes it when done.
     pub(super) file: PathBuf,
@@ -44,7 +45,7 @@ impl Recorder {
         replayer: &'env Replayer<'env>,
         store_dir: PathBuf,
         root: PathBuf,
-        recorded: BTreeMap<Vec<String>, ObjectId>,
+        recorded: BTreeMap<Vec<RevisionId>, ObjectId>,
     ) -> Recorder {
         let (jobs, job_queue) = crossbeam_channel::unbounded::<Job>();
         let (done_send, done) = crossbeam_channel::unbounded();
