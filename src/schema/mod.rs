@@ -10,6 +10,8 @@
 //!   [`Schema::exact_hash`];
 //! - [`sql`]: [`Schema::to_sql`], [`Schema::exact_sql`] and [`quote_ident`];
 //! - [`finding`]: migration artefacts and partial captures, as findings.
+//! - [`diff`]: what differs between two schemas, each field's old and new
+//!   value as a [`field::Value`] (rendered only at the edge);
 //!
 //! The schema travels as a blob in the store: one format byte, then the
 //! bincode encoding (through the store's codec, the one place that defines
@@ -20,6 +22,7 @@
 pub mod canon;
 pub mod capture;
 pub mod diff;
+pub mod field;
 pub mod finding;
 pub mod lex;
 pub mod model;
