@@ -670,6 +670,34 @@ mod tests {
     }
 
     #[test]
+    fn a_column_named_with_a_comma_moved_by_the_command_is_new_drift() {
+        let schema = crate::migrations::drift::schema_of;
+        let table = |old: &str, new: &str| {
+            diff::diff(&schema(old), &schema(new))
+                .changes
+                .into_iter()
+                .find(|c| c.kind == ChangeKind::Table)
+                .expect("the shared columns are in another order")
+        };
+        let before = table(
+            r#"CREATE TABLE t(c, "a, b")"#,
+            r#"CREATE TABLE t("a, b", c)"#,
+        );
+        // The upgrade added `d`; the command added `a` and `b` and moved
+        // "a, b" behind `c`. Rendered, the old list `a, b, c` reads as kept
+        // in `a, b, d, c, a, b`; as names it is not.
+        let after = table(
+            r#"CREATE TABLE t(c, "a, b", d)"#,
+            r#"CREATE TABLE t(a, b, d, c, "a, b")"#,
+        );
+        assert_eq!(
+            before.fields[0].after.as_ref().unwrap().to_string(),
+            "a, b, c"
+        );
+        assert!(!same_drift(&before, &after));
+    }
+
+    #[test]
     fn a_reordered_column_list_is_new_drift() {
         // The command moved `scim` behind `name`.
         let old = columns(&["id", "name", "scim"], &["id", "scim", "name"]);

@@ -1124,6 +1124,45 @@ mod tests {
     }
 
     #[test]
+    fn a_column_named_with_a_comma_is_one_column() {
+        // Rendered, both keys read `a, b`; as column lists they differ.
+        let one = schema("CREATE TABLE t(\"a, b\", a, b, UNIQUE(\"a, b\"))");
+        let two = schema("CREATE TABLE t(\"a, b\", a, b, UNIQUE(a, b))");
+        let d = diff(&one, &two);
+        assert_eq!(
+            summary(&d),
+            [
+                "Changed table t [constraint_indexes:unique uniqueconstraint (a, b)->unique uniqueconstraint (a, b)]",
+                "Removed unique t.a, b [columns:a, b->-]",
+                "Added unique t.a, b [columns:-->a, b]",
+            ]
+        );
+        let columns = |c: &Change| c.fields[0].before.clone().or(c.fields[0].after.clone());
+        assert_eq!(
+            columns(&d.changes[1]),
+            Some(Value::Names(vec!["a, b".into()]))
+        );
+        assert_eq!(
+            columns(&d.changes[2]),
+            Some(Value::Names(vec!["a".into(), "b".into()]))
+        );
+        // A table whose columns are "a, b", c against a, b, c: one column
+        // removed, two added, none taken for another.
+        let d = diff(
+            &schema("CREATE TABLE t(\"a, b\", c)"),
+            &schema("CREATE TABLE t(a, b, c)"),
+        );
+        assert_eq!(
+            summary(&d),
+            [
+                "Removed column t.a, b [name:a, b->-]",
+                "Added column t.a [name:-->a]",
+                "Added column t.b [name:-->b]",
+            ]
+        );
+    }
+
+    #[test]
     fn empty_diff_iff_same_semantic_hash() {
         let pairs = [
             ("CREATE TABLE t(a INTEGER)", "CREATE TABLE t(a INT)"),
@@ -1133,6 +1172,10 @@ mod tests {
                 "CREATE TABLE t(a PRIMARY KEY DESC)",
             ),
             ("CREATE TABLE t(a)", "CREATE TABLE \"t\"(\"a\")"),
+            (
+                "CREATE TABLE t(\"a, b\", a, b, UNIQUE(\"a, b\"))",
+                "CREATE TABLE t(\"a, b\", a, b, UNIQUE(a, b))",
+            ),
         ];
         for (x, y) in pairs {
             let (a, b) = (schema(x), schema(y));
