@@ -9,9 +9,10 @@
 //! - [`canon`]: canonical order, [`Schema::semantic_hash`] and
 //!   [`Schema::exact_hash`];
 //! - [`sql`]: [`Schema::to_sql`], [`Schema::exact_sql`] and [`quote_ident`];
-//! - [`finding`]: migration artefacts and partial captures, as findings.
 //! - [`diff`]: what differs between two schemas, each field's old and new
-//!   value as a [`field::Value`] (rendered only at the edge);
+//!   value as a [`field::Value`] (rendered only at the edge), and
+//!   [`plan`], the SQL that turns one into the other;
+//! - [`finding`]: migration artefacts and partial captures, as findings.
 //!
 //! The schema travels as a blob in the store: one format byte, then the
 //! bincode encoding (through the store's codec, the one place that defines
