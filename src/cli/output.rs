@@ -253,7 +253,8 @@ fn change_lines(
     [added, removed, changed]: [&str; 3],
 ) -> Vec<String> {
     use crate::schema::diff::{Meaning, Op};
-    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+    use crate::schema::field::{Field, Value};
+    let shown = |value: &Option<Value>| value.as_ref().map_or("(none)".into(), Value::to_string);
     let mut lines = Vec::new();
     for change in &diff.changes {
         let (sigil, paint) = match change.op {
@@ -277,7 +278,7 @@ fn change_lines(
                 let names = change
                     .fields
                     .iter()
-                    .find(|f| f.field == "name")
+                    .find(|f| f.field == Field::Name)
                     .map(|f| format!(": {} → {}", shown(&f.before), shown(&f.after)))
                     .unwrap_or_default();
                 format!(": same {kind}, different name{names}")
@@ -290,7 +291,7 @@ fn change_lines(
         });
         if change.op == Op::Changed && change.meaning == Meaning::Definition {
             for field in &change.fields {
-                lines.push(if field.field == "columns" {
+                lines.push(if field.field == Field::Columns {
                     format!(
                         "{indent}    columns: different order{}",
                         moved_text(&change.moved)

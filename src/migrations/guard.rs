@@ -28,6 +28,7 @@ use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::{Repo, Tracked};
 use crate::schema::diff::{self, Change, ChangeKind, Op, SchemaDiff};
+use crate::schema::field::{Field, Value, names_of};
 use crate::schema::model::same_name;
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
@@ -473,23 +474,24 @@ fn same_drift(old: &Change, new: &Change) -> bool {
     if !same_object(old, new) {
         return false;
     }
-    let is_column_list = |field: &str| old.kind == ChangeKind::Table && field == "columns";
-    let sides = |change: &Change| -> Vec<(String, Option<String>)> {
+    let is_column_list = |field: Field| old.kind == ChangeKind::Table && field == Field::Columns;
+    let sides = |change: &Change| -> Vec<(Field, Option<Value>)> {
         let mut sides: Vec<_> = change
             .fields
             .iter()
-            .filter(|f| !is_column_list(&f.field))
-            .map(|f| (f.field.clone(), f.after.clone()))
+            .filter(|f| !is_column_list(f.field))
+            .map(|f| (f.field, f.after.clone()))
             .collect();
-        sides.sort();
+        // A change names each field once: sorting by field alone is total.
+        sides.sort_by_key(|(field, _)| field.name());
         sides
     };
-    fn column_list(change: &Change) -> Option<Option<&str>> {
+    fn column_list(change: &Change) -> Option<&[String]> {
         change
             .fields
             .iter()
-            .find(|f| change.kind == ChangeKind::Table && f.field == "columns")
-            .map(|f| f.after.as_deref())
+            .find(|f| change.kind == ChangeKind::Table && f.field == Field::Columns)
+            .map(|f| names_of(&f.after))
     }
     let same_columns = match (column_list(old), column_list(new)) {
         (Some(a), Some(b)) => drift::extends(a, b) || drift::extends(b, a),
@@ -530,7 +532,7 @@ fn drift_words(change: &Change) -> String {
 fn only_columns(change: &Change, changes: &SchemaDiff) -> bool {
     change.kind == ChangeKind::Table
         && change.op == Op::Changed
-        && change.fields.iter().all(|f| f.field == "columns")
+        && change.fields.iter().all(|f| f.field == Field::Columns)
         && changes.changes.iter().any(|c| {
             c.kind == ChangeKind::Column
                 && c.table
@@ -641,12 +643,14 @@ mod tests {
         }
     }
 
-    fn columns(before: &str, after: &str) -> Change {
+    fn columns(before: &[&str], after: &[&str]) -> Change {
+        let names =
+            |list: &[&str]| Some(Value::Names(list.iter().map(|n| n.to_string()).collect()));
         let mut table = change(Op::Changed, ChangeKind::Table, None, "user");
         table.fields.push(FieldChange {
-            field: "columns".into(),
-            before: Some(before.into()),
-            after: Some(after.into()),
+            field: Field::Columns,
+            before: names(before),
+            after: names(after),
         });
         table
     }
@@ -654,16 +658,55 @@ mod tests {
     #[test]
     fn an_extra_column_kept_across_an_upgrade_is_the_same_drift() {
         // The reference grew `x`; the database kept its extra `scim`.
-        let old = columns("id, name", "id, name, scim");
-        let new = columns("id, name, x", "id, name, scim, x");
+        let old = columns(&["id", "name"], &["id", "name", "scim"]);
+        let new = columns(&["id", "name", "x"], &["id", "name", "scim", "x"]);
         assert!(same_drift(&old, &new));
+    }
+
+    #[test]
+    fn a_column_named_with_a_comma_is_one_column() {
+        // The database's "a, b" is one column, not `a` and `b`: a reference
+        // of `a`, `b`, `c` is not what the database kept.
+        let old = columns(&["a, b", "c"], &["c", "a, b"]);
+        let new = columns(&["a", "b", "c"], &["a", "b", "c"]);
+        assert!(!same_drift(&old, &new));
+        let kept = columns(&["a, b", "c", "x"], &["c", "a, b", "x"]);
+        assert!(same_drift(&old, &kept));
+    }
+
+    #[test]
+    fn a_column_named_with_a_comma_moved_by_the_command_is_new_drift() {
+        let schema = crate::migrations::drift::schema_of;
+        let table = |old: &str, new: &str| {
+            diff::diff(&schema(old), &schema(new))
+                .changes
+                .into_iter()
+                .find(|c| c.kind == ChangeKind::Table)
+                .expect("the shared columns are in another order")
+        };
+        let before = table(
+            r#"CREATE TABLE t(c, "a, b")"#,
+            r#"CREATE TABLE t("a, b", c)"#,
+        );
+        // The upgrade added `d`; the command added `a` and `b` and moved
+        // "a, b" behind `c`. Rendered, the old list `a, b, c` reads as kept
+        // in `a, b, d, c, a, b`; as names it is not.
+        let after = table(
+            r#"CREATE TABLE t(c, "a, b", d)"#,
+            r#"CREATE TABLE t(a, b, d, c, "a, b")"#,
+        );
+        assert_eq!(
+            before.fields[0].after.as_ref().unwrap().to_string(),
+            "a, b, c"
+        );
+        assert!(!same_drift(&before, &after));
     }
 
     #[test]
     fn a_reordered_column_list_is_new_drift() {
         // The command moved `scim` behind `name`.
-        let old = columns("id, name, scim", "id, scim, name");
-        let new = columns("id, name, scim, x", "id, name, scim, x");
+        let old = columns(&["id", "name", "scim"], &["id", "scim", "name"]);
+        let new = columns(&["id", "name", "scim", "x"], &["id", "name", "scim", "x"]);
         assert!(!same_drift(&old, &new));
     }
 
@@ -672,9 +715,9 @@ mod tests {
         let typed = |after: &str| {
             let mut column = change(Op::Changed, ChangeKind::Column, Some("user"), "age");
             column.fields.push(FieldChange {
-                field: "declared_type".into(),
-                before: Some("INTEGER".into()),
-                after: Some(after.into()),
+                field: Field::DeclaredType,
+                before: Some(Value::Text("INTEGER".into())),
+                after: Some(Value::Text(after.into())),
             });
             column
         };

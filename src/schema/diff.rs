@@ -23,6 +23,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::field::{ConstraintIndex, Field, References, Value, index_key};
 use super::model::{
     Column, Index, IndexOrigin, NameMap, Schema, Table, Trigger, View, fold, same_name,
 };
@@ -139,15 +140,16 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
 }
 
-/// One field's old and new value, as displayable text (`None`: not set).
+/// One field's old and new value (`None`: not set); both serialize as
+/// their text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
-    /// The field, as named in the model.
-    pub field: String,
+    /// The field.
+    pub field: Field,
     /// The old value.
-    pub before: Option<String>,
+    pub before: Option<Value>,
     /// The new value.
-    pub after: Option<String>,
+    pub after: Option<Value>,
 }
 
 /// How many changes of each sort a diff holds: differences of definition
@@ -290,20 +292,20 @@ fn pair<'a, T>(
         .collect()
 }
 
-type Fields = Vec<(&'static str, Option<String>)>;
+type Fields = Vec<(Field, Option<Value>)>;
 
 /// Field-by-field changes between two field lists of one shape.
 fn field_changes(before: Option<Fields>, after: Option<Fields>) -> Vec<FieldChange> {
     let before = before.unwrap_or_default();
     let after = after.unwrap_or_default();
-    let mut names: Vec<&'static str> = before.iter().chain(&after).map(|(n, _)| *n).collect();
+    let mut names: Vec<Field> = before.iter().chain(&after).map(|(n, _)| *n).collect();
     let mut seen = Vec::new();
     names.retain(|n| {
         let fresh = !seen.contains(n);
         seen.push(*n);
         fresh
     });
-    let get = |fields: &Fields, name: &str| {
+    let get = |fields: &Fields, name: Field| {
         fields
             .iter()
             .find(|(n, _)| *n == name)
@@ -313,8 +315,8 @@ fn field_changes(before: Option<Fields>, after: Option<Fields>) -> Vec<FieldChan
         .into_iter()
         .filter_map(|name| {
             let (b, a) = (get(&before, name), get(&after, name));
-            (b != a).then(|| FieldChange {
-                field: name.to_owned(),
+            (b != a).then_some(FieldChange {
+                field: name,
                 before: b,
                 after: a,
             })
@@ -366,7 +368,7 @@ fn meaning_of(op: Op, kind: ChangeKind, fields: &[FieldChange]) -> Meaning {
             | ChangeKind::Unique
             | ChangeKind::PrimaryKey
     );
-    if op == Op::Changed && constraint && fields.iter().all(|f| f.field == "name") {
+    if op == Op::Changed && constraint && fields.iter().all(|f| f.field == Field::Name) {
         Meaning::Name
     } else {
         Meaning::Definition
@@ -423,125 +425,101 @@ fn moved_columns(before: &Table, after: &Table) -> Vec<String> {
         .collect()
 }
 
-fn flag(value: bool) -> Option<String> {
-    value.then(|| "true".to_owned())
+/// A setting shown only when on.
+fn flag(value: bool) -> Option<Value> {
+    value.then_some(Value::Flag(true))
 }
 
+fn text(value: &str) -> Option<Value> {
+    Some(Value::Text(value.to_owned()))
+}
+
+fn optional_text(value: &Option<String>) -> Option<Value> {
+    value.clone().map(Value::Text)
+}
+
+fn names(names: &[String]) -> Option<Value> {
+    Some(Value::Names(names.to_vec()))
+}
+
+/// The name a list of columns is matched and shown by, when a constraint
+/// has none of its own.
 fn list(names: &[String]) -> String {
     names.join(", ")
 }
 
 fn column_fields(column: &Column) -> Fields {
     vec![
-        ("name", Some(column.name.clone())),
+        (Field::Name, text(&column.name)),
         (
-            "declared_type",
-            Some(column.declared_type.clone()).filter(|t| !t.is_empty()),
+            Field::DeclaredType,
+            text(&column.declared_type).filter(|_| !column.declared_type.is_empty()),
         ),
-        ("not_null", flag(column.not_null)),
+        (Field::NotNull, flag(column.not_null)),
         (
-            "not_null_on_conflict",
-            column.not_null_on_conflict.map(|c| c.sql().to_owned()),
+            Field::NotNullOnConflict,
+            column.not_null_on_conflict.map(Value::Conflict),
         ),
-        ("default", column.default.clone()),
-        ("primary_key", column.primary_key.map(|p| p.to_string())),
+        (Field::Default, optional_text(&column.default)),
+        (Field::PrimaryKey, column.primary_key.map(Value::Integer)),
         (
-            "generated",
-            column.generated.as_ref().map(|g| {
-                let storage = match g.storage {
-                    super::model::Storage::Virtual => "VIRTUAL",
-                    super::model::Storage::Stored => "STORED",
-                };
-                format!("({}) {storage}", g.expression)
-            }),
+            Field::Generated,
+            column.generated.clone().map(Value::Generated),
         ),
-        ("hidden", flag(column.hidden)),
-        ("collation", column.collation.clone()),
+        (Field::Hidden, flag(column.hidden)),
+        (Field::Collation, optional_text(&column.collation)),
     ]
 }
 
 fn index_fields(index: &Index) -> Fields {
     vec![
-        ("name", Some(index.name.clone())),
-        ("table", Some(index.table.clone())),
-        ("unique", flag(index.unique)),
-        ("parts", Some(parts_text(index))),
-        ("predicate", index.predicate.clone()),
-        ("origin", Some(format!("{:?}", index.origin).to_lowercase())),
-        ("unparsed", index.unparsed.clone()),
+        (Field::Name, text(&index.name)),
+        (Field::Table, text(&index.table)),
+        (Field::Unique, flag(index.unique)),
+        (Field::Parts, Some(Value::Parts(index_key(&index.parts)))),
+        (Field::Predicate, optional_text(&index.predicate)),
+        (Field::Origin, Some(Value::Origin(index.origin))),
+        (Field::Unparsed, optional_text(&index.unparsed)),
     ]
-}
-
-fn parts_text(index: &Index) -> String {
-    index
-        .parts
-        .iter()
-        .map(|part| {
-            let mut text = match &part.target {
-                super::model::IndexTarget::Column(c) => c.clone(),
-                super::model::IndexTarget::Expression(e) => e.clone(),
-            };
-            if let Some(collation) = part.collation.as_ref().filter(|c| *c != "BINARY") {
-                text.push_str(" COLLATE ");
-                text.push_str(collation);
-            }
-            if part.descending {
-                text.push_str(" DESC");
-            }
-            text
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn view_fields(view: &View) -> Fields {
     vec![
-        ("name", Some(view.name.clone())),
+        (Field::Name, text(&view.name)),
         (
-            "columns",
-            Some(list(&view.columns)).filter(|c| !c.is_empty()),
+            Field::Columns,
+            names(&view.columns).filter(|_| !view.columns.is_empty()),
         ),
-        ("select", Some(view.select.clone())),
-        ("unparsed", view.unparsed.clone()),
+        (Field::Select, text(&view.select)),
+        (Field::Unparsed, optional_text(&view.unparsed)),
     ]
 }
 
 fn trigger_fields(trigger: &Trigger) -> Fields {
-    let event = match &trigger.event {
-        super::model::Event::Insert => "INSERT".to_owned(),
-        super::model::Event::Delete => "DELETE".to_owned(),
-        super::model::Event::Update { columns } if columns.is_empty() => "UPDATE".to_owned(),
-        super::model::Event::Update { columns } => format!("UPDATE OF {}", list(columns)),
-    };
-    let timing = match trigger.timing {
-        super::model::Timing::Before => "BEFORE",
-        super::model::Timing::After => "AFTER",
-        super::model::Timing::InsteadOf => "INSTEAD OF",
-    };
     vec![
-        ("name", Some(trigger.name.clone())),
-        ("table", Some(trigger.table.clone())),
-        ("timing", Some(timing.to_owned())),
-        ("event", Some(event)),
-        ("when", trigger.when.clone()),
-        ("body", Some(trigger.body.clone())),
-        ("unparsed", trigger.unparsed.clone()),
+        (Field::Name, text(&trigger.name)),
+        (Field::Table, text(&trigger.table)),
+        (Field::Timing, Some(Value::Timing(trigger.timing))),
+        (Field::Event, Some(Value::Event(trigger.event.clone()))),
+        (Field::When, optional_text(&trigger.when)),
+        (Field::Body, text(&trigger.body)),
+        (Field::Unparsed, optional_text(&trigger.unparsed)),
     ]
 }
 
 /// A table's constraint indexes, without names, in a stable order.
-pub(crate) fn constraint_indexes(schema: &Schema, table: &str) -> Vec<String> {
-    let mut out: Vec<String> = schema
+pub(crate) fn constraint_indexes(schema: &Schema, table: &str) -> Vec<ConstraintIndex> {
+    let mut out: Vec<ConstraintIndex> = schema
         .indexes_on(table)
         .filter(|index| index.origin != IndexOrigin::Created)
-        .map(constraint_text)
+        .map(constraint_index)
         .collect();
-    out.sort();
+    in_shown_order(&mut out);
     out
 }
 
-/// Constraint-index texts by folded table name.
-type ConstraintMap = HashMap<String, Vec<String>>;
+/// Constraint indexes by folded table name.
+type ConstraintMap = HashMap<String, Vec<ConstraintIndex>>;
 
 /// [`constraint_indexes`] of every table at once, by folded table name:
 /// asking per table would scan every index once for each table.
@@ -551,22 +529,27 @@ fn constraint_index_map(schema: &Schema) -> ConstraintMap {
         if index.origin != IndexOrigin::Created {
             map.entry(fold(&index.table))
                 .or_default()
-                .push(constraint_text(index));
+                .push(constraint_index(index));
         }
     }
     for list in map.values_mut() {
-        list.sort();
+        in_shown_order(list);
     }
     map
 }
 
-fn constraint_text(index: &Index) -> String {
-    format!(
-        "{}{} ({})",
-        if index.unique { "unique " } else { "" },
-        format!("{:?}", index.origin).to_lowercase(),
-        parts_text(index)
-    )
+fn constraint_index(index: &Index) -> ConstraintIndex {
+    ConstraintIndex {
+        unique: index.unique,
+        origin: index.origin,
+        parts: index_key(&index.parts),
+    }
+}
+
+/// Sorts constraint indexes by their text: the order the diff has always
+/// shown them in, so two tables' lists compare item by item.
+fn in_shown_order(list: &mut [ConstraintIndex]) {
+    list.sort_by_cached_key(ToString::to_string);
 }
 
 fn diff_table(
@@ -615,33 +598,20 @@ fn diff_table(
 /// The fields of a table itself; `constraints` are its side's constraint
 /// indexes.
 fn table_fields(constraints: &ConstraintMap, table: &Table) -> Fields {
-    let mut fields: Fields = vec![("name", Some(table.name.clone()))];
-    fields.push((
-        "columns",
-        Some(
-            table
-                .columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-    ));
+    let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    let mut fields: Fields = vec![
+        (Field::Name, text(&table.name)),
+        (Field::Columns, Some(Value::Names(columns))),
+    ];
     if let Some(vt) = &table.virtual_table {
-        fields.push((
-            "virtual_table",
-            Some(format!("{}({})", vt.module, vt.arguments.join(", "))),
-        ));
+        fields.push((Field::VirtualTable, Some(Value::VirtualTable(vt.clone()))));
     }
-    fields.push(("unparsed", table.unparsed.clone()));
+    fields.push((Field::Unparsed, optional_text(&table.unparsed)));
     let constraints = constraints
         .get(&fold(&table.name))
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    fields.push((
-        "constraint_indexes",
-        Some(constraints.join("; ")).filter(|c| !c.is_empty()),
-    ));
+        .filter(|list| !list.is_empty())
+        .map(|list| Value::ConstraintIndexes(list.clone()));
+    fields.push((Field::ConstraintIndexes, constraints));
     fields
 }
 
@@ -657,11 +627,11 @@ fn diff_table_itself(
 ) {
     let moved = moved_columns(a, b);
     let mut fields = field_changes(Some(table_fields(old, a)), Some(table_fields(new, b)));
-    fields.retain(|f| f.field != "columns" || !moved.is_empty());
+    fields.retain(|f| f.field != Field::Columns || !moved.is_empty());
     if fields.is_empty() {
         return;
     }
-    let meaning = if fields.iter().all(|f| f.field == "columns") {
+    let meaning = if fields.iter().all(|f| f.field == Field::Columns) {
         Meaning::Order
     } else {
         Meaning::Definition
@@ -724,9 +694,9 @@ fn diff_table_options(table: &Option<String>, a: &Table, b: &Table, changes: &mu
                 table: table.clone(),
                 name: name.to_owned(),
                 fields: vec![FieldChange {
-                    field: "value".into(),
-                    before: Some(x.to_string()),
-                    after: Some(y.to_string()),
+                    field: Field::Value,
+                    before: Some(Value::Flag(x)),
+                    after: Some(Value::Flag(y)),
                 }],
             });
         }
@@ -735,9 +705,9 @@ fn diff_table_options(table: &Option<String>, a: &Table, b: &Table, changes: &mu
 
 fn primary_key_fields(pk: &super::model::PrimaryKey) -> Fields {
     vec![
-        ("name", pk.name.clone()),
-        ("columns", Some(list(&pk.columns))),
-        ("on_conflict", pk.on_conflict.map(|c| c.sql().to_owned())),
+        (Field::Name, optional_text(&pk.name)),
+        (Field::Columns, names(&pk.columns)),
+        (Field::OnConflict, pk.on_conflict.map(Value::Conflict)),
     ]
 }
 
@@ -778,9 +748,9 @@ fn uniques(t: &Table) -> Vec<(String, Fields)> {
             (
                 u.name.clone().unwrap_or_else(|| list(&u.columns)),
                 vec![
-                    ("name", u.name.clone()),
-                    ("columns", Some(list(&u.columns))),
-                    ("on_conflict", u.on_conflict.map(|c| c.sql().to_owned())),
+                    (Field::Name, optional_text(&u.name)),
+                    (Field::Columns, names(&u.columns)),
+                    (Field::OnConflict, u.on_conflict.map(Value::Conflict)),
                 ],
             )
         })
@@ -795,8 +765,8 @@ fn checks(t: &Table) -> Vec<(String, Fields)> {
             (
                 c.name.clone().unwrap_or_else(|| c.expression.clone()),
                 vec![
-                    ("name", c.name.clone()),
-                    ("expression", Some(c.expression.clone())),
+                    (Field::Name, optional_text(&c.name)),
+                    (Field::Expression, text(&c.expression)),
                 ],
             )
         })
@@ -808,23 +778,22 @@ fn foreign_keys(t: &Table) -> Vec<(String, Fields)> {
     t.foreign_keys
         .iter()
         .map(|fk| {
-            let target = if fk.target_columns.is_empty() {
-                fk.target_table.clone()
-            } else {
-                format!("{}({})", fk.target_table, list(&fk.target_columns))
-            };
+            let target = Value::References(References {
+                table: fk.target_table.clone(),
+                columns: fk.target_columns.clone(),
+            });
             (
                 fk.name
                     .clone()
                     .unwrap_or_else(|| format!("({}) -> {target}", list(&fk.columns))),
                 vec![
-                    ("name", fk.name.clone()),
-                    ("columns", Some(list(&fk.columns))),
-                    ("references", Some(target)),
-                    ("on_delete", Some(fk.on_delete.sql().to_owned())),
-                    ("on_update", Some(fk.on_update.sql().to_owned())),
-                    ("deferrable", flag(fk.deferrable)),
-                    ("initially_deferred", flag(fk.initially_deferred)),
+                    (Field::Name, optional_text(&fk.name)),
+                    (Field::Columns, names(&fk.columns)),
+                    (Field::References, Some(target)),
+                    (Field::OnDelete, Some(Value::Action(fk.on_delete))),
+                    (Field::OnUpdate, Some(Value::Action(fk.on_update))),
+                    (Field::Deferrable, flag(fk.deferrable)),
+                    (Field::InitiallyDeferred, flag(fk.initially_deferred)),
                 ],
             )
         })
@@ -930,6 +899,10 @@ mod tests {
         capture(&tx).unwrap().schema
     }
 
+    fn shown(value: &Option<Value>) -> String {
+        value.as_ref().map_or("-".into(), ToString::to_string)
+    }
+
     fn summary(d: &SchemaDiff) -> Vec<String> {
         d.changes
             .iter()
@@ -937,14 +910,7 @@ mod tests {
                 let fields: Vec<String> = c
                     .fields
                     .iter()
-                    .map(|f| {
-                        format!(
-                            "{}:{}->{}",
-                            f.field,
-                            f.before.as_deref().unwrap_or("-"),
-                            f.after.as_deref().unwrap_or("-")
-                        )
-                    })
+                    .map(|f| format!("{}:{}->{}", f.field, shown(&f.before), shown(&f.after)))
                     .collect();
                 format!(
                     "{:?} {} {}{} [{}]",
@@ -1158,6 +1124,45 @@ mod tests {
     }
 
     #[test]
+    fn a_column_named_with_a_comma_is_one_column() {
+        // Rendered, both keys read `a, b`; as column lists they differ.
+        let one = schema("CREATE TABLE t(\"a, b\", a, b, UNIQUE(\"a, b\"))");
+        let two = schema("CREATE TABLE t(\"a, b\", a, b, UNIQUE(a, b))");
+        let d = diff(&one, &two);
+        assert_eq!(
+            summary(&d),
+            [
+                "Changed table t [constraint_indexes:unique uniqueconstraint (a, b)->unique uniqueconstraint (a, b)]",
+                "Removed unique t.a, b [columns:a, b->-]",
+                "Added unique t.a, b [columns:-->a, b]",
+            ]
+        );
+        let columns = |c: &Change| c.fields[0].before.clone().or(c.fields[0].after.clone());
+        assert_eq!(
+            columns(&d.changes[1]),
+            Some(Value::Names(vec!["a, b".into()]))
+        );
+        assert_eq!(
+            columns(&d.changes[2]),
+            Some(Value::Names(vec!["a".into(), "b".into()]))
+        );
+        // A table whose columns are "a, b", c against a, b, c: one column
+        // removed, two added, none taken for another.
+        let d = diff(
+            &schema("CREATE TABLE t(\"a, b\", c)"),
+            &schema("CREATE TABLE t(a, b, c)"),
+        );
+        assert_eq!(
+            summary(&d),
+            [
+                "Removed column t.a, b [name:a, b->-]",
+                "Added column t.a [name:-->a]",
+                "Added column t.b [name:-->b]",
+            ]
+        );
+    }
+
+    #[test]
     fn empty_diff_iff_same_semantic_hash() {
         let pairs = [
             ("CREATE TABLE t(a INTEGER)", "CREATE TABLE t(a INT)"),
@@ -1167,6 +1172,10 @@ mod tests {
                 "CREATE TABLE t(a PRIMARY KEY DESC)",
             ),
             ("CREATE TABLE t(a)", "CREATE TABLE \"t\"(\"a\")"),
+            (
+                "CREATE TABLE t(\"a, b\", a, b, UNIQUE(\"a, b\"))",
+                "CREATE TABLE t(\"a, b\", a, b, UNIQUE(a, b))",
+            ),
         ];
         for (x, y) in pairs {
             let (a, b) = (schema(x), schema(y));

@@ -9,6 +9,9 @@
 //! - [`canon`]: canonical order, [`Schema::semantic_hash`] and
 //!   [`Schema::exact_hash`];
 //! - [`sql`]: [`Schema::to_sql`], [`Schema::exact_sql`] and [`quote_ident`];
+//! - [`diff`]: what differs between two schemas, each field's old and new
+//!   value as a [`field::Value`] (rendered only at the edge), and
+//!   [`plan`], the SQL that turns one into the other;
 //! - [`finding`]: migration artefacts and partial captures, as findings.
 //!
 //! The schema travels as a blob in the store: one format byte, then the
@@ -20,6 +23,7 @@
 pub mod canon;
 pub mod capture;
 pub mod diff;
+pub mod field;
 pub mod finding;
 pub mod lex;
 pub mod model;

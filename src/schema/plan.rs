@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::diff::{ChangeKind, SchemaDiff, constraint_indexes, diff};
+use super::field::Field;
 use super::lex;
 use super::model::{
     Column, Index, IndexOrigin, IndexTarget, Schema, Storage, Table, fold, same_name,
@@ -166,8 +167,8 @@ impl Changed {
                     let old_name = c
                         .fields
                         .iter()
-                        .find(|f| f.field == "name")
-                        .and_then(|f| f.before.as_deref());
+                        .find(|f| f.field == Field::Name)
+                        .and_then(|f| f.before.as_ref()?.as_text());
                     std::iter::once(c.name.as_str()).chain(old_name)
                 })
                 .map(fold)

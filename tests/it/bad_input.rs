@@ -687,6 +687,35 @@ fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A column named `a, b` is one column: a UNIQUE on it and one on `a`
+/// and `b` read alike as text, yet `diff` tells them apart (issue 12).
+#[test]
+fn a_column_named_with_a_comma_is_one_column_to_diff() {
+    let env = TestEnv::with_store();
+    let db = env.join("comma.db");
+    exec(&db, r#"CREATE TABLE t("a, b", a, b, UNIQUE("a, b"));"#);
+    let s1 = env.snapshot(&["comma.db"]);
+    exec(
+        &db,
+        r#"DROP TABLE t; CREATE TABLE t("a, b", a, b, UNIQUE(a, b));"#,
+    );
+    let s2 = env.snapshot(&["comma.db"]);
+    let diff = env.run(&["--format", "json", "diff", &s1, &s2]);
+    diff.expect(exit::PROBLEMS);
+    let diff = diff.json();
+    let uniques: Vec<(&str, &str)> = diff["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "unique")
+        .map(|c| (c["op"].as_str().unwrap(), c["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(uniques, [("removed", "a, b"), ("added", "a, b")], "{diff}");
+    // A column list is still shown as one text in JSON.
+    assert_eq!(diff["changes"][1]["fields"][0]["field"], "columns");
+    assert_eq!(diff["changes"][1]["fields"][0]["before"], "a, b");
+}
+
 #[test]
 fn hostile_names_round_trip_through_snapshot_show_diff_and_restore() {
     let env = TestEnv::with_store();

@@ -3,6 +3,7 @@
 
 use crate::finding::{Finding, Severity};
 use crate::schema::diff::{Change, Meaning, SchemaDiff};
+use crate::schema::field::{Field, Value};
 
 use super::codes;
 
@@ -46,10 +47,10 @@ fn name_finding(change: &Change, expected: &str) -> Finding {
     let (before, after) = change
         .fields
         .iter()
-        .find(|f| f.field == "name")
+        .find(|f| f.field == Field::Name)
         .map(|f| (f.before.clone(), f.after.clone()))
         .unwrap_or_default();
-    let shown = |name: Option<String>| name.map_or("unnamed".to_owned(), |n| format!("'{n}'"));
+    let shown = |name: Option<Value>| name.map_or("unnamed".to_owned(), |n| format!("'{n}'"));
     let object = match &change.table {
         Some(table) if *table != change.name => format!("{table}.{}", change.name),
         _ => change.name.clone(),

@@ -10,6 +10,7 @@ use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::diff::{self, Change, ChangeKind, FieldChange, Op, SchemaDiff};
+use crate::schema::field::{Field, names_of};
 use crate::schema::model::{fold, same_name};
 use crate::schema::{Schema, SchemaHash};
 use crate::snapshots::snapshot::Recorded;
@@ -225,8 +226,8 @@ pub(super) fn is_defect(change: &Change) -> bool {
 /// extra column shows as its own change), any other field always.
 fn defect_field(change: &Change, field: &FieldChange) -> bool {
     !(change.kind == ChangeKind::Table
-        && field.field == "columns"
-        && extends(field.before.as_deref(), field.after.as_deref()))
+        && field.field == Field::Columns
+        && extends(names_of(&field.before), names_of(&field.after)))
 }
 
 /// Whether `change` (against some revision's reference) shows the same
@@ -245,7 +246,7 @@ pub(super) fn same_defect(tip: &Change, change: &Change) -> bool {
             change.fields.iter().any(|g| {
                 g.field == f.field
                     && defect_field(change, g)
-                    && (g.field == "columns" || g.before == f.before)
+                    && (g.field == Field::Columns || g.before == f.before)
             })
         })
 }
@@ -258,19 +259,11 @@ pub(super) fn same_object(a: &Change, b: &Change) -> bool {
         && same_name(&a.name, &b.name)
 }
 
-/// Whether the comma-separated list `after` keeps every name of `before`,
-/// in order.
-pub fn extends(before: Option<&str>, after: Option<&str>) -> bool {
-    let split = |s: Option<&str>| -> Vec<String> {
-        s.unwrap_or_default()
-            .split(", ")
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let after = split(after);
+/// Whether the name list `after` keeps every name of `before`, in order.
+/// Names are compared whole: a name holding `, ` is one name.
+pub fn extends(before: &[String], after: &[String]) -> bool {
     let mut rest = after.iter();
-    split(before).iter().all(|name| rest.any(|a| a == name))
+    before.iter().all(|name| rest.any(|a| a == name))
 }
 
 /// The candidate of `located` a schema is best compared with: the latest
@@ -285,16 +278,29 @@ mod tests {
     use super::*;
     use crate::migrations::drift::schema_of;
     use crate::schema::diff::Meaning;
+    use crate::schema::field::Value;
 
     #[test]
     fn a_list_extends_another_when_it_keeps_its_names_in_order() {
-        assert!(extends(Some("a, b"), Some("a, x, b, y")));
-        assert!(extends(None, Some("a")));
-        assert!(extends(Some(""), None));
-        assert!(extends(Some("a, b"), Some("a, b")));
-        assert!(!extends(Some("a, b"), Some("b, a")));
-        assert!(!extends(Some("a, b"), Some("a")));
-        assert!(!extends(Some("a"), None));
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(extends(&list(&["a", "b"]), &list(&["a", "x", "b", "y"])));
+        assert!(extends(&[], &list(&["a"])));
+        assert!(extends(&[], &[]));
+        assert!(extends(&list(&["a", "b"]), &list(&["a", "b"])));
+        assert!(!extends(&list(&["a", "b"]), &list(&["b", "a"])));
+        assert!(!extends(&list(&["a", "b"]), &list(&["a"])));
+        assert!(!extends(&list(&["a"]), &[]));
+    }
+
+    #[test]
+    fn a_name_holding_a_comma_is_one_name() {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        // "a, b" is one column: neither list keeps the other's names, though
+        // both render as "a, b, c".
+        assert!(!extends(&list(&["a, b", "c"]), &list(&["a", "b", "c"])));
+        assert!(!extends(&list(&["a", "b", "c"]), &list(&["a, b", "c"])));
+        assert!(extends(&list(&["a, b"]), &list(&["a, b", "c"])));
+        assert!(!extends(&list(&["a"]), &list(&["a, b", "c"])));
     }
 
     #[test]
@@ -329,7 +335,18 @@ mod tests {
         }
     }
 
-    fn change(op: Op, kind: ChangeKind, name: &str, fields: &[(&str, &str, &str)]) -> Change {
+    /// A column list, or text for any other field; "" is not set.
+    fn value(field: Field, text: &str) -> Option<Value> {
+        Some(match field {
+            Field::Columns => Value::Names(text.split(' ').map(str::to_owned).collect()),
+            _ => Value::Text(text.to_owned()),
+        })
+        .filter(|_| !text.is_empty())
+    }
+
+    /// A change of `fields`, each (field, before, after); column lists are
+    /// written as space-separated names.
+    fn change(op: Op, kind: ChangeKind, name: &str, fields: &[(Field, &str, &str)]) -> Change {
         Change {
             op,
             kind,
@@ -337,10 +354,10 @@ mod tests {
             name: name.to_owned(),
             fields: fields
                 .iter()
-                .map(|(field, before, after)| FieldChange {
-                    field: (*field).to_owned(),
-                    before: Some((*before).to_owned()).filter(|b| !b.is_empty()),
-                    after: Some((*after).to_owned()).filter(|a| !a.is_empty()),
+                .map(|&(field, before, after)| FieldChange {
+                    field,
+                    before: value(field, before),
+                    after: value(field, after),
                 })
                 .collect(),
             meaning: Meaning::Definition,
@@ -355,19 +372,19 @@ mod tests {
             Op::Changed,
             ChangeKind::Table,
             "t",
-            &[("columns", "id, a", "id, a, b")]
+            &[(Field::Columns, "id a", "id a b")]
         )));
         assert!(is_defect(&change(
             Op::Changed,
             ChangeKind::Table,
             "t",
-            &[("columns", "id, a, b", "id, b")]
+            &[(Field::Columns, "id a b", "id b")]
         )));
         assert!(is_defect(&change(
             Op::Changed,
             ChangeKind::Table,
             "t",
-            &[("columns", "id, a, b", "id, b, a")]
+            &[(Field::Columns, "id a b", "id b a")]
         )));
         assert!(is_defect(&change(
             Op::Removed,
@@ -383,13 +400,13 @@ mod tests {
             Op::Changed,
             ChangeKind::Column,
             "name",
-            &[("declared_type", "TEXT", "INTEGER")],
+            &[(Field::DeclaredType, "TEXT", "INTEGER")],
         );
         let same = change(
             Op::Changed,
             ChangeKind::Column,
             "NAME",
-            &[("declared_type", "TEXT", "INTEGER")],
+            &[(Field::DeclaredType, "TEXT", "INTEGER")],
         );
         // Before a later revision changed the type to TEXT, the database
         // contradicted another value: not the defect the tip shows.
@@ -397,7 +414,7 @@ mod tests {
             Op::Changed,
             ChangeKind::Column,
             "name",
-            &[("declared_type", "VARCHAR", "INTEGER")],
+            &[(Field::DeclaredType, "VARCHAR", "INTEGER")],
         );
         assert!(same_defect(&tip, &same));
         assert!(!same_defect(&tip, &earlier));
@@ -413,19 +430,19 @@ mod tests {
             Op::Changed,
             ChangeKind::Table,
             "t",
-            &[("columns", "id, a, b, c", "id, b, c")],
+            &[(Field::Columns, "id a b c", "id b c")],
         );
         let at_a = change(
             Op::Changed,
             ChangeKind::Table,
             "t",
-            &[("columns", "id, a", "id, b, c")],
+            &[(Field::Columns, "id a", "id b c")],
         );
         let before_a = change(
             Op::Changed,
             ChangeKind::Table,
             "t",
-            &[("columns", "id", "id, b, c")],
+            &[(Field::Columns, "id", "id b c")],
         );
         assert!(same_defect(&tip, &at_a));
         assert!(!same_defect(&tip, &before_a));

@@ -190,7 +190,7 @@ pub fn artefacts(
 
 /// The schema `sql` makes in an empty in-memory database (unit tests).
 #[cfg(test)]
-fn schema_of(sql: &str) -> Schema {
+pub(crate) fn schema_of(sql: &str) -> Schema {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     conn.execute_batch(sql).unwrap();
     let tx = conn.unchecked_transaction().unwrap();

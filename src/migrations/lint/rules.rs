@@ -17,6 +17,7 @@ use crate::migrations::history::revision_file::Body;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::schema::Schema;
 use crate::schema::diff::{self, Change, ChangeKind, FieldChange, Op, SchemaDiff};
+use crate::schema::field::{Field, text_of};
 use crate::schema::model::{Table, fold};
 
 /// What one revision does to the schema.
@@ -437,16 +438,15 @@ fn describe(change: &Change) -> String {
 /// CLOB, VARCHAR without length) to a bounded one, or a bounded one to a
 /// smaller length; a REAL, FLOAT, DOUBLE, NUMERIC or DECIMAL to an integer.
 fn narrowing(fields: &[FieldChange]) -> Option<String> {
-    let field = |name: &str| fields.iter().find(|f| f.field == name);
-    if let Some(change) = field("not_null")
+    let field = |name: Field| fields.iter().find(|f| f.field == name);
+    if let Some(change) = field(Field::NotNull)
         && change.before.is_none()
         && change.after.is_some()
     {
         return Some("becomes NOT NULL".to_owned());
     }
-    let change = field("declared_type")?;
-    let before = change.before.as_deref().unwrap_or_default();
-    let after = change.after.as_deref().unwrap_or_default();
+    let change = field(Field::DeclaredType)?;
+    let (before, after) = (text_of(&change.before), text_of(&change.after));
     let narrower = match (
         (integer_rank(before), integer_rank(after)),
         (text_limit(before), text_limit(after)),
@@ -663,6 +663,7 @@ mod tests {
 
     use super::*;
     use crate::schema::capture;
+    use crate::schema::field::Value;
 
     /// The schema an in-memory database gets from `sql`.
     fn parse_sql_schema(sql: &str) -> Schema {
@@ -682,9 +683,9 @@ mod tests {
 
     fn type_change(before: &str, after: &str) -> Option<String> {
         narrowing(&[FieldChange {
-            field: "declared_type".into(),
-            before: Some(before.into()),
-            after: Some(after.into()),
+            field: Field::DeclaredType,
+            before: Some(Value::Text(before.into())),
+            after: Some(Value::Text(after.into())),
         }])
     }
 
@@ -699,9 +700,9 @@ mod tests {
         assert!(type_change("SMALLINT", "BIGINT").is_none());
         assert!(type_change("INTEGER", "TEXT").is_none());
         let not_null = narrowing(&[FieldChange {
-            field: "not_null".into(),
+            field: Field::NotNull,
             before: None,
-            after: Some("true".into()),
+            after: Some(Value::Flag(true)),
         }]);
         assert_eq!(not_null.as_deref(), Some("becomes NOT NULL"));
     }
