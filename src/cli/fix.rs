@@ -200,7 +200,7 @@ fn render_applied(out: &Output, report: &FixReport) -> Result<(), CliError> {
         };
         out.line(&format!(
             "  {mark} {}: {}",
-            step_name(&applied.step),
+            applied.step.name(),
             applied.detail
         ))?;
     }
@@ -222,15 +222,4 @@ fn render_applied(out: &Output, report: &FixReport) -> Result<(), CliError> {
         out.verdict("FAIL: not fixed; the steps ran on a copy, and the database is unchanged")?;
     }
     Ok(())
-}
-
-/// A step's name in the text report.
-fn step_name(step: &FixStep) -> &'static str {
-    match step {
-        FixStep::Stamp { .. } => "stamp",
-        FixStep::Upgrade => "upgrade",
-        FixStep::Repair { .. } => "repair",
-        FixStep::Accept { .. } => "accept",
-        FixStep::Drop { .. } => "drop",
-    }
 }

@@ -118,6 +118,17 @@ pub enum FixStep {
 }
 
 impl FixStep {
+    /// The step's name, as in JSON (`stamp`, `upgrade`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FixStep::Stamp { .. } => "stamp",
+            FixStep::Upgrade => "upgrade",
+            FixStep::Repair { .. } => "repair",
+            FixStep::Accept { .. } => "accept",
+            FixStep::Drop { .. } => "drop",
+        }
+    }
+
     /// Whether the step can lose data.
     pub fn destructive(&self) -> bool {
         matches!(self, FixStep::Drop { .. })

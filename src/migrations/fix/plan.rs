@@ -40,10 +40,10 @@ pub fn plan(
     if heads.len() > 1 {
         let reason = format!(
             "the history has {} heads ({}): that is fixed in the migration files, not in the database; \
-             `alembic merge -m \"merge heads\" {}` makes one head, then run `migsnap fix` again",
+             re-point the newer branch's first down_revision at the other head, or `alembic merge` \
+             them when both have shipped (`migsnap history` shows the fork), then run `migsnap fix` again",
             heads.len(),
-            heads.join(", "),
-            heads.join(" ")
+            heads.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
         );
         return Ok(plan.decided(FixClass::MultipleHeads, reason));
     }
@@ -189,11 +189,27 @@ fn drifted(
     let repair_step = (missing > 0).then(|| FixStep::Repair {
         towards: anchor.clone(),
     });
+    // The sentence: what the rows say when it is not the anchor, what
+    // differs, and what the steps after the repair do.
+    let start = if plan.rows.as_deref() == Some(anchor.as_slice()) {
+        format!("the schema is revision {revision} with differences")
+    } else {
+        format!(
+            "{}; the schema is nearest to revision {revision}",
+            said(&plan.position, plan.rows.as_deref())
+        )
+    };
+    let then = match (tail.first(), tail.len()) {
+        (None, _) => String::new(),
+        (Some(FixStep::Upgrade), _) => ", then upgrade".to_owned(),
+        (_, 1) => format!(", then record {revision} (verified)"),
+        _ => format!(", then record {revision} (verified) and upgrade"),
+    };
     if extra.is_empty() {
         plan.steps = repair_step.into_iter().chain(tail).collect();
         let reason = format!(
-            "{missing} object(s) of revision {revision} are missing and nothing is extra: \
-             repair adds them (schema only), keeping every row"
+            "{start}: {missing} object(s) missing and nothing extra; repair adds them \
+             (schema only, every row kept){then}"
         );
         return Ok(plan.decided(FixClass::MissingObjects, reason));
     }
@@ -205,20 +221,18 @@ fn drifted(
         .map(|c| shown(c))
         .collect::<Vec<_>>()
         .join(", ");
-    let class = if missing > 0 {
-        FixClass::MissingAndExtraObjects
+    let (class, repaired) = if missing > 0 {
+        (
+            FixClass::MissingAndExtraObjects,
+            format!("{missing} object(s) missing, which repair adds; "),
+        )
     } else {
-        FixClass::ExtraObjects
-    };
-    let missing_part = if missing > 0 {
-        format!("{missing} object(s) of revision {revision} are missing (repair adds them), and ")
-    } else {
-        String::new()
+        (FixClass::ExtraObjects, String::new())
     };
     let reason = format!(
-        "{missing_part}{} object(s) no revision makes are extra ({names}): {}",
-        extra.len(),
-        plan.options[0].why
+        "{start}: {repaired}{} object(s) no revision makes ({names}), kept as a valid variant \
+         so nothing is lost{then}",
+        extra.len()
     );
     Ok(plan.decided(class, reason))
 }
@@ -295,30 +309,43 @@ fn said(position: &Position, rows: Option<&[RevisionId]>) -> String {
 }
 
 impl FixPlan {
-    /// The plan with its class, reason and the verdict's finding.
+    /// The plan with its class, reason and the verdict's finding. The
+    /// finding is short: the reason is the plan's own field.
     fn decided(mut self, class: FixClass, reason: String) -> FixPlan {
         let db = self.database.display().to_string();
+        let steps = self
+            .steps
+            .iter()
+            .map(FixStep::name)
+            .collect::<Vec<_>>()
+            .join(", then ");
         let finding = match class {
             FixClass::Healthy => None,
-            FixClass::Behind => Some(
-                Finding::new(codes::NEEDED, Severity::Warning, &db, reason.clone())
-                    .hint("`migsnap fix --apply` runs the upgrade (a safety snapshot first)"),
-            ),
             FixClass::MultipleHeads => Some(Finding::new(
                 codes::MULTIPLE_HEADS,
                 Severity::Error,
                 &db,
-                reason.clone(),
+                "the history has several heads: merge them first (a history fix, not a database fix)",
             )),
             FixClass::Unsure => Some(Finding::new(
                 codes::UNSURE,
                 Severity::Error,
                 &db,
-                reason.clone(),
+                format!("no fix can be chosen safely: {reason}"),
             )),
+            // Pending revisions alone are a warning, as in `status`.
+            FixClass::Behind => Some(
+                Finding::new(codes::NEEDED, Severity::Warning, &db, "revisions are pending")
+                    .hint("`migsnap fix --apply` runs the upgrade, a safety snapshot first"),
+            ),
             _ => Some(
-                Finding::new(codes::NEEDED, Severity::Error, &db, reason.clone())
-                    .hint("`migsnap fix --apply` runs these steps (a safety snapshot first)"),
+                Finding::new(
+                    codes::NEEDED,
+                    Severity::Error,
+                    &db,
+                    format!("{}: fixed by {steps}", class.name()),
+                )
+                .hint("`migsnap fix --apply` runs these steps, a safety snapshot first"),
             ),
         };
         self.findings.extend(finding);
