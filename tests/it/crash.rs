@@ -1,12 +1,12 @@
 //! SIGKILL at random moments of every write path (`snapshot`, `restore`,
-//! `gc`, `forget`, `repair --apply`, `stamp --verify`, `init`,
-//! `checkout --force`): the store must pass
+//! `gc`, `forget`, `repair --apply`, `stamp --verify`, `fix --apply`,
+//! `init`, `checkout --force`): the store must pass
 //! `fsck --read-data`, every ref must name a complete snapshot, the database
 //! must be entirely the old one or entirely the new one and pass
 //! `integrity_check`, and no temporary file may outlive the next command.
 //!
 //! The number of kills comes from `MIGSNAP_CRASH_KILLS` (the whole suite's
-//! total, split evenly over the eight paths; default [`DEFAULT_KILLS`], the
+//! total, split evenly over the nine paths; default [`DEFAULT_KILLS`], the
 //! fast subset `cargo test` runs). The full run is
 //! `MIGSNAP_CRASH_KILLS=200 cargo test --test it crash`; figures are in
 //! `docs/reliability.md`.
@@ -27,7 +27,7 @@ use crate::common::{
 /// Kills in the whole crash suite when `MIGSNAP_CRASH_KILLS` is unset.
 const DEFAULT_KILLS: usize = 60;
 /// The write paths the kills are spread over.
-const PATHS: usize = 8;
+const PATHS: usize = 9;
 
 const ROWS: usize = 4000;
 const PAYLOAD: usize = 1000;
@@ -581,6 +581,87 @@ fn sigkill_during_repair_and_stamp_leaves_the_old_or_the_new_database() {
     }
     assert_eq!(env.restore_temps(env.path()), Vec::<String>::new());
     check_store(&env, "after the last runs");
+}
+
+/// `fix --apply` is two steps here (stamp where the schema is, then
+/// upgrade), run on one copy: a kill at any moment leaves the old
+/// database or the fixed one, never one that is stamped but not upgraded.
+#[test]
+fn sigkill_during_fix_apply_leaves_the_old_or_the_fixed_database() {
+    let seed = seed("sigkill fix");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let env = TestEnv::with_store();
+    migration_project(&env);
+    // The schema of 0001, and no position recorded: `fix` stamps 0001 and
+    // upgrades to 0002.
+    let db = env.join("fix.db");
+    {
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload BLOB, email TEXT);",
+        )
+        .unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        for i in 0..ROWS as u64 {
+            tx.execute(
+                "INSERT INTO users (id, name, payload) VALUES (?1, ?2, ?3)",
+                rusqlite::params![
+                    i as i64 + 1,
+                    format!("user-{i}"),
+                    pseudo_random("fix", i, PAYLOAD)
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    env.run(&["track", "fix", "fix.db"]).assert_success();
+    let bytes = std::fs::read(&db).unwrap();
+    let args = ["fix", "fix", "--apply"];
+    let old = schema_and_rows(&db);
+    env.run(&args).assert_success();
+    let new = schema_and_rows(&db);
+    assert_ne!(old, new, "fix changed nothing");
+    let mut time = Duration::MAX;
+    for _ in 0..3 {
+        put_back(&db, &bytes);
+        time = time.min(timed(&env, &args));
+        assert_eq!(schema_and_rows(&db), new, "fix is not deterministic");
+    }
+
+    let iterations = kills_per_path();
+    let (mut interrupted, mut ended_new) = (0, 0);
+    for i in 0..iterations {
+        put_back(&db, &bytes);
+        let delay = random_delay(&mut rng, time);
+        let killed = run_and_kill(&env, &args, delay);
+        interrupted += usize::from(killed);
+        let context = format!("iteration {i} (fix killed after {delay:?})");
+        if !killed {
+            assert_no_rebuild_temps(&env, &context);
+        }
+        check_store(&env, &context);
+        assert_eq!(integrity_check(&db), "ok", "{context}");
+        let now = schema_and_rows(&db);
+        assert!(
+            now == old || now == new,
+            "{context}: the database is neither the old one nor the fixed one"
+        );
+        ended_new += usize::from(now == new);
+        clear_cold_journal(&db, &context);
+    }
+    eprintln!(
+        "fix --apply: {iterations} kills, {interrupted} mid-run, {ended_new} ended fixed (uninterrupted {time:?})"
+    );
+    assert!(
+        interrupted >= iterations / 3,
+        "too few runs were actually interrupted: {interrupted}/{iterations}"
+    );
+    put_back(&db, &bytes);
+    env.run(&args).assert_success();
+    assert_eq!(schema_and_rows(&db), new);
+    assert_eq!(env.restore_temps(env.path()), Vec::<String>::new());
+    check_store(&env, "after the last fix");
 }
 
 #[test]

@@ -43,7 +43,11 @@ pub fn plan(
              re-point the newer branch's first down_revision at the other head, or `alembic merge` \
              them when both have shipped (`migsnap history` shows the fork), then run `migsnap fix` again",
             heads.len(),
-            heads.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
+            heads
+                .iter()
+                .map(|h| h.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         );
         return Ok(plan.decided(FixClass::MultipleHeads, reason));
     }
@@ -335,8 +339,13 @@ impl FixPlan {
             )),
             // Pending revisions alone are a warning, as in `status`.
             FixClass::Behind => Some(
-                Finding::new(codes::NEEDED, Severity::Warning, &db, "revisions are pending")
-                    .hint("`migsnap fix --apply` runs the upgrade, a safety snapshot first"),
+                Finding::new(
+                    codes::NEEDED,
+                    Severity::Warning,
+                    &db,
+                    "revisions are pending",
+                )
+                .hint("`migsnap fix --apply` runs the upgrade, a safety snapshot first"),
             ),
             _ => Some(
                 Finding::new(
