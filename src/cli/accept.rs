@@ -17,7 +17,6 @@ use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::drift::{self, AcceptPlan, AcceptedVariant, LiveDatabase};
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::Targets;
-use crate::migrations::replay::Replayer;
 use crate::schema::diff::SchemaDiff;
 use crate::timestamp;
 
@@ -94,8 +93,8 @@ struct Recorded<'a> {
 
 /// `accept --list`: every accepted variant with its difference.
 fn list(ctx: &Ctx, opened: &Workspace) -> Result<Status, CliError> {
-    let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let variants = drift::accepted_variants(&opened.repo, replayer).map_err(CliError::from)?;
+    let variants =
+        drift::accepted_variants(&opened.repo, &opened.replayer()).map_err(CliError::from)?;
     if ctx.out.is_json() {
         ctx.out.json(&VariantsDocument {
             variants: &variants,
@@ -127,13 +126,12 @@ fn list(ctx: &Ctx, opened: &Workspace) -> Result<Status, CliError> {
 
 /// `accept --remove ID`.
 fn remove(ctx: &Ctx, opened: &mut Workspace, prefix: &str) -> Result<Status, CliError> {
-    let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let prefix: Prefix = prefix.parse().map_err(|e: ParseIdError| {
         CliError::new(ErrorKind::Input, format!("accept --remove: {e}"))
             .hint("give 4 or more hex digits of an id from `migsnap accept --list`")
     })?;
-    let removed =
-        drift::remove_accepted(&mut opened.repo, replayer, &prefix).map_err(CliError::from)?;
+    let (repo, replayer, _) = opened.parts();
+    let removed = drift::remove_accepted(repo, &replayer, &prefix).map_err(CliError::from)?;
     if ctx.out.is_json() {
         ctx.out.json(&RemovedDocument { removed: &removed })?;
     } else {
@@ -148,7 +146,6 @@ fn remove(ctx: &Ctx, opened: &mut Workspace, prefix: &str) -> Result<Status, Cli
 
 /// Shows the difference and, confirmed, records it as an accepted variant.
 fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status, CliError> {
-    let replayer = &Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
     let path = opened.database(args.db.as_deref())?;
     let stamped = if args.revisions.is_empty() {
         let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
@@ -157,9 +154,11 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
         None
     };
     let targets = migrations::targets(opened, &args.revisions, stamped, "accept a shape for")?;
+    let root = opened.repo.root().to_path_buf();
+    let (repo, replayer, _) = opened.parts();
     let plan = drift::plan_accept(
-        &mut opened.repo,
-        replayer,
+        &mut *repo,
+        &replayer,
         &targets,
         &path,
         ctx.busy_timeout,
@@ -189,7 +188,7 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
             .hint("`migsnap accept --list` shows the accepted variants"));
         }
         AcceptPlan::ReplayFailed(failure) => {
-            return Err(reference_error(&failure, &targets, opened.repo.root()));
+            return Err(reference_error(&failure, &targets, &root));
         }
     };
     if !ctx.out.is_json() {
@@ -219,14 +218,8 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
         )
         .hint("check the difference above, then run again with --yes"));
     }
-    let (name, id) = drift::accept(
-        &mut opened.repo,
-        replayer,
-        &proposal,
-        &path,
-        ctx.busy_timeout,
-    )
-    .map_err(CliError::from)?;
+    let (name, id) = drift::accept(repo, &replayer, &proposal, &path, ctx.busy_timeout)
+        .map_err(CliError::from)?;
     if ctx.out.is_json() {
         ctx.out.json(&AcceptDocument {
             targets: &targets,

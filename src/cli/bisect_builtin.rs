@@ -14,7 +14,6 @@ use crate::migrations::bisect;
 use crate::migrations::drift::{
     self, LiveDatabase, NoChain, RevisionBisect, RevisionBisectError, SnapshotOutcomeKind,
 };
-use crate::migrations::replay::Replayer;
 use crate::schema::diff::{ChangeKind, Op};
 
 /// `bisect drift [DB]`: the first snapshot of a tracked database that
@@ -30,14 +29,8 @@ pub fn drift(
         None => opened.repo.select(db)?,
     };
     let line = bisect::snapshot_line(&opened.repo, &tracked)?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let found = drift::bisect_snapshots(
-        &mut opened.repo,
-        &replayer,
-        &opened.graph,
-        line,
-        &mut replay_progress(ctx),
-    )?;
+    let (repo, replayer, graph) = opened.parts();
+    let found = drift::bisect_snapshots(repo, &replayer, graph, line, &mut replay_progress(ctx))?;
     if ctx.out.is_json() {
         ctx.out
             .json(&serde_json::to_value(&found).expect("holds: plain data"))?;
@@ -135,19 +128,15 @@ pub fn revisions(
     let mut opened = migrations::open(ctx, db, project)?;
     let path = opened.database(db)?;
     let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let found = drift::bisect_revisions(
-        &mut opened.repo,
-        &replayer,
-        &opened.graph,
-        &live,
-        to,
-        &mut replay_progress(ctx),
-    )
-    .map_err(|e| match e {
-        RevisionBisectError::NoChain(no_chain) => no_chain_error(no_chain, opened.repo.root()),
-        RevisionBisectError::Replay(e) => e.into(),
-    })?;
+    let (repo, replayer, graph) = opened.parts();
+    let found =
+        drift::bisect_revisions(repo, &replayer, graph, &live, to, &mut replay_progress(ctx))
+            .map_err(|e| match e {
+                RevisionBisectError::NoChain(no_chain) => {
+                    no_chain_error(no_chain, opened.repo.root())
+                }
+                RevisionBisectError::Replay(e) => e.into(),
+            })?;
     let status = if found.first_bad.is_some() || !found.extra.is_empty() {
         Status::Problems
     } else {

@@ -9,7 +9,6 @@ use super::verdict;
 use super::{CliError, Ctx, Status};
 use crate::migrations::drift::LiveDatabase;
 use crate::migrations::fix::{self, FixOptions, FixPlan, FixReport, FixStep};
-use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
 
 /// Work out the fix for a database that has drifted from its migration
@@ -62,21 +61,19 @@ pub fn run(args: FixArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
     let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let root = opened.repo.root().to_path_buf();
+    let (repo, replayer, graph) = opened.parts();
     let plan = fix::plan(
-        &mut opened.repo,
+        &mut *repo,
         &replayer,
-        &opened.graph,
+        graph,
         &live,
         &mut replay_progress(ctx),
     )?;
-    let root = opened.repo.root().to_path_buf();
     let db = shown(&path, &root);
     let commands: Vec<String> = plan.steps.iter().map(|s| command(s, &db)).collect();
     if !args.apply {
-        let verdict = args
-            .verdict
-            .judge(opened.repo.findings(), plan.findings.clone());
+        let verdict = args.verdict.judge(repo.findings(), plan.findings.clone());
         if ctx.out.is_json() {
             ctx.out.json(&PlanDocument {
                 plan: &plan,
@@ -106,9 +103,9 @@ pub fn run(args: FixArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         busy_timeout: ctx.busy_timeout,
     };
     let report = fix::apply(
-        &mut opened.repo,
+        repo,
         &replayer,
-        &opened.graph,
+        graph,
         plan,
         &options,
         &mut replay_progress(ctx),

@@ -17,7 +17,6 @@ use crate::migrations::guard::{
     self, Check, DriftJudgement, GuardError, GuardEvent, GuardOptions, GuardReport, Versions, codes,
 };
 use crate::migrations::history::revision_id::RevisionId;
-use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
 use crate::repo::Tracked;
 use crate::schema::diff::SchemaDiff;
@@ -123,13 +122,13 @@ pub fn run(args: GuardArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut progress = ctx.out.progress();
     let report = match &mut opened {
         Some(opened) => {
-            let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+            let (repo, replayer, graph) = opened.parts();
             let check = Check {
                 replayer: &replayer,
-                graph: &opened.graph,
+                graph,
             };
             guard::guard(
-                &mut opened.repo,
+                repo,
                 &tracked,
                 Some(check),
                 &args.command,

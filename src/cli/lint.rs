@@ -12,7 +12,6 @@ use crate::finding::Severity;
 use crate::migrations::history::graph::display_path;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::lint::{self, Scope, Since, Stamped};
-use crate::migrations::replay::Replayer;
 use crate::policy::Verdict;
 
 /// Review new migrations: what each one does to the schema (from the
@@ -75,14 +74,8 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         (None, None, true) => Scope::Staged,
         (None, None, false) => Scope::All,
     };
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let mut report = lint::lint(
-        &mut opened.repo,
-        &replayer,
-        &opened.graph,
-        &scope,
-        &mut replay_progress(ctx),
-    )?;
+    let (repo, replayer, graph) = opened.parts();
+    let mut report = lint::lint(repo, &replayer, graph, &scope, &mut replay_progress(ctx))?;
     let root = opened.repo.root();
     // Text names files relative to the project root; JSON keeps them
     // absolute, as every path in JSON is.

@@ -10,7 +10,6 @@ use super::migrations::{self, failure_lines, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
 use crate::migrations::drift;
-use crate::migrations::replay::Replayer;
 use crate::migrations::side::{Side, SideSchema};
 use crate::policy::Verdict;
 use crate::snapshots::revspec;
@@ -56,11 +55,11 @@ pub fn run(args: LocateArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         meta,
     } = side.schema(Some(&opened.repo), ctx.busy_timeout)?;
     let stamped = drift::stamped(opened.project.kind, &meta, &opened.graph);
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let (repo, replayer, graph) = opened.parts();
     let located = drift::locate(
-        &mut opened.repo,
+        repo,
         &replayer,
-        &opened.graph,
+        graph,
         &schema,
         semantic,
         stamped,

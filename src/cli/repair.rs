@@ -6,7 +6,6 @@ use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::repair::{self, RepairError, RepairReport, RepairRequest};
-use crate::migrations::replay::Replayer;
 
 /// Plan the SQL that brings the database's schema to the reference schema
 /// of its stamped revision (or --to); a dry run unless --apply.
@@ -39,7 +38,8 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
     let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph);
     let targets = migrations::targets(&opened, &args.to, stamped, "repair towards")?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let root = opened.repo.root().to_path_buf();
+    let (repo, replayer, _) = opened.parts();
     let request = RepairRequest {
         targets: &targets,
         apply: args.apply,
@@ -47,9 +47,8 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         force: args.force,
         busy_timeout: ctx.busy_timeout,
     };
-    let root = opened.repo.root().to_path_buf();
     let report = repair::repair(
-        &mut opened.repo,
+        repo,
         &replayer,
         &live,
         &request,

@@ -3,7 +3,7 @@
 
 use super::migrations::{self, failure_lines, shown};
 use super::{CliError, Ctx, Status};
-use crate::migrations::replay::{ReplayEvent, Replayer};
+use crate::migrations::replay::ReplayEvent;
 
 /// Build (or refresh) the reference schema of every revision by running
 /// the project's migrations on a scratch database; cached by file hashes.
@@ -21,12 +21,12 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.or(args.db_flag).as_deref(), &args.project)?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let (repo, replayer, _) = opened.parts();
     // A bar that moves once per revision on a terminal; nothing otherwise
     // (a log or a pipe gets the summary below, JSON the steps).
     let mut progress = ctx.out.progress();
     progress.start("replay", replayer.all_targets().len() as u64);
-    let report = replayer.replay_all(&mut opened.repo, &mut |event| {
+    let report = replayer.replay_all(repo, &mut |event| {
         if let ReplayEvent::Done(_) = event {
             progress.advance(1);
         }

@@ -6,7 +6,6 @@ use std::path::Path;
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::{CliError, Ctx, ErrorKind, Status};
-use crate::migrations::replay::Replayer;
 use crate::migrations::stamp::{self, StampError, StampOutcome, StampReport, StampRequest};
 
 /// Write alembic_version (several REVs for several branches) after
@@ -81,18 +80,18 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     let path = opened.database(db.as_deref())?;
     let targets = migrations::targets(&opened, &revisions, None, "stamp")?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
+    let root = opened.repo.root().to_path_buf();
+    let (repo, replayer, graph) = opened.parts();
     let request = StampRequest {
         database: &path,
         targets: &targets,
         force: args.force,
         busy_timeout: ctx.busy_timeout,
     };
-    let root = opened.repo.root().to_path_buf();
     let report = stamp::stamp_verified(
-        &mut opened.repo,
+        repo,
         &replayer,
-        &opened.graph,
+        graph,
         &request,
         &mut replay_progress(ctx),
         ctx.out.progress().as_mut(),

@@ -12,7 +12,7 @@ use crate::migrations::drift::{self, Comparison, LiveDatabase};
 use crate::migrations::history::position::Position;
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
-use crate::migrations::replay::{ReplayFailure, Replayer};
+use crate::migrations::replay::ReplayFailure;
 use crate::policy::Verdict;
 use crate::snapshots::log::{self, SinceSnapshot};
 
@@ -64,14 +64,8 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
     let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
-    let replayer = Replayer::new(&opened.project, &opened.graph, opened.chain.clone());
-    let report = drift::status(
-        &mut opened.repo,
-        &replayer,
-        &opened.graph,
-        &live,
-        &mut replay_progress(ctx),
-    )?;
+    let (repo, replayer, graph) = opened.parts();
+    let report = drift::status(repo, &replayer, graph, &live, &mut replay_progress(ctx))?;
 
     let since = match &opened.tracked {
         Some(tracked) => log::since_last_snapshot(

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::HistoryError;
 use crate::migrations::history::project::Project;
-use crate::migrations::replay::Chain;
+use crate::migrations::replay::{Chain, Replayer};
 use crate::repo::{Repo, Tracked, absolute};
 
 /// A migration project opened for a workflow.
@@ -57,6 +57,20 @@ impl Workspace {
             graph,
             tracked,
         })
+    }
+
+    /// What a workflow works with, borrowed together: the repository to
+    /// record in, a replayer for the project's reference chain, and the
+    /// graph.
+    pub fn parts(&mut self) -> (&mut Repo, Replayer<'_>, &Graph) {
+        let replayer = Replayer::new(&self.project, &self.graph, self.chain.clone());
+        (&mut self.repo, replayer, &self.graph)
+    }
+
+    /// A replayer for the project's reference chain, for workflows that
+    /// only read the repository.
+    pub fn replayer(&self) -> Replayer<'_> {
+        Replayer::new(&self.project, &self.graph, self.chain.clone())
     }
 
     /// The database file the workflow is about: see [`find_database`].
