@@ -88,10 +88,8 @@ fn scan(tokens: &[Token], inspecting: &BTreeSet<&str>, steps: &mut Vec<DataStep>
                             continue;
                         }
                         (true, "bulk_insert") => push(DataStepKind::BulkInsert),
-                        (_, "get_bind") => {
-                            if !inspects_only(tokens, index, close, inspecting) {
-                                push(DataStepKind::Connection);
-                            }
+                        (_, "get_bind") if !inspects_only(tokens, index, close, inspecting) => {
+                            push(DataStepKind::Connection)
                         }
                         (false, "execute" | "exec_driver_sql" | "executemany") => {
                             push(DataStepKind::Connection)
