@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::data_steps::DataStep;
 use super::touched::Touched;
 use crate::finding::{Finding, Severity};
 
@@ -83,6 +84,9 @@ pub struct Revision {
     pub file_hash: String,
     /// The first line of its docstring, or its name.
     pub message: Option<String>,
+    /// Where its upgrade moves rows rather than only changing the schema,
+    /// read statically: what a schema-only repair skipping it leaves undone.
+    pub data_steps: Vec<DataStep>,
 }
 
 /// A revision graph with its findings.
@@ -811,6 +815,7 @@ impl Revision {
             path: PathBuf::from(format!("versions/{id}.py")),
             file_hash: String::new(),
             message: None,
+            data_steps: Vec::new(),
         }
     }
 }
