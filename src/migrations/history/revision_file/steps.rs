@@ -2,12 +2,14 @@
 //! comments are not tokens, and a bare string statement (a docstring) is
 //! never run, so neither counts.
 //!
-//! `op.execute` is judged by its SQL when that is a literal (directly, or
-//! in `sa.text(...)`): DDL is not a data step, anything else is, including
-//! SQL that cannot be read statically. A connection counts unless it only
-//! serves to inspect the schema (`sa.inspect(op.get_bind())`, or
-//! `conn = op.get_bind()` used only in `inspect(conn)` and `conn.dialect`),
-//! which hand-written migrations do to create tables only if missing.
+//! `op.execute` (and a connection's `execute`) is judged by its SQL when
+//! that is a literal (directly, or in `sa.text(...)`): DDL is not a data
+//! step, anything else is, including SQL that cannot be read statically.
+//! `op.get_bind()` counts unless the connection only serves to inspect the
+//! schema or run DDL (`sa.inspect(op.get_bind())`, or `conn =
+//! op.get_bind()` used only in `inspect(conn)`, `conn.dialect`,
+//! transactions and DDL), which hand-written migrations do to create
+//! tables only if missing.
 
 use std::collections::BTreeSet;
 
@@ -79,9 +81,13 @@ fn scan(tokens: &[Token], inspecting: &BTreeSet<&str>, steps: &mut Vec<DataStep>
                         && !(index >= 2 && tokens[index - 2].is_op("."));
                     let close = matching_close(tokens, index + 2).unwrap_or(tokens.len());
                     match (on_op, method) {
-                        (true, "execute") => {
+                        (_, "execute" | "exec_driver_sql" | "executemany") => {
                             if execute_moves_data(&tokens[index + 3..close.max(index + 3)]) {
-                                push(DataStepKind::Execute);
+                                push(if on_op {
+                                    DataStepKind::Execute
+                                } else {
+                                    DataStepKind::Connection
+                                });
                             }
                             // Its SQL is judged here, not again as a literal.
                             index = close + 1;
@@ -89,9 +95,6 @@ fn scan(tokens: &[Token], inspecting: &BTreeSet<&str>, steps: &mut Vec<DataStep>
                         }
                         (true, "bulk_insert") => push(DataStepKind::BulkInsert),
                         (_, "get_bind") if !inspects_only(tokens, index, close, inspecting) => {
-                            push(DataStepKind::Connection)
-                        }
-                        (false, "execute" | "exec_driver_sql" | "executemany") => {
                             push(DataStepKind::Connection)
                         }
                         _ => {}
@@ -190,8 +193,8 @@ fn is_inspect_argument(tokens: &[Token], start: usize, end: usize) -> bool {
 }
 
 /// The names bound by `NAME = op.get_bind()` (or `context.get_bind()`)
-/// whose every other use is inspection: `inspect(NAME)` or
-/// `NAME.dialect`. Using such a connection reads the schema, not rows.
+/// whose every other use is harmless (see [`harmless_use`]): such a
+/// connection reads the schema or runs DDL, never rows.
 fn inspection_binds<'t>(statements: &[&'t [Token]]) -> BTreeSet<&'t str> {
     let mut binds: BTreeSet<&str> = statements
         .iter()
@@ -222,16 +225,37 @@ fn inspection_binds<'t>(statements: &[&'t [Token]]) -> BTreeSet<&'t str> {
             {
                 continue;
             }
-            let dialect = statement.get(index + 1).is_some_and(|t| t.is_op("."))
-                && statement
-                    .get(index + 2)
-                    .is_some_and(|t| t.is_name("dialect"));
-            if !dialect && !is_inspect_argument(statement, index, index) {
+            if !harmless_use(statement, index) {
                 binds.remove(name.as_str());
             }
         }
     }
     binds
+}
+
+/// Whether the use of a connection's name at `statement[index]` leaves
+/// rows alone: `inspect(NAME)`, `NAME.dialect`, a transaction
+/// (`NAME.begin()`, `NAME.begin_nested()`), or `NAME.execute(...)` of SQL
+/// known to change no row.
+fn harmless_use(statement: &[Token], index: usize) -> bool {
+    if is_inspect_argument(statement, index, index) {
+        return true;
+    }
+    if !statement.get(index + 1).is_some_and(|t| t.is_op(".")) {
+        return false;
+    }
+    let Some(TokenKind::Name(attribute)) = statement.get(index + 2).map(|t| &t.kind) else {
+        return false;
+    };
+    match attribute.as_str() {
+        "dialect" => true,
+        "begin" | "begin_nested" => method_call(statement, index + 1).is_some(),
+        "execute" | "exec_driver_sql" if method_call(statement, index + 1).is_some() => {
+            let close = matching_close(statement, index + 3).unwrap_or(statement.len());
+            !execute_moves_data(&statement[index + 4..close.max(index + 4)])
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -374,7 +398,16 @@ def upgrade():
     inspector = sa.inspect(conn)
     conn.execute(sa.text("UPDATE folder SET items = '[]' WHERE items IS NULL"))
 "#;
-        assert_eq!(steps(used), [(Connection, 3), (Connection, 5), (Sql, 5)]);
+        assert_eq!(steps(used), [(Connection, 3), (Connection, 5)]);
+        // DDL through the connection, in a transaction: still schema only.
+        let ddl = r#"
+def upgrade():
+    conn = op.get_bind()
+    with conn.begin_nested():
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS _alembic_tmp_{name}"))
+        conn.execute(sa.text("CREATE INDEX ix ON chat (id)"))
+"#;
+        assert_eq!(steps(ddl), []);
     }
 
     #[test]
