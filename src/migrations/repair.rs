@@ -12,6 +12,12 @@
 //! (see [`crate::snapshots::restore::rewrite`]). [`repair`] is the whole workflow:
 //! the reference, the plan, and on request the application with its
 //! snapshots before and after.
+//!
+//! A repair changes the schema only. When the schema is exactly an earlier
+//! revision's, the revisions between it and the targets may also move rows
+//! (a backfill); a repair skips those steps, so it warns about each such
+//! revision ([`codes::SKIPS_DATA_STEPS`]) and names the fix that runs
+//! them: a verified stamp at the located revision, then the upgrade.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +27,11 @@ use migsnap_store::progress::Progress;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::migrations::drift::LiveDatabase;
+use crate::finding::{Finding, Severity};
+use crate::migrations::drift::{self, LiveDatabase};
+use crate::migrations::history::data_steps;
+use crate::migrations::history::graph::Revision;
+use crate::migrations::history::project::MigrationKind;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::{self, Op, SchemaDiff};
@@ -30,6 +40,16 @@ use crate::schema::plan::{self, Plan};
 use crate::schema::{self as schema_mod, Schema};
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
+
+/// The stable finding codes of `repair`.
+pub mod codes {
+    /// The repair skips revisions whose upgrade moves rows, which no schema
+    /// change reproduces.
+    pub const SKIPS_DATA_STEPS: &str = "repair.skips-data-steps";
+
+    /// Every code above, for validating configuration.
+    pub const ALL: &[&str] = &[SKIPS_DATA_STEPS];
+}
 
 /// What a repair would do.
 #[derive(Clone, Debug, Serialize)]
@@ -239,6 +259,9 @@ pub struct RepairReport {
     /// The plan, what it keeps, and whether it can lose data.
     #[serde(flatten)]
     pub planned: RepairPlan,
+    /// Warnings about what the plan cannot do: revisions it skips whose
+    /// upgrade moves rows ([`codes::SKIPS_DATA_STEPS`]).
+    pub findings: Vec<Finding>,
     /// Whether the plan was applied (never for an empty plan).
     pub applied: bool,
     /// The snapshot taken before applying (the undo).
@@ -324,11 +347,20 @@ pub fn repair(
     };
     let reference_schema = reference.schema(repo)?;
     let planned = plan(&live.schema, &reference_schema, request.allow_destructive);
+    // An empty plan skips nothing: the schema is the targets' already.
+    let findings = if planned.plan.is_empty() {
+        Vec::new()
+    } else {
+        skipped_data(repo, replayer, live, targets)?
+            .map(|skipped| skipped.findings(targets, replayer.project().kind))
+            .unwrap_or_default()
+    };
     let mut report = RepairReport {
         database: live.path.clone(),
         targets: targets.to_vec(),
         reference: reference.id,
         planned,
+        findings,
         applied: false,
         safety_snapshot: None,
         after_snapshot: None,
@@ -372,6 +404,99 @@ pub fn repair(
         SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
     });
     Ok(report)
+}
+
+/// Revisions with data steps that a repair towards some targets skips.
+#[derive(Clone, Debug)]
+pub struct SkippedData<'g> {
+    /// The revisions whose reference the schema matches exactly (the
+    /// earliest such match up to the targets): where an upgrade would
+    /// start.
+    pub located: Vec<String>,
+    /// The revisions after `located`, up to the targets, whose upgrade
+    /// moves rows, prerequisites first.
+    pub revisions: Vec<&'g Revision>,
+}
+
+/// What a repair of `live` towards `targets` skips that moves rows: the
+/// revisions with data steps between the earliest revision whose reference
+/// the schema matches exactly and the targets. `None` when no revision up
+/// to the targets has data steps (nothing is compared then), when the
+/// schema matches no earlier revision, or when none is skipped. Only the
+/// references a repair towards `targets` builds are compared: nothing is
+/// replayed.
+///
+/// The earliest match is taken because a revision that only moves rows
+/// leaves its parent's schema: whether it ran cannot be told from the
+/// schema, so it counts as skipped.
+pub fn skipped_data<'g>(
+    repo: &Repo,
+    replayer: &Replayer<'g>,
+    live: &LiveDatabase,
+    targets: &[String],
+) -> Result<Option<SkippedData<'g>>, ReplayError> {
+    let graph = replayer.graph();
+    if data_steps::between(graph, &[], targets).is_empty() {
+        return Ok(None);
+    }
+    let matches =
+        drift::locate_up_to(repo, replayer, graph, targets, &live.schema, &live.semantic)?;
+    let same = |ids: &[String]| {
+        let (mut a, mut b) = (ids.to_vec(), targets.to_vec());
+        a.sort();
+        b.sort();
+        a == b
+    };
+    if matches.iter().any(|candidate| same(&candidate.targets)) {
+        return Ok(None);
+    }
+    let Some(located) = matches.into_iter().next() else {
+        return Ok(None);
+    };
+    let revisions = data_steps::between(graph, &located.targets, targets);
+    Ok((!revisions.is_empty()).then_some(SkippedData {
+        located: located.targets,
+        revisions,
+    }))
+}
+
+impl SkippedData<'_> {
+    /// One [`codes::SKIPS_DATA_STEPS`] warning per skipped revision, naming
+    /// its data steps, with the fix that runs them: a verified stamp at the
+    /// located revision, then the project's upgrade (`kind` says which).
+    pub fn findings(&self, targets: &[String], kind: MigrationKind) -> Vec<Finding> {
+        let located = self.located.join(" + ");
+        let upgrade = match kind {
+            MigrationKind::Alembic => "`alembic upgrade heads`",
+            MigrationKind::Sql => "applying the migrations after it",
+        };
+        let hint = format!(
+            "`migsnap stamp --verify {}`, then {upgrade}, runs them; repair is for schema-only fixes",
+            self.located.join(" ")
+        );
+        self.revisions
+            .iter()
+            .map(|revision| {
+                let named = match &revision.message {
+                    Some(message) => format!("{} ({message})", revision.id),
+                    None => revision.id.clone(),
+                };
+                Finding::new(
+                    codes::SKIPS_DATA_STEPS,
+                    Severity::Warning,
+                    &revision.id,
+                    format!(
+                        "the schema is revision {located}; repairing towards {} skips revision {named}, whose upgrade moves rows ({})",
+                        targets.join(" + "),
+                        data_steps::summary(&revision.data_steps)
+                    ),
+                )
+                .revision(&revision.id)
+                .file(&revision.path)
+                .hint(hint.clone())
+            })
+            .collect()
+    }
 }
 
 fn foreign_key_check(conn: &Connection) -> rusqlite::Result<Option<ApplyError>> {
@@ -458,6 +583,76 @@ mod tests {
 
         let again = run(&mut repo, false);
         assert!(again.planned.plan.is_empty(), "{again:?}");
+    }
+
+    /// A repair that skips a backfill warns, naming the revision, its
+    /// step and the verified stamp at the revision the schema matches; one
+    /// towards a revision before the backfill does not.
+    #[test]
+    fn repair_warns_about_skipped_revisions_that_move_rows() {
+        let SqlProject {
+            dir,
+            mut repo,
+            project,
+            db,
+            ..
+        } = SqlProject::new();
+        let sql = dir.path().join("sql");
+        std::fs::write(
+            sql.join("0003_backfill.sql"),
+            "CREATE TABLE b (id INTEGER);\nINSERT INTO b SELECT id FROM t;",
+        )
+        .unwrap();
+        std::fs::write(
+            sql.join("0004_more.sql"),
+            "ALTER TABLE b ADD COLUMN y INTEGER;",
+        )
+        .unwrap();
+        let graph = project.load_graph().unwrap();
+        let replayer = Replayer::new(&project, &graph, Chain::new("default"));
+        let live = LiveDatabase::capture(&db, Duration::from_secs(5)).unwrap();
+        let mut run = |target: &str| {
+            let targets = [target.to_owned()];
+            let request = RepairRequest {
+                targets: &targets,
+                apply: false,
+                allow_destructive: false,
+                force: false,
+                busy_timeout: Duration::from_secs(5),
+            };
+            repair(
+                &mut repo,
+                &replayer,
+                &live,
+                &request,
+                &mut |_| {},
+                &mut migsnap_store::progress::Silent,
+            )
+            .unwrap()
+        };
+
+        let report = run("0004");
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        let finding = &report.findings[0];
+        assert_eq!(finding.code, codes::SKIPS_DATA_STEPS);
+        assert_eq!(finding.severity, Severity::Warning);
+        assert_eq!(finding.revision.as_deref(), Some("0003"));
+        assert!(
+            finding.message.contains("the schema is revision 0001")
+                && finding
+                    .message
+                    .contains("INSERT/UPDATE/DELETE SQL at line 2"),
+            "{finding:?}"
+        );
+        assert!(
+            finding
+                .hint
+                .as_deref()
+                .unwrap()
+                .starts_with("`migsnap stamp --verify 0001`"),
+            "{finding:?}"
+        );
+        assert!(run("0002").findings.is_empty());
     }
 
     fn schema(sql: &str) -> Schema {

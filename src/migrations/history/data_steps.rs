@@ -16,6 +16,8 @@
 
 use serde::Serialize;
 
+use super::graph::{Graph, Revision};
+
 /// What kind of data step a migration takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +55,43 @@ pub struct DataStep {
     pub kind: DataStepKind,
     /// The 1-based line of the file where it starts.
     pub line: usize,
+}
+
+/// The revisions with data steps that upgrading from `from` to `to`
+/// applies (what `to` needs and `from` does not, dependencies included),
+/// prerequisites first: what a schema-only change from `from`'s schema to
+/// `to`'s leaves undone.
+pub fn between<'g>(graph: &'g Graph, from: &[String], to: &[String]) -> Vec<&'g Revision> {
+    let done = graph.closure(from.iter().map(String::as_str));
+    let wanted = graph.closure(to.iter().map(String::as_str));
+    graph
+        .topological()
+        .iter()
+        .filter(|id| wanted.contains(*id) && !done.contains(*id))
+        .filter_map(|id| graph.get(id))
+        .filter(|revision| !revision.data_steps.is_empty())
+        .collect()
+}
+
+/// `steps` in words, by kind in order of first appearance:
+/// `op.execute at line 12; connection use at lines 20, 25`.
+pub fn summary(steps: &[DataStep]) -> String {
+    let mut kinds: Vec<(DataStepKind, Vec<String>)> = Vec::new();
+    for step in steps {
+        let line = step.line.to_string();
+        match kinds.iter_mut().find(|(kind, _)| *kind == step.kind) {
+            Some((_, lines)) => lines.push(line),
+            None => kinds.push((step.kind, vec![line])),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, lines)| {
+            let plural = if lines.len() == 1 { "" } else { "s" };
+            format!("{} at line{plural} {}", kind.describe(), lines.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The data steps of a SQL-folder migration: each statement of `sql` that
@@ -273,6 +312,54 @@ fn moves_data(words: &[Word]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_revisions_between_two_positions_that_move_rows() {
+        let step = |line| DataStep {
+            kind: DataStepKind::Sql,
+            line,
+        };
+        let mut revisions: Vec<Revision> = [("a", &[][..]), ("b", &["a"]), ("c", &["b"])]
+            .iter()
+            .map(|(id, parents)| Revision::bare(id, parents))
+            .collect();
+        revisions[0].data_steps = vec![step(1)];
+        revisions[1].data_steps = vec![step(2)];
+        let graph = Graph::build(revisions, Vec::new());
+        let ids = |from: &[&str], to: &[&str]| -> Vec<String> {
+            let owned = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+            between(&graph, &owned(from), &owned(to))
+                .iter()
+                .map(|revision| revision.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&["a"], &["c"]), ["b"]);
+        assert_eq!(ids(&[], &["c"]), ["a", "b"]);
+        assert_eq!(ids(&["b"], &["c"]), Vec::<String>::new());
+        assert_eq!(ids(&["c"], &["a"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_summary_groups_lines_by_kind() {
+        let steps = [
+            DataStep {
+                kind: DataStepKind::Connection,
+                line: 20,
+            },
+            DataStep {
+                kind: DataStepKind::Execute,
+                line: 22,
+            },
+            DataStep {
+                kind: DataStepKind::Connection,
+                line: 25,
+            },
+        ];
+        assert_eq!(
+            summary(&steps),
+            "connection use at lines 20, 25; op.execute at line 22"
+        );
+    }
 
     fn lines(sql: &str) -> Vec<usize> {
         scan_sql(sql).into_iter().map(|step| step.line).collect()
