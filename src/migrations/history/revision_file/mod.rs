@@ -170,6 +170,9 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
         read_header(&doc, &mut file);
     }
 
+    // The body of every module-level function, for the helpers that
+    // `upgrade()` calls.
+    let mut functions: BTreeMap<&str, Vec<&[Token]>> = BTreeMap::new();
     let mut index = 0;
     while let Some(line) = lines.get(index) {
         index += 1;
@@ -185,13 +188,11 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
                 index += 1;
             }
             match name {
-                "upgrade" => {
-                    file.upgrade = classify(&statements);
-                    file.data_steps = steps::detect(&statements);
-                }
+                "upgrade" => file.upgrade = classify(&statements),
                 "downgrade" => file.downgrade = classify(&statements),
                 _ => {}
             }
+            functions.insert(name, statements);
             continue;
         }
         if is_compound(&line.tokens) {
@@ -201,6 +202,7 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
             assign(statement, &mut file)?;
         }
     }
+    file.data_steps = steps::detect(&functions);
     Ok(file)
 }
 

@@ -1,6 +1,7 @@
-//! The data steps of a revision file's `upgrade()`, read from its tokens:
-//! comments are not tokens, and a bare string statement (a docstring) is
-//! never run, so neither counts.
+//! The data steps of a revision file's `upgrade()`, and of the
+//! module-level helpers it calls, read from their tokens: comments are not
+//! tokens, and a bare string statement (a docstring) is never run, so
+//! neither counts.
 //!
 //! `op.execute` (and a connection's `execute`) is judged by its SQL when
 //! that is a literal (directly, or in `sa.text(...)`): DDL is not a data
@@ -11,7 +12,7 @@
 //! transactions and DDL), which hand-written migrations do to create
 //! tables only if missing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::tokens::{Token, TokenKind};
 use super::{matching_close, split_top_level};
@@ -19,19 +20,44 @@ use crate::migrations::history::data_steps::{
     DataStep, DataStepKind, executed_sql_moves_data, literal_moves_data,
 };
 
-/// The data steps of `upgrade()`, whose body is `statements`, in line
-/// order, each (kind, line) once.
-pub(super) fn detect(statements: &[&[Token]]) -> Vec<DataStep> {
-    let inspecting = inspection_binds(statements);
+/// The data steps of `upgrade()` and of the module-level helpers it calls
+/// (directly or through other helpers), in line order, each (kind, line)
+/// once. `functions` holds the body of each module-level function.
+pub(super) fn detect(functions: &BTreeMap<&str, Vec<&[Token]>>) -> Vec<DataStep> {
     let mut steps = Vec::new();
-    for statement in statements {
-        if !is_bare_string(statement) {
-            scan(statement, &inspecting, &mut steps);
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut pending = vec!["upgrade"];
+    while let Some(name) = pending.pop() {
+        let Some(statements) = functions.get(name).filter(|_| seen.insert(name)) else {
+            continue;
+        };
+        let inspecting = inspection_binds(statements);
+        for statement in statements {
+            if !is_bare_string(statement) {
+                scan(statement, &inspecting, &mut steps);
+                pending.extend(called(statement, functions));
+            }
         }
     }
     steps.sort_by_key(|step| (step.line, step.kind));
     steps.dedup();
     steps
+}
+
+/// The module-level functions a statement calls by name (`helper(...)`,
+/// not a method `x.helper(...)`).
+fn called<'f>(statement: &[Token], functions: &BTreeMap<&'f str, Vec<&[Token]>>) -> Vec<&'f str> {
+    statement
+        .windows(2)
+        .enumerate()
+        .filter(|(index, pair)| {
+            pair[1].is_op("(") && !(*index > 0 && statement[index - 1].is_op("."))
+        })
+        .filter_map(|(_, pair)| match &pair[0].kind {
+            TokenKind::Name(name) => functions.get_key_value(name.as_str()).map(|(key, _)| *key),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether a statement is only string literals: a docstring, or a string
@@ -408,6 +434,35 @@ def upgrade():
         conn.execute(sa.text("CREATE INDEX ix ON chat (id)"))
 "#;
         assert_eq!(steps(ddl), []);
+    }
+
+    #[test]
+    fn helpers_that_upgrade_calls_count_and_others_do_not() {
+        // Open WebUI's chat_message migration flushes batches in a helper.
+        let source = r#"
+def _flush_batch(conn, table, batch):
+    conn.execute(table.insert(), batch)
+
+
+def _index_exists(inspector, name, table):
+    return name in {i["name"] for i in inspector.get_indexes(table)}
+
+
+def _unused():
+    op.execute("DELETE FROM chat")
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    if not _index_exists(sa.inspect(conn), "ix", "chat"):
+        op.create_index("ix", "chat", ["id"])
+    _flush_batch(conn, table, [])
+
+
+def downgrade() -> None:
+    _unused()
+"#;
+        assert_eq!(steps(source), [(Connection, 3), (Connection, 15)]);
     }
 
     #[test]
