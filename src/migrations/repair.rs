@@ -19,6 +19,7 @@
 //! revision ([`codes::SKIPS_DATA_STEPS`]) and names the fix that runs
 //! them: a verified stamp at the located revision, then the upgrade.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -415,7 +416,18 @@ pub struct SkippedData<'g> {
     pub located: Vec<String>,
     /// The revisions after `located`, up to the targets, whose upgrade
     /// moves rows, prerequisites first.
-    pub revisions: Vec<&'g Revision>,
+    pub revisions: Vec<SkippedRevision<'g>>,
+}
+
+/// One revision a repair skips whose upgrade moves rows.
+#[derive(Clone, Debug)]
+pub struct SkippedRevision<'g> {
+    /// The revision, with its data steps.
+    pub revision: &'g Revision,
+    /// The schema also matches a revision at or after this one: it changes
+    /// nothing the schema shows, so whether its rows moved already cannot
+    /// be told.
+    pub maybe_ran: bool,
 }
 
 /// What a repair of `live` towards `targets` skips that moves rows: the
@@ -428,7 +440,7 @@ pub struct SkippedData<'g> {
 ///
 /// The earliest match is taken because a revision that only moves rows
 /// leaves its parent's schema: whether it ran cannot be told from the
-/// schema, so it counts as skipped.
+/// schema, so it counts as skipped, marked [`SkippedRevision::maybe_ran`].
 pub fn skipped_data<'g>(
     repo: &Repo,
     replayer: &Replayer<'g>,
@@ -450,12 +462,22 @@ pub fn skipped_data<'g>(
     if matches.iter().any(|candidate| same(&candidate.targets)) {
         return Ok(None);
     }
-    let Some(located) = matches.into_iter().next() else {
+    let Some((located, later)) = matches.split_first() else {
         return Ok(None);
     };
-    let revisions = data_steps::between(graph, &located.targets, targets);
-    Ok((!revisions.is_empty()).then_some(SkippedData {
-        located: located.targets,
+    let matched_later: BTreeSet<String> = later
+        .iter()
+        .flat_map(|candidate| graph.closure(candidate.targets.iter().map(String::as_str)))
+        .collect();
+    let revisions: Vec<SkippedRevision<'g>> = data_steps::between(graph, &located.targets, targets)
+        .into_iter()
+        .map(|revision| SkippedRevision {
+            maybe_ran: matched_later.contains(&revision.id),
+            revision,
+        })
+        .collect();
+    Ok((!revisions.is_empty()).then(|| SkippedData {
+        located: located.targets.clone(),
         revisions,
     }))
 }
@@ -476,17 +498,22 @@ impl SkippedData<'_> {
         );
         self.revisions
             .iter()
-            .map(|revision| {
+            .map(|SkippedRevision { revision, maybe_ran }| {
                 let named = match &revision.message {
                     Some(message) => format!("{} ({message})", revision.id),
                     None => revision.id.clone(),
+                };
+                let unknown = if *maybe_ran {
+                    "; the schema is the same after it, so they may have run already"
+                } else {
+                    ""
                 };
                 Finding::new(
                     codes::SKIPS_DATA_STEPS,
                     Severity::Warning,
                     &revision.id,
                     format!(
-                        "the schema is revision {located}; repairing towards {} skips revision {named}, whose upgrade moves rows ({})",
+                        "the schema is revision {located}; repairing towards {} skips revision {named}, whose upgrade moves rows ({}){unknown}",
                         targets.join(" + "),
                         data_steps::summary(&revision.data_steps)
                     ),
@@ -586,8 +613,10 @@ mod tests {
     }
 
     /// A repair that skips a backfill warns, naming the revision, its
-    /// step and the verified stamp at the revision the schema matches; one
-    /// towards a revision before the backfill does not.
+    /// step and the verified stamp at the earliest revision the schema
+    /// matches; a data-only revision right after it may have run (the
+    /// schema cannot tell), and says so. A repair with nothing to do warns
+    /// about nothing.
     #[test]
     fn repair_warns_about_skipped_revisions_that_move_rows() {
         let SqlProject {
@@ -598,6 +627,11 @@ mod tests {
             ..
         } = SqlProject::new();
         let sql = dir.path().join("sql");
+        std::fs::write(
+            sql.join("0002_more.sql"),
+            "INSERT INTO t (id, name) VALUES (100, 'seed');",
+        )
+        .unwrap();
         std::fs::write(
             sql.join("0003_backfill.sql"),
             "CREATE TABLE b (id INTEGER);\nINSERT INTO b SELECT id FROM t;",
@@ -632,25 +666,33 @@ mod tests {
         };
 
         let report = run("0004");
-        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
-        let finding = &report.findings[0];
-        assert_eq!(finding.code, codes::SKIPS_DATA_STEPS);
-        assert_eq!(finding.severity, Severity::Warning);
-        assert_eq!(finding.revision.as_deref(), Some("0003"));
-        assert!(
-            finding.message.contains("the schema is revision 0001")
-                && finding
-                    .message
-                    .contains("INSERT/UPDATE/DELETE SQL at line 2"),
-            "{finding:?}"
+        let revisions: Vec<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.revision.as_deref().unwrap())
+            .collect();
+        assert_eq!(revisions, ["0002", "0003"], "{:?}", report.findings);
+        let [seed, backfill] = &report.findings[..] else {
+            unreachable!("BUG: two findings were checked above");
+        };
+        assert_eq!(backfill.code, codes::SKIPS_DATA_STEPS);
+        assert_eq!(backfill.severity, Severity::Warning);
+        assert_eq!(
+            backfill.message,
+            "the schema is revision 0001; repairing towards 0004 skips revision 0003 (backfill), \
+             whose upgrade moves rows (INSERT/UPDATE/DELETE SQL at line 2)"
         );
         assert!(
-            finding
-                .hint
-                .as_deref()
-                .unwrap()
-                .starts_with("`migsnap stamp --verify 0001`"),
-            "{finding:?}"
+            seed.message
+                .ends_with("; the schema is the same after it, so they may have run already"),
+            "{seed:?}"
+        );
+        assert_eq!(
+            backfill.hint.as_deref(),
+            Some(
+                "`migsnap stamp --verify 0001`, then applying the migrations after it, runs them; \
+                 repair is for schema-only fixes"
+            )
         );
         assert!(run("0002").findings.is_empty());
     }
