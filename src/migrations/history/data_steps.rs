@@ -4,9 +4,9 @@
 //! A schema-only fix (`migsnap repair`) reproduces what a revision does to
 //! the schema but never what it does to the rows, so a caller that would
 //! skip revisions needs to know which of them have such steps. Python
-//! revision files are read in [`super::revision_file`] (only `upgrade()`
-//! counts); SQL text, from a SQL-folder migration or a Python string
-//! literal, is read here.
+//! revision files are read in [`super::revision_file`] (`upgrade()` and
+//! the module-level helpers it calls); SQL text, from a SQL-folder
+//! migration or a Python string literal, is read here.
 //!
 //! SQL is classified by each statement's leading words: `INSERT INTO`,
 //! `INSERT OR`, `REPLACE INTO`, `DELETE FROM` and `UPDATE name ... SET`
