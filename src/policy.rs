@@ -31,6 +31,7 @@ pub fn known_codes() -> Vec<&'static str> {
         &crate::migrations::lint::codes::ALL[..],
         crate::migrations::roundtrip::codes::ALL,
         crate::migrations::guard::codes::ALL,
+        crate::migrations::repair::codes::ALL,
         crate::migrations::fix::codes::ALL,
     ]
     .concat()

@@ -3,6 +3,7 @@
 
 use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
+use super::verdict::finding_line;
 use super::{CliError, Ctx, Status};
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::repair::{self, RepairError, RepairReport, RepairRequest};
@@ -75,8 +76,8 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     Ok(status)
 }
 
-/// The report as text: the plan of a dry run, what is kept, and what an
-/// application did.
+/// The report as text: the plan of a dry run, what is kept, the warnings
+/// (revisions skipped that move rows), and what an application did.
 fn render(ctx: &Ctx, report: &RepairReport) -> Result<(), CliError> {
     let out = &ctx.out;
     let path = report.database.display();
@@ -107,6 +108,13 @@ fn render(ctx: &Ctx, report: &RepairReport) -> Result<(), CliError> {
         out.line(
             "warning: steps marked DESTRUCTIVE can lose data; --apply needs --allow-destructive",
         )?;
+    }
+    for finding in &report.findings {
+        out.line(&format!(
+            "{}: {}",
+            finding.severity.as_str(),
+            finding_line(finding)
+        ))?;
     }
     if let (Some(safety), Some(after)) = (report.safety_snapshot, report.after_snapshot) {
         let count = planned.plan.statement_count();

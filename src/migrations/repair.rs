@@ -12,7 +12,14 @@
 //! (see [`crate::snapshots::restore::rewrite`]). [`repair`] is the whole workflow:
 //! the reference, the plan, and on request the application with its
 //! snapshots before and after.
+//!
+//! A repair changes the schema only. When the schema is exactly an earlier
+//! revision's, the revisions between it and the targets may also move rows
+//! (a backfill); a repair skips those steps, so it warns about each such
+//! revision ([`codes::SKIPS_DATA_STEPS`]) and names the fix that runs
+//! them: a verified stamp at the located revision, then the upgrade.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +28,12 @@ use migsnap_store::progress::Progress;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::migrations::drift::LiveDatabase;
+use crate::finding::{Finding, Severity};
+use crate::migrations::drift::{self, LiveDatabase};
+use crate::migrations::history::data_steps;
+use crate::migrations::history::graph::Revision;
+use crate::migrations::history::project::MigrationKind;
+use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::Targets;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
@@ -31,6 +43,16 @@ use crate::schema::plan::{self, Plan};
 use crate::schema::{self as schema_mod, Schema};
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
+
+/// The stable finding codes of `repair`.
+pub mod codes {
+    /// The repair skips revisions whose upgrade moves rows, which no schema
+    /// change reproduces.
+    pub const SKIPS_DATA_STEPS: &str = "repair.skips-data-steps";
+
+    /// Every code above, for validating configuration.
+    pub const ALL: &[&str] = &[SKIPS_DATA_STEPS];
+}
 
 /// What a repair would do.
 #[derive(Clone, Debug, Serialize)]
@@ -239,6 +261,9 @@ pub struct RepairReport {
     /// The plan, what it keeps, and whether it can lose data.
     #[serde(flatten)]
     pub planned: RepairPlan,
+    /// Warnings about what the plan cannot do: revisions it skips whose
+    /// upgrade moves rows ([`codes::SKIPS_DATA_STEPS`]).
+    pub findings: Vec<Finding>,
     /// Whether the plan was applied (never for an empty plan).
     pub applied: bool,
     /// The snapshot taken before applying (the undo).
@@ -324,11 +349,20 @@ pub fn repair(
     };
     let reference_schema = reference.schema(repo)?;
     let planned = plan(&live.schema, &reference_schema, request.allow_destructive);
+    // An empty plan skips nothing: the schema is the targets' already.
+    let findings = if planned.plan.is_empty() {
+        Vec::new()
+    } else {
+        skipped_data(repo, replayer, live, targets)?
+            .map(|skipped| skipped.findings(targets, replayer.project().kind))
+            .unwrap_or_default()
+    };
     let mut report = RepairReport {
         database: live.path.clone(),
         targets: targets.clone(),
         reference: reference.id,
         planned,
+        findings,
         applied: false,
         safety_snapshot: None,
         after_snapshot: None,
@@ -372,6 +406,124 @@ pub fn repair(
         SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
     });
     Ok(report)
+}
+
+/// Revisions with data steps that a repair towards some targets skips.
+#[derive(Clone, Debug)]
+pub struct SkippedData<'g> {
+    /// The revisions whose reference the schema matches exactly (the
+    /// earliest such match up to the targets): where an upgrade would
+    /// start.
+    pub located: Vec<RevisionId>,
+    /// The revisions after `located`, up to the targets, whose upgrade
+    /// moves rows, prerequisites first.
+    pub revisions: Vec<SkippedRevision<'g>>,
+}
+
+/// One revision a repair skips whose upgrade moves rows.
+#[derive(Clone, Debug)]
+pub struct SkippedRevision<'g> {
+    /// The revision, with its data steps.
+    pub revision: &'g Revision,
+    /// The schema also matches a revision at or after this one: it changes
+    /// nothing the schema shows, so whether its rows moved already cannot
+    /// be told.
+    pub maybe_ran: bool,
+}
+
+/// What a repair of `live` towards `targets` skips that moves rows: the
+/// revisions with data steps between the earliest revision whose reference
+/// the schema matches exactly and the targets. `None` when no revision up
+/// to the targets has data steps (nothing is compared then), when the
+/// schema matches no earlier revision, or when none is skipped. Only the
+/// references a repair towards `targets` builds are compared: nothing is
+/// replayed.
+///
+/// The earliest match is taken because a revision that only moves rows
+/// leaves its parent's schema: whether it ran cannot be told from the
+/// schema, so it counts as skipped, marked [`SkippedRevision::maybe_ran`].
+pub fn skipped_data<'g>(
+    repo: &Repo,
+    replayer: &Replayer<'g>,
+    live: &LiveDatabase,
+    targets: &[RevisionId],
+) -> Result<Option<SkippedData<'g>>, ReplayError> {
+    let graph = replayer.graph();
+    if data_steps::between(graph, &[], targets).is_empty() {
+        return Ok(None);
+    }
+    let matches = drift::locate_up_to(repo, replayer, graph, targets, &live.schema, live.semantic)?;
+    let same = |ids: &[RevisionId]| {
+        let (mut a, mut b) = (ids.to_vec(), targets.to_vec());
+        a.sort();
+        b.sort();
+        a == b
+    };
+    if matches.iter().any(|candidate| same(&candidate.targets)) {
+        return Ok(None);
+    }
+    let Some((located, later)) = matches.split_first() else {
+        return Ok(None);
+    };
+    let matched_later: BTreeSet<RevisionId> = later
+        .iter()
+        .flat_map(|candidate| graph.closure(candidate.targets.iter().map(RevisionId::as_str)))
+        .collect();
+    let revisions: Vec<SkippedRevision<'g>> = data_steps::between(graph, &located.targets, targets)
+        .into_iter()
+        .map(|revision| SkippedRevision {
+            maybe_ran: matched_later.contains(&revision.id),
+            revision,
+        })
+        .collect();
+    Ok((!revisions.is_empty()).then(|| SkippedData {
+        located: located.targets.clone(),
+        revisions,
+    }))
+}
+
+impl SkippedData<'_> {
+    /// One [`codes::SKIPS_DATA_STEPS`] warning per skipped revision, naming
+    /// its data steps, with the fix that runs them: a verified stamp at the
+    /// located revision, then the project's upgrade (`kind` says which).
+    pub fn findings(&self, targets: &[RevisionId], kind: MigrationKind) -> Vec<Finding> {
+        let located = self.located.join(" + ");
+        let upgrade = match kind {
+            MigrationKind::Alembic => "`alembic upgrade heads`",
+            MigrationKind::Sql => "applying the migrations after it",
+        };
+        let hint = format!(
+            "`migsnap stamp --verify {}`, then {upgrade}, runs them; repair is for schema-only fixes",
+            self.located.join(" ")
+        );
+        self.revisions
+            .iter()
+            .map(|SkippedRevision { revision, maybe_ran }| {
+                let named = match &revision.message {
+                    Some(message) => format!("{} ({message})", revision.id),
+                    None => revision.id.to_string(),
+                };
+                let unknown = if *maybe_ran {
+                    "; the schema is the same after it, so they may have run already"
+                } else {
+                    ""
+                };
+                Finding::new(
+                    codes::SKIPS_DATA_STEPS,
+                    Severity::Warning,
+                    &revision.id,
+                    format!(
+                        "the schema is revision {located}; repairing towards {} skips revision {named}, whose upgrade moves rows ({}){unknown}",
+                        targets.join(" + "),
+                        data_steps::summary(&revision.data_steps)
+                    ),
+                )
+                .revision(&revision.id)
+                .file(&revision.path)
+                .hint(hint.clone())
+            })
+            .collect()
+    }
 }
 
 fn foreign_key_check(conn: &Connection) -> rusqlite::Result<Option<ApplyError>> {
@@ -458,6 +610,91 @@ mod tests {
 
         let again = run(&mut repo, false);
         assert!(again.planned.plan.is_empty(), "{again:?}");
+    }
+
+    /// A repair that skips a backfill warns, naming the revision, its
+    /// step and the verified stamp at the earliest revision the schema
+    /// matches; a data-only revision right after it may have run (the
+    /// schema cannot tell), and says so. A repair with nothing to do warns
+    /// about nothing.
+    #[test]
+    fn repair_warns_about_skipped_revisions_that_move_rows() {
+        let SqlProject {
+            dir,
+            mut repo,
+            project,
+            db,
+            ..
+        } = SqlProject::new();
+        let sql = dir.path().join("sql");
+        std::fs::write(
+            sql.join("0002_more.sql"),
+            "INSERT INTO t (id, name) VALUES (100, 'seed');",
+        )
+        .unwrap();
+        std::fs::write(
+            sql.join("0003_backfill.sql"),
+            "CREATE TABLE b (id INTEGER);\nINSERT INTO b SELECT id FROM t;",
+        )
+        .unwrap();
+        std::fs::write(
+            sql.join("0004_more.sql"),
+            "ALTER TABLE b ADD COLUMN y INTEGER;",
+        )
+        .unwrap();
+        let graph = project.load_graph().unwrap();
+        let replayer = Replayer::new(&project, &graph, Chain::new("default"));
+        let live = LiveDatabase::capture(&db, Duration::from_secs(5)).unwrap();
+        let mut run = |target: &str| {
+            let targets = Targets::one(target);
+            let request = RepairRequest {
+                targets: &targets,
+                apply: false,
+                allow_destructive: false,
+                force: false,
+                busy_timeout: Duration::from_secs(5),
+            };
+            repair(
+                &mut repo,
+                &replayer,
+                &live,
+                &request,
+                &mut |_| {},
+                &mut migsnap_store::progress::Silent,
+            )
+            .unwrap()
+        };
+
+        let report = run("0004");
+        let revisions: Vec<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.revision.as_deref().unwrap())
+            .collect();
+        assert_eq!(revisions, ["0002", "0003"], "{:?}", report.findings);
+        let [seed, backfill] = &report.findings[..] else {
+            unreachable!("BUG: two findings were checked above");
+        };
+        assert_eq!(backfill.code, codes::SKIPS_DATA_STEPS);
+        assert_eq!(backfill.severity, Severity::Warning);
+        assert_eq!(
+            backfill.message,
+            "the schema is revision 0001; repairing towards 0004 skips revision 0003 (backfill), \
+             whose upgrade moves rows (INSERT/UPDATE/DELETE SQL at line 2)"
+        );
+        assert!(
+            seed.message
+                .ends_with("; the schema is the same after it, so they may have run already"),
+            "{seed:?}"
+        );
+        assert_eq!(
+            backfill.hint.as_deref(),
+            Some(
+                "`migsnap stamp --verify 0001`, then applying the migrations after it, runs them; \
+                 repair is for schema-only fixes"
+            )
+        );
+        assert!(run("0002").findings.is_empty());
     }
 
     fn schema(sql: &str) -> Schema {

@@ -1,8 +1,9 @@
 //! `repair`, `stamp --verify` and `guard` on real Alembic projects: each
-//! drift case repaired with its data kept, a stamp that refuses, and a
-//! guarded command that fails.
+//! drift case repaired with its data kept, a repair that would skip a
+//! backfill and says so, a stamp that refuses, and a guarded command that
+//! fails.
 
-use crate::common::alembic::{AlembicProject, chat_app, columns, tables, version_rows};
+use crate::common::alembic::{AlembicProject, Revision, chat_app, columns, tables, version_rows};
 use crate::common::{TestEnv, dump, exec, file_hash};
 
 fn setup(env: &TestEnv, project: &AlembicProject) {
@@ -316,4 +317,121 @@ fn guard_reports_a_failed_command_and_can_restore() {
     let ok = env.run(&["guard", "app", "--", &python, "-c", "pass"]);
     assert_eq!(ok.status, 0, "{ok:?}");
     assert!(ok.stdout.contains("succeeded"), "{ok:?}");
+}
+
+/// Stamped ahead over a backfill: the schema is revision 1's, the stamp
+/// says 3, and revision 2 creates `b` and fills it from `a`. A repair
+/// would create `b` empty, so it warns, naming revision 2 and the fix; the
+/// fix it names (a verified stamp at 1, then the upgrade) fills `b`.
+#[test]
+fn repair_warns_that_it_skips_a_backfill_and_its_hint_runs_it() {
+    const CREATE_A: &str = "a1a1a1a1a1a1";
+    const BACKFILL_B: &str = "b2b2b2b2b2b2";
+    const ADD_NOTE: &str = "c3c3c3c3c3c3";
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    project.revision(Revision::new(CREATE_A, "create a").upgrade(
+        r#"
+        op.create_table(
+            "a",
+            sa.Column("id", sa.Integer(), primary_key=True),
+            sa.Column("name", sa.String(), nullable=False),
+        )
+        "#,
+    ));
+    project.revision(
+        Revision::new(BACKFILL_B, "add b from a")
+            .down(CREATE_A)
+            .upgrade(
+                r#"
+                op.create_table(
+                    "b",
+                    sa.Column("id", sa.Integer(), primary_key=True),
+                    sa.Column("a_id", sa.Integer(), nullable=False),
+                    sa.Column("name", sa.String(), nullable=False),
+                )
+                conn = op.get_bind()
+                # Only when there is something to copy (UPDATE in a comment is no step).
+                if conn.execute(sa.text("SELECT count(*) FROM a")).scalar():
+                    op.execute("INSERT INTO b (a_id, name) SELECT id, name FROM a")
+                "#,
+            ),
+    );
+    project.revision(
+        Revision::new(ADD_NOTE, "add b.note")
+            .down(BACKFILL_B)
+            .upgrade(r#"op.add_column("b", sa.Column("note", sa.Text(), nullable=True))"#),
+    );
+    setup(&env, &project);
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(CREATE_A).assert_success();
+    exec(
+        &db,
+        "INSERT INTO a (id, name) VALUES (1, 'one'), (2, 'two')",
+    );
+    // Stamped ahead by hand, as a fix script would.
+    exec(
+        &db,
+        &format!("UPDATE alembic_version SET version_num = '{ADD_NOTE}'"),
+    );
+
+    let hash = file_hash(&db);
+    let dry = env.run(&["repair", path]);
+    assert_eq!(dry.status, 1, "a dry run with a plan: {dry:?}");
+    assert!(dry.stdout.contains("CREATE TABLE \"b\""), "{dry:?}");
+    let warning = dry
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("warning: [repair.skips-data-steps]"))
+        .unwrap_or_else(|| panic!("no warning: {dry:?}"));
+    assert!(
+        warning.contains(&format!(
+            "{BACKFILL_B}: the schema is revision {CREATE_A}; repairing towards {ADD_NOTE} skips revision {BACKFILL_B} (add b from a), whose upgrade moves rows (op.execute at line "
+        )),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!(
+            "(hint: `migsnap stamp --verify {CREATE_A}`, then `alembic upgrade heads`, runs them"
+        )),
+        "{warning}"
+    );
+    assert_eq!(
+        dry.stdout.matches("repair.skips-data-steps").count(),
+        1,
+        "only revision 2 moves rows: {dry:?}"
+    );
+
+    let json = env
+        .run(&["--format", "json", "repair", path])
+        .expect(1)
+        .json();
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json}");
+    assert_eq!(findings[0]["code"], "repair.skips-data-steps");
+    assert_eq!(findings[0]["severity"], "warning");
+    assert_eq!(findings[0]["revision"], BACKFILL_B);
+    assert!(
+        findings[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{BACKFILL_B}_add_b_from_a.py")),
+        "{json}"
+    );
+    assert_eq!(file_hash(&db), hash, "a dry run changes nothing");
+
+    // The fix the hint names runs the backfill.
+    env.run(&["stamp", "--verify", CREATE_A, "--db", path])
+        .assert_success();
+    project.upgrade("heads").assert_success();
+    assert_eq!(
+        rows(&db, "SELECT a_id, name FROM b ORDER BY a_id"),
+        ["Integer(1)|Text(\"one\")", "Integer(2)|Text(\"two\")"]
+    );
+    // At the head, there is nothing to repair and nothing to warn about.
+    let json = env.run(&["--format", "json", "repair", path]).ok_json();
+    assert_eq!(json["findings"], serde_json::json!([]), "{json}");
 }

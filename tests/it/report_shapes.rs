@@ -104,6 +104,7 @@ fn repair_json_has_the_documented_fields_planned_and_applied() {
         "plan",
         "kept",
         "destructive",
+        "findings",
         "applied",
         "safety_snapshot",
         "after_snapshot",
@@ -119,6 +120,7 @@ fn repair_json_has_the_documented_fields_planned_and_applied() {
     );
     assert_eq!(keys(&json["kept"]), set(&["changes"]));
     assert_eq!(json["applied"], false);
+    assert_eq!(json["findings"], serde_json::json!([]), "{json}");
     assert!(json["safety_snapshot"].is_null(), "{json}");
 
     let applied = env.run(&["--format", "json", "repair", "app.db", "--apply"]);

@@ -141,6 +141,47 @@ pub fn locate(
         replayer.reference(repo, rows, on_event)?;
         candidates.push(rows.clone());
     }
+    let (exact, nearest) = matches(repo, replayer, candidates, schema, semantic)?;
+    Ok(Located {
+        stamped,
+        nearest,
+        exact,
+        replay_failure: report.failure,
+    })
+}
+
+/// The revisions up to `targets` (their closure, in history order) whose
+/// reference `schema` matches, exactly or in form only, as in
+/// [`locate`], from the references already built: what a repair towards
+/// `targets`, which builds each of them, can ask without replaying.
+pub fn locate_up_to(
+    repo: &Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    targets: &[RevisionId],
+    schema: &Schema,
+    semantic: SchemaHash,
+) -> Result<Vec<LocateMatch>, ReplayError> {
+    let closure = graph.closure(targets.iter().map(RevisionId::as_str));
+    let candidates = graph
+        .topological()
+        .into_iter()
+        .filter(|id| closure.contains(id))
+        .map(|id| vec![id])
+        .collect();
+    Ok(matches(repo, replayer, candidates, schema, semantic)?.0)
+}
+
+/// Compares `schema` with the built references of `candidates` (and
+/// their accepted variants): the exact matches, in the candidates' order,
+/// and when there is none the nearest reference.
+fn matches(
+    repo: &Repo,
+    replayer: &Replayer<'_>,
+    candidates: Vec<Vec<RevisionId>>,
+    schema: &Schema,
+    semantic: SchemaHash,
+) -> Result<(Vec<LocateMatch>, Option<LocateMatch>), ReplayError> {
     let mut exact = Vec::new();
     let mut nearest: Option<LocateMatch> = None;
     for targets in candidates {
@@ -198,12 +239,8 @@ pub fn locate(
     if exact.iter().any(|c| c.drift.is_empty()) {
         exact.retain(|c| c.drift.is_empty());
     }
-    Ok(Located {
-        stamped,
-        nearest: if exact.is_empty() { nearest } else { None },
-        exact,
-        replay_failure: report.failure,
-    })
+    let nearest = if exact.is_empty() { nearest } else { None };
+    Ok((exact, nearest))
 }
 
 /// Whether `change` (from a reference to a database) is a defect: the

@@ -38,7 +38,7 @@ pub use bisect::{
     SnapshotOutcomeKind, bisect_revisions, bisect_snapshots, snapshot_verdict,
 };
 pub use form::form_findings;
-pub use locate::{LocateMatch, Located, extends, locate};
+pub use locate::{LocateMatch, Located, extends, locate, locate_up_to};
 pub use status::{Comparison, StatusReport, compare, status};
 
 /// The stable finding codes of `status`.

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::data_steps::DataStep;
 use super::revision_id::RevisionId;
 use super::touched::Touched;
 use crate::finding::{Finding, Severity};
@@ -89,6 +90,9 @@ pub struct Revision {
     pub file_hash: String,
     /// The first line of its docstring, or its name.
     pub message: Option<String>,
+    /// Where its upgrade moves rows rather than only changing the schema,
+    /// read statically: what a schema-only repair skipping it leaves undone.
+    pub data_steps: Vec<DataStep>,
 }
 
 /// A revision graph with its findings.
@@ -825,6 +829,7 @@ impl Revision {
             path: PathBuf::from(format!("versions/{id}.py")),
             file_hash: String::new(),
             message: None,
+            data_steps: Vec::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Migration histories: where a project's migrations live and what each revision file declares, read statically.
 pub mod alembic_config;
+pub mod data_steps;
 pub mod graph;
 pub mod position;
 pub mod project;

@@ -314,6 +314,7 @@ fn read_revision(path: &Path, findings: &mut Vec<Finding>) -> Option<Revision> {
         path: path.to_path_buf(),
         file_hash: graph::file_hash(&bytes),
         message: file.message.clone(),
+        data_steps: file.data_steps.clone(),
     })
 }
 

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::data_steps;
 use super::graph::{self, Revision};
 use crate::finding::{Finding, Severity};
 
@@ -122,6 +123,7 @@ pub fn read(dir: &Path) -> std::io::Result<(Vec<Revision>, Vec<Finding>)> {
             path: migration.up,
             file_hash: graph::file_hash(&bytes),
             message: Some(migration.name.replace('_', " ")),
+            data_steps: data_steps::scan_sql(&String::from_utf8_lossy(&bytes)),
         });
     }
     Ok((revisions, findings))
@@ -163,6 +165,7 @@ mod tests {
         assert_eq!(ids, ["0001", "0002", "10"]);
         assert_eq!(revisions[2].parents, ["0002"]);
         assert!(revisions[0].parents.is_empty());
+        assert!(revisions.iter().all(|r| r.data_steps.is_empty()));
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].code, graph::codes::UNREADABLE);
 
@@ -181,6 +184,21 @@ mod tests {
                 .unwrap()
                 .ends_with("0001_users/down.sql")
         );
+    }
+
+    #[test]
+    fn a_migration_that_moves_rows_has_data_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("0001_a.sql"), "CREATE TABLE a(id);").unwrap();
+        std::fs::write(
+            dir.path().join("0002_b.sql"),
+            "CREATE TABLE b(id);\n-- copy the rows\nINSERT INTO b SELECT id FROM a;",
+        )
+        .unwrap();
+        let (revisions, _) = read(dir.path()).unwrap();
+        assert!(revisions[0].data_steps.is_empty());
+        let lines: Vec<usize> = revisions[1].data_steps.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [3]);
     }
 
     #[test]

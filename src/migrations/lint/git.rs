@@ -155,6 +155,7 @@ fn revision_of(bytes: &[u8], path: PathBuf) -> Option<Revision> {
         path,
         file_hash: graph::file_hash(bytes),
         message: file.message,
+        data_steps: file.data_steps,
     })
 }
 

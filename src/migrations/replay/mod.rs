@@ -265,6 +265,11 @@ impl<'a> Replayer<'a> {
         self.project
     }
 
+    /// The revision graph whose references it builds.
+    pub fn graph(&self) -> &'a Graph {
+        self.graph
+    }
+
     /// The chain's name in refs.
     pub fn chain(&self) -> &Chain {
         &self.chain

@@ -1,6 +1,7 @@
 //! Static parse of one Alembic revision file: its module-level `revision`,
 //! `down_revision`, `branch_labels` and `depends_on`, its docstring header,
-//! and whether `upgrade()`/`downgrade()` do anything. No Python is run.
+//! whether `upgrade()`/`downgrade()` do anything, and the data steps of
+//! `upgrade()`. No Python is run.
 //!
 //! A small Python tokenizer (strings with every prefix and quote form,
 //! comments, backslash continuations, brackets, indentation) turns the source
@@ -12,12 +13,15 @@
 //! Invariant: [`parse`] never panics, whatever the input.
 //!
 //! The tokenizer is the `tokens` submodule; this module reads the
-//! statements it delimits.
+//! statements it delimits, and `steps` finds the data steps among them.
 
 use std::collections::BTreeMap;
 
 use tokens::{Bracket, StrKind, Token, TokenKind, Tokenizer};
 
+use super::data_steps::DataStep;
+
+mod steps;
 mod tokens;
 
 /// The four module attributes Alembic reads from a revision file
@@ -92,6 +96,8 @@ pub struct RevisionFile {
     pub upgrade: Body,
     /// What `downgrade()` does.
     pub downgrade: Body,
+    /// Where `upgrade()` moves rows rather than only changing the schema.
+    pub data_steps: Vec<DataStep>,
     /// The 1-based line of each of the four assignments found (the last one
     /// when repeated), keyed by variable name.
     pub line_of: BTreeMap<&'static str, usize>,
@@ -152,6 +158,7 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
         message: None,
         upgrade: Body::Missing,
         downgrade: Body::Missing,
+        data_steps: Vec::new(),
         line_of: BTreeMap::new(),
     };
 
@@ -163,6 +170,9 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
         read_header(&doc, &mut file);
     }
 
+    // The body of every module-level function, for the helpers that
+    // `upgrade()` calls.
+    let mut functions: BTreeMap<&str, Vec<&[Token]>> = BTreeMap::new();
     let mut index = 0;
     while let Some(line) = lines.get(index) {
         index += 1;
@@ -182,6 +192,7 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
                 "downgrade" => file.downgrade = classify(&statements),
                 _ => {}
             }
+            functions.insert(name, statements);
             continue;
         }
         if is_compound(&line.tokens) {
@@ -191,6 +202,7 @@ pub fn parse(source: &str) -> Result<RevisionFile, RevisionFileError> {
             assign(statement, &mut file)?;
         }
     }
+    file.data_steps = steps::detect(&functions);
     Ok(file)
 }
 
