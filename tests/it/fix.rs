@@ -137,6 +137,11 @@ fn stamped_ahead_over_a_data_migration_is_fixed_by_stamp_and_upgrade_so_the_back
     let text = env.run(&["fix", path]);
     assert!(text.stdout.contains("exactly revision"), "{text:?}");
     assert!(text.stdout.contains("alembic upgrade heads"), "{text:?}");
+    // It names the data step the upgrade runs.
+    assert!(
+        text.stdout.contains(&format!("data steps of {PROFILES}")),
+        "{text:?}"
+    );
 
     let applied = env
         .run(&["--format", "json", "fix", path, "--apply"])
@@ -312,4 +317,40 @@ fn a_failing_upgrade_leaves_the_database_unchanged_and_says_so() {
     // The steps ran on a copy: the file is byte for byte as it was.
     assert_eq!(file_hash(&db), hash, "{report}");
     assert_eq!(version_rows(&db), Some(vec!["g7g7g7g7g7g7".to_owned()]));
+}
+
+#[test]
+fn a_data_only_revision_inside_the_match_makes_the_fix_unsure_and_names_it() {
+    let env = TestEnv::new();
+    let Some(mut project) = notes_app(&env) else {
+        return;
+    };
+    // A revision that only moves rows, then one that changes the schema.
+    project.revision(
+        Revision::new("h8h8h8h8h8h8", "capitalise tag names")
+            .down(TAGS)
+            .upgrade(r#"op.execute("UPDATE tag SET name = upper(name)")"#),
+    );
+    project.revision(
+        Revision::new("i9i9i9i9i9i9", "tag colour")
+            .down("h8h8h8h8h8h8")
+            .upgrade(r#"op.add_column("tag", sa.Column("colour", sa.String(), nullable=True))"#),
+    );
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(TAGS).assert_success();
+    exec(&db, "INSERT INTO tag VALUES (1, 'x')");
+    project.stamp("i9i9i9i9i9i9").assert_success();
+
+    let (code, planned) = plan(&env, path);
+    assert_eq!(code, 1);
+    assert_eq!(planned["class"], "unsure", "{planned}");
+    let reason = planned["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("h8h8h8h8h8h8") && reason.contains(TAGS),
+        "{reason}"
+    );
+    assert!(planned["steps"].as_array().unwrap().is_empty());
+    let refused = env.run(&["fix", path, "--apply"]);
+    assert_eq!(refused.status, 4, "{refused:?}");
 }

@@ -3,7 +3,8 @@
 
 use crate::finding::{Finding, Severity};
 use crate::migrations::drift::{self, LiveDatabase, StatusReport};
-use crate::migrations::history::graph::Graph;
+use crate::migrations::history::data_steps;
+use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::repair;
@@ -71,8 +72,15 @@ pub fn plan(
         status.rows.clone(),
         on_event,
     )?;
-    if let Some(exact) = located.exact.last() {
-        return Ok(misstamped(plan, graph, exact.targets.clone()));
+    if let (Some(first), Some(last)) = (located.exact.first(), located.exact.last()) {
+        // Revisions that only move rows leave the schema as it was, so the
+        // schema matches each of them alike; whether their rows moved is
+        // for a person to check.
+        let moved = data_steps::between(graph, &first.targets, &last.targets);
+        if !moved.is_empty() {
+            return Ok(rows_undecided(plan, &first.targets, &last.targets, &moved));
+        }
+        return Ok(misstamped(plan, graph, last.targets.clone()));
     }
     // No revision is exactly this schema: fix the differences from the
     // stamped revisions' reference when there is one, else from the
@@ -130,15 +138,49 @@ fn misstamped(mut plan: FixPlan, graph: &Graph, located: Vec<RevisionId>) -> Fix
     }];
     let then = if upgrade {
         plan.steps.push(FixStep::Upgrade);
-        "record it (verified), then upgrade, so that the migrations after it run for real, data steps included"
+        let moving: Vec<String> = data_steps::between(graph, &located, &graph.heads())
+            .iter()
+            .map(|r| format!("{} ({})", r.id, data_steps::summary(&r.data_steps)))
+            .collect();
+        let runs = if moving.is_empty() {
+            String::new()
+        } else {
+            format!("; it runs the data steps of {}", moving.join(", "))
+        };
+        format!(
+            "record it (verified), then upgrade, so that the migrations after it run for real{runs}"
+        )
     } else {
-        "record it (verified); nothing is pending after it"
+        "record it (verified); nothing is pending after it".to_owned()
     };
     plan.anchor = Some(located);
     plan.decided(
         FixClass::Misstamped,
         format!("{said}, but the schema is exactly revision {revision}: {then}"),
     )
+}
+
+/// The plan when the schema is exactly that of `first` through `last`, and
+/// revisions in between move rows: the schema cannot tell whether they ran.
+fn rows_undecided(
+    mut plan: FixPlan,
+    first: &[RevisionId],
+    last: &[RevisionId],
+    moved: &[&Revision],
+) -> FixPlan {
+    let (first, last) = (first.join(" + "), last.join(" + "));
+    let moved: Vec<String> = moved
+        .iter()
+        .map(|r| format!("{} ({})", r.id, data_steps::summary(&r.data_steps)))
+        .collect();
+    plan.anchor = None;
+    let reason = format!(
+        "the schema is that of every revision from {first} to {last}, and {} move rows without \
+         changing the schema, so the schema cannot tell whether they ran; check the rows, then \
+         `migsnap stamp --verify` {first} (to run them) or {last} (if they ran), and upgrade",
+        moved.join(", ")
+    );
+    plan.decided(FixClass::Unsure, reason)
 }
 
 /// The plan when the schema differs from the reference of `anchor` by
