@@ -85,7 +85,7 @@ impl Located {
                     ),
                 )
                 .hint(format!(
-                    "`migsnap stamp --verify {real}` records the truth (a safety snapshot first)"
+                    "`migsnap fix` records it and upgrades, so data migrations run (by hand: `migsnap stamp --verify {real}`, then the upgrade)"
                 ))
             }
             (None, Some(nearest)) => Finding::new(
