@@ -354,3 +354,34 @@ fn a_data_only_revision_inside_the_match_makes_the_fix_unsure_and_names_it() {
     let refused = env.run(&["fix", path, "--apply"]);
     assert_eq!(refused.status, 4, "{refused:?}");
 }
+
+#[test]
+fn part_of_a_later_revision_made_by_hand_is_completed_by_repair_then_stamped() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(PROFILES).assert_success();
+    exec(&db, "INSERT INTO user VALUES (1, 'Ann')");
+    // A fix script made the last revision's table by hand, but not the
+    // column of the revision before it; the row still says PROFILES, so
+    // an upgrade would add the column and then die on "table tag already
+    // exists". No revision's schema is this one.
+    exec(
+        &db,
+        "CREATE TABLE tag (id INTEGER NOT NULL, name VARCHAR NOT NULL, PRIMARY KEY (id));
+         INSERT INTO tag VALUES (1, 'x');",
+    );
+
+    let (_, planned) = plan(&env, path);
+    assert_eq!(planned["class"], "missing-objects", "{planned}");
+    assert_eq!(planned["anchor"], serde_json::json!([TAGS]), "{planned}");
+    assert_eq!(step_names(&planned), ["repair", "stamp"], "{planned}");
+    env.run(&["fix", path, "--apply"]).assert_success();
+    assert_eq!(version_rows(&db), Some(vec![TAGS.to_owned()]));
+    assert_eq!(count(&db, "tag"), 1);
+    assert_eq!(count(&db, "user"), 1, "rows kept");
+    status_is_clean(&env, path);
+}

@@ -95,7 +95,72 @@ pub fn plan(
             return Ok(plan.decided(FixClass::Unsure, reason));
         }
     };
+    let (anchor, residual) = match later_anchor(repo, replayer, graph, live, &anchor, &residual)? {
+        Some((later, drift)) => {
+            // Repair would reach the later revision by DDL alone.
+            let skipped = data_steps::between(graph, &anchor, &later);
+            if !skipped.is_empty() {
+                let reason = format!(
+                    "objects made by hand belong to revision {}, and reaching it by repair would skip \
+                     the data steps of {}; drop the hand-made objects and upgrade, or run those steps \
+                     by hand before `migsnap repair --to {}`",
+                    later.join(" + "),
+                    skipped
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    later.join(" --to ")
+                );
+                plan.anchor = Some(later);
+                plan.drift = drift;
+                return Ok(plan.decided(FixClass::Unsure, reason));
+            }
+            (later, drift)
+        }
+        None => (anchor, residual),
+    };
     drifted(plan, repo, replayer, graph, live, anchor, residual)
+}
+
+/// When objects extra against `anchor` are what a later revision makes (a
+/// fix script created some of a later revision's tables by hand), the
+/// first later revision whose reference has every one of them, with the
+/// difference from it: there, nothing is extra, and the upgrade will not
+/// meet "table already exists". `None` when nothing is extra or no later
+/// revision explains it all.
+fn later_anchor(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &LiveDatabase,
+    anchor: &[RevisionId],
+    residual: &SchemaDiff,
+) -> Result<Option<(Vec<RevisionId>, SchemaDiff)>, ReplayError> {
+    let extra = |drift: &SchemaDiff| {
+        drift
+            .changes
+            .iter()
+            .any(|c| c.op == Op::Added && !c.meaning.is_form())
+    };
+    if !extra(residual) {
+        return Ok(None);
+    }
+    let applied = graph.closure(anchor.iter().map(RevisionId::as_str));
+    for id in graph.topological() {
+        if applied.contains(&id) || !graph.ancestors(&id).iter().any(|a| applied.contains(a)) {
+            continue;
+        }
+        let targets = vec![id];
+        let Some(reference) = replayer.cached(repo, &targets)? else {
+            continue;
+        };
+        let drift = crate::schema::diff::diff(&reference.schema(repo)?, &live.schema);
+        if !extra(&drift) {
+            return Ok(Some((targets, drift)));
+        }
+    }
+    Ok(None)
 }
 
 /// The plan when the schema is what the version rows say: nothing to do,
