@@ -593,6 +593,9 @@ impl From<crate::migrations::roundtrip::RoundTripError> for CliError {
             // ResolveError has no source: its text is all there is to keep.
             RoundTripError::Since(e) => CliError::new(ErrorKind::Input, format!("--since: {e}"))
                 .hint("`migsnap history` lists the revisions"),
+            RoundTripError::Unplaced { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("`migsnap fix` says how to place the database; then test on it"),
+            RoundTripError::Content(_) => CliError::from_error(ErrorKind::Internal, &error),
         }
     }
 }
