@@ -10,8 +10,8 @@ use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::roundtrip::data::{DataOutcome, DataReport};
 use crate::migrations::roundtrip::{RevisionOutcome, RoundTrip};
 use crate::migrations::side::Side;
-use crate::snapshots::revspec;
 use crate::policy::Verdict;
+use crate::snapshots::revspec;
 
 /// Check that every revision's downgrade undoes its upgrade exactly: upgrade
 /// it, downgrade it one step (the schema must be the one before), upgrade it
@@ -173,7 +173,11 @@ fn data_source(opened: &migrations::Workspace, spec: &str) -> Result<Side, CliEr
     }
     let tracked = opened.tracked.as_ref();
     if spec == "live" || opened.repo.database(spec).is_some() {
-        return Ok(Side::resolve(&opened.repo, spec, tracked.map(|t| t.name.as_str()))?);
+        return Ok(Side::resolve(
+            &opened.repo,
+            spec,
+            tracked.map(|t| t.name.as_str()),
+        )?);
     }
     let id = revspec::resolve(&opened.repo, spec, tracked)?;
     Ok(Side::snapshot(&opened.repo, id)?)
@@ -218,7 +222,10 @@ fn render_data(
     }
     let summary = match report.revisions.iter().find(|r| !r.round_trip.ok) {
         None if tested == 0 => "nothing pending: the database is at the heads".to_owned(),
-        None => format!("{tested} pending revisions round-trip on the data of {}", report.source),
+        None => format!(
+            "{tested} pending revisions round-trip on the data of {}",
+            report.source
+        ),
         Some(first) => format!(
             "{} fails the round trip on the data of {}; {} pending revision{} after it not tested",
             first.round_trip.revision,

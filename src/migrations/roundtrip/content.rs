@@ -66,7 +66,11 @@ pub fn read(path: &Path, schema: &Schema) -> Result<BTreeMap<String, TableConten
         let columns = if names.is_empty() {
             "*".to_owned()
         } else {
-            names.iter().map(|n| quoted(n)).collect::<Vec<_>>().join(", ")
+            names
+                .iter()
+                .map(|n| quoted(n))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let sql = format!("SELECT {columns} FROM {}", quoted(&table.name));
         let content = hash_rows(&conn, &sql).map_err(failed(&table.name))?;

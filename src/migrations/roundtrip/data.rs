@@ -176,9 +176,10 @@ impl RoundTrip<'_> {
             }
             let data = std::mem::take(&mut watch.differences);
             let described: Vec<String> = data.iter().map(DataDifference::describe).collect();
-            report
-                .findings
-                .extend(super::outcome_findings(&round_trip, Some(&described.join("; "))));
+            report.findings.extend(super::outcome_findings(
+                &round_trip,
+                Some(&described.join("; ")),
+            ));
             let failed = !round_trip.ok;
             report.revisions.push(DataOutcome {
                 round_trip,
@@ -201,7 +202,8 @@ impl RoundTrip<'_> {
     fn copy_source(&self, repo: &Repo, source: &Side, work: &Path) -> Result<(), RoundTripError> {
         match source {
             Side::File { path, .. } => {
-                let mut database = Database::open(path, self.busy_timeout).map_err(ReplayError::from)?;
+                let mut database =
+                    Database::open(path, self.busy_timeout).map_err(ReplayError::from)?;
                 let mut file = std::fs::File::create_new(work).map_err(ReplayError::Scratch)?;
                 let mut sink = |page: &[u8]| {
                     file.write_all(page).map_err(|source| SqliteError::Io {
@@ -308,7 +310,8 @@ impl DataWatch {
     /// The row counts of every table seen, at each state.
     fn rows(&self) -> Vec<TableRows> {
         let tables: BTreeSet<&String> = self.contents.iter().flat_map(|c| c.keys()).collect();
-        let count = |point: Point, table: &str| self.contents[point as usize].get(table).map(|c| c.rows);
+        let count =
+            |point: Point, table: &str| self.contents[point as usize].get(table).map(|c| c.rows);
         tables
             .into_iter()
             .map(|table| TableRows {
