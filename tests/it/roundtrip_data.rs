@@ -156,7 +156,10 @@ fn a_backfill_that_fails_only_on_real_rows_is_caught() {
     // are fixed, the live file passes, with its rows counted at each step.
     let snapshot = env.run(&["--format", "json", "snapshot", AlembicProject::DB]);
     let id = snapshot.json()["id"].as_str().unwrap().to_owned();
-    exec(&db, "UPDATE user SET email = 'bob@example.com' WHERE email IS NULL;");
+    exec(
+        &db,
+        "UPDATE user SET email = 'bob@example.com' WHERE email IS NULL;",
+    );
     let json = test_json(&env, &["--data", &id[..12]], 1);
     assert_eq!(steps(&json), [pair(HANDLE, "upgrade-error")]);
     let json = test_json(&env, &["--data", AlembicProject::DB], 0);
