@@ -22,7 +22,8 @@
 //! A revision that starts a second head (its `down_revision` already leads
 //! to another line that never merges with it) fails even when its steps
 //! pass: on a database holding both lines, `alembic downgrade -1` picks a
-//! head by itself, and Alembic 1.20 picks the other line's.
+//! head by itself (Alembic 1.20 warns, then undoes the main line's head
+//! rather than the revision just applied).
 //!
 //! [`data`] runs the same steps on a copy of a real database, for the
 //! revisions it has not applied yet, and compares its rows too.
