@@ -229,3 +229,32 @@ fn a_downgrade_that_loses_rows_is_caught() {
     );
     assert_eq!(json["findings"][0]["code"], "roundtrip.data-differs");
 }
+
+/// The copy is one committed state read through SQLite: rows that still sit
+/// in the WAL of a database the application holds open are in it, and the
+/// database file is not written (no checkpoint).
+#[test]
+fn a_database_in_wal_mode_is_copied_with_its_wal() {
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    project.revision(users());
+    project.revision(handle());
+    project.configure_store(&env, "");
+    project.upgrade(USERS).assert_success();
+    let db = project.db_path();
+    // The application: WAL mode, a row committed to the WAL, still open.
+    let app = rusqlite::Connection::open(&db).unwrap();
+    app.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         INSERT INTO user (email) VALUES ('ann@example.com');",
+    )
+    .unwrap();
+    let live = file_hash(&db);
+    let json = test_json(&env, &["--data", AlembicProject::DB], 0);
+    assert_eq!(steps(&json), [pair(HANDLE, "ok")]);
+    assert_eq!(json["revisions"][0]["rows"][0]["before"], 1, "{json}");
+    assert_eq!(file_hash(&db), live);
+    drop(app);
+}
