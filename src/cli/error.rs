@@ -594,7 +594,7 @@ impl From<crate::migrations::roundtrip::RoundTripError> for CliError {
             RoundTripError::Since(e) => CliError::new(ErrorKind::Input, format!("--since: {e}"))
                 .hint("`migsnap history` lists the revisions"),
             RoundTripError::Unplaced { .. } => CliError::from_error(ErrorKind::Input, &error)
-                .hint("`migsnap fix` says how to place the database; then test on it"),
+                .hint("`migsnap status` on the database says what its rows mean, `migsnap fix` how to place it"),
             RoundTripError::Content(_) => CliError::from_error(ErrorKind::Internal, &error),
         }
     }

@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::migrations::{self, shown};
-use super::{CliError, Ctx, Status, verdict};
+use super::output::plural;
+use super::{CliError, Ctx, ErrorKind, Status, verdict};
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::roundtrip::data::{DataOutcome, DataReport};
 use crate::migrations::roundtrip::{RevisionOutcome, RoundTrip};
@@ -179,7 +180,13 @@ fn data_source(opened: &migrations::Workspace, spec: &str) -> Result<Side, CliEr
             tracked.map(|t| t.name.as_str()),
         )?);
     }
-    let id = revspec::resolve(&opened.repo, spec, tracked)?;
+    let id = revspec::resolve(&opened.repo, spec, tracked).map_err(|e| {
+        CliError::new(
+            ErrorKind::Input,
+            format!("--data {spec}: no such file, and not a snapshot ({e})"),
+        )
+        .hint("give a database file, `live`, a tracked database's name, or a snapshot (`migsnap log` lists them)")
+    })?;
     Ok(Side::snapshot(&opened.repo, id)?)
 }
 
@@ -213,7 +220,7 @@ fn render_data(
     out.line(&format!(
         "on a copy of {} (at {at}): {tested} pending revision{}",
         report.source,
-        if tested == 1 { "" } else { "s" }
+        plural(tested)
     ))?;
     for outcome in &report.revisions {
         for line in data_outcome_lines(ctx, outcome, opened.repo.root()) {
@@ -223,7 +230,9 @@ fn render_data(
     let summary = match report.revisions.iter().find(|r| !r.round_trip.ok) {
         None if tested == 0 => "nothing pending: the database is at the heads".to_owned(),
         None => format!(
-            "{tested} pending revisions round-trip on the data of {}",
+            "{tested} pending revision{} round-trip{} on the data of {}",
+            plural(tested),
+            if tested == 1 { "s" } else { "" },
             report.source
         ),
         Some(first) => format!(
@@ -231,7 +240,7 @@ fn render_data(
             first.round_trip.revision,
             report.source,
             report.untested.len(),
-            if report.untested.len() == 1 { "" } else { "s" }
+            plural(report.untested.len())
         ),
     };
     ctx.out.line(&summary)?;

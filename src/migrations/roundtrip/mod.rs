@@ -95,7 +95,9 @@ pub enum RoundTripError {
     Replay(#[from] ReplayError),
     /// The database to test on records revisions that place it nowhere in
     /// the history, so nothing says which revisions are pending.
-    #[error("the database to test on is {class} ({revisions}); `migsnap status` on it says more")]
+    #[error(
+        "cannot tell which revisions are pending: the database to test on records {revisions} ({class})"
+    )]
     Unplaced {
         /// The position's class (`unknown-revision`, `inconsistent`).
         class: &'static str,
