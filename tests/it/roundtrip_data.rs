@@ -258,3 +258,55 @@ fn a_database_in_wal_mode_is_copied_with_its_wal() {
     assert_eq!(file_hash(&db), live);
     drop(app);
 }
+
+/// A unique index over duplicate values raises on real rows only; the
+/// table the revision created before it is what the failed upgrade left
+/// behind, which the report shows (SQLite runs Alembic's DDL outside a
+/// transaction).
+#[test]
+fn a_unique_index_over_duplicates_fails_and_what_it_left_is_shown() {
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    project.revision(users());
+    project.revision(
+        Revision::new("rev_unique", "tags, unique emails")
+            .down(USERS)
+            .upgrade(
+                r#"
+                op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True))
+                op.create_index("ix_user_email", "user", ["email"], unique=True)
+                "#,
+            )
+            .downgrade(
+                r#"
+                op.drop_index("ix_user_email", table_name="user")
+                op.drop_table("tag")
+                "#,
+            ),
+    );
+    project.configure_store(&env, "");
+    project.upgrade(USERS).assert_success();
+    exec(
+        &project.db_path(),
+        "INSERT INTO user (email) VALUES ('ann@example.com'), ('ann@example.com');",
+    );
+    test_json(&env, &[], 0);
+    let json = test_json(&env, &["--data", AlembicProject::DB], 1);
+    assert_eq!(steps(&json), [pair("rev_unique", "upgrade-error")]);
+    let error = json["revisions"][0]["error"]["error"].as_str().unwrap();
+    assert!(error.contains("UNIQUE constraint failed"), "{error}");
+    let left: Vec<_> = json["revisions"][0]["left"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {} {}", c["op"], c["kind"], c["name"]))
+        .collect();
+    assert_eq!(left, [r#""added" "table" "tag""#]);
+    let out = env.run(&["test", "--data", AlembicProject::DB]);
+    out.expect(1);
+    let text = &out.stdout;
+    let at = text.find("    the failed upgrade left:\n").expect(text);
+    assert!(text[at..].contains("tag"), "{text}");
+}
