@@ -235,13 +235,16 @@ fn render_data(
             if tested == 1 { "s" } else { "" },
             report.source
         ),
-        Some(first) => format!(
-            "{} fails the round trip on the data of {}; {} pending revision{} after it not tested",
-            first.round_trip.revision,
-            report.source,
-            report.untested.len(),
-            plural(report.untested.len())
-        ),
+        Some(first) => {
+            let untested = match report.untested.len() {
+                0 => String::new(),
+                n => format!("; {n} pending revision{} after it not tested", plural(n)),
+            };
+            format!(
+                "{} fails the round trip on the data of {}{untested}",
+                first.round_trip.revision, report.source
+            )
+        }
     };
     ctx.out.line(&summary)?;
     ctx.out.verdict(&judged.summary())?;

@@ -228,6 +228,17 @@ fn a_downgrade_that_loses_rows_is_caught() {
         serde_json::json!([{"table": "user", "expected_rows": 2, "found_rows": 0, "content_differs": false}])
     );
     assert_eq!(json["findings"][0]["code"], "roundtrip.data-differs");
+
+    // At the heads nothing is pending, and nothing fails.
+    project.upgrade("heads").assert_success();
+    let out = env.run(&["test", "--data", AlembicProject::DB]);
+    out.expect(0);
+    assert!(
+        out.stdout
+            .contains("nothing pending: the database is at the heads\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// The copy is one committed state read through SQLite: rows that still sit
