@@ -6,7 +6,7 @@ use migsnap_store::ObjectId;
 use serde::Serialize;
 
 use super::log::{EntryDocument, oneline};
-use super::output::diff_lines;
+use super::output::{diff_lines, plural};
 use super::{CliError, Ctx, ErrorKind, Status};
 use crate::migrations::bisect::{self, Next, Session, StartOptions, Verdict};
 use crate::repo::{Repo, Tracked};
@@ -452,10 +452,6 @@ impl<'s> State<'s> {
     fn print(&self, ctx: &Ctx) -> Result<(), CliError> {
         self.lines.iter().try_for_each(|line| ctx.out.line(line))
     }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 fn entry<'s>(session: &'s Session, id: &ObjectId) -> &'s LogEntry {

@@ -593,6 +593,9 @@ impl From<crate::migrations::roundtrip::RoundTripError> for CliError {
             // ResolveError has no source: its text is all there is to keep.
             RoundTripError::Since(e) => CliError::new(ErrorKind::Input, format!("--since: {e}"))
                 .hint("`migsnap history` lists the revisions"),
+            RoundTripError::Unplaced { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("`migsnap status` on the database says what its rows mean, `migsnap fix` how to place it"),
+            RoundTripError::Content(_) => CliError::from_error(ErrorKind::Internal, &error),
         }
     }
 }

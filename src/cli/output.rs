@@ -326,3 +326,8 @@ struct ErrorBody<'a> {
     kind: &'a str,
     message: &'a str,
 }
+
+/// `s` unless `n` is 1, for a plural noun in text output.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -30,6 +30,7 @@ mod report_shapes;
 mod restore_refusals;
 mod revisions;
 mod roundtrip;
+mod roundtrip_data;
 mod schema_meaning;
 mod schema_plan;
 mod security;

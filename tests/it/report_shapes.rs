@@ -458,6 +458,35 @@ fn test_json_has_the_documented_fields_and_the_verdict() {
     .unwrap();
     let json = env.run(&["--format", "json", "test"]).ok_json();
     assert_eq!(keys(&json), with_verdict(&["revisions", "failures"]));
+
+    // --data: the migration app.db (at 0001) has pending, on a copy of it.
+    let json = env
+        .run(&["--format", "json", "test", "--data", "app.db"])
+        .ok_json();
+    assert_eq!(
+        keys(&json),
+        with_verdict(&["source", "stamped", "revisions", "untested", "failures"])
+    );
+    assert_eq!(
+        keys(&json["revisions"][0]),
+        set(&[
+            "revision",
+            "file",
+            "ok",
+            "step",
+            "difference",
+            "error",
+            "form",
+            "rows",
+            "data",
+            "left"
+        ])
+    );
+    assert_eq!(
+        keys(&json["revisions"][0]["rows"][0]),
+        set(&["table", "before", "upgraded", "downgraded", "reupgraded"])
+    );
+    assert_eq!(json["revisions"][0]["rows"][0]["reupgraded"], 1, "{json}");
 }
 
 #[test]

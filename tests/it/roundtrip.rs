@@ -281,3 +281,64 @@ fn sql_folders_round_trip_through_their_down_files() {
         "no down.sql for migration 0003"
     );
 }
+
+/// A revision written against an old `down_revision` starts a second head.
+/// Its own steps pass, and so did the round trip before, but on a database
+/// holding both lines real `alembic downgrade -1` undoes the other line's
+/// head: it fails as `second-head`, on empty databases (both unmerged
+/// lines) and on real data (the one the database has not applied).
+#[test]
+fn a_revision_that_starts_a_second_head_fails() {
+    let env = TestEnv::new();
+    let Some(mut project) = AlembicProject::new(&env) else {
+        return;
+    };
+    linear(
+        &mut project,
+        r#"op.drop_index("ix_user_email", table_name="user")"#,
+    );
+    const LATE: &str = "rev_late";
+    project.revision(
+        Revision::new(LATE, "late")
+            .down(EMAIL_INDEX)
+            .upgrade(r#"op.create_table("late", sa.Column("id", sa.Integer(), primary_key=True))"#)
+            .downgrade(r#"op.drop_table("late")"#),
+    );
+    setup(&env, &project);
+    let json = test_json(&env, &[], 1);
+    let mut found = steps(&json);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            pair(EMAIL_INDEX, "ok"),
+            pair(LATE, "second-head"),
+            pair(NOTES, "second-head"),
+            pair(USERS, "ok"),
+        ]
+    );
+    let codes: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["roundtrip.second-head", "roundtrip.second-head"]);
+
+    // The database is at NOTES; LATE is what it has pending.
+    project.upgrade(NOTES).assert_success();
+    let json = test_json(&env, &["--data", AlembicProject::DB], 1);
+    assert_eq!(steps(&json), [pair(LATE, "second-head")]);
+    let error = json["revisions"][0]["error"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "its down_revision rev_email_ix is not where the database stands (rev_notes)"
+        ),
+        "{error}"
+    );
+
+    // Why: real Alembic, upgraded to LATE, undoes NOTES on `downgrade -1`.
+    project.upgrade(LATE).assert_success();
+    project.downgrade("-1").assert_success();
+    assert_eq!(project.version_rows(), Some(vec![LATE.to_owned()]));
+}

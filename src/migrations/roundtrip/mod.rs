@@ -18,8 +18,20 @@
 //! starts from its parent's state right after the parent's *upgrade*, so a
 //! bad downgrade earlier in the history does not spill into later results.
 //! One runner (for Alembic, one Python process) serves the whole test.
+//!
+//! A revision that starts a second head (its `down_revision` already leads
+//! to another line that never merges with it) fails even when its steps
+//! pass: on a database holding both lines, `alembic downgrade -1` picks a
+//! head by itself (Alembic 1.20 warns, then undoes the main line's head
+//! rather than the revision just applied).
+//!
+//! [`data`] runs the same steps on a copy of a real database, for the
+//! revisions it has not applied yet, and compares its rows too.
 
-use std::collections::BTreeMap;
+pub mod content;
+pub mod data;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,10 +52,21 @@ pub mod codes {
     /// re-upgrade left a schema that differs in definition.
     pub const FAILED: &str = "roundtrip.failed";
 
+    /// A revision starts a second head: its `down_revision` already leads
+    /// to another line, and the two never merge.
+    pub const SECOND_HEAD: &str = "roundtrip.second-head";
+
+    /// On real data, a downgrade lost or changed rows of a table it should
+    /// restore, or upgrading again left other row counts than the first
+    /// upgrade.
+    pub const DATA_DIFFERS: &str = "roundtrip.data-differs";
+
     /// Every code a round trip can emit: its own, and the drift codes for
     /// differences of form.
     pub const ALL: &[&str] = &[
         FAILED,
+        SECOND_HEAD,
+        DATA_DIFFERS,
         crate::migrations::drift::codes::ORDER,
         crate::migrations::drift::codes::NAME,
     ];
@@ -70,6 +93,20 @@ pub enum RoundTripError {
     /// database failed.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The database to test on records revisions that place it nowhere in
+    /// the history, so nothing says which revisions are pending.
+    #[error(
+        "cannot tell which revisions are pending: the database to test on records {revisions} ({class})"
+    )]
+    Unplaced {
+        /// The position's class (`unknown-revision`, `inconsistent`).
+        class: &'static str,
+        /// The rows in question.
+        revisions: String,
+    },
+    /// The rows of the scratch copy could not be read.
+    #[error(transparent)]
+    Content(#[from] content::ContentError),
 }
 
 /// The step of the round trip a revision failed at.
@@ -87,6 +124,14 @@ pub enum FailedStep {
     ReupgradeError,
     /// Upgrading again gave a schema other than the first upgrade's.
     ReupgradeDiffers,
+    /// On real data: the downgrade lost rows of a table that was there
+    /// before, or changed the rows of one it claims to restore.
+    DowngradeDataDiffers,
+    /// On real data: upgrading again left other row counts than the first
+    /// upgrade.
+    ReupgradeDataDiffers,
+    /// The steps pass, but the revision starts a second head.
+    SecondHead,
 }
 
 impl FailedStep {
@@ -98,6 +143,9 @@ impl FailedStep {
             FailedStep::DowngradeDiffers => "downgrade-differs",
             FailedStep::ReupgradeError => "reupgrade-error",
             FailedStep::ReupgradeDiffers => "reupgrade-differs",
+            FailedStep::DowngradeDataDiffers => "downgrade-data-differs",
+            FailedStep::ReupgradeDataDiffers => "reupgrade-data-differs",
+            FailedStep::SecondHead => "second-head",
         }
     }
 }
@@ -116,7 +164,8 @@ pub struct RevisionOutcome {
     /// For a `*-differs` step: from the expected schema (before the upgrade,
     /// or after the first upgrade) to the one found.
     pub difference: Option<SchemaDiff>,
-    /// For a `*-error` step: what the migration tool said.
+    /// For a `*-error` step: what the migration tool said; for
+    /// `second-head`: which line the revision forks from.
     pub error: Option<StepFailure>,
     /// Steps that left a schema differing in form only: not failures.
     pub form: Vec<FormDifference>,
@@ -131,6 +180,91 @@ pub struct FormDifference {
     /// From the expected schema to the one found; every change is one of
     /// form.
     pub difference: SchemaDiff,
+}
+
+impl RevisionOutcome {
+    /// This outcome, failed at `step`.
+    fn failed(
+        mut self,
+        step: FailedStep,
+        difference: Option<SchemaDiff>,
+        error: Option<StepFailure>,
+    ) -> RevisionOutcome {
+        self.ok = false;
+        self.step = Some(step);
+        self.difference = difference;
+        self.error = error;
+        self
+    }
+
+    /// This passing outcome, failed because the revision starts a second
+    /// head (`why` says beside which line).
+    fn second_head(self, why: StepFailure) -> RevisionOutcome {
+        self.failed(FailedStep::SecondHead, None, Some(why))
+    }
+}
+
+/// The difference from `expected` to `found` when it is one of meaning; a
+/// difference of form only is kept in `form` (under `step`) instead.
+fn differs(
+    expected: &Schema,
+    found: &Schema,
+    step: FailedStep,
+    form: &mut Vec<FormDifference>,
+) -> Option<SchemaDiff> {
+    if found.semantic_hash() == expected.semantic_hash() {
+        return None;
+    }
+    let difference = diff::diff(expected, found);
+    if !difference.is_form_only() {
+        return Some(difference);
+    }
+    form.push(FormDifference { step, difference });
+    None
+}
+
+/// The states of the scratch database a round trip looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Point {
+    /// Before the upgrade.
+    Before,
+    /// After the first upgrade.
+    Upgraded,
+    /// After the downgrade, its schema already found to mean BEFORE.
+    Downgraded,
+    /// After the second upgrade, its schema already found to mean AFTER.
+    Reupgraded,
+}
+
+/// What a round trip checks beyond the schema, or keeps, at each state.
+trait Watch {
+    /// Looks at the scratch database (whose schema is `schema`) at `point`;
+    /// a step returned fails the revision there (heard only at
+    /// [`Point::Downgraded`] and [`Point::Reupgraded`]).
+    fn at(
+        &mut self,
+        point: Point,
+        scratch: &Path,
+        schema: &Schema,
+    ) -> Result<Option<FailedStep>, RoundTripError>;
+}
+
+/// The empty-database round trip's watch: it keeps a copy of the state
+/// right after the upgrade, for the revisions that start from it.
+struct KeepUpgraded<'a>(&'a Path);
+
+impl Watch for KeepUpgraded<'_> {
+    fn at(
+        &mut self,
+        point: Point,
+        scratch: &Path,
+        _: &Schema,
+    ) -> Result<Option<FailedStep>, RoundTripError> {
+        if point == Point::Upgraded {
+            std::fs::copy(scratch, self.0).map_err(ReplayError::Scratch)?;
+        }
+        Ok(None)
+    }
 }
 
 /// What a round trip found.
@@ -195,11 +329,7 @@ impl<'a> RoundTrip<'a> {
         revisions: &[RevisionId],
         on_testing: &mut dyn FnMut(&str),
     ) -> Result<RoundTripReport, RoundTripError> {
-        if let Some(template) = &self.replayer.project().settings.upgrade {
-            return Err(RoundTripError::NoDowngrade {
-                template: template.clone(),
-            });
-        }
+        self.check_way_down()?;
         let mut report = RoundTripReport::default();
         if revisions.is_empty() {
             return Ok(report);
@@ -215,15 +345,31 @@ impl<'a> RoundTrip<'a> {
             let keep = scratch_dir
                 .path()
                 .join(format!("applied-{}.db", applied.len()));
-            let outcome = self.one(repo, runner.as_mut(), &scratch, revision, &applied, &keep)?;
+            let mut outcome =
+                self.one(repo, runner.as_mut(), &scratch, revision, &applied, &keep)?;
             if keep.is_file() {
                 applied.insert(revision.clone(), keep);
             }
+            if outcome.ok
+                && let Some(sibling) = self.forked_sibling(revision)
+            {
+                outcome = outcome.second_head(self.second_head(revision, &sibling));
+            }
             report.failures += usize::from(!outcome.ok);
-            report.findings.extend(outcome_findings(&outcome));
+            report.findings.extend(outcome_findings(&outcome, None));
             report.revisions.push(outcome);
         }
         Ok(report)
+    }
+
+    /// Refuses a project whose migrations only go up.
+    fn check_way_down(&self) -> Result<(), RoundTripError> {
+        match &self.replayer.project().settings.upgrade {
+            Some(template) => Err(RoundTripError::NoDowngrade {
+                template: template.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The round trip of one revision; the state right after its upgrade is
@@ -237,23 +383,6 @@ impl<'a> RoundTrip<'a> {
         applied: &BTreeMap<RevisionId, PathBuf>,
         keep: &Path,
     ) -> Result<RevisionOutcome, RoundTripError> {
-        let file = self
-            .graph
-            .get(revision)
-            .map(|r| r.path.clone())
-            .unwrap_or_default();
-        let mut form = Vec::new();
-        let outcome = |step: Option<FailedStep>, difference, error, form| RevisionOutcome {
-            revision: revision.clone(),
-            file: file.clone(),
-            ok: step.is_none(),
-            step,
-            difference,
-            error,
-            form,
-        };
-        let failed = |step, error, form| Ok(outcome(Some(step), None, Some(error), form));
-
         let first_parent = self
             .graph
             .get(revision)
@@ -276,57 +405,129 @@ impl<'a> RoundTrip<'a> {
         // also covers the first parent when its state was not at hand.
         for prerequisite in self.graph.prerequisites(revision) {
             if let Err(error) = runner.upgrade(&prerequisite) {
-                return failed(FailedStep::UpgradeError, error, form);
+                return Ok(self.outcome(revision).failed(
+                    FailedStep::UpgradeError,
+                    None,
+                    Some(error),
+                ));
             }
         }
+        self.steps(runner, scratch, revision, &mut KeepUpgraded(keep))
+    }
+
+    /// A passing outcome for `revision`, to fail if a step fails.
+    fn outcome(&self, revision: &RevisionId) -> RevisionOutcome {
+        RevisionOutcome {
+            revision: revision.clone(),
+            file: self
+                .graph
+                .get(revision)
+                .map(|r| r.path.clone())
+                .unwrap_or_default(),
+            ok: true,
+            step: None,
+            difference: None,
+            error: None,
+            form: Vec::new(),
+        }
+    }
+
+    /// The round trip proper, from the scratch database as it is (BEFORE):
+    /// upgrade to `revision` (AFTER), downgrade it by one step (must mean
+    /// BEFORE), upgrade again (must mean AFTER). `watch` looks at each of
+    /// these states and may fail the revision at any of them.
+    fn steps(
+        &self,
+        runner: &mut dyn Runner,
+        scratch: &Path,
+        revision: &RevisionId,
+        watch: &mut dyn Watch,
+    ) -> Result<RevisionOutcome, RoundTripError> {
+        let mut outcome = self.outcome(revision);
         let before = self.capture(scratch)?;
+        watch.at(Point::Before, scratch, &before)?;
 
         if let Err(error) = runner.upgrade(revision) {
-            return failed(FailedStep::UpgradeError, error, form);
+            return Ok(outcome.failed(FailedStep::UpgradeError, None, Some(error)));
         }
         let after = self.capture(scratch)?;
-        std::fs::copy(scratch, keep).map_err(ReplayError::Scratch)?;
+        watch.at(Point::Upgraded, scratch, &after)?;
 
         if let Err(error) = runner.downgrade(&self.downgrade_target(revision)) {
-            return failed(FailedStep::DowngradeError, error, form);
+            return Ok(outcome.failed(FailedStep::DowngradeError, None, Some(error)));
         }
         let down = self.capture(scratch)?;
-        if down.semantic_hash() != before.semantic_hash() {
-            let difference = diff::diff(&before, &down);
-            if !difference.is_form_only() {
-                return Ok(outcome(
-                    Some(FailedStep::DowngradeDiffers),
-                    Some(difference),
-                    None,
-                    form,
-                ));
-            }
-            form.push(FormDifference {
-                step: FailedStep::DowngradeDiffers,
-                difference,
-            });
+        let step = FailedStep::DowngradeDiffers;
+        if let Some(difference) = differs(&before, &down, step, &mut outcome.form) {
+            return Ok(outcome.failed(step, Some(difference), None));
+        }
+        if let Some(step) = watch.at(Point::Downgraded, scratch, &down)? {
+            return Ok(outcome.failed(step, None, None));
         }
 
         if let Err(error) = runner.upgrade(revision) {
-            return failed(FailedStep::ReupgradeError, error, form);
+            return Ok(outcome.failed(FailedStep::ReupgradeError, None, Some(error)));
         }
         let again = self.capture(scratch)?;
-        if again.semantic_hash() != after.semantic_hash() {
-            let difference = diff::diff(&after, &again);
-            if !difference.is_form_only() {
-                return Ok(outcome(
-                    Some(FailedStep::ReupgradeDiffers),
-                    Some(difference),
-                    None,
-                    form,
-                ));
-            }
-            form.push(FormDifference {
-                step: FailedStep::ReupgradeDiffers,
-                difference,
-            });
+        let step = FailedStep::ReupgradeDiffers;
+        if let Some(difference) = differs(&after, &again, step, &mut outcome.form) {
+            return Ok(outcome.failed(step, Some(difference), None));
         }
-        Ok(outcome(None, None, None, form))
+        if let Some(step) = watch.at(Point::Reupgraded, scratch, &again)? {
+            return Ok(outcome.failed(step, None, None));
+        }
+        Ok(outcome)
+    }
+
+    /// The sibling `revision` forks from its parent beside when it starts a
+    /// second head: `revision` has one parent and no branch label (a
+    /// labelled branch is meant to stand apart), the parent has another
+    /// child, and no revision descends from both (they never merge).
+    fn forked_sibling(&self, revision: &RevisionId) -> Option<RevisionId> {
+        let declared = self.graph.get(revision)?;
+        let [parent] = declared.parents.as_slice() else {
+            return None;
+        };
+        if !declared.branch_labels.is_empty() {
+            return None;
+        }
+        let lines: Vec<BTreeSet<RevisionId>> = self
+            .graph
+            .heads()
+            .into_iter()
+            .map(|head| {
+                let mut line = self.graph.ancestors(&head);
+                line.insert(head);
+                line
+            })
+            .collect();
+        self.graph
+            .children(parent)
+            .iter()
+            .find(|sibling| {
+                *sibling != revision
+                    && !lines
+                        .iter()
+                        .any(|line| line.contains(*sibling) && line.contains(revision))
+            })
+            .cloned()
+    }
+
+    /// Why `revision`, forking from its parent beside `sibling`, fails.
+    fn second_head(&self, revision: &RevisionId, sibling: &RevisionId) -> StepFailure {
+        let parent = self
+            .graph
+            .get(revision)
+            .and_then(|r| r.parents.first())
+            .map_or_else(String::new, ToString::to_string);
+        StepFailure {
+            error: format!(
+                "its down_revision {parent} already leads to {sibling}, and the two lines never merge: \
+                 a second head, where `alembic downgrade -1` picks which head to undo by itself"
+            ),
+            file: None,
+            detail: String::new(),
+        }
     }
 
     /// The downgrade target that removes exactly `revision` from a database
@@ -369,9 +570,11 @@ impl<'a> RoundTrip<'a> {
     }
 }
 
-/// The findings of one revision's round trip: `roundtrip.failed` for a
-/// failure, `drift.order`/`drift.name` for each difference of form.
-fn outcome_findings(outcome: &RevisionOutcome) -> Vec<Finding> {
+/// The findings of one revision's round trip: `roundtrip.failed`,
+/// `roundtrip.second-head` or `roundtrip.data-differs` for a failure (the
+/// last described by `data`, which names the tables),
+/// `drift.order`/`drift.name` for each difference of form.
+fn outcome_findings(outcome: &RevisionOutcome, data: Option<&str>) -> Vec<Finding> {
     let about = |finding: Finding| {
         finding
             .revision(&outcome.revision)
@@ -399,11 +602,18 @@ fn outcome_findings(outcome: &RevisionOutcome) -> Vec<Finding> {
                 )
             }
             (None, Some(error)) => error.error.clone(),
-            (None, None) => String::new(),
+            (None, None) => data.unwrap_or_default().to_owned(),
+        };
+        let code = match step {
+            FailedStep::SecondHead => codes::SECOND_HEAD,
+            FailedStep::DowngradeDataDiffers | FailedStep::ReupgradeDataDiffers => {
+                codes::DATA_DIFFERS
+            }
+            _ => codes::FAILED,
         };
         findings.push(about(
             Finding::new(
-                codes::FAILED,
+                code,
                 Severity::Error,
                 &outcome.revision,
                 format!("{} fails the round trip at {}: {what}", outcome.revision, step.name()),
@@ -414,6 +624,15 @@ fn outcome_findings(outcome: &RevisionOutcome) -> Vec<Finding> {
                 }
                 FailedStep::ReupgradeDiffers => {
                     "upgrade() gives another schema the second time: it depends on state the downgrade leaves"
+                }
+                FailedStep::DowngradeDataDiffers => {
+                    "downgrade() must give back the rows of the tables it restores (a batch rebuild keeps them; drop_table and create_table do not)"
+                }
+                FailedStep::ReupgradeDataDiffers => {
+                    "upgrade() gives other rows the second time: it depends on rows the downgrade leaves"
+                }
+                FailedStep::SecondHead => {
+                    "re-point its down_revision at the current head (`migsnap history` shows the heads); merge only lines that have both shipped"
                 }
                 _ => "the error above names the statement; fix the migration",
             }),
