@@ -97,6 +97,9 @@ pub enum Format {
     Json,
     /// SQL: only `diff`, for the DDL that turns one schema into another.
     Sql,
+    /// Alembic operations: only `diff`, for the `upgrade()` and
+    /// `downgrade()` that turn one schema into another.
+    Alembic,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,9 +224,19 @@ pub fn main() -> ExitCode {
         }
     };
     let out = Output::new(cli.format, cli.quiet);
-    if cli.format == Format::Sql && !matches!(cli.command, Command::Diff(_)) {
-        let error = CliError::new(ErrorKind::Usage, "--format sql is only for `migsnap diff`")
-            .hint("use --format text or --format json");
+    let diff_only = match cli.format {
+        Format::Sql => Some("sql"),
+        Format::Alembic => Some("alembic"),
+        Format::Text | Format::Json => None,
+    };
+    if let Some(name) = diff_only
+        && !matches!(cli.command, Command::Diff(_))
+    {
+        let error = CliError::new(
+            ErrorKind::Usage,
+            format!("--format {name} is only for `migsnap diff`"),
+        )
+        .hint("use --format text or --format json");
         return ExitCode::from(out.error(&error));
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
