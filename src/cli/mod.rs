@@ -5,6 +5,7 @@
 //! its arguments, calls the library, and renders the result as text or JSON.
 
 mod accept;
+mod adopt;
 mod bisect;
 mod bisect_builtin;
 mod checkout;
@@ -127,6 +128,7 @@ enum Command {
     Accept(accept::AcceptArgs),
     Fix(fix::FixArgs),
     Repair(repair::RepairArgs),
+    Adopt(adopt::AdoptArgs),
     Stamp(stamp::StampArgs),
     Guard(guard::GuardArgs),
     Bisect(bisect::BisectArgs),
@@ -273,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Accept(args) => accept::run(args, &mut ctx),
         Command::Fix(args) => fix::run(args, &mut ctx),
         Command::Repair(args) => repair::run(args, &mut ctx),
+        Command::Adopt(args) => adopt::run(args, &mut ctx),
         Command::Stamp(args) => stamp::run(args, &mut ctx),
         Command::Guard(args) => guard::run(args, &mut ctx),
         Command::Bisect(args) => bisect::run(args, &mut ctx),
