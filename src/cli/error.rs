@@ -402,7 +402,7 @@ impl From<crate::migrations::adopt::AdoptError> for CliError {
             AdoptError::Stamp { ref source, .. } => {
                 // The stamp's kind, under the message that says the file
                 // is gone again.
-                let kind = match source {
+                let kind = match &**source {
                     crate::migrations::stamp::StampError::Replay(_)
                     | crate::migrations::stamp::StampError::Write(_) => ErrorKind::Internal,
                     crate::migrations::stamp::StampError::Restore(_)

@@ -150,9 +150,9 @@ pub enum AdoptError {
         revision: RevisionId,
         /// The removed file.
         path: PathBuf,
-        /// Why.
+        /// Why (boxed: it is rare, and large beside the others).
         #[source]
-        source: StampError,
+        source: Box<StampError>,
     },
 }
 
@@ -191,39 +191,7 @@ pub fn adopt(
     let live = LiveDatabase::capture(request.database, request.busy_timeout)?;
     let replayer = Replayer::new(project, graph, chain.clone());
     let targets = [head.clone()];
-    let (comparison, failure) = drift::compare(
-        repo,
-        &replayer,
-        &targets,
-        &live.schema,
-        live.semantic,
-        on_event,
-    )?;
-    let Some(comparison) = comparison else {
-        return Err(AdoptError::Reference {
-            head: head.clone(),
-            failure: Box::new(failure.expect("holds: no comparison means a failed step")),
-        });
-    };
-    let (adopted, other): (Vec<Change>, Vec<Change>) = comparison
-        .drift
-        .changes
-        .into_iter()
-        .filter(|c| !c.meaning.is_form())
-        .partition(is_extra);
-    if !other.is_empty() {
-        return Err(AdoptError::NotOnlyExtra {
-            database: request.database.to_path_buf(),
-            head: head.clone(),
-            drift: SchemaDiff { changes: other },
-        });
-    }
-    if !adopted.iter().any(|c| c.op == Op::Added) {
-        return Err(AdoptError::NothingExtra {
-            database: request.database.to_path_buf(),
-            head: head.clone(),
-        });
-    }
+    let adopted = extra_objects(repo, &replayer, head, &live, on_event)?;
     let reference = replayer
         .cached(repo, &targets)?
         .expect("holds: compare just built it")
@@ -284,10 +252,57 @@ pub fn adopt(
             Err(AdoptError::Stamp {
                 revision,
                 path,
-                source,
+                source: Box::new(source),
             })
         }
     }
+}
+
+/// The changes that make the database's extra objects, beside the
+/// reference of `head`: refused when anything else differs, or when
+/// nothing is extra.
+fn extra_objects(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    head: &RevisionId,
+    live: &LiveDatabase,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Vec<Change>, AdoptError> {
+    let targets = [head.clone()];
+    let (comparison, failure) = drift::compare(
+        repo,
+        replayer,
+        &targets,
+        &live.schema,
+        live.semantic,
+        on_event,
+    )?;
+    let Some(comparison) = comparison else {
+        return Err(AdoptError::Reference {
+            head: head.clone(),
+            failure: Box::new(failure.expect("holds: no comparison means a failed step")),
+        });
+    };
+    let (adopted, other): (Vec<Change>, Vec<Change>) = comparison
+        .drift
+        .changes
+        .into_iter()
+        .filter(|c| !c.meaning.is_form())
+        .partition(is_extra);
+    if !other.is_empty() {
+        return Err(AdoptError::NotOnlyExtra {
+            database: live.path.clone(),
+            head: head.clone(),
+            drift: SchemaDiff { changes: other },
+        });
+    }
+    if !adopted.iter().any(|c| c.op == Op::Added) {
+        return Err(AdoptError::NothingExtra {
+            database: live.path.clone(),
+            head: head.clone(),
+        });
+    }
+    Ok(adopted)
 }
 
 /// Whether a change is part of an extra object: an added one, or the
