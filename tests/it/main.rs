@@ -6,6 +6,7 @@
 mod common;
 
 mod accept;
+mod adopt;
 mod alembic_projects;
 mod bad_input;
 mod bisect;
