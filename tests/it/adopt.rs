@@ -119,7 +119,7 @@ fn adopted_revision_replays_downgrades_and_leaves_the_database_clean() {
     assert_eq!(count, 2);
     let status = env.run(&["status", path]);
     assert_eq!(status.status, 0, "{status:?}");
-    assert_eq!(project.head_revisions(), [revision.clone()]);
+    assert_eq!(project.head_revisions(), vec![revision.clone()]);
 
     // (a) An empty database upgraded by real Alembic has the same schema.
     let fresh = env.join("fresh.db");
