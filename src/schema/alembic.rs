@@ -569,8 +569,8 @@ fn alter_table(
             b.name
         ));
     }
-    let (drops, creates) = constraint_ops(a, b)?;
-    let mut ops = drops.clone();
+    let constraints = constraint_ops(a, b)?;
+    let mut ops = constraints.drops.clone();
     for column in &dropped {
         ops.push(format!("batch_op.drop_column({})", py_str(&column.name)));
     }
@@ -580,17 +580,22 @@ fn alter_table(
             sa_column(&b.name, column)?
         ));
     }
-    ops.extend(creates.iter().cloned());
-    let in_place = drops.is_empty()
-        && creates.is_empty()
+    ops.extend(constraints.creates.iter().cloned());
+    let in_place = constraints.is_empty()
         && added.iter().all(|c| can_add(c))
         && dropped.iter().all(|c| can_drop(old, a, c));
     let how = if in_place {
         // SQLite's ALTER TABLE does these in place; Alembic's "auto" mode
         // would copy the table for a dropped column or an expression default.
         "recreate=\"never\"".to_owned()
-    } else {
+    } else if constraints.unnamed.is_empty() {
         format!("copy_from={}", copy_from(old, a, dropped_indexes)?)
+    } else {
+        format!(
+            "copy_from={}, table_args=({},), recreate=\"always\"",
+            copy_from(old, a, dropped_indexes)?,
+            constraints.unnamed.join(", ")
+        )
     };
     let mut out = format!(
         "with op.batch_alter_table({}, {how}) as batch_op:",
@@ -606,7 +611,7 @@ fn alter_table(
 /// The batch operations that drop the UNIQUE constraints and foreign keys
 /// `a` has and `b` lacks, and create those `b` adds; or why they cannot be
 /// written (a constraint without a name cannot be dropped by name).
-fn constraint_ops(a: &Table, b: &Table) -> Result<(Vec<String>, Vec<String>), String> {
+fn constraint_ops(a: &Table, b: &Table) -> Result<ConstraintOps, String> {
     let lost_uniques: Vec<&Unique> = a
         .uniques
         .iter()
@@ -651,31 +656,65 @@ fn constraint_ops(a: &Table, b: &Table) -> Result<(Vec<String>, Vec<String>), St
         ));
     }
     let drops = std::mem::take(&mut ops);
+    // Batch mode creates only named constraints; an unnamed UNIQUE goes
+    // into the recreated table as it is (`table_args`).
+    let mut unnamed = Vec::new();
     for unique in &new_uniques {
-        sa_unique(&b.name, unique)?;
-        ops.push(format!(
-            "batch_op.create_unique_constraint({}, [{}])",
-            unique.name.as_deref().map_or("None".to_owned(), py_str),
-            py_args(&unique.columns)
-        ));
+        let constraint = sa_unique(&b.name, unique)?;
+        match &unique.name {
+            Some(name) => ops.push(format!(
+                "batch_op.create_unique_constraint({}, [{}])",
+                py_str(name),
+                py_args(&unique.columns)
+            )),
+            None => unnamed.push(constraint),
+        }
     }
     for fk in &new_fks {
         if let Some(reason) = fk_unwritable(&b.name, fk) {
             return Err(reason);
         }
+        // An unnamed one could go into `table_args`, but there its target
+        // table is unknown to SQLAlchemy.
+        let name = fk.name.as_ref().ok_or_else(|| {
+            format!(
+                "an unnamed foreign key of {} cannot be created in batch mode",
+                b.name
+            )
+        })?;
         let options = fk_options(&ForeignKey {
             name: None,
             ..(*fk).clone()
         });
         ops.push(format!(
             "batch_op.create_foreign_key({}, {}, [{}], [{}]{options})",
-            fk.name.as_deref().map_or("None".to_owned(), py_str),
+            py_str(name),
             py_str(&fk.target_table),
             py_args(&fk.columns),
             py_args(&fk.target_columns)
         ));
     }
-    Ok((drops, ops))
+    Ok(ConstraintOps {
+        drops,
+        creates: ops,
+        unnamed,
+    })
+}
+
+/// The batch operations of [`constraint_ops`].
+struct ConstraintOps {
+    /// `drop_constraint` calls, run before the column changes.
+    drops: Vec<String>,
+    /// `create_*` calls, run after them.
+    creates: Vec<String>,
+    /// Unnamed constraints the recreated table gets as they are.
+    unnamed: Vec<String>,
+}
+
+impl ConstraintOps {
+    fn is_empty(&self) -> bool {
+        self.drops.is_empty() && self.creates.is_empty() && self.unnamed.is_empty()
+    }
 }
 
 /// `sa.Table(...)` of table `a` as the model holds it, with the indexes

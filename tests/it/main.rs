@@ -31,6 +31,7 @@ mod report_shapes;
 mod restore_refusals;
 mod revisions;
 mod roundtrip;
+mod schema_alembic;
 mod schema_meaning;
 mod schema_plan;
 mod security;
