@@ -583,7 +583,7 @@ fn alter_table(
     ops.extend(constraints.creates.iter().cloned());
     let in_place = constraints.is_empty()
         && added.iter().all(|c| can_add(c))
-        && dropped.iter().all(|c| can_drop(old, a, c));
+        && droppable(old, a, &dropped, dropped_indexes);
     let how = if in_place {
         // SQLite's ALTER TABLE does these in place; Alembic's "auto" mode
         // would copy the table for a dropped column or an expression default.
@@ -606,6 +606,24 @@ fn alter_table(
         out.push_str(&op);
     }
     Ok(vec![out])
+}
+
+/// Whether SQLite's `ALTER TABLE … DROP COLUMN` can drop `columns` of `a`
+/// once `dropped_indexes` (dropped before the table changes) are gone.
+fn droppable(
+    old: &Schema,
+    a: &Table,
+    columns: &[&Column],
+    dropped_indexes: &BTreeSet<String>,
+) -> bool {
+    if columns.is_empty() {
+        return true;
+    }
+    let mut remaining = old.clone();
+    remaining
+        .indexes
+        .retain(|key, _| !dropped_indexes.contains(key));
+    columns.iter().all(|c| can_drop(&remaining, a, c))
 }
 
 /// The batch operations that drop the UNIQUE constraints and foreign keys

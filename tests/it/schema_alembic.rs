@@ -253,7 +253,7 @@ proptest! {
 }
 
 #[test]
-fn alembic_operations_add_constraints_to_a_table_with_rows_kept() {
+fn alembic_operations_add_named_constraints_to_an_existing_table() {
     let Some(python) = python_or_skip() else {
         return;
     };
@@ -267,4 +267,50 @@ fn alembic_operations_add_constraints_to_a_table_with_rows_kept() {
              CONSTRAINT fk_t_b FOREIGN KEY (b) REFERENCES p (id) ON DELETE CASCADE);",
     )
     .unwrap();
+}
+
+// ---------------------------------------------------------------- the CLI
+
+#[test]
+fn diff_format_alembic_prints_both_functions_and_is_only_for_diff() {
+    let env = TestEnv::new();
+    let (a, b) = (env.join("a.db"), env.join("b.db"));
+    Connection::open(&a)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (id INTEGER NOT NULL, CONSTRAINT pk_t PRIMARY KEY (id));")
+        .unwrap();
+    Connection::open(&b)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER NOT NULL, note TEXT, CONSTRAINT pk_t PRIMARY KEY (id));
+             CREATE INDEX ix_t_note ON t (note);",
+        )
+        .unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = env.run(&["--format", "alembic", "diff", a, b]);
+    assert_eq!(out.status, 1, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        format!(
+            "# migsnap diff: {a} -> {b}\n\
+             from alembic import op\n\
+             import sqlalchemy as sa\n\
+             \n\
+             \n\
+             def upgrade() -> None:\n    \
+                 with op.batch_alter_table(\"t\", recreate=\"never\") as batch_op:\n        \
+                     batch_op.add_column(sa.Column(\"note\", sa.Text(), nullable=True))\n    \
+                 op.create_index(\"ix_t_note\", \"t\", [\"note\"], unique=False)\n\
+             \n\
+             \n\
+             def downgrade() -> None:\n    \
+                 op.drop_index(\"ix_t_note\", table_name=\"t\")\n    \
+                 with op.batch_alter_table(\"t\", recreate=\"never\") as batch_op:\n        \
+                     batch_op.drop_column(\"note\")\n"
+        )
+    );
+    let same = env.run(&["--format", "alembic", "diff", a, a]);
+    assert_eq!((same.status, same.stdout.as_str()), (0, ""), "{same:?}");
+    env.run(&["--format", "alembic", "status"])
+        .expect_error(2, &["--format alembic is only for `migsnap diff`"]);
 }
