@@ -1,11 +1,11 @@
 //! `migsnap adopt`: write the database's extra objects as a new Alembic
 //! revision on the head, and stamp the database at it, verified.
 
-use super::migrations::{self, reference_error, replay_progress, shown};
+use super::migrations::{self, failure_lines, reference_error, replay_progress, shown};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
 use crate::migrations::adopt::{self, AdoptError, AdoptReport, AdoptRequest};
-use crate::migrations::stamp::StampOutcome;
+use crate::migrations::stamp::{StampError, StampOutcome};
 
 /// Write the objects the database has beyond its head's schema (tables,
 /// columns, indexes, constraints, views, triggers made by hand) as a new
@@ -52,6 +52,19 @@ pub fn run(args: AdoptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     )
     .map_err(|e| match e {
         AdoptError::Reference { head, failure } => reference_error(&failure, &[head], &root),
+        // The new file did not replay: say how it failed, as the file is
+        // gone and `migsnap replay` can no longer show it.
+        AdoptError::Stamp { ref source, .. } => {
+            let lines = match &**source {
+                StampError::Reference { failure, .. } => Some(failure_lines(failure, &root)),
+                _ => None,
+            };
+            let mut error = CliError::from(e);
+            if let Some(lines) = lines {
+                error.causes = lines;
+            }
+            error
+        }
         e => e.into(),
     })?;
     if let Some(stamp) = &report.stamp {

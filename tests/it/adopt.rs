@@ -166,3 +166,33 @@ fn adopt_refuses_missing_objects_and_a_database_with_nothing_extra() {
     );
     assert_eq!(version_rows(&db), Some(vec![chat_app::HEAD.to_owned()]));
 }
+
+// The file is judged by replaying it: when the project's template makes a
+// revision that does not run, the stamp fails and the file goes again.
+#[test]
+fn a_revision_that_does_not_replay_is_removed_and_nothing_stamped() {
+    let env = TestEnv::new();
+    let Some(project) = AlembicProject::chat_app(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade("head").assert_success();
+    exec(
+        &db,
+        "CREATE TABLE extra (id INTEGER NOT NULL, PRIMARY KEY (id));",
+    );
+    let template = project.migrations_dir().join("script.py.mako");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("import no_such_module_here\n{text}")).unwrap();
+
+    let out = env.run(&["adopt", path, "-m", "broken"]);
+    out.expect_error(3, &["was removed again"]);
+    assert!(out.stderr.contains("no_such_module_here"), "{out:?}");
+    assert_eq!(
+        std::fs::read_dir(project.versions_dir()).unwrap().count(),
+        chat_app::ALL.len()
+    );
+    assert_eq!(version_rows(&db), Some(vec![chat_app::HEAD.to_owned()]));
+}
