@@ -99,6 +99,30 @@ fn adopted_revision_replays_downgrades_and_leaves_the_database_clean() {
     let revision = report["revision"].as_str().unwrap().to_owned();
     assert_eq!(revision.len(), 12);
     assert!(revision.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The documented field set (docs/cli.md), pinned as report_shapes.rs
+    // pins the others (which avoid Python; this needs Alembic).
+    let mut fields: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "adopted",
+            "database",
+            "down_revision",
+            "path",
+            "project_template",
+            "revision",
+            "source",
+            "stamp",
+            "written"
+        ]
+    );
+    assert_eq!(report["written"], true);
     assert_eq!(report["down_revision"], chat_app::HEAD);
     assert_eq!(report["project_template"], true);
     assert_eq!(report["stamp"]["stamped"], true);
@@ -195,4 +219,40 @@ fn a_revision_that_does_not_replay_is_removed_and_nothing_stamped() {
         chat_app::ALL.len()
     );
     assert_eq!(version_rows(&db), Some(vec![chat_app::HEAD.to_owned()]));
+}
+
+// An unknown version row plus hand-made tables (issue 13's third case):
+// adopt compares with the head, whatever the row says, and its stamp
+// replaces the row. Without a script.py.mako, the generic template serves.
+#[test]
+fn adopt_fixes_an_unknown_row_with_hand_made_tables_without_a_template() {
+    let env = TestEnv::new();
+    let Some(project) = AlembicProject::chat_app(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade("head").assert_success();
+    exec(
+        &db,
+        "CREATE TABLE notes (id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (id));
+         INSERT INTO notes VALUES (1, 'keep me');
+         UPDATE alembic_version SET version_num = 'feedfacecafe';",
+    );
+    std::fs::remove_file(project.migrations_dir().join("script.py.mako")).unwrap();
+    env.run(&["status", path]).expect(1);
+
+    let out = env.run(&["--format", "json", "adopt", path, "-m", "adopt notes"]);
+    let report = out.json();
+    assert_eq!(out.status, 0, "{report}");
+    assert_eq!(report["project_template"], false);
+    let source = report["source"].as_str().unwrap();
+    assert!(source.contains("Revises: 7a9c1e3f5b67"), "{source}");
+    let revision = report["revision"].as_str().unwrap().to_owned();
+    assert_eq!(version_rows(&db), Some(vec![revision]));
+    env.run(&["status", path]).expect(0);
+    let fresh = env.join("fresh.db");
+    alembic_on(&project, &fresh, &["upgrade", "head"]);
+    same_schema(&env, &db, &fresh);
 }
