@@ -6,6 +6,7 @@ use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
 use crate::migrations::adopt::{self, AdoptError, AdoptReport, AdoptRequest};
 use crate::migrations::stamp::{StampError, StampOutcome};
+use crate::schema::diff::Op;
 
 /// Write the objects the database has beyond its head's schema (tables,
 /// columns, indexes, constraints, views, triggers made by hand) as a new
@@ -108,7 +109,12 @@ fn render(ctx: &Ctx, report: &AdoptReport, root: &std::path::Path) -> Result<(),
         "wrote {file}: revision {} (revises {}), adopting {} object(s):",
         report.revision,
         report.down_revision,
-        report.adopted.changes.len()
+        report
+            .adopted
+            .changes
+            .iter()
+            .filter(|c| c.op == Op::Added)
+            .count()
     ))?;
     for line in drift_lines(out, &report.adopted, "    ") {
         out.line(&line)?;
