@@ -10,9 +10,9 @@ use super::output::{Paint, diff_lines};
 use super::{CliError, Ctx, ErrorKind, Format, Status};
 use crate::migrations::side::Side as Source;
 use crate::repo::Repo;
-use crate::schema::Schema;
 use crate::schema::diff::{Change, Op, SchemaDiff, diff};
 use crate::schema::plan::plan_from_diff;
+use crate::schema::{Schema, alembic};
 use crate::snapshots::datadiff;
 use crate::snapshots::restore;
 
@@ -23,7 +23,8 @@ use crate::snapshots::restore;
 /// SQLite file. With no sides, compares HEAD with the live database; with
 /// one, that side with the live database. Exits 0 when the schemas mean the
 /// same, 1 when they differ. `--format sql` prints SQLite DDL that turns
-/// the first side into the second.
+/// the first side into the second; `--format alembic` prints the same as
+/// the `upgrade()` and `downgrade()` of an Alembic revision.
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
     /// The old side (default: HEAD).
@@ -110,6 +111,15 @@ pub fn run(args: DiffArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             ctx.out
                 .line(&format!("-- migsnap diff: {} -> {}", old.label, new.label))?;
             ctx.out.line(script.trim_end())?;
+        }
+        return Ok(status);
+    }
+    if ctx.out.format() == Format::Alembic {
+        let operations = alembic::operations(&old.schema, &new.schema);
+        if !operations.is_empty() {
+            ctx.out
+                .line(&format!("# migsnap diff: {} -> {}", old.label, new.label))?;
+            ctx.out.line(operations.to_module().trim_end())?;
         }
         return Ok(status);
     }

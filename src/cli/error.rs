@@ -392,6 +392,41 @@ impl From<crate::migrations::stamp::StampError> for CliError {
     }
 }
 
+impl From<crate::migrations::adopt::AdoptError> for CliError {
+    fn from(error: crate::migrations::adopt::AdoptError) -> CliError {
+        use crate::migrations::adopt::AdoptError;
+        match error {
+            AdoptError::Database(e) => e.into(),
+            AdoptError::Replay(e) => e.into(),
+            AdoptError::History(e) => e.into(),
+            AdoptError::Stamp { ref source, .. } => {
+                // The stamp's kind, under the message that says the file
+                // is gone again.
+                let kind = match &**source {
+                    crate::migrations::stamp::StampError::Replay(_)
+                    | crate::migrations::stamp::StampError::Write(_) => ErrorKind::Internal,
+                    crate::migrations::stamp::StampError::Restore(_)
+                    | crate::migrations::stamp::StampError::ReadBack { .. } => ErrorKind::Refused,
+                    _ => ErrorKind::Input,
+                };
+                CliError::from_error(kind, &error)
+            }
+            AdoptError::NotOnlyExtra { .. } => CliError::from_error(ErrorKind::Input, &error).hint(
+                "`migsnap repair` restores what is missing or changed; `migsnap fix` plans the whole way",
+            ),
+            AdoptError::NothingExtra { .. }
+            | AdoptError::NotAlembic
+            | AdoptError::Heads { .. }
+            | AdoptError::NoVersions
+            | AdoptError::Reference { .. } => CliError::from_error(ErrorKind::Input, &error),
+            AdoptError::Write { ref source, .. } => {
+                let kind = io_kind(source);
+                CliError::from_error(kind, &error)
+            }
+        }
+    }
+}
+
 impl From<crate::migrations::repair::RepairError> for CliError {
     fn from(error: crate::migrations::repair::RepairError) -> CliError {
         use crate::migrations::repair::{ApplyError, RepairError};

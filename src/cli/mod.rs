@@ -5,6 +5,7 @@
 //! its arguments, calls the library, and renders the result as text or JSON.
 
 mod accept;
+mod adopt;
 mod bisect;
 mod bisect_builtin;
 mod checkout;
@@ -97,6 +98,9 @@ pub enum Format {
     Json,
     /// SQL: only `diff`, for the DDL that turns one schema into another.
     Sql,
+    /// Alembic operations: only `diff`, for the `upgrade()` and
+    /// `downgrade()` that turn one schema into another.
+    Alembic,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +128,7 @@ enum Command {
     Accept(accept::AcceptArgs),
     Fix(fix::FixArgs),
     Repair(repair::RepairArgs),
+    Adopt(adopt::AdoptArgs),
     Stamp(stamp::StampArgs),
     Guard(guard::GuardArgs),
     Bisect(bisect::BisectArgs),
@@ -221,9 +226,19 @@ pub fn main() -> ExitCode {
         }
     };
     let out = Output::new(cli.format, cli.quiet);
-    if cli.format == Format::Sql && !matches!(cli.command, Command::Diff(_)) {
-        let error = CliError::new(ErrorKind::Usage, "--format sql is only for `migsnap diff`")
-            .hint("use --format text or --format json");
+    let diff_only = match cli.format {
+        Format::Sql => Some("sql"),
+        Format::Alembic => Some("alembic"),
+        Format::Text | Format::Json => None,
+    };
+    if let Some(name) = diff_only
+        && !matches!(cli.command, Command::Diff(_))
+    {
+        let error = CliError::new(
+            ErrorKind::Usage,
+            format!("--format {name} is only for `migsnap diff`"),
+        )
+        .hint("use --format text or --format json");
         return ExitCode::from(out.error(&error));
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -260,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Accept(args) => accept::run(args, &mut ctx),
         Command::Fix(args) => fix::run(args, &mut ctx),
         Command::Repair(args) => repair::run(args, &mut ctx),
+        Command::Adopt(args) => adopt::run(args, &mut ctx),
         Command::Stamp(args) => stamp::run(args, &mut ctx),
         Command::Guard(args) => guard::run(args, &mut ctx),
         Command::Bisect(args) => bisect::run(args, &mut ctx),

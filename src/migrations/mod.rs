@@ -1,8 +1,10 @@
 //! Databases against their migration history: the history read statically,
 //! the reference chain built by replaying it, and the workflows on top
-//! (drift status and locate, bisect, repair, the verified stamp, guard, lint,
-//! the round trip, and a snapshot judged for artefacts).
+//! (drift status and locate, bisect, repair, the verified stamp, adopting
+//! extra objects as a revision, guard, lint, the round trip, and a snapshot
+//! judged for artefacts).
 
+pub mod adopt;
 pub mod bisect;
 pub mod drift;
 pub mod fix;

@@ -11,7 +11,8 @@
 //! - [`sql`]: [`Schema::to_sql`], [`Schema::exact_sql`] and [`quote_ident`];
 //! - [`diff`]: what differs between two schemas, each field's old and new
 //!   value as a [`field::Value`] (rendered only at the edge), and
-//!   [`plan`], the SQL that turns one into the other;
+//!   [`plan`], the SQL that turns one into the other, and [`alembic`], the
+//!   same as the operations of an Alembic revision;
 //! - [`finding`]: migration artefacts and partial captures, as findings.
 //!
 //! The schema travels as a blob in the store: one format byte, then the
@@ -20,6 +21,7 @@
 //! rows of earlier versions, is still read, by replaying its SQL into an
 //! in-memory database and capturing that (see `docs/format.md`).
 
+pub mod alembic;
 pub mod canon;
 pub mod capture;
 pub mod diff;

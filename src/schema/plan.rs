@@ -55,15 +55,19 @@ impl Plan {
     /// framing every plan has (`PRAGMA`, `BEGIN`, `COMMIT`), so a report
     /// counts what was done, not how it was wrapped.
     pub fn statement_count(&self) -> usize {
-        self.steps
-            .iter()
-            .filter(|step| {
-                let first = step.sql.split_whitespace().next().unwrap_or_default();
-                !["PRAGMA", "BEGIN", "COMMIT"]
-                    .iter()
-                    .any(|framing| first.eq_ignore_ascii_case(framing))
-            })
-            .count()
+        self.statements().count()
+    }
+
+    /// The steps that change the schema, without the framing every plan
+    /// has (`PRAGMA`, `BEGIN`, `COMMIT`): what a caller that runs inside a
+    /// transaction of its own (an Alembic revision) executes.
+    pub fn statements(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|step| {
+            let first = step.sql.split_whitespace().next().unwrap_or_default();
+            !["PRAGMA", "BEGIN", "COMMIT"]
+                .iter()
+                .any(|framing| first.eq_ignore_ascii_case(framing))
+        })
     }
 
     /// The plan as a SQL script: each step after a `-- reason` comment,
@@ -439,12 +443,12 @@ impl Builder {
 }
 
 /// The single statement `mini.to_sql()` renders, without its `;`.
-fn statement(mini: &Schema) -> String {
+pub(super) fn statement(mini: &Schema) -> String {
     let sql = mini.to_sql();
     sql.strip_suffix(";\n").unwrap_or(&sql).to_owned()
 }
 
-fn render_index(index: &Index) -> String {
+pub(super) fn render_index(index: &Index) -> String {
     // Rendered without its table: terms then spell out their collation,
     // which captures the same.
     let mut mini = Schema::default();
@@ -601,7 +605,7 @@ fn alter_steps(old: &Schema, new: &Schema, a: &Table, b: &Table) -> Option<Vec<S
 
 /// Whether `ALTER TABLE … ADD COLUMN` can add `column`
 /// (<https://sqlite.org/lang_altertable.html#altertabaddcol>).
-fn can_add(column: &Column) -> bool {
+pub(super) fn can_add(column: &Column) -> bool {
     column.primary_key.is_none()
         && !column.hidden
         && !(column.not_null && column.default.is_none())
@@ -615,7 +619,7 @@ fn can_add(column: &Column) -> bool {
 /// Whether `ALTER TABLE … DROP COLUMN` can drop `column` of `a`: nothing
 /// in the old schema may use it
 /// (<https://sqlite.org/lang_altertable.html#altertabdropcol>).
-fn can_drop(old: &Schema, a: &Table, column: &Column) -> bool {
+pub(super) fn can_drop(old: &Schema, a: &Table, column: &Column) -> bool {
     let name = &column.name;
     let in_index = old.indexes_on(&a.name).any(|index| {
         index.parts.iter().any(|part| match &part.target {

@@ -6,6 +6,7 @@
 mod common;
 
 mod accept;
+mod adopt;
 mod alembic_projects;
 mod bad_input;
 mod bisect;
@@ -31,6 +32,7 @@ mod restore_refusals;
 mod revisions;
 mod roundtrip;
 mod roundtrip_data;
+mod schema_alembic;
 mod schema_meaning;
 mod schema_plan;
 mod security;

@@ -1,0 +1,583 @@
+//! Adopt: turn the objects a database has beyond the reference of its
+//! project's head into a new Alembic revision, then stamp the database at
+//! it, verified.
+//!
+//! Invariants:
+//! - Only extra objects are adopted. Anything the database lacks or defines
+//!   otherwise than the head's reference is refused ([`AdoptError::NotOnlyExtra`]):
+//!   bringing a database to its reference is `repair`'s work.
+//! - The revision's `upgrade()` is [`alembic::operations`] from the head's
+//!   reference to the database's schema, so replaying it makes the
+//!   database's schema; its `downgrade()` takes exactly those objects away.
+//! - The file is kept only when the verified stamp succeeds, which replays
+//!   the new revision (so the file is checked by real Alembic) and compares
+//!   the database with its reference. Otherwise the file is removed again
+//!   and nothing else was changed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use migsnap_store::progress::Progress;
+use serde::Serialize;
+
+use crate::migrations::drift::{self, LiveDatabase};
+use crate::migrations::history::graph::Graph;
+use crate::migrations::history::project::{HistoryError, MigrationKind, Project};
+use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::history::targets::Targets;
+use crate::migrations::replay::{Chain, ReplayError, ReplayEvent, ReplayFailure, Replayer};
+use crate::migrations::stamp::{self, StampError, StampOutcome, StampReport, StampRequest};
+use crate::repo::Repo;
+use crate::schema::alembic::{self, Operations};
+use crate::schema::diff::{Change, ChangeKind, Op, SchemaDiff};
+use crate::schema::field::Field;
+use crate::snapshots::sqlite::SqliteError;
+
+/// What to adopt, and how.
+#[derive(Clone, Debug)]
+pub struct AdoptRequest<'a> {
+    /// The database file.
+    pub database: &'a Path,
+    /// The revision's message (its docstring and file name).
+    pub message: &'a str,
+    /// Render the revision without writing or stamping anything.
+    pub dry_run: bool,
+    /// Stamp even though other processes have the database open.
+    pub force: bool,
+    /// How long to wait for a database locked by a writer.
+    pub busy_timeout: Duration,
+}
+
+/// What `adopt` did. Serialized, it is the JSON of `migsnap adopt`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdoptReport {
+    /// The database file.
+    pub database: PathBuf,
+    /// The new revision's id.
+    pub revision: RevisionId,
+    /// Its parent: the head it was adopted onto.
+    pub down_revision: RevisionId,
+    /// The revision file (written unless a dry run or a refused stamp).
+    pub path: PathBuf,
+    /// Whether the file was made from the project's `script.py.mako`
+    /// (`false`: migsnap's copy of Alembic's generic template).
+    pub project_template: bool,
+    /// The extra objects the revision creates.
+    pub adopted: SchemaDiff,
+    /// The file's text.
+    pub source: String,
+    /// Whether the file is on disk now.
+    pub written: bool,
+    /// The verified stamp at the new revision; `None` for a dry run.
+    pub stamp: Option<StampReport>,
+}
+
+impl AdoptReport {
+    /// Whether the revision was written and the database stamped at it (or
+    /// a dry run rendered it).
+    pub fn settled(&self) -> bool {
+        match &self.stamp {
+            None => true,
+            Some(stamp) => self.written && stamp.stamped,
+        }
+    }
+}
+
+/// Why nothing was adopted.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// A SQL-folder project has no Alembic revisions to write.
+    #[error("adopt writes Alembic revisions; this project is a SQL folder")]
+    NotAlembic,
+    /// The history has no head, or several.
+    #[error("adopt needs exactly one head to build on; the history has {}", describe_heads(.heads))]
+    Heads {
+        /// The heads.
+        heads: Vec<RevisionId>,
+    },
+    /// The project has no versions folder to write into.
+    #[error("the project names no versions folder to write the revision into")]
+    NoVersions,
+    /// The database could not be read.
+    #[error(transparent)]
+    Database(#[from] SqliteError),
+    /// The reference could not be built or read.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The history could not be read again after writing the file.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// A migration failed while the head's reference was built.
+    #[error("the reference for {head} could not be built: migration {} failed", failure.revision)]
+    Reference {
+        /// The head.
+        head: RevisionId,
+        /// The step that failed.
+        failure: Box<ReplayFailure>,
+    },
+    /// The database matches the head's reference: nothing to adopt.
+    #[error("{database} has nothing beyond the schema of {head}: nothing to adopt")]
+    NothingExtra {
+        /// The database.
+        database: PathBuf,
+        /// The head.
+        head: RevisionId,
+    },
+    /// The database lacks objects of the reference, or defines some
+    /// otherwise.
+    #[error("{database} lacks or changes {} object(s) of {head}'s schema; adopt takes only extra objects", .drift.changes.len())]
+    NotOnlyExtra {
+        /// The database.
+        database: PathBuf,
+        /// The head.
+        head: RevisionId,
+        /// The changes that are not extra objects.
+        drift: SchemaDiff,
+    },
+    /// The revision file could not be written.
+    #[error("cannot write revision file {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stamp at the new revision failed; the file was removed.
+    #[error("cannot stamp at the new revision {revision}; {path} was removed again")]
+    Stamp {
+        /// The new revision.
+        revision: RevisionId,
+        /// The removed file.
+        path: PathBuf,
+        /// Why (boxed: it is rare, and large beside the others).
+        #[source]
+        source: Box<StampError>,
+    },
+}
+
+fn describe_heads(heads: &[RevisionId]) -> String {
+    if heads.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{} ({})", heads.len(), heads.join(", "))
+    }
+}
+
+/// Adopts the extra objects of `request.database` into a new revision on
+/// the single head of `graph`, and stamps the database at it (verified).
+/// `on_event` hears of each replay step.
+pub fn adopt(
+    repo: &mut Repo,
+    project: &Project,
+    graph: &Graph,
+    chain: &Chain,
+    request: &AdoptRequest<'_>,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    progress: &mut dyn Progress,
+) -> Result<AdoptReport, AdoptError> {
+    if project.kind != MigrationKind::Alembic {
+        return Err(AdoptError::NotAlembic);
+    }
+    let heads = graph.heads();
+    let [head] = heads.as_slice() else {
+        return Err(AdoptError::Heads { heads });
+    };
+    let versions = project
+        .version_dirs()
+        .into_iter()
+        .next()
+        .ok_or(AdoptError::NoVersions)?;
+    let live = LiveDatabase::capture(request.database, request.busy_timeout)?;
+    let replayer = Replayer::new(project, graph, chain.clone());
+    let targets = [head.clone()];
+    let adopted = extra_objects(repo, &replayer, head, &live, on_event)?;
+    let reference = replayer
+        .cached(repo, &targets)?
+        .expect("holds: compare just built it")
+        .schema(repo)?;
+    let operations = alembic::operations(&reference, &live.schema);
+    let revision = new_revision_id(graph, request);
+    let fields = TemplateFields {
+        revision: &revision,
+        down_revision: head,
+        message: request.message,
+        create_date: &jiff::Zoned::now()
+            .strftime("%Y-%m-%d %H:%M:%S%.6f")
+            .to_string(),
+        operations: &operations,
+    };
+    let values = fields.values();
+    let rendered = project_template(project).and_then(|text| render(&text, &values).ok());
+    let project_template = rendered.is_some();
+    let source = match rendered {
+        Some(source) => source,
+        None => render(GENERIC_TEMPLATE, &values)
+            .expect("holds: the generic template uses only known expressions"),
+    };
+    let path = versions.join(format!("{revision}_{}.py", slug(request.message)));
+    let mut report = AdoptReport {
+        database: request.database.to_path_buf(),
+        revision: revision.clone(),
+        down_revision: head.clone(),
+        path: path.clone(),
+        project_template,
+        adopted: SchemaDiff { changes: adopted },
+        source,
+        written: false,
+        stamp: None,
+    };
+    if request.dry_run {
+        return Ok(report);
+    }
+    write_new(&path, &report.source)?;
+    report.written = true;
+    let graph = project.load_graph().inspect_err(|_| remove(&path))?;
+    let stamped = stamp_new(
+        repo, project, &graph, chain, request, &revision, on_event, progress,
+    );
+    match stamped {
+        Ok(stamp) if stamp.stamped => {
+            report.stamp = Some(stamp);
+            Ok(report)
+        }
+        Ok(stamp) => {
+            remove(&path);
+            report.written = false;
+            report.stamp = Some(stamp);
+            Ok(report)
+        }
+        Err(source) => {
+            remove(&path);
+            Err(AdoptError::Stamp {
+                revision,
+                path,
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
+/// The changes that make the database's extra objects, beside the
+/// reference of `head`: refused when anything else differs, or when
+/// nothing is extra.
+fn extra_objects(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    head: &RevisionId,
+    live: &LiveDatabase,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<Vec<Change>, AdoptError> {
+    let targets = [head.clone()];
+    let (comparison, failure) = drift::compare(
+        repo,
+        replayer,
+        &targets,
+        &live.schema,
+        live.semantic,
+        on_event,
+    )?;
+    let Some(comparison) = comparison else {
+        return Err(AdoptError::Reference {
+            head: head.clone(),
+            failure: Box::new(failure.expect("holds: no comparison means a failed step")),
+        });
+    };
+    let (adopted, other): (Vec<Change>, Vec<Change>) = comparison
+        .drift
+        .changes
+        .into_iter()
+        .filter(|c| !c.meaning.is_form())
+        .partition(is_extra);
+    if !other.is_empty() {
+        return Err(AdoptError::NotOnlyExtra {
+            database: live.path.clone(),
+            head: head.clone(),
+            drift: SchemaDiff { changes: other },
+        });
+    }
+    if !adopted.iter().any(|c| c.op == Op::Added) {
+        return Err(AdoptError::NothingExtra {
+            database: live.path.clone(),
+            head: head.clone(),
+        });
+    }
+    Ok(adopted)
+}
+
+/// Whether a change is part of an extra object: an added one, or the
+/// constraint indexes an added UNIQUE or PRIMARY KEY brings to its table.
+fn is_extra(change: &Change) -> bool {
+    change.op == Op::Added
+        || (change.kind == ChangeKind::Table
+            && change.op == Op::Changed
+            && change
+                .fields
+                .iter()
+                .all(|f| f.field == Field::ConstraintIndexes))
+}
+
+/// Stamps the database at the new revision, in `graph`, the history read
+/// again with the new file.
+#[allow(clippy::too_many_arguments)] // the stamp's inputs, passed through
+fn stamp_new(
+    repo: &mut Repo,
+    project: &Project,
+    graph: &Graph,
+    chain: &Chain,
+    request: &AdoptRequest<'_>,
+    revision: &RevisionId,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    progress: &mut dyn Progress,
+) -> Result<StampReport, StampError> {
+    let replayer = Replayer::new(project, graph, chain.clone());
+    let targets = Targets::one(revision.as_str());
+    let stamp_request = StampRequest {
+        database: request.database,
+        targets: &targets,
+        force: request.force,
+        busy_timeout: request.busy_timeout,
+    };
+    let report = stamp::stamp_verified(repo, &replayer, graph, &stamp_request, on_event, progress)?;
+    debug_assert!(!matches!(report.outcome, StampOutcome::Unchanged { .. }));
+    Ok(report)
+}
+
+/// Writes `text` to `path`, which must not exist yet.
+fn write_new(path: &Path, text: &str) -> Result<(), AdoptError> {
+    use std::io::Write;
+    let fail = |source| AdoptError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+/// Removes a revision file written by this run; a file that is already
+/// gone is fine.
+fn remove(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// A new revision id as Alembic makes them (`uuid4().hex[-12:]`): twelve
+/// hex digits, here from BLAKE3 of the time, the process and the request,
+/// different from every id in `graph`.
+fn new_revision_id(graph: &Graph, request: &AdoptRequest<'_>) -> RevisionId {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mut attempt = 0u32;
+    loop {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&now.to_le_bytes());
+        hasher.update(&std::process::id().to_le_bytes());
+        hasher.update(request.database.as_os_str().as_encoded_bytes());
+        hasher.update(request.message.as_bytes());
+        hasher.update(&attempt.to_le_bytes());
+        let id = RevisionId::from(&hasher.finalize().to_hex()[..12]);
+        if graph.get(&id).is_none() {
+            return id;
+        }
+        attempt += 1;
+    }
+}
+
+/// Alembic's file-name slug (`ScriptDirectory._rev_path`): the message's
+/// words joined by `_`, lowercased, cut at a word past 40 characters.
+fn slug(message: &str) -> String {
+    let words: Vec<String> = message
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let slug = words.join("_");
+    if slug.chars().count() <= 40 {
+        return slug;
+    }
+    let cut: String = slug.chars().take(40).collect();
+    match cut.rsplit_once('_') {
+        Some((head, _)) => format!("{head}_"),
+        None => format!("{cut}_"),
+    }
+}
+
+/// The project's `script.py.mako`, if it has one that can be read.
+fn project_template(project: &Project) -> Option<String> {
+    let location = &project.alembic.as_ref()?.script_location;
+    std::fs::read_to_string(location.join("script.py.mako")).ok()
+}
+
+/// Alembic's generic `script.py.mako` (1.16 and later), used when the
+/// project has none or one with Mako beyond plain expressions.
+const GENERIC_TEMPLATE: &str = r#""""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision | comma,n}
+Create Date: ${create_date}
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+${imports if imports else ""}
+
+# revision identifiers, used by Alembic.
+revision: str = ${repr(up_revision)}
+down_revision: Union[str, Sequence[str], None] = ${repr(down_revision)}
+branch_labels: Union[str, Sequence[str], None] = ${repr(branch_labels)}
+depends_on: Union[str, Sequence[str], None] = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    ${downgrades if downgrades else "pass"}
+"#;
+
+/// What the template's expressions stand for.
+struct TemplateFields<'a> {
+    revision: &'a RevisionId,
+    down_revision: &'a RevisionId,
+    message: &'a str,
+    create_date: &'a str,
+    operations: &'a Operations,
+}
+
+impl TemplateFields<'_> {
+    /// Each Mako expression Alembic's templates use (whitespace removed),
+    /// with its value.
+    fn values(&self) -> Vec<(&'static str, String)> {
+        let repr = |id: &RevisionId| format!("'{id}'");
+        // The docstring holds the message: a quote or backslash in it must
+        // not end or bend the string.
+        let message = self.message.replace('\\', "\\\\").replace('"', "\\\"");
+        vec![
+            ("message", message),
+            ("up_revision", self.revision.to_string()),
+            ("down_revision|comma,n", self.down_revision.to_string()),
+            ("create_date", self.create_date.to_owned()),
+            ("importsifimportselse\"\"", String::new()),
+            ("repr(up_revision)", repr(self.revision)),
+            ("repr(down_revision)", repr(self.down_revision)),
+            ("repr(branch_labels)", "None".to_owned()),
+            ("repr(depends_on)", "None".to_owned()),
+            (
+                "upgradesifupgradeselse\"pass\"",
+                self.operations.upgrade_body("    "),
+            ),
+            (
+                "downgradesifdowngradeselse\"pass\"",
+                self.operations.downgrade_body("    "),
+            ),
+        ]
+    }
+}
+
+/// Renders a `script.py.mako` whose only Mako is `${…}` expressions from
+/// `values` (compared without whitespace). Control lines (`%`), comments
+/// (`##`) and blocks (`<%`) are not rendered: `Err` names the first thing
+/// that is not understood.
+fn render(template: &str, values: &[(&'static str, String)]) -> Result<String, String> {
+    for line in template.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('%') || trimmed.starts_with("##") || trimmed.contains("<%") {
+            return Err(format!("Mako line {trimmed:?}"));
+        }
+    }
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| "an unclosed ${".to_owned())?;
+        let expression: String = after[..end].split_whitespace().collect();
+        let (_, value) = values
+            .iter()
+            .find(|(name, _)| *name == expression)
+            .ok_or_else(|| format!("expression ${{{}}}", &after[..end]))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields_for<'a>(
+        revision: &'a RevisionId,
+        head: &'a RevisionId,
+        operations: &'a Operations,
+    ) -> Vec<(&'static str, String)> {
+        TemplateFields {
+            revision,
+            down_revision: head,
+            message: "adopt \"feature\"",
+            create_date: "2026-12-05 13:00:00.000000",
+            operations,
+        }
+        .values()
+    }
+
+    #[test]
+    fn the_generic_template_renders_like_alembic_revision() {
+        let operations = Operations {
+            upgrade: vec!["op.create_table(\n    \"t\",\n)".into()],
+            downgrade: vec!["op.drop_table(\"t\")".into()],
+        };
+        let (revision, head) = (RevisionId::from("abcdef012345"), RevisionId::from("1f3a"));
+        let text = render(GENERIC_TEMPLATE, &fields_for(&revision, &head, &operations)).unwrap();
+        for needle in [
+            "\"\"\"adopt \\\"feature\\\"\n\nRevision ID: abcdef012345\nRevises: 1f3a\n",
+            "revision: str = 'abcdef012345'\n",
+            "down_revision: Union[str, Sequence[str], None] = '1f3a'\n",
+            "branch_labels: Union[str, Sequence[str], None] = None\n",
+            "    \"\"\"Upgrade schema.\"\"\"\n    op.create_table(\n        \"t\",\n    )\n",
+            "    \"\"\"Downgrade schema.\"\"\"\n    op.drop_table(\"t\")\n",
+        ] {
+            assert!(text.contains(needle), "{needle}\n---\n{text}");
+        }
+        assert!(!text.contains("${"), "{text}");
+    }
+
+    #[test]
+    fn templates_with_other_mako_are_not_rendered() {
+        let operations = Operations::default();
+        let (revision, head) = (RevisionId::from("abcdef012345"), RevisionId::from("1f3a"));
+        let values = fields_for(&revision, &head, &operations);
+        assert!(render("% if x:\n${message}\n% endif\n", &values).is_err());
+        assert!(render("${context.get('x')}", &values).is_err());
+        assert_eq!(
+            render(
+                "${ message }: ${upgrades if upgrades else \"pass\"}",
+                &values
+            )
+            .unwrap(),
+            "adopt \\\"feature\\\": pass"
+        );
+    }
+
+    #[test]
+    fn slugs_follow_alembic() {
+        assert_eq!(slug("adopt feature"), "adopt_feature");
+        assert_eq!(slug("Add a  table; now!"), "add_a_table_now");
+        assert_eq!(
+            slug("one two three four five six seven eight nine"),
+            "one_two_three_four_five_six_seven_eight_"
+        );
+    }
+}
