@@ -32,6 +32,7 @@ pub fn known_codes() -> Vec<&'static str> {
         crate::migrations::roundtrip::codes::ALL,
         crate::migrations::guard::codes::ALL,
         crate::migrations::fix::codes::ALL,
+        crate::migrations::models::codes::ALL,
     ]
     .concat()
 }
