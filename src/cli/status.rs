@@ -168,13 +168,17 @@ fn models_lines(out: &super::Output, models: &ModelsComparison) -> Result<(), Cl
         return out.line(&format!("models:     not compared: {}", failure.error));
     }
     let sides = [
-        ("in the models, not in the migrations:", &models.missing_in_migrations),
-        ("in the migrations, not in the models:", &models.missing_in_models),
+        (
+            "in the models, not in the migrations:",
+            &models.missing_in_migrations,
+        ),
+        (
+            "in the migrations, not in the models:",
+            &models.missing_in_models,
+        ),
     ];
     if sides.iter().all(|(_, fields)| fields.is_empty()) {
-        return out.line(&format!(
-            "models:     match the reference for {heads}"
-        ));
+        return out.line(&format!("models:     match the reference for {heads}"));
     }
     out.line(&format!(
         "models:     {} from the reference for {heads}:",

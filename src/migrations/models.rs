@@ -189,7 +189,9 @@ fn differences(migrations: &Schema, models: &Schema) -> (Vec<ModelField>, Vec<Mo
     let mut in_models = Vec::new();
     let mut in_migrations = Vec::new();
     for change in diff::diff(migrations, models).changes {
-        if change.meaning.is_form() || !matches!(change.kind, ChangeKind::Table | ChangeKind::Column) {
+        if change.meaning.is_form()
+            || !matches!(change.kind, ChangeKind::Table | ChangeKind::Column)
+        {
             continue;
         }
         let (side, schema) = match change.op {
@@ -237,11 +239,18 @@ mod tests {
              CREATE TABLE note (id INTEGER PRIMARY KEY);",
         );
         let (missing, stale) = differences(&migrations, &models);
-        let names = |fields: &[ModelField]| fields.iter().map(ModelField::describe).collect::<Vec<_>>();
-        assert_eq!(names(&missing), ["note (table)", "user.nickname VARCHAR(30)"]);
+        let names =
+            |fields: &[ModelField]| fields.iter().map(ModelField::describe).collect::<Vec<_>>();
+        assert_eq!(
+            names(&missing),
+            ["note (table)", "user.nickname VARCHAR(30)"]
+        );
         assert_eq!(names(&stale), ["old_feature (table)", "user.legacy TEXT"]);
         let equal = schema_of("CREATE TABLE user (name VARCHAR(50), id INTEGER PRIMARY KEY);");
-        let (missing, stale) = differences(&schema_of("CREATE TABLE user (id INTEGER PRIMARY KEY, name VARCHAR(50));"), &equal);
+        let (missing, stale) = differences(
+            &schema_of("CREATE TABLE user (id INTEGER PRIMARY KEY, name VARCHAR(50));"),
+            &equal,
+        );
         assert!(missing.is_empty() && stale.is_empty());
     }
 }

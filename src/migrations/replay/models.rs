@@ -181,7 +181,11 @@ impl Replayer<'_> {
             .collect();
         let key = self.models_key(&source, &files);
         let current = snapshot.header_values(H_KEY).next() == Some(key.as_str());
-        Ok(current.then_some(ModelsReference { id, snapshot, files }))
+        Ok(current.then_some(ModelsReference {
+            id,
+            snapshot,
+            files,
+        }))
     }
 
     /// Makes sure the models reference is current, loading the models with
@@ -299,7 +303,9 @@ mod tests {
             "    context.configure(connection=c, target_metadata=migration_metadata)\n"
         ));
         assert!(!assigns_metadata("target_metadata = None\n"));
-        assert!(!assigns_metadata("# target_metadata = mymodel.Base.metadata\n"));
+        assert!(!assigns_metadata(
+            "# target_metadata = mymodel.Base.metadata\n"
+        ));
         assert!(!assigns_metadata(
             "target_metadata = None\ncontext.configure(target_metadata=target_metadata)\n"
         ));
