@@ -97,6 +97,24 @@ fn a_column_the_models_declare_and_no_migration_creates_is_an_error() {
 
     let json = env.run(&["--format", "json", "status", "app"]).json();
     let models = &json["models"];
+    let mut keys: Vec<&str> = models
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "failure",
+            "heads",
+            "heads_reference",
+            "missing_in_migrations",
+            "missing_in_models",
+            "reference"
+        ]
+    );
     assert_eq!(
         models["missing_in_migrations"],
         serde_json::json!([{"table": "user", "column": "nickname", "type": "VARCHAR(30)"}]),
