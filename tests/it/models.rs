@@ -7,6 +7,16 @@
 use crate::common::TestEnv;
 use crate::common::alembic::{AlembicProject, ENV_PY, Revision};
 
+/// The codes of a JSON report's findings.
+fn codes(json: &serde_json::Value) -> Vec<&str> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect()
+}
+
 /// `models.py` at the project root: a declarative base whose `user` table
 /// has `id`, `name` and the `extra` columns (Python source lines).
 fn models_py(extra: &str) -> String {
@@ -122,13 +132,7 @@ fn a_column_the_models_declare_and_no_migration_creates_is_an_error() {
     );
     assert_eq!(models["missing_in_models"], serde_json::json!([]));
     assert_eq!(models["heads"], serde_json::json!(["aaaaaaaaaaa1"]));
-    let codes: Vec<&str> = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["models.missing-in-migrations"], "{json}");
+    assert_eq!(codes(&json), ["models.missing-in-migrations"], "{json}");
     assert_eq!(json["findings"][0]["object"], "user.nickname");
 }
 
@@ -247,4 +251,31 @@ fn without_target_metadata_there_is_no_models_section() {
         "{}",
         replay.stdout
     );
+}
+
+#[test]
+fn models_that_fail_to_load_are_a_finding_not_a_crash() {
+    let env = TestEnv::new();
+    let Some(app) = project(&env, "", "", true) else {
+        return;
+    };
+    // The migrations' references are built while the models still load
+    // (env.py imports them, so a replay would fail on them too).
+    env.run(&["replay", "app"]).assert_success();
+    std::fs::write(
+        app.root().join("models.py"),
+        "raise RuntimeError('broken models')\n",
+    )
+    .unwrap();
+    let out = env.run(&["status", "app"]);
+    out.expect(1);
+    assert!(
+        out.stdout
+            .contains("models:     not compared: RuntimeError: broken models"),
+        "{}",
+        out.stdout
+    );
+    let json = env.run(&["--format", "json", "status", "app"]).json();
+    assert_eq!(codes(&json), ["models.not-compared"], "{json}");
+    env.run(&["replay", "app"]).expect(1);
 }
