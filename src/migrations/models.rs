@@ -12,14 +12,17 @@
 use migsnap_store::ObjectId;
 use serde::Serialize;
 
+use std::collections::BTreeSet;
+
 use crate::finding::{Finding, Severity};
-use crate::migrations::history::graph::Graph;
+use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::runner::StepFailure;
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
-use crate::schema::diff::{self, ChangeKind, Op};
+use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
+use crate::schema::model::fold;
 
 /// The stable finding codes of the models comparison.
 pub mod codes {
@@ -181,6 +184,52 @@ pub fn compare(
         comparison.missing_in_models,
     ) = differences(&migrations, &models);
     Ok(Some(comparison))
+}
+
+/// `lint.beyond-models`: the tables a head revision's `effect` (from
+/// `before`, its prerequisites' reference) touches although the models do
+/// not differ from `before` there, such as another feature's tables that
+/// autogenerate pulled in. Heads only, because the models describe the
+/// newest state: an earlier revision may touch a table a later one undoes.
+pub fn beyond_models(
+    revision: &Revision,
+    before: &Schema,
+    effect: &SchemaDiff,
+    models: &Schema,
+) -> Option<Finding> {
+    let involved = tables_of(&diff::diff(before, models));
+    let beyond: Vec<String> = tables_of(effect)
+        .into_iter()
+        .filter(|table| !involved.contains(table))
+        .collect();
+    if beyond.is_empty() {
+        return None;
+    }
+    Some(
+        Finding::new(
+            crate::migrations::lint::codes::BEYOND_MODELS,
+            Severity::Warning,
+            beyond.join(", "),
+            format!(
+                "{} changes {}, where the models need no change",
+                revision.id,
+                beyond.join(", ")
+            ),
+        )
+        .revision(revision.id.as_str())
+        .file(&revision.path)
+        .hint("move those changes into the revision of the feature they belong to, or drop them from this one"),
+    )
+}
+
+/// The tables (folded names) a diff changes by definition.
+fn tables_of(changes: &SchemaDiff) -> BTreeSet<String> {
+    changes
+        .changes
+        .iter()
+        .filter(|c| !c.meaning.is_form() && !matches!(c.kind, ChangeKind::View))
+        .map(|c| fold(c.table.as_deref().unwrap_or(&c.name)))
+        .collect()
 }
 
 /// The tables and columns `models` has and `migrations` lacks, and the

@@ -279,3 +279,57 @@ fn models_that_fail_to_load_are_a_finding_not_a_crash() {
     assert_eq!(codes(&json), ["models.not-compared"], "{json}");
     env.run(&["replay", "app"]).expect(1);
 }
+
+#[test]
+fn lint_flags_a_head_revision_that_changes_tables_the_models_do_not_need() {
+    let env = TestEnv::new();
+    let Some(mut app) = project(&env, "", "", true) else {
+        return;
+    };
+    let note = r#"
+
+class Note(Base):
+    __tablename__ = "note"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+"#;
+    std::fs::write(app.root().join("models.py"), models_py("") + note).unwrap();
+    let create_note = r#"
+        op.create_table("note", sa.Column("id", sa.Integer(), primary_key=True))
+        "#;
+    app.revision(
+        Revision::new("bbbbbbbbbbb2", "create note")
+            .down("aaaaaaaaaaa1")
+            .upgrade(&format!(
+                "{create_note}
+        with op.batch_alter_table(\"user\") as batch:
+            batch.add_column(sa.Column(\"legacy\", sa.Text(), nullable=True))
+        "
+            ))
+            .downgrade(r#"op.drop_table("note")"#),
+    );
+    let lint = |env: &TestEnv| {
+        // Adding to `user` is also `lint.alters-existing-table` (an error).
+        env.run(&["--format", "json", "lint", "--since", "aaaaaaaaaaa1"])
+            .json()
+    };
+    let json = lint(&env);
+    let beyond: Vec<&serde_json::Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "lint.beyond-models")
+        .collect();
+    assert_eq!(beyond.len(), 1, "{json}");
+    assert_eq!(beyond[0]["object"], "user");
+    assert_eq!(beyond[0]["revision"], "bbbbbbbbbbb2");
+
+    // Only the model change: nothing beyond it.
+    app.revision(
+        Revision::new("bbbbbbbbbbb2", "create note")
+            .down("aaaaaaaaaaa1")
+            .upgrade(create_note)
+            .downgrade(r#"op.drop_table("note")"#),
+    );
+    let json = lint(&env);
+    assert!(!codes(&json).contains(&"lint.beyond-models"), "{json}");
+}
