@@ -406,8 +406,13 @@ fn effects(
             schemas.insert(id, schema);
         }
     }
-    let models = models_schema(repo, replayer)?;
     let heads = graph.heads();
+    // Loading the models may start Python: only when a head is judged.
+    let models = if order.iter().any(|id| heads.contains(id)) {
+        models_schema(repo, replayer)?
+    } else {
+        None
+    };
     let empty = Schema::default();
     for id in order {
         // Missing: the replay failed at or before it (reported above).
