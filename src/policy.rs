@@ -33,6 +33,7 @@ pub fn known_codes() -> Vec<&'static str> {
         crate::migrations::guard::codes::ALL,
         crate::migrations::repair::codes::ALL,
         crate::migrations::fix::codes::ALL,
+        crate::migrations::models::codes::ALL,
     ]
     .concat()
 }

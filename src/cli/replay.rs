@@ -3,7 +3,7 @@
 
 use super::migrations::{self, failure_lines, shown};
 use super::{CliError, Ctx, Status};
-use crate::migrations::replay::ReplayEvent;
+use crate::migrations::replay::{Chain, ModelsOutcome, ReplayEvent};
 
 /// Build (or refresh) the reference schema of every revision by running
 /// the project's migrations on a scratch database; cached by file hashes.
@@ -33,7 +33,9 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     });
     progress.finish();
     let report = report?;
-    let status = if report.failure.is_some() {
+    let models = replayer.models(repo)?;
+    let models_failed = models.as_ref().is_some_and(|m| m.failure.is_some());
+    let status = if report.failure.is_some() || models_failed {
         Status::Problems
     } else {
         Status::Ok
@@ -41,6 +43,7 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     if ctx.out.is_json() {
         let mut value = serde_json::to_value(&report).expect("holds: plain data");
         value["chain"] = opened.chain.prefix().trim_end_matches('/').into();
+        value["models"] = serde_json::to_value(&models).expect("holds: plain data");
         ctx.out.json(&value)?;
         return Ok(status);
     }
@@ -55,6 +58,14 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         seconds,
         opened.chain.prefix()
     ))?;
+    if let Some(models) = &models {
+        ctx.out.line(&models_line(models, &opened.chain))?;
+        if let Some(failure) = &models.failure {
+            for line in failure.detail.trim_end().lines() {
+                ctx.out.line(&format!("    {line}"))?;
+            }
+        }
+    }
     if let Some(failure) = &report.failure {
         for line in failure_lines(failure, opened.repo.root()) {
             ctx.out.line(&line)?;
@@ -69,4 +80,18 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?;
     }
     Ok(status)
+}
+
+/// What became of the models reference, in one line.
+fn models_line(models: &ModelsOutcome, chain: &Chain) -> String {
+    match &models.failure {
+        Some(failure) => format!("the models could not be loaded: {}", failure.error),
+        None => format!(
+            "the models' schema ({}, from {} file{}) under ref {}",
+            if models.cached { "cached" } else { "recorded" },
+            models.files.len(),
+            if models.files.len() == 1 { "" } else { "s" },
+            chain.models_ref()
+        ),
+    }
 }

@@ -12,6 +12,7 @@ use crate::migrations::drift::{self, Comparison, LiveDatabase};
 use crate::migrations::history::position::Position;
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::models::{self, ModelsComparison};
 use crate::migrations::replay::ReplayFailure;
 use crate::policy::Verdict;
 use crate::snapshots::log::{self, SinceSnapshot};
@@ -43,6 +44,8 @@ struct StatusDocument<'a> {
     heads: &'a [RevisionId],
     comparison: Option<&'a Comparison>,
     replay_failure: Option<&'a ReplayFailure>,
+    /// The models against the heads' reference; `null` without models.
+    models: Option<&'a ModelsComparison>,
     project: ProjectSummary<'a>,
     since_snapshot: Option<&'a SinceSnapshot>,
     /// `findings` (the counting ones), `ignored`, `fail_on`, `strict`,
@@ -66,6 +69,9 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
     let (repo, replayer, graph) = opened.parts();
     let report = drift::status(repo, &replayer, graph, &live, &mut replay_progress(ctx))?;
+    let models = models::compare(repo, &replayer, graph, &mut replay_progress(ctx))?;
+    let mut findings = report.findings.clone();
+    findings.extend(models.iter().flat_map(ModelsComparison::findings));
 
     let since = match &opened.tracked {
         Some(tracked) => log::since_last_snapshot(
@@ -77,9 +83,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         None => None,
     };
 
-    let verdict = args
-        .verdict
-        .judge(opened.repo.findings(), report.findings.clone());
+    let verdict = args.verdict.judge(opened.repo.findings(), findings);
     let status = verdict::status(&verdict);
     if ctx.out.is_json() {
         ctx.out.json(&StatusDocument {
@@ -91,6 +95,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             heads: &report.heads,
             comparison: report.comparison.as_ref(),
             replay_failure: report.replay_failure.as_ref(),
+            models: models.as_ref(),
             project: ProjectSummary {
                 kind: opened.project.kind,
                 root: &opened.project.root,
@@ -131,6 +136,9 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?;
     }
     schema_lines(out, &report, &root)?;
+    if let Some(models) = &models {
+        models_lines(out, models)?;
+    }
     if let Some(SinceSnapshot {
         snapshot: head,
         changes,
@@ -147,6 +155,42 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     verdict::render(ctx, &verdict, &root)?;
     Ok(status)
+}
+
+/// The `models:` section: what the models and the migrations' heads do
+/// not share, or why they were not compared.
+fn models_lines(out: &super::Output, models: &ModelsComparison) -> Result<(), CliError> {
+    let heads = match models.heads.as_slice() {
+        [] => "no revision".to_owned(),
+        heads => heads.join(" + "),
+    };
+    if let Some(failure) = &models.failure {
+        return out.line(&format!("models:     not compared: {}", failure.error));
+    }
+    let sides = [
+        (
+            "in the models, not in the migrations:",
+            &models.missing_in_migrations,
+        ),
+        (
+            "in the migrations, not in the models:",
+            &models.missing_in_models,
+        ),
+    ];
+    if sides.iter().all(|(_, fields)| fields.is_empty()) {
+        return out.line(&format!("models:     match the reference for {heads}"));
+    }
+    out.line(&format!(
+        "models:     {} from the reference for {heads}:",
+        out.paint(super::output::Paint::Bad, "DIFFER")
+    ))?;
+    for (title, fields) in sides.into_iter().filter(|(_, f)| !f.is_empty()) {
+        out.line(&format!("    {title}"))?;
+        for field in fields {
+            out.line(&format!("        {}", field.describe()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The `schema:` line and what follows it: a match, the drift, or why

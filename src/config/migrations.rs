@@ -45,6 +45,12 @@ pub struct MigrationsConfig {
     pub url_in_ini: Option<bool>,
     /// How long one replay step may take, e.g. `2m` (default 10 minutes).
     pub timeout: Option<String>,
+    /// The application's SQLAlchemy models, as `package.module:attribute`
+    /// (a `MetaData` or a declarative base), when env.py does not set
+    /// `target_metadata`: the schema `replay` records as the models
+    /// reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<String>,
     /// `migsnap lint` settings (`[migrations.lint]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lint: Option<super::lint::LintConfig>,

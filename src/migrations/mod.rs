@@ -11,6 +11,7 @@ pub mod fix;
 pub mod guard;
 pub mod history;
 pub mod lint;
+pub mod models;
 pub mod record;
 pub mod repair;
 pub mod replay;

@@ -25,6 +25,7 @@ mod guard;
 mod lint;
 mod log_changed;
 mod migrations;
+mod models;
 mod output_paths;
 mod repair;
 mod report_shapes;

@@ -144,6 +144,7 @@ fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot
         "heads",
         "comparison",
         "replay_failure",
+        "models",
         "findings",
         "ignored",
         "fail_on",
@@ -156,6 +157,8 @@ fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot
     let json = env.run(&["--format", "json", "status", "app"]).ok_json();
     assert_eq!(keys(&json), fields);
     assert!(json["since_snapshot"].is_null(), "{json}");
+    // A SQL folder has no models.
+    assert!(json["models"].is_null(), "{json}");
     assert_eq!(
         keys(&json["project"]),
         set(&["kind", "root", "version_locations", "revisions"])

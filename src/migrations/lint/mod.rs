@@ -22,12 +22,12 @@ use std::time::Duration;
 
 use crate::config::lint::LintConfig;
 use crate::finding::{Finding, Severity};
-use crate::migrations::drift;
 use crate::migrations::history::graph::{self, Graph, ResolveError, Resolved};
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_file;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
+use crate::migrations::{drift, models};
 use crate::repo::Repo;
 use crate::schema::Schema;
 use rules::{Effect, Owners};
@@ -52,9 +52,11 @@ pub mod codes {
     pub const IRREVERSIBLE_DOWNGRADE: &str = "lint.irreversible-downgrade";
     /// A revision file changed after a snapshot recorded it as applied.
     pub const EDITED_AFTER_APPLIED: &str = "lint.edited-after-applied";
+    /// A new head revision changes tables the models need no change in.
+    pub const BEYOND_MODELS: &str = "lint.beyond-models";
 
     /// Every lint code, for validating severity overrides.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         ALTERS_EXISTING_TABLE,
         DESTRUCTIVE,
         PARENT_NOT_HEAD,
@@ -64,6 +66,7 @@ pub mod codes {
         UNNAMED_CONSTRAINT,
         IRREVERSIBLE_DOWNGRADE,
         EDITED_AFTER_APPLIED,
+        BEYOND_MODELS,
     ];
 }
 
@@ -403,6 +406,13 @@ fn effects(
             schemas.insert(id, schema);
         }
     }
+    let heads = graph.heads();
+    // Loading the models may start Python: only when a head is judged.
+    let models = if order.iter().any(|id| heads.contains(id)) {
+        models_schema(repo, replayer)?
+    } else {
+        None
+    };
     let empty = Schema::default();
     for id in order {
         // Missing: the replay failed at or before it (reported above).
@@ -428,9 +438,30 @@ fn effects(
             }
         };
         let revision = graph.get(id).expect("holds: ids come from the graph");
-        findings.extend(Effect::new(revision, before, after).findings(&owners, config));
+        let effect = Effect::new(revision, before, after);
+        findings.extend(effect.findings(&owners, config));
+        if let Some(models) = models.as_ref().filter(|_| heads.contains(id)) {
+            findings.extend(models::beyond_models(
+                revision,
+                before,
+                &effect.diff,
+                models,
+            ));
+        }
     }
     Ok(findings)
+}
+
+/// The schema of the project's models, when it has models that load (a
+/// failure to load them is `status`'s finding, not lint's).
+fn models_schema(repo: &mut Repo, replayer: &Replayer<'_>) -> Result<Option<Schema>, LintError> {
+    if replayer.models(repo)?.is_none() {
+        return Ok(None);
+    }
+    Ok(match replayer.cached_models(repo)? {
+        Some(models) => Some(models.schema(repo)?),
+        None => None,
+    })
 }
 
 /// A migration that failed while building references: the effects it hides

@@ -10,15 +10,20 @@ Requests:
                                                    -> {"ok": false, "error": "...",
                                                        "file": "...", "traceback": "..."}
   {"op": "downgrade", "target": "<rev@-1 or a parent>"}  -> the same answers
+  {"op": "models", "url": "<scratch URL>", "attribute": "<module:attr or null>"}
+      -> {"ok": true, "models": <bool>, "files": ["<path>", ...]}
+     runs the models' metadata.create_all on the URL (see models below)
   {"op": "quit"}
 
 One process serves every step: Python, SQLAlchemy, Alembic, env.py's imports
 and the parsed revision files are loaded once, not once per revision.
 """
 
+import importlib
 import json
 import logging.config
 import os
+import site
 import sys
 import traceback
 
@@ -64,6 +69,10 @@ def main():
         if request.get("op") == "quit":
             break
         try:
+            if request.get("op") == "models":
+                reply(ok=True, **models(config, script, request["url"],
+                                        request.get("attribute"), versions))
+                continue
             if request.get("op") == "downgrade":
                 # migsnap test's round trip: undo one revision.
                 command.downgrade(config, request["target"])
@@ -77,6 +86,67 @@ def main():
             continue
         reply(ok=True)
     return 0
+
+
+def models(config, script, url, attribute, versions):
+    """Creates the tables the application's SQLAlchemy models describe on
+    the database at url, and names the Python files they were loaded from.
+
+    The metadata is the configured "module:attribute" (a MetaData, or a
+    declarative base whose .metadata is one), else what env.py hands to
+    context.configure as target_metadata: env.py runs as Alembic runs it for
+    autogenerate, in an EnvironmentContext whose migration function yields
+    no step, so no migration runs (env.py still connects to the driver's own
+    database, which the caller throws away).
+    """
+    if attribute:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module, _, names = attribute.partition(":")
+        metadata = importlib.import_module(module)
+        for name in names.split("."):
+            metadata = getattr(metadata, name)
+        metadata = getattr(metadata, "metadata", metadata)
+    else:
+        from alembic.runtime.environment import EnvironmentContext
+
+        with EnvironmentContext(config, script, fn=lambda rev, context: []) as environment:
+            script.run_env()
+            metadata = environment.context_opts.get("target_metadata")
+    # Alembic also takes a sequence of MetaData objects.
+    metadatas = [m for m in (metadata if isinstance(metadata, (list, tuple)) else [metadata])
+                 if m is not None]
+    if not metadatas:
+        return {"models": False, "files": []}
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        for each in metadatas:
+            each.create_all(engine)
+    finally:
+        engine.dispose()
+    return {"models": True, "files": loaded_files(script, versions)}
+
+
+def loaded_files(script, versions):
+    """The Python files this process loaded that belong to the project, not
+    to Python or an installed package: env.py, the models and whatever
+    they import. A change to any of them may change the models."""
+    outside = {os.path.realpath(p) for p in
+               [sys.prefix, sys.base_prefix, sys.exec_prefix] + site.getsitepackages()}
+    outside.update(versions)
+    outside.add(os.path.realpath(site.getusersitepackages()))
+    me = os.path.realpath(__file__)
+    files = {os.path.realpath(os.path.join(script.dir, "env.py"))}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        path = os.path.realpath(path)
+        if path != me and not any(path.startswith(o + os.sep) for o in outside):
+            files.add(path)
+    return sorted(files)
 
 
 def once(module, name):

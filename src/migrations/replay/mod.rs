@@ -17,6 +17,7 @@
 //! from any cached revision (migrations may insert rows that later ones
 //! rely on, which a schema alone would lose).
 
+mod models;
 mod recorder;
 pub mod runner;
 
@@ -34,6 +35,7 @@ use crate::schema::{Schema, SchemaError};
 use crate::snapshots::log::{LogError, snapshot_schema};
 use crate::snapshots::restore::RestoreError;
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome, Target};
+pub use models::{ModelsOutcome, ModelsReference, ModelsSource};
 use recorder::{Job, Recorder};
 use runner::{AlembicDriver, AlembicLaunch, Runner, SqlRunner, StepFailure, TemplateRunner};
 
@@ -631,24 +633,11 @@ impl<'a> Replayer<'a> {
     /// (for Alembic: the driver, started and loaded).
     pub(crate) fn runner(&self, scratch: &Path) -> Result<Box<dyn Runner>, ReplayError> {
         let project = self.project;
-        let settings = &project.settings;
-        let timeout = project.timeout().map_err(|e| match e {
-            // Both say "migsnap.toml: " in front; keep one.
-            crate::migrations::history::project::HistoryError::Setting(message) => {
-                ReplayError::Setting(message)
-            }
-            other => ReplayError::Setting(other.to_string()),
-        })?;
+        let timeout = self.step_timeout()?;
         check_trust(project, None)?;
         let url = sqlite_url(scratch);
-        let env: Vec<(String, String)> = settings
-            .url_env
-            .clone()
-            .unwrap_or_else(|| vec!["DATABASE_URL".to_owned()])
-            .into_iter()
-            .map(|name| (name, url.clone()))
-            .collect();
-        if let Some(template) = &settings.upgrade {
+        if let Some(template) = &project.settings.upgrade {
+            let env = self.url_env(&url);
             return Ok(Box::new(
                 TemplateRunner::new(template, scratch, &url, &project.root, env, timeout)
                     .map_err(ReplayError::Setting)?,
@@ -664,38 +653,71 @@ impl<'a> Replayer<'a> {
                     SqlRunner::new(dir, scratch).map_err(ReplayError::Scratch)?,
                 ))
             }
-            MigrationKind::Alembic => {
-                let config = project
-                    .alembic
-                    .as_ref()
-                    .expect("holds: an Alembic project has a config");
-                let python = find_python(project)?;
-                check_trust(project, Some(&python))?;
-                let (ini, toml) = match &config.source {
-                    crate::migrations::history::alembic_config::ConfigSource::Ini(p) => {
-                        (Some(p.clone()), None)
-                    }
-                    crate::migrations::history::alembic_config::ConfigSource::Pyproject(p) => {
-                        let ini = project.root.join("alembic.ini");
-                        (ini.is_file().then_some(ini), Some(p.clone()))
-                    }
-                };
-                let launch = AlembicLaunch {
-                    python: python.clone(),
-                    cwd: project.root.clone(),
-                    ini,
-                    toml,
-                    section: config.section.clone(),
-                    url_in_ini: settings.url_in_ini.unwrap_or(true).then(|| url.clone()),
-                    env,
-                    version_dirs: config.version_locations.clone(),
-                    timeout,
-                };
-                let driver = AlembicDriver::start(&launch)
-                    .map_err(|failure| ReplayError::Start { python, failure })?;
-                Ok(Box::new(driver))
-            }
+            MigrationKind::Alembic => Ok(Box::new(self.alembic_driver(&url)?)),
         }
+    }
+
+    /// How long one step may take, from the settings.
+    fn step_timeout(&self) -> Result<Duration, ReplayError> {
+        self.project.timeout().map_err(|e| match e {
+            // Both say "migsnap.toml: " in front; keep one.
+            crate::migrations::history::project::HistoryError::Setting(message) => {
+                ReplayError::Setting(message)
+            }
+            other => ReplayError::Setting(other.to_string()),
+        })
+    }
+
+    /// The environment variables that carry the database URL `url`.
+    fn url_env(&self, url: &str) -> Vec<(String, String)> {
+        self.project
+            .settings
+            .url_env
+            .clone()
+            .unwrap_or_else(|| vec!["DATABASE_URL".to_owned()])
+            .into_iter()
+            .map(|name| (name, url.to_owned()))
+            .collect()
+    }
+
+    /// The project's Alembic driver, started and loaded, with `url` as the
+    /// database (in the ini when the settings say so, and in the URL
+    /// environment variables).
+    fn alembic_driver(&self, url: &str) -> Result<AlembicDriver, ReplayError> {
+        let project = self.project;
+        let timeout = self.step_timeout()?;
+        let env = self.url_env(url);
+        let config = project
+            .alembic
+            .as_ref()
+            .expect("holds: an Alembic project has a config");
+        let python = find_python(project)?;
+        check_trust(project, Some(&python))?;
+        let (ini, toml) = match &config.source {
+            crate::migrations::history::alembic_config::ConfigSource::Ini(p) => {
+                (Some(p.clone()), None)
+            }
+            crate::migrations::history::alembic_config::ConfigSource::Pyproject(p) => {
+                let ini = project.root.join("alembic.ini");
+                (ini.is_file().then_some(ini), Some(p.clone()))
+            }
+        };
+        let launch = AlembicLaunch {
+            python: python.clone(),
+            cwd: project.root.clone(),
+            ini,
+            toml,
+            section: config.section.clone(),
+            url_in_ini: project
+                .settings
+                .url_in_ini
+                .unwrap_or(true)
+                .then(|| url.to_owned()),
+            env,
+            version_dirs: config.version_locations.clone(),
+            timeout,
+        };
+        AlembicDriver::start(&launch).map_err(|failure| ReplayError::Start { python, failure })
     }
 }
 

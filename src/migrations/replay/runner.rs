@@ -82,6 +82,12 @@ struct Reply {
     file: Option<PathBuf>,
     #[serde(default)]
     traceback: String,
+    /// `models`: whether there were models to create.
+    #[serde(default)]
+    models: bool,
+    /// `models`: the project files the models were loaded from.
+    #[serde(default)]
+    files: Vec<PathBuf>,
 }
 
 /// How to start the Alembic driver.
@@ -180,7 +186,7 @@ impl AlembicDriver {
     }
 
     /// Waits for the next answer.
-    fn answer(&mut self, doing: &str) -> Result<(), StepFailure> {
+    fn answer(&mut self, doing: &str) -> Result<Reply, StepFailure> {
         let line = match self.replies.recv_timeout(self.timeout) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {
@@ -217,7 +223,7 @@ impl AlembicDriver {
         })?;
         if reply.ok {
             self.stderr.clear();
-            Ok(())
+            Ok(reply)
         } else {
             Err(StepFailure {
                 error: reply.error,
@@ -235,16 +241,41 @@ impl AlembicDriver {
 impl AlembicDriver {
     /// Sends one `upgrade` or `downgrade` request and waits for its answer.
     fn request(&mut self, op: &str, target: &str) -> Result<(), StepFailure> {
-        let request = serde_json::json!({"op": op, "target": target});
-        writeln!(self.stdin, "{request}")
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| failure(format!("cannot talk to the replay driver: {e}")))?;
         let doing = if op == "downgrade" {
             "downgrading"
         } else {
             "upgrading"
         };
-        self.answer(&format!("{doing} to {target}"))
+        self.send(
+            &serde_json::json!({"op": op, "target": target}),
+            &format!("{doing} to {target}"),
+        )
+        .map(|_| ())
+    }
+
+    /// Sends one request and waits for its answer.
+    fn send(&mut self, request: &serde_json::Value, doing: &str) -> Result<Reply, StepFailure> {
+        writeln!(self.stdin, "{request}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| failure(format!("cannot talk to the replay driver: {e}")))?;
+        self.answer(doing)
+    }
+
+    /// Creates the tables of the application's SQLAlchemy models on the
+    /// database at `url`: the metadata `attribute` names
+    /// (`package.module:attribute`), else the `target_metadata` env.py
+    /// configures. `Ok(None)` when there is no metadata; otherwise the
+    /// project's Python files the models were loaded from.
+    pub fn models(
+        &mut self,
+        url: &str,
+        attribute: Option<&str>,
+    ) -> Result<Option<Vec<PathBuf>>, StepFailure> {
+        let reply = self.send(
+            &serde_json::json!({"op": "models", "url": url, "attribute": attribute}),
+            "creating the models' tables",
+        )?;
+        Ok(reply.models.then_some(reply.files))
     }
 }
 
