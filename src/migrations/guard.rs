@@ -31,7 +31,7 @@ use crate::schema::diff::{self, Change, ChangeKind, Op, SchemaDiff};
 use crate::schema::field::{Field, Value, names_of};
 use crate::schema::model::same_name;
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
-use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
+use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions};
 use crate::snapshots::sqlite::SqliteError;
 
 /// The stable finding codes of `guard`.
@@ -328,9 +328,7 @@ fn take_snapshot(
         },
         progress,
     )?;
-    Ok(match outcome {
-        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
-    })
+    Ok(outcome.id())
 }
 
 /// Runs the guarded command and waits for it.

@@ -42,7 +42,7 @@ use crate::schema::model::{IndexOrigin, fold};
 use crate::schema::plan::{self, Plan};
 use crate::schema::{self as schema_mod, Schema};
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
-use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome};
+use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions};
 
 /// The stable finding codes of `repair`.
 pub mod codes {
@@ -402,9 +402,7 @@ pub fn repair(
     report.applied = true;
     report.newly_tracked = selected.newly_tracked.then_some(tracked);
     report.safety_snapshot = Some(written.safety.expect("holds: rewrite always takes one"));
-    report.after_snapshot = Some(match after {
-        SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => id,
-    });
+    report.after_snapshot = Some(after.id());
     Ok(report)
 }
 

@@ -69,6 +69,16 @@ pub enum SnapshotOutcome {
     },
 }
 
+impl SnapshotOutcome {
+    /// The snapshot that now holds the database's state: the new one, or
+    /// the head when nothing changed.
+    pub fn id(&self) -> ObjectId {
+        match self {
+            SnapshotOutcome::Recorded { id, .. } | SnapshotOutcome::Unchanged { head: id } => *id,
+        }
+    }
+}
+
 /// What can go wrong taking a snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

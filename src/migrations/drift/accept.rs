@@ -14,7 +14,7 @@ use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replaye
 use crate::repo::Repo;
 use crate::schema::diff::{self, SchemaDiff};
 use crate::schema::{Schema, SchemaHash};
-use crate::snapshots::snapshot::{self, Recorded, SnapshotOptions, SnapshotOutcome, Target};
+use crate::snapshots::snapshot::{self, Recorded, SnapshotOptions, Target};
 
 use super::LiveDatabase;
 
@@ -191,12 +191,9 @@ pub fn accept(
         busy_timeout,
         ..SnapshotOptions::default()
     };
-    let id = match snapshot::take_into(repo, path, &target, &options, &mut Silent)
+    let id = snapshot::take_into(repo, path, &target, &options, &mut Silent)
         .map_err(ReplayError::from)?
-    {
-        SnapshotOutcome::Recorded { id, .. } => id,
-        SnapshotOutcome::Unchanged { head } => head,
-    };
+        .id();
     // The snapshot reads the schema again: a change in between would have
     // accepted a shape nobody saw, so it is taken back.
     let recorded = repo.store.view().read_snapshot(&id)?;

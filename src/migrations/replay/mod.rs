@@ -34,7 +34,7 @@ use crate::repo::Repo;
 use crate::schema::{Schema, SchemaError};
 use crate::snapshots::log::{LogError, snapshot_schema};
 use crate::snapshots::restore::RestoreError;
-use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, SnapshotOutcome, Target};
+use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, Target};
 pub use models::{ModelsOutcome, ModelsReference, ModelsSource};
 use recorder::{Job, Recorder};
 use runner::{AlembicDriver, AlembicLaunch, Runner, SqlRunner, StepFailure, TemplateRunner};
@@ -617,16 +617,14 @@ impl<'a> Replayer<'a> {
             busy_timeout: Duration::from_secs(5),
             ..SnapshotOptions::default()
         };
-        match snapshot::take_into(
+        Ok(snapshot::take_into(
             repo,
             scratch,
             &target,
             &options,
             &mut migsnap_store::progress::Silent,
-        )? {
-            SnapshotOutcome::Recorded { id, .. } => Ok(id),
-            SnapshotOutcome::Unchanged { head } => Ok(head),
-        }
+        )?
+        .id())
     }
 
     /// The runner the project's settings call for, working on `scratch`

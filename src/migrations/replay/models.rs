@@ -29,7 +29,7 @@ use crate::migrations::history::project::{MigrationKind, Project};
 use crate::repo::Repo;
 use crate::schema::Schema;
 use crate::snapshots::log::snapshot_schema;
-use crate::snapshots::snapshot::{self, SnapshotOptions, SnapshotOutcome, Target};
+use crate::snapshots::snapshot::{self, SnapshotOptions, Target};
 
 /// Header naming one file the models were loaded from (relative to the
 /// project root when under it).
@@ -273,16 +273,14 @@ impl Replayer<'_> {
             busy_timeout: Duration::from_secs(5),
             ..SnapshotOptions::default()
         };
-        match snapshot::take_into(
+        Ok(snapshot::take_into(
             repo,
             scratch,
             &target,
             &options,
             &mut migsnap_store::progress::Silent,
-        )? {
-            SnapshotOutcome::Recorded { id, .. } => Ok(id),
-            SnapshotOutcome::Unchanged { head } => Ok(head),
-        }
+        )?
+        .id())
     }
 }
 

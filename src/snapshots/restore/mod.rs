@@ -27,7 +27,7 @@ use tempfile::NamedTempFile;
 
 use crate::repo::{Repo, Tracked};
 use crate::snapshots::pages::ImageError;
-use crate::snapshots::snapshot::{self, Recorded, SnapshotError, SnapshotOptions, SnapshotOutcome};
+use crate::snapshots::snapshot::{self, Recorded, SnapshotError, SnapshotOptions};
 use crate::snapshots::sqlite::{self, FileId, SqliteError, WriteLock};
 
 /// What can go wrong writing a snapshot back.
@@ -525,9 +525,7 @@ fn take_safety(
         ..SnapshotOptions::default()
     };
     let safety = match snapshot::take(repo, db, &safety_options, progress) {
-        Ok(SnapshotOutcome::Recorded { id, .. }) | Ok(SnapshotOutcome::Unchanged { head: id }) => {
-            id
-        }
+        Ok(outcome) => outcome.id(),
         Err(e) => {
             return Err(RestoreError::Safety {
                 path: db.path.clone(),
