@@ -68,6 +68,7 @@ pub fn run(args: FixArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         &replayer,
         graph,
         &live,
+        ctx.busy_timeout,
         &mut replay_progress(ctx),
     )?;
     let db = shown(&path, &root);
@@ -216,6 +217,12 @@ fn render_applied(out: &Output, report: &FixReport) -> Result<(), CliError> {
             "FAIL: the database is fixed, but its extra objects were not recorded as valid; `migsnap accept` records them",
         )?;
     } else {
+        if let Some(why) = &report.unhealthy {
+            out.line(&format!(
+                "  {} the result: {why}",
+                out.paint(Paint::Bad, "FAILED")
+            ))?;
+        }
         out.verdict("FAIL: not fixed; the steps ran on a copy, and the database is unchanged")?;
     }
     Ok(())

@@ -157,6 +157,52 @@ fn stamped_ahead_over_a_data_migration_is_fixed_by_stamp_and_upgrade_so_the_back
     assert_eq!((code, again["class"].as_str()), (0, Some("healthy")));
 }
 
+/// The JSON field sets of the plan and of `--apply`, as docs/cli.md lists
+/// them.
+#[test]
+fn fix_json_has_the_documented_fields() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade(USERS).assert_success();
+    project.stamp(TAGS).assert_success();
+    let keys = |json: &serde_json::Value| -> Vec<String> {
+        let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let plan_fields = [
+        "anchor", "class", "clean", "commands", "database", "drift", "fail_on", "findings",
+        "ignored", "options", "position", "reason", "rows", "steps", "strict",
+    ];
+    let (_, planned) = plan(&env, path);
+    assert_eq!(keys(&planned), plan_fields, "{planned}");
+    let applied = env
+        .run(&["--format", "json", "fix", path, "--apply"])
+        .ok_json();
+    let mut apply_fields: Vec<&str> = plan_fields
+        .iter()
+        .copied()
+        .filter(|f| !["clean", "fail_on", "ignored", "strict"].contains(f))
+        .chain([
+            "applied",
+            "fixed",
+            "replaced",
+            "safety_snapshot",
+            "unhealthy",
+        ])
+        .collect();
+    apply_fields.sort();
+    assert_eq!(keys(&applied), apply_fields, "{applied}");
+    assert_eq!(
+        keys(&applied["applied"][0]),
+        ["detail", "ok", "revisions", "step"]
+    );
+}
+
 #[test]
 fn hand_made_later_objects_are_fixed_by_stamping_where_the_schema_is_then_upgrading() {
     let env = TestEnv::new();

@@ -75,6 +75,9 @@ pub struct FixReport {
     /// was not changed at all. (Only recording the accepted variant comes
     /// after, so `replaced` without `fixed` means that failed.)
     pub replaced: bool,
+    /// Why the copy was not healthy after every step succeeded (not at its
+    /// heads, or not their schema), so it did not replace the database.
+    pub unhealthy: Option<String>,
 }
 
 /// Why a fix could not be applied at all (a step that fails is not an
@@ -132,6 +135,7 @@ pub fn apply(
         safety_snapshot: None,
         fixed: false,
         replaced: false,
+        unhealthy: None,
     };
     if report.plan.healthy() {
         report.fixed = true;
@@ -160,6 +164,7 @@ pub fn apply(
             graph,
             copy,
             expected: &expected,
+            busy_timeout: options.busy_timeout,
         };
         for step in &steps {
             let outcome = editor.run(step);
@@ -181,12 +186,10 @@ pub fn apply(
             report.replaced = true;
         }
         Err(EditError::Step(why)) => {
-            if report.applied.last().is_none_or(|a| a.ok) {
-                report.applied.push(AppliedStep {
-                    step: FixStep::Upgrade,
-                    ok: false,
-                    detail: format!("the result is not healthy: {why}"),
-                });
+            // A failed step is in `applied` already; else every step ran
+            // and the end state is what failed.
+            if report.applied.iter().all(|a| a.ok) {
+                report.unhealthy = Some(why);
             }
             return Ok(report);
         }
@@ -382,6 +385,7 @@ struct Editor<'e, 'a> {
     graph: &'e Graph,
     copy: &'e Path,
     expected: &'e Expected,
+    busy_timeout: Duration,
 }
 
 impl Editor<'_, '_> {
@@ -399,7 +403,7 @@ impl Editor<'_, '_> {
     }
 
     fn schema(&self) -> Result<Schema, String> {
-        LiveDatabase::capture(self.copy, Duration::from_secs(5))
+        LiveDatabase::capture(self.copy, self.busy_timeout)
             .map(|live| live.schema)
             .map_err(|e| e.to_string())
     }
@@ -465,7 +469,7 @@ impl Editor<'_, '_> {
     /// Whether the copy is at its heads with their schema.
     fn healthy(&self) -> Result<(), String> {
         let live =
-            LiveDatabase::capture(self.copy, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+            LiveDatabase::capture(self.copy, self.busy_timeout).map_err(|e| e.to_string())?;
         let rows = drift::stamped(self.replayer.project().kind, &live.meta, self.graph);
         match position::classify(self.graph, rows.as_deref()) {
             Position::AtHeads => fits(&live.schema, &self.expected.heads, &self.expected.extra),

@@ -1,6 +1,8 @@
 //! The planner: from the position, the comparison with the stamped
 //! revisions' reference and `locate`, the one fix to recommend.
 
+use std::time::Duration;
+
 use crate::finding::{Finding, Severity};
 use crate::migrations::drift::{self, LiveDatabase, StatusReport};
 use crate::migrations::history::data_steps;
@@ -16,12 +18,14 @@ use crate::snapshots::sqlite::Database;
 use super::{FixClass, FixOption, FixPlan, FixStep, codes};
 
 /// Plans the fix of `live` against `graph`: builds the references it needs
-/// (`on_event` hears of each replay step) and changes nothing.
+/// (`on_event` hears of each replay step) and changes nothing; counting the
+/// rows of extra tables waits up to `busy_timeout` for a writer.
 pub fn plan(
     repo: &mut Repo,
     replayer: &Replayer<'_>,
     graph: &Graph,
     live: &LiveDatabase,
+    busy_timeout: Duration,
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
 ) -> Result<FixPlan, ReplayError> {
     let status = drift::status(repo, replayer, graph, live, on_event)?;
@@ -120,7 +124,14 @@ pub fn plan(
         }
         None => (anchor, residual),
     };
-    drifted(plan, repo, replayer, graph, live, anchor, residual)
+    let inputs = Inputs {
+        repo,
+        replayer,
+        graph,
+        live,
+        busy_timeout,
+    };
+    drifted(plan, inputs, anchor, residual)
 }
 
 /// When objects extra against `anchor` are what a later revision makes (a
@@ -248,15 +259,27 @@ fn rows_undecided(
     plan.decided(FixClass::Unsure, reason)
 }
 
+/// What the planner reads from, lent to the steps that need all of it.
+struct Inputs<'r, 'a> {
+    repo: &'r mut Repo,
+    replayer: &'r Replayer<'a>,
+    graph: &'r Graph,
+    live: &'r LiveDatabase,
+    busy_timeout: Duration,
+}
+
 /// The plan when the schema differs from the reference of `anchor` by
 /// `residual`: repair what is missing, offer the ways out of what is
 /// extra, then record `anchor` and upgrade.
 fn drifted(
     mut plan: FixPlan,
-    repo: &mut Repo,
-    replayer: &Replayer<'_>,
-    graph: &Graph,
-    live: &LiveDatabase,
+    Inputs {
+        repo,
+        replayer,
+        graph,
+        live,
+        busy_timeout,
+    }: Inputs<'_, '_>,
     anchor: Vec<RevisionId>,
     residual: SchemaDiff,
 ) -> Result<FixPlan, ReplayError> {
@@ -324,8 +347,8 @@ fn drifted(
         );
         return Ok(plan.decided(FixClass::MissingObjects, reason));
     }
-    plan.options =
-        extra_options(live, &anchor, &extra, repair_step, &tail).map_err(ReplayError::from)?;
+    plan.options = extra_options(live, busy_timeout, &anchor, &extra, repair_step, &tail)
+        .map_err(ReplayError::from)?;
     plan.steps = plan.options[0].steps.clone();
     let names = extra
         .iter()
@@ -353,12 +376,13 @@ fn drifted(
 /// are counted first). Each is followed by `tail`.
 fn extra_options(
     live: &LiveDatabase,
+    busy_timeout: Duration,
     anchor: &[RevisionId],
     extra: &[&Change],
     repair_step: Option<FixStep>,
     tail: &[FixStep],
 ) -> Result<Vec<FixOption>, crate::snapshots::sqlite::SqliteError> {
-    let db = Database::open(&live.path, std::time::Duration::from_secs(5))?;
+    let db = Database::open(&live.path, busy_timeout)?;
     let mut rows = 0;
     for change in extra.iter().filter(|c| c.kind == ChangeKind::Table) {
         rows += db.row_count(&change.name)?;
