@@ -437,6 +437,19 @@ fn correct_database_passes_every_check(history: &History) {
         ),
     );
 
+    // `fix` has nothing to do, and `repair` nothing to plan.
+    let (out, planned) = json(&env, &["fix", db]);
+    checks.exit(&out, 0);
+    checks.that(
+        planned["class"] == "healthy" && planned["steps"] == serde_json::json!([]),
+        format!(
+            "fix: class {} with steps {} on a correct database",
+            planned["class"], planned["steps"]
+        ),
+    );
+    let out = env.run(&["repair", db]);
+    checks.exit(&out, 0);
+
     // A snapshot of a correct database has nothing to warn about (no
     // artefact: what the reference has is part of the schema).
     env.run(&["track", "app", db]).assert_success();
@@ -623,6 +636,31 @@ fn stamped_ahead_is_located(history: &History) {
         text.stdout.contains(&words),
         format!("locate does not say {words:?}:\n{}", text.stdout),
     );
+
+    // The fix records where the schema is and lets the project's own
+    // migrations run the rest; applied, the database is healthy.
+    let (out, planned) = json(&env, &["fix", db]);
+    checks.exit(&out, 1);
+    let steps: Vec<&str> = planned["steps"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["step"].as_str()).collect())
+        .unwrap_or_default();
+    checks.that(
+        planned["anchor"] == serde_json::json!([history.stamped_ahead_at])
+            && steps == ["stamp", "upgrade"],
+        format!(
+            "fix: anchor {} steps {steps:?} (expected [{}], stamp then upgrade)",
+            planned["anchor"], history.stamped_ahead_at
+        ),
+    );
+    let (out, applied) = json(&env, &["fix", db, "--apply"]);
+    checks.exit(&out, 0);
+    checks.that(
+        applied["fixed"] == true,
+        format!("fix --apply: {}", applied["applied"]),
+    );
+    let (out, _) = json(&env, &["status", db]);
+    checks.exit(&out, 0);
     checks.done();
 }
 
