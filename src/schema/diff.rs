@@ -381,16 +381,11 @@ fn meaning_of(op: Op, kind: ChangeKind, fields: &[FieldChange]) -> Meaning {
 /// order (columns only added or removed have not moved).
 fn moved_columns(before: &Table, after: &Table) -> Vec<String> {
     let a: Vec<String> = before
-        .columns
-        .iter()
-        .filter(|c| after.column(&c.name).is_some())
+        .columns_shared_with(after)
+        .into_iter()
         .map(|c| fold(&c.name))
         .collect();
-    let b: Vec<&Column> = after
-        .columns
-        .iter()
-        .filter(|c| before.column(&c.name).is_some())
-        .collect();
+    let b = after.columns_shared_with(before);
     if a.iter().zip(&b).all(|(x, y)| same_name(x, &y.name)) {
         return Vec::new();
     }

@@ -527,6 +527,23 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| same_name(&c.name, name))
     }
+
+    /// This table's columns that `other` has too (by name, any case), in
+    /// this table's order.
+    pub fn columns_shared_with(&self, other: &Table) -> Vec<&Column> {
+        self.columns
+            .iter()
+            .filter(|c| other.column(&c.name).is_some())
+            .collect()
+    }
+
+    /// This table's columns that `other` lacks, in this table's order.
+    pub fn columns_not_in(&self, other: &Table) -> Vec<&Column> {
+        self.columns
+            .iter()
+            .filter(|c| other.column(&c.name).is_none())
+            .collect()
+    }
 }
 
 impl Column {

@@ -540,26 +540,10 @@ fn alter_steps(old: &Schema, new: &Schema, a: &Table, b: &Table) -> Option<Vec<S
     {
         return None;
     }
-    let kept_a: Vec<&Column> = a
-        .columns
-        .iter()
-        .filter(|c| b.column(&c.name).is_some())
-        .collect();
-    let kept_b: Vec<&Column> = b
-        .columns
-        .iter()
-        .filter(|c| a.column(&c.name).is_some())
-        .collect();
-    let dropped: Vec<&Column> = a
-        .columns
-        .iter()
-        .filter(|c| b.column(&c.name).is_none())
-        .collect();
-    let added: Vec<&Column> = b
-        .columns
-        .iter()
-        .filter(|c| a.column(&c.name).is_none())
-        .collect();
+    let kept_a = a.columns_shared_with(b);
+    let kept_b = b.columns_shared_with(a);
+    let dropped = a.columns_not_in(b);
+    let added = b.columns_not_in(a);
     // Kept columns unchanged and in order; new ones at the end.
     if kept_a != kept_b
         || b.columns
@@ -698,9 +682,8 @@ fn default_expression(column: &Column) -> Option<String> {
 /// old table dropped and the new one renamed.
 fn rebuild(old: &Schema, new: &Schema, a: &Table, b: &Table, out: &mut Builder) {
     let dropped: Vec<&str> = a
-        .columns
-        .iter()
-        .filter(|c| b.column(&c.name).is_none())
+        .columns_not_in(b)
+        .into_iter()
         .map(|c| c.name.as_str())
         .collect();
     if b.unparsed.is_some() || a.virtual_table.is_some() || b.virtual_table.is_some() {

@@ -28,23 +28,11 @@ pub(super) fn alter_table(
             && x.virtual_table == y.virtual_table
             && x.unparsed == y.unparsed
     };
-    let dropped: Vec<&Column> = a
-        .columns
-        .iter()
-        .filter(|c| b.column(&c.name).is_none())
-        .collect();
-    let added: Vec<&Column> = b
-        .columns
-        .iter()
-        .filter(|c| a.column(&c.name).is_none())
-        .collect();
+    let dropped = a.columns_not_in(b);
+    let added = b.columns_not_in(a);
     // Kept columns unchanged and in order, new ones at the end: what
     // add_column and drop_column make.
-    let mut expected: Vec<&Column> = a
-        .columns
-        .iter()
-        .filter(|c| b.column(&c.name).is_some())
-        .collect();
+    let mut expected = a.columns_shared_with(b);
     expected.extend(&added);
     if !same(a, b) || expected != b.columns.iter().collect::<Vec<_>>() {
         return Err(format!(
