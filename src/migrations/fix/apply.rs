@@ -9,7 +9,7 @@
 //! the copy is made or recorded after it replaced the database, because
 //! the copy is edited while the store is busy with the rewrite.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use migsnap_store::{ObjectId, Progress};
@@ -85,8 +85,10 @@ pub struct FixReport {
 #[derive(Debug, thiserror::Error)]
 pub enum FixError {
     /// The plan has nothing safe to apply.
-    #[error("nothing to apply: {reason}")]
+    #[error("nothing to apply to {}: {reason}", database.display())]
     NothingSafe {
+        /// The database.
+        database: PathBuf,
         /// The plan's reason.
         reason: String,
     },
@@ -99,8 +101,10 @@ pub enum FixError {
         known: String,
     },
     /// A step can lose data and that was not allowed.
-    #[error("dropping {objects} loses {rows} row(s) and was not allowed")]
+    #[error("dropping {objects} from {} loses {rows} row(s) and was not allowed", database.display())]
     Destructive {
+        /// The database.
+        database: PathBuf,
         /// The objects.
         objects: String,
         /// Their rows.
@@ -223,6 +227,7 @@ pub fn apply(
 fn chosen_steps(plan: &FixPlan, options: &FixOptions) -> Result<Vec<FixStep>, FixError> {
     if matches!(plan.class, FixClass::Unsure | FixClass::MultipleHeads) {
         return Err(FixError::NothingSafe {
+            database: plan.database.clone(),
             reason: plan.reason.clone(),
         });
     }
@@ -247,6 +252,7 @@ fn chosen_steps(plan: &FixPlan, options: &FixOptions) -> Result<Vec<FixStep>, Fi
         && let Some(FixStep::Drop { objects, rows, .. }) = steps.iter().find(|s| s.destructive())
     {
         return Err(FixError::Destructive {
+            database: plan.database.clone(),
             objects: objects.join(", "),
             rows: *rows,
         });
@@ -286,6 +292,7 @@ impl Expected {
             match built {
                 Some(reference) => Ok(reference.schema(repo)?),
                 None => Err(FixError::NothingSafe {
+                    database: plan.database.clone(),
                     reason: format!(
                         "the reference of {} cannot be built: {}",
                         targets.join(" + "),
