@@ -780,7 +780,7 @@ impl From<crate::migrations::fix::FixError> for CliError {
             FixError::NothingSafe { .. } => CliError::from_error(ErrorKind::Refused, &error),
             FixError::UnknownOption { .. } => CliError::from_error(ErrorKind::Usage, &error),
             FixError::Destructive { .. } => CliError::from_error(ErrorKind::Refused, &error)
-                .hint("pass --allow-destructive to drop them, or `--choose accept` to keep them"),
+                .hint("pass --allow-destructive to drop them, or leave out --choose to take the recommended way out, which keeps them"),
             FixError::Track(e) => e.into(),
             FixError::Restore(e) => e.into(),
             FixError::Replay(e) => e.into(),

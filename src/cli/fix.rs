@@ -26,7 +26,7 @@ pub struct FixArgs {
     #[arg(long)]
     apply: bool,
     /// For extra objects: take this way out instead of the recommended one
-    /// (`accept` or `drop`).
+    /// (`adopt`, `accept` or `drop`).
     #[arg(long, value_name = "OPTION")]
     choose: Option<String>,
     /// Allow a step that loses data (dropping extra objects).
@@ -123,7 +123,7 @@ pub fn run(args: FixArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             commands,
         })?;
     } else {
-        render_applied(&ctx.out, &report)?;
+        render_applied(&ctx.out, &report, &db)?;
     }
     Ok(if report.fixed {
         Status::Ok
@@ -147,6 +147,7 @@ pub fn command(step: &FixStep, db: &str) -> String {
             "migsnap accept --yes {db} --revision {}",
             revisions.join(" --revision ")
         ),
+        FixStep::Adopt { message, .. } => format!("migsnap adopt {db} -m {message:?}"),
         FixStep::Drop { towards, .. } => format!(
             "migsnap repair --apply --allow-destructive {db} --to {}",
             towards.join(" --to ")
@@ -188,7 +189,7 @@ fn render_plan(out: &Output, plan: &FixPlan, db: &str) -> Result<(), CliError> {
 }
 
 /// What `--apply` did, step by step, and how it ended.
-fn render_applied(out: &Output, report: &FixReport) -> Result<(), CliError> {
+fn render_applied(out: &Output, report: &FixReport, db: &str) -> Result<(), CliError> {
     out.line(&format!("why:        {}", report.plan.reason))?;
     for applied in &report.applied {
         let mark = if applied.ok {
@@ -213,9 +214,15 @@ fn render_applied(out: &Output, report: &FixReport) -> Result<(), CliError> {
             "fixed; safety snapshot {safety} (`migsnap restore {safety}` undoes it)"
         ))?;
     } else if report.replaced {
-        out.verdict(
-            "FAIL: the database is fixed, but its extra objects were not recorded as valid; `migsnap accept` records them",
-        )?;
+        let retry = report
+            .applied
+            .iter()
+            .find(|a| !a.ok)
+            .map(|a| command(&a.step, db))
+            .unwrap_or_default();
+        out.verdict(&format!(
+            "FAIL: the database is fixed, but its extra objects were not settled; `{retry}` does that"
+        ))?;
     } else {
         if let Some(why) = &report.unhealthy {
             out.line(&format!(

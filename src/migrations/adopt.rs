@@ -164,6 +164,25 @@ fn describe_heads(heads: &[RevisionId]) -> String {
     }
 }
 
+/// Where an adopted revision goes: the single head of `graph` it builds
+/// on, and the versions folder it is written into. Refused for a SQL
+/// folder, a history without exactly one head, or no versions folder.
+pub fn destination(project: &Project, graph: &Graph) -> Result<(RevisionId, PathBuf), AdoptError> {
+    if project.kind != MigrationKind::Alembic {
+        return Err(AdoptError::NotAlembic);
+    }
+    let mut heads = graph.heads();
+    if heads.len() != 1 {
+        return Err(AdoptError::Heads { heads });
+    }
+    let versions = project
+        .version_dirs()
+        .into_iter()
+        .next()
+        .ok_or(AdoptError::NoVersions)?;
+    Ok((heads.remove(0), versions))
+}
+
 /// Adopts the extra objects of `request.database` into a new revision on
 /// the single head of `graph`, and stamps the database at it (verified).
 /// `on_event` hears of each replay step.
@@ -176,18 +195,8 @@ pub fn adopt(
     on_event: &mut dyn FnMut(ReplayEvent<'_>),
     progress: &mut dyn Progress,
 ) -> Result<AdoptReport, AdoptError> {
-    if project.kind != MigrationKind::Alembic {
-        return Err(AdoptError::NotAlembic);
-    }
-    let heads = graph.heads();
-    let [head] = heads.as_slice() else {
-        return Err(AdoptError::Heads { heads });
-    };
-    let versions = project
-        .version_dirs()
-        .into_iter()
-        .next()
-        .ok_or(AdoptError::NoVersions)?;
+    let (head, versions) = destination(project, graph)?;
+    let head = &head;
     let live = LiveDatabase::capture(request.database, request.busy_timeout)?;
     let replayer = Replayer::new(project, graph, chain.clone());
     let targets = [head.clone()];

@@ -259,34 +259,38 @@ fn a_dropped_column_is_fixed_by_repair_and_rows_are_kept() {
 }
 
 #[test]
-fn an_unknown_row_with_a_hand_made_table_is_accepted_or_dropped_never_silently() {
+fn an_unknown_row_with_a_hand_made_table_is_adopted_accepted_or_dropped_never_silently() {
     let env = TestEnv::new();
     let Some(project) = notes_app(&env) else {
         return;
     };
     let db = project.db_path();
     let path = db.to_str().unwrap();
-    project.upgrade("head").assert_success();
-    exec(
-        &db,
-        "CREATE TABLE feature_x (id INTEGER PRIMARY KEY, v TEXT);
-         INSERT INTO feature_x VALUES (1, 'a'), (2, 'b');
-         UPDATE alembic_version SET version_num = 'deadbeef0000';",
-    );
+    unknown_row_with_feature_x(&project);
 
     let (code, planned) = plan(&env, path);
     assert_eq!(code, 1);
     assert_eq!(planned["class"], "extra-objects", "{planned}");
     assert_eq!(planned["anchor"], serde_json::json!([TAGS]));
-    assert_eq!(step_names(&planned), ["accept", "stamp"], "{planned}");
+    // A hand-made table is a feature: adopting it into the history is
+    // recommended, so other copies of the database get it too.
+    assert_eq!(step_names(&planned), ["stamp", "adopt"], "{planned}");
     let options: Vec<&str> = planned["options"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    assert_eq!(options, ["accept", "drop"]);
-    assert_eq!(planned["options"][1]["steps"][0]["rows"], 2, "{planned}");
+    assert_eq!(options, ["adopt", "accept", "drop"]);
+    assert_eq!(planned["options"][2]["steps"][0]["rows"], 2, "{planned}");
+    let shown = env.run(&["fix", path]);
+    shown.expect(1);
+    assert!(
+        shown
+            .stdout
+            .contains("migsnap adopt data/app.db -m \"adopt feature_x\""),
+        "{shown:?}"
+    );
 
     // Dropping loses rows: refused without the flag, nothing changed.
     let hash = file_hash(&db);
@@ -295,11 +299,76 @@ fn an_unknown_row_with_a_hand_made_table_is_accepted_or_dropped_never_silently()
     assert!(refused.stderr.contains("2 row(s)"), "{refused:?}");
     assert_eq!(file_hash(&db), hash);
 
-    // The recommended way keeps the table and its rows.
-    env.run(&["fix", path, "--apply"]).assert_success();
+    // The recommended way writes a revision that makes the table, and
+    // records it: the rows stay, and real Alembic rebuilds the schema.
+    let before: Vec<_> = std::fs::read_dir(project.versions_dir()).unwrap().collect();
+    let out = env.run(&["--format", "json", "fix", path, "--apply"]);
+    let report = out.json();
+    assert_eq!(out.status, 0, "{report}");
+    assert_eq!(report["fixed"], true, "{report}");
+    let after = std::fs::read_dir(project.versions_dir()).unwrap().count();
+    assert_eq!(after, before.len() + 1, "one revision file was written");
+    let rows = version_rows(&db).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0], TAGS, "stamped at the adopted revision");
+    assert_eq!(count(&db, "feature_x"), 2);
+    status_is_clean(&env, path);
+    let fresh = env.join("fresh.db");
+    let url = format!("sqlite:///{}", fresh.display());
+    project
+        .run_with(&["upgrade", "head"], &[("DATABASE_URL", &url)])
+        .assert_success();
+    env.run(&["diff", path, fresh.to_str().unwrap()]).expect(0);
+    project
+        .run_with(&["downgrade", "-1"], &[("DATABASE_URL", &url)])
+        .assert_success();
+    assert!(!tables(&fresh).contains(&"feature_x".to_owned()));
+}
+
+/// Upgrades the project's database, then adds a hand-made table with two
+/// rows and puts an unknown id in `alembic_version`.
+fn unknown_row_with_feature_x(project: &AlembicProject) {
+    project.upgrade("head").assert_success();
+    exec(
+        &project.db_path(),
+        "CREATE TABLE feature_x (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE INDEX ix_feature_x_v ON feature_x (v);
+         INSERT INTO feature_x VALUES (1, 'a'), (2, 'b');
+         UPDATE alembic_version SET version_num = 'deadbeef0000';",
+    );
+}
+
+// Accepting keeps the table as a local variant; another copy of the same
+// shape is then exactly that variant, and stamping it verifies against it.
+#[test]
+fn hand_made_tables_accepted_as_a_variant_make_the_next_copy_a_plain_stamp() {
+    let env = TestEnv::new();
+    let Some(project) = notes_app(&env) else {
+        return;
+    };
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    unknown_row_with_feature_x(&project);
+    let copy = env.join("copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+
+    env.run(&["fix", path, "--apply", "--choose", "accept"])
+        .assert_success();
     assert_eq!(version_rows(&db), Some(vec![TAGS.to_owned()]));
     assert_eq!(count(&db, "feature_x"), 2);
     status_is_clean(&env, path);
+
+    let (code, planned) = plan(&env, copy);
+    assert_eq!(code, 1);
+    assert_eq!(planned["class"], "misstamped", "{planned}");
+    assert_eq!(step_names(&planned), ["stamp"], "{planned}");
+    env.run(&["fix", copy, "--apply"]).assert_success();
+    assert_eq!(
+        version_rows(std::path::Path::new(copy)),
+        Some(vec![TAGS.to_owned()])
+    );
+    status_is_clean(&env, copy);
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use migsnap_store::{ObjectId, Progress};
 use serde::Serialize;
 
+use crate::migrations::adopt::{self, AdoptRequest};
 use crate::migrations::drift::{self, AcceptPlan, LiveDatabase};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
@@ -25,6 +26,7 @@ use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::migrations::stamp;
 use crate::repo::{Repo, SelectError};
 use crate::schema::Schema;
+use crate::schema::canon::SchemaHash;
 use crate::schema::diff::{self, Change, Op};
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
 
@@ -199,25 +201,37 @@ pub fn apply(
         }
         Err(EditError::Restore(e)) => return Err(e.into()),
     }
-    if let Some(revisions) = &expected.accept {
-        let detail = record_variant(
-            repo,
-            replayer,
-            graph,
-            &report.plan,
-            revisions,
-            options,
-            on_event,
-        );
-        if let Some(step) = report
-            .applied
-            .iter_mut()
-            .find(|a| matches!(a.step, FixStep::Accept { .. }))
-        {
-            step.ok = detail.is_ok();
-            step.detail = detail.unwrap_or_else(|why| why);
-            report.fixed = step.ok;
-        }
+    // The steps that need the store or the project's files run on the
+    // database now that it is the fixed copy.
+    for applied in report
+        .applied
+        .iter_mut()
+        .filter(|a| a.step.after_replacing())
+    {
+        let settled = match &applied.step {
+            FixStep::Adopt { message, .. } => adopt_extra(
+                repo,
+                replayer,
+                graph,
+                &report.plan.database,
+                message,
+                options,
+                on_event,
+                progress,
+            ),
+            _ => record_variant(
+                repo,
+                replayer,
+                graph,
+                &report.plan,
+                &graph.heads(),
+                options,
+                on_event,
+            ),
+        };
+        applied.ok = settled.is_ok();
+        applied.detail = settled.unwrap_or_else(|why| why);
+        report.fixed = applied.ok;
     }
     Ok(report)
 }
@@ -265,16 +279,19 @@ fn chosen_steps(plan: &FixPlan, options: &FixOptions) -> Result<Vec<FixStep>, Fi
 struct Expected {
     /// The reference of the plan's anchor, which the stamp verifies.
     anchor: Option<Schema>,
+    /// The semantic hashes of the variants accepted for the anchor, which
+    /// the stamp takes as its schema too.
+    anchor_variants: Vec<SchemaHash>,
     /// The repair of the live schema towards the anchor, when a step
     /// repairs or drops.
     repair: Option<RepairPlan>,
     /// The reference of the heads, which the end state must mean.
     heads: Schema,
-    /// The extra objects that stay (the accept way out), which the checks
-    /// allow beside a reference.
+    /// The semantic hashes of the variants accepted for the heads.
+    heads_variants: Vec<SchemaHash>,
+    /// The extra objects that stay (the adopt and accept ways out), which
+    /// the checks allow beside a reference.
     extra: Vec<Change>,
-    /// The revisions whose variant to record once the fix is in place.
-    accept: Option<Vec<RevisionId>>,
 }
 
 impl Expected {
@@ -309,6 +326,17 @@ impl Expected {
             None => None,
         };
         let heads = reference(repo, &graph.heads())?;
+        let variants = |repo: &Repo, targets: &[RevisionId]| -> Result<Vec<SchemaHash>, FixError> {
+            Ok(drift::accepted(repo, replayer, targets)?
+                .into_iter()
+                .map(|(_, semantic)| semantic)
+                .collect())
+        };
+        let anchor_variants = match &plan.anchor {
+            Some(anchor) => variants(repo, anchor)?,
+            None => Vec::new(),
+        };
+        let heads_variants = variants(repo, &graph.heads())?;
         let dropping = steps.iter().any(FixStep::destructive);
         let repairing = steps
             .iter()
@@ -321,11 +349,7 @@ impl Expected {
             }
             _ => None,
         };
-        let accept = steps.iter().find_map(|s| match s {
-            FixStep::Accept { .. } => Some(graph.heads()),
-            _ => None,
-        });
-        let extra = if accept.is_some() {
+        let extra = if steps.iter().any(FixStep::after_replacing) {
             plan.drift
                 .changes
                 .iter()
@@ -337,18 +361,27 @@ impl Expected {
         };
         Ok(Expected {
             anchor,
+            anchor_variants,
+            heads_variants,
             repair,
             heads,
             extra,
-            accept,
         })
     }
 }
 
-/// Whether `schema` means `reference`, allowing differences of form and
-/// the `extra` objects.
-fn fits(schema: &Schema, reference: &Schema, extra: &[Change]) -> Result<(), String> {
-    let drift = diff::diff(reference, schema);
+/// Whether `live` means `reference`, allowing differences of form and the
+/// `extra` objects, or is one of the accepted `variants` of it.
+fn fits(
+    live: &LiveDatabase,
+    reference: &Schema,
+    variants: &[SchemaHash],
+    extra: &[Change],
+) -> Result<(), String> {
+    if variants.contains(&live.semantic) {
+        return Ok(());
+    }
+    let drift = diff::diff(reference, &live.schema);
     let unexpected: Vec<&Change> = drift
         .changes
         .iter()
@@ -406,13 +439,15 @@ impl Editor<'_, '_> {
                 "the extra objects stay; recorded as valid for {} once the fix is in place",
                 revisions.join(" + ")
             )),
+            FixStep::Adopt { .. } => Ok(
+                "the extra objects stay; adopted into a new revision once the fix is in place"
+                    .to_owned(),
+            ),
         }
     }
 
-    fn schema(&self) -> Result<Schema, String> {
-        LiveDatabase::capture(self.copy, self.busy_timeout)
-            .map(|live| live.schema)
-            .map_err(|e| e.to_string())
+    fn capture(&self) -> Result<LiveDatabase, String> {
+        LiveDatabase::capture(self.copy, self.busy_timeout).map_err(|e| e.to_string())
     }
 
     fn stamp(&mut self, revisions: &[RevisionId]) -> Result<String, String> {
@@ -421,7 +456,14 @@ impl Editor<'_, '_> {
             .anchor
             .as_ref()
             .expect("holds: a plan that stamps has an anchor");
-        fits(&self.schema()?, anchor, &self.expected.extra).map_err(|why| {
+        let expected = self.expected;
+        fits(
+            &self.capture()?,
+            anchor,
+            &expected.anchor_variants,
+            &expected.extra,
+        )
+        .map_err(|why| {
             format!(
                 "the schema is not revision {}: {why}",
                 revisions.join(" + ")
@@ -475,14 +517,64 @@ impl Editor<'_, '_> {
 
     /// Whether the copy is at its heads with their schema.
     fn healthy(&self) -> Result<(), String> {
-        let live =
-            LiveDatabase::capture(self.copy, self.busy_timeout).map_err(|e| e.to_string())?;
+        let live = self.capture()?;
         let rows = drift::stamped(self.replayer.project().kind, &live.meta, self.graph);
+        let expected = self.expected;
         match position::classify(self.graph, rows.as_deref()) {
-            Position::AtHeads => fits(&live.schema, &self.expected.heads, &self.expected.extra),
+            Position::AtHeads => fits(
+                &live,
+                &expected.heads,
+                &expected.heads_variants,
+                &expected.extra,
+            ),
             other => Err(format!("it is {}, not at its heads", other.class())),
         }
     }
+}
+
+/// Adopts the fixed database's extra objects into a new revision on the
+/// head, and stamps the database at it (verified).
+#[allow(clippy::too_many_arguments)] // the adoption's inputs, passed through
+fn adopt_extra(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    database: &Path,
+    message: &str,
+    options: &FixOptions,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    progress: &mut dyn Progress,
+) -> Result<String, String> {
+    let request = AdoptRequest {
+        database,
+        message,
+        dry_run: false,
+        force: options.force,
+        busy_timeout: options.busy_timeout,
+    };
+    let chain = replayer.chain();
+    let report = adopt::adopt(
+        repo,
+        replayer.project(),
+        graph,
+        chain,
+        &request,
+        on_event,
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    if !report.settled() {
+        return Err(format!(
+            "revision {} did not verify, so {} was removed again",
+            report.revision,
+            report.path.display()
+        ));
+    }
+    Ok(format!(
+        "wrote revision {} ({}) and stamped the database at it (verified); commit the file",
+        report.revision,
+        report.path.display()
+    ))
 }
 
 /// Records the fixed database's shape as a valid variant of `revisions`,

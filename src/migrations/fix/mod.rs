@@ -105,6 +105,15 @@ pub enum FixStep {
         /// The revisions the shape is accepted for.
         revisions: Vec<RevisionId>,
     },
+    /// Write a new revision on the head that creates the extra objects,
+    /// and record it (`migsnap adopt`): the history then describes the
+    /// database, so every other copy gets the objects by upgrading.
+    Adopt {
+        /// The objects the revision creates, as `kind name`.
+        objects: Vec<String>,
+        /// The revision's message (its docstring and file name).
+        message: String,
+    },
     /// Drop the extra objects (`migsnap repair --apply
     /// --allow-destructive`): destructive.
     Drop {
@@ -125,6 +134,7 @@ impl FixStep {
             FixStep::Upgrade => "upgrade",
             FixStep::Repair { .. } => "repair",
             FixStep::Accept { .. } => "accept",
+            FixStep::Adopt { .. } => "adopt",
             FixStep::Drop { .. } => "drop",
         }
     }
@@ -133,12 +143,18 @@ impl FixStep {
     pub fn destructive(&self) -> bool {
         matches!(self, FixStep::Drop { .. })
     }
+
+    /// Whether the step needs the store or the project's files and so runs
+    /// on the database once the fixed copy replaced it, not on the copy.
+    pub fn after_replacing(&self) -> bool {
+        matches!(self, FixStep::Accept { .. } | FixStep::Adopt { .. })
+    }
 }
 
 /// A way out of extra objects, with why it is (or is not) recommended.
 #[derive(Clone, Debug, Serialize)]
 pub struct FixOption {
-    /// `accept` or `drop`.
+    /// `adopt`, `accept` or `drop`.
     pub name: &'static str,
     /// The steps it takes, in order (the rest of the plan follows).
     pub steps: Vec<FixStep>,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::finding::{Finding, Severity};
+use crate::migrations::adopt;
 use crate::migrations::drift::{self, LiveDatabase, StatusReport};
 use crate::migrations::history::data_steps;
 use crate::migrations::history::graph::{Graph, Revision};
@@ -347,7 +348,17 @@ fn drifted(
         );
         return Ok(plan.decided(FixClass::MissingObjects, reason));
     }
-    plan.options = extra_options(live, busy_timeout, &anchor, &extra, repair_step, &tail)
+    let options = ExtraObjects {
+        live,
+        busy_timeout,
+        adopt_onto: adopt::destination(replayer.project(), graph)
+            .ok()
+            .map(|(head, _)| head),
+        anchor: &anchor,
+        extra: &extra,
+    };
+    plan.options = options
+        .ways_out(repair_step, &tail)
         .map_err(ReplayError::from)?;
     plan.steps = plan.options[0].steps.clone();
     let names = extra
@@ -363,61 +374,122 @@ fn drifted(
     } else {
         (FixClass::ExtraObjects, String::new())
     };
+    let kept = if plan.options[0].name == ADOPT {
+        let adopt = "adopt them into a new revision, so the history makes them too";
+        match then.strip_prefix(", then ") {
+            Some(before) => format!("; {before}, then {adopt}"),
+            None => format!("; {adopt}"),
+        }
+    } else {
+        format!(", kept as a valid variant so nothing is lost{then}")
+    };
     let reason = format!(
-        "{start}: {repaired}{} object(s) no revision makes ({names}), kept as a valid variant \
-         so nothing is lost{then}",
+        "{start}: {repaired}{} object(s) no revision makes ({names}){kept}",
         extra.len()
     );
     Ok(plan.decided(class, reason))
 }
 
-/// The ways out of `extra` objects, the recommended one first: accept them
-/// as a variant of `anchor` (nothing is lost), or drop them (their rows
-/// are counted first). Each is followed by `tail`.
-fn extra_options(
-    live: &LiveDatabase,
+/// The option names of the ways out of extra objects.
+const ADOPT: &str = "adopt";
+const ACCEPT: &str = "accept";
+const DROP: &str = "drop";
+
+/// Extra objects of a database, beside the reference of `anchor`, and
+/// what the ways out of them need to know.
+struct ExtraObjects<'e> {
+    live: &'e LiveDatabase,
     busy_timeout: Duration,
-    anchor: &[RevisionId],
-    extra: &[&Change],
-    repair_step: Option<FixStep>,
-    tail: &[FixStep],
-) -> Result<Vec<FixOption>, crate::snapshots::sqlite::SqliteError> {
-    let db = Database::open(&live.path, busy_timeout)?;
-    let mut rows = 0;
-    for change in extra.iter().filter(|c| c.kind == ChangeKind::Table) {
-        rows += db.row_count(&change.name)?;
-    }
-    let revision = anchor.join(" + ");
-    let accept = FixOption {
-        name: "accept",
-        steps: repair_step
+    /// The head an adopted revision would build on; `None` when the
+    /// project cannot take one (a SQL folder, several heads).
+    adopt_onto: Option<RevisionId>,
+    anchor: &'e [RevisionId],
+    extra: &'e [&'e Change],
+}
+
+impl ExtraObjects<'_> {
+    /// The ways out, the recommended one first, each followed by `tail`:
+    /// adopt them into a new revision (recommended for a hand-made table:
+    /// a feature, which every copy of the database should get), accept
+    /// them as a variant (recommended for indexes and columns alone: a
+    /// local tweak), or drop them (their rows are counted first).
+    fn ways_out(
+        &self,
+        repair_step: Option<FixStep>,
+        tail: &[FixStep],
+    ) -> Result<Vec<FixOption>, crate::snapshots::sqlite::SqliteError> {
+        let db = Database::open(&self.live.path, self.busy_timeout)?;
+        let tables: Vec<&str> = self
+            .extra
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Table)
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut rows = 0;
+        for table in &tables {
+            rows += db.row_count(table)?;
+        }
+        let objects: Vec<String> = self.extra.iter().map(|c| shown(c)).collect();
+        let revision = self.anchor.join(" + ");
+        let before = || repair_step.iter().cloned();
+        let accept = FixOption {
+            name: ACCEPT,
+            steps: before()
+                .chain([FixStep::Accept {
+                    revisions: self.anchor.to_vec(),
+                }])
+                .chain(tail.iter().cloned())
+                .collect(),
+            why: format!(
+                "accept them as a valid variant of revision {revision}, so status and stamp \
+                 stay clean and nothing is lost; the history does not make them, so other \
+                 copies of the database will not have them"
+            ),
+        };
+        let drop = FixOption {
+            name: DROP,
+            steps: [FixStep::Drop {
+                towards: self.anchor.to_vec(),
+                objects: objects.clone(),
+                rows,
+            }]
             .into_iter()
-            .chain([FixStep::Accept {
-                revisions: anchor.to_vec(),
-            }])
             .chain(tail.iter().cloned())
             .collect(),
-        why: format!(
-            "accept them as a valid variant of revision {revision}, so status and stamp \
-             stay clean and nothing is lost (dropping them would lose {rows} row(s))"
-        ),
-    };
-    let drop = FixOption {
-        name: "drop",
-        steps: [FixStep::Drop {
-            towards: anchor.to_vec(),
-            objects: extra.iter().map(|c| shown(c)).collect(),
-            rows,
-        }]
-        .into_iter()
-        .chain(tail.iter().cloned())
-        .collect(),
-        why: format!(
-            "drop them, which loses {rows} row(s): only for leftovers nobody uses \
-             (needs --allow-destructive)"
-        ),
-    };
-    Ok(vec![accept, drop])
+            why: format!(
+                "drop them, which loses {rows} row(s): only for leftovers nobody uses \
+                 (needs --allow-destructive)"
+            ),
+        };
+        let Some(head) = &self.adopt_onto else {
+            return Ok(vec![accept, drop]);
+        };
+        let named = if tables.is_empty() {
+            "hand-made objects".to_owned()
+        } else {
+            tables.join(", ")
+        };
+        let adopt = FixOption {
+            name: ADOPT,
+            steps: before()
+                .chain(tail.iter().cloned())
+                .chain([FixStep::Adopt {
+                    objects,
+                    message: format!("adopt {named}"),
+                }])
+                .collect(),
+            why: format!(
+                "adopt them into a new revision on {head} that creates them, and record it \
+                 (verified): their {rows} row(s) stay, and a fresh `alembic upgrade head` and \
+                 every other copy of the database get them too (commit the new file)"
+            ),
+        };
+        Ok(if tables.is_empty() {
+            vec![accept, adopt, drop]
+        } else {
+            vec![adopt, accept, drop]
+        })
+    }
 }
 
 /// A change's object as `kind name` (`table.column` for a column).
