@@ -418,6 +418,7 @@ impl From<crate::migrations::adopt::AdoptError> for CliError {
             | AdoptError::NotAlembic
             | AdoptError::Heads { .. }
             | AdoptError::NoVersions
+            | AdoptError::Naming(_)
             | AdoptError::Reference { .. } => CliError::from_error(ErrorKind::Input, &error),
             AdoptError::Write { ref source, .. } => {
                 let kind = io_kind(source);

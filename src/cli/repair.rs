@@ -7,6 +7,7 @@ use super::verdict::finding_line;
 use super::{CliError, Ctx, Status};
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::repair::{self, RepairError, RepairReport, RepairRequest};
+use crate::policy::Ask;
 
 /// Plan the SQL that brings the database's schema to the reference schema
 /// of its stamped revision (or --to); a dry run unless --apply.
@@ -48,8 +49,8 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         force: args.force,
         busy_timeout: ctx.busy_timeout,
     };
-    let report = repair::repair(
-        repo,
+    let mut report = repair::repair(
+        &mut *repo,
         &replayer,
         &live,
         &request,
@@ -62,6 +63,11 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             .hint("review them with `migsnap repair` (dry run), then pass --allow-destructive"),
         e => e.into(),
     })?;
+    // The warnings answer to `[findings]` like every command's findings;
+    // they never decide the exit code, which says whether the repair
+    // settled.
+    let findings = std::mem::take(&mut report.findings);
+    report.findings = repo.findings().judge(findings, Ask::default()).findings;
     ctx.tracked_note(report.newly_tracked.as_ref());
     let status = if report.settled() {
         Status::Ok

@@ -21,6 +21,7 @@ use migsnap_store::progress::Progress;
 use serde::Serialize;
 
 use crate::migrations::drift::{self, LiveDatabase};
+use crate::migrations::history::file_name::{FileNameError, FileNaming};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::{HistoryError, MigrationKind, Project};
 use crate::migrations::history::revision_id::RevisionId;
@@ -98,6 +99,10 @@ pub enum AdoptError {
     /// The project has no versions folder to write into.
     #[error("the project names no versions folder to write the revision into")]
     NoVersions,
+    /// The project's `file_template` or `truncate_slug_length` cannot be
+    /// followed.
+    #[error("cannot name the revision file as the project's Alembic configuration asks: {0}")]
+    Naming(#[from] FileNameError),
     /// The database could not be read.
     #[error(transparent)]
     Database(#[from] SqliteError),
@@ -207,13 +212,13 @@ pub fn adopt(
         .schema(repo)?;
     let operations = alembic::operations(&reference, &live.schema);
     let revision = new_revision_id(graph, request);
+    let created = jiff::Zoned::now();
+    let naming = FileNaming::of(project.alembic.as_ref())?;
     let fields = TemplateFields {
         revision: &revision,
         down_revision: head,
         message: request.message,
-        create_date: &jiff::Zoned::now()
-            .strftime("%Y-%m-%d %H:%M:%S%.6f")
-            .to_string(),
+        create_date: &created.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string(),
         operations: &operations,
     };
     let values = fields.values();
@@ -224,7 +229,7 @@ pub fn adopt(
         None => render(GENERIC_TEMPLATE, &values)
             .expect("holds: the generic template uses only known expressions"),
     };
-    let path = versions.join(format!("{revision}_{}.py", slug(request.message)));
+    let path = versions.join(naming.file_name(&revision, request.message, &created)?);
     let mut report = AdoptReport {
         database: request.database.to_path_buf(),
         revision: revision.clone(),
@@ -359,6 +364,10 @@ fn write_new(path: &Path, text: &str) -> Result<(), AdoptError> {
         path: path.to_path_buf(),
         source,
     };
+    // A file_template may put revisions in dated subdirectories.
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -395,25 +404,6 @@ fn new_revision_id(graph: &Graph, request: &AdoptRequest<'_>) -> RevisionId {
             return id;
         }
         attempt += 1;
-    }
-}
-
-/// Alembic's file-name slug (`ScriptDirectory._rev_path`): the message's
-/// words joined by `_`, lowercased, cut at a word past 40 characters.
-fn slug(message: &str) -> String {
-    let words: Vec<String> = message
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    let slug = words.join("_");
-    if slug.chars().count() <= 40 {
-        return slug;
-    }
-    let cut: String = slug.chars().take(40).collect();
-    match cut.rsplit_once('_') {
-        Some((head, _)) => format!("{head}_"),
-        None => format!("{cut}_"),
     }
 }
 
@@ -577,16 +567,6 @@ mod tests {
             )
             .unwrap(),
             "adopt \\\"feature\\\": pass"
-        );
-    }
-
-    #[test]
-    fn slugs_follow_alembic() {
-        assert_eq!(slug("adopt feature"), "adopt_feature");
-        assert_eq!(slug("Add a  table; now!"), "add_a_table_now");
-        assert_eq!(
-            slug("one two three four five six seven eight nine"),
-            "one_two_three_four_five_six_seven_eight_"
         );
     }
 }

@@ -256,3 +256,63 @@ fn adopt_fixes_an_unknown_row_with_hand_made_tables_without_a_template() {
     alembic_on(&project, &fresh, &["upgrade", "head"]);
     same_schema(&env, &db, &fresh);
 }
+
+// The file is named as `alembic revision` names it in this project: the
+// project's file_template and truncate_slug_length, compared with a file
+// real Alembic writes.
+#[test]
+fn the_revision_file_follows_the_projects_file_template() {
+    let env = TestEnv::new();
+    let Some(project) = AlembicProject::chat_app(&env) else {
+        return;
+    };
+    project.configure_store(&env, "");
+    let ini = std::fs::read_to_string(project.ini_path()).unwrap();
+    let ini = ini.replacen(
+        "[alembic]\n",
+        "[alembic]\nfile_template = %%(year)d_%%(month).2d_%%(day).2d-%%(rev)s_%%(slug)s\ntruncate_slug_length = 10\n",
+        1,
+    );
+    std::fs::write(project.ini_path(), ini).unwrap();
+    let db = project.db_path();
+    let path = db.to_str().unwrap();
+    project.upgrade("head").assert_success();
+    exec(
+        &db,
+        "CREATE TABLE notes (id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (id));",
+    );
+
+    let message = "adopt the notes feature";
+    let listed = || -> Vec<String> {
+        std::fs::read_dir(project.versions_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let before = listed();
+    project
+        .run(&["revision", "-m", message, "--rev-id", "0123456789ab"])
+        .assert_success();
+    let alembic_name = listed()
+        .into_iter()
+        .find(|n| !before.contains(n))
+        .expect("alembic wrote a file");
+    std::fs::remove_file(project.versions_dir().join(&alembic_name)).unwrap();
+
+    let out = env.run(&["--format", "json", "adopt", path, "-m", message]);
+    let report = out.json();
+    assert_eq!(out.status, 0, "{report}");
+    let revision = report["revision"].as_str().unwrap();
+    let ours = std::path::Path::new(report["path"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(ours.ends_with("_adopt_the_.py"), "{ours}");
+    assert_eq!(
+        ours.replace(revision, "0123456789ab"),
+        alembic_name,
+        "named as alembic revision names it"
+    );
+    env.run(&["status", path]).expect(0);
+}

@@ -423,6 +423,23 @@ fn repair_warns_that_it_skips_a_backfill_and_its_hint_runs_it() {
     );
     assert_eq!(file_hash(&db), hash, "a dry run changes nothing");
 
+    // The warning answers to [findings] ignore, like every finding.
+    let toml = env.join("migsnap.toml");
+    let configured = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!(
+            "{configured}\n[[findings.ignore]]\ncode = \"repair.skips-data-steps\"\nreason = \"rows copied by hand\"\n"
+        ),
+    )
+    .unwrap();
+    let json = env
+        .run(&["--format", "json", "repair", path])
+        .expect(1)
+        .json();
+    assert_eq!(json["findings"], serde_json::json!([]), "{json}");
+    std::fs::write(&toml, configured).unwrap();
+
     // The fix the hint names runs the backfill.
     env.run(&["stamp", "--verify", CREATE_A, "--db", path])
         .assert_success();
