@@ -177,7 +177,7 @@ fn models_lines(out: &super::Output, models: &ModelsComparison) -> Result<(), Cl
             &models.missing_in_models,
         ),
     ];
-    if sides.iter().all(|(_, fields)| fields.is_empty()) {
+    if sides.iter().all(|(_, fields)| fields.is_empty()) && models.differing.is_empty() {
         return out.line(&format!("models:     match the reference for {heads}"));
     }
     out.line(&format!(
@@ -188,6 +188,12 @@ fn models_lines(out: &super::Output, models: &ModelsComparison) -> Result<(), Cl
         out.line(&format!("    {title}"))?;
         for field in fields {
             out.line(&format!("        {}", field.describe()))?;
+        }
+    }
+    if !models.differing.is_empty() {
+        out.line("    declared otherwise:")?;
+        for difference in &models.differing {
+            out.line(&format!("        {}", difference.describe()))?;
         }
     }
     Ok(())

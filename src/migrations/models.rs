@@ -22,7 +22,7 @@ use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
 use crate::schema::diff::{self, ChangeKind, Op, SchemaDiff};
-use crate::schema::model::fold;
+use crate::schema::model::{Column, fold};
 
 /// The stable finding codes of the models comparison.
 pub mod codes {
@@ -32,12 +32,22 @@ pub mod codes {
     /// The migrations create a table or column the models do not declare
     /// (warning: stale, or not yet removed by a migration).
     pub const MISSING_IN_MODELS: &str = "models.missing-in-models";
+    /// A column both declare, with another nullability or type (warning
+    /// when nullability or SQLite's type affinity differs: inserts the
+    /// models allow fail, or values are stored otherwise; info when only
+    /// the type's spelling differs).
+    pub const COLUMN_DIFFERS: &str = "models.column-differs";
     /// The models could not be compared: loading them failed, or the
     /// reference of the heads could not be built.
     pub const NOT_COMPARED: &str = "models.not-compared";
 
     /// Every code of the models comparison.
-    pub const ALL: &[&str] = &[MISSING_IN_MIGRATIONS, MISSING_IN_MODELS, NOT_COMPARED];
+    pub const ALL: &[&str] = &[
+        MISSING_IN_MIGRATIONS,
+        MISSING_IN_MODELS,
+        COLUMN_DIFFERS,
+        NOT_COMPARED,
+    ];
 }
 
 /// A table, or a column of one, that one side has and the other lacks.
@@ -63,6 +73,82 @@ impl ModelField {
     }
 }
 
+/// A column as one side declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColumnShape {
+    /// The declared type.
+    #[serde(rename = "type")]
+    pub declared_type: String,
+    /// Whether it is `NOT NULL`.
+    pub not_null: bool,
+}
+
+impl ColumnShape {
+    fn of(column: &Column) -> ColumnShape {
+        ColumnShape {
+            declared_type: column.declared_type.clone(),
+            not_null: column.not_null,
+        }
+    }
+
+    /// `VARCHAR(50) NOT NULL`, or the type alone when nullable.
+    pub fn describe(&self) -> String {
+        let null = if self.not_null { " NOT NULL" } else { "" };
+        format!("{}{null}", self.declared_type)
+    }
+}
+
+/// A column both sides declare, with another type or nullability.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColumnDifference {
+    /// The table, as the models write it.
+    pub table: String,
+    /// The column, as the models write it.
+    pub column: String,
+    /// As the migrations create it.
+    pub migrations: ColumnShape,
+    /// As the models declare it.
+    pub models: ColumnShape,
+}
+
+impl ColumnDifference {
+    /// `table.column: VARCHAR(50) NOT NULL in the migrations, VARCHAR(50) in the models`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}.{}: {} in the migrations, {} in the models",
+            self.table,
+            self.column,
+            self.migrations.describe(),
+            self.models.describe()
+        )
+    }
+
+    /// Whether the difference changes what the database accepts or how it
+    /// stores values, not only how the type is spelt.
+    pub fn matters(&self) -> bool {
+        self.migrations.not_null != self.models.not_null
+            || affinity(&self.migrations.declared_type) != affinity(&self.models.declared_type)
+    }
+}
+
+/// SQLite's type affinity of a declared type (the rules of "Datatypes In
+/// SQLite", 3.1): what decides how a value is stored, whatever the
+/// spelling. The models and the migrations are both built on SQLite.
+fn affinity(declared: &str) -> &'static str {
+    let upper = declared.to_ascii_uppercase();
+    if upper.contains("INT") {
+        "INTEGER"
+    } else if ["CHAR", "CLOB", "TEXT"].iter().any(|t| upper.contains(t)) {
+        "TEXT"
+    } else if upper.contains("BLOB") || upper.trim().is_empty() {
+        "BLOB"
+    } else if ["REAL", "FLOA", "DOUB"].iter().any(|t| upper.contains(t)) {
+        "REAL"
+    } else {
+        "NUMERIC"
+    }
+}
+
 /// How the models compare with the migrations' heads.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelsComparison {
@@ -77,6 +163,8 @@ pub struct ModelsComparison {
     pub missing_in_migrations: Vec<ModelField>,
     /// In the migrations, not in the models.
     pub missing_in_models: Vec<ModelField>,
+    /// In both, declared otherwise.
+    pub differing: Vec<ColumnDifference>,
     /// Why nothing was compared, if nothing was.
     pub failure: Option<StepFailure>,
 }
@@ -120,7 +208,21 @@ impl ModelsComparison {
             )
             .hint("drop it in a new revision, or declare it in the models again")
         });
-        missing.chain(stale).collect()
+        let differing = self.differing.iter().map(|difference| {
+            let severity = if difference.matters() {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            Finding::new(
+                codes::COLUMN_DIFFERS,
+                severity,
+                format!("{}.{}", difference.table, difference.column),
+                difference.describe(),
+            )
+            .hint("alter it in a new revision (`alembic revision --autogenerate` with compare_type), or change the model")
+        });
+        missing.chain(stale).chain(differing).collect()
     }
 }
 
@@ -152,6 +254,7 @@ pub fn compare(
         heads_reference: None,
         missing_in_migrations: Vec::new(),
         missing_in_models: Vec::new(),
+        differing: Vec::new(),
         failure: outcome.failure,
     };
     let Some(models) = replayer.cached_models(repo)? else {
@@ -179,10 +282,10 @@ pub fn compare(
         }
     };
     let models = models.schema(repo)?;
-    (
-        comparison.missing_in_migrations,
-        comparison.missing_in_models,
-    ) = differences(&migrations, &models);
+    let found = differences(&migrations, &models);
+    comparison.missing_in_migrations = found.in_models;
+    comparison.missing_in_models = found.in_migrations;
+    comparison.differing = found.differing;
     Ok(Some(comparison))
 }
 
@@ -232,20 +335,56 @@ fn tables_of(changes: &SchemaDiff) -> BTreeSet<String> {
         .collect()
 }
 
-/// The tables and columns `models` has and `migrations` lacks, and the
-/// other way round.
-fn differences(migrations: &Schema, models: &Schema) -> (Vec<ModelField>, Vec<ModelField>) {
-    let mut in_models = Vec::new();
-    let mut in_migrations = Vec::new();
+/// What the models and the migrations do not share.
+struct Differences {
+    /// Tables and columns only the models have.
+    in_models: Vec<ModelField>,
+    /// Tables and columns only the migrations have.
+    in_migrations: Vec<ModelField>,
+    /// Columns both have, declared otherwise.
+    differing: Vec<ColumnDifference>,
+}
+
+/// The tables and columns `models` has and `migrations` lacks, the other
+/// way round, and the columns both declare with another type or
+/// nullability.
+fn differences(migrations: &Schema, models: &Schema) -> Differences {
+    let mut found = Differences {
+        in_models: Vec::new(),
+        in_migrations: Vec::new(),
+        differing: Vec::new(),
+    };
+    let column = |schema: &Schema, table: &str, name: &str| -> Option<Column> {
+        schema.table(table).and_then(|t| t.column(name)).cloned()
+    };
     for change in diff::diff(migrations, models).changes {
         if change.meaning.is_form()
             || !matches!(change.kind, ChangeKind::Table | ChangeKind::Column)
         {
             continue;
         }
+        let table = change.table.clone().unwrap_or_default();
         let (side, schema) = match change.op {
-            Op::Added => (&mut in_models, models),
-            Op::Removed => (&mut in_migrations, migrations),
+            Op::Added => (&mut found.in_models, models),
+            Op::Removed => (&mut found.in_migrations, migrations),
+            Op::Changed if change.kind == ChangeKind::Column => {
+                let (Some(before), Some(after)) = (
+                    column(migrations, &table, &change.name),
+                    column(models, &table, &change.name),
+                ) else {
+                    continue;
+                };
+                let (before, after) = (ColumnShape::of(&before), ColumnShape::of(&after));
+                if before != after {
+                    found.differing.push(ColumnDifference {
+                        table,
+                        column: change.name,
+                        migrations: before,
+                        models: after,
+                    });
+                }
+                continue;
+            }
             Op::Changed => continue,
         };
         side.push(match change.kind {
@@ -255,11 +394,7 @@ fn differences(migrations: &Schema, models: &Schema) -> (Vec<ModelField>, Vec<Mo
                 declared_type: None,
             },
             _ => {
-                let table = change.table.unwrap_or_default();
-                let declared_type = schema
-                    .table(&table)
-                    .and_then(|t| t.column(&change.name))
-                    .map(|c| c.declared_type.clone());
+                let declared_type = column(schema, &table, &change.name).map(|c| c.declared_type);
                 ModelField {
                     table,
                     column: Some(change.name),
@@ -268,7 +403,7 @@ fn differences(migrations: &Schema, models: &Schema) -> (Vec<ModelField>, Vec<Mo
             }
         });
     }
-    (in_models, in_migrations)
+    found
 }
 
 #[cfg(test)]
@@ -287,7 +422,8 @@ mod tests {
             "CREATE TABLE user (id INTEGER PRIMARY KEY, name VARCHAR(50), nickname VARCHAR(30));
              CREATE TABLE note (id INTEGER PRIMARY KEY);",
         );
-        let (missing, stale) = differences(&migrations, &models);
+        let found = differences(&migrations, &models);
+        let (missing, stale) = (found.in_models, found.in_migrations);
         let names =
             |fields: &[ModelField]| fields.iter().map(ModelField::describe).collect::<Vec<_>>();
         assert_eq!(
@@ -296,10 +432,48 @@ mod tests {
         );
         assert_eq!(names(&stale), ["old_feature (table)", "user.legacy TEXT"]);
         let equal = schema_of("CREATE TABLE user (name VARCHAR(50), id INTEGER PRIMARY KEY);");
-        let (missing, stale) = differences(
+        let found = differences(
             &schema_of("CREATE TABLE user (id INTEGER PRIMARY KEY, name VARCHAR(50));"),
             &equal,
         );
-        assert!(missing.is_empty() && stale.is_empty());
+        assert!(found.in_models.is_empty() && found.in_migrations.is_empty());
+        assert!(found.differing.is_empty());
+    }
+
+    #[test]
+    fn columns_declared_otherwise_are_named_and_weighed() {
+        let migrations = schema_of(
+            "CREATE TABLE user (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL,
+                                 bio VARCHAR(200), score TEXT, ok BOOLEAN);",
+        );
+        let models = schema_of(
+            "CREATE TABLE user (id INTEGER PRIMARY KEY, name VARCHAR(50),
+                                 bio VARCHAR(500), score FLOAT, ok BOOLEAN);",
+        );
+        let found = differences(&migrations, &models);
+        let shown: Vec<(String, bool)> = found
+            .differing
+            .iter()
+            .map(|d| (d.describe(), d.matters()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "user.name: VARCHAR(50) NOT NULL in the migrations, VARCHAR(50) in the models"
+                        .to_owned(),
+                    true
+                ),
+                (
+                    "user.bio: VARCHAR(200) in the migrations, VARCHAR(500) in the models"
+                        .to_owned(),
+                    false
+                ),
+                (
+                    "user.score: TEXT in the migrations, FLOAT in the models".to_owned(),
+                    true
+                ),
+            ]
+        );
     }
 }

@@ -21,7 +21,7 @@ fn codes(json: &serde_json::Value) -> Vec<&str> {
 /// has `id`, `name` and the `extra` columns (Python source lines).
 fn models_py(extra: &str) -> String {
     format!(
-        r#"from sqlalchemy import Integer, String
+        r#"from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -117,6 +117,7 @@ fn a_column_the_models_declare_and_no_migration_creates_is_an_error() {
     assert_eq!(
         keys,
         [
+            "differing",
             "failure",
             "heads",
             "heads_reference",
@@ -332,4 +333,54 @@ class Note(Base):
     );
     let json = lint(&env);
     assert!(!codes(&json).contains(&"lint.beyond-models"), "{json}");
+}
+
+// Both declare the column, the models otherwise: another affinity is a
+// warning (values are stored otherwise), another spelling alone is info.
+#[test]
+fn a_column_declared_otherwise_is_named_with_both_shapes() {
+    let env = TestEnv::new();
+    let Some(_app) = project(
+        &env,
+        r#"sa.Column("score", sa.Text(), nullable=True), sa.Column("bio", sa.String(200), nullable=True),"#,
+        "    score: Mapped[float] = mapped_column(Float, nullable=True)\n    bio: Mapped[str] = mapped_column(String(500), nullable=True)",
+        true,
+    ) else {
+        return;
+    };
+    let out = env.run(&["status", "app"]);
+    out.expect(0);
+    assert!(
+        out.stdout.contains(
+            "    declared otherwise:\n        user.score: TEXT in the migrations, FLOAT in the models\n        user.bio: VARCHAR(200) in the migrations, VARCHAR(500) in the models\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let json = env.run(&["--format", "json", "status", "app"]).json();
+    assert_eq!(
+        json["models"]["differing"][0],
+        serde_json::json!({
+            "table": "user", "column": "score",
+            "migrations": {"type": "TEXT", "not_null": false},
+            "models": {"type": "FLOAT", "not_null": false},
+        }),
+        "{json}"
+    );
+    let severities: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["object"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        severities,
+        [("user.score", "warning"), ("user.bio", "info")],
+        "{json}"
+    );
 }
