@@ -4,7 +4,7 @@
 use super::migrations::{self, failure_lines, reference_error, replay_progress, shown};
 use super::output::drift_lines;
 use super::{CliError, Ctx, Status};
-use crate::migrations::adopt::{self, AdoptError, AdoptReport, AdoptRequest};
+use crate::migrations::adopt::{self, AdoptError, AdoptReport, AdoptRequest, ModelsAdoptRequest};
 use crate::migrations::stamp::{StampError, StampOutcome};
 use crate::schema::diff::Op;
 
@@ -12,7 +12,9 @@ use crate::schema::diff::Op;
 /// columns, indexes, constraints, views, triggers made by hand) as a new
 /// Alembic revision on the head, then stamp the database at it after
 /// verifying it. The revision creates them in upgrade() and drops them in
-/// downgrade(). --dry-run prints the file instead.
+/// downgrade(). --dry-run prints the file instead. With --from-models
+/// --tables: a revision that creates what the SQLAlchemy models declare for
+/// those tables and no migration creates yet.
 #[derive(Debug, clap::Args)]
 pub struct AdoptArgs {
     #[command(flatten)]
@@ -29,9 +31,24 @@ pub struct AdoptArgs {
     /// Stamp even though other processes have the database open.
     #[arg(long)]
     force: bool,
+    /// Adopt from the models instead of a database: what they declare for
+    /// --tables and no migration creates (one feature's tables).
+    #[arg(long, requires = "tables", conflicts_with_all = ["db", "force"])]
+    from_models: bool,
+    /// With --from-models: the tables to adopt, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "from_models",
+        value_name = "TABLE,..."
+    )]
+    tables: Vec<String>,
 }
 
 pub fn run(args: AdoptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    if args.from_models {
+        return from_models(args, ctx);
+    }
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
     let request = AdoptRequest {
@@ -134,4 +151,61 @@ fn render(ctx: &Ctx, report: &AdoptReport, root: &std::path::Path) -> Result<(),
         ))?;
     }
     Ok(())
+}
+
+/// `adopt --from-models --tables …`: the models' declarations for those
+/// tables as a new revision, verified by replaying it.
+fn from_models(args: AdoptArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut opened = migrations::open(ctx, None, &args.project)?;
+    let request = ModelsAdoptRequest {
+        tables: &args.tables,
+        message: &args.message,
+        dry_run: args.dry_run,
+    };
+    let root = opened.repo.root().to_path_buf();
+    let report = adopt::adopt_models(
+        &mut opened.repo,
+        &opened.project,
+        &opened.graph,
+        &opened.chain,
+        &request,
+        &mut replay_progress(ctx),
+    )
+    .map_err(|e| match e {
+        AdoptError::Reference { head, failure } => reference_error(&failure, &[head], &root),
+        e => e.into(),
+    })?;
+    if ctx.out.is_json() {
+        ctx.out.json(&report)?;
+        return Ok(Status::Ok);
+    }
+    let out = &ctx.out;
+    let file = shown(&report.path, &root);
+    if !report.written {
+        out.note(&format!(
+            "dry run: would write {file} (revision {}, revises {})",
+            report.revision, report.down_revision
+        ));
+        out.line(report.source.trim_end())?;
+    } else {
+        out.line(&format!(
+            "wrote {file}: revision {} (revises {}), from the models of {}:",
+            report.revision,
+            report.down_revision,
+            report.tables.join(", ")
+        ))?;
+        for line in drift_lines(out, &report.adopted, "    ") {
+            out.line(&line)?;
+        }
+        out.line(
+            "replayed with Alembic: it makes exactly that; `migsnap fix --apply` (or `alembic upgrade head`) applies it to a database",
+        )?;
+    }
+    if !report.not_changed.is_empty() {
+        out.line(&format!(
+            "left as the migrations make them (the models declare them otherwise or not at all): {}",
+            report.not_changed.join(", ")
+        ))?;
+    }
+    Ok(Status::Ok)
 }

@@ -419,7 +419,14 @@ impl From<crate::migrations::adopt::AdoptError> for CliError {
             | AdoptError::Heads { .. }
             | AdoptError::NoVersions
             | AdoptError::Naming(_)
+            | AdoptError::NoModels
+            | AdoptError::NotInModels { .. }
+            | AdoptError::NothingFromModels { .. }
+            | AdoptError::NotNullWithoutDefault { .. }
             | AdoptError::Reference { .. } => CliError::from_error(ErrorKind::Input, &error),
+            AdoptError::ModelsNotLoaded { .. } => CliError::from_error(ErrorKind::Input, &error)
+                .hint("`migsnap replay` loads the models with the project's Python and shows the whole error"),
+            AdoptError::ModelsNotReached { .. } => CliError::from_error(ErrorKind::Refused, &error),
             AdoptError::Write { ref source, .. } => {
                 let kind = io_kind(source);
                 CliError::from_error(kind, &error)
@@ -785,6 +792,7 @@ impl From<crate::migrations::fix::FixError> for CliError {
             FixError::Track(e) => e.into(),
             FixError::Restore(e) => e.into(),
             FixError::Replay(e) => e.into(),
+            FixError::History(e) => e.into(),
         }
     }
 }

@@ -148,6 +148,10 @@ pub fn command(step: &FixStep, db: &str) -> String {
             revisions.join(" --revision ")
         ),
         FixStep::Adopt { message, .. } => format!("migsnap adopt {db} -m {message:?}"),
+        FixStep::AdoptModels { tables, message } => format!(
+            "migsnap adopt --from-models --tables {} -m {message:?}",
+            tables.join(",")
+        ),
         FixStep::Drop { towards, .. } => format!(
             "migsnap repair --apply --allow-destructive {db} --to {}",
             towards.join(" --to ")

@@ -194,7 +194,10 @@ impl ModelsComparison {
                     field.describe()
                 ),
             )
-            .hint("add a revision that creates it (`alembic revision --autogenerate`, then review it)")
+            .hint(format!(
+                "`migsnap fix` plans it: a revision written from the models (`migsnap adopt --from-models --tables {}`), then the upgrade",
+                field.table
+            ))
         });
         let stale = self.missing_in_models.iter().map(|field| {
             Finding::new(

@@ -384,3 +384,115 @@ fn a_column_declared_otherwise_is_named_with_both_shapes() {
         "{json}"
     );
 }
+
+// adopt --from-models writes one feature's revision: only the named
+// tables, verified by real Alembic, and the database reaches the models by
+// upgrading.
+#[test]
+fn adopt_from_models_writes_the_named_tables_revision_and_the_upgrade_reaches_the_models() {
+    let env = TestEnv::new();
+    let Some(app) = project(
+        &env,
+        "",
+        "    nickname: Mapped[str] = mapped_column(String(30), nullable=True)
+
+
+class Note(Base):
+    __tablename__ = \"note\"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(String(200))",
+        true,
+    ) else {
+        return;
+    };
+    env.run(&["status", "app"]).expect(1);
+    env.run(&["adopt", "--from-models", "--tables", "nope", "-m", "x"])
+        .expect_error(3, &["the models declare no table nope"]);
+
+    let out = env.run(&[
+        "--format",
+        "json",
+        "adopt",
+        "--from-models",
+        "--tables",
+        "user",
+        "-m",
+        "user nickname",
+    ]);
+    let report = out.json();
+    assert_eq!(out.status, 0, "{report}");
+    assert_eq!(report["written"], true);
+    let source = report["source"].as_str().unwrap();
+    assert!(source.contains("batch_op.add_column"), "{source}");
+    assert!(source.contains("nickname"), "{source}");
+    assert!(!source.contains("note"), "only the named table: {source}");
+    assert!(std::path::Path::new(report["path"].as_str().unwrap()).exists());
+
+    // The second feature: nothing left for user, the note table whole.
+    let out = env.run(&[
+        "adopt",
+        "--from-models",
+        "--tables",
+        "note,user",
+        "-m",
+        "notes",
+    ]);
+    out.expect(0);
+    assert!(out.stdout.contains("table note"), "{}", out.stdout);
+    env.run(&["adopt", "--from-models", "--tables", "note", "-m", "again"])
+        .expect_error(3, &["nothing to adopt"]);
+
+    // The database is behind the two new revisions; the upgrade reaches
+    // the models.
+    app.upgrade("head").assert_success();
+    let out = env.run(&["status", "app"]);
+    out.expect(0);
+    assert!(
+        out.stdout.contains("models:     match the reference"),
+        "{}",
+        out.stdout
+    );
+}
+
+// fix: a database that is what its history makes, with models ahead of the
+// history, is fixed by a revision written from the models, then the upgrade.
+#[test]
+fn fix_writes_the_models_revision_then_upgrades() {
+    let env = TestEnv::new();
+    let Some(app) = project(
+        &env,
+        "",
+        "    nickname: Mapped[str] = mapped_column(String(30), nullable=True)",
+        true,
+    ) else {
+        return;
+    };
+    let out = env.run(&["--format", "json", "fix", "app"]);
+    let plan = out.json();
+    assert_eq!(out.status, 1, "{plan}");
+    assert_eq!(plan["class"], "models-ahead", "{plan}");
+    assert_eq!(plan["steps"][0]["step"], "adopt-models", "{plan}");
+    assert_eq!(plan["steps"][0]["tables"], serde_json::json!(["user"]));
+    assert_eq!(plan["steps"][1]["step"], "upgrade", "{plan}");
+    assert_eq!(
+        plan["commands"][0],
+        "migsnap adopt --from-models --tables user -m \"from the models: user\""
+    );
+
+    let out = env.run(&["--format", "json", "fix", "app", "--apply"]);
+    let report = out.json();
+    assert_eq!(out.status, 0, "{report}");
+    assert_eq!(report["fixed"], true, "{report}");
+    let rows = app.version_rows().unwrap();
+    assert_ne!(rows, ["aaaaaaaaaaa1"], "upgraded to the new revision");
+    let db = app.db_path();
+    assert!(
+        crate::common::alembic::columns(&db, "user")
+            .iter()
+            .any(|c| c.name == "nickname"),
+        "the upgrade added the column"
+    );
+    let out = env.run(&["status", "app"]);
+    out.expect(0);
+    assert!(out.stdout.contains("models:     match"), "{}", out.stdout);
+}

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use migsnap_store::progress::Progress;
 
+mod models;
 mod revision;
+
+pub use models::{ModelsAdoptReport, ModelsAdoptRequest, adopt_models};
 
 use revision::Draft;
 use serde::Serialize;
@@ -103,6 +106,54 @@ pub enum AdoptError {
     /// The project has no versions folder to write into.
     #[error("the project names no versions folder to write the revision into")]
     NoVersions,
+    /// The project has no models (`target_metadata` in env.py, or
+    /// `[migrations] models` in migsnap.toml).
+    #[error(
+        "the project has no models: set target_metadata in env.py, or models = \"module:attribute\" under [migrations] in migsnap.toml"
+    )]
+    NoModels,
+    /// The models could not be loaded.
+    #[error("the models could not be loaded: {error}")]
+    ModelsNotLoaded {
+        /// Python's error.
+        error: String,
+    },
+    /// A named table is not in the models.
+    #[error("the models declare no table {table}")]
+    NotInModels {
+        /// The table.
+        table: String,
+    },
+    /// The named tables have nothing the migrations lack.
+    #[error("the migrations up to {head} already create everything the models declare for {}: nothing to adopt", tables.join(", "))]
+    NothingFromModels {
+        /// The tables.
+        tables: Vec<String>,
+        /// The head.
+        head: RevisionId,
+    },
+    /// A column the models add to an existing table is NOT NULL without a
+    /// default: the rows there would have no value.
+    #[error(
+        "{table}.{column} is NOT NULL without a default, and {table} exists: its rows need a value; give the model a server_default, or write the revision by hand with a backfill"
+    )]
+    NotNullWithoutDefault {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// Replaying the new revision does not make the planned schema; the
+    /// file was removed.
+    #[error("replaying the new revision {revision} does not make the models' schema ({} difference(s)); {path} was removed again", drift.changes.len())]
+    ModelsNotReached {
+        /// The new revision.
+        revision: RevisionId,
+        /// The removed file.
+        path: PathBuf,
+        /// How its reference differs from the plan.
+        drift: SchemaDiff,
+    },
     /// The project's `file_template` or `truncate_slug_length` cannot be
     /// followed.
     #[error("cannot name the revision file as the project's Alembic configuration asks: {0}")]
@@ -351,4 +402,3 @@ fn stamp_new(
     debug_assert!(!matches!(report.outcome, StampOutcome::Unchanged { .. }));
     Ok(report)
 }
-

@@ -15,10 +15,11 @@ use std::time::Duration;
 use migsnap_store::{ObjectId, Progress};
 use serde::Serialize;
 
-use crate::migrations::adopt::{self, AdoptRequest};
+use crate::migrations::adopt::{self, AdoptRequest, ModelsAdoptRequest};
 use crate::migrations::drift::{self, AcceptPlan, LiveDatabase};
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::position::{self, Position};
+use crate::migrations::history::project::HistoryError;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::history::targets::Targets;
 use crate::migrations::repair::{self, RepairPlan};
@@ -122,6 +123,9 @@ pub enum FixError {
     /// A reference could not be built or read.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The history could not be read again after a revision was written.
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 /// Applies `plan` to its database through one verified copy.
@@ -135,6 +139,12 @@ pub fn apply(
     progress: &mut dyn Progress,
 ) -> Result<FixReport, FixError> {
     let steps = chosen_steps(&plan, options)?;
+    if let Some(FixStep::AdoptModels { tables, message }) = steps.first() {
+        let (tables, message) = (tables.clone(), message.clone());
+        return models_first(
+            repo, replayer, plan, &tables, &message, options, on_event, progress,
+        );
+    }
     let mut report = FixReport {
         plan,
         applied: Vec::new(),
@@ -233,6 +243,95 @@ pub fn apply(
         applied.detail = settled.unwrap_or_else(|why| why);
         report.fixed = applied.ok;
     }
+    Ok(report)
+}
+
+/// Writes the revision from the models, then plans and applies the rest
+/// against the history read again with it (the database is then behind
+/// that revision: the upgrade applies it). A revision that cannot be
+/// written or verified ends the fix with the database untouched.
+#[allow(clippy::too_many_arguments)] // apply's inputs, passed through
+fn models_first(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    plan: FixPlan,
+    tables: &[String],
+    message: &str,
+    options: &FixOptions,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+    progress: &mut dyn Progress,
+) -> Result<FixReport, FixError> {
+    let step = FixStep::AdoptModels {
+        tables: tables.to_vec(),
+        message: message.to_owned(),
+    };
+    let request = ModelsAdoptRequest {
+        tables,
+        message,
+        dry_run: false,
+    };
+    let project = replayer.project();
+    let written = adopt::adopt_models(
+        repo,
+        project,
+        replayer.graph(),
+        replayer.chain(),
+        &request,
+        on_event,
+    );
+    let mut report = FixReport {
+        plan,
+        applied: Vec::new(),
+        safety_snapshot: None,
+        fixed: false,
+        replaced: false,
+        unhealthy: None,
+    };
+    let adopted = match written {
+        Ok(adopted) => adopted,
+        Err(why) => {
+            report.applied.push(AppliedStep {
+                step,
+                ok: false,
+                detail: why.to_string(),
+            });
+            return Ok(report);
+        }
+    };
+    report.applied.push(AppliedStep {
+        step,
+        ok: true,
+        detail: format!(
+            "wrote revision {} ({}), verified by replaying it; commit the file",
+            adopted.revision,
+            adopted.path.display()
+        ),
+    });
+    let graph = project.load_graph()?;
+    let replayer = Replayer::new(project, &graph, replayer.chain().clone());
+    let live = LiveDatabase::capture(&report.plan.database, options.busy_timeout)
+        .map_err(ReplayError::from)?;
+    let next = super::plan(
+        repo,
+        &replayer,
+        &graph,
+        &live,
+        options.busy_timeout,
+        on_event,
+    )?;
+    if next.class == FixClass::ModelsAhead {
+        report.unhealthy = Some(format!(
+            "the models are still ahead after revision {}: {}",
+            adopted.revision, next.reason
+        ));
+        return Ok(report);
+    }
+    let rest = apply(repo, &replayer, &graph, next, options, on_event, progress)?;
+    report.applied.extend(rest.applied);
+    report.safety_snapshot = rest.safety_snapshot;
+    report.fixed = rest.fixed;
+    report.replaced = rest.replaced;
+    report.unhealthy = rest.unhealthy;
     Ok(report)
 }
 
@@ -443,6 +542,8 @@ impl Editor<'_, '_> {
                 "the extra objects stay; adopted into a new revision once the fix is in place"
                     .to_owned(),
             ),
+            // `apply` writes it before any copy is made.
+            FixStep::AdoptModels { .. } => Ok("written before the copy was made".to_owned()),
         }
     }
 

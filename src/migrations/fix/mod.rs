@@ -57,6 +57,10 @@ pub enum FixClass {
     ExtraObjects,
     /// Both missing and extra objects.
     MissingAndExtraObjects,
+    /// The database is what its history makes, but the models declare
+    /// tables or columns no migration creates: the history needs a
+    /// revision, written from the models, and the database an upgrade.
+    ModelsAhead,
     /// The history has several heads: not a database fix.
     MultipleHeads,
     /// No fix can be chosen safely; the reason says what a person must
@@ -74,6 +78,7 @@ impl FixClass {
             FixClass::MissingObjects => "missing-objects",
             FixClass::ExtraObjects => "extra-objects",
             FixClass::MissingAndExtraObjects => "missing-and-extra-objects",
+            FixClass::ModelsAhead => "models-ahead",
             FixClass::MultipleHeads => "multiple-heads",
             FixClass::Unsure => "unsure",
         }
@@ -114,6 +119,16 @@ pub enum FixStep {
         /// The revision's message (its docstring and file name).
         message: String,
     },
+    /// Write a new revision on the head that creates what the models
+    /// declare for `tables` and no migration creates (`migsnap adopt
+    /// --from-models`); it runs before the copy is made, as it changes the
+    /// history, not the database.
+    AdoptModels {
+        /// The tables whose declarations the revision creates.
+        tables: Vec<String>,
+        /// The revision's message.
+        message: String,
+    },
     /// Drop the extra objects (`migsnap repair --apply
     /// --allow-destructive`): destructive.
     Drop {
@@ -135,6 +150,7 @@ impl FixStep {
             FixStep::Repair { .. } => "repair",
             FixStep::Accept { .. } => "accept",
             FixStep::Adopt { .. } => "adopt",
+            FixStep::AdoptModels { .. } => "adopt-models",
             FixStep::Drop { .. } => "drop",
         }
     }

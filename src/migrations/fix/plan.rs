@@ -10,6 +10,7 @@ use crate::migrations::history::data_steps;
 use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::history::revision_id::RevisionId;
+use crate::migrations::models;
 use crate::migrations::repair;
 use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
 use crate::repo::Repo;
@@ -66,7 +67,7 @@ pub fn plan(
         return Ok(plan.decided(FixClass::Unsure, reason));
     }
     if let Some(decided) = stamped_is_right(&status, &mut plan) {
-        return Ok(decided);
+        return models_ahead(repo, replayer, graph, decided, on_event);
     }
     let located = drift::locate(
         repo,
@@ -202,6 +203,51 @@ fn stamped_is_right(status: &StatusReport, plan: &mut FixPlan) -> Option<FixPlan
             )
         }
     })
+}
+
+/// `decided` (the database is what its history makes), or, when the
+/// models declare tables or columns no migration creates, the plan that
+/// writes their revision from the models and upgrades.
+fn models_ahead(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    mut decided: FixPlan,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<FixPlan, ReplayError> {
+    let Some(comparison) = models::compare(repo, replayer, graph, on_event)? else {
+        return Ok(decided);
+    };
+    if comparison.failure.is_some() || comparison.missing_in_migrations.is_empty() {
+        return Ok(decided);
+    }
+    let mut tables: Vec<String> = Vec::new();
+    for field in &comparison.missing_in_migrations {
+        if !tables.contains(&field.table) {
+            tables.push(field.table.clone());
+        }
+    }
+    let fields: Vec<String> = comparison
+        .missing_in_migrations
+        .iter()
+        .map(|f| f.describe())
+        .collect();
+    decided.findings.clear();
+    decided.steps = vec![
+        FixStep::AdoptModels {
+            message: format!("from the models: {}", tables.join(", ")),
+            tables: tables.clone(),
+        },
+        FixStep::Upgrade,
+    ];
+    let reason = format!(
+        "the schema is what its history makes, but the models declare {}, which no migration \
+         creates: write a revision for {} from the models (one feature's tables per revision: \
+         name them with `migsnap adopt --from-models --tables`), then upgrade",
+        fields.join(", "),
+        tables.join(", ")
+    );
+    Ok(decided.decided(FixClass::ModelsAhead, reason))
 }
 
 /// The plan when the schema is exactly `located`'s and the version rows
