@@ -227,13 +227,6 @@ impl From<SqliteError> for CliError {
             SqliteError::DiskFull { .. } => {
                 e.hint("free space on the database's file system, then run the command again")
             }
-            SqliteError::QuickCheck { path, problems } => CliError {
-                details: problems,
-                ..e.hint(format!(
-                    "`sqlite3 {} 'PRAGMA quick_check'` (or --format json) lists every problem",
-                    path.display()
-                ))
-            },
             SqliteError::NotUtf8 { .. } => e.hint(
                 "give it a valid UTF-8 name and SQL (for a table: ALTER TABLE … RENAME TO …), then snapshot again",
             ),

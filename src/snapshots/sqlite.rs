@@ -109,18 +109,6 @@ pub enum SqliteError {
         /// `name` or `SQL`.
         part: &'static str,
     },
-    /// `PRAGMA quick_check` found problems. The message names the first and
-    /// counts them; all of them are in `problems`.
-    #[error(
-        "database {path} is corrupt: quick_check found {}",
-        summarise_problems(problems)
-    )]
-    QuickCheck {
-        /// The database.
-        path: PathBuf,
-        /// SQLite's verdict, one problem a line.
-        problems: Vec<String>,
-    },
     /// The file system filled up while SQLite wrote the database; SQLite
     /// rolled the transaction back.
     #[error("disk full while writing database {path}; nothing was changed")]
@@ -343,6 +331,9 @@ pub struct Database {
     conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+    /// The `PRAGMA data_version` of the state another connection is
+    /// checking (see [`Database::checked_elsewhere_at`]).
+    checked_elsewhere: Option<i64>,
 }
 
 impl Database {
@@ -369,6 +360,7 @@ impl Database {
             conn,
             path: path.to_path_buf(),
             busy_timeout,
+            checked_elsewhere: None,
         })
     }
 
@@ -447,6 +439,18 @@ impl Database {
                 });
             }
         }
+        // Same data version, same state: no commit came between the
+        // moment the version was read and this read transaction, so the
+        // checker's transaction, begun in between, sees what this one read.
+        // Otherwise only this transaction can check what it read.
+        let data_version: i64 = tx
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(&sql)?;
+        let checked = match self.checked_elsewhere {
+            Some(version) if version == data_version => None,
+            Some(_) => Some(quick_check_conn(&tx).map_err(&sql)?),
+            None => None,
+        };
         tx.commit().map_err(&sql)?;
         Ok(Capture {
             schema,
@@ -454,7 +458,42 @@ impl Database {
             findings,
             meta,
             geometry,
+            checked,
         })
+    }
+
+    /// `PRAGMA data_version` now: a later read transaction of this
+    /// connection reads the same value exactly when no other connection
+    /// committed in between.
+    pub fn data_version(&self) -> Result<i64, SqliteError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Tells the next capture that another connection is checking the state
+    /// this connection saw at `data_version` (from [`Database::data_version`]):
+    /// a capture that reads a later state runs `PRAGMA quick_check` itself,
+    /// in its own read transaction, and reports the verdict in
+    /// [`Capture::checked`].
+    pub fn checked_elsewhere_at(&mut self, data_version: i64) {
+        self.checked_elsewhere = Some(data_version);
+    }
+
+    /// Begins a read transaction, so the state it sees is fixed from now
+    /// on, for a [`Pinned::quick_check`] that may run later on another
+    /// thread.
+    pub fn pin(self) -> Result<Pinned, SqliteError> {
+        // BEGIN is deferred: the first read takes the SHARED lock (rollback
+        // journal) or the WAL read mark.
+        self.conn
+            .execute_batch("BEGIN")
+            .and_then(|()| {
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            })
+            .map_err(|e| self.sql(e))?;
+        Ok(Pinned { db: self })
     }
 
     /// Up to `count` pages spread evenly over the database, to train a
@@ -482,26 +521,6 @@ impl Database {
         Ok(samples)
     }
 
-    /// Runs `PRAGMA quick_check` in a read transaction of its own and fails
-    /// with [`SqliteError::QuickCheck`] unless it says `ok`.
-    pub fn check(&self) -> Result<(), SqliteError> {
-        let verdict: Vec<String> = self
-            .conn
-            .prepare("PRAGMA quick_check")
-            .and_then(|mut stmt| {
-                stmt.query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(|e| self.sql(e))?;
-        if verdict == ["ok"] {
-            return Ok(());
-        }
-        Err(SqliteError::QuickCheck {
-            path: self.path.clone(),
-            problems: quick_check_problems(&verdict),
-        })
-    }
-
     /// Whether `table` exists in the main schema.
     pub fn has_table(&self, table: &str) -> Result<bool, SqliteError> {
         self.conn
@@ -527,6 +546,39 @@ impl Database {
     }
 }
 
+/// A connection inside a read transaction begun by [`Database::pin`].
+pub struct Pinned {
+    db: Database,
+}
+
+impl Pinned {
+    /// Runs `PRAGMA quick_check` on the pinned state and ends the read
+    /// transaction: the problems found, none when the database is sound.
+    pub fn quick_check(self) -> Result<Vec<String>, SqliteError> {
+        let sql = |e| self.db.sql(e);
+        let problems = quick_check_conn(&self.db.conn).map_err(sql)?;
+        self.db.conn.execute_batch("COMMIT").map_err(sql)?;
+        Ok(problems)
+    }
+}
+
+/// The problems `PRAGMA quick_check` finds through `conn`; none means sound.
+/// Damage bad enough to stop the check itself is its one problem.
+fn quick_check_conn(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let verdict = conn.prepare("PRAGMA quick_check").and_then(|mut stmt| {
+        stmt.query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()
+    });
+    match verdict {
+        Ok(verdict) if verdict == ["ok"] => Ok(Vec::new()),
+        Ok(verdict) => Ok(quick_check_problems(&verdict)),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
+            Ok(vec![e.to_string()])
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// What one capture read.
 #[derive(Clone, Debug)]
 pub struct Capture {
@@ -541,6 +593,11 @@ pub struct Capture {
     pub meta: DbMeta,
     /// Page geometry.
     pub geometry: Geometry,
+    /// The problems `PRAGMA quick_check` found when the capture had to
+    /// check what it read itself, because it saw a later state than the
+    /// connection checking elsewhere (see [`Database::checked_elsewhere_at`]);
+    /// `None` when it did not check.
+    pub checked: Option<Vec<String>>,
 }
 
 /// Identifies a database's schema without parsing it: SQLite's schema cookie
