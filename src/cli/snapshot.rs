@@ -9,7 +9,7 @@ use super::{CliError, Ctx, Status};
 use crate::finding::Finding;
 use crate::migrations::record::record;
 use crate::policy::{Ignored, Threshold};
-use crate::snapshots::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome};
+use crate::snapshots::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, integrity_finding};
 
 /// Record the schema and every page (or only the schema) of a database as a
 /// new snapshot on top of its previous one, and print its short hash.
@@ -98,8 +98,9 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
         SnapshotOutcome::Recorded { id, snapshot } => {
             let recorded = Recorded::from_snapshot(&snapshot);
-            // Migration artefacts are reported, never hidden (issue #3).
-            let judged = args.verdict.judge(repo.findings(), report.artefacts);
+            // Migration artefacts are reported, never hidden (issue #3), and
+            // so is a failed integrity check (issue #14).
+            let judged = args.verdict.judge(repo.findings(), report.findings);
             status = verdict::status(&judged);
             if ctx.out.is_json() {
                 ctx.out.json(&RecordedDocument {

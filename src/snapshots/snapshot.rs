@@ -15,6 +15,7 @@ use migsnap_store::{
     Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
 };
 
+use crate::finding::{Finding, Severity};
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::schema::SchemaHash;
 use crate::snapshots::pages::ImageError;
@@ -145,6 +146,19 @@ impl IntegrityFailure {
         })
     }
 
+    /// The finding that reports this failure of the database at `path`.
+    pub fn finding(&self, path: &str) -> Finding {
+        Finding::new(
+            codes::INTEGRITY_FAILED,
+            Severity::Error,
+            path,
+            format!("recorded, but it fails its integrity check: {}", self.summary()),
+        )
+        .hint(format!(
+            "keep this snapshot; `sqlite3 {path} 'PRAGMA quick_check'` lists every problem, and restoring it in place needs --force"
+        ))
+    }
+
     /// One line: how many problems, and the first.
     pub fn summary(&self) -> String {
         format!(
@@ -154,6 +168,28 @@ impl IntegrityFailure {
             self.problems.first().map_or("", String::as_str)
         )
     }
+}
+
+/// The finding that a snapshot recorded a database failing `PRAGMA
+/// quick_check`; `None` for a sound one. An error by default: the copy is
+/// kept, but the database needs attention before anything else is done.
+pub fn integrity_finding(record: &Recorded) -> Option<crate::finding::Finding> {
+    let failure = record.integrity.as_ref()?;
+    Some(
+        crate::finding::Finding::new(
+            codes::INTEGRITY_FAILED,
+            crate::finding::Severity::Error,
+            record.path.clone(),
+            format!(
+                "fails its integrity check ({}); recorded anyway and flagged",
+                failure.summary()
+            ),
+        )
+        .hint(format!(
+            "`sqlite3 {} 'PRAGMA quick_check'` lists every problem; `migsnap checkout` copies this snapshot out, and restoring it in place needs --force",
+            record.path
+        )),
+    )
 }
 
 /// Finding codes of snapshots.
