@@ -9,7 +9,7 @@ use super::{CliError, Ctx, Status};
 use crate::finding::Finding;
 use crate::migrations::record::record;
 use crate::policy::{Ignored, Threshold};
-use crate::snapshots::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome, integrity_finding};
+use crate::snapshots::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome};
 
 /// Record the schema and every page (or only the schema) of a database as a
 /// new snapshot on top of its previous one, and print its short hash.

@@ -170,28 +170,6 @@ impl IntegrityFailure {
     }
 }
 
-/// The finding that a snapshot recorded a database failing `PRAGMA
-/// quick_check`; `None` for a sound one. An error by default: the copy is
-/// kept, but the database needs attention before anything else is done.
-pub fn integrity_finding(record: &Recorded) -> Option<crate::finding::Finding> {
-    let failure = record.integrity.as_ref()?;
-    Some(
-        crate::finding::Finding::new(
-            codes::INTEGRITY_FAILED,
-            crate::finding::Severity::Error,
-            record.path.clone(),
-            format!(
-                "fails its integrity check ({}); recorded anyway and flagged",
-                failure.summary()
-            ),
-        )
-        .hint(format!(
-            "`sqlite3 {} 'PRAGMA quick_check'` lists every problem; `migsnap checkout` copies this snapshot out, and restoring it in place needs --force",
-            record.path
-        )),
-    )
-}
-
 /// Finding codes of snapshots.
 pub mod codes {
     /// The database failed `PRAGMA quick_check`; the snapshot was recorded
