@@ -330,6 +330,16 @@ impl From<RestoreError> for CliError {
             RestoreError::SchemaOnly { .. }
             | RestoreError::Forgotten { .. }
             | RestoreError::NotRegular { .. } => CliError::from_error(ErrorKind::Input, &error),
+            RestoreError::Damaged { snapshot, .. } => {
+                CliError::from_error(ErrorKind::Refused, &error).hint(format!(
+                    "pass --force to restore it anyway, or look at it first with `migsnap checkout {snapshot:.12} -o FILE`"
+                ))
+            }
+            RestoreError::DamagedDatabase { safety, .. } => {
+                CliError::from_error(ErrorKind::Refused, &error).hint(format!(
+                    "recover the database first (`sqlite3 FILE .recover`, or `migsnap restore` of a sound snapshot); `migsnap checkout {safety:.12} -o FILE` gives you a copy"
+                ))
+            }
             RestoreError::QuickCheck { ref problems, .. } => CliError {
                 details: problems.clone(),
                 ..CliError::from_error(ErrorKind::Corrupt, &error)

@@ -27,7 +27,9 @@ use tempfile::NamedTempFile;
 
 use crate::repo::{Repo, Tracked};
 use crate::snapshots::pages::ImageError;
-use crate::snapshots::snapshot::{self, Recorded, SnapshotError, SnapshotOptions};
+use crate::snapshots::snapshot::{
+    self, IntegrityFailure, Recorded, SnapshotError, SnapshotOptions,
+};
 use crate::snapshots::sqlite::{self, FileId, SqliteError, WriteLock};
 
 /// What can go wrong writing a snapshot back.
@@ -162,6 +164,32 @@ pub enum RestoreError {
         /// The first page that differs (0: the page count differs).
         pgno: u32,
     },
+    /// The snapshot was recorded from a database that failed its
+    /// integrity check, and `--force` was not given.
+    #[error(
+        "snapshot {snapshot:.12} was recorded from a database that fails its integrity check ({})",
+        failure.summary()
+    )]
+    Damaged {
+        /// The snapshot.
+        snapshot: ObjectId,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
+    /// The database to change fails its integrity check: its safety
+    /// snapshot keeps it, and it is not changed.
+    #[error(
+        "database {path} fails its integrity check ({}); it is kept as snapshot {safety:.12} and was not changed",
+        failure.summary()
+    )]
+    DamagedDatabase {
+        /// The database.
+        path: PathBuf,
+        /// Its safety snapshot, flagged.
+        safety: ObjectId,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
     /// The rebuilt file fails `PRAGMA quick_check`.
     #[error(
         "snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {}",
@@ -230,6 +258,16 @@ pub enum Warning {
         /// Whether the file was written in place.
         in_place: bool,
     },
+    /// The snapshot written, or the safety snapshot of the database it
+    /// replaced, records a database that fails its integrity check.
+    Damaged {
+        /// The snapshot.
+        snapshot: ObjectId,
+        /// Whether it is the safety snapshot.
+        safety: bool,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
     /// The current file could not be snapshotted; a raw copy was kept.
     RawCopy {
         /// The copy of the main file (its sidecars beside it).
@@ -256,6 +294,20 @@ impl std::fmt::Display for Warning {
             } => write!(
                 f,
                 "the file had {links} hard links: only this name has the restored content, the others keep the old file"
+            ),
+            Warning::Damaged {
+                snapshot,
+                safety,
+                failure,
+            } => write!(
+                f,
+                "{} {snapshot:.12} records a database that fails its integrity check: {}",
+                if *safety {
+                    "the safety snapshot"
+                } else {
+                    "snapshot"
+                },
+                failure.summary()
             ),
             Warning::RawCopy { path } => write!(
                 f,
@@ -319,7 +371,8 @@ pub fn checkout(
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let view = repo.store.view();
-    match inspect(out)? {
+    let damaged = damaged(view, snapshot, false)?;
+    let mut written = match inspect(out)? {
         Target::File(_) if !force => Err(RestoreError::Exists {
             path: out.to_path_buf(),
         }),
@@ -351,7 +404,24 @@ pub fn checkout(
             let built = rebuild(view, snapshot, out, None, progress)?;
             create(built, out, snapshot)
         }
-    }
+    }?;
+    written.warnings.splice(0..0, damaged);
+    Ok(written)
+}
+
+/// A warning when `snapshot` was recorded from a database that failed its
+/// integrity check (`safety`: it is the safety snapshot just taken).
+fn damaged(view: View<'_>, snapshot: ObjectId, safety: bool) -> Result<Vec<Warning>, RestoreError> {
+    let record = Recorded::from_snapshot(&view.read_snapshot(&snapshot)?);
+    Ok(record
+        .integrity
+        .map(|failure| Warning::Damaged {
+            snapshot,
+            safety,
+            failure,
+        })
+        .into_iter()
+        .collect())
 }
 
 /// Renames a verified file to the absent `out`, after removing sidecars
@@ -404,11 +474,20 @@ pub fn restore(
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let target = db.path.as_path();
+    // A damaged state goes back into the application's own file only when
+    // asked; `checkout` into another file is how to look at it first.
+    let damaged = damaged(repo.store.view(), snapshot, false)?;
+    if let (Some(Warning::Damaged { failure, .. }), false) = (damaged.first(), options.force) {
+        return Err(RestoreError::Damaged {
+            snapshot,
+            failure: failure.clone(),
+        });
+    }
     let meta = match inspect(target)? {
         Target::Absent => {
             let built = rebuild(repo.store.view(), snapshot, target, None, progress)?;
             let mut written = create(built, target, snapshot)?;
-            written.warnings = other_database(repo, snapshot, db)?;
+            written.warnings = [damaged, other_database(repo, snapshot, db)?].concat();
             return Ok(written);
         }
         Target::File(meta) => meta,
@@ -419,10 +498,11 @@ pub fn restore(
     // Every decision below is taken before anything is written: a refusal
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
-    let mut warnings = other_database(repo, snapshot, db)?;
+    let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
     let safety = match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
             prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
+            warnings.extend(self::damaged(repo.store.view(), safety, true)?);
             Some(safety)
         }
         Err(_) if options.no_safety_snapshot => {
@@ -701,6 +781,17 @@ where
         other => other.into(),
     })?;
     let safety = take_safety(repo, db, options, false, progress)?;
+    // A damaged database is recorded, never edited: the edit would start
+    // from pages SQLite cannot read right.
+    if let Some(Warning::Damaged { failure, .. }) = damaged(repo.store.view(), safety, true)?.pop()
+    {
+        return Err(RestoreError::DamagedDatabase {
+            path: target.to_path_buf(),
+            safety,
+            failure,
+        }
+        .into());
+    }
     // Rebuilding the safety snapshot reads back every page of it,
     // hash-checked, before anything is written: that proves the undo.
     let built = rebuild(repo.store.view(), safety, target, Some(&meta), progress)?;
@@ -868,7 +959,10 @@ fn rebuild(
     });
     synced.map_err(io(&temp_path))?;
     let verdict = verdict?;
-    if verdict != ["ok"] {
+    // A snapshot flagged as failing its integrity check rebuilds, verified
+    // byte for byte by its hashes, into the same damaged file: that is what
+    // it promised. Any other failure is new damage, and refused.
+    if verdict != ["ok"] && recorded.integrity.is_none() {
         return Err(RestoreError::QuickCheck {
             snapshot,
             problems: sqlite::quick_check_problems(&verdict),
