@@ -451,7 +451,9 @@ impl Database {
             Some(_) => Some(quick_check_conn(&tx).map_err(&sql)?),
             None => None,
         };
-        tx.commit().map_err(&sql)?;
+        // A read transaction has nothing to commit; ROLLBACK ends it even
+        // after quick_check met damage, where COMMIT repeats that error.
+        tx.rollback().map_err(&sql)?;
         Ok(Capture {
             schema,
             stamp,
@@ -557,7 +559,9 @@ impl Pinned {
     pub fn quick_check(self) -> Result<Vec<String>, SqliteError> {
         let sql = |e| self.db.sql(e);
         let problems = quick_check_conn(&self.db.conn).map_err(sql)?;
-        self.db.conn.execute_batch("COMMIT").map_err(sql)?;
+        // Not COMMIT: after quick_check met damage it repeats that error,
+        // and a read transaction has nothing to commit.
+        self.db.conn.execute_batch("ROLLBACK").map_err(sql)?;
         Ok(problems)
     }
 }
