@@ -719,7 +719,7 @@ fn read_column_if_table(
 
 /// The problems of a `quick_check` verdict, one a line: SQLite may put
 /// several in one row, under a "*** in database main ***" heading.
-pub fn quick_check_problems(verdict: &[String]) -> Vec<String> {
+fn quick_check_problems(verdict: &[String]) -> Vec<String> {
     verdict
         .iter()
         .flat_map(|row| row.lines())
@@ -738,8 +738,8 @@ pub fn summarise_problems(problems: &[String]) -> String {
     )
 }
 
-/// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict
-/// lines; `["ok"]` means sound.
+/// Runs `PRAGMA quick_check` on a database file and returns the problems it
+/// found; none means sound.
 pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
     // immutable=1: the file is ours and unchanging, so SQLite needs no locks
     // and no -shm file even when the image is in WAL mode.
@@ -751,12 +751,7 @@ pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| sql_error(path, Duration::ZERO, e))?;
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(|e| sql_error(path, Duration::ZERO, e))?;
-    stmt.query_map([], |row| row.get::<_, String>(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| sql_error(path, Duration::ZERO, e))
+    quick_check_conn(&conn).map_err(|e| sql_error(path, Duration::ZERO, e))
 }
 
 /// Percent-encodes a path for a `file:` URI.

@@ -798,11 +798,11 @@ where
     let result = edit(built.temp.path())?;
     let file: &File = built.temp.as_file();
     file.sync_all().map_err(io(built.temp.path()))?;
-    let verdict = sqlite::quick_check(built.temp.path()).map_err(RestoreError::from)?;
-    if verdict != ["ok"] {
+    let problems = sqlite::quick_check(built.temp.path()).map_err(RestoreError::from)?;
+    if !problems.is_empty() {
         return Err(RestoreError::QuickCheck {
             snapshot: safety,
-            problems: sqlite::quick_check_problems(&verdict),
+            problems,
         }
         .into());
     }
@@ -958,15 +958,12 @@ fn rebuild(
         (sync.join().expect("BUG: fsync thread panicked"), verdict)
     });
     synced.map_err(io(&temp_path))?;
-    let verdict = verdict?;
+    let problems = verdict?;
     // A snapshot flagged as failing its integrity check rebuilds, verified
     // byte for byte by its hashes, into the same damaged file: that is what
     // it promised. Any other failure is new damage, and refused.
-    if verdict != ["ok"] && recorded.integrity.is_none() {
-        return Err(RestoreError::QuickCheck {
-            snapshot,
-            problems: sqlite::quick_check_problems(&verdict),
-        });
+    if !problems.is_empty() && recorded.integrity.is_none() {
+        return Err(RestoreError::QuickCheck { snapshot, problems });
     }
     let mode = owner
         .map(|m| m.permissions().mode() & 0o777)
