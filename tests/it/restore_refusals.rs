@@ -169,20 +169,22 @@ fn restore_refuses_when_the_safety_snapshot_does_not_read_back() {
     assert!(std::fs::read(&db).unwrap() == bytes, "the database changed");
 }
 
-/// Overwrites the middle of page `pgno` with garbage, so quick_check fails.
-fn corrupt_page(db: &std::path::Path, pgno: u64) {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::OpenOptions::new().write(true).open(db).unwrap();
-    file.write_all_at(&[0xff; 64], (pgno - 1) * 4096 + 8)
-        .unwrap();
+/// Puts garbage over the cells of `sqlite_schema` on page 1, so the
+/// database cannot even be read, let alone snapshotted. (Damage that leaves
+/// it readable is recorded in a flagged safety snapshot: tests/it/integrity.rs.)
+fn make_unreadable(db: &std::path::Path) {
+    let mut bytes = std::fs::read(db).unwrap();
+    bytes[3900..4000].fill(0x07);
+    bytes[100 + 8..100 + 12].copy_from_slice(&[0xff; 4]);
+    std::fs::write(db, &bytes).unwrap();
 }
 
 #[test]
-fn restore_over_a_corrupt_database_keeps_a_raw_copy_and_force_is_only_for_in_use() {
+fn restore_over_an_unreadable_database_keeps_a_raw_copy_and_force_is_only_for_in_use() {
     let env = TestEnv::with_store();
     let db = env.make_db("app.db", Journal::Delete, 300);
     let s1 = env.snapshot(&["app.db"]);
-    corrupt_page(&db, 3);
+    make_unreadable(&db);
     let bytes = std::fs::read(&db).unwrap();
 
     // --force overrides "in use" and read-only, not the safety snapshot.
