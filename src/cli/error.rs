@@ -335,9 +335,14 @@ impl From<RestoreError> for CliError {
                     "pass --force to restore it anyway, or look at it first with `migsnap checkout {snapshot:.12} -o FILE`"
                 ))
             }
+            RestoreError::DamagedDatabase {
+                restoring: true, ..
+            } => CliError::from_error(ErrorKind::Refused, &error).hint(
+                "look for a stray -wal or -journal beside it; pass --force to restore over it anyway (a raw copy of the file and its -wal/-journal is kept beside it)",
+            ),
             RestoreError::DamagedDatabase { safety, .. } => {
                 CliError::from_error(ErrorKind::Refused, &error).hint(format!(
-                    "recover the database first (`sqlite3 FILE .recover`, or `migsnap restore` of a sound snapshot); `migsnap checkout {safety:.12} -o FILE` gives you a copy"
+                    "recover the database first (`sqlite3 FILE .recover`, or `migsnap restore --force` of a sound snapshot); `migsnap checkout {safety:.12} -o FILE` gives you a copy"
                 ))
             }
             RestoreError::QuickCheck { ref problems, .. } => CliError {

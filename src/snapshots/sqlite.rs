@@ -567,20 +567,35 @@ impl Pinned {
 }
 
 /// The problems `PRAGMA quick_check` finds through `conn`; none means sound.
-/// Damage bad enough to stop the check itself is its one problem.
+/// Damage bad enough to stop the check itself is its last problem, after
+/// the ones it reported until then.
 fn quick_check_conn(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let verdict = conn.prepare("PRAGMA quick_check").and_then(|mut stmt| {
-        stmt.query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()
-    });
-    match verdict {
-        Ok(verdict) if verdict == ["ok"] => Ok(Vec::new()),
-        Ok(verdict) => Ok(quick_check_problems(&verdict)),
-        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
-            Ok(vec![e.to_string()])
+    let mut stmt = match conn.prepare("PRAGMA quick_check") {
+        Err(e) if is_corrupt(&e) => return Ok(vec![e.to_string()]),
+        prepared => prepared?,
+    };
+    let mut verdict = Vec::new();
+    let mut rows = stmt.query([])?;
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => verdict.push(row.get::<_, String>(0)?),
+            Ok(None) => break,
+            Err(e) if is_corrupt(&e) => {
+                verdict.push(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+    Ok(if verdict == ["ok"] {
+        Vec::new()
+    } else {
+        quick_check_problems(&verdict)
+    })
+}
+
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt)
 }
 
 /// What one capture read.

@@ -116,17 +116,37 @@ fn a_flagged_snapshot_goes_back_in_place_only_with_force_and_checks_out_with_a_w
     env.run(&["snapshot", "app"]).expect(exit::PROBLEMS);
     let flagged = head(&env);
 
-    // A restore over the damaged database keeps it as a flagged safety
-    // snapshot (it used to refuse), and says so.
-    let out = env.run(&["restore", &sound]);
+    // A restore over the damaged database records it as a flagged safety
+    // snapshot, then refuses without --force: the damage may come from a
+    // stray sidecar, and only the files keep what lies under it.
+    env.run(&["restore", &sound]).expect_error(
+        exit::REFUSED,
+        &[
+            "app.db fails its integrity check",
+            // Nothing changed since the flagged snapshot: it is the safety
+            // snapshot.
+            &format!("kept as snapshot {}", &flagged[..12]),
+        ],
+    );
+    assert!(std::fs::read(&db).unwrap() == damaged);
+    // With --force it goes ahead, and keeps a raw copy too.
+    let out = env.run(&["restore", "--force", &sound]);
     out.assert_success();
     assert!(
-        out.stderr.contains(&format!(
-            "warning: the safety snapshot {} records a database that fails its integrity check",
-            &flagged[..12]
-        )),
+        out.stderr
+            .contains("records a database that fails its integrity check"),
         "{}",
         out.stderr
+    );
+    let kept = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("warning: the previous file is also kept as "))
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no raw-copy warning:\n{}", out.stderr));
+    assert!(
+        std::fs::read(kept).unwrap() == damaged,
+        "the raw copy differs"
     );
     assert_eq!(integrity_check(&db), "ok");
     let sound_bytes = std::fs::read(&db).unwrap();
@@ -207,7 +227,7 @@ fn an_unflagged_snapshot_that_rebuilds_damaged_is_still_refused() {
     let db = env.join("app.db");
     env.run(&["snapshot", "app"]).expect(exit::PROBLEMS);
     let flagged = head(&env);
-    env.run(&["restore", &sound]).assert_success();
+    env.run(&["restore", "--force", &sound]).assert_success();
     let sound_bytes = std::fs::read(&db).unwrap();
 
     let unflagged = {

@@ -125,8 +125,14 @@ fn a_refused_restore_leaves_a_stray_wal_and_the_main_file_untouched() {
         std::fs::read(env.join("app.db-wal")).unwrap() == wal,
         "a refused restore changed the -wal"
     );
-    out.expect_error(exit::REFUSED, &["safety snapshot"]);
-    assert!(out.stderr.contains("hint: pass --no-safety-snapshot"));
+    // The damaged state is recorded (flagged) in the safety snapshot, but
+    // what lies under the stray WAL is only in the files: refused.
+    out.expect_error(
+        exit::REFUSED,
+        &["app.db fails its integrity check", "was not changed"],
+    );
+    assert!(out.stderr.contains("stray -wal"), "{}", out.stderr);
+    assert!(out.stderr.contains("pass --force"), "{}", out.stderr);
     // Deleting the stray WAL still recovers the intact file.
     std::fs::remove_file(env.join("app.db-wal")).unwrap();
     let _ = std::fs::remove_file(env.join("app.db-shm"));

@@ -185,6 +185,8 @@ pub enum RestoreError {
     DamagedDatabase {
         /// The database.
         path: PathBuf,
+        /// Whether a restore asked (which can go ahead with `--force`).
+        restoring: bool,
         /// Its safety snapshot, flagged.
         safety: ObjectId,
         /// How it failed.
@@ -272,6 +274,8 @@ pub enum Warning {
     RawCopy {
         /// The copy of the main file (its sidecars beside it).
         path: PathBuf,
+        /// Whether a (flagged) safety snapshot was taken too.
+        snapshotted: bool,
     },
 }
 
@@ -309,9 +313,20 @@ impl std::fmt::Display for Warning {
                 },
                 failure.summary()
             ),
-            Warning::RawCopy { path } => write!(
+            Warning::RawCopy {
+                path,
+                snapshotted: false,
+            } => write!(
                 f,
                 "no safety snapshot: the previous file is kept as {}",
+                path.display()
+            ),
+            Warning::RawCopy {
+                path,
+                snapshotted: true,
+            } => write!(
+                f,
+                "the previous file is also kept as {}, with its -wal or -journal",
                 path.display()
             ),
         }
@@ -502,12 +517,36 @@ pub fn restore(
     let safety = match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
             prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
-            warnings.extend(self::damaged(repo.store.view(), safety, true)?);
+            // The damage may come from a sidecar (a stray -wal replayed
+            // into the file): only a raw copy of the files keeps what lies
+            // under it, and only --force replaces them.
+            if let Some(Warning::Damaged { failure, .. }) =
+                self::damaged(repo.store.view(), safety, true)?.pop()
+            {
+                if !options.force {
+                    return Err(RestoreError::DamagedDatabase {
+                        path: target.to_path_buf(),
+                        restoring: true,
+                        safety,
+                        failure,
+                    });
+                }
+                warnings.push(Warning::Damaged {
+                    snapshot: safety,
+                    safety: true,
+                    failure,
+                });
+                warnings.push(Warning::RawCopy {
+                    path: keep_raw_copy(target)?,
+                    snapshotted: true,
+                });
+            }
             Some(safety)
         }
         Err(_) if options.no_safety_snapshot => {
             warnings.push(Warning::RawCopy {
                 path: keep_raw_copy(target)?,
+                snapshotted: false,
             });
             None
         }
@@ -787,6 +826,7 @@ where
     {
         return Err(RestoreError::DamagedDatabase {
             path: target.to_path_buf(),
+            restoring: false,
             safety,
             failure,
         }
