@@ -649,4 +649,34 @@ mod tests {
         let back = Recorded::from_snapshot(&snapshot_with(damaged));
         assert_eq!(back.schema_semantic, None);
     }
+
+    /// A failed integrity check is written as documented in
+    /// docs/format.md and reads back; a snapshot without the headers reads
+    /// as passing, and any value of `integrity-check` reads as failing.
+    #[test]
+    fn integrity_headers_round_trip() {
+        let problems: Vec<String> = (0..12).map(|i| format!("problem {i}")).collect();
+        let record = Recorded {
+            integrity: IntegrityFailure::from_problems(&problems),
+            ..Recorded::default()
+        };
+        let headers = record.to_headers();
+        assert!(headers.contains(&("integrity-check".to_owned(), "failed".to_owned())));
+        assert!(headers.contains(&("integrity-problem-count".to_owned(), "12".to_owned())));
+        let back = Recorded::from_snapshot(&snapshot_with(headers)).integrity;
+        let back = back.expect("flagged");
+        assert_eq!(back.problem_count, 12);
+        assert_eq!(back.problems, problems[..KEPT_PROBLEMS]);
+
+        assert_eq!(
+            Recorded::from_snapshot(&snapshot_with(Vec::new())).integrity,
+            None
+        );
+        let other = vec![("integrity-check".to_owned(), "damaged".to_owned())];
+        assert!(
+            Recorded::from_snapshot(&snapshot_with(other))
+                .integrity
+                .is_some()
+        );
+    }
 }

@@ -1139,3 +1139,64 @@ impl Committed {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_database(dir: &Path) -> PathBuf {
+        let path = dir.join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = wal;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             INSERT INTO t (v) VALUES ('a');",
+        )
+        .unwrap();
+        path
+    }
+
+    /// The checker's state and the capture's are the same exactly when no
+    /// commit came between the data version read and the capture: a WAL
+    /// commit in that window makes the capture check what it read itself.
+    #[test]
+    fn a_commit_between_the_version_and_the_capture_makes_the_capture_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wal_database(dir.path());
+        // Kept open so the WAL stays: the other connections read it.
+        let writer = Connection::open(&path).unwrap();
+
+        let mut quiet = Database::open(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        let version = quiet.data_version().unwrap();
+        let checker = Database::open(&path, DEFAULT_BUSY_TIMEOUT)
+            .unwrap()
+            .pin()
+            .unwrap();
+        quiet.checked_elsewhere_at(version);
+        assert_eq!(quiet.capture(None, None).unwrap().checked, None);
+        assert_eq!(checker.quick_check().unwrap(), Vec::<String>::new());
+
+        let mut raced = Database::open(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        let version = raced.data_version().unwrap();
+        let checker = Database::open(&path, DEFAULT_BUSY_TIMEOUT)
+            .unwrap()
+            .pin()
+            .unwrap();
+        writer
+            .execute("INSERT INTO t (v) VALUES ('b')", [])
+            .unwrap();
+        raced.checked_elsewhere_at(version);
+        assert_eq!(
+            raced.capture(None, None).unwrap().checked,
+            Some(Vec::new()),
+            "the capture saw a later state than the checker, and must check it"
+        );
+        // The pinned checker still reads the state it began with.
+        let rows: i64 = checker
+            .db
+            .conn
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+}
