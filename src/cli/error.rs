@@ -732,6 +732,10 @@ impl From<crate::migrations::guard::GuardError> for CliError {
             GuardError::Read(e) => e.into(),
             GuardError::Check(e) => e.into(),
             GuardError::Restore(e) => e.into(),
+            GuardError::Damaged { before, .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint(format!(
+                    "recover the database first; `migsnap checkout {before:.12} -o FILE` gives you a copy"
+                )),
         }
     }
 }

@@ -31,7 +31,9 @@ use crate::schema::diff::{self, Change, ChangeKind, Op, SchemaDiff};
 use crate::schema::field::{Field, Value, names_of};
 use crate::schema::model::same_name;
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
-use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions};
+use crate::snapshots::snapshot::{
+    self, IntegrityFailure, Recorded, SnapshotError, SnapshotOptions,
+};
 use crate::snapshots::sqlite::SqliteError;
 
 /// The stable finding codes of `guard`.
@@ -78,6 +80,20 @@ pub enum GuardError {
     /// The snapshot could not be put back.
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    /// The database fails its integrity check before the command: it is
+    /// recorded, and the command is not run on it.
+    #[error(
+        "database {path} fails its integrity check ({}); it is kept as snapshot {before:.12} and the command was not run",
+        failure.summary()
+    )]
+    Damaged {
+        /// The database.
+        path: PathBuf,
+        /// Its snapshot, flagged.
+        before: ObjectId,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
     /// Something failed after the command ran: the snapshot taken before it
     /// is what undoes it.
     #[error("{source}")]
@@ -215,6 +231,17 @@ pub fn guard(
         take_snapshot(repo, tracked, options, message, progress)
     };
     let before = take(repo, format!("before `{shown}`"), progress)?;
+    // A command run on a damaged database may make the damage worse, and
+    // restoring on failure could not start from a sound state.
+    let snapshot = repo.store.view().read_snapshot(&before);
+    let recorded = Recorded::from_snapshot(&snapshot.map_err(SnapshotError::from)?);
+    if let Some(failure) = recorded.integrity {
+        return Err(GuardError::Damaged {
+            path: tracked.path.clone(),
+            before,
+            failure,
+        });
+    }
     let live_before = LiveDatabase::capture(&tracked.path, options.busy_timeout)?;
     // The reference is built before the command runs, so that a slow
     // replay does not stand between the command and its judgement.

@@ -300,3 +300,27 @@ fn a_rewrite_refuses_a_damaged_database_and_keeps_it() {
         .ok_json();
     assert!(json["snapshots"][0]["integrity"].is_object(), "{json}");
 }
+
+/// `guard` records a damaged database before the command and refuses to
+/// run the command on it.
+#[test]
+fn guard_keeps_a_damaged_database_and_does_not_run_the_command() {
+    let (env, _, damaged) = damaged_app();
+    let db = env.join("app.db");
+    let marker = env.join("ran");
+    let out = env.run(&["guard", "app", "--", "touch", marker.to_str().unwrap()]);
+    out.expect(exit::REFUSED);
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with("error: ")
+            && l.contains("app.db fails its integrity check")
+            && l.contains("the command was not run")),
+        "{}",
+        out.stderr
+    );
+    assert!(!marker.exists(), "the command ran");
+    assert!(std::fs::read(&db).unwrap() == damaged);
+    let json = env
+        .run(&["--format", "json", "log", "app", "-n", "1"])
+        .ok_json();
+    assert!(json["snapshots"][0]["integrity"].is_object(), "{json}");
+}
