@@ -125,7 +125,7 @@ pub struct Recorded {
 }
 
 /// How a recorded database failed `PRAGMA quick_check`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct IntegrityFailure {
     /// How many problems it reported.
     pub problem_count: usize,

@@ -386,7 +386,7 @@ pub fn checkout(
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let view = repo.store.view();
-    let damaged = damaged(view, snapshot, false)?;
+    let damaged = integrity_of(view, snapshot)?;
     let mut written = match inspect(out)? {
         Target::File(_) if !force => Err(RestoreError::Exists {
             path: out.to_path_buf(),
@@ -420,23 +420,36 @@ pub fn checkout(
             create(built, out, snapshot)
         }
     }?;
-    written.warnings.splice(0..0, damaged);
+    written
+        .warnings
+        .splice(0..0, damaged_warning(snapshot, damaged, false));
     Ok(written)
 }
 
-/// A warning when `snapshot` was recorded from a database that failed its
-/// integrity check (`safety`: it is the safety snapshot just taken).
-fn damaged(view: View<'_>, snapshot: ObjectId, safety: bool) -> Result<Vec<Warning>, RestoreError> {
-    let record = Recorded::from_snapshot(&view.read_snapshot(&snapshot)?);
-    Ok(record
-        .integrity
+/// How `snapshot`'s database failed its integrity check when recorded;
+/// `None` when it passed.
+fn integrity_of(
+    view: View<'_>,
+    snapshot: ObjectId,
+) -> Result<Option<IntegrityFailure>, RestoreError> {
+    Ok(Recorded::from_snapshot(&view.read_snapshot(&snapshot)?).integrity)
+}
+
+/// The warning that `snapshot` (`safety`: the safety snapshot just taken)
+/// records a database that failed its integrity check, if it does.
+fn damaged_warning(
+    snapshot: ObjectId,
+    failure: Option<IntegrityFailure>,
+    safety: bool,
+) -> Vec<Warning> {
+    failure
         .map(|failure| Warning::Damaged {
             snapshot,
             safety,
             failure,
         })
         .into_iter()
-        .collect())
+        .collect()
 }
 
 /// Renames a verified file to the absent `out`, after removing sidecars
@@ -491,13 +504,12 @@ pub fn restore(
     let target = db.path.as_path();
     // A damaged state goes back into the application's own file only when
     // asked; `checkout` into another file is how to look at it first.
-    let damaged = damaged(repo.store.view(), snapshot, false)?;
-    if let (Some(Warning::Damaged { failure, .. }), false) = (damaged.first(), options.force) {
-        return Err(RestoreError::Damaged {
-            snapshot,
-            failure: failure.clone(),
-        });
-    }
+    let damaged = match integrity_of(repo.store.view(), snapshot)? {
+        Some(failure) if !options.force => {
+            return Err(RestoreError::Damaged { snapshot, failure });
+        }
+        failure => damaged_warning(snapshot, failure, false),
+    };
     let meta = match inspect(target)? {
         Target::Absent => {
             let built = rebuild(repo.store.view(), snapshot, target, None, progress)?;
@@ -520,9 +532,7 @@ pub fn restore(
             // The damage may come from a sidecar (a stray -wal replayed
             // into the file): only a raw copy of the files keeps what lies
             // under it, and only --force replaces them.
-            if let Some(Warning::Damaged { failure, .. }) =
-                self::damaged(repo.store.view(), safety, true)?.pop()
-            {
+            if let Some(failure) = integrity_of(repo.store.view(), safety)? {
                 if !options.force {
                     return Err(RestoreError::DamagedDatabase {
                         path: target.to_path_buf(),
@@ -531,11 +541,7 @@ pub fn restore(
                         failure,
                     });
                 }
-                warnings.push(Warning::Damaged {
-                    snapshot: safety,
-                    safety: true,
-                    failure,
-                });
+                warnings.extend(damaged_warning(safety, Some(failure), true));
                 warnings.push(Warning::RawCopy {
                     path: keep_raw_copy(target)?,
                     snapshotted: true,
@@ -822,8 +828,7 @@ where
     let safety = take_safety(repo, db, options, false, progress)?;
     // A damaged database is recorded, never edited: the edit would start
     // from pages SQLite cannot read right.
-    if let Some(Warning::Damaged { failure, .. }) = damaged(repo.store.view(), safety, true)?.pop()
-    {
+    if let Some(failure) = integrity_of(repo.store.view(), safety)? {
         return Err(RestoreError::DamagedDatabase {
             path: target.to_path_buf(),
             restoring: false,
