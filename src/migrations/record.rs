@@ -27,9 +27,11 @@ use crate::snapshots::snapshot::{
 pub struct RecordReport {
     /// The snapshot recorded, or the head when nothing changed.
     pub outcome: SnapshotOutcome,
-    /// What the new snapshot shows, before any verdict policy: a failed
-    /// integrity check, then the migration artefacts in its schema (none
-    /// when nothing was recorded).
+    /// What the snapshot shows, before any verdict policy: a failed
+    /// integrity check, then the migration artefacts in its schema. When
+    /// nothing was recorded, only the head's failed integrity check: the
+    /// database still fails it, and a scheduled snapshot must keep saying
+    /// so.
     pub findings: Vec<Finding>,
 }
 
@@ -67,7 +69,19 @@ pub fn record(
         .map(|(_, graph)| graph.clone() as Arc<dyn MigrationFiles>);
     let outcome = take(repo, db, &options, progress)?;
     let findings = match &outcome {
-        SnapshotOutcome::Unchanged { .. } => Vec::new(),
+        SnapshotOutcome::Unchanged { head } => {
+            let snapshot = repo
+                .store
+                .view()
+                .read_snapshot(head)
+                .map_err(SnapshotError::from)?;
+            let recorded = Recorded::from_snapshot(&snapshot);
+            recorded
+                .integrity
+                .map(|failure| failure.finding(&recorded.path))
+                .into_iter()
+                .collect()
+        }
         SnapshotOutcome::Recorded { id, snapshot } => {
             let recorded = Recorded::from_snapshot(snapshot);
             let schema = snapshot_schema(repo.store.view(), *id, snapshot)?;

@@ -73,6 +73,23 @@ fn a_database_failing_quick_check_is_recorded_flagged_and_reported() {
     // exit is 0: the flag is a finding like any other.
     env.run(&["snapshot", "app", "--allow-empty", "--fail-on", "never"])
         .assert_success();
+    // Nothing changed, nothing recorded: the database still fails, and a
+    // scheduled snapshot keeps saying so.
+    let before = env.store_state();
+    let out = env.run(&["snapshot", "app"]);
+    out.expect(exit::PROBLEMS);
+    assert!(out.stdout.contains("nothing changed"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("error: [snapshot.integrity-failed] "),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["--format", "json", "snapshot", "app"]);
+    out.expect(exit::PROBLEMS);
+    let json = out.json();
+    assert_eq!(json["recorded"], false, "{json}");
+    assert_eq!(json["findings"][0]["code"], "snapshot.integrity-failed");
+    assert_eq!(env.store_state(), before);
 
     // log and show, text and JSON.
     let log = env.run(&["log", "app", "--oneline"]);

@@ -567,7 +567,12 @@ fn snapshot_json_has_the_documented_fields_recorded_and_unchanged() {
     assert_eq!(json["recorded"], true);
 
     let json = env.run(&["--format", "json", "snapshot", "app"]).ok_json();
-    assert_eq!(keys(&json), set(&["recorded", "database", "head"]));
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "recorded", "database", "head", "findings", "ignored", "fail_on", "clean"
+        ])
+    );
     assert_eq!(json["recorded"], false);
 }
 
