@@ -146,6 +146,14 @@ fn a_flagged_snapshot_goes_back_in_place_only_with_force_and_checks_out_with_a_w
         ],
     );
     assert!(std::fs::read(&db).unwrap() == damaged);
+    assert!(
+        std::fs::read_dir(env.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("unsnapshotted")),
+        "a refusal kept a raw copy"
+    );
     // With --force it goes ahead, and keeps a raw copy too.
     let out = env.run(&["restore", "--force", &sound]);
     out.assert_success();
@@ -340,4 +348,40 @@ fn guard_keeps_a_damaged_database_and_does_not_run_the_command() {
         .run(&["--format", "json", "log", "app", "-n", "1"])
         .ok_json();
     assert!(json["snapshots"][0]["integrity"].is_object(), "{json}");
+}
+
+/// `--no-safety-snapshot` asks for the raw copy, so it also restores over a
+/// database that fails its integrity check; the flagged safety snapshot is
+/// taken all the same.
+#[test]
+fn no_safety_snapshot_also_restores_over_a_damaged_database() {
+    let (env, sound, damaged) = damaged_app();
+    let db = env.join("app.db");
+    let json = env
+        .run(&[
+            "--format",
+            "json",
+            "restore",
+            "--no-safety-snapshot",
+            &sound,
+        ])
+        .ok_json();
+    assert!(json["safety_snapshot"].is_string(), "{json}");
+    let warnings: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings[0].starts_with("the safety snapshot ")
+            && warnings[0].contains("fails its integrity check"),
+        "{json}"
+    );
+    let kept = warnings[1]
+        .strip_prefix("the previous file is also kept as ")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no raw-copy warning: {json}"));
+    assert!(std::fs::read(kept).unwrap() == damaged);
+    assert_eq!(integrity_check(&db), "ok");
 }

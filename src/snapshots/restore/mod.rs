@@ -531,9 +531,10 @@ pub fn restore(
             prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
             // The damage may come from a sidecar (a stray -wal replayed
             // into the file): only a raw copy of the files keeps what lies
-            // under it, and only --force replaces them.
+            // under it, and only --force (or --no-safety-snapshot, which
+            // asks for that copy) replaces them.
             if let Some(failure) = integrity_of(repo.store.view(), safety)? {
-                if !options.force {
+                if !options.force && !options.no_safety_snapshot {
                     return Err(RestoreError::DamagedDatabase {
                         path: target.to_path_buf(),
                         restoring: true,
