@@ -233,9 +233,7 @@ pub fn guard(
     let before = take(repo, format!("before `{shown}`"), progress)?;
     // A command run on a damaged database may make the damage worse, and
     // restoring on failure could not start from a sound state.
-    let snapshot = repo.store.view().read_snapshot(&before);
-    let recorded = Recorded::from_snapshot(&snapshot.map_err(SnapshotError::from)?);
-    if let Some(failure) = recorded.integrity {
+    if let Some(failure) = integrity_of(repo, before)? {
         return Err(GuardError::Damaged {
             path: tracked.path.clone(),
             before,
@@ -276,6 +274,10 @@ pub fn guard(
 
     let changed = after != before;
     let mut findings = Vec::new();
+    // The before state passed (checked above): a result that fails is the
+    // command's doing, kept in the flagged snapshot `after`.
+    let damaged = integrity_of(repo, after).map_err(|e| after_command(e.into()))?;
+    findings.extend(damaged.map(|failure| failure.finding(&tracked.path.display().to_string())));
     if !exit.success() {
         findings.push(command_failed(
             exit,
@@ -356,6 +358,16 @@ fn take_snapshot(
         progress,
     )?;
     Ok(outcome.id())
+}
+
+/// How the database recorded in `snapshot` failed its integrity check;
+/// `None` when it passed.
+fn integrity_of(
+    repo: &Repo,
+    snapshot: ObjectId,
+) -> Result<Option<IntegrityFailure>, SnapshotError> {
+    let recorded = repo.store.view().read_snapshot(&snapshot)?;
+    Ok(Recorded::from_snapshot(&recorded).integrity)
 }
 
 /// Runs the guarded command and waits for it.

@@ -385,3 +385,34 @@ fn no_safety_snapshot_also_restores_over_a_damaged_database() {
     assert!(std::fs::read(kept).unwrap() == damaged);
     assert_eq!(integrity_check(&db), "ok");
 }
+
+/// A command that damages a sound database fails its guard: the result is
+/// recorded, flagged, and reported as `snapshot.integrity-failed`.
+#[test]
+fn guard_reports_a_command_that_damages_the_database() {
+    let env = TestEnv::with_store();
+    let db = env.make_db("app.db", Journal::Delete, 300);
+    env.run(&["track", "app", "app.db"]).assert_success();
+    let script = format!(
+        "printf '\\377%.0s' $(seq 64) | dd of='{}' bs=1 seek={} conv=notrunc 2>/dev/null",
+        db.display(),
+        2 * 4096 + 8
+    );
+    let out = env.run(&[
+        "--format", "json", "guard", "app", "--", "sh", "-c", &script,
+    ]);
+    out.expect(exit::PROBLEMS);
+    assert_ne!(integrity_check(&db), "ok");
+    let json = out.json();
+    let codes: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["snapshot.integrity-failed"], "{json}");
+    assert_eq!(json["exit_code"], 0, "{json}");
+    let log = env.run(&["--format", "json", "log", "app"]).ok_json();
+    assert!(log["snapshots"][0]["integrity"].is_object(), "{log}");
+    assert!(log["snapshots"][1]["integrity"].is_null(), "{log}");
+}
