@@ -34,6 +34,7 @@ pub fn known_codes() -> Vec<&'static str> {
         crate::migrations::repair::codes::ALL,
         crate::migrations::fix::codes::ALL,
         crate::migrations::models::codes::ALL,
+        crate::snapshots::snapshot::codes::ALL,
     ]
     .concat()
 }

@@ -274,7 +274,9 @@ enum NextDocument<'s> {
     },
     /// The search ended; `patch` is the first bad snapshot's schema change.
     Found {
-        first_bad: EntryDocument<'s>,
+        // Boxed: two entries inline make this variant far larger than the
+        // others (clippy::large_enum_variant).
+        first_bad: Box<EntryDocument<'s>>,
         last_good: Option<EntryDocument<'s>>,
         patch: Vec<Change>,
     },
@@ -403,7 +405,7 @@ impl<'s> State<'s> {
                 }
                 state(
                     NextDocument::Found {
-                        first_bad: EntryDocument::new(bad),
+                        first_bad: Box::new(EntryDocument::new(bad)),
                         last_good: good.map(EntryDocument::new),
                         patch: changes.changes,
                     },

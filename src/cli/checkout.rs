@@ -32,6 +32,9 @@ struct CheckoutDocument {
     snapshot: ObjectId,
     path: PathBuf,
     bytes: u64,
+    /// What the user should know (a snapshot flagged as failing its
+    /// integrity check).
+    warnings: Vec<String>,
     /// Always true: a checkout that fails verification is an error.
     verified: bool,
 }
@@ -47,11 +50,15 @@ pub fn run(args: CheckoutArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ctx.busy_timeout,
         ctx.out.progress().as_mut(),
     )?;
+    for warning in &written.warnings {
+        ctx.out.warn(&warning.to_string());
+    }
     if ctx.out.is_json() {
         ctx.out.json(&CheckoutDocument {
             snapshot: id,
             path: crate::repo::absolute(&written.path),
             bytes: written.bytes,
+            warnings: written.warnings.iter().map(ToString::to_string).collect(),
             verified: true,
         })?;
     } else {

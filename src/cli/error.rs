@@ -227,13 +227,6 @@ impl From<SqliteError> for CliError {
             SqliteError::DiskFull { .. } => {
                 e.hint("free space on the database's file system, then run the command again")
             }
-            SqliteError::QuickCheck { path, problems } => CliError {
-                details: problems,
-                ..e.hint(format!(
-                    "`sqlite3 {} 'PRAGMA quick_check'` (or --format json) lists every problem",
-                    path.display()
-                ))
-            },
             SqliteError::NotUtf8 { .. } => e.hint(
                 "give it a valid UTF-8 name and SQL (for a table: ALTER TABLE … RENAME TO …), then snapshot again",
             ),
@@ -337,6 +330,21 @@ impl From<RestoreError> for CliError {
             RestoreError::SchemaOnly { .. }
             | RestoreError::Forgotten { .. }
             | RestoreError::NotRegular { .. } => CliError::from_error(ErrorKind::Input, &error),
+            RestoreError::Damaged { snapshot, .. } => {
+                CliError::from_error(ErrorKind::Refused, &error).hint(format!(
+                    "pass --force to restore it anyway, or look at it first with `migsnap checkout {snapshot:.12} -o FILE`"
+                ))
+            }
+            RestoreError::DamagedDatabase {
+                restoring: true, ..
+            } => CliError::from_error(ErrorKind::Refused, &error).hint(
+                "look for a stray -wal or -journal beside it; pass --force to restore over it anyway (a raw copy of the file and its -wal/-journal is kept beside it)",
+            ),
+            RestoreError::DamagedDatabase { safety, .. } => {
+                CliError::from_error(ErrorKind::Refused, &error).hint(format!(
+                    "recover the database first (`sqlite3 FILE .recover`, or `migsnap restore --force` of a sound snapshot); `migsnap checkout {safety:.12} -o FILE` gives you a copy"
+                ))
+            }
             RestoreError::QuickCheck { ref problems, .. } => CliError {
                 details: problems.clone(),
                 ..CliError::from_error(ErrorKind::Corrupt, &error)
@@ -724,6 +732,10 @@ impl From<crate::migrations::guard::GuardError> for CliError {
             GuardError::Read(e) => e.into(),
             GuardError::Check(e) => e.into(),
             GuardError::Restore(e) => e.into(),
+            GuardError::Damaged { before, .. } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint(format!(
+                    "recover the database first; `migsnap checkout {before:.12} -o FILE` gives you a copy"
+                )),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::schema::diff::{Change, SchemaDiff};
 use crate::snapshots::log::{
     LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
 };
+use crate::snapshots::snapshot::IntegrityFailure;
 use crate::timestamp;
 
 /// Show the snapshot history of a database: hash, time, message, tags,
@@ -187,6 +188,9 @@ fn flags(entry: &LogEntry) -> Vec<&'static str> {
     if entry.forgotten {
         flags.push("data forgotten");
     }
+    if entry.recorded.integrity.is_some() {
+        flags.push("fails integrity check");
+    }
     flags
 }
 
@@ -294,6 +298,7 @@ pub struct EntryDocument<'a> {
     page_count: Option<u32>,
     added_bytes: u64,
     added_objects: u64,
+    integrity: Option<&'a IntegrityFailure>,
 }
 
 impl<'a> EntryDocument<'a> {
@@ -321,6 +326,7 @@ impl<'a> EntryDocument<'a> {
             page_count: entry.image.as_ref().map(|i| i.block_count),
             added_bytes: entry.snapshot.added.bytes,
             added_objects: entry.snapshot.added.objects,
+            integrity: entry.recorded.integrity.as_ref(),
         }
     }
 }

@@ -95,6 +95,12 @@ pub fn run(args: ShowArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?,
         None => out.line("Data:     none (schema-only snapshot)")?,
     }
+    if let Some(failure) = &entry.recorded.integrity {
+        out.line(&format!("Integrity: FAILED, {}", failure.summary()))?;
+        for problem in failure.problems.iter().skip(1) {
+            out.line(&format!("          {problem}"))?;
+        }
+    }
     out.line(&format!(
         "Added:    {} in {} objects",
         bytes(entry.snapshot.added.bytes),

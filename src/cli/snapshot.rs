@@ -8,7 +8,7 @@ use super::verdict::{self, finding_line};
 use super::{CliError, Ctx, Status};
 use crate::finding::Finding;
 use crate::migrations::record::record;
-use crate::policy::{Ignored, Threshold};
+use crate::policy::{Ignored, Threshold, Verdict};
 use crate::snapshots::snapshot::{Recorded, SnapshotOptions, SnapshotOutcome};
 
 /// Record the schema and every page (or only the schema) of a database as a
@@ -34,13 +34,18 @@ pub struct SnapshotArgs {
     verdict: verdict::VerdictArgs,
 }
 
-/// `snapshot --format json` when nothing changed and nothing was recorded.
+/// `snapshot --format json` when nothing changed and nothing was recorded,
+/// with the verdict on the head (a failed integrity check still counts).
 #[derive(Serialize)]
 struct UnchangedDocument<'a> {
     /// Always false.
     recorded: bool,
     database: &'a str,
     head: ObjectId,
+    findings: &'a [Finding],
+    ignored: &'a [Ignored],
+    fail_on: Threshold,
+    clean: bool,
 }
 
 /// `snapshot --format json` for a new snapshot, with the verdict on its
@@ -79,7 +84,9 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         options,
         ctx.out.progress().as_mut(),
     )?;
-    let mut status = Status::Ok;
+    // Migration artefacts are reported, never hidden (issue #3), and so is
+    // a failed integrity check (issue #14), also when nothing changed.
+    let judged = args.verdict.judge(repo.findings(), report.findings);
     match report.outcome {
         SnapshotOutcome::Unchanged { head } => {
             if ctx.out.is_json() {
@@ -87,6 +94,10 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     recorded: false,
                     database: &db.name,
                     head,
+                    findings: &judged.findings,
+                    ignored: &judged.ignored,
+                    fail_on: judged.fail_on,
+                    clean: judged.clean,
                 })?;
             } else {
                 ctx.out.line(&format!(
@@ -94,13 +105,11 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     ctx.out.paint(Paint::Id, &format!("{head:.12}")),
                     db.name
                 ))?;
+                print_findings(ctx, &judged);
             }
         }
         SnapshotOutcome::Recorded { id, snapshot } => {
             let recorded = Recorded::from_snapshot(&snapshot);
-            // Migration artefacts are reported, never hidden (issue #3).
-            let judged = args.verdict.judge(repo.findings(), report.artefacts);
-            status = verdict::status(&judged);
             if ctx.out.is_json() {
                 ctx.out.json(&RecordedDocument {
                     recorded: true,
@@ -135,17 +144,22 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     bytes(snapshot.added.bytes),
                     snapshot.added.objects
                 ));
-                // On stderr: stdout holds only the id, for scripts.
-                for finding in &judged.findings {
-                    let line = format!("{}: {}", finding.severity.as_str(), finding_line(finding));
-                    if judged.fail_on.reached_by(finding.severity) {
-                        ctx.out.problem(&line);
-                    } else {
-                        ctx.out.note(&line);
-                    }
-                }
+                print_findings(ctx, &judged);
             }
         }
     }
-    Ok(status)
+    Ok(verdict::status(&judged))
+}
+
+/// The findings, one line each, on stderr: stdout holds only the id, for
+/// scripts.
+fn print_findings(ctx: &Ctx, judged: &Verdict) {
+    for finding in &judged.findings {
+        let line = format!("{}: {}", finding.severity.as_str(), finding_line(finding));
+        if judged.fail_on.reached_by(finding.severity) {
+            ctx.out.problem(&line);
+        } else {
+            ctx.out.note(&line);
+        }
+    }
 }

@@ -31,7 +31,9 @@ use crate::schema::diff::{self, Change, ChangeKind, Op, SchemaDiff};
 use crate::schema::field::{Field, Value, names_of};
 use crate::schema::model::same_name;
 use crate::snapshots::restore::{self, ReplaceOptions, RestoreError};
-use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions};
+use crate::snapshots::snapshot::{
+    self, IntegrityFailure, Recorded, SnapshotError, SnapshotOptions,
+};
 use crate::snapshots::sqlite::SqliteError;
 
 /// The stable finding codes of `guard`.
@@ -78,6 +80,20 @@ pub enum GuardError {
     /// The snapshot could not be put back.
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    /// The database fails its integrity check before the command: it is
+    /// recorded, and the command is not run on it.
+    #[error(
+        "database {path} fails its integrity check ({}); it is kept as snapshot {before:.12} and the command was not run",
+        failure.summary()
+    )]
+    Damaged {
+        /// The database.
+        path: PathBuf,
+        /// Its snapshot, flagged.
+        before: ObjectId,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
     /// Something failed after the command ran: the snapshot taken before it
     /// is what undoes it.
     #[error("{source}")]
@@ -215,6 +231,15 @@ pub fn guard(
         take_snapshot(repo, tracked, options, message, progress)
     };
     let before = take(repo, format!("before `{shown}`"), progress)?;
+    // A command run on a damaged database may make the damage worse, and
+    // restoring on failure could not start from a sound state.
+    if let Some(failure) = integrity_of(repo, before)? {
+        return Err(GuardError::Damaged {
+            path: tracked.path.clone(),
+            before,
+            failure,
+        });
+    }
     let live_before = LiveDatabase::capture(&tracked.path, options.busy_timeout)?;
     // The reference is built before the command runs, so that a slow
     // replay does not stand between the command and its judgement.
@@ -249,6 +274,10 @@ pub fn guard(
 
     let changed = after != before;
     let mut findings = Vec::new();
+    // The before state passed (checked above): a result that fails is the
+    // command's doing, kept in the flagged snapshot `after`.
+    let damaged = integrity_of(repo, after).map_err(|e| after_command(e.into()))?;
+    findings.extend(damaged.map(|failure| failure.finding(&tracked.path.display().to_string())));
     if !exit.success() {
         findings.push(command_failed(
             exit,
@@ -329,6 +358,16 @@ fn take_snapshot(
         progress,
     )?;
     Ok(outcome.id())
+}
+
+/// How the database recorded in `snapshot` failed its integrity check;
+/// `None` when it passed.
+fn integrity_of(
+    repo: &Repo,
+    snapshot: ObjectId,
+) -> Result<Option<IntegrityFailure>, SnapshotError> {
+    let recorded = repo.store.view().read_snapshot(&snapshot)?;
+    Ok(Recorded::from_snapshot(&recorded).integrity)
 }
 
 /// Runs the guarded command and waits for it.

@@ -27,9 +27,12 @@ use crate::snapshots::snapshot::{
 pub struct RecordReport {
     /// The snapshot recorded, or the head when nothing changed.
     pub outcome: SnapshotOutcome,
-    /// Migration artefacts in the recorded schema (none when nothing was
-    /// recorded), before any verdict policy.
-    pub artefacts: Vec<Finding>,
+    /// What the snapshot shows, before any verdict policy: a failed
+    /// integrity check, then the migration artefacts in its schema. When
+    /// nothing was recorded, only the head's failed integrity check: the
+    /// database still fails it, and a scheduled snapshot must keep saying
+    /// so.
+    pub findings: Vec<Finding>,
 }
 
 /// What can go wrong recording a snapshot.
@@ -47,9 +50,10 @@ pub enum RecordError {
 }
 
 /// Takes a snapshot of `db` (its applied migration files recorded when
-/// `db`'s project is found from `cwd`), then lists the migration artefacts
-/// its schema shows: name guesses, less the tables the project makes on
-/// purpose (see [`drift::artefacts`]).
+/// `db`'s project is found from `cwd`), then lists what it shows: a failed
+/// integrity check, and the migration artefacts of its schema (name
+/// guesses, less the tables the project makes on purpose, see
+/// [`drift::artefacts`]).
 ///
 /// `options.migrations` is filled in here from the project.
 pub fn record(
@@ -64,21 +68,39 @@ pub fn record(
         .as_ref()
         .map(|(_, graph)| graph.clone() as Arc<dyn MigrationFiles>);
     let outcome = take(repo, db, &options, progress)?;
-    let artefacts = match &outcome {
-        SnapshotOutcome::Unchanged { .. } => Vec::new(),
+    let findings = match &outcome {
+        SnapshotOutcome::Unchanged { head } => {
+            let snapshot = repo
+                .store
+                .view()
+                .read_snapshot(head)
+                .map_err(SnapshotError::from)?;
+            let recorded = Recorded::from_snapshot(&snapshot);
+            recorded
+                .integrity
+                .map(|failure| failure.finding(&recorded.path))
+                .into_iter()
+                .collect()
+        }
         SnapshotOutcome::Recorded { id, snapshot } => {
+            let recorded = Recorded::from_snapshot(snapshot);
             let schema = snapshot_schema(repo.store.view(), *id, snapshot)?;
-            match &project {
+            let artefacts = match &project {
                 Some((project, graph)) => {
                     let replayer = Replayer::new(project, graph, chain_for(Some(db)));
-                    let meta = Recorded::from_snapshot(snapshot).meta;
-                    drift::artefacts(repo, &replayer, graph, &schema, &meta)?
+                    drift::artefacts(repo, &replayer, graph, &schema, &recorded.meta)?
                 }
                 None => schema.artefacts(),
-            }
+            };
+            recorded
+                .integrity
+                .map(|failure| failure.finding(&recorded.path))
+                .into_iter()
+                .chain(artefacts)
+                .collect()
         }
     };
-    Ok(RecordReport { outcome, artefacts })
+    Ok(RecordReport { outcome, findings })
 }
 
 /// `db`'s migration project and its history, if one is found and reads;

@@ -15,6 +15,7 @@ use migsnap_store::{
     Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
 };
 
+use crate::finding::{Finding, Severity};
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::schema::SchemaHash;
 use crate::snapshots::pages::ImageError;
@@ -117,6 +118,65 @@ pub struct Recorded {
     /// BLAKE3 of the file of each migration revision the database had
     /// applied, by revision id (empty when no history was known).
     pub migration_files: BTreeMap<String, String>,
+    /// Set when the database failed `PRAGMA quick_check` at snapshot time:
+    /// it was recorded anyway, because a damaged database is the one a
+    /// person most needs a copy of.
+    pub integrity: Option<IntegrityFailure>,
+}
+
+/// How a recorded database failed `PRAGMA quick_check`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IntegrityFailure {
+    /// How many problems it reported.
+    pub problem_count: usize,
+    /// The first of them (at most [`KEPT_PROBLEMS`]), one a line.
+    pub problems: Vec<String>,
+}
+
+/// Problems kept in a snapshot's headers: enough to say what is wrong,
+/// while a badly damaged database can report thousands.
+pub const KEPT_PROBLEMS: usize = 10;
+
+impl IntegrityFailure {
+    /// The failure `problems` describe; `None` when there are none.
+    pub fn from_problems(problems: &[String]) -> Option<IntegrityFailure> {
+        (!problems.is_empty()).then(|| IntegrityFailure {
+            problem_count: problems.len(),
+            problems: problems.iter().take(KEPT_PROBLEMS).cloned().collect(),
+        })
+    }
+
+    /// The finding that reports this failure of the database at `path`.
+    pub fn finding(&self, path: &str) -> Finding {
+        Finding::new(
+            codes::INTEGRITY_FAILED,
+            Severity::Error,
+            path,
+            format!("recorded, but it fails its integrity check: {}", self.summary()),
+        )
+        .hint(format!(
+            "keep this snapshot; `sqlite3 {path} 'PRAGMA quick_check'` lists every problem, and restoring it in place needs --force"
+        ))
+    }
+
+    /// One line: how many problems, and the first.
+    pub fn summary(&self) -> String {
+        format!(
+            "quick_check found {} problem{}, the first: {}",
+            self.problem_count,
+            if self.problem_count == 1 { "" } else { "s" },
+            self.problems.first().map_or("", String::as_str)
+        )
+    }
+}
+
+/// Finding codes of snapshots.
+pub mod codes {
+    /// The database failed `PRAGMA quick_check`; the snapshot was recorded
+    /// and flagged.
+    pub const INTEGRITY_FAILED: &str = "snapshot.integrity-failed";
+    /// Every code above.
+    pub const ALL: &[&str] = &[INTEGRITY_FAILED];
 }
 
 const H_PATH: &str = "path";
@@ -132,6 +192,13 @@ const H_SCHEMA_COOKIE: &str = "schema-cookie";
 const H_SCHEMA_TEXT: &str = "schema-text";
 const H_SCHEMA_SEMANTIC: &str = "schema-semantic";
 const H_MIGRATION_FILE: &str = "migration-file";
+const H_INTEGRITY: &str = "integrity-check";
+const H_INTEGRITY_COUNT: &str = "integrity-problem-count";
+const H_INTEGRITY_PROBLEM: &str = "integrity-problem";
+/// The one value of [`H_INTEGRITY`]: the header is written only on failure,
+/// so snapshots from before it read as passing (those versions refused a
+/// database that failed).
+const INTEGRITY_FAILED: &str = "failed";
 
 impl Recorded {
     /// The headers that carry this record, in their fixed order.
@@ -170,6 +237,16 @@ impl Recorded {
         }
         for (revision, hash) in &self.migration_files {
             headers.push((H_MIGRATION_FILE.to_owned(), format!("{revision} {hash}")));
+        }
+        if let Some(failure) = &self.integrity {
+            headers.push((H_INTEGRITY.to_owned(), INTEGRITY_FAILED.to_owned()));
+            headers.push((
+                H_INTEGRITY_COUNT.to_owned(),
+                failure.problem_count.to_string(),
+            ));
+            for problem in &failure.problems {
+                headers.push((H_INTEGRITY_PROBLEM.to_owned(), problem.clone()));
+            }
         }
         headers
     }
@@ -212,8 +289,29 @@ impl Recorded {
                 .filter_map(|value| value.split_once(' '))
                 .map(|(revision, hash)| (revision.to_owned(), hash.to_owned()))
                 .collect(),
+            integrity: integrity_failure(snapshot),
         }
     }
+}
+
+/// The integrity failure a snapshot's headers record. Any value of the
+/// header but the one this version writes also reads as a failure: a flag
+/// that guards restores must not be lost to a newer writer's spelling.
+fn integrity_failure(snapshot: &Snapshot) -> Option<IntegrityFailure> {
+    snapshot.header_values(H_INTEGRITY).next()?;
+    let problems: Vec<String> = snapshot
+        .header_values(H_INTEGRITY_PROBLEM)
+        .map(str::to_owned)
+        .collect();
+    let problem_count = snapshot
+        .header_values(H_INTEGRITY_COUNT)
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(problems.len());
+    Some(IntegrityFailure {
+        problem_count,
+        problems,
+    })
 }
 
 /// Where a snapshot is recorded: the ref it moves and what it descends from.
@@ -297,8 +395,8 @@ pub fn take_into(
     // recognised from the schema cookie without parsing it again.
     let parent_record = parent.as_ref().map(Recorded::from_snapshot);
     let known = parent_record.as_ref().and_then(|r| r.schema_fingerprint);
-    let (capture, image) = if options.schema_only {
-        (source.capture(None, known.as_ref())?, None)
+    let (capture, image, integrity) = if options.schema_only {
+        (source.capture(None, known.as_ref())?, None, None)
     } else {
         let recorded = record_checked(
             &mut tx,
@@ -309,7 +407,12 @@ pub fn take_into(
             known.as_ref(),
             progress,
         )?;
-        (recorded.capture, Some((recorded.id, recorded.digest)))
+        let failure = IntegrityFailure::from_problems(&recorded.problems);
+        (
+            recorded.image.capture,
+            Some((recorded.image.id, recorded.image.digest)),
+            failure,
+        )
     };
     let (schema, semantic) = match (&capture.schema, &parent, &parent_record) {
         (Some(captured), _, _) => (
@@ -327,6 +430,7 @@ pub fn take_into(
         schema_fingerprint: Some(capture.stamp),
         schema_semantic: semantic,
         migration_files,
+        integrity,
     };
 
     if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
@@ -389,12 +493,24 @@ fn commit(
     Ok(())
 }
 
+/// An image recorded, and what `PRAGMA quick_check` found in the state it
+/// holds.
+struct Checked {
+    image: crate::snapshots::pages::RecordedImage,
+    /// None when the database is sound.
+    problems: Vec<String>,
+}
+
 /// Records the pages of `source` into `tx` while SQLite checks the file.
 ///
-/// A backup of a damaged database would carry the damage along unnoticed:
-/// SQLite checks the file on a second connection while the pages are read,
-/// and a verdict other than "ok" refuses the snapshot before anything is
-/// committed.
+/// A backup of a damaged database would carry the damage along unnoticed,
+/// so SQLite checks the file on a second connection while the pages are
+/// read. That connection's read transaction begins between a reading of
+/// `PRAGMA data_version` on `source` and the capture's read transaction;
+/// when the capture still sees that data version, no commit came between and
+/// both read the same state. Otherwise (a writer committed in that short
+/// window) the capture checks what it read itself, serially. A failing
+/// verdict is recorded, not refused: see docs/design.md.
 fn record_checked(
     tx: &mut migsnap_store::Transaction<'_>,
     source: &mut Database,
@@ -403,13 +519,15 @@ fn record_checked(
     parent_image: Option<&ResolvedImage>,
     known: Option<&SchemaFingerprint>,
     progress: &mut dyn Progress,
-) -> Result<crate::snapshots::pages::RecordedImage, SnapshotError> {
+) -> Result<Checked, SnapshotError> {
     if !tx.has_dictionary() {
         train_dictionary(tx, source)?;
     }
-    let checker = Database::open(path, options.busy_timeout)?;
+    let version = source.data_version()?;
+    let checker = Database::open(path, options.busy_timeout)?.pin()?;
+    source.checked_elsewhere_at(version);
     let (recorded, checked) = std::thread::scope(|scope| {
-        let check = scope.spawn(move || checker.check());
+        let check = scope.spawn(move || checker.quick_check());
         let recorded = crate::snapshots::pages::record(tx, source, parent_image, known, progress);
         (
             recorded,
@@ -418,8 +536,12 @@ fn record_checked(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         )
     });
-    checked?;
-    Ok(recorded?)
+    let image = recorded?;
+    let problems = match image.capture.checked.clone() {
+        Some(own) => own,
+        None => checked?,
+    };
+    Ok(Checked { image, problems })
 }
 
 /// Whether a snapshot recording `record` (and an image with `digest`, if
@@ -430,7 +552,8 @@ fn unchanged(
     record: &Recorded,
     digest: Option<&[u8; 32]>,
 ) -> bool {
-    let same_meta = parent_record.meta == record.meta;
+    let same_meta =
+        parent_record.meta == record.meta && parent_record.integrity == record.integrity;
     // Semantic, so reformatting a CREATE statement is not a change.
     let same_schema =
         record.schema_semantic.is_some() && parent_record.schema_semantic == record.schema_semantic;
@@ -525,5 +648,35 @@ mod tests {
         let damaged = vec![(H_SCHEMA_SEMANTIC.to_owned(), "not hex".to_owned())];
         let back = Recorded::from_snapshot(&snapshot_with(damaged));
         assert_eq!(back.schema_semantic, None);
+    }
+
+    /// A failed integrity check is written as documented in
+    /// docs/format.md and reads back; a snapshot without the headers reads
+    /// as passing, and any value of `integrity-check` reads as failing.
+    #[test]
+    fn integrity_headers_round_trip() {
+        let problems: Vec<String> = (0..12).map(|i| format!("problem {i}")).collect();
+        let record = Recorded {
+            integrity: IntegrityFailure::from_problems(&problems),
+            ..Recorded::default()
+        };
+        let headers = record.to_headers();
+        assert!(headers.contains(&("integrity-check".to_owned(), "failed".to_owned())));
+        assert!(headers.contains(&("integrity-problem-count".to_owned(), "12".to_owned())));
+        let back = Recorded::from_snapshot(&snapshot_with(headers)).integrity;
+        let back = back.expect("flagged");
+        assert_eq!(back.problem_count, 12);
+        assert_eq!(back.problems, problems[..KEPT_PROBLEMS]);
+
+        assert_eq!(
+            Recorded::from_snapshot(&snapshot_with(Vec::new())).integrity,
+            None
+        );
+        let other = vec![("integrity-check".to_owned(), "damaged".to_owned())];
+        assert!(
+            Recorded::from_snapshot(&snapshot_with(other))
+                .integrity
+                .is_some()
+        );
     }
 }

@@ -109,18 +109,6 @@ pub enum SqliteError {
         /// `name` or `SQL`.
         part: &'static str,
     },
-    /// `PRAGMA quick_check` found problems. The message names the first and
-    /// counts them; all of them are in `problems`.
-    #[error(
-        "database {path} is corrupt: quick_check found {}",
-        summarise_problems(problems)
-    )]
-    QuickCheck {
-        /// The database.
-        path: PathBuf,
-        /// SQLite's verdict, one problem a line.
-        problems: Vec<String>,
-    },
     /// The file system filled up while SQLite wrote the database; SQLite
     /// rolled the transaction back.
     #[error("disk full while writing database {path}; nothing was changed")]
@@ -343,6 +331,9 @@ pub struct Database {
     conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+    /// The `PRAGMA data_version` of the state another connection is
+    /// checking (see [`Database::checked_elsewhere_at`]).
+    checked_elsewhere: Option<i64>,
 }
 
 impl Database {
@@ -369,6 +360,7 @@ impl Database {
             conn,
             path: path.to_path_buf(),
             busy_timeout,
+            checked_elsewhere: None,
         })
     }
 
@@ -447,14 +439,63 @@ impl Database {
                 });
             }
         }
-        tx.commit().map_err(&sql)?;
+        // Same data version, same state: no commit came between the
+        // moment the version was read and this read transaction, so the
+        // checker's transaction, begun in between, sees what this one read.
+        // Otherwise only this transaction can check what it read.
+        let data_version: i64 = tx
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(&sql)?;
+        let checked = match self.checked_elsewhere {
+            Some(version) if version == data_version => None,
+            Some(_) => Some(quick_check_conn(&tx).map_err(&sql)?),
+            None => None,
+        };
+        // A read transaction has nothing to commit; ROLLBACK ends it even
+        // after quick_check met damage, where COMMIT repeats that error.
+        tx.rollback().map_err(&sql)?;
         Ok(Capture {
             schema,
             stamp,
             findings,
             meta,
             geometry,
+            checked,
         })
+    }
+
+    /// `PRAGMA data_version` now: a later read transaction of this
+    /// connection reads the same value exactly when no other connection
+    /// committed in between.
+    pub fn data_version(&self) -> Result<i64, SqliteError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Tells the next capture that another connection is checking the state
+    /// this connection saw at `data_version` (from [`Database::data_version`]):
+    /// a capture that reads a later state runs `PRAGMA quick_check` itself,
+    /// in its own read transaction, and reports the verdict in
+    /// [`Capture::checked`].
+    pub fn checked_elsewhere_at(&mut self, data_version: i64) {
+        self.checked_elsewhere = Some(data_version);
+    }
+
+    /// Begins a read transaction, so the state it sees is fixed from now
+    /// on, for a [`Pinned::quick_check`] that may run later on another
+    /// thread.
+    pub fn pin(self) -> Result<Pinned, SqliteError> {
+        // BEGIN is deferred: the first read takes the SHARED lock (rollback
+        // journal) or the WAL read mark.
+        self.conn
+            .execute_batch("BEGIN")
+            .and_then(|()| {
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            })
+            .map_err(|e| self.sql(e))?;
+        Ok(Pinned { db: self })
     }
 
     /// Up to `count` pages spread evenly over the database, to train a
@@ -482,26 +523,6 @@ impl Database {
         Ok(samples)
     }
 
-    /// Runs `PRAGMA quick_check` in a read transaction of its own and fails
-    /// with [`SqliteError::QuickCheck`] unless it says `ok`.
-    pub fn check(&self) -> Result<(), SqliteError> {
-        let verdict: Vec<String> = self
-            .conn
-            .prepare("PRAGMA quick_check")
-            .and_then(|mut stmt| {
-                stmt.query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(|e| self.sql(e))?;
-        if verdict == ["ok"] {
-            return Ok(());
-        }
-        Err(SqliteError::QuickCheck {
-            path: self.path.clone(),
-            problems: quick_check_problems(&verdict),
-        })
-    }
-
     /// Whether `table` exists in the main schema.
     pub fn has_table(&self, table: &str) -> Result<bool, SqliteError> {
         self.conn
@@ -527,6 +548,56 @@ impl Database {
     }
 }
 
+/// A connection inside a read transaction begun by [`Database::pin`].
+pub struct Pinned {
+    db: Database,
+}
+
+impl Pinned {
+    /// Runs `PRAGMA quick_check` on the pinned state and ends the read
+    /// transaction: the problems found, none when the database is sound.
+    pub fn quick_check(self) -> Result<Vec<String>, SqliteError> {
+        let sql = |e| self.db.sql(e);
+        let problems = quick_check_conn(&self.db.conn).map_err(sql)?;
+        // Not COMMIT: after quick_check met damage it repeats that error,
+        // and a read transaction has nothing to commit.
+        self.db.conn.execute_batch("ROLLBACK").map_err(sql)?;
+        Ok(problems)
+    }
+}
+
+/// The problems `PRAGMA quick_check` finds through `conn`; none means sound.
+/// Damage bad enough to stop the check itself is its last problem, after
+/// the ones it reported until then.
+fn quick_check_conn(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = match conn.prepare("PRAGMA quick_check") {
+        Err(e) if is_corrupt(&e) => return Ok(vec![e.to_string()]),
+        prepared => prepared?,
+    };
+    let mut verdict = Vec::new();
+    let mut rows = stmt.query([])?;
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => verdict.push(row.get::<_, String>(0)?),
+            Ok(None) => break,
+            Err(e) if is_corrupt(&e) => {
+                verdict.push(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(if verdict == ["ok"] {
+        Vec::new()
+    } else {
+        quick_check_problems(&verdict)
+    })
+}
+
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt)
+}
+
 /// What one capture read.
 #[derive(Clone, Debug)]
 pub struct Capture {
@@ -541,6 +612,11 @@ pub struct Capture {
     pub meta: DbMeta,
     /// Page geometry.
     pub geometry: Geometry,
+    /// The problems `PRAGMA quick_check` found when the capture had to
+    /// check what it read itself, because it saw a later state than the
+    /// connection checking elsewhere (see [`Database::checked_elsewhere_at`]);
+    /// `None` when it did not check.
+    pub checked: Option<Vec<String>>,
 }
 
 /// Identifies a database's schema without parsing it: SQLite's schema cookie
@@ -658,7 +734,7 @@ fn read_column_if_table(
 
 /// The problems of a `quick_check` verdict, one a line: SQLite may put
 /// several in one row, under a "*** in database main ***" heading.
-pub fn quick_check_problems(verdict: &[String]) -> Vec<String> {
+fn quick_check_problems(verdict: &[String]) -> Vec<String> {
     verdict
         .iter()
         .flat_map(|row| row.lines())
@@ -677,8 +753,8 @@ pub fn summarise_problems(problems: &[String]) -> String {
     )
 }
 
-/// Runs `PRAGMA quick_check` on a database file and returns SQLite's verdict
-/// lines; `["ok"]` means sound.
+/// Runs `PRAGMA quick_check` on a database file and returns the problems it
+/// found; none means sound.
 pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
     // immutable=1: the file is ours and unchanging, so SQLite needs no locks
     // and no -shm file even when the image is in WAL mode.
@@ -690,12 +766,7 @@ pub fn quick_check(path: &Path) -> Result<Vec<String>, SqliteError> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| sql_error(path, Duration::ZERO, e))?;
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(|e| sql_error(path, Duration::ZERO, e))?;
-    stmt.query_map([], |row| row.get::<_, String>(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| sql_error(path, Duration::ZERO, e))
+    quick_check_conn(&conn).map_err(|e| sql_error(path, Duration::ZERO, e))
 }
 
 /// Percent-encodes a path for a `file:` URI.
@@ -1066,5 +1137,66 @@ impl Committed {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             false,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_database(dir: &Path) -> PathBuf {
+        let path = dir.join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = wal;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             INSERT INTO t (v) VALUES ('a');",
+        )
+        .unwrap();
+        path
+    }
+
+    /// The checker's state and the capture's are the same exactly when no
+    /// commit came between the data version read and the capture: a WAL
+    /// commit in that window makes the capture check what it read itself.
+    #[test]
+    fn a_commit_between_the_version_and_the_capture_makes_the_capture_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = wal_database(dir.path());
+        // Kept open so the WAL stays: the other connections read it.
+        let writer = Connection::open(&path).unwrap();
+
+        let mut quiet = Database::open(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        let version = quiet.data_version().unwrap();
+        let checker = Database::open(&path, DEFAULT_BUSY_TIMEOUT)
+            .unwrap()
+            .pin()
+            .unwrap();
+        quiet.checked_elsewhere_at(version);
+        assert_eq!(quiet.capture(None, None).unwrap().checked, None);
+        assert_eq!(checker.quick_check().unwrap(), Vec::<String>::new());
+
+        let mut raced = Database::open(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        let version = raced.data_version().unwrap();
+        let checker = Database::open(&path, DEFAULT_BUSY_TIMEOUT)
+            .unwrap()
+            .pin()
+            .unwrap();
+        writer
+            .execute("INSERT INTO t (v) VALUES ('b')", [])
+            .unwrap();
+        raced.checked_elsewhere_at(version);
+        assert_eq!(
+            raced.capture(None, None).unwrap().checked,
+            Some(Vec::new()),
+            "the capture saw a later state than the checker, and must check it"
+        );
+        // The pinned checker still reads the state it began with.
+        let rows: i64 = checker
+            .db
+            .conn
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 }

@@ -22,6 +22,7 @@ mod fix;
 mod fsck_gc_tags;
 mod fsync_faults;
 mod guard;
+mod integrity;
 mod lint;
 mod log_changed;
 mod migrations;

@@ -242,6 +242,7 @@ const ENTRY: &[&str] = &[
     "page_count",
     "added_bytes",
     "added_objects",
+    "integrity",
 ];
 
 /// The fields the shared verdict adds to a judging command's document.
@@ -566,7 +567,12 @@ fn snapshot_json_has_the_documented_fields_recorded_and_unchanged() {
     assert_eq!(json["recorded"], true);
 
     let json = env.run(&["--format", "json", "snapshot", "app"]).ok_json();
-    assert_eq!(keys(&json), set(&["recorded", "database", "head"]));
+    assert_eq!(
+        keys(&json),
+        set(&[
+            "recorded", "database", "head", "findings", "ignored", "fail_on", "clean"
+        ])
+    );
     assert_eq!(json["recorded"], false);
 }
 
@@ -578,7 +584,10 @@ fn checkout_and_restore_json_have_the_documented_fields() {
     let json = env
         .run(&["--format", "json", "checkout", "app", "-o", "copy.db"])
         .ok_json();
-    assert_eq!(keys(&json), set(&["snapshot", "path", "bytes", "verified"]));
+    assert_eq!(
+        keys(&json),
+        set(&["snapshot", "path", "bytes", "warnings", "verified"])
+    );
 
     exec(&env.join("app.db"), "INSERT INTO t VALUES (2, 'b');");
     let json = env.run(&["--format", "json", "restore", "app"]).ok_json();

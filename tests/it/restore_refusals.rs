@@ -125,8 +125,14 @@ fn a_refused_restore_leaves_a_stray_wal_and_the_main_file_untouched() {
         std::fs::read(env.join("app.db-wal")).unwrap() == wal,
         "a refused restore changed the -wal"
     );
-    out.expect_error(exit::REFUSED, &["safety snapshot"]);
-    assert!(out.stderr.contains("hint: pass --no-safety-snapshot"));
+    // The damaged state is recorded (flagged) in the safety snapshot, but
+    // what lies under the stray WAL is only in the files: refused.
+    out.expect_error(
+        exit::REFUSED,
+        &["app.db fails its integrity check", "was not changed"],
+    );
+    assert!(out.stderr.contains("stray -wal"), "{}", out.stderr);
+    assert!(out.stderr.contains("pass --force"), "{}", out.stderr);
     // Deleting the stray WAL still recovers the intact file.
     std::fs::remove_file(env.join("app.db-wal")).unwrap();
     let _ = std::fs::remove_file(env.join("app.db-shm"));
@@ -169,20 +175,22 @@ fn restore_refuses_when_the_safety_snapshot_does_not_read_back() {
     assert!(std::fs::read(&db).unwrap() == bytes, "the database changed");
 }
 
-/// Overwrites the middle of page `pgno` with garbage, so quick_check fails.
-fn corrupt_page(db: &std::path::Path, pgno: u64) {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::OpenOptions::new().write(true).open(db).unwrap();
-    file.write_all_at(&[0xff; 64], (pgno - 1) * 4096 + 8)
-        .unwrap();
+/// Puts garbage over the cells of `sqlite_schema` on page 1, so the
+/// database cannot even be read, let alone snapshotted. (Damage that leaves
+/// it readable is recorded in a flagged safety snapshot: tests/it/integrity.rs.)
+fn make_unreadable(db: &std::path::Path) {
+    let mut bytes = std::fs::read(db).unwrap();
+    bytes[3900..4000].fill(0x07);
+    bytes[100 + 8..100 + 12].copy_from_slice(&[0xff; 4]);
+    std::fs::write(db, &bytes).unwrap();
 }
 
 #[test]
-fn restore_over_a_corrupt_database_keeps_a_raw_copy_and_force_is_only_for_in_use() {
+fn restore_over_an_unreadable_database_keeps_a_raw_copy_and_force_is_only_for_in_use() {
     let env = TestEnv::with_store();
     let db = env.make_db("app.db", Journal::Delete, 300);
     let s1 = env.snapshot(&["app.db"]);
-    corrupt_page(&db, 3);
+    make_unreadable(&db);
     let bytes = std::fs::read(&db).unwrap();
 
     // --force overrides "in use" and read-only, not the safety snapshot.

@@ -27,7 +27,9 @@ use tempfile::NamedTempFile;
 
 use crate::repo::{Repo, Tracked};
 use crate::snapshots::pages::ImageError;
-use crate::snapshots::snapshot::{self, Recorded, SnapshotError, SnapshotOptions};
+use crate::snapshots::snapshot::{
+    self, IntegrityFailure, Recorded, SnapshotError, SnapshotOptions,
+};
 use crate::snapshots::sqlite::{self, FileId, SqliteError, WriteLock};
 
 /// What can go wrong writing a snapshot back.
@@ -162,6 +164,34 @@ pub enum RestoreError {
         /// The first page that differs (0: the page count differs).
         pgno: u32,
     },
+    /// The snapshot was recorded from a database that failed its
+    /// integrity check, and `--force` was not given.
+    #[error(
+        "snapshot {snapshot:.12} was recorded from a database that fails its integrity check ({})",
+        failure.summary()
+    )]
+    Damaged {
+        /// The snapshot.
+        snapshot: ObjectId,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
+    /// The database to change fails its integrity check: its safety
+    /// snapshot keeps it, and it is not changed.
+    #[error(
+        "database {path} fails its integrity check ({}); it is kept as snapshot {safety:.12} and was not changed",
+        failure.summary()
+    )]
+    DamagedDatabase {
+        /// The database.
+        path: PathBuf,
+        /// Whether a restore asked (which can go ahead with `--force`).
+        restoring: bool,
+        /// Its safety snapshot, flagged.
+        safety: ObjectId,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
     /// The rebuilt file fails `PRAGMA quick_check`.
     #[error(
         "snapshot {snapshot:.12} rebuilds into a database that fails quick_check: {}",
@@ -230,10 +260,22 @@ pub enum Warning {
         /// Whether the file was written in place.
         in_place: bool,
     },
+    /// The snapshot written, or the safety snapshot of the database it
+    /// replaced, records a database that fails its integrity check.
+    Damaged {
+        /// The snapshot.
+        snapshot: ObjectId,
+        /// Whether it is the safety snapshot.
+        safety: bool,
+        /// How it failed.
+        failure: IntegrityFailure,
+    },
     /// The current file could not be snapshotted; a raw copy was kept.
     RawCopy {
         /// The copy of the main file (its sidecars beside it).
         path: PathBuf,
+        /// Whether a (flagged) safety snapshot was taken too.
+        snapshotted: bool,
     },
 }
 
@@ -257,9 +299,34 @@ impl std::fmt::Display for Warning {
                 f,
                 "the file had {links} hard links: only this name has the restored content, the others keep the old file"
             ),
-            Warning::RawCopy { path } => write!(
+            Warning::Damaged {
+                snapshot,
+                safety,
+                failure,
+            } => write!(
+                f,
+                "{} {snapshot:.12} records a database that fails its integrity check: {}",
+                if *safety {
+                    "the safety snapshot"
+                } else {
+                    "snapshot"
+                },
+                failure.summary()
+            ),
+            Warning::RawCopy {
+                path,
+                snapshotted: false,
+            } => write!(
                 f,
                 "no safety snapshot: the previous file is kept as {}",
+                path.display()
+            ),
+            Warning::RawCopy {
+                path,
+                snapshotted: true,
+            } => write!(
+                f,
+                "the previous file is also kept as {}, with its -wal or -journal",
                 path.display()
             ),
         }
@@ -319,7 +386,8 @@ pub fn checkout(
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let view = repo.store.view();
-    match inspect(out)? {
+    let damaged = integrity_of(view, snapshot)?;
+    let mut written = match inspect(out)? {
         Target::File(_) if !force => Err(RestoreError::Exists {
             path: out.to_path_buf(),
         }),
@@ -351,7 +419,37 @@ pub fn checkout(
             let built = rebuild(view, snapshot, out, None, progress)?;
             create(built, out, snapshot)
         }
-    }
+    }?;
+    written
+        .warnings
+        .splice(0..0, damaged_warning(snapshot, damaged, false));
+    Ok(written)
+}
+
+/// How `snapshot`'s database failed its integrity check when recorded;
+/// `None` when it passed.
+fn integrity_of(
+    view: View<'_>,
+    snapshot: ObjectId,
+) -> Result<Option<IntegrityFailure>, RestoreError> {
+    Ok(Recorded::from_snapshot(&view.read_snapshot(&snapshot)?).integrity)
+}
+
+/// The warning that `snapshot` (`safety`: the safety snapshot just taken)
+/// records a database that failed its integrity check, if it does.
+fn damaged_warning(
+    snapshot: ObjectId,
+    failure: Option<IntegrityFailure>,
+    safety: bool,
+) -> Vec<Warning> {
+    failure
+        .map(|failure| Warning::Damaged {
+            snapshot,
+            safety,
+            failure,
+        })
+        .into_iter()
+        .collect()
 }
 
 /// Renames a verified file to the absent `out`, after removing sidecars
@@ -404,11 +502,19 @@ pub fn restore(
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let target = db.path.as_path();
+    // A damaged state goes back into the application's own file only when
+    // asked; `checkout` into another file is how to look at it first.
+    let damaged = match integrity_of(repo.store.view(), snapshot)? {
+        Some(failure) if !options.force => {
+            return Err(RestoreError::Damaged { snapshot, failure });
+        }
+        failure => damaged_warning(snapshot, failure, false),
+    };
     let meta = match inspect(target)? {
         Target::Absent => {
             let built = rebuild(repo.store.view(), snapshot, target, None, progress)?;
             let mut written = create(built, target, snapshot)?;
-            written.warnings = other_database(repo, snapshot, db)?;
+            written.warnings = [damaged, other_database(repo, snapshot, db)?].concat();
             return Ok(written);
         }
         Target::File(meta) => meta,
@@ -419,15 +525,35 @@ pub fn restore(
     // Every decision below is taken before anything is written: a refusal
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
-    let mut warnings = other_database(repo, snapshot, db)?;
+    let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
     let safety = match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
             prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
+            // The damage may come from a sidecar (a stray -wal replayed
+            // into the file): only a raw copy of the files keeps what lies
+            // under it, and only --force (or --no-safety-snapshot, which
+            // asks for that copy) replaces them.
+            if let Some(failure) = integrity_of(repo.store.view(), safety)? {
+                if !options.force && !options.no_safety_snapshot {
+                    return Err(RestoreError::DamagedDatabase {
+                        path: target.to_path_buf(),
+                        restoring: true,
+                        safety,
+                        failure,
+                    });
+                }
+                warnings.extend(damaged_warning(safety, Some(failure), true));
+                warnings.push(Warning::RawCopy {
+                    path: keep_raw_copy(target)?,
+                    snapshotted: true,
+                });
+            }
             Some(safety)
         }
         Err(_) if options.no_safety_snapshot => {
             warnings.push(Warning::RawCopy {
                 path: keep_raw_copy(target)?,
+                snapshotted: false,
             });
             None
         }
@@ -701,17 +827,28 @@ where
         other => other.into(),
     })?;
     let safety = take_safety(repo, db, options, false, progress)?;
+    // A damaged database is recorded, never edited: the edit would start
+    // from pages SQLite cannot read right.
+    if let Some(failure) = integrity_of(repo.store.view(), safety)? {
+        return Err(RestoreError::DamagedDatabase {
+            path: target.to_path_buf(),
+            restoring: false,
+            safety,
+            failure,
+        }
+        .into());
+    }
     // Rebuilding the safety snapshot reads back every page of it,
     // hash-checked, before anything is written: that proves the undo.
     let built = rebuild(repo.store.view(), safety, target, Some(&meta), progress)?;
     let result = edit(built.temp.path())?;
     let file: &File = built.temp.as_file();
     file.sync_all().map_err(io(built.temp.path()))?;
-    let verdict = sqlite::quick_check(built.temp.path()).map_err(RestoreError::from)?;
-    if verdict != ["ok"] {
+    let problems = sqlite::quick_check(built.temp.path()).map_err(RestoreError::from)?;
+    if !problems.is_empty() {
         return Err(RestoreError::QuickCheck {
             snapshot: safety,
-            problems: sqlite::quick_check_problems(&verdict),
+            problems,
         }
         .into());
     }
@@ -867,12 +1004,12 @@ fn rebuild(
         (sync.join().expect("BUG: fsync thread panicked"), verdict)
     });
     synced.map_err(io(&temp_path))?;
-    let verdict = verdict?;
-    if verdict != ["ok"] {
-        return Err(RestoreError::QuickCheck {
-            snapshot,
-            problems: sqlite::quick_check_problems(&verdict),
-        });
+    let problems = verdict?;
+    // A snapshot flagged as failing its integrity check rebuilds, verified
+    // byte for byte by its hashes, into the same damaged file: that is what
+    // it promised. Any other failure is new damage, and refused.
+    if !problems.is_empty() && recorded.integrity.is_none() {
+        return Err(RestoreError::QuickCheck { snapshot, problems });
     }
     let mode = owner
         .map(|m| m.permissions().mode() & 0o777)
