@@ -288,3 +288,67 @@ pub fn write(
     }
     Ok(())
 }
+
+/// Turns `out`, which holds any bytes (a copy of the live database, say),
+/// into the image: sizes it to the image, hashes every page in place and
+/// fetches only those whose hash is not the listed block's, then verifies
+/// the whole-image digest over the file's final bytes. Returns the ids of
+/// the pages fetched, in page order. Correct whatever
+/// `out` held (another page size, stale pages under a WAL, another
+/// database): a page is kept only when it hashes to its listed id.
+pub fn patch(
+    view: View<'_>,
+    image: &ResolvedImage,
+    out: &File,
+    out_path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Vec<ObjectId>, ImageError> {
+    use std::os::unix::fs::FileExt;
+    let io = |source| ImageError::Io {
+        path: out_path.to_path_buf(),
+        source,
+    };
+    let size = image.image.block_size as usize;
+    out.set_len(image.image.len()).map_err(io)?;
+    progress.start("comparing pages", image.image.len());
+    let mut page = vec![0u8; size];
+    let mut stale: Vec<usize> = Vec::new();
+    for (index, id) in image.blocks.iter().enumerate() {
+        out.read_exact_at(&mut page, (index * size) as u64)
+            .map_err(io)?;
+        if migsnap_store::codec::blob_id(&page) != *id {
+            stale.push(index);
+        }
+        progress.advance(size as u64);
+    }
+    progress.finish();
+    let ids: Vec<ObjectId> = stale.iter().map(|&index| image.blocks[index]).collect();
+    progress.start("writing changed pages", (ids.len() * size) as u64);
+    let mut next = stale.iter();
+    migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
+        let index = *next.next().expect("BUG: more blobs than asked for");
+        if bytes.len() != size {
+            return Err(ImageError::BadPage {
+                id: image.blocks[index],
+                expected: image.image.block_size,
+            });
+        }
+        out.write_all_at(&bytes, (index * size) as u64)
+            .map_err(io)?;
+        progress.advance(size as u64);
+        Ok(())
+    })?;
+    progress.finish();
+    // The digest is taken over what the file now holds, read back, not over
+    // what was meant to be written.
+    let mut digest = blake3::Hasher::new();
+    for index in 0..image.blocks.len() {
+        out.read_exact_at(&mut page, (index * size) as u64)
+            .map_err(io)?;
+        digest.update(&page);
+    }
+    if digest.finalize().as_bytes() != &image.image.digest {
+        return Err(ImageError::Digest { image: image.id });
+    }
+    Ok(ids)
+}
