@@ -97,15 +97,6 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             written.path.display(),
             bytes(written.bytes)
         ))?;
-        if let Rebuild::Delta {
-            pages_fetched,
-            pages_reused,
-        } = written.rebuild
-        {
-            ctx.out.line(&format!(
-                "delta: {pages_fetched} pages read from the store, {pages_reused} reused from the current file"
-            ))?;
-        }
     }
     Ok(Status::Ok)
 }
