@@ -352,3 +352,99 @@ pub fn patch(
     }
     Ok(ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::FileExt;
+
+    use migsnap_store::progress::Silent;
+    use migsnap_store::{Listing, Store};
+
+    use super::*;
+
+    const SIZE: usize = 4096;
+
+    fn page(n: u8) -> Vec<u8> {
+        (0..SIZE).map(|i| n.wrapping_add(i as u8)).collect()
+    }
+
+    /// Stores `pages` as blobs and as an image listing them.
+    fn store_image(store: &mut Store, pages: &[Vec<u8>]) -> ResolvedImage {
+        let mut digest = blake3::Hasher::new();
+        let mut blocks = Vec::new();
+        for page in pages {
+            digest.update(page);
+            blocks.push(store.write(&Object::Blob(page.clone())).unwrap());
+        }
+        let image = Image {
+            block_size: SIZE as u32,
+            block_count: pages.len() as u32,
+            digest: *digest.finalize().as_bytes(),
+            listing: Listing::Full(blocks),
+        };
+        let id = store.write(&Object::Image(image)).unwrap();
+        migsnap_store::image::resolve(store.view(), &id).unwrap()
+    }
+
+    #[test]
+    fn patch_fetches_only_the_pages_that_differ_and_fixes_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
+        let image = store_image(&mut store, &pages);
+        let path = dir.path().join("copy.db");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+
+        // One page changed: exactly that page is fetched.
+        file.write_all_at(&pages.concat(), 0).unwrap();
+        file.write_all_at(&page(99), 5 * SIZE as u64).unwrap();
+        let fetched = patch(store.view(), &image, &file, &path, &mut Silent).unwrap();
+        assert_eq!(fetched, vec![image.blocks[5]]);
+        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+
+        // Unchanged: nothing fetched.
+        let fetched = patch(store.view(), &image, &file, &path, &mut Silent).unwrap();
+        assert!(fetched.is_empty());
+
+        // Longer (cut back) and shorter (extended) files.
+        file.write_all_at(&page(7), 8 * SIZE as u64).unwrap();
+        assert!(
+            patch(store.view(), &image, &file, &path, &mut Silent)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+        file.set_len(3 * SIZE as u64).unwrap();
+        let fetched = patch(store.view(), &image, &file, &path, &mut Silent).unwrap();
+        assert_eq!(fetched, image.blocks[3..].to_vec());
+        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+    }
+
+    #[test]
+    fn patch_checks_the_whole_image_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let pages: Vec<Vec<u8>> = (0..3).map(page).collect();
+        let mut image = store_image(&mut store, &pages);
+        image.image.digest = [0; 32];
+        let path = dir.path().join("copy.db");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let patched = patch(store.view(), &image, &file, &path, &mut Silent);
+        assert!(
+            matches!(patched, Err(ImageError::Digest { .. })),
+            "{patched:?}"
+        );
+    }
+}
