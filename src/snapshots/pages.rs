@@ -311,16 +311,14 @@ pub fn patch(
     let size = image.image.block_size as usize;
     out.set_len(image.image.len()).map_err(io)?;
     progress.start("comparing pages", image.image.len());
-    let mut page = vec![0u8; size];
     let mut stale: Vec<usize> = Vec::new();
-    for (index, id) in image.blocks.iter().enumerate() {
-        out.read_exact_at(&mut page, (index * size) as u64)
-            .map_err(io)?;
-        if migsnap_store::codec::blob_id(&page) != *id {
+    for_each_page(out, image.blocks.len(), size, |index, page| {
+        if migsnap_store::codec::blob_id(page) != image.blocks[index] {
             stale.push(index);
         }
         progress.advance(size as u64);
-    }
+    })
+    .map_err(io)?;
     progress.finish();
     let ids: Vec<ObjectId> = stale.iter().map(|&index| image.blocks[index]).collect();
     progress.start("writing changed pages", (ids.len() * size) as u64);
@@ -342,15 +340,39 @@ pub fn patch(
     // The digest is taken over what the file now holds, read back, not over
     // what was meant to be written.
     let mut digest = blake3::Hasher::new();
-    for index in 0..image.blocks.len() {
-        out.read_exact_at(&mut page, (index * size) as u64)
-            .map_err(io)?;
-        digest.update(&page);
-    }
+    for_each_page(out, image.blocks.len(), size, |_, page| {
+        digest.update(page);
+    })
+    .map_err(io)?;
     if digest.finalize().as_bytes() != &image.image.digest {
         return Err(ImageError::Digest { image: image.id });
     }
     Ok(ids)
+}
+
+/// Calls `each` with the index and bytes of the first `count` pages of
+/// `file`, read a megabyte at a time (a read per page costs a system call
+/// per page).
+fn for_each_page(
+    file: &File,
+    count: usize,
+    size: usize,
+    mut each: impl FnMut(usize, &[u8]),
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let per_read = ((1 << 20) / size).max(1);
+    let mut buffer = vec![0u8; per_read * size];
+    let mut first = 0;
+    while first < count {
+        let pages = per_read.min(count - first);
+        let chunk = &mut buffer[..pages * size];
+        file.read_exact_at(chunk, (first * size) as u64)?;
+        for (offset, page) in chunk.chunks_exact(size).enumerate() {
+            each(first + offset, page);
+        }
+        first += pages;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
