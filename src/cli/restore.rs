@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::output::{Paint, bytes};
 use super::{CliError, Ctx, Status};
-use crate::snapshots::restore::{Method, ReplaceOptions, restore};
+use crate::snapshots::restore::{Method, Rebuild, ReplaceOptions, restore};
 use crate::snapshots::revspec;
 
 /// Restore a database to a snapshot, in place. A safety snapshot of the
@@ -41,6 +41,7 @@ struct RestoreDocument<'a> {
     bytes: u64,
     safety_snapshot: Option<ObjectId>,
     method: Method,
+    rebuild: Rebuild,
     warnings: Vec<String>,
     /// Always true: a restore that fails verification is an error.
     verified: bool,
@@ -79,6 +80,7 @@ pub fn run(args: RestoreArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             bytes: written.bytes,
             safety_snapshot: written.safety,
             method: written.method,
+            rebuild: written.rebuild,
             warnings: written.warnings.iter().map(ToString::to_string).collect(),
             verified: true,
         })?;

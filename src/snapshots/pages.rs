@@ -288,3 +288,185 @@ pub fn write(
     }
     Ok(())
 }
+
+/// Turns `out`, which holds any bytes (a copy of the live database, say),
+/// into the image: sizes it to the image, hashes every page in place and
+/// fetches only those whose hash is not the listed block's, then verifies
+/// the whole-image digest over the file's final bytes. Returns the ids of
+/// the pages fetched, in page order. Correct whatever
+/// `out` held (another page size, stale pages under a WAL, another
+/// database): a page is kept only when it hashes to its listed id.
+pub fn patch(
+    view: View<'_>,
+    image: &ResolvedImage,
+    out: &File,
+    out_path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Vec<ObjectId>, ImageError> {
+    use std::os::unix::fs::FileExt;
+    let io = |source| ImageError::Io {
+        path: out_path.to_path_buf(),
+        source,
+    };
+    let size = image.image.block_size as usize;
+    out.set_len(image.image.len()).map_err(io)?;
+    progress.start("comparing pages", image.image.len());
+    let mut stale: Vec<usize> = Vec::new();
+    for_each_page(out, image.blocks.len(), size, |index, page| {
+        if migsnap_store::codec::blob_id(page) != image.blocks[index] {
+            stale.push(index);
+        }
+        progress.advance(size as u64);
+    })
+    .map_err(io)?;
+    progress.finish();
+    let ids: Vec<ObjectId> = stale.iter().map(|&index| image.blocks[index]).collect();
+    progress.start("writing changed pages", (ids.len() * size) as u64);
+    let mut next = stale.iter();
+    migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
+        let index = *next.next().expect("BUG: more blobs than asked for");
+        if bytes.len() != size {
+            return Err(ImageError::BadPage {
+                id: image.blocks[index],
+                expected: image.image.block_size,
+            });
+        }
+        out.write_all_at(&bytes, (index * size) as u64)
+            .map_err(io)?;
+        progress.advance(size as u64);
+        Ok(())
+    })?;
+    progress.finish();
+    // The digest is taken over what the file now holds, read back, not over
+    // what was meant to be written.
+    let mut digest = blake3::Hasher::new();
+    for_each_page(out, image.blocks.len(), size, |_, page| {
+        digest.update(page);
+    })
+    .map_err(io)?;
+    if digest.finalize().as_bytes() != &image.image.digest {
+        return Err(ImageError::Digest { image: image.id });
+    }
+    Ok(ids)
+}
+
+/// Calls `each` with the index and bytes of the first `count` pages of
+/// `file`, read a megabyte at a time (a read per page costs a system call
+/// per page).
+fn for_each_page(
+    file: &File,
+    count: usize,
+    size: usize,
+    mut each: impl FnMut(usize, &[u8]),
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let per_read = ((1 << 20) / size).max(1);
+    let mut buffer = vec![0u8; per_read * size];
+    let mut first = 0;
+    while first < count {
+        let pages = per_read.min(count - first);
+        let chunk = &mut buffer[..pages * size];
+        file.read_exact_at(chunk, (first * size) as u64)?;
+        for (offset, page) in chunk.chunks_exact(size).enumerate() {
+            each(first + offset, page);
+        }
+        first += pages;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::FileExt;
+
+    use migsnap_store::progress::Silent;
+    use migsnap_store::{Listing, Store};
+
+    use super::*;
+
+    const SIZE: usize = 4096;
+
+    fn page(n: u8) -> Vec<u8> {
+        (0..SIZE).map(|i| n.wrapping_add(i as u8)).collect()
+    }
+
+    /// Stores `pages` as blobs and as an image listing them.
+    fn store_image(store: &mut Store, pages: &[Vec<u8>]) -> ResolvedImage {
+        let mut digest = blake3::Hasher::new();
+        let mut blocks = Vec::new();
+        for page in pages {
+            digest.update(page);
+            blocks.push(store.write(&Object::Blob(page.clone())).unwrap());
+        }
+        let image = Image {
+            block_size: SIZE as u32,
+            block_count: pages.len() as u32,
+            digest: *digest.finalize().as_bytes(),
+            listing: Listing::Full(blocks),
+        };
+        let id = store.write(&Object::Image(image)).unwrap();
+        migsnap_store::image::resolve(store.view(), &id).unwrap()
+    }
+
+    #[test]
+    fn patch_fetches_only_the_pages_that_differ_and_fixes_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
+        let image = store_image(&mut store, &pages);
+        let path = dir.path().join("copy.db");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+
+        // One page changed: exactly that page is fetched.
+        file.write_all_at(&pages.concat(), 0).unwrap();
+        file.write_all_at(&page(99), 5 * SIZE as u64).unwrap();
+        let fetched = patch(store.view(), &image, &file, &path, &mut Silent).unwrap();
+        assert_eq!(fetched, vec![image.blocks[5]]);
+        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+
+        // Unchanged: nothing fetched.
+        let fetched = patch(store.view(), &image, &file, &path, &mut Silent).unwrap();
+        assert!(fetched.is_empty());
+
+        // Longer (cut back) and shorter (extended) files.
+        file.write_all_at(&page(7), 8 * SIZE as u64).unwrap();
+        assert!(
+            patch(store.view(), &image, &file, &path, &mut Silent)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+        file.set_len(3 * SIZE as u64).unwrap();
+        let fetched = patch(store.view(), &image, &file, &path, &mut Silent).unwrap();
+        assert_eq!(fetched, image.blocks[3..].to_vec());
+        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+    }
+
+    #[test]
+    fn patch_checks_the_whole_image_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let pages: Vec<Vec<u8>> = (0..3).map(page).collect();
+        let mut image = store_image(&mut store, &pages);
+        image.image.digest = [0; 32];
+        let path = dir.path().join("copy.db");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let patched = patch(store.view(), &image, &file, &path, &mut Silent);
+        assert!(
+            matches!(patched, Err(ImageError::Digest { .. })),
+            "{patched:?}"
+        );
+    }
+}

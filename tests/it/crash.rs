@@ -1,12 +1,13 @@
 //! SIGKILL at random moments of every write path (`snapshot`, `restore`,
 //! `gc`, `forget`, `repair --apply`, `stamp --verify`, `fix --apply`,
-//! `init`, `checkout --force`): the store must pass
+//! `init`, `checkout --force`, and `restore` as a delta over a WAL database
+//! whose page count changes): the store must pass
 //! `fsck --read-data`, every ref must name a complete snapshot, the database
 //! must be entirely the old one or entirely the new one and pass
 //! `integrity_check`, and no temporary file may outlive the next command.
 //!
 //! The number of kills comes from `MIGSNAP_CRASH_KILLS` (the whole suite's
-//! total, split evenly over the nine paths; default [`DEFAULT_KILLS`], the
+//! total, split evenly over the ten paths; default [`DEFAULT_KILLS`], the
 //! fast subset `cargo test` runs). The full run is
 //! `MIGSNAP_CRASH_KILLS=200 cargo test --test it crash`; figures are in
 //! `docs/reliability.md`.
@@ -21,13 +22,13 @@ use rand::{Rng, SeedableRng};
 use rusqlite::Connection;
 
 use crate::common::{
-    Journal, TestEnv, create_db, dump_digest, exit, hex, integrity_check, pseudo_random, seed,
+    Journal, TestEnv, create_db, dump_digest, exec, exit, hex, integrity_check, pseudo_random, seed,
 };
 
 /// Kills in the whole crash suite when `MIGSNAP_CRASH_KILLS` is unset.
 const DEFAULT_KILLS: usize = 60;
 /// The write paths the kills are spread over.
-const PATHS: usize = 9;
+const PATHS: usize = 10;
 
 const ROWS: usize = 4000;
 const PAYLOAD: usize = 1000;
@@ -252,7 +253,15 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
     known.insert(head(&env, "big").unwrap(), dump_digest(&big));
     mutate(&big, ROWS, &mut rng, 100);
     let before_restore = dump_digest(&big);
-    let t_restore = timed(&env, &["restore", &s0]);
+    let start = Instant::now();
+    let restored = env.run(&["--format", "json", "restore", &s0]).ok_json();
+    let t_restore = start.elapsed();
+    // Every restore below is over a live version of big.db: the kills land
+    // in a delta rebuild (issue 14) or the in-place write after it.
+    assert!(
+        restored["rebuild"]["delta"].is_object(),
+        "the restore path is not a delta: {restored}"
+    );
     known.insert(head(&env, "big").unwrap(), before_restore);
     assert_eq!(dump_digest(&big), known[&s0]);
     make_garbage(&env, &mut rng);
@@ -806,5 +815,127 @@ fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
         env.restore_temps(env.path()),
         Vec::<String>::new(),
         "temporary files of killed checkouts remain after a successful one"
+    );
+}
+
+/// Changes the WAL database `db` through `change` and leaves the change in
+/// its `-wal`, not checkpointed into the main file, whose pages on disk are
+/// then not the database's content: a delta restore copies that main file
+/// and must see through it. Returns the content ([`dump_digest`]) after the
+/// change.
+fn change_in_wal(db: &Path, change: impl FnOnce(&Path)) -> String {
+    let with = |suffix: &str| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    // While this connection is open, no other one that closes is the last,
+    // so none checkpoints: the files are copied in that state.
+    let holder = Connection::open(db).unwrap();
+    holder
+        .query_row("SELECT count(*) FROM items", [], |_| Ok(()))
+        .unwrap();
+    change(db);
+    let content = dump_digest(db);
+    std::fs::copy(db, with(".stage")).unwrap();
+    std::fs::copy(with("-wal"), with(".stage-wal")).unwrap();
+    drop(holder);
+    std::fs::rename(with(".stage"), db).unwrap();
+    std::fs::rename(with(".stage-wal"), with("-wal")).unwrap();
+    assert!(std::fs::metadata(with("-wal")).unwrap().len() > 0);
+    content
+}
+
+/// The delta restore (a copy of the live file, only the pages whose hash is
+/// not the snapshot's read from the store) over a WAL database, killed at
+/// random: before each kill the live database was changed in its main file,
+/// or changed and left in its `-wal`, or grown and left in its `-wal`; the
+/// targets are snapshots of fewer and of more pages than the live file.
+/// Afterwards the store passes fsck and the database is the old or the
+/// restored content.
+#[test]
+fn sigkill_during_a_delta_restore_leaves_the_old_or_the_new_database() {
+    let seed = seed("sigkill delta restore");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let env = TestEnv::with_store();
+    let db = env.join("wal.db");
+    create_db(&db, Journal::Wal, ROWS, PAYLOAD);
+    env.run(&["track", "wal", "wal.db"]).assert_success();
+    let grow = |path: &Path| {
+        exec(
+            path,
+            "INSERT INTO items(name, payload) SELECT name || '+', payload FROM items WHERE id % 20 = 0;",
+        )
+    };
+    let mut known: HashMap<String, String> = HashMap::new();
+    let small = env.snapshot(&["wal"]);
+    known.insert(small.clone(), dump_digest(&db));
+    grow(&db);
+    known.insert(env.snapshot(&["wal"]), dump_digest(&db));
+
+    let before = change_in_wal(&db, |path| mutate(path, ROWS, &mut rng, 40));
+    let start = Instant::now();
+    let json = env.run(&["--format", "json", "restore", &small]).ok_json();
+    let t_restore = start.elapsed();
+    assert!(json["rebuild"]["delta"].is_object(), "not a delta: {json}");
+    assert_eq!(dump_digest(&db), known[&small]);
+    known.insert(head(&env, "wal").unwrap(), before);
+
+    let iterations = kills_per_path();
+    let mut interrupted = 0;
+    for i in 0..iterations {
+        let old = match i % 3 {
+            0 => {
+                mutate(&db, ROWS, &mut rng, 40);
+                dump_digest(&db)
+            }
+            1 => change_in_wal(&db, |path| mutate(path, ROWS, &mut rng, 40)),
+            _ => change_in_wal(&db, grow),
+        };
+        let mut ids: Vec<&String> = known.keys().collect();
+        ids.sort();
+        let target = ids[rng.random_range(0..ids.len())].clone();
+        let head_before = head(&env, "wal");
+        let delay = random_delay(&mut rng, t_restore);
+        let killed = run_and_kill(&env, &["restore", &target], delay);
+        interrupted += usize::from(killed);
+        let context = format!(
+            "iteration {i} (delta restore {:.12} killed after {delay:?})",
+            target
+        );
+        if !killed {
+            assert_no_rebuild_temps(&env, &context);
+        }
+        check_store(&env, &context);
+        assert_eq!(integrity_check(&db), "ok", "{context}");
+        let now = dump_digest(&db);
+        assert!(
+            now == old || now == known[&target],
+            "{context}: the database is neither the old nor the restored content"
+        );
+        clear_cold_journal(&db, &context);
+        let head_after = head(&env, "wal");
+        if head_after != head_before {
+            // The safety snapshot holds the state before the restore.
+            known.insert(head_after.unwrap(), old);
+        }
+    }
+    eprintln!(
+        "delta restore: {interrupted} of {iterations} runs killed mid-run (uninterrupted {t_restore:?}, seed {seed})"
+    );
+    assert!(
+        interrupted >= iterations / 3,
+        "too few runs were actually interrupted: {interrupted}/{iterations}"
+    );
+    // Every snapshot seen along the way restores to its content, and a
+    // finished restore cleans up after the killed ones.
+    for (id, content) in &known {
+        env.run(&["restore", id]).assert_success();
+        assert_eq!(&dump_digest(&db), content, "snapshot {id}");
+    }
+    assert_eq!(
+        env.restore_temps(env.path()),
+        Vec::<String>::new(),
+        "temporary files of killed delta restores remain after a successful restore"
     );
 }

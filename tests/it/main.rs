@@ -16,6 +16,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod data_diff;
+mod delta_restore;
 mod demo;
 mod faults;
 mod fix;

@@ -600,11 +600,16 @@ fn checkout_and_restore_json_have_the_documented_fields() {
             "bytes",
             "safety_snapshot",
             "method",
+            "rebuild",
             "warnings",
             "verified"
         ])
     );
     assert!(json["safety_snapshot"].is_string(), "{json}");
+    assert_eq!(
+        keys(&json["rebuild"]["delta"]),
+        set(&["pages_fetched", "pages_reused"])
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ use migsnap_store::{ObjectId, Progress, View};
 use tempfile::NamedTempFile;
 
 use crate::repo::{Repo, Tracked};
-use crate::snapshots::pages::ImageError;
+use crate::snapshots::pages::{self, ImageError};
 use crate::snapshots::snapshot::{
     self, IntegrityFailure, Recorded, SnapshotError, SnapshotOptions,
 };
@@ -244,6 +244,22 @@ pub enum Method {
     },
 }
 
+/// How the verified file beside the target was built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rebuild {
+    /// Every page read from the store.
+    Full,
+    /// A copy of the live database, with only the pages whose hash is not
+    /// the snapshot's read from the store.
+    Delta {
+        /// Pages read from the store.
+        pages_fetched: u32,
+        /// Pages the live file already held (never decompressed).
+        pages_reused: u32,
+    },
+}
+
 /// Something the user should know about a restore that went ahead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Warning {
@@ -347,6 +363,8 @@ pub struct Restored {
     pub safety: Option<ObjectId>,
     /// How the file was written.
     pub method: Method,
+    /// How the verified file was built.
+    pub rebuild: Rebuild,
     /// What the user should know.
     pub warnings: Vec<Warning>,
 }
@@ -395,7 +413,7 @@ pub fn checkout(
             let lock = lock_if_database(out, busy_timeout)?;
             // A checkout gets the permissions the database had, not the
             // replaced file's: written in place, the file is given them.
-            let built = rebuild(view, snapshot, out, None, progress)?;
+            let built = rebuild(view, snapshot, out, None, None, progress)?;
             let permissions = built
                 .temp
                 .as_file()
@@ -416,7 +434,7 @@ pub fn checkout(
                     sidecars,
                 });
             }
-            let built = rebuild(view, snapshot, out, None, progress)?;
+            let built = rebuild(view, snapshot, out, None, None, progress)?;
             create(built, out, snapshot)
         }
     }?;
@@ -457,6 +475,7 @@ fn damaged_warning(
 fn create(built: Built, out: &Path, snapshot: ObjectId) -> Result<Restored, RestoreError> {
     remove_sidecars(out)?;
     let bytes = built.bytes;
+    let rebuild = built.rebuild;
     built
         .temp
         .persist_noclobber(out)
@@ -473,6 +492,7 @@ fn create(built: Built, out: &Path, snapshot: ObjectId) -> Result<Restored, Rest
         bytes,
         safety: None,
         method: Method::Rename,
+        rebuild,
         warnings: Vec::new(),
     })
 }
@@ -512,7 +532,7 @@ pub fn restore(
     };
     let meta = match inspect(target)? {
         Target::Absent => {
-            let built = rebuild(repo.store.view(), snapshot, target, None, progress)?;
+            let built = rebuild(repo.store.view(), snapshot, target, None, None, progress)?;
             let mut written = create(built, target, snapshot)?;
             written.warnings = [damaged, other_database(repo, snapshot, db)?].concat();
             return Ok(written);
@@ -520,7 +540,10 @@ pub fn restore(
         Target::File(meta) => meta,
     };
     // Check the snapshot can be rebuilt before anything else happens.
-    let rebuilt = plan(repo.store.view(), snapshot)?.0.blocks;
+    let rebuilt = {
+        let resolved = plan(repo.store.view(), snapshot)?.0;
+        (resolved.blocks, resolved.image.block_size)
+    };
     refuse_unless_forced(target, &meta, options)?;
     // Every decision below is taken before anything is written: a refusal
     // leaves the file, its sidecars and the store as they were.
@@ -528,7 +551,6 @@ pub fn restore(
     let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
     let safety = match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
-            prove_undo(repo.store.view(), target, safety, &rebuilt, progress)?;
             // The damage may come from a sidecar (a stray -wal replayed
             // into the file): only a raw copy of the files keeps what lies
             // under it, and only --force (or --no-safety-snapshot, which
@@ -559,7 +581,31 @@ pub fn restore(
         }
         Err(e) => return Err(e),
     };
-    let built = rebuild(repo.store.view(), snapshot, target, Some(&meta), progress)?;
+    // A live database of the snapshot's page size seeds the rebuild: most
+    // of its pages are usually the snapshot's already.
+    let seed = match &lock {
+        Some(_) if live_page_size(target)? == Some(rebuilt.1) => Some(target),
+        _ => None,
+    };
+    let built = rebuild(
+        repo.store.view(),
+        snapshot,
+        target,
+        Some(&meta),
+        seed,
+        progress,
+    )?;
+    if let Some(safety) = safety {
+        // The undo is proven before the target is touched: every block of
+        // the safety snapshot that the restored file will not hold is read
+        // back from the store here. The blocks it shares with the restored
+        // image are in the rebuilt file, each hash-checked (fetched from the
+        // store by a full rebuild, or kept from the live file by a delta
+        // one), and undoing is itself a restore that reuses them; reading
+        // their store copies too would decompress the unchanged 99% that
+        // the delta exists to skip. `fsck --read-data` checks those copies.
+        prove_undo(repo.store.view(), target, safety, &rebuilt.0, progress)?;
+    }
     let mut written = replace(
         repo.store.view(),
         snapshot,
@@ -760,12 +806,14 @@ fn replace(
 ) -> Result<Restored, RestoreError> {
     use std::os::unix::fs::MetadataExt;
     let bytes = built.bytes;
+    let rebuild = built.rebuild;
     let written = |method, warnings| Restored {
         path: target.to_path_buf(),
         snapshot,
         bytes,
         safety,
         method,
+        rebuild,
         warnings,
     };
     let hard_links = |in_place| match meta.nlink() {
@@ -840,7 +888,14 @@ where
     }
     // Rebuilding the safety snapshot reads back every page of it,
     // hash-checked, before anything is written: that proves the undo.
-    let built = rebuild(repo.store.view(), safety, target, Some(&meta), progress)?;
+    let built = rebuild(
+        repo.store.view(),
+        safety,
+        target,
+        Some(&meta),
+        None,
+        progress,
+    )?;
     let result = edit(built.temp.path())?;
     let file: &File = built.temp.as_file();
     file.sync_all().map_err(io(built.temp.path()))?;
@@ -934,6 +989,8 @@ struct Built {
     page_size: u32,
     /// One stored block id per page, when the file is exactly a stored image.
     blocks: Option<Vec<ObjectId>>,
+    /// How it was built.
+    rebuild: Rebuild,
 }
 
 /// The page size a database file's header declares.
@@ -943,10 +1000,7 @@ fn page_size_of(path: &Path) -> Result<u32, RestoreError> {
     File::open(path)
         .and_then(|f| f.read_exact_at(&mut field, 16))
         .map_err(io(path))?;
-    Ok(match u16::from_be_bytes(field) {
-        1 => 65536,
-        n => u32::from(n),
-    })
+    Ok(page_size_from(field))
 }
 
 /// Resolves what rebuilding `snapshot` needs, failing early when it cannot be.
@@ -977,12 +1031,15 @@ fn plan(
 
 /// Rebuilds the database of `snapshot` in a verified temporary file next to
 /// `target`, with the permissions (and, when possible, owner) the target
-/// should have.
+/// should have. With a `seed` (the live database), the file starts as a
+/// copy of it and only pages that do not hash to the snapshot's are read
+/// from the store ([`pages::patch`]).
 fn rebuild(
     view: View<'_>,
     snapshot: ObjectId,
     target: &Path,
     owner: Option<&std::fs::Metadata>,
+    seed: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<Built, RestoreError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -994,7 +1051,21 @@ fn rebuild(
         .tempfile_in(dir)
         .map_err(io(dir))?;
     let temp_path = temp.path().to_path_buf();
-    crate::snapshots::pages::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
+    let rebuild = match seed {
+        Some(live) => {
+            copy_live(live, temp.as_file_mut(), &temp_path)?;
+            let fetched = pages::patch(view, &resolved, temp.as_file(), &temp_path, progress)?;
+            let pages_fetched = u32::try_from(fetched.len()).expect("BUG: page count over u32");
+            Rebuild::Delta {
+                pages_fetched,
+                pages_reused: resolved.image.block_count - pages_fetched,
+            }
+        }
+        None => {
+            pages::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
+            Rebuild::Full
+        }
+    };
     let file: &File = temp.as_file();
     // fsync and quick_check both wait on the disk or the page cache; run
     // them side by side. Both must pass before anything is renamed.
@@ -1027,7 +1098,42 @@ fn rebuild(
         bytes: resolved.image.len(),
         page_size: resolved.image.block_size,
         blocks: Some(resolved.blocks),
+        rebuild,
     })
+}
+
+/// Copies the live database's main file (not its WAL: [`pages::patch`]
+/// fixes whatever pages that leaves stale) into `out`. Through the locked
+/// file's own descriptor, as opening and closing the database again would
+/// drop this process's SQLite locks; `std::io::copy` between files is
+/// `copy_file_range` on Linux, so the bytes need not pass through here.
+fn copy_live(live: &Path, out: &mut File, out_path: &Path) -> Result<(), RestoreError> {
+    use std::io::{Seek, SeekFrom};
+    sqlite::with_file(live, |mut file| {
+        file.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut file, out).map(drop)
+    })
+    .map_err(io(out_path))
+}
+
+/// The page size the live database's header declares, read through the
+/// locked descriptor; `None` when the file is too short to have one.
+fn live_page_size(path: &Path) -> Result<Option<u32>, RestoreError> {
+    use std::os::unix::fs::FileExt;
+    let mut field = [0u8; 2];
+    match sqlite::with_file(path, |file| file.read_exact_at(&mut field, 16)) {
+        Ok(()) => Ok(Some(page_size_from(field))),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// The page size a header's bytes 16-17 encode (1 means 65536).
+fn page_size_from(field: [u8; 2]) -> u32 {
+    match u16::from_be_bytes(field) {
+        1 => 65536,
+        n => u32::from(n),
+    }
 }
 
 /// Temporary files are named `.migsnap-restore-<pid>-<random>`, so one left
