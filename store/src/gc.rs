@@ -11,6 +11,10 @@
 //!   ref or reflog row cannot be read: deleting around a hole could delete
 //!   what the hole would have kept, such as the packs of objects whose index
 //!   rows were lost, which a repair could still recover.
+//!
+//! Last, in the same transaction, gc packs what snapshots left loose
+//! ([`crate::repack`]): the reachability check above is what makes deleting
+//! the loose packs safe.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,6 +23,7 @@ use crate::image;
 use crate::odb::{BrokenRef, Error, Result, Store, now};
 use crate::progress::Progress;
 use crate::reach::{self, Visit};
+use crate::repack::{self, PackReport};
 
 /// How gc behaves.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +47,8 @@ pub struct GcReport {
     pub expired_reflog: u64,
     /// Store file size before and after (equal for a dry run).
     pub file_size: (u64, u64),
+    /// What packing the loose packs did.
+    pub packed: PackReport,
 }
 
 /// Why gc refused to run.
@@ -153,6 +160,7 @@ pub fn collect(
         kept_objects: kept,
         expired_reflog: tx.expire_reflog(cutoff)? as u64,
         file_size: (size_before, size_before),
+        packed: repack::pack_loose(&mut tx, progress)?,
     };
     if options.dry_run {
         return Ok(report);

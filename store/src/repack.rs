@@ -1,0 +1,161 @@
+//! Packing: recompressing loose packs into the compact form, git's
+//! loose-objects-then-`gc` idea.
+//!
+//! A snapshot writes its packs fast ([`SNAPSHOT_LEVEL`], 32 pages a frame,
+//! no dictionary training) so the user is not kept waiting; every pack row
+//! records the level it was written with, and one written below
+//! [`PACKED_LEVEL`] is *loose*. Packing moves every object of the loose packs
+//! into compact packs ([`PACKED_LEVEL`], [`PACKED_OBJECTS`] pages a frame,
+//! the store's dictionary, trained here on the loose pages if the store has
+//! none yet), re-points their index rows and deletes the loose packs.
+//!
+//! Ids cannot change: an id is the hash of the encoded bytes, which are
+//! copied as they are (and verified on the way). Everything happens in the
+//! caller's transaction, so a crash leaves the loose packs or the compact
+//! ones, never a mix of half-moved rows.
+
+use std::collections::HashSet;
+
+use crate::compress::{self, PACKED_LEVEL};
+use crate::id::ObjectId;
+use crate::object::Kind;
+use crate::odb::{Result, Transaction, extract};
+use crate::pack::{PACKED_OBJECTS, PreparedPack};
+use crate::progress::Progress;
+
+#[cfg(doc)]
+use crate::compress::SNAPSHOT_LEVEL;
+
+/// Pages sampled to train the store's dictionary; fewer make a poor one.
+const DICTIONARY_SAMPLES: usize = 1000;
+
+/// What packing did (or, inside a rolled-back dry run, would do).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackReport {
+    /// Loose packs replaced.
+    pub loose_packs: u64,
+    /// Compact packs written in their place.
+    pub packed_packs: u64,
+    /// Objects moved (their ids are unchanged).
+    pub objects: u64,
+    /// Stored bytes of the loose packs.
+    pub bytes_before: u64,
+    /// Stored bytes of the compact packs (and of a dictionary trained now).
+    pub bytes_after: u64,
+    /// Whether the store's first dictionary was trained by this pass.
+    pub trained_dictionary: bool,
+}
+
+/// One object to move: where it is now.
+struct Loose {
+    pack: i64,
+    id: ObjectId,
+    kind: Kind,
+    offset: i64,
+    len: i64,
+}
+
+/// Packs every loose pack of the store inside `tx`. The caller must have
+/// checked that every reachable object is present (as gc does): the loose
+/// packs are deleted once their indexed objects moved, so bytes of an object
+/// whose index row was lost would go with them.
+pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Result<PackReport> {
+    let rows = tx.view().loose_objects(PACKED_LEVEL)?;
+    // A pack with an unreadable index row cannot be emptied: leave it loose
+    // for fsck to report.
+    let damaged: HashSet<i64> = rows
+        .iter()
+        .filter(|row| row.1.is_none())
+        .map(|row| row.0)
+        .collect();
+    let loose: Vec<Loose> = rows
+        .into_iter()
+        .filter(|row| !damaged.contains(&row.0))
+        .filter_map(|(pack, object, offset, len)| {
+            object.map(|(id, kind)| Loose {
+                pack,
+                id,
+                kind,
+                offset,
+                len,
+            })
+        })
+        .collect();
+    let mut report = PackReport::default();
+    if loose.is_empty() {
+        return Ok(report);
+    }
+    if !tx.has_dictionary() {
+        let added_before = tx.added().bytes;
+        report.trained_dictionary = train(tx, &loose)?;
+        report.bytes_after += tx.added().bytes - added_before;
+    }
+    let mut compressor = tx.compressor_at(PACKED_LEVEL);
+    let mut packs: Vec<i64> = Vec::new();
+    let mut group: Vec<(Kind, Vec<u8>)> = Vec::with_capacity(PACKED_OBJECTS);
+    let mut write = |tx: &mut Transaction<'_>, objects: Vec<(Kind, Vec<u8>)>| {
+        let pack = PreparedPack::from_encoded(objects, &mut compressor);
+        tx.move_into_pack(&pack)?;
+        report.packed_packs += 1;
+        report.bytes_after += pack.stored_len() as u64;
+        Ok::<_, crate::odb::Error>(())
+    };
+    progress.start("packing", loose.len() as u64);
+    for object in &loose {
+        if packs.last() != Some(&object.pack) {
+            packs.push(object.pack);
+        }
+        let encoded = read_encoded(tx, object)?;
+        // Pages go together, in the order the snapshot wrote them; other
+        // objects (listings, snapshots, schemas) keep a pack of their own,
+        // as writers give them.
+        if object.kind == Kind::Blob {
+            group.push((object.kind, encoded));
+            if group.len() == PACKED_OBJECTS {
+                write(tx, std::mem::take(&mut group))?;
+            }
+        } else {
+            write(tx, vec![(object.kind, encoded)])?;
+        }
+        progress.advance(1);
+    }
+    if !group.is_empty() {
+        write(tx, group)?;
+    }
+    progress.finish();
+    report.bytes_before = tx.view().packs_size(&packs)?;
+    tx.delete_packs(&packs)?;
+    report.loose_packs = packs.len() as u64;
+    report.objects = loose.len() as u64;
+    Ok(report)
+}
+
+/// The encoded bytes of `object`, verified against its id.
+fn read_encoded(tx: &Transaction<'_>, object: &Loose) -> Result<Vec<u8>> {
+    let bytes = tx.view().pack_bytes(object.pack)?;
+    extract(&bytes, &object.id, object.pack, object.offset, object.len)
+}
+
+/// Trains the store's dictionary on up to [`DICTIONARY_SAMPLES`] evenly
+/// spaced loose pages, off the snapshot's critical path. Too few pages to
+/// train on is not an error: the packs are then compressed without one.
+fn train(tx: &mut Transaction<'_>, loose: &[Loose]) -> Result<bool> {
+    let pages: Vec<&Loose> = loose.iter().filter(|o| o.kind == Kind::Blob).collect();
+    let step = (pages.len() / DICTIONARY_SAMPLES).max(1);
+    let samples = pages
+        .iter()
+        .step_by(step)
+        .take(DICTIONARY_SAMPLES)
+        .map(|object| read_encoded(tx, object))
+        .collect::<Result<Vec<_>>>()?;
+    if samples.is_empty() {
+        return Ok(false);
+    }
+    match compress::train_dictionary(&samples) {
+        Ok(dictionary) => {
+            tx.add_dictionary(dictionary)?;
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
+}
