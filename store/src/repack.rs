@@ -29,6 +29,12 @@ use crate::compress::SNAPSHOT_LEVEL;
 /// Pages sampled to train the store's dictionary; fewer make a poor one.
 const DICTIONARY_SAMPLES: usize = 1000;
 
+/// Stored bytes of loose packs below which no dictionary is trained: a
+/// dictionary saves less than a tenth of the compressed size (see the layout
+/// table in docs/design.md), so below about 1 MiB it costs more than its own
+/// 64 KiB. Twice that leaves a margin.
+const DICTIONARY_MIN_BYTES: u64 = 32 * compress::DICTIONARY_SIZE as u64;
+
 /// What packing did (or, inside a rolled-back dry run, would do).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PackReport {
@@ -81,17 +87,21 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
             })
         })
         .collect();
-    let mut report = PackReport::default();
+    let mut packs: Vec<i64> = loose.iter().map(|object| object.pack).collect();
+    packs.dedup();
+    let mut report = PackReport {
+        bytes_before: tx.view().packs_size(&packs)?,
+        ..PackReport::default()
+    };
     if loose.is_empty() {
         return Ok(report);
     }
-    if !tx.has_dictionary() {
+    if !tx.has_dictionary() && report.bytes_before >= DICTIONARY_MIN_BYTES {
         let added_before = tx.added().bytes;
         report.trained_dictionary = train(tx, &loose)?;
         report.bytes_after += tx.added().bytes - added_before;
     }
     let mut compressor = tx.compressor_at(PACKED_LEVEL);
-    let mut packs: Vec<i64> = Vec::new();
     let mut group: Vec<(Kind, Vec<u8>)> = Vec::with_capacity(PACKED_OBJECTS);
     let mut write = |tx: &mut Transaction<'_>, objects: Vec<(Kind, Vec<u8>)>| {
         let pack = PreparedPack::from_encoded(objects, &mut compressor);
@@ -102,9 +112,6 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
     };
     progress.start("packing", loose.len() as u64);
     for object in &loose {
-        if packs.last() != Some(&object.pack) {
-            packs.push(object.pack);
-        }
         let encoded = read_encoded(tx, object)?;
         // Pages go together, in the order the snapshot wrote them; other
         // objects (listings, snapshots, schemas) keep a pack of their own,
@@ -123,7 +130,6 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
         write(tx, group)?;
     }
     progress.finish();
-    report.bytes_before = tx.view().packs_size(&packs)?;
     tx.delete_packs(&packs)?;
     report.loose_packs = packs.len() as u64;
     report.objects = loose.len() as u64;
