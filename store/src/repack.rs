@@ -71,19 +71,19 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
     // for fsck to report.
     let damaged: HashSet<i64> = rows
         .iter()
-        .filter(|row| row.1.is_none())
-        .map(|row| row.0)
+        .filter(|row| row.object.is_none())
+        .map(|row| row.pack)
         .collect();
     let loose: Vec<Loose> = rows
         .into_iter()
-        .filter(|row| !damaged.contains(&row.0))
-        .filter_map(|(pack, object, offset, len)| {
-            object.map(|(id, kind)| Loose {
-                pack,
+        .filter(|row| !damaged.contains(&row.pack))
+        .filter_map(|row| {
+            row.object.map(|(id, kind)| Loose {
+                pack: row.pack,
                 id,
                 kind,
-                offset,
-                len,
+                offset: row.offset,
+                len: row.len,
             })
         })
         .collect();

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::sql_error;
 use super::packs::{PackCache, RawPack, extract};
-use super::rows::{BrokenRef, describe_value, dictionary_ref, ref_row, reflog_row};
+use super::rows::{BrokenRef, ObjectRow, describe_value, dictionary_ref, ref_row, reflog_row};
 use super::{Error, ObjectInfo, Result, Storage};
 use crate::codec::{self, DecodeError};
 use crate::compress::Dictionary;
@@ -275,12 +275,8 @@ impl View<'_> {
     }
 
     /// Every object whose index row points into a loose pack (one written
-    /// below `level`), in pack order: `(pack, object, offset, length)`. An
-    /// object is `None` when its row's id or kind cannot be read.
-    pub(crate) fn loose_objects(
-        &self,
-        level: i32,
-    ) -> Result<Vec<(i64, Option<(ObjectId, Kind)>, i64, i64)>> {
+    /// below `level`), in pack order.
+    pub(crate) fn loose_objects(&self, level: i32) -> Result<Vec<ObjectRow>> {
         let mut stmt = self
             .conn
             .prepare(
@@ -302,7 +298,12 @@ impl View<'_> {
                     .zip(u8::try_from(kind).ok().and_then(Kind::from_byte)),
                 _ => None,
             };
-            loose.push((pack, object, offset, len));
+            loose.push(ObjectRow {
+                pack,
+                object,
+                offset,
+                len,
+            });
         }
         Ok(loose)
     }
