@@ -981,3 +981,37 @@ fn format_2_stores_get_pack_levels_and_fsck_checks_them() {
         "{report:?}"
     );
 }
+
+/// A gc with a long grace after one with a short grace: the forgotten image
+/// the first collected is given up, not missing, so the second runs (found
+/// by the crash harness, which mixes `gc --grace 0s` and plain `gc`).
+#[test]
+fn gc_after_a_shorter_grace_gc_accepts_collected_forgotten_images() {
+    let (_dir, mut store) = new_store();
+    let old = snapshot(
+        &mut store,
+        &[noise("old", 0, 4096)],
+        vec![],
+        Some("heads/db"),
+        "old",
+    );
+    let new = snapshot(
+        &mut store,
+        &[noise("new", 0, 4096)],
+        vec![old],
+        Some("heads/db"),
+        "new",
+    );
+    let mut tx = store.transaction().unwrap();
+    tx.forget_image(&old, migsnap_store::odb::now()).unwrap();
+    tx.commit(&[], "forget").unwrap();
+    let first = gc_now(&mut store, false);
+    assert!(first.deleted_objects > 0, "{first:?}");
+    let options = GcOptions {
+        grace_secs: 14 * 86400,
+        dry_run: false,
+    };
+    let second = gc::collect(&mut store, options, &mut Silent).unwrap();
+    assert_eq!(second.deleted_objects, 0, "{second:?}");
+    assert!(store.contains(&new).unwrap() && store.contains(&old).unwrap());
+}
