@@ -80,6 +80,35 @@ pub enum GcError {
     Store(#[from] Error),
 }
 
+/// Adds the listings and pages of image `image_id` to `live`. The data of a
+/// forgotten image is no longer promised: a gc with a shorter grace may have
+/// collected some or all of it already, so its absent parts are given up,
+/// not damage, and only what is still there is kept.
+fn mark_image(
+    view: crate::odb::View<'_>,
+    image_id: ObjectId,
+    forgotten: bool,
+    live: &mut HashSet<ObjectId>,
+) -> Result<(), GcError> {
+    let resolved = match image::resolve(view, &image_id) {
+        Ok(resolved) => resolved,
+        Err(e) if e.is_store_file() => return Err(GcError::Store(e)),
+        Err(Error::NotFound { .. }) if forgotten => return Ok(()),
+        Err(other) => {
+            return Err(GcError::Unreadable {
+                id: image_id,
+                reason: other.to_string(),
+            });
+        }
+    };
+    for id in resolved.chain.into_iter().chain(resolved.blocks) {
+        if !forgotten || view.contains(&id)? {
+            live.insert(id);
+        }
+    }
+    Ok(())
+}
+
 /// Runs a garbage collection of `store`.
 pub fn collect(
     store: &mut Store,
@@ -116,23 +145,9 @@ pub fn collect(
         live.insert(snapshot.schema);
         // Strictly after the cutoff, so that `--grace 0s` frees what was
         // forgotten in this very second.
-        let keep_image = match (forgotten.get(id), snapshot.image) {
-            (None, _) => true,
-            // Forgotten data is no longer promised: a gc with a shorter grace
-            // may have collected it already, and its absence is no damage.
-            (Some(time), Some(image_id)) => *time > cutoff && view.contains(&image_id)?,
-            (Some(_), None) => false,
-        };
-        if let (Some(image_id), true) = (snapshot.image, keep_image) {
-            let resolved = image::resolve(view, &image_id).map_err(|e| match e {
-                e if e.is_store_file() => GcError::Store(e),
-                other => GcError::Unreadable {
-                    id: image_id,
-                    reason: other.to_string(),
-                },
-            })?;
-            live.extend(resolved.chain);
-            live.extend(resolved.blocks);
+        let forgotten_at = forgotten.get(id);
+        if let (Some(image_id), true) = (snapshot.image, forgotten_at.is_none_or(|t| *t > cutoff)) {
+            mark_image(view, image_id, forgotten_at.is_some(), &mut live)?;
         }
         progress.advance(1);
     }
