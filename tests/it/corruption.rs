@@ -231,8 +231,9 @@ fn objects_of_kind(env: &TestEnv, kind: i64) -> std::collections::BTreeSet<Strin
         .collect()
 }
 
-/// A store where `app.db` is large and compressible enough to train the
-/// zstd dictionary, and `other.db` has a schema and pages of its own.
+/// A store where `app.db` is large enough that `gc`, packing its loose
+/// packs (over 2 MiB), trains the zstd dictionary, and `other.db` has a
+/// schema and pages of its own.
 struct Damageable {
     env: TestEnv,
     s_app: String,
@@ -249,10 +250,8 @@ fn damageable() -> Damageable {
     exec(
         &app,
         "CREATE TABLE notes(id INTEGER PRIMARY KEY, title TEXT, body TEXT);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
-         INSERT INTO notes SELECT i, 'note ' || i,
-             replace(printf('%.*c', 240, 'x'), 'x', 'lorem ipsum ' || (i * 7919 % 997) || ' ')
-         FROM n;",
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+         INSERT INTO notes SELECT i, 'note ' || i, hex(randomblob(200)) FROM n;",
     );
     let s_app = env.snapshot(&["app.db"]);
     let images = objects_of_kind(&env, 2);
@@ -269,11 +268,12 @@ fn damageable() -> Damageable {
         .clone();
     let page = app_pages[app_pages.len() / 2].clone();
     assert!(!other_pages.contains(&page));
+    env.run(&["gc"]).assert_success();
     let dictionaries: i64 = env
         .store_conn()
         .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(dictionaries, 1, "app.db should have trained a dictionary");
+    assert_eq!(dictionaries, 1, "packing app.db should have trained a dictionary");
     Damageable {
         env,
         s_app,
