@@ -40,7 +40,7 @@ pub const SNAPSHOT_LEVEL: i32 = 1;
 
 /// The zstd level of the compact form that `gc` packs loose packs into. A
 /// pack written below it is loose.
-pub const PACKED_LEVEL: i32 = 3;
+pub const PACKED_LEVEL: i32 = 9;
 
 /// Size of a trained dictionary in bytes.
 pub const DICTIONARY_SIZE: usize = 64 * 1024;

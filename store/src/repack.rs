@@ -14,7 +14,9 @@
 //! caller's transaction, so a crash leaves the loose packs or the compact
 //! ones, never a mix of half-moved rows.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+
+use crossbeam_channel::{bounded, unbounded};
 
 use crate::compress::{self, PACKED_LEVEL};
 use crate::id::ObjectId;
@@ -101,39 +103,109 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
         report.trained_dictionary = train(tx, &loose)?;
         report.bytes_after += tx.added().bytes - added_before;
     }
-    let mut compressor = tx.compressor_at(PACKED_LEVEL);
-    let mut group: Vec<(Kind, Vec<u8>)> = Vec::with_capacity(PACKED_OBJECTS);
-    let mut write = |tx: &mut Transaction<'_>, objects: Vec<(Kind, Vec<u8>)>| {
-        let pack = PreparedPack::from_encoded(objects, &mut compressor);
-        tx.move_into_pack(&pack)?;
-        report.packed_packs += 1;
-        report.bytes_after += pack.stored_len() as u64;
-        Ok::<_, crate::odb::Error>(())
-    };
     progress.start("packing", loose.len() as u64);
-    for object in &loose {
-        let encoded = read_encoded(tx, object)?;
-        // Pages go together, in the order the snapshot wrote them; other
-        // objects (listings, snapshots, schemas) keep a pack of their own,
-        // as writers give them.
-        if object.kind == Kind::Blob {
-            group.push((object.kind, encoded));
-            if group.len() == PACKED_OBJECTS {
-                write(tx, std::mem::take(&mut group))?;
-            }
-        } else {
-            write(tx, vec![(object.kind, encoded)])?;
-        }
-        progress.advance(1);
-    }
-    if !group.is_empty() {
-        write(tx, group)?;
-    }
+    recompress(tx, &loose, &mut report, progress)?;
     progress.finish();
     tx.delete_packs(&packs)?;
     report.loose_packs = packs.len() as u64;
     report.objects = loose.len() as u64;
     Ok(report)
+}
+
+/// A group of encoded objects to compress into one pack, numbered in the
+/// order they were read.
+type Job = (u64, Vec<(Kind, Vec<u8>)>);
+
+/// Reads every object of `loose` in order, groups them, compresses the
+/// groups on worker threads (one per core, at most 8) and writes the packs
+/// back in reading order, so the compact packs keep the pages' order.
+///
+/// SQLite connections stay on this thread: it reads and writes, the workers
+/// only compress. The job queue is bounded and results are drained after
+/// every job, so at most a few groups are in memory whatever the store size.
+fn recompress(
+    tx: &mut Transaction<'_>,
+    loose: &[Loose],
+    report: &mut PackReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let compressors: Vec<_> = (0..workers)
+        .map(|_| tx.compressor_at(PACKED_LEVEL))
+        .collect();
+    std::thread::scope(|scope| {
+        let (job_tx, job_rx) = bounded::<Job>(2 * workers);
+        let (done_tx, done_rx) = unbounded::<(u64, PreparedPack)>();
+        for mut compressor in compressors {
+            let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
+            scope.spawn(move || {
+                for (number, objects) in job_rx {
+                    let pack = PreparedPack::from_encoded(objects, &mut compressor);
+                    // A closed channel means the writer failed; it reports why.
+                    if done_tx.send((number, pack)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((job_rx, done_tx));
+        let mut writer = InOrder {
+            next: 0,
+            ready: BTreeMap::new(),
+        };
+        let mut sent = 0u64;
+        let mut send = |tx: &mut Transaction<'_>, writer: &mut InOrder, objects| {
+            job_tx
+                .send((sent, objects))
+                .expect("BUG: workers outlive the job channel");
+            sent += 1;
+            writer.ready.extend(done_rx.try_iter());
+            writer.write(tx, report)
+        };
+        let mut group: Vec<(Kind, Vec<u8>)> = Vec::with_capacity(PACKED_OBJECTS);
+        for object in loose {
+            let encoded = read_encoded(tx, object)?;
+            // Pages go together, in the order the snapshot wrote them; other
+            // objects (listings, snapshots, schemas) keep a pack of their
+            // own, as writers give them.
+            if object.kind == Kind::Blob {
+                group.push((object.kind, encoded));
+                if group.len() == PACKED_OBJECTS {
+                    send(tx, &mut writer, std::mem::take(&mut group))?;
+                }
+            } else {
+                send(tx, &mut writer, vec![(object.kind, encoded)])?;
+            }
+            progress.advance(1);
+        }
+        if !group.is_empty() {
+            send(tx, &mut writer, group)?;
+        }
+        drop(job_tx);
+        writer.ready.extend(done_rx.iter());
+        writer.write(tx, report)
+    })
+}
+
+/// Compressed packs waiting for their turn to be written.
+struct InOrder {
+    next: u64,
+    ready: BTreeMap<u64, PreparedPack>,
+}
+
+impl InOrder {
+    /// Writes the packs that are next in order, moving their objects.
+    fn write(&mut self, tx: &mut Transaction<'_>, report: &mut PackReport) -> Result<()> {
+        while let Some(pack) = self.ready.remove(&self.next) {
+            tx.move_into_pack(&pack)?;
+            report.packed_packs += 1;
+            report.bytes_after += pack.stored_len() as u64;
+            self.next += 1;
+        }
+        Ok(())
+    }
 }
 
 /// The encoded bytes of `object`, verified against its id.

@@ -273,7 +273,10 @@ fn damageable() -> Damageable {
         .store_conn()
         .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(dictionaries, 1, "packing app.db should have trained a dictionary");
+    assert_eq!(
+        dictionaries, 1,
+        "packing app.db should have trained a dictionary"
+    );
     Damageable {
         env,
         s_app,

@@ -142,7 +142,7 @@ fn gc_packs_a_snapshot_smaller_with_every_id_and_restored_byte_unchanged() {
         "packing changed the set of object ids"
     );
     assert!(
-        pack_levels(&env).iter().all(|(level, _)| *level == 3),
+        pack_levels(&env).iter().all(|(level, _)| *level == 9),
         "{:?}",
         pack_levels(&env)
     );

@@ -242,14 +242,17 @@ impl ObjectStore for Store {
     }
 }
 
+/// The zstd level every writer of formats 1 and 2 used.
+const FORMAT_2_LEVEL: i32 = 3;
+
 /// Upgrades an older store to [`STORE_FORMAT`], one format step after the
 /// other, in one write transaction so a crash leaves either:
 /// - 1 → 2: dictionaries are named by hash, not row number. A pack that names
 ///   a row number with no dictionary keeps it: it stays unreadable and fsck
 ///   reports it, rather than being paired with another dictionary.
 /// - 2 → 3: each pack records the zstd level it was written with. Format 1
-///   and 2 writers always used level 3, so existing packs get 3 and count as
-///   compact.
+///   and 2 writers always used level 3, so existing packs get 3, which is
+///   below the compact level: the next gc packs them.
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
@@ -260,8 +263,7 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
         }
         if format <= 2 {
             conn.execute_batch(&format!(
-                "ALTER TABLE packs ADD COLUMN level INTEGER NOT NULL DEFAULT {};",
-                compress::PACKED_LEVEL
+                "ALTER TABLE packs ADD COLUMN level INTEGER NOT NULL DEFAULT {FORMAT_2_LEVEL};"
             ))?;
         }
         conn.execute_batch(&format!("PRAGMA user_version = {STORE_FORMAT};"))

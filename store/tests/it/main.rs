@@ -945,8 +945,9 @@ fn packing_moves_only_indexed_objects_and_gc_drops_garbage_first() {
 }
 
 /// Format 3 records each pack's level. A format 2 store is upgraded in
-/// place: its packs were all written at level 3 and count as compact, so gc
-/// leaves them alone. A level that is no zstd level is a damaged row for fsck.
+/// place: its packs were all written at level 3, below the compact level, so
+/// the next gc packs them too. A level that is no zstd level is a damaged row
+/// for fsck.
 #[test]
 fn format_2_stores_get_pack_levels_and_fsck_checks_them() {
     let (dir, mut store) = new_store();
@@ -964,9 +965,13 @@ fn format_2_stores_get_pack_levels_and_fsck_checks_them() {
     let mut store = Store::open(&store_dir).unwrap();
     let packs = store.view().storage().unwrap().packs as i64;
     assert_eq!(pack_levels(&dir), vec![(3, packs)]);
-    assert_eq!(gc_now(&mut store, false).packed.objects, 0);
     let report = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
     assert!(report.is_clean(), "{report:?}");
+    let objects = store.view().storage().unwrap().objects;
+    assert_eq!(gc_now(&mut store, false).packed.objects, objects);
+    let packed_level = i64::from(migsnap_store::compress::PACKED_LEVEL);
+    let packs = store.view().storage().unwrap().packs as i64;
+    assert_eq!(pack_levels(&dir), vec![(packed_level, packs)]);
 
     store_conn(&dir)
         .execute(
