@@ -104,21 +104,28 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
         report.bytes_after += tx.added().bytes - added_before;
     }
     progress.start("packing", loose.len() as u64);
-    recompress(tx, &loose, &mut report, progress)?;
+    recompress(tx, &loose, &packs, &mut report, progress)?;
     progress.finish();
-    tx.delete_packs(&packs)?;
     report.loose_packs = packs.len() as u64;
     report.objects = loose.len() as u64;
     Ok(report)
 }
 
 /// A group of encoded objects to compress into one pack, numbered in the
-/// order they were read.
-type Job = (u64, Vec<(Kind, Vec<u8>)>);
+/// order they were read, with how many loose packs are emptied once it and
+/// every group before it are written.
+struct Job {
+    number: u64,
+    emptied: usize,
+    objects: Vec<(Kind, Vec<u8>)>,
+}
 
 /// Reads every object of `loose` in order, groups them, compresses the
-/// groups on worker threads (one per core, at most 8) and writes the packs
-/// back in reading order, so the compact packs keep the pages' order.
+/// groups on worker threads (one per core, at most 8), writes the packs back
+/// in reading order (so the compact packs keep the pages' order) and deletes
+/// each loose pack in `packs` as soon as all its objects are written
+/// elsewhere, so SQLite reuses its pages and the store file grows by little
+/// more than a few packs while packing.
 ///
 /// SQLite connections stay on this thread: it reads and writes, the workers
 /// only compress. The job queue is bounded and results are drained after
@@ -126,6 +133,7 @@ type Job = (u64, Vec<(Kind, Vec<u8>)>);
 fn recompress(
     tx: &mut Transaction<'_>,
     loose: &[Loose],
+    packs: &[i64],
     report: &mut PackReport,
     progress: &mut dyn Progress,
 ) -> Result<()> {
@@ -137,14 +145,14 @@ fn recompress(
         .collect();
     std::thread::scope(|scope| {
         let (job_tx, job_rx) = bounded::<Job>(2 * workers);
-        let (done_tx, done_rx) = unbounded::<(u64, PreparedPack)>();
+        let (done_tx, done_rx) = unbounded::<(u64, (usize, PreparedPack))>();
         for mut compressor in compressors {
             let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
             scope.spawn(move || {
-                for (number, objects) in job_rx {
-                    let pack = PreparedPack::from_encoded(objects, &mut compressor);
+                for job in job_rx {
+                    let pack = PreparedPack::from_encoded(job.objects, &mut compressor);
                     // A closed channel means the writer failed; it reports why.
-                    if done_tx.send((number, pack)).is_err() {
+                    if done_tx.send((job.number, (job.emptied, pack))).is_err() {
                         return;
                     }
                 }
@@ -152,57 +160,96 @@ fn recompress(
         }
         drop((job_rx, done_tx));
         let mut writer = InOrder {
+            packs,
+            deleted: 0,
             next: 0,
             ready: BTreeMap::new(),
         };
         let mut sent = 0u64;
-        let mut send = |tx: &mut Transaction<'_>, writer: &mut InOrder, objects| {
+        let mut send = |tx: &mut Transaction<'_>, writer: &mut InOrder, emptied, objects| {
+            let job = Job {
+                number: sent,
+                emptied,
+                objects,
+            };
             job_tx
-                .send((sent, objects))
+                .send(job)
                 .expect("BUG: workers outlive the job channel");
             sent += 1;
             writer.ready.extend(done_rx.try_iter());
             writer.write(tx, report)
         };
         let mut group: Vec<(Kind, Vec<u8>)> = Vec::with_capacity(PACKED_OBJECTS);
-        for object in loose {
+        // The index in `packs` of the object being read, and of the first
+        // object of the group being filled.
+        let (mut current, mut group_from) = (0usize, 0usize);
+        for (k, object) in loose.iter().enumerate() {
+            while packs[current] != object.pack {
+                current += 1;
+            }
             let encoded = read_encoded(tx, object)?;
+            // Packs before the next object's are read whole.
+            let read = loose.get(k + 1).map_or(packs.len(), |next| {
+                current + usize::from(next.pack != object.pack)
+            });
             // Pages go together, in the order the snapshot wrote them; other
             // objects (listings, snapshots, schemas) keep a pack of their
             // own, as writers give them.
             if object.kind == Kind::Blob {
+                if group.is_empty() {
+                    group_from = current;
+                }
                 group.push((object.kind, encoded));
                 if group.len() == PACKED_OBJECTS {
-                    send(tx, &mut writer, std::mem::take(&mut group))?;
+                    send(tx, &mut writer, read, std::mem::take(&mut group))?;
                 }
             } else {
-                send(tx, &mut writer, vec![(object.kind, encoded)])?;
+                // A loose pack is emptied only when the group being filled
+                // no longer holds any of its objects.
+                let emptied = if group.is_empty() {
+                    read
+                } else {
+                    read.min(group_from)
+                };
+                send(tx, &mut writer, emptied, vec![(object.kind, encoded)])?;
             }
             progress.advance(1);
         }
         if !group.is_empty() {
-            send(tx, &mut writer, group)?;
+            send(tx, &mut writer, packs.len(), group)?;
         }
         drop(job_tx);
         writer.ready.extend(done_rx.iter());
-        writer.write(tx, report)
+        writer.write(tx, report)?;
+        // The last job empties every loose pack, so this deletes none; it
+        // keeps "every loose pack goes" true without relying on that.
+        tx.delete_packs(&packs[writer.deleted..])
     })
 }
 
-/// Compressed packs waiting for their turn to be written.
-struct InOrder {
+/// Compressed packs waiting for their turn to be written, and the loose
+/// packs they empty.
+struct InOrder<'p> {
+    packs: &'p [i64],
+    /// How many of `packs` are deleted.
+    deleted: usize,
     next: u64,
-    ready: BTreeMap<u64, PreparedPack>,
+    ready: BTreeMap<u64, (usize, PreparedPack)>,
 }
 
-impl InOrder {
-    /// Writes the packs that are next in order, moving their objects.
+impl InOrder<'_> {
+    /// Writes the packs that are next in order, moving their objects, and
+    /// deletes the loose packs that are now empty.
     fn write(&mut self, tx: &mut Transaction<'_>, report: &mut PackReport) -> Result<()> {
-        while let Some(pack) = self.ready.remove(&self.next) {
+        while let Some((emptied, pack)) = self.ready.remove(&self.next) {
             tx.move_into_pack(&pack)?;
             report.packed_packs += 1;
             report.bytes_after += pack.stored_len() as u64;
             self.next += 1;
+            if emptied > self.deleted {
+                tx.delete_packs(&self.packs[self.deleted..emptied])?;
+                self.deleted = emptied;
+            }
         }
         Ok(())
     }

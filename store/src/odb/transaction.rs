@@ -211,7 +211,16 @@ impl Transaction<'_> {
         for seq in seqs {
             stmt.execute([seq]).map_err(|e| sql_error(&self.path, e))?;
         }
-        *self.cache.borrow_mut() = PackCache::default();
+        // A later pack may get a deleted pack's number; the cached bytes of
+        // the others stay good (packing reads on from the cached one).
+        let mut cache = self.cache.borrow_mut();
+        if cache
+            .last
+            .as_ref()
+            .is_some_and(|(seq, _)| seqs.contains(seq))
+        {
+            cache.last = None;
+        }
         Ok(())
     }
 
