@@ -118,6 +118,8 @@ struct Job {
     number: u64,
     emptied: usize,
     objects: Vec<(Kind, Vec<u8>)>,
+    /// Whether they are pages, compressed with the dictionary.
+    pages: bool,
 }
 
 /// Reads every object of `loose` in order, groups them, compresses the
@@ -141,16 +143,22 @@ fn recompress(
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     let compressors: Vec<_> = (0..workers)
-        .map(|_| tx.compressor_at(PACKED_LEVEL))
+        .map(|_| {
+            (
+                tx.compressor_at(PACKED_LEVEL, true),
+                tx.compressor_at(PACKED_LEVEL, false),
+            )
+        })
         .collect();
     std::thread::scope(|scope| {
         let (job_tx, job_rx) = bounded::<Job>(2 * workers);
         let (done_tx, done_rx) = unbounded::<(u64, (usize, PreparedPack))>();
-        for mut compressor in compressors {
+        for (mut pages, mut others) in compressors {
             let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
             scope.spawn(move || {
                 for job in job_rx {
-                    let pack = PreparedPack::from_encoded(job.objects, &mut compressor);
+                    let compressor = if job.pages { &mut pages } else { &mut others };
+                    let pack = PreparedPack::from_encoded(job.objects, compressor);
                     // A closed channel means the writer failed; it reports why.
                     if done_tx.send((job.number, (job.emptied, pack))).is_err() {
                         return;
@@ -166,10 +174,14 @@ fn recompress(
             ready: BTreeMap::new(),
         };
         let mut sent = 0u64;
-        let mut send = |tx: &mut Transaction<'_>, writer: &mut InOrder, emptied, objects| {
+        let mut send = |tx: &mut Transaction<'_>,
+                        writer: &mut InOrder,
+                        emptied,
+                        objects: Vec<(Kind, Vec<u8>)>| {
             let job = Job {
                 number: sent,
                 emptied,
+                pages: matches!(objects.as_slice(), [(Kind::Blob, _), ..]),
                 objects,
             };
             job_tx
@@ -192,9 +204,9 @@ fn recompress(
             let read = loose.get(k + 1).map_or(packs.len(), |next| {
                 current + usize::from(next.pack != object.pack)
             });
-            // Pages go together, in the order the snapshot wrote them; other
-            // objects (listings, snapshots, schemas) keep a pack of their
-            // own, as writers give them.
+            // Blobs (pages, and the odd schema blob) go together, in the
+            // order the snapshot wrote them; other objects (listings,
+            // snapshots) keep a pack of their own, as writers give them.
             if object.kind == Kind::Blob {
                 if group.is_empty() {
                     group_from = current;

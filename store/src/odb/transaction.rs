@@ -33,12 +33,16 @@ impl Transaction<'_> {
     /// A compressor at the store's level and with its dictionary, for
     /// preparing packs on other threads before [`Transaction::write_pack`].
     pub fn compressor(&self) -> Compressor {
-        self.compressor_at(self.level)
+        self.compressor_at(self.level, true)
     }
 
-    /// A compressor at `level` with the store's dictionary.
-    pub(crate) fn compressor_at(&self, level: i32) -> Compressor {
-        Compressor::new(level, self.dictionary.as_ref())
+    /// A compressor at `level`, with the store's dictionary for pages or
+    /// without it for other objects: the dictionary is trained on pages, and
+    /// snapshots, listings and schemas packed without it stay readable (and
+    /// history with them) if the dictionary is ever damaged.
+    pub(crate) fn compressor_at(&self, level: i32, pages: bool) -> Compressor {
+        let dictionary = self.dictionary.as_ref().filter(|_| pages);
+        Compressor::new(level, dictionary)
             .expect("holds because the level is in zstd's range and the dictionary loaded before")
     }
 
@@ -424,7 +428,7 @@ impl ObjectStore for Transaction<'_> {
     }
 
     fn write(&mut self, object: &Object) -> Result<ObjectId> {
-        let pack = PreparedPack::object(object, &mut self.compressor());
+        let pack = PreparedPack::object(object, &mut self.compressor_at(self.level, false));
         self.write_pack(&pack)?;
         Ok(pack.members[0].id)
     }

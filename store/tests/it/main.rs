@@ -679,7 +679,7 @@ fn dictionaries_are_named_by_hash_and_format_1_stores_are_upgraded() {
         .unwrap();
     tx.commit(&[], "").unwrap();
     let pages: Vec<Vec<u8>> = (1000..1040).map(text_page).collect();
-    snapshot(&mut store, &pages, vec![], Some("heads/db"), "s1");
+    loose_snapshot(&mut store, &pages, "heads/db");
     drop(store);
     let conn = store_conn(&dir);
     let with_dictionary: i64 = conn
@@ -884,6 +884,16 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
     );
     let packed_level = i64::from(migsnap_store::compress::PACKED_LEVEL);
     assert_eq!(pack_levels(&dir), vec![(packed_level, after.packs as i64)]);
+    // Only pages need the dictionary: history stays readable without it.
+    let (pages, others): (i64, i64) = store_conn(&dir)
+        .query_row(
+            "SELECT total(o.kind = 1), total(o.kind != 1) FROM objects o
+             JOIN packs p ON p.seq = o.pack WHERE p.dictionary IS NOT NULL",
+            [],
+            |r| Ok((r.get::<_, f64>(0)? as i64, r.get::<_, f64>(1)? as i64)),
+        )
+        .unwrap();
+    assert!(pages > 0 && others == 0, "{pages} pages, {others} others");
     for id in &ids {
         assert!(store.contains(id).unwrap(), "{id} lost its place");
         store.read(id).unwrap();
