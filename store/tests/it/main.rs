@@ -885,7 +885,7 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
     let packed_level = i64::from(migsnap_store::compress::PACKED_LEVEL);
     assert_eq!(pack_levels(&dir), vec![(packed_level, after.packs as i64)]);
     // Only pages need the dictionary: history stays readable without it.
-    let (pages, others): (i64, i64) = store_conn(&dir)
+    let (with_pages, with_others): (i64, i64) = store_conn(&dir)
         .query_row(
             "SELECT total(o.kind = 1), total(o.kind != 1) FROM objects o
              JOIN packs p ON p.seq = o.pack WHERE p.dictionary IS NOT NULL",
@@ -893,7 +893,10 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
             |r| Ok((r.get::<_, f64>(0)? as i64, r.get::<_, f64>(1)? as i64)),
         )
         .unwrap();
-    assert!(pages > 0 && others == 0, "{pages} pages, {others} others");
+    assert!(
+        with_pages > 0 && with_others == 0,
+        "{with_pages} pages, {with_others} others"
+    );
     for id in &ids {
         assert!(store.contains(id).unwrap(), "{id} lost its place");
         store.read(id).unwrap();
