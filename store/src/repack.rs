@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crossbeam_channel::{bounded, unbounded};
 
-use crate::compress::{self, PACKED_LEVEL};
+use crate::compress::{self, Compressor, Dictionary, PACKED_LEVEL};
 use crate::id::ObjectId;
 use crate::object::Kind;
 use crate::odb::{Result, Transaction, extract};
@@ -33,9 +33,9 @@ const DICTIONARY_SAMPLES: usize = 1000;
 
 /// Stored bytes of loose packs below which no dictionary is trained: a
 /// dictionary saves less than a tenth of the compressed size (see the layout
-/// table in docs/design.md), so below about 1 MiB it costs more than its own
-/// 64 KiB. Twice that leaves a margin.
-const DICTIONARY_MIN_BYTES: u64 = 32 * compress::DICTIONARY_SIZE as u64;
+/// table in docs/design.md), so below about 640 KiB it cannot pay for its
+/// own 64 KiB, and training it would be wasted work.
+const DICTIONARY_MIN_BYTES: u64 = 16 * compress::DICTIONARY_SIZE as u64;
 
 /// What packing did (or, inside a rolled-back dry run, would do).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -274,8 +274,9 @@ fn read_encoded(tx: &Transaction<'_>, object: &Loose) -> Result<Vec<u8>> {
 }
 
 /// Trains the store's dictionary on up to [`DICTIONARY_SAMPLES`] evenly
-/// spaced loose pages, off the snapshot's critical path. Too few pages to
-/// train on is not an error: the packs are then compressed without one.
+/// spaced loose pages, off the snapshot's critical path, and keeps it only
+/// if it pays for itself ([`pays_off`]). Too few pages to train on is not an
+/// error: the packs are then compressed without one.
 fn train(tx: &mut Transaction<'_>, loose: &[Loose]) -> Result<bool> {
     let pages: Vec<&Loose> = loose.iter().filter(|o| o.kind == Kind::Blob).collect();
     let step = (pages.len() / DICTIONARY_SAMPLES).max(1);
@@ -288,11 +289,34 @@ fn train(tx: &mut Transaction<'_>, loose: &[Loose]) -> Result<bool> {
     if samples.is_empty() {
         return Ok(false);
     }
-    match compress::train_dictionary(&samples) {
-        Ok(dictionary) => {
-            tx.add_dictionary(dictionary)?;
-            Ok(true)
+    let Ok(bytes) = compress::train_dictionary(&samples) else {
+        return Ok(false);
+    };
+    let dictionary = Dictionary::new(bytes);
+    if !pays_off(&samples, &dictionary, pages.len()) {
+        return Ok(false);
+    }
+    tx.add_dictionary(dictionary.bytes)?;
+    Ok(true)
+}
+
+/// Whether `dictionary` saves more than its own size on `pages` pages:
+/// the samples, compressed in frames as packing will, with and without it,
+/// and the difference scaled up. Pages with nothing in common (random
+/// bytes, already compressed data) gain less than the 64 KiB it costs.
+fn pays_off(samples: &[Vec<u8>], dictionary: &Dictionary, pages: usize) -> bool {
+    let compressed = |dictionary: Option<&Dictionary>| {
+        let mut compressor = Compressor::new(PACKED_LEVEL, dictionary).ok()?;
+        let total = samples
+            .chunks(PACKED_OBJECTS)
+            .map(|frame| compressor.compress(frame.concat()).2.len())
+            .sum::<usize>();
+        Some(total as f64)
+    };
+    match (compressed(None), compressed(Some(dictionary))) {
+        (Some(plain), Some(primed)) => {
+            (plain - primed) * pages as f64 / samples.len() as f64 > dictionary.bytes.len() as f64
         }
-        Err(_) => Ok(false),
+        _ => false,
     }
 }

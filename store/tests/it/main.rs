@@ -769,34 +769,13 @@ fn dictionaries_are_named_by_hash_and_format_1_stores_are_upgraded() {
     assert_eq!(store.view().read_blob(&first).unwrap(), pages[0]);
 }
 
-/// A page of rows as a chat database holds them: a repeated structure and
-/// words of a small vocabulary in random order, which compress about 4:1 and
-/// better with a dictionary, as real pages do.
-fn row_page(n: u64) -> Vec<u8> {
-    let word = |w: usize| {
-        let hex = blake3::hash(&w.to_le_bytes()).to_hex();
-        hex[..3 + w % 7].to_owned()
-    };
-    let mut page = Vec::with_capacity(4096);
-    let mut i = 0;
-    while page.len() < 4096 {
-        let draw = blake3::hash(format!("{n}-{i}").as_bytes());
-        let text: Vec<String> = draw.as_bytes()[..16]
-            .chunks(2)
-            .map(|pair| word((usize::from(pair[0]) << 8 | usize::from(pair[1])) % 600))
-            .collect();
-        page.extend_from_slice(
-            format!(
-                "{{\"id\":{},\"role\":\"{}\",\"content\":\"{}\"}}",
-                n * 100 + i,
-                ["user", "assistant"][i as usize % 2],
-                text.join(" ")
-            )
-            .as_bytes(),
-        );
-        i += 1;
-    }
-    page.truncate(4096);
+/// A page as a database with repeated records holds it: 3 KiB drawn from a
+/// few shared blocks (which every frame of a pack has to encode once, unless
+/// a dictionary knows them) and 1 KiB of its own.
+fn record_page(n: u64) -> Vec<u8> {
+    let mut page = noise("shared", n % 8, 2048);
+    page.extend(noise("shared", 8 + n % 5, 1024));
+    page.extend(noise("own", n, 1024));
     page
 }
 
@@ -839,10 +818,11 @@ fn gc_now(store: &mut Store, dry_run: bool) -> gc::GcReport {
 #[test]
 fn gc_packs_loose_packs_keeping_every_id_and_byte() {
     let (dir, mut store) = new_store();
-    // Enough pages (over 2 MiB of loose packs) to train a dictionary on.
-    let pages: Vec<Vec<u8>> = (0..2100).map(row_page).collect();
+    // Enough pages (over 1 MiB of loose packs) to train a dictionary on,
+    // sharing enough that it pays for itself.
+    let pages: Vec<Vec<u8>> = (0..2100).map(record_page).collect();
     let s1 = loose_snapshot(&mut store, &pages, "heads/db");
-    let later: Vec<Vec<u8>> = (2100..2160).map(row_page).collect();
+    let later: Vec<Vec<u8>> = (2100..2160).map(record_page).collect();
     let s2 = loose_snapshot(&mut store, &later, "heads/other");
     assert!(
         store.view().dictionary().unwrap().is_none(),
@@ -920,7 +900,7 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
 
     // A later snapshot is loose again and is packed with the dictionary
     // trained before: no second one.
-    let third: Vec<Vec<u8>> = (2160..2200).map(row_page).collect();
+    let third: Vec<Vec<u8>> = (2160..2200).map(record_page).collect();
     loose_snapshot(&mut store, &third, "heads/db");
     let report = gc_now(&mut store, false).packed;
     assert!(
@@ -1032,4 +1012,21 @@ fn gc_after_a_shorter_grace_gc_accepts_collected_forgotten_images() {
     let second = gc::collect(&mut store, options, &mut Silent).unwrap();
     assert_eq!(second.deleted_objects, 0, "{second:?}");
     assert!(store.contains(&new).unwrap() && store.contains(&old).unwrap());
+}
+
+/// A dictionary is kept only when it saves more than its own 64 KiB: pages
+/// of random bytes, however many, get none.
+#[test]
+fn packing_trains_no_dictionary_that_would_not_pay_for_itself() {
+    let (dir, mut store) = new_store();
+    let pages: Vec<Vec<u8>> = (0..600).map(|n| noise("random", n, 4096)).collect();
+    loose_snapshot(&mut store, &pages, "heads/db");
+    let report = gc_now(&mut store, false).packed;
+    assert!(report.bytes_before > 2 << 20, "{report:?}");
+    assert_eq!(report.objects, store.view().storage().unwrap().objects);
+    assert!(!report.trained_dictionary, "{report:?}");
+    let dictionaries: i64 = store_conn(&dir)
+        .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dictionaries, 0);
 }
