@@ -231,9 +231,9 @@ fn objects_of_kind(env: &TestEnv, kind: i64) -> std::collections::BTreeSet<Strin
         .collect()
 }
 
-/// A store where `app.db` is large enough that `gc`, packing its loose
-/// packs (over 2 MiB), trains the zstd dictionary, and `other.db` has a
-/// schema and pages of its own.
+/// A store where `app.db` is large enough, with notes that share enough
+/// text, that `gc`, packing its loose packs, trains the zstd dictionary,
+/// and `other.db` has a schema and pages of its own.
 struct Damageable {
     env: TestEnv,
     s_app: String,
@@ -250,8 +250,12 @@ fn damageable() -> Damageable {
     exec(
         &app,
         "CREATE TABLE notes(id INTEGER PRIMARY KEY, title TEXT, body TEXT);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
-         INSERT INTO notes SELECT i, 'note ' || i, hex(randomblob(200)) FROM n;",
+         CREATE TEMP TABLE shared AS
+             WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 15)
+             SELECT j, hex(randomblob(500)) AS text FROM k;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+         INSERT INTO notes SELECT i, 'note ' || i,
+             (SELECT text FROM shared WHERE j = i % 16) || hex(randomblob(300)) FROM n;",
     );
     let s_app = env.snapshot(&["app.db"]);
     let images = objects_of_kind(&env, 2);
