@@ -81,22 +81,40 @@ impl View<'_> {
             })
     }
 
-    /// Reads an object's encoded bytes and checks they hash to `id`.
+    /// Reads an object's encoded bytes and checks they hash to `id`. Its
+    /// index row and its pack are read in one read transaction: gc moves
+    /// live objects into other packs and deletes the old ones, and a commit
+    /// between the two reads would leave the row's pack gone.
     fn try_read_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
-        let Some((pack, offset, len)) = self.locate(id)? else {
-            return Ok(None);
-        };
-        let bytes = self.pack_bytes(pack).map_err(|e| match e {
-            Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
-            other => other,
-        })?;
-        extract(&bytes, id, pack, offset, len).map(Some)
+        self.consistent(|view| {
+            let Some((pack, offset, len)) = view.locate(id)? else {
+                return Ok(None);
+            };
+            let bytes = view.pack_bytes(pack).map_err(|e| match e {
+                Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
+                other => other,
+            })?;
+            extract(&bytes, id, pack, offset, len).map(Some)
+        })
     }
 
     /// The decompressed bytes of pack `seq`, from the one-pack cache when the
     /// previous read used the same pack.
     pub(crate) fn pack_bytes(&self, seq: i64) -> Result<Rc<Vec<u8>>> {
         let mut cache = self.cache.borrow_mut();
+        // Another process's commit may have deleted the cached pack and
+        // given its number to a new one (gc deletes packs, SQLite reuses
+        // the highest row number): cached bytes are only trusted while no
+        // other connection has committed since.
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(|e| self.sql(e))?;
+        if cache.version != Some(version) {
+            cache.last = None;
+            cache.version = Some(version);
+        }
         if let Some((_, bytes)) = cache.last.as_ref().filter(|(cached, _)| *cached == seq) {
             return Ok(Rc::clone(bytes));
         }
