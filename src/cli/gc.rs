@@ -1,4 +1,4 @@
-//! `migsnap gc`: delete unreachable objects.
+//! `migsnap gc`: delete unreachable objects and pack loose ones.
 
 use std::time::Duration;
 
@@ -9,8 +9,9 @@ use super::output::bytes;
 use super::{CliError, Ctx, Status};
 
 /// Delete objects no ref, reflog entry (younger than the grace period) or
-/// retained snapshot needs, and report the bytes freed. Safe to interrupt:
-/// the deletion is one transaction.
+/// retained snapshot needs, recompress what snapshots wrote fast (loose
+/// packs) into compact packs, and report both. Safe to interrupt: it is one
+/// transaction.
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
     /// Report what would be deleted, delete nothing.
@@ -31,6 +32,18 @@ struct GcDocument {
     expired_reflog_entries: u64,
     store_size_before: u64,
     store_size_after: u64,
+    packed: PackedDocument,
+}
+
+/// The packing part of `gc`'s JSON.
+#[derive(Serialize)]
+struct PackedDocument {
+    loose_packs: u64,
+    packed_packs: u64,
+    objects: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+    trained_dictionary: bool,
 }
 
 pub fn run(args: GcArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -49,6 +62,14 @@ pub fn run(args: GcArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             expired_reflog_entries: report.expired_reflog,
             store_size_before: report.file_size.0,
             store_size_after: report.file_size.1,
+            packed: PackedDocument {
+                loose_packs: report.packed.loose_packs,
+                packed_packs: report.packed.packed_packs,
+                objects: report.packed.objects,
+                bytes_before: report.packed.bytes_before,
+                bytes_after: report.packed.bytes_after,
+                trained_dictionary: report.packed.trained_dictionary,
+            },
         })?;
     } else {
         let verb = if args.dry_run {
@@ -65,6 +86,23 @@ pub fn run(args: GcArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             bytes(report.file_size.0),
             bytes(report.file_size.1),
         ))?;
+        let packed = &report.packed;
+        if packed.objects > 0 {
+            let verb = if args.dry_run { "would pack" } else { "packed" };
+            ctx.out.line(&format!(
+                "{verb} {} objects from {} loose packs into {} ({} -> {}){}",
+                packed.objects,
+                packed.loose_packs,
+                packed.packed_packs,
+                bytes(packed.bytes_before),
+                bytes(packed.bytes_after),
+                if packed.trained_dictionary {
+                    ", with a new dictionary"
+                } else {
+                    ""
+                },
+            ))?;
+        }
     }
     Ok(Status::Ok)
 }

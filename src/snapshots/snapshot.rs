@@ -520,9 +520,6 @@ fn record_checked(
     known: Option<&SchemaFingerprint>,
     progress: &mut dyn Progress,
 ) -> Result<Checked, SnapshotError> {
-    if !tx.has_dictionary() {
-        train_dictionary(tx, source)?;
-    }
     let version = source.data_version()?;
     let checker = Database::open(path, options.busy_timeout)?.pin()?;
     source.checked_elsewhere_at(version);
@@ -579,27 +576,6 @@ fn hex(bytes: &[u8; 32]) -> String {
 
 fn unhex(text: &str) -> Option<[u8; 32]> {
     blake3::Hash::from_hex(text).ok().map(|h| *h.as_bytes())
-}
-
-/// Pages sampled for a compression dictionary; fewer make a poor one.
-const DICTIONARY_SAMPLES: u32 = 1000;
-
-/// Gives the store a zstd dictionary trained on this database's pages, the
-/// first time a large enough database is snapshotted. Packs of pages primed
-/// with it compress nearly as well as the whole file at once (see
-/// docs/benchmarks.md). Too small a database to train on is not an error.
-fn train_dictionary(
-    tx: &mut migsnap_store::Transaction<'_>,
-    source: &Database,
-) -> Result<(), SnapshotError> {
-    let samples = source.sample_pages(DICTIONARY_SAMPLES)?;
-    if samples.is_empty() {
-        return Ok(());
-    }
-    if let Ok(dictionary) = migsnap_store::compress::train_dictionary(&samples) {
-        tx.add_dictionary(dictionary)?;
-    }
-    Ok(())
 }
 
 /// Permission bits of a file, to give checkouts and restores no wider access

@@ -498,31 +498,6 @@ impl Database {
         Ok(Pinned { db: self })
     }
 
-    /// Up to `count` pages spread evenly over the database, to train a
-    /// compression dictionary on. The page count and the pages are read in
-    /// one read transaction: read apart, a writer that shrinks the file in
-    /// between (VACUUM, auto_vacuum) leaves pages that no longer exist.
-    pub fn sample_pages(&self, count: u32) -> Result<Vec<Vec<u8>>, SqliteError> {
-        let sql = |e| self.sql(e);
-        let tx = self.conn.unchecked_transaction().map_err(sql)?;
-        let page_count: u32 = tx
-            .query_row("PRAGMA page_count", [], |row| row.get(0))
-            .map_err(sql)?;
-        let step = (page_count / count.max(1)).max(1);
-        let samples = {
-            let mut stmt = tx
-                .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
-                .map_err(sql)?;
-            (1..=page_count)
-                .step_by(step as usize)
-                .take(count as usize)
-                .map(|pgno| stmt.query_row([pgno], |row| row.get(0)).map_err(sql))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        tx.commit().map_err(sql)?;
-        Ok(samples)
-    }
-
     /// Whether `table` exists in the main schema.
     pub fn has_table(&self, table: &str) -> Result<bool, SqliteError> {
         self.conn

@@ -32,8 +32,15 @@ impl Compression {
     }
 }
 
-/// The zstd level used for new packs.
-pub const DEFAULT_LEVEL: i32 = 3;
+/// The zstd level a snapshot writes new packs with: the fastest positive
+/// level, so the user waits for reading and hashing rather than for the
+/// compressor. Such packs are *loose*: `gc` recompresses them at
+/// [`PACKED_LEVEL`] (see `crate::repack`).
+pub const SNAPSHOT_LEVEL: i32 = 1;
+
+/// The zstd level of the compact form that `gc` packs loose packs into. A
+/// pack written below it is loose.
+pub const PACKED_LEVEL: i32 = 9;
 
 /// Size of a trained dictionary in bytes.
 pub const DICTIONARY_SIZE: usize = 64 * 1024;
@@ -68,6 +75,7 @@ pub fn train_dictionary(samples: &[Vec<u8>]) -> io::Result<Vec<u8>> {
 /// per pack would cost more than compressing it.
 pub struct Compressor {
     inner: zstd::bulk::Compressor<'static>,
+    level: i32,
     dictionary: Option<ObjectId>,
 }
 
@@ -80,8 +88,14 @@ impl Compressor {
         };
         Ok(Compressor {
             inner,
+            level,
             dictionary: dictionary.map(|d| d.id),
         })
+    }
+
+    /// The zstd level it compresses at, which each pack row records.
+    pub fn level(&self) -> i32 {
+        self.level
     }
 
     /// Compresses `raw`, or returns it unchanged when that is smaller. Also

@@ -53,8 +53,8 @@ pub struct FsckReport {
     /// Distinct objects checked.
     pub objects: u64,
     /// Damaged rows outside the object graph: unreadable refs and reflog
-    /// entries, packs naming a dictionary the store lacks, dictionaries
-    /// whose bytes do not match their name.
+    /// entries, packs naming a dictionary the store lacks or recording no
+    /// zstd level, dictionaries whose bytes do not match their name.
     pub damaged_rows: Vec<String>,
 }
 
@@ -87,7 +87,7 @@ fn check_view(
         .iter()
         .map(ToString::to_string)
         .collect();
-    damaged_rows.extend(view.dictionary_problems()?);
+    damaged_rows.extend(view.pack_row_problems()?);
     let mut checker = Checker {
         view,
         read_data: options.read_data,

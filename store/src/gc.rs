@@ -11,6 +11,10 @@
 //!   ref or reflog row cannot be read: deleting around a hole could delete
 //!   what the hole would have kept, such as the packs of objects whose index
 //!   rows were lost, which a repair could still recover.
+//!
+//! Last, in the same transaction, gc packs what snapshots left loose
+//! ([`crate::repack`]): the reachability check above is what makes deleting
+//! the loose packs safe.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,6 +23,7 @@ use crate::image;
 use crate::odb::{BrokenRef, Error, Result, Store, now};
 use crate::progress::Progress;
 use crate::reach::{self, Visit};
+use crate::repack::{self, PackReport};
 
 /// How gc behaves.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +47,8 @@ pub struct GcReport {
     pub expired_reflog: u64,
     /// Store file size before and after (equal for a dry run).
     pub file_size: (u64, u64),
+    /// What packing the loose packs did.
+    pub packed: PackReport,
 }
 
 /// Why gc refused to run.
@@ -71,6 +78,35 @@ pub enum GcError {
     /// A store error.
     #[error(transparent)]
     Store(#[from] Error),
+}
+
+/// Adds the listings and pages of image `image_id` to `live`. The data of a
+/// forgotten image is no longer promised: a gc with a shorter grace may have
+/// collected some or all of it already, so its absent parts are given up,
+/// not damage, and only what is still there is kept.
+fn mark_image(
+    view: crate::odb::View<'_>,
+    image_id: ObjectId,
+    forgotten: bool,
+    live: &mut HashSet<ObjectId>,
+) -> Result<(), GcError> {
+    let resolved = match image::resolve(view, &image_id) {
+        Ok(resolved) => resolved,
+        Err(e) if e.is_store_file() => return Err(GcError::Store(e)),
+        Err(Error::NotFound { .. }) if forgotten => return Ok(()),
+        Err(other) => {
+            return Err(GcError::Unreadable {
+                id: image_id,
+                reason: other.to_string(),
+            });
+        }
+    };
+    for id in resolved.chain.into_iter().chain(resolved.blocks) {
+        if !forgotten || view.contains(&id)? {
+            live.insert(id);
+        }
+    }
+    Ok(())
 }
 
 /// Runs a garbage collection of `store`.
@@ -109,17 +145,9 @@ pub fn collect(
         live.insert(snapshot.schema);
         // Strictly after the cutoff, so that `--grace 0s` frees what was
         // forgotten in this very second.
-        let keep_image = forgotten.get(id).is_none_or(|time| *time > cutoff);
-        if let (Some(image_id), true) = (snapshot.image, keep_image) {
-            let resolved = image::resolve(view, &image_id).map_err(|e| match e {
-                e if e.is_store_file() => GcError::Store(e),
-                other => GcError::Unreadable {
-                    id: image_id,
-                    reason: other.to_string(),
-                },
-            })?;
-            live.extend(resolved.chain);
-            live.extend(resolved.blocks);
+        let forgotten_at = forgotten.get(id);
+        if let (Some(image_id), true) = (snapshot.image, forgotten_at.is_none_or(|t| *t > cutoff)) {
+            mark_image(view, image_id, forgotten_at.is_some(), &mut live)?;
         }
         progress.advance(1);
     }
@@ -153,6 +181,7 @@ pub fn collect(
         kept_objects: kept,
         expired_reflog: tx.expire_reflog(cutoff)? as u64,
         file_size: (size_before, size_before),
+        packed: repack::pack_loose(&mut tx, progress)?,
     };
     if options.dry_run {
         return Ok(report);

@@ -42,6 +42,7 @@ pub mod pack;
 pub mod progress;
 mod reach;
 pub mod refs;
+pub mod repack;
 
 pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};
 pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};

@@ -11,8 +11,12 @@ use crate::compress::{Compression, Compressor};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
 
-/// How many pages a writer puts in one pack (128 KiB of 4 KiB pages).
+/// How many pages a snapshot puts in one loose pack (128 KiB of 4 KiB pages).
 pub const PACK_OBJECTS: usize = 32;
+
+/// How many pages `gc` puts in one compact pack (256 KiB of 4 KiB pages):
+/// larger frames compress better, and packing is off the critical path.
+pub const PACKED_OBJECTS: usize = 64;
 
 /// One object inside a pack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +36,7 @@ pub struct PackMember {
 pub struct PreparedPack {
     pub(crate) members: Vec<PackMember>,
     pub(crate) raw_len: usize,
+    pub(crate) level: i32,
     pub(crate) compression: Compression,
     pub(crate) dictionary: Option<ObjectId>,
     pub(crate) data: Vec<u8>,
@@ -58,7 +63,8 @@ impl PreparedPack {
         PreparedPack::from_encoded(encoded, compressor)
     }
 
-    fn from_encoded(
+    /// Packs already encoded objects, in order.
+    pub(crate) fn from_encoded(
         mut objects: Vec<(Kind, Vec<u8>)>,
         compressor: &mut Compressor,
     ) -> PreparedPack {
@@ -95,10 +101,12 @@ impl PreparedPack {
         compressor: &mut Compressor,
     ) -> PreparedPack {
         let raw_len = raw.len();
+        let level = compressor.level();
         let (compression, dictionary, data) = compressor.compress(raw);
         PreparedPack {
             members,
             raw_len,
+            level,
             compression,
             dictionary,
             data,

@@ -246,7 +246,7 @@ fn a_store_of_a_newer_format_is_refused() {
         );
     }
     let out = env.run(&["log"]);
-    assert_snapshot!(env.redact(&out.stderr), @"error: store [TMP]/.migsnap/store.db has format 99, newer than this migsnap reads (2); upgrade migsnap");
+    assert_snapshot!(env.redact(&out.stderr), @"error: store [TMP]/.migsnap/store.db has format 99, newer than this migsnap reads (3); upgrade migsnap");
     assert_eq!(
         file_hash(&env.store_db()),
         bytes,

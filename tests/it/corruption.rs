@@ -263,8 +263,9 @@ fn objects_of_kind(env: &TestEnv, kind: i64) -> std::collections::BTreeSet<Strin
         .collect()
 }
 
-/// A store where `app.db` is large and compressible enough to train the
-/// zstd dictionary, and `other.db` has a schema and pages of its own.
+/// A store where `app.db` is large enough, with notes that share enough
+/// text, that `gc`, packing its loose packs, trains the zstd dictionary,
+/// and `other.db` has a schema and pages of its own.
 struct Damageable {
     env: TestEnv,
     s_app: String,
@@ -281,10 +282,12 @@ fn damageable() -> Damageable {
     exec(
         &app,
         "CREATE TABLE notes(id INTEGER PRIMARY KEY, title TEXT, body TEXT);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+         CREATE TEMP TABLE shared AS
+             WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 15)
+             SELECT j, hex(randomblob(500)) AS text FROM k;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
          INSERT INTO notes SELECT i, 'note ' || i,
-             replace(printf('%.*c', 240, 'x'), 'x', 'lorem ipsum ' || (i * 7919 % 997) || ' ')
-         FROM n;",
+             (SELECT text FROM shared WHERE j = i % 16) || hex(randomblob(300)) FROM n;",
     );
     let s_app = env.snapshot(&["app.db"]);
     let images = objects_of_kind(&env, 2);
@@ -301,11 +304,15 @@ fn damageable() -> Damageable {
         .clone();
     let page = app_pages[app_pages.len() / 2].clone();
     assert!(!other_pages.contains(&page));
+    env.run(&["gc"]).assert_success();
     let dictionaries: i64 = env
         .store_conn()
         .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(dictionaries, 1, "app.db should have trained a dictionary");
+    assert_eq!(
+        dictionaries, 1,
+        "packing app.db should have trained a dictionary"
+    );
     Damageable {
         env,
         s_app,

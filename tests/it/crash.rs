@@ -1,13 +1,14 @@
 //! SIGKILL at random moments of every write path (`snapshot`, `restore`,
-//! `gc`, `forget`, `repair --apply`, `stamp --verify`, `fix --apply`,
-//! `init`, `checkout --force`, and `restore` as a delta over a WAL database
-//! whose page count changes): the store must pass
+//! `gc`, `gc` packing loose packs, `forget`, `repair --apply`,
+//! `stamp --verify`, `fix --apply`, `init`, `checkout --force`, and
+//! `restore` as a delta over a WAL database whose page count changes): the
+//! store must pass
 //! `fsck --read-data`, every ref must name a complete snapshot, the database
 //! must be entirely the old one or entirely the new one and pass
 //! `integrity_check`, and no temporary file may outlive the next command.
 //!
 //! The number of kills comes from `MIGSNAP_CRASH_KILLS` (the whole suite's
-//! total, split evenly over the ten paths; default [`DEFAULT_KILLS`], the
+//! total, split evenly over the eleven paths; default [`DEFAULT_KILLS`], the
 //! fast subset `cargo test` runs). The full run is
 //! `MIGSNAP_CRASH_KILLS=200 cargo test --test it crash`; figures are in
 //! `docs/reliability.md`.
@@ -28,7 +29,7 @@ use crate::common::{
 /// Kills in the whole crash suite when `MIGSNAP_CRASH_KILLS` is unset.
 const DEFAULT_KILLS: usize = 60;
 /// The write paths the kills are spread over.
-const PATHS: usize = 10;
+const PATHS: usize = 11;
 
 const ROWS: usize = 4000;
 const PAYLOAD: usize = 1000;
@@ -270,11 +271,15 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
     mutate(&big, ROWS, &mut rng, 20);
     known.insert(env.snapshot(&["big"]), dump_digest(&big));
     let t_forget = timed(&env, &forget);
+    // gc with the default grace deletes nothing here: it only packs.
+    mutate(&big, ROWS, &mut rng, 40);
+    known.insert(env.snapshot(&["big"]), dump_digest(&big));
+    let t_pack = timed(&env, &["gc"]);
     eprintln!(
-        "uninterrupted: snapshot {t_snapshot:?}, restore {t_restore:?}, gc {t_gc:?}, forget {t_forget:?}"
+        "uninterrupted: snapshot {t_snapshot:?}, restore {t_restore:?}, gc {t_gc:?}, forget {t_forget:?}, pack {t_pack:?}"
     );
 
-    const OPS: [&str; 4] = ["snapshot", "restore", "gc", "forget"];
+    const OPS: [&str; 5] = ["snapshot", "restore", "gc", "forget", "pack"];
     let iterations = OPS.len() * kills_per_path();
     let mut interrupted = [0usize; OPS.len()];
     let start = Instant::now();
@@ -351,6 +356,17 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
                     assert_no_leftovers(&env, &context);
                 }
                 check_store(&env, &context);
+            }
+            4 => {
+                // A snapshot leaves loose packs for gc to pack.
+                mutate(&big, ROWS, &mut rng, 40);
+                known.insert(env.snapshot(&["big"]), dump_digest(&big));
+                let delay = random_delay(&mut rng, t_pack);
+                interrupted[4] += usize::from(run_and_kill(&env, &["gc"], delay));
+                check_store(
+                    &env,
+                    &format!("iteration {i} (packing killed after {delay:?})"),
+                );
             }
             _ => {
                 // One more snapshot, so that every forget has one to give up.

@@ -190,7 +190,7 @@ fn gc_collects_an_unreachable_history_and_keeps_the_rest() {
     let n = objects(&env);
     let out = env.run(&["gc", "--grace", "0s"]);
     let text = out.assert_success();
-    let freed = regex::Regex::new(r"^deleted (\d+) objects \((.*?)\), kept (\d+); \d+ reflog entries expired; store file .* -> .*\n$")
+    let freed = regex::Regex::new(r"^deleted (\d+) objects \((.*?)\), kept (\d+); \d+ reflog entries expired; store file .* -> .*\n(packed \d+ objects from \d+ loose packs into \d+ \(.* -> .*\)(, with a new dictionary)?\n)?$")
         .unwrap()
         .captures(text)
         .unwrap_or_else(|| panic!("unexpected gc output: {text}"));

@@ -29,6 +29,7 @@ mod log_changed;
 mod migrations;
 mod models;
 mod output_paths;
+mod pack;
 mod repair;
 mod report_shapes;
 mod restore_refusals;

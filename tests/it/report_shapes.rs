@@ -365,7 +365,19 @@ fn gc_json_has_the_documented_fields() {
             "kept_objects",
             "expired_reflog_entries",
             "store_size_before",
-            "store_size_after"
+            "store_size_after",
+            "packed"
+        ])
+    );
+    assert_eq!(
+        keys(&json["packed"]),
+        set(&[
+            "loose_packs",
+            "packed_packs",
+            "objects",
+            "bytes_before",
+            "bytes_after",
+            "trained_dictionary"
         ])
     );
 }

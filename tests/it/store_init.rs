@@ -26,7 +26,27 @@ fn init_creates_a_private_store() {
         )
         .unwrap();
     assert_eq!(app_id, 0x6d73_6e70);
-    assert_eq!(format, 2);
+    assert_eq!(format, 3);
+    // The packs table as docs/format.md documents it (format 3 added `level`).
+    let packs: Vec<(String, String, bool)> = conn
+        .prepare("SELECT name, type, \"notnull\" FROM pragma_table_info('packs') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [
+        ("seq", "INTEGER", false),
+        ("raw_len", "INTEGER", true),
+        ("compression", "INTEGER", true),
+        ("dictionary", "BLOB", false),
+        ("data", "BLOB", true),
+        ("level", "INTEGER", true),
+    ];
+    assert_eq!(
+        packs,
+        expected.map(|(n, t, nn)| (n.to_owned(), t.to_owned(), nn)),
+    );
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .unwrap()

@@ -42,7 +42,7 @@ pub enum Error {
         /// The newest format this build reads.
         supported: i64,
     },
-    /// A format 1 store opened read-only: it must be opened for writing once
+    /// A store of an older format opened read-only: it must be opened for writing once
     /// so it can be upgraded.
     #[error(
         "store {path} has the old format {found}; run any migsnap command once (it opens the store for writing) to upgrade it"

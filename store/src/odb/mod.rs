@@ -1,9 +1,10 @@
 //! The object database: a SQLite file holding objects, refs and the reflog.
 //!
 //! Layout of `store.db` (see `docs/format.md`):
-//! - `packs(seq INTEGER PRIMARY KEY, raw_len, compression, dictionary, data)`:
+//! - `packs(seq INTEGER PRIMARY KEY, raw_len, compression, dictionary, data, level)`:
 //!   compressed runs of encoded objects, appended in write order, so a
-//!   snapshot's pages land next to each other;
+//!   snapshot's pages land next to each other; `level` says whether a pack
+//!   is loose (a snapshot's fast level) or compact (`gc` packed it);
 //! - `objects(id PRIMARY KEY, kind, pack, offset, raw_len) WITHOUT ROWID`:
 //!   where each object's bytes are (small rows, so keyed by id directly);
 //! - `dictionaries(seq INTEGER PRIMARY KEY, data, id)`: zstd dictionaries,
@@ -36,9 +37,10 @@ pub use transaction::Transaction;
 pub use view::View;
 
 /// The version of the `store.db` table layout, kept in `PRAGMA user_version`.
-/// Format 2 names dictionaries by hash; a format 1 store is upgraded in place
-/// the first time it is opened for writing ([`Store::open`]).
-pub const STORE_FORMAT: i64 = 2;
+/// Format 2 names dictionaries by hash; format 3 records each pack's zstd
+/// level, so `gc` can tell loose packs from compact ones. An older store is
+/// upgraded in place the first time it is opened for writing ([`Store::open`]).
+pub const STORE_FORMAT: i64 = 3;
 
 /// Marks a SQLite file as a migsnap store (`PRAGMA application_id`, "msnp").
 pub const APPLICATION_ID: i64 = 0x6d73_6e70;

@@ -12,6 +12,9 @@ use crate::id::ObjectId;
 #[derive(Default)]
 pub(super) struct PackCache {
     pub(super) last: Option<(i64, Rc<Vec<u8>>)>,
+    /// `PRAGMA data_version` when `last` was checked: it changes when
+    /// another connection commits.
+    pub(super) version: Option<i64>,
     pub(super) decompressors: Decompressors,
 }
 

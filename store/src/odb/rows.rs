@@ -4,6 +4,7 @@
 use rusqlite::types::Value;
 
 use crate::id::ObjectId;
+use crate::object::Kind;
 use crate::refs::{RefName, ReflogEntry};
 
 /// A ref or reflog row that cannot be read.
@@ -101,4 +102,16 @@ pub(super) fn dictionary_ref(
         Value::Integer(seq) => Err(format!("names dictionary row {seq}, which the store lacks")),
         other => Err(format!("names a dictionary by a {:?}", other.data_type())),
     }
+}
+
+/// An object's index row as packing reads it.
+pub(crate) struct ObjectRow {
+    /// The pack holding its bytes.
+    pub(crate) pack: i64,
+    /// Its id and kind, `None` when the row's id or kind cannot be read.
+    pub(crate) object: Option<(ObjectId, Kind)>,
+    /// Where its encoded bytes start in the decompressed pack.
+    pub(crate) offset: i64,
+    /// How many bytes they are.
+    pub(crate) len: i64,
 }

@@ -162,7 +162,7 @@ impl Store {
             conn,
             path,
             dir: dir.to_path_buf(),
-            compression_level: compress::DEFAULT_LEVEL,
+            compression_level: compress::SNAPSHOT_LEVEL,
             cache: RefCell::default(),
         })
     }
@@ -242,37 +242,31 @@ impl ObjectStore for Store {
     }
 }
 
-/// Upgrades a format 1 store (dictionaries named by row number) to format 2
-/// (named by hash), in one write transaction so a crash leaves either. A pack
-/// that names a row number with no dictionary keeps it: it stays unreadable
-/// and fsck reports it, rather than being paired with another dictionary.
+/// The zstd level every writer of formats 1 and 2 used.
+const FORMAT_2_LEVEL: i32 = 3;
+
+/// Upgrades an older store to [`STORE_FORMAT`], one format step after the
+/// other, in one write transaction so a crash leaves either:
+/// - 1 → 2: dictionaries are named by hash, not row number. A pack that names
+///   a row number with no dictionary keeps it: it stays unreadable and fsck
+///   reports it, rather than being paired with another dictionary.
+/// - 2 → 3: each pack records the zstd level it was written with. Format 1
+///   and 2 writers always used level 3, so existing packs get 3, which is
+///   below the compact level: the next gc packs them.
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         // Another process may have upgraded the store while this one waited.
         let format: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        if format != 1 {
-            return Ok(());
+        if format == 1 {
+            name_dictionaries_by_hash(conn)?;
         }
-        conn.execute_batch(
-            "ALTER TABLE dictionaries ADD COLUMN id BLOB;
-             CREATE INDEX dictionaries_by_id ON dictionaries(id);",
-        )?;
-        let rows: Vec<(i64, Vec<u8>)> = conn
-            .prepare("SELECT seq, data FROM dictionaries")?
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (seq, data) in rows {
-            conn.execute(
-                "UPDATE dictionaries SET id = ?1 WHERE seq = ?2",
-                params![ObjectId::hash(&data).as_bytes(), seq],
-            )?;
+        if format <= 2 {
+            conn.execute_batch(&format!(
+                "ALTER TABLE packs ADD COLUMN level INTEGER NOT NULL DEFAULT {FORMAT_2_LEVEL};"
+            ))?;
         }
-        conn.execute_batch(&format!(
-            "UPDATE packs SET dictionary = (SELECT id FROM dictionaries d WHERE d.seq = packs.dictionary)
-                 WHERE typeof(dictionary) = 'integer' AND dictionary IN (SELECT seq FROM dictionaries);
-             PRAGMA user_version = {STORE_FORMAT};"
-        ))
+        conn.execute_batch(&format!("PRAGMA user_version = {STORE_FORMAT};"))
     })();
     match result {
         Ok(()) => conn.execute_batch("COMMIT"),
@@ -281,6 +275,29 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
             Err(e)
         }
     }
+}
+
+/// Format 1 → 2: adds `dictionaries.id` and rewrites every pack's
+/// `dictionary` from the row number to that hash.
+fn name_dictionaries_by_hash(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "ALTER TABLE dictionaries ADD COLUMN id BLOB;
+         CREATE INDEX dictionaries_by_id ON dictionaries(id);",
+    )?;
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, data FROM dictionaries")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (seq, data) in rows {
+        conn.execute(
+            "UPDATE dictionaries SET id = ?1 WHERE seq = ?2",
+            params![ObjectId::hash(&data).as_bytes(), seq],
+        )?;
+    }
+    conn.execute_batch(
+        "UPDATE packs SET dictionary = (SELECT id FROM dictionaries d WHERE d.seq = packs.dictionary)
+             WHERE typeof(dictionary) = 'integer' AND dictionary IN (SELECT seq FROM dictionaries);",
+    )
 }
 
 /// Writes a complete, empty store file at `path`, which must not exist yet.
@@ -299,7 +316,8 @@ fn build_store(path: &Path) -> Result<()> {
                  raw_len INTEGER NOT NULL,
                  compression INTEGER NOT NULL,
                  dictionary BLOB,
-                 data BLOB NOT NULL);
+                 data BLOB NOT NULL,
+                 level INTEGER NOT NULL);
              CREATE TABLE objects(
                  id BLOB PRIMARY KEY,
                  kind INTEGER NOT NULL,

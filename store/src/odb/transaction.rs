@@ -33,7 +33,16 @@ impl Transaction<'_> {
     /// A compressor at the store's level and with its dictionary, for
     /// preparing packs on other threads before [`Transaction::write_pack`].
     pub fn compressor(&self) -> Compressor {
-        Compressor::new(self.level, self.dictionary.as_ref())
+        self.compressor_at(self.level, true)
+    }
+
+    /// A compressor at `level`, with the store's dictionary for pages or
+    /// without it for other objects: the dictionary is trained on pages, and
+    /// snapshots, listings and schemas packed without it stay readable (and
+    /// history with them) if the dictionary is ever damaged.
+    pub(crate) fn compressor_at(&self, level: i32, pages: bool) -> Compressor {
+        let dictionary = self.dictionary.as_ref().filter(|_| pages);
+        Compressor::new(level, dictionary)
             .expect("holds because the level is in zstd's range and the dictionary loaded before")
     }
 
@@ -112,22 +121,8 @@ impl Transaction<'_> {
         if new.is_empty() {
             return Ok(0);
         }
+        let seq = self.insert_pack_row(pack)?;
         let sql = |e| sql_error(&self.path, e);
-        self.still_open()?;
-        self.tx
-            .prepare_cached(
-                "INSERT INTO packs(raw_len, compression, dictionary, data) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    pack.raw_len as i64,
-                    pack.compression as u8,
-                    pack.dictionary.as_ref().map(ObjectId::as_bytes),
-                    pack.data
-                ])
-            })
-            .map_err(sql)?;
-        let seq = self.tx.last_insert_rowid();
         let mut insert = self
             .tx
             .prepare_cached(
@@ -154,6 +149,83 @@ impl Transaction<'_> {
         self.added.objects += new.len() as u64;
         self.added.bytes += pack.data.len() as u64;
         Ok(new.len())
+    }
+
+    /// Inserts the row of `pack` and returns its `seq`.
+    fn insert_pack_row(&mut self, pack: &PreparedPack) -> Result<i64> {
+        self.still_open()?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO packs(raw_len, compression, dictionary, data, level)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    pack.raw_len as i64,
+                    pack.compression as u8,
+                    pack.dictionary.as_ref().map(ObjectId::as_bytes),
+                    pack.data,
+                    pack.level
+                ])
+            })
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Stores `pack` and points the index rows of all its members, which
+    /// must exist already, at it: the objects move, their ids stay. Used by
+    /// packing, which then deletes the packs they came from. After a failure
+    /// every later write of the transaction is refused.
+    pub(crate) fn move_into_pack(&mut self, pack: &PreparedPack) -> Result<()> {
+        let moved = self.repoint(pack);
+        self.failed |= moved.is_err();
+        moved
+    }
+
+    fn repoint(&mut self, pack: &PreparedPack) -> Result<()> {
+        let seq = self.insert_pack_row(pack)?;
+        let mut update = self
+            .tx
+            .prepare_cached("UPDATE objects SET pack = ?1, offset = ?2 WHERE id = ?3")
+            .map_err(|e| sql_error(&self.path, e))?;
+        for member in &pack.members {
+            if self.tx.is_autocommit() {
+                return Err(Error::OutsideTransaction {
+                    path: self.path.clone(),
+                });
+            }
+            let changed = update
+                .execute(params![seq, member.offset, member.id.as_bytes()])
+                .map_err(|e| sql_error(&self.path, e))?;
+            if changed != 1 {
+                return Err(Error::NotFound { id: member.id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes pack rows by `seq`. The caller must have moved every object
+    /// they held ([`Transaction::move_into_pack`]) in this transaction.
+    pub(crate) fn delete_packs(&mut self, seqs: &[i64]) -> Result<()> {
+        self.still_open()?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM packs WHERE seq = ?1")
+            .map_err(|e| sql_error(&self.path, e))?;
+        for seq in seqs {
+            stmt.execute([seq]).map_err(|e| sql_error(&self.path, e))?;
+        }
+        // A later pack may get a deleted pack's number; the cached bytes of
+        // the others stay good (packing reads on from the cached one).
+        let mut cache = self.cache.borrow_mut();
+        if cache
+            .last
+            .as_ref()
+            .is_some_and(|(seq, _)| seqs.contains(seq))
+        {
+            cache.last = None;
+        }
+        Ok(())
     }
 
     /// What this transaction has added so far.
@@ -356,7 +428,7 @@ impl ObjectStore for Transaction<'_> {
     }
 
     fn write(&mut self, object: &Object) -> Result<ObjectId> {
-        let pack = PreparedPack::object(object, &mut self.compressor());
+        let pack = PreparedPack::object(object, &mut self.compressor_at(self.level, false));
         self.write_pack(&pack)?;
         Ok(pack.members[0].id)
     }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::sql_error;
 use super::packs::{PackCache, RawPack, extract};
-use super::rows::{BrokenRef, describe_value, dictionary_ref, ref_row, reflog_row};
+use super::rows::{BrokenRef, ObjectRow, describe_value, dictionary_ref, ref_row, reflog_row};
 use super::{Error, ObjectInfo, Result, Storage};
 use crate::codec::{self, DecodeError};
 use crate::compress::Dictionary;
@@ -81,22 +81,40 @@ impl View<'_> {
             })
     }
 
-    /// Reads an object's encoded bytes and checks they hash to `id`.
+    /// Reads an object's encoded bytes and checks they hash to `id`. Its
+    /// index row and its pack are read in one read transaction: gc moves
+    /// live objects into other packs and deletes the old ones, and a commit
+    /// between the two reads would leave the row's pack gone.
     fn try_read_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
-        let Some((pack, offset, len)) = self.locate(id)? else {
-            return Ok(None);
-        };
-        let bytes = self.pack_bytes(pack).map_err(|e| match e {
-            Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
-            other => other,
-        })?;
-        extract(&bytes, id, pack, offset, len).map(Some)
+        self.consistent(|view| {
+            let Some((pack, offset, len)) = view.locate(id)? else {
+                return Ok(None);
+            };
+            let bytes = view.pack_bytes(pack).map_err(|e| match e {
+                Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
+                other => other,
+            })?;
+            extract(&bytes, id, pack, offset, len).map(Some)
+        })
     }
 
     /// The decompressed bytes of pack `seq`, from the one-pack cache when the
     /// previous read used the same pack.
-    fn pack_bytes(&self, seq: i64) -> Result<Rc<Vec<u8>>> {
+    pub(crate) fn pack_bytes(&self, seq: i64) -> Result<Rc<Vec<u8>>> {
         let mut cache = self.cache.borrow_mut();
+        // Another process's commit may have deleted the cached pack and
+        // given its number to a new one (gc deletes packs, SQLite reuses
+        // the highest row number): cached bytes are only trusted while no
+        // other connection has committed since.
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(|e| self.sql(e))?;
+        if cache.version != Some(version) {
+            cache.last = None;
+            cache.version = Some(version);
+        }
         if let Some((_, bytes)) = cache.last.as_ref().filter(|(cached, _)| *cached == seq) {
             return Ok(Rc::clone(bytes));
         }
@@ -212,8 +230,10 @@ impl View<'_> {
 
     /// Packs and dictionaries that cannot be used as stored, without reading
     /// any pack data: a dictionary row whose bytes do not hash to its `id`,
-    /// and a pack that names a dictionary the store lacks.
-    pub fn dictionary_problems(&self) -> Result<Vec<String>> {
+    /// a pack that names a dictionary the store lacks, and a pack whose
+    /// recorded level is no zstd level (packing could not tell whether it is
+    /// loose).
+    pub fn pack_row_problems(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
         let mut rows = self
             .conn
@@ -249,7 +269,61 @@ impl View<'_> {
                 Err(reason) => format!("pack {seq} {reason}"),
             });
         }
+        let mut levels = self
+            .conn
+            .prepare(
+                "SELECT seq, level FROM packs
+                 WHERE typeof(level) != 'integer' OR level NOT BETWEEN ?1 AND ?2 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let (lowest, highest) = (
+            zstd::zstd_safe::min_c_level(),
+            zstd::zstd_safe::max_c_level(),
+        );
+        let mut rows = levels.query([lowest, highest]).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let seq: i64 = row.get(0).map_err(|e| self.sql(e))?;
+            let level: rusqlite::types::Value = row.get(1).map_err(|e| self.sql(e))?;
+            problems.push(format!(
+                "pack {seq} records level {}, which is no zstd level",
+                describe_value(&level)
+            ));
+        }
         Ok(problems)
+    }
+
+    /// Every object whose index row points into a loose pack (one written
+    /// below `level`), in pack order.
+    pub(crate) fn loose_objects(&self, level: i32) -> Result<Vec<ObjectRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.pack, o.id, o.kind, o.offset, o.raw_len
+                 FROM objects o JOIN packs p ON p.seq = o.pack
+                 WHERE p.level < ?1 ORDER BY o.pack, o.offset",
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query([level]).map_err(|e| self.sql(e))?;
+        let mut loose = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let pack: i64 = row.get(0).map_err(|e| self.sql(e))?;
+            let id: Value = row.get(1).map_err(|e| self.sql(e))?;
+            let kind: Value = row.get(2).map_err(|e| self.sql(e))?;
+            let offset: i64 = row.get(3).map_err(|e| self.sql(e))?;
+            let len: i64 = row.get(4).map_err(|e| self.sql(e))?;
+            let object = match (id, kind) {
+                (Value::Blob(id), Value::Integer(kind)) => ObjectId::try_from_slice(&id)
+                    .zip(u8::try_from(kind).ok().and_then(Kind::from_byte)),
+                _ => None,
+            };
+            loose.push(ObjectRow {
+                pack,
+                object,
+                offset,
+                len,
+            });
+        }
+        Ok(loose)
     }
 
     /// Reads a snapshot; absence is [`Error::NotFound`] and any other kind
@@ -564,6 +638,23 @@ impl View<'_> {
             packs: packs.max(0) as u64,
             pack_bytes: pack_bytes as u64,
         })
+    }
+
+    /// Stored bytes of the packs numbered `seqs`.
+    pub(crate) fn packs_size(&self, seqs: &[i64]) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT coalesce(length(data), 0) FROM packs WHERE seq = ?1")
+            .map_err(|e| self.sql(e))?;
+        let mut total = 0u64;
+        for seq in seqs {
+            let len: Option<i64> = stmt
+                .query_row([seq], |row| row.get(0))
+                .optional()
+                .map_err(|e| self.sql(e))?;
+            total += len.unwrap_or(0).max(0) as u64;
+        }
+        Ok(total)
     }
 
     /// Size of the store file in bytes.
