@@ -312,11 +312,9 @@ pub fn patch(
     out.set_len(image.image.len()).map_err(io)?;
     progress.start("comparing pages", image.image.len());
     let mut stale: Vec<usize> = Vec::new();
-    for_each_page(out, image.blocks.len(), size, |index, page| {
-        if migsnap_store::codec::blob_id(page) != image.blocks[index] {
-            stale.push(index);
-        }
-        progress.advance(size as u64);
+    for_each_chunk(out, image.blocks.len(), size, |first, chunk| {
+        stale.extend(stale_pages(chunk, size, &image.blocks[first..]).map(|i| first + i));
+        progress.advance(chunk.len() as u64);
     })
     .map_err(io)?;
     progress.finish();
@@ -339,9 +337,10 @@ pub fn patch(
     progress.finish();
     // The digest is taken over what the file now holds, read back, not over
     // what was meant to be written.
+    // A megabyte per update lets BLAKE3 hash many chunks at once.
     let mut digest = blake3::Hasher::new();
-    for_each_page(out, image.blocks.len(), size, |_, page| {
-        digest.update(page);
+    for_each_chunk(out, image.blocks.len(), size, |_, chunk| {
+        digest.update(chunk);
     })
     .map_err(io)?;
     if digest.finalize().as_bytes() != &image.image.digest {
@@ -350,10 +349,36 @@ pub fn patch(
     Ok(ids)
 }
 
-/// Calls `each` with the index and bytes of the first `count` pages of
-/// `file`, read a megabyte at a time (a read per page costs a system call
-/// per page).
-fn for_each_page(
+/// The offsets (in pages) of the pages of `chunk` whose id is not the
+/// listed block at the same offset of `blocks`. The halves are hashed on
+/// two threads: a page is hashed on its own (its id), so one thread keeps
+/// one core busy at most.
+fn stale_pages<'c>(
+    chunk: &'c [u8],
+    size: usize,
+    blocks: &'c [ObjectId],
+) -> impl Iterator<Item = usize> + 'c {
+    let pages = chunk.len() / size;
+    let half = pages / 2;
+    let stale_in = |from: usize, to: usize| -> Vec<usize> {
+        (from..to)
+            .filter(|&i| {
+                migsnap_store::codec::blob_id(&chunk[i * size..(i + 1) * size]) != blocks[i]
+            })
+            .collect()
+    };
+    let (low, high) = std::thread::scope(|scope| {
+        let low = scope.spawn(|| stale_in(0, half));
+        let high = stale_in(half, pages);
+        (low.join().expect("BUG: page hasher panicked"), high)
+    });
+    low.into_iter().chain(high)
+}
+
+/// Calls `each` with the index of the first page and the bytes of the
+/// first `count` pages of `file`, a megabyte at a time (a read per page
+/// costs a system call per page).
+fn for_each_chunk(
     file: &File,
     count: usize,
     size: usize,
@@ -367,9 +392,7 @@ fn for_each_page(
         let pages = per_read.min(count - first);
         let chunk = &mut buffer[..pages * size];
         file.read_exact_at(chunk, (first * size) as u64)?;
-        for (offset, page) in chunk.chunks_exact(size).enumerate() {
-            each(first + offset, page);
-        }
+        each(first, chunk);
         first += pages;
     }
     Ok(())
