@@ -496,3 +496,18 @@ fn fix_writes_the_models_revision_then_upgrades() {
     out.expect(0);
     assert!(out.stdout.contains("models:     match"), "{}", out.stdout);
 }
+
+// Models that cannot be loaded are named in the refusal, and nothing is
+// written.
+#[test]
+fn adopt_from_models_names_models_that_do_not_load() {
+    let env = TestEnv::new();
+    let Some(app) = project(&env, "", "", false) else {
+        return;
+    };
+    app.configure_store(&env, "models = \"no_such_module:Base\"\n");
+    let before = std::fs::read_dir(app.versions_dir()).unwrap().count();
+    env.run(&["adopt", "--from-models", "--tables", "user", "-m", "x"])
+        .expect_error(3, &["the models (no_such_module:Base) could not be loaded"]);
+    assert_eq!(std::fs::read_dir(app.versions_dir()).unwrap().count(), before);
+}

@@ -113,8 +113,11 @@ pub enum AdoptError {
     )]
     NoModels,
     /// The models could not be loaded.
-    #[error("the models could not be loaded: {error}")]
+    #[error("the models ({source_name}) could not be loaded: {error}")]
     ModelsNotLoaded {
+        /// Where they come from: env.py's `target_metadata`, or the
+        /// configured `module:attribute`.
+        source_name: String,
         /// Python's error.
         error: String,
     },

@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::migrations::history::graph::Graph;
 use crate::migrations::history::project::Project;
 use crate::migrations::history::revision_id::RevisionId;
-use crate::migrations::replay::{Chain, ReplayEvent, Replayer};
+use crate::migrations::replay::{Chain, ModelsSource, ReplayEvent, Replayer};
 use crate::repo::Repo;
 use crate::schema::Schema;
 use crate::schema::alembic;
@@ -85,11 +85,15 @@ pub fn adopt_models(
 ) -> Result<ModelsAdoptReport, AdoptError> {
     let (head, versions) = destination(project, graph)?;
     let replayer = Replayer::new(project, graph, chain.clone());
-    let Some(outcome) = replayer.models(repo)? else {
+    let (Some(source), Some(outcome)) = (replayer.models_source(), replayer.models(repo)?) else {
         return Err(AdoptError::NoModels);
     };
     if let Some(failure) = outcome.failure {
         return Err(AdoptError::ModelsNotLoaded {
+            source_name: match source {
+                ModelsSource::EnvPy => "target_metadata in env.py".to_owned(),
+                ModelsSource::Attribute(attribute) => attribute,
+            },
             error: failure.error,
         });
     }
