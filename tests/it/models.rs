@@ -509,5 +509,8 @@ fn adopt_from_models_names_models_that_do_not_load() {
     let before = std::fs::read_dir(app.versions_dir()).unwrap().count();
     env.run(&["adopt", "--from-models", "--tables", "user", "-m", "x"])
         .expect_error(3, &["the models (no_such_module:Base) could not be loaded"]);
-    assert_eq!(std::fs::read_dir(app.versions_dir()).unwrap().count(), before);
+    assert_eq!(
+        std::fs::read_dir(app.versions_dir()).unwrap().count(),
+        before
+    );
 }
