@@ -17,6 +17,11 @@ use crate::id::{ObjectId, Prefix, PrefixResolution};
 use crate::object::{Kind, Object};
 use crate::refs::{RefName, ReflogEntry};
 
+/// Whether an object is present and readable: see [`View::contains`].
+pub(super) const CONTAINS: &str = "SELECT 1 FROM objects JOIN packs ON packs.seq = objects.pack
+     WHERE objects.id = ?1 AND (packs.dictionary IS NULL
+         OR packs.dictionary IN (SELECT id FROM dictionaries))";
+
 /// Read access to one state of a store: the committed state for
 /// [`Store::view`], or a transaction's state including its own writes.
 #[derive(Clone, Copy)]
@@ -59,11 +64,7 @@ impl View<'_> {
     /// writing it again heals the store.
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.conn
-            .prepare_cached(
-                "SELECT 1 FROM objects JOIN packs ON packs.seq = objects.pack
-                 WHERE objects.id = ?1 AND (packs.dictionary IS NULL
-                     OR packs.dictionary IN (SELECT id FROM dictionaries))",
-            )
+            .prepare_cached(CONTAINS)
             .and_then(|mut stmt| stmt.exists([id.as_bytes()]))
             .map_err(|e| self.sql(e))
     }
