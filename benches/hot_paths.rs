@@ -8,7 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use migsnap_store::compress::{Compressor, Dictionary, PACKED_LEVEL, train_dictionary};
 use migsnap_store::image::{ResolvedImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
-use migsnap_store::{Image, Listing, ObjectId, PreparedPack};
+use migsnap_store::{HashedBlob, Image, Listing, ObjectId, PreparedPack};
 
 const PAGE: usize = 4096;
 
@@ -56,13 +56,16 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("pack");
     group.throughput(Throughput::Bytes((PAGE * PACK_OBJECTS) as u64));
-    let run: Vec<&[u8]> = pages[..PACK_OBJECTS].iter().map(Vec::as_slice).collect();
+    let run: Vec<HashedBlob> = pages[..PACK_OBJECTS]
+        .iter()
+        .map(|page| HashedBlob::new(page))
+        .collect();
     let mut plain = Compressor::new(PACKED_LEVEL, None).expect("valid level");
-    group.bench_function("32 pages, zstd 3", |b| {
+    group.bench_function("32 pages, packed level", |b| {
         b.iter(|| PreparedPack::blobs(run.iter().copied(), &mut plain))
     });
     let mut primed = Compressor::new(PACKED_LEVEL, Some(&dictionary)).expect("valid dictionary");
-    group.bench_function("32 pages, zstd 3 + dictionary", |b| {
+    group.bench_function("32 pages, packed level + dictionary", |b| {
         b.iter(|| PreparedPack::blobs(run.iter().copied(), &mut primed))
     });
     group.finish();

@@ -112,13 +112,11 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
     out
 }
 
-/// Encodes a blob without building an [`Object`] first (the hot path of a
-/// snapshot, once per page).
-pub fn encode_blob(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 2);
+/// Appends the encoding of the blob holding `bytes` to `out`, without
+/// building an [`Object`] first (the hot path of a snapshot, once per page).
+pub fn encode_blob_into(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&[Kind::Blob as u8, FORMAT_VERSION]);
     out.extend_from_slice(bytes);
-    out
 }
 
 /// The id of the blob holding `bytes`, computed without copying them.
@@ -182,7 +180,9 @@ mod tests {
         let object = Object::Blob(b"hello".to_vec());
         let bytes = encode_object(&object);
         assert_eq!(hex(&bytes), "010168656c6c6f");
-        assert_eq!(bytes, encode_blob(b"hello"));
+        let mut appended = b"x".to_vec();
+        encode_blob_into(b"hello", &mut appended);
+        assert_eq!(appended[1..], bytes);
         assert_eq!(ObjectId::hash(&bytes), blob_id(b"hello"));
         assert_eq!(
             blob_id(b"hello").to_string(),

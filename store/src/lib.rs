@@ -49,6 +49,6 @@ pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};
 pub use odb::{
     BrokenRef, Error, ObjectInfo, ObjectStore, Result, Storage, Store, Transaction, View,
 };
-pub use pack::{PackMember, PreparedPack};
+pub use pack::{HashedBlob, PackMember, PreparedPack};
 pub use progress::Progress;
 pub use refs::{Change, Expected, RefEdit, RefName, RefNameError, ReflogEntry};

@@ -31,6 +31,29 @@ pub struct PackMember {
     pub len: u32,
 }
 
+/// A blob's bytes with its id. The id is computed by [`HashedBlob::new`]
+/// and nowhere else, so a pack built from these cannot name bytes wrongly.
+#[derive(Clone, Copy, Debug)]
+pub struct HashedBlob<'a> {
+    id: ObjectId,
+    bytes: &'a [u8],
+}
+
+impl<'a> HashedBlob<'a> {
+    /// Hashes `bytes` as a blob.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        HashedBlob {
+            id: codec::blob_id(bytes),
+            bytes,
+        }
+    }
+
+    /// The blob's id.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
 /// A pack encoded, hashed and compressed, ready to insert. Building one needs
 /// no store, so it happens on worker threads.
 pub struct PreparedPack {
@@ -51,16 +74,27 @@ impl PreparedPack {
         )
     }
 
-    /// Packs blobs holding `blocks`, in order.
+    /// Packs the blobs `blocks`, in order. Their ids come with them, so a
+    /// page that was hashed to compare it with its parent's is not hashed
+    /// again here, and its bytes are copied once, straight into the pack.
     pub fn blobs<'a>(
-        blocks: impl IntoIterator<Item = &'a [u8]>,
+        blocks: impl IntoIterator<Item = HashedBlob<'a>>,
         compressor: &mut Compressor,
     ) -> PreparedPack {
-        let encoded = blocks
-            .into_iter()
-            .map(|bytes| (Kind::Blob, codec::encode_blob(bytes)))
-            .collect();
-        PreparedPack::from_encoded(encoded, compressor)
+        let mut raw = Vec::new();
+        let mut members = Vec::new();
+        for blob in blocks {
+            let offset = raw.len();
+            codec::encode_blob_into(blob.bytes, &mut raw);
+            members.push(PackMember {
+                id: blob.id,
+                kind: Kind::Blob,
+                offset: u32::try_from(offset).expect("holds because packs are small"),
+                len: u32::try_from(raw.len() - offset)
+                    .expect("holds because objects are under 4 GiB"),
+            });
+        }
+        PreparedPack::compress(members, raw, compressor)
     }
 
     /// Packs already encoded objects, in order.

@@ -406,7 +406,7 @@ mod tests {
     use rusqlite::StatementStatus;
 
     use super::*;
-    use crate::pack::{PACK_OBJECTS, PreparedPack};
+    use crate::pack::{HashedBlob, PACK_OBJECTS, PreparedPack};
 
     /// The per-object lookup of a snapshot's writes must not be parsed and
     /// planned again for every id (see `open_with`): with STAT4 and
@@ -420,7 +420,10 @@ mod tests {
         let mut compressor = tx.compressor();
         let mut ids = Vec::new();
         for chunk in pages.chunks(PACK_OBJECTS) {
-            let pack = PreparedPack::blobs(chunk.iter().map(Vec::as_slice), &mut compressor);
+            let pack = PreparedPack::blobs(
+                chunk.iter().map(|page| HashedBlob::new(page)),
+                &mut compressor,
+            );
             tx.write_pack(&pack).unwrap();
             ids.extend(pack.members.iter().map(|member| member.id));
         }

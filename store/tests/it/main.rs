@@ -785,8 +785,12 @@ fn loose_snapshot(store: &mut Store, pages: &[Vec<u8>], ref_name: &str) -> Objec
     let mut tx = store.transaction().unwrap();
     let mut compressor = tx.compressor();
     for chunk in pages.chunks(migsnap_store::pack::PACK_OBJECTS) {
-        let pack =
-            migsnap_store::PreparedPack::blobs(chunk.iter().map(Vec::as_slice), &mut compressor);
+        let pack = migsnap_store::PreparedPack::blobs(
+            chunk
+                .iter()
+                .map(|page| migsnap_store::HashedBlob::new(page)),
+            &mut compressor,
+        );
         tx.write_pack(&pack).unwrap();
     }
     tx.commit(&[], "pages").unwrap();
