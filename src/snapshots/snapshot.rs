@@ -398,15 +398,18 @@ pub fn take_into(
     let (capture, image, integrity) = if options.schema_only {
         (source.capture(None, known.as_ref())?, None, None)
     } else {
-        let recorded = record_checked(
-            &mut tx,
-            &mut source,
-            path,
-            options,
-            parent_image.as_ref(),
-            known.as_ref(),
-            progress,
-        )?;
+        let parent = Parent {
+            image: parent_image.as_ref(),
+            // A recorded snapshot without a failure passed `quick_check`
+            // when it was taken: every snapshot has been checked since
+            // snapshots were first recorded (0.1.0 was never released
+            // without the check).
+            clean: parent_record
+                .as_ref()
+                .is_some_and(|r| r.integrity.is_none()),
+            known: known.as_ref(),
+        };
+        let recorded = record_checked(&mut tx, &mut source, path, options, parent, progress)?;
         let failure = IntegrityFailure::from_problems(&recorded.problems);
         (
             recorded.image.capture,
@@ -493,6 +496,17 @@ fn commit(
     Ok(())
 }
 
+/// What a new snapshot's parent offers the page read.
+#[derive(Clone, Copy)]
+struct Parent<'a> {
+    /// Its image, to list only the pages that changed.
+    image: Option<&'a ResolvedImage>,
+    /// Whether it passed `quick_check`: then an equal image needs no check.
+    clean: bool,
+    /// Its schema stamp, to skip parsing an unchanged schema.
+    known: Option<&'a SchemaFingerprint>,
+}
+
 /// An image recorded, and what `PRAGMA quick_check` found in the state it
 /// holds.
 struct Checked {
@@ -509,34 +523,50 @@ struct Checked {
 /// `PRAGMA data_version` on `source` and the capture's read transaction;
 /// when the capture still sees that data version, no commit came between and
 /// both read the same state. Otherwise (a writer committed in that short
-/// window) the capture checks what it read itself, serially. A failing
-/// verdict is recorded, not refused: see docs/design.md.
+/// window) the capture checks what it read itself, serially. When the
+/// pages turn out to be those of a parent that passed, the check is
+/// stopped and the parent's verdict kept. A failing verdict is recorded,
+/// not refused: see docs/design.md.
 fn record_checked(
     tx: &mut migsnap_store::Transaction<'_>,
     source: &mut Database,
     path: &Path,
     options: &SnapshotOptions,
-    parent_image: Option<&ResolvedImage>,
-    known: Option<&SchemaFingerprint>,
+    parent: Parent<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Checked, SnapshotError> {
     let version = source.data_version()?;
     let checker = Database::open(path, options.busy_timeout)?.pin()?;
+    let canceller = checker.canceller();
     source.checked_elsewhere_at(version);
-    let (recorded, checked) = std::thread::scope(|scope| {
+    let (recorded, checked, inherited) = std::thread::scope(|scope| {
         let check = scope.spawn(move || checker.quick_check());
-        let recorded = crate::snapshots::pages::record(tx, source, parent_image, known, progress);
+        let recorded =
+            crate::snapshots::pages::record(tx, source, parent.image, parent.known, progress);
+        // The same bytes as a parent that passed: the check, a function of
+        // the bytes, would pass again, so an unchanged database costs one
+        // hash pass (a restore's safety snapshot, a scheduled snapshot).
+        let inherited = recorded.as_ref().is_ok_and(|image| {
+            parent
+                .image
+                .is_some_and(|p| parent.clean && p.image.digest == image.digest)
+        });
+        if inherited {
+            canceller.cancel();
+        }
         (
             recorded,
             check
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            inherited,
         )
     });
     let image = recorded?;
-    let problems = match image.capture.checked.clone() {
-        Some(own) => own,
-        None => checked?,
+    let problems = match (image.capture.checked.clone(), inherited) {
+        (Some(own), _) => own,
+        (None, true) => Vec::new(),
+        (None, false) => checked?,
     };
     Ok(Checked { image, problems })
 }
