@@ -217,6 +217,7 @@ impl Ctx {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
+    completions::answer_shell();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

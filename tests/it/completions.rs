@@ -6,14 +6,14 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{TestEnv, exit, skip};
+use crate::common::{Journal, TestEnv, exit, skip};
 
 /// What bash's completion for `migsnap` offers for the command line `line`
 /// with the cursor at its end, found as bash-completion's own tests do:
 /// load the script, set COMP_WORDS, COMP_CWORD, COMP_LINE and COMP_POINT,
 /// call the function `complete -p` names, and print COMPREPLY.
 #[track_caller]
-fn bash_complete(script: &Path, line: &str) -> Vec<String> {
+fn bash_complete(script: &Path, cwd: &Path, line: &str) -> Vec<String> {
     let program = r#"
         source "$1" || exit 90
         spec=$(complete -p migsnap) || exit 91
@@ -34,6 +34,8 @@ fn bash_complete(script: &Path, line: &str) -> Vec<String> {
         .args(["--norc", "--noprofile", "-c", program, "bash"])
         .arg(script)
         .arg(line)
+        .current_dir(cwd)
+        .env_remove("MIGSNAP_STORE")
         .output()
         .expect("run bash");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -60,8 +62,8 @@ fn bash_completes_subcommands_their_flags_and_values() {
     let path = env.join("migsnap.bash");
     std::fs::write(&path, &script).unwrap();
 
-    assert_eq!(bash_complete(&path, "migsnap sn"), ["snapshot"]);
-    let s = bash_complete(&path, "migsnap s");
+    assert_eq!(bash_complete(&path, env.path(), "migsnap sn"), ["snapshot"]);
+    let s = bash_complete(&path, env.path(), "migsnap s");
     for name in ["show", "snapshot", "stamp", "status"] {
         assert!(
             s.contains(&name.to_owned()),
@@ -73,17 +75,71 @@ fn bash_completes_subcommands_their_flags_and_values() {
         "`migsnap s` offers log: {s:?}"
     );
     assert_eq!(
-        bash_complete(&path, "migsnap snapshot --sch"),
+        bash_complete(&path, env.path(), "migsnap snapshot --sch"),
         ["--schema-only"]
     );
-    assert_eq!(bash_complete(&path, "migsnap --format j"), ["json"]);
-    assert_eq!(bash_complete(&path, "migsnap completions f"), ["fish"]);
+    assert_eq!(
+        bash_complete(&path, env.path(), "migsnap --format j"),
+        ["json"]
+    );
+    assert_eq!(
+        bash_complete(&path, env.path(), "migsnap completions f"),
+        ["fish"]
+    );
     // Nested subcommands are completed too.
-    let bisect = bash_complete(&path, "migsnap bisect ");
+    let bisect = bash_complete(&path, env.path(), "migsnap bisect ");
     assert!(
         bisect.contains(&"start".to_owned()) && bisect.contains(&"drift".to_owned()),
         "`migsnap bisect ` offers {bisect:?}"
     );
+}
+
+#[test]
+fn dynamic_bash_completion_offers_the_stores_databases_tags_and_ids() {
+    let env = TestEnv::with_store();
+    env.make_db("webui.db", Journal::Delete, 10);
+    let first = env.snapshot(&["webui.db"]);
+    env.run(&["tag", "before-upgrade"]).assert_success();
+    crate::common::exec(&env.join("webui.db"), "CREATE TABLE extra (x INTEGER);");
+    let second = env.snapshot(&["webui"]);
+    // The registration script, as a shell loads it at start-up.
+    let out = env.run_in(env.path(), &[], &[("MIGSNAP_COMPLETE", "bash")]);
+    let script = out.assert_success();
+    let path = env.join("dynamic.bash");
+    std::fs::write(&path, script).unwrap();
+    let complete = |line: &str| bash_complete(&path, env.path(), line);
+
+    assert_eq!(complete("migsnap sn"), ["snapshot"]);
+    assert_eq!(complete("migsnap snapshot --sch"), ["--schema-only"]);
+    let show = complete("migsnap show ");
+    for value in [
+        "HEAD",
+        "before-upgrade",
+        "webui",
+        &first[..12],
+        &second[..12],
+    ] {
+        assert!(
+            show.contains(&value.to_owned()),
+            "`migsnap show ` misses {value}: {show:?}"
+        );
+    }
+    assert_eq!(complete("migsnap show bef"), ["before-upgrade"]);
+    assert_eq!(
+        complete(&format!("migsnap restore {}", &first[..4])),
+        [&first[..12]]
+    );
+    assert_eq!(complete("migsnap diff before-upgrade we"), ["webui"]);
+    // A database is a tracked name or a file.
+    let log = complete("migsnap log we");
+    assert!(
+        log.contains(&"webui".to_owned()) && log.contains(&"webui.db".to_owned()),
+        "`migsnap log we` offers {log:?}"
+    );
+    // Outside any store, values from the store are simply not offered.
+    let elsewhere = TestEnv::new();
+    let none = bash_complete(&path, elsewhere.path(), "migsnap show b");
+    assert!(none.is_empty(), "outside a store: {none:?}");
 }
 
 #[test]
