@@ -87,7 +87,16 @@ fn dynamic_command() -> clap::Command {
 fn with_store_values(cmd: clap::Command) -> clap::Command {
     cmd.mut_args(|arg| match arg.get_id().as_str() {
         "db" => arg.add(ArgValueCompleter::new(database_values)),
-        "rev" | "a" | "b" => arg.add(ArgValueCompleter::new(revision_values)),
+        "rev" => arg.add(ArgValueCompleter::new(revision_values)),
+        // A side of `diff`: also `live` and any SQLite file.
+        "a" | "b" => arg.add(ArgValueCompleter::new(|current: &OsStr| {
+            let mut values = revision_values(current);
+            if "live".starts_with(current.to_string_lossy().as_ref()) {
+                values.push(CompletionCandidate::new("live"));
+            }
+            values.extend(PathCompleter::file().complete(current));
+            values
+        })),
         // `locate` takes a database or a snapshot.
         "target" => arg.add(ArgValueCompleter::new(|current: &OsStr| {
             let mut values = database_values(current);

@@ -129,13 +129,42 @@ fn dynamic_bash_completion_offers_the_stores_databases_tags_and_ids() {
         complete(&format!("migsnap restore {}", &first[..4])),
         [&first[..12]]
     );
-    assert_eq!(complete("migsnap diff before-upgrade we"), ["webui"]);
+    // A side of diff is also `live` or a file.
+    let side = complete("migsnap diff before-upgrade ");
+    for value in ["live", "webui", "webui.db", "before-upgrade"] {
+        assert!(
+            side.contains(&value.to_owned()),
+            "diff's side misses {value}: {side:?}"
+        );
+    }
     // A database is a tracked name or a file.
     let log = complete("migsnap log we");
     assert!(
         log.contains(&"webui".to_owned()) && log.contains(&"webui.db".to_owned()),
         "`migsnap log we` offers {log:?}"
     );
+    // fish, where installed, asks the binary the same way.
+    let fish = env.run_in(env.path(), &[], &[("MIGSNAP_COMPLETE", "fish")]);
+    std::fs::write(env.join("dynamic.fish"), fish.assert_success()).unwrap();
+    if let Ok(out) = Command::new("fish")
+        .args([
+            "--no-config",
+            "-c",
+            "source $argv[1]; complete -C 'migsnap show bef'",
+        ])
+        .arg(env.join("dynamic.fish"))
+        .current_dir(env.path())
+        .env_remove("MIGSNAP_STORE")
+        .output()
+    {
+        let offered = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            offered,
+            "before-upgrade\ttag\n",
+            "fish: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // Outside any store, values from the store are simply not offered.
     let elsewhere = TestEnv::new();
     let none = bash_complete(&path, elsewhere.path(), "migsnap show b");
