@@ -97,10 +97,16 @@ fn with_store_values(cmd: clap::Command) -> clap::Command {
             values.extend(PathCompleter::file().complete(current));
             values
         })),
-        // `locate` takes a database or a snapshot.
+        // `locate` takes a database or a snapshot; a database name is
+        // both, and offered once.
         "target" => arg.add(ArgValueCompleter::new(|current: &OsStr| {
             let mut values = database_values(current);
-            values.extend(revision_values(current));
+            let mut offered: HashSet<_> = values.iter().map(|c| c.get_value().to_owned()).collect();
+            values.extend(
+                revision_values(current)
+                    .into_iter()
+                    .filter(|c| offered.insert(c.get_value().to_owned())),
+            );
             values
         })),
         _ => arg,

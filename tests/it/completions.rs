@@ -129,6 +129,8 @@ fn dynamic_bash_completion_offers_the_stores_databases_tags_and_ids() {
         complete(&format!("migsnap restore {}", &first[..4])),
         [&first[..12]]
     );
+    // `locate` takes a database or a snapshot, each offered once.
+    assert_eq!(complete("migsnap locate we"), ["webui", "webui.db"]);
     // A side of diff is also `live` or a file.
     let side = complete("migsnap diff before-upgrade ");
     for value in ["live", "webui", "webui.db", "before-upgrade"] {
