@@ -29,6 +29,16 @@ else
         export MIGSNAP_TEST_UPSTREAM="$PWD/.cache/upstream"
     fi
 fi
+# The man page test renders every page with man-db's `man -l`.
+if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "== apt-get install man-db groff-base (for the man page test)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db groff-base >/dev/null
+    else
+        echo "== man or groff missing and not root: the man page test will fail; install man-db" >&2
+    fi
+fi
 echo "== layers: no module imports a layer above it"
 python3 scripts/check-layers.py
 python3 scripts/long-functions.py

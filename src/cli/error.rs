@@ -516,6 +516,19 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+impl From<super::man::WriteError> for CliError {
+    fn from(error: super::man::WriteError) -> CliError {
+        let kind = match error.source.kind() {
+            // `--out FILE`, or a file on the way: the path named is wrong.
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                ErrorKind::Input
+            }
+            _ => io_kind(&error.source),
+        };
+        CliError::from_error(kind, &error)
+    }
+}
+
 impl From<BisectError> for CliError {
     fn from(error: BisectError) -> CliError {
         let reset = "`migsnap bisect reset` ends the session";

@@ -9,6 +9,7 @@ mod adopt;
 mod bisect;
 mod bisect_builtin;
 mod checkout;
+mod completions;
 mod demo;
 mod diff;
 mod du;
@@ -23,6 +24,7 @@ mod init;
 mod lint;
 mod locate;
 mod log;
+mod man;
 mod migrations;
 mod output;
 mod refs;
@@ -134,6 +136,8 @@ enum Command {
     Bisect(bisect::BisectArgs),
     Lint(lint::LintArgs),
     Test(test::TestArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// What a command found, beyond success or failure.
@@ -213,6 +217,7 @@ impl Ctx {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
+    completions::answer_shell();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -281,6 +286,8 @@ pub fn main() -> ExitCode {
         Command::Bisect(args) => bisect::run(args, &mut ctx),
         Command::Lint(args) => lint::run(args, &mut ctx),
         Command::Test(args) => test::run(args, &mut ctx),
+        Command::Completions(args) => completions::run(args, &mut ctx),
+        Command::Man(args) => man::run(args, &mut ctx),
     };
     match result {
         Ok(Status::Ok) => ExitCode::from(exit::OK),

@@ -12,6 +12,7 @@ mod bad_input;
 mod bisect;
 mod bisect_long;
 mod checkout_restore;
+mod completions;
 mod concurrency;
 mod corruption;
 mod crash;

@@ -667,3 +667,18 @@ fn fsck_json_has_the_documented_fields() {
         ])
     );
 }
+
+#[test]
+fn completions_and_man_json_have_the_documented_fields() {
+    let env = TestEnv::new();
+    let json = env
+        .run(&["--format", "json", "completions", "zsh"])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["shell", "script"]));
+    let json = env.run(&["--format", "json", "man"]).ok_json();
+    assert_eq!(keys(&json), set(&["dir", "files", "roff"]));
+    let json = env
+        .run(&["--format", "json", "man", "--out", "pages"])
+        .ok_json();
+    assert_eq!(keys(&json), set(&["dir", "files", "roff"]));
+}
