@@ -401,9 +401,8 @@ pub fn take_into(
         let parent = Parent {
             image: parent_image.as_ref(),
             // A recorded snapshot without a failure passed `quick_check`
-            // when it was taken: every snapshot has been checked since
-            // snapshots were first recorded (0.1.0 was never released
-            // without the check).
+            // when it was taken: the check predates every release (see
+            // "An unchanged database is not checked again" in design.md).
             clean: parent_record
                 .as_ref()
                 .is_some_and(|r| r.integrity.is_none()),
