@@ -181,13 +181,9 @@ pub fn collect(
         kept_objects: kept,
         expired_reflog: tx.expire_reflog(cutoff)? as u64,
         file_size: (size_before, size_before),
-        packed: repack::PackReport::default(),
+        packed: repack::pack_loose(&mut tx, progress)?,
     };
     if options.dry_run {
-        // Packed in the transaction that is rolled back, all at once: the
-        // same objects and loose packs as a real run, which packs in
-        // batches and so may end a compact pack early at each boundary.
-        report.packed = repack::pack_loose(&mut tx, None, progress)?.0;
         return Ok(report);
     }
     let gone: Vec<ObjectId> = forgotten
@@ -197,8 +193,6 @@ pub fn collect(
         .collect();
     tx.drop_forgotten_marks(&gone)?;
     tx.commit(&[], "")?;
-    // After the collection committed: a crash while packing keeps it.
-    report.packed = repack::pack_store(store, repack::BATCH_OBJECTS, progress)?;
     store.vacuum()?;
     report.file_size.1 = store.view().file_size()?;
     Ok(report)

@@ -10,10 +10,9 @@
 //! none yet), re-points their index rows and deletes the loose packs.
 //!
 //! Ids cannot change: an id is the hash of the encoded bytes, which are
-//! copied as they are (and verified on the way). A batch of whole loose
-//! packs moves in one transaction, so a crash leaves that batch's loose
-//! packs or its compact ones, never a mix of half-moved rows; `gc` packs in
-//! batches ([`pack_store`]) so that writers wait for one batch at most.
+//! copied as they are (and verified on the way). Everything happens in the
+//! caller's transaction, so a crash leaves the loose packs or the compact
+//! ones, never a mix of half-moved rows.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -22,7 +21,7 @@ use crossbeam_channel::{bounded, unbounded};
 use crate::compress::{self, Compressor, Dictionary, PACKED_LEVEL};
 use crate::id::ObjectId;
 use crate::object::Kind;
-use crate::odb::{Result, Store, Transaction, extract};
+use crate::odb::{Result, Transaction, extract};
 use crate::pack::{PACKED_OBJECTS, PreparedPack};
 use crate::progress::Progress;
 
@@ -37,13 +36,6 @@ const DICTIONARY_SAMPLES: usize = 1000;
 /// table in docs/design.md), so below about 640 KiB it cannot pay for its
 /// own 64 KiB, and training it would be wasted work.
 const DICTIONARY_MIN_BYTES: u64 = 16 * compress::DICTIONARY_SIZE as u64;
-
-/// Objects one packing transaction moves at most (256 MiB of 4 KiB pages,
-/// a few seconds of work): `gc` packs in transactions of this size, so a
-/// snapshot waiting for the store's write lock waits for one of them, not
-/// for the whole pass (86 s for a 4 GiB database in one transaction, past
-/// the 60 s a writer waits).
-pub const BATCH_OBJECTS: usize = 65536;
 
 /// What packing did (or, inside a rolled-back dry run, would do).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,18 +54,6 @@ pub struct PackReport {
     pub trained_dictionary: bool,
 }
 
-impl PackReport {
-    /// Adds what a later batch of the same pass did.
-    fn add(&mut self, batch: PackReport) {
-        self.loose_packs += batch.loose_packs;
-        self.packed_packs += batch.packed_packs;
-        self.objects += batch.objects;
-        self.bytes_before += batch.bytes_before;
-        self.bytes_after += batch.bytes_after;
-        self.trained_dictionary |= batch.trained_dictionary;
-    }
-}
-
 /// One object to move: where it is now.
 struct Loose {
     pack: i64,
@@ -83,40 +63,11 @@ struct Loose {
     len: i64,
 }
 
-/// Packs every loose pack of `store`, in transactions of at most
-/// `batch_objects` objects ([`BATCH_OBJECTS`] for gc), each committed before the next begins. Each
-/// moves whole loose packs, so a crash between them leaves a store where
-/// some packs are compact and the rest still loose, all readable, and the
-/// next pass goes on. The caller must have checked that every reachable
-/// object is present (see [`pack_loose`]).
-pub fn pack_store(
-    store: &mut Store,
-    batch_objects: usize,
-    progress: &mut dyn Progress,
-) -> Result<PackReport> {
-    let mut total = PackReport::default();
-    loop {
-        let mut tx = store.transaction()?;
-        let (batch, more) = pack_loose(&mut tx, Some(batch_objects), progress)?;
-        tx.commit(&[], "")?;
-        total.add(batch);
-        if !more {
-            return Ok(total);
-        }
-    }
-}
-
-/// Packs the loose packs of the store inside `tx`: all of them, or, with a
-/// `limit`, whole packs in store order up to `limit` objects (at least one
-/// pack), and says whether loose packs are left. The caller must have
+/// Packs every loose pack of the store inside `tx`. The caller must have
 /// checked that every reachable object is present (as gc does): the loose
 /// packs are deleted once their indexed objects moved, so bytes of an object
 /// whose index row was lost would go with them.
-pub fn pack_loose(
-    tx: &mut Transaction<'_>,
-    limit: Option<usize>,
-    progress: &mut dyn Progress,
-) -> Result<(PackReport, bool)> {
+pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Result<PackReport> {
     let rows = tx.view().loose_objects(PACKED_LEVEL)?;
     // A pack with an unreadable index row cannot be emptied: leave it loose
     // for fsck to report.
@@ -140,49 +91,24 @@ pub fn pack_loose(
         .collect();
     let mut packs: Vec<i64> = loose.iter().map(|object| object.pack).collect();
     packs.dedup();
-    let mut report = PackReport::default();
+    let mut report = PackReport {
+        bytes_before: tx.view().packs_size(&packs)?,
+        ..PackReport::default()
+    };
     if loose.is_empty() {
-        return Ok((report, false));
+        return Ok(report);
     }
-    // The dictionary is trained once, on a sample of every loose page, by
-    // the first batch of a store that has none.
-    if !tx.has_dictionary() && tx.view().packs_size(&packs)? >= DICTIONARY_MIN_BYTES {
+    if !tx.has_dictionary() && report.bytes_before >= DICTIONARY_MIN_BYTES {
         let added_before = tx.added().bytes;
         report.trained_dictionary = train(tx, &loose)?;
         report.bytes_after += tx.added().bytes - added_before;
     }
-    let all_packs = packs.len();
-    let (loose, packs) = match limit {
-        Some(limit) => first_packs(&loose, &packs, limit),
-        None => (loose.as_slice(), packs.as_slice()),
-    };
-    let more = packs.len() < all_packs;
-    report.bytes_before = tx.view().packs_size(packs)?;
     progress.start("packing", loose.len() as u64);
-    recompress(tx, loose, packs, &mut report, progress)?;
+    recompress(tx, &loose, &packs, &mut report, progress)?;
     progress.finish();
     report.loose_packs = packs.len() as u64;
     report.objects = loose.len() as u64;
-    Ok((report, more))
-}
-
-/// The objects of the first loose packs, in order, holding at most `limit`
-/// objects (or the first pack, however many it holds), and those packs.
-fn first_packs<'l>(loose: &'l [Loose], packs: &'l [i64], limit: usize) -> (&'l [Loose], &'l [i64]) {
-    let mut taken = 0;
-    let mut objects = 0;
-    while taken < packs.len() {
-        let members = loose[objects..]
-            .iter()
-            .take_while(|object| object.pack == packs[taken])
-            .count();
-        if taken > 0 && objects + members > limit {
-            break;
-        }
-        objects += members;
-        taken += 1;
-    }
-    (&loose[..objects], &packs[..taken])
+    Ok(report)
 }
 
 /// A group of encoded objects to compress into one pack, numbered in the

@@ -919,56 +919,6 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
     assert!(report.is_clean(), "{report:?}");
 }
 
-/// gc packs in batches, each its own committed transaction, so a writer
-/// waits for one batch, not the whole pass: a batch takes whole loose packs
-/// up to its limit and leaves the rest loose and readable, and the batches
-/// together move every object, keeping ids and bytes, as one pass would.
-#[test]
-fn packing_in_batches_moves_whole_loose_packs_and_ends_with_none() {
-    let (dir, mut store) = new_store();
-    let pages: Vec<Vec<u8>> = (0..300).map(record_page).collect();
-    loose_snapshot(&mut store, &pages, "heads/db");
-    let before = store.view().storage().unwrap();
-    let loose_level = i64::from(migsnap_store::compress::SNAPSHOT_LEVEL);
-    let packed_level = i64::from(migsnap_store::compress::PACKED_LEVEL);
-    let limit = 2 * migsnap_store::pack::PACK_OBJECTS;
-
-    // One batch, left uncommitted: two whole 32-page packs, more to come.
-    let mut tx = store.transaction().unwrap();
-    let (batch, more) =
-        migsnap_store::repack::pack_loose(&mut tx, Some(limit), &mut Silent).unwrap();
-    drop(tx);
-    assert!(more, "{batch:?}");
-    assert_eq!(
-        (batch.loose_packs, batch.objects),
-        (2, limit as u64),
-        "{batch:?}"
-    );
-    assert_eq!(
-        store.view().storage().unwrap(),
-        before,
-        "a dropped batch changed the store"
-    );
-
-    let report = migsnap_store::repack::pack_store(&mut store, limit, &mut Silent).unwrap();
-    assert_eq!(report.objects, before.objects, "{report:?}");
-    assert_eq!(report.loose_packs, before.packs, "{report:?}");
-    let levels = pack_levels(&dir);
-    assert!(
-        levels.iter().all(|(level, _)| *level == packed_level),
-        "{levels:?}"
-    );
-    assert!(!levels.iter().any(|(level, _)| *level == loose_level));
-    for page in &pages {
-        let id = migsnap_store::codec::blob_id(page);
-        assert_eq!(&store.view().read_blob(&id).unwrap(), page);
-    }
-    let fsck = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
-    assert!(fsck.is_clean(), "{fsck:?}");
-    let again = migsnap_store::repack::pack_store(&mut store, limit, &mut Silent).unwrap();
-    assert_eq!(again, migsnap_store::repack::PackReport::default());
-}
-
 /// Packing copies the indexed objects only: an unreachable object's pack is
 /// gone before packing, and a loose pack whose object rows point elsewhere
 /// (its pages existed already) is left for gc's orphan rule, not read.
