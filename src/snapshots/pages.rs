@@ -109,12 +109,15 @@ struct Hashed {
 }
 
 /// Reads every page of `db` (with schema and metadata, in one read
-/// transaction) into `tx`, listing the image against `parent`.
+/// transaction) into `tx`, listing the image against `parent`. `on_change`
+/// is called, from a worker thread and possibly more than once, as soon as
+/// a page is read that `parent` does not hold at the same index.
 pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,
     parent: Option<&ResolvedImage>,
     known: Option<&crate::snapshots::sqlite::SchemaFingerprint>,
+    on_change: &(dyn Fn() + Sync),
     progress: &mut dyn Progress,
 ) -> Result<RecordedImage, ImageError> {
     let workers = std::thread::available_parallelism()
@@ -162,6 +165,9 @@ pub fn record(
             scope.spawn(move || {
                 for batch in page_rx {
                     let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
+                    if !hashed.packs.is_empty() {
+                        on_change();
+                    }
                     if hash_tx.send(hashed).is_err() {
                         return;
                     }

@@ -522,10 +522,10 @@ struct Checked {
 /// `PRAGMA data_version` on `source` and the capture's read transaction;
 /// when the capture still sees that data version, no commit came between and
 /// both read the same state. Otherwise (a writer committed in that short
-/// window) the capture checks what it read itself, serially. When the
-/// pages turn out to be those of a parent that passed, the check is
-/// stopped and the parent's verdict kept. A failing verdict is recorded,
-/// not refused: see docs/design.md.
+/// window) the capture checks what it read itself, serially. The check
+/// starts with the first page that a parent which passed does not hold;
+/// when there is none, it never starts and the parent's verdict is kept. A
+/// failing verdict is recorded, not refused: see docs/design.md.
 fn record_checked(
     tx: &mut migsnap_store::Transaction<'_>,
     source: &mut Database,
@@ -536,23 +536,44 @@ fn record_checked(
 ) -> Result<Checked, SnapshotError> {
     let version = source.data_version()?;
     let checker = Database::open(path, options.busy_timeout)?.pin()?;
-    let canceller = checker.canceller();
     source.checked_elsewhere_at(version);
+    // The check waits for the first page the parent does not hold: the
+    // same bytes as a parent that passed would pass again (the check is a
+    // function of the bytes), so an unchanged database costs one hash pass
+    // (a restore's safety snapshot, a scheduled snapshot), and a changed
+    // one starts its check with its first changed page.
+    let inheritable = parent.clean && parent.image.is_some();
+    let (start_tx, start_rx) = std::sync::mpsc::sync_channel::<bool>(2);
+    let started = std::sync::atomic::AtomicBool::new(!inheritable);
+    if !inheritable {
+        let _ = start_tx.send(true);
+    }
+    let on_change = || {
+        if !started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let _ = start_tx.send(true);
+        }
+    };
     let (recorded, checked, inherited) = std::thread::scope(|scope| {
-        let check = scope.spawn(move || checker.quick_check());
-        let recorded =
-            crate::snapshots::pages::record(tx, source, parent.image, parent.known, progress);
-        // The same bytes as a parent that passed: the check, a function of
-        // the bytes, would pass again, so an unchanged database costs one
-        // hash pass (a restore's safety snapshot, a scheduled snapshot).
+        let check = scope.spawn(move || match start_rx.recv() {
+            Ok(true) => Some(checker.quick_check()),
+            _ => None,
+        });
+        let recorded = crate::snapshots::pages::record(
+            tx,
+            source,
+            parent.image,
+            parent.known,
+            &on_change,
+            progress,
+        );
         let inherited = recorded.as_ref().is_ok_and(|image| {
             parent
                 .image
                 .is_some_and(|p| parent.clean && p.image.digest == image.digest)
         });
-        if inherited {
-            canceller.cancel();
-        }
+        // Not inherited and no page changed (the file only shrank, say),
+        // or the recording failed: the check runs, or is not needed.
+        let _ = start_tx.send(!inherited && recorded.is_ok());
         (
             recorded,
             check
@@ -565,7 +586,7 @@ fn record_checked(
     let problems = match (image.capture.checked.clone(), inherited) {
         (Some(own), _) => own,
         (None, true) => Vec::new(),
-        (None, false) => checked?,
+        (None, false) => checked.expect("BUG: a check that was not inherited did not run")?,
     };
     Ok(Checked { image, problems })
 }

@@ -528,23 +528,7 @@ pub struct Pinned {
     db: Database,
 }
 
-/// Stops a [`Pinned::quick_check`] running on another thread; the check
-/// then returns an error, which the caller that stopped it ignores.
-pub struct CheckCanceller(rusqlite::InterruptHandle);
-
-impl CheckCanceller {
-    /// Interrupts the check, if it is still running.
-    pub fn cancel(&self) {
-        self.0.interrupt();
-    }
-}
-
 impl Pinned {
-    /// A handle that stops [`Pinned::quick_check`] from another thread.
-    pub fn canceller(&self) -> CheckCanceller {
-        CheckCanceller(self.db.conn.get_interrupt_handle())
-    }
-
     /// Runs `PRAGMA quick_check` on the pinned state and ends the read
     /// transaction: the problems found, none when the database is sound.
     pub fn quick_check(self) -> Result<Vec<String>, SqliteError> {

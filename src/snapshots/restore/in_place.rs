@@ -6,14 +6,186 @@
 //! lock see the new content when they get it, and connections that stay
 //! open notice the change as they notice any other commit. Only pages that
 //! differ are written.
+//!
+//! A restore writes them straight from the store ([`apply_from_store`]):
+//! the live database's pages were just hashed under the same lock by its
+//! safety snapshot, so the pages to write are known from the two listings,
+//! and no copy of the database is made. A rewrite (stamp, repair) writes
+//! them from its edited copy ([`apply`]).
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use migsnap_store::ObjectId;
+use migsnap_store::image::ResolvedImage;
+use migsnap_store::{ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
-use crate::snapshots::sqlite::{LockedFacts, WriteLock};
+use crate::snapshots::pages::ImageError;
+use crate::snapshots::sqlite::{Committed, LockedFacts, WriteLock};
+
+/// Pages a restore in place wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Written {
+    /// Pages read from the store and written (page 1 always is).
+    pub pages: u32,
+    /// Pages of the result that the live file already held.
+    pub kept: u32,
+}
+
+/// Writes the stored image `new` (of the live database's page size) into
+/// the database `lock` holds, commits, and reads every page back against
+/// its hash. `live` lists the pages the database holds under this lock (its
+/// safety snapshot, taken under it): a page whose id is the same at the
+/// same index is kept without being read or decompressed, every other is
+/// read from the store, hash-checked, and written through the pager. Page 1
+/// is patched as in [`apply`].
+pub(super) fn apply_from_store(
+    lock: WriteLock,
+    facts: &LockedFacts,
+    view: View<'_>,
+    new: &ResolvedImage,
+    live: &[ObjectId],
+    target: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Written, RestoreError> {
+    let size = facts.page_size;
+    let count = new.image.block_count;
+    let fetch: Vec<u32> = (1..=count)
+        .filter(|&pgno| {
+            let index = pgno as usize - 1;
+            pgno == 1 || live.get(index) != Some(&new.blocks[index])
+        })
+        .collect();
+    let ids: Vec<ObjectId> = fetch
+        .iter()
+        .map(|&pgno| new.blocks[pgno as usize - 1])
+        .collect();
+    let live_header = lock.page(1)?;
+    let mut first_page = Vec::new();
+    let mut snapshot_header = Vec::new();
+    progress.start("writing changed pages", ids.len() as u64 * u64::from(size));
+    let mut next = fetch.iter();
+    migsnap_store::bulk::read_blobs(view, &ids, 2, |mut page| {
+        let pgno = *next.next().expect("BUG: more blobs than asked for");
+        if page.len() != size as usize {
+            return Err(RestoreError::Image(ImageError::BadPage {
+                id: new.blocks[pgno as usize - 1],
+                expected: size,
+            }));
+        }
+        if pgno == 1 {
+            snapshot_header = page[..100].to_vec();
+            patch_header(&mut page, &live_header, count);
+            first_page.clone_from(&page);
+        }
+        lock.write_page(pgno, &page)?;
+        progress.advance(u64::from(size));
+        Ok(())
+    })?;
+    progress.finish();
+    if count < facts.page_count {
+        lock.truncate(count)?;
+    }
+    lock.set_schema_cookie(next_cookie(&snapshot_header, &live_header))?;
+    let committed = lock.commit()?;
+    progress.start("verifying pages", new.image.len());
+    let read_back = hash_back(
+        &committed,
+        &new.blocks,
+        &first_page,
+        size as usize,
+        progress,
+    );
+    committed.close();
+    progress.finish();
+    let (unchanged, seen, first_bad) = read_back?;
+    check_read_back(unchanged, seen, count, first_bad, target)?;
+    let pages = u32::try_from(fetch.len()).expect("BUG: page count over u32");
+    Ok(Written {
+        pages,
+        kept: count - pages,
+    })
+}
+
+/// Pages handed from the read-back to the hasher at a time.
+const HASH_BATCH: usize = 256;
+
+/// Reads `committed` back and compares every page (of `size` bytes) with
+/// `blocks` by its hash, and page 1, whose hash the commit's stamps change,
+/// with `first_page` apart from them. Hashing runs on a thread of its own,
+/// beside the reads. Returns what [`Committed::read_back`] does, the number
+/// of pages seen and the first that differs.
+fn hash_back(
+    committed: &Committed,
+    blocks: &[ObjectId],
+    first_page: &[u8],
+    size: usize,
+    progress: &mut dyn Progress,
+) -> Result<(bool, u32, Option<u32>), RestoreError> {
+    std::thread::scope(|scope| {
+        let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(4);
+        let hasher = scope.spawn(move || {
+            let mut first_bad = None;
+            for (first, batch) in batch_rx {
+                for (pgno, page) in (first..).zip(batch.chunks(size)) {
+                    let listed = blocks.get(pgno as usize - 1);
+                    if first_bad.is_none() && listed != Some(&migsnap_store::codec::blob_id(page)) {
+                        first_bad = Some(pgno);
+                    }
+                }
+            }
+            first_bad
+        });
+        let mut first_bad = None;
+        let mut seen = 0u32;
+        let mut batch = (2u32, Vec::with_capacity(HASH_BATCH * size));
+        let read = committed.read_back(|pgno, data| {
+            seen += 1;
+            progress.advance(data.len() as u64);
+            if pgno == 1 {
+                first_bad = (!same_but_stamp(first_page, data)).then_some(1);
+            } else {
+                // Pages come in order, so a batch is a run from its first.
+                batch.1.extend_from_slice(data);
+                if batch.1.len() >= HASH_BATCH * size {
+                    let next = (pgno + 1, Vec::with_capacity(HASH_BATCH * size));
+                    // A closed channel means the hasher panicked; join says so.
+                    let _ = batch_tx.send(std::mem::replace(&mut batch, next));
+                }
+            }
+            Ok(())
+        });
+        if !batch.1.is_empty() {
+            let _ = batch_tx.send(batch);
+        }
+        drop(batch_tx);
+        let hashed = hasher.join().expect("BUG: page hasher panicked");
+        Ok((read?, seen, first_bad.or(hashed)))
+    })
+}
+
+/// Fails when the pages read back after the commit are not the ones meant:
+/// `first_bad` differed, or `seen` is not the `count` written. A writer
+/// that got the lock right after the commit (`unchanged` is false) may have
+/// changed the file already; then there is nothing of ours left to compare.
+fn check_read_back(
+    unchanged: bool,
+    seen: u32,
+    count: u32,
+    first_bad: Option<u32>,
+    target: &Path,
+) -> Result<(), RestoreError> {
+    if !unchanged {
+        return Ok(());
+    }
+    match first_bad.or((seen != count).then_some(0)) {
+        Some(pgno) => Err(RestoreError::ReadBack {
+            path: target.to_path_buf(),
+            pgno,
+        }),
+        None => Ok(()),
+    }
+}
 
 /// Page 1 bytes that the commit stamps: the change counter, the schema
 /// cookie, the version-valid-for number and the SQLite version.
@@ -87,19 +259,7 @@ pub(super) fn apply(
         Ok(())
     })?;
     committed.close();
-    // A writer that got the lock right after the commit may have changed
-    // the file already; then there is nothing of ours left to compare.
-    if unchanged {
-        if seen != count {
-            first_bad = Some(0);
-        }
-        if let Some(pgno) = first_bad {
-            return Err(RestoreError::ReadBack {
-                path: target.to_path_buf(),
-                pgno,
-            });
-        }
-    }
+    check_read_back(unchanged, seen, count, first_bad, target)?;
     Ok(written)
 }
 

@@ -540,16 +540,88 @@ pub fn restore(
         Target::File(meta) => meta,
     };
     // Check the snapshot can be rebuilt before anything else happens.
-    let rebuilt = {
-        let resolved = plan(repo.store.view(), snapshot)?.0;
-        (resolved.blocks, resolved.image.block_size)
-    };
+    let (wanted, _) = plan(repo.store.view(), snapshot)?;
     refuse_unless_forced(target, &meta, options)?;
     // Every decision below is taken before anything is written: a refusal
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
     let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
-    let safety = match take_safety(repo, db, options, true, progress) {
+    let safety = safety_of_restored(repo, db, options, &mut warnings, progress)?;
+    let lock = match (lock, safety) {
+        (Some(lock), Some(safety)) => {
+            let view = repo.store.view();
+            match from_store_in_place(
+                view, lock, snapshot, safety, &wanted, &meta, target, progress,
+            )? {
+                Ok(mut written) => {
+                    written.warnings.splice(0..0, warnings);
+                    return Ok(written);
+                }
+                Err(lock) => Some(lock),
+            }
+        }
+        (lock, _) => lock,
+    };
+    // A live database of the snapshot's page size seeds the rebuild: most
+    // of its pages are usually the snapshot's already.
+    let block_size = wanted.image.block_size;
+    let seed = match &lock {
+        Some(_) if live_page_size(target)? == Some(block_size) => Some(target),
+        _ => None,
+    };
+    let built = rebuild(
+        repo.store.view(),
+        snapshot,
+        target,
+        Some(&meta),
+        seed,
+        progress,
+    )?;
+    if let Some(safety) = safety {
+        // The undo is proven before the target is touched: every block of
+        // the safety snapshot that the restored file will not hold is read
+        // back from the store here. The blocks it shares with the restored
+        // image are in the rebuilt file, each hash-checked (fetched from the
+        // store by a full rebuild, or kept from the live file by a delta
+        // one), and undoing is itself a restore that reuses them; reading
+        // their store copies too would decompress the unchanged 99% that
+        // the delta exists to skip. `fsck --read-data` checks those copies.
+        let undo = undo_listing(repo.store.view(), target, safety)?;
+        prove_undo(
+            repo.store.view(),
+            target,
+            safety,
+            &undo,
+            &wanted.blocks,
+            progress,
+        )?;
+    }
+    let mut written = replace(
+        repo.store.view(),
+        snapshot,
+        built,
+        target,
+        &meta,
+        lock,
+        safety,
+    )?;
+    written.warnings.splice(0..0, warnings);
+    Ok(written)
+}
+
+/// Takes the safety snapshot of the database a restore replaces. A damaged
+/// database is refused unless `--force` or `--no-safety-snapshot` asks to
+/// go on, and a database that cannot be snapshotted only with
+/// `--no-safety-snapshot`; both then get a raw copy, named in `warnings`.
+fn safety_of_restored(
+    repo: &mut Repo,
+    db: &Tracked,
+    options: &ReplaceOptions,
+    warnings: &mut Vec<Warning>,
+    progress: &mut dyn Progress,
+) -> Result<Option<ObjectId>, RestoreError> {
+    let target = db.path.as_path();
+    Ok(match take_safety(repo, db, options, true, progress) {
         Ok(safety) => {
             // The damage may come from a sidecar (a stray -wal replayed
             // into the file): only a raw copy of the files keeps what lies
@@ -580,43 +652,7 @@ pub fn restore(
             None
         }
         Err(e) => return Err(e),
-    };
-    // A live database of the snapshot's page size seeds the rebuild: most
-    // of its pages are usually the snapshot's already.
-    let seed = match &lock {
-        Some(_) if live_page_size(target)? == Some(rebuilt.1) => Some(target),
-        _ => None,
-    };
-    let built = rebuild(
-        repo.store.view(),
-        snapshot,
-        target,
-        Some(&meta),
-        seed,
-        progress,
-    )?;
-    if let Some(safety) = safety {
-        // The undo is proven before the target is touched: every block of
-        // the safety snapshot that the restored file will not hold is read
-        // back from the store here. The blocks it shares with the restored
-        // image are in the rebuilt file, each hash-checked (fetched from the
-        // store by a full rebuild, or kept from the live file by a delta
-        // one), and undoing is itself a restore that reuses them; reading
-        // their store copies too would decompress the unchanged 99% that
-        // the delta exists to skip. `fsck --read-data` checks those copies.
-        prove_undo(repo.store.view(), target, safety, &rebuilt.0, progress)?;
-    }
-    let mut written = replace(
-        repo.store.view(),
-        snapshot,
-        built,
-        target,
-        &meta,
-        lock,
-        safety,
-    )?;
-    written.warnings.splice(0..0, warnings);
-    Ok(written)
+    })
 }
 
 /// The refusals `--force` overrides: other processes have the file open,
@@ -709,16 +745,88 @@ fn take_safety(
     Ok(safety)
 }
 
+/// Writes `wanted`, the image of `snapshot`, into the live database (`meta`)
+/// that `lock` holds, straight from the store, when it can take it in place: same
+/// page size, no FULL auto-vacuum, and a safety snapshot that lists the
+/// pages it holds now. Gives the lock back when it cannot.
+///
+/// The undo is proven first (see [`prove_undo`]), and nothing is copied:
+/// the safety snapshot hashed every live page under this lock, so the pages
+/// that differ are known from the two listings, and only those are read
+/// from the store and written.
+#[allow(clippy::too_many_arguments)] // restore's inputs, passed through
+fn from_store_in_place(
+    view: View<'_>,
+    lock: WriteLock,
+    snapshot: ObjectId,
+    safety: ObjectId,
+    wanted: &image::ResolvedImage,
+    meta: &std::fs::Metadata,
+    target: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Result<Restored, WriteLock>, RestoreError> {
+    // What a killed checkout or restore left beside the target goes, as
+    // when a file is rebuilt here.
+    remove_stale_temp_files(parent_dir(target));
+    let facts = lock.facts()?;
+    let live = undo_listing(view, target, safety)?;
+    let fits = facts.page_size == wanted.image.block_size
+        && !facts.full_auto_vacuum
+        && live.image.block_size == facts.page_size
+        && live.blocks.len() == facts.page_count as usize;
+    if !fits {
+        return Ok(Err(lock));
+    }
+    prove_undo(view, target, safety, &live, &wanted.blocks, progress)?;
+    let written =
+        in_place::apply_from_store(lock, &facts, view, wanted, &live.blocks, target, progress)?;
+    Ok(Ok(Restored {
+        path: target.to_path_buf(),
+        snapshot,
+        bytes: wanted.image.len(),
+        safety: Some(safety),
+        method: Method::InPlace {
+            pages_written: written.pages,
+        },
+        rebuild: Rebuild::Delta {
+            pages_fetched: written.pages,
+            pages_reused: written.kept,
+        },
+        warnings: hard_links(meta, true),
+    }))
+}
+
+/// The listing of the safety snapshot `safety` of `path`; a store that
+/// cannot resolve it means the undo would not work.
+fn undo_listing(
+    view: View<'_>,
+    path: &Path,
+    safety: ObjectId,
+) -> Result<image::ResolvedImage, RestoreError> {
+    plan(view, safety)
+        .map(|(resolved, _)| resolved)
+        .map_err(|e| match e {
+            RestoreError::Store(e) => RestoreError::UndoUnreadable {
+                path: path.to_path_buf(),
+                snapshot: safety,
+                source: Box::new(e.into()),
+            },
+            other => other,
+        })
+}
+
 /// Proves the undo of a restore can be carried out before anything is
-/// written: reads back every page of the safety snapshot (hash-checked as
-/// read) except those the restored snapshot holds at the same index in
-/// `rebuilt`, which are in the rebuilt file, hash-checked. The safety snapshot may reuse
-/// pages stored long ago, or be the head itself; nothing read them then.
+/// written: reads back every page of the safety snapshot `safety` (listed
+/// by `resolved`, hash-checked as read) except those the restored snapshot holds at the
+/// same index in `restored`, which the restored file holds, hash-checked.
+/// The safety snapshot may reuse pages stored long ago, or be the head
+/// itself; nothing read them then.
 fn prove_undo(
     view: View<'_>,
     path: &Path,
     safety: ObjectId,
-    rebuilt: &[ObjectId],
+    resolved: &image::ResolvedImage,
+    restored: &[ObjectId],
     progress: &mut dyn Progress,
 ) -> Result<(), RestoreError> {
     let unreadable = |source: ImageError| RestoreError::UndoUnreadable {
@@ -726,10 +834,6 @@ fn prove_undo(
         snapshot: safety,
         source: Box::new(source),
     };
-    let (resolved, _) = plan(view, safety).map_err(|e| match e {
-        RestoreError::Store(e) => unreadable(e.into()),
-        other => other,
-    })?;
     // Compared index by index, not through a set of every id: a set of a
     // 4 GiB image's million ids costs more memory than the rest of the
     // restore, and a page the restored image holds at another index is
@@ -739,7 +843,7 @@ fn prove_undo(
         .blocks
         .iter()
         .enumerate()
-        .filter(|(index, id)| rebuilt.get(*index) != Some(*id) && seen.insert(**id))
+        .filter(|(index, id)| restored.get(*index) != Some(*id) && seen.insert(**id))
         .map(|(_, id)| *id)
         .collect();
     let block_size = resolved.image.block_size;
@@ -820,10 +924,6 @@ fn replace(
         rebuild,
         warnings,
     };
-    let hard_links = |in_place| match meta.nlink() {
-        1 => Vec::new(),
-        links => vec![Warning::HardLinks { links, in_place }],
-    };
     let lock = match lock {
         Some(lock) => {
             let facts = lock.facts()?;
@@ -834,14 +934,26 @@ fn replace(
                 };
                 let pages_written =
                     in_place::apply(lock, &facts, &built, old_blocks.as_deref(), target)?;
-                return Ok(written(Method::InPlace { pages_written }, hard_links(true)));
+                return Ok(written(
+                    Method::InPlace { pages_written },
+                    hard_links(meta, true),
+                ));
             }
             Some(lock)
         }
         None => None,
     };
     put_in_place(built.temp, target, (meta.dev(), meta.ino()), lock)?;
-    Ok(written(Method::Rename, hard_links(false)))
+    Ok(written(Method::Rename, hard_links(meta, false)))
+}
+
+/// The warning that the file `meta` describes has other hard links.
+fn hard_links(meta: &std::fs::Metadata, in_place: bool) -> Vec<Warning> {
+    use std::os::unix::fs::MetadataExt;
+    match meta.nlink() {
+        1 => Vec::new(),
+        links => vec![Warning::HardLinks { links, in_place }],
+    }
 }
 
 /// Changes `db` in place through a verified copy, the way every
