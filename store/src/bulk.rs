@@ -7,11 +7,18 @@
 //! out of order and are put back in order before the caller sees them, so the
 //! caller's callback runs on its own thread and needs not be `Send`. At most
 //! [`IN_FLIGHT`] packs are in the pipeline, so memory stays flat.
+//!
+//! A pack's objects are not always wanted in one run: a page changed since
+//! the base snapshot interrupts the base pack's run, and a snapshot's new
+//! pages sit together in packs of their own, each wanted once per stretch
+//! of the image. So every pack goes to the same worker (by its sequence
+//! number), which keeps the last [`CACHED_PACKS`] it unpacked: a pack that
+//! comes back soon is not decompressed again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, unbounded};
+use crossbeam_channel::{Sender, bounded, unbounded};
 
 use crate::compress::{Decompressors, Dictionary};
 use crate::id::ObjectId;
@@ -21,12 +28,44 @@ use crate::odb::{Error, RawPack, Result, View, extract};
 /// Packs handed to workers and not yet consumed.
 const IN_FLIGHT: usize = 32;
 
+/// Unpacked packs each worker keeps (a pack is 64 objects at most, so a
+/// few hundred KiB each for database pages).
+const CACHED_PACKS: usize = 8;
+
 /// One pack's worth of consecutive requested objects.
 struct Job {
     number: u64,
-    pack: RawPack,
+    seq: i64,
+    /// The pack, unless the worker still holds it unpacked.
+    pack: Option<RawPack>,
     /// (object, offset, length) in request order.
     members: Vec<(ObjectId, i64, i64)>,
+}
+
+/// The packs a worker holds unpacked, most recently used first. The
+/// calling thread keeps a copy of each worker's (the same updates, in the
+/// same job order) to know which packs it needs not fetch.
+#[derive(Default)]
+struct Cache<T> {
+    packs: VecDeque<(i64, T)>,
+}
+
+impl<T> Cache<T> {
+    /// Moves `seq` to the front and returns it, if held.
+    fn take(&mut self, seq: i64) -> Option<&T> {
+        let at = self.packs.iter().position(|(held, _)| *held == seq)?;
+        let entry = self.packs.remove(at).expect("BUG: position out of range");
+        self.packs.push_front(entry);
+        self.packs.front().map(|(_, value)| value)
+    }
+
+    /// Holds `value` as `seq`, dropping the least recently used beyond
+    /// [`CACHED_PACKS`].
+    fn put(&mut self, seq: i64, value: T) -> &T {
+        self.packs.push_front((seq, value));
+        self.packs.truncate(CACHED_PACKS);
+        &self.packs[0].1
+    }
 }
 
 struct Done {
@@ -54,23 +93,41 @@ fn read_blobs_in<E: From<Error>>(
 ) -> std::result::Result<(), E> {
     let dictionaries = Arc::new(view.dictionaries()?);
     std::thread::scope(|scope| {
-        let (job_tx, job_rx) = bounded::<Job>(IN_FLIGHT);
+        let workers = threads.max(1);
         let (done_tx, done_rx) = unbounded::<Done>();
-        for _ in 0..threads.max(1) {
-            let job_rx = job_rx.clone();
-            let done_tx = done_tx.clone();
-            let dictionaries = Arc::clone(&dictionaries);
-            scope.spawn(move || work(&job_rx, &done_tx, &dictionaries));
-        }
+        let job_txs: Vec<Sender<Job>> = (0..workers)
+            .map(|_| {
+                let (job_tx, job_rx) = bounded::<Job>(IN_FLIGHT);
+                let done_tx = done_tx.clone();
+                let dictionaries = Arc::clone(&dictionaries);
+                scope.spawn(move || work(&job_rx, &done_tx, &dictionaries));
+                job_tx
+            })
+            .collect();
         drop(done_tx);
+        let mut held: Vec<Cache<()>> = (0..workers).map(|_| Cache::default()).collect();
 
         let mut next_fetch = 0usize;
         let (mut sent, mut delivered) = (0u64, 0u64);
         let mut ready: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
         loop {
             while next_fetch < ids.len() && sent - delivered < IN_FLIGHT as u64 {
-                let job = next_job(view, ids, &mut next_fetch, sent)?;
-                job_tx
+                let (seq, members) = next_run(view, ids, &mut next_fetch)?;
+                let worker = usize::try_from(seq.unsigned_abs()).unwrap_or(0) % workers;
+                let pack = match held[worker].take(seq) {
+                    Some(()) => None,
+                    None => {
+                        held[worker].put(seq, ());
+                        Some(fetch(view, seq, members[0].0)?)
+                    }
+                };
+                let job = Job {
+                    number: sent,
+                    seq,
+                    pack,
+                    members,
+                };
+                job_txs[worker]
                     .send(job)
                     .expect("BUG: workers outlive the job channel");
                 sent += 1;
@@ -90,8 +147,13 @@ fn read_blobs_in<E: From<Error>>(
     })
 }
 
-/// Gathers the next run of requested objects that share a pack.
-fn next_job(view: View<'_>, ids: &[ObjectId], next: &mut usize, number: u64) -> Result<Job> {
+/// Gathers the next run of requested objects that share a pack: the pack's
+/// sequence number and (object, offset, length) of each.
+fn next_run(
+    view: View<'_>,
+    ids: &[ObjectId],
+    next: &mut usize,
+) -> Result<(i64, Vec<(ObjectId, i64, i64)>)> {
     let mut members = Vec::new();
     let mut pack_seq = None;
     while let Some(id) = ids.get(*next) {
@@ -104,18 +166,16 @@ fn next_job(view: View<'_>, ids: &[ObjectId], next: &mut usize, number: u64) -> 
         members.push((*id, offset, len));
         *next += 1;
     }
-    let seq = pack_seq.expect("BUG: next_job called with nothing left");
-    let pack = view.fetch_pack(seq).map_err(|e| match e {
-        Error::Unreadable { reason, .. } => Error::Unreadable {
-            id: members[0].0,
-            reason,
-        },
+    let seq = pack_seq.expect("BUG: next_run called with nothing left");
+    Ok((seq, members))
+}
+
+/// Reads pack `seq`; an unreadable one is reported against `first`, the
+/// first object wanted from it.
+fn fetch(view: View<'_>, seq: i64, first: ObjectId) -> Result<RawPack> {
+    view.fetch_pack(seq).map_err(|e| match e {
+        Error::Unreadable { reason, .. } => Error::Unreadable { id: first, reason },
         other => other,
-    })?;
-    Ok(Job {
-        number,
-        pack,
-        members,
     })
 }
 
@@ -130,8 +190,26 @@ fn work(
         // which is reported per object below.
         let _ = decompressors.add(Some(dictionary));
     }
+    let mut cache: Cache<Vec<u8>> = Cache::default();
     for job in jobs {
-        let blobs = unpack_job(job.pack, &job.members, &mut decompressors);
+        let first = job.members[0].0;
+        let bytes = match job.pack {
+            Some(pack) => pack
+                .unpack(&mut decompressors)
+                .map(|bytes| cache.put(job.seq, bytes)),
+            // Not held only when unpacking it failed before; that earlier
+            // job's error is the one delivered.
+            None => cache.take(job.seq).ok_or_else(|| Error::Unreadable {
+                id: first,
+                reason: format!("pack {} could not be unpacked", job.seq),
+            }),
+        };
+        let blobs = bytes
+            .map_err(|e| match e {
+                Error::Unreadable { reason, .. } => Error::Unreadable { id: first, reason },
+                other => other,
+            })
+            .and_then(|bytes| unpack_job(bytes, job.seq, &job.members));
         if done
             .send(Done {
                 number: job.number,
@@ -144,21 +222,12 @@ fn work(
     }
 }
 
-fn unpack_job(
-    pack: RawPack,
-    members: &[(ObjectId, i64, i64)],
-    decompressors: &mut Decompressors,
-) -> Result<Vec<Vec<u8>>> {
-    let seq = pack.seq;
-    let first = members[0].0;
-    let bytes = pack.unpack(decompressors).map_err(|e| match e {
-        Error::Unreadable { reason, .. } => Error::Unreadable { id: first, reason },
-        other => other,
-    })?;
+/// The blobs `members` of the unpacked pack `seq`, checked to be blobs.
+fn unpack_job(bytes: &[u8], seq: i64, members: &[(ObjectId, i64, i64)]) -> Result<Vec<Vec<u8>>> {
     members
         .iter()
         .map(|(id, offset, len)| {
-            let mut encoded = extract(&bytes, id, seq, *offset, *len)?;
+            let mut encoded = extract(bytes, id, seq, *offset, *len)?;
             if encoded.first() != Some(&(Kind::Blob as u8)) {
                 return Err(Error::WrongKind {
                     id: *id,
