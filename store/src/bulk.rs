@@ -32,14 +32,16 @@ const IN_FLIGHT: usize = 32;
 /// few hundred KiB each for database pages).
 const CACHED_PACKS: usize = 8;
 
+/// (object, offset, length) of requested objects in one pack, in request order.
+type Members = Vec<(ObjectId, i64, i64)>;
+
 /// One pack's worth of consecutive requested objects.
 struct Job {
     number: u64,
     seq: i64,
     /// The pack, unless the worker still holds it unpacked.
     pack: Option<RawPack>,
-    /// (object, offset, length) in request order.
-    members: Vec<(ObjectId, i64, i64)>,
+    members: Members,
 }
 
 /// The packs a worker holds unpacked, most recently used first. The
@@ -149,11 +151,7 @@ fn read_blobs_in<E: From<Error>>(
 
 /// Gathers the next run of requested objects that share a pack: the pack's
 /// sequence number and (object, offset, length) of each.
-fn next_run(
-    view: View<'_>,
-    ids: &[ObjectId],
-    next: &mut usize,
-) -> Result<(i64, Vec<(ObjectId, i64, i64)>)> {
+fn next_run(view: View<'_>, ids: &[ObjectId], next: &mut usize) -> Result<(i64, Members)> {
     let mut members = Vec::new();
     let mut pack_seq = None;
     while let Some(id) = ids.get(*next) {
