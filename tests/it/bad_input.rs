@@ -384,8 +384,16 @@ fn a_read_only_database_directory_is_refused_and_changes_nothing() {
         // A rollback-journal database can be read from a read-only directory.
         run(&["snapshot", "app"]).expect(exit::OK);
         let state = env.store_state();
-        // Writing it back cannot be done: refused, naming the directory.
-        run(&["restore", &id]).expect_error(exit::REFUSED, &["cannot write", "data"]);
+        // Writing it back cannot be done: refused, naming the directory. A
+        // restore in place fails where SQLite creates its journal there.
+        let out = run(&["restore", &id]);
+        out.expect_error(exit::REFUSED, &["data/app.db", "cannot be written"]);
+        assert!(
+            out.stderr
+                .contains("check that you may write to its directory"),
+            "{}",
+            out.stderr
+        );
         run(&["checkout", &id, "-o", "data/copy.db"])
             .expect_error(exit::REFUSED, &["cannot write", "data"]);
         // A WAL database needs its -shm file even to be read.
