@@ -1034,3 +1034,112 @@ fn packing_trains_no_dictionary_that_would_not_pay_for_itself() {
         .unwrap();
     assert_eq!(dictionaries, 0);
 }
+
+/// Pages written as a base (packs of 32, in order) and then as an increment
+/// whose changed pages share packs of their own: the way a snapshot after a
+/// small change lays them out.
+fn base_and_increment(
+    store: &mut Store,
+    pages: usize,
+    every: usize,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let base: Vec<Vec<u8>> = (0..pages).map(|n| noise("base", n as u64, 4096)).collect();
+    let changed: Vec<Vec<u8>> = (0..pages)
+        .step_by(every)
+        .map(|n| noise("changed", n as u64, 4096))
+        .collect();
+    for pages in [&base, &changed] {
+        let mut tx = store.transaction().unwrap();
+        let mut compressor = tx.compressor();
+        for chunk in pages.chunks(migsnap_store::pack::PACK_OBJECTS) {
+            let pack = migsnap_store::PreparedPack::blobs(
+                chunk.iter().map(|p| migsnap_store::HashedBlob::new(p)),
+                &mut compressor,
+            );
+            tx.write_pack(&pack).unwrap();
+        }
+        tx.commit(&[], "pages").unwrap();
+    }
+    (base, changed)
+}
+
+/// A page list in which every `every`-th base page is replaced by its
+/// changed version: each base pack's run is cut, and each increment pack is
+/// wanted again every `every` pages.
+fn interleaved(base: &[Vec<u8>], changed: &[Vec<u8>], every: usize) -> Vec<Vec<u8>> {
+    base.iter()
+        .enumerate()
+        .map(|(n, page)| match n % every {
+            0 => changed[n / every].clone(),
+            _ => page.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn bulk_reads_of_interleaved_packs_come_back_whole_and_in_order() {
+    let (_dir, mut store) = new_store();
+    let every = 7;
+    let (base, changed) = base_and_increment(&mut store, 2000, every);
+    let wanted = interleaved(&base, &changed, every);
+    // Twice over, so packs come back long after the workers dropped them.
+    let pages: Vec<&Vec<u8>> = wanted.iter().chain(wanted.iter()).collect();
+    let ids: Vec<ObjectId> = pages
+        .iter()
+        .map(|p| migsnap_store::codec::blob_id(p))
+        .collect();
+    for threads in [1, 2, 3] {
+        let mut got = Vec::new();
+        migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, threads, |bytes| {
+            got.push(bytes);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), pages.len(), "{threads} threads");
+        assert!(
+            got.iter().zip(&pages).all(|(a, b)| a == *b),
+            "{threads} threads: a page came back wrong or out of order"
+        );
+    }
+}
+
+#[test]
+fn a_bulk_read_that_meets_a_broken_pack_again_reports_it_once() {
+    let (dir, mut store) = new_store();
+    let every = 5;
+    let (base, changed) = base_and_increment(&mut store, 300, every);
+    let wanted = interleaved(&base, &changed, every);
+    let ids: Vec<ObjectId> = wanted
+        .iter()
+        .map(|p| migsnap_store::codec::blob_id(p))
+        .collect();
+    // The first increment pack, wanted every 5 pages, no longer decompresses.
+    let first_changed = migsnap_store::codec::blob_id(&changed[0]);
+    let conn = store_conn(&dir);
+    let seq: i64 = conn
+        .query_row(
+            "SELECT pack FROM objects WHERE id = ?1",
+            [first_changed.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE packs SET data = substr(data, 1, length(data) / 2) WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
+    drop(conn);
+    for threads in [1, 2] {
+        let mut delivered = 0;
+        let err = migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, threads, |_| {
+            delivered += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(delivered, 0, "pages before the broken one: none");
+        assert!(
+            matches!(&err, Error::Unreadable { id, .. } | Error::Corrupt { id, .. } if *id == first_changed),
+            "{threads} threads: {err}"
+        );
+    }
+}
