@@ -19,7 +19,7 @@ venv=.cache/maturin-venv
 base=${MIGSNAP_BOOTSTRAP_PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-if [[ ! -x $venv/bin/maturin || $(<"$venv/.pin" 2>/dev/null) != "$maturin_pin" ]]; then
+if [[ ! -x $venv/bin/maturin || $(cat "$venv/.pin" 2>/dev/null) != "$maturin_pin" ]]; then
     echo "== build-wheel: installing $maturin_pin into $venv"
     mkdir -p .cache
     "$base" -m venv --clear "$venv"
