@@ -803,8 +803,9 @@ pub fn sqlite_url(path: &Path) -> String {
 
 /// The project's Python: the configured one, else the project's own
 /// `.venv` or `venv`, else the active virtualenv (`VIRTUAL_ENV`), else the
-/// interpreter of the `alembic` command on `PATH` (its `#!` line), else
-/// `python3` on `PATH`.
+/// virtualenv migsnap itself runs from when Alembic is installed there
+/// ([`beside_executable`]), else the interpreter of the `alembic` command on
+/// `PATH` (its `#!` line), else `python3` on `PATH`.
 pub fn find_python(project: &Project) -> Result<PathBuf, ReplayError> {
     if let Some(python) = &project.settings.python {
         let python = project.root.join(python);
@@ -824,6 +825,7 @@ pub fn find_python(project: &Project) -> Result<PathBuf, ReplayError> {
     if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
         candidates.push(PathBuf::from(venv).join("bin").join("python"));
     }
+    candidates.extend(beside_executable());
     let path = std::env::var_os("PATH").unwrap_or_default();
     let on_path = |name: &str| {
         std::env::split_paths(&path)
@@ -844,6 +846,18 @@ pub fn find_python(project: &Project) -> Result<PathBuf, ReplayError> {
     }
     tried.push(PathBuf::from("python3 on PATH"));
     Err(ReplayError::NoPython { tried })
+}
+
+/// The Python of the virtualenv the running executable was installed into
+/// (`pip install migsnap` into the app's venv, then `.venv/bin/migsnap`
+/// run without activating it), when that venv also has Alembic: its
+/// `alembic` command sits beside migsnap. A venv made for migsnap alone, as
+/// `pipx` and `uvx` make, has no Alembic to replay with and is passed over.
+fn beside_executable() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?;
+    let in_venv = bin.parent()?.join("pyvenv.cfg").is_file();
+    (in_venv && bin.join("alembic").is_file()).then(|| bin.join("python"))
 }
 
 /// The interpreter a script's `#!` line names, when it is a plain path.
