@@ -8,6 +8,9 @@
 # gitignored, reused while the pin is unchanged); the Rust toolchain is the
 # one on PATH. The build is a release build (a few minutes from scratch,
 # seconds when nothing changed); CARGO_TARGET_DIR is honoured as by cargo.
+# MIGSNAP_WHEEL_PROFILE names another Cargo profile: scripts/test.sh builds
+# its wheel with `dev`, reusing what `cargo test` compiled (the packaging is
+# the same; only the binary inside is unoptimised).
 # Older wheels of other versions are removed first, so target/wheels/ holds
 # one wheel. MIGSNAP_BOOTSTRAP_PYTHON names the Python that makes the venv
 # (default python3).
@@ -32,7 +35,8 @@ start=$SECONDS
 # maturin and cargo talk on stderr; shown only when the build fails.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! "$venv/bin/maturin" build --release --quiet --out target/wheels >"$log" 2>&1; then
+profile=${MIGSNAP_WHEEL_PROFILE:-release}
+if ! "$venv/bin/maturin" build --profile "$profile" --quiet --out target/wheels >"$log" 2>&1; then
     cat "$log" >&2
     echo "error: maturin could not build the wheel" >&2
     exit 1

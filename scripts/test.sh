@@ -29,6 +29,24 @@ else
         export MIGSNAP_TEST_UPSTREAM="$PWD/.cache/upstream"
     fi
 fi
+# The wheel test installs the wheel of the binary (built with the dev
+# profile: the packaging is what is tested, and it reuses what cargo test
+# compiles) into a fresh venv, with the pinned test requirements from a
+# local wheelhouse (downloaded here, once per requirements file).
+if [[ ${MIGSNAP_SKIP_ALEMBIC:-} != 1 ]]; then
+    echo "== wheel: scripts/build-wheel.sh (dev profile) and the test wheelhouse"
+    MIGSNAP_WHEEL_PROFILE=dev bash scripts/build-wheel.sh
+    MIGSNAP_TEST_WHEEL=$(ls "$PWD"/target/wheels/migsnap-*.whl)
+    wheelhouse=.cache/wheelhouse
+    want=$(sha256sum <scripts/requirements-test.txt | cut -c1-64)
+    if [[ $(cat "$wheelhouse/.stamp" 2>/dev/null) != "$want" ]]; then
+        rm -rf "$wheelhouse"
+        .venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: \
+            -r scripts/requirements-test.txt -d "$wheelhouse"
+        echo "$want" >"$wheelhouse/.stamp"
+    fi
+    export MIGSNAP_TEST_WHEEL MIGSNAP_TEST_WHEELHOUSE="$PWD/$wheelhouse"
+fi
 # The man page test renders every page with man-db's `man -l`.
 if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then

@@ -46,3 +46,4 @@ mod store_init;
 mod track;
 mod upstream;
 mod verdicts;
+mod wheel;
