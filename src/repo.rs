@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use migsnap_store::{RefName, Store};
 
+use crate::config::check::CheckConfig;
 use crate::config::findings::FindingsConfig;
 
 use crate::config::migrations::MigrationsConfig;
@@ -185,6 +186,8 @@ struct ConfigFile {
     migrations: Option<MigrationsConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     findings: Option<FindingsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<CheckConfig>,
     #[serde(default)]
     databases: BTreeMap<String, DatabaseEntry>,
 }
@@ -205,6 +208,7 @@ pub struct Repo {
     databases: BTreeMap<String, Tracked>,
     migrations: Option<MigrationsConfig>,
     findings: FindingsConfig,
+    check: CheckConfig,
 }
 
 impl Repo {
@@ -232,6 +236,7 @@ impl Repo {
             databases: BTreeMap::new(),
             migrations: None,
             findings: FindingsConfig::default(),
+            check: CheckConfig::default(),
         };
         repo.load()?;
         Ok(repo)
@@ -242,6 +247,13 @@ impl Repo {
         let project = read_config(&self.project_config())?;
         self.migrations = project.migrations;
         self.findings = project.findings.unwrap_or_default();
+        self.check = project.check.unwrap_or_default();
+        if let Some(grace) = &self.check.gc_grace {
+            crate::duration::parse(grace).map_err(|e| RepoError::Config {
+                path: self.project_config(),
+                message: format!("[check] gc_grace: {e}"),
+            })?;
+        }
         for path in [self.project_config(), self.store_config()] {
             let config = read_config(&path)?;
             check_trusted(&path, &config)?;
@@ -285,6 +297,12 @@ impl Repo {
     /// `migsnap.toml`.
     pub fn findings(&self) -> &FindingsConfig {
         &self.findings
+    }
+
+    /// What `migsnap check` keeps and checks by default: the `[check]`
+    /// table of `migsnap.toml`.
+    pub fn check_config(&self) -> &CheckConfig {
+        &self.check
     }
 
     /// The project root: the directory holding the store directory.

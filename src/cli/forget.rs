@@ -51,7 +51,7 @@ pub struct ForgetArgs {
 }
 
 /// Parses a `--keep-*` count: a number, or `unlimited` as in restic.
-fn parse_count(text: &str) -> Result<Count, String> {
+pub(super) fn parse_count(text: &str) -> Result<Count, String> {
     if text.eq_ignore_ascii_case("unlimited") {
         return Ok(Count::Unlimited);
     }

@@ -8,6 +8,7 @@ mod accept;
 mod adopt;
 mod bisect;
 mod bisect_builtin;
+mod check;
 mod checkout;
 mod completions;
 mod demo;
@@ -138,6 +139,7 @@ enum Command {
     Test(test::TestArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
+    Check(check::CheckArgs),
 }
 
 /// What a command found, beyond success or failure.
@@ -147,6 +149,9 @@ pub enum Status {
     Ok,
     /// The command ran, and found problems (fsck) or differences.
     Problems,
+    /// The command ran every step and reported them, but a step failed:
+    /// exit with that class's code (`check`).
+    Failed(error::ErrorKind),
 }
 
 /// Exit codes; the table in `docs/cli.md` must match.
@@ -288,10 +293,12 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args, &mut ctx),
         Command::Completions(args) => completions::run(args, &mut ctx),
         Command::Man(args) => man::run(args, &mut ctx),
+        Command::Check(args) => check::run(args, &mut ctx),
     };
     match result {
         Ok(Status::Ok) => ExitCode::from(exit::OK),
         Ok(Status::Problems) => ExitCode::from(exit::PROBLEMS),
+        Ok(Status::Failed(kind)) => ExitCode::from(kind.exit_code()),
         Err(e) => ExitCode::from(ctx.out.error(&e)),
     }
 }

@@ -6,6 +6,7 @@
 //! and validating the file is [`crate::repo`]'s job; what the settings mean
 //! is each area's.
 
+pub mod check;
 pub mod findings;
 pub mod lint;
 pub mod migrations;

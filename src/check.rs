@@ -1,0 +1,191 @@
+//! The scheduled check (`migsnap check`): the weekly routine of the guide
+//! behind migsnap as one call a scheduler can run. For every tracked
+//! database it records a snapshot when anything changed and, when a
+//! migration project is found, works out its migration status; then it
+//! applies the retention policy, collects garbage when that would free or
+//! pack anything, and optionally checks the store.
+//!
+//! Every step runs even when an earlier one failed (a database that cannot
+//! be read must not stop the others from being recorded): the report keeps
+//! each step's outcome, typed, and the caller judges and renders them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use migsnap_store::Progress;
+use migsnap_store::fsck::{self, FsckOptions, FsckReport};
+use migsnap_store::gc::{self, GcError, GcOptions, GcReport};
+
+use crate::migrations::drift::{self, LiveDatabase, StatusReport};
+use crate::migrations::history::project::{HistoryError, Project};
+use crate::migrations::models::{self, ModelsComparison};
+use crate::migrations::record::{self, RecordError, RecordReport};
+use crate::migrations::replay::{ReplayError, Replayer};
+use crate::migrations::workspace::chain_for;
+use crate::repo::{Repo, Tracked};
+use crate::snapshots::retention::{self, ForgetReport, Policy, RetentionError};
+use crate::snapshots::snapshot::SnapshotOptions;
+use crate::snapshots::sqlite::SqliteError;
+
+/// What a check does besides recording and reporting.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// The retention policy applied to every database's history.
+    pub policy: Policy,
+    /// How long forgotten data and reflog entries stay before `gc` frees
+    /// them.
+    pub gc_grace: Duration,
+    /// Check the store afterwards (and how thoroughly), or not.
+    pub fsck: Option<FsckOptions>,
+    /// Message of the snapshots it records.
+    pub message: String,
+    /// Busy timeout for reading the databases.
+    pub busy_timeout: Duration,
+}
+
+/// The migration status of one database.
+#[derive(Debug)]
+pub struct StatusCheck {
+    /// Where the database stands against its history.
+    pub report: StatusReport,
+    /// The project's models against its head, when it declares them.
+    pub models: Option<ModelsComparison>,
+}
+
+/// Why the migration status of a database could not be worked out.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The project's history does not read.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The database does not read.
+    #[error(transparent)]
+    Database(#[from] SqliteError),
+    /// Replaying the history failed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// What the check did for one tracked database.
+#[derive(Debug)]
+pub struct DatabaseCheck {
+    /// The tracked name.
+    pub name: String,
+    /// The snapshot recorded (or the head, when nothing changed).
+    pub snapshot: Result<RecordReport, RecordError>,
+    /// The migration status; `None` when no migration project was found.
+    pub status: Option<Result<StatusCheck, StatusError>>,
+}
+
+/// What `gc` did, or why it did not run.
+#[derive(Debug)]
+pub enum GcStep {
+    /// Nothing to free and nothing to pack: it was not run.
+    NotDue,
+    /// It ran.
+    Ran(GcReport),
+}
+
+/// Everything one check did, step by step.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// Per tracked database, in name order.
+    pub databases: Vec<DatabaseCheck>,
+    /// The retention policy's outcome over every database.
+    pub retention: Result<ForgetReport, RetentionError>,
+    /// Garbage collection.
+    pub gc: Result<GcStep, GcError>,
+    /// The store check, when asked for.
+    pub fsck: Option<Result<FsckReport, migsnap_store::Error>>,
+}
+
+/// Runs the check over every database `repo` tracks (see the module
+/// documentation). `cwd` is where projects are looked for, as for
+/// `status`.
+pub fn check(
+    repo: &mut Repo,
+    cwd: &Path,
+    options: &CheckOptions,
+    progress: &mut dyn Progress,
+) -> CheckReport {
+    let tracked: Vec<Tracked> = repo.databases().cloned().collect();
+    let databases = tracked
+        .iter()
+        .map(|db| {
+            let snapshot_options = SnapshotOptions {
+                message: options.message.clone(),
+                busy_timeout: options.busy_timeout,
+                ..SnapshotOptions::default()
+            };
+            let snapshot = record::record(repo, db, cwd, snapshot_options, progress);
+            let status = migration_status(repo, db, cwd, options.busy_timeout);
+            DatabaseCheck {
+                name: db.name.clone(),
+                snapshot,
+                status,
+            }
+        })
+        .collect();
+    let retention = retention::apply(&mut repo.store, None, &options.policy, false);
+    let gc = collect_when_due(repo, options.gc_grace, progress);
+    let fsck = options
+        .fsck
+        .map(|fsck_options| fsck::check(&repo.store, fsck_options, progress));
+    CheckReport {
+        databases,
+        retention,
+        gc,
+        fsck,
+    }
+}
+
+/// The migration status of `db`, as `migsnap status` works it out; `None`
+/// when no migration project is found for it.
+fn migration_status(
+    repo: &mut Repo,
+    db: &Tracked,
+    cwd: &Path,
+    busy_timeout: Duration,
+) -> Option<Result<StatusCheck, StatusError>> {
+    let settings = repo.migrations_for(Some(db));
+    let project = match Project::discover(repo.root(), cwd, &settings) {
+        Ok(project) => project,
+        Err(HistoryError::NotFound { .. }) => return None,
+        Err(e) => return Some(Err(e.into())),
+    };
+    Some((|| {
+        let graph = project.load_graph()?;
+        let replayer = Replayer::new(&project, &graph, chain_for(Some(db)));
+        let live = LiveDatabase::capture(&db.path, busy_timeout)?;
+        let report = drift::status(repo, &replayer, &graph, &live, &mut |_| {})?;
+        let models = models::compare(repo, &replayer, &graph, &mut |_| {})?;
+        Ok(StatusCheck { report, models })
+    })())
+}
+
+/// Runs `gc` when it would free or pack anything (a dry run says), so a
+/// weekly check packs the week's snapshots and frees what retention
+/// forgot once the grace period is over.
+fn collect_when_due(
+    repo: &mut Repo,
+    grace: Duration,
+    progress: &mut dyn Progress,
+) -> Result<GcStep, GcError> {
+    let grace_secs = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+    let dry = gc::collect(
+        &mut repo.store,
+        GcOptions {
+            grace_secs,
+            dry_run: true,
+        },
+        progress,
+    )?;
+    if dry.deleted_objects == 0 && dry.packed.loose_packs == 0 {
+        return Ok(GcStep::NotDue);
+    }
+    let options = GcOptions {
+        grace_secs,
+        dry_run: false,
+    };
+    gc::collect(&mut repo.store, options, progress).map(GcStep::Ran)
+}

@@ -1,0 +1,426 @@
+//! `migsnap check`: the scheduled check, one command for cron or a systemd
+//! timer (see docs/scheduling.md). The engine runs every step
+//! ([`crate::check`]); this renders one summary and exits with the worst
+//! step's code.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::error::ErrorKind;
+use super::forget::parse_count;
+use super::{CliError, Ctx, Status, verdict};
+use migsnap_store::fsck::FsckOptions;
+
+use crate::check::{self, CheckOptions, CheckReport, DatabaseCheck, GcStep, StatusError};
+use crate::config::check::{CheckConfig, FsckLevel};
+use crate::finding::Finding;
+use crate::migrations::drift::StatusReport;
+use crate::migrations::models::ModelsComparison;
+use crate::policy::Verdict;
+use crate::snapshots::retention::{Count, Policy};
+use crate::snapshots::snapshot::SnapshotOutcome;
+
+/// Run the weekly check for every tracked database: snapshot it when it
+/// changed, work out its migration status when a project is found, apply
+/// the retention policy (default: the newest snapshot of each of the last
+/// 4 weeks, besides each head and every tagged snapshot), run `gc` when it
+/// would free or pack anything, optionally `fsck`. Prints one summary;
+/// exits 0 when all is well, 1 when a finding or an fsck problem counts,
+/// else the code of the worst step that failed.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    verdict: verdict::VerdictArgs,
+    // The policy flags replace the `[check]` table's policy as a whole.
+    /// Keep the N newest snapshots of each database.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    keep_last: Option<Count>,
+    /// Keep the newest snapshot of each of the last N days (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    keep_daily: Option<Count>,
+    /// Keep the newest snapshot of each of the last N ISO weeks (UTC); 4
+    /// when no `--keep-*` is given.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    keep_weekly: Option<Count>,
+    /// Keep the newest snapshot of each of the last N months (UTC).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    keep_monthly: Option<Count>,
+    /// How long forgotten data and reflog entries stay before `gc` frees
+    /// them (default: `[check] gc_grace`, else 14 days).
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
+    gc_grace: Option<Duration>,
+    /// Check the store's structure afterwards (`fsck`).
+    #[arg(long)]
+    fsck: bool,
+    /// Check the store and read every object back (`fsck --read-data`).
+    #[arg(long)]
+    read_data: bool,
+}
+
+/// A failed step, as `--format json` shows an error.
+#[derive(Serialize)]
+struct StepError {
+    #[serde(skip)]
+    class: ErrorKind,
+    kind: &'static str,
+    exit_code: u8,
+    message: String,
+    causes: Vec<String>,
+    hints: Vec<String>,
+}
+
+impl StepError {
+    fn new(error: CliError) -> StepError {
+        StepError {
+            class: error.kind,
+            kind: error.kind.name(),
+            exit_code: error.kind.exit_code(),
+            message: error.message,
+            causes: error.causes,
+            hints: error.hints,
+        }
+    }
+}
+
+/// One step's outcome in JSON: its result, or the error it failed with.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Step<T> {
+    Ok(T),
+    Error(StepError),
+}
+
+#[derive(Serialize)]
+struct SnapshotItem {
+    id: String,
+    recorded: bool,
+}
+
+#[derive(Serialize)]
+struct StatusItem {
+    class: &'static str,
+    schema_matches: Option<bool>,
+    heads: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DatabaseItem {
+    name: String,
+    snapshot: Step<SnapshotItem>,
+    /// `null` when no migration project was found.
+    status: Option<Step<StatusItem>>,
+    verdict: Verdict,
+}
+
+#[derive(Serialize)]
+struct RetentionItem {
+    kept: usize,
+    forgotten: usize,
+}
+
+#[derive(Serialize)]
+struct GcItem {
+    ran: bool,
+    deleted_objects: u64,
+    freed_bytes: u64,
+    packed_objects: u64,
+}
+
+#[derive(Serialize)]
+struct FsckItem {
+    problems: usize,
+    damaged_rows: usize,
+    objects: u64,
+}
+
+/// `check --format json`: every step, and the exit code it comes to.
+#[derive(Serialize)]
+struct CheckDocument {
+    databases: Vec<DatabaseItem>,
+    retention: Step<RetentionItem>,
+    gc: Step<GcItem>,
+    /// `null` without `--fsck` or `--read-data`.
+    fsck: Option<Step<FsckItem>>,
+    exit_code: u8,
+}
+
+/// Runs `migsnap check`.
+pub fn run(args: CheckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
+    let mut repo = ctx.open_repo()?;
+    let config = repo.check_config().clone();
+    let fsck = match (args.fsck, args.read_data) {
+        (_, true) => Some(FsckLevel::ReadData),
+        (true, false) => Some(FsckLevel::Structure),
+        _ => config.fsck,
+    };
+    let gc_grace = match (args.gc_grace, &config.gc_grace) {
+        (Some(grace), _) => grace,
+        // The repository checked that it parses.
+        (None, Some(text)) => crate::duration::parse(text).unwrap_or(DEFAULT_GRACE),
+        (None, None) => DEFAULT_GRACE,
+    };
+    let options = CheckOptions {
+        policy: policy(&args, &config),
+        gc_grace,
+        fsck: match fsck {
+            Some(FsckLevel::Structure) => Some(FsckOptions { read_data: false }),
+            Some(FsckLevel::ReadData) => Some(FsckOptions { read_data: true }),
+            Some(FsckLevel::Off) | None => None,
+        },
+        message: "scheduled check".to_owned(),
+        busy_timeout: ctx.busy_timeout,
+    };
+    let report = check::check(&mut repo, &ctx.cwd, &options, ctx.out.progress().as_mut());
+    let findings = repo.findings().clone();
+    let document = document(report, |found| args.verdict.judge(&findings, found));
+    if ctx.out.is_json() {
+        ctx.out.json(&document)?;
+    } else {
+        render(ctx, &document)?;
+    }
+    Ok(match document.exit_code {
+        super::exit::OK => Status::Ok,
+        super::exit::PROBLEMS => Status::Problems,
+        _ => Status::Failed(worst_kind(&document)),
+    })
+}
+
+/// `gc`'s grace period when neither the flag nor `[check]` sets one.
+const DEFAULT_GRACE: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The retention policy: the flags' when any is given, else the `[check]`
+/// table's, else the newest snapshot of each of the last 4 weeks.
+fn policy(args: &CheckArgs, config: &CheckConfig) -> Policy {
+    let flags = [
+        args.keep_last,
+        args.keep_daily,
+        args.keep_weekly,
+        args.keep_monthly,
+    ];
+    let [last, daily, weekly, monthly] = if flags.iter().any(Option::is_some) {
+        flags
+    } else {
+        [
+            config.keep_last,
+            config.keep_daily,
+            config.keep_weekly,
+            config.keep_monthly,
+        ]
+        .map(|keep| keep.map(Count::Most))
+    };
+    let any = [last, daily, weekly, monthly].iter().any(Option::is_some);
+    Policy {
+        last: last.unwrap_or_default(),
+        daily: daily.unwrap_or_default(),
+        weekly: weekly.unwrap_or(if any {
+            Count::default()
+        } else {
+            Count::Most(4)
+        }),
+        monthly: monthly.unwrap_or_default(),
+        ..Policy::default()
+    }
+}
+
+/// Turns the engine's report into the document both formats render, with
+/// every error as the CLI shows it and the exit code the steps come to.
+fn document(report: CheckReport, judge: impl Fn(Vec<Finding>) -> Verdict) -> CheckDocument {
+    let databases: Vec<DatabaseItem> = report
+        .databases
+        .into_iter()
+        .map(|db| database_item(db, &judge))
+        .collect();
+    let retention = match report.retention {
+        Ok(r) => Step::Ok(RetentionItem {
+            kept: r.kept.len(),
+            forgotten: r.forgotten.len(),
+        }),
+        Err(e) => failed(e),
+    };
+    let gc = match report.gc {
+        Ok(GcStep::NotDue) => Step::Ok(GcItem {
+            ran: false,
+            deleted_objects: 0,
+            freed_bytes: 0,
+            packed_objects: 0,
+        }),
+        Ok(GcStep::Ran(r)) => Step::Ok(GcItem {
+            ran: true,
+            deleted_objects: r.deleted_objects,
+            freed_bytes: r.freed_bytes,
+            packed_objects: r.packed.objects,
+        }),
+        Err(e) => failed(e),
+    };
+    let fsck = report.fsck.map(|fsck| match fsck {
+        Ok(r) => Step::Ok(FsckItem {
+            problems: r.problems.len(),
+            damaged_rows: r.damaged_rows.len(),
+            objects: r.objects,
+        }),
+        Err(e) => failed(e),
+    });
+    let mut document = CheckDocument {
+        databases,
+        retention,
+        gc,
+        fsck,
+        exit_code: super::exit::OK,
+    };
+    document.exit_code = exit_code(&document);
+    document
+}
+
+fn failed<T>(error: impl Into<CliError>) -> Step<T> {
+    Step::Error(StepError::new(error.into()))
+}
+
+/// One database's snapshot and status, with their findings judged.
+fn database_item(db: DatabaseCheck, judge: &impl Fn(Vec<Finding>) -> Verdict) -> DatabaseItem {
+    let mut findings = Vec::new();
+    let snapshot = match db.snapshot {
+        Ok(recorded) => {
+            findings.extend(recorded.findings);
+            let (id, recorded) = match recorded.outcome {
+                SnapshotOutcome::Recorded { id, .. } => (id, true),
+                SnapshotOutcome::Unchanged { head } => (head, false),
+            };
+            Step::Ok(SnapshotItem {
+                id: id.to_string(),
+                recorded,
+            })
+        }
+        Err(e) => failed(e),
+    };
+    let status = db.status.map(|status| match status {
+        Ok(check) => {
+            findings.extend(check.report.findings.iter().cloned());
+            findings.extend(check.models.iter().flat_map(ModelsComparison::findings));
+            Step::Ok(status_item(&check.report))
+        }
+        Err(StatusError::History(e)) => failed(e),
+        Err(StatusError::Database(e)) => failed(e),
+        Err(StatusError::Replay(e)) => failed(e),
+    });
+    DatabaseItem {
+        name: db.name,
+        snapshot,
+        status,
+        verdict: judge(findings),
+    }
+}
+
+fn status_item(report: &StatusReport) -> StatusItem {
+    StatusItem {
+        class: report.position.class(),
+        schema_matches: report.schema_matches(),
+        heads: report.heads.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The failed steps' error codes, every one.
+fn failures(document: &CheckDocument) -> impl Iterator<Item = &StepError> {
+    fn error<T>(step: &Step<T>) -> Option<&StepError> {
+        match step {
+            Step::Ok(_) => None,
+            Step::Error(e) => Some(e),
+        }
+    }
+    let databases = document.databases.iter().flat_map(|db| {
+        error(&db.snapshot)
+            .into_iter()
+            .chain(db.status.as_ref().and_then(error))
+    });
+    databases
+        .chain(error(&document.retention))
+        .chain(error(&document.gc))
+        .chain(document.fsck.as_ref().and_then(error))
+}
+
+/// 0 when all is well; the highest code of a failed step; else 1 when a
+/// finding counts or fsck found problems.
+fn exit_code(document: &CheckDocument) -> u8 {
+    if let Some(worst) = failures(document).map(|e| e.exit_code).max() {
+        return worst;
+    }
+    let findings = document.databases.iter().any(|db| !db.verdict.clean);
+    let damaged = matches!(&document.fsck, Some(Step::Ok(f)) if f.problems + f.damaged_rows > 0);
+    if findings || damaged {
+        super::exit::PROBLEMS
+    } else {
+        super::exit::OK
+    }
+}
+
+/// The error class of the worst failed step.
+fn worst_kind(document: &CheckDocument) -> ErrorKind {
+    failures(document)
+        .max_by_key(|e| e.exit_code)
+        .map_or(ErrorKind::Internal, |e| e.class)
+}
+
+/// The text summary: a line per database and per store step.
+fn render(ctx: &Ctx, document: &CheckDocument) -> Result<(), CliError> {
+    let out = &ctx.out;
+    for db in &document.databases {
+        let snapshot = match &db.snapshot {
+            Step::Ok(s) if s.recorded => format!("snapshot {:.12}", s.id),
+            Step::Ok(s) => format!("unchanged since {:.12}", s.id),
+            Step::Error(e) => format!("snapshot FAILED: {}", e.message),
+        };
+        let status = match &db.status {
+            None => "no migration project".to_owned(),
+            Some(Step::Ok(s)) => match s.schema_matches {
+                Some(false) => format!("{}, schema differs", s.class),
+                _ => s.class.to_owned(),
+            },
+            Some(Step::Error(e)) => format!("status FAILED: {}", e.message),
+        };
+        let findings = match db.verdict.findings.len() {
+            0 => String::new(),
+            n => format!("; {n} finding{}", super::output::plural(n)),
+        };
+        out.line(&format!("{}: {snapshot}; {status}{findings}", db.name))?;
+        for finding in &db.verdict.findings {
+            out.line(&format!("  {}", finding.message))?;
+        }
+    }
+    let line = |name: &str, step: String| out.line(&format!("{name}: {step}"));
+    line(
+        "retention",
+        match &document.retention {
+            Step::Ok(r) => format!("kept {}, forgot {}", r.kept, r.forgotten),
+            Step::Error(e) => format!("FAILED: {}", e.message),
+        },
+    )?;
+    line(
+        "gc",
+        match &document.gc {
+            Step::Ok(g) if g.ran => format!(
+                "deleted {} objects ({}), packed {}",
+                g.deleted_objects,
+                super::output::bytes(g.freed_bytes),
+                g.packed_objects
+            ),
+            Step::Ok(_) => "not due".to_owned(),
+            Step::Error(e) => format!("FAILED: {}", e.message),
+        },
+    )?;
+    if let Some(fsck) = &document.fsck {
+        line(
+            "fsck",
+            match fsck {
+                Step::Ok(f) if f.problems + f.damaged_rows == 0 => {
+                    format!("{} objects, no problems", f.objects)
+                }
+                Step::Ok(f) => format!(
+                    "{} problems, {} damaged rows: run `migsnap fsck` for the list",
+                    f.problems, f.damaged_rows
+                ),
+                Step::Error(e) => format!("FAILED: {}", e.message),
+            },
+        )?;
+    }
+    Ok(())
+}

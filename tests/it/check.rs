@@ -1,0 +1,189 @@
+//! `migsnap check`, the scheduled check: snapshot, status, retention, gc and
+//! fsck in one run, one summary, the worst step's exit code.
+
+use crate::common::{TestEnv, exec, exit};
+
+/// A store, a SQL folder of two migrations, and `app.db` at the head,
+/// tracked as `app`.
+fn healthy() -> TestEnv {
+    let env = TestEnv::with_store();
+    std::fs::create_dir(env.join("sql")).unwrap();
+    std::fs::write(
+        env.join("sql/0001_init.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("sql/0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN x INTEGER;",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
+    )
+    .unwrap();
+    exec(
+        &env.join("app.db"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, x INTEGER);
+         INSERT INTO t VALUES (1, 'a', NULL);
+         PRAGMA user_version = 2;",
+    );
+    env.run(&["track", "app", "app.db"]).assert_success();
+    env
+}
+
+#[track_caller]
+fn check_json(env: &TestEnv, args: &[&str], code: i32) -> serde_json::Value {
+    let mut all = vec!["--format", "json", "check"];
+    all.extend(args);
+    let out = env.run(&all);
+    out.expect(code);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{}", out.stdout));
+    assert_eq!(json["exit_code"], code, "{json}");
+    json
+}
+
+#[test]
+fn a_healthy_database_is_recorded_once_and_checks_clean() {
+    let env = healthy();
+    let first = check_json(&env, &["--fsck"], exit::OK);
+    let app = &first["databases"][0];
+    assert_eq!(app["name"], "app");
+    assert_eq!(app["snapshot"]["ok"]["recorded"], true, "{first}");
+    assert_eq!(app["status"]["ok"]["class"], "at-heads", "{first}");
+    assert_eq!(app["status"]["ok"]["schema_matches"], true, "{first}");
+    assert_eq!(app["verdict"]["clean"], true, "{first}");
+    assert_eq!(first["fsck"]["ok"]["problems"], 0, "{first}");
+    // The first run packs what the snapshot wrote.
+    assert_eq!(first["gc"]["ok"]["ran"], true, "{first}");
+
+    // Nothing changed: no new snapshot, nothing for gc to do.
+    let second = check_json(&env, &[], exit::OK);
+    let app = &second["databases"][0];
+    assert_eq!(app["snapshot"]["ok"]["recorded"], false, "{second}");
+    assert_eq!(
+        app["snapshot"]["ok"]["id"],
+        first["databases"][0]["snapshot"]["ok"]["id"]
+    );
+    assert_eq!(second["gc"]["ok"]["ran"], false, "{second}");
+    assert!(second["fsck"].is_null());
+
+    let text = env.run(&["check"]);
+    text.assert_success();
+    assert!(
+        text.stdout.contains("app: unchanged since"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("gc: not due"), "{}", text.stdout);
+}
+
+#[test]
+fn drift_is_a_finding_the_check_exits_1_on() {
+    let env = healthy();
+    exec(&env.join("app.db"), "CREATE TABLE by_hand (id INTEGER);");
+    let json = check_json(&env, &[], exit::PROBLEMS);
+    let app = &json["databases"][0];
+    assert_eq!(app["snapshot"]["ok"]["recorded"], true, "{json}");
+    assert_eq!(app["verdict"]["clean"], false, "{json}");
+    assert_eq!(app["status"]["ok"]["schema_matches"], false, "{json}");
+    let findings = app["verdict"]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["code"] == "drift.schema"),
+        "{json}"
+    );
+    let text = env.run(&["check"]);
+    text.expect(exit::PROBLEMS);
+    assert!(
+        text.stdout.contains("schema differs") && text.stdout.contains("1 extra"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_database_that_cannot_be_read_fails_its_step_and_the_others_still_run() {
+    let env = healthy();
+    exec(&env.join("b.db"), "CREATE TABLE u (id INTEGER);");
+    env.run(&["track", "b", "b.db"]).assert_success();
+    std::fs::write(env.join("b.db"), b"not a database, not at all").unwrap();
+    let json = check_json(&env, &[], exit::INPUT);
+    let dbs = json["databases"].as_array().unwrap();
+    let app = dbs.iter().find(|d| d["name"] == "app").unwrap();
+    let b = dbs.iter().find(|d| d["name"] == "b").unwrap();
+    assert_eq!(app["snapshot"]["ok"]["recorded"], true, "{json}");
+    let error = &b["snapshot"]["error"];
+    assert_eq!(error["exit_code"], exit::INPUT, "{json}");
+    assert!(
+        error["message"].as_str().unwrap().contains("b.db"),
+        "{json}"
+    );
+    // Retention and gc ran all the same.
+    assert!(json["retention"]["ok"].is_object(), "{json}");
+    assert!(json["gc"]["ok"].is_object(), "{json}");
+}
+
+#[test]
+fn the_check_forgets_by_its_policy_and_collects_after_the_grace() {
+    let env = healthy();
+    for n in 0..3 {
+        exec(
+            &env.join("app.db"),
+            &format!("INSERT INTO t VALUES ({}, 'n', {n});", n + 10),
+        );
+        check_json(&env, &["--keep-last", "1", "--gc-grace", "0s"], exit::OK);
+    }
+    let log = env.run(&["--format", "json", "log", "app"]).ok_json();
+    let entries = log
+        .as_array()
+        .or_else(|| log["snapshots"].as_array())
+        .unwrap();
+    assert_eq!(
+        entries.len(),
+        3,
+        "every snapshot stays in the history: {log}"
+    );
+    // The data of all but the newest is forgotten, and gc freed it.
+    let oldest = entries.last().unwrap()["id"].as_str().unwrap().to_owned();
+    env.run(&["checkout", &oldest, "-o", "old.db"])
+        .expect_error(exit::INPUT, &["forgotten"]);
+    let json = check_json(&env, &["--keep-last", "1", "--gc-grace", "0s"], exit::OK);
+    assert_eq!(json["retention"]["ok"]["kept"], 1, "{json}");
+}
+
+#[test]
+fn the_check_table_of_migsnap_toml_sets_what_the_flags_do_not() {
+    let env = healthy();
+    let toml = env.join("migsnap.toml");
+    let base = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{base}\n[check]\nkeep_last = 1\ngc_grace = \"0s\"\nfsck = \"read-data\"\n"),
+    )
+    .unwrap();
+    // A policy flag replaces the table's policy; the table still sets fsck.
+    for n in 0..2 {
+        exec(
+            &env.join("app.db"),
+            &format!("INSERT INTO t VALUES ({}, 'n', {n});", n + 10),
+        );
+        let json = check_json(&env, &["--keep-last", "5"], exit::OK);
+        assert_eq!(json["fsck"]["ok"]["problems"], 0, "{json}");
+        assert_eq!(json["retention"]["ok"]["forgotten"], 0, "{json}");
+    }
+    // Without flags, the table's: keep the last 1, collect at once.
+    let json = check_json(&env, &[], exit::OK);
+    assert_eq!(json["retention"]["ok"]["kept"], 1, "{json}");
+    assert_eq!(json["retention"]["ok"]["forgotten"], 1, "{json}");
+    assert_eq!(json["gc"]["ok"]["ran"], true, "{json}");
+    assert!(
+        json["gc"]["ok"]["deleted_objects"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+
+    std::fs::write(&toml, format!("{base}\n[check]\ngc_grace = \"soon\"\n")).unwrap();
+    env.run(&["check"])
+        .expect_error(exit::INPUT, &["migsnap.toml", "gc_grace"]);
+}
