@@ -187,3 +187,46 @@ fn the_check_table_of_migsnap_toml_sets_what_the_flags_do_not() {
     env.run(&["check"])
         .expect_error(exit::INPUT, &["migsnap.toml", "gc_grace"]);
 }
+
+/// The same with a real Alembic project: the status step replays it with
+/// Alembic, and a version row behind the head is reported, not fatal.
+#[test]
+fn an_alembic_project_is_checked_as_status_checks_it() {
+    let env = TestEnv::new();
+    let Some(mut project) = crate::common::alembic::AlembicProject::new(&env) else {
+        return;
+    };
+    let create = |table: &str| {
+        format!("op.create_table(\"{table}\", sa.Column(\"id\", sa.Integer(), primary_key=True))")
+    };
+    project.revision(
+        crate::common::alembic::Revision::new("c1c1c1c1c1c1", "one")
+            .upgrade(&create("one"))
+            .downgrade("op.drop_table(\"one\")"),
+    );
+    project.configure_store(&env, "");
+    project.upgrade("head").assert_success();
+    env.run(&["track", "app", crate::common::alembic::AlembicProject::DB])
+        .assert_success();
+    let json = check_json(&env, &[], exit::OK);
+    let app = &json["databases"][0];
+    assert_eq!(app["status"]["ok"]["class"], "at-heads", "{json}");
+    assert_eq!(
+        app["status"]["ok"]["heads"],
+        serde_json::json!(["c1c1c1c1c1c1"])
+    );
+
+    // A new revision not yet applied: the check says so and still records.
+    project.revision(
+        crate::common::alembic::Revision::new("c2c2c2c2c2c2", "two")
+            .down("c1c1c1c1c1c1")
+            .upgrade(&create("two"))
+            .downgrade("op.drop_table(\"two\")"),
+    );
+    let out = env.run(&["--format", "json", "check"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let app = &json["databases"][0];
+    assert_eq!(app["status"]["ok"]["class"], "behind", "{json}");
+    assert!(app["snapshot"]["ok"].is_object(), "{json}");
+    assert_eq!(json["exit_code"], out.status, "{json}");
+}
