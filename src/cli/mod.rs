@@ -251,6 +251,19 @@ pub fn main() -> ExitCode {
         .hint("use --format text or --format json");
         return ExitCode::from(out.error(&error));
     }
+    // A clock set wrong would date snapshots and decide retention wrongly:
+    // refuse before anything is recorded.
+    if let Err(text) = migsnap_store::odb::clock_override() {
+        let error = CliError::new(
+            ErrorKind::Input,
+            format!(
+                "{}='{text}' is not a time: give whole seconds since the Unix epoch",
+                migsnap_store::odb::CLOCK_ENV
+            ),
+        )
+        .hint("e.g. MIGSNAP_NOW=$(date -d '2026-01-05 03:00 UTC' +%s), or unset it for the system clock");
+        return ExitCode::from(out.error(&error));
+    }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut ctx = Ctx {
         store: cli.store.map(|s| crate::repo::absolute(&s)),

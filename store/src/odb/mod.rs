@@ -99,9 +99,31 @@ pub struct Storage {
     pub pack_bytes: u64,
 }
 
-/// Seconds since the Unix epoch, for reflog and retention times.
+/// The environment variable that sets the store's clock: whole seconds
+/// since the Unix epoch. Tests and simulations of a schedule (five weekly
+/// checks in a second) set it instead of sleeping; it moves every time the
+/// store records (snapshots, reflog, forget marks) and gc's grace cutoff.
+pub const CLOCK_ENV: &str = "MIGSNAP_NOW";
+
+/// Seconds since the Unix epoch, for snapshot, reflog and retention times:
+/// [`CLOCK_ENV`] when it is set and valid (see [`clock_override`]), else the
+/// system clock.
 pub fn now() -> i64 {
+    if let Ok(Some(secs)) = clock_override() {
+        return secs;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The time [`CLOCK_ENV`] sets: `Ok(None)` when unset, `Err` with the text
+/// when it is not a whole number of seconds (the command line refuses to
+/// run then, rather than record times from the wrong clock).
+pub fn clock_override() -> std::result::Result<Option<i64>, String> {
+    match std::env::var(CLOCK_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(text)) => Err(text.to_string_lossy().into_owned()),
+        Ok(text) => text.trim().parse::<i64>().map(Some).map_err(|_| text),
+    }
 }
