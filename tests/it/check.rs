@@ -230,3 +230,46 @@ fn an_alembic_project_is_checked_as_status_checks_it() {
     assert!(app["snapshot"]["ok"].is_object(), "{json}");
     assert_eq!(json["exit_code"], out.status, "{json}");
 }
+
+/// Five weekly checks (the store's clock set by `MIGSNAP_NOW`, a week
+/// apart) keep the newest snapshot of each of the last 4 weeks; the fifth
+/// week forgets the first, and its data is freed by the check that runs
+/// once the 14-day grace period is over, which records nothing new.
+#[test]
+fn weekly_checks_keep_four_weeks_and_free_the_fifth_after_the_grace() {
+    let env = healthy();
+    const WEEK: i64 = 7 * 24 * 3600;
+    // A Monday, 03:00 UTC.
+    let start: i64 = 1_767_582_000;
+    let at = |time: i64, args: &[&str]| {
+        let now = time.to_string();
+        let mut all = vec!["--format", "json", "check"];
+        all.extend(args);
+        let out = env.run_in(env.path(), &all, &[("MIGSNAP_NOW", &now)]);
+        out.expect(exit::OK);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let mut last = serde_json::Value::Null;
+    for week in 0..5 {
+        exec(
+            &env.join("app.db"),
+            &format!("INSERT INTO t VALUES ({}, 'week', {week});", week + 10),
+        );
+        last = at(start + week * WEEK, &[]);
+        assert_eq!(last["databases"][0]["snapshot"]["ok"]["recorded"], true);
+    }
+    assert_eq!(last["retention"]["ok"]["kept"], 4, "{last}");
+    assert_eq!(last["retention"]["ok"]["forgotten"], 1, "{last}");
+    assert_eq!(last["gc"]["ok"]["deleted_objects"], 0, "{last}");
+
+    let later = at(start + 4 * WEEK + 15 * 24 * 3600, &[]);
+    assert_eq!(later["databases"][0]["snapshot"]["ok"]["recorded"], false);
+    assert_eq!(later["gc"]["ok"]["ran"], true, "{later}");
+    assert!(
+        later["gc"]["ok"]["deleted_objects"].as_u64().unwrap() > 0,
+        "{later}"
+    );
+
+    let out = env.run_in(env.path(), &["check"], &[("MIGSNAP_NOW", "next week")]);
+    out.expect_error(exit::INPUT, &["MIGSNAP_NOW", "next week"]);
+}
