@@ -19,7 +19,7 @@ use migsnap_store::compress::Compressor;
 use migsnap_store::image::{ResolvedImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
 use migsnap_store::{
-    HashedBlob, Image, Object, ObjectId, ObjectStore, PreparedPack, Progress, Transaction, View,
+    HashedBlob, Image, Object, ObjectId, PreparedPack, Progress, Transaction, View,
 };
 
 use crate::snapshots::sqlite::{Capture, Database, SqliteError};
@@ -180,6 +180,12 @@ pub fn record(
         let mut blocks: Vec<ObjectId> = Vec::new();
         let mut insert_error = None;
         for hashed in &hash_rx {
+            // One id per page of the file, reserved once: growing by
+            // doubling would hold up to twice the listing (64 MiB at 4 GiB).
+            if blocks.capacity() == 0 && !hashed.ids.is_empty() {
+                let page_size = hashed.bytes / hashed.ids.len() as u64;
+                blocks.reserve_exact((estimate / page_size.max(1)) as usize + 1);
+            }
             for (index, id) in hashed.ids {
                 if blocks.len() <= index {
                     blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
@@ -213,7 +219,7 @@ pub fn record(
             digest,
             listing: plan_listing(parent, geometry.page_size, blocks),
         });
-        let id = tx.write(&image)?;
+        let id = tx.write_owned(image)?;
         Ok(RecordedImage {
             capture,
             id,
@@ -426,7 +432,7 @@ mod tests {
     use std::os::unix::fs::FileExt;
 
     use migsnap_store::progress::Silent;
-    use migsnap_store::{Listing, Store};
+    use migsnap_store::{Listing, ObjectStore, Store};
 
     use super::*;
 

@@ -106,10 +106,17 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
     let mut out = vec![object.kind() as u8, FORMAT_VERSION];
     match object {
         Object::Blob(bytes) => out.extend_from_slice(bytes),
-        Object::Image(image) => out.extend(encode(image)),
-        Object::Snapshot(snapshot) => out.extend(encode(snapshot)),
+        Object::Image(image) => encode_into(image, &mut out),
+        Object::Snapshot(snapshot) => encode_into(snapshot, &mut out),
     }
     out
+}
+
+/// Appends the encoding of `value` to `out`, in place: a full page listing
+/// (32 MiB at 4 GiB) is not built apart and then copied over.
+fn encode_into<T: bincode::Encode>(value: &T, out: &mut Vec<u8>) {
+    bincode::encode_into_std_write(value, out, config())
+        .expect("holds because writing into a Vec cannot fail and objects are under the limit");
 }
 
 /// Appends the encoding of the blob holding `bytes` to `out`, without

@@ -79,6 +79,12 @@ pub struct Compressor {
     dictionary: Option<ObjectId>,
 }
 
+/// Objects larger than this are sampled before they are compressed.
+pub const SAMPLE_ABOVE: usize = 1 << 20;
+
+/// The prefix sampled: it must shrink by at least 1/32.
+const SAMPLE_BYTES: usize = 128 << 10;
+
 impl Compressor {
     /// A compressor at `level` (zstd's scale, 1 to 22) with `dictionary`.
     pub fn new(level: i32, dictionary: Option<&Dictionary>) -> io::Result<Compressor> {
@@ -99,8 +105,18 @@ impl Compressor {
     }
 
     /// Compresses `raw`, or returns it unchanged when that is smaller. Also
-    /// returns the dictionary used, if any.
+    /// returns the dictionary used, if any. Above [`SAMPLE_ABOVE`] bytes, a
+    /// prefix that does not shrink keeps the whole raw without trying: a
+    /// full page listing (block ids, which are hashes: 32 MiB at 4 GiB)
+    /// never compresses, and trying costs a second buffer of its size.
     pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Option<ObjectId>, Vec<u8>) {
+        if raw.len() > SAMPLE_ABOVE {
+            let sample = &raw[..SAMPLE_BYTES];
+            match self.inner.compress(sample) {
+                Ok(packed) if packed.len() < sample.len() * 31 / 32 => {}
+                _ => return (Compression::None, None, raw),
+            }
+        }
         match self.inner.compress(&raw) {
             Ok(packed) if packed.len() < raw.len() => (Compression::Zstd, self.dictionary, packed),
             _ => (Compression::None, None, raw),

@@ -9,7 +9,7 @@
 use crate::codec;
 use crate::compress::{Compression, Compressor};
 use crate::id::ObjectId;
-use crate::object::{Kind, Object};
+use crate::object::Kind;
 
 /// How many pages a snapshot puts in one loose pack (128 KiB of 4 KiB pages).
 pub const PACK_OBJECTS: usize = 32;
@@ -66,14 +66,6 @@ pub struct PreparedPack {
 }
 
 impl PreparedPack {
-    /// Packs one object on its own.
-    pub fn object(object: &Object, compressor: &mut Compressor) -> PreparedPack {
-        PreparedPack::from_encoded(
-            vec![(object.kind(), codec::encode_object(object))],
-            compressor,
-        )
-    }
-
     /// Packs the blobs `blocks`, in order. Their ids come with them, so a
     /// page that was hashed to compare it with its parent's is not hashed
     /// again here, and its bytes are copied once, straight into the pack.

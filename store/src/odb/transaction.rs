@@ -8,6 +8,7 @@ use rusqlite::params;
 use super::error::sql_error;
 use super::packs::PackCache;
 use super::{BrokenRef, Error, ObjectStore, Result, View, now};
+use crate::codec;
 use crate::compress::{Compressor, Dictionary};
 use crate::id::ObjectId;
 use crate::object::{Added, Object};
@@ -30,6 +31,27 @@ pub struct Transaction<'s> {
 }
 
 impl Transaction<'_> {
+    /// [`ObjectStore::write`] for an object the caller is done with: it is
+    /// dropped once encoded, so a large one (a full page listing: 32 MiB at
+    /// 4 GiB) is not held twice while its pack is built and inserted.
+    pub fn write_owned(&mut self, object: Object) -> Result<ObjectId> {
+        let kind = object.kind();
+        let encoded = codec::encode_object(&object);
+        drop(object);
+        self.write_encoded(kind, encoded)
+    }
+
+    /// Packs one encoded object on its own (without the page dictionary)
+    /// and inserts it.
+    fn write_encoded(&mut self, kind: crate::object::Kind, encoded: Vec<u8>) -> Result<ObjectId> {
+        let pack = PreparedPack::from_encoded(
+            vec![(kind, encoded)],
+            &mut self.compressor_at(self.level, false),
+        );
+        self.write_pack(&pack)?;
+        Ok(pack.members[0].id)
+    }
+
     /// A compressor at the store's level and with its dictionary, for
     /// preparing packs on other threads before [`Transaction::write_pack`].
     pub fn compressor(&self) -> Compressor {
@@ -154,22 +176,46 @@ impl Transaction<'_> {
     /// Inserts the row of `pack` and returns its `seq`.
     fn insert_pack_row(&mut self, pack: &PreparedPack) -> Result<i64> {
         self.still_open()?;
-        self.tx
-            .prepare_cached(
+        let sql = |e| sql_error(&self.path, e);
+        // SQLite copies a bound blob before the statement runs. A large
+        // pack (a full page listing: 32 MiB at 4 GiB) is inserted as zeros
+        // and written in place instead, through the pager, so it is not
+        // held twice.
+        let large = pack.data.len() > crate::compress::SAMPLE_ABOVE;
+        let len = i64::try_from(pack.data.len()).expect("holds because packs are under 4 GiB");
+        let (insert, data): (&str, &dyn rusqlite::ToSql) = if large {
+            (
+                "INSERT INTO packs(raw_len, compression, dictionary, data, level)
+                 VALUES (?1, ?2, ?3, zeroblob(?4), ?5)",
+                &len,
+            )
+        } else {
+            (
                 "INSERT INTO packs(raw_len, compression, dictionary, data, level)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
+                &pack.data,
             )
+        };
+        self.tx
+            .prepare_cached(insert)
             .and_then(|mut stmt| {
                 stmt.execute(params![
                     pack.raw_len as i64,
                     pack.compression as u8,
                     pack.dictionary.as_ref().map(ObjectId::as_bytes),
-                    pack.data,
+                    data,
                     pack.level
                 ])
             })
-            .map_err(|e| sql_error(&self.path, e))?;
-        Ok(self.tx.last_insert_rowid())
+            .map_err(sql)?;
+        let seq = self.tx.last_insert_rowid();
+        if large {
+            self.tx
+                .blob_open(rusqlite::MAIN_DB, "packs", "data", seq, false)
+                .and_then(|mut blob| blob.write_at(&pack.data, 0))
+                .map_err(sql)?;
+        }
+        Ok(seq)
     }
 
     /// Stores `pack` and points the index rows of all its members, which
@@ -428,8 +474,6 @@ impl ObjectStore for Transaction<'_> {
     }
 
     fn write(&mut self, object: &Object) -> Result<ObjectId> {
-        let pack = PreparedPack::object(object, &mut self.compressor_at(self.level, false));
-        self.write_pack(&pack)?;
-        Ok(pack.members[0].id)
+        self.write_encoded(object.kind(), codec::encode_object(object))
     }
 }
