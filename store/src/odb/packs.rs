@@ -86,7 +86,11 @@ pub(crate) fn extract(
             id: *id,
             reason: format!("its place {offset}+{len} is outside pack {pack}"),
         })?;
-    let encoded = pack_bytes[range].to_vec();
+    check_id(pack_bytes[range].to_vec(), id)
+}
+
+/// `encoded`, when it hashes to `id`.
+pub(crate) fn check_id(encoded: Vec<u8>, id: &ObjectId) -> Result<Vec<u8>> {
     let actual = ObjectId::hash(&encoded);
     if actual != *id {
         return Err(Error::Corrupt { id: *id, actual });

@@ -8,7 +8,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::sql_error;
-use super::packs::{PackCache, RawPack, extract};
+use super::packs::{PackCache, RawPack, check_id, extract};
 use super::rows::{BrokenRef, ObjectRow, describe_value, dictionary_ref, ref_row, reflog_row};
 use super::{Error, ObjectInfo, Result, Storage};
 use crate::codec::{self, DecodeError};
@@ -95,7 +95,15 @@ impl View<'_> {
                 Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
                 other => other,
             })?;
-            extract(&bytes, id, pack, offset, len).map(Some)
+            // The pack's only object, not shared with the cache: checked
+            // in place rather than copied out.
+            match Rc::try_unwrap(bytes) {
+                Ok(owned) if offset == 0 && usize::try_from(len).ok() == Some(owned.len()) => {
+                    check_id(owned, id).map(Some)
+                }
+                Ok(owned) => extract(&owned, id, pack, offset, len).map(Some),
+                Err(shared) => extract(&shared, id, pack, offset, len).map(Some),
+            }
         })
     }
 
@@ -132,7 +140,11 @@ impl View<'_> {
             })?;
         }
         let bytes = Rc::new(raw.unpack(&mut cache.decompressors)?);
-        cache.last = Some((seq, Rc::clone(&bytes)));
+        // A large pack is one large object, read once: keeping it would
+        // hold its size in memory until the next read of another pack.
+        if bytes.len() <= crate::compress::SAMPLE_ABOVE {
+            cache.last = Some((seq, Rc::clone(&bytes)));
+        }
         Ok(bytes)
     }
 
@@ -142,24 +154,46 @@ impl View<'_> {
             id: ObjectId::from_bytes([0; 32]),
             reason: format!("its pack {seq} is missing"),
         };
+        // A large pack (a full page listing: 32 MiB at 4 GiB) is read
+        // through SQLite's blob handle, straight into one buffer: as a
+        // column value SQLite would assemble it in a buffer of its own
+        // first, and it would be held twice.
+        let large = i64::try_from(crate::compress::SAMPLE_ABOVE).unwrap_or(i64::MAX);
         let (raw_len, compression, dictionary, data) = self
             .conn
             .prepare_cached(
-                "SELECT raw_len, compression, dictionary, data FROM packs WHERE seq = ?1",
+                "SELECT raw_len, compression, dictionary,
+                        CASE WHEN length(data) > ?2 THEN NULL ELSE data END
+                 FROM packs WHERE seq = ?1",
             )
             .and_then(|mut stmt| {
-                stmt.query_row([seq], |row| {
+                stmt.query_row([seq, large], |row| {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, i64>(1)?,
                         row.get::<_, rusqlite::types::Value>(2)?,
-                        row.get::<_, Vec<u8>>(3)?,
+                        row.get::<_, Option<Vec<u8>>>(3)?,
                     ))
                 })
                 .optional()
             })
             .map_err(|e| self.sql(e))?
             .ok_or_else(missing)?;
+        let data = match data {
+            Some(data) => data,
+            None => {
+                let mut blob = self
+                    .conn
+                    .blob_open(rusqlite::MAIN_DB, "packs", "data", seq, true)
+                    .map_err(|e| self.sql(e))?;
+                let mut data = Vec::with_capacity(blob.len());
+                std::io::Read::read_to_end(&mut blob, &mut data).map_err(|source| Error::Io {
+                    path: self.path.to_path_buf(),
+                    source,
+                })?;
+                data
+            }
+        };
         let dictionary = dictionary_ref(&dictionary).map_err(|reason| Error::Unreadable {
             id: ObjectId::from_bytes([0; 32]),
             reason: format!("pack {seq} {reason}"),

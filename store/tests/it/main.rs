@@ -1143,3 +1143,58 @@ fn a_bulk_read_that_meets_a_broken_pack_again_reports_it_once() {
         );
     }
 }
+
+/// The compression and length of the pack holding `id`.
+fn pack_of(dir: &tempfile::TempDir, id: &ObjectId) -> (i64, i64) {
+    store_conn(dir)
+        .query_row(
+            "SELECT p.compression, length(p.data) FROM objects o JOIN packs p ON p.seq = o.pack
+             WHERE o.id = ?1",
+            [id.as_bytes().as_slice()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+#[test]
+fn objects_over_a_mebibyte_are_written_and_read_through_the_blob_handle() {
+    let (dir, mut store) = new_store();
+    // A full listing of 40,000 pages: 1.25 MiB of ids, which never
+    // compress, so the sampled prefix keeps it raw.
+    let blocks: Vec<ObjectId> = (0..40_000u64)
+        .map(|n| ObjectId::hash(&n.to_le_bytes()))
+        .collect();
+    let image = Object::Image(Image {
+        block_size: 4096,
+        block_count: 40_000,
+        digest: [7; 32],
+        listing: Listing::Full(blocks),
+    });
+    let image_id = store.write(&image).unwrap();
+    // 2 MiB of text, which compresses.
+    let text = b"migsnap ".repeat(1 << 18);
+    let text_id = store.write(&Object::Blob(text.clone())).unwrap();
+    drop(store);
+
+    let (compression, len) = pack_of(&dir, &image_id);
+    assert_eq!(compression, 0, "a listing is stored raw");
+    assert!(len > 1 << 20, "{len}");
+    let (compression, len) = pack_of(&dir, &text_id);
+    assert_eq!(compression, 1, "text is compressed");
+    assert!(len < 1 << 16, "{len}");
+
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+    assert!(store.read(&image_id).unwrap() == image);
+    assert!(store.read(&text_id).unwrap() == Object::Blob(text));
+    // Twice: a large pack is not kept in the one-pack cache, and reads again.
+    assert!(store.read(&image_id).unwrap() == image);
+
+    // A flipped bit inside the large pack is found.
+    drop(store);
+    flip_a_byte(&dir.path().join(".migsnap/store.db"), &image_id);
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+    assert!(
+        matches!(store.read(&image_id), Err(Error::Corrupt { .. })),
+        "a flipped byte reads back"
+    );
+}
