@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::error::ErrorKind;
-use super::forget::parse_count;
+use super::forget::PolicyArgs;
 use super::{CliError, Ctx, Status, verdict};
 use migsnap_store::fsck::FsckOptions;
 
@@ -32,20 +32,10 @@ use crate::snapshots::snapshot::SnapshotOutcome;
 pub struct CheckArgs {
     #[command(flatten)]
     verdict: verdict::VerdictArgs,
-    // The policy flags replace the `[check]` table's policy as a whole.
-    /// Keep the N newest snapshots of each database.
-    #[arg(long, value_name = "N", value_parser = parse_count)]
-    keep_last: Option<Count>,
-    /// Keep the newest snapshot of each of the last N days (UTC).
-    #[arg(long, value_name = "N", value_parser = parse_count)]
-    keep_daily: Option<Count>,
-    /// Keep the newest snapshot of each of the last N ISO weeks (UTC); 4
-    /// when no `--keep-*` is given.
-    #[arg(long, value_name = "N", value_parser = parse_count)]
-    keep_weekly: Option<Count>,
-    /// Keep the newest snapshot of each of the last N months (UTC).
-    #[arg(long, value_name = "N", value_parser = parse_count)]
-    keep_monthly: Option<Count>,
+    /// The retention rules, as `forget` takes them; given, they replace
+    /// the `[check]` table's policy as a whole (default: `--keep-weekly 4`).
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// How long forgotten data and reflog entries stay before `gc` frees
     /// them (default: `[check] gc_grace`, else 14 days).
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
@@ -192,34 +182,24 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(14 * 24 * 3600);
 /// The retention policy: the flags' when any is given, else the `[check]`
 /// table's, else the newest snapshot of each of the last 4 weeks.
 fn policy(args: &CheckArgs, config: &CheckConfig) -> Policy {
-    let flags = [
-        args.keep_last,
-        args.keep_daily,
-        args.keep_weekly,
-        args.keep_monthly,
-    ];
-    let [last, daily, weekly, monthly] = if flags.iter().any(Option::is_some) {
-        flags
-    } else {
-        [
-            config.keep_last,
-            config.keep_daily,
-            config.keep_weekly,
-            config.keep_monthly,
-        ]
-        .map(|keep| keep.map(Count::Most))
-    };
-    let any = [last, daily, weekly, monthly].iter().any(Option::is_some);
-    Policy {
-        last: last.unwrap_or_default(),
-        daily: daily.unwrap_or_default(),
-        weekly: weekly.unwrap_or(if any {
-            Count::default()
-        } else {
-            Count::Most(4)
-        }),
-        monthly: monthly.unwrap_or_default(),
+    if !args.policy.is_empty() {
+        return args.policy.policy();
+    }
+    let rule = |keep: Option<u32>| keep.map_or(Count::default(), Count::Most);
+    let table = Policy {
+        last: rule(config.keep_last),
+        daily: rule(config.keep_daily),
+        weekly: rule(config.keep_weekly),
+        monthly: rule(config.keep_monthly),
         ..Policy::default()
+    };
+    if table.is_empty() {
+        Policy {
+            weekly: Count::Most(4),
+            ..Policy::default()
+        }
+    } else {
+        table
     }
 }
 

@@ -18,6 +18,17 @@ use crate::timestamp;
 pub struct ForgetArgs {
     /// Tracked database name or path (default: every database in the store).
     db: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Report what would be forgotten, change nothing.
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+}
+
+/// The `--keep-…` rules of a retention policy, as `forget` and `check` take
+/// them.
+#[derive(Debug, clap::Args)]
+pub(super) struct PolicyArgs {
     // No short flags (restic has -l, -d, -m, ...): in migsnap -m is a
     // message and -d a deletion, and a mistyped policy forgets data.
     /// Keep the N newest snapshots (`unlimited` for all).
@@ -45,13 +56,31 @@ pub struct ForgetArgs {
     /// Keep the snapshot tag TAG points at (repeatable).
     #[arg(long, value_name = "TAG")]
     keep_tag: Vec<String>,
-    /// Report what would be forgotten, change nothing.
-    #[arg(long, short = 'n')]
-    dry_run: bool,
+}
+
+impl PolicyArgs {
+    /// Whether no rule was given.
+    pub(super) fn is_empty(&self) -> bool {
+        self.policy().is_empty()
+    }
+
+    /// The policy the rules make (rules not given are off).
+    pub(super) fn policy(&self) -> Policy {
+        Policy {
+            last: self.keep_last.unwrap_or_default(),
+            hourly: self.keep_hourly.unwrap_or_default(),
+            daily: self.keep_daily.unwrap_or_default(),
+            weekly: self.keep_weekly.unwrap_or_default(),
+            monthly: self.keep_monthly.unwrap_or_default(),
+            yearly: self.keep_yearly.unwrap_or_default(),
+            within: self.keep_within,
+            tags: self.keep_tag.clone(),
+        }
+    }
 }
 
 /// Parses a `--keep-*` count: a number, or `unlimited` as in restic.
-pub(super) fn parse_count(text: &str) -> Result<Count, String> {
+fn parse_count(text: &str) -> Result<Count, String> {
     if text.eq_ignore_ascii_case("unlimited") {
         return Ok(Count::Unlimited);
     }
@@ -114,16 +143,7 @@ pub fn run(args: ForgetArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .map(|arg| ctx.select_db(&mut repo, Some(arg)))
         .transpose()?
         .map(|db| db.name);
-    let policy = Policy {
-        last: args.keep_last.unwrap_or_default(),
-        hourly: args.keep_hourly.unwrap_or_default(),
-        daily: args.keep_daily.unwrap_or_default(),
-        weekly: args.keep_weekly.unwrap_or_default(),
-        monthly: args.keep_monthly.unwrap_or_default(),
-        yearly: args.keep_yearly.unwrap_or_default(),
-        within: args.keep_within,
-        tags: args.keep_tag,
-    };
+    let policy = args.policy.policy();
     let report = retention::apply(&mut repo.store, database.as_deref(), &policy, args.dry_run)?;
     for tag in &report.unknown_tags {
         ctx.out.warn(&format!(

@@ -1,28 +1,13 @@
 //! `migsnap check`, the scheduled check: snapshot, status, retention, gc and
 //! fsck in one run, one summary, the worst step's exit code.
 
-use crate::common::{TestEnv, exec, exit};
+use crate::common::{TestEnv, exec, exit, write_sql_project};
 
 /// A store, a SQL folder of two migrations, and `app.db` at the head,
 /// tracked as `app`.
 fn healthy() -> TestEnv {
     let env = TestEnv::with_store();
-    std::fs::create_dir(env.join("sql")).unwrap();
-    std::fs::write(
-        env.join("sql/0001_init.sql"),
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
-    )
-    .unwrap();
-    std::fs::write(
-        env.join("sql/0002_more.sql"),
-        "ALTER TABLE t ADD COLUMN x INTEGER;",
-    )
-    .unwrap();
-    std::fs::write(
-        env.join("migsnap.toml"),
-        "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
-    )
-    .unwrap();
+    write_sql_project(&env);
     exec(
         &env.join("app.db"),
         "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, x INTEGER);

@@ -78,20 +78,12 @@ fn the_wheel_installs_a_migsnap_that_replays_with_its_own_virtualenv() {
         system_path,
     );
     let python = bin.join("python");
-    run_ok(
-        &python,
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-index",
-            "--no-deps",
-            wheel.to_str().unwrap(),
-        ],
-        env.path(),
-        system_path,
-    );
+    let pip_install = |args: &[&str]| {
+        let mut all = vec!["-m", "pip", "install", "--quiet", "--no-index"];
+        all.extend(args);
+        run_ok(&python, &all, env.path(), system_path);
+    };
+    pip_install(&["--no-deps", wheel.to_str().unwrap()]);
     let migsnap = bin.join("migsnap");
     assert!(
         migsnap.is_file(),
@@ -110,22 +102,12 @@ fn the_wheel_installs_a_migsnap_that_replays_with_its_own_virtualenv() {
 
     // The application's Alembic, installed into the same virtualenv.
     let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/requirements-test.txt");
-    run_ok(
-        &python,
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-index",
-            "--find-links",
-            wheelhouse.to_str().unwrap(),
-            "-r",
-            requirements.to_str().unwrap(),
-        ],
-        env.path(),
-        system_path,
-    );
+    pip_install(&[
+        "--find-links",
+        wheelhouse.to_str().unwrap(),
+        "-r",
+        requirements.to_str().unwrap(),
+    ]);
     project.revision(
         Revision::new("a1a1a1a1a1a1", "users")
             .upgrade(r#"op.create_table("users", sa.Column("id", sa.Integer(), primary_key=True))"#)

@@ -600,3 +600,25 @@ pub fn seed(test: &str) -> u64 {
 pub fn sqlite_python() -> String {
     std::env::var(alembic::PYTHON_VAR).unwrap_or_else(|_| "python3".to_owned())
 }
+
+/// A SQL-folder migration project at the root of `env`: `sql/0001_init.sql`
+/// (table `t`), `sql/0002_more.sql` (adds column `x`) and a `migsnap.toml`
+/// that names it.
+pub fn write_sql_project(env: &TestEnv) {
+    std::fs::create_dir(env.join("sql")).unwrap();
+    std::fs::write(
+        env.join("sql/0001_init.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("sql/0002_more.sql"),
+        "ALTER TABLE t ADD COLUMN x INTEGER;",
+    )
+    .unwrap();
+    std::fs::write(
+        env.join("migsnap.toml"),
+        "[migrations]\nkind = \"sql\"\ndir = \"sql\"\n",
+    )
+    .unwrap();
+}
