@@ -893,15 +893,22 @@ fn sigkill_during_a_delta_restore_leaves_the_old_or_the_new_database() {
     let small = env.snapshot(&["wal"]);
     known.insert(small.clone(), dump_digest(&db));
     grow(&db);
-    known.insert(env.snapshot(&["wal"]), dump_digest(&db));
+    let grown = env.snapshot(&["wal"]);
+    known.insert(grown.clone(), dump_digest(&db));
 
-    let before = change_in_wal(&db, |path| mutate(path, ROWS, &mut rng, 40));
-    let start = Instant::now();
-    let json = env.run(&["--format", "json", "restore", &small]).ok_json();
-    let t_restore = start.elapsed();
-    assert!(json["rebuild"]["delta"].is_object(), "not a delta: {json}");
-    assert_eq!(dump_digest(&db), known[&small]);
-    known.insert(head(&env, "wal").unwrap(), before);
+    // Two uninterrupted restores time the kills; the shorter counts, as
+    // the first also pays for what a cold start costs, and kill delays
+    // drawn from a longer run would mostly land after the end.
+    let mut t_restore = Duration::MAX;
+    for target in [&small, &grown] {
+        let before = change_in_wal(&db, |path| mutate(path, ROWS, &mut rng, 40));
+        let start = Instant::now();
+        let json = env.run(&["--format", "json", "restore", target]).ok_json();
+        t_restore = t_restore.min(start.elapsed());
+        assert!(json["rebuild"]["delta"].is_object(), "not a delta: {json}");
+        assert_eq!(dump_digest(&db), known[target]);
+        known.insert(head(&env, "wal").unwrap(), before);
+    }
 
     let iterations = kills_per_path();
     let mut interrupted = 0;
