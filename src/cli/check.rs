@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::error::ErrorKind;
 use super::forget::PolicyArgs;
+use super::output::ErrorBody;
 use super::{CliError, Ctx, Status, verdict};
 use migsnap_store::fsck::FsckOptions;
 
@@ -48,37 +49,17 @@ pub struct CheckArgs {
     read_data: bool,
 }
 
-/// A failed step, as `--format json` shows an error.
-#[derive(Serialize)]
-struct StepError {
-    #[serde(skip)]
-    class: ErrorKind,
-    kind: &'static str,
-    exit_code: u8,
-    message: String,
-    causes: Vec<String>,
-    hints: Vec<String>,
-}
-
-impl StepError {
-    fn new(error: CliError) -> StepError {
-        StepError {
-            class: error.kind,
-            kind: error.kind.name(),
-            exit_code: error.kind.exit_code(),
-            message: error.message,
-            causes: error.causes,
-            hints: error.hints,
-        }
-    }
-}
-
-/// One step's outcome in JSON: its result, or the error it failed with.
+/// One step's outcome in JSON: its result, or the error it failed with
+/// (the `error` object of an error document).
 #[derive(Serialize)]
 #[serde(rename_all = "snake_case")]
 enum Step<T> {
     Ok(T),
-    Error(StepError),
+    Error(#[serde(serialize_with = "error_body")] CliError),
+}
+
+fn error_body<S: serde::Serializer>(error: &CliError, out: S) -> Result<S::Ok, S::Error> {
+    ErrorBody::new(error).serialize(out)
 }
 
 #[derive(Serialize)]
@@ -147,7 +128,8 @@ pub fn run(args: CheckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let gc_grace = match (args.gc_grace, &config.gc_grace) {
         (Some(grace), _) => grace,
         // The repository checked that it parses.
-        (None, Some(text)) => crate::duration::parse(text).unwrap_or(DEFAULT_GRACE),
+        (None, Some(text)) => crate::duration::parse(text)
+            .expect("holds because the repository checked [check] gc_grace when it loaded"),
         (None, None) => DEFAULT_GRACE,
     };
     let options = CheckOptions {
@@ -168,6 +150,10 @@ pub fn run(args: CheckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ctx.out.json(&document)?;
     } else {
         render(ctx, &document)?;
+        // Each failure in full, causes and hints, as any command's error.
+        for error in failures(&document) {
+            ctx.out.error(error);
+        }
     }
     Ok(match document.exit_code {
         super::exit::OK => Status::Ok,
@@ -253,7 +239,7 @@ fn document(report: CheckReport, judge: impl Fn(Vec<Finding>) -> Verdict) -> Che
 }
 
 fn failed<T>(error: impl Into<CliError>) -> Step<T> {
-    Step::Error(StepError::new(error.into()))
+    Step::Error(error.into())
 }
 
 /// One database's snapshot and status, with their findings judged.
@@ -299,9 +285,9 @@ fn status_item(report: &StatusReport) -> StatusItem {
     }
 }
 
-/// The failed steps' error codes, every one.
-fn failures(document: &CheckDocument) -> impl Iterator<Item = &StepError> {
-    fn error<T>(step: &Step<T>) -> Option<&StepError> {
+/// The failed steps' errors, every one.
+fn failures(document: &CheckDocument) -> impl Iterator<Item = &CliError> {
+    fn error<T>(step: &Step<T>) -> Option<&CliError> {
         match step {
             Step::Ok(_) => None,
             Step::Error(e) => Some(e),
@@ -321,7 +307,7 @@ fn failures(document: &CheckDocument) -> impl Iterator<Item = &StepError> {
 /// 0 when all is well; the highest code of a failed step; else 1 when a
 /// finding counts or fsck found problems.
 fn exit_code(document: &CheckDocument) -> u8 {
-    if let Some(worst) = failures(document).map(|e| e.exit_code).max() {
+    if let Some(worst) = failures(document).map(|e| e.kind.exit_code()).max() {
         return worst;
     }
     let findings = document.databases.iter().any(|db| !db.verdict.clean);
@@ -336,8 +322,9 @@ fn exit_code(document: &CheckDocument) -> u8 {
 /// The error class of the worst failed step.
 fn worst_kind(document: &CheckDocument) -> ErrorKind {
     failures(document)
-        .max_by_key(|e| e.exit_code)
-        .map_or(ErrorKind::Internal, |e| e.class)
+        .map(|e| e.kind)
+        .max_by_key(|kind| kind.exit_code())
+        .unwrap_or(ErrorKind::Internal)
 }
 
 /// The text summary: a line per database and per store step.

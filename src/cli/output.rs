@@ -133,14 +133,7 @@ impl Output {
             // Fields in alphabetical order: the document's byte form is
             // part of the interface, and it predates the typed struct.
             let value = serde_json::to_string(&ErrorDocument {
-                error: ErrorBody {
-                    causes: &error.causes,
-                    details: &error.details,
-                    exit_code: error.kind.exit_code(),
-                    hints: &error.hints,
-                    kind: error.kind.name(),
-                    message: &error.message,
-                },
+                error: ErrorBody::new(error),
             })
             .expect("holds: plain data");
             eprintln!("{value}");
@@ -316,15 +309,29 @@ struct ErrorDocument<'a> {
     error: ErrorBody<'a>,
 }
 
-/// The fields of [`ErrorDocument`].
+/// The fields of [`ErrorDocument`]; also how `check` shows a failed step.
 #[derive(serde::Serialize)]
-struct ErrorBody<'a> {
+pub(super) struct ErrorBody<'a> {
     causes: &'a [String],
     details: &'a [String],
     exit_code: u8,
     hints: &'a [String],
     kind: &'a str,
     message: &'a str,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// The JSON form of `error`.
+    pub(super) fn new(error: &'a CliError) -> ErrorBody<'a> {
+        ErrorBody {
+            causes: &error.causes,
+            details: &error.details,
+            exit_code: error.kind.exit_code(),
+            hints: &error.hints,
+            kind: error.kind.name(),
+            message: &error.message,
+        }
+    }
 }
 
 /// `s` unless `n` is 1, for a plural noun in text output.

@@ -108,6 +108,20 @@ fn a_database_that_cannot_be_read_fails_its_step_and_the_others_still_run() {
     // Retention and gc ran all the same.
     assert!(json["retention"]["ok"].is_object(), "{json}");
     assert!(json["gc"]["ok"].is_object(), "{json}");
+
+    // As text: the summary names the failure, and stderr has it in full.
+    let text = env.run(&["check"]);
+    text.expect(exit::INPUT);
+    assert!(
+        text.stdout.contains("b: snapshot FAILED"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stderr.starts_with("error: ") && text.stderr.contains("b.db"),
+        "{}",
+        text.stderr
+    );
 }
 
 #[test]
