@@ -2,8 +2,8 @@
 //! behind migsnap as one call a scheduler can run. For every tracked
 //! database it records a snapshot when anything changed and, when a
 //! migration project is found, works out its migration status; then it
-//! applies the retention policy, collects garbage when that would free or
-//! pack anything, and optionally checks the store.
+//! applies the retention policy, collects garbage when there is data to
+//! pack or to free, and optionally checks the store.
 //!
 //! Every step runs even when an earlier one failed (a database that cannot
 //! be read must not stop the others from being recorded): the report keeps
@@ -80,7 +80,8 @@ pub struct DatabaseCheck {
 /// What `gc` did, or why it did not run.
 #[derive(Debug)]
 pub enum GcStep {
-    /// Nothing to free and nothing to pack: it was not run.
+    /// No loose pack and no forgotten data past the grace period: it was
+    /// not run.
     NotDue,
     /// It ran.
     Ran(GcReport),
@@ -163,24 +164,17 @@ fn migration_status(
     })())
 }
 
-/// Runs `gc` when it would free or pack anything (a dry run says), so a
-/// weekly check packs the week's snapshots and frees what retention
-/// forgot once the grace period is over.
+/// Runs `gc` when it is due ([`gc::due`]: a loose pack, or forgotten data
+/// past the grace period), so a weekly check packs the week's snapshots and
+/// frees what retention forgot once the grace period is over, and a check
+/// of an idle store writes nothing.
 fn collect_when_due(
     repo: &mut Repo,
     grace: Duration,
     progress: &mut dyn Progress,
 ) -> Result<GcStep, GcError> {
     let grace_secs = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
-    let dry = gc::collect(
-        &mut repo.store,
-        GcOptions {
-            grace_secs,
-            dry_run: true,
-        },
-        progress,
-    )?;
-    if dry.deleted_objects == 0 && dry.packed.loose_packs == 0 {
+    if !gc::due(&repo.store, grace_secs)? {
         return Ok(GcStep::NotDue);
     }
     let options = GcOptions {

@@ -26,7 +26,8 @@ use crate::snapshots::snapshot::SnapshotOutcome;
 /// changed, work out its migration status when a project is found, apply
 /// the retention policy (default: the newest snapshot of each of the last
 /// 4 weeks, besides each head and every tagged snapshot), run `gc` when it
-/// would free or pack anything, optionally `fsck`. Prints one summary;
+/// is due (a loose pack, or forgotten data past its grace period),
+/// optionally `fsck`. Prints one summary;
 /// exits 0 when all is well, 1 when a finding or an fsck problem counts,
 /// else the code of the worst step that failed.
 #[derive(Debug, clap::Args)]

@@ -51,6 +51,17 @@ pub struct GcReport {
     pub packed: PackReport,
 }
 
+/// Whether [`collect`] with `grace_secs` has work that is known without
+/// marking anything: a loose pack to pack, or data forgotten at or before
+/// the grace period's cutoff to free. Unreachable objects (a deleted tag's
+/// history) wait for a run that is due for one of those reasons.
+pub fn due(store: &Store, grace_secs: i64) -> Result<bool> {
+    let view = store.view();
+    let cutoff = now() - grace_secs.max(0);
+    Ok(view.has_loose_packs(crate::compress::PACKED_LEVEL)?
+        || view.forgotten()?.iter().any(|(_, at)| *at <= cutoff))
+}
+
 /// Why gc refused to run.
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {

@@ -329,6 +329,17 @@ impl View<'_> {
 
     /// Every object whose index row points into a loose pack (one written
     /// below `level`), in pack order.
+    /// Whether any pack is below `level` (a loose pack, for packing).
+    pub(crate) fn has_loose_packs(&self, level: i32) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM packs WHERE level < ?1)",
+                [level],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
     pub(crate) fn loose_objects(&self, level: i32) -> Result<Vec<ObjectRow>> {
         let mut stmt = self
             .conn
