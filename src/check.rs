@@ -154,14 +154,23 @@ fn migration_status(
         Err(HistoryError::NotFound { .. }) => return None,
         Err(e) => return Some(Err(e.into())),
     };
-    Some((|| {
-        let graph = project.load_graph()?;
-        let replayer = Replayer::new(&project, &graph, chain_for(Some(db)));
-        let live = LiveDatabase::capture(&db.path, busy_timeout)?;
-        let report = drift::status(repo, &replayer, &graph, &live, &mut |_| {})?;
-        let models = models::compare(repo, &replayer, &graph, &mut |_| {})?;
-        Ok(StatusCheck { report, models })
-    })())
+    Some(status_in(repo, db, &project, busy_timeout))
+}
+
+/// The status of `db` against `project`: its history, its reference chain,
+/// and its models when it declares them.
+fn status_in(
+    repo: &mut Repo,
+    db: &Tracked,
+    project: &Project,
+    busy_timeout: Duration,
+) -> Result<StatusCheck, StatusError> {
+    let graph = project.load_graph()?;
+    let replayer = Replayer::new(project, &graph, chain_for(Some(db)));
+    let live = LiveDatabase::capture(&db.path, busy_timeout)?;
+    let report = drift::status(repo, &replayer, &graph, &live, &mut |_| {})?;
+    let models = models::compare(repo, &replayer, &graph, &mut |_| {})?;
+    Ok(StatusCheck { report, models })
 }
 
 /// Runs `gc` when it is due ([`gc::due`]: a loose pack, or forgotten data
