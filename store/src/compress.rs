@@ -79,8 +79,11 @@ pub struct Compressor {
     dictionary: Option<ObjectId>,
 }
 
-/// Objects larger than this are sampled before they are compressed.
-pub const SAMPLE_ABOVE: usize = 1 << 20;
+/// Above this many bytes an object, or a pack, is large (in practice a
+/// full page listing): sampled before it is compressed, written and read
+/// through SQLite's blob handle, and not kept in the one-pack cache. Each
+/// of those avoids holding a second copy of it.
+pub const LARGE_BYTES: usize = 1 << 20;
 
 /// The prefix sampled: it must shrink by at least 1/32.
 const SAMPLE_BYTES: usize = 128 << 10;
@@ -105,12 +108,12 @@ impl Compressor {
     }
 
     /// Compresses `raw`, or returns it unchanged when that is smaller. Also
-    /// returns the dictionary used, if any. Above [`SAMPLE_ABOVE`] bytes, a
+    /// returns the dictionary used, if any. Above [`LARGE_BYTES`] bytes, a
     /// prefix that does not shrink keeps the whole raw without trying: a
     /// full page listing (block ids, which are hashes: 32 MiB at 4 GiB)
     /// never compresses, and trying costs a second buffer of its size.
     pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Option<ObjectId>, Vec<u8>) {
-        if raw.len() > SAMPLE_ABOVE {
+        if raw.len() > LARGE_BYTES {
             let sample = &raw[..SAMPLE_BYTES];
             match self.inner.compress(sample) {
                 Ok(packed) if packed.len() < sample.len() * 31 / 32 => {}

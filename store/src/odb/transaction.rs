@@ -181,7 +181,7 @@ impl Transaction<'_> {
         // pack (a full page listing: 32 MiB at 4 GiB) is inserted as zeros
         // and written in place instead, through the pager, so it is not
         // held twice.
-        let large = pack.data.len() > crate::compress::SAMPLE_ABOVE;
+        let large = pack.data.len() > crate::compress::LARGE_BYTES;
         let len = i64::try_from(pack.data.len()).expect("holds because packs are under 4 GiB");
         let (insert, data): (&str, &dyn rusqlite::ToSql) = if large {
             (

@@ -142,7 +142,7 @@ impl View<'_> {
         let bytes = Rc::new(raw.unpack(&mut cache.decompressors)?);
         // A large pack is one large object, read once: keeping it would
         // hold its size in memory until the next read of another pack.
-        if bytes.len() <= crate::compress::SAMPLE_ABOVE {
+        if bytes.len() <= crate::compress::LARGE_BYTES {
             cache.last = Some((seq, Rc::clone(&bytes)));
         }
         Ok(bytes)
@@ -158,7 +158,7 @@ impl View<'_> {
         // through SQLite's blob handle, straight into one buffer: as a
         // column value SQLite would assemble it in a buffer of its own
         // first, and it would be held twice.
-        let large = i64::try_from(crate::compress::SAMPLE_ABOVE).unwrap_or(i64::MAX);
+        let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
         let (raw_len, compression, dictionary, data) = self
             .conn
             .prepare_cached(
