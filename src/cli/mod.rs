@@ -19,6 +19,7 @@ mod fix;
 mod forget;
 mod fsck;
 mod gc;
+mod graph;
 mod guard;
 mod history;
 mod init;

@@ -29,7 +29,20 @@ pub enum Paint {
     Good,
     /// Something removed, bad or a warning.
     Bad,
+    /// A lane of a drawn graph, by number: lanes take turns through six
+    /// colours, as in `git log --graph`.
+    Lane(usize),
 }
+
+/// The colours of graph lanes, in git's order.
+const LANE_COLOURS: [AnsiColor; 6] = [
+    AnsiColor::Red,
+    AnsiColor::Green,
+    AnsiColor::Yellow,
+    AnsiColor::Blue,
+    AnsiColor::Magenta,
+    AnsiColor::Cyan,
+];
 
 impl Output {
     /// An output in `format`; `quiet` keeps text output to errors and
@@ -68,6 +81,7 @@ impl Output {
             Paint::Ref => AnsiColor::Cyan,
             Paint::Good => AnsiColor::Green,
             Paint::Bad => AnsiColor::Red,
+            Paint::Lane(lane) => LANE_COLOURS[lane % LANE_COLOURS.len()],
         };
         let style = colour.on_default();
         format!("{style}{text}{style:#}")
