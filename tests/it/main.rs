@@ -24,6 +24,7 @@ mod faults;
 mod fix;
 mod fsck_gc_tags;
 mod fsync_faults;
+mod graph;
 mod guard;
 mod integrity;
 mod lint;

@@ -228,6 +228,7 @@ const ENTRY: &[&str] = &[
     "added_bytes",
     "added_objects",
     "integrity",
+    "safety",
 ];
 
 /// The fields the shared verdict adds to a judging command's document.
