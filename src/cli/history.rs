@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::migrations::{self, shown};
 use super::{CliError, Ctx, Status, verdict};
-use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::policy::Verdict;
@@ -53,24 +52,28 @@ struct RevisionEntry<'a> {
     children: &'a [RevisionId],
 }
 
-/// The marks after a revision in the text listing: head, base, merge,
-/// branch point, labels.
-fn marks(graph: &Graph, heads: &[RevisionId], revision: &Revision) -> Vec<String> {
-    let id = &revision.id;
+/// The marks after a revision in the text listing (and the report's
+/// timeline): head, base, merge, branch point, labels.
+pub(super) fn marks(
+    head: bool,
+    parents: &[RevisionId],
+    children: &[RevisionId],
+    labels: &[String],
+) -> Vec<String> {
     let mut marks = Vec::new();
-    if heads.contains(id) {
+    if head {
         marks.push("head".to_owned());
     }
-    if revision.parents.is_empty() {
+    if parents.is_empty() {
         marks.push("base".to_owned());
     }
-    if revision.parents.len() > 1 {
+    if parents.len() > 1 {
         marks.push("merge".to_owned());
     }
-    if graph.children(id).len() > 1 {
+    if children.len() > 1 {
         marks.push("branchpoint".to_owned());
     }
-    marks.extend(revision.branch_labels.iter().map(|l| format!("label: {l}")));
+    marks.extend(labels.iter().map(|l| format!("label: {l}")));
     marks
 }
 
@@ -133,7 +136,12 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         let Some(revision) = graph.get(id) else {
             continue;
         };
-        let marks = marks(graph, &heads, revision);
+        let marks = marks(
+            heads.contains(id),
+            &revision.parents,
+            graph.children(id),
+            &revision.branch_labels,
+        );
         let arrow = if revision.parents.is_empty() {
             "<base>".to_owned()
         } else {
@@ -194,25 +202,25 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
 /// where a merge opens a lane for its other parent. Any number of
 /// branches.
 #[derive(Debug, Default)]
-struct Lanes {
+pub(super) struct Lanes {
     /// Per column, the revision it waits for; `None` for a free column.
     waiting: Vec<Option<String>>,
 }
 
 /// The lines one revision adds to the graph.
-struct Drawn {
+pub(super) struct Drawn {
     /// Lines before it: lanes joining the one it is placed in.
-    before: Vec<String>,
+    pub(super) before: Vec<String>,
     /// Its own row of lanes, with `*` in its column.
-    node: String,
+    pub(super) node: String,
     /// Lines after it: lanes a merge opens.
-    after: Vec<String>,
+    pub(super) after: Vec<String>,
 }
 
 impl Lanes {
     /// Places revision `id` (newest first) whose parents in the graph are
     /// `parents`.
-    fn place(&mut self, id: &str, parents: &[&str]) -> Drawn {
+    pub(super) fn place(&mut self, id: &str, parents: &[&str]) -> Drawn {
         let mut before = Vec::new();
         let waiting: Vec<usize> = (0..self.waiting.len())
             .filter(|&i| self.waiting[i].as_deref() == Some(id))
@@ -267,7 +275,7 @@ impl Lanes {
     }
 
     /// The lanes as one row: `*` in `column`, `|` for a waiting lane.
-    fn row(&self, column: Option<usize>) -> String {
+    pub(super) fn row(&self, column: Option<usize>) -> String {
         let cells: Vec<&str> = self
             .waiting
             .iter()
