@@ -57,6 +57,18 @@ if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
         echo "== man or groff missing and not root: the man page test will fail; install man-db" >&2
     fi
 fi
+# The report test renders the HTML report in Debian's headless Chromium
+# (it skips the browser half, and says so, where /usr/bin/chromium is
+# missing).
+if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "== apt-get install chromium (for the report test)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "== chromium missing and not root: the report test will skip its browser half; install chromium" >&2
+    fi
+fi
 echo "== layers: no module imports a layer above it"
 python3 scripts/check-layers.py
 python3 scripts/long-functions.py

@@ -349,7 +349,8 @@ impl Repo {
             },
         );
         let text = toml::to_string(&config).expect("holds because the config is plain data");
-        write_atomically(&config_path, text.as_bytes()).map_err(|source| RepoError::Io {
+        // Private, as the store beside it.
+        write_atomically(&config_path, text.as_bytes(), 0o600).map_err(|source| RepoError::Io {
             path: config_path.clone(),
             source,
         })?;
@@ -559,11 +560,15 @@ pub fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Replaces `path` with `bytes` through a temporary file and a rename, so
-/// readers see the old or the new file, never half of one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// readers see the old or the new file, never half of one. The new file
+/// gets permission bits `mode`, less the umask, as `open(2)` would give it.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;

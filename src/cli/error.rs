@@ -462,6 +462,18 @@ impl From<crate::migrations::repair::RepairError> for CliError {
     }
 }
 
+impl From<crate::migrations::report::ReportError> for CliError {
+    fn from(error: crate::migrations::report::ReportError) -> CliError {
+        use crate::migrations::report::ReportError;
+        match error {
+            ReportError::Database(e) => e.into(),
+            ReportError::Replay(e) => e.into(),
+            ReportError::Repair(e) => e.into(),
+            ReportError::Log(e) => e.into(),
+        }
+    }
+}
+
 impl From<RevError> for CliError {
     fn from(error: RevError) -> CliError {
         match error {

@@ -92,6 +92,12 @@ pub struct Drawn {
 }
 
 impl Drawn {
+    /// How many rows come before the node's own: the first lines of
+    /// [`Drawn::lines`], for a renderer that puts the node's row apart.
+    pub fn joins(&self) -> usize {
+        self.before.len()
+    }
+
     /// The lines of the node: the joining rows, then its row with the first
     /// line of `text` beside it, the rows after it with the next lines, and
     /// padding rows for the lines left. All rows beside text are as wide as

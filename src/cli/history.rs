@@ -10,7 +10,6 @@ use super::graph::Layout;
 use super::migrations::{self, shown};
 use super::output::Paint;
 use super::{CliError, Ctx, Status, verdict};
-use crate::migrations::history::graph::{Graph, Revision};
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::policy::Verdict;
@@ -56,25 +55,28 @@ struct RevisionEntry<'a> {
     children: &'a [RevisionId],
 }
 
-/// The marks after a revision in the text listing: head, base, merge,
-/// branch point, labels.
-fn marks(graph: &Graph, revision: &Revision) -> Vec<String> {
-    let id = &revision.id;
+/// The marks after a revision in the text listing (and the report's
+/// timeline): head, base, merge, branch point, labels.
+pub(super) fn marks(
+    head: bool,
+    parents: &[RevisionId],
+    children: &[RevisionId],
+    labels: &[String],
+) -> Vec<String> {
     let mut marks = Vec::new();
-    // Its children, not a search of the heads: a history may have many.
-    if graph.children(id).is_empty() {
+    if head {
         marks.push("head".to_owned());
     }
-    if revision.parents.is_empty() {
+    if parents.is_empty() {
         marks.push("base".to_owned());
     }
-    if revision.parents.len() > 1 {
+    if parents.len() > 1 {
         marks.push("merge".to_owned());
     }
-    if graph.children(id).len() > 1 {
+    if children.len() > 1 {
         marks.push("branchpoint".to_owned());
     }
-    marks.extend(revision.branch_labels.iter().map(|l| format!("label: {l}")));
+    marks.extend(labels.iter().map(|l| format!("label: {l}")));
     marks
 }
 
@@ -145,7 +147,14 @@ pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         } else {
             revision.parents.join(", ")
         };
-        let marks = marks(graph, revision);
+        let children = graph.children(id);
+        // Its children, not a search of the heads: a history may have many.
+        let marks = marks(
+            children.is_empty(),
+            &revision.parents,
+            children,
+            &revision.branch_labels,
+        );
         let line = format!(
             "{} -> {}{}{}  {}",
             arrow,

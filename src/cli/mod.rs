@@ -32,6 +32,7 @@ mod output;
 mod refs;
 mod repair;
 mod replay;
+mod report;
 mod restore;
 mod show;
 mod snapshot;
@@ -128,6 +129,7 @@ enum Command {
     History(history::HistoryArgs),
     Replay(replay::ReplayArgs),
     Status(status::StatusArgs),
+    Report(report::ReportArgs),
     Locate(locate::LocateArgs),
     Accept(accept::AcceptArgs),
     Fix(fix::FixArgs),
@@ -295,6 +297,7 @@ pub fn main() -> ExitCode {
         Command::History(args) => history::run(args, &mut ctx),
         Command::Replay(args) => replay::run(args, &mut ctx),
         Command::Status(args) => status::run(args, &mut ctx),
+        Command::Report(args) => report::run(args, &mut ctx),
         Command::Locate(args) => locate::run(args, &mut ctx),
         Command::Accept(args) => accept::run(args, &mut ctx),
         Command::Fix(args) => fix::run(args, &mut ctx),

@@ -34,6 +34,7 @@ mod models;
 mod output_paths;
 mod pack;
 mod repair;
+mod report;
 mod report_shapes;
 mod restore_refusals;
 mod revisions;
