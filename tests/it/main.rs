@@ -32,6 +32,7 @@ mod migrations;
 mod models;
 mod output_paths;
 mod pack;
+mod precommit;
 mod repair;
 mod report_shapes;
 mod restore_refusals;
