@@ -32,7 +32,9 @@ fi
 # The wheel test installs the wheel of the binary (built with the dev
 # profile: the packaging is what is tested, and it reuses what cargo test
 # compiles) into a fresh venv, with the pinned test requirements from a
-# local wheelhouse (downloaded here, once per requirements file).
+# local wheelhouse (downloaded here, once per requirements file). The
+# pre-commit test installs migsnap's hooks offline from the same wheelhouse
+# (pip's build of the hook repository takes maturin from it).
 if [[ ${MIGSNAP_SKIP_ALEMBIC:-} != 1 ]]; then
     echo "== wheel: scripts/build-wheel.sh (dev profile) and the test wheelhouse"
     MIGSNAP_WHEEL_PROFILE=dev bash scripts/build-wheel.sh

@@ -3,7 +3,10 @@
 //!
 //! The store is found as git finds `.git`: an explicit directory
 //! (`--store`/`MIGSNAP_STORE`) or the nearest `.migsnap/` walking up from the
-//! current directory. Tracked databases come from `migsnap.toml` at the
+//! current directory. Commands that use the store only as a cache (`lint`,
+//! `history`) can instead run on a scratch store ([`Repo::open_or_scratch`])
+//! when there is none, so they work in a clone where `migsnap init` never
+//! ran. Tracked databases come from `migsnap.toml` at the
 //! project root (checked in, hand-written) and from `.migsnap/config.toml`
 //! (written by `migsnap track`). Relative paths are relative to the project
 //! root, so a repository can move as a whole.
@@ -145,6 +148,15 @@ pub enum RepoError {
         /// The settings that name commands (`python`, `upgrade`).
         keys: String,
     },
+    /// The temporary directory of a scratch store could not be made.
+    #[error("cannot make a scratch store in {}", dir.display())]
+    Scratch {
+        /// The temporary directory it was to go in.
+        dir: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or writing a configuration file failed.
     #[error("cannot write {path}")]
     Io {
@@ -209,6 +221,9 @@ pub struct Repo {
     migrations: Option<MigrationsConfig>,
     findings: FindingsConfig,
     check: CheckConfig,
+    /// The temporary directory of a scratch store, removed when the
+    /// repository is dropped (after the store, which is declared first).
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Repo {
@@ -227,9 +242,48 @@ impl Repo {
         Repo::with_store(Store::open(&dir)?)
     }
 
+    /// Opens the store as [`Repo::open`] does; where there is none (no
+    /// `.migsnap` up from `cwd`, and none named), a scratch store in a new
+    /// temporary directory, removed with the repository. Its project root
+    /// is the nearest directory up from `cwd` that holds a `migsnap.toml`
+    /// (where `migsnap init` would have put the store), else `cwd`, so the
+    /// checked-in configuration applies as it would with a store.
+    ///
+    /// Only for commands that use the store as a cache of what they can
+    /// rebuild (reference chains): nothing a scratch store holds survives
+    /// the command. A broken `.migsnap`, or a named store that cannot be
+    /// opened, is still an error, never passed over.
+    pub fn open_or_scratch(store_dir: Option<&Path>, cwd: &Path) -> Result<Repo, RepoError> {
+        match Repo::open(store_dir, cwd) {
+            Err(RepoError::NoStore { .. }) => {}
+            opened => return opened,
+        }
+        let cwd = absolute(cwd);
+        let root = cwd
+            .ancestors()
+            .find(|dir| dir.join(PROJECT_CONFIG).is_file())
+            .unwrap_or(&cwd)
+            .to_path_buf();
+        let scratch = tempfile::Builder::new()
+            .prefix("migsnap-scratch-")
+            .tempdir()
+            .map_err(|source| RepoError::Scratch {
+                dir: std::env::temp_dir(),
+                source,
+            })?;
+        let store = Store::init(&scratch.path().join(STORE_DIR))?;
+        let mut repo = Repo::with_store_at(store, root)?;
+        repo.scratch = Some(scratch);
+        Ok(repo)
+    }
+
     fn with_store(store: Store) -> Result<Repo, RepoError> {
         let dir = absolute(store.dir());
         let root = dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf);
+        Repo::with_store_at(store, root)
+    }
+
+    fn with_store_at(store: Store, root: PathBuf) -> Result<Repo, RepoError> {
         let mut repo = Repo {
             store,
             root,
@@ -237,9 +291,16 @@ impl Repo {
             migrations: None,
             findings: FindingsConfig::default(),
             check: CheckConfig::default(),
+            scratch: None,
         };
         repo.load()?;
         Ok(repo)
+    }
+
+    /// Whether the store is a scratch store ([`Repo::open_or_scratch`]):
+    /// what is recorded in it is gone when the command ends.
+    pub fn is_scratch(&self) -> bool {
+        self.scratch.is_some()
     }
 
     fn load(&mut self) -> Result<(), RepoError> {
@@ -305,7 +366,8 @@ impl Repo {
         &self.check
     }
 
-    /// The project root: the directory holding the store directory.
+    /// The project root: the directory holding the store directory (for a
+    /// scratch store, see [`Repo::open_or_scratch`]).
     pub fn root(&self) -> &Path {
         &self.root
     }

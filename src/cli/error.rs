@@ -277,10 +277,14 @@ impl From<RepoError> for CliError {
                 crate::repo::SAFE_DIRECTORIES_ENV,
                 path.parent().unwrap_or(path).display()
             )),
+            RepoError::Scratch { .. } => Some(
+                "set TMPDIR to a writable directory, or run `migsnap init` to keep a store here"
+                    .to_owned(),
+            ),
             _ => None,
         };
         let kind = match &error {
-            RepoError::Io { source, .. } => io_kind(source),
+            RepoError::Io { source, .. } | RepoError::Scratch { source, .. } => io_kind(source),
             RepoError::NameTaken { .. }
             | RepoError::TagNamed { .. }
             | RepoError::Untrusted { .. } => ErrorKind::Refused,

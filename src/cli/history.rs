@@ -81,7 +81,7 @@ pub(super) fn marks(
 }
 
 pub fn run(args: HistoryArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let opened = migrations::open(ctx, None, &args.project)?;
+    let opened = migrations::open_or_scratch(ctx, &args.project)?;
     let graph = &opened.graph;
     let root = opened.repo.root().to_path_buf();
     let judged = args

@@ -188,7 +188,19 @@ pub struct Ctx {
 
 impl Ctx {
     fn open_repo(&self) -> Result<Repo, CliError> {
-        let mut repo = Repo::open(self.store.as_deref(), &self.cwd)?;
+        self.checked(Repo::open(self.store.as_deref(), &self.cwd)?)
+    }
+
+    /// Opens the repository as [`Ctx::open_repo`] does, or a scratch store
+    /// where there is none ([`Repo::open_or_scratch`]): for the commands
+    /// that use the store only as a cache.
+    fn open_repo_or_scratch(&self) -> Result<Repo, CliError> {
+        self.checked(Repo::open_or_scratch(self.store.as_deref(), &self.cwd)?)
+    }
+
+    /// Validates an opened repository's finding codes and applies
+    /// `--busy-timeout` to its store.
+    fn checked(&self, mut repo: Repo) -> Result<Repo, CliError> {
         // The codes come from every area, so the policy (above them all)
         // checks them, not the repository that read the file.
         repo.findings()

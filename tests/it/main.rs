@@ -33,6 +33,7 @@ mod migrations;
 mod models;
 mod output_paths;
 mod pack;
+mod precommit;
 mod repair;
 mod report;
 mod report_shapes;
