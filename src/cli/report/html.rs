@@ -396,7 +396,9 @@ fn timeline_section(report: &Report, root: &Path) -> String {
         // Rows without text, not painted: the page has no terminal colours.
         let rows = drawn.lines(&[], &|_, glyphs| glyphs.to_owned());
         let (before, rest) = rows.split_at(drawn.joins());
-        let (node, after) = rest.split_first().expect("holds because a node has its own row");
+        let (node, after) = rest
+            .split_first()
+            .expect("holds because a node has its own row");
         for line in before {
             lane_row(&mut out, line);
         }
