@@ -18,6 +18,7 @@ use crossbeam_channel::bounded;
 use migsnap_store::compress::Compressor;
 use migsnap_store::image::{ResolvedImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
+use migsnap_store::{BlockChange, Listing};
 use migsnap_store::{
     HashedBlob, Image, Object, ObjectId, PreparedPack, Progress, Transaction, View,
 };
@@ -100,11 +101,13 @@ impl Batch {
     }
 }
 
-/// A batch after hashing: every page's id by index, the pages that differ
-/// from the parent packed and compressed, and the bytes read.
+/// A batch after hashing: the index and id of each page that differs from
+/// the parent at the same index (every page, without a parent), those
+/// pages packed and compressed, and how many pages and bytes were read.
 struct Hashed {
-    ids: Vec<(usize, ObjectId)>,
+    changed: Vec<(usize, ObjectId)>,
     packs: Vec<PreparedPack>,
+    pages: usize,
     bytes: u64,
 }
 
@@ -112,10 +115,14 @@ struct Hashed {
 /// transaction) into `tx`, listing the image against `parent`. `on_change`
 /// is called, from a worker thread and possibly more than once, as soon as
 /// a page is read that `parent` does not hold at the same index.
+///
+/// With a parent, only the changed pages' ids are kept while reading, and
+/// the parent's list becomes the new one if it is listed in full
+/// (`plan_listing`): memory holds one full list, not two.
 pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,
-    parent: Option<&ResolvedImage>,
+    parent: Option<ResolvedImage>,
     known: Option<&crate::snapshots::sqlite::SchemaFingerprint>,
     on_change: &(dyn Fn() + Sync),
     progress: &mut dyn Progress,
@@ -124,129 +131,160 @@ pub fn record(
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     let mut compressors: Vec<_> = (0..workers).map(|_| tx.compressor()).collect();
-    let parent_blocks: &[ObjectId] = parent.map_or(&[], |p| &p.blocks);
+    let parent_blocks: &[ObjectId] = parent.as_ref().map_or(&[], |p| &p.blocks);
     let estimate = file_len(db.path());
     progress.start("reading pages", estimate);
 
-    std::thread::scope(|scope| {
-        let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
-        let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
+    let (blocks, mut changes, capture, digest) =
+        std::thread::scope(|scope| {
+            let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
+            let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
 
-        let reader = scope.spawn(move || {
-            let mut digest = blake3::Hasher::new();
-            let mut batch = Batch::new(0, 0);
-            let mut next = 0usize;
-            let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
-                if batch.page_size == 0 {
-                    batch = Batch::new(0, page.len());
-                }
-                batch.data.extend_from_slice(page);
-                next += 1;
-                if batch.len() == BATCH_PAGES {
-                    let full = std::mem::replace(&mut batch, Batch::new(next, page.len()));
-                    digest.update(&full.data);
-                    // A closed channel means the writer failed; it reports why.
-                    let _ = page_tx.send(full);
-                }
-                Ok(())
-            };
-            let capture = db.capture(Some(&mut sink), known);
-            if !batch.data.is_empty() {
-                digest.update(&batch.data);
-                let _ = page_tx.send(batch);
-            }
-            drop(page_tx);
-            capture.map(|capture| (capture, *digest.finalize().as_bytes()))
-        });
-
-        for mut compressor in compressors.drain(..) {
-            let page_rx = page_rx.clone();
-            let hash_tx = hash_tx.clone();
-            scope.spawn(move || {
-                for batch in page_rx {
-                    let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
-                    if !hashed.packs.is_empty() {
-                        on_change();
+            let reader = scope.spawn(move || {
+                let mut digest = blake3::Hasher::new();
+                let mut batch = Batch::new(0, 0);
+                let mut next = 0usize;
+                let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
+                    if batch.page_size == 0 {
+                        batch = Batch::new(0, page.len());
                     }
-                    if hash_tx.send(hashed).is_err() {
-                        return;
+                    batch.data.extend_from_slice(page);
+                    next += 1;
+                    if batch.len() == BATCH_PAGES {
+                        let full = std::mem::replace(&mut batch, Batch::new(next, page.len()));
+                        digest.update(&full.data);
+                        // A closed channel means the writer failed; it reports why.
+                        let _ = page_tx.send(full);
                     }
+                    Ok(())
+                };
+                let capture = db.capture(Some(&mut sink), known);
+                if !batch.data.is_empty() {
+                    digest.update(&batch.data);
+                    let _ = page_tx.send(batch);
                 }
+                drop(page_tx);
+                capture.map(|capture| (capture, *digest.finalize().as_bytes()))
             });
-        }
-        drop(page_rx);
-        drop(hash_tx);
 
-        let mut blocks: Vec<ObjectId> = Vec::new();
-        let mut insert_error = None;
-        for hashed in &hash_rx {
-            // One id per page of the file, reserved once: growing by
-            // doubling would hold up to twice the listing (64 MiB at 4 GiB).
-            if blocks.capacity() == 0 && !hashed.ids.is_empty() {
-                let page_size = hashed.bytes / hashed.ids.len() as u64;
-                blocks.reserve_exact((estimate / page_size.max(1)) as usize + 1);
+            for mut compressor in compressors.drain(..) {
+                let page_rx = page_rx.clone();
+                let hash_tx = hash_tx.clone();
+                scope.spawn(move || {
+                    for batch in page_rx {
+                        let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
+                        if !hashed.packs.is_empty() {
+                            on_change();
+                        }
+                        if hash_tx.send(hashed).is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-            for (index, id) in hashed.ids {
-                if blocks.len() <= index {
-                    blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+            drop(page_rx);
+            drop(hash_tx);
+
+            // Without a parent, every page's id by index, reserved once:
+            // growing by doubling would hold up to twice the listing (64 MiB at
+            // 4 GiB). With one, the pages that differ from it.
+            let mut blocks: Vec<ObjectId> = Vec::new();
+            let mut changes: Vec<BlockChange> = Vec::new();
+            let mut insert_error = None;
+            for hashed in &hash_rx {
+                if parent_blocks.is_empty() {
+                    if blocks.capacity() == 0 && hashed.pages > 0 {
+                        let page_size = hashed.bytes / hashed.pages as u64;
+                        blocks.reserve_exact((estimate / page_size.max(1)) as usize + 1);
+                    }
+                    for (index, id) in hashed.changed {
+                        if blocks.len() <= index {
+                            blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+                        }
+                        blocks[index] = id;
+                    }
+                } else {
+                    changes.extend(hashed.changed.into_iter().map(|(index, block)| {
+                        BlockChange {
+                            index: u32::try_from(index)
+                                .expect("holds because SQLite counts pages in a u32"),
+                            block,
+                        }
+                    }));
                 }
-                blocks[index] = id;
+                // Stop at the first failed insert: SQLite may have rolled the
+                // transaction back, and nothing more may be written.
+                if let Err(e) = hashed
+                    .packs
+                    .iter()
+                    .try_for_each(|pack| tx.write_pack(pack).map(drop))
+                {
+                    insert_error = Some(e);
+                    break;
+                }
+                progress.advance(hashed.bytes);
             }
-            // Stop at the first failed insert: SQLite may have rolled the
-            // transaction back, and nothing more may be written.
-            if let Err(e) = hashed
-                .packs
-                .iter()
-                .try_for_each(|pack| tx.write_pack(pack).map(drop))
-            {
-                insert_error = Some(e);
-                break;
+            drop(hash_rx);
+            let read = reader.join().expect("BUG: page reader panicked");
+            if let Some(e) = insert_error {
+                return Err(ImageError::Store(e));
             }
-            progress.advance(hashed.bytes);
+            let (capture, digest) = read?;
+            Ok((blocks, changes, capture, digest))
+        })?;
+    progress.finish();
+    let geometry = capture.geometry;
+    let listing = match parent {
+        // An empty parent image lists no page either: the same as none.
+        Some(parent) if !parent.blocks.is_empty() => {
+            // Workers finish batches out of order.
+            changes.sort_unstable_by_key(|change| change.index);
+            changes.retain(|change| change.index < geometry.page_count);
+            plan_listing(parent, geometry.page_size, geometry.page_count, changes)
         }
-        drop(hash_rx);
-        let read = reader.join().expect("BUG: page reader panicked");
-        if let Some(e) = insert_error {
-            return Err(ImageError::Store(e));
+        _ => {
+            let mut blocks = blocks;
+            blocks.truncate(geometry.page_count as usize);
+            Listing::Full(blocks)
         }
-        let (capture, digest) = read?;
-        progress.finish();
-        let geometry = capture.geometry;
-        blocks.truncate(geometry.page_count as usize);
-        let image = Object::Image(Image {
-            block_size: geometry.page_size,
-            block_count: geometry.page_count,
-            digest,
-            listing: plan_listing(parent, geometry.page_size, blocks),
-        });
-        let id = tx.write_owned(image)?;
-        Ok(RecordedImage {
-            capture,
-            id,
-            digest,
-        })
+    };
+    let image = Object::Image(Image {
+        block_size: geometry.page_size,
+        block_count: geometry.page_count,
+        digest,
+        listing,
+    });
+    let id = tx.write_owned(image)?;
+    Ok(RecordedImage {
+        capture,
+        id,
+        digest,
     })
 }
 
 /// Hashes a batch of pages and packs the ones that differ from the parent's
 /// blocks at the same index.
 fn hash_batch(batch: &Batch, parent_blocks: &[ObjectId], compressor: &mut Compressor) -> Hashed {
-    let mut ids = Vec::with_capacity(batch.len());
     let mut changed = Vec::new();
+    let mut blobs = Vec::new();
     for (offset, page) in batch.pages().enumerate() {
         let index = batch.first + offset;
         let blob = HashedBlob::new(page);
         if parent_blocks.get(index) != Some(&blob.id()) {
-            changed.push(blob);
+            changed.push((index, blob.id()));
+            blobs.push(blob);
         }
-        ids.push((index, blob.id()));
     }
-    let packs = changed
+    let packs = blobs
         .chunks(PACK_OBJECTS)
         .map(|blobs| PreparedPack::blobs(blobs.iter().copied(), compressor))
         .collect();
-    let bytes = batch.data.len() as u64;
-    Hashed { ids, packs, bytes }
+    Hashed {
+        changed,
+        packs,
+        pages: batch.len(),
+        bytes: batch.data.len() as u64,
+    }
 }
 
 /// Worker threads for hashing and compression: one per core, at most 8.

@@ -441,6 +441,9 @@ pub fn take_into(
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
         .and_then(|id| image::resolve(tx.view(), &id).ok());
+    // Recording takes the parent's listing over (see `pages::record`);
+    // what is asked of the parent image afterwards is its digest.
+    let parent_digest = parent_image.as_ref().map(|p| p.image.digest);
 
     // What the parent recorded about its schema lets an unchanged schema be
     // recognised from the schema cookie without parsing it again.
@@ -450,7 +453,7 @@ pub fn take_into(
         (source.capture(None, known.as_ref())?, None, None)
     } else {
         let parent = Parent {
-            image: parent_image.as_ref(),
+            image: parent_image,
             // A recorded snapshot without a failure passed `quick_check`
             // when it was taken: the check predates every release (see
             // "An unchanged database is not checked again" in design.md).
@@ -489,7 +492,7 @@ pub fn take_into(
 
     if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
         let digest = image.as_ref().map(|(_, digest)| digest);
-        if unchanged(parent_record, parent_image.as_ref(), &record, digest) {
+        if unchanged(parent_record, parent_digest, &record, digest) {
             return Ok(SnapshotOutcome::Unchanged { head });
         }
     }
@@ -548,10 +551,9 @@ fn commit(
 }
 
 /// What a new snapshot's parent offers the page read.
-#[derive(Clone, Copy)]
 struct Parent<'a> {
     /// Its image, to list only the pages that changed.
-    image: Option<&'a ResolvedImage>,
+    image: Option<ResolvedImage>,
     /// Whether it passed `quick_check`: then an equal image needs no check.
     clean: bool,
     /// Its schema stamp, to skip parsing an unchanged schema.
@@ -595,6 +597,7 @@ fn record_checked(
     // (a restore's safety snapshot, a scheduled snapshot), and a changed
     // one starts its check with its first changed page.
     let inheritable = parent.clean && parent.image.is_some();
+    let parent_digest = parent.image.as_ref().map(|p| p.image.digest);
     let (start_tx, start_rx) = std::sync::mpsc::sync_channel::<bool>(2);
     let started = std::sync::atomic::AtomicBool::new(!inheritable);
     if !inheritable {
@@ -618,11 +621,9 @@ fn record_checked(
             &on_change,
             progress,
         );
-        let inherited = recorded.as_ref().is_ok_and(|image| {
-            parent
-                .image
-                .is_some_and(|p| parent.clean && p.image.digest == image.digest)
-        });
+        let inherited = recorded
+            .as_ref()
+            .is_ok_and(|image| parent.clean && parent_digest == Some(image.digest));
         // Not inherited and no page changed (the file only shrank, say),
         // or the recording failed: the check runs, or is not needed.
         let _ = start_tx.send(!inherited && recorded.is_ok());
@@ -647,7 +648,7 @@ fn record_checked(
 /// pages were read) would repeat its parent.
 fn unchanged(
     parent_record: &Recorded,
-    parent_image: Option<&ResolvedImage>,
+    parent_digest: Option<[u8; 32]>,
     record: &Recorded,
     digest: Option<&[u8; 32]>,
 ) -> bool {
@@ -662,7 +663,7 @@ fn unchanged(
         record.schema_semantic.is_some() && parent_record.schema_semantic == record.schema_semantic;
     let same_image = match digest {
         None => true,
-        Some(digest) => parent_image.is_some_and(|p| p.image.digest == *digest),
+        Some(digest) => parent_digest == Some(*digest),
     };
     same_schema && same_meta && same_image
 }
