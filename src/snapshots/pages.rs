@@ -23,7 +23,7 @@ use migsnap_store::{
     HashedBlob, Image, Object, ObjectId, PreparedPack, Progress, Transaction, View,
 };
 
-use crate::snapshots::sqlite::{Capture, Database, SqliteError};
+use crate::snapshots::sqlite::{Capture, Database, Geometry, SqliteError};
 
 /// Pages handed to a worker at a time.
 const BATCH_PAGES: usize = 64;
@@ -135,119 +135,82 @@ pub fn record(
     let estimate = file_len(db.path());
     progress.start("reading pages", estimate);
 
-    let (blocks, mut changes, capture, digest) =
-        std::thread::scope(|scope| {
-            let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
-            let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
+    let (listed, capture, digest) = std::thread::scope(|scope| {
+        let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
+        let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
 
-            let reader = scope.spawn(move || {
-                let mut digest = blake3::Hasher::new();
-                let mut batch = Batch::new(0, 0);
-                let mut next = 0usize;
-                let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
-                    if batch.page_size == 0 {
-                        batch = Batch::new(0, page.len());
-                    }
-                    batch.data.extend_from_slice(page);
-                    next += 1;
-                    if batch.len() == BATCH_PAGES {
-                        let full = std::mem::replace(&mut batch, Batch::new(next, page.len()));
-                        digest.update(&full.data);
-                        // A closed channel means the writer failed; it reports why.
-                        let _ = page_tx.send(full);
-                    }
-                    Ok(())
-                };
-                let capture = db.capture(Some(&mut sink), known);
-                if !batch.data.is_empty() {
-                    digest.update(&batch.data);
-                    let _ = page_tx.send(batch);
+        let reader = scope.spawn(move || {
+            let mut digest = blake3::Hasher::new();
+            let mut batch = Batch::new(0, 0);
+            let mut next = 0usize;
+            let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
+                if batch.page_size == 0 {
+                    batch = Batch::new(0, page.len());
                 }
-                drop(page_tx);
-                capture.map(|capture| (capture, *digest.finalize().as_bytes()))
+                batch.data.extend_from_slice(page);
+                next += 1;
+                if batch.len() == BATCH_PAGES {
+                    let full = std::mem::replace(&mut batch, Batch::new(next, page.len()));
+                    digest.update(&full.data);
+                    // A closed channel means the writer failed; it reports why.
+                    let _ = page_tx.send(full);
+                }
+                Ok(())
+            };
+            let capture = db.capture(Some(&mut sink), known);
+            if !batch.data.is_empty() {
+                digest.update(&batch.data);
+                let _ = page_tx.send(batch);
+            }
+            drop(page_tx);
+            capture.map(|capture| (capture, *digest.finalize().as_bytes()))
+        });
+
+        for mut compressor in compressors.drain(..) {
+            let page_rx = page_rx.clone();
+            let hash_tx = hash_tx.clone();
+            scope.spawn(move || {
+                for batch in page_rx {
+                    let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
+                    if !hashed.packs.is_empty() {
+                        on_change();
+                    }
+                    if hash_tx.send(hashed).is_err() {
+                        return;
+                    }
+                }
             });
+        }
+        drop(page_rx);
+        drop(hash_tx);
 
-            for mut compressor in compressors.drain(..) {
-                let page_rx = page_rx.clone();
-                let hash_tx = hash_tx.clone();
-                scope.spawn(move || {
-                    for batch in page_rx {
-                        let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
-                        if !hashed.packs.is_empty() {
-                            on_change();
-                        }
-                        if hash_tx.send(hashed).is_err() {
-                            return;
-                        }
-                    }
-                });
+        let mut listed = Listed::new(!parent_blocks.is_empty(), estimate);
+        let mut insert_error = None;
+        for hashed in &hash_rx {
+            listed.add(&hashed);
+            // Stop at the first failed insert: SQLite may have rolled the
+            // transaction back, and nothing more may be written.
+            if let Err(e) = hashed
+                .packs
+                .iter()
+                .try_for_each(|pack| tx.write_pack(pack).map(drop))
+            {
+                insert_error = Some(e);
+                break;
             }
-            drop(page_rx);
-            drop(hash_tx);
-
-            // Without a parent, every page's id by index, reserved once:
-            // growing by doubling would hold up to twice the listing (64 MiB at
-            // 4 GiB). With one, the pages that differ from it.
-            let mut blocks: Vec<ObjectId> = Vec::new();
-            let mut changes: Vec<BlockChange> = Vec::new();
-            let mut insert_error = None;
-            for hashed in &hash_rx {
-                if parent_blocks.is_empty() {
-                    if blocks.capacity() == 0 && hashed.pages > 0 {
-                        let page_size = hashed.bytes / hashed.pages as u64;
-                        blocks.reserve_exact((estimate / page_size.max(1)) as usize + 1);
-                    }
-                    for (index, id) in hashed.changed {
-                        if blocks.len() <= index {
-                            blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
-                        }
-                        blocks[index] = id;
-                    }
-                } else {
-                    changes.extend(hashed.changed.into_iter().map(|(index, block)| {
-                        BlockChange {
-                            index: u32::try_from(index)
-                                .expect("holds because SQLite counts pages in a u32"),
-                            block,
-                        }
-                    }));
-                }
-                // Stop at the first failed insert: SQLite may have rolled the
-                // transaction back, and nothing more may be written.
-                if let Err(e) = hashed
-                    .packs
-                    .iter()
-                    .try_for_each(|pack| tx.write_pack(pack).map(drop))
-                {
-                    insert_error = Some(e);
-                    break;
-                }
-                progress.advance(hashed.bytes);
-            }
-            drop(hash_rx);
-            let read = reader.join().expect("BUG: page reader panicked");
-            if let Some(e) = insert_error {
-                return Err(ImageError::Store(e));
-            }
-            let (capture, digest) = read?;
-            Ok((blocks, changes, capture, digest))
-        })?;
+            progress.advance(hashed.bytes);
+        }
+        drop(hash_rx);
+        let read = reader.join().expect("BUG: page reader panicked");
+        if let Some(e) = insert_error {
+            return Err(ImageError::Store(e));
+        }
+        let (capture, digest) = read?;
+        Ok((listed, capture, digest))
+    })?;
     progress.finish();
     let geometry = capture.geometry;
-    let listing = match parent {
-        // An empty parent image lists no page either: the same as none.
-        Some(parent) if !parent.blocks.is_empty() => {
-            // Workers finish batches out of order.
-            changes.sort_unstable_by_key(|change| change.index);
-            changes.retain(|change| change.index < geometry.page_count);
-            plan_listing(parent, geometry.page_size, geometry.page_count, changes)
-        }
-        _ => {
-            let mut blocks = blocks;
-            blocks.truncate(geometry.page_count as usize);
-            Listing::Full(blocks)
-        }
-    };
+    let listing = listed.into_listing(parent, &geometry);
     let image = Object::Image(Image {
         block_size: geometry.page_size,
         block_count: geometry.page_count,
@@ -260,6 +223,71 @@ pub fn record(
         id,
         digest,
     })
+}
+
+/// The ids a recording keeps as batches come in, in any order. Without a
+/// parent, every page's id by index, reserved once: growing by doubling
+/// would hold up to twice the listing (64 MiB at 4 GiB). With one, only the
+/// pages that differ from it.
+struct Listed {
+    against_parent: bool,
+    /// The file's size when the read began, to reserve the list once.
+    estimate: u64,
+    blocks: Vec<ObjectId>,
+    changes: Vec<BlockChange>,
+}
+
+impl Listed {
+    fn new(against_parent: bool, estimate: u64) -> Listed {
+        Listed {
+            against_parent,
+            estimate,
+            blocks: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, hashed: &Hashed) {
+        if self.against_parent {
+            self.changes
+                .extend(hashed.changed.iter().map(|&(index, block)| BlockChange {
+                    index:
+                        u32::try_from(index).expect("holds because SQLite counts pages in a u32"),
+                    block,
+                }));
+            return;
+        }
+        if self.blocks.capacity() == 0 && hashed.pages > 0 {
+            let page_size = hashed.bytes / hashed.pages as u64;
+            self.blocks
+                .reserve_exact((self.estimate / page_size.max(1)) as usize + 1);
+        }
+        for &(index, id) in &hashed.changed {
+            if self.blocks.len() <= index {
+                self.blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+            }
+            self.blocks[index] = id;
+        }
+    }
+
+    /// The listing of an image of `geometry`, against `parent` when the
+    /// ids were kept against it.
+    fn into_listing(self, parent: Option<ResolvedImage>, geometry: &Geometry) -> Listing {
+        match parent.filter(|_| self.against_parent) {
+            Some(parent) => {
+                let mut changes = self.changes;
+                // Workers finish batches out of order.
+                changes.sort_unstable_by_key(|change| change.index);
+                changes.retain(|change| change.index < geometry.page_count);
+                plan_listing(parent, geometry.page_size, geometry.page_count, changes)
+            }
+            None => {
+                let mut blocks = self.blocks;
+                blocks.truncate(geometry.page_count as usize);
+                Listing::Full(blocks)
+            }
+        }
+    }
 }
 
 /// Hashes a batch of pages and packs the ones that differ from the parent's
