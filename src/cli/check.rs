@@ -11,7 +11,7 @@ use super::error::ErrorKind;
 use super::forget::PolicyArgs;
 use super::output::ErrorBody;
 use super::{CliError, Ctx, Status, verdict};
-use migsnap_store::fsck::FsckOptions;
+use migsnap_store::fsck::{FsckOptions, ReadData, Subset};
 
 use crate::check::{self, CheckOptions, CheckReport, DatabaseCheck, GcStep, StatusError};
 use crate::config::check::{CheckConfig, FsckLevel};
@@ -46,9 +46,17 @@ pub struct CheckArgs {
     #[arg(long)]
     fsck: bool,
     /// Check the store and read every object back (`fsck --read-data`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "read_data_subset")]
     read_data: bool,
+    /// Check the store and read back the objects of subset N of T of the
+    /// packs (`fsck --read-data-subset`).
+    #[arg(long, value_name = "N/T", value_parser = Subset::parse)]
+    read_data_subset: Option<Subset>,
 }
+
+/// How many subsets `[check] fsck = "sampled"` cycles through: one a week
+/// reads every pack in four weeks, the span the default retention keeps.
+const SAMPLED_SUBSETS: u32 = 4;
 
 /// One step's outcome in JSON: its result, or the error it failed with
 /// (the `error` object of an error document).
@@ -104,6 +112,9 @@ struct FsckItem {
     problems: usize,
     damaged_rows: usize,
     objects: u64,
+    /// `all`, `none`, or the subset of packs read back (`2/4`).
+    read_data: String,
+    objects_read: u64,
 }
 
 /// `check --format json`: every step, and the exit code it comes to.
@@ -121,10 +132,24 @@ struct CheckDocument {
 pub fn run(args: CheckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
     let config = repo.check_config().clone();
-    let fsck = match (args.fsck, args.read_data) {
-        (_, true) => Some(FsckLevel::ReadData),
-        (true, false) => Some(FsckLevel::Structure),
-        _ => config.fsck,
+    let read_data = match (
+        args.read_data,
+        args.read_data_subset,
+        args.fsck,
+        config.fsck,
+    ) {
+        (true, ..) => Some(ReadData::All),
+        (_, Some(subset), ..) => Some(ReadData::Subset(subset)),
+        (_, _, true, _) => Some(ReadData::None),
+        (.., Some(FsckLevel::Structure)) => Some(ReadData::None),
+        (.., Some(FsckLevel::ReadData)) => Some(ReadData::All),
+        // The store's clock, so MIGSNAP_NOW moves the week as it moves
+        // retention's.
+        (.., Some(FsckLevel::Sampled)) => Some(ReadData::Subset(Subset::of_week(
+            migsnap_store::odb::now(),
+            SAMPLED_SUBSETS,
+        ))),
+        (.., Some(FsckLevel::Off) | None) => None,
     };
     let gc_grace = match (args.gc_grace, &config.gc_grace) {
         (Some(grace), _) => grace,
@@ -136,11 +161,7 @@ pub fn run(args: CheckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let options = CheckOptions {
         policy: policy(&args, &config),
         gc_grace,
-        fsck: match fsck {
-            Some(FsckLevel::Structure) => Some(FsckOptions { read_data: false }),
-            Some(FsckLevel::ReadData) => Some(FsckOptions { read_data: true }),
-            Some(FsckLevel::Off) | None => None,
-        },
+        fsck: read_data.map(|read_data| FsckOptions { read_data }),
         message: "scheduled check".to_owned(),
         busy_timeout: ctx.busy_timeout,
     };
@@ -225,6 +246,12 @@ fn document(report: CheckReport, judge: impl Fn(Vec<Finding>) -> Verdict) -> Che
             problems: r.problems.len(),
             damaged_rows: r.damaged_rows.len(),
             objects: r.objects,
+            read_data: match r.read_data {
+                ReadData::None => "none".to_owned(),
+                ReadData::All => "all".to_owned(),
+                ReadData::Subset(subset) => subset.to_string(),
+            },
+            objects_read: r.read_back,
         }),
         Err(e) => failed(e),
     });
@@ -379,9 +406,14 @@ fn render(ctx: &Ctx, document: &CheckDocument) -> Result<(), CliError> {
         line(
             "fsck",
             match fsck {
-                Step::Ok(f) if f.problems + f.damaged_rows == 0 => {
-                    format!("{} objects, no problems", f.objects)
-                }
+                Step::Ok(f) if f.problems + f.damaged_rows == 0 => match f.read_data.as_str() {
+                    "none" => format!("{} objects, no problems", f.objects),
+                    "all" => format!("{} objects, all read back, no problems", f.objects),
+                    subset => format!(
+                        "{} objects, {} read back (pack subset {subset}), no problems",
+                        f.objects, f.objects_read
+                    ),
+                },
                 Step::Ok(f) => format!(
                     "{} problems, {} damaged rows: run `migsnap fsck` for the list",
                     f.problems, f.damaged_rows

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use migsnap_store::ObjectId;
-use migsnap_store::fsck::{self, Fault, FsckOptions};
+use migsnap_store::fsck::{self, Fault, FsckOptions, ReadData, Subset};
 use serde::Serialize;
 
 use super::{CliError, Ctx, Status};
@@ -15,8 +15,22 @@ use super::{CliError, Ctx, Status};
 #[derive(Debug, clap::Args)]
 pub struct FsckArgs {
     /// Read and re-hash every object.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "read_data_subset")]
     read_data: bool,
+    /// Read and re-hash the objects of subset N of T of the packs (as
+    /// restic's); running 1/T to T/T in turn reads every pack once.
+    #[arg(long, value_name = "N/T", value_parser = Subset::parse)]
+    read_data_subset: Option<Subset>,
+}
+
+impl FsckArgs {
+    fn read_data(&self) -> ReadData {
+        match (self.read_data, self.read_data_subset) {
+            (true, _) => ReadData::All,
+            (false, Some(subset)) => ReadData::Subset(subset),
+            (false, None) => ReadData::None,
+        }
+    }
 }
 
 /// `fsck --format json`: what was checked and what is wrong.
@@ -25,7 +39,12 @@ struct FsckDocument<'a> {
     clean: bool,
     snapshots: u64,
     objects: u64,
+    /// Every object read back.
     read_data: bool,
+    /// `n/t` when only a subset of the packs was read back, else null.
+    read_data_subset: Option<String>,
+    /// How many objects were read back and re-hashed.
+    objects_read: u64,
     problems: Vec<ProblemEntry<'a>>,
     damaged_rows: &'a [String],
 }
@@ -43,7 +62,7 @@ struct ProblemEntry<'a> {
 pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
     let options = FsckOptions {
-        read_data: args.read_data,
+        read_data: args.read_data(),
     };
     let report = fsck::check(&repo.store, options, ctx.out.progress().as_mut())?;
     if ctx.out.is_json() {
@@ -66,6 +85,8 @@ pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             snapshots: report.snapshots,
             objects: report.objects,
             read_data: args.read_data,
+            read_data_subset: args.read_data_subset.map(|subset| subset.to_string()),
+            objects_read: report.read_back,
             problems,
             damaged_rows: &report.damaged_rows,
         })?;
@@ -95,10 +116,13 @@ pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             "checked {} snapshots and {} objects{}: {}",
             report.snapshots,
             report.objects,
-            if args.read_data {
-                " (data read and re-hashed)"
-            } else {
-                ""
+            match report.read_data {
+                ReadData::All => " (data read and re-hashed)".to_owned(),
+                ReadData::Subset(subset) => format!(
+                    " (data of pack subset {subset} read and re-hashed: {} objects)",
+                    report.read_back
+                ),
+                ReadData::None => String::new(),
             },
             if report.is_clean() {
                 "no problems".to_owned()

@@ -38,4 +38,7 @@ pub enum FsckLevel {
     Structure,
     /// Every object read back and re-hashed.
     ReadData,
+    /// The objects of a quarter of the packs read back and re-hashed, a
+    /// different quarter each week, so four weekly runs read everything.
+    Sampled,
 }

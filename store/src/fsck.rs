@@ -1,7 +1,7 @@
 //! Consistency checks: every ref and reflog row is readable, refs resolve,
 //! everything reachable is present (with its pack and the dictionary that
-//! pack names), parents form no cycle, and (with `read_data`) every object
-//! hashes to its id.
+//! pack names), parents form no cycle, and (with `read_data`) every object,
+//! or those of a subset of the packs, hashes to its id.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -15,8 +15,75 @@ use crate::refs::RefName;
 /// What fsck checks.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FsckOptions {
-    /// Read and re-hash every object, not just check that it is there.
-    pub read_data: bool,
+    /// Which objects are read and re-hashed, not just checked to be there.
+    pub read_data: ReadData,
+}
+
+/// Which objects a check reads back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadData {
+    /// None: presence only.
+    #[default]
+    None,
+    /// Every object.
+    All,
+    /// The objects of one subset of the packs.
+    Subset(Subset),
+}
+
+/// Subset `n` of `t` of the packs, as restic's `--read-data-subset n/t`:
+/// the packs whose number is `n - 1` modulo `t`. Reading subsets 1 to `t`
+/// in turn reads every pack once, at a `t`-th of the cost each time. By
+/// pack, not by object: reading one object decompresses its whole pack,
+/// so a sample of objects would decompress nearly every pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subset {
+    n: u32,
+    t: u32,
+}
+
+impl Subset {
+    /// Subset `n` of `t`, when `1 <= n <= t`.
+    pub fn new(n: u32, t: u32) -> Option<Subset> {
+        (1..=t).contains(&n).then_some(Subset { n, t })
+    }
+
+    /// Parses `n/t`.
+    pub fn parse(text: &str) -> std::result::Result<Subset, String> {
+        let (n, t) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not n/t (for example 1/4)"))?;
+        let number = |part: &str| {
+            part.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{text:?} is not n/t (for example 1/4)"))
+        };
+        let (n, t) = (number(n)?, number(t)?);
+        Subset::new(n, t).ok_or_else(|| format!("{text:?}: n must be between 1 and t"))
+    }
+
+    /// The subset a run at `time` (seconds since the epoch) reads, of
+    /// `t`: a schedule that runs once a week reads subset 1, 2, …, `t` in
+    /// turn, and so every pack once every `t` weeks.
+    pub fn of_week(time: i64, t: u32) -> Subset {
+        let week = time.div_euclid(7 * 24 * 3600);
+        let t = t.max(1);
+        Subset {
+            n: u32::try_from(week.rem_euclid(i64::from(t))).expect("holds because it is below t")
+                + 1,
+            t,
+        }
+    }
+
+    fn holds(&self, pack: i64) -> bool {
+        pack.rem_euclid(i64::from(self.t)) == i64::from(self.n - 1)
+    }
+}
+
+impl std::fmt::Display for Subset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.n, self.t)
+    }
 }
 
 /// What is wrong with one object.
@@ -52,6 +119,11 @@ pub struct FsckReport {
     pub snapshots: u64,
     /// Distinct objects checked.
     pub objects: u64,
+    /// Which objects were to be read back.
+    pub read_data: ReadData,
+    /// Of those checked (and of the unreachable ones), how many were read
+    /// back and re-hashed.
+    pub read_back: u64,
     /// Damaged rows outside the object graph: unreadable refs and reflog
     /// entries, packs naming a dictionary the store lacks or recording no
     /// zstd level, dictionaries whose bytes do not match their name.
@@ -91,6 +163,7 @@ fn check_view(
     let mut checker = Checker {
         view,
         read_data: options.read_data,
+        read_back: 0,
         status: HashMap::new(),
         problems: BTreeMap::new(),
     };
@@ -151,10 +224,12 @@ fn check_view(
     }
     progress.finish();
 
-    if options.read_data {
+    if options.read_data != ReadData::None {
         let mut all = Vec::new();
         view.for_each_object(|id, info| {
-            if let (Some(id), Some(_)) = (id, info) {
+            if let (Some(id), Some(info)) = (id, info)
+                && reads(options.read_data, info.pack)
+            {
                 all.push(id);
             }
         })?;
@@ -178,15 +253,27 @@ fn check_view(
 
     Ok(FsckReport {
         objects: checker.status.len() as u64,
+        read_data: options.read_data,
+        read_back: checker.read_back,
         snapshots: snapshots.len() as u64,
         problems: checker.problems.into_values().collect(),
         damaged_rows,
     })
 }
 
+/// Whether `read_data` reads the objects of pack `pack`.
+fn reads(read_data: ReadData, pack: i64) -> bool {
+    match read_data {
+        ReadData::None => false,
+        ReadData::All => true,
+        ReadData::Subset(subset) => subset.holds(pack),
+    }
+}
+
 struct Checker<'a> {
     view: View<'a>,
-    read_data: bool,
+    read_data: ReadData,
+    read_back: u64,
     /// Objects already looked at, and whether they were fine.
     status: HashMap<ObjectId, bool>,
     problems: BTreeMap<ObjectId, Problem>,
@@ -217,7 +304,16 @@ impl Checker<'_> {
 
     /// Looks at one object once and records the verdict.
     fn verify(&mut self, id: ObjectId) -> Result<bool> {
-        let fault = if self.read_data {
+        let read = match self.read_data {
+            ReadData::None => false,
+            ReadData::All => true,
+            ReadData::Subset(_) => self
+                .view
+                .locate(&id)?
+                .is_some_and(|(pack, _, _)| reads(self.read_data, pack)),
+        };
+        let fault = if read {
+            self.read_back += 1;
             match self.view.try_read(&id) {
                 Ok(Some(_)) => None,
                 Ok(None) => Some(Fault::Missing),
@@ -244,6 +340,35 @@ impl Checker<'_> {
                 self.fault(id, fault);
                 Ok(false)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subset;
+
+    #[test]
+    fn subsets_parse_as_n_of_t_and_turn_with_the_weeks() {
+        assert_eq!(Subset::parse("2/4"), Ok(Subset { n: 2, t: 4 }));
+        assert_eq!(Subset::parse("2/4").unwrap().to_string(), "2/4");
+        for bad in ["0/4", "5/4", "4", "a/4", "1/0", ""] {
+            assert!(Subset::parse(bad).is_err(), "{bad}");
+        }
+        let week = 7 * 24 * 3600;
+        let first = Subset::of_week(0, 4);
+        let turns: Vec<Subset> = (0..5)
+            .map(|w| Subset::of_week(w * week + 3600, 4))
+            .collect();
+        assert_eq!(turns[0], first);
+        assert_eq!(
+            turns.iter().map(|s| s.n).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 1]
+        );
+        // Every pack number is in exactly one subset.
+        for pack in -3..20 {
+            let holding = (1..=4).filter(|&n| Subset::new(n, 4).unwrap().holds(pack));
+            assert_eq!(holding.count(), 1, "pack {pack}");
         }
     }
 }

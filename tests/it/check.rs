@@ -278,3 +278,62 @@ fn weekly_checks_keep_four_weeks_and_free_the_fifth_after_the_grace() {
     let out = env.run_in(env.path(), &["check"], &[("MIGSNAP_NOW", "next week")]);
     out.expect_error(exit::INPUT, &["MIGSNAP_NOW", "next week"]);
 }
+
+/// `[check] fsck = "sampled"` reads a different quarter of the packs each
+/// week (the store's clock, `MIGSNAP_NOW`), so four weekly runs read every
+/// object back; `fsck --read-data-subset` does one quarter by hand.
+#[test]
+fn a_sampled_check_reads_a_quarter_of_the_packs_each_week_and_all_in_four() {
+    let env = healthy();
+    let toml = env.join("migsnap.toml");
+    let base = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{base}\n[check]\nfsck = \"sampled\"\n")).unwrap();
+    // A few snapshots, so the store has packs to share out.
+    for n in 0..4 {
+        exec(
+            &env.join("app.db"),
+            &format!("INSERT INTO t VALUES ({}, 'n', {n});", n + 10),
+        );
+        env.run(&["snapshot", "app", "-m", "more"]).assert_success();
+    }
+    // Packed now, and nothing forgotten below, so the four runs see the
+    // same store (which packs are in which subset, the store test shows).
+    env.run(&["gc"]).assert_success();
+    const WEEK: i64 = 7 * 24 * 3600;
+    let mut subsets = Vec::new();
+    let mut read = 0;
+    for week in 0..4 {
+        let now = (week * WEEK + 3600).to_string();
+        let out = env.run_in(
+            env.path(),
+            &["--format", "json", "check", "--keep-last", "100"],
+            &[("MIGSNAP_NOW", &now)],
+        );
+        out.expect(exit::OK);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let fsck = &json["fsck"]["ok"];
+        subsets.push(fsck["read_data"].as_str().unwrap().to_owned());
+        read += fsck["objects_read"].as_u64().unwrap();
+    }
+    assert_eq!(subsets, ["1/4", "2/4", "3/4", "4/4"]);
+    let all = env.run(&["--format", "json", "fsck", "--read-data"]);
+    all.assert_success();
+    let all: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(read, all["objects_read"].as_u64().unwrap(), "{all}");
+
+    let one = env.run(&["fsck", "--read-data-subset", "2/4"]);
+    one.assert_success();
+    assert!(
+        one.stdout.contains("pack subset 2/4 read and re-hashed"),
+        "{}",
+        one.stdout
+    );
+    // A usage error, as clap words it (with its --help line).
+    let bad = env.run(&["fsck", "--read-data-subset", "5/4"]);
+    bad.expect(exit::USAGE);
+    assert!(
+        bad.stderr.contains("\"5/4\": n must be between 1 and t"),
+        "{}",
+        bad.stderr
+    );
+}

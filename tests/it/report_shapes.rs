@@ -728,6 +728,8 @@ fn fsck_json_has_the_documented_fields() {
             "snapshots",
             "objects",
             "read_data",
+            "read_data_subset",
+            "objects_read",
             "problems",
             "damaged_rows"
         ])

@@ -538,9 +538,15 @@ fn gc_deletes_exactly_the_unreachable_objects() {
         store.read(&id).unwrap();
     }
     assert!(
-        fsck::check(&store, FsckOptions { read_data: true }, &mut Silent)
-            .unwrap()
-            .is_clean()
+        fsck::check(
+            &store,
+            FsckOptions {
+                read_data: migsnap_store::fsck::ReadData::All
+            },
+            &mut Silent
+        )
+        .unwrap()
+        .is_clean()
     );
     // Collecting again finds nothing.
     let again = gc::collect(
@@ -612,7 +618,14 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
         Some("heads/db"),
         "s2",
     );
-    let clean = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    let clean = fsck::check(
+        &store,
+        FsckOptions {
+            read_data: migsnap_store::fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap();
     assert!(clean.is_clean(), "{clean:?}");
     assert_eq!(clean.snapshots, 2);
     drop(store);
@@ -624,13 +637,20 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
     let store = Store::open(&dir.path().join(".migsnap")).unwrap();
 
     // Without reading data, only the missing page shows.
-    let quick = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    let quick = fsck::check(&store, FsckOptions::default(), &mut Silent).unwrap();
     assert_eq!(quick.problems.len(), 1, "{quick:?}");
     assert_eq!(quick.problems[0].id, shared_id);
     assert_eq!(quick.problems[0].fault, Fault::Missing);
     assert_eq!(quick.problems[0].snapshots, BTreeSet::from([s1, s2]));
 
-    let full = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    let full = fsck::check(
+        &store,
+        FsckOptions {
+            read_data: migsnap_store::fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap();
     assert!(!full.is_clean());
     assert_eq!(full.problems.len(), 2, "{full:?}");
     let missing = full.problems.iter().find(|p| p.id == shared_id).unwrap();
@@ -644,7 +664,7 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
     drop(store);
     delete_row(&store_db, &s2);
     let store = Store::open(&dir.path().join(".migsnap")).unwrap();
-    let report = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    let report = fsck::check(&store, FsckOptions::default(), &mut Silent).unwrap();
     let head = report.problems.iter().find(|p| p.id == s2).unwrap();
     assert_eq!(head.fault, Fault::Missing);
     assert_eq!(head.refs, BTreeSet::from([name("heads/db")]));
@@ -714,7 +734,14 @@ fn dictionaries_are_named_by_hash_and_format_1_stores_are_upgraded() {
         let id = migsnap_store::codec::blob_id(page);
         assert_eq!(&store.view().read_blob(&id).unwrap(), page);
     }
-    let report = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    let report = fsck::check(
+        &store,
+        FsckOptions {
+            read_data: migsnap_store::fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!(report.damaged_rows.len(), 1, "{report:?}");
     assert!(
@@ -746,7 +773,7 @@ fn dictionaries_are_named_by_hash_and_format_1_stores_are_upgraded() {
     .unwrap();
     drop(conn);
     let mut store = Store::open(&store_dir).unwrap();
-    let report = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    let report = fsck::check(&store, FsckOptions::default(), &mut Silent).unwrap();
     assert!(
         report
             .damaged_rows
@@ -894,7 +921,14 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
         store.view().find_ref(&name("heads/other")).unwrap(),
         Some(s2)
     );
-    let report = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    let report = fsck::check(
+        &store,
+        FsckOptions {
+            read_data: migsnap_store::fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap();
     assert!(report.is_clean(), "{report:?}");
 
     // Idempotent: nothing is loose any more.
@@ -915,7 +949,14 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
         .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
         .unwrap();
     assert_eq!(dictionaries, 1);
-    let report = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    let report = fsck::check(
+        &store,
+        FsckOptions {
+            read_data: migsnap_store::fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
 
@@ -962,7 +1003,14 @@ fn format_2_stores_get_pack_levels_and_fsck_checks_them() {
     let mut store = Store::open(&store_dir).unwrap();
     let packs = store.view().storage().unwrap().packs as i64;
     assert_eq!(pack_levels(&dir), vec![(3, packs)]);
-    let report = fsck::check(&store, FsckOptions { read_data: true }, &mut Silent).unwrap();
+    let report = fsck::check(
+        &store,
+        FsckOptions {
+            read_data: migsnap_store::fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap();
     assert!(report.is_clean(), "{report:?}");
     let objects = store.view().storage().unwrap().objects;
     assert_eq!(gc_now(&mut store, false).packed.objects, objects);
@@ -976,7 +1024,7 @@ fn format_2_stores_get_pack_levels_and_fsck_checks_them() {
             [],
         )
         .unwrap();
-    let report = fsck::check(&store, FsckOptions { read_data: false }, &mut Silent).unwrap();
+    let report = fsck::check(&store, FsckOptions::default(), &mut Silent).unwrap();
     assert_eq!(report.damaged_rows.len(), 1, "{report:?}");
     assert!(
         report.damaged_rows[0].contains("which is no zstd level"),
@@ -1212,4 +1260,45 @@ fn objects_over_a_mebibyte_are_written_and_read_through_the_blob_handle() {
         matches!(store.read(&image_id), Err(Error::Corrupt { .. })),
         "a flipped byte reads back"
     );
+}
+
+#[test]
+fn read_data_subsets_read_each_pack_once_and_find_damage_only_in_their_own() {
+    use migsnap_store::fsck::{ReadData, Subset};
+    let (dir, mut store) = new_store();
+    let ids: Vec<ObjectId> = (0..12)
+        .map(|n| {
+            store
+                .write(&Object::Blob(noise("subset", n, 4096)))
+                .unwrap()
+        })
+        .collect();
+    let damaged = ids[5];
+    drop(store);
+    flip_a_byte(&dir.path().join(".migsnap/store.db"), &damaged);
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+    let check = |read_data| fsck::check(&store, FsckOptions { read_data }, &mut Silent).unwrap();
+
+    let all = check(ReadData::All);
+    assert_eq!(all.read_back, 12);
+    assert!(all.problems.iter().any(|p| p.id == damaged));
+    assert_eq!(check(ReadData::None).read_back, 0);
+    // Each subset reads its share, together every object once, and only
+    // the subset holding the damaged pack reports it.
+    let (mut read, mut found) = (0, 0);
+    for n in 1..=3 {
+        let report = check(ReadData::Subset(Subset::new(n, 3).unwrap()));
+        assert!(
+            report.read_back < 12,
+            "subset {n}/3 read {}",
+            report.read_back
+        );
+        read += report.read_back;
+        if report.problems.iter().any(|p| p.id == damaged) {
+            found += 1;
+        } else {
+            assert!(report.is_clean(), "subset {n}/3: {report:?}");
+        }
+    }
+    assert_eq!((read, found), (12, 1));
 }
