@@ -45,6 +45,7 @@ mod security;
 mod snapshot_log;
 mod store_init;
 mod track;
+mod unknown_stamp;
 mod upstream;
 mod verdicts;
 mod wheel;

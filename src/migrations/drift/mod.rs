@@ -39,7 +39,7 @@ pub use bisect::{
 };
 pub use form::form_findings;
 pub use locate::{LocateMatch, Located, extends, locate, locate_up_to};
-pub use status::{Comparison, StatusReport, compare, status};
+pub use status::{Comparison, StatusReport, compare, nearest, status};
 
 /// The stable finding codes of `status`.
 pub mod codes {
