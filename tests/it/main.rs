@@ -30,6 +30,7 @@ mod lint;
 mod log_changed;
 mod migrations;
 mod models;
+mod odd_ids;
 mod output_paths;
 mod pack;
 mod repair;

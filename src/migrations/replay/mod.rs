@@ -206,17 +206,33 @@ impl Session<'_> {
     }
 }
 
-/// The name the reference chain of a project goes by in refs.
+/// Where the reference chain of a project lives in refs: `replay/<name>`
+/// for the project a chain's settings find at the repository root, and
+/// `replay/<name>/projects/<id>` for any other project opened under the
+/// same settings (another `alembic.ini` named with `-c`, or found from the
+/// working directory), so two projects that reuse revision ids
+/// (`a1b2c3d4e5f6`) never share a reference or an accepted variant.
 #[derive(Clone, Debug)]
 pub struct Chain {
-    name: String,
+    /// The ref prefix without its final `/`.
+    root: String,
 }
 
 impl Chain {
     /// The chain called `name` (a database name, or `default`).
     pub fn new(name: &str) -> Chain {
         Chain {
-            name: name.to_owned(),
+            root: format!("replay/{name}"),
+        }
+    }
+
+    /// The chain of a project called `name` that is not the one its
+    /// settings find at the repository root: keyed by the project's
+    /// `identity` (see [`Project::identity`]) as well.
+    pub fn of_project(name: &str, identity: &str) -> Chain {
+        let digest = blake3::hash(identity.as_bytes()).to_hex();
+        Chain {
+            root: format!("replay/{name}/projects/{}", &digest[..12]),
         }
     }
 
@@ -224,13 +240,13 @@ impl Chain {
     pub fn ref_for(&self, targets: &[RevisionId]) -> RefName {
         let name = match targets {
             [one] if RefName::new(format!("x/{one}")).is_ok() && !one.contains('/') => {
-                format!("replay/{}/revs/{one}", self.name)
+                format!("{}/revs/{one}", self.root)
             }
             _ => {
                 let mut sorted = targets.to_vec();
                 sorted.sort();
                 let digest = blake3::hash(sorted.join("\n").as_bytes()).to_hex();
-                format!("replay/{}/sets/{}", self.name, &digest[..24])
+                format!("{}/sets/{}", self.root, &digest[..24])
             }
         };
         RefName::new(name)
@@ -239,7 +255,12 @@ impl Chain {
 
     /// The ref prefix of every reference of this chain.
     pub fn prefix(&self) -> String {
-        format!("replay/{}/", self.name)
+        format!("{}/", self.root)
+    }
+
+    /// The name its snapshots record as their database.
+    fn database(&self) -> String {
+        self.root.clone()
     }
 }
 
@@ -593,7 +614,7 @@ impl<'a> Replayer<'a> {
         let mut headers = vec![(H_KEY.to_owned(), self.key(targets))];
         headers.extend(targets.iter().map(|t| (H_TARGET.to_owned(), t.to_string())));
         let target = Target {
-            database: format!("replay/{}", self.chain.name),
+            database: self.chain.database(),
             reference: self.chain.ref_for(targets),
             parents: Some(parents),
             headers,
@@ -871,4 +892,59 @@ fn shebang(script: &Path) -> Option<PathBuf> {
     interpreter
         .starts_with('/')
         .then(|| PathBuf::from(interpreter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(ids: &[&str]) -> Vec<RevisionId> {
+        ids.iter().map(|&id| id.into()).collect()
+    }
+
+    /// An id is a ref component as written (13 characters, a word, mixed
+    /// case); one a ref name cannot hold goes by the digest of a set.
+    #[test]
+    fn references_are_named_by_the_id_as_written() {
+        let chain = Chain::new("default");
+        for id in [
+            "1975ea83b712a",
+            "add_user_email",
+            "Ae1027a6acf",
+            "ae1027a6acf",
+        ] {
+            assert_eq!(
+                chain.ref_for(&ids(&[id])).as_str(),
+                format!("replay/default/revs/{id}")
+            );
+        }
+        let odd = chain.ref_for(&ids(&["x..y"]));
+        assert!(odd.as_str().starts_with("replay/default/sets/"), "{odd}");
+        assert_ne!(odd, chain.ref_for(&ids(&["x..z"])));
+        assert_eq!(chain.prefix(), "replay/default/");
+    }
+
+    /// Another project's chain is a namespace of the same name, by
+    /// identity: the same id is two references, and one identity is
+    /// always the same namespace.
+    #[test]
+    fn another_project_has_a_namespace_of_its_own() {
+        let other = Chain::of_project("default", "alembic\0other/migrations\0alembic");
+        let same = Chain::of_project("default", "alembic\0other/migrations\0alembic");
+        let third = Chain::of_project("default", "alembic\0third/migrations\0alembic");
+        let target = ids(&["a1b2c3d4e5f6"]);
+        let name = other.ref_for(&target);
+        assert!(
+            name.as_str().starts_with("replay/default/projects/")
+                && name.as_str().ends_with("/revs/a1b2c3d4e5f6"),
+            "{name}"
+        );
+        assert_eq!(name, same.ref_for(&target));
+        assert_ne!(name, third.ref_for(&target));
+        assert_ne!(name, Chain::new("default").ref_for(&target));
+        assert_eq!(
+            other.models_ref().as_str(),
+            format!("{}models", other.prefix())
+        );
+    }
 }
