@@ -641,6 +641,25 @@ impl From<crate::migrations::replay::ReplayError> for CliError {
             ReplayError::NoPython { .. } | ReplayError::Setting(_) => {
                 CliError::from_error(ErrorKind::Input, &error)
             }
+            ReplayError::Bootstrap {
+                ref file,
+                ref failure,
+                ..
+            } => {
+                let mut e = CliError::from_error(ErrorKind::Input, &error);
+                if let Some(last) = failure.detail.lines().rev().find(|l| !l.trim().is_empty())
+                    && !e.message.contains(last.trim())
+                {
+                    e.causes.push(last.trim().to_owned());
+                }
+                match file {
+                    Some(file) => e.hint(format!(
+                        "fix {}, or the bootstrap of [replay] in migsnap.toml",
+                        file.display()
+                    )),
+                    None => e.hint("fix the bootstrap of [replay] in migsnap.toml, or record another with `migsnap replay --bootstrap-from`"),
+                }
+            }
         }
     }
 }

@@ -137,8 +137,20 @@ pub fn reference_error(failure: &ReplayFailure, targets: &[RevisionId], root: &P
     .hint("`migsnap replay` shows the whole error")
 }
 
-/// The lines that explain a replay failure.
+/// The lines that explain a replay failure. Tables made outside Alembic
+/// are said to be so, with what to do, and the revision file is not named:
+/// it is not to blame.
 pub fn failure_lines(failure: &ReplayFailure, root: &Path) -> Vec<String> {
+    if failure.outside_alembic.is_some() {
+        return vec![
+            failure.summary(),
+            format!("    {}", crate::migrations::drift::BOOTSTRAP_HINT),
+            format!(
+                "    (on an empty database the migration stopped at: {})",
+                failure.failure.error
+            ),
+        ];
+    }
     let mut lines = vec![format!(
         "migration {} failed{}: {}",
         failure.revision,

@@ -374,9 +374,10 @@ pub fn repair(
     }
     let (reference, replayed) = replayer.reference(repo, targets, on_event)?;
     let Some(reference) = reference else {
-        let failure = replayed
+        let mut failure = replayed
             .failure
             .expect("holds: no reference means a failed step");
+        failure.confirm_outside(&live.path, &live.schema);
         return Err(RepairError::Reference {
             targets: targets.clone(),
             failure: Box::new(failure),

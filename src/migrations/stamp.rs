@@ -180,7 +180,8 @@ pub fn stamp_verified(
         on_event,
     )?;
     let Some(comparison) = comparison else {
-        let failure = failure.expect("holds: no comparison means a failed step");
+        let mut failure = failure.expect("holds: no comparison means a failed step");
+        failure.confirm_outside(&live.path, &live.schema);
         return Err(StampError::Reference {
             targets: targets.clone(),
             failure: Box::new(failure),

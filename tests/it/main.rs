@@ -11,6 +11,7 @@ mod alembic_projects;
 mod bad_input;
 mod bisect;
 mod bisect_long;
+mod bootstrap;
 mod check;
 mod checkout_restore;
 mod completions;

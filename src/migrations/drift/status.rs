@@ -22,7 +22,7 @@ use crate::snapshots::snapshot::Recorded;
 use super::accept::accepted;
 use super::form::form_findings;
 use super::locate::{closest, locate};
-use super::{LiveDatabase, codes, stamped};
+use super::{BOOTSTRAP_HINT, LiveDatabase, codes, stamped};
 
 /// How the schema compares with the reference of its stamped revisions.
 #[derive(Clone, Debug, Serialize)]
@@ -208,7 +208,9 @@ pub fn status(
     } else {
         (None, None)
     };
-    if let Some(failure) = &replay_failure {
+    let mut replay_failure = replay_failure;
+    if let Some(failure) = &mut replay_failure {
+        failure.confirm_outside(&live.path, &live.schema);
         findings.push(replay_failure_finding(failure));
     }
     if let Some(comparison) = &comparison {
@@ -279,8 +281,20 @@ fn position_finding(position: &Position, db: &str) -> Option<Finding> {
     })
 }
 
-/// The finding for a reference that could not be built.
+/// The finding for a reference that could not be built: the base
+/// revision's tables made outside Alembic (the file is not to blame), or a
+/// migration that failed.
 fn replay_failure_finding(failure: &ReplayFailure) -> Finding {
+    if failure.outside_alembic.is_some() {
+        return Finding::new(
+            codes::NEEDS_BOOTSTRAP,
+            Severity::Error,
+            &failure.revision,
+            failure.summary(),
+        )
+        .revision(&failure.revision)
+        .hint(BOOTSTRAP_HINT);
+    }
     let mut finding = Finding::new(
         codes::REPLAY_FAILED,
         Severity::Error,
