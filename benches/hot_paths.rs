@@ -7,8 +7,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use migsnap_store::compress::{Compressor, Dictionary, PACKED_LEVEL, train_dictionary};
 use migsnap_store::image::{ResolvedImage, plan_listing};
+
 use migsnap_store::pack::PACK_OBJECTS;
-use migsnap_store::{HashedBlob, Image, Listing, ObjectId, PreparedPack};
+use migsnap_store::{BlockChange, HashedBlob, Image, Listing, ObjectId, PreparedPack};
 
 const PAGE: usize = 4096;
 
@@ -85,12 +86,16 @@ fn bench(c: &mut Criterion) {
         blocks: blocks.clone(),
         chain: Vec::new(),
     };
-    let mut changed = blocks;
-    for index in (0..changed.len()).step_by(100) {
-        changed[index] = ObjectId::hash(&(index as u64).to_be_bytes());
-    }
+    let changes: Vec<BlockChange> = (0..blocks.len())
+        .step_by(100)
+        .map(|index| BlockChange {
+            index: index as u32,
+            block: ObjectId::hash(&(index as u64).to_be_bytes()),
+        })
+        .collect();
+    let count = blocks.len() as u32;
     c.bench_function("plan_listing 1 GiB, 1% changed", |b| {
-        b.iter(|| plan_listing(Some(&parent), PAGE as u32, changed.clone()))
+        b.iter(|| plan_listing(parent.clone(), PAGE as u32, count, changes.clone()))
     });
 }
 

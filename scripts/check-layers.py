@@ -33,7 +33,7 @@ LAYERS = [
     {"history"},
     {"replay"},
     # Workflows against the history.
-    {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint", "side", "workspace", "record", "fix", "adopt", "models", "check"},
+    {"drift", "bisect", "repair", "stamp", "roundtrip", "guard", "lint", "side", "workspace", "record", "fix", "adopt", "models", "report", "check"},
     # Verdicts over every area's findings.
     {"policy"},
     # The command line, and the engine tests' fixtures (test-only code that

@@ -32,7 +32,9 @@ fi
 # The wheel test installs the wheel of the binary (built with the dev
 # profile: the packaging is what is tested, and it reuses what cargo test
 # compiles) into a fresh venv, with the pinned test requirements from a
-# local wheelhouse (downloaded here, once per requirements file).
+# local wheelhouse (downloaded here, once per requirements file). The
+# pre-commit test installs migsnap's hooks offline from the same wheelhouse
+# (pip's build of the hook repository takes maturin from it).
 if [[ ${MIGSNAP_SKIP_ALEMBIC:-} != 1 ]]; then
     echo "== wheel: scripts/build-wheel.sh (dev profile) and the test wheelhouse"
     MIGSNAP_WHEEL_PROFILE=dev bash scripts/build-wheel.sh
@@ -55,6 +57,18 @@ if ! command -v man >/dev/null || ! command -v groff >/dev/null; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db groff-base >/dev/null
     else
         echo "== man or groff missing and not root: the man page test will fail; install man-db" >&2
+    fi
+fi
+# The report test renders the HTML report in Debian's headless Chromium
+# (it skips the browser half, and says so, where /usr/bin/chromium is
+# missing).
+if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "== apt-get install chromium (for the report test)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "== chromium missing and not root: the report test will skip its browser half; install chromium" >&2
     fi
 fi
 echo "== layers: no module imports a layer above it"

@@ -3,7 +3,10 @@
 //!
 //! The store is found as git finds `.git`: an explicit directory
 //! (`--store`/`MIGSNAP_STORE`) or the nearest `.migsnap/` walking up from the
-//! current directory. Tracked databases come from `migsnap.toml` at the
+//! current directory. Commands that use the store only as a cache (`lint`,
+//! `history`) can instead run on a scratch store ([`Repo::open_or_scratch`])
+//! when there is none, so they work in a clone where `migsnap init` never
+//! ran. Tracked databases come from `migsnap.toml` at the
 //! project root (checked in, hand-written) and from `.migsnap/config.toml`
 //! (written by `migsnap track`). Relative paths are relative to the project
 //! root, so a repository can move as a whole.
@@ -146,6 +149,15 @@ pub enum RepoError {
         /// The settings that name commands (`python`, `upgrade`).
         keys: String,
     },
+    /// The temporary directory of a scratch store could not be made.
+    #[error("cannot make a scratch store in {}", dir.display())]
+    Scratch {
+        /// The temporary directory it was to go in.
+        dir: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or writing a configuration file failed.
     #[error("cannot write {path}")]
     Io {
@@ -217,6 +229,9 @@ pub struct Repo {
     replay: Option<ReplayConfig>,
     findings: FindingsConfig,
     check: CheckConfig,
+    /// The temporary directory of a scratch store, removed when the
+    /// repository is dropped (after the store, which is declared first).
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Repo {
@@ -235,9 +250,48 @@ impl Repo {
         Repo::with_store(Store::open(&dir)?)
     }
 
+    /// Opens the store as [`Repo::open`] does; where there is none (no
+    /// `.migsnap` up from `cwd`, and none named), a scratch store in a new
+    /// temporary directory, removed with the repository. Its project root
+    /// is the nearest directory up from `cwd` that holds a `migsnap.toml`
+    /// (where `migsnap init` would have put the store), else `cwd`, so the
+    /// checked-in configuration applies as it would with a store.
+    ///
+    /// Only for commands that use the store as a cache of what they can
+    /// rebuild (reference chains): nothing a scratch store holds survives
+    /// the command. A broken `.migsnap`, or a named store that cannot be
+    /// opened, is still an error, never passed over.
+    pub fn open_or_scratch(store_dir: Option<&Path>, cwd: &Path) -> Result<Repo, RepoError> {
+        match Repo::open(store_dir, cwd) {
+            Err(RepoError::NoStore { .. }) => {}
+            opened => return opened,
+        }
+        let cwd = absolute(cwd);
+        let root = cwd
+            .ancestors()
+            .find(|dir| dir.join(PROJECT_CONFIG).is_file())
+            .unwrap_or(&cwd)
+            .to_path_buf();
+        let scratch = tempfile::Builder::new()
+            .prefix("migsnap-scratch-")
+            .tempdir()
+            .map_err(|source| RepoError::Scratch {
+                dir: std::env::temp_dir(),
+                source,
+            })?;
+        let store = Store::init(&scratch.path().join(STORE_DIR))?;
+        let mut repo = Repo::with_store_at(store, root)?;
+        repo.scratch = Some(scratch);
+        Ok(repo)
+    }
+
     fn with_store(store: Store) -> Result<Repo, RepoError> {
         let dir = absolute(store.dir());
         let root = dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf);
+        Repo::with_store_at(store, root)
+    }
+
+    fn with_store_at(store: Store, root: PathBuf) -> Result<Repo, RepoError> {
         let mut repo = Repo {
             store,
             root,
@@ -246,9 +300,16 @@ impl Repo {
             replay: None,
             findings: FindingsConfig::default(),
             check: CheckConfig::default(),
+            scratch: None,
         };
         repo.load()?;
         Ok(repo)
+    }
+
+    /// Whether the store is a scratch store ([`Repo::open_or_scratch`]):
+    /// what is recorded in it is gone when the command ends.
+    pub fn is_scratch(&self) -> bool {
+        self.scratch.is_some()
     }
 
     fn load(&mut self) -> Result<(), RepoError> {
@@ -316,7 +377,8 @@ impl Repo {
         &self.check
     }
 
-    /// The project root: the directory holding the store directory.
+    /// The project root: the directory holding the store directory (for a
+    /// scratch store, see [`Repo::open_or_scratch`]).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -361,7 +423,8 @@ impl Repo {
             },
         );
         let text = toml::to_string(&config).expect("holds because the config is plain data");
-        write_atomically(&config_path, text.as_bytes()).map_err(|source| RepoError::Io {
+        // Private, as the store beside it.
+        write_atomically(&config_path, text.as_bytes(), 0o600).map_err(|source| RepoError::Io {
             path: config_path.clone(),
             source,
         })?;
@@ -589,11 +652,15 @@ pub fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Replaces `path` with `bytes` through a temporary file and a rename, so
-/// readers see the old or the new file, never half of one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// readers see the old or the new file, never half of one. The new file
+/// gets permission bits `mode`, less the umask, as `open(2)` would give it.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;

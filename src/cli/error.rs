@@ -277,10 +277,14 @@ impl From<RepoError> for CliError {
                 crate::repo::SAFE_DIRECTORIES_ENV,
                 path.parent().unwrap_or(path).display()
             )),
+            RepoError::Scratch { .. } => Some(
+                "set TMPDIR to a writable directory, or run `migsnap init` to keep a store here"
+                    .to_owned(),
+            ),
             _ => None,
         };
         let kind = match &error {
-            RepoError::Io { source, .. } => io_kind(source),
+            RepoError::Io { source, .. } | RepoError::Scratch { source, .. } => io_kind(source),
             RepoError::NameTaken { .. }
             | RepoError::TagNamed { .. }
             | RepoError::Untrusted { .. } => ErrorKind::Refused,
@@ -482,6 +486,18 @@ impl From<crate::migrations::repair::RepairError> for CliError {
             RepairError::Destructive { .. } | RepairError::Apply(_) => {
                 CliError::from_error(ErrorKind::Refused, &error)
             }
+        }
+    }
+}
+
+impl From<crate::migrations::report::ReportError> for CliError {
+    fn from(error: crate::migrations::report::ReportError) -> CliError {
+        use crate::migrations::report::ReportError;
+        match error {
+            ReportError::Database(e) => e.into(),
+            ReportError::Replay(e) => e.into(),
+            ReportError::Repair(e) => e.into(),
+            ReportError::Log(e) => e.into(),
         }
     }
 }

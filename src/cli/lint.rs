@@ -16,7 +16,8 @@ use crate::policy::Verdict;
 
 /// Review new migrations: what each one does to the schema (from the
 /// reference chain) and what its file says. Without --since, --base or
-/// --staged, every revision is new.
+/// --staged, every revision is new. Where there is no store, the
+/// references are built in a temporary one.
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
     #[command(flatten)]
@@ -55,7 +56,7 @@ struct LintDocument<'a> {
 
 /// Lints, prints the findings, and fails when one reaches `--fail-on`.
 pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, None, &args.project)?;
+    let mut opened = migrations::open_or_scratch(ctx, &args.project)?;
     let scope = match (args.since, args.base, args.staged) {
         (Some(rev), _, _) => Scope::Since {
             // A tracked database absent here (a CI checkout) is no
@@ -76,6 +77,11 @@ pub fn run(args: LintArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     };
     let (repo, replayer, graph) = opened.parts();
     let mut report = lint::lint(repo, &replayer, graph, &scope, &mut replay_progress(ctx))?;
+    if opened.repo.is_scratch() && !report.revisions_checked.is_empty() {
+        ctx.out.note(
+            "no migsnap store here: the references were replayed into a temporary store, now removed (`migsnap init` keeps them for the next run)",
+        );
+    }
     let root = opened.repo.root();
     // Text names files relative to the project root; JSON keeps them
     // absolute, as every path in JSON is.

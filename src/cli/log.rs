@@ -2,13 +2,15 @@
 
 use serde::Serialize;
 
+use super::graph::Layout;
 use super::output::{Paint, bytes, diff_lines};
 use super::{CliError, Ctx, Status};
 use crate::schema::diff::{Change, SchemaDiff};
 use crate::snapshots::log::{
-    LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, patch,
+    LogEntry, ObjectChange, ObjectSpec, SchemaCache, changed_log, first_parent_log, graph_log,
+    patch,
 };
-use crate::snapshots::snapshot::IntegrityFailure;
+use crate::snapshots::snapshot::{IntegrityFailure, Safety};
 use crate::timestamp;
 
 /// Show the snapshot history of a database: hash, time, message, tags,
@@ -31,6 +33,10 @@ pub struct LogArgs {
     /// Under each snapshot, its schema diff from its first parent.
     #[arg(short = 'p', long)]
     patch: bool,
+    /// Draw the history as a graph, as `git log --graph` does: every
+    /// parent, not only the first, children before parents.
+    #[arg(long, conflicts_with = "changed")]
+    graph: bool,
 }
 
 /// The JSON of `log`: the database's snapshots, newest first, and with
@@ -71,10 +77,17 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             .into_iter()
             .map(|(entry, change)| (entry, Some(change)))
             .collect(),
-        (Some(head), None) => first_parent_log(view, head, args.max_count)?
-            .into_iter()
-            .map(|entry| (entry, None))
-            .collect(),
+        (Some(head), None) => {
+            let walk = if args.graph {
+                graph_log
+            } else {
+                first_parent_log
+            };
+            walk(view, head, args.max_count)?
+                .into_iter()
+                .map(|entry| (entry, None))
+                .collect()
+        }
         (None, _) => Vec::new(),
     };
     let mut cache = SchemaCache::default();
@@ -112,6 +125,8 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             db.name
         ));
     }
+    let mut layout = args.graph.then(Layout::default);
+    let paint = |paint: Paint, text: &str| ctx.out.paint(paint, text);
     for ((entry, change), patch) in entries.iter().zip(&patches) {
         let change = change.map(|change| {
             (
@@ -119,22 +134,28 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                 spec.as_ref().expect("holds because a change needs a spec"),
             )
         });
-        if args.oneline {
+        let mut text = if args.oneline {
             let mut line = oneline(ctx, entry);
             if let Some((change, spec)) = change {
                 line = format!("{line} {}: {spec}", change.verb());
             }
-            ctx.out.line(&line)?;
+            vec![line]
         } else {
-            long(ctx, entry, change)?;
-        }
+            long(ctx, entry, change)
+        };
         if let Some(patch) = patch {
-            for line in diff_lines(&ctx.out, patch, "    ") {
-                ctx.out.line(&line)?;
-            }
+            text.extend(diff_lines(&ctx.out, patch, "    "));
             if args.oneline && !patch.is_empty() {
-                ctx.out.line("")?;
+                text.push(String::new());
             }
+        }
+        if let Some(layout) = &mut layout {
+            text = layout
+                .place(&entry.id, &entry.snapshot.parents)
+                .lines(&text, &paint);
+        }
+        for line in &text {
+            ctx.out.line(line)?;
         }
     }
     Ok(Status::Ok)
@@ -177,19 +198,26 @@ fn decoration(name: &str) -> String {
     format!("HEAD -> {}", name.trim_start_matches("heads/"))
 }
 
-fn flags(entry: &LogEntry) -> Vec<&'static str> {
+fn flags(entry: &LogEntry) -> Vec<String> {
     let mut flags = Vec::new();
     if entry.schema_changed {
-        flags.push("schema changed");
+        flags.push("schema changed".to_owned());
     }
     if entry.snapshot.image.is_none() {
-        flags.push("schema-only");
+        flags.push("schema-only".to_owned());
     }
     if entry.forgotten {
-        flags.push("data forgotten");
+        flags.push("data forgotten".to_owned());
     }
     if entry.recorded.integrity.is_some() {
-        flags.push("fails integrity check");
+        flags.push("fails integrity check".to_owned());
+    }
+    match &entry.recorded.safety {
+        Some(Safety::Restore { restoring }) => {
+            flags.push(format!("safety: restore of {restoring:.12}"));
+        }
+        Some(Safety::Rewrite) => flags.push("safety: rewrite in place".to_owned()),
+        None => {}
     }
     flags
 }
@@ -228,25 +256,25 @@ pub(super) fn oneline(ctx: &Ctx, entry: &LogEntry) -> String {
     )
 }
 
-fn long(
-    ctx: &Ctx,
-    entry: &LogEntry,
-    change: Option<(ObjectChange, &ObjectSpec)>,
-) -> Result<(), CliError> {
+/// One snapshot as `log` shows it by default: a header line, fields, and
+/// the message indented, each element a line.
+fn long(ctx: &Ctx, entry: &LogEntry, change: Option<(ObjectChange, &ObjectSpec)>) -> Vec<String> {
     let out = &ctx.out;
-    out.line(&format!(
-        "{}{}",
-        out.paint(Paint::Id, &format!("snapshot {}", entry.id)),
-        decorations(ctx, entry)
-    ))?;
-    out.line(&format!("Date:    {}", timestamp::utc(entry.snapshot.time)))?;
+    let mut lines = vec![
+        format!(
+            "{}{}",
+            out.paint(Paint::Id, &format!("snapshot {}", entry.id)),
+            decorations(ctx, entry)
+        ),
+        format!("Date:    {}", timestamp::utc(entry.snapshot.time)),
+    ];
     if let Some(versions) = &entry.recorded.meta.alembic_versions {
         let text = if versions.is_empty() {
             "(empty alembic_version)".to_owned()
         } else {
             versions.join(", ")
         };
-        out.line(&format!("Alembic: {text}"))?;
+        lines.push(format!("Alembic: {text}"));
     }
     let size = match &entry.image {
         Some(image) => format!(
@@ -257,26 +285,26 @@ fn long(
         ),
         None => "schema only".to_owned(),
     };
-    out.line(&format!(
+    lines.push(format!(
         "Size:    {size}; added {} in {} objects",
         bytes(entry.snapshot.added.bytes),
         entry.snapshot.added.objects
-    ))?;
+    ));
     let flags = flags(entry);
     if !flags.is_empty() {
-        out.line(&format!("Notes:   {}", flags.join(", ")))?;
+        lines.push(format!("Notes:   {}", flags.join(", ")));
     }
     if let Some((change, spec)) = change {
-        out.line(&format!("Change:  {spec} {}", change.verb()))?;
+        lines.push(format!("Change:  {spec} {}", change.verb()));
     }
-    out.line("")?;
+    lines.push(String::new());
     for line in entry.snapshot.message.lines() {
-        out.line(&format!("    {line}"))?;
+        lines.push(format!("    {line}"));
     }
     if !entry.snapshot.message.is_empty() {
-        out.line("")?;
+        lines.push(String::new());
     }
-    Ok(())
+    lines
 }
 
 /// The JSON form of a log entry; field names are documented in docs/cli.md.
@@ -299,6 +327,7 @@ pub struct EntryDocument<'a> {
     added_bytes: u64,
     added_objects: u64,
     integrity: Option<&'a IntegrityFailure>,
+    safety: Option<&'a Safety>,
 }
 
 impl<'a> EntryDocument<'a> {
@@ -327,6 +356,7 @@ impl<'a> EntryDocument<'a> {
             added_bytes: entry.snapshot.added.bytes,
             added_objects: entry.snapshot.added.objects,
             integrity: entry.recorded.integrity.as_ref(),
+            safety: entry.recorded.safety.as_ref(),
         }
     }
 }

@@ -26,7 +26,23 @@ pub struct ProjectArgs {
 /// Opens the repository and the migration project for `db_arg` (a tracked
 /// name or a path; `None`: the only tracked database, if any).
 pub fn open(ctx: &Ctx, db_arg: Option<&str>, project: &ProjectArgs) -> Result<Workspace, CliError> {
-    let repo = ctx.open_repo()?;
+    workspace(ctx, ctx.open_repo()?, db_arg, project)
+}
+
+/// Opens the migration project as [`open`] does, on a scratch store when
+/// there is no store: for `history` and `lint`, which use the store only
+/// as a cache of references, so they run in a fresh clone (a pre-commit
+/// hook, a CI job) where `migsnap init` never ran.
+pub fn open_or_scratch(ctx: &Ctx, project: &ProjectArgs) -> Result<Workspace, CliError> {
+    workspace(ctx, ctx.open_repo_or_scratch()?, None, project)
+}
+
+fn workspace(
+    ctx: &Ctx,
+    repo: crate::repo::Repo,
+    db_arg: Option<&str>,
+    project: &ProjectArgs,
+) -> Result<Workspace, CliError> {
     Ok(Workspace::open(
         repo,
         &ctx.cwd,

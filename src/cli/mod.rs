@@ -19,6 +19,7 @@ mod fix;
 mod forget;
 mod fsck;
 mod gc;
+mod graph;
 mod guard;
 mod history;
 mod init;
@@ -31,6 +32,7 @@ mod output;
 mod refs;
 mod repair;
 mod replay;
+mod report;
 mod restore;
 mod show;
 mod snapshot;
@@ -127,6 +129,7 @@ enum Command {
     History(history::HistoryArgs),
     Replay(replay::ReplayArgs),
     Status(status::StatusArgs),
+    Report(report::ReportArgs),
     Locate(locate::LocateArgs),
     Accept(accept::AcceptArgs),
     Fix(fix::FixArgs),
@@ -185,7 +188,19 @@ pub struct Ctx {
 
 impl Ctx {
     fn open_repo(&self) -> Result<Repo, CliError> {
-        let mut repo = Repo::open(self.store.as_deref(), &self.cwd)?;
+        self.checked(Repo::open(self.store.as_deref(), &self.cwd)?)
+    }
+
+    /// Opens the repository as [`Ctx::open_repo`] does, or a scratch store
+    /// where there is none ([`Repo::open_or_scratch`]): for the commands
+    /// that use the store only as a cache.
+    fn open_repo_or_scratch(&self) -> Result<Repo, CliError> {
+        self.checked(Repo::open_or_scratch(self.store.as_deref(), &self.cwd)?)
+    }
+
+    /// Validates an opened repository's finding codes and applies
+    /// `--busy-timeout` to its store.
+    fn checked(&self, mut repo: Repo) -> Result<Repo, CliError> {
         // The codes come from every area, so the policy (above them all)
         // checks them, not the repository that read the file.
         repo.findings()
@@ -294,6 +309,7 @@ pub fn main() -> ExitCode {
         Command::History(args) => history::run(args, &mut ctx),
         Command::Replay(args) => replay::run(args, &mut ctx),
         Command::Status(args) => status::run(args, &mut ctx),
+        Command::Report(args) => report::run(args, &mut ctx),
         Command::Locate(args) => locate::run(args, &mut ctx),
         Command::Accept(args) => accept::run(args, &mut ctx),
         Command::Fix(args) => fix::run(args, &mut ctx),

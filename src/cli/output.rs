@@ -29,7 +29,20 @@ pub enum Paint {
     Good,
     /// Something removed, bad or a warning.
     Bad,
+    /// A lane of a drawn graph, by number: lanes take turns through six
+    /// colours, as in `git log --graph`.
+    Lane(usize),
 }
+
+/// The colours of graph lanes, in git's order.
+const LANE_COLOURS: [AnsiColor; 6] = [
+    AnsiColor::Red,
+    AnsiColor::Green,
+    AnsiColor::Yellow,
+    AnsiColor::Blue,
+    AnsiColor::Magenta,
+    AnsiColor::Cyan,
+];
 
 impl Output {
     /// An output in `format`; `quiet` keeps text output to errors and
@@ -68,6 +81,7 @@ impl Output {
             Paint::Ref => AnsiColor::Cyan,
             Paint::Good => AnsiColor::Green,
             Paint::Bad => AnsiColor::Red,
+            Paint::Lane(lane) => LANE_COLOURS[lane % LANE_COLOURS.len()],
         };
         let style = colour.on_default();
         format!("{style}{text}{style:#}")
@@ -245,9 +259,7 @@ fn change_lines(
     indent: &str,
     [added, removed, changed]: [&str; 3],
 ) -> Vec<String> {
-    use crate::schema::diff::{Meaning, Op};
-    use crate::schema::field::{Field, Value};
-    let shown = |value: &Option<Value>| value.as_ref().map_or("(none)".into(), Value::to_string);
+    use crate::schema::diff::Op;
     let mut lines = Vec::new();
     for change in &diff.changes {
         let (sigil, paint) = match change.op {
@@ -255,52 +267,63 @@ fn change_lines(
             Op::Removed => (removed, Some(Paint::Bad)),
             Op::Changed => (changed, None),
         };
-        let kind = change.kind.name().replace('_', " ");
-        let name = match (&change.table, change.kind.name()) {
-            (Some(table), "column") => format!("{table}.{}", change.name),
-            (Some(table), _) if *table != change.name => format!("{} on {table}", change.name),
-            _ => change.name.clone(),
-        };
-        let what = match change.meaning {
-            Meaning::Definition => String::new(),
-            Meaning::Order => format!(
-                ": same columns, different order{}",
-                moved_text(&change.moved)
-            ),
-            Meaning::Name => {
-                let names = change
-                    .fields
-                    .iter()
-                    .find(|f| f.field == Field::Name)
-                    .map(|f| format!(": {} → {}", shown(&f.before), shown(&f.after)))
-                    .unwrap_or_default();
-                format!(": same {kind}, different name{names}")
-            }
-        };
-        let head = format!("{indent}{sigil} {kind} {name}{what}");
+        let (what, fields) = describe_change(change);
+        let head = format!("{indent}{sigil} {what}");
         lines.push(match paint {
             Some(paint) => out.paint(paint, &head),
             None => head,
         });
-        if change.op == Op::Changed && change.meaning == Meaning::Definition {
-            for field in &change.fields {
-                lines.push(if field.field == Field::Columns {
-                    format!(
-                        "{indent}    columns: different order{}",
-                        moved_text(&change.moved)
-                    )
-                } else {
-                    format!(
-                        "{indent}    {}: {} → {}",
-                        field.field,
-                        shown(&field.before),
-                        shown(&field.after)
-                    )
-                });
-            }
-        }
+        lines.extend(fields.iter().map(|field| format!("{indent}    {field}")));
     }
     lines
+}
+
+/// One change in words, as [`diff_lines`] shows it after its sigil: the
+/// kind and name, with what a change of form means ("same columns,
+/// different order"); then, for a changed definition, each field as `field:
+/// old → new`.
+pub fn describe_change(change: &crate::schema::diff::Change) -> (String, Vec<String>) {
+    use crate::schema::diff::{Meaning, Op};
+    use crate::schema::field::{Field, Value};
+    let shown = |value: &Option<Value>| value.as_ref().map_or("(none)".into(), Value::to_string);
+    let kind = change.kind.name().replace('_', " ");
+    let name = match (&change.table, change.kind.name()) {
+        (Some(table), "column") => format!("{table}.{}", change.name),
+        (Some(table), _) if *table != change.name => format!("{} on {table}", change.name),
+        _ => change.name.clone(),
+    };
+    let what = match change.meaning {
+        Meaning::Definition => String::new(),
+        Meaning::Order => format!(
+            ": same columns, different order{}",
+            moved_text(&change.moved)
+        ),
+        Meaning::Name => {
+            let names = change
+                .fields
+                .iter()
+                .find(|f| f.field == Field::Name)
+                .map(|f| format!(": {} → {}", shown(&f.before), shown(&f.after)))
+                .unwrap_or_default();
+            format!(": same {kind}, different name{names}")
+        }
+    };
+    let mut fields = Vec::new();
+    if change.op == Op::Changed && change.meaning == Meaning::Definition {
+        for field in &change.fields {
+            fields.push(if field.field == Field::Columns {
+                format!("columns: different order{}", moved_text(&change.moved))
+            } else {
+                format!(
+                    "{}: {} → {}",
+                    field.field,
+                    shown(&field.before),
+                    shown(&field.after)
+                )
+            });
+        }
+    }
+    (format!("{kind} {name}{what}"), fields)
 }
 
 /// An error in `--format json`, on stderr.

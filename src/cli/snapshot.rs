@@ -76,6 +76,7 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         tags: args.tags,
         busy_timeout: ctx.busy_timeout,
         migrations: None,
+        safety: None,
     };
     let report = record(
         &mut repo,

@@ -1,7 +1,7 @@
 //! `migsnap status`: is the database where its migration history says it
 //! is? The command a person runs first.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -10,10 +10,10 @@ use super::output::drift_lines;
 use super::{CliError, Ctx, Status, verdict};
 use crate::migrations::drift::{self, Comparison, LiveDatabase};
 use crate::migrations::history::position::Position;
-use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::models::{self, ModelsComparison};
 use crate::migrations::replay::ReplayFailure;
+use crate::migrations::workspace::ProjectSummary;
 use crate::policy::Verdict;
 use crate::snapshots::log::{self, SinceSnapshot};
 
@@ -46,21 +46,12 @@ struct StatusDocument<'a> {
     replay_failure: Option<&'a ReplayFailure>,
     /// The models against the heads' reference; `null` without models.
     models: Option<&'a ModelsComparison>,
-    project: ProjectSummary<'a>,
+    project: ProjectSummary,
     since_snapshot: Option<&'a SinceSnapshot>,
     /// `findings` (the counting ones), `ignored`, `fail_on`, `strict`,
     /// `clean`.
     #[serde(flatten)]
     verdict: &'a Verdict,
-}
-
-/// The migration project, in brief.
-#[derive(Serialize)]
-struct ProjectSummary<'a> {
-    kind: MigrationKind,
-    root: &'a Path,
-    version_locations: Vec<PathBuf>,
-    revisions: usize,
 }
 
 pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -96,12 +87,7 @@ pub fn run(args: StatusArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             comparison: report.comparison.as_ref(),
             replay_failure: report.replay_failure.as_ref(),
             models: models.as_ref(),
-            project: ProjectSummary {
-                kind: opened.project.kind,
-                root: &opened.project.root,
-                version_locations: opened.project.version_dirs(),
-                revisions: opened.graph.len(),
-            },
+            project: opened.summary(),
             since_snapshot: since.as_ref(),
             verdict: &verdict,
         })?;

@@ -1,8 +1,8 @@
 //! Databases against their migration history: the history read statically,
 //! the reference chain built by replaying it, and the workflows on top
 //! (drift status and locate, bisect, repair, the verified stamp, adopting
-//! extra objects as a revision, guard, lint, the round trip, and a snapshot
-//! judged for artefacts).
+//! extra objects as a revision, guard, lint, the round trip, a snapshot
+//! judged for artefacts, and the report that gathers them for a person).
 
 pub mod adopt;
 pub mod bisect;
@@ -15,6 +15,7 @@ pub mod models;
 pub mod record;
 pub mod repair;
 pub mod replay;
+pub mod report;
 pub mod roundtrip;
 pub mod side;
 pub mod stamp;

@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::migrations::history::graph::Graph;
-use crate::migrations::history::project::HistoryError;
-use crate::migrations::history::project::Project;
+use crate::migrations::history::project::{HistoryError, MigrationKind, Project};
 use crate::migrations::replay::{Chain, Replayer};
 use crate::repo::{Repo, Tracked, absolute};
 
@@ -73,10 +74,33 @@ impl Workspace {
         Replayer::new(&self.project, &self.graph, self.chain.clone())
     }
 
+    /// The project in brief, for reports.
+    pub fn summary(&self) -> ProjectSummary {
+        ProjectSummary {
+            kind: self.project.kind,
+            root: self.project.root.clone(),
+            version_locations: self.project.version_dirs(),
+            revisions: self.graph.len(),
+        }
+    }
+
     /// The database file the workflow is about: see [`find_database`].
     pub fn database(&self, db_arg: Option<&str>) -> Result<PathBuf, DatabaseError> {
         find_database(self.tracked.as_ref(), db_arg, &self.project)
     }
+}
+
+/// A migration project in brief: what `status` and `report` say about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProjectSummary {
+    /// Alembic or a SQL folder.
+    pub kind: MigrationKind,
+    /// Where its commands run.
+    pub root: PathBuf,
+    /// Where its revision files are.
+    pub version_locations: Vec<PathBuf>,
+    /// How many revisions it has.
+    pub revisions: usize,
 }
 
 /// Where the references of `project`, opened for `tracked`, live: the

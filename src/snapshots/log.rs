@@ -3,7 +3,7 @@
 //! that history (`log --changed`), from snapshot objects and schema blobs
 //! alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 use std::str::FromStr;
@@ -175,6 +175,91 @@ pub fn first_parent_log(
         )?);
     }
     Ok(out)
+}
+
+/// Every snapshot `start` descends from, along all its parents, in the
+/// order `log --graph` draws them, at most `limit` of them: each after all
+/// its children, the first parent of the one just taken next when it is
+/// ready, else the newest ready one (by time, then id). A database's own
+/// history is one line, so this is [`first_parent_log`]'s order there;
+/// reference chains mirror the revision graph's forks and merges.
+///
+/// Reads every snapshot object reachable from `start` (an order in which
+/// children come first needs them all), and images only for the entries
+/// returned. Time and memory grow with the number of snapshots, never with
+/// its square.
+pub fn graph_log(
+    view: View<'_>,
+    start: ObjectId,
+    limit: Option<usize>,
+) -> Result<Vec<LogEntry>, migsnap_store::Error> {
+    // Each snapshot object read once, with how many children it has.
+    let mut snapshots: HashMap<ObjectId, Snapshot> = HashMap::new();
+    let mut children: HashMap<ObjectId, usize> = HashMap::new();
+    let mut unread = vec![start];
+    while let Some(id) = unread.pop() {
+        if snapshots.contains_key(&id) {
+            continue;
+        }
+        let snapshot = view.read_snapshot(&id)?;
+        for parent in distinct_parents(&snapshot) {
+            *children.entry(parent).or_default() += 1;
+            unread.push(parent);
+        }
+        snapshots.insert(id, snapshot);
+    }
+    let mut order = Vec::new();
+    let mut ready: BTreeSet<(i64, ObjectId)> = BTreeSet::new();
+    let mut next = Some(start);
+    while let Some(id) = next.take().or_else(|| ready.pop_last().map(|(_, id)| id)) {
+        if limit.is_some_and(|n| order.len() >= n) {
+            break;
+        }
+        order.push(id);
+        for (k, parent) in distinct_parents(&snapshots[&id]).into_iter().enumerate() {
+            let waiting = children
+                .get_mut(&parent)
+                .expect("holds: every parent was counted");
+            *waiting -= 1;
+            match (*waiting, k) {
+                (0, 0) => next = Some(parent),
+                (0, _) => {
+                    ready.insert((snapshots[&parent].time, parent));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut refs = ref_names(view)?;
+    let forgotten = forgotten_set(view)?;
+    order
+        .into_iter()
+        .map(|id| {
+            // A parent comes after all its children, so it is still there.
+            // Each id comes once: a snapshot's id hashes its parents' ids,
+            // so no snapshot descends from itself.
+            let snapshot = snapshots
+                .remove(&id)
+                .expect("holds: history has no cycle, so each id comes once");
+            let schema_changed = snapshot
+                .parents
+                .first()
+                .and_then(|parent| snapshots.get(parent))
+                .is_none_or(|parent| schema_differs(parent, &snapshot));
+            entry(view, id, snapshot, schema_changed, &mut refs, &forgotten)
+        })
+        .collect()
+}
+
+/// A snapshot's parents, first parent first, each once.
+fn distinct_parents(snapshot: &Snapshot) -> Vec<ObjectId> {
+    let mut parents: Vec<ObjectId> = Vec::with_capacity(snapshot.parents.len());
+    for parent in &snapshot.parents {
+        if !parents.contains(parent) {
+            parents.push(*parent);
+        }
+    }
+    parents
 }
 
 /// A schema object that `log --changed` follows, by name as the user wrote it.
@@ -630,6 +715,53 @@ mod tests {
             Some(ObjectChange::Disappeared)
         );
         assert_eq!(b.change(None, &Schema::default()), None);
+    }
+
+    /// Children before parents; the first parent of the one just taken
+    /// next, so a line is drawn whole; else the newest ready one.
+    #[test]
+    fn graph_log_takes_children_first_and_follows_lines() {
+        use migsnap_store::{Added, Object, ObjectStore, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let schema = store.write(&Object::Blob(b"schema".to_vec())).unwrap();
+        let mut write = |parents: Vec<ObjectId>, time: i64| {
+            let snapshot = Snapshot {
+                parents,
+                schema,
+                image: None,
+                database: "app".into(),
+                time,
+                message: String::new(),
+                host: String::new(),
+                tool: String::new(),
+                added: Added::default(),
+                headers: Vec::new(),
+            };
+            store.write(&Object::Snapshot(snapshot)).unwrap()
+        };
+        let root = write(Vec::new(), 1);
+        let left1 = write(vec![root], 2);
+        let old = write(Vec::new(), 3);
+        let right1 = write(vec![root], 4);
+        let left2 = write(vec![left1], 5);
+        // A repeated parent is one edge.
+        let merge = write(vec![left2, old, right1, old], 6);
+        let view = store.view();
+        let ids = |limit| -> Vec<ObjectId> {
+            graph_log(view, merge, limit)
+                .unwrap()
+                .into_iter()
+                .map(|entry| entry.id)
+                .collect()
+        };
+        assert_eq!(ids(None), [merge, left2, left1, right1, root, old]);
+        assert_eq!(ids(Some(2)), [merge, left2]);
+        assert!(ids(Some(0)).is_empty());
+        let entries = graph_log(view, left2, None).unwrap();
+        let changed: Vec<bool> = entries.iter().map(|e| e.schema_changed).collect();
+        // Only the root differs from an (absent) parent.
+        assert_eq!(changed, [false, false, true]);
     }
 
     #[test]

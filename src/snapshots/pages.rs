@@ -18,11 +18,12 @@ use crossbeam_channel::bounded;
 use migsnap_store::compress::Compressor;
 use migsnap_store::image::{ResolvedImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
+use migsnap_store::{BlockChange, Listing};
 use migsnap_store::{
     HashedBlob, Image, Object, ObjectId, PreparedPack, Progress, Transaction, View,
 };
 
-use crate::snapshots::sqlite::{Capture, Database, SqliteError};
+use crate::snapshots::sqlite::{Capture, Database, Geometry, SqliteError};
 
 /// Pages handed to a worker at a time.
 const BATCH_PAGES: usize = 64;
@@ -100,11 +101,13 @@ impl Batch {
     }
 }
 
-/// A batch after hashing: every page's id by index, the pages that differ
-/// from the parent packed and compressed, and the bytes read.
+/// A batch after hashing: the index and id of each page that differs from
+/// the parent at the same index (every page, without a parent), those
+/// pages packed and compressed, and how many pages and bytes were read.
 struct Hashed {
-    ids: Vec<(usize, ObjectId)>,
+    changed: Vec<(usize, ObjectId)>,
     packs: Vec<PreparedPack>,
+    pages: usize,
     bytes: u64,
 }
 
@@ -112,10 +115,14 @@ struct Hashed {
 /// transaction) into `tx`, listing the image against `parent`. `on_change`
 /// is called, from a worker thread and possibly more than once, as soon as
 /// a page is read that `parent` does not hold at the same index.
+///
+/// With a parent, only the changed pages' ids are kept while reading, and
+/// the parent's list becomes the new one if it is listed in full
+/// (`plan_listing`): memory holds one full list, not two.
 pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,
-    parent: Option<&ResolvedImage>,
+    parent: Option<ResolvedImage>,
     known: Option<&crate::snapshots::sqlite::SchemaFingerprint>,
     on_change: &(dyn Fn() + Sync),
     progress: &mut dyn Progress,
@@ -124,11 +131,11 @@ pub fn record(
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     let mut compressors: Vec<_> = (0..workers).map(|_| tx.compressor()).collect();
-    let parent_blocks: &[ObjectId] = parent.map_or(&[], |p| &p.blocks);
+    let parent_blocks: &[ObjectId] = parent.as_ref().map_or(&[], |p| &p.blocks);
     let estimate = file_len(db.path());
     progress.start("reading pages", estimate);
 
-    std::thread::scope(|scope| {
+    let (listed, capture, digest) = std::thread::scope(|scope| {
         let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
         let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
 
@@ -177,21 +184,10 @@ pub fn record(
         drop(page_rx);
         drop(hash_tx);
 
-        let mut blocks: Vec<ObjectId> = Vec::new();
+        let mut listed = Listed::new(!parent_blocks.is_empty(), estimate);
         let mut insert_error = None;
         for hashed in &hash_rx {
-            // One id per page of the file, reserved once: growing by
-            // doubling would hold up to twice the listing (64 MiB at 4 GiB).
-            if blocks.capacity() == 0 && !hashed.ids.is_empty() {
-                let page_size = hashed.bytes / hashed.ids.len() as u64;
-                blocks.reserve_exact((estimate / page_size.max(1)) as usize + 1);
-            }
-            for (index, id) in hashed.ids {
-                if blocks.len() <= index {
-                    blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
-                }
-                blocks[index] = id;
-            }
+            listed.add(&hashed);
             // Stop at the first failed insert: SQLite may have rolled the
             // transaction back, and nothing more may be written.
             if let Err(e) = hashed
@@ -210,43 +206,113 @@ pub fn record(
             return Err(ImageError::Store(e));
         }
         let (capture, digest) = read?;
-        progress.finish();
-        let geometry = capture.geometry;
-        blocks.truncate(geometry.page_count as usize);
-        let image = Object::Image(Image {
-            block_size: geometry.page_size,
-            block_count: geometry.page_count,
-            digest,
-            listing: plan_listing(parent, geometry.page_size, blocks),
-        });
-        let id = tx.write_owned(image)?;
-        Ok(RecordedImage {
-            capture,
-            id,
-            digest,
-        })
+        Ok((listed, capture, digest))
+    })?;
+    progress.finish();
+    let geometry = capture.geometry;
+    let listing = listed.into_listing(parent, &geometry);
+    let image = Object::Image(Image {
+        block_size: geometry.page_size,
+        block_count: geometry.page_count,
+        digest,
+        listing,
+    });
+    let id = tx.write_owned(image)?;
+    Ok(RecordedImage {
+        capture,
+        id,
+        digest,
     })
+}
+
+/// The ids a recording keeps as batches come in, in any order. Without a
+/// parent, every page's id by index, reserved once: growing by doubling
+/// would hold up to twice the listing (64 MiB at 4 GiB). With one, only the
+/// pages that differ from it.
+struct Listed {
+    against_parent: bool,
+    /// The file's size when the read began, to reserve the list once.
+    estimate: u64,
+    blocks: Vec<ObjectId>,
+    changes: Vec<BlockChange>,
+}
+
+impl Listed {
+    fn new(against_parent: bool, estimate: u64) -> Listed {
+        Listed {
+            against_parent,
+            estimate,
+            blocks: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, hashed: &Hashed) {
+        if self.against_parent {
+            self.changes
+                .extend(hashed.changed.iter().map(|&(index, block)| BlockChange {
+                    index:
+                        u32::try_from(index).expect("holds because SQLite counts pages in a u32"),
+                    block,
+                }));
+            return;
+        }
+        if self.blocks.capacity() == 0 && hashed.pages > 0 {
+            let page_size = hashed.bytes / hashed.pages as u64;
+            self.blocks
+                .reserve_exact((self.estimate / page_size.max(1)) as usize + 1);
+        }
+        for &(index, id) in &hashed.changed {
+            if self.blocks.len() <= index {
+                self.blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+            }
+            self.blocks[index] = id;
+        }
+    }
+
+    /// The listing of an image of `geometry`, against `parent` when the
+    /// ids were kept against it.
+    fn into_listing(self, parent: Option<ResolvedImage>, geometry: &Geometry) -> Listing {
+        match parent.filter(|_| self.against_parent) {
+            Some(parent) => {
+                let mut changes = self.changes;
+                // Workers finish batches out of order.
+                changes.sort_unstable_by_key(|change| change.index);
+                changes.retain(|change| change.index < geometry.page_count);
+                plan_listing(parent, geometry.page_size, geometry.page_count, changes)
+            }
+            None => {
+                let mut blocks = self.blocks;
+                blocks.truncate(geometry.page_count as usize);
+                Listing::Full(blocks)
+            }
+        }
+    }
 }
 
 /// Hashes a batch of pages and packs the ones that differ from the parent's
 /// blocks at the same index.
 fn hash_batch(batch: &Batch, parent_blocks: &[ObjectId], compressor: &mut Compressor) -> Hashed {
-    let mut ids = Vec::with_capacity(batch.len());
     let mut changed = Vec::new();
+    let mut blobs = Vec::new();
     for (offset, page) in batch.pages().enumerate() {
         let index = batch.first + offset;
         let blob = HashedBlob::new(page);
         if parent_blocks.get(index) != Some(&blob.id()) {
-            changed.push(blob);
+            changed.push((index, blob.id()));
+            blobs.push(blob);
         }
-        ids.push((index, blob.id()));
     }
-    let packs = changed
+    let packs = blobs
         .chunks(PACK_OBJECTS)
         .map(|blobs| PreparedPack::blobs(blobs.iter().copied(), compressor))
         .collect();
-    let bytes = batch.data.len() as u64;
-    Hashed { ids, packs, bytes }
+    Hashed {
+        changed,
+        packs,
+        pages: batch.len(),
+        bytes: batch.data.len() as u64,
+    }
 }
 
 /// Worker threads for hashing and compression: one per core, at most 8.

@@ -41,6 +41,8 @@ pub struct SnapshotOptions {
     /// records the file hash of every revision the database has applied,
     /// so `lint` can tell when a file changed after it was applied.
     pub migrations: Option<Arc<dyn MigrationFiles>>,
+    /// Set for a safety snapshot: what is about to change the database.
+    pub safety: Option<Safety>,
 }
 
 /// What a snapshot needs of a migration history: the files behind the
@@ -122,6 +124,24 @@ pub struct Recorded {
     /// it was recorded anyway, because a damaged database is the one a
     /// person most needs a copy of.
     pub integrity: Option<IntegrityFailure>,
+    /// Set when it is a safety snapshot: the state kept just before
+    /// migsnap changed the database, so the change can be undone.
+    pub safety: Option<Safety>,
+}
+
+/// What a safety snapshot was taken before.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "before", rename_all = "snake_case")]
+pub enum Safety {
+    /// A restore putting snapshot `restoring` in place (`restore`, or
+    /// `guard` putting back the state before a failed command).
+    Restore {
+        /// The snapshot restored.
+        restoring: ObjectId,
+    },
+    /// A rewrite in place (`stamp`, `repair`, `fix`); the message says
+    /// which. A value a newer version writes reads as this too.
+    Rewrite,
 }
 
 /// How a recorded database failed `PRAGMA quick_check`.
@@ -195,6 +215,11 @@ const H_MIGRATION_FILE: &str = "migration-file";
 const H_INTEGRITY: &str = "integrity-check";
 const H_INTEGRITY_COUNT: &str = "integrity-problem-count";
 const H_INTEGRITY_PROBLEM: &str = "integrity-problem";
+const H_SAFETY: &str = "safety";
+const H_RESTORING: &str = "restoring";
+/// The values of [`H_SAFETY`].
+const SAFETY_RESTORE: &str = "restore";
+const SAFETY_REWRITE: &str = "rewrite";
 /// The one value of [`H_INTEGRITY`]: the header is written only on failure,
 /// so snapshots from before it read as passing (those versions refused a
 /// database that failed).
@@ -248,6 +273,16 @@ impl Recorded {
                 headers.push((H_INTEGRITY_PROBLEM.to_owned(), problem.clone()));
             }
         }
+        match &self.safety {
+            None => {}
+            Some(Safety::Restore { restoring }) => {
+                headers.push((H_SAFETY.to_owned(), SAFETY_RESTORE.to_owned()));
+                headers.push((H_RESTORING.to_owned(), restoring.to_string()));
+            }
+            Some(Safety::Rewrite) => {
+                headers.push((H_SAFETY.to_owned(), SAFETY_REWRITE.to_owned()));
+            }
+        }
         headers
     }
 
@@ -290,8 +325,24 @@ impl Recorded {
                 .map(|(revision, hash)| (revision.to_owned(), hash.to_owned()))
                 .collect(),
             integrity: integrity_failure(snapshot),
+            safety: safety(snapshot),
         }
     }
+}
+
+/// What a safety snapshot's headers say it was taken before. A restore
+/// whose snapshot does not parse (only a damaged or foreign header) still
+/// reads as a safety snapshot, of a rewrite: what it keeps is the same.
+fn safety(snapshot: &Snapshot) -> Option<Safety> {
+    let kind = snapshot.header_values(H_SAFETY).next()?;
+    let restoring = snapshot
+        .header_values(H_RESTORING)
+        .next()
+        .and_then(|id| id.parse().ok());
+    Some(match (kind, restoring) {
+        (SAFETY_RESTORE, Some(restoring)) => Safety::Restore { restoring },
+        _ => Safety::Rewrite,
+    })
 }
 
 /// The integrity failure a snapshot's headers record. Any value of the
@@ -390,6 +441,9 @@ pub fn take_into(
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
         .and_then(|id| image::resolve(tx.view(), &id).ok());
+    // Recording takes the parent's listing over (see `pages::record`);
+    // what is asked of the parent image afterwards is its digest.
+    let parent_digest = parent_image.as_ref().map(|p| p.image.digest);
 
     // What the parent recorded about its schema lets an unchanged schema be
     // recognised from the schema cookie without parsing it again.
@@ -399,7 +453,7 @@ pub fn take_into(
         (source.capture(None, known.as_ref())?, None, None)
     } else {
         let parent = Parent {
-            image: parent_image.as_ref(),
+            image: parent_image,
             // A recorded snapshot without a failure passed `quick_check`
             // when it was taken: the check predates every release (see
             // "An unchanged database is not checked again" in design.md).
@@ -433,11 +487,12 @@ pub fn take_into(
         schema_semantic: semantic,
         migration_files,
         integrity,
+        safety: options.safety.clone(),
     };
 
     if let (Some(head), Some(parent_record), false) = (head, &parent_record, options.allow_empty) {
         let digest = image.as_ref().map(|(_, digest)| digest);
-        if unchanged(parent_record, parent_image.as_ref(), &record, digest) {
+        if unchanged(parent_record, parent_digest, &record, digest) {
             return Ok(SnapshotOutcome::Unchanged { head });
         }
     }
@@ -496,10 +551,9 @@ fn commit(
 }
 
 /// What a new snapshot's parent offers the page read.
-#[derive(Clone, Copy)]
 struct Parent<'a> {
     /// Its image, to list only the pages that changed.
-    image: Option<&'a ResolvedImage>,
+    image: Option<ResolvedImage>,
     /// Whether it passed `quick_check`: then an equal image needs no check.
     clean: bool,
     /// Its schema stamp, to skip parsing an unchanged schema.
@@ -543,6 +597,7 @@ fn record_checked(
     // (a restore's safety snapshot, a scheduled snapshot), and a changed
     // one starts its check with its first changed page.
     let inheritable = parent.clean && parent.image.is_some();
+    let parent_digest = parent.image.as_ref().map(|p| p.image.digest);
     let (start_tx, start_rx) = std::sync::mpsc::sync_channel::<bool>(2);
     let started = std::sync::atomic::AtomicBool::new(!inheritable);
     if !inheritable {
@@ -566,11 +621,9 @@ fn record_checked(
             &on_change,
             progress,
         );
-        let inherited = recorded.as_ref().is_ok_and(|image| {
-            parent
-                .image
-                .is_some_and(|p| parent.clean && p.image.digest == image.digest)
-        });
+        let inherited = recorded
+            .as_ref()
+            .is_ok_and(|image| parent.clean && parent_digest == Some(image.digest));
         // Not inherited and no page changed (the file only shrank, say),
         // or the recording failed: the check runs, or is not needed.
         let _ = start_tx.send(!inherited && recorded.is_ok());
@@ -595,7 +648,7 @@ fn record_checked(
 /// pages were read) would repeat its parent.
 fn unchanged(
     parent_record: &Recorded,
-    parent_image: Option<&ResolvedImage>,
+    parent_digest: Option<[u8; 32]>,
     record: &Recorded,
     digest: Option<&[u8; 32]>,
 ) -> bool {
@@ -610,7 +663,7 @@ fn unchanged(
         record.schema_semantic.is_some() && parent_record.schema_semantic == record.schema_semantic;
     let same_image = match digest {
         None => true,
-        Some(digest) => parent_image.is_some_and(|p| p.image.digest == *digest),
+        Some(digest) => parent_digest == Some(*digest),
     };
     same_schema && same_meta && same_image
 }
@@ -708,5 +761,46 @@ mod tests {
                 .integrity
                 .is_some()
         );
+    }
+
+    /// The safety mark is written as docs/format.md documents it and reads
+    /// back; a restore whose snapshot id is damaged, or a kind this
+    /// version does not know, still reads as a safety snapshot.
+    #[test]
+    fn safety_headers_round_trip() {
+        let restoring = ObjectId::hash(b"restored");
+        let record = Recorded {
+            safety: Some(Safety::Restore { restoring }),
+            ..Recorded::default()
+        };
+        let headers = record.to_headers();
+        let tail = &headers[headers.len() - 2..];
+        assert_eq!(
+            tail,
+            [
+                ("safety".to_owned(), "restore".to_owned()),
+                ("restoring".to_owned(), restoring.to_string()),
+            ]
+        );
+        let back = Recorded::from_snapshot(&snapshot_with(headers)).safety;
+        assert_eq!(back, Some(Safety::Restore { restoring }));
+
+        let rewrite = Recorded {
+            safety: Some(Safety::Rewrite),
+            ..Recorded::default()
+        };
+        let back = Recorded::from_snapshot(&snapshot_with(rewrite.to_headers())).safety;
+        assert_eq!(back, Some(Safety::Rewrite));
+
+        let header = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+        for odd in [
+            vec![header("safety", "restore"), header("restoring", "not hex")],
+            vec![header("safety", "vacuum")],
+        ] {
+            let back = Recorded::from_snapshot(&snapshot_with(odd)).safety;
+            assert_eq!(back, Some(Safety::Rewrite));
+        }
+        let plain = Recorded::from_snapshot(&snapshot_with(Vec::new()));
+        assert_eq!(plain.safety, None);
     }
 }

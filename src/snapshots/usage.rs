@@ -91,7 +91,8 @@ pub fn usage(repo: &Repo, databases: &[Tracked]) -> Result<UsageReport, LogError
 }
 
 impl SnapshotUsage {
-    fn of(entry: LogEntry) -> SnapshotUsage {
+    /// The share of the snapshot `entry` lists.
+    pub fn of(entry: LogEntry) -> SnapshotUsage {
         SnapshotUsage {
             id: entry.id,
             logical_size: entry.image.as_ref().map(|i| i.len()),

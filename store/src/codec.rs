@@ -92,13 +92,38 @@ pub fn decode<T: bincode::Decode<()> + bincode::Encode>(
             extra: bytes.len() - used,
         });
     }
-    if encode(&value) != bytes {
+    if !encodes_to(&value, bytes) {
         return Err(DecodeError::Malformed {
             what,
             reason: "not in canonical form (an integer is longer than it needs to be)".into(),
         });
     }
     Ok(value)
+}
+
+/// Whether `value` encodes to exactly `bytes`. Compared as it is encoded,
+/// never built: a full page listing is 32 MiB at 4 GiB, and reading one
+/// already holds its bytes and its decoded value.
+fn encodes_to<T: bincode::Encode>(value: &T, bytes: &[u8]) -> bool {
+    /// Checks each written piece against what is left of the expected bytes.
+    struct Compare<'a>(&'a [u8]);
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, piece: &[u8]) -> std::io::Result<usize> {
+            match self.0.strip_prefix(piece) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(piece.len())
+                }
+                // Stops the encoding at the first difference.
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut compare = Compare(bytes);
+    bincode::encode_into_std_write(value, &mut compare, config()).is_ok() && compare.0.is_empty()
 }
 
 /// Encodes an object into its canonical bytes.
@@ -185,6 +210,56 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object, DecodeError> {
         Kind::Image => Object::Image(decode("image", body)?),
         Kind::Snapshot => Object::Snapshot(decode("snapshot", body)?),
     })
+}
+
+/// Decodes the object `reader` holds, and only it, without holding its
+/// bytes: for objects too large to read whole beside their decoded form (a
+/// full page listing, 32 MiB at 4 GiB). The object is returned only when
+/// its canonical encoding hashes to `id`, which proves both that it is the
+/// object asked for and that the stored bytes were canonical. `None` means
+/// they were not, for a reason the caller tells from the bytes themselves.
+pub fn decode_object_from(reader: &mut impl std::io::Read, id: &ObjectId) -> Option<Object> {
+    let mut header = [0u8; 2];
+    reader.read_exact(&mut header).ok()?;
+    let object = match peek_kind(&header).ok()? {
+        Kind::Blob => {
+            let mut body = Vec::new();
+            reader.read_to_end(&mut body).ok()?;
+            Object::Blob(body)
+        }
+        Kind::Image => Object::Image(bincode::decode_from_std_read(reader, config()).ok()?),
+        Kind::Snapshot => Object::Snapshot(bincode::decode_from_std_read(reader, config()).ok()?),
+    };
+    // Trailing bytes are not part of the object.
+    if reader.read(&mut [0u8; 1]).ok()? != 0 {
+        return None;
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&header);
+    {
+        // bincode writes an id at a time; BLAKE3 is fastest fed in bulk.
+        let mut hashing = std::io::BufWriter::with_capacity(STREAM_BUFFER, &mut hasher);
+        match &object {
+            Object::Blob(body) => std::io::Write::write_all(&mut hashing, body).ok()?,
+            Object::Image(image) => encode_into_std_write(image, &mut hashing)?,
+            Object::Snapshot(snapshot) => encode_into_std_write(snapshot, &mut hashing)?,
+        }
+        std::io::Write::flush(&mut hashing).ok()?;
+    }
+    (ObjectId::from_bytes(*hasher.finalize().as_bytes()) == *id).then_some(object)
+}
+
+/// The buffer between a streamed object and the blob handle or the hasher:
+/// bincode reads and writes a few bytes at a time.
+pub const STREAM_BUFFER: usize = 64 << 10;
+
+fn encode_into_std_write<T: bincode::Encode>(
+    value: &T,
+    out: &mut impl std::io::Write,
+) -> Option<()> {
+    bincode::encode_into_std_write(value, out, config())
+        .ok()
+        .map(drop)
 }
 
 #[cfg(test)]
@@ -344,6 +419,36 @@ mod tests {
             decode_object(&long),
             Err(DecodeError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn streamed_decoding_returns_only_the_object_its_id_names() {
+        let image = Object::Image(Image {
+            block_size: 4096,
+            block_count: 2,
+            digest: [0xdd; 32],
+            listing: Listing::Full(vec![id(0xaa), id(0xbb)]),
+        });
+        let canonical = encode_object(&image);
+        let image_id = ObjectId::hash(&canonical);
+        let decode = |bytes: &[u8], id: &ObjectId| decode_object_from(&mut &bytes[..], id);
+        assert_eq!(decode(&canonical, &image_id), Some(image));
+        // The same value with a three-byte varint: not these bytes' object.
+        let mut long = canonical[..5].to_vec();
+        long.extend([0xfb, 0x02, 0x00]);
+        long.extend(&canonical[6..]);
+        assert_eq!(decode(&long, &ObjectId::hash(&long)), None);
+        // A trailing byte, a cut body, another id.
+        let mut trailing = canonical.clone();
+        trailing.push(0);
+        assert_eq!(decode(&trailing, &image_id), None);
+        assert_eq!(decode(&canonical[..canonical.len() - 1], &image_id), None);
+        assert_eq!(decode(&canonical, &id(0xaa)), None);
+        let blob = encode_object(&Object::Blob(b"page".to_vec()));
+        assert_eq!(
+            decode(&blob, &ObjectId::hash(&blob)),
+            Some(Object::Blob(b"page".to_vec()))
+        );
     }
 
     // Cross-checked with the reference Python `blake3` package.

@@ -79,30 +79,8 @@ pub fn resolve(view: View<'_>, id: &ObjectId) -> Result<ResolvedImage> {
         let Listing::Delta { ref changes, .. } = delta.listing else {
             unreachable!("BUG: only deltas are pushed");
         };
-        blocks.truncate(delta.block_count as usize);
-        for change in changes {
-            let index = change.index as usize;
-            if index < blocks.len() {
-                blocks[index] = change.block;
-            } else if index == blocks.len() && index < delta.block_count as usize {
-                blocks.push(change.block);
-            } else {
-                return Err(Error::Unreadable {
-                    id: *id,
-                    reason: format!("delta changes block {index} out of order"),
-                });
-            }
-        }
-        if blocks.len() != delta.block_count as usize {
-            return Err(Error::Unreadable {
-                id: *id,
-                reason: format!(
-                    "delta leaves {} blocks but claims {}",
-                    blocks.len(),
-                    delta.block_count
-                ),
-            });
-        }
+        apply_changes(&mut blocks, delta.block_count, changes)
+            .map_err(|reason| Error::Unreadable { id: *id, reason })?;
     }
     Ok(ResolvedImage {
         id: *id,
@@ -112,27 +90,55 @@ pub fn resolve(view: View<'_>, id: &ObjectId) -> Result<ResolvedImage> {
     })
 }
 
-/// Chooses how to list `blocks`: a delta against `parent` when that is
-/// cheaper and the chain stays within bounds, otherwise in full. Takes the
-/// list by value so a full listing reuses it instead of copying 32 bytes per
-/// block.
+/// Brings `blocks` to `block_count` blocks: truncates, then replaces the
+/// block at each change's index, where an index equal to the current length
+/// appends. The changes must be in strictly increasing order and leave no
+/// block unlisted; the error says which rule they broke.
+fn apply_changes(
+    blocks: &mut Vec<ObjectId>,
+    block_count: u32,
+    changes: &[BlockChange],
+) -> std::result::Result<(), String> {
+    let count = block_count as usize;
+    blocks.truncate(count);
+    // Exactly: pushing past the capacity would double it, and a full
+    // list is 32 MiB at 4 GiB.
+    blocks.reserve_exact(count - blocks.len());
+    for change in changes {
+        let index = change.index as usize;
+        if index < blocks.len() {
+            blocks[index] = change.block;
+        } else if index == blocks.len() && index < count {
+            blocks.push(change.block);
+        } else {
+            return Err(format!("delta changes block {index} out of order"));
+        }
+    }
+    if blocks.len() != count {
+        return Err(format!(
+            "delta leaves {} blocks but claims {count}",
+            blocks.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Chooses how to list a new image of `block_count` blocks of `block_size`
+/// bytes that holds `parent`'s blocks except at `changes` (strictly
+/// increasing indexes, every index past the parent's end among them): a
+/// delta against `parent` when that is cheaper and the chain stays within
+/// bounds, otherwise in full.
+///
+/// Takes the parent by value because a full listing is the parent's own
+/// list, patched in place: a writer then never holds a second full list
+/// (32 bytes per block, 32 MiB at 4 GiB), only the parent's and the
+/// changes, whichever way the listing goes.
 pub fn plan_listing(
-    parent: Option<&ResolvedImage>,
+    mut parent: ResolvedImage,
     block_size: u32,
-    blocks: Vec<ObjectId>,
+    block_count: u32,
+    changes: Vec<BlockChange>,
 ) -> Listing {
-    let Some(parent) = parent.filter(|p| p.image.block_size == block_size) else {
-        return Listing::Full(blocks);
-    };
-    let changes: Vec<BlockChange> = blocks
-        .iter()
-        .enumerate()
-        .filter(|(index, block)| parent.blocks.get(*index) != Some(block))
-        .map(|(index, block)| BlockChange {
-            index: u32::try_from(index).expect("holds because block_count is a u32"),
-            block: *block,
-        })
-        .collect();
     let (depth, chain_changes) = match parent.image.listing {
         Listing::Full(_) => (1, changes.len() as u64),
         Listing::Delta {
@@ -141,15 +147,20 @@ pub fn plan_listing(
             ..
         } => (depth + 1, chain_changes + changes.len() as u64),
     };
-    if depth > MAX_DELTA_DEPTH || chain_changes >= blocks.len() as u64 {
-        return Listing::Full(blocks);
+    if parent.image.block_size == block_size
+        && depth <= MAX_DELTA_DEPTH
+        && chain_changes < u64::from(block_count)
+    {
+        return Listing::Delta {
+            base: parent.id,
+            depth,
+            chain_changes,
+            changes,
+        };
     }
-    Listing::Delta {
-        base: parent.id,
-        depth,
-        chain_changes,
-        changes,
-    }
+    apply_changes(&mut parent.blocks, block_count, &changes)
+        .unwrap_or_else(|reason| panic!("BUG: the changes of a new listing: {reason}"));
+    Listing::Full(parent.blocks)
 }
 
 #[cfg(test)]
@@ -166,7 +177,22 @@ mod tests {
         parent: Option<&ResolvedImage>,
         blocks: &[ObjectId],
     ) -> ResolvedImage {
-        let listing = plan_listing(parent, 4096, blocks.to_vec());
+        let count = blocks.len() as u32;
+        let listing = match parent {
+            None => Listing::Full(blocks.to_vec()),
+            Some(parent) => {
+                let changes = blocks
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, block)| parent.blocks.get(*index) != Some(block))
+                    .map(|(index, block)| BlockChange {
+                        index: index as u32,
+                        block: *block,
+                    })
+                    .collect();
+                plan_listing(parent.clone(), 4096, count, changes)
+            }
+        };
         let image = Image {
             block_size: 4096,
             block_count: blocks.len() as u32,

@@ -7,11 +7,9 @@
 //! the triggers of several rules.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
 
-use crate::common::TestEnv;
 use crate::common::alembic::{AlembicProject, Revision};
+use crate::common::{TestEnv, git};
 
 const USERS: &str = "a1a1a1a1a1a1";
 const NOTES: &str = "b2b2b2b2b2b2";
@@ -261,28 +259,6 @@ fn lint_judges_what_new_revisions_do_to_the_schema() {
     setup(&env, &project, "");
     env.run(&["lint", "--since", "nope"])
         .expect_error(3, &["nope"]);
-}
-
-/// `git -C dir ARGS`, which must succeed; git is required, not optional.
-#[track_caller]
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=lint test",
-            "-c",
-            "user.email=lint@example.com",
-        ])
-        .args(args)
-        .output()
-        .expect("this test needs `git` on PATH");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -244,6 +244,7 @@ const ENTRY: &[&str] = &[
     "added_bytes",
     "added_objects",
     "integrity",
+    "safety",
 ];
 
 /// The fields the shared verdict adds to a judging command's document.
@@ -430,6 +431,86 @@ fn bisect_json_has_the_documented_fields_in_each_step() {
 
     let json = env.run(&["--format", "json", "bisect", "reset"]).ok_json();
     assert_eq!(keys(&json), set(&["database", "reset"]));
+}
+
+#[test]
+fn report_json_has_the_documented_fields_and_the_verdict() {
+    let env = two_snapshots();
+    exec(&env.join("app.db"), "CREATE TABLE extra (a);");
+    let out = env.run(&["--format", "json", "report", "app", "-o", "app.html"]);
+    out.expect(1);
+    let json = out.json();
+    assert_eq!(
+        keys(&json),
+        with_verdict(&[
+            "database",
+            "name",
+            "generated",
+            "project",
+            "timeline",
+            "status",
+            "models",
+            "located",
+            "repair",
+            "since_snapshot",
+            "snapshots",
+            "output",
+        ])
+    );
+    assert_eq!(json["name"], "app");
+    assert_eq!(json["output"], env.join("app.html").to_str().unwrap());
+    assert!(env.join("app.html").is_file());
+    assert_eq!(
+        keys(&json["timeline"][0]),
+        set(&[
+            "revision",
+            "parents",
+            "children",
+            "branch_labels",
+            "depends_on",
+            "message",
+            "file",
+            "head",
+            "stamped",
+            "applied",
+            "schema",
+        ])
+    );
+    assert_eq!(
+        keys(&json["status"]),
+        set(&[
+            "database",
+            "rows",
+            "position",
+            "heads",
+            "comparison",
+            "replay_failure",
+            "findings",
+        ])
+    );
+    assert_eq!(
+        keys(&json["located"]),
+        set(&["stamped", "exact", "nearest", "replay_failure"])
+    );
+    assert_eq!(json["repair"]["applied"], false);
+    assert_eq!(
+        keys(&json["snapshots"][0]),
+        set(&[
+            "id",
+            "database",
+            "time",
+            "logical_size",
+            "added_bytes",
+            "added_objects",
+            "data_forgotten",
+            "message",
+            "refs",
+            "alembic_versions",
+            "schema_changed",
+        ])
+    );
+    assert_eq!(json["snapshots"][0]["message"], "second");
+    assert_eq!(keys(&json["since_snapshot"]), set(&["snapshot", "changes"]));
 }
 
 #[test]

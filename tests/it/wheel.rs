@@ -11,22 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::TestEnv;
 use crate::common::alembic::{AlembicProject, Revision};
+use crate::common::{TestEnv, test_path};
 
 /// The wheel and the wheelhouse, or a failure that says how to make them.
 fn wheel_and_wheelhouse() -> (PathBuf, PathBuf) {
-    let get = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{name} is not set: run `bash scripts/test.sh`, which builds the wheel and \
-                 the wheelhouse (or set it by hand, see tests/it/wheel.rs)"
-                )
-            })
-    };
-    (get("MIGSNAP_TEST_WHEEL"), get("MIGSNAP_TEST_WHEELHOUSE"))
+    (
+        test_path("MIGSNAP_TEST_WHEEL", "the wheel"),
+        test_path("MIGSNAP_TEST_WHEELHOUSE", "the wheelhouse"),
+    )
 }
 
 /// Runs `program` with `args` in `cwd` under a bare environment: `PATH` as

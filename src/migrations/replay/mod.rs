@@ -99,8 +99,8 @@ pub enum ReplayError {
         what: String,
         /// Its file, if it is one.
         file: Option<PathBuf>,
-        /// What failed.
-        failure: StepFailure,
+        /// What failed (boxed: every replay result carries this enum).
+        failure: Box<StepFailure>,
     },
 }
 
@@ -710,7 +710,7 @@ impl<'a> Replayer<'a> {
                         .map_err(|failure| ReplayError::Bootstrap {
                             what: bootstrap.describe(),
                             file: bootstrap.file().map(Path::to_path_buf),
-                            failure,
+                            failure: Box::new(failure),
                         }),
                     None => Ok(()),
                 }
@@ -962,10 +962,16 @@ pub fn sqlite_url(path: &Path) -> String {
 }
 
 /// The project's Python: the configured one, else the project's own
-/// `.venv` or `venv`, else the active virtualenv (`VIRTUAL_ENV`), else the
-/// virtualenv migsnap itself runs from when Alembic is installed there
-/// ([`beside_executable`]), else the interpreter of the `alembic` command on
-/// `PATH` (its `#!` line), else `python3` on `PATH`.
+/// `.venv` or `venv`, else the active virtualenv (`VIRTUAL_ENV`) when
+/// Alembic is installed there, else the virtualenv migsnap itself runs from
+/// when Alembic is installed there ([`beside_executable`]), else the
+/// interpreter of the `alembic` command on `PATH` (its `#!` line), else
+/// `python3` on `PATH`.
+///
+/// An active virtualenv without Alembic is passed over because pre-commit
+/// runs a `language: python` hook with `VIRTUAL_ENV` set to the hook's own
+/// environment (migsnap alone), in front of the developer's activated one,
+/// whose `alembic` is still on `PATH`.
 pub fn find_python(project: &Project) -> Result<PathBuf, ReplayError> {
     if let Some(python) = &project.settings.python {
         let python = project.root.join(python);
@@ -983,7 +989,7 @@ pub fn find_python(project: &Project) -> Result<PathBuf, ReplayError> {
         .map(|venv| project.root.join(venv).join("bin").join("python"))
         .collect();
     if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
-        candidates.push(PathBuf::from(venv).join("bin").join("python"));
+        candidates.extend(with_alembic(&PathBuf::from(venv).join("bin")));
     }
     candidates.extend(beside_executable());
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -1016,8 +1022,17 @@ pub fn find_python(project: &Project) -> Result<PathBuf, ReplayError> {
 fn beside_executable() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin = exe.parent()?;
-    let in_venv = bin.parent()?.join("pyvenv.cfg").is_file();
-    (in_venv && bin.join("alembic").is_file()).then(|| bin.join("python"))
+    bin.parent()?
+        .join("pyvenv.cfg")
+        .is_file()
+        .then(|| with_alembic(bin))
+        .flatten()
+}
+
+/// The `python` of a virtualenv's `bin` directory when Alembic is installed
+/// there (its `alembic` command is).
+fn with_alembic(bin: &Path) -> Option<PathBuf> {
+    bin.join("alembic").is_file().then(|| bin.join("python"))
 }
 
 /// The interpreter a script's `#!` line names, when it is a plain path.

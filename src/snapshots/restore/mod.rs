@@ -28,7 +28,7 @@ use tempfile::NamedTempFile;
 use crate::repo::{Repo, Tracked};
 use crate::snapshots::pages::{self, ImageError};
 use crate::snapshots::snapshot::{
-    self, IntegrityFailure, Recorded, SnapshotError, SnapshotOptions,
+    self, IntegrityFailure, Recorded, Safety, SnapshotError, SnapshotOptions,
 };
 use crate::snapshots::sqlite::{self, FileId, SqliteError, WriteLock};
 
@@ -546,7 +546,7 @@ pub fn restore(
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
     let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
-    let safety = safety_of_restored(repo, db, options, &mut warnings, progress)?;
+    let safety = safety_of_restored(repo, db, snapshot, options, &mut warnings, progress)?;
     let lock = match (lock, safety) {
         (Some(lock), Some(safety)) => {
             let view = repo.store.view();
@@ -616,12 +616,14 @@ pub fn restore(
 fn safety_of_restored(
     repo: &mut Repo,
     db: &Tracked,
+    restoring: ObjectId,
     options: &ReplaceOptions,
     warnings: &mut Vec<Warning>,
     progress: &mut dyn Progress,
 ) -> Result<Option<ObjectId>, RestoreError> {
     let target = db.path.as_path();
-    Ok(match take_safety(repo, db, options, true, progress) {
+    let before = Safety::Restore { restoring };
+    Ok(match take_safety(repo, db, options, before, progress) {
         Ok(safety) => {
             // The damage may come from a sidecar (a stray -wal replayed
             // into the file): only a raw copy of the files keeps what lies
@@ -718,18 +720,21 @@ fn other_database(
     })
 }
 
-/// Records the safety snapshot of `db` (or finds the head already holds
-/// its content).
+/// Records the safety snapshot of `db`, marked as taken `before` what
+/// (or finds the head already holds its content: the head is then the
+/// safety snapshot, unmarked, as nothing new is written).
 fn take_safety(
     repo: &mut Repo,
     db: &Tracked,
     options: &ReplaceOptions,
-    restoring: bool,
+    before: Safety,
     progress: &mut dyn Progress,
 ) -> Result<ObjectId, RestoreError> {
+    let restoring = matches!(before, Safety::Restore { .. });
     let safety_options = SnapshotOptions {
         message: options.message.clone(),
         busy_timeout: options.busy_timeout,
+        safety: Some(before),
         ..SnapshotOptions::default()
     };
     let safety = match snapshot::take(repo, db, &safety_options, progress) {
@@ -990,7 +995,7 @@ where
         SqliteError::Busy { path, waited } => RestoreError::Locked { path, waited },
         other => other.into(),
     })?;
-    let safety = take_safety(repo, db, options, false, progress)?;
+    let safety = take_safety(repo, db, options, Safety::Rewrite, progress)?;
     // A damaged database is recorded, never edited: the edit would start
     // from pages SQLite cannot read right.
     if let Some(failure) = integrity_of(repo.store.view(), safety)? {

@@ -71,6 +71,9 @@ impl View<'_> {
 
     /// See [`ObjectStore::try_read`].
     pub fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
+        if let Some(object) = self.try_read_streamed(id)? {
+            return Ok(Some(object));
+        }
         let Some(bytes) = self.try_read_encoded(id)? else {
             return Ok(None);
         };
@@ -80,6 +83,51 @@ impl View<'_> {
                 id: *id,
                 reason: e.to_string(),
             })
+    }
+
+    /// Reads a large object (over [`LARGE_BYTES`](crate::compress::LARGE_BYTES))
+    /// alone in its pack without a dictionary, as a full page listing is,
+    /// by decoding it straight from SQLite's blob handle: its bytes and its
+    /// decoded form are never held together (64 MiB at 4 GiB). `None` for
+    /// any other object, and for one that does not decode to itself, which
+    /// [`View::try_read_encoded`] then reads whole to say what is wrong.
+    fn try_read_streamed(&self, id: &ObjectId) -> Result<Option<Object>> {
+        let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
+        self.consistent(|view| {
+            let Some((pack, 0, len)) = view.locate(id)?.filter(|(_, _, len)| *len > large) else {
+                return Ok(None);
+            };
+            let row = view
+                .conn
+                .prepare_cached(
+                    "SELECT compression FROM packs
+                     WHERE seq = ?1 AND raw_len = ?2 AND dictionary IS NULL",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row([pack, len], |row| row.get::<_, i64>(0))
+                        .optional()
+                })
+                .map_err(|e| view.sql(e))?;
+            let Some(compression) = row.and_then(crate::compress::Compression::from_tag) else {
+                return Ok(None);
+            };
+            let blob = view
+                .conn
+                .blob_open(rusqlite::MAIN_DB, "packs", "data", pack, true)
+                .map_err(|e| view.sql(e))?;
+            let limit = u64::try_from(len).unwrap_or(0);
+            Ok(match compression {
+                crate::compress::Compression::None => {
+                    codec::decode_object_from(&mut buffered(std::io::Read::take(blob, limit)), id)
+                }
+                crate::compress::Compression::Zstd => zstd::stream::read::Decoder::new(blob)
+                    .ok()
+                    .and_then(|decoder| {
+                        let mut reader = buffered(std::io::Read::take(decoder, limit));
+                        codec::decode_object_from(&mut reader, id)
+                    }),
+            })
+        })
     }
 
     /// Reads an object's encoded bytes and checks they hash to `id`. Its
@@ -715,4 +763,9 @@ impl View<'_> {
             .map_err(|e| self.sql(e))?;
         Ok(size.max(0) as u64)
     }
+}
+
+/// `reader` behind a buffer: bincode reads a few bytes at a time.
+fn buffered<R: std::io::Read>(reader: R) -> std::io::BufReader<R> {
+    std::io::BufReader::with_capacity(codec::STREAM_BUFFER, reader)
 }

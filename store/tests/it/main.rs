@@ -1171,6 +1171,15 @@ fn objects_over_a_mebibyte_are_written_and_read_through_the_blob_handle() {
         listing: Listing::Full(blocks),
     });
     let image_id = store.write(&image).unwrap();
+    // A listing of one page repeated, which compresses, so it is read
+    // through the decompressor as it is decoded.
+    let repeated = Object::Image(Image {
+        block_size: 4096,
+        block_count: 40_000,
+        digest: [8; 32],
+        listing: Listing::Full(vec![ObjectId::hash(b"zero page"); 40_000]),
+    });
+    let repeated_id = store.write(&repeated).unwrap();
     // 2 MiB of text, which compresses.
     let text = b"migsnap ".repeat(1 << 18);
     let text_id = store.write(&Object::Blob(text.clone())).unwrap();
@@ -1186,6 +1195,12 @@ fn objects_over_a_mebibyte_are_written_and_read_through_the_blob_handle() {
     let store = Store::open(&dir.path().join(".migsnap")).unwrap();
     assert!(store.read(&image_id).unwrap() == image);
     assert!(store.read(&text_id).unwrap() == Object::Blob(text));
+    assert_eq!(
+        pack_of(&dir, &repeated_id).0,
+        1,
+        "a repeated listing is compressed"
+    );
+    assert!(store.read(&repeated_id).unwrap() == repeated);
     // Twice: a large pack is not kept in the one-pack cache, and reads again.
     assert!(store.read(&image_id).unwrap() == image);
 

@@ -622,3 +622,41 @@ pub fn write_sql_project(env: &TestEnv) {
     )
     .unwrap();
 }
+
+/// `git -C dir ARGS` with a fixed identity, which must succeed (git is
+/// required, not optional); its stdout.
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=migsnap test",
+            "-c",
+            "user.email=test@example.com",
+        ])
+        .args(args)
+        .output()
+        .expect("this test needs `git` on PATH");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The path in the environment variable `name`, which `scripts/test.sh`
+/// sets; a failure that says how to set it when it is not.
+#[track_caller]
+pub fn test_path(name: &str, what: &str) -> PathBuf {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not set: run `bash scripts/test.sh`, which makes {what} (or set it by hand, see scripts/test.sh)"
+            )
+        })
+}
