@@ -376,6 +376,36 @@ fn bootstrap_from_the_applications_database_records_its_tables_as_before_the_bas
         replay["bootstrap"]["source"],
         "tables user, config of data/app.db"
     );
+
+    // A snapshot of it names the same tables: recorded again from the
+    // snapshot, the bootstrap is the same, and nothing replays.
+    env.run(&["track", "app", db.to_str().unwrap()])
+        .assert_success();
+    env.run(&["snapshot", "app", "--tag", "migrated"])
+        .assert_success();
+    let (code, replay) = json_of(
+        &env,
+        &[
+            "replay",
+            "--bootstrap-from",
+            "migrated",
+            "--tables",
+            "user,config",
+        ],
+    );
+    assert_eq!(code, exit::OK, "{replay}");
+    assert_eq!(
+        replay["bootstrap_recorded"]["undone"],
+        serde_json::json!([INDEX])
+    );
+    assert!(
+        replay["bootstrap"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("tables user, config of snapshot migrated ("),
+        "{replay}"
+    );
+    assert_eq!(replay["ran_migrations"], false, "{replay}");
 }
 
 #[test]
