@@ -166,7 +166,7 @@ fn status_in(
     busy_timeout: Duration,
 ) -> Result<StatusCheck, StatusError> {
     let graph = project.load_graph()?;
-    let replayer = Replayer::new(project, &graph, chain_for(Some(db)));
+    let replayer = Replayer::new(project, &graph, chain_for(repo, Some(db), project));
     let live = LiveDatabase::capture(&db.path, busy_timeout)?;
     let report = drift::status(repo, &replayer, &graph, &live, &mut |_| {})?;
     let models = models::compare(repo, &replayer, &graph, &mut |_| {})?;

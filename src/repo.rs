@@ -25,6 +25,7 @@ use crate::config::check::CheckConfig;
 use crate::config::findings::FindingsConfig;
 
 use crate::config::migrations::MigrationsConfig;
+use crate::config::replay::ReplayConfig;
 use crate::snapshots::sqlite::{SqliteError, check_file};
 use serde::{Deserialize, Serialize};
 
@@ -177,6 +178,8 @@ pub struct Tracked {
     pub path: PathBuf,
     /// Its own migration settings (`[databases.NAME.migrations]`), if any.
     pub migrations: Option<MigrationsConfig>,
+    /// Its own replay settings (`[databases.NAME.replay]`), if any.
+    pub replay: Option<ReplayConfig>,
 }
 
 impl Tracked {
@@ -200,6 +203,8 @@ struct ConfigFile {
     findings: Option<FindingsConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     check: Option<CheckConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replay: Option<ReplayConfig>,
     #[serde(default)]
     databases: BTreeMap<String, DatabaseEntry>,
 }
@@ -210,6 +215,8 @@ struct DatabaseEntry {
     path: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     migrations: Option<MigrationsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replay: Option<ReplayConfig>,
 }
 
 /// An open repository.
@@ -219,6 +226,7 @@ pub struct Repo {
     root: PathBuf,
     databases: BTreeMap<String, Tracked>,
     migrations: Option<MigrationsConfig>,
+    replay: Option<ReplayConfig>,
     findings: FindingsConfig,
     check: CheckConfig,
     /// The temporary directory of a scratch store, removed when the
@@ -289,6 +297,7 @@ impl Repo {
             root,
             databases: BTreeMap::new(),
             migrations: None,
+            replay: None,
             findings: FindingsConfig::default(),
             check: CheckConfig::default(),
             scratch: None,
@@ -307,6 +316,7 @@ impl Repo {
         let mut databases = BTreeMap::new();
         let project = read_config(&self.project_config())?;
         self.migrations = project.migrations;
+        self.replay = project.replay;
         self.findings = project.findings.unwrap_or_default();
         self.check = project.check.unwrap_or_default();
         if let Some(grace) = &self.check.gc_grace {
@@ -327,6 +337,7 @@ impl Repo {
                     path: self.root.join(&entry.path),
                     name: name.clone(),
                     migrations: entry.migrations,
+                    replay: entry.replay,
                 };
                 let existing = databases.get(&name).map(|t: &Tracked| t.path.clone());
                 if let Some(existing) = existing.filter(|e| *e != tracked.path) {
@@ -408,6 +419,7 @@ impl Repo {
             DatabaseEntry {
                 path: stored,
                 migrations: None,
+                replay: None,
             },
         );
         let text = toml::to_string(&config).expect("holds because the config is plain data");
@@ -420,6 +432,7 @@ impl Repo {
             name: name.to_owned(),
             path,
             migrations: None,
+            replay: None,
         };
         self.databases.insert(name.to_owned(), tracked.clone());
         Ok(tracked)
@@ -500,11 +513,19 @@ impl Repo {
     }
 
     /// The migration settings for `db`: its own, else the project-wide
-    /// `[migrations]` of `migsnap.toml`, else none (discovery decides).
+    /// `[migrations]` of `migsnap.toml`, else none (discovery decides);
+    /// with the bootstrap of its own `[replay]` table, else the
+    /// project-wide one.
     pub fn migrations_for(&self, db: Option<&Tracked>) -> MigrationsConfig {
-        db.and_then(|t| t.migrations.clone())
+        let mut settings = db
+            .and_then(|t| t.migrations.clone())
             .or_else(|| self.migrations.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        settings.bootstrap = db
+            .and_then(|t| t.replay.as_ref())
+            .or(self.replay.as_ref())
+            .and_then(|replay| replay.bootstrap.clone());
+        settings
     }
 
     /// Looks a database up by name.
@@ -575,6 +596,15 @@ fn read_config(path: &Path) -> Result<ConfigFile, RepoError> {
 /// else's file would run their code as us.
 fn check_trusted(path: &Path, config: &ConfigFile) -> Result<(), RepoError> {
     let mut keys = Vec::new();
+    let bootstraps = config
+        .replay
+        .iter()
+        .chain(config.databases.values().filter_map(|d| d.replay.as_ref()));
+    for replay in bootstraps {
+        if replay.bootstrap.is_some() && !keys.contains(&"bootstrap") {
+            keys.push("bootstrap");
+        }
+    }
     let sections = config.migrations.iter().chain(
         config
             .databases

@@ -153,7 +153,13 @@ fn accept(ctx: &Ctx, args: &AcceptArgs, opened: &mut Workspace) -> Result<Status
     } else {
         None
     };
-    let targets = migrations::targets(opened, &args.revisions, stamped, "accept a shape for")?;
+    let targets = migrations::targets(
+        opened,
+        &args.revisions,
+        stamped,
+        "accept a shape for",
+        "--revision",
+    )?;
     let root = opened.repo.root().to_path_buf();
     let (repo, replayer, _) = opened.parts();
     let plan = drift::plan_accept(

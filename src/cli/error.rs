@@ -393,6 +393,10 @@ impl From<crate::migrations::stamp::StampError> for CliError {
             StampError::Replay(e) => e.into(),
             StampError::Restore(e) => e.into(),
             StampError::Track(e) => e.into(),
+            StampError::Targets(e) => super::migrations::target_error(e, "stamp", "REV"),
+            StampError::Recorded { .. } => CliError::from_error(ErrorKind::Input, &error).hint(
+                "`migsnap locate` shows the revision the schema is nearest to; `migsnap fix` plans the way there",
+            ),
             StampError::Inconsistent { .. } | StampError::Reference { .. } => {
                 CliError::from_error(ErrorKind::Input, &error)
             }
@@ -456,6 +460,26 @@ impl From<crate::migrations::repair::RepairError> for CliError {
             RepairError::Restore(e) => e.into(),
             RepairError::Snapshot(e) => e.into(),
             RepairError::Reference { .. } => CliError::from_error(ErrorKind::Input, &error),
+            RepairError::NoneRecorded => CliError::from_error(ErrorKind::Input, &error)
+                .hint("name the revision(s) with --to REV"),
+            RepairError::Unlocated { ref failure, .. } => {
+                let e = CliError::from_error(ErrorKind::Input, &error);
+                match failure {
+                    Some(failure) => e.hint(format!(
+                        "migration {} failed in replay ({}); `migsnap replay` shows the whole error",
+                        failure.revision, failure.failure.error
+                    )),
+                    None => e,
+                }
+                .hint("name the revision to repair towards with --to REV")
+            }
+            // Applying towards a guess is refused like a destructive plan
+            // (exit 4): the command could act, and a flag says it may.
+            RepairError::Inferred { ref targets } => CliError::from_error(ErrorKind::Refused, &error)
+                .hint(format!(
+                    "review the plan with `migsnap repair --to {}`, then add --apply; `migsnap fix` plans the whole way, the version row included",
+                    targets.join(" --to ")
+                )),
             RepairError::Apply(ApplyError::Open(_)) => {
                 CliError::from_error(ErrorKind::Internal, &error)
             }
@@ -632,6 +656,25 @@ impl From<crate::migrations::replay::ReplayError> for CliError {
             }
             ReplayError::NoPython { .. } | ReplayError::Setting(_) => {
                 CliError::from_error(ErrorKind::Input, &error)
+            }
+            ReplayError::Bootstrap {
+                ref file,
+                ref failure,
+                ..
+            } => {
+                let mut e = CliError::from_error(ErrorKind::Input, &error);
+                if let Some(last) = failure.detail.lines().rev().find(|l| !l.trim().is_empty())
+                    && !e.message.contains(last.trim())
+                {
+                    e.causes.push(last.trim().to_owned());
+                }
+                match file {
+                    Some(file) => e.hint(format!(
+                        "fix {}, or the bootstrap of [replay] in migsnap.toml",
+                        file.display()
+                    )),
+                    None => e.hint("fix the bootstrap of [replay] in migsnap.toml, or record another with `migsnap replay --bootstrap-from`"),
+                }
             }
         }
     }

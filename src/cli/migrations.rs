@@ -54,30 +54,47 @@ fn workspace(
 
 /// The revisions `names` stand for (ids, prefixes, labels, `head`,
 /// `heads`), or, with no names, the revisions `stamped` records; sorted and
-/// without duplicates. `what` says what they are for, in errors.
+/// without duplicates. `what` says what they are for and `flag` how to name
+/// them, in errors.
 pub fn targets(
     opened: &Workspace,
     names: &[String],
     stamped: Option<Vec<RevisionId>>,
     what: &str,
+    flag: &str,
 ) -> Result<Targets, CliError> {
-    Targets::resolve(&opened.graph, names, stamped).map_err(|e| match e {
-        TargetError::NoneRecorded => CliError::new(
-            ErrorKind::Input,
-            format!("the database records no revision to {what}"),
-        )
-        .hint("name the revision(s) with --revision REV (or --to REV)"),
+    Targets::resolve(&opened.graph, names, stamped).map_err(|e| target_error(e, what, flag))
+}
+
+/// The error for revisions that cannot be told (see [`targets`]).
+pub fn target_error(error: TargetError, what: &str, flag: &str) -> CliError {
+    match error {
+        TargetError::NoneRecorded => none_recorded(what, flag),
         TargetError::Undeclared { revision } => CliError::new(
             ErrorKind::Input,
-            format!("the database records revision {revision}, which no migration script declares; cannot {what}"),
+            format!(
+                "the database records revision {revision}, which no migration script declares; \
+                 name the revision to {what}"
+            ),
         )
-        .hint("name the revision(s) explicitly; `migsnap locate` shows which the schema matches"),
+        .hint(format!(
+            "`migsnap locate` shows the revision the schema is nearest to; name it with {flag} REV"
+        )),
         TargetError::Unresolved(e) => e.into(),
         TargetError::Base => CliError::new(
             ErrorKind::Input,
             format!("'base' has no reference to {what}"),
         ),
-    })
+    }
+}
+
+/// The error for a database that records no revision, when none was named.
+pub fn none_recorded(what: &str, flag: &str) -> CliError {
+    CliError::new(
+        ErrorKind::Input,
+        format!("the database records no revision to {what}"),
+    )
+    .hint(format!("name the revision(s) with {flag} REV"))
 }
 
 /// A one-line description of the project, for text output.
@@ -136,8 +153,20 @@ pub fn reference_error(failure: &ReplayFailure, targets: &[RevisionId], root: &P
     .hint("`migsnap replay` shows the whole error")
 }
 
-/// The lines that explain a replay failure.
+/// The lines that explain a replay failure. Tables made outside Alembic
+/// are said to be so, with what to do, and the revision file is not named:
+/// it is not to blame.
 pub fn failure_lines(failure: &ReplayFailure, root: &Path) -> Vec<String> {
+    if failure.outside_alembic.is_some() {
+        return vec![
+            failure.summary(),
+            format!("    {}", crate::migrations::drift::BOOTSTRAP_HINT),
+            format!(
+                "    (on an empty database the migration stopped at: {})",
+                failure.failure.error
+            ),
+        ];
+    }
     let mut lines = vec![format!(
         "migration {} failed{}: {}",
         failure.revision,

@@ -5,7 +5,7 @@ use super::migrations::{self, reference_error, replay_progress};
 use super::output::drift_lines;
 use super::verdict::finding_line;
 use super::{CliError, Ctx, Status};
-use crate::migrations::drift::{self, LiveDatabase};
+use crate::migrations::drift::LiveDatabase;
 use crate::migrations::repair::{self, RepairError, RepairReport, RepairRequest};
 use crate::policy::Ask;
 
@@ -38,12 +38,26 @@ pub fn run(args: RepairArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut opened = migrations::open(ctx, args.db.as_deref(), &args.project)?;
     let path = opened.database(args.db.as_deref())?;
     let live = LiveDatabase::capture(&path, ctx.busy_timeout)?;
-    let stamped = drift::stamped(opened.project.kind, &live.meta, &opened.graph);
-    let targets = migrations::targets(&opened, &args.to, stamped, "repair towards")?;
+    let named = if args.to.is_empty() {
+        None
+    } else {
+        Some(migrations::targets(
+            &opened,
+            &args.to,
+            None,
+            "repair towards",
+            "--to",
+        )?)
+    };
     let root = opened.repo.root().to_path_buf();
     let (repo, replayer, _) = opened.parts();
+    let (targets, inferred) = match named {
+        Some(named) => (named, false),
+        None => repair::recorded_targets(repo, &replayer, &live, &mut replay_progress(ctx))?,
+    };
     let request = RepairRequest {
         targets: &targets,
+        inferred,
         apply: args.apply,
         allow_destructive: args.allow_destructive,
         force: args.force,
@@ -89,6 +103,13 @@ fn render(ctx: &Ctx, report: &RepairReport) -> Result<(), CliError> {
     let path = report.database.display();
     let planned = &report.planned;
     let towards = report.targets.join(" + ");
+    if report.inferred {
+        out.line(&format!(
+            "the stamped revision is unknown; compared with the nearest revision, {towards} \
+             (a plan to review: it applies only with --to {})",
+            report.targets.join(" --to ")
+        ))?;
+    }
     if planned.plan.is_empty() && planned.kept.is_empty() {
         out.line(&format!("{path} already has the schema of {towards}"))?;
     } else if planned.plan.is_empty() {

@@ -2,8 +2,10 @@
 //! produces on an empty database, by running the project's own migrations.
 
 use super::migrations::{self, failure_lines, shown};
-use super::{CliError, Ctx, Status};
-use crate::migrations::replay::{Chain, ModelsOutcome, ReplayEvent};
+use super::{CliError, Ctx, ErrorKind, Status};
+use crate::migrations::drift::LiveDatabase;
+use crate::migrations::replay::bootstrap::{RecordedBootstrap, record_bootstrap};
+use crate::migrations::replay::{Chain, ModelsOutcome, ReplayEvent, ReplayFailure};
 
 /// Build (or refresh) the reference schema of every revision by running
 /// the project's migrations on a scratch database; cached by file hashes.
@@ -17,11 +19,32 @@ pub struct ReplayArgs {
     /// The same as DB (the form earlier versions took).
     #[arg(long = "db", value_name = "DB", conflicts_with = "db", hide = true)]
     db_flag: Option<String>,
+    /// Record the tables the base revision expects (made outside Alembic)
+    /// from a SQLite file or a snapshot REV, as they were before the base
+    /// revision; every later replay creates them first.
+    #[arg(long, value_name = "FILE|REV")]
+    bootstrap_from: Option<String>,
+    /// With --bootstrap-from: the tables to take (default: all).
+    #[arg(
+        long,
+        value_name = "T1,T2",
+        value_delimiter = ',',
+        requires = "bootstrap_from"
+    )]
+    tables: Vec<String>,
 }
 
 pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
-    let mut opened = migrations::open(ctx, args.db.or(args.db_flag).as_deref(), &args.project)?;
+    let db = args.db.or(args.db_flag);
+    let mut opened = migrations::open(ctx, db.as_deref(), &args.project)?;
+    let recorded = match &args.bootstrap_from {
+        Some(source) => Some(record(&mut opened, source, &args.tables)?),
+        None => None,
+    };
     let (repo, replayer, _) = opened.parts();
+    let bootstrap = replayer
+        .bootstrap(repo)?
+        .map(|b| b.summary(replayer.project()));
     // A bar that moves once per revision on a terminal; nothing otherwise
     // (a log or a pipe gets the summary below, JSON the steps).
     let mut progress = ctx.out.progress();
@@ -32,7 +55,7 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         }
     });
     progress.finish();
-    let report = report?;
+    let mut report = report?;
     let models = replayer.models(repo)?;
     let models_failed = models.as_ref().is_some_and(|m| m.failure.is_some());
     let status = if report.failure.is_some() || models_failed {
@@ -40,15 +63,21 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     } else {
         Status::Ok
     };
+    if let Some(failure) = &mut report.failure {
+        confirm_outside(ctx, &opened, db.as_deref(), failure);
+    }
     if ctx.out.is_json() {
         let mut value = serde_json::to_value(&report).expect("holds: plain data");
         value["chain"] = opened.chain.prefix().trim_end_matches('/').into();
+        value["bootstrap"] = serde_json::to_value(&bootstrap).expect("holds: plain data");
+        value["bootstrap_recorded"] = serde_json::to_value(&recorded).expect("holds: plain data");
         value["models"] = serde_json::to_value(&models).expect("holds: plain data");
         ctx.out.json(&value)?;
         return Ok(status);
     }
     let cached = report.steps.iter().filter(|s| s.cached).count();
-    let seconds: f64 = report.steps.iter().filter_map(|s| s.seconds).sum();
+    // `+ 0.0`: an empty sum is -0.0, which would print as "-0.0 s".
+    let seconds: f64 = report.steps.iter().filter_map(|s| s.seconds).sum::<f64>() + 0.0;
     ctx.out.line(&format!(
         "{} reference{} ({} cached, {} replayed in {:.1} s) under refs {}*",
         report.steps.len(),
@@ -58,6 +87,34 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         seconds,
         opened.chain.prefix()
     ))?;
+    if let Some(recorded) = &recorded {
+        ctx.out.line(&format!(
+            "bootstrap recorded: tables {} of {}{} under ref {} ({:.12})",
+            recorded.tables.join(", "),
+            recorded.source,
+            if recorded.undone.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " as they were before the base revision (a copy of its schema downgraded from {} to base)",
+                    recorded.undone.join(" + ")
+                )
+            },
+            recorded.reference,
+            recorded.snapshot
+        ))?;
+    }
+    if let Some(bootstrap) = &bootstrap {
+        ctx.out.line(&format!(
+            "bootstrap: {}{}",
+            bootstrap.source,
+            if bootstrap.recorded {
+                " (recorded; `[replay] bootstrap` in migsnap.toml would win)"
+            } else {
+                " ([replay] in migsnap.toml)"
+            }
+        ))?;
+    }
     if let Some(models) = &models {
         ctx.out.line(&models_line(models, &opened.chain))?;
         if let Some(failure) = &models.failure {
@@ -70,6 +127,9 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         for line in failure_lines(failure, opened.repo.root()) {
             ctx.out.line(&line)?;
         }
+        if failure.outside_alembic.is_some() {
+            return Ok(status);
+        }
         ctx.out.line(&format!(
             "the references before it are kept; fix {} and run `migsnap replay` again",
             failure
@@ -80,6 +140,46 @@ pub fn run(args: ReplayArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         ))?;
     }
     Ok(status)
+}
+
+/// Records the bootstrap `--bootstrap-from` names, unless `migsnap.toml`
+/// configures one (which would win).
+fn record(
+    opened: &mut migrations::Workspace,
+    source: &str,
+    tables: &[String],
+) -> Result<RecordedBootstrap, CliError> {
+    if opened.project.settings.bootstrap.is_some() {
+        return Err(CliError::new(
+            ErrorKind::Input,
+            "migsnap.toml configures a bootstrap ([replay] bootstrap), which wins over a recorded one",
+        )
+        .hint("change it there, or remove it to record one with --bootstrap-from"));
+    }
+    let tables = (!tables.is_empty()).then_some(tables);
+    let (repo, replayer, _) = opened.parts();
+    Ok(record_bootstrap(repo, &replayer, source, tables)?)
+}
+
+/// Tells `failure` whether the project's own database (the one `db` or the
+/// configuration names, when there is one and it reads) has the tables the
+/// base revision expects, so the message does not blame the file.
+fn confirm_outside(
+    ctx: &Ctx,
+    opened: &migrations::Workspace,
+    db: Option<&str>,
+    failure: &mut ReplayFailure,
+) {
+    if failure.expects.is_empty() {
+        return;
+    }
+    let live = opened
+        .database(db)
+        .ok()
+        .and_then(|path| LiveDatabase::capture(&path, ctx.busy_timeout).ok());
+    if let Some(live) = live {
+        failure.confirm_outside(&live.path, &live.schema);
+    }
 }
 
 /// What became of the models reference, in one line.

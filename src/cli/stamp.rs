@@ -79,7 +79,13 @@ pub fn run(args: StampArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         )));
     }
     let path = opened.database(db.as_deref())?;
-    let targets = migrations::targets(&opened, &revisions, None, "stamp")?;
+    let targets = stamp::targets(
+        &opened.graph,
+        opened.project.kind,
+        &revisions,
+        &path,
+        ctx.busy_timeout,
+    )?;
     let root = opened.repo.root().to_path_buf();
     let (repo, replayer, graph) = opened.parts();
     let request = StampRequest {
@@ -126,6 +132,12 @@ fn render(ctx: &Ctx, report: &StampReport) -> Result<(), CliError> {
             for line in drift_lines(out, drift, "    ") {
                 out.line(&line)?;
             }
+            if !report.unknown.is_empty() {
+                out.line(&format!(
+                    "the stamped revision, {}, is unknown: no migration script declares it",
+                    report.unknown.join(" + ")
+                ))?;
+            }
             out.line(
                 "`migsnap fix` plans the fix: which revision the schema really is, and the steps",
             )
@@ -138,6 +150,12 @@ fn render(ctx: &Ctx, report: &StampReport) -> Result<(), CliError> {
             ..
         } => {
             out.line(&format!("stamped {path} as {towards} (schema verified)"))?;
+            if !report.unknown.is_empty() {
+                out.line(&format!(
+                    "replaced {}, which no migration script declares",
+                    report.unknown.join(" + ")
+                ))?;
+            }
             out.line(&format!(
                 "safety snapshot: {safety}  (undo: migsnap restore {safety:.12})"
             ))

@@ -193,34 +193,7 @@ fn schema_lines(
     root: &Path,
 ) -> Result<(), CliError> {
     match (&report.comparison, &report.replay_failure) {
-        (Some(comparison), _) if comparison.drift.is_empty() => out.line(&match comparison
-            .variant
-        {
-            // Not the reference itself: say so, and where to review it.
-            Some(v) => format!(
-                "schema:     matches accepted variant {v:.12} of the reference for {} (`migsnap accept --list` shows what differs)",
-                comparison.targets.join(" + ")
-            ),
-            None => format!(
-                "schema:     matches the reference for {}",
-                comparison.targets.join(" + ")
-            ),
-        })?,
-        (Some(comparison), _) => {
-            out.line(&format!(
-                "schema:     {} from the reference for {} ({:.12}):",
-                if comparison.drift.is_form_only() {
-                    "differs in form only".to_owned()
-                } else {
-                    out.paint(super::output::Paint::Bad, "DRIFT")
-                },
-                comparison.targets.join(" + "),
-                comparison.reference
-            ))?;
-            for line in drift_lines(out, &comparison.drift, "    ") {
-                out.line(&line)?;
-            }
-        }
+        (Some(comparison), _) => comparison_lines(out, comparison)?,
         (None, Some(failure)) => {
             out.line("schema:     not compared: the reference could not be built")?;
             for line in failure_lines(failure, root) {
@@ -230,6 +203,57 @@ fn schema_lines(
         (None, None) => {
             out.line("schema:     not compared (no stamped revision to compare with)")?
         }
+    }
+    Ok(())
+}
+
+/// The `schema:` line of a comparison, and the drift under it. A
+/// comparison with an inferred revision says so first: the rows name no
+/// revision the scripts declare.
+fn comparison_lines(out: &super::Output, comparison: &Comparison) -> Result<(), CliError> {
+    let targets = comparison.targets.join(" + ");
+    let (against, reference) = if comparison.inferred {
+        (
+            format!(
+                "the stamped revision is unknown; compared with the nearest revision, {targets}"
+            ),
+            "its reference".to_owned(),
+        )
+    } else {
+        (String::new(), format!("the reference for {targets}"))
+    };
+    if comparison.drift.is_empty() {
+        let matched = match comparison.variant {
+            // Not the reference itself: say so, and where to review it.
+            Some(v) => format!(
+                "matches accepted variant {v:.12} of {reference} (`migsnap accept --list` shows what differs)"
+            ),
+            None => format!("matches {reference}"),
+        };
+        return out.line(&if comparison.inferred {
+            format!("schema:     {against}: {matched}")
+        } else {
+            format!("schema:     {matched}")
+        });
+    }
+    let verdict = if comparison.drift.is_form_only() {
+        "differs in form only".to_owned()
+    } else {
+        out.paint(super::output::Paint::Bad, "DRIFT")
+    };
+    out.line(&if comparison.inferred {
+        format!(
+            "schema:     {against} ({:.12}), {verdict}:",
+            comparison.reference
+        )
+    } else {
+        format!(
+            "schema:     {verdict} from {reference} ({:.12}):",
+            comparison.reference
+        )
+    })?;
+    for line in drift_lines(out, &comparison.drift, "    ") {
+        out.line(&line)?;
     }
     Ok(())
 }

@@ -54,4 +54,10 @@ pub struct MigrationsConfig {
     /// `migsnap lint` settings (`[migrations.lint]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lint: Option<super::lint::LintConfig>,
+    /// The bootstrap of the `[replay]` table that applies (the database's
+    /// own, else the project-wide one). Not a key of this table: the
+    /// repository fills it in, so every replay of the project, from any
+    /// command, runs the same bootstrap.
+    #[serde(skip)]
+    pub bootstrap: Option<super::replay::BootstrapConfig>,
 }

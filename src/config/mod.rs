@@ -10,3 +10,4 @@ pub mod check;
 pub mod findings;
 pub mod lint;
 pub mod migrations;
+pub mod replay;

@@ -452,12 +452,16 @@ fn signal(_: ExitStatus) -> Option<i32> {
 /// unknown ones) nothing is judged: the status findings say why. Without
 /// one before it, every difference after it is the command's.
 fn judge(before: &drift::StatusReport, after: &drift::StatusReport) -> DriftJudgement {
+    // A comparison with an inferred revision (the rows name one no script
+    // declares) says nothing about what the command did to the revision
+    // the rows claim: it is left to the status findings too.
+    fn compared(status: &drift::StatusReport) -> Option<&drift::Comparison> {
+        status.comparison.as_ref().filter(|c| !c.inferred)
+    }
     // Differences of form (column order, names) are no failure of the
     // command; the status after it reports them as info findings.
     let drift_of = |status: &drift::StatusReport| -> Vec<Change> {
-        status
-            .comparison
-            .as_ref()
+        compared(status)
             .map(|c| {
                 c.drift
                     .changes
@@ -470,11 +474,11 @@ fn judge(before: &drift::StatusReport, after: &drift::StatusReport) -> DriftJudg
     };
     let (was, now) = (drift_of(before), drift_of(after));
     let mut judged = DriftJudgement {
-        targets_before: before.comparison.as_ref().map(|c| c.targets.clone()),
-        targets_after: after.comparison.as_ref().map(|c| c.targets.clone()),
+        targets_before: compared(before).map(|c| c.targets.clone()),
+        targets_after: compared(after).map(|c| c.targets.clone()),
         ..DriftJudgement::default()
     };
-    if after.comparison.is_none() {
+    if compared(after).is_none() {
         return judged;
     }
     for change in &now {

@@ -87,7 +87,8 @@ pub fn record(
             let schema = snapshot_schema(repo.store.view(), *id, snapshot)?;
             let artefacts = match &project {
                 Some((project, graph)) => {
-                    let replayer = Replayer::new(project, graph, chain_for(Some(db)));
+                    let replayer =
+                        Replayer::new(project, graph, chain_for(repo, Some(db), project));
                     drift::artefacts(repo, &replayer, graph, &schema, &recorded.meta)?
                 }
                 None => schema.artefacts(),

@@ -34,7 +34,7 @@ use crate::migrations::history::data_steps;
 use crate::migrations::history::graph::Revision;
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
-use crate::migrations::history::targets::Targets;
+use crate::migrations::history::targets::{TargetError, Targets};
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::{self, Op, SchemaDiff};
@@ -238,6 +238,9 @@ pub fn apply(path: &Path, plan: &Plan, target: &Schema) -> Result<(), ApplyError
 pub struct RepairRequest<'a> {
     /// The revisions whose reference is the goal.
     pub targets: &'a Targets,
+    /// Whether `targets` were inferred from the schema (see
+    /// [`recorded_targets`]): planned, never applied.
+    pub inferred: bool,
     /// Apply the plan (else only plan it).
     pub apply: bool,
     /// Drop what the reference lacks, and allow steps that can lose data.
@@ -256,6 +259,10 @@ pub struct RepairReport {
     pub database: PathBuf,
     /// The revisions repaired towards.
     pub targets: Targets,
+    /// Whether `targets` were inferred from the schema because the version
+    /// rows name a revision no script declares: the nearest revision, for
+    /// a plan to review, never applied.
+    pub inferred: bool,
     /// Their reference snapshot.
     pub reference: ObjectId,
     /// The plan, what it keeps, and whether it can lose data.
@@ -278,9 +285,10 @@ pub struct RepairReport {
 
 impl RepairReport {
     /// Whether the database is left with nothing to repair: the plan was
-    /// empty, or it was applied.
+    /// empty, or it was applied. Never with inferred targets: the version
+    /// rows still name a revision no script declares.
     pub fn settled(&self) -> bool {
-        self.planned.plan.is_empty() || self.applied
+        !self.inferred && (self.planned.plan.is_empty() || self.applied)
     }
 }
 
@@ -297,6 +305,28 @@ pub enum RepairError {
         targets: Targets,
         /// The step that failed.
         failure: Box<ReplayFailure>,
+    },
+    /// No revision was named, and the version rows record none.
+    #[error("the database records no revision to repair towards")]
+    NoneRecorded,
+    /// No revision was named, a version row names a revision no script
+    /// declares, and no reference could be built to find the nearest.
+    #[error(
+        "the database records revision {unknown}, which no migration script declares, and no reference could be built to find the revision nearest to its schema"
+    )]
+    Unlocated {
+        /// The unknown revision.
+        unknown: RevisionId,
+        /// The replay step that failed, if one did.
+        failure: Option<Box<ReplayFailure>>,
+    },
+    /// Applying was asked for towards a revision inferred from the schema.
+    #[error(
+        "the stamped revision is unknown; the plan goes towards the nearest revision, {targets}, and is applied only towards a revision named; nothing was changed"
+    )]
+    Inferred {
+        /// The nearest revision(s).
+        targets: Targets,
     },
     /// Applying was asked for, but the plan can lose data and that was not
     /// allowed.
@@ -337,11 +367,17 @@ pub fn repair(
     progress: &mut dyn Progress,
 ) -> Result<RepairReport, RepairError> {
     let targets = request.targets;
+    if request.apply && request.inferred {
+        return Err(RepairError::Inferred {
+            targets: targets.clone(),
+        });
+    }
     let (reference, replayed) = replayer.reference(repo, targets, on_event)?;
     let Some(reference) = reference else {
-        let failure = replayed
+        let mut failure = replayed
             .failure
             .expect("holds: no reference means a failed step");
+        failure.confirm_outside(&live.path, &live.schema);
         return Err(RepairError::Reference {
             targets: targets.clone(),
             failure: Box::new(failure),
@@ -360,6 +396,7 @@ pub fn repair(
     let mut report = RepairReport {
         database: live.path.clone(),
         targets: targets.clone(),
+        inferred: request.inferred,
         reference: reference.id,
         planned,
         findings,
@@ -404,6 +441,34 @@ pub fn repair(
     report.safety_snapshot = Some(written.safety.expect("holds: rewrite always takes one"));
     report.after_snapshot = Some(after.id());
     Ok(report)
+}
+
+/// The revisions a repair works towards when none are named: those the
+/// version rows of `live` record, or, when a row names a revision no script
+/// declares, the revision(s) its schema is nearest to (built if needed;
+/// `on_event` hears of each replay step), with `true`: inferred.
+pub fn recorded_targets(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    live: &LiveDatabase,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<(Targets, bool), RepairError> {
+    let graph = replayer.graph();
+    let rows = drift::stamped(replayer.project().kind, &live.meta, graph);
+    match Targets::resolve(graph, &[], rows) {
+        Ok(targets) => Ok((targets, false)),
+        Err(TargetError::Undeclared { revision }) => {
+            match drift::nearest(repo, replayer, graph, live, on_event)? {
+                (Some(nearest), _) => Ok((Targets::declared(graph, nearest), true)),
+                (None, failure) => Err(RepairError::Unlocated {
+                    unknown: revision,
+                    failure: failure.map(Box::new),
+                }),
+            }
+        }
+        // Without names, an empty record is the only other way to fail.
+        Err(_) => Err(RepairError::NoneRecorded),
+    }
 }
 
 /// Revisions with data steps that a repair towards some targets skips.
@@ -575,6 +640,7 @@ mod tests {
             let live = LiveDatabase::capture(&db, Duration::from_secs(5)).unwrap();
             let request = RepairRequest {
                 targets: &targets,
+                inferred: false,
                 apply,
                 allow_destructive: false,
                 force: false,
@@ -647,6 +713,7 @@ mod tests {
             let targets = Targets::one(target);
             let request = RepairRequest {
                 targets: &targets,
+                inferred: false,
                 apply: false,
                 allow_destructive: false,
                 force: false,

@@ -181,10 +181,12 @@ pub fn report(
     )?;
     let repair = match &status.comparison {
         Some(comparison) if !comparison.drift.is_empty() => {
-            let targets = Targets::resolve(graph, &[], Some(comparison.targets.clone()))
-                .expect("holds: a comparison is only made for declared stamped revisions");
+            // Declared revisions: the stamped ones, or the nearest when the
+            // stamp is unknown (then the plan says it is towards a guess).
+            let targets = Targets::declared(graph, comparison.targets.clone());
             let request = RepairRequest {
                 targets: &targets,
+                inferred: comparison.inferred,
                 apply: false,
                 allow_destructive: false,
                 force: false,

@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::graph::Graph;
+use crate::migrations::history::graph::ResolveError;
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::history::project::MigrationKind;
 use crate::migrations::history::revision_id::RevisionId;
-use crate::migrations::history::targets::Targets;
+use crate::migrations::history::targets::{TargetError, Targets};
 use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::{Repo, SelectError, Tracked};
 use crate::schema::diff::SchemaDiff;
@@ -50,6 +51,10 @@ pub struct StampReport {
     pub stamped: bool,
     /// The reference snapshot the schema was checked against.
     pub reference: ObjectId,
+    /// The version rows the database held that no migration script
+    /// declares (a deleted branch's revision): what a stamp replaces, or
+    /// what a refused one leaves.
+    pub unknown: Vec<RevisionId>,
     /// What came of it.
     #[serde(flatten)]
     pub outcome: StampOutcome,
@@ -87,6 +92,18 @@ pub enum StampOutcome {
 /// Why a verified stamp could not run. Nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum StampError {
+    /// A revision to stamp does not resolve.
+    #[error(transparent)]
+    Targets(#[from] TargetError),
+    /// A revision to stamp is one the database records, but no script
+    /// declares it: there is no reference to verify it against.
+    #[error(
+        "{revision} is the revision the database records, but no migration script declares it; there is nothing to verify it against"
+    )]
+    Recorded {
+        /// The revision.
+        revision: RevisionId,
+    },
     /// One revision asked for descends from another.
     #[error("{ancestor} is an ancestor of {descendant}: stamp only the descendant")]
     Inconsistent {
@@ -163,17 +180,27 @@ pub fn stamp_verified(
         on_event,
     )?;
     let Some(comparison) = comparison else {
-        let failure = failure.expect("holds: no comparison means a failed step");
+        let mut failure = failure.expect("holds: no comparison means a failed step");
+        failure.confirm_outside(&live.path, &live.schema);
         return Err(StampError::Reference {
             targets: targets.clone(),
             failure: Box::new(failure),
         });
     };
+    let kind = replayer.project().kind;
+    let recorded = drift::stamped(kind, &live.meta, graph);
+    let unknown: Vec<RevisionId> = recorded
+        .iter()
+        .flatten()
+        .filter(|row| graph.get(row).is_none())
+        .cloned()
+        .collect();
     let report = |outcome: StampOutcome| StampReport {
         database: request.database.to_path_buf(),
         targets: targets.clone(),
         stamped: matches!(outcome, StampOutcome::Stamped { .. }),
         reference: comparison.reference,
+        unknown: unknown.clone(),
         outcome,
         newly_tracked: None,
     };
@@ -181,8 +208,7 @@ pub fn stamp_verified(
         let drift = comparison.drift.clone();
         return Ok(report(StampOutcome::Refused { drift }));
     }
-    let kind = replayer.project().kind;
-    if drift::stamped(kind, &live.meta, graph).as_deref() == Some(&**targets) {
+    if recorded.as_deref() == Some(&**targets) {
         return Ok(report(StampOutcome::Unchanged { unchanged: true }));
     }
     let selected = repo.select_or_track_path(request.database)?;
@@ -210,6 +236,30 @@ pub fn stamp_verified(
     });
     stamped.newly_tracked = selected.newly_tracked.then_some(tracked);
     Ok(stamped)
+}
+
+/// The revisions `names` stand for, as [`Targets::resolve`] finds them.
+/// A name that resolves to nothing but is what the version rows of
+/// `database` record is [`StampError::Recorded`]: the revision of a
+/// deleted branch, say, which no reference can verify.
+pub fn targets(
+    graph: &Graph,
+    kind: MigrationKind,
+    names: &[String],
+    database: &Path,
+    busy_timeout: Duration,
+) -> Result<Targets, StampError> {
+    match Targets::resolve(graph, names, None) {
+        Err(TargetError::Unresolved(ResolveError::Unknown(name))) => {
+            let live = LiveDatabase::capture(database, busy_timeout)?;
+            let recorded = drift::stamped(kind, &live.meta, graph).unwrap_or_default();
+            Err(match recorded.into_iter().find(|row| *row == *name) {
+                Some(revision) => StampError::Recorded { revision },
+                None => TargetError::Unresolved(ResolveError::Unknown(name)).into(),
+            })
+        }
+        resolved => Ok(resolved?),
+    }
 }
 
 /// The table Alembic creates on first use (`alembic/runtime/migration.py`,

@@ -52,7 +52,7 @@ impl Workspace {
         let project = Project::discover(repo.root(), cwd, &settings)?;
         let graph = project.load_graph()?;
         Ok(Workspace {
-            chain: chain_for(tracked.as_ref()),
+            chain: chain_for(&repo, tracked.as_ref(), &project),
             repo,
             project,
             graph,
@@ -103,13 +103,40 @@ pub struct ProjectSummary {
     pub revisions: usize,
 }
 
-/// Where the references of `tracked`'s project live: its own chain when it
-/// has migration settings of its own, else the default one.
-pub fn chain_for(tracked: Option<&Tracked>) -> Chain {
-    match tracked {
-        Some(t) if t.migrations.is_some() => Chain::new(&t.name),
-        _ => Chain::new("default"),
+/// Where the references of `project`, opened for `tracked`, live: the
+/// chain of `tracked`'s name when it has migration settings of its own,
+/// else the default one; within it, a namespace of `project`'s own unless
+/// it is the project those settings find at the repository root (see
+/// [`Chain::of_project`]).
+pub fn chain_for(repo: &Repo, tracked: Option<&Tracked>, project: &Project) -> Chain {
+    let name = match tracked {
+        Some(t) if t.migrations.is_some() => t.name.as_str(),
+        _ => "default",
+    };
+    let identity = project.identity(repo.root());
+    if home_identity(repo, tracked).as_deref() == Some(identity.as_str()) {
+        Chain::new(name)
+    } else {
+        Chain::of_project(name, &identity)
     }
+}
+
+/// Whether the tracked database `db` belongs to `project`: its settings
+/// find `project` at the repository root, or find none there (then it
+/// cannot be told, and it counts, as it did before projects were told
+/// apart). A database whose settings find another project does not:
+/// two projects may reuse revision ids.
+pub fn belongs(repo: &Repo, db: &Tracked, project: &Project) -> bool {
+    home_identity(repo, Some(db)).is_none_or(|home| home == project.identity(repo.root()))
+}
+
+/// The identity of the project `tracked`'s migration settings (or the
+/// repository's) find from the repository root, if they find one.
+fn home_identity(repo: &Repo, tracked: Option<&Tracked>) -> Option<String> {
+    let root = repo.root();
+    Project::discover(root, root, &repo.migrations_for(tracked))
+        .ok()
+        .map(|home| home.identity(root))
 }
 use crate::snapshots::sqlite::{SqliteError, check_file};
 

@@ -43,7 +43,14 @@ fn stamp_json_has_the_documented_fields_in_each_outcome() {
     let json = refused.json();
     assert_eq!(
         keys(&json),
-        set(&["database", "targets", "stamped", "reference", "drift"])
+        set(&[
+            "database",
+            "targets",
+            "stamped",
+            "reference",
+            "unknown",
+            "drift"
+        ])
     );
     assert_eq!(json["stamped"], false);
     assert!(json["drift"]["changes"].is_array(), "{json}");
@@ -59,6 +66,7 @@ fn stamp_json_has_the_documented_fields_in_each_outcome() {
             "targets",
             "stamped",
             "reference",
+            "unknown",
             "variant",
             "safety_snapshot"
         ])
@@ -71,7 +79,14 @@ fn stamp_json_has_the_documented_fields_in_each_outcome() {
     let json = again.ok_json();
     assert_eq!(
         keys(&json),
-        set(&["database", "targets", "stamped", "reference", "unchanged"])
+        set(&[
+            "database",
+            "targets",
+            "stamped",
+            "reference",
+            "unknown",
+            "unchanged"
+        ])
     );
     assert_eq!(json["unchanged"], true);
     assert_eq!(json["stamped"], false);
@@ -85,6 +100,7 @@ fn repair_json_has_the_documented_fields_planned_and_applied() {
     let fields = set(&[
         "database",
         "targets",
+        "inferred",
         "reference",
         "plan",
         "kept",
@@ -150,7 +166,7 @@ fn status_json_has_the_documented_fields_and_the_changes_since_the_last_snapshot
     );
     assert_eq!(
         keys(&json["comparison"]),
-        set(&["targets", "reference", "variant", "drift"])
+        set(&["targets", "reference", "variant", "drift", "inferred"])
     );
 
     env.run(&["snapshot", "app"]).assert_success();

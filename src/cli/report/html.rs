@@ -241,6 +241,13 @@ fn located_text(located: &Located) -> String {
 /// object.
 fn drift_section(status: &StatusReport, root: &Path) -> String {
     let mut out = String::from("<section id=\"drift\">\n<h2>Drift</h2>\n");
+    if let Some(comparison) = status.comparison.as_ref().filter(|c| c.inferred) {
+        let _ = writeln!(
+            out,
+            r#"<p class="bad">The stamped revision is unknown; compared with the nearest revision, {}.</p>"#,
+            chips(&comparison.targets, "")
+        );
+    }
     match (&status.comparison, &status.replay_failure) {
         (Some(comparison), _) if comparison.drift.is_empty() => {
             let _ = writeln!(
@@ -610,6 +617,7 @@ pub(super) mod tests {
                 reference: id,
                 variant: None,
                 drift: diff::diff(&reference, &live),
+                inferred: false,
             }),
             replay_failure: None,
             findings: vec![
@@ -657,6 +665,7 @@ pub(super) mod tests {
                 replay_failure: None,
             },
             repair: Some(RepairReport {
+                inferred: false,
                 database,
                 targets: Targets::one(revision),
                 reference: id,

@@ -334,7 +334,7 @@ impl From<ReplayError> for RevisionBisectError {
 #[derive(Clone, Debug)]
 pub enum NoChain {
     /// A migration failed in replay, so the references are missing.
-    Failed(ReplayFailure),
+    Failed(Box<ReplayFailure>),
     /// No single revision to end the chain at: the database records several
     /// or none and the history has several heads, or its unknown stamp is
     /// nearest to several revisions together.
@@ -374,7 +374,7 @@ pub fn bisect_revisions(
     let line = first_parent_line(graph, &tip);
     let (_, report) = replayer.reference(repo, std::slice::from_ref(&tip), on_event)?;
     if let Some(failure) = report.failure {
-        return Err(NoChain::Failed(failure).into());
+        return Err(NoChain::Failed(Box::new(failure)).into());
     }
     let mut judged: HashMap<RevisionId, SchemaDiff> = HashMap::new();
     let (defects, extra): (Vec<Change>, Vec<Change>) =
@@ -450,7 +450,7 @@ fn chain_tip(
                 Some(_) => return Err(NoChain::Ambiguous.into()),
                 None => {
                     return Err(match located.replay_failure {
-                        Some(failure) => NoChain::Failed(failure),
+                        Some(failure) => NoChain::Failed(Box::new(failure)),
                         None => NoChain::Ambiguous,
                     }
                     .into());

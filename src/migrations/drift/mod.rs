@@ -39,7 +39,7 @@ pub use bisect::{
 };
 pub use form::form_findings;
 pub use locate::{LocateMatch, Located, extends, locate, locate_up_to};
-pub use status::{Comparison, StatusReport, compare, status};
+pub use status::{Comparison, StatusReport, compare, nearest, status};
 
 /// The stable finding codes of `status`.
 pub mod codes {
@@ -64,6 +64,10 @@ pub mod codes {
     pub const REPLAY_FAILED: &str = "replay.failed";
     /// `locate`: the schema is not what the stamped revision makes.
     pub const STAMP_MISMATCH: &str = "locate.stamp-mismatch";
+    /// The reference could not be built: the base revision expects tables
+    /// the project's database has but no revision creates (made outside
+    /// Alembic), and no bootstrap creates them.
+    pub const NEEDS_BOOTSTRAP: &str = "replay.needs-bootstrap";
 
     /// Every code `status` and `locate` can emit themselves (the capture's
     /// artefact codes are listed in [`crate::schema::finding::codes::ALL`]).
@@ -78,8 +82,13 @@ pub mod codes {
         UNVERSIONED,
         REPLAY_FAILED,
         STAMP_MISMATCH,
+        NEEDS_BOOTSTRAP,
     ];
 }
+
+/// What to do about tables made outside Alembic, for every message that
+/// says so.
+pub const BOOTSTRAP_HINT: &str = "`[replay] bootstrap` in migsnap.toml makes them on each scratch database before the base revision (a SQL file, a Python callable, or the tables of a snapshot or database file), or `migsnap replay --bootstrap-from FILE --tables T1,T2` records them from a database that has them as they were before the base revision";
 
 /// A live database's schema and metadata, read once.
 #[derive(Clone, Debug)]

@@ -21,7 +21,8 @@ use crate::snapshots::snapshot::Recorded;
 
 use super::accept::accepted;
 use super::form::form_findings;
-use super::{LiveDatabase, codes, stamped};
+use super::locate::{closest, locate};
+use super::{BOOTSTRAP_HINT, LiveDatabase, codes, stamped};
 
 /// How the schema compares with the reference of its stamped revisions.
 #[derive(Clone, Debug, Serialize)]
@@ -37,6 +38,10 @@ pub struct Comparison {
     /// database, `removed` ones are missing from it. Empty when it matches
     /// the reference or a variant.
     pub drift: SchemaDiff,
+    /// Whether `targets` were inferred from the schema rather than read
+    /// from the version rows: the database records a revision no script
+    /// declares, so it is compared with the revision [`nearest`] finds.
+    pub inferred: bool,
 }
 
 /// Everything `status` reports.
@@ -62,10 +67,12 @@ impl StatusReport {
     /// Whether the schema means what the reference of the stamped revisions
     /// (or an accepted variant of it) means: differences of form (column
     /// order, constraint names) do not count. `None` when it could not be
-    /// compared.
+    /// compared, or compared only with an inferred revision (the stamp is
+    /// unknown, so nothing can match it).
     pub fn schema_matches(&self) -> Option<bool> {
         self.comparison
             .as_ref()
+            .filter(|c| !c.inferred)
             .map(|c| c.drift.is_empty() || c.drift.is_form_only())
     }
 }
@@ -105,8 +112,65 @@ pub fn compare(
             reference: reference.id,
             variant,
             drift,
+            inferred: false,
         }),
         None,
+    ))
+}
+
+/// The revision(s) a schema is nearest to, as `locate` finds them over
+/// every reference (built if needed): the latest exact match, else the
+/// reference with the fewest differences. `None` when no reference could
+/// be built (the replay's failure is returned beside it).
+pub fn nearest(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &LiveDatabase,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<(Option<Vec<RevisionId>>, Option<ReplayFailure>), ReplayError> {
+    let located = locate(
+        repo,
+        replayer,
+        graph,
+        &live.schema,
+        live.semantic,
+        None,
+        on_event,
+    )?;
+    let targets = closest(&located).map(|c| c.targets.clone());
+    Ok((targets, located.replay_failure))
+}
+
+/// [`compare`] with the revision(s) [`nearest`] finds, for a database whose
+/// version rows name a revision no script declares: there is no reference
+/// for the stamp itself, and comparing with nothing would hide which
+/// objects are extra.
+fn compare_nearest(
+    repo: &mut Repo,
+    replayer: &Replayer<'_>,
+    graph: &Graph,
+    live: &LiveDatabase,
+    on_event: &mut dyn FnMut(ReplayEvent<'_>),
+) -> Result<(Option<Comparison>, Option<ReplayFailure>), ReplayError> {
+    let (targets, failure) = nearest(repo, replayer, graph, live, on_event)?;
+    let Some(targets) = targets else {
+        return Ok((None, failure));
+    };
+    let (comparison, failure) = compare(
+        repo,
+        replayer,
+        &targets,
+        &live.schema,
+        live.semantic,
+        on_event,
+    )?;
+    Ok((
+        comparison.map(|c| Comparison {
+            inferred: true,
+            ..c
+        }),
+        failure,
     ))
 }
 
@@ -139,10 +203,14 @@ pub fn status(
             live.semantic,
             on_event,
         )?
+    } else if let Position::UnknownRevision { .. } = position {
+        compare_nearest(repo, replayer, graph, live, on_event)?
     } else {
         (None, None)
     };
-    if let Some(failure) = &replay_failure {
+    let mut replay_failure = replay_failure;
+    if let Some(failure) = &mut replay_failure {
+        failure.confirm_outside(&live.path, &live.schema);
         findings.push(replay_failure_finding(failure));
     }
     if let Some(comparison) = &comparison {
@@ -213,8 +281,20 @@ fn position_finding(position: &Position, db: &str) -> Option<Finding> {
     })
 }
 
-/// The finding for a reference that could not be built.
+/// The finding for a reference that could not be built: the base
+/// revision's tables made outside Alembic (the file is not to blame), or a
+/// migration that failed.
 fn replay_failure_finding(failure: &ReplayFailure) -> Finding {
+    if failure.outside_alembic.is_some() {
+        return Finding::new(
+            codes::NEEDS_BOOTSTRAP,
+            Severity::Error,
+            &failure.revision,
+            failure.summary(),
+        )
+        .revision(&failure.revision)
+        .hint(BOOTSTRAP_HINT);
+    }
     let mut finding = Finding::new(
         codes::REPLAY_FAILED,
         Severity::Error,
@@ -249,22 +329,34 @@ fn comparison_findings(comparison: &Comparison, db: &str, findings: &mut Vec<Fin
     let revision = comparison.targets.join(" + ");
     let tally = comparison.drift.tally();
     if tally.definition() > 0 {
+        let counts = format!(
+            "{} missing, {} extra, {} changed",
+            tally.removed, tally.added, tally.changed
+        );
         findings.push(
             Finding::new(
                 codes::DRIFT,
                 Severity::Error,
                 db,
-                format!(
-                    "the schema does not match revision {revision}: {} missing, {} extra, {} changed",
-                    tally.removed, tally.added, tally.changed
-                ),
+                if comparison.inferred {
+                    format!(
+                        "the stamped revision is unknown; compared with the nearest revision, {revision}: {counts}"
+                    )
+                } else {
+                    format!("the schema does not match revision {revision}: {counts}")
+                },
             )
             .revision(comparison.targets.join(" "))
             .hint("`migsnap fix` plans the fix: which revision the schema really is, and the steps"),
         );
     }
+    let against = if comparison.inferred {
+        format!("the nearest revision, {revision}")
+    } else {
+        format!("revision {revision}")
+    };
     findings.extend(
-        form_findings(&comparison.drift, &format!("revision {revision}"))
+        form_findings(&comparison.drift, &against)
             .into_iter()
             .map(|f| f.revision(comparison.targets.join(" "))),
     );

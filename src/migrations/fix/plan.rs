@@ -12,7 +12,7 @@ use crate::migrations::history::position::{self, Position};
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::models;
 use crate::migrations::repair;
-use crate::migrations::replay::{ReplayError, ReplayEvent, Replayer};
+use crate::migrations::replay::{ReplayError, ReplayEvent, ReplayFailure, Replayer};
 use crate::repo::Repo;
 use crate::schema::diff::{Change, ChangeKind, Op, SchemaDiff};
 use crate::snapshots::sqlite::Database;
@@ -59,12 +59,7 @@ pub fn plan(
         return Ok(plan.decided(FixClass::MultipleHeads, reason));
     }
     if let Some(failure) = &status.replay_failure {
-        let reason = format!(
-            "revision {} fails in replay ({}), so there is no reference to fix towards; \
-             fix the migration first (`migsnap replay` shows the error)",
-            failure.revision, failure.failure.error
-        );
-        return Ok(plan.decided(FixClass::Unsure, reason));
+        return Ok(plan.decided(FixClass::Unsure, replay_failed(failure)));
     }
     if let Some(decided) = stamped_is_right(&status, &mut plan) {
         return models_ahead(repo, replayer, graph, decided, on_event);
@@ -134,6 +129,25 @@ pub fn plan(
         busy_timeout,
     };
     drifted(plan, inputs, anchor, residual)
+}
+
+/// Why nothing can be fixed while the reference cannot be built: the base
+/// revision's tables are made outside Alembic (configure a bootstrap), or
+/// a migration fails (fix it first).
+fn replay_failed(failure: &ReplayFailure) -> String {
+    if failure.outside_alembic.is_some() {
+        format!(
+            "{}, so there is no reference to fix towards: {}",
+            failure.summary(),
+            drift::BOOTSTRAP_HINT
+        )
+    } else {
+        format!(
+            "revision {} fails in replay ({}), so there is no reference to fix towards; \
+             fix the migration first (`migsnap replay` shows the error)",
+            failure.revision, failure.failure.error
+        )
+    }
 }
 
 /// When objects extra against `anchor` are what a later revision makes (a

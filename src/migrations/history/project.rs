@@ -127,6 +127,38 @@ impl Project {
         }
     }
 
+    /// What tells this project from another in one repository: its kind,
+    /// and the folders its migrations live in, relative to `root` (the
+    /// repository root, so the identity survives moving the checkout;
+    /// absolute when outside it), with the ini section for Alembic (one
+    /// `env.py` can serve several sections, each a history of its own).
+    /// Two ini files naming the same folders and section are one project.
+    pub fn identity(&self, root: &Path) -> String {
+        let shown = |path: &Path| {
+            path.strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        };
+        match (&self.alembic, &self.sql_dir) {
+            (Some(config), _) => {
+                let versions: Vec<String> = config
+                    .version_locations
+                    .iter()
+                    .map(|dir| shown(dir))
+                    .collect();
+                format!(
+                    "alembic\0{}\0{}\0{}",
+                    shown(&config.script_location),
+                    config.section,
+                    versions.join("\0")
+                )
+            }
+            (None, Some(dir)) => format!("sql\0{}", shown(dir)),
+            (None, None) => format!("{:?}", self.kind),
+        }
+    }
+
     /// The ini file and section to hand to Alembic.
     pub fn ini(&self) -> Option<(&Path, &str)> {
         let config = self.alembic.as_ref()?;

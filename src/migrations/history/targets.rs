@@ -74,6 +74,19 @@ impl Targets {
     pub fn one(id: &str) -> Targets {
         Targets(vec![id.into()])
     }
+
+    /// The revisions `ids`, which `graph` declares (ids a workflow found in
+    /// it, such as the nearest located revisions): taken exactly, never as
+    /// prefixes or labels.
+    pub fn declared(graph: &Graph, mut ids: Vec<RevisionId>) -> Targets {
+        debug_assert!(
+            ids.iter().all(|id| graph.get(id).is_some()),
+            "BUG: undeclared ids {ids:?}"
+        );
+        ids.sort();
+        ids.dedup();
+        Targets(ids)
+    }
 }
 
 impl Deref for Targets {

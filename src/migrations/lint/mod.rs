@@ -237,7 +237,7 @@ pub fn lint(
         code: codes::MULTIPLE_HEADS,
         ..finding
     }));
-    findings.extend(applied::edited_after_applied(repo, graph)?);
+    findings.extend(applied::edited_after_applied(repo, project, graph)?);
     findings.extend(rules::heads(graph, &base, &new));
     if project.kind == MigrationKind::Alembic {
         findings.extend(order.iter().filter_map(|id| {
@@ -364,7 +364,7 @@ fn resolve_since(
         }
         let applied = match &mut applied {
             Some(applied) => applied,
-            None => applied.insert(applied::recorded(repo)?),
+            None => applied.insert(applied::recorded(repo, replayer.project())?),
         };
         if !applied.contains(id.as_str()) {
             return Err(LintError::SinceNewHead {

@@ -13,6 +13,9 @@ Requests:
   {"op": "models", "url": "<scratch URL>", "attribute": "<module:attr or null>"}
       -> {"ok": true, "models": <bool>, "files": ["<path>", ...]}
      runs the models' metadata.create_all on the URL (see models below)
+  {"op": "bootstrap", "url": "<scratch URL>", "callable": "<module:function>"}
+      -> {"ok": true}
+     calls the project's function with the URL, before the base revision
   {"op": "quit"}
 
 One process serves every step: Python, SQLAlchemy, Alembic, env.py's imports
@@ -73,6 +76,10 @@ def main():
                 reply(ok=True, **models(config, script, request["url"],
                                         request.get("attribute"), versions))
                 continue
+            if request.get("op") == "bootstrap":
+                bootstrap(request["callable"], request["url"])
+                reply(ok=True)
+                continue
             if request.get("op") == "downgrade":
                 # migsnap test's round trip: undo one revision.
                 command.downgrade(config, request["target"])
@@ -127,6 +134,18 @@ def models(config, script, url, attribute, versions):
     finally:
         engine.dispose()
     return {"models": True, "files": loaded_files(script, versions)}
+
+
+def bootstrap(callable, url):
+    """Calls the project's module:function with the scratch database's
+    URL: whatever creates the tables the base revision expects (a
+    metadata.create_all, an older tool's migrations). The module is
+    imported as env.py's would be, from the project's directory."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module, _, name = callable.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    function(url)
 
 
 def loaded_files(script, versions):

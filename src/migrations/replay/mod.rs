@@ -17,12 +17,14 @@
 //! from any cached revision (migrations may insert rows that later ones
 //! rely on, which a schema alone would lose).
 
+pub mod bootstrap;
 mod models;
 mod recorder;
 pub mod runner;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use migsnap_store::{ObjectId, RefName, Snapshot};
@@ -35,6 +37,7 @@ use crate::schema::{Schema, SchemaError};
 use crate::snapshots::log::{LogError, snapshot_schema};
 use crate::snapshots::restore::RestoreError;
 use crate::snapshots::snapshot::{self, SnapshotError, SnapshotOptions, Target};
+use bootstrap::Bootstrap;
 pub use models::{ModelsOutcome, ModelsReference, ModelsSource};
 use recorder::{Job, Recorder};
 use runner::{AlembicDriver, AlembicLaunch, Runner, SqlRunner, StepFailure, TemplateRunner};
@@ -89,6 +92,16 @@ pub enum ReplayError {
     /// The scratch directory failed.
     #[error("cannot use the replay scratch space")]
     Scratch(#[source] std::io::Error),
+    /// The bootstrap failed on a scratch database.
+    #[error("the bootstrap ({what}) failed: {}", failure.error)]
+    Bootstrap {
+        /// The bootstrap, as shown.
+        what: String,
+        /// Its file, if it is one.
+        file: Option<PathBuf>,
+        /// What failed (boxed: every replay result carries this enum).
+        failure: Box<StepFailure>,
+    },
 }
 
 impl From<LogError> for ReplayError {
@@ -144,6 +157,69 @@ pub struct ReplayFailure {
     /// What failed.
     #[serde(flatten)]
     pub failure: StepFailure,
+    /// Tables the step found missing although it started from the empty
+    /// database (after the bootstrap, if any): what a base revision expects
+    /// something outside Alembic to have made. Empty otherwise.
+    pub expects: Vec<String>,
+    /// The project's own database, when it has every table of `expects`:
+    /// they are made outside Alembic, and the revision is not to blame
+    /// (see [`ReplayFailure::confirm_outside`]).
+    pub outside_alembic: Option<PathBuf>,
+}
+
+impl ReplayFailure {
+    /// Records that `database`, the project's own, has every table the
+    /// failing step expected (`expects`): they are made outside Alembic.
+    /// Does nothing when it lacks one, or nothing was expected.
+    pub fn confirm_outside(&mut self, database: &Path, schema: &Schema) {
+        if !self.expects.is_empty()
+            && self.expects.iter().all(|table| {
+                schema
+                    .tables
+                    .contains_key(&crate::schema::model::fold(table))
+            })
+        {
+            self.outside_alembic = Some(database.to_path_buf());
+        }
+    }
+
+    /// The failure in one sentence: the migration and its error, or, when
+    /// the tables it expects are made outside Alembic, that and what to do
+    /// (the file is not named: it is not to blame).
+    pub fn summary(&self) -> String {
+        match &self.outside_alembic {
+            Some(_) => format!(
+                "the base revision {} expects tables that are created outside Alembic ({}); configure a bootstrap",
+                self.revision,
+                self.expects.join(", ")
+            ),
+            None => format!("migration {} failed: {}", self.revision, self.failure.error),
+        }
+    }
+}
+
+/// The tables a failed step's error says do not exist: SQLite's `no such
+/// table: X` (`main.X` too) and SQLAlchemy's `NoSuchTableError: X` (a
+/// batch operation reflecting the table), from the error line and the
+/// traceback.
+fn missing_tables(failure: &StepFailure) -> Vec<String> {
+    let mut tables: Vec<String> = Vec::new();
+    for text in [&failure.error, &failure.detail] {
+        for marker in ["no such table: ", "NoSuchTableError: "] {
+            for (at, _) in text.match_indices(marker) {
+                let rest = &text[at + marker.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && !"'\"`[](),;".contains(*c))
+                    .collect();
+                let name = name.strip_prefix("main.").unwrap_or(&name).to_owned();
+                if !name.is_empty() && !tables.contains(&name) {
+                    tables.push(name);
+                }
+            }
+        }
+    }
+    tables
 }
 
 /// What a replay did.
@@ -206,17 +282,33 @@ impl Session<'_> {
     }
 }
 
-/// The name the reference chain of a project goes by in refs.
+/// Where the reference chain of a project lives in refs: `replay/<name>`
+/// for the project a chain's settings find at the repository root, and
+/// `replay/<name>/projects/<id>` for any other project opened under the
+/// same settings (another `alembic.ini` named with `-c`, or found from the
+/// working directory), so two projects that reuse revision ids
+/// (`a1b2c3d4e5f6`) never share a reference or an accepted variant.
 #[derive(Clone, Debug)]
 pub struct Chain {
-    name: String,
+    /// The ref prefix without its final `/`.
+    root: String,
 }
 
 impl Chain {
     /// The chain called `name` (a database name, or `default`).
     pub fn new(name: &str) -> Chain {
         Chain {
-            name: name.to_owned(),
+            root: format!("replay/{name}"),
+        }
+    }
+
+    /// The chain of a project called `name` that is not the one its
+    /// settings find at the repository root: keyed by the project's
+    /// `identity` (see [`Project::identity`]) as well.
+    pub fn of_project(name: &str, identity: &str) -> Chain {
+        let digest = blake3::hash(identity.as_bytes()).to_hex();
+        Chain {
+            root: format!("replay/{name}/projects/{}", &digest[..12]),
         }
     }
 
@@ -224,13 +316,13 @@ impl Chain {
     pub fn ref_for(&self, targets: &[RevisionId]) -> RefName {
         let name = match targets {
             [one] if RefName::new(format!("x/{one}")).is_ok() && !one.contains('/') => {
-                format!("replay/{}/revs/{one}", self.name)
+                format!("{}/revs/{one}", self.root)
             }
             _ => {
                 let mut sorted = targets.to_vec();
                 sorted.sort();
                 let digest = blake3::hash(sorted.join("\n").as_bytes()).to_hex();
-                format!("replay/{}/sets/{}", self.name, &digest[..24])
+                format!("{}/sets/{}", self.root, &digest[..24])
             }
         };
         RefName::new(name)
@@ -239,7 +331,12 @@ impl Chain {
 
     /// The ref prefix of every reference of this chain.
     pub fn prefix(&self) -> String {
-        format!("replay/{}/", self.name)
+        format!("{}/", self.root)
+    }
+
+    /// The name its snapshots record as their database.
+    fn database(&self) -> String {
+        self.root.clone()
     }
 }
 
@@ -249,6 +346,8 @@ pub struct Replayer<'a> {
     graph: &'a Graph,
     chain: Chain,
     run_identity: String,
+    /// The bootstrap, resolved on first use (it may need the store).
+    bootstrap: OnceLock<Option<Bootstrap>>,
 }
 
 impl<'a> Replayer<'a> {
@@ -259,7 +358,24 @@ impl<'a> Replayer<'a> {
             graph,
             chain,
             run_identity: run_identity(project),
+            bootstrap: OnceLock::new(),
         }
+    }
+
+    /// The bootstrap every scratch database gets before the base revision
+    /// (see [`bootstrap`]), if the project has one.
+    pub fn bootstrap(&self, repo: &Repo) -> Result<Option<&Bootstrap>, ReplayError> {
+        if let Some(resolved) = self.bootstrap.get() {
+            return Ok(resolved.as_ref());
+        }
+        let resolved = Bootstrap::resolve(repo, self.project, &self.chain)?;
+        // Another thread may have resolved it meanwhile: the same value.
+        let _ = self.bootstrap.set(resolved);
+        Ok(self
+            .bootstrap
+            .get()
+            .expect("holds: it was just set")
+            .as_ref())
     }
 
     /// The project it replays.
@@ -278,11 +394,17 @@ impl<'a> Replayer<'a> {
     }
 
     /// The key a reference for `targets` must carry to be current.
-    pub fn key(&self, targets: &[RevisionId]) -> String {
+    pub fn key(&self, repo: &Repo, targets: &[RevisionId]) -> Result<String, ReplayError> {
         let mut hasher = blake3::Hasher::new();
         hasher.update(KEY_VERSION.as_bytes());
         hasher.update(b"\0");
         hasher.update(self.run_identity.as_bytes());
+        // Without a bootstrap the key is what it always was, so existing
+        // references stay current.
+        if let Some(bootstrap) = self.bootstrap(repo)? {
+            hasher.update(b"\0bootstrap\0");
+            hasher.update(bootstrap.digest().as_bytes());
+        }
         let mut sorted = targets.to_vec();
         sorted.sort();
         for target in &sorted {
@@ -299,7 +421,7 @@ impl<'a> Replayer<'a> {
             hasher.update(b"\0");
             hasher.update(revision.file_hash.as_bytes());
         }
-        hasher.finalize().to_hex().to_string()
+        Ok(hasher.finalize().to_hex().to_string())
     }
 
     /// The current reference for `targets`, if one is recorded.
@@ -313,7 +435,7 @@ impl<'a> Replayer<'a> {
             return Ok(None);
         };
         let snapshot = view.read_snapshot(&id)?;
-        let key = self.key(targets);
+        let key = self.key(repo, targets)?;
         let current = snapshot.header_values(H_KEY).next() == Some(key.as_str());
         Ok(current.then(|| Reference {
             targets: targets.to_vec(),
@@ -414,8 +536,11 @@ impl<'a> Replayer<'a> {
         let scratch_dir = scratch_dir()?;
         let scratch = scratch_dir.path().join("scratch.db");
         std::fs::write(&scratch, b"").map_err(ReplayError::Scratch)?;
-        let runner = self.runner(&scratch)?;
+        let mut runner = self.runner(&scratch)?;
         report.ran_migrations = true;
+        // The empty state every chain starts from has the bootstrap's
+        // tables.
+        self.load_state(repo, State::Empty, &scratch, runner.as_mut())?;
         let mut session = Session {
             dir: scratch_dir.path(),
             scratch,
@@ -455,7 +580,7 @@ impl<'a> Replayer<'a> {
         on_event: &mut dyn FnMut(ReplayEvent<'_>),
     ) -> Result<(), ReplayError> {
         for (index, targets) in missing.iter().copied().enumerate() {
-            self.load_start(repo, session, targets)?;
+            let from_empty = self.load_start(repo, session, targets)?;
             on_event(ReplayEvent::Running(targets));
             let began = Instant::now();
             let mut step = Ok(());
@@ -470,10 +595,17 @@ impl<'a> Replayer<'a> {
                     .file
                     .clone()
                     .or_else(|| self.graph.get(&targets[0]).map(|r| r.path.clone()));
+                let expects = if from_empty {
+                    missing_tables(&failure)
+                } else {
+                    Vec::new()
+                };
                 report.failure = Some(ReplayFailure {
                     revision: targets.join(" "),
                     file,
                     failure,
+                    expects,
+                    outside_alembic: None,
                 });
                 return Ok(());
             }
@@ -493,13 +625,14 @@ impl<'a> Replayer<'a> {
     /// Puts the state the step for `targets` starts from into the scratch
     /// file, unless it holds that state already: the first target's first
     /// parent (or the first target itself, for a set); the migration tool
-    /// applies whatever else the targets need.
+    /// applies whatever else the targets need. `true` when that is the
+    /// empty database (with the bootstrap's tables).
     fn load_start(
         &self,
         repo: &Repo,
         session: &mut Session<'_>,
         targets: &[RevisionId],
-    ) -> Result<(), ReplayError> {
+    ) -> Result<bool, ReplayError> {
         let start: Option<Vec<RevisionId>> = match targets {
             [one] => self
                 .graph
@@ -509,19 +642,23 @@ impl<'a> Replayer<'a> {
             many => Some(vec![many[0].clone()]),
         };
         if start == session.holds {
-            return Ok(());
+            return Ok(start.is_none());
         }
         let scratch = &session.scratch;
-        match &start {
-            None => self.load_state(repo, State::Empty, scratch),
+        let runner = session.runner.as_mut();
+        let state = match &start {
+            None => State::Empty,
             Some(from) => match session.copies.get(from) {
-                Some(copy) => self.load_state(repo, State::Copy(copy), scratch),
+                Some(copy) => State::Copy(copy),
                 None => match self.known_or_cached(repo, &session.known, from)? {
-                    Some(id) => self.load_state(repo, State::Stored(id), scratch),
-                    None => self.load_state(repo, State::Empty, scratch),
+                    Some(id) => State::Stored(id),
+                    None => State::Empty,
                 },
             },
-        }
+        };
+        let empty = matches!(state, State::Empty);
+        self.load_state(repo, state, scratch, runner)?;
+        Ok(empty)
     }
 
     /// The targets of the references that are the parents of the one for
@@ -552,35 +689,58 @@ impl<'a> Replayer<'a> {
     /// Puts a state (empty, a copy from this run, or a recorded reference)
     /// into the scratch file, in place: an application that keeps a
     /// connection open across steps (some `env.py` files import the app,
-    /// which opens its engine once) still sees the same file.
+    /// which opens its engine once) still sees the same file. The empty
+    /// state gets the bootstrap's tables, run through `runner`.
     pub(crate) fn load_state(
         &self,
         repo: &Repo,
         state: State<'_>,
         scratch: &Path,
+        runner: &mut dyn Runner,
     ) -> Result<(), ReplayError> {
         for suffix in ["-journal", "-wal", "-shm"] {
             let _ = std::fs::remove_file(crate::snapshots::sqlite::with_suffix(scratch, suffix));
         }
         match state {
-            State::Empty => std::fs::write(scratch, b"").map_err(ReplayError::Scratch),
+            State::Empty => {
+                std::fs::write(scratch, b"").map_err(ReplayError::Scratch)?;
+                match self.bootstrap(repo)? {
+                    Some(bootstrap) => bootstrap
+                        .run(scratch, &sqlite_url(scratch), runner)
+                        .map_err(|failure| ReplayError::Bootstrap {
+                            what: bootstrap.describe(),
+                            file: bootstrap.file().map(Path::to_path_buf),
+                            failure: Box::new(failure),
+                        }),
+                    None => Ok(()),
+                }
+            }
             State::Copy(copy) => std::fs::copy(copy, scratch)
                 .map(|_| ())
                 .map_err(ReplayError::Scratch),
-            State::Stored(id) => {
-                let staged = scratch.with_extension("staged");
-                crate::snapshots::restore::checkout(
-                    repo,
-                    id,
-                    &staged,
-                    true,
-                    crate::snapshots::sqlite::DEFAULT_BUSY_TIMEOUT,
-                    &mut migsnap_store::progress::Silent,
-                )?;
-                std::fs::copy(&staged, scratch).map_err(ReplayError::Scratch)?;
-                std::fs::remove_file(&staged).map_err(ReplayError::Scratch)
-            }
+            State::Stored(id) => self.load_stored(repo, id, scratch),
         }
+    }
+
+    /// Puts the recorded snapshot `id` into the scratch file, in place (see
+    /// [`Replayer::load_state`]).
+    pub(crate) fn load_stored(
+        &self,
+        repo: &Repo,
+        id: ObjectId,
+        scratch: &Path,
+    ) -> Result<(), ReplayError> {
+        let staged = scratch.with_extension("staged");
+        crate::snapshots::restore::checkout(
+            repo,
+            id,
+            &staged,
+            true,
+            crate::snapshots::sqlite::DEFAULT_BUSY_TIMEOUT,
+            &mut migsnap_store::progress::Silent,
+        )?;
+        std::fs::copy(&staged, scratch).map_err(ReplayError::Scratch)?;
+        std::fs::remove_file(&staged).map_err(ReplayError::Scratch)
     }
 
     fn record(
@@ -590,10 +750,10 @@ impl<'a> Replayer<'a> {
         targets: &[RevisionId],
         parents: Vec<ObjectId>,
     ) -> Result<ObjectId, ReplayError> {
-        let mut headers = vec![(H_KEY.to_owned(), self.key(targets))];
+        let mut headers = vec![(H_KEY.to_owned(), self.key(repo, targets)?)];
         headers.extend(targets.iter().map(|t| (H_TARGET.to_owned(), t.to_string())));
         let target = Target {
-            database: format!("replay/{}", self.chain.name),
+            database: self.chain.database(),
             reference: self.chain.ref_for(targets),
             parents: Some(parents),
             headers,
@@ -886,4 +1046,59 @@ fn shebang(script: &Path) -> Option<PathBuf> {
     interpreter
         .starts_with('/')
         .then(|| PathBuf::from(interpreter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(ids: &[&str]) -> Vec<RevisionId> {
+        ids.iter().map(|&id| id.into()).collect()
+    }
+
+    /// An id is a ref component as written (13 characters, a word, mixed
+    /// case); one a ref name cannot hold goes by the digest of a set.
+    #[test]
+    fn references_are_named_by_the_id_as_written() {
+        let chain = Chain::new("default");
+        for id in [
+            "1975ea83b712a",
+            "add_user_email",
+            "Ae1027a6acf",
+            "ae1027a6acf",
+        ] {
+            assert_eq!(
+                chain.ref_for(&ids(&[id])).as_str(),
+                format!("replay/default/revs/{id}")
+            );
+        }
+        let odd = chain.ref_for(&ids(&["x..y"]));
+        assert!(odd.as_str().starts_with("replay/default/sets/"), "{odd}");
+        assert_ne!(odd, chain.ref_for(&ids(&["x..z"])));
+        assert_eq!(chain.prefix(), "replay/default/");
+    }
+
+    /// Another project's chain is a namespace of the same name, by
+    /// identity: the same id is two references, and one identity is
+    /// always the same namespace.
+    #[test]
+    fn another_project_has_a_namespace_of_its_own() {
+        let other = Chain::of_project("default", "alembic\0other/migrations\0alembic");
+        let same = Chain::of_project("default", "alembic\0other/migrations\0alembic");
+        let third = Chain::of_project("default", "alembic\0third/migrations\0alembic");
+        let target = ids(&["a1b2c3d4e5f6"]);
+        let name = other.ref_for(&target);
+        assert!(
+            name.as_str().starts_with("replay/default/projects/")
+                && name.as_str().ends_with("/revs/a1b2c3d4e5f6"),
+            "{name}"
+        );
+        assert_eq!(name, same.ref_for(&target));
+        assert_ne!(name, third.ref_for(&target));
+        assert_ne!(name, Chain::new("default").ref_for(&target));
+        assert_eq!(
+            other.models_ref().as_str(),
+            format!("{}models", other.prefix())
+        );
+    }
 }

@@ -129,7 +129,7 @@ pub struct ModelsOutcome {
 impl Chain {
     /// The ref of the chain's models reference.
     pub fn models_ref(&self) -> RefName {
-        RefName::new(format!("replay/{}/models", self.name))
+        RefName::new(format!("{}models", self.prefix()))
             .expect("holds: the chain name is a database name")
     }
 }
@@ -258,7 +258,7 @@ impl Replayer<'_> {
                 .map(|f| (H_MODELS_FILE.to_owned(), f.display().to_string())),
         );
         let target = Target {
-            database: format!("replay/{}", self.chain.name),
+            database: self.chain.database(),
             reference: self.chain.models_ref(),
             parents: Some(Vec::new()),
             headers,

@@ -35,6 +35,15 @@ pub trait Runner {
     fn downgrade(&mut self, target: &str) -> Result<(), StepFailure>;
     /// Whether this runner has started an external process.
     fn started_process(&self) -> bool;
+    /// Calls the Python callable `module:function` with the scratch
+    /// database's URL `url`: a bootstrap. Only the Alembic driver runs
+    /// Python; other runners refuse.
+    fn bootstrap(&mut self, callable: &str, url: &str) -> Result<(), StepFailure> {
+        let _ = url;
+        Err(failure(format!(
+            "the bootstrap {callable} is a Python callable, which only a project replayed by Alembic can run; use a SQL file or a snapshot's tables"
+        )))
+    }
 }
 
 /// The last lines a child process wrote, for error reports.
@@ -282,6 +291,14 @@ impl AlembicDriver {
 impl Runner for AlembicDriver {
     fn upgrade(&mut self, target: &str) -> Result<(), StepFailure> {
         self.request("upgrade", target)
+    }
+
+    fn bootstrap(&mut self, callable: &str, url: &str) -> Result<(), StepFailure> {
+        self.send(
+            &serde_json::json!({"op": "bootstrap", "callable": callable, "url": url}),
+            &format!("running the bootstrap {callable}"),
+        )
+        .map(|_| ())
     }
 
     fn downgrade(&mut self, target: &str) -> Result<(), StepFailure> {

@@ -39,7 +39,7 @@ use crate::migrations::drift::{self, LiveDatabase};
 use crate::migrations::history::position::{self, Position};
 use crate::migrations::history::revision_id::RevisionId;
 use crate::migrations::replay::runner::StepFailure;
-use crate::migrations::replay::{self, ReplayError, State};
+use crate::migrations::replay::{self, ReplayError};
 use crate::migrations::side::Side;
 use crate::repo::Repo;
 use crate::schema::Schema;
@@ -216,7 +216,7 @@ impl RoundTrip<'_> {
                     .map_err(ReplayError::from)?;
             }
             Side::Snapshot { id, .. } => {
-                self.replayer.load_state(repo, State::Stored(*id), work)?;
+                self.replayer.load_stored(repo, *id, work)?;
             }
         }
         Ok(())

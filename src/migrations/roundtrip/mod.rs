@@ -400,7 +400,7 @@ impl<'a> RoundTrip<'a> {
                 }
             },
         };
-        self.replayer.load_state(repo, start, scratch)?;
+        self.replayer.load_state(repo, start, scratch, runner)?;
         // Upgrading to what is already applied changes nothing, so this
         // also covers the first parent when its state was not at hand.
         for prerequisite in self.graph.prerequisites(revision) {
