@@ -717,28 +717,35 @@ mod tests {
         assert_eq!(b.change(None, &Schema::default()), None);
     }
 
+    use migsnap_store::{Added, Object, ObjectStore, Store};
+
+    /// A schema-only snapshot of `app` with only parents, schema and time.
+    fn bare_snapshot(parents: Vec<ObjectId>, schema: ObjectId, time: i64) -> Snapshot {
+        Snapshot {
+            parents,
+            schema,
+            image: None,
+            database: "app".into(),
+            time,
+            message: String::new(),
+            host: String::new(),
+            tool: String::new(),
+            added: Added::default(),
+            headers: Vec::new(),
+        }
+    }
+
     /// Children before parents; the first parent of the one just taken
     /// next, so a line is drawn whole; else the newest ready one.
     #[test]
     fn graph_log_takes_children_first_and_follows_lines() {
-        use migsnap_store::{Added, Object, ObjectStore, Store};
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
         let schema = store.write(&Object::Blob(b"schema".to_vec())).unwrap();
-        let mut write = |parents: Vec<ObjectId>, time: i64| {
-            let snapshot = Snapshot {
-                parents,
-                schema,
-                image: None,
-                database: "app".into(),
-                time,
-                message: String::new(),
-                host: String::new(),
-                tool: String::new(),
-                added: Added::default(),
-                headers: Vec::new(),
-            };
-            store.write(&Object::Snapshot(snapshot)).unwrap()
+        let mut write = |parents, time| {
+            store
+                .write(&Object::Snapshot(bare_snapshot(parents, schema, time)))
+                .unwrap()
         };
         let root = write(Vec::new(), 1);
         let left1 = write(vec![root], 2);
@@ -766,24 +773,13 @@ mod tests {
 
     #[test]
     fn first_parents_walk_peek_and_stop_where_lines_join() {
-        use migsnap_store::{Added, Object, ObjectStore, Store};
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
         let schema = store.write(&Object::Blob(b"schema".to_vec())).unwrap();
-        let mut write = |parents: Vec<ObjectId>, time: i64| {
-            let snapshot = Snapshot {
-                parents,
-                schema,
-                image: None,
-                database: "app".into(),
-                time,
-                message: String::new(),
-                host: String::new(),
-                tool: String::new(),
-                added: Added::default(),
-                headers: Vec::new(),
-            };
-            store.write(&Object::Snapshot(snapshot)).unwrap()
+        let mut write = |parents, time| {
+            store
+                .write(&Object::Snapshot(bare_snapshot(parents, schema, time)))
+                .unwrap()
         };
         let root = write(Vec::new(), 1);
         let middle = write(vec![root], 2);
