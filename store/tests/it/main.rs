@@ -18,6 +18,18 @@ fn new_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// fsck with every object read back and re-hashed.
+fn fsck_read_all(store: &Store) -> fsck::FsckReport {
+    fsck::check(
+        store,
+        FsckOptions {
+            read_data: fsck::ReadData::All,
+        },
+        &mut Silent,
+    )
+    .unwrap()
+}
+
 fn store_conn(dir: &tempfile::TempDir) -> Connection {
     Connection::open(dir.path().join(".migsnap/store.db")).unwrap()
 }
@@ -537,17 +549,7 @@ fn gc_deletes_exactly_the_unreachable_objects() {
     ] {
         store.read(&id).unwrap();
     }
-    assert!(
-        fsck::check(
-            &store,
-            FsckOptions {
-                read_data: migsnap_store::fsck::ReadData::All
-            },
-            &mut Silent
-        )
-        .unwrap()
-        .is_clean()
-    );
+    assert!(fsck_read_all(&store).is_clean());
     // Collecting again finds nothing.
     let again = gc::collect(
         &mut store,
@@ -618,14 +620,7 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
         Some("heads/db"),
         "s2",
     );
-    let clean = fsck::check(
-        &store,
-        FsckOptions {
-            read_data: migsnap_store::fsck::ReadData::All,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let clean = fsck_read_all(&store);
     assert!(clean.is_clean(), "{clean:?}");
     assert_eq!(clean.snapshots, 2);
     drop(store);
@@ -643,14 +638,7 @@ fn fsck_names_missing_and_corrupt_objects_and_what_they_affect() {
     assert_eq!(quick.problems[0].fault, Fault::Missing);
     assert_eq!(quick.problems[0].snapshots, BTreeSet::from([s1, s2]));
 
-    let full = fsck::check(
-        &store,
-        FsckOptions {
-            read_data: migsnap_store::fsck::ReadData::All,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let full = fsck_read_all(&store);
     assert!(!full.is_clean());
     assert_eq!(full.problems.len(), 2, "{full:?}");
     let missing = full.problems.iter().find(|p| p.id == shared_id).unwrap();
@@ -734,14 +722,7 @@ fn dictionaries_are_named_by_hash_and_format_1_stores_are_upgraded() {
         let id = migsnap_store::codec::blob_id(page);
         assert_eq!(&store.view().read_blob(&id).unwrap(), page);
     }
-    let report = fsck::check(
-        &store,
-        FsckOptions {
-            read_data: migsnap_store::fsck::ReadData::All,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let report = fsck_read_all(&store);
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!(report.damaged_rows.len(), 1, "{report:?}");
     assert!(
@@ -921,14 +902,7 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
         store.view().find_ref(&name("heads/other")).unwrap(),
         Some(s2)
     );
-    let report = fsck::check(
-        &store,
-        FsckOptions {
-            read_data: migsnap_store::fsck::ReadData::All,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let report = fsck_read_all(&store);
     assert!(report.is_clean(), "{report:?}");
 
     // Idempotent: nothing is loose any more.
@@ -949,14 +923,7 @@ fn gc_packs_loose_packs_keeping_every_id_and_byte() {
         .query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0))
         .unwrap();
     assert_eq!(dictionaries, 1);
-    let report = fsck::check(
-        &store,
-        FsckOptions {
-            read_data: migsnap_store::fsck::ReadData::All,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let report = fsck_read_all(&store);
     assert!(report.is_clean(), "{report:?}");
 }
 
@@ -1003,14 +970,7 @@ fn format_2_stores_get_pack_levels_and_fsck_checks_them() {
     let mut store = Store::open(&store_dir).unwrap();
     let packs = store.view().storage().unwrap().packs as i64;
     assert_eq!(pack_levels(&dir), vec![(3, packs)]);
-    let report = fsck::check(
-        &store,
-        FsckOptions {
-            read_data: migsnap_store::fsck::ReadData::All,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let report = fsck_read_all(&store);
     assert!(report.is_clean(), "{report:?}");
     let objects = store.view().storage().unwrap().objects;
     assert_eq!(gc_now(&mut store, false).packed.objects, objects);
