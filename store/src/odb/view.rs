@@ -69,90 +69,94 @@ impl View<'_> {
             .map_err(|e| self.sql(e))
     }
 
-    /// See [`ObjectStore::try_read`].
+    /// See [`ObjectStore::try_read`]. Its index row and its pack are read
+    /// in one read transaction: gc moves live objects into other packs and
+    /// deletes the old ones, and a commit between the two reads would
+    /// leave the row's pack gone.
     pub fn try_read(&self, id: &ObjectId) -> Result<Option<Object>> {
-        if let Some(object) = self.try_read_streamed(id)? {
-            return Ok(Some(object));
-        }
-        let Some(bytes) = self.try_read_encoded(id)? else {
-            return Ok(None);
-        };
-        codec::decode_object(&bytes)
-            .map(Some)
-            .map_err(|e: DecodeError| Error::Unreadable {
-                id: *id,
-                reason: e.to_string(),
-            })
-    }
-
-    /// Reads a large object (over [`LARGE_BYTES`](crate::compress::LARGE_BYTES))
-    /// alone in its pack without a dictionary, as a full page listing is,
-    /// by decoding it straight from SQLite's blob handle: its bytes and its
-    /// decoded form are never held together (64 MiB at 4 GiB). `None` for
-    /// any other object, and for one that does not decode to itself, which
-    /// [`View::try_read_encoded`] then reads whole to say what is wrong.
-    fn try_read_streamed(&self, id: &ObjectId) -> Result<Option<Object>> {
-        let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
-        self.consistent(|view| {
-            let Some((pack, 0, len)) = view.locate(id)?.filter(|(_, _, len)| *len > large) else {
-                return Ok(None);
-            };
-            let row = view
-                .conn
-                .prepare_cached(
-                    "SELECT compression FROM packs
-                     WHERE seq = ?1 AND raw_len = ?2 AND dictionary IS NULL",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_row([pack, len], |row| row.get::<_, i64>(0))
-                        .optional()
-                })
-                .map_err(|e| view.sql(e))?;
-            let Some(compression) = row.and_then(crate::compress::Compression::from_tag) else {
-                return Ok(None);
-            };
-            let blob = view
-                .conn
-                .blob_open(rusqlite::MAIN_DB, "packs", "data", pack, true)
-                .map_err(|e| view.sql(e))?;
-            let limit = u64::try_from(len).unwrap_or(0);
-            Ok(match compression {
-                crate::compress::Compression::None => {
-                    codec::decode_object_from(&mut buffered(std::io::Read::take(blob, limit)), id)
-                }
-                crate::compress::Compression::Zstd => zstd::stream::read::Decoder::new(blob)
-                    .ok()
-                    .and_then(|decoder| {
-                        let mut reader = buffered(std::io::Read::take(decoder, limit));
-                        codec::decode_object_from(&mut reader, id)
-                    }),
-            })
-        })
-    }
-
-    /// Reads an object's encoded bytes and checks they hash to `id`. Its
-    /// index row and its pack are read in one read transaction: gc moves
-    /// live objects into other packs and deletes the old ones, and a commit
-    /// between the two reads would leave the row's pack gone.
-    fn try_read_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
         self.consistent(|view| {
             let Some((pack, offset, len)) = view.locate(id)? else {
                 return Ok(None);
             };
-            let bytes = view.pack_bytes(pack).map_err(|e| match e {
-                Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
-                other => other,
-            })?;
-            // The pack's only object, not shared with the cache: checked
-            // in place rather than copied out.
-            match Rc::try_unwrap(bytes) {
-                Ok(owned) if offset == 0 && usize::try_from(len).ok() == Some(owned.len()) => {
-                    check_id(owned, id).map(Some)
-                }
-                Ok(owned) => extract(&owned, id, pack, offset, len).map(Some),
-                Err(shared) => extract(&shared, id, pack, offset, len).map(Some),
+            if let Some(object) = view.try_read_streamed(id, pack, offset, len)? {
+                return Ok(Some(object));
             }
+            let bytes = view.read_encoded(id, pack, offset, len)?;
+            codec::decode_object(&bytes)
+                .map(Some)
+                .map_err(|e: DecodeError| Error::Unreadable {
+                    id: *id,
+                    reason: e.to_string(),
+                })
         })
+    }
+
+    /// Reads object `id`, at `offset` and `len` in pack `pack`, when it is
+    /// large (over [`LARGE_BYTES`](crate::compress::LARGE_BYTES)) and alone
+    /// in its pack without a dictionary, as a full page listing is, by
+    /// decoding it straight from SQLite's blob handle: its bytes and its
+    /// decoded form are never held together (64 MiB at 4 GiB). `None` for
+    /// any other object, and for one that does not decode to itself, which
+    /// [`View::read_encoded`] then reads whole to say what is wrong.
+    fn try_read_streamed(
+        &self,
+        id: &ObjectId,
+        pack: i64,
+        offset: i64,
+        len: i64,
+    ) -> Result<Option<Object>> {
+        let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
+        if offset != 0 || len <= large {
+            return Ok(None);
+        }
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT compression FROM packs
+                 WHERE seq = ?1 AND raw_len = ?2 AND dictionary IS NULL",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([pack, len], |row| row.get::<_, i64>(0))
+                    .optional()
+            })
+            .map_err(|e| self.sql(e))?;
+        let Some(compression) = row.and_then(crate::compress::Compression::from_tag) else {
+            return Ok(None);
+        };
+        let blob = self
+            .conn
+            .blob_open(rusqlite::MAIN_DB, "packs", "data", pack, true)
+            .map_err(|e| self.sql(e))?;
+        let limit = u64::try_from(len).unwrap_or(0);
+        Ok(match compression {
+            crate::compress::Compression::None => {
+                codec::decode_object_from(&mut buffered(std::io::Read::take(blob, limit)), id)
+            }
+            crate::compress::Compression::Zstd => zstd::stream::read::Decoder::new(blob)
+                .ok()
+                .and_then(|decoder| {
+                    let mut reader = buffered(std::io::Read::take(decoder, limit));
+                    codec::decode_object_from(&mut reader, id)
+                }),
+        })
+    }
+
+    /// Reads the encoded bytes of object `id`, at `offset` and `len` in
+    /// pack `pack`, and checks they hash to `id`.
+    fn read_encoded(&self, id: &ObjectId, pack: i64, offset: i64, len: i64) -> Result<Vec<u8>> {
+        let bytes = self.pack_bytes(pack).map_err(|e| match e {
+            Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
+            other => other,
+        })?;
+        // The pack's only object, not shared with the cache: checked in
+        // place rather than copied out.
+        match Rc::try_unwrap(bytes) {
+            Ok(owned) if offset == 0 && usize::try_from(len).ok() == Some(owned.len()) => {
+                check_id(owned, id)
+            }
+            Ok(owned) => extract(&owned, id, pack, offset, len),
+            Err(shared) => extract(&shared, id, pack, offset, len),
+        }
     }
 
     /// The decompressed bytes of pack `seq`, from the one-pack cache when the
