@@ -225,66 +225,71 @@ pub fn record(
     })
 }
 
-/// The ids a recording keeps as batches come in, in any order. Without a
-/// parent, every page's id by index, reserved once: growing by doubling
-/// would hold up to twice the listing (64 MiB at 4 GiB). With one, only the
-/// pages that differ from it.
-struct Listed {
-    against_parent: bool,
-    /// The file's size when the read began, to reserve the list once.
-    estimate: u64,
-    blocks: Vec<ObjectId>,
-    changes: Vec<BlockChange>,
+/// The ids a recording keeps as batches come in, in any order.
+enum Listed {
+    /// Without a parent: every page's id by index, reserved once (from the
+    /// file's size when the read began), since growing by doubling would
+    /// hold up to twice the listing (64 MiB at 4 GiB).
+    Full {
+        blocks: Vec<ObjectId>,
+        estimate: u64,
+    },
+    /// With one: only the pages that differ from it.
+    Changes(Vec<BlockChange>),
 }
 
 impl Listed {
     fn new(against_parent: bool, estimate: u64) -> Listed {
-        Listed {
-            against_parent,
-            estimate,
-            blocks: Vec::new(),
-            changes: Vec::new(),
+        if against_parent {
+            Listed::Changes(Vec::new())
+        } else {
+            Listed::Full {
+                blocks: Vec::new(),
+                estimate,
+            }
         }
     }
 
     fn add(&mut self, hashed: &Hashed) {
-        if self.against_parent {
-            self.changes
-                .extend(hashed.changed.iter().map(|&(index, block)| BlockChange {
+        match self {
+            Listed::Changes(changes) => {
+                changes.extend(hashed.changed.iter().map(|&(index, block)| BlockChange {
                     index:
                         u32::try_from(index).expect("holds because SQLite counts pages in a u32"),
                     block,
                 }));
-            return;
-        }
-        if self.blocks.capacity() == 0 && hashed.pages > 0 {
-            let page_size = hashed.bytes / hashed.pages as u64;
-            self.blocks
-                .reserve_exact((self.estimate / page_size.max(1)) as usize + 1);
-        }
-        for &(index, id) in &hashed.changed {
-            if self.blocks.len() <= index {
-                self.blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
             }
-            self.blocks[index] = id;
+            Listed::Full { blocks, estimate } => {
+                if blocks.capacity() == 0 && hashed.pages > 0 {
+                    let page_size = hashed.bytes / hashed.pages as u64;
+                    blocks.reserve_exact((*estimate / page_size.max(1)) as usize + 1);
+                }
+                for &(index, id) in &hashed.changed {
+                    if blocks.len() <= index {
+                        blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
+                    }
+                    blocks[index] = id;
+                }
+            }
         }
     }
 
-    /// The listing of an image of `geometry`, against `parent` when the
-    /// ids were kept against it.
+    /// The listing of an image of `geometry`; `parent` is the one the
+    /// changes were kept against.
     fn into_listing(self, parent: Option<ResolvedImage>, geometry: &Geometry) -> Listing {
-        match parent.filter(|_| self.against_parent) {
-            Some(parent) => {
-                let mut changes = self.changes;
+        match (self, parent) {
+            (Listed::Changes(mut changes), Some(parent)) => {
                 // Workers finish batches out of order.
                 changes.sort_unstable_by_key(|change| change.index);
                 changes.retain(|change| change.index < geometry.page_count);
                 plan_listing(parent, geometry.page_size, geometry.page_count, changes)
             }
-            None => {
-                let mut blocks = self.blocks;
+            (Listed::Full { mut blocks, .. }, _) => {
                 blocks.truncate(geometry.page_count as usize);
                 Listing::Full(blocks)
+            }
+            (Listed::Changes(_), None) => {
+                unreachable!("BUG: changes are kept only against a parent")
             }
         }
     }
