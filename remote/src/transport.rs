@@ -45,31 +45,28 @@ const RETRY_WINDOW: Duration = Duration::from_secs(20);
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The endpoint did not answer: connection refused, no route, a timeout.
-    #[error("remote {remote} is unreachable")]
+    #[error("remote {remote} is unreachable: {reason}")]
     Unreachable {
         /// The remote.
         remote: String,
-        /// What failed.
-        #[source]
-        source: object_store::Error,
+        /// What failed, in a few words (the innermost error).
+        reason: String,
     },
     /// The server refused the credentials or denied access.
-    #[error("remote {remote} refused the credentials")]
+    #[error("remote {remote} refused the credentials: {reason}")]
     Denied {
         /// The remote.
         remote: String,
-        /// What the server said.
-        #[source]
-        source: object_store::Error,
+        /// What the server said (its S3 error code and message).
+        reason: String,
     },
     /// The bucket (or directory) does not exist.
-    #[error("remote {remote} does not exist (no such bucket or directory)")]
+    #[error("remote {remote} does not exist: {reason}")]
     Missing {
         /// The remote.
         remote: String,
-        /// What failed.
-        #[source]
-        source: Option<object_store::Error>,
+        /// What the server or the file system said.
+        reason: String,
     },
     /// A file remote's ref is locked by another writer, or a lock was left
     /// behind by one that died.
@@ -160,13 +157,13 @@ impl Transport {
                 if !root.is_dir() {
                     return Err(TransportError::Missing {
                         remote: name,
-                        source: None,
+                        reason: "no such directory".into(),
                     });
                 }
                 let local = LocalFileSystem::new_with_prefix(root)
                     .map_err(|source| TransportError::Missing {
                         remote: name.clone(),
-                        source: Some(source),
+                        reason: summary(&source),
                     })?
                     .with_fsync(true);
                 (Arc::new(local), String::new(), Some(root.clone()))
@@ -386,7 +383,7 @@ impl Transport {
         if is_unreachable(&error) {
             return TransportError::Unreachable {
                 remote,
-                source: error,
+                reason: summary(&error),
             };
         }
         let denied = [
@@ -405,7 +402,7 @@ impl Transport {
         {
             return TransportError::Denied {
                 remote,
-                source: error,
+                reason: summary(&error),
             };
         }
         if mentions_code(&error, "NoSuchBucket")
@@ -413,7 +410,7 @@ impl Transport {
         {
             return TransportError::Missing {
                 remote,
-                source: Some(error),
+                reason: summary(&error),
             };
         }
         TransportError::Failed {
@@ -516,6 +513,30 @@ fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
         current = error.source();
     }
     false
+}
+
+/// A few words for an error: the S3 error code and message when the server
+/// sent one (`NoSuchBucket: The specified bucket does not exist`), else the
+/// innermost error (`Connection refused (os error 111)`). The full chain
+/// repeats request URLs and XML bodies; the one line is what a user acts on.
+fn summary(error: &(dyn std::error::Error + 'static)) -> String {
+    let text = error.to_string();
+    let between = |open: &str, close: &str| {
+        let start = text.find(open)? + open.len();
+        let end = start + text[start..].find(close)?;
+        Some(text[start..end].to_owned())
+    };
+    if let Some(code) = between("<Code>", "</Code>") {
+        return match between("<Message>", "</Message>") {
+            Some(message) => format!("{code}: {message}"),
+            None => code,
+        };
+    }
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
 }
 
 /// Whether the S3 error code `code` (`<Code>NoSuchBucket</Code>` in the
