@@ -330,6 +330,35 @@ mod tests {
         assert_eq!(pack_of_index(&index_key(&built.name)), Some(built.name));
     }
 
+    /// Pins the index bytes of `docs/format.md` ("Remotes"): a one-blob pack.
+    #[test]
+    fn index_golden_bytes() {
+        let built = build(&[encoded(b"page")]);
+        let bytes = built.index.encode();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = built.index.entries[0].id;
+        let expected_head = format!(
+            "4d534e50494e4458{format:02x}{pack_len}{raw_len}{count}{id}{kind}{offset}{len}",
+            format = 1,
+            pack_len = hex_le(built.pack.len() as u64, 8),
+            raw_len = hex_le(6, 8),
+            count = hex_le(1, 4),
+            kind = "01",
+            offset = hex_le(0, 8),
+            len = hex_le(6, 4),
+        );
+        assert_eq!(&hex[..expected_head.len()], expected_head);
+        assert_eq!(bytes.len(), INDEX_HEADER + INDEX_ENTRY + 32);
+        assert_eq!(&built.pack[..9], b"MSNPPACK\x01");
+    }
+
+    fn hex_le(value: u64, width: usize) -> String {
+        value.to_le_bytes()[..width]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     #[test]
     fn a_flipped_byte_is_found() {
         let built = build(&[encoded(b"page")]);
