@@ -116,8 +116,9 @@ pub fn fetch(
             })
             .collect(),
     };
+    remove_stale_downloads(store.dir());
     let temp = tempfile::Builder::new()
-        .prefix("fetch-")
+        .prefix(&format!("{DOWNLOADS}{}-", std::process::id()))
         .tempdir_in(store.dir())
         .map_err(|source| FetchError::Io {
             path: store.dir().to_path_buf(),
@@ -168,6 +169,35 @@ pub fn fetch(
     let edits: Vec<RefEdit> = refs.iter().flat_map(&edits).collect();
     tx.commit(&edits, message)?;
     Ok(report)
+}
+
+/// The name prefix of a fetch's download directory in the store directory,
+/// followed by the fetching process's id.
+const DOWNLOADS: &str = "fetch-";
+
+/// Removes the download directories of fetches whose process is gone
+/// (killed: a temporary directory is removed only by a process that lives
+/// to drop it). Another running fetch's directory is left alone.
+fn remove_stale_downloads(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(DOWNLOADS))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Whether the store lacks any object the index lists.

@@ -38,6 +38,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often a failed request is retried (transient errors only).
 pub const RETRIES: usize = 2;
+/// How long a file remote's ref update waits for another push's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long retries of one request may go on in all.
 const RETRY_WINDOW: Duration = Duration::from_secs(20);
 
@@ -325,16 +327,25 @@ impl Transport {
         let mut lock_name = path.clone().into_os_string();
         lock_name.push(".lock");
         let lock = PathBuf::from(lock_name);
-        let mut file = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(TransportError::Locked { path: lock });
+        // Another push holds the lock only for a read, a write and a
+        // rename: wait for it a little. A lock still there after
+        // LOCK_WAIT was left by a push that died.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let mut file = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(file) => break file,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if std::time::Instant::now() > deadline {
+                        return Err(TransportError::Locked { path: lock });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(failed("lock", e)),
             }
-            Err(e) => return Err(failed("lock", e)),
         };
         let replaced = (|| {
             let current = match std::fs::read(&path) {

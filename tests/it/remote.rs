@@ -646,6 +646,68 @@ fn file_killed_push_resumes() {
     killed_push_resumes(&Remote::file());
 }
 
+/// A fetch killed while downloading imports nothing; run again, it
+/// completes, and the killed one's download directory is gone.
+fn killed_fetch_resumes(remote: &Remote) {
+    let env = large_project(remote);
+    push(&env, env.path(), &[]);
+    let other = TestEnv::with_store();
+    add_origin(&other, other.path(), remote);
+    let mut child = command(&other, other.path(), &["fetch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let downloads = || -> Vec<PathBuf> {
+        std::fs::read_dir(other.store_dir())
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("fetch-")
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !downloads()
+        .iter()
+        .any(|dir| std::fs::read_dir(dir).is_ok_and(|mut files| files.next().is_some()))
+    {
+        assert!(Instant::now() < deadline, "no pack was downloaded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        other.refs().is_empty(),
+        "a killed fetch imported {:?}",
+        other.refs()
+    );
+    fsck_clean(&other, other.path());
+    run(&other, other.path(), &["fetch"]).expect(exit::OK);
+    assert!(downloads().is_empty(), "{:?}", downloads());
+    fsck_clean(&other, other.path());
+    assert_eq!(
+        resolve(&other, other.path(), "origin/app"),
+        resolve(&env, env.path(), "app")
+    );
+}
+
+#[test]
+fn s3_killed_fetch_resumes() {
+    if let Some(remote) = Remote::s3() {
+        killed_fetch_resumes(&remote);
+    }
+}
+
+#[test]
+fn file_killed_fetch_resumes() {
+    killed_fetch_resumes(&Remote::file());
+}
+
 /// The server dies mid-push: the push fails cleanly (the local store is
 /// untouched) and, rerun once the server is back, completes. moto keeps
 /// its data in memory, so the restarted server starts empty.
