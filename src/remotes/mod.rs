@@ -29,7 +29,7 @@ pub const TRACKING_PREFIX: &str = "remotes/";
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// No remote was named, and which to use is not clear.
-    #[error("no remote named, and {}", match known.len() { 0 => "none is configured".to_owned(), _ => format!("there is no '{DEFAULT_REMOTE}' among {}", known.join(", ")) })]
+    #[error("no remote named, and {}", which_remote(known))]
     WhichRemote {
         /// The configured remotes.
         known: Vec<String>,
@@ -73,6 +73,15 @@ pub enum RemoteError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why no remote could be chosen, for [`RemoteError::WhichRemote`].
+fn which_remote(known: &[String]) -> String {
+    if known.is_empty() {
+        "none is configured".to_owned()
+    } else {
+        format!("there is no '{DEFAULT_REMOTE}' among {}", known.join(", "))
+    }
 }
 
 /// Connects to the remote `settings` describe.
