@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use migsnap_store::{ObjectId, RefName};
 
-use crate::layout::{self, Index, LayoutError, PACKS, REFS};
+use crate::layout::{self, FORGOTTEN, Index, LayoutError, PACKS, REFS};
 use crate::transport::{Transport, TransportError, Version};
 
 /// Why a remote's contents could not be read.
@@ -97,4 +97,22 @@ pub fn read_refs(transport: &Transport) -> Result<Vec<RemoteRef>, ContentsError>
     }
     refs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(refs)
+}
+
+/// The forgotten marks of the remote: snapshots whose image may be partly
+/// absent, with the time retention gave it up. A mark whose bytes are not a
+/// time counts as made at time 0 (the image is forgotten either way).
+pub fn read_forgotten(transport: &Transport) -> Result<Vec<(ObjectId, i64)>, ContentsError> {
+    let mut marks = Vec::new();
+    for listed in transport.list(FORGOTTEN)? {
+        let Some(snapshot) = layout::snapshot_of_forgotten(&listed.key) else {
+            continue;
+        };
+        let time = transport
+            .get(&listed.key)?
+            .and_then(|fetched| layout::decode_forgotten(&fetched.bytes))
+            .unwrap_or(0);
+        marks.push((snapshot, time));
+    }
+    Ok(marks)
 }

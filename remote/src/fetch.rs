@@ -95,6 +95,7 @@ pub fn fetch(
 ) -> Result<FetchReport, FetchError> {
     let refs = contents::read_refs(transport)?;
     let packs = Packs::read(transport)?;
+    let forgotten = contents::read_forgotten(transport)?;
     let mut wanted = Vec::new();
     {
         let view = store.view();
@@ -158,6 +159,14 @@ pub fn fetch(
         progress.advance(1);
     }
     progress.finish();
+    // A snapshot the pushing store had forgotten the image of is forgotten
+    // here too (from its time there, so gc's grace runs on): its pages may
+    // be absent, and the history check below must not call that damage.
+    for (snapshot, time) in &forgotten {
+        if tx.view().contains(snapshot)? && !tx.view().is_forgotten(snapshot)? {
+            tx.forget_image(snapshot, *time)?;
+        }
+    }
     for remote_ref in &refs {
         transfer::reachable(tx.view(), &[remote_ref.target]).map_err(|source| {
             FetchError::Incomplete {

@@ -7,7 +7,10 @@
 //! - `packs/<hash>.idx`: `MSNPINDX`, format byte `1`, the pack's length and
 //!   unpacked length, the number of objects, one entry per object (id,
 //!   kind, offset, length) and a BLAKE3 of everything before it;
-//! - `refs/<name>`: the 64 hex digits of a snapshot id and a newline.
+//! - `refs/<name>`: the 64 hex digits of a snapshot id and a newline;
+//! - `forgotten/<id>`: a snapshot whose image retention gave up in the
+//!   pushing store (`migsnap forget`), and when: its pages may be partly or
+//!   wholly absent, as they are in that store.
 //!
 //! A pack counts as on the remote only once its index is: an uploader
 //! writes the pack first, so an index never names a pack that is not
@@ -20,6 +23,8 @@ use migsnap_store::{Kind, ObjectId, RefName};
 pub const PACKS: &str = "packs/";
 /// Where refs live.
 pub const REFS: &str = "refs/";
+/// Where the marks of forgotten images live.
+pub const FORGOTTEN: &str = "forgotten/";
 /// About how many unpacked bytes go in one pack: small enough that an
 /// interrupted push loses little and memory stays flat, large enough that
 /// zstd without a dictionary compresses pages well.
@@ -87,6 +92,31 @@ pub fn index_key(name: &ObjectId) -> String {
 /// The pack an index key belongs to, if `key` is one.
 pub fn pack_of_index(key: &str) -> Option<ObjectId> {
     key.strip_prefix(PACKS)?.strip_suffix(".idx")?.parse().ok()
+}
+
+/// The key of the forgotten mark of snapshot `id`.
+pub fn forgotten_key(id: &ObjectId) -> String {
+    format!("{FORGOTTEN}{id}")
+}
+
+/// The snapshot a forgotten mark's key names, if `key` is one.
+pub fn snapshot_of_forgotten(key: &str) -> Option<ObjectId> {
+    key.strip_prefix(FORGOTTEN)?.parse().ok()
+}
+
+/// The bytes of a forgotten mark: the time (seconds since the Unix epoch)
+/// in decimal, and a newline.
+pub fn encode_forgotten(time: i64) -> Vec<u8> {
+    format!("{time}\n").into_bytes()
+}
+
+/// The time a forgotten mark's bytes hold, if they are one.
+pub fn decode_forgotten(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes)
+        .ok()?
+        .strip_suffix('\n')?
+        .parse()
+        .ok()
 }
 
 /// The key of ref `name`.

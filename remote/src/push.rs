@@ -2,7 +2,8 @@
 //! its refs with conditional writes.
 //!
 //! Order is what keeps the remote valid at every moment: all packs, each
-//! before its index, then the refs. A push killed half-way leaves packs no
+//! before its index, then the forgotten marks of the snapshots whose images
+//! retention gave up, then the refs. A push killed half-way leaves packs no
 //! ref needs yet, never a ref to missing objects, and the next push skips
 //! every pack whose index arrived.
 
@@ -169,6 +170,7 @@ pub fn push(
             .collect();
         report.objects_present = (needed.len() - missing.len()) as u64;
         upload(store, transport, &missing, &mut report, progress)?;
+        mark_forgotten(store, transport, &needed)?;
     }
     for (plan, version) in plans {
         if plan.outcome != Outcome::UpToDate {
@@ -188,6 +190,35 @@ pub fn push(
         report.refs.push(plan);
     }
     Ok(report)
+}
+
+/// Writes a forgotten mark for every snapshot among `needed` whose image
+/// the store gave up, so a fetch knows that its pages may be absent (the
+/// store may have collected them) rather than taking the history for
+/// damaged. Before any ref moves, like the packs.
+fn mark_forgotten(
+    store: &Store,
+    transport: &Transport,
+    needed: &[ObjectId],
+) -> Result<(), PushError> {
+    let forgotten = store.view().forgotten()?;
+    if forgotten.is_empty() {
+        return Ok(());
+    }
+    let needed: std::collections::HashSet<&ObjectId> = needed.iter().collect();
+    let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(transport)?
+        .into_iter()
+        .map(|(snapshot, _)| snapshot)
+        .collect();
+    for (snapshot, time) in forgotten {
+        if needed.contains(&snapshot) && !marked.contains(&snapshot) {
+            transport.put(
+                &layout::forgotten_key(&snapshot),
+                layout::encode_forgotten(time),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes, in

@@ -437,6 +437,47 @@ fn file_concurrent_pushes_never_lose_a_ref() {
     concurrent_pushes_never_lose_a_ref(&Remote::file());
 }
 
+// --- retention -------------------------------------------------------------
+
+/// Regression: a history whose oldest image retention gave up (and gc
+/// collected) was pushed, then refused by clone as an incomplete history.
+/// The forgotten mark travels with it.
+fn forgotten_images_travel_as_forgotten(remote: &Remote) {
+    let env = project(remote, 500);
+    exec(&env.join("app.db"), "UPDATE items SET name = 'changed';");
+    env.snapshot(&["app", "-m", "second"]);
+    env.run(&["forget", "app", "--keep-last", "1"])
+        .expect(exit::OK);
+    env.run(&["gc", "--grace", "0s"]).expect(exit::OK);
+    push(&env, env.path(), &[]);
+
+    let machine = TestEnv::new();
+    let copy = clone(&machine, remote, "copy");
+    fsck_clean(&machine, &copy);
+    let log = run(&machine, &copy, &["--format", "json", "log", "heads/app"])
+        .expect(exit::OK)
+        .json();
+    assert_eq!(log["snapshots"][0]["data_forgotten"], false);
+    assert_eq!(log["snapshots"][1]["data_forgotten"], true);
+    run(&machine, &copy, &["checkout", "heads/app", "-o", "app.db"]).expect(exit::OK);
+    assert_eq!(
+        file_hash(&copy.join("app.db")),
+        file_hash(&env.join("app.db"))
+    );
+}
+
+#[test]
+fn s3_forgotten_images_travel_as_forgotten() {
+    if let Some(remote) = Remote::s3() {
+        forgotten_images_travel_as_forgotten(&remote);
+    }
+}
+
+#[test]
+fn file_forgotten_images_travel_as_forgotten() {
+    forgotten_images_travel_as_forgotten(&Remote::file());
+}
+
 // --- damage on the remote -------------------------------------------------
 
 /// A flipped byte in a pack is found by clone and by fetch, which name the
