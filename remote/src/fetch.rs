@@ -95,10 +95,19 @@ pub fn fetch(
 ) -> Result<FetchReport, FetchError> {
     let refs = contents::read_refs(transport)?;
     let packs = Packs::read(transport)?;
-    let forgotten = contents::read_forgotten(transport)?;
+    let mut forgotten = contents::read_forgotten(transport)?;
     let mut wanted = Vec::new();
     {
         let view = store.view();
+        // Only snapshots new to this store take the mark: one it has
+        // already keeps its own image, whatever another store forgot.
+        let mut kept = Vec::new();
+        for (snapshot, time) in forgotten {
+            if !view.contains(&snapshot)? {
+                kept.push((snapshot, time));
+            }
+        }
+        forgotten = kept;
         for (name, index) in packs.packs {
             if index_lacks(&view, &index)? {
                 wanted.push((name, index));
@@ -159,11 +168,12 @@ pub fn fetch(
         progress.advance(1);
     }
     progress.finish();
-    // A snapshot the pushing store had forgotten the image of is forgotten
-    // here too (from its time there, so gc's grace runs on): its pages may
-    // be absent, and the history check below must not call that damage.
+    // A new snapshot the pushing store had forgotten the image of is
+    // forgotten here too (from its time there, so gc's grace runs on): its
+    // pages may be absent, and the history check below must not call that
+    // damage.
     for (snapshot, time) in &forgotten {
-        if tx.view().contains(snapshot)? && !tx.view().is_forgotten(snapshot)? {
+        if tx.view().contains(snapshot)? {
             tx.forget_image(snapshot, *time)?;
         }
     }

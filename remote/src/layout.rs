@@ -408,6 +408,17 @@ mod tests {
     }
 
     #[test]
+    fn forgotten_marks_name_a_snapshot_and_hold_a_time() {
+        let id = ObjectId::hash(b"snapshot");
+        assert_eq!(snapshot_of_forgotten(&forgotten_key(&id)), Some(id));
+        assert_eq!(
+            decode_forgotten(&encode_forgotten(1_700_000_000)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(decode_forgotten(b"soon"), None);
+    }
+
+    #[test]
     fn refs_are_hex_and_a_newline() {
         let name = RefName::new("heads/app").unwrap();
         let id = ObjectId::hash(b"x");

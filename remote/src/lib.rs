@@ -4,7 +4,8 @@
 //!
 //! Invariants:
 //! - a remote holds immutable, content-addressed packs of the store's own
-//!   encoded objects ([`layout`]), and refs; nothing else is ever written;
+//!   encoded objects ([`layout`]), marks of snapshots whose image retention
+//!   gave up, and refs; nothing else is ever written;
 //! - a ref names only objects whose packs and indexes are complete: a push
 //!   uploads every pack before its index and every index before moving a
 //!   ref ([`push`]);

@@ -444,6 +444,9 @@ fn file_concurrent_pushes_never_lose_a_ref() {
 /// The forgotten mark travels with it.
 fn forgotten_images_travel_as_forgotten(remote: &Remote) {
     let env = project(remote, 500);
+    push(&env, env.path(), &[]);
+    let keeper = TestEnv::new();
+    let full = clone(&keeper, remote, "full");
     exec(&env.join("app.db"), "UPDATE items SET name = 'changed';");
     env.snapshot(&["app", "-m", "second"]);
     env.run(&["forget", "app", "--keep-last", "1"])
@@ -451,19 +454,35 @@ fn forgotten_images_travel_as_forgotten(remote: &Remote) {
     env.run(&["gc", "--grace", "0s"]).expect(exit::OK);
     push(&env, env.path(), &[]);
 
+    let forgotten = |test_env: &TestEnv, cwd: &Path| -> Vec<bool> {
+        let log = run(test_env, cwd, &["--format", "json", "log", "origin/app"])
+            .expect(exit::OK)
+            .json();
+        let snapshots = log["snapshots"].as_array().unwrap();
+        snapshots
+            .iter()
+            .map(|s| s["data_forgotten"] == true)
+            .collect()
+    };
     let machine = TestEnv::new();
     let copy = clone(&machine, remote, "copy");
     fsck_clean(&machine, &copy);
-    let log = run(&machine, &copy, &["--format", "json", "log", "heads/app"])
-        .expect(exit::OK)
-        .json();
-    assert_eq!(log["snapshots"][0]["data_forgotten"], false);
-    assert_eq!(log["snapshots"][1]["data_forgotten"], true);
+    assert_eq!(forgotten(&machine, &copy), [false, true]);
     run(&machine, &copy, &["checkout", "heads/app", "-o", "app.db"]).expect(exit::OK);
     assert_eq!(
         file_hash(&copy.join("app.db")),
         file_hash(&env.join("app.db"))
     );
+    // A store that has the old image keeps it: another store's retention
+    // is not its own.
+    run(&keeper, &full, &["fetch"]).expect(exit::OK);
+    assert_eq!(forgotten(&keeper, &full), [false, false]);
+    run(
+        &keeper,
+        &full,
+        &["checkout", "origin/app~1", "-o", "old.db"],
+    )
+    .expect(exit::OK);
 }
 
 #[test]
