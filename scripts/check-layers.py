@@ -29,6 +29,8 @@ LAYERS = [
     {"repo", "trust"},
     # Snapshots of databases.
     {"snapshot", "tag", "refs", "revspec", "restore", "log", "retention", "datadiff", "usage"},
+    # Remotes: copies of the snapshot history elsewhere (push, fetch, clone).
+    {"remotes"},
     # Migration histories, and the reference chain built from them.
     {"history"},
     {"replay"},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates or refreshes .venv/, the Python environment of the integration
-# tests: real Alembic and SQLAlchemy, pinned in scripts/requirements-test.txt.
+# tests: real Alembic and SQLAlchemy, and moto's S3 server for the remote
+# tests, pinned in scripts/requirements-test.txt.
 # It installs only when that file or the base Python changed; otherwise it
 # only checks and returns. scripts/test.sh runs it before cargo.
 #
@@ -91,7 +92,7 @@ fi
 echo "== test venv: installing $req"
 "${pip[@]}" install --quiet --progress-bar off --no-input -r "$req" ||
     die "pip could not install $req into $venv"
-"$venv/bin/python" -c 'import alembic, sqlalchemy; print("== test venv: alembic", alembic.__version__, "SQLAlchemy", sqlalchemy.__version__)' ||
+"$venv/bin/python" -c 'import alembic, sqlalchemy, moto.server; print("== test venv: alembic", alembic.__version__, "SQLAlchemy", sqlalchemy.__version__, "moto", moto.__version__)' ||
     die "the packages of $req did not install into $venv"
 echo "$want" >"$stamp"
 echo "== test venv: ready in $((SECONDS - start)) s"

@@ -16,6 +16,7 @@ pub mod finding;
 mod fixtures;
 pub mod migrations;
 pub mod policy;
+pub mod remotes;
 pub mod repo;
 pub mod schema;
 pub mod snapshots;

@@ -25,6 +25,7 @@ use crate::config::check::CheckConfig;
 use crate::config::findings::FindingsConfig;
 
 use crate::config::migrations::MigrationsConfig;
+use crate::config::remote::RemoteConfig;
 use crate::config::replay::ReplayConfig;
 use crate::snapshots::sqlite::{SqliteError, check_file};
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,26 @@ pub enum RepoError {
         /// The rejected name.
         name: String,
     },
+    /// The name cannot be used for a remote.
+    #[error("'{name}' cannot name a remote: use letters, digits, '.', '_' and '-'")]
+    BadRemoteName {
+        /// The rejected name.
+        name: String,
+    },
+    /// A remote of that name is configured already.
+    #[error("a remote called '{name}' exists already")]
+    RemoteExists {
+        /// The name.
+        name: String,
+    },
+    /// No remote of that name is configured.
+    #[error("no remote is called '{name}'")]
+    UnknownRemote {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        known: Vec<String>,
+    },
     /// The name is taken by another path.
     #[error("database name '{name}' already tracks {existing}")]
     NameTaken {
@@ -207,6 +228,8 @@ struct ConfigFile {
     replay: Option<ReplayConfig>,
     #[serde(default)]
     databases: BTreeMap<String, DatabaseEntry>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    remotes: BTreeMap<String, RemoteConfig>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -225,6 +248,7 @@ pub struct Repo {
     pub store: Store,
     root: PathBuf,
     databases: BTreeMap<String, Tracked>,
+    remotes: BTreeMap<String, RemoteConfig>,
     migrations: Option<MigrationsConfig>,
     replay: Option<ReplayConfig>,
     findings: FindingsConfig,
@@ -296,6 +320,7 @@ impl Repo {
             store,
             root,
             databases: BTreeMap::new(),
+            remotes: BTreeMap::new(),
             migrations: None,
             replay: None,
             findings: FindingsConfig::default(),
@@ -315,6 +340,15 @@ impl Repo {
     fn load(&mut self) -> Result<(), RepoError> {
         let mut databases = BTreeMap::new();
         let project = read_config(&self.project_config())?;
+        if !project.remotes.is_empty() {
+            return Err(RepoError::Config {
+                path: self.project_config(),
+                message:
+                    "[remotes] belong in .migsnap/config.toml: add them with `migsnap remote add`"
+                        .into(),
+            });
+        }
+        self.remotes = read_config(&self.store_config())?.remotes;
         self.migrations = project.migrations;
         self.replay = project.replay;
         self.findings = project.findings.unwrap_or_default();
@@ -388,6 +422,68 @@ impl Repo {
         self.databases.values()
     }
 
+    /// Configured remotes by name.
+    pub fn remotes(&self) -> &BTreeMap<String, RemoteConfig> {
+        &self.remotes
+    }
+
+    /// Adds remote `name` (recorded in `.migsnap/config.toml`). The name
+    /// becomes one component of `remotes/NAME/…` refs, so it follows the
+    /// rules of database names.
+    pub fn add_remote(&mut self, name: &str, remote: RemoteConfig) -> Result<(), RepoError> {
+        if validate_name(name).is_err() {
+            return Err(RepoError::BadRemoteName {
+                name: name.to_owned(),
+            });
+        }
+        if self.remotes.contains_key(name) {
+            return Err(RepoError::RemoteExists {
+                name: name.to_owned(),
+            });
+        }
+        self.edit_store_config(|config| {
+            config.remotes.insert(name.to_owned(), remote.clone());
+        })?;
+        self.remotes.insert(name.to_owned(), remote);
+        Ok(())
+    }
+
+    /// Removes remote `name` from `.migsnap/config.toml` and returns its
+    /// settings. Its remote-tracking refs are the caller's to delete.
+    pub fn remove_remote(&mut self, name: &str) -> Result<RemoteConfig, RepoError> {
+        if !self.remotes.contains_key(name) {
+            return Err(self.unknown_remote(name));
+        }
+        self.edit_store_config(|config| {
+            config.remotes.remove(name);
+        })?;
+        Ok(self
+            .remotes
+            .remove(name)
+            .expect("holds because it was checked above"))
+    }
+
+    /// The error for a remote name that is not configured.
+    pub fn unknown_remote(&self, name: &str) -> RepoError {
+        RepoError::UnknownRemote {
+            name: name.to_owned(),
+            known: self.remotes.keys().cloned().collect(),
+        }
+    }
+
+    /// Reads `.migsnap/config.toml`, applies `edit` and writes it back atomically.
+    fn edit_store_config(&self, edit: impl FnOnce(&mut ConfigFile)) -> Result<(), RepoError> {
+        let config_path = self.store_config();
+        let mut config = read_config(&config_path)?;
+        edit(&mut config);
+        let text = toml::to_string(&config).expect("holds because the config is plain data");
+        // Private, as the store beside it.
+        write_atomically(&config_path, text.as_bytes(), 0o600).map_err(|source| RepoError::Io {
+            path: config_path.clone(),
+            source,
+        })
+    }
+
     /// Starts tracking `path` as `name` (recorded in `.migsnap/config.toml`).
     /// Tracking the same path under the same name again is a no-op.
     pub fn track(&mut self, name: &str, path: &Path) -> Result<Tracked, RepoError> {
@@ -409,24 +505,18 @@ impl Repo {
                 path,
             });
         }
-        let config_path = self.store_config();
-        let mut config = read_config(&config_path)?;
         let stored = path
             .strip_prefix(&self.root)
             .map_or_else(|_| path.clone(), Path::to_path_buf);
-        config.databases.insert(
-            name.to_owned(),
-            DatabaseEntry {
-                path: stored,
-                migrations: None,
-                replay: None,
-            },
-        );
-        let text = toml::to_string(&config).expect("holds because the config is plain data");
-        // Private, as the store beside it.
-        write_atomically(&config_path, text.as_bytes(), 0o600).map_err(|source| RepoError::Io {
-            path: config_path.clone(),
-            source,
+        self.edit_store_config(|config| {
+            config.databases.insert(
+                name.to_owned(),
+                DatabaseEntry {
+                    path: stored,
+                    migrations: None,
+                    replay: None,
+                },
+            );
         })?;
         let tracked = Tracked {
             name: name.to_owned(),

@@ -6,6 +6,7 @@ use migsnap_store::Error as StoreError;
 use super::exit;
 use crate::migrations::bisect::BisectError;
 use crate::migrations::side::SideError;
+use crate::remotes::RemoteError;
 use crate::repo::RepoError;
 use crate::snapshots::datadiff::DataDiffError;
 use crate::snapshots::log::LogError;
@@ -24,8 +25,10 @@ pub enum ErrorKind {
     Input,
     /// Refused for safety.
     Refused,
-    /// Corrupt or missing objects in the store.
+    /// Corrupt or missing objects in the store (or on a remote).
     Corrupt,
+    /// A remote did not answer: worth trying again.
+    Unreachable,
     /// A bug or unexpected system failure.
     Internal,
     /// stdout was closed by the reader (`migsnap log | head`).
@@ -40,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Input => exit::INPUT,
             ErrorKind::Refused => exit::REFUSED,
             ErrorKind::Corrupt => exit::CORRUPT,
+            ErrorKind::Unreachable => exit::UNREACHABLE,
             ErrorKind::Internal => exit::INTERNAL,
             ErrorKind::BrokenPipe => exit::OK,
         }
@@ -52,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Input => "input",
             ErrorKind::Refused => "refused",
             ErrorKind::Corrupt => "corrupt",
+            ErrorKind::Unreachable => "unreachable",
             ErrorKind::Internal => "internal",
             ErrorKind::BrokenPipe => "broken-pipe",
         }
@@ -277,6 +282,12 @@ impl From<RepoError> for CliError {
                 crate::repo::SAFE_DIRECTORIES_ENV,
                 path.parent().unwrap_or(path).display()
             )),
+            RepoError::UnknownRemote { known, .. } if known.is_empty() => {
+                Some("add one with `migsnap remote add NAME URL`".to_owned())
+            }
+            RepoError::UnknownRemote { known, .. } => {
+                Some(format!("remotes: {}", known.join(", ")))
+            }
             RepoError::Scratch { .. } => Some(
                 "set TMPDIR to a writable directory, or run `migsnap init` to keep a store here"
                     .to_owned(),
@@ -286,10 +297,91 @@ impl From<RepoError> for CliError {
         let kind = match &error {
             RepoError::Io { source, .. } | RepoError::Scratch { source, .. } => io_kind(source),
             RepoError::NameTaken { .. }
+            | RepoError::RemoteExists { .. }
             | RepoError::TagNamed { .. }
             | RepoError::Untrusted { .. } => ErrorKind::Refused,
             RepoError::BrokenStore { .. } => ErrorKind::Corrupt,
             _ => ErrorKind::Input,
+        };
+        let e = CliError::from_error(kind, &error);
+        match hint {
+            Some(hint) => e.hint(hint),
+            None => e,
+        }
+    }
+}
+
+impl From<RemoteError> for CliError {
+    fn from(error: RemoteError) -> CliError {
+        use migsnap_remote::contents::ContentsError;
+        use migsnap_remote::{FetchError, PushError, TransportError};
+        let error = match error {
+            RemoteError::Repo(inner) => return inner.into(),
+            RemoteError::Store(inner)
+            | RemoteError::Push(PushError::Store(inner))
+            | RemoteError::Fetch(FetchError::Store(inner)) => return inner.into(),
+            other => other,
+        };
+        let transport = match &error {
+            RemoteError::Transport(e)
+            | RemoteError::Push(PushError::Transport(e))
+            | RemoteError::Push(PushError::Contents(ContentsError::Transport(e)))
+            | RemoteError::Fetch(FetchError::Transport(e))
+            | RemoteError::Fetch(FetchError::Contents(ContentsError::Transport(e))) => Some(e),
+            _ => None,
+        };
+        let (kind, hint) = match (&error, transport) {
+            (_, Some(TransportError::Unreachable { .. })) => (
+                ErrorKind::Unreachable,
+                Some("check the URL and --endpoint (`migsnap remote list`) and the network, then try again".to_owned()),
+            ),
+            (_, Some(TransportError::Denied { .. })) => (
+                ErrorKind::Input,
+                Some("check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and ~/.aws/credentials)".to_owned()),
+            ),
+            (_, Some(TransportError::Missing { .. })) => (
+                ErrorKind::Input,
+                Some("create the bucket (or the directory) first, or fix the URL".to_owned()),
+            ),
+            (_, Some(TransportError::Locked { path })) => (
+                ErrorKind::Refused,
+                Some(format!(
+                    "another push is updating it; if none is running, a push died holding it: remove {}",
+                    path.display()
+                )),
+            ),
+            (RemoteError::Push(PushError::NotFastForward { .. }), _) => (
+                ErrorKind::Refused,
+                Some("the remote has snapshots this store lacks: `migsnap fetch` first and look at them (`migsnap log REMOTE/DB`), or push --force to replace them".to_owned()),
+            ),
+            (RemoteError::Push(PushError::RefChanged { .. }), _) => (
+                ErrorKind::Refused,
+                Some("another push moved it meanwhile: `migsnap fetch` first, then push again".to_owned()),
+            ),
+            (RemoteError::Push(PushError::Contents(ContentsError::Layout(_))), _)
+            | (RemoteError::Fetch(FetchError::Contents(ContentsError::Layout(_))), _)
+            | (RemoteError::Fetch(FetchError::Damaged(_)), _)
+            | (RemoteError::Fetch(FetchError::MissingPack { .. }), _)
+            | (RemoteError::Fetch(FetchError::Incomplete { .. }), _) => (
+                ErrorKind::Corrupt,
+                Some("nothing was imported; the remote is damaged: push to it again from a sound store, or use another remote".to_owned()),
+            ),
+            (RemoteError::WhichRemote { .. }, _) => (
+                ErrorKind::Input,
+                Some("name the remote, or add one with `migsnap remote add origin URL`".to_owned()),
+            ),
+            (RemoteError::UnknownRef { .. }, _) => (
+                ErrorKind::Input,
+                Some("name a database, a tag or a ref (`migsnap refs` lists them)".to_owned()),
+            ),
+            (RemoteError::CloneTarget { .. }, _) => (
+                ErrorKind::Refused,
+                Some("clone into another directory".to_owned()),
+            ),
+            (RemoteError::Url(_), _) => (ErrorKind::Input, None),
+            (RemoteError::Io { source, .. }, _)
+            | (RemoteError::Fetch(FetchError::Io { source, .. }), _) => (io_kind(source), None),
+            _ => (ErrorKind::Internal, None),
         };
         let e = CliError::from_error(kind, &error);
         match hint {

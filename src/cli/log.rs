@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use migsnap_store::ObjectId;
+
 use super::graph::Layout;
 use super::output::{Paint, bytes, diff_lines};
 use super::{CliError, Ctx, Status};
@@ -17,7 +19,8 @@ use crate::timestamp;
 /// Alembic revisions, size, bytes added and whether the schema changed.
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
-    /// Tracked database name or path (default: the only tracked one).
+    /// Tracked database name or path (default: the only tracked one), or
+    /// any REV to list the history from (`origin/webui`, `v1`, `HEAD~3`).
     db: Option<String>,
     /// One line per snapshot.
     #[arg(long)]
@@ -61,16 +64,35 @@ struct LogItem<'a> {
     patch: Option<&'a [Change]>,
 }
 
+/// Where the log starts, and the database it is of: a REV that names no
+/// tracked database (a remote-tracking ref such as `origin/webui`, a tag, a
+/// hash), or else the head of the database named by name or path (or the
+/// only one), which may not have a snapshot yet.
+fn start(
+    ctx: &Ctx,
+    repo: &mut crate::repo::Repo,
+    arg: Option<&str>,
+) -> Result<(String, Option<ObjectId>), CliError> {
+    if let Some(arg) = arg.filter(|arg| repo.database(arg).is_none())
+        && let Ok(id) = crate::snapshots::revspec::resolve(repo, arg, None)
+    {
+        let database = repo.store.view().read_snapshot(&id)?.database;
+        return Ok((database, Some(id)));
+    }
+    let db = ctx.select_db(repo, arg)?;
+    let head = repo.store.view().find_ref(&db.head_ref())?;
+    Ok((db.name, head))
+}
+
 pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let mut repo = ctx.open_repo()?;
-    let db = ctx.select_db(&mut repo, args.db.as_deref())?;
+    let (database, head) = start(ctx, &mut repo, args.db.as_deref())?;
     let spec = args
         .changed
         .as_deref()
         .map(str::parse::<ObjectSpec>)
         .transpose()?;
     let view = repo.store.view();
-    let head = view.find_ref(&db.head_ref())?;
     let entries: Vec<(LogEntry, Option<ObjectChange>)> = match (head, &spec) {
         (Some(head), Some(spec)) => changed_log(view, head, spec, args.max_count)
             .map_err(CliError::from)?
@@ -102,7 +124,7 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         .map_err(CliError::from)?;
     if ctx.out.is_json() {
         ctx.out.json(&LogDocument {
-            database: &db.name,
+            database: &database,
             snapshots: entries
                 .iter()
                 .zip(&patches)
@@ -118,11 +140,10 @@ pub fn run(args: LogArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     }
     if let (Some(spec), true, Some(_)) = (&spec, entries.is_empty(), head) {
         ctx.out
-            .note(&format!("no snapshot of '{}' changed {spec}", db.name));
+            .note(&format!("no snapshot of '{database}' changed {spec}"));
     } else if entries.is_empty() {
         ctx.out.note(&format!(
-            "no snapshots of '{}' yet; take one with `migsnap snapshot`",
-            db.name
+            "no snapshots of '{database}' yet; take one with `migsnap snapshot`"
         ));
     }
     let mut layout = args.graph.then(Layout::default);
@@ -176,10 +197,22 @@ fn decorations(ctx: &Ctx, entry: &LogEntry) -> String {
 /// How one ref reads in a decoration: `tag: NAME`, `HEAD -> DB` for a
 /// database's head, and a labelled leaf for the refs a bisect session
 /// (`bisect/DB/start`, `bisect/DB/marks/00000001-bad`) or the replay cache
-/// (`replay/CHAIN/revs/REV`) keeps: those are no branch, so never `HEAD ->`.
+/// (`replay/CHAIN/revs/REV`) keeps: those are no branch, so never `HEAD ->`;
+/// a remote-tracking ref as `REMOTE/DB`.
 fn decoration(name: &str) -> String {
     if let Some(tag) = name.strip_prefix("tags/") {
         return format!("tag: {tag}");
+    }
+    // A remote-tracking ref reads as git shows one: `origin/webui`,
+    // `origin/tag: v1`.
+    if let Some((remote, rest)) = name
+        .strip_prefix(crate::remotes::TRACKING_PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+    {
+        return match rest.strip_prefix("heads/") {
+            Some(head) => format!("{remote}/{head}"),
+            None => format!("{remote}/{}", decoration(rest)),
+        };
     }
     for label in ["bisect", "replay"] {
         if let Some(rest) = name
@@ -376,6 +409,8 @@ mod tests {
         assert_eq!(decoration("heads/app"), "HEAD -> app");
         assert_eq!(decoration("tags/v1"), "tag: v1");
         assert_eq!(decoration("bisect/app/start"), "bisect: start");
+        assert_eq!(decoration("remotes/origin/heads/app"), "origin/app");
+        assert_eq!(decoration("remotes/origin/tags/v1"), "origin/tag: v1");
         assert_eq!(decoration("bisect/app/from-root"), "bisect: from-root");
         assert_eq!(
             decoration("bisect/app/marks/00000001-bad"),

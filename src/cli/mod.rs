@@ -10,11 +10,13 @@ mod bisect;
 mod bisect_builtin;
 mod check;
 mod checkout;
+mod clone;
 mod completions;
 mod demo;
 mod diff;
 mod du;
 mod error;
+mod fetch;
 mod fix;
 mod forget;
 mod fsck;
@@ -29,7 +31,9 @@ mod log;
 mod man;
 mod migrations;
 mod output;
+mod push;
 mod refs;
+mod remote;
 mod repair;
 mod replay;
 mod report;
@@ -143,6 +147,10 @@ enum Command {
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
     Check(check::CheckArgs),
+    Remote(remote::RemoteArgs),
+    Push(push::PushArgs),
+    Fetch(fetch::FetchArgs),
+    Clone(clone::CloneArgs),
 }
 
 /// What a command found, beyond success or failure.
@@ -171,6 +179,9 @@ pub mod exit {
     pub const REFUSED: u8 = 4;
     /// The store holds corrupt or missing objects.
     pub const CORRUPT: u8 = 5;
+    /// A remote could not be reached (connection refused, no route, a
+    /// timeout): worth trying again later, unlike the other failures.
+    pub const UNREACHABLE: u8 = 6;
     /// A bug or an unexpected system failure.
     pub const INTERNAL: u8 = 70;
 }
@@ -323,6 +334,10 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::run(args, &mut ctx),
         Command::Man(args) => man::run(args, &mut ctx),
         Command::Check(args) => check::run(args, &mut ctx),
+        Command::Remote(args) => remote::run(args, &mut ctx),
+        Command::Push(args) => push::run(args, &mut ctx),
+        Command::Fetch(args) => fetch::run(args, &mut ctx),
+        Command::Clone(args) => clone::run(args, &mut ctx),
     };
     match result {
         Ok(Status::Ok) => ExitCode::from(exit::OK),

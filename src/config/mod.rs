@@ -10,4 +10,5 @@ pub mod check;
 pub mod findings;
 pub mod lint;
 pub mod migrations;
+pub mod remote;
 pub mod replay;

@@ -2,8 +2,9 @@
 //!
 //! Grammar: `BASE SUFFIX*`, where
 //! - `BASE` is `HEAD` (or `@`), a database name (its latest snapshot), a tag,
-//!   a full ref name (`heads/webui`, `tags/v1`), or a hex prefix of at least
-//!   4 digits of a snapshot id;
+//!   a full ref name (`heads/webui`, `tags/v1`), a remote-tracking ref
+//!   without its `remotes/` (`origin/heads/webui`, or `origin/webui` for a
+//!   head), or a hex prefix of at least 4 digits of a snapshot id;
 //! - `SUFFIX` is `~N` (N first parents back, `~` = `~1`), `^N` (the N-th
 //!   parent, `^` = `^1`) or `@{N}` (the value the ref had N moves ago, from the
 //!   reflog; only directly after a ref, or alone for HEAD).
@@ -190,6 +191,12 @@ fn base_ref(
         candidates.push(head_ref(base).to_string());
     }
     candidates.push(base.to_owned());
+    // Remote-tracking refs, as git names them: `origin/heads/webui` for
+    // `remotes/origin/heads/webui`, and `origin/webui` for its head.
+    candidates.push(format!("remotes/{base}"));
+    if let Some((remote, name)) = base.split_once('/').filter(|(_, n)| !n.contains('/')) {
+        candidates.push(format!("remotes/{remote}/heads/{name}"));
+    }
     for candidate in candidates {
         let Ok(name) = RefName::new(candidate) else {
             continue;

@@ -1,6 +1,7 @@
-//! A content-addressed object store with refs, a reflog, retention, gc and
-//! fsck. It knows nothing about SQL: it stores blobs, block images and
-//! snapshots, named by the BLAKE3 hash of their canonical bytes.
+//! A content-addressed object store with refs, a reflog, retention, gc,
+//! fsck and the transfer of objects to and from other stores. It knows
+//! nothing about SQL: it stores blobs, block images and snapshots, named by
+//! the BLAKE3 hash of their canonical bytes.
 //!
 //! Invariants:
 //! - an object's id is the hash of its encoded bytes ([`codec`]); every read
@@ -43,6 +44,7 @@ pub mod progress;
 mod reach;
 pub mod refs;
 pub mod repack;
+pub mod transfer;
 
 pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};
 pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};

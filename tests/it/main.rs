@@ -36,6 +36,7 @@ mod odd_ids;
 mod output_paths;
 mod pack;
 mod precommit;
+mod remote;
 mod repair;
 mod report;
 mod report_shapes;

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod alembic;
+pub mod moto;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ pub mod exit {
     pub const INPUT: i32 = 3;
     pub const REFUSED: i32 = 4;
     pub const CORRUPT: i32 = 5;
+    pub const UNREACHABLE: i32 = 6;
 }
 
 /// What one run of the binary produced.
@@ -337,7 +339,8 @@ impl Output {
     }
 }
 
-fn run_command(mut cmd: Command, args: &[&str]) -> Output {
+/// Runs a prepared command (from [`TestEnv::command`]) to completion.
+pub fn run_command(mut cmd: Command, args: &[&str]) -> Output {
     let out = cmd.output().expect("run migsnap");
     Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,0 +1,230 @@
+//! Fetching from a remote: download the packs that hold objects the store
+//! lacks, verify them, and import them with ref edits in one transaction.
+//!
+//! Two phases, so the store's write lock is not held over the network:
+//! packs are downloaded into a temporary directory inside the store
+//! directory (each checked against its name as it arrives), then imported
+//! in one transaction in which every object is re-hashed and the history of
+//! every remote ref must be complete. A fetch that fails or is killed
+//! imports nothing; run again, it downloads again.
+
+use std::path::PathBuf;
+
+use migsnap_store::transfer;
+use migsnap_store::{ObjectId, Progress, RefEdit, RefName, Store};
+use serde::Serialize;
+
+use crate::contents::{self, ContentsError, Packs, RemoteRef};
+use crate::layout::{self, LayoutError};
+use crate::transport::{Transport, TransportError};
+
+/// One ref as fetched.
+#[derive(Clone, Debug, Serialize)]
+pub struct FetchedRef {
+    /// Its name on the remote (`heads/webui`).
+    pub name: RefName,
+    /// The snapshot it points to.
+    pub target: ObjectId,
+}
+
+/// What a fetch did.
+#[derive(Clone, Debug, Serialize)]
+pub struct FetchReport {
+    /// Packs downloaded.
+    pub packs: u64,
+    /// Bytes downloaded.
+    pub bytes: u64,
+    /// Objects new to the store.
+    pub objects: u64,
+    /// The remote's refs.
+    pub refs: Vec<FetchedRef>,
+}
+
+/// Why a fetch failed. Nothing was imported.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The remote could not be read.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// What the remote holds could not be read.
+    #[error(transparent)]
+    Contents(#[from] ContentsError),
+    /// A pack is damaged: it does not hash to its name, or an object in it
+    /// does not hash to its id.
+    #[error(transparent)]
+    Damaged(#[from] LayoutError),
+    /// An index names a pack the remote does not have.
+    #[error("pack {pack} is missing on the remote, though its index is there")]
+    MissingPack {
+        /// The pack.
+        pack: ObjectId,
+    },
+    /// A remote ref names a history the remote does not fully hold.
+    #[error("remote ref {name} names an incomplete history")]
+    Incomplete {
+        /// The ref.
+        name: RefName,
+        /// What is missing.
+        #[source]
+        source: migsnap_store::Error,
+    },
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// A temporary file in the store directory failed.
+    #[error("cannot write downloaded pack to {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Fetches every ref of the remote and what it needs. `edits` turns each
+/// remote ref into the local ref edits to commit with the objects (the
+/// remote-tracking ref; for `clone`, the local ref too); `message` goes into
+/// the reflog.
+pub fn fetch(
+    store: &mut Store,
+    transport: &Transport,
+    edits: impl Fn(&RemoteRef) -> Vec<RefEdit>,
+    message: &str,
+    progress: &mut dyn Progress,
+) -> Result<FetchReport, FetchError> {
+    let refs = contents::read_refs(transport)?;
+    let packs = Packs::read(transport)?;
+    let mut forgotten = contents::read_forgotten(transport)?;
+    let mut wanted = Vec::new();
+    {
+        let view = store.view();
+        // Only snapshots new to this store take the mark: one it has
+        // already keeps its own image, whatever another store forgot.
+        let mut kept = Vec::new();
+        for (snapshot, time) in forgotten {
+            if !view.contains(&snapshot)? {
+                kept.push((snapshot, time));
+            }
+        }
+        forgotten = kept;
+        for (name, index) in packs.packs {
+            if index_lacks(&view, &index)? {
+                wanted.push((name, index));
+            }
+        }
+    }
+    let mut report = FetchReport {
+        packs: 0,
+        bytes: 0,
+        objects: 0,
+        refs: refs
+            .iter()
+            .map(|r| FetchedRef {
+                name: r.name.clone(),
+                target: r.target,
+            })
+            .collect(),
+    };
+    remove_stale_downloads(store.dir());
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("{DOWNLOADS}{}-", std::process::id()))
+        .tempdir_in(store.dir())
+        .map_err(|source| FetchError::Io {
+            path: store.dir().to_path_buf(),
+            source,
+        })?;
+    progress.start("downloading", wanted.len() as u64);
+    for (name, _) in &wanted {
+        let bytes = transport
+            .get(&layout::pack_key(name))?
+            .ok_or(FetchError::MissingPack { pack: *name })?
+            .bytes;
+        // Checked now, so damage is reported before anything is imported
+        // and names the pack; the objects are checked again on import.
+        let actual = ObjectId::hash(&bytes);
+        if actual != *name {
+            return Err(LayoutError::Pack {
+                pack: *name,
+                reason: format!("its bytes hash to {actual}"),
+            }
+            .into());
+        }
+        report.bytes += bytes.len() as u64;
+        let path = temp.path().join(format!("{name}.pack"));
+        std::fs::write(&path, &bytes).map_err(|source| FetchError::Io { path, source })?;
+        progress.advance(1);
+    }
+    progress.finish();
+
+    let mut tx = store.transaction()?;
+    progress.start("importing", wanted.len() as u64);
+    for (name, index) in &wanted {
+        let path = temp.path().join(format!("{name}.pack"));
+        let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
+        let objects = layout::unpack(name, &bytes, index)?;
+        report.objects += transfer::import(&mut tx, objects)? as u64;
+        report.packs += 1;
+        progress.advance(1);
+    }
+    progress.finish();
+    // A new snapshot the pushing store had forgotten the image of is
+    // forgotten here too (from its time there, so gc's grace runs on): its
+    // pages may be absent, and the history check below must not call that
+    // damage.
+    for (snapshot, time) in &forgotten {
+        if tx.view().contains(snapshot)? {
+            tx.forget_image(snapshot, *time)?;
+        }
+    }
+    for remote_ref in &refs {
+        transfer::reachable(tx.view(), &[remote_ref.target]).map_err(|source| {
+            FetchError::Incomplete {
+                name: remote_ref.name.clone(),
+                source,
+            }
+        })?;
+    }
+    let edits: Vec<RefEdit> = refs.iter().flat_map(&edits).collect();
+    tx.commit(&edits, message)?;
+    Ok(report)
+}
+
+/// The name prefix of a fetch's download directory in the store directory,
+/// followed by the fetching process's id.
+const DOWNLOADS: &str = "fetch-";
+
+/// Removes the download directories of fetches whose process is gone
+/// (killed: a temporary directory is removed only by a process that lives
+/// to drop it). Another running fetch's directory is left alone.
+fn remove_stale_downloads(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(DOWNLOADS))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether the store lacks any object the index lists.
+fn index_lacks(view: &migsnap_store::View<'_>, index: &layout::Index) -> Result<bool, FetchError> {
+    for entry in &index.entries {
+        if !view.contains(&entry.id)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,36 @@
+//! Remotes of a migsnap store: copies of its history on S3-compatible
+//! object storage or in a directory, kept with `push` and read back with
+//! `fetch`. Like the store, it knows nothing about SQL.
+//!
+//! Invariants:
+//! - a remote holds immutable, content-addressed packs of the store's own
+//!   encoded objects ([`layout`]), marks of snapshots whose image retention
+//!   gave up, and refs; nothing else is ever written;
+//! - a ref names only objects whose packs and indexes are complete: a push
+//!   uploads every pack before its index and every index before moving a
+//!   ref ([`push`]);
+//! - refs move only by conditional writes ([`transport::Transport::put_ref`]),
+//!   so two pushers never overwrite each other unseen;
+//! - every downloaded object is re-hashed before it is used or stored, and
+//!   a fetch imports in one transaction ([`fetch`]).
+//!
+//! The network is driven from sync code through a current-thread tokio
+//! runtime inside [`transport::Transport`]: the rest of migsnap stays
+//! synchronous.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod contents;
+pub mod fetch;
+pub mod layout;
+pub mod location;
+mod profile;
+pub mod push;
+pub mod transport;
+
+pub use contents::RemoteRef;
+pub use fetch::{FetchError, FetchReport, fetch};
+pub use location::{Location, Settings, UrlError};
+pub use push::{Outcome, PushError, PushReport, push};
+pub use transport::{Transport, TransportError};

@@ -1,0 +1,255 @@
+//! Pushing refs to a remote: upload the objects it lacks as packs, then move
+//! its refs with conditional writes.
+//!
+//! Order is what keeps the remote valid at every moment: all packs, each
+//! before its index, then the forgotten marks of the snapshots whose images
+//! retention gave up, then the refs. A push killed half-way leaves packs no
+//! ref needs yet, never a ref to missing objects, and the next push skips
+//! every pack whose index arrived.
+
+use migsnap_store::transfer::{self, EncodedObject};
+use migsnap_store::{ObjectId, Progress, RefName, Store};
+use serde::Serialize;
+
+use crate::contents::{self, ContentsError, Packs};
+use crate::layout::{self, PACK_TARGET};
+use crate::transport::{Transport, TransportError};
+
+/// What happened to one ref.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The remote did not have it.
+    Created,
+    /// It moved forward along the local history.
+    FastForward,
+    /// It was replaced although the remote's value is not an ancestor
+    /// (`--force`).
+    Forced,
+    /// The remote already had this value.
+    UpToDate,
+}
+
+/// One ref of a push.
+#[derive(Clone, Debug, Serialize)]
+pub struct RefPush {
+    /// The ref's name, the same locally and on the remote.
+    pub name: RefName,
+    /// Its value on the remote before the push.
+    pub old: Option<ObjectId>,
+    /// Its value now.
+    pub new: ObjectId,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// What a push did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushReport {
+    /// Packs uploaded.
+    pub packs: u64,
+    /// Objects in them.
+    pub objects: u64,
+    /// Bytes uploaded (packs and indexes; refs are a few bytes each).
+    pub bytes: u64,
+    /// Objects the refs need that the remote already had.
+    pub objects_present: u64,
+    /// Each ref.
+    pub refs: Vec<RefPush>,
+}
+
+/// A ref the remote has at a snapshot that the local one does not descend from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rejected {
+    /// The ref.
+    pub name: RefName,
+    /// The remote's value.
+    pub remote: ObjectId,
+    /// The value pushed.
+    pub local: ObjectId,
+}
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Some refs would not be fast-forwards; nothing was uploaded.
+    #[error(
+        "push rejected: {} is not a fast-forward of the remote's",
+        names(rejected)
+    )]
+    NotFastForward {
+        /// The refs refused.
+        rejected: Vec<Rejected>,
+    },
+    /// A ref changed on the remote between reading it and writing it: another
+    /// push won the race. The packs are uploaded; refs before this one moved.
+    #[error("push rejected: ref {name} changed on the remote during the push")]
+    RefChanged {
+        /// The ref.
+        name: RefName,
+    },
+    /// The remote could not be read or written.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// What the remote holds could not be read.
+    #[error(transparent)]
+    Contents(#[from] ContentsError),
+    /// The local store failed or holds damage the push would carry.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+}
+
+fn names(rejected: &[Rejected]) -> String {
+    let names: Vec<&str> = rejected.iter().map(|r| r.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// Pushes `refs` (local name and value) to the remote: every one must be a
+/// fast-forward of the remote's value (its history contains it), unless
+/// `force`. Even forced, each ref is written only if it still has the value
+/// read at the start, so a concurrent push is never overwritten unseen.
+pub fn push(
+    store: &Store,
+    transport: &Transport,
+    refs: &[(RefName, ObjectId)],
+    force: bool,
+    progress: &mut dyn Progress,
+) -> Result<PushReport, PushError> {
+    let view = store.view();
+    let mut plans = Vec::new();
+    let mut rejected = Vec::new();
+    for (name, new) in refs {
+        let current = contents::read_ref(transport, name)?;
+        let old = current.as_ref().map(|r| r.target);
+        let outcome = match old {
+            None => Outcome::Created,
+            Some(old) if old == *new => Outcome::UpToDate,
+            Some(old) if transfer::is_ancestor(view, &old, new)? => Outcome::FastForward,
+            Some(_) if force => Outcome::Forced,
+            Some(old) => {
+                rejected.push(Rejected {
+                    name: name.clone(),
+                    remote: old,
+                    local: *new,
+                });
+                continue;
+            }
+        };
+        plans.push((
+            RefPush {
+                name: name.clone(),
+                old,
+                new: *new,
+                outcome,
+            },
+            current.map(|r| r.version),
+        ));
+    }
+    if !rejected.is_empty() {
+        return Err(PushError::NotFastForward { rejected });
+    }
+    let roots: Vec<ObjectId> = plans
+        .iter()
+        .filter(|(plan, _)| plan.outcome != Outcome::UpToDate)
+        .map(|(plan, _)| plan.new)
+        .collect();
+    let mut report = PushReport {
+        packs: 0,
+        objects: 0,
+        bytes: 0,
+        objects_present: 0,
+        refs: Vec::new(),
+    };
+    if !roots.is_empty() {
+        let present = Packs::read(transport)?.objects;
+        let needed = transfer::reachable(view, &roots)?;
+        let missing: Vec<ObjectId> = needed
+            .iter()
+            .filter(|id| !present.contains(id))
+            .copied()
+            .collect();
+        report.objects_present = (needed.len() - missing.len()) as u64;
+        upload(store, transport, &missing, &mut report, progress)?;
+        mark_forgotten(store, transport, &needed)?;
+    }
+    for (plan, version) in plans {
+        if plan.outcome != Outcome::UpToDate {
+            transport
+                .put_ref(
+                    &layout::ref_key(&plan.name),
+                    layout::encode_ref(&plan.new),
+                    version.as_ref(),
+                )
+                .map_err(|e| match e {
+                    TransportError::Changed { .. } => PushError::RefChanged {
+                        name: plan.name.clone(),
+                    },
+                    other => PushError::Transport(other),
+                })?;
+        }
+        report.refs.push(plan);
+    }
+    Ok(report)
+}
+
+/// Writes a forgotten mark for every snapshot among `needed` whose image
+/// the store gave up, so a fetch knows that its pages may be absent (the
+/// store may have collected them) rather than taking the history for
+/// damaged. Before any ref moves, like the packs.
+fn mark_forgotten(
+    store: &Store,
+    transport: &Transport,
+    needed: &[ObjectId],
+) -> Result<(), PushError> {
+    let forgotten = store.view().forgotten()?;
+    if forgotten.is_empty() {
+        return Ok(());
+    }
+    let needed: std::collections::HashSet<&ObjectId> = needed.iter().collect();
+    let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(transport)?
+        .into_iter()
+        .map(|(snapshot, _)| snapshot)
+        .collect();
+    for (snapshot, time) in forgotten {
+        if needed.contains(&snapshot) && !marked.contains(&snapshot) {
+            transport.put(
+                &layout::forgotten_key(&snapshot),
+                layout::encode_forgotten(time),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes, in
+/// the order given, each pack before its index.
+fn upload(
+    store: &Store,
+    transport: &Transport,
+    missing: &[ObjectId],
+    report: &mut PushReport,
+    progress: &mut dyn Progress,
+) -> Result<(), PushError> {
+    progress.start("uploading", missing.len() as u64);
+    let mut batch: Vec<EncodedObject> = Vec::new();
+    let mut batch_bytes = 0;
+    for (at, id) in missing.iter().enumerate() {
+        let object = transfer::read_encoded(store.view(), id)?;
+        batch_bytes += object.bytes.len();
+        batch.push(object);
+        if batch_bytes >= PACK_TARGET || at + 1 == missing.len() {
+            let built = layout::build(&batch);
+            let index = built.index.encode();
+            report.bytes += (built.pack.len() + index.len()) as u64;
+            transport.put(&layout::pack_key(&built.name), built.pack)?;
+            transport.put(&layout::index_key(&built.name), index)?;
+            report.packs += 1;
+            report.objects += batch.len() as u64;
+            progress.advance(batch.len() as u64);
+            batch.clear();
+            batch_bytes = 0;
+        }
+    }
+    progress.finish();
+    Ok(())
+}

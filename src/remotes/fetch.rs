@@ -1,0 +1,143 @@
+//! `migsnap fetch` and `migsnap clone`: bring a remote's snapshots into a
+//! store, with its refs as remote-tracking refs (and, for a clone, as the
+//! new store's own refs).
+
+use std::path::{Path, PathBuf};
+
+use migsnap_remote::{FetchReport, Location, RemoteRef};
+use migsnap_store::{Change, Expected, Progress, RefEdit};
+use serde::Serialize;
+
+use super::{DEFAULT_REMOTE, RemoteError, choose, connect, tracking_ref};
+use crate::config::remote::RemoteConfig;
+use crate::repo::{Repo, STORE_DIR};
+
+/// What a fetch did, and from which remote.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fetched {
+    /// The remote's name.
+    pub remote: String,
+    /// Its URL.
+    pub url: String,
+    /// Packs, bytes, objects and refs.
+    #[serde(flatten)]
+    pub report: FetchReport,
+}
+
+/// The remote-tracking ref edit for one remote ref: set to the remote's
+/// value, whatever it was (like git's `+refs/heads/*:refs/remotes/origin/*`).
+fn track(remote: &str, found: &RemoteRef) -> RefEdit {
+    RefEdit {
+        name: tracking_ref(remote, &found.name),
+        change: Change::Update {
+            expected: Expected::Any,
+            new: found.target,
+        },
+    }
+}
+
+/// Fetches every ref of remote `remote` (default: see [`choose`]) and the
+/// snapshots they need, and sets the remote-tracking refs.
+pub fn fetch(
+    repo: &mut Repo,
+    remote: Option<&str>,
+    progress: &mut dyn Progress,
+) -> Result<Fetched, RemoteError> {
+    let (name, settings) = choose(repo, remote)?;
+    let transport = connect(&settings)?;
+    let report = migsnap_remote::fetch(
+        &mut repo.store,
+        &transport,
+        |found| vec![track(&name, found)],
+        &format!("fetch {name}"),
+        progress,
+    )?;
+    Ok(Fetched {
+        remote: name,
+        url: settings.url,
+        report,
+    })
+}
+
+/// What a clone made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cloned {
+    /// The new project directory.
+    pub dir: PathBuf,
+    /// Its store.
+    pub store: PathBuf,
+    /// Where it came from, registered as `origin`.
+    pub url: String,
+    /// What was fetched.
+    #[serde(flatten)]
+    pub report: FetchReport,
+}
+
+/// Creates a store in `dir/.migsnap` (default: a directory named after the
+/// URL's last component, in `cwd`) from the remote `settings` describe:
+/// the remote becomes `origin`, and every remote ref becomes both a local
+/// ref and a remote-tracking one. On failure, what the clone created is
+/// removed again.
+pub fn clone(
+    settings: RemoteConfig,
+    dir: Option<&Path>,
+    cwd: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Cloned, RemoteError> {
+    let location = Location::parse(&settings.url)?;
+    let dir = match dir {
+        Some(dir) => cwd.join(dir),
+        None => cwd.join(location.basename().unwrap_or_else(|| "migsnap".into())),
+    };
+    let store_dir = dir.join(STORE_DIR);
+    if store_dir.exists() {
+        return Err(RemoteError::CloneTarget { path: dir });
+    }
+    // Connecting first: a remote that cannot be opened leaves nothing behind.
+    let transport = connect(&settings)?;
+    let created_dir = !dir.exists();
+    std::fs::create_dir_all(&dir).map_err(|source| RemoteError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let cloned = (|| {
+        let mut repo = Repo::init(&store_dir)?;
+        repo.add_remote(DEFAULT_REMOTE, settings.clone())?;
+        let report = migsnap_remote::fetch(
+            &mut repo.store,
+            &transport,
+            |found| {
+                vec![
+                    track(DEFAULT_REMOTE, found),
+                    RefEdit {
+                        name: found.name.clone(),
+                        change: Change::Update {
+                            expected: Expected::MustNotExist,
+                            new: found.target,
+                        },
+                    },
+                ]
+            },
+            &format!("clone {}", settings.url),
+            progress,
+        )?;
+        Ok::<_, RemoteError>(report)
+    })();
+    match cloned {
+        Ok(report) => Ok(Cloned {
+            dir: crate::repo::absolute(&dir),
+            store: crate::repo::absolute(&store_dir),
+            url: settings.url,
+            report,
+        }),
+        Err(error) => {
+            // Only what this clone made: the store always, the directory
+            // only if it did not exist before.
+            let _ = std::fs::remove_dir_all(&store_dir);
+            if created_dir {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Remotes: copies of the store's history elsewhere (S3 or a directory),
+//! the git way. `remote add/list/remove` keep their settings in
+//! `.migsnap/config.toml` ([`manage`]); `push`, `fetch` and `clone` move
+//! snapshots ([`push`], [`fetch`]) through the `migsnap-remote` crate.
+//!
+//! What the remote had when last seen is kept locally as remote-tracking
+//! refs, `remotes/NAME/<ref>` (`remotes/origin/heads/webui`), which REVs
+//! name as `origin/heads/webui` or `origin/webui`.
+
+pub mod fetch;
+pub mod manage;
+pub mod push;
+
+use migsnap_remote::{
+    FetchError, Location, PushError, Settings, Transport, TransportError, UrlError,
+};
+use migsnap_store::RefName;
+
+use crate::config::remote::RemoteConfig;
+use crate::repo::{Repo, RepoError};
+
+/// The remote `push` and `fetch` use when none is named, as in git.
+pub const DEFAULT_REMOTE: &str = "origin";
+
+/// Where remote-tracking refs live.
+pub const TRACKING_PREFIX: &str = "remotes/";
+
+/// Why a remote command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No remote was named, and which to use is not clear.
+    #[error("no remote named, and {}", which_remote(known))]
+    WhichRemote {
+        /// The configured remotes.
+        known: Vec<String>,
+    },
+    /// A ref to push does not exist locally.
+    #[error("nothing to push is called '{name}'")]
+    UnknownRef {
+        /// The name as given.
+        name: String,
+    },
+    /// The directory to clone into holds a store already.
+    #[error("{path} holds a migsnap store already")]
+    CloneTarget {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// The URL names no remote.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// The remote could not be reached or read.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The push failed or was refused.
+    #[error(transparent)]
+    Push(#[from] PushError),
+    /// The fetch failed; nothing was imported.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The repository or its configuration failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] migsnap_store::Error),
+    /// A file or directory of a clone could not be made.
+    #[error("cannot create {path}")]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why no remote could be chosen, for [`RemoteError::WhichRemote`].
+fn which_remote(known: &[String]) -> String {
+    if known.is_empty() {
+        "none is configured".to_owned()
+    } else {
+        format!("there is no '{DEFAULT_REMOTE}' among {}", known.join(", "))
+    }
+}
+
+/// Connects to the remote `settings` describe.
+pub fn connect(settings: &RemoteConfig) -> Result<Transport, RemoteError> {
+    let location = Location::parse(&settings.url)?;
+    Ok(Transport::open(
+        &location,
+        &Settings {
+            endpoint: settings.endpoint.clone(),
+            region: settings.region.clone(),
+        },
+    )?)
+}
+
+/// The remote called `name`, or the default one: `origin`, or the only
+/// remote there is.
+pub fn choose(repo: &Repo, name: Option<&str>) -> Result<(String, RemoteConfig), RemoteError> {
+    let remotes = repo.remotes();
+    if let Some(name) = name {
+        return remotes
+            .get(name)
+            .map(|settings| (name.to_owned(), settings.clone()))
+            .ok_or_else(|| repo.unknown_remote(name).into());
+    }
+    if let Some(settings) = remotes.get(DEFAULT_REMOTE) {
+        return Ok((DEFAULT_REMOTE.to_owned(), settings.clone()));
+    }
+    let mut all = remotes.iter();
+    match (all.next(), all.next()) {
+        (Some((name, settings)), None) => Ok((name.clone(), settings.clone())),
+        _ => Err(RemoteError::WhichRemote {
+            known: remotes.keys().cloned().collect(),
+        }),
+    }
+}
+
+/// The remote-tracking ref of remote ref `name` on remote `remote`.
+pub fn tracking_ref(remote: &str, name: &RefName) -> RefName {
+    RefName::new(format!("{TRACKING_PREFIX}{remote}/{name}"))
+        .expect("holds because both parts are valid ref names")
+}
