@@ -5,6 +5,8 @@
 pub mod datadiff;
 pub mod log;
 pub mod pages;
+#[allow(unsafe_code)]
+mod raw_pages;
 pub mod refs;
 pub mod restore;
 pub mod retention;

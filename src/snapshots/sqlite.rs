@@ -11,9 +11,11 @@
 //!   read transaction**, so they describe the same instant even while other
 //!   processes write (in WAL mode the read sees one WAL snapshot; in rollback
 //!   mode the SHARED lock holds writers off until the read ends).
-//! - Pages are read through the pager with the `sqlite_dbpage` virtual table
-//!   (<https://sqlite.org/dbpage.html>), not by copying the file, so pages that
-//!   still sit in the WAL are included and no temporary copy is made.
+//! - Pages are read inside that transaction, a megabyte at a time from the
+//!   file through SQLite's own handle where the file holds what the
+//!   transaction sees, and through the pager with the `sqlite_dbpage`
+//!   virtual table (<https://sqlite.org/dbpage.html>) where the WAL may hold
+//!   a newer version ([`raw_pages`]); no temporary copy is made.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use crate::schema::{self, Finding, Schema};
+use crate::snapshots::raw_pages;
 
 /// The 16 bytes every SQLite database file starts with.
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -415,29 +418,7 @@ impl Database {
                 .map_err(&sql)?,
         };
         if let Some(sink) = pages {
-            let mut stmt = tx
-                .prepare("SELECT data FROM sqlite_dbpage('main') ORDER BY pgno")
-                .map_err(&sql)?;
-            let mut rows = stmt.query([]).map_err(&sql)?;
-            let mut seen = 0u32;
-            while let Some(row) = rows.next().map_err(&sql)? {
-                let data = row
-                    .get_ref(0)
-                    .map_err(&sql)?
-                    .as_blob()
-                    .map_err(|e| sql(e.into()))?;
-                sink(data)?;
-                seen += 1;
-            }
-            if seen != geometry.page_count {
-                return Err(SqliteError::Corrupt {
-                    path: self.path.clone(),
-                    message: format!(
-                        "read {seen} pages but page_count is {}",
-                        geometry.page_count
-                    ),
-                });
-            }
+            self.read_pages(&tx, geometry, sink)?;
         }
         // Same data version, same state: no commit came between the
         // moment the version was read and this read transaction, so the
@@ -462,6 +443,59 @@ impl Database {
             geometry,
             checked,
         })
+    }
+
+    /// Hands every page of the read transaction `tx` has begun to `sink`:
+    /// in runs straight from the file where that is the same
+    /// ([`raw_pages`]), else one `sqlite_dbpage` row at a time.
+    fn read_pages(
+        &self,
+        tx: &Connection,
+        geometry: Geometry,
+        sink: &mut PageSink<'_>,
+    ) -> Result<(), SqliteError> {
+        let sql = |e| self.sql(e);
+        let mode: String = tx
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .map_err(sql)?;
+        let mut one = tx
+            .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
+            .map_err(sql)?;
+        let direct = raw_pages::read(
+            tx,
+            geometry.page_size,
+            geometry.page_count,
+            mode.eq_ignore_ascii_case("wal"),
+            sink,
+            &mut |pgno| one.query_row([pgno], |row| row.get(0)).map_err(sql),
+        );
+        if let Ok(outcome) = direct {
+            return outcome;
+        }
+        let mut stmt = tx
+            .prepare("SELECT data FROM sqlite_dbpage('main') ORDER BY pgno")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        let mut seen = 0u32;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let data = row
+                .get_ref(0)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| sql(e.into()))?;
+            sink(data)?;
+            seen += 1;
+        }
+        if seen != geometry.page_count {
+            return Err(SqliteError::Corrupt {
+                path: self.path.clone(),
+                message: format!(
+                    "read {seen} pages but page_count is {}",
+                    geometry.page_count
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// `PRAGMA data_version` now: a later read transaction of this
