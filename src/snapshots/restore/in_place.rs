@@ -32,30 +32,36 @@ pub(super) struct Written {
     pub kept: u32,
 }
 
+/// The page numbers of `new` (a listing) to write over a database whose
+/// pages `live` lists: page 1 always, and every page whose id differs at
+/// the same index.
+pub(super) fn pages_to_write(live: &[ObjectId], new: &[ObjectId]) -> Vec<u32> {
+    (1..=u32::try_from(new.len()).expect("BUG: page count over u32"))
+        .filter(|&pgno| {
+            let index = pgno as usize - 1;
+            pgno == 1 || live.get(index) != Some(&new[index])
+        })
+        .collect()
+}
+
 /// Writes the stored image `new` (of the live database's page size) into
 /// the database `lock` holds, commits, and reads every page back against
-/// its hash. `live` lists the pages the database holds under this lock (its
-/// safety snapshot, taken under it): a page whose id is the same at the
-/// same index is kept without being read or decompressed, every other is
-/// read from the store, hash-checked, and written through the pager. Page 1
-/// is patched as in [`apply`].
+/// its hash. `fetch` is [`pages_to_write`] over the pages the database
+/// holds under this lock (its safety snapshot, taken under it): every
+/// other page is kept without being read or decompressed; these are read
+/// from the store, hash-checked, and written through the pager. Page 1 is
+/// patched as in [`apply`].
 pub(super) fn apply_from_store(
     lock: WriteLock,
     facts: &LockedFacts,
     view: View<'_>,
     new: &ResolvedImage,
-    live: &[ObjectId],
+    fetch: &[u32],
     target: &Path,
     progress: &mut dyn Progress,
 ) -> Result<Written, RestoreError> {
     let size = facts.page_size;
     let count = new.image.block_count;
-    let fetch: Vec<u32> = (1..=count)
-        .filter(|&pgno| {
-            let index = pgno as usize - 1;
-            pgno == 1 || live.get(index) != Some(&new.blocks[index])
-        })
-        .collect();
     let ids: Vec<ObjectId> = fetch
         .iter()
         .map(|&pgno| new.blocks[pgno as usize - 1])

@@ -591,7 +591,7 @@ pub fn restore(
             repo.store.view(),
             target,
             safety,
-            &undo,
+            undo,
             &wanted.blocks,
             progress,
         )?;
@@ -782,9 +782,14 @@ fn from_store_in_place(
     if !fits {
         return Ok(Err(lock));
     }
-    prove_undo(view, target, safety, &live, &wanted.blocks, progress)?;
+    // Which pages to write is all a restore needs of the live listing; it
+    // goes before the undo is proven, so the two full listings (32 bytes a
+    // page each) are never held beside the store's page cache and the
+    // write buffers.
+    let changed = in_place::pages_to_write(&live.blocks, &wanted.blocks);
+    prove_undo(view, target, safety, live, &wanted.blocks, progress)?;
     let written =
-        in_place::apply_from_store(lock, &facts, view, wanted, &live.blocks, target, progress)?;
+        in_place::apply_from_store(lock, &facts, view, wanted, &changed, target, progress)?;
     Ok(Ok(Restored {
         path: target.to_path_buf(),
         snapshot,
@@ -825,12 +830,13 @@ fn undo_listing(
 /// by `resolved`, hash-checked as read) except those the restored snapshot holds at the
 /// same index in `restored`, which the restored file holds, hash-checked.
 /// The safety snapshot may reuse pages stored long ago, or be the head
-/// itself; nothing read them then.
+/// itself; nothing read them then. `resolved` is dropped as soon as the
+/// pages to read are known, before any is read.
 fn prove_undo(
     view: View<'_>,
     path: &Path,
     safety: ObjectId,
-    resolved: &image::ResolvedImage,
+    resolved: image::ResolvedImage,
     restored: &[ObjectId],
     progress: &mut dyn Progress,
 ) -> Result<(), RestoreError> {
@@ -852,6 +858,7 @@ fn prove_undo(
         .map(|(_, id)| *id)
         .collect();
     let block_size = resolved.image.block_size;
+    drop(resolved);
     progress.start(
         "reading back the safety snapshot",
         missing.len() as u64 * u64::from(block_size),
