@@ -15,6 +15,7 @@
 //! ones, never a mix of half-moved rows.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::RangeInclusive;
 
 use crossbeam_channel::{bounded, unbounded};
 
@@ -63,14 +64,71 @@ struct Loose {
     len: i64,
 }
 
+/// Objects read into memory at a time, about 64 bytes each: packing reads
+/// the loose packs in runs of whole packs of about this many objects, so
+/// its memory does not grow with the store (a 4 GiB image is a million).
+const CHUNK_OBJECTS: u64 = 1 << 17;
+
 /// Packs every loose pack of the store inside `tx`. The caller must have
 /// checked that every reachable object is present (as gc does): the loose
 /// packs are deleted once their indexed objects moved, so bytes of an object
 /// whose index row was lost would go with them.
 pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Result<PackReport> {
-    let rows = tx.view().loose_objects(PACKED_LEVEL)?;
-    // A pack with an unreadable index row cannot be emptied: leave it loose
-    // for fsck to report.
+    let counts = tx.view().loose_pack_counts(PACKED_LEVEL)?;
+    let mut report = PackReport::default();
+    let total: u64 = counts.iter().map(|(_, objects)| objects).sum();
+    if total == 0 {
+        return Ok(report);
+    }
+    let chunks = chunks(&counts);
+    if !tx.has_dictionary() {
+        let all: Vec<i64> = counts.iter().map(|(pack, _)| *pack).collect();
+        if tx.view().packs_size(&all)? >= DICTIONARY_MIN_BYTES {
+            let added_before = tx.added().bytes;
+            report.trained_dictionary = train(tx, &chunks, total)?;
+            report.bytes_after += tx.added().bytes - added_before;
+        }
+    }
+    progress.start("packing", total);
+    for chunk in chunks {
+        let (loose, packs) = read_chunk(tx, chunk)?;
+        if loose.is_empty() {
+            continue;
+        }
+        report.bytes_before += tx.view().packs_size(&packs)?;
+        recompress(tx, &loose, &packs, &mut report, progress)?;
+        report.loose_packs += packs.len() as u64;
+        report.objects += loose.len() as u64;
+    }
+    progress.finish();
+    Ok(report)
+}
+
+/// Cuts the loose packs (`counts`: each pack with its number of objects, in
+/// order) into ranges of whole packs of about [`CHUNK_OBJECTS`] objects.
+fn chunks(counts: &[(i64, u64)]) -> Vec<RangeInclusive<i64>> {
+    let mut chunks = Vec::new();
+    let mut first = None;
+    let mut objects = 0;
+    for &(pack, count) in counts {
+        let start = *first.get_or_insert(pack);
+        objects += count;
+        if objects >= CHUNK_OBJECTS {
+            chunks.push(start..=pack);
+            (first, objects) = (None, 0);
+        }
+    }
+    if let (Some(start), Some(&(last, _))) = (first, counts.last()) {
+        chunks.push(start..=last);
+    }
+    chunks
+}
+
+/// The objects of the loose packs in `chunk`, in pack and offset order, and
+/// those packs, once each. A pack with an unreadable index row cannot be
+/// emptied: it is left out, loose, for fsck to report.
+fn read_chunk(tx: &Transaction<'_>, chunk: RangeInclusive<i64>) -> Result<(Vec<Loose>, Vec<i64>)> {
+    let rows = tx.view().loose_objects(PACKED_LEVEL, chunk)?;
     let damaged: HashSet<i64> = rows
         .iter()
         .filter(|row| row.object.is_none())
@@ -91,24 +149,7 @@ pub fn pack_loose(tx: &mut Transaction<'_>, progress: &mut dyn Progress) -> Resu
         .collect();
     let mut packs: Vec<i64> = loose.iter().map(|object| object.pack).collect();
     packs.dedup();
-    let mut report = PackReport {
-        bytes_before: tx.view().packs_size(&packs)?,
-        ..PackReport::default()
-    };
-    if loose.is_empty() {
-        return Ok(report);
-    }
-    if !tx.has_dictionary() && report.bytes_before >= DICTIONARY_MIN_BYTES {
-        let added_before = tx.added().bytes;
-        report.trained_dictionary = train(tx, &loose)?;
-        report.bytes_after += tx.added().bytes - added_before;
-    }
-    progress.start("packing", loose.len() as u64);
-    recompress(tx, &loose, &packs, &mut report, progress)?;
-    progress.finish();
-    report.loose_packs = packs.len() as u64;
-    report.objects = loose.len() as u64;
-    Ok(report)
+    Ok((loose, packs))
 }
 
 /// A group of encoded objects to compress into one pack, numbered in the
@@ -273,19 +314,24 @@ fn read_encoded(tx: &Transaction<'_>, object: &Loose) -> Result<Vec<u8>> {
     extract(&bytes, &object.id, object.pack, object.offset, object.len)
 }
 
-/// Trains the store's dictionary on up to [`DICTIONARY_SAMPLES`] evenly
-/// spaced loose pages, off the snapshot's critical path, and keeps it only
-/// if it pays for itself ([`pays_off`]). Too few pages to train on is not an
-/// error: the packs are then compressed without one.
-fn train(tx: &mut Transaction<'_>, loose: &[Loose]) -> Result<bool> {
-    let pages: Vec<&Loose> = loose.iter().filter(|o| o.kind == Kind::Blob).collect();
-    let step = (pages.len() / DICTIONARY_SAMPLES).max(1);
-    let samples = pages
-        .iter()
-        .step_by(step)
-        .take(DICTIONARY_SAMPLES)
-        .map(|object| read_encoded(tx, object))
-        .collect::<Result<Vec<_>>>()?;
+/// Trains the store's dictionary on up to [`DICTIONARY_SAMPLES`] pages
+/// spaced evenly over the loose packs (`chunks`, holding `objects` objects),
+/// off the snapshot's critical path, and keeps it only if it pays for
+/// itself ([`pays_off`]). Too few pages to train on is not an error: the
+/// packs are then compressed without one.
+fn train(tx: &mut Transaction<'_>, chunks: &[RangeInclusive<i64>], objects: u64) -> Result<bool> {
+    let step = (objects / DICTIONARY_SAMPLES as u64).max(1);
+    let mut samples = Vec::new();
+    let mut pages = 0u64;
+    for chunk in chunks {
+        let (loose, _) = read_chunk(tx, chunk.clone())?;
+        for object in loose.iter().filter(|o| o.kind == Kind::Blob) {
+            if pages.is_multiple_of(step) && samples.len() < DICTIONARY_SAMPLES {
+                samples.push(read_encoded(tx, object)?);
+            }
+            pages += 1;
+        }
+    }
     if samples.is_empty() {
         return Ok(false);
     }
@@ -293,7 +339,7 @@ fn train(tx: &mut Transaction<'_>, loose: &[Loose]) -> Result<bool> {
         return Ok(false);
     };
     let dictionary = Dictionary::new(bytes);
-    if !pays_off(&samples, &dictionary, pages.len()) {
+    if !pays_off(&samples, &dictionary, pages as usize) {
         return Ok(false);
     }
     tx.add_dictionary(dictionary.bytes)?;
@@ -318,5 +364,26 @@ fn pays_off(samples: &[Vec<u8>], dictionary: &Dictionary, pages: usize) -> bool 
             (plain - primed) * pages as f64 / samples.len() as f64 > dictionary.bytes.len() as f64
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK_OBJECTS, chunks};
+
+    #[test]
+    fn chunks_hold_whole_packs_of_about_the_chunk_size() {
+        assert!(chunks(&[]).is_empty());
+        assert_eq!(chunks(&[(3, 5), (9, 7)]), vec![3..=9]);
+        let half = CHUNK_OBJECTS / 2;
+        let counts = [
+            (1, half),
+            (2, half),
+            (4, half),
+            (5, 1),
+            (6, CHUNK_OBJECTS * 3),
+        ];
+        assert_eq!(chunks(&counts), vec![1..=2, 4..=6]);
+        assert_eq!(chunks(&[(7, CHUNK_OBJECTS), (8, 1)]), vec![7..=7, 8..=8]);
     }
 }

@@ -392,16 +392,41 @@ impl View<'_> {
             .map_err(|e| self.sql(e))
     }
 
-    pub(crate) fn loose_objects(&self, level: i32) -> Result<Vec<ObjectRow>> {
+    /// Every pack written below `level` that holds objects, in order, with
+    /// how many objects it holds.
+    pub(crate) fn loose_pack_counts(&self, level: i32) -> Result<Vec<(i64, u64)>> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT o.pack, o.id, o.kind, o.offset, o.raw_len
-                 FROM objects o JOIN packs p ON p.seq = o.pack
-                 WHERE p.level < ?1 ORDER BY o.pack, o.offset",
+                "SELECT o.pack, count(*) FROM objects o JOIN packs p ON p.seq = o.pack
+                 WHERE p.level < ?1 GROUP BY o.pack ORDER BY o.pack",
             )
             .map_err(|e| self.sql(e))?;
-        let mut rows = stmt.query([level]).map_err(|e| self.sql(e))?;
+        stmt.query_map([level], |row| {
+            Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as u64))
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| self.sql(e))
+    }
+
+    /// The index rows of the objects in packs `packs` (a range of pack
+    /// numbers) written below `level`, ordered by pack and offset.
+    pub(crate) fn loose_objects(
+        &self,
+        level: i32,
+        packs: std::ops::RangeInclusive<i64>,
+    ) -> Result<Vec<ObjectRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT o.pack, o.id, o.kind, o.offset, o.raw_len
+                 FROM objects o JOIN packs p ON p.seq = o.pack
+                 WHERE p.level < ?1 AND o.pack BETWEEN ?2 AND ?3 ORDER BY o.pack, o.offset",
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut rows = stmt
+            .query(params![level, packs.start(), packs.end()])
+            .map_err(|e| self.sql(e))?;
         let mut loose = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
             let pack: i64 = row.get(0).map_err(|e| self.sql(e))?;
