@@ -138,8 +138,14 @@ pub fn encode_object(object: &Object) -> Vec<u8> {
 }
 
 /// Appends the encoding of `value` to `out`, in place: a full page listing
-/// (32 MiB at 4 GiB) is not built apart and then copied over.
+/// (32 MiB at 4 GiB) is not built apart and then copied over, and `out`
+/// grows once, to the size a first, counting pass measured, instead of
+/// doubling its way there (which held up to twice the listing).
 fn encode_into<T: bincode::Encode>(value: &T, out: &mut Vec<u8>) {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::encode_into_writer(value, &mut size, config())
+        .expect("holds because counting cannot fail and objects are under the limit");
+    out.reserve_exact(size.bytes_written);
     bincode::encode_into_std_write(value, out, config())
         .expect("holds because writing into a Vec cannot fail and objects are under the limit");
 }
