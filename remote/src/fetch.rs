@@ -14,9 +14,10 @@ use migsnap_store::transfer;
 use migsnap_store::{ObjectId, Progress, RefEdit, RefName, Store};
 use serde::Serialize;
 
+use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs, RemoteRef};
 use crate::layout::{self, LayoutError};
-use crate::transport::{Transport, TransportError};
+use crate::transport::TransportError;
 
 /// One ref as fetched.
 #[derive(Clone, Debug, Serialize)]
@@ -82,20 +83,26 @@ pub enum FetchError {
     },
 }
 
+impl From<ConnectionError> for FetchError {
+    fn from(error: ConnectionError) -> FetchError {
+        FetchError::Contents(error.into())
+    }
+}
+
 /// Fetches every ref of the remote and what it needs. `edits` turns each
 /// remote ref into the local ref edits to commit with the objects (the
 /// remote-tracking ref; for `clone`, the local ref too); `message` goes into
 /// the reflog.
 pub fn fetch(
     store: &mut Store,
-    transport: &Transport,
+    remote: &Connection,
     edits: impl Fn(&RemoteRef) -> Vec<RefEdit>,
     message: &str,
     progress: &mut dyn Progress,
 ) -> Result<FetchReport, FetchError> {
-    let refs = contents::read_refs(transport)?;
-    let packs = Packs::read(transport)?;
-    let mut forgotten = contents::read_forgotten(transport)?;
+    let refs = contents::read_refs(remote)?;
+    let packs = Packs::read(remote)?;
+    let mut forgotten = contents::read_forgotten(remote)?;
     let mut wanted = Vec::new();
     {
         let view = store.view();
@@ -136,21 +143,20 @@ pub fn fetch(
         })?;
     progress.start("downloading", wanted.len() as u64);
     for (name, _) in &wanted {
-        let bytes = transport
-            .get(&layout::pack_key(name))?
+        let key = layout::pack_key(name);
+        let stored = remote
+            .transport
+            .get(&key)?
             .ok_or(FetchError::MissingPack { pack: *name })?
             .bytes;
+        report.bytes += stored.len() as u64;
         // Checked now, so damage is reported before anything is imported
         // and names the pack; the objects are checked again on import.
-        let actual = ObjectId::hash(&bytes);
-        if actual != *name {
-            return Err(LayoutError::Pack {
-                pack: *name,
-                reason: format!("its bytes hash to {actual}"),
-            }
-            .into());
-        }
-        report.bytes += bytes.len() as u64;
+        let bytes = remote
+            .cipher()
+            .open(&key, stored)
+            .map_err(ConnectionError::from)?;
+        layout::check_name(name, &bytes, remote.cipher())?;
         let path = temp.path().join(format!("{name}.pack"));
         std::fs::write(&path, &bytes).map_err(|source| FetchError::Io { path, source })?;
         progress.advance(1);

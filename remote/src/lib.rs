@@ -12,7 +12,9 @@
 //! - refs move only by conditional writes ([`transport::Transport::put_ref`]),
 //!   so two pushers never overwrite each other unseen;
 //! - every downloaded object is re-hashed before it is used or stored, and
-//!   a fetch imports in one transaction ([`fetch`]).
+//!   a fetch imports in one transaction ([`fetch`]);
+//! - a remote opened with a key ([`connection`]) holds only sealed objects
+//!   under keyed names ([`crypt`]), and one without a key only plain ones.
 //!
 //! The network is driven from sync code through a current-thread tokio
 //! runtime inside [`transport::Transport`]: the rest of migsnap stays
@@ -21,7 +23,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod connection;
 pub mod contents;
+pub mod crypt;
 pub mod fetch;
 pub mod layout;
 pub mod location;
@@ -29,7 +33,9 @@ mod profile;
 pub mod push;
 pub mod transport;
 
+pub use connection::{Connection, ConnectionError, KeyFile};
 pub use contents::RemoteRef;
+pub use crypt::{CryptError, Key};
 pub use fetch::{FetchError, FetchReport, fetch};
 pub use location::{Location, Settings, UrlError};
 pub use push::{Outcome, PushError, PushReport, push};

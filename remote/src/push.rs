@@ -11,9 +11,10 @@ use migsnap_store::transfer::{self, EncodedObject};
 use migsnap_store::{ObjectId, Progress, RefName, Store};
 use serde::Serialize;
 
+use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs};
 use crate::layout::{self, PACK_TARGET};
-use crate::transport::{Transport, TransportError};
+use crate::transport::TransportError;
 
 /// What happened to one ref.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -99,6 +100,12 @@ pub enum PushError {
     Store(#[from] migsnap_store::Error),
 }
 
+impl From<ConnectionError> for PushError {
+    fn from(error: ConnectionError) -> PushError {
+        PushError::Contents(error.into())
+    }
+}
+
 fn names(rejected: &[Rejected]) -> String {
     let names: Vec<&str> = rejected.iter().map(|r| r.name.as_str()).collect();
     names.join(", ")
@@ -110,7 +117,7 @@ fn names(rejected: &[Rejected]) -> String {
 /// read at the start, so a concurrent push is never overwritten unseen.
 pub fn push(
     store: &Store,
-    transport: &Transport,
+    remote: &mut Connection,
     refs: &[(RefName, ObjectId)],
     force: bool,
     progress: &mut dyn Progress,
@@ -119,7 +126,7 @@ pub fn push(
     let mut plans = Vec::new();
     let mut rejected = Vec::new();
     for (name, new) in refs {
-        let current = contents::read_ref(transport, name)?;
+        let current = contents::read_ref(remote, name)?;
         let old = current.as_ref().map(|r| r.target);
         let outcome = match old {
             None => Outcome::Created,
@@ -161,7 +168,8 @@ pub fn push(
         refs: Vec::new(),
     };
     if !roots.is_empty() {
-        let present = Packs::read(transport)?.objects;
+        remote.mark()?;
+        let present = Packs::read(remote)?.objects;
         let needed = transfer::reachable(view, &roots)?;
         let missing: Vec<ObjectId> = needed
             .iter()
@@ -169,15 +177,15 @@ pub fn push(
             .copied()
             .collect();
         report.objects_present = (needed.len() - missing.len()) as u64;
-        upload(store, transport, &missing, &mut report, progress)?;
-        mark_forgotten(store, transport, &needed)?;
+        upload(store, remote, &missing, &mut report, progress)?;
+        mark_forgotten(store, remote, &needed)?;
     }
     for (plan, version) in plans {
         if plan.outcome != Outcome::UpToDate {
-            transport
+            remote
                 .put_ref(
-                    &layout::ref_key(&plan.name),
-                    layout::encode_ref(&plan.new),
+                    &remote.ref_key(&plan.name),
+                    remote.encode_ref(&plan.name, &plan.new),
                     version.as_ref(),
                 )
                 .map_err(|e| match e {
@@ -198,7 +206,7 @@ pub fn push(
 /// damaged. Before any ref moves, like the packs.
 fn mark_forgotten(
     store: &Store,
-    transport: &Transport,
+    remote: &Connection,
     needed: &[ObjectId],
 ) -> Result<(), PushError> {
     let forgotten = store.view().forgotten()?;
@@ -206,15 +214,15 @@ fn mark_forgotten(
         return Ok(());
     }
     let needed: std::collections::HashSet<&ObjectId> = needed.iter().collect();
-    let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(transport)?
+    let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(remote)?
         .into_iter()
         .map(|(snapshot, _)| snapshot)
         .collect();
     for (snapshot, time) in forgotten {
         if needed.contains(&snapshot) && !marked.contains(&snapshot) {
-            transport.put(
-                &layout::forgotten_key(&snapshot),
-                layout::encode_forgotten(time),
+            remote.put(
+                &remote.forgotten_key(&snapshot),
+                remote.encode_forgotten(&snapshot, time),
             )?;
         }
     }
@@ -225,7 +233,7 @@ fn mark_forgotten(
 /// the order given, each pack before its index.
 fn upload(
     store: &Store,
-    transport: &Transport,
+    remote: &Connection,
     missing: &[ObjectId],
     report: &mut PushReport,
     progress: &mut dyn Progress,
@@ -238,11 +246,9 @@ fn upload(
         batch_bytes += object.bytes.len();
         batch.push(object);
         if batch_bytes >= PACK_TARGET || at + 1 == missing.len() {
-            let built = layout::build(&batch);
-            let index = built.index.encode();
-            report.bytes += (built.pack.len() + index.len()) as u64;
-            transport.put(&layout::pack_key(&built.name), built.pack)?;
-            transport.put(&layout::index_key(&built.name), index)?;
+            let built = layout::build(&batch, remote.cipher());
+            report.bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
+            report.bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
             report.packs += 1;
             report.objects += batch.len() as u64;
             progress.advance(batch.len() as u64);

@@ -13,6 +13,8 @@ use crate::common::{
     Journal, Output, TestEnv, create_db, dump, exec, exit, file_hash, run_command,
 };
 
+mod crypt;
+
 const BUCKET: &str = "backups";
 
 /// A remote under test: a bucket on its own moto server, or a directory.
@@ -107,6 +109,18 @@ impl Remote {
         key
     }
 
+    /// Every object of the remote, key and bytes.
+    fn objects(&self) -> Vec<(String, Vec<u8>)> {
+        let mut keys = self.keys("");
+        keys.sort();
+        keys.into_iter()
+            .map(|key| {
+                let bytes = self.read(&key);
+                (key, bytes)
+            })
+            .collect()
+    }
+
     fn read(&self, key: &str) -> Vec<u8> {
         match (&self.server, &self.dir) {
             (Some(server), _) => server.object(BUCKET, &format!("team/webui/{key}")),
@@ -181,10 +195,16 @@ fn project(remote: &Remote, rows: usize) -> TestEnv {
 }
 
 fn add_origin(env: &TestEnv, cwd: &Path, remote: &Remote) {
-    let mut args = vec!["remote", "add", "origin", remote.url.as_str()];
+    add_remote(env, cwd, remote, "origin", &[]).assert_success();
+}
+
+/// `remote add NAME URL [--endpoint …] EXTRA…` in `cwd`.
+fn add_remote(env: &TestEnv, cwd: &Path, remote: &Remote, name: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["remote", "add", name, remote.url.as_str()];
     let endpoint = remote.endpoint_args();
     args.extend(endpoint.iter().map(String::as_str));
-    run(env, cwd, &args).assert_success();
+    args.extend_from_slice(extra);
+    run(env, cwd, &args)
 }
 
 /// `push --format json` in `cwd`, which must succeed.
