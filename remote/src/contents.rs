@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use migsnap_store::transfer::VerifiedObject;
 use migsnap_store::{ObjectId, RefName};
 
 use crate::connection::{Connection, ConnectionError};
@@ -45,24 +46,68 @@ impl Packs {
     /// upload cut short between the two) does not count.
     pub fn read(remote: &Connection) -> Result<Packs, ContentsError> {
         let mut packs = Vec::new();
-        let mut objects = HashSet::new();
         for listed in remote.transport.list(PACKS)? {
-            let Some(name) = layout::pack_of_index(&listed.key) else {
-                continue;
-            };
-            // Listed a moment ago, and indexes are never deleted: absence
-            // now is damage.
-            let (bytes, _) = remote.get(&listed.key)?.ok_or_else(|| LayoutError::Index {
-                pack: name,
-                reason: "it was listed but cannot be read".into(),
-            })?;
-            let index = Index::decode(&name, &bytes)?;
-            objects.extend(index.entries.iter().map(|entry| entry.id));
-            packs.push((name, index));
+            if let Some(pack) = read_index(remote, &listed.key)? {
+                packs.push(pack);
+            }
         }
-        packs.sort_by_key(|(name, _)| *name);
-        Ok(Packs { packs, objects })
+        Ok(Packs::new(packs))
     }
+
+    /// The packs `packs` (name and index), sorted by name.
+    pub fn new(mut packs: Vec<(ObjectId, Index)>) -> Packs {
+        packs.sort_by_key(|(name, _)| *name);
+        let objects = packs
+            .iter()
+            .flat_map(|(_, index)| index.entries.iter().map(|entry| entry.id))
+            .collect();
+        Packs { packs, objects }
+    }
+}
+
+/// The pack and index at `key`, or `None` when `key` is not an index's or
+/// the index is gone (a remote gc removed it since the listing).
+pub fn read_index(
+    remote: &Connection,
+    key: &str,
+) -> Result<Option<(ObjectId, Index)>, ContentsError> {
+    let Some(name) = layout::pack_of_index(key) else {
+        return Ok(None);
+    };
+    let Some((bytes, _)) = remote.get(key)? else {
+        return Ok(None);
+    };
+    Ok(Some((name, Index::decode(&name, &bytes)?)))
+}
+
+/// Downloads pack `name`: its (plaintext) file, checked to open and to be
+/// named by its content, with the bytes downloaded; `None` when absent.
+pub fn download_pack(
+    remote: &Connection,
+    name: &ObjectId,
+) -> Result<Option<(Vec<u8>, u64)>, ContentsError> {
+    let key = layout::pack_key(name);
+    let Some(fetched) = remote.transport.get(&key)? else {
+        return Ok(None);
+    };
+    let stored = fetched.bytes.len() as u64;
+    let bytes = remote.cipher().open(&key, fetched.bytes)?;
+    layout::check_name(name, &bytes, remote.cipher())?;
+    Ok(Some((bytes, stored)))
+}
+
+/// Downloads pack `name` and checks it whole ([`download_pack`], then every
+/// object it unpacks to against `index`). Returns the verified objects and
+/// the bytes downloaded, or `None` when the pack is absent.
+pub fn read_pack(
+    remote: &Connection,
+    name: &ObjectId,
+    index: &Index,
+) -> Result<Option<(Vec<VerifiedObject>, u64)>, ContentsError> {
+    let Some((bytes, stored)) = download_pack(remote, name)? else {
+        return Ok(None);
+    };
+    Ok(Some((layout::unpack(name, &bytes, index)?, stored)))
 }
 
 /// One ref on a remote, with the version a conditional write must find.
@@ -78,12 +123,12 @@ pub struct RemoteRef {
 
 /// Reads ref `name`, or `None` when the remote lacks it.
 pub fn read_ref(remote: &Connection, name: &RefName) -> Result<Option<RemoteRef>, ContentsError> {
-    read_key(remote, &remote.ref_key(name))
+    read_ref_at(remote, &remote.ref_key(name))
 }
 
 /// Reads the ref at `key`, or `None` when there is none there (or `key` is
 /// not a ref's, such as a file remote's `.lock` file).
-fn read_key(remote: &Connection, key: &str) -> Result<Option<RemoteRef>, ContentsError> {
+pub fn read_ref_at(remote: &Connection, key: &str) -> Result<Option<RemoteRef>, ContentsError> {
     if key.ends_with(".lock") {
         return Ok(None);
     }
@@ -106,7 +151,7 @@ pub fn read_refs(remote: &Connection) -> Result<Vec<RemoteRef>, ContentsError> {
     for listed in remote.transport.list(REFS)? {
         // A ref may not be deleted by migsnap, but one removed by hand
         // between the listing and the read is simply not there.
-        if let Some(found) = read_key(remote, &listed.key)? {
+        if let Some(found) = read_ref_at(remote, &listed.key)? {
             refs.push(found);
         }
     }

@@ -143,20 +143,11 @@ pub fn fetch(
         })?;
     progress.start("downloading", wanted.len() as u64);
     for (name, _) in &wanted {
-        let key = layout::pack_key(name);
-        let stored = remote
-            .transport
-            .get(&key)?
-            .ok_or(FetchError::MissingPack { pack: *name })?
-            .bytes;
-        report.bytes += stored.len() as u64;
         // Checked now, so damage is reported before anything is imported
         // and names the pack; the objects are checked again on import.
-        let bytes = remote
-            .cipher()
-            .open(&key, stored)
-            .map_err(ConnectionError::from)?;
-        layout::check_name(name, &bytes, remote.cipher())?;
+        let (bytes, stored) = contents::download_pack(remote, name)?
+            .ok_or(FetchError::MissingPack { pack: *name })?;
+        report.bytes += stored;
         let path = temp.path().join(format!("{name}.pack"));
         std::fs::write(&path, &bytes).map_err(|source| FetchError::Io { path, source })?;
         progress.advance(1);

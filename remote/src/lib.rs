@@ -31,7 +31,9 @@ pub mod layout;
 pub mod location;
 mod profile;
 pub mod push;
+pub mod reach;
 pub mod transport;
+pub mod verify;
 
 pub use connection::{Connection, ConnectionError, KeyFile};
 pub use contents::RemoteRef;
@@ -40,3 +42,4 @@ pub use fetch::{FetchError, FetchReport, fetch};
 pub use location::{Location, Settings, UrlError};
 pub use push::{Outcome, PushError, PushReport, push};
 pub use transport::{Transport, TransportError};
+pub use verify::{CheckError, CheckReport};

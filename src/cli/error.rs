@@ -313,12 +313,13 @@ impl From<RepoError> for CliError {
 
 impl From<RemoteError> for CliError {
     fn from(error: RemoteError) -> CliError {
-        use migsnap_remote::{FetchError, PushError};
+        use migsnap_remote::{CheckError, FetchError, PushError};
         let error = match error {
             RemoteError::Repo(inner) => return inner.into(),
             RemoteError::Store(inner)
             | RemoteError::Push(PushError::Store(inner))
-            | RemoteError::Fetch(FetchError::Store(inner)) => return inner.into(),
+            | RemoteError::Fetch(FetchError::Store(inner))
+            | RemoteError::Check(CheckError::Store(inner)) => return inner.into(),
             other => other,
         };
         let (kind, hint) = match crypt_of(&error) {
@@ -336,7 +337,7 @@ impl From<RemoteError> for CliError {
 /// The kind and hint of a remote error that is not about keys.
 fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
     use migsnap_remote::contents::ContentsError;
-    use migsnap_remote::{FetchError, PushError, TransportError};
+    use migsnap_remote::{CheckError, FetchError, PushError, TransportError};
     match (error, transport_of(error)) {
             (_, Some(TransportError::Unreachable { .. })) => (
                 ErrorKind::Unreachable,
@@ -369,7 +370,8 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
             | (RemoteError::Fetch(FetchError::Contents(ContentsError::Layout(_))), _)
             | (RemoteError::Fetch(FetchError::Damaged(_)), _)
             | (RemoteError::Fetch(FetchError::MissingPack { .. }), _)
-            | (RemoteError::Fetch(FetchError::Incomplete { .. }), _) => (
+            | (RemoteError::Fetch(FetchError::Incomplete { .. }), _)
+            | (RemoteError::Check(CheckError::Contents(ContentsError::Layout(_))), _) => (
                 ErrorKind::Corrupt,
                 Some("nothing was imported; the remote is damaged: push to it again from a sound store, or use another remote".to_owned()),
             ),
@@ -399,9 +401,11 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
 /// The transport error behind a remote error, wherever it is nested.
 fn transport_of(error: &RemoteError) -> Option<&migsnap_remote::TransportError> {
     use migsnap_remote::contents::ContentsError;
-    use migsnap_remote::{FetchError, PushError};
+    use migsnap_remote::{CheckError, FetchError, PushError};
     match error {
         RemoteError::Transport(e)
+        | RemoteError::Check(CheckError::Transport(e))
+        | RemoteError::Check(CheckError::Contents(ContentsError::Transport(e)))
         | RemoteError::Push(PushError::Transport(e))
         | RemoteError::Push(PushError::Contents(ContentsError::Transport(e)))
         | RemoteError::Fetch(FetchError::Transport(e))
@@ -413,9 +417,10 @@ fn transport_of(error: &RemoteError) -> Option<&migsnap_remote::TransportError> 
 /// The key or decryption error behind a remote error, wherever it is nested.
 fn crypt_of(error: &RemoteError) -> Option<&migsnap_remote::CryptError> {
     use migsnap_remote::contents::ContentsError;
-    use migsnap_remote::{FetchError, PushError};
+    use migsnap_remote::{CheckError, FetchError, PushError};
     match error {
         RemoteError::Crypt(e)
+        | RemoteError::Check(CheckError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Push(PushError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Fetch(FetchError::Contents(ContentsError::Crypt(e))) => Some(e),
         _ => None,

@@ -7,6 +7,7 @@
 //! refs, `remotes/NAME/<ref>` (`remotes/origin/heads/webui`), which REVs
 //! name as `origin/heads/webui` or `origin/webui`.
 
+pub mod check;
 pub mod fetch;
 pub mod manage;
 pub mod push;
@@ -14,8 +15,8 @@ pub mod push;
 use std::path::{Path, PathBuf};
 
 use migsnap_remote::{
-    Connection, ConnectionError, CryptError, FetchError, Key, KeyFile, Location, PushError,
-    Settings, Transport, TransportError, UrlError,
+    CheckError, Connection, ConnectionError, CryptError, FetchError, Key, KeyFile, Location,
+    PushError, Settings, Transport, TransportError, UrlError,
 };
 use migsnap_store::RefName;
 
@@ -70,6 +71,9 @@ pub enum RemoteError {
     /// The fetch failed; nothing was imported.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// A check of the remote could not run.
+    #[error(transparent)]
+    Check(#[from] CheckError),
     /// The repository or its configuration failed.
     #[error(transparent)]
     Repo(#[from] RepoError),

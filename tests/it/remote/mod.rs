@@ -14,6 +14,7 @@ use crate::common::{
 };
 
 mod crypt;
+mod fsck;
 
 const BUCKET: &str = "backups";
 
@@ -107,6 +108,15 @@ impl Remote {
             (None, None) => unreachable!("BUG: a remote is S3 or a directory"),
         }
         key
+    }
+
+    /// Deletes `key` from the remote.
+    fn delete(&self, key: &str) {
+        match (&self.server, &self.dir) {
+            (Some(server), _) => server.delete(BUCKET, &format!("team/webui/{key}")),
+            (None, Some(dir)) => std::fs::remove_file(dir.path().join(key)).unwrap(),
+            (None, None) => unreachable!("BUG: a remote is S3 or a directory"),
+        }
     }
 
     /// Every object of the remote, key and bytes.
