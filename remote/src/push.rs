@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs};
 use crate::layout::{self, PACK_TARGET};
+use crate::lock::{self, Lock, LockError};
 use crate::transport::TransportError;
 
 /// What happened to one ref.
@@ -89,6 +90,9 @@ pub enum PushError {
         /// The ref.
         name: RefName,
     },
+    /// A remote gc holds the remote's lock.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// The remote could not be read or written.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -167,19 +171,16 @@ pub fn push(
         objects_present: 0,
         refs: Vec::new(),
     };
-    if !roots.is_empty() {
-        remote.mark()?;
-        let present = Packs::read(remote)?.objects;
-        let needed = transfer::reachable(view, &roots)?;
-        let missing: Vec<ObjectId> = needed
-            .iter()
-            .filter(|id| !present.contains(id))
-            .copied()
-            .collect();
-        report.objects_present = (needed.len() - missing.len()) as u64;
-        upload(store, remote, &missing, &mut report, progress)?;
-        mark_forgotten(store, remote, &needed)?;
+    if roots.is_empty() {
+        report.refs = plans.into_iter().map(|(plan, _)| plan).collect();
+        return Ok(report);
     }
+    remote.mark()?;
+    let remote = &*remote;
+    // Held from before the first upload until the refs moved, so a remote
+    // gc never deletes what this push relies on.
+    let mut held = lock::shared(remote)?;
+    send(store, remote, &roots, &mut report, &mut held, progress)?;
     for (plan, version) in plans {
         if plan.outcome != Outcome::UpToDate {
             remote
@@ -197,7 +198,30 @@ pub fn push(
         }
         report.refs.push(plan);
     }
+    held.release()?;
     Ok(report)
+}
+
+/// Uploads what the histories of `roots` need and the remote lacks, then
+/// the forgotten marks they need.
+fn send(
+    store: &Store,
+    remote: &Connection,
+    roots: &[ObjectId],
+    report: &mut PushReport,
+    held: &mut Lock<'_>,
+    progress: &mut dyn Progress,
+) -> Result<(), PushError> {
+    let present = Packs::read(remote)?.objects;
+    let needed = transfer::reachable(store.view(), roots)?;
+    let missing: Vec<ObjectId> = needed
+        .iter()
+        .filter(|id| !present.contains(id))
+        .copied()
+        .collect();
+    report.objects_present = (needed.len() - missing.len()) as u64;
+    upload(store, remote, &missing, report, held, progress)?;
+    mark_forgotten(store, remote, &needed)
 }
 
 /// Writes a forgotten mark for every snapshot among `needed` whose image
@@ -236,6 +260,7 @@ fn upload(
     remote: &Connection,
     missing: &[ObjectId],
     report: &mut PushReport,
+    held: &mut Lock<'_>,
     progress: &mut dyn Progress,
 ) -> Result<(), PushError> {
     progress.start("uploading", missing.len() as u64);
@@ -251,6 +276,7 @@ fn upload(
             report.bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
             report.packs += 1;
             report.objects += batch.len() as u64;
+            held.refresh()?;
             progress.advance(batch.len() as u64);
             batch.clear();
             batch_bytes = 0;

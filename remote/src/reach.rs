@@ -7,9 +7,10 @@
 //! Invariants:
 //! - the scratch store is a temporary directory beside the local store,
 //!   never committed to and removed when dropped;
-//! - a page of a snapshot with a forgotten mark may be absent: retention
-//!   gave it up ([`crate::layout::FORGOTTEN`]); anything else a ref needs
-//!   and no index lists is missing.
+//! - the image of a snapshot with a forgotten mark is not needed: retention
+//!   gave it up ([`crate::layout::FORGOTTEN`]), so its pages may be absent,
+//!   and a gc may remove them; anything else a ref needs and no index lists
+//!   is missing.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -76,39 +77,43 @@ pub fn needed(
     let mut needed = Needed::default();
     let mut seen_snapshots = HashSet::new();
     for remote_ref in refs {
-        let need = |id: ObjectId, optional: bool, needed: &mut Needed| {
+        let need = |id: ObjectId, needed: &mut Needed| {
             if indexed.contains(&id) {
                 needed.objects.insert(id);
                 true
             } else {
-                if !optional {
-                    needed.missing.push((remote_ref.name.clone(), id));
-                }
+                needed.missing.push((remote_ref.name.clone(), id));
                 false
             }
         };
         let mut stack = vec![remote_ref.target];
         while let Some(id) = stack.pop() {
-            if !seen_snapshots.insert(id) || !need(id, false, &mut needed) || !view.contains(&id)? {
+            if !seen_snapshots.insert(id) || !need(id, &mut needed) || !view.contains(&id)? {
                 continue;
             }
             let snapshot = view.read_snapshot(&id)?;
             stack.extend(snapshot.parents.iter().copied());
-            need(snapshot.schema, false, &mut needed);
-            let Some(image_id) = snapshot.image else {
+            need(snapshot.schema, &mut needed);
+            // Retention gave up this image: its pages may be gone, and are
+            // not needed (a fetch records the snapshot as forgotten).
+            let Some(image_id) = snapshot.image.filter(|_| !forgotten.contains(&id)) else {
                 continue;
             };
-            let partial = forgotten.contains(&id);
-            if !need(image_id, partial, &mut needed) || !view.contains(&image_id)? {
+            if !need(image_id, &mut needed) || !view.contains(&image_id)? {
                 continue;
             }
             let resolved = match image::resolve(view, &image_id) {
                 Ok(resolved) => resolved,
-                Err(migsnap_store::Error::NotFound { .. }) => continue,
+                // A listing the chain needs is not indexed (missing), or in
+                // a pack that did not verify (reported as damaged).
+                Err(migsnap_store::Error::NotFound { id }) => {
+                    need(id, &mut needed);
+                    continue;
+                }
                 Err(error) => return Err(error),
             };
             for object in resolved.chain.into_iter().chain(resolved.blocks) {
-                need(object, partial, &mut needed);
+                need(object, &mut needed);
             }
         }
     }

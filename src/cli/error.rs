@@ -313,13 +313,14 @@ impl From<RepoError> for CliError {
 
 impl From<RemoteError> for CliError {
     fn from(error: RemoteError) -> CliError {
-        use migsnap_remote::{CheckError, FetchError, PushError};
+        use migsnap_remote::{CheckError, FetchError, GcError, PushError};
         let error = match error {
             RemoteError::Repo(inner) => return inner.into(),
             RemoteError::Store(inner)
             | RemoteError::Push(PushError::Store(inner))
             | RemoteError::Fetch(FetchError::Store(inner))
-            | RemoteError::Check(CheckError::Store(inner)) => return inner.into(),
+            | RemoteError::Check(CheckError::Store(inner))
+            | RemoteError::Gc(GcError::Store(inner)) => return inner.into(),
             other => other,
         };
         let (kind, hint) = match crypt_of(&error) {
@@ -337,7 +338,7 @@ impl From<RemoteError> for CliError {
 /// The kind and hint of a remote error that is not about keys.
 fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
     use migsnap_remote::contents::ContentsError;
-    use migsnap_remote::{CheckError, FetchError, PushError, TransportError};
+    use migsnap_remote::{CheckError, FetchError, GcError, LockError, PushError, TransportError};
     match (error, transport_of(error)) {
             (_, Some(TransportError::Unreachable { .. })) => (
                 ErrorKind::Unreachable,
@@ -375,6 +376,19 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
                 ErrorKind::Corrupt,
                 Some("nothing was imported; the remote is damaged: push to it again from a sound store, or use another remote".to_owned()),
             ),
+            (RemoteError::Gc(GcError::Contents(ContentsError::Layout(_))), _)
+            | (RemoteError::Gc(GcError::Incomplete { .. }), _) => (
+                ErrorKind::Corrupt,
+                Some("nothing was deleted; `migsnap fsck --remote NAME` lists the damage".to_owned()),
+            ),
+            (RemoteError::Push(PushError::Lock(LockError::Held { .. })), _)
+            | (RemoteError::Gc(GcError::Lock(LockError::Held { .. })), _) => (
+                ErrorKind::Refused,
+                Some(format!(
+                    "another migsnap is using the remote; a lock not refreshed for {} minutes is ignored as left by a client that died; if you know none runs: `migsnap gc --remote NAME --break-lock`",
+                    migsnap_remote::lock::STALE_AFTER.as_secs() / 60
+                )),
+            ),
             (RemoteError::WhichRemote { .. }, _) => (
                 ErrorKind::Input,
                 Some("name the remote, or add one with `migsnap remote add origin URL`".to_owned()),
@@ -401,9 +415,13 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
 /// The transport error behind a remote error, wherever it is nested.
 fn transport_of(error: &RemoteError) -> Option<&migsnap_remote::TransportError> {
     use migsnap_remote::contents::ContentsError;
-    use migsnap_remote::{CheckError, FetchError, PushError};
+    use migsnap_remote::{CheckError, FetchError, GcError, LockError, PushError};
     match error {
         RemoteError::Transport(e)
+        | RemoteError::Gc(GcError::Transport(e))
+        | RemoteError::Gc(GcError::Contents(ContentsError::Transport(e)))
+        | RemoteError::Gc(GcError::Lock(LockError::Transport(e)))
+        | RemoteError::Push(PushError::Lock(LockError::Transport(e)))
         | RemoteError::Check(CheckError::Transport(e))
         | RemoteError::Check(CheckError::Contents(ContentsError::Transport(e)))
         | RemoteError::Push(PushError::Transport(e))
@@ -417,9 +435,12 @@ fn transport_of(error: &RemoteError) -> Option<&migsnap_remote::TransportError> 
 /// The key or decryption error behind a remote error, wherever it is nested.
 fn crypt_of(error: &RemoteError) -> Option<&migsnap_remote::CryptError> {
     use migsnap_remote::contents::ContentsError;
-    use migsnap_remote::{CheckError, FetchError, PushError};
+    use migsnap_remote::{CheckError, FetchError, GcError, LockError, PushError};
     match error {
         RemoteError::Crypt(e)
+        | RemoteError::Gc(GcError::Contents(ContentsError::Crypt(e)))
+        | RemoteError::Gc(GcError::Lock(LockError::Crypt(e)))
+        | RemoteError::Push(PushError::Lock(LockError::Crypt(e)))
         | RemoteError::Check(CheckError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Push(PushError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Fetch(FetchError::Contents(ContentsError::Crypt(e))) => Some(e),

@@ -9,14 +9,15 @@
 
 pub mod check;
 pub mod fetch;
+pub mod gc;
 pub mod manage;
 pub mod push;
 
 use std::path::{Path, PathBuf};
 
 use migsnap_remote::{
-    CheckError, Connection, ConnectionError, CryptError, FetchError, Key, KeyFile, Location,
-    PushError, Settings, Transport, TransportError, UrlError,
+    CheckError, Connection, ConnectionError, CryptError, FetchError, GcError, Key, KeyFile,
+    Location, PushError, Settings, Transport, TransportError, UrlError,
 };
 use migsnap_store::RefName;
 
@@ -74,6 +75,9 @@ pub enum RemoteError {
     /// A check of the remote could not run.
     #[error(transparent)]
     Check(#[from] CheckError),
+    /// A gc of the remote did not run or stopped.
+    #[error(transparent)]
+    Gc(#[from] GcError),
     /// The repository or its configuration failed.
     #[error(transparent)]
     Repo(#[from] RepoError),

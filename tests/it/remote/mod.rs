@@ -15,6 +15,7 @@ use crate::common::{
 
 mod crypt;
 mod fsck;
+mod gc;
 
 const BUCKET: &str = "backups";
 
@@ -102,12 +103,21 @@ impl Remote {
             .expect("a pack");
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x20;
+        self.write(&key, &bytes);
+        key
+    }
+
+    /// Writes `bytes` at `key`, from outside migsnap.
+    fn write(&self, key: &str, bytes: &[u8]) {
         match (&self.server, &self.dir) {
-            (Some(server), _) => server.put(BUCKET, &format!("team/webui/{key}"), &bytes),
-            (None, Some(dir)) => std::fs::write(dir.path().join(&key), &bytes).unwrap(),
+            (Some(server), _) => server.put(BUCKET, &format!("team/webui/{key}"), bytes),
+            (None, Some(dir)) => {
+                let path = dir.path().join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
             (None, None) => unreachable!("BUG: a remote is S3 or a directory"),
         }
-        key
     }
 
     /// Deletes `key` from the remote.
