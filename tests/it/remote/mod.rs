@@ -13,6 +13,7 @@ use crate::common::{
     Journal, Output, TestEnv, create_db, dump, exec, exit, file_hash, run_command,
 };
 
+mod check;
 mod crypt;
 mod fsck;
 mod gc;
