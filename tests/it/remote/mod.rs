@@ -15,6 +15,7 @@ use crate::common::{
 
 mod check;
 mod crypt;
+mod cut;
 mod fsck;
 mod gc;
 
