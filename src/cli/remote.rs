@@ -107,6 +107,9 @@ pub fn run(args: RemoteArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     if let Some(endpoint) = &entry.settings.endpoint {
                         line.push_str(&format!(" (endpoint {endpoint})"));
                     }
+                    if entry.settings.key_file.is_some() {
+                        line.push_str(" (encrypted)");
+                    }
                     ctx.out.line(&line)?;
                 }
             }

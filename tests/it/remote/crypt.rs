@@ -141,7 +141,26 @@ fn encrypted_round_trip_shows_nothing(remote: &Remote) {
         "{second}"
     );
     ids.extend(ids_of(&env, "app"));
+    // The remote's own maintenance works through the encryption: a check
+    // that reads every object, and a gc (whose lock is sealed too).
+    run(
+        &env,
+        env.path(),
+        &["fsck", "--remote", "origin", "--read-data"],
+    )
+    .expect(exit::OK);
+    run(
+        &env,
+        env.path(),
+        &["gc", "--remote", "origin", "--grace", "0s"],
+    )
+    .expect(exit::OK);
     assert_opaque(remote, &ids);
+    let listed = run(&env, env.path(), &["remote", "list"])
+        .expect(exit::OK)
+        .stdout
+        .clone();
+    assert!(listed.contains("(encrypted)"), "{listed}");
 
     // The clone keeps its own copy of the key, and fetches with it.
     let fetched = run(&machine, &copy, &["--format", "json", "fetch"])
