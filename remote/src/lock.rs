@@ -55,6 +55,13 @@ impl Holder {
         }
     }
 
+    /// When the lock was taken or last refreshed, for messages (RFC 3339,
+    /// UTC).
+    pub fn since(&self) -> String {
+        jiff::Timestamp::from_second(self.time)
+            .map_or_else(|_| self.time.to_string(), |t| t.to_string())
+    }
+
     /// Whether the lock has not been refreshed for [`STALE_AFTER`].
     pub fn is_stale(&self) -> bool {
         now() - self.time > STALE_AFTER.as_secs() as i64
@@ -103,7 +110,7 @@ pub(crate) fn now() -> i64 {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another client holds a lock that is not stale.
-    #[error("remote {remote} is locked by {} on {} (pid {}) since {}", holder.what, holder.host, holder.pid, holder.time)]
+    #[error("remote {remote} is locked by {} on {} (pid {}) since {}", holder.what, holder.host, holder.pid, holder.since())]
     Held {
         /// The remote.
         remote: String,
@@ -228,7 +235,10 @@ pub fn exclusive(remote: &Connection, break_locks: bool) -> Result<Lock<'_>, Loc
             TransportError::Changed { .. } => LockError::Held {
                 remote: remote.name().to_owned(),
                 key: EXCLUSIVE.to_owned(),
-                holder: Holder::decode(b""),
+                holder: read(remote, EXCLUSIVE)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| Holder::decode(b""), |(held, _)| held),
             },
             other => other.into(),
         })?;
