@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs};
-use crate::layout::{self, PACK_TARGET};
+use crate::layout::{self, BuiltPack, PACK_TARGET};
 use crate::lock::{self, Lock, LockError};
 use crate::transport::TransportError;
 
@@ -264,24 +264,63 @@ fn upload(
     progress: &mut dyn Progress,
 ) -> Result<(), PushError> {
     progress.start("uploading", missing.len() as u64);
+    // Reading and compressing the next pack overlaps with uploading this
+    // one: one thread each, a pack in flight between them.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<BuiltPack>(1);
+    let (built, uploaded) = std::thread::scope(|scope| {
+        let uploader = scope.spawn(move || -> Result<(u64, u64), PushError> {
+            let (mut bytes, mut packs) = (0, 0);
+            for built in receiver {
+                bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
+                bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
+                packs += 1;
+                held.refresh()?;
+            }
+            Ok((bytes, packs))
+        });
+        let built = build_packs(store, remote, missing, &sender, progress);
+        drop(sender);
+        let uploaded = uploader
+            .join()
+            .expect("BUG: the uploading thread does not panic");
+        (built, uploaded)
+    });
+    let (bytes, packs) = uploaded?;
+    // Reading failed, or uploading stopped reading early: the upload's
+    // error (checked first) says why.
+    report.objects += built?;
+    report.bytes += bytes;
+    report.packs += packs;
+    progress.finish();
+    Ok(())
+}
+
+/// Reads `missing` in order into packs of about [`PACK_TARGET`] unpacked
+/// bytes and sends each to the uploader; returns how many objects were
+/// sent (fewer when the uploader stopped).
+fn build_packs(
+    store: &Store,
+    remote: &Connection,
+    missing: &[ObjectId],
+    sender: &std::sync::mpsc::SyncSender<BuiltPack>,
+    progress: &mut dyn Progress,
+) -> Result<u64, PushError> {
     let mut batch: Vec<EncodedObject> = Vec::new();
     let mut batch_bytes = 0;
+    let mut sent = 0;
     for (at, id) in missing.iter().enumerate() {
         let object = transfer::read_encoded(store.view(), id)?;
         batch_bytes += object.bytes.len();
         batch.push(object);
         if batch_bytes >= PACK_TARGET || at + 1 == missing.len() {
-            let built = layout::build(&batch, remote.cipher());
-            report.bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
-            report.bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
-            report.packs += 1;
-            report.objects += batch.len() as u64;
-            held.refresh()?;
+            if sender.send(layout::build(&batch, remote.cipher())).is_err() {
+                break;
+            }
+            sent += batch.len() as u64;
             progress.advance(batch.len() as u64);
             batch.clear();
             batch_bytes = 0;
         }
     }
-    progress.finish();
-    Ok(())
+    Ok(sent)
 }
