@@ -5,7 +5,9 @@
 //! Invariants:
 //! - a remote holds immutable, content-addressed packs of the store's own
 //!   encoded objects ([`layout`]), marks of snapshots whose image retention
-//!   gave up, and refs; nothing else is ever written;
+//!   gave up, refs, locks ([`lock`]) and, when encrypted, a `config`
+//!   marker ([`crypt`]); nothing else is ever written, and only a remote gc
+//!   ([`gc`]) deletes packs, under the exclusive lock;
 //! - a ref names only objects whose packs and indexes are complete: a push
 //!   uploads every pack before its index and every index before moving a
 //!   ref ([`push`]);
