@@ -10,11 +10,11 @@
 //!   ([`gc`]) deletes packs, under the exclusive lock;
 //! - a ref names only objects whose packs and indexes are complete: a push
 //!   uploads every pack before its index and every index before moving a
-//!   ref ([`push`]);
+//!   ref ([`mod@push`]);
 //! - refs move only by conditional writes ([`transport::Transport::put_ref`]),
 //!   so two pushers never overwrite each other unseen;
 //! - every downloaded object is re-hashed before it is used or stored, and
-//!   a fetch imports in one transaction ([`fetch`]);
+//!   a fetch imports in one transaction ([`mod@fetch`]);
 //! - a remote opened with a key ([`connection`]) holds only sealed objects
 //!   under keyed names ([`crypt`]), and one without a key only plain ones.
 //!
