@@ -282,3 +282,64 @@ fn file_key_for_a_plain_remote_is_refused() {
     run(&env, env.path(), &["push", "sealed"]).expect_error(exit::INPUT, &["is not encrypted"]);
     assert!(!remote.keys("").contains(&"config".to_owned()));
 }
+
+/// Someone with the bucket but not the key moves sealed objects around: a
+/// pack copied over another, and one ref's value over another ref's. Each
+/// is refused as damage (exit 5) naming the key; nothing is imported.
+#[test]
+fn file_swapped_objects_do_not_open() {
+    let remote = Remote::file();
+    let env = encrypted_project(&remote);
+    run(&env, env.path(), &["tag", "first"]).expect(exit::OK);
+    exec(&env.join("app.db"), "DELETE FROM items WHERE id < 100;");
+    env.snapshot(&["app", "-m", "second"]);
+    push(&env, env.path(), &[]);
+    let key = key_file(&env).to_string_lossy().into_owned();
+    let fetch_fails = |needle: &str| {
+        let other = TestEnv::with_store();
+        add_remote(
+            &other,
+            other.path(),
+            &remote,
+            "origin",
+            &["--key-file", &key],
+        )
+        .assert_success();
+        run(&other, other.path(), &["fetch"])
+            .expect_error(exit::CORRUPT, &["does not decrypt", needle]);
+        assert!(other.refs().is_empty());
+    };
+
+    let refs = remote.keys("refs/");
+    assert_eq!(refs.len(), 2, "{refs:?}");
+    let (one, two) = (remote.read(&refs[0]), remote.read(&refs[1]));
+    remote.write(&refs[0], &two);
+    fetch_fails(&refs[0]);
+    remote.write(&refs[0], &one);
+    run(&env, env.path(), &["fetch"]).expect(exit::OK);
+
+    // A sealed index written over its pack: a genuine object of this key,
+    // at another key.
+    let pack = remote
+        .keys("packs/")
+        .into_iter()
+        .find(|k| k.ends_with(".pack"))
+        .unwrap();
+    let index = pack.replace(".pack", ".idx");
+    remote.write(&pack, &remote.read(&index));
+    fetch_fails(&pack);
+    let found = run(
+        &env,
+        env.path(),
+        &[
+            "--format",
+            "json",
+            "fsck",
+            "--remote",
+            "origin",
+            "--read-data",
+        ],
+    );
+    found.expect(exit::CORRUPT);
+    assert!(found.stdout.contains(&pack), "{}", found.stdout);
+}
