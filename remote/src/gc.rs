@@ -12,18 +12,21 @@
 //! - a pack's index goes before the pack: a gc cut short leaves a pack
 //!   without an index (garbage the next gc removes), never an index that
 //!   names a missing pack;
-//! - a pack needed in part is kept whole (no repacking yet).
+//! - a pack needed in part is rewritten with only what is needed when at
+//!   least a fifth of it is unneeded, else kept whole; the new packs are
+//!   complete, indexes included, before the old ones are deleted.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use migsnap_store::transfer::{EncodedObject, VerifiedObject};
 use migsnap_store::{ObjectId, Progress, RefName};
 use serde::Serialize;
 
 use crate::connection::Connection;
 use crate::contents::{self, ContentsError, Packs};
-use crate::layout::{self, LayoutError, PACKS};
+use crate::layout::{self, LayoutError, PACK_TARGET, PACKS};
 use crate::lock::{self, LockError, now};
 use crate::reach::{self, Scratch};
 use crate::transport::{Listed, TransportError};
@@ -59,6 +62,13 @@ pub struct GcReport {
     pub kept_needed: u64,
     /// Forgotten marks of snapshots no ref reaches, deleted.
     pub deleted_marks: u64,
+    /// Packs needed in part, with at least a fifth of their bytes unneeded,
+    /// rewritten with only what is needed (and then deleted).
+    pub repacked_packs: u64,
+    /// Packs those were rewritten into.
+    pub written_packs: u64,
+    /// Bytes uploaded for them (packs and indexes).
+    pub uploaded_bytes: u64,
 }
 
 /// Why a remote gc did not run or stopped.
@@ -89,6 +99,10 @@ pub enum GcError {
     Store(#[from] migsnap_store::Error),
 }
 
+/// A pack needed in part is rewritten when at least one in this many of
+/// its unpacked bytes is unneeded (restic's `prune` repacks likewise).
+const REPACK_UNUSED: u64 = 5;
+
 /// Collects garbage on `remote`, reading its history in a scratch store
 /// inside `work_dir`.
 pub fn collect(
@@ -105,34 +119,8 @@ pub fn collect(
         .map(|l| (l.key.clone(), l))
         .collect();
     let packs = Packs::read(remote)?;
-    let refs = contents::read_refs(remote)?;
     let marks = contents::read_forgotten(remote)?;
-    let forgotten: HashSet<ObjectId> = marks.iter().map(|(id, _)| *id).collect();
-    let needed = {
-        let mut scratch = Scratch::new(work_dir)?;
-        let mut tx = scratch.store.transaction()?;
-        let history: Vec<_> = packs
-            .packs
-            .iter()
-            .filter(|(_, index)| reach::holds_metadata(index))
-            .collect();
-        progress.start("reading history", history.len() as u64);
-        for (name, index) in history {
-            let (objects, _) = contents::read_pack(remote, name, index)?.ok_or_else(|| {
-                ContentsError::Layout(LayoutError::Pack {
-                    pack: *name,
-                    reason: "it is missing, though its index is there".into(),
-                })
-            })?;
-            migsnap_store::transfer::import(&mut tx, objects)?;
-            progress.advance(1);
-        }
-        progress.finish();
-        reach::needed(tx.view(), &packs.objects, &refs, &forgotten)?
-    };
-    if let Some((name, object)) = needed.missing.into_iter().next() {
-        return Err(GcError::Incomplete { name, object });
-    }
+    let needed = needed_by_refs(remote, work_dir, &packs, &marks, progress)?;
     let cutoff = now() - i64::try_from(options.grace.as_secs()).unwrap_or(i64::MAX);
     let old = |key: &str| listed.get(key).is_none_or(|l| l.modified <= cutoff);
     let size = |key: &str| listed.get(key).map_or(0, |l| l.size);
@@ -142,10 +130,24 @@ pub fn collect(
         ..GcReport::default()
     };
     let mut doomed = Vec::new();
+    let mut repack = Vec::new();
     for (name, index) in &packs.packs {
         let (pack, idx) = (layout::pack_key(name), layout::index_key(name));
-        if index.entries.iter().any(|e| needed.objects.contains(&e.id)) {
-            report.kept_needed += 1;
+        let unneeded: u64 = index
+            .entries
+            .iter()
+            .filter(|e| !needed.contains(&e.id))
+            .map(|e| u64::from(e.len))
+            .sum();
+        if unneeded < index.raw_len {
+            if unneeded * REPACK_UNUSED >= index.raw_len && old(&pack) && old(&idx) {
+                report.repacked_packs += 1;
+                report.freed_bytes += size(&pack) + size(&idx);
+                repack.push((name, index));
+                doomed.extend([idx, pack]);
+            } else {
+                report.kept_needed += 1;
+            }
         } else if old(&pack) && old(&idx) {
             report.deleted_packs += 1;
             report.freed_bytes += size(&pack) + size(&idx);
@@ -165,12 +167,17 @@ pub fn collect(
         }
     }
     for (snapshot, _) in &marks {
-        if !needed.objects.contains(snapshot) {
+        if !needed.contains(snapshot) {
             report.deleted_marks += 1;
             doomed.push(remote.forgotten_key(snapshot));
         }
     }
     if !options.dry_run {
+        // Every rewritten pack is complete, index included, before any
+        // pack it replaces goes; one that lands on the name of a pack
+        // without an index (a rewrite cut short before) is not deleted.
+        let written = rewrite(remote, &repack, &needed, &mut report, progress)?;
+        doomed.retain(|key| !written.contains(key));
         progress.start("deleting", doomed.len() as u64);
         for key in &doomed {
             remote.transport.delete(key)?;
@@ -180,4 +187,99 @@ pub fn collect(
     }
     lock.release()?;
     Ok(report)
+}
+
+/// What the refs of the remote need (see [`reach::needed`]), read from the
+/// packs of snapshots and image listings in a scratch store inside
+/// `work_dir`; an incomplete history is refused.
+fn needed_by_refs(
+    remote: &Connection,
+    work_dir: &Path,
+    packs: &Packs,
+    marks: &[(ObjectId, i64)],
+    progress: &mut dyn Progress,
+) -> Result<HashSet<ObjectId>, GcError> {
+    let refs = contents::read_refs(remote)?;
+    let forgotten: HashSet<ObjectId> = marks.iter().map(|(id, _)| *id).collect();
+    let mut scratch = Scratch::new(work_dir)?;
+    let mut tx = scratch.store.transaction()?;
+    let history: Vec<_> = packs
+        .packs
+        .iter()
+        .filter(|(_, index)| reach::holds_metadata(index))
+        .collect();
+    progress.start("reading history", history.len() as u64);
+    for (name, index) in history {
+        let (objects, _) = read_whole(remote, name, index)?;
+        migsnap_store::transfer::import(&mut tx, objects)?;
+        progress.advance(1);
+    }
+    progress.finish();
+    let needed = reach::needed(tx.view(), &packs.objects, &refs, &forgotten)?;
+    if let Some((name, object)) = needed.missing.into_iter().next() {
+        return Err(GcError::Incomplete { name, object });
+    }
+    Ok(needed.objects)
+}
+
+/// Pack `name`, verified whole; a pack whose index is there but which is
+/// not is damage.
+fn read_whole(
+    remote: &Connection,
+    name: &ObjectId,
+    index: &layout::Index,
+) -> Result<(Vec<VerifiedObject>, u64), GcError> {
+    Ok(contents::read_pack(remote, name, index)?.ok_or_else(|| {
+        ContentsError::Layout(LayoutError::Pack {
+            pack: *name,
+            reason: "it is missing, though its index is there".into(),
+        })
+    })?)
+}
+
+/// Rewrites the `needed` objects of the packs in `repack` into new packs of
+/// about [`PACK_TARGET`] unpacked bytes, each uploaded before its index;
+/// returns the keys written.
+fn rewrite(
+    remote: &Connection,
+    repack: &[(&ObjectId, &layout::Index)],
+    needed: &HashSet<ObjectId>,
+    report: &mut GcReport,
+    progress: &mut dyn Progress,
+) -> Result<HashSet<String>, GcError> {
+    progress.start("repacking", repack.len() as u64);
+    let mut batch: Vec<EncodedObject> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut written = HashSet::new();
+    let mut flush = |batch: &mut Vec<EncodedObject>, report: &mut GcReport| {
+        let built = layout::build(batch, remote.cipher());
+        let (pack, index) = (
+            layout::pack_key(&built.name),
+            layout::index_key(&built.name),
+        );
+        report.uploaded_bytes += remote.put(&pack, built.pack)?;
+        report.uploaded_bytes += remote.put(&index, built.index.encode())?;
+        report.written_packs += 1;
+        written.extend([pack, index]);
+        batch.clear();
+        Ok::<_, GcError>(())
+    };
+    for (name, index) in repack {
+        let (objects, _) = read_whole(remote, name, index)?;
+        for object in objects.into_iter().filter(|o| needed.contains(&o.id())) {
+            let object = object.into_encoded();
+            batch_bytes += object.bytes.len();
+            batch.push(object);
+            if batch_bytes >= PACK_TARGET {
+                flush(&mut batch, report)?;
+                batch_bytes = 0;
+            }
+        }
+        progress.advance(1);
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, report)?;
+    }
+    progress.finish();
+    Ok(written)
 }

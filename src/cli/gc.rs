@@ -151,16 +151,32 @@ fn run_remote(
         "deleted"
     };
     ctx.out.line(&format!(
-        "{} ({}): {verb} {} of {} pack(s) and {} pack(s) without an index ({}); kept {} needed, {} younger than the grace period; {verb} {} forgotten mark(s)",
+        "{} ({}): {verb} {} of {} pack(s) and {} pack(s) without an index; kept {} needed, {} younger than the grace period; {verb} {} forgotten mark(s)",
         collected.remote,
         collected.url,
         report.deleted_packs,
         report.packs,
         report.deleted_unindexed,
-        bytes(report.freed_bytes),
         report.kept_needed,
         report.kept_young,
         report.deleted_marks,
+    ))?;
+    if report.repacked_packs > 0 {
+        let verb = if report.dry_run {
+            "would repack"
+        } else {
+            "repacked"
+        };
+        ctx.out.line(&format!(
+            "{verb} {} pack(s) needed in part into {} ({} uploaded)",
+            report.repacked_packs,
+            report.written_packs,
+            bytes(report.uploaded_bytes)
+        ))?;
+    }
+    ctx.out.line(&format!(
+        "{} freed",
+        bytes(report.freed_bytes.saturating_sub(report.uploaded_bytes))
     ))?;
     Ok(Status::Ok)
 }
