@@ -85,6 +85,7 @@ fn gc_frees_a_forgotten_history(remote: &Remote) {
     let done = remote_gc(&env, &["--grace", "0s"], exit::OK);
     assert_eq!(done["deleted_packs"], dry["deleted_packs"]);
     assert_eq!(done["repacked_packs"], dry["repacked_packs"]);
+    eprintln!("measured ({}): {done}", remote.url);
     let deleted = done["deleted_packs"].as_u64().unwrap();
     let repacked = done["repacked_packs"].as_u64().unwrap();
     // Every pack of the first push goes: deleted, or (the one that also
