@@ -370,11 +370,14 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
             (RemoteError::Push(PushError::Contents(ContentsError::Layout(_))), _)
             | (RemoteError::Fetch(FetchError::Contents(ContentsError::Layout(_))), _)
             | (RemoteError::Fetch(FetchError::Damaged(_)), _)
-            | (RemoteError::Fetch(FetchError::MissingPack { .. }), _)
             | (RemoteError::Fetch(FetchError::Incomplete { .. }), _)
             | (RemoteError::Check(CheckError::Contents(ContentsError::Layout(_))), _) => (
                 ErrorKind::Corrupt,
                 Some("nothing was imported; the remote is damaged: push to it again from a sound store, or use another remote".to_owned()),
+            ),
+            (RemoteError::Fetch(FetchError::MissingPack { .. }), _) => (
+                ErrorKind::Corrupt,
+                Some("nothing was imported; a `gc --remote` that ran meanwhile removes packs (run the fetch again), else the remote is damaged (`migsnap fsck --remote NAME`)".to_owned()),
             ),
             (RemoteError::Gc(GcError::Contents(ContentsError::Layout(_))), _)
             | (RemoteError::Gc(GcError::Incomplete { .. }), _) => (
