@@ -2,9 +2,10 @@
 //! packs no ref needs, under the remote's exclusive lock ([`crate::lock`]).
 //!
 //! Invariants:
-//! - nothing is deleted unless the exclusive lock is held and no push holds
-//!   a fresh lock, and the history of every ref is complete (a damaged
-//!   remote is refused, as the store's gc refuses);
+//! - nothing is deleted unless the exclusive lock is held (refreshed as a
+//!   push's is, and confirmed still this process's just before deleting)
+//!   and no push holds a fresh lock, and the history of every ref is
+//!   complete (a damaged remote is refused, as the store's gc refuses);
 //! - a pack is deleted only when no object in it is needed by any ref and
 //!   both it and its index are older than the grace period, so a push that
 //!   does not take locks (an older migsnap) still has that long between
@@ -27,7 +28,7 @@ use serde::Serialize;
 use crate::connection::Connection;
 use crate::contents::{self, ContentsError, Packs};
 use crate::layout::{self, LayoutError, PACK_TARGET, PACKS};
-use crate::lock::{self, LockError, now};
+use crate::lock::{self, Lock, LockError, now};
 use crate::reach::{self, Scratch};
 use crate::transport::{Listed, TransportError};
 
@@ -111,7 +112,7 @@ pub fn collect(
     options: GcOptions,
     progress: &mut dyn Progress,
 ) -> Result<GcReport, GcError> {
-    let lock = lock::exclusive(remote, options.break_locks)?;
+    let mut lock = lock::exclusive(remote, options.break_locks)?;
     let listed: HashMap<String, Listed> = remote
         .transport
         .list(PACKS)?
@@ -120,7 +121,7 @@ pub fn collect(
         .collect();
     let packs = Packs::read(remote)?;
     let marks = contents::read_forgotten(remote)?;
-    let needed = needed_by_refs(remote, work_dir, &packs, &marks, progress)?;
+    let needed = needed_by_refs(remote, work_dir, &packs, &marks, &mut lock, progress)?;
     let cutoff = now() - i64::try_from(options.grace.as_secs()).unwrap_or(i64::MAX);
     let old = |key: &str| listed.get(key).is_none_or(|l| l.modified <= cutoff);
     let size = |key: &str| listed.get(key).map_or(0, |l| l.size);
@@ -176,11 +177,14 @@ pub fn collect(
         // Every rewritten pack is complete, index included, before any
         // pack it replaces goes; one that lands on the name of a pack
         // without an index (a rewrite cut short before) is not deleted.
-        let written = rewrite(remote, &repack, &needed, &mut report, progress)?;
+        let written = rewrite(remote, &repack, &needed, &mut report, &mut lock, progress)?;
         doomed.retain(|key| !written.contains(key));
+        // Nothing is deleted by a gc whose lock someone broke meanwhile.
+        lock.confirm()?;
         progress.start("deleting", doomed.len() as u64);
         for key in &doomed {
             remote.transport.delete(key)?;
+            lock.refresh()?;
             progress.advance(1);
         }
         progress.finish();
@@ -197,6 +201,7 @@ fn needed_by_refs(
     work_dir: &Path,
     packs: &Packs,
     marks: &[(ObjectId, i64)],
+    lock: &mut Lock<'_>,
     progress: &mut dyn Progress,
 ) -> Result<HashSet<ObjectId>, GcError> {
     let refs = contents::read_refs(remote)?;
@@ -212,6 +217,7 @@ fn needed_by_refs(
     for (name, index) in history {
         let (objects, _) = read_whole(remote, name, index)?;
         migsnap_store::transfer::import(&mut tx, objects)?;
+        lock.refresh()?;
         progress.advance(1);
     }
     progress.finish();
@@ -245,6 +251,7 @@ fn rewrite(
     repack: &[(&ObjectId, &layout::Index)],
     needed: &HashSet<ObjectId>,
     report: &mut GcReport,
+    lock: &mut Lock<'_>,
     progress: &mut dyn Progress,
 ) -> Result<HashSet<String>, GcError> {
     progress.start("repacking", repack.len() as u64);
@@ -275,6 +282,7 @@ fn rewrite(
                 batch_bytes = 0;
             }
         }
+        lock.refresh()?;
         progress.advance(1);
     }
     if !batch.is_empty() {

@@ -119,6 +119,17 @@ pub enum LockError {
         /// Who holds it.
         holder: Holder,
     },
+    /// This process's lock is gone or another's: someone broke it
+    /// (`--break-lock`) or took it as stale.
+    #[error(
+        "the lock {key} on remote {remote} is no longer this process's (broken by another client?)"
+    )]
+    Lost {
+        /// The remote.
+        remote: String,
+        /// The lock's key.
+        key: String,
+    },
     /// The remote could not be read or written.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -149,15 +160,34 @@ pub struct Lock<'a> {
 
 impl Lock<'_> {
     /// Rewrites the lock with the current time if it is older than
-    /// [`REFRESH_EVERY`], so a long push is not taken for dead.
+    /// [`REFRESH_EVERY`], so a long push or gc is not taken for dead;
+    /// first checks that it is still this process's ([`Lock::confirm`]).
     pub fn refresh(&mut self) -> Result<(), LockError> {
         if self.written.elapsed() < REFRESH_EVERY {
             return Ok(());
         }
+        self.rewrite()
+    }
+
+    /// Confirms the lock and writes it again with the current time.
+    fn rewrite(&mut self) -> Result<(), LockError> {
+        self.confirm()?;
         self.holder.time = now();
         self.remote.put(&self.key, self.holder.encode())?;
         self.written = std::time::Instant::now();
         Ok(())
+    }
+
+    /// Checks that the lock is still there and still this process's: a
+    /// gc confirms it before it deletes anything.
+    pub fn confirm(&self) -> Result<(), LockError> {
+        match read(self.remote, &self.key)? {
+            Some((holder, _)) if holder == self.holder => Ok(()),
+            _ => Err(LockError::Lost {
+                remote: self.remote.name().to_owned(),
+                key: self.key.clone(),
+            }),
+        }
     }
 
     /// Deletes the lock.
@@ -281,6 +311,24 @@ fn read(remote: &Connection, key: &str) -> Result<Option<(Holder, Version)>, Loc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_is_confirmed_refreshed_and_lost_when_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::Location::File {
+            root: dir.path().to_path_buf(),
+        };
+        let transport = crate::Transport::open(&location, &crate::Settings::default()).unwrap();
+        let remote = Connection::open(transport, None).unwrap();
+        let mut held = exclusive(&remote, false).unwrap();
+        held.confirm().unwrap();
+        held.rewrite().unwrap();
+        held.confirm().unwrap();
+        assert!(matches!(shared(&remote), Err(LockError::Held { .. })));
+        remote.transport.delete(EXCLUSIVE).unwrap();
+        assert!(matches!(held.confirm(), Err(LockError::Lost { .. })));
+        assert!(matches!(held.rewrite(), Err(LockError::Lost { .. })));
+    }
 
     #[test]
     fn holders_round_trip_and_junk_is_stale() {

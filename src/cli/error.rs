@@ -384,6 +384,11 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
                 ErrorKind::Corrupt,
                 Some("nothing was deleted; `migsnap fsck --remote NAME` lists the damage".to_owned()),
             ),
+            (RemoteError::Push(PushError::Lock(LockError::Lost { .. })), _)
+            | (RemoteError::Gc(GcError::Lock(LockError::Lost { .. })), _) => (
+                ErrorKind::Refused,
+                Some("another client broke this lock (`--break-lock`) or took it as stale, so this command stopped: run it again".to_owned()),
+            ),
             (RemoteError::Push(PushError::Lock(LockError::Held { .. })), _)
             | (RemoteError::Gc(GcError::Lock(LockError::Held { .. })), _) => (
                 ErrorKind::Refused,
