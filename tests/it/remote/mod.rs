@@ -2,7 +2,10 @@
 //! SQLite files, and two real remotes: moto's S3 server on loopback (one per
 //! test, killed when the test ends) and a plain directory (`file://`).
 //! Every scenario runs against both; the S3 half is skipped, and says so,
-//! when `MIGSNAP_TEST_PYTHON` is unset.
+//! when `MIGSNAP_TEST_PYTHON` is unset. Encryption (`crypt`), `fsck
+//! --remote` (`fsck`), `gc --remote` and its locks (`gc`), `check --push`
+//! (`check`) and transfers cut off by a proxy (`cut`) have modules of their
+//! own, sharing the helpers here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
