@@ -8,7 +8,7 @@
 //! every pack whose index arrived.
 
 use migsnap_store::transfer::{self, EncodedObject};
-use migsnap_store::{ObjectId, Progress, RefName, Store};
+use migsnap_store::{Kind, ObjectId, Progress, RefName, Store};
 use serde::Serialize;
 
 use crate::connection::{Connection, ConnectionError};
@@ -297,7 +297,10 @@ fn upload(
 
 /// Reads `missing` in order into packs of about [`PACK_TARGET`] unpacked
 /// bytes and sends each to the uploader; returns how many objects were
-/// sent (fewer when the uploader stopped).
+/// sent (fewer when the uploader stopped). Snapshots and image listings go
+/// into packs of their own, apart from pages and schemas (restic keeps
+/// trees apart from data likewise): walking a remote's history
+/// (`fsck --remote`, `gc --remote`) then downloads only those.
 fn build_packs(
     store: &Store,
     remote: &Connection,
@@ -305,22 +308,32 @@ fn build_packs(
     sender: &std::sync::mpsc::SyncSender<BuiltPack>,
     progress: &mut dyn Progress,
 ) -> Result<u64, PushError> {
-    let mut batch: Vec<EncodedObject> = Vec::new();
-    let mut batch_bytes = 0;
+    // Index 0: pages and schemas; 1: snapshots and image listings.
+    let mut batches: [(Vec<EncodedObject>, usize); 2] = Default::default();
     let mut sent = 0;
-    for (at, id) in missing.iter().enumerate() {
-        let object = transfer::read_encoded(store.view(), id)?;
-        batch_bytes += object.bytes.len();
-        batch.push(object);
-        if batch_bytes >= PACK_TARGET || at + 1 == missing.len() {
-            if sender.send(layout::build(&batch, remote.cipher())).is_err() {
-                break;
-            }
-            sent += batch.len() as u64;
-            progress.advance(batch.len() as u64);
-            batch.clear();
-            batch_bytes = 0;
+    let mut send = |batch: &mut Vec<EncodedObject>, progress: &mut dyn Progress| {
+        if batch.is_empty() || sender.send(layout::build(batch, remote.cipher())).is_err() {
+            return false;
         }
+        sent += batch.len() as u64;
+        progress.advance(batch.len() as u64);
+        batch.clear();
+        true
+    };
+    for id in missing {
+        let object = transfer::read_encoded(store.view(), id)?;
+        let (batch, bytes) = &mut batches[usize::from(object.kind != Kind::Blob)];
+        *bytes += object.bytes.len();
+        batch.push(object);
+        if *bytes >= PACK_TARGET {
+            *bytes = 0;
+            if !send(batch, progress) {
+                return Ok(sent);
+            }
+        }
+    }
+    for (batch, _) in &mut batches {
+        send(batch, progress);
     }
     Ok(sent)
 }
