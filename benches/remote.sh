@@ -10,6 +10,7 @@
 #   2. push after a 1%-changed snapshot    vs  restic backup (second):
 #      bytes uploaded (the bucket's listing, before and after) and wall time
 #   3. clone + checkout on a new machine   vs  restic restore (+ sync)
+#   also: fsck --remote [--read-data]      vs  restic check [--read-data]
 #   also: the first push to an encrypted remote (`remote add --encrypt`).
 # Snapshots themselves are not timed (benches/compare.sh measures them).
 #
@@ -164,6 +165,18 @@ timed "${RESTIC[@]}" backup --host bench "$DB"
 restic2_wall=$T_WALL
 restic2_bytes=$(($(s3 size restic "") - restic1_bytes))
 
+# --- checks of the remote ---------------------------------------------------------
+say "fsck --remote / restic check"
+timed "${M[@]}" fsck --remote origin
+fsck_wall=$T_WALL
+timed "${RESTIC[@]}" check
+check_wall=$T_WALL
+say "fsck --remote --read-data / restic check --read-data"
+timed "${M[@]}" fsck --remote origin --read-data
+fsck_data_wall=$T_WALL
+timed "${RESTIC[@]}" check --read-data
+check_data_wall=$T_WALL
+
 # --- 3. clone + checkout vs restic restore ---------------------------------------
 say "3. clone + checkout"
 NEW=$W/new-machine
@@ -195,6 +208,8 @@ SECTION=$(mktemp)
     echo "| $PERCENT%-changed push / backup, wall | ${push2_wall} s | ${restic2_wall} s | $(ratio "$push2_wall" "$restic2_wall") |"
     echo "| $PERCENT%-changed push / backup, uploaded | $(mb "$push2_bytes") | $(mb "$restic2_bytes") | $(ratio "$push2_bytes" "$restic2_bytes") |"
     echo "| clone + checkout / restore + sync, wall | ${clone_wall} s | ${restore_wall} s | $(ratio "$clone_wall" "$restore_wall") |"
+    echo "| \`fsck --remote\` / \`restic check\`, wall | ${fsck_wall} s | ${check_wall} s | $(ratio "$fsck_wall" "$check_wall") |"
+    echo "| \`fsck --remote --read-data\` / \`restic check --read-data\`, wall | ${fsck_data_wall} s | ${check_data_wall} s | $(ratio "$fsck_data_wall" "$check_data_wall") |"
     echo "| peak RSS: first push / backup; clone / restore | $((push1_rss / 1024)) MiB; $((clone_rss / 1024)) MiB | $((restic1_rss / 1024)) MiB; $((restore_rss / 1024)) MiB | |"
     echo
     echo "<!-- remote:end -->"

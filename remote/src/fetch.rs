@@ -144,14 +144,26 @@ pub fn fetch(
 
     let mut tx = store.transaction()?;
     progress.start("importing", wanted.len() as u64);
-    for (name, index) in &wanted {
-        let path = downloads.join(format!("{name}.pack"));
-        let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
-        let objects = layout::unpack(name, &bytes, index)?;
-        report.objects += transfer::import(&mut tx, objects)? as u64;
-        report.packs += 1;
-        progress.advance(1);
-    }
+    // Unpacking and re-hashing the next pack overlaps with writing this
+    // one into the store: one thread each, handing over one pack at a time
+    // (a rendezvous: measured on a 1 GiB clone, 4.2 to 4.9 s against 5.5 to
+    // 5.7 s on one thread, for 40 MiB more peak RSS; docs/benchmarks.md).
+    let (sender, receiver) = std::sync::mpsc::sync_channel(0);
+    let unpacked = std::thread::scope(|scope| {
+        let (dir, packs) = (&downloads, &wanted);
+        // The sender moves into the thread, so the channel closes when it
+        // is done.
+        let unpacker = scope.spawn(move || unpack_all(dir, packs, &sender));
+        for objects in receiver {
+            report.objects += transfer::import(&mut tx, objects)? as u64;
+            report.packs += 1;
+            progress.advance(1);
+        }
+        unpacker
+            .join()
+            .expect("BUG: the unpacking thread does not panic")
+    });
+    unpacked?;
     progress.finish();
     // A new snapshot the pushing store had forgotten the image of is
     // forgotten here too (from its time there, so gc's grace runs on): its
@@ -218,6 +230,24 @@ fn download(
         progress.advance(1);
     }
     progress.finish();
+    Ok(())
+}
+
+/// Reads each of the `wanted` packs from `dir`, unpacks it (every object
+/// re-hashed against its id) and sends its objects on; stops when the
+/// receiver is gone (an import failed).
+fn unpack_all(
+    dir: &Path,
+    wanted: &[(ObjectId, layout::Index)],
+    sender: &std::sync::mpsc::SyncSender<Vec<transfer::VerifiedObject>>,
+) -> Result<(), FetchError> {
+    for (name, index) in wanted {
+        let path = dir.join(format!("{name}.pack"));
+        let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
+        if sender.send(layout::unpack(name, &bytes, index)?).is_err() {
+            break;
+        }
+    }
     Ok(())
 }
 
