@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs};
-use crate::layout::{self, BuiltPack, PACK_TARGET};
+use crate::layout::{self, PACK_TARGET};
 use crate::lock::{self, Lock, LockError};
 use crate::transport::TransportError;
 
@@ -253,8 +253,12 @@ fn mark_forgotten(
     Ok(())
 }
 
-/// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes, in
-/// the order given, each pack before its index.
+/// How many threads compress and upload packs while the store is read: a
+/// pack's zstd compression is most of a push's CPU.
+const UPLOADERS: usize = 2;
+
+/// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes,
+/// each pack before its index.
 fn upload(
     store: &Store,
     remote: &Connection,
@@ -264,60 +268,96 @@ fn upload(
     progress: &mut dyn Progress,
 ) -> Result<(), PushError> {
     progress.start("uploading", missing.len() as u64);
-    // Reading and compressing the next pack overlaps with uploading this
-    // one: one thread each, a pack in flight between them.
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<BuiltPack>(1);
+    // Reading the store (this thread) overlaps with compressing and
+    // uploading packs ([`UPLOADERS`] threads, each a pack at a time, handed
+    // over by rendezvous). Measured on 1 GiB against moto: 4.8 s against
+    // 6.6 to 6.8 s with one uploader, peak RSS 127 MiB against 93.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<EncodedObject>>(0);
+    // Shared by the uploaders only: when the last one stops (done, or
+    // failed), the receiver is dropped and reading stops too.
+    let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+    let held = std::sync::Mutex::new(held);
     let (built, uploaded) = std::thread::scope(|scope| {
-        let uploader = scope.spawn(move || -> Result<(u64, u64), PushError> {
-            let (mut bytes, mut packs) = (0, 0);
-            for built in receiver {
-                bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
-                bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
-                packs += 1;
-                held.refresh()?;
-            }
-            Ok((bytes, packs))
-        });
-        let built = build_packs(store, remote, missing, &sender, progress);
+        let uploaders: Vec<_> = (0..UPLOADERS)
+            .map(|_| {
+                let (receiver, held) = (std::sync::Arc::clone(&receiver), &held);
+                scope.spawn(move || compress_and_upload(remote, &receiver, held))
+            })
+            .collect();
+        drop(receiver);
+        let built = build_packs(store, missing, &sender, progress);
         drop(sender);
-        let uploaded = uploader
-            .join()
-            .expect("BUG: the uploading thread does not panic");
+        let uploaded: Vec<_> = uploaders
+            .into_iter()
+            .map(|uploader| {
+                uploader
+                    .join()
+                    .expect("BUG: the uploading threads do not panic")
+            })
+            .collect();
         (built, uploaded)
     });
-    let (bytes, packs) = uploaded?;
-    // Reading failed, or uploading stopped reading early: the upload's
-    // error (checked first) says why.
+    for result in uploaded {
+        let (bytes, packs) = result?;
+        report.bytes += bytes;
+        report.packs += packs;
+    }
+    // Reading failed, or the uploads stopped reading early: their error
+    // (checked first) says why.
     report.objects += built?;
-    report.bytes += bytes;
-    report.packs += packs;
     progress.finish();
     Ok(())
 }
 
-/// Reads `missing` in order into packs of about [`PACK_TARGET`] unpacked
-/// bytes and sends each to the uploader; returns how many objects were
-/// sent (fewer when the uploader stopped). Snapshots and image listings go
+/// Takes batches of objects from `receiver` until it closes, packs each and
+/// uploads it, pack before index; returns the bytes and packs uploaded. On
+/// an error it stops, and the receiver closes once every uploader has.
+fn compress_and_upload(
+    remote: &Connection,
+    receiver: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<EncodedObject>>>,
+    held: &std::sync::Mutex<&mut Lock<'_>>,
+) -> Result<(u64, u64), PushError> {
+    let (mut bytes, mut packs) = (0, 0);
+    loop {
+        let next = receiver
+            .lock()
+            .expect("holds because no uploader panics holding it")
+            .recv();
+        let Ok(batch) = next else {
+            return Ok((bytes, packs));
+        };
+        let built = layout::build(&batch, remote.cipher());
+        bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
+        bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
+        packs += 1;
+        held.lock()
+            .expect("holds because no uploader panics holding it")
+            .refresh()?;
+    }
+}
+
+/// Reads `missing` in order into batches of about [`PACK_TARGET`] unpacked
+/// bytes and sends each to the uploaders; returns how many objects were
+/// sent (fewer when the uploaders stopped). Snapshots and image listings go
 /// into packs of their own, apart from pages and schemas (restic keeps
 /// trees apart from data likewise): walking a remote's history
 /// (`fsck --remote`, `gc --remote`) then downloads only those.
 fn build_packs(
     store: &Store,
-    remote: &Connection,
     missing: &[ObjectId],
-    sender: &std::sync::mpsc::SyncSender<BuiltPack>,
+    sender: &std::sync::mpsc::SyncSender<Vec<EncodedObject>>,
     progress: &mut dyn Progress,
 ) -> Result<u64, PushError> {
     // Index 0: pages and schemas; 1: snapshots and image listings.
     let mut batches: [(Vec<EncodedObject>, usize); 2] = Default::default();
     let mut sent = 0;
     let mut send = |batch: &mut Vec<EncodedObject>, progress: &mut dyn Progress| {
-        if batch.is_empty() || sender.send(layout::build(batch, remote.cipher())).is_err() {
+        let count = batch.len() as u64;
+        if count == 0 || sender.send(std::mem::take(batch)).is_err() {
             return false;
         }
-        sent += batch.len() as u64;
-        progress.advance(batch.len() as u64);
-        batch.clear();
+        sent += count;
+        progress.advance(count);
         true
     };
     for id in missing {

@@ -34,7 +34,8 @@ fn s3_server_cut_mid_push_then_resumed() {
     let proxy = Proxy::start(moto.port);
     add_via(&env, &remote, "flaky", &proxy.endpoint());
     add_via(&env, &remote, "direct", &moto.endpoint());
-    proxy.cut_after_up(12 << 20);
+    // Two packs go up at once: cut when about two and a half have gone.
+    proxy.cut_after_up(20 << 20);
     let cut = run_bounded(&env, env.path(), &["push", "flaky"]);
     assert!(proxy.is_cut());
     cut.expect_error(exit::UNREACHABLE, &["unreachable"]);
@@ -55,10 +56,16 @@ fn s3_server_cut_mid_push_then_resumed() {
         rerun["bytes"],
         rerun["objects_present"]
     );
-    assert_eq!(rerun["packs"].as_u64().unwrap(), total - arrived, "{rerun}");
+    // Not the packs that arrived; the rest regroup as before, but for one
+    // pack of the two in flight that arrived out of order.
+    let sent = rerun["packs"].as_u64().unwrap();
+    assert!(
+        sent <= total - arrived + 1 && sent >= total - arrived - 1,
+        "{rerun}"
+    );
     assert!(rerun["objects_present"].as_u64().unwrap() > 1000, "{rerun}");
     assert!(
-        rerun["bytes"].as_u64().unwrap() < whole["bytes"].as_u64().unwrap() - (7 << 20),
+        rerun["bytes"].as_u64().unwrap() < whole["bytes"].as_u64().unwrap() - arrived * (7 << 20),
         "{rerun}"
     );
     let checked = run(
