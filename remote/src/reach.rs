@@ -29,11 +29,19 @@ pub struct Scratch {
     _dir: tempfile::TempDir,
 }
 
+/// The name prefix of scratch directories inside the store directory.
+const SCRATCH_PREFIX: &str = "remote-check-";
+/// A scratch directory older than this was left by a check or gc that was
+/// killed (a scratch store lives as long as one command).
+const SCRATCH_STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 impl Scratch {
-    /// Creates one in a temporary directory inside `beside`.
+    /// Creates one in a temporary directory inside `beside`, removing the
+    /// ones killed commands left there ([`SCRATCH_STALE`]).
     pub fn new(beside: &Path) -> Result<Scratch, migsnap_store::Error> {
+        remove_stale(beside, SCRATCH_STALE);
         let dir = tempfile::Builder::new()
-            .prefix("remote-check-")
+            .prefix(SCRATCH_PREFIX)
             .tempdir_in(beside)
             .map_err(|source| migsnap_store::Error::Io {
                 path: beside.to_path_buf(),
@@ -41,6 +49,30 @@ impl Scratch {
             })?;
         let store = Store::init(&dir.path().join("store"))?;
         Ok(Scratch { store, _dir: dir })
+    }
+}
+
+/// Removes the scratch directories in `dir` not modified for `age`; what
+/// cannot be removed stays for the next time.
+fn remove_stale(dir: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if stale
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(SCRATCH_PREFIX)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -118,4 +150,23 @@ pub fn needed(
         }
     }
     Ok(needed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_scratch_directories_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("remote-check-left")).unwrap();
+        std::fs::create_dir(dir.path().join("fetch-packs")).unwrap();
+        let scratch = Scratch::new(dir.path()).unwrap();
+        // Young: kept.
+        assert!(dir.path().join("remote-check-left").exists());
+        remove_stale(dir.path(), std::time::Duration::ZERO);
+        assert!(!dir.path().join("remote-check-left").exists());
+        assert!(dir.path().join("fetch-packs").exists());
+        drop(scratch);
+    }
 }
