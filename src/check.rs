@@ -3,7 +3,8 @@
 //! database it records a snapshot when anything changed and, when a
 //! migration project is found, works out its migration status; then it
 //! applies the retention policy, collects garbage when there is data to
-//! pack or to free, and optionally checks the store.
+//! pack or to free, optionally checks the store, and optionally pushes
+//! every head and tag to a remote.
 //!
 //! Every step runs even when an earlier one failed (a database that cannot
 //! be read must not stop the others from being recorded): the report keeps
@@ -22,6 +23,8 @@ use crate::migrations::models::{self, ModelsComparison};
 use crate::migrations::record::{self, RecordError, RecordReport};
 use crate::migrations::replay::{ReplayError, Replayer};
 use crate::migrations::workspace::chain_for;
+use crate::remotes::RemoteError;
+use crate::remotes::push::{self, Pushed};
 use crate::repo::{Repo, Tracked};
 use crate::snapshots::retention::{self, ForgetReport, Policy, RetentionError};
 use crate::snapshots::snapshot::SnapshotOptions;
@@ -41,6 +44,9 @@ pub struct CheckOptions {
     pub message: String,
     /// Busy timeout for reading the databases.
     pub busy_timeout: Duration,
+    /// Push to a remote at the end: `Some(None)` to the default remote,
+    /// `Some(Some(name))` to that one.
+    pub push: Option<Option<String>>,
 }
 
 /// The migration status of one database.
@@ -98,6 +104,8 @@ pub struct CheckReport {
     pub gc: Result<GcStep, GcError>,
     /// The store check, when asked for.
     pub fsck: Option<Result<FsckReport, migsnap_store::Error>>,
+    /// The push, when asked for.
+    pub push: Option<Result<Pushed, RemoteError>>,
 }
 
 /// Runs the check over every database `repo` tracks (see the module
@@ -132,11 +140,17 @@ pub fn check(
     let fsck = options
         .fsck
         .map(|fsck_options| fsck::check(&repo.store, fsck_options, progress));
+    // Last, so the remote gets this run's snapshots and retention's marks.
+    let push = options
+        .push
+        .as_ref()
+        .map(|remote| push::push(repo, remote.as_deref(), &[], false, progress));
     CheckReport {
         databases,
         retention,
         gc,
         fsck,
+        push,
     }
 }
 

@@ -431,6 +431,16 @@ impl Repo {
     /// becomes one component of `remotes/NAME/…` refs, so it follows the
     /// rules of database names.
     pub fn add_remote(&mut self, name: &str, remote: RemoteConfig) -> Result<(), RepoError> {
+        self.check_new_remote(name)?;
+        self.edit_store_config(|config| {
+            config.remotes.insert(name.to_owned(), remote.clone());
+        })?;
+        self.remotes.insert(name.to_owned(), remote);
+        Ok(())
+    }
+
+    /// Checks that `name` can name a new remote.
+    pub fn check_new_remote(&self, name: &str) -> Result<(), RepoError> {
         if validate_name(name).is_err() {
             return Err(RepoError::BadRemoteName {
                 name: name.to_owned(),
@@ -441,10 +451,6 @@ impl Repo {
                 name: name.to_owned(),
             });
         }
-        self.edit_store_config(|config| {
-            config.remotes.insert(name.to_owned(), remote.clone());
-        })?;
-        self.remotes.insert(name.to_owned(), remote);
         Ok(())
     }
 

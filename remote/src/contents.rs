@@ -2,10 +2,13 @@
 
 use std::collections::HashSet;
 
+use migsnap_store::transfer::VerifiedObject;
 use migsnap_store::{ObjectId, RefName};
 
+use crate::connection::{Connection, ConnectionError};
+use crate::crypt::CryptError;
 use crate::layout::{self, FORGOTTEN, Index, LayoutError, PACKS, REFS};
-use crate::transport::{Transport, TransportError, Version};
+use crate::transport::{TransportError, Version};
 
 /// Why a remote's contents could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +16,21 @@ pub enum ContentsError {
     /// The remote could not be read.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The key does not fit, or an object does not decrypt.
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
     /// An index or ref on it is damaged.
     #[error(transparent)]
     Layout(#[from] LayoutError),
+}
+
+impl From<ConnectionError> for ContentsError {
+    fn from(error: ConnectionError) -> ContentsError {
+        match error {
+            ConnectionError::Transport(e) => ContentsError::Transport(e),
+            ConnectionError::Crypt(e) => ContentsError::Crypt(e),
+        }
+    }
 }
 
 /// The complete packs of a remote, with their indexes.
@@ -29,29 +44,70 @@ pub struct Packs {
 impl Packs {
     /// Lists `packs/` and reads every index. A pack without an index (an
     /// upload cut short between the two) does not count.
-    pub fn read(transport: &Transport) -> Result<Packs, ContentsError> {
+    pub fn read(remote: &Connection) -> Result<Packs, ContentsError> {
         let mut packs = Vec::new();
-        let mut objects = HashSet::new();
-        for listed in transport.list(PACKS)? {
-            let Some(name) = layout::pack_of_index(&listed.key) else {
-                continue;
-            };
-            // Listed a moment ago, and indexes are never deleted: absence
-            // now is damage.
-            let bytes = transport
-                .get(&listed.key)?
-                .ok_or_else(|| LayoutError::Index {
-                    pack: name,
-                    reason: "it was listed but cannot be read".into(),
-                })?
-                .bytes;
-            let index = Index::decode(&name, &bytes)?;
-            objects.extend(index.entries.iter().map(|entry| entry.id));
-            packs.push((name, index));
+        for listed in remote.transport.list(PACKS)? {
+            if let Some(pack) = read_index(remote, &listed.key)? {
+                packs.push(pack);
+            }
         }
-        packs.sort_by_key(|(name, _)| *name);
-        Ok(Packs { packs, objects })
+        Ok(Packs::new(packs))
     }
+
+    /// The packs `packs` (name and index), sorted by name.
+    pub fn new(mut packs: Vec<(ObjectId, Index)>) -> Packs {
+        packs.sort_by_key(|(name, _)| *name);
+        let objects = packs
+            .iter()
+            .flat_map(|(_, index)| index.entries.iter().map(|entry| entry.id))
+            .collect();
+        Packs { packs, objects }
+    }
+}
+
+/// The pack and index at `key`, or `None` when `key` is not an index's or
+/// the index is gone (a remote gc removed it since the listing).
+pub fn read_index(
+    remote: &Connection,
+    key: &str,
+) -> Result<Option<(ObjectId, Index)>, ContentsError> {
+    let Some(name) = layout::pack_of_index(key) else {
+        return Ok(None);
+    };
+    let Some((bytes, _)) = remote.get(key)? else {
+        return Ok(None);
+    };
+    Ok(Some((name, Index::decode(&name, &bytes)?)))
+}
+
+/// Downloads pack `name`: its (plaintext) file, checked to open and to be
+/// named by its content, with the bytes downloaded; `None` when absent.
+pub fn download_pack(
+    remote: &Connection,
+    name: &ObjectId,
+) -> Result<Option<(Vec<u8>, u64)>, ContentsError> {
+    let key = layout::pack_key(name);
+    let Some(fetched) = remote.transport.get(&key)? else {
+        return Ok(None);
+    };
+    let stored = fetched.bytes.len() as u64;
+    let bytes = remote.cipher().open(&key, fetched.bytes)?;
+    layout::check_name(name, &bytes, remote.cipher())?;
+    Ok(Some((bytes, stored)))
+}
+
+/// Downloads pack `name` and checks it whole ([`download_pack`], then every
+/// object it unpacks to against `index`). Returns the verified objects and
+/// the bytes downloaded, or `None` when the pack is absent.
+pub fn read_pack(
+    remote: &Connection,
+    name: &ObjectId,
+    index: &Index,
+) -> Result<Option<(Vec<VerifiedObject>, u64)>, ContentsError> {
+    let Some((bytes, stored)) = download_pack(remote, name)? else {
+        return Ok(None);
+    };
+    Ok(Some((layout::unpack(name, &bytes, index)?, stored)))
 }
 
 /// One ref on a remote, with the version a conditional write must find.
@@ -66,32 +122,36 @@ pub struct RemoteRef {
 }
 
 /// Reads ref `name`, or `None` when the remote lacks it.
-pub fn read_ref(transport: &Transport, name: &RefName) -> Result<Option<RemoteRef>, ContentsError> {
-    let Some(fetched) = transport.get(&layout::ref_key(name))? else {
+pub fn read_ref(remote: &Connection, name: &RefName) -> Result<Option<RemoteRef>, ContentsError> {
+    read_ref_at(remote, &remote.ref_key(name))
+}
+
+/// Reads the ref at `key`, or `None` when there is none there (or `key` is
+/// not a ref's, such as a file remote's `.lock` file).
+pub fn read_ref_at(remote: &Connection, key: &str) -> Result<Option<RemoteRef>, ContentsError> {
+    if key.ends_with(".lock") {
+        return Ok(None);
+    }
+    let Some((bytes, version)) = remote.get(key)? else {
         return Ok(None);
     };
-    Ok(Some(RemoteRef {
-        name: name.clone(),
-        target: layout::decode_ref(name, &fetched.bytes)?,
-        version: fetched.version,
-    }))
+    Ok(remote
+        .decode_ref(key, &bytes)?
+        .map(|(name, target)| RemoteRef {
+            name,
+            target,
+            version,
+        }))
 }
 
 /// Every ref of the remote, sorted by name. Keys under `refs/` that are not
 /// ref names (a file remote's `.lock` files) are left out.
-pub fn read_refs(transport: &Transport) -> Result<Vec<RemoteRef>, ContentsError> {
+pub fn read_refs(remote: &Connection) -> Result<Vec<RemoteRef>, ContentsError> {
     let mut refs = Vec::new();
-    for listed in transport.list(REFS)? {
-        let Some(name) = listed
-            .key
-            .strip_prefix(REFS)
-            .and_then(|name| RefName::new(name).ok())
-        else {
-            continue;
-        };
+    for listed in remote.transport.list(REFS)? {
         // A ref may not be deleted by migsnap, but one removed by hand
         // between the listing and the read is simply not there.
-        if let Some(found) = read_ref(transport, &name)? {
+        if let Some(found) = read_ref_at(remote, &listed.key)? {
             refs.push(found);
         }
     }
@@ -102,17 +162,16 @@ pub fn read_refs(transport: &Transport) -> Result<Vec<RemoteRef>, ContentsError>
 /// The forgotten marks of the remote: snapshots whose image may be partly
 /// absent, with the time retention gave it up. A mark whose bytes are not a
 /// time counts as made at time 0 (the image is forgotten either way).
-pub fn read_forgotten(transport: &Transport) -> Result<Vec<(ObjectId, i64)>, ContentsError> {
+pub fn read_forgotten(remote: &Connection) -> Result<Vec<(ObjectId, i64)>, ContentsError> {
     let mut marks = Vec::new();
-    for listed in transport.list(FORGOTTEN)? {
-        let Some(snapshot) = layout::snapshot_of_forgotten(&listed.key) else {
-            continue;
-        };
-        let time = transport
+    for listed in remote.transport.list(FORGOTTEN)? {
+        let bytes = remote
             .get(&listed.key)?
-            .and_then(|fetched| layout::decode_forgotten(&fetched.bytes))
-            .unwrap_or(0);
-        marks.push((snapshot, time));
+            .map(|(bytes, _)| bytes)
+            .unwrap_or_default();
+        if let Some(mark) = remote.decode_forgotten(&listed.key, &bytes) {
+            marks.push(mark);
+        }
     }
     Ok(marks)
 }

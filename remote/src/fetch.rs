@@ -2,21 +2,24 @@
 //! lacks, verify them, and import them with ref edits in one transaction.
 //!
 //! Two phases, so the store's write lock is not held over the network:
-//! packs are downloaded into a temporary directory inside the store
-//! directory (each checked against its name as it arrives), then imported
-//! in one transaction in which every object is re-hashed and the history of
-//! every remote ref must be complete. A fetch that fails or is killed
-//! imports nothing; run again, it downloads again.
+//! packs are downloaded into `fetch-packs/` inside the store directory
+//! (each checked against its name as it arrives, and renamed into place
+//! whole), then imported in one transaction in which every object is
+//! re-hashed and the history of every remote ref must be complete. A fetch
+//! that fails or is killed imports nothing; run again, it keeps the packs
+//! that arrived (checked against their names again) and downloads only the
+//! rest. The directory is removed once a fetch has imported.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use migsnap_store::transfer;
 use migsnap_store::{ObjectId, Progress, RefEdit, RefName, Store};
 use serde::Serialize;
 
+use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs, RemoteRef};
 use crate::layout::{self, LayoutError};
-use crate::transport::{Transport, TransportError};
+use crate::transport::TransportError;
 
 /// One ref as fetched.
 #[derive(Clone, Debug, Serialize)]
@@ -34,6 +37,9 @@ pub struct FetchReport {
     pub packs: u64,
     /// Bytes downloaded.
     pub bytes: u64,
+    /// Packs a fetch that was cut short had downloaded already: imported
+    /// without downloading them again.
+    pub resumed: u64,
     /// Objects new to the store.
     pub objects: u64,
     /// The remote's refs.
@@ -82,20 +88,26 @@ pub enum FetchError {
     },
 }
 
+impl From<ConnectionError> for FetchError {
+    fn from(error: ConnectionError) -> FetchError {
+        FetchError::Contents(error.into())
+    }
+}
+
 /// Fetches every ref of the remote and what it needs. `edits` turns each
 /// remote ref into the local ref edits to commit with the objects (the
 /// remote-tracking ref; for `clone`, the local ref too); `message` goes into
 /// the reflog.
 pub fn fetch(
     store: &mut Store,
-    transport: &Transport,
+    remote: &Connection,
     edits: impl Fn(&RemoteRef) -> Vec<RefEdit>,
     message: &str,
     progress: &mut dyn Progress,
 ) -> Result<FetchReport, FetchError> {
-    let refs = contents::read_refs(transport)?;
-    let packs = Packs::read(transport)?;
-    let mut forgotten = contents::read_forgotten(transport)?;
+    let refs = contents::read_refs(remote)?;
+    let packs = Packs::read(remote)?;
+    let mut forgotten = contents::read_forgotten(remote)?;
     let mut wanted = Vec::new();
     {
         let view = store.view();
@@ -117,6 +129,7 @@ pub fn fetch(
     let mut report = FetchReport {
         packs: 0,
         bytes: 0,
+        resumed: 0,
         objects: 0,
         refs: refs
             .iter()
@@ -126,47 +139,31 @@ pub fn fetch(
             })
             .collect(),
     };
-    remove_stale_downloads(store.dir());
-    let temp = tempfile::Builder::new()
-        .prefix(&format!("{DOWNLOADS}{}-", std::process::id()))
-        .tempdir_in(store.dir())
-        .map_err(|source| FetchError::Io {
-            path: store.dir().to_path_buf(),
-            source,
-        })?;
-    progress.start("downloading", wanted.len() as u64);
-    for (name, _) in &wanted {
-        let bytes = transport
-            .get(&layout::pack_key(name))?
-            .ok_or(FetchError::MissingPack { pack: *name })?
-            .bytes;
-        // Checked now, so damage is reported before anything is imported
-        // and names the pack; the objects are checked again on import.
-        let actual = ObjectId::hash(&bytes);
-        if actual != *name {
-            return Err(LayoutError::Pack {
-                pack: *name,
-                reason: format!("its bytes hash to {actual}"),
-            }
-            .into());
-        }
-        report.bytes += bytes.len() as u64;
-        let path = temp.path().join(format!("{name}.pack"));
-        std::fs::write(&path, &bytes).map_err(|source| FetchError::Io { path, source })?;
-        progress.advance(1);
-    }
-    progress.finish();
+    let downloads = store.dir().join(DOWNLOADS);
+    download(remote, &downloads, &wanted, &mut report, progress)?;
 
     let mut tx = store.transaction()?;
     progress.start("importing", wanted.len() as u64);
-    for (name, index) in &wanted {
-        let path = temp.path().join(format!("{name}.pack"));
-        let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
-        let objects = layout::unpack(name, &bytes, index)?;
-        report.objects += transfer::import(&mut tx, objects)? as u64;
-        report.packs += 1;
-        progress.advance(1);
-    }
+    // Unpacking and re-hashing the next pack overlaps with writing this
+    // one into the store: one thread each, handing over one pack at a time
+    // (a rendezvous: measured on a 1 GiB clone, 4.2 to 4.9 s against 5.5 to
+    // 5.7 s on one thread, for 40 MiB more peak RSS; docs/benchmarks.md).
+    let (sender, receiver) = std::sync::mpsc::sync_channel(0);
+    let unpacked = std::thread::scope(|scope| {
+        let (dir, packs) = (&downloads, &wanted);
+        // The sender moves into the thread, so the channel closes when it
+        // is done.
+        let unpacker = scope.spawn(move || unpack_all(dir, packs, &sender));
+        for objects in receiver {
+            report.objects += transfer::import(&mut tx, objects)? as u64;
+            report.packs += 1;
+            progress.advance(1);
+        }
+        unpacker
+            .join()
+            .expect("BUG: the unpacking thread does not panic")
+    });
+    unpacked?;
     progress.finish();
     // A new snapshot the pushing store had forgotten the image of is
     // forgotten here too (from its time there, so gc's grace runs on): its
@@ -187,36 +184,71 @@ pub fn fetch(
     }
     let edits: Vec<RefEdit> = refs.iter().flat_map(&edits).collect();
     tx.commit(&edits, message)?;
+    // Imported: the downloads are no longer needed. A failure to remove
+    // them only leaves files the next fetch checks and removes.
+    let _ = std::fs::remove_dir_all(&downloads);
     Ok(report)
 }
 
-/// The name prefix of a fetch's download directory in the store directory,
-/// followed by the fetching process's id.
-const DOWNLOADS: &str = "fetch-";
+/// Where a fetch keeps the packs it downloaded, in the store directory,
+/// until it has imported them.
+const DOWNLOADS: &str = "fetch-packs";
 
-/// Removes the download directories of fetches whose process is gone
-/// (killed: a temporary directory is removed only by a process that lives
-/// to drop it). Another running fetch's directory is left alone.
-fn remove_stale_downloads(dir: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// Downloads the `wanted` packs into `dir`, each checked against its name
+/// before it is written (to a temporary name, then renamed), and keeps
+/// those a fetch cut short left there if they still check.
+fn download(
+    remote: &Connection,
+    dir: &Path,
+    wanted: &[(ObjectId, layout::Index)],
+    report: &mut FetchReport,
+    progress: &mut dyn Progress,
+) -> Result<(), FetchError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io { path, source }
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix(DOWNLOADS))
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
-            && !std::path::Path::new("/proc").join(pid).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    progress.start("downloading", wanted.len() as u64);
+    for (name, _) in wanted {
+        let path = dir.join(format!("{name}.pack"));
+        let kept = std::fs::read(&path)
+            .is_ok_and(|bytes| layout::check_name(name, &bytes, remote.cipher()).is_ok());
+        if kept {
+            report.resumed += 1;
+        } else {
+            // Checked now, so damage is reported before anything is
+            // imported and names the pack; the objects are checked again
+            // on import.
+            let (bytes, stored) = contents::download_pack(remote, name)?
+                .ok_or(FetchError::MissingPack { pack: *name })?;
+            report.bytes += stored;
+            let partial = dir.join(format!("{name}.part"));
+            std::fs::write(&partial, &bytes).map_err(io(&partial))?;
+            std::fs::rename(&partial, &path).map_err(io(&path))?;
+        }
+        progress.advance(1);
+    }
+    progress.finish();
+    Ok(())
+}
+
+/// Reads each of the `wanted` packs from `dir`, unpacks it (every object
+/// re-hashed against its id) and sends its objects on; stops when the
+/// receiver is gone (an import failed).
+fn unpack_all(
+    dir: &Path,
+    wanted: &[(ObjectId, layout::Index)],
+    sender: &std::sync::mpsc::SyncSender<Vec<transfer::VerifiedObject>>,
+) -> Result<(), FetchError> {
+    for (name, index) in wanted {
+        let path = dir.join(format!("{name}.pack"));
+        let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
+        if sender.send(layout::unpack(name, &bytes, index)?).is_err() {
+            break;
         }
     }
+    Ok(())
 }
 
 /// Whether the store lacks any object the index lists.

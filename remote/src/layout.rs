@@ -19,6 +19,8 @@
 use migsnap_store::transfer::{EncodedObject, VerifiedObject, VerifyError};
 use migsnap_store::{Kind, ObjectId, RefName};
 
+use crate::crypt::Cipher;
+
 /// Where packs and their indexes live.
 pub const PACKS: &str = "packs/";
 /// Where refs live.
@@ -74,6 +76,14 @@ pub enum LayoutError {
     Ref {
         /// The ref.
         name: RefName,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A sealed ref whose plaintext names no ref.
+    #[error("remote ref at {key} is damaged: {reason}")]
+    SealedRef {
+        /// Its key.
+        key: String,
         /// What is wrong.
         reason: &'static str,
     },
@@ -143,6 +153,33 @@ pub fn decode_ref(name: &RefName, bytes: &[u8]) -> Result<ObjectId, LayoutError>
     hex.parse().map_err(|_| damaged("not 64 hex digits"))
 }
 
+/// The plaintext of a sealed ref, whose key hides its name: the name, a
+/// newline, then the bytes of a plain ref ([`encode_ref`]).
+pub fn encode_named_ref(name: &RefName, id: &ObjectId) -> Vec<u8> {
+    let mut bytes = format!("{name}\n").into_bytes();
+    bytes.extend(encode_ref(id));
+    bytes
+}
+
+/// The name and id of the plaintext `bytes` of the sealed ref at `key`
+/// ([`encode_named_ref`]).
+pub fn decode_named_ref(key: &str, bytes: &[u8]) -> Result<(RefName, ObjectId), LayoutError> {
+    let unnamed = |reason| LayoutError::SealedRef {
+        key: key.to_owned(),
+        reason,
+    };
+    let split = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or(unnamed("no name"))?;
+    let name = std::str::from_utf8(&bytes[..split])
+        .ok()
+        .and_then(|name| RefName::new(name).ok())
+        .ok_or(unnamed("its name is not a ref name"))?;
+    let id = decode_ref(&name, &bytes[split + 1..])?;
+    Ok((name, id))
+}
+
 /// One object in a pack, as its index lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -177,8 +214,9 @@ pub struct BuiltPack {
     pub index: Index,
 }
 
-/// Packs `objects` in order into one pack file.
-pub fn build(objects: &[EncodedObject]) -> BuiltPack {
+/// Packs `objects` in order into one pack file, named by `cipher`
+/// ([`Cipher::pack_name`]).
+pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
     let mut raw = Vec::with_capacity(objects.iter().map(|o| o.bytes.len()).sum());
     let mut entries = Vec::with_capacity(objects.len());
     for object in objects {
@@ -197,7 +235,7 @@ pub fn build(objects: &[EncodedObject]) -> BuiltPack {
         zstd::bulk::compress(&raw, LEVEL).expect("holds because compressing to memory cannot fail"),
     );
     BuiltPack {
-        name: ObjectId::hash(&pack),
+        name: cipher.pack_name(&pack),
         index: Index {
             pack_len: pack.len() as u64,
             raw_len: raw.len() as u64,
@@ -280,9 +318,22 @@ impl Index {
     }
 }
 
-/// The verified objects of pack `name`, whose file is `bytes`: the file
-/// must hash to its name and unpack to what `index` lists, and every object
-/// must hash to its id ([`VerifiedObject`]).
+/// Checks that the (plaintext) file `bytes` of pack `name` is named by
+/// its content as `cipher` names packs.
+pub fn check_name(name: &ObjectId, bytes: &[u8], cipher: &Cipher) -> Result<(), LayoutError> {
+    let actual = cipher.pack_name(bytes);
+    if actual != *name {
+        return Err(LayoutError::Pack {
+            pack: *name,
+            reason: format!("its bytes hash to {actual}"),
+        });
+    }
+    Ok(())
+}
+
+/// The verified objects of pack `name`, whose file is `bytes` (its name
+/// checked already, [`check_name`]): the file must unpack to what `index`
+/// lists, and every object must hash to its id ([`VerifiedObject`]).
 pub fn unpack(
     name: &ObjectId,
     bytes: &[u8],
@@ -292,10 +343,6 @@ pub fn unpack(
         pack: *name,
         reason,
     };
-    let actual = ObjectId::hash(bytes);
-    if actual != *name {
-        return Err(damaged(format!("its bytes hash to {actual}")));
-    }
     if bytes.len() < 9 || &bytes[..8] != PACK_MAGIC || bytes[8] != FORMAT {
         return Err(damaged("not a migsnap pack of format 1".into()));
     }
@@ -351,9 +398,10 @@ mod tests {
     #[test]
     fn a_pack_round_trips_through_its_index() {
         let objects = [encoded(b"one"), encoded(b"two")];
-        let built = build(&objects);
+        let built = build(&objects, &Cipher::Plain);
         let index = Index::decode(&built.name, &built.index.encode()).unwrap();
         assert_eq!(index, built.index);
+        check_name(&built.name, &built.pack, &Cipher::Plain).unwrap();
         let unpacked = unpack(&built.name, &built.pack, &index).unwrap();
         let ids: Vec<ObjectId> = unpacked.iter().map(VerifiedObject::id).collect();
         assert_eq!(ids, [objects[0].id, objects[1].id]);
@@ -363,7 +411,7 @@ mod tests {
     /// Pins the index bytes of `docs/format.md` ("Remotes"): a one-blob pack.
     #[test]
     fn index_golden_bytes() {
-        let built = build(&[encoded(b"page")]);
+        let built = build(&[encoded(b"page")], &Cipher::Plain);
         let bytes = built.index.encode();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let id = built.index.entries[0].id;
@@ -391,12 +439,12 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_is_found() {
-        let built = build(&[encoded(b"page")]);
+        let built = build(&[encoded(b"page")], &Cipher::Plain);
         let mut pack = built.pack.clone();
         let last = pack.len() - 1;
         pack[last] ^= 1;
         assert!(matches!(
-            unpack(&built.name, &pack, &built.index),
+            check_name(&built.name, &pack, &Cipher::Plain),
             Err(LayoutError::Pack { .. })
         ));
         let mut index = built.index.encode();
@@ -424,5 +472,8 @@ mod tests {
         let id = ObjectId::hash(b"x");
         assert_eq!(decode_ref(&name, &encode_ref(&id)).unwrap(), id);
         assert!(decode_ref(&name, format!("{id}").as_bytes()).is_err());
+        let named = encode_named_ref(&name, &id);
+        assert_eq!(decode_named_ref("k", &named).unwrap(), (name, id));
+        assert!(decode_named_ref("k", b"heads/app").is_err());
     }
 }

@@ -8,12 +8,14 @@
 //! every pack whose index arrived.
 
 use migsnap_store::transfer::{self, EncodedObject};
-use migsnap_store::{ObjectId, Progress, RefName, Store};
+use migsnap_store::{Kind, ObjectId, Progress, RefName, Store};
 use serde::Serialize;
 
+use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs};
 use crate::layout::{self, PACK_TARGET};
-use crate::transport::{Transport, TransportError};
+use crate::lock::{self, Lock, LockError};
+use crate::transport::TransportError;
 
 /// What happened to one ref.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -88,6 +90,9 @@ pub enum PushError {
         /// The ref.
         name: RefName,
     },
+    /// A remote gc holds the remote's lock.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// The remote could not be read or written.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -97,6 +102,12 @@ pub enum PushError {
     /// The local store failed or holds damage the push would carry.
     #[error(transparent)]
     Store(#[from] migsnap_store::Error),
+}
+
+impl From<ConnectionError> for PushError {
+    fn from(error: ConnectionError) -> PushError {
+        PushError::Contents(error.into())
+    }
 }
 
 fn names(rejected: &[Rejected]) -> String {
@@ -110,7 +121,7 @@ fn names(rejected: &[Rejected]) -> String {
 /// read at the start, so a concurrent push is never overwritten unseen.
 pub fn push(
     store: &Store,
-    transport: &Transport,
+    remote: &mut Connection,
     refs: &[(RefName, ObjectId)],
     force: bool,
     progress: &mut dyn Progress,
@@ -119,7 +130,7 @@ pub fn push(
     let mut plans = Vec::new();
     let mut rejected = Vec::new();
     for (name, new) in refs {
-        let current = contents::read_ref(transport, name)?;
+        let current = contents::read_ref(remote, name)?;
         let old = current.as_ref().map(|r| r.target);
         let outcome = match old {
             None => Outcome::Created,
@@ -160,24 +171,22 @@ pub fn push(
         objects_present: 0,
         refs: Vec::new(),
     };
-    if !roots.is_empty() {
-        let present = Packs::read(transport)?.objects;
-        let needed = transfer::reachable(view, &roots)?;
-        let missing: Vec<ObjectId> = needed
-            .iter()
-            .filter(|id| !present.contains(id))
-            .copied()
-            .collect();
-        report.objects_present = (needed.len() - missing.len()) as u64;
-        upload(store, transport, &missing, &mut report, progress)?;
-        mark_forgotten(store, transport, &needed)?;
+    if roots.is_empty() {
+        report.refs = plans.into_iter().map(|(plan, _)| plan).collect();
+        return Ok(report);
     }
+    remote.mark()?;
+    let remote = &*remote;
+    // Held from before the first upload until the refs moved, so a remote
+    // gc never deletes what this push relies on.
+    let mut held = lock::shared(remote)?;
+    send(store, remote, &roots, &mut report, &mut held, progress)?;
     for (plan, version) in plans {
         if plan.outcome != Outcome::UpToDate {
-            transport
+            remote
                 .put_ref(
-                    &layout::ref_key(&plan.name),
-                    layout::encode_ref(&plan.new),
+                    &remote.ref_key(&plan.name),
+                    remote.encode_ref(&plan.name, &plan.new),
                     version.as_ref(),
                 )
                 .map_err(|e| match e {
@@ -189,7 +198,30 @@ pub fn push(
         }
         report.refs.push(plan);
     }
+    held.release()?;
     Ok(report)
+}
+
+/// Uploads what the histories of `roots` need and the remote lacks, then
+/// the forgotten marks they need.
+fn send(
+    store: &Store,
+    remote: &Connection,
+    roots: &[ObjectId],
+    report: &mut PushReport,
+    held: &mut Lock<'_>,
+    progress: &mut dyn Progress,
+) -> Result<(), PushError> {
+    let present = Packs::read(remote)?.objects;
+    let needed = transfer::reachable(store.view(), roots)?;
+    let missing: Vec<ObjectId> = needed
+        .iter()
+        .filter(|id| !present.contains(id))
+        .copied()
+        .collect();
+    report.objects_present = (needed.len() - missing.len()) as u64;
+    upload(store, remote, &missing, report, held, progress)?;
+    mark_forgotten(store, remote, &needed)
 }
 
 /// Writes a forgotten mark for every snapshot among `needed` whose image
@@ -198,7 +230,7 @@ pub fn push(
 /// damaged. Before any ref moves, like the packs.
 fn mark_forgotten(
     store: &Store,
-    transport: &Transport,
+    remote: &Connection,
     needed: &[ObjectId],
 ) -> Result<(), PushError> {
     let forgotten = store.view().forgotten()?;
@@ -206,50 +238,142 @@ fn mark_forgotten(
         return Ok(());
     }
     let needed: std::collections::HashSet<&ObjectId> = needed.iter().collect();
-    let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(transport)?
+    let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(remote)?
         .into_iter()
         .map(|(snapshot, _)| snapshot)
         .collect();
     for (snapshot, time) in forgotten {
         if needed.contains(&snapshot) && !marked.contains(&snapshot) {
-            transport.put(
-                &layout::forgotten_key(&snapshot),
-                layout::encode_forgotten(time),
+            remote.put(
+                &remote.forgotten_key(&snapshot),
+                remote.encode_forgotten(&snapshot, time),
             )?;
         }
     }
     Ok(())
 }
 
-/// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes, in
-/// the order given, each pack before its index.
+/// How many threads compress and upload packs while the store is read: a
+/// pack's zstd compression is most of a push's CPU.
+const UPLOADERS: usize = 2;
+
+/// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes,
+/// each pack before its index.
 fn upload(
     store: &Store,
-    transport: &Transport,
+    remote: &Connection,
     missing: &[ObjectId],
     report: &mut PushReport,
+    held: &mut Lock<'_>,
     progress: &mut dyn Progress,
 ) -> Result<(), PushError> {
     progress.start("uploading", missing.len() as u64);
-    let mut batch: Vec<EncodedObject> = Vec::new();
-    let mut batch_bytes = 0;
-    for (at, id) in missing.iter().enumerate() {
-        let object = transfer::read_encoded(store.view(), id)?;
-        batch_bytes += object.bytes.len();
-        batch.push(object);
-        if batch_bytes >= PACK_TARGET || at + 1 == missing.len() {
-            let built = layout::build(&batch);
-            let index = built.index.encode();
-            report.bytes += (built.pack.len() + index.len()) as u64;
-            transport.put(&layout::pack_key(&built.name), built.pack)?;
-            transport.put(&layout::index_key(&built.name), index)?;
-            report.packs += 1;
-            report.objects += batch.len() as u64;
-            progress.advance(batch.len() as u64);
-            batch.clear();
-            batch_bytes = 0;
-        }
+    // Reading the store (this thread) overlaps with compressing and
+    // uploading packs ([`UPLOADERS`] threads, each a pack at a time, handed
+    // over by rendezvous). Measured on 1 GiB against moto: 4.8 s against
+    // 6.6 to 6.8 s with one uploader, peak RSS 127 MiB against 93.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<EncodedObject>>(0);
+    // Shared by the uploaders only: when the last one stops (done, or
+    // failed), the receiver is dropped and reading stops too.
+    let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+    let held = std::sync::Mutex::new(held);
+    let (built, uploaded) = std::thread::scope(|scope| {
+        let uploaders: Vec<_> = (0..UPLOADERS)
+            .map(|_| {
+                let (receiver, held) = (std::sync::Arc::clone(&receiver), &held);
+                scope.spawn(move || compress_and_upload(remote, &receiver, held))
+            })
+            .collect();
+        drop(receiver);
+        let built = build_packs(store, missing, &sender, progress);
+        drop(sender);
+        let uploaded: Vec<_> = uploaders
+            .into_iter()
+            .map(|uploader| {
+                uploader
+                    .join()
+                    .expect("BUG: the uploading threads do not panic")
+            })
+            .collect();
+        (built, uploaded)
+    });
+    for result in uploaded {
+        let (bytes, packs) = result?;
+        report.bytes += bytes;
+        report.packs += packs;
     }
+    // Reading failed, or the uploads stopped reading early: their error
+    // (checked first) says why.
+    report.objects += built?;
     progress.finish();
     Ok(())
+}
+
+/// Takes batches of objects from `receiver` until it closes, packs each and
+/// uploads it, pack before index; returns the bytes and packs uploaded. On
+/// an error it stops, and the receiver closes once every uploader has.
+fn compress_and_upload(
+    remote: &Connection,
+    receiver: &std::sync::Mutex<std::sync::mpsc::Receiver<Vec<EncodedObject>>>,
+    held: &std::sync::Mutex<&mut Lock<'_>>,
+) -> Result<(u64, u64), PushError> {
+    let (mut bytes, mut packs) = (0, 0);
+    loop {
+        let next = receiver
+            .lock()
+            .expect("holds because no uploader panics holding it")
+            .recv();
+        let Ok(batch) = next else {
+            return Ok((bytes, packs));
+        };
+        let built = layout::build(&batch, remote.cipher());
+        bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
+        bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
+        packs += 1;
+        held.lock()
+            .expect("holds because no uploader panics holding it")
+            .refresh()?;
+    }
+}
+
+/// Reads `missing` in order into batches of about [`PACK_TARGET`] unpacked
+/// bytes and sends each to the uploaders; returns how many objects were
+/// sent (fewer when the uploaders stopped). Snapshots and image listings go
+/// into packs of their own, apart from pages and schemas (restic keeps
+/// trees apart from data likewise): walking a remote's history
+/// (`fsck --remote`, `gc --remote`) then downloads only those.
+fn build_packs(
+    store: &Store,
+    missing: &[ObjectId],
+    sender: &std::sync::mpsc::SyncSender<Vec<EncodedObject>>,
+    progress: &mut dyn Progress,
+) -> Result<u64, PushError> {
+    // Index 0: pages and schemas; 1: snapshots and image listings.
+    let mut batches: [(Vec<EncodedObject>, usize); 2] = Default::default();
+    let mut sent = 0;
+    let mut send = |batch: &mut Vec<EncodedObject>, progress: &mut dyn Progress| {
+        let count = batch.len() as u64;
+        if count == 0 || sender.send(std::mem::take(batch)).is_err() {
+            return false;
+        }
+        sent += count;
+        progress.advance(count);
+        true
+    };
+    for id in missing {
+        let object = transfer::read_encoded(store.view(), id)?;
+        let (batch, bytes) = &mut batches[usize::from(object.kind != Kind::Blob)];
+        *bytes += object.bytes.len();
+        batch.push(object);
+        if *bytes >= PACK_TARGET {
+            *bytes = 0;
+            if !send(batch, progress) {
+                return Ok(sent);
+            }
+        }
+    }
+    for (batch, _) in &mut batches {
+        send(batch, progress);
+    }
+    Ok(sent)
 }

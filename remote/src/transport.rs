@@ -124,6 +124,9 @@ pub struct Listed {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was last written (seconds since the Unix epoch, by the
+    /// server's clock).
+    pub modified: i64,
 }
 
 /// An open connection to one remote.
@@ -212,6 +215,7 @@ impl Transport {
             .map(|meta| Listed {
                 key: meta.location.as_ref()[skip..].to_owned(),
                 size: meta.size,
+                modified: meta.last_modified.timestamp(),
             })
             .collect())
     }
@@ -257,6 +261,15 @@ impl Transport {
             .block_on(self.store.put(&location, PutPayload::from(bytes)))
             .map(drop)
             .map_err(|e| self.classify(e, "put", key, false))
+    }
+
+    /// Deletes `key`; deleting a key that is not there succeeds.
+    pub fn delete(&self, key: &str) -> Result<(), TransportError> {
+        let location = self.key(key);
+        match self.runtime.block_on(self.store.delete(&location)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.classify(e, "delete", key, false)),
+        }
     }
 
     /// Writes a ref conditionally: `expected` is `None` to create it only if

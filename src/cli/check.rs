@@ -52,6 +52,11 @@ pub struct CheckArgs {
     /// packs (`fsck --read-data-subset`).
     #[arg(long, value_name = "N/T", value_parser = Subset::parse)]
     read_data_subset: Option<Subset>,
+    /// Push every head and tag to REMOTE (default: `origin`, or the only
+    /// one) at the end (default: `[check] push`); a failed push fails the
+    /// check with its exit code.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "")]
+    push: Option<String>,
 }
 
 /// How many subsets `[check] fsck = "sampled"` cycles through: one a week
@@ -108,6 +113,16 @@ struct GcItem {
 }
 
 #[derive(Serialize)]
+struct PushItem {
+    remote: String,
+    url: String,
+    packs: u64,
+    bytes: u64,
+    /// Refs the remote did not have at these values.
+    updated: usize,
+}
+
+#[derive(Serialize)]
 struct FsckItem {
     problems: usize,
     damaged_rows: usize,
@@ -125,6 +140,8 @@ struct CheckDocument {
     gc: Step<GcItem>,
     /// `null` without `--fsck` or `--read-data`.
     fsck: Option<Step<FsckItem>>,
+    /// `null` without `--push` or `[check] push`.
+    push: Option<Step<PushItem>>,
     exit_code: u8,
 }
 
@@ -164,6 +181,12 @@ pub fn run(args: CheckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         fsck: read_data.map(|read_data| FsckOptions { read_data }),
         message: "scheduled check".to_owned(),
         busy_timeout: ctx.busy_timeout,
+        push: match (args.push, config.push) {
+            (Some(remote), _) | (None, Some(remote)) => {
+                Some(Some(remote).filter(|name| !name.is_empty()))
+            }
+            (None, None) => None,
+        },
     };
     let report = check::check(&mut repo, &ctx.cwd, &options, ctx.out.progress().as_mut());
     let findings = repo.findings().clone();
@@ -255,11 +278,27 @@ fn document(report: CheckReport, judge: impl Fn(Vec<Finding>) -> Verdict) -> Che
         }),
         Err(e) => failed(e),
     });
+    let push = report.push.map(|push| match push {
+        Ok(pushed) => Step::Ok(PushItem {
+            updated: pushed
+                .report
+                .refs
+                .iter()
+                .filter(|r| r.outcome != migsnap_remote::Outcome::UpToDate)
+                .count(),
+            packs: pushed.report.packs,
+            bytes: pushed.report.bytes,
+            remote: pushed.remote,
+            url: pushed.url,
+        }),
+        Err(e) => failed(e),
+    });
     let mut document = CheckDocument {
         databases,
         retention,
         gc,
         fsck,
+        push,
         exit_code: super::exit::OK,
     };
     document.exit_code = exit_code(&document);
@@ -330,6 +369,7 @@ fn failures(document: &CheckDocument) -> impl Iterator<Item = &CliError> {
         .chain(error(&document.retention))
         .chain(error(&document.gc))
         .chain(document.fsck.as_ref().and_then(error))
+        .chain(document.push.as_ref().and_then(error))
 }
 
 /// 0 when all is well; the highest code of a failed step; else 1 when a
@@ -417,6 +457,22 @@ fn render(ctx: &Ctx, document: &CheckDocument) -> Result<(), CliError> {
                 Step::Ok(f) => format!(
                     "{} problems, {} damaged rows: run `migsnap fsck` for the list",
                     f.problems, f.damaged_rows
+                ),
+                Step::Error(e) => format!("FAILED: {}", e.message),
+            },
+        )?;
+    }
+    if let Some(push) = &document.push {
+        line(
+            "push",
+            match push {
+                Step::Ok(p) => format!(
+                    "{} ({}): {} ref(s) updated, uploaded {} in {} pack(s)",
+                    p.remote,
+                    p.url,
+                    p.updated,
+                    super::output::bytes(p.bytes),
+                    p.packs
                 ),
                 Step::Error(e) => format!("FAILED: {}", e.message),
             },

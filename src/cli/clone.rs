@@ -23,6 +23,9 @@ pub struct CloneArgs {
     /// The S3 region.
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
+    /// The key file of an encrypted remote (copied into the new store).
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 pub fn run(args: CloneArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
@@ -30,9 +33,11 @@ pub fn run(args: CloneArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         url: args.url,
         endpoint: args.endpoint,
         region: args.region,
+        key_file: None,
     };
     let cloned = fetch::clone(
         settings,
+        args.key_file.as_deref(),
         args.dir.as_deref(),
         &ctx.cwd,
         ctx.out.progress().as_mut(),

@@ -313,24 +313,33 @@ impl From<RepoError> for CliError {
 
 impl From<RemoteError> for CliError {
     fn from(error: RemoteError) -> CliError {
-        use migsnap_remote::contents::ContentsError;
-        use migsnap_remote::{FetchError, PushError, TransportError};
+        use migsnap_remote::{CheckError, FetchError, GcError, PushError};
         let error = match error {
             RemoteError::Repo(inner) => return inner.into(),
             RemoteError::Store(inner)
             | RemoteError::Push(PushError::Store(inner))
-            | RemoteError::Fetch(FetchError::Store(inner)) => return inner.into(),
+            | RemoteError::Fetch(FetchError::Store(inner))
+            | RemoteError::Check(CheckError::Store(inner))
+            | RemoteError::Gc(GcError::Store(inner)) => return inner.into(),
             other => other,
         };
-        let transport = match &error {
-            RemoteError::Transport(e)
-            | RemoteError::Push(PushError::Transport(e))
-            | RemoteError::Push(PushError::Contents(ContentsError::Transport(e)))
-            | RemoteError::Fetch(FetchError::Transport(e))
-            | RemoteError::Fetch(FetchError::Contents(ContentsError::Transport(e))) => Some(e),
-            _ => None,
+        let (kind, hint) = match crypt_of(&error) {
+            Some(crypt) => crypt_kind(crypt),
+            None => remote_kind(&error),
         };
-        let (kind, hint) = match (&error, transport) {
+        let e = CliError::from_error(kind, &error);
+        match hint {
+            Some(hint) => e.hint(hint),
+            None => e,
+        }
+    }
+}
+
+/// The kind and hint of a remote error that is not about keys.
+fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
+    use migsnap_remote::contents::ContentsError;
+    use migsnap_remote::{CheckError, FetchError, GcError, LockError, PushError, TransportError};
+    match (error, transport_of(error)) {
             (_, Some(TransportError::Unreachable { .. })) => (
                 ErrorKind::Unreachable,
                 Some("check the URL and --endpoint (`migsnap remote list`) and the network, then try again".to_owned()),
@@ -361,10 +370,32 @@ impl From<RemoteError> for CliError {
             (RemoteError::Push(PushError::Contents(ContentsError::Layout(_))), _)
             | (RemoteError::Fetch(FetchError::Contents(ContentsError::Layout(_))), _)
             | (RemoteError::Fetch(FetchError::Damaged(_)), _)
-            | (RemoteError::Fetch(FetchError::MissingPack { .. }), _)
-            | (RemoteError::Fetch(FetchError::Incomplete { .. }), _) => (
+            | (RemoteError::Fetch(FetchError::Incomplete { .. }), _)
+            | (RemoteError::Check(CheckError::Contents(ContentsError::Layout(_))), _) => (
                 ErrorKind::Corrupt,
                 Some("nothing was imported; the remote is damaged: push to it again from a sound store, or use another remote".to_owned()),
+            ),
+            (RemoteError::Fetch(FetchError::MissingPack { .. }), _) => (
+                ErrorKind::Corrupt,
+                Some("nothing was imported; a `gc --remote` that ran meanwhile removes packs (run the fetch again), else the remote is damaged (`migsnap fsck --remote NAME`)".to_owned()),
+            ),
+            (RemoteError::Gc(GcError::Contents(ContentsError::Layout(_))), _)
+            | (RemoteError::Gc(GcError::Incomplete { .. }), _) => (
+                ErrorKind::Corrupt,
+                Some("nothing was deleted; `migsnap fsck --remote NAME` lists the damage".to_owned()),
+            ),
+            (RemoteError::Push(PushError::Lock(LockError::Lost { .. })), _)
+            | (RemoteError::Gc(GcError::Lock(LockError::Lost { .. })), _) => (
+                ErrorKind::Refused,
+                Some("another client broke this lock (`--break-lock`) or took it as stale, so this command stopped: run it again".to_owned()),
+            ),
+            (RemoteError::Push(PushError::Lock(LockError::Held { .. })), _)
+            | (RemoteError::Gc(GcError::Lock(LockError::Held { .. })), _) => (
+                ErrorKind::Refused,
+                Some(format!(
+                    "another migsnap is using the remote; a lock not refreshed for {} minutes is ignored as left by a client that died; if you know none runs: `migsnap gc --remote NAME --break-lock`",
+                    migsnap_remote::lock::STALE_AFTER.as_secs() / 60
+                )),
             ),
             (RemoteError::WhichRemote { .. }, _) => (
                 ErrorKind::Input,
@@ -378,16 +409,76 @@ impl From<RemoteError> for CliError {
                 ErrorKind::Refused,
                 Some("clone into another directory".to_owned()),
             ),
+            (RemoteError::KeyExists { .. }, _) => (
+                ErrorKind::Refused,
+                Some("it may be the only copy of a key: to use it, pass it with --key-file; else move it away first".to_owned()),
+            ),
             (RemoteError::Url(_), _) => (ErrorKind::Input, None),
             (RemoteError::Io { source, .. }, _)
             | (RemoteError::Fetch(FetchError::Io { source, .. }), _) => (io_kind(source), None),
             _ => (ErrorKind::Internal, None),
-        };
-        let e = CliError::from_error(kind, &error);
-        match hint {
-            Some(hint) => e.hint(hint),
-            None => e,
-        }
+    }
+}
+
+/// The transport error behind a remote error, wherever it is nested.
+fn transport_of(error: &RemoteError) -> Option<&migsnap_remote::TransportError> {
+    use migsnap_remote::contents::ContentsError;
+    use migsnap_remote::{CheckError, FetchError, GcError, LockError, PushError};
+    match error {
+        RemoteError::Transport(e)
+        | RemoteError::Gc(GcError::Transport(e))
+        | RemoteError::Gc(GcError::Contents(ContentsError::Transport(e)))
+        | RemoteError::Gc(GcError::Lock(LockError::Transport(e)))
+        | RemoteError::Push(PushError::Lock(LockError::Transport(e)))
+        | RemoteError::Check(CheckError::Transport(e))
+        | RemoteError::Check(CheckError::Contents(ContentsError::Transport(e)))
+        | RemoteError::Push(PushError::Transport(e))
+        | RemoteError::Push(PushError::Contents(ContentsError::Transport(e)))
+        | RemoteError::Fetch(FetchError::Transport(e))
+        | RemoteError::Fetch(FetchError::Contents(ContentsError::Transport(e))) => Some(e),
+        _ => None,
+    }
+}
+
+/// The key or decryption error behind a remote error, wherever it is nested.
+fn crypt_of(error: &RemoteError) -> Option<&migsnap_remote::CryptError> {
+    use migsnap_remote::contents::ContentsError;
+    use migsnap_remote::{CheckError, FetchError, GcError, LockError, PushError};
+    match error {
+        RemoteError::Crypt(e)
+        | RemoteError::Gc(GcError::Contents(ContentsError::Crypt(e)))
+        | RemoteError::Gc(GcError::Lock(LockError::Crypt(e)))
+        | RemoteError::Push(PushError::Lock(LockError::Crypt(e)))
+        | RemoteError::Check(CheckError::Contents(ContentsError::Crypt(e)))
+        | RemoteError::Push(PushError::Contents(ContentsError::Crypt(e)))
+        | RemoteError::Fetch(FetchError::Contents(ContentsError::Crypt(e))) => Some(e),
+        _ => None,
+    }
+}
+
+/// The kind and hint of a key or decryption error: an object that does not
+/// open is damage (5); a key that does not fit is bad input (3).
+fn crypt_kind(error: &migsnap_remote::CryptError) -> (ErrorKind, Option<String>) {
+    use migsnap_remote::CryptError;
+    match error {
+        CryptError::Open { .. } => (
+            ErrorKind::Corrupt,
+            Some("nothing was imported; the remote is damaged, or someone without the key wrote to it".to_owned()),
+        ),
+        CryptError::WrongKey { .. } => (
+            ErrorKind::Input,
+            Some("use the key file this remote was created with (`remote add --key-file`, `clone --key-file`)".to_owned()),
+        ),
+        CryptError::NeedsKey { .. } => (
+            ErrorKind::Input,
+            Some("give its key file: `migsnap clone URL --key-file PATH`, or `migsnap remote add NAME URL --key-file PATH`".to_owned()),
+        ),
+        CryptError::NotEncrypted { .. } => (
+            ErrorKind::Input,
+            Some("a remote is encrypted from its first push on: use an empty bucket or directory for an encrypted remote, or add this one without --encrypt".to_owned()),
+        ),
+        CryptError::KeyFile { source, .. } => (io_kind(source), None),
+        CryptError::NotAKey { .. } | CryptError::Config { .. } => (ErrorKind::Input, None),
     }
 }
 

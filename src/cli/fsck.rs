@@ -6,7 +6,10 @@ use migsnap_store::ObjectId;
 use migsnap_store::fsck::{self, Fault, FsckOptions, ReadData, Subset};
 use serde::Serialize;
 
+use super::error::ErrorKind;
+use super::output::bytes;
 use super::{CliError, Ctx, Status};
+use crate::remotes::check;
 
 /// Check that every ref and reflog row is readable, refs resolve, every
 /// reachable object is present (with its pack's dictionary) and parents form
@@ -21,6 +24,12 @@ pub struct FsckArgs {
     /// restic's); running 1/T to T/T in turn reads every pack once.
     #[arg(long, value_name = "N/T", value_parser = Subset::parse)]
     read_data_subset: Option<Subset>,
+    /// Check remote NAME instead of the store: its indexes, packs (present,
+    /// right size), refs and the completeness of every ref's history; with
+    /// --read-data, download every pack and re-hash every object. Exits 5
+    /// when the remote is damaged.
+    #[arg(long, value_name = "NAME", conflicts_with = "read_data_subset")]
+    remote: Option<String>,
 }
 
 impl FsckArgs {
@@ -61,6 +70,9 @@ struct ProblemEntry<'a> {
 
 pub fn run(args: FsckArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
     let repo = ctx.open_repo()?;
+    if let Some(remote) = &args.remote {
+        return run_remote(&repo, remote, args.read_data, ctx);
+    }
     let options = FsckOptions {
         read_data: args.read_data(),
     };
@@ -147,4 +159,63 @@ fn describe(fault: &Fault) -> (&'static str, String) {
         Fault::Corrupt(reason) => ("corrupt", reason.clone()),
         Fault::Cycle => ("cycle", "snapshot is its own ancestor".to_owned()),
     }
+}
+
+/// `fsck --remote NAME`: exit 5 when the remote is damaged, as a fetch
+/// finding the same damage would.
+fn run_remote(
+    repo: &crate::repo::Repo,
+    remote: &str,
+    read_data: bool,
+    ctx: &mut Ctx,
+) -> Result<Status, CliError> {
+    let checked = check::check(repo, Some(remote), read_data, ctx.out.progress().as_mut())?;
+    if ctx.out.is_json() {
+        ctx.out.json(&checked)?;
+    } else {
+        let report = &checked.report;
+        for problem in &report.problems {
+            ctx.out.line(&format!(
+                "{} {}: {}",
+                problem.fault.name(),
+                problem.key,
+                problem.detail
+            ))?;
+        }
+        ctx.out.line(&format!(
+            "checked {} ({}): {} pack(s), {} object(s), {} ref(s); {} object(s) needed; {}",
+            checked.remote,
+            checked.url,
+            report.packs,
+            report.objects,
+            report.refs,
+            report.needed_objects,
+            if read_data {
+                format!(
+                    "{} pack(s) read ({}), {} object(s) re-hashed",
+                    report.packs_read,
+                    bytes(report.bytes_read),
+                    report.objects_read
+                )
+            } else {
+                format!("{} pack(s) of history read", report.packs_read)
+            }
+        ))?;
+        if report.unindexed_packs > 0 {
+            ctx.out.line(&format!(
+                "{} pack(s) without an index (left by a push cut short; `migsnap remote gc` removes them)",
+                report.unindexed_packs
+            ))?;
+        }
+        ctx.out.line(&if checked.clean {
+            "no problems".to_owned()
+        } else {
+            format!("{} problem(s)", report.problems.len())
+        })?;
+    }
+    Ok(if checked.clean {
+        Status::Ok
+    } else {
+        Status::Failed(ErrorKind::Corrupt)
+    })
 }

@@ -1,9 +1,12 @@
 //! `migsnap remote add|list|remove`.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use super::{CliError, Ctx, Status};
 use crate::config::remote::RemoteConfig;
+use crate::remotes::KeySource;
 use crate::remotes::manage::{self, RemoteEntry};
 
 /// Manage remotes: other places (an S3 bucket, a directory) that hold a copy
@@ -29,6 +32,15 @@ enum RemoteCommand {
         /// The S3 region.
         #[arg(long, value_name = "REGION")]
         region: Option<String>,
+        /// Encrypt everything written to the remote with a new random key,
+        /// kept in .migsnap/keys/NAME.key and never uploaded: keep a copy of
+        /// it elsewhere, or the remote cannot be read after a disaster.
+        #[arg(long, conflicts_with = "key_file")]
+        encrypt: bool,
+        /// Encrypt with the key in this file (copied into .migsnap/keys/),
+        /// for a remote another store encrypted.
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
     },
     /// List remotes.
     #[command(visible_alias = "ls")]
@@ -55,13 +67,21 @@ pub fn run(args: RemoteArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
             url,
             endpoint,
             region,
+            encrypt,
+            key_file,
         } => {
             let settings = RemoteConfig {
                 url,
                 endpoint,
                 region,
+                key_file: None,
             };
-            let added = manage::add(&mut repo, &name, settings)?;
+            let key = match (encrypt, key_file) {
+                (_, Some(path)) => KeySource::File(ctx.cwd.join(path)),
+                (true, None) => KeySource::Generate,
+                (false, None) => KeySource::Plain,
+            };
+            let added = manage::add(&mut repo, &name, settings, &key)?;
             if ctx.out.is_json() {
                 ctx.out.json(&added)?;
             } else {
@@ -69,6 +89,12 @@ pub fn run(args: RemoteArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     "added remote '{}' ({})",
                     added.name, added.settings.url
                 ))?;
+                if let Some(path) = &added.settings.key_file {
+                    ctx.out.line(&format!(
+                        "encrypted with the key in {}: keep a copy of it off this machine",
+                        repo.store.dir().join(path).display()
+                    ))?;
+                }
             }
         }
         RemoteCommand::List => {
@@ -80,6 +106,9 @@ pub fn run(args: RemoteArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
                     let mut line = format!("{}\t{}", entry.name, entry.settings.url);
                     if let Some(endpoint) = &entry.settings.endpoint {
                         line.push_str(&format!(" (endpoint {endpoint})"));
+                    }
+                    if entry.settings.key_file.is_some() {
+                        line.push_str(" (encrypted)");
                     }
                     ctx.out.line(&line)?;
                 }

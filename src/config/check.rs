@@ -26,6 +26,9 @@ pub struct CheckConfig {
     /// Check the store after each run, and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fsck: Option<FsckLevel>,
+    /// Push every head and tag to this remote at the end of each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<String>,
 }
 
 /// How much of the store a check reads back.

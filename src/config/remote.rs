@@ -16,4 +16,8 @@ pub struct RemoteConfig {
     /// The S3 region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The key file of an encrypted remote, relative to the store
+    /// directory (`keys/NAME.key`) unless absolute. Never uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<std::path::PathBuf>,
 }

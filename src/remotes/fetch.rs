@@ -8,7 +8,7 @@ use migsnap_remote::{FetchReport, Location, RemoteRef};
 use migsnap_store::{Change, Expected, Progress, RefEdit};
 use serde::Serialize;
 
-use super::{DEFAULT_REMOTE, RemoteError, choose, connect, tracking_ref};
+use super::{DEFAULT_REMOTE, KeySource, RemoteError, choose, connect, install_key, tracking_ref};
 use crate::config::remote::RemoteConfig;
 use crate::repo::{Repo, STORE_DIR};
 
@@ -44,10 +44,10 @@ pub fn fetch(
     progress: &mut dyn Progress,
 ) -> Result<Fetched, RemoteError> {
     let (name, settings) = choose(repo, remote)?;
-    let transport = connect(&settings)?;
+    let remote = connect(&settings, repo.store.dir())?;
     let report = migsnap_remote::fetch(
         &mut repo.store,
-        &transport,
+        &remote,
         |found| vec![track(&name, found)],
         &format!("fetch {name}"),
         progress,
@@ -76,10 +76,12 @@ pub struct Cloned {
 /// Creates a store in `dir/.migsnap` (default: a directory named after the
 /// URL's last component, in `cwd`) from the remote `settings` describe:
 /// the remote becomes `origin`, and every remote ref becomes both a local
-/// ref and a remote-tracking one. On failure, what the clone created is
-/// removed again.
+/// ref and a remote-tracking one. An encrypted remote needs `key_file`
+/// (relative to `cwd`), which is copied into the new store. On failure,
+/// what the clone created is removed again.
 pub fn clone(
-    settings: RemoteConfig,
+    mut settings: RemoteConfig,
+    key_file: Option<&Path>,
     dir: Option<&Path>,
     cwd: &Path,
     progress: &mut dyn Progress,
@@ -93,8 +95,11 @@ pub fn clone(
     if store_dir.exists() {
         return Err(RemoteError::CloneTarget { path: dir });
     }
-    // Connecting first: a remote that cannot be opened leaves nothing behind.
-    let transport = connect(&settings)?;
+    // Connecting first: a remote that cannot be opened (or a key that does
+    // not fit it) leaves nothing behind.
+    let key_file = key_file.map(|path| cwd.join(path));
+    settings.key_file = key_file.clone();
+    let remote = connect(&settings, cwd)?;
     let created_dir = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(|source| RemoteError::Io {
         path: dir.clone(),
@@ -102,10 +107,12 @@ pub fn clone(
     })?;
     let cloned = (|| {
         let mut repo = Repo::init(&store_dir)?;
+        let key = key_file.map_or(KeySource::Plain, KeySource::File);
+        settings.key_file = install_key(&store_dir, DEFAULT_REMOTE, &key)?;
         repo.add_remote(DEFAULT_REMOTE, settings.clone())?;
         let report = migsnap_remote::fetch(
             &mut repo.store,
-            &transport,
+            &remote,
             |found| {
                 vec![
                     track(DEFAULT_REMOTE, found),

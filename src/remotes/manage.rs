@@ -5,7 +5,7 @@ use migsnap_remote::Location;
 use migsnap_store::{Change, Expected, RefEdit};
 use serde::Serialize;
 
-use super::{RemoteError, TRACKING_PREFIX};
+use super::{KeySource, RemoteError, TRACKING_PREFIX, install_key};
 use crate::config::remote::RemoteConfig;
 use crate::repo::Repo;
 
@@ -19,14 +19,18 @@ pub struct RemoteEntry {
     pub settings: RemoteConfig,
 }
 
-/// Adds remote `name` after checking that its URL parses. Nothing is sent:
-/// a remote may be configured before its bucket exists.
+/// Adds remote `name` after checking that its URL parses, with its key when
+/// `key` says it is encrypted (the key file goes into `.migsnap/keys/`).
+/// Nothing is sent: a remote may be configured before its bucket exists.
 pub fn add(
     repo: &mut Repo,
     name: &str,
-    settings: RemoteConfig,
+    mut settings: RemoteConfig,
+    key: &KeySource,
 ) -> Result<RemoteEntry, RemoteError> {
     Location::parse(&settings.url)?;
+    repo.check_new_remote(name)?;
+    settings.key_file = install_key(repo.store.dir(), name, key)?;
     repo.add_remote(name, settings.clone())?;
     Ok(RemoteEntry {
         name: name.to_owned(),

@@ -7,12 +7,17 @@
 //! refs, `remotes/NAME/<ref>` (`remotes/origin/heads/webui`), which REVs
 //! name as `origin/heads/webui` or `origin/webui`.
 
+pub mod check;
 pub mod fetch;
+pub mod gc;
 pub mod manage;
 pub mod push;
 
+use std::path::{Path, PathBuf};
+
 use migsnap_remote::{
-    FetchError, Location, PushError, Settings, Transport, TransportError, UrlError,
+    CheckError, Connection, ConnectionError, CryptError, FetchError, GcError, Key, KeyFile,
+    Location, PushError, Settings, Transport, TransportError, UrlError,
 };
 use migsnap_store::RefName;
 
@@ -52,12 +57,27 @@ pub enum RemoteError {
     /// The remote could not be reached or read.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The key file is unusable, or does not fit the remote.
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
+    /// A key file for the remote's name exists already.
+    #[error("key file {path} exists already")]
+    KeyExists {
+        /// The key file.
+        path: PathBuf,
+    },
     /// The push failed or was refused.
     #[error(transparent)]
     Push(#[from] PushError),
     /// The fetch failed; nothing was imported.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// A check of the remote could not run.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    /// A gc of the remote did not run or stopped.
+    #[error(transparent)]
+    Gc(#[from] GcError),
     /// The repository or its configuration failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
@@ -84,16 +104,82 @@ fn which_remote(known: &[String]) -> String {
     }
 }
 
-/// Connects to the remote `settings` describe.
-pub fn connect(settings: &RemoteConfig) -> Result<Transport, RemoteError> {
+impl From<ConnectionError> for RemoteError {
+    fn from(error: ConnectionError) -> RemoteError {
+        match error {
+            ConnectionError::Transport(e) => RemoteError::Transport(e),
+            ConnectionError::Crypt(e) => RemoteError::Crypt(e),
+        }
+    }
+}
+
+/// Connects to the remote `settings` describe, with its key file (relative
+/// to `store_dir`) when it has one: a wrong or missing key is refused here.
+pub fn connect(settings: &RemoteConfig, store_dir: &Path) -> Result<Connection, RemoteError> {
     let location = Location::parse(&settings.url)?;
-    Ok(Transport::open(
+    let key = settings
+        .key_file
+        .as_ref()
+        .map(|path| KeyFile::load(&store_dir.join(path)))
+        .transpose()?;
+    let transport = Transport::open(
         &location,
         &Settings {
             endpoint: settings.endpoint.clone(),
             region: settings.region.clone(),
         },
-    )?)
+    )?;
+    Ok(Connection::open(transport, key.as_ref())?)
+}
+
+/// Where the key of a remote being added comes from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// None: the remote is plain.
+    Plain,
+    /// A new random key (`remote add --encrypt`).
+    Generate,
+    /// An existing key file, copied into the store (`--key-file PATH`).
+    File(PathBuf),
+}
+
+/// The directory of the store's key files.
+const KEYS_DIR: &str = "keys";
+
+/// Puts the key `source` names for remote `name` into
+/// `store_dir/keys/NAME.key` (mode 0600) and returns that path relative to
+/// `store_dir`, for the remote's `key_file`; `None` for a plain remote. An
+/// existing key file is never overwritten (it may be the only copy of a
+/// key), unless it already holds the key given.
+pub fn install_key(
+    store_dir: &Path,
+    name: &str,
+    source: &KeySource,
+) -> Result<Option<PathBuf>, RemoteError> {
+    let relative = Path::new(KEYS_DIR).join(format!("{name}.key"));
+    let path = store_dir.join(&relative);
+    match source {
+        KeySource::Plain => return Ok(None),
+        KeySource::Generate if path.exists() => return Err(RemoteError::KeyExists { path }),
+        KeySource::Generate => {
+            Key::create(&path)?;
+        }
+        KeySource::File(from) => {
+            let key = Key::load(from)?;
+            if path.exists() {
+                if Key::load(&path).is_ok_and(|there| there == key) {
+                    return Ok(Some(relative));
+                }
+                return Err(RemoteError::KeyExists { path });
+            }
+            key.write(&path).map_err(|source| CryptError::KeyFile {
+                operation: "write",
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(Some(relative))
 }
 
 /// The remote called `name`, or the default one: `origin`, or the only

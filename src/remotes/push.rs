@@ -35,8 +35,8 @@ pub fn push(
 ) -> Result<Pushed, RemoteError> {
     let (name, settings) = choose(repo, remote)?;
     let selected = select(repo, refs)?;
-    let transport = connect(&settings)?;
-    let report = migsnap_remote::push(&repo.store, &transport, &selected, force, progress)?;
+    let mut remote = connect(&settings, repo.store.dir())?;
+    let report = migsnap_remote::push(&repo.store, &mut remote, &selected, force, progress)?;
     let edits: Vec<RefEdit> = report
         .refs
         .iter()

@@ -184,6 +184,12 @@ impl VerifiedObject {
     pub fn kind(&self) -> Kind {
         self.0.kind
     }
+
+    /// The object's encoded bytes with its id and kind, to send on (a
+    /// remote gc rewriting a pack with what it still needs).
+    pub fn into_encoded(self) -> EncodedObject {
+        self.0
+    }
 }
 
 /// Writes verified objects into `tx`, and returns how many were new. Pages

@@ -7,6 +7,7 @@
 
 pub mod alembic;
 pub mod moto;
+pub mod proxy;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

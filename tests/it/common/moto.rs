@@ -144,6 +144,14 @@ impl MotoServer {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
 
+    /// Deletes the object at `key`.
+    pub fn delete(&self, bucket: &str, key: &str) {
+        let response = self
+            .exchange("DELETE", &format!("/{bucket}/{key}"), &[])
+            .expect("moto answers");
+        assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+    }
+
     /// The bytes of the object at `key`.
     pub fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
         let mut stream = self.connect().expect("moto answers");

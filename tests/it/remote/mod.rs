@@ -2,7 +2,10 @@
 //! SQLite files, and two real remotes: moto's S3 server on loopback (one per
 //! test, killed when the test ends) and a plain directory (`file://`).
 //! Every scenario runs against both; the S3 half is skipped, and says so,
-//! when `MIGSNAP_TEST_PYTHON` is unset.
+//! when `MIGSNAP_TEST_PYTHON` is unset. Encryption (`crypt`), `fsck
+//! --remote` (`fsck`), `gc --remote` and its locks (`gc`), `check --push`
+//! (`check`) and transfers cut off by a proxy (`cut`) have modules of their
+//! own, sharing the helpers here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +15,12 @@ use crate::common::moto::{ACCESS_KEY, MotoServer, SECRET_KEY, python_or_skip};
 use crate::common::{
     Journal, Output, TestEnv, create_db, dump, exec, exit, file_hash, run_command,
 };
+
+mod check;
+mod crypt;
+mod cut;
+mod fsck;
+mod gc;
 
 const BUCKET: &str = "backups";
 
@@ -99,12 +108,42 @@ impl Remote {
             .expect("a pack");
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x20;
+        self.write(&key, &bytes);
+        key
+    }
+
+    /// Writes `bytes` at `key`, from outside migsnap.
+    fn write(&self, key: &str, bytes: &[u8]) {
         match (&self.server, &self.dir) {
-            (Some(server), _) => server.put(BUCKET, &format!("team/webui/{key}"), &bytes),
-            (None, Some(dir)) => std::fs::write(dir.path().join(&key), &bytes).unwrap(),
+            (Some(server), _) => server.put(BUCKET, &format!("team/webui/{key}"), bytes),
+            (None, Some(dir)) => {
+                let path = dir.path().join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
             (None, None) => unreachable!("BUG: a remote is S3 or a directory"),
         }
-        key
+    }
+
+    /// Deletes `key` from the remote.
+    fn delete(&self, key: &str) {
+        match (&self.server, &self.dir) {
+            (Some(server), _) => server.delete(BUCKET, &format!("team/webui/{key}")),
+            (None, Some(dir)) => std::fs::remove_file(dir.path().join(key)).unwrap(),
+            (None, None) => unreachable!("BUG: a remote is S3 or a directory"),
+        }
+    }
+
+    /// Every object of the remote, key and bytes.
+    fn objects(&self) -> Vec<(String, Vec<u8>)> {
+        let mut keys = self.keys("");
+        keys.sort();
+        keys.into_iter()
+            .map(|key| {
+                let bytes = self.read(&key);
+                (key, bytes)
+            })
+            .collect()
     }
 
     fn read(&self, key: &str) -> Vec<u8> {
@@ -181,10 +220,16 @@ fn project(remote: &Remote, rows: usize) -> TestEnv {
 }
 
 fn add_origin(env: &TestEnv, cwd: &Path, remote: &Remote) {
-    let mut args = vec!["remote", "add", "origin", remote.url.as_str()];
+    add_remote(env, cwd, remote, "origin", &[]).assert_success();
+}
+
+/// `remote add NAME URL [--endpoint …] EXTRA…` in `cwd`.
+fn add_remote(env: &TestEnv, cwd: &Path, remote: &Remote, name: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["remote", "add", name, remote.url.as_str()];
     let endpoint = remote.endpoint_args();
     args.extend(endpoint.iter().map(String::as_str));
-    run(env, cwd, &args).assert_success();
+    args.extend_from_slice(extra);
+    run(env, cwd, &args)
 }
 
 /// `push --format json` in `cwd`, which must succeed.
@@ -279,8 +324,8 @@ fn file_push_then_clone_restores_identically() {
 
 // --- incremental push ---------------------------------------------------
 
-/// A second push after a small change sends one small pack: only what the
-/// remote lacks.
+/// A second push after a small change sends two small packs (pages, then
+/// the snapshot and its listing): only what the remote lacks.
 fn incremental_push_sends_only_what_is_new(remote: &Remote) {
     let env = project(remote, 5000);
     let first = push(&env, env.path(), &[]);
@@ -298,7 +343,8 @@ fn incremental_push_sends_only_what_is_new(remote: &Remote) {
         "measured ({}): first push {first_bytes} bytes, incremental push {second_bytes} bytes",
         remote.url
     );
-    assert_eq!(second["packs"], 1);
+    // One pack of pages and schemas, one of the snapshot and its listing.
+    assert_eq!(second["packs"], 2);
     assert_eq!(second["refs"][0]["outcome"], "fast-forward");
     assert!(
         second["objects_present"].as_u64().unwrap() > 100,
