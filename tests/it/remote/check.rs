@@ -53,17 +53,7 @@ fn check_pushes_after_its_snapshots(remote: &Remote) {
     assert!(text.stderr.starts_with("error: "), "{}", text.stderr);
 }
 
-#[test]
-fn s3_check_pushes_after_its_snapshots() {
-    if let Some(remote) = Remote::s3() {
-        check_pushes_after_its_snapshots(&remote);
-    }
-}
-
-#[test]
-fn file_check_pushes_after_its_snapshots() {
-    check_pushes_after_its_snapshots(&Remote::file());
-}
+on_both_remotes!(check_pushes_after_its_snapshots);
 
 /// A remote that does not answer fails the check with exit 6, which a
 /// cron job can tell from damage; the snapshot is recorded.

@@ -180,17 +180,7 @@ fn encrypted_round_trip_shows_nothing(remote: &Remote) {
     assert_eq!(dump(&copy.join("second.db")), dump(&env.join("app.db")));
 }
 
-#[test]
-fn s3_encrypted_round_trip_shows_nothing() {
-    if let Some(remote) = Remote::s3() {
-        encrypted_round_trip_shows_nothing(&remote);
-    }
-}
-
-#[test]
-fn file_encrypted_round_trip_shows_nothing() {
-    encrypted_round_trip_shows_nothing(&Remote::file());
-}
+on_both_remotes!(encrypted_round_trip_shows_nothing);
 
 /// No key, another key, a key for a plain remote: each refused up front
 /// (exit 3, one line), and nothing is written or left behind.
@@ -259,17 +249,7 @@ fn wrong_or_missing_keys_are_refused(remote: &Remote) {
     run(&env, env.path(), &["fetch"]).expect(exit::OK);
 }
 
-#[test]
-fn s3_wrong_or_missing_keys_are_refused() {
-    if let Some(remote) = Remote::s3() {
-        wrong_or_missing_keys_are_refused(&remote);
-    }
-}
-
-#[test]
-fn file_wrong_or_missing_keys_are_refused() {
-    wrong_or_missing_keys_are_refused(&Remote::file());
-}
+on_both_remotes!(wrong_or_missing_keys_are_refused);
 
 /// A key given for a remote that holds plain data is refused: one remote
 /// is never half encrypted.

@@ -114,17 +114,7 @@ fn gc_frees_a_forgotten_history(remote: &Remote) {
     assert_eq!(again["deleted_packs"], 0);
 }
 
-#[test]
-fn s3_gc_frees_a_forgotten_history() {
-    if let Some(remote) = Remote::s3() {
-        gc_frees_a_forgotten_history(&remote);
-    }
-}
-
-#[test]
-fn file_gc_frees_a_forgotten_history() {
-    gc_frees_a_forgotten_history(&Remote::file());
-}
+on_both_remotes!(gc_frees_a_forgotten_history);
 
 /// A push of a large change runs while gc runs again and again with no
 /// grace period: each gc either runs or is refused by the push's lock,
@@ -177,17 +167,7 @@ fn gc_during_a_push_loses_nothing(remote: &Remote) {
     clone_matches(&env, remote);
 }
 
-#[test]
-fn s3_gc_during_a_push_loses_nothing() {
-    if let Some(remote) = Remote::s3() {
-        gc_during_a_push_loses_nothing(&remote);
-    }
-}
-
-#[test]
-fn file_gc_during_a_push_loses_nothing() {
-    gc_during_a_push_loses_nothing(&Remote::file());
-}
+on_both_remotes!(gc_during_a_push_loses_nothing);
 
 /// A lock in the bytes another client would write.
 fn lock_bytes(what: &str, time: i64) -> Vec<u8> {
@@ -246,14 +226,4 @@ fn locks_are_respected_stale_ones_ignored(remote: &Remote) {
     remote_clean(&env);
 }
 
-#[test]
-fn s3_locks_are_respected_stale_ones_ignored() {
-    if let Some(remote) = Remote::s3() {
-        locks_are_respected_stale_ones_ignored(&remote);
-    }
-}
-
-#[test]
-fn file_locks_are_respected_stale_ones_ignored() {
-    locks_are_respected_stale_ones_ignored(&Remote::file());
-}
+on_both_remotes!(locks_are_respected_stale_ones_ignored);

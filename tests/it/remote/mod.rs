@@ -16,6 +16,26 @@ use crate::common::{
     Journal, Output, TestEnv, create_db, dump, exec, exit, file_hash, run_command,
 };
 
+/// Runs each scenario `name(&Remote)` against both kinds of remote, as the
+/// tests `name::s3` (skipped, and saying so, without moto) and `name::file`.
+macro_rules! on_both_remotes {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn s3() {
+                if let Some(remote) = super::Remote::s3() {
+                    super::$name(&remote);
+                }
+            }
+
+            #[test]
+            fn file() {
+                super::$name(&super::Remote::file());
+            }
+        }
+    };
+}
+
 mod check;
 mod crypt;
 mod cut;
@@ -310,17 +330,7 @@ fn push_then_clone_restores_identically(remote: &Remote) {
     assert_eq!(log["snapshots"][0]["id"], head.as_str());
 }
 
-#[test]
-fn s3_push_then_clone_restores_identically() {
-    if let Some(remote) = Remote::s3() {
-        push_then_clone_restores_identically(&remote);
-    }
-}
-
-#[test]
-fn file_push_then_clone_restores_identically() {
-    push_then_clone_restores_identically(&Remote::file());
-}
+on_both_remotes!(push_then_clone_restores_identically);
 
 // --- incremental push ---------------------------------------------------
 
@@ -360,17 +370,7 @@ fn incremental_push_sends_only_what_is_new(remote: &Remote) {
     assert_eq!(third["refs"][0]["outcome"], "up-to-date");
 }
 
-#[test]
-fn s3_incremental_push_sends_only_what_is_new() {
-    if let Some(remote) = Remote::s3() {
-        incremental_push_sends_only_what_is_new(&remote);
-    }
-}
-
-#[test]
-fn file_incremental_push_sends_only_what_is_new() {
-    incremental_push_sends_only_what_is_new(&Remote::file());
-}
+on_both_remotes!(incremental_push_sends_only_what_is_new);
 
 // --- non-fast-forward and --force -------------------------------------
 
@@ -403,17 +403,7 @@ fn non_fast_forward_is_refused_unless_forced(remote: &Remote) {
     );
 }
 
-#[test]
-fn s3_non_fast_forward_is_refused_unless_forced() {
-    if let Some(remote) = Remote::s3() {
-        non_fast_forward_is_refused_unless_forced(&remote);
-    }
-}
-
-#[test]
-fn file_non_fast_forward_is_refused_unless_forced() {
-    non_fast_forward_is_refused_unless_forced(&Remote::file());
-}
+on_both_remotes!(non_fast_forward_is_refused_unless_forced);
 
 // --- two pushers at once ------------------------------------------------
 
@@ -471,17 +461,7 @@ fn concurrent_pushes_never_lose_a_ref(remote: &Remote) {
     fsck_clean(&env, env.path());
 }
 
-#[test]
-fn s3_concurrent_pushes_never_lose_a_ref() {
-    if let Some(remote) = Remote::s3() {
-        concurrent_pushes_never_lose_a_ref(&remote);
-    }
-}
-
-#[test]
-fn file_concurrent_pushes_never_lose_a_ref() {
-    concurrent_pushes_never_lose_a_ref(&Remote::file());
-}
+on_both_remotes!(concurrent_pushes_never_lose_a_ref);
 
 // --- retention -------------------------------------------------------------
 
@@ -531,17 +511,7 @@ fn forgotten_images_travel_as_forgotten(remote: &Remote) {
     .expect(exit::OK);
 }
 
-#[test]
-fn s3_forgotten_images_travel_as_forgotten() {
-    if let Some(remote) = Remote::s3() {
-        forgotten_images_travel_as_forgotten(&remote);
-    }
-}
-
-#[test]
-fn file_forgotten_images_travel_as_forgotten() {
-    forgotten_images_travel_as_forgotten(&Remote::file());
-}
+on_both_remotes!(forgotten_images_travel_as_forgotten);
 
 // --- damage on the remote -------------------------------------------------
 
@@ -576,17 +546,7 @@ fn flipped_byte_is_found_and_nothing_imported(remote: &Remote) {
     fsck_clean(&other, other.path());
 }
 
-#[test]
-fn s3_flipped_byte_is_found_and_nothing_imported() {
-    if let Some(remote) = Remote::s3() {
-        flipped_byte_is_found_and_nothing_imported(&remote);
-    }
-}
-
-#[test]
-fn file_flipped_byte_is_found_and_nothing_imported() {
-    flipped_byte_is_found_and_nothing_imported(&Remote::file());
-}
+on_both_remotes!(flipped_byte_is_found_and_nothing_imported);
 
 // --- unusable remotes -------------------------------------------------------
 
@@ -740,17 +700,7 @@ fn killed_push_resumes(remote: &Remote) {
     rerun_completes(&env, remote, true);
 }
 
-#[test]
-fn s3_killed_push_resumes() {
-    if let Some(remote) = Remote::s3() {
-        killed_push_resumes(&remote);
-    }
-}
-
-#[test]
-fn file_killed_push_resumes() {
-    killed_push_resumes(&Remote::file());
-}
+on_both_remotes!(killed_push_resumes);
 
 /// A fetch killed while downloading imports nothing; run again, it
 /// completes, and the killed one's download directory is gone.
@@ -802,17 +752,7 @@ fn killed_fetch_resumes(remote: &Remote) {
     );
 }
 
-#[test]
-fn s3_killed_fetch_resumes() {
-    if let Some(remote) = Remote::s3() {
-        killed_fetch_resumes(&remote);
-    }
-}
-
-#[test]
-fn file_killed_fetch_resumes() {
-    killed_fetch_resumes(&Remote::file());
-}
+on_both_remotes!(killed_fetch_resumes);
 
 /// The server dies mid-push: the push fails cleanly (the local store is
 /// untouched) and, rerun once the server is back, completes. moto keeps
