@@ -154,8 +154,8 @@ pub fn fetch(
         // The sender moves into the thread, so the channel closes when it
         // is done.
         let unpacker = scope.spawn(move || unpack_all(dir, packs, &sender));
-        for objects in receiver {
-            report.objects += transfer::import(&mut tx, objects)? as u64;
+        for verified in receiver {
+            report.objects += verified.import(&mut tx)? as u64;
             report.packs += 1;
             progress.advance(1);
         }
@@ -233,18 +233,18 @@ fn download(
     Ok(())
 }
 
-/// Reads each of the `wanted` packs from `dir`, unpacks it (every object
-/// re-hashed against its id) and sends its objects on; stops when the
+/// Reads each of the `wanted` packs from `dir`, verifies it (every object
+/// re-hashed against its id) and sends its contents on; stops when the
 /// receiver is gone (an import failed).
 fn unpack_all(
     dir: &Path,
     wanted: &[(ObjectId, layout::Index)],
-    sender: &std::sync::mpsc::SyncSender<Vec<transfer::VerifiedObject>>,
+    sender: &std::sync::mpsc::SyncSender<layout::Verified>,
 ) -> Result<(), FetchError> {
     for (name, index) in wanted {
         let path = dir.join(format!("{name}.pack"));
         let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
-        if sender.send(layout::unpack(name, &bytes, index)?).is_err() {
+        if sender.send(layout::verify(name, &bytes, index)?).is_err() {
             break;
         }
     }

@@ -16,8 +16,11 @@
 //! writes the pack first, so an index never names a pack that is not
 //! there.
 
-use migsnap_store::transfer::{EncodedObject, VerifiedObject, VerifyError};
-use migsnap_store::{Kind, ObjectId, RefName};
+use migsnap_store::compress::{Compression, Compressor};
+use migsnap_store::transfer::{
+    self, EncodedObject, PackError, VerifiedObject, VerifiedPack, VerifyError,
+};
+use migsnap_store::{Kind, ObjectId, PackMember, RefName, Transaction};
 
 use crate::crypt::Cipher;
 
@@ -31,13 +34,26 @@ pub const FORGOTTEN: &str = "forgotten/";
 /// interrupted push loses little and memory stays flat, large enough that
 /// zstd without a dictionary compresses pages well.
 pub const PACK_TARGET: usize = 8 << 20;
+/// About how many unpacked bytes of pages go in one block of a pack: the
+/// store keeps a fetched block as one of its pack rows, and reading one page
+/// unpacks its whole row. Larger blocks compress a little better (a 1 GiB
+/// database's pages at zstd level 3: 2.5% more bytes than 8 MiB blocks),
+/// smaller ones are quicker to read one page from.
+pub const BLOCK_TARGET: usize = 1 << 20;
 /// The zstd level of remote packs: zstd's default, a balance of upload
-/// bytes and push time.
+/// bytes and push time. Below the store's compact level, so a fetched
+/// block is a loose pack there.
 const LEVEL: i32 = 3;
 
 const PACK_MAGIC: &[u8; 8] = b"MSNPPACK";
 const INDEX_MAGIC: &[u8; 8] = b"MSNPINDX";
-const FORMAT: u8 = 1;
+/// The format byte of packs this version writes; it reads format 1 too.
+const FORMAT: u8 = 2;
+/// The format byte of indexes.
+const INDEX_FORMAT: u8 = 1;
+/// Bytes before a block's stored bytes: compression, stored length,
+/// unpacked length.
+const BLOCK_HEADER: usize = 1 + 4 + 4;
 /// Bytes before the entries: magic, format, pack length, unpacked length, count.
 const INDEX_HEADER: usize = 8 + 1 + 8 + 8 + 4;
 /// Bytes per entry: id, kind, offset, length.
@@ -214,35 +230,71 @@ pub struct BuiltPack {
     pub index: Index,
 }
 
-/// Packs `objects` in order into one pack file, named by `cipher`
-/// ([`Cipher::pack_name`]).
+/// Packs `objects` in order into one pack file (format 2), named by
+/// `cipher` ([`Cipher::pack_name`]). Runs of blobs go into blocks of about
+/// [`BLOCK_TARGET`] unpacked bytes; every other object gets a block of its
+/// own, as the store keeps it.
 pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
-    let mut raw = Vec::with_capacity(objects.iter().map(|o| o.bytes.len()).sum());
-    let mut entries = Vec::with_capacity(objects.len());
-    for object in objects {
-        entries.push(IndexEntry {
-            id: object.id,
-            kind: object.kind,
-            offset: raw.len() as u64,
-            len: u32::try_from(object.bytes.len()).expect("holds because objects are under 4 GiB"),
-        });
-        raw.extend_from_slice(&object.bytes);
-    }
-    let mut pack = Vec::with_capacity(raw.len() / 2);
+    let mut compressor = Compressor::new(LEVEL, None)
+        .expect("holds because a zstd context without a dictionary can always be made");
+    let mut pack = Vec::new();
     pack.extend_from_slice(PACK_MAGIC);
     pack.push(FORMAT);
-    pack.extend(
-        zstd::bulk::compress(&raw, LEVEL).expect("holds because compressing to memory cannot fail"),
-    );
+    let mut entries = Vec::with_capacity(objects.len());
+    let mut raw_len = 0u64;
+    let mut rest = objects;
+    while !rest.is_empty() {
+        let take = block_len(rest);
+        let (block, after) = rest.split_at(take);
+        rest = after;
+        let mut raw = Vec::with_capacity(block.iter().map(|o| o.bytes.len()).sum());
+        for object in block {
+            entries.push(IndexEntry {
+                id: object.id,
+                kind: object.kind,
+                offset: raw_len + raw.len() as u64,
+                len: u32::try_from(object.bytes.len())
+                    .expect("holds because objects are under 4 GiB"),
+            });
+            raw.extend_from_slice(&object.bytes);
+        }
+        raw_len += raw.len() as u64;
+        let unpacked = u32::try_from(raw.len()).expect("holds because blocks are under 4 GiB");
+        let (compression, _, stored) = compressor.compress(raw);
+        pack.push(compression as u8);
+        pack.extend_from_slice(
+            &u32::try_from(stored.len())
+                .expect("holds because blocks are under 4 GiB")
+                .to_le_bytes(),
+        );
+        pack.extend_from_slice(&unpacked.to_le_bytes());
+        pack.extend_from_slice(&stored);
+    }
     BuiltPack {
         name: cipher.pack_name(&pack),
         index: Index {
             pack_len: pack.len() as u64,
-            raw_len: raw.len() as u64,
+            raw_len,
             entries,
         },
         pack,
     }
+}
+
+/// How many of `objects` (not empty) go into the next block: one object
+/// that is not a blob, or the blobs up to one that would take the block
+/// past [`BLOCK_TARGET`].
+fn block_len(objects: &[EncodedObject]) -> usize {
+    let (mut count, mut bytes) = (0, 0);
+    for object in objects {
+        let full = count > 0 && bytes + object.bytes.len() > BLOCK_TARGET;
+        if object.kind != Kind::Blob || full {
+            break;
+        }
+        count += 1;
+        bytes += object.bytes.len();
+    }
+    count.max(1)
 }
 
 impl Index {
@@ -250,7 +302,7 @@ impl Index {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(INDEX_HEADER + self.entries.len() * INDEX_ENTRY + 32);
         out.extend_from_slice(INDEX_MAGIC);
-        out.push(FORMAT);
+        out.push(INDEX_FORMAT);
         out.extend_from_slice(&self.pack_len.to_le_bytes());
         out.extend_from_slice(&self.raw_len.to_le_bytes());
         let count = u32::try_from(self.entries.len()).expect("holds because packs are small");
@@ -280,7 +332,7 @@ impl Index {
         if ObjectId::hash(body).as_bytes() != check {
             return Err(damaged("its checksum does not match"));
         }
-        if &body[..8] != INDEX_MAGIC || body[8] != FORMAT {
+        if &body[..8] != INDEX_MAGIC || body[8] != INDEX_FORMAT {
             return Err(damaged("not a migsnap index of format 1"));
         }
         let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
@@ -331,53 +383,177 @@ pub fn check_name(name: &ObjectId, bytes: &[u8], cipher: &Cipher) -> Result<(), 
     Ok(())
 }
 
+/// One block of a pack: stored bytes and the index entries it holds, with
+/// offsets into the block's unpacked bytes.
+struct Block<'a> {
+    compression: Compression,
+    stored: &'a [u8],
+    raw_len: usize,
+    members: Vec<PackMember>,
+}
+
+/// The blocks of the (plaintext) file `bytes` of pack `name`, each with the
+/// entries of `index` it holds: format 2's blocks, or format 1's one frame.
+/// Nothing is unpacked yet; the blocks must hold every entry, each whole.
+fn blocks<'a>(
+    name: &ObjectId,
+    bytes: &'a [u8],
+    index: &Index,
+) -> Result<Vec<Block<'a>>, LayoutError> {
+    let damaged = |reason: String| LayoutError::Pack {
+        pack: *name,
+        reason,
+    };
+    if bytes.len() < 9 || &bytes[..8] != PACK_MAGIC {
+        return Err(damaged("not a migsnap pack".into()));
+    }
+    let too_large = |len: u64| damaged(format!("it claims a block of {len} bytes"));
+    let mut spans = Vec::new();
+    match bytes[8] {
+        1 => {
+            let raw_len = usize::try_from(index.raw_len)
+                .ok()
+                .filter(|len| *len <= migsnap_store::codec::DECODE_LIMIT)
+                .ok_or_else(|| too_large(index.raw_len))?;
+            spans.push((Compression::Zstd, &bytes[9..], raw_len));
+        }
+        FORMAT => {
+            let mut rest = &bytes[9..];
+            while !rest.is_empty() {
+                if rest.len() < BLOCK_HEADER {
+                    return Err(damaged("it ends inside a block header".into()));
+                }
+                let compression = Compression::from_tag(i64::from(rest[0]))
+                    .ok_or_else(|| damaged(format!("a block has compression {}", rest[0])))?;
+                let u32_at =
+                    |at: usize| u32::from_le_bytes(rest[at..at + 4].try_into().expect("4 bytes"));
+                let (stored_len, raw_len) = (u32_at(1) as usize, u32_at(5) as usize);
+                if raw_len > migsnap_store::codec::DECODE_LIMIT {
+                    return Err(too_large(raw_len as u64));
+                }
+                let stored = rest
+                    .get(BLOCK_HEADER..BLOCK_HEADER + stored_len)
+                    .ok_or_else(|| damaged("it ends inside a block".into()))?;
+                spans.push((compression, stored, raw_len));
+                rest = &rest[BLOCK_HEADER + stored_len..];
+            }
+        }
+        other => return Err(damaged(format!("it has the unknown format {other}"))),
+    }
+    let mut entries = index.entries.iter().peekable();
+    let mut start = 0u64;
+    let mut blocks = Vec::with_capacity(spans.len());
+    for (compression, stored, raw_len) in spans {
+        let end = start + raw_len as u64;
+        let mut members = Vec::new();
+        while let Some(entry) = entries.next_if(|entry| entry.offset < end) {
+            if entry.offset + u64::from(entry.len) > end {
+                return Err(damaged(format!("object {} straddles two blocks", entry.id)));
+            }
+            members.push(PackMember {
+                id: entry.id,
+                kind: entry.kind,
+                offset: u32::try_from(entry.offset - start)
+                    .expect("holds because blocks are under 4 GiB"),
+                len: entry.len,
+            });
+        }
+        blocks.push(Block {
+            compression,
+            stored,
+            raw_len,
+            members,
+        });
+        start = end;
+    }
+    if start != index.raw_len || entries.next().is_some() {
+        return Err(damaged(format!(
+            "its blocks unpack to {start} bytes, its index lists {}",
+            index.raw_len
+        )));
+    }
+    Ok(blocks)
+}
+
+/// A pack's contents, verified, in the form the store imports cheapest.
+pub enum Verified {
+    /// Format 2: pack rows the store keeps as they came.
+    Packs(Vec<VerifiedPack>),
+    /// Format 1: one frame of [`PACK_TARGET`] bytes, too large for a store
+    /// to read one page from quickly, so its objects are packed again.
+    Objects(Vec<VerifiedObject>),
+}
+
+impl Verified {
+    /// Imports the contents into `tx`; returns how many objects were new.
+    pub fn import(self, tx: &mut Transaction<'_>) -> Result<usize, migsnap_store::Error> {
+        match self {
+            Verified::Packs(packs) => packs
+                .iter()
+                .try_fold(0, |new, pack| Ok(new + transfer::import_pack(tx, pack)?)),
+            Verified::Objects(objects) => transfer::import(tx, objects),
+        }
+    }
+}
+
+/// Checks every object of pack `name`, whose file is `bytes` (its name
+/// checked already, [`check_name`]), against `index`: the file must unpack
+/// to what `index` lists, and every object must hash to its id and be the
+/// kind listed ([`VerifiedPack`]).
+pub fn verify(name: &ObjectId, bytes: &[u8], index: &Index) -> Result<Verified, LayoutError> {
+    if bytes.get(8) == Some(&1) {
+        return unpack(name, bytes, index).map(Verified::Objects);
+    }
+    let packs = blocks(name, bytes, index)?
+        .into_iter()
+        .map(|block| {
+            VerifiedPack::new(
+                block.compression,
+                block.stored.to_vec(),
+                block.raw_len,
+                LEVEL,
+                block.members,
+            )
+            .map_err(|e| damaged_object(name, e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Verified::Packs(packs))
+}
+
 /// The verified objects of pack `name`, whose file is `bytes` (its name
-/// checked already, [`check_name`]): the file must unpack to what `index`
-/// lists, and every object must hash to its id ([`VerifiedObject`]).
+/// checked already, [`check_name`]), checked as [`verify`] checks them.
 pub fn unpack(
     name: &ObjectId,
     bytes: &[u8],
     index: &Index,
 ) -> Result<Vec<VerifiedObject>, LayoutError> {
-    let damaged = |reason: String| LayoutError::Pack {
-        pack: *name,
-        reason,
-    };
-    if bytes.len() < 9 || &bytes[..8] != PACK_MAGIC || bytes[8] != FORMAT {
-        return Err(damaged("not a migsnap pack of format 1".into()));
-    }
-    let raw_len = usize::try_from(index.raw_len)
-        .ok()
-        .filter(|len| *len <= migsnap_store::codec::DECODE_LIMIT)
-        .ok_or_else(|| damaged(format!("its index claims {} bytes", index.raw_len)))?;
-    let raw = zstd::bulk::decompress(&bytes[9..], raw_len)
-        .map_err(|e| damaged(format!("it does not decompress: {e}")))?;
-    if raw.len() != raw_len {
-        return Err(damaged(format!(
-            "it unpacks to {} bytes, not {raw_len}",
-            raw.len()
-        )));
-    }
     let mut objects = Vec::with_capacity(index.entries.len());
-    for entry in &index.entries {
-        let start = entry.offset as usize;
-        let encoded = raw[start..start + entry.len as usize].to_vec();
-        let object =
-            VerifiedObject::new(entry.id, encoded).map_err(|source| LayoutError::Object {
-                pack: *name,
-                source,
-            })?;
-        if object.kind() != entry.kind {
-            return Err(damaged(format!(
-                "its index lists {} as a {}, but it is a {}",
-                entry.id,
-                entry.kind.name(),
-                object.kind().name()
-            )));
-        }
-        objects.push(object);
+    for block in blocks(name, bytes, index)? {
+        objects.extend(
+            transfer::unpack_objects(
+                block.compression,
+                block.stored,
+                block.raw_len,
+                &block.members,
+            )
+            .map_err(|e| damaged_object(name, e))?,
+        );
     }
     Ok(objects)
+}
+
+/// A pack whose object, or whose block, is not what its index says.
+fn damaged_object(pack: &ObjectId, error: PackError) -> LayoutError {
+    match error {
+        PackError::Object(source) => LayoutError::Object {
+            pack: *pack,
+            source,
+        },
+        other => LayoutError::Pack {
+            pack: *pack,
+            reason: other.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -427,7 +603,95 @@ mod tests {
         );
         assert_eq!(&hex[..expected_head.len()], expected_head);
         assert_eq!(bytes.len(), INDEX_HEADER + INDEX_ENTRY + 32);
-        assert_eq!(&built.pack[..9], b"MSNPPACK\x01");
+    }
+
+    /// Pins the pack bytes of `docs/format.md` ("Remotes"): a one-blob pack
+    /// is one block, stored as is because zstd does not shrink it.
+    #[test]
+    fn pack_golden_bytes() {
+        let page = encoded(b"page");
+        let built = build(std::slice::from_ref(&page), &Cipher::Plain);
+        let mut expected = b"MSNPPACK\x02\x00\x06\x00\x00\x00\x06\x00\x00\x00".to_vec();
+        expected.extend_from_slice(&page.bytes);
+        assert_eq!(built.pack, expected);
+        assert_eq!(page.bytes, b"\x01\x01page");
+    }
+
+    /// Packs of format 1 (one zstd frame, as the first remotes were
+    /// written) still read; their objects are packed again on import.
+    #[test]
+    fn a_format_1_pack_still_reads() {
+        let objects = [encoded(b"one"), encoded(b"two")];
+        let index = build(&objects, &Cipher::Plain).index;
+        let raw: Vec<u8> = objects.iter().flat_map(|o| o.bytes.clone()).collect();
+        let mut pack = b"MSNPPACK\x01".to_vec();
+        pack.extend(zstd::bulk::compress(&raw, 3).unwrap());
+        let name = Cipher::Plain.pack_name(&pack);
+        let ids: Vec<ObjectId> = unpack(&name, &pack, &index)
+            .unwrap()
+            .iter()
+            .map(VerifiedObject::id)
+            .collect();
+        assert_eq!(ids, [objects[0].id, objects[1].id]);
+        assert!(matches!(verify(&name, &pack, &index), Ok(Verified::Objects(o)) if o.len() == 2));
+    }
+
+    /// Pages share blocks up to the target; every other object has one of
+    /// its own; every block arrives as a pack row the store can keep.
+    #[test]
+    fn blocks_split_pages_by_size_and_keep_other_objects_alone() {
+        let page = |n: u8| encoded(&vec![n; 300 << 10]);
+        let schema = encode_object(&Object::Blob(b"schema".to_vec()));
+        let snapshot_bytes = encode_object(&Object::Image(migsnap_store::Image {
+            block_size: 4096,
+            block_count: 0,
+            digest: [0; 32],
+            listing: migsnap_store::Listing::Full(Vec::new()),
+        }));
+        let image = EncodedObject {
+            id: ObjectId::hash(&snapshot_bytes),
+            kind: Kind::Image,
+            bytes: snapshot_bytes,
+        };
+        let objects = vec![
+            page(1),
+            page(2),
+            page(3),
+            page(4),
+            image,
+            page(5),
+            EncodedObject {
+                id: ObjectId::hash(&schema),
+                kind: Kind::Blob,
+                bytes: schema,
+            },
+        ];
+        let built = build(&objects, &Cipher::Plain);
+        let Verified::Packs(packs) = verify(&built.name, &built.pack, &built.index).unwrap() else {
+            panic!("a format 2 pack verifies as pack rows");
+        };
+        let sizes: Vec<usize> = packs.iter().map(|p| p.members().len()).collect();
+        assert_eq!(sizes, [3, 1, 1, 2]);
+        let ids: Vec<ObjectId> = packs
+            .iter()
+            .flat_map(|p| p.members().iter().map(|m| m.id))
+            .collect();
+        assert_eq!(ids, objects.iter().map(|o| o.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_object_across_two_blocks_is_damage() {
+        let objects = [encoded(&vec![1; 600 << 10]), encoded(&vec![2; 600 << 10])];
+        let built = build(&objects, &Cipher::Plain);
+        let mut index = built.index.clone();
+        // Shift the boundary between the two objects into the second block.
+        index.entries[0].len += 1;
+        index.entries[1].offset += 1;
+        index.entries[1].len -= 1;
+        assert!(matches!(
+            verify(&built.name, &built.pack, &index),
+            Err(LayoutError::Pack { reason, .. }) if reason.contains("straddles")
+        ));
     }
 
     fn hex_le(value: u64, width: usize) -> String {

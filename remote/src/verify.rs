@@ -159,12 +159,16 @@ pub fn check(
         .collect();
     progress.start("checking packs", to_read.len() as u64);
     for (name, index) in to_read {
-        match contents::read_pack(remote, name, index) {
-            Ok(Some((objects, bytes))) => {
+        let read = contents::download_pack(remote, name).and_then(|pack| {
+            pack.map(|(bytes, stored)| Ok((layout::verify(name, &bytes, index)?, stored)))
+                .transpose()
+        });
+        match read {
+            Ok(Some((verified, bytes))) => {
                 report.packs_read += 1;
                 report.bytes_read += bytes;
-                report.objects_read += objects.len() as u64;
-                migsnap_store::transfer::import(&mut tx, objects)?;
+                report.objects_read += index.entries.len() as u64;
+                verified.import(&mut tx)?;
             }
             Ok(None) => problems.push(missing_pack(name)),
             Err(ContentsError::Transport(e)) => return Err(e.into()),

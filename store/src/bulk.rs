@@ -28,9 +28,13 @@ use crate::odb::{Error, RawPack, Result, View, extract};
 /// Packs handed to workers and not yet consumed.
 const IN_FLIGHT: usize = 32;
 
-/// Unpacked packs each worker keeps (a pack is 64 objects at most, so a
-/// few hundred KiB each for database pages).
+/// Unpacked packs each worker keeps at most: a pack of pages is 32 or 64
+/// of them, a few hundred KiB.
 const CACHED_PACKS: usize = 8;
+
+/// Unpacked bytes each worker keeps at most (a pack fetched from a remote
+/// is about a megabyte): memory stays flat whatever the packs' size.
+const CACHED_BYTES: usize = 4 << 20;
 
 /// (object, offset, length) of requested objects in one pack, in request order.
 type Members = Vec<(ObjectId, i64, i64)>;
@@ -44,29 +48,41 @@ struct Job {
     members: Members,
 }
 
-/// The packs a worker holds unpacked, most recently used first. The
-/// calling thread keeps a copy of each worker's (the same updates, in the
-/// same job order) to know which packs it needs not fetch.
+/// The packs a worker holds unpacked, most recently used first, with their
+/// unpacked sizes. The calling thread keeps a copy of each worker's (the
+/// same updates, in the same job order) to know which packs it needs not
+/// fetch.
 #[derive(Default)]
 struct Cache<T> {
-    packs: VecDeque<(i64, T)>,
+    packs: VecDeque<(i64, usize, T)>,
 }
 
 impl<T> Cache<T> {
     /// Moves `seq` to the front and returns it, if held.
     fn take(&mut self, seq: i64) -> Option<&T> {
-        let at = self.packs.iter().position(|(held, _)| *held == seq)?;
+        let at = self.packs.iter().position(|(held, _, _)| *held == seq)?;
         let entry = self.packs.remove(at).expect("BUG: position out of range");
         self.packs.push_front(entry);
-        self.packs.front().map(|(_, value)| value)
+        self.packs.front().map(|(_, _, value)| value)
     }
 
-    /// Holds `value` as `seq`, dropping the least recently used beyond
-    /// [`CACHED_PACKS`].
-    fn put(&mut self, seq: i64, value: T) -> &T {
-        self.packs.push_front((seq, value));
-        self.packs.truncate(CACHED_PACKS);
-        &self.packs[0].1
+    /// Holds `value`, `size` unpacked bytes, as `seq`, dropping the least
+    /// recently used beyond [`CACHED_PACKS`] or [`CACHED_BYTES`] (the
+    /// newest is always held).
+    fn put(&mut self, seq: i64, size: usize, value: T) -> &T {
+        self.packs.push_front((seq, size, value));
+        let mut total = 0;
+        let keep = self
+            .packs
+            .iter()
+            .take(CACHED_PACKS)
+            .take_while(|(_, size, _)| {
+                total = size.saturating_add(total);
+                total <= CACHED_BYTES
+            })
+            .count();
+        self.packs.truncate(keep.max(1));
+        &self.packs[0].2
     }
 }
 
@@ -119,8 +135,9 @@ fn read_blobs_in<E: From<Error>>(
                 let pack = match held[worker].take(seq) {
                     Some(()) => None,
                     None => {
-                        held[worker].put(seq, ());
-                        Some(fetch(view, seq, members[0].0)?)
+                        let pack = fetch(view, seq, members[0].0)?;
+                        held[worker].put(seq, pack.unpacked_len(), ());
+                        Some(pack)
                     }
                 };
                 let job = Job {
@@ -194,7 +211,7 @@ fn work(
         let bytes = match job.pack {
             Some(pack) => pack
                 .unpack(&mut decompressors)
-                .map(|bytes| cache.put(job.seq, bytes)),
+                .map(|bytes| cache.put(job.seq, bytes.len(), bytes)),
             // Not held only when unpacking it failed before; that earlier
             // job's error is the one delivered.
             None => cache.take(job.seq).ok_or_else(|| Error::Unreadable {

@@ -12,12 +12,12 @@
 use std::collections::HashSet;
 
 use crate::codec::{self, DecodeError};
-use crate::compress::SNAPSHOT_LEVEL;
+use crate::compress::{Compression, SNAPSHOT_LEVEL};
 use crate::id::ObjectId;
 use crate::image;
 use crate::object::Kind;
 use crate::odb::{Error, Result, Transaction, View, extract};
-use crate::pack::{PACK_OBJECTS, PreparedPack};
+use crate::pack::{PACK_OBJECTS, PackMember, PreparedPack};
 use crate::reach::{self, Visit};
 
 /// Every object the snapshots `roots` need, each once: the snapshots and
@@ -152,22 +152,29 @@ pub enum VerifyError {
     },
 }
 
+/// Checks that `bytes` hash to `expected` and decode canonically (a blob's
+/// body is opaque, so only its header is checked); returns its kind.
+fn verify(expected: ObjectId, bytes: &[u8]) -> std::result::Result<Kind, VerifyError> {
+    let actual = ObjectId::hash(bytes);
+    if actual != expected {
+        return Err(VerifyError::Mismatch { expected, actual });
+    }
+    let undecodable = |source| VerifyError::Undecodable {
+        id: expected,
+        source,
+    };
+    let kind = codec::peek_kind(bytes).map_err(undecodable)?;
+    if kind != Kind::Blob {
+        codec::decode_object(bytes).map_err(undecodable)?;
+    }
+    Ok(kind)
+}
+
 impl VerifiedObject {
     /// Checks that `bytes` hash to `expected` and decode canonically (a
     /// blob's body is opaque, so only its header is checked).
     pub fn new(expected: ObjectId, bytes: Vec<u8>) -> std::result::Result<Self, VerifyError> {
-        let actual = ObjectId::hash(&bytes);
-        if actual != expected {
-            return Err(VerifyError::Mismatch { expected, actual });
-        }
-        let undecodable = |source| VerifyError::Undecodable {
-            id: expected,
-            source,
-        };
-        let kind = codec::peek_kind(&bytes).map_err(undecodable)?;
-        if kind != Kind::Blob {
-            codec::decode_object(&bytes).map_err(undecodable)?;
-        }
+        let kind = verify(expected, &bytes)?;
         Ok(VerifiedObject(EncodedObject {
             id: expected,
             kind,
@@ -190,6 +197,148 @@ impl VerifiedObject {
     pub fn into_encoded(self) -> EncodedObject {
         self.0
     }
+}
+
+/// A pack row from elsewhere (a remote's pack holds several), as the store
+/// keeps it: its stored bytes, unpacked once and every member checked
+/// ([`VerifiedObject`]'s checks, and the kind it is listed as), so it can be
+/// imported without compressing or hashing anything again. The only way
+/// into [`import_pack`].
+pub struct VerifiedPack(PreparedPack);
+
+/// Why a pack from elsewhere is not what it is listed as.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// Its bytes do not unpack to its stated length.
+    #[error("it does not unpack: {0}")]
+    Unpack(String),
+    /// Its members do not tile its unpacked bytes.
+    #[error("its members do not cover its {raw_len} unpacked bytes exactly")]
+    Members {
+        /// The unpacked length it states.
+        raw_len: usize,
+    },
+    /// A member is not the object it is listed as.
+    #[error(transparent)]
+    Object(#[from] VerifyError),
+    /// A member is another kind of object than it is listed as.
+    #[error("object {id} is listed as a {listed} but is a {actual}")]
+    Kind {
+        /// The object.
+        id: ObjectId,
+        /// The kind it is listed as.
+        listed: &'static str,
+        /// The kind it is.
+        actual: &'static str,
+    },
+}
+
+impl VerifiedPack {
+    /// Unpacks `data` (`compression` without a dictionary, at most `raw_len`
+    /// bytes; `level` is the zstd level its writer used, kept as the row's)
+    /// and checks that `members` tile the unpacked bytes in order and that
+    /// each is the object and kind it is listed as.
+    pub fn new(
+        compression: Compression,
+        data: Vec<u8>,
+        raw_len: usize,
+        level: i32,
+        members: Vec<PackMember>,
+    ) -> std::result::Result<Self, PackError> {
+        unpack_each(compression, &data, raw_len, &members, |_, _| {})?;
+        Ok(VerifiedPack(PreparedPack {
+            members,
+            raw_len,
+            level,
+            compression,
+            dictionary: None,
+            data,
+        }))
+    }
+
+    /// The objects in the pack.
+    pub fn members(&self) -> &[PackMember] {
+        &self.0.members
+    }
+}
+
+/// The members of a pack from elsewhere as [`VerifiedObject`]s (checked as
+/// [`VerifiedPack::new`] checks them), for a caller that sends them on in
+/// other packs.
+pub fn unpack_objects(
+    compression: Compression,
+    data: &[u8],
+    raw_len: usize,
+    members: &[PackMember],
+) -> std::result::Result<Vec<VerifiedObject>, PackError> {
+    let mut objects = Vec::with_capacity(members.len());
+    unpack_each(compression, data, raw_len, members, |member, bytes| {
+        objects.push(VerifiedObject(EncodedObject {
+            id: member.id,
+            kind: member.kind,
+            bytes: bytes.to_vec(),
+        }));
+    })?;
+    Ok(objects)
+}
+
+/// Unpacks a pack, checks every member, and calls `each` with each member
+/// and its encoded bytes, in order.
+fn unpack_each(
+    compression: Compression,
+    data: &[u8],
+    raw_len: usize,
+    members: &[PackMember],
+    mut each: impl FnMut(&PackMember, &[u8]),
+) -> std::result::Result<(), PackError> {
+    if raw_len > codec::DECODE_LIMIT {
+        return Err(PackError::Unpack(format!("it claims {raw_len} bytes")));
+    }
+    let unpacked;
+    let raw: &[u8] = match compression {
+        Compression::None => data,
+        Compression::Zstd => {
+            unpacked = zstd::bulk::decompress(data, raw_len)
+                .map_err(|e| PackError::Unpack(e.to_string()))?;
+            &unpacked
+        }
+    };
+    if raw.len() != raw_len {
+        return Err(PackError::Unpack(format!(
+            "it unpacks to {} bytes, not {raw_len}",
+            raw.len()
+        )));
+    }
+    let mut next = 0usize;
+    for member in members {
+        let (start, len) = (member.offset as usize, member.len as usize);
+        if start != next || start + len > raw_len {
+            return Err(PackError::Members { raw_len });
+        }
+        next = start + len;
+        let bytes = &raw[start..next];
+        let kind = verify(member.id, bytes)?;
+        if kind != member.kind {
+            return Err(PackError::Kind {
+                id: member.id,
+                listed: member.kind.name(),
+                actual: kind.name(),
+            });
+        }
+        each(member, bytes);
+    }
+    if next != raw_len {
+        return Err(PackError::Members { raw_len });
+    }
+    Ok(())
+}
+
+/// Stores a verified pack as it came, and returns how many of its objects
+/// were new: nothing is compressed or hashed again. Its row records the
+/// writer's level, so a pack from elsewhere below the compact level is
+/// loose, and `gc` packs it.
+pub fn import_pack(tx: &mut Transaction<'_>, pack: &VerifiedPack) -> Result<usize> {
+    tx.write_pack(&pack.0)
 }
 
 /// Writes verified objects into `tx`, and returns how many were new. Pages
@@ -279,6 +428,101 @@ mod tests {
         tx.commit(&[edit], "import").unwrap();
         assert_eq!(to.read(&first).unwrap(), from.read(&first).unwrap());
         assert_eq!(reachable(to.view(), &[second]).unwrap().len(), 3);
+    }
+
+    /// Members of a pack from elsewhere, and their bytes back to back.
+    fn foreign_pack(objects: &[Object]) -> (Vec<PackMember>, Vec<u8>) {
+        let mut raw = Vec::new();
+        let members = objects
+            .iter()
+            .map(|object| {
+                let bytes = codec::encode_object(object);
+                let member = PackMember {
+                    id: ObjectId::hash(&bytes),
+                    kind: object.kind(),
+                    offset: raw.len() as u32,
+                    len: bytes.len() as u32,
+                };
+                raw.extend(bytes);
+                member
+            })
+            .collect();
+        (members, raw)
+    }
+
+    #[test]
+    fn a_verified_pack_is_kept_as_it_came_and_reads_back() {
+        let objects = [
+            Object::Blob(vec![7; 4096]),
+            Object::Blob(vec![8; 4096]),
+            Object::Blob(vec![7; 4096]),
+        ];
+        let (mut members, raw) = foreign_pack(&objects[..2]);
+        let frame = zstd::bulk::compress(&raw, 3).unwrap();
+        let stored = frame.len();
+        let pack =
+            VerifiedPack::new(Compression::Zstd, frame, raw.len(), 3, members.clone()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join("s")).unwrap();
+        let mut tx = store.transaction().unwrap();
+        assert_eq!(import_pack(&mut tx, &pack).unwrap(), 2);
+        assert_eq!(
+            import_pack(&mut tx, &pack).unwrap(),
+            0,
+            "nothing is new twice"
+        );
+        tx.commit(&[], "import").unwrap();
+        for (member, object) in members.iter().zip(&objects) {
+            assert_eq!(&store.read(&member.id).unwrap(), object);
+        }
+        let rows: (i64, i64, i64) = rusqlite::Connection::open(dir.path().join("s/store.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*), sum(length(data)), max(level) FROM packs",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            rows,
+            (1, stored as i64, 3),
+            "one row, the bytes as sent, its level"
+        );
+
+        // A member listed as another kind is refused.
+        members[1].kind = Kind::Snapshot;
+        assert!(matches!(
+            VerifiedPack::new(
+                Compression::None,
+                raw.clone(),
+                raw.len(),
+                3,
+                members.clone()
+            ),
+            Err(PackError::Kind { .. })
+        ));
+        members[1].kind = Kind::Blob;
+        // A flipped byte, and members that leave a gap, are refused.
+        let mut flipped = raw.clone();
+        flipped[10] ^= 1;
+        assert!(matches!(
+            VerifiedPack::new(Compression::None, flipped, raw.len(), 3, members.clone()),
+            Err(PackError::Object(VerifyError::Mismatch { .. }))
+        ));
+        assert!(matches!(
+            VerifiedPack::new(
+                Compression::None,
+                raw.clone(),
+                raw.len(),
+                3,
+                members[1..].to_vec()
+            ),
+            Err(PackError::Members { .. })
+        ));
+        assert!(matches!(
+            VerifiedPack::new(Compression::Zstd, raw.clone(), raw.len(), 3, members),
+            Err(PackError::Unpack(_))
+        ));
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub(crate) struct RawPack {
 }
 
 impl RawPack {
+    /// The length it states it unpacks to (a damaged row's claim is
+    /// checked when it is unpacked).
+    pub(crate) fn unpacked_len(&self) -> usize {
+        usize::try_from(self.raw_len).unwrap_or(usize::MAX)
+    }
+
     pub(super) fn unreadable(&self, reason: String) -> Error {
         Error::Unreadable {
             id: ObjectId::from_bytes([0; 32]),

@@ -328,6 +328,19 @@ fn push_then_clone_restores_identically(remote: &Remote) {
         .expect(exit::OK)
         .json();
     assert_eq!(log["snapshots"][0]["id"], head.as_str());
+
+    // The clone kept the remote's blocks as loose packs; gc packs them,
+    // and the snapshot checks out the same after.
+    let gc = run(&machine, &copy, &["--format", "json", "gc"])
+        .expect(exit::OK)
+        .json();
+    assert!(gc["packed"]["loose_packs"].as_u64().unwrap() > 0, "{gc}");
+    fsck_clean(&machine, &copy);
+    run(&machine, &copy, &["checkout", &head, "-o", "again.db"]).expect(exit::OK);
+    assert_eq!(
+        file_hash(&copy.join("again.db")),
+        file_hash(&env.join("app.db"))
+    );
 }
 
 on_both_remotes!(push_then_clone_restores_identically);
