@@ -87,11 +87,11 @@ pub fn download_pack(
     name: &ObjectId,
 ) -> Result<Option<(Vec<u8>, u64)>, ContentsError> {
     let key = layout::pack_key(name);
-    let Some(fetched) = remote.transport.get(&key)? else {
+    let Some(fetched) = remote.transport.get_immutable(&key)? else {
         return Ok(None);
     };
-    let stored = fetched.bytes.len() as u64;
-    let bytes = remote.cipher().open(&key, fetched.bytes)?;
+    let stored = fetched.len() as u64;
+    let bytes = remote.cipher().open(&key, fetched)?;
     layout::check_name(name, &bytes, remote.cipher())?;
     Ok(Some((bytes, stored)))
 }

@@ -1,14 +1,16 @@
 //! Fetching from a remote: download the packs that hold objects the store
 //! lacks, verify them, and import them with ref edits in one transaction.
 //!
-//! Two phases, so the store's write lock is not held over the network:
-//! packs are downloaded into `fetch-packs/` inside the store directory
+//! A fetch ([`Staging::Resumable`]) has two phases, so the store's write
+//! lock is not held over the network: packs are downloaded into
+//! `fetch-packs/` inside the store directory
 //! (each checked against its name as it arrives, and renamed into place
 //! whole), then imported in one transaction in which every object is
 //! re-hashed and the history of every remote ref must be complete. A fetch
 //! that fails or is killed imports nothing; run again, it keeps the packs
 //! that arrived (checked against their names again) and downloads only the
-//! rest. The directory is removed once a fetch has imported.
+//! rest. The directory is removed once a fetch has imported. A clone
+//! ([`Staging::Direct`]) verifies and imports each pack as it arrives.
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +96,20 @@ impl From<ConnectionError> for FetchError {
     }
 }
 
+/// Where a fetch keeps packs between downloading and importing them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Staging {
+    /// In the store directory until imported, so that a fetch cut short
+    /// resumes; the store's write lock is taken only once every pack has
+    /// arrived, so a slow network never blocks a snapshot.
+    Resumable,
+    /// Nowhere: each pack is verified and imported as it arrives, under the
+    /// write lock throughout. For a clone: no one else uses its new store,
+    /// and a clone that fails is removed whole, so there is nothing to
+    /// resume, and the download overlaps with the import.
+    Direct,
+}
+
 /// Fetches every ref of the remote and what it needs. `edits` turns each
 /// remote ref into the local ref edits to commit with the objects (the
 /// remote-tracking ref; for `clone`, the local ref too); `message` goes into
@@ -101,6 +117,7 @@ impl From<ConnectionError> for FetchError {
 pub fn fetch(
     store: &mut Store,
     remote: &Connection,
+    staging: Staging,
     edits: impl Fn(&RemoteRef) -> Vec<RefEdit>,
     message: &str,
     progress: &mut dyn Progress,
@@ -140,28 +157,58 @@ pub fn fetch(
             .collect(),
     };
     let downloads = store.dir().join(DOWNLOADS);
-    download(remote, &downloads, &wanted, &mut report, progress)?;
+    let (source, threads) = match staging {
+        Staging::Resumable => {
+            download(remote, &downloads, &wanted, &mut report, progress)?;
+            (Source::Dir(&downloads), VERIFIERS)
+        }
+        Staging::Direct => (Source::Remote(remote), DOWNLOADERS),
+    };
 
     let mut tx = store.transaction()?;
     progress.start("importing", wanted.len() as u64);
-    // Unpacking and re-hashing the next pack overlaps with writing this
-    // one into the store: one thread each, handing over one pack at a time
-    // (a rendezvous: measured on a 1 GiB clone, 4.2 to 4.9 s against 5.5 to
-    // 5.7 s on one thread, for 40 MiB more peak RSS; docs/benchmarks.md).
-    let (sender, receiver) = std::sync::mpsc::sync_channel(0);
+    // Verifying packs (unzstd and BLAKE3 of every object; for a direct
+    // fetch, downloading them first) overlaps with writing them into the
+    // store: `threads` threads take every `threads`th pack and hand each
+    // over by rendezvous, and this thread takes them in turn, so packs go
+    // in in order.
     let unpacked = std::thread::scope(|scope| {
-        let (dir, packs) = (&downloads, &wanted);
-        // The sender moves into the thread, so the channel closes when it
-        // is done.
-        let unpacker = scope.spawn(move || unpack_all(dir, packs, &sender));
-        for verified in receiver {
-            report.objects += verified.import(&mut tx)? as u64;
-            report.packs += 1;
-            progress.advance(1);
-        }
-        unpacker
-            .join()
-            .expect("BUG: the unpacking thread does not panic")
+        let (source, packs) = (&source, &wanted);
+        let mut receivers = Vec::with_capacity(threads);
+        let verifiers: Vec<_> = (0..threads)
+            .map(|first| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(0);
+                receivers.push(receiver);
+                // The sender moves into the thread, so its channel closes
+                // when the thread is done.
+                scope.spawn(move || verify_every(source, packs, first, threads, &sender))
+            })
+            .collect();
+        let imported = (|| {
+            for turn in 0..wanted.len() {
+                // Closed early only when that verifier failed: its error
+                // is returned below.
+                let Ok((verified, downloaded)) = receivers[turn % threads].recv() else {
+                    break;
+                };
+                report.objects += verified.import(&mut tx)? as u64;
+                report.bytes += downloaded;
+                report.packs += 1;
+                progress.advance(1);
+            }
+            Ok::<_, FetchError>(())
+        })();
+        // Closing the channels stops verifiers waiting to hand a pack over.
+        drop(receivers);
+        let verified: Result<Vec<()>, FetchError> = verifiers
+            .into_iter()
+            .map(|verifier| {
+                verifier
+                    .join()
+                    .expect("BUG: the verifying threads do not panic")
+            })
+            .collect();
+        verified.and(imported)
     });
     unpacked?;
     progress.finish();
@@ -194,9 +241,23 @@ pub fn fetch(
 /// until it has imported them.
 const DOWNLOADS: &str = "fetch-packs";
 
-/// Downloads the `wanted` packs into `dir`, each checked against its name
-/// before it is written (to a temporary name, then renamed), and keeps
-/// those a fetch cut short left there if they still check.
+/// Packs downloaded at once. One request at a time leaves an S3 link
+/// mostly idle between round trips (restic restores with several
+/// connections too); see `docs/benchmarks.md`.
+const DOWNLOADERS: usize = 4;
+
+/// What became of one wanted pack.
+enum Downloaded {
+    /// A fetch cut short had left it, and it still checks.
+    Kept,
+    /// Downloaded now: the bytes the remote stored.
+    Fetched(u64),
+}
+
+/// Downloads the `wanted` packs into `dir`, [`DOWNLOADERS`] at a time, each
+/// checked against its name before it is written (to a temporary name,
+/// then renamed), and keeps those a fetch cut short left there if they
+/// still check. Stops at the first failure, which it returns.
 fn download(
     remote: &Connection,
     dir: &Path,
@@ -204,47 +265,112 @@ fn download(
     report: &mut FetchReport,
     progress: &mut dyn Progress,
 ) -> Result<(), FetchError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    std::fs::create_dir_all(dir).map_err(|source| FetchError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    progress.start("downloading", wanted.len() as u64);
+    let next = AtomicUsize::new(0);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let failed = std::thread::scope(|scope| {
+        for _ in 0..DOWNLOADERS.min(wanted.len()) {
+            let (done_tx, next) = (done_tx.clone(), &next);
+            scope.spawn(move || {
+                while let Some((name, _)) = wanted.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = download_one(remote, dir, name);
+                    let stop = result.is_err();
+                    if done_tx.send(result).is_err() || stop {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut failed = None;
+        for result in done_rx {
+            match result {
+                Ok(Downloaded::Kept) => report.resumed += 1,
+                Ok(Downloaded::Fetched(bytes)) => report.bytes += bytes,
+                Err(error) => {
+                    // The others finish the pack they are on and stop.
+                    next.store(wanted.len(), Ordering::Relaxed);
+                    failed.get_or_insert(error);
+                }
+            }
+            progress.advance(1);
+        }
+        failed
+    });
+    progress.finish();
+    failed.map_or(Ok(()), Err)
+}
+
+/// Downloads pack `name` into `dir`, unless a fetch cut short left it there
+/// and it still checks against its name.
+fn download_one(
+    remote: &Connection,
+    dir: &Path,
+    name: &ObjectId,
+) -> Result<Downloaded, FetchError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| FetchError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    progress.start("downloading", wanted.len() as u64);
-    for (name, _) in wanted {
-        let path = dir.join(format!("{name}.pack"));
-        let kept = std::fs::read(&path)
-            .is_ok_and(|bytes| layout::check_name(name, &bytes, remote.cipher()).is_ok());
-        if kept {
-            report.resumed += 1;
-        } else {
-            // Checked now, so damage is reported before anything is
-            // imported and names the pack; the objects are checked again
-            // on import.
-            let (bytes, stored) = contents::download_pack(remote, name)?
-                .ok_or(FetchError::MissingPack { pack: *name })?;
-            report.bytes += stored;
-            let partial = dir.join(format!("{name}.part"));
-            std::fs::write(&partial, &bytes).map_err(io(&partial))?;
-            std::fs::rename(&partial, &path).map_err(io(&path))?;
-        }
-        progress.advance(1);
+    let path = dir.join(format!("{name}.pack"));
+    let kept = std::fs::read(&path)
+        .is_ok_and(|bytes| layout::check_name(name, &bytes, remote.cipher()).is_ok());
+    if kept {
+        return Ok(Downloaded::Kept);
     }
-    progress.finish();
-    Ok(())
+    // Checked now, so damage is reported before anything is imported and
+    // names the pack; the objects are checked again on import.
+    let (bytes, stored) =
+        contents::download_pack(remote, name)?.ok_or(FetchError::MissingPack { pack: *name })?;
+    let partial = dir.join(format!("{name}.part"));
+    std::fs::write(&partial, &bytes).map_err(io(&partial))?;
+    std::fs::rename(&partial, &path).map_err(io(&path))?;
+    Ok(Downloaded::Fetched(stored))
 }
 
-/// Reads each of the `wanted` packs from `dir`, verifies it (every object
-/// re-hashed against its id) and sends its contents on; stops when the
-/// receiver is gone (an import failed).
-fn unpack_all(
-    dir: &Path,
+/// Threads that verify downloaded packs while the store imports them: on
+/// 2 cores, verifying (unzstd and BLAKE3) takes longer than importing.
+const VERIFIERS: usize = 2;
+
+/// Where verifiers read packs from.
+enum Source<'a> {
+    /// The directory a resumable fetch downloaded them into.
+    Dir(&'a Path),
+    /// The remote itself (a direct fetch).
+    Remote(&'a Connection),
+}
+
+/// Reads the `wanted` packs `first`, `first + step`, ... from `source`,
+/// verifies each (every object re-hashed against its id) and sends its
+/// contents on with the bytes downloaded for it; stops when the receiver is
+/// gone (the import stopped).
+fn verify_every(
+    source: &Source<'_>,
     wanted: &[(ObjectId, layout::Index)],
-    sender: &std::sync::mpsc::SyncSender<layout::Verified>,
+    first: usize,
+    step: usize,
+    sender: &std::sync::mpsc::SyncSender<(layout::Verified, u64)>,
 ) -> Result<(), FetchError> {
-    for (name, index) in wanted {
-        let path = dir.join(format!("{name}.pack"));
-        let bytes = std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
-        if sender.send(layout::verify(name, &bytes, index)?).is_err() {
+    for (name, index) in wanted.iter().skip(first).step_by(step) {
+        let (bytes, downloaded) = match source {
+            Source::Dir(dir) => {
+                let path = dir.join(format!("{name}.pack"));
+                let bytes =
+                    std::fs::read(&path).map_err(|source| FetchError::Io { path, source })?;
+                (bytes, 0)
+            }
+            Source::Remote(remote) => contents::download_pack(remote, name)?
+                .ok_or(FetchError::MissingPack { pack: *name })?,
+        };
+        if sender
+            .send((layout::verify(name, &bytes, index)?, downloaded))
+            .is_err()
+        {
             break;
         }
     }

@@ -222,6 +222,30 @@ impl Transport {
 
     /// The bytes at `key` with their version, or `None` when absent.
     pub fn get(&self, key: &str) -> Result<Option<Fetched>, TransportError> {
+        self.fetch(key, |bytes, e_tag, version| Fetched {
+            version: Version {
+                e_tag,
+                version,
+                content: bytes.clone(),
+            },
+            bytes,
+        })
+    }
+
+    /// The bytes at `key`, which names immutable bytes (a pack), or `None`
+    /// when absent: without a version, whose copy of the bytes only a
+    /// conditional write needs.
+    pub fn get_immutable(&self, key: &str) -> Result<Option<Vec<u8>>, TransportError> {
+        self.fetch(key, |bytes, _, _| bytes)
+    }
+
+    /// The bytes at `key`, its ETag and its version, made into a `T` by
+    /// `keep`; `None` when absent.
+    fn fetch<T>(
+        &self,
+        key: &str,
+        keep: impl FnOnce(Vec<u8>, Option<String>, Option<String>) -> T,
+    ) -> Result<Option<T>, TransportError> {
         let location = self.key(key);
         let fetched = self.runtime.block_on(async {
             let result = self
@@ -234,14 +258,8 @@ impl Transport {
             Ok::<_, object_store::Error>((bytes, e_tag, version))
         });
         match fetched {
-            Ok((bytes, e_tag, version)) => Ok(Some(Fetched {
-                version: Version {
-                    e_tag,
-                    version,
-                    content: bytes.to_vec(),
-                },
-                bytes: bytes.to_vec(),
-            })),
+            // Into a vector without a copy: the response's buffer is ours.
+            Ok((bytes, e_tag, version)) => Ok(Some(keep(bytes.into(), e_tag, version))),
             Err(object_store::Error::NotFound { source, .. })
                 if !mentions_code(source.as_ref(), "NoSuchBucket") =>
             {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use migsnap_remote::{FetchReport, Location, RemoteRef};
+use migsnap_remote::{FetchReport, Location, RemoteRef, Staging};
 use migsnap_store::{Change, Expected, Progress, RefEdit};
 use serde::Serialize;
 
@@ -48,6 +48,7 @@ pub fn fetch(
     let report = migsnap_remote::fetch(
         &mut repo.store,
         &remote,
+        Staging::Resumable,
         |found| vec![track(&name, found)],
         &format!("fetch {name}"),
         progress,
@@ -113,6 +114,7 @@ pub fn clone(
         let report = migsnap_remote::fetch(
             &mut repo.store,
             &remote,
+            Staging::Direct,
             |found| {
                 vec![
                     track(DEFAULT_REMOTE, found),
