@@ -203,29 +203,49 @@ fn timed(env: &TestEnv, args: &[&str]) -> Duration {
 /// Starts `args`, kills it with SIGKILL after `delay`, and says whether the
 /// kill interrupted it.
 fn run_and_kill(env: &TestEnv, args: &[&str], delay: Duration) -> bool {
-    let mut child = env.spawn(args);
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    match status.signal() {
-        Some(libc::SIGKILL) => true,
-        _ => {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            assert_eq!(
-                status.code(),
-                Some(0),
-                "{args:?} failed before it was killed: {stderr}"
-            );
-            false
-        }
-    }
+    matches!(run_until_killed(env, args, delay), Ended::Killed)
 }
 
-/// A delay from 0 to 1.5 times the uninterrupted run time: most kills land
-/// somewhere inside the command, some after it finished.
+/// How a run meant to be killed ended.
+enum Ended {
+    /// The kill interrupted it.
+    Killed,
+    /// It succeeded first, after this long.
+    Finished(Duration),
+}
+
+/// Starts `args` and kills it with SIGKILL after `delay`, unless it ends
+/// first: then it must have succeeded, and how long it took is returned, so
+/// a caller can draw later delays from the runs it actually sees.
+fn run_until_killed(env: &TestEnv, args: &[&str], delay: Duration) -> Ended {
+    let start = Instant::now();
+    let mut child = env.spawn(args);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() >= delay {
+            child.kill().unwrap();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let elapsed = start.elapsed();
+    if status.signal() == Some(libc::SIGKILL) {
+        return Ended::Killed;
+    }
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{args:?} failed before it was killed: {stderr}"
+    );
+    Ended::Finished(elapsed)
+}
+
 fn random_delay(rng: &mut StdRng, run_time: Duration) -> Duration {
     let max = run_time.as_micros() as u64 * 3 / 2;
     Duration::from_micros(rng.random_range(0..=max.max(1)))
@@ -926,7 +946,15 @@ fn sigkill_during_a_delta_restore_leaves_the_old_or_the_new_database() {
         let target = ids[rng.random_range(0..ids.len())].clone();
         let head_before = head(&env, "wal");
         let delay = random_delay(&mut rng, t_restore);
-        let killed = run_and_kill(&env, &["restore", &target], delay);
+        let killed = match run_until_killed(&env, &["restore", &target], delay) {
+            Ended::Killed => true,
+            // The timing runs can be slower than the later ones (a busy
+            // machine): delays follow the quickest run seen.
+            Ended::Finished(elapsed) => {
+                t_restore = t_restore.min(elapsed);
+                false
+            }
+        };
         interrupted += usize::from(killed);
         let context = format!(
             "iteration {i} (delta restore {:.12} killed after {delay:?})",
