@@ -45,13 +45,19 @@ impl Packs {
     /// Lists `packs/` and reads every index. A pack without an index (an
     /// upload cut short between the two) does not count.
     pub fn read(remote: &Connection) -> Result<Packs, ContentsError> {
+        Ok(Packs::new(Packs::read_indexes(remote)?))
+    }
+
+    /// Lists `packs/` and reads every index, as [`Packs::read`] does, in no
+    /// order and without the set of every object (a fetch needs neither).
+    pub fn read_indexes(remote: &Connection) -> Result<Vec<(ObjectId, Index)>, ContentsError> {
         let mut packs = Vec::new();
         for listed in remote.transport.list(PACKS)? {
             if let Some(pack) = read_index(remote, &listed.key)? {
                 packs.push(pack);
             }
         }
-        Ok(Packs::new(packs))
+        Ok(packs)
     }
 
     /// The packs `packs` (name and index), sorted by name.

@@ -123,7 +123,7 @@ pub fn fetch(
     progress: &mut dyn Progress,
 ) -> Result<FetchReport, FetchError> {
     let refs = contents::read_refs(remote)?;
-    let packs = Packs::read(remote)?;
+    let packs = Packs::read_indexes(remote)?;
     let mut forgotten = contents::read_forgotten(remote)?;
     let mut wanted = Vec::new();
     {
@@ -137,7 +137,7 @@ pub fn fetch(
             }
         }
         forgotten = kept;
-        for (name, index) in packs.packs {
+        for (name, index) in packs {
             if index_lacks(&view, &index)? {
                 wanted.push((name, index));
             }
@@ -222,7 +222,7 @@ pub fn fetch(
         }
     }
     for remote_ref in &refs {
-        transfer::reachable(tx.view(), &[remote_ref.target]).map_err(|source| {
+        transfer::check_complete(tx.view(), &[remote_ref.target]).map_err(|source| {
             FetchError::Incomplete {
                 name: remote_ref.name.clone(),
                 source,

@@ -31,51 +31,70 @@ use crate::reach::{self, Visit};
 /// history would carry the damage elsewhere unseen.
 pub fn reachable(view: View<'_>, roots: &[ObjectId]) -> Result<Vec<ObjectId>> {
     view.consistent(|view| {
-        let mut snapshots = Vec::new();
-        let mut problem = None;
-        reach::walk_snapshots(view, roots.iter().copied(), |visit| match visit {
-            Visit::Snapshot(id, snapshot) => snapshots.push((id, snapshot)),
-            Visit::Broken { error, .. } => {
-                problem.get_or_insert(error);
-            }
-            Visit::Cycle { id } => {
-                problem.get_or_insert(Error::Unreadable {
-                    id,
-                    reason: "it is its own ancestor".into(),
-                });
-            }
-        })?;
-        if let Some(error) = problem {
-            return Err(error);
-        }
-        let mut seen = HashSet::new();
-        for (id, snapshot) in &snapshots {
-            seen.insert(*id);
-            seen.insert(snapshot.schema);
-            let Some(image_id) = snapshot.image else {
-                continue;
-            };
-            let forgotten = view.is_forgotten(id)?;
-            match image::resolve(view, &image_id) {
-                Ok(resolved) => {
-                    for object in resolved.chain.into_iter().chain(resolved.blocks) {
-                        if !forgotten || view.contains(&object)? {
-                            seen.insert(object);
-                        }
-                    }
-                }
-                Err(Error::NotFound { .. }) if forgotten => {}
-                Err(error) => return Err(error),
-            }
-        }
-        let mut located = Vec::with_capacity(seen.len());
-        for id in seen {
+        let needed = needed(view, roots)?;
+        let mut located = Vec::with_capacity(needed.len());
+        for id in needed {
             let place = view.locate(&id)?.ok_or(Error::NotFound { id })?;
             located.push((place, id));
         }
         located.sort_unstable();
         Ok(located.into_iter().map(|(_, id)| id).collect())
     })
+}
+
+/// Checks that the store holds every object the snapshots `roots` need, as
+/// [`reachable`] counts them, without putting them in order (a fetch's
+/// check that a remote ref's history arrived whole).
+pub fn check_complete(view: View<'_>, roots: &[ObjectId]) -> Result<()> {
+    view.consistent(|view| {
+        for id in needed(view, roots)? {
+            view.locate(&id)?.ok_or(Error::NotFound { id })?;
+        }
+        Ok(())
+    })
+}
+
+/// The objects the snapshots `roots` need, each once, in no order; see
+/// [`reachable`].
+fn needed(view: View<'_>, roots: &[ObjectId]) -> Result<HashSet<ObjectId>> {
+    let mut snapshots = Vec::new();
+    let mut problem = None;
+    reach::walk_snapshots(view, roots.iter().copied(), |visit| match visit {
+        Visit::Snapshot(id, snapshot) => snapshots.push((id, snapshot)),
+        Visit::Broken { error, .. } => {
+            problem.get_or_insert(error);
+        }
+        Visit::Cycle { id } => {
+            problem.get_or_insert(Error::Unreadable {
+                id,
+                reason: "it is its own ancestor".into(),
+            });
+        }
+    })?;
+    if let Some(error) = problem {
+        return Err(error);
+    }
+    let mut seen = HashSet::new();
+    for (id, snapshot) in &snapshots {
+        seen.insert(*id);
+        seen.insert(snapshot.schema);
+        let Some(image_id) = snapshot.image else {
+            continue;
+        };
+        let forgotten = view.is_forgotten(id)?;
+        match image::resolve(view, &image_id) {
+            Ok(resolved) => {
+                for object in resolved.chain.into_iter().chain(resolved.blocks) {
+                    if !forgotten || view.contains(&object)? {
+                        seen.insert(object);
+                    }
+                }
+            }
+            Err(Error::NotFound { .. }) if forgotten => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(seen)
 }
 
 /// Whether snapshot `ancestor` is `descendant` or one of its ancestors, by
