@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::connection::{Connection, ConnectionError};
 use crate::contents::{self, ContentsError, Packs, RemoteRef};
 use crate::layout::{self, LayoutError};
+use crate::lock::{self, Lock, LockError};
 use crate::transport::TransportError;
 
 /// One ref as fetched.
@@ -76,6 +77,9 @@ pub enum FetchError {
         #[source]
         source: migsnap_store::Error,
     },
+    /// A remote gc holds the remote, or this fetch's lock was broken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] migsnap_store::Error),
@@ -122,6 +126,9 @@ pub fn fetch(
     message: &str,
     progress: &mut dyn Progress,
 ) -> Result<FetchReport, FetchError> {
+    // Held from before the listing until the last pack has arrived, so a
+    // remote gc neither starts meanwhile nor is running now.
+    let mut lock = lock::reading(remote)?;
     let refs = contents::read_refs(remote)?;
     let packs = Packs::read_indexes(remote)?;
     let mut forgotten = contents::read_forgotten(remote)?;
@@ -159,7 +166,16 @@ pub fn fetch(
     let downloads = store.dir().join(DOWNLOADS);
     let (source, threads) = match staging {
         Staging::Resumable => {
-            download(remote, &downloads, &wanted, &mut report, progress)?;
+            download(
+                remote,
+                &downloads,
+                &wanted,
+                &mut report,
+                &mut lock,
+                progress,
+            )?;
+            // Every pack is here: the rest needs no remote.
+            drop(lock.take());
             (Source::Dir(&downloads), VERIFIERS)
         }
         Staging::Direct => (Source::Remote(remote), DOWNLOADERS),
@@ -195,6 +211,7 @@ pub fn fetch(
                 report.bytes += downloaded;
                 report.packs += 1;
                 progress.advance(1);
+                refresh(&mut lock)?;
             }
             Ok::<_, FetchError>(())
         })();
@@ -237,6 +254,13 @@ pub fn fetch(
     Ok(report)
 }
 
+/// Keeps a fetch's lock, if it holds one, from going stale.
+fn refresh(lock: &mut Option<Lock<'_>>) -> Result<(), FetchError> {
+    lock.as_mut()
+        .map_or(Ok(()), Lock::refresh)
+        .map_err(FetchError::from)
+}
+
 /// Where a fetch keeps the packs it downloaded, in the store directory,
 /// until it has imported them.
 const DOWNLOADS: &str = "fetch-packs";
@@ -263,6 +287,7 @@ fn download(
     dir: &Path,
     wanted: &[(ObjectId, layout::Index)],
     report: &mut FetchReport,
+    lock: &mut Option<Lock<'_>>,
     progress: &mut dyn Progress,
 ) -> Result<(), FetchError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -289,7 +314,7 @@ fn download(
         drop(done_tx);
         let mut failed = None;
         for result in done_rx {
-            match result {
+            match result.and_then(|downloaded| refresh(lock).map(|()| downloaded)) {
                 Ok(Downloaded::Kept) => report.resumed += 1,
                 Ok(Downloaded::Fetched(bytes)) => report.bytes += bytes,
                 Err(error) => {

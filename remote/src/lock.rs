@@ -1,6 +1,7 @@
 //! Locks on a remote, as restic's lock files: a remote gc holds
 //! `locks/exclusive`, created only if absent (a conditional create); each
-//! push holds its own `locks/push-<random>` while it uploads and moves refs.
+//! push holds its own `locks/push-<random>` while it uploads and moves refs,
+//! and each fetch a `locks/fetch-<random>` while it downloads.
 //!
 //! Invariants:
 //! - both sides write their lock first and look for the other's after, so
@@ -33,7 +34,7 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Who holds a lock, and since when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Holder {
-    /// What holds it: `gc` or `push`.
+    /// What holds it: `gc`, `push` or `fetch`.
     pub what: String,
     /// The host name of its machine.
     pub host: String,
@@ -209,12 +210,38 @@ impl Drop for Lock<'_> {
 /// Takes a push's shared lock: writes `locks/push-<random>`, then refuses
 /// (removing it again) while a gc holds a lock that is not stale.
 pub fn shared(remote: &Connection) -> Result<Lock<'_>, LockError> {
+    let holder = Holder::me("push");
+    let key = shared_key(&holder);
+    remote.put(&key, holder.encode())?;
+    held_beside_gc(remote, key, holder)
+}
+
+/// Takes a fetch's shared lock (`locks/fetch-<random>`) as [`shared`]
+/// does, so that a gc does not delete packs it is downloading. A remote
+/// this client may only read (the server denies the write) gets none:
+/// `None`, and the fetch goes on as before locks existed, at the risk that
+/// a gc running meanwhile makes it fail (and nothing is imported).
+pub fn reading(remote: &Connection) -> Result<Option<Lock<'_>>, LockError> {
+    let holder = Holder::me("fetch");
+    let key = shared_key(&holder);
+    match remote.put(&key, holder.encode()) {
+        Ok(_) => held_beside_gc(remote, key, holder).map(Some),
+        Err(TransportError::Denied { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A random key for a shared lock held by `holder`.
+fn shared_key(holder: &Holder) -> String {
     let mut random = [0u8; 8];
     getrandom::fill(&mut random).expect("holds because the OS has a random source");
     let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let holder = Holder::me("push");
-    let key = format!("{LOCKS}push-{suffix}");
-    remote.put(&key, holder.encode())?;
+    format!("{LOCKS}{}-{suffix}", holder.what)
+}
+
+/// The shared lock just written at `key`, unless a gc holds a lock that
+/// is not stale: then it is removed again and the gc's lock is the error.
+fn held_beside_gc(remote: &Connection, key: String, holder: Holder) -> Result<Lock<'_>, LockError> {
     let lock = Lock {
         remote,
         key,
@@ -293,7 +320,7 @@ pub fn exclusive(remote: &Connection, break_locks: bool) -> Result<Lock<'_>, Loc
                     holder: held,
                 });
             }
-            // A push that died: its lock is garbage.
+            // A push or fetch that died: its lock is garbage.
             Some(_) => remote.transport.delete(&listed.key)?,
             None => {}
         }

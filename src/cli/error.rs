@@ -385,11 +385,13 @@ fn remote_kind(error: &RemoteError) -> (ErrorKind, Option<String>) {
                 Some("nothing was deleted; `migsnap fsck --remote NAME` lists the damage".to_owned()),
             ),
             (RemoteError::Push(PushError::Lock(LockError::Lost { .. })), _)
+            | (RemoteError::Fetch(FetchError::Lock(LockError::Lost { .. })), _)
             | (RemoteError::Gc(GcError::Lock(LockError::Lost { .. })), _) => (
                 ErrorKind::Refused,
                 Some("another client broke this lock (`--break-lock`) or took it as stale, so this command stopped: run it again".to_owned()),
             ),
             (RemoteError::Push(PushError::Lock(LockError::Held { .. })), _)
+            | (RemoteError::Fetch(FetchError::Lock(LockError::Held { .. })), _)
             | (RemoteError::Gc(GcError::Lock(LockError::Held { .. })), _) => (
                 ErrorKind::Refused,
                 Some(format!(
@@ -430,6 +432,7 @@ fn transport_of(error: &RemoteError) -> Option<&migsnap_remote::TransportError> 
         | RemoteError::Gc(GcError::Contents(ContentsError::Transport(e)))
         | RemoteError::Gc(GcError::Lock(LockError::Transport(e)))
         | RemoteError::Push(PushError::Lock(LockError::Transport(e)))
+        | RemoteError::Fetch(FetchError::Lock(LockError::Transport(e)))
         | RemoteError::Check(CheckError::Transport(e))
         | RemoteError::Check(CheckError::Contents(ContentsError::Transport(e)))
         | RemoteError::Push(PushError::Transport(e))
@@ -449,6 +452,7 @@ fn crypt_of(error: &RemoteError) -> Option<&migsnap_remote::CryptError> {
         | RemoteError::Gc(GcError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Gc(GcError::Lock(LockError::Crypt(e)))
         | RemoteError::Push(PushError::Lock(LockError::Crypt(e)))
+        | RemoteError::Fetch(FetchError::Lock(LockError::Crypt(e)))
         | RemoteError::Check(CheckError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Push(PushError::Contents(ContentsError::Crypt(e)))
         | RemoteError::Fetch(FetchError::Contents(ContentsError::Crypt(e))) => Some(e),

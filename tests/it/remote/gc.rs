@@ -227,3 +227,50 @@ fn locks_are_respected_stale_ones_ignored(remote: &Remote) {
 }
 
 on_both_remotes!(locks_are_respected_stale_ones_ignored);
+
+/// A fetch (and a clone) holds a lock of its own while it downloads: a
+/// remote gc that holds the remote refuses it before anything is read, a
+/// fetch's fresh lock refuses a gc, and a finished fetch leaves no lock.
+fn fetch_and_gc_exclude_each_other(remote: &Remote) {
+    let env = project(remote, 300);
+    push(&env, env.path(), &[]);
+    let machine = TestEnv::new();
+    let copy = clone(&machine, remote, "copy");
+    assert!(
+        remote.keys("locks/").is_empty(),
+        "{:?}",
+        remote.keys("locks/")
+    );
+
+    remote.write("locks/exclusive", &lock_bytes("gc", now()));
+    run(&machine, &copy, &["fetch"])
+        .expect_error(exit::REFUSED, &["locked by gc on other-host (pid 4242)"]);
+    let endpoint = remote.endpoint_args();
+    run(
+        &machine,
+        machine.path(),
+        &clone_args(remote, "second", &endpoint),
+    )
+    .expect_error(exit::REFUSED, &["locked by gc on other-host"]);
+    assert!(!machine.join("second").join(".migsnap").exists());
+    assert_eq!(
+        remote.keys("locks/"),
+        ["locks/exclusive"],
+        "the fetches took their locks back"
+    );
+    remote.delete("locks/exclusive");
+
+    remote.write("locks/fetch-0123456789abcdef", &lock_bytes("fetch", now()));
+    run(&env, env.path(), &["gc", "--remote", "origin"])
+        .expect_error(exit::REFUSED, &["locked by fetch on other-host (pid 4242)"]);
+    remote.delete("locks/fetch-0123456789abcdef");
+
+    run(&machine, &copy, &["fetch"]).expect(exit::OK);
+    assert!(
+        remote.keys("locks/").is_empty(),
+        "{:?}",
+        remote.keys("locks/")
+    );
+}
+
+on_both_remotes!(fetch_and_gc_exclude_each_other);
