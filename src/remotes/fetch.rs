@@ -2,13 +2,17 @@
 //! store, with its refs as remote-tracking refs (and, for a clone, as the
 //! new store's own refs).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use migsnap_remote::{FetchReport, Location, RemoteRef, Staging};
-use migsnap_store::{Change, Expected, Progress, RefEdit};
+use migsnap_store::{Change, Expected, ObjectId, Progress, RefEdit, RefName, View, transfer};
 use serde::Serialize;
 
-use super::{DEFAULT_REMOTE, KeySource, RemoteError, choose, connect, install_key, tracking_ref};
+use super::{
+    DEFAULT_REMOTE, KeySource, RemoteError, TRACKING_PREFIX, choose, connect, install_key,
+    tracking_ref,
+};
 use crate::config::remote::RemoteConfig;
 use crate::repo::{Repo, STORE_DIR};
 
@@ -22,6 +26,53 @@ pub struct Fetched {
     /// Packs, bytes, objects and refs.
     #[serde(flatten)]
     pub report: FetchReport,
+    /// How each remote-tracking ref moved, in the order of `refs`.
+    pub updates: Vec<Update>,
+}
+
+/// How a remote-tracking ref moved in a fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Movement {
+    /// The store had not seen the remote's ref before.
+    New,
+    /// The remote's ref had not moved.
+    Unchanged,
+    /// It moved on from what the store had seen: the usual case.
+    FastForward,
+    /// It moved back to an older snapshot of the history the store had
+    /// seen: a `push --force` of an older snapshot, or someone who can
+    /// write the bucket (on an encrypted remote, its owner) putting an old
+    /// ref back. Worth a look before trusting the remote's value.
+    RolledBack,
+    /// It moved to a history without what the store had seen: a `push
+    /// --force` of another history.
+    Forced,
+}
+
+/// One remote-tracking ref's move.
+#[derive(Clone, Debug, Serialize)]
+pub struct Update {
+    /// The remote-tracking ref (`remotes/origin/heads/webui`).
+    #[serde(rename = "ref")]
+    pub name: RefName,
+    /// What it was before the fetch.
+    pub old: Option<ObjectId>,
+    /// What it is now.
+    pub new: ObjectId,
+    /// How it moved.
+    pub movement: Movement,
+}
+
+/// How a ref moved from `old` to `new`, by the parent links in `view`.
+fn movement(view: View<'_>, old: Option<ObjectId>, new: ObjectId) -> Result<Movement, RemoteError> {
+    Ok(match old {
+        None => Movement::New,
+        Some(old) if old == new => Movement::Unchanged,
+        Some(old) if transfer::is_ancestor(view, &old, &new)? => Movement::FastForward,
+        Some(old) if transfer::is_ancestor(view, &new, &old)? => Movement::RolledBack,
+        Some(_) => Movement::Forced,
+    })
 }
 
 /// The remote-tracking ref edit for one remote ref: set to the remote's
@@ -45,6 +96,12 @@ pub fn fetch(
 ) -> Result<Fetched, RemoteError> {
     let (name, settings) = choose(repo, remote)?;
     let remote = connect(&settings, repo.store.dir())?;
+    let before: HashMap<RefName, ObjectId> = repo
+        .store
+        .view()
+        .refs(&format!("{TRACKING_PREFIX}{name}/"))?
+        .into_iter()
+        .collect();
     let report = migsnap_remote::fetch(
         &mut repo.store,
         &remote,
@@ -53,10 +110,26 @@ pub fn fetch(
         &format!("fetch {name}"),
         progress,
     )?;
+    let view = repo.store.view();
+    let updates = report
+        .refs
+        .iter()
+        .map(|found| {
+            let tracking = tracking_ref(&name, &found.name);
+            let old = before.get(&tracking).copied();
+            Ok(Update {
+                movement: movement(view, old, found.target)?,
+                name: tracking,
+                old,
+                new: found.target,
+            })
+        })
+        .collect::<Result<_, RemoteError>>()?;
     Ok(Fetched {
         remote: name,
         url: settings.url,
         report,
+        updates,
     })
 }
 

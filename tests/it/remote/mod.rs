@@ -409,7 +409,10 @@ fn non_fast_forward_is_refused_unless_forced(remote: &Remote) {
 
     let forced = push(&machine, &copy, &["origin", "--force"]);
     assert_eq!(forced["refs"][0]["outcome"], "forced");
-    run(&env, env.path(), &["fetch"]).expect(exit::OK);
+    let fetched = run(&env, env.path(), &["--format", "json", "fetch"])
+        .expect(exit::OK)
+        .json();
+    assert_eq!(fetched["updates"][0]["movement"], "forced", "{fetched}");
     assert_eq!(
         resolve(&env, env.path(), "origin/app"),
         resolve(&machine, &copy, "app")
@@ -417,6 +420,49 @@ fn non_fast_forward_is_refused_unless_forced(remote: &Remote) {
 }
 
 on_both_remotes!(non_fast_forward_is_refused_unless_forced);
+
+/// A remote ref put back to an older snapshot of its history (here its
+/// old bytes written again, as whoever runs the bucket could) is fetched,
+/// reported as rolled back, and warned about; a normal push afterwards
+/// fetches as a fast-forward.
+fn a_rolled_back_ref_is_reported(remote: &Remote) {
+    let env = project(remote, 300);
+    push(&env, env.path(), &[]);
+    let machine = TestEnv::new();
+    let copy = clone(&machine, remote, "copy");
+    let first = resolve(&env, env.path(), "app");
+    let key = remote.keys("refs/").pop().expect("one ref");
+    let old_bytes = remote.read(&key);
+
+    exec(&env.join("app.db"), "DELETE FROM items WHERE id = 1;");
+    env.snapshot(&["app", "-m", "second"]);
+    push(&env, env.path(), &[]);
+    let fetched = run(&machine, &copy, &["--format", "json", "fetch"])
+        .expect(exit::OK)
+        .json();
+    assert_eq!(
+        fetched["updates"][0]["movement"], "fast-forward",
+        "{fetched}"
+    );
+    assert_eq!(fetched["updates"][0]["ref"], "remotes/origin/heads/app");
+
+    remote.write(&key, &old_bytes);
+    let rolled = run(&machine, &copy, &["fetch"]);
+    rolled.expect(exit::OK);
+    assert!(rolled.stdout.contains("(rolled back)"), "{}", rolled.stdout);
+    assert!(
+        rolled.stderr.contains("warning:") && rolled.stderr.contains("moved back"),
+        "{}",
+        rolled.stderr
+    );
+    assert_eq!(resolve(&machine, &copy, "origin/app"), first);
+    let again = run(&machine, &copy, &["--format", "json", "fetch"])
+        .expect(exit::OK)
+        .json();
+    assert_eq!(again["updates"][0]["movement"], "unchanged", "{again}");
+}
+
+on_both_remotes!(a_rolled_back_ref_is_reported);
 
 // --- two pushers at once ------------------------------------------------
 
