@@ -200,12 +200,6 @@ fn timed(env: &TestEnv, args: &[&str]) -> Duration {
     start.elapsed()
 }
 
-/// Starts `args`, kills it with SIGKILL after `delay`, and says whether the
-/// kill interrupted it.
-fn run_and_kill(env: &TestEnv, args: &[&str], delay: Duration) -> bool {
-    matches!(run_until_killed(env, args, delay), Ended::Killed)
-}
-
 /// How a run meant to be killed ended.
 enum Ended {
     /// The kill interrupted it.
@@ -246,6 +240,27 @@ fn run_until_killed(env: &TestEnv, args: &[&str], delay: Duration) -> Ended {
     Ended::Finished(elapsed)
 }
 
+/// Runs `args` and kills it after a delay drawn from `run_time`, unless it
+/// ends first; a run that ends first narrows `run_time` to how long it
+/// took, since the timing runs may have met a busier machine than the
+/// later ones (kill delays drawn from them would mostly land after the
+/// end). Returns whether the kill interrupted it, and the delay.
+fn kill_within(
+    env: &TestEnv,
+    rng: &mut StdRng,
+    args: &[&str],
+    run_time: &mut Duration,
+) -> (bool, Duration) {
+    let delay = random_delay(rng, *run_time);
+    match run_until_killed(env, args, delay) {
+        Ended::Killed => (true, delay),
+        Ended::Finished(elapsed) => {
+            *run_time = (*run_time).min(elapsed);
+            (false, delay)
+        }
+    }
+}
+
 fn random_delay(rng: &mut StdRng, run_time: Duration) -> Duration {
     let max = run_time.as_micros() as u64 * 3 / 2;
     Duration::from_micros(rng.random_range(0..=max.max(1)))
@@ -270,13 +285,13 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
 
     // How long each command takes when left alone.
     mutate(&big, ROWS, &mut rng, 100);
-    let t_snapshot = timed(&env, &["snapshot", "big"]);
+    let mut t_snapshot = timed(&env, &["snapshot", "big"]);
     known.insert(head(&env, "big").unwrap(), dump_digest(&big));
     mutate(&big, ROWS, &mut rng, 100);
     let before_restore = dump_digest(&big);
     let start = Instant::now();
     let restored = env.run(&["--format", "json", "restore", &s0]).ok_json();
-    let t_restore = start.elapsed();
+    let mut t_restore = start.elapsed();
     // Every restore below is over a live version of big.db: the kills land
     // in a delta rebuild (issue 14) or the in-place write after it.
     assert!(
@@ -286,15 +301,15 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
     known.insert(head(&env, "big").unwrap(), before_restore);
     assert_eq!(dump_digest(&big), known[&s0]);
     make_garbage(&env, &mut rng);
-    let t_gc = timed(&env, &["gc", "--grace", "0s"]);
+    let mut t_gc = timed(&env, &["gc", "--grace", "0s"]);
     let forget = ["forget", "big", "--keep-last", "4"];
     mutate(&big, ROWS, &mut rng, 20);
     known.insert(env.snapshot(&["big"]), dump_digest(&big));
-    let t_forget = timed(&env, &forget);
+    let mut t_forget = timed(&env, &forget);
     // gc with the default grace deletes nothing here: it only packs.
     mutate(&big, ROWS, &mut rng, 40);
     known.insert(env.snapshot(&["big"]), dump_digest(&big));
-    let t_pack = timed(&env, &["gc"]);
+    let mut t_pack = timed(&env, &["gc"]);
     eprintln!(
         "uninterrupted: snapshot {t_snapshot:?}, restore {t_restore:?}, gc {t_gc:?}, forget {t_forget:?}, pack {t_pack:?}"
     );
@@ -311,8 +326,12 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
                 let content = dump_digest(&big);
                 let head_before = head(&env, "big");
                 let message = format!("crash {i}");
-                let delay = random_delay(&mut rng, t_snapshot);
-                let killed = run_and_kill(&env, &["snapshot", "big", "-m", &message], delay);
+                let (killed, delay) = kill_within(
+                    &env,
+                    &mut rng,
+                    &["snapshot", "big", "-m", &message],
+                    &mut t_snapshot,
+                );
                 interrupted[0] += usize::from(killed);
                 let context = format!("iteration {i} (snapshot killed after {delay:?})");
                 if !killed {
@@ -336,8 +355,8 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
                 let target = ids[rng.random_range(0..ids.len())].clone();
                 let old = dump_digest(&big);
                 let head_before = head(&env, "big");
-                let delay = random_delay(&mut rng, t_restore);
-                let killed = run_and_kill(&env, &["restore", &target], delay);
+                let (killed, delay) =
+                    kill_within(&env, &mut rng, &["restore", &target], &mut t_restore);
                 interrupted[1] += usize::from(killed);
                 let context = format!(
                     "iteration {i} (restore {:.12} killed after {delay:?})",
@@ -368,8 +387,8 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
             }
             2 => {
                 make_garbage(&env, &mut rng);
-                let delay = random_delay(&mut rng, t_gc);
-                let killed = run_and_kill(&env, &["gc", "--grace", "0s"], delay);
+                let (killed, delay) =
+                    kill_within(&env, &mut rng, &["gc", "--grace", "0s"], &mut t_gc);
                 interrupted[2] += usize::from(killed);
                 let context = format!("iteration {i} (gc killed after {delay:?})");
                 if !killed {
@@ -381,8 +400,8 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
                 // A snapshot leaves loose packs for gc to pack.
                 mutate(&big, ROWS, &mut rng, 40);
                 known.insert(env.snapshot(&["big"]), dump_digest(&big));
-                let delay = random_delay(&mut rng, t_pack);
-                interrupted[4] += usize::from(run_and_kill(&env, &["gc"], delay));
+                let (killed, delay) = kill_within(&env, &mut rng, &["gc"], &mut t_pack);
+                interrupted[4] += usize::from(killed);
                 check_store(
                     &env,
                     &format!("iteration {i} (packing killed after {delay:?})"),
@@ -393,8 +412,8 @@ fn sigkill_during_snapshot_restore_gc_and_forget_leaves_a_consistent_store() {
                 mutate(&big, ROWS, &mut rng, 20);
                 let content = dump_digest(&big);
                 known.insert(env.snapshot(&["big"]), content);
-                let delay = random_delay(&mut rng, t_forget);
-                interrupted[3] += usize::from(run_and_kill(&env, &forget, delay));
+                let (killed, delay) = kill_within(&env, &mut rng, &forget, &mut t_forget);
+                interrupted[3] += usize::from(killed);
                 let context = format!("iteration {i} (forget killed after {delay:?})");
                 // No leftover check of its own: a forget with nothing to
                 // forget writes nothing, so it leaves a never-completed
@@ -581,10 +600,9 @@ fn sigkill_during_repair_and_stamp_leaves_the_old_or_the_new_database() {
             0 => (&repair[..], &rep, &rep_bytes),
             _ => (&stamp[..], &app, &app_bytes),
         };
-        let (old, new, time) = &expected[op];
         put_back(db, bytes);
-        let delay = random_delay(&mut rng, *time);
-        let killed = run_and_kill(&env, args, delay);
+        let (killed, delay) = kill_within(&env, &mut rng, args, &mut expected[op].2);
+        let (old, new, _) = &expected[op];
         interrupted[op] += usize::from(killed);
         let context = format!("iteration {i} ({} killed after {delay:?})", args[0]);
         if !killed {
@@ -678,8 +696,7 @@ fn sigkill_during_fix_apply_leaves_the_old_or_the_fixed_database() {
     let (mut interrupted, mut ended_new) = (0, 0);
     for i in 0..iterations {
         put_back(&db, &bytes);
-        let delay = random_delay(&mut rng, time);
-        let killed = run_and_kill(&env, &args, delay);
+        let (killed, delay) = kill_within(&env, &mut rng, &args, &mut time);
         interrupted += usize::from(killed);
         let context = format!("iteration {i} (fix killed after {delay:?})");
         if !killed {
@@ -770,13 +787,13 @@ fn a_killed_restore_leaves_no_temp_file_after_the_next_restore() {
 #[test]
 fn sigkill_during_init_leaves_no_store_or_a_whole_one() {
     let mut rng = StdRng::seed_from_u64(seed("sigkill init"));
-    let t_init = timed(&TestEnv::new(), &["init"]);
+    let mut t_init = timed(&TestEnv::new(), &["init"]);
     let (mut interrupted, mut whole) = (0, 0);
     for i in 0..kills_per_path() {
         let env = TestEnv::new();
         let context = format!("init kill {i}");
-        let delay = random_delay(&mut rng, t_init);
-        interrupted += usize::from(run_and_kill(&env, &["init"], delay));
+        let (killed, _) = kill_within(&env, &mut rng, &["init"], &mut t_init);
+        interrupted += usize::from(killed);
         if env.store_db().exists() {
             whole += 1;
             env.run(&["fsck"]).assert_success();
@@ -816,7 +833,7 @@ fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
     // not one (renamed over).
     let out = env.join("out.db");
     env.run(&["checkout", &s0, "-o", "out.db"]).assert_success();
-    let t_checkout = timed(&env, &["checkout", &s1, "-o", "out.db", "--force"]);
+    let mut t_checkout = timed(&env, &["checkout", &s1, "-o", "out.db", "--force"]);
     let mut interrupted = 0;
     for i in 0..kills_per_path() {
         if i % 4 == 3 {
@@ -825,11 +842,11 @@ fn sigkill_during_checkout_force_leaves_the_old_or_the_new_file() {
         let old = std::fs::read(&out).unwrap();
         let old_digest = (integrity_check(&out) == "ok").then(|| dump_digest(&out));
         let target = if i % 2 == 0 { &s0 } else { &s1 };
-        let delay = random_delay(&mut rng, t_checkout);
-        let killed = run_and_kill(
+        let (killed, delay) = kill_within(
             &env,
+            &mut rng,
             &["checkout", target, "-o", "out.db", "--force"],
-            delay,
+            &mut t_checkout,
         );
         interrupted += usize::from(killed);
         let context =
@@ -945,16 +962,7 @@ fn sigkill_during_a_delta_restore_leaves_the_old_or_the_new_database() {
         ids.sort();
         let target = ids[rng.random_range(0..ids.len())].clone();
         let head_before = head(&env, "wal");
-        let delay = random_delay(&mut rng, t_restore);
-        let killed = match run_until_killed(&env, &["restore", &target], delay) {
-            Ended::Killed => true,
-            // The timing runs can be slower than the later ones (a busy
-            // machine): delays follow the quickest run seen.
-            Ended::Finished(elapsed) => {
-                t_restore = t_restore.min(elapsed);
-                false
-            }
-        };
+        let (killed, delay) = kill_within(&env, &mut rng, &["restore", &target], &mut t_restore);
         interrupted += usize::from(killed);
         let context = format!(
             "iteration {i} (delta restore {:.12} killed after {delay:?})",
