@@ -6,7 +6,8 @@
 //! rows) and hands the CPU work (zstd, BLAKE3) to workers. Results come back
 //! out of order and are put back in order before the caller sees them, so the
 //! caller's callback runs on its own thread and needs not be `Send`. At most
-//! [`IN_FLIGHT`] packs are in the pipeline, so memory stays flat.
+//! [`IN_FLIGHT`] packs, and about [`IN_FLIGHT_BYTES`] of requested objects,
+//! are in the pipeline, so memory stays flat.
 //!
 //! A pack's objects are not always wanted in one run: a page changed since
 //! the base snapshot interrupts the base pack's run, and a snapshot's new
@@ -27,6 +28,12 @@ use crate::odb::{Error, RawPack, Result, View, extract};
 
 /// Packs handed to workers and not yet consumed.
 const IN_FLIGHT: usize = 32;
+
+/// Bytes of requested objects handed to workers and not yet consumed: a
+/// job's unpacked objects wait in memory until their turn, and a pack
+/// fetched from a remote holds about a megabyte of them (a snapshot's
+/// loose pack, 128 KiB).
+const IN_FLIGHT_BYTES: u64 = 8 << 20;
 
 /// Unpacked packs each worker keeps at most: a pack of pages is 32 or 64
 /// of them, a few hundred KiB.
@@ -127,10 +134,18 @@ fn read_blobs_in<E: From<Error>>(
 
         let mut next_fetch = 0usize;
         let (mut sent, mut delivered) = (0u64, 0u64);
+        // The bytes of each job sent and not yet delivered, in job order.
+        let (mut pending, mut pending_bytes) = (VecDeque::new(), 0u64);
         let mut ready: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
         loop {
-            while next_fetch < ids.len() && sent - delivered < IN_FLIGHT as u64 {
+            while next_fetch < ids.len()
+                && sent - delivered < IN_FLIGHT as u64
+                && (pending_bytes < IN_FLIGHT_BYTES || sent == delivered)
+            {
                 let (seq, members) = next_run(view, ids, &mut next_fetch)?;
+                let bytes: u64 = members.iter().map(|(_, _, len)| len.unsigned_abs()).sum();
+                pending.push_back(bytes);
+                pending_bytes += bytes;
                 let worker = usize::try_from(seq.unsigned_abs()).unwrap_or(0) % workers;
                 let pack = match held[worker].take(seq) {
                     Some(()) => None,
@@ -161,6 +176,7 @@ fn read_blobs_in<E: From<Error>>(
                     each(blob)?;
                 }
                 delivered += 1;
+                pending_bytes -= pending.pop_front().expect("BUG: a job delivered twice");
             }
         }
     })
