@@ -101,7 +101,8 @@ fn s3_server_cut_mid_fetch_then_resumed() {
     let proxy = Proxy::start(moto.port);
     add_via(&other, &remote, "flaky", &proxy.endpoint());
     add_via(&other, &remote, "direct", &moto.endpoint());
-    proxy.cut_after_down(20 << 20);
+    // Four packs download at once: by 32 MiB of the 47 most have arrived.
+    proxy.cut_after_down(32 << 20);
     run_bounded(&other, other.path(), &["fetch", "flaky"])
         .expect_error(exit::UNREACHABLE, &["unreachable"]);
     assert!(other.refs().is_empty(), "a cut fetch imports nothing");
