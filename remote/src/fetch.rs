@@ -11,6 +11,8 @@
 //! that arrived (checked against their names again) and downloads only the
 //! rest. The directory is removed once a fetch has imported. A clone
 //! ([`Staging::Direct`]) verifies and imports each pack as it arrives.
+//! While packs download, the fetch holds a lock on the remote
+//! ([`lock::reading`]), so that a remote gc does not delete them meanwhile.
 
 use std::path::{Path, PathBuf};
 
