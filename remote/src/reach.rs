@@ -37,7 +37,7 @@ const SCRATCH_STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3
 
 impl Scratch {
     /// Creates one in a temporary directory inside `beside`, removing the
-    /// ones killed commands left there ([`SCRATCH_STALE`]).
+    /// ones killed commands left there (a day old or more).
     pub fn new(beside: &Path) -> Result<Scratch, migsnap_store::Error> {
         remove_stale(beside, SCRATCH_STALE);
         let dir = tempfile::Builder::new()
