@@ -979,7 +979,8 @@ impl From<crate::migrations::drift::AcceptError> for CliError {
 }
 
 impl From<crate::migrations::guard::GuardError> for CliError {
-    /// Everything but [`GuardError::AfterCommand`]'s undo hint, which needs
+    /// Everything but the undo hint of
+    /// [`GuardError::AfterCommand`](crate::migrations::guard::GuardError::AfterCommand), which needs
     /// the tracked database's name and is added by `cli::guard`.
     fn from(error: crate::migrations::guard::GuardError) -> CliError {
         use crate::migrations::guard::GuardError;

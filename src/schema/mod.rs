@@ -4,7 +4,7 @@
 //! - [`model`]: the types (tables, columns, indexes, views, triggers, and
 //!   what is kept out of the schema);
 //! - [`lex`] and [`parse`]: the SQLite tokenizer and `CREATE` parser;
-//! - [`capture`]: the model from a connection, inside the caller's read
+//! - [`capture()`]: the model from a connection, inside the caller's read
 //!   transaction;
 //! - [`canon`]: canonical order, [`Schema::semantic_hash`] and
 //!   [`Schema::exact_hash`];

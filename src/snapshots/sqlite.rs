@@ -15,7 +15,7 @@
 //!   file through SQLite's own handle where the file holds what the
 //!   transaction sees, and through the pager with the `sqlite_dbpage`
 //!   virtual table (<https://sqlite.org/dbpage.html>) where the WAL may hold
-//!   a newer version ([`raw_pages`]); no temporary copy is made.
+//!   a newer version (`raw_pages`); no temporary copy is made.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -447,7 +447,7 @@ impl Database {
 
     /// Hands every page of the read transaction `tx` has begun to `sink`:
     /// in runs straight from the file where that is the same
-    /// ([`raw_pages`]), else one `sqlite_dbpage` row at a time.
+    /// (`raw_pages`), else one `sqlite_dbpage` row at a time.
     fn read_pages(
         &self,
         tx: &Connection,
@@ -1066,7 +1066,8 @@ impl WriteLock {
     /// Commits (durably: `synchronous = FULL`) and releases the lock. In WAL
     /// mode a passive checkpoint follows, so the main file catches up when no
     /// reader is in the way. Returns `PRAGMA data_version` right after the
-    /// commit, for [`WriteLock::unchanged_since`].
+    /// commit, so a caller can tell later whether another connection wrote
+    /// since.
     pub fn commit(self) -> Result<Committed, SqliteError> {
         self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))?;
         // The pages were written under the b-tree layer, whose decoded copies

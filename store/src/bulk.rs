@@ -6,14 +6,14 @@
 //! rows) and hands the CPU work (zstd, BLAKE3) to workers. Results come back
 //! out of order and are put back in order before the caller sees them, so the
 //! caller's callback runs on its own thread and needs not be `Send`. At most
-//! [`IN_FLIGHT`] packs, and about [`IN_FLIGHT_BYTES`] of requested objects,
+//! `IN_FLIGHT` packs, and about `IN_FLIGHT_BYTES` of requested objects,
 //! are in the pipeline, so memory stays flat.
 //!
 //! A pack's objects are not always wanted in one run: a page changed since
 //! the base snapshot interrupts the base pack's run, and a snapshot's new
 //! pages sit together in packs of their own, each wanted once per stretch
 //! of the image. So every pack goes to the same worker (by its sequence
-//! number), which keeps the last [`CACHED_PACKS`] it unpacked: a pack that
+//! number), which keeps the last `CACHED_PACKS` it unpacked: a pack that
 //! comes back soon is not decompressed again.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -74,7 +74,7 @@ impl<T> Cache<T> {
     }
 
     /// Holds `value`, `size` unpacked bytes, as `seq`, dropping the least
-    /// recently used beyond [`CACHED_PACKS`] or [`CACHED_BYTES`] (the
+    /// recently used beyond `CACHED_PACKS` or [`CACHED_BYTES`] (the
     /// newest is always held).
     fn put(&mut self, seq: i64, size: usize, value: T) -> &T {
         self.packs.push_front((seq, size, value));

@@ -964,7 +964,7 @@ pub fn sqlite_url(path: &Path) -> String {
 /// The project's Python: the configured one, else the project's own
 /// `.venv` or `venv`, else the active virtualenv (`VIRTUAL_ENV`) when
 /// Alembic is installed there, else the virtualenv migsnap itself runs from
-/// when Alembic is installed there ([`beside_executable`]), else the
+/// when Alembic is installed there (`beside_executable`), else the
 /// interpreter of the `alembic` command on `PATH` (its `#!` line), else
 /// `python3` on `PATH`.
 ///

@@ -17,7 +17,7 @@
 //!   the first failure, since the revisions after it would start from a
 //!   state the real upgrade never reaches.
 //! - Rows, at each state, per ordinary table: the row count and a hash of
-//!   the rows ([`content`](super::content)). After the downgrade, every table
+//!   the rows ([`super::content`]). After the downgrade, every table
 //!   that was there before must hold as many rows as before, and the same
 //!   rows, except a table the upgrade changed the rows of without changing
 //!   its definition (a data step such as a backfill, which a downgrade is

@@ -6,7 +6,7 @@
 //! then `PRAGMA quick_check`) before the target is touched.
 //!
 //! An existing, sound database is then changed **in place** under SQLite's
-//! own write lock ([`in_place`]): writers wait on the lock and afterwards
+//! own write lock (`in_place`): writers wait on the lock and afterwards
 //! see the new content, so no commit can land between the safety snapshot
 //! and the restore, or in a replaced file. Only what that cannot do (no
 //! target, a target SQLite cannot lock, another page size, FULL

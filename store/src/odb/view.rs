@@ -23,7 +23,7 @@ pub(super) const CONTAINS: &str = "SELECT 1 FROM objects JOIN packs ON packs.seq
          OR packs.dictionary IN (SELECT id FROM dictionaries))";
 
 /// Read access to one state of a store: the committed state for
-/// [`Store::view`], or a transaction's state including its own writes.
+/// [`Store::view`](crate::Store::view), or a transaction's state including its own writes.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
     pub(super) conn: &'a Connection,
@@ -59,7 +59,7 @@ impl View<'_> {
         Ok(value)
     }
 
-    /// See [`ObjectStore::contains`]. An object whose pack is gone, or whose
+    /// See [`ObjectStore::contains`](crate::ObjectStore::contains). An object whose pack is gone, or whose
     /// pack needs a dictionary the store lacks, does not count as present, so
     /// writing it again heals the store.
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
@@ -69,7 +69,7 @@ impl View<'_> {
             .map_err(|e| self.sql(e))
     }
 
-    /// See [`ObjectStore::try_read`]. Its index row and its pack are read
+    /// See [`ObjectStore::try_read`](crate::ObjectStore::try_read). Its index row and its pack are read
     /// in one read transaction: gc moves live objects into other packs and
     /// deletes the old ones, and a commit between the two reads would
     /// leave the row's pack gone.
