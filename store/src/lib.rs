@@ -36,6 +36,7 @@ pub mod compress;
 pub mod fsck;
 pub mod gc;
 pub mod id;
+mod idset;
 pub mod image;
 pub mod object;
 pub mod odb;

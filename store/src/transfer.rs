@@ -9,11 +9,10 @@
 //!   under (and, for snapshots and images, decoding them canonically);
 //! - an import is one [`Transaction`]: all of it commits, or none.
 
-use std::collections::HashSet;
-
 use crate::codec::{self, DecodeError};
 use crate::compress::{Compression, SNAPSHOT_LEVEL};
 use crate::id::ObjectId;
+use crate::idset::{IdSet, present_only};
 use crate::image;
 use crate::object::Kind;
 use crate::odb::{Error, Result, Transaction, View, extract};
@@ -33,7 +32,7 @@ pub fn reachable(view: View<'_>, roots: &[ObjectId]) -> Result<Vec<ObjectId>> {
     view.consistent(|view| {
         let needed = needed(view, roots)?;
         let mut located = Vec::with_capacity(needed.len());
-        for id in needed {
+        for &id in needed.iter() {
             let place = view.locate(&id)?.ok_or(Error::NotFound { id })?;
             located.push((place, id));
         }
@@ -47,16 +46,17 @@ pub fn reachable(view: View<'_>, roots: &[ObjectId]) -> Result<Vec<ObjectId>> {
 /// check that a remote ref's history arrived whole).
 pub fn check_complete(view: View<'_>, roots: &[ObjectId]) -> Result<()> {
     view.consistent(|view| {
-        for id in needed(view, roots)? {
+        // In id order, which is the index's: each look-up lands near the last.
+        for &id in needed(view, roots)?.iter() {
             view.locate(&id)?.ok_or(Error::NotFound { id })?;
         }
         Ok(())
     })
 }
 
-/// The objects the snapshots `roots` need, each once, in no order; see
+/// The objects the snapshots `roots` need, each once, by id; see
 /// [`reachable`].
-fn needed(view: View<'_>, roots: &[ObjectId]) -> Result<HashSet<ObjectId>> {
+fn needed(view: View<'_>, roots: &[ObjectId]) -> Result<IdSet> {
     let mut snapshots = Vec::new();
     let mut problem = None;
     reach::walk_snapshots(view, roots.iter().copied(), |visit| match visit {
@@ -74,27 +74,34 @@ fn needed(view: View<'_>, roots: &[ObjectId]) -> Result<HashSet<ObjectId>> {
     if let Some(error) = problem {
         return Err(error);
     }
-    let mut seen = HashSet::new();
+    let mut needed = IdSet::default();
+    needed.add(
+        snapshots
+            .iter()
+            .flat_map(|(id, snapshot)| [*id, snapshot.schema])
+            .collect(),
+    );
     for (id, snapshot) in &snapshots {
-        seen.insert(*id);
-        seen.insert(snapshot.schema);
         let Some(image_id) = snapshot.image else {
             continue;
         };
         let forgotten = view.is_forgotten(id)?;
         match image::resolve(view, &image_id) {
+            // Apart: the blocks' vector has room for exactly its ids.
             Ok(resolved) => {
-                for object in resolved.chain.into_iter().chain(resolved.blocks) {
-                    if !forgotten || view.contains(&object)? {
-                        seen.insert(object);
-                    }
+                for ids in [resolved.chain, resolved.blocks] {
+                    needed.add(if forgotten {
+                        present_only(view, ids)?
+                    } else {
+                        ids
+                    });
                 }
             }
             Err(Error::NotFound { .. }) if forgotten => {}
             Err(error) => return Err(error),
         }
     }
-    Ok(seen)
+    Ok(needed)
 }
 
 /// Whether snapshot `ancestor` is `descendant` or one of its ancestors, by

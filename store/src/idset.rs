@@ -1,0 +1,104 @@
+//! A set of object ids as one sorted vector: 32 bytes an id, where a hash
+//! set costs more than twice that (more while it grows), and a 4 GiB image
+//! lists a million pages. gc marks live objects in one; a transfer works
+//! out what a history needs in one.
+
+use crate::id::ObjectId;
+use crate::odb::{Result, View};
+
+/// Object ids, each once, in order.
+#[derive(Debug, Default)]
+pub(crate) struct IdSet {
+    sorted: Vec<ObjectId>,
+}
+
+impl IdSet {
+    /// Adds `ids`, reusing their vector: only those not in the set yet are
+    /// copied, which for the next image of a history is few.
+    pub(crate) fn add(&mut self, mut ids: Vec<ObjectId>) {
+        ids.sort_unstable();
+        ids.dedup();
+        if self.sorted.is_empty() {
+            self.sorted = ids;
+            return;
+        }
+        ids.retain(|id| self.sorted.binary_search(id).is_err());
+        // Merged from the back into the grown vector: linear, and no
+        // second copy of the ids already in.
+        let (mut old, mut new) = (self.sorted.len(), ids.len());
+        self.sorted.reserve_exact(new);
+        self.sorted.extend_from_slice(&ids);
+        while new > 0 {
+            let slot = old + new - 1;
+            if old > 0 && self.sorted[old - 1] > ids[new - 1] {
+                self.sorted[slot] = self.sorted[old - 1];
+                old -= 1;
+            } else {
+                self.sorted[slot] = ids[new - 1];
+                new -= 1;
+            }
+        }
+    }
+
+    /// Whether `id` is in the set.
+    pub(crate) fn contains(&self, id: &ObjectId) -> bool {
+        self.sorted.binary_search(id).is_ok()
+    }
+
+    /// Every id, in order.
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, ObjectId> {
+        self.sorted.iter()
+    }
+
+    /// How many ids it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len()
+    }
+}
+
+/// `ids` without those `view` lacks: what is left of a forgotten image,
+/// whose data is no longer promised.
+pub(crate) fn present_only(view: View<'_>, mut ids: Vec<ObjectId>) -> Result<Vec<ObjectId>> {
+    let mut present = Ok(());
+    ids.retain(|id| match view.contains(id) {
+        Ok(contains) => contains,
+        Err(e) => {
+            present = Err(e);
+            false
+        }
+    });
+    present.map(|()| ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::IdSet;
+    use crate::id::ObjectId;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes([n; 32])
+    }
+
+    proptest! {
+        /// Adding batches one after another gives the sorted union, with
+        /// every id once, as a set would.
+        #[test]
+        fn an_id_set_is_the_union_of_its_batches(batches in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..6)) {
+            let mut set = IdSet::default();
+            let mut want = BTreeSet::new();
+            for batch in &batches {
+                set.add(batch.iter().map(|&n| id(n)).collect());
+                want.extend(batch.iter().map(|&n| id(n)));
+            }
+            prop_assert_eq!(set.iter().copied().collect::<Vec<_>>(), want.iter().copied().collect::<Vec<_>>());
+            prop_assert_eq!(set.len(), want.len());
+            for n in 0..=255u8 {
+                prop_assert_eq!(set.contains(&id(n)), want.contains(&id(n)));
+            }
+        }
+    }
+}
