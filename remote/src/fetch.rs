@@ -395,7 +395,7 @@ fn verify_every(
                 .ok_or(FetchError::MissingPack { pack: *name })?,
         };
         if sender
-            .send((layout::verify(name, &bytes, index)?, downloaded))
+            .send((layout::verify(name, bytes, index)?, downloaded))
             .is_err()
         {
             break;

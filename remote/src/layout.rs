@@ -385,9 +385,10 @@ pub fn check_name(name: &ObjectId, bytes: &[u8], cipher: &Cipher) -> Result<(), 
 
 /// One block of a pack: stored bytes and the index entries it holds, with
 /// offsets into the block's unpacked bytes.
-struct Block<'a> {
+struct Block {
     compression: Compression,
-    stored: &'a [u8],
+    /// Where its stored bytes are in the pack file.
+    stored: std::ops::Range<usize>,
     raw_len: usize,
     members: Vec<PackMember>,
 }
@@ -395,11 +396,7 @@ struct Block<'a> {
 /// The blocks of the (plaintext) file `bytes` of pack `name`, each with the
 /// entries of `index` it holds: format 2's blocks, or format 1's one frame.
 /// Nothing is unpacked yet; the blocks must hold every entry, each whole.
-fn blocks<'a>(
-    name: &ObjectId,
-    bytes: &'a [u8],
-    index: &Index,
-) -> Result<Vec<Block<'a>>, LayoutError> {
+fn blocks(name: &ObjectId, bytes: &[u8], index: &Index) -> Result<Vec<Block>, LayoutError> {
     let damaged = |reason: String| LayoutError::Pack {
         pack: *name,
         reason,
@@ -415,11 +412,12 @@ fn blocks<'a>(
                 .ok()
                 .filter(|len| *len <= migsnap_store::codec::DECODE_LIMIT)
                 .ok_or_else(|| too_large(index.raw_len))?;
-            spans.push((Compression::Zstd, &bytes[9..], raw_len));
+            spans.push((Compression::Zstd, 9..bytes.len(), raw_len));
         }
         FORMAT => {
-            let mut rest = &bytes[9..];
-            while !rest.is_empty() {
+            let mut at = 9;
+            while at < bytes.len() {
+                let rest = &bytes[at..];
                 if rest.len() < BLOCK_HEADER {
                     return Err(damaged("it ends inside a block header".into()));
                 }
@@ -431,11 +429,12 @@ fn blocks<'a>(
                 if raw_len > migsnap_store::codec::DECODE_LIMIT {
                     return Err(too_large(raw_len as u64));
                 }
-                let stored = rest
-                    .get(BLOCK_HEADER..BLOCK_HEADER + stored_len)
-                    .ok_or_else(|| damaged("it ends inside a block".into()))?;
+                let stored = at + BLOCK_HEADER..at + BLOCK_HEADER + stored_len;
+                if stored.end > bytes.len() {
+                    return Err(damaged("it ends inside a block".into()));
+                }
+                at = stored.end;
                 spans.push((compression, stored, raw_len));
-                rest = &rest[BLOCK_HEADER + stored_len..];
             }
         }
         other => return Err(damaged(format!("it has the unknown format {other}"))),
@@ -500,23 +499,41 @@ impl Verified {
 /// checked already, [`check_name`]), against `index`: the file must unpack
 /// to what `index` lists, and every object must hash to its id and be the
 /// kind listed ([`VerifiedPack`]).
-pub fn verify(name: &ObjectId, bytes: &[u8], index: &Index) -> Result<Verified, LayoutError> {
+pub fn verify(name: &ObjectId, bytes: Vec<u8>, index: &Index) -> Result<Verified, LayoutError> {
     if bytes.get(8) == Some(&1) {
-        return unpack(name, bytes, index).map(Verified::Objects);
+        return unpack(name, &bytes, index).map(Verified::Objects);
     }
-    let packs = blocks(name, bytes, index)?
-        .into_iter()
-        .map(|block| {
-            VerifiedPack::new(
-                block.compression,
-                block.stored.to_vec(),
-                block.raw_len,
-                LEVEL,
-                block.members,
-            )
-            .map_err(|e| damaged_object(name, e))
-        })
-        .collect::<Result<_, _>>()?;
+    let blocks = blocks(name, &bytes, index)?;
+    let verify = |block: Block, stored: Vec<u8>| {
+        VerifiedPack::new(
+            block.compression,
+            stored,
+            block.raw_len,
+            LEVEL,
+            block.members,
+        )
+        .map_err(|e| damaged_object(name, e))
+    };
+    let packs = if let [_] = blocks.as_slice() {
+        // A pack of one block (a snapshot, a listing: 32 MiB at 4 GiB)
+        // hands the block its own buffer rather than a copy of it.
+        let block = blocks
+            .into_iter()
+            .next()
+            .expect("holds because there is one");
+        let mut stored = bytes;
+        stored.truncate(block.stored.end);
+        stored.drain(..block.stored.start);
+        vec![verify(block, stored)?]
+    } else {
+        blocks
+            .into_iter()
+            .map(|block| {
+                let stored = bytes[block.stored.clone()].to_vec();
+                verify(block, stored)
+            })
+            .collect::<Result<_, _>>()?
+    };
     Ok(Verified::Packs(packs))
 }
 
@@ -532,7 +549,7 @@ pub fn unpack(
         objects.extend(
             transfer::unpack_objects(
                 block.compression,
-                block.stored,
+                &bytes[block.stored.clone()],
                 block.raw_len,
                 &block.members,
             )
@@ -633,7 +650,9 @@ mod tests {
             .map(VerifiedObject::id)
             .collect();
         assert_eq!(ids, [objects[0].id, objects[1].id]);
-        assert!(matches!(verify(&name, &pack, &index), Ok(Verified::Objects(o)) if o.len() == 2));
+        assert!(
+            matches!(verify(&name, pack.clone(), &index), Ok(Verified::Objects(o)) if o.len() == 2)
+        );
     }
 
     /// Pages share blocks up to the target; every other object has one of
@@ -667,7 +686,8 @@ mod tests {
             },
         ];
         let built = build(&objects, &Cipher::Plain);
-        let Verified::Packs(packs) = verify(&built.name, &built.pack, &built.index).unwrap() else {
+        let Verified::Packs(packs) = verify(&built.name, built.pack.clone(), &built.index).unwrap()
+        else {
             panic!("a format 2 pack verifies as pack rows");
         };
         let sizes: Vec<usize> = packs.iter().map(|p| p.members().len()).collect();
@@ -689,7 +709,7 @@ mod tests {
         index.entries[1].offset += 1;
         index.entries[1].len -= 1;
         assert!(matches!(
-            verify(&built.name, &built.pack, &index),
+            verify(&built.name, built.pack.clone(), &index),
             Err(LayoutError::Pack { reason, .. }) if reason.contains("straddles")
         ));
     }

@@ -160,7 +160,7 @@ pub fn check(
     progress.start("checking packs", to_read.len() as u64);
     for (name, index) in to_read {
         let read = contents::download_pack(remote, name).and_then(|pack| {
-            pack.map(|(bytes, stored)| Ok((layout::verify(name, &bytes, index)?, stored)))
+            pack.map(|(bytes, stored)| Ok((layout::verify(name, bytes, index)?, stored)))
                 .transpose()
         });
         match read {
