@@ -218,7 +218,8 @@ pub fn shared(remote: &Connection) -> Result<Lock<'_>, LockError> {
 
 /// Takes a fetch's shared lock (`locks/fetch-<random>`) as [`shared`]
 /// does, so that a gc does not delete packs it is downloading. A remote
-/// this client may only read (the server denies the write) gets none:
+/// this client may only read (the server denies the write, or a file
+/// remote's directory is read-only) gets none:
 /// `None`, and the fetch goes on as before locks existed, at the risk that
 /// a gc running meanwhile makes it fail (and nothing is imported).
 pub fn reading(remote: &Connection) -> Result<Option<Lock<'_>>, LockError> {
@@ -226,7 +227,7 @@ pub fn reading(remote: &Connection) -> Result<Option<Lock<'_>>, LockError> {
     let key = shared_key(&holder);
     match remote.put(&key, holder.encode()) {
         Ok(_) => held_beside_gc(remote, key, holder).map(Some),
-        Err(TransportError::Denied { .. }) => Ok(None),
+        Err(error) if error.is_read_only() => Ok(None),
         Err(other) => Err(other.into()),
     }
 }

@@ -100,6 +100,35 @@ pub enum TransportError {
     },
 }
 
+impl TransportError {
+    /// Whether the remote refused a write because this client may only
+    /// read it: the server denied it (S3 `AccessDenied`, or credentials it
+    /// refuses), or the directory of a file remote is not writable (a
+    /// read-only mount, or permissions).
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            TransportError::Denied { .. } => true,
+            TransportError::Failed { source, .. } => {
+                let mut current: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+                while let Some(error) = current {
+                    if let Some(io) = error.downcast_ref::<std::io::Error>()
+                        && matches!(
+                            io.kind(),
+                            std::io::ErrorKind::PermissionDenied
+                                | std::io::ErrorKind::ReadOnlyFilesystem
+                        )
+                    {
+                        return true;
+                    }
+                    current = error.source();
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The version of a ref as read: what a conditional replace must still find.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
@@ -641,6 +670,29 @@ mod tests {
             .map(|l| l.key)
             .collect();
         assert_eq!(keys, ["refs/heads/a"]);
+    }
+
+    /// A file remote on a read-only mount fails a write with an I/O error
+    /// deep in the store's error: that is read-only, as S3's denial is.
+    #[test]
+    fn a_read_only_directory_is_read_only() {
+        let failed = |kind| TransportError::Failed {
+            remote: "file:///mnt/nas".into(),
+            operation: "put",
+            key: "locks/fetch-0".into(),
+            source: Box::new(object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(std::io::Error::from(kind)),
+            }),
+        };
+        assert!(failed(std::io::ErrorKind::ReadOnlyFilesystem).is_read_only());
+        assert!(failed(std::io::ErrorKind::PermissionDenied).is_read_only());
+        assert!(!failed(std::io::ErrorKind::StorageFull).is_read_only());
+        let denied = TransportError::Denied {
+            remote: "s3://b".into(),
+            reason: "AccessDenied".into(),
+        };
+        assert!(denied.is_read_only());
     }
 
     #[test]

@@ -698,6 +698,64 @@ fn file_missing_directory_fails_clearly() {
     run(&env, env.path(), &["push"]).expect_error(exit::INPUT, &["no remote named"]);
 }
 
+/// A read-only bind mount of a directory, unmounted when dropped.
+struct ReadOnlyMount(PathBuf);
+
+impl ReadOnlyMount {
+    /// Mounts `source` read-only at `target`, or `None` where this process
+    /// may not mount (not root, or a container without the right).
+    fn new(source: &Path, target: &Path) -> Option<ReadOnlyMount> {
+        let mount = |args: &[&std::ffi::OsStr]| {
+            Command::new("mount")
+                .args(args)
+                .output()
+                .is_ok_and(|out| out.status.success())
+        };
+        if !mount(&[source.as_os_str(), target.as_os_str(), "--bind".as_ref()]) {
+            return None;
+        }
+        let mounted = ReadOnlyMount(target.to_path_buf());
+        mount(&[
+            "-o".as_ref(),
+            "remount,bind,ro".as_ref(),
+            target.as_os_str(),
+        ])
+        .then_some(mounted)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A remote this client may only read (a NAS mounted read-only) still
+/// clones and fetches: the fetch's lock cannot be written, and it goes on
+/// without one, as the docs promise.
+#[test]
+fn a_read_only_file_remote_is_cloned_and_fetched_without_a_lock() {
+    let remote = Remote::file();
+    let env = project(&remote, 300);
+    push(&env, env.path(), &[]);
+    let target = tempfile::tempdir().unwrap();
+    let source = remote.dir.as_ref().unwrap().path();
+    let Some(_mounted) = ReadOnlyMount::new(source, target.path()) else {
+        eprintln!("skipped: this process may not make a read-only mount");
+        return;
+    };
+    let machine = TestEnv::new();
+    let url = format!("file://{}", target.path().display());
+    run(&machine, machine.path(), &["clone", &url, "copy"]).expect(exit::OK);
+    let copy = machine.join("copy");
+    run(&machine, &copy, &["fetch"]).expect(exit::OK);
+    assert_eq!(
+        resolve(&machine, &copy, "origin/app"),
+        resolve(&env, env.path(), "app")
+    );
+    assert!(remote.keys("locks/").is_empty());
+}
+
 // --- interrupted pushes ---------------------------------------------------
 
 /// A project whose first push takes several packs (about 40 MiB of
