@@ -418,7 +418,7 @@ impl Database {
                 .map_err(&sql)?,
         };
         if let Some(sink) = pages {
-            self.read_pages(&tx, geometry, sink)?;
+            read_pages(&tx, geometry, sink, &self.path, &sql)?;
         }
         // Same data version, same state: no commit came between the
         // moment the version was read and this read transaction, so the
@@ -443,59 +443,6 @@ impl Database {
             geometry,
             checked,
         })
-    }
-
-    /// Hands every page of the read transaction `tx` has begun to `sink`:
-    /// in runs straight from the file where that is the same
-    /// (`raw_pages`), else one `sqlite_dbpage` row at a time.
-    fn read_pages(
-        &self,
-        tx: &Connection,
-        geometry: Geometry,
-        sink: &mut PageSink<'_>,
-    ) -> Result<(), SqliteError> {
-        let sql = |e| self.sql(e);
-        let mode: String = tx
-            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-            .map_err(sql)?;
-        let mut one = tx
-            .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
-            .map_err(sql)?;
-        let direct = raw_pages::read(
-            tx,
-            geometry.page_size,
-            geometry.page_count,
-            mode.eq_ignore_ascii_case("wal"),
-            sink,
-            &mut |pgno| one.query_row([pgno], |row| row.get(0)).map_err(sql),
-        );
-        if let Ok(outcome) = direct {
-            return outcome;
-        }
-        let mut stmt = tx
-            .prepare("SELECT data FROM sqlite_dbpage('main') ORDER BY pgno")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        let mut seen = 0u32;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let data = row
-                .get_ref(0)
-                .map_err(sql)?
-                .as_blob()
-                .map_err(|e| sql(e.into()))?;
-            sink(data)?;
-            seen += 1;
-        }
-        if seen != geometry.page_count {
-            return Err(SqliteError::Corrupt {
-                path: self.path.clone(),
-                message: format!(
-                    "read {seen} pages but page_count is {}",
-                    geometry.page_count
-                ),
-            });
-        }
-        Ok(())
     }
 
     /// `PRAGMA data_version` now: a later read transaction of this
@@ -1100,6 +1047,60 @@ impl WriteLock {
     }
 }
 
+/// Hands every page of the read transaction `tx` has begun to `sink`, in
+/// order from page 1: in runs straight from the file where that is the same
+/// (`raw_pages`), else one `sqlite_dbpage` row at a time. `path` names the
+/// database in errors.
+fn read_pages(
+    tx: &Connection,
+    geometry: Geometry,
+    sink: &mut PageSink<'_>,
+    path: &Path,
+    sql: &dyn Fn(rusqlite::Error) -> SqliteError,
+) -> Result<(), SqliteError> {
+    let mode: String = tx
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .map_err(sql)?;
+    let mut one = tx
+        .prepare("SELECT data FROM sqlite_dbpage('main') WHERE pgno = ?1")
+        .map_err(sql)?;
+    let direct = raw_pages::read(
+        tx,
+        geometry.page_size,
+        geometry.page_count,
+        mode.eq_ignore_ascii_case("wal"),
+        sink,
+        &mut |pgno| one.query_row([pgno], |row| row.get(0)).map_err(sql),
+    );
+    if let Ok(outcome) = direct {
+        return outcome;
+    }
+    let mut stmt = tx
+        .prepare("SELECT data FROM sqlite_dbpage('main') ORDER BY pgno")
+        .map_err(sql)?;
+    let mut rows = stmt.query([]).map_err(sql)?;
+    let mut seen = 0u32;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let data = row
+            .get_ref(0)
+            .map_err(sql)?
+            .as_blob()
+            .map_err(|e| sql(e.into()))?;
+        sink(data)?;
+        seen += 1;
+    }
+    if seen != geometry.page_count {
+        return Err(SqliteError::Corrupt {
+            path: path.to_path_buf(),
+            message: format!(
+                "read {seen} pages but page_count is {}",
+                geometry.page_count
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A database just committed by a [`WriteLock`], kept open to read it back.
 pub struct Committed {
     lock: WriteLock,
@@ -1109,7 +1110,9 @@ pub struct Committed {
 impl Committed {
     /// Reads every page back in one read transaction, calling `each` with
     /// (number, bytes), unless another connection has committed since: then
-    /// the file is no longer ours to compare and `false` is returned.
+    /// the file is no longer ours to compare and `false` is returned. The
+    /// pages come as a capture reads them (`read_pages`): the committed
+    /// pages from the WAL through the pager, the rest straight from the file.
     pub fn read_back(
         &self,
         mut each: impl FnMut(u32, &[u8]) -> Result<(), SqliteError>,
@@ -1117,21 +1120,25 @@ impl Committed {
         let conn = &self.lock.conn;
         let sql = |e| self.lock.sql(e);
         let tx = conn.unchecked_transaction().map_err(sql)?;
-        let mut stmt = tx
-            .prepare("SELECT pgno, data FROM sqlite_dbpage('main') ORDER BY pgno")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let pgno: u32 = row.get(0).map_err(sql)?;
-            let data = row
-                .get_ref(1)
-                .map_err(sql)?
-                .as_blob()
-                .map_err(|e| sql(e.into()))?;
-            each(pgno, data)?;
-        }
-        drop(rows);
-        drop(stmt);
+        let geometry = Geometry {
+            page_size: tx
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .map_err(sql)?,
+            page_count: tx
+                .query_row("PRAGMA page_count", [], |row| row.get(0))
+                .map_err(sql)?,
+        };
+        let mut pgno = 0u32;
+        read_pages(
+            &tx,
+            geometry,
+            &mut |data| {
+                pgno += 1;
+                each(pgno, data)
+            },
+            &self.lock.path,
+            &sql,
+        )?;
         // Inside the read transaction: equal means nobody committed between
         // our commit and this read.
         let unchanged = self.lock.data_version()? == self.version;

@@ -118,7 +118,7 @@ const HASH_BATCH: usize = 256;
 
 /// Reads `committed` back and compares every page (of `size` bytes) with
 /// `blocks` by its hash, and page 1, whose hash the commit's stamps change,
-/// with `first_page` apart from them. Hashing runs on a thread of its own,
+/// with `first_page` apart from them. Hashing runs on threads of its own,
 /// beside the reads. Returns what [`Committed::read_back`] does, the number
 /// of pages seen and the first that differs.
 fn hash_back(
@@ -130,18 +130,27 @@ fn hash_back(
 ) -> Result<(bool, u32, Option<u32>), RestoreError> {
     std::thread::scope(|scope| {
         let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(4);
-        let hasher = scope.spawn(move || {
-            let mut first_bad = None;
-            for (first, batch) in batch_rx {
-                for (pgno, page) in (first..).zip(batch.chunks(size)) {
-                    let listed = blocks.get(pgno as usize - 1);
-                    if first_bad.is_none() && listed != Some(&migsnap_store::codec::blob_id(page)) {
-                        first_bad = Some(pgno);
+        // One hasher per core: reading runs straight from the file
+        // (`read_back`) is faster than hashing on one thread.
+        let hashers: Vec<_> = (0..hashers())
+            .map(|_| {
+                let batch_rx = batch_rx.clone();
+                scope.spawn(move || {
+                    let mut first_bad: Option<u32> = None;
+                    for (first, batch) in batch_rx {
+                        let bad = (first..).zip(batch.chunks(size)).find(|(pgno, page)| {
+                            blocks.get(*pgno as usize - 1)
+                                != Some(&migsnap_store::codec::blob_id(page))
+                        });
+                        if let Some((pgno, _)) = bad {
+                            first_bad = Some(first_bad.map_or(pgno, |b| b.min(pgno)));
+                        }
                     }
-                }
-            }
-            first_bad
-        });
+                    first_bad
+                })
+            })
+            .collect();
+        drop(batch_rx);
         let mut first_bad = None;
         let mut seen = 0u32;
         let mut batch = (2u32, Vec::with_capacity(HASH_BATCH * size));
@@ -165,9 +174,17 @@ fn hash_back(
             let _ = batch_tx.send(batch);
         }
         drop(batch_tx);
-        let hashed = hasher.join().expect("BUG: page hasher panicked");
+        let hashed = hashers
+            .into_iter()
+            .filter_map(|hasher| hasher.join().expect("BUG: page hasher panicked"))
+            .min();
         Ok((read?, seen, first_bad.or(hashed)))
     })
+}
+
+/// Threads hashing the read-back: one per core, at most 4.
+fn hashers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
 }
 
 /// Fails when the pages read back after the commit are not the ones meant:
@@ -302,4 +319,71 @@ fn same_but_stamp(a: &[u8], b: &[u8]) -> bool {
         b[range].fill(0);
     }
     a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshots::sqlite::DEFAULT_BUSY_TIMEOUT;
+    use migsnap_store::progress::Silent;
+    use rusqlite::Connection;
+
+    const PAGE: usize = 1024;
+
+    /// Every page of the database at `path`, as SQLite reads it.
+    fn pages(path: &Path) -> Vec<Vec<u8>> {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
+            .unwrap();
+        stmt.query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The read-back hashes batches on several threads and reports the
+    /// lowest page that differs, wherever its batch went; pages committed
+    /// to the WAL are read back too.
+    #[test]
+    fn the_read_back_finds_the_first_page_that_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = {PAGE}; PRAGMA journal_mode = wal;
+             CREATE TABLE t (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+             INSERT INTO t SELECT randomblob(900) FROM n;
+             PRAGMA wal_checkpoint(TRUNCATE);"
+        ))
+        .unwrap();
+        let before = pages(&path);
+        assert!(before.len() > 3 * HASH_BATCH, "{} pages", before.len());
+
+        let lock = WriteLock::acquire(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        // Rewritten as they are, these pages now live in the WAL.
+        for pgno in [2u32, 400, 900] {
+            lock.write_page(pgno, &before[pgno as usize - 1]).unwrap();
+        }
+        let committed = lock.commit().unwrap();
+        let after = pages(&path);
+        let mut blocks: Vec<ObjectId> = after
+            .iter()
+            .map(|page| migsnap_store::codec::blob_id(page))
+            .collect();
+
+        let (unchanged, seen, first_bad) =
+            hash_back(&committed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+        assert!(unchanged);
+        assert_eq!(seen as usize, after.len());
+        assert_eq!(first_bad, None);
+
+        blocks[800] = blocks[3];
+        blocks[11] = blocks[3];
+        let (_, _, first_bad) =
+            hash_back(&committed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+        assert_eq!(first_bad, Some(12));
+        drop(conn);
+    }
 }
