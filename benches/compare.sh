@@ -50,6 +50,7 @@ missing=()
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v restic >/dev/null || missing+=(restic)
 command -v zstd >/dev/null || missing+=(zstd)
+command -v b3sum >/dev/null || missing+=(b3sum)
 [[ -x /usr/bin/time ]] || missing+=(time)
 if ((${#missing[@]})); then
     say "installing missing tools: ${missing[*]}"
@@ -57,7 +58,7 @@ if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
     # stdout is kept for the results table; apt's chatter goes to stderr.
     $SUDO apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y sqlite3 restic zstd time >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y sqlite3 restic zstd b3sum time >&2
 fi
 
 # --- build --------------------------------------------------------------------
@@ -116,6 +117,11 @@ measure() {
     local walls=() rss=() cpus=()
     for ((i = 1; i <= REPS; i++)); do
         "$prep"
+        # Every run starts with nothing dirty in the page cache: a prep that
+        # copied 1 GiB would otherwise leave its writeback to whichever
+        # timed command fsyncs first (a restore in place fsyncs the very
+        # file the prep just copied).
+        sync
         echo "\$ $*" >>"$LOG"
         timed "$@"
         walls+=("$T_WALL")
@@ -275,6 +281,10 @@ for size in "${SIZES[@]}"; do
     # compress at the snapshot's level on every core.
     measure prep_none zstd "-$LEVEL" -T0 -q -f "$DB" -o "$W/chat.db.zst"
     zstdl_par_wall=$M_WALL
+    # What any snapshot must do: read every byte, hash it (BLAKE3, once)
+    # and compress it at its level; here on the two cores side by side.
+    measure prep_none bash -c "b3sum --num-threads 1 '$DB' >/dev/null & zstd -$LEVEL -T1 -q -f '$DB' -o '$W/chat.db.zst'; wait"
+    floor_wall=$M_WALL floor_cpu=$M_CPU
     rm -f "$W/chat.db.zst"
     say "[$size] b. cp + sync (the floor of any copy)"
     prep_cp() { rm -f "$W/cp.db"; }
@@ -407,6 +417,10 @@ for size in "${SIZES[@]}"; do
             "$(fmt_s "$mig_full_cpu")" "$(secs "$zstdl_cpu")" "$mig_full_cpu" "$zstdl_cpu" le 1.3 "≤ 1.3"
         row "info: full snapshot wall vs \`zstd -$LEVEL -T0\` wall (read + compress on every core: the floor)" \
             "$(fmt_s "$mig_full_wall")" "$(secs "$zstdl_par_wall")" "$mig_full_wall" "$zstdl_par_wall" - 0 "—"
+        row "floor: full snapshot CPU vs read + hash + compress (\`b3sum\` one thread + \`zstd -$LEVEL -T1\`)" \
+            "$(fmt_s "$mig_full_cpu")" "$(secs "$floor_cpu")" "$mig_full_cpu" "$floor_cpu" - 0 "—"
+        row "floor: full snapshot wall vs the same two side by side on the two cores" \
+            "$(fmt_s "$mig_full_wall")" "$(secs "$floor_wall")" "$mig_full_wall" "$floor_wall" - 0 "—"
         row "info: \`zstd -3 -T1\` CPU (the compact level)" \
             "—" "$(secs "$zstd3_cpu")" n/a "$zstd3_cpu" - 0 "—"
         row "info: store after the first snapshot, before packing, vs \`zstd -3\` of the DB" \
