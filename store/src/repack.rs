@@ -4,7 +4,9 @@
 //! A snapshot writes its packs fast ([`SNAPSHOT_LEVEL`], 32 pages a frame,
 //! no dictionary training) so the user is not kept waiting; every pack row
 //! records the level it was written with, and one written below
-//! [`PACKED_LEVEL`] is *loose*. Packing moves every object of the loose packs
+//! [`PACKED_LEVEL`] is *loose*, unless it holds a large object stored
+//! uncompressed (a full page listing: there is nothing to gain, see
+//! `loose` in `odb/view.rs`). Packing moves every object of the loose packs
 //! into compact packs ([`PACKED_LEVEL`], [`PACKED_OBJECTS`] pages a frame,
 //! the store's dictionary, trained here on the loose pages if the store has
 //! none yet), re-points their index rows and deletes the loose packs.

@@ -379,28 +379,27 @@ impl View<'_> {
         Ok(problems)
     }
 
-    /// Every object whose index row points into a loose pack (one written
-    /// below `level`), in pack order.
-    /// Whether any pack is below `level` (a loose pack, for packing).
+    /// Whether any pack is loose ([`loose`]: below `level`), for packing.
     pub(crate) fn has_loose_packs(&self, level: i32) -> Result<bool> {
         self.conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM packs WHERE level < ?1)",
+                &format!("SELECT EXISTS (SELECT 1 FROM packs p WHERE {})", loose()),
                 [level],
                 |row| row.get(0),
             )
             .map_err(|e| self.sql(e))
     }
 
-    /// Every pack written below `level` that holds objects, in order, with
-    /// how many objects it holds.
+    /// Every loose pack ([`loose`]: below `level`) that holds objects, in
+    /// order, with how many objects it holds.
     pub(crate) fn loose_pack_counts(&self, level: i32) -> Result<Vec<(i64, u64)>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT o.pack, count(*) FROM objects o JOIN packs p ON p.seq = o.pack
-                 WHERE p.level < ?1 GROUP BY o.pack ORDER BY o.pack",
-            )
+                     WHERE {} GROUP BY o.pack ORDER BY o.pack",
+                loose()
+            ))
             .map_err(|e| self.sql(e))?;
         stmt.query_map([level], |row| {
             Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as u64))
@@ -409,8 +408,8 @@ impl View<'_> {
         .map_err(|e| self.sql(e))
     }
 
-    /// The index rows of the objects in packs `packs` (a range of pack
-    /// numbers) written below `level`, ordered by pack and offset.
+    /// The index rows of the objects in the loose packs ([`loose`]: below
+    /// `level`) numbered `packs`, ordered by pack and offset.
     pub(crate) fn loose_objects(
         &self,
         level: i32,
@@ -418,11 +417,12 @@ impl View<'_> {
     ) -> Result<Vec<ObjectRow>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT o.pack, o.id, o.kind, o.offset, o.raw_len
                  FROM objects o JOIN packs p ON p.seq = o.pack
-                 WHERE p.level < ?1 AND o.pack BETWEEN ?2 AND ?3 ORDER BY o.pack, o.offset",
-            )
+                 WHERE {} AND o.pack BETWEEN ?2 AND ?3 ORDER BY o.pack, o.offset",
+                loose()
+            ))
             .map_err(|e| self.sql(e))?;
         let mut rows = stmt
             .query(params![level, packs.start(), packs.end()])
@@ -797,4 +797,20 @@ impl View<'_> {
 /// `reader` behind a buffer: bincode reads a few bytes at a time.
 fn buffered<R: std::io::Read>(reader: R) -> std::io::BufReader<R> {
     std::io::BufReader::with_capacity(codec::STREAM_BUFFER, reader)
+}
+
+/// The condition on a `packs` row `p` that makes it loose, for packing:
+/// written below level `?1`, unless it is stored uncompressed and over
+/// [`LARGE_BYTES`](crate::compress::LARGE_BYTES). That is a full page
+/// listing (hashes, which never compress; a pack of pages is a few hundred
+/// KiB), alone in its pack and never with the dictionary, so packing could
+/// not make it smaller. It would only copy it, and SQLite expands the
+/// copy's placeholder into a second buffer (67 MiB for a 4 GiB image's
+/// listing, the peak of `gc` at that size).
+fn loose() -> String {
+    format!(
+        "p.level < ?1 AND NOT (p.compression = {} AND p.raw_len > {})",
+        crate::compress::Compression::None as u8,
+        crate::compress::LARGE_BYTES
+    )
 }

@@ -1262,3 +1262,55 @@ fn read_data_subsets_read_each_pack_once_and_find_damage_only_in_their_own() {
     }
     assert_eq!((read, found), (12, 1));
 }
+
+/// A full page listing over a mebibyte is stored uncompressed, alone in its
+/// pack and without the dictionary: packing could not make it smaller, so
+/// it leaves that pack where it is instead of copying it (at 4 GiB the copy
+/// was gc's peak memory), and packs the pages around it as before.
+#[test]
+fn packing_leaves_a_large_uncompressed_listing_in_its_pack() {
+    let (dir, mut store) = new_store();
+    let pages: Vec<Vec<u8>> = (0..300).map(record_page).collect();
+    loose_snapshot(&mut store, &pages, "heads/db");
+    let listing = Object::Image(Image {
+        block_size: 4096,
+        block_count: 40_000,
+        digest: [7; 32],
+        listing: Listing::Full(
+            (0..40_000u64)
+                .map(|n| ObjectId::hash(&n.to_le_bytes()))
+                .collect(),
+        ),
+    });
+    let listing_id = store.write(&listing).unwrap();
+    let seq_of = |id: &ObjectId| -> i64 {
+        store_conn(&dir)
+            .query_row(
+                "SELECT pack FROM objects WHERE id = ?1",
+                [id.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let page = migsnap_store::codec::blob_id(&pages[0]);
+    let (listing_pack, page_pack) = (seq_of(&listing_id), seq_of(&page));
+    assert_eq!(pack_of(&dir, &listing_id).0, 0, "the listing is stored raw");
+
+    let pack = |store: &mut Store| {
+        let mut tx = store.transaction().unwrap();
+        let report = migsnap_store::repack::pack_loose(&mut tx, &mut Silent).unwrap();
+        tx.commit(&[], "pack").unwrap();
+        report
+    };
+    let report = pack(&mut store);
+    assert!(report.objects >= pages.len() as u64, "{report:?}");
+    assert_ne!(seq_of(&page), page_pack, "the pages were not packed");
+    assert_eq!(seq_of(&listing_id), listing_pack, "the listing was copied");
+    assert_eq!(store.view().read_blob(&page).unwrap(), pages[0]);
+    assert!(store.read(&listing_id).unwrap() == listing);
+    // Nothing is left to pack: the listing is not loose.
+    assert_eq!(
+        pack(&mut store),
+        migsnap_store::repack::PackReport::default()
+    );
+}
