@@ -496,6 +496,8 @@ impl From<ImageError> for CliError {
                     .hint("run `migsnap fsck --read-data` to see what is damaged")
             }
             ImageError::Io { ref source, .. } => CliError::from_error(io_kind(source), &error),
+            ImageError::NoRoom { ref source, .. } => CliError::from_error(io_kind(source), &error)
+                .hint("free at least that much space there, then run it again"),
         }
     }
 }

@@ -53,6 +53,18 @@ pub enum ImageError {
         /// The image object.
         image: ObjectId,
     },
+    /// The file system has no room for the image: found before any page
+    /// was written.
+    #[error("no room in {} for the image ({bytes} bytes)", dir.display())]
+    NoRoom {
+        /// The directory the image was to be written in.
+        dir: PathBuf,
+        /// The image's size.
+        bytes: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the output file failed.
     #[error("cannot write {path}")]
     Io {
@@ -345,6 +357,11 @@ pub fn write(
         source,
     };
     let block_size = image.image.block_size;
+    preallocate(out, image.image.len()).map_err(|source| ImageError::NoRoom {
+        dir: out_path.parent().unwrap_or(out_path).to_path_buf(),
+        bytes: image.image.len(),
+        source,
+    })?;
     progress.start("writing pages", image.image.len());
     // The calling thread owns the store connection and puts pages in order;
     // a writer thread hashes and writes them, so disk writes overlap reads
@@ -387,6 +404,24 @@ pub fn write(
         return Err(ImageError::Digest { image: image.id });
     }
     Ok(())
+}
+
+/// Reserves `len` bytes of disk for `out` before it is written: a file
+/// system without room (or over quota) says so now, before anything is
+/// written, and one
+/// with room writes a file whose blocks are already allocated. On this
+/// machine's ext4, writing and syncing 1 GiB took 0.43-0.48 s (0.17-0.19 s
+/// of system time) into a preallocated file, against 0.51-1.91 s (0.25-1.60
+/// s) into an empty one (`fallocate -l` then `dd conv=notrunc` and `sync`,
+/// three runs each). File systems that cannot preallocate write as before.
+fn preallocate(out: &File, len: u64) -> std::io::Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::fallocate(out, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == Errno::NOSPC || e == Errno::FBIG || e == Errno::IO => Err(e.into()),
+        // Not supported here (EOPNOTSUPP, ENOSYS; EINVAL for a zero length).
+        Err(_) => Ok(()),
+    }
 }
 
 /// Turns `out`, which holds any bytes (a copy of the live database, say),

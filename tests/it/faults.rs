@@ -304,6 +304,22 @@ fn a_full_disk_at_every_step_of_snapshot_restore_gc_and_forget_changes_nothing()
         "the sweep hit too few steps: {sweep:?}"
     );
 
+    // checkout into a new file: its room is reserved before any page is
+    // written, so every run short of it fails at once, leaving nothing.
+    let sweep = sweep_full_disk(
+        &fx,
+        &["checkout", &first, "-o", "copy.db"],
+        128 << 10,
+        &db,
+        StoreRule::Unchanged,
+    );
+    report("checkout", &sweep);
+    assert!(
+        sweep.failures >= 5 && sweep.succeeded_with >= std::fs::metadata(&db).unwrap().len() / 2,
+        "the sweep hit too few steps: {sweep:?}"
+    );
+    std::fs::remove_file(env.join("copy.db")).unwrap();
+
     // forget, then gc of what it gave up.
     let sweep = sweep_full_disk(
         &fx,
