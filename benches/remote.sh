@@ -9,7 +9,8 @@
 #   1. first push of a first snapshot      vs  restic backup (first)
 #   2. push after a 1%-changed snapshot    vs  restic backup (second):
 #      bytes uploaded (the bucket's listing, before and after) and wall time
-#   3. clone + checkout on a new machine   vs  restic restore (+ sync)
+#   3. clone + checkout on a new machine   vs  restic restore (+ sync),
+#      and clone --checkout in one step
 #   also: fsck --remote [--read-data]      vs  restic check [--read-data]
 #   also: the first push to an encrypted remote (`remote add --encrypt`).
 # Snapshots themselves are not timed (benches/compare.sh measures them).
@@ -181,13 +182,23 @@ check_data_wall=$T_WALL
 say "3. clone + checkout"
 NEW=$W/new-machine
 mkdir -p "$NEW"
+# Each step starts with nothing dirty in the page cache, so none pays for
+# the writeback of the one before.
+sync
 timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/copy" --endpoint "$ENDPOINT"
 only_clone_wall=$T_WALL clone_rss=$T_RSS
+sync
 timed "$MIGSNAP" --store "$NEW/copy/.migsnap" checkout heads/chat -o "$NEW/copy/chat.db"
 only_checkout_wall=$T_WALL checkout_rss=$T_RSS
 clone_wall=$(awk -v a="$only_clone_wall" -v b="$only_checkout_wall" 'BEGIN { printf "%.2f", a + b }')
 [[ $(dump_sha "$NEW/copy/chat.db") == "$mutated_sha" ]] || die "the clone's checkout differs from the database"
+say "3. clone --checkout (one step)"
+sync
+timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/fused" --endpoint "$ENDPOINT" --checkout heads/chat -o "$NEW/fused.db"
+fused_wall=$T_WALL fused_rss=$T_RSS
+[[ $(dump_sha "$NEW/fused.db") == "$mutated_sha" ]] || die "clone --checkout differs from the database"
 say "3. restic restore (+ sync)"
+sync
 timed bash -c "'${RESTIC[0]}' -r 's3:$ENDPOINT/restic' --cache-dir '$W/restic-cache-new' restore latest --target '$W/restic-restore' && sync '$W/restic-restore$DB'"
 restore_wall=$T_WALL restore_rss=$T_RSS
 [[ $(dump_sha "$W/restic-restore$DB") == "$mutated_sha" ]] || die "restic's restore differs from the database"
@@ -211,9 +222,10 @@ SECTION=$(mktemp)
     echo "| $PERCENT%-changed push / backup, wall | ${push2_wall} s | ${restic2_wall} s | $(ratio "$push2_wall" "$restic2_wall") |"
     echo "| $PERCENT%-changed push / backup, uploaded | $(mb "$push2_bytes") | $(mb "$restic2_bytes") | $(ratio "$push2_bytes" "$restic2_bytes") |"
     echo "| clone + checkout / restore + sync, wall | ${clone_wall} s (${only_clone_wall} + ${only_checkout_wall}) | ${restore_wall} s | $(ratio "$clone_wall" "$restore_wall") |"
+    echo "| \`clone --checkout\` (one step) / restore + sync, wall | ${fused_wall} s | ${restore_wall} s | $(ratio "$fused_wall" "$restore_wall") |"
     echo "| \`fsck --remote\` / \`restic check\`, wall | ${fsck_wall} s | ${check_wall} s | $(ratio "$fsck_wall" "$check_wall") |"
     echo "| \`fsck --remote --read-data\` / \`restic check --read-data\`, wall | ${fsck_data_wall} s | ${check_data_wall} s | $(ratio "$fsck_data_wall" "$check_data_wall") |"
-    echo "| peak RSS: first push / backup; clone, checkout / restore | $((push1_rss / 1024)) MiB; $((clone_rss / 1024)), $((checkout_rss / 1024)) MiB | $((restic1_rss / 1024)) MiB; $((restore_rss / 1024)) MiB | |"
+    echo "| peak RSS: first push / backup; clone, checkout, clone --checkout / restore | $((push1_rss / 1024)) MiB; $((clone_rss / 1024)), $((checkout_rss / 1024)), $((fused_rss / 1024)) MiB | $((restic1_rss / 1024)) MiB; $((restore_rss / 1024)) MiB | |"
     echo
     echo "<!-- remote:end -->"
 } >"$SECTION"

@@ -16,8 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use migsnap_store::transfer;
-use migsnap_store::{ObjectId, Progress, RefEdit, RefName, Store};
+use migsnap_store::{Kind, ObjectId, PackMember, Progress, RefEdit, RefName, Store, Transaction};
+use migsnap_store::{codec, transfer};
 use serde::Serialize;
 
 use crate::connection::{Connection, ConnectionError};
@@ -116,6 +116,22 @@ pub enum Staging {
     Direct,
 }
 
+/// Sees the pages of a fetch as they are verified, for a clone that writes
+/// a database while it downloads (`migsnap clone --checkout`). With a tap,
+/// the packs that hold no blob (snapshots, listings, schemas) are imported
+/// first; [`Tap::start`] then sees them, and [`Tap::blob`] gets every blob
+/// verified after that, from the verifying threads. A blob reaches the tap
+/// before the store has committed it, and a fetch that fails afterwards
+/// imports nothing: the tap must not trust what it got until the fetch has
+/// returned.
+pub trait Tap: Sync {
+    /// Every pack without a blob is in the store `view` reads; `refs` are
+    /// the remote's refs being fetched.
+    fn start(&self, view: migsnap_store::View<'_>, refs: &[RemoteRef]);
+    /// A blob's content, checked against `id`.
+    fn blob(&self, id: &ObjectId, content: &[u8]);
+}
+
 /// Fetches every ref of the remote and what it needs. `edits` turns each
 /// remote ref into the local ref edits to commit with the objects (the
 /// remote-tracking ref; for `clone`, the local ref too); `message` goes into
@@ -126,6 +142,7 @@ pub fn fetch(
     staging: Staging,
     edits: impl Fn(&RemoteRef) -> Vec<RefEdit>,
     message: &str,
+    tap: Option<&dyn Tap>,
     progress: &mut dyn Progress,
 ) -> Result<FetchReport, FetchError> {
     // Held from before the listing until the last pack has arrived, so a
@@ -185,51 +202,26 @@ pub fn fetch(
 
     let mut tx = store.transaction()?;
     progress.start("importing", wanted.len() as u64);
-    // Verifying packs (unzstd and BLAKE3 of every object; for a direct
-    // fetch, downloading them first) overlaps with writing them into the
-    // store: `threads` threads take every `threads`th pack and hand each
-    // over by rendezvous, and this thread takes them in turn, so packs go
-    // in in order.
-    let unpacked = std::thread::scope(|scope| {
-        let (source, packs) = (&source, &wanted);
-        let mut receivers = Vec::with_capacity(threads);
-        let verifiers: Vec<_> = (0..threads)
-            .map(|first| {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(0);
-                receivers.push(receiver);
-                // The sender moves into the thread, so its channel closes
-                // when the thread is done.
-                scope.spawn(move || verify_every(source, packs, first, threads, &sender))
-            })
-            .collect();
-        let imported = (|| {
-            for turn in 0..wanted.len() {
-                // Closed early only when that verifier failed: its error
-                // is returned below.
-                let Ok((verified, downloaded)) = receivers[turn % threads].recv() else {
-                    break;
-                };
-                report.objects += verified.import(&mut tx)? as u64;
-                report.bytes += downloaded;
-                report.packs += 1;
-                progress.advance(1);
-                refresh(&mut lock)?;
-            }
-            Ok::<_, FetchError>(())
-        })();
-        // Closing the channels stops verifiers waiting to hand a pack over.
-        drop(receivers);
-        let verified: Result<Vec<()>, FetchError> = verifiers
-            .into_iter()
-            .map(|verifier| {
-                verifier
-                    .join()
-                    .expect("BUG: the verifying threads do not panic")
-            })
-            .collect();
-        verified.and(imported)
-    });
-    unpacked?;
+    let mut importer = Importer {
+        source: &source,
+        threads,
+        report: &mut report,
+        lock: &mut lock,
+        progress,
+    };
+    match tap {
+        None => importer.run(&mut tx, &wanted, None)?,
+        Some(tap) => {
+            // The histories first, so the tap knows what the pages are for
+            // before the first one arrives.
+            let (histories, pages): (Vec<_>, Vec<_>) = wanted
+                .into_iter()
+                .partition(|(_, index)| index.entries.iter().all(|e| e.kind != Kind::Blob));
+            importer.run(&mut tx, &histories, None)?;
+            tap.start(tx.view(), &refs);
+            importer.run(&mut tx, &pages, Some(tap))?;
+        }
+    }
     progress.finish();
     // A new snapshot the pushing store had forgotten the image of is
     // forgotten here too (from its time there, so gc's grace runs on): its
@@ -254,6 +246,72 @@ pub fn fetch(
     // them only leaves files the next fetch checks and removes.
     let _ = std::fs::remove_dir_all(&downloads);
     Ok(report)
+}
+
+/// Verifies packs and imports them into a fetch's transaction.
+struct Importer<'a, 'r> {
+    source: &'a Source<'a>,
+    threads: usize,
+    report: &'a mut FetchReport,
+    lock: &'a mut Option<Lock<'r>>,
+    progress: &'a mut dyn Progress,
+}
+
+impl Importer<'_, '_> {
+    /// Verifies `packs` and imports them, in order, into `tx`; `tap` sees
+    /// every blob as it is verified.
+    fn run(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        packs: &[(ObjectId, layout::Index)],
+        tap: Option<&dyn Tap>,
+    ) -> Result<(), FetchError> {
+        let threads = self.threads;
+        // Verifying packs (unzstd and BLAKE3 of every object; for a direct
+        // fetch, downloading them first) overlaps with writing them into the
+        // store: `threads` threads take every `threads`th pack and hand each
+        // over by rendezvous, and this thread takes them in turn, so packs go
+        // in in order.
+        std::thread::scope(|scope| {
+            let source = self.source;
+            let mut receivers = Vec::with_capacity(threads);
+            let verifiers: Vec<_> = (0..threads)
+                .map(|first| {
+                    let (sender, receiver) = std::sync::mpsc::sync_channel(0);
+                    receivers.push(receiver);
+                    // The sender moves into the thread, so its channel closes
+                    // when the thread is done.
+                    scope.spawn(move || verify_every(source, packs, first, threads, tap, &sender))
+                })
+                .collect();
+            let imported = (|| {
+                for turn in 0..packs.len() {
+                    // Closed early only when that verifier failed: its error
+                    // is returned below.
+                    let Ok((verified, downloaded)) = receivers[turn % threads].recv() else {
+                        break;
+                    };
+                    self.report.objects += verified.import(tx)? as u64;
+                    self.report.bytes += downloaded;
+                    self.report.packs += 1;
+                    self.progress.advance(1);
+                    refresh(self.lock)?;
+                }
+                Ok::<_, FetchError>(())
+            })();
+            // Closing the channels stops verifiers waiting to hand a pack over.
+            drop(receivers);
+            let verified: Result<Vec<()>, FetchError> = verifiers
+                .into_iter()
+                .map(|verifier| {
+                    verifier
+                        .join()
+                        .expect("BUG: the verifying threads do not panic")
+                })
+                .collect();
+            verified.and(imported)
+        })
+    }
 }
 
 /// Keeps a fetch's lock, if it holds one, from going stale.
@@ -373,16 +431,24 @@ enum Source<'a> {
 }
 
 /// Reads the `wanted` packs `first`, `first + step`, ... from `source`,
-/// verifies each (every object re-hashed against its id) and sends its
-/// contents on with the bytes downloaded for it; stops when the receiver is
-/// gone (the import stopped).
+/// verifies each (every object re-hashed against its id; `tap` sees the
+/// blobs) and sends its contents on with the bytes downloaded for it;
+/// stops when the receiver is gone (the import stopped).
 fn verify_every(
     source: &Source<'_>,
     wanted: &[(ObjectId, layout::Index)],
     first: usize,
     step: usize,
+    tap: Option<&dyn Tap>,
     sender: &std::sync::mpsc::SyncSender<(layout::Verified, u64)>,
 ) -> Result<(), FetchError> {
+    let mut each = |member: &PackMember, encoded: &[u8]| {
+        if let (Some(tap), Kind::Blob) = (tap, member.kind)
+            && let Some(content) = codec::blob_content(encoded)
+        {
+            tap.blob(&member.id, content);
+        }
+    };
     for (name, index) in wanted.iter().skip(first).step_by(step) {
         let (bytes, downloaded) = match source {
             Source::Dir(dir) => {
@@ -395,7 +461,10 @@ fn verify_every(
                 .ok_or(FetchError::MissingPack { pack: *name })?,
         };
         if sender
-            .send((layout::verify(name, bytes, index)?, downloaded))
+            .send((
+                layout::verify_visiting(name, bytes, index, &mut each)?,
+                downloaded,
+            ))
             .is_err()
         {
             break;

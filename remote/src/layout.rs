@@ -500,17 +500,30 @@ impl Verified {
 /// to what `index` lists, and every object must hash to its id and be the
 /// kind listed ([`VerifiedPack`]).
 pub fn verify(name: &ObjectId, bytes: Vec<u8>, index: &Index) -> Result<Verified, LayoutError> {
+    verify_visiting(name, bytes, index, &mut |_, _| {})
+}
+
+/// As [`verify`], and hands each object's encoded bytes to `each` once
+/// they are checked ([`VerifiedPack::visiting`]). Objects of a format 1
+/// pack are not handed over.
+pub fn verify_visiting(
+    name: &ObjectId,
+    bytes: Vec<u8>,
+    index: &Index,
+    each: &mut dyn FnMut(&PackMember, &[u8]),
+) -> Result<Verified, LayoutError> {
     if bytes.get(8) == Some(&1) {
         return unpack(name, &bytes, index).map(Verified::Objects);
     }
     let blocks = blocks(name, &bytes, index)?;
-    let verify = |block: Block, stored: Vec<u8>| {
-        VerifiedPack::new(
+    let mut verify = |block: Block, stored: Vec<u8>| {
+        VerifiedPack::visiting(
             block.compression,
             stored,
             block.raw_len,
             LEVEL,
             block.members,
+            &mut *each,
         )
         .map_err(|e| damaged_object(name, e))
     };

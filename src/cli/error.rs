@@ -6,7 +6,7 @@ use migsnap_store::Error as StoreError;
 use super::exit;
 use crate::migrations::bisect::BisectError;
 use crate::migrations::side::SideError;
-use crate::remotes::RemoteError;
+use crate::remotes::{CheckoutFailure, RemoteError};
 use crate::repo::RepoError;
 use crate::snapshots::datadiff::DataDiffError;
 use crate::snapshots::log::LogError;
@@ -94,6 +94,14 @@ impl CliError {
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {
         self.hints.push(hint.into());
+        self
+    }
+
+    /// Puts `message` in front: the error's own message becomes its first
+    /// cause, and its kind and hints stay.
+    fn context(mut self, message: impl Into<String>) -> CliError {
+        let own = std::mem::replace(&mut self.message, message.into());
+        self.causes.insert(0, own);
         self
     }
 
@@ -316,6 +324,22 @@ impl From<RemoteError> for CliError {
         use migsnap_remote::{CheckError, FetchError, GcError, PushError};
         let error = match error {
             RemoteError::Repo(inner) => return inner.into(),
+            RemoteError::CheckoutTarget(inner) => return (*inner).into(),
+            RemoteError::Checkout { dir, source } => {
+                let inner: CliError = match *source {
+                    CheckoutFailure::Rev(e) => e.into(),
+                    CheckoutFailure::Restore(e) => e.into(),
+                };
+                return inner
+                    .context(format!(
+                        "cloned into {}, but the checkout failed",
+                        dir.display()
+                    ))
+                    .hint(format!(
+                        "the clone is complete: run `migsnap checkout REV -o FILE` in {}",
+                        dir.display()
+                    ));
+            }
             RemoteError::Store(inner)
             | RemoteError::Push(PushError::Store(inner))
             | RemoteError::Fetch(FetchError::Store(inner))

@@ -5,16 +5,21 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use migsnap_remote::{FetchReport, Location, RemoteRef, Staging};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use migsnap_remote::{FetchReport, Location, RemoteRef, Staging, Tap};
 use migsnap_store::{Change, Expected, ObjectId, Progress, RefEdit, RefName, View, transfer};
 use serde::Serialize;
 
 use super::{
-    DEFAULT_REMOTE, KeySource, RemoteError, TRACKING_PREFIX, choose, connect, install_key,
-    tracking_ref,
+    CheckoutFailure, DEFAULT_REMOTE, KeySource, RemoteError, TRACKING_PREFIX, choose, connect,
+    install_key, tracking_ref,
 };
 use crate::config::remote::RemoteConfig;
 use crate::repo::{Repo, STORE_DIR};
+use crate::snapshots::restore::{self, Rebuild};
+use crate::snapshots::revspec;
 
 /// What a fetch did, and from which remote.
 #[derive(Clone, Debug, Serialize)]
@@ -108,6 +113,7 @@ pub fn fetch(
         Staging::Resumable,
         |found| vec![track(&name, found)],
         &format!("fetch {name}"),
+        None,
         progress,
     )?;
     let view = repo.store.view();
@@ -145,6 +151,140 @@ pub struct Cloned {
     /// What was fetched.
     #[serde(flatten)]
     pub report: FetchReport,
+    /// The database written as well (`clone --checkout`).
+    pub checkout: Option<ClonedCheckout>,
+}
+
+/// A database a clone writes while it downloads: `clone --checkout REV -o
+/// FILE`, the disaster-recovery path in one command.
+#[derive(Clone, Debug)]
+pub struct CloneCheckout {
+    /// The snapshot: a ref of the remote (`heads/webui`), or any revision
+    /// `checkout` takes in the new store (its pages are then all read
+    /// after the download).
+    pub rev: String,
+    /// The file to create, relative to the clone's working directory; it
+    /// must not exist.
+    pub out: PathBuf,
+}
+
+/// The database a clone wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClonedCheckout {
+    /// The snapshot written.
+    pub snapshot: ObjectId,
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Pages written as they downloaded (`pages_reused`), and read from
+    /// the store afterwards (`pages_fetched`).
+    pub rebuild: Rebuild,
+    /// What the user should know (a snapshot flagged as failing its
+    /// integrity check).
+    pub warnings: Vec<String>,
+    /// Always true: a checkout that fails verification is an error.
+    pub verified: bool,
+}
+
+/// Writes a clone's pages into its checkout's file as they are verified
+/// (see [`Tap`]). Only a ref of the remote is known this early; any other
+/// revision gets nothing here. Nothing it writes is trusted: the checkout
+/// hashes every page of the file and reads from the store whatever is not
+/// the snapshot's, so a page missed, or written by a fetch that then
+/// failed, costs time and never correctness.
+struct PageTap<'a> {
+    file: &'a std::fs::File,
+    rev: &'a str,
+    placement: OnceLock<Placement>,
+}
+
+/// Where each page of the checkout's image goes, and which were written.
+struct Placement {
+    marks: Marks,
+    page_size: usize,
+    /// The image's listing, one block id per page.
+    blocks: Vec<ObjectId>,
+    /// Page indexes sorted by their block's id, so the pages of a blob are
+    /// found by binary search (4 more bytes a page, not a map's 50).
+    order: Vec<u32>,
+}
+
+impl Tap for PageTap<'_> {
+    fn start(&self, view: View<'_>, refs: &[RemoteRef]) {
+        let Some(snapshot) = refs
+            .iter()
+            .find(|r| r.name.as_str() == self.rev)
+            .map(|r| r.target)
+        else {
+            return;
+        };
+        let Ok(Some(image)) = view.read_snapshot(&snapshot).map(|s| s.image) else {
+            return;
+        };
+        let Ok(resolved) = migsnap_store::image::resolve(view, &image) else {
+            return;
+        };
+        if crate::snapshots::pages::preallocate(self.file, resolved.image.len()).is_err() {
+            // No room: the checkout says so, with the path, when it writes.
+            return;
+        }
+        let blocks = resolved.blocks;
+        let mut order: Vec<u32> = (0..u32::try_from(blocks.len()).unwrap_or(u32::MAX)).collect();
+        order.sort_unstable_by_key(|&page| blocks[page as usize]);
+        let _ = self.placement.set(Placement {
+            marks: Marks {
+                snapshot,
+                written: (0..blocks.len().div_ceil(64))
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+            },
+            page_size: resolved.image.block_size as usize,
+            blocks,
+            order,
+        });
+    }
+
+    fn blob(&self, id: &ObjectId, content: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let Some(placement) = self.placement.get() else {
+            return;
+        };
+        if content.len() != placement.page_size {
+            return;
+        }
+        let block = |page: &u32| placement.blocks[*page as usize];
+        let first = placement.order.partition_point(|page| block(page) < *id);
+        for page in placement.order[first..]
+            .iter()
+            .take_while(|page| block(page) == *id)
+        {
+            // A page that fails to write is read from the store later.
+            let offset = u64::from(*page) * placement.page_size as u64;
+            if self.file.write_all_at(content, offset).is_ok() {
+                placement.marks.mark(*page as usize);
+            }
+        }
+    }
+}
+
+/// Which pages of a snapshot's image a clone wrote: what outlives the
+/// download of a [`Placement`] (a bit a page, not its 68 bytes).
+struct Marks {
+    /// The snapshot the pages were written for.
+    snapshot: ObjectId,
+    /// One bit a page, set once the page is written.
+    written: Vec<AtomicU64>,
+}
+
+impl Marks {
+    fn mark(&self, index: usize) {
+        self.written[index / 64].fetch_or(1 << (index % 64), Ordering::Relaxed);
+    }
+
+    fn is_written(&self, index: usize) -> bool {
+        self.written[index / 64].load(Ordering::Relaxed) & (1 << (index % 64)) != 0
+    }
 }
 
 /// Creates a store in `dir/.migsnap` (default: a directory named after the
@@ -158,6 +298,7 @@ pub fn clone(
     key_file: Option<&Path>,
     dir: Option<&Path>,
     cwd: &Path,
+    checkout: Option<&CloneCheckout>,
     progress: &mut dyn Progress,
 ) -> Result<Cloned, RemoteError> {
     let location = Location::parse(&settings.url)?;
@@ -174,6 +315,21 @@ pub fn clone(
     let key_file = key_file.map(|path| cwd.join(path));
     settings.key_file = key_file.clone();
     let remote = connect(&settings, cwd)?;
+    // The checkout's file is made first too: an output that exists already
+    // is refused before anything is downloaded.
+    let checkout = checkout
+        .map(|checkout| {
+            let out = cwd.join(&checkout.out);
+            restore::Prepared::beside(&out)
+                .map(|prepared| (checkout.rev.as_str(), out, prepared))
+                .map_err(|e| RemoteError::CheckoutTarget(Box::new(e)))
+        })
+        .transpose()?;
+    let tap = checkout.as_ref().map(|(rev, _, prepared)| PageTap {
+        file: prepared.file(),
+        rev,
+        placement: OnceLock::new(),
+    });
     let created_dir = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(|source| RemoteError::Io {
         path: dir.clone(),
@@ -201,17 +357,31 @@ pub fn clone(
                 ]
             },
             &format!("clone {}", settings.url),
+            tap.as_ref().map(|tap| tap as &dyn Tap),
             progress,
         )?;
-        Ok::<_, RemoteError>(report)
+        Ok::<_, RemoteError>((repo, report))
     })();
+    let marks = tap.and_then(|tap| tap.placement.into_inner().map(|p| p.marks));
     match cloned {
-        Ok(report) => Ok(Cloned {
-            dir: crate::repo::absolute(&dir),
-            store: crate::repo::absolute(&store_dir),
-            url: settings.url,
-            report,
-        }),
+        Ok((repo, report)) => {
+            let checkout = checkout
+                .map(|(rev, out, prepared)| {
+                    let checked_out = check_out(&repo, rev, &out, prepared, marks, progress);
+                    checked_out.map_err(|source| RemoteError::Checkout {
+                        dir: crate::repo::absolute(&dir),
+                        source: Box::new(source),
+                    })
+                })
+                .transpose()?;
+            Ok(Cloned {
+                dir: crate::repo::absolute(&dir),
+                store: crate::repo::absolute(&store_dir),
+                url: settings.url,
+                report,
+                checkout,
+            })
+        }
         Err(error) => {
             // Only what this clone made: the store always, the directory
             // only if it did not exist before.
@@ -222,4 +392,37 @@ pub fn clone(
             Err(error)
         }
     }
+}
+
+/// Finishes a clone's checkout: resolves `rev` in the new store and writes
+/// the file from what the download put in `prepared`.
+fn check_out(
+    repo: &Repo,
+    rev: &str,
+    out: &Path,
+    prepared: restore::Prepared,
+    marks: Option<Marks>,
+    progress: &mut dyn Progress,
+) -> Result<ClonedCheckout, CheckoutFailure> {
+    let snapshot = revspec::resolve(repo, rev, None)?;
+    // The pages written during the download vouch for themselves only for
+    // the snapshot they were placed for.
+    let marks = marks.filter(|marks| marks.snapshot == snapshot);
+    let is_written = |index: usize| marks.as_ref().is_some_and(|m| m.is_written(index));
+    let written = restore::checkout_prepared(
+        repo,
+        snapshot,
+        out,
+        prepared,
+        marks.is_some().then_some(&is_written as _),
+        progress,
+    )?;
+    Ok(ClonedCheckout {
+        snapshot,
+        path: crate::repo::absolute(&written.path),
+        bytes: written.bytes,
+        rebuild: written.rebuild,
+        warnings: written.warnings.iter().map(ToString::to_string).collect(),
+        verified: true,
+    })
 }

@@ -84,6 +84,19 @@ pub enum RemoteError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] migsnap_store::Error),
+    /// A clone's checkout (`clone --checkout`) could not begin: nothing was
+    /// cloned.
+    #[error(transparent)]
+    CheckoutTarget(Box<crate::snapshots::restore::RestoreError>),
+    /// The clone is complete, but its checkout failed.
+    #[error("cloned into {}, but the checkout failed", dir.display())]
+    Checkout {
+        /// The new project directory, which stays.
+        dir: PathBuf,
+        /// Why the checkout failed.
+        #[source]
+        source: Box<CheckoutFailure>,
+    },
     /// A file or directory of a clone could not be made.
     #[error("cannot create {path}")]
     Io {
@@ -93,6 +106,17 @@ pub enum RemoteError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a clone's checkout failed, for [`RemoteError::Checkout`].
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutFailure {
+    /// The revision names no snapshot of the clone.
+    #[error(transparent)]
+    Rev(#[from] crate::snapshots::revspec::RevError),
+    /// Writing or verifying the file failed.
+    #[error(transparent)]
+    Restore(#[from] crate::snapshots::restore::RestoreError),
 }
 
 /// Why no remote could be chosen, for [`RemoteError::WhichRemote`].

@@ -157,6 +157,19 @@ pub fn encode_blob_into(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(bytes);
 }
 
+/// The content of an encoded blob (its bytes after the kind and version
+/// header), or `None` when `encoded` is not a blob of this format.
+pub fn blob_content(encoded: &[u8]) -> Option<&[u8]> {
+    match encoded {
+        [kind, version, content @ ..]
+            if *kind == Kind::Blob as u8 && *version == FORMAT_VERSION =>
+        {
+            Some(content)
+        }
+        _ => None,
+    }
+}
+
 /// The largest page SQLite writes, and so the largest blob [`blob_id`]
 /// hashes through its reused buffer.
 const MAX_PAGE: usize = 65536;
@@ -290,7 +303,16 @@ mod tests {
             let mut encoded = Vec::new();
             encode_blob_into(&bytes, &mut encoded);
             assert_eq!(blob_id(&bytes), ObjectId::hash(&encoded), "{len} bytes");
+            assert_eq!(blob_content(&encoded), Some(&bytes[..]), "{len} bytes");
         }
+        let image = encode_object(&Object::Image(Image {
+            block_size: 4096,
+            block_count: 0,
+            digest: [0; 32],
+            listing: Listing::Full(Vec::new()),
+        }));
+        assert_eq!(blob_content(&image), None);
+        assert_eq!(blob_content(&[Kind::Blob as u8]), None);
     }
 
     #[test]

@@ -271,7 +271,23 @@ impl VerifiedPack {
         level: i32,
         members: Vec<PackMember>,
     ) -> std::result::Result<Self, PackError> {
-        unpack_each(compression, &data, raw_len, &members, |_, _| {})?;
+        Self::visiting(compression, data, raw_len, level, members, |_, _| {})
+    }
+
+    /// As [`VerifiedPack::new`], and hands each member's encoded bytes to
+    /// `each` once they are checked: a caller that wants the unpacked
+    /// objects (a clone writing a database as it downloads) need not unpack
+    /// the pack again. A member that fails stops the walk, but members
+    /// before it were handed over already.
+    pub fn visiting(
+        compression: Compression,
+        data: Vec<u8>,
+        raw_len: usize,
+        level: i32,
+        members: Vec<PackMember>,
+        each: impl FnMut(&PackMember, &[u8]),
+    ) -> std::result::Result<Self, PackError> {
+        unpack_each(compression, &data, raw_len, &members, each)?;
         Ok(VerifiedPack(PreparedPack {
             members,
             raw_len,

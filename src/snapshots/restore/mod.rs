@@ -413,7 +413,7 @@ pub fn checkout(
             let lock = lock_if_database(out, busy_timeout)?;
             // A checkout gets the permissions the database had, not the
             // replaced file's: written in place, the file is given them.
-            let built = rebuild(view, snapshot, out, None, None, progress)?;
+            let built = rebuild(view, snapshot, out, None, Seed::Empty, progress)?;
             let permissions = built
                 .temp
                 .as_file()
@@ -434,13 +434,70 @@ pub fn checkout(
                     sidecars,
                 });
             }
-            let built = rebuild(view, snapshot, out, None, None, progress)?;
+            let built = rebuild(view, snapshot, out, None, Seed::Empty, progress)?;
             create(built, out, snapshot)
         }
     }?;
     written
         .warnings
         .splice(0..0, damaged_warning(snapshot, damaged, false));
+    Ok(written)
+}
+
+/// A temporary file beside a checkout's output that is filled before the
+/// checkout runs ([`checkout_prepared`]): a clone writes the pages it
+/// downloads into it. Dropped unused, it is removed.
+pub struct Prepared(NamedTempFile);
+
+impl Prepared {
+    /// A new empty file beside `out`, which must not exist.
+    pub fn beside(out: &Path) -> Result<Prepared, RestoreError> {
+        match inspect(out)? {
+            Target::File(_) => Err(RestoreError::Exists {
+                path: out.to_path_buf(),
+            }),
+            Target::Absent => Ok(Prepared(temp_beside(out)?)),
+        }
+    }
+
+    /// The file, for writing pages into at their offsets.
+    pub fn file(&self) -> &File {
+        self.0.as_file()
+    }
+}
+
+/// Checks `snapshot` out into the absent `out`, starting from `prepared`:
+/// only the pages it does not already hold (hashed in place, unless
+/// `written` says they were written from checked objects) are read from
+/// the store, and the file is verified as any checkout's is (whole-image
+/// digest, `quick_check`, fsync) before it is renamed to `out`.
+pub fn checkout_prepared(
+    repo: &Repo,
+    snapshot: ObjectId,
+    out: &Path,
+    prepared: Prepared,
+    written: Option<pages::Written<'_>>,
+    progress: &mut dyn Progress,
+) -> Result<Restored, RestoreError> {
+    let view = repo.store.view();
+    let damaged = integrity_of(view, snapshot)?;
+    let sidecars = existing_sidecars(out);
+    if !sidecars.is_empty() {
+        return Err(RestoreError::Sidecars {
+            path: out.to_path_buf(),
+            sidecars,
+        });
+    }
+    let built = rebuild(
+        view,
+        snapshot,
+        out,
+        None,
+        Seed::Prepared(prepared.0, written),
+        progress,
+    )?;
+    let mut written = create(built, out, snapshot)?;
+    written.warnings = damaged_warning(snapshot, damaged, false);
     Ok(written)
 }
 
@@ -532,7 +589,14 @@ pub fn restore(
     };
     let meta = match inspect(target)? {
         Target::Absent => {
-            let built = rebuild(repo.store.view(), snapshot, target, None, None, progress)?;
+            let built = rebuild(
+                repo.store.view(),
+                snapshot,
+                target,
+                None,
+                Seed::Empty,
+                progress,
+            )?;
             let mut written = create(built, target, snapshot)?;
             written.warnings = [damaged, other_database(repo, snapshot, db)?].concat();
             return Ok(written);
@@ -566,8 +630,8 @@ pub fn restore(
     // of its pages are usually the snapshot's already.
     let block_size = wanted.image.block_size;
     let seed = match &lock {
-        Some(_) if live_page_size(target)? == Some(block_size) => Some(target),
-        _ => None,
+        Some(_) if live_page_size(target)? == Some(block_size) => Seed::Live(target),
+        _ => Seed::Empty,
     };
     let built = rebuild(
         repo.store.view(),
@@ -1021,7 +1085,7 @@ where
         safety,
         target,
         Some(&meta),
-        None,
+        Seed::Empty,
         progress,
     )?;
     let result = edit(built.temp.path())?;
@@ -1157,41 +1221,60 @@ fn plan(
     Ok((resolved, Recorded::from_snapshot(&record)))
 }
 
+/// What a rebuilt file starts from.
+enum Seed<'a> {
+    /// Nothing: every page is read from the store.
+    Empty,
+    /// A copy of the live database at this path.
+    Live(&'a Path),
+    /// A file beside the target that already holds some of the pages,
+    /// and which of them are known to be right.
+    Prepared(NamedTempFile, Option<pages::Written<'a>>),
+}
+
 /// Rebuilds the database of `snapshot` in a verified temporary file next to
 /// `target`, with the permissions (and, when possible, owner) the target
-/// should have. With a `seed` (the live database), the file starts as a
-/// copy of it and only pages that do not hash to the snapshot's are read
-/// from the store ([`pages::patch`]).
+/// should have. With a seed, the file starts as the seed and only pages
+/// that do not hash to the snapshot's are read from the store
+/// ([`pages::patch`]).
 fn rebuild(
     view: View<'_>,
     snapshot: ObjectId,
     target: &Path,
     owner: Option<&std::fs::Metadata>,
-    seed: Option<&Path>,
+    seed: Seed<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Built, RestoreError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let (resolved, recorded) = plan(view, snapshot)?;
-    let dir = parent_dir(target);
-    remove_stale_temp_files(dir);
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
+    let (mut temp, copy_of, written) = match seed {
+        Seed::Empty => (temp_beside(target)?, None, None),
+        Seed::Live(live) => (temp_beside(target)?, Some(Some(live)), None),
+        Seed::Prepared(temp, written) => (temp, Some(None), written),
+    };
     let temp_path = temp.path().to_path_buf();
-    let rebuild = match seed {
+    let rebuild = match copy_of {
+        None => {
+            pages::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
+            Rebuild::Full
+        }
         Some(live) => {
-            copy_live(live, temp.as_file_mut(), &temp_path)?;
-            let fetched = pages::patch(view, &resolved, temp.as_file(), &temp_path, progress)?;
+            if let Some(live) = live {
+                copy_live(live, temp.as_file_mut(), &temp_path)?;
+            }
+            let fetched = pages::patch(
+                view,
+                &resolved,
+                temp.as_file(),
+                &temp_path,
+                written,
+                progress,
+            )?;
             let pages_fetched = u32::try_from(fetched.len()).expect("BUG: page count over u32");
             Rebuild::Delta {
                 pages_fetched,
                 pages_reused: resolved.image.block_count - pages_fetched,
             }
-        }
-        None => {
-            pages::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
-            Rebuild::Full
         }
     };
     let file: &File = temp.as_file();
@@ -1267,6 +1350,17 @@ fn page_size_from(field: [u8; 2]) -> u32 {
 /// Temporary files are named `.migsnap-restore-<pid>-<random>`, so one left
 /// by a killed process can be told from one still being written.
 const TEMP_PREFIX: &str = ".migsnap-restore-";
+
+/// A new temporary file in `target`'s directory, named so that a later
+/// run removes it if this process dies ([`remove_stale_temp_files`]).
+fn temp_beside(target: &Path) -> Result<NamedTempFile, RestoreError> {
+    let dir = parent_dir(target);
+    remove_stale_temp_files(dir);
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .tempfile_in(dir)
+        .map_err(io(dir))
+}
 
 /// Removes temporary files that a killed checkout or restore left in `dir`:
 /// those whose process no longer exists.

@@ -345,6 +345,73 @@ fn push_then_clone_restores_identically(remote: &Remote) {
 
 on_both_remotes!(push_then_clone_restores_identically);
 
+/// Disaster recovery in one command: `clone --checkout heads/app -o FILE`
+/// writes the pages as they download, reads none from the store after, and
+/// the file is the database byte for byte. Another revision (a hash prefix,
+/// known only once the clone is in) is written after the download; an
+/// output that exists is refused before anything is cloned; a revision
+/// that names nothing leaves the finished clone and no file.
+fn clone_checkout_writes_the_database_as_it_downloads(remote: &Remote) {
+    let env = project(remote, 3000);
+    push(&env, env.path(), &[]);
+    let head = resolve(&env, env.path(), "app");
+    let original = file_hash(&env.join("app.db"));
+    let endpoint = remote.endpoint_args();
+    let machine = TestEnv::new();
+    let fused = |dir: &str, rev: &str, out: &str| {
+        let mut args = vec!["--format", "json"];
+        args.extend(clone_args(remote, dir, &endpoint));
+        args.extend(["--checkout", rev, "-o", out]);
+        run(&machine, machine.path(), &args)
+    };
+
+    let cloned = fused("copy", "heads/app", "app.db").expect(exit::OK).json();
+    assert_eq!(file_hash(&machine.join("app.db")), original);
+    let checkout = &cloned["checkout"];
+    assert_eq!(checkout["snapshot"], head.as_str(), "{cloned}");
+    assert_eq!(checkout["verified"], true);
+    let delta = &checkout["rebuild"]["delta"];
+    assert_eq!(delta["pages_fetched"], 0, "{cloned}");
+    assert!(delta["pages_reused"].as_u64().unwrap() > 100, "{cloned}");
+    fsck_clean(&machine, &machine.join("copy"));
+    assert_eq!(
+        machine.restore_temps(machine.path()),
+        Vec::<String>::new(),
+        "a temporary file was left"
+    );
+
+    // A hash prefix: every page comes from the new store afterwards.
+    let cloned = fused("copy2", &head[..12], "by-hash.db")
+        .expect(exit::OK)
+        .json();
+    assert_eq!(file_hash(&machine.join("by-hash.db")), original);
+    assert_eq!(cloned["checkout"]["rebuild"]["delta"]["pages_reused"], 0);
+
+    // The output exists: refused before anything is cloned.
+    let out = fused("copy3", "heads/app", "app.db");
+    out.expect(exit::REFUSED);
+    assert!(out.stderr.contains("app.db"), "{}", out.stderr);
+    assert!(
+        !machine.join("copy3").exists(),
+        "a refused clone left its directory"
+    );
+    assert_eq!(file_hash(&machine.join("app.db")), original);
+
+    // A revision that names nothing: the clone is done and stays.
+    let out = fused("copy4", "heads/nothing", "nothing.db");
+    out.expect(exit::INPUT);
+    assert!(
+        out.stderr.contains("but the checkout failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!machine.join("nothing.db").exists());
+    fsck_clean(&machine, &machine.join("copy4"));
+    assert_eq!(machine.restore_temps(machine.path()), Vec::<String>::new());
+}
+
+on_both_remotes!(clone_checkout_writes_the_database_as_it_downloads);
+
 // --- incremental push ---------------------------------------------------
 
 /// A second push after a small change sends two small packs (pages, then
