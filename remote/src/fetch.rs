@@ -119,8 +119,8 @@ pub enum Staging {
 /// Sees the pages of a fetch as they are verified, for a clone that writes
 /// a database while it downloads (`migsnap clone --checkout`). With a tap,
 /// the packs that hold no blob (snapshots, listings, schemas) are imported
-/// first; [`Tap::start`] then sees them, and [`Tap::blob`] gets every blob
-/// verified after that, from the verifying threads. A blob reaches the tap
+/// first; [`Tap::start`] then sees them, and each verifying thread's
+/// [`Tap::sink`] gets every blob it verifies after that. A blob reaches the tap
 /// before the store has committed it, and a fetch that fails afterwards
 /// imports nothing: the tap must not trust what it got until the fetch has
 /// returned.
@@ -128,8 +128,15 @@ pub trait Tap: Sync {
     /// Every pack without a blob is in the store `view` reads; `refs` are
     /// the remote's refs being fetched.
     fn start(&self, view: migsnap_store::View<'_>, refs: &[RemoteRef]);
+    /// What one verifying thread hands its blobs to, in the order it checks
+    /// them; dropped when the thread is done.
+    fn sink(&self) -> Box<dyn BlobSink + '_>;
+}
+
+/// One verifying thread's end of a [`Tap`].
+pub trait BlobSink {
     /// A blob's content, checked against `id`.
-    fn blob(&self, id: &ObjectId, content: &[u8]);
+    fn blob(&mut self, id: &ObjectId, content: &[u8]);
 }
 
 /// Fetches every ref of the remote and what it needs. `edits` turns each
@@ -442,11 +449,12 @@ fn verify_every(
     tap: Option<&dyn Tap>,
     sender: &std::sync::mpsc::SyncSender<(layout::Verified, u64)>,
 ) -> Result<(), FetchError> {
+    let mut sink = tap.map(Tap::sink);
     let mut each = |member: &PackMember, encoded: &[u8]| {
-        if let (Some(tap), Kind::Blob) = (tap, member.kind)
+        if let (Some(sink), Kind::Blob) = (sink.as_mut(), member.kind)
             && let Some(content) = codec::blob_content(encoded)
         {
-            tap.blob(&member.id, content);
+            sink.blob(&member.id, content);
         }
     };
     for (name, index) in wanted.iter().skip(first).step_by(step) {

@@ -42,7 +42,7 @@ pub mod verify;
 pub use connection::{Connection, ConnectionError, KeyFile};
 pub use contents::RemoteRef;
 pub use crypt::{CryptError, Key};
-pub use fetch::{FetchError, FetchReport, Staging, Tap, fetch};
+pub use fetch::{BlobSink, FetchError, FetchReport, Staging, Tap, fetch};
 pub use gc::{GcError, GcOptions, GcReport};
 pub use location::{Location, Settings, UrlError};
 pub use lock::LockError;
