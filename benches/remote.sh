@@ -182,23 +182,30 @@ check_data_wall=$T_WALL
 say "3. clone + checkout"
 NEW=$W/new-machine
 mkdir -p "$NEW"
-# Each step starts with nothing dirty in the page cache, so none pays for
-# the writeback of the one before.
-sync
+# Each step starts with nothing dirty in the page cache and, where we may
+# (root), with the clean cache dropped: what they read is in moto's memory,
+# not in files, and writing 1 GiB into a full page cache first has to
+# reclaim it, which cost whichever step came after the most writes. A
+# fresh CI machine starts that way.
+fresh_memory() {
+    sync
+    if [[ -w /proc/sys/vm/drop_caches ]]; then echo 1 >/proc/sys/vm/drop_caches; fi
+}
+fresh_memory
 timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/copy" --endpoint "$ENDPOINT"
 only_clone_wall=$T_WALL clone_rss=$T_RSS
-sync
+fresh_memory
 timed "$MIGSNAP" --store "$NEW/copy/.migsnap" checkout heads/chat -o "$NEW/copy/chat.db"
 only_checkout_wall=$T_WALL checkout_rss=$T_RSS
 clone_wall=$(awk -v a="$only_clone_wall" -v b="$only_checkout_wall" 'BEGIN { printf "%.2f", a + b }')
 [[ $(dump_sha "$NEW/copy/chat.db") == "$mutated_sha" ]] || die "the clone's checkout differs from the database"
 say "3. clone --checkout (one step)"
-sync
+fresh_memory
 timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/fused" --endpoint "$ENDPOINT" --checkout heads/chat -o "$NEW/fused.db"
 fused_wall=$T_WALL fused_rss=$T_RSS
 [[ $(dump_sha "$NEW/fused.db") == "$mutated_sha" ]] || die "clone --checkout differs from the database"
 say "3. restic restore (+ sync)"
-sync
+fresh_memory
 timed bash -c "'${RESTIC[0]}' -r 's3:$ENDPOINT/restic' --cache-dir '$W/restic-cache-new' restore latest --target '$W/restic-restore' && sync '$W/restic-restore$DB'"
 restore_wall=$T_WALL restore_rss=$T_RSS
 [[ $(dump_sha "$W/restic-restore$DB") == "$mutated_sha" ]] || die "restic's restore differs from the database"
@@ -211,7 +218,7 @@ SECTION=$(mktemp)
     echo
     echo "- date: $(date -u +%Y-%m-%d); command: \`bash benches/remote.sh $SIZE\`; machine: $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB"
     echo "- versions: $("$MIGSNAP" --version); $(restic version | cut -d' ' -f1-2); moto $("$PY" -c 'import moto; print(moto.__version__)') on 127.0.0.1"
-    echo "- data: \`gen_chatdb create --size $SIZE --seed $SEED --journal $JOURNAL\` ($(mb "$db_bytes")), then \`gen_chatdb mutate --percent $PERCENT --seed $MUTATE_SEED\`; each command run once, warm"
+    echo "- data: \`gen_chatdb create --size $SIZE --seed $SEED --journal $JOURNAL\` ($(mb "$db_bytes")), then \`gen_chatdb mutate --percent $PERCENT --seed $MUTATE_SEED\`; each command run once, warm; the restore steps each start after \`sync\` and, as root, a drop of the clean page cache"
     echo "- bytes uploaded: the bucket's listing (sum of object sizes) before and after"
     echo
     echo "| | migsnap | restic | migsnap / restic |"
