@@ -188,8 +188,8 @@ pub struct ClonedCheckout {
 }
 
 /// Writes a clone's pages into its checkout's file as they are verified
-/// (see [`Tap`]). Only a ref of the remote is known this early; any other
-/// revision gets nothing here. Nothing it writes is trusted: the checkout
+/// (see [`Tap`]). Only a ref of the remote (`heads/webui`, or `webui` for
+/// it) is known this early; any other revision gets nothing here. Nothing it writes is trusted: the checkout
 /// reads from the store every page not marked written, and checks the
 /// whole-image digest over the file, so a page missed, or written wrong,
 /// costs time and never correctness.
@@ -271,9 +271,17 @@ const RUN_BYTES: usize = 1 << 20;
 
 impl Tap for PageTap<'_> {
     fn start(&self, view: View<'_>, refs: &[RemoteRef]) {
-        let Some(snapshot) = refs
+        // The first of these that the remote has, as `revspec` tries them
+        // in the new store; a revision that resolves otherwise gets no
+        // pages here (its checkout reads them all from the store).
+        let names = [
+            format!("tags/{}", self.rev),
+            format!("heads/{}", self.rev),
+            self.rev.to_owned(),
+        ];
+        let Some(snapshot) = names
             .iter()
-            .find(|r| r.name.as_str() == self.rev)
+            .find_map(|name| refs.iter().find(|r| r.name.as_str() == name))
             .map(|r| r.target)
         else {
             return;

@@ -186,10 +186,9 @@ fn base_ref(
         };
         return Ok(Some(tracked.head_ref()));
     }
-    let mut candidates = vec![format!("tags/{base}")];
-    if repo.database(base).is_some() {
-        candidates.push(head_ref(base).to_string());
-    }
+    // A database's head by its name, tracked or not: a store made by
+    // `clone` tracks nothing, and `checkout webui` should work there too.
+    let mut candidates = vec![format!("tags/{base}"), head_ref(base).to_string()];
     candidates.push(base.to_owned());
     // Remote-tracking refs, as git names them: `origin/heads/webui` for
     // `remotes/origin/heads/webui`, and `origin/webui` for its head.

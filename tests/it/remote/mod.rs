@@ -365,7 +365,8 @@ fn clone_checkout_writes_the_database_as_it_downloads(remote: &Remote) {
         run(&machine, machine.path(), &args)
     };
 
-    let cloned = fused("copy", "heads/app", "app.db").expect(exit::OK).json();
+    // A database's name stands for its head, as in `checkout`.
+    let cloned = fused("copy", "app", "app.db").expect(exit::OK).json();
     assert_eq!(file_hash(&machine.join("app.db")), original);
     let checkout = &cloned["checkout"];
     assert_eq!(checkout["snapshot"], head.as_str(), "{cloned}");
@@ -374,6 +375,14 @@ fn clone_checkout_writes_the_database_as_it_downloads(remote: &Remote) {
     assert_eq!(delta["pages_fetched"], 0, "{cloned}");
     assert!(delta["pages_reused"].as_u64().unwrap() > 100, "{cloned}");
     fsck_clean(&machine, &machine.join("copy"));
+    // The clone tracks no database; its name still names the head.
+    run(
+        &machine,
+        &machine.join("copy"),
+        &["checkout", "app", "-o", "again.db"],
+    )
+    .expect(exit::OK);
+    assert_eq!(file_hash(&machine.join("copy/again.db")), original);
     assert_eq!(
         machine.restore_temps(machine.path()),
         Vec::<String>::new(),
