@@ -430,8 +430,14 @@ pub fn clone(
     let key_file = key_file.map(|path| cwd.join(path));
     settings.key_file = key_file.clone();
     let remote = connect(&settings, cwd)?;
-    // The checkout's file is made first too: an output that exists already
-    // is refused before anything is downloaded.
+    let created_dir = !dir.exists();
+    std::fs::create_dir_all(&dir).map_err(|source| RemoteError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    // The checkout's file is made before anything is downloaded (an output
+    // that exists already is refused then), and after the directory, which
+    // may be where it goes.
     let checkout = checkout
         .map(|checkout| {
             let out = cwd.join(&checkout.out);
@@ -439,17 +445,17 @@ pub fn clone(
                 .map(|prepared| (checkout.rev.as_str(), out, prepared))
                 .map_err(|e| RemoteError::CheckoutTarget(Box::new(e)))
         })
-        .transpose()?;
+        .transpose()
+        .inspect_err(|_| {
+            if created_dir {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        })?;
     let tap = checkout.as_ref().map(|(rev, _, prepared)| PageTap {
         file: prepared.file(),
         rev,
         placement: OnceLock::new(),
     });
-    let created_dir = !dir.exists();
-    std::fs::create_dir_all(&dir).map_err(|source| RemoteError::Io {
-        path: dir.clone(),
-        source,
-    })?;
     let cloned = (|| {
         let mut repo = Repo::init(&store_dir)?;
         let key = key_file.map_or(KeySource::Plain, KeySource::File);

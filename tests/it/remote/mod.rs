@@ -389,6 +389,13 @@ fn clone_checkout_writes_the_database_as_it_downloads(remote: &Remote) {
         "a temporary file was left"
     );
 
+    // Into the clone's own directory, which the clone creates.
+    let cloned = fused("copy5", "heads/app", "copy5/app.db")
+        .expect(exit::OK)
+        .json();
+    assert_eq!(file_hash(&machine.join("copy5/app.db")), original);
+    assert_eq!(cloned["checkout"]["rebuild"]["delta"]["pages_fetched"], 0);
+
     // A hash prefix: every page comes from the new store afterwards.
     let cloned = fused("copy2", &head[..12], "by-hash.db")
         .expect(exit::OK)
