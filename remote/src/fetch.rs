@@ -131,6 +131,8 @@ pub trait Tap: Sync {
     /// What one verifying thread hands its blobs to, in the order it checks
     /// them; dropped when the thread is done.
     fn sink(&self) -> Box<dyn BlobSink + '_>;
+    /// Every pack is imported; the history check and the commit come next.
+    fn downloaded(&self) {}
 }
 
 /// One verifying thread's end of a [`Tap`].
@@ -227,6 +229,7 @@ pub fn fetch(
             importer.run(&mut tx, &histories, None)?;
             tap.start(tx.view(), &refs);
             importer.run(&mut tx, &pages, Some(tap))?;
+            tap.downloaded();
         }
     }
     progress.finish();

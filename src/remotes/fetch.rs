@@ -195,14 +195,27 @@ pub struct ClonedCheckout {
 /// costs time and never correctness.
 struct PageTap<'a> {
     file: &'a std::fs::File,
+    /// The file's path, for `quick_check`.
+    path: &'a Path,
     rev: &'a str,
     placement: OnceLock<Placement>,
+    /// The file's checks, started once every page is in
+    /// ([`Tap::downloaded`]), beside the fetch's history check and commit.
+    early: std::sync::Mutex<Option<std::thread::JoinHandle<Early>>>,
 }
+
+/// What the early checks of a clone's checkout found: `None` when the
+/// file's digest is not the image's (the checkout then checks it all again
+/// from the store), else the file synced and `quick_check`ed, or why that
+/// failed.
+type Early = Option<Result<restore::FileChecked, restore::RestoreError>>;
 
 /// Where each page of the checkout's image goes, and which were written.
 struct Placement {
     marks: Marks,
     page_size: usize,
+    /// The image's whole-file digest.
+    digest: [u8; 32],
     /// The first 8 bytes of each page's block id, sorted, and beside each
     /// the page's index: 12 bytes a page. Two ids that share their first 8
     /// bytes would put a page at the other's index; the checkout's digest
@@ -221,7 +234,7 @@ struct Placement {
 
 impl Placement {
     /// Places pages by the `(key, page)` pairs, sorted.
-    fn new(marks: Marks, page_size: usize, placed: &[(u64, u32)]) -> Placement {
+    fn new(marks: Marks, page_size: usize, digest: [u8; 32], placed: &[(u64, u32)]) -> Placement {
         // One or two keys a bucket (4 to 8 bytes a page), at most 2^24
         // buckets.
         let bits = (usize::BITS - placed.len().leading_zeros())
@@ -238,6 +251,7 @@ impl Placement {
         Placement {
             marks,
             page_size,
+            digest,
             keys: placed.iter().map(|(key, _)| *key).collect(),
             pages: placed.iter().map(|(_, page)| *page).collect(),
             buckets,
@@ -308,7 +322,12 @@ impl Tap for PageTap<'_> {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
         };
-        let placement = Placement::new(marks, resolved.image.block_size as usize, &placed);
+        let placement = Placement::new(
+            marks,
+            resolved.image.block_size as usize,
+            resolved.image.digest,
+            &placed,
+        );
         let _ = self.placement.set(placement);
     }
 
@@ -318,6 +337,34 @@ impl Tap for PageTap<'_> {
             first: 0,
             bytes: Vec::new(),
         })
+    }
+
+    /// With every page written, the file's checks (its digest read back,
+    /// fsync and `quick_check`: about 0.8 s at 1 GiB) need nothing from the
+    /// store, so they start now, beside the history check and the commit.
+    fn downloaded(&self) {
+        let Some(placement) = self.placement.get() else {
+            return;
+        };
+        let pages = placement.keys.len();
+        if !(0..pages).all(|page| placement.marks.is_written(page)) {
+            return;
+        }
+        let Ok(file) = self.file.try_clone() else {
+            return;
+        };
+        let (path, size, digest) = (
+            self.path.to_path_buf(),
+            placement.page_size,
+            placement.digest,
+        );
+        let checks = std::thread::spawn(move || {
+            let read = crate::snapshots::pages::file_digest(&file, pages, size);
+            (read.ok() == Some(digest)).then(|| restore::check_file(&file, &path))
+        });
+        if let Ok(mut early) = self.early.lock() {
+            *early = Some(checks);
+        }
     }
 }
 
@@ -453,8 +500,10 @@ pub fn clone(
         })?;
     let tap = checkout.as_ref().map(|(rev, _, prepared)| PageTap {
         file: prepared.file(),
+        path: prepared.path(),
         rev,
         placement: OnceLock::new(),
+        early: std::sync::Mutex::default(),
     });
     let cloned = (|| {
         let mut repo = Repo::init(&store_dir)?;
@@ -483,12 +532,18 @@ pub fn clone(
         )?;
         Ok::<_, RemoteError>((repo, report))
     })();
-    let marks = tap.and_then(|tap| tap.placement.into_inner().map(|p| p.marks));
+    let (marks, early) = match tap {
+        Some(tap) => (
+            tap.placement.into_inner().map(|p| p.marks),
+            tap.early.into_inner().ok().flatten(),
+        ),
+        None => (None, None),
+    };
     match cloned {
         Ok((repo, report)) => {
             let checkout = checkout
                 .map(|(rev, out, prepared)| {
-                    let checked_out = check_out(&repo, rev, &out, prepared, marks, progress);
+                    let checked_out = check_out(&repo, rev, &out, prepared, marks, early, progress);
                     checked_out.map_err(|source| RemoteError::Checkout {
                         dir: crate::repo::absolute(&dir),
                         source: Box::new(source),
@@ -523,21 +578,23 @@ fn check_out(
     out: &Path,
     prepared: restore::Prepared,
     marks: Option<Marks>,
+    early: Option<std::thread::JoinHandle<Early>>,
     progress: &mut dyn Progress,
 ) -> Result<ClonedCheckout, CheckoutFailure> {
     let snapshot = revspec::resolve(repo, rev, None)?;
-    // The pages written during the download vouch for themselves only for
-    // the snapshot they were placed for.
+    // The pages written during the download, and the checks of the file
+    // they made, vouch for themselves only for the snapshot they were
+    // placed for. Checks that could not run or did not pass are run again
+    // by the checkout, which then says why.
+    let early = early.and_then(|checks| checks.join().ok()).flatten();
     let marks = marks.filter(|marks| marks.snapshot == snapshot);
     let is_written = |index: usize| marks.as_ref().is_some_and(|m| m.is_written(index));
-    let written = restore::checkout_prepared(
-        repo,
-        snapshot,
-        out,
-        prepared,
-        marks.is_some().then_some(&is_written as _),
-        progress,
-    )?;
+    let prefilled = match (&marks, early) {
+        (Some(_), Some(Ok(checked))) => restore::Prefilled::Checked(checked),
+        (Some(_), _) => restore::Prefilled::Written(&is_written),
+        (None, _) => restore::Prefilled::Unknown,
+    };
+    let written = restore::checkout_prepared(repo, snapshot, out, prepared, prefilled, progress)?;
     Ok(ClonedCheckout {
         snapshot,
         path: crate::repo::absolute(&written.path),
@@ -574,7 +631,7 @@ mod tests {
                 snapshot: ObjectId::hash(b"snapshot"),
                 written: Vec::new(),
             };
-            let placement = Placement::new(marks, 4096, &placed);
+            let placement = Placement::new(marks, 4096, [0; 32], &placed);
             for id in &ids {
                 let expected: Vec<u32> = (0u32..)
                     .zip(&ids)

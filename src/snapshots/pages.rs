@@ -486,19 +486,24 @@ pub fn patch(
     progress.finish();
     // The digest is taken over what the file now holds, read back, not over
     // what was meant to be written.
-    // A megabyte per update lets BLAKE3 hash many chunks at once.
-    let mut digest = blake3::Hasher::new();
-    for_each_chunk(out, image.blocks.len(), size, |_, chunk| {
-        digest.update(chunk);
-    })
-    .map_err(io)?;
-    if digest.finalize().as_bytes() != &image.image.digest {
+    if file_digest(out, image.blocks.len(), size).map_err(io)? != image.image.digest {
         if written.is_some() {
             return patch(view, image, out, out_path, None, progress);
         }
         return Err(ImageError::Digest { image: image.id });
     }
     Ok(ids)
+}
+
+/// The whole-image digest of the first `count` pages of `size` bytes in
+/// `file`, read back a megabyte at a time (which lets BLAKE3 hash many
+/// chunks at once).
+pub fn file_digest(file: &File, count: usize, size: usize) -> std::io::Result<[u8; 32]> {
+    let mut digest = blake3::Hasher::new();
+    for_each_chunk(file, count, size, |_, chunk| {
+        digest.update(chunk);
+    })?;
+    Ok(*digest.finalize().as_bytes())
 }
 
 /// The offsets (in pages) of the pages of `chunk` whose id is not the

@@ -464,19 +464,56 @@ impl Prepared {
     pub fn file(&self) -> &File {
         self.0.as_file()
     }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
 }
 
-/// Checks `snapshot` out into the absent `out`, starting from `prepared`:
-/// only the pages it does not already hold (hashed in place, unless
-/// `written` says they were written from checked objects) are read from
-/// the store, and the file is verified as any checkout's is (whole-image
-/// digest, `quick_check`, fsync) before it is renamed to `out`.
+/// What is known of a [`Prepared`] file's pages when its checkout starts.
+pub enum Prefilled<'a> {
+    /// Nothing: every page is hashed in place.
+    Unknown,
+    /// These pages were written there from objects checked against their
+    /// ids: only the others are read from the store.
+    Written(pages::Written<'a>),
+    /// Every page was written, the whole-image digest matched the file's
+    /// bytes, and the file was synced and checked ([`check_file`]).
+    Checked(FileChecked),
+}
+
+/// A rebuilt file synced and put through `quick_check`.
+#[derive(Debug)]
+pub struct FileChecked {
+    /// What `quick_check` found; none when the file is sound.
+    problems: Vec<String>,
+}
+
+/// Syncs `file` (at `path`) and runs `quick_check` on it, side by side:
+/// both wait on the disk or the page cache. Both must pass before a
+/// rebuilt file is renamed anywhere.
+pub fn check_file(file: &File, path: &Path) -> Result<FileChecked, RestoreError> {
+    let (synced, verdict) = std::thread::scope(|scope| {
+        let sync = scope.spawn(|| file.sync_all());
+        let verdict = sqlite::quick_check(path);
+        (sync.join().expect("BUG: fsync thread panicked"), verdict)
+    });
+    synced.map_err(io(path))?;
+    Ok(FileChecked { problems: verdict? })
+}
+
+/// Checks `snapshot` out into the absent `out`, starting from `prepared`
+/// and what is known of it ([`Prefilled`]): only the pages it does not
+/// already hold are read from the store, and the file is verified as any
+/// checkout's is (whole-image digest, `quick_check`, fsync) before it is
+/// renamed to `out`.
 pub fn checkout_prepared(
     repo: &Repo,
     snapshot: ObjectId,
     out: &Path,
     prepared: Prepared,
-    written: Option<pages::Written<'_>>,
+    prefilled: Prefilled<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Restored, RestoreError> {
     let view = repo.store.view();
@@ -493,7 +530,7 @@ pub fn checkout_prepared(
         snapshot,
         out,
         None,
-        Seed::Prepared(prepared.0, written),
+        Seed::Prepared(prepared.0, prefilled),
         progress,
     )?;
     let mut written = create(built, out, snapshot)?;
@@ -1228,8 +1265,8 @@ enum Seed<'a> {
     /// A copy of the live database at this path.
     Live(&'a Path),
     /// A file beside the target that already holds some of the pages,
-    /// and which of them are known to be right.
-    Prepared(NamedTempFile, Option<pages::Written<'a>>),
+    /// and what is known of them.
+    Prepared(NamedTempFile, Prefilled<'a>),
 }
 
 /// Rebuilds the database of `snapshot` in a verified temporary file next to
@@ -1247,18 +1284,27 @@ fn rebuild(
 ) -> Result<Built, RestoreError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let (resolved, recorded) = plan(view, snapshot)?;
-    let (mut temp, copy_of, written) = match seed {
-        Seed::Empty => (temp_beside(target)?, None, None),
-        Seed::Live(live) => (temp_beside(target)?, Some(Some(live)), None),
-        Seed::Prepared(temp, written) => (temp, Some(None), written),
+    let (mut temp, copy_of, prefilled) = match seed {
+        Seed::Empty => (temp_beside(target)?, None, Prefilled::Unknown),
+        Seed::Live(live) => (temp_beside(target)?, Some(Some(live)), Prefilled::Unknown),
+        Seed::Prepared(temp, prefilled) => (temp, Some(None), prefilled),
     };
     let temp_path = temp.path().to_path_buf();
-    let rebuild = match copy_of {
-        None => {
+    let (written, checked) = match prefilled {
+        Prefilled::Unknown => (None, None),
+        Prefilled::Written(written) => (Some(written), None),
+        Prefilled::Checked(checked) => (None, Some(checked)),
+    };
+    let rebuild = match (copy_of, &checked) {
+        (_, Some(_)) => Rebuild::Delta {
+            pages_fetched: 0,
+            pages_reused: resolved.image.block_count,
+        },
+        (None, None) => {
             pages::write(view, &resolved, temp.as_file_mut(), &temp_path, progress)?;
             Rebuild::Full
         }
-        Some(live) => {
+        (Some(live), None) => {
             if let Some(live) = live {
                 copy_live(live, temp.as_file_mut(), &temp_path)?;
             }
@@ -1278,15 +1324,10 @@ fn rebuild(
         }
     };
     let file: &File = temp.as_file();
-    // fsync and quick_check both wait on the disk or the page cache; run
-    // them side by side. Both must pass before anything is renamed.
-    let (synced, verdict) = std::thread::scope(|scope| {
-        let sync = scope.spawn(|| file.sync_all());
-        let verdict = sqlite::quick_check(&temp_path);
-        (sync.join().expect("BUG: fsync thread panicked"), verdict)
-    });
-    synced.map_err(io(&temp_path))?;
-    let problems = verdict?;
+    let problems = match checked {
+        Some(checked) => checked.problems,
+        None => check_file(file, &temp_path)?.problems,
+    };
     // A snapshot flagged as failing its integrity check rebuilds, verified
     // byte for byte by its hashes, into the same damaged file: that is what
     // it promised. Any other failure is new damage, and refused.
