@@ -588,12 +588,8 @@ mod tests {
         migsnap_store::image::resolve(store.view(), &id).unwrap()
     }
 
-    #[test]
-    fn patch_fetches_only_the_pages_that_differ_and_fixes_the_length() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
-        let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
-        let image = store_image(&mut store, &pages);
+    /// An empty file to patch, in `dir`.
+    fn scratch(dir: &tempfile::TempDir) -> (PathBuf, File) {
         let path = dir.path().join("copy.db");
         let file = File::options()
             .read(true)
@@ -602,6 +598,16 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn patch_fetches_only_the_pages_that_differ_and_fixes_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
+        let image = store_image(&mut store, &pages);
+        let (path, file) = scratch(&dir);
 
         // One page changed: exactly that page is fetched.
         file.write_all_at(&pages.concat(), 0).unwrap();
@@ -637,42 +643,26 @@ mod tests {
         let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
         let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
         let image = store_image(&mut store, &pages);
-        let path = dir.path().join("copy.db");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let (path, file) = scratch(&dir);
         let all_but_2_and_6 = |index: usize| index != 2 && index != 6;
+        let patch_trusting = || {
+            let fetched = patch(
+                store.view(),
+                &image,
+                &file,
+                &path,
+                Some(&all_but_2_and_6),
+                &mut Silent,
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+            fetched.unwrap()
+        };
 
         file.write_all_at(&pages.concat(), 0).unwrap();
-        let fetched = patch(
-            store.view(),
-            &image,
-            &file,
-            &path,
-            Some(&all_but_2_and_6),
-            &mut Silent,
-        )
-        .unwrap();
-        assert_eq!(fetched, vec![image.blocks[2], image.blocks[6]]);
-        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
-
+        assert_eq!(patch_trusting(), vec![image.blocks[2], image.blocks[6]]);
         // Page 4 is vouched for but wrong.
         file.write_all_at(&page(99), 4 * SIZE as u64).unwrap();
-        let fetched = patch(
-            store.view(),
-            &image,
-            &file,
-            &path,
-            Some(&all_but_2_and_6),
-            &mut Silent,
-        )
-        .unwrap();
-        assert_eq!(fetched, vec![image.blocks[4]]);
-        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+        assert_eq!(patch_trusting(), vec![image.blocks[4]]);
     }
 
     #[test]
@@ -682,14 +672,7 @@ mod tests {
         let pages: Vec<Vec<u8>> = (0..3).map(page).collect();
         let mut image = store_image(&mut store, &pages);
         image.image.digest = [0; 32];
-        let path = dir.path().join("copy.db");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let (path, file) = scratch(&dir);
         let patched = patch(store.view(), &image, &file, &path, None, &mut Silent);
         assert!(
             matches!(patched, Err(ImageError::Digest { .. })),
