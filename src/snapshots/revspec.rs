@@ -15,7 +15,7 @@
 use migsnap_store::id::Prefix;
 use migsnap_store::{Kind, ObjectId, PrefixResolution, RefName, View};
 
-use crate::repo::{Repo, RepoError, Tracked, head_ref};
+use crate::repo::{Repo, RepoError, Tracked};
 
 /// Why a revision does not name a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +188,8 @@ fn base_ref(
     }
     // A database's head by its name, tracked or not: a store made by
     // `clone` tracks nothing, and `checkout webui` should work there too.
-    let mut candidates = vec![format!("tags/{base}"), head_ref(base).to_string()];
+    // Candidates that are no valid ref name are skipped below.
+    let mut candidates = vec![format!("tags/{base}"), format!("heads/{base}")];
     candidates.push(base.to_owned());
     // Remote-tracking refs, as git names them: `origin/heads/webui` for
     // `remotes/origin/heads/webui`, and `origin/webui` for its head.
