@@ -189,10 +189,10 @@ pub struct ClonedCheckout {
 
 /// Writes a clone's pages into its checkout's file as they are verified
 /// (see [`Tap`]). Only a ref of the remote (`heads/webui`, or `webui` for
-/// it) is known this early; any other revision gets nothing here. Nothing it writes is trusted: the checkout
-/// reads from the store every page not marked written, and checks the
-/// whole-image digest over the file, so a page missed, or written wrong,
-/// costs time and never correctness.
+/// it) is known this early; any other revision gets nothing here. Nothing
+/// it writes is trusted: the checkout reads from the store every page not
+/// marked written, and checks the whole-image digest over the file, so a
+/// page missed, or written wrong, costs time and never correctness.
 struct PageTap<'a> {
     file: &'a std::fs::File,
     /// The file's path, for `quick_check`.
@@ -224,8 +224,8 @@ struct Placement {
     keys: Vec<u64>,
     pages: Vec<u32>,
     /// Where the keys of each value of their top `bits` bits begin in
-    /// `keys`: ids are uniform, so a bucket holds a few keys and a lookup
-    /// touches one or two cache lines. A binary search, through the listing
+    /// `keys`: ids are uniform, so a bucket holds one or two keys and a
+    /// lookup touches one or two cache lines. A binary search, through the listing
     /// or these keys, missed the cache at each of its 18 steps: a tenth of
     /// the clone's CPU.
     buckets: Vec<u32>,
@@ -431,7 +431,7 @@ impl Drop for Run<'_> {
 }
 
 /// Which pages of a snapshot's image a clone wrote: what outlives the
-/// download of a [`Placement`] (a bit a page, not its 68 bytes).
+/// download of a [`Placement`] (a bit a page, not its 16 to 20 bytes).
 struct Marks {
     /// The snapshot the pages were written for.
     snapshot: ObjectId,

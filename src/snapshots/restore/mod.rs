@@ -1126,9 +1126,7 @@ where
         progress,
     )?;
     let result = edit(built.temp.path())?;
-    let file: &File = built.temp.as_file();
-    file.sync_all().map_err(io(built.temp.path()))?;
-    let problems = sqlite::quick_check(built.temp.path()).map_err(RestoreError::from)?;
+    let problems = check_file(built.temp.as_file(), built.temp.path())?.problems;
     if !problems.is_empty() {
         return Err(RestoreError::QuickCheck {
             snapshot: safety,
