@@ -333,7 +333,7 @@ fn hash_batch(batch: &Batch, parent_blocks: &[ObjectId], compressor: &mut Compre
 }
 
 /// Worker threads for hashing and compression: one per core, at most 8.
-fn workers() -> usize {
+pub(crate) fn workers() -> usize {
     std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8)

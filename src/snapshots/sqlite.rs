@@ -239,6 +239,16 @@ pub struct Geometry {
     pub page_count: u32,
 }
 
+impl Geometry {
+    /// The page size and count the transaction `tx` sees.
+    fn of(tx: &Connection) -> rusqlite::Result<Geometry> {
+        Ok(Geometry {
+            page_size: tx.query_row("PRAGMA page_size", [], |row| row.get(0))?,
+            page_count: tx.query_row("PRAGMA page_count", [], |row| row.get(0))?,
+        })
+    }
+}
+
 /// Checks that `path` looks like a SQLite database before SQLite sees it, so
 /// the common mistakes get a precise message instead of "file is not a
 /// database".
@@ -409,14 +419,7 @@ impl Database {
             (Some(schema), findings)
         };
         let meta = read_meta(&tx).map_err(&sql)?;
-        let geometry = Geometry {
-            page_size: tx
-                .query_row("PRAGMA page_size", [], |row| row.get(0))
-                .map_err(&sql)?,
-            page_count: tx
-                .query_row("PRAGMA page_count", [], |row| row.get(0))
-                .map_err(&sql)?,
-        };
+        let geometry = Geometry::of(&tx).map_err(&sql)?;
         if let Some(sink) = pages {
             read_pages(&tx, geometry, sink, &self.path, &sql)?;
         }
@@ -1120,14 +1123,7 @@ impl Committed {
         let conn = &self.lock.conn;
         let sql = |e| self.lock.sql(e);
         let tx = conn.unchecked_transaction().map_err(sql)?;
-        let geometry = Geometry {
-            page_size: tx
-                .query_row("PRAGMA page_size", [], |row| row.get(0))
-                .map_err(sql)?,
-            page_count: tx
-                .query_row("PRAGMA page_count", [], |row| row.get(0))
-                .map_err(sql)?,
-        };
+        let geometry = Geometry::of(&tx).map_err(sql)?;
         let mut pgno = 0u32;
         read_pages(
             &tx,

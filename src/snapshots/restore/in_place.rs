@@ -132,7 +132,7 @@ fn hash_back(
         let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(4);
         // One hasher per core: reading runs straight from the file
         // (`read_back`) is faster than hashing on one thread.
-        let hashers: Vec<_> = (0..hashers())
+        let hashers: Vec<_> = (0..crate::snapshots::pages::workers())
             .map(|_| {
                 let batch_rx = batch_rx.clone();
                 scope.spawn(move || {
@@ -180,11 +180,6 @@ fn hash_back(
             .min();
         Ok((read?, seen, first_bad.or(hashed)))
     })
-}
-
-/// Threads hashing the read-back: one per core, at most 4.
-fn hashers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
 }
 
 /// Fails when the pages read back after the commit are not the ones meant:
