@@ -357,10 +357,15 @@ pub fn write(
         source,
     };
     let block_size = image.image.block_size;
-    preallocate(out, image.image.len()).map_err(|source| ImageError::NoRoom {
-        dir: out_path.parent().unwrap_or(out_path).to_path_buf(),
-        bytes: image.image.len(),
-        source,
+    preallocate(out, image.image.len()).map_err(|source| match source.kind() {
+        std::io::ErrorKind::StorageFull
+        | std::io::ErrorKind::QuotaExceeded
+        | std::io::ErrorKind::FileTooLarge => ImageError::NoRoom {
+            dir: out_path.parent().unwrap_or(out_path).to_path_buf(),
+            bytes: image.image.len(),
+            source,
+        },
+        _ => io(source),
     })?;
     progress.start("writing pages", image.image.len());
     // The calling thread owns the store connection and puts pages in order;
@@ -418,7 +423,9 @@ pub(crate) fn preallocate(out: &File, len: u64) -> std::io::Result<()> {
     use rustix::io::Errno;
     match rustix::fs::fallocate(out, rustix::fs::FallocateFlags::empty(), 0, len) {
         Ok(()) => Ok(()),
-        Err(e) if e == Errno::NOSPC || e == Errno::FBIG || e == Errno::IO => Err(e.into()),
+        Err(e) if [Errno::NOSPC, Errno::DQUOT, Errno::FBIG, Errno::IO].contains(&e) => {
+            Err(e.into())
+        }
         // Not supported here (EOPNOTSUPP, ENOSYS; EINVAL for a zero length).
         Err(_) => Ok(()),
     }
