@@ -595,8 +595,36 @@ mod tests {
         migsnap_store::image::resolve(store.view(), &id).unwrap()
     }
 
-    /// An empty file to patch, in `dir`.
-    fn scratch(dir: &tempfile::TempDir) -> (PathBuf, File) {
+    /// A store holding an image of `count` pages, and an empty file to
+    /// patch into that image.
+    struct Fixture {
+        store: Store,
+        pages: Vec<Vec<u8>>,
+        image: ResolvedImage,
+        path: PathBuf,
+        file: File,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        /// [`patch`] of the fixture's file into its image.
+        fn patch(&self, written: Option<Written<'_>>) -> Result<Vec<ObjectId>, ImageError> {
+            patch(
+                self.store.view(),
+                &self.image,
+                &self.file,
+                &self.path,
+                written,
+                &mut Silent,
+            )
+        }
+    }
+
+    fn fixture(count: u8) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let pages: Vec<Vec<u8>> = (0..count).map(page).collect();
+        let image = store_image(&mut store, &pages);
         let path = dir.path().join("copy.db");
         let file = File::options()
             .read(true)
@@ -605,40 +633,39 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
-        (path, file)
+        Fixture {
+            store,
+            pages,
+            image,
+            path,
+            file,
+            _dir: dir,
+        }
     }
 
     #[test]
     fn patch_fetches_only_the_pages_that_differ_and_fixes_the_length() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
-        let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
-        let image = store_image(&mut store, &pages);
-        let (path, file) = scratch(&dir);
+        let fx = fixture(8);
 
         // One page changed: exactly that page is fetched.
-        file.write_all_at(&pages.concat(), 0).unwrap();
-        file.write_all_at(&page(99), 5 * SIZE as u64).unwrap();
-        let fetched = patch(store.view(), &image, &file, &path, None, &mut Silent).unwrap();
-        assert_eq!(fetched, vec![image.blocks[5]]);
-        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+        fx.file.write_all_at(&fx.pages.concat(), 0).unwrap();
+        fx.file.write_all_at(&page(99), 5 * SIZE as u64).unwrap();
+        let fetched = fx.patch(None).unwrap();
+        assert_eq!(fetched, vec![fx.image.blocks[5]]);
+        assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
 
         // Unchanged: nothing fetched.
-        let fetched = patch(store.view(), &image, &file, &path, None, &mut Silent).unwrap();
+        let fetched = fx.patch(None).unwrap();
         assert!(fetched.is_empty());
 
         // Longer (cut back) and shorter (extended) files.
-        file.write_all_at(&page(7), 8 * SIZE as u64).unwrap();
-        assert!(
-            patch(store.view(), &image, &file, &path, None, &mut Silent)
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
-        file.set_len(3 * SIZE as u64).unwrap();
-        let fetched = patch(store.view(), &image, &file, &path, None, &mut Silent).unwrap();
-        assert_eq!(fetched, image.blocks[3..].to_vec());
-        assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+        fx.file.write_all_at(&page(7), 8 * SIZE as u64).unwrap();
+        assert!(fx.patch(None).unwrap().is_empty());
+        assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
+        fx.file.set_len(3 * SIZE as u64).unwrap();
+        let fetched = fx.patch(None).unwrap();
+        assert_eq!(fetched, fx.image.blocks[3..].to_vec());
+        assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
     }
 
     /// Pages said to be written are not hashed; only the others are
@@ -646,41 +673,29 @@ mod tests {
     /// every page is hashed: the file still comes out right.
     #[test]
     fn patch_trusts_written_pages_only_as_far_as_the_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
-        let pages: Vec<Vec<u8>> = (0..8).map(page).collect();
-        let image = store_image(&mut store, &pages);
-        let (path, file) = scratch(&dir);
+        let fx = fixture(8);
         let all_but_2_and_6 = |index: usize| index != 2 && index != 6;
         let patch_trusting = || {
-            let fetched = patch(
-                store.view(),
-                &image,
-                &file,
-                &path,
-                Some(&all_but_2_and_6),
-                &mut Silent,
-            );
-            assert_eq!(std::fs::read(&path).unwrap(), pages.concat());
+            let fetched = fx.patch(Some(&all_but_2_and_6));
+            assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
             fetched.unwrap()
         };
 
-        file.write_all_at(&pages.concat(), 0).unwrap();
-        assert_eq!(patch_trusting(), vec![image.blocks[2], image.blocks[6]]);
+        fx.file.write_all_at(&fx.pages.concat(), 0).unwrap();
+        assert_eq!(
+            patch_trusting(),
+            vec![fx.image.blocks[2], fx.image.blocks[6]]
+        );
         // Page 4 is vouched for but wrong.
-        file.write_all_at(&page(99), 4 * SIZE as u64).unwrap();
-        assert_eq!(patch_trusting(), vec![image.blocks[4]]);
+        fx.file.write_all_at(&page(99), 4 * SIZE as u64).unwrap();
+        assert_eq!(patch_trusting(), vec![fx.image.blocks[4]]);
     }
 
     #[test]
     fn patch_checks_the_whole_image_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
-        let pages: Vec<Vec<u8>> = (0..3).map(page).collect();
-        let mut image = store_image(&mut store, &pages);
-        image.image.digest = [0; 32];
-        let (path, file) = scratch(&dir);
-        let patched = patch(store.view(), &image, &file, &path, None, &mut Silent);
+        let mut fx = fixture(3);
+        fx.image.image.digest = [0; 32];
+        let patched = fx.patch(None);
         assert!(
             matches!(patched, Err(ImageError::Digest { .. })),
             "{patched:?}"
