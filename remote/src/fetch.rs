@@ -120,10 +120,10 @@ pub enum Staging {
 /// a database while it downloads (`migsnap clone --checkout`). With a tap,
 /// the packs that hold no blob (snapshots, listings, schemas) are imported
 /// first; [`Tap::start`] then sees them, and each verifying thread's
-/// [`Tap::sink`] gets every blob it verifies after that. A blob reaches the tap
-/// before the store has committed it, and a fetch that fails afterwards
-/// imports nothing: the tap must not trust what it got until the fetch has
-/// returned.
+/// [`Tap::sink`] gets every blob it verifies after that. A blob reaches
+/// the tap before the store has committed it, and a fetch that fails
+/// afterwards imports nothing: the tap must not trust what it got until
+/// the fetch has returned.
 pub trait Tap: Sync {
     /// Every pack without a blob is in the store `view` reads; `refs` are
     /// the remote's refs being fetched.
