@@ -324,11 +324,11 @@ impl From<RemoteError> for CliError {
         use migsnap_remote::{CheckError, FetchError, GcError, PushError};
         let error = match error {
             RemoteError::Repo(inner) => return inner.into(),
-            RemoteError::CheckoutTarget(inner) => return (*inner).into(),
+            RemoteError::CheckoutTarget(inner) => return clone_checkout_error(*inner),
             RemoteError::Checkout { dir, source } => {
                 let inner: CliError = match *source {
                     CheckoutFailure::Rev(e) => e.into(),
-                    CheckoutFailure::Restore(e) => e.into(),
+                    CheckoutFailure::Restore(e) => clone_checkout_error(e),
                 };
                 return inner
                     .context(format!(
@@ -356,6 +356,19 @@ impl From<RemoteError> for CliError {
             Some(hint) => e.hint(hint),
             None => e,
         }
+    }
+}
+
+/// A `clone --checkout` error: as `checkout`'s, but `clone` has no
+/// `--force`, so the hints that name it name what to do instead.
+fn clone_checkout_error(error: RestoreError) -> CliError {
+    match error {
+        RestoreError::Exists { .. } => CliError::from_error(ErrorKind::Refused, &error)
+            .hint("name another file with -o, or move that one away first"),
+        RestoreError::Sidecars { .. } => {
+            CliError::from_error(ErrorKind::Refused, &error).hint("move them away first")
+        }
+        other => other.into(),
     }
 }
 

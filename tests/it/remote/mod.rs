@@ -407,6 +407,12 @@ fn clone_checkout_writes_the_database_as_it_downloads(remote: &Remote) {
     let out = fused("copy3", "heads/app", "app.db");
     out.expect(exit::REFUSED);
     assert!(out.stderr.contains("app.db"), "{}", out.stderr);
+    // clone has no --force: the hint names what to do instead.
+    assert!(
+        out.stderr.contains("another file with -o") && !out.stderr.contains("--force"),
+        "{}",
+        out.stderr
+    );
     assert!(
         !machine.join("copy3").exists(),
         "a refused clone left its directory"
