@@ -75,8 +75,7 @@ pub fn run(args: SnapshotArgs, ctx: &mut Ctx) -> Result<Status, CliError> {
         allow_empty: args.allow_empty,
         tags: args.tags,
         busy_timeout: ctx.busy_timeout,
-        migrations: None,
-        safety: None,
+        ..SnapshotOptions::default()
     };
     let report = record(
         &mut repo,

@@ -4,6 +4,7 @@
 
 pub mod datadiff;
 pub mod log;
+pub mod page_sums;
 pub mod pages;
 #[allow(unsafe_code)]
 mod raw_pages;

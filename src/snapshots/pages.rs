@@ -23,6 +23,7 @@ use migsnap_store::{
     HashedBlob, Image, Object, ObjectId, PreparedPack, Progress, Transaction, View,
 };
 
+use crate::snapshots::page_sums::PageSums;
 use crate::snapshots::sqlite::{Capture, Database, Geometry, SqliteError};
 
 /// Pages handed to a worker at a time.
@@ -126,7 +127,8 @@ struct Hashed {
 /// Reads every page of `db` (with schema and metadata, in one read
 /// transaction) into `tx`, listing the image against `parent`. `on_change`
 /// is called, from a worker thread and possibly more than once, as soon as
-/// a page is read that `parent` does not hold at the same index.
+/// a page is read that `parent` does not hold at the same index. `sums`,
+/// when given, receives the CRC-64 of every page read.
 ///
 /// With a parent, only the changed pages' ids are kept while reading, and
 /// the parent's list becomes the new one if it is listed in full
@@ -137,6 +139,7 @@ pub fn record(
     parent: Option<ResolvedImage>,
     known: Option<&crate::snapshots::sqlite::SchemaFingerprint>,
     on_change: &(dyn Fn() + Sync),
+    sums: Option<&PageSums>,
     progress: &mut dyn Progress,
 ) -> Result<RecordedImage, ImageError> {
     let workers = std::thread::available_parallelism()
@@ -183,6 +186,9 @@ pub fn record(
             let hash_tx = hash_tx.clone();
             scope.spawn(move || {
                 for batch in page_rx {
+                    if let Some(sums) = sums {
+                        sums.record(batch.first, batch.pages().map(PageSums::of));
+                    }
                     let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
                     if !hashed.packs.is_empty() {
                         on_change();
@@ -593,6 +599,48 @@ mod tests {
         };
         let id = store.write(&Object::Image(image)).unwrap();
         migsnap_store::image::resolve(store.view(), &id).unwrap()
+    }
+
+    /// Recording with sums gives the CRC-64 of every page the capture read,
+    /// by index, pages committed to the WAL as SQLite reads them.
+    #[test]
+    fn record_sums_every_page_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = wal; CREATE TABLE t (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+             INSERT INTO t SELECT randomblob(3000) FROM n;
+             PRAGMA wal_checkpoint(TRUNCATE);
+             UPDATE t SET b = randomblob(3000) WHERE rowid % 50 = 0;",
+        )
+        .unwrap();
+        let expected: Vec<u64> = conn
+            .prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")
+            .unwrap()
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|page| PageSums::of(&page.unwrap()))
+            .collect();
+        assert!(expected.len() > 600);
+
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let mut tx = store.transaction().unwrap();
+        let mut db = Database::open(&path, crate::snapshots::sqlite::DEFAULT_BUSY_TIMEOUT).unwrap();
+        let sums = PageSums::default();
+        record(
+            &mut tx,
+            &mut db,
+            None,
+            None,
+            &|| {},
+            Some(&sums),
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(sums.into_inner(), expected);
+        drop(conn);
     }
 
     /// A store holding an image of `count` pages, and an empty file to

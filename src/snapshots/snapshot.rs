@@ -18,6 +18,7 @@ use migsnap_store::{
 use crate::finding::{Finding, Severity};
 use crate::repo::{Repo, RepoError, Tracked};
 use crate::schema::SchemaHash;
+use crate::snapshots::page_sums::PageSums;
 use crate::snapshots::pages::ImageError;
 use crate::snapshots::sqlite::{Database, DbMeta, SchemaFingerprint, SqliteError};
 
@@ -43,6 +44,9 @@ pub struct SnapshotOptions {
     pub migrations: Option<Arc<dyn MigrationFiles>>,
     /// Set for a safety snapshot: what is about to change the database.
     pub safety: Option<Safety>,
+    /// Where to record a CRC-64 of every page read: a restore in place
+    /// checks the pages it kept against them when it reads its result back.
+    pub page_sums: Option<Arc<PageSums>>,
 }
 
 /// What a snapshot needs of a migration history: the files behind the
@@ -619,6 +623,7 @@ fn record_checked(
             parent.image,
             parent.known,
             &on_change,
+            options.page_sums.as_deref(),
             progress,
         );
         let inherited = recorded

@@ -20,6 +20,7 @@ use migsnap_store::image::ResolvedImage;
 use migsnap_store::{ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
+use crate::snapshots::page_sums::PageSums;
 use crate::snapshots::pages::ImageError;
 use crate::snapshots::sqlite::{Committed, LockedFacts, WriteLock};
 
@@ -32,34 +33,60 @@ pub(super) struct Written {
     pub kept: u32,
 }
 
-/// The page numbers of `new` (a listing) to write over a database whose
-/// pages `live` lists: page 1 always, and every page whose id differs at
-/// the same index.
-pub(super) fn pages_to_write(live: &[ObjectId], new: &[ObjectId]) -> Vec<u32> {
-    (1..=u32::try_from(new.len()).expect("BUG: page count over u32"))
-        .filter(|&pgno| {
-            let index = pgno as usize - 1;
-            pgno == 1 || live.get(index) != Some(&new[index])
-        })
-        .collect()
+/// What a restore in place writes, and how it checks the pages it keeps.
+pub(super) struct Plan {
+    /// The page numbers to write, ascending ([`Plan::new`]).
+    write: Vec<u32>,
+    /// The CRC-64 of each live page as the safety snapshot read it under
+    /// this lock, by index, 0 where unknown ([`PageSums`]): the read-back
+    /// checks a kept page against it instead of hashing it with BLAKE3.
+    kept_sums: Vec<u64>,
+}
+
+impl Plan {
+    /// Writes, over a database whose pages `live` lists, the pages of `new`
+    /// (a listing) that differ at the same index, and page 1 always.
+    pub(super) fn new(live: &[ObjectId], new: &[ObjectId], kept_sums: Vec<u64>) -> Plan {
+        let write = (1..=u32::try_from(new.len()).expect("BUG: page count over u32"))
+            .filter(|&pgno| {
+                let index = pgno as usize - 1;
+                pgno == 1 || live.get(index) != Some(&new[index])
+            })
+            .collect();
+        Plan { write, kept_sums }
+    }
+
+    /// Whether the bytes of page `pgno`, read back, are the ones meant:
+    /// a written page (or one whose sum is unknown) hashes to its id in
+    /// `blocks`, a kept page has the sum it had when the lock was taken.
+    fn holds(&self, pgno: u32, page: &[u8], blocks: &[ObjectId]) -> bool {
+        let index = pgno as usize - 1;
+        match self.kept_sums.get(index) {
+            Some(&sum) if sum != 0 && self.write.binary_search(&pgno).is_err() => {
+                PageSums::of(page) == sum
+            }
+            _ => blocks.get(index) == Some(&migsnap_store::codec::blob_id(page)),
+        }
+    }
 }
 
 /// Writes the stored image `new` (of the live database's page size) into
-/// the database `lock` holds, commits, and reads every page back against
-/// its hash. `fetch` is [`pages_to_write`] over the pages the database
-/// holds under this lock (its safety snapshot, taken under it): every
-/// other page is kept without being read or decompressed; these are read
-/// from the store, hash-checked, and written through the pager. Page 1 is
-/// patched as in [`apply`].
+/// the database `lock` holds, commits, and reads every page back. `plan`
+/// was made from the pages the database holds under this lock (its safety
+/// snapshot, taken under it): every other page is kept without being read
+/// or decompressed; the pages it writes are read from the store,
+/// hash-checked, and written through the pager. Page 1 is patched as in
+/// [`apply`].
 pub(super) fn apply_from_store(
     lock: WriteLock,
     facts: &LockedFacts,
     view: View<'_>,
     new: &ResolvedImage,
-    fetch: &[u32],
+    plan: &Plan,
     target: &Path,
     progress: &mut dyn Progress,
 ) -> Result<Written, RestoreError> {
+    let fetch = &plan.write;
     let size = facts.page_size;
     let count = new.image.block_count;
     let ids: Vec<ObjectId> = fetch
@@ -97,6 +124,7 @@ pub(super) fn apply_from_store(
     progress.start("verifying pages", new.image.len());
     let read_back = hash_back(
         &committed,
+        plan,
         &new.blocks,
         &first_page,
         size as usize,
@@ -116,13 +144,15 @@ pub(super) fn apply_from_store(
 /// Pages handed from the read-back to the hasher at a time.
 const HASH_BATCH: usize = 256;
 
-/// Reads `committed` back and compares every page (of `size` bytes) with
-/// `blocks` by its hash, and page 1, whose hash the commit's stamps change,
-/// with `first_page` apart from them. Hashing runs on threads of its own,
-/// beside the reads. Returns what [`Committed::read_back`] does, the number
-/// of pages seen and the first that differs.
+/// Reads `committed` back and checks every page (of `size` bytes) as
+/// `plan` [holds](Plan::holds) it, and page 1, whose hash the commit's
+/// stamps change, against `first_page` apart from them. Checking runs on
+/// threads of its own, beside the reads. Returns what
+/// [`Committed::read_back`] does, the number of pages seen and the first
+/// that differs.
 fn hash_back(
     committed: &Committed,
+    plan: &Plan,
     blocks: &[ObjectId],
     first_page: &[u8],
     size: usize,
@@ -138,10 +168,9 @@ fn hash_back(
                 scope.spawn(move || {
                     let mut first_bad: Option<u32> = None;
                     for (first, batch) in batch_rx {
-                        let bad = (first..).zip(batch.chunks(size)).find(|(pgno, page)| {
-                            blocks.get(*pgno as usize - 1)
-                                != Some(&migsnap_store::codec::blob_id(page))
-                        });
+                        let bad = (first..)
+                            .zip(batch.chunks(size))
+                            .find(|(pgno, page)| !plan.holds(*pgno, page, blocks));
                         if let Some((pgno, _)) = bad {
                             first_bad = Some(first_bad.map_or(pgno, |b| b.min(pgno)));
                         }
@@ -368,16 +397,67 @@ mod tests {
             .map(|page| migsnap_store::codec::blob_id(page))
             .collect();
 
-        let (unchanged, seen, first_bad) =
-            hash_back(&committed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+        let hashed_only = Plan {
+            write: vec![1, 2, 400, 900],
+            kept_sums: Vec::new(),
+        };
+        let (unchanged, seen, first_bad) = hash_back(
+            &committed,
+            &hashed_only,
+            &blocks,
+            &after[0],
+            PAGE,
+            &mut Silent,
+        )
+        .unwrap();
         assert!(unchanged);
         assert_eq!(seen as usize, after.len());
         assert_eq!(first_bad, None);
 
+        // Kept pages are checked by their sums, written ones by their ids.
+        let mut summed = Plan {
+            write: hashed_only.write.clone(),
+            kept_sums: after.iter().map(|page| PageSums::of(page)).collect(),
+        };
+        let (_, _, first_bad) =
+            hash_back(&committed, &summed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+        assert_eq!(first_bad, None);
+        summed.kept_sums[700] ^= 1;
+        let (_, _, first_bad) =
+            hash_back(&committed, &summed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+        assert_eq!(first_bad, Some(701), "a kept page whose sum differs");
+        let wrong_written = {
+            let mut wrong = blocks.clone();
+            wrong[399] = blocks[3];
+            wrong
+        };
+        let (_, _, first_bad) = hash_back(
+            &committed,
+            &summed,
+            &wrong_written,
+            &after[0],
+            PAGE,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(first_bad, Some(400), "a written page is checked by its id");
+
+        // Unknown sums (0) fall back to the ids.
+        summed.kept_sums[11] = 0;
         blocks[800] = blocks[3];
         blocks[11] = blocks[3];
         let (_, _, first_bad) =
-            hash_back(&committed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+            hash_back(&committed, &summed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
+        assert_eq!(first_bad, Some(12));
+        let (_, _, first_bad) = hash_back(
+            &committed,
+            &hashed_only,
+            &blocks,
+            &after[0],
+            PAGE,
+            &mut Silent,
+        )
+        .unwrap();
         assert_eq!(first_bad, Some(12));
         drop(conn);
     }

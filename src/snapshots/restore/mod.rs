@@ -20,12 +20,14 @@ mod in_place;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use migsnap_store::image;
 use migsnap_store::{ObjectId, Progress, View};
 use tempfile::NamedTempFile;
 
 use crate::repo::{Repo, Tracked};
+use crate::snapshots::page_sums::PageSums;
 use crate::snapshots::pages::{self, ImageError};
 use crate::snapshots::snapshot::{
     self, IntegrityFailure, Recorded, Safety, SnapshotError, SnapshotOptions,
@@ -647,12 +649,29 @@ pub fn restore(
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
     let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
-    let safety = safety_of_restored(repo, db, snapshot, options, &mut warnings, progress)?;
+    // A restore in place reads its result back; the pages it keeps are
+    // checked against their sums from the safety snapshot's pass.
+    let sums = lock.as_ref().map(|_| Arc::new(PageSums::default()));
+    let safety = safety_of_restored(
+        repo,
+        db,
+        snapshot,
+        options,
+        sums.clone(),
+        &mut warnings,
+        progress,
+    )?;
     let lock = match (lock, safety) {
         (Some(lock), Some(safety)) => {
             let view = repo.store.view();
+            // The safety snapshot's options are gone, and with them the
+            // other holder; if one lingered, every page is hashed instead.
+            let kept_sums = sums
+                .and_then(|sums| Arc::try_unwrap(sums).ok())
+                .map(PageSums::into_inner)
+                .unwrap_or_default();
             match from_store_in_place(
-                view, lock, snapshot, safety, &wanted, &meta, target, progress,
+                view, lock, snapshot, safety, &wanted, kept_sums, &meta, target, progress,
             )? {
                 Ok(mut written) => {
                     written.warnings.splice(0..0, warnings);
@@ -719,43 +738,46 @@ fn safety_of_restored(
     db: &Tracked,
     restoring: ObjectId,
     options: &ReplaceOptions,
+    sums: Option<Arc<PageSums>>,
     warnings: &mut Vec<Warning>,
     progress: &mut dyn Progress,
 ) -> Result<Option<ObjectId>, RestoreError> {
     let target = db.path.as_path();
     let before = Safety::Restore { restoring };
-    Ok(match take_safety(repo, db, options, before, progress) {
-        Ok(safety) => {
-            // The damage may come from a sidecar (a stray -wal replayed
-            // into the file): only a raw copy of the files keeps what lies
-            // under it, and only --force (or --no-safety-snapshot, which
-            // asks for that copy) replaces them.
-            if let Some(failure) = integrity_of(repo.store.view(), safety)? {
-                if !options.force && !options.no_safety_snapshot {
-                    return Err(RestoreError::DamagedDatabase {
-                        path: target.to_path_buf(),
-                        restoring: true,
-                        safety,
-                        failure,
+    Ok(
+        match take_safety(repo, db, options, before, sums, progress) {
+            Ok(safety) => {
+                // The damage may come from a sidecar (a stray -wal replayed
+                // into the file): only a raw copy of the files keeps what lies
+                // under it, and only --force (or --no-safety-snapshot, which
+                // asks for that copy) replaces them.
+                if let Some(failure) = integrity_of(repo.store.view(), safety)? {
+                    if !options.force && !options.no_safety_snapshot {
+                        return Err(RestoreError::DamagedDatabase {
+                            path: target.to_path_buf(),
+                            restoring: true,
+                            safety,
+                            failure,
+                        });
+                    }
+                    warnings.extend(damaged_warning(safety, Some(failure), true));
+                    warnings.push(Warning::RawCopy {
+                        path: keep_raw_copy(target)?,
+                        snapshotted: true,
                     });
                 }
-                warnings.extend(damaged_warning(safety, Some(failure), true));
+                Some(safety)
+            }
+            Err(_) if options.no_safety_snapshot => {
                 warnings.push(Warning::RawCopy {
                     path: keep_raw_copy(target)?,
-                    snapshotted: true,
+                    snapshotted: false,
                 });
+                None
             }
-            Some(safety)
-        }
-        Err(_) if options.no_safety_snapshot => {
-            warnings.push(Warning::RawCopy {
-                path: keep_raw_copy(target)?,
-                snapshotted: false,
-            });
-            None
-        }
-        Err(e) => return Err(e),
-    })
+            Err(e) => return Err(e),
+        },
+    )
 }
 
 /// The refusals `--force` overrides: other processes have the file open,
@@ -829,6 +851,7 @@ fn take_safety(
     db: &Tracked,
     options: &ReplaceOptions,
     before: Safety,
+    page_sums: Option<Arc<PageSums>>,
     progress: &mut dyn Progress,
 ) -> Result<ObjectId, RestoreError> {
     let restoring = matches!(before, Safety::Restore { .. });
@@ -836,6 +859,7 @@ fn take_safety(
         message: options.message.clone(),
         busy_timeout: options.busy_timeout,
         safety: Some(before),
+        page_sums,
         ..SnapshotOptions::default()
     };
     let safety = match snapshot::take(repo, db, &safety_options, progress) {
@@ -867,6 +891,7 @@ fn from_store_in_place(
     snapshot: ObjectId,
     safety: ObjectId,
     wanted: &image::ResolvedImage,
+    kept_sums: Vec<u64>,
     meta: &std::fs::Metadata,
     target: &Path,
     progress: &mut dyn Progress,
@@ -887,10 +912,9 @@ fn from_store_in_place(
     // goes before the undo is proven, so the two full listings (32 bytes a
     // page each) are never held beside the store's page cache and the
     // write buffers.
-    let changed = in_place::pages_to_write(&live.blocks, &wanted.blocks);
+    let plan = in_place::Plan::new(&live.blocks, &wanted.blocks, kept_sums);
     prove_undo(view, target, safety, live, &wanted.blocks, progress)?;
-    let written =
-        in_place::apply_from_store(lock, &facts, view, wanted, &changed, target, progress)?;
+    let written = in_place::apply_from_store(lock, &facts, view, wanted, &plan, target, progress)?;
     Ok(Ok(Restored {
         path: target.to_path_buf(),
         snapshot,
@@ -1103,7 +1127,7 @@ where
         SqliteError::Busy { path, waited } => RestoreError::Locked { path, waited },
         other => other.into(),
     })?;
-    let safety = take_safety(repo, db, options, Safety::Rewrite, progress)?;
+    let safety = take_safety(repo, db, options, Safety::Rewrite, None, progress)?;
     // A damaged database is recorded, never edited: the edit would start
     // from pages SQLite cannot read right.
     if let Some(failure) = integrity_of(repo.store.view(), safety)? {
