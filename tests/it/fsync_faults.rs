@@ -32,46 +32,23 @@ use std::process::Command;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::common::shim::Shim;
 use crate::common::{BIN, Journal, Output, TestEnv, create_db, exit, integrity_check};
 use crate::crash::{check_store, migration_project, mutate, schema_and_rows};
 use crate::faults::assert_clear_error;
 
 const ROWS: usize = 1000;
 
-/// The compiled shim, in a directory of its own.
-struct Shim {
-    dir: tempfile::TempDir,
-    so: PathBuf,
-}
+/// The compiled `fsync_shim.c`.
+struct FsyncShim(Shim);
 
-impl Shim {
-    /// Compiles `fsync_shim.c`. A missing or failing `cc` fails the test:
-    /// skipping would hide that nothing was injected.
-    fn build() -> Shim {
-        let dir = tempfile::Builder::new()
-            .prefix("migsnap-fsync-shim-")
-            .tempdir()
-            .unwrap();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fsync_shim.c");
-        let so = dir.path().join("fsync_shim.so");
-        let out = Command::new("cc")
-            .args(["-shared", "-fPIC", "-o"])
-            .arg(&so)
-            .arg(&source)
-            .arg("-ldl")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `cc` to build the fsync shim: {e}"));
-        assert!(
-            out.status.success(),
-            "`cc` failed to build {}:\n{}",
-            source.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Shim { dir, so }
+impl FsyncShim {
+    fn build() -> FsyncShim {
+        FsyncShim(Shim::build("fsync_shim"))
     }
 
     fn log(&self) -> PathBuf {
-        self.dir.path().join("calls.log")
+        self.0.dir.path().join("calls.log")
     }
 
     /// Runs `args` under the shim with `fault` (`("MIGSNAP_FAIL_FSYNC_AFTER",
@@ -84,7 +61,7 @@ impl Shim {
     ) -> (Output, Vec<Call>) {
         let log = self.log();
         let _ = std::fs::remove_file(&log);
-        let so = self.so.to_str().unwrap();
+        let so = self.0.preload();
         let log_str = log.to_str().unwrap();
         let count;
         let mut envs = vec![("LD_PRELOAD", so), ("MIGSNAP_COUNT_FSYNC", log_str)];
@@ -264,7 +241,7 @@ fn is_our_dir_sync(call: &Call, caller: &str) -> bool {
 
 /// Sweeps `args` (see the module docs); `safety` says whether the store may
 /// gain a complete safety snapshot before the failure.
-fn sweep(shim: &Shim, env: &TestEnv, args: &[&str], db: &Path, safety: bool) -> Sweep {
+fn sweep(shim: &FsyncShim, env: &TestEnv, args: &[&str], db: &Path, safety: bool) -> Sweep {
     let tree = Tree::save(env.path());
     let old = schema_and_rows(db);
     let before = env.store_state();
@@ -420,7 +397,7 @@ fn report(path: &str, sweep: &Sweep) {
 
 #[test]
 fn an_fsync_failure_at_every_sync_of_snapshot_restore_gc_and_forget_changes_nothing() {
-    let shim = Shim::build();
+    let shim = FsyncShim::build();
     let env = TestEnv::with_store();
     let mut rng = StdRng::seed_from_u64(17);
     let db = env.join("big.db");
@@ -470,7 +447,7 @@ fn an_fsync_failure_at_every_sync_of_snapshot_restore_gc_and_forget_changes_noth
 
 #[test]
 fn an_fsync_failure_at_every_sync_of_repair_and_stamp_changes_nothing() {
-    let shim = Shim::build();
+    let shim = FsyncShim::build();
     let env = TestEnv::with_store();
     migration_project(&env);
     let (rep, app) = (env.join("rep.db"), env.join("app.db"));

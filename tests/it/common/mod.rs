@@ -8,6 +8,7 @@
 pub mod alembic;
 pub mod moto;
 pub mod proxy;
+pub mod shim;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
