@@ -15,6 +15,14 @@
 //! of the image. So every pack goes to the same worker (by its sequence
 //! number), which keeps the last `CACHED_PACKS` it unpacked: a pack that
 //! comes back soon is not decompressed again.
+//!
+//! A pack is decoded only as far as its last object wanted soon: a restore
+//! in place wants a few pages here and there, two of a pack of 64 on
+//! average, and decoding whole packs cost it most of its time. The calling
+//! thread locates objects `LOOKAHEAD` ahead of the jobs it makes, so a job
+//! knows how far into its pack the objects wanted in the coming runs lie;
+//! a worker that is later asked for more of a pack it holds in part
+//! decodes it again, further.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -24,7 +32,7 @@ use crossbeam_channel::{Sender, bounded, unbounded};
 use crate::compress::{Decompressors, Dictionary};
 use crate::id::ObjectId;
 use crate::object::Kind;
-use crate::odb::{Error, RawPack, Result, View, extract};
+use crate::odb::{Error, RawPack, Result, View, extract_in_place};
 
 /// Packs handed to workers and not yet consumed.
 const IN_FLIGHT: usize = 32;
@@ -43,6 +51,9 @@ const CACHED_PACKS: usize = 8;
 /// is about a megabyte): memory stays flat whatever the packs' size.
 const CACHED_BYTES: usize = 4 << 20;
 
+/// Requested objects located ahead of the jobs made from them.
+const LOOKAHEAD: usize = 512;
+
 /// (object, offset, length) of requested objects in one pack, in request order.
 type Members = Vec<(ObjectId, i64, i64)>;
 
@@ -53,30 +64,40 @@ struct Job {
     /// The pack, unless the worker still holds it unpacked.
     pack: Option<RawPack>,
     members: Members,
+    /// How many of the pack's unpacked bytes this job and the coming ones
+    /// want (the end of the furthest object).
+    need: usize,
 }
 
 /// The packs a worker holds unpacked, most recently used first, with their
 /// unpacked sizes. The calling thread keeps a copy of each worker's (the
 /// same updates, in the same job order) to know which packs it needs not
 /// fetch.
-#[derive(Default)]
 struct Cache<T> {
     packs: VecDeque<(i64, usize, T)>,
 }
 
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache {
+            packs: VecDeque::new(),
+        }
+    }
+}
+
 impl<T> Cache<T> {
     /// Moves `seq` to the front and returns it, if held.
-    fn take(&mut self, seq: i64) -> Option<&T> {
+    fn take(&mut self, seq: i64) -> Option<&mut T> {
         let at = self.packs.iter().position(|(held, _, _)| *held == seq)?;
         let entry = self.packs.remove(at).expect("BUG: position out of range");
         self.packs.push_front(entry);
-        self.packs.front().map(|(_, _, value)| value)
+        self.packs.front_mut().map(|(_, _, value)| value)
     }
 
     /// Holds `value`, `size` unpacked bytes, as `seq`, dropping the least
     /// recently used beyond `CACHED_PACKS` or [`CACHED_BYTES`] (the
     /// newest is always held).
-    fn put(&mut self, seq: i64, size: usize, value: T) -> &T {
+    fn put(&mut self, seq: i64, size: usize, value: T) -> &mut T {
         self.packs.push_front((seq, size, value));
         let mut total = 0;
         let keep = self
@@ -89,7 +110,7 @@ impl<T> Cache<T> {
             })
             .count();
         self.packs.truncate(keep.max(1));
-        &self.packs[0].2
+        &mut self.packs[0].2
     }
 }
 
@@ -132,17 +153,17 @@ fn read_blobs_in<E: From<Error>>(
         drop(done_tx);
         let mut held: Vec<Cache<()>> = (0..workers).map(|_| Cache::default()).collect();
 
-        let mut next_fetch = 0usize;
+        let mut located = Located::new(ids);
         let (mut sent, mut delivered) = (0u64, 0u64);
         // The bytes of each job sent and not yet delivered, in job order.
         let (mut pending, mut pending_bytes) = (VecDeque::new(), 0u64);
         let mut ready: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
         loop {
-            while next_fetch < ids.len()
+            while !located.is_done()
                 && sent - delivered < IN_FLIGHT as u64
                 && (pending_bytes < IN_FLIGHT_BYTES || sent == delivered)
             {
-                let (seq, members) = next_run(view, ids, &mut next_fetch)?;
+                let (seq, members, need) = located.next_run(view)?;
                 let bytes: u64 = members.iter().map(|(_, _, len)| len.unsigned_abs()).sum();
                 pending.push_back(bytes);
                 pending_bytes += bytes;
@@ -160,6 +181,7 @@ fn read_blobs_in<E: From<Error>>(
                     seq,
                     pack,
                     members,
+                    need,
                 };
                 job_txs[worker]
                     .send(job)
@@ -182,23 +204,70 @@ fn read_blobs_in<E: From<Error>>(
     })
 }
 
-/// Gathers the next run of requested objects that share a pack: the pack's
-/// sequence number and (object, offset, length) of each.
-fn next_run(view: View<'_>, ids: &[ObjectId], next: &mut usize) -> Result<(i64, Members)> {
-    let mut members = Vec::new();
-    let mut pack_seq = None;
-    while let Some(id) = ids.get(*next) {
-        let (pack, offset, len) = view.locate(id)?.ok_or(Error::NotFound { id: *id })?;
-        match pack_seq {
-            None => pack_seq = Some(pack),
-            Some(seq) if seq != pack => break,
-            Some(_) => {}
+/// The requested objects, located in request order up to `LOOKAHEAD`
+/// ahead of the jobs made from them.
+struct Located<'a> {
+    ids: &'a [ObjectId],
+    /// The next of `ids` to locate.
+    next: usize,
+    /// Located and not yet in a job: (object, pack, offset, length).
+    ahead: VecDeque<(ObjectId, i64, i64, i64)>,
+}
+
+impl<'a> Located<'a> {
+    fn new(ids: &'a [ObjectId]) -> Located<'a> {
+        Located {
+            ids,
+            next: 0,
+            ahead: VecDeque::with_capacity(LOOKAHEAD),
         }
-        members.push((*id, offset, len));
-        *next += 1;
     }
-    let seq = pack_seq.expect("BUG: next_run called with nothing left");
-    Ok((seq, members))
+
+    /// Whether every requested object is in a job.
+    fn is_done(&self) -> bool {
+        self.ahead.is_empty() && self.next == self.ids.len()
+    }
+
+    /// The next run of requested objects that share a pack: the pack's
+    /// sequence number, (object, offset, length) of each, and the end of
+    /// the furthest object wanted from that pack in the run or in the
+    /// objects located after it.
+    fn next_run(&mut self, view: View<'_>) -> Result<(i64, Members, usize)> {
+        while self.ahead.len() < LOOKAHEAD
+            && let Some(id) = self.ids.get(self.next)
+        {
+            let (pack, offset, len) = view.locate(id)?.ok_or(Error::NotFound { id: *id })?;
+            self.ahead.push_back((*id, pack, offset, len));
+            self.next += 1;
+        }
+        let seq = self
+            .ahead
+            .front()
+            .expect("BUG: next_run called with nothing left")
+            .1;
+        let mut members = Vec::new();
+        while let Some(&(id, _, offset, len)) =
+            self.ahead.front().filter(|(_, pack, ..)| *pack == seq)
+        {
+            members.push((id, offset, len));
+            self.ahead.pop_front();
+        }
+        let end = |offset: i64, len: i64| {
+            usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX)
+        };
+        let need = members
+            .iter()
+            .map(|&(_, offset, len)| end(offset, len))
+            .chain(
+                self.ahead
+                    .iter()
+                    .filter(|(_, pack, ..)| *pack == seq)
+                    .map(|&(_, _, offset, len)| end(offset, len)),
+            )
+            .max()
+            .unwrap_or(0);
+        Ok((seq, members, need))
+    }
 }
 
 /// Reads pack `seq`; an unreadable one is reported against `first`, the
@@ -221,26 +290,34 @@ fn work(
         // which is reported per object below.
         let _ = decompressors.add(Some(dictionary));
     }
-    let mut cache: Cache<Vec<u8>> = Cache::default();
+    let mut cache: Cache<Unpacked> = Cache::default();
     for job in jobs {
         let first = job.members[0].0;
-        let bytes = match job.pack {
-            Some(pack) => pack
-                .unpack(&mut decompressors)
-                .map(|bytes| cache.put(job.seq, bytes.len(), bytes)),
+        let unpacked = match job.pack {
+            Some(pack) => {
+                let size = pack.unpacked_len();
+                Unpacked::new(pack, job.need, &mut decompressors)
+                    .map(|unpacked| cache.put(job.seq, size, unpacked))
+            }
             // Not held only when unpacking it failed before; that earlier
             // job's error is the one delivered.
-            None => cache.take(job.seq).ok_or_else(|| Error::Unreadable {
-                id: first,
-                reason: format!("pack {} could not be unpacked", job.seq),
-            }),
+            None => cache
+                .take(job.seq)
+                .ok_or_else(|| Error::Unreadable {
+                    id: first,
+                    reason: format!("pack {} could not be unpacked", job.seq),
+                })
+                .and_then(|held| {
+                    held.reach(job.need, &mut decompressors)?;
+                    Ok(held)
+                }),
         };
-        let blobs = bytes
+        let blobs = unpacked
             .map_err(|e| match e {
                 Error::Unreadable { reason, .. } => Error::Unreadable { id: first, reason },
                 other => other,
             })
-            .and_then(|bytes| unpack_job(bytes, job.seq, &job.members));
+            .and_then(|unpacked| unpack_job(&unpacked.bytes, job.seq, &job.members));
         if done
             .send(Done {
                 number: job.number,
@@ -253,12 +330,47 @@ fn work(
     }
 }
 
+/// A pack a worker holds, decoded in whole or in part.
+struct Unpacked {
+    bytes: Vec<u8>,
+    /// The pack, kept while `bytes` is only its start.
+    pack: Option<RawPack>,
+}
+
+impl Unpacked {
+    /// `pack` decoded as far as its first `need` bytes, or whole.
+    fn new(pack: RawPack, need: usize, decompressors: &mut Decompressors) -> Result<Unpacked> {
+        if pack.decodes_in_part(need) {
+            Ok(Unpacked {
+                bytes: pack.unpack_prefix(decompressors, need)?,
+                pack: Some(pack),
+            })
+        } else {
+            Ok(Unpacked {
+                bytes: pack.unpack(decompressors)?,
+                pack: None,
+            })
+        }
+    }
+
+    /// Makes sure the first `need` bytes are held, decoding the pack again
+    /// from its start when fewer are.
+    fn reach(&mut self, need: usize, decompressors: &mut Decompressors) -> Result<()> {
+        if self.bytes.len() < need
+            && let Some(pack) = self.pack.take()
+        {
+            *self = Unpacked::new(pack, need, decompressors)?;
+        }
+        Ok(())
+    }
+}
+
 /// The blobs `members` of the unpacked pack `seq`, checked to be blobs.
 fn unpack_job(bytes: &[u8], seq: i64, members: &[(ObjectId, i64, i64)]) -> Result<Vec<Vec<u8>>> {
     members
         .iter()
         .map(|(id, offset, len)| {
-            let mut encoded = extract(bytes, id, seq, *offset, *len)?;
+            let encoded = extract_in_place(bytes, id, seq, *offset, *len)?;
             if encoded.first() != Some(&(Kind::Blob as u8)) {
                 return Err(Error::WrongKind {
                     id: *id,
@@ -269,8 +381,14 @@ fn unpack_job(bytes: &[u8], seq: i64, members: &[(ObjectId, i64, i64)]) -> Resul
                         .map_or("unknown", Kind::name),
                 });
             }
-            encoded.drain(..2);
-            Ok(encoded)
+            // After the kind and the format version.
+            encoded
+                .get(2..)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| Error::Unreadable {
+                    id: *id,
+                    reason: "a blob without its header".to_owned(),
+                })
         })
         .collect()
 }

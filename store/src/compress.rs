@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::io;
 
+use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
+
 use crate::id::ObjectId;
 
 /// How the `data` column of a pack row is encoded.
@@ -130,7 +132,7 @@ impl Compressor {
 /// Decompression contexts by dictionary, kept for the life of a connection.
 #[derive(Default)]
 pub struct Decompressors {
-    contexts: HashMap<Option<ObjectId>, zstd::bulk::Decompressor<'static>>,
+    contexts: HashMap<Option<ObjectId>, DCtx<'static>>,
 }
 
 impl Decompressors {
@@ -141,10 +143,12 @@ impl Decompressors {
 
     /// Prepares a context for `dictionary` (its bytes, or `None` for plain zstd).
     pub fn add(&mut self, dictionary: Option<&Dictionary>) -> io::Result<()> {
-        let context = match dictionary {
-            Some(dict) => zstd::bulk::Decompressor::with_dictionary(&dict.bytes)?,
-            None => zstd::bulk::Decompressor::new()?,
-        };
+        let mut context =
+            DCtx::try_create().ok_or_else(|| io::Error::other("zstd: no memory for a context"))?;
+        if let Some(dict) = dictionary {
+            // Sticky: every frame this context decodes uses it.
+            context.load_dictionary(&dict.bytes).map_err(zstd_error)?;
+        }
         self.contexts.insert(dictionary.map(|d| d.id), context);
         Ok(())
     }
@@ -161,13 +165,129 @@ impl Decompressors {
         match compression {
             Compression::None => Ok(data),
             Compression::Zstd => {
-                let context = self.contexts.get_mut(&dictionary).ok_or_else(|| {
-                    io::Error::other(format!(
-                        "no decompression context for dictionary {dictionary:?}"
-                    ))
-                })?;
-                context.decompress(&data, raw_len)
+                let mut out = Vec::with_capacity(raw_len);
+                self.context(dictionary)?
+                    .decompress(&mut out, &data)
+                    .map_err(zstd_error)?;
+                Ok(out)
             }
         }
+    }
+
+    /// The first `need` bytes of the zstd frame `data` (made with
+    /// `dictionary`), decoded no further than that: a reader that wants two
+    /// pages of a pack of 64 stops after the second. Fewer bytes come back
+    /// only when the frame ends first. Nothing past the prefix is checked
+    /// (not even the frame's end), so what is cut from it must be checked by
+    /// its hash.
+    pub fn decompress_prefix(
+        &mut self,
+        dictionary: Option<ObjectId>,
+        data: &[u8],
+        need: usize,
+    ) -> io::Result<Vec<u8>> {
+        let context = self.context(dictionary)?;
+        // A frame left half-read by an earlier prefix (or an error) would
+        // otherwise be continued; the dictionary survives the reset.
+        context
+            .reset(ResetDirective::SessionOnly)
+            .map_err(zstd_error)?;
+        let mut out = Vec::with_capacity(need);
+        let mut input = InBuffer::around(data);
+        while out.len() < need {
+            let before = (input.pos(), out.len());
+            let mut output = OutBuffer::around_pos(&mut out, before.1);
+            let finished = context
+                .decompress_stream(&mut output, &mut input)
+                .map_err(zstd_error)?
+                == 0;
+            if finished || before == (input.pos(), out.len()) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn context(&mut self, dictionary: Option<ObjectId>) -> io::Result<&mut DCtx<'static>> {
+        self.contexts.get_mut(&dictionary).ok_or_else(|| {
+            io::Error::other(format!(
+                "no decompression context for dictionary {dictionary:?}"
+            ))
+        })
+    }
+}
+
+/// A zstd error code as an I/O error carrying zstd's own name for it.
+fn zstd_error(code: usize) -> io::Error {
+    io::Error::other(zstd::zstd_safe::get_error_name(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 600 KiB of text-like bytes: several zstd blocks of 128 KiB.
+    fn pages() -> Vec<u8> {
+        (0..600 * 1024u32)
+            .map(|i| b"migsnap page "[(i % 13) as usize] ^ ((i / 4096) as u8 & 7))
+            .collect()
+    }
+
+    #[test]
+    fn a_prefix_is_the_start_of_the_whole_and_leaves_the_context_usable() {
+        let raw = pages();
+        let dictionary = Dictionary::new(
+            train_dictionary(&raw.chunks(4096).map(<[u8]>::to_vec).collect::<Vec<_>>()).unwrap(),
+        );
+        for dict in [None, Some(&dictionary)] {
+            let mut compressor = Compressor::new(PACKED_LEVEL, dict).unwrap();
+            let (compression, used, packed) = compressor.compress(raw.clone());
+            assert_eq!(compression, Compression::Zstd);
+            let mut decompressors = Decompressors::default();
+            decompressors.add(dict).unwrap();
+            for need in [1, 4096, 131_072, 131_073, 300_000, raw.len()] {
+                let prefix = decompressors
+                    .decompress_prefix(used, &packed, need)
+                    .unwrap();
+                assert!(prefix.len() >= need, "{need}: {} bytes", prefix.len());
+                assert_eq!(prefix[..], raw[..prefix.len()], "{need}");
+            }
+            // Past the end: the whole frame, and no more.
+            let all = decompressors
+                .decompress_prefix(used, &packed, raw.len() + 1)
+                .unwrap();
+            assert_eq!(all, raw);
+            // A frame left half-read does not disturb the next one.
+            decompressors.decompress_prefix(used, &packed, 10).unwrap();
+            let whole = decompressors
+                .decompress(compression, used, packed.clone(), raw.len())
+                .unwrap();
+            assert_eq!(whole, raw);
+            assert_eq!(
+                decompressors
+                    .decompress_prefix(used, &packed, 5000)
+                    .unwrap()[..5000],
+                raw[..5000]
+            );
+        }
+    }
+
+    #[test]
+    fn a_truncated_frame_gives_a_short_prefix_and_garbage_an_error() {
+        let raw = pages();
+        let mut compressor = Compressor::new(SNAPSHOT_LEVEL, None).unwrap();
+        let (_, _, packed) = compressor.compress(raw.clone());
+        let mut decompressors = Decompressors::default();
+        decompressors.add(None).unwrap();
+        let short = decompressors
+            .decompress_prefix(None, &packed[..packed.len() / 2], raw.len())
+            .unwrap();
+        assert!(short.len() < raw.len());
+        assert_eq!(short[..], raw[..short.len()]);
+        assert!(
+            decompressors
+                .decompress_prefix(None, &[0xde; 64], 100)
+                .is_err()
+        );
     }
 }

@@ -44,6 +44,46 @@ impl RawPack {
     /// Decompresses the pack; `decompressors` must hold a context for its
     /// dictionary. The declared length bounds the output.
     pub(crate) fn unpack(self, decompressors: &mut Decompressors) -> Result<Vec<u8>> {
+        let (compression, raw_len) = self.prepare(decompressors)?;
+        let seq = self.seq;
+        let bytes = decompressors
+            .decompress(compression, self.dictionary, self.data, raw_len)
+            .map_err(|e| undecompressable(seq, &e))?;
+        if bytes.len() != raw_len {
+            return Err(Error::Unreadable {
+                id: ObjectId::from_bytes([0; 32]),
+                reason: format!("pack {seq} holds {} bytes, not {raw_len}", bytes.len()),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether a reader that needs only the first `need` bytes can stop
+    /// decoding early ([`RawPack::unpack_prefix`]): the pack is compressed
+    /// and holds more than that.
+    pub(crate) fn decodes_in_part(&self, need: usize) -> bool {
+        Compression::from_tag(self.compression) == Some(Compression::Zstd)
+            && usize::try_from(self.raw_len).is_ok_and(|len| need < len)
+    }
+
+    /// The pack's first `need` bytes, decoded no further, for a pack that
+    /// [decodes in part](RawPack::decodes_in_part): what is cut from them
+    /// must be checked by its hash, as [`extract`] does. Fewer come back
+    /// only from a frame that ends early.
+    pub(crate) fn unpack_prefix(
+        &self,
+        decompressors: &mut Decompressors,
+        need: usize,
+    ) -> Result<Vec<u8>> {
+        self.prepare(decompressors)?;
+        decompressors
+            .decompress_prefix(self.dictionary, &self.data, need)
+            .map_err(|e| undecompressable(self.seq, &e))
+    }
+
+    /// The pack's compression and declared length, once both are known to
+    /// be possible and a context for plain zstd is ready.
+    fn prepare(&self, decompressors: &mut Decompressors) -> Result<(Compression, usize)> {
         let compression = Compression::from_tag(self.compression)
             .ok_or_else(|| self.unreadable(format!("unknown compression {}", self.compression)))?;
         let raw_len = usize::try_from(self.raw_len)
@@ -58,20 +98,14 @@ impl RawPack {
                 .add(None)
                 .map_err(|e| self.unreadable(format!("zstd context: {e}")))?;
         }
-        let seq = self.seq;
-        let bytes = decompressors
-            .decompress(compression, self.dictionary, self.data, raw_len)
-            .map_err(|e| Error::Unreadable {
-                id: ObjectId::from_bytes([0; 32]),
-                reason: format!("pack {seq} does not decompress: {e}"),
-            })?;
-        if bytes.len() != raw_len {
-            return Err(Error::Unreadable {
-                id: ObjectId::from_bytes([0; 32]),
-                reason: format!("pack {seq} holds {} bytes, not {raw_len}", bytes.len()),
-            });
-        }
-        Ok(bytes)
+        Ok((compression, raw_len))
+    }
+}
+
+fn undecompressable(seq: i64, error: &std::io::Error) -> Error {
+    Error::Unreadable {
+        id: ObjectId::from_bytes([0; 32]),
+        reason: format!("pack {seq} does not decompress: {error}"),
     }
 }
 
@@ -83,16 +117,31 @@ pub(crate) fn extract(
     offset: i64,
     len: i64,
 ) -> Result<Vec<u8>> {
-    let range = usize::try_from(offset)
+    extract_in_place(pack_bytes, id, pack, offset, len).map(<[u8]>::to_vec)
+}
+
+/// Where object `id` lies in an unpacked pack, once its bytes there hash
+/// to `id`: [`extract`] without the copy.
+pub(crate) fn extract_in_place<'a>(
+    pack_bytes: &'a [u8],
+    id: &ObjectId,
+    pack: i64,
+    offset: i64,
+    len: i64,
+) -> Result<&'a [u8]> {
+    let bytes = usize::try_from(offset)
         .ok()
         .zip(usize::try_from(len).ok())
-        .and_then(|(start, len)| Some(start..start.checked_add(len)?))
-        .filter(|range| range.end <= pack_bytes.len())
+        .and_then(|(start, len)| pack_bytes.get(start..start.checked_add(len)?))
         .ok_or_else(|| Error::Unreadable {
             id: *id,
             reason: format!("its place {offset}+{len} is outside pack {pack}"),
         })?;
-    check_id(pack_bytes[range].to_vec(), id)
+    let actual = ObjectId::hash(bytes);
+    if actual != *id {
+        return Err(Error::Corrupt { id: *id, actual });
+    }
+    Ok(bytes)
 }
 
 /// `encoded`, when it hashes to `id`.

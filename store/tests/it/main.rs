@@ -1152,6 +1152,71 @@ fn a_bulk_read_that_meets_a_broken_pack_again_reports_it_once() {
     }
 }
 
+/// A bulk read decodes a pack only as far as the objects it wants from it
+/// soon; wanting a later object of a pack it holds in part (after more
+/// than its lookahead of other objects) decodes it again, further.
+#[test]
+fn bulk_reads_decode_packs_in_part_and_further_when_asked() {
+    let (dir, mut store) = new_store();
+    let pages: Vec<Vec<u8>> = (0..1500).map(record_page).collect();
+    loose_snapshot(&mut store, &pages, "heads/pages");
+    gc_now(&mut store, false);
+    let by_id: std::collections::HashMap<ObjectId, &Vec<u8>> = pages
+        .iter()
+        .map(|p| (migsnap_store::codec::blob_id(p), p))
+        .collect();
+    // The pack with the most objects, and its first and last by offset:
+    // a compressed pack of several zstd blocks.
+    let conn = store_conn(&dir);
+    let in_order = |sql: &str| -> Vec<ObjectId> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|id| ObjectId::from_bytes(id.unwrap().try_into().unwrap()))
+            .filter(|id| by_id.contains_key(id))
+            .collect()
+    };
+    let big = "(SELECT o.pack FROM objects o JOIN packs p ON p.seq = o.pack
+               WHERE p.compression = 1 AND p.raw_len > 200000
+               GROUP BY o.pack ORDER BY count(*) DESC LIMIT 1)";
+    let members = in_order(&format!(
+        "SELECT id FROM objects WHERE pack = {big} ORDER BY offset"
+    ));
+    assert!(
+        members.len() >= 40,
+        "{} objects in the biggest pack",
+        members.len()
+    );
+    let others = in_order(&format!(
+        "SELECT id FROM objects WHERE pack != {big} ORDER BY pack, offset"
+    ));
+    assert!(others.len() > 600);
+    let (first, middle, last) = (
+        members[0],
+        members[members.len() / 2],
+        members[members.len() - 1],
+    );
+    let mut ids = vec![first, middle];
+    ids.extend(&others[..600]);
+    ids.extend([last, first, middle]);
+    for threads in [1, 2] {
+        let mut got = Vec::new();
+        migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, threads, |bytes| {
+            got.push(bytes);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), ids.len());
+        for (n, (id, bytes)) in ids.iter().zip(&got).enumerate() {
+            assert_eq!(
+                bytes, by_id[id],
+                "{threads} threads: object {n} came back wrong"
+            );
+        }
+    }
+}
+
 /// The compression and length of the pack holding `id`.
 fn pack_of(dir: &tempfile::TempDir, id: &ObjectId) -> (i64, i64) {
     store_conn(dir)
