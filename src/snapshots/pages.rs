@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::bounded;
 use migsnap_store::compress::Compressor;
-use migsnap_store::image::{ResolvedImage, plan_listing};
+use migsnap_store::image::{ResolvedImage, SpilledImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
 use migsnap_store::{BlockChange, Listing};
 use migsnap_store::{
@@ -136,7 +136,7 @@ struct Hashed {
 pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,
-    parent: Option<ResolvedImage>,
+    parent: Option<SpilledImage>,
     known: Option<&crate::snapshots::sqlite::SchemaFingerprint>,
     on_change: &(dyn Fn() + Sync),
     sums: Option<&PageSums>,
@@ -146,7 +146,9 @@ pub fn record(
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     let mut compressors: Vec<_> = (0..workers).map(|_| tx.compressor()).collect();
-    let parent_blocks: &[ObjectId] = parent.as_ref().map_or(&[], |p| &p.blocks);
+    // A parent without pages is no parent: the image is listed in full.
+    let parent = parent.filter(|p| p.image.block_count > 0);
+    let parent_ref = parent.as_ref();
     let estimate = file_len(db.path());
     progress.start("reading pages", estimate);
 
@@ -189,7 +191,13 @@ pub fn record(
                     if let Some(sums) = sums {
                         sums.record(batch.first, batch.pages().map(PageSums::of));
                     }
-                    let hashed = hash_batch(&batch, parent_blocks, &mut compressor);
+                    // The parent's ids for these pages, read from its
+                    // spilled listing; if that read fails, every page of
+                    // the batch is stored as changed, which is only larger.
+                    let parent_ids = parent_ref
+                        .and_then(|p| p.blocks(batch.first..batch.first + batch.len()).ok())
+                        .unwrap_or_default();
+                    let hashed = hash_batch(&batch, &parent_ids, &mut compressor);
                     if !hashed.packs.is_empty() {
                         on_change();
                     }
@@ -202,7 +210,7 @@ pub fn record(
         drop(page_rx);
         drop(hash_tx);
 
-        let mut listed = Listed::new(!parent_blocks.is_empty(), estimate);
+        let mut listed = Listed::new(parent_ref.is_some(), estimate);
         let mut insert_error = None;
         for hashed in &hash_rx {
             listed.add(&hashed);
@@ -228,7 +236,7 @@ pub fn record(
     })?;
     progress.finish();
     let geometry = capture.geometry;
-    let listing = listed.into_listing(parent, &geometry);
+    let listing = listed.into_listing(parent, &geometry)?;
     let image = Object::Image(Image {
         block_size: geometry.page_size,
         block_count: geometry.page_count,
@@ -294,17 +302,26 @@ impl Listed {
 
     /// The listing of an image of `geometry`; `parent` is the one the
     /// changes were kept against.
-    fn into_listing(self, parent: Option<ResolvedImage>, geometry: &Geometry) -> Listing {
+    fn into_listing(
+        self,
+        parent: Option<SpilledImage>,
+        geometry: &Geometry,
+    ) -> Result<Listing, ImageError> {
         match (self, parent) {
             (Listed::Changes(mut changes), Some(parent)) => {
                 // Workers finish batches out of order.
                 changes.sort_unstable_by_key(|change| change.index);
                 changes.retain(|change| change.index < geometry.page_count);
-                plan_listing(parent, geometry.page_size, geometry.page_count, changes)
+                Ok(plan_listing(
+                    parent,
+                    geometry.page_size,
+                    geometry.page_count,
+                    changes,
+                )?)
             }
             (Listed::Full { mut blocks, .. }, _) => {
                 blocks.truncate(geometry.page_count as usize);
-                Listing::Full(blocks)
+                Ok(Listing::Full(blocks))
             }
             (Listed::Changes(_), None) => {
                 unreachable!("BUG: changes are kept only against a parent")
@@ -314,14 +331,14 @@ impl Listed {
 }
 
 /// Hashes a batch of pages and packs the ones that differ from the parent's
-/// blocks at the same index.
-fn hash_batch(batch: &Batch, parent_blocks: &[ObjectId], compressor: &mut Compressor) -> Hashed {
+/// blocks at the same index (`parent_ids`, from the batch's first page on).
+fn hash_batch(batch: &Batch, parent_ids: &[ObjectId], compressor: &mut Compressor) -> Hashed {
     let mut changed = Vec::new();
     let mut blobs = Vec::new();
     for (offset, page) in batch.pages().enumerate() {
         let index = batch.first + offset;
         let blob = HashedBlob::new(page);
-        if parent_blocks.get(index) != Some(&blob.id()) {
+        if parent_ids.get(offset) != Some(&blob.id()) {
             changed.push((index, blob.id()));
             blobs.push(blob);
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use migsnap_store::image::{self, ResolvedImage};
+use migsnap_store::image::{self, SpilledImage};
 use migsnap_store::{
     Change, Expected, Object, ObjectId, ObjectStore, Progress, RefEdit, RefName, Snapshot,
 };
@@ -422,6 +422,9 @@ pub fn take_into(
         .map(|name| crate::snapshots::tag::check_name(repo, name))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // The parent's listing is spilled beside the store, not held (32 bytes
+    // a page).
+    let spill_dir = repo.store.dir().to_path_buf();
     let mut tx = repo.store.transaction()?;
     let current = tx.view().find_ref(&target.reference)?;
     let parents = target
@@ -440,11 +443,11 @@ pub fn take_into(
         Some(head) => tx.view().is_forgotten(&head)?,
         None => false,
     };
-    let parent_image: Option<ResolvedImage> = parent
+    let parent_image: Option<SpilledImage> = parent
         .as_ref()
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
-        .and_then(|id| image::resolve(tx.view(), &id).ok());
+        .and_then(|id| image::spill(tx.view(), &id, &spill_dir).ok());
     // Recording takes the parent's listing over (see `pages::record`);
     // what is asked of the parent image afterwards is its digest.
     let parent_digest = parent_image.as_ref().map(|p| p.image.digest);
@@ -557,7 +560,7 @@ fn commit(
 /// What a new snapshot's parent offers the page read.
 struct Parent<'a> {
     /// Its image, to list only the pages that changed.
-    image: Option<ResolvedImage>,
+    image: Option<SpilledImage>,
     /// Whether it passed `quick_check`: then an equal image needs no check.
     clean: bool,
     /// Its schema stamp, to skip parsing an unchanged schema.

@@ -14,7 +14,7 @@
 //! means a new format version.
 
 use crate::id::ObjectId;
-use crate::object::{Kind, Object};
+use crate::object::{Image, Kind, Listing, Object};
 
 /// The object format version this code writes and the newest it reads.
 pub const FORMAT_VERSION: u8 = 1;
@@ -268,6 +268,32 @@ pub fn decode_object_from(reader: &mut impl std::io::Read, id: &ObjectId) -> Opt
     (ObjectId::from_bytes(*hasher.finalize().as_bytes()) == *id).then_some(object)
 }
 
+/// Reads the start of an encoded image whose listing is full, up to its
+/// first block id: the image (with an empty listing) and how many ids
+/// follow, 32 bytes each, to the end of the object. `None` when `reader`
+/// does not start an image of this format with a full listing. What it
+/// read is not checked against any id: the caller hashes the whole object.
+pub fn read_full_listing_header(reader: &mut impl std::io::Read) -> Option<(Image, u64)> {
+    let mut header = [0u8; 2];
+    reader.read_exact(&mut header).ok()?;
+    if peek_kind(&header).ok()? != Kind::Image {
+        return None;
+    }
+    // An image's fields in order, then its listing's variant (0: full) and
+    // the id count: what bincode writes for `Image` up to the ids.
+    let (block_size, block_count, digest, variant, count): (u32, u32, [u8; 32], u32, u64) =
+        bincode::decode_from_std_read(reader, config()).ok()?;
+    (variant == 0).then_some((
+        Image {
+            block_size,
+            block_count,
+            digest,
+            listing: Listing::Full(Vec::new()),
+        },
+        count,
+    ))
+}
+
 /// The buffer between a streamed object and the blob handle or the hasher:
 /// bincode reads and writes a few bytes at a time.
 pub const STREAM_BUFFER: usize = 64 << 10;
@@ -353,6 +379,32 @@ mod tests {
         .concat();
         assert_eq!(hex(&bytes), expected);
         assert_eq!(decode_object(&bytes).unwrap(), image);
+        // Read up to its ids, the rest is exactly the ids.
+        let mut reader = &bytes[..];
+        let (header, count) = read_full_listing_header(&mut reader).unwrap();
+        assert_eq!(count, 2);
+        assert_eq!((header.block_size, header.block_count), (4096, 2));
+        assert_eq!(header.digest, [0xdd; 32]);
+        assert_eq!(hex(reader), ["aa".repeat(32), "bb".repeat(32)].concat());
+    }
+
+    #[test]
+    fn only_a_full_image_has_a_full_listing_header() {
+        let delta = encode_object(&Object::Image(Image {
+            block_size: 512,
+            block_count: 1,
+            digest: [0; 32],
+            listing: Listing::Delta {
+                base: id(0x11),
+                depth: 1,
+                chain_changes: 0,
+                changes: Vec::new(),
+            },
+        }));
+        assert!(read_full_listing_header(&mut &delta[..]).is_none());
+        let blob = encode_object(&Object::Blob(vec![0; 64]));
+        assert!(read_full_listing_header(&mut &blob[..]).is_none());
+        assert!(read_full_listing_header(&mut &[2u8][..]).is_none());
     }
 
     #[test]

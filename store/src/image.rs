@@ -6,6 +6,11 @@
 //! [`MAX_DELTA_DEPTH`] deltas, and the listing bytes of a chain stay below
 //! twice those of one full listing.
 
+use std::io::Write;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
 use crate::id::ObjectId;
 use crate::object::{BlockChange, Image, Listing, Object};
 use crate::odb::{Error, Result, View};
@@ -123,6 +128,31 @@ fn apply_changes(
     Ok(())
 }
 
+/// An image a new listing may be planned against ([`plan_listing`]): in
+/// memory ([`ResolvedImage`]) or in a file ([`SpilledImage`]).
+pub trait Parent {
+    /// Its id.
+    fn id(&self) -> ObjectId;
+    /// The image object (its listing's kind is what matters).
+    fn image(&self) -> &Image;
+    /// Its blocks, for a new listing made in full from them.
+    fn into_blocks(self) -> Result<Vec<ObjectId>>;
+}
+
+impl Parent for ResolvedImage {
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    fn image(&self) -> &Image {
+        &self.image
+    }
+
+    fn into_blocks(self) -> Result<Vec<ObjectId>> {
+        Ok(self.blocks)
+    }
+}
+
 /// Chooses how to list a new image of `block_count` blocks of `block_size`
 /// bytes that holds `parent`'s blocks except at `changes` (strictly
 /// increasing indexes, every index past the parent's end among them): a
@@ -132,14 +162,15 @@ fn apply_changes(
 /// Takes the parent by value because a full listing is the parent's own
 /// list, patched in place: a writer then never holds a second full list
 /// (32 bytes per block, 32 MiB at 4 GiB), only the parent's and the
-/// changes, whichever way the listing goes.
+/// changes, whichever way the listing goes. A parent in a file is read
+/// only then.
 pub fn plan_listing(
-    mut parent: ResolvedImage,
+    parent: impl Parent,
     block_size: u32,
     block_count: u32,
     changes: Vec<BlockChange>,
-) -> Listing {
-    let (depth, chain_changes) = match parent.image.listing {
+) -> Result<Listing> {
+    let (depth, chain_changes) = match parent.image().listing {
         Listing::Full(_) => (1, changes.len() as u64),
         Listing::Delta {
             depth,
@@ -147,20 +178,324 @@ pub fn plan_listing(
             ..
         } => (depth + 1, chain_changes + changes.len() as u64),
     };
-    if parent.image.block_size == block_size
+    if parent.image().block_size == block_size
         && depth <= MAX_DELTA_DEPTH
         && chain_changes < u64::from(block_count)
     {
-        return Listing::Delta {
-            base: parent.id,
+        return Ok(Listing::Delta {
+            base: parent.id(),
             depth,
             chain_changes,
             changes,
-        };
+        });
     }
-    apply_changes(&mut parent.blocks, block_count, &changes)
+    let mut blocks = parent.into_blocks()?;
+    apply_changes(&mut blocks, block_count, &changes)
         .unwrap_or_else(|reason| panic!("BUG: the changes of a new listing: {reason}"));
-    Listing::Full(parent.blocks)
+    Ok(Listing::Full(blocks))
+}
+
+/// An image with its listing resolved into a file beside the store, one
+/// 32-byte id per block: for a reader that goes through the blocks in
+/// order and must not hold them all (a snapshot's parent, 32 MiB at
+/// 4 GiB). The file is removed when this is dropped.
+pub struct SpilledImage {
+    /// The image's id.
+    pub id: ObjectId,
+    /// The image object, its listing emptied when it is full.
+    pub image: Image,
+    /// The image objects read to resolve it, newest first (itself first).
+    pub chain: Vec<ObjectId>,
+    file: std::fs::File,
+    count: usize,
+}
+
+impl SpilledImage {
+    /// The ids of the blocks in `range`, as far as the image has blocks.
+    pub fn blocks(&self, range: Range<usize>) -> std::io::Result<Vec<ObjectId>> {
+        let (start, end) = (range.start.min(self.count), range.end.min(self.count));
+        let mut bytes = vec![0u8; (end - start) * 32];
+        self.file.read_exact_at(&mut bytes, start as u64 * 32)?;
+        Ok(ids_of(&bytes))
+    }
+}
+
+impl Parent for SpilledImage {
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    fn image(&self) -> &Image {
+        &self.image
+    }
+
+    fn into_blocks(self) -> Result<Vec<ObjectId>> {
+        self.blocks(0..self.count).map_err(|source| Error::Io {
+            path: std::path::PathBuf::from("(spilled listing)"),
+            source,
+        })
+    }
+}
+
+fn ids_of(bytes: &[u8]) -> Vec<ObjectId> {
+    bytes
+        .chunks_exact(32)
+        .map(|id| ObjectId::from_bytes(id.try_into().expect("chunks of 32")))
+        .collect()
+}
+
+/// Resolves the listing of image `id` into a file in `dir`, as [`resolve`]
+/// would into memory, holding only its delta chain's changes: a full
+/// listing stored large ([`View::large_full_listing`]) is read a chunk at
+/// a time, and its hash checked at the end. Anything else (a listing of a
+/// database under 128 MiB) is read whole first.
+pub fn spill(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut writer =
+        std::io::BufWriter::with_capacity(1 << 16, tempfile::tempfile_in(dir).map_err(io)?);
+    // Down the chain, newest first, until a full listing: one stored large
+    // is streamed below; any other is read whole, as `resolve` does.
+    let mut chain = vec![*id];
+    let mut deltas: Vec<Image> = Vec::new();
+    let mut member = *id;
+    let base = loop {
+        if let Some((header, _)) = view.large_full_listing(&member)? {
+            break Base::Large(header);
+        }
+        let image = read_image(view, &member)?;
+        if let Listing::Delta { base, .. } = image.listing {
+            if chain.len() as u32 > MAX_DELTA_DEPTH + 1 {
+                return Err(Error::Unreadable {
+                    id: *id,
+                    reason: format!("delta chain longer than {MAX_DELTA_DEPTH}"),
+                });
+            }
+            chain.push(base);
+            deltas.push(image);
+            member = base;
+        } else {
+            break Base::Small(image);
+        }
+    };
+    // What the spilled image says of itself: the top of the chain, without
+    // its blocks or changes.
+    let top = match deltas.first() {
+        Some(delta) => Image {
+            listing: match &delta.listing {
+                Listing::Delta {
+                    base,
+                    depth,
+                    chain_changes,
+                    ..
+                } => Listing::Delta {
+                    base: *base,
+                    depth: *depth,
+                    chain_changes: *chain_changes,
+                    changes: Vec::new(),
+                },
+                Listing::Full(_) => unreachable!("BUG: only deltas are above the base"),
+            },
+            ..delta.clone_header()
+        },
+        None => match &base {
+            Base::Small(image) | Base::Large(image) => image.clone_header(),
+        },
+    };
+    let mut write = |ids: &[ObjectId]| {
+        ids.iter()
+            .try_for_each(|block| writer.write_all(block.as_bytes()))
+            .map_err(io)
+    };
+    match base {
+        Base::Small(mut image) => {
+            let Listing::Full(blocks) =
+                std::mem::replace(&mut image.listing, Listing::Full(Vec::new()))
+            else {
+                unreachable!("BUG: the walk stops at a full listing");
+            };
+            let mut merged = Merged::new(*id, &image, deltas)?;
+            merged.take(&blocks, &mut write)?;
+            merged.finish(&mut write)?;
+        }
+        Base::Large(header) => {
+            let mut merged = Merged::new(*id, &header, deltas)?;
+            view.stream_full_listing(&member, &mut |ids| merged.take(ids, &mut write))?
+                .ok_or_else(|| Error::Unreadable {
+                    id: *id,
+                    reason: "its full listing changed while it was read".to_owned(),
+                })?;
+            merged.finish(&mut write)?;
+        }
+    }
+    let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok(SpilledImage {
+        id: *id,
+        count: top.block_count as usize,
+        image: top,
+        chain,
+        file,
+    })
+}
+
+/// The full listing at the bottom of a delta chain: read whole, or (stored
+/// large) only its header so far.
+enum Base {
+    Small(Image),
+    Large(Image),
+}
+
+impl Image {
+    /// The image without its listing's contents (an empty full listing).
+    fn clone_header(&self) -> Image {
+        Image {
+            block_size: self.block_size,
+            block_count: self.block_count,
+            digest: self.digest,
+            listing: Listing::Full(Vec::new()),
+        }
+    }
+}
+
+/// A full listing and the delta chain above it, merged block by block as
+/// the full listing's ids come in: the result of [`apply_changes`] delta
+/// by delta, without a list in memory. Level 0 is the full listing, level
+/// `j` the `j`-th delta above it.
+struct Merged {
+    /// The image being resolved, which errors name.
+    id: ObjectId,
+    /// Each delta's changes, oldest first, and how far each was read.
+    changes: Vec<Vec<BlockChange>>,
+    cursors: Vec<usize>,
+    /// The smallest index any cursor is at: below it, no block changed.
+    next_change: u32,
+    /// For a block last set at level `j`, the levels from `j` up to the
+    /// one below the top kept it only below their block counts.
+    survives_below: Vec<u32>,
+    /// Blocks of the result, the next one to write, and the full
+    /// listing's blocks seen and claimed.
+    count: u32,
+    next: u32,
+    base_seen: u32,
+    base_count: u32,
+}
+
+impl Merged {
+    /// Image `id`: `deltas` newest first, above the full image `base`.
+    fn new(id: ObjectId, base: &Image, deltas: Vec<Image>) -> Result<Merged> {
+        let mut counts = vec![base.block_count];
+        let mut changes = Vec::new();
+        for delta in deltas.into_iter().rev() {
+            let Listing::Delta {
+                changes: listed, ..
+            } = delta.listing
+            else {
+                unreachable!("BUG: only deltas are above the base");
+            };
+            if listed.windows(2).any(|pair| pair[1].index <= pair[0].index)
+                || listed
+                    .last()
+                    .is_some_and(|last| last.index >= delta.block_count)
+            {
+                return Err(Error::Unreadable {
+                    id,
+                    reason: "delta changes blocks out of order".to_owned(),
+                });
+            }
+            counts.push(delta.block_count);
+            changes.push(listed);
+        }
+        let top = counts.len() - 1;
+        let mut survives_below = vec![u32::MAX; counts.len()];
+        for level in (0..top).rev() {
+            survives_below[level] = counts[level].min(survives_below[level + 1]);
+        }
+        let mut merged = Merged {
+            id,
+            cursors: vec![0; changes.len()],
+            changes,
+            next_change: 0,
+            survives_below,
+            count: counts[top],
+            next: 0,
+            base_seen: 0,
+            base_count: base.block_count,
+        };
+        merged.next_change = merged.smallest_change();
+        Ok(merged)
+    }
+
+    fn smallest_change(&self) -> u32 {
+        self.changes
+            .iter()
+            .zip(&self.cursors)
+            .filter_map(|(changes, &at)| changes.get(at).map(|change| change.index))
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Takes the next ids of the full listing, and writes every block of
+    /// the result they settle.
+    fn take(
+        &mut self,
+        base: &[ObjectId],
+        write: &mut dyn FnMut(&[ObjectId]) -> Result<()>,
+    ) -> Result<()> {
+        let first = self.base_seen;
+        self.base_seen += u32::try_from(base.len()).expect("BUG: a listing over u32 blocks");
+        let mut out = Vec::with_capacity(base.len());
+        while self.next < self.count.min(self.base_seen) {
+            let block = self.block(Some(base[(self.next - first) as usize]))?;
+            out.push(block);
+        }
+        write(&out)
+    }
+
+    /// Writes the blocks past the end of the full listing, once all of it
+    /// was taken.
+    fn finish(&mut self, write: &mut dyn FnMut(&[ObjectId]) -> Result<()>) -> Result<()> {
+        if self.base_seen != self.base_count {
+            return Err(self.unlisted(format!(
+                "lists {} blocks but claims {}",
+                self.base_seen, self.base_count
+            )));
+        }
+        let mut out = Vec::new();
+        while self.next < self.count {
+            out.push(self.block(None)?);
+        }
+        write(&out)
+    }
+
+    /// The next block of the result: its newest change, or the full
+    /// listing's `base`, if every level since kept it.
+    fn block(&mut self, base: Option<ObjectId>) -> Result<ObjectId> {
+        let index = self.next;
+        self.next += 1;
+        let mut newest = base.map(|block| (block, 0));
+        if index == self.next_change {
+            for (level, (changes, at)) in self.changes.iter().zip(&mut self.cursors).enumerate() {
+                if changes.get(*at).is_some_and(|change| change.index == index) {
+                    newest = Some((changes[*at].block, level + 1));
+                    *at += 1;
+                }
+            }
+            self.next_change = self.smallest_change();
+        }
+        match newest {
+            Some((block, level)) if index < self.survives_below[level] => Ok(block),
+            _ => Err(self.unlisted(format!("delta leaves block {index} unlisted"))),
+        }
+    }
+
+    fn unlisted(&self, reason: String) -> Error {
+        Error::Unreadable {
+            id: self.id,
+            reason,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -190,7 +525,7 @@ mod tests {
                         block: *block,
                     })
                     .collect();
-                plan_listing(parent.clone(), 4096, count, changes)
+                plan_listing(parent.clone(), 4096, count, changes).unwrap()
             }
         };
         let image = Image {
@@ -200,7 +535,129 @@ mod tests {
             listing,
         };
         let id = store.write(&Object::Image(image)).unwrap();
-        resolve(store.view(), &id).unwrap()
+        let resolved = resolve(store.view(), &id).unwrap();
+        assert_eq!(
+            spilled(store, &id).unwrap(),
+            resolved.blocks,
+            "spilled {id}"
+        );
+        resolved
+    }
+
+    /// Every block of image `id`, through a spilled listing.
+    fn spilled(store: &Store, id: &ObjectId) -> Result<Vec<ObjectId>> {
+        let dir = tempfile::tempdir().unwrap();
+        let spilled = spill(store.view(), id, dir.path())?;
+        let count = spilled.image.block_count as usize;
+        assert_eq!(spilled.chain, resolve(store.view(), id)?.chain);
+        // Read in odd pieces, past the end too.
+        let mut blocks = Vec::new();
+        for start in (0..count + 7).step_by(7) {
+            blocks.extend(spilled.blocks(start..start + 7).unwrap());
+        }
+        assert_eq!(blocks, spilled.into_blocks()?);
+        Ok(blocks)
+    }
+
+    /// Distinct block ids, as many as a large listing needs.
+    fn blocks(from: u32, count: u32) -> Vec<ObjectId> {
+        (from..from + count)
+            .map(|n| ObjectId::hash(&n.to_le_bytes()))
+            .collect()
+    }
+
+    /// A chain that cuts blocks and later claims them back without listing
+    /// them does not resolve, spilled or not: the full listing's old blocks
+    /// past the cut must not come back.
+    #[test]
+    fn a_block_cut_and_never_listed_again_fails_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let base = write_image(&mut store, None, &blocks(0, 10));
+        let write = |store: &mut Store, base: ObjectId, count: u32, changes: Vec<BlockChange>| {
+            let image = Image {
+                block_size: 4096,
+                block_count: count,
+                digest: [0; 32],
+                listing: Listing::Delta {
+                    base,
+                    depth: 1,
+                    chain_changes: changes.len() as u64,
+                    changes,
+                },
+            };
+            store.write(&Object::Image(image)).unwrap()
+        };
+        let cut = write(&mut store, base.id, 5, Vec::new());
+        let change = |index| BlockChange {
+            index,
+            block: block(index as u8),
+        };
+        let regrown = write(&mut store, cut, 8, vec![change(5), change(6)]);
+        assert!(resolve(store.view(), &regrown).is_err());
+        let err = spilled(&store, &regrown).unwrap_err();
+        assert!(err.to_string().contains("block 7 unlisted"), "{err}");
+        let whole = write(&mut store, cut, 8, vec![change(5), change(6), change(7)]);
+        assert_eq!(
+            spilled(&store, &whole).unwrap(),
+            resolve(store.view(), &whole).unwrap().blocks
+        );
+    }
+
+    /// A full listing over a mebibyte (40,000 blocks) is read a chunk at a
+    /// time, through every kind of delta above it, and spills to exactly
+    /// what `resolve` gives; a flipped byte in it fails the spill.
+    #[test]
+    fn a_large_full_listing_spills_as_it_resolves_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let mut current = blocks(0, 40_000);
+        let base = write_image(&mut store, None, &current);
+        assert!(
+            store.view().large_full_listing(&base.id).unwrap().is_some(),
+            "stored large and raw"
+        );
+        let mut parent = base.clone();
+        // Shrunk, then grown again: the base's blocks past the cut must not
+        // come back.
+        let steps = [
+            (1u32, "change"),
+            (2, "grow"),
+            (3, "shrink"),
+            (4, "change"),
+            (5, "grow"),
+        ];
+        for (step, edit) in steps {
+            match edit {
+                "change" => {
+                    for index in (step as usize..current.len()).step_by(997) {
+                        current[index] = ObjectId::hash(&[step as u8; 3]);
+                    }
+                }
+                "grow" => current.extend(blocks(100_000 * step, 3_000)),
+                _ => current.truncate(30_000),
+            }
+            parent = write_image(&mut store, Some(&parent), &current);
+            assert!(matches!(parent.image.listing, Listing::Delta { .. }));
+        }
+
+        // A flipped byte among the base's ids.
+        let (pack, _, _) = store.view().locate(&base.id).unwrap().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join(".migsnap/store.db")).unwrap();
+        let mut blob = conn
+            .blob_open(rusqlite::MAIN_DB, "packs", "data", pack, false)
+            .unwrap();
+        let mut byte = [0u8; 1];
+        blob.read_at_exact(&mut byte, 500_000).unwrap();
+        blob.write_at(&[byte[0] ^ 1], 500_000).unwrap();
+        drop(blob);
+        for id in [base.id, parent.id] {
+            let err = spilled(&store, &id).unwrap_err();
+            assert!(
+                matches!(err, Error::Corrupt { id, .. } if id == base.id),
+                "{err}"
+            );
+        }
     }
 
     #[test]

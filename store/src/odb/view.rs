@@ -14,7 +14,7 @@ use super::{Error, ObjectInfo, Result, Storage};
 use crate::codec::{self, DecodeError};
 use crate::compress::Dictionary;
 use crate::id::{ObjectId, Prefix, PrefixResolution};
-use crate::object::{Kind, Object};
+use crate::object::{Image, Kind, Object};
 use crate::refs::{RefName, ReflogEntry};
 
 /// Whether an object is present and readable: see [`View::contains`].
@@ -139,6 +139,117 @@ impl View<'_> {
                     codec::decode_object_from(&mut reader, id)
                 }),
         })
+    }
+
+    /// The image and id count of object `id` when it is a full listing
+    /// stored large (over [`LARGE_BYTES`](crate::compress::LARGE_BYTES)),
+    /// raw and alone in its pack, as every full listing of a database over
+    /// 128 MiB is: what [`View::stream_full_listing`] reads a chunk at a
+    /// time. Reads only its header, unchecked; `None` for any other object.
+    pub fn large_full_listing(&self, id: &ObjectId) -> Result<Option<(Image, u64)>> {
+        self.consistent(|view| {
+            let Some(blob) = view.large_raw_blob(id)? else {
+                return Ok(None);
+            };
+            Ok(codec::read_full_listing_header(&mut buffered(blob)))
+        })
+    }
+
+    /// Reads the full listing of image `id`, stored as
+    /// [`View::large_full_listing`] finds it, a chunk of ids at a time,
+    /// handing each chunk to `each` in order: the ids are never held
+    /// together (32 MiB at 4 GiB). Every byte read is hashed; a listing
+    /// whose bytes do not hash to `id` fails at the end
+    /// ([`Error::Corrupt`]), after `each` has seen its ids. Returns the
+    /// image with an empty listing, or `None` when the object is not
+    /// stored that way.
+    pub fn stream_full_listing(
+        &self,
+        id: &ObjectId,
+        each: &mut dyn FnMut(&[ObjectId]) -> Result<()>,
+    ) -> Result<Option<Image>> {
+        const CHUNK_IDS: u64 = 8192;
+        self.consistent(|view| {
+            let Some(blob) = view.large_raw_blob(id)? else {
+                return Ok(None);
+            };
+            let mut hashing = Hashing {
+                inner: blob,
+                hasher: blake3::Hasher::new(),
+            };
+            let unreadable = |reason: &str| Error::Unreadable {
+                id: *id,
+                reason: reason.to_owned(),
+            };
+            let mut reader = buffered(&mut hashing);
+            let Some((image, count)) = codec::read_full_listing_header(&mut reader) else {
+                return Ok(None);
+            };
+            if count != u64::from(image.block_count) {
+                return Err(unreadable(&format!(
+                    "lists {count} blocks but claims {}",
+                    image.block_count
+                )));
+            }
+            let mut bytes = vec![0u8; CHUNK_IDS as usize * 32];
+            let mut left = count;
+            while left > 0 {
+                let chunk = &mut bytes[..(left.min(CHUNK_IDS) * 32) as usize];
+                std::io::Read::read_exact(&mut reader, chunk)
+                    .map_err(|_| unreadable("its listing ends early"))?;
+                let ids: Vec<ObjectId> = chunk
+                    .chunks_exact(32)
+                    .map(|id| ObjectId::from_bytes(id.try_into().expect("chunks of 32")))
+                    .collect();
+                each(&ids)?;
+                left -= ids.len() as u64;
+            }
+            if std::io::Read::read(&mut reader, &mut [0u8; 1]).ok() != Some(0) {
+                return Err(unreadable("bytes follow its listing"));
+            }
+            drop(reader);
+            let actual = ObjectId::from_bytes(*hashing.hasher.finalize().as_bytes());
+            if actual != *id {
+                return Err(Error::Corrupt { id: *id, actual });
+            }
+            Ok(Some(image))
+        })
+    }
+
+    /// The bytes of object `id` through SQLite's blob handle when it is
+    /// large, raw and alone in its pack; `None` otherwise.
+    fn large_raw_blob(&self, id: &ObjectId) -> Result<Option<impl std::io::Read + '_>> {
+        let Some((pack, offset, len)) = self.locate(id)? else {
+            return Err(Error::NotFound { id: *id });
+        };
+        let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
+        if offset != 0 || len <= large {
+            return Ok(None);
+        }
+        let compression = self
+            .conn
+            .prepare_cached(
+                "SELECT compression FROM packs
+                 WHERE seq = ?1 AND raw_len = ?2 AND dictionary IS NULL",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([pack, len], |row| row.get::<_, i64>(0))
+                    .optional()
+            })
+            .map_err(|e| self.sql(e))?;
+        if compression.and_then(crate::compress::Compression::from_tag)
+            != Some(crate::compress::Compression::None)
+        {
+            return Ok(None);
+        }
+        let blob = self
+            .conn
+            .blob_open(rusqlite::MAIN_DB, "packs", "data", pack, true)
+            .map_err(|e| self.sql(e))?;
+        Ok(Some(std::io::Read::take(
+            blob,
+            u64::try_from(len).unwrap_or(0),
+        )))
     }
 
     /// Reads the encoded bytes of object `id`, at `offset` and `len` in
@@ -795,6 +906,20 @@ impl View<'_> {
 }
 
 /// `reader` behind a buffer: bincode reads a few bytes at a time.
+/// A reader that hashes what it reads.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
+}
+
 fn buffered<R: std::io::Read>(reader: R) -> std::io::BufReader<R> {
     std::io::BufReader::with_capacity(codec::STREAM_BUFFER, reader)
 }
