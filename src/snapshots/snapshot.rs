@@ -447,7 +447,13 @@ pub fn take_into(
         .as_ref()
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
-        .and_then(|id| image::spill(tx.view(), &id, &spill_dir).ok());
+        .and_then(|id| {
+            // No room for the file: held in memory, as before spilling. A
+            // listing that does not resolve fails both ways.
+            image::spill(tx.view(), &id, &spill_dir)
+                .or_else(|_| image::resolve(tx.view(), &id).map(SpilledImage::from))
+                .ok()
+        });
     // Recording takes the parent's listing over (see `pages::record`);
     // what is asked of the parent image afterwards is its digest.
     let parent_digest = parent_image.as_ref().map(|p| p.image.digest);

@@ -198,25 +198,51 @@ pub fn plan_listing(
 /// An image with its listing resolved into a file beside the store, one
 /// 32-byte id per block: for a reader that goes through the blocks in
 /// order and must not hold them all (a snapshot's parent, 32 MiB at
-/// 4 GiB). The file is removed when this is dropped.
+/// 4 GiB). The file is removed when this is dropped. One made
+/// [`From`] a [`ResolvedImage`] holds its blocks in memory instead: what a
+/// writer falls back on when no file can be made (a full disk).
 pub struct SpilledImage {
     /// The image's id.
     pub id: ObjectId,
-    /// The image object, its listing emptied when it is full.
+    /// The image object, its listing's blocks or changes left out.
     pub image: Image,
     /// The image objects read to resolve it, newest first (itself first).
     pub chain: Vec<ObjectId>,
-    file: std::fs::File,
-    count: usize,
+    blocks: Held,
+}
+
+/// Where a [`SpilledImage`]'s block ids are.
+enum Held {
+    File { file: std::fs::File, count: usize },
+    Memory(Vec<ObjectId>),
 }
 
 impl SpilledImage {
     /// The ids of the blocks in `range`, as far as the image has blocks.
     pub fn blocks(&self, range: Range<usize>) -> std::io::Result<Vec<ObjectId>> {
-        let (start, end) = (range.start.min(self.count), range.end.min(self.count));
-        let mut bytes = vec![0u8; (end - start) * 32];
-        self.file.read_exact_at(&mut bytes, start as u64 * 32)?;
-        Ok(ids_of(&bytes))
+        match &self.blocks {
+            Held::File { file, count } => {
+                let (start, end) = (range.start.min(*count), range.end.min(*count));
+                let mut bytes = vec![0u8; (end - start) * 32];
+                file.read_exact_at(&mut bytes, start as u64 * 32)?;
+                Ok(ids_of(&bytes))
+            }
+            Held::Memory(blocks) => {
+                let (start, end) = (range.start.min(blocks.len()), range.end.min(blocks.len()));
+                Ok(blocks[start..end].to_vec())
+            }
+        }
+    }
+}
+
+impl From<ResolvedImage> for SpilledImage {
+    fn from(resolved: ResolvedImage) -> SpilledImage {
+        SpilledImage {
+            id: resolved.id,
+            image: resolved.image,
+            chain: resolved.chain,
+            blocks: Held::Memory(resolved.blocks),
+        }
     }
 }
 
@@ -230,10 +256,18 @@ impl Parent for SpilledImage {
     }
 
     fn into_blocks(self) -> Result<Vec<ObjectId>> {
-        self.blocks(0..self.count).map_err(|source| Error::Io {
-            path: std::path::PathBuf::from("(spilled listing)"),
-            source,
-        })
+        match self.blocks {
+            Held::Memory(blocks) => Ok(blocks),
+            Held::File { ref file, count } => {
+                let mut bytes = vec![0u8; count * 32];
+                file.read_exact_at(&mut bytes, 0)
+                    .map_err(|source| Error::Io {
+                        path: std::path::PathBuf::from("(spilled listing)"),
+                        source,
+                    })?;
+                Ok(ids_of(&bytes))
+            }
+        }
     }
 }
 
@@ -333,10 +367,12 @@ pub fn spill(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> 
     let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
     Ok(SpilledImage {
         id: *id,
-        count: top.block_count as usize,
+        blocks: Held::File {
+            file,
+            count: top.block_count as usize,
+        },
         image: top,
         chain,
-        file,
     })
 }
 
@@ -556,6 +592,10 @@ mod tests {
             blocks.extend(spilled.blocks(start..start + 7).unwrap());
         }
         assert_eq!(blocks, spilled.into_blocks()?);
+        // Held in memory, it reads the same.
+        let held = SpilledImage::from(resolve(store.view(), id)?);
+        assert_eq!(held.blocks(3..count + 9).unwrap(), blocks[3.min(count)..]);
+        assert_eq!(held.into_blocks()?, blocks);
         Ok(blocks)
     }
 
