@@ -23,6 +23,14 @@ pub struct PageSums {
 }
 
 impl PageSums {
+    /// Room for the sums of `pages` pages: grown a batch at a time, the
+    /// list would reach up to twice its size (16 MiB at 4 GiB).
+    pub fn with_pages(pages: usize) -> PageSums {
+        PageSums {
+            sums: Mutex::new(Vec::with_capacity(pages)),
+        }
+    }
+
     /// The checksum of `page`.
     pub fn of(page: &[u8]) -> u64 {
         crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, page)

@@ -63,7 +63,19 @@ pub fn resolve(view: View<'_>, id: &ObjectId) -> Result<ResolvedImage> {
                     });
                 }
                 chain.push(base);
-                let base_image = read_image(view, &base)?;
+                // A large full listing is read into room for the largest
+                // image of the chain: growing it later, for a delta that
+                // adds blocks, would copy it and hold it twice.
+                let room = deltas
+                    .iter()
+                    .chain([&current])
+                    .map(|image| image.block_count as usize)
+                    .max()
+                    .unwrap_or(0);
+                let base_image = match read_large_full_listing(view, &base, room)? {
+                    Some(image) => image,
+                    None => read_image(view, &base)?,
+                };
                 deltas.push(std::mem::replace(&mut current, base_image));
             }
         }
@@ -93,6 +105,26 @@ pub fn resolve(view: View<'_>, id: &ObjectId) -> Result<ResolvedImage> {
         blocks,
         chain,
     })
+}
+
+/// Image `id`, when its full listing is stored large
+/// ([`View::large_full_listing`]), read into a list with room for `room`
+/// blocks; `None` for any other object.
+fn read_large_full_listing(view: View<'_>, id: &ObjectId, room: usize) -> Result<Option<Image>> {
+    if view.large_full_listing(id)?.is_none() {
+        return Ok(None);
+    }
+    // Room for what the checked images above it claim; the count in its
+    // own header is not checked yet.
+    let mut blocks = Vec::with_capacity(room);
+    let image = view.stream_full_listing(id, &mut |ids| {
+        blocks.extend_from_slice(ids);
+        Ok(())
+    })?;
+    Ok(image.map(|image| Image {
+        listing: Listing::Full(blocks),
+        ..image
+    }))
 }
 
 /// Brings `blocks` to `block_count` blocks: truncates, then replaces the

@@ -16,7 +16,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use migsnap_store::image::ResolvedImage;
+use migsnap_store::image::{ResolvedImage, SpilledImage};
 use migsnap_store::{ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
@@ -33,6 +33,9 @@ pub(super) struct Written {
     pub kept: u32,
 }
 
+/// Ids of the live listing read from its file at a time.
+pub(super) const CHUNK: usize = 1 << 16;
+
 /// What a restore in place writes, and how it checks the pages it keeps.
 pub(super) struct Plan {
     /// The page numbers to write, ascending ([`Plan::new`]).
@@ -46,13 +49,16 @@ pub(super) struct Plan {
 impl Plan {
     /// Writes, over a database whose pages `live` lists, the pages of `new`
     /// (a listing) that differ at the same index, and page 1 always.
-    pub(super) fn new(live: &[ObjectId], new: &[ObjectId], kept_sums: Vec<u64>) -> Plan {
-        let write = (1..=u32::try_from(new.len()).expect("BUG: page count over u32"))
-            .filter(|&pgno| {
-                let index = pgno as usize - 1;
-                pgno == 1 || live.get(index) != Some(&new[index])
-            })
-            .collect();
+    pub(super) fn new(live: &SpilledImage, new: &[ObjectId], kept_sums: Vec<u64>) -> Plan {
+        let mut write = Vec::new();
+        for (first, new) in (0..).step_by(CHUNK).zip(new.chunks(CHUNK)) {
+            // Unreadable, the live listing says nothing is kept.
+            let live = live.blocks(first..first + new.len()).unwrap_or_default();
+            write.extend((0..new.len()).filter_map(|offset| {
+                let pgno = u32::try_from(first + offset + 1).expect("BUG: page count over u32");
+                (pgno == 1 || live.get(offset) != Some(&new[offset])).then_some(pgno)
+            }));
+        }
         Plan { write, kept_sums }
     }
 

@@ -651,7 +651,12 @@ pub fn restore(
     let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
     // A restore in place reads its result back; the pages it keeps are
     // checked against their sums from the safety snapshot's pass.
-    let sums = lock.as_ref().map(|_| Arc::new(PageSums::default()));
+    let sums = match &lock {
+        Some(lock) => Some(Arc::new(PageSums::with_pages(
+            lock.facts()?.page_count as usize,
+        ))),
+        None => None,
+    };
     let safety = safety_of_restored(
         repo,
         db,
@@ -671,7 +676,16 @@ pub fn restore(
                 .map(PageSums::into_inner)
                 .unwrap_or_default();
             match from_store_in_place(
-                view, lock, snapshot, safety, &wanted, kept_sums, &meta, target, progress,
+                view,
+                lock,
+                snapshot,
+                safety,
+                &wanted,
+                kept_sums,
+                repo.store.dir(),
+                &meta,
+                target,
+                progress,
             )? {
                 Ok(mut written) => {
                     written.warnings.splice(0..0, warnings);
@@ -706,7 +720,7 @@ pub fn restore(
         // one), and undoing is itself a restore that reuses them; reading
         // their store copies too would decompress the unchanged 99% that
         // the delta exists to skip. `fsck --read-data` checks those copies.
-        let undo = undo_listing(repo.store.view(), target, safety)?;
+        let undo = undo_listing(repo.store.view(), target, safety, repo.store.dir())?;
         prove_undo(
             repo.store.view(),
             target,
@@ -892,6 +906,7 @@ fn from_store_in_place(
     safety: ObjectId,
     wanted: &image::ResolvedImage,
     kept_sums: Vec<u64>,
+    spill_dir: &Path,
     meta: &std::fs::Metadata,
     target: &Path,
     progress: &mut dyn Progress,
@@ -900,19 +915,18 @@ fn from_store_in_place(
     // when a file is rebuilt here.
     remove_stale_temp_files(parent_dir(target));
     let facts = lock.facts()?;
-    let live = undo_listing(view, target, safety)?;
+    let live = undo_listing(view, target, safety, spill_dir)?;
     let fits = facts.page_size == wanted.image.block_size
         && !facts.full_auto_vacuum
         && live.image.block_size == facts.page_size
-        && live.blocks.len() == facts.page_count as usize;
+        && live.image.block_count == facts.page_count;
     if !fits {
         return Ok(Err(lock));
     }
-    // Which pages to write is all a restore needs of the live listing; it
-    // goes before the undo is proven, so the two full listings (32 bytes a
-    // page each) are never held beside the store's page cache and the
-    // write buffers.
-    let plan = in_place::Plan::new(&live.blocks, &wanted.blocks, kept_sums);
+    // Which pages to write, and which to read back for the undo, is all a
+    // restore needs of the live listing: it is read from its file a chunk
+    // at a time, never held (32 bytes a page).
+    let plan = in_place::Plan::new(&live, &wanted.blocks, kept_sums);
     prove_undo(view, target, safety, live, &wanted.blocks, progress)?;
     let written = in_place::apply_from_store(lock, &facts, view, wanted, &plan, target, progress)?;
     Ok(Ok(Restored {
@@ -931,23 +945,30 @@ fn from_store_in_place(
     }))
 }
 
-/// The listing of the safety snapshot `safety` of `path`; a store that
-/// cannot resolve it means the undo would not work.
+/// The listing of the safety snapshot `safety` of `path`, spilled to a
+/// file in `dir` (in memory when no file can be made); a store that cannot
+/// resolve it means the undo would not work.
 fn undo_listing(
     view: View<'_>,
     path: &Path,
     safety: ObjectId,
-) -> Result<image::ResolvedImage, RestoreError> {
-    plan(view, safety)
-        .map(|(resolved, _)| resolved)
-        .map_err(|e| match e {
-            RestoreError::Store(e) => RestoreError::UndoUnreadable {
-                path: path.to_path_buf(),
-                snapshot: safety,
-                source: Box::new(e.into()),
-            },
-            other => other,
-        })
+    dir: &Path,
+) -> Result<image::SpilledImage, RestoreError> {
+    let unreadable = |e: migsnap_store::Error| RestoreError::UndoUnreadable {
+        path: path.to_path_buf(),
+        snapshot: safety,
+        source: Box::new(e.into()),
+    };
+    let record = view.read_snapshot(&safety).map_err(unreadable)?;
+    let image_id = record
+        .image
+        .ok_or(RestoreError::SchemaOnly { snapshot: safety })?;
+    let live = image::spill(view, &image_id, dir)
+        .or_else(|_| image::resolve(view, &image_id).map(image::SpilledImage::from))
+        .map_err(unreadable)?;
+    // A safety snapshot that is an older head retention forgot may have
+    // lost pages; `prove_undo` reads every one the restore will not hold.
+    Ok(live)
 }
 
 /// Proves the undo of a restore can be carried out before anything is
@@ -961,7 +982,7 @@ fn prove_undo(
     view: View<'_>,
     path: &Path,
     safety: ObjectId,
-    resolved: image::ResolvedImage,
+    resolved: image::SpilledImage,
     restored: &[ObjectId],
     progress: &mut dyn Progress,
 ) -> Result<(), RestoreError> {
@@ -975,13 +996,22 @@ fn prove_undo(
     // restore, and a page the restored image holds at another index is
     // only read back once more.
     let mut seen = std::collections::HashSet::new();
-    let missing: Vec<ObjectId> = resolved
-        .blocks
-        .iter()
-        .enumerate()
-        .filter(|(index, id)| restored.get(*index) != Some(*id) && seen.insert(**id))
-        .map(|(_, id)| *id)
-        .collect();
+    let mut missing: Vec<ObjectId> = Vec::new();
+    let count = resolved.image.block_count as usize;
+    for first in (0..count).step_by(in_place::CHUNK) {
+        let live = resolved
+            .blocks(first..first + in_place::CHUNK)
+            .map_err(|source| {
+                unreadable(ImageError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            })?;
+        missing.extend(live.iter().enumerate().filter_map(|(offset, id)| {
+            (restored.get(first + offset) != Some(id) && seen.insert(*id)).then_some(*id)
+        }));
+    }
+    drop(seen);
     let block_size = resolved.image.block_size;
     drop(resolved);
     progress.start(
