@@ -729,6 +729,12 @@ mod tests {
                 matches!(err, Error::Corrupt { id, .. } if id == base.id),
                 "{err}"
             );
+            // `resolve` reads a large base below a delta the same way.
+            let err = resolve(store.view(), &id).unwrap_err();
+            assert!(
+                matches!(err, Error::Corrupt { .. } | Error::Unreadable { .. }),
+                "{err}"
+            );
         }
     }
 
