@@ -422,8 +422,6 @@ pub fn take_into(
         .map(|name| crate::snapshots::tag::check_name(repo, name))
         .collect::<Result<Vec<_>, _>>()?;
 
-    // The parent's listing is spilled beside the store, not held (32 bytes
-    // a page).
     let spill_dir = repo.store.dir().to_path_buf();
     let mut tx = repo.store.transaction()?;
     let current = tx.view().find_ref(&target.reference)?;
@@ -443,17 +441,11 @@ pub fn take_into(
         Some(head) => tx.view().is_forgotten(&head)?,
         None => false,
     };
-    let parent_image: Option<SpilledImage> = parent
+    let parent_image = parent
         .as_ref()
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
-        .and_then(|id| {
-            // No room for the file: held in memory, as before spilling. A
-            // listing that does not resolve fails both ways.
-            image::spill(tx.view(), &id, &spill_dir)
-                .or_else(|_| image::resolve(tx.view(), &id).map(SpilledImage::from))
-                .ok()
-        });
+        .and_then(|id| parent_listing(tx.view(), &id, &spill_dir));
     // Recording takes the parent's listing over (see `pages::record`);
     // what is asked of the parent image afterwards is its digest.
     let parent_digest = parent_image.as_ref().map(|p| p.image.digest);
@@ -561,6 +553,19 @@ fn commit(
     let summary = message.lines().next().unwrap_or_default();
     tx.commit(&edits, &format!("snapshot: {summary}"))?;
     Ok(())
+}
+
+/// The listing of parent image `id`, spilled to a file in `dir` (see
+/// `image::spill`); held in memory when no file can be made, as a full
+/// snapshot would need far more room. `None` when it does not resolve.
+fn parent_listing(
+    view: migsnap_store::View<'_>,
+    id: &ObjectId,
+    dir: &Path,
+) -> Option<SpilledImage> {
+    image::spill(view, id, dir)
+        .or_else(|_| image::resolve(view, id).map(SpilledImage::from))
+        .ok()
 }
 
 /// What a new snapshot's parent offers the page read.

@@ -649,32 +649,18 @@ pub fn restore(
     // leaves the file, its sidecars and the store as they were.
     let lock = lock_if_database(target, options.busy_timeout)?;
     let mut warnings = [damaged, other_database(repo, snapshot, db)?].concat();
-    // A restore in place reads its result back; the pages it keeps are
-    // checked against their sums from the safety snapshot's pass.
-    let sums = match &lock {
-        Some(lock) => Some(Arc::new(PageSums::with_pages(
-            lock.facts()?.page_count as usize,
-        ))),
-        None => None,
-    };
-    let safety = safety_of_restored(
+    let (safety, kept_sums) = safety_of_restored(
         repo,
         db,
         snapshot,
         options,
-        sums.clone(),
+        lock.as_ref(),
         &mut warnings,
         progress,
     )?;
     let lock = match (lock, safety) {
         (Some(lock), Some(safety)) => {
             let view = repo.store.view();
-            // The safety snapshot's options are gone, and with them the
-            // other holder; if one lingered, every page is hashed instead.
-            let kept_sums = sums
-                .and_then(|sums| Arc::try_unwrap(sums).ok())
-                .map(PageSums::into_inner)
-                .unwrap_or_default();
             match from_store_in_place(
                 view,
                 lock,
@@ -747,51 +733,66 @@ pub fn restore(
 /// database is refused unless `--force` or `--no-safety-snapshot` asks to
 /// go on, and a database that cannot be snapshotted only with
 /// `--no-safety-snapshot`; both then get a raw copy, named in `warnings`.
+/// With the database's write `lock`, a restore in place may follow: it
+/// reads its result back and checks the pages it kept against their
+/// CRC-64 from this snapshot's pass, which come back with it (none
+/// without a lock or a snapshot).
 fn safety_of_restored(
     repo: &mut Repo,
     db: &Tracked,
     restoring: ObjectId,
     options: &ReplaceOptions,
-    sums: Option<Arc<PageSums>>,
+    lock: Option<&WriteLock>,
     warnings: &mut Vec<Warning>,
     progress: &mut dyn Progress,
-) -> Result<Option<ObjectId>, RestoreError> {
+) -> Result<(Option<ObjectId>, Vec<u64>), RestoreError> {
     let target = db.path.as_path();
+    let sums = match lock {
+        Some(lock) => Some(Arc::new(PageSums::with_pages(
+            lock.facts()?.page_count as usize,
+        ))),
+        None => None,
+    };
     let before = Safety::Restore { restoring };
-    Ok(
-        match take_safety(repo, db, options, before, sums, progress) {
-            Ok(safety) => {
-                // The damage may come from a sidecar (a stray -wal replayed
-                // into the file): only a raw copy of the files keeps what lies
-                // under it, and only --force (or --no-safety-snapshot, which
-                // asks for that copy) replaces them.
-                if let Some(failure) = integrity_of(repo.store.view(), safety)? {
-                    if !options.force && !options.no_safety_snapshot {
-                        return Err(RestoreError::DamagedDatabase {
-                            path: target.to_path_buf(),
-                            restoring: true,
-                            safety,
-                            failure,
-                        });
-                    }
-                    warnings.extend(damaged_warning(safety, Some(failure), true));
-                    warnings.push(Warning::RawCopy {
-                        path: keep_raw_copy(target)?,
-                        snapshotted: true,
+    let safety = match take_safety(repo, db, options, before, sums.clone(), progress) {
+        Ok(safety) => {
+            // The damage may come from a sidecar (a stray -wal replayed
+            // into the file): only a raw copy of the files keeps what lies
+            // under it, and only --force (or --no-safety-snapshot, which
+            // asks for that copy) replaces them.
+            if let Some(failure) = integrity_of(repo.store.view(), safety)? {
+                if !options.force && !options.no_safety_snapshot {
+                    return Err(RestoreError::DamagedDatabase {
+                        path: target.to_path_buf(),
+                        restoring: true,
+                        safety,
+                        failure,
                     });
                 }
-                Some(safety)
-            }
-            Err(_) if options.no_safety_snapshot => {
+                warnings.extend(damaged_warning(safety, Some(failure), true));
                 warnings.push(Warning::RawCopy {
                     path: keep_raw_copy(target)?,
-                    snapshotted: false,
+                    snapshotted: true,
                 });
-                None
             }
-            Err(e) => return Err(e),
-        },
-    )
+            Some(safety)
+        }
+        Err(_) if options.no_safety_snapshot => {
+            warnings.push(Warning::RawCopy {
+                path: keep_raw_copy(target)?,
+                snapshotted: false,
+            });
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    // The snapshot's options are gone, and with them the other holder of
+    // the sums; if one lingered, every page is hashed instead.
+    let kept_sums = sums
+        .and_then(|sums| Arc::try_unwrap(sums).ok())
+        .map(PageSums::into_inner)
+        .unwrap_or_default();
+    Ok((safety, kept_sums))
 }
 
 /// The refusals `--force` overrides: other processes have the file open,
