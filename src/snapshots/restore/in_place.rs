@@ -403,68 +403,46 @@ mod tests {
             .map(|page| migsnap_store::codec::blob_id(page))
             .collect();
 
+        // The first page that does not hold as `plan` says, read back.
+        let first_bad = |plan: &Plan, blocks: &[ObjectId]| {
+            let (unchanged, seen, first_bad) =
+                hash_back(&committed, plan, blocks, &after[0], PAGE, &mut Silent).unwrap();
+            assert!(unchanged);
+            assert_eq!(seen as usize, after.len());
+            first_bad
+        };
         let hashed_only = Plan {
             write: vec![1, 2, 400, 900],
             kept_sums: Vec::new(),
         };
-        let (unchanged, seen, first_bad) = hash_back(
-            &committed,
-            &hashed_only,
-            &blocks,
-            &after[0],
-            PAGE,
-            &mut Silent,
-        )
-        .unwrap();
-        assert!(unchanged);
-        assert_eq!(seen as usize, after.len());
-        assert_eq!(first_bad, None);
+        assert_eq!(first_bad(&hashed_only, &blocks), None);
 
         // Kept pages are checked by their sums, written ones by their ids.
         let mut summed = Plan {
             write: hashed_only.write.clone(),
             kept_sums: after.iter().map(|page| PageSums::of(page)).collect(),
         };
-        let (_, _, first_bad) =
-            hash_back(&committed, &summed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
-        assert_eq!(first_bad, None);
+        assert_eq!(first_bad(&summed, &blocks), None);
         summed.kept_sums[700] ^= 1;
-        let (_, _, first_bad) =
-            hash_back(&committed, &summed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
-        assert_eq!(first_bad, Some(701), "a kept page whose sum differs");
-        let wrong_written = {
-            let mut wrong = blocks.clone();
-            wrong[399] = blocks[3];
-            wrong
-        };
-        let (_, _, first_bad) = hash_back(
-            &committed,
-            &summed,
-            &wrong_written,
-            &after[0],
-            PAGE,
-            &mut Silent,
-        )
-        .unwrap();
-        assert_eq!(first_bad, Some(400), "a written page is checked by its id");
+        assert_eq!(
+            first_bad(&summed, &blocks),
+            Some(701),
+            "a kept page whose sum differs"
+        );
+        let mut wrong_written = blocks.clone();
+        wrong_written[399] = blocks[3];
+        assert_eq!(
+            first_bad(&summed, &wrong_written),
+            Some(400),
+            "a written page is checked by its id"
+        );
 
         // Unknown sums (0) fall back to the ids.
         summed.kept_sums[11] = 0;
         blocks[800] = blocks[3];
         blocks[11] = blocks[3];
-        let (_, _, first_bad) =
-            hash_back(&committed, &summed, &blocks, &after[0], PAGE, &mut Silent).unwrap();
-        assert_eq!(first_bad, Some(12));
-        let (_, _, first_bad) = hash_back(
-            &committed,
-            &hashed_only,
-            &blocks,
-            &after[0],
-            PAGE,
-            &mut Silent,
-        )
-        .unwrap();
-        assert_eq!(first_bad, Some(12));
+        assert_eq!(first_bad(&summed, &blocks), Some(12));
+        assert_eq!(first_bad(&hashed_only, &blocks), Some(12));
         drop(conn);
     }
 }

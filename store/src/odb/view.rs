@@ -105,22 +105,7 @@ impl View<'_> {
         offset: i64,
         len: i64,
     ) -> Result<Option<Object>> {
-        let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
-        if offset != 0 || len <= large {
-            return Ok(None);
-        }
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT compression FROM packs
-                 WHERE seq = ?1 AND raw_len = ?2 AND dictionary IS NULL",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row([pack, len], |row| row.get::<_, i64>(0))
-                    .optional()
-            })
-            .map_err(|e| self.sql(e))?;
-        let Some(compression) = row.and_then(crate::compress::Compression::from_tag) else {
+        let Some(compression) = self.large_and_alone(pack, offset, len)? else {
             return Ok(None);
         };
         let blob = self
@@ -216,17 +201,21 @@ impl View<'_> {
         })
     }
 
-    /// The bytes of object `id` through SQLite's blob handle when it is
-    /// large, raw and alone in its pack; `None` otherwise.
-    fn large_raw_blob(&self, id: &ObjectId) -> Result<Option<impl std::io::Read + '_>> {
-        let Some((pack, offset, len)) = self.locate(id)? else {
-            return Err(Error::NotFound { id: *id });
-        };
+    /// How pack `pack` is compressed, when the object at `offset` and `len`
+    /// in it is large (over [`LARGE_BYTES`](crate::compress::LARGE_BYTES))
+    /// and the whole pack, without a dictionary: readable straight through
+    /// SQLite's blob handle. `None` otherwise.
+    fn large_and_alone(
+        &self,
+        pack: i64,
+        offset: i64,
+        len: i64,
+    ) -> Result<Option<crate::compress::Compression>> {
         let large = i64::try_from(crate::compress::LARGE_BYTES).unwrap_or(i64::MAX);
         if offset != 0 || len <= large {
             return Ok(None);
         }
-        let compression = self
+        let row = self
             .conn
             .prepare_cached(
                 "SELECT compression FROM packs
@@ -237,9 +226,16 @@ impl View<'_> {
                     .optional()
             })
             .map_err(|e| self.sql(e))?;
-        if compression.and_then(crate::compress::Compression::from_tag)
-            != Some(crate::compress::Compression::None)
-        {
+        Ok(row.and_then(crate::compress::Compression::from_tag))
+    }
+
+    /// The bytes of object `id` through SQLite's blob handle when it is
+    /// large, raw and alone in its pack; `None` otherwise.
+    fn large_raw_blob(&self, id: &ObjectId) -> Result<Option<impl std::io::Read + '_>> {
+        let Some((pack, offset, len)) = self.locate(id)? else {
+            return Err(Error::NotFound { id: *id });
+        };
+        if self.large_and_alone(pack, offset, len)? != Some(crate::compress::Compression::None) {
             return Ok(None);
         }
         let blob = self
