@@ -130,9 +130,10 @@ struct Hashed {
 /// a page is read that `parent` does not hold at the same index. `sums`,
 /// when given, receives the CRC-64 of every page read.
 ///
-/// With a parent, only the changed pages' ids are kept while reading, and
-/// the parent's list becomes the new one if it is listed in full
-/// (`plan_listing`): memory holds one full list, not two.
+/// With a parent, only the changed pages' ids are kept while reading; the
+/// parent's ids are read from its spilled listing a batch at a time, and
+/// read whole only when the new image must be listed in full
+/// (`plan_listing`).
 pub fn record(
     tx: &mut Transaction<'_>,
     db: &mut Database,

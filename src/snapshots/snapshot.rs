@@ -446,8 +446,9 @@ pub fn take_into(
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
         .and_then(|id| parent_listing(tx.view(), &id, &spill_dir));
-    // Recording takes the parent's listing over (see `pages::record`);
-    // what is asked of the parent image afterwards is its digest.
+    // Recording takes the parent's spilled listing over (see
+    // `pages::record`); what is asked of the parent image afterwards is
+    // its digest.
     let parent_digest = parent_image.as_ref().map(|p| p.image.digest);
 
     // What the parent recorded about its schema lets an unchanged schema be

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::id::ObjectId;
 use crate::object::{BlockChange, Image, Listing, Object};
@@ -245,18 +245,27 @@ pub struct SpilledImage {
 
 /// Where a [`SpilledImage`]'s block ids are.
 enum Held {
-    File { file: std::fs::File, count: usize },
+    /// An unnamed file in `dir`, which read errors name.
+    File {
+        file: std::fs::File,
+        dir: PathBuf,
+        count: usize,
+    },
     Memory(Vec<ObjectId>),
 }
 
 impl SpilledImage {
     /// The ids of the blocks in `range`, as far as the image has blocks.
-    pub fn blocks(&self, range: Range<usize>) -> std::io::Result<Vec<ObjectId>> {
+    pub fn blocks(&self, range: Range<usize>) -> Result<Vec<ObjectId>> {
         match &self.blocks {
-            Held::File { file, count } => {
+            Held::File { file, dir, count } => {
                 let (start, end) = (range.start.min(*count), range.end.min(*count));
                 let mut bytes = vec![0u8; (end - start) * 32];
-                file.read_exact_at(&mut bytes, start as u64 * 32)?;
+                file.read_exact_at(&mut bytes, start as u64 * 32)
+                    .map_err(|source| Error::Io {
+                        path: dir.clone(),
+                        source,
+                    })?;
                 Ok(ids_of(&bytes))
             }
             Held::Memory(blocks) => {
@@ -290,15 +299,7 @@ impl Parent for SpilledImage {
     fn into_blocks(self) -> Result<Vec<ObjectId>> {
         match self.blocks {
             Held::Memory(blocks) => Ok(blocks),
-            Held::File { ref file, count } => {
-                let mut bytes = vec![0u8; count * 32];
-                file.read_exact_at(&mut bytes, 0)
-                    .map_err(|source| Error::Io {
-                        path: std::path::PathBuf::from("(spilled listing)"),
-                        source,
-                    })?;
-                Ok(ids_of(&bytes))
-            }
+            Held::File { .. } => self.blocks(0..usize::MAX),
         }
     }
 }
@@ -401,6 +402,7 @@ pub fn spill(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> 
         id: *id,
         blocks: Held::File {
             file,
+            dir: dir.to_path_buf(),
             count: top.block_count as usize,
         },
         image: top,

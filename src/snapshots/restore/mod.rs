@@ -1002,12 +1002,7 @@ fn prove_undo(
     for first in (0..count).step_by(in_place::CHUNK) {
         let live = resolved
             .blocks(first..first + in_place::CHUNK)
-            .map_err(|source| {
-                unreadable(ImageError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            })?;
+            .map_err(|e| unreadable(ImageError::Store(e)))?;
         missing.extend(live.iter().enumerate().filter_map(|(offset, id)| {
             (restored.get(first + offset) != Some(id) && seen.insert(*id)).then_some(*id)
         }));
