@@ -94,8 +94,18 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let count = blocks.len() as u32;
+    let dir = tempfile::tempdir().unwrap();
     c.bench_function("plan_listing 1 GiB, 1% changed", |b| {
-        b.iter(|| plan_listing(parent.clone(), PAGE as u32, count, changes.clone()).unwrap())
+        b.iter(|| {
+            plan_listing(
+                parent.clone(),
+                PAGE as u32,
+                count,
+                changes.clone(),
+                dir.path(),
+            )
+            .unwrap()
+        })
     });
 }
 

@@ -15,8 +15,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::bounded;
+use migsnap_store::block_file::BlockFile;
 use migsnap_store::compress::Compressor;
-use migsnap_store::image::{ResolvedImage, SpilledImage, plan_listing};
+use migsnap_store::image::{NewListing, ResolvedImage, SpilledImage, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
 use migsnap_store::{BlockChange, Listing};
 use migsnap_store::{
@@ -116,11 +117,10 @@ impl Batch {
 
 /// A batch after hashing: the index and id of each page that differs from
 /// the parent at the same index (every page, without a parent), those
-/// pages packed and compressed, and how many pages and bytes were read.
+/// pages packed and compressed, and how many bytes were read.
 struct Hashed {
     changed: Vec<(usize, ObjectId)>,
     packs: Vec<PreparedPack>,
-    pages: usize,
     bytes: u64,
 }
 
@@ -211,17 +211,17 @@ pub fn record(
         drop(page_rx);
         drop(hash_tx);
 
-        let mut listed = Listed::new(parent_ref.is_some(), estimate);
+        let mut listed = Listed::new(parent_ref.is_some(), tx.dir());
         let mut insert_error = None;
         for hashed in &hash_rx {
-            listed.add(&hashed);
             // Stop at the first failed insert: SQLite may have rolled the
             // transaction back, and nothing more may be written.
-            if let Err(e) = hashed
-                .packs
-                .iter()
-                .try_for_each(|pack| tx.write_pack(pack).map(drop))
-            {
+            if let Err(e) = listed.add(&hashed).and_then(|()| {
+                hashed
+                    .packs
+                    .iter()
+                    .try_for_each(|pack| tx.write_pack(pack).map(drop))
+            }) {
                 insert_error = Some(e);
                 break;
             }
@@ -237,14 +237,16 @@ pub fn record(
     })?;
     progress.finish();
     let geometry = capture.geometry;
-    let listing = listed.into_listing(parent, &geometry)?;
-    let image = Object::Image(Image {
+    let image = Image {
         block_size: geometry.page_size,
         block_count: geometry.page_count,
         digest,
-        listing,
-    });
-    let id = tx.write_owned(image)?;
+        listing: Listing::Full(Vec::new()),
+    };
+    let id = match listed.into_listing(parent, &geometry, tx.dir())? {
+        NewListing::Delta(listing) => tx.write_owned(Object::Image(Image { listing, ..image }))?,
+        NewListing::Full(blocks) => tx.write_full_image(&image, &blocks)?,
+    };
     Ok(RecordedImage {
         capture,
         id,
@@ -254,30 +256,25 @@ pub fn record(
 
 /// The ids a recording keeps as batches come in, in any order.
 enum Listed {
-    /// Without a parent: every page's id by index, reserved once (from the
-    /// file's size when the read began), since growing by doubling would
-    /// hold up to twice the listing (64 MiB at 4 GiB).
-    Full {
-        blocks: Vec<ObjectId>,
-        estimate: u64,
-    },
+    /// Without a parent: every page's id by index, in a file (32 MiB at
+    /// 4 GiB), or why none could be made; that is reported once the read
+    /// ends.
+    Full(migsnap_store::Result<BlockFile>),
     /// With one: only the pages that differ from it.
     Changes(Vec<BlockChange>),
 }
 
 impl Listed {
-    fn new(against_parent: bool, estimate: u64) -> Listed {
+    /// Ids to keep against a parent, or all of them in a file in `dir`.
+    fn new(against_parent: bool, dir: &Path) -> Listed {
         if against_parent {
             Listed::Changes(Vec::new())
         } else {
-            Listed::Full {
-                blocks: Vec::new(),
-                estimate,
-            }
+            Listed::Full(BlockFile::create(dir))
         }
     }
 
-    fn add(&mut self, hashed: &Hashed) {
+    fn add(&mut self, hashed: &Hashed) -> migsnap_store::Result<()> {
         match self {
             Listed::Changes(changes) => {
                 changes.extend(hashed.changed.iter().map(|&(index, block)| BlockChange {
@@ -285,29 +282,21 @@ impl Listed {
                         u32::try_from(index).expect("holds because SQLite counts pages in a u32"),
                     block,
                 }));
+                Ok(())
             }
-            Listed::Full { blocks, estimate } => {
-                if blocks.capacity() == 0 && hashed.pages > 0 {
-                    let page_size = hashed.bytes / hashed.pages as u64;
-                    blocks.reserve_exact((*estimate / page_size.max(1)) as usize + 1);
-                }
-                for &(index, id) in &hashed.changed {
-                    if blocks.len() <= index {
-                        blocks.resize(index + 1, ObjectId::from_bytes([0; 32]));
-                    }
-                    blocks[index] = id;
-                }
-            }
+            Listed::Full(Ok(blocks)) => blocks.write(hashed.changed.iter().copied()),
+            Listed::Full(Err(_)) => Ok(()),
         }
     }
 
     /// The listing of an image of `geometry`; `parent` is the one the
-    /// changes were kept against.
+    /// changes were kept against. A full listing is in a file in `dir`.
     fn into_listing(
         self,
         parent: Option<SpilledImage>,
         geometry: &Geometry,
-    ) -> Result<Listing, ImageError> {
+        dir: &Path,
+    ) -> Result<NewListing, ImageError> {
         match (self, parent) {
             (Listed::Changes(mut changes), Some(parent)) => {
                 // Workers finish batches out of order.
@@ -318,11 +307,20 @@ impl Listed {
                     geometry.page_size,
                     geometry.page_count,
                     changes,
+                    dir,
                 )?)
             }
-            (Listed::Full { mut blocks, .. }, _) => {
-                blocks.truncate(geometry.page_count as usize);
-                Ok(Listing::Full(blocks))
+            (Listed::Full(blocks), _) => {
+                let mut blocks = blocks?;
+                let count = geometry.page_count as usize;
+                // Every page up to the count was read and written here.
+                assert!(
+                    blocks.len() >= count,
+                    "BUG: {} of {count} pages listed",
+                    blocks.len()
+                );
+                blocks.set_len(count)?;
+                Ok(NewListing::Full(blocks))
             }
             (Listed::Changes(_), None) => {
                 unreachable!("BUG: changes are kept only against a parent")
@@ -351,7 +349,6 @@ fn hash_batch(batch: &Batch, parent_ids: &[ObjectId], compressor: &mut Compresso
     Hashed {
         changed,
         packs,
-        pages: batch.len(),
         bytes: batch.data.len() as u64,
     }
 }

@@ -268,6 +268,22 @@ pub fn decode_object_from(reader: &mut impl std::io::Read, id: &ObjectId) -> Opt
     (ObjectId::from_bytes(*hasher.finalize().as_bytes()) == *id).then_some(object)
 }
 
+/// The bytes an image with a full listing of `count` ids encodes to before
+/// its first id: what [`encode_object`] writes for it, and
+/// [`read_full_listing_header`] reads. The ids follow, 32 bytes each.
+pub fn encode_full_listing_header(image: &Image, count: u64) -> Vec<u8> {
+    let mut out = vec![Kind::Image as u8, FORMAT_VERSION];
+    let fields = (
+        image.block_size,
+        image.block_count,
+        image.digest,
+        0u32,
+        count,
+    );
+    encode_into(&fields, &mut out);
+    out
+}
+
 /// Reads the start of an encoded image whose listing is full, up to its
 /// first block id: the image (with an empty listing) and how many ids
 /// follow, 32 bytes each, to the end of the object. `None` when `reader`
@@ -386,6 +402,14 @@ mod tests {
         assert_eq!((header.block_size, header.block_count), (4096, 2));
         assert_eq!(header.digest, [0xdd; 32]);
         assert_eq!(hex(reader), ["aa".repeat(32), "bb".repeat(32)].concat());
+        // And written apart from its ids, it is the same bytes.
+        let Object::Image(image) = image else {
+            unreachable!()
+        };
+        let mut streamed = encode_full_listing_header(&image, 2);
+        streamed.extend_from_slice(&[0xaa; 32]);
+        streamed.extend_from_slice(&[0xbb; 32]);
+        assert_eq!(hex(&streamed), expected);
     }
 
     #[test]

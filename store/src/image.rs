@@ -8,9 +8,9 @@
 
 use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::block_file::BlockFile;
 use crate::id::ObjectId;
 use crate::object::{BlockChange, Image, Listing, Object};
 use crate::odb::{Error, Result, View};
@@ -167,8 +167,9 @@ pub trait Parent {
     fn id(&self) -> ObjectId;
     /// The image object (its listing's kind is what matters).
     fn image(&self) -> &Image;
-    /// Its blocks, for a new listing made in full from them.
-    fn into_blocks(self) -> Result<Vec<ObjectId>>;
+    /// Its blocks in a file in `dir`, for a new listing made in full from
+    /// them.
+    fn into_block_file(self, dir: &Path) -> Result<BlockFile>;
 }
 
 impl Parent for ResolvedImage {
@@ -180,28 +181,39 @@ impl Parent for ResolvedImage {
         &self.image
     }
 
-    fn into_blocks(self) -> Result<Vec<ObjectId>> {
-        Ok(self.blocks)
+    fn into_block_file(self, dir: &Path) -> Result<BlockFile> {
+        let mut file = BlockFile::create(dir)?;
+        file.write(self.blocks.into_iter().enumerate())?;
+        Ok(file)
     }
+}
+
+/// A new image's listing, as [`plan_listing`] chose it.
+pub enum NewListing {
+    /// A delta against the parent, which is small.
+    Delta(Listing),
+    /// Every block, in a file: written with
+    /// [`Transaction::write_full_image`](crate::Transaction::write_full_image).
+    Full(BlockFile),
 }
 
 /// Chooses how to list a new image of `block_count` blocks of `block_size`
 /// bytes that holds `parent`'s blocks except at `changes` (strictly
 /// increasing indexes, every index past the parent's end among them): a
 /// delta against `parent` when that is cheaper and the chain stays within
-/// bounds, otherwise in full.
+/// bounds, otherwise in full, in a file in `dir`.
 ///
 /// Takes the parent by value because a full listing is the parent's own
-/// list, patched in place: a writer then never holds a second full list
-/// (32 bytes per block, 32 MiB at 4 GiB), only the parent's and the
-/// changes, whichever way the listing goes. A parent in a file is read
-/// only then.
+/// list, patched in place: a writer never holds a full list (32 bytes per
+/// block, 32 MiB at 4 GiB), only the changes, whichever way the listing
+/// goes. A parent spilled to a file is patched in that file.
 pub fn plan_listing(
     parent: impl Parent,
     block_size: u32,
     block_count: u32,
     changes: Vec<BlockChange>,
-) -> Result<Listing> {
+    dir: &Path,
+) -> Result<NewListing> {
     let (depth, chain_changes) = match parent.image().listing {
         Listing::Full(_) => (1, changes.len() as u64),
         Listing::Delta {
@@ -214,17 +226,25 @@ pub fn plan_listing(
         && depth <= MAX_DELTA_DEPTH
         && chain_changes < u64::from(block_count)
     {
-        return Ok(Listing::Delta {
+        return Ok(NewListing::Delta(Listing::Delta {
             base: parent.id(),
             depth,
             chain_changes,
             changes,
-        });
+        }));
     }
-    let mut blocks = parent.into_blocks()?;
-    apply_changes(&mut blocks, block_count, &changes)
-        .unwrap_or_else(|reason| panic!("BUG: the changes of a new listing: {reason}"));
-    Ok(Listing::Full(blocks))
+    let mut blocks = parent.into_block_file(dir)?;
+    let kept = blocks.len().min(block_count as usize);
+    let appended = changes
+        .iter()
+        .map(|c| c.index as usize)
+        .filter(|&i| i >= kept);
+    if !appended.eq(kept..block_count as usize) {
+        panic!("BUG: the changes of a new listing do not list blocks {kept}.. in order");
+    }
+    blocks.set_len(block_count as usize)?;
+    blocks.write(changes.iter().map(|c| (c.index as usize, c.block)))?;
+    Ok(NewListing::Full(blocks))
 }
 
 /// An image with its listing resolved into a file beside the store, one
@@ -245,12 +265,7 @@ pub struct SpilledImage {
 
 /// Where a [`SpilledImage`]'s block ids are.
 enum Held {
-    /// An unnamed file in `dir`, which read errors name.
-    File {
-        file: std::fs::File,
-        dir: PathBuf,
-        count: usize,
-    },
+    File(BlockFile),
     Memory(Vec<ObjectId>),
 }
 
@@ -258,16 +273,7 @@ impl SpilledImage {
     /// The ids of the blocks in `range`, as far as the image has blocks.
     pub fn blocks(&self, range: Range<usize>) -> Result<Vec<ObjectId>> {
         match &self.blocks {
-            Held::File { file, dir, count } => {
-                let (start, end) = (range.start.min(*count), range.end.min(*count));
-                let mut bytes = vec![0u8; (end - start) * 32];
-                file.read_exact_at(&mut bytes, start as u64 * 32)
-                    .map_err(|source| Error::Io {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                Ok(ids_of(&bytes))
-            }
+            Held::File(file) => file.read(range),
             Held::Memory(blocks) => {
                 let (start, end) = (range.start.min(blocks.len()), range.end.min(blocks.len()));
                 Ok(blocks[start..end].to_vec())
@@ -296,19 +302,16 @@ impl Parent for SpilledImage {
         &self.image
     }
 
-    fn into_blocks(self) -> Result<Vec<ObjectId>> {
+    fn into_block_file(self, dir: &Path) -> Result<BlockFile> {
         match self.blocks {
-            Held::Memory(blocks) => Ok(blocks),
-            Held::File { .. } => self.blocks(0..usize::MAX),
+            Held::File(file) => Ok(file),
+            Held::Memory(blocks) => {
+                let mut file = BlockFile::create(dir)?;
+                file.write(blocks.into_iter().enumerate())?;
+                Ok(file)
+            }
         }
     }
-}
-
-fn ids_of(bytes: &[u8]) -> Vec<ObjectId> {
-    bytes
-        .chunks_exact(32)
-        .map(|id| ObjectId::from_bytes(id.try_into().expect("chunks of 32")))
-        .collect()
 }
 
 /// Resolves the listing of image `id` into a file in `dir`, as [`resolve`]
@@ -400,11 +403,7 @@ pub fn spill(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> 
     let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
     Ok(SpilledImage {
         id: *id,
-        blocks: Held::File {
-            file,
-            dir: dir.to_path_buf(),
-            count: top.block_count as usize,
-        },
+        blocks: Held::File(BlockFile::written(file, dir, top.block_count as usize)),
         image: top,
         chain,
     })
@@ -595,7 +594,13 @@ mod tests {
                         block: *block,
                     })
                     .collect();
-                plan_listing(parent.clone(), 4096, count, changes).unwrap()
+                let dir = tempfile::tempdir().unwrap();
+                match plan_listing(parent.clone(), 4096, count, changes, dir.path()).unwrap() {
+                    NewListing::Delta(listing) => listing,
+                    NewListing::Full(blocks) => {
+                        Listing::Full(blocks.read(0..blocks.len()).unwrap())
+                    }
+                }
             }
         };
         let image = Image {
@@ -625,11 +630,12 @@ mod tests {
         for start in (0..count + 7).step_by(7) {
             blocks.extend(spilled.blocks(start..start + 7).unwrap());
         }
-        assert_eq!(blocks, spilled.into_blocks()?);
+        let all = |file: BlockFile| file.read(0..file.len()).unwrap();
+        assert_eq!(blocks, all(spilled.into_block_file(dir.path())?));
         // Held in memory, it reads the same.
         let held = SpilledImage::from(resolve(store.view(), id)?);
         assert_eq!(held.blocks(3..count + 9).unwrap(), blocks[3.min(count)..]);
-        assert_eq!(held.into_blocks()?, blocks);
+        assert_eq!(all(held.into_block_file(dir.path())?), blocks);
         Ok(blocks)
     }
 

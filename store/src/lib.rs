@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod block_file;
 pub mod bulk;
 pub mod codec;
 pub mod compress;

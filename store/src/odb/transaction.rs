@@ -8,11 +8,15 @@ use rusqlite::params;
 use super::error::sql_error;
 use super::packs::PackCache;
 use super::{BrokenRef, Error, ObjectStore, Result, View, now};
+use crate::block_file::BlockFile;
 use crate::codec;
-use crate::compress::{Compressor, Dictionary};
+use crate::compress::{Compression, Compressor, Dictionary, LARGE_BYTES};
 use crate::id::ObjectId;
-use crate::object::{Added, Object};
-use crate::pack::PreparedPack;
+use crate::object::{Added, Image, Kind, Listing, Object};
+use crate::pack::{PackMember, PreparedPack};
+
+/// Ids streamed at a time from a [`BlockFile`] into a large listing's pack.
+const STREAM_IDS: usize = 8192;
 use crate::refs::{Change, Expected, RefEdit, RefName};
 
 /// One atomic change to a store: objects, ref edits and reflog entries.
@@ -50,6 +54,14 @@ impl Transaction<'_> {
         );
         self.write_pack(&pack)?;
         Ok(pack.members[0].id)
+    }
+
+    /// The store's directory, where a writer's temporary files go
+    /// ([`BlockFile`]).
+    pub fn dir(&self) -> &std::path::Path {
+        self.path
+            .parent()
+            .expect("holds because the store file is in the store directory")
     }
 
     /// A compressor at the store's level and with its dictionary, for
@@ -147,37 +159,7 @@ impl Transaction<'_> {
             if pack.members[..i].iter().any(|m| m.id == member.id) {
                 continue;
             }
-            self.still_open()?;
-            let row = params![
-                member.id.as_bytes(),
-                member.kind as u8,
-                seq,
-                member.offset,
-                member.len
-            ];
-            let mut inserted = self
-                .tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO objects(id, kind, pack, offset, raw_len)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut stmt| stmt.execute(row))
-                .map_err(sql)?
-                == 1;
-            // A row that is there but whose pack is gone (or needs a
-            // dictionary the store lacks) counts as absent: this write
-            // heals it.
-            if !inserted && !self.view().contains(&member.id)? {
-                self.tx
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO objects(id, kind, pack, offset, raw_len)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .and_then(|mut stmt| stmt.execute(row))
-                    .map_err(sql)?;
-                inserted = true;
-            }
-            new += usize::from(inserted);
+            new += usize::from(self.index_member(member, seq)?);
         }
         if new == 0 {
             return Ok(0);
@@ -186,6 +168,111 @@ impl Transaction<'_> {
         self.added.objects += new as u64;
         self.added.bytes += pack.data.len() as u64;
         Ok(new)
+    }
+
+    /// Points the index at `member` in pack `seq`, and returns whether it
+    /// is new there. An id already indexed stays where it is, unless its
+    /// pack is gone (or needs a dictionary the store lacks): then it counts
+    /// as absent, and this write heals it.
+    fn index_member(&mut self, member: &PackMember, seq: i64) -> Result<bool> {
+        self.still_open()?;
+        let sql = |e| sql_error(&self.path, e);
+        let row = params![
+            member.id.as_bytes(),
+            member.kind as u8,
+            seq,
+            member.offset,
+            member.len
+        ];
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO objects(id, kind, pack, offset, raw_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| stmt.execute(row))
+            .map_err(sql)?
+            == 1;
+        if inserted || self.view().contains(&member.id)? {
+            return Ok(inserted);
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO objects(id, kind, pack, offset, raw_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| stmt.execute(row))
+            .map_err(sql)?;
+        Ok(true)
+    }
+
+    /// Writes `image` (whatever its listing holds) listing `blocks` in
+    /// full, and returns its id: the same object, and id, as
+    /// [`Transaction::write_owned`] of it with those blocks in its listing.
+    /// A large listing (a database over 128 MiB) is streamed from the file
+    /// into a raw pack of its own through SQLite's blob handle and hashed on
+    /// the way, so it is never in memory whole; it is then read back the
+    /// same way ([`View::large_full_listing`]). After a failure every later
+    /// write of the transaction is refused.
+    pub fn write_full_image(&mut self, image: &Image, blocks: &BlockFile) -> Result<ObjectId> {
+        let written = self.insert_full_image(image, blocks);
+        self.failed |= written.is_err();
+        written
+    }
+
+    fn insert_full_image(&mut self, image: &Image, blocks: &BlockFile) -> Result<ObjectId> {
+        self.still_open()?;
+        let header = codec::encode_full_listing_header(image, blocks.len() as u64);
+        let len = header.len() + blocks.len() * 32;
+        if len <= LARGE_BYTES {
+            let listing = Listing::Full(blocks.read(0..blocks.len())?);
+            return self.write_owned(Object::Image(Image { listing, ..*image }));
+        }
+        let sql = |e| sql_error(&self.path, e);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO packs(raw_len, compression, dictionary, data, level)
+                 VALUES (?1, ?2, NULL, zeroblob(?1), ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![len as i64, Compression::None as u8, self.level])
+            })
+            .map_err(sql)?;
+        let seq = self.tx.last_insert_rowid();
+        let mut hasher = blake3::Hasher::new();
+        {
+            let mut blob = self
+                .tx
+                .blob_open(rusqlite::MAIN_DB, "packs", "data", seq, false)
+                .map_err(sql)?;
+            hasher.update(&header);
+            blob.write_at(&header, 0).map_err(sql)?;
+            let mut offset = header.len();
+            for start in (0..blocks.len()).step_by(STREAM_IDS) {
+                let bytes: Vec<u8> = blocks
+                    .read(start..start + STREAM_IDS)?
+                    .iter()
+                    .flat_map(|id| *id.as_bytes())
+                    .collect();
+                hasher.update(&bytes);
+                blob.write_at(&bytes, offset).map_err(sql)?;
+                offset += bytes.len();
+            }
+        }
+        let member = PackMember {
+            id: ObjectId::from_bytes(*hasher.finalize().as_bytes()),
+            kind: Kind::Image,
+            offset: 0,
+            len: u32::try_from(len).expect("holds because objects are under 4 GiB"),
+        };
+        if self.index_member(&member, seq)? {
+            self.added.objects += 1;
+            self.added.bytes += len as u64;
+        } else {
+            // The store had this image: its pack goes again.
+            self.delete_packs(&[seq])?;
+        }
+        Ok(member.id)
     }
 
     /// Inserts the row of `pack`, numbered `seq` or by SQLite, and returns

@@ -1379,3 +1379,61 @@ fn packing_leaves_a_large_uncompressed_listing_in_its_pack() {
         migsnap_store::repack::PackReport::default()
     );
 }
+
+#[test]
+fn a_full_image_written_from_a_block_file_is_the_object_write_would_make() {
+    use migsnap_store::block_file::BlockFile;
+    let (dir, mut store) = new_store();
+    let header = |count: u32| Image {
+        block_size: 4096,
+        block_count: count,
+        digest: [9; 32],
+        listing: Listing::Full(Vec::new()),
+    };
+    let packs = |dir: &tempfile::TempDir| -> i64 {
+        store_conn(dir)
+            .query_row("SELECT count(*) FROM packs", [], |r| r.get(0))
+            .unwrap()
+    };
+    // 40,000 ids (1.25 MiB: streamed) and 100 (small: written whole).
+    for count in [40_000u32, 100] {
+        let blocks: Vec<ObjectId> = (0..count)
+            .map(|n| ObjectId::hash(&n.to_le_bytes()))
+            .collect();
+        let mut file = BlockFile::create(dir.path()).unwrap();
+        // Out of order, as the hashing workers finish their batches.
+        let half = count as usize / 2;
+        file.write(blocks.iter().copied().enumerate().skip(half))
+            .unwrap();
+        file.write(blocks.iter().copied().enumerate().take(half))
+            .unwrap();
+        let object = Object::Image(Image {
+            listing: Listing::Full(blocks.clone()),
+            ..header(count)
+        });
+
+        let mut tx = store.transaction().unwrap();
+        let id = tx.write_full_image(&header(count), &file).unwrap();
+        assert_eq!(tx.added().objects, 1);
+        tx.commit(&[], "full image").unwrap();
+        assert_eq!(
+            id,
+            ObjectId::hash(&migsnap_store::codec::encode_object(&object))
+        );
+        assert!(store.read(&id).unwrap() == object, "{count} ids read back");
+        if count > 32_768 {
+            assert!(store.view().large_full_listing(&id).unwrap().is_some());
+            let spilled = migsnap_store::image::spill(store.view(), &id, dir.path()).unwrap();
+            assert_eq!(spilled.blocks(0..usize::MAX).unwrap(), blocks);
+        }
+
+        // Again: the store has it, so nothing is added and no pack stays.
+        let before = packs(&dir);
+        let mut tx = store.transaction().unwrap();
+        assert_eq!(tx.write_full_image(&header(count), &file).unwrap(), id);
+        assert_eq!(tx.added().objects, 0);
+        tx.commit(&[], "again").unwrap();
+        assert_eq!(packs(&dir), before);
+    }
+    assert!(fsck_read_all(&store).is_clean());
+}
