@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::bounded;
 use migsnap_store::block_file::BlockFile;
 use migsnap_store::compress::Compressor;
-use migsnap_store::image::{NewListing, ResolvedImage, SpilledImage, plan_listing};
+use migsnap_store::image::{NewListing, SpilledImage, WINDOW, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
 use migsnap_store::{BlockChange, Listing};
 use migsnap_store::{
@@ -211,7 +211,7 @@ pub fn record(
         drop(page_rx);
         drop(hash_tx);
 
-        let mut listed = Listed::new(parent_ref.is_some(), tx.dir());
+        let mut listed = Listed::new(parent_ref.is_some(), tx.view().dir());
         let mut insert_error = None;
         for hashed in &hash_rx {
             // Stop at the first failed insert: SQLite may have rolled the
@@ -243,7 +243,7 @@ pub fn record(
         digest,
         listing: Listing::Full(Vec::new()),
     };
-    let id = match listed.into_listing(parent, &geometry, tx.dir())? {
+    let id = match listed.into_listing(parent, &geometry, tx.view().dir())? {
         NewListing::Delta(listing) => tx.write_owned(Object::Image(Image { listing, ..image }))?,
         NewListing::Full(blocks) => tx.write_full_image(&image, &blocks)?,
     };
@@ -368,7 +368,7 @@ fn file_len(path: &Path) -> u64 {
 /// and the whole-image digest (over what was written).
 pub fn write(
     view: View<'_>,
-    image: &ResolvedImage,
+    image: &SpilledImage,
     out: &mut File,
     out_path: &Path,
     progress: &mut dyn Progress,
@@ -405,19 +405,28 @@ pub fn write(
             writer.flush()?;
             Ok::<_, std::io::Error>(digest)
         });
-        let mut index = 0usize;
-        let read = migsnap_store::bulk::read_blobs(view, &image.blocks, workers(), |bytes| {
-            if bytes.len() != block_size as usize {
-                return Err(ImageError::BadPage {
-                    id: image.blocks[index],
-                    expected: block_size,
-                });
+        // The listing is read a window at a time, all in one read
+        // transaction of the store.
+        let read = view.consistent(|view| {
+            for (_, ids) in image.windows() {
+                let ids = ids?;
+                let mut index = 0usize;
+                migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
+                    if bytes.len() != block_size as usize {
+                        return Err(ImageError::BadPage {
+                            id: ids[index],
+                            expected: block_size,
+                        });
+                    }
+                    index += 1;
+                    progress.advance(u64::from(block_size));
+                    // A closed channel means the writer failed; its error
+                    // is reported below.
+                    let _ = page_tx.send(bytes);
+                    Ok(())
+                })?;
             }
-            index += 1;
-            progress.advance(u64::from(block_size));
-            // A closed channel means the writer failed; its error is reported below.
-            let _ = page_tx.send(bytes);
-            Ok(())
+            Ok::<_, ImageError>(())
         });
         drop(page_tx);
         let written = writer.join().expect("BUG: image writer panicked");
@@ -462,65 +471,77 @@ pub type Written<'a> = &'a (dyn Fn(usize) -> bool + Sync);
 /// into the image: sizes it to the image, hashes every page in place
 /// (except those `written` vouches for) and fetches only those whose hash
 /// is not the listed block's, then verifies the whole-image digest over the
-/// file's final bytes. Returns the ids of the pages fetched, in page order.
+/// file's final bytes. Returns the indexes of the pages fetched, in order.
 /// Correct whatever `out` held (another page size, stale pages under a
 /// WAL, another database): a page is kept only when it hashes to its
 /// listed id, or the digest proves it. When it does not, every page is
 /// hashed after all.
 pub fn patch(
     view: View<'_>,
-    image: &ResolvedImage,
+    image: &SpilledImage,
     out: &File,
     out_path: &Path,
     written: Option<Written<'_>>,
     progress: &mut dyn Progress,
-) -> Result<Vec<ObjectId>, ImageError> {
+) -> Result<Vec<usize>, ImageError> {
     use std::os::unix::fs::FileExt;
     let io = |source| ImageError::Io {
         path: out_path.to_path_buf(),
         source,
     };
     let size = image.image.block_size as usize;
+    let count = image.image.block_count as usize;
     out.set_len(image.image.len()).map_err(io)?;
     let mut stale: Vec<usize> = Vec::new();
     match written {
-        Some(written) => stale.extend((0..image.blocks.len()).filter(|&index| !written(index))),
+        Some(written) => stale.extend((0..count).filter(|&index| !written(index))),
         None => {
             progress.start("comparing pages", image.image.len());
-            for_each_chunk(out, image.blocks.len(), size, |first, chunk| {
-                stale.extend(stale_pages(chunk, size, &image.blocks[first..]).map(|i| first + i));
+            for_each_chunk(out, count, size, |first, chunk| {
+                let blocks = image.blocks(first..first + chunk.len() / size)?;
+                stale.extend(stale_pages(chunk, size, &blocks).map(|i| first + i));
                 progress.advance(chunk.len() as u64);
+                Ok::<_, ImageError>(())
             })
-            .map_err(io)?;
+            .map_err(io)??;
             progress.finish();
         }
     }
-    let ids: Vec<ObjectId> = stale.iter().map(|&index| image.blocks[index]).collect();
-    progress.start("writing changed pages", (ids.len() * size) as u64);
-    let mut next = stale.iter();
-    migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
-        let index = *next.next().expect("BUG: more blobs than asked for");
-        if bytes.len() != size {
-            return Err(ImageError::BadPage {
-                id: image.blocks[index],
-                expected: image.image.block_size,
-            });
+    progress.start("writing changed pages", (stale.len() * size) as u64);
+    // The ids of the stale pages of each window of the listing in turn,
+    // all in one read transaction of the store.
+    view.consistent(|view| {
+        for pages in stale.chunk_by(|a, b| a / WINDOW == b / WINDOW) {
+            let first = pages[0] / WINDOW * WINDOW;
+            let blocks = image.blocks(first..first + WINDOW)?;
+            let ids: Vec<ObjectId> = pages.iter().map(|&index| blocks[index - first]).collect();
+            let mut next = pages.iter().zip(&ids);
+            migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
+                let (&index, id) = next.next().expect("BUG: more blobs than asked for");
+                if bytes.len() != size {
+                    return Err(ImageError::BadPage {
+                        id: *id,
+                        expected: image.image.block_size,
+                    });
+                }
+                out.write_all_at(&bytes, (index * size) as u64)
+                    .map_err(io)?;
+                progress.advance(size as u64);
+                Ok(())
+            })?;
         }
-        out.write_all_at(&bytes, (index * size) as u64)
-            .map_err(io)?;
-        progress.advance(size as u64);
-        Ok(())
+        Ok::<_, ImageError>(())
     })?;
     progress.finish();
     // The digest is taken over what the file now holds, read back, not over
     // what was meant to be written.
-    if file_digest(out, image.blocks.len(), size).map_err(io)? != image.image.digest {
+    if file_digest(out, count, size).map_err(io)? != image.image.digest {
         if written.is_some() {
             return patch(view, image, out, out_path, None, progress);
         }
         return Err(ImageError::Digest { image: image.id });
     }
-    Ok(ids)
+    Ok(stale)
 }
 
 /// The whole-image digest of the first `count` pages of `size` bytes in
@@ -530,7 +551,9 @@ pub fn file_digest(file: &File, count: usize, size: usize) -> std::io::Result<[u
     let mut digest = blake3::Hasher::new();
     for_each_chunk(file, count, size, |_, chunk| {
         digest.update(chunk);
-    })?;
+        Ok::<_, std::convert::Infallible>(())
+    })?
+    .unwrap_or_else(|never| match never {});
     Ok(*digest.finalize().as_bytes())
 }
 
@@ -563,12 +586,12 @@ fn stale_pages<'c>(
 /// Calls `each` with the index of the first page and the bytes of the
 /// first `count` pages of `file`, a megabyte at a time (a read per page
 /// costs a system call per page).
-fn for_each_chunk(
+fn for_each_chunk<E>(
     file: &File,
     count: usize,
     size: usize,
-    mut each: impl FnMut(usize, &[u8]),
-) -> std::io::Result<()> {
+    mut each: impl FnMut(usize, &[u8]) -> Result<(), E>,
+) -> std::io::Result<Result<(), E>> {
     use std::os::unix::fs::FileExt;
     let per_read = ((1 << 20) / size).max(1);
     let mut buffer = vec![0u8; per_read * size];
@@ -577,16 +600,19 @@ fn for_each_chunk(
         let pages = per_read.min(count - first);
         let chunk = &mut buffer[..pages * size];
         file.read_exact_at(chunk, (first * size) as u64)?;
-        each(first, chunk);
+        if let Err(e) = each(first, chunk) {
+            return Ok(Err(e));
+        }
         first += pages;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::FileExt;
 
+    use migsnap_store::image::ResolvedImage;
     use migsnap_store::progress::Silent;
     use migsnap_store::{Listing, ObjectStore, Store};
 
@@ -663,7 +689,7 @@ mod tests {
     struct Fixture {
         store: Store,
         pages: Vec<Vec<u8>>,
-        image: ResolvedImage,
+        image: SpilledImage,
         path: PathBuf,
         file: File,
         _dir: tempfile::TempDir,
@@ -671,7 +697,7 @@ mod tests {
 
     impl Fixture {
         /// [`patch`] of the fixture's file into its image.
-        fn patch(&self, written: Option<Written<'_>>) -> Result<Vec<ObjectId>, ImageError> {
+        fn patch(&self, written: Option<Written<'_>>) -> Result<Vec<usize>, ImageError> {
             patch(
                 self.store.view(),
                 &self.image,
@@ -687,7 +713,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
         let pages: Vec<Vec<u8>> = (0..count).map(page).collect();
-        let image = store_image(&mut store, &pages);
+        let image = SpilledImage::from(store_image(&mut store, &pages));
         let path = dir.path().join("copy.db");
         let file = File::options()
             .read(true)
@@ -714,7 +740,7 @@ mod tests {
         fx.file.write_all_at(&fx.pages.concat(), 0).unwrap();
         fx.file.write_all_at(&page(99), 5 * SIZE as u64).unwrap();
         let fetched = fx.patch(None).unwrap();
-        assert_eq!(fetched, vec![fx.image.blocks[5]]);
+        assert_eq!(fetched, vec![5]);
         assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
 
         // Unchanged: nothing fetched.
@@ -727,7 +753,7 @@ mod tests {
         assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
         fx.file.set_len(3 * SIZE as u64).unwrap();
         let fetched = fx.patch(None).unwrap();
-        assert_eq!(fetched, fx.image.blocks[3..].to_vec());
+        assert_eq!(fetched, (3..8).collect::<Vec<_>>());
         assert_eq!(std::fs::read(&fx.path).unwrap(), fx.pages.concat());
     }
 
@@ -745,13 +771,10 @@ mod tests {
         };
 
         fx.file.write_all_at(&fx.pages.concat(), 0).unwrap();
-        assert_eq!(
-            patch_trusting(),
-            vec![fx.image.blocks[2], fx.image.blocks[6]]
-        );
+        assert_eq!(patch_trusting(), vec![2, 6]);
         // Page 4 is vouched for but wrong.
         fx.file.write_all_at(&page(99), 4 * SIZE as u64).unwrap();
-        assert_eq!(patch_trusting(), vec![fx.image.blocks[4]]);
+        assert_eq!(patch_trusting(), vec![4]);
     }
 
     #[test]

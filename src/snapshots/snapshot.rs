@@ -422,7 +422,6 @@ pub fn take_into(
         .map(|name| crate::snapshots::tag::check_name(repo, name))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let spill_dir = repo.store.dir().to_path_buf();
     let mut tx = repo.store.transaction()?;
     let current = tx.view().find_ref(&target.reference)?;
     let parents = target
@@ -445,7 +444,7 @@ pub fn take_into(
         .as_ref()
         .and_then(|p| p.image)
         .filter(|_| !parent_forgotten)
-        .and_then(|id| parent_listing(tx.view(), &id, &spill_dir));
+        .and_then(|id| image::spill_or_hold(tx.view(), &id, tx.view().dir()).ok());
     // Recording takes the parent's spilled listing over (see
     // `pages::record`); what is asked of the parent image afterwards is
     // its digest.
@@ -554,19 +553,6 @@ fn commit(
     let summary = message.lines().next().unwrap_or_default();
     tx.commit(&edits, &format!("snapshot: {summary}"))?;
     Ok(())
-}
-
-/// The listing of parent image `id`, spilled to a file in `dir` (see
-/// `image::spill`); held in memory when no file can be made, as a full
-/// snapshot would need far more room. `None` when it does not resolve.
-fn parent_listing(
-    view: migsnap_store::View<'_>,
-    id: &ObjectId,
-    dir: &Path,
-) -> Option<SpilledImage> {
-    image::spill(view, id, dir)
-        .or_else(|_| image::resolve(view, id).map(SpilledImage::from))
-        .ok()
 }
 
 /// What a new snapshot's parent offers the page read.

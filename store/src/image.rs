@@ -269,7 +269,37 @@ enum Held {
     Memory(Vec<ObjectId>),
 }
 
+/// Ids a [`SpilledImage`] hands out at a time to a reader that goes
+/// through it in order (2 MiB of ids).
+pub const WINDOW: usize = 1 << 16;
+
+/// Image `id` spilled to a file in `dir` ([`spill`]), or held in memory
+/// when no file can be made there (a full disk): what a reader that goes
+/// through the blocks in order takes.
+pub fn spill_or_hold(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> {
+    spill(view, id, dir).or_else(|_| resolve(view, id).map(SpilledImage::from))
+}
+
 impl SpilledImage {
+    /// The ids of the blocks from `first`, [`WINDOW`] of them, as far as
+    /// the image has blocks; for each window in turn.
+    pub fn windows(&self) -> impl Iterator<Item = (usize, Result<Vec<ObjectId>>)> + '_ {
+        (0..self.image.block_count as usize)
+            .step_by(WINDOW)
+            .map(|first| (first, self.blocks(first..first + WINDOW)))
+    }
+
+    /// The image with every block in memory, for a reader that looks
+    /// blocks up by index rather than in order.
+    pub fn to_resolved(&self) -> Result<ResolvedImage> {
+        Ok(ResolvedImage {
+            id: self.id,
+            image: self.image.clone(),
+            blocks: self.blocks(0..usize::MAX)?,
+            chain: self.chain.clone(),
+        })
+    }
+
     /// The ids of the blocks in `range`, as far as the image has blocks.
     pub fn blocks(&self, range: Range<usize>) -> Result<Vec<ObjectId>> {
         match &self.blocks {

@@ -432,15 +432,17 @@ fn large_raw_listings(env: &TestEnv) -> Vec<u8> {
 
 #[test]
 fn a_listing_over_a_mebibyte_is_built_in_a_file_and_streamed_into_the_store() {
-    // 512-byte pages: about 45,000 pages, whose full listing (1.4 MiB of
-    // ids) is over the size written from a file into a pack of its own.
+    // 512-byte pages: about 72,000, whose full listing (2.2 MiB of ids) is
+    // over the size written from a file into a pack of its own, and spans
+    // two of the 65,536-id windows in which checkout and restore read
+    // listings from their files.
     let env = TestEnv::with_store();
     let db = env.join("big.db");
     exec(
         &db,
         "PRAGMA page_size = 512;
          CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 45000)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 70000)
          INSERT INTO t SELECT i, randomblob(400) FROM n;",
     );
     let mut versions = vec![std::fs::read(&db).unwrap()];
@@ -464,5 +466,14 @@ fn a_listing_over_a_mebibyte_is_built_in_a_file_and_streamed_into_the_store() {
             "checkout of snapshot {i} differs"
         );
     }
+    // In place, over a file that differs in rows on both sides of the
+    // window boundary, and back: each listing is read a window at a time.
+    let state = dump(&db);
+    exec(&db, "UPDATE t SET b = randomblob(400) WHERE id % 1000 = 0;");
+    env.run(&["restore", &snapshots[1]]).assert_success();
+    assert_eq!(dump(&db), dump(&env.join("v1.db")));
+    env.run(&["restore", &snapshots[2]]).assert_success();
+    assert_eq!(dump(&db), state);
+    assert_eq!(integrity_check(&db), "ok");
     env.run(&["fsck", "--read-data"]).assert_success();
 }

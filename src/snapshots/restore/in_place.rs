@@ -16,7 +16,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use migsnap_store::image::{ResolvedImage, SpilledImage};
+use migsnap_store::image::{ResolvedImage, SpilledImage, WINDOW};
 use migsnap_store::{ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
@@ -33,9 +33,6 @@ pub(super) struct Written {
     pub kept: u32,
 }
 
-/// Ids of the live listing read from its file at a time.
-pub(super) const CHUNK: usize = 1 << 16;
-
 /// What a restore in place writes, and how it checks the pages it keeps.
 pub(super) struct Plan {
     /// The page numbers to write, ascending ([`Plan::new`]).
@@ -48,10 +45,15 @@ pub(super) struct Plan {
 
 impl Plan {
     /// Writes, over a database whose pages `live` lists, the pages of `new`
-    /// (a listing) that differ at the same index, and page 1 always.
-    pub(super) fn new(live: &SpilledImage, new: &[ObjectId], kept_sums: Vec<u64>) -> Plan {
+    /// that differ at the same index, and page 1 always.
+    pub(super) fn new(
+        live: &SpilledImage,
+        new: &SpilledImage,
+        kept_sums: Vec<u64>,
+    ) -> Result<Plan, RestoreError> {
         let mut write = Vec::new();
-        for (first, new) in (0..).step_by(CHUNK).zip(new.chunks(CHUNK)) {
+        for (first, new) in new.windows() {
+            let new = new?;
             // Unreadable, the live listing says nothing is kept.
             let live = live.blocks(first..first + new.len()).unwrap_or_default();
             write.extend((0..new.len()).filter_map(|offset| {
@@ -59,7 +61,7 @@ impl Plan {
                 (pgno == 1 || live.get(offset) != Some(&new[offset])).then_some(pgno)
             }));
         }
-        Plan { write, kept_sums }
+        Ok(Plan { write, kept_sums })
     }
 
     /// Whether the bytes of page `pgno`, read back, are the ones meant:
@@ -255,7 +257,7 @@ pub(super) fn apply(
     lock: WriteLock,
     facts: &LockedFacts,
     built: &Built,
-    old_blocks: Option<&[ObjectId]>,
+    old_blocks: Option<&SpilledImage>,
     target: &Path,
 ) -> Result<u32, RestoreError> {
     let size = facts.page_size as usize;
@@ -278,12 +280,24 @@ pub(super) fn apply(
     let mut written = 0;
     // Page 1 keeps the live schema cookie while pages are written, so this
     // connection never reloads its schema mid-way; the cookie moves last.
+    // Both listings, when known, a window at a time.
+    let mut listed = None;
     for pgno in 1..=count {
         let index = pgno as usize - 1;
-        let equal = match (old_blocks, &built.blocks) {
+        let at = index % WINDOW;
+        if at == 0 {
+            listed = match (old_blocks, &built.blocks) {
+                (Some(old), Some(new)) => Some((
+                    old.blocks(index..index + WINDOW)?,
+                    new.blocks(index..index + WINDOW)?,
+                )),
+                _ => None,
+            };
+        }
+        let equal = match &listed {
             _ if pgno == 1 || pgno > facts.page_count => false,
-            (Some(old), Some(new)) => old.get(index) == new.get(index),
-            _ => lock.page(pgno)? == read(pgno)?,
+            Some((old, new)) => old.get(at) == new.get(at),
+            None => lock.page(pgno)? == read(pgno)?,
         };
         if !equal {
             lock.write_page(pgno, &read(pgno)?)?;

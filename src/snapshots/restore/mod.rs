@@ -707,14 +707,7 @@ pub fn restore(
         // their store copies too would decompress the unchanged 99% that
         // the delta exists to skip. `fsck --read-data` checks those copies.
         let undo = undo_listing(repo.store.view(), target, safety, repo.store.dir())?;
-        prove_undo(
-            repo.store.view(),
-            target,
-            safety,
-            undo,
-            &wanted.blocks,
-            progress,
-        )?;
+        prove_undo(repo.store.view(), target, safety, undo, &wanted, progress)?;
     }
     let mut written = replace(
         repo.store.view(),
@@ -905,7 +898,7 @@ fn from_store_in_place(
     lock: WriteLock,
     snapshot: ObjectId,
     safety: ObjectId,
-    wanted: &image::ResolvedImage,
+    wanted: &image::SpilledImage,
     kept_sums: Vec<u64>,
     spill_dir: &Path,
     meta: &std::fs::Metadata,
@@ -927,9 +920,12 @@ fn from_store_in_place(
     // Which pages to write, and which to read back for the undo, is all a
     // restore needs of the live listing: it is read from its file a chunk
     // at a time, never held (32 bytes a page).
-    let plan = in_place::Plan::new(&live, &wanted.blocks, kept_sums);
-    prove_undo(view, target, safety, live, &wanted.blocks, progress)?;
-    let written = in_place::apply_from_store(lock, &facts, view, wanted, &plan, target, progress)?;
+    let plan = in_place::Plan::new(&live, wanted, kept_sums)?;
+    prove_undo(view, target, safety, live, wanted, progress)?;
+    // Writing and reading back look pages up by number: the listing is
+    // held from here on.
+    let wanted = wanted.to_resolved()?;
+    let written = in_place::apply_from_store(lock, &facts, view, &wanted, &plan, target, progress)?;
     Ok(Ok(Restored {
         path: target.to_path_buf(),
         snapshot,
@@ -964,9 +960,7 @@ fn undo_listing(
     let image_id = record
         .image
         .ok_or(RestoreError::SchemaOnly { snapshot: safety })?;
-    let live = image::spill(view, &image_id, dir)
-        .or_else(|_| image::resolve(view, &image_id).map(image::SpilledImage::from))
-        .map_err(unreadable)?;
+    let live = image::spill_or_hold(view, &image_id, dir).map_err(unreadable)?;
     // A safety snapshot that is an older head retention forgot may have
     // lost pages; `prove_undo` reads every one the restore will not hold.
     Ok(live)
@@ -975,7 +969,8 @@ fn undo_listing(
 /// Proves the undo of a restore can be carried out before anything is
 /// written: reads back every page of the safety snapshot `safety` (listed
 /// by `resolved`, hash-checked as read) except those the restored snapshot holds at the
-/// same index in `restored`, which the restored file holds, hash-checked.
+/// same index in `restored` (its listing), which the restored file holds,
+/// hash-checked.
 /// The safety snapshot may reuse pages stored long ago, or be the head
 /// itself; nothing read them then. `resolved` is dropped as soon as the
 /// pages to read are known, before any is read.
@@ -984,7 +979,7 @@ fn prove_undo(
     path: &Path,
     safety: ObjectId,
     resolved: image::SpilledImage,
-    restored: &[ObjectId],
+    restored: &image::SpilledImage,
     progress: &mut dyn Progress,
 ) -> Result<(), RestoreError> {
     let unreadable = |source: ImageError| RestoreError::UndoUnreadable {
@@ -998,13 +993,14 @@ fn prove_undo(
     // only read back once more.
     let mut seen = std::collections::HashSet::new();
     let mut missing: Vec<ObjectId> = Vec::new();
-    let count = resolved.image.block_count as usize;
-    for first in (0..count).step_by(in_place::CHUNK) {
-        let live = resolved
-            .blocks(first..first + in_place::CHUNK)
-            .map_err(|e| unreadable(ImageError::Store(e)))?;
+    for (first, live) in resolved.windows() {
+        let live = live.map_err(|e| unreadable(ImageError::Store(e)))?;
+        // Unreadable, the restored listing holds nothing: all is read back.
+        let restored = restored
+            .blocks(first..first + image::WINDOW)
+            .unwrap_or_default();
         missing.extend(live.iter().enumerate().filter_map(|(offset, id)| {
-            (restored.get(first + offset) != Some(id) && seen.insert(*id)).then_some(*id)
+            (restored.get(offset) != Some(id) && seen.insert(*id)).then_some(*id)
         }));
     }
     drop(seen);
@@ -1092,11 +1088,11 @@ fn replace(
             let facts = lock.facts()?;
             if facts.page_size == built.page_size && !facts.full_auto_vacuum {
                 let old_blocks = match safety {
-                    Some(id) => Some(plan(view, id)?.0.blocks),
+                    Some(id) => Some(plan(view, id)?.0),
                     None => None,
                 };
                 let pages_written =
-                    in_place::apply(lock, &facts, &built, old_blocks.as_deref(), target)?;
+                    in_place::apply(lock, &facts, &built, old_blocks.as_ref(), target)?;
                 return Ok(written(
                     Method::InPlace { pages_written },
                     hard_links(meta, true),
@@ -1265,7 +1261,7 @@ struct Built {
     /// The page size, from the image's header.
     page_size: u32,
     /// One stored block id per page, when the file is exactly a stored image.
-    blocks: Option<Vec<ObjectId>>,
+    blocks: Option<image::SpilledImage>,
     /// How it was built.
     rebuild: Rebuild,
 }
@@ -1280,30 +1276,34 @@ fn page_size_of(path: &Path) -> Result<u32, RestoreError> {
     Ok(page_size_from(field))
 }
 
-/// Resolves what rebuilding `snapshot` needs, failing early when it cannot be.
+/// Resolves what rebuilding `snapshot` needs, failing early when it
+/// cannot be. The listing is spilled to a file in the store's directory
+/// ([`image::spill_or_hold`]), and read from it a window at a time.
 fn plan(
     view: View<'_>,
     snapshot: ObjectId,
-) -> Result<(image::ResolvedImage, Recorded), RestoreError> {
+) -> Result<(image::SpilledImage, Recorded), RestoreError> {
     let record = view.read_snapshot(&snapshot)?;
     let image_id = record.image.ok_or(RestoreError::SchemaOnly { snapshot })?;
     // A forgotten snapshot stays restorable until gc frees its pages; its
     // listing may outlive them (as the base of a newer delta), so check the
     // pages too before promising anything.
     let forgotten = view.is_forgotten(&snapshot)?;
-    let resolved = match image::resolve(view, &image_id) {
-        Ok(resolved) => resolved,
+    let listed = match image::spill_or_hold(view, &image_id, view.dir()) {
+        Ok(listed) => listed,
         Err(_) if forgotten => return Err(RestoreError::Forgotten { snapshot }),
         Err(e) => return Err(e.into()),
     };
     if forgotten {
-        for block in &resolved.blocks {
-            if !view.contains(block)? {
-                return Err(RestoreError::Forgotten { snapshot });
+        for (_, blocks) in listed.windows() {
+            for block in &blocks? {
+                if !view.contains(block)? {
+                    return Err(RestoreError::Forgotten { snapshot });
+                }
             }
         }
     }
-    Ok((resolved, Recorded::from_snapshot(&record)))
+    Ok((listed, Recorded::from_snapshot(&record)))
 }
 
 /// What a rebuilt file starts from.
@@ -1397,7 +1397,7 @@ fn rebuild(
         temp,
         bytes: resolved.image.len(),
         page_size: resolved.image.block_size,
-        blocks: Some(resolved.blocks),
+        blocks: Some(resolved),
         rebuild,
     })
 }

@@ -56,14 +56,6 @@ impl Transaction<'_> {
         Ok(pack.members[0].id)
     }
 
-    /// The store's directory, where a writer's temporary files go
-    /// ([`BlockFile`]).
-    pub fn dir(&self) -> &std::path::Path {
-        self.path
-            .parent()
-            .expect("holds because the store file is in the store directory")
-    }
-
     /// A compressor at the store's level and with its dictionary, for
     /// preparing packs on other threads before [`Transaction::write_pack`].
     pub fn compressor(&self) -> Compressor {

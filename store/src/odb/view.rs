@@ -31,6 +31,16 @@ pub struct View<'a> {
     pub(super) cache: &'a RefCell<PackCache>,
 }
 
+impl<'a> View<'a> {
+    /// The store's directory, where readers spill listings
+    /// ([`crate::image::spill`]).
+    pub fn dir(&self) -> &'a Path {
+        self.path
+            .parent()
+            .expect("holds because the store file is in the store directory")
+    }
+}
+
 impl View<'_> {
     fn sql(&self, source: rusqlite::Error) -> Error {
         sql_error(self.path, source)
