@@ -289,17 +289,6 @@ impl SpilledImage {
             .map(|first| (first, self.blocks(first..first + WINDOW)))
     }
 
-    /// The image with every block in memory, for a reader that looks
-    /// blocks up by index rather than in order.
-    pub fn to_resolved(&self) -> Result<ResolvedImage> {
-        Ok(ResolvedImage {
-            id: self.id,
-            image: self.image.clone(),
-            blocks: self.blocks(0..usize::MAX)?,
-            chain: self.chain.clone(),
-        })
-    }
-
     /// The ids of the blocks in `range`, as far as the image has blocks.
     pub fn blocks(&self, range: Range<usize>) -> Result<Vec<ObjectId>> {
         match &self.blocks {

@@ -16,8 +16,8 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use migsnap_store::image::{ResolvedImage, SpilledImage, WINDOW};
-use migsnap_store::{ObjectId, Progress, View};
+use migsnap_store::image::{SpilledImage, WINDOW};
+use migsnap_store::{Image, ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
 use crate::snapshots::page_sums::PageSums;
@@ -33,14 +33,20 @@ pub(super) struct Written {
     pub kept: u32,
 }
 
-/// What a restore in place writes, and how it checks the pages it keeps.
+/// What a restore in place writes, and how it checks every page after.
+/// It holds ids only of the pages it writes (and of the rare kept page
+/// without a sum), never the whole listing: 32 MiB at 4 GiB.
 pub(super) struct Plan {
-    /// The page numbers to write, ascending ([`Plan::new`]).
-    write: Vec<u32>,
+    /// The pages to write and their ids, by ascending page number
+    /// ([`Plan::new`]); the read-back checks them by id.
+    write: Vec<(u32, ObjectId)>,
     /// The CRC-64 of each live page as the safety snapshot read it under
     /// this lock, by index, 0 where unknown ([`PageSums`]): the read-back
     /// checks a kept page against it instead of hashing it with BLAKE3.
     kept_sums: Vec<u64>,
+    /// The kept pages whose sum is unknown, and their ids, by ascending
+    /// page number: the read-back checks them by id.
+    unsummed: Vec<(u32, ObjectId)>,
 }
 
 impl Plan {
@@ -51,29 +57,50 @@ impl Plan {
         new: &SpilledImage,
         kept_sums: Vec<u64>,
     ) -> Result<Plan, RestoreError> {
-        let mut write = Vec::new();
+        let mut plan = Plan {
+            write: Vec::new(),
+            kept_sums,
+            unsummed: Vec::new(),
+        };
         for (first, new) in new.windows() {
             let new = new?;
             // Unreadable, the live listing says nothing is kept.
             let live = live.blocks(first..first + new.len()).unwrap_or_default();
-            write.extend((0..new.len()).filter_map(|offset| {
+            for (offset, id) in new.iter().enumerate() {
                 let pgno = u32::try_from(first + offset + 1).expect("BUG: page count over u32");
-                (pgno == 1 || live.get(offset) != Some(&new[offset])).then_some(pgno)
-            }));
+                plan.add(pgno, *id, pgno != 1 && live.get(offset) == Some(id));
+            }
         }
-        Ok(Plan { write, kept_sums })
+        Ok(plan)
+    }
+
+    /// Adds page `pgno`, of id `id`, which is `kept` or written; pages
+    /// come in ascending order.
+    fn add(&mut self, pgno: u32, id: ObjectId, kept: bool) {
+        let sum = self.kept_sums.get(pgno as usize - 1).copied().unwrap_or(0);
+        if !kept {
+            self.write.push((pgno, id));
+        } else if sum == 0 {
+            self.unsummed.push((pgno, id));
+        }
     }
 
     /// Whether the bytes of page `pgno`, read back, are the ones meant:
-    /// a written page (or one whose sum is unknown) hashes to its id in
-    /// `blocks`, a kept page has the sum it had when the lock was taken.
-    fn holds(&self, pgno: u32, page: &[u8], blocks: &[ObjectId]) -> bool {
-        let index = pgno as usize - 1;
-        match self.kept_sums.get(index) {
-            Some(&sum) if sum != 0 && self.write.binary_search(&pgno).is_err() => {
-                PageSums::of(page) == sum
-            }
-            _ => blocks.get(index) == Some(&migsnap_store::codec::blob_id(page)),
+    /// a written page (or a kept one whose sum is unknown) hashes to its
+    /// id, a kept page has the sum it had when the lock was taken.
+    fn holds(&self, pgno: u32, page: &[u8]) -> bool {
+        let id_of = |pages: &[(u32, ObjectId)]| {
+            pages
+                .binary_search_by_key(&pgno, |&(p, _)| p)
+                .ok()
+                .map(|i| pages[i].1)
+        };
+        match id_of(&self.write).or_else(|| id_of(&self.unsummed)) {
+            Some(id) => id == migsnap_store::codec::blob_id(page),
+            None => self
+                .kept_sums
+                .get(pgno as usize - 1)
+                .is_some_and(|&sum| sum != 0 && PageSums::of(page) == sum),
         }
     }
 }
@@ -89,28 +116,25 @@ pub(super) fn apply_from_store(
     lock: WriteLock,
     facts: &LockedFacts,
     view: View<'_>,
-    new: &ResolvedImage,
+    new: &Image,
     plan: &Plan,
     target: &Path,
     progress: &mut dyn Progress,
 ) -> Result<Written, RestoreError> {
     let fetch = &plan.write;
     let size = facts.page_size;
-    let count = new.image.block_count;
-    let ids: Vec<ObjectId> = fetch
-        .iter()
-        .map(|&pgno| new.blocks[pgno as usize - 1])
-        .collect();
+    let count = new.block_count;
+    let ids: Vec<ObjectId> = fetch.iter().map(|&(_, id)| id).collect();
     let live_header = lock.page(1)?;
     let mut first_page = Vec::new();
     let mut snapshot_header = Vec::new();
     progress.start("writing changed pages", ids.len() as u64 * u64::from(size));
     let mut next = fetch.iter();
     migsnap_store::bulk::read_blobs(view, &ids, 2, |mut page| {
-        let pgno = *next.next().expect("BUG: more blobs than asked for");
+        let &(pgno, id) = next.next().expect("BUG: more blobs than asked for");
         if page.len() != size as usize {
             return Err(RestoreError::Image(ImageError::BadPage {
-                id: new.blocks[pgno as usize - 1],
+                id,
                 expected: size,
             }));
         }
@@ -129,15 +153,8 @@ pub(super) fn apply_from_store(
     }
     lock.set_schema_cookie(next_cookie(&snapshot_header, &live_header))?;
     let committed = lock.commit()?;
-    progress.start("verifying pages", new.image.len());
-    let read_back = hash_back(
-        &committed,
-        plan,
-        &new.blocks,
-        &first_page,
-        size as usize,
-        progress,
-    );
+    progress.start("verifying pages", new.len());
+    let read_back = hash_back(&committed, plan, &first_page, size as usize, progress);
     committed.close();
     progress.finish();
     let (unchanged, seen, first_bad) = read_back?;
@@ -161,7 +178,6 @@ const HASH_BATCH: usize = 256;
 fn hash_back(
     committed: &Committed,
     plan: &Plan,
-    blocks: &[ObjectId],
     first_page: &[u8],
     size: usize,
     progress: &mut dyn Progress,
@@ -178,7 +194,7 @@ fn hash_back(
                     for (first, batch) in batch_rx {
                         let bad = (first..)
                             .zip(batch.chunks(size))
-                            .find(|(pgno, page)| !plan.holds(*pgno, page, blocks));
+                            .find(|(pgno, page)| !plan.holds(*pgno, page));
                         if let Some((pgno, _)) = bad {
                             first_bad = Some(first_bad.map_or(pgno, |b| b.min(pgno)));
                         }
@@ -418,45 +434,52 @@ mod tests {
             .collect();
 
         // The first page that does not hold as `plan` says, read back.
-        let first_bad = |plan: &Plan, blocks: &[ObjectId]| {
+        let first_bad = |plan: &Plan| {
             let (unchanged, seen, first_bad) =
-                hash_back(&committed, plan, blocks, &after[0], PAGE, &mut Silent).unwrap();
+                hash_back(&committed, plan, &after[0], PAGE, &mut Silent).unwrap();
             assert!(unchanged);
             assert_eq!(seen as usize, after.len());
             first_bad
         };
-        let hashed_only = Plan {
-            write: vec![1, 2, 400, 900],
-            kept_sums: Vec::new(),
+        // A plan that writes `write`, over pages whose sums are `sums`,
+        // with `blocks` the restored listing.
+        let plan = |write: &[u32], sums: &[u64], blocks: &[ObjectId]| {
+            let mut plan = Plan {
+                write: Vec::new(),
+                kept_sums: sums.to_vec(),
+                unsummed: Vec::new(),
+            };
+            for (pgno, id) in (1..).zip(blocks) {
+                plan.add(pgno, *id, !write.contains(&pgno));
+            }
+            plan
         };
-        assert_eq!(first_bad(&hashed_only, &blocks), None);
+        let write = [1, 2, 400, 900];
+        assert_eq!(first_bad(&plan(&write, &[], &blocks)), None);
 
         // Kept pages are checked by their sums, written ones by their ids.
-        let mut summed = Plan {
-            write: hashed_only.write.clone(),
-            kept_sums: after.iter().map(|page| PageSums::of(page)).collect(),
-        };
-        assert_eq!(first_bad(&summed, &blocks), None);
-        summed.kept_sums[700] ^= 1;
+        let mut sums: Vec<u64> = after.iter().map(|page| PageSums::of(page)).collect();
+        assert_eq!(first_bad(&plan(&write, &sums, &blocks)), None);
+        sums[700] ^= 1;
         assert_eq!(
-            first_bad(&summed, &blocks),
+            first_bad(&plan(&write, &sums, &blocks)),
             Some(701),
             "a kept page whose sum differs"
         );
         let mut wrong_written = blocks.clone();
         wrong_written[399] = blocks[3];
         assert_eq!(
-            first_bad(&summed, &wrong_written),
+            first_bad(&plan(&write, &sums, &wrong_written)),
             Some(400),
             "a written page is checked by its id"
         );
 
         // Unknown sums (0) fall back to the ids.
-        summed.kept_sums[11] = 0;
+        sums[11] = 0;
         blocks[800] = blocks[3];
         blocks[11] = blocks[3];
-        assert_eq!(first_bad(&summed, &blocks), Some(12));
-        assert_eq!(first_bad(&hashed_only, &blocks), Some(12));
+        assert_eq!(first_bad(&plan(&write, &sums, &blocks)), Some(12));
+        assert_eq!(first_bad(&plan(&write, &[], &blocks)), Some(12));
         drop(conn);
     }
 }

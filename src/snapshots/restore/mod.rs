@@ -918,14 +918,12 @@ fn from_store_in_place(
         return Ok(Err(lock));
     }
     // Which pages to write, and which to read back for the undo, is all a
-    // restore needs of the live listing: it is read from its file a chunk
-    // at a time, never held (32 bytes a page).
+    // restore needs of the two listings: each is read from its file a
+    // window at a time, never held (32 bytes a page).
     let plan = in_place::Plan::new(&live, wanted, kept_sums)?;
     prove_undo(view, target, safety, live, wanted, progress)?;
-    // Writing and reading back look pages up by number: the listing is
-    // held from here on.
-    let wanted = wanted.to_resolved()?;
-    let written = in_place::apply_from_store(lock, &facts, view, &wanted, &plan, target, progress)?;
+    let written =
+        in_place::apply_from_store(lock, &facts, view, &wanted.image, &plan, target, progress)?;
     Ok(Ok(Restored {
         path: target.to_path_buf(),
         snapshot,
