@@ -409,21 +409,12 @@ pub fn write(
         // transaction of the store.
         let read = view.consistent(|view| {
             for (_, ids) in image.windows() {
-                let ids = ids?;
-                let mut index = 0usize;
-                migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
-                    if bytes.len() != block_size as usize {
-                        return Err(ImageError::BadPage {
-                            id: ids[index],
-                            expected: block_size,
-                        });
-                    }
-                    index += 1;
+                read_pages(view, &ids?, workers(), block_size, |_, bytes| {
                     progress.advance(u64::from(block_size));
                     // A closed channel means the writer failed; its error
                     // is reported below.
                     let _ = page_tx.send(bytes);
-                    Ok(())
+                    Ok::<_, ImageError>(())
                 })?;
             }
             Ok::<_, ImageError>(())
@@ -515,20 +506,18 @@ pub fn patch(
             let first = pages[0] / WINDOW * WINDOW;
             let blocks = image.blocks(first..first + WINDOW)?;
             let ids: Vec<ObjectId> = pages.iter().map(|&index| blocks[index - first]).collect();
-            let mut next = pages.iter().zip(&ids);
-            migsnap_store::bulk::read_blobs(view, &ids, workers(), |bytes| {
-                let (&index, id) = next.next().expect("BUG: more blobs than asked for");
-                if bytes.len() != size {
-                    return Err(ImageError::BadPage {
-                        id: *id,
-                        expected: image.image.block_size,
-                    });
-                }
-                out.write_all_at(&bytes, (index * size) as u64)
-                    .map_err(io)?;
-                progress.advance(size as u64);
-                Ok(())
-            })?;
+            read_pages(
+                view,
+                &ids,
+                workers(),
+                image.image.block_size,
+                |at, bytes| {
+                    out.write_all_at(&bytes, (pages[at] * size) as u64)
+                        .map_err(io)?;
+                    progress.advance(size as u64);
+                    Ok::<_, ImageError>(())
+                },
+            )?;
         }
         Ok::<_, ImageError>(())
     })?;
@@ -555,6 +544,30 @@ pub fn file_digest(file: &File, count: usize, size: usize) -> std::io::Result<[u
     })?
     .unwrap_or_else(|never| match never {});
     Ok(*digest.finalize().as_bytes())
+}
+
+/// Calls `each` with the position in `ids` and the bytes of every page
+/// `ids` lists, in order: each hash-checked by the store against its id,
+/// and here to be a page of `size` bytes.
+pub(crate) fn read_pages<E: From<ImageError> + From<migsnap_store::Error>>(
+    view: View<'_>,
+    ids: &[ObjectId],
+    threads: usize,
+    size: u32,
+    mut each: impl FnMut(usize, Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut index = 0;
+    migsnap_store::bulk::read_blobs(view, ids, threads, |bytes| {
+        if bytes.len() != size as usize {
+            return Err(ImageError::BadPage {
+                id: ids[index],
+                expected: size,
+            }
+            .into());
+        }
+        index += 1;
+        each(index - 1, bytes)
+    })
 }
 
 /// The offsets (in pages) of the pages of `chunk` whose id is not the

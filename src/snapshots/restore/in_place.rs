@@ -21,7 +21,7 @@ use migsnap_store::{Image, ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
 use crate::snapshots::page_sums::PageSums;
-use crate::snapshots::pages::ImageError;
+use crate::snapshots::pages;
 use crate::snapshots::sqlite::{Committed, LockedFacts, WriteLock};
 
 /// Pages a restore in place wrote.
@@ -129,15 +129,8 @@ pub(super) fn apply_from_store(
     let mut first_page = Vec::new();
     let mut snapshot_header = Vec::new();
     progress.start("writing changed pages", ids.len() as u64 * u64::from(size));
-    let mut next = fetch.iter();
-    migsnap_store::bulk::read_blobs(view, &ids, 2, |mut page| {
-        let &(pgno, id) = next.next().expect("BUG: more blobs than asked for");
-        if page.len() != size as usize {
-            return Err(RestoreError::Image(ImageError::BadPage {
-                id,
-                expected: size,
-            }));
-        }
+    pages::read_pages(view, &ids, 2, size, |at, mut page| {
+        let pgno = fetch[at].0;
         if pgno == 1 {
             snapshot_header = page[..100].to_vec();
             patch_header(&mut page, &live_header, count);
@@ -145,7 +138,7 @@ pub(super) fn apply_from_store(
         }
         lock.write_page(pgno, &page)?;
         progress.advance(u64::from(size));
-        Ok(())
+        Ok::<_, RestoreError>(())
     })?;
     progress.finish();
     if count < facts.page_count {

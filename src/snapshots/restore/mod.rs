@@ -1008,17 +1008,9 @@ fn prove_undo(
         "reading back the safety snapshot",
         missing.len() as u64 * u64::from(block_size),
     );
-    let mut index = 0;
-    migsnap_store::bulk::read_blobs(view, &missing, 2, |bytes| {
-        if bytes.len() != block_size as usize {
-            return Err(ImageError::BadPage {
-                id: missing[index],
-                expected: block_size,
-            });
-        }
-        index += 1;
+    pages::read_pages(view, &missing, 2, block_size, |_, _| {
         progress.advance(u64::from(block_size));
-        Ok(())
+        Ok::<_, ImageError>(())
     })
     .map_err(unreadable)?;
     progress.finish();
