@@ -7,8 +7,11 @@
 //! transaction. Channels are bounded, so at most a few MiB of pages are in
 //! flight whatever the database size.
 //!
-//! Writing an image back re-hashes every page as it is read from the store and
-//! the whole image as it is written, so a restore is verified end to end.
+//! Writing an image into a new file hashes the whole image as it is written
+//! and checks it against the image's digest, so it is verified end to end;
+//! only when that fails are the pages read again, each hashed against its
+//! id, to name the one at fault. Patching a file re-hashes each page it
+//! fetches, then the whole file read back.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::bounded;
 use migsnap_store::block_file::BlockFile;
+use migsnap_store::bulk::Proof;
 use migsnap_store::compress::Compressor;
 use migsnap_store::image::{NewListing, SpilledImage, WINDOW, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
@@ -364,8 +368,9 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-/// Writes the pages of `image` to `out`, verifying each page hash (on read)
-/// and the whole-image digest (over what was written).
+/// Writes the pages of `image` to `out`, verifying the whole-image digest
+/// over what was written (which proves every page: each is not hashed on
+/// its own unless the digest fails, to name the one at fault).
 pub fn write(
     view: View<'_>,
     image: &SpilledImage,
@@ -405,19 +410,13 @@ pub fn write(
             writer.flush()?;
             Ok::<_, std::io::Error>(digest)
         });
-        // The listing is read a window at a time, all in one read
-        // transaction of the store.
-        let read = view.consistent(|view| {
-            for (_, ids) in image.windows() {
-                read_pages(view, &ids?, workers(), block_size, |_, bytes| {
-                    progress.advance(u64::from(block_size));
-                    // A closed channel means the writer failed; its error
-                    // is reported below.
-                    let _ = page_tx.send(bytes);
-                    Ok::<_, ImageError>(())
-                })?;
-            }
-            Ok::<_, ImageError>(())
+        // No page is hashed on its own: the digest below proves them all.
+        let read = read_image(view, image, Proof::ByCaller, |bytes| {
+            progress.advance(u64::from(block_size));
+            // A closed channel means the writer failed; its error is
+            // reported below.
+            let _ = page_tx.send(bytes);
+            Ok(())
         });
         drop(page_tx);
         let written = writer.join().expect("BUG: image writer panicked");
@@ -427,9 +426,33 @@ pub fn write(
     let digest = written.map_err(io)?;
     progress.finish();
     if digest.finalize().as_bytes() != &image.image.digest {
+        // Read every page again, each hashed, to name the one at fault.
+        progress.start("checking pages", image.image.len());
+        read_image(view, image, Proof::EachBlob, |_| {
+            progress.advance(u64::from(block_size));
+            Ok(())
+        })?;
         return Err(ImageError::Digest { image: image.id });
     }
     Ok(())
+}
+
+/// Calls `each` with the bytes of every page of `image`, in order: the
+/// listing read a window at a time, all in one read transaction of the
+/// store.
+fn read_image(
+    view: View<'_>,
+    image: &SpilledImage,
+    proof: Proof,
+    mut each: impl FnMut(Vec<u8>) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
+    view.consistent(|view| {
+        for (_, ids) in image.windows() {
+            let size = image.image.block_size;
+            read_pages(view, &ids?, workers(), size, proof, |_, bytes| each(bytes))?;
+        }
+        Ok(())
+    })
 }
 
 /// Reserves `len` bytes of disk for `out` before it is written: a file
@@ -511,6 +534,7 @@ pub fn patch(
                 &ids,
                 workers(),
                 image.image.block_size,
+                Proof::EachBlob,
                 |at, bytes| {
                     out.write_all_at(&bytes, (pages[at] * size) as u64)
                         .map_err(io)?;
@@ -547,17 +571,19 @@ pub fn file_digest(file: &File, count: usize, size: usize) -> std::io::Result<[u
 }
 
 /// Calls `each` with the position in `ids` and the bytes of every page
-/// `ids` lists, in order: each hash-checked by the store against its id,
-/// and here to be a page of `size` bytes.
+/// `ids` lists, in order: each hash-checked by the store against its id
+/// (unless `proof` leaves that to the caller), and here to be a page of
+/// `size` bytes.
 pub(crate) fn read_pages<E: From<ImageError> + From<migsnap_store::Error>>(
     view: View<'_>,
     ids: &[ObjectId],
     threads: usize,
     size: u32,
+    proof: Proof,
     mut each: impl FnMut(usize, Vec<u8>) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut index = 0;
-    migsnap_store::bulk::read_blobs(view, ids, threads, |bytes| {
+    migsnap_store::bulk::read_blobs(view, ids, threads, proof, |bytes| {
         if bytes.len() != size as usize {
             return Err(ImageError::BadPage {
                 id: ids[index],

@@ -16,6 +16,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use migsnap_store::bulk::Proof;
 use migsnap_store::image::{SpilledImage, WINDOW};
 use migsnap_store::{Image, ObjectId, Progress, View};
 
@@ -129,7 +130,7 @@ pub(super) fn apply_from_store(
     let mut first_page = Vec::new();
     let mut snapshot_header = Vec::new();
     progress.start("writing changed pages", ids.len() as u64 * u64::from(size));
-    pages::read_pages(view, &ids, 2, size, |at, mut page| {
+    pages::read_pages(view, &ids, 2, size, Proof::EachBlob, |at, mut page| {
         let pgno = fetch[at].0;
         if pgno == 1 {
             snapshot_header = page[..100].to_vec();

@@ -22,6 +22,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use migsnap_store::bulk::Proof;
 use migsnap_store::image;
 use migsnap_store::{ObjectId, Progress, View};
 use tempfile::NamedTempFile;
@@ -1008,7 +1009,7 @@ fn prove_undo(
         "reading back the safety snapshot",
         missing.len() as u64 * u64::from(block_size),
     );
-    pages::read_pages(view, &missing, 2, block_size, |_, _| {
+    pages::read_pages(view, &missing, 2, block_size, Proof::EachBlob, |_, _| {
         progress.advance(u64::from(block_size));
         Ok::<_, ImageError>(())
     })

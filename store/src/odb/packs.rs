@@ -129,19 +129,31 @@ pub(crate) fn extract_in_place<'a>(
     offset: i64,
     len: i64,
 ) -> Result<&'a [u8]> {
-    let bytes = usize::try_from(offset)
+    let bytes = member_bytes(pack_bytes, id, pack, offset, len)?;
+    let actual = ObjectId::hash(bytes);
+    if actual != *id {
+        return Err(Error::Corrupt { id: *id, actual });
+    }
+    Ok(bytes)
+}
+
+/// The bytes at `offset`, `len` of an unpacked pack, where object `id` is
+/// recorded to lie, not hashed: for a reader that proves them otherwise.
+pub(crate) fn member_bytes<'a>(
+    pack_bytes: &'a [u8],
+    id: &ObjectId,
+    pack: i64,
+    offset: i64,
+    len: i64,
+) -> Result<&'a [u8]> {
+    usize::try_from(offset)
         .ok()
         .zip(usize::try_from(len).ok())
         .and_then(|(start, len)| pack_bytes.get(start..start.checked_add(len)?))
         .ok_or_else(|| Error::Unreadable {
             id: *id,
             reason: format!("its place {offset}+{len} is outside pack {pack}"),
-        })?;
-    let actual = ObjectId::hash(bytes);
-    if actual != *id {
-        return Err(Error::Corrupt { id: *id, actual });
-    }
-    Ok(bytes)
+        })
 }
 
 /// `encoded`, when it hashes to `id`.

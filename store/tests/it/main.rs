@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use migsnap_store::bulk::Proof;
 use migsnap_store::fsck::{self, Fault, FsckOptions};
 use migsnap_store::gc::{self, GcOptions};
 use migsnap_store::progress::Silent;
@@ -286,6 +287,46 @@ fn flipped_stored_bytes_are_reported_as_corrupt_not_returned() {
         store.read(&healthy).unwrap(),
         Object::Blob(noise("b", 0, 4096))
     );
+}
+
+/// A bulk read hashes each blob unless the caller proves them itself: a
+/// flipped blob is refused, naming it, with `Proof::EachBlob`, and handed
+/// over as stored with `Proof::ByCaller`, its neighbours intact either way.
+#[test]
+fn a_bulk_read_hashes_each_blob_unless_the_caller_proves_them() {
+    let (dir, mut store) = new_store();
+    let pages: Vec<Vec<u8>> = (0..3).map(|n| noise("p", n, 4096)).collect();
+    let ids: Vec<ObjectId> = pages
+        .iter()
+        .map(|p| store.write(&Object::Blob(p.clone())).unwrap())
+        .collect();
+    drop(store);
+    flip_a_byte(&dir.path().join(".migsnap/store.db"), &ids[1]);
+    let store = Store::open(&dir.path().join(".migsnap")).unwrap();
+
+    let mut got = Vec::new();
+    let err =
+        migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, 1, Proof::EachBlob, |bytes| {
+            got.push(bytes);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupt { id, .. } if id == ids[1]),
+        "{err}"
+    );
+    assert_eq!(got, pages[..1], "only the page before the flipped one");
+
+    let mut got = Vec::new();
+    migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, 2, Proof::ByCaller, |bytes| {
+        got.push(bytes);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!((&got[0], &got[2]), (&pages[0], &pages[2]));
+    let flipped: Vec<usize> = (0..4096).filter(|&i| got[1][i] != pages[1][i]).collect();
+    assert_eq!(flipped.len(), 1, "the stored bytes, one bit off, unhashed");
 }
 
 #[test]
@@ -1098,10 +1139,16 @@ fn bulk_reads_of_interleaved_packs_come_back_whole_and_in_order() {
         .collect();
     for threads in [1, 2, 3] {
         let mut got = Vec::new();
-        migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, threads, |bytes| {
-            got.push(bytes);
-            Ok(())
-        })
+        migsnap_store::bulk::read_blobs::<Error>(
+            store.view(),
+            &ids,
+            threads,
+            Proof::EachBlob,
+            |bytes| {
+                got.push(bytes);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(got.len(), pages.len(), "{threads} threads");
         assert!(
@@ -1139,10 +1186,16 @@ fn a_bulk_read_that_meets_a_broken_pack_again_reports_it_once() {
     drop(conn);
     for threads in [1, 2] {
         let mut delivered = 0;
-        let err = migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, threads, |_| {
-            delivered += 1;
-            Ok(())
-        })
+        let err = migsnap_store::bulk::read_blobs::<Error>(
+            store.view(),
+            &ids,
+            threads,
+            Proof::EachBlob,
+            |_| {
+                delivered += 1;
+                Ok(())
+            },
+        )
         .unwrap_err();
         assert_eq!(delivered, 0, "pages before the broken one: none");
         assert!(
@@ -1202,10 +1255,16 @@ fn bulk_reads_decode_packs_in_part_and_further_when_asked() {
     ids.extend([last, first, middle]);
     for threads in [1, 2] {
         let mut got = Vec::new();
-        migsnap_store::bulk::read_blobs::<Error>(store.view(), &ids, threads, |bytes| {
-            got.push(bytes);
-            Ok(())
-        })
+        migsnap_store::bulk::read_blobs::<Error>(
+            store.view(),
+            &ids,
+            threads,
+            Proof::EachBlob,
+            |bytes| {
+                got.push(bytes);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(got.len(), ids.len());
         for (n, (id, bytes)) in ids.iter().zip(&got).enumerate() {
