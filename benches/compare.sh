@@ -205,7 +205,7 @@ SECTION=$OUT/section.md
     echo "- machine: nproc $(nproc), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- versions: ${MIG_VERSION}; sqlite3 $(sqlite3 --version | cut -d' ' -f1); $(restic version | head -n 1 | cut -d' ' -f1-2); zstd $(zstd -V | grep -o 'v[0-9.]*' | head -n 1); gen_chatdb source ${GEN_HASH}"
     echo "- data: \`gen_chatdb create --seed $SEED --journal $JOURNAL\`, then \`gen_chatdb mutate --percent $PERCENT --seed $MUTATE_SEED\`"
-    echo "- method: warm page cache; each command run $REPS times from the same starting state (a full restore, a checkout and restic's restore in turn, each after every output was removed); wall = median, RSS = max of the runs."
+    echo "- method: warm page cache; each command run $REPS times from the same starting state (restic's restore, a checkout and a full restore in turn, each after every output was removed, each round starting one step later); wall = median, RSS = max of the runs."
     if [[ $SKIP_MIGSNAP == 1 ]]; then
         echo
         echo "**PARTIAL RUN: migsnap was not measured (COMPARE_SKIP_MIGSNAP=1); only the reference tools ran.**"
@@ -375,14 +375,17 @@ for size in "${SIZES[@]}"; do
         fi
     fi
 
-    # The three commands that write a whole new 1 GiB file (a full restore,
-    # a checkout, restic's restore) run in turn, and before each every
-    # output is removed. So each writes into memory just freed: on this VM
-    # a write into guest memory not touched lately costs a host fault a
-    # page (a 1 GiB checkout into such memory took 3.4-3.9 s with 2.7-3.3 s
-    # of system time, against 1.8-2.3 s and 0.7-0.9 s just after a removal),
-    # and which command met such memory had been the order's luck.
-    say "[$size] d. full restore, checkout and restic restore, in turn"
+    # The three commands that write a whole new 1 GiB file (restic's
+    # restore, a checkout, a full restore) run in turn, and before each every
+    # output is removed. On this VM a write into guest memory the host has
+    # not backed lately costs a host fault a page (`copy_folio_from_iter_atomic`
+    # in `perf`: a 1 GiB checkout into such memory took 3.4-3.9 s with
+    # 2.7-3.3 s of system time, against 1.8-2.3 s and 0.7-0.9 s right after
+    # a removal), and which command meets it follows the order: by hand,
+    # whichever ran right after restic's restore paid 0.4-0.6 s more system
+    # time. So each round starts one step later, and each command runs in
+    # each place once every three rounds.
+    say "[$size] d. restic restore, checkout and full restore, in turn"
     outputs_gone() {
         rm -rf "$W/restic-restore" "$W/checkout.db" "$W/checkout.db-wal" "$W/checkout.db-shm"
         if [[ $SKIP_MIGSNAP != 1 ]]; then rm -f "$DB" "$DB-wal" "$DB-shm" "$DB-journal"; fi
@@ -391,35 +394,40 @@ for size in "${SIZES[@]}"; do
     # migsnap fsyncs what it restores and restic does not: sync it too, so
     # the comparison is like for like.
     restic_restore=(bash -c "restic -r '$REPO' --cache-dir '$RCACHE' restore latest --target '$W/restic-restore' && sync '$W/restic-restore$DB'")
+    steps=(restic checkout full)
+    [[ $SKIP_MIGSNAP == 1 ]] && steps=(restic)
     full_w=() full_r=() co_w=() co_r=() rr_w=() rr_r=()
-    for ((i = 1; i <= REPS; i++)); do
-        outputs_gone
-        echo "\$ ${restic_restore[*]}" >>"$LOG"
-        timed "${restic_restore[@]}"
-        rr_w+=("$T_WALL") rr_r+=("$T_RSS")
-        if ((i == REPS)); then
-            if [[ $(sha "$W/restic-restore$DB") == "$mut_sha" ]]; then restic_ok=yes; else restic_ok="**NO**"; fi
-        fi
-        [[ $SKIP_MIGSNAP == 1 ]] && continue
-        outputs_gone
-        echo "\$ $MIGSNAP checkout chat -o $W/checkout.db" >>"$LOG"
-        timed "$MIGSNAP" --store "$STORE" checkout chat -o "$W/checkout.db"
-        co_w+=("$T_WALL") co_r+=("$T_RSS")
-        if ((i == REPS)); then
-            if [[ $(sha "$W/checkout.db") == "$mut_sha" ]]; then co_ok=yes; else co_ok="**NO**"; fi
-        fi
-        # Last, so the restored database is what the run leaves.
-        outputs_gone
-        echo "\$ $MIGSNAP restore chat~1 chat --force (no current file)" >>"$LOG"
-        timed "$MIGSNAP" --store "$STORE" restore chat~1 chat --force
-        full_w+=("$T_WALL") full_r+=("$T_RSS")
+    for ((i = 0; i < REPS; i++)); do
+        for ((k = 0; k < ${#steps[@]}; k++)); do
+            step=${steps[$(((i + k) % ${#steps[@]}))]}
+            outputs_gone
+            case $step in
+            restic)
+                echo "\$ ${restic_restore[*]}" >>"$LOG"
+                timed "${restic_restore[@]}"
+                rr_w+=("$T_WALL") rr_r+=("$T_RSS")
+                ((i < REPS - 1)) || if [[ $(sha "$W/restic-restore$DB") == "$mut_sha" ]]; then restic_ok=yes; else restic_ok="**NO**"; fi
+                ;;
+            checkout)
+                echo "\$ $MIGSNAP checkout chat -o $W/checkout.db" >>"$LOG"
+                timed "$MIGSNAP" --store "$STORE" checkout chat -o "$W/checkout.db"
+                co_w+=("$T_WALL") co_r+=("$T_RSS")
+                ((i < REPS - 1)) || if [[ $(sha "$W/checkout.db") == "$mut_sha" ]]; then co_ok=yes; else co_ok="**NO**"; fi
+                ;;
+            full)
+                echo "\$ $MIGSNAP restore chat~1 chat --force (no current file)" >>"$LOG"
+                timed "$MIGSNAP" --store "$STORE" restore chat~1 chat --force
+                full_w+=("$T_WALL") full_r+=("$T_RSS")
+                ((i < REPS - 1)) || if [[ $(dump_sha "$DB") == "$pre_dump" ]]; then full_restore_ok=yes; else full_restore_ok="**NO**"; fi
+                ;;
+            esac
+        done
     done
     restic_restore_wall=$(median "${rr_w[@]}") restic_restore_rss=$(maximum "${rr_r[@]}") restic_restore_all="${rr_w[*]}"
     if [[ $SKIP_MIGSNAP != 1 ]]; then
         mig_co_wall=$(median "${co_w[@]}") mig_co_rss=$(maximum "${co_r[@]}") mig_co_all="${co_w[*]}"
         mig_full_restore_wall=$(median "${full_w[@]}") mig_full_restore_rss=$(maximum "${full_r[@]}")
         mig_full_restore_all="${full_w[*]}"
-        if [[ $(dump_sha "$DB") == "$pre_dump" ]]; then full_restore_ok=yes; else full_restore_ok="**NO**"; fi
     fi
     rm -rf "$W/restic-restore" "$W/restic.base" "$W/restic-cache.base" "$W/store.base" "$W/mutated.db"
 
