@@ -379,12 +379,11 @@ for size in "${SIZES[@]}"; do
     # restore, a checkout, a full restore) run in turn, and before each every
     # output is removed. On this VM a write into guest memory the host has
     # not backed lately costs a host fault a page (`copy_folio_from_iter_atomic`
-    # in `perf`: a 1 GiB checkout into such memory took 3.4-3.9 s with
-    # 2.7-3.3 s of system time, against 1.8-2.3 s and 0.7-0.9 s right after
-    # a removal), and which command meets it follows the order: by hand,
-    # whichever ran right after restic's restore paid 0.4-0.6 s more system
-    # time. So each round starts one step later, and each command runs in
-    # each place once every three rounds.
+    # in `perf`), whichever tool writes: by hand, into such memory, restic's
+    # restore took 3.5-3.8 s (2.5-3.0 s of system time) against 2.45 s
+    # (0.4 s), a checkout 3.6-3.9 s (3.1-3.4 s) against 1.8 s (0.7 s). Which
+    # command meets it is luck, so each round starts one step later (no
+    # command always holds the same place) and every run's wall is printed.
     say "[$size] d. restic restore, checkout and full restore, in turn"
     outputs_gone() {
         rm -rf "$W/restic-restore" "$W/checkout.db" "$W/checkout.db-wal" "$W/checkout.db-shm"
