@@ -37,7 +37,7 @@ use crossbeam_channel::{Sender, bounded, unbounded};
 use crate::compress::{Decompressors, Dictionary};
 use crate::id::ObjectId;
 use crate::object::Kind;
-use crate::odb::{Error, RawPack, Result, View, extract_in_place, member_bytes};
+use crate::odb::{Error, RawPack, Result, View, hashed_to, member_bytes};
 
 /// Who proves the bytes [`read_blobs`] hands over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -397,14 +397,13 @@ fn unpack_job(
     members: &[(ObjectId, i64, i64)],
     proof: Proof,
 ) -> Result<Vec<Vec<u8>>> {
-    let cut = match proof {
-        Proof::EachBlob => extract_in_place,
-        Proof::ByCaller => member_bytes,
-    };
     members
         .iter()
         .map(|(id, offset, len)| {
-            let encoded = cut(bytes, id, seq, *offset, *len)?;
+            let mut encoded = member_bytes(bytes, id, seq, *offset, *len)?;
+            if proof == Proof::EachBlob {
+                encoded = hashed_to(encoded, id)?;
+            }
             if encoded.first() != Some(&(Kind::Blob as u8)) {
                 return Err(Error::WrongKind {
                     id: *id,

@@ -117,28 +117,13 @@ pub(crate) fn extract(
     offset: i64,
     len: i64,
 ) -> Result<Vec<u8>> {
-    extract_in_place(pack_bytes, id, pack, offset, len).map(<[u8]>::to_vec)
-}
-
-/// Where object `id` lies in an unpacked pack, once its bytes there hash
-/// to `id`: [`extract`] without the copy.
-pub(crate) fn extract_in_place<'a>(
-    pack_bytes: &'a [u8],
-    id: &ObjectId,
-    pack: i64,
-    offset: i64,
-    len: i64,
-) -> Result<&'a [u8]> {
-    let bytes = member_bytes(pack_bytes, id, pack, offset, len)?;
-    let actual = ObjectId::hash(bytes);
-    if actual != *id {
-        return Err(Error::Corrupt { id: *id, actual });
-    }
-    Ok(bytes)
+    member_bytes(pack_bytes, id, pack, offset, len)
+        .and_then(|bytes| hashed_to(bytes, id))
+        .map(<[u8]>::to_vec)
 }
 
 /// The bytes at `offset`, `len` of an unpacked pack, where object `id` is
-/// recorded to lie, not hashed: for a reader that proves them otherwise.
+/// recorded to lie, not yet hashed (see [`hashed_to`]).
 pub(crate) fn member_bytes<'a>(
     pack_bytes: &'a [u8],
     id: &ObjectId,
@@ -156,11 +141,17 @@ pub(crate) fn member_bytes<'a>(
         })
 }
 
-/// `encoded`, when it hashes to `id`.
-pub(crate) fn check_id(encoded: Vec<u8>, id: &ObjectId) -> Result<Vec<u8>> {
-    let actual = ObjectId::hash(&encoded);
+/// `encoded`, when it hashes to `id`; else [`Error::Corrupt`].
+pub(crate) fn hashed_to<'a>(encoded: &'a [u8], id: &ObjectId) -> Result<&'a [u8]> {
+    let actual = ObjectId::hash(encoded);
     if actual != *id {
         return Err(Error::Corrupt { id: *id, actual });
     }
+    Ok(encoded)
+}
+
+/// `encoded`, owned, when it hashes to `id`.
+pub(crate) fn check_id(encoded: Vec<u8>, id: &ObjectId) -> Result<Vec<u8>> {
+    hashed_to(&encoded, id)?;
     Ok(encoded)
 }

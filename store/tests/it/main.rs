@@ -1138,24 +1138,30 @@ fn bulk_reads_of_interleaved_packs_come_back_whole_and_in_order() {
         .map(|p| migsnap_store::codec::blob_id(p))
         .collect();
     for threads in [1, 2, 3] {
-        let mut got = Vec::new();
-        migsnap_store::bulk::read_blobs::<Error>(
-            store.view(),
-            &ids,
-            threads,
-            Proof::EachBlob,
-            |bytes| {
-                got.push(bytes);
-                Ok(())
-            },
-        )
-        .unwrap();
+        let got = read_each(&store, &ids, threads);
         assert_eq!(got.len(), pages.len(), "{threads} threads");
         assert!(
             got.iter().zip(&pages).all(|(a, b)| a == *b),
             "{threads} threads: a page came back wrong or out of order"
         );
     }
+}
+
+/// Every blob of `ids`, in order, each hashed by a bulk read on `threads`.
+fn read_each(store: &Store, ids: &[ObjectId], threads: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    migsnap_store::bulk::read_blobs::<Error>(
+        store.view(),
+        ids,
+        threads,
+        Proof::EachBlob,
+        |bytes| {
+            got.push(bytes);
+            Ok(())
+        },
+    )
+    .unwrap();
+    got
 }
 
 #[test]
@@ -1254,18 +1260,7 @@ fn bulk_reads_decode_packs_in_part_and_further_when_asked() {
     ids.extend(&others[..600]);
     ids.extend([last, first, middle]);
     for threads in [1, 2] {
-        let mut got = Vec::new();
-        migsnap_store::bulk::read_blobs::<Error>(
-            store.view(),
-            &ids,
-            threads,
-            Proof::EachBlob,
-            |bytes| {
-                got.push(bytes);
-                Ok(())
-            },
-        )
-        .unwrap();
+        let got = read_each(&store, &ids, threads);
         assert_eq!(got.len(), ids.len());
         for (n, (id, bytes)) in ids.iter().zip(&got).enumerate() {
             assert_eq!(
