@@ -454,9 +454,9 @@ fn read_image(
     proof: Proof,
     mut each: impl FnMut(Vec<u8>) -> Result<(), ImageError>,
 ) -> Result<(), ImageError> {
+    let size = image.image.block_size;
     view.consistent(|view| {
         for (_, ids) in image.windows() {
-            let size = image.image.block_size;
             read_pages(view, &ids?, workers(), size, proof, |_, bytes| each(bytes))?;
         }
         Ok(())
