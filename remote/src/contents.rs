@@ -52,11 +52,7 @@ impl Packs {
     /// order and without the set of every object (a fetch needs neither).
     pub fn read_indexes(remote: &Connection) -> Result<Vec<(ObjectId, Index)>, ContentsError> {
         let mut packs = Vec::new();
-        for listed in remote.transport.list(PACKS)? {
-            if let Some(pack) = read_index(remote, &listed.key)? {
-                packs.push(pack);
-            }
-        }
+        visit_indexes(remote, |name, index| packs.push((name, index)))?;
         Ok(packs)
     }
 
@@ -69,6 +65,21 @@ impl Packs {
             .collect();
         Packs { packs, objects }
     }
+}
+
+/// Lists `packs/` and hands every index to `each` as it is read, with its
+/// pack's name, holding one at a time; a pack without an index does not
+/// count, as in [`Packs::read`].
+pub fn visit_indexes(
+    remote: &Connection,
+    mut each: impl FnMut(ObjectId, Index),
+) -> Result<(), ContentsError> {
+    for listed in remote.transport.list(PACKS)? {
+        if let Some((name, index)) = read_index(remote, &listed.key)? {
+            each(name, index);
+        }
+    }
+    Ok(())
 }
 
 /// The pack and index at `key`, or `None` when `key` is not an index's or

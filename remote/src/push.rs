@@ -12,7 +12,7 @@ use migsnap_store::{Kind, ObjectId, Progress, RefName, Store};
 use serde::Serialize;
 
 use crate::connection::{Connection, ConnectionError};
-use crate::contents::{self, ContentsError, Packs};
+use crate::contents::{self, ContentsError};
 use crate::layout::{self, PACK_TARGET};
 use crate::lock::{self, Lock, LockError};
 use crate::transport::TransportError;
@@ -212,15 +212,26 @@ fn send(
     held: &mut Lock<'_>,
     progress: &mut dyn Progress,
 ) -> Result<(), PushError> {
-    let present = Packs::read(remote)?.objects;
     let needed = transfer::reachable(store.view(), roots)?;
-    let missing: Vec<ObjectId> = needed
-        .iter()
-        .filter(|id| !present.contains(id))
-        .copied()
-        .collect();
-    report.objects_present = (needed.len() - missing.len()) as u64;
-    upload(store, remote, &missing, report, held, progress)?;
+    // What the remote has is marked against what the push needs, a bit an
+    // object, one index at a time: no set of the remote's ids is built
+    // (at 4 GiB that was a million ids, and a second list of the missing).
+    let mut present = vec![0u64; needed.len().div_ceil(64)];
+    contents::visit_indexes(remote, |_, index| {
+        for entry in &index.entries {
+            if let Some(rank) = needed.rank(&entry.id) {
+                present[rank / 64] |= 1 << (rank % 64);
+            }
+        }
+    })?;
+    let is_present = |rank: usize| present[rank / 64] & (1 << (rank % 64)) != 0;
+    report.objects_present = (0..needed.len()).filter(|&rank| is_present(rank)).count() as u64;
+    let missing = needed
+        .in_store_order()
+        .filter(|&(rank, _)| !is_present(rank))
+        .map(|(_, id)| id);
+    let count = needed.len() as u64 - report.objects_present;
+    upload(store, remote, missing, count, report, held, progress)?;
     mark_forgotten(store, remote, &needed)
 }
 
@@ -231,19 +242,18 @@ fn send(
 fn mark_forgotten(
     store: &Store,
     remote: &Connection,
-    needed: &[ObjectId],
+    needed: &transfer::Reachable,
 ) -> Result<(), PushError> {
     let forgotten = store.view().forgotten()?;
     if forgotten.is_empty() {
         return Ok(());
     }
-    let needed: std::collections::HashSet<&ObjectId> = needed.iter().collect();
     let marked: std::collections::HashSet<ObjectId> = contents::read_forgotten(remote)?
         .into_iter()
         .map(|(snapshot, _)| snapshot)
         .collect();
     for (snapshot, time) in forgotten {
-        if needed.contains(&snapshot) && !marked.contains(&snapshot) {
+        if needed.rank(&snapshot).is_some() && !marked.contains(&snapshot) {
             remote.put(
                 &remote.forgotten_key(&snapshot),
                 remote.encode_forgotten(&snapshot, time),
@@ -257,17 +267,18 @@ fn mark_forgotten(
 /// pack's zstd compression is most of a push's CPU.
 const UPLOADERS: usize = 2;
 
-/// Uploads `missing` in packs of about [`PACK_TARGET`] unpacked bytes,
-/// each pack before its index.
-fn upload(
+/// Uploads `missing` (`count` objects) in packs of about [`PACK_TARGET`]
+/// unpacked bytes, each pack before its index.
+fn upload<'a>(
     store: &Store,
     remote: &Connection,
-    missing: &[ObjectId],
+    missing: impl Iterator<Item = &'a ObjectId>,
+    count: u64,
     report: &mut PushReport,
     held: &mut Lock<'_>,
     progress: &mut dyn Progress,
 ) -> Result<(), PushError> {
-    progress.start("uploading", missing.len() as u64);
+    progress.start("uploading", count);
     // Reading the store (this thread) overlaps with compressing and
     // uploading packs ([`UPLOADERS`] threads, each a pack at a time, handed
     // over by rendezvous). Measured on 1 GiB against moto: 4.8 s against
@@ -342,9 +353,9 @@ fn compress_and_upload(
 /// into packs of their own, apart from pages and schemas (restic keeps
 /// trees apart from data likewise): walking a remote's history
 /// (`fsck --remote`, `gc --remote`) then downloads only those.
-fn build_packs(
+fn build_packs<'a>(
     store: &Store,
-    missing: &[ObjectId],
+    missing: impl Iterator<Item = &'a ObjectId>,
     sender: &std::sync::mpsc::SyncSender<Vec<EncodedObject>>,
     progress: &mut dyn Progress,
 ) -> Result<u64, PushError> {

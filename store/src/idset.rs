@@ -42,7 +42,17 @@ impl IdSet {
 
     /// Whether `id` is in the set.
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
-        self.sorted.binary_search(id).is_ok()
+        self.rank(id).is_some()
+    }
+
+    /// Where `id` is in the set's order, if it is there.
+    pub(crate) fn rank(&self, id: &ObjectId) -> Option<usize> {
+        self.sorted.binary_search(id).ok()
+    }
+
+    /// The id at `rank` in the set's order.
+    pub(crate) fn get(&self, rank: usize) -> Option<&ObjectId> {
+        self.sorted.get(rank)
     }
 
     /// Every id, in order.
