@@ -16,7 +16,7 @@
 //! writes the pack first, so an index never names a pack that is not
 //! there.
 
-use migsnap_store::compress::{Compression, Compressor};
+use migsnap_store::compress::{Compression, Compressor, LARGE_BYTES};
 use migsnap_store::transfer::{
     self, EncodedObject, PackError, VerifiedObject, VerifiedPack, VerifyError,
 };
@@ -247,20 +247,38 @@ pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
         let take = block_len(rest);
         let (block, after) = rest.split_at(take);
         rest = after;
-        let mut raw = Vec::with_capacity(block.iter().map(|o| o.bytes.len()).sum());
         for object in block {
             entries.push(IndexEntry {
                 id: object.id,
                 kind: object.kind,
-                offset: raw_len + raw.len() as u64,
+                offset: raw_len,
                 len: u32::try_from(object.bytes.len())
                     .expect("holds because objects are under 4 GiB"),
             });
-            raw.extend_from_slice(&object.bytes);
+            raw_len += object.bytes.len() as u64;
         }
-        raw_len += raw.len() as u64;
+        // A lone object (a full image listing: 32 MiB at 4 GiB) is
+        // compressed where it is, not copied into a block first.
+        let raw: std::borrow::Cow<'_, [u8]> = match block {
+            [one] => std::borrow::Cow::Borrowed(&one.bytes),
+            _ => {
+                let mut raw = Vec::with_capacity(block.iter().map(|o| o.bytes.len()).sum());
+                for object in block {
+                    raw.extend_from_slice(&object.bytes);
+                }
+                std::borrow::Cow::Owned(raw)
+            }
+        };
         let unpacked = u32::try_from(raw.len()).expect("holds because blocks are under 4 GiB");
-        let (compression, _, stored) = compressor.compress(raw);
+        let packed = compressor.shrink(&raw);
+        let (compression, stored) = match &packed {
+            Some(packed) => (Compression::Zstd, &packed[..]),
+            None => (Compression::None, &raw[..]),
+        };
+        if stored.len() > LARGE_BYTES {
+            // Grown by exactly this block, not doubled past it.
+            pack.reserve_exact(BLOCK_HEADER + stored.len());
+        }
         pack.push(compression as u8);
         pack.extend_from_slice(
             &u32::try_from(stored.len())
@@ -268,7 +286,7 @@ pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
                 .to_le_bytes(),
         );
         pack.extend_from_slice(&unpacked.to_le_bytes());
-        pack.extend_from_slice(&stored);
+        pack.extend_from_slice(stored);
     }
     BuiltPack {
         name: cipher.pack_name(&pack),

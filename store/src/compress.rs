@@ -110,22 +110,32 @@ impl Compressor {
     }
 
     /// Compresses `raw`, or returns it unchanged when that is smaller. Also
-    /// returns the dictionary used, if any. Above [`LARGE_BYTES`] bytes, a
-    /// prefix that does not shrink keeps the whole raw without trying: a
-    /// full page listing (block ids, which are hashes: 32 MiB at 4 GiB)
-    /// never compresses, and trying costs a second buffer of its size.
+    /// returns the dictionary used, if any.
     pub fn compress(&mut self, raw: Vec<u8>) -> (Compression, Option<ObjectId>, Vec<u8>) {
+        match self.shrink(&raw) {
+            Some(packed) => (Compression::Zstd, self.dictionary, packed),
+            None => (Compression::None, None, raw),
+        }
+    }
+
+    /// `raw` compressed, when that is smaller; `None` means it is kept as it
+    /// is. It is only borrowed, so a caller holding one large object need
+    /// not copy it into a buffer of its own first. Above [`LARGE_BYTES`]
+    /// bytes, a prefix that does not shrink keeps the whole raw without
+    /// trying: a full page listing (block ids, which are hashes: 32 MiB at
+    /// 4 GiB) never compresses, and trying costs a second buffer of its size.
+    pub fn shrink(&mut self, raw: &[u8]) -> Option<Vec<u8>> {
         if raw.len() > LARGE_BYTES {
             let sample = &raw[..SAMPLE_BYTES];
             match self.inner.compress(sample) {
                 Ok(packed) if packed.len() < sample.len() * 31 / 32 => {}
-                _ => return (Compression::None, None, raw),
+                _ => return None,
             }
         }
-        match self.inner.compress(&raw) {
-            Ok(packed) if packed.len() < raw.len() => (Compression::Zstd, self.dictionary, packed),
-            _ => (Compression::None, None, raw),
-        }
+        self.inner
+            .compress(raw)
+            .ok()
+            .filter(|packed| packed.len() < raw.len())
     }
 }
 
