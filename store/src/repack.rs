@@ -24,7 +24,7 @@ use crossbeam_channel::{bounded, unbounded};
 use crate::compress::{self, Compressor, Dictionary, PACKED_LEVEL};
 use crate::id::ObjectId;
 use crate::object::Kind;
-use crate::odb::{Result, Transaction, extract};
+use crate::odb::{Result, Transaction};
 use crate::pack::{PACKED_OBJECTS, PreparedPack};
 use crate::progress::Progress;
 
@@ -312,8 +312,8 @@ impl InOrder<'_> {
 
 /// The encoded bytes of `object`, verified against its id.
 fn read_encoded(tx: &Transaction<'_>, object: &Loose) -> Result<Vec<u8>> {
-    let bytes = tx.view().pack_bytes(object.pack)?;
-    extract(&bytes, &object.id, object.pack, object.offset, object.len)
+    tx.view()
+        .encoded_at(&object.id, object.pack, object.offset, object.len)
 }
 
 /// Trains the store's dictionary on up to [`DICTIONARY_SAMPLES`] pages

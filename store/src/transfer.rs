@@ -15,7 +15,7 @@ use crate::id::ObjectId;
 use crate::idset::{IdSet, present_only};
 use crate::image;
 use crate::object::Kind;
-use crate::odb::{Error, Result, Transaction, View, extract};
+use crate::odb::{Error, Result, Transaction, View};
 use crate::pack::{PACK_OBJECTS, PackMember, PreparedPack};
 use crate::reach::{self, Visit};
 
@@ -182,22 +182,15 @@ pub struct EncodedObject {
 /// Reads object `id`'s encoded bytes; they are re-hashed, and a mismatch is
 /// [`Error::Corrupt`]. Absence is [`Error::NotFound`].
 pub fn read_encoded(view: View<'_>, id: &ObjectId) -> Result<EncodedObject> {
-    view.consistent(|view| {
-        let (pack, offset, len) = view.locate(id)?.ok_or(Error::NotFound { id: *id })?;
-        let unpacked = view.pack_bytes(pack).map_err(|e| match e {
-            Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
-            other => other,
-        })?;
-        let bytes = extract(&unpacked, id, pack, offset, len)?;
-        let kind = codec::peek_kind(&bytes).map_err(|e| Error::Unreadable {
-            id: *id,
-            reason: e.to_string(),
-        })?;
-        Ok(EncodedObject {
-            id: *id,
-            kind,
-            bytes,
-        })
+    let bytes = view.encoded(id)?;
+    let kind = codec::peek_kind(&bytes).map_err(|e| Error::Unreadable {
+        id: *id,
+        reason: e.to_string(),
+    })?;
+    Ok(EncodedObject {
+        id: *id,
+        kind,
+        bytes,
     })
 }
 

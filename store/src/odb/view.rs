@@ -91,7 +91,7 @@ impl View<'_> {
             if let Some(object) = view.try_read_streamed(id, pack, offset, len)? {
                 return Ok(Some(object));
             }
-            let bytes = view.read_encoded(id, pack, offset, len)?;
+            let bytes = view.encoded_at(id, pack, offset, len)?;
             codec::decode_object(&bytes)
                 .map(Some)
                 .map_err(|e: DecodeError| Error::Unreadable {
@@ -107,7 +107,7 @@ impl View<'_> {
     /// decoding it straight from SQLite's blob handle: its bytes and its
     /// decoded form are never held together (64 MiB at 4 GiB). `None` for
     /// any other object, and for one that does not decode to itself, which
-    /// [`View::read_encoded`] then reads whole to say what is wrong.
+    /// [`View::encoded_at`] then reads whole to say what is wrong.
     fn try_read_streamed(
         &self,
         id: &ObjectId,
@@ -258,9 +258,26 @@ impl View<'_> {
         )))
     }
 
+    /// The encoded bytes of object `id`, checked to hash to it; absence is
+    /// [`Error::NotFound`]. Its index row and its pack are read in one read
+    /// transaction, as in [`View::try_read`].
+    pub(crate) fn encoded(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.consistent(|view| {
+            let (pack, offset, len) = view.locate(id)?.ok_or(Error::NotFound { id: *id })?;
+            view.encoded_at(id, pack, offset, len)
+        })
+    }
+
     /// Reads the encoded bytes of object `id`, at `offset` and `len` in
-    /// pack `pack`, and checks they hash to `id`.
-    fn read_encoded(&self, id: &ObjectId, pack: i64, offset: i64, len: i64) -> Result<Vec<u8>> {
+    /// pack `pack`, and checks they hash to `id`. An object alone in its
+    /// pack (a full image listing) is handed over in the pack's own buffer.
+    pub(crate) fn encoded_at(
+        &self,
+        id: &ObjectId,
+        pack: i64,
+        offset: i64,
+        len: i64,
+    ) -> Result<Vec<u8>> {
         let bytes = self.pack_bytes(pack).map_err(|e| match e {
             Error::Unreadable { reason, .. } => Error::Unreadable { id: *id, reason },
             other => other,
