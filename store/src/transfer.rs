@@ -540,6 +540,38 @@ mod tests {
         (members, raw)
     }
 
+    /// A large object that came uncompressed (a full listing) is streamed
+    /// into its row and recorded at the snapshot's level, so SQLite need not
+    /// write its zeroblob out in memory; its bytes read back unchanged.
+    #[test]
+    fn a_large_raw_pack_from_elsewhere_is_kept_at_the_snapshot_level() {
+        let big = Object::Blob((0..3 << 20).map(|i: u32| (i % 251) as u8).collect());
+        let (members, raw) = foreign_pack(std::slice::from_ref(&big));
+        let pack = VerifiedPack::new(
+            Compression::None,
+            raw.clone(),
+            raw.len(),
+            3,
+            members.clone(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join("s")).unwrap();
+        let mut tx = store.transaction().unwrap();
+        assert_eq!(import_pack(&mut tx, &pack).unwrap(), 1);
+        tx.commit(&[], "import").unwrap();
+        assert_eq!(store.read(&members[0].id).unwrap(), big);
+        let row: (i64, i64, i64) = rusqlite::Connection::open(dir.path().join("s/store.db"))
+            .unwrap()
+            .query_row(
+                "SELECT compression, length(data), level FROM packs",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (0, raw.len() as i64, i64::from(SNAPSHOT_LEVEL)));
+    }
+
     #[test]
     fn a_verified_pack_is_kept_as_it_came_and_reads_back() {
         let objects = [

@@ -278,6 +278,19 @@ impl Transaction<'_> {
         // held twice.
         let large = pack.data.len() > crate::compress::LARGE_BYTES;
         let len = i64::try_from(pack.data.len()).expect("holds because packs are under 4 GiB");
+        // SQLite builds a row's record in memory, and writes a zeroblob out
+        // in full there unless no later column holds bytes; the integers 0
+        // and 1 are held in the record's header alone. So a large pack
+        // stored uncompressed (a full listing that came from a remote)
+        // records the snapshot's level, as a snapshot's own does: its level
+        // only tells packing what is loose, and such a pack never is
+        // (`docs/format.md`). At any other level it cost two copies of
+        // itself (64 MiB in a 4 GiB clone).
+        let level = if large && pack.compression == Compression::None {
+            crate::compress::SNAPSHOT_LEVEL
+        } else {
+            pack.level
+        };
         let (insert, data): (&str, &dyn rusqlite::ToSql) = if large {
             (
                 "INSERT INTO packs(raw_len, compression, dictionary, data, level, seq)
@@ -299,7 +312,7 @@ impl Transaction<'_> {
                     pack.compression as u8,
                     pack.dictionary.as_ref().map(ObjectId::as_bytes),
                     data,
-                    pack.level,
+                    level,
                     seq
                 ])
             })
