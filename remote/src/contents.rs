@@ -52,7 +52,10 @@ impl Packs {
     /// order and without the set of every object (a fetch needs neither).
     pub fn read_indexes(remote: &Connection) -> Result<Vec<(ObjectId, Index)>, ContentsError> {
         let mut packs = Vec::new();
-        visit_indexes(remote, |name, index| packs.push((name, index)))?;
+        visit_indexes(remote, |name, index| {
+            packs.push((name, index));
+            Ok::<_, ContentsError>(())
+        })?;
         Ok(packs)
     }
 
@@ -69,14 +72,14 @@ impl Packs {
 
 /// Lists `packs/` and hands every index to `each` as it is read, with its
 /// pack's name, holding one at a time; a pack without an index does not
-/// count, as in [`Packs::read`].
-pub fn visit_indexes(
+/// count, as in [`Packs::read`]. Stops at the first error of `each`.
+pub fn visit_indexes<E: From<ContentsError>>(
     remote: &Connection,
-    mut each: impl FnMut(ObjectId, Index),
-) -> Result<(), ContentsError> {
-    for listed in remote.transport.list(PACKS)? {
+    mut each: impl FnMut(ObjectId, Index) -> Result<(), E>,
+) -> Result<(), E> {
+    for listed in remote.transport.list(PACKS).map_err(ContentsError::from)? {
         if let Some((name, index)) = read_index(remote, &listed.key)? {
-            each(name, index);
+            each(name, index)?;
         }
     }
     Ok(())

@@ -21,10 +21,11 @@ use migsnap_store::{codec, transfer};
 use serde::Serialize;
 
 use crate::connection::{Connection, ConnectionError};
-use crate::contents::{self, ContentsError, Packs, RemoteRef};
+use crate::contents::{self, ContentsError, RemoteRef};
 use crate::layout::{self, LayoutError};
 use crate::lock::{self, Lock, LockError};
 use crate::transport::TransportError;
+use crate::wanted::{IndexFile, WantedPack};
 
 /// One ref as fetched.
 #[derive(Clone, Debug, Serialize)]
@@ -85,8 +86,9 @@ pub enum FetchError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] migsnap_store::Error),
-    /// A temporary file in the store directory failed.
-    #[error("cannot write downloaded pack to {path}")]
+    /// A temporary file in the store directory failed (a downloaded pack,
+    /// or the wanted packs' indexes).
+    #[error("cannot keep the fetch's temporary files in {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -158,8 +160,8 @@ pub fn fetch(
     // remote gc neither starts meanwhile nor is running now.
     let mut lock = lock::reading(remote)?;
     let refs = contents::read_refs(remote)?;
-    let packs = Packs::read_indexes(remote)?;
     let mut forgotten = contents::read_forgotten(remote)?;
+    let mut indexes = IndexFile::create(store.dir())?;
     let mut wanted = Vec::new();
     {
         let view = store.view();
@@ -172,11 +174,14 @@ pub fn fetch(
             }
         }
         forgotten = kept;
-        for (name, index) in packs {
+        // One index in memory at a time; those of the wanted packs go into
+        // the file until their packs are verified.
+        contents::visit_indexes(remote, |name, index| {
             if index_lacks(&view, &index)? {
-                wanted.push((name, index));
+                wanted.push(indexes.add(name, &index)?);
             }
-        }
+            Ok::<_, FetchError>(())
+        })?;
     }
     let mut report = FetchReport {
         packs: 0,
@@ -213,6 +218,7 @@ pub fn fetch(
     progress.start("importing", wanted.len() as u64);
     let mut importer = Importer {
         source: &source,
+        indexes: &indexes,
         threads,
         report: &mut report,
         lock: &mut lock,
@@ -223,9 +229,8 @@ pub fn fetch(
         Some(tap) => {
             // The histories first, so the tap knows what the pages are for
             // before the first one arrives.
-            let (histories, pages): (Vec<_>, Vec<_>) = wanted
-                .into_iter()
-                .partition(|(_, index)| index.entries.iter().all(|e| e.kind != Kind::Blob));
+            let (pages, histories): (Vec<_>, Vec<_>) =
+                wanted.into_iter().partition(|pack| pack.blobs);
             importer.run(&mut tx, &histories, None)?;
             tap.start(tx.view(), &refs);
             importer.run(&mut tx, &pages, Some(tap))?;
@@ -261,6 +266,8 @@ pub fn fetch(
 /// Verifies packs and imports them into a fetch's transaction.
 struct Importer<'a, 'r> {
     source: &'a Source<'a>,
+    /// The wanted packs' indexes.
+    indexes: &'a IndexFile,
     threads: usize,
     report: &'a mut FetchReport,
     lock: &'a mut Option<Lock<'r>>,
@@ -273,10 +280,11 @@ impl Importer<'_, '_> {
     fn run(
         &mut self,
         tx: &mut Transaction<'_>,
-        packs: &[(ObjectId, layout::Index)],
+        packs: &[WantedPack],
         tap: Option<&dyn Tap>,
     ) -> Result<(), FetchError> {
         let threads = self.threads;
+        let indexes = self.indexes;
         // Verifying packs (unzstd and BLAKE3 of every object; for a direct
         // fetch, downloading them first) overlaps with writing them into the
         // store: `threads` threads take every `threads`th pack and hand each
@@ -291,7 +299,9 @@ impl Importer<'_, '_> {
                     receivers.push(receiver);
                     // The sender moves into the thread, so its channel closes
                     // when the thread is done.
-                    scope.spawn(move || verify_every(source, packs, first, threads, tap, &sender))
+                    scope.spawn(move || {
+                        verify_every(source, indexes, packs, first, threads, tap, &sender)
+                    })
                 })
                 .collect();
             let imported = (|| {
@@ -355,7 +365,7 @@ enum Downloaded {
 fn download(
     remote: &Connection,
     dir: &Path,
-    wanted: &[(ObjectId, layout::Index)],
+    wanted: &[WantedPack],
     report: &mut FetchReport,
     lock: &mut Option<Lock<'_>>,
     progress: &mut dyn Progress,
@@ -372,8 +382,8 @@ fn download(
         for _ in 0..DOWNLOADERS.min(wanted.len()) {
             let (done_tx, next) = (done_tx.clone(), &next);
             scope.spawn(move || {
-                while let Some((name, _)) = wanted.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let result = download_one(remote, dir, name);
+                while let Some(pack) = wanted.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = download_one(remote, dir, &pack.name);
                     let stop = result.is_err();
                     if done_tx.send(result).is_err() || stop {
                         return;
@@ -446,7 +456,8 @@ enum Source<'a> {
 /// stops when the receiver is gone (the import stopped).
 fn verify_every(
     source: &Source<'_>,
-    wanted: &[(ObjectId, layout::Index)],
+    indexes: &IndexFile,
+    wanted: &[WantedPack],
     first: usize,
     step: usize,
     tap: Option<&dyn Tap>,
@@ -460,7 +471,8 @@ fn verify_every(
             sink.blob(&member.id, content);
         }
     };
-    for (name, index) in wanted.iter().skip(first).step_by(step) {
+    for pack in wanted.iter().skip(first).step_by(step) {
+        let name = &pack.name;
         let (bytes, downloaded) = match source {
             Source::Dir(dir) => {
                 let path = dir.join(format!("{name}.pack"));
@@ -471,9 +483,10 @@ fn verify_every(
             Source::Remote(remote) => contents::download_pack(remote, name)?
                 .ok_or(FetchError::MissingPack { pack: *name })?,
         };
+        let index = indexes.index(pack)?;
         if sender
             .send((
-                layout::verify_visiting(name, bytes, index, &mut each)?,
+                layout::verify_visiting(name, bytes, &index, &mut each)?,
                 downloaded,
             ))
             .is_err()

@@ -38,6 +38,7 @@ pub mod push;
 pub mod reach;
 pub mod transport;
 pub mod verify;
+mod wanted;
 
 pub use connection::{Connection, ConnectionError, KeyFile};
 pub use contents::RemoteRef;

@@ -223,6 +223,7 @@ fn send(
                 present[rank / 64] |= 1 << (rank % 64);
             }
         }
+        Ok::<_, PushError>(())
     })?;
     let is_present = |rank: usize| present[rank / 64] & (1 << (rank % 64)) != 0;
     report.objects_present = (0..needed.len()).filter(|&rank| is_present(rank)).count() as u64;
