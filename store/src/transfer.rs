@@ -540,6 +540,14 @@ mod tests {
         (members, raw)
     }
 
+    /// The one row of three integers `sql` selects from the store in `dir/s`.
+    fn three_numbers(dir: &std::path::Path, sql: &str) -> (i64, i64, i64) {
+        rusqlite::Connection::open(dir.join("s/store.db"))
+            .unwrap()
+            .query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+    }
+
     /// A large object that came uncompressed (a full listing) is streamed
     /// into its row and recorded at the snapshot's level, so SQLite need not
     /// write its zeroblob out in memory; its bytes read back unchanged.
@@ -561,14 +569,10 @@ mod tests {
         assert_eq!(import_pack(&mut tx, &pack).unwrap(), 1);
         tx.commit(&[], "import").unwrap();
         assert_eq!(store.read(&members[0].id).unwrap(), big);
-        let row: (i64, i64, i64) = rusqlite::Connection::open(dir.path().join("s/store.db"))
-            .unwrap()
-            .query_row(
-                "SELECT compression, length(data), level FROM packs",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .unwrap();
+        let row = three_numbers(
+            dir.path(),
+            "SELECT compression, length(data), level FROM packs",
+        );
         assert_eq!(row, (0, raw.len() as i64, i64::from(SNAPSHOT_LEVEL)));
     }
 
@@ -597,14 +601,10 @@ mod tests {
         for (member, object) in members.iter().zip(&objects) {
             assert_eq!(&store.read(&member.id).unwrap(), object);
         }
-        let rows: (i64, i64, i64) = rusqlite::Connection::open(dir.path().join("s/store.db"))
-            .unwrap()
-            .query_row(
-                "SELECT count(*), sum(length(data)), max(level) FROM packs",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .unwrap();
+        let rows = three_numbers(
+            dir.path(),
+            "SELECT count(*), sum(length(data)), max(level) FROM packs",
+        );
         assert_eq!(
             rows,
             (1, stored as i64, 3),
