@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io;
 
-use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
+use zstd::zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer, ResetDirective};
 
 use crate::id::ObjectId;
 
@@ -139,6 +139,10 @@ impl Compressor {
     }
 }
 
+/// Compressed bytes handed to zstd at a time when only a prefix of a frame
+/// is wanted: a block of a compact pack (128 KiB of pages) is about 30 KiB.
+const FEED_BYTES: usize = 4 << 10;
+
 /// Decompression contexts by dictionary, kept for the life of a connection.
 #[derive(Default)]
 pub struct Decompressors {
@@ -185,16 +189,18 @@ impl Decompressors {
     }
 
     /// The first `need` bytes of the zstd frame `data` (made with
-    /// `dictionary`), decoded no further than that: a reader that wants two
-    /// pages of a pack of 64 stops after the second. Fewer bytes come back
-    /// only when the frame ends first. Nothing past the prefix is checked
-    /// (not even the frame's end), so what is cut from it must be checked by
-    /// its hash.
+    /// `dictionary`, `frame_len` bytes in all), decoded no further than the
+    /// block that holds the last of them: a reader that wants two pages of
+    /// a pack of 64 stops after the block with the second. Fewer bytes come
+    /// back only when the frame ends first. Nothing past the prefix is
+    /// checked (not even the frame's end), so what is cut from it must be
+    /// checked by its hash.
     pub fn decompress_prefix(
         &mut self,
         dictionary: Option<ObjectId>,
         data: &[u8],
         need: usize,
+        frame_len: usize,
     ) -> io::Result<Vec<u8>> {
         let context = self.context(dictionary)?;
         // A frame left half-read by an earlier prefix (or an error) would
@@ -202,16 +208,25 @@ impl Decompressors {
         context
             .reset(ResetDirective::SessionOnly)
             .map_err(zstd_error)?;
-        let mut out = Vec::with_capacity(need);
-        let mut input = InBuffer::around(data);
+        // With a stable output buffer as long as the frame, zstd decodes
+        // each block straight into it; into a shorter one it decodes into
+        // its own window and copies out. The compressed bytes go in a few
+        // KiB at a time, so decoding stops soon after the block that ends
+        // the prefix.
+        context
+            .set_parameter(DParameter::StableOutBuffer(true))
+            .map_err(zstd_error)?;
+        let mut out = Vec::with_capacity(frame_len.max(need));
+        let mut input = InBuffer::around(&data[..0]);
         while out.len() < need {
-            let before = (input.pos(), out.len());
+            let before = (input.pos, out.len());
+            input.src = &data[..data.len().min(input.pos + FEED_BYTES)];
             let mut output = OutBuffer::around_pos(&mut out, before.1);
             let finished = context
                 .decompress_stream(&mut output, &mut input)
                 .map_err(zstd_error)?
                 == 0;
-            if finished || before == (input.pos(), out.len()) {
+            if finished || before == (input.pos, out.len()) {
                 break;
             }
         }
@@ -237,10 +252,30 @@ mod tests {
     use super::*;
 
     /// 600 KiB of text-like bytes: several zstd blocks of 128 KiB.
+    /// 600 KiB that compress about as database pages do (a few times),
+    /// so a frame of them spans several blocks of compressed bytes.
     fn pages() -> Vec<u8> {
-        (0..600 * 1024u32)
-            .map(|i| b"migsnap page "[(i % 13) as usize] ^ ((i / 4096) as u8 & 7))
-            .collect()
+        let words: [&[u8]; 8] = [
+            b"chat ",
+            b"message ",
+            b"user ",
+            b"the ",
+            b"model ",
+            b"42 ",
+            b"{\"role\": ",
+            b"assistant ",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut out = Vec::with_capacity(600 * 1024);
+        while out.len() < 600 * 1024 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.extend_from_slice(words[(state % 8) as usize]);
+            out.push((state >> 32) as u8);
+        }
+        out.truncate(600 * 1024);
+        out
     }
 
     #[test]
@@ -257,25 +292,30 @@ mod tests {
             decompressors.add(dict).unwrap();
             for need in [1, 4096, 131_072, 131_073, 300_000, raw.len()] {
                 let prefix = decompressors
-                    .decompress_prefix(used, &packed, need)
+                    .decompress_prefix(used, &packed, need, raw.len())
                     .unwrap();
                 assert!(prefix.len() >= need, "{need}: {} bytes", prefix.len());
+                if need <= 131_072 {
+                    assert!(prefix.len() < raw.len(), "{need}: decoded to the end");
+                }
                 assert_eq!(prefix[..], raw[..prefix.len()], "{need}");
             }
             // Past the end: the whole frame, and no more.
             let all = decompressors
-                .decompress_prefix(used, &packed, raw.len() + 1)
+                .decompress_prefix(used, &packed, raw.len() + 1, raw.len())
                 .unwrap();
             assert_eq!(all, raw);
             // A frame left half-read does not disturb the next one.
-            decompressors.decompress_prefix(used, &packed, 10).unwrap();
+            decompressors
+                .decompress_prefix(used, &packed, 10, raw.len())
+                .unwrap();
             let whole = decompressors
                 .decompress(compression, used, packed.clone(), raw.len())
                 .unwrap();
             assert_eq!(whole, raw);
             assert_eq!(
                 decompressors
-                    .decompress_prefix(used, &packed, 5000)
+                    .decompress_prefix(used, &packed, 5000, raw.len())
                     .unwrap()[..5000],
                 raw[..5000]
             );
@@ -290,13 +330,13 @@ mod tests {
         let mut decompressors = Decompressors::default();
         decompressors.add(None).unwrap();
         let short = decompressors
-            .decompress_prefix(None, &packed[..packed.len() / 2], raw.len())
+            .decompress_prefix(None, &packed[..packed.len() / 2], raw.len(), raw.len())
             .unwrap();
         assert!(short.len() < raw.len());
         assert_eq!(short[..], raw[..short.len()]);
         assert!(
             decompressors
-                .decompress_prefix(None, &[0xde; 64], 100)
+                .decompress_prefix(None, &[0xde; 64], 100, 100)
                 .is_err()
         );
     }

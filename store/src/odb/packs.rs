@@ -75,9 +75,9 @@ impl RawPack {
         decompressors: &mut Decompressors,
         need: usize,
     ) -> Result<Vec<u8>> {
-        self.prepare(decompressors)?;
+        let (_, raw_len) = self.prepare(decompressors)?;
         decompressors
-            .decompress_prefix(self.dictionary, &self.data, need)
+            .decompress_prefix(self.dictionary, &self.data, need, raw_len)
             .map_err(|e| undecompressable(self.seq, &e))
     }
 
