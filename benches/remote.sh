@@ -26,8 +26,9 @@
 #   JOURNAL [wal]  PERCENT [1]  BENCH_DATA [bench-data]
 #   BENCH_DOC [docs/benchmarks.md]  REMOTE_NO_BUILD [0]: 1 = use the binaries
 #   already in target/release.
-# Each command runs once (moto keeps every object in memory; a second
-# repetition would need a second server); timings are warm.
+#   REPS [3]: rounds of the restore steps (3.), whose medians are reported.
+# The pushes and backups run once (each changes what the server holds);
+# the restore steps, which only read, run REPS times. Timings are warm.
 set -euo pipefail
 trap 'echo "remote.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
@@ -39,6 +40,7 @@ SEED=${SEED:-42}
 MUTATE_SEED=${MUTATE_SEED:-7}
 JOURNAL=${JOURNAL:-wal}
 PERCENT=${PERCENT:-1}
+REPS=${REPS:-3}
 DATA=$(realpath -m "${BENCH_DATA:-$ROOT/bench-data}")
 DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -114,6 +116,8 @@ timed() {
     T_RSS=$(tail -n 1 "$tf")
     rm -f "$tf"
 }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'; }
 # By content: a checkout is verified against the snapshot's image, which
@@ -191,24 +195,49 @@ fresh_memory() {
     sync
     if [[ -w /proc/sys/vm/drop_caches ]]; then echo 1 >/proc/sys/vm/drop_caches; fi
 }
-fresh_memory
-timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/copy" --endpoint "$ENDPOINT"
-only_clone_wall=$T_WALL clone_rss=$T_RSS
-fresh_memory
-timed "$MIGSNAP" --store "$NEW/copy/.migsnap" checkout heads/chat -o "$NEW/copy/chat.db"
-only_checkout_wall=$T_WALL checkout_rss=$T_RSS
-clone_wall=$(awk -v a="$only_clone_wall" -v b="$only_checkout_wall" 'BEGIN { printf "%.2f", a + b }')
-[[ $(dump_sha "$NEW/copy/chat.db") == "$mutated_sha" ]] || die "the clone's checkout differs from the database"
-say "3. clone --checkout (one step)"
-fresh_memory
-timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/fused" --endpoint "$ENDPOINT" --checkout heads/chat -o "$NEW/fused.db"
-fused_wall=$T_WALL fused_rss=$T_RSS
-[[ $(dump_sha "$NEW/fused.db") == "$mutated_sha" ]] || die "clone --checkout differs from the database"
-say "3. restic restore (+ sync)"
-fresh_memory
-timed bash -c "'${RESTIC[0]}' -r 's3:$ENDPOINT/restic' --cache-dir '$W/restic-cache-new' restore latest --target '$W/restic-restore' && sync '$W/restic-restore$DB'"
-restore_wall=$T_WALL restore_rss=$T_RSS
-[[ $(dump_sha "$W/restic-restore$DB") == "$mutated_sha" ]] || die "restic's restore differs from the database"
+# Reading leaves the server as it was, so the restore steps are repeated:
+# REPS rounds of the three, each round starting one step later (no step
+# always holds the same place: on this VM, whichever writes first into
+# memory the host has not backed lately pays for it), each after its
+# outputs are removed. Wall = median, RSS = max; every run is printed.
+steps=(two fused restic)
+two_w=() clone_w=() co_w=() fused_w=() restic_w=()
+clone_rss=0 checkout_rss=0 fused_rss=0 restore_rss=0
+for ((i = 0; i < REPS; i++)); do
+    for ((k = 0; k < ${#steps[@]}; k++)); do
+        step=${steps[$(((i + k) % ${#steps[@]}))]}
+        rm -rf "$NEW/copy" "$NEW/fused" "$NEW/fused.db" "$W/restic-restore" "$W/restic-cache-new"
+        case $step in
+        two)
+            say "3. clone, then checkout (round $((i + 1)))"
+            fresh_memory
+            timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/copy" --endpoint "$ENDPOINT"
+            clone_w+=("$T_WALL") clone_rss=$(max "$clone_rss" "$T_RSS")
+            fresh_memory
+            timed "$MIGSNAP" --store "$NEW/copy/.migsnap" checkout heads/chat -o "$NEW/copy/chat.db"
+            co_w+=("$T_WALL") checkout_rss=$(max "$checkout_rss" "$T_RSS")
+            two_w+=("$(awk -v a="${clone_w[-1]}" -v b="$T_WALL" 'BEGIN { printf "%.2f", a + b }')")
+            [[ $(dump_sha "$NEW/copy/chat.db") == "$mutated_sha" ]] || die "the clone's checkout differs from the database"
+            ;;
+        fused)
+            say "3. clone --checkout, one step (round $((i + 1)))"
+            fresh_memory
+            timed "$MIGSNAP" clone s3://migsnap/plain "$NEW/fused" --endpoint "$ENDPOINT" --checkout heads/chat -o "$NEW/fused.db"
+            fused_w+=("$T_WALL") fused_rss=$(max "$fused_rss" "$T_RSS")
+            [[ $(dump_sha "$NEW/fused.db") == "$mutated_sha" ]] || die "clone --checkout differs from the database"
+            ;;
+        restic)
+            say "3. restic restore + sync (round $((i + 1)))"
+            fresh_memory
+            timed bash -c "'${RESTIC[0]}' -r 's3:$ENDPOINT/restic' --cache-dir '$W/restic-cache-new' restore latest --target '$W/restic-restore' && sync '$W/restic-restore$DB'"
+            restic_w+=("$T_WALL") restore_rss=$(max "$restore_rss" "$T_RSS")
+            [[ $(dump_sha "$W/restic-restore$DB") == "$mutated_sha" ]] || die "restic's restore differs from the database"
+            ;;
+        esac
+    done
+done
+clone_wall=$(median "${two_w[@]}") only_clone_wall=$(median "${clone_w[@]}") only_checkout_wall=$(median "${co_w[@]}")
+fused_wall=$(median "${fused_w[@]}") restore_wall=$(median "${restic_w[@]}")
 
 # --- report -------------------------------------------------------------------------
 SECTION=$(mktemp)
@@ -218,7 +247,7 @@ SECTION=$(mktemp)
     echo
     echo "- date: $(date -u +%Y-%m-%d); command: \`bash benches/remote.sh $SIZE\`; machine: $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB"
     echo "- versions: $("$MIGSNAP" --version); $(restic version | cut -d' ' -f1-2); moto $("$PY" -c 'import moto; print(moto.__version__)') on 127.0.0.1"
-    echo "- data: \`gen_chatdb create --size $SIZE --seed $SEED --journal $JOURNAL\` ($(mb "$db_bytes")), then \`gen_chatdb mutate --percent $PERCENT --seed $MUTATE_SEED\`; each command run once, warm; the restore steps each start after \`sync\` and, as root, a drop of the clean page cache"
+    echo "- data: \`gen_chatdb create --size $SIZE --seed $SEED --journal $JOURNAL\` ($(mb "$db_bytes")), then \`gen_chatdb mutate --percent $PERCENT --seed $MUTATE_SEED\`; pushes and backups run once; the restore steps (clone, then checkout; \`clone --checkout\`; restic restore + \`sync\`) $REPS rounds in turn, each round starting one step later, each step after \`sync\` and, as root, a drop of the clean page cache: wall = median, RSS = max"
     echo "- bytes uploaded: the bucket's listing (sum of object sizes) before and after"
     echo
     echo "| | migsnap | restic | migsnap / restic |"
@@ -233,6 +262,8 @@ SECTION=$(mktemp)
     echo "| \`fsck --remote\` / \`restic check\`, wall | ${fsck_wall} s | ${check_wall} s | $(ratio "$fsck_wall" "$check_wall") |"
     echo "| \`fsck --remote --read-data\` / \`restic check --read-data\`, wall | ${fsck_data_wall} s | ${check_data_wall} s | $(ratio "$fsck_data_wall" "$check_data_wall") |"
     echo "| peak RSS: first push / backup; clone, checkout, clone --checkout / restore | $((push1_rss / 1024)) MiB; $((clone_rss / 1024)), $((checkout_rss / 1024)), $((fused_rss / 1024)) MiB | $((restic1_rss / 1024)) MiB; $((restore_rss / 1024)) MiB | |"
+    echo
+    echo "Every run of the restore steps (s): clone + checkout ${two_w[*]}; \`clone --checkout\` ${fused_w[*]}; restic restore + \`sync\` ${restic_w[*]}."
     echo
     echo "<!-- remote:end -->"
 } >"$SECTION"
