@@ -231,6 +231,35 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object, DecodeError> {
     })
 }
 
+/// Checks that `bytes` are a canonical object, as [`decode_object`] does,
+/// and returns its kind, without building it: a blob's body is opaque, and
+/// an image with a full listing is checked by its header, which must be
+/// canonical, and the length of its ids (32 bytes each, any value is
+/// canonical). Verifying a fetched full listing (32 MiB at 4 GiB) built a
+/// second copy of it.
+pub fn check_object(bytes: &[u8]) -> Result<Kind, DecodeError> {
+    let kind = peek_kind(bytes)?;
+    if kind == Kind::Blob {
+        return Ok(kind);
+    }
+    let mut reader = bytes;
+    if let Some((image, count)) = read_full_listing_header(&mut reader) {
+        let header = bytes.len() - reader.len();
+        let ids = u64::try_from(reader.len()).map_err(|_| DecodeError::Truncated)?;
+        if ids != count.saturating_mul(32) {
+            // Not what it claims: the decoder names the fault.
+            decode_object(bytes)?;
+        } else if encode_full_listing_header(&image, count)[2..] != bytes[2..header] {
+            return Err(DecodeError::Malformed {
+                what: "image",
+                reason: "not in canonical form (an integer is longer than it needs to be)".into(),
+            });
+        }
+        return Ok(kind);
+    }
+    decode_object(bytes).map(|object| object.kind())
+}
+
 /// Decodes the object `reader` holds, and only it, without holding its
 /// bytes: for objects too large to read whole beside their decoded form (a
 /// full page listing, 32 MiB at 4 GiB). The object is returned only when
@@ -523,6 +552,112 @@ mod tests {
             decode_object(&long),
             Err(DecodeError::Malformed { .. })
         ));
+    }
+
+    /// `check_object` accepts exactly what `decode_object` accepts, of
+    /// every kind, and a full listing by its header and length alone.
+    #[test]
+    fn checking_an_object_agrees_with_decoding_it() {
+        let full = encode_object(&Object::Image(Image {
+            block_size: 4096,
+            block_count: 2,
+            digest: [0xdd; 32],
+            listing: Listing::Full(vec![id(0xaa), id(0xbb)]),
+        }));
+        let mut long = full[..5].to_vec();
+        long.extend([0xfb, 0x02, 0x00]);
+        long.extend(&full[6..]);
+        let mut trailing = full.clone();
+        trailing.push(0);
+        let delta = encode_object(&Object::Image(Image {
+            block_size: 4096,
+            block_count: 3,
+            digest: [0xdd; 32],
+            listing: Listing::Delta {
+                base: id(0x11),
+                depth: 1,
+                chain_changes: 1,
+                changes: vec![BlockChange {
+                    index: 2,
+                    block: id(0xcc),
+                }],
+            },
+        }));
+        let snapshot = encode_object(&Object::Snapshot(Snapshot {
+            parents: vec![id(0x01)],
+            schema: id(0x02),
+            image: None,
+            database: "db".into(),
+            time: 1_700_000_000,
+            message: "m".into(),
+            host: "h".into(),
+            tool: "t".into(),
+            added: Added {
+                objects: 3,
+                bytes: 300,
+            },
+            headers: Vec::new(),
+        }));
+        let blob = encode_object(&Object::Blob(b"page".to_vec()));
+        let mut cases = vec![
+            full.clone(),
+            long,
+            trailing,
+            full[..full.len() - 1].to_vec(),
+            full[..full.len() - 32].to_vec(),
+            delta.clone(),
+            delta[..delta.len() - 1].to_vec(),
+            snapshot.clone(),
+            snapshot[..snapshot.len() - 1].to_vec(),
+            blob,
+            vec![],
+            vec![9, 1],
+            vec![Kind::Image as u8, FORMAT_VERSION + 1],
+        ];
+        // The id count claims one id more, or less, than follow.
+        for claim in [3u8, 1] {
+            let mut wrong = full.clone();
+            let at = full.len() - 64 - 1;
+            assert_eq!(wrong[at], 2, "the count is the byte before the ids");
+            wrong[at] = claim;
+            cases.push(wrong);
+        }
+        for bytes in &cases {
+            assert_eq!(
+                check_object(bytes).ok(),
+                decode_object(bytes).ok().map(|object| object.kind()),
+                "{}",
+                hex(bytes)
+            );
+        }
+        assert_eq!(check_object(&full), Ok(Kind::Image));
+        assert_eq!(check_object(&snapshot), Ok(Kind::Snapshot));
+    }
+
+    proptest::proptest! {
+        /// Any byte of an encoded full listing changed, and any cut: the
+        /// check and the decoder still agree.
+        #[test]
+        fn checking_agrees_with_decoding_on_damaged_listings(
+            count in 0u8..6,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            value in proptest::prelude::any::<u8>(),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut bytes = encode_object(&Object::Image(Image {
+                block_size: 4096,
+                block_count: u32::from(count),
+                digest: [0xdd; 32],
+                listing: Listing::Full((0..count).map(id).collect()),
+            }));
+            let at = at.index(bytes.len());
+            bytes[at] = value;
+            bytes.truncate(bytes.len() - cut.index(3));
+            proptest::prop_assert_eq!(
+                check_object(&bytes).ok(),
+                decode_object(&bytes).ok().map(|object| object.kind())
+            );
+        }
     }
 
     #[test]

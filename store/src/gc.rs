@@ -19,8 +19,7 @@
 use std::collections::HashMap;
 
 use crate::id::ObjectId;
-use crate::idset::{IdSet, present_only};
-use crate::image;
+use crate::idset::IdSet;
 use crate::odb::{BrokenRef, Error, Result, Store, now};
 use crate::progress::Progress;
 use crate::reach::{self, Visit};
@@ -102,27 +101,15 @@ fn mark_image(
     forgotten: bool,
     live: &mut IdSet,
 ) -> Result<(), GcError> {
-    let resolved = match image::resolve(view, &image_id) {
-        Ok(resolved) => resolved,
-        Err(e) if e.is_store_file() => return Err(GcError::Store(e)),
-        Err(Error::NotFound { .. }) if forgotten => return Ok(()),
-        Err(other) => {
-            return Err(GcError::Unreadable {
-                id: image_id,
-                reason: other.to_string(),
-            });
-        }
-    };
-    // Apart: the blocks' vector has room for exactly its ids, and growing
-    // it by the chain would double it (34 MiB at 4 GiB).
-    for ids in [resolved.chain, resolved.blocks] {
-        live.add(if forgotten {
-            present_only(view, ids)?
-        } else {
-            ids
-        });
+    match live.add_image(view, &image_id, forgotten) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_store_file() => Err(GcError::Store(e)),
+        Err(Error::NotFound { .. }) if forgotten => Ok(()),
+        Err(other) => Err(GcError::Unreadable {
+            id: image_id,
+            reason: other.to_string(),
+        }),
     }
-    Ok(())
 }
 
 /// Runs a garbage collection of `store`.

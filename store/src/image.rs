@@ -334,10 +334,8 @@ impl Parent for SpilledImage {
 }
 
 /// Resolves the listing of image `id` into a file in `dir`, as [`resolve`]
-/// would into memory, holding only its delta chain's changes: a full
-/// listing stored large ([`View::large_full_listing`]) is read a chunk at
-/// a time, and its hash checked at the end. Anything else (a listing of a
-/// database under 128 MiB) is read whole first.
+/// would into memory, holding only its delta chain's changes
+/// ([`Blocks`]).
 pub fn spill(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> {
     let io = |source| Error::Io {
         path: dir.to_path_buf(),
@@ -345,87 +343,135 @@ pub fn spill(view: View<'_>, id: &ObjectId, dir: &Path) -> Result<SpilledImage> 
     };
     let mut writer =
         std::io::BufWriter::with_capacity(1 << 16, tempfile::tempfile_in(dir).map_err(io)?);
-    // Down the chain, newest first, until a full listing: one stored large
-    // is streamed below; any other is read whole, as `resolve` does.
-    let mut chain = vec![*id];
-    let mut deltas: Vec<Image> = Vec::new();
-    let mut member = *id;
-    let base = loop {
-        if let Some((header, _)) = view.large_full_listing(&member)? {
-            break Base::Large(header);
-        }
-        let image = read_image(view, &member)?;
-        if let Listing::Delta { base, .. } = image.listing {
-            if chain.len() as u32 > MAX_DELTA_DEPTH + 1 {
-                return Err(Error::Unreadable {
-                    id: *id,
-                    reason: format!("delta chain longer than {MAX_DELTA_DEPTH}"),
-                });
-            }
-            chain.push(base);
-            deltas.push(image);
-            member = base;
-        } else {
-            break Base::Small(image);
-        }
-    };
-    // What the spilled image says of itself: the top of the chain, without
-    // its blocks or changes.
-    let top = match deltas.first() {
-        Some(delta) => Image {
-            listing: match &delta.listing {
-                Listing::Delta {
-                    base,
-                    depth,
-                    chain_changes,
-                    ..
-                } => Listing::Delta {
-                    base: *base,
-                    depth: *depth,
-                    chain_changes: *chain_changes,
-                    changes: Vec::new(),
-                },
-                Listing::Full(_) => unreachable!("BUG: only deltas are above the base"),
-            },
-            ..delta.clone_header()
-        },
-        None => match &base {
-            Base::Small(image) | Base::Large(image) => image.clone_header(),
-        },
-    };
-    let mut write = |ids: &[ObjectId]| {
+    let (image, chain) = Blocks::open(view, id)?.stream(view, &mut |ids| {
         ids.iter()
             .try_for_each(|block| writer.write_all(block.as_bytes()))
             .map_err(io)
-    };
-    match base {
-        Base::Small(mut image) => {
-            let Listing::Full(blocks) =
-                std::mem::replace(&mut image.listing, Listing::Full(Vec::new()))
-            else {
-                unreachable!("BUG: the walk stops at a full listing");
-            };
-            let mut merged = Merged::new(*id, &image, deltas)?;
-            merged.take(&blocks, &mut write)?;
-            merged.finish(&mut write)?;
-        }
-        Base::Large(header) => {
-            let mut merged = Merged::new(*id, &header, deltas)?;
-            view.stream_full_listing(&member, &mut |ids| merged.take(ids, &mut write))?
-                .ok_or_else(|| Error::Unreadable {
-                    id: *id,
-                    reason: "its full listing changed while it was read".to_owned(),
-                })?;
-            merged.finish(&mut write)?;
-        }
-    }
+    })?;
     let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
     Ok(SpilledImage {
         id: *id,
-        blocks: Held::File(BlockFile::written(file, dir, top.block_count as usize)),
-        image: top,
+        blocks: Held::File(BlockFile::written(file, dir, image.block_count as usize)),
+        image,
         chain,
     })
+}
+
+/// The listing of an image, its delta chain read and its blocks not yet:
+/// [`Blocks::stream`] hands them out a chunk at a time, so a reader that
+/// goes through them once never holds them all (32 MiB at 4 GiB). A full
+/// listing stored large ([`View::large_full_listing`]) is read a chunk at
+/// a time, and its hash checked at the end; anything else (a listing of
+/// a database under 128 MiB) is read whole first.
+pub struct Blocks {
+    id: ObjectId,
+    /// The top of the chain, without its blocks or changes.
+    image: Image,
+    /// The image objects of the chain, newest first (itself first).
+    chain: Vec<ObjectId>,
+    /// The deltas above the full listing, newest first.
+    deltas: Vec<Image>,
+    /// The full listing, and the image it is.
+    base: Base,
+    base_id: ObjectId,
+}
+
+impl Blocks {
+    /// Reads image `id` and its delta chain down to its full listing
+    /// (only that listing's header, when it is stored large).
+    pub fn open(view: View<'_>, id: &ObjectId) -> Result<Blocks> {
+        let mut chain = vec![*id];
+        let mut deltas: Vec<Image> = Vec::new();
+        let mut member = *id;
+        let base = loop {
+            if let Some((header, _)) = view.large_full_listing(&member)? {
+                break Base::Large(header);
+            }
+            let image = read_image(view, &member)?;
+            if let Listing::Delta { base, .. } = image.listing {
+                if chain.len() as u32 > MAX_DELTA_DEPTH + 1 {
+                    return Err(Error::Unreadable {
+                        id: *id,
+                        reason: format!("delta chain longer than {MAX_DELTA_DEPTH}"),
+                    });
+                }
+                chain.push(base);
+                deltas.push(image);
+                member = base;
+            } else {
+                break Base::Small(image);
+            }
+        };
+        let image = match deltas.first() {
+            Some(delta) => Image {
+                listing: match &delta.listing {
+                    Listing::Delta {
+                        base,
+                        depth,
+                        chain_changes,
+                        ..
+                    } => Listing::Delta {
+                        base: *base,
+                        depth: *depth,
+                        chain_changes: *chain_changes,
+                        changes: Vec::new(),
+                    },
+                    Listing::Full(_) => unreachable!("BUG: only deltas are above the base"),
+                },
+                ..delta.clone_header()
+            },
+            None => match &base {
+                Base::Small(image) | Base::Large(image) => image.clone_header(),
+            },
+        };
+        Ok(Blocks {
+            id: *id,
+            image,
+            chain,
+            deltas,
+            base,
+            base_id: member,
+        })
+    }
+
+    /// The image, its listing's blocks or changes left out: what it says
+    /// of itself (its block count, size and digest).
+    pub fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// Hands the id of every block to `each`, in order, a chunk at a time.
+    /// A listing whose bytes do not hash to its id fails at the end, after
+    /// `each` has seen its ids. Returns the image (as [`Blocks::image`])
+    /// and the image objects of its chain, newest first.
+    pub fn stream(
+        self,
+        view: View<'_>,
+        each: &mut dyn FnMut(&[ObjectId]) -> Result<()>,
+    ) -> Result<(Image, Vec<ObjectId>)> {
+        match self.base {
+            Base::Small(mut image) => {
+                let Listing::Full(blocks) =
+                    std::mem::replace(&mut image.listing, Listing::Full(Vec::new()))
+                else {
+                    unreachable!("BUG: the walk stops at a full listing");
+                };
+                let mut merged = Merged::new(self.id, &image, self.deltas)?;
+                merged.take(&blocks, each)?;
+                merged.finish(each)?;
+            }
+            Base::Large(header) => {
+                let mut merged = Merged::new(self.id, &header, self.deltas)?;
+                view.stream_full_listing(&self.base_id, &mut |ids| merged.take(ids, each))?
+                    .ok_or_else(|| Error::Unreadable {
+                        id: self.id,
+                        reason: "its full listing changed while it was read".to_owned(),
+                    })?;
+                merged.finish(each)?;
+            }
+        }
+        Ok((self.image, self.chain))
+    }
 }
 
 /// The full listing at the bottom of a delta chain: read whole, or (stored
@@ -589,6 +635,7 @@ impl Merged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::idset::IdSet;
     use crate::odb::{ObjectStore, Store};
 
     fn block(n: u8) -> ObjectId {
@@ -634,6 +681,22 @@ mod tests {
             spilled(store, &id).unwrap(),
             resolved.blocks,
             "spilled {id}"
+        );
+        // What an id set takes of it, a chunk at a time: blocks and chain.
+        let mut set = IdSet::default();
+        set.add_image(store.view(), &id, false).unwrap();
+        let mut needs: Vec<_> = resolved
+            .blocks
+            .iter()
+            .chain(&resolved.chain)
+            .copied()
+            .collect();
+        needs.sort_unstable();
+        needs.dedup();
+        assert_eq!(
+            set.iter().copied().collect::<Vec<_>>(),
+            needs,
+            "needs of {id}"
         );
         resolved
     }
@@ -763,6 +826,50 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// Images added one after another to an id set give the union of what
+    /// each needs; of a forgotten image only the blocks still held count,
+    /// and an image that cannot be read adds nothing.
+    #[test]
+    fn an_id_set_takes_what_images_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join(".migsnap")).unwrap();
+        let held: Vec<ObjectId> = (0..4u8)
+            .map(|n| store.write(&Object::Blob(vec![n; 64])).unwrap())
+            .collect();
+        let mut first = held.clone();
+        first.extend(blocks(0, 6));
+        let r1 = write_image(&mut store, None, &first);
+        let mut second = first.clone();
+        second[1] = block(77);
+        second.push(block(78));
+        let r2 = write_image(&mut store, Some(&r1), &second);
+        assert_eq!(r2.chain, vec![r2.id, r1.id]);
+
+        let mut set = IdSet::default();
+        set.add_image(store.view(), &r1.id, false).unwrap();
+        set.add_image(store.view(), &r2.id, false).unwrap();
+        let mut union: Vec<_> = first.iter().chain(&second).copied().collect();
+        union.extend([r1.id, r2.id]);
+        union.sort_unstable();
+        union.dedup();
+        assert_eq!(set.iter().copied().collect::<Vec<_>>(), union);
+
+        let mut forgotten = IdSet::default();
+        forgotten.add_image(store.view(), &r2.id, true).unwrap();
+        let mut present: Vec<_> = [held[0], held[2], held[3], r1.id, r2.id].into();
+        present.sort_unstable();
+        assert_eq!(forgotten.iter().copied().collect::<Vec<_>>(), present);
+
+        let missing = block(99);
+        let mut none = IdSet::default();
+        let err = none.add_image(store.view(), &missing, false).unwrap_err();
+        assert!(
+            matches!(err, Error::NotFound { id } if id == missing),
+            "{err}"
+        );
+        assert_eq!(none.len(), 0);
     }
 
     #[test]

@@ -12,8 +12,7 @@
 use crate::codec::{self, DecodeError};
 use crate::compress::{Compression, SNAPSHOT_LEVEL};
 use crate::id::ObjectId;
-use crate::idset::{IdSet, present_only};
-use crate::image;
+use crate::idset::IdSet;
 use crate::object::Kind;
 use crate::odb::{Error, Result, Transaction, View};
 use crate::pack::{PACK_OBJECTS, PackMember, PreparedPack};
@@ -135,17 +134,8 @@ fn needed(view: View<'_>, roots: &[ObjectId]) -> Result<IdSet> {
             continue;
         };
         let forgotten = view.is_forgotten(id)?;
-        match image::resolve(view, &image_id) {
-            // Apart: the blocks' vector has room for exactly its ids.
-            Ok(resolved) => {
-                for ids in [resolved.chain, resolved.blocks] {
-                    needed.add(if forgotten {
-                        present_only(view, ids)?
-                    } else {
-                        ids
-                    });
-                }
-            }
+        match needed.add_image(view, &image_id, forgotten) {
+            Ok(()) => {}
             Err(Error::NotFound { .. }) if forgotten => {}
             Err(error) => return Err(error),
         }
@@ -231,11 +221,7 @@ fn verify(expected: ObjectId, bytes: &[u8]) -> std::result::Result<Kind, VerifyE
         id: expected,
         source,
     };
-    let kind = codec::peek_kind(bytes).map_err(undecodable)?;
-    if kind != Kind::Blob {
-        codec::decode_object(bytes).map_err(undecodable)?;
-    }
-    Ok(kind)
+    codec::check_object(bytes).map_err(undecodable)
 }
 
 impl VerifiedObject {
