@@ -259,7 +259,7 @@ fn rewrite(
     let mut batch_bytes = 0;
     let mut written = HashSet::new();
     let mut flush = |batch: &mut Vec<EncodedObject>, report: &mut GcReport| {
-        let built = layout::build(batch, remote.cipher());
+        let built = layout::build(std::mem::take(batch), remote.cipher());
         let (pack, index) = (
             layout::pack_key(&built.name),
             layout::index_key(&built.name),
@@ -268,7 +268,6 @@ fn rewrite(
         report.uploaded_bytes += remote.put(&index, built.index.encode())?;
         report.written_packs += 1;
         written.extend([pack, index]);
-        batch.clear();
         Ok::<_, GcError>(())
     };
     for (name, index) in repack {

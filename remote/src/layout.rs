@@ -233,8 +233,11 @@ pub struct BuiltPack {
 /// Packs `objects` in order into one pack file (format 2), named by
 /// `cipher` ([`Cipher::pack_name`]). Runs of blobs go into blocks of about
 /// [`BLOCK_TARGET`] unpacked bytes; every other object gets a block of its
-/// own, as the store keeps it.
-pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
+/// own, as the store keeps it. The objects are taken: a large last object
+/// that does not compress (a full image listing: 32 MiB at 4 GiB) becomes
+/// the pack's own buffer, with what comes before it moved in front, so it
+/// is not held twice.
+pub fn build(mut objects: Vec<EncodedObject>, cipher: &Cipher) -> BuiltPack {
     let mut compressor = Compressor::new(LEVEL, None)
         .expect("holds because a zstd context without a dictionary can always be made");
     let mut pack = Vec::new();
@@ -242,11 +245,10 @@ pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
     pack.push(FORMAT);
     let mut entries = Vec::with_capacity(objects.len());
     let mut raw_len = 0u64;
-    let mut rest = objects;
-    while !rest.is_empty() {
-        let take = block_len(rest);
-        let (block, after) = rest.split_at(take);
-        rest = after;
+    let mut start = 0;
+    while start < objects.len() {
+        let block = &objects[start..start + block_len(&objects[start..])];
+        start += block.len();
         for object in block {
             entries.push(IndexEntry {
                 id: object.id,
@@ -257,8 +259,8 @@ pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
             });
             raw_len += object.bytes.len() as u64;
         }
-        // A lone object (a full image listing: 32 MiB at 4 GiB) is
-        // compressed where it is, not copied into a block first.
+        // A lone object is compressed where it is, not copied into a
+        // block first.
         let raw: std::borrow::Cow<'_, [u8]> = match block {
             [one] => std::borrow::Cow::Borrowed(&one.bytes),
             _ => {
@@ -275,18 +277,27 @@ pub fn build(objects: &[EncodedObject], cipher: &Cipher) -> BuiltPack {
             Some(packed) => (Compression::Zstd, &packed[..]),
             None => (Compression::None, &raw[..]),
         };
-        if stored.len() > LARGE_BYTES {
-            // Grown by exactly this block, not doubled past it.
-            pack.reserve_exact(BLOCK_HEADER + stored.len());
-        }
+        let stored_len = u32::try_from(stored.len())
+            .expect("holds because blocks are under 4 GiB")
+            .to_le_bytes();
         pack.push(compression as u8);
-        pack.extend_from_slice(
-            &u32::try_from(stored.len())
-                .expect("holds because blocks are under 4 GiB")
-                .to_le_bytes(),
-        );
+        pack.extend_from_slice(&stored_len);
         pack.extend_from_slice(&unpacked.to_le_bytes());
-        pack.extend_from_slice(stored);
+        let last_lone_raw = matches!(raw, std::borrow::Cow::Borrowed(_))
+            && packed.is_none()
+            && start == objects.len();
+        if last_lone_raw && stored.len() > LARGE_BYTES {
+            drop(raw);
+            let mut whole = std::mem::take(&mut objects[start - 1].bytes);
+            whole.splice(0..0, pack);
+            pack = whole;
+        } else {
+            if stored.len() > LARGE_BYTES {
+                // Grown by exactly this block, not doubled past it.
+                pack.reserve_exact(stored.len());
+            }
+            pack.extend_from_slice(stored);
+        }
     }
     BuiltPack {
         name: cipher.pack_name(&pack),
@@ -622,7 +633,7 @@ mod tests {
     #[test]
     fn a_pack_round_trips_through_its_index() {
         let objects = [encoded(b"one"), encoded(b"two")];
-        let built = build(&objects, &Cipher::Plain);
+        let built = build(objects.to_vec(), &Cipher::Plain);
         let index = Index::decode(&built.name, &built.index.encode()).unwrap();
         assert_eq!(index, built.index);
         check_name(&built.name, &built.pack, &Cipher::Plain).unwrap();
@@ -635,7 +646,7 @@ mod tests {
     /// Pins the index bytes of `docs/format.md` ("Remotes"): a one-blob pack.
     #[test]
     fn index_golden_bytes() {
-        let built = build(&[encoded(b"page")], &Cipher::Plain);
+        let built = build(vec![encoded(b"page")], &Cipher::Plain);
         let bytes = built.index.encode();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let id = built.index.entries[0].id;
@@ -658,11 +669,41 @@ mod tests {
     #[test]
     fn pack_golden_bytes() {
         let page = encoded(b"page");
-        let built = build(std::slice::from_ref(&page), &Cipher::Plain);
+        let built = build(vec![page.clone()], &Cipher::Plain);
         let mut expected = b"MSNPPACK\x02\x00\x06\x00\x00\x00\x06\x00\x00\x00".to_vec();
         expected.extend_from_slice(&page.bytes);
         assert_eq!(built.pack, expected);
         assert_eq!(page.bytes, b"\x01\x01page");
+    }
+
+    /// A large object that does not compress, last in its pack, becomes
+    /// the pack's buffer: the bytes are those of any other block, and the
+    /// pack reads back.
+    #[test]
+    fn a_large_last_object_is_packed_in_its_own_buffer() {
+        // Bytes zstd cannot shrink, as a listing of page ids is.
+        let mut noise = Vec::with_capacity(LARGE_BYTES + 4096);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        while noise.len() < LARGE_BYTES + 4096 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            noise.extend_from_slice(&state.to_le_bytes());
+        }
+        let (small, large) = (encoded(b"snapshot"), encoded(&noise));
+        let built = build(vec![small.clone(), large.clone()], &Cipher::Plain);
+        let mut expected = b"MSNPPACK\x02".to_vec();
+        for object in [&small, &large] {
+            let len = (object.bytes.len() as u32).to_le_bytes();
+            expected.push(Compression::None as u8);
+            expected.extend_from_slice(&len);
+            expected.extend_from_slice(&len);
+            expected.extend_from_slice(&object.bytes);
+        }
+        assert!(built.pack == expected, "the pack's bytes");
+        let unpacked = unpack(&built.name, &built.pack, &built.index).unwrap();
+        let ids: Vec<ObjectId> = unpacked.iter().map(VerifiedObject::id).collect();
+        assert_eq!(ids, [small.id, large.id]);
     }
 
     /// Packs of format 1 (one zstd frame, as the first remotes were
@@ -670,7 +711,7 @@ mod tests {
     #[test]
     fn a_format_1_pack_still_reads() {
         let objects = [encoded(b"one"), encoded(b"two")];
-        let index = build(&objects, &Cipher::Plain).index;
+        let index = build(objects.to_vec(), &Cipher::Plain).index;
         let raw: Vec<u8> = objects.iter().flat_map(|o| o.bytes.clone()).collect();
         let mut pack = b"MSNPPACK\x01".to_vec();
         pack.extend(zstd::bulk::compress(&raw, 3).unwrap());
@@ -703,7 +744,7 @@ mod tests {
             kind: Kind::Image,
             bytes: snapshot_bytes,
         };
-        let objects = vec![
+        let objects = [
             page(1),
             page(2),
             page(3),
@@ -716,7 +757,7 @@ mod tests {
                 bytes: schema,
             },
         ];
-        let built = build(&objects, &Cipher::Plain);
+        let built = build(objects.to_vec(), &Cipher::Plain);
         let Verified::Packs(packs) = verify(&built.name, built.pack.clone(), &built.index).unwrap()
         else {
             panic!("a format 2 pack verifies as pack rows");
@@ -733,7 +774,7 @@ mod tests {
     #[test]
     fn an_object_across_two_blocks_is_damage() {
         let objects = [encoded(&vec![1; 600 << 10]), encoded(&vec![2; 600 << 10])];
-        let built = build(&objects, &Cipher::Plain);
+        let built = build(objects.to_vec(), &Cipher::Plain);
         let mut index = built.index.clone();
         // Shift the boundary between the two objects into the second block.
         index.entries[0].len += 1;
@@ -754,7 +795,7 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_is_found() {
-        let built = build(&[encoded(b"page")], &Cipher::Plain);
+        let built = build(vec![encoded(b"page")], &Cipher::Plain);
         let mut pack = built.pack.clone();
         let last = pack.len() - 1;
         pack[last] ^= 1;

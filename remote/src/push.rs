@@ -338,7 +338,7 @@ fn compress_and_upload(
         let Ok(batch) = next else {
             return Ok((bytes, packs));
         };
-        let built = layout::build(&batch, remote.cipher());
+        let built = layout::build(batch, remote.cipher());
         bytes += remote.put(&layout::pack_key(&built.name), built.pack)?;
         bytes += remote.put(&layout::index_key(&built.name), built.index.encode())?;
         packs += 1;
