@@ -179,6 +179,15 @@ impl Decompressors {
         match compression {
             Compression::None => Ok(data),
             Compression::Zstd => {
+                // zstd decodes frames laid end to end (and skips skippable
+                // ones) as one, but a partial read decodes the first frame
+                // only ([`Decompressors::decompress_prefix`]). Everything
+                // this project writes is one frame, so anything else is
+                // refused here, where packs are verified: a pack that
+                // verifies must read in part as it reads whole.
+                if zstd::zstd_safe::find_frame_compressed_size(&data) != Ok(data.len()) {
+                    return Err(io::Error::other("the data is not exactly one zstd frame"));
+                }
                 let mut out = Vec::with_capacity(raw_len);
                 self.context(dictionary)?
                     .decompress(&mut out, &data)
@@ -213,6 +222,8 @@ impl Decompressors {
         // its own window and copies out. The compressed bytes go in a few
         // KiB at a time, so decoding stops soon after the block that ends
         // the prefix.
+        // It stays set on the context: the one-shot `decompress` ignores
+        // it, and every streaming decode goes through here.
         context
             .set_parameter(DParameter::StableOutBuffer(true))
             .map_err(zstd_error)?;
@@ -251,7 +262,6 @@ fn zstd_error(code: usize) -> io::Error {
 mod tests {
     use super::*;
 
-    /// 600 KiB of text-like bytes: several zstd blocks of 128 KiB.
     /// 600 KiB that compress about as database pages do (a few times),
     /// so a frame of them spans several blocks of compressed bytes.
     fn pages() -> Vec<u8> {
@@ -339,5 +349,38 @@ mod tests {
                 .decompress_prefix(None, &[0xde; 64], 100, 100)
                 .is_err()
         );
+        // A frame longer than its row claims fails once decoding reaches
+        // past the claim; it does not write past the buffer.
+        let claim = raw.len() / 2 + 1;
+        assert!(
+            decompressors
+                .decompress_prefix(None, &packed, claim, claim)
+                .is_err()
+        );
+    }
+
+    /// Whole data is one frame, or it is refused: frames laid end to end,
+    /// or one followed by a skippable frame, would read whole but not in
+    /// part.
+    #[test]
+    fn only_one_frame_decompresses() {
+        let raw = pages();
+        let mut compressor = Compressor::new(SNAPSHOT_LEVEL, None).unwrap();
+        let (_, _, packed) = compressor.compress(raw.clone());
+        let mut decompressors = Decompressors::default();
+        decompressors.add(None).unwrap();
+        let mut whole = |data: Vec<u8>, raw_len: usize| {
+            decompressors.decompress(Compression::Zstd, None, data, raw_len)
+        };
+        assert_eq!(whole(packed.clone(), raw.len()).unwrap(), raw);
+        let twice = [packed.clone(), packed.clone()].concat();
+        assert!(whole(twice, 2 * raw.len()).is_err());
+        // A skippable frame: magic 0x184D2A50, a length, that many bytes.
+        let mut skippable = packed.clone();
+        skippable.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+        skippable.extend_from_slice(&4u32.to_le_bytes());
+        skippable.extend_from_slice(b"junk");
+        assert!(whole(skippable, raw.len()).is_err());
+        assert!(whole(packed[..packed.len() - 1].to_vec(), raw.len()).is_err());
     }
 }
