@@ -130,5 +130,20 @@ mod tests {
             assert_eq!(wanted.name, *name);
             assert_eq!(file.index(wanted).unwrap().encode(), index.encode());
         }
+
+        // Bytes that changed on disk, or a file cut short, are an error
+        // naming the directory, never another index.
+        let second = wanted[1];
+        let mut byte = [0u8];
+        file.file.read_exact_at(&mut byte, second.at + 40).unwrap();
+        file.file.write_all_at(&[byte[0] ^ 1], second.at + 40).unwrap();
+        let err = file.index(&second).unwrap_err();
+        assert!(
+            matches!(&err, FetchError::Io { path, .. } if path == dir.path()),
+            "{err}"
+        );
+        assert_eq!(file.index(&wanted[0]).unwrap().encode(), kept[0].1.encode());
+        file.file.set_len(second.at + 10).unwrap();
+        assert!(file.index(&second).is_err());
     }
 }

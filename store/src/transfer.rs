@@ -406,7 +406,8 @@ fn unpack_each(
 /// Stores a verified pack as it came, and returns how many of its objects
 /// were new: nothing is compressed or hashed again. Its row records the
 /// writer's level, so a pack from elsewhere below the compact level is
-/// loose, and `gc` packs it.
+/// loose, and `gc` packs it; a large uncompressed one, which packing never
+/// takes, is recorded at the snapshot's level (see `docs/format.md`).
 pub fn import_pack(tx: &mut Transaction<'_>, pack: &VerifiedPack) -> Result<usize> {
     tx.write_pack(&pack.0)
 }
