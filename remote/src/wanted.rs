@@ -136,7 +136,9 @@ mod tests {
         let second = wanted[1];
         let mut byte = [0u8];
         file.file.read_exact_at(&mut byte, second.at + 40).unwrap();
-        file.file.write_all_at(&[byte[0] ^ 1], second.at + 40).unwrap();
+        file.file
+            .write_all_at(&[byte[0] ^ 1], second.at + 40)
+            .unwrap();
         let err = file.index(&second).unwrap_err();
         assert!(
             matches!(&err, FetchError::Io { path, .. } if path == dir.path()),

@@ -495,9 +495,9 @@ mod tests {
         assert_eq!(decode_object(&bytes).unwrap(), image);
     }
 
-    #[test]
-    fn snapshot_golden_bytes_and_id() {
-        let snapshot = Object::Snapshot(Snapshot {
+    /// The snapshot whose bytes `snapshot_golden_bytes_and_id` pins.
+    fn golden_snapshot() -> Object {
+        Object::Snapshot(Snapshot {
             parents: vec![id(0x01)],
             schema: id(0x02),
             image: None,
@@ -511,7 +511,12 @@ mod tests {
                 bytes: 300,
             },
             headers: vec![("k".into(), "v".into())],
-        });
+        })
+    }
+
+    #[test]
+    fn snapshot_golden_bytes_and_id() {
+        let snapshot = golden_snapshot();
         let bytes = encode_object(&snapshot);
         let expected = [
             "0301",
@@ -534,19 +539,26 @@ mod tests {
         assert_eq!(ObjectId::hash(&bytes).to_string(), SNAPSHOT_GOLDEN_ID);
     }
 
-    #[test]
-    fn non_canonical_varints_are_refused() {
-        // The full image of `full_image_golden_bytes` with block_count 2
-        // written as a three-byte varint (0xfb 0x02 0x00) instead of 0x02.
-        let canonical = encode_object(&Object::Image(Image {
+    /// The full image of `full_image_golden_bytes`, and the same with its
+    /// block_count 2 written as a three-byte varint (0xfb 0x02 0x00)
+    /// instead of 0x02: one value, two encodings.
+    fn full_image_and_a_long_varint() -> (Object, Vec<u8>, Vec<u8>) {
+        let image = Object::Image(Image {
             block_size: 4096,
             block_count: 2,
             digest: [0xdd; 32],
             listing: Listing::Full(vec![id(0xaa), id(0xbb)]),
-        }));
+        });
+        let canonical = encode_object(&image);
         let mut long = canonical[..5].to_vec();
         long.extend([0xfb, 0x02, 0x00]);
         long.extend(&canonical[6..]);
+        (image, canonical, long)
+    }
+
+    #[test]
+    fn non_canonical_varints_are_refused() {
+        let (_, canonical, long) = full_image_and_a_long_varint();
         assert!(decode_object(&canonical).is_ok());
         assert!(matches!(
             decode_object(&long),
@@ -558,15 +570,7 @@ mod tests {
     /// every kind, and a full listing by its header and length alone.
     #[test]
     fn checking_an_object_agrees_with_decoding_it() {
-        let full = encode_object(&Object::Image(Image {
-            block_size: 4096,
-            block_count: 2,
-            digest: [0xdd; 32],
-            listing: Listing::Full(vec![id(0xaa), id(0xbb)]),
-        }));
-        let mut long = full[..5].to_vec();
-        long.extend([0xfb, 0x02, 0x00]);
-        long.extend(&full[6..]);
+        let (_, full, long) = full_image_and_a_long_varint();
         let mut trailing = full.clone();
         trailing.push(0);
         let delta = encode_object(&Object::Image(Image {
@@ -583,21 +587,7 @@ mod tests {
                 }],
             },
         }));
-        let snapshot = encode_object(&Object::Snapshot(Snapshot {
-            parents: vec![id(0x01)],
-            schema: id(0x02),
-            image: None,
-            database: "db".into(),
-            time: 1_700_000_000,
-            message: "m".into(),
-            host: "h".into(),
-            tool: "t".into(),
-            added: Added {
-                objects: 3,
-                bytes: 300,
-            },
-            headers: Vec::new(),
-        }));
+        let snapshot = encode_object(&golden_snapshot());
         let blob = encode_object(&Object::Blob(b"page".to_vec()));
         let mut cases = vec![
             full.clone(),
@@ -662,20 +652,11 @@ mod tests {
 
     #[test]
     fn streamed_decoding_returns_only_the_object_its_id_names() {
-        let image = Object::Image(Image {
-            block_size: 4096,
-            block_count: 2,
-            digest: [0xdd; 32],
-            listing: Listing::Full(vec![id(0xaa), id(0xbb)]),
-        });
-        let canonical = encode_object(&image);
+        let (image, canonical, long) = full_image_and_a_long_varint();
         let image_id = ObjectId::hash(&canonical);
         let decode = |bytes: &[u8], id: &ObjectId| decode_object_from(&mut &bytes[..], id);
         assert_eq!(decode(&canonical, &image_id), Some(image));
         // The same value with a three-byte varint: not these bytes' object.
-        let mut long = canonical[..5].to_vec();
-        long.extend([0xfb, 0x02, 0x00]);
-        long.extend(&canonical[6..]);
         assert_eq!(decode(&long, &ObjectId::hash(&long)), None);
         // A trailing byte, a cut body, another id.
         let mut trailing = canonical.clone();

@@ -332,13 +332,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_truncated_frame_gives_a_short_prefix_and_garbage_an_error() {
+    /// `pages()`, one frame of them at the snapshot level without a
+    /// dictionary, and a decompressor for it.
+    fn one_plain_frame() -> (Vec<u8>, Vec<u8>, Decompressors) {
         let raw = pages();
         let mut compressor = Compressor::new(SNAPSHOT_LEVEL, None).unwrap();
         let (_, _, packed) = compressor.compress(raw.clone());
         let mut decompressors = Decompressors::default();
         decompressors.add(None).unwrap();
+        (raw, packed, decompressors)
+    }
+
+    #[test]
+    fn a_truncated_frame_gives_a_short_prefix_and_garbage_an_error() {
+        let (raw, packed, mut decompressors) = one_plain_frame();
         let short = decompressors
             .decompress_prefix(None, &packed[..packed.len() / 2], raw.len(), raw.len())
             .unwrap();
@@ -364,11 +371,7 @@ mod tests {
     /// part.
     #[test]
     fn only_one_frame_decompresses() {
-        let raw = pages();
-        let mut compressor = Compressor::new(SNAPSHOT_LEVEL, None).unwrap();
-        let (_, _, packed) = compressor.compress(raw.clone());
-        let mut decompressors = Decompressors::default();
-        decompressors.add(None).unwrap();
+        let (raw, packed, mut decompressors) = one_plain_frame();
         let mut whole = |data: Vec<u8>, raw_len: usize| {
             decompressors.decompress(Compression::Zstd, None, data, raw_len)
         };
