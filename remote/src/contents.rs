@@ -43,7 +43,8 @@ pub struct Packs {
 
 impl Packs {
     /// Lists `packs/` and reads every index. A pack without an index (an
-    /// upload cut short between the two) does not count.
+    /// upload cut short between the two), or an index without its pack,
+    /// does not count ([`visit_indexes`]).
     pub fn read(remote: &Connection) -> Result<Packs, ContentsError> {
         Ok(Packs::new(Packs::read_indexes(remote)?))
     }
@@ -71,14 +72,28 @@ impl Packs {
 }
 
 /// Lists `packs/` and hands every index to `each` as it is read, with its
-/// pack's name, holding one at a time; a pack without an index does not
-/// count, as in [`Packs::read`]. Stops at the first error of `each`.
+/// pack's name, holding one at a time. A pack counts only when both files
+/// are listed: a pack without an index is an upload cut short, and an
+/// index without its pack (the pack deleted by hand, or by a tool that
+/// knows nothing of indexes) must not make a push skip what it lists, nor
+/// a fetch want it. A listed pack that is damaged still counts: reading it
+/// says so, naming it (`fsck --remote` checks each against its index).
+/// Stops at the first error of `each`.
 pub fn visit_indexes<E: From<ContentsError>>(
     remote: &Connection,
     mut each: impl FnMut(ObjectId, Index) -> Result<(), E>,
 ) -> Result<(), E> {
-    for listed in remote.transport.list(PACKS).map_err(ContentsError::from)? {
-        if let Some((name, index)) = read_index(remote, &listed.key)? {
+    let listed = remote.transport.list(PACKS).map_err(ContentsError::from)?;
+    let packs: HashSet<&str> = listed
+        .iter()
+        .map(|l| l.key.as_str())
+        .filter(|key| key.ends_with(".pack"))
+        .collect();
+    for entry in &listed {
+        let Some((name, index)) = read_index(remote, &entry.key)? else {
+            continue;
+        };
+        if packs.contains(layout::pack_key(&name).as_str()) {
             each(name, index)?;
         }
     }

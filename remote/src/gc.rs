@@ -55,6 +55,9 @@ pub struct GcReport {
     pub deleted_packs: u64,
     /// Packs without an index deleted (left by pushes cut short).
     pub deleted_unindexed: u64,
+    /// Indexes whose pack is gone, deleted: no reader counts them (see
+    /// [`contents::visit_indexes`]), and `fsck --remote` reports each.
+    pub deleted_packless: u64,
     /// Bytes those deletions freed.
     pub freed_bytes: u64,
     /// Unneeded packs kept because they are younger than the grace period.
@@ -158,11 +161,13 @@ pub fn collect(
         }
     }
     for (key, entry) in &listed {
-        let Some(stem) = key.strip_suffix(".pack") else {
-            continue;
+        let (stem, other, count) = match (key.strip_suffix(".pack"), key.strip_suffix(".idx")) {
+            (Some(stem), _) => (stem, "idx", &mut report.deleted_unindexed),
+            (_, Some(stem)) => (stem, "pack", &mut report.deleted_packless),
+            _ => continue,
         };
-        if !listed.contains_key(&format!("{stem}.idx")) && entry.modified <= cutoff {
-            report.deleted_unindexed += 1;
+        if !listed.contains_key(&format!("{stem}.{other}")) && entry.modified <= cutoff {
+            *count += 1;
             report.freed_bytes += entry.size;
             doomed.push(key.clone());
         }

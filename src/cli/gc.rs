@@ -151,12 +151,13 @@ fn run_remote(
         "deleted"
     };
     ctx.out.line(&format!(
-        "{} ({}): {verb} {} of {} pack(s) and {} pack(s) without an index; kept {} needed, {} younger than the grace period; {verb} {} forgotten mark(s)",
+        "{} ({}): {verb} {} of {} pack(s), {} pack(s) without an index and {} index(es) without a pack; kept {} needed, {} younger than the grace period; {verb} {} forgotten mark(s)",
         collected.remote,
         collected.url,
         report.deleted_packs,
         report.packs,
         report.deleted_unindexed,
+        report.deleted_packless,
         report.kept_needed,
         report.kept_young,
         report.deleted_marks,

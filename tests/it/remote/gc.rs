@@ -59,6 +59,56 @@ fn rewrite_everything(env: &TestEnv, message: &str) {
     env.snapshot(&["app", "-m", message]);
 }
 
+/// A pack deleted from the remote by hand while its index stays: the next
+/// push does not trust the index and sends what the pack held again, a
+/// clone restores, `fsck --remote` names the orphaned index, and the
+/// remote gc deletes it.
+fn a_pack_lost_from_the_remote_is_sent_again(remote: &Remote) {
+    let env = project(remote, 5000);
+    push(&env, env.path(), &[]);
+    let (lost, _) = remote
+        .keys("packs/")
+        .into_iter()
+        .filter(|key| key.ends_with(".pack"))
+        .map(|key| {
+            let len = remote.read(&key).len();
+            (key, len)
+        })
+        .max_by_key(|(_, len)| *len)
+        .expect("a pack");
+    remote.delete(&lost);
+    exec(
+        &env.join("app.db"),
+        "UPDATE items SET name = 'changed' WHERE id <= 3;",
+    );
+    env.snapshot(&["app", "-m", "second"]);
+    let second = push(&env, env.path(), &[]);
+    assert!(second["packs"].as_u64().unwrap() >= 2, "{second}");
+    clone_matches(&env, remote);
+
+    let checked = run(
+        &env,
+        env.path(),
+        &["--format", "json", "fsck", "--remote", "origin"],
+    )
+    .json();
+    assert!(
+        checked["problems"].to_string().contains("missing-pack"),
+        "{checked}"
+    );
+    let collected = remote_gc(&env, &["--grace", "0s"], exit::OK);
+    assert_eq!(collected["deleted_packless"], 1, "{collected}");
+    let orphan = lost.replace(".pack", ".idx");
+    assert!(
+        !remote.keys("packs/").contains(&orphan),
+        "{orphan} is still there"
+    );
+    remote_clean(&env);
+    clone_matches(&env, remote);
+}
+
+on_both_remotes!(a_pack_lost_from_the_remote_is_sent_again);
+
 /// A first push, then a history that forgets the first image: the remote
 /// gc deletes the packs only it needed, after the grace period only, and
 /// the remote stays complete.
