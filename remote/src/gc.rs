@@ -160,16 +160,21 @@ pub fn collect(
             report.kept_young += 1;
         }
     }
+    // A pack without its index, or an index without its pack, with the
+    // key of the other half.
+    let mut orphans = Vec::new();
     for (key, entry) in &listed {
         let (stem, other, count) = match (key.strip_suffix(".pack"), key.strip_suffix(".idx")) {
             (Some(stem), _) => (stem, "idx", &mut report.deleted_unindexed),
             (_, Some(stem)) => (stem, "pack", &mut report.deleted_packless),
             _ => continue,
         };
-        if !listed.contains_key(&format!("{stem}.{other}")) && entry.modified <= cutoff {
+        let other = format!("{stem}.{other}");
+        if !listed.contains_key(&other) && entry.modified <= cutoff {
             *count += 1;
             report.freed_bytes += entry.size;
             doomed.push(key.clone());
+            orphans.push((key.clone(), other));
         }
     }
     for (snapshot, _) in &marks {
@@ -186,6 +191,22 @@ pub fn collect(
         doomed.retain(|key| !written.contains(key));
         // Nothing is deleted by a gc whose lock someone broke meanwhile.
         lock.confirm()?;
+        // Nor a half whose other half arrived since the listing (a push
+        // whose lock went stale, sending that pack again).
+        if !orphans.is_empty() {
+            let now: HashSet<String> = remote
+                .transport
+                .list(PACKS)?
+                .into_iter()
+                .map(|l| l.key)
+                .collect();
+            let completed: HashSet<&String> = orphans
+                .iter()
+                .filter(|(_, other)| now.contains(other))
+                .map(|(key, _)| key)
+                .collect();
+            doomed.retain(|key| !completed.contains(key));
+        }
         progress.start("deleting", doomed.len() as u64);
         for key in &doomed {
             remote.transport.delete(key)?;

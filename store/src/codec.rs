@@ -242,6 +242,11 @@ pub fn check_object(bytes: &[u8]) -> Result<Kind, DecodeError> {
     if kind == Kind::Blob {
         return Ok(kind);
     }
+    if bytes.len() >= DECODE_LIMIT / 2 {
+        // Near the decoder's limit (a listing of 4 million pages, a 16 GiB
+        // database), its own accounting of what it may allocate decides.
+        return decode_object(bytes).map(|object| object.kind());
+    }
     let mut reader = bytes;
     if let Some((image, count)) = read_full_listing_header(&mut reader) {
         let header = bytes.len() - reader.len();

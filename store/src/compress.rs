@@ -143,6 +143,19 @@ impl Compressor {
 /// is wanted: a block of a compact pack (128 KiB of pages) is about 30 KiB.
 const FEED_BYTES: usize = 4 << 10;
 
+/// Whether `data` is exactly one zstd frame, as everything this project
+/// compresses is. zstd decodes frames laid end to end (and skips
+/// skippable ones) as one, but a partial read decodes the first frame only
+/// ([`Decompressors::decompress_prefix`]): data that is not one frame is
+/// refused wherever it is read whole or verified, so that a pack that
+/// verifies reads in part as it reads whole.
+pub fn is_one_frame(data: &[u8]) -> bool {
+    zstd::zstd_safe::find_frame_compressed_size(data) == Ok(data.len())
+}
+
+/// Why data that [`is_one_frame`] refuses is refused.
+pub const NOT_ONE_FRAME: &str = "the data is not exactly one zstd frame";
+
 /// Decompression contexts by dictionary, kept for the life of a connection.
 #[derive(Default)]
 pub struct Decompressors {
@@ -179,14 +192,8 @@ impl Decompressors {
         match compression {
             Compression::None => Ok(data),
             Compression::Zstd => {
-                // zstd decodes frames laid end to end (and skips skippable
-                // ones) as one, but a partial read decodes the first frame
-                // only ([`Decompressors::decompress_prefix`]). Everything
-                // this project writes is one frame, so anything else is
-                // refused here, where packs are verified: a pack that
-                // verifies must read in part as it reads whole.
-                if zstd::zstd_safe::find_frame_compressed_size(&data) != Ok(data.len()) {
-                    return Err(io::Error::other("the data is not exactly one zstd frame"));
+                if !is_one_frame(&data) {
+                    return Err(io::Error::other(NOT_ONE_FRAME));
                 }
                 let mut out = Vec::with_capacity(raw_len);
                 self.context(dictionary)?

@@ -65,9 +65,13 @@ impl IdSet {
         let blocks = Blocks::open(view, image_id)?;
         // Room for every block that may be new, reserved once: grown a push
         // at a time, a first image's ids took up to twice their size.
-        // Room that stays unused is never touched, and costs no memory.
+        // Room that stays unused is never touched, and costs no memory. The
+        // count is the image's claim, not yet checked against its listing:
+        // room that cannot be had is not reserved, and the listing then
+        // fails to match it.
         let room = (blocks.image().block_count as usize).saturating_sub(self.sorted.len());
-        let mut fresh = Vec::with_capacity(room + MAX_CHAIN);
+        let mut fresh = Vec::new();
+        let _ = fresh.try_reserve_exact(room.saturating_add(MAX_CHAIN));
         let mut keep = |ids: &[ObjectId]| -> Result<()> {
             for id in ids {
                 if !self.contains(id) && (!forgotten || view.contains(id)?) {

@@ -10,7 +10,7 @@
 //! - an import is one [`Transaction`]: all of it commits, or none.
 
 use crate::codec::{self, DecodeError};
-use crate::compress::{Compression, SNAPSHOT_LEVEL};
+use crate::compress::{self, Compression, SNAPSHOT_LEVEL};
 use crate::id::ObjectId;
 use crate::idset::IdSet;
 use crate::object::Kind;
@@ -368,6 +368,9 @@ fn unpack_each(
     let raw: &[u8] = match compression {
         Compression::None => data,
         Compression::Zstd => {
+            if !compress::is_one_frame(data) {
+                return Err(PackError::Unpack(compress::NOT_ONE_FRAME.to_owned()));
+            }
             unpacked = zstd::bulk::decompress(data, raw_len)
                 .map_err(|e| PackError::Unpack(e.to_string()))?;
             &unpacked
@@ -629,9 +632,39 @@ mod tests {
             Err(PackError::Members { .. })
         ));
         assert!(matches!(
-            VerifiedPack::new(Compression::Zstd, raw.clone(), raw.len(), 3, members),
+            VerifiedPack::new(
+                Compression::Zstd,
+                raw.clone(),
+                raw.len(),
+                3,
+                members.clone()
+            ),
             Err(PackError::Unpack(_))
         ));
+        // The members in two frames laid end to end, or one frame and a
+        // skippable one: zstd reads either whole, a partial read would not,
+        // so neither is a pack.
+        let half = members[1].offset as usize;
+        let two = [
+            zstd::bulk::compress(&raw[..half], 3).unwrap(),
+            zstd::bulk::compress(&raw[half..], 3).unwrap(),
+        ]
+        .concat();
+        let mut skippable = zstd::bulk::compress(&raw, 3).unwrap();
+        skippable.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+        skippable.extend_from_slice(&0u32.to_le_bytes());
+        for data in [two, skippable] {
+            assert!(
+                zstd::bulk::decompress(&data, raw.len()).is_ok_and(|whole| whole == raw),
+                "zstd reads it whole"
+            );
+            let refused = VerifiedPack::new(Compression::Zstd, data, raw.len(), 3, members.clone());
+            assert!(
+                matches!(&refused, Err(PackError::Unpack(reason)) if reason.contains("one zstd frame")),
+                "{:?}",
+                refused.err()
+            );
+        }
     }
 
     #[test]
