@@ -90,10 +90,12 @@ pub fn visit_indexes<E: From<ContentsError>>(
         .filter(|key| key.ends_with(".pack"))
         .collect();
     for entry in &listed {
-        let Some((name, index)) = read_index(remote, &entry.key)? else {
+        let complete = layout::pack_of_index(&entry.key)
+            .is_some_and(|name| packs.contains(layout::pack_key(&name).as_str()));
+        if !complete {
             continue;
-        };
-        if packs.contains(layout::pack_key(&name).as_str()) {
+        }
+        if let Some((name, index)) = read_index(remote, &entry.key)? {
             each(name, index)?;
         }
     }
