@@ -160,23 +160,7 @@ pub fn collect(
             report.kept_young += 1;
         }
     }
-    // A pack without its index, or an index without its pack, with the
-    // key of the other half.
-    let mut orphans = Vec::new();
-    for (key, entry) in &listed {
-        let (stem, other, count) = match (key.strip_suffix(".pack"), key.strip_suffix(".idx")) {
-            (Some(stem), _) => (stem, "idx", &mut report.deleted_unindexed),
-            (_, Some(stem)) => (stem, "pack", &mut report.deleted_packless),
-            _ => continue,
-        };
-        let other = format!("{stem}.{other}");
-        if !listed.contains_key(&other) && entry.modified <= cutoff {
-            *count += 1;
-            report.freed_bytes += entry.size;
-            doomed.push(key.clone());
-            orphans.push((key.clone(), other));
-        }
-    }
+    let mut orphans = orphans(&listed, cutoff);
     for (snapshot, _) in &marks {
         if !needed.contains(snapshot) {
             report.deleted_marks += 1;
@@ -185,28 +169,25 @@ pub fn collect(
     }
     if !options.dry_run {
         // Every rewritten pack is complete, index included, before any
-        // pack it replaces goes; one that lands on the name of a pack
-        // without an index (a rewrite cut short before) is not deleted.
+        // pack it replaces goes, and none of them is deleted (one that
+        // lands on the name of a pack without an index, a rewrite cut short
+        // before, is no orphan in the listing below either).
         let written = rewrite(remote, &repack, &needed, &mut report, &mut lock, progress)?;
         doomed.retain(|key| !written.contains(key));
         // Nothing is deleted by a gc whose lock someone broke meanwhile.
         lock.confirm()?;
-        // Nor a half whose other half arrived since the listing (a push
-        // whose lock went stale, sending that pack again).
-        if !orphans.is_empty() {
-            let now: HashSet<String> = remote
-                .transport
-                .list(PACKS)?
-                .into_iter()
-                .map(|l| l.key)
-                .collect();
-            let completed: HashSet<&String> = orphans
-                .iter()
-                .filter(|(_, other)| now.contains(other))
-                .map(|(key, _)| key)
-                .collect();
-            doomed.retain(|key| !completed.contains(key));
+        still_orphaned(remote, &mut orphans)?;
+    }
+    for orphan in &orphans {
+        if orphan.pack {
+            report.deleted_unindexed += 1;
+        } else {
+            report.deleted_packless += 1;
         }
+        report.freed_bytes += orphan.size;
+    }
+    if !options.dry_run {
+        doomed.extend(orphans.into_iter().map(|orphan| orphan.key));
         progress.start("deleting", doomed.len() as u64);
         for key in &doomed {
             remote.transport.delete(key)?;
@@ -217,6 +198,56 @@ pub fn collect(
     }
     lock.release()?;
     Ok(report)
+}
+
+/// A pack without its index (a push cut short), or an index without its
+/// pack (the pack deleted by hand), older than the grace period.
+struct Orphan {
+    key: String,
+    /// The key of the missing half.
+    other: String,
+    size: u64,
+    /// Whether it is the pack (else the index).
+    pack: bool,
+}
+
+/// The orphaned halves in `listed` last written at or before `cutoff`.
+fn orphans(listed: &HashMap<String, Listed>, cutoff: i64) -> Vec<Orphan> {
+    listed
+        .iter()
+        .filter_map(|(key, entry)| {
+            let (stem, other, pack) = match (key.strip_suffix(".pack"), key.strip_suffix(".idx")) {
+                (Some(stem), _) => (stem, "idx", true),
+                (_, Some(stem)) => (stem, "pack", false),
+                _ => return None,
+            };
+            let other = format!("{stem}.{other}");
+            (!listed.contains_key(&other) && entry.modified <= cutoff).then(|| Orphan {
+                key: key.clone(),
+                other,
+                size: entry.size,
+                pack,
+            })
+        })
+        .collect()
+}
+
+/// Keeps of `orphans` those still alone in a listing made now: a push
+/// whose lock went stale may have sent the other half (or the same pack
+/// again) since the first listing, and a rewrite may have landed on the
+/// name of a pack without an index.
+fn still_orphaned(remote: &Connection, orphans: &mut Vec<Orphan>) -> Result<(), GcError> {
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    let now: HashSet<String> = remote
+        .transport
+        .list(PACKS)?
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    orphans.retain(|orphan| !now.contains(&orphan.other));
+    Ok(())
 }
 
 /// What the refs of the remote need (see [`reach::needed`]), read from the
