@@ -819,6 +819,13 @@ mod tests {
                 matches!(err, Error::Corrupt { id, .. } if id == base.id),
                 "{err}"
             );
+            // An id set, which sees the ids before the hash fails, takes
+            // none of them.
+            let mut set = IdSet::default();
+            set.add(vec![block(1)]);
+            let err = set.add_image(store.view(), &id, false).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+            assert_eq!(set.iter().copied().collect::<Vec<_>>(), [block(1)]);
             // `resolve` reads a large base below a delta the same way.
             let err = resolve(store.view(), &id).unwrap_err();
             assert!(
