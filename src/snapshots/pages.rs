@@ -338,9 +338,8 @@ impl Listed {
 fn hash_batch(batch: &Batch, parent_ids: &[ObjectId], compressor: &mut Compressor) -> Hashed {
     let mut changed = Vec::new();
     let mut blobs = Vec::new();
-    for (offset, page) in batch.pages().enumerate() {
+    for (offset, blob) in HashedBlob::each(batch.pages()).into_iter().enumerate() {
         let index = batch.first + offset;
-        let blob = HashedBlob::new(page);
         if parent_ids.get(offset) != Some(&blob.id()) {
             changed.push((index, blob.id()));
             blobs.push(blob);
@@ -606,8 +605,7 @@ pub(crate) fn read_pages<E: From<ImageError> + From<migsnap_store::Error>>(
 
 /// The offsets (in pages) of the pages of `chunk` whose id is not the
 /// listed block at the same offset of `blocks`. The halves are hashed on
-/// two threads: a page is hashed on its own (its id), so one thread keeps
-/// one core busy at most.
+/// two threads, as one thread keeps one core busy at most.
 fn stale_pages<'c>(
     chunk: &'c [u8],
     size: usize,
@@ -616,11 +614,9 @@ fn stale_pages<'c>(
     let pages = chunk.len() / size;
     let half = pages / 2;
     let stale_in = |from: usize, to: usize| -> Vec<usize> {
-        (from..to)
-            .filter(|&i| {
-                migsnap_store::codec::blob_id(&chunk[i * size..(i + 1) * size]) != blocks[i]
-            })
-            .collect()
+        let mut ids = Vec::with_capacity(to - from);
+        migsnap_store::codec::blob_ids(chunk[from * size..to * size].chunks(size), &mut ids);
+        (from..to).filter(|&i| ids[i - from] != blocks[i]).collect()
     };
     let (low, high) = std::thread::scope(|scope| {
         let low = scope.spawn(|| stale_in(0, half));

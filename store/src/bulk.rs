@@ -37,7 +37,7 @@ use crossbeam_channel::{Sender, bounded, unbounded};
 use crate::compress::{Decompressors, Dictionary};
 use crate::id::ObjectId;
 use crate::object::Kind;
-use crate::odb::{Error, RawPack, Result, View, hashed_to, member_bytes};
+use crate::odb::{Error, RawPack, Result, View, member_bytes};
 
 /// Who proves the bytes [`read_blobs`] hands over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -397,13 +397,24 @@ fn unpack_job(
     members: &[(ObjectId, i64, i64)],
     proof: Proof,
 ) -> Result<Vec<Vec<u8>>> {
+    let encoded = members
+        .iter()
+        .map(|(id, offset, len)| member_bytes(bytes, id, seq, *offset, *len))
+        .collect::<Result<Vec<_>>>()?;
+    if proof == Proof::EachBlob {
+        // All at once: pages of one size hash side by side.
+        let mut actual = Vec::with_capacity(encoded.len());
+        ObjectId::hash_each(&encoded, &mut actual);
+        if let Some(((id, _, _), actual)) =
+            members.iter().zip(actual).find(|((id, _, _), a)| a != id)
+        {
+            return Err(Error::Corrupt { id: *id, actual });
+        }
+    }
     members
         .iter()
-        .map(|(id, offset, len)| {
-            let mut encoded = member_bytes(bytes, id, seq, *offset, *len)?;
-            if proof == Proof::EachBlob {
-                encoded = hashed_to(encoded, id)?;
-            }
+        .zip(encoded)
+        .map(|((id, _, _), encoded)| {
             if encoded.first() != Some(&(Kind::Blob as u8)) {
                 return Err(Error::WrongKind {
                     id: *id,

@@ -174,11 +174,13 @@ pub fn blob_content(encoded: &[u8]) -> Option<&[u8]> {
 /// hashes through its reused buffer.
 const MAX_PAGE: usize = 65536;
 
+thread_local! {
+    /// Pages encoded as blobs, to hash: [`blob_id`] and [`blob_ids`] reuse it.
+    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The id of the blob holding `bytes`, without allocating.
 pub fn blob_id(bytes: &[u8]) -> ObjectId {
-    thread_local! {
-        static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     // BLAKE3 hashes the whole 1 KiB chunks of one contiguous input in
     // parallel lanes; fed the two header bytes and then the page, it must
     // hash the first chunk block by block. Copying a page into a reused
@@ -186,16 +188,58 @@ pub fn blob_id(bytes: &[u8]) -> ObjectId {
     // Beyond the largest SQLite page the copy would stop paying, and the
     // buffer would keep that much memory per thread.
     if bytes.len() > MAX_PAGE {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&[Kind::Blob as u8, FORMAT_VERSION]);
-        hasher.update(bytes);
-        return ObjectId::from_bytes(*hasher.finalize().as_bytes());
+        return unbuffered_blob_id(bytes);
     }
     ENCODED.with_borrow_mut(|encoded| {
         encoded.clear();
         encode_blob_into(bytes, encoded);
         ObjectId::hash(encoded)
     })
+}
+
+/// Pages encoded and hashed together by [`blob_ids`]: as many as BLAKE3
+/// has lanes, 64 KiB of 4 KiB pages, which stay in the cache between the
+/// copy and the hash.
+const PAGES_AT_ONCE: usize = 16;
+
+/// Appends the id of the blob holding each of `pages` to `out`, in order:
+/// [`blob_id`] of each, faster, as pages of one size are hashed side by
+/// side ([`ObjectId::hash_each`]).
+pub fn blob_ids<'p>(pages: impl IntoIterator<Item = &'p [u8]>, out: &mut Vec<ObjectId>) {
+    let mut pages = pages.into_iter().peekable();
+    ENCODED.with_borrow_mut(|encoded| {
+        while pages.peek().is_some() {
+            encoded.clear();
+            let mut ends = [0usize; PAGES_AT_ONCE];
+            let mut count = 0;
+            while count < PAGES_AT_ONCE {
+                let Some(page) = pages.next_if(|page| page.len() <= MAX_PAGE) else {
+                    break;
+                };
+                encode_blob_into(page, encoded);
+                ends[count] = encoded.len();
+                count += 1;
+            }
+            let mut objects = [&encoded[..0]; PAGES_AT_ONCE];
+            let mut start = 0;
+            for (object, &end) in objects.iter_mut().zip(&ends[..count]) {
+                *object = &encoded[start..end];
+                start = end;
+            }
+            ObjectId::hash_each(&objects[..count], out);
+            if count < PAGES_AT_ONCE {
+                out.extend(pages.next().map(unbuffered_blob_id));
+            }
+        }
+    });
+}
+
+/// [`blob_id`] without copying `bytes`: for blobs past [`MAX_PAGE`].
+fn unbuffered_blob_id(bytes: &[u8]) -> ObjectId {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[Kind::Blob as u8, FORMAT_VERSION]);
+    hasher.update(bytes);
+    ObjectId::from_bytes(*hasher.finalize().as_bytes())
 }
 
 /// Reads the kind from the header of encoded bytes.
@@ -381,6 +425,23 @@ mod tests {
         }));
         assert_eq!(blob_content(&image), None);
         assert_eq!(blob_content(&[Kind::Blob as u8]), None);
+    }
+
+    /// Pages hashed together get the ids they get one by one, in order,
+    /// whatever their sizes, past one group and past the largest page.
+    #[test]
+    fn blob_ids_are_each_pages_blob_id() {
+        let sizes = [4096, 4096, 0, 512, MAX_PAGE + 1, 1024, 8192, 3 * MAX_PAGE];
+        let pages: Vec<Vec<u8>> = (0..41)
+            .map(|i| {
+                let len = if i < 20 { 4096 } else { sizes[i % sizes.len()] };
+                (0..len).map(|b| (b * 7 % 251 + i) as u8).collect()
+            })
+            .collect();
+        let mut ids = Vec::new();
+        blob_ids(pages.iter().map(Vec::as_slice), &mut ids);
+        let one_by_one: Vec<ObjectId> = pages.iter().map(|page| blob_id(page)).collect();
+        assert_eq!(ids, one_by_one);
     }
 
     #[test]

@@ -20,6 +20,13 @@ impl ObjectId {
         ObjectId(*blake3::hash(bytes).as_bytes())
     }
 
+    /// Appends the id of each of `objects` to `out`, in order: what
+    /// [`ObjectId::hash`] gives each, faster for many objects of one length
+    /// (pages), which are hashed side by side.
+    pub fn hash_each(objects: &[&[u8]], out: &mut Vec<ObjectId>) {
+        crate::hash_lanes::hash_each(objects, out);
+    }
+
     /// Wraps raw id bytes, as read from the store or decoded from an object.
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         ObjectId(bytes)

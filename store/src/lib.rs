@@ -36,6 +36,7 @@ pub mod codec;
 pub mod compress;
 pub mod fsck;
 pub mod gc;
+mod hash_lanes;
 pub mod id;
 mod idset;
 pub mod image;

@@ -213,7 +213,15 @@ pub enum VerifyError {
 /// Checks that `bytes` hash to `expected` and decode canonically (a blob's
 /// body is opaque, so only its header is checked); returns its kind.
 fn verify(expected: ObjectId, bytes: &[u8]) -> std::result::Result<Kind, VerifyError> {
-    let actual = ObjectId::hash(bytes);
+    verify_hashed(expected, ObjectId::hash(bytes), bytes)
+}
+
+/// [`verify`], given the id `bytes` hash to.
+fn verify_hashed(
+    expected: ObjectId,
+    actual: ObjectId,
+    bytes: &[u8],
+) -> std::result::Result<Kind, VerifyError> {
     if actual != expected {
         return Err(VerifyError::Mismatch { expected, actual });
     }
@@ -383,14 +391,23 @@ fn unpack_each(
         )));
     }
     let mut next = 0usize;
+    let mut objects = Vec::with_capacity(members.len());
     for member in members {
         let (start, len) = (member.offset as usize, member.len as usize);
         if start != next || start + len > raw_len {
             return Err(PackError::Members { raw_len });
         }
         next = start + len;
-        let bytes = &raw[start..next];
-        let kind = verify(member.id, bytes)?;
+        objects.push(&raw[start..next]);
+    }
+    if next != raw_len {
+        return Err(PackError::Members { raw_len });
+    }
+    // All at once: runs of pages hash side by side.
+    let mut ids = Vec::with_capacity(objects.len());
+    ObjectId::hash_each(&objects, &mut ids);
+    for ((member, bytes), actual) in members.iter().zip(objects).zip(ids) {
+        let kind = verify_hashed(member.id, actual, bytes)?;
         if kind != member.kind {
             return Err(PackError::Kind {
                 id: member.id,
@@ -399,9 +416,6 @@ fn unpack_each(
             });
         }
         each(member, bytes);
-    }
-    if next != raw_len {
-        return Err(PackError::Members { raw_len });
     }
     Ok(())
 }

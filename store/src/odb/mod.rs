@@ -30,7 +30,7 @@ use crate::id::ObjectId;
 use crate::object::{Kind, Object};
 
 pub use error::{Error, Result};
-pub(crate) use packs::{RawPack, hashed_to, member_bytes};
+pub(crate) use packs::{RawPack, member_bytes};
 pub use rows::BrokenRef;
 pub use store::Store;
 pub use transaction::Transaction;
