@@ -4,6 +4,7 @@
 
 pub mod datadiff;
 pub mod log;
+mod page_batches;
 pub mod page_sums;
 pub mod pages;
 #[allow(unsafe_code)]

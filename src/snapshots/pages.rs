@@ -1,10 +1,10 @@
 //! Moving page images between SQLite files and the store.
 //!
 //! Recording runs as a pipeline so that memory stays flat and both cores work:
-//! a reader thread pulls pages through `sqlite_dbpage` and hashes the whole
-//! image; worker threads hash each page and compress only pages that differ
-//! from the parent image; the calling thread inserts them in the store
-//! transaction. Channels are bounded, so at most a few MiB of pages are in
+//! a reader thread only reads the pages; worker threads hash each page, and
+//! each batch as a piece of the whole image's digest, and compress only
+//! pages that differ from the parent image; the calling thread merges the
+//! digest's pieces and inserts the pages in the store transaction. Channels are bounded, so at most a few MiB of pages are in
 //! flight whatever the database size.
 //!
 //! Writing an image into a new file hashes the whole image as it is written
@@ -23,18 +23,24 @@ use migsnap_store::bulk::Proof;
 use migsnap_store::compress::Compressor;
 use migsnap_store::image::{NewListing, SpilledImage, WINDOW, plan_listing};
 use migsnap_store::pack::PACK_OBJECTS;
+use migsnap_store::split_digest::{Piece, SplitDigest};
 use migsnap_store::{BlockChange, Listing};
 use migsnap_store::{
     HashedBlob, Image, Object, ObjectId, PreparedPack, Progress, Transaction, View,
 };
 
+use crate::snapshots::page_batches::{Batcher, PageBatch};
 use crate::snapshots::page_sums::PageSums;
 use crate::snapshots::sqlite::{Capture, Database, Geometry, SqliteError};
 
-/// Pages handed to a worker at a time.
+/// Pages handed to a worker at a time, and hashed as one piece of the
+/// whole-image digest: a power of two of BLAKE3 chunks whatever the page
+/// size, as [`Piece`] needs.
 const BATCH_PAGES: usize = 64;
 /// Batches in flight per channel.
 const QUEUE_BATCHES: usize = 16;
+/// Emptied batch buffers kept for the reader to fill again.
+const SPARE_BATCHES: usize = 4;
 
 /// What can go wrong moving an image.
 #[derive(Debug, thiserror::Error)]
@@ -92,40 +98,16 @@ pub struct RecordedImage {
     pub digest: [u8; 32],
 }
 
-/// Consecutive pages, kept in one buffer: one allocation per batch, and the
-/// whole-image digest hashes a batch at once, which lets BLAKE3 work on many
-/// chunks in parallel (4 KiB at a time it could use only four lanes).
-struct Batch {
-    first: usize,
-    page_size: usize,
-    data: Vec<u8>,
-}
-
-impl Batch {
-    fn new(first: usize, page_size: usize) -> Batch {
-        Batch {
-            first,
-            page_size,
-            data: Vec::with_capacity(BATCH_PAGES * page_size),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.data.len() / self.page_size.max(1)
-    }
-
-    fn pages(&self) -> std::slice::ChunksExact<'_, u8> {
-        self.data.chunks_exact(self.page_size.max(1))
-    }
-}
-
 /// A batch after hashing: the index and id of each page that differs from
 /// the parent at the same index (every page, without a parent), those
-/// pages packed and compressed, and how many bytes were read.
+/// pages packed and compressed, how many bytes were read, and the batch's
+/// share of the image digest.
 struct Hashed {
     changed: Vec<(usize, ObjectId)>,
     packs: Vec<PreparedPack>,
     bytes: u64,
+    index: u64,
+    piece: Piece,
 }
 
 /// Reads every page of `db` (with schema and metadata, in one read
@@ -158,39 +140,24 @@ pub fn record(
     progress.start("reading pages", estimate);
 
     let (listed, capture, digest) = std::thread::scope(|scope| {
-        let (page_tx, page_rx) = bounded::<Batch>(QUEUE_BATCHES);
+        let (page_tx, page_rx) = bounded::<PageBatch>(QUEUE_BATCHES);
         let (hash_tx, hash_rx) = bounded::<Hashed>(QUEUE_BATCHES);
+        let (spare_tx, spare_rx) = bounded::<Vec<u8>>(SPARE_BATCHES);
 
+        // The reader only reads: the digest is hashed in pieces beside the
+        // pages, on the workers, and merged by this thread.
         let reader = scope.spawn(move || {
-            let mut digest = blake3::Hasher::new();
-            let mut batch = Batch::new(0, 0);
-            let mut next = 0usize;
-            let mut sink = |page: &[u8]| -> Result<(), SqliteError> {
-                if batch.page_size == 0 {
-                    batch = Batch::new(0, page.len());
-                }
-                batch.data.extend_from_slice(page);
-                next += 1;
-                if batch.len() == BATCH_PAGES {
-                    let full = std::mem::replace(&mut batch, Batch::new(next, page.len()));
-                    digest.update(&full.data);
-                    // A closed channel means the writer failed; it reports why.
-                    let _ = page_tx.send(full);
-                }
-                Ok(())
-            };
-            let capture = db.capture(Some(&mut sink), known);
-            if !batch.data.is_empty() {
-                digest.update(&batch.data);
-                let _ = page_tx.send(batch);
-            }
+            let mut batches = Batcher::new(BATCH_PAGES, &page_tx, &spare_rx);
+            let capture = db.capture(Some(&mut batches), known);
+            batches.finish();
             drop(page_tx);
-            capture.map(|capture| (capture, *digest.finalize().as_bytes()))
+            capture
         });
 
         for mut compressor in compressors.drain(..) {
             let page_rx = page_rx.clone();
             let hash_tx = hash_tx.clone();
+            let spare_tx = spare_tx.clone();
             scope.spawn(move || {
                 for batch in page_rx {
                     if let Some(sums) = sums {
@@ -206,6 +173,8 @@ pub fn record(
                     if !hashed.packs.is_empty() {
                         on_change();
                     }
+                    // A full pool of spares drops this one.
+                    let _ = spare_tx.try_send(batch.into_buffer());
                     if hash_tx.send(hashed).is_err() {
                         return;
                     }
@@ -214,10 +183,13 @@ pub fn record(
         }
         drop(page_rx);
         drop(hash_tx);
+        drop(spare_tx);
 
         let mut listed = Listed::new(parent_ref.is_some(), tx.view().dir());
+        let mut digest = SplitDigest::new();
         let mut insert_error = None;
         for hashed in &hash_rx {
+            digest.add(hashed.index, hashed.piece);
             // Stop at the first failed insert: SQLite may have rolled the
             // transaction back, and nothing more may be written.
             if let Err(e) = listed.add(&hashed).and_then(|()| {
@@ -236,7 +208,11 @@ pub fn record(
         if let Some(e) = insert_error {
             return Err(ImageError::Store(e));
         }
-        let (capture, digest) = read?;
+        let capture = read?;
+        // Every batch read was hashed and came back.
+        let digest = digest
+            .finish()
+            .unwrap_or_else(|batch| panic!("BUG: batch {batch} of the image was never hashed"));
         Ok((listed, capture, digest))
     })?;
     progress.finish();
@@ -335,7 +311,8 @@ impl Listed {
 
 /// Hashes a batch of pages and packs the ones that differ from the parent's
 /// blocks at the same index (`parent_ids`, from the batch's first page on).
-fn hash_batch(batch: &Batch, parent_ids: &[ObjectId], compressor: &mut Compressor) -> Hashed {
+fn hash_batch(batch: &PageBatch, parent_ids: &[ObjectId], compressor: &mut Compressor) -> Hashed {
+    let index = (batch.first / BATCH_PAGES) as u64;
     let mut changed = Vec::new();
     let mut blobs = Vec::new();
     for (offset, blob) in HashedBlob::each(batch.pages()).into_iter().enumerate() {
@@ -352,7 +329,9 @@ fn hash_batch(batch: &Batch, parent_ids: &[ObjectId], compressor: &mut Compresso
     Hashed {
         changed,
         packs,
-        bytes: batch.data.len() as u64,
+        bytes: batch.bytes().len() as u64,
+        index,
+        piece: Piece::of(index, BATCH_PAGES * batch.page_size, batch.bytes()),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Reading a capture's pages a megabyte at a time, straight from the
-//! database file, inside the capture's read transaction.
+//! Reading a capture's pages a run at a time, straight from the
+//! database file into the reader's buffer, inside the capture's read
+//! transaction.
 //!
 //! Why: one `sqlite_dbpage` row per page costs a statement step, a pager
 //! fetch and a 4 KiB `pread` per page, about a sixth of a first snapshot's
@@ -27,8 +28,8 @@ use std::ffi::{CStr, c_int, c_void};
 
 use rusqlite::{Connection, ffi};
 
-/// Bytes read from the main file at a time.
-const RUN_BYTES: usize = 1 << 20;
+use super::sqlite::{PageSink, SqliteError};
+
 /// Bytes of a WAL file's header, and of each frame's header before its page
 /// (<https://sqlite.org/fileformat.html#the_write_ahead_log>).
 const WAL_HEADER: i64 = 32;
@@ -40,19 +41,19 @@ const FRAME_HEADER: i64 = 24;
 pub struct Unavailable;
 
 /// Reads pages `1..=page_count` of the connection's main database, in order,
-/// into `sink`, inside the read transaction the caller has begun. Pages
-/// with a frame in the WAL, and any the file cannot give in full, are read
-/// with `from_pager` (a `sqlite_dbpage` read of one page). Fails with
-/// [`Unavailable`], before any page reached `sink`, when the WAL cannot be
-/// read this way.
-pub fn read<E>(
+/// into `sink`'s room, as much at a time as it gives, inside the read
+/// transaction the caller has begun. Pages with a frame in the WAL, and any
+/// the file cannot give in full, are read with `from_pager` (a
+/// `sqlite_dbpage` read of one page). Fails with [`Unavailable`], before
+/// any page reached `sink`, when the WAL cannot be read this way.
+pub fn read(
     conn: &Connection,
     page_size: u32,
     page_count: u32,
     in_wal: bool,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
-    from_pager: &mut dyn FnMut(u32) -> Result<Vec<u8>, E>,
-) -> Result<Result<(), E>, Unavailable> {
+    sink: &mut dyn PageSink,
+    from_pager: &mut dyn FnMut(u32) -> Result<Vec<u8>, SqliteError>,
+) -> Result<Result<(), SqliteError>, Unavailable> {
     let main = SqliteFile::of(conn, ffi::SQLITE_FCNTL_FILE_POINTER).ok_or(Unavailable)?;
     let wal_pages = if in_wal {
         match SqliteFile::of(conn, ffi::SQLITE_FCNTL_JOURNAL_POINTER) {
@@ -64,12 +65,10 @@ pub fn read<E>(
         Vec::new()
     };
     let page = page_size as usize;
-    let mut buffer = vec![0u8; RUN_BYTES.max(page)];
     let mut wal = wal_pages.iter().copied().peekable();
     let mut pgno = 1u32;
-    let mut through_pager = |pgno: u32, sink: &mut dyn FnMut(&[u8]) -> Result<(), E>| {
-        from_pager(pgno).and_then(|data| sink(&data))
-    };
+    let mut through_pager =
+        |pgno: u32, sink: &mut dyn PageSink| from_pager(pgno).and_then(|data| sink.put(&data));
     while pgno <= page_count {
         while wal.next_if(|&p| p < pgno).is_some() {}
         if wal.peek() == Some(&pgno) {
@@ -80,13 +79,14 @@ pub fn read<E>(
             continue;
         }
         let next_wal = wal.peek().copied().unwrap_or(u32::MAX);
-        let run = (buffer.len() / page)
+        let room = sink.room(page);
+        assert!(room.len() >= page, "BUG: a page sink gave room for no page");
+        let run = (room.len() / page)
             .min((page_count - pgno + 1) as usize)
             .min((next_wal - pgno) as usize) as u32;
-        let bytes = &mut buffer[..run as usize * page];
         let offset = i64::from(pgno - 1) * i64::from(page_size);
-        let outcome = if main.read_exact(bytes, offset) {
-            bytes.chunks_exact(page).try_for_each(&mut *sink)
+        let outcome = if main.read_exact(&mut room[..run as usize * page], offset) {
+            sink.filled(run as usize)
         } else {
             // A short read or an error: the pager reads these pages as
             // SQLite sees them (zeros past the end, or the error in its

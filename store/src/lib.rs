@@ -47,6 +47,7 @@ pub mod progress;
 mod reach;
 pub mod refs;
 pub mod repack;
+pub mod split_digest;
 pub mod transfer;
 
 pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};

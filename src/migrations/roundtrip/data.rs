@@ -44,7 +44,7 @@ use crate::migrations::side::Side;
 use crate::repo::Repo;
 use crate::schema::Schema;
 use crate::schema::diff::{self, SchemaDiff};
-use crate::snapshots::sqlite::{Database, SqliteError};
+use crate::snapshots::sqlite::{Database, EachPage, SqliteError};
 
 /// What the round trip on real data found.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -205,12 +205,12 @@ impl RoundTrip<'_> {
                 let mut database =
                     Database::open(path, self.busy_timeout).map_err(ReplayError::from)?;
                 let mut file = std::fs::File::create_new(work).map_err(ReplayError::Scratch)?;
-                let mut sink = |page: &[u8]| {
+                let mut sink = EachPage::new(|_, page: &[u8]| {
                     file.write_all(page).map_err(|source| SqliteError::Io {
                         path: work.to_path_buf(),
                         source,
                     })
-                };
+                });
                 database
                     .capture(Some(&mut sink), None)
                     .map_err(ReplayError::from)?;

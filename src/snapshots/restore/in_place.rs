@@ -21,9 +21,12 @@ use migsnap_store::image::{SpilledImage, WINDOW};
 use migsnap_store::{Image, ObjectId, Progress, View};
 
 use super::{Built, RestoreError, io};
+use crate::snapshots::page_batches::{Batcher, PageBatch};
 use crate::snapshots::page_sums::PageSums;
 use crate::snapshots::pages;
-use crate::snapshots::sqlite::{Committed, LockedFacts, WriteLock};
+use crate::snapshots::sqlite::{
+    Committed, EachPage, LockedFacts, PageSink, SqliteError, WriteLock,
+};
 
 /// Pages a restore in place wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +165,8 @@ pub(super) fn apply_from_store(
 
 /// Pages handed from the read-back to the hasher at a time.
 const HASH_BATCH: usize = 256;
+/// Emptied batch buffers kept for the read-back to fill again.
+const SPARE_BATCHES: usize = 4;
 
 /// Reads `committed` back and checks every page (of `size` bytes) as
 /// `plan` [holds](Plan::holds) it, and page 1, whose hash the commit's
@@ -176,57 +181,74 @@ fn hash_back(
     size: usize,
     progress: &mut dyn Progress,
 ) -> Result<(bool, u32, Option<u32>), RestoreError> {
+    let holds = |pgno: u32, page: &[u8]| match pgno {
+        1 => same_but_stamp(first_page, page),
+        _ => plan.holds(pgno, page),
+    };
     std::thread::scope(|scope| {
-        let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u32, Vec<u8>)>(4);
+        let (batch_tx, batch_rx) = crossbeam_channel::bounded::<PageBatch>(4);
+        let (spare_tx, spare_rx) = crossbeam_channel::bounded::<Vec<u8>>(SPARE_BATCHES);
         // One hasher per core: reading runs straight from the file
         // (`read_back`) is faster than hashing on one thread.
         let hashers: Vec<_> = (0..crate::snapshots::pages::workers())
             .map(|_| {
                 let batch_rx = batch_rx.clone();
+                let spare_tx = spare_tx.clone();
                 scope.spawn(move || {
                     let mut first_bad: Option<u32> = None;
-                    for (first, batch) in batch_rx {
+                    for batch in batch_rx {
+                        let first = u32::try_from(batch.first + 1).expect("BUG: page over u32");
                         let bad = (first..)
-                            .zip(batch.chunks(size))
-                            .find(|(pgno, page)| !plan.holds(*pgno, page));
+                            .zip(batch.pages())
+                            .find(|(pgno, page)| !holds(*pgno, page));
                         if let Some((pgno, _)) = bad {
                             first_bad = Some(first_bad.map_or(pgno, |b| b.min(pgno)));
                         }
+                        let _ = spare_tx.try_send(batch.into_buffer());
                     }
                     first_bad
                 })
             })
             .collect();
         drop(batch_rx);
-        let mut first_bad = None;
-        let mut seen = 0u32;
-        let mut batch = (2u32, Vec::with_capacity(HASH_BATCH * size));
-        let read = committed.read_back(|pgno, data| {
-            seen += 1;
-            progress.advance(data.len() as u64);
-            if pgno == 1 {
-                first_bad = (!same_but_stamp(first_page, data)).then_some(1);
-            } else {
-                // Pages come in order, so a batch is a run from its first.
-                batch.1.extend_from_slice(data);
-                if batch.1.len() >= HASH_BATCH * size {
-                    let next = (pgno + 1, Vec::with_capacity(HASH_BATCH * size));
-                    // A closed channel means the hasher panicked; join says so.
-                    let _ = batch_tx.send(std::mem::replace(&mut batch, next));
-                }
-            }
-            Ok(())
-        });
-        if !batch.1.is_empty() {
-            let _ = batch_tx.send(batch);
-        }
+        drop(spare_tx);
+        let mut sink = ReadBack {
+            batcher: Batcher::new(HASH_BATCH, &batch_tx, &spare_rx),
+            size,
+            seen: 0,
+            progress,
+        };
+        let read = committed.read_back(&mut sink);
+        let seen = sink.seen;
+        sink.batcher.finish();
         drop(batch_tx);
-        let hashed = hashers
+        let first_bad = hashers
             .into_iter()
             .filter_map(|hasher| hasher.join().expect("BUG: page hasher panicked"))
             .min();
-        Ok((read?, seen, first_bad.or(hashed)))
+        Ok((read?, seen, first_bad))
     })
+}
+
+/// The read-back's [`PageSink`]: batches for the hashers, counted and
+/// shown as they are read.
+struct ReadBack<'a> {
+    batcher: Batcher<'a>,
+    size: usize,
+    seen: u32,
+    progress: &'a mut dyn Progress,
+}
+
+impl PageSink for ReadBack<'_> {
+    fn room(&mut self, page_size: usize) -> &mut [u8] {
+        self.batcher.room(page_size)
+    }
+
+    fn filled(&mut self, pages: usize) -> Result<(), SqliteError> {
+        self.seen += u32::try_from(pages).expect("BUG: a run over u32 pages");
+        self.progress.advance((pages * self.size) as u64);
+        self.batcher.filled(pages)
+    }
 }
 
 /// Fails when the pages read back after the commit are not the ones meant:
@@ -321,7 +343,7 @@ pub(super) fn apply(
     let committed = lock.commit()?;
     let mut first_bad = None;
     let mut seen = 0u32;
-    let unchanged = committed.read_back(|pgno, data| {
+    let unchanged = committed.read_back(&mut EachPage::new(|pgno, data| {
         seen += 1;
         if first_bad.is_none() {
             let expected = read(pgno).ok();
@@ -334,7 +356,7 @@ pub(super) fn apply(
             }
         }
         Ok(())
-    })?;
+    }))?;
     committed.close();
     check_read_back(unchanged, seen, count, first_bad, target)?;
     Ok(written)
