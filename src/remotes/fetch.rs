@@ -358,9 +358,15 @@ impl Tap for PageTap<'_> {
             placement.page_size,
             placement.digest,
         );
+        // The digest is read back beside fsync and `quick_check`, the
+        // longest of the three: their results count only if it matches.
         let checks = std::thread::spawn(move || {
-            let read = crate::snapshots::pages::file_digest(&file, pages, size);
-            (read.ok() == Some(digest)).then(|| restore::check_file(&file, &path))
+            std::thread::scope(|scope| {
+                let read = scope.spawn(|| crate::snapshots::pages::file_digest(&file, pages, size));
+                let checked = restore::check_file(&file, &path);
+                let read = read.join().expect("BUG: digest reader panicked");
+                (read.ok() == Some(digest)).then_some(checked)
+            })
         });
         if let Ok(mut early) = self.early.lock() {
             *early = Some(checks);

@@ -543,17 +543,53 @@ pub fn patch(
     Ok(stale)
 }
 
+/// Bytes of a file read and hashed as one piece of its digest.
+const DIGEST_PIECE: usize = 1 << 20;
+
 /// The whole-image digest of the first `count` pages of `size` bytes in
-/// `file`, read back a megabyte at a time (which lets BLAKE3 hash many
-/// chunks at once).
+/// `file`, read back a megabyte at a time on every core: each megabyte is
+/// a piece of the digest ([`Piece`]), merged in order here. On one thread
+/// it was 0.2 s of a 1 GiB `clone --checkout`'s last second.
 pub fn file_digest(file: &File, count: usize, size: usize) -> std::io::Result<[u8; 32]> {
-    let mut digest = blake3::Hasher::new();
-    for_each_chunk(file, count, size, |_, chunk| {
-        digest.update(chunk);
-        Ok::<_, std::convert::Infallible>(())
-    })?
-    .unwrap_or_else(|never| match never {});
-    Ok(*digest.finalize().as_bytes())
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let len = (count * size) as u64;
+    let pieces = len.div_ceil(DIGEST_PIECE as u64);
+    let next = AtomicU64::new(0);
+    let (piece_tx, piece_rx) = bounded::<(u64, Piece)>(QUEUE_BATCHES);
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..workers())
+            .map(|_| {
+                let piece_tx = piece_tx.clone();
+                let next = &next;
+                scope.spawn(move || {
+                    let mut buffer = vec![0u8; DIGEST_PIECE];
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        if index >= pieces {
+                            return Ok::<(), std::io::Error>(());
+                        }
+                        let at = index * DIGEST_PIECE as u64;
+                        let bytes = &mut buffer[..(len - at).min(DIGEST_PIECE as u64) as usize];
+                        file.read_exact_at(bytes, at)?;
+                        // The merging thread stops only when the others did.
+                        let _ = piece_tx.send((index, Piece::of(index, DIGEST_PIECE, bytes)));
+                    }
+                })
+            })
+            .collect();
+        drop(piece_tx);
+        let mut digest = SplitDigest::new();
+        for (index, piece) in piece_rx {
+            digest.add(index, piece);
+        }
+        for reader in readers {
+            reader.join().expect("BUG: digest reader panicked")?;
+        }
+        Ok(digest
+            .finish()
+            .unwrap_or_else(|piece| panic!("BUG: piece {piece} of the file was never read")))
+    })
 }
 
 /// Calls `each` with the position in `ids` and the bytes of every page
@@ -641,6 +677,29 @@ mod tests {
     use super::*;
 
     const SIZE: usize = 4096;
+
+    /// A file's digest, read back in pieces on several threads, is BLAKE3
+    /// of its pages: none, less than a piece, and pieces and a part.
+    #[test]
+    fn file_digest_is_the_hash_of_the_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages");
+        let bytes: Vec<u8> = (0..3 * DIGEST_PIECE + 5 * SIZE)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        for count in [0, 1, 255, 256, 257, 3 * DIGEST_PIECE / SIZE + 5] {
+            let expected = *blake3::hash(&bytes[..count * SIZE]).as_bytes();
+            assert_eq!(
+                file_digest(&file, count, SIZE).unwrap(),
+                expected,
+                "{count} pages"
+            );
+        }
+        // A file shorter than the pages asked for is an error, not a digest.
+        assert!(file_digest(&file, 3 * DIGEST_PIECE / SIZE + 6, SIZE).is_err());
+    }
 
     fn page(n: u8) -> Vec<u8> {
         (0..SIZE).map(|i| n.wrapping_add(i as u8)).collect()
