@@ -24,7 +24,7 @@ LAYERS = [
     # The dialect-neutral schema model.
     {"schema"},
     # Reading and writing SQLite files, and the demo's scenario database.
-    {"sqlite", "raw_pages", "pages", "page_sums", "demo"},
+    {"sqlite", "raw_pages", "page_batches", "pages", "page_sums", "demo"},
     # The repository: the store, tracked databases, trust in project files.
     {"repo", "trust"},
     # Snapshots of databases.
