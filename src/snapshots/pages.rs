@@ -4,8 +4,9 @@
 //! a reader thread only reads the pages; worker threads hash each page, and
 //! each batch as a piece of the whole image's digest, and compress only
 //! pages that differ from the parent image; the calling thread merges the
-//! digest's pieces and inserts the pages in the store transaction. Channels are bounded, so at most a few MiB of pages are in
-//! flight whatever the database size.
+//! digest's pieces and inserts the pages in the store transaction. Channels
+//! are bounded, so at most a few MiB of pages are in flight whatever the
+//! database size.
 //!
 //! Writing an image into a new file hashes the whole image as it is written
 //! and checks it against the image's digest, so it is verified end to end;
@@ -101,12 +102,12 @@ pub struct RecordedImage {
 /// A batch after hashing: the index and id of each page that differs from
 /// the parent at the same index (every page, without a parent), those
 /// pages packed and compressed, how many bytes were read, and the batch's
-/// share of the image digest.
+/// number (from 0) and piece of the image digest.
 struct Hashed {
     changed: Vec<(usize, ObjectId)>,
     packs: Vec<PreparedPack>,
     bytes: u64,
-    index: u64,
+    number: u64,
     piece: Piece,
 }
 
@@ -189,7 +190,7 @@ pub fn record(
         let mut digest = SplitDigest::new();
         let mut insert_error = None;
         for hashed in &hash_rx {
-            digest.add(hashed.index, hashed.piece);
+            digest.add(hashed.number, hashed.piece);
             // Stop at the first failed insert: SQLite may have rolled the
             // transaction back, and nothing more may be written.
             if let Err(e) = listed.add(&hashed).and_then(|()| {
@@ -312,7 +313,7 @@ impl Listed {
 /// Hashes a batch of pages and packs the ones that differ from the parent's
 /// blocks at the same index (`parent_ids`, from the batch's first page on).
 fn hash_batch(batch: &PageBatch, parent_ids: &[ObjectId], compressor: &mut Compressor) -> Hashed {
-    let index = (batch.first / BATCH_PAGES) as u64;
+    let number = (batch.first / BATCH_PAGES) as u64;
     let mut changed = Vec::new();
     let mut blobs = Vec::new();
     for (offset, blob) in HashedBlob::each(batch.pages()).into_iter().enumerate() {
@@ -330,8 +331,8 @@ fn hash_batch(batch: &PageBatch, parent_ids: &[ObjectId], compressor: &mut Compr
         changed,
         packs,
         bytes: batch.bytes().len() as u64,
-        index,
-        piece: Piece::of(index, BATCH_PAGES * batch.page_size, batch.bytes()),
+        number,
+        piece: Piece::of(number, BATCH_PAGES * batch.page_size, batch.bytes()),
     }
 }
 

@@ -11,11 +11,12 @@
 //!   read transaction**, so they describe the same instant even while other
 //!   processes write (in WAL mode the read sees one WAL snapshot; in rollback
 //!   mode the SHARED lock holds writers off until the read ends).
-//! - Pages are read inside that transaction, a run at a time from the
-//!   file (into the reader's own buffer, [`PageSink`]) through SQLite's own handle where the file holds what the
-//!   transaction sees, and through the pager with the `sqlite_dbpage`
-//!   virtual table (<https://sqlite.org/dbpage.html>) where the WAL may hold
-//!   a newer version (`raw_pages`); no temporary copy is made.
+//! - Pages are read inside that transaction, a run at a time straight into
+//!   the reader's own buffer ([`PageSink`]): from the file through SQLite's
+//!   own handle where the file holds what the transaction sees, and through
+//!   the pager with the `sqlite_dbpage` virtual table
+//!   (<https://sqlite.org/dbpage.html>) where the WAL may hold a newer
+//!   version (`raw_pages`); no temporary copy is made.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
