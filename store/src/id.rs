@@ -7,9 +7,30 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The 32-byte BLAKE3 name of an object.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The 32-byte BLAKE3 name of an object. Ids order as their bytes do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ObjectId([u8; 32]);
+
+/// Byte order, decided by the first eight bytes read as one big-endian
+/// integer whenever they differ: ids are uniform, so they almost always
+/// do, and that comparison is inlined where comparing the arrays is a
+/// call to `memcmp`. Sorting and searching ids (a history's id set, a
+/// clone's history check) spent a tenth of a second of a 1 GiB clone in
+/// `memcmp`.
+impl Ord for ObjectId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let head = |id: &ObjectId| u64::from_be_bytes(*id.0.first_chunk().expect("32 bytes"));
+        head(self)
+            .cmp(&head(other))
+            .then_with(|| self.0[8..].cmp(&other.0[8..]))
+    }
+}
+
+impl PartialOrd for ObjectId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ObjectId {
     /// Length of an id in bytes.
@@ -214,6 +235,29 @@ pub enum PrefixResolution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ids order as their bytes do, whichever byte first differs.
+    #[test]
+    fn ids_order_as_their_bytes() {
+        let mut ids: Vec<ObjectId> = (0..32u8)
+            .flat_map(|at| {
+                [0u8, 1, 0x7f, 0x80, 0xff].map(|value| {
+                    let mut bytes = [0x40; 32];
+                    bytes[usize::from(at)] = value;
+                    ObjectId(bytes)
+                })
+            })
+            .chain((0..200u32).map(|i| ObjectId::hash(&i.to_le_bytes())))
+            .collect();
+        let mut by_bytes = ids.clone();
+        by_bytes.sort_unstable_by_key(|id| id.0);
+        ids.sort_unstable();
+        assert_eq!(ids, by_bytes);
+        for pair in ids.windows(2) {
+            assert_eq!(pair[0].cmp(&pair[1]), pair[0].0.cmp(&pair[1].0));
+            assert_eq!(pair[1].cmp(&pair[0]), pair[1].0.cmp(&pair[0].0));
+        }
+    }
 
     #[test]
     fn display_is_lowercase_hex_and_honours_precision() {
