@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the per-page hot paths of a snapshot and a
-//! restore: hashing a page, packing and compressing 32 pages, planning a
+//! restore: hashing a page (alone, and a batch in BLAKE3's lanes), packing and compressing 32 pages, planning a
 //! delta listing, and unpacking. Run: `cargo bench --bench hot_paths`.
 //! The whole-command comparison with sqlite3, restic and zstd is
 //! `benches/compare.sh`.
@@ -54,6 +54,32 @@ fn bench(c: &mut Criterion) {
         b.iter(|| migsnap_store::codec::blob_id(&pages[7]))
     });
     group.finish();
+
+    // A batch of pages hashed one by one against side by side in BLAKE3's
+    // lanes (`codec::blob_ids`): the sizes hashed in lanes, and 64 KiB,
+    // which is hashed alone either way.
+    let text = pages.concat();
+    for size in [1024, PAGE, 8192, 65536] {
+        let batch: Vec<&[u8]> = text.chunks_exact(size).take(64).collect();
+        let mut group = c.benchmark_group(format!("ids of 64 pages of {size} bytes"));
+        group.throughput(Throughput::Bytes((64 * size) as u64));
+        group.bench_function("one by one", |b| {
+            b.iter(|| {
+                batch
+                    .iter()
+                    .map(|page| migsnap_store::codec::blob_id(page))
+                    .collect::<Vec<ObjectId>>()
+            })
+        });
+        group.bench_function("side by side", |b| {
+            b.iter(|| {
+                let mut ids = Vec::with_capacity(batch.len());
+                migsnap_store::codec::blob_ids(batch.iter().copied(), &mut ids);
+                ids
+            })
+        });
+        group.finish();
+    }
 
     let mut group = c.benchmark_group("pack");
     group.throughput(Throughput::Bytes((PAGE * PACK_OBJECTS) as u64));
