@@ -32,7 +32,8 @@ pub struct PackMember {
 }
 
 /// A blob's bytes with its id. The id is computed by [`HashedBlob::new`]
-/// and nowhere else, so a pack built from these cannot name bytes wrongly.
+/// or [`HashedBlob::each`] and nowhere else, so a pack built from these
+/// cannot name bytes wrongly.
 #[derive(Clone, Copy, Debug)]
 pub struct HashedBlob<'a> {
     id: ObjectId,
