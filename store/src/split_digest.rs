@@ -1,8 +1,8 @@
 //! The BLAKE3 digest of a long input hashed in pieces, on many threads.
 //!
 //! Why: an image's digest is the BLAKE3 hash of the whole database file,
-//! and hashed in order on the thread that reads the file it was a third of
-//! that thread's work, which kept a snapshot's other threads waiting. BLAKE3
+//! and hashed in order on the thread that reads the file, it was a third
+//! of that thread's work, which kept a snapshot's other threads waiting. BLAKE3
 //! is a tree, so equal aligned pieces of the input are subtrees whose
 //! chaining values can be computed anywhere ([`Piece::of`], on the threads
 //! that hash the pages anyway) and merged in order afterwards
