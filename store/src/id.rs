@@ -19,9 +19,8 @@ pub struct ObjectId([u8; 32]);
 /// `memcmp`.
 impl Ord for ObjectId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let head = |id: &ObjectId| u64::from_be_bytes(*id.0.first_chunk().expect("32 bytes"));
-        head(self)
-            .cmp(&head(other))
+        self.head()
+            .cmp(&other.head())
             .then_with(|| self.0[8..].cmp(&other.0[8..]))
     }
 }
@@ -33,6 +32,17 @@ impl PartialOrd for ObjectId {
 }
 
 impl ObjectId {
+    /// The first eight bytes as one big-endian integer: where the id falls
+    /// in the order, as a share of `u64::MAX` (ids are uniform).
+    pub fn head(&self) -> u64 {
+        u64::from_be_bytes(
+            *self
+                .0
+                .first_chunk()
+                .expect("holds because ids are 32 bytes"),
+        )
+    }
+
     /// Length of an id in bytes.
     pub const LEN: usize = 32;
 

@@ -1,7 +1,8 @@
 //! A set of object ids as one sorted vector: 32 bytes an id, where a hash
 //! set costs more than twice that (more while it grows), and a 4 GiB image
 //! lists a million pages. gc marks live objects in one; a transfer works
-//! out what a history needs in one.
+//! out what a history needs in one; a remote's check and gc hold every id
+//! its indexes list in one.
 
 use crate::id::ObjectId;
 use crate::image::Blocks;
@@ -12,14 +13,15 @@ const MAX_CHAIN: usize = crate::image::MAX_DELTA_DEPTH as usize + 1;
 
 /// Object ids, each once, in order.
 #[derive(Debug, Default)]
-pub(crate) struct IdSet {
+pub struct IdSet {
     sorted: Vec<ObjectId>,
 }
 
 impl IdSet {
-    /// Adds `ids`, reusing their vector: only those not in the set yet are
-    /// copied, which for the next image of a history is few.
-    pub(crate) fn add(&mut self, mut ids: Vec<ObjectId>) {
+    /// Adds `ids`, keeping their vector when they outnumber the set: only
+    /// the ids of the smaller side not in the other are copied, which for
+    /// the next image of a history is few.
+    pub fn add(&mut self, mut ids: Vec<ObjectId>) {
         ids.sort_unstable();
         ids.dedup();
         // The smaller side is merged into the larger, which is grown once:
@@ -31,7 +33,10 @@ impl IdSet {
         if ids.is_empty() {
             return;
         }
-        ids.retain(|id| self.sorted.binary_search(id).is_err());
+        let ids: Vec<ObjectId> = self
+            .rank_sorted(&ids)
+            .filter_map(|(id, rank)| rank.is_none().then_some(id))
+            .collect();
         // Merged from the back into the grown vector: linear, and no
         // second copy of the ids already in.
         let (mut old, mut new) = (self.sorted.len(), ids.len());
@@ -87,13 +92,75 @@ impl IdSet {
     }
 
     /// Whether `id` is in the set.
-    pub(crate) fn contains(&self, id: &ObjectId) -> bool {
+    pub fn contains(&self, id: &ObjectId) -> bool {
         self.rank(id).is_some()
     }
 
     /// Where `id` is in the set's order, if it is there.
-    pub(crate) fn rank(&self, id: &ObjectId) -> Option<usize> {
-        self.sorted.binary_search(id).ok()
+    ///
+    /// Ids are BLAKE3 hashes, spread evenly, so an id's place is close to
+    /// its [`ObjectId::head`]'s share of the whole range times the count:
+    /// the search starts there and doubles its step until it brackets the
+    /// id, then bisects that bracket. Over a million ids that touches a few
+    /// neighbouring cache lines where a bisection of the whole set touched
+    /// twenty scattered ones: a remote gc at 4 GiB spent 2.4 s in it. Any
+    /// order of ids is still found, only more slowly.
+    pub fn rank(&self, id: &ObjectId) -> Option<usize> {
+        let sorted = &self.sorted;
+        let len = sorted.len();
+        if len == 0 {
+            return None;
+        }
+        let guess = ((u128::from(id.head()) * len as u128) >> 64) as usize;
+        let (start, end) = match sorted[guess].cmp(id) {
+            std::cmp::Ordering::Equal => return Some(guess),
+            // After the guess: gallop right while the ids are still smaller.
+            std::cmp::Ordering::Less => {
+                let mut step = 1;
+                while guess + step < len && sorted[guess + step] < *id {
+                    step *= 2;
+                }
+                (guess + step / 2 + 1, (guess + step + 1).min(len))
+            }
+            // Before it: gallop left while the ids are still larger.
+            std::cmp::Ordering::Greater => {
+                let mut step = 1;
+                while step <= guess && sorted[guess - step] > *id {
+                    step *= 2;
+                }
+                (guess.saturating_sub(step), guess - step / 2)
+            }
+        };
+        sorted[start..end]
+            .binary_search(id)
+            .ok()
+            .map(|at| start + at)
+    }
+
+    /// The place of each of `ids`, which must be in order, as
+    /// [`IdSet::rank`] gives it: one pass over both, for a whole listing at
+    /// once. A million lookups scattered over a set that large cost a miss
+    /// of the TLB each (a remote gc at 4 GiB spent 1.7 s in them); the pass
+    /// reads the set front to back, galloping over the stretches between
+    /// ids, so a short list is as quick as its lookups one by one.
+    pub fn rank_sorted<'a>(
+        &'a self,
+        ids: &'a [ObjectId],
+    ) -> impl Iterator<Item = (ObjectId, Option<usize>)> + 'a {
+        debug_assert!(ids.is_sorted(), "BUG: rank_sorted needs ids in order");
+        let mut at = 0;
+        ids.iter().map(move |id| {
+            let rest = &self.sorted[at..];
+            let mut step = 1;
+            while step <= rest.len() && rest[step - 1] < *id {
+                step *= 2;
+            }
+            // Everything before `step / 2` is smaller; `step - 1`, if there,
+            // is not.
+            let first = step / 2;
+            at += first + rest[first..step.min(rest.len())].partition_point(|x| x < id);
+            (*id, (self.sorted.get(at) == Some(id)).then_some(at))
+        })
     }
 
     /// The id at `rank` in the set's order.
@@ -102,13 +169,18 @@ impl IdSet {
     }
 
     /// Every id, in order.
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, ObjectId> {
+    pub fn iter(&self) -> std::slice::Iter<'_, ObjectId> {
         self.sorted.iter()
     }
 
     /// How many ids it holds.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.sorted.len()
+    }
+
+    /// Whether it holds no id.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
     }
 }
 
@@ -140,6 +212,37 @@ mod tests {
             prop_assert_eq!(set.len(), want.len());
             for n in 0..=255u8 {
                 prop_assert_eq!(set.contains(&id(n)), want.contains(&id(n)));
+            }
+        }
+
+        /// `rank` finds every id at its place in the order and finds no
+        /// absent one, whether ids spread evenly, as BLAKE3's do, or bunch
+        /// up where the first guess is far off (shared first bytes, so the
+        /// rest decides).
+        #[test]
+        fn rank_is_the_place_in_the_order(
+            keys in prop::collection::vec((any::<u64>(), any::<u64>()), 0..300),
+            probes in prop::collection::vec((any::<u64>(), any::<u64>()), 0..40),
+            bunched in any::<bool>(),
+        ) {
+            let make = |(head, rest): (u64, u64)| {
+                let mut bytes = [0u8; 32];
+                let head = if bunched { head % 3 } else { head };
+                bytes[..8].copy_from_slice(&head.to_be_bytes());
+                bytes[8..16].copy_from_slice(&rest.to_be_bytes());
+                ObjectId::from_bytes(bytes)
+            };
+            let mut set = IdSet::default();
+            set.add(keys.iter().copied().map(make).collect());
+            let want: Vec<ObjectId> = keys.iter().copied().map(make).collect::<BTreeSet<_>>().into_iter().collect();
+            for (at, id) in want.iter().enumerate() {
+                prop_assert_eq!(set.rank(id), Some(at));
+            }
+            let mut probes: Vec<ObjectId> = probes.into_iter().map(make).chain(want.iter().copied()).collect();
+            probes.sort_unstable();
+            for (probe, rank) in set.rank_sorted(&probes) {
+                prop_assert_eq!(set.rank(&probe), want.binary_search(&probe).ok());
+                prop_assert_eq!(rank, want.binary_search(&probe).ok());
             }
         }
     }

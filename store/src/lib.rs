@@ -51,6 +51,7 @@ pub mod split_digest;
 pub mod transfer;
 
 pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};
+pub use idset::IdSet;
 pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};
 pub use odb::{
     BrokenRef, Error, ObjectInfo, ObjectStore, Result, Storage, Store, Transaction, View,
