@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use migsnap_store::transfer::{EncodedObject, VerifiedObject};
-use migsnap_store::{ObjectId, Progress, RefName};
+use migsnap_store::{IdSet, ObjectId, Progress, RefName};
 use serde::Serialize;
 
 use crate::connection::Connection;
@@ -260,7 +260,7 @@ fn needed_by_refs(
     marks: &[(ObjectId, i64)],
     lock: &mut Lock<'_>,
     progress: &mut dyn Progress,
-) -> Result<HashSet<ObjectId>, GcError> {
+) -> Result<IdSet, GcError> {
     let refs = contents::read_refs(remote)?;
     let forgotten: HashSet<ObjectId> = marks.iter().map(|(id, _)| *id).collect();
     let mut scratch = Scratch::new(work_dir)?;
@@ -306,7 +306,7 @@ fn read_whole(
 fn rewrite(
     remote: &Connection,
     repack: &[(&ObjectId, &layout::Index)],
-    needed: &HashSet<ObjectId>,
+    needed: &IdSet,
     report: &mut GcReport,
     lock: &mut Lock<'_>,
     progress: &mut dyn Progress,

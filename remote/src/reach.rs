@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use migsnap_store::image;
-use migsnap_store::{Kind, ObjectId, RefName, Store, View};
+use migsnap_store::{IdSet, Kind, ObjectId, RefName, Store, View};
 
 use crate::contents::RemoteRef;
 use crate::layout::Index;
@@ -89,7 +89,7 @@ pub fn holds_metadata(index: &Index) -> bool {
 #[derive(Debug, Default)]
 pub struct Needed {
     /// Every object a ref needs that an index lists.
-    pub objects: HashSet<ObjectId>,
+    pub objects: IdSet,
     /// Objects a ref needs that no index lists: the ref and the object.
     pub missing: Vec<(RefName, ObjectId)>,
 }
@@ -102,36 +102,41 @@ pub struct Needed {
 /// is damaged) is counted as needed and not descended into.
 pub fn needed(
     view: View<'_>,
-    indexed: &HashSet<ObjectId>,
+    indexed: &IdSet,
     refs: &[RemoteRef],
     forgotten: &HashSet<ObjectId>,
 ) -> Result<Needed, migsnap_store::Error> {
-    let mut needed = Needed::default();
+    let mut missing = Vec::new();
+    // One mark for each indexed id, by its place in the set's order: a
+    // byte an id, where a set of the needed ids themselves would be
+    // another copy of most of them.
+    let mut marked = vec![false; indexed.len()];
     let mut seen_snapshots = HashSet::new();
     for remote_ref in refs {
-        let need = |id: ObjectId, needed: &mut Needed| {
-            if indexed.contains(&id) {
-                needed.objects.insert(id);
+        let mut mark = |rank: Option<usize>, id: ObjectId| match rank {
+            Some(rank) => {
+                marked[rank] = true;
                 true
-            } else {
-                needed.missing.push((remote_ref.name.clone(), id));
+            }
+            None => {
+                missing.push((remote_ref.name.clone(), id));
                 false
             }
         };
         let mut stack = vec![remote_ref.target];
         while let Some(id) = stack.pop() {
-            if !seen_snapshots.insert(id) || !need(id, &mut needed) || !view.contains(&id)? {
+            if !seen_snapshots.insert(id) || !mark(indexed.rank(&id), id) || !view.contains(&id)? {
                 continue;
             }
             let snapshot = view.read_snapshot(&id)?;
             stack.extend(snapshot.parents.iter().copied());
-            need(snapshot.schema, &mut needed);
+            mark(indexed.rank(&snapshot.schema), snapshot.schema);
             // Retention gave up this image: its pages may be gone, and are
             // not needed (a fetch records the snapshot as forgotten).
             let Some(image_id) = snapshot.image.filter(|_| !forgotten.contains(&id)) else {
                 continue;
             };
-            if !need(image_id, &mut needed) || !view.contains(&image_id)? {
+            if !mark(indexed.rank(&image_id), image_id) || !view.contains(&image_id)? {
                 continue;
             }
             let resolved = match image::resolve(view, &image_id) {
@@ -139,17 +144,33 @@ pub fn needed(
                 // A listing the chain needs is not indexed (missing), or in
                 // a pack that did not verify (reported as damaged).
                 Err(migsnap_store::Error::NotFound { id }) => {
-                    need(id, &mut needed);
+                    mark(indexed.rank(&id), id);
                     continue;
                 }
                 Err(error) => return Err(error),
             };
-            for object in resolved.chain.into_iter().chain(resolved.blocks) {
-                need(object, &mut needed);
+            for object in resolved.chain {
+                mark(indexed.rank(&object), object);
+            }
+            // The pages in the set's order, looked up in one pass.
+            let mut blocks = resolved.blocks;
+            blocks.sort_unstable();
+            blocks.dedup();
+            for (object, rank) in indexed.rank_sorted(&blocks) {
+                mark(rank, object);
             }
         }
     }
-    Ok(needed)
+    let mut ids = Vec::with_capacity(marked.iter().filter(|&&m| m).count());
+    ids.extend(
+        indexed
+            .iter()
+            .zip(marked)
+            .filter_map(|(id, marked)| marked.then_some(*id)),
+    );
+    let mut objects = IdSet::default();
+    objects.add(ids);
+    Ok(Needed { objects, missing })
 }
 
 #[cfg(test)]
