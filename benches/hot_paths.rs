@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the per-page hot paths of a snapshot and a
-//! restore: hashing a page (alone, and a batch in BLAKE3's lanes), packing and compressing 32 pages, planning a
-//! delta listing, and unpacking. Run: `cargo bench --bench hot_paths`.
+//! restore: hashing a page (alone, and a batch in BLAKE3's lanes),
+//! packing and compressing 32 pages, planning a delta listing, and
+//! unpacking. Run: `cargo bench --bench hot_paths`.
 //! The whole-command comparison with sqlite3, restic and zstd is
 //! `benches/compare.sh`.
 

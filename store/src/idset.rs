@@ -103,7 +103,8 @@ impl IdSet {
     /// the search starts there and doubles its step until it brackets the
     /// id, then bisects that bracket. Over a million ids that touches a few
     /// neighbouring cache lines where a bisection of the whole set touched
-    /// twenty scattered ones: a remote gc at 4 GiB spent 2.4 s in it. Any
+    /// twenty scattered ones (a remote gc at 4 GiB: 2.9 s bisecting, 2.3 s
+    /// from the guess; [`IdSet::rank_sorted`] is for many ids at once). Any
     /// order of ids is still found, only more slowly.
     pub fn rank(&self, id: &ObjectId) -> Option<usize> {
         let sorted = &self.sorted;
