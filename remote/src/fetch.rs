@@ -305,18 +305,20 @@ impl Importer<'_, '_> {
                 })
                 .collect();
             let imported = (|| {
+                let mut batch = tx.pack_batch();
                 for turn in 0..packs.len() {
                     // Closed early only when that verifier failed: its error
                     // is returned below.
                     let Ok((verified, downloaded)) = receivers[turn % threads].recv() else {
                         break;
                     };
-                    self.report.objects += verified.import(tx)? as u64;
+                    verified.import(&mut batch)?;
                     self.report.bytes += downloaded;
                     self.report.packs += 1;
                     self.progress.advance(1);
                     refresh(self.lock)?;
                 }
+                self.report.objects += batch.finish()? as u64;
                 Ok::<_, FetchError>(())
             })();
             // Closing the channels stops verifiers waiting to hand a pack over.

@@ -271,12 +271,14 @@ fn needed_by_refs(
         .filter(|(_, index)| reach::holds_metadata(index))
         .collect();
     progress.start("reading history", history.len() as u64);
+    let mut batch = tx.pack_batch();
     for (name, index) in history {
         let (objects, _) = read_whole(remote, name, index)?;
-        migsnap_store::transfer::import(&mut tx, objects)?;
+        migsnap_store::transfer::import(&mut batch, objects)?;
         lock.refresh()?;
         progress.advance(1);
     }
+    batch.finish()?;
     progress.finish();
     let needed = reach::needed(tx.view(), &packs.objects, &refs, &forgotten)?;
     if let Some((name, object)) = needed.missing.into_iter().next() {

@@ -20,7 +20,7 @@ use migsnap_store::compress::{Compression, Compressor, LARGE_BYTES};
 use migsnap_store::transfer::{
     self, EncodedObject, PackError, VerifiedObject, VerifiedPack, VerifyError,
 };
-use migsnap_store::{Kind, ObjectId, PackMember, RefName, Transaction};
+use migsnap_store::{Kind, ObjectId, PackBatch, PackMember, RefName};
 
 use crate::crypt::Cipher;
 
@@ -513,13 +513,13 @@ pub enum Verified {
 }
 
 impl Verified {
-    /// Imports the contents into `tx`; returns how many objects were new.
-    pub fn import(self, tx: &mut Transaction<'_>) -> Result<usize, migsnap_store::Error> {
+    /// Imports the contents into `batch`.
+    pub fn import(self, batch: &mut PackBatch<'_, '_>) -> Result<(), migsnap_store::Error> {
         match self {
             Verified::Packs(packs) => packs
                 .iter()
-                .try_fold(0, |new, pack| Ok(new + transfer::import_pack(tx, pack)?)),
-            Verified::Objects(objects) => transfer::import(tx, objects),
+                .try_for_each(|pack| transfer::import_pack(batch, pack)),
+            Verified::Objects(objects) => transfer::import(batch, objects),
         }
     }
 }

@@ -171,7 +171,9 @@ pub fn check(
                 // The walk below reads only snapshots and listings: a pack
                 // of pages is verified whole (above) but not kept.
                 if reach::holds_metadata(index) {
-                    verified.import(&mut tx)?;
+                    let mut batch = tx.pack_batch();
+                    verified.import(&mut batch)?;
+                    batch.finish()?;
                 }
             }
             Ok(None) => problems.push(missing_pack(name)),

@@ -189,6 +189,7 @@ pub fn record(
         let mut listed = Listed::new(parent_ref.is_some(), tx.view().dir());
         let mut digest = SplitDigest::new();
         let mut insert_error = None;
+        let mut batch = tx.pack_batch();
         for hashed in &hash_rx {
             digest.add(hashed.number, hashed.piece);
             // Stop at the first failed insert: SQLite may have rolled the
@@ -197,7 +198,7 @@ pub fn record(
                 hashed
                     .packs
                     .iter()
-                    .try_for_each(|pack| tx.write_pack(pack).map(drop))
+                    .try_for_each(|pack| batch.write_pack(pack))
             }) {
                 insert_error = Some(e);
                 break;
@@ -205,6 +206,9 @@ pub fn record(
             progress.advance(hashed.bytes);
         }
         drop(hash_rx);
+        if insert_error.is_none() {
+            insert_error = batch.finish().err();
+        }
         let read = reader.join().expect("BUG: page reader panicked");
         if let Some(e) = insert_error {
             return Err(ImageError::Store(e));

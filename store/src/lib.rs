@@ -54,7 +54,7 @@ pub use id::{ObjectId, ParseIdError, Prefix, PrefixResolution};
 pub use idset::IdSet;
 pub use object::{Added, BlockChange, Image, Kind, Listing, Object, Snapshot};
 pub use odb::{
-    BrokenRef, Error, ObjectInfo, ObjectStore, Result, Storage, Store, Transaction, View,
+    BrokenRef, Error, ObjectInfo, ObjectStore, PackBatch, Result, Storage, Store, Transaction, View,
 };
 pub use pack::{HashedBlob, PackMember, PreparedPack};
 pub use progress::Progress;

@@ -7,14 +7,14 @@
 //! - an object from elsewhere enters a store only as a [`VerifiedObject`],
 //!   which can only be made by hashing its bytes against the id it was sent
 //!   under (and, for snapshots and images, decoding them canonically);
-//! - an import is one [`Transaction`]: all of it commits, or none.
+//! - an import is one [`crate::Transaction`]: all of it commits, or none.
 
 use crate::codec::{self, DecodeError};
 use crate::compress::{self, Compression, SNAPSHOT_LEVEL};
 use crate::id::ObjectId;
 use crate::idset::IdSet;
 use crate::object::Kind;
-use crate::odb::{Error, Result, Transaction, View};
+use crate::odb::{Error, PackBatch, Result, View};
 use crate::pack::{PACK_OBJECTS, PackMember, PreparedPack};
 use crate::reach::{self, Visit};
 
@@ -420,43 +420,42 @@ fn unpack_each(
     Ok(())
 }
 
-/// Stores a verified pack as it came, and returns how many of its objects
-/// were new: nothing is compressed or hashed again. Its row records the
+/// Stores a verified pack as it came: nothing is compressed or hashed
+/// again. [`PackBatch::finish`] says how many of its objects were new. Its row records the
 /// writer's level, so a pack from elsewhere below the compact level is
 /// loose, and `gc` packs it; a large uncompressed one, which packing never
 /// takes, is recorded at the snapshot's level (see `docs/format.md`).
-pub fn import_pack(tx: &mut Transaction<'_>, pack: &VerifiedPack) -> Result<usize> {
-    tx.write_pack(&pack.0)
+pub fn import_pack(batch: &mut PackBatch<'_, '_>, pack: &VerifiedPack) -> Result<()> {
+    batch.write_pack(&pack.0)
 }
 
-/// Writes verified objects into `tx`, and returns how many were new. Pages
+/// Writes verified objects into `batch`. Pages
 /// are packed [`PACK_OBJECTS`] at a time with the store's dictionary, as a
 /// snapshot packs them; every other object gets a pack of its own without
 /// it, as [`crate::ObjectStore::write`] does (see `docs/format.md`). The
 /// packs are loose: `gc` packs them later.
-pub fn import(tx: &mut Transaction<'_>, objects: Vec<VerifiedObject>) -> Result<usize> {
-    let mut new = 0;
+pub fn import(batch: &mut PackBatch<'_, '_>, objects: Vec<VerifiedObject>) -> Result<()> {
     let mut pages = Vec::new();
     for object in objects {
         let EncodedObject { kind, bytes, .. } = object.0;
         if kind == Kind::Blob {
             pages.push((kind, bytes));
             if pages.len() == PACK_OBJECTS {
-                new += write(tx, std::mem::take(&mut pages), true)?;
+                write(batch, std::mem::take(&mut pages), true)?;
             }
         } else {
-            new += write(tx, vec![(kind, bytes)], false)?;
+            write(batch, vec![(kind, bytes)], false)?;
         }
     }
     if !pages.is_empty() {
-        new += write(tx, pages, true)?;
+        write(batch, pages, true)?;
     }
-    Ok(new)
+    Ok(())
 }
 
-fn write(tx: &mut Transaction<'_>, objects: Vec<(Kind, Vec<u8>)>, pages: bool) -> Result<usize> {
-    let pack = PreparedPack::from_encoded(objects, &mut tx.compressor_at(SNAPSHOT_LEVEL, pages));
-    tx.write_pack(&pack)
+fn write(batch: &mut PackBatch<'_, '_>, objects: Vec<(Kind, Vec<u8>)>, pages: bool) -> Result<()> {
+    let pack = PreparedPack::from_encoded(objects, &mut batch.compressor_at(SNAPSHOT_LEVEL, pages));
+    batch.write_pack(&pack)
 }
 
 #[cfg(test)]
@@ -510,7 +509,9 @@ mod tests {
                 VerifiedObject::new(*id, encoded.bytes).unwrap()
             })
             .collect();
-        assert_eq!(import(&mut tx, verified).unwrap(), 3);
+        let mut batch = tx.pack_batch();
+        import(&mut batch, verified).unwrap();
+        assert_eq!(batch.finish().unwrap(), 3);
         let name = RefName::new("heads/app").unwrap();
         let edit = RefEdit {
             name: name.clone(),
@@ -570,7 +571,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::init(&dir.path().join("s")).unwrap();
         let mut tx = store.transaction().unwrap();
-        assert_eq!(import_pack(&mut tx, &pack).unwrap(), 1);
+        let mut batch = tx.pack_batch();
+        import_pack(&mut batch, &pack).unwrap();
+        assert_eq!(batch.finish().unwrap(), 1);
         tx.commit(&[], "import").unwrap();
         assert_eq!(store.read(&members[0].id).unwrap(), big);
         let row = three_numbers(
@@ -595,12 +598,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::init(&dir.path().join("s")).unwrap();
         let mut tx = store.transaction().unwrap();
-        assert_eq!(import_pack(&mut tx, &pack).unwrap(), 2);
-        assert_eq!(
-            import_pack(&mut tx, &pack).unwrap(),
-            0,
-            "nothing is new twice"
-        );
+        // Twice in one batch, where the second copy's rows are held beside
+        // the first's, then again in a batch of its own, where the first's
+        // are in the index: each time the second copy's pack goes again.
+        let mut batch = tx.pack_batch();
+        import_pack(&mut batch, &pack).unwrap();
+        import_pack(&mut batch, &pack).unwrap();
+        assert_eq!(batch.finish().unwrap(), 2);
+        let mut batch = tx.pack_batch();
+        import_pack(&mut batch, &pack).unwrap();
+        assert_eq!(batch.finish().unwrap(), 0, "nothing is new twice");
+        assert_eq!(tx.added().bytes, stored as u64);
         tx.commit(&[], "import").unwrap();
         for (member, object) in members.iter().zip(&objects) {
             assert_eq!(&store.read(&member.id).unwrap(), object);

@@ -18,6 +18,7 @@
 //! state or the new one, with no fsync/rename choreography.
 
 mod error;
+mod pack_batch;
 mod packs;
 mod rows;
 mod store;
@@ -30,6 +31,7 @@ use crate::id::ObjectId;
 use crate::object::{Kind, Object};
 
 pub use error::{Error, Result};
+pub use pack_batch::PackBatch;
 pub(crate) use packs::{RawPack, member_bytes};
 pub use rows::BrokenRef;
 pub use store::Store;

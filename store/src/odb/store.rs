@@ -422,14 +422,16 @@ mod tests {
         let mut tx = store.transaction().unwrap();
         let mut compressor = tx.compressor();
         let mut ids = Vec::new();
+        let mut batch = tx.pack_batch();
         for chunk in pages.chunks(PACK_OBJECTS) {
             let pack = PreparedPack::blobs(
                 chunk.iter().map(|page| HashedBlob::new(page)),
                 &mut compressor,
             );
-            tx.write_pack(&pack).unwrap();
+            batch.write_pack(&pack).unwrap();
             ids.extend(pack.members.iter().map(|member| member.id));
         }
+        batch.finish().unwrap();
         tx.commit(&[], "pages").unwrap();
         for id in &ids {
             assert!(store.view().contains(id).unwrap());

@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::error::sql_error;
 use super::packs::PackCache;
-use super::{BrokenRef, Error, ObjectStore, Result, View, now};
+use super::{BrokenRef, Error, ObjectStore, PackBatch, Result, View, now};
 use crate::block_file::BlockFile;
 use crate::codec;
 use crate::compress::{Compression, Compressor, Dictionary, LARGE_BYTES};
@@ -34,7 +34,7 @@ pub struct Transaction<'s> {
     pub(super) failed: bool,
 }
 
-impl Transaction<'_> {
+impl<'s> Transaction<'s> {
     /// [`ObjectStore::write`] for an object the caller is done with: it is
     /// dropped once encoded, so a large one (a full page listing: 32 MiB at
     /// 4 GiB) is not held twice while its pack is built and inserted.
@@ -57,7 +57,7 @@ impl Transaction<'_> {
     }
 
     /// A compressor at the store's level and with its dictionary, for
-    /// preparing packs on other threads before [`Transaction::write_pack`].
+    /// preparing packs on other threads before [`PackBatch::write_pack`].
     pub fn compressor(&self) -> Compressor {
         self.compressor_at(self.level, true)
     }
@@ -122,17 +122,16 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Inserts the objects of a prepared pack that the store lacks, and
-    /// returns how many were new. A pack whose objects all exist is not
-    /// stored at all. After a failure every later write of the transaction
-    /// is refused.
-    pub fn write_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
+    /// Inserts the objects of a prepared pack that the store lacks. A pack
+    /// whose objects all exist is not stored at all. After a failure every
+    /// later write of the transaction is refused.
+    fn write_pack(&mut self, pack: &PreparedPack) -> Result<()> {
         let written = self.insert_pack(pack);
         self.failed |= written.is_err();
         written
     }
 
-    fn insert_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
+    fn insert_pack(&mut self, pack: &PreparedPack) -> Result<()> {
         self.still_open()?;
         let sql = |e| sql_error(&self.path, e);
         // The pack's number is chosen first, as SQLite would choose it
@@ -154,19 +153,26 @@ impl Transaction<'_> {
             new += usize::from(self.index_member(member, seq)?);
         }
         if new == 0 {
-            return Ok(0);
+            return Ok(());
         }
         self.insert_pack_row(pack, Some(seq))?;
         self.added.objects += new as u64;
         self.added.bytes += pack.data.len() as u64;
-        Ok(new)
+        Ok(())
+    }
+
+    /// Starts writing many packs, their index rows held back and inserted
+    /// in id order ([`PackBatch`]): how a snapshot stores its pages and a
+    /// fetch its packs.
+    pub fn pack_batch(&mut self) -> PackBatch<'_, 's> {
+        PackBatch::new(self)
     }
 
     /// Points the index at `member` in pack `seq`, and returns whether it
     /// is new there. An id already indexed stays where it is, unless its
     /// pack is gone (or needs a dictionary the store lacks): then it counts
     /// as absent, and this write heals it.
-    fn index_member(&mut self, member: &PackMember, seq: i64) -> Result<bool> {
+    pub(super) fn index_member(&mut self, member: &PackMember, seq: i64) -> Result<bool> {
         self.still_open()?;
         let sql = |e| sql_error(&self.path, e);
         let row = params![
@@ -269,7 +275,7 @@ impl Transaction<'_> {
 
     /// Inserts the row of `pack`, numbered `seq` or by SQLite, and returns
     /// its number.
-    fn insert_pack_row(&mut self, pack: &PreparedPack, seq: Option<i64>) -> Result<i64> {
+    pub(super) fn insert_pack_row(&mut self, pack: &PreparedPack, seq: Option<i64>) -> Result<i64> {
         self.still_open()?;
         let sql = |e| sql_error(&self.path, e);
         // SQLite copies a bound blob before the statement runs. A large

@@ -831,8 +831,16 @@ fn record_page(n: u64) -> Vec<u8> {
 /// Writes `pages` as a snapshot does (loose packs of 32 at the store's
 /// snapshot level) and records a snapshot of them under `ref_name`.
 fn loose_snapshot(store: &mut Store, pages: &[Vec<u8>], ref_name: &str) -> ObjectId {
+    write_page_packs(store, pages);
+    snapshot(store, pages, vec![], Some(ref_name), "loose")
+}
+
+/// Writes `pages` in order, in packs of 32 at the store's snapshot level,
+/// and commits them; returns how many were new.
+fn write_page_packs(store: &mut Store, pages: &[Vec<u8>]) -> usize {
     let mut tx = store.transaction().unwrap();
     let mut compressor = tx.compressor();
+    let mut batch = tx.pack_batch();
     for chunk in pages.chunks(migsnap_store::pack::PACK_OBJECTS) {
         let pack = migsnap_store::PreparedPack::blobs(
             chunk
@@ -840,10 +848,11 @@ fn loose_snapshot(store: &mut Store, pages: &[Vec<u8>], ref_name: &str) -> Objec
                 .map(|page| migsnap_store::HashedBlob::new(page)),
             &mut compressor,
         );
-        tx.write_pack(&pack).unwrap();
+        batch.write_pack(&pack).unwrap();
     }
+    let new = batch.finish().unwrap();
     tx.commit(&[], "pages").unwrap();
-    snapshot(store, pages, vec![], Some(ref_name), "loose")
+    new
 }
 
 /// `(level, count)` of the store's packs.
@@ -1098,16 +1107,7 @@ fn base_and_increment(
         .map(|n| noise("changed", n as u64, 4096))
         .collect();
     for pages in [&base, &changed] {
-        let mut tx = store.transaction().unwrap();
-        let mut compressor = tx.compressor();
-        for chunk in pages.chunks(migsnap_store::pack::PACK_OBJECTS) {
-            let pack = migsnap_store::PreparedPack::blobs(
-                chunk.iter().map(|p| migsnap_store::HashedBlob::new(p)),
-                &mut compressor,
-            );
-            tx.write_pack(&pack).unwrap();
-        }
-        tx.commit(&[], "pages").unwrap();
+        write_page_packs(store, pages);
     }
     (base, changed)
 }
