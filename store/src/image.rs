@@ -642,6 +642,25 @@ mod tests {
         ObjectId::from_bytes([n; 32])
     }
 
+    /// An image longer than a set looks up at a time: its ids are settled
+    /// in two sorted runs, and a set that holds some of them takes the rest.
+    #[test]
+    fn a_set_takes_an_image_longer_than_one_lookup_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::init(&dir.path().join("s")).unwrap();
+        let blocks: Vec<ObjectId> = (0u32..300_000)
+            .map(|n| crate::codec::blob_id(&n.to_le_bytes()))
+            .collect();
+        let image = write_image(&mut store, None, &blocks);
+        let mut set = IdSet::default();
+        set.add(blocks.iter().step_by(2).copied().collect());
+        set.add_image(store.view(), &image.id, false).unwrap();
+        let mut all = blocks.clone();
+        all.push(image.id);
+        all.sort_unstable();
+        assert_eq!(set.iter().copied().collect::<Vec<_>>(), all);
+    }
+
     fn write_image(
         store: &mut Store,
         parent: Option<&ResolvedImage>,
