@@ -78,38 +78,51 @@ impl IdSet {
         // Room that stays unused is never touched, and costs no memory. The
         // count is the image's claim, not yet checked against its listing:
         // room that cannot be had is not reserved, and the listing then
-        // fails to match it.
-        let room = (blocks.image().block_count as usize).saturating_sub(self.sorted.len());
+        // fails to match it. The run of ids not yet settled (below) is
+        // held there too.
+        let count = blocks.image().block_count as usize;
+        let room = count
+            .saturating_sub(self.sorted.len())
+            .max(count.min(LOOKUP_IDS));
         let mut fresh = Vec::new();
         let _ = fresh.try_reserve_exact(room.saturating_add(MAX_CHAIN));
-        // The ids are looked up LOOKUP_IDS at a time, sorted, in one pass
-        // over the set. Looked up one by one in page order, a second 4 GiB
-        // image's million ids cost a miss of the TLB each (0.7 s of a
-        // clone's history check); so did a pass per chunk of the listing,
-        // whose ids land a page of the set apart.
-        let mut pending: Vec<ObjectId> = Vec::new();
-        let mut settle = |pending: &mut Vec<ObjectId>| -> Result<()> {
-            pending.sort_unstable();
-            for (id, rank) in self.rank_sorted(pending) {
-                if rank.is_none() && (!forgotten || view.contains(&id)?) {
-                    fresh.push(id);
+        // Ids go into `fresh` as they come, and every LOOKUP_IDS of them the
+        // run not yet settled is sorted, looked up in one pass over the set,
+        // and cut down to the ids the set lacks. Looked up one by one in
+        // page order, a second 4 GiB image's million ids cost a miss of the
+        // TLB each (0.7 s of a clone's history check); so did a pass per
+        // chunk of the listing, whose ids land a page of the set apart.
+        let mut settled = 0;
+        let settle = |fresh: &mut Vec<ObjectId>, settled: &mut usize| -> Result<()> {
+            fresh[*settled..].sort_unstable();
+            let absent: Vec<bool> = self
+                .rank_sorted(&fresh[*settled..])
+                .map(|(_, rank)| rank.is_none())
+                .collect();
+            let mut kept = *settled;
+            for (at, absent) in (*settled..).zip(absent) {
+                let id = fresh[at];
+                if absent && (!forgotten || view.contains(&id)?) {
+                    fresh[kept] = id;
+                    kept += 1;
                 }
             }
-            pending.clear();
+            fresh.truncate(kept);
+            *settled = kept;
             Ok(())
         };
         let mut keep = |ids: &[ObjectId]| -> Result<()> {
             for chunk in ids.chunks(LOOKUP_IDS) {
-                if pending.len() + chunk.len() > LOOKUP_IDS {
-                    settle(&mut pending)?;
+                if fresh.len() - settled + chunk.len() > LOOKUP_IDS {
+                    settle(&mut fresh, &mut settled)?;
                 }
-                pending.extend_from_slice(chunk);
+                fresh.extend_from_slice(chunk);
             }
             Ok(())
         };
         let (_, chain) = blocks.stream(view, &mut keep)?;
         keep(&chain)?;
-        settle(&mut pending)?;
+        settle(&mut fresh, &mut settled)?;
         self.add(fresh);
         Ok(())
     }
