@@ -128,10 +128,11 @@ impl<'s> Transaction<'s> {
     fn write_pack(&mut self, pack: &PreparedPack) -> Result<()> {
         let written = self.insert_pack(pack);
         self.failed |= written.is_err();
-        written
+        written.map(drop)
     }
 
-    fn insert_pack(&mut self, pack: &PreparedPack) -> Result<()> {
+    /// [`Transaction::write_pack`], returning how many objects were new.
+    pub(super) fn insert_pack(&mut self, pack: &PreparedPack) -> Result<usize> {
         self.still_open()?;
         let sql = |e| sql_error(&self.path, e);
         // The pack's number is chosen first, as SQLite would choose it
@@ -153,12 +154,12 @@ impl<'s> Transaction<'s> {
             new += usize::from(self.index_member(member, seq)?);
         }
         if new == 0 {
-            return Ok(());
+            return Ok(0);
         }
         self.insert_pack_row(pack, Some(seq))?;
         self.added.objects += new as u64;
         self.added.bytes += pack.data.len() as u64;
-        Ok(())
+        Ok(new)
     }
 
     /// Starts writing many packs, their index rows held back and inserted
