@@ -192,9 +192,11 @@ mod tests {
             .unwrap()
     }
 
-    /// Runs of three rows: the copies of an object land in one run, in
-    /// two, or in the index already, and each is counted once; a pack with
-    /// nothing new is deleted and its bytes not counted as added.
+    /// Runs of three rows, and packs whose first page is new, so every
+    /// row goes through a flush: the copies of an object land in one pack,
+    /// in two packs of one run, in an earlier run, or in the index before
+    /// the batch, and each is counted once; a pack with nothing new is
+    /// deleted and its bytes not counted as added.
     #[test]
     fn duplicates_within_and_across_runs_count_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -202,23 +204,25 @@ mod tests {
         let mut tx = store.transaction().unwrap();
         tx.write(&crate::Object::Blob(page(9))).unwrap();
         let before = tx.added();
-        // Packs: [1 2] [1 3] | [2 9] [4 4] | [3 1]
-        let packs = packs(&tx, &[1, 2, 1, 3, 2, 9, 4, 4, 3, 1], 2);
+        // Runs: [1 2] [2 1] | [3 2] [4 4] | [5 9]. The second pack's rows
+        // are all copies held beside the first's; 2 in the third is in the
+        // index from the first run; 9 was there before the batch.
+        let packs = packs(&tx, &[1, 2, 2, 1, 3, 2, 4, 4, 5, 9], 2);
         let mut batch = tx.pack_batch();
         batch.limit = 3;
         for pack in &packs {
             batch.write_pack(pack).unwrap();
         }
-        assert_eq!(batch.finish().unwrap(), 4, "pages 1, 2, 3 and 4");
-        let kept: u64 = [&packs[0], &packs[1], &packs[3]]
+        assert_eq!(batch.finish().unwrap(), 5, "pages 1 to 5");
+        let kept: u64 = [&packs[0], &packs[2], &packs[3], &packs[4]]
             .iter()
             .map(|p| p.data.len() as u64)
             .sum();
-        assert_eq!(tx.added().objects - before.objects, 4);
+        assert_eq!(tx.added().objects - before.objects, 5);
         assert_eq!(tx.added().bytes - before.bytes, kept);
         tx.commit(&[], "pages").unwrap();
-        assert_eq!(pack_count(&dir), 1 + 3, "the page 9 pack and three of five");
-        for n in [1, 2, 3, 4, 9] {
+        assert_eq!(pack_count(&dir), 1 + 4, "the page 9 pack and four of five");
+        for n in [1, 2, 3, 4, 5, 9] {
             let id = crate::codec::blob_id(&page(n));
             assert_eq!(store.view().read_blob(&id).unwrap(), page(n));
         }
