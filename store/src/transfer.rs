@@ -420,11 +420,11 @@ fn unpack_each(
     Ok(())
 }
 
-/// Stores a verified pack as it came: nothing is compressed or hashed
-/// again. [`PackBatch::finish`] says how many of its objects were new. Its row records the
-/// writer's level, so a pack from elsewhere below the compact level is
-/// loose, and `gc` packs it; a large uncompressed one, which packing never
-/// takes, is recorded at the snapshot's level (see `docs/format.md`).
+/// Stores a verified pack as it came: nothing is compressed or hashed again.
+/// [`PackBatch::finish`] says how many of its objects were new. Its row
+/// records the writer's level, so a pack from elsewhere below the compact
+/// level is loose, and `gc` packs it; a large uncompressed one, which packing
+/// never takes, is recorded at the snapshot's level (see `docs/format.md`).
 pub fn import_pack(batch: &mut PackBatch<'_, '_>, pack: &VerifiedPack) -> Result<()> {
     batch.write_pack(&pack.0)
 }
@@ -599,8 +599,9 @@ mod tests {
         let mut store = Store::init(&dir.path().join("s")).unwrap();
         let mut tx = store.transaction().unwrap();
         // Twice in one batch, where the second copy's rows are held beside
-        // the first's, then again in a batch of its own, where the first's
-        // are in the index: each time the second copy's pack goes again.
+        // the first's and its pack is deleted again at the flush; then in a
+        // batch of its own, where the store has the first object and the
+        // pack is not stored at all.
         let mut batch = tx.pack_batch();
         import_pack(&mut batch, &pack).unwrap();
         import_pack(&mut batch, &pack).unwrap();

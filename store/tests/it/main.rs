@@ -836,8 +836,8 @@ fn loose_snapshot(store: &mut Store, pages: &[Vec<u8>], ref_name: &str) -> Objec
 }
 
 /// Writes `pages` in order, in packs of 32 at the store's snapshot level,
-/// and commits them; returns how many were new.
-fn write_page_packs(store: &mut Store, pages: &[Vec<u8>]) -> usize {
+/// and commits them.
+fn write_page_packs(store: &mut Store, pages: &[Vec<u8>]) {
     let mut tx = store.transaction().unwrap();
     let mut compressor = tx.compressor();
     let mut batch = tx.pack_batch();
@@ -850,9 +850,8 @@ fn write_page_packs(store: &mut Store, pages: &[Vec<u8>]) -> usize {
         );
         batch.write_pack(&pack).unwrap();
     }
-    let new = batch.finish().unwrap();
+    batch.finish().unwrap();
     tx.commit(&[], "pages").unwrap();
-    new
 }
 
 /// `(level, count)` of the store's packs.
